@@ -1,0 +1,426 @@
+"""The command line: parse, call the library, print, map errors to exit codes.
+
+Heavy libraries (httpx, trafilatura, warcio, cryptography) are imported inside the
+commands that need them, so that ``custody --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .errors import CustodyError, ExitCode, UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"custody: error: {message}", err=True)
+    sys.exit(code)
+
+
+def handles_errors(func: F) -> F:
+    """Turn library errors into one line on stderr and the documented exit code."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CustodyError as exc:
+            _fail(str(exc), int(exc.exit_code))
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except OSError as exc:
+            _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), ExitCode.ARCHIVE)
+
+    return wrapper  # type: ignore[return-value]
+
+
+root_option = click.option(
+    "--root", type=click.Path(file_okay=False), envvar="CUSTODY_ROOT",
+    help="The archive folder (default: the current directory; env CUSTODY_ROOT).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="custody")
+def main() -> None:
+    """Archive web pages as sealed, verifiable evidence.
+
+    \b
+    custody init
+    custody archive https://example.org/statement
+    custody verify
+    custody query "select url, status_code from resources"
+    custody search "massacre"
+    """
+
+
+# -- init and keys -------------------------------------------------------------------------------
+
+
+def _passphrase(prompt: bool, *, confirm: bool = False) -> bytes | None:
+    env = os.environ.get("CUSTODY_KEY_PASSPHRASE")
+    if env:
+        return env.encode()
+    if prompt and sys.stdin.isatty():
+        return click.prompt("Key passphrase", hide_input=True,
+                            confirmation_prompt=confirm).encode()
+    return None
+
+
+def _load_key() -> Any:
+    from . import signing
+
+    path = signing.default_key_path()
+    needs = path.exists() and signing.key_is_encrypted(path)
+    return signing.load_key(path, _passphrase(needs))
+
+
+@main.command()
+@root_option
+@click.option("--operator", help="Who archives: name or e-mail, as it will appear in manifests.")
+@click.option("--passphrase", is_flag=True,
+              help="Protect a new key with a passphrase (asked for, or CUSTODY_KEY_PASSPHRASE).")
+@handles_errors
+def init(root: str | None, operator: str | None, passphrase: bool) -> None:
+    """Make an archive folder, and the archivist's key if there is none yet.
+
+    \b
+    custody init --operator "A. Investigator <ai@example.org>"
+    CUSTODY_KEY=~/keys/custody custody init --root ~/evidence
+    """
+    from . import signing
+    from .db import connect
+    from .root import Archive, default_operator
+
+    archive = Archive.create(root)
+    key_path = signing.default_key_path()
+    if key_path.exists():
+        key = _load_key()
+        click.echo(f"using key {key_path}", err=True)
+    else:
+        secret = _passphrase(passphrase, confirm=True) if passphrase else None
+        if passphrase and not secret:
+            raise UsageError("--passphrase needs a terminal or CUSTODY_KEY_PASSPHRASE")
+        key = signing.create_key(key_path, secret)
+        click.echo(f"created key {key_path} (mode 600)", err=True)
+    principal = operator or archive.principal_for(key.public_key()) or default_operator()
+    if archive.add_signer(principal, key.public_key()):
+        click.echo(f"added {principal} to {archive.allowed_signers}", err=True)
+    connect(archive.db_path).conn.close()
+    click.echo(str(archive.root))
+
+
+@main.group()
+def key() -> None:
+    """The archivist's signing key."""
+
+
+@key.command("show")
+@handles_errors
+def key_show() -> None:
+    """Print the public key and its SHA256 fingerprint, as ssh does.
+
+    \b
+    custody key show
+    """
+    from . import signing
+
+    path = signing.default_key_path()
+    pub = path.with_name(path.name + ".pub")
+    public = (signing.parse_public_key_line(pub.read_text()) if pub.exists()
+              else _load_key().public_key())
+    click.echo(signing.public_key_line(public))
+    click.echo(f"256 {signing.fingerprint(public)} {path} (ED25519)")
+
+
+# -- archive -------------------------------------------------------------------------------------
+
+
+@main.command()
+@root_option
+@click.argument("urls", nargs=-1, required=True)
+@click.option("--no-requisites", is_flag=True, help="Fetch only the pages, not their requisites.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="Seconds one response may take in all, headers and body.")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=8, show_default=True,
+              help="Requests in flight at once.")
+@click.option("--user-agent", help="User-Agent header (default names custody and its version).")
+@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False),
+              envvar="CUSTODY_CA_BUNDLE", help="Trust these CA certificates for HTTPS.")
+@click.option("--insecure", is_flag=True,
+              help="Archive HTTPS even when the certificate does not verify (recorded as such).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@json_option
+@handles_errors
+def archive(root: str | None, urls: tuple[str, ...], no_requisites: bool, timeout: float,
+            concurrency: int, user_agent: str | None, ca_bundle: str | None, insecure: bool,
+            quiet: bool, as_json: bool) -> None:
+    """Capture URLs, with their page requisites, as one sealed capture.
+
+    \b
+    custody archive https://example.org/statement
+    custody archive --no-requisites --timeout 10 https://a.example/ https://b.example/
+    """
+    from . import capture
+    from .crawl import check_url
+    from .root import Archive
+
+    seeds = list(dict.fromkeys(check_url(u) for u in urls))
+    arch = Archive.open(root)
+    key_obj = _load_key()
+    settings = capture.Settings(requisites=not no_requisites, timeout=timeout,
+                                concurrency=concurrency, ca_bundle=ca_bundle, insecure=insecure)
+    if user_agent:
+        settings.user_agent = user_agent
+    show_progress = not quiet and not as_json and sys.stderr.isatty()
+    with _progress(show_progress) as on_progress:
+        result = capture.run(arch, seeds, key=key_obj, settings=settings, on_progress=on_progress)
+    for failure in result.failures:
+        click.echo(f"custody: failed: {failure['url']}: {failure['reason']}", err=True)
+    for note in result.notes:
+        click.echo(f"custody: note: {note}", err=True)
+    if as_json:
+        click.echo(json.dumps({
+            "format": "custody-archive/1",
+            "status": {"complete": "success", "partial": "partial"}.get(result.status, "error"),
+            "capture_id": result.capture_id,
+            "manifest": str(result.manifest_path.relative_to(arch.root)),
+            "capture_status": result.status,
+            "final_urls": result.final_urls,
+            "resources": result.resources,
+            "documents": result.documents,
+            "failures": result.failures,
+            "notes": result.notes,
+        }, ensure_ascii=False, indent=2))
+    else:
+        click.echo(f"{result.capture_id}  {result.status}  {result.resources} responses, "
+                   f"{result.documents} documents, {len(result.failures)} failures")
+    if result.failures:
+        sys.exit(ExitCode.FETCH)
+
+
+class _progress:
+    """A rich progress line on a terminal; nothing otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._progress: Any = None
+
+    def __enter__(self) -> Callable[[Any, int], None] | None:
+        if not self.enabled:
+            return None
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                  TimeElapsedColumn(), transient=True)
+        self._progress.start()
+        task = self._progress.add_task("starting")
+
+        def update(outcome: Any, queued: int) -> None:
+            self._progress.update(task, description=(
+                f"{outcome.fetched} fetched, {queued} queued, {len(outcome.failures)} failed"))
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+# -- verify ----------------------------------------------------------------------------------------
+
+
+@main.command()
+@root_option
+@click.argument("capture_ids", nargs=-1)
+@json_option
+@click.option("-v", "--verbose", is_flag=True, help="List passed checks too.")
+@handles_errors
+def verify(root: str | None, capture_ids: tuple[str, ...], as_json: bool, verbose: bool) -> None:
+    """Check signatures, the chain, every file and record, and the database.
+
+    Exit 0: all passed; 1: something failed; 6: nothing failed but something could not
+    be checked.
+
+    \b
+    custody verify
+    custody verify 20261121T101500Z-1a2b3c4d --json
+    """
+    from .root import Archive
+    from .verify import FAILED, PASSED
+    from .verify import verify as run_verify
+
+    arch = Archive.open(root)
+    report = run_verify(arch, list(capture_ids) or None)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    else:
+        for check in report.checks:
+            if check.outcome != PASSED or verbose:
+                detail = f": {check.detail}" if check.detail else ""
+                click.echo(f"{check.outcome.upper():9} {check.check:12} {check.subject}{detail}")
+        for note in report.notes:
+            click.echo(f"NOTE      {note}")
+        summary = ", ".join(f"{report.count(o)} {o}" for o in (PASSED, FAILED, "unchecked"))
+        click.echo(f"{report.status.upper()}: {len(report.captures)} captures; {summary}")
+    if report.status == FAILED:
+        sys.exit(ExitCode.FAILED)
+    if report.status != PASSED:
+        sys.exit(ExitCode.UNCHECKED)
+
+
+# -- query, search, show, reindex ------------------------------------------------------------------
+
+
+def _print_rows(columns: list[str], rows: list[Any], fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps([dict(zip(columns, r, strict=True)) for r in rows],
+                              ensure_ascii=False, indent=2, default=str))
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+    else:
+        click.echo(plain_table(columns, rows))
+
+
+def plain_table(columns: list[str], rows: list[Any], width: int = 60) -> str:
+    def cell(value: Any) -> str:
+        text = "" if value is None else str(value)
+        text = text.replace("\r", " ").replace("\n", " ⏎ ")
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    body = [[cell(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in body]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in body]
+    return "\n".join(lines)
+
+
+format_options = click.option(
+    "--json", "fmt", flag_value="json", help="A JSON array of row objects."
+)
+csv_option = click.option("--csv", "fmt", flag_value="csv", help="CSV with a header row.")
+
+
+@main.command()
+@root_option
+@click.argument("sql")
+@format_options
+@csv_option
+@handles_errors
+def query(root: str | None, sql: str, fmt: str | None) -> None:
+    """Run read-only SQL against custody.db (writes are refused).
+
+    \b
+    custody query "select url, status_code, ip from resources"
+    custody query "select capture_id, url, title from documents" --json
+    """
+    from .db import open_readonly, run_query
+    from .root import Archive
+
+    conn = open_readonly(Archive.open(root).db_path)
+    columns, rows = run_query(conn, sql)
+    _print_rows(columns, rows, fmt or "table")
+
+
+@main.command()
+@root_option
+@click.argument("words", nargs=-1, required=True)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@json_option
+@handles_errors
+def search(root: str | None, words: tuple[str, ...], limit: int, as_json: bool) -> None:
+    """Full-text search over titles and text, best matches first.
+
+    \b
+    custody search massacre
+    custody search '"information blockade"' --json
+    """
+    from .db import open_readonly
+    from .root import Archive
+    from .search import search as run_search
+
+    conn = open_readonly(Archive.open(root).db_path)
+    hits = run_search(conn, " ".join(words), limit=limit)
+    if as_json:
+        click.echo(json.dumps(hits, ensure_ascii=False, indent=2))
+        return
+    for hit in hits:
+        click.echo(f"{hit['captured_at']}  {hit['capture_id']}  {hit['url']}")
+        click.echo(f"    {hit['title'] or ''}")
+        click.echo(f"    {hit['snippet']}")
+    if not hits:
+        click.echo("no matches", err=True)
+
+
+@main.command()
+@root_option
+@click.argument("capture_id")
+@json_option
+@handles_errors
+def show(root: str | None, capture_id: str, as_json: bool) -> None:
+    """Show what a capture holds: URLs, statuses, files, documents, failures.
+
+    \b
+    custody show 20261121T101500Z-1a2b3c4d
+    """
+    from . import manifest
+    from .errors import NotFound
+    from .root import Archive
+
+    arch = Archive.open(root)
+    path = manifest.manifest_path(arch.manifests_dir, capture_id)
+    if not path.exists():
+        raise NotFound("no such capture", where=capture_id)
+    sealed = manifest.read(path)
+    content = sealed.content
+    if content is None:
+        raise CustodyError(sealed.problem or "unreadable manifest", where=str(path))
+    if as_json:
+        click.echo(json.dumps(content, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"capture   {content['capture_id']}  ({content['status']})")
+    click.echo(f"seed      {content['seed_url']}")
+    click.echo(f"final     {content['final_url']}")
+    click.echo(f"time      {content['started_at']} .. {content['finished_at']}")
+    collector = content["collector"]
+    click.echo(f"sealed by {collector['operator']} {collector['key_fingerprint']}")
+    click.echo(f"sequence  {content['chain']['sequence']}  manifest sha256 {sealed.sha256}")
+    for f in content["warc_files"]:
+        click.echo(f"warc      {f['path']}  {f['bytes']} bytes  sha256 {f['sha256']}")
+    for r in content["records"]:
+        if r["type"] == "response":
+            click.echo(f"  {r['http_status']}  {r['target_uri']}  ({r.get('payload_type') or ''})")
+    for d in content["documents"]:
+        click.echo(f"document  {d['url']}  text sha256 {d['text_sha256'][:16]}…")
+    for fail in content["failures"]:
+        click.echo(f"failed    {fail['url']}: {fail['reason']}")
+
+
+@main.command()
+@root_option
+@handles_errors
+def reindex(root: str | None) -> None:
+    """Rebuild custody.db from the manifests and WARC files alone.
+
+    \b
+    custody reindex
+    """
+    from .capture import reindex as run_reindex
+    from .root import Archive
+
+    count = run_reindex(Archive.open(root))
+    click.echo(f"indexed {count} captures")

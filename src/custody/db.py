@@ -1,0 +1,181 @@
+"""The SQLite database (sqlite-utils): derived from the manifests and WARC files, rebuildable.
+
+Tables: ``captures``, ``resources`` (one per HTTP exchange), ``documents`` (text
+and metadata read back from the WARC), ``failures`` (fetches that got no
+response), and ``documents_fts``, an FTS5 index over title and text.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .errors import ArchiveError, QueryError
+
+SCHEMA_VERSION = 1
+
+
+def connect(path: Path) -> sqlite_utils.Database:
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA journal_mode = WAL")
+    db = sqlite_utils.Database(conn)
+    ensure_schema(db)
+    return db
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    if "captures" not in db.table_names():
+        db["captures"].create(
+            {
+                "id": str, "sequence": int, "seed_url": str, "final_url": str,
+                "started_at": str, "finished_at": str, "status": str, "operator": str,
+                "key_fingerprint": str, "manifest_sha256": str, "pages": int, "failures": int,
+            },
+            pk="id",
+        )
+    if "resources" not in db.table_names():
+        db["resources"].create(
+            {
+                "id": int, "capture_id": str, "url": str, "status_code": int,
+                "content_type": str, "record_id": str, "warc_path": str, "warc_offset": int,
+                "warc_length": int, "payload_sha256": str, "ip": str, "fetched_at": str,
+                "truncated": str,
+            },
+            pk="id",
+            foreign_keys=[("capture_id", "captures", "id")],
+        )
+        db["resources"].create_index(["capture_id"])
+        db["resources"].create_index(["url"])
+        db["resources"].create_index(["record_id"], unique=True)
+    if "documents" not in db.table_names():
+        db["documents"].create(
+            {
+                "id": int, "capture_id": str, "resource_id": int, "url": str, "title": str,
+                "author": str, "published": str, "sitename": str, "language": str,
+                "text": str, "text_sha256": str, "charset": str, "extractor": str, "note": str,
+            },
+            pk="id",
+            foreign_keys=[("capture_id", "captures", "id"), ("resource_id", "resources", "id")],
+        )
+        db["documents"].create_index(["capture_id"])
+        db["documents"].create_index(["url"])
+        db["documents"].enable_fts(["title", "text"], create_triggers=True, tokenize="unicode61")
+    if "failures" not in db.table_names():
+        db["failures"].create(
+            {"id": int, "capture_id": str, "url": str, "kind": str, "reason": str, "at": str},
+            pk="id",
+            foreign_keys=[("capture_id", "captures", "id")],
+        )
+        db["failures"].create_index(["capture_id"])
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def index_capture(
+    db: sqlite_utils.Database, manifest: dict[str, Any], manifest_sha256: str,
+    texts: dict[str, dict[str, Any]],
+) -> None:
+    """Put one sealed capture into the database, replacing any earlier rows for it.
+
+    ``texts`` maps a response record id to its extracted document (text and metadata).
+    """
+    capture_id = manifest["capture_id"]
+    with db.conn:
+        delete_capture(db, capture_id)
+        responses = [r for r in manifest["records"] if r["type"] == "response"]
+        db["captures"].insert(
+            {
+                "id": capture_id,
+                "sequence": manifest["chain"]["sequence"],
+                "seed_url": manifest["seed_url"],
+                "final_url": manifest["final_url"],
+                "started_at": manifest["started_at"],
+                "finished_at": manifest["finished_at"],
+                "status": manifest["status"],
+                "operator": manifest["collector"]["operator"],
+                "key_fingerprint": manifest["collector"]["key_fingerprint"],
+                "manifest_sha256": manifest_sha256,
+                "pages": len(responses),
+                "failures": len(manifest["failures"]),
+            }
+        )
+        resource_ids = {}
+        for record in responses:
+            row = db["resources"].insert(resource_row(capture_id, record))
+            resource_ids[record["record_id"]] = row.last_pk
+        for doc in manifest["documents"]:
+            extracted = texts.get(doc["record_id"], {})
+            db["documents"].insert(
+                {
+                    "capture_id": capture_id,
+                    "resource_id": resource_ids.get(doc["record_id"]),
+                    "url": doc["url"],
+                    "title": extracted.get("title"),
+                    "author": extracted.get("author"),
+                    "published": extracted.get("published"),
+                    "sitename": extracted.get("sitename"),
+                    "language": extracted.get("language"),
+                    "text": extracted.get("text", ""),
+                    "text_sha256": doc["text_sha256"],
+                    "charset": extracted.get("charset"),
+                    "extractor": doc["extractor"],
+                    "note": extracted.get("note"),
+                }
+            )
+        for failure in manifest["failures"]:
+            db["failures"].insert({"capture_id": capture_id, **failure})
+
+
+def resource_row(capture_id: str, record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "capture_id": capture_id,
+        "url": record["target_uri"],
+        "status_code": record["http_status"],
+        "content_type": record.get("payload_type"),
+        "record_id": record["record_id"],
+        "warc_path": record["warc_path"],
+        "warc_offset": record["offset"],
+        "warc_length": record["length"],
+        "payload_sha256": record["payload_sha256"],
+        "ip": record["ip"],
+        "fetched_at": record["date"],
+        "truncated": record.get("truncated"),
+    }
+
+
+def delete_capture(db: sqlite_utils.Database, capture_id: str) -> None:
+    for table in ("documents", "failures", "resources", "captures"):
+        column = "id" if table == "captures" else "capture_id"
+        db.execute(f"DELETE FROM {table} WHERE {column} = ?", [capture_id])
+
+
+def capture_ids(db: sqlite_utils.Database) -> set[str]:
+    return {row[0] for row in db.execute("SELECT id FROM captures").fetchall()}
+
+
+# -- reading, for query and search ---------------------------------------------------------------
+
+
+def open_readonly(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write: read-only URI plus query_only."""
+    if not path.exists():
+        raise ArchiveError("no database (run `custody reindex` to rebuild it)", where=str(path))
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+def run_query(conn: sqlite3.Connection, sql: str, params: Iterable[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:  # noqa: E501
+    try:
+        cursor = conn.execute(sql, list(params))
+        columns = [d[0] for d in cursor.description or []]
+        return columns, cursor.fetchall()
+    except sqlite3.Error as exc:
+        message = str(exc)
+        if "readonly" in message or "read-only" in message or "query_only" in message:
+            message = "the database is opened read-only; custody query does not write"
+        raise QueryError(message) from exc

@@ -1,0 +1,77 @@
+"""Errors custody raises, and the exit code each one maps to.
+
+The hierarchy::
+
+    CustodyError                      any failure custody reports (exit code on the class)
+    ├── UsageError                    bad input on the command line           -> 2
+    │   └── InvalidURL                a URL that cannot be fetched (scheme, syntax)
+    ├── ArchiveError                  the archive root is missing or unusable -> 3
+    │   └── ArchiveLocked             another custody process holds the archive
+    ├── KeyProblem                    the archivist's key is missing or locked -> 4
+    ├── QueryError                    SQL refused or failed in `custody query` -> 7
+    └── NotFound                      a capture id or URL that is not there    -> 8
+
+Network failures while fetching are not exceptions at this level: they are
+evidence too, recorded in the manifest and the database (see ``fetch.py``), and
+the CLI turns "some URLs failed" into exit code 5.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit codes, documented in the README's table."""
+
+    OK = 0
+    FAILED = 1  # verify: something failed; diff: the texts differ
+    USAGE = 2  # bad arguments or input: nothing was written
+    ARCHIVE = 3  # not an archive root, or unusable (locked, unreadable)
+    KEY = 4  # the signing key is missing, unreadable or locked
+    FETCH = 5  # archive: one or more URLs could not be fetched (recorded as such)
+    UNCHECKED = 6  # verify: nothing failed, but something could not be checked
+    QUERY = 7  # query/search: SQL error, or a write was refused
+    NOT_FOUND = 8  # a capture id or URL that the archive does not hold
+
+
+class CustodyError(Exception):
+    exit_code: ExitCode = ExitCode.FAILED
+
+    def __init__(self, message: str, *, where: str | None = None) -> None:
+        super().__init__(message)
+        self.where = where
+
+    def __str__(self) -> str:
+        message = super().__str__()
+        return f"{self.where}: {message}" if self.where else message
+
+
+class UsageError(CustodyError):
+    exit_code = ExitCode.USAGE
+
+
+class InvalidURL(UsageError):
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message, where=url)
+        self.url = url
+
+
+class ArchiveError(CustodyError):
+    exit_code = ExitCode.ARCHIVE
+
+
+class ArchiveLocked(ArchiveError):
+    pass
+
+
+class KeyProblem(CustodyError):
+    exit_code = ExitCode.KEY
+
+
+class QueryError(CustodyError):
+    exit_code = ExitCode.QUERY
+
+
+class NotFound(CustodyError):
+    exit_code = ExitCode.NOT_FOUND

@@ -1,0 +1,188 @@
+"""Text and metadata from an archived payload: charset decoding, then trafilatura.
+
+The bytes come from the WARC, never from the live response, so the text in the
+database is the text of the evidence. Charsets are taken from the HTTP header,
+then a byte-order mark, then the HTML meta tag; a declared charset that does
+not decode the body, or decodes it into mojibake, gives way to detection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import asdict, dataclass
+from functools import cache
+from typing import Any
+
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+TEXT_TYPES = frozenset({"text/plain"})
+EXTRACTABLE = HTML_TYPES | TEXT_TYPES
+
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]+?charset\s*=\s*["']?\s*([a-zA-Z0-9_:.\-]+)""", re.IGNORECASE
+)
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+# a declared charset whose decoding looks messier than this gives way to detection
+_MESS_LIMIT = 0.15
+
+
+@dataclass
+class Document:
+    url: str
+    title: str | None
+    author: str | None
+    published: str | None
+    sitename: str | None
+    language: str | None
+    text: str
+    text_sha256: str
+    charset: str | None
+    extractor: str
+    note: str | None = None
+    record_id: str | None = None  # the WARC response record it was read from
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@cache
+def extractor_version() -> str:
+    from importlib.metadata import version
+
+    return f"trafilatura {version('trafilatura')}"
+
+
+def header_charset(content_type: str) -> str | None:
+    match = re.search(r"charset\s*=\s*[\"']?([^\s;\"']+)", content_type, re.IGNORECASE)
+    return match.group(1) if match else None
+
+
+def _codec(name: str | None) -> str | None:
+    import codecs
+
+    if not name:
+        return None
+    try:
+        return codecs.lookup(name.strip().lower()).name
+    except LookupError:
+        return None
+
+
+def decode(body: bytes, declared_http: str | None) -> tuple[str, str, str | None]:
+    """The body's text, the charset used, and a note when the declaration was not trusted."""
+    from charset_normalizer import from_bytes
+    from charset_normalizer.md import mess_ratio
+
+    for bom, name in _BOMS:
+        if body.startswith(bom):
+            return body[len(bom) :].decode(name, errors="replace"), name, None
+    meta = _META_CHARSET.search(body[:8192])
+    in_meta = _codec(meta.group(1).decode()) if meta else None
+    declared = [c for c in (_codec(declared_http), in_meta) if c]
+    rejected = []
+    for codec in dict.fromkeys(declared):
+        try:
+            text = body.decode(codec)
+        except UnicodeDecodeError:
+            rejected.append(codec)
+            continue
+        sample = _letters_sample(text)
+        if codec == "utf-8" or mess_ratio(sample, _MESS_LIMIT) < _MESS_LIMIT:
+            return text, codec, None
+        rejected.append(codec)
+    best = from_bytes(body).best()
+    if best is not None and best.encoding:
+        codec = _codec(best.encoding) or best.encoding
+        note = f"declared charset {', '.join(rejected)} does not fit the body" if rejected else None
+        return str(best), codec, note
+    codec = declared[0] if declared else "utf-8"
+    note = "charset unknown; undecodable bytes replaced"
+    return body.decode(codec, errors="replace"), codec, note
+
+
+def _letters_sample(text: str) -> str:
+    """The text without markup, which would otherwise dilute the mess measure."""
+    stripped = re.sub(r"<[^>]*>", " ", text[:200_000])
+    return re.sub(r"\s+", " ", stripped)
+
+
+def extract(
+    url: str, content_type: str, content_type_header: str, body: bytes
+) -> Document | None:
+    """A document from a payload, or None when the type is not one custody extracts."""
+    if content_type not in EXTRACTABLE:
+        return None
+    text, charset, note = decode(body, header_charset(content_type_header))
+    if content_type in TEXT_TYPES:
+        clean = normalise_text(text)
+        return _document(url, clean, charset, note, None, extractor="text")
+    return _from_html(url, text, charset, note)
+
+
+def normalise_text(text: str) -> str:
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return text.strip()
+
+
+def _from_html(url: str, html: str, charset: str, note: str | None) -> Document:
+    import trafilatura
+
+    metadata: dict[str, Any] = {}
+    result = None
+    if html.strip():
+        result = trafilatura.bare_extraction(
+            html,
+            url=url,
+            with_metadata=True,
+            include_comments=False,
+            include_tables=True,
+            favor_precision=True,
+            as_dict=True,
+        )
+    if isinstance(result, dict):
+        metadata = result
+    text = normalise_text(metadata.get("text") or "")
+    if not text:
+        note = "; ".join(filter(None, [note, "no text extracted"]))
+    language = metadata.get("language") or _html_lang(html)
+    return _document(url, text, charset, note, metadata, language=language)
+
+
+def _html_lang(html: str) -> str | None:
+    match = re.search(r"<html[^>]*\blang\s*=\s*[\"']?([a-zA-Z\-]+)", html[:4096], re.IGNORECASE)
+    return match.group(1).lower() if match else None
+
+
+def _document(
+    url: str,
+    text: str,
+    charset: str,
+    note: str | None,
+    metadata: dict[str, Any] | None,
+    *,
+    extractor: str | None = None,
+    language: str | None = None,
+) -> Document:
+    meta = metadata or {}
+    return Document(
+        url=url,
+        title=meta.get("title"),
+        author=meta.get("author"),
+        published=meta.get("date"),
+        sitename=meta.get("sitename"),
+        language=language,
+        text=text,
+        text_sha256=text_sha256(text),
+        charset=charset,
+        extractor=extractor or extractor_version(),
+        note=note,
+    )

@@ -1,0 +1,311 @@
+"""The recording HTTP client: the exact bytes that crossed the wire, the IP, the TLS chain.
+
+httpx decodes and normalises what it hands back, so custody records one layer
+below it: a httpcore network backend whose streams keep a copy of every byte
+written and read. After TLS is set up the copy is of the plaintext HTTP bytes,
+which is what a WARC ``request``/``response`` record holds. Each exchange is
+taken off the connection's stream when its response has been read, so a
+keep-alive connection serves many exchanges without mixing their bytes.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import httpcore
+import httpx
+
+SPOOL_IN_MEMORY = 4 * 1024 * 1024  # larger responses spill to a temporary file
+ACCEPT_ENCODING = "gzip, deflate"  # only what extraction can decode again
+
+
+@dataclass
+class Exchange:
+    """One HTTP request and what came back, or why nothing did."""
+
+    url: str
+    method: str = "GET"
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    request_bytes: bytes = b""
+    response: IO[bytes] | None = None  # raw response bytes as received, spooled
+    response_size: int = 0
+    status: int | None = None
+    headers: httpx.Headers = field(default_factory=httpx.Headers)
+    ip: str | None = None
+    port: int | None = None
+    tls_chain: list[bytes] = field(default_factory=list)  # DER, as the server sent it
+    tls_version: str | None = None
+    tls_cipher: str | None = None
+    truncated: str | None = None  # WARC-Truncated reason: "length" or "time"
+    error_kind: str | None = None  # dns, refused, timeout, tls, protocol, network
+    error: str | None = None
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status is not None
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    def close(self) -> None:
+        if self.response is not None:
+            self.response.close()
+            self.response = None
+
+
+class _Recording:
+    def __init__(self) -> None:
+        self.tx = bytearray()
+        # closed by Exchange.close(), once the response is in the WARC
+        self.rx: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
+        self.rx_size = 0
+
+
+class RecordingStream(httpcore.NetworkStream):
+    """A network stream that keeps what it writes and reads for the current exchange."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+        self._current: _Recording | None = None
+        # read now: once the server closes the connection the socket can no longer tell
+        addr = inner.get_extra_info("server_addr")
+        self.server_addr: tuple[str, int] | None = (addr[0], addr[1]) if addr else None
+        ssl_object = inner.get_extra_info("ssl_object")
+        self.tls_chain = peer_chain(ssl_object) if ssl_object is not None else []
+        self.tls_version = ssl_object.version() if ssl_object is not None else None
+        cipher = ssl_object.cipher() if ssl_object is not None else None
+        self.tls_cipher: str | None = cipher[0] if cipher else None
+
+    def take(self) -> _Recording | None:
+        recording, self._current = self._current, None
+        return recording
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if self._current is None:
+            self._current = _Recording()
+        self._inner.write(buffer, timeout)
+        self._current.tx += buffer
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        data = self._inner.read(max_bytes, timeout)
+        if self._current is not None and data:
+            self._current.rx.write(data)
+            self._current.rx_size += len(data)
+        return data
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        return RecordingStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class RecordingBackend(httpcore.NetworkBackend):
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        return RecordingStream(stream)
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None) -> httpcore.NetworkStream:  # noqa: E501
+        raise httpcore.ConnectError("unix sockets are not archived")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def ssl_context(*, ca_bundle: str | None = None, insecure: bool = False) -> ssl.SSLContext:
+    if insecure:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    if ca_bundle:
+        return ssl.create_default_context(cafile=ca_bundle)
+    return httpx.create_ssl_context()
+
+
+class Fetcher:
+    """Fetch URLs one exchange at a time (no redirects followed: each hop is evidence)."""
+
+    def __init__(
+        self,
+        *,
+        user_agent: str,
+        timeout: float = 30.0,
+        max_body: int | None = None,
+        ca_bundle: str | None = None,
+        insecure: bool = False,
+        max_connections: int = 16,
+    ) -> None:
+        self.timeout = timeout
+        self.max_body = max_body
+        context = ssl_context(ca_bundle=ca_bundle, insecure=insecure)
+        transport = httpx.HTTPTransport(verify=context, retries=0)
+        # httpx has no public hook for a network backend; the pool is its only seam.
+        transport._pool = httpcore.ConnectionPool(
+            ssl_context=context,
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            http1=True,
+            http2=False,
+            network_backend=RecordingBackend(),
+        )
+        self._client = httpx.Client(
+            transport=transport,
+            follow_redirects=False,
+            timeout=httpx.Timeout(timeout),
+            headers={"User-Agent": user_agent, "Accept-Encoding": ACCEPT_ENCODING},
+            trust_env=False,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def fetch(self, url: str) -> Exchange:
+        exchange = Exchange(url=url)
+        start = time.monotonic()
+        deadline = start + self.timeout
+        response: httpx.Response | None = None
+        try:
+            with self._client.stream("GET", url) as response:
+                exchange.status = response.status_code
+                exchange.headers = response.headers
+                received = 0
+                for chunk in response.iter_raw():
+                    received += len(chunk)
+                    if self.max_body is not None and received > self.max_body:
+                        exchange.truncated = "length"
+                        break
+                    if time.monotonic() > deadline:
+                        exchange.truncated = "time"
+                        break
+                self._take(exchange, response)
+        except httpx.HTTPError as exc:
+            exchange.error_kind, exchange.error = classify(exc)
+            if response is not None and exchange.status is not None:
+                # headers arrived, then the body failed: keep what came as truncated evidence
+                self._take(exchange, response)
+                if exchange.response is not None:
+                    exchange.truncated = exchange.truncated or (
+                        "time" if exchange.error_kind == "timeout" else "disconnect"
+                    )
+                    exchange.error_kind = exchange.error = None
+        exchange.elapsed = time.monotonic() - start
+        if exchange.truncated == "length" and self.max_body is not None:
+            _cut_body(exchange, self.max_body)
+        return exchange
+
+    def _take(self, exchange: Exchange, response: httpx.Response) -> None:
+        stream = response.extensions.get("network_stream")
+        if not isinstance(stream, RecordingStream):
+            return
+        recording = stream.take()
+        if stream.server_addr:
+            exchange.ip, exchange.port = stream.server_addr
+        exchange.tls_chain = stream.tls_chain
+        exchange.tls_version = stream.tls_version
+        exchange.tls_cipher = stream.tls_cipher
+        if recording is None:
+            return
+        exchange.request_bytes = bytes(recording.tx)
+        recording.rx.seek(0)
+        exchange.response = recording.rx
+        exchange.response_size = recording.rx_size
+
+
+def _cut_body(exchange: Exchange, max_body: int) -> None:
+    """Keep the header block and the first ``max_body`` bytes of the body as sent."""
+    stream = exchange.response
+    if stream is None:
+        return
+    stream.seek(0)
+    head = stream.read(min(exchange.response_size, 256 * 1024))
+    end = head.find(b"\r\n\r\n")
+    if end < 0:
+        return
+    keep = min(exchange.response_size, end + 4 + max_body)
+    stream.seek(keep)
+    stream.truncate()
+    stream.seek(0)
+    exchange.response_size = keep
+
+
+def peer_chain(ssl_object: Any) -> list[bytes]:
+    """The certificates the server presented, leaf first, DER encoded."""
+    chain_of = getattr(ssl_object, "get_unverified_chain", None)
+    if chain_of is not None:
+        try:
+            chain = chain_of() or []
+            return [c.public_bytes(ssl_object_der_encoding()) for c in chain]
+        except (AttributeError, ValueError, ssl.SSLError):
+            pass
+    leaf = ssl_object.getpeercert(binary_form=True)
+    return [leaf] if leaf else []
+
+
+def ssl_object_der_encoding() -> int:
+    import _ssl
+
+    return _ssl.ENCODING_DER  # type: ignore[attr-defined]
+
+
+def classify(exc: BaseException) -> tuple[str, str]:
+    """A failure's kind and a one-line reason, from the exception chain."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    for item in seen:
+        if isinstance(item, socket.gaierror):
+            return "dns", f"host name does not resolve ({item.strerror or item})"
+        if isinstance(item, ssl.SSLCertVerificationError):
+            return "tls", f"TLS certificate rejected ({item.verify_message or item.reason})"
+        if isinstance(item, ssl.SSLError):
+            return "tls", f"TLS failure ({item.reason or item})"
+        if isinstance(item, ConnectionRefusedError):
+            return "refused", "connection refused"
+    text = str(exc) or exc.__class__.__name__
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout", f"timed out ({exc.__class__.__name__})"
+    lowered = text.lower()
+    if "name or service not known" in lowered or "name resolution" in lowered:
+        return "dns", f"host name does not resolve ({text})"
+    if "certificate" in lowered or "ssl" in lowered:
+        return "tls", f"TLS failure ({text})"
+    if "refused" in lowered:
+        return "refused", "connection refused"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "protocol", f"server broke the HTTP protocol ({text})"
+    return "network", text

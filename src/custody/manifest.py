@@ -1,0 +1,98 @@
+"""The manifest: what one capture holds, written once, atomically, and signed.
+
+A manifest is canonical JSON (sorted keys, UTF-8, two-space indent, final newline)
+so that the same content always gives the same bytes, and the signature and the
+hash chain are over those exact bytes. Each manifest names the sha256 of the one
+sealed before it and carries the next sequence number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FORMAT = "custody-manifest/1"
+
+
+def to_bytes(manifest: dict[str, Any]) -> bytes:
+    return (json.dumps(manifest, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode()
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary name, fsync, rename, fsync the folder: all or nothing."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A manifest as found on disk."""
+
+    capture_id: str
+    path: Path
+    data: bytes
+    content: dict[str, Any] | None  # None when the bytes are not a readable manifest
+    problem: str | None = None
+
+    @property
+    def sha256(self) -> str:
+        return sha256_hex(self.data)
+
+    @property
+    def sequence(self) -> int | None:
+        chain = (self.content or {}).get("chain") or {}
+        value = chain.get("sequence")
+        return value if isinstance(value, int) else None
+
+
+def manifest_path(manifests_dir: Path, capture_id: str) -> Path:
+    return manifests_dir / f"{capture_id}.json"
+
+
+def read(path: Path) -> Sealed:
+    capture_id = path.name.removesuffix(".json")
+    data = path.read_bytes()
+    try:
+        content = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return Sealed(capture_id, path, data, None, f"not valid JSON: {exc}")
+    if not isinstance(content, dict) or content.get("format") != FORMAT:
+        return Sealed(capture_id, path, data, None, f"not a {FORMAT} manifest")
+    return Sealed(capture_id, path, data, content)
+
+
+def read_all(manifests_dir: Path) -> list[Sealed]:
+    """Every manifest, in chain order (sequence, then name for unreadable ones)."""
+    found = [read(p) for p in manifests_dir.glob("*.json") if not p.name.startswith(".")]
+    return sorted(found, key=lambda m: (m.sequence is None, m.sequence or 0, m.capture_id))
+
+
+def chain_head(manifests_dir: Path) -> tuple[int, str | None]:
+    """The sequence number and sha256 of the newest sealed manifest (0, None when none)."""
+    sealed = [m for m in read_all(manifests_dir) if m.sequence is not None]
+    if not sealed:
+        return 0, None
+    newest = max(sealed, key=lambda m: m.sequence or 0)
+    return newest.sequence or 0, newest.sha256
+
+
+def sha256sums(entries: list[tuple[str, str]]) -> bytes:
+    """A file `sha256sum -c` reads: '<hex>  <path>' per line, paths relative to the root."""
+    return "".join(f"{digest}  {path}\n" for path, digest in entries).encode()

@@ -1,0 +1,395 @@
+"""Verification of an archive, and its report.
+
+Every check has one of three outcomes -- passed, failed, or unchecked (could not be
+checked) -- and verification keeps going after a failure, so the report names
+every capture, file and record that is wrong and what differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from . import __version__, manifest, signing
+from .db import open_readonly
+from .errors import ArchiveError
+from .root import Archive
+from .warc import check_member, iter_records
+
+PASSED, FAILED, UNCHECKED = "passed", "failed", "unchecked"
+REPORT_FORMAT = "custody-verify/1"
+
+
+@dataclass
+class Check:
+    check: str  # signature, chain, sha256sums, warc-file, warc-records, record, database, ...
+    subject: str  # what was checked: a path, a record id, a table
+    outcome: str
+    detail: str = ""
+    capture_id: str | None = None
+
+
+@dataclass
+class Report:
+    root: str
+    checks: list[Check] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    captures: list[str] = field(default_factory=list)
+
+    def add(self, check: str, subject: str, outcome: str, detail: str = "",
+            capture_id: str | None = None) -> None:
+        self.checks.append(Check(check, subject, outcome, detail, capture_id))
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for c in self.checks if c.outcome == outcome)
+
+    @property
+    def status(self) -> str:
+        if self.count(FAILED):
+            return FAILED
+        return "incomplete" if self.count(UNCHECKED) else PASSED
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": REPORT_FORMAT,
+            "custody_version": __version__,
+            "root": self.root,
+            "status": self.status,
+            "summary": {o: self.count(o) for o in (PASSED, FAILED, UNCHECKED)},
+            "captures": self.captures,
+            "checks": [asdict(c) for c in self.checks],
+            "notes": self.notes,
+        }
+
+
+def verify(archive: Archive, capture_ids: list[str] | None = None) -> Report:
+    report = Report(str(archive.root))
+    sealed = manifest.read_all(archive.manifests_dir)
+    by_id = {m.capture_id: m for m in sealed}
+    wanted = capture_ids or [m.capture_id for m in sealed]
+    missing = [c for c in wanted if c not in by_id]
+    for capture_id in missing:
+        report.add("manifest", capture_id, FAILED, "no such manifest", capture_id)
+    report.captures = [c for c in wanted if c in by_id]
+    signers = _signers(archive, report)
+    _check_chain(sealed, report, set(report.captures))
+    conn = _open_db(archive, report)
+    for capture_id in report.captures:
+        _check_capture(archive, by_id[capture_id], signers, conn, report)
+    if conn is not None and not capture_ids:
+        _check_database_extras(conn, set(by_id), report)
+    if not capture_ids:
+        _note_leftovers(archive, sealed, report)
+    if conn is not None:
+        conn.close()
+    return report
+
+
+def _signers(archive: Archive, report: Report) -> list[signing.AllowedSigner] | None:
+    try:
+        return signing.read_allowed_signers(archive.allowed_signers)
+    except (OSError, UnicodeDecodeError) as exc:
+        report.notes.append(f"allowed_signers cannot be read: {exc}")
+        return None
+
+
+def _open_db(archive: Archive, report: Report) -> sqlite3.Connection | None:
+    try:
+        conn = open_readonly(archive.db_path)
+        conn.execute("SELECT 1 FROM captures LIMIT 1")
+        return conn
+    except (ArchiveError, sqlite3.Error) as exc:
+        report.add("database", "custody.db", UNCHECKED,
+                   f"cannot be read ({exc}); `custody reindex` rebuilds it")
+        return None
+
+
+# -- the hash chain ----------------------------------------------------------------------------
+
+
+def _check_chain(sealed: list[manifest.Sealed], report: Report, selected: set[str]) -> None:
+    """Sequence numbers 1..N without gaps, each naming the sha256 of the one before."""
+    previous: manifest.Sealed | None = None
+    expected = 1
+    for item in sealed:
+        if item.content is None:
+            continue
+        chain = item.content.get("chain") or {}
+        problems = []
+        if item.sequence != expected:
+            if item.sequence is not None and item.sequence > expected:
+                problems.append(
+                    f"sequence {item.sequence} follows {expected - 1}: "
+                    f"{item.sequence - expected} sealed capture(s) missing before it"
+                )
+            else:
+                problems.append(f"sequence {item.sequence} where {expected} was expected")
+        want = previous.sha256 if previous is not None else None
+        if chain.get("previous_sha256") != want:
+            before = previous.capture_id if previous is not None else "nothing"
+            problems.append(
+                f"previous_sha256 is {chain.get('previous_sha256')}, "
+                f"but the manifest before it ({before}) hashes to {want}"
+            )
+        if item.capture_id in selected:
+            outcome = FAILED if problems else PASSED
+            detail = "; ".join(problems) or f"sequence {item.sequence}"
+            report.add("chain", item.capture_id, outcome, detail, item.capture_id)
+        previous = item
+        expected = (item.sequence or expected) + 1
+
+
+# -- one capture -------------------------------------------------------------------------------
+
+
+def _check_capture(archive: Archive, sealed: manifest.Sealed,
+                   signers: list[signing.AllowedSigner] | None,
+                   conn: sqlite3.Connection | None, report: Report) -> None:
+    cid = sealed.capture_id
+    _check_signature(archive, sealed, signers, report)
+    content = sealed.content
+    if content is None:
+        report.add("manifest", sealed.path.name, FAILED, sealed.problem or "unreadable", cid)
+        return
+    if content.get("capture_id") != cid:
+        report.add("manifest", sealed.path.name, FAILED,
+                   f"names capture {content.get('capture_id')!r}, not {cid!r}", cid)
+    try:
+        files = {f["path"]: f for f in content["warc_files"]}
+        records = content["records"]
+    except (KeyError, TypeError) as exc:
+        report.add("manifest", sealed.path.name, FAILED, f"missing field {exc}", cid)
+        return
+    _check_sums(archive, sealed, report)
+    for path, entry in files.items():
+        if _check_file(archive, cid, entry, report):
+            _check_records(archive, cid, path, [r for r in records if r["warc_path"] == path],
+                           report)
+        else:
+            report.add("warc-records", path, UNCHECKED, "the file is missing", cid)
+    _check_documents_listed(cid, content, report)
+    if conn is not None:
+        _check_database(conn, cid, content, sealed.sha256, report)
+
+
+def _check_signature(archive: Archive, sealed: manifest.Sealed,
+                     signers: list[signing.AllowedSigner] | None, report: Report) -> None:
+    cid = sealed.capture_id
+    sig_path = sealed.path.with_name(sealed.path.name + ".sig")
+    name = archive.relative(sig_path)
+    if not sig_path.exists():
+        report.add("signature", name, FAILED, "signature file is missing", cid)
+        return
+    try:
+        signature = signing.parse_signature(sig_path.read_text(encoding="ascii"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        report.add("signature", name, FAILED, f"not a usable SSH signature: {exc}", cid)
+        return
+    if signers is None:
+        report.add("signature", name, UNCHECKED, "allowed_signers cannot be read", cid)
+        return
+    blob = signing.public_key_blob(signature.public_key)
+    signer = next((s for s in signers if signing.public_key_blob(s.public_key) == blob), None)
+    fp = signing.fingerprint(signature.public_key)
+    if signer is None:
+        report.add("signature", name, FAILED, f"signed by {fp}, a key not in allowed_signers", cid)
+        return
+    if signature.namespace != signing.MANIFEST_NAMESPACE or not signer.allows_namespace(
+        signature.namespace
+    ):
+        report.add("signature", name, FAILED, f"wrong namespace {signature.namespace!r}", cid)
+        return
+    if not signature.verifies(sealed.data):
+        report.add("signature", name, FAILED,
+                   "does not match the manifest's bytes (manifest or signature altered)", cid)
+        return
+    named = ((sealed.content or {}).get("collector") or {}).get("key_fingerprint")
+    if named is not None and named != fp:
+        report.add("signature", name, FAILED,
+                   f"valid signature by {fp}, but the manifest names key {named}", cid)
+        return
+    report.add("signature", name, PASSED, f"{signer.principals[0]} {fp}", cid)
+
+
+def _check_sums(archive: Archive, sealed: manifest.Sealed, report: Report) -> None:
+    cid = sealed.capture_id
+    path = archive.manifests_dir / f"{cid}.SHA256SUMS"
+    name = archive.relative(path)
+    content = sealed.content or {}
+    expected = [(f["path"], f["sha256"]) for f in content.get("warc_files", [])]
+    expected.append((archive.relative(sealed.path), sealed.sha256))
+    if not path.exists():
+        report.add("sha256sums", name, FAILED, "missing", cid)
+        return
+    if path.read_bytes() != manifest.sha256sums(expected):
+        report.add("sha256sums", name, FAILED,
+                   "does not list the manifest's files and digests", cid)
+        return
+    report.add("sha256sums", name, PASSED, "", cid)
+
+
+def _check_file(archive: Archive, cid: str, entry: dict[str, Any], report: Report) -> bool:
+    path = archive.root / entry["path"]
+    if not path.is_file():
+        report.add("warc-file", entry["path"], FAILED, "missing", cid)
+        return False
+    size = path.stat().st_size
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    problems = []
+    if size != entry["bytes"]:
+        problems.append(f"{size} bytes, manifest says {entry['bytes']}")
+    if digest.hexdigest() != entry["sha256"]:
+        problems.append(f"sha256 {digest.hexdigest()}, manifest says {entry['sha256']}")
+    report.add("warc-file", entry["path"], FAILED if problems else PASSED, "; ".join(problems), cid)
+    return True
+
+
+def _check_records(archive: Archive, cid: str, relpath: str, records: list[dict[str, Any]],
+                   report: Report) -> None:
+    path = archive.root / relpath
+    listed = [(r["offset"], r["record_id"]) for r in records]
+    try:
+        found = [(r.offset, r.headers.get("WARC-Record-ID")) for r in iter_records(path)]
+        detail = ""
+    except Exception as exc:  # warcio raises many kinds on damaged files
+        found = None
+        detail = f"the file cannot be read to its end as WARC: {exc}"
+    if found is None:
+        report.add("warc-records", relpath, FAILED, detail, cid)
+    elif found != listed:
+        extra = [f"{rid} at {off}" for off, rid in found if (off, rid) not in listed]
+        gone = [f"{rid} at {off}" for off, rid in listed if (off, rid) not in found]
+        parts = []
+        if gone:
+            parts.append("not found where the manifest puts them: " + ", ".join(gone[:5]))
+        if extra:
+            parts.append("not in the manifest: " + ", ".join(extra[:5]))
+        report.add("warc-records", relpath, FAILED, "; ".join(parts) or "order differs", cid)
+    else:
+        report.add("warc-records", relpath, PASSED, f"{len(found)} records", cid)
+    with open(path, "rb") as fh:
+        for record in records:
+            _check_record(fh, cid, relpath, record, report)
+
+
+def _check_record(fh: Any, cid: str, relpath: str, record: dict[str, Any],
+                  report: Report) -> None:
+    subject = f"{relpath}@{record['offset']} {record['record_id']}"
+    member = check_member(fh, record["offset"], record["length"])
+    problems = []
+    if member.member_sha256 != record["member_sha256"]:
+        problems.append("record bytes differ from the sealed ones")
+    if member.error:
+        problems.append(member.error)
+    headers = member.headers
+    if headers:
+        for field_name, key in (("WARC-Record-ID", "record_id"), ("WARC-Type", "type"),
+                                ("WARC-Target-URI", "target_uri")):
+            if headers.get(field_name) != record[key]:
+                problems.append(f"WARC header {field_name} is {headers.get(field_name)!r}, "
+                                f"manifest says {record[key]!r}")
+        if headers.get("WARC-Block-Digest") != f"sha256:{record['block_sha256']}":
+            problems.append("WARC-Block-Digest header differs from the manifest")
+    if member.block_sha256 is not None and member.block_sha256 != record["block_sha256"]:
+        problems.append(f"block sha256 is {member.block_sha256}, "
+                        f"manifest says {record['block_sha256']} (HTTP headers or body changed)")
+    outcome = FAILED if problems else PASSED
+    report.add("record", subject, outcome, "; ".join(problems), cid)
+
+
+def _check_documents_listed(cid: str, content: dict[str, Any], report: Report) -> None:
+    responses = {r["record_id"] for r in content["records"] if r["type"] == "response"}
+    dangling = [d["record_id"] for d in content.get("documents", [])
+                if d["record_id"] not in responses]
+    if dangling:
+        report.add("documents", cid, FAILED,
+                   "documents name records the capture lacks: " + ", ".join(dangling), cid)
+
+
+# -- the database ------------------------------------------------------------------------------
+
+
+def _check_database(conn: sqlite3.Connection, cid: str, content: dict[str, Any],
+                    manifest_sha: str, report: Report) -> None:
+    row = conn.execute(
+        "SELECT seed_url, final_url, started_at, finished_at, status, manifest_sha256 "
+        "FROM captures WHERE id = ?", [cid]).fetchone()
+    if row is None:
+        report.add("database", f"captures/{cid}", FAILED,
+                   "sealed capture is not in the database (`custody reindex` rebuilds it)", cid)
+        return
+    want = (content["seed_url"], content["final_url"], content["started_at"],
+            content["finished_at"], content["status"], manifest_sha)
+    names = ("seed_url", "final_url", "started_at", "finished_at", "status", "manifest_sha256")
+    diffs = [f"{n} is {a!r}, manifest says {b!r}" for n, a, b in zip(names, row, want, strict=True)
+             if a != b]
+    report.add("database", f"captures/{cid}", FAILED if diffs else PASSED, "; ".join(diffs), cid)
+
+    db_resources = {
+        r[0]: r[1:] for r in conn.execute(
+            "SELECT record_id, url, status_code, warc_path, warc_offset, warc_length, "
+            "payload_sha256 FROM resources WHERE capture_id = ?", [cid])
+    }
+    sealed_resources = {
+        r["record_id"]: (r["target_uri"], r["http_status"], r["warc_path"], r["offset"],
+                         r["length"], r["payload_sha256"])
+        for r in content["records"] if r["type"] == "response"
+    }
+    _compare_rows(report, cid, "resources", db_resources, sealed_resources)
+
+    db_docs = {}
+    altered = []
+    for record_id, url, text, text_sha in conn.execute(
+        "SELECT r.record_id, d.url, d.text, d.text_sha256 FROM documents d "
+        "LEFT JOIN resources r ON r.id = d.resource_id WHERE d.capture_id = ?", [cid]
+    ):
+        db_docs[record_id] = (url, text_sha)
+        actual = hashlib.sha256((text or "").encode("utf-8")).hexdigest()
+        if actual != text_sha:
+            altered.append(f"{url}: text hashes to {actual}, not {text_sha}")
+    sealed_docs = {d["record_id"]: (d["url"], d["text_sha256"]) for d in content["documents"]}
+    if altered:
+        report.add("database", f"documents/{cid}", FAILED,
+                   "text changed in the database: " + "; ".join(altered), cid)
+    _compare_rows(report, cid, "documents", db_docs, sealed_docs)
+
+
+def _compare_rows(report: Report, cid: str, table: str, in_db: dict[Any, Any],
+                  sealed: dict[Any, Any]) -> None:
+    problems = []
+    for key in sealed.keys() - in_db.keys():
+        problems.append(f"{key} missing from the database")
+    for key in in_db.keys() - sealed.keys():
+        problems.append(f"{key} in the database but not in the manifest")
+    for key in sealed.keys() & in_db.keys():
+        if tuple(in_db[key]) != tuple(sealed[key]):
+            problems.append(f"{key}: database has {in_db[key]}, manifest has {sealed[key]}")
+    outcome = FAILED if problems else PASSED
+    more = f" (+{len(problems) - 10} more)" if len(problems) > 10 else ""
+    detail = "; ".join(problems[:10]) + more
+    report.add("database", f"{table}/{cid}", outcome, detail if problems else f"{len(sealed)} rows",
+               cid)
+
+
+def _check_database_extras(conn: sqlite3.Connection, sealed_ids: set[str],
+                           report: Report) -> None:
+    extra = [r[0] for r in conn.execute("SELECT id FROM captures")
+             if r[0] not in sealed_ids]
+    outcome = FAILED if extra else PASSED
+    detail = ("captures with no manifest: " + ", ".join(extra)) if extra else ""
+    report.add("database", "captures", outcome, detail)
+
+
+def _note_leftovers(archive: Archive, sealed: list[manifest.Sealed], report: Report) -> None:
+    referenced = {
+        f["path"] for m in sealed if m.content for f in m.content.get("warc_files", [])
+    }
+    for path in sorted(archive.archive_dir.rglob("*.warc*")):
+        rel = archive.relative(path)
+        if rel not in referenced:
+            report.notes.append(f"{rel}: not sealed by any manifest (an interrupted capture?)")

@@ -1,0 +1,356 @@
+"""Writing and reading WARC/1.1 records (warcio), one gzip member per record.
+
+Blocks are written as they were received: custody hands warcio raw bytes with
+no parsed HTTP headers, so warcio's writer cannot re-serialise (and so alter)
+the status line or the headers. The digests are custody's own, sha256 in hex:
+the block digest over the whole block, the payload digest over what follows the
+HTTP header block, as ``warcio check`` computes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.recordloader import ArcWarcRecord
+from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
+from warcio.warcwriter import WARCWriter
+
+WARC_VERSION = "WARC/1.1"
+_CHUNK = 1024 * 1024
+
+
+def warc_date(moment: datetime | None = None) -> str:
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}Z"
+
+
+def new_record_id() -> str:
+    return StatusAndHeadersParser.make_warc_id()
+
+
+@dataclass
+class RecordEntry:
+    """What the manifest says of one record."""
+
+    record_id: str
+    type: str
+    target_uri: str | None
+    offset: int
+    length: int  # bytes of the gzip member in the file
+    member_sha256: str  # of those bytes: locates a change to a single record
+    block_sha256: str
+    payload_sha256: str | None
+    http_status: int | None
+    ip: str | None
+    content_type: str | None
+    date: str
+    warc_path: str
+    truncated: str | None = None
+    payload_type: str | None = None  # the HTTP Content-Type, for responses
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class FileEntry:
+    path: str  # relative to the archive root, with forward slashes
+    bytes: int
+    sha256: str
+
+
+class _HashingFile:
+    """Counts and hashes what warcio writes, so each member's offset and digest are known."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self._fh = fh
+        self.position = 0
+        self.file_hash = hashlib.sha256()
+        self.member_hash = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self._fh.write(data)
+        self.position += len(data)
+        self.file_hash.update(data)
+        self.member_hash.update(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+
+def _digests(block: IO[bytes], http: bool) -> tuple[str, str | None, int]:
+    """sha256 of the block, of its HTTP payload (after the header block), and its length."""
+    block.seek(0)
+    block_hash = hashlib.sha256()
+    payload_hash = hashlib.sha256() if http else None
+    length = 0
+    tail = b""
+    in_payload = not http
+    while chunk := block.read(_CHUNK):
+        length += len(chunk)
+        block_hash.update(chunk)
+        if payload_hash is None:
+            continue
+        if in_payload:
+            payload_hash.update(chunk)
+            continue
+        window = tail + chunk
+        end = window.find(b"\r\n\r\n")
+        if end >= 0:
+            in_payload = True
+            payload_hash.update(window[end + 4 :])
+        else:
+            tail = window[-3:]
+    block.seek(0)
+    payload = payload_hash.hexdigest() if payload_hash is not None and in_payload else None
+    return block_hash.hexdigest(), payload, length
+
+
+class WarcWriter:
+    """One WARC file, written under a temporary name and renamed into place when complete."""
+
+    def __init__(self, root: Path, relpath: str) -> None:
+        self.root = root
+        self.relpath = relpath
+        self.path = root / relpath
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp_path = self.path.with_name(self.path.name + ".partial")
+        self._fh = open(self.tmp_path, "xb")  # noqa: SIM115 - closed in close()
+        self._out = _HashingFile(self._fh)
+        self._writer = WARCWriter(self._out, gzip=True, warc_version=WARC_VERSION)
+        self.records: list[RecordEntry] = []
+
+    def write(
+        self,
+        rec_type: str,
+        block: IO[bytes] | bytes,
+        *,
+        target_uri: str | None,
+        content_type: str,
+        headers: list[tuple[str, str]] | None = None,
+        date: str | None = None,
+        record_id: str | None = None,
+        http_status: int | None = None,
+        ip: str | None = None,
+        payload_type: str | None = None,
+    ) -> RecordEntry:
+        stream = io.BytesIO(block) if isinstance(block, bytes) else block
+        is_http = content_type.startswith("application/http")
+        block_sha, payload_sha, length = _digests(stream, is_http)
+        record_id = record_id or new_record_id()
+        date = date or warc_date()
+        fields: list[tuple[str, str]] = [("WARC-Type", rec_type), ("WARC-Record-ID", record_id)]
+        fields.append(("WARC-Date", date))
+        if target_uri is not None:
+            fields.append(("WARC-Target-URI", target_uri))
+        fields.extend(headers or [])
+        if ip:
+            fields.append(("WARC-IP-Address", ip))
+        fields.append(("WARC-Block-Digest", f"sha256:{block_sha}"))
+        if payload_sha is not None and rec_type in ("response", "request", "resource"):
+            fields.append(("WARC-Payload-Digest", f"sha256:{payload_sha}"))
+        warc_headers = StatusAndHeaders("", fields, protocol=WARC_VERSION)
+        record = ArcWarcRecord("warc", rec_type, warc_headers, stream, None, content_type, length)
+        record.payload_length = length
+        offset = self._out.position
+        self._out.member_hash = hashlib.sha256()
+        self._writer.write_record(record)
+        truncated = dict(headers or []).get("WARC-Truncated")
+        entry = RecordEntry(
+            record_id=record_id,
+            type=rec_type,
+            target_uri=target_uri,
+            offset=offset,
+            length=self._out.position - offset,
+            member_sha256=self._out.member_hash.hexdigest(),
+            block_sha256=block_sha,
+            payload_sha256=payload_sha if rec_type in ("response", "resource") else None,
+            http_status=http_status,
+            ip=ip,
+            content_type=content_type,
+            date=date,
+            warc_path=self.relpath,
+            truncated=truncated,
+            payload_type=payload_type,
+        )
+        self.records.append(entry)
+        return entry
+
+    def close(self) -> FileEntry:
+        """fsync and rename into place; the file is complete only after this."""
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        os.replace(self.tmp_path, self.path)
+        _fsync_dir(self.path.parent)
+        return FileEntry(self.relpath, self._out.position, self._out.file_hash.hexdigest())
+
+    def abort(self) -> None:
+        self._fh.close()
+        self.tmp_path.unlink(missing_ok=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def warcinfo_block(fields: dict[str, str]) -> bytes:
+    return "".join(f"{k}: {v}\r\n" for k, v in fields.items()).encode("utf-8")
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+@dataclass
+class RecordAt:
+    offset: int
+    length: int
+    headers: dict[str, str]
+
+
+def iter_records(path: Path) -> Iterator[RecordAt]:
+    """Every record's offset, member length and WARC headers (warcio's parser)."""
+    with open(path, "rb") as fh:
+        iterator = ArchiveIterator(fh, no_record_parse=True, check_digests=False)
+        for record in iterator:
+            headers = dict(record.rec_headers.headers)
+            offset = iterator.get_record_offset()
+            while record.raw_stream.read(_CHUNK):
+                pass
+            iterator.read_to_end(record)
+            yield RecordAt(offset, iterator.get_record_length(), headers)
+
+
+def read_block(path: Path, offset: int) -> tuple[dict[str, str], bytes]:
+    """The WARC headers and the raw block of the record at ``offset``."""
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        record = next(iter(ArchiveIterator(fh, no_record_parse=True)))
+        return dict(record.rec_headers.headers), record.raw_stream.read()
+
+
+def hash_block(path: Path, offset: int) -> str:
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        record = next(iter(ArchiveIterator(fh, no_record_parse=True)))
+        digest = hashlib.sha256()
+        while chunk := record.raw_stream.read(_CHUNK):
+            digest.update(chunk)
+        return digest.hexdigest()
+
+
+@dataclass
+class Payload:
+    status: int | None
+    headers: list[tuple[str, str]]
+    body: bytes  # transfer- and content-decoded, at most the bound
+    exceeded: bool  # decoding stopped at the bound (a gzip bomb, or just large)
+    error: str | None = None
+
+
+def read_payload(path: Path, offset: int, limit: int) -> Payload:
+    """The decoded entity body of the response at ``offset``, never more than ``limit`` bytes."""
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        record = next(iter(ArchiveIterator(fh)))
+        http = record.http_headers
+        status = int(http.get_statuscode()) if http and http.get_statuscode().isdigit() else None
+        headers = list(http.headers) if http else []
+        try:
+            body = record.content_stream().read(limit + 1)
+        except Exception as exc:  # warcio raises plain zlib/brotli errors on bad encodings
+            return Payload(status, headers, b"", False, f"cannot decode body: {exc}")
+        exceeded = len(body) > limit
+        return Payload(status, headers, body[:limit], exceeded)
+
+
+@dataclass
+class MemberCheck:
+    """One gzip member re-read from the file: its own digest, WARC headers and block digest."""
+
+    member_sha256: str
+    headers: dict[str, str]
+    block_sha256: str | None
+    block_length: int
+    error: str | None = None
+
+
+def check_member(fh: IO[bytes], offset: int, length: int) -> MemberCheck:
+    """Re-read the member at ``offset``, streaming, without trusting anything inside it."""
+    fh.seek(offset)
+    member_hash = hashlib.sha256()
+    inflater = zlib.decompressobj(wbits=31)
+    head = b""
+    headers: dict[str, str] | None = None
+    block_hash = hashlib.sha256()
+    declared = remaining = 0
+    error = None
+    left = length
+    while left > 0:
+        chunk = fh.read(min(_CHUNK, left))
+        if not chunk:
+            error = f"file ends {left} bytes before the record does"
+            break
+        left -= len(chunk)
+        member_hash.update(chunk)
+        if error:
+            continue
+        try:
+            data = inflater.decompress(chunk)
+        except zlib.error as exc:
+            error = f"record is not a readable gzip member ({exc})"
+            continue
+        if headers is None:
+            head += data
+            end = head.find(b"\r\n\r\n")
+            if end < 0:
+                continue
+            headers = _parse_warc_headers(head[:end])
+            declared = remaining = _int(headers.get("Content-Length"))
+            data = head[end + 4 :]
+        take = data[:remaining]
+        block_hash.update(take)
+        remaining -= len(take)
+    if error is None and not inflater.eof:
+        error = "gzip member is incomplete"
+    if error is None and headers is None:
+        error = "no WARC header block"
+    if error is None and remaining:
+        error = f"block is {remaining} bytes shorter than its Content-Length"
+    return MemberCheck(
+        member_hash.hexdigest(),
+        headers or {},
+        block_hash.hexdigest() if headers is not None else None,
+        declared - remaining,
+        error,
+    )
+
+
+def _parse_warc_headers(raw: bytes) -> dict[str, str]:
+    lines = raw.decode("utf-8", errors="replace").split("\r\n")
+    headers = {"_version": lines[0]}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
