@@ -296,18 +296,13 @@ def reindex(archive: Archive) -> int:
     """Rebuild custody.db from the manifests and WARC files alone."""
     with archive.lock():
         tmp = archive.root / ".custody.db.rebuild"
-        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
-            leftover.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         database = db.connect(tmp)
         count = 0
         for sealed in manifest.read_all(archive.manifests_dir):
             if sealed.content is not None:
                 index_sealed(archive, database, sealed)
                 count += 1
-        database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        database.conn.execute("PRAGMA journal_mode = DELETE")
         database.conn.close()
-        for old in (Path(f"{archive.db_path}-wal"), Path(f"{archive.db_path}-shm")):
-            old.unlink(missing_ok=True)
         os.replace(tmp, archive.db_path)
         return count

@@ -22,7 +22,6 @@ SCHEMA_VERSION = 1
 def connect(path: Path) -> sqlite_utils.Database:
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA journal_mode = WAL")
     db = sqlite_utils.Database(conn)
     ensure_schema(db)
     return db
@@ -120,9 +119,10 @@ def index_capture(
                     "sitename": extracted.get("sitename"),
                     "language": extracted.get("language"),
                     "text": extracted.get("text", ""),
-                    "text_sha256": doc["text_sha256"],
+                    # what this extraction gave; verify compares it with the sealed digest
+                    "text_sha256": extracted.get("text_sha256", doc["text_sha256"]),
                     "charset": extracted.get("charset"),
-                    "extractor": doc["extractor"],
+                    "extractor": extracted.get("extractor", doc["extractor"]),
                     "note": extracted.get("note"),
                 }
             )

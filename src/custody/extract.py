@@ -72,9 +72,11 @@ def _codec(name: str | None) -> str | None:
     if not name:
         return None
     try:
-        return codecs.lookup(name.strip().lower()).name
+        codec = codecs.lookup(name.strip().lower()).name
     except LookupError:
         return None
+    # the names the web uses (WHATWG labels), not Python's aliases
+    return f"windows-{codec[2:]}" if re.fullmatch(r"cp12[5-9]\d", codec) else codec
 
 
 def decode(body: bytes, declared_http: str | None) -> tuple[str, str, str | None]:
@@ -146,10 +148,9 @@ def _from_html(url: str, html: str, charset: str, note: str | None) -> Document:
             include_comments=False,
             include_tables=True,
             favor_precision=True,
-            as_dict=True,
         )
-    if isinstance(result, dict):
-        metadata = result
+    if result is not None:
+        metadata = result.as_dict()
     text = normalise_text(metadata.get("text") or "")
     if not text:
         note = "; ".join(filter(None, [note, "no text extracted"]))

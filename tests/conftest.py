@@ -1,0 +1,124 @@
+"""Fixtures: the sample site over HTTP and HTTPS, an archive root with its own key, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import ssl
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+from click.testing import CliRunner, Result
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from custody.cli import main
+from sampleweb import Page, SiteServer, build_site
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def pages() -> dict[str, Page]:
+    return build_site()
+
+
+@pytest.fixture(scope="session")
+def site(pages: dict[str, Page]) -> Iterator[SiteServer]:
+    with SiteServer(pages) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def tls_site(pages: dict[str, Page], ca: trustme.CA) -> Iterator[SiteServer]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    with SiteServer(pages, tls=context) as server:
+        yield server
+
+
+@dataclass
+class Custody:
+    """Runs the real CLI in-process against one archive root with its own key."""
+
+    root: Path
+    key: Path
+
+    def __call__(self, *args: str, input: str | None = None) -> Result:
+        env = {"CUSTODY_ROOT": str(self.root), "CUSTODY_KEY": str(self.key)}
+        return CliRunner().invoke(main, list(args), env=env, input=input, catch_exceptions=False)
+
+    def ok(self, *args: str) -> Result:
+        result = self(*args)
+        assert result.exit_code == 0, result.output
+        return result
+
+    def archive(self, *urls: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+        result = self("archive", "--json", *extra, *urls)
+        assert result.exit_code in (0, 5), result.output
+        return json.loads(result.stdout)
+
+    def verify(self, *ids: str) -> tuple[int, dict[str, Any]]:
+        result = self("verify", "--json", *ids)
+        return result.exit_code, json.loads(result.stdout)
+
+    def manifest(self, capture_id: str) -> dict[str, Any]:
+        return json.loads((self.root / "manifests" / f"{capture_id}.json").read_text())
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        return json.loads(self.ok("query", sql, "--json").stdout)
+
+
+@pytest.fixture
+def custody(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Custody:
+    monkeypatch.delenv("CUSTODY_KEY_PASSPHRASE", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    runner = Custody(tmp_path / "evidence", tmp_path / "keys" / "id_ed25519")
+    runner.ok("init", "--operator", "tester@example.org")
+    return runner
+
+
+@pytest.fixture(scope="session")
+def sealed_template(tmp_path_factory: pytest.TempPathFactory, site: SiteServer) -> Custody:
+    """One archive of the sample site, made once; tests that tamper work on copies of it."""
+    base = tmp_path_factory.mktemp("template")
+    saved = {k: os.environ.get(k) for k in ("CUSTODY_KEY_PASSPHRASE",)}
+    os.environ.pop("CUSTODY_KEY_PASSPHRASE", None)
+    runner = Custody(base / "evidence", base / "keys" / "id_ed25519")
+    runner.ok("init", "--operator", "tester@example.org")
+    runner.archive(*(site.url + p for p in ("/", "/en.html", "/fa.html", "/ru.html", "/old",
+                                             "/missing.html", "/error.html")))
+    for k, v in saved.items():
+        if v is not None:
+            os.environ[k] = v
+    return runner
+
+
+@pytest.fixture
+def sealed(sealed_template: Custody, tmp_path: Path) -> Custody:
+    """A fresh copy of the sealed sample archive, with the same key."""
+    root = tmp_path / "copy"
+    shutil.copytree(sealed_template.root, root)
+    return Custody(root, sealed_template.key)
+
+
+def capture_id_of(runner: Custody) -> str:
+    return sorted(p.stem for p in (runner.root / "manifests").glob("*.json"))[-1]

@@ -1,0 +1,218 @@
+"""Archiving the sample site: what a capture holds, on disk and in the database."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from conftest import Custody
+from sampleweb import Page, SiteServer
+
+TEXT_PAGES = ["/en.html", "/fa.html", "/ru.html", "/letter.html", "/labour.html",
+              "/signatories.html", "/notes.txt"]
+
+
+def token_f1(got: str, want: str) -> float:
+    a, b = Counter(re.findall(r"\w+", got.lower())), Counter(re.findall(r"\w+", want.lower()))
+    common = sum((a & b).values())
+    if not common:
+        return 0.0
+    precision, recall = common / sum(a.values()), common / sum(b.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+def warc_records(root: Path, manifest: dict) -> list:
+    out = []
+    for entry in manifest["warc_files"]:
+        with open(root / entry["path"], "rb") as fh:
+            for record in ArchiveIterator(fh, no_record_parse=True):
+                raw = record.raw_stream.read()
+                out.append((record.rec_headers, raw))
+    return out
+
+
+def test_extracted_text_matches_each_seed_page(custody: Custody, site: SiteServer,
+                                               pages: dict[str, Page]) -> None:
+    result = custody.archive(*(site.url + p for p in TEXT_PAGES), extra=("--no-requisites",))
+    assert result["status"] == "success"
+    rows = custody.query("select url, text, charset, language from documents")
+    docs = {d["url"]: d for d in rows}
+    scores = {p: token_f1(docs[site.url + p]["text"], pages[p].expected_text or "")
+              for p in TEXT_PAGES}
+    assert all(score >= 0.95 for score in scores.values()), scores
+    charsets = {p: docs[site.url + p]["charset"] for p in TEXT_PAGES}
+    assert charsets["/ru.html"] == "koi8-r"
+    assert charsets["/letter.html"] == "windows-1256"
+    assert charsets["/labour.html"] == "windows-1256"  # declared utf-8, detected
+    assert charsets["/signatories.html"] == "windows-1252"
+    assert docs[site.url + "/fa.html"]["language"] == "fa"
+
+
+def test_capture_records_every_exchange_as_sent(custody: Custody, site: SiteServer) -> None:
+    result = custody.archive(site.url + "/", site.url + "/old", site.url + "/missing.html",
+                             site.url + "/error.html")
+    manifest = custody.manifest(result["capture_id"])
+    records = warc_records(custody.root, manifest)
+    types = [h.get_header("WARC-Type") for h, _ in records]
+    assert types[0] == "warcinfo"
+    responses = {h.get_header("WARC-Target-URI"): (h, raw) for h, raw in records
+                 if h.get_header("WARC-Type") == "response"}
+    requests = [h for h, _ in records if h.get_header("WARC-Type") == "request"]
+    assert len(requests) == len(responses)
+    response_ids = {h.get_header("WARC-Record-ID") for h, _ in responses.values()}
+    assert {h.get_header("WARC-Concurrent-To") for h in requests} == response_ids
+    # the redirect chain, each hop its own exchange, and the requisites, frame included
+    for path in ("/old", "/older", "/en.html", "/static/site.css", "/static/print.css",
+                 "/static/site.js", "/static/logo.png", "/embed.html", "/static/bg.png"):
+        assert site.url + path in responses, path
+    assert result["final_urls"][site.url + "/old"] == site.url + "/en.html"
+    for path, status in (("/missing.html", 404), ("/error.html", 500), ("/old", 301)):
+        assert responses[site.url + path][1].startswith(f"HTTP/1.1 {status} ".encode())
+    for headers, _ in responses.values():
+        assert headers.get_header("WARC-IP-Address") == "127.0.0.1"
+        assert re.fullmatch(r"sha256:[0-9a-f]{64}", headers.get_header("WARC-Block-Digest"))
+        assert re.fullmatch(r"sha256:[0-9a-f]{64}", headers.get_header("WARC-Payload-Digest"))
+    warcinfo = records[0][1].decode()
+    assert "software: custody/" in warcinfo and "operator: tester@example.org" in warcinfo
+
+
+def test_manifest_holds_what_the_issue_lists(custody: Custody, site: SiteServer) -> None:
+    result = custody.archive(site.url + "/en.html")
+    m = custody.manifest(result["capture_id"])
+    assert m["capture_id"] == result["capture_id"]
+    assert m["seed_url"] == site.url + "/en.html" and m["final_url"] == site.url + "/en.html"
+    assert m["started_at"].endswith("Z") and m["finished_at"] >= m["started_at"]
+    assert {"software", "version", "host", "operator", "key_fingerprint"} <= m["collector"].keys()
+    assert m["collector"]["key_fingerprint"].startswith("SHA256:")
+    assert m["settings"]["requisites"] is True
+    (warc,) = m["warc_files"]
+    assert (custody.root / warc["path"]).stat().st_size == warc["bytes"]
+    for record in m["records"]:
+        assert {"record_id", "type", "target_uri", "offset", "length", "block_sha256",
+                "payload_sha256", "http_status", "ip"} <= record.keys()
+    (doc,) = m["documents"]
+    assert doc["extractor"].startswith("trafilatura ") and len(doc["text_sha256"]) == 64
+    assert m["chain"] == {"sequence": 1, "previous_sha256": None}
+    second = custody.archive(site.url + "/ru.html")
+    m2 = custody.manifest(second["capture_id"])
+    first_bytes = (custody.root / "manifests" / f"{result['capture_id']}.json").read_bytes()
+    import hashlib
+
+    assert m2["chain"] == {"sequence": 2,
+                           "previous_sha256": hashlib.sha256(first_bytes).hexdigest()}
+
+
+def test_database_schema_and_rows(custody: Custody, site: SiteServer) -> None:
+    result = custody.archive(site.url + "/en.html")
+    (capture,) = custody.query("select * from captures")
+    assert capture["id"] == result["capture_id"] and capture["status"] == "complete"
+    resources = custody.query("select * from resources")
+    assert {r["url"] for r in resources} >= {site.url + "/en.html", site.url + "/static/site.css"}
+    page = next(r for r in resources if r["url"] == site.url + "/en.html")
+    assert page["status_code"] == 200 and page["ip"] == "127.0.0.1"
+    assert page["warc_path"].startswith("archive/") and page["warc_offset"] > 0
+    (doc,) = custody.query("select * from documents")
+    assert doc["resource_id"] == page["id"] and doc["title"] == "Statement on the situation in Iran"
+    fts = custody.query("select rowid from documents_fts where documents_fts match 'blockade'")
+    assert [r["rowid"] for r in fts] == [doc["id"]]
+    fks = custody.query("select * from pragma_foreign_key_list('documents')")
+    assert {f["table"] for f in fks} == {"captures", "resources"}
+
+
+def test_https_capture_keeps_the_certificate(custody: Custody, tls_site: SiteServer,
+                                             ca_file: str) -> None:
+    result = custody.archive(tls_site.url + "/en.html", extra=("--ca-bundle", ca_file,
+                                                               "--no-requisites"))
+    assert result["status"] == "success"
+    records = warc_records(custody.root, custody.manifest(result["capture_id"]))
+    meta = [(h, raw) for h, raw in records if h.get_header("WARC-Type") == "metadata"]
+    (headers, pem) = meta[0]
+    assert headers.get_header("Content-Type") == "application/pem-certificate-chain"
+    assert pem.startswith(b"-----BEGIN CERTIFICATE-----")
+    response = next(h for h, _ in records if h.get_header("WARC-Type") == "response")
+    assert headers.get_header("WARC-Concurrent-To") == response.get_header("WARC-Record-ID")
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate(pem)
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "localhost" in names.get_values_for_type(x509.DNSName)
+
+
+def test_failures_are_recorded_with_their_reason(custody: Custody, site: SiteServer) -> None:
+    result = custody("archive", "--json", site.url + "/en.html", "http://127.0.0.1:9/",
+                     site.url + "/loop-a")
+    assert result.exit_code == 5
+    import json
+
+    body = json.loads(result.stdout)
+    reasons = {f["url"]: f["kind"] for f in body["failures"]}
+    assert reasons["http://127.0.0.1:9/"] == "refused"
+    assert reasons[site.url + "/loop-b"] == "redirect-loop"
+    rows = custody.query("select url, kind, reason from failures")
+    assert {r["kind"] for r in rows} == {"refused", "redirect-loop"}
+    m = custody.manifest(body["capture_id"])
+    assert {f["kind"] for f in m["failures"]} == {"refused", "redirect-loop"}
+    assert m["status"] == "partial"
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "chunked"])
+def test_wire_bytes_are_kept_exactly(custody: Custody, encoding: str) -> None:
+    """Header case, order and spacing, chunking and content-encoding survive unchanged."""
+    body = b"<html><head><title>t</title></head><body><p>exact bytes</p></body></html>"
+    if encoding == "gzip":
+        gz = gzip.compress(body)
+        head = (b"HTTP/1.1 200 OK\r\ncontent-TYPE:   text/html\r\nX-Odd:  two  spaces \r\n"
+                b"Content-Encoding: gzip\r\nContent-Length: " + str(len(gz)).encode() + b"\r\n\r\n")
+        wire = head + gz
+    else:
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in (body[:10], body[10:]))
+        wire = (b"HTTP/1.1 200 Fine Thanks\r\nContent-Type: text/html\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n")
+    with RawServer(wire) as url:
+        result = custody.archive(url, extra=("--no-requisites",))
+    records = warc_records(custody.root, custody.manifest(result["capture_id"]))
+    (raw,) = [raw for h, raw in records if h.get_header("WARC-Type") == "response"]
+    assert raw == wire
+    (doc,) = custody.query("select text from documents")
+    assert doc["text"] == "exact bytes"
+
+
+class RawServer:
+    """Answers every connection with the same bytes, exactly."""
+
+    def __init__(self, wire: bytes) -> None:
+        import socket
+        import threading
+
+        self.wire = wire
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                conn.sendall(self.wire)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/raw"
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()

@@ -1,0 +1,180 @@
+"""The command line: bad input, exit codes, query, search, show, help."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+import pytest
+
+from conftest import Custody, capture_id_of
+from custody.cli import main
+from sampleweb import SiteServer
+
+
+def one_line_error(output: str) -> str:
+    lines = [line for line in output.strip().splitlines() if line.startswith("custody: error")]
+    assert len(lines) == 1, output
+    assert "Traceback" not in output
+    return lines[0]
+
+
+@pytest.mark.parametrize("url, words", [
+    ("not a url", "no scheme"),
+    ("file:///etc/passwd", "unsupported scheme file"),
+    ("ftp://example.org/x", "unsupported scheme ftp"),
+    ("javascript:alert(1)", "unsupported scheme javascript"),
+    ("data:text/html,hi", "unsupported scheme data"),
+    ("http://", "no host"),
+    ("http://example.org:99999/", "invalid URL"),
+])
+def test_unusable_urls_are_refused_before_anything_is_written(custody: Custody, url: str,
+                                                              words: str) -> None:
+    result = custody("archive", url)
+    assert result.exit_code == 2
+    assert words in one_line_error(result.output)
+    assert not list((custody.root / "manifests").glob("*.json"))
+
+
+@pytest.mark.parametrize("url, kind", [
+    ("http://host-that-does-not-exist.invalid/", "does not resolve"),
+    ("http://127.0.0.1:9/", "connection refused"),
+])
+def test_network_failures_exit_5_and_keep_the_archive_valid(custody: Custody, url: str,
+                                                            kind: str) -> None:
+    result = custody("archive", url)
+    assert result.exit_code == 5
+    assert kind in result.stderr
+    assert "Traceback" not in result.output
+    code, report = custody.verify()
+    assert code == 0, report
+    (row,) = custody.query("select status from captures")
+    assert row["status"] == "failed"
+
+
+def test_tls_failure_is_recorded(custody: Custody, tls_site: SiteServer) -> None:
+    result = custody("archive", tls_site.url + "/en.html")  # the test CA is not trusted
+    assert result.exit_code == 5 and "TLS" in result.stderr
+    (failure,) = custody.query("select kind, reason from failures")
+    assert failure["kind"] == "tls" and "certificate" in failure["reason"]
+    assert custody.verify()[0] == 0
+
+
+def test_redirect_loop_is_recorded(custody: Custody, site: SiteServer) -> None:
+    result = custody("archive", site.url + "/loop-a")
+    assert result.exit_code == 5 and "redirect loop" in result.stderr
+    assert custody.verify()[0] == 0
+
+
+@pytest.mark.parametrize("path, note", [
+    ("/empty.html", "no text extracted"),
+    ("/data.bin", None),
+    ("/labour.html", "does not fit the body"),
+])
+def test_odd_bodies_are_archived_with_a_note(custody: Custody, site: SiteServer, path: str,
+                                             note: str | None) -> None:
+    result = custody("archive", "--no-requisites", site.url + path)
+    assert result.exit_code == 0, result.output
+    if note:
+        assert note in result.stderr
+    assert "Traceback" not in result.output
+    (resource,) = custody.query("select status_code from resources")
+    assert resource["status_code"] == 200
+    assert custody.verify()[0] == 0
+
+
+def test_not_an_archive(tmp_path: Path) -> None:
+    runner = Custody(tmp_path / "nowhere", tmp_path / "key")
+    result = runner("verify")
+    assert result.exit_code == 3 and "custody init" in one_line_error(result.output)
+
+
+def test_missing_key(custody: Custody, site: SiteServer) -> None:
+    custody.key.unlink()
+    result = custody("archive", site.url + "/en.html")
+    assert result.exit_code == 4 and "no signing key" in one_line_error(result.output)
+
+
+def test_passphrase_key(tmp_path: Path, site: SiteServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUSTODY_KEY_PASSPHRASE", "s3cret")
+    runner = Custody(tmp_path / "ev", tmp_path / "k")
+    runner.ok("init", "--passphrase")
+    runner.ok("archive", "--no-requisites", site.url + "/en.html")
+    monkeypatch.delenv("CUSTODY_KEY_PASSPHRASE")
+    result = runner("archive", site.url + "/en.html")
+    assert result.exit_code == 4 and "passphrase" in result.output
+
+
+def test_key_show_matches_allowed_signers(custody: Custody) -> None:
+    out = custody.ok("key", "show").stdout.splitlines()
+    assert out[0].startswith("ssh-ed25519 ")
+    assert out[0] in (custody.root / "allowed_signers").read_text()
+    assert out[1].startswith("256 SHA256:") and out[1].endswith("(ED25519)")
+
+
+def test_query_formats_and_refuses_writes(sealed: Custody) -> None:
+    rows = json.loads(sealed.ok("query", "select url, status_code from resources", "--json").stdout)
+    assert rows and set(rows[0]) == {"url", "status_code"}
+    csv_out = sealed.ok("query", "select status_code from resources limit 1", "--csv").stdout
+    assert csv_out.splitlines()[0] == "status_code"
+    table = sealed.ok("query", "select count(*) as n from captures").stdout
+    assert table.splitlines()[0].strip() == "n" and table.splitlines()[2].strip() == "1"
+    for sql in ("delete from documents", "drop table captures",
+                "insert into captures(id) values ('x')", "select 1; delete from documents"):
+        result = sealed("query", sql)
+        assert result.exit_code == 7, sql
+        one_line_error(result.output)
+    assert sealed.verify()[0] == 0
+
+
+def test_search_finds_english_persian_russian(sealed: Custody) -> None:
+    for words, page in (("massacre", "/en.html"), ("کشتار", "/fa.html"),
+                        ("правозащитников", "/ru.html"), ('"information blockade"', "/en.html")):
+        hits = json.loads(sealed.ok("search", words, "--json").stdout)
+        assert hits and hits[0]["url"].endswith(page), (words, hits)
+        assert set(hits[0]) == {"url", "title", "capture_id", "captured_at", "snippet"}
+        assert "[" in hits[0]["snippet"]
+    # input that is not FTS5 syntax is searched as plain words, not an error
+    hits = json.loads(sealed.ok("search", "blockade AND (", "--json").stdout)
+    assert hits and hits[0]["url"].endswith("/en.html")
+
+
+def test_show(sealed: Custody) -> None:
+    cid = capture_id_of(sealed)
+    out = sealed.ok("show", cid).stdout
+    assert cid in out and "404" in out and "/en.html" in out
+    result = sealed("show", "nope")
+    assert result.exit_code == 8
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    def walk(group: click.Group, prefix: str = ""):
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                yield from walk(command, prefix + name + " ")
+            else:
+                yield prefix + name, command
+
+    for name, command in walk(main):
+        assert command.help and "custody " + name in command.help, name
+
+
+def test_readme_documents_every_exit_code() -> None:
+    from custody.errors import ExitCode
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for code in ExitCode:
+        assert f"| {int(code)} |" in readme, code
+
+
+def test_help_is_fast() -> None:
+    exe = str(Path(sys.executable).with_name("custody"))
+    subprocess.run([exe, "--help"], capture_output=True, check=True)  # warm the disk cache
+    start = time.perf_counter()
+    subprocess.run([exe, "--help"], capture_output=True, check=True)
+    assert time.perf_counter() - start < 0.5 or os.environ.get("CI_SLOW")

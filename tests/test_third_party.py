@@ -1,0 +1,79 @@
+"""What VERIFYING.md tells a third party to run, run on what custody writes.
+
+Each tool must pass on a fresh capture and fail on a tampered copy.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import Custody, capture_id_of
+from test_verify import response_record, rewrite_member
+
+WARCIO = str(Path(sys.executable).with_name("warcio"))
+
+
+def run(args: list[str], cwd: Path, stdin: Path | None = None) -> subprocess.CompletedProcess:
+    with open(stdin, "rb") if stdin else open(os.devnull, "rb") as fh:
+        return subprocess.run(args, cwd=cwd, stdin=fh, capture_output=True, text=True)
+
+
+def sha256sum(runner: Custody) -> subprocess.CompletedProcess:
+    cid = capture_id_of(runner)
+    return run(["sha256sum", "-c", f"manifests/{cid}.SHA256SUMS"], runner.root)
+
+
+def warcio_check(runner: Custody) -> subprocess.CompletedProcess:
+    m = runner.manifest(capture_id_of(runner))
+    return run([WARCIO, "check", *(f["path"] for f in m["warc_files"])], runner.root)
+
+
+def ssh_keygen_verify(runner: Custody) -> subprocess.CompletedProcess:
+    cid = capture_id_of(runner)
+    return run(["ssh-keygen", "-Y", "verify", "-f", "allowed_signers", "-I", "tester@example.org",
+                "-n", "custody-manifest", "-s", f"manifests/{cid}.json.sig"], runner.root,
+               stdin=runner.root / "manifests" / f"{cid}.json")
+
+
+@pytest.mark.parametrize("tool", [sha256sum, warcio_check, ssh_keygen_verify])
+def test_standard_tools_pass_on_a_fresh_capture(sealed: Custody, tool) -> None:
+    result = tool(sealed)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sha256sum_fails_on_a_changed_warc(sealed: Custody) -> None:
+    _, record = response_record(sealed, "/en.html")
+    rewrite_member(sealed, record, b"monstrous", b"Monstrous")
+    result = sha256sum(sealed)
+    assert result.returncode != 0 and "FAILED" in result.stdout
+
+
+def test_warcio_check_fails_on_a_changed_body(sealed: Custody) -> None:
+    _, record = response_record(sealed, "/en.html")
+    rewrite_member(sealed, record, b"monstrous", b"Monstrous")
+    result = warcio_check(sealed)
+    assert result.returncode != 0 and "digest failed" in result.stdout
+
+
+def test_ssh_keygen_fails_on_an_edited_manifest(sealed: Custody) -> None:
+    path = sealed.root / "manifests" / f"{capture_id_of(sealed)}.json"
+    path.write_bytes(path.read_bytes().replace(b'"complete"', b'"completE"'))
+    result = ssh_keygen_verify(sealed)
+    assert result.returncode != 0, result.stdout
+
+
+def test_sha256sum_fails_on_an_edited_manifest(sealed: Custody) -> None:
+    path = sealed.root / "manifests" / f"{capture_id_of(sealed)}.json"
+    path.write_bytes(path.read_bytes().replace(b'"complete"', b'"completE"'))
+    assert sha256sum(sealed).returncode != 0
+
+
+def test_verifying_md_names_these_commands() -> None:
+    text = (Path(__file__).parent.parent / "VERIFYING.md").read_text()
+    for command in ("sha256sum -c", "warcio check", "ssh-keygen -Y verify"):
+        assert command in text

@@ -1,0 +1,197 @@
+"""custody verify: passes on an untouched archive, and catches and locates each tampering."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import zlib
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from conftest import Custody, capture_id_of
+from custody import signing
+from sampleweb import SiteServer
+
+
+def failures(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in report["checks"] if c["outcome"] == "failed"]
+
+
+def response_record(runner: Custody, url_suffix: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    m = runner.manifest(capture_id_of(runner))
+    record = next(r for r in m["records"]
+                  if r["type"] == "response" and r["target_uri"].endswith(url_suffix))
+    return m, record
+
+
+def rewrite_member(runner: Custody, record: dict[str, Any], old: bytes, new: bytes) -> None:
+    """Change bytes inside one record and recompress it, as a careful forger would."""
+    path = runner.root / record["warc_path"]
+    data = path.read_bytes()
+    start, end = record["offset"], record["offset"] + record["length"]
+    plain = zlib.decompress(data[start:end], wbits=31)
+    assert old in plain
+    plain = plain.replace(old, new, 1)
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    member = packer.compress(plain) + packer.flush()
+    path.write_bytes(data[:start] + member + data[end:])
+
+
+def assert_caught(runner: Custody, check: str, needle: str) -> list[dict[str, Any]]:
+    code, report = runner.verify()
+    assert code == 1, report
+    assert report["status"] == "failed"
+    found = [c for c in failures(report) if c["check"] == check and needle in
+             (c["subject"] + " " + c["detail"])]
+    assert found, failures(report)
+    return failures(report)
+
+
+def test_untouched_copy_passes(sealed: Custody) -> None:
+    # `sealed` is a copy in another folder: an archive that moved still verifies
+    code, report = sealed.verify()
+    assert code == 0, failures(report)
+    assert report["format"] == "custody-verify/1" and report["status"] == "passed"
+    assert report["summary"]["failed"] == 0 and report["summary"]["unchecked"] == 0
+    checks = {c["check"] for c in report["checks"]}
+    assert {"signature", "chain", "sha256sums", "warc-file", "warc-records", "record",
+            "database"} <= checks
+
+
+def test_byte_flipped_in_a_record_body(sealed: Custody) -> None:
+    _, record = response_record(sealed, "/en.html")
+    rewrite_member(sealed, record, b"monstrous scale", b"monstrous scalE")
+    found = assert_caught(sealed, "record", record["record_id"])
+    assert any("block sha256" in c["detail"] for c in found)
+    assert any(c["check"] == "warc-file" for c in found)
+
+
+def test_byte_flipped_in_an_http_header(sealed: Custody) -> None:
+    _, record = response_record(sealed, "/en.html")
+    rewrite_member(sealed, record, b"Content-Type: text/html", b"Content-Type: text/htmL")
+    assert_caught(sealed, "record", record["record_id"])
+
+
+def test_byte_flipped_in_a_warc_header(sealed: Custody) -> None:
+    _, record = response_record(sealed, "/ru.html")
+    rewrite_member(sealed, record, b"WARC-Target-URI: http://127.0.0.1",
+                   b"WARC-Target-URI: http://127.0.0.2")
+    found = assert_caught(sealed, "record", record["record_id"])
+    assert any("WARC-Target-URI" in c["detail"] for c in found)
+
+
+def test_manifest_field_edited(sealed: Custody) -> None:
+    cid = capture_id_of(sealed)
+    path = sealed.root / "manifests" / f"{cid}.json"
+    path.write_bytes(path.read_bytes().replace(b'"status": "complete"', b'"status": "completE"'))
+    found = assert_caught(sealed, "signature", cid)
+    assert any("does not match" in c["detail"] for c in found)
+
+
+def test_signature_replaced_by_another_key(sealed: Custody) -> None:
+    cid = capture_id_of(sealed)
+    path = sealed.root / "manifests" / f"{cid}.json"
+    forged = signing.sign(Ed25519PrivateKey.generate(), path.read_bytes(), "custody-manifest")
+    path.with_name(path.name + ".sig").write_text(forged)
+    found = assert_caught(sealed, "signature", cid)
+    assert any("not in allowed_signers" in c["detail"] for c in found)
+
+
+def test_signature_over_other_bytes(sealed: Custody) -> None:
+    cid = capture_id_of(sealed)
+    key = signing.load_key(sealed.key)
+    sig = sealed.root / "manifests" / f"{cid}.json.sig"
+    sig.write_text(signing.sign(key, b"something else", "custody-manifest"))
+    assert_caught(sealed, "signature", cid)
+
+
+def test_manifest_removed_from_the_middle_of_the_chain(custody: Custody,
+                                                       site: SiteServer) -> None:
+    ids = [custody.archive(site.url + p, extra=("--no-requisites",))["capture_id"]
+           for p in ("/en.html", "/fa.html", "/ru.html")]
+    assert custody.verify()[0] == 0
+    for suffix in (".json", ".json.sig", ".SHA256SUMS"):
+        (custody.root / "manifests" / f"{ids[1]}{suffix}").unlink()
+    found = assert_caught(custody, "chain", ids[2])
+    assert any("missing" in c["detail"] for c in found if c["check"] == "chain")
+    # the database still knows the removed capture: that shows too
+    assert any(c["check"] == "database" and ids[1] in c["detail"] for c in found)
+
+
+def test_warc_truncated(sealed: Custody) -> None:
+    m = sealed.manifest(capture_id_of(sealed))
+    path = sealed.root / m["warc_files"][0]["path"]
+    path.write_bytes(path.read_bytes()[: -500])
+    found = assert_caught(sealed, "warc-file", m["warc_files"][0]["path"])
+    assert any(c["check"] in ("record", "warc-records") for c in found)
+
+
+def test_document_text_changed_in_the_database(sealed: Custody) -> None:
+    with sqlite3.connect(sealed.root / "custody.db") as conn:
+        conn.execute("UPDATE documents SET text = replace(text, 'appalled', 'pleased')")
+    found = assert_caught(sealed, "database", "text changed")
+    assert any("en.html" in c["detail"] for c in found)
+
+
+def test_record_deleted_from_the_database(sealed: Custody) -> None:
+    with sqlite3.connect(sealed.root / "custody.db") as conn:
+        conn.execute("PRAGMA foreign_keys = OFF")
+        conn.execute("DELETE FROM resources WHERE url LIKE '%/site.js'")
+    assert_caught(sealed, "database", "missing from the database")
+
+
+def test_sha256sums_edited(sealed: Custody) -> None:
+    cid = capture_id_of(sealed)
+    sums = sealed.root / "manifests" / f"{cid}.SHA256SUMS"
+    sums.write_text(sums.read_text().replace("a", "b", 1))
+    assert_caught(sealed, "sha256sums", cid)
+
+
+def test_missing_database_is_unchecked_not_passed(sealed: Custody) -> None:
+    (sealed.root / "custody.db").unlink()
+    code, report = sealed.verify()
+    assert code == 6 and report["status"] == "incomplete"
+    assert not failures(report)
+    sealed.ok("reindex")
+    assert sealed.verify()[0] == 0
+
+
+def test_every_failure_is_reported_not_just_the_first(sealed: Custody) -> None:
+    _, en = response_record(sealed, "/en.html")
+    _, ru = response_record(sealed, "/ru.html")
+    # the later record first, so the earlier one's offset still holds
+    edits = [(en, b"monstrous", b"Monstrous"), (ru, b"Content-Type", b"Content-TYPE")]
+    for record, old, new in sorted(edits, key=lambda e: -e[0]["offset"]):
+        rewrite_member(sealed, record, old, new)
+    code, report = sealed.verify()
+    subjects = " ".join(c["subject"] for c in failures(report) if c["check"] == "record")
+    assert code == 1 and en["record_id"] in subjects and ru["record_id"] in subjects
+
+
+def test_text_report_names_the_place(sealed: Custody) -> None:
+    _, record = response_record(sealed, "/en.html")
+    rewrite_member(sealed, record, b"monstrous", b"Monstrous")
+    result = sealed("verify")
+    assert result.exit_code == 1
+    lines = [line for line in result.stdout.splitlines() if line.startswith("FAILED ")]
+    assert any(record["record_id"] in line for line in lines)
+    assert result.stdout.splitlines()[-1].startswith("FAILED:")
+
+
+def test_unsealed_leftover_is_a_note_not_a_failure(sealed: Custody) -> None:
+    m = sealed.manifest(capture_id_of(sealed))
+    src = sealed.root / m["warc_files"][0]["path"]
+    shutil.copy(src, src.with_name("interrupted.warc.gz"))
+    code, report = sealed.verify()
+    assert code == 0 and any("interrupted.warc.gz" in n for n in report["notes"])
+
+
+def test_verify_named_capture_only(sealed: Custody) -> None:
+    cid = capture_id_of(sealed)
+    code, report = sealed.verify(cid)
+    assert code == 0 and report["captures"] == [cid]
+    code, report = sealed.verify("20990101T000000Z-00000000")
+    assert code == 1
+
+
