@@ -38,6 +38,7 @@ class Page:
     status: int = 200
     expected_text: str | None = None  # what extraction must give back
     headers: dict[str, str] = field(default_factory=dict)
+    dribble: float = 0.0  # seconds between each of ten slices of the body: a slow server
 
 
 def _seed(name: str) -> list[str]:
@@ -203,7 +204,14 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in page.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(page.body)
+        if not page.dribble:
+            self.wfile.write(page.body)
+            return
+        step = max(1, len(page.body) // 10)
+        for start in range(0, len(page.body), step):
+            self.wfile.write(page.body[start : start + step])
+            self.wfile.flush()
+            time.sleep(page.dribble)
 
     def log_message(self, format: str, *args: object) -> None:
         pass

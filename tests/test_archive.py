@@ -216,3 +216,61 @@ class RawServer:
 
     def __exit__(self, *exc: object) -> None:
         self.sock.close()
+
+
+def test_gzip_bomb_is_stored_as_sent_and_not_inflated(custody: Custody) -> None:
+    import resource
+
+    bomb = gzip.compress(b"<html><body>" + b" " * (200 * 1024 * 1024), compresslevel=9)
+    pages = {"/bomb.html": Page(bomb, "text/html", headers={"Content-Encoding": "gzip"})}
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with SiteServer(pages) as server:
+        result = custody("archive", server.url + "/bomb.html")
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert result.exit_code == 0, result.output
+    assert "not extracted" in result.stderr
+    assert grown_mb < 150, grown_mb  # 200 MiB inflated would show
+    (row,) = custody.query("select warc_length from resources")
+    assert row["warc_length"] < 2 * len(bomb)
+    assert custody.verify()[0] == 0
+
+
+def test_slow_response_is_cut_by_the_total_timeout(custody: Custody) -> None:
+    import time
+
+    pages = {"/slow.html": Page(b"<html><body><p>" + b"x" * 1000 + b"</p></body></html>",
+                                "text/html", dribble=0.4)}
+    with SiteServer(pages) as server:
+        start = time.monotonic()
+        result = custody("archive", "--timeout", "1", server.url + "/slow.html")
+        took = time.monotonic() - start
+    assert took < 3, took
+    assert "truncated (time)" in result.stderr
+    (row,) = custody.query("select truncated from resources")
+    assert row["truncated"] == "time"
+    assert custody.verify()[0] == 0
+
+
+def test_concurrent_exchanges_never_mix_their_bytes(custody: Custody) -> None:
+    """Keep-alive connections pass between worker threads; each record keeps its own bytes."""
+    count = 150
+    imgs = "".join(f'<img src="/p/{i}">' for i in range(count))
+    pages = {"/": Page(f"<html><body>{imgs}</body></html>".encode(), "text/html")}
+    for i in range(count):
+        pages[f"/p/{i}"] = Page(f"payload of page {i}".encode(), "image/x-test")
+    with SiteServer(pages, latency=0.002) as server:
+        result = custody.archive(server.url + "/", extra=("--concurrency", "16"))
+    assert result["status"] == "success" and result["resources"] == count + 1
+    records = warc_records(custody.root, custody.manifest(result["capture_id"]))
+    by_id = {h.get_header("WARC-Record-ID"): (h, raw) for h, raw in records}
+    checked = 0
+    for headers, raw in records:
+        if headers.get_header("WARC-Type") != "request":
+            continue
+        path = headers.get_header("WARC-Target-URI").split(server.url)[1]
+        assert raw.startswith(f"GET {path} HTTP/1.1\r\n".encode()), (path, raw[:60])
+        _, response = by_id[headers.get_header("WARC-Concurrent-To")]
+        if path.startswith("/p/"):
+            assert response.endswith(f"payload of page {path[3:]}".encode()), path
+            checked += 1
+    assert checked == count

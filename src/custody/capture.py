@@ -28,7 +28,10 @@ from .fetch import Exchange, Fetcher
 from .root import Archive
 from .warc import RecordEntry, WarcWriter, read_payload, warc_date, warcinfo_block
 
-DECODE_LIMIT = 64 * 1024 * 1024  # decompressed bytes read back for extraction or links
+# Decoded (de-chunked, decompressed) bytes read back from a response for extraction or
+# links. A larger body -- a gzip bomb, or a huge page -- is stored as sent, never inflated
+# beyond this, and not extracted.
+DECODE_LIMIT = 16 * 1024 * 1024
 
 
 @dataclass
@@ -108,7 +111,7 @@ class _WarcSink:
         if ctype not in extract.HTML_TYPES and ctype != "text/css":
             return None
         payload = read_payload(self.writer.tmp_path, response.offset, DECODE_LIMIT)
-        if payload.error:
+        if payload.error or payload.exceeded:
             return None
         text, _, _ = extract.decode(payload.body, extract.header_charset(
             exchange.headers.get("content-type", "")))
@@ -140,15 +143,14 @@ def documents_from_warc(root: Path, records: list[dict[str, Any]]) -> list[extra
         if ctype not in extract.EXTRACTABLE:
             continue
         payload = read_payload(root / record["warc_path"], record["offset"], DECODE_LIMIT)
-        doc = extract.extract(record["target_uri"], ctype, header, payload.body)
+        body = b"" if payload.exceeded else payload.body
+        doc = extract.extract(record["target_uri"], ctype, header, body)
         if doc is None:
             continue
         doc.record_id = record["record_id"]
         notes = [doc.note, payload.error]
         if payload.exceeded:
-            notes.append(f"decoded body exceeds {DECODE_LIMIT} bytes; text cut there")
-        if record.get("truncated"):
-            notes.append(f"response truncated ({record['truncated']})")
+            notes = [f"decoded body exceeds {DECODE_LIMIT} bytes (a gzip bomb?); not extracted"]
         doc.note = "; ".join(n for n in notes if n) or None
         docs.append(doc)
     return docs
@@ -248,6 +250,8 @@ def run(
         db.index_capture(database, content, manifest.sha256_hex(data), _texts(docs))
         database.conn.close()
         notes = [f"{d.url}: {d.note}" for d in docs if d.note]
+        notes += [f"{r['target_uri']}: response truncated ({r['truncated']}), stored as received"
+                  for r in responses if r.get("truncated")]
         return Result(
             capture_id=capture_id,
             manifest_path=manifest.manifest_path(archive.manifests_dir, capture_id),

@@ -3,9 +3,13 @@
 httpx decodes and normalises what it hands back, so custody records one layer
 below it: a httpcore network backend whose streams keep a copy of every byte
 written and read. After TLS is set up the copy is of the plaintext HTTP bytes,
-which is what a WARC ``request``/``response`` record holds. Each exchange is
-taken off the connection's stream when its response has been read, so a
-keep-alive connection serves many exchanges without mixing their bytes.
+which is what a WARC ``request``/``response`` record holds.
+
+A keep-alive connection serves many exchanges, one at a time, and may pass from
+one worker thread to another the moment a response has been read. With the sync
+backend the thread that writes a request is the thread that reads its response,
+so each exchange's recording starts at its first write and is handed to that
+thread (a thread-local), never looked up on the shared connection afterwards.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import socket
 import ssl
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +28,8 @@ import httpx
 
 SPOOL_IN_MEMORY = 4 * 1024 * 1024  # larger responses spill to a temporary file
 ACCEPT_ENCODING = "gzip, deflate"  # only what extraction can decode again
+
+_this_thread = threading.local()  # .recording: the exchange this thread is making
 
 
 @dataclass
@@ -63,6 +70,7 @@ class Exchange:
 
 class _Recording:
     def __init__(self) -> None:
+        self.owner = threading.get_ident()
         self.tx = bytearray()
         # closed by Exchange.close(), once the response is in the WARC
         self.rx: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
@@ -84,21 +92,21 @@ class RecordingStream(httpcore.NetworkStream):
         cipher = ssl_object.cipher() if ssl_object is not None else None
         self.tls_cipher: str | None = cipher[0] if cipher else None
 
-    def take(self) -> _Recording | None:
-        recording, self._current = self._current, None
-        return recording
-
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if self._current is None:
-            self._current = _Recording()
+        current = self._current
+        if current is None or current.owner != threading.get_ident() or current.rx_size:
+            # a new exchange on this connection: a new request begins with a write
+            current = self._current = _Recording()
+            _this_thread.recording = current
         self._inner.write(buffer, timeout)
-        self._current.tx += buffer
+        current.tx += buffer
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         data = self._inner.read(max_bytes, timeout)
-        if self._current is not None and data:
-            self._current.rx.write(data)
-            self._current.rx_size += len(data)
+        current = self._current
+        if current is not None and data and current.owner == threading.get_ident():
+            current.rx.write(data)
+            current.rx_size += len(data)
         return data
 
     def close(self) -> None:
@@ -194,6 +202,7 @@ class Fetcher:
 
     def fetch(self, url: str) -> Exchange:
         exchange = Exchange(url=url)
+        _this_thread.recording = None
         start = time.monotonic()
         deadline = start + self.timeout
         response: httpx.Response | None = None
@@ -230,7 +239,8 @@ class Fetcher:
         stream = response.extensions.get("network_stream")
         if not isinstance(stream, RecordingStream):
             return
-        recording = stream.take()
+        recording: _Recording | None = getattr(_this_thread, "recording", None)
+        _this_thread.recording = None
         if stream.server_addr:
             exchange.ip, exchange.port = stream.server_addr
         exchange.tls_chain = stream.tls_chain
