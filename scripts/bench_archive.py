@@ -56,7 +56,7 @@ def main() -> int:
             archive = Archive.create(root)
             archive.add_signer("bench@example.org", key.public_key())
             start = time.perf_counter()
-            result = capture.run(archive, [site.url + "/en.html"], key=key,
+            result = capture.start(archive, [site.url + "/en.html"], key=key,
                                  settings=capture.Settings())
             in_process.append(time.perf_counter() - start)
             assert result.status == "complete" and result.resources == 6, result

@@ -1,11 +1,12 @@
-"""A capture, start to finish: crawl into a WARC, extract from it, seal, index.
+"""A capture, start to finish: crawl into WARC files, extract from them, seal, index.
 
-The order on disk is what makes a crash harmless: the WARC is renamed into place
-when complete, then the signature and SHA256SUMS are written, and last the
-manifest, whose appearance is the moment the capture exists. Anything left
-without a manifest is an unsealed leftover that verify reports but never
-mistakes for evidence. The database comes after, and is rebuilt from the sealed
-captures if a crash left it behind.
+The order on disk is what makes a crash harmless. WARC files are written under a
+``.partial`` name and renamed when complete; the crawl's state (frontier,
+records, documents) lives in ``.custody/crawls/<capture-id>/``, committed only
+after the bytes it describes are flushed. Sealing writes the signature and
+SHA256SUMS, and last the manifest, whose appearance is the moment the capture
+exists. Anything without a manifest is an unsealed leftover that verify notes
+but never mistakes for evidence, and ``custody archive --resume`` picks it up.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from __future__ import annotations
 import os
 import platform
 import secrets
+import shutil
+import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,15 +26,15 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from . import __version__, db, extract, manifest, signing
-from .crawl import Crawl, Links, Outcome, Target, css_links, html_links
+from .crawl import Crawl, Rules, Stats
+from .errors import NotFound
+from .extraction import DECODE_LIMIT, Extractor, document_entry, extract_record, extractable
 from .fetch import Exchange, Fetcher
+from .frontier import CrawlState, Target
+from .guard import AddressGuard
+from .links import Links, css_links, html_links
 from .root import Archive
-from .warc import RecordEntry, WarcWriter, read_payload, warc_date, warcinfo_block
-
-# Decoded (de-chunked, decompressed) bytes read back from a response for extraction or
-# links. A larger body -- a gzip bomb, or a huge page -- is stored as sent, never inflated
-# beyond this, and not extracted.
-DECODE_LIMIT = 16 * 1024 * 1024
+from .warc import WarcWriter, read_payload, warc_date, warcinfo_block
 
 
 @dataclass
@@ -39,12 +42,36 @@ class Settings:
     requisites: bool = True
     timeout: float = 30.0
     concurrency: int = 8
+    delay: float = 0.0
+    depth: int = 0
+    scope: str = "host"
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    max_pages: int | None = None
+    max_bytes: int | None = None
+    time_limit: float | None = None
+    retries: int = 2
+    respect_robots: bool = False
+    allow_private: bool = False
+    warc_size: int = 1_000_000_000
     user_agent: str = f"custody/{__version__} (+evidence archiver)"
     ca_bundle: str | None = None
     insecure: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def rules(self) -> Rules:
+        import re
+
+        return Rules(
+            depth=self.depth, scope=self.scope,
+            include=[re.compile(p) for p in self.include],
+            exclude=[re.compile(p) for p in self.exclude],
+            requisites=self.requisites, max_pages=self.max_pages, time_limit=self.time_limit,
+            concurrency=self.concurrency, delay=self.delay, retries=self.retries,
+            respect_robots=self.respect_robots,
+        )
 
 
 @dataclass
@@ -57,6 +84,9 @@ class Result:
     failures: list[dict[str, str]]
     resources: int
     documents: int
+    stats: Stats | None = None
+    stopped: str | None = None
+    left: int = 0  # URLs still queued: `custody archive --resume` fetches them
     notes: list[str] = field(default_factory=list)
 
 
@@ -68,11 +98,63 @@ def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def crawls_dir(archive: Archive) -> Path:
+    return archive.root / ".custody" / "crawls"
+
+
+# -- writing the WARC files ------------------------------------------------------------------
+
+
+class WarcSeries:
+    """The capture's WARC files: a new one whenever the current one passes ``max_size``."""
+
+    def __init__(self, archive: Archive, state: CrawlState, capture_id: str, started: datetime,
+                 max_size: int, warcinfo: dict[str, str]) -> None:
+        self.archive, self.state, self.capture_id = archive, state, capture_id
+        self.folder = f"archive/{started:%Y}/{started:%m}"
+        self.max_size = max_size
+        self.warcinfo = warcinfo
+        self.current: WarcWriter | None = None
+        for entry in state.warc_files():
+            if not entry["complete"]:  # interrupted: continue it after its last committed record
+                self.current = WarcWriter(archive.root, entry["path"],
+                                          resume_at=state.committed_end(entry["path"]))
+
+    def writer(self) -> WarcWriter:
+        if self.current is not None and self.current.size >= self.max_size:
+            self.close()
+        if self.current is None:
+            number = len(self.state.warc_files())
+            relpath = f"{self.folder}/{self.capture_id}-{number:05d}.warc.gz"
+            self.current = WarcWriter(self.archive.root, relpath)
+            self.state.add_warc(relpath)
+            entry = self.current.write(
+                "warcinfo", warcinfo_block(self.warcinfo), target_uri=None,
+                content_type="application/warc-fields",
+                headers=[("WARC-Filename", Path(relpath).name)])
+            self.state.add_record(entry.to_json())
+        return self.current
+
+    def close(self) -> None:
+        if self.current is not None:
+            done = self.current.close()
+            self.state.complete_warc(done.path, done.bytes, done.sha256)
+            self.current = None
+
+
 class _WarcSink:
     """Writes each exchange as request/response (and TLS metadata) records."""
 
-    def __init__(self, writer: WarcWriter) -> None:
-        self.writer = writer
+    def __init__(self, series: WarcSeries, state: CrawlState, extractor: Extractor) -> None:
+        self.series, self.state, self.extractor = series, state, extractor
+
+    def poll(self) -> None:
+        self.extractor.poll(self.state)
+
+    def _write(self, rec_type: str, block: Any, **kwargs: Any) -> dict[str, Any]:
+        entry = self.series.writer().write(rec_type, block, **kwargs).to_json()
+        self.state.add_record(entry)
+        return entry
 
     def store(self, exchange: Exchange, target: Target) -> Links | None:
         date = warc_date(exchange.started_at)
@@ -80,41 +162,47 @@ class _WarcSink:
             block = warcinfo_block(
                 {"fetch-error": exchange.error_kind or "network", "reason": exchange.error or ""}
             )
-            self.writer.write("metadata", block, target_uri=exchange.url, date=date,
-                              content_type="application/warc-fields")
+            self._write("metadata", block, target_uri=exchange.url, date=date,
+                        content_type="application/warc-fields")
             return None
+        writer = self.series.writer()
         extra = [("WARC-Truncated", exchange.truncated)] if exchange.truncated else []
-        response = self.writer.write(
+        response = self._write(
             "response", exchange.response, target_uri=exchange.url, date=date,
             content_type="application/http; msgtype=response", headers=extra,
             http_status=exchange.status, ip=exchange.ip,
             payload_type=exchange.headers.get("content-type"),
         )
-        concurrent = [("WARC-Concurrent-To", response.record_id)]
-        self.writer.write(
-            "request", exchange.request_bytes, target_uri=exchange.url, date=date,
-            content_type="application/http; msgtype=request", headers=concurrent, ip=exchange.ip,
-        )
+        concurrent = [("WARC-Concurrent-To", response["record_id"])]
+        self._write("request", exchange.request_bytes, target_uri=exchange.url, date=date,
+                    content_type="application/http; msgtype=request", headers=concurrent,
+                    ip=exchange.ip)
         if exchange.tls_chain:
-            self.writer.write(
+            self._write(
                 "metadata", _pem_chain(exchange.tls_chain), target_uri=exchange.url, date=date,
                 content_type="application/pem-certificate-chain",
                 headers=[*concurrent, ("WARC-TLS-Version", exchange.tls_version or ""),
                          ("WARC-TLS-Cipher", exchange.tls_cipher or "")],
             )
-        return self._links(response, exchange)
+        if extractable(response):
+            self.extractor.submit(self.series.archive.root, response)
+        return self._links(writer, response, exchange)
 
-    def _links(self, response: RecordEntry, exchange: Exchange) -> Links | None:
+    def _links(self, writer: WarcWriter, response: dict[str, Any],
+               exchange: Exchange) -> Links | None:
         ctype = exchange.content_type
         if exchange.status is None or not 200 <= exchange.status < 300:
             return None
         if ctype not in extract.HTML_TYPES and ctype != "text/css":
-            return None
-        payload = read_payload(self.writer.tmp_path, response.offset, DECODE_LIMIT)
+            return None  # images, PDFs, scripts...: stored, not parsed for links
+        payload = read_payload(writer.tmp_path, response["offset"], DECODE_LIMIT)
         if payload.error or payload.exceeded:
             return None
-        text, _, _ = extract.decode(payload.body, extract.header_charset(
-            exchange.headers.get("content-type", "")))
+        charset = extract.header_charset(exchange.headers.get("content-type", "")) or "utf-8"
+        try:
+            text = payload.body.decode(charset, errors="replace")
+        except LookupError:
+            text = payload.body.decode("utf-8", errors="replace")
         if ctype == "text/css":
             return Links(requisites=css_links(text, exchange.url))
         return html_links(text, exchange.url)
@@ -131,158 +219,225 @@ def _pem_chain(chain: list[bytes]) -> bytes:
     return "".join(out).encode()
 
 
-def documents_from_warc(root: Path, records: list[dict[str, Any]]) -> list[extract.Document]:
-    """Extract every 2xx HTML or text response, reading its payload back from the WARC."""
-    docs = []
-    for record in records:
-        status = record.get("http_status")
-        if record["type"] != "response" or status is None or not 200 <= status < 300:
-            continue
-        header = record.get("payload_type") or ""
-        ctype = header.split(";")[0].strip().lower()
-        if ctype not in extract.EXTRACTABLE:
-            continue
-        payload = read_payload(root / record["warc_path"], record["offset"], DECODE_LIMIT)
-        body = b"" if payload.exceeded else payload.body
-        doc = extract.extract(record["target_uri"], ctype, header, body)
-        if doc is None:
-            continue
-        doc.record_id = record["record_id"]
-        notes = [doc.note, payload.error]
-        if payload.exceeded:
-            notes = [f"decoded body exceeds {DECODE_LIMIT} bytes (a gzip bomb?); not extracted"]
-        doc.note = "; ".join(n for n in notes if n) or None
-        docs.append(doc)
-    return docs
+# -- running a capture -------------------------------------------------------------------------
 
 
-def _document_entry(doc: extract.Document) -> dict[str, Any]:
+def start(archive: Archive, seeds: list[str], *, key: Ed25519PrivateKey, settings: Settings,
+          on_progress: Callable[[Stats, int], None] | None = None) -> Result:
+    """Capture the seeds (and what the settings say to follow) as one sealed capture."""
+    with archive.lock():
+        started = datetime.now(UTC)
+        capture_id = new_capture_id(started)
+        state = CrawlState(crawls_dir(archive) / capture_id / "state.db")
+        state.begin()
+        state.set_meta("capture_id", capture_id)
+        state.set_meta("started_at", iso(started))
+        state.set_meta("seeds", seeds)
+        state.set_meta("settings", settings.to_json())
+        state.set_meta("final_urls", {s: s for s in seeds})
+        for seed in seeds:
+            state.push(Target(seed, seed, "seed"))
+        state.commit()
+        return _run(archive, state, key, on_progress)
+
+
+def resume(archive: Archive, *, key: Ed25519PrivateKey,
+           on_progress: Callable[[Stats, int], None] | None = None) -> Result:
+    """Continue the newest interrupted crawl without fetching again what it already has."""
+    with archive.lock():
+        candidates = sorted(crawls_dir(archive).glob("*/state.db"))
+        if not candidates:
+            raise NotFound("no interrupted crawl to resume", where=str(archive.root))
+        state = CrawlState(candidates[-1])
+        state.begin()
+        state.requeue_inflight()
+        if state.meta("sealed_as"):
+            # interrupted and sealed as far as it got: the rest is a new capture
+            started = datetime.now(UTC)
+            state.set_meta("continues", state.meta("sealed_as"))
+            state.set_meta("capture_id", new_capture_id(started))
+            state.set_meta("started_at", iso(started))
+            state.set_meta("sealed_as", None)
+        state.commit()
+        return _run(archive, state, key, on_progress)
+
+
+def _collector(archive: Archive, key: Ed25519PrivateKey) -> dict[str, str]:
+    public = key.public_key()
     return {
-        "record_id": doc.record_id,
-        "url": doc.url,
-        "text_sha256": doc.text_sha256,
-        "extractor": doc.extractor,
+        "software": "custody",
+        "version": __version__,
+        "python": platform.python_version(),
+        "host": socket.gethostname(),
+        "operator": archive.principal_for(public) or "unknown",
+        "key_fingerprint": signing.fingerprint(public),
     }
 
 
-def _texts(docs: list[extract.Document]) -> dict[str, dict[str, Any]]:
-    return {doc.record_id or "": doc.to_json() for doc in docs}
+def _run(archive: Archive, state: CrawlState, key: Ed25519PrivateKey,
+         on_progress: Callable[[Stats, int], None] | None) -> Result:
+    capture_id = state.meta("capture_id")
+    started = datetime.fromisoformat(state.meta("started_at").replace("Z", "+00:00"))
+    settings = Settings(**state.meta("settings"))
+    seeds: list[str] = state.meta("seeds")
+    collector = _collector(archive, key)
+    database = db.connect(archive.db_path)
+    heal_index(archive, database)
+    series = WarcSeries(archive, state, capture_id, started, settings.warc_size, {
+        "software": f"custody/{__version__}",
+        "format": "WARC File Format 1.1",
+        "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+        "host": collector["host"],
+        "operator": collector["operator"],
+        "capture-id": capture_id,
+        "seeds": " ".join(seeds),
+        "settings": " ".join(f"{k}={v}" for k, v in settings.to_json().items()),
+    })
+    guard = AddressGuard({(Target(s, s, "seed").host) for s in seeds}, settings.allow_private)
+    extractor = Extractor(archive.root)
+    for record in state.records(("response",)):  # lost with a killed process: do them again
+        if extractable(record) and not state.has_document(record["record_id"]):
+            extractor.submit(archive.root, record)
+    with Fetcher(user_agent=settings.user_agent, timeout=settings.timeout,
+                 max_body=settings.max_bytes, ca_bundle=settings.ca_bundle,
+                 insecure=settings.insecure, max_connections=64, guard=guard) as fetcher:
+        crawl = Crawl(fetcher, _WarcSink(series, state, extractor), state, settings.rules(),
+                      on_progress=on_progress)
+        with _graceful_interrupt(crawl):
+            stats = crawl.run()
+    state.begin()
+    series.writer()  # a capture whose every fetch failed still has a WARC: its metadata
+    series.close()
+    extractor.drain(state)
+    state.commit()
+    result = _seal_from_state(archive, state, key, collector, settings, stats, crawl.final_urls,
+                              database)
+    database.conn.close()
+    if result.left == 0:
+        state.close()
+        shutil.rmtree(state.path.parent, ignore_errors=True)
+    else:
+        state.begin()
+        state.set_meta("sealed_as", capture_id)
+        state.commit()
+        state.close()
+    return result
 
 
-def run(
-    archive: Archive,
-    seeds: list[str],
-    *,
-    key: Ed25519PrivateKey,
-    settings: Settings,
-    on_progress: Callable[[Outcome, int], None] | None = None,
-) -> Result:
-    """Capture the seeds as one sealed capture."""
-    with archive.lock():
-        database = db.connect(archive.db_path)
-        heal_index(archive, database)
-        started = datetime.now(UTC)
-        capture_id = new_capture_id(started)
-        relpath = f"archive/{started:%Y}/{started:%m}/{capture_id}.warc.gz"
-        writer = WarcWriter(archive.root, relpath)
-        public = key.public_key()
-        collector = {
-            "software": "custody",
-            "version": __version__,
-            "python": platform.python_version(),
-            "host": socket.gethostname(),
-            "operator": archive.principal_for(public) or "unknown",
-            "key_fingerprint": signing.fingerprint(public),
-        }
-        try:
-            writer.write("warcinfo", warcinfo_block({
-                "software": f"custody/{__version__}",
-                "format": "WARC File Format 1.1",
-                "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
-                "host": collector["host"],
-                "operator": collector["operator"],
-                "capture-id": capture_id,
-                "seeds": " ".join(seeds),
-                "settings": " ".join(f"{k}={v}" for k, v in settings.to_json().items()),
-            }), target_uri=None, content_type="application/warc-fields",
-                headers=[("WARC-Filename", Path(relpath).name)])
-            with Fetcher(user_agent=settings.user_agent, timeout=settings.timeout,
-                         ca_bundle=settings.ca_bundle, insecure=settings.insecure,
-                         max_connections=settings.concurrency) as fetcher:
-                crawl = Crawl(fetcher, _WarcSink(writer), requisites=settings.requisites,
-                              concurrency=settings.concurrency, on_progress=on_progress)
-                outcome = crawl.run(seeds)
-            file_entry = writer.close()
-        except BaseException:
-            writer.abort()
-            raise
-        finished = datetime.now(UTC)
-        records = [r.to_json() for r in writer.records]
-        docs = documents_from_warc(archive.root, records)
-        responses = [r for r in records if r["type"] == "response"]
-        if not responses:
-            status = "failed"
-        elif outcome.failures:
-            status = "partial"
-        else:
-            status = "complete"
-        sequence, previous = manifest.chain_head(archive.manifests_dir)
-        content = {
-            "format": manifest.FORMAT,
-            "capture_id": capture_id,
-            "seed_url": seeds[0],
-            "seed_urls": seeds,
-            "final_url": outcome.final_urls.get(seeds[0], seeds[0]),
-            "final_urls": outcome.final_urls,
-            "started_at": iso(started),
-            "finished_at": iso(finished),
-            "status": status,
-            "collector": collector,
-            "settings": settings.to_json(),
-            "warc_files": [asdict(file_entry)],
-            "records": records,
-            "documents": [_document_entry(d) for d in docs],
-            "failures": [f.to_json() for f in outcome.failures],
-            "chain": {"sequence": sequence + 1, "previous_sha256": previous},
-        }
-        data = manifest.to_bytes(content)
-        seal(archive, capture_id, data, [(file_entry.path, file_entry.sha256)], key)
-        db.index_capture(database, content, manifest.sha256_hex(data), _texts(docs))
-        database.conn.close()
-        notes = [f"{d.url}: {d.note}" for d in docs if d.note]
-        notes += [f"{r['target_uri']}: response truncated ({r['truncated']}), stored as received"
-                  for r in responses if r.get("truncated")]
-        return Result(
-            capture_id=capture_id,
-            manifest_path=manifest.manifest_path(archive.manifests_dir, capture_id),
-            status=status,
-            seeds=seeds,
-            final_urls=outcome.final_urls,
-            failures=[f.to_json() for f in outcome.failures],
-            resources=len(responses),
-            documents=len(docs),
-            notes=notes,
-        )
+class _graceful_interrupt:
+    """First Ctrl-C (or SIGTERM): stop starting fetches and seal what was fetched.
+    A second Ctrl-C stops at once; `custody archive --resume` carries on from there."""
+
+    def __init__(self, crawl: Crawl) -> None:
+        self.crawl = crawl
+        self.previous: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.crawl._stopping:
+            raise KeyboardInterrupt
+        self.crawl.stop("interrupted")
+
+    def __enter__(self) -> None:
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.previous[sig] = signal.signal(sig, self._handler)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 
-def seal(archive: Archive, capture_id: str, data: bytes, files: list[tuple[str, str]],
-         key: Ed25519PrivateKey) -> None:
-    """Signature, then SHA256SUMS, then the manifest itself: the manifest is the commit."""
+def _seal_from_state(archive: Archive, state: CrawlState, key: Ed25519PrivateKey,
+                     collector: dict[str, str], settings: Settings, stats: Stats,
+                     final_urls: dict[str, str], database: Any) -> Result:
+    capture_id = state.meta("capture_id")
+    seeds = state.meta("seeds")
+    finished = datetime.now(UTC)
+    failures = state.failures()
+    responses = state.record_count("response")
+    left = state.count("queued") + state.count("inflight")
+    if stats.stop_reason == "interrupted" and left:
+        status = "interrupted"
+    elif not responses:
+        status = "failed"
+    elif failures:
+        status = "partial"
+    else:
+        status = "complete"
+    sequence, previous = manifest.chain_head(archive.manifests_dir)
+    files = [{"path": f["path"], "bytes": f["bytes"], "sha256": f["sha256"]}
+             for f in state.warc_files()]
+    head = {
+        "format": manifest.FORMAT,
+        "capture_id": capture_id,
+        "seed_url": seeds[0],
+        "seed_urls": seeds,
+        "final_url": final_urls.get(seeds[0], seeds[0]),
+        "final_urls": final_urls,
+        "started_at": state.meta("started_at"),
+        "finished_at": iso(finished),
+        "status": status,
+        "stopped": stats.stop_reason,
+        "frontier_left": left,
+        "continues": state.meta("continues"),
+        "collector": collector,
+        "settings": settings.to_json(),
+        "warc_files": files,
+        "failures": failures,
+        "chain": {"sequence": sequence + 1, "previous_sha256": previous},
+    }
+    lists = {
+        "records": state.records(),
+        "documents": (entry for entry, _ in state.documents()),
+    }
     path = manifest.manifest_path(archive.manifests_dir, capture_id)
-    signature = signing.sign(key, data, signing.MANIFEST_NAMESPACE).encode()
+    written = manifest.write_streamed(path, manifest.stream_bytes(head, lists))
+    signature = signing.sign_digest(key, written.sha512, signing.MANIFEST_NAMESPACE).encode()
     manifest.write_atomic(path.with_name(path.name + ".sig"), signature)
-    sums = [*files, (archive.relative(path), manifest.sha256_hex(data))]
+    sums = [(f["path"], f["sha256"]) for f in files]
+    sums.append((archive.relative(path), written.sha256))
     manifest.write_atomic(archive.manifests_dir / f"{capture_id}.SHA256SUMS",
                           manifest.sha256sums(sums))
-    manifest.write_atomic(path, data)
+    manifest.commit(written, path)  # the capture exists from here on
+    db.index_capture(database, head, written.sha256, state.records(("response",)),
+                     state.documents())
+    notes = [f"{doc['url']}: {doc['note']}" for _, doc in state.documents() if doc.get("note")]
+    notes += [f"{r['target_uri']}: response truncated ({r['truncated']}), stored as received"
+              for r in state.records(("response",)) if r.get("truncated")]
+    if left:
+        notes.append(f"{left} URLs not fetched ({stats.stop_reason}); "
+                     "`custody archive --resume` fetches them" if status == "interrupted"
+                     else f"{left} URLs not fetched ({stats.stop_reason})")
+    return Result(
+        capture_id=capture_id, manifest_path=path, status=status, seeds=seeds,
+        final_urls=final_urls, failures=failures, resources=responses,
+        documents=sum(1 for _ in state.documents()), stats=stats, stopped=stats.stop_reason,
+        left=left if status == "interrupted" else 0, notes=notes,
+    )
+
+
+# -- the database, rebuilt from the sealed captures ------------------------------------------
+
+
+def _documents_of(archive: Archive, records: list[dict[str, Any]],
+                  ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    for record in records:
+        if extractable(record):
+            doc = extract_record(archive.root, record)
+            if doc is not None:
+                yield document_entry(doc), doc.to_json()
 
 
 def index_sealed(archive: Archive, database: Any, sealed: manifest.Sealed) -> None:
     content = sealed.content
     if content is None:
         return
-    docs = documents_from_warc(archive.root, content["records"])
-    db.index_capture(database, content, sealed.sha256, _texts(docs))
+    head = {k: v for k, v in content.items() if k not in ("records", "documents")}
+    db.index_capture(database, head, sealed.sha256, content["records"],
+                     _documents_of(archive, content["records"]))
 
 
 def heal_index(archive: Archive, database: Any) -> list[str]:

@@ -1,174 +1,74 @@
-"""The crawl: which URLs to fetch, in what order, and what each response adds.
+"""The crawl: which URLs to fetch, when, and what each response adds to the frontier.
 
-Seeds are fetched with their page requisites (stylesheets, scripts, images,
-frames, and what stylesheets import) and every redirect hop. Fetches run in a
-pool of threads; everything that touches the WARC happens on the calling
-thread, through the ``Sink`` the caller provides, so records are written in
-one place and in one order.
+Fetches run in a pool of threads, at most ``concurrency`` at a time per host and
+``delay`` seconds apart when asked. Everything else -- writing records, the
+frontier, retries, limits -- happens on the calling thread, so the WARC is written
+in one place and the frontier's state is committed only after the records it
+describes are on disk.
 """
 
 from __future__ import annotations
 
 import re
-from collections import deque
+import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Protocol
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urlsplit
+from urllib.robotparser import RobotFileParser
 
-from .errors import InvalidURL
 from .fetch import Exchange, Fetcher
+from .frontier import CrawlState, Target
+from .links import Links
+from .urls import resolve
 
-SCHEMES = ("http", "https")
 MAX_REDIRECTS = 20
 MAX_REQUISITE_DEPTH = 3  # a frame's stylesheet's image is three hops from the page
+MAX_RETRY_WAIT = 120.0  # a Retry-After longer than this is recorded as a failure instead
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_REQUISITE_RELS = frozenset(
-    {"stylesheet", "icon", "shortcut", "apple-touch-icon", "preload", "modulepreload"}
-)
-_CSS_URL = re.compile(r"""url\(\s*['"]?([^'")\s]+)['"]?\s*\)|@import\s+['"]([^'"]+)['"]""")
-
-
-def check_url(url: str) -> str:
-    """The URL, normalised, or InvalidURL saying why it cannot be archived."""
-    text = url.strip()
-    if not text:
-        raise InvalidURL("empty URL", url=url)
-    parts = urlsplit(text)
-    if not parts.scheme:
-        raise InvalidURL("not a URL (no scheme; did you mean https://...?)", url=url)
-    if parts.scheme.lower() not in SCHEMES:
-        raise InvalidURL(f"unsupported scheme {parts.scheme}: (only http and https)", url=url)
-    try:
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise InvalidURL(f"invalid URL ({exc})", url=url) from exc
-    if not host:
-        raise InvalidURL("URL has no host", url=url)
-    if any(ch.isspace() for ch in text):
-        raise InvalidURL("URL contains white space", url=url)
-    return normalise(text)
-
-
-def normalise(url: str) -> str:
-    """Scheme and host in lower case, default port and fragment dropped."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    port = parts.port
-    default = port is None or (scheme, port) in (("http", 80), ("https", 443))
-    netloc = host if default else f"{host}:{port}"
-    if parts.username or parts.password:
-        userinfo = parts.username or ""
-        if parts.password:
-            userinfo += ":" + parts.password
-        netloc = f"{userinfo}@{netloc}"
-    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
-
-
-def resolve(base: str, href: str) -> str | None:
-    href = href.strip()
-    if not href or href.startswith(("#", "data:", "javascript:", "mailto:", "tel:", "about:")):
-        return None
-    try:
-        return check_url(urljoin(base, href))
-    except InvalidURL:
-        return None
-    except ValueError:
-        return None
-
-
-# -- links -------------------------------------------------------------------------------------
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+RETRY_ERRORS = frozenset({"timeout", "network", "protocol"})
+SCOPES = ("page", "prefix", "host", "domain", "any")
 
 
 @dataclass
-class Links:
-    requisites: list[str] = field(default_factory=list)
-    pages: list[str] = field(default_factory=list)  # <a href>, for --depth
-    invalid: int = 0
+class Rules:
+    depth: int = 0
+    scope: str = "host"
+    include: list[re.Pattern[str]] = field(default_factory=list)
+    exclude: list[re.Pattern[str]] = field(default_factory=list)
+    requisites: bool = True
+    max_pages: int | None = None
+    time_limit: float | None = None
+    concurrency: int = 8  # per host
+    delay: float = 0.0
+    retries: int = 2
+    respect_robots: bool = False
 
+    def in_scope(self, url: str, seed: str) -> bool:
+        if any(p.search(url) for p in self.exclude):
+            return False
+        if any(p.search(url) for p in self.include):
+            return True
+        target, origin = urlsplit(url), urlsplit(seed)
+        host, seed_host = (target.hostname or ""), (origin.hostname or "")
+        if self.scope == "any":
+            return True
+        if self.scope == "page":
+            return False
+        if self.scope == "prefix":
+            return url.startswith(seed.rsplit("/", 1)[0] + "/")
+        if self.scope == "host":
+            return host == seed_host
+        base = seed_host.removeprefix("www.")
+        return host == base or host.endswith("." + base)
 
-def html_links(html: str, base_url: str) -> Links:
-    import lxml.html
-
-    found = Links()
-    try:
-        doc = lxml.html.document_fromstring(html)
-    except (ValueError, lxml.etree.ParserError):
-        return found
-    base_el = doc.find(".//base[@href]")
-    base = urljoin(base_url, base_el.get("href")) if base_el is not None else base_url
-
-    def add(target: list[str], href: str | None) -> None:
-        if not href:
-            return
-        url = resolve(base, href)
-        if url is None:
-            if not href.lstrip().startswith(("#", "data:", "javascript:", "mailto:", "tel:")):
-                found.invalid += 1
-            return
-        target.append(url)
-
-    for el in doc.iter("link"):
-        rel = (el.get("rel") or "").lower().split()
-        if _REQUISITE_RELS & set(rel):
-            add(found.requisites, el.get("href"))
-    for tag, attr in (("script", "src"), ("img", "src"), ("iframe", "src"), ("frame", "src"),
-                      ("embed", "src"), ("audio", "src"), ("video", "src"), ("video", "poster"),
-                      ("source", "src"), ("track", "src"), ("object", "data"), ("input", "src")):
-        for el in doc.iter(tag):
-            add(found.requisites, el.get(attr))
-    for el in doc.iter("img", "source"):
-        for candidate in (el.get("srcset") or "").split(","):
-            add(found.requisites, candidate.strip().split(" ")[0] if candidate.strip() else None)
-    for el in doc.iter("style"):
-        for url in css_links(el.text or "", base):
-            found.requisites.append(url)
-    for el in doc.xpath("//*[@style]"):
-        for url in css_links(el.get("style") or "", base):
-            found.requisites.append(url)
-    for el in doc.iter("a", "area"):
-        add(found.pages, el.get("href"))
-    found.requisites = list(dict.fromkeys(found.requisites))
-    found.pages = list(dict.fromkeys(found.pages))
-    return found
-
-
-def css_links(css: str, base_url: str) -> list[str]:
-    urls = []
-    for match in _CSS_URL.finditer(css):
-        url = resolve(base_url, match.group(1) or match.group(2))
-        if url:
-            urls.append(url)
-    return list(dict.fromkeys(urls))
-
-
-# -- the crawl ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    url: str
-    seed: str
-    kind: str  # seed, requisite
-    requisite_depth: int = 0
-    chain: tuple[str, ...] = ()  # redirect hops that led here
-
-
-@dataclass
-class Failure:
-    url: str
-    kind: str
-    reason: str
-    at: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"url": self.url, "kind": self.kind, "reason": self.reason, "at": self.at}
+    def excluded(self, url: str) -> bool:
+        return any(p.search(url) for p in self.exclude)
 
 
 class Sink(Protocol):
@@ -176,75 +76,184 @@ class Sink(Protocol):
 
     def store(self, exchange: Exchange, target: Target) -> Links | None: ...
 
+    def poll(self) -> None: ...
+
 
 @dataclass
-class Outcome:
-    final_urls: dict[str, str] = field(default_factory=dict)  # seed -> last redirect hop
-    failures: list[Failure] = field(default_factory=list)
+class Stats:
     fetched: int = 0
+    failed: int = 0
+    retried: int = 0
+    bytes: int = 0
     invalid_links: int = 0
+    robots_skipped: int = 0
+    started: float = field(default_factory=time.monotonic)
+    stop_reason: str | None = None  # time-limit, max-pages, interrupted
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def rate(self) -> float:
+        return self.fetched / max(self.elapsed, 1e-6)
 
 
-def _now() -> str:
+def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def retry_after(value: str | None, attempt: int) -> float:
+    """Seconds to wait: the server's Retry-After when given, else exponential backoff."""
+    if value:
+        value = value.strip()
+        if value.isdigit():
+            return float(value)
+        try:
+            when = parsedate_to_datetime(value)
+            return max(0.0, when.timestamp() - time.time())
+        except (TypeError, ValueError):
+            pass
+    return min(0.5 * 2**attempt, 30.0)
+
+
 class Crawl:
-    def __init__(self, fetcher: Fetcher, sink: Sink, *, requisites: bool = True,
-                 concurrency: int = 8, on_progress: Callable[[Outcome, int], None] | None = None):
+    def __init__(self, fetcher: Fetcher, sink: Sink, state: CrawlState, rules: Rules, *,
+                 on_progress: Callable[[Stats, int], None] | None = None) -> None:
         self.fetcher = fetcher
         self.sink = sink
-        self.requisites = requisites
-        self.concurrency = max(1, concurrency)
+        self.state = state
+        self.rules = rules
         self.on_progress = on_progress
-        self.outcome = Outcome()
-        self._queue: deque[Target] = deque()
-        self._seen: set[str] = set()
+        self.stats = Stats()
+        self.final_urls: dict[str, str] = state.meta("final_urls", {})
+        self._stopping = False
+        self._active: Counter[str] = Counter()
+        self._last_start: dict[str, float] = {}
+        self._robots: dict[str, RobotFileParser | None] = {}
+        self._workers = min(64, max(4, rules.concurrency * 4))
 
-    def _enqueue(self, target: Target) -> None:
-        if target.url in self._seen:
-            return
-        self._seen.add(target.url)
-        self._queue.append(target)
+    def stop(self, reason: str = "interrupted") -> None:
+        """Start no new fetch; the ones in flight finish and are kept."""
+        self._stopping = True
+        self.stats.stop_reason = self.stats.stop_reason or reason
 
-    def run(self, seeds: list[str]) -> Outcome:
-        for seed in seeds:
-            self.outcome.final_urls.setdefault(seed, seed)
-            self._enqueue(Target(seed, seed, "seed"))
+    # -- the loop --------------------------------------------------------------------------------
+
+    def run(self) -> Stats:
         pending: dict[Future[Exchange], Target] = {}
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="fetch") as pool:
-            while self._queue or pending:
-                while self._queue and len(pending) < self.concurrency:
-                    target = self._queue.popleft()
-                    pending[pool.submit(self.fetcher.fetch, target.url)] = target
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="fetch")
+        try:
+            while True:
+                self._check_time_limit()
+                if not self._stopping:
+                    self._start(pool, pending)
+                if not pending:
+                    wake = None if self._stopping else self.state.next_wake(self._startable())
+                    if wake is None:
+                        break
+                    time.sleep(min(max(wake - time.time(), 0.01), 0.25))
+                    continue
+                done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                self.state.begin()
                 for future in done:
                     target = pending.pop(future)
+                    self._active[target.host] -= 1
                     self._handle(future.result(), target)
+                self.sink.poll()
+                self.state.set_meta("final_urls", self.final_urls)
+                self.state.commit()
                 if self.on_progress:
-                    self.on_progress(self.outcome, len(self._queue) + len(pending))
-        return self.outcome
+                    self.on_progress(self.stats, self.state.count("queued") + len(pending))
+        except BaseException:
+            # a second Ctrl-C, or a crash: leave in-flight URLs to be fetched on --resume
+            self.state.commit()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+        return self.stats
+
+    def _check_time_limit(self) -> None:
+        limit = self.rules.time_limit
+        if limit is not None and time.monotonic() - self.stats.started > limit:
+            self.stop("time-limit")
+
+    def _room(self, host: str, now: float) -> int:
+        if self.rules.delay and now - self._last_start.get(host, 0.0) < self.rules.delay:
+            return 0
+        per_host = 1 if self.rules.delay else self.rules.concurrency
+        return per_host - self._active[host]
+
+    def _pages_left(self) -> int | None:
+        if self.rules.max_pages is None:
+            return None
+        return self.rules.max_pages - self.state.pages_started()
+
+    def _startable(self) -> tuple[str, ...] | None:
+        """The kinds of URL that may still start: only requisites once --max-pages is reached."""
+        left = self._pages_left()
+        if left is None or left > 0:
+            return None
+        if self.stats.stop_reason is None and self.state.count("queued", ("page",)):
+            self.stats.stop_reason = "max-pages"
+        return ("requisite",)
+
+    def _start(self, pool: ThreadPoolExecutor, pending: dict[Future[Exchange], Target]) -> None:
+        capacity = self._workers - len(pending)
+        if capacity <= 0:
+            return
+        now = time.time()
+        left = self._pages_left()
+        busy = [h for h in set(self._active) | set(self._last_start)
+                if self._room(h, now) <= 0]
+        self.state.begin()
+        for target in self.state.next(capacity, busy, now, self._startable(),
+                                      room=lambda h: self._room(h, now)):
+            if target.kind != "requisite" and left is not None:
+                if left <= 0:
+                    self.state.mark(target.url, "queued")
+                    continue
+                left -= 1
+            self._active[target.host] += 1
+            self._last_start[target.host] = now
+            pending[pool.submit(self.fetcher.fetch, target.url)] = target
+        self.state.commit()
+
+    # -- one response ----------------------------------------------------------------------------
 
     def _handle(self, exchange: Exchange, target: Target) -> None:
         try:
             if not exchange.ok:
-                kind = exchange.error_kind or "network"
-                self._fail(target.url, kind, exchange.error or "")
+                if exchange.error_kind in RETRY_ERRORS and target.attempts < self.rules.retries:
+                    self._retry(target, retry_after(None, target.attempts))
+                    return
                 self.sink.store(exchange, target)
+                self._fail(target.url, exchange.error_kind or "network", exchange.error or "")
+                self.state.mark(target.url, "failed")
                 return
-            self.outcome.fetched += 1
+            self.stats.fetched += 1
+            self.stats.bytes += exchange.response_size
             links = self.sink.store(exchange, target)
+            if exchange.status in RETRY_STATUSES and target.attempts < self.rules.retries:
+                wait_for = retry_after(exchange.headers.get("retry-after"), target.attempts)
+                if wait_for <= MAX_RETRY_WAIT:
+                    self._retry(target, wait_for)
+                    return
+            self.state.mark(target.url, "done")
             if exchange.status in REDIRECTS and "location" in exchange.headers:
                 self._follow_redirect(exchange, target)
-                return
-            if links is None:
-                return
-            self.outcome.invalid_links += links.invalid
-            if self.requisites and target.requisite_depth < MAX_REQUISITE_DEPTH:
-                for url in links.requisites:
-                    self._enqueue(Target(url, target.seed, "requisite", target.requisite_depth + 1))
+            elif links is not None:
+                self._follow_links(links, target)
         finally:
             exchange.close()
+
+    def _retry(self, target: Target, wait_for: float) -> None:
+        self.stats.retried += 1
+        self.state.retry_later(target.url, time.time() + wait_for)
+
+    def _fail(self, url: str, kind: str, reason: str) -> None:
+        self.stats.failed += 1
+        self.state.add_failure({"url": url, "kind": kind, "reason": reason, "at": _now_iso()})
 
     def _follow_redirect(self, exchange: Exchange, target: Target) -> None:
         location = exchange.headers["location"]
@@ -252,17 +261,60 @@ class Crawl:
         next_url = resolve(target.url, location)
         if next_url is None:
             self._fail(target.url, "redirect", f"redirect to an unusable location {location!r}")
-            return
-        if next_url in chain:
+        elif next_url in chain:
             self._fail(target.url, "redirect-loop", f"redirect loop back to {next_url}")
-            return
-        if len(chain) >= MAX_REDIRECTS:
+        elif len(chain) >= MAX_REDIRECTS:
             self._fail(target.url, "redirect-limit", f"more than {MAX_REDIRECTS} redirects")
-            return
-        if target.kind == "seed":
-            self.outcome.final_urls[target.seed] = next_url
-        kind = target.kind
-        self._enqueue(Target(next_url, target.seed, kind, target.requisite_depth, chain))
+        else:
+            if target.kind == "seed" or target.url in self.final_urls.values():
+                for seed, final in self.final_urls.items():
+                    if final == target.url:
+                        self.final_urls[seed] = next_url
+            self.state.push(Target(next_url, target.seed, target.kind, target.depth,
+                                   target.requisite_depth, chain))
 
-    def _fail(self, url: str, kind: str, reason: str) -> None:
-        self.outcome.failures.append(Failure(url, kind, reason, _now()))
+    def _follow_links(self, links: Links, target: Target) -> None:
+        self.stats.invalid_links += links.invalid
+        rules = self.rules
+        if rules.requisites and target.requisite_depth < MAX_REQUISITE_DEPTH:
+            for url in links.requisites:
+                if not rules.excluded(url) and self._robots_allow(url):
+                    self.state.push(Target(url, target.seed, "requisite", target.depth,
+                                           target.requisite_depth + 1))
+        if target.kind == "requisite" or target.depth >= rules.depth:
+            return
+        for url in links.pages:
+            if rules.in_scope(url, target.seed) and not self.state.seen(url) \
+                    and self._robots_allow(url):
+                self.state.push(Target(url, target.seed, "page", target.depth + 1))
+
+    # -- robots.txt, when asked to respect it ---------------------------------------------------
+
+    def _robots_allow(self, url: str) -> bool:
+        if not self.rules.respect_robots:
+            return True
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in self._robots:
+            self._robots[origin] = self._fetch_robots(origin)
+        parser = self._robots[origin]
+        allowed = parser is None or parser.can_fetch(self.fetcher.user_agent, url)
+        if not allowed:
+            self.stats.robots_skipped += 1
+        return allowed
+
+    def _fetch_robots(self, origin: str) -> RobotFileParser | None:
+        url = origin + "/robots.txt"
+        exchange = self.fetcher.fetch(url)
+        try:
+            if exchange.ok:
+                self.sink.store(exchange, Target(url, url, "requisite"))
+            if not exchange.ok or exchange.status != 200 or exchange.response is None:
+                return None  # no robots.txt: everything is allowed
+            raw = exchange.response.read()
+            body = raw.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in raw else b""
+            parser = RobotFileParser()
+            parser.parse(body.decode("utf-8", errors="replace").splitlines())
+            return parser
+        finally:
+            exchange.close()

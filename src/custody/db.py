@@ -75,59 +75,68 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
 
 
 def index_capture(
-    db: sqlite_utils.Database, manifest: dict[str, Any], manifest_sha256: str,
-    texts: dict[str, dict[str, Any]],
+    db: sqlite_utils.Database,
+    head: dict[str, Any],
+    manifest_sha256: str,
+    records: Iterable[dict[str, Any]],
+    documents: Iterable[tuple[dict[str, Any], dict[str, Any]]],
 ) -> None:
     """Put one sealed capture into the database, replacing any earlier rows for it.
 
-    ``texts`` maps a response record id to its extracted document (text and metadata).
+    ``head`` is the manifest without its lists; ``records`` its records and
+    ``documents`` pairs of (manifest entry, extracted document with its text).
     """
-    capture_id = manifest["capture_id"]
+    capture_id = head["capture_id"]
+    failures = head.get("failures", [])
     with db.conn:
         delete_capture(db, capture_id)
-        responses = [r for r in manifest["records"] if r["type"] == "response"]
         db["captures"].insert(
             {
                 "id": capture_id,
-                "sequence": manifest["chain"]["sequence"],
-                "seed_url": manifest["seed_url"],
-                "final_url": manifest["final_url"],
-                "started_at": manifest["started_at"],
-                "finished_at": manifest["finished_at"],
-                "status": manifest["status"],
-                "operator": manifest["collector"]["operator"],
-                "key_fingerprint": manifest["collector"]["key_fingerprint"],
+                "sequence": head["chain"]["sequence"],
+                "seed_url": head["seed_url"],
+                "final_url": head["final_url"],
+                "started_at": head["started_at"],
+                "finished_at": head["finished_at"],
+                "status": head["status"],
+                "operator": head["collector"]["operator"],
+                "key_fingerprint": head["collector"]["key_fingerprint"],
                 "manifest_sha256": manifest_sha256,
-                "pages": len(responses),
-                "failures": len(manifest["failures"]),
+                "pages": 0,
+                "failures": len(failures),
             }
         )
-        resource_ids = {}
-        for record in responses:
-            row = db["resources"].insert(resource_row(capture_id, record))
-            resource_ids[record["record_id"]] = row.last_pk
-        for doc in manifest["documents"]:
-            extracted = texts.get(doc["record_id"], {})
-            db["documents"].insert(
-                {
-                    "capture_id": capture_id,
-                    "resource_id": resource_ids.get(doc["record_id"]),
-                    "url": doc["url"],
-                    "title": extracted.get("title"),
-                    "author": extracted.get("author"),
-                    "published": extracted.get("published"),
-                    "sitename": extracted.get("sitename"),
-                    "language": extracted.get("language"),
-                    "text": extracted.get("text", ""),
-                    # what this extraction gave; verify compares it with the sealed digest
-                    "text_sha256": extracted.get("text_sha256", doc["text_sha256"]),
-                    "charset": extracted.get("charset"),
-                    "extractor": extracted.get("extractor", doc["extractor"]),
-                    "note": extracted.get("note"),
-                }
-            )
-        for failure in manifest["failures"]:
-            db["failures"].insert({"capture_id": capture_id, **failure})
+        resources = (resource_row(capture_id, r) for r in records if r["type"] == "response")
+        db["resources"].insert_all(resources, batch_size=500)
+        ids = dict(db.execute(
+            "SELECT record_id, id FROM resources WHERE capture_id = ?", [capture_id]).fetchall())
+        db.execute("UPDATE captures SET pages = ? WHERE id = ?", [len(ids), capture_id])
+        db["documents"].insert_all(
+            (document_row(capture_id, ids.get(entry["record_id"]), entry, doc)
+             for entry, doc in documents),
+            batch_size=200,
+        )
+        db["failures"].insert_all({"capture_id": capture_id, **f} for f in failures)
+
+
+def document_row(capture_id: str, resource_id: int | None, entry: dict[str, Any],
+                 extracted: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "capture_id": capture_id,
+        "resource_id": resource_id,
+        "url": entry["url"],
+        "title": extracted.get("title"),
+        "author": extracted.get("author"),
+        "published": extracted.get("published"),
+        "sitename": extracted.get("sitename"),
+        "language": extracted.get("language"),
+        "text": extracted.get("text", ""),
+        # what this extraction gave; verify compares it with the sealed digest
+        "text_sha256": extracted.get("text_sha256", entry["text_sha256"]),
+        "charset": extracted.get("charset"),
+        "extractor": extracted.get("extractor", entry["extractor"]),
+        "note": extracted.get("note"),
+    }
 
 
 def resource_row(capture_id: str, record: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ class ExitCode(IntEnum):
     UNCHECKED = 6  # verify: nothing failed, but something could not be checked
     QUERY = 7  # query/search: SQL error, or a write was refused
     NOT_FOUND = 8  # a capture id or URL that the archive does not hold
+    INTERRUPTED = 130  # archive: stopped by Ctrl-C; what was fetched is sealed
 
 
 class CustodyError(Exception):

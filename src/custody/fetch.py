@@ -26,6 +26,8 @@ from typing import IO, Any
 import httpcore
 import httpx
 
+from .guard import AddressGuard, Blocked
+
 SPOOL_IN_MEMORY = 4 * 1024 * 1024  # larger responses spill to a temporary file
 ACCEPT_ENCODING = "gzip, deflate"  # only what extraction can decode again
 
@@ -125,8 +127,9 @@ class RecordingStream(httpcore.NetworkStream):
 
 
 class RecordingBackend(httpcore.NetworkBackend):
-    def __init__(self) -> None:
+    def __init__(self, guard: AddressGuard | None = None) -> None:
         self._inner = httpcore.SyncBackend()
+        self._guard = guard
 
     def connect_tcp(
         self,
@@ -136,8 +139,23 @@ class RecordingBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Any = None,
     ) -> httpcore.NetworkStream:
-        stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
-        return RecordingStream(stream)
+        if self._guard is None:
+            stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+            return RecordingStream(stream)
+        try:
+            addresses = self._guard.resolve(host, port)
+        except (Blocked, OSError) as exc:
+            raise httpcore.ConnectError(str(exc)) from exc
+        failure: Exception | None = None
+        for address in addresses:  # connect to what was checked, not to a fresh lookup
+            try:
+                stream = self._inner.connect_tcp(address, port, timeout, local_address,
+                                                 socket_options)
+                return RecordingStream(stream)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
 
     def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None) -> httpcore.NetworkStream:  # noqa: E501
         raise httpcore.ConnectError("unix sockets are not archived")
@@ -169,9 +187,11 @@ class Fetcher:
         ca_bundle: str | None = None,
         insecure: bool = False,
         max_connections: int = 16,
+        guard: AddressGuard | None = None,
     ) -> None:
         self.timeout = timeout
         self.max_body = max_body
+        self.user_agent = user_agent
         context = ssl_context(ca_bundle=ca_bundle, insecure=insecure)
         transport = httpx.HTTPTransport(verify=context, retries=0)
         # httpx has no public hook for a network backend; the pool is its only seam.
@@ -181,7 +201,7 @@ class Fetcher:
             max_keepalive_connections=max_connections,
             http1=True,
             http2=False,
-            network_backend=RecordingBackend(),
+            network_backend=RecordingBackend(guard),
         )
         self._client = httpx.Client(
             transport=transport,
@@ -298,6 +318,8 @@ def classify(exc: BaseException) -> tuple[str, str]:
         seen.append(current)
         current = current.__cause__ or current.__context__
     for item in seen:
+        if isinstance(item, Blocked):
+            return "blocked", str(item)
         if isinstance(item, socket.gaierror):
             return "dns", f"host name does not resolve ({item.strerror or item})"
         if isinstance(item, ssl.SSLCertVerificationError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,3 +97,63 @@ def chain_head(manifests_dir: Path) -> tuple[int, str | None]:
 def sha256sums(entries: list[tuple[str, str]]) -> bytes:
     """A file `sha256sum -c` reads: '<hex>  <path>' per line, paths relative to the root."""
     return "".join(f"{digest}  {path}\n" for path, digest in entries).encode()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, indent=2)
+
+
+def stream_bytes(head: dict[str, Any], lists: dict[str, Iterable[dict[str, Any]]]) -> Iterator[bytes]:  # noqa: E501
+    """The bytes ``to_bytes`` gives for ``head`` plus the lists, without holding the lists.
+
+    A crawl's records are read from disk one at a time; the output is the same
+    canonical JSON, byte for byte (a test holds the two together).
+    """
+    keys = sorted([*head, *lists])
+    yield b"{"
+    for index, key in enumerate(keys):
+        yield ("\n  " + json.dumps(key, ensure_ascii=False) + ": ").encode()
+        if key in head:
+            yield _dumps(head[key]).replace("\n", "\n  ").encode()
+        else:
+            first = True
+            for item in lists[key]:
+                yield b"[\n    " if first else b",\n    "
+                yield _dumps(item).replace("\n", "\n    ").encode()
+                first = False
+            yield b"[]" if first else b"\n  ]"
+        if index < len(keys) - 1:
+            yield b","
+    yield b"\n}\n"
+
+
+@dataclass
+class Written:
+    tmp_path: Path
+    sha256: str
+    sha512: bytes
+    size: int
+
+
+def write_streamed(path: Path, chunks: Iterable[bytes]) -> Written:
+    """Write the manifest under a temporary name, hashing as it goes; `commit` renames it."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    sha256, sha512, size = hashlib.sha256(), hashlib.sha512(), 0
+    with open(tmp, "wb") as fh:
+        for chunk in chunks:
+            fh.write(chunk)
+            sha256.update(chunk)
+            sha512.update(chunk)
+            size += len(chunk)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return Written(tmp, sha256.hexdigest(), sha512.digest(), size)
+
+
+def commit(written: Written, path: Path) -> None:
+    os.replace(written.tmp_path, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -57,19 +57,24 @@ def fingerprint(key: Ed25519PublicKey) -> str:
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
-def _signed_data(message: bytes, namespace: str) -> bytes:
+def _signed_data(sha512_digest: bytes, namespace: str) -> bytes:
     return (
         _MAGIC
         + _string(namespace.encode())
         + _string(b"")
         + _string(_HASH.encode())
-        + _string(hashlib.sha512(message).digest())
+        + _string(sha512_digest)
     )
 
 
 def sign(private_key: Ed25519PrivateKey, message: bytes, namespace: str) -> str:
     """An armored SSH signature over ``message``."""
-    signature = private_key.sign(_signed_data(message, namespace))
+    return sign_digest(private_key, hashlib.sha512(message).digest(), namespace)
+
+
+def sign_digest(private_key: Ed25519PrivateKey, sha512_digest: bytes, namespace: str) -> str:
+    """The same signature, from the sha512 of a message too large to hold."""
+    signature = private_key.sign(_signed_data(sha512_digest, namespace))
     blob = (
         _MAGIC
         + struct.pack(">I", 1)

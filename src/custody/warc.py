@@ -119,16 +119,30 @@ def _digests(block: IO[bytes], http: bool) -> tuple[str, str | None, int]:
 class WarcWriter:
     """One WARC file, written under a temporary name and renamed into place when complete."""
 
-    def __init__(self, root: Path, relpath: str) -> None:
+    def __init__(self, root: Path, relpath: str, *, resume_at: int | None = None) -> None:
+        """A new file; or, with ``resume_at``, the partial file cut back to that many bytes
+        (the end of its last committed record) and continued."""
         self.root = root
         self.relpath = relpath
         self.path = root / relpath
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp_path = self.path.with_name(self.path.name + ".partial")
-        self._fh = open(self.tmp_path, "xb")  # noqa: SIM115 - closed in close()
-        self._out = _HashingFile(self._fh)
+        self.tmp_path = partial_path(self.path)
+        if resume_at is None:
+            self._fh = open(self.tmp_path, "xb")  # noqa: SIM115 - closed in close()
+            self._out = _HashingFile(self._fh)
+        else:
+            self._fh = open(self.tmp_path, "r+b")  # noqa: SIM115 - closed in close()
+            self._fh.truncate(resume_at)
+            self._out = _HashingFile(self._fh)
+            while chunk := self._fh.read(_CHUNK):
+                self._out.file_hash.update(chunk)
+                self._out.position += len(chunk)
         self._writer = WARCWriter(self._out, gzip=True, warc_version=WARC_VERSION)
-        self.records: list[RecordEntry] = []
+        self.count = 0
+
+    @property
+    def size(self) -> int:
+        return self._out.position
 
     def write(
         self,
@@ -183,7 +197,7 @@ class WarcWriter:
             truncated=truncated,
             payload_type=payload_type,
         )
-        self.records.append(entry)
+        self.count += 1
         return entry
 
     def close(self) -> FileEntry:
@@ -198,6 +212,11 @@ class WarcWriter:
     def abort(self) -> None:
         self._fh.close()
         self.tmp_path.unlink(missing_ok=True)
+
+
+def partial_path(path: Path) -> Path:
+    """Where a WARC file is written until it is complete."""
+    return path.with_name(path.name + ".partial")
 
 
 def _fsync_dir(path: Path) -> None:

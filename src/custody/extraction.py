@@ -1,0 +1,121 @@
+"""Documents from stored responses, extracted beside the crawl on every core.
+
+Each job names a response record; the worker reads the payload back from the WARC
+file (never the live bytes) and returns the document. Small captures are
+extracted in-process, which is quicker than starting workers; past a handful of
+documents a process pool takes over, so that extraction keeps up with fetching
+without holding the crawl's loop.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import extract
+from .warc import partial_path, read_payload
+
+# Decoded (de-chunked, decompressed) bytes read back from a response for extraction or
+# links. A larger body -- a gzip bomb, or a huge page -- is stored as sent, never inflated
+# beyond this, and not extracted.
+DECODE_LIMIT = 16 * 1024 * 1024
+INLINE = 12  # documents extracted in-process before workers are started
+MAX_PENDING = 1000  # jobs in flight before the crawl waits for extraction to catch up
+
+
+def extractable(record: dict[str, Any]) -> bool:
+    status = record.get("http_status")
+    if record["type"] != "response" or status is None or not 200 <= status < 300:
+        return False
+    ctype = (record.get("payload_type") or "").split(";")[0].strip().lower()
+    return ctype in extract.EXTRACTABLE
+
+
+def extract_record(root: Path, record: dict[str, Any]) -> extract.Document | None:
+    """Extract one response, reading its payload back from the WARC."""
+    header = record.get("payload_type") or ""
+    ctype = header.split(";")[0].strip().lower()
+    path = root / record["warc_path"]
+    if not path.exists():  # still being written
+        path = partial_path(path)
+    payload = read_payload(path, record["offset"], DECODE_LIMIT)
+    doc = extract.extract(record["target_uri"], ctype, header,
+                          b"" if payload.exceeded else payload.body)
+    if doc is None:
+        return None
+    doc.record_id = record["record_id"]
+    notes = [doc.note, payload.error]
+    if payload.exceeded:
+        notes = [f"decoded body exceeds {DECODE_LIMIT} bytes (a gzip bomb?); not extracted"]
+    doc.note = "; ".join(n for n in notes if n) or None
+    return doc
+
+
+def document_entry(doc: extract.Document) -> dict[str, Any]:
+    """What the manifest says of a document."""
+    return {"record_id": doc.record_id, "url": doc.url, "text_sha256": doc.text_sha256,
+            "extractor": doc.extractor}
+
+
+def _job(root: str, record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    doc = extract_record(Path(root), record)
+    return None if doc is None else (document_entry(doc), doc.to_json())
+
+
+class DocumentStore(Protocol):
+    def add_document(self, record_id: str, entry: dict[str, Any],
+                     document: dict[str, Any]) -> None: ...
+
+
+class Extractor:
+    def __init__(self, root: Path, workers: int | None = None) -> None:
+        self.root = root
+        self.workers = workers or max(1, os.cpu_count() or 1)
+        self._pool: ProcessPoolExecutor | None = None
+        self._inline: list[dict[str, Any]] = []
+        self._pending: set[Future[Any]] = set()
+        self._submitted = 0
+
+    def submit(self, root: Path, record: dict[str, Any]) -> None:
+        self._submitted += 1
+        if self._pool is None and self._submitted > INLINE:
+            # spawn, not fork: the crawl runs threads, and a forked copy of their locks hangs
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+        if self._pool is None:
+            self._inline.append(record)
+        else:
+            self._pending.add(self._pool.submit(_job, str(root), record))
+
+    def poll(self, store: DocumentStore) -> None:
+        """Store what is done; wait only when too much is waiting."""
+        for record in self._inline:
+            self._store(store, _job(str(self.root), record))
+        self._inline.clear()
+        while self._pending:
+            timeout = None if len(self._pending) > MAX_PENDING else 0
+            done, self._pending = wait(self._pending, timeout=timeout,
+                                       return_when=FIRST_COMPLETED)
+            for future in done:
+                self._store(store, future.result())
+            if not done or len(self._pending) <= MAX_PENDING:
+                break
+
+    def drain(self, store: DocumentStore) -> None:
+        self.poll(store)
+        for future in list(self._pending):
+            self._store(store, future.result())
+        self._pending.clear()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    @staticmethod
+    def _store(store: DocumentStore,
+               result: tuple[dict[str, Any], dict[str, Any]] | None) -> None:
+        if result is not None:
+            entry, document = result
+            store.add_document(entry["record_id"], entry, document)

@@ -1,0 +1,258 @@
+"""A crawl's state on disk: the frontier, what has been fetched, and what it produced.
+
+Kept in a SQLite file under ``.custody/crawls/<capture-id>/`` so that a crawl of
+100,000 URLs holds neither its frontier nor its records in memory, and so that a
+crawl killed outright can be resumed: a record counts only once its row is
+committed here, which happens after its bytes are flushed to the WARC file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS urls (
+    id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL UNIQUE,
+    host TEXT NOT NULL,
+    seed TEXT NOT NULL,
+    kind TEXT NOT NULL,            -- seed, page, requisite
+    depth INTEGER NOT NULL,
+    requisite_depth INTEGER NOT NULL,
+    chain TEXT NOT NULL DEFAULT '', -- redirect hops that led here, space separated
+    state TEXT NOT NULL,           -- queued, inflight, done, failed, skipped
+    attempts INTEGER NOT NULL DEFAULT 0,
+    not_before REAL NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS urls_queue ON urls (state, not_before, id);
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY, record_id TEXT NOT NULL, type TEXT NOT NULL,
+    warc_path TEXT NOT NULL,
+    offset INTEGER NOT NULL, end_offset INTEGER NOT NULL, json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS documents (
+    record_id TEXT PRIMARY KEY, entry TEXT NOT NULL, document TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS failures (id INTEGER PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS warc_files (
+    path TEXT PRIMARY KEY, complete INTEGER NOT NULL DEFAULT 0, bytes INTEGER, sha256 TEXT
+);
+"""
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    seed: str
+    kind: str  # seed, page, requisite
+    depth: int = 0
+    requisite_depth: int = 0
+    chain: tuple[str, ...] = ()
+    attempts: int = 0
+
+    @property
+    def host(self) -> str:
+        return (urlsplit(self.url).hostname or "").lower()
+
+
+class CrawlState:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.executescript(SCHEMA)
+        self._in_tx = False
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- transactions: batched, committed after the WARC bytes they describe are flushed ----
+
+    def begin(self) -> None:
+        if not self._in_tx:
+            self.conn.execute("BEGIN")
+            self._in_tx = True
+
+    def commit(self) -> None:
+        if self._in_tx:
+            self.conn.execute("COMMIT")
+            self._in_tx = False
+
+    # -- meta ------------------------------------------------------------------------------------
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, json.dumps(value)])
+
+    def meta(self, key: str, default: Any = None) -> Any:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return json.loads(row[0]) if row else default
+
+    # -- the frontier --------------------------------------------------------------------------
+
+    def push(self, target: Target, state: str = "queued") -> bool:
+        """Queue a URL unless this crawl has seen it; True when it is new."""
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO urls (url, host, seed, kind, depth, requisite_depth, chain, "
+            "state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [target.url, target.host, target.seed, target.kind, target.depth,
+             target.requisite_depth, " ".join(target.chain), state],
+        )
+        return cur.rowcount > 0
+
+    def seen(self, url: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM urls WHERE url = ?", [url]).fetchone() is not None
+
+    def next(self, limit: int, busy_hosts: Iterable[str], now: float,
+             kinds: tuple[str, ...] | None = None,
+             room: Callable[[str], int] | None = None) -> list[Target]:
+        """Up to ``limit`` queued URLs that may start now, within each host's room; marks them."""
+        busy = list(busy_hosts)
+        sql = ("SELECT id, url, host, seed, kind, depth, requisite_depth, chain, attempts "
+               "FROM urls WHERE state = 'queued' AND not_before <= ?")
+        params: list[Any] = [now]
+        if busy:
+            sql += f" AND host NOT IN ({','.join('?' * len(busy))})"
+            params += busy
+        if kinds is not None:
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            params += list(kinds)
+        sql += " ORDER BY id LIMIT ?"
+        params.append(limit * 4)
+        taken: Counter[str] = Counter()
+        chosen = []
+        for row in self.conn.execute(sql, params).fetchall():
+            host = row[2]
+            if room is not None and taken[host] >= room(host):
+                continue
+            taken[host] += 1
+            chosen.append(row)
+            if len(chosen) >= limit:
+                break
+        if chosen:
+            ids = [r[0] for r in chosen]
+            self.conn.execute(
+                f"UPDATE urls SET state = 'inflight' WHERE id IN ({','.join('?' * len(ids))})", ids
+            )
+        return [Target(url, seed, kind, depth, rdepth, tuple(chain.split()) if chain else (),
+                       attempts)
+                for _, url, _, seed, kind, depth, rdepth, chain, attempts in chosen]
+
+    def next_wake(self, kinds: tuple[str, ...] | None = None) -> float | None:
+        """When the earliest queued URL (of these kinds) may start; None when there is none."""
+        sql, params = "SELECT min(not_before) FROM urls WHERE state = 'queued'", []
+        if kinds is not None:
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            params = list(kinds)
+        row = self.conn.execute(sql, params).fetchone()
+        return row[0] if row and row[0] is not None else None
+
+    def mark(self, url: str, state: str) -> None:
+        self.conn.execute("UPDATE urls SET state = ? WHERE url = ?", [state, url])
+
+    def retry_later(self, url: str, at: float) -> None:
+        self.conn.execute(
+            "UPDATE urls SET state = 'queued', attempts = attempts + 1, not_before = ? "
+            "WHERE url = ?", [at, url])
+
+    def requeue_inflight(self) -> int:
+        return self.conn.execute(
+            "UPDATE urls SET state = 'queued' WHERE state = 'inflight'").rowcount
+
+    def count(self, state: str, kinds: tuple[str, ...] | None = None) -> int:
+        sql, params = "SELECT count(*) FROM urls WHERE state = ?", [state]
+        if kinds:
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            params += list(kinds)
+        return self.conn.execute(sql, params).fetchone()[0]
+
+    def pages_started(self) -> int:
+        return self.conn.execute(
+            "SELECT count(*) FROM urls WHERE kind != 'requisite' AND state != 'queued' "
+            "AND state != 'skipped'").fetchone()[0]
+
+    # -- what the crawl produced --------------------------------------------------------------
+
+    def add_record(self, entry: dict[str, Any]) -> None:
+        self.conn.execute(
+            "INSERT INTO records (record_id, type, warc_path, offset, end_offset, json) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [entry["record_id"], entry["type"], entry["warc_path"], entry["offset"],
+             entry["offset"] + entry["length"], json.dumps(entry, sort_keys=True)],
+        )
+
+    def records(self, types: tuple[str, ...] | None = None) -> Iterator[dict[str, Any]]:
+        sql, params = "SELECT json FROM records", []
+        if types:
+            sql += f" WHERE type IN ({','.join('?' * len(types))})"
+            params = list(types)
+        for (text,) in self.conn.execute(sql + " ORDER BY seq", params):
+            yield json.loads(text)
+
+    def record_count(self, rec_type: str | None = None) -> int:
+        if rec_type is None:
+            return self.conn.execute("SELECT count(*) FROM records").fetchone()[0]
+        return self.conn.execute(
+            "SELECT count(*) FROM records WHERE type = ?", [rec_type]).fetchone()[0]
+
+    def committed_end(self, warc_path: str) -> int:
+        row = self.conn.execute(
+            "SELECT max(end_offset) FROM records WHERE warc_path = ?", [warc_path]).fetchone()
+        return row[0] or 0
+
+    def add_document(self, record_id: str, entry: dict[str, Any], document: dict[str, Any]) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO documents VALUES (?, ?, ?)",
+            [record_id, json.dumps(entry, sort_keys=True),
+             json.dumps(document, ensure_ascii=False)],
+        )
+
+    def has_document(self, record_id: str) -> bool:
+        return self.conn.execute(
+            "SELECT 1 FROM documents WHERE record_id = ?", [record_id]).fetchone() is not None
+
+    def documents(self) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        for entry, document in self.conn.execute(
+            "SELECT d.entry, d.document FROM documents d JOIN records r "
+            "ON r.record_id = d.record_id ORDER BY r.seq"
+        ):
+            yield json.loads(entry), json.loads(document)
+
+    def add_failure(self, failure: dict[str, Any]) -> None:
+        self.conn.execute("INSERT INTO failures (json) VALUES (?)", [json.dumps(failure)])
+
+    def failures(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT json FROM failures ORDER BY id")
+        return [json.loads(text) for (text,) in rows]
+
+    def failure_count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM failures").fetchone()[0]
+
+    # -- WARC files ------------------------------------------------------------------------------
+
+    def add_warc(self, path: str) -> None:
+        self.conn.execute("INSERT OR IGNORE INTO warc_files (path) VALUES (?)", [path])
+
+    def complete_warc(self, path: str, size: int, sha256: str) -> None:
+        self.conn.execute(
+            "UPDATE warc_files SET complete = 1, bytes = ?, sha256 = ? WHERE path = ?",
+            [size, sha256, path])
+
+    def warc_files(self) -> list[dict[str, Any]]:
+        return [{"path": p, "complete": bool(c), "bytes": b, "sha256": s}
+                for p, c, b, s in self.conn.execute(
+                    "SELECT path, complete, bytes, sha256 FROM warc_files ORDER BY rowid")]
+
+
+def now() -> float:
+    return time.time()
