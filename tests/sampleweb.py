@@ -39,6 +39,9 @@ class Page:
     expected_text: str | None = None  # what extraction must give back
     headers: dict[str, str] = field(default_factory=dict)
     dribble: float = 0.0  # seconds between each of ten slices of the body: a slow server
+    fail_first: int = 0  # answer the first N requests with fail_status (and Retry-After)
+    fail_status: int = 503
+    retry_after: str | None = None
 
 
 def _seed(name: str) -> list[str]:
@@ -196,6 +199,9 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(self.server.latency)
         path = self.path.split("?")[0]
         page = self.server.pages.get(path)
+        if page is not None and self.server.requests.count(self.path) <= page.fail_first:
+            headers = {"Retry-After": page.retry_after} if page.retry_after else {}
+            page = Page(b"try later", "text/plain", status=page.fail_status, headers=headers)
         if page is None:
             page = Page(b"<html><body>no such page</body></html>", "text/html", status=404)
         self.send_response(page.status)
@@ -255,3 +261,36 @@ class SiteServer:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def crawl_site(pages: int = 200, *, other: str | None = None) -> dict[str, Page]:
+    """A site of many small pages for crawling: an index, sections, requisites, odd links.
+
+    Every page links to the next three, so ``--depth`` matters; each has its own image
+    and shares a stylesheet. ``other`` is the base URL of another host (the canary).
+    """
+    site: dict[str, Page] = {}
+    paragraphs = seed_sections()["en"][1]
+    links = "".join(f'<li><a href="/section/p{i}.html">page {i}</a></li>' for i in range(pages))
+    odd = ('<a href="http://[bad">broken</a><a href="javascript:void(0)">js</a>'
+           '<a href="/section/p0.html#top">fragment</a><a href="/SECTION/../section/p1.html">x</a>'
+           '<a href="/elsewhere/outside.html">outside the section</a>')
+    if other:
+        odd += f'<a href="{other}/canary">another host</a><a href="/to-metadata">metadata</a>'
+    site["/"] = Page(f"<html><head><title>index</title></head><body><ul>{links}</ul>{odd}"
+                     "</body></html>".encode(), "text/html; charset=utf-8")
+    site["/static/crawl.css"] = Page(b"body{color:#222}", "text/css")
+    for i in range(pages):
+        nxt = "".join(f'<a href="/section/p{j}.html">next {j}</a>' for j in range(i + 1, i + 4)
+                      if j < pages)
+        text = paragraphs[i % len(paragraphs)]
+        body = (f'<html><head><title>Page {i}</title><link rel="stylesheet" '
+                f'href="/static/crawl.css"></head><body><nav>{nxt}</nav><article><h1>Page {i}'
+                f'</h1><p>{html.escape(text)}</p><img src="/img/{i}.png"></article></body></html>')
+        site[f"/section/p{i}.html"] = Page(body.encode(), "text/html; charset=utf-8")
+        site[f"/img/{i}.png"] = Page(PNG, "image/png")
+    site["/elsewhere/outside.html"] = Page(b"<html><body><p>outside</p></body></html>",
+                                           "text/html")
+    site["/to-metadata"] = Page(b"", "text/html", status=302,
+                                headers={"Location": "http://169.254.169.254/latest/meta-data/"})
+    return site

@@ -151,36 +151,37 @@ class _WarcSink:
     def poll(self) -> None:
         self.extractor.poll(self.state)
 
-    def _write(self, rec_type: str, block: Any, **kwargs: Any) -> dict[str, Any]:
-        entry = self.series.writer().write(rec_type, block, **kwargs).to_json()
+    def _write(self, writer: WarcWriter, rec_type: str, block: Any,
+               **kwargs: Any) -> dict[str, Any]:
+        entry = writer.write(rec_type, block, **kwargs).to_json()
         self.state.add_record(entry)
         return entry
 
     def store(self, exchange: Exchange, target: Target) -> Links | None:
         date = warc_date(exchange.started_at)
+        writer = self.series.writer()  # an exchange's records stay together in one file
         if not exchange.ok or exchange.response is None:
             block = warcinfo_block(
                 {"fetch-error": exchange.error_kind or "network", "reason": exchange.error or ""}
             )
-            self._write("metadata", block, target_uri=exchange.url, date=date,
+            self._write(writer, "metadata", block, target_uri=exchange.url, date=date,
                         content_type="application/warc-fields")
             return None
-        writer = self.series.writer()
         extra = [("WARC-Truncated", exchange.truncated)] if exchange.truncated else []
         response = self._write(
-            "response", exchange.response, target_uri=exchange.url, date=date,
+            writer, "response", exchange.response, target_uri=exchange.url, date=date,
             content_type="application/http; msgtype=response", headers=extra,
             http_status=exchange.status, ip=exchange.ip,
             payload_type=exchange.headers.get("content-type"),
         )
         concurrent = [("WARC-Concurrent-To", response["record_id"])]
-        self._write("request", exchange.request_bytes, target_uri=exchange.url, date=date,
-                    content_type="application/http; msgtype=request", headers=concurrent,
-                    ip=exchange.ip)
+        self._write(writer, "request", exchange.request_bytes, target_uri=exchange.url,
+                    date=date, content_type="application/http; msgtype=request",
+                    headers=concurrent, ip=exchange.ip)
         if exchange.tls_chain:
             self._write(
-                "metadata", _pem_chain(exchange.tls_chain), target_uri=exchange.url, date=date,
-                content_type="application/pem-certificate-chain",
+                writer, "metadata", _pem_chain(exchange.tls_chain), target_uri=exchange.url,
+                date=date, content_type="application/pem-certificate-chain",
                 headers=[*concurrent, ("WARC-TLS-Version", exchange.tls_version or ""),
                          ("WARC-TLS-Cipher", exchange.tls_cipher or "")],
             )
@@ -319,6 +320,7 @@ def _run(archive: Archive, state: CrawlState, key: Ed25519PrivateKey,
     else:
         state.begin()
         state.set_meta("sealed_as", capture_id)
+        state.forget_output()
         state.commit()
         state.close()
     return result

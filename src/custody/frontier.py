@@ -238,6 +238,11 @@ class CrawlState:
     def failure_count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM failures").fetchone()[0]
 
+    def forget_output(self) -> None:
+        """After sealing part of a crawl: keep the frontier (what was seen), drop the rest."""
+        for table in ("records", "documents", "failures", "warc_files"):
+            self.conn.execute(f"DELETE FROM {table}")
+
     # -- WARC files ------------------------------------------------------------------------------
 
     def add_warc(self, path: str) -> None:

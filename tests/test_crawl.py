@@ -1,0 +1,259 @@
+"""Crawling many pages: depth and scope, limits, retries, the private-address guard, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import Custody
+from custody.crawl import Rules
+from custody.urls import normalise
+from sampleweb import Page, SiteServer, crawl_site
+from test_archive import warc_records
+
+CUSTODY = str(Path(sys.executable).with_name("custody"))
+
+
+@pytest.fixture
+def canary() -> Iterator[SiteServer]:
+    """A server on another loopback address that the crawler must never reach by itself."""
+    with SiteServer({"/canary": Page(b"secret", "text/plain")}, host="127.0.0.2") as server:
+        yield server
+
+
+@pytest.fixture
+def big_site(canary: SiteServer) -> Iterator[SiteServer]:
+    with SiteServer(crawl_site(120, other=canary.url), latency=0.002) as server:
+        yield server
+
+
+def fetched(server: SiteServer) -> Counter[str]:
+    return Counter(server.requests)
+
+
+def test_depth_zero_is_the_page_and_its_requisites(custody: Custody, big_site: SiteServer) -> None:
+    result = custody.archive(big_site.url + "/section/p5.html")
+    assert result["resources"] == 3  # the page, its stylesheet, its image
+    assert custody.verify()[0] == 0
+
+
+def test_depth_one_follows_links_once_each(custody: Custody, big_site: SiteServer,
+                                           canary: SiteServer) -> None:
+    result = custody.archive(big_site.url + "/", extra=("--depth", "1", "--concurrency", "8"))
+    counts = fetched(big_site)
+    pages = [p for p in counts if p.startswith("/section/")]
+    assert len(pages) == 120
+    assert max(counts.values()) == 1, [p for p, n in counts.items() if n > 1]
+    assert "/img/7.png" in counts and "/static/crawl.css" in counts
+    # scope host: /elsewhere/ is on the host; the other host and the metadata address are not
+    assert "/elsewhere/outside.html" in counts
+    assert canary.requests == []
+    assert result["invalid_links"] >= 1
+    assert custody.verify()[0] == 0
+
+
+@pytest.mark.parametrize("scope, want_outside", [("prefix", False), ("host", True)])
+def test_scope(custody: Custody, big_site: SiteServer, scope: str, want_outside: bool) -> None:
+    custody.archive(big_site.url + "/section/p0.html", extra=("--depth", "3", "--scope", scope))
+    counts = fetched(big_site)
+    assert "/section/p9.html" in counts and "/section/p10.html" not in counts
+    assert ("/elsewhere/outside.html" in counts) is False  # not linked from p0..p9
+    del want_outside
+
+
+def test_scope_rules() -> None:
+    seed = "https://www.example.org/reports/2026/index.html"
+    cases = {
+        "page": [],
+        "prefix": ["https://www.example.org/reports/2026/b.html"],
+        "host": ["https://www.example.org/reports/2026/b.html", "https://www.example.org/x"],
+        "domain": ["https://www.example.org/x", "https://news.example.org/y",
+                   "https://example.org/z", "https://www.example.org/reports/2026/b.html"],
+    }
+    urls = ["https://www.example.org/reports/2026/b.html", "https://www.example.org/x",
+            "https://news.example.org/y", "https://example.org/z", "https://other.org/"]
+    for scope, want in cases.items():
+        rules = Rules(scope=scope)
+        assert sorted(u for u in urls if rules.in_scope(u, seed)) == sorted(want), scope
+    rules = Rules(scope="host", include=[re.compile(r"other\.org")],
+                  exclude=[re.compile(r"/x$")])
+    assert rules.in_scope("https://other.org/", seed)
+    assert not rules.in_scope("https://www.example.org/x", seed)
+
+
+def test_url_normalisation() -> None:
+    assert normalise("HTTP://Example.ORG:80/a%2fb%7e?q=%41#frag") == "http://example.org/a%2Fb~?q=A"
+    assert normalise("https://example.org:443") == "https://example.org/"
+    assert normalise("https://example.org:8443/x y") == "https://example.org:8443/x%20y"
+    assert normalise("http://bücher.example/") == "http://xn--bcher-kva.example/"
+
+
+def test_include_exclude_and_max_pages(custody: Custody, big_site: SiteServer) -> None:
+    custody.archive(big_site.url + "/", extra=("--depth", "1", "--exclude", r"p1\d\.html",
+                                               "--exclude", r"\.png$", "--max-pages", "30"))
+    counts = fetched(big_site)
+    pages = [p for p in counts if p.startswith("/section/")]
+    assert len(pages) + 1 == 30  # the index is one of the 30
+    assert not [p for p in pages if re.search(r"p1\d\.html", p)]
+    assert not [p for p in counts if p.endswith(".png")]
+    (capture,) = custody.query("select id from captures")
+    m = custody.manifest(capture["id"])
+    assert m["stopped"] == "max-pages" and m["status"] == "complete"
+
+
+def test_max_bytes_truncates_and_marks_the_record(custody: Custody) -> None:
+    body = b"<html><body><p>" + b"A" * 50_000 + b"</p></body></html>"
+    with SiteServer({"/big.html": Page(body, "text/html")}) as server:
+        result = custody.archive(server.url + "/big.html", extra=("--max-bytes", "10k"))
+    records = warc_records(custody.root, custody.manifest(result["capture_id"]))
+    (headers, raw) = next((h, r) for h, r in records if h.get_header("WARC-Type") == "response")
+    assert headers.get_header("WARC-Truncated") == "length"
+    assert len(raw.split(b"\r\n\r\n", 1)[1]) == 10 * 1024
+    assert custody.verify()[0] == 0
+    ok = subprocess.run([str(Path(sys.executable).with_name("warcio")), "check",
+                         *(str(custody.root / f["path"]) for f in
+                           custody.manifest(result["capture_id"])["warc_files"])])
+    assert ok.returncode == 0
+
+
+def test_retries_honour_retry_after(custody: Custody) -> None:
+    pages = {"/busy.html": Page(b"<html><body><p>finally</p></body></html>", "text/html",
+                                fail_first=1, fail_status=503, retry_after="1"),
+             "/limited.html": Page(b"<html><body><p>ok</p></body></html>", "text/html",
+                                   fail_first=2, fail_status=429)}
+    with SiteServer(pages) as server:
+        start = time.monotonic()
+        result = custody.archive(server.url + "/busy.html", server.url + "/limited.html")
+        took = time.monotonic() - start
+        counts = fetched(server)
+    assert counts["/busy.html"] == 2 and counts["/limited.html"] == 3
+    assert took >= 1.0  # waited as the server asked
+    assert result["status"] == "success" and result["retried"] == 3
+    statuses = sorted(r["status_code"] for r in custody.query("select status_code from resources"))
+    assert statuses == [200, 200, 429, 429, 503]  # every answer is evidence
+    assert custody.verify()[0] == 0
+
+
+def test_private_addresses_are_not_reached_from_links(custody: Custody, big_site: SiteServer,
+                                                      canary: SiteServer) -> None:
+    # scope any puts the canary in scope: only the guard stands between
+    result = custody("archive", "--json", "--depth", "1", "--scope", "any", big_site.url + "/")
+    body = json.loads(result.stdout)
+    blocked = {f["url"]: f["reason"] for f in body["failures"] if f["kind"] == "blocked"}
+    assert canary.url + "/canary" in blocked
+    assert "http://169.254.169.254/latest/meta-data/" in blocked
+    assert canary.requests == []
+    assert custody.verify()[0] == 0
+
+
+def test_seeds_the_user_typed_and_allow_private(custody: Custody, big_site: SiteServer,
+                                                canary: SiteServer) -> None:
+    custody.archive(canary.url + "/canary")  # typed by the user: allowed
+    assert canary.requests == ["/canary"]
+    custody.archive(big_site.url + "/", extra=("--depth", "1", "--allow-private",
+                                               "--max-pages", "3", "--include", "canary"))
+    assert canary.requests.count("/canary") >= 1
+
+
+def test_warc_rollover(custody: Custody, big_site: SiteServer) -> None:
+    result = custody.archive(big_site.url + "/", extra=("--depth", "1", "--warc-size", "20k"))
+    files = custody.manifest(result["capture_id"])["warc_files"]
+    assert len(files) > 3
+    assert all(re.search(r"-\d{5}\.warc\.gz$", f["path"]) for f in files)
+    assert custody.verify()[0] == 0
+
+
+def test_urls_from_a_file_and_stdin(custody: Custody, big_site: SiteServer,
+                                    tmp_path: Path) -> None:
+    listing = tmp_path / "urls.txt"
+    listing.write_text(f"# a list\n\n{big_site.url}/section/p1.html\n  "
+                       f"{big_site.url}/section/p2.html  \n# done\n")
+    result = custody("archive", "--json", "--no-requisites", "--from", str(listing), "-",
+                     input=f"{big_site.url}/section/p3.html\n")
+    assert result.exit_code == 0, result.output
+    urls = {r["url"] for r in custody.query("select url from resources")}
+    assert urls == {f"{big_site.url}/section/p{i}.html" for i in (1, 2, 3)}
+
+
+def _start(custody: Custody, *args: str) -> subprocess.Popen:
+    env = dict(os.environ, CUSTODY_ROOT=str(custody.root), CUSTODY_KEY=str(custody.key))
+    return subprocess.Popen([CUSTODY, "archive", "--json", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_records(custody: Custody, n: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = list((custody.root / ".custody" / "crawls").glob("*/state.db"))
+        if states:
+            import sqlite3
+
+            try:
+                with sqlite3.connect(states[0]) as conn:
+                    if conn.execute("select count(*) from records").fetchone()[0] >= n:
+                        return
+            except sqlite3.OperationalError:
+                pass
+        time.sleep(0.05)
+    raise AssertionError("the crawl did not get going")
+
+
+@pytest.fixture
+def slow_site() -> Iterator[SiteServer]:
+    with SiteServer(crawl_site(60), latency=0.05) as server:
+        yield server
+
+
+def test_ctrl_c_seals_what_was_fetched_and_resume_finishes(custody: Custody,
+                                                          slow_site: SiteServer) -> None:
+    proc = _start(custody, "--depth", "1", "--concurrency", "2", slow_site.url + "/")
+    _wait_for_records(custody, 20)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    first = json.loads(out)
+    assert first["capture_status"] == "interrupted" and first["left"] > 0
+    assert "--resume" in err
+    assert custody.verify()[0] == 0
+    second = custody.archive(extra=("--resume",))
+    assert second["capture_status"] == "complete"
+    assert custody.manifest(second["capture_id"])["continues"] == first["capture_id"]
+    counts = fetched(slow_site)
+    assert max(counts.values()) == 1  # nothing fetched twice across the two captures
+    assert len([p for p in counts if p.startswith("/section/")]) == 60
+    assert custody.verify()[0] == 0
+
+
+def test_kill_9_loses_only_in_flight_pages_and_resume_finishes(custody: Custody,
+                                                               slow_site: SiteServer) -> None:
+    proc = _start(custody, "--depth", "1", "--concurrency", "2", slow_site.url + "/")
+    _wait_for_records(custody, 30)
+    proc.kill()
+    proc.wait()
+    code, report = custody.verify()
+    assert code in (0, 6) and report["summary"]["failed"] == 0, report
+    assert any(".partial" in n for n in report["notes"])
+    result = custody.archive(extra=("--resume",))
+    assert result["capture_status"] == "complete"
+    counts = fetched(slow_site)
+    assert len([p for p in counts if p.startswith("/section/")]) == 60
+    assert sum(n - 1 for n in counts.values()) <= 4  # at most the fetches in flight
+    code, report = custody.verify()
+    assert code == 0, [c for c in report["checks"] if c["outcome"] != "passed"]
+    assert not list((custody.root / "archive").rglob("*.partial"))
+    assert not list((custody.root / ".custody" / "crawls").glob("*"))
+
+
+def test_nothing_to_resume(custody: Custody) -> None:
+    result = custody("archive", "--resume")
+    assert result.exit_code == 8
