@@ -17,6 +17,7 @@ import secrets
 import shutil
 import signal
 import socket
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -196,17 +197,44 @@ class _WarcSink:
             return None
         if ctype not in extract.HTML_TYPES and ctype != "text/css":
             return None  # images, PDFs, scripts...: stored, not parsed for links
-        payload = read_payload(writer.tmp_path, response["offset"], DECODE_LIMIT)
-        if payload.error or payload.exceeded:
-            return None
+        body = _decoded_entity(exchange)
+        if body is None:  # too large to have been kept: read it back, within the bound
+            payload = read_payload(writer.tmp_path, response["offset"], DECODE_LIMIT)
+            if payload.error or payload.exceeded:
+                return None
+            body = payload.body
         charset = extract.header_charset(exchange.headers.get("content-type", "")) or "utf-8"
         try:
-            text = payload.body.decode(charset, errors="replace")
+            text = body.decode(charset, errors="replace")
         except LookupError:
-            text = payload.body.decode("utf-8", errors="replace")
+            text = body.decode("utf-8", errors="replace")
         if ctype == "text/css":
             return Links(requisites=css_links(text, exchange.url))
         return html_links(text, exchange.url)
+
+
+def _decoded_entity(exchange: Exchange) -> bytes | None:
+    """The kept body with its content-encoding undone, never inflated past the bound."""
+    if exchange.entity is None:
+        return None
+    encoding = exchange.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return exchange.entity
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        return None
+    wbits = 47 if encoding != "deflate" else 15  # 47: gzip or zlib header, detected
+    try:
+        inflater = zlib.decompressobj(wbits)
+        body = inflater.decompress(exchange.entity, DECODE_LIMIT)
+    except zlib.error:
+        if encoding != "deflate":
+            return None
+        try:  # servers send raw deflate as often as zlib-wrapped
+            inflater = zlib.decompressobj(-15)
+            body = inflater.decompress(exchange.entity, DECODE_LIMIT)
+        except zlib.error:
+            return None
+    return None if inflater.unconsumed_tail else body
 
 
 def _pem_chain(chain: list[bytes]) -> bytes:

@@ -284,8 +284,7 @@ class Crawl:
         if target.kind == "requisite" or target.depth >= rules.depth:
             return
         for url in links.pages:
-            if rules.in_scope(url, target.seed) and not self.state.seen(url) \
-                    and self._robots_allow(url):
+            if rules.in_scope(url, target.seed) and self._robots_allow(url):
                 self.state.push(Target(url, target.seed, "page", target.depth + 1))
 
     # -- robots.txt, when asked to respect it ---------------------------------------------------

@@ -81,20 +81,18 @@ class Extractor:
 
     def submit(self, root: Path, record: dict[str, Any]) -> None:
         self._submitted += 1
+        self._inline.append(record)
         if self._pool is None and self._submitted > INLINE:
             # spawn, not fork: the crawl runs threads, and a forked copy of their locks hangs
             context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
-        if self._pool is None:
-            self._inline.append(record)
-        else:
-            self._pending.add(self._pool.submit(_job, str(root), record))
+        if self._pool is not None:
+            for job in self._inline:
+                self._pending.add(self._pool.submit(_job, str(root), job))
+            self._inline.clear()
 
     def poll(self, store: DocumentStore) -> None:
         """Store what is done; wait only when too much is waiting."""
-        for record in self._inline:
-            self._store(store, _job(str(self.root), record))
-        self._inline.clear()
         while self._pending:
             timeout = None if len(self._pending) > MAX_PENDING else 0
             done, self._pending = wait(self._pending, timeout=timeout,
@@ -105,6 +103,11 @@ class Extractor:
                 break
 
     def drain(self, store: DocumentStore) -> None:
+        # a capture of a few documents is extracted here, at the end: starting workers
+        # would take longer than the extraction itself
+        for record in self._inline:
+            self._store(store, _job(str(self.root), record))
+        self._inline.clear()
         self.poll(store)
         for future in list(self._pending):
             self._store(store, future.result())

@@ -29,6 +29,8 @@ import httpx
 from .guard import AddressGuard, Blocked
 
 SPOOL_IN_MEMORY = 4 * 1024 * 1024  # larger responses spill to a temporary file
+ENTITY_LIMIT = 4 * 1024 * 1024  # HTML and CSS bodies kept in memory for their links
+LINKED_TYPES = ("text/html", "application/xhtml+xml", "text/css")
 ACCEPT_ENCODING = "gzip, deflate"  # only what extraction can decode again
 
 _this_thread = threading.local()  # .recording: the exchange this thread is making
@@ -52,6 +54,7 @@ class Exchange:
     tls_version: str | None = None
     tls_cipher: str | None = None
     truncated: str | None = None  # WARC-Truncated reason: "length" or "time"
+    entity: bytes | None = None  # de-chunked body of an HTML or CSS response, for its links
     error_kind: str | None = None  # dns, refused, timeout, tls, protocol, network
     error: str | None = None
     elapsed: float = 0.0
@@ -231,14 +234,20 @@ class Fetcher:
                 exchange.status = response.status_code
                 exchange.headers = response.headers
                 received = 0
+                keep = exchange.content_type in LINKED_TYPES
+                entity: list[bytes] = []
                 for chunk in response.iter_raw():
                     received += len(chunk)
+                    if keep and received <= ENTITY_LIMIT:
+                        entity.append(chunk)
                     if self.max_body is not None and received > self.max_body:
                         exchange.truncated = "length"
                         break
                     if time.monotonic() > deadline:
                         exchange.truncated = "time"
                         break
+                if keep and received <= ENTITY_LIMIT and not exchange.truncated:
+                    exchange.entity = b"".join(entity)
                 self._take(exchange, response)
         except httpx.HTTPError as exc:
             exchange.error_kind, exchange.error = classify(exc)

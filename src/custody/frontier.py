@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS urls (
     attempts INTEGER NOT NULL DEFAULT 0,
     not_before REAL NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS urls_queue ON urls (state, not_before, id);
+CREATE INDEX IF NOT EXISTS urls_queue ON urls (state, id);
 CREATE TABLE IF NOT EXISTS records (
     seq INTEGER PRIMARY KEY, record_id TEXT NOT NULL, type TEXT NOT NULL,
     warc_path TEXT NOT NULL,
