@@ -410,3 +410,6 @@ def _note_leftovers(archive: Archive, sealed: list[manifest.Sealed], report: Rep
         rel = archive.relative(path)
         if rel not in referenced:
             report.notes.append(f"{rel}: not sealed by any manifest (an interrupted capture?)")
+    for state in sorted((archive.root / ".custody" / "crawls").glob("*/state.db")):
+        report.notes.append(f"crawl {state.parent.name} was interrupted: "
+                            "`custody archive --resume` continues it")
