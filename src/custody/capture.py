@@ -35,6 +35,7 @@ from .frontier import CrawlState, Target
 from .guard import AddressGuard
 from .links import Links, css_links, html_links
 from .root import Archive
+from .seal import heal_ledger, seal
 from .warc import WarcWriter, read_payload, warc_date, warcinfo_block
 
 
@@ -56,6 +57,7 @@ class Settings:
     allow_private: bool = False
     warc_size: int = 1_000_000_000
     user_agent: str = f"custody/{__version__} (+evidence archiver)"
+    tsa: list[str] = field(default_factory=list)
     ca_bundle: str | None = None
     insecure: bool = False
 
@@ -311,6 +313,7 @@ def _run(archive: Archive, state: CrawlState, key: Ed25519PrivateKey,
     seeds: list[str] = state.meta("seeds")
     collector = _collector(archive, key)
     database = db.connect(archive.db_path)
+    heal_ledger(archive, key=key, principal=collector["operator"])
     heal_index(archive, database)
     series = WarcSeries(archive, state, capture_id, started, settings.warc_size, {
         "software": f"custody/{__version__}",
@@ -423,20 +426,18 @@ def _seal_from_state(archive: Archive, state: CrawlState, key: Ed25519PrivateKey
         "records": state.records(),
         "documents": (entry for entry, _ in state.documents()),
     }
-    path = manifest.manifest_path(archive.manifests_dir, capture_id)
-    written = manifest.write_streamed(path, manifest.stream_bytes(head, lists))
-    signature = signing.sign_digest(key, written.sha512, signing.MANIFEST_NAMESPACE).encode()
-    manifest.write_atomic(path.with_name(path.name + ".sig"), signature)
-    sums = [(f["path"], f["sha256"]) for f in files]
-    sums.append((archive.relative(path), written.sha256))
-    manifest.write_atomic(archive.manifests_dir / f"{capture_id}.SHA256SUMS",
-                          manifest.sha256sums(sums))
-    manifest.commit(written, path)  # the capture exists from here on
-    db.index_capture(database, head, written.sha256, state.records(("response",)),
+    sealed = seal(archive, capture_id, manifest.stream_bytes(head, lists),
+                  [(f["path"], f["sha256"]) for f in files], key=key,
+                  principal=collector["operator"], tsa=settings.tsa)
+    path = sealed.path
+    db.index_capture(database, head, sealed.sha256, state.records(("response",)),
                      state.documents())
     notes = [f"{doc['url']}: {doc['note']}" for _, doc in state.documents() if doc.get("note")]
     notes += [f"{r['target_uri']}: response truncated ({r['truncated']}), stored as received"
               for r in state.records(("response",)) if r.get("truncated")]
+    if settings.tsa and not sealed.tokens:
+        notes.append("no TSA answered (" + "; ".join(sealed.timestamp_errors)
+                     + "): timestamp pending; `custody timestamp` asks again")
     if left:
         notes.append(f"{left} URLs not fetched ({stats.stop_reason}); "
                      "`custody archive --resume` fetches them" if status == "interrupted"

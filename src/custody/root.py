@@ -83,7 +83,7 @@ class Archive:
         blob = signing.public_key_blob(key)
         if any(signing.public_key_blob(s.public_key) == blob for s in known):
             return False
-        line = signing.allowed_signers_line(principal, key, signing.MANIFEST_NAMESPACE)
+        line = signing.allowed_signers_line(principal, key, signing.ARCHIVIST_NAMESPACES)
         with open(self.allowed_signers, "a", encoding="utf-8") as fh:
             fh.write(line)
         return True
@@ -112,3 +112,38 @@ class Archive:
 
     def relative(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
+
+
+def rotate_key(archive: Archive, key_path: Path, *, passphrase: bytes | None,
+               old_passphrase: bytes | None) -> tuple[signing.Ed25519PrivateKey,
+                                                      signing.Ed25519PrivateKey, str]:
+    """A new key at ``key_path``; the old one retired beside it and, in allowed_signers,
+    valid only before now, so that what it signed still verifies and nothing new can."""
+    from datetime import UTC, datetime
+
+    old = signing.load_key(key_path, old_passphrase)
+    principal = archive.principal_for(old.public_key()) or default_operator()
+    now = datetime.now(UTC)
+    stamp = signing.format_ssh_time(now)
+    retired = key_path.with_name(f"{key_path.name}.retired-{stamp}")
+    os.replace(key_path, retired)
+    pub = key_path.with_name(key_path.name + ".pub")
+    if pub.exists():
+        os.replace(pub, retired.with_name(retired.name + ".pub"))
+    new = signing.create_key(key_path, passphrase)
+    old_blob = signing.public_key_blob(old.public_key())
+    lines = []
+    for signer in signing.read_allowed_signers(archive.allowed_signers):
+        if signing.public_key_blob(signer.public_key) == old_blob \
+                and "valid-before" not in signer.options:
+            signer = signing.AllowedSigner(signer.principals,
+                                           {**signer.options, "valid-before": stamp},
+                                           signer.public_key)
+        lines.append(signing.format_signer(signer))
+    lines.append(signing.format_signer(signing.AllowedSigner(
+        (principal,), {"namespaces": signing.ARCHIVIST_NAMESPACES, "valid-after": stamp},
+        new.public_key())))
+    from .manifest import write_atomic
+
+    write_atomic(archive.allowed_signers, "".join(lines).encode())
+    return old, new, principal

@@ -13,6 +13,7 @@ import os
 import stat
 import struct
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -22,6 +23,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from .errors import KeyProblem
 
 MANIFEST_NAMESPACE = "custody-manifest"
+CHECKPOINT_NAMESPACE = "custody-checkpoint"
+# what an archivist's line in allowed_signers lets the key sign
+ARCHIVIST_NAMESPACES = f"{MANIFEST_NAMESPACE},{CHECKPOINT_NAMESPACE}"
 _MAGIC = b"SSHSIG"
 _HASH = "sha512"
 _KEY_TYPE = "ssh-ed25519"
@@ -290,3 +294,31 @@ def key_is_encrypted(path: Path) -> bool:
     except (ValueError, TypeError):
         return True
     return False
+
+
+def parse_ssh_time(text: str) -> datetime:
+    """allowed_signers' valid-after/valid-before: YYYYMMDD[HHMM[SS]], Z for UTC (custody's)."""
+    value = text.strip().strip('"').removesuffix("Z")
+    for fmt in ("%Y%m%d%H%M%S", "%Y%m%d%H%M", "%Y%m%d"):
+        try:
+            return datetime.strptime(value, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    raise ValueError(f"not a time: {text!r}")
+
+
+def format_ssh_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%d%H%M%SZ")
+
+
+def valid_at(signer: AllowedSigner, moment: datetime) -> bool:
+    after, before = signer.options.get("valid-after"), signer.options.get("valid-before")
+    if after and moment < parse_ssh_time(after):
+        return False
+    return not (before and moment >= parse_ssh_time(before))
+
+
+def format_signer(signer: AllowedSigner) -> str:
+    options = ",".join(f'{k}="{v}"' for k, v in signer.options.items())
+    principals = ",".join(signer.principals)
+    return f"{principals} {options + ' ' if options else ''}{public_key_line(signer.public_key)}\n"

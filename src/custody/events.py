@@ -1,0 +1,94 @@
+"""The custody log: an append-only, signed record of what happened to the archive.
+
+Each line is a JSON event -- captured, timestamped, verified, bundled, key-rotated --
+with who, when and what, the sha256 of the line before it, and an Ed25519
+signature by the archivist's key over the rest, so that an edited, removed or
+reordered event shows.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from . import signing
+
+
+def _canonical(entry: dict[str, Any]) -> bytes:
+    return json.dumps(entry, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+@dataclass
+class LogProblem:
+    line: int
+    detail: str
+
+
+class CustodyLog:
+    def __init__(self, manifests_dir: Path) -> None:
+        self.path = manifests_dir / "ledger" / "log.jsonl"
+
+    def lines(self) -> list[bytes]:
+        if not self.path.exists():
+            return []
+        return [line for line in self.path.read_bytes().split(b"\n") if line]
+
+    def entries(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.lines()]
+
+    def append(self, event: str, *, key: Ed25519PrivateKey, who: str,
+               details: dict[str, Any]) -> dict[str, Any]:
+        lines = self.lines()
+        entry = {
+            "seq": len(lines) + 1,
+            "at": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            "event": event,
+            "who": who,
+            "key": signing.fingerprint(key.public_key()),
+            "details": details,
+            "prev": hashlib.sha256(lines[-1]).hexdigest() if lines else None,
+        }
+        entry["sig"] = base64.b64encode(key.sign(_canonical(entry))).decode()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "ab") as fh:
+            fh.write(_canonical(entry) + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        return entry
+
+    def check(self, keys: dict[str, Ed25519PublicKey]) -> list[LogProblem]:
+        """Every line signed by a known key, numbered in order, chained to the one before."""
+        problems = []
+        previous: bytes | None = None
+        for number, line in enumerate(self.lines(), start=1):
+            try:
+                entry = json.loads(line)
+                signature = base64.b64decode(entry.pop("sig"))
+            except (ValueError, KeyError) as exc:
+                problems.append(LogProblem(number, f"unreadable entry ({exc})"))
+                previous = line
+                continue
+            if entry.get("seq") != number:
+                problems.append(LogProblem(number, f"numbered {entry.get('seq')}, is {number}"))
+            want = hashlib.sha256(previous).hexdigest() if previous is not None else None
+            if entry.get("prev") != want:
+                problems.append(LogProblem(number, "does not follow the entry before it"))
+            public = keys.get(entry.get("key", ""))
+            if public is None:
+                problems.append(LogProblem(number, f"signed by unknown key {entry.get('key')}"))
+            else:
+                try:
+                    public.verify(signature, _canonical(entry))
+                except InvalidSignature:
+                    problems.append(LogProblem(number, "signature does not match the entry"))
+            previous = line
+        return problems
