@@ -122,3 +122,42 @@ def sealed(sealed_template: Custody, tmp_path: Path) -> Custody:
 
 def capture_id_of(runner: Custody) -> str:
     return sorted(p.stem for p in (runner.root / "manifests").glob("*.json"))[-1]
+
+
+@pytest.fixture(scope="session")
+def tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from tsa import LocalTSA
+
+    with LocalTSA(tmp_path_factory.mktemp("tsa")) as authority:
+        yield authority
+
+
+def trust_tsa(runner: Custody, authority: Any) -> None:
+    """Name the test TSA's root as trusted, and ask it after every capture."""
+    shutil.copy(authority.root_pem, runner.root / "tsa-roots.pem")
+    (runner.root / "custody.toml").write_text(
+        f'[timestamp]\ntsa = ["{authority.url}"]\nroots = ["tsa-roots.pem"]\n')
+
+
+@pytest.fixture(scope="session")
+def stamped_template(tmp_path_factory: pytest.TempPathFactory, site: SiteServer,
+                     tsa: Any) -> Custody:
+    """Three timestamped captures in one archive, made once; tests work on copies."""
+    base = tmp_path_factory.mktemp("stamped")
+    os.environ.pop("CUSTODY_KEY_PASSPHRASE", None)
+    runner = Custody(base / "evidence", base / "keys" / "id_ed25519")
+    runner.ok("init", "--operator", "tester@example.org")
+    trust_tsa(runner, tsa)
+    for path in ("/en.html", "/fa.html", "/ru.html"):
+        runner.archive(site.url + path)
+    return runner
+
+
+@pytest.fixture
+def stamped(stamped_template: Custody, tmp_path: Path) -> Custody:
+    root = tmp_path / "copy"
+    shutil.copytree(stamped_template.root, root)
+    key = tmp_path / "key" / "id_ed25519"  # a copy: a test may rotate it
+    key.parent.mkdir()
+    shutil.copy2(stamped_template.key, key)
+    return Custody(root, key)

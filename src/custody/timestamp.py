@@ -51,11 +51,11 @@ def request_token(tsa_url: str, message: bytes, *, timeout: float = 20.0) -> byt
     import httpx
     from rfc3161_client import (
         HashAlgorithm,
+        PKIStatus,
         TimestampRequestBuilder,
         VerificationError,
         decode_timestamp_response,
     )
-    from rfc3161_client.base import PKIStatus
 
     request = TimestampRequestBuilder(data=message, hash_algorithm=HashAlgorithm.SHA256,
                                       nonce=True, cert_req=True).build()
@@ -67,7 +67,7 @@ def request_token(tsa_url: str, message: bytes, *, timeout: float = 20.0) -> byt
     if answer.status_code != 200:
         raise Unavailable(f"{tsa_url}: HTTP {answer.status_code}")
     try:
-        response = decode_timestamp_response(answer.content)
+        response = decode_timestamp_response(der_sorted(answer.content))
     except (ValueError, VerificationError) as exc:
         raise Unavailable(f"{tsa_url}: not a timestamp response ({exc})") from exc
     if PKIStatus(response.status) not in (PKIStatus.GRANTED, PKIStatus.GRANTED_WITH_MODS):
@@ -98,7 +98,7 @@ def check_token(token: bytes, message: bytes, roots: list[x509.Certificate]) -> 
     from rfc3161_client import VerificationError, VerifierBuilder, decode_timestamp_response
 
     try:
-        response = decode_timestamp_response(token)
+        response = decode_timestamp_response(der_sorted(token))
     except (ValueError, VerificationError) as exc:
         return TokenCheck("failed", f"not a timestamp response ({exc})")
     info = response.tst_info
@@ -164,3 +164,55 @@ def stamp(manifest_path: Path, message: bytes,
     elif written:
         pending_path(manifest_path).unlink(missing_ok=True)
     return written, errors
+
+
+# -- tokens whose certificate set is not in DER order --------------------------------------------
+#
+# openssl's TSA, and many public ones, write SignedData.certificates (a SET OF) in the
+# order the chain was configured, not in the ascending order DER requires, and
+# rfc3161-client's strict DER parser refuses such tokens. The set is not covered by
+# the signature, so custody parses a copy whose set is sorted -- the same elements,
+# the same lengths -- and keeps the token on disk exactly as the TSA sent it.
+
+
+def _tlv(buf: bytes, pos: int) -> tuple[int, int, int]:
+    """Tag, start of content and end of the DER element at ``pos``."""
+    tag = buf[pos]
+    first = buf[pos + 1]
+    if first < 0x80:
+        return tag, pos + 2, pos + 2 + first
+    count = first & 0x7F
+    length = int.from_bytes(buf[pos + 2 : pos + 2 + count], "big")
+    start = pos + 2 + count
+    return tag, start, start + length
+
+
+def _children(buf: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
+    out, pos = [], start
+    while pos < end:
+        tag, content, stop = _tlv(buf, pos)
+        out.append((tag, pos, content, stop))
+        pos = stop
+    return out
+
+
+def der_sorted(token: bytes) -> bytes:
+    """The token with its certificate set in DER order; unchanged when it already is, or
+    when it is not shaped as expected (the parser then says what is wrong)."""
+    try:
+        _, content, end = _tlv(token, 0)  # TimeStampResp
+        parts = _children(token, content, end)
+        if len(parts) < 2:
+            return token
+        _, _, info_start, info_end = parts[1]  # ContentInfo
+        info = _children(token, info_start, info_end)
+        _, _, explicit_start, explicit_end = info[1]  # [0] EXPLICIT
+        (_, _, signed_start, signed_end), = _children(token, explicit_start, explicit_end)
+        for tag, _, certs_start, certs_end in _children(token, signed_start, signed_end):
+            if tag == 0xA0:  # certificates [0] IMPLICIT SET OF
+                elements = [token[s:e] for _, s, _, e in _children(token, certs_start, certs_end)]
+                ordered = b"".join(sorted(elements))
+                return token[:certs_start] + ordered + token[certs_end:]
+    except (IndexError, ValueError):
+        return token
+    return token

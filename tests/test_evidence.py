@@ -1,0 +1,301 @@
+"""Timestamps, the ledger, the custody log, key rotation and evidence bundles."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import Custody, capture_id_of, trust_tsa
+from custody import ledger, merkle
+from sampleweb import SiteServer
+from tsa import LocalTSA
+
+
+def ids_of(runner: Custody) -> list[str]:
+    return sorted(p.stem for p in (runner.root / "manifests").glob("*.json"))
+
+
+def checks(report: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    return [c for c in report["checks"] if c["check"] == name]
+
+
+# -- timestamps ------------------------------------------------------------------------------------
+
+
+def test_timestamps_verify_with_custody_and_openssl(stamped: Custody, tsa: LocalTSA) -> None:
+    code, report = stamped.verify()
+    assert code == 0, [c for c in report["checks"] if c["outcome"] != "passed"]
+    stamps = checks(report, "timestamp")
+    assert len(stamps) == 3 and all("genTime" in c["detail"] for c in stamps)
+    cid = capture_id_of(stamped)
+    manifests = stamped.root / "manifests"
+    args = ["openssl", "ts", "-verify", "-data", f"{cid}.json", "-in", f"{cid}.json.tsr",
+            "-CAfile", str(tsa.root_pem)]
+    ok = subprocess.run(args, cwd=manifests, capture_output=True, text=True)
+    assert ok.returncode == 0 and "Verification: OK" in ok.stdout, ok.stderr
+    path = manifests / f"{cid}.json"
+    path.write_bytes(path.read_bytes().replace(b'"complete"', b'"completE"'))
+    bad = subprocess.run(args, cwd=manifests, capture_output=True, text=True)
+    assert bad.returncode != 0
+
+
+def test_no_tsa_answers_then_custody_timestamp(custody: Custody, site: SiteServer,
+                                              tsa: LocalTSA) -> None:
+    trust_tsa(custody, tsa)
+    tsa.refuse = True
+    try:
+        result = custody("archive", "--json", site.url + "/en.html")
+    finally:
+        tsa.refuse = False
+    assert result.exit_code == 0 and "pending" in result.stderr
+    cid = json.loads(result.stdout)["capture_id"]
+    assert (custody.root / "manifests" / f"{cid}.json.tsr.pending").exists()
+    code, report = custody.verify()
+    assert code == 6 and any("pending" in c["detail"] for c in checks(report, "timestamp"))
+    custody.ok("timestamp")
+    assert not (custody.root / "manifests" / f"{cid}.json.tsr.pending").exists()
+    assert custody.verify()[0] == 0
+    assert "timestamped" in {e["event"] for e in json.loads(custody.ok("log", "--json").stdout)}
+
+
+def test_expired_tsa_certificate_still_verifies_at_gentime(custody: Custody, site: SiteServer,
+                                                          tmp_path: Path) -> None:
+    with LocalTSA(tmp_path / "short", tsa_lifetime=dt.timedelta(seconds=3)) as short:
+        trust_tsa(custody, short)
+        result = custody.archive(site.url + "/en.html", extra=("--no-requisites",))
+        time.sleep(4)  # the TSA certificate has now expired
+        code, report = custody.verify()
+        assert code == 0, [c for c in report["checks"] if c["outcome"] != "passed"]
+        cid = result["capture_id"]
+        manifests = custody.root / "manifests"
+        tsr = subprocess.run(["openssl", "ts", "-reply", "-in", f"{cid}.json.tsr", "-text"],
+                             cwd=manifests, capture_output=True, text=True).stdout
+        gen = next(line for line in tsr.splitlines() if line.startswith("Time stamp:"))
+        when = dt.datetime.strptime(gen.split(": ", 1)[1].strip(), "%b %d %H:%M:%S %Y %Z")
+        epoch = str(int(when.replace(tzinfo=dt.UTC).timestamp()))
+        base = ["openssl", "ts", "-verify", "-data", f"{cid}.json", "-in", f"{cid}.json.tsr",
+                "-CAfile", str(short.root_pem)]
+        now = subprocess.run(base, cwd=manifests, capture_output=True, text=True)
+        assert now.returncode != 0  # expired today
+        then = subprocess.run([*base, "-attime", epoch], cwd=manifests, capture_output=True,
+                              text=True)
+        assert then.returncode == 0, then.stderr
+
+
+# -- the ledger ------------------------------------------------------------------------------------
+
+
+def test_checkpoint_and_proof_commands(stamped: Custody, tmp_path: Path) -> None:
+    text = stamped.ok("ledger", "checkpoint").stdout
+    checkpoint = ledger.parse_checkpoint(text)
+    assert checkpoint.size == 3 and checkpoint.origin.startswith("custody.archive/")
+    cid = ids_of(stamped)[1]
+    proof = json.loads(stamped.ok("ledger", "proof", cid).stdout)
+    data = (stamped.root / "manifests" / f"{cid}.json").read_bytes()
+    assert proof["leaf_hash"] == merkle.leaf_hash(data).hex()
+    assert merkle.verify_inclusion(proof["leaf_index"], proof["tree_size"],
+                                   merkle.leaf_hash(data),
+                                   [bytes.fromhex(p) for p in proof["proof"]], checkpoint.root)
+    # ssh-keygen checks the checkpoint's SSH signature
+    ok = subprocess.run(["ssh-keygen", "-Y", "verify", "-f", "allowed_signers", "-I",
+                         "tester@example.org", "-n", "custody-checkpoint", "-s",
+                         "manifests/ledger/checkpoint.sig"], cwd=stamped.root,
+                        input=text.encode(), capture_output=True)
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_verify_against_an_older_checkpoint(stamped: Custody, site: SiteServer,
+                                            tmp_path: Path) -> None:
+    kept = tmp_path / "kept-checkpoint"
+    kept.write_text(stamped.ok("ledger", "checkpoint").stdout)
+    stamped.archive(site.url + "/letter.html", extra=("--no-requisites",))
+    code, report = stamped("verify", "--json", "--against", str(kept)).exit_code, None
+    assert code == 0
+    result = stamped("verify", "--json", "--against", str(kept))
+    report = json.loads(result.stdout)
+    (consistency,) = checks(report, "consistency")
+    assert consistency["outcome"] == "passed" and "extends" in consistency["detail"]
+
+
+def test_removing_the_newest_capture_is_caught_by_an_older_checkpoint(
+        stamped: Custody, tmp_path: Path) -> None:
+    """The forger removes the last capture everywhere and restores the ledger's previous
+    signed checkpoint; only a checkpoint kept by a partner shows it."""
+    kept = tmp_path / "kept"
+    kept.write_text(stamped.ok("ledger", "checkpoint").stdout)
+    newest = ids_of(stamped)[-1]
+    manifests = stamped.root / "manifests"
+    for path in manifests.glob(f"{newest}*"):
+        path.unlink()
+    leaves = manifests / "ledger" / "leaves"
+    leaves.write_text("".join(leaves.read_text().splitlines(keepends=True)[:-1]))
+    shutil.copy(manifests / "ledger" / "checkpoints" / "2", manifests / "ledger" / "checkpoint")
+    import sqlite3
+
+    with sqlite3.connect(stamped.root / "custody.db") as conn:
+        conn.execute("PRAGMA foreign_keys = OFF")
+        for table in ("documents", "failures", "resources"):
+            conn.execute(f"DELETE FROM {table} WHERE capture_id = ?", [newest])
+        conn.execute("DELETE FROM captures WHERE id = ?", [newest])
+    result = stamped("verify", "--json", "--against", str(kept))
+    report = json.loads(result.stdout)
+    assert result.exit_code == 1
+    (consistency,) = checks(report, "consistency")
+    assert consistency["outcome"] == "failed" and "removed" in consistency["detail"]
+
+
+def test_reordered_ledger_is_caught(stamped: Custody) -> None:
+    leaves = stamped.root / "manifests" / "ledger" / "leaves"
+    lines = leaves.read_text().splitlines(keepends=True)
+    leaves.write_text(lines[1] + lines[0] + "".join(lines[2:]))
+    code, report = stamped.verify()
+    assert code == 1
+    assert any(c["outcome"] == "failed" for c in checks(report, "ledger"))
+
+
+# -- the custody log and key rotation -----------------------------------------------------------
+
+
+def test_log_records_events(stamped: Custody) -> None:
+    events = json.loads(stamped.ok("log", "--json").stdout)
+    kinds = [e["event"] for e in events]
+    assert kinds.count("captured") == 3
+    stamped.ok("verify")
+    events = json.loads(stamped.ok("log", "--json").stdout)
+    assert events[-1]["event"] == "verified" and events[-1]["who"] == "tester@example.org"
+    assert all(e["key"].startswith("SHA256:") for e in events)
+
+
+def test_key_rotation_keeps_old_signatures_valid(stamped: Custody, site: SiteServer) -> None:
+    old_ids = ids_of(stamped)
+    out = stamped.ok("key", "rotate").stdout
+    assert "retired" in out
+    signers = (stamped.root / "allowed_signers").read_text().splitlines()
+    assert len(signers) == 2
+    assert "valid-before=" in signers[0] and "valid-after=" in signers[1]
+    stamped.archive(site.url + "/labour.html", extra=("--no-requisites",))
+    code, report = stamped.verify()
+    assert code == 0, [c for c in report["checks"] if c["outcome"] != "passed"]
+    fingerprints = {c["detail"].split()[-1] for c in checks(report, "signature")}
+    assert len(fingerprints) == 2
+    # ssh-keygen agrees, for the old key at the time it signed
+    m = stamped.manifest(old_ids[0])
+    when = dt.datetime.fromisoformat(m["started_at"].replace("Z", "+00:00"))
+    ok = subprocess.run(
+        ["ssh-keygen", "-Y", "verify", "-f", "allowed_signers", "-I", "tester@example.org",
+         "-n", "custody-manifest", "-s", f"manifests/{old_ids[0]}.json.sig",
+         f"-Overify-time={when:%Y%m%d%H%M%S}"],
+        cwd=stamped.root, input=(stamped.root / "manifests" / f"{old_ids[0]}.json").read_bytes(),
+        capture_output=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "key-rotated" in {e["event"] for e in json.loads(stamped.ok("log", "--json").stdout)}
+
+
+# -- bundles ---------------------------------------------------------------------------------------
+
+
+def _clean_env_tools(tmp_path: Path) -> dict[str, str]:
+    """PATH with the system tools, and a warcio that runs without custody importable."""
+    import six
+    import warcio
+
+    lib = tmp_path / "clean-lib"
+    lib.mkdir()
+    package = Path(warcio.__file__).parent
+    shutil.copytree(package, lib / "warcio")
+    for info in package.parent.glob("warcio-*.dist-info"):  # its CLI reads its own version
+        shutil.copytree(info, lib / info.name)
+    shutil.copy(six.__file__, lib / "six.py")
+    python = Path(sys.base_prefix) / "bin" / "python3"
+    shim = tmp_path / "clean-bin"
+    shim.mkdir()
+    (shim / "warcio").write_text(
+        f"#!/bin/sh\nPYTHONPATH={lib} exec {python} -S -c "
+        "'import sys; from warcio.cli import main; sys.exit(main())' \"$@\"\n")
+    (shim / "warcio").chmod(0o755)
+    (shim / "python3").symlink_to(python)
+    return {"PATH": f"{shim}:/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+
+
+def _run_verify_md(bundle: Path, env: dict[str, str], tsa: LocalTSA) -> list[tuple[str, int]]:
+    """Run each command VERIFY.md gives, as written, in a clean environment."""
+    text = (bundle / "VERIFY.md").read_text().replace("TSA-ROOT.pem", str(tsa.root_pem))
+    commands, current = [], ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if line.startswith("       ") and stripped:
+            current += stripped.removesuffix("\\")
+            if not stripped.endswith("\\"):
+                commands.append(current)
+                current = ""
+    results = []
+    for command in commands:
+        if command.startswith("openssl ts -reply"):
+            continue  # shows genTime; nothing to pass or fail
+        proc = subprocess.run(["/bin/sh", "-c", command], cwd=bundle, env=env,
+                              capture_output=True)
+        results.append((command, proc.returncode))
+    return results
+
+
+def test_bundle_verifies_with_standard_tools_alone(stamped: Custody, tsa: LocalTSA,
+                                                   tmp_path: Path) -> None:
+    cid = ids_of(stamped)[1]
+    out = tmp_path / "bundle"
+    stamped.ok("bundle", cid, "-o", str(out))
+    names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    for name in ("manifest.json", "manifest.json.sig", "manifest.json.tsr", "tsa-roots.pem",
+                 "allowed_signers", "SHA256SUMS", "checkpoint", "checkpoint.sig",
+                 "inclusion-proof.json", "verify_inclusion.py", "VERIFY.md"):
+        assert name in names, name
+    assert any(n.endswith(".warc.gz") for n in names)
+    env = _clean_env_tools(tmp_path)
+    no_custody = subprocess.run(["python3", "-I", "-c", "import custody"], env=env,
+                                capture_output=True)
+    assert no_custody.returncode != 0  # custody cannot be imported here
+    results = _run_verify_md(out, env, tsa)
+    assert len(results) >= 6
+    assert not [r for r in results if r[1]], [r for r in results if r[1]]
+    assert "bundled" in {e["event"] for e in json.loads(stamped.ok("log", "--json").stdout)}
+
+
+@pytest.mark.parametrize("target", ["manifest.json", "warc", "checkpoint", "inclusion-proof.json"])
+def test_tampered_bundle_fails_standard_tools(stamped: Custody, tsa: LocalTSA, tmp_path: Path,
+                                              target: str) -> None:
+    out = tmp_path / "bundle"
+    stamped.ok("bundle", ids_of(stamped)[0], "-o", str(out))
+    if target == "warc":
+        path = next(out.rglob("*.warc.gz"))
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 1
+        path.write_bytes(bytes(data))
+    elif target == "inclusion-proof.json":
+        proof = json.loads((out / target).read_text())
+        proof["leaf_index"] = (proof["leaf_index"] + 1) % proof["tree_size"]
+        (out / target).write_text(json.dumps(proof))
+    else:
+        path = out / target
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\n ", 1))
+    env = _clean_env_tools(tmp_path)
+    results = dict(_run_verify_md(out, env, tsa))
+    failed = [command for command, code in results.items() if code != 0]
+    assert any(c.startswith("sha256sum") for c in failed) or target == "inclusion-proof.json"
+    if target == "manifest.json":
+        assert any(c.startswith("ssh-keygen") and "custody-manifest" in c for c in failed)
+        assert any(c.startswith("openssl ts -verify") for c in failed)
+        assert any(c.startswith("python3 verify_inclusion.py") for c in failed)
+    if target == "checkpoint":
+        assert any("custody-checkpoint" in c for c in failed)
+    if target == "inclusion-proof.json":
+        assert any(c.startswith("python3 verify_inclusion.py") for c in failed)
+    if target == "warc":
+        assert any(c.startswith("warcio check") for c in failed)
+
