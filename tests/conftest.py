@@ -120,8 +120,16 @@ def sealed(sealed_template: Custody, tmp_path: Path) -> Custody:
     return Custody(root, sealed_template.key)
 
 
+def chain_ids(runner: Custody) -> list[str]:
+    """Capture ids in chain order (ids made in the same second do not sort by time)."""
+    paths = (runner.root / "manifests").glob("*.json")
+    found = {p.stem: json.loads(p.read_text())["chain"]["sequence"] for p in paths}
+    return sorted(found, key=found.__getitem__)
+
+
 def capture_id_of(runner: Custody) -> str:
-    return sorted(p.stem for p in (runner.root / "manifests").glob("*.json"))[-1]
+    """The newest capture."""
+    return chain_ids(runner)[-1]
 
 
 @pytest.fixture(scope="session")

@@ -13,14 +13,12 @@ from typing import Any
 
 import pytest
 
-from conftest import Custody, capture_id_of, trust_tsa
+from conftest import Custody, capture_id_of, chain_ids, trust_tsa
 from custody import ledger, merkle
 from sampleweb import SiteServer
 from tsa import LocalTSA
 
-
-def ids_of(runner: Custody) -> list[str]:
-    return sorted(p.stem for p in (runner.root / "manifests").glob("*.json"))
+ids_of = chain_ids
 
 
 def checks(report: dict[str, Any], name: str) -> list[dict[str, Any]]:
@@ -138,6 +136,7 @@ def test_removing_the_newest_capture_is_caught_by_an_older_checkpoint(
     leaves = manifests / "ledger" / "leaves"
     leaves.write_text("".join(leaves.read_text().splitlines(keepends=True)[:-1]))
     shutil.copy(manifests / "ledger" / "checkpoints" / "2", manifests / "ledger" / "checkpoint")
+    (manifests / "ledger" / "checkpoints" / "3").unlink()  # and from the history
     import sqlite3
 
     with sqlite3.connect(stamped.root / "custody.db") as conn:

@@ -120,7 +120,12 @@ class Ledger:
     def exists(self) -> bool:
         return (self.dir / "leaves").exists()
 
+    def read_origin(self) -> str | None:
+        path = self.dir / "origin"
+        return path.read_text().strip() if path.exists() else None
+
     def origin(self) -> str:
+        """This log's name, made on first use."""
         path = self.dir / "origin"
         if path.exists():
             return path.read_text().strip()

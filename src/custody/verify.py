@@ -436,6 +436,7 @@ def _check_ledger(archive: Archive, sealed: list[manifest.Sealed], selected: set
     cp_problems = []
     if not note_signers(checkpoint.text, keys):
         cp_problems.append("not signed by a key in allowed_signers")
+    cp_problems += _checkpoint_history_problems(ledger, checkpoint, signers)
     if checkpoint.size > len(hashes):
         cp_problems.append(f"covers {checkpoint.size} leaves, the ledger holds {len(hashes)}: "
                            "captures were removed")
@@ -446,6 +447,9 @@ def _check_ledger(archive: Archive, sealed: list[manifest.Sealed], selected: set
                    f"covers {checkpoint.size} of {len(hashes)} leaves")
     report.add("checkpoint", "manifests/ledger/checkpoint", FAILED if cp_problems else PASSED,
                "; ".join(cp_problems) or f"size {checkpoint.size}, {checkpoint.origin}")
+    if against is not None:  # needs only the leaves, whatever became of the checkpoint
+        origin = ledger.read_origin() or checkpoint.origin
+        _check_against(against, origin, hashes, keys, report, parse_checkpoint, note_signers)
     if cp_problems:
         return
     size = checkpoint.size
@@ -455,12 +459,31 @@ def _check_ledger(archive: Archive, sealed: list[manifest.Sealed], selected: set
             ok = merkle.verify_inclusion(leaf.index, size, leaf.hash, proof, checkpoint.root)
             report.add("inclusion", leaf.capture_id, PASSED if ok else FAILED,
                        f"leaf {leaf.index} of {size}", leaf.capture_id)
-    if against is not None:
-        _check_against(against, checkpoint, hashes, keys, report, parse_checkpoint,
-                       note_signers)
 
 
-def _check_against(text: str, current: Any, hashes: list[bytes], keys: list[Any],
+def _checkpoint_history_problems(ledger: Any, checkpoint: Any,
+                                 signers: list[signing.AllowedSigner] | None) -> list[str]:
+    """The newest checkpoint must be the last of the history, with a valid SSH signature."""
+    problems = []
+    history = [int(p.name) for p in (ledger.dir / "checkpoints").glob("*") if p.name.isdigit()]
+    if history and max(history) > checkpoint.size:
+        problems.append(f"rolled back: the history holds a checkpoint of {max(history)} "
+                        f"captures, this one covers {checkpoint.size}")
+    sig_path = ledger.dir / "checkpoint.sig"
+    try:
+        signature = signing.parse_signature(sig_path.read_text(encoding="ascii"))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        problems.append(f"checkpoint.sig missing or unreadable ({exc.__class__.__name__})")
+        return problems
+    blob = signing.public_key_blob(signature.public_key)
+    known = any(signing.public_key_blob(s.public_key) == blob for s in signers or [])
+    if not known or signature.namespace != signing.CHECKPOINT_NAMESPACE \
+            or not signature.verifies(checkpoint.text.encode()):
+        problems.append("checkpoint.sig does not verify over the checkpoint")
+    return problems
+
+
+def _check_against(text: str, origin: str, hashes: list[bytes], keys: list[Any],
                    report: Report, parse: Any, signed_by: Any) -> None:
     from . import merkle
 
@@ -473,9 +496,9 @@ def _check_against(text: str, current: Any, hashes: list[bytes], keys: list[Any]
     if not signed_by(text, keys):
         report.add("consistency", subject, FAILED, "not signed by a key in allowed_signers")
         return
-    if old.origin != current.origin:
+    if old.origin != origin:
         report.add("consistency", subject, FAILED,
-                   f"is of log {old.origin!r}, this archive's is {current.origin!r}")
+                   f"is of log {old.origin!r}, this archive's is {origin!r}")
         return
     if old.size > len(hashes):
         report.add("consistency", subject, FAILED,
