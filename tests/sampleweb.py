@@ -263,12 +263,16 @@ class SiteServer:
         self._server.server_close()
 
 
-def crawl_site(pages: int = 200, *, other: str | None = None) -> dict[str, Page]:
+def crawl_site(pages: int = 200, *, other: str | None = None,
+               image_bytes: int = 0) -> dict[str, Page]:
     """A site of many small pages for crawling: an index, sections, requisites, odd links.
 
     Every page links to the next three, so ``--depth`` matters; each has its own image
-    and shares a stylesheet. ``other`` is the base URL of another host (the canary).
+    and shares a stylesheet. ``other`` is the base URL of another host (the canary);
+    ``image_bytes`` pads each image with that many incompressible bytes, as photos are.
     """
+    import random
+
     site: dict[str, Page] = {}
     paragraphs = seed_sections()["en"][1]
     links = "".join(f'<li><a href="/section/p{i}.html">page {i}</a></li>' for i in range(pages))
@@ -288,7 +292,8 @@ def crawl_site(pages: int = 200, *, other: str | None = None) -> dict[str, Page]
                 f'href="/static/crawl.css"></head><body><nav>{nxt}</nav><article><h1>Page {i}'
                 f'</h1><p>{html.escape(text)}</p><img src="/img/{i}.png"></article></body></html>')
         site[f"/section/p{i}.html"] = Page(body.encode(), "text/html; charset=utf-8")
-        site[f"/img/{i}.png"] = Page(PNG, "image/png")
+        padding = random.Random(i).randbytes(image_bytes) if image_bytes else b""
+        site[f"/img/{i}.png"] = Page(PNG + padding, "image/png")
     site["/elsewhere/outside.html"] = Page(b"<html><body><p>outside</p></body></html>",
                                            "text/html")
     site["/to-metadata"] = Page(b"", "text/html", status=302,

@@ -208,6 +208,26 @@ def _wait_for_records(custody: Custody, n: int, timeout: float = 20) -> None:
     raise AssertionError("the crawl did not get going")
 
 
+def _alive(pid: int) -> bool:
+    """Running, not merely a zombie waiting for init to reap it."""
+    try:
+        return (Path(f"/proc/{pid}") / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
 @pytest.fixture
 def slow_site() -> Iterator[SiteServer]:
     with SiteServer(crawl_site(60), latency=0.05) as server:
@@ -238,8 +258,12 @@ def test_kill_9_loses_only_in_flight_pages_and_resume_finishes(custody: Custody,
                                                                slow_site: SiteServer) -> None:
     proc = _start(custody, "--depth", "1", "--concurrency", "2", slow_site.url + "/")
     _wait_for_records(custody, 30)
+    workers = _children(proc.pid)
+    assert workers  # the extraction workers are running
     proc.kill()
     proc.wait()
+    time.sleep(1)
+    assert not [pid for pid in workers if _alive(pid)], "extraction workers outlived the crawl"
     code, report = custody.verify()
     assert code in (0, 6) and report["summary"]["failed"] == 0, report
     assert any(".partial" in n for n in report["notes"])

@@ -10,9 +10,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
+if TYPE_CHECKING:  # imported when a database is written, not for reading one
+    import sqlite_utils
 
 from .errors import ArchiveError, QueryError
 
@@ -20,6 +21,8 @@ SCHEMA_VERSION = 1
 
 
 def connect(path: Path) -> sqlite_utils.Database:
+    import sqlite_utils
+
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA foreign_keys = ON")
     db = sqlite_utils.Database(conn)

@@ -60,6 +60,20 @@ def document_entry(doc: extract.Document) -> dict[str, Any]:
             "extractor": doc.extractor}
 
 
+def _die_with_parent(parent: int) -> None:
+    """Worker start-up: end with the crawl, even when it is killed outright (kill -9)."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: the kernel signals us then
+    except (OSError, AttributeError):
+        pass  # not Linux: workers end when their pipe closes
+    if os.getppid() != parent:  # the parent died before we could ask
+        os._exit(0)
+
+
 def _job(root: str, record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
     doc = extract_record(Path(root), record)
     return None if doc is None else (document_entry(doc), doc.to_json())
@@ -85,7 +99,9 @@ class Extractor:
         if self._pool is None and self._submitted > INLINE:
             # spawn, not fork: the crawl runs threads, and a forked copy of their locks hangs
             context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
+                                             initializer=_die_with_parent,
+                                             initargs=(os.getpid(),))
         if self._pool is not None:
             for job in self._inline:
                 self._pending.add(self._pool.submit(_job, str(root), job))

@@ -8,6 +8,7 @@ every capture, file and record that is wrong and what differs.
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -17,9 +18,10 @@ from . import __version__, manifest, signing
 from .db import open_readonly
 from .errors import ArchiveError
 from .root import Archive
-from .warc import check_member, iter_records
+from .warc import Member, scan
 
 PASSED, FAILED, UNCHECKED = "passed", "failed", "unchecked"
+PARALLEL_FROM = 4 * 1024 * 1024  # WARC files this large are read on every core
 REPORT_FORMAT = "custody-verify/1"
 
 
@@ -172,11 +174,7 @@ def _check_capture(archive: Archive, sealed: manifest.Sealed,
         return
     _check_sums(archive, sealed, report)
     for path, entry in files.items():
-        if _check_file(archive, cid, entry, report):
-            _check_records(archive, cid, path, [r for r in records if r["warc_path"] == path],
-                           report)
-        else:
-            report.add("warc-records", path, UNCHECKED, "the file is missing", cid)
+        _check_warc(archive, cid, entry, [r for r in records if r["warc_path"] == path], report)
     _check_documents_listed(cid, content, report)
     if conn is not None:
         _check_database(conn, cid, content, sealed.sha256, report)
@@ -243,76 +241,67 @@ def _check_sums(archive: Archive, sealed: manifest.Sealed, report: Report) -> No
     report.add("sha256sums", name, PASSED, "", cid)
 
 
-def _check_file(archive: Archive, cid: str, entry: dict[str, Any], report: Report) -> bool:
-    path = archive.root / entry["path"]
-    if not path.is_file():
-        report.add("warc-file", entry["path"], FAILED, "missing", cid)
-        return False
-    size = path.stat().st_size
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    problems = []
-    if size != entry["bytes"]:
-        problems.append(f"{size} bytes, manifest says {entry['bytes']}")
-    if digest.hexdigest() != entry["sha256"]:
-        problems.append(f"sha256 {digest.hexdigest()}, manifest says {entry['sha256']}")
-    report.add("warc-file", entry["path"], FAILED if problems else PASSED, "; ".join(problems), cid)
-    return True
-
-
-def _check_records(archive: Archive, cid: str, relpath: str, records: list[dict[str, Any]],
-                   report: Report) -> None:
+def _check_warc(archive: Archive, cid: str, entry: dict[str, Any],
+                records: list[dict[str, Any]], report: Report) -> None:
+    """One pass over the file: its size and sha256, its records' places and digests."""
+    relpath = entry["path"]
     path = archive.root / relpath
+    if not path.is_file():
+        report.add("warc-file", relpath, FAILED, "missing", cid)
+        report.add("warc-records", relpath, UNCHECKED, "the file is missing", cid)
+        return
+    workers = (os.cpu_count() or 1) if entry["bytes"] >= PARALLEL_FROM else 1
+    found = scan(path, expected_sha256=entry["sha256"], cuts=[r["offset"] for r in records],
+                 workers=workers)
+    problems = []
+    if found.size != entry["bytes"]:
+        problems.append(f"{found.size} bytes, manifest says {entry['bytes']}")
+    if found.sha256 != entry["sha256"]:
+        problems.append(f"sha256 {found.sha256}, manifest says {entry['sha256']}")
+    report.add("warc-file", relpath, FAILED if problems else PASSED, "; ".join(problems), cid)
+
     listed = [(r["offset"], r["record_id"]) for r in records]
-    try:
-        found = [(r.offset, r.headers.get("WARC-Record-ID")) for r in iter_records(path)]
-        detail = ""
-    except Exception as exc:  # warcio raises many kinds on damaged files
-        found = None
-        detail = f"the file cannot be read to its end as WARC: {exc}"
-    if found is None:
-        report.add("warc-records", relpath, FAILED, detail, cid)
-    elif found != listed:
-        extra = [f"{rid} at {off}" for off, rid in found if (off, rid) not in listed]
-        gone = [f"{rid} at {off}" for off, rid in listed if (off, rid) not in found]
-        parts = []
+    present = [(m.offset, m.headers.get("WARC-Record-ID")) for m in found.members]
+    if present == listed and found.error is None:
+        report.add("warc-records", relpath, PASSED, f"{len(present)} records", cid)
+    else:
+        parts = [found.error] if found.error else []
+        gone = [f"{rid} at {off}" for off, rid in listed if (off, rid) not in present]
+        extra = [f"{rid} at {off}" for off, rid in present if (off, rid) not in listed]
         if gone:
             parts.append("not found where the manifest puts them: " + ", ".join(gone[:5]))
         if extra:
             parts.append("not in the manifest: " + ", ".join(extra[:5]))
         report.add("warc-records", relpath, FAILED, "; ".join(parts) or "order differs", cid)
-    else:
-        report.add("warc-records", relpath, PASSED, f"{len(found)} records", cid)
-    with open(path, "rb") as fh:
-        for record in records:
-            _check_record(fh, cid, relpath, record, report)
+    at = {m.offset: m for m in found.members}
+    for record in records:
+        _check_record(at.get(record["offset"]), cid, relpath, record, report)
 
 
-def _check_record(fh: Any, cid: str, relpath: str, record: dict[str, Any],
+def _check_record(member: Member | None, cid: str, relpath: str, record: dict[str, Any],
                   report: Report) -> None:
     subject = f"{relpath}@{record['offset']} {record['record_id']}"
-    member = check_member(fh, record["offset"], record["length"])
+    if member is None:
+        report.add("record", subject, FAILED, "no readable record starts at this offset", cid)
+        return
     problems = []
-    if member.member_sha256 != record["member_sha256"]:
+    if member.length != record["length"] or member.member_sha256 not in (
+            None, record["member_sha256"]):  # None: the whole file is as sealed
         problems.append("record bytes differ from the sealed ones")
     if member.error:
         problems.append(member.error)
     headers = member.headers
-    if headers:
-        for field_name, key in (("WARC-Record-ID", "record_id"), ("WARC-Type", "type"),
-                                ("WARC-Target-URI", "target_uri")):
-            if headers.get(field_name) != record[key]:
-                problems.append(f"WARC header {field_name} is {headers.get(field_name)!r}, "
-                                f"manifest says {record[key]!r}")
-        if headers.get("WARC-Block-Digest") != f"sha256:{record['block_sha256']}":
-            problems.append("WARC-Block-Digest header differs from the manifest")
+    for field_name, key in (("WARC-Record-ID", "record_id"), ("WARC-Type", "type"),
+                            ("WARC-Target-URI", "target_uri")):
+        if headers.get(field_name) != record[key]:
+            problems.append(f"WARC header {field_name} is {headers.get(field_name)!r}, "
+                            f"manifest says {record[key]!r}")
+    if headers.get("WARC-Block-Digest") != f"sha256:{record['block_sha256']}":
+        problems.append("WARC-Block-Digest header differs from the manifest")
     if member.block_sha256 is not None and member.block_sha256 != record["block_sha256"]:
         problems.append(f"block sha256 is {member.block_sha256}, "
                         f"manifest says {record['block_sha256']} (HTTP headers or body changed)")
-    outcome = FAILED if problems else PASSED
-    report.add("record", subject, outcome, "; ".join(problems), cid)
+    report.add("record", subject, FAILED if problems else PASSED, "; ".join(problems), cid)
 
 
 def _check_documents_listed(cid: str, content: dict[str, Any], report: Report) -> None:

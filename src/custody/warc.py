@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import os
+import re
+import uuid
 import zlib
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from warcio.archiveiterator import ArchiveIterator
-from warcio.recordloader import ArcWarcRecord
-from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
-from warcio.warcwriter import WARCWriter
+# warcio is imported where records are written or parsed: `custody verify` reads
+# the files with zlib and hashlib alone, and starts faster without it
 
 WARC_VERSION = "WARC/1.1"
 _CHUNK = 1024 * 1024
@@ -34,7 +34,7 @@ def warc_date(moment: datetime | None = None) -> str:
 
 
 def new_record_id() -> str:
-    return StatusAndHeadersParser.make_warc_id()
+    return f"<urn:uuid:{uuid.uuid4()}>"
 
 
 @dataclass
@@ -158,6 +158,8 @@ class WarcWriter:
             while chunk := self._fh.read(_CHUNK):
                 self._out.file_hash.update(chunk)
                 self._out.position += len(chunk)
+        from warcio.warcwriter import WARCWriter
+
         # warcio's own gzip wrapper compresses at level 9, several times slower than 6 for
         # a few per cent; ours makes the same thing, one member per record
         self._writer = WARCWriter(_GzipMember(self._out), gzip=False, warc_version=WARC_VERSION)
@@ -196,6 +198,9 @@ class WarcWriter:
         fields.append(("WARC-Block-Digest", f"sha256:{block_sha}"))
         if payload_sha is not None and rec_type in ("response", "request", "resource"):
             fields.append(("WARC-Payload-Digest", f"sha256:{payload_sha}"))
+        from warcio.recordloader import ArcWarcRecord
+        from warcio.statusandheaders import StatusAndHeaders
+
         warc_headers = StatusAndHeaders("", fields, protocol=WARC_VERSION)
         record = ArcWarcRecord("warc", rec_type, warc_headers, stream, None, content_type, length)
         record.payload_length = length
@@ -258,44 +263,6 @@ def warcinfo_block(fields: dict[str, str]) -> bytes:
 
 
 @dataclass
-class RecordAt:
-    offset: int
-    length: int
-    headers: dict[str, str]
-
-
-def iter_records(path: Path) -> Iterator[RecordAt]:
-    """Every record's offset, member length and WARC headers (warcio's parser)."""
-    with open(path, "rb") as fh:
-        iterator = ArchiveIterator(fh, no_record_parse=True, check_digests=False)
-        for record in iterator:
-            headers = dict(record.rec_headers.headers)
-            offset = iterator.get_record_offset()
-            while record.raw_stream.read(_CHUNK):
-                pass
-            iterator.read_to_end(record)
-            yield RecordAt(offset, iterator.get_record_length(), headers)
-
-
-def read_block(path: Path, offset: int) -> tuple[dict[str, str], bytes]:
-    """The WARC headers and the raw block of the record at ``offset``."""
-    with open(path, "rb") as fh:
-        fh.seek(offset)
-        record = next(iter(ArchiveIterator(fh, no_record_parse=True)))
-        return dict(record.rec_headers.headers), record.raw_stream.read()
-
-
-def hash_block(path: Path, offset: int) -> str:
-    with open(path, "rb") as fh:
-        fh.seek(offset)
-        record = next(iter(ArchiveIterator(fh, no_record_parse=True)))
-        digest = hashlib.sha256()
-        while chunk := record.raw_stream.read(_CHUNK):
-            digest.update(chunk)
-        return digest.hexdigest()
-
-
-@dataclass
 class Payload:
     status: int | None
     headers: list[tuple[str, str]]
@@ -306,6 +273,8 @@ class Payload:
 
 def read_payload(path: Path, offset: int, limit: int) -> Payload:
     """The decoded entity body of the response at ``offset``, never more than ``limit`` bytes."""
+    from warcio.archiveiterator import ArchiveIterator
+
     with open(path, "rb") as fh:
         fh.seek(offset)
         record = next(iter(ArchiveIterator(fh)))
@@ -320,74 +289,17 @@ def read_payload(path: Path, offset: int, limit: int) -> Payload:
         return Payload(status, headers, body[:limit], exceeded)
 
 
-@dataclass
-class MemberCheck:
-    """One gzip member re-read from the file: its own digest, WARC headers and block digest."""
-
-    member_sha256: str
-    headers: dict[str, str]
-    block_sha256: str | None
-    block_length: int
-    error: str | None = None
-
-
-def check_member(fh: IO[bytes], offset: int, length: int) -> MemberCheck:
-    """Re-read the member at ``offset``, streaming, without trusting anything inside it."""
-    fh.seek(offset)
-    member_hash = hashlib.sha256()
-    inflater = zlib.decompressobj(wbits=31)
-    head = b""
-    headers: dict[str, str] | None = None
-    block_hash = hashlib.sha256()
-    declared = remaining = 0
-    error = None
-    left = length
-    while left > 0:
-        chunk = fh.read(min(_CHUNK, left))
-        if not chunk:
-            error = f"file ends {left} bytes before the record does"
-            break
-        left -= len(chunk)
-        member_hash.update(chunk)
-        if error:
-            continue
-        try:
-            data = inflater.decompress(chunk)
-        except zlib.error as exc:
-            error = f"record is not a readable gzip member ({exc})"
-            continue
-        if headers is None:
-            head += data
-            end = head.find(b"\r\n\r\n")
-            if end < 0:
-                continue
-            headers = _parse_warc_headers(head[:end])
-            declared = remaining = _int(headers.get("Content-Length"))
-            data = head[end + 4 :]
-        take = data[:remaining]
-        block_hash.update(take)
-        remaining -= len(take)
-    if error is None and not inflater.eof:
-        error = "gzip member is incomplete"
-    if error is None and headers is None:
-        error = "no WARC header block"
-    if error is None and remaining:
-        error = f"block is {remaining} bytes shorter than its Content-Length"
-    return MemberCheck(
-        member_hash.hexdigest(),
-        headers or {},
-        block_hash.hexdigest() if headers is not None else None,
-        declared - remaining,
-        error,
-    )
+_FIELDS = {name.lower(): name for name in (
+    "WARC-Record-ID", "WARC-Type", "WARC-Target-URI", "WARC-Block-Digest", "Content-Length")}
+_FIELD = re.compile(rb"^(warc-record-id|warc-type|warc-target-uri|warc-block-digest|"
+                    rb"content-length)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$", re.M | re.I)
 
 
 def _parse_warc_headers(raw: bytes) -> dict[str, str]:
-    lines = raw.decode("utf-8", errors="replace").split("\r\n")
-    headers = {"_version": lines[0]}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip()] = value.strip()
+    """The WARC fields verification compares (names as the spec writes them)."""
+    headers = {"_version": raw[: raw.find(b"\r\n")].decode("utf-8", errors="replace")}
+    for name, value in _FIELD.findall(raw):
+        headers[_FIELDS[name.decode().lower()]] = value.decode("utf-8", errors="replace")
     return headers
 
 
@@ -396,3 +308,143 @@ def _int(value: str | None) -> int:
         return int(value or 0)
     except ValueError:
         return 0
+
+
+@dataclass
+class Member:
+    """One gzip member found in a WARC file, as it is on disk now."""
+
+    offset: int
+    length: int
+    member_sha256: str | None  # None: not computed, the whole file being as sealed
+    headers: dict[str, str]
+    block_sha256: str | None
+    error: str | None = None
+
+
+@dataclass
+class Scan:
+    size: int
+    sha256: str
+    members: list[Member]
+    error: str | None = None  # where reading stopped: the rest of the file is unreadable
+
+
+class _MemberReader:
+    """Parses one member's decompressed bytes: WARC headers, then the block's digest."""
+
+    def __init__(self) -> None:
+        self.head = b""
+        self.headers: dict[str, str] | None = None
+        self.block = hashlib.sha256()
+        self.remaining = 0
+
+    def feed(self, data: bytes) -> None:
+        if self.headers is None:
+            self.head += data
+            end = self.head.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            self.headers = _parse_warc_headers(self.head[:end])
+            self.remaining = _int(self.headers.get("Content-Length"))
+            data, self.head = self.head[end + 4 :], b""
+        take = data[: self.remaining]
+        self.block.update(take)
+        self.remaining -= len(take)
+
+    def problem(self) -> str | None:
+        if self.headers is None:
+            return "no WARC header block"
+        if self.remaining:
+            return f"block is {self.remaining} bytes shorter than its Content-Length"
+        return None
+
+
+def _walk(fh: IO[bytes], start: int, end: int | None,
+          hash_members: bool = True) -> tuple[list[Member], str | None, int]:
+    """Members from ``start`` up to ``end`` (or the end of the file), in one pass."""
+    members: list[Member] = []
+    fh.seek(start)
+    position = begin = start  # bytes consumed; where the current member began
+    inflater = zlib.decompressobj(wbits=31)
+    member_hash = hashlib.sha256() if hash_members else None
+    reader = _MemberReader()
+    pending = b""
+    while True:
+        if pending:
+            chunk, pending = pending, b""
+        else:
+            want = _CHUNK if end is None else min(_CHUNK, end - position)
+            chunk = fh.read(want) if want > 0 else b""
+        if not chunk:
+            break
+        try:
+            data = inflater.decompress(chunk)
+        except zlib.error as exc:
+            return members, f"unreadable from offset {begin}: not a gzip member ({exc})", position
+        reader.feed(data)
+        if inflater.eof:
+            used = len(chunk) - len(inflater.unused_data)
+            if member_hash is not None:
+                member_hash.update(chunk[:used])
+            position += used
+            members.append(Member(begin, position - begin,
+                                  member_hash.hexdigest() if member_hash is not None else None,
+                                  reader.headers or {}, reader.block.hexdigest()
+                                  if reader.headers is not None else None, reader.problem()))
+            pending = inflater.unused_data
+            begin = position
+            inflater = zlib.decompressobj(wbits=31)
+            member_hash = hashlib.sha256() if hash_members else None
+            reader = _MemberReader()
+        else:
+            if member_hash is not None:
+                member_hash.update(chunk)
+            position += len(chunk)
+    error = f"file ends inside the record at offset {begin}" if position > begin else None
+    return members, error, position
+
+
+def file_sha256(path: Path) -> tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def scan(path: Path, *, expected_sha256: str | None = None, cuts: list[int] | None = None,
+         workers: int = 1) -> Scan:
+    """Read a WARC file: its sha256, and every gzip member with its digests.
+
+    When the file's sha256 is the expected (sealed) one, every member is byte for byte
+    the sealed one, and its own digest is not computed again (``member_sha256`` None).
+    With ``cuts`` (the manifest's record offsets) and several ``workers``, pieces of the
+    file are read in threads: zlib and hashlib release the GIL, so they run on every
+    core. A cut that is no longer a record boundary falls back to one sequential pass,
+    which says where things went wrong.
+    """
+    size, digest = file_sha256(path)
+    hash_members = digest != expected_sha256
+    bounds = sorted({c for c in cuts or [] if 0 < c < size})
+    if workers > 1 and bounds:
+        step = size / workers
+        chosen = {min(bounds, key=lambda b, t=step * k: abs(b - t)) for k in range(1, workers)}
+        edges = [0, *sorted(chosen), size]
+        pieces = list(itertools.pairwise(edges))
+
+        def walk(piece: tuple[int, int]) -> tuple[list[Member], str | None, int]:
+            with open(path, "rb") as fh:
+                return _walk(fh, piece[0], piece[1], hash_members)
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(len(pieces)) as pool:
+            results = list(pool.map(walk, pieces))
+        if all(error is None and position == end
+               for (_, end), (_, error, position) in zip(pieces, results, strict=True)):
+            return Scan(size, digest, [m for found, _, _ in results for m in found], None)
+    with open(path, "rb") as fh:
+        members, error, _ = _walk(fh, 0, None, hash_members)
+    return Scan(size, digest, members, error)
