@@ -8,7 +8,6 @@ every capture, file and record that is wrong and what differs.
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -21,7 +20,6 @@ from .root import Archive
 from .warc import Member, scan
 
 PASSED, FAILED, UNCHECKED = "passed", "failed", "unchecked"
-PARALLEL_FROM = 4 * 1024 * 1024  # WARC files this large are read on every core
 REPORT_FORMAT = "custody-verify/1"
 
 
@@ -250,9 +248,7 @@ def _check_warc(archive: Archive, cid: str, entry: dict[str, Any],
         report.add("warc-file", relpath, FAILED, "missing", cid)
         report.add("warc-records", relpath, UNCHECKED, "the file is missing", cid)
         return
-    workers = (os.cpu_count() or 1) if entry["bytes"] >= PARALLEL_FROM else 1
-    found = scan(path, expected_sha256=entry["sha256"], cuts=[r["offset"] for r in records],
-                 workers=workers)
+    found = scan(path, expected_sha256=entry["sha256"])
     problems = []
     if found.size != entry["bytes"]:
         problems.append(f"{found.size} bytes, manifest says {entry['bytes']}")

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import itertools
 import os
-import re
 import uuid
 import zlib
 from dataclasses import asdict, dataclass
@@ -289,17 +287,12 @@ def read_payload(path: Path, offset: int, limit: int) -> Payload:
         return Payload(status, headers, body[:limit], exceeded)
 
 
-_FIELDS = {name.lower(): name for name in (
-    "WARC-Record-ID", "WARC-Type", "WARC-Target-URI", "WARC-Block-Digest", "Content-Length")}
-_FIELD = re.compile(rb"^(warc-record-id|warc-type|warc-target-uri|warc-block-digest|"
-                    rb"content-length)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*\r?$", re.M | re.I)
-
-
 def _parse_warc_headers(raw: bytes) -> dict[str, str]:
-    """The WARC fields verification compares (names as the spec writes them)."""
-    headers = {"_version": raw[: raw.find(b"\r\n")].decode("utf-8", errors="replace")}
-    for name, value in _FIELD.findall(raw):
-        headers[_FIELDS[name.decode().lower()]] = value.decode("utf-8", errors="replace")
+    lines = raw.decode("utf-8", errors="replace").split("\r\n")
+    headers = {"_version": lines[0]}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip()] = value.strip()
     return headers
 
 
@@ -414,37 +407,13 @@ def file_sha256(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def scan(path: Path, *, expected_sha256: str | None = None, cuts: list[int] | None = None,
-         workers: int = 1) -> Scan:
+def scan(path: Path, *, expected_sha256: str | None = None) -> Scan:
     """Read a WARC file: its sha256, and every gzip member with its digests.
 
     When the file's sha256 is the expected (sealed) one, every member is byte for byte
     the sealed one, and its own digest is not computed again (``member_sha256`` None).
-    With ``cuts`` (the manifest's record offsets) and several ``workers``, pieces of the
-    file are read in threads: zlib and hashlib release the GIL, so they run on every
-    core. A cut that is no longer a record boundary falls back to one sequential pass,
-    which says where things went wrong.
     """
     size, digest = file_sha256(path)
-    hash_members = digest != expected_sha256
-    bounds = sorted({c for c in cuts or [] if 0 < c < size})
-    if workers > 1 and bounds:
-        step = size / workers
-        chosen = {min(bounds, key=lambda b, t=step * k: abs(b - t)) for k in range(1, workers)}
-        edges = [0, *sorted(chosen), size]
-        pieces = list(itertools.pairwise(edges))
-
-        def walk(piece: tuple[int, int]) -> tuple[list[Member], str | None, int]:
-            with open(path, "rb") as fh:
-                return _walk(fh, piece[0], piece[1], hash_members)
-
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(len(pieces)) as pool:
-            results = list(pool.map(walk, pieces))
-        if all(error is None and position == end
-               for (_, end), (_, error, position) in zip(pieces, results, strict=True)):
-            return Scan(size, digest, [m for found, _, _ in results for m in found], None)
     with open(path, "rb") as fh:
-        members, error, _ = _walk(fh, 0, None, hash_members)
+        members, error, _ = _walk(fh, 0, None, hash_members=digest != expected_sha256)
     return Scan(size, digest, members, error)
