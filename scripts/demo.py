@@ -59,6 +59,10 @@ def demo(urls: list[str]) -> int:
     run("query", "select language, charset, title from documents", env=env)
     run("search", "massacre", env=env)
     run("search", "کشتار", env=env)
+    run("ledger", "checkpoint", env=env)
+    capture_id = next((scratch / "evidence" / "manifests").glob("*.json")).stem
+    run("bundle", capture_id, "-o", str(scratch / "bundle"), env=env)
+    run("log", env=env)
     print("# exit codes: archive", archived, "verify", verified)
     if verified != 0:
         return verified
