@@ -477,21 +477,34 @@ def query(root: str | None, sql: str, fmt: str | None) -> None:
 @root_option
 @click.argument("words", nargs=-1, required=True)
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option("--site", help="Only pages of this host (and its subdomains).")
+@click.option("--lang", help="Only documents in this language (ISO 639-1: en, fa, ru, ar...).")
+@click.option("--since", help="Only captures from this date (YYYY-MM-DD, UTC) on.")
+@click.option("--until", help="Only captures up to this date (YYYY-MM-DD, UTC), inclusive.")
+@click.option("--capture", "capture_id", help="Only this capture.")
 @json_option
 @handles_errors
-def search(root: str | None, words: tuple[str, ...], limit: int, as_json: bool) -> None:
-    """Full-text search over titles and text, best matches first.
+def search(root: str | None, words: tuple[str, ...], limit: int, site: str | None,
+           lang: str | None, since: str | None, until: str | None, capture_id: str | None,
+           as_json: bool) -> None:
+    """Full-text search over titles and text, best matches first (bm25).
+
+    Words match their other forms (massacre, massacres; Иран, Ирана) and are folded
+    (ي/ی, ك/ک, ё/е, digits); "exact phrases", AND, OR, NOT, (groups) and prefix* work.
 
     \b
     custody search massacre
     custody search '"information blockade"' --json
+    custody search 'ایران NOT اینترنت' --lang fa --since 2026-01-01
     """
     from .db import open_readonly
     from .root import Archive
+    from .search import Filters
     from .search import search as run_search
 
     conn = open_readonly(Archive.open(root).db_path)
-    hits = run_search(conn, " ".join(words), limit=limit)
+    filters = Filters(site=site, lang=lang, since=since, until=until, capture=capture_id)
+    hits = run_search(conn, " ".join(words), limit=limit, filters=filters)
     if as_json:
         click.echo(json.dumps(hits, ensure_ascii=False, indent=2))
         return

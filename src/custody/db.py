@@ -2,7 +2,8 @@
 
 Tables: ``captures``, ``resources`` (one per HTTP exchange), ``documents`` (text
 and metadata read back from the WARC), ``failures`` (fetches that got no
-response), and ``documents_fts``, an FTS5 index over title and text.
+response), and ``search_index``, an FTS5 index over the folded and stemmed title
+and text (see textindex.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ if TYPE_CHECKING:  # imported when a database is written, not for reading one
 
 from .errors import ArchiveError, QueryError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def connect(path: Path) -> sqlite_utils.Database:
@@ -66,7 +67,7 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         )
         db["documents"].create_index(["capture_id"])
         db["documents"].create_index(["url"])
-        db["documents"].enable_fts(["title", "text"], create_triggers=True, tokenize="unicode61")
+        db["documents"].create_index(["language"])
     if "failures" not in db.table_names():
         db["failures"].create(
             {"id": int, "capture_id": str, "url": str, "kind": str, "reason": str, "at": str},
@@ -74,7 +75,24 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
             foreign_keys=[("capture_id", "captures", "id")],
         )
         db["failures"].create_index(["capture_id"])
+    if "search_index" not in db.table_names():
+        # folded and stemmed title and text, rowid = documents.id (see textindex.py)
+        db.execute('CREATE VIRTUAL TABLE search_index USING fts5(title, body, '
+                   'tokenize = "unicode61 remove_diacritics 0")')
+        index_documents(db, "SELECT id, title, text, language FROM documents")
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def index_documents(db: sqlite_utils.Database, sql: str, params: Iterable[Any] = ()) -> None:
+    """Add the documents the query selects (id, title, text, language) to the search index."""
+    from .textindex import index_text
+
+    rows = db.execute(sql, list(params)).fetchall()
+    db.conn.executemany(
+        "INSERT INTO search_index (rowid, title, body) VALUES (?, ?, ?)",
+        ((doc_id, index_text(title, lang), index_text(text, lang))
+         for doc_id, title, text, lang in rows),
+    )
 
 
 def index_capture(
@@ -120,6 +138,8 @@ def index_capture(
             batch_size=200,
         )
         db["failures"].insert_all({"capture_id": capture_id, **f} for f in failures)
+        index_documents(db, "SELECT id, title, text, language FROM documents "
+                            "WHERE capture_id = ?", [capture_id])
 
 
 def document_row(capture_id: str, resource_id: int | None, entry: dict[str, Any],
@@ -160,6 +180,8 @@ def resource_row(capture_id: str, record: dict[str, Any]) -> dict[str, Any]:
 
 
 def delete_capture(db: sqlite_utils.Database, capture_id: str) -> None:
+    db.execute("DELETE FROM search_index WHERE rowid IN "
+               "(SELECT id FROM documents WHERE capture_id = ?)", [capture_id])
     for table in ("documents", "failures", "resources", "captures"):
         column = "id" if table == "captures" else "capture_id"
         db.execute(f"DELETE FROM {table} WHERE {column} = ?", [capture_id])

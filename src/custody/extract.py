@@ -126,7 +126,8 @@ def extract(
     text, charset, note = decode(body, header_charset(content_type_header))
     if content_type in TEXT_TYPES:
         clean = normalise_text(text)
-        return _document(url, clean, charset, note, None, extractor="text")
+        return _document(url, clean, charset, note, None, extractor="text",
+                         language=detect_language(clean))
     return _from_html(url, text, charset, note)
 
 
@@ -154,8 +155,20 @@ def _from_html(url: str, html: str, charset: str, note: str | None) -> Document:
     text = normalise_text(metadata.get("text") or "")
     if not text:
         note = "; ".join(filter(None, [note, "no text extracted"]))
-    language = metadata.get("language") or _html_lang(html)
-    return _document(url, text, charset, note, metadata, language=language)
+    declared = metadata.get("language") or _html_lang(html)
+    return _document(url, text, charset, note, metadata,
+                     language=detect_language(text) or declared)
+
+
+def detect_language(text: str) -> str | None:
+    """ISO 639-1 code of the text's main language (py3langid); None for too little text."""
+    sample = text[:5000]
+    if sum(ch.isalpha() for ch in sample) < 40:
+        return None
+    import py3langid
+
+    language, _ = py3langid.classify(sample)
+    return str(language)
 
 
 def _html_lang(html: str) -> str | None:

@@ -1,0 +1,205 @@
+"""Text as the search index sees it: folded, tokenised and stemmed, the same way for
+documents and for queries.
+
+Folding: Unicode NFKC and case folding; Arabic yeh and kaf match Persian yeh and keheh,
+the alef forms match bare alef, teh marbuta matches heh, tatweel, harakat and ZWNJ go,
+Persian and Arabic-Indic digits become ASCII digits; Russian ё matches е.
+Stemming: Snowball (PyStemmer), chosen by each word's script and the document's
+language, so that `Иран` finds `Ирана` and `massacre` finds `massacres`.
+Chinese and Japanese are indexed character by character, so any substring is found.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import cache
+
+_FOLD = str.maketrans(
+    {
+        "\u064a": "\u06cc",  # Arabic yeh -> Persian yeh
+        "\u0649": "\u06cc",  # alef maksura -> Persian yeh
+        "\u0643": "\u06a9",  # Arabic kaf -> keheh
+        "\u0623": "\u0627", "\u0625": "\u0627", "\u0622": "\u0627", "\u0671": "\u0627",
+        "\u0629": "\u0647",  # teh marbuta -> heh
+        "\u0640": None,  # tatweel
+        "\u200c": None, "\u200d": None,  # ZWNJ, ZWJ
+        "\u0451": "\u0435",  # ё -> е (after case folding)
+    }
+    | {chr(0x06F0 + d): str(d) for d in range(10)}  # Persian digits
+    | {chr(0x0660 + d): str(d) for d in range(10)}  # Arabic-Indic digits
+)
+_HARAKAT = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]")
+_WORD = re.compile(r"[^\W_]+")
+_CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+# Latin-script languages Snowball stems; any other Latin text is stemmed as English
+_LATIN = {
+    "en": "english", "fr": "french", "de": "german", "es": "spanish", "pt": "portuguese",
+    "it": "italian", "nl": "dutch", "sv": "swedish", "no": "norwegian", "nb": "norwegian",
+    "da": "danish", "fi": "finnish", "ro": "romanian", "hu": "hungarian", "tr": "turkish",
+    "id": "indonesian", "ca": "catalan", "cs": "czech", "pl": "polish", "lt": "lithuanian",
+}
+_CYRILLIC = {"ru": "russian", "sr": "serbian"}
+
+
+def fold(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).casefold().translate(_FOLD)
+    return _HARAKAT.sub("", text)
+
+
+@cache
+def _stemmer(name: str):  # type: ignore[no-untyped-def]
+    import Stemmer
+
+    return Stemmer.Stemmer(name)
+
+
+def _script(word: str) -> str:
+    ch = word[0]
+    if "\u0400" <= ch <= "\u04ff":
+        return "cyrillic"
+    if "\u0600" <= ch <= "\u06ff" or "\u0750" <= ch <= "\u077f":
+        return "arabic"
+    if ch.isascii() or "\u00c0" <= ch <= "\u024f":
+        return "latin"
+    return "other"
+
+
+def _stemmers_for(script: str, language: str | None) -> list[str]:
+    """The stemmers a word is indexed with (the first) or searched with (all)."""
+    lang = (language or "").split("-")[0].lower()
+    if script == "latin":
+        return list(dict.fromkeys([_LATIN.get(lang, "english"), "english"]))
+    if script == "cyrillic":
+        return list(dict.fromkeys([_CYRILLIC.get(lang, "russian"), "russian"]))
+    if script == "arabic":
+        if lang == "ar":
+            return ["arabic"]
+        if lang == "fa":
+            return ["persian"]
+        return []
+    return []
+
+
+def words(text: str) -> list[str]:
+    """Folded words; Chinese and Japanese characters each a word of their own."""
+    out: list[str] = []
+    for word in _WORD.findall(fold(text)):
+        if _CJK.search(word):
+            out += [piece for piece in re.split(f"({_CJK.pattern})", word) if piece]
+        else:
+            out.append(word)
+    return out
+
+
+def stem(word: str, language: str | None) -> str:
+    if word.isdigit() or _CJK.match(word):
+        return word
+    names = _stemmers_for(_script(word), language)
+    return _stemmer(names[0]).stemWord(word) if names else word
+
+
+def index_text(text: str | None, language: str | None) -> str:
+    """What goes into the full-text index for a document's title or text."""
+    return " ".join(stem(w, language) for w in words(text or ""))
+
+
+def query_forms(word: str) -> list[str]:
+    """Every form a query word may have been indexed under."""
+    forms = [word]
+    if not word.isdigit() and not _CJK.match(word):
+        script = _script(word)
+        candidates = {"latin": sorted(set(_LATIN.values())),
+                      "cyrillic": sorted(set(_CYRILLIC.values())),
+                      "arabic": ["persian", "arabic"]}.get(script, [])
+        forms += [_stemmer(name).stemWord(word) for name in candidates]
+    return list(dict.fromkeys(forms))
+
+
+def _quote(token: str) -> str:
+    return '"' + token.replace('"', '""') + '"'
+
+
+_QUERY_TOKEN = re.compile(r'"[^"]*"?|\(|\)|[^\s()"]+')
+_OPERATORS = {"AND", "OR", "NOT"}
+
+
+def compile_query(query: str) -> str:
+    """The user's query -- words, "phrases", AND/OR/NOT, (groups), prefix* -- as FTS5."""
+    parts: list[str] = []
+    for token in _QUERY_TOKEN.findall(query):
+        if token in _OPERATORS or token in ("(", ")"):
+            parts.append(token)
+        elif token.startswith('"'):
+            inner = words(token.strip('"'))
+            if inner:
+                parts.append(_quote(" ".join(stem(w, _guess_language(w)) for w in inner)))
+        elif token.endswith("*") and len(token) > 1:
+            inner = words(token[:-1])
+            if inner:
+                *head, last = inner
+                prefix = " ".join([*(stem(w, _guess_language(w)) for w in head), last])
+                parts.append(_quote(prefix) + "*")
+        else:
+            inner = words(token)
+            if len(inner) == 1:
+                forms = query_forms(inner[0])
+                parts.append("(" + " OR ".join(_quote(f) for f in forms) + ")")
+            elif inner:  # e-mail, 中国: the pieces as a phrase
+                parts.append(_quote(" ".join(stem(w, _guess_language(w)) for w in inner)))
+    return _with_ands(parts)
+
+
+def _with_ands(parts: list[str]) -> str:
+    """FTS5 does not AND two bracketed groups side by side: say it."""
+    out: list[str] = []
+    for part in parts:
+        if out and out[-1] not in (*_OPERATORS, "(") and part not in (*_OPERATORS, ")"):
+            out.append("AND")
+        out.append(part)
+    return " ".join(out)
+
+
+def _guess_language(word: str) -> str | None:
+    """For phrases, which need one form per word: the script's main language."""
+    return {"latin": "en", "cyrillic": "ru", "arabic": "fa"}.get(_script(word))
+
+
+def plain_query(query: str) -> str:
+    """Every word of the query, ANDed: what is searched when the query is not valid FTS5."""
+    forms = [query_forms(w) for w in words(query)]
+    return " AND ".join("(" + " OR ".join(_quote(f) for f in group) + ")" for group in forms)
+
+
+def snippet(text: str, query: str, language: str | None, *, width: int = 24) -> str:
+    """A window of the original text around the best cluster of matches, marked [like so]."""
+    wanted: set[str] = set()
+    for word in words(query.replace("*", " ")):
+        wanted.update(query_forms(word))
+        wanted.add(stem(word, language))
+    prefixes = [fold(t[:-1]) for t in query.split() if t.endswith("*") and len(t) > 1]
+    spans = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
+    if not spans:
+        return ""
+    hits = []
+    for i, (_, _, original) in enumerate(spans):
+        folded = fold(original)
+        if (folded in wanted or stem(folded, language) in wanted
+                or any(folded.startswith(p) for p in prefixes if p)):
+            hits.append(i)
+    if not hits:
+        first = spans[: width]
+        return text[first[0][0] : first[-1][1]] + ("…" if len(spans) > width else "")
+    best = max(hits, key=lambda i: sum(1 for h in hits if i <= h < i + width))
+    start = max(0, best - width // 3)
+    stop = min(len(spans), start + width)
+    pieces, cursor = [], spans[start][0]
+    marked = set(hits)
+    for i in range(start, stop):
+        s, e, _ = spans[i]
+        pieces.append(text[cursor:s])
+        pieces.append(f"[{text[s:e]}]" if i in marked else text[s:e])
+        cursor = e
+    out = "".join(pieces).replace("\n", " ")
+    return ("…" if start > 0 else "") + out + ("…" if stop < len(spans) else "")

@@ -1,0 +1,136 @@
+"""Search in every language the archive holds: folding, word forms, phrases, filters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from conftest import Custody
+from custody import textindex
+from sampleweb import Page, SiteServer
+
+
+def page(title: str, body: str, lang: str) -> Page:
+    paragraphs = "".join(f"<p>{p}</p>" for p in body.split("\n"))
+    html = (f'<html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title></head>'
+            f"<body><article><h1>{title}</h1>{paragraphs}</article></body></html>")
+    return Page(html.encode(), "text/html; charset=utf-8")
+
+
+PAGES = {
+    # written with Arabic yeh and kaf, harakat, tatweel and Arabic-Indic digits
+    "/ar-letters.html": page("گزارش", "كشتار معترضان در ايران ادامه دارد و شمار قربانيان به "
+                             "١٢ هزار رسيد. مَردم ايـــران خواستار عدالت هستند و سازمان ملل "
+                             "بايد اقدام كند.", "fa"),
+    "/fa.html": page("بیانیه", "ما همبستگی کامل خود را با مردم ایران اعلام می‌کنیم. دسترسی به "
+                     "اینترنت قطع شده است و ارتباطات تلفن همراه مسدود شده‌اند.", "fa"),
+    "/ru.html": page("Заявление", "Мы требуем от властей Ирана прекратить кровопролитие. "
+                     "Ещё раз призываем мировое сообщество: в Иране нужна помощь, "
+                     "правозащитники ждут ответа.", "ru"),
+    "/en.html": page("Statement", "Reports of massacres in Iran continue. The information "
+                     "blockade must end, and observers must be allowed into the country.",
+                     "en"),
+    "/en-other.html": page("Weather", "Sunny with light winds over the coast. Observers of the "
+                           "weather expect rain by the weekend in most of the country.", "en"),
+    "/zh.html": page("声明", "我们要求立即停止对抗议者的暴力镇压，恢复互联网连接，"
+                     "并释放所有政治犯。国际社会必须采取行动。", "zh"),
+}
+
+
+@pytest.fixture(scope="module")
+def search_site() -> Iterator[SiteServer]:
+    with SiteServer(PAGES) as server:
+        yield server
+
+
+@pytest.fixture
+def archive(custody: Custody, search_site: SiteServer) -> Custody:
+    custody.archive(*(search_site.url + p for p in PAGES), extra=("--no-requisites",))
+    return custody
+
+
+def hits(runner: Custody, *words: str) -> list[str]:
+    result = runner.ok("search", "--json", *words)
+    return [h["url"].rsplit("/", 1)[1] for h in json.loads(result.stdout)]
+
+
+def test_folding_rules() -> None:
+    assert textindex.fold("كشتار") == textindex.fold("کشتار")
+    assert textindex.fold("ايران") == textindex.fold("ایران")
+    assert textindex.fold("أحمد") == textindex.fold("احمد")
+    assert textindex.fold("مدرسة") == textindex.fold("مدرسه")
+    assert textindex.fold("ايـــران") == textindex.fold("ایران")
+    assert textindex.fold("مَردم") == textindex.fold("مردم")
+    assert textindex.fold("می‌کنیم") == textindex.fold("میکنیم")
+    assert textindex.fold("١٢ ۱۲") == "12 12"
+    assert textindex.fold("Ещё") == textindex.fold("еще")
+    assert textindex.fold("ＦＵＬＬ") == "full"
+
+
+def test_arabic_keyboard_finds_persian_text_and_back(archive: Custody) -> None:
+    assert "fa.html" in hits(archive, "ايران")  # typed with Arabic yeh
+    assert "ar-letters.html" in hits(archive, "کشتار")  # typed with Persian keheh
+    assert "ar-letters.html" in hits(archive, "۱۲")  # Persian digits find Arabic-Indic ones
+    assert "ar-letters.html" in hits(archive, "12")
+    assert "ar-letters.html" in hits(archive, "مردم")  # the text has harakat
+    assert "fa.html" in hits(archive, "میکنیم")  # the text has a ZWNJ
+
+
+def test_word_forms(archive: Custody) -> None:
+    assert hits(archive, "Иран")[:2] and set(hits(archive, "Иран")) >= {"ru.html"}
+    assert "ru.html" in hits(archive, "Ирана")
+    assert "ru.html" in hits(archive, "еще")  # ё
+    assert "en.html" in hits(archive, "massacre")
+    assert "en.html" in hits(archive, "Massacres")
+
+
+def test_phrases_operators_and_prefix(archive: Custody) -> None:
+    assert hits(archive, '"information blockade"') == ["en.html"]
+    assert hits(archive, '"blockade information"') == []
+    both = hits(archive, "observers")
+    assert set(both) == {"en.html", "en-other.html"}
+    assert hits(archive, "observers", "AND", "massacre") == ["en.html"]
+    assert hits(archive, "observers", "NOT", "massacre") == ["en-other.html"]
+    assert set(hits(archive, "massacre", "OR", "weather")) == {"en.html", "en-other.html"}
+    assert "en.html" in hits(archive, "blockad*")
+    assert "ru.html" in hits(archive, "правозащ*")
+
+
+def test_chinese_substrings(archive: Custody) -> None:
+    assert hits(archive, "互联网") == ["zh.html"]
+    assert hits(archive, "政治犯") == ["zh.html"]
+    assert hits(archive, "国际") == ["zh.html"]
+
+
+def test_filters(archive: Custody, search_site: SiteServer) -> None:
+    assert set(hits(archive, "ایران", "--lang", "fa")) == {"fa.html", "ar-letters.html"}
+    assert hits(archive, "ایران", "--lang", "ru") == []
+    assert hits(archive, "massacre", "--site", "127.0.0.1") == ["en.html"]
+    assert hits(archive, "massacre", "--site", "example.org") == []
+    assert hits(archive, "massacre", "--since", "2000-01-01") == ["en.html"]
+    assert hits(archive, "massacre", "--until", "2000-01-01") == []
+    (capture,) = archive.query("select id from captures")
+    assert hits(archive, "massacre", "--capture", capture["id"]) == ["en.html"]
+    assert hits(archive, "massacre", "--capture", "nope") == []
+
+
+def test_languages_are_detected(archive: Custody) -> None:
+    rows = {r["url"].rsplit("/", 1)[1]: r["language"]
+            for r in archive.query("select url, language from documents")}
+    assert rows["fa.html"] == "fa" and rows["ru.html"] == "ru" and rows["en.html"] == "en"
+    assert rows["zh.html"] == "zh"
+
+
+def test_snippets_show_the_original_words(archive: Custody) -> None:
+    (hit,) = json.loads(archive.ok("search", "--json", "massacre").stdout)
+    assert "[massacres]" in hit["snippet"]
+    (hit,) = json.loads(archive.ok("search", "--json", "--lang", "fa", "مردم").stdout)[:1]
+    assert "[" in hit["snippet"] and "]" in hit["snippet"]
+
+
+def test_bad_queries_are_not_errors(archive: Custody) -> None:
+    for query in ("NOT", "(", '"', "AND OR", "*"):
+        result = archive("search", "--json", query)
+        assert result.exit_code == 0, (query, result.output)
