@@ -118,7 +118,7 @@ def test_database_schema_and_rows(custody: Custody, site: SiteServer) -> None:
     assert page["warc_path"].startswith("archive/") and page["warc_offset"] > 0
     (doc,) = custody.query("select * from documents")
     assert doc["resource_id"] == page["id"] and doc["title"] == "Statement on the situation in Iran"
-    fts = custody.query("select rowid from documents_fts where documents_fts match 'blockade'")
+    fts = custody.query("select rowid from search_index where search_index match 'blockad'")
     assert [r["rowid"] for r in fts] == [doc["id"]]
     fks = custody.query("select * from pragma_foreign_key_list('documents')")
     assert {f["table"] for f in fks} == {"captures", "resources"}
