@@ -776,3 +776,62 @@ def bundle(root: str | None, capture_id: str, output: str) -> None:
     files = write_bundle(arch, capture_id, Path(output))
     _log_event(arch, "bundled", {"capture_id": capture_id, "files": len(files)})
     click.echo(f"{output}: {len(files)} files; see {Path(output) / 'VERIFY.md'}")
+
+
+# -- versions --------------------------------------------------------------------------------------
+
+
+@main.command()
+@root_option
+@click.argument("url")
+@json_option
+@handles_errors
+def history(root: str | None, url: str, as_json: bool) -> None:
+    """Every capture of a URL: when, status, text sha256, and whether the text changed.
+
+    \b
+    custody history https://example.org/statement
+    """
+    from .db import open_readonly
+    from .root import Archive
+    from .versions import history as run_history
+
+    rows = run_history(open_readonly(Archive.open(root).db_path), url)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("never captured", err=True)
+        sys.exit(ExitCode.NOT_FOUND)
+    changed = {None: "first", True: "CHANGED", False: "same"}
+    for row in rows:
+        text = (row["text_sha256"] or "-")[:16]
+        click.echo(f"{row['captured_at']}  {row['capture_id']}  {row['status']}  text {text}  "
+                   f"{changed[row['text_changed']]}")
+
+
+@main.command()
+@root_option
+@click.argument("first")
+@click.argument("second")
+@click.argument("url", required=False)
+@handles_errors
+def diff(root: str | None, first: str, second: str, url: str | None) -> None:
+    """Line diff of a page's extracted text in two captures (exit 0 same, 1 different).
+
+    URL defaults to the first capture's final URL.
+
+    \b
+    custody diff 20261101T090000Z-1a2b3c4d 20261121T101500Z-5e6f7a8b
+    custody diff A B https://example.org/statement
+    """
+    from .db import open_readonly
+    from .root import Archive
+    from .versions import diff as run_diff
+
+    same, lines = run_diff(open_readonly(Archive.open(root).db_path), first, second, url)
+    for line in lines:
+        click.echo(line)
+    if not same:
+        sys.exit(ExitCode.FAILED)
+    click.echo("the text is the same in both captures", err=True)
