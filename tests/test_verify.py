@@ -195,3 +195,17 @@ def test_verify_named_capture_only(sealed: Custody) -> None:
     assert code == 1
 
 
+
+
+def test_reindex_rebuilds_an_identical_database(sealed: Custody) -> None:
+    queries = ["select * from captures order by id", "select * from resources order by id",
+               "select * from documents order by id", "select * from failures order by id",
+               "select * from images order by id"]
+    before = [sealed.query(q) for q in queries]
+    hits = sealed.ok("search", "--json", "blockade").stdout
+    (sealed.root / "custody.db").unlink()
+    assert sealed("query", "select 1").exit_code == 3
+    sealed.ok("reindex")
+    assert [sealed.query(q) for q in queries] == before
+    assert sealed.ok("search", "--json", "blockade").stdout == hits
+    assert sealed.verify()[0] == 0

@@ -29,7 +29,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from . import __version__, db, extract, manifest, signing
 from .crawl import Crawl, Rules, Stats
 from .errors import NotFound
-from .extraction import DECODE_LIMIT, Extractor, document_entry, extract_record, extractable
+from .extraction import (
+    DECODE_LIMIT,
+    Extractor,
+    describable,
+    document_entry,
+    extract_record,
+    extractable,
+    image_of,
+)
 from .fetch import Exchange, Fetcher
 from .frontier import CrawlState, Target
 from .guard import AddressGuard
@@ -188,7 +196,7 @@ class _WarcSink:
                 headers=[*concurrent, ("WARC-TLS-Version", exchange.tls_version or ""),
                          ("WARC-TLS-Cipher", exchange.tls_cipher or "")],
             )
-        if extractable(response):
+        if extractable(response) or describable(response):
             self.extractor.submit(self.series.archive.root, response)
         return self._links(writer, response, exchange)
 
@@ -328,7 +336,8 @@ def _run(archive: Archive, state: CrawlState, key: Ed25519PrivateKey,
     guard = AddressGuard({(Target(s, s, "seed").host) for s in seeds}, settings.allow_private)
     extractor = Extractor(archive.root)
     for record in state.records(("response",)):  # lost with a killed process: do them again
-        if extractable(record) and not state.has_document(record["record_id"]):
+        if (extractable(record) and not state.has_document(record["record_id"])) \
+                or describable(record):
             extractor.submit(archive.root, record)
     with Fetcher(user_agent=settings.user_agent, timeout=settings.timeout,
                  max_body=settings.max_bytes, ca_bundle=settings.ca_bundle,
@@ -431,7 +440,7 @@ def _seal_from_state(archive: Archive, state: CrawlState, key: Ed25519PrivateKey
                   principal=collector["operator"], tsa=settings.tsa)
     path = sealed.path
     db.index_capture(database, head, sealed.sha256, state.records(("response",)),
-                     state.documents())
+                     state.documents(), state.images())
     notes = [f"{doc['url']}: {doc['note']}" for _, doc in state.documents() if doc.get("note")]
     notes += [f"{r['target_uri']}: response truncated ({r['truncated']}), stored as received"
               for r in state.records(("response",)) if r.get("truncated")]
@@ -467,8 +476,10 @@ def index_sealed(archive: Archive, database: Any, sealed: manifest.Sealed) -> No
     if content is None:
         return
     head = {k: v for k, v in content.items() if k not in ("records", "documents")}
+    images = (image_of(archive.root, r) for r in content["records"] if describable(r))
     db.index_capture(database, head, sealed.sha256, content["records"],
-                     _documents_of(archive, content["records"]))
+                     _documents_of(archive, content["records"]),
+                     (image for image in images if image is not None))
 
 
 def heal_index(archive: Archive, database: Any) -> list[str]:

@@ -68,6 +68,14 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         db["documents"].create_index(["capture_id"])
         db["documents"].create_index(["url"])
         db["documents"].create_index(["language"])
+    if "images" not in db.table_names():
+        db["images"].create(
+            {"id": int, "capture_id": str, "resource_id": int, "url": str, "format": str,
+             "width": int, "height": int, "exif_datetime": str},
+            pk="id",
+            foreign_keys=[("capture_id", "captures", "id"), ("resource_id", "resources", "id")],
+        )
+        db["images"].create_index(["capture_id"])
     if "failures" not in db.table_names():
         db["failures"].create(
             {"id": int, "capture_id": str, "url": str, "kind": str, "reason": str, "at": str},
@@ -101,6 +109,7 @@ def index_capture(
     manifest_sha256: str,
     records: Iterable[dict[str, Any]],
     documents: Iterable[tuple[dict[str, Any], dict[str, Any]]],
+    images: Iterable[dict[str, Any]] = (),
 ) -> None:
     """Put one sealed capture into the database, replacing any earlier rows for it.
 
@@ -138,6 +147,11 @@ def index_capture(
             batch_size=200,
         )
         db["failures"].insert_all({"capture_id": capture_id, **f} for f in failures)
+        db["images"].insert_all(
+            {"capture_id": capture_id, "resource_id": ids.get(image["record_id"]),
+             "url": image["url"], "format": image["format"], "width": image["width"],
+             "height": image["height"], "exif_datetime": image["exif_datetime"]}
+            for image in images)
         index_documents(db, "SELECT id, title, text, language FROM documents "
                             "WHERE capture_id = ?", [capture_id])
 
@@ -182,7 +196,7 @@ def resource_row(capture_id: str, record: dict[str, Any]) -> dict[str, Any]:
 def delete_capture(db: sqlite_utils.Database, capture_id: str) -> None:
     db.execute("DELETE FROM search_index WHERE rowid IN "
                "(SELECT id FROM documents WHERE capture_id = ?)", [capture_id])
-    for table in ("documents", "failures", "resources", "captures"):
+    for table in ("documents", "images", "failures", "resources", "captures"):
         column = "id" if table == "captures" else "capture_id"
         db.execute(f"DELETE FROM {table} WHERE {column} = ?", [capture_id])
 

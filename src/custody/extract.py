@@ -17,7 +17,10 @@ from typing import Any
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 TEXT_TYPES = frozenset({"text/plain"})
-EXTRACTABLE = HTML_TYPES | TEXT_TYPES
+JSON_TYPES = frozenset({"application/json", "text/json", "application/ld+json"})
+PDF_TYPES = frozenset({"application/pdf"})
+EXTRACTABLE = HTML_TYPES | TEXT_TYPES | JSON_TYPES | PDF_TYPES
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/tiff"})
 
 _META_CHARSET = re.compile(
     rb"""<meta[^>]+?charset\s*=\s*["']?\s*([a-zA-Z0-9_:.\-]+)""", re.IGNORECASE
@@ -123,7 +126,11 @@ def extract(
     """A document from a payload, or None when the type is not one custody extracts."""
     if content_type not in EXTRACTABLE:
         return None
+    if content_type in PDF_TYPES:
+        return _from_pdf(url, body)
     text, charset, note = decode(body, header_charset(content_type_header))
+    if content_type in JSON_TYPES:
+        return _from_json(url, text, charset, note)
     if content_type in TEXT_TYPES:
         clean = normalise_text(text)
         return _document(url, clean, charset, note, None, extractor="text",
@@ -160,6 +167,83 @@ def _from_html(url: str, html: str, charset: str, note: str | None) -> Document:
                      language=detect_language(text) or declared)
 
 
+def _from_json(url: str, text: str, charset: str, note: str | None) -> Document:
+    """The JSON's string values, one per line: what a person would search for."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return _document(url, normalise_text(text), charset,
+                         "; ".join(filter(None, [note, "not valid JSON; kept as text"])),
+                         None, extractor="json")
+    strings: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            if value.strip():
+                strings.append(value.strip())
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(data)
+    clean = normalise_text("\n".join(strings))
+    title = data.get("title") or data.get("name") if isinstance(data, dict) else None
+    return _document(url, clean, charset, note, {"title": title if isinstance(title, str)
+                                                 else None},
+                     extractor="json", language=detect_language(clean))
+
+
+def _from_pdf(url: str, body: bytes) -> Document:
+    """Text of every page, and the PDF's title, author and creation date (pypdf)."""
+    import io
+    import logging
+    from importlib.metadata import version
+
+    import pypdf
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # damaged PDFs are evidence too
+    extractor = f"pypdf {version('pypdf')}"
+    meta: dict[str, Any] = {}
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(body))
+        if reader.is_encrypted:
+            reader.decrypt("")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        info = reader.metadata
+        if info is not None:
+            created = info.creation_date
+            meta = {"title": info.title, "author": info.author,
+                    "date": created.isoformat() if created else None}
+        text = normalise_text("\n\n".join(p.strip() for p in pages if p.strip()))
+        note = None if text else "no text extracted (a scanned PDF?)"
+    except Exception as exc:  # pypdf raises many kinds on damaged or encrypted files
+        text, note = "", f"PDF unreadable: {exc.__class__.__name__}: {exc}"
+    return _document(url, text, None, note, meta, extractor=extractor,
+                     language=detect_language(text))
+
+
+def image_info(body: bytes) -> dict[str, Any] | None:
+    """Format, dimensions and the EXIF capture date of an image, or None."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = 200_000_000  # a decompression bomb is refused, not decoded
+    try:
+        with Image.open(io.BytesIO(body)) as image:
+            exif = image.getexif()
+            taken = exif.get_ifd(0x8769).get(0x9003) or exif.get(0x0132)  # DateTimeOriginal
+            return {"format": image.format, "width": image.width, "height": image.height,
+                    "exif_datetime": str(taken) if taken else None}
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
 def detect_language(text: str) -> str | None:
     """ISO 639-1 code of the text's main language (py3langid); None for too little text."""
     sample = text[:5000]
@@ -179,7 +263,7 @@ def _html_lang(html: str) -> str | None:
 def _document(
     url: str,
     text: str,
-    charset: str,
+    charset: str | None,
     note: str | None,
     metadata: dict[str, Any] | None,
     *,

@@ -26,12 +26,32 @@ INLINE = 12  # documents extracted in-process before workers are started
 MAX_PENDING = 1000  # jobs in flight before the crawl waits for extraction to catch up
 
 
-def extractable(record: dict[str, Any]) -> bool:
+def _payload_type(record: dict[str, Any]) -> str | None:
+    """The media type of a 2xx response's payload; None for anything else."""
     status = record.get("http_status")
     if record["type"] != "response" or status is None or not 200 <= status < 300:
-        return False
-    ctype = (record.get("payload_type") or "").split(";")[0].strip().lower()
-    return ctype in extract.EXTRACTABLE
+        return None
+    return (record.get("payload_type") or "").split(";")[0].strip().lower()
+
+
+def extractable(record: dict[str, Any]) -> bool:
+    return _payload_type(record) in extract.EXTRACTABLE
+
+
+def describable(record: dict[str, Any]) -> bool:
+    """An image whose dimensions and capture date go into the database."""
+    return _payload_type(record) in extract.IMAGE_TYPES
+
+
+def image_of(root: Path, record: dict[str, Any]) -> dict[str, Any] | None:
+    path = root / record["warc_path"]
+    if not path.exists():
+        path = partial_path(path)
+    payload = read_payload(path, record["offset"], DECODE_LIMIT)
+    info = None if payload.exceeded else extract.image_info(payload.body)
+    if info is None:
+        return None
+    return {"record_id": record["record_id"], "url": record["target_uri"], **info}
 
 
 def extract_record(root: Path, record: dict[str, Any]) -> extract.Document | None:
@@ -74,14 +94,22 @@ def _die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
-def _job(root: str, record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+Result = tuple[str, dict[str, Any], dict[str, Any]] | None
+
+
+def _job(root: str, record: dict[str, Any]) -> Result:
+    if describable(record):
+        image = image_of(Path(root), record)
+        return None if image is None else ("image", image, {})
     doc = extract_record(Path(root), record)
-    return None if doc is None else (document_entry(doc), doc.to_json())
+    return None if doc is None else ("document", document_entry(doc), doc.to_json())
 
 
 class DocumentStore(Protocol):
     def add_document(self, record_id: str, entry: dict[str, Any],
                      document: dict[str, Any]) -> None: ...
+
+    def add_image(self, image: dict[str, Any]) -> None: ...
 
 
 class Extractor:
@@ -133,8 +161,11 @@ class Extractor:
             self._pool = None
 
     @staticmethod
-    def _store(store: DocumentStore,
-               result: tuple[dict[str, Any], dict[str, Any]] | None) -> None:
-        if result is not None:
-            entry, document = result
+    def _store(store: DocumentStore, result: Result) -> None:
+        if result is None:
+            return
+        kind, entry, document = result
+        if kind == "image":
+            store.add_image(entry)
+        else:
             store.add_document(entry["record_id"], entry, document)

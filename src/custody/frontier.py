@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS documents (
     record_id TEXT PRIMARY KEY, entry TEXT NOT NULL, document TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS failures (id INTEGER PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS images (record_id TEXT PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS warc_files (
     path TEXT PRIMARY KEY, complete INTEGER NOT NULL DEFAULT 0, bytes INTEGER, sha256 TEXT
 );
@@ -228,6 +229,14 @@ class CrawlState:
         ):
             yield json.loads(entry), json.loads(document)
 
+    def add_image(self, image: dict[str, Any]) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO images VALUES (?, ?)",
+                          [image["record_id"], json.dumps(image)])
+
+    def images(self) -> Iterator[dict[str, Any]]:
+        for (text,) in self.conn.execute("SELECT json FROM images"):
+            yield json.loads(text)
+
     def add_failure(self, failure: dict[str, Any]) -> None:
         self.conn.execute("INSERT INTO failures (json) VALUES (?)", [json.dumps(failure)])
 
@@ -240,7 +249,7 @@ class CrawlState:
 
     def forget_output(self) -> None:
         """After sealing part of a crawl: keep the frontier (what was seen), drop the rest."""
-        for table in ("records", "documents", "failures", "warc_files"):
+        for table in ("records", "documents", "images", "failures", "warc_files"):
             self.conn.execute(f"DELETE FROM {table}")
 
     # -- WARC files ------------------------------------------------------------------------------
