@@ -178,3 +178,12 @@ def test_help_is_fast() -> None:
     start = time.perf_counter()
     subprocess.run([exe, "--help"], capture_output=True, check=True)
     assert time.perf_counter() - start < 0.5 or os.environ.get("CI_SLOW")
+
+
+def test_serve_without_datasette_says_how_to_get_it(custody: Custody) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("datasette") is not None:
+        pytest.skip("Datasette is installed here")
+    result = custody("serve")
+    assert result.exit_code == 2 and "custody[serve]" in one_line_error(result.output)

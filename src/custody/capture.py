@@ -347,9 +347,9 @@ def _run(archive: Archive, state: CrawlState, key: Ed25519PrivateKey,
         with _graceful_interrupt(crawl):
             stats = crawl.run()
     state.begin()
+    extractor.drain(state)  # before the WARC is renamed under the workers' feet
     series.writer()  # a capture whose every fetch failed still has a WARC: its metadata
     series.close()
-    extractor.drain(state)
     state.commit()
     result = _seal_from_state(archive, state, key, collector, settings, stats, crawl.final_urls,
                               database)

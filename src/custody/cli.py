@@ -835,3 +835,42 @@ def diff(root: str | None, first: str, second: str, url: str | None) -> None:
     if not same:
         sys.exit(ExitCode.FAILED)
     click.echo("the text is the same in both captures", err=True)
+
+
+@main.command()
+@root_option
+@click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@handles_errors
+def serve(root: str | None, port: int, host: str) -> None:
+    """Browse the database in Datasette, read-only (pip install 'custody[serve]').
+
+    \b
+    custody serve --port 8001
+    """
+    import importlib.util
+    import subprocess
+    import tempfile
+
+    from .root import Archive
+
+    if importlib.util.find_spec("datasette") is None:
+        raise UsageError("Datasette is not installed: pip install 'custody[serve]' "
+                         "(or open custody.db with any Datasette: datasette -i custody.db)")
+    arch = Archive.open(root)
+    metadata = {
+        "title": f"custody archive {arch.root.name}",
+        "description": "Derived from the sealed WARC files and manifests; "
+                       "`custody verify` checks it against them.",
+        "databases": {"custody": {"tables": {
+            "captures": {"facets": ["status", "operator"], "sort_desc": "started_at"},
+            "resources": {"facets": ["status_code", "content_type"]},
+            "documents": {"facets": ["language", "charset"], "sort": "url"},
+            "failures": {"facets": ["kind"]},
+        }}},
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(metadata, fh)
+    sys.exit(subprocess.call([sys.executable, "-m", "datasette", "serve", "-i",
+                              str(arch.db_path), "--metadata", fh.name, "--host", host,
+                              "--port", str(port)]))

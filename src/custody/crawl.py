@@ -281,11 +281,12 @@ class Crawl:
                 if not rules.excluded(url) and self._robots_allow(url):
                     self.state.push(Target(url, target.seed, "requisite", target.depth,
                                            target.requisite_depth + 1))
-        if target.kind == "requisite" or target.depth >= rules.depth:
+        depth = self.state.depth_of(target.url, target.depth)  # it may have come closer
+        if target.kind == "requisite" or depth >= rules.depth:
             return
         for url in links.pages:
             if rules.in_scope(url, target.seed) and self._robots_allow(url):
-                self.state.push(Target(url, target.seed, "page", target.depth + 1))
+                self.state.push(Target(url, target.seed, "page", depth + 1))
 
     # -- robots.txt, when asked to respect it ---------------------------------------------------
 

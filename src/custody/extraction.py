@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import extract
-from .warc import partial_path, read_payload
+from .warc import Payload, partial_path, read_payload
 
 # Decoded (de-chunked, decompressed) bytes read back from a response for extraction or
 # links. A larger body -- a gzip bomb, or a huge page -- is stored as sent, never inflated
@@ -44,24 +44,29 @@ def describable(record: dict[str, Any]) -> bool:
 
 
 def image_of(root: Path, record: dict[str, Any]) -> dict[str, Any] | None:
-    path = root / record["warc_path"]
-    if not path.exists():
-        path = partial_path(path)
-    payload = read_payload(path, record["offset"], DECODE_LIMIT)
+    payload = _payload(root, record)
     info = None if payload.exceeded else extract.image_info(payload.body)
     if info is None:
         return None
     return {"record_id": record["record_id"], "url": record["target_uri"], **info}
 
 
+def _payload(root: Path, record: dict[str, Any]) -> Payload:
+    """A record's payload from its WARC, which may be renamed from .partial as we look."""
+    final = root / record["warc_path"]
+    for path in (final, partial_path(final), final):
+        try:
+            return read_payload(path, record["offset"], DECODE_LIMIT)
+        except FileNotFoundError:
+            continue
+    raise FileNotFoundError(f"{final} and its .partial are both gone")
+
+
 def extract_record(root: Path, record: dict[str, Any]) -> extract.Document | None:
     """Extract one response, reading its payload back from the WARC."""
     header = record.get("payload_type") or ""
     ctype = header.split(";")[0].strip().lower()
-    path = root / record["warc_path"]
-    if not path.exists():  # still being written
-        path = partial_path(path)
-    payload = read_payload(path, record["offset"], DECODE_LIMIT)
+    payload = _payload(root, record)
     doc = extract.extract(record["target_uri"], ctype, header,
                           b"" if payload.exceeded else payload.body)
     if doc is None:

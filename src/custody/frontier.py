@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS urls (
     attempts INTEGER NOT NULL DEFAULT 0,
     not_before REAL NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS urls_queue ON urls (state, id);
+CREATE INDEX IF NOT EXISTS urls_queue ON urls (state, depth, id);
 CREATE TABLE IF NOT EXISTS records (
     seq INTEGER PRIMARY KEY, record_id TEXT NOT NULL, type TEXT NOT NULL,
     warc_path TEXT NOT NULL,
@@ -109,7 +109,17 @@ class CrawlState:
             [target.url, target.host, target.seed, target.kind, target.depth,
              target.requisite_depth, " ".join(target.chain), state],
         )
-        return cur.rowcount > 0
+        if cur.rowcount > 0:
+            return True
+        # found again by a shorter path (fetches finish out of order): keep the shorter
+        self.conn.execute(
+            "UPDATE urls SET depth = ? WHERE url = ? AND depth > ? AND state IN "
+            "('queued', 'inflight')", [target.depth, target.url, target.depth])
+        return False
+
+    def depth_of(self, url: str, default: int) -> int:
+        row = self.conn.execute("SELECT depth FROM urls WHERE url = ?", [url]).fetchone()
+        return row[0] if row else default
 
     def seen(self, url: str) -> bool:
         return self.conn.execute("SELECT 1 FROM urls WHERE url = ?", [url]).fetchone() is not None
@@ -128,7 +138,7 @@ class CrawlState:
         if kinds is not None:
             sql += f" AND kind IN ({','.join('?' * len(kinds))})"
             params += list(kinds)
-        sql += " ORDER BY id LIMIT ?"
+        sql += " ORDER BY depth, id LIMIT ?"  # breadth first: shallow pages before deep ones
         params.append(limit * 4)
         taken: Counter[str] = Counter()
         chosen = []
