@@ -85,8 +85,11 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         db["failures"].create_index(["capture_id"])
     if "search_index" not in db.table_names():
         # folded and stemmed title and text, rowid = documents.id (see textindex.py)
-        db.execute('CREATE VIRTUAL TABLE search_index USING fts5(title, body, '
+        # contentless: the text is in documents already; bm25 with the title weighted 5:1
+        db.execute('CREATE VIRTUAL TABLE search_index USING fts5(title, body, content="", '
                    'tokenize = "unicode61 remove_diacritics 0")')
+        db.execute("INSERT INTO search_index (search_index, rank) "
+                   "VALUES ('rank', 'bm25(5.0, 1.0)')")
         index_documents(db, "SELECT id, title, text, language FROM documents")
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -194,8 +197,15 @@ def resource_row(capture_id: str, record: dict[str, Any]) -> dict[str, Any]:
 
 
 def delete_capture(db: sqlite_utils.Database, capture_id: str) -> None:
-    db.execute("DELETE FROM search_index WHERE rowid IN "
-               "(SELECT id FROM documents WHERE capture_id = ?)", [capture_id])
+    from .textindex import index_text
+
+    # a contentless index forgets a row only when told the very tokens it was given
+    rows = db.execute("SELECT id, title, text, language FROM documents WHERE capture_id = ?",
+                      [capture_id]).fetchall()
+    db.conn.executemany(
+        "INSERT INTO search_index (search_index, rowid, title, body) VALUES ('delete', ?, ?, ?)",
+        ((doc_id, index_text(title, lang), index_text(text, lang))
+         for doc_id, title, text, lang in rows))
     for table in ("documents", "images", "failures", "resources", "captures"):
         column = "id" if table == "captures" else "capture_id"
         db.execute(f"DELETE FROM {table} WHERE {column} = ?", [capture_id])

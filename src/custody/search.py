@@ -66,7 +66,7 @@ def search(conn: sqlite3.Connection, words: str, *, limit: int = 20,
     sql = ("SELECT d.url, d.title, d.capture_id, c.started_at AS captured_at, d.text, "
            "d.language FROM search_index s JOIN documents d ON d.id = s.rowid "
            "JOIN captures c ON c.id = d.capture_id WHERE search_index MATCH ?"
-           f"{where} ORDER BY bm25(search_index, 5.0, 1.0) LIMIT ?")
+           f"{where} ORDER BY s.rank LIMIT ?")
     expression = compile_query(words)
     rows: list[Any] = []
     if expression:
