@@ -281,3 +281,52 @@ def test_kill_9_loses_only_in_flight_pages_and_resume_finishes(custody: Custody,
 def test_nothing_to_resume(custody: Custody) -> None:
     result = custody("archive", "--resume")
     assert result.exit_code == 8
+
+
+def test_time_limit_seals_what_was_fetched(custody: Custody, slow_site: SiteServer) -> None:
+    start = time.monotonic()
+    result = custody.archive(slow_site.url + "/", extra=("--depth", "1", "--concurrency", "1",
+                                                         "--time-limit", "1"))
+    assert time.monotonic() - start < 10
+    m = custody.manifest(result["capture_id"])
+    assert m["stopped"] == "time-limit" and 0 < result["resources"] < 120
+    assert custody.verify()[0] == 0
+
+
+def test_delay_spaces_requests_to_a_host(custody: Custody) -> None:
+    pages = {f"/p{i}.html": Page(b"<html><body><p>x</p></body></html>", "text/html")
+             for i in range(4)}
+    with SiteServer(pages) as server:
+        start = time.monotonic()
+        custody.archive(*(server.url + p for p in pages), extra=("--delay", "0.4"))
+        took = time.monotonic() - start
+    assert took >= 1.2  # four requests, 0.4 s apart
+
+
+def test_user_agent_names_custody_and_can_be_changed(custody: Custody) -> None:
+    pages = {"/ua": Page(b"ok", "text/plain")}
+    with SiteServer(pages) as server:
+        first = custody.archive(server.url + "/ua")
+        second = custody.archive(server.url + "/ua", extra=("--user-agent", "Mozilla/5.0 test"))
+    for result, want in ((first, "custody/"), (second, "Mozilla/5.0 test")):
+        records = warc_records(custody.root, custody.manifest(result["capture_id"]))
+        (request,) = [raw for h, raw in records if h.get_header("WARC-Type") == "request"]
+        assert f"User-Agent: {want}".encode() in request
+
+
+def test_respect_robots_is_off_by_default_and_obeyed_when_asked(custody: Custody) -> None:
+    pages = {
+        "/robots.txt": Page(b"User-agent: *\nDisallow: /private/\n", "text/plain"),
+        "/": Page(b'<html><body><a href="/private/a.html">a</a><a href="/public.html">b</a>'
+                  b"</body></html>", "text/html"),
+        "/private/a.html": Page(b"<html><body><p>private</p></body></html>", "text/html"),
+        "/public.html": Page(b"<html><body><p>public</p></body></html>", "text/html"),
+    }
+    with SiteServer(pages) as server:
+        custody.archive(server.url + "/", extra=("--depth", "1"))
+        assert "/private/a.html" in server.requests and "/robots.txt" not in server.requests
+        server.requests.clear()
+        custody.archive(server.url + "/", extra=("--depth", "1", "--respect-robots"))
+        assert "/robots.txt" in server.requests and "/public.html" in server.requests
+        assert "/private/a.html" not in server.requests
+    assert custody.verify()[0] == 0

@@ -17,7 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 from urllib.robotparser import RobotFileParser
 
@@ -304,17 +304,47 @@ class Crawl:
         return allowed
 
     def _fetch_robots(self, origin: str) -> RobotFileParser | None:
+        """Fetch (and archive) robots.txt; None, allowing everything, when there is none."""
         url = origin + "/robots.txt"
         exchange = self.fetcher.fetch(url)
         try:
-            if exchange.ok:
-                self.sink.store(exchange, Target(url, url, "requisite"))
-            if not exchange.ok or exchange.status != 200 or exchange.response is None:
-                return None  # no robots.txt: everything is allowed
-            raw = exchange.response.read()
-            body = raw.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in raw else b""
+            if not exchange.ok or exchange.response is None:
+                return None
+            exchange.response.seek(0)
+            raw = exchange.response.read(1 << 20)
+            self.sink.store(exchange, Target(url, url, "requisite"))
+            if exchange.status != 200:
+                return None
+            body = _entity_body(raw, exchange.headers)
             parser = RobotFileParser()
             parser.parse(body.decode("utf-8", errors="replace").splitlines())
+            parser.modified()  # parse() alone leaves it thinking nothing was read
             return parser
         finally:
             exchange.close()
+
+
+def _entity_body(raw: bytes, headers: Any) -> bytes:
+    """The body of a small raw response: de-chunked and, if gzipped, inflated (bounded)."""
+    import zlib
+
+    body = raw.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in raw else b""
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        out, rest = bytearray(), body
+        while rest:
+            size_line, _, rest = rest.partition(b"\r\n")
+            try:
+                size = int(size_line.split(b";")[0] or b"0", 16)
+            except ValueError:  # not chunked after all: no rules to read
+                return b""
+            if size == 0:
+                break
+            out += rest[:size]
+            rest = rest[size + 2 :]
+        body = bytes(out)
+    if headers.get("content-encoding", "").lower() in ("gzip", "x-gzip", "deflate"):
+        try:
+            body = zlib.decompressobj(47).decompress(body, 1 << 20)
+        except zlib.error:
+            return b""
+    return body
