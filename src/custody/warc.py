@@ -24,6 +24,7 @@ from typing import IO, Any
 
 WARC_VERSION = "WARC/1.1"
 _CHUNK = 1024 * 1024
+_STEP = 16 * 1024
 
 
 def warc_date(moment: datetime | None = None) -> str:
@@ -287,12 +288,23 @@ def read_payload(path: Path, offset: int, limit: int) -> Payload:
         return Payload(status, headers, body[:limit], exceeded)
 
 
+_COMPARED = ("WARC-Record-ID", "WARC-Type", "WARC-Target-URI", "WARC-Block-Digest",
+             "Content-Length")
+
+
 def _parse_warc_headers(raw: bytes) -> dict[str, str]:
-    lines = raw.decode("utf-8", errors="replace").split("\r\n")
-    headers = {"_version": lines[0]}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip()] = value.strip()
+    """The header fields verification compares, as custody writes them (byte-exact names:
+    any change to a record's bytes already shows in its digests)."""
+    headers = {"_version": raw[: raw.find(b"\r\n")].decode("utf-8", errors="replace")}
+    for name in _COMPARED:
+        key = b"\r\n" + name.encode() + b":"
+        start = raw.find(key)
+        if start < 0:
+            continue
+        start += len(key)
+        stop = raw.find(b"\r\n", start)
+        value = raw[start : stop if stop >= 0 else len(raw)]
+        headers[name] = value.strip().decode("utf-8", errors="replace")
     return headers
 
 
@@ -355,45 +367,44 @@ class _MemberReader:
 
 def _walk(fh: IO[bytes], start: int, end: int | None,
           hash_members: bool = True) -> tuple[list[Member], str | None, int]:
-    """Members from ``start`` up to ``end`` (or the end of the file), in one pass."""
+    """Members from ``start`` up to ``end`` (or the end of the file), in one pass.
+
+    The inflater is fed small slices of a large buffer: what it leaves unused after a
+    member ends is copied, and with whole buffers that copying would dwarf the work.
+    """
     members: list[Member] = []
     fh.seek(start)
     position = begin = start  # bytes consumed; where the current member began
     inflater = zlib.decompressobj(wbits=31)
     member_hash = hashlib.sha256() if hash_members else None
     reader = _MemberReader()
-    pending = b""
+    view, at = memoryview(b""), 0
     while True:
-        if pending:
-            chunk, pending = pending, b""
-        else:
+        if at >= len(view):
             want = _CHUNK if end is None else min(_CHUNK, end - position)
-            chunk = fh.read(want) if want > 0 else b""
-        if not chunk:
-            break
+            view, at = memoryview(fh.read(want) if want > 0 else b""), 0
+            if not view:
+                break
+        piece = view[at : at + _STEP]
         try:
-            data = inflater.decompress(chunk)
+            data = inflater.decompress(piece)
         except zlib.error as exc:
             return members, f"unreadable from offset {begin}: not a gzip member ({exc})", position
         reader.feed(data)
+        used = len(piece) - len(inflater.unused_data) if inflater.eof else len(piece)
+        if member_hash is not None:
+            member_hash.update(piece[:used])
+        position += used
+        at += used
         if inflater.eof:
-            used = len(chunk) - len(inflater.unused_data)
-            if member_hash is not None:
-                member_hash.update(chunk[:used])
-            position += used
             members.append(Member(begin, position - begin,
                                   member_hash.hexdigest() if member_hash is not None else None,
                                   reader.headers or {}, reader.block.hexdigest()
                                   if reader.headers is not None else None, reader.problem()))
-            pending = inflater.unused_data
             begin = position
             inflater = zlib.decompressobj(wbits=31)
             member_hash = hashlib.sha256() if hash_members else None
             reader = _MemberReader()
-        else:
-            if member_hash is not None:
-                member_hash.update(chunk)
-            position += len(chunk)
     error = f"file ends inside the record at offset {begin}" if position > begin else None
     return members, error, position
 
