@@ -330,3 +330,24 @@ def test_respect_robots_is_off_by_default_and_obeyed_when_asked(custody: Custody
         assert "/robots.txt" in server.requests and "/public.html" in server.requests
         assert "/private/a.html" not in server.requests
     assert custody.verify()[0] == 0
+
+
+def test_a_page_found_nearer_after_it_was_fetched_is_followed(custody: Custody) -> None:
+    """S links to X (slow) and Y; Y -> W -> Z; X -> Z; Z -> Q. With --depth 3, Z is fetched
+    at depth 3 through Y and W before slow X shows it is at depth 2: Q must still come."""
+    def html(*links: str) -> bytes:
+        return ("<html><body><p>text</p>" + "".join(f'<a href="{u}">{u}</a>' for u in links)
+                + "</body></html>").encode()
+
+    pages = {"/s.html": Page(html("/x.html", "/y.html"), "text/html"),
+             "/x.html": Page(html("/z.html") + b" " * 2000, "text/html", dribble=0.15),
+             "/y.html": Page(html("/w.html"), "text/html"),
+             "/w.html": Page(html("/z.html"), "text/html"),
+             "/z.html": Page(html("/q.html"), "text/html"),
+             "/q.html": Page(html(), "text/html")}
+    with SiteServer(pages) as server:
+        custody.archive(server.url + "/s.html", extra=("--depth", "3"))
+        order = list(server.requests)
+    assert order.index("/z.html") < len(order) - 1  # Z came before slow X was done
+    assert "/q.html" in order
+    assert custody.verify()[0] == 0

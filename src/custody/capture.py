@@ -37,6 +37,7 @@ from .extraction import (
     extract_record,
     extractable,
     image_of,
+    read_stored_payload,
 )
 from .fetch import Exchange, Fetcher
 from .frontier import CrawlState, Target
@@ -199,6 +200,22 @@ class _WarcSink:
         if extractable(response) or describable(response):
             self.extractor.submit(self.series.archive.root, response)
         return self._links(writer, response, exchange)
+
+    def links_of(self, record: dict[str, Any]) -> Links | None:
+        """The links of a page stored earlier, read back from its WARC record."""
+        ctype = (record.get("payload_type") or "").split(";")[0].strip().lower()
+        status = record.get("http_status") or 0
+        if ctype not in extract.HTML_TYPES or not 200 <= status < 300:
+            return None
+        payload = read_stored_payload(self.series.archive.root, record)
+        if payload.error or payload.exceeded:
+            return None
+        charset = extract.header_charset(record.get("payload_type") or "") or "utf-8"
+        try:
+            text = payload.body.decode(charset, errors="replace")
+        except LookupError:
+            text = payload.body.decode("utf-8", errors="replace")
+        return html_links(text, record["target_uri"])
 
     def _links(self, writer: WarcWriter, response: dict[str, Any],
                exchange: Exchange) -> Links | None:

@@ -76,6 +76,8 @@ class Sink(Protocol):
 
     def store(self, exchange: Exchange, target: Target) -> Links | None: ...
 
+    def links_of(self, record: dict[str, Any]) -> Links | None: ...
+
     def poll(self) -> None: ...
 
 
@@ -286,7 +288,17 @@ class Crawl:
             return
         for url in links.pages:
             if rules.in_scope(url, target.seed) and self._robots_allow(url):
-                self.state.push(Target(url, target.seed, "page", depth + 1))
+                found = self.state.push(Target(url, target.seed, "page", depth + 1))
+                if found == "closer":
+                    self._expand_again(url, target.seed)
+
+    def _expand_again(self, url: str, seed: str) -> None:
+        """A page fetched deep turned out nearer: follow its links, read from the WARC."""
+        record = self.state.response_record(url)
+        links = self.sink.links_of(record) if record is not None else None
+        if links is not None:
+            depth = self.state.depth_of(url, self.rules.depth)
+            self._follow_links(links, Target(url, seed, "page", depth))
 
     # -- robots.txt, when asked to respect it ---------------------------------------------------
 

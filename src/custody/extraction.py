@@ -44,14 +44,14 @@ def describable(record: dict[str, Any]) -> bool:
 
 
 def image_of(root: Path, record: dict[str, Any]) -> dict[str, Any] | None:
-    payload = _payload(root, record)
+    payload = read_stored_payload(root, record)
     info = None if payload.exceeded else extract.image_info(payload.body)
     if info is None:
         return None
     return {"record_id": record["record_id"], "url": record["target_uri"], **info}
 
 
-def _payload(root: Path, record: dict[str, Any]) -> Payload:
+def read_stored_payload(root: Path, record: dict[str, Any]) -> Payload:
     """A record's payload from its WARC, which may be renamed from .partial as we look."""
     final = root / record["warc_path"]
     for path in (final, partial_path(final), final):
@@ -66,7 +66,7 @@ def extract_record(root: Path, record: dict[str, Any]) -> extract.Document | Non
     """Extract one response, reading its payload back from the WARC."""
     header = record.get("payload_type") or ""
     ctype = header.split(";")[0].strip().lower()
-    payload = _payload(root, record)
+    payload = read_stored_payload(root, record)
     doc = extract.extract(record["target_uri"], ctype, header,
                           b"" if payload.exceeded else payload.body)
     if doc is None:

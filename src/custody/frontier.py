@@ -36,9 +36,10 @@ CREATE TABLE IF NOT EXISTS urls (
 CREATE INDEX IF NOT EXISTS urls_queue ON urls (state, depth, id);
 CREATE TABLE IF NOT EXISTS records (
     seq INTEGER PRIMARY KEY, record_id TEXT NOT NULL, type TEXT NOT NULL,
-    warc_path TEXT NOT NULL,
+    target_uri TEXT, warc_path TEXT NOT NULL,
     offset INTEGER NOT NULL, end_offset INTEGER NOT NULL, json TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS records_uri ON records (target_uri);
 CREATE TABLE IF NOT EXISTS documents (
     record_id TEXT PRIMARY KEY, entry TEXT NOT NULL, document TEXT NOT NULL
 );
@@ -101,8 +102,9 @@ class CrawlState:
 
     # -- the frontier --------------------------------------------------------------------------
 
-    def push(self, target: Target, state: str = "queued") -> bool:
-        """Queue a URL unless this crawl has seen it; True when it is new."""
+    def push(self, target: Target, state: str = "queued") -> str:
+        """Queue a URL unless this crawl has seen it: "new"; "seen"; or "closer" when a page
+        already fetched turns out nearer the seed than it was when fetched."""
         cur = self.conn.execute(
             "INSERT OR IGNORE INTO urls (url, host, seed, kind, depth, requisite_depth, chain, "
             "state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -110,12 +112,20 @@ class CrawlState:
              target.requisite_depth, " ".join(target.chain), state],
         )
         if cur.rowcount > 0:
-            return True
+            return "new"
         # found again by a shorter path (fetches finish out of order): keep the shorter
-        self.conn.execute(
-            "UPDATE urls SET depth = ? WHERE url = ? AND depth > ? AND state IN "
-            "('queued', 'inflight')", [target.depth, target.url, target.depth])
-        return False
+        row = self.conn.execute("SELECT depth, state FROM urls WHERE url = ?",
+                                [target.url]).fetchone()
+        if row is None or row[0] <= target.depth:
+            return "seen"
+        self.conn.execute("UPDATE urls SET depth = ? WHERE url = ?", [target.depth, target.url])
+        return "closer" if row[1] == "done" else "seen"
+
+    def response_record(self, url: str) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT json FROM records WHERE type = 'response' AND target_uri = ? "
+            "ORDER BY seq DESC LIMIT 1", [url]).fetchone()
+        return json.loads(row[0]) if row else None
 
     def depth_of(self, url: str, default: int) -> int:
         row = self.conn.execute("SELECT depth FROM urls WHERE url = ?", [url]).fetchone()
@@ -196,9 +206,10 @@ class CrawlState:
 
     def add_record(self, entry: dict[str, Any]) -> None:
         self.conn.execute(
-            "INSERT INTO records (record_id, type, warc_path, offset, end_offset, json) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [entry["record_id"], entry["type"], entry["warc_path"], entry["offset"],
+            "INSERT INTO records (record_id, type, target_uri, warc_path, offset, end_offset, "
+            "json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [entry["record_id"], entry["type"], entry["target_uri"], entry["warc_path"],
+             entry["offset"],
              entry["offset"] + entry["length"], json.dumps(entry, sort_keys=True)],
         )
 
