@@ -155,7 +155,7 @@ def _from_html(url: str, html: str, charset: str, note: str | None) -> Document:
             with_metadata=True,
             include_comments=False,
             include_tables=True,
-            favor_precision=True,
+            favor_precision=True,  # fallbacks stay on: without them F1 drops below 0.95
         )
     if result is not None:
         metadata = result.as_dict()

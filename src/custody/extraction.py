@@ -120,7 +120,8 @@ class DocumentStore(Protocol):
 class Extractor:
     def __init__(self, root: Path, workers: int | None = None) -> None:
         self.root = root
-        self.workers = workers or max(1, os.cpu_count() or 1)
+        # one core stays with the crawl itself (fetching, writing the WARC, the frontier)
+        self.workers = workers or max(1, (os.cpu_count() or 1) - 1)
         self._pool: ProcessPoolExecutor | None = None
         self._inline: list[dict[str, Any]] = []
         self._pending: set[Future[Any]] = set()
