@@ -265,9 +265,6 @@ class CrawlState:
         rows = self.conn.execute("SELECT json FROM failures ORDER BY id")
         return [json.loads(text) for (text,) in rows]
 
-    def failure_count(self) -> int:
-        return self.conn.execute("SELECT count(*) FROM failures").fetchone()[0]
-
     def forget_output(self) -> None:
         """After sealing part of a crawl: keep the frontier (what was seen), drop the rest."""
         for table in ("records", "documents", "images", "failures", "warc_files"):

@@ -236,10 +236,6 @@ class WarcWriter:
         _fsync_dir(self.path.parent)
         return FileEntry(self.relpath, self._out.position, self._out.file_hash.hexdigest())
 
-    def abort(self) -> None:
-        self._fh.close()
-        self.tmp_path.unlink(missing_ok=True)
-
 
 def partial_path(path: Path) -> Path:
     """Where a WARC file is written until it is complete."""
