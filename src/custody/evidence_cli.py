@@ -1,0 +1,201 @@
+"""Commands for proving a capture to others: timestamps, the ledger, the log, key
+rotation and evidence bundles. They add themselves to ``custody.cli.main``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .cli import (
+    _load_key,
+    _log_event,
+    _passphrase,
+    handles_errors,
+    json_option,
+    key,
+    main,
+    root_option,
+)
+from .errors import ExitCode, UsageError
+
+# -- timestamps, the ledger, the log, bundles ----------------------------------------------------
+
+
+@main.command()
+@root_option
+@click.argument("capture_ids", nargs=-1)
+@click.option("--tsa", multiple=True, metavar="URL",
+              help="Ask this TSA (repeatable; default: those the capture asked, or custody.toml).")
+@handles_errors
+def timestamp(root: str | None, capture_ids: tuple[str, ...], tsa: tuple[str, ...]) -> None:
+    """Ask TSAs again for captures whose timestamp is pending (or for the named ones).
+
+    \b
+    custody timestamp
+    custody timestamp 20261121T101500Z-1a2b3c4d --tsa https://tsa.example/tsr
+    """
+    from . import manifest
+    from . import timestamp as tsp
+    from .config import load as load_config
+    from .errors import NotFound
+    from .events import CustodyLog
+    from .root import Archive
+
+    arch = Archive.open(root)
+    if capture_ids:
+        targets = [manifest.manifest_path(arch.manifests_dir, c) for c in capture_ids]
+        for path in targets:
+            if not path.exists():
+                raise NotFound("no such capture", where=path.stem)
+    else:
+        targets = [p.with_name(p.name.removesuffix(tsp.PENDING_SUFFIX))
+                   for p in sorted(arch.manifests_dir.glob("*" + tsp.PENDING_SUFFIX))]
+    if not targets:
+        click.echo("no timestamps pending", err=True)
+        return
+    key_obj = None
+    still_pending = 0
+    with arch.lock():
+        for path in targets:
+            sealed = manifest.read(path)
+            asked = ((sealed.content or {}).get("settings") or {}).get("tsa") or []
+            urls = list(tsa) or asked or load_config(arch.root).tsa
+            if not urls:
+                raise UsageError("no TSA to ask (--tsa URL, or custody.toml)", where=path.stem)
+            written, errors = tsp.stamp(path, sealed.data, urls)
+            for error in errors:
+                click.echo(f"custody: failed: {error}", err=True)
+            if written:
+                click.echo(f"{sealed.capture_id}  {len(written)} timestamp(s)")
+                key_obj = key_obj or _load_key()
+                CustodyLog(arch.manifests_dir).append(
+                    "timestamped", key=key_obj,
+                    who=arch.principal_for(key_obj.public_key()) or "unknown",
+                    details={"capture_id": sealed.capture_id,
+                             "tokens": [p.name for p in written]})
+            else:
+                still_pending += 1
+    if still_pending:
+        sys.exit(ExitCode.FETCH)
+
+
+@main.group()
+def ledger() -> None:
+    """The Merkle ledger of sealed manifests and its signed checkpoints."""
+
+
+@ledger.command("checkpoint")
+@root_option
+@handles_errors
+def ledger_checkpoint(root: str | None) -> None:
+    """Print the latest signed checkpoint, for a partner to keep.
+
+    \b
+    custody ledger checkpoint > checkpoint-2026-11-21.txt
+    """
+    from .errors import NotFound
+    from .ledger import Ledger
+    from .root import Archive
+
+    checkpoint = Ledger(Archive.open(root).manifests_dir).latest()
+    if checkpoint is None:
+        raise NotFound("the ledger has no checkpoint yet")
+    click.echo(checkpoint.text, nl=False)
+
+
+@ledger.command("proof")
+@root_option
+@click.argument("capture_id")
+@handles_errors
+def ledger_proof(root: str | None, capture_id: str) -> None:
+    """Print the inclusion proof of a capture in the latest checkpoint (JSON).
+
+    \b
+    custody ledger proof 20261121T101500Z-1a2b3c4d > inclusion-proof.json
+    """
+    from .errors import NotFound
+    from .ledger import Ledger
+    from .root import Archive
+
+    try:
+        proof = Ledger(Archive.open(root).manifests_dir).inclusion(capture_id)
+    except LookupError as exc:
+        raise NotFound(str(exc), where=capture_id) from exc
+    click.echo(json.dumps(proof, indent=2))
+
+
+@main.command("log")
+@root_option
+@json_option
+@handles_errors
+def log_command(root: str | None, as_json: bool) -> None:
+    """Show the custody log: who captured, timestamped, verified, bundled, rotated keys.
+
+    \b
+    custody log
+    custody log --json
+    """
+    from .events import CustodyLog
+    from .root import Archive
+
+    entries = CustodyLog(Archive.open(root).manifests_dir).entries()
+    if as_json:
+        click.echo(json.dumps(entries, ensure_ascii=False, indent=2))
+        return
+    for entry in entries:
+        details = " ".join(f"{k}={v}" for k, v in entry["details"].items())
+        click.echo(f"{entry['seq']:4d}  {entry['at']}  {entry['event']:12} {entry['who']}  "
+                   f"{details}")
+
+
+@key.command("rotate")
+@root_option
+@click.option("--passphrase", is_flag=True, help="Protect the new key with a passphrase.")
+@handles_errors
+def key_rotate(root: str | None, passphrase: bool) -> None:
+    """Make a new key; the old one stays in allowed_signers, valid only before now.
+
+    \b
+    custody key rotate
+    """
+    from . import signing
+    from .events import CustodyLog
+    from .root import Archive, rotate_key
+
+    arch = Archive.open(root)
+    path = signing.default_key_path()
+    old_secret = _passphrase(path.exists() and signing.key_is_encrypted(path))
+    new_secret = _passphrase(True, confirm=True) if passphrase else None
+    with arch.lock():
+        old, new, principal = rotate_key(arch, path, passphrase=new_secret,
+                                         old_passphrase=old_secret)
+        CustodyLog(arch.manifests_dir).append(
+            "key-rotated", key=old, who=principal,
+            details={"old": signing.fingerprint(old.public_key()),
+                     "new": signing.fingerprint(new.public_key())})
+    click.echo(f"new key {signing.fingerprint(new.public_key())}; "
+               f"{signing.fingerprint(old.public_key())} retired")
+
+
+@main.command()
+@root_option
+@click.argument("capture_id")
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
+              help="The folder to write the bundle into (new or empty).")
+@handles_errors
+def bundle(root: str | None, capture_id: str, output: str) -> None:
+    """Write an evidence bundle for one capture, checkable with standard tools alone.
+
+    \b
+    custody bundle 20261121T101500Z-1a2b3c4d -o evidence-for-court/
+    """
+    from .bundle import write_bundle
+    from .root import Archive
+
+    arch = Archive.open(root)
+    files = write_bundle(arch, capture_id, Path(output))
+    _log_event(arch, "bundled", {"capture_id": capture_id, "files": len(files)})
+    click.echo(f"{output}: {len(files)} files; see {Path(output) / 'VERIFY.md'}")
