@@ -198,7 +198,7 @@ class _WarcSink:
                          ("WARC-TLS-Cipher", exchange.tls_cipher or "")],
             )
         if extractable(response) or describable(response):
-            self.extractor.submit(self.series.archive.root, response)
+            self.extractor.submit(response)
         return self._links(writer, response, exchange)
 
     def links_of(self, record: dict[str, Any]) -> Links | None:
@@ -355,7 +355,7 @@ def _run(archive: Archive, state: CrawlState, key: Ed25519PrivateKey,
     for record in state.records(("response",)):  # lost with a killed process: do them again
         if (extractable(record) and not state.has_document(record["record_id"])) \
                 or describable(record):
-            extractor.submit(archive.root, record)
+            extractor.submit(record)
     with Fetcher(user_agent=settings.user_agent, timeout=settings.timeout,
                  max_body=settings.max_bytes, ca_bundle=settings.ca_bundle,
                  insecure=settings.insecure, max_connections=64, guard=guard) as fetcher:

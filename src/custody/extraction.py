@@ -127,7 +127,7 @@ class Extractor:
         self._pending: set[Future[Any]] = set()
         self._submitted = 0
 
-    def submit(self, root: Path, record: dict[str, Any]) -> None:
+    def submit(self, record: dict[str, Any]) -> None:
         self._submitted += 1
         self._inline.append(record)
         if self._pool is None and self._submitted > INLINE:
@@ -138,7 +138,7 @@ class Extractor:
                                              initargs=(os.getpid(),))
         if self._pool is not None:
             for job in self._inline:
-                self._pending.add(self._pool.submit(_job, str(root), job))
+                self._pending.add(self._pool.submit(_job, str(self.root), job))
             self._inline.clear()
 
     def poll(self, store: DocumentStore) -> None:
