@@ -113,6 +113,15 @@ def warc_compressed_byte(r: Custody) -> None:
     path.write_bytes(bytes(data))
 
 
+def warc_gzip_header(r: Custody) -> None:
+    # the member's MTIME field: not covered by its CRC, so the member still inflates
+    rec = record(r)
+    path = warc_path(r)
+    data = bytearray(path.read_bytes())
+    data[rec["offset"] + 5] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
 def manifest_field(r: Custody) -> None:
     edit(manifests(r) / f"{mid(r)}.json", b'"status": "complete"', b'"status": "partial"')
 
@@ -242,6 +251,7 @@ MATRIX: dict[str, tuple[Callable[[Custody], None], str, Callable[[Custody], str]
     "warc: records swapped": (warc_records_swapped, "warc-records", lambda r: mid(r)),
     "warc: file deleted": (warc_deleted, "warc-file", lambda r: mid(r)),
     "warc: compressed byte": (warc_compressed_byte, "record", lambda r: record(r)["record_id"]),
+    "warc: gzip header byte": (warc_gzip_header, "record", lambda r: record(r)["record_id"]),
     "manifest: field edited": (manifest_field, "signature", lambda r: mid(r)),
     "manifest: reformatted": (manifest_reformatted, "signature", lambda r: mid(r)),
     "manifest: another's copied in": (manifest_swapped, "signature", lambda r: mid(r)),

@@ -155,9 +155,12 @@ def key_show() -> None:
 @click.option("-v", "--verbose", is_flag=True, help="List passed checks too.")
 @click.option("--against", type=click.Path(exists=True, dir_okay=False),
               help="A checkpoint kept from before: prove the ledger still extends it.")
+@click.option("--jobs", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Worker processes reading WARC files [default: one per core; "
+                   "0: read them in this process].")
 @handles_errors
 def verify(root: str | None, capture_ids: tuple[str, ...], as_json: bool, verbose: bool,
-           against: str | None) -> None:
+           against: str | None, jobs: int | None) -> None:
     """Check signatures, the chain, every file and record, and the database.
 
     Exit 0: all passed; 1: something failed; 6: nothing failed but something could not
@@ -174,7 +177,7 @@ def verify(root: str | None, capture_ids: tuple[str, ...], as_json: bool, verbos
 
     arch = Archive.open(root)
     old = Path(against).read_text(encoding="utf-8", errors="replace") if against else None
-    report = run_verify(arch, list(capture_ids) or None, against=old)
+    report = run_verify(arch, list(capture_ids) or None, against=old, jobs=jobs)
     _log_event(arch, "verified", {"status": report.status,
                                   "captures": len(report.captures),
                                   "failed": report.count(FAILED)})

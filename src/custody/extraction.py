@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import extract
+from .children import die_with_parent
 from .warc import Payload, partial_path, read_payload
 
 # Decoded (de-chunked, decompressed) bytes read back from a response for extraction or
@@ -85,20 +86,6 @@ def document_entry(doc: extract.Document) -> dict[str, Any]:
             "extractor": doc.extractor}
 
 
-def _die_with_parent(parent: int) -> None:
-    """Worker start-up: end with the crawl, even when it is killed outright (kill -9)."""
-    try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: the kernel signals us then
-    except (OSError, AttributeError):
-        pass  # not Linux: workers end when their pipe closes
-    if os.getppid() != parent:  # the parent died before we could ask
-        os._exit(0)
-
-
 Result = tuple[str, dict[str, Any], dict[str, Any]] | None
 
 
@@ -134,7 +121,7 @@ class Extractor:
             # spawn, not fork: the crawl runs threads, and a forked copy of their locks hangs
             context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
-                                             initializer=_die_with_parent,
+                                             initializer=die_with_parent,
                                              initargs=(os.getpid(),))
         if self._pool is not None:
             for job in self._inline:

@@ -14,8 +14,10 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
+if TYPE_CHECKING:  # cryptography's x509 takes a while to import: only where certificates are
+    from cryptography import x509
 
 PENDING_SUFFIX = ".tsr.pending"
 
@@ -85,6 +87,8 @@ class TokenCheck:
 
 
 def load_certificates(paths: list[Path]) -> list[x509.Certificate]:
+    from cryptography import x509
+
     certs: list[x509.Certificate] = []
     for path in paths:
         certs += x509.load_pem_x509_certificates(path.read_bytes())
@@ -95,6 +99,7 @@ def check_token(token: bytes, message: bytes, roots: list[x509.Certificate]) -> 
     """Imprint, signature and chain (at genTime) of one token over the message."""
     import hashlib
 
+    from cryptography import x509
     from rfc3161_client import VerificationError, VerifierBuilder, decode_timestamp_response
 
     try:

@@ -11,13 +11,15 @@ import hashlib
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from . import __version__, manifest, signing
 from .db import open_readonly
 from .errors import ArchiveError
 from .root import Archive
-from .warc import Member, scan
+from .scanpool import Layout, Scans
+from .warcscan import Member
 
 PASSED, FAILED, UNCHECKED = "passed", "failed", "unchecked"
 REPORT_FORMAT = "custody-verify/1"
@@ -66,8 +68,9 @@ class Report:
 
 
 def verify(archive: Archive, capture_ids: list[str] | None = None, *,
-           against: str | None = None) -> Report:
-    """Check the archive (or the named captures); ``against`` is an older checkpoint's text."""
+           against: str | None = None, jobs: int | None = None) -> Report:
+    """Check the archive (or the named captures); ``against`` is an older checkpoint's text;
+    ``jobs`` worker processes read the WARC files (None: one per core)."""
     report = Report(str(archive.root))
     sealed = manifest.read_all(archive.manifests_dir)
     by_id = {m.capture_id: m for m in sealed}
@@ -76,23 +79,45 @@ def verify(archive: Archive, capture_ids: list[str] | None = None, *,
     for capture_id in missing:
         report.add("manifest", capture_id, FAILED, "no such manifest", capture_id)
     report.captures = [c for c in wanted if c in by_id]
-    signers = _signers(archive, report)
-    _check_chain(sealed, report, set(report.captures))
-    conn = _open_db(archive, report)
-    roots = _tsa_roots(archive, report)
-    for capture_id in report.captures:
-        _check_capture(archive, by_id[capture_id], signers, conn, report)
-        _check_timestamps(by_id[capture_id], roots, report)
-    _check_ledger(archive, sealed, set(report.captures), signers, report, against)
-    if not capture_ids:
-        _check_log(archive, signers, report)
-    if conn is not None and not capture_ids:
-        _check_database_extras(conn, set(by_id), report)
-    if not capture_ids:
-        _note_leftovers(archive, sealed, report)
-    if conn is not None:
-        conn.close()
+    # the WARC files are read in workers meanwhile; their records are compared last
+    with Scans(_warc_files(archive, [by_id[c] for c in report.captures]), jobs) as scans:
+        signers = _signers(archive, report)
+        _check_chain(sealed, report, set(report.captures))
+        conn = _open_db(archive, report)
+        roots = _TsaRoots(archive, report)
+        for capture_id in report.captures:
+            _check_capture(archive, by_id[capture_id], signers, conn, report)
+            _check_timestamps(by_id[capture_id], roots, report)
+        _check_ledger(archive, sealed, set(report.captures), signers, report, against)
+        if not capture_ids:
+            _check_log(archive, signers, report)
+        if conn is not None and not capture_ids:
+            _check_database_extras(conn, set(by_id), report)
+        if not capture_ids:
+            _note_leftovers(archive, sealed, report)
+        if conn is not None:
+            conn.close()
+        for capture_id in report.captures:
+            _check_warcs(archive, by_id[capture_id], scans, report)
     return report
+
+
+def _warc_files(archive: Archive,
+                sealed: list[manifest.Sealed]) -> list[tuple[Path, str | None, Layout | None]]:
+    """The WARC files the manifests name that are there to read: each with its sealed
+    sha256 and its records' sealed places, which let the file be read in parts."""
+    files: dict[Path, tuple[Path, str | None, Layout | None]] = {}
+    for one in sealed:
+        try:
+            entries, records = _layout(one.content)
+            for relpath, entry in entries.items():
+                path = archive.root / relpath
+                places = sorted((r["offset"], r["length"]) for r in records.get(relpath, []))
+                if path.is_file() and path not in files:
+                    files[path] = (path, str(entry["sha256"]), places)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue  # a malformed manifest: reported by _check_capture, nothing to read early
+    return list(files.values())
 
 
 def _signers(archive: Archive, report: Report) -> list[signing.AllowedSigner] | None:
@@ -165,17 +190,34 @@ def _check_capture(archive: Archive, sealed: manifest.Sealed,
         report.add("manifest", sealed.path.name, FAILED,
                    f"names capture {content.get('capture_id')!r}, not {cid!r}", cid)
     try:
-        files = {f["path"]: f for f in content["warc_files"]}
-        records = content["records"]
+        _layout(content)
     except (KeyError, TypeError) as exc:
         report.add("manifest", sealed.path.name, FAILED, f"missing field {exc}", cid)
         return
     _check_sums(archive, sealed, report)
-    for path, entry in files.items():
-        _check_warc(archive, cid, entry, [r for r in records if r["warc_path"] == path], report)
     _check_documents_listed(cid, content, report)
     if conn is not None:
         _check_database(conn, cid, content, sealed.sha256, report)
+
+
+def _check_warcs(archive: Archive, sealed: manifest.Sealed, scans: Scans,
+                 report: Report) -> None:
+    """Each WARC file of a capture whose manifest is readable, against its records."""
+    try:
+        files, by_file = _layout(sealed.content)
+    except (KeyError, TypeError):
+        return  # reported by _check_capture
+    for path, entry in files.items():
+        _check_warc(archive, sealed.capture_id, entry, by_file.get(path, []), scans, report)
+
+
+def _layout(content: Any) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """A manifest's WARC files by path, and their records; KeyError/TypeError if malformed."""
+    files = {f["path"]: f for f in content["warc_files"]}
+    by_file: dict[str, list[dict[str, Any]]] = {}
+    for record in content["records"]:
+        by_file.setdefault(record["warc_path"], []).append(record)
+    return files, by_file
 
 
 def _check_signature(archive: Archive, sealed: manifest.Sealed,
@@ -240,7 +282,7 @@ def _check_sums(archive: Archive, sealed: manifest.Sealed, report: Report) -> No
 
 
 def _check_warc(archive: Archive, cid: str, entry: dict[str, Any],
-                records: list[dict[str, Any]], report: Report) -> None:
+                records: list[dict[str, Any]], scans: Scans, report: Report) -> None:
     """One pass over the file: its size and sha256, its records' places and digests."""
     relpath = entry["path"]
     path = archive.root / relpath
@@ -248,7 +290,12 @@ def _check_warc(archive: Archive, cid: str, entry: dict[str, Any],
         report.add("warc-file", relpath, FAILED, "missing", cid)
         report.add("warc-records", relpath, UNCHECKED, "the file is missing", cid)
         return
-    found = scan(path, expected_sha256=entry["sha256"])
+    try:
+        found = scans.get(path)
+    except OSError as exc:
+        report.add("warc-file", relpath, UNCHECKED, f"cannot be read: {exc.strerror or exc}", cid)
+        report.add("warc-records", relpath, UNCHECKED, "the file cannot be read", cid)
+        return
     problems = []
     if found.size != entry["bytes"]:
         problems.append(f"{found.size} bytes, manifest says {entry['bytes']}")
@@ -312,16 +359,25 @@ def _check_documents_listed(cid: str, content: dict[str, Any], report: Report) -
 # -- timestamps -------------------------------------------------------------------------------
 
 
-def _tsa_roots(archive: Archive, report: Report) -> list[Any]:
-    from .config import load
-    from .errors import UsageError
-    from .timestamp import load_certificates
+class _TsaRoots:
+    """The trusted TSA roots, read when the first token is to be checked."""
 
-    try:
-        return load_certificates(load(archive.root).tsa_roots)
-    except (OSError, ValueError, UsageError) as exc:
-        report.notes.append(f"trusted TSA roots cannot be read: {exc}")
-        return []
+    def __init__(self, archive: Archive, report: Report) -> None:
+        self._archive, self._report = archive, report
+        self._roots: list[Any] | None = None
+
+    def get(self) -> list[Any]:
+        if self._roots is None:
+            from .config import load
+            from .errors import UsageError
+            from .timestamp import load_certificates
+
+            try:
+                self._roots = load_certificates(load(self._archive.root).tsa_roots)
+            except (OSError, ValueError, UsageError) as exc:
+                self._report.notes.append(f"trusted TSA roots cannot be read: {exc}")
+                self._roots = []
+        return self._roots
 
 
 def _when(text: str | None) -> datetime | None:
@@ -333,7 +389,7 @@ def _when(text: str | None) -> datetime | None:
         return None
 
 
-def _check_timestamps(sealed: manifest.Sealed, roots: list[Any], report: Report) -> None:
+def _check_timestamps(sealed: manifest.Sealed, roots: _TsaRoots, report: Report) -> None:
     from .timestamp import check_token, pending_path, token_paths
 
     cid = sealed.capture_id
@@ -352,7 +408,7 @@ def _check_timestamps(sealed: manifest.Sealed, roots: list[Any], report: Report)
         return
     started = _when(content.get("started_at"))
     for path in tokens:
-        result = check_token(path.read_bytes(), sealed.data, roots)
+        result = check_token(path.read_bytes(), sealed.data, roots.get())
         outcome, detail = result.outcome, result.detail
         if result.gen_time and started and result.gen_time < started - timedelta(minutes=10):
             outcome = FAILED

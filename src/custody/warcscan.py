@@ -1,0 +1,213 @@
+"""Reading a WARC file back for verification: every gzip member, with its digests.
+
+One sequential pass per file with zlib and hashlib alone (warcio's parser is not
+used here, and not imported): the file's sha256, then each member's place, length,
+the WARC header fields verification compares, and the sha256 of its block.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+_CHUNK = 1024 * 1024
+_STEP = 16 * 1024
+_OUT = 4 * 1024 * 1024  # inflated bytes taken at a time from one member
+
+# The header fields verification compares, as custody writes them (byte-exact names: any
+# other change to a record's bytes already shows in its digests); the first one counts.
+_COMPARED = {name.encode(): name for name in (
+    "WARC-Record-ID", "WARC-Type", "WARC-Target-URI", "WARC-Block-Digest", "Content-Length")}
+
+
+def parse_headers(raw: bytes) -> dict[str, str]:
+    """The compared fields of a WARC header block (without its closing blank line)."""
+    lines = raw.split(b"\r\n")
+    headers = {"_version": lines[0].decode("utf-8", errors="replace")}
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        key = _COMPARED.get(name)
+        if key is not None and key not in headers:
+            headers[key] = value.strip().decode("utf-8", errors="replace")
+    return headers
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
+
+
+@dataclass
+class Member:
+    """One gzip member found in a WARC file, as it is on disk now."""
+
+    offset: int
+    length: int
+    member_sha256: str | None  # None: not computed, the whole file being as sealed
+    headers: dict[str, str]
+    block_sha256: str | None
+    error: str | None = None
+
+
+@dataclass
+class Scan:
+    size: int
+    sha256: str
+    members: list[Member]
+    error: str | None = None  # where reading stopped: the rest of the file is unreadable
+
+
+class _MemberReader:
+    """Parses one member's decompressed bytes: WARC headers, then the block's digest."""
+
+    def __init__(self) -> None:
+        self.head = b""
+        self.headers: dict[str, str] | None = None
+        self.block = hashlib.sha256()
+        self.remaining = 0
+
+    def feed(self, data: bytes) -> None:
+        if self.headers is None:
+            self.head += data
+            end = self.head.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            self.headers = parse_headers(self.head[:end])
+            self.remaining = _int(self.headers.get("Content-Length"))
+            data, self.head = self.head[end + 4 :], b""
+        take = data[: self.remaining]
+        self.block.update(take)
+        self.remaining -= len(take)
+
+    def problem(self) -> str | None:
+        if self.headers is None:
+            return "no WARC header block"
+        if self.remaining:
+            return f"block is {self.remaining} bytes shorter than its Content-Length"
+        return None
+
+
+def _walk(fh: IO[bytes], hash_members: bool) -> tuple[list[Member], str | None]:
+    """Every member of the file, in one pass.
+
+    The inflater is fed small slices of a large buffer: what it leaves unused after a
+    member ends is copied, and with whole buffers that copying would dwarf the work.
+    """
+    members: list[Member] = []
+    position = begin = 0  # bytes consumed; where the current member began
+    inflater = zlib.decompressobj(wbits=31)
+    member_hash = hashlib.sha256() if hash_members else None
+    reader = _MemberReader()
+    view, at = memoryview(b""), 0
+    while True:
+        if at >= len(view):
+            view, at = memoryview(fh.read(_CHUNK)), 0
+            if not view:
+                break
+        piece = view[at : at + _STEP]
+        try:
+            data = inflater.decompress(piece)
+        except zlib.error as exc:
+            return members, f"unreadable from offset {begin}: not a gzip member ({exc})"
+        reader.feed(data)
+        used = len(piece) - len(inflater.unused_data) if inflater.eof else len(piece)
+        if member_hash is not None:
+            member_hash.update(piece[:used])
+        position += used
+        at += used
+        if inflater.eof:
+            members.append(_member(begin, position - begin, member_hash.hexdigest()
+                                   if member_hash is not None else None, reader))
+            begin = position
+            inflater = zlib.decompressobj(wbits=31)
+            member_hash = hashlib.sha256() if hash_members else None
+            reader = _MemberReader()
+    error = f"file ends inside the record at offset {begin}" if position > begin else None
+    return members, error
+
+
+def _member(offset: int, length: int, digest: str | None, reader: _MemberReader) -> Member:
+    block = reader.block.hexdigest() if reader.headers is not None else None
+    return Member(offset, length, digest, reader.headers or {}, block, reader.problem())
+
+
+def contiguous(layout: list[tuple[int, int]]) -> bool:
+    """Whether the places (offset, length) follow one another from the start of a file."""
+    at = 0
+    for offset, length in layout:
+        if offset != at or length <= 0:
+            return False
+        at += length
+    return bool(layout)
+
+
+def read_members(path: Path, layout: list[tuple[int, int]]) -> list[Member] | None:
+    """The members at the sealed places (offset, length), each inflated on its own.
+
+    Each place must hold exactly one whole gzip member (its CRC and length checked):
+    the same members a walk of those bytes finds, without searching for their ends.
+    None when a place does not hold one, and the caller walks the file instead.
+    """
+    members: list[Member] = []
+    window, base = memoryview(b""), 0
+    with open(path, "rb") as fh:
+        for offset, length in layout:
+            if offset + min(length, _CHUNK) > base + len(window):  # not all in the window
+                fh.seek(offset)
+                window, base = memoryview(fh.read(max(_CHUNK, min(length, _CHUNK)))), offset
+            inflater = zlib.decompressobj(wbits=31)
+            reader = _MemberReader()
+            at, end = offset, offset + length
+            try:
+                while at < end:
+                    if at >= base + len(window):  # a member larger than the window
+                        window, base = memoryview(fh.read(_CHUNK)), at
+                        if not window:
+                            return None
+                    piece = window[at - base : min(end, base + len(window)) - base]
+                    if inflater.eof:
+                        return None  # the member ended before its place does
+                    reader.feed(inflater.decompress(piece, _OUT))
+                    while inflater.unconsumed_tail:  # output is taken a bounded part at a time
+                        reader.feed(inflater.decompress(inflater.unconsumed_tail, _OUT))
+                    at += len(piece)
+            except zlib.error:
+                return None
+            if not inflater.eof or inflater.unused_data:
+                return None
+            members.append(_member(offset, length, None, reader))
+    return members
+
+
+def file_sha256(path: Path) -> tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def scan(path: Path, expected_sha256: str | None = None,
+         layout: list[tuple[int, int]] | None = None) -> Scan:
+    """Read a WARC file: its sha256, and every gzip member with its digests.
+
+    When the file's sha256 is the expected (sealed) one, every member is byte for byte
+    the sealed one, and its own digest is not computed again (``member_sha256`` None);
+    the members are then read at the sealed places (``layout``) when they are given
+    and hold. Otherwise the file is walked member by member to find what changed.
+    """
+    size, digest = file_sha256(path)
+    if (digest == expected_sha256 and layout and contiguous(layout)
+            and sum(length for _, length in layout) == size):
+        members = read_members(path, layout)
+        if members is not None:
+            return Scan(size, digest, members)
+    with open(path, "rb") as fh:
+        found, error = _walk(fh, hash_members=digest != expected_sha256)
+    return Scan(size, digest, found, error)
