@@ -6,7 +6,6 @@ commands that need them, so that ``custody --help`` answers at once.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
@@ -206,6 +205,8 @@ def _print_rows(columns: list[str], rows: list[Any], fmt: str) -> None:
         click.echo(json.dumps([dict(zip(columns, r, strict=True)) for r in rows],
                               ensure_ascii=False, indent=2, default=str))
     elif fmt == "csv":
+        import csv
+
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)
         writer.writerows(rows)

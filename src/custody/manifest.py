@@ -13,6 +13,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ class Sealed:
     content: dict[str, Any] | None  # None when the bytes are not a readable manifest
     problem: str | None = None
 
-    @property
+    @cached_property
     def sha256(self) -> str:
         return sha256_hex(self.data)
 

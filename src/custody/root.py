@@ -15,9 +15,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import signing
 from .errors import ArchiveError, ArchiveLocked
+
+if TYPE_CHECKING:  # cryptography loads slowly, and most commands open an archive without keys
+    from . import signing
 
 SIGNERS = "allowed_signers"
 
@@ -79,6 +82,8 @@ class Archive:
 
     def add_signer(self, principal: str, key: signing.Ed25519PublicKey) -> bool:
         """Add the key to allowed_signers unless it is there already."""
+        from . import signing
+
         known = signing.read_allowed_signers(self.allowed_signers)
         blob = signing.public_key_blob(key)
         if any(signing.public_key_blob(s.public_key) == blob for s in known):
@@ -89,6 +94,8 @@ class Archive:
         return True
 
     def principal_for(self, key: signing.Ed25519PublicKey) -> str | None:
+        from . import signing
+
         blob = signing.public_key_blob(key)
         for signer in signing.read_allowed_signers(self.allowed_signers):
             if signing.public_key_blob(signer.public_key) == blob:
@@ -120,6 +127,8 @@ def rotate_key(archive: Archive, key_path: Path, *, passphrase: bytes | None,
     """A new key at ``key_path``; the old one retired beside it and, in allowed_signers,
     valid only before now, so that what it signed still verifies and nothing new can."""
     from datetime import UTC, datetime
+
+    from . import signing
 
     old = signing.load_key(key_path, old_passphrase)
     principal = archive.principal_for(old.public_key()) or default_operator()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import selectors
 import struct
 import threading
 from dataclasses import dataclass, field
@@ -83,33 +84,27 @@ class _Worker:
         if self.pid == 0:
             os.close(read_end)
             for sibling in pool.workers:  # pipes of the workers forked before this one
-                os.close(sibling.fileno())
+                os.close(sibling.fd)
             _serve(write_end, jobs, parent)
         os.close(write_end)
+        self.fd = read_end
         self.done = False
-        self._stream = os.fdopen(read_end, "rb")
-        self._pool = pool
+        self._pending = bytearray()
 
-    def fileno(self) -> int:
-        return self._stream.fileno()
-
-    def start(self) -> None:
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self) -> None:
-        """Read results as they come, so that the worker never waits on a full pipe."""
-        try:
-            while head := self._stream.read(_FRAME.size):
-                size = _FRAME.unpack(head)[0]
-                data = self._stream.read(size)
-                if len(data) < size:
-                    break
-                self._pool.deliver(*marshal.loads(data))
-        except Exception:  # a torn or odd frame: what was not delivered
-            pass  # is scanned in-process
-        finally:
-            self._stream.close()
-            self._pool.worker_ended(self)
+    def receive(self) -> list[tuple[int, Any]] | None:
+        """The results whose frames are complete after one read; None at the end."""
+        data = os.read(self.fd, 1 << 20)
+        if not data:
+            return None
+        self._pending += data
+        results = []
+        while len(self._pending) >= _FRAME.size:
+            size = _FRAME.unpack_from(self._pending)[0]
+            if len(self._pending) < _FRAME.size + size:
+                break
+            results.append(marshal.loads(self._pending[_FRAME.size : _FRAME.size + size]))
+            del self._pending[: _FRAME.size + size]
+        return results
 
     def stop(self) -> None:
         try:
@@ -118,6 +113,27 @@ class _Worker:
             os.waitpid(self.pid, 0)
         except (ChildProcessError, ProcessLookupError):
             pass
+
+
+def _drain(workers: list[_Worker], pool: Scans) -> None:
+    """One thread reads every worker's results as they come, so no worker waits on a full
+    pipe while the parent is busy elsewhere."""
+    with selectors.DefaultSelector() as selector:
+        for worker in workers:
+            selector.register(worker.fd, selectors.EVENT_READ, worker)
+        while selector.get_map():
+            for key, _ in selector.select():
+                worker = key.data
+                try:
+                    results = worker.receive()
+                except Exception:  # a torn or odd frame: what was not delivered
+                    results = None  # is scanned in-process
+                for number, result in results or []:
+                    pool.deliver(number, result)
+                if results is None:
+                    selector.unregister(worker.fd)
+                    os.close(worker.fd)
+                    pool.worker_ended(worker)
 
 
 class Scans:
@@ -143,8 +159,8 @@ class Scans:
                 self.workers.append(worker)
                 for number, _ in share:
                     self._owner[number] = worker
-        for worker in self.workers:  # threads only once every worker is forked
-            worker.start()
+        if self.workers:  # the thread only once every worker is forked
+            threading.Thread(target=_drain, args=(self.workers, self), daemon=True).start()
 
     def deliver(self, number: int, result: Any) -> None:
         with self._changed:

@@ -15,12 +15,16 @@ import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from .errors import KeyProblem
+
+if TYPE_CHECKING:  # cryptography is imported where keys are made, loaded or checked: it is
+    # slow to import, and verify starts reading WARC files before it needs it
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 MANIFEST_NAMESPACE = "custody-manifest"
 CHECKPOINT_NAMESPACE = "custody-checkpoint"
@@ -46,7 +50,7 @@ def _read_string(buf: bytes, pos: int) -> tuple[bytes, int]:
 
 
 def public_key_blob(key: Ed25519PublicKey) -> bytes:
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    raw = key.public_bytes_raw()
     return _string(_KEY_TYPE.encode()) + _string(raw)
 
 
@@ -109,6 +113,8 @@ class Signature:
             + _string(self.hash_algorithm.encode())
             + _string(digest)
         )
+        from cryptography.exceptions import InvalidSignature
+
         try:
             self.public_key.verify(self.raw, signed)
         except InvalidSignature:
@@ -154,6 +160,8 @@ def _parse_key_blob(blob: bytes) -> Ed25519PublicKey:
     if key_type != _KEY_TYPE.encode():
         raise ValueError(f"unsupported key type {key_type.decode(errors='replace')}")
     raw, _ = _read_string(blob, pos)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
@@ -244,6 +252,9 @@ def create_key(path: Path, passphrase: bytes | None = None) -> Ed25519PrivateKey
     """Write a new key in OpenSSH format (so ssh-keygen can use it too), mode 0600."""
     if path.exists():
         raise KeyProblem("a key already exists here; refusing to overwrite it", where=str(path))
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = Ed25519PrivateKey.generate()
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(passphrase)
@@ -273,6 +284,9 @@ def load_key(path: Path, passphrase: bytes | None = None) -> Ed25519PrivateKey:
         raise KeyProblem(
             f"key file is readable by others (mode {mode:o}); chmod 600 it", where=str(path)
         )
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     data = path.read_bytes()
     try:
         key = serialization.load_ssh_private_key(data, password=passphrase or None)
@@ -289,6 +303,8 @@ def load_key(path: Path, passphrase: bytes | None = None) -> Ed25519PrivateKey:
 
 
 def key_is_encrypted(path: Path) -> bool:
+    from cryptography.hazmat.primitives import serialization
+
     try:
         serialization.load_ssh_private_key(path.read_bytes(), password=None)
     except (ValueError, TypeError):

@@ -88,16 +88,21 @@ class _HashingFile:
 
 
 class _GzipMember:
-    """Compresses what warcio writes; each flush (warcio's end of a record) ends a member."""
+    """Compresses what warcio writes; each flush (warcio's end of a record) ends a member.
+
+    ``level`` is read when a member starts: 6 for most records; 0 (stored deflate blocks)
+    for a block that does not compress, such as a photo, which deflate would only
+    Huffman-code for a fraction of a per cent -- slow to write and slow to read back.
+    """
 
     def __init__(self, out: _HashingFile, level: int = 6) -> None:
         self._out = out
-        self._level = level
+        self.level = level
         self._packer: Any = None
 
     def write(self, data: bytes) -> int:
         if self._packer is None:
-            self._packer = zlib.compressobj(self._level, zlib.DEFLATED, 31)
+            self._packer = zlib.compressobj(self.level, zlib.DEFLATED, 31)
         self._out.write(self._packer.compress(data))
         return len(data)
 
@@ -108,15 +113,27 @@ class _GzipMember:
         self._out.flush()
 
 
-def _digests(block: IO[bytes], http: bool) -> tuple[str, str | None, int]:
-    """sha256 of the block, of its HTTP payload (after the header block), and its length."""
+_SAMPLE = 8 * 1024  # bytes of a block tried with deflate to see whether it compresses
+
+
+def compresses(sample: bytes) -> bool:
+    """Whether deflate saves more than 3 per cent on this sample of a block."""
+    return len(zlib.compress(sample, 1)) < 0.97 * len(sample)
+
+
+def _digests(block: IO[bytes], http: bool) -> tuple[str, str | None, int, bool]:
+    """sha256 of the block, of its HTTP payload (after the header block), its length, and
+    whether it is worth compressing (judged on a sample past the first 4 KB)."""
     block.seek(0)
     block_hash = hashlib.sha256()
     payload_hash = hashlib.sha256() if http else None
     length = 0
     tail = b""
     in_payload = not http
+    worth = True
     while chunk := block.read(_CHUNK):
+        if not length and len(chunk) >= 4096 + _SAMPLE:
+            worth = compresses(chunk[-_SAMPLE:])
         length += len(chunk)
         block_hash.update(chunk)
         if payload_hash is None:
@@ -133,7 +150,7 @@ def _digests(block: IO[bytes], http: bool) -> tuple[str, str | None, int]:
             tail = window[-3:]
     block.seek(0)
     payload = payload_hash.hexdigest() if payload_hash is not None and in_payload else None
-    return block_hash.hexdigest(), payload, length
+    return block_hash.hexdigest(), payload, length, worth
 
 
 class WarcWriter:
@@ -161,7 +178,8 @@ class WarcWriter:
 
         # warcio's own gzip wrapper compresses at level 9, several times slower than 6 for
         # a few per cent; ours makes the same thing, one member per record
-        self._writer = WARCWriter(_GzipMember(self._out), gzip=False, warc_version=WARC_VERSION)
+        self._gzip = _GzipMember(self._out)
+        self._writer = WARCWriter(self._gzip, gzip=False, warc_version=WARC_VERSION)
         self.count = 0
 
     @property
@@ -184,7 +202,7 @@ class WarcWriter:
     ) -> RecordEntry:
         stream = io.BytesIO(block) if isinstance(block, bytes) else block
         is_http = content_type.startswith("application/http")
-        block_sha, payload_sha, length = _digests(stream, is_http)
+        block_sha, payload_sha, length, worth = _digests(stream, is_http)
         record_id = record_id or new_record_id()
         date = date or warc_date()
         fields: list[tuple[str, str]] = [("WARC-Type", rec_type), ("WARC-Record-ID", record_id)]
@@ -205,6 +223,7 @@ class WarcWriter:
         record.payload_length = length
         offset = self._out.position
         self._out.member_hash = hashlib.sha256()
+        self._gzip.level = 6 if worth else 0
         self._writer.write_record(record)
         truncated = dict(headers or []).get("WARC-Truncated")
         entry = RecordEntry(
