@@ -7,7 +7,8 @@ fresh archive, then
 times, as whole commands, a full `custody verify` (signatures, chain, ledger and
 checkpoint, every file and record digest, the database) and `warcio check` over the
 capture's WARC files, and reads the same bytes once with plain sha256. Prints medians,
-the ratio (goal: custody <= 0.5x warcio) and MB/s.
+the ratio (goal: custody <= 0.5x warcio) and MB/s; and custody again with ``--jobs 0``,
+in one process, as warcio runs.
 """
 
 from __future__ import annotations
@@ -60,12 +61,13 @@ def main() -> int:
         total = sum(os.path.getsize(w) for w in warcs)
         # verify records a "verified" event when the key is at hand; time it without
         bare = {k: v for k, v in env.items() if k != "CUSTODY_KEY"}
-        custody_t, warcio_t, sha_t = [], [], []
+        custody_t, alone_t, warcio_t, sha_t = [], [], [], []
         timed([str(BIN / "custody"), "verify"], bare)  # warm the caches for both tools
         timed([str(BIN / "warcio"), "check", *warcs], bare)
         for _ in range(args.runs):
             custody_t.append(timed([str(BIN / "custody"), "verify"], bare))
             warcio_t.append(timed([str(BIN / "warcio"), "check", *warcs], bare))
+            alone_t.append(timed([str(BIN / "custody"), "verify", "--jobs", "0"], bare))
             start = time.perf_counter()
             for w in warcs:
                 digest = hashlib.sha256()
@@ -73,11 +75,14 @@ def main() -> int:
                     while chunk := fh.read(1 << 20):
                         digest.update(chunk)
             sha_t.append(time.perf_counter() - start)
-        c, w, s = (statistics.median(x) for x in (custody_t, warcio_t, sha_t))
+        c, a, w, s = (statistics.median(x) for x in (custody_t, alone_t, warcio_t, sha_t))
         mb = total / 1e6
         print(f"{args.pages + 1} pages, {len(warcs)} WARC file(s), {mb:.1f} MB; "
               f"medians of {args.runs} runs")
-        print(f"custody verify (everything)  {c:6.3f} s  {mb / c:7.1f} MB/s")
+        print(f"custody verify (everything)  {c:6.3f} s  {mb / c:7.1f} MB/s  "
+              f"({os.cpu_count()} cores; worker processes read the WARC files)")
+        print(f"  the same, --jobs 0         {a:6.3f} s  {mb / a:7.1f} MB/s  "
+              f"(one process; ratio {a / w:.2f})")
         print(f"warcio check                 {w:6.3f} s  {mb / w:7.1f} MB/s")
         print(f"plain sha256 of the bytes    {s:6.3f} s  {mb / s:7.1f} MB/s")
         print(f"ratio custody / warcio       {c / w:6.2f}   (goal <= 0.5)")

@@ -19,13 +19,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from . import merkle
@@ -61,7 +59,7 @@ def key_name(principal: str) -> str:
 
 
 def key_id(name: str, public: Ed25519PublicKey) -> bytes:
-    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    raw = public.public_bytes_raw()
     return hashlib.sha256(name.encode() + b"\n" + b"\x01" + raw).digest()[:4]
 
 
@@ -130,7 +128,7 @@ class Ledger:
         if path.exists():
             return path.read_text().strip()
         self.dir.mkdir(parents=True, exist_ok=True)
-        origin = f"custody.archive/{secrets.token_hex(8)}"
+        origin = f"custody.archive/{os.urandom(8).hex()}"
         write_atomic(path, (origin + "\n").encode())
         return origin
 

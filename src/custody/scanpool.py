@@ -6,11 +6,12 @@ core, while the parent checks signatures, timestamps, the ledger and the databas
 and hands each file's ``Scan`` over when verification reaches it.
 
 A file is cut into parts at its sealed record places, so that one large file keeps
-every core busy: each worker inflates the records of its parts (each place must hold
-exactly one whole gzip member), and one reads the whole file for its sha256. The parts
-are put together only when that sha256 is the sealed one and every place held; in any
-other case -- an altered file, a worker that failed -- the parent walks the file
-itself, member by member, so that what changed is found and located.
+every core busy: one job reads the whole file for its sha256, the others inflate the
+records of a part each (each place must hold exactly one whole gzip member). Workers
+take the jobs in order from a queue as they get free. The parts are put together only
+when that sha256 is the sealed one and every place held; in any other case -- an
+altered file, a worker that failed -- the parent walks the file itself, member by
+member, so that what changed is found and located.
 
 Where fork is missing, where threads already run (a forked copy of them is unsafe), or
 on a single core, each file is scanned in-process when it is asked for: same results.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import select
 import selectors
 import struct
 import threading
@@ -30,7 +32,10 @@ from typing import Any
 from .warcscan import Member, Scan, contiguous, file_sha256, read_members, scan
 
 _FRAME = struct.Struct(">Q")
-_MIN_PART = 4 * 1024 * 1024  # smaller parts cost more in hand-over than they save
+_JOB = struct.Struct(">I")
+_PIPE_ATOMIC = select.PIPE_BUF // _JOB.size * _JOB.size  # a write this small is whole
+_MIN_PART = 256 * 1024  # smaller parts cost more in hand-over than they save
+_MAX_PART = 64 * 1024 * 1024
 Layout = list[tuple[int, int]]
 
 
@@ -56,20 +61,24 @@ def _run(job: tuple[Any, ...]) -> Any:
         return ("oserror", exc.errno, exc.strerror or str(exc))
 
 
-def _serve(fd: int, jobs: list[tuple[int, tuple[Any, ...]]], parent: int) -> None:
-    """The worker: run each job in turn and send its result at once; never returns."""
+def _serve(queue: int, out: int, jobs: list[tuple[Any, ...]], parent: int) -> None:
+    """The worker: take the next job number from the queue, run it, send its result at
+    once, until the queue is empty; never returns.
+
+    It ends with its parent: a write to a pipe nobody reads fails, and before each job
+    it looks whether its parent is still there (parts are bounded, so it soon looks).
+    """
     code = 0
     try:
         import gc
 
         gc.disable()  # collections would touch, and so copy, every page shared with the parent
-        from .children import die_with_parent
-
-        die_with_parent(parent)
-        with os.fdopen(fd, "wb", buffering=0) as out:
-            for number, job in jobs:
-                data = marshal.dumps((number, _run(job)))
-                out.write(_FRAME.pack(len(data)) + data)
+        while os.getppid() == parent and len(head := os.read(queue, _JOB.size)) == _JOB.size:
+            number = _JOB.unpack(head)[0]
+            data = marshal.dumps((number, _run(jobs[number])))
+            frame = memoryview(_FRAME.pack(len(data)) + data)
+            while frame:
+                frame = frame[os.write(out, frame) :]
     except BaseException:  # the parent scans what it did not get
         code = 1
     finally:
@@ -77,15 +86,16 @@ def _serve(fd: int, jobs: list[tuple[int, tuple[Any, ...]]], parent: int) -> Non
 
 
 class _Worker:
-    def __init__(self, jobs: list[tuple[int, tuple[Any, ...]]], pool: Scans) -> None:
+    def __init__(self, queue: int, jobs: list[tuple[Any, ...]], pool: Scans) -> None:
         read_end, write_end = os.pipe()
         parent = os.getpid()
         self.pid = os.fork()
         if self.pid == 0:
             os.close(read_end)
+            os.close(pool.queue_end)  # or the queue would never end for this worker
             for sibling in pool.workers:  # pipes of the workers forked before this one
                 os.close(sibling.fd)
-            _serve(write_end, jobs, parent)
+            _serve(queue, write_end, jobs, parent)
         os.close(write_end)
         self.fd = read_end
         self.done = False
@@ -115,14 +125,24 @@ class _Worker:
             pass
 
 
-def _drain(workers: list[_Worker], pool: Scans) -> None:
-    """One thread reads every worker's results as they come, so no worker waits on a full
-    pipe while the parent is busy elsewhere."""
+def _drain(pool: Scans, queue: bytes) -> None:
+    """One thread feeds the rest of the job queue and reads every worker's results as they
+    come, so that no worker waits on a full pipe while the parent is busy elsewhere."""
     with selectors.DefaultSelector() as selector:
-        for worker in workers:
+        for worker in pool.workers:
             selector.register(worker.fd, selectors.EVENT_READ, worker)
+        if queue:
+            selector.register(pool.queue_end, selectors.EVENT_WRITE, None)
+        else:
+            os.close(pool.queue_end)
         while selector.get_map():
             for key, _ in selector.select():
+                if key.data is None:
+                    queue = _feed(pool.queue_end, queue)
+                    if not queue:
+                        selector.unregister(pool.queue_end)
+                        os.close(pool.queue_end)
+                    continue
                 worker = key.data
                 try:
                     results = worker.receive()
@@ -136,6 +156,20 @@ def _drain(workers: list[_Worker], pool: Scans) -> None:
                     pool.worker_ended(worker)
 
 
+def _feed(fd: int, queue: bytes) -> bytes:
+    """Write whole job numbers to the non-blocking queue while it takes them; the rest."""
+    while queue:
+        piece = queue[:_PIPE_ATOMIC]
+        try:
+            os.write(fd, piece)
+        except BlockingIOError:
+            break
+        except OSError:  # every worker is gone: the parent scans what is left
+            return b""
+        queue = queue[len(piece) :]
+    return queue
+
+
 class Scans:
     """Scans of files given as (path, sealed sha256 or None, sealed record places or None),
     started at once; ``get`` hands each over."""
@@ -145,22 +179,30 @@ class Scans:
         self._files = {path: _File(path, sha256, layout if layout and contiguous(layout)
                                    else None) for path, sha256, layout in files}
         self._results: dict[int, Any] = {}
-        self._owner: dict[int, _Worker] = {}
         self._changed = threading.Condition()
         self.workers: list[_Worker] = []
+        self.queue_end = -1
         if workers is None:  # on one core a worker would only take turns with us
             workers = cores if (cores := os.cpu_count() or 1) > 1 else 0
         if workers < 1 or not files or not hasattr(os, "fork") or threading.active_count() > 1:
             return
-        shares = _deal(_plan(list(self._files.values()), workers), workers)
-        for share in shares:
-            if share:
-                worker = _Worker(share, self)
-                self.workers.append(worker)
-                for number, _ in share:
-                    self._owner[number] = worker
-        if self.workers:  # the thread only once every worker is forked
-            threading.Thread(target=_drain, args=(self.workers, self), daemon=True).start()
+        jobs = _plan(list(self._files.values()), workers)
+        if not jobs:
+            return
+        queue_out, self.queue_end = os.pipe()
+        os.set_blocking(self.queue_end, False)
+        rest = _feed(self.queue_end, b"".join(_JOB.pack(n) for n in range(len(jobs))))
+        for _ in range(min(workers, len(jobs))):
+            try:
+                self.workers.append(_Worker(queue_out, jobs, self))
+            except OSError:  # no more processes to be had: fewer workers, or none
+                break
+        os.close(queue_out)
+        if not self.workers:
+            os.close(self.queue_end)
+            return
+        # the thread only once every worker is forked
+        threading.Thread(target=_drain, args=(self, rest), daemon=True).start()
 
     def deliver(self, number: int, result: Any) -> None:
         with self._changed:
@@ -178,8 +220,7 @@ class Scans:
         results = []
         with self._changed:
             for number in entry.jobs:
-                worker = self._owner[number]
-                while number not in self._results and not worker.done:
+                while number not in self._results and not all(w.done for w in self.workers):
                     self._changed.wait()
                 results.append(self._results.pop(number, None))
         return _assemble(entry, results) or scan(path, entry.sha256, entry.layout)
@@ -196,36 +237,27 @@ class Scans:
         self.close()
 
 
-def _plan(files: list[_File], workers: int) -> list[tuple[int, int, tuple[Any, ...]]]:
-    """Jobs as (number, cost, job): per file its sha256, and its records in parts."""
+def _plan(files: list[_File], workers: int) -> list[tuple[Any, ...]]:
+    """The jobs, numbered by their place in the list: per file its sha256, then its
+    records in parts. Workers take them in turn as they get free, and parts are small
+    enough that each worker takes several -- text (slow to inflate) and photos (stored,
+    quick) then fall to every worker alike -- and bounded, so that a worker whose parent
+    was killed notices soon."""
     total = sum(_size(f.path) for f in files)
-    part = max(_MIN_PART, -(-total // workers))
-    jobs: list[tuple[int, int, tuple[Any, ...]]] = []
+    part = min(_MAX_PART, max(_MIN_PART, total // (workers * 16)))
+    jobs: list[tuple[Any, ...]] = []
     for f in files:
         if f.layout is None:
             continue  # walked in-process when asked for: there is no sealed layout to cut
         f.jobs.append(len(jobs))
-        jobs.append((len(jobs), _size(f.path) // 8, ("sha256", str(f.path))))
+        jobs.append(("sha256", str(f.path)))
         start, cut = 0, 0
         for i, (offset, length) in enumerate(f.layout):
             if offset + length - cut >= part or i == len(f.layout) - 1:
                 f.jobs.append(len(jobs))
-                jobs.append((len(jobs), offset + length - cut,
-                             ("members", str(f.path), f.layout[start : i + 1])))
+                jobs.append(("members", str(f.path), f.layout[start : i + 1]))
                 start, cut = i + 1, offset + length
     return jobs
-
-
-def _deal(jobs: list[tuple[int, int, tuple[Any, ...]]],
-          workers: int) -> list[list[tuple[int, tuple[Any, ...]]]]:
-    """Jobs dealt out largest first to the least loaded worker, each share in job order."""
-    shares: list[list[tuple[int, tuple[Any, ...]]]] = [[] for _ in range(workers)]
-    loads = [0] * workers
-    for number, cost, job in sorted(jobs, key=lambda j: -j[1]):
-        least = loads.index(min(loads))
-        shares[least].append((number, job))
-        loads[least] += cost
-    return [sorted(share) for share in shares]
 
 
 def _assemble(entry: _File, results: list[Any]) -> Scan | None:
