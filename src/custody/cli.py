@@ -170,8 +170,8 @@ def verify(root: str | None, capture_ids: tuple[str, ...], as_json: bool, verbos
     custody verify 20261121T101500Z-1a2b3c4d --json
     custody verify --against checkpoint-from-march.txt
     """
+    from .report import FAILED, PASSED
     from .root import Archive
-    from .verify import FAILED, PASSED
     from .verify import verify as run_verify
 
     arch = Archive.open(root)
@@ -351,7 +351,7 @@ def reindex(root: str | None) -> None:
     \b
     custody reindex
     """
-    from .capture import reindex as run_reindex
+    from .rebuild import reindex as run_reindex
     from .root import Archive
 
     count = run_reindex(Archive.open(root))
