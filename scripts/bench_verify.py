@@ -14,8 +14,10 @@ in one process, as warcio runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -46,6 +48,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--image-kb", type=int, default=20,
                         help="incompressible bytes per page image, as photos are")
+    parser.add_argument("--tsa", action="store_true",
+                        help="timestamp the capture with a local TSA (openssl ts), so that "
+                             "verify checks a token and its chain too")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "evidence"
@@ -53,7 +58,16 @@ def main() -> int:
         env.pop("CUSTODY_KEY_PASSPHRASE", None)
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # both tools start from cached bytecode
         subprocess.run([BIN / "custody", "init"], env=env, check=True, capture_output=True)
-        with SiteServer(crawl_site(args.pages, image_bytes=args.image_kb * 1024)) as site:
+        with contextlib.ExitStack() as stack:
+            if args.tsa:
+                from tsa import LocalTSA
+
+                authority = stack.enter_context(LocalTSA(Path(tmp) / "tsa"))
+                shutil.copy(authority.root_pem, root / "tsa-roots.pem")
+                (root / "custody.toml").write_text(
+                    f'[timestamp]\ntsa = ["{authority.url}"]\nroots = ["tsa-roots.pem"]\n')
+            site = stack.enter_context(
+                SiteServer(crawl_site(args.pages, image_bytes=args.image_kb * 1024)))
             subprocess.run([BIN / "custody", "archive", "--quiet", "--depth", "1",
                             "--concurrency", "16", site.url + "/"], env=env, check=True,
                            capture_output=True)
@@ -78,7 +92,7 @@ def main() -> int:
         c, a, w, s = (statistics.median(x) for x in (custody_t, alone_t, warcio_t, sha_t))
         mb = total / 1e6
         print(f"{args.pages + 1} pages, {len(warcs)} WARC file(s), {mb:.1f} MB; "
-              f"medians of {args.runs} runs")
+              f"medians of {args.runs} runs" + ("; with an RFC 3161 token" if args.tsa else ""))
         print(f"custody verify (everything)  {c:6.3f} s  {mb / c:7.1f} MB/s  "
               f"({os.cpu_count()} cores; worker processes read the WARC files)")
         print(f"  the same, --jobs 0         {a:6.3f} s  {mb / a:7.1f} MB/s  "

@@ -1,8 +1,9 @@
 """Reading WARC files in parts, in worker processes: the same findings as one walk.
 
 `custody verify` cuts each file at its sealed record places and inflates the parts in
-forked workers. These tests hold it to the plain sequential walk: on an untouched
-archive, on every WARC mutation of the tamper matrix, and when a worker dies. Forking
+forked workers, which also check the timestamp tokens. These tests hold it to the plain
+sequential walk and in-process checks: on an untouched archive, on every WARC and
+timestamp mutation of the tamper matrix, and when a worker dies. Forking
 is only safe in a process without threads (the test process runs servers in threads),
 so the forked runs happen in a fresh interpreter, with parts made small enough that
 even the sample's small files are cut into several.
@@ -89,10 +90,10 @@ def test_untouched_archive_passes_with_and_without_workers(stamped: Custody) -> 
     assert report_forked["summary"]["passed"] > 50
 
 
-WARC_MUTATIONS = [name for name in MATRIX if name.startswith("warc:")]
+IN_WORKERS = [name for name in MATRIX if name.startswith(("warc:", "timestamp:"))]
 
 
-@pytest.mark.parametrize("name", WARC_MUTATIONS)
+@pytest.mark.parametrize("name", IN_WORKERS)
 def test_workers_find_what_one_pass_finds(stamped: Custody, name: str) -> None:
     MATRIX[name][0](stamped)
     alone, report_alone = run_verify(stamped, 0)
@@ -123,3 +124,19 @@ def test_unreadable_file_is_unchecked_not_a_crash(stamped: Custody) -> None:
     unreadable = [c for c in report["checks"] if c["check"] == "warc-file"]
     assert unreadable and all(c["outcome"] == "unchecked" and "Permission denied" in c["detail"]
                               for c in unreadable)
+
+
+def test_tokens_are_checked_in_the_workers(stamped: Custody) -> None:
+    # a marked result shows which side checked each token (the real check is compared
+    # with the in-process one above)
+    mark = ("real = pool._check_token\n"
+            "def marked(*args):\n"
+            "    result = real(*args)\n"
+            "    return (result[0], result[1], result[2] + ' (in a worker)', result[3])\n"
+            "pool._check_token = marked\n")
+    code, report = run_verify(stamped, 2, prelude=mark)
+    tokens = [c for c in report["checks"] if c["check"] == "timestamp"]
+    assert code == 0 and len(tokens) == 3
+    assert all(c["detail"].endswith("(in a worker)") for c in tokens)
+    code, report = run_verify(stamped, 0, prelude=mark)
+    assert not any("(in a worker)" in c["detail"] for c in report["checks"])

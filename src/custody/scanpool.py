@@ -1,9 +1,11 @@
-"""WARC files read back in worker processes while verification checks the rest.
+"""WARC files read back, and timestamps checked, in worker processes while verification
+checks the rest.
 
 Reading every file back -- inflating each record to recompute its digests -- is the
-longest part of verification. ``Scans`` starts it at once in forked workers, one per
-core, while the parent checks signatures, timestamps, the ledger and the database,
-and hands each file's ``Scan`` over when verification reaches it.
+longest part of verification, and checking an RFC 3161 token the next (its libraries
+alone take a while to load). ``Scans`` starts both at once in forked workers, one per
+core, while the parent checks signatures, the ledger and the database, and hands each
+result over when verification reaches it.
 
 A file is cut into parts at its sealed record places, so that one large file keeps
 every core busy: one job reads the whole file for its sha256, the others inflate the
@@ -48,9 +50,12 @@ class _File:
 
 
 def _run(job: tuple[Any, ...]) -> Any:
-    """One job in a worker: ("sha256", path) or ("members", path, layout)."""
+    """One job in a worker: ("sha256", path), ("members", path, layout), or
+    ("token", token path, manifest path, archive root)."""
     path = Path(job[1])
     try:
+        if job[0] == "token":
+            return _check_token(path, Path(job[2]), Path(job[3]))
         if job[0] == "sha256":
             return ("sha256", *file_sha256(path))
         members = read_members(path, job[2])
@@ -59,6 +64,22 @@ def _run(job: tuple[Any, ...]) -> Any:
             for m in members])
     except OSError as exc:
         return ("oserror", exc.errno, exc.strerror or str(exc))
+
+
+def _check_token(token: Path, manifest_path: Path, root: Path) -> Any:
+    """A timestamp token checked against the archive's trusted roots; None when the roots
+    cannot be read (the parent then checks it, and notes why)."""
+    from .config import load
+    from .errors import UsageError
+    from .timestamp import check_token, load_certificates
+
+    try:
+        roots = load_certificates(load(root).tsa_roots)
+    except (OSError, ValueError, UsageError):
+        return None
+    result = check_token(token.read_bytes(), manifest_path.read_bytes(), roots)
+    gen_time = result.gen_time.isoformat() if result.gen_time else None
+    return ("token", result.outcome, result.detail, gen_time)
 
 
 def _serve(queue: int, out: int, jobs: list[tuple[Any, ...]], parent: int) -> None:
@@ -175,18 +196,27 @@ class Scans:
     started at once; ``get`` hands each over."""
 
     def __init__(self, files: list[tuple[Path, str | None, Layout | None]],
-                 workers: int | None = None) -> None:
+                 workers: int | None = None, *,
+                 tokens: list[tuple[Path, Path]] | None = None, root: Path | None = None,
+                 ) -> None:
+        """``tokens`` (token path, manifest path) are checked too, against the trusted
+        roots of the archive at ``root``."""
         self._files = {path: _File(path, sha256, layout if layout and contiguous(layout)
                                    else None) for path, sha256, layout in files}
+        self._tokens: dict[Path, int] = {}
         self._results: dict[int, Any] = {}
         self._changed = threading.Condition()
         self.workers: list[_Worker] = []
         self.queue_end = -1
         if workers is None:  # on one core a worker would only take turns with us
             workers = cores if (cores := os.cpu_count() or 1) > 1 else 0
-        if workers < 1 or not files or not hasattr(os, "fork") or threading.active_count() > 1:
+        if workers < 1 or not hasattr(os, "fork") or threading.active_count() > 1:
             return
-        jobs = _plan(list(self._files.values()), workers)
+        jobs: list[tuple[Any, ...]] = []
+        for token, manifest_path in (tokens or []) if root is not None else []:
+            self._tokens[token] = len(jobs)
+            jobs.append(("token", str(token), str(manifest_path), str(root)))
+        _plan(list(self._files.values()), workers, jobs)
         if not jobs:
             return
         queue_out, self.queue_end = os.pipe()
@@ -217,13 +247,21 @@ class Scans:
     def get(self, path: Path) -> Scan:
         """The file's scan; raises OSError when it cannot be read."""
         entry = self._files.get(path) or _File(path, None, None)
-        results = []
-        with self._changed:
-            for number in entry.jobs:
-                while number not in self._results and not all(w.done for w in self.workers):
-                    self._changed.wait()
-                results.append(self._results.pop(number, None))
+        results = [self._result(number) for number in entry.jobs]
         return _assemble(entry, results) or scan(path, entry.sha256, entry.layout)
+
+    def token(self, path: Path) -> tuple[str, str, str | None] | None:
+        """A token's check as (outcome, detail, genTime in ISO 8601), when a worker made
+        it; None when the caller must check it."""
+        number = self._tokens.pop(path, None)
+        result = self._result(number) if number is not None else None
+        return tuple(result[1:]) if result and result[0] == "token" else None  # type: ignore[return-value]
+
+    def _result(self, number: int) -> Any:
+        with self._changed:
+            while number not in self._results and not all(w.done for w in self.workers):
+                self._changed.wait()
+            return self._results.pop(number, None)
 
     def close(self) -> None:
         for worker in self.workers:
@@ -237,15 +275,14 @@ class Scans:
         self.close()
 
 
-def _plan(files: list[_File], workers: int) -> list[tuple[Any, ...]]:
-    """The jobs, numbered by their place in the list: per file its sha256, then its
+def _plan(files: list[_File], workers: int, jobs: list[tuple[Any, ...]]) -> None:
+    """More jobs, numbered by their place in the list: per file its sha256, then its
     records in parts. Workers take them in turn as they get free, and parts are small
     enough that each worker takes several -- text (slow to inflate) and photos (stored,
     quick) then fall to every worker alike -- and bounded, so that a worker whose parent
     was killed notices soon."""
     total = sum(_size(f.path) for f in files)
     part = min(_MAX_PART, max(_MIN_PART, total // (workers * 16)))
-    jobs: list[tuple[Any, ...]] = []
     for f in files:
         if f.layout is None:
             continue  # walked in-process when asked for: there is no sealed layout to cut
@@ -257,7 +294,6 @@ def _plan(files: list[_File], workers: int) -> list[tuple[Any, ...]]:
                 f.jobs.append(len(jobs))
                 jobs.append(("members", str(f.path), f.layout[start : i + 1]))
                 start, cut = i + 1, offset + length
-    return jobs
 
 
 def _assemble(entry: _File, results: list[Any]) -> Scan | None:

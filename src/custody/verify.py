@@ -33,14 +33,16 @@ def verify(archive: Archive, capture_ids: list[str] | None = None, *,
         report.add("manifest", capture_id, FAILED, "no such manifest", capture_id)
     report.captures = [c for c in wanted if c in by_id]
     # the WARC files are read in workers meanwhile; their records are compared last
-    with Scans(_warc_files(archive, [by_id[c] for c in report.captures]), jobs) as scans:
+    chosen = [by_id[c] for c in report.captures]
+    with Scans(_warc_files(archive, chosen), jobs, tokens=_tokens(chosen),
+               root=archive.root) as scans:
         signers = _signers(archive, report)
         _check_chain(sealed, report, set(report.captures))
         conn = open_db(archive, report)
         roots = TsaRoots(archive, report)
         for capture_id in report.captures:
             _check_capture(archive, by_id[capture_id], signers, conn, report)
-            check_timestamps(by_id[capture_id], roots, report)
+            check_timestamps(by_id[capture_id], roots, report, scans)
         check_ledger(archive, sealed, set(report.captures), signers, report, against)
         if not capture_ids:
             check_log(archive, signers, report)
@@ -71,6 +73,13 @@ def _warc_files(archive: Archive,
         except (KeyError, TypeError, ValueError, AttributeError):
             continue  # a malformed manifest: reported by _check_capture, nothing to read early
     return list(files.values())
+
+
+def _tokens(sealed: list[manifest.Sealed]) -> list[tuple[Path, Path]]:
+    """The RFC 3161 tokens beside the manifests, each with its manifest."""
+    from .timestamp import token_paths
+
+    return [(token, one.path) for one in sealed for token in token_paths(one.path)]
 
 
 def _signers(archive: Archive, report: Report) -> list[signing.AllowedSigner] | None:
