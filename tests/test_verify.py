@@ -127,6 +127,26 @@ def test_warc_truncated(sealed: Custody) -> None:
     assert any(c["check"] in ("record", "warc-records") for c in found)
 
 
+def test_damage_to_one_record_leaves_the_others_checked(sealed: Custody) -> None:
+    # a byte flipped inside one record's compressed bytes breaks that gzip member (its
+    # CRC); reading goes on at the next sealed record, so only that record fails
+    _, record = response_record(sealed, "/en.html")
+    path = sealed.root / record["warc_path"]
+    data = bytearray(path.read_bytes())
+    data[record["offset"] + record["length"] // 2] ^= 0x20
+    path.write_bytes(bytes(data))
+    found = assert_caught(sealed, "record", record["record_id"])
+    in_this_file = [c for c in sealed.verify()[1]["checks"]
+                    if c["check"] == "record" and c["subject"].startswith(record["warc_path"])]
+    assert [c["subject"] for c in in_this_file if c["outcome"] == "failed"] == [
+        f"{record['warc_path']}@{record['offset']} {record['record_id']}"]
+    assert sum(c["outcome"] == "passed" for c in in_this_file) == len(in_this_file) - 1 > 5
+    end = record["offset"] + record["length"]
+    assert any(c["check"] == "warc-records"
+               and f"unreadable from offset {record['offset']} to {end}" in c["detail"]
+               for c in found)
+
+
 def test_document_text_changed_in_the_database(sealed: Custody) -> None:
     with sqlite3.connect(sealed.root / "custody.db") as conn:
         conn.execute("UPDATE documents SET text = replace(text, 'appalled', 'pleased')")

@@ -92,13 +92,20 @@ class _MemberReader:
         return None
 
 
-def _walk(fh: IO[bytes], hash_members: bool) -> tuple[list[Member], str | None]:
+def _walk(fh: IO[bytes], hash_members: bool,
+          places: list[int] | None = None) -> tuple[list[Member], str | None]:
     """Every member of the file, in one pass.
+
+    Where the bytes are not a valid gzip member, reading goes on from the next sealed record
+    place (``places``, offsets) that holds one, so that damage to one record does not
+    hide the state of the records after it; the unreadable ranges are reported.
 
     The inflater is fed small slices of a large buffer: what it leaves unused after a
     member ends is copied, and with whole buffers that copying would dwarf the work.
     """
     members: list[Member] = []
+    problems: list[str] = []
+    bad: tuple[int, str] | None = None  # an unreadable range starts here, for this reason
     position = begin = 0  # bytes consumed; where the current member began
     inflater = zlib.decompressobj(wbits=31)
     member_hash = hashlib.sha256() if hash_members else None
@@ -113,7 +120,17 @@ def _walk(fh: IO[bytes], hash_members: bool) -> tuple[list[Member], str | None]:
         try:
             data = inflater.decompress(piece)
         except zlib.error as exc:
-            return members, f"unreadable from offset {begin}: not a gzip member ({exc})"
+            bad = bad or (begin, f"not a valid gzip member ({exc})")
+            later = [p for p in places or [] if p > begin]
+            if not later:
+                break
+            fh.seek(later[0])
+            position = begin = later[0]
+            view, at = memoryview(b""), 0
+            inflater = zlib.decompressobj(wbits=31)
+            member_hash = hashlib.sha256() if hash_members else None
+            reader = _MemberReader()
+            continue
         reader.feed(data)
         used = len(piece) - len(inflater.unused_data) if inflater.eof else len(piece)
         if member_hash is not None:
@@ -121,14 +138,20 @@ def _walk(fh: IO[bytes], hash_members: bool) -> tuple[list[Member], str | None]:
         position += used
         at += used
         if inflater.eof:
+            if bad is not None:
+                problems.append(f"unreadable from offset {bad[0]} to {begin}: {bad[1]}")
+                bad = None
             members.append(_member(begin, position - begin, member_hash.hexdigest()
                                    if member_hash is not None else None, reader))
             begin = position
             inflater = zlib.decompressobj(wbits=31)
             member_hash = hashlib.sha256() if hash_members else None
             reader = _MemberReader()
-    error = f"file ends inside the record at offset {begin}" if position > begin else None
-    return members, error
+    if bad is not None:
+        problems.append(f"unreadable from offset {bad[0]} to the end: {bad[1]}")
+    elif position > begin:
+        problems.append(f"file ends inside the record at offset {begin}")
+    return members, "; ".join(problems) or None
 
 
 def _member(offset: int, length: int, digest: str | None, reader: _MemberReader) -> Member:
@@ -209,5 +232,6 @@ def scan(path: Path, expected_sha256: str | None = None,
         if members is not None:
             return Scan(size, digest, members)
     with open(path, "rb") as fh:
-        found, error = _walk(fh, hash_members=digest != expected_sha256)
+        found, error = _walk(fh, digest != expected_sha256,
+                             [offset for offset, _ in layout or []])
     return Scan(size, digest, found, error)
