@@ -187,3 +187,16 @@ def test_serve_without_datasette_says_how_to_get_it(custody: Custody) -> None:
         pytest.skip("Datasette is installed here")
     result = custody("serve")
     assert result.exit_code == 2 and "custody[serve]" in one_line_error(result.output)
+
+
+def test_output_cut_short_by_its_reader_is_quiet(sealed: Custody) -> None:
+    # `custody query ... | head -1`: once head has its line, custody's writes fail
+    exe = str(Path(sys.executable).with_name("custody"))
+    env = dict(os.environ, CUSTODY_ROOT=str(sealed.root), CUSTODY_KEY=str(sealed.key))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will read
+    proc = subprocess.run([exe, "query", "select url from resources", "--json"], env=env,
+                          stdout=write_end, stderr=subprocess.PIPE, text=True)
+    os.close(write_end)
+    assert proc.returncode == 141, proc.stderr
+    assert proc.stderr == ""

@@ -38,6 +38,9 @@ def handles_errors(func: F) -> F:
             _fail(str(exc), int(exc.exit_code))
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except BrokenPipeError:  # the reader went away (`custody verify | head`): say nothing
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(ExitCode.PIPE_CLOSED)
         except OSError as exc:
             _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), ExitCode.ARCHIVE)
 

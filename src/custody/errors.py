@@ -34,6 +34,7 @@ class ExitCode(IntEnum):
     QUERY = 7  # query/search: SQL error, or a write was refused
     NOT_FOUND = 8  # a capture id or URL that the archive does not hold
     INTERRUPTED = 130  # archive: stopped by Ctrl-C; what was fetched is sealed
+    PIPE_CLOSED = 141  # the reader of the output went away (as a process SIGPIPE ends)
 
 
 class CustodyError(Exception):
