@@ -7,7 +7,7 @@ counted as passed.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import __version__
@@ -53,6 +53,6 @@ class Report:
             "status": self.status,
             "summary": {o: self.count(o) for o in (PASSED, FAILED, UNCHECKED)},
             "captures": self.captures,
-            "checks": [asdict(c) for c in self.checks],
+            "checks": [dict(vars(c)) for c in self.checks],  # plain values: no deep copy
             "notes": self.notes,
         }

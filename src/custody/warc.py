@@ -14,7 +14,7 @@ import io
 import os
 import uuid
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -57,7 +57,7 @@ class RecordEntry:
     payload_type: str | None = None  # the HTTP Content-Type, for responses
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(vars(self))  # every field is a plain value: no need for asdict's deep copy
 
 
 @dataclass
