@@ -19,19 +19,24 @@ _OUT = 4 * 1024 * 1024  # inflated bytes taken at a time from one member
 
 # The header fields verification compares, as custody writes them (byte-exact names: any
 # other change to a record's bytes already shows in its digests); the first one counts.
-_COMPARED = {name.encode(): name for name in (
-    "WARC-Record-ID", "WARC-Type", "WARC-Target-URI", "WARC-Block-Digest", "Content-Length")}
+_COMPARED = [(b"\r\n" + name.encode() + b":", name) for name in (
+    "WARC-Record-ID", "WARC-Type", "WARC-Target-URI", "WARC-Block-Digest", "Content-Length")]
 
 
 def parse_headers(raw: bytes) -> dict[str, str]:
-    """The compared fields of a WARC header block (without its closing blank line)."""
-    lines = raw.split(b"\r\n")
-    headers = {"_version": lines[0].decode("utf-8", errors="replace")}
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        key = _COMPARED.get(name)
-        if key is not None and key not in headers:
-            headers[key] = value.strip().decode("utf-8", errors="replace")
+    """The compared fields of a WARC header block (without its closing blank line).
+
+    Each is looked for as a whole line of its own (every line after the first follows a
+    CRLF): a few searches, rather than parsing every line of every record.
+    """
+    headers = {}
+    for line_start, name in _COMPARED:
+        at = raw.find(line_start)
+        if at >= 0:
+            at += len(line_start)
+            end = raw.find(b"\r\n", at)
+            value = raw[at:] if end < 0 else raw[at:end]
+            headers[name] = value.strip().decode("utf-8", errors="replace")
     return headers
 
 
@@ -180,31 +185,72 @@ def read_members(path: Path, layout: list[tuple[int, int]]) -> list[Member] | No
     window, base = memoryview(b""), 0
     with open(path, "rb") as fh:
         for offset, length in layout:
-            if offset + min(length, _CHUNK) > base + len(window):  # not all in the window
+            end = offset + length
+            if end > base + len(window) and length <= _CHUNK:  # read on, whole members
                 fh.seek(offset)
-                window, base = memoryview(fh.read(max(_CHUNK, min(length, _CHUNK)))), offset
-            inflater = zlib.decompressobj(wbits=31)
-            reader = _MemberReader()
-            at, end = offset, offset + length
-            try:
-                while at < end:
-                    if at >= base + len(window):  # a member larger than the window
-                        window, base = memoryview(fh.read(_CHUNK)), at
-                        if not window:
-                            return None
-                    piece = window[at - base : min(end, base + len(window)) - base]
-                    if inflater.eof:
-                        return None  # the member ended before its place does
-                    reader.feed(inflater.decompress(piece, _OUT))
-                    while inflater.unconsumed_tail:  # output is taken a bounded part at a time
-                        reader.feed(inflater.decompress(inflater.unconsumed_tail, _OUT))
-                    at += len(piece)
-            except zlib.error:
+                window, base = memoryview(fh.read(_CHUNK)), offset
+            if end <= base + len(window):
+                member = _whole_member(window[offset - base : end - base], offset)
+            else:  # larger than a window, or inflating to more than is taken at once
+                member = None
+            if member is None:
+                member = _streamed_member(fh, offset, length)
+                if member is None:
+                    return None
+                window, base = memoryview(b""), 0
+            elif member is _NOT_ONE:
                 return None
-            if not inflater.eof or inflater.unused_data:
-                return None
-            members.append(_member(offset, length, None, reader))
+            members.append(member)
     return members
+
+
+_NOT_ONE = Member(0, 0, None, {}, None, "not one whole gzip member")
+
+
+def _whole_member(piece: memoryview, offset: int) -> Member | None:
+    """The member in ``piece`` inflated at once: _NOT_ONE when the piece is not exactly
+    one whole gzip member; None when it inflates to more than is taken at once."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        data = inflater.decompress(piece, _OUT)
+    except zlib.error:
+        return _NOT_ONE
+    if inflater.unconsumed_tail:
+        return None
+    if not inflater.eof or inflater.unused_data:
+        return _NOT_ONE
+    head_end = data.find(b"\r\n\r\n")
+    if head_end < 0:
+        return Member(offset, len(piece), None, {}, None, "no WARC header block")
+    headers = parse_headers(data[:head_end])
+    size = _int(headers.get("Content-Length"))
+    block = memoryview(data)[head_end + 4 : head_end + 4 + size]
+    short = size - len(block)
+    return Member(offset, len(piece), None, headers, hashlib.sha256(block).hexdigest(),
+                  f"block is {short} bytes shorter than its Content-Length" if short else None)
+
+
+def _streamed_member(fh: IO[bytes], offset: int, length: int) -> Member | None:
+    """The member at ``offset`` read and inflated a part at a time, its output taken a
+    bounded part at a time; None when the place does not hold exactly one member."""
+    inflater = zlib.decompressobj(wbits=31)
+    reader = _MemberReader()
+    fh.seek(offset)
+    left = length
+    try:
+        while left:
+            piece = fh.read(min(_CHUNK, left))
+            if not piece or inflater.eof:
+                return None  # the file ends, or the member ended before its place does
+            left -= len(piece)
+            reader.feed(inflater.decompress(piece, _OUT))
+            while inflater.unconsumed_tail:
+                reader.feed(inflater.decompress(inflater.unconsumed_tail, _OUT))
+    except zlib.error:
+        return None
+    if not inflater.eof or inflater.unused_data:
+        return None
+    return _member(offset, length, None, reader)
 
 
 def file_sha256(path: Path) -> tuple[int, str]:
