@@ -83,8 +83,9 @@ def _passphrase(prompt: bool, *, confirm: bool = False) -> bytes | None:
 
 def _load_key() -> Any:
     from . import signing
+    from .root import default_key_path
 
-    path = signing.default_key_path()
+    path = default_key_path()
     needs = path.exists() and signing.key_is_encrypted(path)
     return signing.load_key(path, _passphrase(needs))
 
@@ -104,10 +105,10 @@ def init(root: str | None, operator: str | None, passphrase: bool) -> None:
     """
     from . import signing
     from .db import connect
-    from .root import Archive, default_operator
+    from .root import Archive, default_key_path, default_operator
 
     archive = Archive.create(root)
-    key_path = signing.default_key_path()
+    key_path = default_key_path()
     if key_path.exists():
         key = _load_key()
         click.echo(f"using key {key_path}", err=True)
@@ -138,8 +139,9 @@ def key_show() -> None:
     custody key show
     """
     from . import signing
+    from .root import default_key_path
 
-    path = signing.default_key_path()
+    path = default_key_path()
     pub = path.with_name(path.name + ".pub")
     public = (signing.parse_public_key_line(pub.read_text()) if pub.exists()
               else _load_key().public_key())
@@ -158,8 +160,8 @@ def key_show() -> None:
 @click.option("--against", type=click.Path(exists=True, dir_okay=False),
               help="A checkpoint kept from before: prove the ledger still extends it.")
 @click.option("--jobs", type=click.IntRange(min=0), default=None, metavar="N",
-              help="Worker processes reading WARC files [default: one per core; "
-                   "0: read them in this process].")
+              help="Worker processes running the checks [default: one per core; "
+                   "0: run them all in this process].")
 @handles_errors
 def verify(root: str | None, capture_ids: tuple[str, ...], as_json: bool, verbose: bool,
            against: str | None, jobs: int | None) -> None:
@@ -364,14 +366,18 @@ def reindex(root: str | None) -> None:
 def _log_event(arch: Any, event: str, details: dict[str, Any]) -> None:
     """Record an event in the custody log when the archivist's key is at hand; a third
     party verifying a copy has no key, and nothing is written then."""
-    from . import signing
-    from .events import CustodyLog
+    from .root import default_key_path
 
-    path = signing.default_key_path()
+    path = default_key_path()
     try:
-        if not path.exists() or (signing.key_is_encrypted(path)
-                                 and not os.environ.get("CUSTODY_KEY_PASSPHRASE")):
+        if not path.exists():
             return
+        from . import signing
+        from .events import CustodyLog
+
+        if signing.key_is_encrypted(path) and not os.environ.get("CUSTODY_KEY_PASSPHRASE"):
+            return
+
         key_obj = _load_key()
         principal = arch.principal_for(key_obj.public_key())
         if principal is None or not os.access(arch.manifests_dir, os.W_OK):

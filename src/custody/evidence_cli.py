@@ -163,10 +163,10 @@ def key_rotate(root: str | None, passphrase: bool) -> None:
     """
     from . import signing
     from .events import CustodyLog
-    from .root import Archive, rotate_key
+    from .root import Archive, default_key_path, rotate_key
 
     arch = Archive.open(root)
-    path = signing.default_key_path()
+    path = default_key_path()
     old_secret = _passphrase(path.exists() and signing.key_is_encrypted(path))
     new_secret = _passphrase(True, confirm=True) if passphrase else None
     with arch.lock():

@@ -8,9 +8,7 @@ the whole of a capture, so the hash chain has one writer at a time.
 from __future__ import annotations
 
 import fcntl
-import getpass
 import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,10 +23,23 @@ if TYPE_CHECKING:  # cryptography loads slowly, and most commands open an archiv
 SIGNERS = "allowed_signers"
 
 
+def default_key_path() -> Path:
+    """The archivist's private key: outside the archive, so that an archive can be handed
+    over without it (``CUSTODY_KEY`` names another)."""
+    override = os.environ.get("CUSTODY_KEY")
+    if override:
+        return Path(override).expanduser()
+    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config) / "custody" / "id_ed25519"
+
+
 def default_operator() -> str:
     env = os.environ.get("CUSTODY_OPERATOR")
     if env:
         return env
+    import getpass
+    import socket
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):

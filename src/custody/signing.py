@@ -240,14 +240,6 @@ def allowed_signers_line(principal: str, key: Ed25519PublicKey, namespace: str) 
 # -- the archivist's private key ---------------------------------------------------------------
 
 
-def default_key_path() -> Path:
-    override = os.environ.get("CUSTODY_KEY")
-    if override:
-        return Path(override).expanduser()
-    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(config) / "custody" / "id_ed25519"
-
-
 def create_key(path: Path, passphrase: bytes | None = None) -> Ed25519PrivateKey:
     """Write a new key in OpenSSH format (so ssh-keygen can use it too), mode 0600."""
     if path.exists():
