@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import zlib
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from conftest import Custody, capture_id_of
@@ -87,6 +89,27 @@ def test_manifest_field_edited(sealed: Custody) -> None:
     path.write_bytes(path.read_bytes().replace(b'"status": "complete"', b'"status": "completE"'))
     found = assert_caught(sealed, "signature", cid)
     assert any("does not match" in c["detail"] for c in found)
+
+
+@pytest.mark.parametrize("change", ["drop offset", "offset as text", "records not a list"])
+def test_malformed_record_list_fails_cleanly(sealed: Custody, change: str) -> None:
+    # whatever a forger writes, verify reports it, names the entry, and never crashes
+    cid = capture_id_of(sealed)
+    path = sealed.root / "manifests" / f"{cid}.json"
+    content = json.loads(path.read_bytes())
+    if change == "drop offset":
+        del content["records"][2]["offset"]
+    elif change == "offset as text":
+        content["records"][2]["offset"] = str(content["records"][2]["offset"])
+    else:
+        content["records"] = {"not": "a list"}
+    path.write_text(json.dumps(content, indent=2))
+    code, report = sealed.verify()
+    assert code == 1
+    wanted = "records[2] lacks 'offset'" if change != "records not a list" else "'records'"
+    assert any(c["check"] == "manifest" and wanted in c["detail"] for c in failures(report))
+    unchecked = [c for c in report["checks"] if c["outcome"] == "unchecked"]
+    assert any(c["check"] == "warc-records" and c["subject"] == cid for c in unchecked)
 
 
 def test_signature_replaced_by_another_key(sealed: Custody) -> None:

@@ -13,6 +13,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,16 @@ class Sealed:
         return value if isinstance(value, int) else None
 
 
+def when(text: str | None) -> datetime | None:
+    """A time as a manifest writes it (ISO 8601, Z); None when absent or unreadable."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 def manifest_path(manifests_dir: Path, capture_id: str) -> Path:
     return manifests_dir / f"{capture_id}.json"
 
@@ -93,6 +104,50 @@ def chain_head(manifests_dir: Path) -> tuple[int, str | None]:
         return 0, None
     newest = max(sealed, key=lambda m: m.sequence or 0)
     return newest.sequence or 0, newest.sha256
+
+
+_FILE_FIELDS = {"path": str, "bytes": int, "sha256": str}
+_RECORD_FIELDS = {"warc_path": str, "offset": int, "length": int, "record_id": str,
+                  "type": str, "block_sha256": str, "member_sha256": str}
+
+
+def warc_layout(content: Any) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """A manifest's WARC files by path, and their records by path, in offset order.
+
+    ValueError names the first entry that lacks a field verification reads, or holds
+    a value of the wrong type.
+    """
+    if not isinstance(content, dict):
+        raise ValueError("not an object")
+    warc_files, records = content.get("warc_files"), content.get("records")
+    if not isinstance(warc_files, list) or not isinstance(records, list):
+        raise ValueError("missing field 'warc_files' or 'records'")
+    for i, entry in enumerate(warc_files):
+        _check_fields(entry, _FILE_FIELDS, f"warc_files[{i}]")
+    by_file: dict[str, list[dict[str, Any]]] = {}
+    for i, record in enumerate(records):
+        try:  # the common case, quickly; the field at fault is named below
+            whole = (type(record["offset"]) is int and type(record["length"]) is int
+                     and type(record["warc_path"]) is str and type(record["record_id"]) is str
+                     and type(record["type"]) is str and type(record["block_sha256"]) is str
+                     and type(record["member_sha256"]) is str)
+        except (KeyError, TypeError, IndexError):
+            whole = False
+        if not whole:
+            _check_fields(record, _RECORD_FIELDS, f"records[{i}]")
+        by_file.setdefault(record["warc_path"], []).append(record)
+    for listed in by_file.values():
+        listed.sort(key=lambda r: r["offset"])
+    return {f["path"]: f for f in warc_files}, by_file
+
+
+def _check_fields(entry: Any, fields: dict[str, type], what: str) -> None:
+    if not isinstance(entry, dict):
+        raise ValueError(f"{what} is not an object")
+    for name, kind in fields.items():
+        value = entry.get(name)
+        if type(value) is not kind:
+            raise ValueError(f"{what} lacks {name!r} or it is not a {kind.__name__}")
 
 
 def sha256sums(entries: list[tuple[str, str]]) -> bytes:

@@ -8,16 +8,19 @@ counted as passed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import __version__
+
+# A report's findings as plain values, as verification jobs send them to the parent:
+# checks as (check, subject, outcome, detail, capture id), and notes.
+Findings = tuple[list[tuple[str, str, str, str, str | None]], list[str]]
 
 PASSED, FAILED, UNCHECKED = "passed", "failed", "unchecked"
 REPORT_FORMAT = "custody-verify/1"
 
 
-@dataclass
-class Check:
+class Check(NamedTuple):
     check: str  # signature, chain, sha256sums, warc-file, warc-records, record, database, ...
     subject: str  # what was checked: a path, a record id, a table
     outcome: str
@@ -36,6 +39,15 @@ class Report:
             capture_id: str | None = None) -> None:
         self.checks.append(Check(check, subject, outcome, detail, capture_id))
 
+    def findings(self) -> Findings:
+        return [tuple(c) for c in self.checks], list(self.notes)  # type: ignore[misc]
+
+    def merge(self, findings: Findings) -> None:
+        """Add another report's findings; a note already here is not repeated."""
+        checks, notes = findings
+        self.checks.extend(map(Check._make, checks))
+        self.notes.extend(n for n in notes if n not in self.notes)
+
     def count(self, outcome: str) -> int:
         return sum(1 for c in self.checks if c.outcome == outcome)
 
@@ -53,6 +65,6 @@ class Report:
             "status": self.status,
             "summary": {o: self.count(o) for o in (PASSED, FAILED, UNCHECKED)},
             "captures": self.captures,
-            "checks": [dict(vars(c)) for c in self.checks],  # plain values: no deep copy
+            "checks": [c._asdict() for c in self.checks],
             "notes": self.notes,
         }

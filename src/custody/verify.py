@@ -1,21 +1,23 @@
-"""Verification of an archive: the manifests, their signatures and chain, every WARC
-file and record against them; then the proofs (verify_proofs) and the database
-(verify_db), into one report (report).
+"""Verification of an archive: everything the manifests claim, checked as independent
+jobs in worker processes (pool), put together into one report (report).
+
+The jobs: the timestamp tokens (verify_tokens), in a worker forked before anything else
+is read, since their certificate libraries take longest to load and the tokens need only
+the manifests' bytes; then, once the manifests are read, the seals -- signatures,
+SHA256SUMS, the hash chain (verify_seals) -- with the ledger, its checkpoints and the
+custody log (verify_proofs); the database (verify_db); and every WARC file, its sha256
+and its records in parts (verify_warc). The report lists them in a fixed order,
+whichever finished first.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-from typing import Any
+from functools import partial
 
-from . import manifest, signing
-from .report import FAILED, PASSED, UNCHECKED, Report
+from . import manifest
+from .pool import Job, Pool, default_workers
+from .report import FAILED, PASSED, UNCHECKED, Findings, Report
 from .root import Archive
-from .scanpool import Layout, Scans
-from .verify_db import check_database, check_database_extras, open_db
-from .verify_proofs import TsaRoots, check_ledger, check_log, check_timestamps, when
-from .warcscan import Member
 
 __all__ = ["FAILED", "PASSED", "UNCHECKED", "Report", "verify"]
 
@@ -23,294 +25,135 @@ __all__ = ["FAILED", "PASSED", "UNCHECKED", "Report", "verify"]
 def verify(archive: Archive, capture_ids: list[str] | None = None, *,
            against: str | None = None, jobs: int | None = None) -> Report:
     """Check the archive (or the named captures); ``against`` is an older checkpoint's text;
-    ``jobs`` worker processes read the WARC files (None: one per core)."""
+    ``jobs`` worker processes run the checks (None: one per core; 0: all in this one)."""
+    from .verify_tokens import check_tokens
+
+    workers = default_workers() if jobs is None else jobs
+    # the tokens first, in a worker of their own, before anything else is read
+    with Pool([partial(check_tokens, archive, capture_ids)], min(workers, 1)) as early:
+        return _verify(archive, capture_ids, against, workers, early)
+
+
+def _verify(archive: Archive, capture_ids: list[str] | None, against: str | None,
+            workers: int, early: Pool) -> Report:
+    from . import verify_warc
+    from .verify_tokens import check_timestamps
+
     report = Report(str(archive.root))
     sealed = manifest.read_all(archive.manifests_dir)
     by_id = {m.capture_id: m for m in sealed}
     wanted = capture_ids or [m.capture_id for m in sealed]
-    missing = [c for c in wanted if c not in by_id]
-    for capture_id in missing:
+    for capture_id in (c for c in wanted if c not in by_id):
         report.add("manifest", capture_id, FAILED, "no such manifest", capture_id)
     report.captures = [c for c in wanted if c in by_id]
-    # the WARC files are read in workers meanwhile; their records are compared last
     chosen = [by_id[c] for c in report.captures]
-    with Scans(_warc_files(archive, chosen), jobs, tokens=_tokens(chosen),
-               root=archive.root) as scans:
-        signers = _signers(archive, report)
-        _check_chain(sealed, report, set(report.captures))
-        conn = open_db(archive, report)
-        roots = TsaRoots(archive, report)
-        for capture_id in report.captures:
-            _check_capture(archive, by_id[capture_id], signers, conn, report)
-            check_timestamps(by_id[capture_id], roots, report, scans)
-        check_ledger(archive, sealed, set(report.captures), signers, report, against)
-        if not capture_ids:
-            check_log(archive, signers, report)
-        if conn is not None and not capture_ids:
-            check_database_extras(conn, set(by_id), report)
-        if not capture_ids:
-            _note_leftovers(archive, sealed, report)
-        if conn is not None:
-            conn.close()
-        for capture_id in report.captures:
-            _check_warcs(archive, by_id[capture_id], scans, report)
+    whole = not capture_ids
+
+    queue: list[Job] = []
+
+    def add(job: Job) -> int:
+        queue.append(job)
+        return len(queue) - 1
+
+    seals = add(partial(_seals_and_proofs, archive, sealed, chosen, against, whole))
+    database = add(partial(_database, archive, chosen, set(by_id) if whole else None))
+    size = verify_warc.part_size(_bytes_named(chosen), workers)
+    files: list[verify_warc.FilePlan | str] = []  # a capture id: its lists cannot be read
+    for one in chosen:
+        try:
+            files += verify_warc.plan(archive, one, add, size)
+        except ValueError:
+            files.append(one.capture_id)
+
+    with Pool(queue, workers) as pool:
+        proofs = pool.result(seals)
+        in_db = pool.result(database)
+        warcs = Report(report.root)
+        for item in files:
+            if isinstance(item, str):
+                warcs.add("warc-records", item, UNCHECKED,
+                          "the manifest's lists of files and records cannot be read", item)
+            else:
+                verify_warc.check_file(archive, item, pool.result, warcs)
+    # asked for last, so that waiting for it never keeps the pool's results waiting
+    tokens, notes = early.result(0)
+    report.merge(proofs)
+    for one in chosen:
+        check_timestamps(one, tokens, report)
+    report.notes.extend(notes)
+    report.merge(in_db)
+    report.checks.extend(warcs.checks)
+    if whole:
+        _note_leftovers(archive, sealed, report)
     return report
 
 
-def _warc_files(archive: Archive,
-                sealed: list[manifest.Sealed]) -> list[tuple[Path, str | None, Layout | None]]:
-    """The WARC files the manifests name that are there to read: each with its sealed
-    sha256 and its records' sealed places, which let the file be read in parts."""
-    files: dict[Path, tuple[Path, str | None, Layout | None]] = {}
-    for one in sealed:
-        try:
-            entries, records = _layout(one.content)
-            for relpath, entry in entries.items():
-                path = archive.root / relpath
-                places = sorted((r["offset"], r["length"]) for r in records.get(relpath, []))
-                if path.is_file() and path not in files:
-                    files[path] = (path, str(entry["sha256"]), places)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            continue  # a malformed manifest: reported by _check_capture, nothing to read early
-    return list(files.values())
+# -- the jobs: each returns its findings --------------------------------------------------------
 
 
-def _tokens(sealed: list[manifest.Sealed]) -> list[tuple[Path, Path]]:
-    """The RFC 3161 tokens beside the manifests, each with its manifest."""
-    from .timestamp import token_paths
+def _seals_and_proofs(archive: Archive, sealed: list[manifest.Sealed],
+                      chosen: list[manifest.Sealed], against: str | None,
+                      whole: bool) -> Findings:
+    """Everything checked with the archivists' keys: the signatures and fields of the
+    chosen manifests, the chain, the ledger and its checkpoints, the custody log."""
+    from .verify_proofs import check_ledger, check_log
+    from .verify_seals import check_chain, check_seal, read_signers
 
-    return [(token, one.path) for one in sealed for token in token_paths(one.path)]
+    report = Report(str(archive.root))
+    signers = read_signers(archive, report)
+    for one in chosen:
+        check_seal(archive, one, signers, report)
+    selected = {one.capture_id for one in chosen}
+    check_chain(sealed, report, selected)
+    check_ledger(archive, sealed, selected, signers, report, against)
+    if whole:
+        check_log(archive, signers, report)
+    return report.findings()
 
 
-def _signers(archive: Archive, report: Report) -> list[signing.AllowedSigner] | None:
+def _database(archive: Archive, chosen: list[manifest.Sealed],
+              all_ids: set[str] | None) -> Findings:
+    """The database against the chosen manifests; with ``all_ids`` (every sealed
+    capture), also that it holds no capture without a manifest."""
+    from .verify_db import check_database, check_database_extras, open_db
+
+    report = Report(str(archive.root))
+    conn = open_db(archive, report)
+    if conn is None:
+        return report.findings()
     try:
-        return signing.read_allowed_signers(archive.allowed_signers)
-    except (OSError, UnicodeDecodeError) as exc:
-        report.notes.append(f"allowed_signers cannot be read: {exc}")
-        return None
+        for one in chosen:
+            if one.content is None:
+                continue  # reported by the seal checks
+            try:
+                check_database(conn, one.capture_id, one.content, one.sha256, report)
+            except (KeyError, TypeError, AttributeError) as exc:
+                report.add("database", f"captures/{one.capture_id}", UNCHECKED,
+                           f"the manifest lacks what to compare ({exc!r})", one.capture_id)
+        if all_ids is not None:
+            check_database_extras(conn, all_ids, report)
+    finally:
+        conn.close()
+    return report.findings()
 
 
-# -- the hash chain ----------------------------------------------------------------------------
+# -- in the parent -----------------------------------------------------------------------------
 
 
-def _check_chain(sealed: list[manifest.Sealed], report: Report, selected: set[str]) -> None:
-    """Sequence numbers 1..N without gaps, each naming the sha256 of the one before."""
-    previous: manifest.Sealed | None = None
-    expected = 1
-    for item in sealed:
-        if item.content is None:
-            continue
-        chain = item.content.get("chain") or {}
-        problems = []
-        if item.sequence != expected:
-            if item.sequence is not None and item.sequence > expected:
-                problems.append(
-                    f"sequence {item.sequence} follows {expected - 1}: "
-                    f"{item.sequence - expected} sealed capture(s) missing before it"
-                )
-            else:
-                problems.append(f"sequence {item.sequence} where {expected} was expected")
-        want = previous.sha256 if previous is not None else None
-        if chain.get("previous_sha256") != want:
-            before = previous.capture_id if previous is not None else "nothing"
-            problems.append(
-                f"previous_sha256 is {chain.get('previous_sha256')}, "
-                f"but the manifest before it ({before}) hashes to {want}"
-            )
-        if item.capture_id in selected:
-            outcome = FAILED if problems else PASSED
-            detail = "; ".join(problems) or f"sequence {item.sequence}"
-            report.add("chain", item.capture_id, outcome, detail, item.capture_id)
-        previous = item
-        expected = (item.sequence or expected) + 1
-
-
-# -- one capture -------------------------------------------------------------------------------
-
-
-def _check_capture(archive: Archive, sealed: manifest.Sealed,
-                   signers: list[signing.AllowedSigner] | None,
-                   conn: sqlite3.Connection | None, report: Report) -> None:
-    cid = sealed.capture_id
-    _check_signature(archive, sealed, signers, report)
-    content = sealed.content
-    if content is None:
-        report.add("manifest", sealed.path.name, FAILED, sealed.problem or "unreadable", cid)
-        return
-    if content.get("capture_id") != cid:
-        report.add("manifest", sealed.path.name, FAILED,
-                   f"names capture {content.get('capture_id')!r}, not {cid!r}", cid)
-    try:
-        _layout(content)
-    except (KeyError, TypeError) as exc:
-        report.add("manifest", sealed.path.name, FAILED, f"missing field {exc}", cid)
-        return
-    _check_sums(archive, sealed, report)
-    _check_documents_listed(cid, content, report)
-    if conn is not None:
-        check_database(conn, cid, content, sealed.sha256, report)
-
-
-def _check_warcs(archive: Archive, sealed: manifest.Sealed, scans: Scans,
-                 report: Report) -> None:
-    """Each WARC file of a capture whose manifest is readable, against its records."""
-    try:
-        files, by_file = _layout(sealed.content)
-    except (KeyError, TypeError):
-        return  # reported by _check_capture
-    for path, entry in files.items():
-        _check_warc(archive, sealed.capture_id, entry, by_file.get(path, []), scans, report)
-
-
-def _layout(content: Any) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-    """A manifest's WARC files by path, and their records; KeyError/TypeError if malformed."""
-    files = {f["path"]: f for f in content["warc_files"]}
-    by_file: dict[str, list[dict[str, Any]]] = {}
-    for record in content["records"]:
-        by_file.setdefault(record["warc_path"], []).append(record)
-    return files, by_file
-
-
-def _check_signature(archive: Archive, sealed: manifest.Sealed,
-                     signers: list[signing.AllowedSigner] | None, report: Report) -> None:
-    cid = sealed.capture_id
-    sig_path = sealed.path.with_name(sealed.path.name + ".sig")
-    name = archive.relative(sig_path)
-    if not sig_path.exists():
-        report.add("signature", name, FAILED, "signature file is missing", cid)
-        return
-    try:
-        signature = signing.parse_signature(sig_path.read_text(encoding="ascii"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        report.add("signature", name, FAILED, f"not a usable SSH signature: {exc}", cid)
-        return
-    if signers is None:
-        report.add("signature", name, UNCHECKED, "allowed_signers cannot be read", cid)
-        return
-    blob = signing.public_key_blob(signature.public_key)
-    signer = next((s for s in signers if signing.public_key_blob(s.public_key) == blob), None)
-    fp = signing.fingerprint(signature.public_key)
-    if signer is None:
-        report.add("signature", name, FAILED, f"signed by {fp}, a key not in allowed_signers", cid)
-        return
-    if signature.namespace != signing.MANIFEST_NAMESPACE or not signer.allows_namespace(
-        signature.namespace
-    ):
-        report.add("signature", name, FAILED, f"wrong namespace {signature.namespace!r}", cid)
-        return
-    if not signature.verifies(sealed.data):
-        report.add("signature", name, FAILED,
-                   "does not match the manifest's bytes (manifest or signature altered)", cid)
-        return
-    named = ((sealed.content or {}).get("collector") or {}).get("key_fingerprint")
-    if named is not None and named != fp:
-        report.add("signature", name, FAILED,
-                   f"valid signature by {fp}, but the manifest names key {named}", cid)
-        return
-    sealed_at = when((sealed.content or {}).get("finished_at"))
-    if sealed_at is not None and not signing.valid_at(signer, sealed_at):
-        report.add("signature", name, FAILED, f"signed by {fp} outside its validity in "
-                   f"allowed_signers (sealed {sealed_at.isoformat()})", cid)
-        return
-    report.add("signature", name, PASSED, f"{signer.principals[0]} {fp}", cid)
-
-
-def _check_sums(archive: Archive, sealed: manifest.Sealed, report: Report) -> None:
-    cid = sealed.capture_id
-    path = archive.manifests_dir / f"{cid}.SHA256SUMS"
-    name = archive.relative(path)
-    content = sealed.content or {}
-    expected = [(f["path"], f["sha256"]) for f in content.get("warc_files", [])]
-    expected.append((archive.relative(sealed.path), sealed.sha256))
-    if not path.exists():
-        report.add("sha256sums", name, FAILED, "missing", cid)
-        return
-    if path.read_bytes() != manifest.sha256sums(expected):
-        report.add("sha256sums", name, FAILED,
-                   "does not list the manifest's files and digests", cid)
-        return
-    report.add("sha256sums", name, PASSED, "", cid)
-
-
-def _check_warc(archive: Archive, cid: str, entry: dict[str, Any],
-                records: list[dict[str, Any]], scans: Scans, report: Report) -> None:
-    """One pass over the file: its size and sha256, its records' places and digests."""
-    relpath = entry["path"]
-    path = archive.root / relpath
-    if not path.is_file():
-        report.add("warc-file", relpath, FAILED, "missing", cid)
-        report.add("warc-records", relpath, UNCHECKED, "the file is missing", cid)
-        return
-    try:
-        found = scans.get(path)
-    except OSError as exc:
-        report.add("warc-file", relpath, UNCHECKED, f"cannot be read: {exc.strerror or exc}", cid)
-        report.add("warc-records", relpath, UNCHECKED, "the file cannot be read", cid)
-        return
-    problems = []
-    if found.size != entry["bytes"]:
-        problems.append(f"{found.size} bytes, manifest says {entry['bytes']}")
-    if found.sha256 != entry["sha256"]:
-        problems.append(f"sha256 {found.sha256}, manifest says {entry['sha256']}")
-    report.add("warc-file", relpath, FAILED if problems else PASSED, "; ".join(problems), cid)
-
-    listed = [(r["offset"], r["record_id"]) for r in records]
-    present = [(m.offset, m.headers.get("WARC-Record-ID")) for m in found.members]
-    if present == listed and found.error is None:
-        report.add("warc-records", relpath, PASSED, f"{len(present)} records", cid)
-    else:
-        parts = [found.error] if found.error else []
-        gone = [f"{rid} at {off}" for off, rid in listed if (off, rid) not in present]
-        extra = [f"{rid} at {off}" for off, rid in present if (off, rid) not in listed]
-        if gone:
-            parts.append("not found where the manifest puts them: " + ", ".join(gone[:5]))
-        if extra:
-            parts.append("not in the manifest: " + ", ".join(extra[:5]))
-        report.add("warc-records", relpath, FAILED, "; ".join(parts) or "order differs", cid)
-    at = {m.offset: m for m in found.members}
-    for record in records:
-        _check_record(at.get(record["offset"]), cid, relpath, record, report)
-
-
-def _check_record(member: Member | None, cid: str, relpath: str, record: dict[str, Any],
-                  report: Report) -> None:
-    subject = f"{relpath}@{record['offset']} {record['record_id']}"
-    if member is None:
-        report.add("record", subject, FAILED, "no readable record starts at this offset", cid)
-        return
-    problems = []
-    if member.length != record["length"] or member.member_sha256 not in (
-            None, record["member_sha256"]):  # None: the whole file is as sealed
-        problems.append("record bytes differ from the sealed ones")
-    if member.error:
-        problems.append(member.error)
-    headers = member.headers
-    for field_name, key in (("WARC-Record-ID", "record_id"), ("WARC-Type", "type"),
-                            ("WARC-Target-URI", "target_uri")):
-        if headers.get(field_name) != record[key]:
-            problems.append(f"WARC header {field_name} is {headers.get(field_name)!r}, "
-                            f"manifest says {record[key]!r}")
-    if headers.get("WARC-Block-Digest") != f"sha256:{record['block_sha256']}":
-        problems.append("WARC-Block-Digest header differs from the manifest")
-    if member.block_sha256 is not None and member.block_sha256 != record["block_sha256"]:
-        problems.append(f"block sha256 is {member.block_sha256}, "
-                        f"manifest says {record['block_sha256']} (HTTP headers or body changed)")
-    report.add("record", subject, FAILED if problems else PASSED, "; ".join(problems), cid)
-
-
-def _check_documents_listed(cid: str, content: dict[str, Any], report: Report) -> None:
-    responses = {r["record_id"] for r in content["records"] if r["type"] == "response"}
-    dangling = [d["record_id"] for d in content.get("documents", [])
-                if d["record_id"] not in responses]
-    if dangling:
-        report.add("documents", cid, FAILED,
-                   "documents name records the capture lacks: " + ", ".join(dangling), cid)
+def _bytes_named(chosen: list[manifest.Sealed]) -> int:
+    total = 0
+    for one in chosen:
+        for entry in (one.content or {}).get("warc_files") or []:
+            try:
+                total += int(entry["bytes"])
+            except (KeyError, TypeError, ValueError):
+                continue
+    return total
 
 
 def _note_leftovers(archive: Archive, sealed: list[manifest.Sealed], report: Report) -> None:
-    referenced = {
-        f["path"] for m in sealed if m.content for f in m.content.get("warc_files", [])
-    }
+    referenced = {f.get("path") for m in sealed if m.content
+                  for f in m.content.get("warc_files") or [] if isinstance(f, dict)}
     for path in sorted(archive.archive_dir.rglob("*.warc*")):
         rel = archive.relative(path)
         if rel not in referenced:
@@ -318,3 +161,4 @@ def _note_leftovers(archive: Archive, sealed: list[manifest.Sealed], report: Rep
     for state in sorted((archive.root / ".custody" / "crawls").glob("*/state.db")):
         report.notes.append(f"crawl {state.parent.name} was interrupted: "
                             "`custody archive --resume` continues it")
+

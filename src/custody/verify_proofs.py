@@ -1,84 +1,15 @@
-"""Verification of the proofs around the manifests: RFC 3161 timestamps, the Merkle
-ledger with its signed checkpoints (and, given an older checkpoint, the consistency
-proof), and the signed custody log.
+"""Verification of the proofs around the manifests: the Merkle ledger with its signed
+checkpoints (and, given an older checkpoint, the consistency proof), and the signed
+custody log.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
 from . import manifest, signing
 from .report import FAILED, PASSED, UNCHECKED, Report
 from .root import Archive
-from .scanpool import Scans
-
-
-class TsaRoots:
-    """The trusted TSA roots, read when the first token is to be checked."""
-
-    def __init__(self, archive: Archive, report: Report) -> None:
-        self._archive, self._report = archive, report
-        self._roots: list[Any] | None = None
-
-    def get(self) -> list[Any]:
-        if self._roots is None:
-            from .config import load
-            from .errors import UsageError
-            from .timestamp import load_certificates
-
-            try:
-                self._roots = load_certificates(load(self._archive.root).tsa_roots)
-            except (OSError, ValueError, UsageError) as exc:
-                self._report.notes.append(f"trusted TSA roots cannot be read: {exc}")
-                self._roots = []
-        return self._roots
-
-
-def when(text: str | None) -> datetime | None:
-    """A time as a manifest writes it (ISO 8601, Z); None when absent or unreadable."""
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def check_timestamps(sealed: manifest.Sealed, roots: TsaRoots, report: Report,
-                     scans: Scans | None = None) -> None:
-    """Each token of the capture (checked in a worker when ``scans`` did), or its
-    pending mark; a token whose genTime is before the capture started fails."""
-    from .timestamp import check_token, pending_path, token_paths
-
-    cid = sealed.capture_id
-    content = sealed.content or {}
-    asked = (content.get("settings") or {}).get("tsa") or []
-    tokens = token_paths(sealed.path)
-    pending = pending_path(sealed.path)
-    if not tokens:
-        if pending.exists():
-            report.add("timestamp", pending.name, UNCHECKED,
-                       "timestamp pending: no TSA answered yet (`custody timestamp`)", cid)
-        elif asked:
-            report.add("timestamp", sealed.path.name + ".tsr", FAILED,
-                       f"the capture asked {', '.join(asked)} for a timestamp, "
-                       "and no token or pending mark is here", cid)
-        return
-    started = when(content.get("started_at"))
-    for path in tokens:
-        done = scans.token(path) if scans is not None else None
-        if done is not None:
-            outcome, detail, gen_time = done[0], done[1], when(done[2])
-        else:
-            result = check_token(path.read_bytes(), sealed.data, roots.get())
-            outcome, detail, gen_time = result.outcome, result.detail, result.gen_time
-        if gen_time and started and gen_time < started - timedelta(minutes=10):
-            outcome = FAILED
-            detail = (f"genTime {gen_time.isoformat()} is before the capture started "
-                      f"({content.get('started_at')})")
-        report.add("timestamp", path.name, outcome, detail, cid)
-
 
 # -- the ledger and the custody log -------------------------------------------------------------
 
