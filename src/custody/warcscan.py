@@ -182,13 +182,14 @@ def read_members(path: Path, layout: list[tuple[int, int]]) -> list[Member] | No
     None when a place does not hold one, and the caller walks the file instead.
     """
     members: list[Member] = []
-    window, base = memoryview(b""), 0
-    with open(path, "rb") as fh:
+    buffer = memoryview(bytearray(_CHUNK))  # one buffer, read into again and again
+    window, base = buffer[:0], 0
+    with open(path, "rb", buffering=0) as fh:
         for offset, length in layout:
             end = offset + length
             if end > base + len(window) and length <= _CHUNK:  # read on, whole members
                 fh.seek(offset)
-                window, base = memoryview(fh.read(_CHUNK)), offset
+                window, base = buffer[: _read_into(fh, buffer)], offset
             if end <= base + len(window):
                 member = _whole_member(window[offset - base : end - base], offset)
             else:  # larger than a window, or inflating to more than is taken at once
@@ -197,7 +198,7 @@ def read_members(path: Path, layout: list[tuple[int, int]]) -> list[Member] | No
                 member = _streamed_member(fh, offset, length)
                 if member is None:
                     return None
-                window, base = memoryview(b""), 0
+                window, base = buffer[:0], 0
             elif member is _NOT_ONE:
                 return None
             members.append(member)
@@ -253,12 +254,21 @@ def _streamed_member(fh: IO[bytes], offset: int, length: int) -> Member | None:
     return _member(offset, length, None, reader)
 
 
+def _read_into(fh: IO[bytes], buffer: memoryview) -> int:
+    """Fill the buffer from the file, as far as the file goes; the bytes read."""
+    filled = 0
+    while filled < len(buffer) and (got := fh.readinto(buffer[filled:])):  # type: ignore[attr-defined]
+        filled += got
+    return filled
+
+
 def file_sha256(path: Path) -> tuple[int, str]:
     digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
+    buffer = memoryview(bytearray(_CHUNK))  # read into again and again: no new pages
+    with open(path, "rb", buffering=0) as fh:
+        while got := fh.readinto(buffer):
+            digest.update(buffer[:got])
+            size += got
     return size, digest.hexdigest()
 
 
