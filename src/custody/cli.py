@@ -175,13 +175,14 @@ def verify(root: str | None, capture_ids: tuple[str, ...], as_json: bool, verbos
     custody verify 20261121T101500Z-1a2b3c4d --json
     custody verify --against checkpoint-from-march.txt
     """
-    from .report import FAILED, PASSED
     from .root import Archive
     from .verify import verify as run_verify
 
     arch = Archive.open(root)
     old = Path(against).read_text(encoding="utf-8", errors="replace") if against else None
     report = run_verify(arch, list(capture_ids) or None, against=old, jobs=jobs)
+    from .report import FAILED, PASSED
+
     _log_event(arch, "verified", {"status": report.status,
                                   "captures": len(report.captures),
                                   "failed": report.count(FAILED)})

@@ -13,30 +13,30 @@ whichever finished first.
 from __future__ import annotations
 
 from functools import partial
+from typing import TYPE_CHECKING, Any
 
-from . import manifest
 from .pool import Job, Pool, default_workers
-from .report import FAILED, PASSED, UNCHECKED, Findings, Report
-from .root import Archive
 
-__all__ = ["FAILED", "PASSED", "UNCHECKED", "Report", "verify"]
+if TYPE_CHECKING:  # imported once the token worker is forked, which loads its own
+    from . import manifest
+    from .report import Findings, Report
+    from .root import Archive
 
 
 def verify(archive: Archive, capture_ids: list[str] | None = None, *,
            against: str | None = None, jobs: int | None = None) -> Report:
     """Check the archive (or the named captures); ``against`` is an older checkpoint's text;
     ``jobs`` worker processes run the checks (None: one per core; 0: all in this one)."""
-    from .verify_tokens import check_tokens
-
     workers = default_workers() if jobs is None else jobs
     # the tokens first, in a worker of their own, before anything else is read
-    with Pool([partial(check_tokens, archive, capture_ids)], min(workers, 1)) as early:
+    with Pool([partial(_tokens, archive, capture_ids)], min(workers, 1)) as early:
         return _verify(archive, capture_ids, against, workers, early)
 
 
 def _verify(archive: Archive, capture_ids: list[str] | None, against: str | None,
             workers: int, early: Pool) -> Report:
-    from . import verify_warc
+    from . import manifest, verify_warc
+    from .report import FAILED, UNCHECKED, Report
     from .verify_tokens import check_timestamps
 
     report = Report(str(archive.root))
@@ -91,11 +91,18 @@ def _verify(archive: Archive, capture_ids: list[str] | None, against: str | None
 # -- the jobs: each returns its findings --------------------------------------------------------
 
 
+def _tokens(archive: Archive, capture_ids: list[str] | None) -> Any:
+    from .verify_tokens import check_tokens
+
+    return check_tokens(archive, capture_ids)
+
+
 def _seals_and_proofs(archive: Archive, sealed: list[manifest.Sealed],
                       chosen: list[manifest.Sealed], against: str | None,
                       whole: bool) -> Findings:
     """Everything checked with the archivists' keys: the signatures and fields of the
     chosen manifests, the chain, the ledger and its checkpoints, the custody log."""
+    from .report import Report
     from .verify_proofs import check_ledger, check_log
     from .verify_seals import check_chain, check_seal, read_signers
 
@@ -115,6 +122,7 @@ def _database(archive: Archive, chosen: list[manifest.Sealed],
               all_ids: set[str] | None) -> Findings:
     """The database against the chosen manifests; with ``all_ids`` (every sealed
     capture), also that it holds no capture without a manifest."""
+    from .report import UNCHECKED, Report
     from .verify_db import check_database, check_database_extras, open_db
 
     report = Report(str(archive.root))
