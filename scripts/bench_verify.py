@@ -1,14 +1,21 @@
 """Verification speed: `custody verify` against `warcio check` on the same WARC files.
 
-    .venv/bin/python scripts/bench_verify.py [--pages 600] [--runs 5]
+    .venv/bin/python scripts/bench_verify.py [--pages 600] [--runs 9] [--image-kb 20]
 
-Crawls a local site of ``pages`` pages (each with a stylesheet and a 20 KB image) into a
-fresh archive, then
-times, as whole commands, a full `custody verify` (signatures, chain, ledger and
-checkpoint, every file and record digest, the database) and `warcio check` over the
-capture's WARC files, and reads the same bytes once with plain sha256. Prints medians,
-the ratio (goal: custody <= 0.5x warcio) and MB/s; and custody again with ``--jobs 0``,
-in one process, as warcio runs.
+Crawls a local site of ``pages`` pages (each with a stylesheet and an image of
+``image-kb`` incompressible bytes, as photos are) into two fresh archives: one whose
+capture is timestamped by a local TSA (openssl ts), as a capture made with `--tsa` is,
+and one without a TSA. Then, in one run, interleaved, it times as whole commands:
+
+- a full `custody verify` of each (signatures, the chain, the ledger and its
+  checkpoint, the custody log, every file and record digest, the database; and the
+  RFC 3161 token with its certificate chain, where there is one), with the default
+  workers and with ``--jobs 0`` (everything in one process, as warcio runs);
+- `warcio check` over each archive's WARC files;
+- plain sha256 over the same bytes, in this process.
+
+Prints the medians, custody's ratio to warcio on the same files (goal from the issue:
+<= 0.5), and MB/s.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 from sampleweb import SiteServer, crawl_site  # noqa: E402
+from tsa import LocalTSA  # noqa: E402
 
 BIN = REPO / ".venv" / "bin"
 
@@ -42,64 +50,79 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
+def sha256_of(paths: list[str]) -> float:
+    start = time.perf_counter()
+    for path in paths:
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    return time.perf_counter() - start
+
+
+def make_archive(root: Path, env: dict[str, str], site_url: str,
+                 authority: LocalTSA | None) -> list[str]:
+    subprocess.run([BIN / "custody", "init"], env=env, check=True, capture_output=True)
+    if authority is not None:
+        shutil.copy(authority.root_pem, root / "tsa-roots.pem")
+        (root / "custody.toml").write_text(
+            f'[timestamp]\ntsa = ["{authority.url}"]\nroots = ["tsa-roots.pem"]\n')
+    subprocess.run([BIN / "custody", "archive", "--quiet", "--depth", "1",
+                    "--concurrency", "16", site_url + "/"], env=env, check=True,
+                   capture_output=True)
+    if authority is not None:
+        assert list((root / "manifests").glob("*.json.tsr")), "the TSA gave no token"
+    return sorted(str(p) for p in (root / "archive").rglob("*.warc.gz"))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pages", type=int, default=600)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--image-kb", type=int, default=20,
                         help="incompressible bytes per page image, as photos are")
-    parser.add_argument("--tsa", action="store_true",
-                        help="timestamp the capture with a local TSA (openssl ts), so that "
-                             "verify checks a token and its chain too")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "evidence"
-        env = dict(os.environ, CUSTODY_KEY=str(Path(tmp) / "key"), CUSTODY_ROOT=str(root))
-        env.pop("CUSTODY_KEY_PASSPHRASE", None)
-        env.pop("PYTHONDONTWRITEBYTECODE", None)  # both tools start from cached bytecode
-        subprocess.run([BIN / "custody", "init"], env=env, check=True, capture_output=True)
+        base = dict(os.environ, CUSTODY_KEY=str(Path(tmp) / "key"))
+        base.pop("CUSTODY_KEY_PASSPHRASE", None)
+        base.pop("PYTHONDONTWRITEBYTECODE", None)  # both tools start from cached bytecode
+        archives: dict[str, tuple[dict[str, str], list[str]]] = {}
         with contextlib.ExitStack() as stack:
-            if args.tsa:
-                from tsa import LocalTSA
-
-                authority = stack.enter_context(LocalTSA(Path(tmp) / "tsa"))
-                shutil.copy(authority.root_pem, root / "tsa-roots.pem")
-                (root / "custody.toml").write_text(
-                    f'[timestamp]\ntsa = ["{authority.url}"]\nroots = ["tsa-roots.pem"]\n')
+            authority = stack.enter_context(LocalTSA(Path(tmp) / "tsa"))
             site = stack.enter_context(
                 SiteServer(crawl_site(args.pages, image_bytes=args.image_kb * 1024)))
-            subprocess.run([BIN / "custody", "archive", "--quiet", "--depth", "1",
-                            "--concurrency", "16", site.url + "/"], env=env, check=True,
-                           capture_output=True)
-        warcs = sorted(str(p) for p in (root / "archive").rglob("*.warc.gz"))
-        total = sum(os.path.getsize(w) for w in warcs)
-        # verify records a "verified" event when the key is at hand; time it without
-        bare = {k: v for k, v in env.items() if k != "CUSTODY_KEY"}
-        custody_t, alone_t, warcio_t, sha_t = [], [], [], []
-        timed([str(BIN / "custody"), "verify"], bare)  # warm the caches for both tools
-        timed([str(BIN / "warcio"), "check", *warcs], bare)
+            for name, tsa in (("with a timestamp token", authority), ("without a TSA", None)):
+                root = Path(tmp) / name.replace(" ", "-")
+                env = dict(base, CUSTODY_ROOT=str(root))
+                archives[name] = env, make_archive(root, env, site.url, tsa)
+        # with the key at hand verify would log a "verified" event: time it without
+        times: dict[tuple[str, str], list[float]] = {}
+        for env, warcs in archives.values():  # warm the caches for every tool
+            bare = {k: v for k, v in env.items() if k != "CUSTODY_KEY"}
+            timed([str(BIN / "custody"), "verify"], bare)
+            timed([str(BIN / "warcio"), "check", *warcs], bare)
         for _ in range(args.runs):
-            custody_t.append(timed([str(BIN / "custody"), "verify"], bare))
-            warcio_t.append(timed([str(BIN / "warcio"), "check", *warcs], bare))
-            alone_t.append(timed([str(BIN / "custody"), "verify", "--jobs", "0"], bare))
-            start = time.perf_counter()
-            for w in warcs:
-                digest = hashlib.sha256()
-                with open(w, "rb") as fh:
-                    while chunk := fh.read(1 << 20):
-                        digest.update(chunk)
-            sha_t.append(time.perf_counter() - start)
-        c, a, w, s = (statistics.median(x) for x in (custody_t, alone_t, warcio_t, sha_t))
-        mb = total / 1e6
-        print(f"{args.pages + 1} pages, {len(warcs)} WARC file(s), {mb:.1f} MB; "
-              f"medians of {args.runs} runs" + ("; with an RFC 3161 token" if args.tsa else ""))
-        print(f"custody verify (everything)  {c:6.3f} s  {mb / c:7.1f} MB/s  "
-              f"({os.cpu_count()} cores; worker processes read the WARC files)")
-        print(f"  the same, --jobs 0         {a:6.3f} s  {mb / a:7.1f} MB/s  "
-              f"(one process; ratio {a / w:.2f})")
-        print(f"warcio check                 {w:6.3f} s  {mb / w:7.1f} MB/s")
-        print(f"plain sha256 of the bytes    {s:6.3f} s  {mb / s:7.1f} MB/s")
-        print(f"ratio custody / warcio       {c / w:6.2f}   (goal <= 0.5)")
+            for name, (env, warcs) in archives.items():
+                bare = {k: v for k, v in env.items() if k != "CUSTODY_KEY"}
+                for tool, cmd in (("custody", [str(BIN / "custody"), "verify"]),
+                                  ("jobs0", [str(BIN / "custody"), "verify", "--jobs", "0"]),
+                                  ("warcio", [str(BIN / "warcio"), "check", *warcs])):
+                    times.setdefault((name, tool), []).append(timed(cmd, bare))
+                times.setdefault((name, "sha256"), []).append(sha256_of(warcs))
+
+        print(f"{args.pages + 1} pages, {args.image_kb} KB images; medians of {args.runs} "
+              f"interleaved runs; {os.cpu_count()} cores")
+        for name, (_, warcs) in archives.items():
+            mb = sum(os.path.getsize(w) for w in warcs) / 1e6
+            c, a, w, s = (statistics.median(times[(name, t)])
+                          for t in ("custody", "jobs0", "warcio", "sha256"))
+            print(f"\n{name}: {len(warcs)} WARC file(s), {mb:.1f} MB")
+            print(f"  custody verify (everything)  {c:6.3f} s  {mb / c:7.1f} MB/s")
+            print(f"    the same, --jobs 0         {a:6.3f} s  {mb / a:7.1f} MB/s"
+                  f"  (ratio {a / w:.2f})")
+            print(f"  warcio check                 {w:6.3f} s  {mb / w:7.1f} MB/s")
+            print(f"  plain sha256 of the bytes    {s:6.3f} s  {mb / s:7.1f} MB/s")
+            print(f"  ratio custody / warcio       {c / w:6.2f}   (goal <= 0.5)")
     return 0
 
 
