@@ -5,7 +5,9 @@
     ./scripts/demo --sample             rebuild the committed sample archive (archive/, manifests/)
 
 Everything goes into a scratch folder, .demo/, with a key made for the demo: your own
-custody key and archives are not touched.
+custody key and archives are not touched. A local time-stamping authority (`openssl ts`
+on loopback, as in the tests) stands in for a public one; at the end the demo runs the
+commands the evidence bundle's VERIFY.md gives, as written, with standard tools.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 from sampleweb import SiteServer, build_site  # noqa: E402
+from tsa import LocalTSA  # noqa: E402
 
 CUSTODY = str(REPO / ".venv" / "bin" / "custody")
 DEMO_KEY = REPO / "tests" / "data" / "demo-key" / "id_ed25519"
@@ -48,25 +51,64 @@ def demo(urls: list[str]) -> int:
                CUSTODY_ROOT=str(scratch / "evidence"))
     env.pop("CUSTODY_KEY_PASSPHRASE", None)
     print(f"# scratch archive: {scratch / 'evidence'}  (key: {scratch / 'demo_key'})\n")
-    with SiteServer(build_site()) as site:
+    with SiteServer(build_site()) as site, LocalTSA(scratch / "tsa") as authority:
         targets = urls or [site.url + p for p in SAMPLE_PAGES]
         if not urls:
-            print(f"# the sample site is served at {site.url}\n")
+            print(f"# the sample site is served at {site.url}")
+        print(f"# a local time-stamping authority at {authority.url}; its root certificate is "
+              "the archive's tsa-roots.pem\n")
         run("init", "--operator", "demo@custody.invalid", env=env)
-        archived = run("archive", *targets, env=env)
+        shutil.copy(authority.root_pem, scratch / "evidence" / "tsa-roots.pem")
+        archived = run("archive", "--tsa", authority.url, *targets, env=env)
     verified = run("verify", env=env)
     run("query", "select status_code, content_type, url from resources order by url", env=env)
-    run("query", "select language, charset, title from documents", env=env)
+    run("query", "select language, charset, title from documents order by url", env=env)
     run("search", "massacre", env=env)
     run("search", "کشتار", env=env)
     run("ledger", "checkpoint", env=env)
     capture_id = next((scratch / "evidence" / "manifests").glob("*.json")).stem
     run("bundle", capture_id, "-o", str(scratch / "bundle"), env=env)
     run("log", env=env)
-    print("# exit codes: archive", archived, "verify", verified)
+    checked = run_bundle_commands(scratch / "bundle")
+    print("# exit codes: archive", archived, "verify", verified, "bundle commands", checked)
     if verified != 0:
         return verified
+    if checked != 0:
+        return checked
     return 0 if archived in (0, 5) else archived
+
+
+def bundle_commands(bundle: Path) -> list[str]:
+    """The commands VERIFY.md gives: its indented lines, continued lines joined."""
+    commands, current = [], ""
+    for line in (bundle / "VERIFY.md").read_text(encoding="utf-8").splitlines():
+        stripped = line.strip()
+        if line.startswith("       ") and stripped:
+            current += stripped.removesuffix("\\")
+            if not stripped.endswith("\\"):
+                commands.append(current)
+                current = ""
+    return commands
+
+
+def run_bundle_commands(bundle: Path) -> int:
+    """Run VERIFY.md's commands in the bundle, as a partner would; the first failure's
+    exit code, or 0."""
+    print(f"# the bundle's VERIFY.md, run as written in {bundle} (custody is not used):\n")
+    env = dict(os.environ, PATH=f"{REPO / '.venv' / 'bin'}:{os.environ.get('PATH', '')}")
+    failed = 0
+    for command in bundle_commands(bundle):
+        print(f"$ {command}", flush=True)
+        proc = subprocess.run(["/bin/sh", "-c", command], cwd=bundle, env=env, text=True,
+                              capture_output=True)
+        lines = (proc.stdout + proc.stderr).rstrip().splitlines()
+        if len(lines) > 12:  # warcio check -v names every record
+            lines = [*lines[:8], f"  ... ({len(lines) - 8} more lines)"]
+        if lines:
+            print("\n".join(lines))
+        print(flush=True)
+        failed = failed or proc.returncode
+    return failed
 
 
 def rebuild_sample() -> int:

@@ -135,7 +135,8 @@ def _verify_md(content: dict, tree_size: int, tokens: list[Path], have_roots: bo
         "-n custody-checkpoint -s checkpoint.sig < checkpoint",
         "       python3 verify_inclusion.py manifest.json inclusion-proof.json checkpoint",
         "",
-        f"   The checkpoint covers {tree_size} sealed captures. Keep it: a later checkpoint",
+        f"   The checkpoint covers {tree_size} sealed capture{'' if tree_size == 1 else 's'}. "
+        "Keep it: a later checkpoint",
         "   of the same archive must extend it (`custody verify --against checkpoint`), so a",
         "   capture removed or reordered after today shows.",
         "",

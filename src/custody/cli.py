@@ -196,7 +196,9 @@ def verify(root: str | None, capture_ids: tuple[str, ...], as_json: bool, verbos
         for note in report.notes:
             click.echo(f"NOTE      {note}")
         summary = ", ".join(f"{report.count(o)} {o}" for o in (PASSED, FAILED, "unchecked"))
-        click.echo(f"{report.status.upper()}: {len(report.captures)} captures; {summary}")
+        count = len(report.captures)
+        click.echo(f"{report.status.upper()}: {count} capture{'' if count == 1 else 's'}; "
+                   f"{summary}")
     if report.status == FAILED:
         sys.exit(ExitCode.FAILED)
     if report.status != PASSED:
