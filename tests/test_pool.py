@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +183,43 @@ def test_workers_that_die_leave_their_jobs_to_the_parent(stamped: Custody) -> No
     forked, report_forked = run_verify(stamped, 2, prelude=dying)
     assert alone == forked == 0
     assert report_forked["checks"] == report_alone["checks"]
+
+
+def test_workers_end_when_verify_is_killed(stamped: Custody) -> None:
+    # kill -9 leaves no worker behind: each notices its parent is gone after its job
+    slow = ("import time\nimport custody.verify_warc as vw\nreal_part = vw.check_part\n"
+            "def slow_part(*args):\n    time.sleep(0.3)\n    return real_part(*args)\n"
+            "vw.check_part = slow_part\n")
+    code = (SMALL_PARTS + slow + "import sys\nfrom custody.cli import main\n"
+            "sys.argv = ['custody', 'verify', '--jobs', '2']\nmain()\n")
+    env = dict(os.environ, CUSTODY_ROOT=str(stamped.root),
+               CUSTODY_KEY=str(stamped.root.parent / "no-key-here"))
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def children() -> list[int]:
+        found = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
+        return [int(pid) for pid in found.stdout.split()]
+
+    deadline = time.monotonic() + 20
+    while len(children()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    workers = children()
+    assert len(workers) >= 2, "verify did not start its workers"
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() and
+                                              "Z" not in _state(pid) for pid in workers):
+        time.sleep(0.05)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)]
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
 
 
 def test_unreadable_file_is_unchecked_not_a_crash(stamped: Custody) -> None:
