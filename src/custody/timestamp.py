@@ -95,10 +95,10 @@ def load_certificates(paths: list[Path]) -> list[x509.Certificate]:
     return certs
 
 
-def check_token(token: bytes, message: bytes, roots: list[x509.Certificate]) -> TokenCheck:
-    """Imprint, signature and chain (at genTime) of one token over the message."""
-    import hashlib
-
+def check_token(token: bytes, message_sha256: bytes,
+                roots: list[x509.Certificate]) -> TokenCheck:
+    """Imprint, signature and chain (at genTime) of one token over the message whose
+    sha256 digest is given."""
     from cryptography import x509
     from rfc3161_client import VerificationError, VerifierBuilder, decode_timestamp_response
 
@@ -109,7 +109,7 @@ def check_token(token: bytes, message: bytes, roots: list[x509.Certificate]) -> 
     info = response.tst_info
     gen_time = info.gen_time.replace(tzinfo=UTC) if info.gen_time.tzinfo is None \
         else info.gen_time
-    if info.message_imprint.message != hashlib.sha256(message).digest():
+    if info.message_imprint.message != message_sha256:
         return TokenCheck("failed", "imprint is not the sha256 of the manifest", gen_time)
     if not roots:
         return TokenCheck("unchecked", "imprint matches, but no trusted TSA roots are "
@@ -120,7 +120,7 @@ def check_token(token: bytes, message: bytes, roots: list[x509.Certificate]) -> 
         builder = VerifierBuilder(roots=[root], intermediates=[
             c for c in embedded if c != root and not _is_leaf_for(c, response)])
         try:
-            builder.build().verify_message(response, message)
+            builder.build().verify(response, message_sha256)
         except VerificationError as exc:
             last_error = str(exc)
             continue

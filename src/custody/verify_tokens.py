@@ -6,6 +6,7 @@ that a capture which asked a TSA has a token or a pending mark.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import Any
 
@@ -45,7 +46,7 @@ def check_tokens(archive: Archive, capture_ids: list[str] | None) -> tuple[Token
                 notes.append(f"trusted TSA roots cannot be read: {exc}")
                 roots = []
         try:
-            data = path.read_bytes()
+            digest = hashlib.sha256(path.read_bytes())
         except OSError as exc:
             results[capture_id] = (None, [(t.name, UNCHECKED, f"the manifest cannot be read: "
                                            f"{exc.strerror or exc}", None) for t in tokens])
@@ -53,13 +54,13 @@ def check_tokens(archive: Archive, capture_ids: list[str] | None) -> tuple[Token
         checked = []
         for token in tokens:
             try:
-                result = check_token(token.read_bytes(), data, roots)
+                result = check_token(token.read_bytes(), digest.digest(), roots)
             except OSError as exc:
                 checked.append((token.name, UNCHECKED, f"cannot be read: {exc}", None))
                 continue
             gen_time = result.gen_time.isoformat() if result.gen_time else None
             checked.append((token.name, result.outcome, result.detail, gen_time))
-        results[capture_id] = (manifest.sha256_hex(data), checked)
+        results[capture_id] = (digest.hexdigest(), checked)
     return results, notes
 
 
