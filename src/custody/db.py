@@ -33,7 +33,7 @@ def connect(path: Path) -> sqlite_utils.Database:
 
 def ensure_schema(db: sqlite_utils.Database) -> None:
     if "captures" not in db.table_names():
-        db["captures"].create(
+        db.table("captures").create(
             {
                 "id": str, "sequence": int, "seed_url": str, "final_url": str,
                 "started_at": str, "finished_at": str, "status": str, "operator": str,
@@ -42,7 +42,7 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
             pk="id",
         )
     if "resources" not in db.table_names():
-        db["resources"].create(
+        db.table("resources").create(
             {
                 "id": int, "capture_id": str, "url": str, "status_code": int,
                 "content_type": str, "record_id": str, "warc_path": str, "warc_offset": int,
@@ -52,11 +52,11 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
             pk="id",
             foreign_keys=[("capture_id", "captures", "id")],
         )
-        db["resources"].create_index(["capture_id"])
-        db["resources"].create_index(["url"])
-        db["resources"].create_index(["record_id"], unique=True)
+        db.table("resources").create_index(["capture_id"])
+        db.table("resources").create_index(["url"])
+        db.table("resources").create_index(["record_id"], unique=True)
     if "documents" not in db.table_names():
-        db["documents"].create(
+        db.table("documents").create(
             {
                 "id": int, "capture_id": str, "resource_id": int, "url": str, "title": str,
                 "author": str, "published": str, "sitename": str, "language": str,
@@ -65,24 +65,24 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
             pk="id",
             foreign_keys=[("capture_id", "captures", "id"), ("resource_id", "resources", "id")],
         )
-        db["documents"].create_index(["capture_id"])
-        db["documents"].create_index(["url"])
-        db["documents"].create_index(["language"])
+        db.table("documents").create_index(["capture_id"])
+        db.table("documents").create_index(["url"])
+        db.table("documents").create_index(["language"])
     if "images" not in db.table_names():
-        db["images"].create(
+        db.table("images").create(
             {"id": int, "capture_id": str, "resource_id": int, "url": str, "format": str,
              "width": int, "height": int, "exif_datetime": str},
             pk="id",
             foreign_keys=[("capture_id", "captures", "id"), ("resource_id", "resources", "id")],
         )
-        db["images"].create_index(["capture_id"])
+        db.table("images").create_index(["capture_id"])
     if "failures" not in db.table_names():
-        db["failures"].create(
+        db.table("failures").create(
             {"id": int, "capture_id": str, "url": str, "kind": str, "reason": str, "at": str},
             pk="id",
             foreign_keys=[("capture_id", "captures", "id")],
         )
-        db["failures"].create_index(["capture_id"])
+        db.table("failures").create_index(["capture_id"])
     if "search_index" not in db.table_names():
         # folded and stemmed title and text, rowid = documents.id (see textindex.py)
         # contentless: the text is in documents already; bm25 with the title weighted 5:1
@@ -123,7 +123,7 @@ def index_capture(
     failures = head.get("failures", [])
     with db.conn:
         delete_capture(db, capture_id)
-        db["captures"].insert(
+        db.table("captures").insert(
             {
                 "id": capture_id,
                 "sequence": head["chain"]["sequence"],
@@ -140,17 +140,17 @@ def index_capture(
             }
         )
         resources = (resource_row(capture_id, r) for r in records if r["type"] == "response")
-        db["resources"].insert_all(resources, batch_size=500)
+        db.table("resources").insert_all(resources, batch_size=500)
         ids = dict(db.execute(
             "SELECT record_id, id FROM resources WHERE capture_id = ?", [capture_id]).fetchall())
         db.execute("UPDATE captures SET pages = ? WHERE id = ?", [len(ids), capture_id])
-        db["documents"].insert_all(
+        db.table("documents").insert_all(
             (document_row(capture_id, ids.get(entry["record_id"]), entry, doc)
              for entry, doc in documents),
             batch_size=200,
         )
-        db["failures"].insert_all({"capture_id": capture_id, **f} for f in failures)
-        db["images"].insert_all(
+        db.table("failures").insert_all({"capture_id": capture_id, **f} for f in failures)
+        db.table("images").insert_all(
             {"capture_id": capture_id, "resource_id": ids.get(image["record_id"]),
              "url": image["url"], "format": image["format"], "width": image["width"],
              "height": image["height"], "exif_datetime": image["exif_datetime"]}

@@ -158,7 +158,7 @@ def _from_html(url: str, html: str, charset: str, note: str | None) -> Document:
             favor_precision=True,  # fallbacks stay on: without them F1 drops below 0.95
         )
     if result is not None:
-        metadata = result.as_dict()
+        metadata = result if isinstance(result, dict) else result.as_dict()
     text = normalise_text(metadata.get("text") or "")
     if not text:
         note = "; ".join(filter(None, [note, "no text extracted"]))

@@ -316,7 +316,7 @@ def peer_chain(ssl_object: Any) -> list[bytes]:
 def ssl_object_der_encoding() -> int:
     import _ssl
 
-    return _ssl.ENCODING_DER  # type: ignore[attr-defined]
+    return int(_ssl.ENCODING_DER)
 
 
 def classify(exc: BaseException) -> tuple[str, str]:

@@ -37,7 +37,7 @@ class AddressGuard:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror:
             raise
-        addresses = list(dict.fromkeys(info[4][0] for info in infos))
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         if self.allow_private or host.lower().strip("[]") in self.allowed_hosts:
             return addresses
         public = [a for a in addresses if not is_private(a)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -159,7 +159,8 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, indent=2)
 
 
-def stream_bytes(head: dict[str, Any], lists: dict[str, Iterable[dict[str, Any]]]) -> Iterator[bytes]:  # noqa: E501
+def stream_bytes(head: dict[str, Any],
+                 lists: Mapping[str, Iterable[dict[str, Any]]]) -> Iterator[bytes]:
     """The bytes ``to_bytes`` gives for ``head`` plus the lists, without holding the lists.
 
     A crawl's records are read from disk one at a time; the output is the same

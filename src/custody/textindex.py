@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import cache
+from typing import Any
 
 _FOLD = str.maketrans(
     {
@@ -49,7 +50,7 @@ def fold(text: str) -> str:
 
 
 @cache
-def _stemmer(name: str):  # type: ignore[no-untyped-def]
+def _stemmer(name: str) -> Any:
     import Stemmer
 
     return Stemmer.Stemmer(name)

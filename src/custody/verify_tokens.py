@@ -51,7 +51,7 @@ def check_tokens(archive: Archive, capture_ids: list[str] | None) -> tuple[Token
             results[capture_id] = (None, [(t.name, UNCHECKED, f"the manifest cannot be read: "
                                            f"{exc.strerror or exc}", None) for t in tokens])
             continue
-        checked = []
+        checked: list[tuple[str, str, str, str | None]] = []
         for token in tokens:
             try:
                 result = check_token(token.read_bytes(), digest.digest(), roots)

@@ -17,7 +17,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 # warcio is imported where records are written or parsed: `custody verify` reads
 # the files with zlib and hashlib alone, and starts faster without it
@@ -164,6 +164,7 @@ class WarcWriter:
         self.path = root / relpath
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp_path = partial_path(self.path)
+        self._fh: BinaryIO
         if resume_at is None:
             self._fh = open(self.tmp_path, "xb")  # noqa: SIM115 - closed in close()
             self._out = _HashingFile(self._fh)
