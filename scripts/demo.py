@@ -22,6 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+from custody.bundle import verify_commands  # noqa: E402
 from sampleweb import SiteServer, build_site  # noqa: E402
 from tsa import LocalTSA  # noqa: E402
 
@@ -78,26 +79,13 @@ def demo(urls: list[str]) -> int:
     return 0 if archived in (0, 5) else archived
 
 
-def bundle_commands(bundle: Path) -> list[str]:
-    """The commands VERIFY.md gives: its indented lines, continued lines joined."""
-    commands, current = [], ""
-    for line in (bundle / "VERIFY.md").read_text(encoding="utf-8").splitlines():
-        stripped = line.strip()
-        if line.startswith("       ") and stripped:
-            current += stripped.removesuffix("\\")
-            if not stripped.endswith("\\"):
-                commands.append(current)
-                current = ""
-    return commands
-
-
 def run_bundle_commands(bundle: Path) -> int:
     """Run VERIFY.md's commands in the bundle, as a partner would; the first failure's
     exit code, or 0."""
     print(f"# the bundle's VERIFY.md, run as written in {bundle} (custody is not used):\n")
     env = dict(os.environ, PATH=f"{REPO / '.venv' / 'bin'}:{os.environ.get('PATH', '')}")
     failed = 0
-    for command in bundle_commands(bundle):
+    for command in verify_commands((bundle / "VERIFY.md").read_text(encoding="utf-8")):
         print(f"$ {command}", flush=True)
         proc = subprocess.run(["/bin/sh", "-c", command], cwd=bundle, env=env, text=True,
                               capture_output=True)

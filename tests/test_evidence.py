@@ -15,6 +15,7 @@ import pytest
 
 from conftest import Custody, capture_id_of, chain_ids, trust_tsa
 from custody import ledger, merkle
+from custody.bundle import verify_commands
 from sampleweb import SiteServer
 from tsa import LocalTSA
 
@@ -227,16 +228,8 @@ def _clean_env_tools(tmp_path: Path) -> dict[str, str]:
 def _run_verify_md(bundle: Path, env: dict[str, str], tsa: LocalTSA) -> list[tuple[str, int]]:
     """Run each command VERIFY.md gives, as written, in a clean environment."""
     text = (bundle / "VERIFY.md").read_text().replace("TSA-ROOT.pem", str(tsa.root_pem))
-    commands, current = [], ""
-    for line in text.splitlines():
-        stripped = line.strip()
-        if line.startswith("       ") and stripped:
-            current += stripped.removesuffix("\\")
-            if not stripped.endswith("\\"):
-                commands.append(current)
-                current = ""
     results = []
-    for command in commands:
+    for command in verify_commands(text):
         if command.startswith("openssl ts -reply"):
             continue  # shows genTime; nothing to pass or fail
         proc = subprocess.run(["/bin/sh", "-c", command], cwd=bundle, env=env,

@@ -75,6 +75,23 @@ def write_bundle(archive: Archive, capture_id: str, out: Path) -> list[str]:
     return [*files, "SHA256SUMS"]
 
 
+_COMMAND_INDENT = " " * 7  # VERIFY.md's commands stand indented so, as code in its list
+
+
+def verify_commands(text: str) -> list[str]:
+    """The commands a VERIFY.md gives, in order: its indented lines, a line ending in a
+    backslash joined to the next."""
+    commands, current = [], ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if line.startswith(_COMMAND_INDENT) and stripped:
+            current += stripped.removesuffix("\\")
+            if not stripped.endswith("\\"):
+                commands.append(current)
+                current = ""
+    return commands
+
+
 def _verify_md(content: dict, tree_size: int, tokens: list[Path], have_roots: bool) -> str:
     principal = content["collector"]["operator"]
     fingerprint = content["collector"]["key_fingerprint"]
