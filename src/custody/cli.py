@@ -181,7 +181,7 @@ def verify(root: str | None, capture_ids: tuple[str, ...], as_json: bool, verbos
     arch = Archive.open(root)
     old = Path(against).read_text(encoding="utf-8", errors="replace") if against else None
     report = run_verify(arch, list(capture_ids) or None, against=old, jobs=jobs)
-    from .report import FAILED, PASSED
+    from .report import FAILED, PASSED  # here: verify forks its first worker before loading it
 
     _log_event(arch, "verified", {"status": report.status,
                                   "captures": len(report.captures),

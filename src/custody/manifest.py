@@ -91,9 +91,14 @@ def read(path: Path) -> Sealed:
     return Sealed(capture_id, path, data, content)
 
 
+def paths(manifests_dir: Path) -> list[Path]:
+    """Every manifest file, by name (a dot file is a manifest still being written)."""
+    return sorted(p for p in manifests_dir.glob("*.json") if not p.name.startswith("."))
+
+
 def read_all(manifests_dir: Path) -> list[Sealed]:
     """Every manifest, in chain order (sequence, then name for unreadable ones)."""
-    found = [read(p) for p in manifests_dir.glob("*.json") if not p.name.startswith(".")]
+    found = [read(p) for p in paths(manifests_dir)]
     return sorted(found, key=lambda m: (m.sequence is None, m.sequence or 0, m.capture_id))
 
 

@@ -3,8 +3,8 @@
 Verification is a set of independent jobs -- the seals and proofs, the timestamp
 tokens, the database, each WARC file's sha256 and its records in parts -- planned once
 the manifests are read. ``Pool`` forks one worker per core; each takes the next job
-number from a shared queue as it gets free and sends the result back at once, while
-the parent only waits and puts the report together. A job is a callable taking
+number from a shared queue as it gets free and sends the result back at once, and the
+parent, while it waits for a result, takes jobs from the same queue too. A job is a callable taking
 nothing (a fork shares the parent's memory, so nothing is pickled); its result must be
 marshal-able: tuples, lists, dicts, str, bytes, numbers, None.
 
@@ -169,13 +169,11 @@ class Pool:
         self._poll = select.poll()
         for worker in self.workers:
             self._watch(worker.fd, select.POLLIN, worker)
-        if not self.workers:
+        if not self.workers:  # every job runs here when asked for
             self._queue = b""
             self._close_queue()
-        elif self._queue:
+        elif self._queue:  # the rest of the queue is fed as it empties
             self._watch(self.queue_end, select.POLLOUT, None)
-        else:
-            self._close_queue()
 
     def result(self, number: int) -> Any:
         """Job ``number``'s result: from a worker, or run here when no worker delivered it

@@ -33,11 +33,12 @@ def check_tokens(archive: Archive, capture_ids: list[str] | None) -> tuple[Token
     results: TokenResults = {}
     notes: list[str] = []
     roots: list[Any] | None = None
-    for path in sorted(archive.manifests_dir.glob("*.json")):
+    for path in manifest.paths(archive.manifests_dir):
         capture_id = path.name.removesuffix(".json")
+        if capture_ids is not None and capture_id not in capture_ids:
+            continue
         tokens = token_paths(path)
-        if path.name.startswith(".") or not tokens or (
-                capture_ids is not None and capture_id not in capture_ids):
+        if not tokens:
             continue
         if roots is None:
             try:

@@ -111,7 +111,7 @@ def _check_file(path: Path, one: FilePlan, result: Callable[[int], Any],
         if digest == sealed_sha and size == sum(r["length"] for r in one.records):
             parts = [result(n) for n in one.part_jobs]
     if parts and all(p is not None for p in parts):
-        present = [found for _, found in parts for found in found]
+        present = [place for _, places in parts for place in places]
         rows = [row for checks, _ in parts for row in checks]
         error = None
     else:  # altered, or not cut: walk it to find what changed, and where

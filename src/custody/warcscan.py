@@ -77,15 +77,19 @@ class _MemberReader:
         self.remaining = 0
 
     def feed(self, data: bytes) -> None:
+        block: bytes | memoryview = data
         if self.headers is None:
-            self.head += data
-            end = self.head.find(b"\r\n\r\n")
+            if self.head:  # the header block began in an earlier piece
+                data = self.head + data
+            end = data.find(b"\r\n\r\n")
             if end < 0:
+                self.head = data
                 return
-            self.headers = parse_headers(self.head[:end])
+            self.head = b""
+            self.headers = parse_headers(data[:end])
             self.remaining = _int(self.headers.get("Content-Length"))
-            data, self.head = self.head[end + 4 :], b""
-        take = data[: self.remaining]
+            block = memoryview(data)[end + 4 :]  # the block is hashed where it lies
+        take = block[: self.remaining]
         self.block.update(take)
         self.remaining -= len(take)
 
@@ -190,45 +194,31 @@ def read_members(path: Path, layout: list[tuple[int, int]]) -> list[Member] | No
             if end > base + len(window) and length <= _CHUNK:  # read on, whole members
                 fh.seek(offset)
                 window, base = buffer[: _read_into(fh, buffer)], offset
+            member = None
             if end <= base + len(window):
                 member = _whole_member(window[offset - base : end - base], offset)
-            else:  # larger than a window, or inflating to more than is taken at once
-                member = None
-            if member is None:
+            if member is None:  # larger than a window, or not inflated at once
                 member = _streamed_member(fh, offset, length)
                 if member is None:
                     return None
-                window, base = buffer[:0], 0
-            elif member is _NOT_ONE:
-                return None
             members.append(member)
     return members
 
 
-_NOT_ONE = Member(0, 0, None, {}, None, "not one whole gzip member")
-
-
 def _whole_member(piece: memoryview, offset: int) -> Member | None:
-    """The member in ``piece`` inflated at once: _NOT_ONE when the piece is not exactly
-    one whole gzip member; None when it inflates to more than is taken at once."""
+    """The member in ``piece`` inflated with one call. None when that cannot tell: the
+    piece is not exactly one whole gzip member, or inflates to more than is taken at
+    once; reading it a part at a time then tells the two apart."""
     inflater = zlib.decompressobj(wbits=31)
     try:
         data = inflater.decompress(piece, _OUT)
     except zlib.error:
-        return _NOT_ONE
-    if inflater.unconsumed_tail:
         return None
-    if not inflater.eof or inflater.unused_data:
-        return _NOT_ONE
-    head_end = data.find(b"\r\n\r\n")
-    if head_end < 0:
-        return Member(offset, len(piece), None, {}, None, "no WARC header block")
-    headers = parse_headers(data[:head_end])
-    size = _int(headers.get("Content-Length"))
-    block = memoryview(data)[head_end + 4 : head_end + 4 + size]
-    short = size - len(block)
-    return Member(offset, len(piece), None, headers, hashlib.sha256(block).hexdigest(),
-                  f"block is {short} bytes shorter than its Content-Length" if short else None)
+    if inflater.unconsumed_tail or not inflater.eof or inflater.unused_data:
+        return None
+    reader = _MemberReader()
+    reader.feed(data)
+    return _member(offset, len(piece), None, reader)
 
 
 def _streamed_member(fh: IO[bytes], offset: int, length: int) -> Member | None:
