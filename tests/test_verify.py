@@ -234,8 +234,9 @@ def test_verify_named_capture_only(sealed: Custody) -> None:
     cid = capture_id_of(sealed)
     code, report = sealed.verify(cid)
     assert code == 0 and report["captures"] == [cid]
-    code, report = sealed.verify("20990101T000000Z-00000000")
-    assert code == 1
+    unknown = sealed("verify", "--json", "20990101T000000Z-00000000")
+    assert unknown.exit_code == 8  # as show and bundle say of a capture that is not there
+    assert "no such capture" in unknown.stderr and "\n" not in unknown.stderr.strip()
 
 
 

@@ -54,23 +54,55 @@ class RegexType(click.ParamType):
 
 
 def _read_seeds(urls: tuple[str, ...], from_file: str | None) -> list[str]:
-    """URLs from the arguments, from --from FILE and from stdin ('-'): # comments skipped."""
-    lines: list[str] = []
+    """URLs from the arguments, from --from FILE and from stdin ('-'): # comments skipped;
+    each checked, a bad one named by its file and line."""
+    from .errors import InvalidURL
+    from .urls import check_url
+
+    lines: list[tuple[str, str]] = []  # (where, text)
     sources = list(urls)
     if from_file:
         sources.append("@" + from_file)
     for item in sources:
         if item == "-":
-            lines += sys.stdin.read().splitlines()
+            lines += _numbered("standard input", sys.stdin.buffer.read())
         elif item.startswith("@"):
             try:
-                with open(item[1:], encoding="utf-8-sig") as fh:
-                    lines += fh.read().splitlines()
+                with open(item[1:], "rb") as fh:
+                    data = fh.read()
             except OSError as exc:
                 raise UsageError(f"cannot read URL list: {exc.strerror}", where=item[1:]) from exc
+            lines += _numbered(item[1:], data)
         else:
-            lines.append(item)
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+            lines.append(("", item))
+    seeds = []
+    for where, text in lines:
+        if not text.strip() or text.lstrip().startswith("#"):
+            continue
+        try:
+            seeds.append(check_url(text))
+        except InvalidURL as exc:
+            raise UsageError(str(exc), where=where or None) from exc
+    return seeds
+
+
+def _numbered(name: str, data: bytes) -> list[tuple[str, str]]:
+    """The lines of a URL list as text, each named '<file>:<line>'; UsageError on a line
+    that is not UTF-8 text (a binary file, or another encoding)."""
+    out = []
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        raw = raw.removesuffix(b"\r")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"not UTF-8 text (byte {exc.start + 1}): a URL list is one "
+                             "URL per line, in UTF-8", where=f"{name}:{number}") from exc
+        if "\x00" in text:
+            raise UsageError("holds a NUL byte: is this a binary file?",
+                             where=f"{name}:{number}")
+        out.append((f"{name}:{number}", text))
+    return out
 
 
 @main.command()
@@ -129,15 +161,17 @@ def archive(root: str | None, urls: tuple[str, ...], from_file: str | None, resu
     """
     from . import capture
     from .root import Archive
-    from .urls import check_url
 
-    seeds = list(dict.fromkeys(check_url(u) for u in _read_seeds(urls, from_file)))
+    seeds = list(dict.fromkeys(_read_seeds(urls, from_file)))
     if resume and seeds:
         raise UsageError("--resume continues the last crawl; give no URLs with it")
     if not resume and not seeds:
         raise UsageError("no URLs to archive (give URLs, --from FILE, or - for stdin)")
+    from .trust import check_signing_key
+
     arch = Archive.open(root)
-    key_obj = _load_key()
+    key_obj = _load_key(arch)
+    check_signing_key(arch, key_obj.public_key())
     show_progress = not quiet and not as_json and sys.stderr.isatty()
     with _progress(show_progress) as on_progress:
         if resume:

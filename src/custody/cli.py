@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -43,6 +44,8 @@ def handles_errors(func: F) -> F:
             sys.exit(ExitCode.PIPE_CLOSED)
         except OSError as exc:
             _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), ExitCode.ARCHIVE)
+        except sqlite3.Error as exc:  # a full disk, an unreadable or locked database file
+            _fail(f"database: {exc}", ExitCode.ARCHIVE)
 
     return wrapper  # type: ignore[return-value]
 
@@ -81,11 +84,18 @@ def _passphrase(prompt: bool, *, confirm: bool = False) -> bytes | None:
     return None
 
 
-def _load_key() -> Any:
+def _load_key(archive: Any = None) -> Any:
+    """The archivist's key; KeyProblem when it lies inside the archive folder, which is
+    handed to partners and courts: a key there would go with it."""
     from . import signing
+    from .errors import KeyProblem
     from .root import default_key_path
 
     path = default_key_path()
+    if archive is not None and path.resolve().is_relative_to(archive.root):
+        raise KeyProblem("the signing key lies inside the archive folder, and would be "
+                         "handed over with every copy of it: move it out (and set "
+                         "CUSTODY_KEY to its new place)", where=str(path))
     needs = path.exists() and signing.key_is_encrypted(path)
     return signing.load_key(path, _passphrase(needs))
 
@@ -107,10 +117,17 @@ def init(root: str | None, operator: str | None, passphrase: bool) -> None:
     from .db import connect
     from .root import Archive, default_key_path, default_operator
 
+    if operator is not None:
+        try:
+            signing.check_principal(operator)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
     archive = Archive.create(root)
     key_path = default_key_path()
+    if key_path.resolve().is_relative_to(archive.root):
+        _load_key(archive)  # refuses, saying why
     if key_path.exists():
-        key = _load_key()
+        key = _load_key(archive)
         click.echo(f"using key {key_path}", err=True)
     else:
         secret = _passphrase(passphrase, confirm=True) if passphrase else None
@@ -119,10 +136,35 @@ def init(root: str | None, operator: str | None, passphrase: bool) -> None:
         key = signing.create_key(key_path, secret)
         click.echo(f"created key {key_path} (mode 600)", err=True)
     principal = operator or archive.principal_for(key.public_key()) or default_operator()
-    if archive.add_signer(principal, key.public_key()):
+    added = founded(archive, key, principal)
+    if added:
         click.echo(f"added {principal} to {archive.allowed_signers}", err=True)
     connect(archive.db_path).conn.close()
     click.echo(str(archive.root))
+
+
+def founded(archive: Any, key: Any, principal: str) -> bool:
+    """A new archive's first key goes into allowed_signers, and its `key-added` event, the
+    custody log's first, makes it the archive's root of trust. An archive that has
+    archivists already takes a new key only from one of them (`custody key add`)."""
+    from . import signing
+    from .errors import KeyProblem
+    from .events import CustodyLog
+
+    public = key.public_key()
+    if archive.principal_for(public) is not None:
+        return False
+    if signing.read_allowed_signers(archive.allowed_signers):
+        raise KeyProblem(f"this archive has archivists, and {signing.fingerprint(public)} is "
+                         "not one of them: one of them adds it with `custody key add`",
+                         where=str(archive.root))
+    with archive.lock(), archive.sealing():
+        archive.add_signer(principal, public)
+        CustodyLog(archive.manifests_dir).append(
+            "key-added", key=key, who=principal,
+            details={"key": signing.fingerprint(public), "principal": principal,
+                     "first": True})
+    return True
 
 
 @main.group()
@@ -180,7 +222,12 @@ def verify(root: str | None, capture_ids: tuple[str, ...], as_json: bool, verbos
 
     arch = Archive.open(root)
     old = Path(against).read_text(encoding="utf-8", errors="replace") if against else None
-    report = run_verify(arch, list(capture_ids) or None, against=old, jobs=jobs)
+
+    def waiting() -> None:
+        click.echo("custody: waiting for the capture being sealed now...", err=True)
+
+    report = run_verify(arch, list(capture_ids) or None, against=old, jobs=jobs,
+                        on_wait=waiting)
     from .report import FAILED, PASSED  # here: verify forks its first worker before loading it
 
     _log_event(arch, "verified", {"status": report.status,
@@ -359,11 +406,18 @@ def reindex(root: str | None) -> None:
     \b
     custody reindex
     """
-    from .rebuild import reindex as run_reindex
+    from . import journal
+    from .recovery import reindex as run_reindex
     from .root import Archive
 
-    count = run_reindex(Archive.open(root))
-    click.echo(f"indexed {count} captures")
+    arch = Archive.open(root)
+    # completing an interrupted seal signs its ledger checkpoint and log event
+    key_obj = _load_key(arch) if journal.pending(arch) else None
+    count, recovered = run_reindex(arch, key=key_obj)
+    for result in recovered:
+        for note in result.notes[:1]:
+            click.echo(f"custody: note: {note}", err=True)
+    click.echo(f"indexed {count} capture{'' if count == 1 else 's'}")
 
 
 def _log_event(arch: Any, event: str, details: dict[str, Any]) -> None:
@@ -385,7 +439,7 @@ def _log_event(arch: Any, event: str, details: dict[str, Any]) -> None:
         principal = arch.principal_for(key_obj.public_key())
         if principal is None or not os.access(arch.manifests_dir, os.W_OK):
             return
-        with arch.lock():
+        with arch.lock(), arch.sealing():
             CustodyLog(arch.manifests_dir).append(event, key=key_obj, who=principal,
                                                   details=details)
     except (CustodyError, OSError):

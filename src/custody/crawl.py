@@ -9,6 +9,7 @@ describes are on disk.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections import Counter
@@ -24,7 +25,7 @@ from urllib.robotparser import RobotFileParser
 from .fetch import Exchange, Fetcher
 from .frontier import CrawlState, Target
 from .links import Links
-from .urls import resolve
+from .urls import check_link
 
 MAX_REDIRECTS = 20
 MAX_REQUISITE_DEPTH = 3  # a frame's stylesheet's image is three hops from the page
@@ -66,6 +67,18 @@ class Rules:
             return host == seed_host
         base = seed_host.removeprefix("www.")
         return host == base or host.endswith("." + base)
+
+    def in_scope_text(self, text: str, seed: str) -> bool:
+        """``in_scope`` for a link that does not parse as a URL: judged as text."""
+        try:
+            return self.in_scope(text, seed)
+        except ValueError:
+            if any(p.search(text) for p in self.exclude):
+                return False
+            origin = urlsplit(seed)
+            return self.scope == "any" or any(p.search(text) for p in self.include) or (
+                self.scope != "page" and text.lower().startswith(
+                    f"{origin.scheme}://{origin.netloc}".lower()))
 
     def excluded(self, url: str) -> bool:
         return any(p.search(url) for p in self.exclude)
@@ -135,6 +148,10 @@ class Crawl:
         self._robots: dict[str, RobotFileParser | None] = {}
         self._workers = min(64, max(4, rules.concurrency * 4))
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
     def stop(self, reason: str = "interrupted") -> None:
         """Start no new fetch; the ones in flight finish and are kept."""
         self._stopping = True
@@ -169,8 +186,9 @@ class Crawl:
                     self.on_progress(self.stats, self.state.count("queued") + len(pending))
         except BaseException:
             # a second Ctrl-C, or a crash: leave in-flight URLs to be fetched on --resume
-            self.state.commit()
             pool.shutdown(wait=False, cancel_futures=True)
+            with contextlib.suppress(Exception):  # a full disk fails this too: the first
+                self.state.commit()  # error is the one to report
             raise
         pool.shutdown(wait=True)
         return self.stats
@@ -253,6 +271,11 @@ class Crawl:
         self.stats.retried += 1
         self.state.retry_later(target.url, time.time() + wait_for)
 
+    def _unusable(self, text: str, reason: str, target: Target) -> None:
+        """A link custody would have fetched, but that no parser takes: a failure, once."""
+        if self.state.push(Target(text, target.seed, "requisite"), state="failed") == "new":
+            self._fail(text, "invalid-url", f"linked from {target.url}: {reason}")
+
     def _fail(self, url: str, kind: str, reason: str) -> None:
         self.stats.failed += 1
         self.state.add_failure({"url": url, "kind": kind, "reason": reason, "at": _now_iso()})
@@ -260,9 +283,11 @@ class Crawl:
     def _follow_redirect(self, exchange: Exchange, target: Target) -> None:
         location = exchange.headers["location"]
         chain = (*target.chain, target.url)
-        next_url = resolve(target.url, location)
+        next_url, reason = check_link(target.url, location)
         if next_url is None:
-            self._fail(target.url, "redirect", f"redirect to an unusable location {location!r}")
+            why = f": {reason}" if reason else " (not an http or https URL)"
+            self._fail(target.url, "redirect",
+                       f"redirect to an unusable location {location!r}{why}")
         elif next_url in chain:
             self._fail(target.url, "redirect-loop", f"redirect loop back to {next_url}")
         elif len(chain) >= MAX_REDIRECTS:
@@ -283,9 +308,14 @@ class Crawl:
                 if not rules.excluded(url) and self._robots_allow(url):
                     self.state.push(Target(url, target.seed, "requisite", target.depth,
                                            target.requisite_depth + 1))
+            for text, reason in links.bad_requisites:
+                self._unusable(text, reason, target)
         depth = self.state.depth_of(target.url, target.depth)  # it may have come closer
         if target.kind == "requisite" or depth >= rules.depth:
             return
+        for text, reason in links.bad_pages:
+            if rules.in_scope_text(text, target.seed):
+                self._unusable(text, reason, target)
         for url in links.pages:
             if rules.in_scope(url, target.seed) and self._robots_allow(url):
                 found = self.state.push(Target(url, target.seed, "page", depth + 1))

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from . import signing
 
 
-def _canonical(entry: dict[str, Any]) -> bytes:
+def canonical(entry: dict[str, Any]) -> bytes:
     return json.dumps(entry, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -37,16 +37,36 @@ class CustodyLog:
     def __init__(self, manifests_dir: Path) -> None:
         self.path = manifests_dir / "ledger" / "log.jsonl"
 
-    def lines(self) -> list[bytes]:
+    def _split(self) -> tuple[list[bytes], int]:
+        """The complete lines, and the bytes of a last line an interrupted append left
+        without its newline."""
         if not self.path.exists():
-            return []
-        return [line for line in self.path.read_bytes().split(b"\n") if line]
+            return [], 0
+        data = self.path.read_bytes()
+        cut = data.rfind(b"\n") + 1
+        return [line for line in data[:cut].split(b"\n") if line], len(data) - cut
+
+    def lines(self) -> list[bytes]:
+        return self._split()[0]
+
+    def torn(self) -> int:
+        """Bytes of a last event cut short by an interrupted write (0: none)."""
+        return self._split()[1]
+
+    def repair(self) -> None:
+        """Cut a torn last event off (it was never written whole, so never signed whole)."""
+        torn = self.torn()
+        if torn:
+            with open(self.path, "r+b") as fh:
+                fh.truncate(self.path.stat().st_size - torn)
+                os.fsync(fh.fileno())
 
     def entries(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.lines()]
 
     def append(self, event: str, *, key: Ed25519PrivateKey, who: str,
                details: dict[str, Any]) -> dict[str, Any]:
+        self.repair()
         lines = self.lines()
         entry = {
             "seq": len(lines) + 1,
@@ -57,10 +77,10 @@ class CustodyLog:
             "details": details,
             "prev": hashlib.sha256(lines[-1]).hexdigest() if lines else None,
         }
-        entry["sig"] = base64.b64encode(key.sign(_canonical(entry))).decode()
+        entry["sig"] = base64.b64encode(key.sign(canonical(entry))).decode()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "ab") as fh:
-            fh.write(_canonical(entry) + b"\n")
+            fh.write(canonical(entry) + b"\n")
             fh.flush()
             os.fsync(fh.fileno())
         return entry
@@ -87,7 +107,7 @@ class CustodyLog:
                 problems.append(LogProblem(number, f"signed by unknown key {entry.get('key')}"))
             else:
                 try:
-                    public.verify(signature, _canonical(entry))
+                    public.verify(signature, canonical(entry))
                 except InvalidSignature:
                     problems.append(LogProblem(number, "signature does not match the entry"))
             previous = line

@@ -58,7 +58,7 @@ def timestamp(root: str | None, capture_ids: tuple[str, ...], tsa: tuple[str, ..
         return
     key_obj = None
     still_pending = 0
-    with arch.lock():
+    with arch.lock(), arch.sealing():
         for path in targets:
             sealed = manifest.read(path)
             asked = ((sealed.content or {}).get("settings") or {}).get("tsa") or []
@@ -169,7 +169,7 @@ def key_rotate(root: str | None, passphrase: bool) -> None:
     path = default_key_path()
     old_secret = _passphrase(path.exists() and signing.key_is_encrypted(path))
     new_secret = _passphrase(True, confirm=True) if passphrase else None
-    with arch.lock():
+    with arch.lock(), arch.sealing():
         old, new, principal = rotate_key(arch, path, passphrase=new_secret,
                                          old_passphrase=old_secret)
         CustodyLog(arch.manifests_dir).append(
@@ -178,6 +178,55 @@ def key_rotate(root: str | None, passphrase: bool) -> None:
                      "new": signing.fingerprint(new.public_key())})
     click.echo(f"new key {signing.fingerprint(new.public_key())}; "
                f"{signing.fingerprint(old.public_key())} retired")
+
+
+@key.command("add")
+@root_option
+@click.argument("public_key")
+@click.option("--operator", required=True,
+              help="The new archivist's name or e-mail, as manifests will show it.")
+@handles_errors
+def key_add(root: str | None, public_key: str, operator: str) -> None:
+    """Admit another archivist's key: allowed_signers, and a signed `key-added` event.
+
+    PUBLIC_KEY is an ssh-ed25519 line, or a .pub file holding one. Run it with your own
+    key, already an archivist of the archive: the event you sign is what proves the new
+    key's admission to anyone who verifies.
+
+    \b
+    custody key add ~/colleague_ed25519.pub --operator "B. Researcher <br@example.org>"
+    """
+    from . import signing
+    from .events import CustodyLog
+    from .root import Archive
+    from .trust import check_signing_key
+
+    try:
+        signing.check_principal(operator)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    text = public_key
+    if not public_key.startswith("ssh-"):
+        try:
+            text = Path(public_key).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"not an ssh-ed25519 key line, nor a file holding one ({exc})",
+                             where=public_key) from exc
+    try:
+        new = signing.parse_public_key_line(text.strip())
+    except ValueError as exc:
+        raise UsageError(str(exc), where=public_key) from exc
+    arch = Archive.open(root)
+    own = _load_key(arch)
+    principal = check_signing_key(arch, own.public_key())
+    with arch.lock(), arch.sealing():
+        if not arch.add_signer(operator, new):
+            raise UsageError("that key is in allowed_signers already",
+                             where=signing.fingerprint(new))
+        CustodyLog(arch.manifests_dir).append(
+            "key-added", key=own, who=principal,
+            details={"key": signing.fingerprint(new), "principal": operator})
+    click.echo(f"added {operator} ({signing.fingerprint(new)}), admitted by {principal}")
 
 
 @main.command()

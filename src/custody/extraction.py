@@ -80,10 +80,16 @@ def extract_record(root: Path, record: dict[str, Any]) -> extract.Document | Non
     return doc
 
 
+# What the manifest seals of each document besides its text's digest, so that verify
+# can check every column of the database that extraction filled
+SEALED_METADATA = ("title", "author", "published", "sitename", "language", "charset", "note")
+
+
 def document_entry(doc: extract.Document) -> dict[str, Any]:
     """What the manifest says of a document."""
     return {"record_id": doc.record_id, "url": doc.url, "text_sha256": doc.text_sha256,
-            "extractor": doc.extractor}
+            "extractor": doc.extractor,
+            "metadata": {name: getattr(doc, name) for name in SEALED_METADATA}}
 
 
 Result = tuple[str, dict[str, Any], dict[str, Any]] | None

@@ -33,7 +33,36 @@ ENTITY_LIMIT = 4 * 1024 * 1024  # HTML and CSS bodies kept in memory for their l
 LINKED_TYPES = ("text/html", "application/xhtml+xml", "text/css")
 ACCEPT_ENCODING = "gzip, deflate"  # only what extraction can decode again
 
-_this_thread = threading.local()  # .recording: the exchange this thread is making
+_this_thread = threading.local()  # .recording: the exchange this thread is making; .deadline
+
+
+def _time_left(timeout: float | None,
+               late: type[httpcore.TimeoutException] = httpcore.ReadTimeout) -> float | None:
+    """The socket timeout for this thread's next operation: the operation's own, cut to
+    what is left of the exchange's whole time (``--timeout`` bounds it all, a status line
+    trickled a byte a second included); TotalTimeout when nothing is left."""
+    deadline: _Deadline | None = getattr(_this_thread, "deadline", None)
+    if deadline is None:
+        return timeout
+    left = deadline.left()
+    if left <= 0:
+        raise late(deadline.reason())
+    return left if timeout is None else min(timeout, left)
+
+
+class _Deadline:
+    def __init__(self, fetcher: Fetcher, seconds: float) -> None:
+        self.fetcher = fetcher
+        self.at = time.monotonic() + seconds
+        self.seconds = seconds
+
+    def left(self) -> float:
+        return min(self.at, self.fetcher.abort_at) - time.monotonic()
+
+    def reason(self) -> str:
+        if self.fetcher.abort_at <= self.at:
+            return "the capture was stopped"
+        return f"the response took longer than {self.seconds:g} s in all"
 
 
 @dataclass
@@ -57,6 +86,7 @@ class Exchange:
     entity: bytes | None = None  # de-chunked body of an HTML or CSS response, for its links
     error_kind: str | None = None  # dns, refused, timeout, tls, protocol, network
     error: str | None = None
+    not_http: bool = False  # the bytes in ``response`` are not an HTTP response
     elapsed: float = 0.0
 
     @property
@@ -103,11 +133,11 @@ class RecordingStream(httpcore.NetworkStream):
             # a new exchange on this connection: a new request begins with a write
             current = self._current = _Recording()
             _this_thread.recording = current
-        self._inner.write(buffer, timeout)
+        self._inner.write(buffer, _time_left(timeout, httpcore.WriteTimeout))
         current.tx += buffer
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        data = self._inner.read(max_bytes, timeout)
+        data = self._inner.read(max_bytes, _time_left(timeout))
         current = self._current
         if current is not None and data and current.owner == threading.get_ident():
             current.rx.write(data)
@@ -123,7 +153,8 @@ class RecordingStream(httpcore.NetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
-        return RecordingStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+        return RecordingStream(self._inner.start_tls(ssl_context, server_hostname,
+                                                     _time_left(timeout)))
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
@@ -142,6 +173,7 @@ class RecordingBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Any = None,
     ) -> httpcore.NetworkStream:
+        timeout = _time_left(timeout, httpcore.ConnectTimeout)
         if self._guard is None:
             stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
             return RecordingStream(stream)
@@ -152,8 +184,9 @@ class RecordingBackend(httpcore.NetworkBackend):
         failure: Exception | None = None
         for address in addresses:  # connect to what was checked, not to a fresh lookup
             try:
-                stream = self._inner.connect_tcp(address, port, timeout, local_address,
-                                                 socket_options)
+                stream = self._inner.connect_tcp(
+                    address, port, _time_left(timeout, httpcore.ConnectTimeout),
+                    local_address, socket_options)
                 return RecordingStream(stream)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc
@@ -193,6 +226,7 @@ class Fetcher:
         guard: AddressGuard | None = None,
     ) -> None:
         self.timeout = timeout
+        self.abort_at = float("inf")
         self.max_body = max_body
         self.user_agent = user_agent
         context = ssl_context(ca_bundle=ca_bundle, insecure=insecure)
@@ -223,11 +257,18 @@ class Fetcher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def abort(self, *, after: float) -> None:
+        """Cut every exchange in flight, and any later one, ``after`` seconds from now: what
+        each received by then is kept, as truncated."""
+        self.abort_at = min(self.abort_at, time.monotonic() + after)
+
     def fetch(self, url: str) -> Exchange:
+        """One exchange; it never raises: what went wrong is the exchange's error, and
+        whatever bytes came back are kept, HTTP or not."""
         exchange = Exchange(url=url)
         _this_thread.recording = None
+        _this_thread.deadline = _Deadline(self, self.timeout)
         start = time.monotonic()
-        deadline = start + self.timeout
         response: httpx.Response | None = None
         try:
             with self._client.stream("GET", url) as response:
@@ -243,9 +284,6 @@ class Fetcher:
                     if self.max_body is not None and received > self.max_body:
                         exchange.truncated = "length"
                         break
-                    if time.monotonic() > deadline:
-                        exchange.truncated = "time"
-                        break
                 if keep and received <= ENTITY_LIMIT and not exchange.truncated:
                     exchange.entity = b"".join(entity)
                 self._take(exchange, response)
@@ -255,14 +293,43 @@ class Fetcher:
                 # headers arrived, then the body failed: keep what came as truncated evidence
                 self._take(exchange, response)
                 if exchange.response is not None:
+                    stopped = self.abort_at <= time.monotonic()
                     exchange.truncated = exchange.truncated or (
+                        "unspecified" if stopped else
                         "time" if exchange.error_kind == "timeout" else "disconnect"
                     )
                     exchange.error_kind = exchange.error = None
+            else:
+                self._keep_reply(exchange)
+        except httpx.InvalidURL as exc:
+            exchange.error_kind, exchange.error = "invalid-url", f"invalid URL ({exc})"
+        except Exception as exc:
+            exchange.error_kind = "error"
+            exchange.error = f"{exc.__class__.__name__}: {exc}"
+            self._keep_reply(exchange)
+        finally:
+            _this_thread.deadline = None
         exchange.elapsed = time.monotonic() - start
         if exchange.truncated == "length" and self.max_body is not None:
             _cut_body(exchange, self.max_body)
         return exchange
+
+    @staticmethod
+    def _keep_reply(exchange: Exchange) -> None:
+        """Bytes that came back but are not a usable HTTP response (HTTP/0.9, a status
+        line cut short, another protocol): kept, as evidence of what the server sent."""
+        recording: _Recording | None = getattr(_this_thread, "recording", None)
+        _this_thread.recording = None
+        if recording is None:
+            return
+        exchange.request_bytes = bytes(recording.tx)
+        if recording.rx_size:
+            recording.rx.seek(0)
+            exchange.response = recording.rx
+            exchange.response_size = recording.rx_size
+            exchange.not_http = True
+        else:
+            recording.rx.close()
 
     def _take(self, exchange: Exchange, response: httpx.Response) -> None:
         stream = response.extensions.get("network_stream")

@@ -63,7 +63,10 @@ class Target:
 
     @property
     def host(self) -> str:
-        return (urlsplit(self.url).hostname or "").lower()
+        try:
+            return (urlsplit(self.url).hostname or "").lower()
+        except ValueError:  # a link recorded as unusable: it has no host to speak of
+            return ""
 
 
 class CrawlState:
@@ -255,7 +258,9 @@ class CrawlState:
                           [image["record_id"], json.dumps(image)])
 
     def images(self) -> Iterator[dict[str, Any]]:
-        for (text,) in self.conn.execute("SELECT json FROM images"):
+        for (text,) in self.conn.execute(
+                "SELECT i.json FROM images i JOIN records r ON r.record_id = i.record_id "
+                "ORDER BY r.seq"):
             yield json.loads(text)
 
     def add_failure(self, failure: dict[str, Any]) -> None:

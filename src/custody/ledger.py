@@ -26,7 +26,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from . import merkle
+from . import faults, merkle, signing
 from .manifest import write_atomic
 
 SIGNATURE_DASH = "\u2014"  # a signed note's signature lines start with an em dash
@@ -132,38 +132,89 @@ class Ledger:
         write_atomic(path, (origin + "\n").encode())
         return origin
 
-    def leaves(self) -> list[Leaf]:
+    def _lines(self) -> tuple[list[str], int]:
+        """The complete lines of the leaves file, and the bytes of a torn last line (one
+        an interrupted append left without its newline)."""
         path = self.dir / "leaves"
         if not path.exists():
-            return []
+            return [], 0
+        data = path.read_bytes()
+        cut = data.rfind(b"\n") + 1
+        return data[:cut].decode("ascii").splitlines(), len(data) - cut
+
+    def leaves(self) -> list[Leaf]:
         out = []
-        for line in path.read_text().splitlines():
+        for line in self._lines()[0]:
             index, capture_id, digest = line.split()
             out.append(Leaf(int(index), capture_id, bytes.fromhex(digest)))
         return out
 
-    def append(self, capture_id: str, leaf_hash: bytes, *, key: Ed25519PrivateKey,
-               principal: str) -> Checkpoint:
-        """Add a manifest's leaf hash as the next leaf; write and return the new checkpoint."""
+    def torn(self) -> int:
+        """Bytes of a leaf line cut short by an interrupted append (0: none)."""
+        return self._lines()[1]
+
+    def repair(self) -> None:
+        """Cut a torn last line off the leaves file (it never held a whole leaf)."""
+        torn = self.torn()
+        if torn:
+            path = self.dir / "leaves"
+            with open(path, "r+b") as fh:
+                fh.truncate(path.stat().st_size - torn)
+                os.fsync(fh.fileno())
+
+    def append(self, capture_id: str, leaf_hash: bytes) -> int:
+        """Add a manifest's leaf hash as the next leaf; its index. The caller then signs
+        a checkpoint over the new tree (``checkpoint_now``)."""
+        self.repair()
         leaves = self.leaves()
-        origin = self.origin()
+        self.origin()
         line = f"{len(leaves)} {capture_id} {leaf_hash.hex()}\n"
         with open(self.dir / "leaves", "a", encoding="ascii") as fh:
             fh.write(line)
             fh.flush()
             os.fsync(fh.fileno())
-        return self.checkpoint_now(key=key, principal=principal, origin=origin)
+        faults.after("seal.ledger-leaf")
+        return len(leaves)
 
-    def checkpoint_now(self, *, key: Ed25519PrivateKey, principal: str,
-                       origin: str | None = None) -> Checkpoint:
+    def checkpoint_now(self, *, key: Ed25519PrivateKey, principal: str) -> Checkpoint:
+        """Sign a checkpoint of the whole ledger and write it: first into the history
+        (``checkpoints/N``), then its SSH signature, then the ``checkpoint`` copy, so that
+        a crash between any two leaves a state verify can tell from tampering."""
         hashes = [leaf.hash for leaf in self.leaves()]
-        origin = origin or self.origin()
+        origin = self.origin()
         body = f"{origin}\n{len(hashes)}\n{base64.b64encode(merkle.root(hashes)).decode()}\n"
         text = sign_note(body, key_name(principal), key)
         (self.dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         write_atomic(self.dir / "checkpoints" / str(len(hashes)), text.encode())
+        faults.after("seal.checkpoint-history")
+        ssh = signing.sign(key, text.encode(), signing.CHECKPOINT_NAMESPACE).encode()
+        write_atomic(self.dir / "checkpoint.sig", ssh)
+        faults.after("seal.checkpoint-sig")
         write_atomic(self.dir / "checkpoint", text.encode())
+        faults.after("seal.checkpoint")
         return parse_checkpoint(text)
+
+    def history(self) -> dict[int, Path]:
+        """Every checkpoint written, by tree size."""
+        folder = self.dir / "checkpoints"
+        return {int(p.name): p for p in folder.glob("*") if p.name.isdigit()} \
+            if folder.is_dir() else {}
+
+    def current(self) -> bool:
+        """Whether the checkpoint and its SSH signature cover every leaf, as the newest
+        checkpoint of the history (False: an interrupted seal left them behind)."""
+        try:
+            latest = self.latest()
+            history = self.history()
+            newest = history.get(max(history)) if history else None
+            if latest is None or newest is None or latest.size != len(self.leaves()):
+                return False
+            if newest.read_text() != latest.text:
+                return False
+            signature = signing.parse_signature((self.dir / "checkpoint.sig").read_text())
+            return signature.verifies(latest.text.encode())
+        except (OSError, ValueError):
+            return False
 
     def latest(self) -> Checkpoint | None:
         path = self.dir / "checkpoint"

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
-from .urls import resolve
+from .urls import check_link, resolve
 
 _CSS_URL = re.compile(r"""url\(\s*['"]?([^'")\s]+)['"]?\s*\)|@import\s+['"]([^'"]+)['"]""")
 _REQUISITE_RELS = frozenset(
@@ -20,6 +20,9 @@ class Links:
     requisites: list[str] = field(default_factory=list)
     pages: list[str] = field(default_factory=list)  # <a href>, for --depth
     invalid: int = 0
+    # http(s) links that no parser takes: (the link as written, joined to the base; reason)
+    bad_requisites: list[tuple[str, str]] = field(default_factory=list)
+    bad_pages: list[tuple[str, str]] = field(default_factory=list)
 
 
 def html_links(html: str, base_url: str) -> Links:
@@ -31,15 +34,22 @@ def html_links(html: str, base_url: str) -> Links:
     except (ValueError, lxml.etree.ParserError):
         return found
     base_el = doc.find(".//base[@href]")
-    base = urljoin(base_url, base_el.get("href")) if base_el is not None else base_url
+    base = base_url
+    if base_el is not None:
+        joined, _ = check_link(base_url, base_el.get("href") or "")
+        base = joined or base_url  # a <base> no parser takes is ignored, as browsers do
 
     def add(target: list[str], href: str | None) -> None:
         if not href:
             return
-        url = resolve(base, href)
+        url, reason = check_link(base, href)
         if url is None:
             if not href.lstrip().lower().startswith(_NOT_LINKS):
                 found.invalid += 1
+            if reason is not None:
+                bad = found.pages if target is found.pages else found.requisites
+                (found.bad_pages if bad is found.pages else found.bad_requisites).append(
+                    (_joined(base, href), reason))
             return
         target.append(url)
 
@@ -65,7 +75,16 @@ def html_links(html: str, base_url: str) -> Links:
         add(found.pages, el.get("href"))
     found.requisites = list(dict.fromkeys(found.requisites))
     found.pages = list(dict.fromkeys(found.pages))
+    found.bad_requisites = list(dict.fromkeys(found.bad_requisites))
+    found.bad_pages = list(dict.fromkeys(found.bad_pages))
     return found
+
+
+def _joined(base: str, href: str) -> str:
+    try:
+        return urljoin(base, href.strip())
+    except ValueError:
+        return href.strip()
 
 
 def css_links(css: str, base_url: str) -> list[str]:

@@ -7,7 +7,6 @@ capture sealed just before a crash is indexed on the next run (``heal_index``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,7 +28,7 @@ def index_sealed(archive: Archive, database: Any, sealed: manifest.Sealed) -> No
     content = sealed.content
     if content is None:
         return
-    head = {k: v for k, v in content.items() if k not in ("records", "documents")}
+    head = {k: v for k, v in content.items() if k not in ("records", "documents", "images")}
     images = (image_of(archive.root, r) for r in content["records"] if describable(r))
     db.index_capture(database, head, sealed.sha256, content["records"],
                      _documents_of(archive, content["records"]),
@@ -45,19 +44,3 @@ def heal_index(archive: Archive, database: Any) -> list[str]:
             index_sealed(archive, database, sealed)
             healed.append(sealed.capture_id)
     return healed
-
-
-def reindex(archive: Archive) -> int:
-    """Rebuild custody.db from the manifests and WARC files alone."""
-    with archive.lock():
-        tmp = archive.root / ".custody.db.rebuild"
-        tmp.unlink(missing_ok=True)
-        database = db.connect(tmp)
-        count = 0
-        for sealed in manifest.read_all(archive.manifests_dir):
-            if sealed.content is not None:
-                index_sealed(archive, database, sealed)
-                count += 1
-        database.conn.close()
-        os.replace(tmp, archive.db_path)
-        return count

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,11 @@ if TYPE_CHECKING:  # cryptography loads slowly, and most commands open an archiv
     from . import signing
 
 SIGNERS = "allowed_signers"
+WRITER_LOCK = ".custody.lock"
+SNAPSHOT_LOCK = ".custody.seal.lock"
+
+
+_sealing: dict[Path, bool] = {}  # roots whose sealing lock this process holds
 
 
 def default_key_path() -> Path:
@@ -99,9 +104,13 @@ class Archive:
         blob = signing.public_key_blob(key)
         if any(signing.public_key_blob(s.public_key) == blob for s in known):
             return False
+        from .manifest import write_atomic
+
         line = signing.allowed_signers_line(principal, key, signing.ARCHIVIST_NAMESPACES)
-        with open(self.allowed_signers, "a", encoding="utf-8") as fh:
-            fh.write(line)
+        before = self.allowed_signers.read_bytes() if self.allowed_signers.exists() else b""
+        if before and not before.endswith(b"\n"):
+            before += b"\n"
+        write_atomic(self.allowed_signers, before + line.encode())
         return True
 
     def principal_for(self, key: signing.Ed25519PublicKey) -> str | None:
@@ -115,7 +124,8 @@ class Archive:
 
     @contextmanager
     def lock(self) -> Iterator[None]:
-        path = self.root / ".custody.lock"
+        """The writer's lock, held for a whole command that writes: one writer at a time."""
+        path = self.root / WRITER_LOCK
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             try:
@@ -127,6 +137,58 @@ class Archive:
             yield
         finally:
             os.close(fd)
+
+    @contextmanager
+    def sealing(self) -> Iterator[None]:
+        """Held, inside the writer's lock, while sealed state changes (manifests, tokens,
+        the ledger, the log, allowed_signers, the database): readers wait for it, so that
+        verify never sees a seal half done."""
+        if _sealing.get(self.root):  # already held here: a lock taken twice would wait forever
+            yield
+            return
+        fd = os.open(self.root / SNAPSHOT_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            _sealing[self.root] = True
+            yield
+        finally:
+            _sealing.pop(self.root, None)
+            os.close(fd)
+
+    @contextmanager
+    def snapshot(self, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+        """A reader's view that no seal changes while it is held (a shared lock). An
+        archive that cannot be written to has no writer, and nothing to wait for."""
+        path = self.root / SNAPSHOT_LOCK
+        try:
+            fd = os.open(path, os.O_RDONLY if path.exists() else os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            yield
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if on_wait is not None:
+                    on_wait()
+                fcntl.flock(fd, fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)
+
+    def writer_active(self) -> bool:
+        """Whether a custody process holds the writer's lock now (a capture is running)."""
+        try:
+            fd = os.open(self.root / WRITER_LOCK, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
 
     def relative(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()

@@ -187,30 +187,81 @@ class AllowedSigner:
 
 
 def read_allowed_signers(path: Path) -> list[AllowedSigner]:
-    """Parse ssh-keygen's allowed_signers format (the subset custody writes and reads)."""
+    """Parse ssh-keygen's allowed_signers format as ssh-keygen does: principals (a quoted
+    field may hold spaces), options, then the key; lines it would reject are skipped."""
     signers = []
     for raw in path.read_text(encoding="utf-8").splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        principals, _, rest = line.partition(" ")
-        rest = rest.strip()
-        options = {}
-        if not rest.startswith(_KEY_TYPE):
-            # options come before the key; namespaces="a,b" holds a comma inside quotes
-            idx = rest.find(" " + _KEY_TYPE + " ")
-            if idx < 0:
-                continue
-            option_text, rest = rest[:idx], rest[idx + 1 :]
-            options = {
-                k: v for k, v in (_split_option(o) for o in _option_items(option_text))
-            }
+        principals, rest = _token(line)
+        if not principals or not rest:
+            continue
+        options: dict[str, str] = {}
+        if not rest.startswith(_KEY_TYPE + " "):
+            option_text, rest = _options_field(rest)
+            options = dict(_split_option(o) for o in _option_items(option_text))
         try:
             key = parse_public_key_line(rest)
         except ValueError:
             continue
         signers.append(AllowedSigner(tuple(principals.split(",")), options, key))
     return signers
+
+
+def _token(text: str) -> tuple[str, str]:
+    """The principals field of a line and what follows it, split as OpenSSH's strdelim
+    does: white space ends the field, and a double-quoted part (quotes removed) ends it
+    where its closing quote is. ("", "") when a quote is not closed: ssh-keygen refuses it."""
+    for i, ch in enumerate(text):
+        if ch in " \t":
+            return text[:i], text[i:].strip()
+        if ch == '"':
+            close = text.find('"', i + 1)
+            if close < 0:
+                return "", ""
+            return text[:i] + text[i + 1 : close], text[close + 1 :].strip()
+    return text, ""
+
+
+def _options_field(text: str) -> tuple[str, str]:
+    """The options field (quoted values may hold commas and spaces) and the key after it."""
+    quoted = False
+    for i, ch in enumerate(text):
+        if ch == '"':
+            quoted = not quoted
+        elif ch in " \t" and not quoted:
+            return text[:i], text[i:].strip()
+    return text, ""
+
+
+# What a principal may not hold: ssh-keygen's allowed_signers reads a double quote as the
+# end of a quoted field, a comma as the next principal, * ? ! as patterns.
+_PRINCIPAL_FORBIDDEN = set('",*?!')
+
+
+def check_principal(principal: str) -> str:
+    """The principal, stripped; ValueError saying why ssh-keygen could not carry it."""
+    name = principal.strip()
+    if not name:
+        raise ValueError("the operator name is empty")
+    bad = sorted({ch for ch in name if ch in _PRINCIPAL_FORBIDDEN
+                  or ord(ch) < 0x20 or ord(ch) == 0x7F})
+    if bad:
+        shown = " ".join(repr(ch) for ch in bad)
+        raise ValueError(f"the operator name {principal!r} holds {shown}, which ssh-keygen's "
+                         "allowed_signers cannot carry in a principal (it reads a double "
+                         "quote as the end of the name, a comma as a second name, * ? ! as "
+                         "patterns); use a name without them")
+    return name
+
+
+def quote_principals(principals: tuple[str, ...] | list[str]) -> str:
+    """The principals field as allowed_signers writes it: comma-separated, the whole field
+    quoted unless it is plain words (ssh-keygen ends a field at its closing quote)."""
+    names = ",".join(check_principal(p) for p in principals)
+    plain = all(ch.isascii() and (ch.isalnum() or ch in "@._+-,") for ch in names)
+    return names if plain else f'"{names}"'
 
 
 def _option_items(text: str) -> list[str]:
@@ -234,7 +285,7 @@ def _split_option(item: str) -> tuple[str, str]:
 
 
 def allowed_signers_line(principal: str, key: Ed25519PublicKey, namespace: str) -> str:
-    return f'{principal} namespaces="{namespace}" {public_key_line(key)}\n'
+    return f'{quote_principals([principal])} namespaces="{namespace}" {public_key_line(key)}\n'
 
 
 # -- the archivist's private key ---------------------------------------------------------------
@@ -283,7 +334,12 @@ def load_key(path: Path, passphrase: bytes | None = None) -> Ed25519PrivateKey:
     try:
         key = serialization.load_ssh_private_key(data, password=passphrase or None)
     except (ValueError, TypeError) as exc:
-        if b"bcrypt" in data or "password" in str(exc).lower() or "encrypted" in str(exc).lower():
+        protected = b"bcrypt" in data or "password" in str(exc).lower() \
+            or "encrypted" in str(exc).lower() or "decrypt" in str(exc).lower()
+        if protected and passphrase:
+            raise KeyProblem("wrong passphrase for the key (CUSTODY_KEY_PASSPHRASE or the "
+                             "one typed)", where=str(path)) from exc
+        if protected:
             raise KeyProblem(
                 "key is passphrase-protected: set CUSTODY_KEY_PASSPHRASE or type it when asked",
                 where=str(path),
@@ -328,5 +384,5 @@ def valid_at(signer: AllowedSigner, moment: datetime) -> bool:
 
 def format_signer(signer: AllowedSigner) -> str:
     options = ",".join(f'{k}="{v}"' for k, v in signer.options.items())
-    principals = ",".join(signer.principals)
+    principals = quote_principals(signer.principals)
     return f"{principals} {options + ' ' if options else ''}{public_key_line(signer.public_key)}\n"

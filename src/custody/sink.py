@@ -81,8 +81,17 @@ class WarcSink:
             block = warcinfo_block(
                 {"fetch-error": exchange.error_kind or "network", "reason": exchange.error or ""}
             )
+            tied: list[tuple[str, str]] = []
+            if exchange.response is not None:  # bytes that are not HTTP: kept as they came
+                reply = self._write(writer, "response", exchange.response,
+                                    target_uri=exchange.url, date=date,
+                                    content_type="application/octet-stream", ip=exchange.ip)
+                tied = [("WARC-Concurrent-To", reply["record_id"])]
+                self._write(writer, "request", exchange.request_bytes, target_uri=exchange.url,
+                            date=date, content_type="application/http; msgtype=request",
+                            headers=tied, ip=exchange.ip)
             self._write(writer, "metadata", block, target_uri=exchange.url, date=date,
-                        content_type="application/warc-fields")
+                        content_type="application/warc-fields", headers=tied)
             return None
         extra = [("WARC-Truncated", exchange.truncated)] if exchange.truncated else []
         response = self._write(

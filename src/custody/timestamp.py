@@ -152,6 +152,7 @@ def write_pending(manifest_path: Path, tsa_urls: list[str], errors: list[str]) -
 def stamp(manifest_path: Path, message: bytes,
           tsa_urls: list[str]) -> tuple[list[Path], list[str]]:
     """Ask every TSA in turn; write each token; mark pending when none answered."""
+    from . import faults
     from .manifest import write_atomic
 
     written, errors = [], []
@@ -163,9 +164,11 @@ def stamp(manifest_path: Path, message: bytes,
             continue
         path = next_token_path(manifest_path)
         write_atomic(path, token)
+        faults.after("seal.token")
         written.append(path)
     if tsa_urls and not written:
         write_pending(manifest_path, tsa_urls, errors)
+        faults.after("seal.token")
     elif written:
         pending_path(manifest_path).unlink(missing_ok=True)
     return written, errors

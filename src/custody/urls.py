@@ -15,25 +15,41 @@ _SKIP = ("#", "data:", "javascript:", "mailto:", "tel:", "about:", "blob:")
 
 
 def check_url(url: str) -> str:
-    """The URL, normalised, or InvalidURL saying why it cannot be archived."""
+    """The URL, normalised, or InvalidURL saying why it cannot be archived.
+
+    A URL passes only if both Python's parser and httpx's (which fetches it) take it, so
+    a URL is refused here, with its reason, rather than failing later in the fetch.
+    """
     text = url.strip()
     if not text:
         raise InvalidURL("empty URL", url=url)
-    parts = urlsplit(text)
-    if not parts.scheme:
+    controls = any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text)
+    if controls and "://" not in text:
         raise InvalidURL("not a URL (no scheme; did you mean https://...?)", url=url)
-    if parts.scheme.lower() not in SCHEMES:
-        raise InvalidURL(f"unsupported scheme {parts.scheme}: (only http and https)", url=url)
+    if controls:
+        raise InvalidURL("URL contains white space or control characters", url=url)
     try:
+        parts = urlsplit(text)
+        scheme = parts.scheme
         host = parts.hostname
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
         raise InvalidURL(f"invalid URL ({exc})", url=url) from exc
+    if not scheme:
+        raise InvalidURL("not a URL (no scheme; did you mean https://...?)", url=url)
+    if scheme.lower() not in SCHEMES:
+        raise InvalidURL(f"unsupported scheme {scheme}: (only http and https)", url=url)
     if not host:
         raise InvalidURL("URL has no host", url=url)
-    if any(ch.isspace() for ch in text):
-        raise InvalidURL("URL contains white space", url=url)
-    return normalise(text)
+    import httpx
+
+    try:
+        httpx.URL(text).host  # noqa: B018 - the host is decoded (IDNA) when asked for
+        normalised = normalise(text)
+        httpx.URL(normalised).host  # noqa: B018
+    except (ValueError, httpx.InvalidURL) as exc:  # UnicodeError (IDNA) is a ValueError
+        raise InvalidURL(f"invalid URL ({exc})", url=url) from exc
+    return normalised
 
 
 def normalise(url: str) -> str:
@@ -69,12 +85,25 @@ def _escape(text: str, safe: str) -> str:
 
 
 def resolve(base: str, href: str) -> str | None:
+    """The URL a link points at, normalised; None for anything custody does not fetch
+    (fragments, data:, mailto:..., other schemes) and for URLs that cannot be fetched."""
+    return check_link(base, href)[0]
+
+
+def check_link(base: str, href: str) -> tuple[str | None, str | None]:
+    """A link's URL, or why it cannot be fetched: (url, None); (None, reason) for an http(s)
+    link no parser takes; (None, None) for what custody never fetches."""
     href = href.strip()
     if not href or href.lower().startswith(_SKIP):
-        return None
+        return None, None
     try:
-        return check_url(urljoin(base, href))
-    except InvalidURL:
-        return None
-    except ValueError:
-        return None
+        joined = urljoin(base, href)
+    except ValueError as exc:
+        return None, f"invalid URL {href!r} ({exc})"
+    try:
+        return check_url(joined), None
+    except InvalidURL as exc:
+        scheme = joined.split(":", 1)[0].lower() if ":" in joined else ""
+        if scheme not in SCHEMES:
+            return None, None  # ftp:, file:, news:...: not archived, not a failure
+        return None, f"{joined}: {exc.args[0]}"

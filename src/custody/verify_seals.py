@@ -10,6 +10,7 @@ from typing import Any
 from . import manifest, signing
 from .report import FAILED, PASSED, UNCHECKED, Report
 from .root import Archive
+from .trust import Admission
 
 
 def read_signers(archive: Archive, report: Report) -> list[signing.AllowedSigner] | None:
@@ -22,10 +23,11 @@ def read_signers(archive: Archive, report: Report) -> list[signing.AllowedSigner
 
 
 def check_seal(archive: Archive, sealed: manifest.Sealed,
-               signers: list[signing.AllowedSigner] | None, report: Report) -> None:
+               signers: list[signing.AllowedSigner] | None, admission: Admission,
+               report: Report) -> None:
     """One capture's signature, manifest fields, SHA256SUMS and listed documents."""
     cid = sealed.capture_id
-    _check_signature(archive, sealed, signers, report)
+    _check_signature(archive, sealed, signers, admission, report)
     content = sealed.content
     if content is None:
         report.add("manifest", sealed.path.name, FAILED, sealed.problem or "unreadable", cid)
@@ -76,7 +78,8 @@ def check_chain(sealed: list[manifest.Sealed], report: Report, selected: set[str
 
 
 def _check_signature(archive: Archive, sealed: manifest.Sealed,
-                     signers: list[signing.AllowedSigner] | None, report: Report) -> None:
+                     signers: list[signing.AllowedSigner] | None, admission: Admission,
+                     report: Report) -> None:
     cid = sealed.capture_id
     sig_path = sealed.path.with_name(sealed.path.name + ".sig")
     name = archive.relative(sig_path)
@@ -92,16 +95,20 @@ def _check_signature(archive: Archive, sealed: manifest.Sealed,
         report.add("signature", name, UNCHECKED, "allowed_signers cannot be read", cid)
         return
     blob = signing.public_key_blob(signature.public_key)
-    signer = next((s for s in signers if signing.public_key_blob(s.public_key) == blob), None)
     fp = signing.fingerprint(signature.public_key)
-    if signer is None:
+    lines = [s for s in signers if signing.public_key_blob(s.public_key) == blob]
+    if not lines:
         report.add("signature", name, FAILED, f"signed by {fp}, a key not in allowed_signers", cid)
         return
-    if signature.namespace != signing.MANIFEST_NAMESPACE or not signer.allows_namespace(
-        signature.namespace
-    ):
+    if signature.namespace != signing.MANIFEST_NAMESPACE:
         report.add("signature", name, FAILED, f"wrong namespace {signature.namespace!r}", cid)
         return
+    lines = [s for s in lines if s.allows_namespace(signature.namespace)]
+    if not lines:
+        report.add("signature", name, FAILED, f"{fp} may not sign manifests: its namespaces "
+                   "in allowed_signers leave out custody-manifest", cid)
+        return
+    signer = lines[0]
     if not signature.verifies(sealed.data):
         report.add("signature", name, FAILED,
                    "does not match the manifest's bytes (manifest or signature altered)", cid)
@@ -112,9 +119,17 @@ def _check_signature(archive: Archive, sealed: manifest.Sealed,
                    f"valid signature by {fp}, but the manifest names key {named}", cid)
         return
     sealed_at = manifest.when((sealed.content or {}).get("finished_at"))
-    if sealed_at is not None and not signing.valid_at(signer, sealed_at):
-        report.add("signature", name, FAILED, f"signed by {fp} outside its validity in "
-                   f"allowed_signers (sealed {sealed_at.isoformat()})", cid)
+    if sealed_at is not None:
+        valid = [s for s in lines if signing.valid_at(s, sealed_at)]
+        if not valid:
+            report.add("signature", name, FAILED, f"signed by {fp} outside its validity in "
+                       f"allowed_signers (sealed {sealed_at.isoformat()})", cid)
+            return
+        signer = valid[0]
+    if not admission.admits(fp):
+        outcome = FAILED if admission.have_log else UNCHECKED
+        report.add("signature", name, outcome, f"valid signature, but {admission.why_not(fp)}",
+                   cid)
         return
     report.add("signature", name, PASSED, f"{signer.principals[0]} {fp}", cid)
 

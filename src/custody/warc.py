@@ -214,7 +214,10 @@ class WarcWriter:
         if ip:
             fields.append(("WARC-IP-Address", ip))
         fields.append(("WARC-Block-Digest", f"sha256:{block_sha}"))
-        if payload_sha is not None and rec_type in ("response", "request", "resource"):
+        # a response that is not HTTP (bytes kept as a server sent them) has no payload
+        # apart from its block, and tools that parse it as HTTP would disagree on one
+        if payload_sha is not None and (is_http or rec_type == "resource") \
+                and rec_type in ("response", "request", "resource"):
             fields.append(("WARC-Payload-Digest", f"sha256:{payload_sha}"))
         from warcio.recordloader import ArcWarcRecord
         from warcio.statusandheaders import StatusAndHeaders
@@ -235,7 +238,8 @@ class WarcWriter:
             length=self._out.position - offset,
             member_sha256=self._out.member_hash.hexdigest(),
             block_sha256=block_sha,
-            payload_sha256=payload_sha if rec_type in ("response", "resource") else None,
+            payload_sha256=payload_sha if rec_type == "resource" or (
+                is_http and rec_type == "response") else None,
             http_status=http_status,
             ip=ip,
             content_type=content_type,
