@@ -229,6 +229,13 @@ class _Server(ThreadingHTTPServer):
     latency: float
     requests: list[str]
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client that hung up (a capture stopped, a timeout): nothing to say
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
 
 class SiteServer:
     """Serves pages on 127.0.0.1 in a thread; ``tls`` is an ssl.SSLContext for HTTPS."""

@@ -29,6 +29,7 @@ from .urls import check_link
 
 MAX_REDIRECTS = 20
 MAX_REQUISITE_DEPTH = 3  # a frame's stylesheet's image is three hops from the page
+STRAGGLERS = 1.0  # seconds past a stop's abort time that a fetch in flight is waited for
 MAX_RETRY_WAIT = 120.0  # a Retry-After longer than this is recorded as a failure instead
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -175,6 +176,8 @@ class Crawl:
                     continue
                 done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
                 self.state.begin()
+                if self._stopping and time.monotonic() > self.fetcher.abort_at + STRAGGLERS:
+                    self._leave_stragglers(pending, done)
                 for future in done:
                     target = pending.pop(future)
                     self._active[target.host] -= 1
@@ -192,6 +195,15 @@ class Crawl:
             raise
         pool.shutdown(wait=True)
         return self.stats
+
+    def _leave_stragglers(self, pending: dict[Future[Exchange], Target],
+                          done: set[Future[Exchange]]) -> None:
+        """After a stop, fetches still blocked (a connect that hangs) are not waited for:
+        their URLs stay queued for --resume, and their threads end on their own."""
+        for future in [f for f in pending if f not in done]:
+            target = pending.pop(future)
+            self._active[target.host] -= 1
+            self.state.mark(target.url, "queued")
 
     def _check_time_limit(self) -> None:
         limit = self.rules.time_limit
@@ -243,6 +255,11 @@ class Crawl:
 
     def _handle(self, exchange: Exchange, target: Target) -> None:
         try:
+            if exchange.stopped:  # cut by Ctrl-C: what came is kept; --resume fetches it
+                if exchange.ok or exchange.response is not None:
+                    self.sink.store(exchange, target)
+                self.state.mark(target.url, "queued")
+                return
             if not exchange.ok:
                 if exchange.error_kind in RETRY_ERRORS and target.attempts < self.rules.retries:
                     self._retry(target, retry_after(None, target.attempts))

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -33,6 +34,7 @@ ENTITY_LIMIT = 4 * 1024 * 1024  # HTML and CSS bodies kept in memory for their l
 LINKED_TYPES = ("text/html", "application/xhtml+xml", "text/css")
 ACCEPT_ENCODING = "gzip, deflate"  # only what extraction can decode again
 
+_SLICE = 0.5  # seconds a read waits at a time before it looks whether it was stopped
 _this_thread = threading.local()  # .recording: the exchange this thread is making; .deadline
 
 
@@ -87,6 +89,7 @@ class Exchange:
     error_kind: str | None = None  # dns, refused, timeout, tls, protocol, network
     error: str | None = None
     not_http: bool = False  # the bytes in ``response`` are not an HTTP response
+    stopped: bool = False  # cut short because the capture was stopped (Ctrl-C, SIGTERM)
     elapsed: float = 0.0
 
     @property
@@ -137,7 +140,20 @@ class RecordingStream(httpcore.NetworkStream):
         current.tx += buffer
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        data = self._inner.read(max_bytes, _time_left(timeout))
+        # waited for in short slices, so that a stop (Ctrl-C) ends a silent read promptly
+        patience = time.monotonic() + timeout if timeout is not None else None
+        while True:
+            left = _time_left(timeout)
+            if patience is not None:
+                left = min(left or 0.0, patience - time.monotonic())
+            try:
+                data = self._inner.read(max_bytes, min(left, _SLICE) if left is not None
+                                        else _SLICE)
+                break
+            except httpcore.ReadTimeout:
+                if left is not None and left <= _SLICE:
+                    _time_left(timeout)  # says why, when it was the exchange's whole time
+                    raise
         current = self._current
         if current is not None and data and current.owner == threading.get_ident():
             current.rx.write(data)
@@ -212,7 +228,13 @@ def ssl_context(*, ca_bundle: str | None = None, insecure: bool = False) -> ssl.
 
 
 class Fetcher:
-    """Fetch URLs one exchange at a time (no redirects followed: each hop is evidence)."""
+    """Fetch URLs one exchange at a time (no redirects followed: each hop is evidence).
+
+    Requests go through httpcore's ConnectionPool with custody's recording network
+    backend (httpcore's public seam for one), not through httpx's client: httpx reads and
+    judges what it hands back (a redirect's Location, say) and raises on what it dislikes,
+    and an evidence recorder must keep whatever a server sent.
+    """
 
     def __init__(
         self,
@@ -230,26 +252,18 @@ class Fetcher:
         self.max_body = max_body
         self.user_agent = user_agent
         context = ssl_context(ca_bundle=ca_bundle, insecure=insecure)
-        transport = httpx.HTTPTransport(verify=context, retries=0)
-        # httpx has no public hook for a network backend; the pool is its only seam.
-        transport._pool = httpcore.ConnectionPool(
+        self._pool = httpcore.ConnectionPool(
             ssl_context=context,
             max_connections=max_connections,
             max_keepalive_connections=max_connections,
             http1=True,
             http2=False,
+            retries=0,
             network_backend=RecordingBackend(guard),
-        )
-        self._client = httpx.Client(
-            transport=transport,
-            follow_redirects=False,
-            timeout=httpx.Timeout(timeout),
-            headers={"User-Agent": user_agent, "Accept-Encoding": ACCEPT_ENCODING},
-            trust_env=False,
         )
 
     def close(self) -> None:
-        self._client.close()
+        self._pool.close()
 
     def __enter__(self) -> Fetcher:
         return self
@@ -262,6 +276,17 @@ class Fetcher:
         each received by then is kept, as truncated."""
         self.abort_at = min(self.abort_at, time.monotonic() + after)
 
+    def _request(self, url: str) -> tuple[httpcore.URL, list[tuple[bytes, bytes]]]:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        headers = [(b"Host", parts.netloc.rpartition("@")[2].encode("ascii")),
+                   (b"User-Agent", self.user_agent.encode("utf-8")),
+                   (b"Accept", b"*/*"), (b"Accept-Encoding", ACCEPT_ENCODING.encode()),
+                   (b"Connection", b"keep-alive")]
+        return httpcore.URL(scheme=parts.scheme.encode("ascii"), host=host.encode("ascii"),
+                            port=parts.port, target=target.encode("ascii")), headers
+
     def fetch(self, url: str) -> Exchange:
         """One exchange; it never raises: what went wrong is the exchange's error, and
         whatever bytes came back are kept, HTTP or not."""
@@ -269,15 +294,19 @@ class Fetcher:
         _this_thread.recording = None
         _this_thread.deadline = _Deadline(self, self.timeout)
         start = time.monotonic()
-        response: httpx.Response | None = None
+        response: httpcore.Response | None = None
+        timeouts = {"connect": self.timeout, "read": self.timeout, "write": self.timeout,
+                    "pool": self.timeout}
         try:
-            with self._client.stream("GET", url) as response:
-                exchange.status = response.status_code
-                exchange.headers = response.headers
+            target, headers = self._request(url)
+            with self._pool.stream("GET", target, headers=headers,
+                                   extensions={"timeout": timeouts}) as response:
+                exchange.status = response.status
+                exchange.headers = httpx.Headers(response.headers)
                 received = 0
                 keep = exchange.content_type in LINKED_TYPES
                 entity: list[bytes] = []
-                for chunk in response.iter_raw():
+                for chunk in response.iter_stream():
                     received += len(chunk)
                     if keep and received <= ENTITY_LIMIT:
                         entity.append(chunk)
@@ -287,7 +316,7 @@ class Fetcher:
                 if keep and received <= ENTITY_LIMIT and not exchange.truncated:
                     exchange.entity = b"".join(entity)
                 self._take(exchange, response)
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # a capture never stops for one exchange
             exchange.error_kind, exchange.error = classify(exc)
             if response is not None and exchange.status is not None:
                 # headers arrived, then the body failed: keep what came as truncated evidence
@@ -301,14 +330,11 @@ class Fetcher:
                     exchange.error_kind = exchange.error = None
             else:
                 self._keep_reply(exchange)
-        except httpx.InvalidURL as exc:
-            exchange.error_kind, exchange.error = "invalid-url", f"invalid URL ({exc})"
-        except Exception as exc:
-            exchange.error_kind = "error"
-            exchange.error = f"{exc.__class__.__name__}: {exc}"
-            self._keep_reply(exchange)
         finally:
             _this_thread.deadline = None
+        if exchange.truncated == "unspecified" or (
+                exchange.error_kind == "timeout" and self.abort_at <= time.monotonic()):
+            exchange.stopped = True
         exchange.elapsed = time.monotonic() - start
         if exchange.truncated == "length" and self.max_body is not None:
             _cut_body(exchange, self.max_body)
@@ -331,7 +357,7 @@ class Fetcher:
         else:
             recording.rx.close()
 
-    def _take(self, exchange: Exchange, response: httpx.Response) -> None:
+    def _take(self, exchange: Exchange, response: httpcore.Response) -> None:
         stream = response.extensions.get("network_stream")
         if not isinstance(stream, RecordingStream):
             return
@@ -405,8 +431,9 @@ def classify(exc: BaseException) -> tuple[str, str]:
         if isinstance(item, ConnectionRefusedError):
             return "refused", "connection refused"
     text = str(exc) or exc.__class__.__name__
-    if isinstance(exc, httpx.TimeoutException):
-        return "timeout", f"timed out ({exc.__class__.__name__})"
+    if isinstance(exc, httpcore.TimeoutException):
+        return "timeout", f"timed out: {text}" if str(exc) and "timed out" not in text \
+            else f"timed out ({exc.__class__.__name__})"
     lowered = text.lower()
     if "name or service not known" in lowered or "name resolution" in lowered:
         return "dns", f"host name does not resolve ({text})"
@@ -414,6 +441,10 @@ def classify(exc: BaseException) -> tuple[str, str]:
         return "tls", f"TLS failure ({text})"
     if "refused" in lowered:
         return "refused", "connection refused"
-    if isinstance(exc, httpx.RemoteProtocolError):
+    if isinstance(exc, httpcore.RemoteProtocolError | httpcore.LocalProtocolError):
         return "protocol", f"server broke the HTTP protocol ({text})"
-    return "network", text
+    if isinstance(exc, httpcore.NetworkError):
+        return "network", text
+    if isinstance(exc, httpcore.UnsupportedProtocol | ValueError):
+        return "invalid-url", f"invalid URL ({text})"
+    return "error", f"{exc.__class__.__name__}: {text}"

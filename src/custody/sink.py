@@ -82,8 +82,11 @@ class WarcSink:
                 {"fetch-error": exchange.error_kind or "network", "reason": exchange.error or ""}
             )
             tied: list[tuple[str, str]] = []
-            if exchange.response is not None:  # bytes that are not HTTP: kept as they came
-                reply = self._write(writer, "response", exchange.response,
+            if exchange.response is not None:
+                # bytes that are not an HTTP response (HTTP/0.9, another protocol, a status
+                # line cut short): kept as they came, as a resource record -- a response
+                # record is read as HTTP by every tool, and these bytes are not
+                reply = self._write(writer, "resource", exchange.response,
                                     target_uri=exchange.url, date=date,
                                     content_type="application/octet-stream", ip=exchange.ip)
                 tied = [("WARC-Concurrent-To", reply["record_id"])]

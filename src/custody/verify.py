@@ -229,7 +229,13 @@ def _note_leftovers(archive: Archive, sealed: list[manifest.Sealed], report: Rep
         report.notes.append(f"manifests/{path.name}: belongs to no sealed manifest ({what}; "
                             "it is not evidence)")
     sealing = {e.crawl: e.capture_id for e in journal.pending(archive)}
-    for state in sorted((archive.root / ".custody" / "crawls").glob("*/state.db")):
+    crawls = archive.root / ".custody" / "crawls"
+    for crawl, capture_id in sorted(sealing.items()):
+        if not (crawls / crawl / "state.db").exists() and not progress.writing:
+            report.notes.append(f"capture {capture_id}: its sealing journal is still there "
+                                "(interrupted at the end): the next `custody archive`, "
+                                "`--resume` or `reindex` clears it")
+    for state in sorted(crawls.glob("*/state.db")):
         crawl = state.parent.name
         if crawl in sealing:
             verb = "is being sealed" if progress.writing else \

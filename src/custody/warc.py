@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
+from . import faults
+
 # warcio is imported where records are written or parsed: `custody verify` reads
 # the files with zlib and hashlib alone, and starts faster without it
 
@@ -214,10 +216,7 @@ class WarcWriter:
         if ip:
             fields.append(("WARC-IP-Address", ip))
         fields.append(("WARC-Block-Digest", f"sha256:{block_sha}"))
-        # a response that is not HTTP (bytes kept as a server sent them) has no payload
-        # apart from its block, and tools that parse it as HTTP would disagree on one
-        if payload_sha is not None and (is_http or rec_type == "resource") \
-                and rec_type in ("response", "request", "resource"):
+        if payload_sha is not None and rec_type in ("response", "request", "resource"):
             fields.append(("WARC-Payload-Digest", f"sha256:{payload_sha}"))
         from warcio.recordloader import ArcWarcRecord
         from warcio.statusandheaders import StatusAndHeaders
@@ -229,6 +228,11 @@ class WarcWriter:
         self._out.member_hash = hashlib.sha256()
         self._gzip.level = 6 if worth else 0
         self._writer.write_record(record)
+        if faults.armed("warc.torn-record"):  # a test: die with this record half on disk
+            self._fh.flush()
+            self._fh.truncate(offset + (self._out.position - offset) // 2)
+            os.fsync(self._fh.fileno())
+            faults.kill()
         truncated = dict(headers or []).get("WARC-Truncated")
         entry = RecordEntry(
             record_id=record_id,
@@ -238,8 +242,7 @@ class WarcWriter:
             length=self._out.position - offset,
             member_sha256=self._out.member_hash.hexdigest(),
             block_sha256=block_sha,
-            payload_sha256=payload_sha if rec_type == "resource" or (
-                is_http and rec_type == "response") else None,
+            payload_sha256=payload_sha if rec_type in ("response", "resource") else None,
             http_status=http_status,
             ip=ip,
             content_type=content_type,

@@ -1,0 +1,145 @@
+"""A crash at any instant of sealing: killed after each durable write, then recovered.
+
+custody is killed (SIGKILL, through the CUSTODY_TEST_FAULT hook) right after each step
+of the sealing sequence in turn -- every one faults.SEAL_STEPS names -- and each time:
+verify passes with at most notes; the next `archive`, `archive --resume` or `reindex`
+completes the capture; verify passes again with nothing left to note; no manifest that
+existed after the crash was rewritten; and each capture is once in the ledger, once in
+the log, once in the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import Custody, trust_tsa
+from custody import faults
+from sampleweb import Page, SiteServer
+from test_archive import warc_records
+
+CUSTODY = str(Path(sys.executable).with_name("custody"))
+RECOVERIES = ("archive", "resume", "reindex")
+
+
+@pytest.fixture(scope="module")
+def small_site() -> Iterator[SiteServer]:
+    pages = {f"/n{i}.txt": Page(f"note {i}".encode(), "text/plain; charset=utf-8")
+             for i in range(4)}
+    pages["/page.txt"] = Page(b"the page whose seal is interrupted", "text/plain")
+    with SiteServer(pages) as server:
+        yield server
+
+
+def run_custody(custody: Custody, *args: str,
+                fault: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, CUSTODY_ROOT=str(custody.root), CUSTODY_KEY=str(custody.key))
+    env.pop(faults.VARIABLE, None)
+    if fault:
+        env[faults.VARIABLE] = fault
+    return subprocess.run([CUSTODY, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def sealed_manifests(root: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in (root / "manifests").glob("*.json")}
+
+
+def passes(custody: Custody) -> dict[str, Any]:
+    code, report = custody.verify()
+    bad = [c for c in report["checks"] if c["outcome"] != "passed"]
+    assert code == 0 and not bad, (bad, report["notes"])
+    return report
+
+
+def assert_whole(custody: Custody) -> None:
+    """Each sealed capture once in the ledger, once in the log, once in the database."""
+    ids = sorted(p.stem for p in (custody.root / "manifests").glob("*.json"))
+    leaves = (custody.root / "manifests" / "ledger" / "leaves").read_text().split("\n")
+    in_ledger = sorted(line.split()[1] for line in leaves if line)
+    assert in_ledger == ids
+    events = [json.loads(line) for line in
+              (custody.root / "manifests" / "ledger" / "log.jsonl").read_text().splitlines()]
+    logged = sorted(e["details"]["capture_id"] for e in events if e["event"] == "captured")
+    assert logged == ids
+    assert sorted(r["id"] for r in custody.query("select id from captures")) == ids
+    assert not list((custody.root / ".custody" / "sealing").glob("*"))
+    assert not list((custody.root / ".custody" / "crawls").glob("*"))
+    assert not list((custody.root / "archive").rglob("*.partial"))
+
+
+CASES = [(step, recovery) for step in faults.SEAL_STEPS for recovery in RECOVERIES]
+
+
+@pytest.mark.parametrize("step, recovery", CASES, ids=[f"{s}-{r}" for s, r in CASES])
+def test_killed_after_each_step_of_sealing(custody: Custody, small_site: SiteServer, tsa: Any,
+                                           step: str, recovery: str) -> None:
+    trust_tsa(custody, tsa)
+    custody.archive(small_site.url + "/n0.txt")  # a capture before: the chain goes on from it
+    crashed = run_custody(custody, "archive", small_site.url + "/page.txt", fault=step)
+    assert crashed.returncode == -signal.SIGKILL, (step, crashed.stderr)
+    after_crash = sealed_manifests(custody.root)
+    report = passes(custody)
+    assert report["notes"], "an interrupted seal leaves something to say"
+
+    if recovery == "archive":
+        done = run_custody(custody, "archive", "--json", small_site.url + "/n1.txt")
+        assert done.returncode == 0, done.stderr
+        expected = 3
+    elif recovery == "resume":
+        done = run_custody(custody, "archive", "--json", "--resume")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["capture_status"] == "complete"
+        expected = 2
+    else:
+        done = run_custody(custody, "reindex")
+        assert done.returncode == 0, done.stderr
+        expected = 2
+    assert "completed the sealing" in done.stderr
+
+    now = sealed_manifests(custody.root)
+    assert {k: now[k] for k in after_crash} == after_crash, "a sealed manifest was rewritten"
+    assert len(now) == expected
+    report = passes(custody)
+    assert not [n for n in report["notes"] if "interrupted" in n or "sealing" in n], report
+    assert_whole(custody)
+    page = [r for r in custody.query("select url from resources")
+            if r["url"].endswith("/page.txt")]
+    assert len(page) == 1  # sealed once
+
+
+def test_a_record_torn_by_a_crash_is_cut_off_by_resume(custody: Custody,
+                                                       small_site: SiteServer) -> None:
+    urls = [small_site.url + f"/n{i}.txt" for i in range(4)]
+    crashed = run_custody(custody, "archive", "--concurrency", "1", *urls,
+                          fault="warc.torn-record@4")
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    (partial,) = (custody.root / "archive").rglob("*.partial")
+    torn_size = partial.stat().st_size
+    code, report = custody.verify()
+    assert code == 0 and any(".partial" in n for n in report["notes"]), report
+    done = run_custody(custody, "archive", "--json", "--resume")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    manifest = custody.manifest(result["capture_id"])
+    (warc,) = manifest["warc_files"]
+    path = custody.root / warc["path"]
+    check = subprocess.run([str(Path(sys.executable).with_name("warcio")), "check", str(path)],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    records = warc_records(custody.root, manifest)
+    targets = [h.get_header("WARC-Target-URI") for h, _ in records
+               if h.get_header("WARC-Type") == "response"]
+    assert sorted(targets) == sorted(urls)  # each once: the torn copy is gone
+    assert path.stat().st_size != torn_size
+    passes(custody)
+    assert_whole(custody)
