@@ -49,6 +49,8 @@ class RawServer:
                 conn, _ = self.sock.accept()
             except TimeoutError:
                 continue
+            except OSError:  # closed: the test is over
+                return
             threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
 
     def _answer(self, conn: socket.socket) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import shutil
 from datetime import datetime
 from importlib import resources
@@ -93,7 +94,7 @@ def verify_commands(text: str) -> list[str]:
 
 
 def _verify_md(content: dict, tree_size: int, tokens: list[Path], have_roots: bool) -> str:
-    principal = content["collector"]["operator"]
+    principal = shlex.quote(content["collector"]["operator"])  # a name with spaces, say
     fingerprint = content["collector"]["key_fingerprint"]
     started = datetime.fromisoformat(content["started_at"].replace("Z", "+00:00"))
     verify_time = started.strftime("%Y%m%d%H%M%S")
@@ -103,7 +104,7 @@ def _verify_md(content: dict, tree_size: int, tokens: list[Path], have_roots: bo
         "",
         f"Seed URL: {content['seed_url']}  ",
         f"Captured: {content['started_at']} to {content['finished_at']} (UTC)  ",
-        f"Sealed by: {principal}, key {fingerprint}",
+        f"Sealed by: {content['collector']['operator']}, key {fingerprint}",
         "",
         "Run these in this folder. Each must succeed; none needs custody. You need coreutils,",
         "OpenSSH 8.2 or later, OpenSSL, Python 3 and `pip install warcio`.",

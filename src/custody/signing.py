@@ -334,8 +334,8 @@ def load_key(path: Path, passphrase: bytes | None = None) -> Ed25519PrivateKey:
     try:
         key = serialization.load_ssh_private_key(data, password=passphrase or None)
     except (ValueError, TypeError) as exc:
-        protected = b"bcrypt" in data or "password" in str(exc).lower() \
-            or "encrypted" in str(exc).lower() or "decrypt" in str(exc).lower()
+        protected = _cipher_of(data) not in (None, "none") or "password" in str(exc).lower() \
+            or "encrypted" in str(exc).lower()
         if protected and passphrase:
             raise KeyProblem("wrong passphrase for the key (CUSTODY_KEY_PASSPHRASE or the "
                              "one typed)", where=str(path)) from exc
@@ -348,6 +348,20 @@ def load_key(path: Path, passphrase: bytes | None = None) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyProblem("key is not Ed25519", where=str(path))
     return key
+
+
+def _cipher_of(data: bytes) -> str | None:
+    """The cipher an OpenSSH private key file names ("none" when it is not protected)."""
+    try:
+        body = b"".join(data.strip().splitlines()[1:-1])
+        raw = base64.b64decode(body)
+        magic = b"openssh-key-v1\x00"
+        if not raw.startswith(magic):
+            return None
+        name, _ = _read_string(raw, len(magic))
+        return name.decode("ascii")
+    except (ValueError, IndexError):
+        return None
 
 
 def key_is_encrypted(path: Path) -> bool:

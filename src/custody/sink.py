@@ -19,7 +19,7 @@ from .fetch import Exchange
 from .frontier import CrawlState, Target
 from .links import Links, css_links, html_links
 from .root import Archive
-from .warc import WarcWriter, read_payload, warc_date, warcinfo_block
+from .warc import WarcWriter, partial_path, read_payload, warc_date, warcinfo_block
 
 
 class WarcSeries:
@@ -33,9 +33,19 @@ class WarcSeries:
         self.warcinfo = warcinfo
         self.current: WarcWriter | None = None
         for entry in state.warc_files():
-            if not entry["complete"]:  # interrupted: continue it after its last committed record
-                self.current = WarcWriter(archive.root, entry["path"],
-                                          resume_at=state.committed_end(entry["path"]))
+            if entry["complete"]:
+                continue
+            final = archive.root / entry["path"]
+            if not partial_path(final).exists() and final.exists():
+                # renamed into place, then killed before the state said so: it is whole
+                from .warcscan import file_sha256
+
+                size, digest = file_sha256(final)
+                state.complete_warc(entry["path"], size, digest)
+                continue
+            # interrupted: continue it after its last committed record
+            self.current = WarcWriter(archive.root, entry["path"],
+                                      resume_at=state.committed_end(entry["path"]))
 
     def writer(self) -> WarcWriter:
         if self.current is not None and self.current.size >= self.max_size:
@@ -43,7 +53,10 @@ class WarcSeries:
         if self.current is None:
             number = len(self.state.warc_files())
             relpath = f"{self.folder}/{self.capture_id}-{number:05d}.warc.gz"
-            self.current = WarcWriter(self.archive.root, relpath)
+            # a .partial already there was begun by this capture, but its state was never
+            # committed (a full disk, a kill at the wrong instant): no record of it counts
+            begun = partial_path(self.archive.root / relpath).exists()
+            self.current = WarcWriter(self.archive.root, relpath, resume_at=0 if begun else None)
             self.state.add_warc(relpath)
             entry = self.current.write(
                 "warcinfo", warcinfo_block(self.warcinfo), target_uri=None,

@@ -1,0 +1,175 @@
+"""Keys and signers: who may sign for an archive, and how each key's admission is proven.
+
+The trust model (trust.py): the key that signed the custody log's first event is the
+root; any other key is admitted by a key-added or key-rotated event signed by an
+admitted key; allowed_signers' namespaces and validity windows bound each key.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import Custody, capture_id_of
+from custody import signing
+from custody.capture import start
+from custody.root import Archive
+from custody.settings import Settings
+from sampleweb import SiteServer
+from test_cli import one_line_error
+from test_evidence import _clean_env_tools, _run_verify_md
+
+
+def failed(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in report["checks"] if c["outcome"] == "failed"]
+
+
+def forged_capture(custody: Custody, key_path: Path, url: str) -> str:
+    """A capture sealed with the key at ``key_path``, as an attacker with write access to
+    the archive folder would make one: custody's library, without the CLI's key check."""
+    key = signing.load_key(key_path)
+    result = start(Archive.open(custody.root), [url], key=key, settings=Settings())
+    return result.capture_id
+
+
+def test_archive_refuses_a_key_not_in_allowed_signers(custody: Custody, site: SiteServer,
+                                                      tmp_path: Path) -> None:
+    other = tmp_path / "other" / "id_ed25519"
+    signing.create_key(other)
+    before = len(site.requests)
+    result = Custody(custody.root, other)("archive", site.url + "/en.html")
+    assert result.exit_code == 4
+    message = one_line_error(result.output)
+    assert "not in allowed_signers" in message and "custody key add" in message
+    assert len(site.requests) == before  # refused before anything was fetched
+    assert not list((custody.root / "manifests").glob("*.json"))
+
+
+def test_a_key_slipped_into_allowed_signers_signs_nothing_that_verifies(
+        custody: Custody, site: SiteServer, tmp_path: Path) -> None:
+    custody.archive(site.url + "/en.html")
+    kept = tmp_path / "kept"
+    kept.write_text(custody.ok("ledger", "checkpoint").stdout)
+    intruder = tmp_path / "intruder" / "id_ed25519"
+    key = signing.create_key(intruder)
+    with open(custody.root / "allowed_signers", "a") as fh:  # no key-added event
+        fh.write(signing.allowed_signers_line("tester@example.org", key.public_key(),
+                                              signing.ARCHIVIST_NAMESPACES))
+    refused = Custody(custody.root, intruder)("archive", site.url + "/ru.html")
+    assert refused.exit_code == 4 and "admits it" in refused.output
+    forged = forged_capture(custody, intruder, site.url + "/ru.html")
+    for args in ((), ("--against", str(kept))):
+        result = custody("verify", "--json", *args)
+        report = json.loads(result.stdout)
+        assert result.exit_code == 1
+        bad = failed(report)
+        assert any(c["check"] == "signature" and c["capture_id"] == forged
+                   and "admits it" in c["detail"] for c in bad), bad
+        assert any(c["check"] == "log" and "not admitted" in c["detail"] for c in bad)
+        assert any(c["check"] == "checkpoint" for c in bad)
+
+
+def test_a_key_added_by_an_archivist_is_admitted(custody: Custody, site: SiteServer,
+                                                 tmp_path: Path) -> None:
+    colleague = tmp_path / "colleague" / "id_ed25519"
+    signing.create_key(colleague)
+    pub = colleague.with_name("id_ed25519.pub")
+    added = custody("key", "add", str(pub), "--operator", "B. Researcher <br@example.org>")
+    assert added.exit_code == 0, added.output
+    theirs = Custody(custody.root, colleague)
+    theirs.archive(site.url + "/en.html")
+    custody.archive(site.url + "/ru.html")
+    code, report = custody.verify()
+    assert code == 0, failed(report)
+    principals = {c["detail"].rsplit(" ", 1)[0] for c in report["checks"]
+                  if c["check"] == "signature"}
+    assert principals == {"tester@example.org", "B. Researcher <br@example.org>"}
+    # the intruder cannot admit a key: key add needs an archivist's key
+    intruder = tmp_path / "intruder" / "id_ed25519"
+    signing.create_key(intruder)
+    again = Custody(custody.root, intruder)("key", "add", str(pub), "--operator", "x@y")
+    assert again.exit_code == 4
+
+
+def test_a_retired_key_signs_nothing_new(stamped: Custody, site: SiteServer) -> None:
+    stamped.ok("key", "rotate")
+    retired = next(stamped.key.parent.glob("id_ed25519.retired-*[0-9Z]"))
+    refused = Custody(stamped.root, retired)("archive", site.url + "/en.html")
+    assert refused.exit_code == 4 and "validity" in refused.output
+    forged = forged_capture(stamped, retired, site.url + "/en.html")
+    code, report = stamped.verify()
+    assert code == 1
+    assert any(c["check"] == "signature" and c["capture_id"] == forged
+               and "outside its validity" in c["detail"] for c in failed(report))
+
+
+def test_a_key_whose_namespaces_leave_out_manifests_signs_none(sealed: Custody) -> None:
+    path = sealed.root / "allowed_signers"
+    path.write_text(path.read_text().replace('namespaces="custody-manifest,custody-checkpoint"',
+                                             'namespaces="custody-checkpoint"'))
+    code, report = sealed.verify()
+    assert code == 1
+    assert any(c["check"] == "signature" and "namespaces" in c["detail"]
+               for c in failed(report)), failed(report)
+
+
+@pytest.mark.parametrize("operator", ["A. Investigator <ai@example.org>",
+                                      "مریم احمدی <maryam@example.org>", "Анна Петрова",
+                                      "Seán O'Brien", "#hash at the start"])
+def test_operator_names_that_ssh_keygen_reads_back(tmp_path: Path, site: SiteServer,
+                                                   operator: str, tsa: Any,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    runner = Custody(tmp_path / "evidence", tmp_path / "keys" / "id_ed25519")
+    runner.ok("init", "--operator", operator)
+    (signer,) = signing.read_allowed_signers(runner.root / "allowed_signers")
+    assert signer.principals == (operator,)
+    runner.archive(site.url + "/en.html", extra=("--no-requisites",))
+    code, report = runner.verify()
+    assert code == 0, failed(report)
+    cid = capture_id_of(runner)
+    manifest = runner.root / "manifests" / f"{cid}.json"
+    ok = subprocess.run(["ssh-keygen", "-Y", "verify", "-f", "allowed_signers", "-I", operator,
+                         "-n", "custody-manifest", "-s", str(manifest) + ".sig"],
+                        cwd=runner.root, input=manifest.read_bytes(), capture_output=True)
+    assert ok.returncode == 0, ok.stderr
+    out = tmp_path / "bundle"
+    runner.ok("bundle", cid, "-o", str(out))
+    results = _run_verify_md(out, _clean_env_tools(tmp_path), tsa)
+    assert not [r for r in results if r[1]], results
+
+
+@pytest.mark.parametrize("operator", ['A. "Sam" Investigator', "a,b", "wild*card", "new\nline"])
+def test_operator_names_ssh_keygen_cannot_carry_are_refused(tmp_path: Path, operator: str,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    runner = Custody(tmp_path / "evidence", tmp_path / "keys" / "id_ed25519")
+    result = runner("init", "--operator", operator)
+    assert result.exit_code == 2
+    assert "ssh-keygen" in one_line_error(result.output)
+
+
+def test_a_key_inside_the_archive_folder_is_refused(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    runner = Custody(tmp_path / "evidence", tmp_path / "evidence" / "keys" / "id_ed25519")
+    result = runner("init", "--operator", "t@example.org")
+    assert result.exit_code == 4
+    assert "inside the archive folder" in one_line_error(result.output)
+    assert not (tmp_path / "evidence" / "keys" / "id_ed25519").exists()
+
+
+def test_a_wrong_passphrase_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("CUSTODY_KEY_PASSPHRASE", "right horse battery")
+    runner = Custody(tmp_path / "evidence", tmp_path / "keys" / "id_ed25519")
+    runner.ok("init", "--operator", "t@example.org", "--passphrase")
+    monkeypatch.setenv("CUSTODY_KEY_PASSPHRASE", "wrong horse")
+    result = runner("archive", "http://127.0.0.1:9/")
+    assert result.exit_code == 4
+    assert "wrong passphrase" in one_line_error(result.output)
