@@ -139,9 +139,9 @@ def test_search_finds_english_persian_russian(sealed: Custody) -> None:
         assert hits and hits[0]["url"].endswith(page), (words, hits)
         assert {"url", "title", "capture_id", "captured_at", "snippet"} <= set(hits[0])
         assert "[" in hits[0]["snippet"]
-    # input that is not FTS5 syntax is searched as plain words, not an error
-    hits = json.loads(sealed.ok("search", "blockade AND (", "--json").stdout)
-    assert hits and hits[0]["url"].endswith("/en.html")
+    # a query that is not well formed is refused, saying why, not searched as something else
+    result = sealed("search", "blockade AND (", "--json")
+    assert result.exit_code == 2 and "bracket" in one_line_error(result.output)
 
 
 def test_show(sealed: Custody) -> None:
@@ -200,3 +200,64 @@ def test_output_cut_short_by_its_reader_is_quiet(sealed: Custody) -> None:
     os.close(write_end)
     assert proc.returncode == 141, proc.stderr
     assert proc.stderr == ""
+
+
+@pytest.mark.parametrize("sql", [
+    "attach database '{tmp}/attached.db' as other",
+    "vacuum into '{tmp}/copy.db'",
+    "pragma user_version = 7",
+    "create temp table t (x)",
+    "pragma writable_schema = 1",
+])
+def test_query_refuses_all_but_reading(sealed: Custody, tmp_path: Path, sql: str) -> None:
+    result = sealed("query", sql.format(tmp=tmp_path))
+    assert result.exit_code == 7
+    assert "refused" in one_line_error(result.output) or "read-only" in result.output
+    assert not list(tmp_path.glob("*.db"))
+
+
+RUNAWAY = ("with recursive r(n) as (select 1 union all select n + 1 from r) "
+           "select count(*) from r")
+
+
+def test_a_runaway_query_ends_at_its_time_limit(sealed: Custody) -> None:
+    start = time.monotonic()
+    result = sealed("query", "--timeout", "0.5", RUNAWAY)
+    assert time.monotonic() - start < 5
+    assert result.exit_code == 7
+    assert "--timeout" in one_line_error(result.output)
+
+
+def test_ctrl_c_ends_a_runaway_query(sealed: Custody) -> None:
+    env = dict(os.environ, CUSTODY_ROOT=str(sealed.root))
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("custody")), "query",
+                             "--timeout", "300", RUNAWAY], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    sent = time.monotonic()
+    proc.send_signal(2)
+    _, err = proc.communicate(timeout=20)
+    assert time.monotonic() - sent < 3
+    assert proc.returncode == 130 and "interrupted" in one_line_error(err)
+
+
+@pytest.mark.parametrize("capture_id", ["../../fake", "../manifests/x", "/etc/passwd",
+                                        ".hidden", "a/b"])
+def test_capture_ids_never_name_files_outside_the_archive(sealed: Custody, tmp_path: Path,
+                                                          capture_id: str) -> None:
+    fake = sealed.root.parent / "fake.json"
+    fake.write_text(json.dumps({"format": "custody-manifest/1", "capture_id": "fake"}))
+    for command in (("show", capture_id), ("bundle", capture_id, "-o", str(tmp_path / "b")),
+                    ("verify", capture_id), ("ledger", "proof", capture_id),
+                    ("timestamp", capture_id)):
+        result = sealed(*command)
+        assert result.exit_code == 2, (command, result.output)
+        assert "not a capture id" in one_line_error(result.output)
+
+
+def test_unknown_capture_ids_exit_8_everywhere(sealed: Custody, tmp_path: Path) -> None:
+    unknown = "20990101T000000Z-00000000"
+    for command in (("show", unknown), ("bundle", unknown, "-o", str(tmp_path / "b")),
+                    ("verify", unknown), ("ledger", "proof", unknown), ("timestamp", unknown)):
+        result = sealed(*command)
+        assert result.exit_code == 8, (command, result.output)

@@ -143,3 +143,32 @@ def test_a_record_torn_by_a_crash_is_cut_off_by_resume(custody: Custody,
     assert path.stat().st_size != torn_size
     passes(custody)
     assert_whole(custody)
+
+
+def test_verify_while_a_capture_runs_and_seals_never_reports_tampering(
+        custody: Custody, tsa: Any) -> None:
+    """verify, run again and again while a crawl fetches and seals (its sealing slowed at
+    the manifest's rename), sees either the archive before the seal or after it."""
+    import time
+
+    from sampleweb import crawl_site
+
+    trust_tsa(custody, tsa)
+    with SiteServer(crawl_site(30), latency=0.03) as site:
+        env = dict(os.environ, CUSTODY_ROOT=str(custody.root), CUSTODY_KEY=str(custody.key),
+                   **{faults.VARIABLE: "seal.manifest:slow"})
+        proc = subprocess.Popen([CUSTODY, "archive", "--depth", "1", "--concurrency", "2",
+                                 site.url + "/"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        seen_running = verifies = 0
+        while proc.poll() is None:
+            code, report = custody.verify()
+            verifies += 1
+            bad = [c for c in report["checks"] if c["outcome"] != "passed"]
+            assert code == 0 and not bad, (bad, report["notes"])
+            assert not [n for n in report["notes"] if "interrupted" in n], report["notes"]
+            seen_running += any("running" in n or "being sealed" in n for n in report["notes"])
+            time.sleep(0.05)
+        assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+    assert verifies >= 3 and seen_running >= 1
+    passes(custody)

@@ -126,6 +126,19 @@ def test_max_bytes_truncates_and_marks_the_record(custody: Custody) -> None:
     assert ok.returncode == 0
 
 
+def test_text_is_extracted_from_what_the_warc_holds_not_from_the_wire(custody: Custody) -> None:
+    """With --max-bytes the record keeps the first 2 KB of a body that arrived whole: the
+    text in the database must be the text of the record, so a word past the cut is not."""
+    words = " ".join(["statement"] * 300)  # about 3 KB
+    body = f"<html><body><article><p>{words}</p><p>zebra crossing</p></article></body></html>"
+    with SiteServer({"/cut.html": Page(body.encode(), "text/html")}) as server:
+        result = custody.archive(server.url + "/cut.html", extra=("--max-bytes", "2k"))
+    (doc,) = custody.query("select text from documents")
+    assert "statement" in doc["text"] and "zebra" not in doc["text"]
+    assert custody.ok("search", "--json", "zebra").stdout.strip() == "[]"
+    assert custody.manifest(result["capture_id"])["documents"]
+
+
 def test_retries_honour_retry_after(custody: Custody) -> None:
     pages = {"/busy.html": Page(b"<html><body><p>finally</p></body></html>", "text/html",
                                 fail_first=1, fail_status=503, retry_after="1"),
@@ -156,13 +169,23 @@ def test_private_addresses_are_not_reached_from_links(custody: Custody, big_site
     assert custody.verify()[0] == 0
 
 
-def test_seeds_the_user_typed_and_allow_private(custody: Custody, big_site: SiteServer,
-                                                canary: SiteServer) -> None:
+def test_seeds_the_user_typed_are_allowed(custody: Custody, canary: SiteServer) -> None:
     custody.archive(canary.url + "/canary")  # typed by the user: allowed
     assert canary.requests == ["/canary"]
-    custody.archive(big_site.url + "/", extra=("--depth", "1", "--allow-private",
-                                               "--max-pages", "3", "--include", "canary"))
-    assert canary.requests.count("/canary") >= 1
+
+
+def test_allow_private_lets_links_reach_private_addresses(custody: Custody,
+                                                          big_site: SiteServer,
+                                                          canary: SiteServer) -> None:
+    crawl = ("--depth", "1", "--scope", "page", "--include", "canary")
+    refused = custody.archive(big_site.url + "/", extra=crawl)
+    assert canary.requests == []
+    assert any(f["kind"] == "blocked" and f["url"] == canary.url + "/canary"
+               for f in refused["failures"])
+    allowed = custody.archive(big_site.url + "/", extra=(*crawl, "--allow-private"))
+    assert canary.requests == ["/canary"]
+    assert not [f for f in allowed["failures"] if f["kind"] == "blocked"
+                and f["url"] == canary.url + "/canary"]
 
 
 def test_warc_rollover(custody: Custody, big_site: SiteServer) -> None:

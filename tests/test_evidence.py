@@ -152,6 +152,32 @@ def test_removing_the_newest_capture_is_caught_by_an_older_checkpoint(
     assert consistency["outcome"] == "failed" and "removed" in consistency["detail"]
 
 
+@pytest.mark.parametrize("kept_size", [3, 2])
+@pytest.mark.parametrize("change", ["swap", "replace"])
+def test_an_older_checkpoint_catches_a_ledger_reordered_or_changed(
+        stamped: Custody, site: SiteServer, tmp_path: Path, kept_size: int, change: str) -> None:
+    """The consistency proof itself must fail: the leaves reordered or one replaced, the
+    tree the same size as the kept checkpoint's or larger."""
+    kept = tmp_path / "kept"
+    if kept_size == 3:
+        kept.write_text(stamped.ok("ledger", "checkpoint").stdout)
+    else:
+        kept.write_text((stamped.root / "manifests" / "ledger" / "checkpoints" / "2").read_text())
+    leaves = stamped.root / "manifests" / "ledger" / "leaves"
+    lines = [line.split() for line in leaves.read_text().splitlines()]
+    if change == "swap":
+        lines[0][1:], lines[1][1:] = lines[1][1:], lines[0][1:]
+    else:
+        lines[1][2] = "00" * 32
+    leaves.write_text("".join(" ".join(line) + "\n" for line in lines))
+    result = stamped("verify", "--json", "--against", str(kept))
+    assert result.exit_code == 1
+    (consistency,) = checks(json.loads(result.stdout), "consistency")
+    assert consistency["outcome"] == "failed", consistency
+    assert "not those of the old checkpoint" in consistency["detail"] or \
+        "extends" not in consistency["detail"]
+
+
 def test_reordered_ledger_is_caught(stamped: Custody) -> None:
     leaves = stamped.root / "manifests" / "ledger" / "leaves"
     lines = leaves.read_text().splitlines(keepends=True)

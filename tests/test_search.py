@@ -130,7 +130,23 @@ def test_snippets_show_the_original_words(archive: Custody) -> None:
     assert "[" in hit["snippet"] and "]" in hit["snippet"]
 
 
-def test_bad_queries_are_not_errors(archive: Custody) -> None:
-    for query in ("NOT", "(", '"', "AND OR", "*"):
-        result = archive("search", "--json", query)
-        assert result.exit_code == 0, (query, result.output)
+@pytest.mark.parametrize("query", ["NOT", "NOT massacre", "(", "(massacre", "massacre)", '"',
+                                   '"information blockade', "AND OR", "*", "massacre AND",
+                                   "() massacre", "massacre OR NOT blockade", "?!"])
+def test_bad_queries_are_one_line_and_exit_2(archive: Custody, query: str) -> None:
+    result = archive("search", "--json", query)
+    assert result.exit_code == 2, (query, result.output)
+    (line,) = [x for x in result.output.splitlines() if x.startswith("custody: error")]
+    assert "Traceback" not in result.output and query.strip() in line
+
+
+def test_prefixes_find_the_words_they_begin(archive: Custody) -> None:
+    for prefix in ("blockad*", "blockade*", "massacre*", "massacres*", "observ*", "observers*"):
+        assert hits(archive, prefix), prefix
+
+
+@pytest.mark.parametrize("option, value", [("--since", "yesterday"), ("--since", "2026-13-45"),
+                                           ("--until", "21/11/2026"), ("--since", "2026-02-30")])
+def test_bad_dates_are_refused(archive: Custody, option: str, value: str) -> None:
+    result = archive("search", option, value, "massacre")
+    assert result.exit_code == 2 and "is not a date" in result.output

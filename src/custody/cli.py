@@ -204,9 +204,12 @@ def key_show() -> None:
 @click.option("--jobs", type=click.IntRange(min=0), default=None, metavar="N",
               help="Worker processes running the checks [default: one per core; "
                    "0: run them all in this process].")
+@click.option("--part-size", "part_bytes", type=click.IntRange(min=1), default=None,
+              metavar="BYTES", help="Cut WARC files into parts of at least BYTES for the "
+                                    "workers [default: chosen from the archive's size].")
 @handles_errors
 def verify(root: str | None, capture_ids: tuple[str, ...], as_json: bool, verbose: bool,
-           against: str | None, jobs: int | None) -> None:
+           against: str | None, jobs: int | None, part_bytes: int | None) -> None:
     """Check signatures, the chain, every file and record, and the database.
 
     Exit 0: all passed; 1: something failed; 6: nothing failed but something could not
@@ -227,7 +230,7 @@ def verify(root: str | None, capture_ids: tuple[str, ...], as_json: bool, verbos
         click.echo("custody: waiting for the capture being sealed now...", err=True)
 
     report = run_verify(arch, list(capture_ids) or None, against=old, jobs=jobs,
-                        on_wait=waiting)
+                        on_wait=waiting, part_bytes=part_bytes)
     from .report import FAILED, PASSED  # here: verify forks its first worker before loading it
 
     _log_event(arch, "verified", {"status": report.status,
@@ -289,24 +292,30 @@ format_options = click.option(
 csv_option = click.option("--csv", "fmt", flag_value="csv", help="CSV with a header row.")
 
 
+timeout_option = click.option(
+    "--timeout", type=click.FloatRange(min=0.01), default=5.0, show_default=True,
+    metavar="S", help="Stop a query that runs longer than S seconds (Ctrl-C stops it too).")
+
+
 @main.command()
 @root_option
 @click.argument("sql")
 @format_options
 @csv_option
+@timeout_option
 @handles_errors
-def query(root: str | None, sql: str, fmt: str | None) -> None:
-    """Run read-only SQL against custody.db (writes are refused).
+def query(root: str | None, sql: str, fmt: str | None, timeout: float) -> None:
+    """Run read-only SQL against custody.db (anything but reading is refused).
 
     \b
     custody query "select url, status_code, ip from resources"
     custody query "select capture_id, url, title from documents" --json
     """
-    from .db import open_readonly, run_query
+    from .db import open_for_query, run_query
     from .root import Archive
 
-    conn = open_readonly(Archive.open(root).db_path)
-    columns, rows = run_query(conn, sql)
+    conn = open_for_query(Archive.open(root).db_path)
+    columns, rows = run_query(conn, sql, timeout=timeout)
     _print_rows(columns, rows, fmt or "table")
 
 
@@ -319,11 +328,12 @@ def query(root: str | None, sql: str, fmt: str | None) -> None:
 @click.option("--since", help="Only captures from this date (YYYY-MM-DD, UTC) on.")
 @click.option("--until", help="Only captures up to this date (YYYY-MM-DD, UTC), inclusive.")
 @click.option("--capture", "capture_id", help="Only this capture.")
+@timeout_option
 @json_option
 @handles_errors
 def search(root: str | None, words: tuple[str, ...], limit: int, site: str | None,
            lang: str | None, since: str | None, until: str | None, capture_id: str | None,
-           as_json: bool) -> None:
+           timeout: float, as_json: bool) -> None:
     """Full-text search over titles and text, best matches first (bm25).
 
     Words match their other forms (massacre, massacres; Иран, Ирана) and are folded
@@ -341,7 +351,7 @@ def search(root: str | None, words: tuple[str, ...], limit: int, site: str | Non
 
     conn = open_readonly(Archive.open(root).db_path)
     filters = Filters(site=site, lang=lang, since=since, until=until, capture=capture_id)
-    hits = run_search(conn, " ".join(words), limit=limit, filters=filters)
+    hits = run_search(conn, " ".join(words), limit=limit, filters=filters, timeout=timeout)
     if as_json:
         click.echo(json.dumps(hits, ensure_ascii=False, indent=2))
         return

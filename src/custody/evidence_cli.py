@@ -118,10 +118,11 @@ def ledger_proof(root: str | None, capture_id: str) -> None:
     """
     from .errors import NotFound
     from .ledger import Ledger
+    from .manifest import check_capture_id
     from .root import Archive
 
     try:
-        proof = Ledger(Archive.open(root).manifests_dir).inclusion(capture_id)
+        proof = Ledger(Archive.open(root).manifests_dir).inclusion(check_capture_id(capture_id))
     except LookupError as exc:
         raise NotFound(str(exc), where=capture_id) from exc
     click.echo(json.dumps(proof, indent=2))

@@ -8,6 +8,7 @@ the process to be killed (SIGKILL, as a power cut would) right after one of them
     CUSTODY_TEST_FAULT=seal.manifest            kill after the manifest's rename
     CUSTODY_TEST_FAULT=seal.token@2             kill after the second token is written
     CUSTODY_TEST_FAULT=seal.log:eio             the step raises OSError(EIO) instead
+    CUSTODY_TEST_FAULT=pool.worker-job@*:slow   every verify job in a worker takes 0.3 s
 
 Without the variable every point is a dictionary lookup and nothing else.
 """
@@ -41,6 +42,7 @@ SEAL_STEPS = (
 )
 OTHER_STEPS = (
     "warc.torn-record",  # a record half written to the WARC file, then death
+    "pool.worker-job",  # a verify worker about to run a job
 )
 
 _ERRORS = {"eio": errno.EIO, "enospc": errno.ENOSPC, "eacces": errno.EACCES,
@@ -55,23 +57,30 @@ def _wanted() -> tuple[str, int, str] | None:
         return None
     text, _, action = text.partition(":")
     name, _, nth = text.partition("@")
-    return name, int(nth or 1), action or "kill"
+    return name, 0 if nth == "*" else int(nth or 1), action or "kill"
 
 
 def armed(name: str) -> bool:
-    """Whether this passage through ``name`` is the one the test asked to fail."""
+    """Whether this passage through ``name`` is the one the test asked to fail (``@*``:
+    every one)."""
     wanted = _wanted()
     if wanted is None or wanted[0] != name:
         return False
     _seen[name] = _seen.get(name, 0) + 1
-    return _seen[name] == wanted[1]
+    return wanted[1] == 0 or _seen[name] == wanted[1]
 
 
 def after(name: str) -> None:
-    """A durable write named ``name`` is done: die here, or fail, when a test asks."""
+    """A durable write named ``name`` is done: die here, fail, or (``:slow``) take a
+    while, when a test asks."""
     if not armed(name):
         return
     action = _wanted()[2]  # type: ignore[index]
+    if action == "slow":
+        import time
+
+        time.sleep(0.3)
+        return
     if action in _ERRORS:
         code = _ERRORS[action]
         raise OSError(code, os.strerror(code), f"(test fault after {name})")

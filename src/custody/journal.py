@@ -58,11 +58,21 @@ def end(archive: Archive, capture_id: str) -> None:
 
 def pending(archive: Archive) -> list[Entry]:
     """The captures whose sealing is not complete, by capture id."""
+    from .errors import UsageError
+    from .manifest import check_capture_id
+
     entries = []
     for path in sorted(folder(archive).glob("*.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            entries.append(Entry(str(data["capture_id"]), str(data["crawl"])))
+            entry = Entry(str(data["capture_id"]), str(data["crawl"]))
         except (OSError, ValueError, KeyError, TypeError):
-            entries.append(Entry(path.stem, ""))  # unreadable: the name still says which
+            entry = Entry(path.stem, "")  # unreadable: the name still says which
+        try:
+            check_capture_id(entry.capture_id)
+            if entry.crawl:
+                check_capture_id(entry.crawl)
+        except UsageError:
+            continue  # not a journal entry custody wrote
+        entries.append(entry)
     return entries

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -75,8 +76,22 @@ def when(text: str | None) -> datetime | None:
         return None
 
 
+_CAPTURE_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,127}")
+
+
+def check_capture_id(capture_id: str) -> str:
+    """The id, or UsageError: a capture id names a file in manifests/, and nothing else
+    (no folder, no '..'), so that no command reads a manifest from outside the archive."""
+    from .errors import UsageError
+
+    if not _CAPTURE_ID.fullmatch(capture_id) or ".." in capture_id:
+        raise UsageError("not a capture id (like 20261121T101500Z-1a2b3c4d)",
+                         where=repr(capture_id))
+    return capture_id
+
+
 def manifest_path(manifests_dir: Path, capture_id: str) -> Path:
-    return manifests_dir / f"{capture_id}.json"
+    return manifests_dir / f"{check_capture_id(capture_id)}.json"
 
 
 def read(path: Path) -> Sealed:

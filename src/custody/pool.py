@@ -27,6 +27,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from . import faults
+
 Job = Callable[[], Any]
 _FRAME = struct.Struct(">QI?")  # length of the marshalled result, job number, delivered
 _JOB = struct.Struct(">I")
@@ -81,6 +83,7 @@ def _serve(queue: int, out: int, jobs: Sequence[Job], parent: int) -> None:
         gc.disable()  # collections would touch, and so copy, every page shared with the parent
         while os.getppid() == parent and len(head := os.read(queue, _JOB.size)) == _JOB.size:
             number = _JOB.unpack(head)[0]
+            faults.after("pool.worker-job")
             try:
                 data, delivered = marshal.dumps(_run(jobs[number])), True
             except Exception:  # the parent runs it again, and sees the error itself

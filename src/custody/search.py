@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .db import run_query
-from .errors import QueryError
-from .textindex import compile_query, plain_query, snippet
+from .errors import UsageError
+from .textindex import QuerySyntaxError, compile_query, snippet
 
 
 @dataclass
@@ -58,29 +58,41 @@ def _day_after(value: str) -> str:
         return value
 
 
+def check_date(value: str | None, option: str) -> str | None:
+    """A --since or --until value, as ISO 8601 in UTC (a date, or a date and time); a
+    UsageError saying so for anything else, rather than a filter that matches nothing."""
+    from datetime import UTC, date, datetime
+
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text).isoformat()
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise UsageError(f"{option} {value!r} is not a date: give YYYY-MM-DD, or a time as "
+                         "2026-11-21T10:15:00Z (UTC)") from exc
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="microseconds") + "Z"
+
+
 def search(conn: sqlite3.Connection, words: str, *, limit: int = 20,
-           filters: Filters | None = None) -> list[dict[str, Any]]:
-    if not words.strip():
-        raise QueryError("nothing to search for")
-    where, params = _where(filters or Filters())
+           filters: Filters | None = None, timeout: float | None = None) -> list[dict[str, Any]]:
+    filters = filters or Filters()
+    filters.since = check_date(filters.since, "--since")
+    filters.until = check_date(filters.until, "--until")
+    try:
+        expression = compile_query(words)
+    except QuerySyntaxError as exc:
+        raise UsageError(f"search {words!r}: {exc}") from exc
+    where, params = _where(filters)
     sql = ("SELECT d.url, d.title, d.capture_id, c.started_at AS captured_at, d.text, "
            "d.language FROM search_index s JOIN documents d ON d.id = s.rowid "
            "JOIN captures c ON c.id = d.capture_id WHERE search_index MATCH ?"
            f"{where} ORDER BY s.rank LIMIT ?")
-    expression = compile_query(words)
-    rows: list[Any] = []
-    if expression:
-        try:
-            _, rows = run_query(conn, sql, [expression, *params, limit])
-        except QueryError as exc:
-            if "fts5" not in str(exc) and "syntax" not in str(exc):
-                raise
-            expression = ""
-    if not expression:  # not FTS5 syntax (a lone NOT, an open bracket): the words, ANDed
-        fallback = plain_query(words)
-        if not fallback:
-            return []
-        _, rows = run_query(conn, sql, [fallback, *params, limit])
+    _, rows = run_query(conn, sql, [expression, *params, limit], timeout=timeout)
     return [
         {"url": url, "title": title, "capture_id": capture_id, "captured_at": captured_at,
          "language": language, "snippet": snippet(text or "", words, language)}

@@ -126,22 +126,35 @@ _QUERY_TOKEN = re.compile(r'"[^"]*"?|\(|\)|[^\s()"]+')
 _OPERATORS = {"AND", "OR", "NOT"}
 
 
+class QuerySyntaxError(ValueError):
+    """A search the user typed that is not a well-formed query; the message says why."""
+
+
 def compile_query(query: str) -> str:
-    """The user's query -- words, "phrases", AND/OR/NOT, (groups), prefix* -- as FTS5."""
+    """The user's query -- words, "phrases", AND/OR/NOT, (groups), prefix* -- as FTS5.
+
+    QuerySyntaxError when it is not well formed: an unclosed phrase or bracket, an
+    operator with nothing on one side of it (a query cannot start with NOT: it names
+    what to leave out of something), or nothing to search for at all.
+    """
     parts: list[str] = []
     for token in _QUERY_TOKEN.findall(query):
         if token in _OPERATORS or token in ("(", ")"):
             parts.append(token)
         elif token.startswith('"'):
+            if len(token) < 2 or not token.endswith('"'):
+                raise QuerySyntaxError(f"the phrase {token} is not closed with a \"")
             inner = words(token.strip('"'))
             if inner:
                 parts.append(_quote(" ".join(stem(w, _guess_language(w)) for w in inner)))
-        elif token.endswith("*") and len(token) > 1:
-            inner = words(token[:-1])
+        elif token.endswith("*") and len(token.rstrip("*")) > 0:
+            inner = words(token.rstrip("*"))
             if inner:
                 *head, last = inner
-                prefix = " ".join([*(stem(w, _guess_language(w)) for w in head), last])
-                parts.append(_quote(prefix) + "*")
+                lead = " ".join(stem(w, _guess_language(w)) for w in head)
+                # the word as typed, and its stems: `evidence*` is indexed as `evidenc`
+                forms = [f"{lead} {form}".strip() for form in query_forms(last)]
+                parts.append("(" + " OR ".join(_quote(f) + "*" for f in forms) + ")")
         else:
             inner = words(token)
             if len(inner) == 1:
@@ -149,7 +162,41 @@ def compile_query(query: str) -> str:
                 parts.append("(" + " OR ".join(_quote(f) for f in forms) + ")")
             elif inner:  # e-mail, 中国: the pieces as a phrase
                 parts.append(_quote(" ".join(stem(w, _guess_language(w)) for w in inner)))
+    _check_structure(parts)
     return _with_ands(parts)
+
+
+def _check_structure(parts: list[str]) -> None:
+    depth = 0
+    previous = None  # None (the start), "(", an operator, or "term"
+    for part in parts:
+        if part == "(":
+            depth += 1
+            previous = "("
+        elif part == ")":
+            if previous in (None, "("):
+                raise QuerySyntaxError("a bracket holds nothing to search for")
+            if previous in _OPERATORS:
+                raise QuerySyntaxError(f"{previous} needs something after it")
+            depth -= 1
+            if depth < 0:
+                raise QuerySyntaxError("a closing bracket has no opening one")
+            previous = "term"
+        elif part in _OPERATORS:
+            if previous in (None, "(") or previous in _OPERATORS:
+                if part == "NOT":
+                    raise QuerySyntaxError("NOT needs something before it: say what to find, "
+                                           "then what to leave out ('iran NOT massacre')")
+                raise QuerySyntaxError(f"{part} needs something before it")
+            previous = part
+        else:
+            previous = "term"
+    if depth:
+        raise QuerySyntaxError("an opening bracket is not closed")
+    if previous in _OPERATORS:
+        raise QuerySyntaxError(f"{previous} needs something after it")
+    if previous is None:
+        raise QuerySyntaxError("nothing to search for (no words in the query)")
 
 
 def _with_ands(parts: list[str]) -> str:
@@ -165,12 +212,6 @@ def _with_ands(parts: list[str]) -> str:
 def _guess_language(word: str) -> str | None:
     """For phrases, which need one form per word: the script's main language."""
     return {"latin": "en", "cyrillic": "ru", "arabic": "fa"}.get(_script(word))
-
-
-def plain_query(query: str) -> str:
-    """Every word of the query, ANDed: what is searched when the query is not valid FTS5."""
-    forms = [query_forms(w) for w in words(query)]
-    return " AND ".join("(" + " OR ".join(_quote(f) for f in group) + ")" for group in forms)
 
 
 def snippet(text: str, query: str, language: str | None, *, width: int = 24) -> str:

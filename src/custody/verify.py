@@ -35,9 +35,10 @@ class Progress:
 
 def verify(archive: Archive, capture_ids: list[str] | None = None, *,
            against: str | None = None, jobs: int | None = None,
-           on_wait: Callable[[], None] | None = None) -> Report:
+           on_wait: Callable[[], None] | None = None, part_bytes: int | None = None) -> Report:
     """Check the archive (or the named captures); ``against`` is an older checkpoint's text;
-    ``jobs`` worker processes run the checks (None: one per core; 0: all in this one).
+    ``jobs`` worker processes run the checks (None: one per core; 0: all in this one);
+    ``part_bytes`` is the smallest part of a WARC file one job reads (None: chosen).
 
     The archive is read as one snapshot: a capture being sealed meanwhile is waited for
     (``on_wait`` is called first), never seen half sealed."""
@@ -53,7 +54,7 @@ def verify(archive: Archive, capture_ids: list[str] | None = None, *,
     # the tokens first, in a worker of their own, before anything else is read
     with archive.snapshot(on_wait), \
             Pool([partial(_tokens, archive, capture_ids)], min(workers, 1)) as early:
-        return _verify(archive, capture_ids, against, workers, early)
+        return _verify(archive, capture_ids, against, workers, early, part_bytes)
 
 
 def progress_of(archive: Archive) -> Progress:
@@ -64,7 +65,7 @@ def progress_of(archive: Archive) -> Progress:
 
 
 def _verify(archive: Archive, capture_ids: list[str] | None, against: str | None,
-            workers: int, early: Pool) -> Report:
+            workers: int, early: Pool, part_bytes: int | None) -> Report:
     from . import manifest, verify_warc
     from .report import UNCHECKED, Report
     from .verify_tokens import check_timestamps
@@ -88,7 +89,8 @@ def _verify(archive: Archive, capture_ids: list[str] | None, against: str | None
                         progress.sealing))
     database = add(partial(_database, archive, chosen, set(by_id) if whole else None,
                            progress.sealing))
-    size = verify_warc.part_size(_bytes_named(chosen), workers)
+    size = verify_warc.part_size(_bytes_named(chosen), workers,
+                                 *([part_bytes] if part_bytes else []))
     files: list[verify_warc.FilePlan | str] = []  # a capture id: its lists cannot be read
     for one in chosen:
         try:

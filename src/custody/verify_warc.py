@@ -63,12 +63,12 @@ def plan(archive: Archive, sealed: manifest.Sealed, add: Callable[[Any], int],
     return plans
 
 
-def part_size(total_bytes: int, workers: int) -> int:
+def part_size(total_bytes: int, workers: int, smallest: int = _MIN_PART) -> int:
     """Parts small enough that each worker takes several -- text (slow to inflate) and
     photos (stored, quick) then fall to every worker alike -- and bounded."""
     if workers < 2:
         return _MAX_PART
-    return min(_MAX_PART, max(_MIN_PART, total_bytes // (workers * 16)))
+    return min(_MAX_PART, max(smallest, total_bytes // (workers * 16)))
 
 
 def check_part(path: Path, cid: str, relpath: str, records: list[dict[str, Any]]

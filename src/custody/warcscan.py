@@ -178,40 +178,43 @@ def contiguous(layout: list[tuple[int, int]]) -> bool:
     return bool(layout)
 
 
-def read_members(path: Path, layout: list[tuple[int, int]]) -> list[Member] | None:
+def read_members(path: Path, layout: list[tuple[int, int]], *, window: int = _CHUNK,
+                 take: int = _OUT) -> list[Member] | None:
     """The members at the sealed places (offset, length), each inflated on its own.
 
     Each place must hold exactly one whole gzip member (its CRC and length checked):
     the same members a walk of those bytes finds, without searching for their ends.
     None when a place does not hold one, and the caller walks the file instead.
+    ``window`` bytes of the file are read at a time, and at most ``take`` inflated bytes
+    taken at a time: a member larger than either is read in parts.
     """
     members: list[Member] = []
-    buffer = memoryview(bytearray(_CHUNK))  # one buffer, read into again and again
-    window, base = buffer[:0], 0
+    buffer = memoryview(bytearray(window))  # one buffer, read into again and again
+    held, base = buffer[:0], 0
     with open(path, "rb", buffering=0) as fh:
         for offset, length in layout:
             end = offset + length
-            if end > base + len(window) and length <= _CHUNK:  # read on, whole members
+            if end > base + len(held) and length <= window:  # read on, whole members
                 fh.seek(offset)
-                window, base = buffer[: _read_into(fh, buffer)], offset
+                held, base = buffer[: _read_into(fh, buffer)], offset
             member = None
-            if end <= base + len(window):
-                member = _whole_member(window[offset - base : end - base], offset)
+            if end <= base + len(held):
+                member = _whole_member(held[offset - base : end - base], offset, take)
             if member is None:  # larger than a window, or not inflated at once
-                member = _streamed_member(fh, offset, length)
+                member = _streamed_member(fh, offset, length, window, take)
                 if member is None:
                     return None
             members.append(member)
     return members
 
 
-def _whole_member(piece: memoryview, offset: int) -> Member | None:
+def _whole_member(piece: memoryview, offset: int, take: int) -> Member | None:
     """The member in ``piece`` inflated with one call. None when that cannot tell: the
     piece is not exactly one whole gzip member, or inflates to more than is taken at
     once; reading it a part at a time then tells the two apart."""
     inflater = zlib.decompressobj(wbits=31)
     try:
-        data = inflater.decompress(piece, _OUT)
+        data = inflater.decompress(piece, take)
     except zlib.error:
         return None
     if inflater.unconsumed_tail or not inflater.eof or inflater.unused_data:
@@ -221,7 +224,8 @@ def _whole_member(piece: memoryview, offset: int) -> Member | None:
     return _member(offset, len(piece), None, reader)
 
 
-def _streamed_member(fh: IO[bytes], offset: int, length: int) -> Member | None:
+def _streamed_member(fh: IO[bytes], offset: int, length: int, window: int,
+                     take: int) -> Member | None:
     """The member at ``offset`` read and inflated a part at a time, its output taken a
     bounded part at a time; None when the place does not hold exactly one member."""
     inflater = zlib.decompressobj(wbits=31)
@@ -230,13 +234,13 @@ def _streamed_member(fh: IO[bytes], offset: int, length: int) -> Member | None:
     left = length
     try:
         while left:
-            piece = fh.read(min(_CHUNK, left))
+            piece = fh.read(min(window, left))
             if not piece or inflater.eof:
                 return None  # the file ends, or the member ended before its place does
             left -= len(piece)
-            reader.feed(inflater.decompress(piece, _OUT))
+            reader.feed(inflater.decompress(piece, take))
             while inflater.unconsumed_tail:
-                reader.feed(inflater.decompress(inflater.unconsumed_tail, _OUT))
+                reader.feed(inflater.decompress(inflater.unconsumed_tail, take))
     except zlib.error:
         return None
     if not inflater.eof or inflater.unused_data:
