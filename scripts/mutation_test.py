@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Mutation testing of verification, sealing and the address guard (mutmut), outside CI.
+
+    .venv/bin/python scripts/mutation_test.py                 # every group below
+    .venv/bin/python scripts/mutation_test.py guard merkle    # some of them
+    .venv/bin/python scripts/mutation_test.py --list          # the groups
+
+Each group names modules to mutate and the tests that should catch a change to them.
+The repository's committed HEAD is copied into a work folder (default /tmp/custody-
+mutation) with a virtual environment of its own, so the mutated files never touch the
+checkout; there mutmut 2 changes one thing at a time on disk (an operator, a number, a
+condition, a string), runs the group's tests, and counts the mutant killed when they
+fail. mutmut 2, not 3: custody's tests run custody as a subprocess (kill -9, signals,
+third-party tools on what it writes), and mutmut 3's in-process trampolines do not reach
+into a subprocess, while a mutation written to disk does.
+
+At the end it prints, per module, mutants killed, survived and timed out, and the score;
+and the surviving mutants, for a person to judge (a survivor is either a test to write or
+a change that makes no difference, such as a message's wording).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+# group -> (modules to mutate, tests that guard them)
+GROUPS: dict[str, tuple[list[str], list[str]]] = {
+    "guard": (["guard.py"], ["tests/test_guard.py",
+                             "tests/test_crawl.py::test_private_addresses_are_not_reached_from_links",
+                             "tests/test_crawl.py::test_allow_private_lets_links_reach_private_addresses"]),
+    "merkle": (["merkle.py"], ["tests/test_merkle.py"]),
+    "seals": (["verify_seals.py", "trust.py", "signing.py"],
+              ["tests/test_keys.py", "tests/test_signing.py", "tests/test_verify.py",
+               "tests/test_tamper_matrix.py"]),
+    "proofs": (["verify_proofs.py", "ledger.py"],
+               ["tests/test_evidence.py", "tests/test_tamper_matrix.py",
+                "tests/test_crash.py::test_killed_after_each_step_of_sealing"]),
+    "records": (["verify_warc.py", "warcscan.py", "verify.py", "report.py"],
+                ["tests/test_verify.py", "tests/test_tamper_matrix.py", "tests/test_pool.py"]),
+    "database": (["verify_db.py", "verify_index.py"],
+                 ["tests/test_database.py", "tests/test_verify.py"]),
+    "tokens": (["verify_tokens.py", "timestamp.py"],
+               ["tests/test_evidence.py", "tests/test_tamper_matrix.py"]),
+    "sealing": (["seal.py", "completion.py", "recovery.py", "journal.py"],
+                ["tests/test_crash.py", "tests/test_resources.py"]),
+}
+
+
+def prepare(work: Path) -> Path:
+    """A copy of HEAD in ``work`` with its own venv; its python."""
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", "HEAD"], cwd=REPO, capture_output=True,
+                             check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(work / ".venv")], check=True)
+    python = work / ".venv" / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "-e", f"{work}[test]",
+                    "mutmut>=2.5,<3"], check=True)
+    return python
+
+
+def run_group(python: Path, work: Path, name: str, timeout: float) -> dict[str, object]:
+    modules, tests = GROUPS[name]
+    paths = ",".join(f"src/custody/{m}" for m in modules)
+    runner = (f"{python} -m pytest -x -q -p no:cacheprovider -o addopts= "
+              + " ".join(tests))
+    cache = work / ".mutmut-cache"
+    cache.unlink(missing_ok=True)
+    started = time.monotonic()
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    subprocess.run([str(python), "-m", "mutmut", "run", "--paths-to-mutate", paths,
+                    "--runner", runner, "--no-progress", "--simple-output"],
+                   cwd=work, env=env, timeout=timeout)
+    results = subprocess.run([str(python), "-m", "mutmut", "junitxml"], cwd=work,
+                             capture_output=True, text=True, env=env).stdout
+    per_module: dict[str, dict[str, int]] = {}
+    survivors = []
+    for case in re.finditer(r'<testcase[^>]*?name="([^"]+)"[^>]*?(/>|>(.*?)</testcase>)',
+                            results, re.S):
+        title, body = case.group(1), case.group(3) or ""
+        module = title.split(":")[0].rsplit("/", 1)[-1]
+        counts = per_module.setdefault(module, {"killed": 0, "survived": 0, "other": 0})
+        if "<failure" in body:
+            counts["survived"] += 1
+            survivors.append(title)
+        elif "<skipped" in body or "<error" in body:
+            counts["other"] += 1
+        else:
+            counts["killed"] += 1
+    shown = []
+    for title in survivors:
+        number = title.rsplit(" ", 1)[-1].strip("()").split(":")[-1]
+        diff = subprocess.run([str(python), "-m", "mutmut", "show", number], cwd=work,
+                              capture_output=True, text=True).stdout
+        shown.append(diff.strip())
+    shutil.copy(cache, work / f"mutmut-{name}.sqlite")
+    return {"group": name, "seconds": round(time.monotonic() - started),
+            "modules": per_module, "survivors": shown}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("groups", nargs="*", help="groups to run (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the groups and exit")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/custody-mutation"))
+    parser.add_argument("--timeout", type=float, default=6 * 3600,
+                        help="seconds a group may take in all")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    if args.list:
+        for name, (modules, tests) in GROUPS.items():
+            print(f"{name:9} {' '.join(modules)}\n          tests: {' '.join(tests)}")
+        return 0
+    names = args.groups or list(GROUPS)
+    unknown = [n for n in names if n not in GROUPS]
+    if unknown:
+        parser.error(f"no such group: {', '.join(unknown)}")
+    python = prepare(args.work)
+    outcomes = []
+    for name in names:
+        outcome = run_group(python, args.work, name, args.timeout)
+        outcomes.append(outcome)
+        print(json.dumps({k: outcome[k] for k in ("group", "seconds", "modules")}), flush=True)
+    killed = sum(c["killed"] for o in outcomes for c in o["modules"].values())  # type: ignore[attr-defined]
+    survived = sum(c["survived"] for o in outcomes for c in o["modules"].values())  # type: ignore[attr-defined]
+    print(f"\nmodule                 killed  survived  score")
+    for outcome in outcomes:
+        for module, c in sorted(outcome["modules"].items()):  # type: ignore[attr-defined]
+            total = c["killed"] + c["survived"]
+            print(f"{module:22} {c['killed']:6}  {c['survived']:8}  "
+                  f"{c['killed'] / total:6.1%}" if total else f"{module:22} (none)")
+    total = killed + survived
+    print(f"{'all':22} {killed:6}  {survived:8}  {killed / total:6.1%}" if total else "none")
+    print("\nsurvivors:")
+    for outcome in outcomes:
+        for diff in outcome["survivors"]:  # type: ignore[attr-defined]
+            print(diff, "\n")
+    if args.json:
+        args.json.write_text(json.dumps(outcomes, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
