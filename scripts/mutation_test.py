@@ -24,12 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+from xml.etree import ElementTree
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -86,25 +86,21 @@ def run_group(python: Path, work: Path, name: str, timeout: float) -> dict[str, 
     results = subprocess.run([str(python), "-m", "mutmut", "junitxml"], cwd=work,
                              capture_output=True, text=True, env=env).stdout
     per_module: dict[str, dict[str, int]] = {}
-    survivors = []
-    for case in re.finditer(r'<testcase[^>]*?name="([^"]+)"[^>]*?(/>|>(.*?)</testcase>)',
-                            results, re.S):
-        title, body = case.group(1), case.group(3) or ""
-        module = title.split(":")[0].rsplit("/", 1)[-1]
+    shown = []
+    for case in ElementTree.fromstring(results).iter("testcase"):
+        module = Path(case.get("file") or "?").name
         counts = per_module.setdefault(module, {"killed": 0, "survived": 0, "other": 0})
-        if "<failure" in body:
+        failure = case.find("failure")
+        if failure is not None and failure.get("message") == "bad_survived":
             counts["survived"] += 1
-            survivors.append(title)
-        elif "<skipped" in body or "<error" in body:
-            counts["other"] += 1
+            shown.append(f"{case.get('name')} ({module}:{case.get('line')})\n"
+                         + (failure.text or "").strip())
+        elif failure is not None or case.find("skipped") is not None:
+            counts["other"] += 1  # timed out, or suspicious: counted apart, and shown
+            shown.append(f"{case.get('name')} ({module}:{case.get('line')}): "
+                         f"{failure.get('message') if failure is not None else 'skipped'}")
         else:
             counts["killed"] += 1
-    shown = []
-    for title in survivors:
-        number = title.rsplit(" ", 1)[-1].strip("()").split(":")[-1]
-        diff = subprocess.run([str(python), "-m", "mutmut", "show", number], cwd=work,
-                              capture_output=True, text=True).stdout
-        shown.append(diff.strip())
     shutil.copy(cache, work / f"mutmut-{name}.sqlite")
     return {"group": name, "seconds": round(time.monotonic() - started),
             "modules": per_module, "survivors": shown}
@@ -135,7 +131,7 @@ def main() -> int:
         print(json.dumps({k: outcome[k] for k in ("group", "seconds", "modules")}), flush=True)
     killed = sum(c["killed"] for o in outcomes for c in o["modules"].values())  # type: ignore[attr-defined]
     survived = sum(c["survived"] for o in outcomes for c in o["modules"].values())  # type: ignore[attr-defined]
-    print(f"\nmodule                 killed  survived  score")
+    print("\nmodule                 killed  survived  score")
     for outcome in outcomes:
         for module, c in sorted(outcome["modules"].items()):  # type: ignore[attr-defined]
             total = c["killed"] + c["survived"]

@@ -20,7 +20,7 @@ class Blocked(Exception):
 
 
 def is_private(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%")[0])
+    ip = ipaddress.ip_address(address)  # a scope (fe80::1%eth0) is part of the address
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     return not ip.is_global or ip.is_multicast
@@ -38,7 +38,7 @@ class AddressGuard:
         except socket.gaierror:
             raise
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-        if self.allow_private or host.lower().strip("[]") in self.allowed_hosts:
+        if self.allow_private or host.lower() in self.allowed_hosts:
             return addresses
         public = [a for a in addresses if not is_private(a)]
         if not public:
