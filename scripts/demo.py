@@ -118,7 +118,7 @@ def rebuild_sample() -> int:
             run("archive", *[site.url + p for p in SAMPLE_PAGES], env=env)
         code = run("verify", env=env)
     (REPO / "custody.db").unlink(missing_ok=True)
-    for extra in REPO.glob(".custody.lock"):
+    for extra in REPO.glob(".custody*.lock"):
         extra.unlink()
     return code
 
