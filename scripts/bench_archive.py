@@ -43,13 +43,14 @@ def main() -> int:
         subprocess.run([CUSTODY, "--help"], capture_output=True, check=True)
         help_times.append(time.perf_counter() - start)
 
-    from custody import capture, signing
-    from custody.root import Archive
+    from custody.capture import run as capture
+    from custody.core import keyfile
+    from custody.core.archive import Archive
 
     in_process, whole_command = [], []
     with tempfile.TemporaryDirectory() as tmp, SiteServer(build_site()) as site:
         key_path = Path(tmp) / "key"
-        key = signing.create_key(key_path)
+        key = keyfile.create_key(key_path)
         env = dict(os.environ, CUSTODY_KEY=str(key_path))
         for i in range(runs):
             root = Path(tmp) / f"a{i}"

@@ -53,7 +53,7 @@ def corpus_texts() -> list[tuple[str, str, str]]:
 
 def build(db_path: Path, count: int) -> float:
     from custody import db
-    from custody.extract import detect_language, text_sha256
+    from custody.extract.content import detect_language, text_sha256
 
     rng = random.Random(7)
     pieces = corpus_texts()
@@ -100,8 +100,8 @@ def main() -> int:
     parser.add_argument("--reindex-pages", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
-    from custody.db import open_readonly
-    from custody.search import Filters, search
+    from custody.index.db import open_readonly
+    from custody.index.search import Filters, search
 
     with tempfile.TemporaryDirectory() as tmp:
         db_path = Path(tmp) / "custody.db"

@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from custody.bundle import verify_commands  # noqa: E402
+from custody.seal.bundle import verify_commands  # noqa: E402
 from sampleweb import SiteServer, build_site  # noqa: E402
 from tsa import LocalTSA  # noqa: E402
 

@@ -59,11 +59,12 @@ def archive_and_score(pages: dict[str, Page], gold: dict[str, str]) -> list[tupl
     """Archive the pages with custody (in a scratch archive) and score each document."""
     import sqlite3
 
-    from custody import capture, signing
-    from custody.root import Archive
+    from custody.capture import run as capture
+    from custody.core import keyfile
+    from custody.core.archive import Archive
 
     with tempfile.TemporaryDirectory() as tmp, SiteServer(pages) as server:
-        key = signing.create_key(Path(tmp) / "key")
+        key = keyfile.create_key(Path(tmp) / "key")
         archive = Archive.create(Path(tmp) / "evidence")
         archive.add_signer("quality-gate", key.public_key())
         urls = [server.url + path for path in pages]

@@ -165,7 +165,7 @@ def test_every_command_has_help_with_an_example() -> None:
 
 
 def test_readme_documents_every_exit_code() -> None:
-    from custody.errors import ExitCode
+    from custody.core.errors import ExitCode
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     for code in ExitCode:

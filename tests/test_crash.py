@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from conftest import Custody, trust_tsa
-from custody import faults
+from custody.core import faults
 from sampleweb import Page, SiteServer
 from test_archive import warc_records
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from conftest import Custody
-from custody.crawl import Rules
-from custody.urls import normalise
+from custody.capture.crawl import Rules
+from custody.core.urls import normalise
 from sampleweb import Page, SiteServer, crawl_site
 from test_archive import warc_records
 

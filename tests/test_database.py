@@ -100,7 +100,7 @@ def test_an_untouched_database_passes(sealed: Custody) -> None:
 
 
 def test_a_row_injected_into_the_search_index_is_caught(sealed: Custody) -> None:
-    from custody.textindex import index_text
+    from custody.index.textindex import index_text
 
     with sqlite3.connect(sealed.root / "custody.db") as conn:
         (doc_id, language), = conn.execute(
@@ -116,7 +116,7 @@ def test_a_row_injected_into_the_search_index_is_caught(sealed: Custody) -> None
 
 
 def test_a_word_removed_from_the_search_index_is_caught(sealed: Custody) -> None:
-    from custody.textindex import index_text
+    from custody.index.textindex import index_text
 
     with sqlite3.connect(sealed.root / "custody.db") as conn:
         doc_id, title, text, language = conn.execute(

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from conftest import Custody, capture_id_of, chain_ids, trust_tsa
-from custody import ledger, merkle
-from custody.bundle import verify_commands
+from custody.seal import ledger, merkle
+from custody.seal.bundle import verify_commands
 from sampleweb import SiteServer
 from tsa import LocalTSA
 

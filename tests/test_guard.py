@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from custody.guard import AddressGuard, Blocked, is_private
+from custody.capture.guard import AddressGuard, Blocked, is_private
 
 
 @pytest.mark.parametrize("address, private", [

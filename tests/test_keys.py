@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from conftest import Custody, capture_id_of
-from custody import signing
-from custody.capture import start
-from custody.root import Archive
-from custody.settings import Settings
+from custody.capture.run import start
+from custody.capture.settings import Settings
+from custody.core import allowed_signers, keyfile, sshsig
+from custody.core.archive import Archive
 from sampleweb import SiteServer
 from test_cli import one_line_error
 from test_evidence import _clean_env_tools, _run_verify_md
@@ -31,7 +31,7 @@ def failed(report: dict[str, Any]) -> list[dict[str, Any]]:
 def forged_capture(custody: Custody, key_path: Path, url: str) -> str:
     """A capture sealed with the key at ``key_path``, as an attacker with write access to
     the archive folder would make one: custody's library, without the CLI's key check."""
-    key = signing.load_key(key_path)
+    key = keyfile.load_key(key_path)
     result = start(Archive.open(custody.root), [url], key=key, settings=Settings())
     return result.capture_id
 
@@ -39,7 +39,7 @@ def forged_capture(custody: Custody, key_path: Path, url: str) -> str:
 def test_archive_refuses_a_key_not_in_allowed_signers(custody: Custody, site: SiteServer,
                                                       tmp_path: Path) -> None:
     other = tmp_path / "other" / "id_ed25519"
-    signing.create_key(other)
+    keyfile.create_key(other)
     before = len(site.requests)
     result = Custody(custody.root, other)("archive", site.url + "/en.html")
     assert result.exit_code == 4
@@ -55,10 +55,10 @@ def test_a_key_slipped_into_allowed_signers_signs_nothing_that_verifies(
     kept = tmp_path / "kept"
     kept.write_text(custody.ok("ledger", "checkpoint").stdout)
     intruder = tmp_path / "intruder" / "id_ed25519"
-    key = signing.create_key(intruder)
+    key = keyfile.create_key(intruder)
     with open(custody.root / "allowed_signers", "a") as fh:  # no key-added event
-        fh.write(signing.allowed_signers_line("tester@example.org", key.public_key(),
-                                              signing.ARCHIVIST_NAMESPACES))
+        fh.write(allowed_signers.allowed_signers_line("tester@example.org", key.public_key(),
+                                              sshsig.ARCHIVIST_NAMESPACES))
     refused = Custody(custody.root, intruder)("archive", site.url + "/ru.html")
     assert refused.exit_code == 4 and "admits it" in refused.output
     forged = forged_capture(custody, intruder, site.url + "/ru.html")
@@ -76,7 +76,7 @@ def test_a_key_slipped_into_allowed_signers_signs_nothing_that_verifies(
 def test_a_key_added_by_an_archivist_is_admitted(custody: Custody, site: SiteServer,
                                                  tmp_path: Path) -> None:
     colleague = tmp_path / "colleague" / "id_ed25519"
-    signing.create_key(colleague)
+    keyfile.create_key(colleague)
     pub = colleague.with_name("id_ed25519.pub")
     added = custody("key", "add", str(pub), "--operator", "B. Researcher <br@example.org>")
     assert added.exit_code == 0, added.output
@@ -90,7 +90,7 @@ def test_a_key_added_by_an_archivist_is_admitted(custody: Custody, site: SiteSer
     assert principals == {"tester@example.org", "B. Researcher <br@example.org>"}
     # the intruder cannot admit a key: key add needs an archivist's key
     intruder = tmp_path / "intruder" / "id_ed25519"
-    signing.create_key(intruder)
+    keyfile.create_key(intruder)
     again = Custody(custody.root, intruder)("key", "add", str(pub), "--operator", "x@y")
     assert again.exit_code == 4
 
@@ -126,7 +126,7 @@ def test_operator_names_that_ssh_keygen_reads_back(tmp_path: Path, site: SiteSer
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     runner = Custody(tmp_path / "evidence", tmp_path / "keys" / "id_ed25519")
     runner.ok("init", "--operator", operator)
-    (signer,) = signing.read_allowed_signers(runner.root / "allowed_signers")
+    (signer,) = allowed_signers.read_allowed_signers(runner.root / "allowed_signers")
     assert signer.principals == (operator,)
     runner.archive(site.url + "/en.html", extra=("--no-requisites",))
     code, report = runner.verify()

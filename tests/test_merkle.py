@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from custody import merkle
+from custody.seal import merkle
 
 VECTORS = json.loads((Path(__file__).parent / "data" / "merkle" / "vectors.json").read_text())
 LEAVES = [merkle.leaf_hash(bytes.fromhex(d)) for d in VECTORS["leaves"]]

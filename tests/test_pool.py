@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from conftest import Custody
-from custody.warcscan import _walk, contiguous, read_members, scan
+from custody.warc.scan import _walk, contiguous, read_members, scan
 from test_tamper_matrix import MATRIX, mid
 
 SMALL_PARTS = "2048"  # bytes: even the sample's small files are cut into several parts
@@ -61,7 +61,7 @@ def run_verify(runner: Custody, jobs: int, prelude: str = "",
 
 POOL = """
 import json, os, sys
-from custody.pool import Pool
+from custody.verify.pool import Pool
 parent = os.getpid()
 def job(n):
     if n == 3:
@@ -237,8 +237,8 @@ def test_unreadable_file_is_unchecked_not_a_crash(stamped: Custody) -> None:
 
 def test_tokens_are_checked_in_a_worker(stamped: Custody) -> None:
     # the certificate libraries a token check loads are loaded in the worker, not here
-    code = ("import json, sys\nfrom custody.root import Archive\n"
-            "from custody.verify import verify\n"
+    code = ("import json, sys\nfrom custody.core.archive import Archive\n"
+            "from custody.verify.run import verify\n"
             "report = verify(Archive.open(sys.argv[1]), jobs=int(sys.argv[2]))\n"
             "tokens = [c for c in report.checks if c.check == 'timestamp']\n"
             "print(json.dumps({'passed': [c.outcome for c in tokens],\n"

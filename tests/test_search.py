@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from conftest import Custody
-from custody import textindex
+from custody.index import textindex
 from sampleweb import Page, SiteServer
 
 

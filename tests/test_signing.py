@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from custody import signing
-from custody.errors import KeyProblem
+from custody.core import allowed_signers, keyfile, sshsig
+from custody.core.errors import KeyProblem
 
 
 def keygen(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:  # noqa: E501
@@ -17,12 +17,13 @@ def keygen(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> s
 
 
 def test_ssh_keygen_verifies_custody_signatures(tmp_path: Path) -> None:
-    key = signing.create_key(tmp_path / "k")
+    key = keyfile.create_key(tmp_path / "k")
     message = "manifest bytes, ünïcode and all\n".encode()
     (tmp_path / "m").write_bytes(message)
-    (tmp_path / "m.sig").write_text(signing.sign(key, message, "custody-manifest"))
+    (tmp_path / "m.sig").write_text(sshsig.sign(key, message, "custody-manifest"))
     (tmp_path / "signers").write_text(
-        signing.allowed_signers_line("me@example.org", key.public_key(), "custody-manifest"))
+        allowed_signers.allowed_signers_line("me@example.org", key.public_key(),
+                                             "custody-manifest"))
     ok = keygen("-Y", "verify", "-f", "signers", "-I", "me@example.org", "-n", "custody-manifest",
                 "-s", "m.sig", stdin=message, cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
@@ -35,44 +36,44 @@ def test_ssh_keygen_verifies_custody_signatures(tmp_path: Path) -> None:
 
 
 def test_custody_verifies_ssh_keygen_signatures(tmp_path: Path) -> None:
-    key = signing.create_key(tmp_path / "k")
+    key = keyfile.create_key(tmp_path / "k")
     (tmp_path / "m").write_bytes(b"hello")
     made = keygen("-Y", "sign", "-f", str(tmp_path / "k"), "-n", "custody-manifest",
                   str(tmp_path / "m"))
     assert made.returncode == 0, made.stderr
-    sig = signing.parse_signature((tmp_path / "m.sig").read_text())
+    sig = sshsig.parse_signature((tmp_path / "m.sig").read_text())
     assert sig.namespace == "custody-manifest"
     assert sig.verifies(b"hello") and not sig.verifies(b"hellO")
-    assert signing.public_key_blob(sig.public_key) == signing.public_key_blob(key.public_key())
+    assert sshsig.public_key_blob(sig.public_key) == sshsig.public_key_blob(key.public_key())
 
 
 def test_fingerprint_matches_ssh_keygen(tmp_path: Path) -> None:
-    key = signing.create_key(tmp_path / "k")
+    key = keyfile.create_key(tmp_path / "k")
     listed = keygen("-l", "-f", str(tmp_path / "k.pub")).stdout.decode()
-    assert signing.fingerprint(key.public_key()) == listed.split()[1]
+    assert sshsig.fingerprint(key.public_key()) == listed.split()[1]
 
 
 def test_key_file_is_private_and_passphrase_protected(tmp_path: Path) -> None:
     path = tmp_path / "k"
-    signing.create_key(path, b"correct horse")
+    keyfile.create_key(path, b"correct horse")
     assert oct(path.stat().st_mode & 0o777) == "0o600"
-    assert signing.key_is_encrypted(path)
+    assert keyfile.key_is_encrypted(path)
     with pytest.raises(KeyProblem, match="passphrase"):
-        signing.load_key(path)
-    signing.load_key(path, b"correct horse")
+        keyfile.load_key(path)
+    keyfile.load_key(path, b"correct horse")
     # ssh-keygen reads it with the same passphrase: it is a standard OpenSSH key
     assert keygen("-y", "-P", "correct horse", "-f", str(path)).returncode == 0
     os.chmod(path, 0o644)
     with pytest.raises(KeyProblem, match="readable by others"):
-        signing.load_key(path, b"correct horse")
+        keyfile.load_key(path, b"correct horse")
 
 
 def test_allowed_signers_with_options_parse(tmp_path: Path) -> None:
-    key = signing.create_key(tmp_path / "k")
-    line = signing.public_key_line(key.public_key())
+    key = keyfile.create_key(tmp_path / "k")
+    line = sshsig.public_key_line(key.public_key())
     options = 'namespaces="custody-manifest,file",valid-after="20260101"'
     (tmp_path / "s").write_text(f"# comment\nalice@x,bob@x {options} {line}\n")
-    (signer,) = signing.read_allowed_signers(tmp_path / "s")
+    (signer,) = allowed_signers.read_allowed_signers(tmp_path / "s")
     assert signer.principals == ("alice@x", "bob@x")
     assert signer.allows_namespace("file") and not signer.allows_namespace("git")
     assert signer.options["valid-after"] == "20260101"

@@ -19,7 +19,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from conftest import Custody, chain_ids
-from custody import signing
+from custody.core import sshsig
 from test_verify import rewrite_member
 
 ids = chain_ids
@@ -147,7 +147,7 @@ def signature_removed(r: Custody) -> None:
 
 def signature_other_key(r: Custody) -> None:
     path = manifests(r) / f"{mid(r)}.json"
-    forged = signing.sign(Ed25519PrivateKey.generate(), path.read_bytes(), "custody-manifest")
+    forged = sshsig.sign(Ed25519PrivateKey.generate(), path.read_bytes(), "custody-manifest")
     path.with_name(path.name + ".sig").write_text(forged)
 
 
@@ -156,7 +156,7 @@ def signature_garbled(r: Custody) -> None:
 
 
 def allowed_signers_replaced(r: Custody) -> None:
-    other = signing.public_key_line(Ed25519PrivateKey.generate().public_key())
+    other = sshsig.public_key_line(Ed25519PrivateKey.generate().public_key())
     path = r.root / "allowed_signers"
     line = path.read_text().split("ssh-ed25519")[0]
     path.write_text(f"{line}{other}\n")

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from conftest import Custody, capture_id_of
-from custody import signing
+from custody.core import keyfile, sshsig
 from sampleweb import SiteServer
 
 
@@ -115,7 +115,7 @@ def test_malformed_record_list_fails_cleanly(sealed: Custody, change: str) -> No
 def test_signature_replaced_by_another_key(sealed: Custody) -> None:
     cid = capture_id_of(sealed)
     path = sealed.root / "manifests" / f"{cid}.json"
-    forged = signing.sign(Ed25519PrivateKey.generate(), path.read_bytes(), "custody-manifest")
+    forged = sshsig.sign(Ed25519PrivateKey.generate(), path.read_bytes(), "custody-manifest")
     path.with_name(path.name + ".sig").write_text(forged)
     found = assert_caught(sealed, "signature", cid)
     assert any("not in allowed_signers" in c["detail"] for c in found)
@@ -123,9 +123,9 @@ def test_signature_replaced_by_another_key(sealed: Custody) -> None:
 
 def test_signature_over_other_bytes(sealed: Custody) -> None:
     cid = capture_id_of(sealed)
-    key = signing.load_key(sealed.key)
+    key = keyfile.load_key(sealed.key)
     sig = sealed.root / "manifests" / f"{cid}.json.sig"
-    sig.write_text(signing.sign(key, b"something else", "custody-manifest"))
+    sig.write_text(sshsig.sign(key, b"something else", "custody-manifest"))
     assert_caught(sealed, "signature", cid)
 
 

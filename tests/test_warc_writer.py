@@ -10,8 +10,8 @@ from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
 
-from custody.warc import WarcWriter, compresses
-from custody.warcscan import scan
+from custody.warc.records import WarcWriter, compresses
+from custody.warc.scan import scan
 
 
 def response(body: bytes, media_type: str) -> bytes:

@@ -1,0 +1,248 @@
+"""The end of a capture: from a finished crawl to a sealed, indexed capture.
+
+The steps, each a durable write after which a crash is harmless (faults.SEAL_STEPS
+names them, and the tests kill custody after each one):
+
+1. the sealing journal names the capture (journal.py): from here on, any later run
+   completes it instead of leaving it to ``--resume``;
+2. extraction catches up, and the last WARC file is renamed into place;
+3. the manifest under a temporary name, its signature, its timestamps, SHA256SUMS;
+4. the manifest's rename: the capture exists, and is never written again;
+5. its ledger leaf, a checkpoint over the ledger (history, SSH signature, copy), its
+   `captured` event in the custody log (seal.publish);
+6. its rows in custody.db;
+7. the crawl's working folder removed, or kept for ``--resume`` when URLs are left;
+8. the journal entry removed.
+
+A crash before 4 leaves nothing sealed: what step 3 wrote is discarded and the capture
+sealed afresh from the crawl's state. A crash after 4 leaves a sealed capture whose
+remaining steps are done by the next run, each only if it was not done. Meanwhile
+verify reports the unfinished steps as notes.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from .. import __version__
+from ..core import faults, journal
+from ..core.archive import Archive
+from ..extract.workers import Extractor, describable, extractable
+from ..index import db
+from ..seal import manifest
+from ..seal.sealing import seal
+from .crawl import Stats
+from .settings import Settings
+from .sink import WarcSeries
+from .state import CrawlState
+
+
+@dataclass
+class Result:
+    capture_id: str
+    manifest_path: Path
+    status: str
+    seeds: list[str]
+    final_urls: dict[str, str]
+    failures: list[dict[str, str]]
+    resources: int
+    documents: int
+    stats: Stats | None = None
+    stopped: str | None = None
+    left: int = 0  # URLs still queued: `custody archive --resume` fetches them
+    notes: list[str] = field(default_factory=list)
+
+
+def collector_of(archive: Archive, key: Ed25519PrivateKey) -> dict[str, str]:
+    """Who seals, with what, where: the manifest's collector."""
+    import platform
+    import socket
+
+    from ..core import sshsig
+
+    public = key.public_key()
+    return {
+        "software": "custody",
+        "version": __version__,
+        "python": platform.python_version(),
+        "host": socket.gethostname(),
+        "operator": archive.principal_for(public) or "unknown",
+        "key_fingerprint": sshsig.fingerprint(public),
+    }
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def crawls_dir(archive: Archive) -> Path:
+    return archive.root / ".custody" / "crawls"
+
+
+def warcinfo_fields(state: CrawlState, collector: dict[str, str]) -> dict[str, str]:
+    settings = Settings.from_json(state.meta("settings"))
+    return {
+        "software": f"custody/{__version__}",
+        "format": "WARC File Format 1.1",
+        "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+        "host": collector["host"],
+        "operator": collector["operator"],
+        "capture-id": state.meta("capture_id"),
+        "seeds": " ".join(state.meta("seeds")),
+        "settings": " ".join(f"{k}={v}" for k, v in settings.to_json().items()),
+    }
+
+
+def open_series(archive: Archive, state: CrawlState, collector: dict[str, str]) -> WarcSeries:
+    started = datetime.fromisoformat(state.meta("started_at").replace("Z", "+00:00"))
+    settings = Settings.from_json(state.meta("settings"))
+    return WarcSeries(archive, state, state.meta("capture_id"), started, settings.warc_size,
+                      warcinfo_fields(state, collector))
+
+
+def catch_up(extractor: Extractor, state: CrawlState) -> None:
+    """Hand extraction the stored responses it has not given a result for (lost when a
+    process was killed): it does them again, from the WARC."""
+    for record in state.records(("response",)):
+        if (extractable(record) and not state.has_document(record["record_id"])) \
+                or describable(record):
+            extractor.submit(record)
+
+
+def complete(archive: Archive, state: CrawlState, *, key: Ed25519PrivateKey,
+             collector: dict[str, str], series: WarcSeries | None = None,
+             extractor: Extractor | None = None, stats: Stats | None = None) -> Result:
+    """Seal and index the crawl whose state this is (its fetching is over); the caller
+    holds the archive's writer lock."""
+    capture_id = state.meta("capture_id")
+    journal.begin(archive, capture_id, state.path.parent.name)
+    faults.after("seal.journal")
+    if series is None:
+        series = open_series(archive, state, collector)
+    if extractor is None:
+        extractor = Extractor(archive.root)
+        catch_up(extractor, state)
+    state.begin()
+    extractor.drain(state)  # before the WARC is renamed under the workers' feet
+    state.commit()
+    with archive.sealing():
+        state.begin()
+        series.writer()  # a capture whose every fetch failed still has a WARC: its metadata
+        series.close()
+        state.commit()
+        faults.after("seal.warc")
+        result, head, sha256 = _seal(archive, state, key, collector, stats)
+        database = db.connect(archive.db_path)
+        try:
+            db.index_capture(database, head, sha256, state.records(("response",)),
+                             state.documents(), state.images())
+        finally:
+            database.conn.close()
+        faults.after("seal.database")
+        finish_state(state, sealed_as=capture_id, left=result.left)
+        faults.after("seal.crawl-state")
+        journal.end(archive, capture_id)
+    return result
+
+
+def finish_state(state: CrawlState, *, sealed_as: str, left: int) -> None:
+    """After sealing: remove the crawl's working folder, or, with URLs left to fetch, keep
+    its frontier (what was seen) for `--resume` and forget what was sealed."""
+    if left == 0:
+        state.close()
+        shutil.rmtree(state.path.parent, ignore_errors=True)
+        return
+    state.begin()
+    state.set_meta("sealed_as", sealed_as)
+    state.forget_output()
+    state.commit()
+    state.close()
+
+
+def _seal(archive: Archive, state: CrawlState, key: Ed25519PrivateKey,
+          collector: dict[str, str], stats: Stats | None) -> tuple[Result, dict[str, Any], str]:
+    capture_id = state.meta("capture_id")
+    seeds = state.meta("seeds")
+    settings = Settings.from_json(state.meta("settings"))
+    final_urls = state.meta("final_urls", {s: s for s in seeds})
+    stopped = state.meta("stopped")
+    finished = datetime.now(UTC)
+    failures = state.failures()
+    responses = state.record_count("response")
+    left = state.count("queued") + state.count("inflight")
+    if stopped == "interrupted" and left:
+        status = "interrupted"
+    elif not responses:
+        status = "failed"
+    elif failures:
+        status = "partial"
+    else:
+        status = "complete"
+    sequence, previous = manifest.chain_head(archive.manifests_dir)
+    files = [{"path": f["path"], "bytes": f["bytes"], "sha256": f["sha256"]}
+             for f in state.warc_files()]
+    head = {
+        "format": manifest.FORMAT,
+        "capture_id": capture_id,
+        "seed_url": seeds[0],
+        "seed_urls": seeds,
+        "final_url": final_urls.get(seeds[0], seeds[0]),
+        "final_urls": final_urls,
+        "started_at": state.meta("started_at"),
+        "finished_at": iso(finished),
+        "status": status,
+        "stopped": stopped,
+        "frontier_left": left,
+        "continues": state.meta("continues"),
+        "collector": collector,
+        "settings": settings.to_json(),
+        "warc_files": files,
+        "failures": failures,
+        "chain": {"sequence": sequence + 1, "previous_sha256": previous},
+    }
+    lists = {
+        "records": state.records(),
+        "documents": (entry for entry, _ in state.documents()),
+        "images": state.images(),
+    }
+    sealed = seal(archive, capture_id, manifest.stream_bytes(head, lists),
+                  [(f["path"], f["sha256"]) for f in files], key=key,
+                  principal=collector["operator"], tsa=settings.tsa)
+    notes = [f"{doc['url']}: {doc['note']}" for _, doc in state.documents() if doc.get("note")]
+    notes += [f"{r['target_uri']}: response truncated ({r['truncated']}), stored as received"
+              for r in state.records(("response",)) if r.get("truncated")]
+    if settings.tsa and not sealed.tokens:
+        notes.append("no TSA answered (" + "; ".join(sealed.timestamp_errors)
+                     + "): timestamp pending; `custody timestamp` asks again")
+    if left:
+        notes.append(f"{left} URLs not fetched ({stopped}); "
+                     "`custody archive --resume` fetches them" if status == "interrupted"
+                     else f"{left} URLs not fetched ({stopped})")
+    result = Result(
+        capture_id=capture_id, manifest_path=sealed.path, status=status, seeds=seeds,
+        final_urls=final_urls, failures=failures, resources=responses,
+        documents=sum(1 for _ in state.documents()), stats=stats, stopped=stopped,
+        left=left if status == "interrupted" else 0, notes=notes,
+    )
+    return result, head, sealed.sha256
+
+
+def result_of(path: Path, notes: list[str]) -> Result:
+    """What a sealed manifest says of its capture, as an archive run reports it."""
+    content = manifest.read(path).content or {}
+    records = content.get("records") or []
+    status = content.get("status", "")
+    left = content.get("frontier_left") or 0
+    return Result(
+        capture_id=content.get("capture_id", path.stem), manifest_path=path, status=status,
+        seeds=content.get("seed_urls") or [], final_urls=content.get("final_urls") or {},
+        failures=content.get("failures") or [],
+        resources=sum(1 for r in records if r.get("type") == "response"),
+        documents=len(content.get("documents") or []), stopped=content.get("stopped"),
+        left=left if status == "interrupted" else 0, notes=notes)

@@ -1,0 +1,409 @@
+"""The crawl: which URLs to fetch, when, and what each response adds to the frontier.
+
+Fetches run in a pool of threads, at most ``concurrency`` at a time per host and
+``delay`` seconds apart when asked. Everything else -- writing records, the
+frontier, retries, limits -- happens on the calling thread, so the WARC is written
+in one place and the frontier's state is committed only after the records it
+describes are on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+from urllib.robotparser import RobotFileParser
+
+from ..core.urls import check_link
+from .fetch import Exchange, Fetcher
+from .links import Links
+from .state import CrawlState, Target
+
+MAX_REDIRECTS = 20
+MAX_REQUISITE_DEPTH = 3  # a frame's stylesheet's image is three hops from the page
+STRAGGLERS = 1.0  # seconds past a stop's abort time that a fetch in flight is waited for
+MAX_RETRY_WAIT = 120.0  # a Retry-After longer than this is recorded as a failure instead
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+RETRY_ERRORS = frozenset({"timeout", "network", "protocol"})
+SCOPES = ("page", "prefix", "host", "domain", "any")
+
+
+@dataclass
+class Rules:
+    depth: int = 0
+    scope: str = "host"
+    include: list[re.Pattern[str]] = field(default_factory=list)
+    exclude: list[re.Pattern[str]] = field(default_factory=list)
+    requisites: bool = True
+    max_pages: int | None = None
+    time_limit: float | None = None
+    concurrency: int = 8  # per host
+    delay: float = 0.0
+    retries: int = 2
+    respect_robots: bool = False
+
+    def in_scope(self, url: str, seed: str) -> bool:
+        if any(p.search(url) for p in self.exclude):
+            return False
+        if any(p.search(url) for p in self.include):
+            return True
+        target, origin = urlsplit(url), urlsplit(seed)
+        host, seed_host = (target.hostname or ""), (origin.hostname or "")
+        if self.scope == "any":
+            return True
+        if self.scope == "page":
+            return False
+        if self.scope == "prefix":
+            return url.startswith(seed.rsplit("/", 1)[0] + "/")
+        if self.scope == "host":
+            return host == seed_host
+        base = seed_host.removeprefix("www.")
+        return host == base or host.endswith("." + base)
+
+    def in_scope_text(self, text: str, seed: str) -> bool:
+        """``in_scope`` for a link that does not parse as a URL: judged as text."""
+        try:
+            return self.in_scope(text, seed)
+        except ValueError:
+            if any(p.search(text) for p in self.exclude):
+                return False
+            origin = urlsplit(seed)
+            return self.scope == "any" or any(p.search(text) for p in self.include) or (
+                self.scope != "page" and text.lower().startswith(
+                    f"{origin.scheme}://{origin.netloc}".lower()))
+
+    def excluded(self, url: str) -> bool:
+        return any(p.search(url) for p in self.exclude)
+
+
+class Sink(Protocol):
+    """Where the crawl puts each exchange; returns the links the stored response offers."""
+
+    def store(self, exchange: Exchange, target: Target) -> Links | None: ...
+
+    def links_of(self, record: dict[str, Any]) -> Links | None: ...
+
+    def poll(self) -> None: ...
+
+
+@dataclass
+class Stats:
+    fetched: int = 0
+    failed: int = 0
+    retried: int = 0
+    bytes: int = 0
+    invalid_links: int = 0
+    robots_skipped: int = 0
+    started: float = field(default_factory=time.monotonic)
+    stop_reason: str | None = None  # time-limit, max-pages, interrupted
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def rate(self) -> float:
+        return self.fetched / max(self.elapsed, 1e-6)
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def retry_after(value: str | None, attempt: int) -> float:
+    """Seconds to wait: the server's Retry-After when given, else exponential backoff."""
+    if value:
+        value = value.strip()
+        if value.isdigit():
+            return float(value)
+        try:
+            when = parsedate_to_datetime(value)
+            return max(0.0, when.timestamp() - time.time())
+        except (TypeError, ValueError):
+            pass
+    return min(0.5 * 2**attempt, 30.0)
+
+
+class Crawl:
+    def __init__(self, fetcher: Fetcher, sink: Sink, state: CrawlState, rules: Rules, *,
+                 on_progress: Callable[[Stats, int], None] | None = None) -> None:
+        self.fetcher = fetcher
+        self.sink = sink
+        self.state = state
+        self.rules = rules
+        self.on_progress = on_progress
+        self.stats = Stats()
+        self.final_urls: dict[str, str] = state.meta("final_urls", {})
+        self._stopping = False
+        self._active: Counter[str] = Counter()
+        self._last_start: dict[str, float] = {}
+        self._robots: dict[str, RobotFileParser | None] = {}
+        self._workers = min(64, max(4, rules.concurrency * 4))
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def stop(self, reason: str = "interrupted") -> None:
+        """Start no new fetch; the ones in flight finish and are kept."""
+        self._stopping = True
+        self.stats.stop_reason = self.stats.stop_reason or reason
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def run(self) -> Stats:
+        pending: dict[Future[Exchange], Target] = {}
+        pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="fetch")
+        try:
+            while True:
+                self._check_time_limit()
+                if not self._stopping:
+                    self._start(pool, pending)
+                if not pending:
+                    wake = None if self._stopping else self.state.next_wake(self._startable())
+                    if wake is None:
+                        break
+                    time.sleep(min(max(wake - time.time(), 0.01), 0.25))
+                    continue
+                done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                self.state.begin()
+                if self._stopping and time.monotonic() > self.fetcher.abort_at + STRAGGLERS:
+                    self._leave_stragglers(pending, done)
+                for future in done:
+                    target = pending.pop(future)
+                    self._active[target.host] -= 1
+                    self._handle(future.result(), target)
+                self.sink.poll()
+                self.state.set_meta("final_urls", self.final_urls)
+                self.state.commit()
+                if self.on_progress:
+                    self.on_progress(self.stats, self.state.count("queued") + len(pending))
+        except BaseException:
+            # a second Ctrl-C, or a crash: leave in-flight URLs to be fetched on --resume
+            pool.shutdown(wait=False, cancel_futures=True)
+            with contextlib.suppress(Exception):  # a full disk fails this too: the first
+                self.state.commit()  # error is the one to report
+            raise
+        pool.shutdown(wait=True)
+        return self.stats
+
+    def _leave_stragglers(self, pending: dict[Future[Exchange], Target],
+                          done: set[Future[Exchange]]) -> None:
+        """After a stop, fetches still blocked (a connect that hangs) are not waited for:
+        their URLs stay queued for --resume, and their threads end on their own."""
+        for future in [f for f in pending if f not in done]:
+            target = pending.pop(future)
+            self._active[target.host] -= 1
+            self.state.mark(target.url, "queued")
+
+    def _check_time_limit(self) -> None:
+        limit = self.rules.time_limit
+        if limit is not None and time.monotonic() - self.stats.started > limit:
+            self.stop("time-limit")
+
+    def _room(self, host: str, now: float) -> int:
+        if self.rules.delay and now - self._last_start.get(host, 0.0) < self.rules.delay:
+            return 0
+        per_host = 1 if self.rules.delay else self.rules.concurrency
+        return per_host - self._active[host]
+
+    def _pages_left(self) -> int | None:
+        if self.rules.max_pages is None:
+            return None
+        return self.rules.max_pages - self.state.pages_started()
+
+    def _startable(self) -> tuple[str, ...] | None:
+        """The kinds of URL that may still start: only requisites once --max-pages is reached."""
+        left = self._pages_left()
+        if left is None or left > 0:
+            return None
+        if self.stats.stop_reason is None and self.state.count("queued", ("page",)):
+            self.stats.stop_reason = "max-pages"
+        return ("requisite",)
+
+    def _start(self, pool: ThreadPoolExecutor, pending: dict[Future[Exchange], Target]) -> None:
+        capacity = self._workers - len(pending)
+        if capacity <= 0:
+            return
+        now = time.time()
+        left = self._pages_left()
+        busy = [h for h in set(self._active) | set(self._last_start)
+                if self._room(h, now) <= 0]
+        self.state.begin()
+        for target in self.state.next(capacity, busy, now, self._startable(),
+                                      room=lambda h: self._room(h, now)):
+            if target.kind != "requisite" and left is not None:
+                if left <= 0:
+                    self.state.mark(target.url, "queued")
+                    continue
+                left -= 1
+            self._active[target.host] += 1
+            self._last_start[target.host] = now
+            pending[pool.submit(self.fetcher.fetch, target.url)] = target
+        self.state.commit()
+
+    # -- one response ----------------------------------------------------------------------------
+
+    def _handle(self, exchange: Exchange, target: Target) -> None:
+        try:
+            if exchange.stopped:  # cut by Ctrl-C: what came is kept; --resume fetches it
+                if exchange.ok or exchange.response is not None:
+                    self.sink.store(exchange, target)
+                self.state.mark(target.url, "queued")
+                return
+            if not exchange.ok:
+                if exchange.error_kind in RETRY_ERRORS and target.attempts < self.rules.retries:
+                    self._retry(target, retry_after(None, target.attempts))
+                    return
+                self.sink.store(exchange, target)
+                self._fail(target.url, exchange.error_kind or "network", exchange.error or "")
+                self.state.mark(target.url, "failed")
+                return
+            self.stats.fetched += 1
+            self.stats.bytes += exchange.response_size
+            links = self.sink.store(exchange, target)
+            if exchange.status in RETRY_STATUSES and target.attempts < self.rules.retries:
+                wait_for = retry_after(exchange.headers.get("retry-after"), target.attempts)
+                if wait_for <= MAX_RETRY_WAIT:
+                    self._retry(target, wait_for)
+                    return
+            self.state.mark(target.url, "done")
+            if exchange.status in REDIRECTS and "location" in exchange.headers:
+                self._follow_redirect(exchange, target)
+            elif links is not None:
+                self._follow_links(links, target)
+        finally:
+            exchange.close()
+
+    def _retry(self, target: Target, wait_for: float) -> None:
+        self.stats.retried += 1
+        self.state.retry_later(target.url, time.time() + wait_for)
+
+    def _unusable(self, text: str, reason: str, target: Target) -> None:
+        """A link custody would have fetched, but that no parser takes: a failure, once."""
+        if self.state.push(Target(text, target.seed, "requisite"), state="failed") == "new":
+            self._fail(text, "invalid-url", f"linked from {target.url}: {reason}")
+
+    def _fail(self, url: str, kind: str, reason: str) -> None:
+        self.stats.failed += 1
+        self.state.add_failure({"url": url, "kind": kind, "reason": reason, "at": _now_iso()})
+
+    def _follow_redirect(self, exchange: Exchange, target: Target) -> None:
+        location = exchange.headers["location"]
+        chain = (*target.chain, target.url)
+        next_url, reason = check_link(target.url, location)
+        if next_url is None:
+            why = f": {reason}" if reason else " (not an http or https URL)"
+            self._fail(target.url, "redirect",
+                       f"redirect to an unusable location {location!r}{why}")
+        elif next_url in chain:
+            self._fail(target.url, "redirect-loop", f"redirect loop back to {next_url}")
+        elif len(chain) >= MAX_REDIRECTS:
+            self._fail(target.url, "redirect-limit", f"more than {MAX_REDIRECTS} redirects")
+        else:
+            if target.kind == "seed" or target.url in self.final_urls.values():
+                for seed, final in self.final_urls.items():
+                    if final == target.url:
+                        self.final_urls[seed] = next_url
+            self.state.push(Target(next_url, target.seed, target.kind, target.depth,
+                                   target.requisite_depth, chain))
+
+    def _follow_links(self, links: Links, target: Target) -> None:
+        self.stats.invalid_links += links.invalid
+        rules = self.rules
+        if rules.requisites and target.requisite_depth < MAX_REQUISITE_DEPTH:
+            for url in links.requisites:
+                if not rules.excluded(url) and self._robots_allow(url):
+                    self.state.push(Target(url, target.seed, "requisite", target.depth,
+                                           target.requisite_depth + 1))
+            for text, reason in links.bad_requisites:
+                self._unusable(text, reason, target)
+        depth = self.state.depth_of(target.url, target.depth)  # it may have come closer
+        if target.kind == "requisite" or depth >= rules.depth:
+            return
+        for text, reason in links.bad_pages:
+            if rules.in_scope_text(text, target.seed):
+                self._unusable(text, reason, target)
+        for url in links.pages:
+            if rules.in_scope(url, target.seed) and self._robots_allow(url):
+                found = self.state.push(Target(url, target.seed, "page", depth + 1))
+                if found == "closer":
+                    self._expand_again(url, target.seed)
+
+    def _expand_again(self, url: str, seed: str) -> None:
+        """A page fetched deep turned out nearer: follow its links, read from the WARC."""
+        record = self.state.response_record(url)
+        links = self.sink.links_of(record) if record is not None else None
+        if links is not None:
+            depth = self.state.depth_of(url, self.rules.depth)
+            self._follow_links(links, Target(url, seed, "page", depth))
+
+    # -- robots.txt, when asked to respect it ---------------------------------------------------
+
+    def _robots_allow(self, url: str) -> bool:
+        if not self.rules.respect_robots:
+            return True
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in self._robots:
+            self._robots[origin] = self._fetch_robots(origin)
+        parser = self._robots[origin]
+        allowed = parser is None or parser.can_fetch(self.fetcher.user_agent, url)
+        if not allowed:
+            self.stats.robots_skipped += 1
+        return allowed
+
+    def _fetch_robots(self, origin: str) -> RobotFileParser | None:
+        """Fetch (and archive) robots.txt; None, allowing everything, when there is none."""
+        url = origin + "/robots.txt"
+        exchange = self.fetcher.fetch(url)
+        try:
+            if not exchange.ok or exchange.response is None:
+                return None
+            exchange.response.seek(0)
+            raw = exchange.response.read(1 << 20)
+            self.sink.store(exchange, Target(url, url, "requisite"))
+            if exchange.status != 200:
+                return None
+            body = _entity_body(raw, exchange.headers)
+            parser = RobotFileParser()
+            parser.parse(body.decode("utf-8", errors="replace").splitlines())
+            parser.modified()  # parse() alone leaves it thinking nothing was read
+            return parser
+        finally:
+            exchange.close()
+
+
+def _entity_body(raw: bytes, headers: Any) -> bytes:
+    """The body of a small raw response: de-chunked and, if gzipped, inflated (bounded)."""
+    import zlib
+
+    body = raw.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in raw else b""
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        out, rest = bytearray(), body
+        while rest:
+            size_line, _, rest = rest.partition(b"\r\n")
+            try:
+                size = int(size_line.split(b";")[0] or b"0", 16)
+            except ValueError:  # not chunked after all: no rules to read
+                return b""
+            if size == 0:
+                break
+            out += rest[:size]
+            rest = rest[size + 2 :]
+        body = bytes(out)
+    if headers.get("content-encoding", "").lower() in ("gzip", "x-gzip", "deflate"):
+        try:
+            body = zlib.decompressobj(47).decompress(body, 1 << 20)
+        except zlib.error:
+            return b""
+    return body

@@ -1,0 +1,162 @@
+"""A capture, start to finish: crawl into WARC files, extract from them, seal, index.
+
+The order on disk is what makes a crash harmless. WARC files are written under a
+``.partial`` name and renamed when complete; the crawl's state (frontier,
+records, documents) lives in ``.custody/crawls/<capture-id>/``, committed only
+after the bytes it describes are flushed. When fetching is over, the capture is
+completed by completion.py's steps, each durable and each safe to die after;
+before anything else, a run completes what an earlier one left unfinished
+(recovery.py). Anything without a manifest is an unsealed leftover that verify
+notes but never mistakes for evidence.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ..core import journal
+from ..core.archive import Archive
+from ..core.capture_ids import new_capture_id
+from ..core.errors import NotFound
+from ..extract.workers import Extractor
+from .completion import Result, catch_up, collector_of, complete, crawls_dir, iso, open_series
+from .crawl import Crawl, Stats
+from .fetch import Fetcher
+from .guard import AddressGuard
+from .recovery import recover
+from .settings import Settings
+from .sink import WarcSink
+from .state import CrawlState, Target
+
+ABORT_GRACE = 2.0  # seconds in-flight fetches get to finish after Ctrl-C or SIGTERM
+
+
+def start(archive: Archive, seeds: list[str], *, key: Ed25519PrivateKey, settings: Settings,
+          on_progress: Callable[[Stats, int], None] | None = None) -> Result:
+    """Capture the seeds (and what the settings say to follow) as one sealed capture."""
+    with archive.lock():
+        collector = collector_of(archive, key)
+        recovered = recover(archive, key=key, collector=collector)
+        started = datetime.now(UTC)
+        capture_id = new_capture_id(started)
+        folder = crawls_dir(archive) / capture_id
+        try:
+            state = CrawlState(folder / "state.db")
+            state.begin()
+            state.set_meta("capture_id", capture_id)
+            state.set_meta("started_at", iso(started))
+            state.set_meta("seeds", seeds)
+            state.set_meta("settings", settings.to_json())
+            state.set_meta("final_urls", {s: s for s in seeds})
+            for seed in seeds:
+                state.push(Target(seed, seed, "seed"))
+            state.commit()
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)  # it never began: nothing to keep
+            raise
+        result = _run(archive, state, key, collector, on_progress)
+        result.notes[:0] = [n for r in recovered for n in r.notes[:1]]
+        return result
+
+
+def resume(archive: Archive, *, key: Ed25519PrivateKey,
+           on_progress: Callable[[Stats, int], None] | None = None) -> Result:
+    """Continue the newest interrupted crawl without fetching again what it already has;
+    a crawl whose sealing was interrupted is sealed."""
+    with archive.lock():
+        collector = collector_of(archive, key)
+        recovered = recover(archive, key=key, collector=collector)
+        state = _resumable(archive)
+        if state is None:
+            if recovered:
+                return recovered[-1]
+            raise NotFound("no interrupted crawl to resume", where=str(archive.root))
+        state.begin()
+        state.requeue_inflight()
+        if state.meta("sealed_as"):
+            # interrupted and sealed as far as it got: the rest is a new capture
+            started = datetime.now(UTC)
+            state.set_meta("continues", state.meta("sealed_as"))
+            state.set_meta("capture_id", new_capture_id(started))
+            state.set_meta("started_at", iso(started))
+            state.set_meta("sealed_as", None)
+            state.set_meta("stopped", None)
+        state.commit()
+        result = _run(archive, state, key, collector, on_progress)
+        result.notes[:0] = [n for r in recovered for n in r.notes[:1]]
+        return result
+
+
+def _resumable(archive: Archive) -> CrawlState | None:
+    """The newest crawl that can go on; crawl folders that never began (a state without
+    its capture id, left by a start that failed) are removed: they hold nothing."""
+    sealing = {entry.crawl for entry in journal.pending(archive)}
+    for path in sorted(crawls_dir(archive).glob("*/state.db"), reverse=True):
+        if path.parent.name in sealing:
+            continue
+        try:
+            state = CrawlState(path)
+            if state.meta("capture_id") is not None and state.meta("settings") is not None:
+                return state
+            state.close()
+        except Exception:  # sqlite3.Error: a state file the failed start left unreadable
+            pass
+        shutil.rmtree(path.parent, ignore_errors=True)
+    return None
+
+
+def _run(archive: Archive, state: CrawlState, key: Ed25519PrivateKey, collector: dict[str, str],
+         on_progress: Callable[[Stats, int], None] | None) -> Result:
+    settings = Settings.from_json(state.meta("settings"))
+    seeds: list[str] = state.meta("seeds")
+    series = open_series(archive, state, collector)
+    guard = AddressGuard({(Target(s, s, "seed").host) for s in seeds}, settings.allow_private)
+    extractor = Extractor(archive.root)
+    catch_up(extractor, state)
+    with Fetcher(user_agent=settings.user_agent, timeout=settings.timeout,
+                 max_body=settings.max_bytes, ca_bundle=settings.ca_bundle,
+                 insecure=settings.insecure, max_connections=64, guard=guard) as fetcher:
+        crawl = Crawl(fetcher, WarcSink(series, state, extractor), state, settings.rules(),
+                      on_progress=on_progress)
+        with _graceful_interrupt(crawl, fetcher):
+            stats = crawl.run()
+    state.begin()
+    state.set_meta("final_urls", crawl.final_urls)
+    state.set_meta("stopped", stats.stop_reason)
+    state.commit()
+    return complete(archive, state, key=key, collector=collector, series=series,
+                    extractor=extractor, stats=stats)
+
+
+class _graceful_interrupt:
+    """First Ctrl-C (or SIGTERM): start no fetch, give those in flight a moment, keep what
+    they received, and seal. A second one stops at once; `--resume` carries on from there."""
+
+    def __init__(self, crawl: Crawl, fetcher: Fetcher) -> None:
+        self.crawl = crawl
+        self.fetcher = fetcher
+        self.previous: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.crawl.stopping:
+            raise KeyboardInterrupt
+        self.crawl.stop("interrupted")
+        self.fetcher.abort(after=ABORT_GRACE)
+
+    def __enter__(self) -> None:
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.previous[sig] = signal.signal(sig, self._handler)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,54 @@
+"""A capture's settings: what to fetch and how, as the manifest and the crawl state keep them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .. import __version__
+from .crawl import Rules
+
+
+@dataclass
+class Settings:
+    requisites: bool = True
+    timeout: float = 30.0
+    concurrency: int = 8
+    delay: float = 0.0
+    depth: int = 0
+    scope: str = "host"
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    max_pages: int | None = None
+    max_bytes: int | None = None
+    time_limit: float | None = None
+    retries: int = 2
+    respect_robots: bool = False
+    allow_private: bool = False
+    warc_size: int = 1_000_000_000
+    user_agent: str = f"custody/{__version__} (+evidence archiver)"
+    tsa: list[str] = field(default_factory=list)
+    ca_bundle: str | None = None
+    insecure: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Settings:
+        """Settings as a crawl state or a manifest kept them; names this version does not
+        know (from a newer custody) are left out rather than refused."""
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def rules(self) -> Rules:
+        import re
+
+        return Rules(
+            depth=self.depth, scope=self.scope,
+            include=[re.compile(p) for p in self.include],
+            exclude=[re.compile(p) for p in self.exclude],
+            requisites=self.requisites, max_pages=self.max_pages, time_limit=self.time_limit,
+            concurrency=self.concurrency, delay=self.delay, retries=self.retries,
+            respect_robots=self.respect_robots,
+        )

@@ -1,0 +1,205 @@
+"""Where a capture's exchanges go: WARC records, in a series of files.
+
+``WarcSeries`` starts a new file whenever the current one passes its size (each file
+opens with its warcinfo record); ``WarcSink`` writes each exchange as its response,
+request and TLS metadata records, hands stored responses to extraction, and returns
+the links of pages and stylesheets, read from the bytes that were stored.
+"""
+
+from __future__ import annotations
+
+import zlib
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..core.archive import Archive
+from ..extract import content as extract
+from ..extract.workers import DECODE_LIMIT, Extractor, describable, extractable, read_stored_payload
+from ..warc.records import WarcWriter, partial_path, read_payload, warc_date, warcinfo_block
+from .fetch import Exchange
+from .links import Links, css_links, html_links
+from .state import CrawlState, Target
+
+
+class WarcSeries:
+    """The capture's WARC files: a new one whenever the current one passes ``max_size``."""
+
+    def __init__(self, archive: Archive, state: CrawlState, capture_id: str, started: datetime,
+                 max_size: int, warcinfo: dict[str, str]) -> None:
+        self.archive, self.state, self.capture_id = archive, state, capture_id
+        self.folder = f"archive/{started:%Y}/{started:%m}"
+        self.max_size = max_size
+        self.warcinfo = warcinfo
+        self.current: WarcWriter | None = None
+        for entry in state.warc_files():
+            if entry["complete"]:
+                continue
+            final = archive.root / entry["path"]
+            if not partial_path(final).exists() and final.exists():
+                # renamed into place, then killed before the state said so: it is whole
+                from ..warc.scan import file_sha256
+
+                size, digest = file_sha256(final)
+                state.complete_warc(entry["path"], size, digest)
+                continue
+            # interrupted: continue it after its last committed record
+            self.current = WarcWriter(archive.root, entry["path"],
+                                      resume_at=state.committed_end(entry["path"]))
+
+    def writer(self) -> WarcWriter:
+        if self.current is not None and self.current.size >= self.max_size:
+            self.close()
+        if self.current is None:
+            number = len(self.state.warc_files())
+            relpath = f"{self.folder}/{self.capture_id}-{number:05d}.warc.gz"
+            # a .partial already there was begun by this capture, but its state was never
+            # committed (a full disk, a kill at the wrong instant): no record of it counts
+            begun = partial_path(self.archive.root / relpath).exists()
+            self.current = WarcWriter(self.archive.root, relpath, resume_at=0 if begun else None)
+            self.state.add_warc(relpath)
+            entry = self.current.write(
+                "warcinfo", warcinfo_block(self.warcinfo), target_uri=None,
+                content_type="application/warc-fields",
+                headers=[("WARC-Filename", Path(relpath).name)])
+            self.state.add_record(entry.to_json())
+        return self.current
+
+    def close(self) -> None:
+        if self.current is not None:
+            done = self.current.close()
+            self.state.complete_warc(done.path, done.bytes, done.sha256)
+            self.current = None
+
+
+class WarcSink:
+    """Writes each exchange as request/response (and TLS metadata) records."""
+
+    def __init__(self, series: WarcSeries, state: CrawlState, extractor: Extractor) -> None:
+        self.series, self.state, self.extractor = series, state, extractor
+
+    def poll(self) -> None:
+        self.extractor.poll(self.state)
+
+    def _write(self, writer: WarcWriter, rec_type: str, block: Any,
+               **kwargs: Any) -> dict[str, Any]:
+        entry = writer.write(rec_type, block, **kwargs).to_json()
+        self.state.add_record(entry)
+        return entry
+
+    def store(self, exchange: Exchange, target: Target) -> Links | None:
+        date = warc_date(exchange.started_at)
+        writer = self.series.writer()  # an exchange's records stay together in one file
+        if not exchange.ok or exchange.response is None:
+            block = warcinfo_block(
+                {"fetch-error": exchange.error_kind or "network", "reason": exchange.error or ""}
+            )
+            tied: list[tuple[str, str]] = []
+            if exchange.response is not None:
+                # bytes that are not an HTTP response (HTTP/0.9, another protocol, a status
+                # line cut short): kept as they came, as a resource record -- a response
+                # record is read as HTTP by every tool, and these bytes are not
+                reply = self._write(writer, "resource", exchange.response,
+                                    target_uri=exchange.url, date=date,
+                                    content_type="application/octet-stream", ip=exchange.ip)
+                tied = [("WARC-Concurrent-To", reply["record_id"])]
+                self._write(writer, "request", exchange.request_bytes, target_uri=exchange.url,
+                            date=date, content_type="application/http; msgtype=request",
+                            headers=tied, ip=exchange.ip)
+            self._write(writer, "metadata", block, target_uri=exchange.url, date=date,
+                        content_type="application/warc-fields", headers=tied)
+            return None
+        extra = [("WARC-Truncated", exchange.truncated)] if exchange.truncated else []
+        response = self._write(
+            writer, "response", exchange.response, target_uri=exchange.url, date=date,
+            content_type="application/http; msgtype=response", headers=extra,
+            http_status=exchange.status, ip=exchange.ip,
+            payload_type=exchange.headers.get("content-type"),
+        )
+        concurrent = [("WARC-Concurrent-To", response["record_id"])]
+        self._write(writer, "request", exchange.request_bytes, target_uri=exchange.url,
+                    date=date, content_type="application/http; msgtype=request",
+                    headers=concurrent, ip=exchange.ip)
+        if exchange.tls_chain:
+            self._write(
+                writer, "metadata", _pem_chain(exchange.tls_chain), target_uri=exchange.url,
+                date=date, content_type="application/pem-certificate-chain",
+                headers=[*concurrent, ("WARC-TLS-Version", exchange.tls_version or ""),
+                         ("WARC-TLS-Cipher", exchange.tls_cipher or "")],
+            )
+        if extractable(response) or describable(response):
+            self.extractor.submit(response)
+        return self._links(writer, response, exchange)
+
+    def links_of(self, record: dict[str, Any]) -> Links | None:
+        """The links of a page stored earlier, read back from its WARC record."""
+        ctype = (record.get("payload_type") or "").split(";")[0].strip().lower()
+        status = record.get("http_status") or 0
+        if ctype not in extract.HTML_TYPES or not 200 <= status < 300:
+            return None
+        payload = read_stored_payload(self.series.archive.root, record)
+        if payload.error or payload.exceeded:
+            return None
+        charset = extract.header_charset(record.get("payload_type") or "") or "utf-8"
+        try:
+            text = payload.body.decode(charset, errors="replace")
+        except LookupError:
+            text = payload.body.decode("utf-8", errors="replace")
+        return html_links(text, record["target_uri"])
+
+    def _links(self, writer: WarcWriter, response: dict[str, Any],
+               exchange: Exchange) -> Links | None:
+        ctype = exchange.content_type
+        if exchange.status is None or not 200 <= exchange.status < 300:
+            return None
+        if ctype not in extract.HTML_TYPES and ctype != "text/css":
+            return None  # images, PDFs, scripts...: stored, not parsed for links
+        body = _decoded_entity(exchange)
+        if body is None:  # too large to have been kept: read it back, within the bound
+            payload = read_payload(writer.tmp_path, response["offset"], DECODE_LIMIT)
+            if payload.error or payload.exceeded:
+                return None
+            body = payload.body
+        charset = extract.header_charset(exchange.headers.get("content-type", "")) or "utf-8"
+        try:
+            text = body.decode(charset, errors="replace")
+        except LookupError:
+            text = body.decode("utf-8", errors="replace")
+        if ctype == "text/css":
+            return Links(requisites=css_links(text, exchange.url))
+        return html_links(text, exchange.url)
+
+
+def _decoded_entity(exchange: Exchange) -> bytes | None:
+    """The kept body with its content-encoding undone, never inflated past the bound."""
+    if exchange.entity is None:
+        return None
+    encoding = exchange.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return exchange.entity
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        return None
+    wbits = 47 if encoding != "deflate" else 15  # 47: gzip or zlib header, detected
+    try:
+        inflater = zlib.decompressobj(wbits)
+        body = inflater.decompress(exchange.entity, DECODE_LIMIT)
+    except zlib.error:
+        if encoding != "deflate":
+            return None
+        try:  # servers send raw deflate as often as zlib-wrapped
+            inflater = zlib.decompressobj(-15)
+            body = inflater.decompress(exchange.entity, DECODE_LIMIT)
+        except zlib.error:
+            return None
+    return None if inflater.unconsumed_tail else body
+
+
+def _pem_chain(chain: list[bytes]) -> bytes:
+    import base64
+
+    out = []
+    for der in chain:
+        b64 = base64.b64encode(der).decode()
+        lines = "\n".join(b64[i : i + 64] for i in range(0, len(b64), 64))
+        out.append(f"-----BEGIN CERTIFICATE-----\n{lines}\n-----END CERTIFICATE-----\n")
+    return "".join(out).encode()

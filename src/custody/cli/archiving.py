@@ -1,0 +1,289 @@
+"""Capturing: `custody archive` with its crawl options and how a capture's outcome is
+reported, and `custody reindex`, which rebuilds the database from the sealed captures."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from ..core.errors import ExitCode, UsageError
+from .common import json_option, root_option, signing_key
+
+# -- archive -------------------------------------------------------------------------------------
+
+
+def _size(text: str) -> int:
+    """'10M', '1G', '500k' or plain bytes."""
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    text = text.strip().lower().removesuffix("b")
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text)
+
+
+class SizeType(click.ParamType):
+    name = "SIZE"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            size = _size(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a size like 10M or 1G", param, ctx)
+        if size <= 0:
+            self.fail("must be more than 0", param, ctx)
+        return size
+
+
+class RegexType(click.ParamType):
+    name = "REGEX"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        import re
+
+        try:
+            re.compile(value)
+        except re.error as exc:
+            self.fail(f"{value!r} is not a regular expression ({exc})", param, ctx)
+        return str(value)
+
+
+def _read_seeds(urls: tuple[str, ...], from_file: str | None) -> list[str]:
+    """URLs from the arguments, from --from FILE and from stdin ('-'): # comments skipped;
+    each checked, a bad one named by its file and line."""
+    from ..core.errors import InvalidURL
+    from ..core.urls import check_url
+
+    lines: list[tuple[str, str]] = []  # (where, text)
+    sources = list(urls)
+    if from_file:
+        sources.append("@" + from_file)
+    for item in sources:
+        if item == "-":
+            lines += _numbered("standard input", sys.stdin.buffer.read())
+        elif item.startswith("@"):
+            try:
+                with open(item[1:], "rb") as fh:
+                    data = fh.read()
+            except OSError as exc:
+                raise UsageError(f"cannot read URL list: {exc.strerror}", where=item[1:]) from exc
+            lines += _numbered(item[1:], data)
+        else:
+            lines.append(("", item))
+    seeds = []
+    for where, text in lines:
+        if not text.strip() or text.lstrip().startswith("#"):
+            continue
+        try:
+            seeds.append(check_url(text))
+        except InvalidURL as exc:
+            raise UsageError(str(exc), where=where or None) from exc
+    return seeds
+
+
+def _numbered(name: str, data: bytes) -> list[tuple[str, str]]:
+    """The lines of a URL list as text, each named '<file>:<line>'; UsageError on a line
+    that is not UTF-8 text (a binary file, or another encoding)."""
+    out = []
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        raw = raw.removesuffix(b"\r")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"not UTF-8 text (byte {exc.start + 1}): a URL list is one "
+                             "URL per line, in UTF-8", where=f"{name}:{number}") from exc
+        if "\x00" in text:
+            raise UsageError("holds a NUL byte: is this a binary file?",
+                             where=f"{name}:{number}")
+        out.append((f"{name}:{number}", text))
+    return out
+
+
+@click.command()
+@root_option
+@click.argument("urls", nargs=-1)
+@click.option("--from", "from_file", type=click.Path(dir_okay=False),
+              help="Read URLs from FILE, one per line ('#' comments and blank lines ignored).")
+@click.option("--resume", is_flag=True, help="Continue the last interrupted crawl.")
+@click.option("--depth", type=click.IntRange(0, 100), default=0, show_default=True,
+              help="Follow links this many steps from the seeds.")
+@click.option("--scope", type=click.Choice(["page", "prefix", "host", "domain", "any"]),
+              default="host", show_default=True, help="Which followed links are in scope.")
+@click.option("--include", multiple=True, type=RegexType(),
+              help="Also follow links matching REGEX (repeatable).")
+@click.option("--exclude", multiple=True, type=RegexType(),
+              help="Never fetch URLs matching REGEX (repeatable).")
+@click.option("--no-requisites", is_flag=True, help="Fetch only the pages, not their requisites.")
+@click.option("--max-pages", type=click.IntRange(min=1), help="Stop starting pages after N.")
+@click.option("--max-bytes", type=SizeType(),
+              help="Cut each response body at SIZE (recorded as WARC-Truncated: length).")
+@click.option("--time-limit", type=click.FloatRange(min=0.1),
+              help="Stop starting fetches after SECONDS, and seal.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="Seconds one response may take in all, headers and body.")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Requests in flight at once, per host.")
+@click.option("--delay", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Seconds between requests to the same host (then one at a time).")
+@click.option("--retries", type=click.IntRange(0, 10), default=2, show_default=True,
+              help="Retries for timeouts, dropped connections, 429, 502, 503, 504.")
+@click.option("--user-agent", help="User-Agent header (default names custody and its version).")
+@click.option("--respect-robots", is_flag=True,
+              help="Skip followed links that robots.txt disallows (default: off; see README).")
+@click.option("--allow-private", is_flag=True,
+              help="Let links and redirects reach loopback, private and reserved addresses.")
+@click.option("--warc-size", type=SizeType(), default="1G", show_default=True,
+              help="Start a new WARC file once one reaches SIZE.")
+@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False),
+              envvar="CUSTODY_CA_BUNDLE", help="Trust these CA certificates for HTTPS.")
+@click.option("--insecure", is_flag=True,
+              help="Archive HTTPS even when the certificate does not verify (recorded as such).")
+@click.option("--tsa", multiple=True, metavar="URL",
+              help="RFC 3161 time-stamping authority (repeatable; default: custody.toml).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@json_option
+def archive(root: str | None, urls: tuple[str, ...], from_file: str | None, resume: bool,
+            quiet: bool, as_json: bool, **options: Any) -> None:
+    """Capture URLs, with their page requisites, as one sealed capture.
+
+    \b
+    custody archive https://example.org/statement
+    custody archive --depth 2 --scope prefix https://example.org/reports/
+    custody archive --from urls.txt --concurrency 4 --delay 1
+    custody archive --resume
+    """
+    from ..capture import run as capture
+    from ..core.archive import Archive
+    from ..seal.trust import check_signing_key
+
+    seeds = list(dict.fromkeys(_read_seeds(urls, from_file)))
+    if resume and seeds:
+        raise UsageError("--resume continues the last crawl; give no URLs with it")
+    if not resume and not seeds:
+        raise UsageError("no URLs to archive (give URLs, --from FILE, or - for stdin)")
+    arch = Archive.open(root)
+    key_obj = signing_key(arch)
+    check_signing_key(arch, key_obj.public_key())
+    show_progress = not quiet and not as_json and sys.stderr.isatty()
+    with _progress(show_progress) as on_progress:
+        if resume:
+            result = capture.resume(arch, key=key_obj, on_progress=on_progress)
+        else:
+            from ..core.config import load as load_config
+
+            settings = _settings(options)
+            settings.tsa = list(options["tsa"]) or load_config(arch.root).tsa
+            result = capture.start(arch, seeds, key=key_obj, settings=settings,
+                                   on_progress=on_progress)
+    _report_capture(arch, result, as_json)
+
+
+def _settings(options: dict[str, Any]) -> Any:
+    from ..capture.settings import Settings
+
+    settings = Settings(
+        requisites=not options["no_requisites"], timeout=options["timeout"],
+        concurrency=options["concurrency"], delay=options["delay"], depth=options["depth"],
+        scope=options["scope"], include=list(options["include"]),
+        exclude=list(options["exclude"]), max_pages=options["max_pages"],
+        max_bytes=options["max_bytes"], time_limit=options["time_limit"],
+        retries=options["retries"], respect_robots=options["respect_robots"],
+        allow_private=options["allow_private"], warc_size=options["warc_size"],
+        ca_bundle=options["ca_bundle"], insecure=options["insecure"],
+    )
+    if options["user_agent"]:
+        settings.user_agent = options["user_agent"]
+    return settings
+
+
+def _report_capture(arch: Any, result: Any, as_json: bool) -> None:
+    for failure in result.failures:
+        click.echo(f"custody: failed: {failure['url']}: {failure['reason']}", err=True)
+    for note in result.notes:
+        click.echo(f"custody: note: {note}", err=True)
+    stats = result.stats
+    if as_json:
+        click.echo(json.dumps({
+            "format": "custody-archive/1",
+            "status": {"complete": "success", "partial": "partial"}.get(result.status,
+                                                                        "error"),
+            "capture_id": result.capture_id,
+            "manifest": str(result.manifest_path.relative_to(arch.root)),
+            "capture_status": result.status,
+            "stopped": result.stopped,
+            "final_urls": result.final_urls,
+            "resources": result.resources,
+            "documents": result.documents,
+            "bytes": stats.bytes if stats else None,
+            "retried": stats.retried if stats else None,
+            "invalid_links": stats.invalid_links if stats else None,
+            "seconds": round(stats.elapsed, 3) if stats else None,
+            "left": result.left,
+            "failures": result.failures,
+            "notes": result.notes,
+        }, ensure_ascii=False, indent=2))
+    else:
+        extra = f", stopped: {result.stopped}" if result.stopped else ""
+        click.echo(f"{result.capture_id}  {result.status}  {result.resources} responses, "
+                   f"{result.documents} documents, {len(result.failures)} failures{extra}")
+    if result.status == "interrupted":
+        sys.exit(ExitCode.INTERRUPTED)
+    if result.failures:
+        sys.exit(ExitCode.FETCH)
+
+
+class _progress:
+    """A rich progress line on a terminal; nothing otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._progress: Any = None
+
+    def __enter__(self) -> Callable[[Any, int], None] | None:
+        if not self.enabled:
+            return None
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                  TimeElapsedColumn(), transient=True)
+        self._progress.start()
+        task = self._progress.add_task("starting")
+
+        def update(stats: Any, queued: int) -> None:
+            self._progress.update(task, description=(
+                f"{stats.fetched} fetched, {queued} queued, {stats.failed} failed, "
+                f"{stats.bytes / 1e6:.1f} MB, {stats.rate:.1f}/s"))
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+@click.command()
+@root_option
+def reindex(root: str | None) -> None:
+    """Rebuild custody.db from the manifests and WARC files alone.
+
+    \b
+    custody reindex
+    """
+    from ..capture.recovery import reindex as run_reindex
+    from ..core import journal
+    from ..core.archive import Archive
+
+    arch = Archive.open(root)
+    # completing an interrupted seal signs its ledger checkpoint and log event
+    key_obj = signing_key(arch) if journal.pending(arch) else None
+    count, recovered = run_reindex(arch, key=key_obj)
+    for result in recovered:
+        for note in result.notes[:1]:
+            click.echo(f"custody: note: {note}", err=True)
+    click.echo(f"indexed {count} capture{'' if count == 1 else 's'}")

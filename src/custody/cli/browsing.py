@@ -1,0 +1,220 @@
+"""Looking at an archive: read-only SQL, full-text search, what a capture holds, a page's
+history, a diff between captures, and Datasette."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ..core.errors import CustodyError, ExitCode, UsageError
+from .common import (
+    csv_option,
+    json_option,
+    json_rows_option,
+    print_rows,
+    root_option,
+    timeout_option,
+)
+
+# -- versions --------------------------------------------------------------------------------------
+
+
+@click.command()
+@root_option
+@click.argument("url")
+@json_option
+def history(root: str | None, url: str, as_json: bool) -> None:
+    """Every capture of a URL: when, status, text sha256, and whether the text changed.
+
+    \b
+    custody history https://example.org/statement
+    """
+    from ..core.archive import Archive
+    from ..index.db import open_readonly
+    from ..index.versions import history as run_history
+
+    rows = run_history(open_readonly(Archive.open(root).db_path), url)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("never captured", err=True)
+        sys.exit(ExitCode.NOT_FOUND)
+    changed = {None: "first", True: "CHANGED", False: "same"}
+    for row in rows:
+        text = (row["text_sha256"] or "-")[:16]
+        click.echo(f"{row['captured_at']}  {row['capture_id']}  {row['status']}  text {text}  "
+                   f"{changed[row['text_changed']]}")
+
+
+@click.command()
+@root_option
+@click.argument("first")
+@click.argument("second")
+@click.argument("url", required=False)
+def diff(root: str | None, first: str, second: str, url: str | None) -> None:
+    """Line diff of a page's extracted text in two captures (exit 0 same, 1 different).
+
+    URL defaults to the first capture's final URL.
+
+    \b
+    custody diff 20261101T090000Z-1a2b3c4d 20261121T101500Z-5e6f7a8b
+    custody diff A B https://example.org/statement
+    """
+    from ..core.archive import Archive
+    from ..index.db import open_readonly
+    from ..index.versions import diff as run_diff
+
+    same, lines = run_diff(open_readonly(Archive.open(root).db_path), first, second, url)
+    for line in lines:
+        click.echo(line)
+    if not same:
+        sys.exit(ExitCode.FAILED)
+    click.echo("the text is the same in both captures", err=True)
+
+
+@click.command()
+@root_option
+@click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def serve(root: str | None, port: int, host: str) -> None:
+    """Browse the database in Datasette, read-only (pip install 'custody[serve]').
+
+    \b
+    custody serve --port 8001
+    """
+    import importlib.util
+    import subprocess
+    import tempfile
+
+    from ..core.archive import Archive
+
+    if importlib.util.find_spec("datasette") is None:
+        raise UsageError("Datasette is not installed: pip install 'custody[serve]' "
+                         "(or open custody.db with any Datasette: datasette -i custody.db)")
+    arch = Archive.open(root)
+    metadata = {
+        "title": f"custody archive {arch.root.name}",
+        "description": "Derived from the sealed WARC files and manifests; "
+                       "`custody verify` checks it against them.",
+        "databases": {"custody": {"tables": {
+            "captures": {"facets": ["status", "operator"], "sort_desc": "started_at"},
+            "resources": {"facets": ["status_code", "content_type"]},
+            "documents": {"facets": ["language", "charset"], "sort": "url"},
+            "failures": {"facets": ["kind"]},
+        }}},
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(metadata, fh)
+    sys.exit(subprocess.call([sys.executable, "-m", "datasette", "serve", "-i",
+                              str(arch.db_path), "--metadata", fh.name, "--host", host,
+                              "--port", str(port)]))
+
+
+@click.command()
+@root_option
+@click.argument("sql")
+@json_rows_option
+@csv_option
+@timeout_option
+def query(root: str | None, sql: str, fmt: str | None, timeout: float) -> None:
+    """Run read-only SQL against custody.db (anything but reading is refused).
+
+    \b
+    custody query "select url, status_code, ip from resources"
+    custody query "select capture_id, url, title from documents" --json
+    """
+    from ..core.archive import Archive
+    from ..index.db import open_for_query, run_query
+
+    conn = open_for_query(Archive.open(root).db_path)
+    columns, rows = run_query(conn, sql, timeout=timeout)
+    print_rows(columns, rows, fmt or "table")
+
+
+@click.command()
+@root_option
+@click.argument("words", nargs=-1, required=True)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option("--site", help="Only pages of this host (and its subdomains).")
+@click.option("--lang", help="Only documents in this language (ISO 639-1: en, fa, ru, ar...).")
+@click.option("--since", help="Only captures from this date (YYYY-MM-DD, UTC) on.")
+@click.option("--until", help="Only captures up to this date (YYYY-MM-DD, UTC), inclusive.")
+@click.option("--capture", "capture_id", help="Only this capture.")
+@timeout_option
+@json_option
+def search(root: str | None, words: tuple[str, ...], limit: int, site: str | None,
+           lang: str | None, since: str | None, until: str | None, capture_id: str | None,
+           timeout: float, as_json: bool) -> None:
+    """Full-text search over titles and text, best matches first (bm25).
+
+    Words match their other forms (massacre, massacres; Иран, Ирана) and are folded
+    (ي/ی, ك/ک, ё/е, digits); "exact phrases", AND, OR, NOT, (groups) and prefix* work.
+
+    \b
+    custody search massacre
+    custody search '"information blockade"' --json
+    custody search 'ایران NOT اینترنت' --lang fa --since 2026-01-01
+    """
+    from ..core.archive import Archive
+    from ..index.db import open_readonly
+    from ..index.search import Filters
+    from ..index.search import search as run_search
+
+    conn = open_readonly(Archive.open(root).db_path)
+    filters = Filters(site=site, lang=lang, since=since, until=until, capture=capture_id)
+    hits = run_search(conn, " ".join(words), limit=limit, filters=filters, timeout=timeout)
+    if as_json:
+        click.echo(json.dumps(hits, ensure_ascii=False, indent=2))
+        return
+    for hit in hits:
+        click.echo(f"{hit['captured_at']}  {hit['capture_id']}  {hit['url']}")
+        click.echo(f"    {hit['title'] or ''}")
+        click.echo(f"    {hit['snippet']}")
+    if not hits:
+        click.echo("no matches", err=True)
+
+
+@click.command()
+@root_option
+@click.argument("capture_id")
+@json_option
+def show(root: str | None, capture_id: str, as_json: bool) -> None:
+    """Show what a capture holds: URLs, statuses, files, documents, failures.
+
+    \b
+    custody show 20261121T101500Z-1a2b3c4d
+    """
+    from ..core.archive import Archive
+    from ..core.errors import NotFound
+    from ..seal import manifest
+
+    arch = Archive.open(root)
+    path = manifest.manifest_path(arch.manifests_dir, capture_id)
+    if not path.exists():
+        raise NotFound("no such capture", where=capture_id)
+    sealed = manifest.read(path)
+    content = sealed.content
+    if content is None:
+        raise CustodyError(sealed.problem or "unreadable manifest", where=str(path))
+    if as_json:
+        click.echo(json.dumps(content, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"capture   {content['capture_id']}  ({content['status']})")
+    click.echo(f"seed      {content['seed_url']}")
+    click.echo(f"final     {content['final_url']}")
+    click.echo(f"time      {content['started_at']} .. {content['finished_at']}")
+    collector = content["collector"]
+    click.echo(f"sealed by {collector['operator']} {collector['key_fingerprint']}")
+    click.echo(f"sequence  {content['chain']['sequence']}  manifest sha256 {sealed.sha256}")
+    for f in content["warc_files"]:
+        click.echo(f"warc      {f['path']}  {f['bytes']} bytes  sha256 {f['sha256']}")
+    for r in content["records"]:
+        if r["type"] == "response":
+            click.echo(f"  {r['http_status']}  {r['target_uri']}  ({r.get('payload_type') or ''})")
+    for d in content["documents"]:
+        click.echo(f"document  {d['url']}  text sha256 {d['text_sha256'][:16]}…")
+    for fail in content["failures"]:
+        click.echo(f"failed    {fail['url']}: {fail['reason']}")

@@ -1,0 +1,107 @@
+"""What the commands share: options, the archivist's key, printing rows, logging events.
+
+No command module imports another, nor the group in ``custody.cli``: each declares its
+commands, and the group adds them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+root_option = click.option(
+    "--root", type=click.Path(file_okay=False), envvar="CUSTODY_ROOT",
+    help="The archive folder (default: the current directory; env CUSTODY_ROOT).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+json_rows_option = click.option(
+    "--json", "fmt", flag_value="json", help="A JSON array of row objects."
+)
+csv_option = click.option("--csv", "fmt", flag_value="csv", help="CSV with a header row.")
+timeout_option = click.option(
+    "--timeout", type=click.FloatRange(min=0.01), default=5.0, show_default=True,
+    metavar="S", help="Stop a query that runs longer than S seconds (Ctrl-C stops it too).")
+
+
+def ask_passphrase(prompt: bool, *, confirm: bool = False) -> bytes | None:
+    """The key's passphrase: CUSTODY_KEY_PASSPHRASE, or asked for on a terminal."""
+    env = os.environ.get("CUSTODY_KEY_PASSPHRASE")
+    if env:
+        return env.encode()
+    if prompt and sys.stdin.isatty():
+        return click.prompt("Key passphrase", hide_input=True,
+                            confirmation_prompt=confirm).encode()
+    return None
+
+
+def signing_key(archive: Any = None) -> Any:
+    """The archivist's key; KeyProblem when it lies inside the archive folder, which is
+    handed to partners and courts: a key there would go with it."""
+    from ..core import keyfile
+    from ..core.archive import default_key_path
+    from ..core.errors import KeyProblem
+
+    path = default_key_path()
+    if archive is not None and path.resolve().is_relative_to(archive.root):
+        raise KeyProblem("the signing key lies inside the archive folder, and would be "
+                         "handed over with every copy of it: move it out (and set "
+                         "CUSTODY_KEY to its new place)", where=str(path))
+    needs = path.exists() and keyfile.key_is_encrypted(path)
+    return keyfile.load_key(path, ask_passphrase(needs))
+
+
+def log_event(archive: Any, event: str, details: dict[str, Any]) -> None:
+    """Record an event in the custody log when the archivist's key is at hand; a third
+    party verifying a copy has no key, and nothing is written then."""
+    from ..core import keyfile
+    from ..core.archive import default_key_path
+    from ..core.errors import CustodyError
+    from ..seal.custody_log import CustodyLog
+
+    path = default_key_path()
+    try:
+        if not path.exists():
+            return
+        if keyfile.key_is_encrypted(path) and not os.environ.get("CUSTODY_KEY_PASSPHRASE"):
+            return
+        key = signing_key()
+        principal = archive.principal_for(key.public_key())
+        if principal is None or not os.access(archive.manifests_dir, os.W_OK):
+            return
+        with archive.lock(), archive.sealing():
+            CustodyLog(archive.manifests_dir).append(event, key=key, who=principal,
+                                                     details=details)
+    except (CustodyError, OSError):
+        return
+
+
+def print_rows(columns: list[str], rows: list[Any], fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps([dict(zip(columns, r, strict=True)) for r in rows],
+                              ensure_ascii=False, indent=2, default=str))
+    elif fmt == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+    else:
+        click.echo(plain_table(columns, rows))
+
+
+def plain_table(columns: list[str], rows: list[Any], width: int = 60) -> str:
+    def cell(value: Any) -> str:
+        text = "" if value is None else str(value)
+        text = text.replace("\r", " ").replace("\n", " ⏎ ")
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    body = [[cell(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in body]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in body]
+    return "\n".join(lines)

@@ -1,0 +1,141 @@
+"""Setting up: `custody init` makes an archive and its first archivist's key; `custody key`
+shows the key, admits other archivists' keys and rotates one's own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..core.errors import UsageError
+from .common import ask_passphrase, root_option, signing_key
+
+
+def _operator(name: str) -> str:
+    from ..core import allowed_signers
+
+    try:
+        return allowed_signers.check_principal(name)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+@click.command()
+@root_option
+@click.option("--operator", help="Who archives: name or e-mail, as it will appear in manifests.")
+@click.option("--passphrase", is_flag=True,
+              help="Protect a new key with a passphrase (asked for, or CUSTODY_KEY_PASSPHRASE).")
+def init(root: str | None, operator: str | None, passphrase: bool) -> None:
+    """Make an archive folder, and the archivist's key if there is none yet.
+
+    \b
+    custody init --operator "A. Investigator <ai@example.org>"
+    CUSTODY_KEY=~/keys/custody custody init --root ~/evidence
+    """
+    from ..core import keyfile
+    from ..core.archive import Archive, default_key_path, default_operator
+    from ..index.db import connect
+    from ..seal import archivists
+
+    if operator is not None:
+        _operator(operator)
+    archive = Archive.create(root)
+    key_path = default_key_path()
+    if key_path.resolve().is_relative_to(archive.root):
+        signing_key(archive)  # refuses, saying why
+    if key_path.exists():
+        key = signing_key(archive)
+        click.echo(f"using key {key_path}", err=True)
+    else:
+        secret = ask_passphrase(passphrase, confirm=True) if passphrase else None
+        if passphrase and not secret:
+            raise UsageError("--passphrase needs a terminal or CUSTODY_KEY_PASSPHRASE")
+        key = keyfile.create_key(key_path, secret)
+        click.echo(f"created key {key_path} (mode 600)", err=True)
+    principal = operator or archive.principal_for(key.public_key()) or default_operator()
+    if archivists.found(archive, key, principal):
+        click.echo(f"added {principal} to {archive.allowed_signers}", err=True)
+    connect(archive.db_path).conn.close()
+    click.echo(str(archive.root))
+
+
+@click.group()
+def key() -> None:
+    """The archivists' signing keys."""
+
+
+@key.command("show")
+def key_show() -> None:
+    """Print the public key and its SHA256 fingerprint, as ssh does.
+
+    \b
+    custody key show
+    """
+    from ..core import sshsig
+    from ..core.archive import default_key_path
+
+    path = default_key_path()
+    pub = path.with_name(path.name + ".pub")
+    public = (sshsig.parse_public_key_line(pub.read_text()) if pub.exists()
+              else signing_key().public_key())
+    click.echo(sshsig.public_key_line(public))
+    click.echo(f"256 {sshsig.fingerprint(public)} {path} (ED25519)")
+
+
+@key.command("add")
+@root_option
+@click.argument("public_key")
+@click.option("--operator", required=True,
+              help="The new archivist's name or e-mail, as manifests will show it.")
+def key_add(root: str | None, public_key: str, operator: str) -> None:
+    """Admit another archivist's key: allowed_signers, and a signed `key-added` event.
+
+    PUBLIC_KEY is an ssh-ed25519 line, or a .pub file holding one. Run it with your own
+    key, already an archivist of the archive: the event you sign is what proves the new
+    key's admission to anyone who verifies.
+
+    \b
+    custody key add ~/colleague_ed25519.pub --operator "B. Researcher <br@example.org>"
+    """
+    from ..core import sshsig
+    from ..core.archive import Archive
+    from ..seal import archivists
+
+    _operator(operator)
+    text = public_key
+    if not public_key.startswith("ssh-"):
+        try:
+            text = Path(public_key).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"not an ssh-ed25519 key line, nor a file holding one ({exc})",
+                             where=public_key) from exc
+    try:
+        new = sshsig.parse_public_key_line(text.strip())
+    except ValueError as exc:
+        raise UsageError(str(exc), where=public_key) from exc
+    archive = Archive.open(root)
+    principal = archivists.admit(archive, key=signing_key(archive), new=new, operator=operator)
+    click.echo(f"added {operator} ({sshsig.fingerprint(new)}), admitted by {principal}")
+
+
+@key.command("rotate")
+@root_option
+@click.option("--passphrase", is_flag=True, help="Protect the new key with a passphrase.")
+def key_rotate(root: str | None, passphrase: bool) -> None:
+    """Make a new key; the old one stays in allowed_signers, valid only before now.
+
+    \b
+    custody key rotate
+    """
+    from ..core import keyfile, sshsig
+    from ..core.archive import Archive, default_key_path
+    from ..seal import archivists
+
+    archive = Archive.open(root)
+    path = default_key_path()
+    old_secret = ask_passphrase(path.exists() and keyfile.key_is_encrypted(path))
+    new_secret = ask_passphrase(True, confirm=True) if passphrase else None
+    old, new, _ = archivists.rotate(archive, path, passphrase=new_secret,
+                                    old_passphrase=old_secret)
+    click.echo(f"new key {sshsig.fingerprint(new.public_key())}; "
+               f"{sshsig.fingerprint(old.public_key())} retired")

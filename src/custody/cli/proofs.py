@@ -1,0 +1,159 @@
+"""Proving a capture to others: timestamps, the ledger, the custody log and evidence
+bundles."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..core.errors import ExitCode, UsageError
+from .common import json_option, log_event, root_option, signing_key
+
+# -- timestamps, the ledger, the log, bundles ----------------------------------------------------
+
+
+@click.command()
+@root_option
+@click.argument("capture_ids", nargs=-1)
+@click.option("--tsa", multiple=True, metavar="URL",
+              help="Ask this TSA (repeatable; default: those the capture asked, or custody.toml).")
+def timestamp(root: str | None, capture_ids: tuple[str, ...], tsa: tuple[str, ...]) -> None:
+    """Ask TSAs again for captures whose timestamp is pending (or for the named ones).
+
+    \b
+    custody timestamp
+    custody timestamp 20261121T101500Z-1a2b3c4d --tsa https://tsa.example/tsr
+    """
+    from ..core.archive import Archive
+    from ..core.config import load as load_config
+    from ..core.errors import NotFound
+    from ..seal import manifest
+    from ..seal import timestamp as tsp
+    from ..seal.custody_log import CustodyLog
+
+    arch = Archive.open(root)
+    if capture_ids:
+        targets = [manifest.manifest_path(arch.manifests_dir, c) for c in capture_ids]
+        for path in targets:
+            if not path.exists():
+                raise NotFound("no such capture", where=path.stem)
+    else:
+        targets = [p.with_name(p.name.removesuffix(tsp.PENDING_SUFFIX))
+                   for p in sorted(arch.manifests_dir.glob("*" + tsp.PENDING_SUFFIX))]
+    if not targets:
+        click.echo("no timestamps pending", err=True)
+        return
+    key_obj = None
+    still_pending = 0
+    with arch.lock(), arch.sealing():
+        for path in targets:
+            sealed = manifest.read(path)
+            asked = ((sealed.content or {}).get("settings") or {}).get("tsa") or []
+            urls = list(tsa) or asked or load_config(arch.root).tsa
+            if not urls:
+                raise UsageError("no TSA to ask (--tsa URL, or custody.toml)", where=path.stem)
+            written, errors = tsp.stamp(path, sealed.data, urls)
+            for error in errors:
+                click.echo(f"custody: failed: {error}", err=True)
+            if written:
+                click.echo(f"{sealed.capture_id}  {len(written)} timestamp(s)")
+                key_obj = key_obj or signing_key()
+                CustodyLog(arch.manifests_dir).append(
+                    "timestamped", key=key_obj,
+                    who=arch.principal_for(key_obj.public_key()) or "unknown",
+                    details={"capture_id": sealed.capture_id,
+                             "tokens": [p.name for p in written]})
+            else:
+                still_pending += 1
+    if still_pending:
+        sys.exit(ExitCode.FETCH)
+
+
+@click.group()
+def ledger() -> None:
+    """The Merkle ledger of sealed manifests and its signed checkpoints."""
+
+
+@ledger.command("checkpoint")
+@root_option
+def ledger_checkpoint(root: str | None) -> None:
+    """Print the latest signed checkpoint, for a partner to keep.
+
+    \b
+    custody ledger checkpoint > checkpoint-2026-11-21.txt
+    """
+    from ..core.archive import Archive
+    from ..core.errors import NotFound
+    from ..seal.ledger import Ledger
+
+    checkpoint = Ledger(Archive.open(root).manifests_dir).latest()
+    if checkpoint is None:
+        raise NotFound("the ledger has no checkpoint yet")
+    click.echo(checkpoint.text, nl=False)
+
+
+@ledger.command("proof")
+@root_option
+@click.argument("capture_id")
+def ledger_proof(root: str | None, capture_id: str) -> None:
+    """Print the inclusion proof of a capture in the latest checkpoint (JSON).
+
+    \b
+    custody ledger proof 20261121T101500Z-1a2b3c4d > inclusion-proof.json
+    """
+    from ..core.archive import Archive
+    from ..core.capture_ids import check_capture_id
+    from ..core.errors import NotFound
+    from ..seal.ledger import Ledger
+
+    try:
+        proof = Ledger(Archive.open(root).manifests_dir).inclusion(check_capture_id(capture_id))
+    except LookupError as exc:
+        raise NotFound(str(exc), where=capture_id) from exc
+    click.echo(json.dumps(proof, indent=2))
+
+
+@click.command("log")
+@root_option
+@json_option
+def log_command(root: str | None, as_json: bool) -> None:
+    """Show the custody log: who captured, timestamped, verified, bundled, rotated keys.
+
+    \b
+    custody log
+    custody log --json
+    """
+    from ..core.archive import Archive
+    from ..seal.custody_log import CustodyLog
+
+    entries = CustodyLog(Archive.open(root).manifests_dir).entries()
+    if as_json:
+        click.echo(json.dumps(entries, ensure_ascii=False, indent=2))
+        return
+    for entry in entries:
+        details = " ".join(f"{k}={v}" for k, v in entry["details"].items())
+        click.echo(f"{entry['seq']:4d}  {entry['at']}  {entry['event']:12} {entry['who']}  "
+                   f"{details}")
+
+
+@click.command()
+@root_option
+@click.argument("capture_id")
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
+              help="The folder to write the bundle into (new or empty).")
+def bundle(root: str | None, capture_id: str, output: str) -> None:
+    """Write an evidence bundle for one capture, checkable with standard tools alone.
+
+    \b
+    custody bundle 20261121T101500Z-1a2b3c4d -o evidence-for-court/
+    """
+    from ..core.archive import Archive
+    from ..seal.bundle import write_bundle
+
+    arch = Archive.open(root)
+    files = write_bundle(arch, capture_id, Path(output))
+    log_event(arch, "bundled", {"capture_id": capture_id, "files": len(files)})
+    click.echo(f"{output}: {len(files)} files; see {Path(output) / 'VERIFY.md'}")

@@ -1,0 +1,36 @@
+"""Writes that are all or nothing: a temporary name, fsync, rename, fsync of the folder.
+
+A crash leaves either the old file or the new one, never half of the new; a reader
+never sees a file being written (temporary names start with a dot).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or removal in ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path``, all or nothing."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def replace_durably(source: Path, target: Path) -> None:
+    """Rename ``source`` (written and fsynced already) to ``target``, durably."""
+    os.replace(source, target)
+    fsync_dir(target.parent)

@@ -1,0 +1,170 @@
+"""Documents from stored responses, extracted beside the crawl on every core.
+
+Each job names a response record; the worker reads the payload back from the WARC
+file (never the live bytes) and returns the document. Small captures are
+extracted in-process, which is quicker than starting workers; past a handful of
+documents a process pool takes over, so that extraction keeps up with fetching
+without holding the crawl's loop.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..core.processes import die_with_parent
+from ..warc.records import Payload, partial_path, read_payload
+from . import content as extract
+
+# Decoded (de-chunked, decompressed) bytes read back from a response for extraction or
+# links. A larger body -- a gzip bomb, or a huge page -- is stored as sent, never inflated
+# beyond this, and not extracted.
+DECODE_LIMIT = 16 * 1024 * 1024
+INLINE = 12  # documents extracted in-process before workers are started
+MAX_PENDING = 1000  # jobs in flight before the crawl waits for extraction to catch up
+
+
+def _payload_type(record: dict[str, Any]) -> str | None:
+    """The media type of a 2xx response's payload; None for anything else."""
+    status = record.get("http_status")
+    if record["type"] != "response" or status is None or not 200 <= status < 300:
+        return None
+    return (record.get("payload_type") or "").split(";")[0].strip().lower()
+
+
+def extractable(record: dict[str, Any]) -> bool:
+    return _payload_type(record) in extract.EXTRACTABLE
+
+
+def describable(record: dict[str, Any]) -> bool:
+    """An image whose dimensions and capture date go into the database."""
+    return _payload_type(record) in extract.IMAGE_TYPES
+
+
+def image_of(root: Path, record: dict[str, Any]) -> dict[str, Any] | None:
+    payload = read_stored_payload(root, record)
+    info = None if payload.exceeded else extract.image_info(payload.body)
+    if info is None:
+        return None
+    return {"record_id": record["record_id"], "url": record["target_uri"], **info}
+
+
+def read_stored_payload(root: Path, record: dict[str, Any]) -> Payload:
+    """A record's payload from its WARC, which may be renamed from .partial as we look."""
+    final = root / record["warc_path"]
+    for path in (final, partial_path(final), final):
+        try:
+            return read_payload(path, record["offset"], DECODE_LIMIT)
+        except FileNotFoundError:
+            continue
+    raise FileNotFoundError(f"{final} and its .partial are both gone")
+
+
+def extract_record(root: Path, record: dict[str, Any]) -> extract.Document | None:
+    """Extract one response, reading its payload back from the WARC."""
+    header = record.get("payload_type") or ""
+    ctype = header.split(";")[0].strip().lower()
+    payload = read_stored_payload(root, record)
+    doc = extract.extract(record["target_uri"], ctype, header,
+                          b"" if payload.exceeded else payload.body)
+    if doc is None:
+        return None
+    doc.record_id = record["record_id"]
+    notes = [doc.note, payload.error]
+    if payload.exceeded:
+        notes = [f"decoded body exceeds {DECODE_LIMIT} bytes (a gzip bomb?); not extracted"]
+    doc.note = "; ".join(n for n in notes if n) or None
+    return doc
+
+
+# What the manifest seals of each document besides its text's digest, so that verify
+# can check every column of the database that extraction filled
+SEALED_METADATA = ("title", "author", "published", "sitename", "language", "charset", "note")
+
+
+def document_entry(doc: extract.Document) -> dict[str, Any]:
+    """What the manifest says of a document."""
+    return {"record_id": doc.record_id, "url": doc.url, "text_sha256": doc.text_sha256,
+            "extractor": doc.extractor,
+            "metadata": {name: getattr(doc, name) for name in SEALED_METADATA}}
+
+
+Result = tuple[str, dict[str, Any], dict[str, Any]] | None
+
+
+def _job(root: str, record: dict[str, Any]) -> Result:
+    if describable(record):
+        image = image_of(Path(root), record)
+        return None if image is None else ("image", image, {})
+    doc = extract_record(Path(root), record)
+    return None if doc is None else ("document", document_entry(doc), doc.to_json())
+
+
+class DocumentStore(Protocol):
+    def add_document(self, record_id: str, entry: dict[str, Any],
+                     document: dict[str, Any]) -> None: ...
+
+    def add_image(self, image: dict[str, Any]) -> None: ...
+
+
+class Extractor:
+    def __init__(self, root: Path, workers: int | None = None) -> None:
+        self.root = root
+        # one core stays with the crawl itself (fetching, writing the WARC, the frontier)
+        self.workers = workers or max(1, (os.cpu_count() or 1) - 1)
+        self._pool: ProcessPoolExecutor | None = None
+        self._inline: list[dict[str, Any]] = []
+        self._pending: set[Future[Any]] = set()
+        self._submitted = 0
+
+    def submit(self, record: dict[str, Any]) -> None:
+        self._submitted += 1
+        self._inline.append(record)
+        if self._pool is None and self._submitted > INLINE:
+            # spawn, not fork: the crawl runs threads, and a forked copy of their locks hangs
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
+                                             initializer=die_with_parent,
+                                             initargs=(os.getpid(),))
+        if self._pool is not None:
+            for job in self._inline:
+                self._pending.add(self._pool.submit(_job, str(self.root), job))
+            self._inline.clear()
+
+    def poll(self, store: DocumentStore) -> None:
+        """Store what is done; wait only when too much is waiting."""
+        while self._pending:
+            timeout = None if len(self._pending) > MAX_PENDING else 0
+            done, self._pending = wait(self._pending, timeout=timeout,
+                                       return_when=FIRST_COMPLETED)
+            for future in done:
+                self._store(store, future.result())
+            if not done or len(self._pending) <= MAX_PENDING:
+                break
+
+    def drain(self, store: DocumentStore) -> None:
+        # a capture of a few documents is extracted here, at the end: starting workers
+        # would take longer than the extraction itself
+        for record in self._inline:
+            self._store(store, _job(str(self.root), record))
+        self._inline.clear()
+        self.poll(store)
+        for future in list(self._pending):
+            self._store(store, future.result())
+        self._pending.clear()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    @staticmethod
+    def _store(store: DocumentStore, result: Result) -> None:
+        if result is None:
+            return
+        kind, entry, document = result
+        if kind == "image":
+            store.add_image(entry)
+        else:
+            store.add_document(entry["record_id"], entry, document)

@@ -1,0 +1,303 @@
+"""The SQLite database (sqlite-utils): derived from the manifests and WARC files, rebuildable.
+
+Tables: ``captures``, ``resources`` (one per HTTP exchange), ``documents`` (text
+and metadata read back from the WARC), ``failures`` (fetches that got no
+response), and ``search_index``, an FTS5 index over the folded and stemmed title
+and text (see textindex.py).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported when a database is written, not for reading one
+    import sqlite_utils
+
+from ..core.errors import ArchiveError, QueryError
+
+SCHEMA_VERSION = 2
+
+
+def connect(path: Path) -> sqlite_utils.Database:
+    import sqlite_utils
+
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA foreign_keys = ON")
+    db = sqlite_utils.Database(conn)
+    ensure_schema(db)
+    return db
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    if "captures" not in db.table_names():
+        db.table("captures").create(
+            {
+                "id": str, "sequence": int, "seed_url": str, "final_url": str,
+                "started_at": str, "finished_at": str, "status": str, "operator": str,
+                "key_fingerprint": str, "manifest_sha256": str, "pages": int, "failures": int,
+            },
+            pk="id",
+        )
+    if "resources" not in db.table_names():
+        db.table("resources").create(
+            {
+                "id": int, "capture_id": str, "url": str, "status_code": int,
+                "content_type": str, "record_id": str, "warc_path": str, "warc_offset": int,
+                "warc_length": int, "payload_sha256": str, "ip": str, "fetched_at": str,
+                "truncated": str,
+            },
+            pk="id",
+            foreign_keys=[("capture_id", "captures", "id")],
+        )
+        db.table("resources").create_index(["capture_id"])
+        db.table("resources").create_index(["url"])
+        db.table("resources").create_index(["record_id"], unique=True)
+    if "documents" not in db.table_names():
+        db.table("documents").create(
+            {
+                "id": int, "capture_id": str, "resource_id": int, "url": str, "title": str,
+                "author": str, "published": str, "sitename": str, "language": str,
+                "text": str, "text_sha256": str, "charset": str, "extractor": str, "note": str,
+            },
+            pk="id",
+            foreign_keys=[("capture_id", "captures", "id"), ("resource_id", "resources", "id")],
+        )
+        db.table("documents").create_index(["capture_id"])
+        db.table("documents").create_index(["url"])
+        db.table("documents").create_index(["language"])
+    if "images" not in db.table_names():
+        db.table("images").create(
+            {"id": int, "capture_id": str, "resource_id": int, "url": str, "format": str,
+             "width": int, "height": int, "exif_datetime": str},
+            pk="id",
+            foreign_keys=[("capture_id", "captures", "id"), ("resource_id", "resources", "id")],
+        )
+        db.table("images").create_index(["capture_id"])
+    if "failures" not in db.table_names():
+        db.table("failures").create(
+            {"id": int, "capture_id": str, "url": str, "kind": str, "reason": str, "at": str},
+            pk="id",
+            foreign_keys=[("capture_id", "captures", "id")],
+        )
+        db.table("failures").create_index(["capture_id"])
+    if "search_index" not in db.table_names():
+        # folded and stemmed title and text, rowid = documents.id (see textindex.py)
+        # contentless: the text is in documents already; bm25 with the title weighted 5:1
+        db.execute('CREATE VIRTUAL TABLE search_index USING fts5(title, body, content="", '
+                   'tokenize = "unicode61 remove_diacritics 0")')
+        db.execute("INSERT INTO search_index (search_index, rank) "
+                   "VALUES ('rank', 'bm25(5.0, 1.0)')")
+        index_documents(db, "SELECT id, title, text, language FROM documents")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def index_documents(db: sqlite_utils.Database, sql: str, params: Iterable[Any] = ()) -> None:
+    """Add the documents the query selects (id, title, text, language) to the search index."""
+    from .textindex import index_text
+
+    rows = db.execute(sql, list(params)).fetchall()
+    db.conn.executemany(
+        "INSERT INTO search_index (rowid, title, body) VALUES (?, ?, ?)",
+        ((doc_id, index_text(title, lang), index_text(text, lang))
+         for doc_id, title, text, lang in rows),
+    )
+
+
+def index_capture(
+    db: sqlite_utils.Database,
+    head: dict[str, Any],
+    manifest_sha256: str,
+    records: Iterable[dict[str, Any]],
+    documents: Iterable[tuple[dict[str, Any], dict[str, Any]]],
+    images: Iterable[dict[str, Any]] = (),
+) -> None:
+    """Put one sealed capture into the database, replacing any earlier rows for it.
+
+    ``head`` is the manifest without its lists; ``records`` its records and
+    ``documents`` pairs of (manifest entry, extracted document with its text).
+    """
+    capture_id = head["capture_id"]
+    failures = head.get("failures", [])
+    with db.conn:
+        delete_capture(db, capture_id)
+        db.table("captures").insert(
+            {
+                "id": capture_id,
+                "sequence": head["chain"]["sequence"],
+                "seed_url": head["seed_url"],
+                "final_url": head["final_url"],
+                "started_at": head["started_at"],
+                "finished_at": head["finished_at"],
+                "status": head["status"],
+                "operator": head["collector"]["operator"],
+                "key_fingerprint": head["collector"]["key_fingerprint"],
+                "manifest_sha256": manifest_sha256,
+                "pages": 0,
+                "failures": len(failures),
+            }
+        )
+        resources = (resource_row(capture_id, r) for r in records if r["type"] == "response")
+        db.table("resources").insert_all(resources, batch_size=500)
+        ids = dict(db.execute(
+            "SELECT record_id, id FROM resources WHERE capture_id = ?", [capture_id]).fetchall())
+        db.execute("UPDATE captures SET pages = ? WHERE id = ?", [len(ids), capture_id])
+        db.table("documents").insert_all(
+            (document_row(capture_id, ids.get(entry["record_id"]), entry, doc)
+             for entry, doc in documents),
+            batch_size=200,
+        )
+        db.table("failures").insert_all({"capture_id": capture_id, **f} for f in failures)
+        db.table("images").insert_all(
+            {"capture_id": capture_id, "resource_id": ids.get(image["record_id"]),
+             "url": image["url"], "format": image["format"], "width": image["width"],
+             "height": image["height"], "exif_datetime": image["exif_datetime"]}
+            for image in images)
+        index_documents(db, "SELECT id, title, text, language FROM documents "
+                            "WHERE capture_id = ?", [capture_id])
+
+
+def document_row(capture_id: str, resource_id: int | None, entry: dict[str, Any],
+                 extracted: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "capture_id": capture_id,
+        "resource_id": resource_id,
+        "url": entry["url"],
+        "title": extracted.get("title"),
+        "author": extracted.get("author"),
+        "published": extracted.get("published"),
+        "sitename": extracted.get("sitename"),
+        "language": extracted.get("language"),
+        "text": extracted.get("text", ""),
+        # what this extraction gave; verify compares it with the sealed digest
+        "text_sha256": extracted.get("text_sha256", entry["text_sha256"]),
+        "charset": extracted.get("charset"),
+        "extractor": extracted.get("extractor", entry["extractor"]),
+        "note": extracted.get("note"),
+    }
+
+
+def resource_row(capture_id: str, record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "capture_id": capture_id,
+        "url": record["target_uri"],
+        "status_code": record["http_status"],
+        "content_type": record.get("payload_type"),
+        "record_id": record["record_id"],
+        "warc_path": record["warc_path"],
+        "warc_offset": record["offset"],
+        "warc_length": record["length"],
+        "payload_sha256": record["payload_sha256"],
+        "ip": record["ip"],
+        "fetched_at": record["date"],
+        "truncated": record.get("truncated"),
+    }
+
+
+def delete_capture(db: sqlite_utils.Database, capture_id: str) -> None:
+    from .textindex import index_text
+
+    # a contentless index forgets a row only when told the very tokens it was given
+    rows = db.execute("SELECT id, title, text, language FROM documents WHERE capture_id = ?",
+                      [capture_id]).fetchall()
+    db.conn.executemany(
+        "INSERT INTO search_index (search_index, rowid, title, body) VALUES ('delete', ?, ?, ?)",
+        ((doc_id, index_text(title, lang), index_text(text, lang))
+         for doc_id, title, text, lang in rows))
+    for table in ("documents", "images", "failures", "resources", "captures"):
+        column = "id" if table == "captures" else "capture_id"
+        db.execute(f"DELETE FROM {table} WHERE {column} = ?", [capture_id])
+
+
+def capture_ids(db: sqlite_utils.Database) -> set[str]:
+    return {row[0] for row in db.execute("SELECT id FROM captures").fetchall()}
+
+
+# -- reading, for query and search ---------------------------------------------------------------
+
+
+def open_readonly(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write: read-only URI plus query_only."""
+    if not path.exists():
+        raise ArchiveError("no database (run `custody reindex` to rebuild it)", where=str(path))
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+# What `custody query` may do: read. Everything else -- ATTACH (which VACUUM INTO does
+# too), writes, temporary tables, transactions, pragmas that set things -- is refused.
+_READ_PRAGMAS = frozenset({
+    "table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo",
+    "foreign_key_list", "foreign_key_check", "database_list", "collation_list",
+    "function_list", "module_list", "pragma_list", "compile_options", "data_version",
+    "user_version", "schema_version", "application_id", "encoding", "page_count",
+    "page_size", "freelist_count",
+})
+_TAKES_A_TABLE = frozenset({"table_info", "table_xinfo", "table_list", "index_list",
+                            "index_info", "index_xinfo", "foreign_key_list",
+                            "foreign_key_check"})
+
+
+def _authorize(action: int, arg1: str | None, arg2: str | None, db_name: str | None,
+               trigger: str | None) -> int:
+    if action in (sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
+                  sqlite3.SQLITE_RECURSIVE):
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_PRAGMA and arg1 is not None:
+        name = arg1.lower()
+        if name in _READ_PRAGMAS and (arg2 is None or name in _TAKES_A_TABLE):
+            return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_UPDATE and arg1 == "sqlite_master" and db_name == "main":
+        return sqlite3.SQLITE_OK  # asked while SQLite reads its schema (table-valued pragmas)
+    return sqlite3.SQLITE_DENY
+
+
+def open_for_query(path: Path) -> sqlite3.Connection:
+    """A read-only connection that refuses, statement by statement, all but reading."""
+    conn = open_readonly(path)
+    conn.set_authorizer(_authorize)
+    return conn
+
+
+def run_query(conn: sqlite3.Connection, sql: str, params: Iterable[Any] = (), *,
+              timeout: float | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Columns and rows; QueryError for what SQLite refuses, and when the query runs past
+    ``timeout`` seconds; KeyboardInterrupt when Ctrl-C ends it (it is checked as it runs,
+    so a runaway recursive query ends too)."""
+    import signal
+    import threading
+    import time
+
+    interrupted = []
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+    deadline = time.monotonic() + timeout if timeout is not None else None
+
+    def stop() -> int:
+        return 1 if interrupted or (deadline is not None and time.monotonic() > deadline) else 0
+
+    conn.set_progress_handler(stop, 20_000)
+    try:
+        cursor = conn.execute(sql, list(params))
+        columns = [d[0] for d in cursor.description or []]
+        return columns, cursor.fetchall()
+    except sqlite3.Error as exc:
+        if interrupted:
+            raise KeyboardInterrupt from exc
+        message = str(exc)
+        if "interrupted" in message and deadline is not None and time.monotonic() > deadline:
+            message = f"the query ran longer than {timeout:g} s (--timeout S gives it longer)"
+        elif "not authorized" in message or "authorization denied" in message:
+            message = ("refused: custody query only reads (no ATTACH, VACUUM, writes, "
+                       "temporary tables or pragmas that set things)")
+        elif "readonly" in message or "read-only" in message or "query_only" in message:
+            message = "the database is opened read-only; custody query does not write"
+        raise QueryError(message) from exc
+    finally:
+        conn.set_progress_handler(None, 0)
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,100 @@
+"""Full-text search: ranked by bm25, with filters, and snippets from the original text.
+
+The query is folded and stemmed as the documents were (textindex.py); FTS5 finds and
+ranks the documents, and the snippet is cut from the document's own text, so it shows
+the words as they were written, not as they were indexed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.errors import UsageError
+from .db import run_query
+from .textindex import QuerySyntaxError, compile_query, snippet
+
+
+@dataclass
+class Filters:
+    site: str | None = None  # host, or a domain whose subdomains count too
+    lang: str | None = None
+    since: str | None = None  # ISO date or time, UTC; compared with captured_at
+    until: str | None = None
+    capture: str | None = None
+
+
+def _where(filters: Filters) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    if filters.site:
+        host = filters.site.lower().strip("/").removeprefix("https://").removeprefix("http://")
+        patterns = [f"{scheme}://{sub}{host}{end}%" for scheme in ("http", "https")
+                    for sub in ("", "%.") for end in ("/", ":")]
+        clauses.append("(" + " OR ".join("d.url LIKE ?" for _ in patterns) + ")")
+        params += patterns
+    if filters.lang:
+        clauses.append("(d.language = ? OR d.language LIKE ?)")
+        params += [filters.lang.lower(), filters.lang.lower() + "-%"]
+    if filters.since:
+        clauses.append("c.started_at >= ?")
+        params.append(filters.since)
+    if filters.until:
+        clauses.append("c.started_at < ?")
+        params.append(_day_after(filters.until))
+    if filters.capture:
+        clauses.append("d.capture_id = ?")
+        params.append(filters.capture)
+    return "".join(f" AND {c}" for c in clauses), params
+
+
+def _day_after(value: str) -> str:
+    """--until 2026-11-21 means up to the end of that day."""
+    from datetime import date, timedelta
+
+    try:
+        return (date.fromisoformat(value) + timedelta(days=1)).isoformat()
+    except ValueError:
+        return value
+
+
+def check_date(value: str | None, option: str) -> str | None:
+    """A --since or --until value, as ISO 8601 in UTC (a date, or a date and time); a
+    UsageError saying so for anything else, rather than a filter that matches nothing."""
+    from datetime import UTC, date, datetime
+
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text).isoformat()
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise UsageError(f"{option} {value!r} is not a date: give YYYY-MM-DD, or a time as "
+                         "2026-11-21T10:15:00Z (UTC)") from exc
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="microseconds") + "Z"
+
+
+def search(conn: sqlite3.Connection, words: str, *, limit: int = 20,
+           filters: Filters | None = None, timeout: float | None = None) -> list[dict[str, Any]]:
+    filters = filters or Filters()
+    filters.since = check_date(filters.since, "--since")
+    filters.until = check_date(filters.until, "--until")
+    try:
+        expression = compile_query(words)
+    except QuerySyntaxError as exc:
+        raise UsageError(f"search {words!r}: {exc}") from exc
+    where, params = _where(filters)
+    sql = ("SELECT d.url, d.title, d.capture_id, c.started_at AS captured_at, d.text, "
+           "d.language FROM search_index s JOIN documents d ON d.id = s.rowid "
+           "JOIN captures c ON c.id = d.capture_id WHERE search_index MATCH ?"
+           f"{where} ORDER BY s.rank LIMIT ?")
+    _, rows = run_query(conn, sql, [expression, *params, limit], timeout=timeout)
+    return [
+        {"url": url, "title": title, "capture_id": capture_id, "captured_at": captured_at,
+         "language": language, "snippet": snippet(text or "", words, language)}
+        for url, title, capture_id, captured_at, text, language in rows
+    ]

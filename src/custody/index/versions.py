@@ -1,0 +1,63 @@
+"""Versions of a page across captures: its history, and what changed between two."""
+
+from __future__ import annotations
+
+import difflib
+import sqlite3
+from typing import Any
+
+from ..core.errors import NotFound
+from ..core.urls import normalise
+
+
+def history(conn: sqlite3.Connection, url: str) -> list[dict[str, Any]]:
+    """Every capture of the URL, oldest first, and whether its text changed."""
+    rows = conn.execute(
+        "SELECT c.id, c.started_at, r.status_code, d.text_sha256, r.payload_sha256 "
+        "FROM resources r JOIN captures c ON c.id = r.capture_id "
+        "LEFT JOIN documents d ON d.resource_id = r.id "
+        "WHERE r.url = ? ORDER BY c.started_at, r.fetched_at",
+        [normalise(url)],
+    ).fetchall()
+    out: list[dict[str, Any]] = []
+    previous: str | None = None
+    for capture_id, captured_at, status, text_sha, payload_sha in rows:
+        # the first capture has nothing to compare with
+        changed = None if not out else text_sha != previous
+        out.append({"capture_id": capture_id, "captured_at": captured_at, "status": status,
+                    "text_sha256": text_sha, "payload_sha256": payload_sha,
+                    "text_changed": changed})
+        previous = text_sha
+    return out
+
+
+def _text(conn: sqlite3.Connection, capture_id: str, url: str) -> tuple[str, str]:
+    row = conn.execute(
+        "SELECT d.text, c.started_at FROM documents d JOIN captures c ON c.id = d.capture_id "
+        "WHERE d.capture_id = ? AND d.url = ? ORDER BY d.id DESC LIMIT 1",
+        [capture_id, url]).fetchone()
+    if row is None:
+        known = conn.execute("SELECT 1 FROM captures WHERE id = ?", [capture_id]).fetchone()
+        what = "no text of this URL in the capture" if known else "no such capture"
+        raise NotFound(what, where=f"{capture_id} {url}")
+    return row[0] or "", row[1]
+
+
+def default_url(conn: sqlite3.Connection, capture_id: str) -> str:
+    row = conn.execute("SELECT final_url FROM captures WHERE id = ?", [capture_id]).fetchone()
+    if row is None:
+        raise NotFound("no such capture", where=capture_id)
+    return str(row[0])
+
+
+def diff(conn: sqlite3.Connection, first: str, second: str,
+         url: str | None = None) -> tuple[bool, list[str]]:
+    """Whether the page's text is the same in both captures, and a unified line diff."""
+    target = normalise(url) if url else default_url(conn, first)
+    old, old_time = _text(conn, first, target)
+    new, new_time = _text(conn, second, target)
+    lines = list(difflib.unified_diff(
+        old.splitlines(), new.splitlines(), lineterm="",
+        fromfile=f"{target} in {first} ({old_time})",
+        tofile=f"{target} in {second} ({new_time})"))
+    return old == new, lines

@@ -1,0 +1,165 @@
+"""Evidence bundles: one capture, self-contained, checkable with standard tools alone.
+
+A bundle holds the manifest and its signature and timestamps, the TSA roots,
+allowed_signers, the capture's WARC files (at the paths the manifest names), the
+ledger checkpoint with its SSH signature, the inclusion proof, a standard-library
+script that checks it, SHA256SUMS over all of it, and VERIFY.md with the exact
+commands for this capture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import shutil
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+
+from ..core.archive import Archive
+from ..core.config import load as load_config
+from ..core.errors import NotFound, UsageError
+from . import manifest, timestamp
+from .ledger import Ledger
+
+
+def write_bundle(archive: Archive, capture_id: str, out: Path) -> list[str]:
+    """Write the bundle into ``out`` (new or empty); return the files written."""
+    path = manifest.manifest_path(archive.manifests_dir, capture_id)
+    if not path.exists():
+        raise NotFound("no such capture", where=capture_id)
+    sealed = manifest.read(path)
+    if sealed.content is None:
+        raise UsageError(sealed.problem or "unreadable manifest", where=str(path))
+    if out.exists() and any(out.iterdir()):
+        raise UsageError("the bundle folder exists and is not empty", where=str(out))
+    ledger = Ledger(archive.manifests_dir)
+    try:
+        proof = ledger.inclusion(capture_id)
+    except LookupError as exc:
+        raise UsageError(f"cannot prove inclusion: {exc}", where=capture_id) from exc
+    checkpoint = ledger.latest()
+    assert checkpoint is not None
+    out.mkdir(parents=True, exist_ok=True)
+    files: list[str] = []
+
+    def put(name: str, data: bytes | None = None, source: Path | None = None) -> None:
+        target = out / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source is not None:
+            shutil.copyfile(source, target)
+        else:
+            target.write_bytes(data or b"")
+        files.append(name)
+
+    put("manifest.json", source=path)
+    put("manifest.json.sig", source=path.with_name(path.name + ".sig"))
+    tokens = timestamp.token_paths(path)
+    for number, token in enumerate(tokens, start=1):
+        put("manifest.json.tsr" if number == 1 else f"manifest.json.{number}.tsr", source=token)
+    roots = load_config(archive.root).tsa_roots
+    if roots:
+        put("tsa-roots.pem", b"".join(r.read_bytes() for r in roots))
+    put("allowed_signers", source=archive.allowed_signers)
+    for entry in sealed.content["warc_files"]:
+        put(entry["path"], source=archive.root / entry["path"])
+    put("checkpoint", checkpoint.text.encode())
+    put("checkpoint.sig", source=ledger.dir / "checkpoint.sig")
+    put("inclusion-proof.json", (json.dumps(proof, indent=2) + "\n").encode())
+    script = resources.files("custody.seal").joinpath("verify_inclusion.py").read_bytes()
+    put("verify_inclusion.py", script)
+    put("VERIFY.md", _verify_md(sealed.content, checkpoint.size, tokens, bool(roots)).encode())
+    sums = "".join(f"{hashlib.sha256((out / f).read_bytes()).hexdigest()}  {f}\n"
+                   for f in files)
+    (out / "SHA256SUMS").write_text(sums)
+    return [*files, "SHA256SUMS"]
+
+
+_COMMAND_INDENT = " " * 7  # VERIFY.md's commands stand indented so, as code in its list
+
+
+def verify_commands(text: str) -> list[str]:
+    """The commands a VERIFY.md gives, in order: its indented lines, a line ending in a
+    backslash joined to the next."""
+    commands, current = [], ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if line.startswith(_COMMAND_INDENT) and stripped:
+            current += stripped.removesuffix("\\")
+            if not stripped.endswith("\\"):
+                commands.append(current)
+                current = ""
+    return commands
+
+
+def _verify_md(content: dict, tree_size: int, tokens: list[Path], have_roots: bool) -> str:
+    principal = shlex.quote(content["collector"]["operator"])  # a name with spaces, say
+    fingerprint = content["collector"]["key_fingerprint"]
+    started = datetime.fromisoformat(content["started_at"].replace("Z", "+00:00"))
+    verify_time = started.strftime("%Y%m%d%H%M%S")
+    warcs = " ".join(f["path"] for f in content["warc_files"])
+    lines = [
+        f"# Verifying capture {content['capture_id']}",
+        "",
+        f"Seed URL: {content['seed_url']}  ",
+        f"Captured: {content['started_at']} to {content['finished_at']} (UTC)  ",
+        f"Sealed by: {content['collector']['operator']}, key {fingerprint}",
+        "",
+        "Run these in this folder. Each must succeed; none needs custody. You need coreutils,",
+        "OpenSSH 8.2 or later, OpenSSL, Python 3 and `pip install warcio`.",
+        "",
+        "1. Every file is the one that was bundled:",
+        "",
+        "       sha256sum -c SHA256SUMS",
+        "",
+        "2. The manifest was signed by the archivist (compare the key fingerprint with one",
+        "   you obtained from the archivist directly):",
+        "",
+        f"       ssh-keygen -Y verify -f allowed_signers -I {principal} -n custody-manifest \\",
+        f"           -s manifest.json.sig -Overify-time={verify_time} < manifest.json",
+        "",
+        "   (`-Overify-time` checks the key was valid when the capture was made, which",
+        "   matters once the archivist has rotated keys.)",
+        "",
+        "3. The WARC files are intact, record by record, and the manifest lists their",
+        "   sha256 (`warc_files` in manifest.json, also checked by step 1's SHA256SUMS):",
+        "",
+        f"       warcio check -v {warcs}",
+        "",
+    ]
+    if tokens:
+        lines += [
+            "4. An independent time-stamping authority saw this exact manifest at genTime:",
+            "",
+            "       openssl ts -reply -in manifest.json.tsr -text | grep 'Time stamp'",
+        ]
+        ca = "tsa-roots.pem" if have_roots else "TSA-ROOT.pem"
+        lines += [
+            f"       openssl ts -verify -data manifest.json -in manifest.json.tsr -CAfile {ca}",
+            "",
+            "   If the TSA's certificate has expired since, verify at genTime instead: add",
+            "   `-attime EPOCH`, where EPOCH is genTime in seconds (`date -d 'GENTIME' +%s`).",
+        ]
+        if not have_roots:
+            lines += ["   TSA-ROOT.pem is the TSA's root certificate, from the TSA itself."]
+        lines += [""]
+    else:
+        lines += ["4. (This capture has no RFC 3161 timestamp.)", ""]
+    lines += [
+        "5. The manifest is in the archive's ledger, whose checkpoint the archivist signed:",
+        "",
+        f"       ssh-keygen -Y verify -f allowed_signers -I {principal} "
+        "-n custody-checkpoint -s checkpoint.sig < checkpoint",
+        "       python3 verify_inclusion.py manifest.json inclusion-proof.json checkpoint",
+        "",
+        f"   The checkpoint covers {tree_size} sealed capture{'' if tree_size == 1 else 's'}. "
+        "Keep it: a later checkpoint",
+        "   of the same archive must extend it (`custody verify --against checkpoint`), so a",
+        "   capture removed or reordered after today shows.",
+        "",
+        "The WARC files are in the paths the manifest names; any WARC tool (pywb,",
+        "ReplayWeb.page, warcio) reads them.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,204 @@
+"""The manifest: what one capture holds, written once, atomically, and signed.
+
+A manifest is canonical JSON (sorted keys, UTF-8, two-space indent, final newline)
+so that the same content always gives the same bytes, and the signature and the
+hash chain are over those exact bytes. Each manifest names the sha256 of the one
+sealed before it and carries the next sequence number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from ..core.atomic import replace_durably
+from ..core.capture_ids import check_capture_id
+
+FORMAT = "custody-manifest/1"
+
+
+def to_bytes(manifest: dict[str, Any]) -> bytes:
+    return (json.dumps(manifest, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode()
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A manifest as found on disk."""
+
+    capture_id: str
+    path: Path
+    data: bytes
+    content: dict[str, Any] | None  # None when the bytes are not a readable manifest
+    problem: str | None = None
+
+    @cached_property
+    def sha256(self) -> str:
+        return sha256_hex(self.data)
+
+    @property
+    def sequence(self) -> int | None:
+        chain = (self.content or {}).get("chain") or {}
+        value = chain.get("sequence")
+        return value if isinstance(value, int) else None
+
+
+def when(text: str | None) -> datetime | None:
+    """A time as a manifest writes it (ISO 8601, Z); None when absent or unreadable."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def manifest_path(manifests_dir: Path, capture_id: str) -> Path:
+    return manifests_dir / f"{check_capture_id(capture_id)}.json"
+
+
+def read(path: Path) -> Sealed:
+    capture_id = path.name.removesuffix(".json")
+    data = path.read_bytes()
+    try:
+        content = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return Sealed(capture_id, path, data, None, f"not valid JSON: {exc}")
+    if not isinstance(content, dict) or content.get("format") != FORMAT:
+        return Sealed(capture_id, path, data, None, f"not a {FORMAT} manifest")
+    return Sealed(capture_id, path, data, content)
+
+
+def paths(manifests_dir: Path) -> list[Path]:
+    """Every manifest file, by name (a dot file is a manifest still being written)."""
+    return sorted(p for p in manifests_dir.glob("*.json") if not p.name.startswith("."))
+
+
+def read_all(manifests_dir: Path) -> list[Sealed]:
+    """Every manifest, in chain order (sequence, then name for unreadable ones)."""
+    found = [read(p) for p in paths(manifests_dir)]
+    return sorted(found, key=lambda m: (m.sequence is None, m.sequence or 0, m.capture_id))
+
+
+def chain_head(manifests_dir: Path) -> tuple[int, str | None]:
+    """The sequence number and sha256 of the newest sealed manifest (0, None when none)."""
+    sealed = [m for m in read_all(manifests_dir) if m.sequence is not None]
+    if not sealed:
+        return 0, None
+    newest = max(sealed, key=lambda m: m.sequence or 0)
+    return newest.sequence or 0, newest.sha256
+
+
+_FILE_FIELDS = {"path": str, "bytes": int, "sha256": str}
+_RECORD_FIELDS = {"warc_path": str, "offset": int, "length": int, "record_id": str,
+                  "type": str, "block_sha256": str, "member_sha256": str}
+
+
+def warc_layout(content: Any) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """A manifest's WARC files by path, and their records by path, in offset order.
+
+    ValueError names the first entry that lacks a field verification reads, or holds
+    a value of the wrong type.
+    """
+    if not isinstance(content, dict):
+        raise ValueError("not an object")
+    warc_files, records = content.get("warc_files"), content.get("records")
+    if not isinstance(warc_files, list) or not isinstance(records, list):
+        raise ValueError("missing field 'warc_files' or 'records'")
+    for i, entry in enumerate(warc_files):
+        _check_fields(entry, _FILE_FIELDS, f"warc_files[{i}]")
+    by_file: dict[str, list[dict[str, Any]]] = {}
+    for i, record in enumerate(records):
+        try:  # the common case, quickly; the field at fault is named below
+            whole = (type(record["offset"]) is int and type(record["length"]) is int
+                     and type(record["warc_path"]) is str and type(record["record_id"]) is str
+                     and type(record["type"]) is str and type(record["block_sha256"]) is str
+                     and type(record["member_sha256"]) is str)
+        except (KeyError, TypeError, IndexError):
+            whole = False
+        if not whole:
+            _check_fields(record, _RECORD_FIELDS, f"records[{i}]")
+        by_file.setdefault(record["warc_path"], []).append(record)
+    for listed in by_file.values():
+        listed.sort(key=lambda r: r["offset"])
+    return {f["path"]: f for f in warc_files}, by_file
+
+
+def _check_fields(entry: Any, fields: dict[str, type], what: str) -> None:
+    if not isinstance(entry, dict):
+        raise ValueError(f"{what} is not an object")
+    for name, kind in fields.items():
+        value = entry.get(name)
+        if type(value) is not kind:
+            raise ValueError(f"{what} lacks {name!r} or it is not a {kind.__name__}")
+
+
+def sha256sums(entries: list[tuple[str, str]]) -> bytes:
+    """A file `sha256sum -c` reads: '<hex>  <path>' per line, paths relative to the root."""
+    return "".join(f"{digest}  {path}\n" for path, digest in entries).encode()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, indent=2)
+
+
+def stream_bytes(head: dict[str, Any],
+                 lists: Mapping[str, Iterable[dict[str, Any]]]) -> Iterator[bytes]:
+    """The bytes ``to_bytes`` gives for ``head`` plus the lists, without holding the lists.
+
+    A crawl's records are read from disk one at a time; the output is the same
+    canonical JSON, byte for byte (a test holds the two together).
+    """
+    keys = sorted([*head, *lists])
+    yield b"{"
+    for index, key in enumerate(keys):
+        yield ("\n  " + json.dumps(key, ensure_ascii=False) + ": ").encode()
+        if key in head:
+            yield _dumps(head[key]).replace("\n", "\n  ").encode()
+        else:
+            first = True
+            for item in lists[key]:
+                yield b"[\n    " if first else b",\n    "
+                yield _dumps(item).replace("\n", "\n    ").encode()
+                first = False
+            yield b"[]" if first else b"\n  ]"
+        if index < len(keys) - 1:
+            yield b","
+    yield b"\n}\n"
+
+
+@dataclass
+class Written:
+    tmp_path: Path
+    sha256: str
+    sha512: bytes
+    size: int
+
+
+def write_streamed(path: Path, chunks: Iterable[bytes]) -> Written:
+    """Write the manifest under a temporary name, hashing as it goes; `commit` renames it."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    sha256, sha512, size = hashlib.sha256(), hashlib.sha512(), 0
+    with open(tmp, "wb") as fh:
+        for chunk in chunks:
+            fh.write(chunk)
+            sha256.update(chunk)
+            sha512.update(chunk)
+            size += len(chunk)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return Written(tmp, sha256.hexdigest(), sha512.digest(), size)
+
+
+def commit(written: Written, path: Path) -> None:
+    replace_durably(written.tmp_path, path)

@@ -1,0 +1,152 @@
+"""Sealing a manifest: signature, timestamps, SHA256SUMS, the manifest itself, the ledger,
+the custody log.
+
+The order is what makes a crash harmless. Everything that vouches for the manifest is
+written first, beside its temporary name; the manifest's rename is the moment the
+capture exists; the ledger leaf, the checkpoint and the log event follow. Each step
+is a durable write that can be completed later without rewriting an earlier one:
+before the rename nothing is sealed, and what was written is discarded and sealed
+afresh (``discard_unsealed``); after it, ``publish``'s steps each check whether they
+were done (the leaf in the ledger, a checkpoint over every leaf, the event in the
+log) and do only what is missing. A sealed manifest is never written again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ..core import faults, sshsig
+from ..core.archive import Archive
+from ..core.atomic import write_atomic
+from . import manifest, timestamp
+from .custody_log import CustodyLog
+from .ledger import Ledger
+
+
+@dataclass
+class Sealed:
+    path: Path
+    sha256: str
+    tokens: list[Path] = field(default_factory=list)
+    timestamp_errors: list[str] = field(default_factory=list)
+
+
+def file_leaf_hash(path: Path) -> bytes:
+    """RFC 9162 leaf hash of a file's bytes, read in chunks."""
+    digest = hashlib.sha256(b"\x00")
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.digest()
+
+
+def seal(archive: Archive, capture_id: str, chunks: Iterable[bytes],
+         files: list[tuple[str, str]], *, key: Ed25519PrivateKey, principal: str,
+         tsa: list[str]) -> Sealed:
+    path = manifest.manifest_path(archive.manifests_dir, capture_id)
+    if path.exists():  # never: a sealed manifest is not written again
+        raise FileExistsError(17, "a sealed manifest is never rewritten", str(path))
+    written = manifest.write_streamed(path, chunks)
+    faults.after("seal.manifest-temp")
+    signature = sshsig.sign_digest(key, written.sha512, sshsig.MANIFEST_NAMESPACE).encode()
+    write_atomic(path.with_name(path.name + ".sig"), signature)
+    faults.after("seal.signature")
+    tokens: list[Path] = []
+    errors: list[str] = []
+    if tsa:
+        tokens, errors = timestamp.stamp(path, written.tmp_path.read_bytes(), tsa)
+    sums = [*files, (archive.relative(path), written.sha256)]
+    write_atomic(archive.manifests_dir / f"{capture_id}.SHA256SUMS",
+                          manifest.sha256sums(sums))
+    faults.after("seal.sha256sums")
+    manifest.commit(written, path)  # the capture exists from here on
+    faults.after("seal.manifest")
+    publish(archive, capture_id, key=key, principal=principal)
+    return Sealed(path, written.sha256, tokens, errors)
+
+
+def discard_unsealed(archive: Archive, capture_id: str) -> list[Path]:
+    """Remove what a seal interrupted before the manifest's rename left beside it: the
+    temporary manifest, its signature, tokens, pending mark and SHA256SUMS. None of it
+    was sealed (no manifest names it); the capture is sealed afresh. Never touches a
+    capture whose manifest exists."""
+    folder = archive.manifests_dir
+    path = manifest.manifest_path(folder, capture_id)
+    if path.exists():
+        return []
+    name = path.name
+    leftovers = [folder / f".{name}.tmp", folder / f"{name}.sig", folder / f".{name}.sig.tmp",
+                 timestamp.pending_path(path), folder / f"{capture_id}.SHA256SUMS",
+                 *timestamp.token_paths(path)]
+    removed = []
+    for leftover in leftovers:
+        if leftover.exists():
+            leftover.unlink()
+            removed.append(leftover)
+    return removed
+
+
+def publish(archive: Archive, capture_id: str, *, key: Ed25519PrivateKey,
+            principal: str) -> list[str]:
+    """The steps after a manifest's rename, each done only if it is not done already: its
+    leaf in the ledger, a checkpoint over every leaf, its `captured` event in the log.
+    What was completed, for a note."""
+    done = []
+    ledger = Ledger(archive.manifests_dir)
+    if capture_id not in {leaf.capture_id for leaf in ledger.leaves()}:
+        path = manifest.manifest_path(archive.manifests_dir, capture_id)
+        ledger.append(capture_id, file_leaf_hash(path))
+        done.append("its ledger leaf")
+    if not ledger.current():
+        ledger.checkpoint_now(key=key, principal=principal)
+        done.append("the checkpoint")
+    log = CustodyLog(archive.manifests_dir)
+    if not logged(log, capture_id):
+        sealed = manifest.read(manifest.manifest_path(archive.manifests_dir, capture_id))
+        asked = bool(((sealed.content or {}).get("settings") or {}).get("tsa"))
+        tokens = timestamp.token_paths(sealed.path)
+        details = {"capture_id": capture_id, "manifest_sha256": sealed.sha256,
+                   "timestamps": len(tokens), "timestamp_pending": asked and not tokens}
+        log.append("captured", key=key, who=principal, details=details)
+        faults.after("seal.log")
+        done.append("its custody log event")
+    return done
+
+
+def logged(log: CustodyLog, capture_id: str) -> bool:
+    """Whether the log holds the capture's `captured` event."""
+    import json
+
+    needle = capture_id.encode()
+    for line in log.lines():
+        if needle not in line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("event") == "captured" and \
+                (entry.get("details") or {}).get("capture_id") == capture_id:
+            return True
+    return False
+
+
+def heal_ledger(archive: Archive, *, key: Ed25519PrivateKey, principal: str) -> list[str]:
+    """Publish sealed manifests the ledger lacks (a crash after sealing, or an archive made
+    before the ledger existed), in chain order; sign a checkpoint when it lags behind."""
+    ledger = Ledger(archive.manifests_dir)
+    ledger.repair()
+    known = {leaf.capture_id for leaf in ledger.leaves()}
+    added = []
+    for sealed in manifest.read_all(archive.manifests_dir):
+        if sealed.content is not None and sealed.capture_id not in known:
+            ledger.append(sealed.capture_id, file_leaf_hash(sealed.path))
+            added.append(sealed.capture_id)
+    if (added or ledger.exists) and not ledger.current():
+        ledger.checkpoint_now(key=key, principal=principal)
+    return added

@@ -1,0 +1,171 @@
+"""Verification of a capture's WARC files against its manifest: each file's size and
+sha256, that it holds exactly the sealed records at their places, and each record's
+WARC header fields and block digest, recomputed from the file.
+
+A file is read as jobs (see pool): one for its sha256, and its records in parts cut at
+their sealed places, each part inflated and compared with the manifest's records on
+its own. The parts stand for the file only when its sha256 is the sealed one and every
+place held exactly one whole gzip member; in any other case -- an altered file, a part
+that did not hold -- the file is walked member by member here, so that what changed
+is found and located.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from ..core.archive import Archive
+from ..seal import manifest
+from ..warc.scan import Member, contiguous, file_sha256, read_members, scan
+from .report import FAILED, PASSED, UNCHECKED, Report
+
+_MIN_PART = 256 * 1024  # smaller parts cost more in hand-over than they save
+_MAX_PART = 64 * 1024 * 1024  # a worker whose parent was killed notices within a part
+CheckRow = tuple[str, str, str, str, str | None]
+
+
+@dataclass
+class FilePlan:
+    """One WARC file of a capture, and the numbers of the jobs that read it."""
+
+    capture_id: str
+    entry: dict[str, Any]  # the manifest's warc_files entry: path, bytes, sha256
+    records: list[dict[str, Any]]  # the manifest's records in the file, by offset
+    sha256_job: int | None = None  # None: no sealed layout to cut, walked here
+    part_jobs: list[int] = field(default_factory=list)
+
+
+def plan(archive: Archive, sealed: manifest.Sealed, add: Callable[[Any], int],
+         part_size: int) -> list[FilePlan]:
+    """The capture's files, with jobs added (``add`` returns a job's number) for those
+    there to read whose sealed places follow one another from the start. ValueError
+    when the manifest's lists of files and records cannot be read."""
+    files, by_file = manifest.warc_layout(sealed.content)
+    plans = []
+    for relpath, entry in files.items():
+        one = FilePlan(sealed.capture_id, entry, by_file.get(relpath, []))
+        plans.append(one)
+        layout = [(r["offset"], r["length"]) for r in one.records]
+        path = archive.root / relpath
+        if not contiguous(layout) or not path.is_file():
+            continue
+        one.sha256_job = add(partial(file_sha256, path))
+        start, cut = 0, 0
+        for i, (offset, length) in enumerate(layout):
+            if offset + length - cut >= part_size or i == len(layout) - 1:
+                rows = one.records[start : i + 1]
+                one.part_jobs.append(add(partial(check_part, path, one.capture_id, relpath, rows)))
+                start, cut = i + 1, offset + length
+    return plans
+
+
+def part_size(total_bytes: int, workers: int, smallest: int = _MIN_PART) -> int:
+    """Parts small enough that each worker takes several -- text (slow to inflate) and
+    photos (stored, quick) then fall to every worker alike -- and bounded."""
+    if workers < 2:
+        return _MAX_PART
+    return min(_MAX_PART, max(smallest, total_bytes // (workers * 16)))
+
+
+def check_part(path: Path, cid: str, relpath: str, records: list[dict[str, Any]]
+               ) -> tuple[list[CheckRow], list[tuple[int, str | None]]] | None:
+    """A job: the records at their sealed places, inflated and compared with the
+    manifest, taking the file to be as sealed (its sha256 is checked on its own); their
+    checks and the (offset, record id) found. None when a place does not hold one whole
+    gzip member."""
+    members = read_members(path, [(r["offset"], r["length"]) for r in records])
+    if members is None:
+        return None
+    checks = [record_check(m, cid, relpath, r) for m, r in zip(members, records, strict=True)]
+    return checks, [(m.offset, m.headers.get("WARC-Record-ID")) for m in members]
+
+
+def check_file(archive: Archive, one: FilePlan, result: Callable[[int], Any],
+               report: Report) -> None:
+    """The file's checks, from its jobs' results (``result`` hands one over) or, when
+    they do not stand for the file, from a walk of it here."""
+    cid, relpath = one.capture_id, one.entry["path"]
+    path = archive.root / relpath
+    if not path.is_file():
+        report.add("warc-file", relpath, FAILED, "missing", cid)
+        report.add("warc-records", relpath, UNCHECKED, "the file is missing", cid)
+        return
+    try:
+        _check_file(path, one, result, report)
+    except OSError as exc:
+        report.add("warc-file", relpath, UNCHECKED, f"cannot be read: {exc.strerror or exc}", cid)
+        report.add("warc-records", relpath, UNCHECKED, "the file cannot be read", cid)
+
+
+def _check_file(path: Path, one: FilePlan, result: Callable[[int], Any],
+                report: Report) -> None:
+    cid, relpath, entry = one.capture_id, one.entry["path"], one.entry
+    sealed_sha = str(entry["sha256"])
+    parts: list[Any] = []
+    if one.sha256_job is not None:
+        size, digest = result(one.sha256_job)
+        if digest == sealed_sha and size == sum(r["length"] for r in one.records):
+            parts = [result(n) for n in one.part_jobs]
+    if parts and all(p is not None for p in parts):
+        present = [place for _, places in parts for place in places]
+        rows = [row for checks, _ in parts for row in checks]
+        error = None
+    else:  # altered, or not cut: walk it to find what changed, and where
+        walked = scan(path, sealed_sha, [(r["offset"], r["length"]) for r in one.records])
+        size, digest, error = walked.size, walked.sha256, walked.error
+        present = [(m.offset, m.headers.get("WARC-Record-ID")) for m in walked.members]
+        at = {m.offset: m for m in walked.members}
+        rows = [record_check(at.get(r["offset"]), cid, relpath, r) for r in one.records]
+
+    problems = []
+    if size != entry["bytes"]:
+        problems.append(f"{size} bytes, manifest says {entry['bytes']}")
+    if digest != sealed_sha:
+        problems.append(f"sha256 {digest}, manifest says {sealed_sha}")
+    report.add("warc-file", relpath, FAILED if problems else PASSED, "; ".join(problems), cid)
+
+    listed = [(r["offset"], r["record_id"]) for r in one.records]
+    if present == listed and error is None:
+        report.add("warc-records", relpath, PASSED, f"{len(present)} records", cid)
+    else:
+        found = set(present)
+        parts_text = [error] if error else []
+        gone = [f"{rid} at {off}" for off, rid in listed if (off, rid) not in found]
+        sealed_places = set(listed)
+        extra = [f"{rid} at {off}" for off, rid in present if (off, rid) not in sealed_places]
+        if gone:
+            parts_text.append("not found where the manifest puts them: " + ", ".join(gone[:5]))
+        if extra:
+            parts_text.append("not in the manifest: " + ", ".join(extra[:5]))
+        report.add("warc-records", relpath, FAILED, "; ".join(parts_text) or "order differs", cid)
+    report.merge((rows, []))
+
+
+def record_check(member: Member | None, cid: str, relpath: str,
+                 record: dict[str, Any]) -> CheckRow:
+    """One record against its manifest entry, as a report row."""
+    subject = f"{relpath}@{record['offset']} {record['record_id']}"
+    if member is None:
+        return ("record", subject, FAILED, "no readable record starts at this offset", cid)
+    problems = []
+    if member.length != record["length"] or member.member_sha256 not in (
+            None, record["member_sha256"]):  # None: the whole file is as sealed
+        problems.append("record bytes differ from the sealed ones")
+    if member.error:
+        problems.append(member.error)
+    headers = member.headers
+    for field_name, key in (("WARC-Record-ID", "record_id"), ("WARC-Type", "type"),
+                            ("WARC-Target-URI", "target_uri")):
+        if headers.get(field_name) != record.get(key):
+            problems.append(f"WARC header {field_name} is {headers.get(field_name)!r}, "
+                            f"manifest says {record.get(key)!r}")
+    if headers.get("WARC-Block-Digest") != f"sha256:{record['block_sha256']}":
+        problems.append("WARC-Block-Digest header differs from the manifest")
+    if member.block_sha256 is not None and member.block_sha256 != record["block_sha256"]:
+        problems.append(f"block sha256 is {member.block_sha256}, "
+                        f"manifest says {record['block_sha256']} (HTTP headers or body changed)")
+    return ("record", subject, FAILED if problems else PASSED, "; ".join(problems), cid)

@@ -1,0 +1,70 @@
+"""The outcome of verification: checks, each passed, failed or unchecked.
+
+Verification keeps going after a failure, so a report names every capture, file and
+record that is wrong and what differs; "unchecked" (could not be checked) is never
+counted as passed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from .. import __version__
+
+# A report's findings as plain values, as verification jobs send them to the parent:
+# checks as (check, subject, outcome, detail, capture id), and notes.
+Findings = tuple[list[tuple[str, str, str, str, str | None]], list[str]]
+
+PASSED, FAILED, UNCHECKED = "passed", "failed", "unchecked"
+REPORT_FORMAT = "custody-verify/1"
+
+
+class Check(NamedTuple):
+    check: str  # signature, chain, sha256sums, warc-file, warc-records, record, database, ...
+    subject: str  # what was checked: a path, a record id, a table
+    outcome: str
+    detail: str = ""
+    capture_id: str | None = None
+
+
+@dataclass
+class Report:
+    root: str
+    checks: list[Check] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    captures: list[str] = field(default_factory=list)
+
+    def add(self, check: str, subject: str, outcome: str, detail: str = "",
+            capture_id: str | None = None) -> None:
+        self.checks.append(Check(check, subject, outcome, detail, capture_id))
+
+    def findings(self) -> Findings:
+        return [tuple(c) for c in self.checks], list(self.notes)  # type: ignore[misc]
+
+    def merge(self, findings: Findings) -> None:
+        """Add another report's findings; a note already here is not repeated."""
+        checks, notes = findings
+        self.checks.extend(map(Check._make, checks))
+        self.notes.extend(n for n in notes if n not in self.notes)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for c in self.checks if c.outcome == outcome)
+
+    @property
+    def status(self) -> str:
+        if self.count(FAILED):
+            return FAILED
+        return "incomplete" if self.count(UNCHECKED) else PASSED
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": REPORT_FORMAT,
+            "custody_version": __version__,
+            "root": self.root,
+            "status": self.status,
+            "summary": {o: self.count(o) for o in (PASSED, FAILED, UNCHECKED)},
+            "captures": self.captures,
+            "checks": [c._asdict() for c in self.checks],
+            "notes": self.notes,
+        }

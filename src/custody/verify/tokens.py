@@ -1,0 +1,96 @@
+"""Verification of the RFC 3161 timestamp tokens beside the manifests: each token's
+imprint, signature and certificate chain at its genTime, against the trusted roots;
+then, with the manifest's content, that genTime is not before the capture started and
+that a capture which asked a TSA has a token or a pending mark.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import Any
+
+from ..core.archive import Archive
+from ..seal import manifest
+from .report import FAILED, UNCHECKED, Report
+
+# A capture's tokens as checked from bytes alone: the sha256 of the manifest they were
+# checked against, and per token (file name, outcome, detail, genTime in ISO 8601).
+TokenResults = dict[str, tuple[str | None, list[tuple[str, str, str, str | None]]]]
+
+
+def check_tokens(archive: Archive, capture_ids: list[str] | None) -> tuple[TokenResults, list[str]]:
+    """A job: every RFC 3161 token beside the manifests (or those of ``capture_ids``),
+    checked against the manifest's bytes and the trusted roots; and notes.
+
+    It reads the manifests' bytes itself and parses none of them, so that it can start
+    before the manifests are read: its libraries take longest of all to load.
+    """
+    from ..core.config import load
+    from ..core.errors import UsageError
+    from ..seal.timestamp import check_token, load_certificates, token_paths
+
+    results: TokenResults = {}
+    notes: list[str] = []
+    roots: list[Any] | None = None
+    for path in manifest.paths(archive.manifests_dir):
+        capture_id = path.name.removesuffix(".json")
+        if capture_ids is not None and capture_id not in capture_ids:
+            continue
+        tokens = token_paths(path)
+        if not tokens:
+            continue
+        if roots is None:
+            try:
+                roots = load_certificates(load(archive.root).tsa_roots)
+            except (OSError, ValueError, UsageError) as exc:
+                notes.append(f"trusted TSA roots cannot be read: {exc}")
+                roots = []
+        try:
+            digest = hashlib.sha256(path.read_bytes())
+        except OSError as exc:
+            results[capture_id] = (None, [(t.name, UNCHECKED, f"the manifest cannot be read: "
+                                           f"{exc.strerror or exc}", None) for t in tokens])
+            continue
+        checked: list[tuple[str, str, str, str | None]] = []
+        for token in tokens:
+            try:
+                result = check_token(token.read_bytes(), digest.digest(), roots)
+            except OSError as exc:
+                checked.append((token.name, UNCHECKED, f"cannot be read: {exc}", None))
+                continue
+            gen_time = result.gen_time.isoformat() if result.gen_time else None
+            checked.append((token.name, result.outcome, result.detail, gen_time))
+        results[capture_id] = (digest.hexdigest(), checked)
+    return results, notes
+
+
+def check_timestamps(sealed: manifest.Sealed, checked: TokenResults, report: Report) -> None:
+    """The capture's tokens as ``check_tokens`` found them, or its pending mark; a token
+    whose genTime is before the capture started fails."""
+    from ..seal.timestamp import pending_path
+
+    cid = sealed.capture_id
+    content = sealed.content or {}
+    asked = (content.get("settings") or {}).get("tsa") or []
+    if cid not in checked:
+        pending = pending_path(sealed.path)
+        if pending.exists():
+            report.add("timestamp", pending.name, UNCHECKED,
+                       "timestamp pending: no TSA answered yet (`custody timestamp`)", cid)
+        elif asked:
+            report.add("timestamp", sealed.path.name + ".tsr", FAILED,
+                       f"the capture asked {', '.join(asked)} for a timestamp, "
+                       "and no token or pending mark is here", cid)
+        return
+    against, tokens = checked[cid]
+    started = manifest.when(content.get("started_at"))
+    for name, outcome, detail, gen_iso in tokens:
+        gen_time = manifest.when(gen_iso)
+        if against is not None and against != sealed.sha256:
+            outcome, detail = FAILED, "the manifest changed while its tokens were checked"
+        elif gen_time and started and gen_time < started - timedelta(minutes=10):
+            outcome = FAILED
+            detail = (f"genTime {gen_time.isoformat()} is before the capture started "
+                      f"({content.get('started_at')})")
+        report.add("timestamp", name, outcome, detail, cid)

@@ -1,0 +1,303 @@
+"""Writing and reading WARC/1.1 records (warcio), one gzip member per record.
+
+Blocks are written as they were received: custody hands warcio raw bytes with
+no parsed HTTP headers, so warcio's writer cannot re-serialise (and so alter)
+the status line or the headers. The digests are custody's own, sha256 in hex:
+the block digest over the whole block, the payload digest over what follows the
+HTTP header block, as ``warcio check`` computes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import uuid
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+from ..core import faults
+from ..core.atomic import replace_durably
+
+# warcio is imported where records are written or parsed: `custody verify` reads
+# the files with zlib and hashlib alone, and starts faster without it
+
+WARC_VERSION = "WARC/1.1"
+_CHUNK = 1024 * 1024
+_STEP = 16 * 1024
+
+
+def warc_date(moment: datetime | None = None) -> str:
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}Z"
+
+
+def new_record_id() -> str:
+    return f"<urn:uuid:{uuid.uuid4()}>"
+
+
+@dataclass
+class RecordEntry:
+    """What the manifest says of one record."""
+
+    record_id: str
+    type: str
+    target_uri: str | None
+    offset: int
+    length: int  # bytes of the gzip member in the file
+    member_sha256: str  # of those bytes: locates a change to a single record
+    block_sha256: str
+    payload_sha256: str | None
+    http_status: int | None
+    ip: str | None
+    content_type: str | None
+    date: str
+    warc_path: str
+    truncated: str | None = None
+    payload_type: str | None = None  # the HTTP Content-Type, for responses
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(vars(self))  # every field is a plain value: no need for asdict's deep copy
+
+
+@dataclass
+class FileEntry:
+    path: str  # relative to the archive root, with forward slashes
+    bytes: int
+    sha256: str
+
+
+class _HashingFile:
+    """Counts and hashes what warcio writes, so each member's offset and digest are known."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self._fh = fh
+        self.position = 0
+        self.file_hash = hashlib.sha256()
+        self.member_hash = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self._fh.write(data)
+        self.position += len(data)
+        self.file_hash.update(data)
+        self.member_hash.update(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+
+class _GzipMember:
+    """Compresses what warcio writes; each flush (warcio's end of a record) ends a member.
+
+    ``level`` is read when a member starts: 6 for most records; 0 (stored deflate blocks)
+    for a block that does not compress, such as a photo, which deflate would only
+    Huffman-code for a fraction of a per cent -- slow to write and slow to read back.
+    """
+
+    def __init__(self, out: _HashingFile, level: int = 6) -> None:
+        self._out = out
+        self.level = level
+        self._packer: Any = None
+
+    def write(self, data: bytes) -> int:
+        if self._packer is None:
+            self._packer = zlib.compressobj(self.level, zlib.DEFLATED, 31)
+        self._out.write(self._packer.compress(data))
+        return len(data)
+
+    def flush(self) -> None:
+        if self._packer is not None:
+            self._out.write(self._packer.flush())
+            self._packer = None
+        self._out.flush()
+
+
+_SAMPLE = 8 * 1024  # bytes of a block tried with deflate to see whether it compresses
+
+
+def compresses(sample: bytes) -> bool:
+    """Whether deflate saves more than 3 per cent on this sample of a block."""
+    return len(zlib.compress(sample, 1)) < 0.97 * len(sample)
+
+
+def _digests(block: IO[bytes], http: bool) -> tuple[str, str | None, int, bool]:
+    """sha256 of the block, of its HTTP payload (after the header block), its length, and
+    whether it is worth compressing (judged on a sample past the first 4 KB)."""
+    block.seek(0)
+    block_hash = hashlib.sha256()
+    payload_hash = hashlib.sha256() if http else None
+    length = 0
+    tail = b""
+    in_payload = not http
+    worth = True
+    while chunk := block.read(_CHUNK):
+        if not length and len(chunk) >= 4096 + _SAMPLE:
+            worth = compresses(chunk[-_SAMPLE:])
+        length += len(chunk)
+        block_hash.update(chunk)
+        if payload_hash is None:
+            continue
+        if in_payload:
+            payload_hash.update(chunk)
+            continue
+        window = tail + chunk
+        end = window.find(b"\r\n\r\n")
+        if end >= 0:
+            in_payload = True
+            payload_hash.update(window[end + 4 :])
+        else:
+            tail = window[-3:]
+    block.seek(0)
+    payload = payload_hash.hexdigest() if payload_hash is not None and in_payload else None
+    return block_hash.hexdigest(), payload, length, worth
+
+
+class WarcWriter:
+    """One WARC file, written under a temporary name and renamed into place when complete."""
+
+    def __init__(self, root: Path, relpath: str, *, resume_at: int | None = None) -> None:
+        """A new file; or, with ``resume_at``, the partial file cut back to that many bytes
+        (the end of its last committed record) and continued."""
+        self.root = root
+        self.relpath = relpath
+        self.path = root / relpath
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp_path = partial_path(self.path)
+        self._fh: BinaryIO
+        if resume_at is None:
+            self._fh = open(self.tmp_path, "xb")  # noqa: SIM115 - closed in close()
+            self._out = _HashingFile(self._fh)
+        else:
+            self._fh = open(self.tmp_path, "r+b")  # noqa: SIM115 - closed in close()
+            self._fh.truncate(resume_at)
+            self._out = _HashingFile(self._fh)
+            while chunk := self._fh.read(_CHUNK):
+                self._out.file_hash.update(chunk)
+                self._out.position += len(chunk)
+        from warcio.warcwriter import WARCWriter
+
+        # warcio's own gzip wrapper compresses at level 9, several times slower than 6 for
+        # a few per cent; ours makes the same thing, one member per record
+        self._gzip = _GzipMember(self._out)
+        self._writer = WARCWriter(self._gzip, gzip=False, warc_version=WARC_VERSION)
+        self.count = 0
+
+    @property
+    def size(self) -> int:
+        return self._out.position
+
+    def write(
+        self,
+        rec_type: str,
+        block: IO[bytes] | bytes,
+        *,
+        target_uri: str | None,
+        content_type: str,
+        headers: list[tuple[str, str]] | None = None,
+        date: str | None = None,
+        record_id: str | None = None,
+        http_status: int | None = None,
+        ip: str | None = None,
+        payload_type: str | None = None,
+    ) -> RecordEntry:
+        stream = io.BytesIO(block) if isinstance(block, bytes) else block
+        is_http = content_type.startswith("application/http")
+        block_sha, payload_sha, length, worth = _digests(stream, is_http)
+        record_id = record_id or new_record_id()
+        date = date or warc_date()
+        fields: list[tuple[str, str]] = [("WARC-Type", rec_type), ("WARC-Record-ID", record_id)]
+        fields.append(("WARC-Date", date))
+        if target_uri is not None:
+            fields.append(("WARC-Target-URI", target_uri))
+        fields.extend(headers or [])
+        if ip:
+            fields.append(("WARC-IP-Address", ip))
+        fields.append(("WARC-Block-Digest", f"sha256:{block_sha}"))
+        if payload_sha is not None and rec_type in ("response", "request", "resource"):
+            fields.append(("WARC-Payload-Digest", f"sha256:{payload_sha}"))
+        from warcio.recordloader import ArcWarcRecord
+        from warcio.statusandheaders import StatusAndHeaders
+
+        warc_headers = StatusAndHeaders("", fields, protocol=WARC_VERSION)
+        record = ArcWarcRecord("warc", rec_type, warc_headers, stream, None, content_type, length)
+        record.payload_length = length
+        offset = self._out.position
+        self._out.member_hash = hashlib.sha256()
+        self._gzip.level = 6 if worth else 0
+        self._writer.write_record(record)
+        if faults.armed("warc.torn-record"):  # a test: die with this record half on disk
+            self._fh.flush()
+            self._fh.truncate(offset + (self._out.position - offset) // 2)
+            os.fsync(self._fh.fileno())
+            faults.kill()
+        truncated = dict(headers or []).get("WARC-Truncated")
+        entry = RecordEntry(
+            record_id=record_id,
+            type=rec_type,
+            target_uri=target_uri,
+            offset=offset,
+            length=self._out.position - offset,
+            member_sha256=self._out.member_hash.hexdigest(),
+            block_sha256=block_sha,
+            payload_sha256=payload_sha if rec_type in ("response", "resource") else None,
+            http_status=http_status,
+            ip=ip,
+            content_type=content_type,
+            date=date,
+            warc_path=self.relpath,
+            truncated=truncated,
+            payload_type=payload_type,
+        )
+        self.count += 1
+        return entry
+
+    def close(self) -> FileEntry:
+        """fsync and rename into place; the file is complete only after this."""
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        replace_durably(self.tmp_path, self.path)
+        return FileEntry(self.relpath, self._out.position, self._out.file_hash.hexdigest())
+
+
+def partial_path(path: Path) -> Path:
+    """Where a WARC file is written until it is complete."""
+    return path.with_name(path.name + ".partial")
+
+
+def warcinfo_block(fields: dict[str, str]) -> bytes:
+    return "".join(f"{k}: {v}\r\n" for k, v in fields.items()).encode("utf-8")
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Payload:
+    status: int | None
+    headers: list[tuple[str, str]]
+    body: bytes  # transfer- and content-decoded, at most the bound
+    exceeded: bool  # decoding stopped at the bound (a gzip bomb, or just large)
+    error: str | None = None
+
+
+def read_payload(path: Path, offset: int, limit: int) -> Payload:
+    """The decoded entity body of the response at ``offset``, never more than ``limit`` bytes."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        record = next(iter(ArchiveIterator(fh)))
+        http = record.http_headers
+        status = int(http.get_statuscode()) if http and http.get_statuscode().isdigit() else None
+        headers = list(http.headers) if http else []
+        try:
+            body = record.content_stream().read(limit + 1)
+        except Exception as exc:  # warcio raises plain zlib/brotli errors on bad encodings
+            return Payload(status, headers, b"", False, f"cannot decode body: {exc}")
+        exceeded = len(body) > limit
+        return Payload(status, headers, body[:limit], exceeded)
