@@ -20,10 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+from custody.testing.site import SiteServer, build_site
 
-from sampleweb import SiteServer, build_site  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "tests" / "data" / "seeds"
 
 CUSTODY = str(REPO / ".venv" / "bin" / "custody")
 
@@ -48,7 +48,7 @@ def main() -> int:
     from custody.core.archive import Archive
 
     in_process, whole_command = [], []
-    with tempfile.TemporaryDirectory() as tmp, SiteServer(build_site()) as site:
+    with tempfile.TemporaryDirectory() as tmp, SiteServer(build_site(SEEDS)) as site:
         key_path = Path(tmp) / "key"
         key = keyfile.create_key(key_path)
         env = dict(os.environ, CUSTODY_KEY=str(key_path))

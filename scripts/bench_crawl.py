@@ -32,10 +32,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+from custody.testing.site import SiteServer, crawl_site
 
-from sampleweb import SiteServer, crawl_site  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "tests" / "data" / "seeds"
 
 CUSTODY = str(REPO / ".venv" / "bin" / "custody")
 
@@ -73,7 +73,7 @@ def _tree_rss_kb(pid: int) -> int:
 
 
 def _serve_site(pages: int, latency: float, conn: Any) -> None:
-    with SiteServer(crawl_site(pages), latency=latency) as site:
+    with SiteServer(crawl_site(SEEDS, pages), latency=latency) as site:
         conn.send(site.url)
         conn.recv()  # until told to stop
 

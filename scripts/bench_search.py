@@ -23,10 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+from custody.testing.site import SiteServer, crawl_site, seed_sections
 
-from sampleweb import SiteServer, crawl_site, seed_sections  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "tests" / "data" / "seeds"
 
 QUERIES = [
     "massacre", "massacres", "Iran", "Ирана", "Иране", "ايران", "كشتار", "مردم",
@@ -41,7 +41,7 @@ FILTERED = [("Iran", {"lang": "en"}), ("ایران", {"lang": "fa"}), ("Иран
 def corpus_texts() -> list[tuple[str, str, str]]:
     """(title, text, language) pieces to build documents from."""
     pieces = []
-    for title, paragraphs in seed_sections().values():
+    for title, paragraphs in seed_sections(SEEDS).values():
         pieces += [(title, p, "") for p in paragraphs if len(p) > 40]
     truth = json.loads((REPO / "tests" / "data" / "groundtruth" / "ground-truth.json")
                        .read_text())
@@ -130,7 +130,7 @@ def main() -> int:
         bin_dir = REPO / ".venv" / "bin"
         env = dict(os.environ, CUSTODY_KEY=str(Path(tmp) / "key"), CUSTODY_ROOT=str(root))
         subprocess.run([bin_dir / "custody", "init"], env=env, check=True, capture_output=True)
-        with SiteServer(crawl_site(args.reindex_pages)) as site:
+        with SiteServer(crawl_site(SEEDS, args.reindex_pages)) as site:
             subprocess.run([bin_dir / "custody", "archive", "--quiet", "--depth", "1",
                             "--concurrency", "16", site.url + "/"], env=env, check=True,
                            capture_output=True)

@@ -32,11 +32,11 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+from custody.testing.site import SiteServer, crawl_site
+from custody.testing.tsa import LocalTSA
 
-from sampleweb import SiteServer, crawl_site  # noqa: E402
-from tsa import LocalTSA  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "tests" / "data" / "seeds"
 
 BIN = REPO / ".venv" / "bin"
 
@@ -90,7 +90,7 @@ def main() -> int:
         with contextlib.ExitStack() as stack:
             authority = stack.enter_context(LocalTSA(Path(tmp) / "tsa"))
             site = stack.enter_context(
-                SiteServer(crawl_site(args.pages, image_bytes=args.image_kb * 1024)))
+                SiteServer(crawl_site(SEEDS, args.pages, image_bytes=args.image_kb * 1024)))
             for name, tsa in (("with a timestamp token", authority), ("without a TSA", None)):
                 root = Path(tmp) / name.replace(" ", "-")
                 env = dict(base, CUSTODY_ROOT=str(root))

@@ -19,12 +19,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+from custody.seal.bundle import verify_commands
+from custody.testing.site import SiteServer, build_site
+from custody.testing.tsa import LocalTSA
 
-from custody.seal.bundle import verify_commands  # noqa: E402
-from sampleweb import SiteServer, build_site  # noqa: E402
-from tsa import LocalTSA  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "tests" / "data" / "seeds"
 
 CUSTODY = str(REPO / ".venv" / "bin" / "custody")
 DEMO_KEY = REPO / "tests" / "data" / "demo-key" / "id_ed25519"
@@ -52,7 +52,7 @@ def demo(urls: list[str]) -> int:
                CUSTODY_ROOT=str(scratch / "evidence"))
     env.pop("CUSTODY_KEY_PASSPHRASE", None)
     print(f"# scratch archive: {scratch / 'evidence'}  (key: {scratch / 'demo_key'})\n")
-    with SiteServer(build_site()) as site, LocalTSA(scratch / "tsa") as authority:
+    with SiteServer(build_site(SEEDS)) as site, LocalTSA(scratch / "tsa") as authority:
         targets = urls or [site.url + p for p in SAMPLE_PAGES]
         if not urls:
             print(f"# the sample site is served at {site.url}")
@@ -113,7 +113,7 @@ def rebuild_sample() -> int:
         key.chmod(0o600)
         env = dict(os.environ, CUSTODY_KEY=str(key), CUSTODY_ROOT=str(REPO))
         env.pop("CUSTODY_KEY_PASSPHRASE", None)
-        with SiteServer(build_site()) as site:
+        with SiteServer(build_site(SEEDS)) as site:
             run("init", "--operator", "demo@custody.invalid", env=env)
             run("archive", *[site.url + p for p in SAMPLE_PAGES], env=env)
         code = run("verify", env=env)

@@ -13,68 +13,20 @@ defaults, and custody's F1 on the seed pages; exits 1 below the minimums.
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import os
-import re
 import statistics
 import sys
-import tempfile
-from collections import Counter
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+from custody.testing.quality import archive_and_score, load, scores
+from custody.testing.site import Page, build_site
 
-from sampleweb import Page, SiteServer, build_site  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "tests" / "data" / "seeds"
 
 SHARED = REPO.parent / "shared" / "corpora" / "html-groundtruth" / \
     "scrapinghub-article-extraction-benchmark"
 SUBSET = REPO / "tests" / "data" / "groundtruth"
-_TOKEN = re.compile(r"\w+")
-
-
-def scores(got: str, want: str) -> tuple[float, float, float]:
-    """Token precision, recall and F1 (multiset overlap, case-folded)."""
-    a, b = Counter(_TOKEN.findall(got.lower())), Counter(_TOKEN.findall(want.lower()))
-    common = sum((a & b).values())
-    if not common:
-        return 0.0, 0.0, 0.0
-    precision, recall = common / sum(a.values()), common / sum(b.values())
-    return precision, recall, 2 * precision * recall / (precision + recall)
-
-
-def load(corpus: Path) -> tuple[dict[str, bytes], dict[str, str]]:
-    truth = json.loads((corpus / "ground-truth.json").read_text())
-    pages, gold = {}, {}
-    for key, entry in truth.items():
-        path = corpus / "html" / f"{key}.html.gz"
-        if path.exists():
-            pages[key] = gzip.decompress(path.read_bytes())
-            gold[key] = entry["articleBody"]
-    return pages, gold
-
-
-def archive_and_score(pages: dict[str, Page], gold: dict[str, str]) -> list[tuple[float, ...]]:
-    """Archive the pages with custody (in a scratch archive) and score each document."""
-    import sqlite3
-
-    from custody.capture import run as capture
-    from custody.core import keyfile
-    from custody.core.archive import Archive
-
-    with tempfile.TemporaryDirectory() as tmp, SiteServer(pages) as server:
-        key = keyfile.create_key(Path(tmp) / "key")
-        archive = Archive.create(Path(tmp) / "evidence")
-        archive.add_signer("quality-gate", key.public_key())
-        urls = [server.url + path for path in pages]
-        capture.start(archive, urls, key=key,
-                      settings=capture.Settings(requisites=False, concurrency=8))
-        with sqlite3.connect(archive.db_path) as conn:
-            texts = dict(conn.execute("SELECT url, text FROM documents"))
-        return [scores(texts.get(server.url + path, ""), gold[path]) for path in gold]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--corpus", type=Path, default=SHARED if SHARED.exists() else SUBSET)
@@ -100,7 +52,7 @@ def main() -> int:
               f"P {statistics.mean(x[0] for x in direct):.3f}  "
               f"R {statistics.mean(x[1] for x in direct):.3f}  "
               f"F1 {statistics.mean(x[2] for x in direct):.3f}")
-    site = {path: page for path, page in build_site().items() if page.expected_text}
+    site = {path: page for path, page in build_site(SEEDS).items() if page.expected_text}
     seed_results = archive_and_score(site, {p: s.expected_text or "" for p, s in site.items()})
     seed_f1 = statistics.mean(x[2] for x in seed_results)
     print(f"seed pages ({len(seed_results)})                              F1 {seed_f1:.3f}")

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import ssl
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,17 +15,16 @@ import pytest
 import trustme
 from click.testing import CliRunner, Result
 
-sys.path.insert(0, str(Path(__file__).parent))
-
 from custody.cli import main
-from sampleweb import Page, SiteServer, build_site
+from custody.testing.site import Page, SiteServer, build_site
 
 DATA = Path(__file__).parent / "data"
+SEEDS = DATA / "seeds"  # the seed texts the sample site is built from
 
 
 @pytest.fixture(scope="session")
 def pages() -> dict[str, Page]:
-    return build_site()
+    return build_site(SEEDS)
 
 
 @pytest.fixture(scope="session")
@@ -134,7 +132,7 @@ def capture_id_of(runner: Custody) -> str:
 
 @pytest.fixture(scope="session")
 def tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from tsa import LocalTSA
+    from custody.testing.tsa import LocalTSA
 
     with LocalTSA(tmp_path_factory.mktemp("tsa")) as authority:
         yield authority

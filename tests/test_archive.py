@@ -11,7 +11,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from conftest import Custody
-from sampleweb import Page, SiteServer
+from custody.testing.site import Page, SiteServer
 
 TEXT_PAGES = ["/en.html", "/fa.html", "/ru.html", "/letter.html", "/labour.html",
               "/signatories.html", "/notes.txt"]

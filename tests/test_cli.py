@@ -14,7 +14,7 @@ import pytest
 
 from conftest import Custody, capture_id_of
 from custody.cli import main
-from sampleweb import SiteServer
+from custody.testing.site import SiteServer
 
 
 def one_line_error(output: str) -> str:

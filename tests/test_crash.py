@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from conftest import Custody, trust_tsa
+from conftest import SEEDS, Custody, trust_tsa
 from custody.core import faults
-from sampleweb import Page, SiteServer
+from custody.testing.site import Page, SiteServer
 from test_archive import warc_records
 
 CUSTODY = str(Path(sys.executable).with_name("custody"))
@@ -151,10 +151,10 @@ def test_verify_while_a_capture_runs_and_seals_never_reports_tampering(
     the manifest's rename), sees either the archive before the seal or after it."""
     import time
 
-    from sampleweb import crawl_site
+    from custody.testing.site import crawl_site
 
     trust_tsa(custody, tsa)
-    with SiteServer(crawl_site(30), latency=0.03) as site:
+    with SiteServer(crawl_site(SEEDS, 30), latency=0.03) as site:
         env = dict(os.environ, CUSTODY_ROOT=str(custody.root), CUSTODY_KEY=str(custody.key),
                    **{faults.VARIABLE: "seal.manifest:slow"})
         proc = subprocess.Popen([CUSTODY, "archive", "--depth", "1", "--concurrency", "2",

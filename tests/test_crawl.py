@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Custody
+from conftest import SEEDS, Custody
 from custody.capture.crawl import Rules
 from custody.core.urls import normalise
-from sampleweb import Page, SiteServer, crawl_site
+from custody.testing.site import Page, SiteServer, crawl_site
 from test_archive import warc_records
 
 CUSTODY = str(Path(sys.executable).with_name("custody"))
@@ -33,7 +33,7 @@ def canary() -> Iterator[SiteServer]:
 
 @pytest.fixture
 def big_site(canary: SiteServer) -> Iterator[SiteServer]:
-    with SiteServer(crawl_site(120, other=canary.url), latency=0.002) as server:
+    with SiteServer(crawl_site(SEEDS, 120, other=canary.url), latency=0.002) as server:
         yield server
 
 
@@ -253,7 +253,7 @@ def _children(pid: int) -> list[int]:
 
 @pytest.fixture
 def slow_site() -> Iterator[SiteServer]:
-    with SiteServer(crawl_site(60), latency=0.05) as server:
+    with SiteServer(crawl_site(SEEDS, 60), latency=0.05) as server:
         yield server
 
 

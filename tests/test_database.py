@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Custody
-from sampleweb import Page, SiteServer
+from custody.testing.site import Page, SiteServer
 from test_keys import failed
 
 

@@ -8,7 +8,7 @@ import json
 from PIL import Image
 
 from conftest import Custody
-from sampleweb import Page, SiteServer
+from custody.testing.site import Page, SiteServer
 
 
 def make_pdf(text: str, *, title: str, author: str, created: str) -> bytes:

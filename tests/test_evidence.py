@@ -16,8 +16,8 @@ import pytest
 from conftest import Custody, capture_id_of, chain_ids, trust_tsa
 from custody.seal import ledger, merkle
 from custody.seal.bundle import verify_commands
-from sampleweb import SiteServer
-from tsa import LocalTSA
+from custody.testing.site import SiteServer
+from custody.testing.tsa import LocalTSA
 
 ids_of = chain_ids
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Custody
-from sampleweb import Page, SiteServer
+from custody.testing.site import Page, SiteServer
 from test_archive import warc_records
 from test_cli import one_line_error
 

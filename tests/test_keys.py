@@ -19,7 +19,7 @@ from custody.capture.run import start
 from custody.capture.settings import Settings
 from custody.core import allowed_signers, keyfile, sshsig
 from custody.core.archive import Archive
-from sampleweb import SiteServer
+from custody.testing.site import SiteServer
 from test_cli import one_line_error
 from test_evidence import _clean_env_tools, _run_verify_md
 

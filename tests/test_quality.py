@@ -9,13 +9,12 @@ same bytes: 0.947), 0.996 on the seed pages; scripts/quality_gate.py scores the 
 from __future__ import annotations
 
 import statistics
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "scripts"))
+from conftest import DATA, SEEDS
+from custody.testing.quality import archive_and_score, load
+from custody.testing.site import Page, build_site
 
-from quality_gate import SUBSET, archive_and_score, load
-from sampleweb import Page, build_site
+SUBSET = DATA / "groundtruth"
 
 MIN_SUBSET_F1 = 0.96
 MIN_SEED_F1 = 0.97
@@ -31,6 +30,6 @@ def test_real_pages_with_ground_truth() -> None:
 
 
 def test_seed_pages() -> None:
-    site = {p: page for p, page in build_site().items() if page.expected_text}
+    site = {p: page for p, page in build_site(SEEDS).items() if page.expected_text}
     results = archive_and_score(site, {p: page.expected_text or "" for p, page in site.items()})
     assert all(r[2] >= MIN_SEED_F1 for r in results), results

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Custody
-from sampleweb import Page, SiteServer
+from custody.testing.site import Page, SiteServer
 from test_crash import passes, run_custody
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import Custody
 from custody.index import textindex
-from sampleweb import Page, SiteServer
+from custody.testing.site import Page, SiteServer
 
 
 def page(title: str, body: str, lang: str) -> Page:

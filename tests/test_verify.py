@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from conftest import Custody, capture_id_of
 from custody.core import keyfile, sshsig
-from sampleweb import SiteServer
+from custody.testing.site import SiteServer
 
 
 def failures(report: dict[str, Any]) -> list[dict[str, Any]]:

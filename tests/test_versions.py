@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from conftest import Custody
-from sampleweb import Page, SiteServer
+from custody.testing.site import Page, SiteServer
 
 
 def statement(sentence: str) -> Page:

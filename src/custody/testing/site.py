@@ -1,7 +1,7 @@
 """A small multilingual web site built from the seed texts, and a loopback server for it.
 
-Used by the tests (as a fixture) and by ./scripts/demo (to build and show the sample
-archive). Each page wraps a seed text in the boilerplate real sites have --
+Used by the tests (as a fixture), the benchmarks, and ./scripts/demo (to build and
+show the sample archive). Each page wraps a seed text in the boilerplate real sites have --
 navigation, a sidebar, reader comments, a footer -- in the encodings real sites
 use, so that extraction is checked against text we know.
 """
@@ -15,8 +15,6 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-
-SEEDS = Path(__file__).parent / "data" / "seeds"
 
 # what a windows-1256 site writes for the Persian letters and digits that code page lacks
 _LEGACY_FOLD = str.maketrans(
@@ -44,8 +42,8 @@ class Page:
     retry_after: str | None = None
 
 
-def _seed(name: str) -> list[str]:
-    path = next(SEEDS.glob(f"{name}_*.txt"))
+def _seed(seeds: Path, name: str) -> list[str]:
+    path = next(seeds.glob(f"{name}_*.txt"))
     return path.read_text(encoding="utf-8").split("\n")
 
 
@@ -53,11 +51,12 @@ def _paragraphs(lines: list[str]) -> list[str]:
     return [line.strip() for line in lines if line.strip()]
 
 
-def seed_sections() -> dict[str, tuple[str, list[str]]]:
-    """Title and paragraphs of each seed section, by page name."""
-    s0 = _seed("000")
-    s1 = _paragraphs(_seed("001"))
-    s2 = _paragraphs(_seed("002"))
+def seed_sections(seeds: Path) -> dict[str, tuple[str, list[str]]]:
+    """Title and paragraphs of each seed section, by page name; ``seeds`` is the folder of
+    seed texts (the repository's tests/data/seeds)."""
+    s0 = _seed(seeds, "000")
+    s1 = _paragraphs(_seed(seeds, "001"))
+    s2 = _paragraphs(_seed(seeds, "002"))
     en = _paragraphs(s0[7:33])
     fa = _paragraphs(s0[36:71])
     ru = _paragraphs(s0[75:104])
@@ -118,8 +117,8 @@ def page_html(title: str, paragraphs: list[str], *, lang: str, rtl: bool = False
 </body></html>"""
 
 
-def build_site() -> dict[str, Page]:
-    sections = seed_sections()
+def build_site(seeds: Path) -> dict[str, Page]:
+    sections = seed_sections(seeds)
     pages: dict[str, Page] = {}
 
     def add(path: str, name: str, *, lang: str, codec: str, header_charset: str | None,
@@ -270,7 +269,7 @@ class SiteServer:
         self._server.server_close()
 
 
-def crawl_site(pages: int = 200, *, other: str | None = None,
+def crawl_site(seeds: Path, pages: int = 200, *, other: str | None = None,
                image_bytes: int = 0) -> dict[str, Page]:
     """A site of many small pages for crawling: an index, sections, requisites, odd links.
 
@@ -281,7 +280,7 @@ def crawl_site(pages: int = 200, *, other: str | None = None,
     import random
 
     site: dict[str, Page] = {}
-    paragraphs = seed_sections()["en"][1]
+    paragraphs = seed_sections(seeds)["en"][1]
     links = "".join(f'<li><a href="/section/p{i}.html">page {i}</a></li>' for i in range(pages))
     odd = ('<a href="http://[bad">broken</a><a href="javascript:void(0)">js</a>'
            '<a href="/section/p0.html#top">fragment</a><a href="/SECTION/../section/p1.html">x</a>'
