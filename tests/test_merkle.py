@@ -88,3 +88,36 @@ def test_every_proof_of_larger_trees_verifies() -> None:
         for size1 in range(1, size + 1):
             proof = merkle.consistency_proof(leaves[:size], size1)
             assert merkle.verify_consistency(size1, size, proof, merkle.root(leaves[:size1]), root)
+
+
+def test_the_bundle_script_is_the_same_check(tmp_path: Path) -> None:
+    """verify_inclusion.py, as bundles carry it, run by a bare Python on each vector and on
+    each corruption, says what merkle.verify_inclusion says."""
+    import base64
+    import subprocess
+    import sys
+
+    from custody.seal import inclusion_script
+
+    script = tmp_path / "verify_inclusion.py"
+    script.write_text(inclusion_script.script())
+    cases = 0
+    for vector in VECTORS["inclusion"]:
+        index, size = vector["leaf"] - 1, vector["size"]
+        proof = [bytes.fromhex(p) for p in vector["proof"]]
+        data = bytes.fromhex(VECTORS["leaves"][index])
+        for bad_index, bad_proof, bad_root in (
+                (index, proof, ROOTS[size - 1]), (index + 1, proof, ROOTS[size - 1]),
+                (index, proof[:-1], ROOTS[size - 1]), (index, proof, SOME)):
+            leaf = merkle.leaf_hash(data)
+            (tmp_path / "m").write_bytes(data)
+            (tmp_path / "p").write_text(json.dumps({
+                "origin": "o", "tree_size": size, "leaf_index": bad_index,
+                "leaf_hash": leaf.hex(), "proof": [p.hex() for p in bad_proof]}))
+            (tmp_path / "c").write_text(f"o\n{size}\n{base64.b64encode(bad_root).decode()}\n")
+            ran = subprocess.run([sys.executable, "-I", "-S", str(script), "m", "p", "c"],
+                                 cwd=tmp_path, capture_output=True, text=True)
+            want = merkle.verify_inclusion(bad_index, size, leaf, bad_proof, bad_root)
+            assert ran.returncode == (0 if want else 1), (vector, ran.stdout, ran.stderr)
+            cases += 1
+    assert cases >= 4 * len(VECTORS["inclusion"])

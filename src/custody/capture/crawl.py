@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from urllib.robotparser import RobotFileParser
 
 from ..core.urls import check_link
+from ..warc.payload import decode, split_head
 from .fetch import Exchange, Fetcher
 from .links import Links
 from .state import CrawlState, Target
@@ -374,36 +375,11 @@ class Crawl:
             self.sink.store(exchange, Target(url, url, "requisite"))
             if exchange.status != 200:
                 return None
-            body = _entity_body(raw, exchange.headers)
+            head = split_head(raw)
+            body = decode(head[2], head[1], 1 << 20).body() if head is not None else b""
             parser = RobotFileParser()
             parser.parse(body.decode("utf-8", errors="replace").splitlines())
             parser.modified()  # parse() alone leaves it thinking nothing was read
             return parser
         finally:
             exchange.close()
-
-
-def _entity_body(raw: bytes, headers: Any) -> bytes:
-    """The body of a small raw response: de-chunked and, if gzipped, inflated (bounded)."""
-    import zlib
-
-    body = raw.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in raw else b""
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        out, rest = bytearray(), body
-        while rest:
-            size_line, _, rest = rest.partition(b"\r\n")
-            try:
-                size = int(size_line.split(b";")[0] or b"0", 16)
-            except ValueError:  # not chunked after all: no rules to read
-                return b""
-            if size == 0:
-                break
-            out += rest[:size]
-            rest = rest[size + 2 :]
-        body = bytes(out)
-    if headers.get("content-encoding", "").lower() in ("gzip", "x-gzip", "deflate"):
-        try:
-            body = zlib.decompressobj(47).decompress(body, 1 << 20)
-        except zlib.error:
-            return b""
-    return body

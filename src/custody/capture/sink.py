@@ -8,7 +8,6 @@ the links of pages and stylesheets, read from the bytes that were stored.
 
 from __future__ import annotations
 
-import zlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,8 @@ from typing import Any
 from ..core.archive import Archive
 from ..extract import content as extract
 from ..extract.workers import DECODE_LIMIT, Extractor, describable, extractable, read_stored_payload
-from ..warc.records import WarcWriter, partial_path, read_payload, warc_date, warcinfo_block
+from ..warc.payload import decode, read_payload
+from ..warc.records import WarcWriter, partial_path, warc_date, warcinfo_block
 from .fetch import Exchange
 from .links import Links, css_links, html_links
 from .state import CrawlState, Target
@@ -171,35 +171,16 @@ class WarcSink:
 
 
 def _decoded_entity(exchange: Exchange) -> bytes | None:
-    """The kept body with its content-encoding undone, never inflated past the bound."""
+    """The kept body with its content-encoding undone (httpcore undid the chunking), never
+    inflated past the bound; None when it cannot be decoded within it."""
     if exchange.entity is None:
         return None
-    encoding = exchange.headers.get("content-encoding", "identity").strip().lower()
-    if encoding in ("", "identity"):
-        return exchange.entity
-    if encoding not in ("gzip", "x-gzip", "deflate"):
-        return None
-    wbits = 47 if encoding != "deflate" else 15  # 47: gzip or zlib header, detected
-    try:
-        inflater = zlib.decompressobj(wbits)
-        body = inflater.decompress(exchange.entity, DECODE_LIMIT)
-    except zlib.error:
-        if encoding != "deflate":
-            return None
-        try:  # servers send raw deflate as often as zlib-wrapped
-            inflater = zlib.decompressobj(-15)
-            body = inflater.decompress(exchange.entity, DECODE_LIMIT)
-        except zlib.error:
-            return None
-    return None if inflater.unconsumed_tail else body
+    decoded = decode(exchange.entity, exchange.headers.multi_items(), DECODE_LIMIT,
+                     chunked_already_undone=True)
+    return None if decoded.error or decoded.exceeded else decoded.body()
 
 
 def _pem_chain(chain: list[bytes]) -> bytes:
-    import base64
+    import ssl
 
-    out = []
-    for der in chain:
-        b64 = base64.b64encode(der).decode()
-        lines = "\n".join(b64[i : i + 64] for i in range(0, len(b64), 64))
-        out.append(f"-----BEGIN CERTIFICATE-----\n{lines}\n-----END CERTIFICATE-----\n")
-    return "".join(out).encode()
+    return "".join(ssl.DER_cert_to_PEM_cert(der) for der in chain).encode("ascii")

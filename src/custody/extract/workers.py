@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..core.processes import die_with_parent
-from ..warc.records import Payload, partial_path, read_payload
+from ..warc.payload import Payload, read_payload
+from ..warc.records import partial_path
 from . import content as extract
 
 # Decoded (de-chunked, decompressed) bytes read back from a response for extraction or

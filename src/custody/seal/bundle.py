@@ -14,13 +14,12 @@ import json
 import shlex
 import shutil
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 
 from ..core.archive import Archive
 from ..core.config import load as load_config
 from ..core.errors import NotFound, UsageError
-from . import manifest, timestamp
+from . import inclusion_script, manifest, timestamp
 from .ledger import Ledger
 
 
@@ -67,8 +66,7 @@ def write_bundle(archive: Archive, capture_id: str, out: Path) -> list[str]:
     put("checkpoint", checkpoint.text.encode())
     put("checkpoint.sig", source=ledger.dir / "checkpoint.sig")
     put("inclusion-proof.json", (json.dumps(proof, indent=2) + "\n").encode())
-    script = resources.files("custody.seal").joinpath("verify_inclusion.py").read_bytes()
-    put("verify_inclusion.py", script)
+    put("verify_inclusion.py", inclusion_script.script().encode())
     put("VERIFY.md", _verify_md(sealed.content, checkpoint.size, tokens, bool(roots)).encode())
     sums = "".join(f"{hashlib.sha256((out / f).read_bytes()).hexdigest()}  {f}\n"
                    for f in files)

@@ -68,7 +68,7 @@ def _subproof(m: int, leaves: Sequence[bytes], complete: bool) -> list[bytes]:
     return [*_subproof(m - k, leaves[k:], False), root(leaves[:k])]
 
 
-def _to_right_edge(fn: int, sn: int) -> tuple[int, int]:
+def to_right_edge(fn: int, sn: int) -> tuple[int, int]:
     """Shift both until fn is odd or zero (RFC 9162's 'right-shift fn and sn equally')."""
     while fn and not fn & 1:
         fn >>= 1
@@ -87,7 +87,7 @@ def verify_inclusion(index: int, size: int, leaf: bytes, proof: Sequence[bytes],
             return False
         if fn & 1 or fn == sn:
             r = node_hash(p, r)
-            fn, sn = _to_right_edge(fn, sn)
+            fn, sn = to_right_edge(fn, sn)
         else:
             r = node_hash(r, p)
         fn >>= 1
@@ -120,7 +120,7 @@ def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: by
         if fn & 1 or fn == sn:
             fr = node_hash(c, fr)
             sr = node_hash(c, sr)
-            fn, sn = _to_right_edge(fn, sn)
+            fn, sn = to_right_edge(fn, sn)
         else:
             sr = node_hash(sr, c)
         fn >>= 1

@@ -271,33 +271,3 @@ def partial_path(path: Path) -> Path:
 
 def warcinfo_block(fields: dict[str, str]) -> bytes:
     return "".join(f"{k}: {v}\r\n" for k, v in fields.items()).encode("utf-8")
-
-
-# -- reading -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Payload:
-    status: int | None
-    headers: list[tuple[str, str]]
-    body: bytes  # transfer- and content-decoded, at most the bound
-    exceeded: bool  # decoding stopped at the bound (a gzip bomb, or just large)
-    error: str | None = None
-
-
-def read_payload(path: Path, offset: int, limit: int) -> Payload:
-    """The decoded entity body of the response at ``offset``, never more than ``limit`` bytes."""
-    from warcio.archiveiterator import ArchiveIterator
-
-    with open(path, "rb") as fh:
-        fh.seek(offset)
-        record = next(iter(ArchiveIterator(fh)))
-        http = record.http_headers
-        status = int(http.get_statuscode()) if http and http.get_statuscode().isdigit() else None
-        headers = list(http.headers) if http else []
-        try:
-            body = record.content_stream().read(limit + 1)
-        except Exception as exc:  # warcio raises plain zlib/brotli errors on bad encodings
-            return Payload(status, headers, b"", False, f"cannot decode body: {exc}")
-        exceeded = len(body) > limit
-        return Payload(status, headers, body[:limit], exceeded)

@@ -1,0 +1,210 @@
+"""A response's body as the page meant it: transfer coding (chunked) and content coding
+(gzip, deflate) undone, never inflated past a bound.
+
+The WARC keeps the bytes as they crossed the wire; extraction, link-finding and
+robots.txt read them decoded. This is the one decoder all three use. It is streamed --
+fed a part at a time, it holds at most ``limit`` decoded bytes -- so a gzip bomb or a
+gigabyte body is read through without being held, and said to exceed the bound.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+_READ = 1024 * 1024  # raw bytes read from the WARC at a time
+
+
+@dataclass
+class Payload:
+    status: int | None
+    headers: list[tuple[str, str]]
+    body: bytes  # transfer- and content-decoded, at most the bound
+    exceeded: bool  # decoding stopped at the bound (a gzip bomb, or just large)
+    error: str | None = None
+
+
+class BodyDecoder:
+    """Undoes ``Transfer-Encoding: chunked`` and then ``Content-Encoding`` (gzip, x-gzip,
+    deflate -- zlib-wrapped or raw, as servers send both), as the body is fed."""
+
+    def __init__(self, *, chunked: bool, encoding: str, limit: int) -> None:
+        self.limit = limit
+        self.out = bytearray()
+        self.exceeded = False
+        self.error: str | None = None
+        self._chunked = chunked
+        self._pending = b""  # chunked framing not yet whole
+        self._left = 0  # bytes of the current chunk still to come
+        self._state = "size"  # size, data, crlf, done
+        encoding = encoding.strip().lower()
+        self._encoding = encoding if encoding not in ("", "identity") else None
+        self._inflater: zlib._Decompress | None = None
+        self._head: bytes | None = None
+        if self._encoding in ("gzip", "x-gzip"):
+            self._inflater = zlib.decompressobj(47)  # 47: a gzip or zlib header, detected
+        elif self._encoding == "deflate":
+            self._head = b""  # zlib-wrapped or raw: told apart by the first two bytes
+        elif self._encoding is not None:
+            self.error = f"cannot decode body: content-encoding {self._encoding!r}"
+
+    @property
+    def done(self) -> bool:
+        return self.exceeded or self.error is not None
+
+    def feed(self, data: bytes) -> None:
+        if self.done or not data:
+            return
+        if self._chunked:
+            self._dechunk(data)
+        else:
+            self._decode(data)
+
+    def body(self) -> bytes:
+        return bytes(self.out[: self.limit])
+
+    # -- transfer coding -------------------------------------------------------------------
+
+    def _dechunk(self, data: bytes) -> None:
+        buf = self._pending + data
+        self._pending = b""
+        at = 0
+        while at < len(buf) and not self.done:
+            if self._state == "data":
+                take = buf[at : at + self._left]
+                self._decode(take)
+                self._left -= len(take)
+                at += len(take)
+                if self._left == 0:
+                    self._state = "crlf"
+            elif self._state == "crlf":
+                if len(buf) - at < 2:
+                    self._pending = buf[at:]
+                    return
+                at += 2 if buf[at : at + 2] == b"\r\n" else 0
+                self._state = "size"
+            elif self._state == "size":
+                end = buf.find(b"\n", at)
+                if end < 0:
+                    if len(buf) - at > 1024:  # no size line: not chunked after all
+                        self._chunked = False
+                        self._decode(buf[at:])
+                        return
+                    self._pending = buf[at:]
+                    return
+                line = buf[at:end].split(b";")[0].strip()
+                try:
+                    size = int(line, 16)
+                except ValueError:  # framing broken: keep the rest as it came
+                    self._chunked = False
+                    self._decode(buf[at:])
+                    return
+                at = end + 1
+                if size == 0:
+                    self._state = "done"
+                    return
+                self._left = size
+                self._state = "data"
+            else:  # done: trailers, ignored
+                return
+
+    # -- content coding --------------------------------------------------------------------
+
+    def _decode(self, data: bytes) -> None:
+        if not data or self.done:
+            return
+        if self._head is not None:  # deflate: servers send raw deflate as often as zlib's
+            self._head += data
+            if len(self._head) < 2:
+                return
+            data, self._head = self._head, None
+            wrapped = data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
+            self._inflater = zlib.decompressobj(15 if wrapped else -15)
+        if self._inflater is None:
+            self._emit(data)
+            return
+        room = self.limit + 1 - len(self.out)
+        try:
+            self._emit(self._inflater.decompress(data, room))
+        except zlib.error as exc:
+            self.error = f"cannot decode body: {exc}"
+            return
+        if self._inflater.unconsumed_tail:
+            self.exceeded = True
+
+    def finish(self) -> BodyDecoder:
+        """The body has all been fed: what was held back is decoded."""
+        if self._chunked and self._state == "size" and self._pending and not self.out:
+            self._chunked = False  # never a size line: it was not chunked after all
+            self._decode(self._pending)
+        if self._head:
+            self._emit(self._head)
+        if self._inflater is not None and not self.done:
+            try:
+                self._emit(self._inflater.flush())
+            except zlib.error as exc:
+                self.error = f"cannot decode body: {exc}"
+        return self
+
+    def _emit(self, data: bytes) -> None:
+        self.out += data
+        if len(self.out) > self.limit:
+            self.exceeded = True
+            del self.out[self.limit :]
+
+
+def header(headers: list[tuple[str, str]], name: str) -> str:
+    wanted = name.lower()
+    return next((v for k, v in headers if k.lower() == wanted), "")
+
+
+def decoder_for(headers: list[tuple[str, str]], limit: int, *,
+                chunked_already_undone: bool = False) -> BodyDecoder:
+    chunked = not chunked_already_undone and \
+        "chunked" in header(headers, "transfer-encoding").lower()
+    return BodyDecoder(chunked=chunked, encoding=header(headers, "content-encoding"),
+                       limit=limit)
+
+
+def decode(body: bytes, headers: list[tuple[str, str]], limit: int, *,
+           chunked_already_undone: bool = False) -> BodyDecoder:
+    """A whole body, decoded (see BodyDecoder)."""
+    decoder = decoder_for(headers, limit, chunked_already_undone=chunked_already_undone)
+    decoder.feed(body)
+    return decoder.finish()
+
+
+def split_head(raw: bytes) -> tuple[int | None, list[tuple[str, str]], bytes] | None:
+    """Status, header fields and the rest, of bytes that begin with an HTTP response's
+    status line and header block; None when they do not."""
+    end = raw.find(b"\r\n\r\n")
+    if end < 0 or not raw.startswith(b"HTTP/"):
+        return None
+    lines = raw[:end].decode("iso-8859-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+    headers = []
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers.append((name.strip(), value.strip()))
+    return status, headers, raw[end + 4 :]
+
+
+def read_payload(path: Path, offset: int, limit: int) -> Payload:
+    """The decoded entity body of the response record at ``offset``, never more than
+    ``limit`` bytes of it, read a part at a time."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        record = next(iter(ArchiveIterator(fh)))
+        http = record.http_headers
+        status = int(http.get_statuscode()) if http and http.get_statuscode().isdigit() else None
+        headers = list(http.headers) if http else []
+        decoder = decoder_for(headers, limit)
+        while not decoder.done and (piece := record.raw_stream.read(_READ)):
+            decoder.feed(piece)
+        decoder.finish()
+        return Payload(status, headers, decoder.body(), decoder.exceeded, decoder.error)
