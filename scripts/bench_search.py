@@ -53,7 +53,8 @@ def corpus_texts() -> list[tuple[str, str, str]]:
 
 def build(db_path: Path, count: int) -> float:
     from custody import db
-    from custody.extract.content import detect_language, text_sha256
+    from custody.extract.content import text_sha256
+    from custody.extract.language import detect_language
 
     rng = random.Random(7)
     pieces = corpus_texts()

@@ -274,3 +274,23 @@ def test_concurrent_exchanges_never_mix_their_bytes(custody: Custody) -> None:
             assert response.endswith(f"payload of page {path[3:]}".encode()), path
             checked += 1
     assert checked == count
+
+
+def test_the_manifest_names_the_library_versions_that_made_it(custody: Custody,
+                                                              site: SiteServer) -> None:
+    from importlib.metadata import version
+
+    result = custody.archive(site.url + "/en.html", extra=("--no-requisites",))
+    libraries = custody.manifest(result["capture_id"])["collector"]["libraries"]
+    for name in ("httpx", "httpcore", "warcio", "trafilatura", "cryptography",
+                 "lingua-language-detector", "pystemmer"):
+        assert libraries[name] == version(name), name
+
+
+def test_every_stemmer_search_names_is_installed() -> None:
+    import Stemmer
+
+    from custody.index import textindex
+
+    assert set(Stemmer.algorithms()) >= textindex.STEMMERS, \
+        textindex.STEMMERS - set(Stemmer.algorithms())

@@ -180,13 +180,47 @@ def test_help_is_fast() -> None:
     assert time.perf_counter() - start < 0.5 or os.environ.get("CI_SLOW")
 
 
-def test_serve_without_datasette_says_how_to_get_it(custody: Custody) -> None:
-    import importlib.util
+def test_serve_shows_the_database_and_sigterm_ends_datasette_too(sealed: Custody,
+                                                                  tmp_path: Path) -> None:
+    import signal
+    import socket
+    import urllib.request
 
-    if importlib.util.find_spec("datasette") is not None:
-        pytest.skip("Datasette is installed here")
-    result = custody("serve")
-    assert result.exit_code == 2 and "custody[serve]" in one_line_error(result.output)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = dict(os.environ, CUSTODY_ROOT=str(sealed.root), TMPDIR=str(scratch))
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("custody")), "serve",
+                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        body = ""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(
+                        f"http://127.0.0.1:{port}/custody/captures.json?_shape=array") as reply:
+                    body = reply.read().decode()
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert capture_id_of(sealed) in body
+        datasette = [int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)],
+                                                    capture_output=True, text=True).stdout.split()]
+        assert datasette, "Datasette runs as custody's child"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        for pid in datasette:
+            deadline = time.monotonic() + 10
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not Path(f"/proc/{pid}").exists(), "Datasette outlived custody serve"
+        assert list(scratch.iterdir()) == []  # its metadata file went with it
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def test_output_cut_short_by_its_reader_is_quiet(sealed: Custody) -> None:

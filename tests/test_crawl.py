@@ -96,6 +96,23 @@ def test_url_normalisation() -> None:
     assert normalise("https://example.org:443") == "https://example.org/"
     assert normalise("https://example.org:8443/x y") == "https://example.org:8443/x%20y"
     assert normalise("http://bücher.example/") == "http://xn--bcher-kva.example/"
+    assert normalise("http://example.org/a/./b/../c") == normalise("http://example.org/a/c")
+    assert normalise("http://example.org/a/%2E/b/%2e%2E/c?x=/./") == \
+        "http://example.org/a/c?x=/./"  # the query is not a path
+
+
+@pytest.mark.parametrize("path, want", [  # RFC 3986 5.4.1 and 5.4.2, as paths
+    ("/b/c/./g", "/b/c/g"), ("/b/c/g/", "/b/c/g/"), ("/b/c/..", "/b/"), ("/b/c/../", "/b/"),
+    ("/b/c/../g", "/b/g"), ("/b/c/../..", "/"), ("/b/c/../../g", "/g"),
+    ("/b/c/../../../g", "/g"), ("/./g", "/g"), ("/../g", "/g"), ("/g.", "/g."),
+    ("/.g", "/.g"), ("/g..", "/g.."), ("/..g", "/..g"), ("/b/c/./../g", "/b/g"),
+    ("/b/c/./g/.", "/b/c/g/"), ("/b/c/g/./h", "/b/c/g/h"), ("/b/c/g/../h", "/b/c/h"),
+    ("/a/b/c/./../../g", "/a/g"), ("mid/content=5/../6", "mid/6"),
+])
+def test_dot_segments(path: str, want: str) -> None:
+    from custody.core.urls import remove_dot_segments
+
+    assert remove_dot_segments(path) == want
 
 
 def test_include_exclude_and_max_pages(custody: Custody, big_site: SiteServer) -> None:
@@ -374,3 +391,32 @@ def test_a_page_found_nearer_after_it_was_fetched_is_followed(custody: Custody) 
     assert order.index("/z.html") < len(order) - 1  # Z came before slow X was done
     assert "/q.html" in order
     assert custody.verify()[0] == 0
+
+
+def test_links_of_every_kind_are_followed(custody: Custody) -> None:
+    """CSS read by a tokenizer (quoted urls with spaces, @import, @font-face, comments not
+    followed), srcset, SVG images, video posters, sources, and <meta refresh>."""
+    css = (b'@import "imported.css"; @import url(also.css);\n'
+           b'/* url(/in-a-comment.png) */\n'
+           b'body { background: url("/bg image.png") } '
+           b'@font-face { font-family: x; src: url(/font.woff2) format("woff2") }')
+    page = (b'<html><head><meta http-equiv="refresh" content="0; url=/moved.html">'
+            b'<link rel=stylesheet href=/site.css>'
+            b'<style>p { background: url(/inline.png) }</style></head><body>'
+            b'<img srcset="/small.png 1x, /big.png 2x">'
+            b'<svg><image href="/svg.png"/><image xlink:href="/svg2.png"/></svg>'
+            b'<video poster="/poster.jpg"><source src="/clip.mp4"></video>'
+            b'<p style="background-image: url(\'/styled.png\')">x</p></body></html>')
+    pages = {"/": Page(page, "text/html"), "/site.css": Page(css, "text/css"),
+             "/moved.html": Page(b"<html><body><p>moved</p></body></html>", "text/html")}
+    for name in ("imported.css", "also.css", "bg image.png", "font.woff2", "inline.png",
+                 "small.png", "big.png", "svg.png", "svg2.png", "poster.jpg", "clip.mp4",
+                 "styled.png"):
+        pages["/" + name.replace(" ", "%20")] = Page(b"x", "application/octet-stream")
+    with SiteServer(pages) as server:
+        result = custody.archive(server.url + "/")
+        fetched_paths = set(server.requests)
+    assert result["final_urls"][server.url + "/"] == server.url + "/moved.html"
+    for path in pages:
+        assert path in fetched_paths, path
+    assert "/in-a-comment.png" not in fetched_paths

@@ -59,7 +59,7 @@ class Result:
     notes: list[str] = field(default_factory=list)
 
 
-def collector_of(archive: Archive, key: Ed25519PrivateKey) -> dict[str, str]:
+def collector_of(archive: Archive, key: Ed25519PrivateKey) -> dict[str, Any]:
     """Who seals, with what, where: the manifest's collector."""
     import platform
     import socket
@@ -71,10 +71,30 @@ def collector_of(archive: Archive, key: Ed25519PrivateKey) -> dict[str, str]:
         "software": "custody",
         "version": __version__,
         "python": platform.python_version(),
+        "libraries": libraries(),
         "host": socket.gethostname(),
         "operator": archive.principal_for(public) or "unknown",
         "key_fingerprint": sshsig.fingerprint(public),
     }
+
+
+def libraries() -> dict[str, str]:
+    """The version of each library custody depends on, as installed: what made the bytes."""
+    import re
+    from importlib.metadata import PackageNotFoundError, requires, version
+
+    found = {}
+    for requirement in requires("custody") or []:
+        if "extra ==" in requirement:
+            continue
+        name = re.match(r"[A-Za-z0-9._-]+", requirement)
+        if name is None:
+            continue
+        try:
+            found[name.group(0).lower()] = version(name.group(0))
+        except PackageNotFoundError:
+            continue
+    return dict(sorted(found.items()))
 
 
 def iso(moment: datetime) -> str:
@@ -85,7 +105,7 @@ def crawls_dir(archive: Archive) -> Path:
     return archive.root / ".custody" / "crawls"
 
 
-def warcinfo_fields(state: CrawlState, collector: dict[str, str]) -> dict[str, str]:
+def warcinfo_fields(state: CrawlState, collector: dict[str, Any]) -> dict[str, str]:
     settings = Settings.from_json(state.meta("settings"))
     return {
         "software": f"custody/{__version__}",
@@ -99,7 +119,7 @@ def warcinfo_fields(state: CrawlState, collector: dict[str, str]) -> dict[str, s
     }
 
 
-def open_series(archive: Archive, state: CrawlState, collector: dict[str, str]) -> WarcSeries:
+def open_series(archive: Archive, state: CrawlState, collector: dict[str, Any]) -> WarcSeries:
     started = datetime.fromisoformat(state.meta("started_at").replace("Z", "+00:00"))
     settings = Settings.from_json(state.meta("settings"))
     return WarcSeries(archive, state, state.meta("capture_id"), started, settings.warc_size,
@@ -116,7 +136,7 @@ def catch_up(extractor: Extractor, state: CrawlState) -> None:
 
 
 def complete(archive: Archive, state: CrawlState, *, key: Ed25519PrivateKey,
-             collector: dict[str, str], series: WarcSeries | None = None,
+             collector: dict[str, Any], series: WarcSeries | None = None,
              extractor: Extractor | None = None, stats: Stats | None = None) -> Result:
     """Seal and index the crawl whose state this is (its fetching is over); the caller
     holds the archive's writer lock."""
@@ -166,7 +186,7 @@ def finish_state(state: CrawlState, *, sealed_as: str, left: int) -> None:
 
 
 def _seal(archive: Archive, state: CrawlState, key: Ed25519PrivateKey,
-          collector: dict[str, str], stats: Stats | None) -> tuple[Result, dict[str, Any], str]:
+          collector: dict[str, Any], stats: Stats | None) -> tuple[Result, dict[str, Any], str]:
     capture_id = state.meta("capture_id")
     seeds = state.meta("seeds")
     settings = Settings.from_json(state.meta("settings"))

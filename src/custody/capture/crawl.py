@@ -311,16 +311,24 @@ class Crawl:
         elif len(chain) >= MAX_REDIRECTS:
             self._fail(target.url, "redirect-limit", f"more than {MAX_REDIRECTS} redirects")
         else:
-            if target.kind == "seed" or target.url in self.final_urls.values():
-                for seed, final in self.final_urls.items():
-                    if final == target.url:
-                        self.final_urls[seed] = next_url
-            self.state.push(Target(next_url, target.seed, target.kind, target.depth,
-                                   target.requisite_depth, chain))
+            self._redirect_to(next_url, target)
+
+    def _redirect_to(self, next_url: str, target: Target) -> None:
+        chain = (*target.chain, target.url)
+        if next_url in chain or len(chain) >= MAX_REDIRECTS:
+            return
+        if target.kind == "seed" or target.url in self.final_urls.values():
+            for seed, final in self.final_urls.items():
+                if final == target.url:
+                    self.final_urls[seed] = next_url
+        self.state.push(Target(next_url, target.seed, target.kind, target.depth,
+                               target.requisite_depth, chain))
 
     def _follow_links(self, links: Links, target: Target) -> None:
         self.stats.invalid_links += links.invalid
         rules = self.rules
+        for url in links.refresh:  # a <meta http-equiv=refresh>: followed as a redirect is
+            self._redirect_to(url, target)
         if rules.requisites and target.requisite_depth < MAX_REQUISITE_DEPTH:
             for url in links.requisites:
                 if not rules.excluded(url) and self._robots_allow(url):

@@ -1,28 +1,62 @@
-"""Links in a page or stylesheet: its requisites (what it needs to render) and its pages."""
+"""Links in a page or stylesheet: its requisites (what it needs to render), its pages (for
+--depth), and where a <meta http-equiv=refresh> sends the reader.
+
+HTML is parsed with lxml, CSS with tinycss2 (a real tokenizer: quoted urls with spaces
+in them, @import, @font-face sources, and nothing inside comments).
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urljoin
 
-from ..core.urls import check_link, resolve
+from ..core.urls import check_link
 
-_CSS_URL = re.compile(r"""url\(\s*['"]?([^'")\s]+)['"]?\s*\)|@import\s+['"]([^'"]+)['"]""")
 _REQUISITE_RELS = frozenset(
     {"stylesheet", "icon", "shortcut", "apple-touch-icon", "preload", "modulepreload"}
 )
 _NOT_LINKS = ("#", "data:", "javascript:", "mailto:", "tel:")
+# element, attribute: what a page needs to be shown as it was
+_REQUISITE_ATTRIBUTES = (
+    ("script", "src"), ("img", "src"), ("iframe", "src"), ("frame", "src"), ("embed", "src"),
+    ("audio", "src"), ("video", "src"), ("video", "poster"), ("source", "src"),
+    ("track", "src"), ("object", "data"), ("input", "src"), ("image", "href"),
+    ("image", "xlink:href"),
+)
+_REFRESH = re.compile(r"^\s*\d*(?:\.\d*)?\s*[;,]?\s*(?:url\s*=\s*)?(['\"]?)(.+?)\1\s*$",
+                      re.IGNORECASE | re.DOTALL)
 
 
 @dataclass
 class Links:
     requisites: list[str] = field(default_factory=list)
     pages: list[str] = field(default_factory=list)  # <a href>, for --depth
+    refresh: list[str] = field(default_factory=list)  # <meta http-equiv=refresh>: a redirect
     invalid: int = 0
     # http(s) links that no parser takes: (the link as written, joined to the base; reason)
     bad_requisites: list[tuple[str, str]] = field(default_factory=list)
     bad_pages: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, kind: str, base: str, href: str | None) -> None:
+        """A link of this kind (requisites, pages, refresh) found in a document at base."""
+        if not href:
+            return
+        url, reason = check_link(base, href)
+        if url is not None:
+            getattr(self, kind).append(url)
+            return
+        if not href.lstrip().lower().startswith(_NOT_LINKS):
+            self.invalid += 1
+        if reason is not None:
+            bad = self.bad_pages if kind == "pages" else self.bad_requisites
+            bad.append((_joined(base, href), reason))
+
+    def unique(self) -> Links:
+        for name in ("requisites", "pages", "refresh", "bad_requisites", "bad_pages"):
+            setattr(self, name, list(dict.fromkeys(getattr(self, name))))
+        return self
 
 
 def html_links(html: str, base_url: str) -> Links:
@@ -39,45 +73,67 @@ def html_links(html: str, base_url: str) -> Links:
         joined, _ = check_link(base_url, base_el.get("href") or "")
         base = joined or base_url  # a <base> no parser takes is ignored, as browsers do
 
-    def add(target: list[str], href: str | None) -> None:
-        if not href:
-            return
-        url, reason = check_link(base, href)
-        if url is None:
-            if not href.lstrip().lower().startswith(_NOT_LINKS):
-                found.invalid += 1
-            if reason is not None:
-                bad = found.pages if target is found.pages else found.requisites
-                (found.bad_pages if bad is found.pages else found.bad_requisites).append(
-                    (_joined(base, href), reason))
-            return
-        target.append(url)
-
     for el in doc.iter("link"):
         rel = (el.get("rel") or "").lower().split()
         if _REQUISITE_RELS & set(rel):
-            add(found.requisites, el.get("href"))
-    for tag, attr in (("script", "src"), ("img", "src"), ("iframe", "src"), ("frame", "src"),
-                      ("embed", "src"), ("audio", "src"), ("video", "src"), ("video", "poster"),
-                      ("source", "src"), ("track", "src"), ("object", "data"), ("input", "src")):
+            found.add("requisites", base, el.get("href"))
+    for tag, attr in _REQUISITE_ATTRIBUTES:
         for el in doc.iter(tag):
-            add(found.requisites, el.get(attr))
+            found.add("requisites", base, el.get(attr))
     for el in doc.iter("img", "source"):
         for candidate in (el.get("srcset") or "").split(","):
-            add(found.requisites, candidate.strip().split(" ")[0] if candidate.strip() else None)
+            found.add("requisites", base, candidate.split()[0] if candidate.split() else None)
     for el in doc.iter("style"):
-        for url in css_links(el.text or "", base):
-            found.requisites.append(url)
+        _css_into(found, _stylesheet(el.text or ""), base)
     for el in doc.xpath("//*[@style]"):
-        for url in css_links(el.get("style") or "", base):
-            found.requisites.append(url)
+        _css_into(found, _declarations(el.get("style") or ""), base)
+    for el in doc.iter("meta"):
+        if (el.get("http-equiv") or "").strip().lower() == "refresh":
+            match = _REFRESH.match(el.get("content") or "")
+            if match and not match.group(2).strip().isdigit():
+                found.add("refresh", base, match.group(2).strip())
     for el in doc.iter("a", "area"):
-        add(found.pages, el.get("href"))
-    found.requisites = list(dict.fromkeys(found.requisites))
-    found.pages = list(dict.fromkeys(found.pages))
-    found.bad_requisites = list(dict.fromkeys(found.bad_requisites))
-    found.bad_pages = list(dict.fromkeys(found.bad_pages))
-    return found
+        found.add("pages", base, el.get("href"))
+    return found.unique()
+
+
+def css_links(css: str, base_url: str) -> Links:
+    """The requisites of a stylesheet: url() values, @import, @font-face sources."""
+    found = Links()
+    _css_into(found, _stylesheet(css), base_url)
+    return found.unique()
+
+
+def _stylesheet(css: str) -> list[Any]:
+    import tinycss2
+
+    return list(tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True))
+
+
+def _declarations(css: str) -> list[Any]:
+    import tinycss2
+
+    return list(tinycss2.parse_blocks_contents(css, skip_comments=True, skip_whitespace=True))
+
+
+def _css_into(found: Links, nodes: list[Any], base: str) -> None:
+    """Every URL in CSS tokens, at any depth: url(a b.png), url("a b.png"), @import "x"."""
+    for node in nodes:
+        kind = getattr(node, "type", None)
+        if kind == "url":
+            found.add("requisites", base, node.value)
+        elif kind == "function" and node.lower_name in ("url", "src"):
+            strings = [t for t in node.arguments if getattr(t, "type", None) == "string"]
+            if strings:
+                found.add("requisites", base, strings[0].value)
+        elif kind == "at-rule" and node.lower_at_keyword == "import":
+            strings = [t for t in node.prelude if getattr(t, "type", None) == "string"]
+            if strings:
+                found.add("requisites", base, strings[0].value)
+        for child in ("prelude", "content", "arguments", "value"):
+            inner = getattr(node, child, None)
+            if isinstance(inner, list):
+                _css_into(found, inner, base)
 
 
 def _joined(base: str, href: str) -> str:
@@ -85,12 +141,3 @@ def _joined(base: str, href: str) -> str:
         return urljoin(base, href.strip())
     except ValueError:
         return href.strip()
-
-
-def css_links(css: str, base_url: str) -> list[str]:
-    urls = []
-    for match in _CSS_URL.finditer(css):
-        url = resolve(base_url, match.group(1) or match.group(2))
-        if url:
-            urls.append(url)
-    return list(dict.fromkeys(urls))

@@ -12,6 +12,7 @@ to date with the manifests, whatever interrupted them: nothing sealed is rewritt
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -27,7 +28,7 @@ from .state import CrawlState
 
 
 def recover(archive: Archive, *, key: Ed25519PrivateKey,
-            collector: dict[str, str]) -> list[Result]:
+            collector: dict[str, Any]) -> list[Result]:
     """Complete every interrupted seal; bring ledger, log and database up to date. The
     captures completed, each with a note saying so."""
     results = []
@@ -48,7 +49,7 @@ def recover(archive: Archive, *, key: Ed25519PrivateKey,
 
 
 def _complete_entry(archive: Archive, entry: journal.Entry, key: Ed25519PrivateKey,
-                    collector: dict[str, str]) -> Result | None:
+                    collector: dict[str, Any]) -> Result | None:
     capture_id = entry.capture_id
     path = manifest.manifest_path(archive.manifests_dir, capture_id)
     state_path = crawls_dir(archive) / entry.crawl / "state.db" if entry.crawl else None

@@ -111,7 +111,7 @@ def _resumable(archive: Archive) -> CrawlState | None:
     return None
 
 
-def _run(archive: Archive, state: CrawlState, key: Ed25519PrivateKey, collector: dict[str, str],
+def _run(archive: Archive, state: CrawlState, key: Ed25519PrivateKey, collector: dict[str, Any],
          on_progress: Callable[[Stats, int], None] | None) -> Result:
     settings = Settings.from_json(state.meta("settings"))
     seeds: list[str] = state.meta("seeds")

@@ -166,7 +166,7 @@ class WarcSink:
         except LookupError:
             text = body.decode("utf-8", errors="replace")
         if ctype == "text/css":
-            return Links(requisites=css_links(text, exchange.url))
+            return css_links(text, exchange.url)
         return html_links(text, exchange.url)
 
 

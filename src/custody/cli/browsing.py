@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from ..core.errors import CustodyError, ExitCode, UsageError
+from ..core.errors import CustodyError, ExitCode
 from .common import (
     csv_option,
     json_option,
@@ -85,32 +85,12 @@ def serve(root: str | None, port: int, host: str) -> None:
     \b
     custody serve --port 8001
     """
-    import importlib.util
-    import subprocess
-    import tempfile
-
     from ..core.archive import Archive
+    from ..index.datasette import serve as run_datasette
 
-    if importlib.util.find_spec("datasette") is None:
-        raise UsageError("Datasette is not installed: pip install 'custody[serve]' "
-                         "(or open custody.db with any Datasette: datasette -i custody.db)")
-    arch = Archive.open(root)
-    metadata = {
-        "title": f"custody archive {arch.root.name}",
-        "description": "Derived from the sealed WARC files and manifests; "
-                       "`custody verify` checks it against them.",
-        "databases": {"custody": {"tables": {
-            "captures": {"facets": ["status", "operator"], "sort_desc": "started_at"},
-            "resources": {"facets": ["status_code", "content_type"]},
-            "documents": {"facets": ["language", "charset"], "sort": "url"},
-            "failures": {"facets": ["kind"]},
-        }}},
-    }
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump(metadata, fh)
-    sys.exit(subprocess.call([sys.executable, "-m", "datasette", "serve", "-i",
-                              str(arch.db_path), "--metadata", fh.name, "--host", host,
-                              "--port", str(port)]))
+    archive = Archive.open(root)
+    sys.exit(run_datasette(archive.db_path, title=f"custody archive {archive.root.name}",
+                           host=host, port=port))
 
 
 @click.command()

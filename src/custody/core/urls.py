@@ -70,9 +70,36 @@ def normalise(url: str) -> str:
         if parts.password:
             userinfo += ":" + parts.password
         netloc = f"{userinfo}@{netloc}"
-    path = _escape(parts.path or "/", safe="/%:@!$&'()*+,;=")
+    path = remove_dot_segments(_escape(parts.path or "/", safe="/%:@!$&'()*+,;=")) or "/"
     query = _escape(parts.query, safe="/%:@!$&'()*+,;=?")
     return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def remove_dot_segments(path: str) -> str:
+    """RFC 3986 section 5.2.4: ``/a/./b/../c`` is ``/a/c``, one spelling for one resource."""
+    out: list[str] = []
+    rest = path
+    while rest:
+        if rest.startswith("../"):
+            rest = rest[3:]
+        elif rest.startswith("./"):
+            rest = rest[2:]
+        elif rest.startswith("/./"):
+            rest = "/" + rest[3:]
+        elif rest == "/.":
+            rest = "/"
+        elif rest.startswith("/../") or rest == "/..":
+            rest = "/" + rest[4:]
+            if out:
+                out.pop()
+        elif rest in (".", ".."):
+            rest = ""
+        else:
+            cut = rest.find("/", 1)
+            cut = len(rest) if cut < 0 else cut
+            out.append(rest[:cut])
+            rest = rest[cut:]
+    return "".join(out)
 
 
 def _escape(text: str, safe: str) -> str:
@@ -93,7 +120,9 @@ def resolve(base: str, href: str) -> str | None:
 def check_link(base: str, href: str) -> tuple[str | None, str | None]:
     """A link's URL, or why it cannot be fetched: (url, None); (None, reason) for an http(s)
     link no parser takes; (None, None) for what custody never fetches."""
-    href = href.strip()
+    # as a browser reads an href: tabs and newlines dropped, inner spaces escaped
+    href = href.strip().replace("\t", "").replace("\n", "").replace("\r", "")
+    href = href.replace(" ", "%20")
     if not href or href.lower().startswith(_SKIP):
         return None, None
     try:

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any
 
+from .language import detect_language, detector_version
+
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 TEXT_TYPES = frozenset({"text/plain"})
 JSON_TYPES = frozenset({"application/json", "text/json", "application/ld+json"})
@@ -244,17 +246,6 @@ def image_info(body: bytes) -> dict[str, Any] | None:
         return None
 
 
-def detect_language(text: str) -> str | None:
-    """ISO 639-1 code of the text's main language (py3langid); None for too little text."""
-    sample = text[:5000]
-    if sum(ch.isalpha() for ch in sample) < 40:
-        return None
-    import py3langid
-
-    language, _ = py3langid.classify(sample)
-    return str(language)
-
-
 def _html_lang(html: str) -> str | None:
     match = re.search(r"<html[^>]*\blang\s*=\s*[\"']?([a-zA-Z\-]+)", html[:4096], re.IGNORECASE)
     return match.group(1).lower() if match else None
@@ -281,6 +272,7 @@ def _document(
         text=text,
         text_sha256=text_sha256(text),
         charset=charset,
-        extractor=extractor or extractor_version(),
+        # what made the text; and what named its language, which can change on its own
+        extractor=f"{extractor or extractor_version()}; {detector_version()}",
         note=note,
     )

@@ -42,6 +42,7 @@ _LATIN = {
     "id": "indonesian", "ca": "catalan", "cs": "czech", "pl": "polish", "lt": "lithuanian",
 }
 _CYRILLIC = {"ru": "russian", "sr": "serbian"}
+STEMMERS = frozenset({*_LATIN.values(), *_CYRILLIC.values(), "arabic", "persian"})
 
 
 def fold(text: str) -> str:

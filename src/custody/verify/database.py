@@ -106,15 +106,18 @@ def _check_documents(archive: Archive, conn: sqlite3.Connection, cid: str,
                    "text changed in the database: " + "; ".join(altered), cid)
     sealed_docs: dict[str, tuple[Any, ...]] = {}
     other_extractor: list[str] = []
+    other_detector: list[str] = []
     unsealed: list[str] = []
     legacy = [d for d in content["documents"] if "metadata" not in d]
     extracted = _extract_again(archive, content, legacy) if legacy else {}
+    language = columns.index("language")
     for entry in content["documents"]:
         record_id = entry["record_id"]
         meta = entry.get("metadata")
         if meta is None:
             meta = extracted.get(record_id)
-        if record_id in extractors and extractors[record_id] != entry["extractor"]:
+        text_by, language_by = _made_by(str(entry["extractor"]))
+        if record_id in extractors and _made_by(extractors[record_id])[0] != text_by:
             # re-extracted by another version: a different text is no sign of tampering
             other_extractor.append(f"{entry['url']} ({extractors[record_id]}, sealed with "
                                    f"{entry['extractor']})")
@@ -128,8 +131,15 @@ def _check_documents(archive: Archive, conn: sqlite3.Connection, cid: str,
             sealed_docs[record_id] = (entry["url"], entry["text_sha256"], *_NOT_SEALED)
             unsealed.append(entry["url"])
             continue
-        sealed_docs[record_id] = (entry["url"], entry["text_sha256"],
-                                  *(meta.get(name) for name in SEALED_METADATA))
+        sealed = [entry["url"], entry["text_sha256"], *(meta.get(n) for n in SEALED_METADATA)]
+        named_by = language_by if "metadata" in entry else _made_by(_current())[1]
+        if record_id in db_docs and _made_by(extractors[record_id])[1] != named_by:
+            # the language was named by another detector version: it may differ, honestly
+            other_detector.append(f"{entry['url']} ({extractors[record_id]})")
+            row = list(db_docs[record_id])
+            row[language] = sealed[language] = "(other detector)"
+            db_docs[record_id] = tuple(row)
+        sealed_docs[record_id] = tuple(sealed)
     if unsealed:
         report.add("database", f"document-metadata/{cid}", UNCHECKED,
                    "titles, authors, dates and languages were not sealed by this (older) "
@@ -139,7 +149,25 @@ def _check_documents(archive: Archive, conn: sqlite3.Connection, cid: str,
         report.add("database", f"document-text/{cid}", UNCHECKED,
                    "text extracted by another extractor version than sealed: "
                    + "; ".join(other_extractor), cid)
+    if other_detector:
+        report.add("database", f"document-language/{cid}", UNCHECKED,
+                   "language named by another detector version than sealed: "
+                   + "; ".join(other_detector[:10]), cid)
     _compare_rows(report, cid, "documents", db_docs, sealed_docs, columns)
+
+
+def _made_by(extractor: str) -> tuple[str, str | None]:
+    """What made a document's text, and what named its language ("trafilatura 2.3.1;
+    lingua 2.1.1"); manifests before the language detector was named have the first."""
+    text, _, language = extractor.partition(";")
+    return text.strip(), language.strip() or None
+
+
+def _current() -> str:
+    from ..extract.content import extractor_version
+    from ..extract.language import detector_version
+
+    return f"{extractor_version()}; {detector_version()}"
 
 
 def _extract_again(archive: Archive, content: dict[str, Any],
@@ -153,8 +181,7 @@ def _extract_again(archive: Archive, content: dict[str, Any],
     out = {}
     for entry in legacy:
         record = records.get(entry["record_id"])
-        if record is None or not str(entry["extractor"]).startswith("trafilatura ") \
-                or entry["extractor"] != extractor_version():
+        if record is None or _made_by(str(entry["extractor"]))[0] != extractor_version():
             continue
         try:
             doc = extract_record(archive.root, record)
