@@ -101,7 +101,7 @@ def main() -> int:
     parser.add_argument("--reindex-pages", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
-    from custody.index.db import open_readonly
+    from custody.index.query import open_readonly
     from custody.index.search import Filters, search
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -144,10 +144,16 @@ def test_search_finds_english_persian_russian(sealed: Custody) -> None:
     assert result.exit_code == 2 and "bracket" in one_line_error(result.output)
 
 
-def test_show(sealed: Custody) -> None:
+def test_show(sealed: Custody, site: SiteServer) -> None:
     cid = capture_id_of(sealed)
     out = sealed.ok("show", cid).stdout
     assert cid in out and "404" in out and "/en.html" in out
+    for seed in ("/", "/en.html", "/fa.html", "/ru.html", "/old", "/missing.html"):
+        assert f"seed      {site.url}{seed}" in out, seed  # every seed, not the first
+    assert f"{site.url}/old  ->  {site.url}/en.html" in out  # where a seed led
+    assert "->  /older" in out  # a redirect's target, from its record
+    assert "Statement on the situation in Iran" in out and "Заявление" in out  # titles
+    assert "127.0.0.1" in out and "verifies  passed" in out
     result = sealed("show", "nope")
     assert result.exit_code == 8
 

@@ -154,7 +154,7 @@ def test_verify_while_a_capture_runs_and_seals_never_reports_tampering(
     from custody.testing.site import crawl_site
 
     trust_tsa(custody, tsa)
-    with SiteServer(crawl_site(SEEDS, 30), latency=0.03) as site:
+    with SiteServer(crawl_site(SEEDS, 80), latency=0.05) as site:
         env = dict(os.environ, CUSTODY_ROOT=str(custody.root), CUSTODY_KEY=str(custody.key),
                    **{faults.VARIABLE: "seal.manifest:slow"})
         proc = subprocess.Popen([CUSTODY, "archive", "--depth", "1", "--concurrency", "2",
@@ -170,5 +170,5 @@ def test_verify_while_a_capture_runs_and_seals_never_reports_tampering(
             seen_running += any("running" in n or "being sealed" in n for n in report["notes"])
             time.sleep(0.05)
         assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
-    assert verifies >= 3 and seen_running >= 1
+    assert verifies >= 2 and seen_running >= 1, (verifies, seen_running)
     passes(custody)

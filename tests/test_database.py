@@ -46,7 +46,8 @@ EDITS = {
     "capture key": "UPDATE captures SET key_fingerprint = 'SHA256:x'",
     "capture status": "UPDATE captures SET status = 'complete' WHERE status != 'complete'",
     "capture start": "UPDATE captures SET started_at = '2020-01-01T00:00:00Z'",
-    "capture pages": "UPDATE captures SET pages = pages + 1",
+    "capture responses": "UPDATE captures SET responses = responses + 1",
+    "capture documents": "UPDATE captures SET documents = documents - 1",
     "capture failures": "UPDATE captures SET failures = failures + 1",
     "resource url": "UPDATE resources SET url = url || '?x' WHERE id = 2",
     "resource status": "UPDATE resources SET status_code = 200 WHERE status_code = 404",
@@ -135,3 +136,16 @@ def test_a_word_removed_from_the_search_index_is_caught(sealed: Custody) -> None
     assert code == 1
     (bad,) = [c for c in failed(report) if c["check"] == "search-index"]
     assert "massacr" in bad["detail"] and "celebr" in bad["detail"]
+
+
+def test_a_database_from_an_earlier_custody_is_migrated(sealed: Custody, site: SiteServer
+                                                        ) -> None:
+    with sqlite3.connect(sealed.root / "custody.db") as conn:  # as version 2 made it
+        conn.execute("ALTER TABLE captures RENAME COLUMN responses TO pages")
+        conn.execute("ALTER TABLE captures DROP COLUMN documents")
+        conn.execute("PRAGMA user_version = 2")
+    sealed.archive(site.url + "/ru.html", extra=("--no-requisites",))
+    code, report = sealed.verify()
+    assert code == 0, failed(report)
+    columns = {r["name"] for r in sealed.query("select name from pragma_table_info('captures')")}
+    assert {"responses", "documents"} <= columns and "pages" not in columns

@@ -150,3 +150,9 @@ def test_prefixes_find_the_words_they_begin(archive: Custody) -> None:
 def test_bad_dates_are_refused(archive: Custody, option: str, value: str) -> None:
     result = archive("search", option, value, "massacre")
     assert result.exit_code == 2 and "is not a date" in result.output
+
+
+@pytest.mark.parametrize("code", ["xx", "persian", "arz", "en-US"])
+def test_unknown_languages_are_refused(archive: Custody, code: str) -> None:
+    result = archive("search", "--lang", code, "massacre")
+    assert result.exit_code == 2 and "ISO 639-1" in result.output

@@ -16,56 +16,21 @@ from __future__ import annotations
 
 import socket
 import ssl
-import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO
 from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 
+from . import recorder
 from .guard import AddressGuard, Blocked
 
-SPOOL_IN_MEMORY = 4 * 1024 * 1024  # larger responses spill to a temporary file
 ENTITY_LIMIT = 4 * 1024 * 1024  # HTML and CSS bodies kept in memory for their links
 LINKED_TYPES = ("text/html", "application/xhtml+xml", "text/css")
 ACCEPT_ENCODING = "gzip, deflate"  # only what extraction can decode again
-
-_SLICE = 0.5  # seconds a read waits at a time before it looks whether it was stopped
-_this_thread = threading.local()  # .recording: the exchange this thread is making; .deadline
-
-
-def _time_left(timeout: float | None,
-               late: type[httpcore.TimeoutException] = httpcore.ReadTimeout) -> float | None:
-    """The socket timeout for this thread's next operation: the operation's own, cut to
-    what is left of the exchange's whole time (``--timeout`` bounds it all, a status line
-    trickled a byte a second included); TotalTimeout when nothing is left."""
-    deadline: _Deadline | None = getattr(_this_thread, "deadline", None)
-    if deadline is None:
-        return timeout
-    left = deadline.left()
-    if left <= 0:
-        raise late(deadline.reason())
-    return left if timeout is None else min(timeout, left)
-
-
-class _Deadline:
-    def __init__(self, fetcher: Fetcher, seconds: float) -> None:
-        self.fetcher = fetcher
-        self.at = time.monotonic() + seconds
-        self.seconds = seconds
-
-    def left(self) -> float:
-        return min(self.at, self.fetcher.abort_at) - time.monotonic()
-
-    def reason(self) -> str:
-        if self.fetcher.abort_at <= self.at:
-            return "the capture was stopped"
-        return f"the response took longer than {self.seconds:g} s in all"
-
 
 @dataclass
 class Exchange:
@@ -104,116 +69,6 @@ class Exchange:
         if self.response is not None:
             self.response.close()
             self.response = None
-
-
-class _Recording:
-    def __init__(self) -> None:
-        self.owner = threading.get_ident()
-        self.tx = bytearray()
-        # closed by Exchange.close(), once the response is in the WARC
-        self.rx: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
-        self.rx_size = 0
-
-
-class RecordingStream(httpcore.NetworkStream):
-    """A network stream that keeps what it writes and reads for the current exchange."""
-
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-        self._current: _Recording | None = None
-        # read now: once the server closes the connection the socket can no longer tell
-        addr = inner.get_extra_info("server_addr")
-        self.server_addr: tuple[str, int] | None = (addr[0], addr[1]) if addr else None
-        ssl_object = inner.get_extra_info("ssl_object")
-        self.tls_chain = peer_chain(ssl_object) if ssl_object is not None else []
-        self.tls_version = ssl_object.version() if ssl_object is not None else None
-        cipher = ssl_object.cipher() if ssl_object is not None else None
-        self.tls_cipher: str | None = cipher[0] if cipher else None
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        current = self._current
-        if current is None or current.owner != threading.get_ident() or current.rx_size:
-            # a new exchange on this connection: a new request begins with a write
-            current = self._current = _Recording()
-            _this_thread.recording = current
-        self._inner.write(buffer, _time_left(timeout, httpcore.WriteTimeout))
-        current.tx += buffer
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        # waited for in short slices, so that a stop (Ctrl-C) ends a silent read promptly
-        patience = time.monotonic() + timeout if timeout is not None else None
-        while True:
-            left = _time_left(timeout)
-            if patience is not None:
-                left = min(left or 0.0, patience - time.monotonic())
-            try:
-                data = self._inner.read(max_bytes, min(left, _SLICE) if left is not None
-                                        else _SLICE)
-                break
-            except httpcore.ReadTimeout:
-                if left is not None and left <= _SLICE:
-                    _time_left(timeout)  # says why, when it was the exchange's whole time
-                    raise
-        current = self._current
-        if current is not None and data and current.owner == threading.get_ident():
-            current.rx.write(data)
-            current.rx_size += len(data)
-        return data
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.NetworkStream:
-        return RecordingStream(self._inner.start_tls(ssl_context, server_hostname,
-                                                     _time_left(timeout)))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class RecordingBackend(httpcore.NetworkBackend):
-    def __init__(self, guard: AddressGuard | None = None) -> None:
-        self._inner = httpcore.SyncBackend()
-        self._guard = guard
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Any = None,
-    ) -> httpcore.NetworkStream:
-        timeout = _time_left(timeout, httpcore.ConnectTimeout)
-        if self._guard is None:
-            stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
-            return RecordingStream(stream)
-        try:
-            addresses = self._guard.resolve(host, port)
-        except (Blocked, OSError) as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
-        failure: Exception | None = None
-        for address in addresses:  # connect to what was checked, not to a fresh lookup
-            try:
-                stream = self._inner.connect_tcp(
-                    address, port, _time_left(timeout, httpcore.ConnectTimeout),
-                    local_address, socket_options)
-                return RecordingStream(stream)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                failure = exc
-        assert failure is not None
-        raise failure
-
-    def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None) -> httpcore.NetworkStream:  # noqa: E501
-        raise httpcore.ConnectError("unix sockets are not archived")
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
 
 
 def ssl_context(*, ca_bundle: str | None = None, insecure: bool = False) -> ssl.SSLContext:
@@ -259,7 +114,7 @@ class Fetcher:
             http1=True,
             http2=False,
             retries=0,
-            network_backend=RecordingBackend(guard),
+            network_backend=recorder.RecordingBackend(guard),
         )
 
     def close(self) -> None:
@@ -291,8 +146,7 @@ class Fetcher:
         """One exchange; it never raises: what went wrong is the exchange's error, and
         whatever bytes came back are kept, HTTP or not."""
         exchange = Exchange(url=url)
-        _this_thread.recording = None
-        _this_thread.deadline = _Deadline(self, self.timeout)
+        recorder.begin(recorder.Deadline(self.timeout, lambda: self.abort_at))
         start = time.monotonic()
         response: httpcore.Response | None = None
         timeouts = {"connect": self.timeout, "read": self.timeout, "write": self.timeout,
@@ -331,7 +185,7 @@ class Fetcher:
             else:
                 self._keep_reply(exchange)
         finally:
-            _this_thread.deadline = None
+            recorder.end()
         if exchange.truncated == "unspecified" or (
                 exchange.error_kind == "timeout" and self.abort_at <= time.monotonic()):
             exchange.stopped = True
@@ -344,8 +198,7 @@ class Fetcher:
     def _keep_reply(exchange: Exchange) -> None:
         """Bytes that came back but are not a usable HTTP response (HTTP/0.9, a status
         line cut short, another protocol): kept, as evidence of what the server sent."""
-        recording: _Recording | None = getattr(_this_thread, "recording", None)
-        _this_thread.recording = None
+        recording = recorder.take()
         if recording is None:
             return
         exchange.request_bytes = bytes(recording.tx)
@@ -359,10 +212,9 @@ class Fetcher:
 
     def _take(self, exchange: Exchange, response: httpcore.Response) -> None:
         stream = response.extensions.get("network_stream")
-        if not isinstance(stream, RecordingStream):
+        if not isinstance(stream, recorder.RecordingStream):
             return
-        recording: _Recording | None = getattr(_this_thread, "recording", None)
-        _this_thread.recording = None
+        recording = recorder.take()
         if stream.server_addr:
             exchange.ip, exchange.port = stream.server_addr
         exchange.tls_chain = stream.tls_chain
@@ -391,25 +243,6 @@ def _cut_body(exchange: Exchange, max_body: int) -> None:
     stream.truncate()
     stream.seek(0)
     exchange.response_size = keep
-
-
-def peer_chain(ssl_object: Any) -> list[bytes]:
-    """The certificates the server presented, leaf first, DER encoded."""
-    chain_of = getattr(ssl_object, "get_unverified_chain", None)
-    if chain_of is not None:
-        try:
-            chain = chain_of() or []
-            return [c.public_bytes(ssl_object_der_encoding()) for c in chain]
-        except (AttributeError, ValueError, ssl.SSLError):
-            pass
-    leaf = ssl_object.getpeercert(binary_form=True)
-    return [leaf] if leaf else []
-
-
-def ssl_object_der_encoding() -> int:
-    import _ssl
-
-    return int(_ssl.ENCODING_DER)
 
 
 def classify(exc: BaseException) -> tuple[str, str]:

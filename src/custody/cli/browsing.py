@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from ..core.errors import CustodyError, ExitCode
+from ..core.errors import ExitCode
 from .common import (
     csv_option,
     json_option,
@@ -32,7 +32,7 @@ def history(root: str | None, url: str, as_json: bool) -> None:
     custody history https://example.org/statement
     """
     from ..core.archive import Archive
-    from ..index.db import open_readonly
+    from ..index.query import open_readonly
     from ..index.versions import history as run_history
 
     rows = run_history(open_readonly(Archive.open(root).db_path), url)
@@ -64,7 +64,7 @@ def diff(root: str | None, first: str, second: str, url: str | None) -> None:
     custody diff A B https://example.org/statement
     """
     from ..core.archive import Archive
-    from ..index.db import open_readonly
+    from ..index.query import open_readonly
     from ..index.versions import diff as run_diff
 
     same, lines = run_diff(open_readonly(Archive.open(root).db_path), first, second, url)
@@ -107,7 +107,7 @@ def query(root: str | None, sql: str, fmt: str | None, timeout: float) -> None:
     custody query "select capture_id, url, title from documents" --json
     """
     from ..core.archive import Archive
-    from ..index.db import open_for_query, run_query
+    from ..index.query import open_for_query, run_query
 
     conn = open_for_query(Archive.open(root).db_path)
     columns, rows = run_query(conn, sql, timeout=timeout)
@@ -139,7 +139,7 @@ def search(root: str | None, words: tuple[str, ...], limit: int, site: str | Non
     custody search 'ایران NOT اینترنت' --lang fa --since 2026-01-01
     """
     from ..core.archive import Archive
-    from ..index.db import open_readonly
+    from ..index.query import open_readonly
     from ..index.search import Filters
     from ..index.search import search as run_search
 
@@ -160,41 +160,54 @@ def search(root: str | None, words: tuple[str, ...], limit: int, site: str | Non
 @click.command()
 @root_option
 @click.argument("capture_id")
+@click.option("--no-check", is_flag=True, help="Do not verify the capture first.")
 @json_option
-def show(root: str | None, capture_id: str, as_json: bool) -> None:
-    """Show what a capture holds: URLs, statuses, files, documents, failures.
+def show(root: str | None, capture_id: str, no_check: bool, as_json: bool) -> None:
+    """What a capture holds: its seeds and where they led, when, from where, every
+    response, the pages' titles, failures, timestamps, and whether it verifies now.
+
+    With --json, the manifest itself.
 
     \b
     custody show 20261121T101500Z-1a2b3c4d
     """
     from ..core.archive import Archive
-    from ..core.errors import NotFound
-    from ..seal import manifest
+    from ..report.summary import summarise
 
-    arch = Archive.open(root)
-    path = manifest.manifest_path(arch.manifests_dir, capture_id)
-    if not path.exists():
-        raise NotFound("no such capture", where=capture_id)
-    sealed = manifest.read(path)
-    content = sealed.content
-    if content is None:
-        raise CustodyError(sealed.problem or "unreadable manifest", where=str(path))
+    summary = summarise(Archive.open(root), capture_id, check=not no_check and not as_json)
+    content = summary.content
     if as_json:
         click.echo(json.dumps(content, ensure_ascii=False, indent=2))
         return
-    click.echo(f"capture   {content['capture_id']}  ({content['status']})")
-    click.echo(f"seed      {content['seed_url']}")
-    click.echo(f"final     {content['final_url']}")
-    click.echo(f"time      {content['started_at']} .. {content['finished_at']}")
-    collector = content["collector"]
-    click.echo(f"sealed by {collector['operator']} {collector['key_fingerprint']}")
-    click.echo(f"sequence  {content['chain']['sequence']}  manifest sha256 {sealed.sha256}")
+    collector = content.get("collector") or {}
+    click.echo(f"capture   {content['capture_id']}  ({content['status']}, sequence "
+               f"{content['chain']['sequence']})")
+    finals = content.get("final_urls") or {}
+    for seed in content.get("seed_urls") or [content["seed_url"]]:
+        final = finals.get(seed, seed)
+        click.echo(f"seed      {seed}" + (f"  ->  {final}" if final != seed else ""))
+    click.echo(f"time      {content['started_at']} .. {content['finished_at']} (UTC)")
+    click.echo(f"sealed by {collector.get('operator')} {collector.get('key_fingerprint')} on "
+               f"{collector.get('host')}, custody {collector.get('version')}")
+    click.echo(f"manifest  sha256 {summary.manifest_sha256}")
+    for line in summary.timestamps:
+        click.echo(f"timestamp {line}")
+    if summary.verification:
+        click.echo(f"verifies  {summary.verification}")
+        for problem in summary.problems:
+            click.echo(f"          {problem}")
     for f in content["warc_files"]:
         click.echo(f"warc      {f['path']}  {f['bytes']} bytes  sha256 {f['sha256']}")
     for r in content["records"]:
-        if r["type"] == "response":
-            click.echo(f"  {r['http_status']}  {r['target_uri']}  ({r.get('payload_type') or ''})")
+        if r["type"] != "response":
+            continue
+        where = summary.locations.get(r["record_id"])
+        click.echo(f"  {r['http_status']}  {r['target_uri']}  {r.get('ip') or ''}  "
+                   f"({r.get('payload_type') or ''})" + (f"  ->  {where}" if where else ""))
     for d in content["documents"]:
-        click.echo(f"document  {d['url']}  text sha256 {d['text_sha256'][:16]}…")
+        title = summary.titles.get(d["url"])
+        language = summary.languages.get(d["url"])
+        click.echo(f"document  {d['url']}  [{language or '?'}]  {title or '(no title)'}")
     for fail in content["failures"]:
-        click.echo(f"failed    {fail['url']}: {fail['reason']}")
+        click.echo(f"failed    {fail['url']}: {fail['kind']}: {fail['reason']}")
+

@@ -28,7 +28,7 @@ CHECKPOINT_NAMESPACE = "custody-checkpoint"
 ARCHIVIST_NAMESPACES = f"{MANIFEST_NAMESPACE},{CHECKPOINT_NAMESPACE}"
 _MAGIC = b"SSHSIG"
 _HASH = "sha512"
-_KEY_TYPE = "ssh-ed25519"
+KEY_TYPE = "ssh-ed25519"
 
 
 def _string(data: bytes) -> bytes:
@@ -73,7 +73,7 @@ def parse_public_key_line(line: str) -> Ed25519PublicKey:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     parts = line.split()
-    if len(parts) < 2 or parts[0] != _KEY_TYPE:
+    if len(parts) < 2 or parts[0] != KEY_TYPE:
         raise ValueError("not an ssh-ed25519 public key")
     try:
         key = serialization.load_ssh_public_key(f"{parts[0]} {parts[1]}".encode("ascii"))
@@ -86,9 +86,9 @@ def parse_public_key_line(line: str) -> Ed25519PublicKey:
 
 def _parse_key_blob(blob: bytes) -> Ed25519PublicKey:
     key_type, _ = read_string(blob, 0)
-    if key_type != _KEY_TYPE.encode():
+    if key_type != KEY_TYPE.encode():
         raise ValueError(f"unsupported key type {key_type.decode(errors='replace')}")
-    return parse_public_key_line(f"{_KEY_TYPE} {base64.b64encode(blob).decode()}")
+    return parse_public_key_line(f"{KEY_TYPE} {base64.b64encode(blob).decode()}")
 
 
 def _signed_data(sha512_digest: bytes, namespace: str) -> bytes:
@@ -116,7 +116,7 @@ def sign_digest(private_key: Ed25519PrivateKey, sha512_digest: bytes, namespace:
         + _string(namespace.encode())
         + _string(b"")
         + _string(_HASH.encode())
-        + _string(_string(_KEY_TYPE.encode()) + _string(signature))
+        + _string(_string(KEY_TYPE.encode()) + _string(signature))
     )
     b64 = base64.b64encode(blob).decode()
     lines = [b64[i : i + 70] for i in range(0, len(b64), 70)]
@@ -176,7 +176,7 @@ def parse_signature(armored: str) -> Signature:
     public_key = _parse_key_blob(key_blob)
     sig_type, spos = read_string(sig_blob, 0)
     raw, _ = read_string(sig_blob, spos)
-    if sig_type != _KEY_TYPE.encode():
+    if sig_type != KEY_TYPE.encode():
         raise ValueError(f"unsupported signature type {sig_type!r}")
     return Signature(public_key, namespace.decode(), hash_algorithm.decode(), raw)
 

@@ -16,9 +16,21 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # imported when a database is written, not for reading one
     import sqlite_utils
 
-from ..core.errors import ArchiveError, QueryError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+
+def _migrate(db: sqlite_utils.Database) -> None:
+    """A database made by an earlier custody, brought to this schema in place (it is
+    derived: `custody reindex` would rebuild it, but that takes the time of extraction).
+    Version 3: captures.pages, which counted responses, is `responses`; `documents` added."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version and version < 3 and "captures" in db.table_names():
+        with db.conn:
+            db.execute("ALTER TABLE captures RENAME COLUMN pages TO responses")
+            db.execute("ALTER TABLE captures ADD COLUMN documents INTEGER")
+            db.execute("UPDATE captures SET documents = (SELECT count(*) FROM documents d "
+                       "WHERE d.capture_id = captures.id)")
 
 
 def connect(path: Path) -> sqlite_utils.Database:
@@ -32,12 +44,14 @@ def connect(path: Path) -> sqlite_utils.Database:
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:
+    _migrate(db)
     if "captures" not in db.table_names():
         db.table("captures").create(
             {
                 "id": str, "sequence": int, "seed_url": str, "final_url": str,
                 "started_at": str, "finished_at": str, "status": str, "operator": str,
-                "key_fingerprint": str, "manifest_sha256": str, "pages": int, "failures": int,
+                "key_fingerprint": str, "manifest_sha256": str, "responses": int,
+                "documents": int, "failures": int,
             },
             pk="id",
         )
@@ -135,7 +149,8 @@ def index_capture(
                 "operator": head["collector"]["operator"],
                 "key_fingerprint": head["collector"]["key_fingerprint"],
                 "manifest_sha256": manifest_sha256,
-                "pages": 0,
+                "responses": 0,
+                "documents": 0,
                 "failures": len(failures),
             }
         )
@@ -143,12 +158,14 @@ def index_capture(
         db.table("resources").insert_all(resources, batch_size=500)
         ids = dict(db.execute(
             "SELECT record_id, id FROM resources WHERE capture_id = ?", [capture_id]).fetchall())
-        db.execute("UPDATE captures SET pages = ? WHERE id = ?", [len(ids), capture_id])
         db.table("documents").insert_all(
             (document_row(capture_id, ids.get(entry["record_id"]), entry, doc)
              for entry, doc in documents),
             batch_size=200,
         )
+        db.execute("UPDATE captures SET responses = ?, documents = (SELECT count(*) FROM "
+                   "documents WHERE capture_id = ?) WHERE id = ?",
+                   [len(ids), capture_id, capture_id])
         db.table("failures").insert_all({"capture_id": capture_id, **f} for f in failures)
         db.table("images").insert_all(
             {"capture_id": capture_id, "resource_id": ids.get(image["record_id"]),
@@ -213,91 +230,3 @@ def delete_capture(db: sqlite_utils.Database, capture_id: str) -> None:
 
 def capture_ids(db: sqlite_utils.Database) -> set[str]:
     return {row[0] for row in db.execute("SELECT id FROM captures").fetchall()}
-
-
-# -- reading, for query and search ---------------------------------------------------------------
-
-
-def open_readonly(path: Path) -> sqlite3.Connection:
-    """A connection that cannot write: read-only URI plus query_only."""
-    if not path.exists():
-        raise ArchiveError("no database (run `custody reindex` to rebuild it)", where=str(path))
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    conn.execute("PRAGMA query_only = ON")
-    return conn
-
-
-# What `custody query` may do: read. Everything else -- ATTACH (which VACUUM INTO does
-# too), writes, temporary tables, transactions, pragmas that set things -- is refused.
-_READ_PRAGMAS = frozenset({
-    "table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo",
-    "foreign_key_list", "foreign_key_check", "database_list", "collation_list",
-    "function_list", "module_list", "pragma_list", "compile_options", "data_version",
-    "user_version", "schema_version", "application_id", "encoding", "page_count",
-    "page_size", "freelist_count",
-})
-_TAKES_A_TABLE = frozenset({"table_info", "table_xinfo", "table_list", "index_list",
-                            "index_info", "index_xinfo", "foreign_key_list",
-                            "foreign_key_check"})
-
-
-def _authorize(action: int, arg1: str | None, arg2: str | None, db_name: str | None,
-               trigger: str | None) -> int:
-    if action in (sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
-                  sqlite3.SQLITE_RECURSIVE):
-        return sqlite3.SQLITE_OK
-    if action == sqlite3.SQLITE_PRAGMA and arg1 is not None:
-        name = arg1.lower()
-        if name in _READ_PRAGMAS and (arg2 is None or name in _TAKES_A_TABLE):
-            return sqlite3.SQLITE_OK
-    if action == sqlite3.SQLITE_UPDATE and arg1 == "sqlite_master" and db_name == "main":
-        return sqlite3.SQLITE_OK  # asked while SQLite reads its schema (table-valued pragmas)
-    return sqlite3.SQLITE_DENY
-
-
-def open_for_query(path: Path) -> sqlite3.Connection:
-    """A read-only connection that refuses, statement by statement, all but reading."""
-    conn = open_readonly(path)
-    conn.set_authorizer(_authorize)
-    return conn
-
-
-def run_query(conn: sqlite3.Connection, sql: str, params: Iterable[Any] = (), *,
-              timeout: float | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Columns and rows; QueryError for what SQLite refuses, and when the query runs past
-    ``timeout`` seconds; KeyboardInterrupt when Ctrl-C ends it (it is checked as it runs,
-    so a runaway recursive query ends too)."""
-    import signal
-    import threading
-    import time
-
-    interrupted = []
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
-    deadline = time.monotonic() + timeout if timeout is not None else None
-
-    def stop() -> int:
-        return 1 if interrupted or (deadline is not None and time.monotonic() > deadline) else 0
-
-    conn.set_progress_handler(stop, 20_000)
-    try:
-        cursor = conn.execute(sql, list(params))
-        columns = [d[0] for d in cursor.description or []]
-        return columns, cursor.fetchall()
-    except sqlite3.Error as exc:
-        if interrupted:
-            raise KeyboardInterrupt from exc
-        message = str(exc)
-        if "interrupted" in message and deadline is not None and time.monotonic() > deadline:
-            message = f"the query ran longer than {timeout:g} s (--timeout S gives it longer)"
-        elif "not authorized" in message or "authorization denied" in message:
-            message = ("refused: custody query only reads (no ATTACH, VACUUM, writes, "
-                       "temporary tables or pragmas that set things)")
-        elif "readonly" in message or "read-only" in message or "query_only" in message:
-            message = "the database is opened read-only; custody query does not write"
-        raise QueryError(message) from exc
-    finally:
-        conn.set_progress_handler(None, 0)
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)

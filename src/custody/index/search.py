@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import UsageError
-from .db import run_query
+from .query import run_query
 from .textindex import QuerySyntaxError, compile_query, snippet
 
 
@@ -34,8 +34,8 @@ def _where(filters: Filters) -> tuple[str, list[Any]]:
         clauses.append("(" + " OR ".join("d.url LIKE ?" for _ in patterns) + ")")
         params += patterns
     if filters.lang:
-        clauses.append("(d.language = ? OR d.language LIKE ?)")
-        params += [filters.lang.lower(), filters.lang.lower() + "-%"]
+        clauses.append("d.language = ?")
+        params.append(filters.lang)
     if filters.since:
         clauses.append("c.started_at >= ?")
         params.append(filters.since)
@@ -56,6 +56,19 @@ def _day_after(value: str) -> str:
         return (date.fromisoformat(value) + timedelta(days=1)).isoformat()
     except ValueError:
         return value
+
+
+def check_language(code: str | None) -> str | None:
+    """A --lang value: an ISO 639-1 code of a language custody names documents with."""
+    from ..extract.language import CANDIDATES
+
+    if code is None:
+        return None
+    wanted = code.strip().lower()
+    if wanted not in CANDIDATES:
+        raise UsageError(f"--lang {code!r} is not a language custody names documents with; "
+                         f"give an ISO 639-1 code: {', '.join(sorted(CANDIDATES))}")
+    return wanted
 
 
 def check_date(value: str | None, option: str) -> str | None:
@@ -81,6 +94,7 @@ def check_date(value: str | None, option: str) -> str | None:
 def search(conn: sqlite3.Connection, words: str, *, limit: int = 20,
            filters: Filters | None = None, timeout: float | None = None) -> list[dict[str, Any]]:
     filters = filters or Filters()
+    filters.lang = check_language(filters.lang)
     filters.since = check_date(filters.since, "--since")
     filters.until = check_date(filters.until, "--until")
     try:

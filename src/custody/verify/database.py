@@ -20,11 +20,12 @@ from typing import Any
 from ..core.archive import Archive
 from ..core.errors import ArchiveError
 from ..extract.workers import SEALED_METADATA
-from ..index.db import open_readonly
+from ..index.query import open_readonly
 from .report import FAILED, PASSED, UNCHECKED, Report
 
 _CAPTURE_COLUMNS = ("sequence", "seed_url", "final_url", "started_at", "finished_at", "status",
-                    "operator", "key_fingerprint", "manifest_sha256", "pages", "failures")
+                    "operator", "key_fingerprint", "manifest_sha256", "responses", "documents",
+                    "failures")
 _RESOURCE_COLUMNS = ("url", "status_code", "content_type", "warc_path", "warc_offset",
                      "warc_length", "payload_sha256", "ip", "fetched_at", "truncated")
 _IMAGE_COLUMNS = ("url", "format", "width", "height", "exif_datetime")
@@ -63,7 +64,8 @@ def check_database(archive: Archive, conn: sqlite3.Connection, cid: str,
     want = (content["chain"]["sequence"], content["seed_url"], content["final_url"],
             content["started_at"], content["finished_at"], content["status"],
             collector.get("operator"), collector.get("key_fingerprint"), manifest_sha,
-            len(responses), len(content.get("failures") or []))
+            len(responses), len(content.get("documents") or []),
+            len(content.get("failures") or []))
     diffs = [f"{n} is {a!r}, manifest says {b!r}"
              for n, a, b in zip(_CAPTURE_COLUMNS, row, want, strict=True) if a != b]
     report.add("database", f"captures/{cid}", FAILED if diffs else PASSED, "; ".join(diffs), cid)

@@ -1,0 +1,208 @@
+"""The recorder under the HTTP client: streams that keep every byte written and read for
+the exchange under way, its server's address and TLS chain, and a deadline for it all.
+
+httpcore hands its network backend a socket to wrap; custody's backend wraps it in a
+``RecordingStream``, connecting only to addresses the guard allowed. After TLS is set up
+the copy is of the plaintext HTTP bytes, which is what a WARC request/response record
+holds.
+
+A keep-alive connection serves many exchanges, one at a time, and may pass from one
+worker thread to another the moment a response has been read. With the sync backend the
+thread that writes a request is the thread that reads its response, so each exchange's
+recording starts at its first write and is handed to that thread (a thread-local), never
+looked up on the shared connection afterwards.
+"""
+
+from __future__ import annotations
+
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from typing import IO, Any
+
+import httpcore
+
+from .guard import AddressGuard, Blocked
+
+SPOOL_IN_MEMORY = 4 * 1024 * 1024  # larger responses spill to a temporary file
+_SLICE = 0.5  # seconds a read waits at a time before it looks whether it was stopped
+_this_thread = threading.local()  # .recording: the exchange this thread makes; .deadline
+
+
+class Deadline:
+    """The time one exchange may take in all; or less, once the capture is stopped."""
+
+    def __init__(self, seconds: float, stopped_at: Callable[[], float]) -> None:
+        self.at = time.monotonic() + seconds
+        self.seconds = seconds
+        self.stopped_at = stopped_at  # when the capture was stopped (inf: it was not)
+
+    def left(self) -> float:
+        return min(self.at, self.stopped_at()) - time.monotonic()
+
+    def reason(self) -> str:
+        if self.stopped_at() <= self.at:
+            return "the capture was stopped"
+        return f"the response took longer than {self.seconds:g} s in all"
+
+
+def begin(deadline: Deadline) -> None:
+    """An exchange starts on this thread: nothing recorded yet, and its deadline."""
+    _this_thread.recording = None
+    _this_thread.deadline = deadline
+
+
+def end() -> None:
+    _this_thread.deadline = None
+
+
+def take() -> Recording | None:
+    """What this thread's exchange wrote and read, handed over once."""
+    recording: Recording | None = getattr(_this_thread, "recording", None)
+    _this_thread.recording = None
+    return recording
+
+
+def time_left(timeout: float | None,
+               late: type[httpcore.TimeoutException] = httpcore.ReadTimeout) -> float | None:
+    """The socket timeout for this thread's next operation: the operation's own, cut to
+    what is left of the exchange's whole time (``--timeout`` bounds it all, a status line
+    trickled a byte a second included), raising ``late`` when nothing is left."""
+    deadline: Deadline | None = getattr(_this_thread, "deadline", None)
+    if deadline is None:
+        return timeout
+    left = deadline.left()
+    if left <= 0:
+        raise late(deadline.reason())
+    return left if timeout is None else min(timeout, left)
+
+
+class Recording:
+    def __init__(self) -> None:
+        self.owner = threading.get_ident()
+        self.tx = bytearray()
+        # closed by Exchange.close(), once the response is in the WARC
+        self.rx: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
+        self.rx_size = 0
+
+
+class RecordingStream(httpcore.NetworkStream):
+    """A network stream that keeps what it writes and reads for the current exchange."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+        self._current: Recording | None = None
+        # read now: once the server closes the connection the socket can no longer tell
+        addr = inner.get_extra_info("server_addr")
+        self.server_addr: tuple[str, int] | None = (addr[0], addr[1]) if addr else None
+        ssl_object = inner.get_extra_info("ssl_object")
+        self.tls_chain = peer_chain(ssl_object) if ssl_object is not None else []
+        self.tls_version = ssl_object.version() if ssl_object is not None else None
+        cipher = ssl_object.cipher() if ssl_object is not None else None
+        self.tls_cipher: str | None = cipher[0] if cipher else None
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        current = self._current
+        if current is None or current.owner != threading.get_ident() or current.rx_size:
+            # a new exchange on this connection: a new request begins with a write
+            current = self._current = Recording()
+            _this_thread.recording = current
+        self._inner.write(buffer, time_left(timeout, httpcore.WriteTimeout))
+        current.tx += buffer
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        # waited for in short slices, so that a stop (Ctrl-C) ends a silent read promptly
+        patience = time.monotonic() + timeout if timeout is not None else None
+        while True:
+            left = time_left(timeout)
+            if patience is not None:
+                left = min(left or 0.0, patience - time.monotonic())
+            try:
+                data = self._inner.read(max_bytes, min(left, _SLICE) if left is not None
+                                        else _SLICE)
+                break
+            except httpcore.ReadTimeout:
+                if left is not None and left <= _SLICE:
+                    time_left(timeout)  # says why, when it was the exchange's whole time
+                    raise
+        current = self._current
+        if current is not None and data and current.owner == threading.get_ident():
+            current.rx.write(data)
+            current.rx_size += len(data)
+        return data
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        return RecordingStream(self._inner.start_tls(ssl_context, server_hostname,
+                                                     time_left(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class RecordingBackend(httpcore.NetworkBackend):
+    def __init__(self, guard: AddressGuard | None = None) -> None:
+        self._inner = httpcore.SyncBackend()
+        self._guard = guard
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        timeout = time_left(timeout, httpcore.ConnectTimeout)
+        if self._guard is None:
+            stream = self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+            return RecordingStream(stream)
+        try:
+            addresses = self._guard.resolve(host, port)
+        except (Blocked, OSError) as exc:
+            raise httpcore.ConnectError(str(exc)) from exc
+        failure: Exception | None = None
+        for address in addresses:  # connect to what was checked, not to a fresh lookup
+            try:
+                stream = self._inner.connect_tcp(
+                    address, port, time_left(timeout, httpcore.ConnectTimeout),
+                    local_address, socket_options)
+                return RecordingStream(stream)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None) -> httpcore.NetworkStream:  # noqa: E501
+        raise httpcore.ConnectError("unix sockets are not archived")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def peer_chain(ssl_object: Any) -> list[bytes]:
+    """The certificates the server presented, leaf first, DER encoded."""
+    chain_of = getattr(ssl_object, "get_unverified_chain", None)
+    if chain_of is not None:
+        try:
+            chain = chain_of() or []
+            return [c.public_bytes(ssl_object_der_encoding()) for c in chain]
+        except (AttributeError, ValueError, ssl.SSLError):
+            pass
+    leaf = ssl_object.getpeercert(binary_form=True)
+    return [leaf] if leaf else []
+
+
+def ssl_object_der_encoding() -> int:
+    import _ssl
+
+    return int(_ssl.ENCODING_DER)
