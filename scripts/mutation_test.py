@@ -9,8 +9,12 @@ Each group names modules to mutate and the tests that should catch a change to t
 The repository's committed HEAD is copied into a work folder (default /tmp/custody-
 mutation) with a virtual environment of its own, so the mutated files never touch the
 checkout; there mutmut 2 changes one thing at a time on disk (an operator, a number, a
-condition, a string), runs the group's tests, and counts the mutant killed when they
-fail. mutmut 2, not 3: custody's tests run custody as a subprocess (kill -9, signals,
+condition, a name; string literals too with --strings, though most are messages no test
+should pin word for word), runs the group's tests, and counts the mutant killed when they
+fail. Each run has a temporary folder of its own (--basetemp): pytest's shared one is
+cleaned by whichever run starts next, which would kill or spare mutants at random.
+
+mutmut 2, not 3: custody's tests run custody as a subprocess (kill -9, signals,
 third-party tools on what it writes), and mutmut 3's in-process trampolines do not reach
 into a subprocess, while a mutation written to disk does.
 
@@ -35,23 +39,28 @@ REPO = Path(__file__).resolve().parent.parent
 
 # group -> (modules to mutate, tests that guard them)
 GROUPS: dict[str, tuple[list[str], list[str]]] = {
-    "guard": (["guard.py"], ["tests/test_guard.py",
-                             "tests/test_crawl.py::test_private_addresses_are_not_reached_from_links",
-                             "tests/test_crawl.py::test_allow_private_lets_links_reach_private_addresses"]),
-    "merkle": (["merkle.py"], ["tests/test_merkle.py"]),
-    "seals": (["verify_seals.py", "trust.py", "signing.py"],
+    "guard": (["capture/guard.py"], [
+        "tests/test_guard.py",
+        "tests/test_crawl.py::test_private_addresses_are_not_reached_from_links",
+        "tests/test_crawl.py::test_allow_private_lets_links_reach_private_addresses"]),
+    "merkle": (["seal/merkle.py", "seal/inclusion_script.py"], ["tests/test_merkle.py"]),
+    "trust": (["verify/seals.py", "seal/trust.py", "core/sshsig.py", "core/allowed_signers.py"],
               ["tests/test_keys.py", "tests/test_signing.py", "tests/test_verify.py",
-               "tests/test_tamper_matrix.py"]),
-    "proofs": (["verify_proofs.py", "ledger.py"],
+               "tests/test_tamper_matrix.py", "tests/test_sample.py"]),
+    "ledger": (["verify/proofs.py", "seal/ledger.py"],
                ["tests/test_evidence.py", "tests/test_tamper_matrix.py",
-                "tests/test_crash.py::test_killed_after_each_step_of_sealing"]),
-    "records": (["verify_warc.py", "warcscan.py", "verify.py", "report.py"],
-                ["tests/test_verify.py", "tests/test_tamper_matrix.py", "tests/test_pool.py"]),
-    "database": (["verify_db.py", "verify_index.py"],
-                 ["tests/test_database.py", "tests/test_verify.py"]),
-    "tokens": (["verify_tokens.py", "timestamp.py"],
-               ["tests/test_evidence.py", "tests/test_tamper_matrix.py"]),
-    "sealing": (["seal.py", "completion.py", "recovery.py", "journal.py"],
+                "tests/test_crash.py::test_killed_after_each_step_of_sealing",
+                "tests/test_sample.py"]),
+    "records": (["verify/records.py", "warc/scan.py", "verify/run.py", "verify/report.py"],
+                ["tests/test_verify.py", "tests/test_tamper_matrix.py", "tests/test_pool.py",
+                 "tests/test_sample.py"]),
+    "database": (["verify/database.py", "verify/search_index.py"],
+                 ["tests/test_database.py", "tests/test_verify.py", "tests/test_sample.py",
+                  "tests/test_crash.py::test_killed_after_each_step_of_sealing"]),
+    "tokens": (["verify/tokens.py", "seal/timestamp.py"],
+               ["tests/test_evidence.py", "tests/test_tamper_matrix.py", "tests/test_pool.py"]),
+    "sealing": (["seal/sealing.py", "capture/completion.py", "capture/recovery.py",
+                 "core/journal.py"],
                 ["tests/test_crash.py", "tests/test_resources.py"]),
 }
 
@@ -71,17 +80,20 @@ def prepare(work: Path) -> Path:
     return python
 
 
-def run_group(python: Path, work: Path, name: str, timeout: float) -> dict[str, object]:
+def run_group(python: Path, work: Path, name: str, timeout: float,
+              strings: bool) -> dict[str, object]:
     modules, tests = GROUPS[name]
     paths = ",".join(f"src/custody/{m}" for m in modules)
-    runner = (f"{python} -m pytest -x -q -p no:cacheprovider -o addopts= "
-              + " ".join(tests))
+    # a mutant that makes the tests hang is a change they notice: ended after 10 minutes
+    runner = (f"timeout 600 {python} -m pytest -x -q -p no:cacheprovider -o addopts= "
+              f"--basetemp={work}/.pytest-tmp " + " ".join(tests))
     cache = work / ".mutmut-cache"
     cache.unlink(missing_ok=True)
     started = time.monotonic()
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    skip = [] if strings else ["--disable-mutation-types", "string"]
     subprocess.run([str(python), "-m", "mutmut", "run", "--paths-to-mutate", paths,
-                    "--runner", runner, "--no-progress", "--simple-output"],
+                    "--runner", runner, "--no-progress", "--simple-output", *skip],
                    cwd=work, env=env, timeout=timeout)
     results = subprocess.run([str(python), "-m", "mutmut", "junitxml"], cwd=work,
                              capture_output=True, text=True, env=env).stdout
@@ -114,6 +126,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=6 * 3600,
                         help="seconds a group may take in all")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--strings", action="store_true",
+                        help="mutate string literals too (messages, mostly: off by default)")
     args = parser.parse_args()
     if args.list:
         for name, (modules, tests) in GROUPS.items():
@@ -126,7 +140,7 @@ def main() -> int:
     python = prepare(args.work)
     outcomes = []
     for name in names:
-        outcome = run_group(python, args.work, name, args.timeout)
+        outcome = run_group(python, args.work, name, args.timeout, args.strings)
         outcomes.append(outcome)
         print(json.dumps({k: outcome[k] for k in ("group", "seconds", "modules")}), flush=True)
     killed = sum(c["killed"] for o in outcomes for c in o["modules"].values())  # type: ignore[attr-defined]

@@ -31,6 +31,7 @@ def db_template(tmp_path_factory: pytest.TempPathFactory, site: SiteServer) -> I
     with SiteServer({"/photo.jpg": Page(photo.getvalue(), "image/jpeg")}) as photos:
         runner.archive(site.url + "/en.html", site.url + "/fa.html", site.url + "/missing.html",
                        photos.url + "/photo.jpg", "http://127.0.0.1:9/")
+    runner.archive(site.url + "/ru.html", extra=("--max-bytes", "1k"))  # a truncated record
     yield runner
 
 
@@ -46,6 +47,7 @@ EDITS = {
     "capture key": "UPDATE captures SET key_fingerprint = 'SHA256:x'",
     "capture status": "UPDATE captures SET status = 'complete' WHERE status != 'complete'",
     "capture start": "UPDATE captures SET started_at = '2020-01-01T00:00:00Z'",
+    "capture removed": "DELETE FROM captures WHERE id = (SELECT min(id) FROM captures)",
     "capture responses": "UPDATE captures SET responses = responses + 1",
     "capture documents": "UPDATE captures SET documents = documents - 1",
     "capture failures": "UPDATE captures SET failures = failures + 1",
