@@ -66,8 +66,10 @@ def demo(urls: list[str]) -> int:
     run("query", "select language, charset, title from documents order by url", env=env)
     run("search", "massacre", env=env)
     run("search", "کشتار", env=env)
-    run("ledger", "checkpoint", env=env)
+    run("search", "--lang", "fa", "مسئولیت", env=env)  # the letter, in Arabic letter forms
     capture_id = next((scratch / "evidence" / "manifests").glob("*.json")).stem
+    run("show", capture_id, env=env)
+    run("ledger", "checkpoint", env=env)
     run("bundle", capture_id, "-o", str(scratch / "bundle"), env=env)
     run("log", env=env)
     checked = run_bundle_commands(scratch / "bundle")
