@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SEEDS, Custody
-from custody.capture.crawl import Rules
+from custody.capture.rules import Rules
 from custody.core.urls import normalise
 from custody.testing.site import Page, SiteServer, crawl_site
 from test_archive import warc_records

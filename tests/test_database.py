@@ -145,6 +145,8 @@ def test_a_database_from_an_earlier_custody_is_migrated(sealed: Custody, site: S
     with sqlite3.connect(sealed.root / "custody.db") as conn:  # as version 2 made it
         conn.execute("ALTER TABLE captures RENAME COLUMN responses TO pages")
         conn.execute("ALTER TABLE captures DROP COLUMN documents")
+        conn.execute("ALTER TABLE documents DROP COLUMN record_id")
+        conn.execute("ALTER TABLE documents DROP COLUMN source")
         conn.execute("PRAGMA user_version = 2")
     sealed.archive(site.url + "/ru.html", extra=("--no-requisites",))
     code, report = sealed.verify()

@@ -231,6 +231,8 @@ def _seal(archive: Archive, state: CrawlState, key: Ed25519PrivateKey,
         "documents": (entry for entry, _ in state.documents()),
         "images": state.images(),
     }
+    if settings.browser:  # what the browser did on each page: only browser captures say
+        lists["visits"] = state.visits()
     sealed = seal(archive, capture_id, manifest.stream_bytes(head, lists),
                   [(f["path"], f["sha256"]) for f in files], key=key,
                   principal=collector["operator"], tsa=settings.tsa)

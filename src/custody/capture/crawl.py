@@ -10,7 +10,6 @@ describes are on disk.
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -18,15 +17,16 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
-from urllib.parse import urlsplit
-from urllib.robotparser import RobotFileParser
+from typing import Any
 
 from ..core.urls import check_link
-from ..warc.payload import decode, split_head
 from .fetch import Exchange, Fetcher
 from .links import Links
+from .robots import Robots
+from .rules import Rules
+from .sink import Sink
 from .state import CrawlState, Target
+from .visits import record_visit
 
 MAX_REDIRECTS = 20
 MAX_REQUISITE_DEPTH = 3  # a frame's stylesheet's image is three hops from the page
@@ -35,65 +35,6 @@ MAX_RETRY_WAIT = 120.0  # a Retry-After longer than this is recorded as a failur
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_ERRORS = frozenset({"timeout", "network", "protocol"})
-SCOPES = ("page", "prefix", "host", "domain", "any")
-
-
-@dataclass
-class Rules:
-    depth: int = 0
-    scope: str = "host"
-    include: list[re.Pattern[str]] = field(default_factory=list)
-    exclude: list[re.Pattern[str]] = field(default_factory=list)
-    requisites: bool = True
-    max_pages: int | None = None
-    time_limit: float | None = None
-    concurrency: int = 8  # per host
-    delay: float = 0.0
-    retries: int = 2
-    respect_robots: bool = False
-
-    def in_scope(self, url: str, seed: str) -> bool:
-        if any(p.search(url) for p in self.exclude):
-            return False
-        if any(p.search(url) for p in self.include):
-            return True
-        target, origin = urlsplit(url), urlsplit(seed)
-        host, seed_host = (target.hostname or ""), (origin.hostname or "")
-        if self.scope == "any":
-            return True
-        if self.scope == "page":
-            return False
-        if self.scope == "prefix":
-            return url.startswith(seed.rsplit("/", 1)[0] + "/")
-        if self.scope == "host":
-            return host == seed_host
-        base = seed_host.removeprefix("www.")
-        return host == base or host.endswith("." + base)
-
-    def in_scope_text(self, text: str, seed: str) -> bool:
-        """``in_scope`` for a link that does not parse as a URL: judged as text."""
-        try:
-            return self.in_scope(text, seed)
-        except ValueError:
-            if any(p.search(text) for p in self.exclude):
-                return False
-            origin = urlsplit(seed)
-            return self.scope == "any" or any(p.search(text) for p in self.include) or (
-                self.scope != "page" and text.lower().startswith(
-                    f"{origin.scheme}://{origin.netloc}".lower()))
-
-    def excluded(self, url: str) -> bool:
-        return any(p.search(url) for p in self.exclude)
-
-
-class Sink(Protocol):
-    """Where the crawl puts each exchange; returns the links the stored response offers."""
-
-    def store(self, exchange: Exchange, target: Target) -> Links | None: ...
-
-    def links_of(self, record: dict[str, Any]) -> Links | None: ...
-
-    def poll(self) -> None: ...
 
 
 @dataclass
@@ -136,8 +77,13 @@ def retry_after(value: str | None, attempt: int) -> float:
 
 class Crawl:
     def __init__(self, fetcher: Fetcher, sink: Sink, state: CrawlState, rules: Rules, *,
-                 on_progress: Callable[[Stats, int], None] | None = None) -> None:
+                 on_progress: Callable[[Stats, int], None] | None = None,
+                 visitor: Any = None) -> None:
+        """``visitor``, when given, loads the pages (not their requisites) in a browser: an
+        object with ``visit(url)`` and ``tabs`` (pages at once), as custody.browser makes."""
         self.fetcher = fetcher
+        self.visitor = visitor
+        self._visiting = 0
         self.sink = sink
         self.state = state
         self.rules = rules
@@ -147,7 +93,7 @@ class Crawl:
         self._stopping = False
         self._active: Counter[str] = Counter()
         self._last_start: dict[str, float] = {}
-        self._robots: dict[str, RobotFileParser | None] = {}
+        self._robots = Robots(fetcher, sink)
         self._workers = min(64, max(4, rules.concurrency * 4))
 
     @property
@@ -162,7 +108,7 @@ class Crawl:
     # -- the loop --------------------------------------------------------------------------------
 
     def run(self) -> Stats:
-        pending: dict[Future[Exchange], Target] = {}
+        pending: dict[Future[Any], Target] = {}
         pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="fetch")
         try:
             while True:
@@ -197,13 +143,15 @@ class Crawl:
         pool.shutdown(wait=True)
         return self.stats
 
-    def _leave_stragglers(self, pending: dict[Future[Exchange], Target],
-                          done: set[Future[Exchange]]) -> None:
+    def _leave_stragglers(self, pending: dict[Future[Any], Target],
+                          done: set[Future[Any]]) -> None:
         """After a stop, fetches still blocked (a connect that hangs) are not waited for:
         their URLs stay queued for --resume, and their threads end on their own."""
         for future in [f for f in pending if f not in done]:
             target = pending.pop(future)
             self._active[target.host] -= 1
+            if self.visitor is not None and target.kind != "requisite":
+                self._visiting -= 1
             self.state.mark(target.url, "queued")
 
     def _check_time_limit(self) -> None:
@@ -231,7 +179,7 @@ class Crawl:
             self.stats.stop_reason = "max-pages"
         return ("requisite",)
 
-    def _start(self, pool: ThreadPoolExecutor, pending: dict[Future[Exchange], Target]) -> None:
+    def _start(self, pool: ThreadPoolExecutor, pending: dict[Future[Any], Target]) -> None:
         capacity = self._workers - len(pending)
         if capacity <= 0:
             return
@@ -247,14 +195,53 @@ class Crawl:
                     self.state.mark(target.url, "queued")
                     continue
                 left -= 1
+            if self.visitor is not None and target.kind != "requisite":
+                if self._visiting >= self.visitor.tabs:
+                    self.state.mark(target.url, "queued")  # every tab is busy: later
+                    continue
+                self._visiting += 1
+                work: Callable[[str], Any] = self.visitor.visit
+            else:
+                work = self.fetcher.fetch
             self._active[target.host] += 1
             self._last_start[target.host] = now
-            pending[pool.submit(self.fetcher.fetch, target.url)] = target
+            pending[pool.submit(work, target.url)] = target
         self.state.commit()
 
     # -- one response ----------------------------------------------------------------------------
 
-    def _handle(self, exchange: Exchange, target: Target) -> None:
+    def _handle(self, result: Any, target: Target) -> None:
+        if isinstance(result, Exchange):
+            self._handle_exchange(result, target)
+        else:
+            self._visiting -= 1
+            self._handle_visit(result, target)
+
+    def _handle_visit(self, visit: Any, target: Target) -> None:
+        """A page the browser loaded: its exchanges and renders stored, its failures
+        recorded, its seed's final URL, and the links of the DOM its scripts made."""
+        summary, links, failed = record_visit(self.sink, visit, target)
+        self.state.add_visit(summary)
+        self.stats.fetched += sum(1 for seen in visit.seen if seen.exchange.ok)
+        self.stats.bytes += sum(seen.exchange.response_size for seen in visit.seen)
+        for exchange in failed:
+            self._fail(exchange.url, exchange.error_kind or "network", exchange.error or "")
+        if visit.error:
+            self._fail(target.url, "browser", visit.error)
+            self.state.mark(target.url, "failed")
+            return
+        self.state.mark(target.url, "done")
+        if target.kind == "seed" or target.url in self.final_urls.values():
+            for seed, final in self.final_urls.items():
+                if final == target.url:
+                    self.final_urls[seed] = visit.final_url
+        if visit.final_url != target.url:
+            self.state.push(Target(visit.final_url, target.seed, target.kind, target.depth),
+                            state="done")  # loaded: not to be loaded again
+        if links is not None:
+            self._follow_links(links, target)
+
+    def _handle_exchange(self, exchange: Exchange, target: Target) -> None:
         try:
             if exchange.stopped:  # cut by Ctrl-C: what came is kept; --resume fetches it
                 if exchange.ok or exchange.response is not None:
@@ -331,7 +318,7 @@ class Crawl:
             self._redirect_to(url, target)
         if rules.requisites and target.requisite_depth < MAX_REQUISITE_DEPTH:
             for url in links.requisites:
-                if not rules.excluded(url) and self._robots_allow(url):
+                if not rules.excluded(url) and self._allowed(url):
                     self.state.push(Target(url, target.seed, "requisite", target.depth,
                                            target.requisite_depth + 1))
             for text, reason in links.bad_requisites:
@@ -343,10 +330,19 @@ class Crawl:
             if rules.in_scope_text(text, target.seed):
                 self._unusable(text, reason, target)
         for url in links.pages:
-            if rules.in_scope(url, target.seed) and self._robots_allow(url):
+            if rules.in_scope(url, target.seed) and self._allowed(url):
                 found = self.state.push(Target(url, target.seed, "page", depth + 1))
                 if found == "closer":
                     self._expand_again(url, target.seed)
+
+    def _allowed(self, url: str) -> bool:
+        """robots.txt's say, when the crawl was asked to respect it."""
+        if not self.rules.respect_robots:
+            return True
+        allowed = self._robots.allow(url)
+        if not allowed:
+            self.stats.robots_skipped += 1
+        return allowed
 
     def _expand_again(self, url: str, seed: str) -> None:
         """A page fetched deep turned out nearer: follow its links, read from the WARC."""
@@ -355,39 +351,3 @@ class Crawl:
         if links is not None:
             depth = self.state.depth_of(url, self.rules.depth)
             self._follow_links(links, Target(url, seed, "page", depth))
-
-    # -- robots.txt, when asked to respect it ---------------------------------------------------
-
-    def _robots_allow(self, url: str) -> bool:
-        if not self.rules.respect_robots:
-            return True
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        if origin not in self._robots:
-            self._robots[origin] = self._fetch_robots(origin)
-        parser = self._robots[origin]
-        allowed = parser is None or parser.can_fetch(self.fetcher.user_agent, url)
-        if not allowed:
-            self.stats.robots_skipped += 1
-        return allowed
-
-    def _fetch_robots(self, origin: str) -> RobotFileParser | None:
-        """Fetch (and archive) robots.txt; None, allowing everything, when there is none."""
-        url = origin + "/robots.txt"
-        exchange = self.fetcher.fetch(url)
-        try:
-            if not exchange.ok or exchange.response is None:
-                return None
-            exchange.response.seek(0)
-            raw = exchange.response.read(1 << 20)
-            self.sink.store(exchange, Target(url, url, "requisite"))
-            if exchange.status != 200:
-                return None
-            head = split_head(raw)
-            body = decode(head[2], head[1], 1 << 20).body() if head is not None else b""
-            parser = RobotFileParser()
-            parser.parse(body.decode("utf-8", errors="replace").splitlines())
-            parser.modified()  # parse() alone leaves it thinking nothing was read
-            return parser
-        finally:
-            exchange.close()

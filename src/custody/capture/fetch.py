@@ -31,6 +31,9 @@ from .guard import AddressGuard, Blocked
 ENTITY_LIMIT = 4 * 1024 * 1024  # HTML and CSS bodies kept in memory for their links
 LINKED_TYPES = ("text/html", "application/xhtml+xml", "text/css")
 ACCEPT_ENCODING = "gzip, deflate"  # only what extraction can decode again
+# header fields of one connection, not passed on from a browser's request (RFC 9110 7.6.1)
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authorization", "proxy-connection",
+                        "te", "trailer", "transfer-encoding", "upgrade", "proxy-authenticate"})
 
 @dataclass
 class Exchange:
@@ -131,29 +134,44 @@ class Fetcher:
         each received by then is kept, as truncated."""
         self.abort_at = min(self.abort_at, time.monotonic() + after)
 
-    def _request(self, url: str) -> tuple[httpcore.URL, list[tuple[bytes, bytes]]]:
+    def _request(self, url: str, given: list[tuple[str, str]] | None
+                 ) -> tuple[httpcore.URL, list[tuple[bytes, bytes]]]:
+        """The request's URL and header fields: custody's own, or those a browser sent
+        (``given``), less what belongs to one hop only and with the encodings custody can
+        decode again for extraction."""
         parts = urlsplit(url)
         host = parts.hostname or ""
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        headers = [(b"Host", parts.netloc.rpartition("@")[2].encode("ascii")),
-                   (b"User-Agent", self.user_agent.encode("utf-8")),
-                   (b"Accept", b"*/*"), (b"Accept-Encoding", ACCEPT_ENCODING.encode()),
-                   (b"Connection", b"keep-alive")]
+        host_field = (b"Host", parts.netloc.rpartition("@")[2].encode("ascii"))
+        if given is None:
+            headers = [host_field, (b"User-Agent", self.user_agent.encode("utf-8")),
+                       (b"Accept", b"*/*"), (b"Accept-Encoding", ACCEPT_ENCODING.encode()),
+                       (b"Connection", b"keep-alive")]
+        else:
+            headers = [host_field]
+            for name, value in given:
+                lowered = name.lower()
+                if lowered in HOP_BY_HOP or lowered in ("host", "accept-encoding"):
+                    continue
+                headers.append((name.encode("latin-1"), value.encode("latin-1")))
+            headers.append((b"Accept-Encoding", ACCEPT_ENCODING.encode()))
         return httpcore.URL(scheme=parts.scheme.encode("ascii"), host=host.encode("ascii"),
                             port=parts.port, target=target.encode("ascii")), headers
 
-    def fetch(self, url: str) -> Exchange:
+    def fetch(self, url: str, *, method: str = "GET",
+              headers: list[tuple[str, str]] | None = None, body: bytes = b"") -> Exchange:
         """One exchange; it never raises: what went wrong is the exchange's error, and
-        whatever bytes came back are kept, HTTP or not."""
-        exchange = Exchange(url=url)
+        whatever bytes came back are kept, HTTP or not. ``headers`` and ``body`` are a
+        browser's request, passed on by the recording proxy."""
+        exchange = Exchange(url=url, method=method)
         recorder.begin(recorder.Deadline(self.timeout, lambda: self.abort_at))
         start = time.monotonic()
         response: httpcore.Response | None = None
         timeouts = {"connect": self.timeout, "read": self.timeout, "write": self.timeout,
                     "pool": self.timeout}
         try:
-            target, headers = self._request(url)
-            with self._pool.stream("GET", target, headers=headers,
+            target, fields = self._request(url, headers)
+            with self._pool.stream(method, target, headers=fields, content=body or None,
                                    extensions={"timeout": timeouts}) as response:
                 exchange.status = response.status
                 exchange.headers = httpx.Headers(response.headers)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import shutil
 import signal
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ..core import journal
 from ..core.archive import Archive
 from ..core.capture_ids import new_capture_id
-from ..core.errors import NotFound
+from ..core.errors import NotFound, UsageError
 from ..extract.workers import Extractor
 from .completion import Result, catch_up, collector_of, complete, crawls_dir, iso, open_series
 from .crawl import Crawl, Stats
@@ -37,8 +38,16 @@ from .state import CrawlState, Target
 ABORT_GRACE = 2.0  # seconds in-flight fetches get to finish after Ctrl-C or SIGTERM
 
 
+# Makes the browser for a capture with --browser: given the capture's Fetcher (through
+# which every request the browser makes is recorded) and its settings, a context manager
+# yielding a visitor (custody.browser.session.open_visitor). capture does not import the
+# browser package, which builds on it.
+OpenVisitor = Callable[[Fetcher, Settings], AbstractContextManager[Any]]
+
+
 def start(archive: Archive, seeds: list[str], *, key: Ed25519PrivateKey, settings: Settings,
-          on_progress: Callable[[Stats, int], None] | None = None) -> Result:
+          on_progress: Callable[[Stats, int], None] | None = None,
+          open_visitor: OpenVisitor | None = None) -> Result:
     """Capture the seeds (and what the settings say to follow) as one sealed capture."""
     with archive.lock():
         collector = collector_of(archive, key)
@@ -60,13 +69,14 @@ def start(archive: Archive, seeds: list[str], *, key: Ed25519PrivateKey, setting
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)  # it never began: nothing to keep
             raise
-        result = _run(archive, state, key, collector, on_progress)
+        result = _run(archive, state, key, collector, on_progress, open_visitor)
         result.notes[:0] = [n for r in recovered for n in r.notes[:1]]
         return result
 
 
 def resume(archive: Archive, *, key: Ed25519PrivateKey,
-           on_progress: Callable[[Stats, int], None] | None = None) -> Result:
+           on_progress: Callable[[Stats, int], None] | None = None,
+           open_visitor: OpenVisitor | None = None) -> Result:
     """Continue the newest interrupted crawl without fetching again what it already has;
     a crawl whose sealing was interrupted is sealed."""
     with archive.lock():
@@ -88,7 +98,7 @@ def resume(archive: Archive, *, key: Ed25519PrivateKey,
             state.set_meta("sealed_as", None)
             state.set_meta("stopped", None)
         state.commit()
-        result = _run(archive, state, key, collector, on_progress)
+        result = _run(archive, state, key, collector, on_progress, open_visitor)
         result.notes[:0] = [n for r in recovered for n in r.notes[:1]]
         return result
 
@@ -112,7 +122,8 @@ def _resumable(archive: Archive) -> CrawlState | None:
 
 
 def _run(archive: Archive, state: CrawlState, key: Ed25519PrivateKey, collector: dict[str, Any],
-         on_progress: Callable[[Stats, int], None] | None) -> Result:
+         on_progress: Callable[[Stats, int], None] | None,
+         open_visitor: OpenVisitor | None) -> Result:
     settings = Settings.from_json(state.meta("settings"))
     seeds: list[str] = state.meta("seeds")
     series = open_series(archive, state, collector)
@@ -121,9 +132,10 @@ def _run(archive: Archive, state: CrawlState, key: Ed25519PrivateKey, collector:
     catch_up(extractor, state)
     with Fetcher(user_agent=settings.user_agent, timeout=settings.timeout,
                  max_body=settings.max_bytes, ca_bundle=settings.ca_bundle,
-                 insecure=settings.insecure, max_connections=64, guard=guard) as fetcher:
+                 insecure=settings.insecure, max_connections=64, guard=guard) as fetcher, \
+            _visitor(open_visitor, fetcher, settings) as visitor:
         crawl = Crawl(fetcher, WarcSink(series, state, extractor), state, settings.rules(),
-                      on_progress=on_progress)
+                      on_progress=on_progress, visitor=visitor)
         with _graceful_interrupt(crawl, fetcher):
             stats = crawl.run()
     state.begin()
@@ -132,6 +144,16 @@ def _run(archive: Archive, state: CrawlState, key: Ed25519PrivateKey, collector:
     state.commit()
     return complete(archive, state, key=key, collector=collector, series=series,
                     extractor=extractor, stats=stats)
+
+
+def _visitor(open_visitor: OpenVisitor | None, fetcher: Fetcher,
+             settings: Settings) -> AbstractContextManager[Any]:
+    if not settings.browser:
+        return nullcontext(None)
+    if open_visitor is None:
+        raise UsageError("this capture loads its pages in a browser, and no browser was given "
+                         "(custody.browser.session.open_visitor)")
+    return open_visitor(fetcher, settings)
 
 
 class _graceful_interrupt:

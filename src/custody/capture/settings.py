@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .. import __version__
-from .crawl import Rules
+from .rules import Rules
 
 
 @dataclass
@@ -30,6 +30,8 @@ class Settings:
     tsa: list[str] = field(default_factory=list)
     ca_bundle: str | None = None
     insecure: bool = False
+    browser: bool = False  # load pages in Chromium, through the recording proxy
+    page_timeout: float = 30.0  # seconds a page may take to load, go quiet and be rendered
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

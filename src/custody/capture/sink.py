@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..core.archive import Archive
 from ..extract import content as extract
@@ -20,6 +20,21 @@ from ..warc.records import WarcWriter, partial_path, warc_date, warcinfo_block
 from .fetch import Exchange
 from .links import Links, css_links, html_links
 from .state import CrawlState, Target
+
+
+class Sink(Protocol):
+    """Where the crawl puts each exchange; returns the links the stored response offers."""
+
+    last_response: dict[str, Any] | None
+
+    def store(self, exchange: Exchange, target: Target) -> Links | None: ...
+
+    def store_renders(self, url: str, renders: list[tuple[str, str, bytes]],
+                      page: dict[str, Any] | None, date: str) -> dict[str, str]: ...
+
+    def links_of(self, record: dict[str, Any]) -> Links | None: ...
+
+    def poll(self) -> None: ...
 
 
 class WarcSeries:
@@ -77,6 +92,29 @@ class WarcSink:
 
     def __init__(self, series: WarcSeries, state: CrawlState, extractor: Extractor) -> None:
         self.series, self.state, self.extractor = series, state, extractor
+        self.last_response: dict[str, Any] | None = None  # the latest response record
+
+    def store_renders(self, url: str, renders: list[tuple[str, str, bytes]],
+                      page: dict[str, Any] | None, date: str) -> dict[str, str]:
+        """What a browser made of a page -- (name, media type, bytes): screenshots, PDF,
+        DOM -- as resource records tied to the page's response record; their record ids
+        by name. The rendered DOM goes to extraction."""
+        writer = self.series.writer()
+        tied: list[tuple[str, str]] = []
+        if page is not None:
+            tied = [("WARC-Concurrent-To", page["record_id"]),
+                    ("WARC-Refers-To", page["record_id"]),
+                    ("WARC-Refers-To-Target-URI", page["target_uri"]),
+                    ("WARC-Refers-To-Date", page["date"])]
+        ids = {}
+        for name, media_type, data in renders:
+            entry = self._write(writer, "resource", data, target_uri=f"urn:{name}:{url}",
+                                date=date, content_type=media_type, headers=tied,
+                                payload_type=media_type)
+            ids[name] = entry["record_id"]
+            if extractable(entry):
+                self.extractor.submit(entry)
+        return ids
 
     def poll(self) -> None:
         self.extractor.poll(self.state)
@@ -110,7 +148,7 @@ class WarcSink:
                         content_type="application/warc-fields", headers=tied)
             return None
         extra = [("WARC-Truncated", exchange.truncated)] if exchange.truncated else []
-        response = self._write(
+        response = self.last_response = self._write(
             writer, "response", exchange.response, target_uri=exchange.url, date=date,
             content_type="application/http; msgtype=response", headers=extra,
             http_status=exchange.status, ip=exchange.ip,

@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS documents (
 );
 CREATE TABLE IF NOT EXISTS failures (id INTEGER PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS images (record_id TEXT PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS visits (id INTEGER PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS warc_files (
     path TEXT PRIMARY KEY, complete INTEGER NOT NULL DEFAULT 0, bytes INTEGER, sha256 TEXT
 );
@@ -263,6 +264,15 @@ class CrawlState:
                 "ORDER BY r.seq"):
             yield json.loads(text)
 
+    def add_visit(self, summary: dict[str, Any]) -> None:
+        """A page the browser loaded: what the manifest says of it."""
+        self.conn.execute("INSERT INTO visits (json) VALUES (?)",
+                          [json.dumps(summary, ensure_ascii=False)])
+
+    def visits(self) -> Iterator[dict[str, Any]]:
+        for (text,) in self.conn.execute("SELECT json FROM visits ORDER BY id"):
+            yield json.loads(text)
+
     def add_failure(self, failure: dict[str, Any]) -> None:
         self.conn.execute("INSERT INTO failures (json) VALUES (?)", [json.dumps(failure)])
 
@@ -272,7 +282,7 @@ class CrawlState:
 
     def forget_output(self) -> None:
         """After sealing part of a crawl: keep the frontier (what was seen), drop the rest."""
-        for table in ("records", "documents", "images", "failures", "warc_files"):
+        for table in ("records", "documents", "images", "failures", "warc_files", "visits"):
             self.conn.execute(f"DELETE FROM {table}")
 
     # -- WARC files ------------------------------------------------------------------------------

@@ -146,6 +146,11 @@ def _numbered(name: str, data: bytes) -> list[tuple[str, str]]:
               help="Archive HTTPS even when the certificate does not verify (recorded as such).")
 @click.option("--tsa", multiple=True, metavar="URL",
               help="RFC 3161 time-stamping authority (repeatable; default: custody.toml).")
+@click.option("--browser", is_flag=True,
+              help="Load each page in headless Chromium, through custody's recording proxy; "
+                   "keep a screenshot, a PDF and the rendered DOM of each.")
+@click.option("--page-timeout", type=click.FloatRange(min=1), default=30.0, show_default=True,
+              help="With --browser: seconds a page may take to load, go quiet and be rendered.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @json_option
 def archive(root: str | None, urls: tuple[str, ...], from_file: str | None, resume: bool,
@@ -171,17 +176,29 @@ def archive(root: str | None, urls: tuple[str, ...], from_file: str | None, resu
     key_obj = signing_key(arch)
     check_signing_key(arch, key_obj.public_key())
     show_progress = not quiet and not as_json and sys.stderr.isatty()
+    if options["browser"]:
+        from ..browser.chromium import require_chromium
+
+        require_chromium()  # before anything is fetched
     with _progress(show_progress) as on_progress:
         if resume:
-            result = capture.resume(arch, key=key_obj, on_progress=on_progress)
+            result = capture.resume(arch, key=key_obj, on_progress=on_progress,
+                                    open_visitor=_open_browser)
         else:
             from ..core.config import load as load_config
 
             settings = _settings(options)
             settings.tsa = list(options["tsa"]) or load_config(arch.root).tsa
             result = capture.start(arch, seeds, key=key_obj, settings=settings,
-                                   on_progress=on_progress)
+                                   on_progress=on_progress, open_visitor=_open_browser)
     _report_capture(arch, result, as_json)
+
+
+def _open_browser(fetcher: Any, settings: Any) -> Any:
+    """The browser for a capture that asks for one (loaded only then: it is heavy)."""
+    from ..browser.session import open_visitor
+
+    return open_visitor(fetcher, settings)
 
 
 def _settings(options: dict[str, Any]) -> Any:
@@ -196,6 +213,7 @@ def _settings(options: dict[str, Any]) -> Any:
         retries=options["retries"], respect_robots=options["respect_robots"],
         allow_private=options["allow_private"], warc_size=options["warc_size"],
         ca_bundle=options["ca_bundle"], insecure=options["insecure"],
+        browser=options["browser"], page_timeout=options["page_timeout"],
     )
     if options["user_agent"]:
         settings.user_agent = options["user_agent"]

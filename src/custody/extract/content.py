@@ -50,6 +50,7 @@ class Document:
     extractor: str
     note: str | None = None
     record_id: str | None = None  # the WARC response record it was read from
+    source: str = "http"  # http: the payload as served; rendered: the DOM after scripts ran
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

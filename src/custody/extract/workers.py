@@ -28,12 +28,23 @@ INLINE = 12  # documents extracted in-process before workers are started
 MAX_PENDING = 1000  # jobs in flight before the crawl waits for extraction to catch up
 
 
+RENDERED = "urn:dom:"  # the target URI of a page's DOM as the browser rendered it
+
+
 def _payload_type(record: dict[str, Any]) -> str | None:
-    """The media type of a 2xx response's payload; None for anything else."""
+    """The media type of a 2xx response's payload, or of a rendered DOM; None otherwise."""
+    if record["type"] == "resource" and str(record.get("target_uri")).startswith(RENDERED):
+        return "text/html"
     status = record.get("http_status")
     if record["type"] != "response" or status is None or not 200 <= status < 300:
         return None
     return (record.get("payload_type") or "").split(";")[0].strip().lower()
+
+
+def page_url(record: dict[str, Any]) -> str:
+    """The URL a record's text is the text of: the page's own, for a rendered DOM."""
+    target = str(record["target_uri"])
+    return target.removeprefix(RENDERED)
 
 
 def extractable(record: dict[str, Any]) -> bool:
@@ -66,14 +77,16 @@ def read_stored_payload(root: Path, record: dict[str, Any]) -> Payload:
 
 def extract_record(root: Path, record: dict[str, Any]) -> extract.Document | None:
     """Extract one response, reading its payload back from the WARC."""
-    header = record.get("payload_type") or ""
+    rendered = str(record["target_uri"]).startswith(RENDERED)
+    header = "text/html; charset=utf-8" if rendered else record.get("payload_type") or ""
     ctype = header.split(";")[0].strip().lower()
     payload = read_stored_payload(root, record)
-    doc = extract.extract(record["target_uri"], ctype, header,
+    doc = extract.extract(page_url(record), ctype, header,
                           b"" if payload.exceeded else payload.body)
     if doc is None:
         return None
     doc.record_id = record["record_id"]
+    doc.source = "rendered" if rendered else "http"
     notes = [doc.note, payload.error]
     if payload.exceeded:
         notes = [f"decoded body exceeds {DECODE_LIMIT} bytes (a gzip bomb?); not extracted"]
@@ -83,7 +96,8 @@ def extract_record(root: Path, record: dict[str, Any]) -> extract.Document | Non
 
 # What the manifest seals of each document besides its text's digest, so that verify
 # can check every column of the database that extraction filled
-SEALED_METADATA = ("title", "author", "published", "sitename", "language", "charset", "note")
+SEALED_METADATA = ("title", "author", "published", "sitename", "language", "charset", "note",
+                   "source")
 
 
 def document_entry(doc: extract.Document) -> dict[str, Any]:

@@ -17,13 +17,14 @@ if TYPE_CHECKING:  # imported when a database is written, not for reading one
     import sqlite_utils
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _migrate(db: sqlite_utils.Database) -> None:
     """A database made by an earlier custody, brought to this schema in place (it is
     derived: `custody reindex` would rebuild it, but that takes the time of extraction).
-    Version 3: captures.pages, which counted responses, is `responses`; `documents` added."""
+    Version 3: captures.pages, which counted responses, is `responses`; `documents` added.
+    Version 4: documents.record_id (a rendered DOM is no resource's) and .source."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version and version < 3 and "captures" in db.table_names():
         with db.conn:
@@ -31,6 +32,12 @@ def _migrate(db: sqlite_utils.Database) -> None:
             db.execute("ALTER TABLE captures ADD COLUMN documents INTEGER")
             db.execute("UPDATE captures SET documents = (SELECT count(*) FROM documents d "
                        "WHERE d.capture_id = captures.id)")
+    if version and version < 4 and "documents" in db.table_names():
+        with db.conn:
+            db.execute("ALTER TABLE documents ADD COLUMN record_id TEXT")
+            db.execute("ALTER TABLE documents ADD COLUMN source TEXT")
+            db.execute("UPDATE documents SET source = 'http', record_id = (SELECT r.record_id "
+                       "FROM resources r WHERE r.id = documents.resource_id)")
 
 
 def connect(path: Path) -> sqlite_utils.Database:
@@ -72,7 +79,8 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     if "documents" not in db.table_names():
         db.table("documents").create(
             {
-                "id": int, "capture_id": str, "resource_id": int, "url": str, "title": str,
+                "id": int, "capture_id": str, "resource_id": int, "record_id": str,
+                "source": str, "url": str, "title": str,
                 "author": str, "published": str, "sitename": str, "language": str,
                 "text": str, "text_sha256": str, "charset": str, "extractor": str, "note": str,
             },
@@ -180,7 +188,9 @@ def document_row(capture_id: str, resource_id: int | None, entry: dict[str, Any]
                  extracted: dict[str, Any]) -> dict[str, Any]:
     return {
         "capture_id": capture_id,
-        "resource_id": resource_id,
+        "resource_id": resource_id,  # none for a rendered DOM: no HTTP response is its own
+        "record_id": entry["record_id"],
+        "source": extracted.get("source", "http"),
         "url": entry["url"],
         "title": extracted.get("title"),
         "author": extracted.get("author"),

@@ -94,9 +94,9 @@ def _check_documents(archive: Archive, conn: sqlite3.Connection, cid: str,
     extractors: dict[str, str] = {}
     altered = []
     for record_id, url, text, text_sha, extractor, *meta in conn.execute(
-        "SELECT r.record_id, d.url, d.text, d.text_sha256, d.extractor, "
+        "SELECT d.record_id, d.url, d.text, d.text_sha256, d.extractor, "
         f"{', '.join('d.' + c for c in SEALED_METADATA)} FROM documents d "
-        "LEFT JOIN resources r ON r.id = d.resource_id WHERE d.capture_id = ?", [cid]
+        "WHERE d.capture_id = ?", [cid]
     ):
         actual = hashlib.sha256((text or "").encode("utf-8")).hexdigest()
         if actual != text_sha:
@@ -133,7 +133,8 @@ def _check_documents(archive: Archive, conn: sqlite3.Connection, cid: str,
             sealed_docs[record_id] = (entry["url"], entry["text_sha256"], *_NOT_SEALED)
             unsealed.append(entry["url"])
             continue
-        sealed = [entry["url"], entry["text_sha256"], *(meta.get(n) for n in SEALED_METADATA)]
+        sealed = [entry["url"], entry["text_sha256"],
+                  *(meta.get(n, "http" if n == "source" else None) for n in SEALED_METADATA)]
         named_by = language_by if "metadata" in entry else _made_by(_current())[1]
         if record_id in db_docs and _made_by(extractors[record_id])[1] != named_by:
             # the language was named by another detector version: it may differ, honestly

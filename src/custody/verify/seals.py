@@ -153,9 +153,11 @@ def _check_sums(archive: Archive, sealed: manifest.Sealed, report: Report) -> No
 
 
 def _check_documents_listed(cid: str, content: dict[str, Any], report: Report) -> None:
-    responses = {r["record_id"] for r in content["records"] if r["type"] == "response"}
+    # a document is the text of a response, or of a page's DOM as the browser rendered it
+    sources = {r["record_id"] for r in content["records"] if r["type"] == "response"
+               or (r["type"] == "resource" and str(r.get("target_uri")).startswith("urn:dom:"))}
     dangling = [d["record_id"] for d in content.get("documents", [])
-                if d["record_id"] not in responses]
+                if d["record_id"] not in sources]
     if dangling:
         report.add("documents", cid, FAILED,
                    "documents name records the capture lacks: " + ", ".join(dangling), cid)

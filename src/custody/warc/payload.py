@@ -51,7 +51,13 @@ class BodyDecoder:
 
     @property
     def done(self) -> bool:
+        """Nothing more will be taken: the bound was reached, or the body cannot be read."""
         return self.exceeded or self.error is not None
+
+    @property
+    def complete(self) -> bool:
+        """A chunked body's last chunk has come."""
+        return self._chunked and self._state == "done"
 
     def feed(self, data: bytes) -> None:
         if self.done or not data:

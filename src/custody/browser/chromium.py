@@ -1,0 +1,140 @@
+"""Headless Chromium (Debian's), driven by Playwright from a thread of its own.
+
+Chromium reaches the network only through the recording proxy: every host name it would
+resolve is refused (``--host-resolver-rules``), loopback addresses are not exempt from
+the proxy (``--proxy-bypass-list=<-loopback>``), QUIC, WebRTC's direct UDP, DNS
+prefetching and Chrome's own background traffic are off, and it trusts only the
+capture's certificate key. Each page is loaded in a browser context of its own, whose
+proxy credentials name the visit, so its requests are told apart from other pages'.
+
+Playwright's driver (a Node process) is custody's child and Chromium the driver's: if
+custody is killed outright, the driver's pipe closes and it ends the browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..core.errors import UsageError
+from .ca import CaptureCA
+from .page import PageVisit, load
+from .proxy import RecordingProxy
+
+T = TypeVar("T")
+
+CHROMIUM = os.environ.get("CUSTODY_CHROMIUM", "/usr/bin/chromium")
+FLAGS = [
+    "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-default-apps",
+    "--disable-domain-reliability", "--dns-prefetch-disable", "--no-pings",
+    "--metrics-recording-only", "--disable-breakpad", "--disable-dev-shm-usage",
+    "--proxy-bypass-list=<-loopback>",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+]
+
+
+def require_chromium() -> str:
+    """The browser's path; UsageError, saying how to install it, when it is missing."""
+    if not Path(CHROMIUM).is_file() or not os.access(CHROMIUM, os.X_OK):
+        raise UsageError(f"--browser needs Chromium at {CHROMIUM}: install it with "
+                         "`apt-get install chromium` (or set CUSTODY_CHROMIUM)")
+    import importlib.util
+
+    if importlib.util.find_spec("playwright") is None:
+        raise UsageError("--browser needs the playwright package: pip install playwright")
+    return CHROMIUM
+
+
+class Chromium:
+    """One browser for a capture; ``visit`` loads a page, from any thread."""
+
+    def __init__(self, proxy: RecordingProxy, ca: CaptureCA, *, page_timeout: float,
+                 tabs: int = 4, profile: Path | None = None) -> None:
+        self.proxy = proxy
+        self.tabs = tabs
+        self.ca = ca
+        self.page_timeout = page_timeout
+        self.profile = profile
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                        name="custody-browser")
+        self._user_data = Path(tempfile.mkdtemp(prefix="custody-chromium-"))
+        self._playwright: Any = None
+        self._browser: Any = None
+        self._lock = threading.Lock()
+
+    def start(self) -> Chromium:
+        require_chromium()
+        self._thread.start()
+        self._run(self._launch(), 60)
+        return self
+
+    def visit(self, url: str) -> PageVisit:
+        """Load the page, and what it shows and asked for; never raises for the page."""
+        try:
+            return self._run(load(url, new_context=self.new_context, proxy=self.proxy,
+                                  page_timeout=self.page_timeout), self.page_timeout + 45)
+        except Exception as exc:  # the browser itself went wrong: restart it for the next
+            visit = PageVisit.failed(url, f"the browser failed: {exc.__class__.__name__}: "
+                                          f"{str(exc).splitlines()[0] if str(exc) else ''}")
+            self._restart()
+            return visit
+
+    def close(self) -> None:
+        try:
+            if self._thread.is_alive():
+                self._run(self._shutdown(), 20)
+        except Exception:
+            pass
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+            shutil.rmtree(self._user_data, ignore_errors=True)
+
+    # -- in the browser's thread ------------------------------------------------------------
+
+    def _run(self, coroutine: Coroutine[Any, Any, T], timeout: float) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    async def _launch(self) -> None:
+        from playwright.async_api import async_playwright
+
+        self._playwright = await async_playwright().start()
+        args = [*FLAGS, f"--ignore-certificate-errors-spki-list={self.ca.spki_hash}"]
+        if os.geteuid() == 0:
+            args.append("--no-sandbox")  # Chromium's sandbox refuses to run as root
+        self._browser = await self._playwright.chromium.launch(
+            executable_path=CHROMIUM, args=args, proxy={"server": "per-context"},
+            handle_sigint=False, handle_sigterm=False, handle_sighup=False)
+
+    async def _shutdown(self) -> None:
+        if self._browser is not None:
+            await self._browser.close()
+            self._browser = None
+        if self._playwright is not None:
+            await self._playwright.stop()
+            self._playwright = None
+
+    async def new_context(self, visit_id: str) -> Any:
+        return await self._browser.new_context(
+            proxy={"server": self.proxy.url, "username": visit_id,
+                   "password": self.proxy.secret},
+            viewport={"width": 1280, "height": 900}, accept_downloads=False,
+            service_workers="allow", java_script_enabled=True)
+
+    def _restart(self) -> None:
+        with self._lock:
+            with contextlib.suppress(Exception):  # it was broken already
+                self._run(self._shutdown(), 20)
+            with contextlib.suppress(Exception):  # the next visit says it failed
+                self._run(self._launch(), 60)

@@ -1,0 +1,228 @@
+"""Loading one page as a person would see it, within its time: then what it shows.
+
+The page is opened in a context of its own, given until ``--page-timeout`` to load and
+for its network to go quiet, scrolled to the bottom (a bounded number of steps, so an
+infinite feed ends) so that lazy content loads, and then photographed whole (a PNG,
+its height bounded), printed to PDF, and serialised as the DOM its scripts made. Dialogs
+(alert, confirm, prompt, beforeunload) are dismissed, pop-up windows closed, downloads
+refused, and each is noted, with console errors and failed requests. Every step has its
+own bound: a page that loops forever in a script, never answers, or navigates away
+again and again ends with what was recorded and a note saying why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from .proxy import RecordingProxy, Seen
+
+SCROLL_STEPS = 30  # an infinite feed stops here
+MAX_HEIGHT = 20_000  # pixels of a full-page screenshot; taller pages are cut, and say so
+QUIET_CAP = 10.0  # seconds waited for the network to go quiet after load, at most
+STEP = 5.0  # seconds a screenshot, PDF or DOM may take when the page timeout allows
+
+
+@dataclass
+class PageVisit:
+    url: str
+    final_url: str
+    started: datetime
+    finished: datetime
+    title: str | None = None
+    screenshot: bytes | None = None  # as the browser rendered it (PNG)
+    pdf: bytes | None = None
+    dom: str | None = None
+    seen: list[Seen] = field(default_factory=list)  # every request, through the proxy
+    refused: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)  # console errors
+    failed_requests: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    popups: list[str] = field(default_factory=list)
+    downloads: list[str] = field(default_factory=list)  # refused
+    notes: list[str] = field(default_factory=list)  # what was cut short, and why
+    error: str | None = None  # the page could not be loaded at all
+
+    @classmethod
+    def failed(cls, url: str, reason: str) -> PageVisit:
+        now = datetime.now(UTC)
+        return cls(url, url, now, now, error=reason)
+
+    def banded_screenshot(self) -> bytes:
+        """The screenshot with the URL and the capture's UTC time in a band above it."""
+        from .screenshot import with_band
+
+        assert self.screenshot is not None
+        cut = next((n for n in self.notes if "screenshot shows the top" in n), "")
+        return with_band(self.screenshot, url=self.final_url, when=self.started,
+                         note="cut: the page is taller" if cut else "")
+
+    def summary(self) -> dict[str, Any]:
+        """What the manifest says of the visit (the records it made are added there)."""
+        return {"url": self.url, "final_url": self.final_url, "title": self.title,
+                "started_at": _iso(self.started), "finished_at": _iso(self.finished),
+                "requests": len(self.seen), "console_errors": self.console,
+                "failed_requests": self.failed_requests, "dialogs": self.dialogs,
+                "popups_closed": self.popups, "downloads_refused": self.downloads,
+                "not_fetched": self.refused, "notes": self.notes, "error": self.error}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+async def load(url: str, *, new_context: Callable[[str], Awaitable[Any]],
+               proxy: RecordingProxy, page_timeout: float) -> PageVisit:
+    """Visit ``url`` in a context of its own (``new_context`` makes one whose proxy
+    credentials name the visit); always returns, whatever the page does."""
+    visit_id = proxy.open_visit()
+    visit = PageVisit(url, url, datetime.now(UTC), datetime.now(UTC))
+    deadline = time.monotonic() + page_timeout
+    context: Any = None
+    try:
+        context = await _bounded(new_context(visit_id), 30, visit, "open a context")
+        if context is None:
+            visit.error = visit.error or "the browser would not open a context"
+            return visit
+        page = await _bounded(context.new_page(), 30, visit, "open a page")
+        if page is None:
+            visit.error = visit.error or "the browser would not open a page"
+            return visit
+        _watch(context, page, visit)
+        await _go(page, url, deadline, visit)
+        await _settle(page, deadline, visit)
+        visit.final_url = page.url or url
+        visit.title = await _bounded(page.title(), _left(deadline, STEP), visit, "read the title")
+        await _photograph(page, deadline, visit)
+        dom = await _bounded(page.content(), _left(deadline, STEP), visit, "read the DOM")
+        visit.dom = dom if isinstance(dom, str) else None
+        pdf = await _bounded(page.pdf(print_background=True), _left(deadline, 2 * STEP),
+                             visit, "print the page to PDF")
+        visit.pdf = pdf if isinstance(pdf, bytes) else None
+    finally:
+        if context is not None:
+            await _bounded(context.close(), 15, visit, "close the page")
+        gathered = proxy.close_visit(visit_id)
+        visit.seen, visit.refused = gathered.seen, gathered.refused
+        visit.finished = datetime.now(UTC)
+    return visit
+
+
+def _left(deadline: float, cap: float) -> float:
+    """Time for the next step: what is left of the page's, but at least a few seconds to
+    photograph what loaded, and never more than ``cap``."""
+    return max(2.0, min(cap, deadline - time.monotonic()))
+
+
+async def _bounded(awaitable: Any, seconds: float, visit: PageVisit, what: str) -> Any:
+    try:
+        return await asyncio.wait_for(awaitable, timeout=seconds)
+    except TimeoutError:
+        visit.notes.append(f"could not {what} within {seconds:.0f} s")
+    except Exception as exc:  # playwright's errors: the page closed, crashed, navigated
+        visit.notes.append(f"could not {what}: {_first_line(exc)}")
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else exc.__class__.__name__
+
+
+def _watch(context: Any, page: Any, visit: PageVisit) -> None:
+    tasks: set[Any] = set()  # the dismissals and closings under way, kept till done
+
+    def later(coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def dialog(d: Any) -> None:
+        visit.dialogs.append(f"{d.type}: {d.message[:200]}")
+        later(d.dismiss())
+
+    def popup(p: Any) -> None:
+        if p is not page:
+            visit.popups.append(p.url or "(a new window)")
+            later(p.close())
+
+    def console(message: Any) -> None:
+        if message.type == "error" and len(visit.console) < 200:
+            visit.console.append(message.text[:500])
+
+    def failed(request: Any) -> None:
+        if len(visit.failed_requests) < 500:
+            visit.failed_requests.append(f"{request.url}: {request.failure or 'failed'}")
+
+    def download(d: Any) -> None:
+        visit.downloads.append(d.url)
+
+    page.on("dialog", dialog)
+    context.on("page", popup)
+    page.on("console", console)
+    page.on("requestfailed", failed)
+    page.on("download", download)
+
+
+async def _go(page: Any, url: str, deadline: float, visit: PageVisit) -> None:
+    from playwright.async_api import Error
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        await page.goto(url, wait_until="load", timeout=_left(deadline, 1e9) * 1000)
+    except PlaywrightTimeout:
+        visit.notes.append("the page did not finish loading within --page-timeout")
+    except Error as exc:
+        message = _first_line(exc)
+        if "net::ERR_ABORTED" in message or "interrupted by another navigation" in message:
+            visit.notes.append(f"the page navigated away while loading ({message})")
+        else:
+            visit.error = f"the browser could not load the page: {message}"
+
+
+async def _settle(page: Any, deadline: float, visit: PageVisit) -> None:
+    """Network quiet, then the page scrolled to its bottom, then quiet again."""
+    await _quiet(page, deadline)
+    previous: float = -1
+    for _ in range(SCROLL_STEPS):
+        if time.monotonic() > deadline:
+            visit.notes.append("stopped scrolling at --page-timeout")
+            return
+        height = await _bounded(page.evaluate(
+            "() => { window.scrollTo(0, document.documentElement.scrollHeight);"
+            " return document.documentElement.scrollHeight; }"), 3, visit, "scroll")
+        if not isinstance(height, int | float) or height == previous or height > MAX_HEIGHT:
+            break
+        previous = height
+        await asyncio.sleep(0.25)
+        await _quiet(page, deadline, cap=2.0)
+    else:
+        visit.notes.append(f"stopped scrolling after {SCROLL_STEPS} steps (an endless page?)")
+    await _bounded(page.evaluate("() => window.scrollTo(0, 0)"), 3, visit, "scroll back")
+
+
+async def _quiet(page: Any, deadline: float, cap: float = QUIET_CAP) -> None:
+    seconds = max(0.1, min(cap, deadline - time.monotonic()))
+    with contextlib.suppress(Exception):  # never quiet (a request that never answers): go on
+        await page.wait_for_load_state("networkidle", timeout=seconds * 1000)
+
+
+async def _photograph(page: Any, deadline: float, visit: PageVisit) -> None:
+    height = await _bounded(page.evaluate("() => document.documentElement.scrollHeight"), 3,
+                            visit, "measure the page")
+    options: dict[str, Any] = {"full_page": True, "timeout": _left(deadline, 2 * STEP) * 1000}
+    if isinstance(height, int | float) and height > MAX_HEIGHT:
+        visit.notes.append(f"the page is {int(height)} px tall; the screenshot shows the top "
+                           f"{MAX_HEIGHT} px")
+        options = {"clip": {"x": 0, "y": 0, "width": 1280, "height": MAX_HEIGHT},
+                   "full_page": True, "timeout": options["timeout"]}
+    shot = await _bounded(page.screenshot(**options), _left(deadline, 2 * STEP) + 2, visit,
+                          "take the screenshot")
+    visit.screenshot = shot if isinstance(shot, bytes) else None

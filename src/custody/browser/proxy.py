@@ -1,0 +1,323 @@
+"""The recording proxy: every request the browser makes, fetched by custody's own recorder.
+
+Chromium is pointed at this proxy (loopback, a random port) and reaches nothing else.
+Each request -- plain HTTP in absolute form, or HTTPS inside a CONNECT tunnel whose TLS
+the proxy ends with the capture's own certificate (ca.py) -- is fetched upstream by
+capture's Fetcher, so that its WARC records hold the bytes as they crossed the wire,
+the server's address and its certificate chain, behind the same address guard as any
+capture; what the server sent is then passed to the browser. The proxy serves only the
+browser custody started: every request (or tunnel) must carry Basic proxy credentials
+whose password is a secret made for the capture, and whose user names the visit (the
+page being loaded) that its exchange belongs to.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import socket
+import socketserver
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from ..capture.fetch import Exchange, Fetcher
+from ..core.urls import check_url
+from ..warc.payload import BodyDecoder, split_head
+from .ca import CaptureCA
+
+MAX_HEAD = 64 * 1024  # a request head longer than this is refused
+MAX_REQUEST_BODY = 64 * 1024 * 1024
+_COPY = 256 * 1024
+_NO_BODY = frozenset({204, 304})
+
+
+@dataclass
+class Seen:
+    """One request the browser made, and what came of it."""
+
+    exchange: Exchange
+    navigation: bool  # a document the browser navigated to (a page or a frame)
+    frame: str  # Sec-Fetch-Dest: document, iframe, script, image...
+
+
+@dataclass
+class Visit:
+    """What one page's loading asked of the proxy."""
+
+    seen: list[Seen] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # requests not fetched, and why
+    active: int = 0
+    closed: bool = False
+
+
+class RecordingProxy:
+    def __init__(self, fetcher: Fetcher, ca: CaptureCA) -> None:
+        self.fetcher = fetcher
+        self.ca = ca
+        self.secret = secrets.token_urlsafe(24)
+        self._visits: dict[str, Visit] = {}
+        self._lock = threading.Condition()
+        proxy = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                proxy.serve_connection(self.connection, self.rfile, self.wfile)
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self._server = Server(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                        name="custody-proxy")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> RecordingProxy:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # -- visits ---------------------------------------------------------------------------
+
+    def open_visit(self) -> str:
+        visit_id = secrets.token_hex(8)
+        with self._lock:
+            self._visits[visit_id] = Visit()
+        return visit_id
+
+    def close_visit(self, visit_id: str, *, grace: float = 2.0) -> Visit:
+        """The visit's requests, once those still being fetched are done (up to ``grace``
+        seconds; any later are refused)."""
+        deadline = time.monotonic() + grace
+        with self._lock:
+            visit = self._visits[visit_id]
+            while visit.active and time.monotonic() < deadline:
+                self._lock.wait(max(0.0, deadline - time.monotonic()))
+            visit.closed = True
+            del self._visits[visit_id]
+        return visit
+
+    def _visit_of(self, authorization: str | None) -> str | None:
+        if not authorization or not authorization.lower().startswith("basic "):
+            return None
+        try:
+            user, _, password = base64.b64decode(authorization[6:].strip()).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if not secrets.compare_digest(password, self.secret):
+            return None
+        with self._lock:
+            return user if user in self._visits else None
+
+    # -- serving a connection ------------------------------------------------------------
+
+    def serve_connection(self, conn: socket.socket, rfile: Any, wfile: Any) -> None:
+        conn.settimeout(300)
+        try:
+            request = _read_head(rfile)
+            if request is None:
+                return
+            method, target, headers = request
+            visit_id = self._visit_of(_field(headers, "proxy-authorization"))
+            if visit_id is None:
+                _reply(wfile, 407, "custody's recording proxy serves only its own browser",
+                       [("Proxy-Authenticate", 'Basic realm="custody"')])
+                return
+            if method == "CONNECT":
+                self._tunnel(conn, wfile, target, visit_id)
+                return
+            while request is not None:
+                method, target, headers = request
+                keep = self._one(rfile, wfile, method, target, headers, visit_id, None)
+                if not keep:
+                    return
+                request = _read_head(rfile)
+                if request is not None and self._visit_of(
+                        _field(request[2], "proxy-authorization")) != visit_id:
+                    return
+        except (OSError, ValueError):
+            return
+
+    def _tunnel(self, conn: socket.socket, wfile: BinaryIO, target: str, visit_id: str) -> None:
+        host, _, port = target.rpartition(":")
+        host = host.strip("[]")
+        wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        wfile.flush()
+        try:
+            tls = self.ca.context_for(host).wrap_socket(conn, server_side=True)
+        except (OSError, ValueError):
+            return
+        try:
+            tls_r, tls_w = tls.makefile("rb"), tls.makefile("wb")
+            origin = host if port in ("", "443") else f"{host}:{port}"
+            if ":" in host:
+                origin = f"[{host}]" if port in ("", "443") else f"[{host}]:{port}"
+            while (request := _read_head(tls_r)) is not None:
+                method, path, headers = request
+                if not self._one(tls_r, tls_w, method, path, headers, visit_id,
+                                 f"https://{origin}"):
+                    return
+        except (OSError, ValueError):
+            return
+        finally:
+            tls.close()
+
+    def _one(self, rfile: BinaryIO, wfile: BinaryIO, method: str, target: str,
+             headers: list[tuple[str, str]], visit_id: str, origin: str | None) -> bool:
+        """Fetch one request upstream and answer the browser; whether the connection
+        can carry another."""
+        body = _read_body(rfile, headers)
+        url = target if origin is None else origin + target
+        dest = _field(headers, "sec-fetch-dest") or ""
+        navigation = _field(headers, "sec-fetch-mode") == "navigate"
+        if _field(headers, "upgrade"):
+            self._refuse(visit_id, f"{url}: a WebSocket or other upgrade, which custody does "
+                                   "not record")
+            _reply(wfile, 501, "custody does not record WebSockets")
+            return False
+        try:
+            url = check_url(url)
+        except ValueError as exc:
+            self._refuse(visit_id, f"{url}: {exc}")
+            _reply(wfile, 400, f"not fetched: {exc}")
+            return False
+        if not self._begin(visit_id):
+            _reply(wfile, 503, "the page's visit is over")
+            return False
+        seen = None
+        try:
+            exchange = self.fetcher.fetch(url, method=method, headers=headers, body=body)
+            seen = Seen(exchange, navigation, dest)
+            return _relay(wfile, exchange, head_only=method == "HEAD")
+        finally:
+            self._end(visit_id, seen)
+
+    def _begin(self, visit_id: str) -> bool:
+        with self._lock:
+            visit = self._visits.get(visit_id)
+            if visit is None or visit.closed:
+                return False
+            visit.active += 1
+            return True
+
+    def _end(self, visit_id: str, seen: Seen | None) -> None:
+        with self._lock:
+            visit = self._visits.get(visit_id)
+            if visit is not None:
+                visit.active -= 1
+                if seen is not None:
+                    visit.seen.append(seen)
+            elif seen is not None:
+                seen.exchange.close()  # the visit was given up: nothing will store it
+            self._lock.notify_all()
+
+    def _refuse(self, visit_id: str, why: str) -> None:
+        with self._lock:
+            visit = self._visits.get(visit_id)
+            if visit is not None:
+                visit.refused.append(why)
+
+
+# -- HTTP/1.1 on the browser's side --------------------------------------------------------
+
+
+def _read_head(rfile: BinaryIO) -> tuple[str, str, list[tuple[str, str]]] | None:
+    lines: list[bytes] = []
+    size = 0
+    while True:
+        line = rfile.readline(MAX_HEAD + 1)
+        if not line:
+            return None
+        size += len(line)
+        if size > MAX_HEAD:
+            raise ValueError("request head too long")
+        if line in (b"\r\n", b"\n"):
+            if not lines:
+                continue
+            break
+        lines.append(line.rstrip(b"\r\n"))
+    parts = lines[0].decode("latin-1").split(" ")
+    if len(parts) != 3:
+        raise ValueError("not an HTTP request line")
+    headers = []
+    for raw in lines[1:]:
+        name, sep, value = raw.decode("latin-1").partition(":")
+        if sep:
+            headers.append((name.strip(), value.strip()))
+    return parts[0].upper(), parts[1], headers
+
+
+def _field(headers: list[tuple[str, str]], name: str) -> str | None:
+    return next((v for k, v in headers if k.lower() == name), None)
+
+
+def _read_body(rfile: BinaryIO, headers: list[tuple[str, str]]) -> bytes:
+    if "chunked" in (_field(headers, "transfer-encoding") or "").lower():
+        decoder = BodyDecoder(chunked=True, encoding="", limit=MAX_REQUEST_BODY)
+        while not decoder.complete and not decoder.done:
+            line = rfile.readline(_COPY)
+            if not line:
+                break
+            decoder.feed(line)
+        return decoder.finish().body()
+    length = int(_field(headers, "content-length") or 0)
+    if length > MAX_REQUEST_BODY:
+        raise ValueError("request body too large")
+    return rfile.read(length) if length else b""
+
+
+def _reply(wfile: BinaryIO, status: int, text: str,
+           headers: list[tuple[str, str]] | None = None) -> None:
+    body = (text + "\n").encode("utf-8")
+    head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}",
+            "Content-Type: text/plain; charset=utf-8", f"Content-Length: {len(body)}",
+            "Connection: close", *(f"{k}: {v}" for k, v in headers or [])]
+    wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+    wfile.flush()
+
+
+_REASONS = {400: "Bad Request", 407: "Proxy Authentication Required", 501: "Not Implemented",
+            502: "Bad Gateway", 503: "Service Unavailable"}
+
+
+def _relay(wfile: BinaryIO, exchange: Exchange, *, head_only: bool) -> bool:
+    """Pass what the server sent on to the browser, its framing as it was; whether the
+    browser's connection can carry another request."""
+    spool = exchange.response
+    if not exchange.ok or spool is None or exchange.not_http:
+        _reply(wfile, 502, f"custody could not fetch this: {exchange.error or 'no response'}")
+        return False
+    spool.seek(0)
+    start = spool.read(min(exchange.response_size, MAX_HEAD))
+    parsed = split_head(start)
+    if parsed is None:
+        _reply(wfile, 502, "the server's answer has no readable HTTP head")
+        return False
+    status, headers, _ = parsed
+    end = start.find(b"\r\n\r\n") + 4
+    framed = any(k.lower() == "content-length" for k, _ in headers) or \
+        "chunked" in (_field(headers, "transfer-encoding") or "").lower()
+    no_body = head_only or status in _NO_BODY or (status or 0) < 200
+    keep = (framed or no_body) and not exchange.truncated
+    lines = start[:end].split(b"\r\n")
+    kept = [lines[0]] + [line for line in lines[1:-2] if line.split(b":", 1)[0].strip().lower()
+                         not in (b"connection", b"keep-alive", b"proxy-connection")]
+    kept.append(b"Connection: keep-alive" if keep else b"Connection: close")
+    wfile.write(b"\r\n".join(kept) + b"\r\n\r\n")
+    if not no_body:
+        spool.seek(end)
+        while chunk := spool.read(_COPY):
+            wfile.write(chunk)
+    wfile.flush()
+    spool.seek(0)
+    return keep
+

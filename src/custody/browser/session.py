@@ -1,0 +1,39 @@
+"""A capture's browser, start to finish: its certificate authority, its recording proxy
+on the capture's Fetcher, and Chromium behind it; all gone when the capture ends."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..capture.fetch import Fetcher
+from ..capture.settings import Settings
+from .ca import CaptureCA
+from .chromium import Chromium
+from .proxy import RecordingProxy
+
+TABS = 4  # pages loaded at once, at most: each is a renderer process
+
+
+@contextmanager
+def open_visitor(fetcher: Fetcher, settings: Settings) -> Iterator[Chromium]:
+    """The visitor a capture with --browser loads its pages with (capture.run)."""
+    folder = Path(tempfile.mkdtemp(prefix="custody-ca-"))
+    folder.chmod(0o700)
+    proxy = None
+    chromium = None
+    try:
+        ca = CaptureCA(folder)
+        proxy = RecordingProxy(fetcher, ca).start()
+        chromium = Chromium(proxy, ca, page_timeout=settings.page_timeout,
+                            tabs=min(TABS, settings.concurrency)).start()
+        yield chromium
+    finally:
+        if chromium is not None:
+            chromium.close()
+        if proxy is not None:
+            proxy.close()
+        shutil.rmtree(folder, ignore_errors=True)
