@@ -39,7 +39,8 @@ class PageVisit:
     title: str | None = None
     screenshot: bytes | None = None  # as the browser rendered it (PNG)
     pdf: bytes | None = None
-    dom: str | None = None
+    dom: str | None = None  # shadow roots written in as <template shadowrootmode>
+    frames: list[tuple[str, str]] = field(default_factory=list)  # (url, DOM) of each frame
     seen: list[Seen] = field(default_factory=list)  # every request, through the proxy
     refused: list[str] = field(default_factory=list)
     console: list[str] = field(default_factory=list)  # console errors
@@ -101,8 +102,15 @@ async def load(url: str, *, new_context: Callable[[str], Awaitable[Any]],
         visit.final_url = page.url or url
         visit.title = await _bounded(page.title(), _left(deadline, STEP), visit, "read the title")
         await _photograph(page, deadline, visit)
-        dom = await _bounded(page.content(), _left(deadline, STEP), visit, "read the DOM")
+        dom = await _bounded(_serialise(context, page), _left(deadline, STEP), visit,
+                             "read the DOM")
         visit.dom = dom if isinstance(dom, str) else None
+        for frame in page.frames[1:]:  # each frame's own DOM, as scripts left it
+            if frame.url.startswith(("http://", "https://")) and len(visit.frames) < 50:
+                html = await _bounded(frame.content(), _left(deadline, STEP), visit,
+                                      f"read the frame {frame.url}")
+                if isinstance(html, str):
+                    visit.frames.append((frame.url, html))
         pdf = await _bounded(page.pdf(print_background=True), _left(deadline, 2 * STEP),
                              visit, "print the page to PDF")
         visit.pdf = pdf if isinstance(pdf, bytes) else None
@@ -212,6 +220,22 @@ async def _quiet(page: Any, deadline: float, cap: float = QUIET_CAP) -> None:
     seconds = max(0.1, min(cap, deadline - time.monotonic()))
     with contextlib.suppress(Exception):  # never quiet (a request that never answers): go on
         await page.wait_for_load_state("networkidle", timeout=seconds * 1000)
+
+
+async def _serialise(context: Any, page: Any) -> str:
+    """The page's DOM as it is now, shadow roots (open and closed) included, as Chrome's
+    DevTools serialise it; ``page.content()`` would leave out what a widget shows."""
+    session = await context.new_cdp_session(page)
+    try:
+        root = await session.send("DOM.getDocument", {"depth": -1, "pierce": True})
+        html = await session.send("DOM.getOuterHTML", {"nodeId": root["root"]["nodeId"],
+                                                       "includeShadowDOM": True})
+        return str(html["outerHTML"])
+    except Exception:  # an older Chromium without includeShadowDOM: the light DOM
+        return str(await page.content())
+    finally:
+        with contextlib.suppress(Exception):
+            await session.detach()
 
 
 async def _photograph(page: Any, deadline: float, visit: PageVisit) -> None:

@@ -46,8 +46,13 @@ def record_visit(sink: Sink, visit: Any,
     if visit.dom is not None:
         renders.append(("dom", "text/html", visit.dom.encode("utf-8")))
     ids = sink.store_renders(visit.final_url, renders, page_entry, warc_date(visit.finished))
+    frames = {}
+    for url, html in visit.frames:  # a frame's DOM, under the frame's own URL
+        frame_ids = sink.store_renders(url, [("dom", "text/html", html.encode("utf-8"))],
+                                       page_entry, warc_date(visit.finished))
+        frames[url] = frame_ids["dom"]
     summary = visit.summary()
     summary["response_record"] = page_entry["record_id"] if page_entry else None
-    summary["records"] = ids
+    summary["records"] = {**ids, "frames": frames} if frames else ids
     links = html_links(visit.dom, visit.final_url) if visit.dom else None
     return summary, links, failed

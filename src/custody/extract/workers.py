@@ -15,6 +15,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 from typing import Any, Protocol
 
+import lxml.html
+
 from ..core.processes import die_with_parent
 from ..warc.payload import Payload, read_payload
 from ..warc.records import partial_path
@@ -29,6 +31,17 @@ MAX_PENDING = 1000  # jobs in flight before the crawl waits for extraction to ca
 
 
 RENDERED = "urn:dom:"  # the target URI of a page's DOM as the browser rendered it
+
+
+def open_shadow_roots(html: bytes) -> bytes:
+    """What a shadow root shows is the page's text too: the DOM's ``<template
+    shadowrootmode>`` elements, which extraction would skip as inert, become plain
+    elements. Only the copy given to extraction changes; the record stays as rendered."""
+    tree = lxml.html.fromstring(html)
+    for template in tree.iter("template"):
+        if template.get("shadowrootmode") is not None:
+            template.tag = "div"
+    return bytes(lxml.html.tostring(tree, encoding="utf-8"))
 
 
 def _payload_type(record: dict[str, Any]) -> str | None:
@@ -81,8 +94,10 @@ def extract_record(root: Path, record: dict[str, Any]) -> extract.Document | Non
     header = "text/html; charset=utf-8" if rendered else record.get("payload_type") or ""
     ctype = header.split(";")[0].strip().lower()
     payload = read_stored_payload(root, record)
-    doc = extract.extract(page_url(record), ctype, header,
-                          b"" if payload.exceeded else payload.body)
+    body = b"" if payload.exceeded else payload.body
+    if rendered and b"shadowrootmode" in body:
+        body = open_shadow_roots(body)
+    doc = extract.extract(page_url(record), ctype, header, body)
     if doc is None:
         return None
     doc.record_id = record["record_id"]
