@@ -84,8 +84,11 @@ def run_group(python: Path, work: Path, name: str, timeout: float,
               strings: bool) -> dict[str, object]:
     modules, tests = GROUPS[name]
     paths = ",".join(f"src/custody/{m}" for m in modules)
-    # a mutant that makes the tests hang is a change they notice: ended after 10 minutes
-    runner = (f"timeout 600 {python} -m pytest -x -q -p no:cacheprovider -o addopts= "
+    # a mutant that makes the tests hang is a change they notice: mutmut ends the run at
+    # twice the unmutated run's time (--test-time-base more). pytest is started directly:
+    # a wrapper (timeout(1)) killed in its place would leave pytest running, and mutmut
+    # waiting for its output
+    runner = (f"{python} -m pytest -x -q -p no:cacheprovider -o addopts= "
               f"--basetemp={work}/.pytest-tmp " + " ".join(tests))
     cache = work / ".mutmut-cache"
     cache.unlink(missing_ok=True)
@@ -93,7 +96,8 @@ def run_group(python: Path, work: Path, name: str, timeout: float,
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     skip = [] if strings else ["--disable-mutation-types", "string"]
     subprocess.run([str(python), "-m", "mutmut", "run", "--paths-to-mutate", paths,
-                    "--runner", runner, "--no-progress", "--simple-output", *skip],
+                    "--runner", runner, "--no-progress", "--simple-output",
+                    "--test-time-base", "20", *skip],
                    cwd=work, env=env, timeout=timeout)
     results = subprocess.run([str(python), "-m", "mutmut", "junitxml"], cwd=work,
                              capture_output=True, text=True, env=env).stdout

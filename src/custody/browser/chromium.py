@@ -16,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Coroutine
 from pathlib import Path
@@ -25,12 +23,13 @@ from typing import Any, TypeVar
 
 from ..core.errors import UsageError
 from .ca import CaptureCA
-from .page import PageVisit, load
+from .page import CLOSE, OPEN, RECORD, PageVisit, load
 from .proxy import RecordingProxy
 
 T = TypeVar("T")
 
-CHROMIUM = os.environ.get("CUSTODY_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = "/usr/bin/chromium"  # Debian's; CUSTODY_CHROMIUM names another
+MARK = "--custody-capture-pid"  # on the browser's command line: which custody started it
 FLAGS = [
     "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--disable-default-apps",
@@ -45,14 +44,16 @@ FLAGS = [
 
 def require_chromium() -> str:
     """The browser's path; UsageError, saying how to install it, when it is missing."""
-    if not Path(CHROMIUM).is_file() or not os.access(CHROMIUM, os.X_OK):
-        raise UsageError(f"--browser needs Chromium at {CHROMIUM}: install it with "
-                         "`apt-get install chromium` (or set CUSTODY_CHROMIUM)")
+    path = os.environ.get("CUSTODY_CHROMIUM") or CHROMIUM
+    if not Path(path).is_file() or not os.access(path, os.X_OK):
+        raise UsageError(f"--browser needs Chromium at {path}: install it with "
+                         "`./scripts/setup --browser` or `apt-get install chromium` "
+                         "(or set CUSTODY_CHROMIUM)")
     import importlib.util
 
     if importlib.util.find_spec("playwright") is None:
         raise UsageError("--browser needs the playwright package: pip install playwright")
-    return CHROMIUM
+    return path
 
 
 class Chromium:
@@ -68,13 +69,14 @@ class Chromium:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
                                         name="custody-browser")
-        self._user_data = Path(tempfile.mkdtemp(prefix="custody-chromium-"))
         self._playwright: Any = None
         self._browser: Any = None
         self._lock = threading.Lock()
+        self._executable = CHROMIUM
+        self._stopped = asyncio.Event()  # set in the browser's thread, by stop()
 
     def start(self) -> Chromium:
-        require_chromium()
+        self._executable = require_chromium()
         self._thread.start()
         self._run(self._launch(), 60)
         return self
@@ -83,12 +85,27 @@ class Chromium:
         """Load the page, and what it shows and asked for; never raises for the page."""
         try:
             return self._run(load(url, new_context=self.new_context, proxy=self.proxy,
-                                  page_timeout=self.page_timeout), self.page_timeout + 45)
+                                  page_timeout=self.page_timeout, stopped=self._stopped),
+                             self.page_timeout + OPEN + RECORD + CLOSE + 15)
         except Exception as exc:  # the browser itself went wrong: restart it for the next
             visit = PageVisit.failed(url, f"the browser failed: {exc.__class__.__name__}: "
                                           f"{str(exc).splitlines()[0] if str(exc) else ''}")
             self._restart()
             return visit
+
+    def stop(self) -> None:
+        """Pages loading now stop loading, and are recorded as they are (from any thread,
+        a signal handler too); pages after this are not loaded."""
+        self._loop.call_soon_threadsafe(self._stopped.set)
+
+    def late(self) -> list[Any]:
+        """Requests whose fetch ended after their page's visit did (each once): the
+        capture stores them as it stores the visit's."""
+        return self.proxy.take_late()
+
+    @property
+    def fetching(self) -> int:
+        return self.proxy.fetching
 
     def close(self) -> None:
         try:
@@ -99,7 +116,6 @@ class Chromium:
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
-            shutil.rmtree(self._user_data, ignore_errors=True)
 
     # -- in the browser's thread ------------------------------------------------------------
 
@@ -110,11 +126,12 @@ class Chromium:
         from playwright.async_api import async_playwright
 
         self._playwright = await async_playwright().start()
-        args = [*FLAGS, f"--ignore-certificate-errors-spki-list={self.ca.spki_hash}"]
+        args = [*FLAGS, f"--ignore-certificate-errors-spki-list={self.ca.spki_hash}",
+                f"{MARK}={os.getpid()}"]
         if os.geteuid() == 0:
             args.append("--no-sandbox")  # Chromium's sandbox refuses to run as root
         self._browser = await self._playwright.chromium.launch(
-            executable_path=CHROMIUM, args=args, proxy={"server": "per-context"},
+            executable_path=self._executable, args=args, proxy={"server": "per-context"},
             handle_sigint=False, handle_sigterm=False, handle_sighup=False)
 
     async def _shutdown(self) -> None:

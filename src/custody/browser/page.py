@@ -2,8 +2,10 @@
 
 The page is opened in a context of its own, given until ``--page-timeout`` to load and
 for its network to go quiet, scrolled to the bottom (a bounded number of steps, so an
-infinite feed ends) so that lazy content loads, and then photographed whole (a PNG,
-its height bounded), printed to PDF, and serialised as the DOM its scripts made. Dialogs
+infinite feed ends) so that lazy content loads. Then it is stopped where it is -- a
+script still running is ended, no script runs again, loading stops -- so that what is
+recorded shows one moment: photographed whole (a PNG, its height bounded), serialised as
+the DOM its scripts made, and printed to PDF, within RECORD seconds more. Dialogs
 (alert, confirm, prompt, beforeunload) are dismissed, pop-up windows closed, downloads
 refused, and each is noted, with console errors and failed requests. Every step has its
 own bound: a page that loops forever in a script, never answers, or navigates away
@@ -27,7 +29,9 @@ if TYPE_CHECKING:
 SCROLL_STEPS = 30  # an infinite feed stops here
 MAX_HEIGHT = 20_000  # pixels of a full-page screenshot; taller pages are cut, and say so
 QUIET_CAP = 10.0  # seconds waited for the network to go quiet after load, at most
-STEP = 5.0  # seconds a screenshot, PDF or DOM may take when the page timeout allows
+OPEN = 20.0  # seconds to open a context and a page, at most
+RECORD = 30.0  # seconds after --page-timeout to photograph, serialise and print the page
+CLOSE = 10.0  # seconds to close the page's context
 
 
 @dataclass
@@ -43,6 +47,7 @@ class PageVisit:
     frames: list[tuple[str, str]] = field(default_factory=list)  # (url, DOM) of each frame
     seen: list[Seen] = field(default_factory=list)  # every request, through the proxy
     refused: list[str] = field(default_factory=list)
+    inflight: list[str] = field(default_factory=list)  # still being fetched when it ended
     console: list[str] = field(default_factory=list)  # console errors
     failed_requests: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
@@ -50,6 +55,7 @@ class PageVisit:
     downloads: list[str] = field(default_factory=list)  # refused
     notes: list[str] = field(default_factory=list)  # what was cut short, and why
     error: str | None = None  # the page could not be loaded at all
+    frozen: datetime | None = None  # when its scripts were stopped, and it was recorded
 
     @classmethod
     def failed(cls, url: str, reason: str) -> PageVisit:
@@ -62,13 +68,14 @@ class PageVisit:
 
         assert self.screenshot is not None
         cut = next((n for n in self.notes if "screenshot shows the top" in n), "")
-        return with_band(self.screenshot, url=self.final_url, when=self.started,
+        return with_band(self.screenshot, url=self.final_url, when=self.frozen or self.started,
                          note="cut: the page is taller" if cut else "")
 
     def summary(self) -> dict[str, Any]:
         """What the manifest says of the visit (the records it made are added there)."""
         return {"url": self.url, "final_url": self.final_url, "title": self.title,
                 "started_at": _iso(self.started), "finished_at": _iso(self.finished),
+                "recorded_at": _iso(self.frozen) if self.frozen else None,
                 "requests": len(self.seen), "console_errors": self.console,
                 "failed_requests": self.failed_requests, "dialogs": self.dialogs,
                 "popups_closed": self.popups, "downloads_refused": self.downloads,
@@ -80,53 +87,122 @@ def _iso(moment: datetime) -> str:
 
 
 async def load(url: str, *, new_context: Callable[[str], Awaitable[Any]],
-               proxy: RecordingProxy, page_timeout: float) -> PageVisit:
+               proxy: RecordingProxy, page_timeout: float,
+               stopped: asyncio.Event | None = None) -> PageVisit:
     """Visit ``url`` in a context of its own (``new_context`` makes one whose proxy
-    credentials name the visit); always returns, whatever the page does."""
-    visit_id = proxy.open_visit()
+    credentials name the visit); always returns, whatever the page does, within
+    ``page_timeout`` + OPEN + RECORD + CLOSE seconds. When ``stopped`` is set (the
+    capture was interrupted), loading ends there and the page is recorded as it is."""
+    visit_id = proxy.open_visit(url)
     visit = PageVisit(url, url, datetime.now(UTC), datetime.now(UTC))
-    deadline = time.monotonic() + page_timeout
-    context: Any = None
+    opened: list[Any] = []  # the context, once there is one
     try:
-        context = await _bounded(new_context(visit_id), 30, visit, "open a context")
-        if context is None:
-            visit.error = visit.error or "the browser would not open a context"
-            return visit
-        page = await _bounded(context.new_page(), 30, visit, "open a page")
-        if page is None:
-            visit.error = visit.error or "the browser would not open a page"
-            return visit
-        _watch(context, page, visit)
-        await _go(page, url, deadline, visit)
-        await _settle(page, deadline, visit)
-        visit.final_url = page.url or url
-        visit.title = await _bounded(page.title(), _left(deadline, STEP), visit, "read the title")
-        await _photograph(page, deadline, visit)
-        dom = await _bounded(_serialise(context, page), _left(deadline, STEP), visit,
-                             "read the DOM")
-        visit.dom = dom if isinstance(dom, str) else None
-        for frame in page.frames[1:]:  # each frame's own DOM, as scripts left it
-            if frame.url.startswith(("http://", "https://")) and len(visit.frames) < 50:
-                html = await _bounded(frame.content(), _left(deadline, STEP), visit,
-                                      f"read the frame {frame.url}")
-                if isinstance(html, str):
-                    visit.frames.append((frame.url, html))
-        pdf = await _bounded(page.pdf(print_background=True), _left(deadline, 2 * STEP),
-                             visit, "print the page to PDF")
-        visit.pdf = pdf if isinstance(pdf, bytes) else None
+        await asyncio.wait_for(_visit(url, visit_id, new_context, page_timeout, visit, opened,
+                                      stopped or asyncio.Event()),
+                               page_timeout + OPEN + RECORD)
+    except TimeoutError:
+        visit.notes.append("the visit ran past its time and was cut short")
     finally:
-        if context is not None:
-            await _bounded(context.close(), 15, visit, "close the page")
+        if opened:
+            await _bounded(opened[0].close(), CLOSE, visit, "close the page")
         gathered = proxy.close_visit(visit_id)
         visit.seen, visit.refused = gathered.seen, gathered.refused
+        visit.inflight = gathered.inflight
         visit.finished = datetime.now(UTC)
     return visit
 
 
+async def _visit(url: str, visit_id: str, new_context: Callable[[str], Awaitable[Any]],
+                 page_timeout: float, visit: PageVisit, opened: list[Any],
+                 stopped: asyncio.Event) -> None:
+    if stopped.is_set():
+        visit.error = "not loaded: the capture was interrupted"
+        return
+    deadline = time.monotonic() + page_timeout
+    context = await _bounded(new_context(visit_id), OPEN / 2, visit, "open a context")
+    if context is None:
+        visit.error = visit.error or "the browser would not open a context"
+        return
+    opened.append(context)
+    page = await _bounded(context.new_page(), OPEN / 4, visit, "open a page")
+    if page is None:
+        visit.error = visit.error or "the browser would not open a page"
+        return
+    # attached before the page runs anything: a page stuck in a script still answers it
+    session = await _bounded(context.new_cdp_session(page), OPEN / 4, visit,
+                             "attach to the page")
+    _watch(context, page, visit)
+    if not await _until_stopped(_open(page, url, deadline, visit), stopped):
+        visit.notes.append("loading was stopped: the capture was interrupted")
+    if visit.error:
+        return
+    await _freeze(session, visit)
+    record_by = time.monotonic() + RECORD
+    visit.final_url = page.url or url
+    visit.title = await _bounded(page.title(), _budget(record_by, 3), visit, "read the title")
+    await _photograph(page, record_by, visit)
+    dom = await _bounded(_serialise(session, page), _budget(record_by, 8), visit,
+                         "read the DOM")
+    visit.dom = dom if isinstance(dom, str) else None
+    for frame in page.frames[1:]:  # each frame's own DOM, as scripts left it
+        if frame.url.startswith(("http://", "https://")) and len(visit.frames) < 50:
+            html = await _bounded(frame.content(), _budget(record_by, 3), visit,
+                                  f"read the frame {frame.url}")
+            if isinstance(html, str):
+                visit.frames.append((frame.url, html))
+    pdf = await _bounded(page.pdf(print_background=True), _budget(record_by, 10), visit,
+                         "print the page to PDF")
+    visit.pdf = pdf if isinstance(pdf, bytes) else None
+
+
+async def _open(page: Any, url: str, deadline: float, visit: PageVisit) -> None:
+    await _go(page, url, deadline, visit)
+    if not visit.error:
+        await _settle(page, deadline, visit)
+
+
+async def _until_stopped(work: Awaitable[None], stopped: asyncio.Event) -> bool:
+    """Run ``work`` unless ``stopped`` is set first (then it is cancelled): whether it
+    finished."""
+    task = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(stopped.wait())
+    try:
+        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+    if task.done():
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    return False
+
+
+async def _freeze(session: Any, visit: PageVisit) -> None:
+    """Stop the page where it is, so that the screenshot, the DOM and the PDF show one
+    moment: a script still running (an endless loop) is ended, no script runs again,
+    loading stops. A pending end of a script that was not running is used up at once."""
+    if session is None:
+        visit.notes.append("the page's scripts could not be stopped before recording")
+        return
+    for method, params in (("Runtime.terminateExecution", {}),
+                           ("Emulation.setScriptExecutionDisabled", {"value": True}),
+                           ("Page.stopLoading", {})):
+        if await _bounded(session.send(method, params), 3, visit, f"send {method}") is None:
+            return
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(session.send("Runtime.evaluate", {"expression": "0"}), 2)
+    visit.frozen = datetime.now(UTC)
+
+
+def _budget(by: float, cap: float) -> float:
+    """Time for one recording step: what is left until ``by``, at most ``cap``."""
+    return max(0.5, min(cap, by - time.monotonic()))
+
+
 def _left(deadline: float, cap: float) -> float:
-    """Time for the next step: what is left of the page's, but at least a few seconds to
-    photograph what loaded, and never more than ``cap``."""
-    return max(2.0, min(cap, deadline - time.monotonic()))
+    """Time left of the page's own, never more than ``cap``."""
+    return max(0.1, min(cap, deadline - time.monotonic()))
 
 
 async def _bounded(awaitable: Any, seconds: float, visit: PageVisit, what: str) -> Any:
@@ -222,10 +298,11 @@ async def _quiet(page: Any, deadline: float, cap: float = QUIET_CAP) -> None:
         await page.wait_for_load_state("networkidle", timeout=seconds * 1000)
 
 
-async def _serialise(context: Any, page: Any) -> str:
+async def _serialise(session: Any, page: Any) -> str:
     """The page's DOM as it is now, shadow roots (open and closed) included, as Chrome's
     DevTools serialise it; ``page.content()`` would leave out what a widget shows."""
-    session = await context.new_cdp_session(page)
+    if session is None:
+        return str(await page.content())
     try:
         root = await session.send("DOM.getDocument", {"depth": -1, "pierce": True})
         html = await session.send("DOM.getOuterHTML", {"nodeId": root["root"]["nodeId"],
@@ -233,20 +310,18 @@ async def _serialise(context: Any, page: Any) -> str:
         return str(html["outerHTML"])
     except Exception:  # an older Chromium without includeShadowDOM: the light DOM
         return str(await page.content())
-    finally:
-        with contextlib.suppress(Exception):
-            await session.detach()
 
 
-async def _photograph(page: Any, deadline: float, visit: PageVisit) -> None:
-    height = await _bounded(page.evaluate("() => document.documentElement.scrollHeight"), 3,
-                            visit, "measure the page")
-    options: dict[str, Any] = {"full_page": True, "timeout": _left(deadline, 2 * STEP) * 1000}
+async def _photograph(page: Any, record_by: float, visit: PageVisit) -> None:
+    height = await _bounded(page.evaluate("() => document.documentElement.scrollHeight"),
+                            _budget(record_by, 3), visit, "measure the page")
+    seconds = _budget(record_by, 15)
+    options: dict[str, Any] = {"full_page": True, "timeout": seconds * 1000}
     if isinstance(height, int | float) and height > MAX_HEIGHT:
         visit.notes.append(f"the page is {int(height)} px tall; the screenshot shows the top "
                            f"{MAX_HEIGHT} px")
         options = {"clip": {"x": 0, "y": 0, "width": 1280, "height": MAX_HEIGHT},
                    "full_page": True, "timeout": options["timeout"]}
-    shot = await _bounded(page.screenshot(**options), _left(deadline, 2 * STEP) + 2, visit,
+    shot = await _bounded(page.screenshot(**options), seconds + 1, visit,
                           "take the screenshot")
     visit.screenshot = shot if isinstance(shot, bytes) else None

@@ -40,15 +40,18 @@ class Seen:
     exchange: Exchange
     navigation: bool  # a document the browser navigated to (a page or a frame)
     frame: str  # Sec-Fetch-Dest: document, iframe, script, image...
+    prefetch: bool = False  # fetched ahead (Sec-Purpose: prefetch), not used by the page
+    page: str = ""  # the page whose visit made the request
 
 
 @dataclass
 class Visit:
     """What one page's loading asked of the proxy."""
 
+    page: str = ""
     seen: list[Seen] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # requests not fetched, and why
-    active: int = 0
+    inflight: list[str] = field(default_factory=list)  # URLs being fetched now
     closed: bool = False
 
 
@@ -58,6 +61,8 @@ class RecordingProxy:
         self.ca = ca
         self.secret = secrets.token_urlsafe(24)
         self._visits: dict[str, Visit] = {}
+        self._late: list[Seen] = []  # fetches that ended after their visit was closed
+        self._active = 0  # fetches under way, of all visits
         self._lock = threading.Condition()
         proxy = self
 
@@ -88,23 +93,37 @@ class RecordingProxy:
 
     # -- visits ---------------------------------------------------------------------------
 
-    def open_visit(self) -> str:
+    def open_visit(self, page: str = "") -> str:
         visit_id = secrets.token_hex(8)
         with self._lock:
-            self._visits[visit_id] = Visit()
+            self._visits[visit_id] = Visit(page)
         return visit_id
 
     def close_visit(self, visit_id: str, *, grace: float = 2.0) -> Visit:
         """The visit's requests, once those still being fetched are done (up to ``grace``
-        seconds; any later are refused)."""
+        seconds). Fetches still under way then are named in ``inflight``, and handed over
+        by ``take_late`` when they end; new requests of the visit are refused."""
         deadline = time.monotonic() + grace
         with self._lock:
             visit = self._visits[visit_id]
-            while visit.active and time.monotonic() < deadline:
+            while visit.inflight and time.monotonic() < deadline:
                 self._lock.wait(max(0.0, deadline - time.monotonic()))
             visit.closed = True
             del self._visits[visit_id]
+            visit.inflight = list(visit.inflight)
         return visit
+
+    def take_late(self) -> list[Seen]:
+        """Fetches that ended after their visit was closed, each once."""
+        with self._lock:
+            late, self._late = self._late, []
+        return late
+
+    @property
+    def fetching(self) -> int:
+        """Fetches under way, of every visit."""
+        with self._lock:
+            return self._active
 
     def _visit_of(self, authorization: str | None) -> str | None:
         if not authorization or not authorization.lower().startswith("basic "):
@@ -133,7 +152,7 @@ class RecordingProxy:
                        [("Proxy-Authenticate", 'Basic realm="custody"')])
                 return
             if method == "CONNECT":
-                self._tunnel(conn, wfile, target, visit_id)
+                self._tunnel(conn, rfile, wfile, target, visit_id)
                 return
             while request is not None:
                 method, target, headers = request
@@ -147,29 +166,41 @@ class RecordingProxy:
         except (OSError, ValueError):
             return
 
-    def _tunnel(self, conn: socket.socket, wfile: BinaryIO, target: str, visit_id: str) -> None:
+    def _tunnel(self, conn: socket.socket, rfile: BinaryIO, wfile: BinaryIO, target: str,
+                visit_id: str) -> None:
+        """A CONNECT: TLS ended here with the capture's certificate for the host, or, when
+        what comes first is not a TLS handshake (a ws:// WebSocket), plain HTTP."""
         host, _, port = target.rpartition(":")
         host = host.strip("[]")
         wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
         wfile.flush()
-        try:
-            tls = self.ca.context_for(host).wrap_socket(conn, server_side=True)
-        except (OSError, ValueError):
+        first = conn.recv(1, socket.MSG_PEEK)
+        if not first:
             return
+        if first != b"\x16":  # not a TLS record: HTTP in the clear, through the tunnel
+            default = "80"
+            tls = None
+            inner_r, inner_w = rfile, wfile
+        else:
+            default = "443"
+            try:
+                tls = self.ca.context_for(host).wrap_socket(conn, server_side=True)
+            except (OSError, ValueError):
+                return
+            inner_r, inner_w = tls.makefile("rb"), tls.makefile("wb")
+        bracketed = f"[{host}]" if ":" in host else host
+        origin = bracketed if port in ("", default) else f"{bracketed}:{port}"
+        origin = ("https://" if tls is not None else "http://") + origin
         try:
-            tls_r, tls_w = tls.makefile("rb"), tls.makefile("wb")
-            origin = host if port in ("", "443") else f"{host}:{port}"
-            if ":" in host:
-                origin = f"[{host}]" if port in ("", "443") else f"[{host}]:{port}"
-            while (request := _read_head(tls_r)) is not None:
+            while (request := _read_head(inner_r)) is not None:
                 method, path, headers = request
-                if not self._one(tls_r, tls_w, method, path, headers, visit_id,
-                                 f"https://{origin}"):
+                if not self._one(inner_r, inner_w, method, path, headers, visit_id, origin):
                     return
         except (OSError, ValueError):
             return
         finally:
-            tls.close()
+            if tls is not None:
+                tls.close()
 
     def _one(self, rfile: BinaryIO, wfile: BinaryIO, method: str, target: str,
              headers: list[tuple[str, str]], visit_id: str, origin: str | None) -> bool:
@@ -179,6 +210,8 @@ class RecordingProxy:
         url = target if origin is None else origin + target
         dest = _field(headers, "sec-fetch-dest") or ""
         navigation = _field(headers, "sec-fetch-mode") == "navigate"
+        prefetch = "prefetch" in (_field(headers, "sec-purpose") or _field(headers, "purpose")
+                                  or "").lower()
         if _field(headers, "upgrade"):
             self._refuse(visit_id, f"{url}: a WebSocket or other upgrade, which custody does "
                                    "not record")
@@ -190,34 +223,36 @@ class RecordingProxy:
             self._refuse(visit_id, f"{url}: {exc}")
             _reply(wfile, 400, f"not fetched: {exc}")
             return False
-        if not self._begin(visit_id):
+        visit = self._begin(visit_id, url)
+        if visit is None:
             _reply(wfile, 503, "the page's visit is over")
             return False
         seen = None
         try:
             exchange = self.fetcher.fetch(url, method=method, headers=headers, body=body)
-            seen = Seen(exchange, navigation, dest)
+            seen = Seen(exchange, navigation, dest, prefetch, visit.page)
             return _relay(wfile, exchange, head_only=method == "HEAD")
         finally:
-            self._end(visit_id, seen)
+            self._end(visit, url, seen)
 
-    def _begin(self, visit_id: str) -> bool:
+    def _begin(self, visit_id: str, url: str) -> Visit | None:
         with self._lock:
             visit = self._visits.get(visit_id)
             if visit is None or visit.closed:
-                return False
-            visit.active += 1
-            return True
+                return None
+            visit.inflight.append(url)
+            self._active += 1
+            return visit
 
-    def _end(self, visit_id: str, seen: Seen | None) -> None:
+    def _end(self, visit: Visit, url: str, seen: Seen | None) -> None:
         with self._lock:
-            visit = self._visits.get(visit_id)
-            if visit is not None:
-                visit.active -= 1
+            self._active -= 1
+            if not visit.closed:
+                visit.inflight.remove(url)
                 if seen is not None:
                     visit.seen.append(seen)
             elif seen is not None:
-                seen.exchange.close()  # the visit was given up: nothing will store it
+                self._late.append(seen)  # the capture stores it when it asks for it
             self._lock.notify_all()
 
     def _refuse(self, visit_id: str, why: str) -> None:

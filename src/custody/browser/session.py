@@ -3,6 +3,7 @@ on the capture's Fetcher, and Chromium behind it; all gone when the capture ends
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -16,12 +17,32 @@ from .chromium import Chromium
 from .proxy import RecordingProxy
 
 TABS = 4  # pages loaded at once, at most: each is a renderer process
+CA_PREFIX = "custody-ca-"  # the capture's certificate keys, in a folder named with the pid
+
+
+def remove_stale_folders() -> None:
+    """Key folders left by a custody killed outright (its process is gone)."""
+    for folder in Path(tempfile.gettempdir()).glob(CA_PREFIX + "*"):
+        pid = folder.name[len(CA_PREFIX):].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 @contextmanager
 def open_visitor(fetcher: Fetcher, settings: Settings) -> Iterator[Chromium]:
     """The visitor a capture with --browser loads its pages with (capture.run)."""
-    folder = Path(tempfile.mkdtemp(prefix="custody-ca-"))
+    remove_stale_folders()
+    folder = Path(tempfile.mkdtemp(prefix=f"{CA_PREFIX}{os.getpid()}-"))
     folder.chmod(0o700)
     proxy = None
     chromium = None

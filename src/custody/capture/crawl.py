@@ -79,8 +79,10 @@ class Crawl:
     def __init__(self, fetcher: Fetcher, sink: Sink, state: CrawlState, rules: Rules, *,
                  on_progress: Callable[[Stats, int], None] | None = None,
                  visitor: Any = None) -> None:
-        """``visitor``, when given, loads the pages (not their requisites) in a browser: an
-        object with ``visit(url)`` and ``tabs`` (pages at once), as custody.browser makes."""
+        """``visitor``, when given, loads the pages (not their requisites) in a browser, as
+        custody.browser's Chromium does: ``visit(url)``, ``tabs`` (pages at once),
+        ``late()`` and ``fetching`` (its requests that outlived their page's visit), and
+        ``stop()`` (end the loading of every page now, and record what it shows)."""
         self.fetcher = fetcher
         self.visitor = visitor
         self._visiting = 0
@@ -104,6 +106,8 @@ class Crawl:
         """Start no new fetch; the ones in flight finish and are kept."""
         self._stopping = True
         self.stats.stop_reason = self.stats.stop_reason or reason
+        if self.visitor is not None:
+            self.visitor.stop()  # pages loading now stop, and what they show is recorded
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -115,6 +119,8 @@ class Crawl:
                 self._check_time_limit()
                 if not self._stopping:
                     self._start(pool, pending)
+                if not pending and self._late_fetches():
+                    continue  # the browser's requests still being fetched: stored when done
                 if not pending:
                     wake = None if self._stopping else self.state.next_wake(self._startable())
                     if wake is None:
@@ -129,6 +135,7 @@ class Crawl:
                     target = pending.pop(future)
                     self._active[target.host] -= 1
                     self._handle(future.result(), target)
+                self._store_late()
                 self.sink.poll()
                 self.state.set_meta("final_urls", self.final_urls)
                 self.state.commit()
@@ -222,12 +229,19 @@ class Crawl:
         recorded, its seed's final URL, and the links of the DOM its scripts made."""
         summary, links, failed = record_visit(self.sink, visit, target)
         self.state.add_visit(summary)
+        fetched = [(seen.exchange.url, seen.exchange.ok) for seen in visit.seen
+                   if not seen.prefetch] + [(url, True) for url in visit.inflight]
+        for url, ok in fetched:  # what the browser fetched (or is fetching) is not again
+            self.state.push(Target(url, target.seed, "requisite", target.depth,
+                                   target.requisite_depth + 1),
+                            state="done" if ok else "failed")
         self.stats.fetched += sum(1 for seen in visit.seen if seen.exchange.ok)
         self.stats.bytes += sum(seen.exchange.response_size for seen in visit.seen)
         for exchange in failed:
             self._fail(exchange.url, exchange.error_kind or "network", exchange.error or "")
-        if visit.error:
-            self._fail(target.url, "browser", visit.error)
+        if summary["error"]:
+            if not any(exchange.url == target.url for exchange in failed):
+                self._fail(target.url, "browser", summary["error"])
             self.state.mark(target.url, "failed")
             return
         self.state.mark(target.url, "done")
@@ -240,6 +254,38 @@ class Crawl:
                             state="done")  # loaded: not to be loaded again
         if links is not None:
             self._follow_links(links, target)
+
+    def _late_fetches(self) -> bool:
+        """Whether the browser's proxy is still fetching for visits that ended; what it
+        finished meanwhile is stored."""
+        if self.visitor is None:
+            return False
+        self.state.begin()
+        self._store_late()
+        self.state.commit()
+        if not self.visitor.fetching:
+            return False
+        time.sleep(0.1)
+        return True
+
+    def _store_late(self) -> None:
+        """Requests the browser made whose fetch ended after its page's visit: stored as
+        the page's requisites, as the rest of its requests were."""
+        if self.visitor is None:
+            return
+        for seen in self.visitor.late():
+            seed, depth = self.state.seed_of(seen.page) or (seen.page, 0)
+            target = Target(seen.exchange.url, seed, "requisite", depth)
+            try:
+                self.sink.store(seen.exchange, target)
+                self.stats.bytes += seen.exchange.response_size
+                if seen.exchange.ok:
+                    self.stats.fetched += 1
+                else:
+                    self._fail(seen.exchange.url, seen.exchange.error_kind or "network",
+                               seen.exchange.error or "")
+            finally:
+                seen.exchange.close()
 
     def _handle_exchange(self, exchange: Exchange, target: Target) -> None:
         try:

@@ -131,6 +131,11 @@ class CrawlState:
             "ORDER BY seq DESC LIMIT 1", [url]).fetchone()
         return json.loads(row[0]) if row else None
 
+    def seed_of(self, url: str) -> tuple[str, int] | None:
+        """The seed a URL of this crawl came from, and its depth."""
+        row = self.conn.execute("SELECT seed, depth FROM urls WHERE url = ?", [url]).fetchone()
+        return (row[0], row[1]) if row else None
+
     def depth_of(self, url: str, default: int) -> int:
         row = self.conn.execute("SELECT depth FROM urls WHERE url = ?", [url]).fetchone()
         return row[0] if row else default

@@ -25,7 +25,9 @@ def main_exchange(visit: Any) -> Any:
 def record_visit(sink: Sink, visit: Any,
                  target: Target) -> tuple[dict[str, Any], Links | None, list[Any]]:
     """Write the visit; its summary (with its records' ids), the links of its rendered DOM,
-    and the exchanges that got no response (for the caller to record as failures)."""
+    and the exchanges that got no response (for the caller to record as failures). When
+    the page's own response never came, only the exchanges are written, and the summary
+    says so in its error."""
     main = main_exchange(visit)
     page_entry = None
     failed = []
@@ -37,6 +39,13 @@ def record_visit(sink: Sink, visit: Any,
         if not seen.exchange.ok:
             failed.append(seen.exchange)
         seen.exchange.close()
+    summary = visit.summary()
+    if page_entry is None:  # the browser showed custody's own error page: not evidence
+        why = (main.exchange.error if main is not None else None) or "no response"
+        summary["error"] = visit.error or f"the page itself was not fetched: {why}"
+        summary["response_record"] = None
+        summary["records"] = {}
+        return summary, None, failed
     renders = []
     if visit.screenshot:
         renders.append(("screenshot", "image/png", visit.banded_screenshot()))
@@ -51,8 +60,7 @@ def record_visit(sink: Sink, visit: Any,
         frame_ids = sink.store_renders(url, [("dom", "text/html", html.encode("utf-8"))],
                                        page_entry, warc_date(visit.finished))
         frames[url] = frame_ids["dom"]
-    summary = visit.summary()
-    summary["response_record"] = page_entry["record_id"] if page_entry else None
+    summary["response_record"] = page_entry["record_id"]
     summary["records"] = {**ids, "frames": frames} if frames else ids
     links = html_links(visit.dom, visit.final_url) if visit.dom else None
     return summary, links, failed

@@ -45,6 +45,7 @@ class Page:
     fail_first: int = 0  # answer the first N requests with fail_status (and Retry-After)
     fail_status: int = 503
     retry_after: str | None = None
+    delay: float = 0.0  # seconds before answering at all: a server that hangs
 
 
 def _seed(seeds: Path, name: str) -> list[str]:
@@ -199,6 +200,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.requests.append(self.path)
+        self._answer()
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.server.posts.append((self.path, self.rfile.read(length)))
+        self.server.requests.append(self.path)
+        self._answer()
+
+    def _answer(self) -> None:
         if self.server.latency:
             time.sleep(self.server.latency)
         path = self.path.split("?")[0]
@@ -208,6 +218,8 @@ class _Handler(BaseHTTPRequestHandler):
             page = Page(b"try later", "text/plain", status=page.fail_status, headers=headers)
         if page is None:
             page = Page(b"<html><body>no such page</body></html>", "text/html", status=404)
+        if page.delay:
+            time.sleep(page.delay)
         self.send_response(page.status)
         self.send_header("Content-Type", page.content_type)
         self.send_header("Content-Length", str(len(page.body)))
@@ -232,6 +244,7 @@ class _Server(ThreadingHTTPServer):
     pages: dict[str, Page]
     latency: float
     requests: list[str]
+    posts: list[tuple[str, bytes]]
 
     def handle_error(self, request: object, client_address: object) -> None:
         import sys
@@ -250,6 +263,7 @@ class SiteServer:
         self._server.pages = pages
         self._server.latency = latency
         self._server.requests = []
+        self._server.posts = []
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self.scheme = "https" if tls is not None else "http"
@@ -263,7 +277,13 @@ class SiteServer:
 
     @property
     def requests(self) -> list[str]:
+        """The path of every request, in the order they came."""
         return self._server.requests
+
+    @property
+    def posts(self) -> list[tuple[str, bytes]]:
+        """The path and body of every POST."""
+        return self._server.posts
 
     def __enter__(self) -> SiteServer:
         self._thread.start()
