@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +30,17 @@ if TYPE_CHECKING:
 SCROLL_STEPS = 30  # an infinite feed stops here
 MAX_HEIGHT = 20_000  # pixels of a full-page screenshot; taller pages are cut, and say so
 QUIET_CAP = 10.0  # seconds waited for the network to go quiet after load, at most
+POPUP_MARK = "custody: window.open blocked: "
+# A page's window.open gets null, as from a popup blocker, before any of its scripts run:
+# a page that opens hundreds of windows (each opening more) would otherwise swamp the
+# browser faster than they can be closed. Each attempt is noted through the console.
+NO_POPUPS = """(() => {
+  const note = console.debug.bind(console);
+  const blocked = function open(url) { note(MARK + String(url === undefined ? '' : url));
+                                       return null; };
+  Object.defineProperty(window, 'open', {value: blocked, writable: false,
+                                         configurable: false});
+})();""".replace("MARK", json.dumps(POPUP_MARK))
 OPEN = 20.0  # seconds to open a context and a page, at most
 RECORD = 30.0  # seconds after --page-timeout to photograph, serialise and print the page
 CLOSE = 10.0  # seconds to close the page's context
@@ -51,7 +63,7 @@ class PageVisit:
     console: list[str] = field(default_factory=list)  # console errors
     failed_requests: list[str] = field(default_factory=list)
     dialogs: list[str] = field(default_factory=list)
-    popups: list[str] = field(default_factory=list)
+    popups: list[str] = field(default_factory=list)  # window.open refused, or closed
     downloads: list[str] = field(default_factory=list)  # refused
     notes: list[str] = field(default_factory=list)  # what was cut short, and why
     error: str | None = None  # the page could not be loaded at all
@@ -78,7 +90,7 @@ class PageVisit:
                 "recorded_at": _iso(self.frozen) if self.frozen else None,
                 "requests": len(self.seen), "console_errors": self.console,
                 "failed_requests": self.failed_requests, "dialogs": self.dialogs,
-                "popups_closed": self.popups, "downloads_refused": self.downloads,
+                "popups_blocked": self.popups, "downloads_refused": self.downloads,
                 "not_fetched": self.refused, "notes": self.notes, "error": self.error}
 
 
@@ -124,6 +136,7 @@ async def _visit(url: str, visit_id: str, new_context: Callable[[str], Awaitable
         visit.error = visit.error or "the browser would not open a context"
         return
     opened.append(context)
+    await _bounded(context.add_init_script(NO_POPUPS), OPEN / 4, visit, "block pop-ups")
     page = await _bounded(context.new_page(), OPEN / 4, visit, "open a page")
     if page is None:
         visit.error = visit.error or "the browser would not open a page"
@@ -238,7 +251,10 @@ def _watch(context: Any, page: Any, visit: PageVisit) -> None:
             later(p.close())
 
     def console(message: Any) -> None:
-        if message.type == "error" and len(visit.console) < 200:
+        if message.type == "debug" and message.text.startswith(POPUP_MARK):
+            if len(visit.popups) < 500:
+                visit.popups.append(message.text[len(POPUP_MARK):][:500] or "(a new window)")
+        elif message.type == "error" and len(visit.console) < 200:
             visit.console.append(message.text[:500])
 
     def failed(request: Any) -> None:

@@ -164,7 +164,8 @@ def search(root: str | None, words: tuple[str, ...], limit: int, site: str | Non
 @json_option
 def show(root: str | None, capture_id: str, no_check: bool, as_json: bool) -> None:
     """What a capture holds: its seeds and where they led, when, from where, every
-    response, the pages' titles, failures, timestamps, and whether it verifies now.
+    response, the pages the browser loaded and what it made of them (screenshots, PDF,
+    DOM), the pages' titles, failures, timestamps, and whether it verifies now.
 
     With --json, the manifest itself.
 
@@ -204,10 +205,24 @@ def show(root: str | None, capture_id: str, no_check: bool, as_json: bool) -> No
         where = summary.locations.get(r["record_id"])
         click.echo(f"  {r['http_status']}  {r['target_uri']}  {r.get('ip') or ''}  "
                    f"({r.get('payload_type') or ''})" + (f"  ->  {where}" if where else ""))
+    for visit in content.get("visits") or []:
+        outcome = f"failed: {visit['error']}" if visit.get("error") else \
+            f"{visit['requests']} requests, recorded at {visit.get('recorded_at')}"
+        click.echo(f"browser   {visit['final_url']}  ({outcome})")
+        for note in visit.get("notes") or []:
+            click.echo(f"          {note}")
+    for r in content["records"]:
+        kind, _, page = (r.get("target_uri") or "").removeprefix("urn:").partition(":")
+        if r["type"] == "resource" and page and (r.get("target_uri") or "").startswith("urn:"):
+            click.echo(f"render    {kind}  {page}  {r['length']} bytes  "
+                       f"sha256 {r['block_sha256']}")
     for d in content["documents"]:
-        title = summary.titles.get(d["url"])
-        language = summary.languages.get(d["url"])
-        click.echo(f"document  {d['url']}  [{language or '?'}]  {title or '(no title)'}")
+        meta = d.get("metadata")  # sealed with the document; older manifests: the database
+        title = meta.get("title") if meta else summary.titles.get(d["url"])
+        language = meta.get("language") if meta else summary.languages.get(d["url"])
+        source = "  (as rendered)" if meta and meta.get("source") == "rendered" else ""
+        click.echo(f"document  {d['url']}{source}  [{language or '?'}]  "
+                   f"{title or '(no title)'}")
     for fail in content["failures"]:
         click.echo(f"failed    {fail['url']}: {fail['kind']}: {fail['reason']}")
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..core.archive import Archive
 from ..core.config import load as load_config
 from ..core.errors import NotFound, UsageError
+from ..warc.payload import copy_block
 from . import inclusion_script, manifest, timestamp
 from .ledger import Ledger
 
@@ -63,15 +64,54 @@ def write_bundle(archive: Archive, capture_id: str, out: Path) -> list[str]:
     put("allowed_signers", source=archive.allowed_signers)
     for entry in sealed.content["warc_files"]:
         put(entry["path"], source=archive.root / entry["path"])
+    renders = _renders(archive, sealed.content, out)
+    files += [name for name, _ in renders]
+    if renders:
+        put("renders.sha256", "".join(f"{entry['block_sha256']}  {name}\n"
+                                      for name, entry in renders).encode())
+        put("renders/index.json", (json.dumps(
+            [{"file": name, "record_id": e["record_id"], "target_uri": e["target_uri"],
+              "warc_path": e["warc_path"], "block_sha256": e["block_sha256"]}
+             for name, e in renders], indent=2, ensure_ascii=False) + "\n").encode())
     put("checkpoint", checkpoint.text.encode())
     put("checkpoint.sig", source=ledger.dir / "checkpoint.sig")
     put("inclusion-proof.json", (json.dumps(proof, indent=2) + "\n").encode())
     put("verify_inclusion.py", inclusion_script.script().encode())
-    put("VERIFY.md", _verify_md(sealed.content, checkpoint.size, tokens, bool(roots)).encode())
+    put("VERIFY.md", _verify_md(sealed.content, checkpoint.size, tokens, bool(roots),
+                                bool(renders)).encode())
     sums = "".join(f"{hashlib.sha256((out / f).read_bytes()).hexdigest()}  {f}\n"
                    for f in files)
     (out / "SHA256SUMS").write_text(sums)
     return [*files, "SHA256SUMS"]
+
+
+RENDER_KINDS = {"screenshot": "png", "screenshot-unmarked": "png", "pdf": "pdf", "dom": "html"}
+
+
+def _renders(archive: Archive, content: dict, out: Path) -> list[tuple[str, dict]]:
+    """What the browser made of each page (screenshots, PDF, DOM), copied out of their
+    WARC records as files a person can open: (file name, the manifest's record entry).
+    A copy whose sha256 is not the one the manifest seals stops the bundle."""
+    written: list[tuple[str, dict]] = []
+    pages: dict[str, int] = {}
+    for entry in content.get("records") or []:
+        uri = entry.get("target_uri") or ""
+        kind, _, page = uri.removeprefix("urn:").partition(":")
+        if entry.get("type") != "resource" or kind not in RENDER_KINDS or not uri.startswith(
+                "urn:"):
+            continue
+        number = pages.setdefault(page, len(pages) + 1)
+        name = f"renders/{number:03d}-{kind}.{RENDER_KINDS[kind]}"
+        if any(name == done for done, _ in written):  # a frame's DOM of the same page
+            name = f"renders/{number:03d}-{kind}-{len(written):03d}.{RENDER_KINDS[kind]}"
+        target = out / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        digest = copy_block(archive.root / entry["warc_path"], entry["offset"], target)
+        if digest != entry.get("block_sha256"):
+            raise UsageError(f"the record {entry['record_id']} is not the one sealed "
+                             "(run custody verify)", where=entry["warc_path"])
+        written.append((name, entry))
+    return written
 
 
 _COMMAND_INDENT = " " * 7  # VERIFY.md's commands stand indented so, as code in its list
@@ -91,7 +131,8 @@ def verify_commands(text: str) -> list[str]:
     return commands
 
 
-def _verify_md(content: dict, tree_size: int, tokens: list[Path], have_roots: bool) -> str:
+def _verify_md(content: dict, tree_size: int, tokens: list[Path], have_roots: bool,
+               have_renders: bool = False) -> str:
     principal = shlex.quote(content["collector"]["operator"])  # a name with spaces, say
     fingerprint = content["collector"]["key_fingerprint"]
     started = datetime.fromisoformat(content["started_at"].replace("Z", "+00:00"))
@@ -126,6 +167,16 @@ def _verify_md(content: dict, tree_size: int, tokens: list[Path], have_roots: bo
         f"       warcio check -v {warcs}",
         "",
     ]
+    if have_renders:
+        lines += [
+            "   The page as the browser showed it -- screenshots (one with a band giving the",
+            "   URL and the UTC time, one as rendered), PDF and DOM -- is in renders/, copied",
+            "   from its WARC resource records; each file's sha256 is the block_sha256 the",
+            "   manifest seals for that record (renders/index.json names the records):",
+            "",
+            "       sha256sum -c renders.sha256",
+            "",
+        ]
     if tokens:
         lines += [
             "4. An independent time-stamping authority saw this exact manifest at genTime:",

@@ -3,15 +3,17 @@ fight the browser.
 
 ``js_site`` is a page whose text arrives by ``fetch()`` as JSON, with a widget whose text
 lives in a closed shadow root, a frame whose text its own script writes, an image that
-loads only when scrolled to, more text fetched when the reader reaches the bottom, and a
-POST. None of the texts it shows is in any response as it is shown: each is encoded, so
-that finding it in the rendered DOM proves the browser ran the page. ``canary`` is the
-base URL of another server the page tries to reach -- an image, a fetch, a beacon, a
-WebSocket, a prefetch -- which a capture that keeps to its addresses never contacts.
+loads only when scrolled to, more text fetched when the reader reaches the bottom, a
+POST, a web font, a video, and a service worker that fetches on its own. None of the
+texts it shows is in any response as it is shown: each is encoded, so that finding it
+in the rendered DOM proves the browser ran the page. ``canary`` is the base URL of
+another server the page tries to reach -- an image, a fetch, a beacon, a WebSocket, a
+prefetch -- which a capture that keeps to its addresses never contacts.
 
 ``hostile_site`` holds pages that never finish: an endless feed, a request that never
-answers, pop-ups and dialogs, a script that loops forever, a canvas of hundreds of
-megabytes, a page that navigates itself again and again, a download.
+answers, 500 pop-ups (each opening more) and dialogs, a script that loops forever, a
+canvas of hundreds of megabytes, a page that navigates itself again and again, a
+download.
 """
 
 from __future__ import annotations
@@ -70,7 +72,13 @@ new IntersectionObserver((entries, observer) => {
     document.getElementById('tail').appendChild(p);
   });
 }).observe(document.getElementById('tail'));
+if ('serviceWorker' in navigator) navigator.serviceWorker.register('/sw.js');
 %(canary)s
+"""
+
+SW_JS = """self.addEventListener('install', (event) => {
+  event.waitUntil(fetch('/api/sw.json'));
+});
 """
 
 CANARY_JS = """
@@ -95,6 +103,7 @@ APP_HTML = """<!DOCTYPE html>
 <iframe src="/frame.html" title="frame" width="600" height="120"></iframe>
 <div class="spacer"></div>
 <img id="lazy" loading="lazy" src="/img/lazy.png" width="40" height="40" alt="">
+<video src="/media/clip.webm" preload="auto" muted width="160" height="90"></video>
 <div id="tail"></div>
 </article></main>
 </body></html>
@@ -107,7 +116,9 @@ document.getElementById('t').textContent =
 </script></body></html>
 """
 
-APP_CSS = b"""body{font-family:'Noto Sans Arabic','Noto Sans',sans-serif;background:#fdf6e3;
+APP_CSS = b"""@font-face{font-family:Witness;src:url(/fonts/witness.woff2) format('woff2')}
+h1{font-family:Witness,serif}
+body{font-family:'Noto Sans Arabic','Noto Sans',sans-serif;background:#fdf6e3;
 color:#222;margin:2em}
 .spacer{height:3000px;background:linear-gradient(#fdf6e3,#93a1a1)}
 h1{color:#b58900}
@@ -133,6 +144,10 @@ def js_site(seeds: Path, canary: str | None = None) -> dict[str, Page]:
                                "application/json"),
         "/api/seen": Page(b'{"ok":true}', "application/json"),
         "/img/lazy.png": Page(PNG, "image/png"),
+        "/sw.js": Page(SW_JS.encode(), "text/javascript"),
+        "/api/sw.json": Page(b'{"cached":true}', "application/json"),
+        "/fonts/witness.woff2": Page(b"wOF2" + bytes(64), "font/woff2"),
+        "/media/clip.webm": Page(bytes.fromhex("1a45dfa3") + bytes(256), "video/webm"),
     }
 
 
@@ -152,7 +167,7 @@ more(); addEventListener('scroll', () => {
     # pop-ups, dialogs and a page that will not let go
     "/hostile/popups.html": """<p>Pop-ups.</p><script>
 onbeforeunload = (e) => { e.preventDefault(); e.returnValue = 'stay'; return 'stay'; };
-for (let i = 0; i < 20; i++) window.open('/hostile/popups.html?' + i, '_blank');
+for (let i = 0; i < 500; i++) window.open('/hostile/popups.html?' + i, '_blank');
 alert('hello'); confirm('sure?'); prompt('name?');
 setInterval(() => { window.open('/hostile/feed.html'); alert('again'); }, 100);
 </script>""",

@@ -214,3 +214,20 @@ def read_payload(path: Path, offset: int, limit: int) -> Payload:
             decoder.feed(piece)
         decoder.finish()
         return Payload(status, headers, decoder.body(), decoder.exceeded, decoder.error)
+
+
+def copy_block(path: Path, offset: int, out: Path) -> str:
+    """Write the block of the record at ``offset`` (a resource's content, as stored) to
+    ``out``, a part at a time; its sha256."""
+    import hashlib
+
+    from warcio.archiveiterator import ArchiveIterator
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh, open(out, "wb") as target:
+        fh.seek(offset)
+        record = next(iter(ArchiveIterator(fh)))
+        while piece := record.raw_stream.read(_READ):
+            digest.update(piece)
+            target.write(piece)
+    return digest.hexdigest()
