@@ -202,3 +202,44 @@ def hostile_site() -> dict[str, Page]:
                                       headers={"Content-Disposition":
                                                'attachment; filename="file.bin"'})
     return pages
+
+
+BENCH_JS = """
+const n = document.body.dataset.page;
+fetch('/api/p' + n + '.json').then(r => r.json()).then(d => {
+  const main = document.querySelector('main');
+  const h = document.createElement('h1'); h.textContent = d.title; main.appendChild(h);
+  for (const text of d.paragraphs) {
+    const p = document.createElement('p'); p.textContent = text; main.appendChild(p);
+  }
+  const img = document.createElement('img'); img.loading = 'lazy';
+  img.src = '/img/p' + n + '.png'; img.width = 40; img.height = 40;
+  document.body.appendChild(img);  // below the spacer: loaded only when scrolled to
+});
+"""
+
+
+def js_pages(seeds: Path, count: int) -> dict[str, Page]:
+    """For benchmarks: an index linking ``count`` pages whose text each comes by fetch()
+    as JSON (a seed paragraph or two) and whose image loads lazily, below the text."""
+    sections = list(seed_sections(seeds).values())
+    html = "text/html; charset=utf-8"
+    links = "".join(f'<li><a href="/p{i}.html">page {i}</a></li>' for i in range(count))
+    pages = {
+        "/": Page(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>index</title>"
+                  f"</head><body><ul>{links}</ul></body></html>".encode(), html),
+        "/bench.js": Page(BENCH_JS.encode(), "text/javascript"),
+        "/app.css": Page(APP_CSS, "text/css"),
+    }
+    for i in range(count):
+        title, paragraphs = sections[i % len(sections)]
+        pages[f"/p{i}.html"] = Page(
+            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>page {i}</title>"
+            f"<link rel='stylesheet' href='/app.css'><script src='/bench.js' defer></script>"
+            f"</head><body data-page='{i}'><main></main><div class='spacer'></div>"
+            f"</body></html>".encode(), html)
+        body = {"title": title, "paragraphs": paragraphs[i % 3: i % 3 + 2]}
+        pages[f"/api/p{i}.json"] = Page(json.dumps(body, ensure_ascii=False).encode(),
+                                        "application/json; charset=utf-8")
+        pages[f"/img/p{i}.png"] = Page(PNG, "image/png")
+    return pages

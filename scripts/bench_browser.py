@@ -1,0 +1,239 @@
+"""custody archive --browser against the same Chromium driven bare by Playwright, in one run.
+
+    .venv/bin/python scripts/bench_browser.py [--pages 40] [--latency 0.03] [--runs 3]
+
+The site (custody.testing.jssite.js_pages): an index linking ``pages`` pages, each
+built by its script: its text fetched as JSON, its image lazy, below a tall spacer, so
+that it loads only when scrolled to. Every request waits ``latency`` seconds; the site is
+served from a process of its own. Three ways through it, interleaved, ``runs`` times:
+
+- custody: ``custody archive --browser --depth 1`` -- every request through the
+  recording proxy into WARC files, each page scrolled, stopped, photographed whole,
+  printed to PDF and its DOM kept, text extracted, the capture sealed and verified after;
+- bare: the same Chromium (Debian's), through Playwright, no proxy, no recording, four
+  pages at a time as custody loads them: each page loaded, network quiet, scrolled to its
+  bottom and quiet again -- what it takes to see the page;
+- bare + renders: the same, plus a full-page screenshot and a PDF of each page: what
+  custody makes of a page, without recording anything;
+- plain: ``custody archive --depth 1`` without the browser (the pages' script-built text
+  is not seen).
+
+Prints the median pages/s of each, custody's time against bare's and bare + renders',
+and the peak memory of each process tree (custody, Playwright's driver and Chromium):
+RSS summed over the processes, and PSS, which counts memory they share once.
+Goals from the issue: custody at most 1.5x bare's time; custody + Chromium under 1.5 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from custody.testing.jssite import js_pages
+from custody.testing.site import SiteServer
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "tests" / "data" / "seeds"
+CUSTODY = str(REPO / ".venv" / "bin" / "custody")
+CHROMIUM = os.environ.get("CUSTODY_CHROMIUM", "/usr/bin/chromium")
+TABS = 4  # custody.browser.session.TABS
+
+
+def _tree(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{current}/task"):
+                with contextlib.suppress(OSError, ValueError):
+                    with open(f"/proc/{current}/task/{task}/children") as fh:
+                        todo += [int(c) for c in fh.read().split()]
+    return found
+
+
+def _memory_kb(pid: int) -> tuple[int, int]:
+    """RSS and PSS of a process tree, in kB."""
+    rss = pss = 0
+    for member in _tree(pid):
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{member}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+    return rss, pss
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, int]:
+    """Wall seconds, and peak RSS and PSS of the command's process tree in MB."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    peak = [0, 0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            rss, pss = _memory_kb(proc.pid)
+            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
+            time.sleep(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = proc.communicate()
+    elapsed = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:3])} failed ({proc.returncode}): {err[-2000:]}")
+    return elapsed, peak[0] // 1024, peak[1] // 1024
+
+
+def _serve(pages: int, latency: float, conn: Any) -> None:
+    with SiteServer(js_pages(SEEDS, pages), latency=latency) as site:
+        conn.send(site.url)
+        conn.recv()
+
+
+@contextlib.contextmanager
+def served(pages: int, latency: float) -> Iterator[str]:
+    context = multiprocessing.get_context("spawn")
+    here, there = context.Pipe()
+    server = context.Process(target=_serve, args=(pages, latency, there), daemon=True)
+    server.start()
+    try:
+        yield here.recv()
+    finally:
+        here.send("stop")
+        server.join(10)
+
+
+def custody_run(url: str, workdir: Path, env: dict[str, str], *args: str) -> tuple[float, int, int]:
+    root = workdir / "evidence"
+    shutil.rmtree(root, ignore_errors=True)
+    subprocess.run([CUSTODY, "init", "--root", str(root)], env=env, check=True,
+                   capture_output=True)
+    measured = timed([CUSTODY, "archive", "--root", str(root), "--quiet", "--depth", "1",
+                      *args, url], env)
+    check = subprocess.run([CUSTODY, "verify", "--root", str(root)], env=env,
+                           capture_output=True, text=True)
+    if check.returncode != 0:
+        raise SystemExit("verify failed after the benchmark capture:\n" + check.stdout[-2000:])
+    if "--browser" in args:
+        seen = subprocess.run([CUSTODY, "query", "--root", str(root), "SELECT count(*) FROM "
+                               "documents WHERE source = 'rendered'"], env=env,
+                              capture_output=True, text=True).stdout
+        if str(len(_links(url))) not in seen:
+            raise SystemExit(f"custody rendered fewer pages than the site has: {seen}")
+    return measured
+
+
+def _links(index: str) -> list[str]:
+    import re
+    import urllib.request
+
+    with urllib.request.urlopen(index) as answer:
+        html = answer.read().decode()
+    return [index.rstrip("/") + "/"] + [index.rstrip("/") + href for href in
+                                        re.findall(r'href="(/p\d+\.html)"', html)]
+
+
+async def _bare(urls: list[str], renders: bool) -> None:
+    from playwright.async_api import async_playwright
+
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for url in urls:
+        queue.put_nowait(url)
+    async with async_playwright() as playwright:
+        args = ["--no-sandbox"] if os.geteuid() == 0 else []
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+
+        async def tab() -> None:
+            while not queue.empty():
+                url = queue.get_nowait()
+                context = await browser.new_context(viewport={"width": 1280, "height": 900})
+                page = await context.new_page()
+                await page.goto(url, wait_until="load")
+                with contextlib.suppress(Exception):
+                    await page.wait_for_load_state("networkidle", timeout=10_000)
+                await page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+                with contextlib.suppress(Exception):
+                    await page.wait_for_load_state("networkidle", timeout=2_000)
+                if renders:
+                    await page.screenshot(full_page=True)
+                    await page.pdf(print_background=True)
+                await context.close()
+
+        await asyncio.gather(*(tab() for _ in range(TABS)))
+        await browser.close()
+
+
+def bare_run(index: str, renders: bool) -> tuple[float, int, int]:
+    cmd = [sys.executable, __file__, "--bare", index] + (["--renders"] if renders else [])
+    return timed(cmd)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pages", type=int, default=40)
+    parser.add_argument("--latency", type=float, default=0.03)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--bare", metavar="INDEX", help=argparse.SUPPRESS)
+    parser.add_argument("--renders", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare:  # one bare pass, in a process of its own (measured from outside)
+        asyncio.run(_bare(_links(args.bare), args.renders))
+        return 0
+    if not os.access(CHROMIUM, os.X_OK):
+        raise SystemExit(f"no Chromium at {CHROMIUM}: ./scripts/setup --browser")
+    pages = args.pages + 1  # the index is a page too
+    results: dict[str, list[tuple[float, int, int]]] = {
+        "custody": [], "bare": [], "renders": [], "plain": []}
+    with tempfile.TemporaryDirectory() as tmp, served(args.pages, args.latency) as base:
+        workdir = Path(tmp)
+        env = dict(os.environ, CUSTODY_KEY=str(workdir / "key"))
+        env.pop("CUSTODY_KEY_PASSPHRASE", None)
+        index = base + "/"
+        for _ in range(args.runs):
+            results["custody"].append(custody_run(index, workdir, env, "--browser"))
+            results["bare"].append(bare_run(index, renders=False))
+            results["renders"].append(bare_run(index, renders=True))
+            results["plain"].append(custody_run(index, workdir, env))
+
+    def median(name: str) -> float:
+        return statistics.median(r[0] for r in results[name])
+
+    print(f"site: {pages} script-built pages, latency {args.latency * 1000:.0f} ms, "
+          f"{args.runs} runs, medians")
+    labels = {"custody": "custody archive --browser --depth 1",
+              "bare": "bare Playwright, same Chromium",
+              "renders": "bare + screenshot + PDF",
+              "plain": "custody archive --depth 1 (no browser)"}
+    for name, label in labels.items():
+        rss = max(r[1] for r in results[name])
+        pss = max(r[2] for r in results[name])
+        print(f"{label:40s} {pages / median(name):6.2f} pages/s  {median(name):6.2f} s  "
+              f"peak RSS {rss:5d} MB, PSS {pss:5d} MB")
+    print(f"custody / bare time            {median('custody') / median('bare'):5.2f} x "
+          "(goal <= 1.5)")
+    print(f"custody / bare + renders time  {median('custody') / median('renders'):5.2f} x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
