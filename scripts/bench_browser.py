@@ -12,7 +12,9 @@ served from a process of its own. Three ways through it, interleaved, ``runs`` t
   printed to PDF and its DOM kept, text extracted, the capture sealed and verified after;
 - bare: the same Chromium (Debian's), through Playwright, no proxy, no recording, four
   pages at a time as custody loads them: each page loaded, network quiet, scrolled to its
-  bottom and quiet again -- what it takes to see the page;
+  bottom and quiet again (quiet as custody counts it, custody.browser.quiet: Playwright's
+  networkidle fires once, and does not wait for what the scroll set off) -- what it takes
+  to see the page;
 - bare + renders: the same, plus a full-page screenshot and a PDF of each page: what
   custody makes of a page, without recording anything;
 - plain: ``custody archive --depth 1`` without the browser (the pages' script-built text
@@ -42,6 +44,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from custody.browser.quiet import NetworkWatch
 from custody.testing.jssite import js_pages
 from custody.testing.site import SiteServer
 
@@ -59,9 +62,9 @@ def _tree(pid: int) -> list[int]:
         found.append(current)
         with contextlib.suppress(OSError):
             for task in os.listdir(f"/proc/{current}/task"):
-                with contextlib.suppress(OSError, ValueError):
-                    with open(f"/proc/{current}/task/{task}/children") as fh:
-                        todo += [int(c) for c in fh.read().split()]
+                children = f"/proc/{current}/task/{task}/children"
+                with contextlib.suppress(OSError, ValueError), open(children) as fh:
+                    todo += [int(c) for c in fh.read().split()]
     return found
 
 
@@ -69,13 +72,12 @@ def _memory_kb(pid: int) -> tuple[int, int]:
     """RSS and PSS of a process tree, in kB."""
     rss = pss = 0
     for member in _tree(pid):
-        with contextlib.suppress(OSError):
-            with open(f"/proc/{member}/smaps_rollup") as fh:
-                for line in fh:
-                    if line.startswith("Rss:"):
-                        rss += int(line.split()[1])
-                    elif line.startswith("Pss:"):
-                        pss += int(line.split()[1])
+        with contextlib.suppress(OSError), open(f"/proc/{member}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
     return rss, pss
 
 
@@ -167,13 +169,12 @@ async def _bare(urls: list[str], renders: bool) -> None:
             while not queue.empty():
                 url = queue.get_nowait()
                 context = await browser.new_context(viewport={"width": 1280, "height": 900})
+                network = NetworkWatch().attach(context)
                 page = await context.new_page()
                 await page.goto(url, wait_until="load")
-                with contextlib.suppress(Exception):
-                    await page.wait_for_load_state("networkidle", timeout=10_000)
+                await network.quiet(10)
                 await page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
-                with contextlib.suppress(Exception):
-                    await page.wait_for_load_state("networkidle", timeout=2_000)
+                await network.quiet(3)
                 if renders:
                     await page.screenshot(full_page=True)
                     await page.pdf(print_background=True)

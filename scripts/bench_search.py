@@ -52,9 +52,9 @@ def corpus_texts() -> list[tuple[str, str, str]]:
 
 
 def build(db_path: Path, count: int) -> float:
-    from custody import db
     from custody.extract.content import text_sha256
     from custody.extract.language import detect_language
+    from custody.index import db
 
     rng = random.Random(7)
     pieces = corpus_texts()

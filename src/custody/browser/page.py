@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from .quiet import NetworkWatch
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 SCROLL_STEPS = 30  # an infinite feed stops here
 MAX_HEIGHT = 20_000  # pixels of a full-page screenshot; taller pages are cut, and say so
 QUIET_CAP = 10.0  # seconds waited for the network to go quiet after load, at most
+SCROLL_QUIET_CAP = 3.0  # and after each step of scrolling
 POPUP_MARK = "custody: window.open blocked: "
 # A page's window.open gets null, as from a popup blocker, before any of its scripts run:
 # a page that opens hundreds of windows (each opening more) would otherwise swamp the
@@ -145,7 +148,8 @@ async def _visit(url: str, visit_id: str, new_context: Callable[[str], Awaitable
     session = await _bounded(context.new_cdp_session(page), OPEN / 4, visit,
                              "attach to the page")
     _watch(context, page, visit)
-    if not await _until_stopped(_open(page, url, deadline, visit), stopped):
+    network = NetworkWatch().attach(context)
+    if not await _until_stopped(_open(page, url, deadline, visit, network), stopped):
         visit.notes.append("loading was stopped: the capture was interrupted")
     if visit.error:
         return
@@ -168,10 +172,11 @@ async def _visit(url: str, visit_id: str, new_context: Callable[[str], Awaitable
     visit.pdf = pdf if isinstance(pdf, bytes) else None
 
 
-async def _open(page: Any, url: str, deadline: float, visit: PageVisit) -> None:
+async def _open(page: Any, url: str, deadline: float, visit: PageVisit,
+                network: NetworkWatch) -> None:
     await _go(page, url, deadline, visit)
     if not visit.error:
-        await _settle(page, deadline, visit)
+        await _settle(page, deadline, visit, network)
 
 
 async def _until_stopped(work: Awaitable[None], stopped: asyncio.Event) -> bool:
@@ -287,9 +292,12 @@ async def _go(page: Any, url: str, deadline: float, visit: PageVisit) -> None:
             visit.error = f"the browser could not load the page: {message}"
 
 
-async def _settle(page: Any, deadline: float, visit: PageVisit) -> None:
-    """Network quiet, then the page scrolled to its bottom, then quiet again."""
-    await _quiet(page, deadline)
+async def _settle(page: Any, deadline: float, visit: PageVisit, network: NetworkWatch) -> None:
+    """Network quiet, then the page scrolled to its bottom step by step, quiet again after
+    each step (its lazy content loaded), until its height stays as it was."""
+    if not await network.quiet(_left(deadline, QUIET_CAP)):
+        visit.notes.append(f"the network was not quiet {QUIET_CAP:.0f} s after load "
+                           f"({network.under_way} requests under way)")
     previous: float = -1
     for _ in range(SCROLL_STEPS):
         if time.monotonic() > deadline:
@@ -301,17 +309,10 @@ async def _settle(page: Any, deadline: float, visit: PageVisit) -> None:
         if not isinstance(height, int | float) or height == previous or height > MAX_HEIGHT:
             break
         previous = height
-        await asyncio.sleep(0.25)
-        await _quiet(page, deadline, cap=2.0)
+        await network.quiet(_left(deadline, SCROLL_QUIET_CAP))
     else:
         visit.notes.append(f"stopped scrolling after {SCROLL_STEPS} steps (an endless page?)")
     await _bounded(page.evaluate("() => window.scrollTo(0, 0)"), 3, visit, "scroll back")
-
-
-async def _quiet(page: Any, deadline: float, cap: float = QUIET_CAP) -> None:
-    seconds = max(0.1, min(cap, deadline - time.monotonic()))
-    with contextlib.suppress(Exception):  # never quiet (a request that never answers): go on
-        await page.wait_for_load_state("networkidle", timeout=seconds * 1000)
 
 
 async def _serialise(session: Any, page: Any) -> str:

@@ -140,8 +140,9 @@ def js_site(seeds: Path, canary: str | None = None) -> dict[str, Page]:
         "/frame.html": Page((FRAME_HTML % texts).encode(), html),
         "/api/statement.json": Page(json.dumps(statement, ensure_ascii=False).encode(),
                                     "application/json; charset=utf-8"),
+        # slow to answer: what scrolling sets off is waited for, not only begun
         "/api/more.json": Page(json.dumps({"more": _b64(MORE_TEXT)}).encode(),
-                               "application/json"),
+                               "application/json", delay=1.5),
         "/api/seen": Page(b'{"ok":true}', "application/json"),
         "/img/lazy.png": Page(PNG, "image/png"),
         "/sw.js": Page(SW_JS.encode(), "text/javascript"),
