@@ -126,6 +126,9 @@ def test_a_script_built_page_is_captured_as_a_person_saw_it(
     for part in ("first", "last", "widget", "more"):  # fetched JSON, shadow root, scrolled
         assert texts[part] in shown, part
     assert texts["frame"] in rendered_text(custody, js_server.url + "/frame.html")
+    # the note says which copy has no text: the server's, whose script writes it
+    assert (f"{js_server.url}/frame.html (as the server sent it): no text extracted; the "
+            "rendered page's text is kept") in result["notes"]
     title = custody.query(f"SELECT title FROM documents WHERE source = 'rendered' "
                           f"AND url = '{url}'")[0]["title"]
     assert title == texts["title"]

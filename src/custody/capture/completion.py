@@ -236,7 +236,7 @@ def _seal(archive: Archive, state: CrawlState, key: Ed25519PrivateKey,
     sealed = seal(archive, capture_id, manifest.stream_bytes(head, lists),
                   [(f["path"], f["sha256"]) for f in files], key=key,
                   principal=collector["operator"], tsa=settings.tsa)
-    notes = [f"{doc['url']}: {doc['note']}" for _, doc in state.documents() if doc.get("note")]
+    notes = _document_notes(state)
     notes += [f"{r['target_uri']}: response truncated ({r['truncated']}), stored as received"
               for r in state.records(("response",)) if r.get("truncated")]
     if settings.tsa and not sealed.tokens:
@@ -253,6 +253,26 @@ def _seal(archive: Archive, state: CrawlState, key: Ed25519PrivateKey,
         left=left if status == "interrupted" else 0, notes=notes,
     )
     return result, head, sealed.sha256
+
+
+def _document_notes(state: CrawlState) -> list[str]:
+    """What extraction noted of each document; of a page the browser rendered, which copy
+    the note is about (the server's HTML often has no text when its scripts write it)."""
+    documents = [doc for _, doc in state.documents()]
+    rendered = {doc["url"] for doc in documents if doc.get("source") == "rendered"
+                and doc.get("text_sha256") and not doc.get("note")}
+    notes = []
+    for doc in documents:
+        if not doc.get("note"):
+            continue
+        if doc.get("source") == "rendered":
+            notes.append(f"{doc['url']} (as rendered): {doc['note']}")
+        elif doc["url"] in rendered:
+            notes.append(f"{doc['url']} (as the server sent it): {doc['note']}; the rendered "
+                         "page's text is kept")
+        else:
+            notes.append(f"{doc['url']}: {doc['note']}")
+    return notes
 
 
 def result_of(path: Path, notes: list[str]) -> Result:
