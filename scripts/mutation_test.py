@@ -26,9 +26,12 @@ a change that makes no difference, such as a message's wording).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -95,10 +98,17 @@ def run_group(python: Path, work: Path, name: str, timeout: float,
     started = time.monotonic()
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     skip = [] if strings else ["--disable-mutation-types", "string"]
-    subprocess.run([str(python), "-m", "mutmut", "run", "--paths-to-mutate", paths,
-                    "--runner", runner, "--no-progress", "--simple-output",
-                    "--test-time-base", "20", *skip],
-                   cwd=work, env=env, timeout=timeout)
+    run = subprocess.Popen([str(python), "-m", "mutmut", "run", "--paths-to-mutate", paths,
+                            "--runner", runner, "--no-progress", "--simple-output",
+                            "--test-time-base", "20", *skip],
+                           cwd=work, env=env, start_new_session=True)
+    finished = True
+    try:
+        run.wait(timeout)
+    except subprocess.TimeoutExpired:  # the mutants tested so far are counted; say so
+        finished = False
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
     results = subprocess.run([str(python), "-m", "mutmut", "junitxml"], cwd=work,
                              capture_output=True, text=True, env=env).stdout
     per_module: dict[str, dict[str, int]] = {}
@@ -118,8 +128,15 @@ def run_group(python: Path, work: Path, name: str, timeout: float,
         else:
             counts["killed"] += 1
     shutil.copy(cache, work / f"mutmut-{name}.sqlite")
-    return {"group": name, "seconds": round(time.monotonic() - started),
-            "modules": per_module, "survivors": shown}
+    untested = _count(cache, "untested")
+    return {"group": name, "seconds": round(time.monotonic() - started), "finished": finished,
+            "untested": untested, "modules": per_module, "survivors": shown}
+
+
+def _count(cache: Path, status: str) -> int:
+    with contextlib.closing(sqlite3.connect(cache)) as db:
+        return int(db.execute("SELECT count(*) FROM Mutant WHERE status = ?",
+                              [status]).fetchone()[0])
 
 
 def main() -> int:
@@ -128,7 +145,8 @@ def main() -> int:
     parser.add_argument("--list", action="store_true", help="list the groups and exit")
     parser.add_argument("--work", type=Path, default=Path("/tmp/custody-mutation"))
     parser.add_argument("--timeout", type=float, default=6 * 3600,
-                        help="seconds a group may take in all")
+                        help="seconds a group may take in all; then the mutants tested "
+                             "so far are counted, and the rest said to be untested")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--strings", action="store_true",
                         help="mutate string literals too (messages, mostly: off by default)")
@@ -146,7 +164,8 @@ def main() -> int:
     for name in names:
         outcome = run_group(python, args.work, name, args.timeout, args.strings)
         outcomes.append(outcome)
-        print(json.dumps({k: outcome[k] for k in ("group", "seconds", "modules")}), flush=True)
+        print(json.dumps({k: outcome[k] for k in ("group", "seconds", "finished", "untested",
+                                                  "modules")}), flush=True)
     killed = sum(c["killed"] for o in outcomes for c in o["modules"].values())  # type: ignore[attr-defined]
     survived = sum(c["survived"] for o in outcomes for c in o["modules"].values())  # type: ignore[attr-defined]
     print("\nmodule                 killed  survived  score")
