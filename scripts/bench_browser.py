@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from custody.browser.quiet import NetworkWatch
-from custody.testing.jssite import js_pages
+from custody.testing.jssite import hostile_site, js_pages
 from custody.testing.site import SiteServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -81,7 +81,8 @@ def _memory_kb(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, int]:
+def timed(cmd: list[str], env: dict[str, str] | None = None,
+          ok: tuple[int, ...] = (0,)) -> tuple[float, int, int]:
     """Wall seconds, and peak RSS and PSS of the command's process tree in MB."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -101,19 +102,21 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int
     elapsed = time.perf_counter() - start
     done.set()
     sampler.join()
-    if proc.returncode != 0:
+    if proc.returncode not in ok:
         raise SystemExit(f"{' '.join(cmd[:3])} failed ({proc.returncode}): {err[-2000:]}")
     return elapsed, peak[0] // 1024, peak[1] // 1024
 
 
 def _serve(pages: int, latency: float, conn: Any) -> None:
-    with SiteServer(js_pages(SEEDS, pages), latency=latency) as site:
-        conn.send(site.url)
+    site = hostile_site() if pages < 0 else js_pages(SEEDS, pages)
+    with SiteServer(site, latency=latency) as server:
+        conn.send(server.url)
         conn.recv()
 
 
 @contextlib.contextmanager
 def served(pages: int, latency: float) -> Iterator[str]:
+    """The site of ``pages`` script-built pages (the hostile pages when negative)."""
     context = multiprocessing.get_context("spawn")
     here, there = context.Pipe()
     server = context.Process(target=_serve, args=(pages, latency, there), daemon=True)
@@ -189,11 +192,39 @@ def bare_run(index: str, renders: bool) -> tuple[float, int, int]:
     return timed(cmd)
 
 
+def hostile(runs: int) -> int:
+    """custody --browser on the pages of custody.testing.jssite.hostile_site (an endless
+    feed, a request that never answers, 500 pop-ups, while(true), a 200 MB canvas, a page
+    that navigates itself away, a download), with --page-timeout 10: each ends within its
+    time, and memory stays bounded."""
+    paths = [path for path in hostile_site() if path.endswith(".html")]
+    measured = []
+    with tempfile.TemporaryDirectory() as tmp, served(-1, 0.0) as base:
+        workdir = Path(tmp)
+        env = dict(os.environ, CUSTODY_KEY=str(workdir / "key"))
+        env.pop("CUSTODY_KEY_PASSPHRASE", None)
+        for _ in range(runs):
+            root = workdir / "evidence"
+            shutil.rmtree(root, ignore_errors=True)
+            subprocess.run([CUSTODY, "init", "--root", str(root)], env=env, check=True,
+                           capture_output=True)
+            measured.append(timed([CUSTODY, "archive", "--root", str(root), "--quiet",
+                                   "--browser", "--page-timeout", "10", "--timeout", "5",
+                                   *(base + path for path in paths)], env,
+                                  ok=(0, 5)))  # 5: some requests failed, as they do here
+    print(f"hostile pages: {len(paths)}, --page-timeout 10, four at a time, {runs} runs")
+    print(f"time median {statistics.median(m[0] for m in measured):.1f} s; peak RSS "
+          f"{max(m[1] for m in measured)} MB, PSS {max(m[2] for m in measured)} MB")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pages", type=int, default=40)
     parser.add_argument("--latency", type=float, default=0.03)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--hostile", action="store_true",
+                        help="instead: time and peak memory of custody on the hostile pages")
     parser.add_argument("--bare", metavar="INDEX", help=argparse.SUPPRESS)
     parser.add_argument("--renders", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -202,6 +233,8 @@ def main() -> int:
         return 0
     if not os.access(CHROMIUM, os.X_OK):
         raise SystemExit(f"no Chromium at {CHROMIUM}: ./scripts/setup --browser")
+    if args.hostile:
+        return hostile(args.runs)
     pages = args.pages + 1  # the index is a page too
     results: dict[str, list[tuple[float, int, int]]] = {
         "custody": [], "bare": [], "renders": [], "plain": []}

@@ -21,6 +21,7 @@ from ..core.processes import die_with_parent
 from ..warc.payload import Payload, read_payload
 from ..warc.records import partial_path
 from . import content as extract
+from .sealed import SEALED_METADATA
 
 # Decoded (de-chunked, decompressed) bytes read back from a response for extraction or
 # links. A larger body -- a gzip bomb, or a huge page -- is stored as sent, never inflated
@@ -107,12 +108,6 @@ def extract_record(root: Path, record: dict[str, Any]) -> extract.Document | Non
         notes = [f"decoded body exceeds {DECODE_LIMIT} bytes (a gzip bomb?); not extracted"]
     doc.note = "; ".join(n for n in notes if n) or None
     return doc
-
-
-# What the manifest seals of each document besides its text's digest, so that verify
-# can check every column of the database that extraction filled
-SEALED_METADATA = ("title", "author", "published", "sitename", "language", "charset", "note",
-                   "source")
 
 
 def document_entry(doc: extract.Document) -> dict[str, Any]:

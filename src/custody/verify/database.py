@@ -19,7 +19,7 @@ from typing import Any
 
 from ..core.archive import Archive
 from ..core.errors import ArchiveError
-from ..extract.workers import SEALED_METADATA
+from ..extract.sealed import SEALED_METADATA
 from ..index.query import open_readonly
 from .report import FAILED, PASSED, UNCHECKED, Report
 
