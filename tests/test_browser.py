@@ -32,7 +32,7 @@ from warcio.archiveiterator import ArchiveIterator
 from conftest import SEEDS, Custody
 from custody.browser.screenshot import BAND
 from custody.testing.jssite import hostile_site, js_site, js_texts
-from custody.testing.site import SiteServer
+from custody.testing.site import Page, SiteServer
 
 CHROMIUM = os.environ.get("CUSTODY_CHROMIUM", "/usr/bin/chromium")
 PYWB = Path(__file__).parent.parent / ".venv" / "tools" / "pywb" / "bin"  # scripts/setup
@@ -407,6 +407,47 @@ def test_killed_outright_leaves_no_browser_behind(custody: Custody) -> None:
         assert resumed.exit_code in (0, 5), resumed.output
         code, report = custody.verify()
         assert code == 0, report
+
+
+def test_a_browser_that_crashes_fails_its_page_and_the_capture_goes_on(
+        custody: Custody) -> None:
+    """Chromium killed while a page loads: that page is marked failed with the reason,
+    the browser is started again for the next page, and the capture is sealed."""
+    site = {**hostile_site(), "/after.html": Page(
+        b"<!DOCTYPE html><title>after</title><p id='t'></p><script>"
+        b"document.getElementById('t').textContent = 'written after the crash';</script>",
+        "text/html; charset=utf-8")}
+    with SiteServer(site) as server:
+        env = {**os.environ, "CUSTODY_ROOT": str(custody.root),
+               "CUSTODY_KEY": str(custody.key)}
+        proc = subprocess.Popen(
+            [CUSTODY, "archive", "--browser", "--json", "--concurrency", "1",
+             "--page-timeout", "30", "--timeout", "8",
+             server.url + "/hostile/hang.html", server.url + "/after.html"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert wait_for(lambda: "/hostile/never.png" in server.requests, 30)
+            first = browsers_of(proc.pid)
+            assert first
+            for pid in first:
+                os.kill(pid, signal.SIGKILL)
+            out, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 5, err  # a page failed; the capture is sealed
+    result = json.loads(out)
+    failures = {f["url"]: f for f in result["failures"]}
+    hang = failures[server.url + "/hostile/hang.html"]
+    assert hang["kind"] == "browser" and "crashed" in hang["reason"], hang
+    visits = {v["url"]: v for v in custody.manifest(result["capture_id"])["visits"]}
+    assert visits[server.url + "/hostile/hang.html"]["records"] == {} or \
+        "screenshot" not in visits[server.url + "/hostile/hang.html"]["records"]
+    assert visits[server.url + "/after.html"]["records"].get("screenshot")
+    assert "written after the crash" in rendered_text(custody, server.url + "/after.html")
+    assert not browsers_of(proc.pid)
+    code, report = custody.verify()
+    assert code == 0, report
 
 
 def test_ctrl_c_seals_what_the_browser_had(custody: Custody) -> None:

@@ -74,6 +74,7 @@ class Chromium:
         self._lock = threading.Lock()
         self._executable = CHROMIUM
         self._stopped = asyncio.Event()  # set in the browser's thread, by stop()
+        self._generation = 0  # how many times the browser was started again
 
     def start(self) -> Chromium:
         self._executable = require_chromium()
@@ -82,16 +83,30 @@ class Chromium:
         return self
 
     def visit(self, url: str) -> PageVisit:
-        """Load the page, and what it shows and asked for; never raises for the page."""
+        """Load the page, and what it shows and asked for; never raises for the page. A
+        browser that crashed or hung is started again for the pages after it."""
+        generation = self._generation
         try:
-            return self._run(load(url, new_context=self.new_context, proxy=self.proxy,
-                                  page_timeout=self.page_timeout, stopped=self._stopped),
-                             self.page_timeout + OPEN + RECORD + CLOSE + 15)
+            visit = self._run(load(url, new_context=self.new_context, proxy=self.proxy,
+                                   page_timeout=self.page_timeout, stopped=self._stopped),
+                              self.page_timeout + OPEN + RECORD + CLOSE + 15)
         except Exception as exc:  # the browser itself went wrong: restart it for the next
             visit = PageVisit.failed(url, f"the browser failed: {exc.__class__.__name__}: "
                                           f"{str(exc).splitlines()[0] if str(exc) else ''}")
-            self._restart()
+            self._restart(generation)
             return visit
+        if not self._connected():  # it died under the page (killed, out of memory)
+            why = f" ({visit.error})" if visit.error else ""
+            visit.error = (f"the browser crashed while the page was loaded{why}; it was "
+                           "started again for the pages after it")
+            visit.screenshot = visit.pdf = visit.dom = None  # nothing it showed is whole
+            visit.frames = []
+            self._restart(generation)
+        return visit
+
+    def _connected(self) -> bool:
+        browser = self._browser
+        return browser is not None and bool(browser.is_connected())
 
     def stop(self) -> None:
         """Pages loading now stop loading, and are recorded as they are (from any thread,
@@ -149,9 +164,14 @@ class Chromium:
             viewport={"width": 1280, "height": 900}, accept_downloads=False,
             service_workers="allow", java_script_enabled=True)
 
-    def _restart(self) -> None:
+    def _restart(self, generation: int) -> None:
+        """Start the browser again, unless another page's visit already did since
+        ``generation`` (pages loading together all see it fail)."""
         with self._lock:
+            if generation != self._generation or self._stopped.is_set():
+                return
             with contextlib.suppress(Exception):  # it was broken already
                 self._run(self._shutdown(), 20)
             with contextlib.suppress(Exception):  # the next visit says it failed
                 self._run(self._launch(), 60)
+            self._generation += 1

@@ -269,11 +269,15 @@ def _watch(context: Any, page: Any, visit: PageVisit) -> None:
     def download(d: Any) -> None:
         visit.downloads.append(d.url)
 
+    def crash(_: Any) -> None:  # its renderer process ended: nothing it shows is whole
+        visit.error = visit.error or "the page crashed (its renderer process ended)"
+
     page.on("dialog", dialog)
     context.on("page", popup)
     page.on("console", console)
     page.on("requestfailed", failed)
     page.on("download", download)
+    page.on("crash", crash)
 
 
 async def _go(page: Any, url: str, deadline: float, visit: PageVisit) -> None:
