@@ -222,12 +222,19 @@ def test_text_report_names_the_place(sealed: Custody) -> None:
     assert result.stdout.splitlines()[-1].startswith("FAILED:")
 
 
-def test_unsealed_leftover_is_a_note_not_a_failure(sealed: Custody) -> None:
+@pytest.mark.parametrize("name", ["interrupted.warc.gz", "partner.wacz", "old.arc.gz",
+                                  "imported/heritrix.warc", "notes.txt", "no-extension"])
+def test_unsealed_leftover_is_a_note_not_a_failure(sealed: Custody, name: str) -> None:
+    """Any file under archive/ that no manifest seals is named, whatever its kind."""
     m = sealed.manifest(capture_id_of(sealed))
     src = sealed.root / m["warc_files"][0]["path"]
-    shutil.copy(src, src.with_name("interrupted.warc.gz"))
+    left = sealed.root / "archive" / name
+    left.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(src, left)
     code, report = sealed.verify()
-    assert code == 0 and any("interrupted.warc.gz" in n for n in report["notes"])
+    assert code == 0
+    assert any(n.startswith(f"archive/{name}: not sealed by any manifest")
+               for n in report["notes"]), report["notes"]
 
 
 def test_verify_named_capture_only(sealed: Custody) -> None:
