@@ -9,16 +9,13 @@ even when custody is killed outright.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import ArchiveError, UsageError
-from ..core.processes import die_with_parent
+from ..core.processes import serve_child
 
 
 def metadata(title: str) -> dict[str, Any]:
@@ -46,27 +43,9 @@ def serve(db_path: Path, *, title: str, host: str, port: int) -> int:
     if not db_path.exists():
         raise ArchiveError("no database (run `custody reindex` to rebuild it)",
                            where=str(db_path))
-    parent = os.getpid()
     with tempfile.TemporaryDirectory(prefix="custody-serve-") as folder:
         settings = Path(folder) / "metadata.json"
         settings.write_text(json.dumps(metadata(title)))
-        child = subprocess.Popen(
+        return serve_child(
             [sys.executable, "-m", "datasette", "serve", "-i", str(db_path), "--metadata",
-             str(settings), "--host", host, "--port", str(port)],
-            preexec_fn=lambda: die_with_parent(parent))
-        stopped: list[int] = []
-
-        def stop(signum: int, _frame: Any) -> None:
-            stopped.append(signum)
-            child.send_signal(signal.SIGTERM)
-
-        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            code = child.wait()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-        return 0 if stopped else code
+             str(settings), "--host", host, "--port", str(port)])

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ORDER = ("core", "warc", "extract", "seal", "index", "capture", "browser", "verify", "report",
-         "cli", "testing")
+         "replay", "cli", "testing")
 
 
 @dataclass

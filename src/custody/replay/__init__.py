@@ -1,0 +1,1 @@
+"""Replaying captures in a browser (custody replay)."""
