@@ -30,23 +30,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import multiprocessing
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from custody.browser.quiet import NetworkWatch
+from custody.testing.bench import Timed, served, timed
 from custody.testing.jssite import hostile_site, js_pages
-from custody.testing.site import SiteServer
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "tests" / "data" / "seeds"
@@ -55,80 +49,7 @@ CHROMIUM = os.environ.get("CUSTODY_CHROMIUM", "/usr/bin/chromium")
 TABS = 4  # custody.browser.session.TABS
 
 
-def _tree(pid: int) -> list[int]:
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        with contextlib.suppress(OSError):
-            for task in os.listdir(f"/proc/{current}/task"):
-                children = f"/proc/{current}/task/{task}/children"
-                with contextlib.suppress(OSError, ValueError), open(children) as fh:
-                    todo += [int(c) for c in fh.read().split()]
-    return found
-
-
-def _memory_kb(pid: int) -> tuple[int, int]:
-    """RSS and PSS of a process tree, in kB."""
-    rss = pss = 0
-    for member in _tree(pid):
-        with contextlib.suppress(OSError), open(f"/proc/{member}/smaps_rollup") as fh:
-            for line in fh:
-                if line.startswith("Rss:"):
-                    rss += int(line.split()[1])
-                elif line.startswith("Pss:"):
-                    pss += int(line.split()[1])
-    return rss, pss
-
-
-def timed(cmd: list[str], env: dict[str, str] | None = None,
-          ok: tuple[int, ...] = (0,)) -> tuple[float, int, int]:
-    """Wall seconds, and peak RSS and PSS of the command's process tree in MB."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
-    peak = [0, 0]
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.is_set():
-            rss, pss = _memory_kb(proc.pid)
-            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
-            time.sleep(0.1)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _, err = proc.communicate()
-    elapsed = time.perf_counter() - start
-    done.set()
-    sampler.join()
-    if proc.returncode not in ok:
-        raise SystemExit(f"{' '.join(cmd[:3])} failed ({proc.returncode}): {err[-2000:]}")
-    return elapsed, peak[0] // 1024, peak[1] // 1024
-
-
-def _serve(pages: int, latency: float, conn: Any) -> None:
-    site = hostile_site() if pages < 0 else js_pages(SEEDS, pages)
-    with SiteServer(site, latency=latency) as server:
-        conn.send(server.url)
-        conn.recv()
-
-
-@contextlib.contextmanager
-def served(pages: int, latency: float) -> Iterator[str]:
-    """The site of ``pages`` script-built pages (the hostile pages when negative)."""
-    context = multiprocessing.get_context("spawn")
-    here, there = context.Pipe()
-    server = context.Process(target=_serve, args=(pages, latency, there), daemon=True)
-    server.start()
-    try:
-        yield here.recv()
-    finally:
-        here.send("stop")
-        server.join(10)
-
-
-def custody_run(url: str, workdir: Path, env: dict[str, str], *args: str) -> tuple[float, int, int]:
+def custody_run(url: str, workdir: Path, env: dict[str, str], *args: str) -> Timed:
     root = workdir / "evidence"
     shutil.rmtree(root, ignore_errors=True)
     subprocess.run([CUSTODY, "init", "--root", str(root)], env=env, check=True,
@@ -187,7 +108,7 @@ async def _bare(urls: list[str], renders: bool) -> None:
         await browser.close()
 
 
-def bare_run(index: str, renders: bool) -> tuple[float, int, int]:
+def bare_run(index: str, renders: bool) -> Timed:
     cmd = [sys.executable, __file__, "--bare", index] + (["--renders"] if renders else [])
     return timed(cmd)
 
@@ -199,7 +120,7 @@ def hostile(runs: int) -> int:
     time, and memory stays bounded."""
     paths = [path for path in hostile_site() if path.endswith(".html")]
     measured = []
-    with tempfile.TemporaryDirectory() as tmp, served(-1, 0.0) as base:
+    with tempfile.TemporaryDirectory() as tmp, served(hostile_site) as base:
         workdir = Path(tmp)
         env = dict(os.environ, CUSTODY_KEY=str(workdir / "key"))
         env.pop("CUSTODY_KEY_PASSPHRASE", None)
@@ -213,8 +134,8 @@ def hostile(runs: int) -> int:
                                    *(base + path for path in paths)], env,
                                   ok=(0, 5)))  # 5: some requests failed, as they do here
     print(f"hostile pages: {len(paths)}, --page-timeout 10, four at a time, {runs} runs")
-    print(f"time median {statistics.median(m[0] for m in measured):.1f} s; peak RSS "
-          f"{max(m[1] for m in measured)} MB, PSS {max(m[2] for m in measured)} MB")
+    print(f"time median {statistics.median(m.seconds for m in measured):.1f} s; peak RSS "
+          f"{max(m.rss_mb for m in measured)} MB, PSS {max(m.pss_mb for m in measured)} MB")
     return 0
 
 
@@ -236,9 +157,10 @@ def main() -> int:
     if args.hostile:
         return hostile(args.runs)
     pages = args.pages + 1  # the index is a page too
-    results: dict[str, list[tuple[float, int, int]]] = {
+    results: dict[str, list[Timed]] = {
         "custody": [], "bare": [], "renders": [], "plain": []}
-    with tempfile.TemporaryDirectory() as tmp, served(args.pages, args.latency) as base:
+    with tempfile.TemporaryDirectory() as tmp, \
+            served(js_pages, SEEDS, args.pages, latency=args.latency) as base:
         workdir = Path(tmp)
         env = dict(os.environ, CUSTODY_KEY=str(workdir / "key"))
         env.pop("CUSTODY_KEY_PASSPHRASE", None)
@@ -250,7 +172,7 @@ def main() -> int:
             results["plain"].append(custody_run(index, workdir, env))
 
     def median(name: str) -> float:
-        return statistics.median(r[0] for r in results[name])
+        return statistics.median(r.seconds for r in results[name])
 
     print(f"site: {pages} script-built pages, latency {args.latency * 1000:.0f} ms, "
           f"{args.runs} runs, medians")
@@ -259,8 +181,8 @@ def main() -> int:
               "renders": "bare + screenshot + PDF",
               "plain": "custody archive --depth 1 (no browser)"}
     for name, label in labels.items():
-        rss = max(r[1] for r in results[name])
-        pss = max(r[2] for r in results[name])
+        rss = max(r.rss_mb for r in results[name])
+        pss = max(r.pss_mb for r in results[name])
         print(f"{label:40s} {pages / median(name):6.2f} pages/s  {median(name):6.2f} s  "
               f"peak RSS {rss:5d} MB, PSS {pss:5d} MB")
     print(f"custody / bare time            {median('custody') / median('bare'):5.2f} x "

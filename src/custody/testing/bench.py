@@ -1,0 +1,103 @@
+"""What the benchmarks in scripts/ share: a site served from a process of its own, and a
+command timed with the peak memory of its whole process tree."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .site import Page, SiteServer
+
+
+def tree(pid: int) -> list[int]:
+    """A process and all its descendants, from /proc/<pid>/task/*/children (Linux)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{current}/task"):
+                children = f"/proc/{current}/task/{task}/children"
+                with contextlib.suppress(OSError, ValueError), open(children) as fh:
+                    todo += [int(c) for c in fh.read().split()]
+    return found
+
+
+def memory_kb(pid: int) -> tuple[int, int]:
+    """RSS and PSS of a process tree, in kB: RSS summed over the processes, and PSS,
+    which counts the memory they share once."""
+    rss = pss = 0
+    for member in tree(pid):
+        with contextlib.suppress(OSError), open(f"/proc/{member}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+    return rss, pss
+
+
+@dataclass
+class Timed:
+    seconds: float
+    rss_mb: int  # peak, summed over the process tree
+    pss_mb: int  # peak, shared memory counted once
+    stderr: str
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None,
+          ok: tuple[int, ...] = (0,)) -> Timed:
+    """Run the command; its wall time and the peak memory of its process tree, sampled
+    every 50 ms. SystemExit when its exit code is not one of ``ok``."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    peak = [0, 0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            rss, pss = memory_kb(proc.pid)
+            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = proc.communicate()
+    elapsed = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    if proc.returncode not in ok:
+        raise SystemExit(f"{' '.join(cmd[:3])} failed ({proc.returncode}): {err[-2000:]}")
+    return Timed(elapsed, peak[0] // 1024, peak[1] // 1024, err)
+
+
+def _serve(site: Callable[..., dict[str, Page]], args: tuple[Any, ...], latency: float,
+           conn: Any) -> None:
+    with SiteServer(site(*args), latency=latency) as server:
+        conn.send(server.url)
+        conn.recv()  # until told to stop
+
+
+@contextlib.contextmanager
+def served(site: Callable[..., dict[str, Page]], *args: Any,
+           latency: float = 0.0) -> Iterator[str]:
+    """The pages ``site(*args)`` makes (``site`` a module-level function), served from a
+    process of its own, so that its threads do not share a GIL with the memory sampling
+    nor the timing; its base URL."""
+    context = multiprocessing.get_context("spawn")
+    here, there = context.Pipe()
+    server = context.Process(target=_serve, args=(site, args, latency, there), daemon=True)
+    server.start()
+    try:
+        yield here.recv()
+    finally:
+        here.send("stop")
+        server.join(10)
