@@ -114,7 +114,7 @@ def _renders(archive: Archive, content: dict, out: Path) -> list[tuple[str, dict
     return written
 
 
-_COMMAND_INDENT = " " * 7  # VERIFY.md's commands stand indented so, as code in its list
+COMMAND_INDENT = " " * 7  # VERIFY.md's commands stand indented so, as code in its list
 
 
 def verify_commands(text: str) -> list[str]:
@@ -123,7 +123,7 @@ def verify_commands(text: str) -> list[str]:
     commands, current = [], ""
     for line in text.splitlines():
         stripped = line.strip()
-        if line.startswith(_COMMAND_INDENT) and stripped:
+        if line.startswith(COMMAND_INDENT) and stripped:
             current += stripped.removesuffix("\\")
             if not stripped.endswith("\\"):
                 commands.append(current)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ORDER = ("core", "warc", "extract", "seal", "index", "capture", "browser", "verify", "report",
-         "replay", "cli", "testing")
+         "export", "replay", "cli", "testing")
 
 
 @dataclass

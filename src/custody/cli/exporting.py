@@ -1,0 +1,43 @@
+"""Exporting captures for others to replay and check: a signed WACZ."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .common import log_event, root_option, signing_key
+
+
+@click.command()
+@root_option
+@click.argument("capture_ids", nargs=-1, required=True, metavar="CAPTURE-ID...")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The WACZ file to write (it must not exist).")
+def export(root: str | None, capture_ids: tuple[str, ...], output: str) -> None:
+    """Export captures as one WACZ 1.1.1 file, signed, with their proof inside.
+
+    ReplayWeb.page, pywb and py-wacz read it; custody/VERIFY.md inside says how to check
+    it with standard tools alone.
+
+    \b
+    custody export 20261121T101500Z-1a2b3c4d -o statement.wacz
+    """
+    from ..core.archive import Archive
+    from ..core.capture_ids import check_capture_id
+    from ..core.errors import KeyProblem
+    from ..export.wacz import write_wacz
+
+    arch = Archive.open(root)
+    ids = [check_capture_id(cid) for cid in capture_ids]
+    key = signing_key(arch)
+    principal = arch.principal_for(key.public_key())
+    if principal is None:
+        raise KeyProblem("this key is not one of the archive's archivists (custody key add, "
+                         "or custody key rotate)")
+    summary = write_wacz(arch, ids, Path(output), key=key, principal=principal)
+    log_event(arch, "exported", {"capture_ids": ids, "file": Path(output).name,
+                                 "format": "wacz"})
+    click.echo(f"{output}: {summary['captures']} capture"
+               f"{'' if summary['captures'] == 1 else 's'}, {summary['pages']} pages, "
+               f"{summary['warc_files']} WARC files, signed by {principal}")

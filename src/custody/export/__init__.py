@@ -1,0 +1,1 @@
+"""Evidence out of custody, for others to replay and check: WACZ."""

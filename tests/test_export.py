@@ -1,0 +1,157 @@
+"""custody export: a WACZ that py-wacz validates, pywb replays and standard tools check."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from conftest import Custody, capture_id_of
+from custody.seal.bundle import verify_commands
+
+TOOLS = Path(__file__).parent.parent / ".venv" / "tools" / "pywb" / "bin"  # scripts/setup
+
+
+def tool(name: str) -> str:
+    if not (TOOLS / name).exists():
+        pytest.skip(f"no {name} at {TOOLS}: ./scripts/setup --test installs it")
+    return str(TOOLS / name)
+
+
+def export(custody: Custody, out: Path, *ids: str) -> Any:
+    return custody("export", *ids, "-o", str(out))
+
+
+def run_verify_md(folder: Path) -> list[tuple[int, str, str]]:
+    """Each command of the package's VERIFY.md, run as written in its folder."""
+    results = []
+    for command in verify_commands((folder / "custody" / "VERIFY.md").read_text()):
+        done = subprocess.run(command, shell=True, cwd=folder, capture_output=True, text=True)
+        results.append((done.returncode, command, done.stdout + done.stderr))
+    return results
+
+
+def test_exported_wacz_is_valid_replayable_and_checkable_without_custody(
+        sealed: Custody, tmp_path: Path) -> None:
+    cid = capture_id_of(sealed)
+    out = tmp_path / "evidence.wacz"
+    result = export(sealed, out, cid)
+    assert result.exit_code == 0, result.output
+    validated = subprocess.run([tool("wacz"), "validate", "-f", str(out)],
+                               capture_output=True, text=True)
+    assert validated.returncode == 0 and "is valid" in validated.stdout, validated.stdout
+
+    with zipfile.ZipFile(out) as package:
+        names = package.namelist()
+        warcs = [n for n in names if n.startswith("archive/")]
+        assert warcs and all(package.getinfo(n).compress_type == zipfile.ZIP_STORED
+                             for n in warcs)  # as the spec asks: seekable in place
+        manifest = sealed.manifest(cid)
+        for entry in manifest["warc_files"]:  # the sealed files, byte for byte
+            inside = package.read("archive/" + Path(entry["path"]).name)
+            assert inside == (sealed.root / entry["path"]).read_bytes()
+        datapackage = json.loads(package.read("datapackage.json"))
+        assert datapackage["wacz_version"] == "1.1.1"
+        listed = {r["path"] for r in datapackage["resources"]}
+        assert listed == set(names) - {"datapackage.json", "datapackage-digest.json"}
+        pages = [json.loads(line) for line in package.read("pages/pages.jsonl").splitlines()]
+        assert pages[0]["format"] == "json-pages-1.0"
+        assert {p["url"] for p in pages[1:]} >= {manifest["seed_url"]}
+        index = package.read("indexes/index.cdx").decode().splitlines()
+        assert index == sorted(index)
+        assert f"custody/{cid}.manifest.json" in names
+        package.extractall(tmp_path / "unpacked")
+
+    # every command VERIFY.md gives passes, with no custody involved
+    for code, command, output in run_verify_md(tmp_path / "unpacked"):
+        assert code == 0, (command, output)
+
+    # pywb takes it in as a WACZ and replays every response byte for byte
+    folder = tmp_path / "pywb"
+    folder.mkdir()
+    subprocess.run([tool("wb-manager"), "init", "evidence"], cwd=folder, check=True,
+                   capture_output=True)
+    subprocess.run([tool("wb-manager"), "add", "--unpack-wacz", "evidence", str(out)],
+                   cwd=folder, check=True, capture_output=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([tool("wayback"), "-b", "127.0.0.1", "-p", str(port)],
+                              cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}/evidence"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "wayback did not start"
+                time.sleep(0.2)
+        checked = 0
+        for entry in manifest["warc_files"]:
+            with open(sealed.root / entry["path"], "rb") as fh:
+                for record in ArchiveIterator(fh):
+                    status = record.http_headers.get_statuscode() if record.http_headers \
+                        else None
+                    if record.rec_type == "response" and status == "200":
+                        uri = record.rec_headers.get_header("WARC-Target-URI")
+                        with urllib.request.urlopen(f"{base}/id_/{uri}") as answer:
+                            assert answer.read() == record.content_stream().read(), uri
+                        checked += 1
+        assert checked >= 3
+    finally:
+        server.terminate()
+        server.wait(10)
+
+    # the export is in the custody log
+    log = sealed.ok("log", "--json").stdout
+    assert any(event["event"] == "exported" and event["details"]["capture_ids"] == [cid]
+               for event in json.loads(log))
+
+
+def test_a_changed_byte_inside_the_wacz_shows(sealed: Custody, tmp_path: Path) -> None:
+    cid = capture_id_of(sealed)
+    out = tmp_path / "evidence.wacz"
+    assert export(sealed, out, cid).exit_code == 0
+    with zipfile.ZipFile(out) as package:
+        package.extractall(tmp_path / "unpacked")
+    warc = next((tmp_path / "unpacked" / "archive").iterdir())
+    data = bytearray(warc.read_bytes())
+    data[len(data) // 2] ^= 1
+    warc.write_bytes(bytes(data))
+    outcomes = run_verify_md(tmp_path / "unpacked")
+    assert any(code != 0 and "files OK" in command for code, command, _ in outcomes)
+    changed = tmp_path / "changed.wacz"
+    shutil.make_archive(str(changed.with_suffix("")), "zip", tmp_path / "unpacked")
+    changed.with_suffix(".zip").rename(changed)
+    validated = subprocess.run([tool("wacz"), "validate", "-f", str(changed)],
+                               capture_output=True, text=True)
+    assert validated.returncode != 0
+
+
+def test_export_refuses_what_it_cannot_stand_behind(sealed: Custody, tmp_path: Path) -> None:
+    cid = capture_id_of(sealed)
+    out = tmp_path / "evidence.wacz"
+    out.write_bytes(b"kept")
+    exists = export(sealed, out, cid)
+    assert exists.exit_code == 2 and out.read_bytes() == b"kept"  # nothing overwritten
+    missing = export(sealed, tmp_path / "none.wacz", "20991231T000000Z-00000000")
+    assert missing.exit_code == 8
+    warc = sealed.root / sealed.manifest(cid)["warc_files"][0]["path"]
+    data = bytearray(warc.read_bytes())
+    data[-10] ^= 1
+    warc.write_bytes(bytes(data))
+    tampered = export(sealed, tmp_path / "tampered.wacz", cid)
+    assert tampered.exit_code == 2 and "not the file its manifest seals" in tampered.output
+    assert not list(tmp_path.glob("*tampered*"))  # no file, no partial one
+    assert sorted(p.name for p in tmp_path.glob("*.wacz*")) == ["evidence.wacz"]
