@@ -36,7 +36,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from xml.etree import ElementTree
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -83,6 +82,16 @@ def prepare(work: Path) -> Path:
     return python
 
 
+EXIT_PLUGIN = """import pytest
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    if exitstatus not in (0, 5):  # passed, or no tests: anything else is a failure
+        session.exitstatus = 1
+"""
+
+
 def run_group(python: Path, work: Path, name: str, timeout: float,
               strings: bool) -> dict[str, object]:
     modules, tests = GROUPS[name]
@@ -91,7 +100,11 @@ def run_group(python: Path, work: Path, name: str, timeout: float,
     # twice the unmutated run's time (--test-time-base more). pytest is started directly:
     # a wrapper (timeout(1)) killed in its place would leave pytest running, and mutmut
     # waiting for its output
-    runner = (f"{python} -m pytest -x -q -p no:cacheprovider -o addopts= "
+    # mutmut 2 counts a mutant killed only when the tests exit with 1: a mutant that
+    # breaks the module's import makes pytest exit with 2 (collection error), which
+    # mutmut would count as survived. The plugin makes every failure exit 1.
+    (work / "mutmut_exit.py").write_text(EXIT_PLUGIN)
+    runner = (f"{python} -m pytest -x -q -p no:cacheprovider -p mutmut_exit -o addopts= "
               f"--basetemp={work}/.pytest-tmp " + " ".join(tests))
     cache = work / ".mutmut-cache"
     cache.unlink(missing_ok=True)
@@ -109,28 +122,35 @@ def run_group(python: Path, work: Path, name: str, timeout: float,
         finished = False
         os.killpg(run.pid, signal.SIGKILL)
         run.wait()
-    results = subprocess.run([str(python), "-m", "mutmut", "junitxml"], cwd=work,
-                             capture_output=True, text=True, env=env).stdout
     per_module: dict[str, dict[str, int]] = {}
     shown = []
-    for case in ElementTree.fromstring(results).iter("testcase"):
-        module = Path(case.get("file") or "?").name
+    for mutant, status, filename, line in _mutants(cache):
+        module = Path(filename).name
         counts = per_module.setdefault(module, {"killed": 0, "survived": 0, "other": 0})
-        failure = case.find("failure")
-        if failure is not None and failure.get("message") == "bad_survived":
-            counts["survived"] += 1
-            shown.append(f"{case.get('name')} ({module}:{case.get('line')})\n"
-                         + (failure.text or "").strip())
-        elif failure is not None or case.find("skipped") is not None:
-            counts["other"] += 1  # timed out, or suspicious: counted apart, and shown
-            shown.append(f"{case.get('name')} ({module}:{case.get('line')}): "
-                         f"{failure.get('message') if failure is not None else 'skipped'}")
-        else:
+        if status == "ok_killed":
             counts["killed"] += 1
+        elif status == "bad_survived":
+            counts["survived"] += 1
+            diff = subprocess.run([str(python), "-m", "mutmut", "show", str(mutant)], cwd=work,
+                                  capture_output=True, text=True, env=env).stdout
+            changed = [d for d in diff.splitlines() if d[:2] in ("- ", "+ ")]
+            shown.append(f"{mutant} ({module}:{line})\n" + "\n".join(changed))
+        elif status != "untested":  # timed out, or suspicious: counted apart, and shown
+            counts["other"] += 1
+            shown.append(f"{mutant} ({module}:{line}): {status}")
     shutil.copy(cache, work / f"mutmut-{name}.sqlite")
     untested = _count(cache, "untested")
     return {"group": name, "seconds": round(time.monotonic() - started), "finished": finished,
             "untested": untested, "modules": per_module, "survivors": shown}
+
+
+def _mutants(cache: Path) -> list[tuple[int, str, str, int]]:
+    """Each mutant: its id, status, file and line (mutmut's cache, read directly: its
+    junitxml report fails on a run that was stopped)."""
+    with contextlib.closing(sqlite3.connect(cache)) as db:
+        return db.execute("SELECT m.id, m.status, f.filename, l.line_number + 1 FROM Mutant m "
+                          "JOIN Line l ON m.line = l.id JOIN SourceFile f ON l.sourcefile = f.id "
+                          "ORDER BY m.id").fetchall()
 
 
 def _count(cache: Path, status: str) -> int:
