@@ -155,3 +155,22 @@ def test_export_refuses_what_it_cannot_stand_behind(sealed: Custody, tmp_path: P
     assert tampered.exit_code == 2 and "not the file its manifest seals" in tampered.output
     assert not list(tmp_path.glob("*tampered*"))  # no file, no partial one
     assert sorted(p.name for p in tmp_path.glob("*.wacz*")) == ["evidence.wacz"]
+
+
+def test_timestamped_captures_export_with_their_tokens(stamped: Custody, tmp_path: Path) -> None:
+    """Several captures in one package, each with its RFC 3161 token, which openssl
+    checks against the TSA roots the package carries."""
+    ids = [p.stem for p in sorted((stamped.root / "manifests").glob("*.json"))]
+    out = tmp_path / "three.wacz"
+    assert export(stamped, out, *ids).exit_code == 0
+    with zipfile.ZipFile(out) as package:
+        names = set(package.namelist())
+        package.extractall(tmp_path / "unpacked")
+    for cid in ids:
+        assert {f"custody/{cid}.manifest.json", f"custody/{cid}.manifest.json.tsr",
+                f"custody/{cid}.inclusion-proof.json"} <= names
+    outcomes = run_verify_md(tmp_path / "unpacked")
+    assert sum(1 for _, command, _ in outcomes if command.startswith("openssl ts -verify")) \
+        == len(ids)
+    for code, command, output in outcomes:
+        assert code == 0, (command, output)
