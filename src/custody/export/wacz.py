@@ -36,7 +36,7 @@ from .. import __version__
 from ..core import sshsig
 from ..core.archive import Archive
 from ..core.config import load as load_config
-from ..core.errors import NotFound, UsageError
+from ..core.errors import UsageError
 from ..seal import inclusion_script, manifest, timestamp
 from ..seal.bundle import COMMAND_INDENT
 from ..seal.ledger import Ledger
@@ -113,13 +113,8 @@ def write_wacz(archive: Archive, capture_ids: list[str], out: Path, *,
 
 def _sealed(archive: Archive, capture_id: str) -> manifest.Sealed:
     """The capture's manifest, its WARC files checked to be the sealed ones."""
-    path = manifest.manifest_path(archive.manifests_dir, capture_id)
-    if not path.exists():
-        raise NotFound("no such capture", where=capture_id)
-    sealed = manifest.read(path)
-    if sealed.content is None:
-        raise UsageError(sealed.problem or "unreadable manifest", where=str(path))
-    for entry in sealed.content.get("warc_files") or []:
+    sealed, content = manifest.read_capture(archive.manifests_dir, capture_id)
+    for entry in content.get("warc_files") or []:
         source = archive.root / entry["path"]
         if not source.is_file() or file_sha256(source)[1] != entry.get("sha256"):
             raise UsageError(f"{entry['path']} is not the file its manifest seals (custody "

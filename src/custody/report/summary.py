@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.archive import Archive
-from ..core.errors import CustodyError, NotFound
+from ..core.errors import CustodyError
 from ..seal import manifest
 
 
@@ -26,13 +26,8 @@ class Summary:
 
 
 def summarise(archive: Archive, capture_id: str, *, check: bool = True) -> Summary:
-    path = manifest.manifest_path(archive.manifests_dir, capture_id)
-    if not path.exists():
-        raise NotFound("no such capture", where=capture_id)
-    sealed = manifest.read(path)
-    if sealed.content is None:
-        raise CustodyError(sealed.problem or "unreadable manifest", where=str(path))
-    summary = Summary(sealed.content, sealed.sha256)
+    sealed, content = manifest.read_capture(archive.manifests_dir, capture_id)
+    summary = Summary(content, sealed.sha256)
     _titles(archive, summary)
     _locations(archive, summary)
     if check:

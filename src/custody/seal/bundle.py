@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..core.archive import Archive
 from ..core.config import load as load_config
-from ..core.errors import NotFound, UsageError
+from ..core.errors import UsageError
 from ..warc.payload import copy_block
 from . import inclusion_script, manifest, timestamp
 from .ledger import Ledger
@@ -26,12 +26,8 @@ from .ledger import Ledger
 
 def write_bundle(archive: Archive, capture_id: str, out: Path) -> list[str]:
     """Write the bundle into ``out`` (new or empty); return the files written."""
-    path = manifest.manifest_path(archive.manifests_dir, capture_id)
-    if not path.exists():
-        raise NotFound("no such capture", where=capture_id)
-    sealed = manifest.read(path)
-    if sealed.content is None:
-        raise UsageError(sealed.problem or "unreadable manifest", where=str(path))
+    sealed, content = manifest.read_capture(archive.manifests_dir, capture_id)
+    path = sealed.path
     if out.exists() and any(out.iterdir()):
         raise UsageError("the bundle folder exists and is not empty", where=str(out))
     ledger = Ledger(archive.manifests_dir)
@@ -62,9 +58,9 @@ def write_bundle(archive: Archive, capture_id: str, out: Path) -> list[str]:
     if roots:
         put("tsa-roots.pem", b"".join(r.read_bytes() for r in roots))
     put("allowed_signers", source=archive.allowed_signers)
-    for entry in sealed.content["warc_files"]:
+    for entry in content["warc_files"]:
         put(entry["path"], source=archive.root / entry["path"])
-    renders = _renders(archive, sealed.content, out)
+    renders = _renders(archive, content, out)
     files += [name for name, _ in renders]
     if renders:
         put("renders.sha256", "".join(f"{entry['block_sha256']}  {name}\n"
@@ -77,7 +73,7 @@ def write_bundle(archive: Archive, capture_id: str, out: Path) -> list[str]:
     put("checkpoint.sig", source=ledger.dir / "checkpoint.sig")
     put("inclusion-proof.json", (json.dumps(proof, indent=2) + "\n").encode())
     put("verify_inclusion.py", inclusion_script.script().encode())
-    put("VERIFY.md", _verify_md(sealed.content, checkpoint.size, tokens, bool(roots),
+    put("VERIFY.md", _verify_md(content, checkpoint.size, tokens, bool(roots),
                                 bool(renders)).encode())
     sums = "".join(f"{hashlib.sha256((out / f).read_bytes()).hexdigest()}  {f}\n"
                    for f in files)

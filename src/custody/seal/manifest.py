@@ -20,6 +20,7 @@ from typing import Any
 
 from ..core.atomic import replace_durably
 from ..core.capture_ids import check_capture_id
+from ..core.errors import CustodyError, NotFound
 
 FORMAT = "custody-manifest/1"
 
@@ -77,6 +78,18 @@ def read(path: Path) -> Sealed:
     if not isinstance(content, dict) or content.get("format") != FORMAT:
         return Sealed(capture_id, path, data, None, f"not a {FORMAT} manifest")
     return Sealed(capture_id, path, data, content)
+
+
+def read_capture(manifests_dir: Path, capture_id: str) -> tuple[Sealed, dict[str, Any]]:
+    """The capture's manifest and its content; NotFound, or CustodyError saying what is
+    wrong with it."""
+    path = manifest_path(manifests_dir, capture_id)
+    if not path.exists():
+        raise NotFound("no such capture", where=capture_id)
+    sealed = read(path)
+    if sealed.content is None:
+        raise CustodyError(sealed.problem or "unreadable manifest", where=str(path))
+    return sealed, sealed.content
 
 
 def paths(manifests_dir: Path) -> list[Path]:
