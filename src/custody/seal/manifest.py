@@ -20,7 +20,7 @@ from typing import Any
 
 from ..core.atomic import replace_durably
 from ..core.capture_ids import check_capture_id
-from ..core.errors import CustodyError, NotFound
+from ..core.errors import ArchiveError, NotFound
 
 FORMAT = "custody-manifest/1"
 
@@ -81,14 +81,14 @@ def read(path: Path) -> Sealed:
 
 
 def read_capture(manifests_dir: Path, capture_id: str) -> tuple[Sealed, dict[str, Any]]:
-    """The capture's manifest and its content; NotFound, or CustodyError saying what is
+    """The capture's manifest and its content; NotFound, or ArchiveError saying what is
     wrong with it."""
     path = manifest_path(manifests_dir, capture_id)
     if not path.exists():
         raise NotFound("no such capture", where=capture_id)
     sealed = read(path)
     if sealed.content is None:
-        raise CustodyError(sealed.problem or "unreadable manifest", where=str(path))
+        raise ArchiveError(sealed.problem or "unreadable manifest", where=str(path))
     return sealed, sealed.content
 
 
