@@ -121,3 +121,35 @@ def test_the_bundle_script_is_the_same_check(tmp_path: Path) -> None:
             assert ran.returncode == (0 if want else 1), (vector, ran.stdout, ran.stderr)
             cases += 1
     assert cases >= 4 * len(VECTORS["inclusion"])
+
+
+def test_proofs_are_refused_outside_the_tree() -> None:
+    """The bounds of every proof and check: a leaf past the end, a negative one, an empty
+    or reversed consistency range, an equal-size range with a proof or other roots."""
+    for size in (1, 3, 8):
+        with pytest.raises(ValueError):
+            merkle.inclusion_proof(LEAVES[:size], size)
+        with pytest.raises(ValueError):
+            merkle.inclusion_proof(LEAVES[:size], -1)
+        with pytest.raises(ValueError):
+            merkle.consistency_proof(LEAVES[:size], 0)
+        with pytest.raises(ValueError):
+            merkle.consistency_proof(LEAVES[:size], size + 1)
+    root7 = ROOTS[6]
+    last = merkle.inclusion_proof(LEAVES[:7], 6)
+    assert merkle.verify_inclusion(6, 7, LEAVES[6], last, root7)
+    assert not merkle.verify_inclusion(7, 7, LEAVES[6], last, root7)  # index == size
+    assert not merkle.verify_inclusion(8, 7, LEAVES[6], last, root7)
+    assert not merkle.verify_inclusion(-1, 7, LEAVES[6], last, root7)
+    assert not merkle.verify_inclusion(0, 1, LEAVES[0], [], ROOTS[1])
+    short = [last[0][:31], *last[1:]]  # a proof element that is not a hash
+    assert not merkle.verify_inclusion(6, 7, LEAVES[6], short, root7)
+    four = merkle.consistency_proof(LEAVES[:7], 4)
+    assert merkle.verify_consistency(4, 7, four, ROOTS[3], root7)
+    assert merkle.verify_consistency(0, 7, [], EMPTY, root7)  # the empty tree is a prefix
+    assert not merkle.verify_consistency(0, 7, four, EMPTY, root7)
+    assert not merkle.verify_consistency(-1, 7, four, ROOTS[3], root7)
+    assert not merkle.verify_consistency(7, 4, four, root7, ROOTS[3])  # reversed
+    assert merkle.verify_consistency(7, 7, [], root7, root7)
+    assert not merkle.verify_consistency(7, 7, [], root7, ROOTS[5])  # same size, other root
+    assert not merkle.verify_consistency(7, 7, four[:1], root7, root7)  # a proof where none is
