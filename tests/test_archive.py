@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -294,3 +295,44 @@ def test_every_stemmer_search_names_is_installed() -> None:
 
     assert set(Stemmer.algorithms()) >= textindex.STEMMERS, \
         textindex.STEMMERS - set(Stemmer.algorithms())
+
+
+def test_a_reader_glancing_at_the_lock_does_not_stop_a_capture(custody: Custody,
+                                                                site: SiteServer) -> None:
+    """verify asks whether a capture runs by taking the writer's lock shared for an
+    instant: a capture starting then waits, while one still held after LOCK_WAIT is
+    another writer, refused with exit 3."""
+    import fcntl
+    import threading
+    import time
+
+    from custody.core.archive import LOCK_WAIT, WRITER_LOCK
+
+    def hold(mode: int, seconds: float, held: threading.Event) -> None:
+        fd = os.open(custody.root / WRITER_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, mode)
+            held.set()
+            time.sleep(seconds)
+        finally:
+            os.close(fd)
+
+    held = threading.Event()
+    glance = threading.Thread(target=hold, args=(fcntl.LOCK_SH, 0.5, held))
+    glance.start()
+    held.wait(5)
+    result = custody("archive", site.url + "/en.html")
+    glance.join()
+    assert result.exit_code == 0, result.output
+
+    held = threading.Event()
+    writer = threading.Thread(target=hold, args=(fcntl.LOCK_EX, LOCK_WAIT + 2, held))
+    writer.start()
+    held.wait(5)
+    started = time.monotonic()
+    refused = custody("archive", site.url + "/en.html")
+    waited = time.monotonic() - started
+    writer.join()
+    assert refused.exit_code == 3, refused.output
+    assert "another custody process is writing" in refused.output
+    assert LOCK_WAIT - 0.1 <= waited < LOCK_WAIT + 2

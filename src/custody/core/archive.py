@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ if TYPE_CHECKING:  # cryptography loads slowly, and most commands open an archiv
 SIGNERS = "allowed_signers"
 WRITER_LOCK = ".custody.lock"
 SNAPSHOT_LOCK = ".custody.seal.lock"
+LOCK_WAIT = 3.0  # seconds a writer waits for the lock before it says another one holds it
 
 
 _sealing: dict[Path, bool] = {}  # roots whose sealing lock this process holds
@@ -124,16 +126,23 @@ class Archive:
 
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """The writer's lock, held for a whole command that writes: one writer at a time."""
+        """The writer's lock, held for a whole command that writes: one writer at a time.
+        Taken within LOCK_WAIT seconds or refused: a reader asking whether a capture runs
+        (writer_active) holds it for an instant, and verify logging its event for a
+        moment; only a writer still there after that is another command writing."""
         path = self.root / WRITER_LOCK
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as exc:
-                raise ArchiveLocked(
-                    "another custody process is writing to this archive", where=str(self.root)
-                ) from exc
+            deadline = time.monotonic() + LOCK_WAIT
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError as exc:
+                    if time.monotonic() >= deadline:
+                        raise ArchiveLocked("another custody process is writing to this "
+                                            "archive", where=str(self.root)) from exc
+                    time.sleep(0.05)
             yield
         finally:
             os.close(fd)
