@@ -9,7 +9,7 @@ Each group names modules to mutate and the tests that should catch a change to t
 The repository's committed HEAD is copied into a work folder (default /tmp/custody-
 mutation) with a virtual environment of its own, so the mutated files never touch the
 checkout; there mutmut 2 changes one thing at a time on disk (an operator, a number, a
-condition, a name; string literals too with --strings, though most are messages no test
+condition, a name; string and f-string literals too with --strings, though most are messages no test
 should pin word for word), runs the group's tests, and counts the mutant killed when they
 fail. Each run has a temporary folder of its own (--basetemp): pytest's shared one is
 cleaned by whichever run starts next, which would kill or spare mutants at random.
@@ -92,6 +92,13 @@ def pytest_sessionfinish(session, exitstatus):
 """
 
 
+def restore(work: Path, paths: list[str]) -> None:
+    """The files as HEAD has them: mutmut, stopped, leaves its current mutant in place."""
+    archive = subprocess.run(["git", "archive", "HEAD", *paths], cwd=REPO,
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
+
+
 def run_group(python: Path, work: Path, name: str, timeout: float,
               strings: bool) -> dict[str, object]:
     modules, tests = GROUPS[name]
@@ -110,7 +117,7 @@ def run_group(python: Path, work: Path, name: str, timeout: float,
     cache.unlink(missing_ok=True)
     started = time.monotonic()
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    skip = [] if strings else ["--disable-mutation-types", "string"]
+    skip = [] if strings else ["--disable-mutation-types", "string,fstring"]
     run = subprocess.Popen([str(python), "-m", "mutmut", "run", "--paths-to-mutate", paths,
                             "--runner", runner, "--no-progress", "--simple-output",
                             "--test-time-base", "20", *skip],
@@ -122,6 +129,7 @@ def run_group(python: Path, work: Path, name: str, timeout: float,
         finished = False
         os.killpg(run.pid, signal.SIGKILL)
         run.wait()
+        restore(work, [f"src/custody/{m}" for m in modules])  # a mutant may be on disk
     per_module: dict[str, dict[str, int]] = {}
     shown = []
     for mutant, status, filename, line in _mutants(cache):
