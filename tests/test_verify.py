@@ -260,3 +260,24 @@ def test_reindex_rebuilds_an_identical_database(sealed: Custody) -> None:
     assert [sealed.query(q) for q in queries] == before
     assert sealed.ok("search", "--json", "blockade").stdout == hits
     assert sealed.verify()[0] == 0
+
+
+def test_ledger_removed_whole_fails(sealed: Custody) -> None:
+    """Deleting the whole ledger (leaves, checkpoints, log) is not an unfinished seal."""
+    shutil.rmtree(sealed.root / "manifests" / "ledger")
+    code, report = sealed.verify()
+    assert code == 1
+    assert any(c["check"] == "ledger" and c["outcome"] == "failed"
+               and "the ledger is missing" in c["detail"] for c in report["checks"]), report
+
+
+def test_a_torn_last_leaf_is_a_note(sealed: Custody) -> None:
+    """The leaves file ending in part of a line (an append cut short) passes, noted;
+    the next archive cuts it off."""
+    leaves = sealed.root / "manifests" / "ledger" / "leaves"
+    whole = leaves.read_bytes()
+    torn = whole.splitlines(keepends=True)[-1][:20]
+    leaves.write_bytes(whole + torn)
+    code, report = sealed.verify()
+    assert code == 0, report
+    assert any(f"ends in {len(torn)} bytes of a leaf" in n for n in report["notes"]), report
