@@ -75,6 +75,12 @@ def assert_whole(custody: Custody) -> None:
     assert not list((custody.root / ".custody" / "sealing").glob("*"))
     assert not list((custody.root / ".custody" / "crawls").glob("*"))
     assert not list((custody.root / "archive").rglob("*.partial"))
+    # nothing an interrupted seal wrote beside the manifests is left: each file there
+    # belongs to a sealed capture (or the ledger)
+    for path in (custody.root / "manifests").iterdir():
+        if path.is_file():
+            owner = path.name.lstrip(".").split(".")[0]
+            assert owner in ids and not path.name.startswith("."), path.name
 
 
 CASES = [(step, recovery) for step in faults.SEAL_STEPS for recovery in RECOVERIES]
