@@ -167,3 +167,49 @@ def stamped(stamped_template: Custody, tmp_path: Path) -> Custody:
     key.parent.mkdir()
     shutil.copy2(stamped_template.key, key)
     return Custody(root, key)
+
+
+PYWB = Path(__file__).parent.parent / ".venv" / "tools" / "pywb" / "bin"  # scripts/setup
+
+
+@pytest.fixture
+def wayback(tmp_path: Path) -> Iterator[Any]:
+    """pywb's wayback on loopback, over a collection the test fills with ``add`` (WARC
+    files, or a WACZ unpacked as ``wb-manager add --unpack-wacz`` does)."""
+    import socket
+    import subprocess
+    import time
+
+    if not (PYWB / "wayback").exists():
+        pytest.skip(f"no pywb at {PYWB}: ./scripts/setup --test installs it")
+    folder = tmp_path / "pywb"
+    folder.mkdir()
+    subprocess.run([str(PYWB / "wb-manager"), "init", "evidence"], cwd=folder, check=True,
+                   capture_output=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([str(PYWB / "wayback"), "-b", "127.0.0.1", "-p", str(port)],
+                              cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    class Wayback:
+        base = f"http://127.0.0.1:{port}/evidence"
+
+        def add(self, *files: str, wacz: bool = False) -> None:
+            unpack = ["--unpack-wacz"] if wacz else []
+            subprocess.run([str(PYWB / "wb-manager"), "add", *unpack, "evidence", *files],
+                           cwd=folder, check=True, capture_output=True)
+
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "wayback did not start"
+                time.sleep(0.1)
+        yield Wayback()
+    finally:
+        server.terminate()
+        server.wait(10)

@@ -35,7 +35,6 @@ from custody.testing.jssite import hostile_site, js_site, js_texts
 from custody.testing.site import Page, SiteServer
 
 CHROMIUM = os.environ.get("CUSTODY_CHROMIUM", "/usr/bin/chromium")
-PYWB = Path(__file__).parent.parent / ".venv" / "tools" / "pywb" / "bin"  # scripts/setup
 CUSTODY = str(Path(sys.executable).with_name("custody"))
 WARCIO = str(Path(sys.executable).with_name("warcio"))
 
@@ -477,43 +476,6 @@ def test_ctrl_c_seals_what_the_browser_had(custody: Custody) -> None:
     assert visit["records"].get("screenshot") and visit["records"].get("dom")
     code, report = custody.verify()
     assert code == 0, report
-
-
-@pytest.fixture
-def wayback(tmp_path: Path) -> Iterator[Any]:
-    """pywb's wayback on loopback, over a collection the test fills with ``add``."""
-    if not (PYWB / "wayback").exists():
-        pytest.skip(f"no pywb at {PYWB}: ./scripts/setup --test installs it")
-    folder = tmp_path / "pywb"
-    folder.mkdir()
-    subprocess.run([str(PYWB / "wb-manager"), "init", "evidence"], cwd=folder, check=True,
-                   capture_output=True)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([str(PYWB / "wayback"), "-b", "127.0.0.1", "-p", str(port)],
-                              cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    def up() -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            return False
-
-    class Wayback:
-        base = f"http://127.0.0.1:{port}/evidence"
-
-        def add(self, *warcs: str) -> None:
-            subprocess.run([str(PYWB / "wb-manager"), "add", "evidence", *warcs], cwd=folder,
-                           check=True, capture_output=True)
-
-    try:
-        assert wait_for(up, 30), "wayback did not start"
-        yield Wayback()
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def test_pywb_replays_the_browser_capture(custody: Custody, js_server: SiteServer,

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
-import time
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -15,16 +13,14 @@ from typing import Any
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from conftest import Custody, capture_id_of
+from conftest import PYWB, Custody, capture_id_of
 from custody.seal.bundle import verify_commands
-
-TOOLS = Path(__file__).parent.parent / ".venv" / "tools" / "pywb" / "bin"  # scripts/setup
 
 
 def tool(name: str) -> str:
-    if not (TOOLS / name).exists():
-        pytest.skip(f"no {name} at {TOOLS}: ./scripts/setup --test installs it")
-    return str(TOOLS / name)
+    if not (PYWB / name).exists():
+        pytest.skip(f"no {name} at {PYWB}: ./scripts/setup --test installs it")
+    return str(PYWB / name)
 
 
 def export(custody: Custody, out: Path, *ids: str) -> Any:
@@ -41,7 +37,7 @@ def run_verify_md(folder: Path) -> list[tuple[int, str, str]]:
 
 
 def test_exported_wacz_is_valid_replayable_and_checkable_without_custody(
-        sealed: Custody, tmp_path: Path) -> None:
+        sealed: Custody, tmp_path: Path, wayback: Any) -> None:
     cid = capture_id_of(sealed)
     out = tmp_path / "evidence.wacz"
     result = export(sealed, out, cid)
@@ -76,42 +72,18 @@ def test_exported_wacz_is_valid_replayable_and_checkable_without_custody(
         assert code == 0, (command, output)
 
     # pywb takes it in as a WACZ and replays every response byte for byte
-    folder = tmp_path / "pywb"
-    folder.mkdir()
-    subprocess.run([tool("wb-manager"), "init", "evidence"], cwd=folder, check=True,
-                   capture_output=True)
-    subprocess.run([tool("wb-manager"), "add", "--unpack-wacz", "evidence", str(out)],
-                   cwd=folder, check=True, capture_output=True)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([tool("wayback"), "-b", "127.0.0.1", "-p", str(port)],
-                              cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        base = f"http://127.0.0.1:{port}/evidence"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "wayback did not start"
-                time.sleep(0.2)
-        checked = 0
-        for entry in manifest["warc_files"]:
-            with open(sealed.root / entry["path"], "rb") as fh:
-                for record in ArchiveIterator(fh):
-                    status = record.http_headers.get_statuscode() if record.http_headers \
-                        else None
-                    if record.rec_type == "response" and status == "200":
-                        uri = record.rec_headers.get_header("WARC-Target-URI")
-                        with urllib.request.urlopen(f"{base}/id_/{uri}") as answer:
-                            assert answer.read() == record.content_stream().read(), uri
-                        checked += 1
-        assert checked >= 3
-    finally:
-        server.terminate()
-        server.wait(10)
+    wayback.add(str(out), wacz=True)
+    checked = 0
+    for entry in manifest["warc_files"]:
+        with open(sealed.root / entry["path"], "rb") as fh:
+            for record in ArchiveIterator(fh):
+                status = record.http_headers.get_statuscode() if record.http_headers else None
+                if record.rec_type == "response" and status == "200":
+                    uri = record.rec_headers.get_header("WARC-Target-URI")
+                    with urllib.request.urlopen(f"{wayback.base}/id_/{uri}") as answer:
+                        assert answer.read() == record.content_stream().read(), uri
+                    checked += 1
+    assert checked >= 3
 
     # the export is in the custody log
     log = sealed.ok("log", "--json").stdout

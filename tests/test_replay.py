@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Custody
+from conftest import PYWB, Custody
+from custody.testing.bench import tree
 from custody.testing.site import PNG, Page, SiteServer
 
 CHROMIUM = os.environ.get("CUSTODY_CHROMIUM", "/usr/bin/chromium")
-PYWB = Path(__file__).parent.parent / ".venv" / "tools" / "pywb" / "bin"  # scripts/setup
 CUSTODY = str(Path(sys.executable).with_name("custody"))
 TEXT = "Statement kept by the documentation team, replayed from its archive."
 
@@ -40,20 +40,6 @@ def tree_digest(folder: Path) -> str:
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(folder)).encode() + path.read_bytes())
     return digest.hexdigest()
-
-
-def descendants(pid: int) -> set[int]:
-    found, todo = set(), [pid]
-    while todo:
-        current = todo.pop()
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
-                children = [int(c) for c in (task / "children").read_text().split()]
-            except (OSError, ValueError):
-                continue
-            found.update(children)
-            todo += children
-    return found
 
 
 def replay_folders() -> set[str]:
@@ -126,7 +112,7 @@ def test_a_capture_replays_in_a_browser_and_the_archive_is_untouched(custody: Cu
                 browser.close()
         assert text == TEXT
         assert width > 0  # the archived image, decoded by the browser
-        family = descendants(proc.pid)
+        family = set(tree(proc.pid)) - {proc.pid}
         assert family  # pywb, custody's child
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0

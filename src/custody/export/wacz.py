@@ -114,11 +114,10 @@ def write_wacz(archive: Archive, capture_ids: list[str], out: Path, *,
 def _sealed(archive: Archive, capture_id: str) -> manifest.Sealed:
     """The capture's manifest, its WARC files checked to be the sealed ones."""
     sealed, content = manifest.read_capture(archive.manifests_dir, capture_id)
-    for entry in content.get("warc_files") or []:
-        source = archive.root / entry["path"]
-        if not source.is_file() or file_sha256(source)[1] != entry.get("sha256"):
-            raise UsageError(f"{entry['path']} is not the file its manifest seals (custody "
-                             "verify says more); nothing was exported", where=capture_id)
+    problem = manifest.unsealed_file(archive.root, content)
+    if problem:
+        raise UsageError(f"{problem} (custody verify says more); nothing was exported",
+                         where=capture_id)
     return sealed
 
 

@@ -26,8 +26,8 @@ from pathlib import Path
 from ..core.archive import Archive
 from ..core.errors import UsageError
 from ..core.processes import serve_child
+from ..export.cdxj import INDEXED
 from ..seal import manifest
-from ..warc.scan import file_sha256
 
 INDEX = """
 import sys
@@ -63,20 +63,13 @@ def sealed_captures(archive: Archive) -> tuple[list[tuple[Replayed, list[Path]]]
         if content is None:
             left_out.append(f"{sealed.capture_id}: its manifest is unreadable")
             continue
-        files, problem = [], None
-        for entry in content.get("warc_files") or []:
-            path = archive.root / str(entry.get("path"))
-            if not path.is_file():
-                problem = f"{entry.get('path')} is missing"
-            elif file_sha256(path)[1] != entry.get("sha256"):
-                problem = f"{entry.get('path')} is not the file its manifest seals"
-            files.append(path)
+        problem = manifest.unsealed_file(archive.root, content)
         if problem:
             left_out.append(f"{sealed.capture_id}: {problem} (custody verify says more)")
             continue
+        files = [archive.root / str(entry["path"]) for entry in content.get("warc_files") or []]
         urls = {str(r["target_uri"]) for r in content.get("records") or []
-                if isinstance(r, dict) and r.get("type") in ("response", "resource", "revisit")
-                and r.get("target_uri")}
+                if isinstance(r, dict) and r.get("type") in INDEXED and r.get("target_uri")}
         chosen.append((Replayed(sealed.capture_id, str(content.get("seed_url") or ""),
                                 str(content.get("started_at") or ""), urls), files))
     return chosen, left_out

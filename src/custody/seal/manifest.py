@@ -92,6 +92,20 @@ def read_capture(manifests_dir: Path, capture_id: str) -> tuple[Sealed, dict[str
     return sealed, sealed.content
 
 
+def unsealed_file(root: Path, content: dict[str, Any]) -> str | None:
+    """What is wrong with the first of the capture's WARC files that is missing or not
+    the one its manifest seals (its sha256); None when they are all as sealed."""
+    from ..warc.scan import file_sha256
+
+    for entry in content.get("warc_files") or []:
+        path = root / str(entry.get("path"))
+        if not path.is_file():
+            return f"{entry.get('path')} is missing"
+        if file_sha256(path)[1] != entry.get("sha256"):
+            return f"{entry.get('path')} is not the file its manifest seals"
+    return None
+
+
 def paths(manifests_dir: Path) -> list[Path]:
     """Every manifest file, by name (a dot file is a manifest still being written)."""
     return sorted(p for p in manifests_dir.glob("*.json") if not p.name.startswith("."))
