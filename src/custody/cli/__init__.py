@@ -18,7 +18,7 @@ import click
 
 from .. import __version__
 from ..core.errors import CustodyError, ExitCode
-from . import archiving, browsing, checking, exporting, keys, proofs, replaying
+from . import archiving, browsing, checking, exporting, importing, keys, proofs, replaying
 
 
 def fail(message: str, code: int) -> None:
@@ -60,7 +60,8 @@ def main() -> None:
 
 
 for command in (keys.init, keys.key, archiving.archive, archiving.reindex, checking.verify,
+                checking.check,
                 proofs.timestamp, proofs.ledger, proofs.log_command, proofs.bundle,
                 browsing.query, browsing.search, browsing.show, browsing.history, browsing.diff,
-                browsing.serve, replaying.replay, exporting.export):
+                browsing.serve, replaying.replay, exporting.export, importing.import_command):
     main.add_command(command)

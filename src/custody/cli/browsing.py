@@ -46,7 +46,7 @@ def history(root: str | None, url: str, as_json: bool) -> None:
     for row in rows:
         text = (row["text_sha256"] or "-")[:16]
         click.echo(f"{row['captured_at']}  {row['capture_id']}  {row['status']}  text {text}  "
-                   f"{changed[row['text_changed']]}")
+                   f"{changed[row['text_changed']]}" + ("  imported" if row["imported"] else ""))
 
 
 @click.command()
@@ -150,7 +150,8 @@ def search(root: str | None, words: tuple[str, ...], limit: int, site: str | Non
         click.echo(json.dumps(hits, ensure_ascii=False, indent=2))
         return
     for hit in hits:
-        click.echo(f"{hit['captured_at']}  {hit['capture_id']}  {hit['url']}")
+        click.echo(f"{hit['captured_at']}  {hit['capture_id']}  {hit['url']}"
+                   + ("  (imported)" if hit["imported"] else ""))
         click.echo(f"    {hit['title'] or ''}")
         click.echo(f"    {hit['snippet']}")
     if not hits:

@@ -1,11 +1,13 @@
-"""Checking: `custody verify`, every claim of the archive against its evidence, with the
-documented exit codes for passed, failed and could not be checked."""
+"""Checking: `custody verify`, every claim of the archive against its evidence, and
+`custody check`, any WARC, ARC or WACZ file on its own; both with the documented exit
+codes for passed, failed and could not be checked."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -49,28 +51,80 @@ def verify(root: str | None, capture_ids: tuple[str, ...], as_json: bool, verbos
 
     report = run_verify(arch, list(capture_ids) or None, against=old, jobs=jobs,
                         on_wait=waiting, part_bytes=part_bytes)
-    from ..verify.report import (  # here: verify forks its first worker before loading it
-        FAILED,
-        PASSED,
-    )
+    from ..verify.report import FAILED  # here: verify forks its first worker before loading it
 
     log_event(arch, "verified", {"status": report.status,
                                   "captures": len(report.captures),
                                   "failed": report.count(FAILED)})
+    count = len(report.captures)
+    _print(report, as_json, verbose, f"{count} capture{'' if count == 1 else 's'}")
+    _exit(report.status)
+
+
+def _print(report: Any, as_json: bool, verbose: bool, what: str) -> None:
+    from ..verify.report import FAILED, PASSED, UNCHECKED
+
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
-    else:
-        for check in report.checks:
-            if check.outcome != PASSED or verbose:
-                detail = f": {check.detail}" if check.detail else ""
-                click.echo(f"{check.outcome.upper():9} {check.check:12} {check.subject}{detail}")
-        for note in report.notes:
-            click.echo(f"NOTE      {note}")
-        summary = ", ".join(f"{report.count(o)} {o}" for o in (PASSED, FAILED, "unchecked"))
-        count = len(report.captures)
-        click.echo(f"{report.status.upper()}: {count} capture{'' if count == 1 else 's'}; "
-                   f"{summary}")
-    if report.status == FAILED:
+        return
+    for check in report.checks:
+        if check.outcome != PASSED or verbose:
+            detail = f": {check.detail}" if check.detail else ""
+            click.echo(f"{check.outcome.upper():9} {check.check:12} {check.subject}{detail}")
+    for note in report.notes:
+        click.echo(f"NOTE      {note}")
+    summary = ", ".join(f"{report.count(o)} {o}" for o in (PASSED, FAILED, UNCHECKED))
+    click.echo(f"{report.status.upper()}: {what}; {summary}")
+
+
+def _exit(status: str) -> None:
+    if status == "failed":
         sys.exit(ExitCode.FAILED)
-    if report.status != PASSED:
+    if status != "passed":
         sys.exit(ExitCode.UNCHECKED)
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@json_option
+@click.option("-v", "--verbose", is_flag=True, help="List passed checks too.")
+def check(files: tuple[str, ...], as_json: bool, verbose: bool) -> None:
+    """Check WARC, ARC and WACZ files from any tool, on their own.
+
+    Every record's framing, header fields and block and payload digests (sha1, sha256,
+    md5; base32, hex or base64), the gzip layout, and for a WACZ its files' hashes,
+    datapackage-digest.json and its signatures, each problem with its offset
+    (MEMBER+N: N bytes into the gzip member at offset MEMBER). Nothing is written.
+
+    Exit 0: all passed; 1: something failed; 6: nothing failed but something could not
+    be checked.
+
+    \b
+    custody check crawl.warc.gz
+    custody check partner-export.wacz --json
+    """
+    from ..check.run import check_file
+    from ..verify.report import Report
+
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        from ..core.errors import UsageError
+
+        raise UsageError("no such file", where=", ".join(missing))
+    report = Report("")
+    statuses = []
+    for name in files:
+        checked = check_file(Path(name), name=name)
+        statuses.append(checked.status)
+        report.checks += checked.report.checks
+        report.notes += checked.report.notes
+    report.captures = list(files)
+    if as_json:
+        data = report.to_json()
+        data["format"] = "custody-check/1"
+        data.pop("root")
+        data["files"] = data.pop("captures")
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        _print(report, False, verbose, f"{len(files)} file{'' if len(files) == 1 else 's'}")
+    _exit(report.status)

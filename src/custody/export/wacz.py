@@ -114,6 +114,10 @@ def write_wacz(archive: Archive, capture_ids: list[str], out: Path, *,
 def _sealed(archive: Archive, capture_id: str) -> manifest.Sealed:
     """The capture's manifest, its WARC files checked to be the sealed ones."""
     sealed, content = manifest.read_capture(archive.manifests_dir, capture_id)
+    packages = manifest.imported_packages(content)
+    if packages:
+        raise UsageError(f"an imported WACZ: hand over {packages[0]} itself, with `custody "
+                         "bundle` for its proof; nothing was exported", where=capture_id)
     problem = manifest.unsealed_file(archive.root, content)
     if problem:
         raise UsageError(f"{problem} (custody verify says more); nothing was exported",

@@ -37,10 +37,10 @@ def _where(filters: Filters) -> tuple[str, list[Any]]:
         clauses.append("d.language = ?")
         params.append(filters.lang)
     if filters.since:
-        clauses.append("c.started_at >= ?")
+        clauses.append("coalesce(r.fetched_at, c.started_at) >= ?")
         params.append(filters.since)
     if filters.until:
-        clauses.append("c.started_at < ?")
+        clauses.append("coalesce(r.fetched_at, c.started_at) < ?")
         params.append(_day_after(filters.until))
     if filters.capture:
         clauses.append("d.capture_id = ?")
@@ -102,13 +102,16 @@ def search(conn: sqlite3.Connection, words: str, *, limit: int = 20,
     except QuerySyntaxError as exc:
         raise UsageError(f"search {words!r}: {exc}") from exc
     where, params = _where(filters)
-    sql = ("SELECT d.url, d.title, d.capture_id, c.started_at AS captured_at, d.text, "
-           "d.language FROM search_index s JOIN documents d ON d.id = s.rowid "
-           "JOIN captures c ON c.id = d.capture_id WHERE search_index MATCH ?"
+    # when the page was fetched: for an imported file, the time its record gives
+    sql = ("SELECT d.url, d.title, d.capture_id, coalesce(r.fetched_at, c.started_at), d.text, "
+           "d.language, c.status LIKE 'imported%' FROM search_index s "
+           "JOIN documents d ON d.id = s.rowid JOIN captures c ON c.id = d.capture_id "
+           "LEFT JOIN resources r ON r.id = d.resource_id WHERE search_index MATCH ?"
            f"{where} ORDER BY s.rank LIMIT ?")
     _, rows = run_query(conn, sql, [expression, *params, limit], timeout=timeout)
     return [
         {"url": url, "title": title, "capture_id": capture_id, "captured_at": captured_at,
-         "language": language, "snippet": snippet(text or "", words, language)}
-        for url, title, capture_id, captured_at, text, language in rows
+         "language": language, "snippet": snippet(text or "", words, language),
+         "imported": bool(imported)}
+        for url, title, capture_id, captured_at, text, language, imported in rows
     ]

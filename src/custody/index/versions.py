@@ -13,20 +13,23 @@ from ..core.urls import normalise
 def history(conn: sqlite3.Connection, url: str) -> list[dict[str, Any]]:
     """Every capture of the URL, oldest first, and whether its text changed."""
     rows = conn.execute(
-        "SELECT c.id, c.started_at, r.status_code, d.text_sha256, r.payload_sha256 "
+        # when the page was fetched: for a file imported from another tool, the time its
+        # record gives, not the time of the import
+        "SELECT c.id, coalesce(r.fetched_at, c.started_at) AS at, r.status_code, "
+        "d.text_sha256, r.payload_sha256, c.status LIKE 'imported%' "
         "FROM resources r JOIN captures c ON c.id = r.capture_id "
         "LEFT JOIN documents d ON d.resource_id = r.id "
-        "WHERE r.url = ? ORDER BY c.started_at, r.fetched_at",
+        "WHERE r.url = ? ORDER BY at, c.started_at",
         [normalise(url)],
     ).fetchall()
     out: list[dict[str, Any]] = []
     previous: str | None = None
-    for capture_id, captured_at, status, text_sha, payload_sha in rows:
+    for capture_id, captured_at, status, text_sha, payload_sha, imported in rows:
         # the first capture has nothing to compare with
         changed = None if not out else text_sha != previous
         out.append({"capture_id": capture_id, "captured_at": captured_at, "status": status,
                     "text_sha256": text_sha, "payload_sha256": payload_sha,
-                    "text_changed": changed})
+                    "text_changed": changed, "imported": bool(imported)})
         previous = text_sha
     return out
 

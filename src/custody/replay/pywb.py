@@ -67,6 +67,12 @@ def sealed_captures(archive: Archive) -> tuple[list[tuple[Replayed, list[Path]]]
         if problem:
             left_out.append(f"{sealed.capture_id}: {problem} (custody verify says more)")
             continue
+        packages = manifest.imported_packages(content)
+        if packages:
+            left_out.append(f"{sealed.capture_id}: an imported WACZ ({packages[0]}): replay "
+                            "it as a package (pywb's `wb-manager add --unpack-wacz`, or "
+                            "ReplayWeb.page)")
+            continue
         files = [archive.root / str(entry["path"]) for entry in content.get("warc_files") or []]
         urls = {str(r["target_uri"]) for r in content.get("records") or []
                 if isinstance(r, dict) and r.get("type") in INDEXED and r.get("target_uri")}

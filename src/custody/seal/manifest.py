@@ -106,6 +106,13 @@ def unsealed_file(root: Path, content: dict[str, Any]) -> str | None:
     return None
 
 
+def imported_packages(content: dict[str, Any]) -> list[str]:
+    """The WACZ packages an import capture holds (their paths): files that replay and
+    export cannot take as WARC files."""
+    return [str(item.get("path")) for item in content.get("imported") or []
+            if isinstance(item, dict) and ((item.get("check") or {}).get("format")) == "wacz"]
+
+
 def paths(manifests_dir: Path) -> list[Path]:
     """Every manifest file, by name (a dot file is a manifest still being written)."""
     return sorted(p for p in manifests_dir.glob("*.json") if not p.name.startswith("."))

@@ -95,10 +95,11 @@ def load_certificates(paths: list[Path]) -> list[x509.Certificate]:
     return certs
 
 
-def check_token(token: bytes, message_sha256: bytes,
-                roots: list[x509.Certificate]) -> TokenCheck:
+def check_token(token: bytes, message_sha256: bytes, roots: list[x509.Certificate],
+                given: list[x509.Certificate] | None = None) -> TokenCheck:
     """Imprint, signature and chain (at genTime) of one token over the message whose
-    sha256 digest is given."""
+    sha256 digest is given. ``given``: certificates that came beside the token (the
+    TSA's, for a token made without them)."""
     from cryptography import x509
     from rfc3161_client import VerificationError, VerifierBuilder, decode_timestamp_response
 
@@ -115,10 +116,11 @@ def check_token(token: bytes, message_sha256: bytes,
         return TokenCheck("unchecked", "imprint matches, but no trusted TSA roots are "
                           "configured (custody.toml [timestamp] roots)", gen_time)
     embedded = [x509.load_der_x509_certificate(c) for c in response.signed_data.certificates]
+    leaf = next((c for c in given or [] if _is_leaf_for(c, response)), None)
     last_error = "no configured root issued it"
     for root in roots:
-        builder = VerifierBuilder(roots=[root], intermediates=[
-            c for c in embedded if c != root and not _is_leaf_for(c, response)])
+        builder = VerifierBuilder(roots=[root], tsa_certificate=leaf, intermediates=[
+            c for c in [*embedded, *(given or [])] if c != root and not _is_leaf_for(c, response)])
         try:
             builder.build().verify(response, message_sha256)
         except VerificationError as exc:

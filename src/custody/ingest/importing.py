@@ -1,0 +1,228 @@
+"""`custody import`: a file from another tool, checked, copied byte for byte into
+``archive/imported/<capture id>/``, sealed in a manifest of its own (what was imported,
+from where, its sha256, when, by whom, and the verdict of `custody check`), appended to
+the ledger, and its pages extracted and indexed beside custody's own captures.
+
+The order is the one a capture keeps: the copy is written and made durable under a
+temporary name, then renamed; the manifest's seal is the moment the import exists (a
+crash before it leaves a copy that `verify` names as sealed by no manifest, and the
+import is run again); the database follows, and is healed from the manifest if a crash
+comes first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ..capture.completion import collector_of, iso
+from ..check.run import Checked, check_file
+from ..core.archive import Archive
+from ..core.capture_ids import new_capture_id
+from ..core.config import load as load_config
+from ..core.errors import UsageError
+from ..extract.workers import Extractor, describable, extractable
+from ..index import db
+from ..seal import manifest
+from ..seal.sealing import seal
+from ..verify.report import FAILED, PASSED
+from .records import entries
+
+IMPORTED_DIR = "imported"
+_LISTED_PROBLEMS = 200  # the verdict's problems the manifest lists (all are counted)
+
+
+@dataclass
+class Imported:
+    source: Path
+    status: str  # imported, already, refused
+    capture_id: str | None = None
+    verdict: str | None = None
+    message: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    documents: int = 0
+    records: int = 0
+
+
+class _Store:
+    def __init__(self) -> None:
+        self.documents: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        self.images: list[dict[str, Any]] = []
+
+    def add_document(self, record_id: str, entry: dict[str, Any],
+                     document: dict[str, Any]) -> None:
+        self.documents.append((entry, document))
+
+    def add_image(self, image: dict[str, Any]) -> None:
+        self.images.append(image)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def imported_before(archive: Archive) -> dict[str, str]:
+    """The sha256 of every file imported so far, to the capture that holds it."""
+    found = {}
+    for sealed in manifest.read_all(archive.manifests_dir):
+        for item in (sealed.content or {}).get("imported") or []:
+            if isinstance(item, dict) and isinstance(item.get("sha256"), str):
+                found[item["sha256"]] = sealed.capture_id
+    return found
+
+
+def import_file(archive: Archive, source: Path, *, key: Ed25519PrivateKey,
+                accept_damaged: bool = False) -> Imported:
+    """Import one file (the caller holds the writer's lock)."""
+    timings: dict[str, float] = {}
+    start = perf_counter()
+    sha256 = file_sha256(source)
+    earlier = imported_before(archive).get(sha256)
+    if earlier is not None:
+        return Imported(source, "already", earlier, message=f"already imported as {earlier} "
+                        "(the same bytes): nothing done")
+    timings["hash"] = perf_counter() - start
+
+    start = perf_counter()
+    checked = check_file(source, keep_sha256=True)
+    timings["check"] = perf_counter() - start
+    verdict = checked.status
+    if checked.kind not in ("warc", "arc", "wacz"):
+        return Imported(source, "refused", verdict=verdict,
+                        message="not a WARC, ARC or WACZ file: not imported")
+    if verdict == FAILED and not accept_damaged:
+        first = next(c for c in checked.report.checks if c.outcome == FAILED)
+        return Imported(source, "refused", verdict=verdict, message=(
+            f"fails check ({checked.report.count(FAILED)} problems; first: {first.subject}: "
+            f"{first.detail}): not imported (`custody check` lists them; --accept-damaged "
+            "imports it with its verdict recorded)"))
+
+    started = datetime.now(UTC)
+    capture_id = new_capture_id(started)
+    folder = archive.archive_dir / IMPORTED_DIR / capture_id
+    target = folder / _safe_name(source.name)
+    start = perf_counter()
+    _copy(source, target, sha256)
+    timings["copy"] = perf_counter() - start
+    relpath = archive.relative(target)
+
+    start = perf_counter()
+    listed, left_out = entries(checked, relpath)
+    store = _Store()
+    extractor = Extractor(archive.root, workers=os.cpu_count() or 1)
+    for record in listed:
+        if extractable(record) or describable(record):
+            extractor.submit(record)
+    extractor.drain(store)
+    timings["extract"] = perf_counter() - start
+
+    start = perf_counter()
+    collector = collector_of(archive, key)
+    head = _head(archive, checked, capture_id, started, collector, relpath, sha256, source,
+                 listed, left_out, accept_damaged)
+    lists = {"records": listed, "documents": [entry for entry, _ in store.documents],
+             "images": store.images}
+    with archive.sealing():
+        sealed = seal(archive, capture_id, manifest.stream_bytes(head, lists),
+                      [(relpath, sha256)], key=key, principal=collector["operator"],
+                      tsa=load_config(archive.root).tsa)
+    timings["seal"] = perf_counter() - start
+
+    start = perf_counter()
+    with archive.sealing():
+        database = db.connect(archive.db_path)
+        try:
+            db.index_capture(database, head, sealed.sha256, listed, store.documents,
+                             store.images)
+        finally:
+            database.conn.close()
+    timings["index"] = perf_counter() - start
+    note = f"; {left_out} records not reachable by offset are not indexed" if left_out else ""
+    return Imported(source, "imported", capture_id, verdict,
+                    f"imported as {capture_id} ({verdict} check){note}", timings,
+                    len(store.documents), len(listed))
+
+
+def _safe_name(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).lstrip(".")
+    return cleaned or "imported"
+
+
+def _copy(source: Path, target: Path, sha256: str) -> None:
+    """Byte for byte, durably, and checked: the copy must hash to what was checked."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    digest = hashlib.sha256()
+    with open(source, "rb") as src, open(partial, "wb") as out:
+        while chunk := src.read(1 << 20):
+            digest.update(chunk)
+            out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    if digest.hexdigest() != sha256:
+        partial.unlink()
+        raise UsageError("the file changed while it was imported: nothing was imported",
+                         where=str(source))
+    os.replace(partial, target)
+    fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    shutil.copystat(source, target, follow_symlinks=True)
+
+
+def _head(archive: Archive, checked: Checked, capture_id: str, started: datetime,
+          collector: dict[str, Any], relpath: str, sha256: str, source: Path,
+          listed: list[dict[str, Any]], left_out: int, accept_damaged: bool) -> dict[str, Any]:
+    sequence, previous = manifest.chain_head(archive.manifests_dir)
+    pages = [r for r in listed if r["type"] == "response" and r.get("http_status") and
+             200 <= r["http_status"] < 300 and r.get("target_uri")]
+    seed = pages[0]["target_uri"] if pages else source.resolve().as_uri()
+    report = checked.report
+    problems = [f"{c.outcome}: {c.check} {c.subject}: {c.detail}" for c in report.checks
+                if c.outcome != PASSED]
+    verdict = {"status": report.status, "format": checked.kind,
+               "summary": {o: report.count(o) for o in ("passed", "failed", "unchecked")},
+               "problems": problems[:_LISTED_PROBLEMS], "problems_total": len(problems),
+               "notes": report.notes[:_LISTED_PROBLEMS]}
+    size = (archive.root / relpath).stat().st_size
+    return {
+        "format": manifest.FORMAT,
+        "capture_id": capture_id,
+        "kind": "import",
+        "seed_url": seed,
+        "seed_urls": [seed],
+        "final_url": seed,
+        "final_urls": {seed: seed},
+        "started_at": iso(started),
+        "finished_at": iso(datetime.now(UTC)),
+        "status": "imported" if report.status != FAILED else "imported-damaged",
+        "collector": collector,
+        "settings": {"import": True, "accept_damaged": accept_damaged},
+        "warc_files": [{"path": relpath, "bytes": size, "sha256": sha256, "imported": True}],
+        "imported": [{
+            "path": relpath, "source": str(source.resolve()), "source_name": source.name,
+            "sha256": sha256, "bytes": size, "imported_at": iso(started),
+            "imported_by": {"operator": collector["operator"],
+                            "key_fingerprint": collector["key_fingerprint"],
+                            "host": collector["host"]},
+            "check": verdict,
+            "records_listed": len(listed), "records_not_listed": left_out,
+        }],
+        "failures": [],
+        "chain": {"sequence": sequence + 1, "previous_sha256": previous},
+    }
+

@@ -1,0 +1,62 @@
+"""An imported file's records as a manifest lists them: the same fields custody's own
+captures have, so that the database, search, history and diff treat them alike.
+
+Only records a tool can reach by offset are listed (each alone in its gzip member, or
+in a plain file, or in a WARC stored whole inside a WACZ); the others are counted, and
+the file's sha256 still seals every byte of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..check.run import Checked
+from ..check.warcfile import Record
+
+
+def entries(checked: Checked, warc_path: str) -> tuple[list[dict[str, Any]], int]:
+    """The listed records, and how many records could not be listed."""
+    listed: list[dict[str, Any]] = []
+    left_out = 0
+    for entry, result in checked.files.items():
+        base = 0
+        if entry:  # a WARC inside a WACZ: reachable when stored as it is
+            if entry not in checked.stored:
+                left_out += len(result.records)
+                continue
+            base = checked.stored[entry]
+        for record in result.records:
+            if record.header is None or record.length is None or record.within \
+                    or record.block_sha256 is None:
+                left_out += 1
+                continue
+            listed.append(_entry(record, warc_path, base))
+    return listed, left_out
+
+
+def _entry(record: Record, warc_path: str, base: int) -> dict[str, Any]:
+    header = record.header
+    assert header is not None
+    record_type = header.type
+    content_type = header.get("Content-Type") or ""
+    http = record_type in ("response", "request") and (
+        content_type.lower().startswith("application/http")
+        or (header.version == "ARC" and record.http_status is not None))  # ARC: HTTP, untyped
+    payload_type = record.http_type if http else content_type or None
+    return {
+        "warc_path": warc_path,
+        "offset": base + record.offset,
+        "length": record.length,
+        "record_id": record.record_id,
+        "type": record_type,
+        "target_uri": (header.get("WARC-Target-URI") or "").strip().strip("<>") or None,
+        "date": (header.get("WARC-Date") or "").strip() or None,
+        "ip": (header.get("WARC-IP-Address") or "").strip() or None,
+        "http_status": record.http_status if http else None,
+        "payload_type": payload_type,
+        "payload_sha256": record.payload_sha256 or record.block_sha256,
+        "block_sha256": record.block_sha256,
+        "member_sha256": "",  # not kept: the imported file's sha256 seals its bytes
+        "truncated": (header.get("WARC-Truncated") or "").strip() or None,
+        "imported": True,
+    }
