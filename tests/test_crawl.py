@@ -420,3 +420,16 @@ def test_links_of_every_kind_are_followed(custody: Custody) -> None:
     for path in pages:
         assert path in fetched_paths, path
     assert "/in-a-comment.png" not in fetched_paths
+
+
+def test_referer_is_what_a_browser_sends_by_default() -> None:
+    from custody.core.urls import referrer_header
+
+    page = "https://example.org/news/statement.html?id=7#top"
+    assert referrer_header(page, "https://example.org/style.css") == \
+        "https://example.org/news/statement.html?id=7"
+    assert referrer_header(page, "https://cdn.example.net/a.js") == "https://example.org/"
+    assert referrer_header(page, "http://example.org/plain.css") is None  # a downgrade
+    assert referrer_header("http://example.org/", "https://example.org/x") == \
+        "http://example.org/"
+    assert referrer_header("", "https://example.org/") is None

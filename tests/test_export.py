@@ -146,3 +146,30 @@ def test_timestamped_captures_export_with_their_tokens(stamped: Custody, tmp_pat
         == len(ids)
     for code, command, output in outcomes:
         assert code == 0, (command, output)
+
+
+def test_request_records_name_the_page_so_peers_find_pages(sealed: Custody,
+                                                           tmp_path: Path) -> None:
+    """Requisites are fetched with the Referer a browser sends, so `wacz create
+    --detect-pages` (which counts a page when another request names it) finds the pages."""
+    cid = capture_id_of(sealed)
+    warcs = [str(sealed.root / e["path"]) for e in sealed.manifest(cid)["warc_files"]]
+    referers = {}
+    for path in warcs:
+        with open(path, "rb") as fh:
+            for record in ArchiveIterator(fh):
+                if record.rec_type == "request":
+                    referers[record.rec_headers.get_header("WARC-Target-URI")] = \
+                        record.http_headers.get_header("Referer")
+    pages = {url for url, referer in referers.items() if referer is None}
+    assert any(r and r.endswith("/en.html") for r in referers.values()), referers
+    assert all(r is None or r.startswith("http://127.0.0.1") for r in referers.values())
+    out = tmp_path / "detected.wacz"
+    made = subprocess.run([tool("wacz"), "create", "-o", str(out), "--detect-pages", *warcs],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stdout + made.stderr
+    with zipfile.ZipFile(out) as package:
+        lines = package.read("pages/pages.jsonl").decode().splitlines()[1:]
+    detected = {json.loads(line)["url"] for line in lines}
+    # the pages whose requisites name them (the sample's others have none)
+    assert {u.rsplit("/", 1)[1] for u in detected} == {"", "en.html"}, detected

@@ -17,9 +17,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import partial
 from typing import Any
 
-from ..core.urls import check_link
+from ..core.urls import check_link, referrer_header
 from .fetch import Exchange, Fetcher
 from .links import Links
 from .robots import Robots
@@ -209,7 +210,9 @@ class Crawl:
                 self._visiting += 1
                 work: Callable[[str], Any] = self.visitor.visit
             else:
-                work = self.fetcher.fetch
+                referer = referrer_header(target.referrer, target.url)
+                work = partial(self.fetcher.fetch, referer=referer) if referer \
+                    else self.fetcher.fetch
             self._active[target.host] += 1
             self._last_start[target.host] = now
             pending[pool.submit(work, target.url)] = target
@@ -355,7 +358,7 @@ class Crawl:
                 if final == target.url:
                     self.final_urls[seed] = next_url
         self.state.push(Target(next_url, target.seed, target.kind, target.depth,
-                               target.requisite_depth, chain))
+                               target.requisite_depth, chain, referrer=target.referrer))
 
     def _follow_links(self, links: Links, target: Target) -> None:
         self.stats.invalid_links += links.invalid
@@ -366,7 +369,7 @@ class Crawl:
             for url in links.requisites:
                 if not rules.excluded(url) and self._allowed(url):
                     self.state.push(Target(url, target.seed, "requisite", target.depth,
-                                           target.requisite_depth + 1))
+                                           target.requisite_depth + 1, referrer=target.url))
             for text, reason in links.bad_requisites:
                 self._unusable(text, reason, target)
         depth = self.state.depth_of(target.url, target.depth)  # it may have come closer
@@ -377,7 +380,8 @@ class Crawl:
                 self._unusable(text, reason, target)
         for url in links.pages:
             if rules.in_scope(url, target.seed) and self._allowed(url):
-                found = self.state.push(Target(url, target.seed, "page", depth + 1))
+                found = self.state.push(Target(url, target.seed, "page", depth + 1,
+                                               referrer=target.url))
                 if found == "closer":
                     self._expand_again(url, target.seed)
 

@@ -134,7 +134,7 @@ class Fetcher:
         each received by then is kept, as truncated."""
         self.abort_at = min(self.abort_at, time.monotonic() + after)
 
-    def _request(self, url: str, given: list[tuple[str, str]] | None
+    def _request(self, url: str, given: list[tuple[str, str]] | None, referer: str | None = None
                  ) -> tuple[httpcore.URL, list[tuple[bytes, bytes]]]:
         """The request's URL and header fields: custody's own, or those a browser sent
         (``given``), less what belongs to one hop only and with the encodings custody can
@@ -147,6 +147,8 @@ class Fetcher:
             headers = [host_field, (b"User-Agent", self.user_agent.encode("utf-8")),
                        (b"Accept", b"*/*"), (b"Accept-Encoding", ACCEPT_ENCODING.encode()),
                        (b"Connection", b"keep-alive")]
+            if referer:
+                headers.append((b"Referer", referer.encode("ascii", errors="replace")))
         else:
             headers = [host_field]
             for name, value in given:
@@ -159,10 +161,12 @@ class Fetcher:
                             port=parts.port, target=target.encode("ascii")), headers
 
     def fetch(self, url: str, *, method: str = "GET",
-              headers: list[tuple[str, str]] | None = None, body: bytes = b"") -> Exchange:
+              headers: list[tuple[str, str]] | None = None, body: bytes = b"",
+              referer: str | None = None) -> Exchange:
         """One exchange; it never raises: what went wrong is the exchange's error, and
         whatever bytes came back are kept, HTTP or not. ``headers`` and ``body`` are a
-        browser's request, passed on by the recording proxy."""
+        browser's request, passed on by the recording proxy; ``referer``, the page a
+        crawled URL was found on (as a browser sends it)."""
         exchange = Exchange(url=url, method=method)
         recorder.begin(recorder.Deadline(self.timeout, lambda: self.abort_at))
         start = time.monotonic()
@@ -170,7 +174,7 @@ class Fetcher:
         timeouts = {"connect": self.timeout, "read": self.timeout, "write": self.timeout,
                     "pool": self.timeout}
         try:
-            target, fields = self._request(url, headers)
+            target, fields = self._request(url, headers, referer)
             with self._pool.stream(method, target, headers=fields, content=body or None,
                                    extensions={"timeout": timeouts}) as response:
                 exchange.status = response.status

@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS urls (
     chain TEXT NOT NULL DEFAULT '', -- redirect hops that led here, space separated
     state TEXT NOT NULL,           -- queued, inflight, done, failed, skipped
     attempts INTEGER NOT NULL DEFAULT 0,
-    not_before REAL NOT NULL DEFAULT 0
+    not_before REAL NOT NULL DEFAULT 0,
+    referrer TEXT NOT NULL DEFAULT ''  -- the page that linked to it or needs it
 );
 CREATE INDEX IF NOT EXISTS urls_queue ON urls (state, depth, id);
 CREATE TABLE IF NOT EXISTS records (
@@ -61,6 +62,7 @@ class Target:
     requisite_depth: int = 0
     chain: tuple[str, ...] = ()
     attempts: int = 0
+    referrer: str = ""  # the page it was found on: sent as Referer, as a browser does
 
     @property
     def host(self) -> str:
@@ -78,6 +80,9 @@ class CrawlState:
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = NORMAL")
         self.conn.executescript(SCHEMA)
+        columns = {row[1] for row in self.conn.execute("PRAGMA table_info(urls)")}
+        if "referrer" not in columns:  # a crawl begun by an earlier custody, resumed
+            self.conn.execute("ALTER TABLE urls ADD COLUMN referrer TEXT NOT NULL DEFAULT ''")
         self._in_tx = False
 
     def close(self) -> None:
@@ -111,9 +116,9 @@ class CrawlState:
         already fetched turns out nearer the seed than it was when fetched."""
         cur = self.conn.execute(
             "INSERT OR IGNORE INTO urls (url, host, seed, kind, depth, requisite_depth, chain, "
-            "state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "state, referrer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [target.url, target.host, target.seed, target.kind, target.depth,
-             target.requisite_depth, " ".join(target.chain), state],
+             target.requisite_depth, " ".join(target.chain), state, target.referrer],
         )
         if cur.rowcount > 0:
             return "new"
@@ -148,8 +153,8 @@ class CrawlState:
              room: Callable[[str], int] | None = None) -> list[Target]:
         """Up to ``limit`` queued URLs that may start now, within each host's room; marks them."""
         busy = list(busy_hosts)
-        sql = ("SELECT id, url, host, seed, kind, depth, requisite_depth, chain, attempts "
-               "FROM urls WHERE state = 'queued' AND not_before <= ?")
+        sql = ("SELECT id, url, host, seed, kind, depth, requisite_depth, chain, attempts, "
+               "referrer FROM urls WHERE state = 'queued' AND not_before <= ?")
         params: list[Any] = [now]
         if busy:
             sql += f" AND host NOT IN ({','.join('?' * len(busy))})"
@@ -175,8 +180,8 @@ class CrawlState:
                 f"UPDATE urls SET state = 'inflight' WHERE id IN ({','.join('?' * len(ids))})", ids
             )
         return [Target(url, seed, kind, depth, rdepth, tuple(chain.split()) if chain else (),
-                       attempts)
-                for _, url, _, seed, kind, depth, rdepth, chain, attempts in chosen]
+                       attempts, referrer)
+                for _, url, _, seed, kind, depth, rdepth, chain, attempts, referrer in chosen]
 
     def next_wake(self, kinds: tuple[str, ...] | None = None) -> float | None:
         """When the earliest queued URL (of these kinds) may start; None when there is none."""

@@ -136,3 +136,22 @@ def check_link(base: str, href: str) -> tuple[str | None, str | None]:
         if scheme not in SCHEMES:
             return None, None  # ftp:, file:, news:...: not archived, not a failure
         return None, f"{joined}: {exc.args[0]}"
+
+
+def referrer_header(page: str, target: str) -> str | None:
+    """The Referer a browser sends by default (strict-origin-when-cross-origin): the page's
+    URL without its fragment to the same origin, its origin to another origin over the same
+    or a safer scheme, nothing from https to http or from no page."""
+    if not page:
+        return None
+    try:
+        source, dest = urlsplit(page), urlsplit(target)
+    except ValueError:
+        return None
+    if source.scheme not in SCHEMES:
+        return None
+    if source.scheme == "https" and dest.scheme != "https":
+        return None
+    if (source.scheme, source.netloc.lower()) == (dest.scheme, dest.netloc.lower()):
+        return urlunsplit((source.scheme, source.netloc, source.path or "/", source.query, ""))
+    return f"{source.scheme}://{source.netloc}/"

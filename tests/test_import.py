@@ -1,0 +1,152 @@
+"""custody import: files from other tools brought under custody -- copied byte for byte,
+sealed with their check verdict, in the ledger and the log, searchable beside custody's
+own captures; refused when damaged unless asked; never imported twice."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from conftest import Custody, capture_id_of, chain_ids
+
+CORPORA = Path(__file__).parent / "data" / "corpora"
+WARC = CORPORA / "webrecorder-warcio" / "example.warc.gz"
+PLAIN = CORPORA / "webrecorder-py-wacz" / "example-iana.warc"  # gzip, named .warc
+WACZ = CORPORA / "harvard-lil-scoop" / "example.com.wacz"
+ARC = CORPORA / "webrecorder-warcio" / "example.arc.gz"
+WARCPROX = CORPORA / "harvard-lil-js-wacz" / "lil-projects.warc.gz"
+DAMAGED = CORPORA / "webrecorder-warcio" / "example-trunc.warc"
+
+
+def imported(custody: Custody, *files: Path, extra: tuple[str, ...] = ()) -> list[dict]:
+    result = custody("import", "--json", *extra, *map(str, files))
+    assert result.exit_code in (0, 1), result.output
+    return json.loads(result.stdout)
+
+
+def test_imported_files_are_sealed_indexed_and_verify(custody: Custody) -> None:
+    done = imported(custody, WARC, PLAIN, WACZ, ARC, WARCPROX)
+    assert [d["status"] for d in done] == ["imported"] * 5, done
+    assert all(d["verdict"] == "passed" for d in done)
+    code, report = custody.verify()
+    assert code == 0, [c for c in report["checks"] if c["outcome"] != "passed"]
+    assert not [n for n in report["notes"] if "not sealed" in n], report["notes"]
+
+    for item in done:
+        cid = item["capture_id"]
+        content = custody.manifest(cid)
+        entry = content["imported"][0]
+        source = Path(item["file"])
+        copy = custody.root / entry["path"]
+        assert copy.read_bytes() == source.read_bytes()  # byte for byte
+        assert entry["path"].startswith(f"archive/imported/{cid}/")
+        assert entry["source"] == str(source.resolve())
+        assert entry["imported_by"]["operator"] == "tester@example.org"
+        assert entry["check"]["status"] == "passed" and entry["check"]["format"] in (
+            "warc", "arc", "wacz")
+        assert content["kind"] == "import" and content["status"] == "imported"
+
+    # the pages are searched, and their history told, beside custody's own captures
+    hits = json.loads(custody.ok("search", "--json", "Example Domain").stdout)
+    assert {h["capture_id"] for h in hits} >= {done[0]["capture_id"], done[2]["capture_id"]}
+    assert all(h["imported"] for h in hits)
+    assert "(imported)" in custody.ok("search", "Example Domain").output
+    history = custody.ok("history", "https://example.com/").output
+    assert history.count("imported") == 2, history
+    first, second = done[1]["capture_id"], done[2]["capture_id"]
+    assert custody("diff", first, second, "https://example.com/").exit_code in (0, 1)
+    # the record's own time, not the time of the import
+    rows = custody.query("select fetched_at from resources where url = 'http://example.com/'")
+    assert rows and rows[0]["fetched_at"].startswith("2017-")
+    # an ARC's HTTP response is a page too
+    arc_docs = custody.query(f"select url from documents where capture_id = "
+                             f"'{done[3]['capture_id']}'")
+    assert arc_docs == [{"url": "http://example.com/"}]
+
+    log = (custody.root / "manifests" / "ledger" / "log.jsonl").read_text()
+    events = [json.loads(line) for line in log.splitlines()]
+    assert sum(e["event"] == "imported" for e in events) == 5
+
+
+def test_the_same_file_twice_is_imported_once(custody: Custody) -> None:
+    first = imported(custody, WARC)[0]
+    before = sorted(p.name for p in (custody.root / "manifests").iterdir())
+    again = imported(custody, WARC)[0]
+    assert again["status"] == "already" and again["capture_id"] == first["capture_id"]
+    assert "already imported" in custody.ok("import", str(WARC)).output
+    assert sorted(p.name for p in (custody.root / "manifests").iterdir()) == before
+
+
+def test_a_damaged_file_is_refused_unless_accepted(custody: Custody) -> None:
+    before = sorted(p.name for p in (custody.root / "manifests").iterdir())
+    result = custody("import", str(DAMAGED))
+    assert result.exit_code == 1 and "fails check" in result.output, result.output
+    assert "--accept-damaged" in result.output
+    assert sorted(p.name for p in (custody.root / "manifests").iterdir()) == before
+    assert not (custody.root / "archive" / "imported").exists()
+
+    done = imported(custody, DAMAGED, extra=("--accept-damaged",))[0]
+    assert done["status"] == "imported" and done["verdict"] == "failed"
+    content = custody.manifest(done["capture_id"])
+    assert content["status"] == "imported-damaged"
+    verdict = content["imported"][0]["check"]
+    assert verdict["status"] == "failed" and any(
+        "not followed by CRLF CRLF" in p for p in verdict["problems"])
+    code, report = custody.verify()
+    assert code == 0, [c for c in report["checks"] if c["outcome"] != "passed"]
+
+
+def test_a_byte_changed_in_an_imported_file_fails_verify(custody: Custody) -> None:
+    done = imported(custody, WACZ, PLAIN)
+    path = custody.root / custody.manifest(done[0]["capture_id"])["imported"][0]["path"]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    path.write_bytes(bytes(data))
+    code, report = custody.verify()
+    assert code == 1
+    failed = [c for c in report["checks"] if c["outcome"] == "failed"]
+    assert failed and all(c["subject"] == custody.manifest(done[0]["capture_id"])[
+        "imported"][0]["path"] for c in failed), failed
+    assert any("the imported file was changed" in c["detail"] for c in failed)
+
+
+def test_reindex_rebuilds_imported_rows(custody: Custody) -> None:
+    imported(custody, WACZ, PLAIN, ARC)
+    query = ("select capture_id, url, text_sha256 from documents order by capture_id, url")
+    before = custody.query(query)
+    assert before
+    (custody.root / "custody.db").unlink()
+    custody.ok("reindex")
+    assert custody.query(query) == before
+    assert custody.verify()[0] == 0
+
+
+def test_custody_export_comes_back_with_a_passing_verdict(sealed: Custody,
+                                                          custody: Custody,
+                                                          tmp_path: Path) -> None:
+    out = tmp_path / "partner.wacz"
+    sealed.ok("export", capture_id_of(sealed), "-o", str(out))
+    done = imported(custody, out)[0]
+    assert done["status"] == "imported" and done["verdict"] == "passed"
+    content = custody.manifest(done["capture_id"])
+    assert any(r["type"] == "response" for r in content["records"])
+    assert custody.verify()[0] == 0
+    conn = sqlite3.connect(custody.root / "custody.db")
+    texts = conn.execute("select count(*) from documents where capture_id = ?",
+                         [done["capture_id"]]).fetchone()[0]
+    assert texts >= 3  # the exported pages' text, found in the WARC inside the WACZ
+    # an imported package is handed over as the file it is, not exported again
+    again = custody("export", done["capture_id"], "-o", str(tmp_path / "again.wacz"))
+    assert again.exit_code == 2 and "imported WACZ" in again.output
+
+
+def test_import_needs_files_that_exist_and_are_archives(custody: Custody,
+                                                        tmp_path: Path) -> None:
+    result = custody("import", str(tmp_path / "missing.warc"))
+    assert result.exit_code == 2 and "no such file" in result.output
+    text = tmp_path / "notes.txt"
+    text.write_text("not a WARC at all")
+    result = custody("import", str(text))
+    assert result.exit_code == 1 and "not a WARC, ARC or WACZ file" in result.output
+    assert chain_ids(custody) == []
