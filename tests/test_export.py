@@ -161,7 +161,6 @@ def test_request_records_name_the_page_so_peers_find_pages(sealed: Custody,
                 if record.rec_type == "request":
                     referers[record.rec_headers.get_header("WARC-Target-URI")] = \
                         record.http_headers.get_header("Referer")
-    pages = {url for url, referer in referers.items() if referer is None}
     assert any(r and r.endswith("/en.html") for r in referers.values()), referers
     assert all(r is None or r.startswith("http://127.0.0.1") for r in referers.values())
     out = tmp_path / "detected.wacz"
