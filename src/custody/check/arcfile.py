@@ -11,8 +11,8 @@ from typing import IO
 
 from . import headers
 from .blocks import BlockSink
+from .record import FileResult, Record
 from .stream import Damaged, Stream
-from .warcfile import FileResult, Record
 
 _DATE = re.compile(r"\d{14}|\d{12}")
 _LINE_LIMIT = 64 * 1024

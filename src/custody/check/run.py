@@ -12,6 +12,7 @@ from typing import IO
 from ..core.errors import UsageError
 from ..verify.report import FAILED, PASSED, UNCHECKED, Report
 from . import arcfile, wacz, warcfile
+from .record import FileResult, Record
 from .stream import GZIP_MAGIC
 
 WARC, ARC, WACZ = "warc", "arc", "wacz"
@@ -25,7 +26,7 @@ class Checked:
     path: Path
     kind: str
     report: Report
-    files: dict[str, warcfile.FileResult] = field(default_factory=dict)  # "" or WACZ entry
+    files: dict[str, FileResult] = field(default_factory=dict)  # "" or WACZ entry
     stored: dict[str, int] = field(default_factory=dict)  # WACZ entry -> offset in the file
 
     @property
@@ -88,7 +89,7 @@ def check_file(path: Path, *, name: str | None = None, keep_sha256: bool = False
     return checked
 
 
-def _in_parts(path: Path, keep_sha256: bool) -> warcfile.FileResult | None:
+def _in_parts(path: Path, keep_sha256: bool) -> FileResult | None:
     """A large gzip WARC read in parts by worker processes, each from the first member
     after its part's start. The parts stand for the file only when they meet end to end
     from its first byte to its last and every member holds one whole record; otherwise
@@ -118,8 +119,8 @@ def _in_parts(path: Path, keep_sha256: bool) -> warcfile.FileResult | None:
         at = stopped
     if at != size:
         return None
-    result = warcfile.FileResult("gzip, one record per member",
-                                 [warcfile.Record.from_plain(p) for p in records])
+    result = FileResult("gzip, one record per member",
+                                 [Record.from_plain(p) for p in records])
     warcfile.finish(result)
     return result
 
@@ -154,7 +155,7 @@ def _check_wacz(path: Path, name: str, checked: Checked, keep_sha256: bool) -> N
             add_rows(report, subject, result)
 
 
-def add_rows(report: Report, subject: str, result: warcfile.FileResult) -> None:
+def add_rows(report: Report, subject: str, result: FileResult) -> None:
     count = len(result.records)
     detail = "; ".join([f"{result.layout}, {count} record{'' if count == 1 else 's'}",
                         *result.failures])

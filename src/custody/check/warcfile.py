@@ -11,66 +11,15 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from . import digests, headers
-from .blocks import BlockSink
+from . import headers, members
+from .claims import Claims
+from .record import FileResult, Record
 from .stream import GZIP_MAGIC, Damaged, Stream
 
 _HEADER_LIMIT = 1024 * 1024
-_HTTP_TYPES = {"response", "request"}
-
-
-@dataclass
-class Record:
-    start: int  # uncompressed offset of its first byte
-    offset: int  # the offset a tool seeks to: its gzip member's, or its own in a plain file
-    within: int  # uncompressed bytes into that member where it begins (0: at the start)
-    header: headers.Header | None
-    member: int | None = None  # index of its gzip member
-    length: int | None = None  # bytes in the file from offset: None when not its own member
-    failures: list[str] = field(default_factory=list)
-    unchecked: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    block_sha256: str | None = None
-    payload_sha256: str | None = None
-    http_status: int | None = None
-    http_type: str | None = None
-    digested: bool = False  # it claims a block or payload digest
-    end: int | None = None  # uncompressed offset where its block ends
-    lost: bool = False  # where the next record begins is not known from this one
-
-    def plain(self) -> tuple[Any, ...]:
-        """As plain values (a worker process sends it so)."""
-        header = None if self.header is None else (
-            self.header.version, self.header.fields, self.header.failures, self.header.notes)
-        return (self.start, self.offset, self.within, header, self.member, self.length,
-                self.failures, self.unchecked, self.notes, self.block_sha256,
-                self.payload_sha256, self.http_status, self.http_type, self.digested,
-                self.end, self.lost)
-
-    @classmethod
-    def from_plain(cls, values: tuple[Any, ...]) -> Record:
-        header = None if values[3] is None else headers.Header(*values[3])
-        return cls(values[0], values[1], values[2], header, *values[4:])
-
-    @property
-    def place(self) -> str:
-        return f"{self.offset}" if not self.within else f"{self.offset}+{self.within}"
-
-    @property
-    def record_id(self) -> str:
-        return ((self.header.get("WARC-Record-ID") if self.header else None) or "").strip()
-
-
-@dataclass
-class FileResult:
-    layout: str
-    records: list[Record] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
 
 def check(fh: IO[bytes], *, gzipped: bool, keep_sha256: bool = False) -> FileResult:
@@ -91,23 +40,30 @@ def check_range(path: Path, start: int, end: int,
     """A job: the records of a gzip WARC file whose members begin from the first member
     at or after ``start`` up to ``end``; (where reading began, where it stopped, the
     records as plain values, whether all is well: the members one record each, no damage).
-    None when no member begins there."""
+    None when no member begins there. Read a whole member at a time (members.read) as
+    long as each holds one whole record; from one that does not, as a stream."""
     with open(path, "rb") as fh:
         begin = _first_member(fh, start, end)
         if begin is None:
             return None
-        fh.seek(begin)
-        stream = Stream(fh, True, base=begin)
-        result = FileResult("gzip")
-        result.records = list(_records(stream, result, keep_sha256, stop=end))
-        result.failures += stream.problems
-        _lengths(stream, result)
-        well = not result.failures and all(
-            r.length is not None and not r.within and r.end is not None
-            and stream.member_of(r.end - 1) == r.member for r in result.records)
-        last = result.records[-1] if result.records else None
+        records, at, done = members.read(fh, begin, end, keep_sha256)
+        well = True
+        if not done:
+            fh.seek(at)
+            stream = Stream(fh, True, base=at)
+            result = FileResult("gzip")
+            result.records = list(_records(stream, result, keep_sha256, stop=end))
+            result.failures += stream.problems
+            _lengths(stream, result)
+            well = not result.failures and all(
+                r.length is not None and not r.within and r.end is not None
+                and stream.member_of(r.end - 1) == r.member for r in result.records)
+            for record in result.records:
+                record.member = None
+            records += result.records
+        last = records[-1] if records else None
         stopped = last.offset + last.length if last and last.length else begin
-        return begin, stopped, [r.plain() for r in result.records], well
+        return begin, stopped, [r.plain() for r in records], well
 
 
 def _first_member(fh: IO[bytes], start: int, end: int) -> int | None:
@@ -208,20 +164,9 @@ def _next(stream: Stream, keep_sha256: bool, stop: int | None = None) -> Record 
             record.failures.append("Content-Length cannot be read")
         return record
     record.lost = False
-    block_digest = _digest(header, "WARC-Block-Digest", record)
-    payload_digest = None
-    if header.type != "revisit":
-        payload_digest = _digest(header, "WARC-Payload-Digest", record)
-    elif header.get("WARC-Payload-Digest") is not None:
-        record.digested = True  # the original's payload, not in this record
-    content_type = (header.get("Content-Type") or "").lower()
-    http = header.type in _HTTP_TYPES and content_type.startswith("application/http")
-    sink = BlockSink(block_digest, payload_digest, http, keep_sha256)
-    got = stream.take(length, sink.feed)
-    record.block_sha256 = sink.block_sha256_hex()
-    record.payload_sha256 = sink.payload_sha256.hexdigest() if sink.payload_sha256 else None
-    record.http_status = sink.status
-    record.http_type = next((v for k, v in sink.headers if k.lower() == "content-type"), None)
+    claims = Claims(record, header, keep_sha256)
+    got = stream.take(length, claims.feed)
+    claims.fed()
     if got < length:
         record.failures.append(f"truncated: the file ends {length - got} bytes before the "
                                f"end of the block (Content-Length {length})")
@@ -240,7 +185,7 @@ def _next(stream: Stream, keep_sha256: bool, stop: int | None = None) -> Record 
         record.lost = True
         record.failures.append("not followed by CRLF CRLF: its Content-Length is wrong, "
                                f"or it is truncated (next bytes {tail!r})")
-    _compare(record, header, sink, block_digest, payload_digest, http)
+    claims.compare()
     return record
 
 
@@ -250,58 +195,6 @@ def _closing(tail: bytes) -> int:
     while count < len(tail) and tail[count] == b"\r\n\r\n"[count]:
         count += 1
     return count
-
-
-def _digest(header: headers.Header, name: str, record: Record) -> digests.Labelled | None:
-    value = header.get(name)
-    if value is None:
-        return None
-    record.digested = True
-    try:
-        return digests.parse(value)
-    except digests.UnknownAlgorithm as exc:
-        record.unchecked.append(f"{name}: {exc} is not one custody computes")
-    except digests.Malformed as exc:
-        record.failures.append(f"{name} is malformed: {exc}")
-    return None
-
-
-def _compare(record: Record, header: headers.Header, sink: BlockSink,
-             block: digests.Labelled | None, payload: digests.Labelled | None,
-             http: bool) -> None:
-    if block is not None and sink.block is not None:
-        actual = sink.block.digest()
-        if actual != block.digest:
-            record.failures.append(
-                f"block digest mismatch: WARC-Block-Digest says {block.label}:"
-                f"{digests.spell(block, block.digest)}, the block hashes to "
-                f"{block.label}:{digests.spell(block, actual)}")
-    if payload is None:
-        return
-    if http and not sink.head_found:
-        record.unchecked.append("WARC-Payload-Digest: the block holds no HTTP header block "
-                                "to find the payload after")
-        return
-    if sink.payload is None:
-        return
-    actual = sink.payload.digest()
-    if actual == payload.digest:
-        return
-    chunked = sink.dechunked
-    if chunked is not None and not chunked.broken and chunked.state == "done" \
-            and chunked.hasher.digest() == payload.digest:
-        record.notes.append("WARC-Payload-Digest is of the de-chunked entity body (as "
-                            "warcprox writes it), not of the chunked message body")
-        return
-    truncated = header.get("WARC-Truncated")
-    if truncated:
-        record.unchecked.append(f"WARC-Payload-Digest: the record is marked truncated "
-                                f"({truncated.strip()}), so its payload is not all here")
-        return
-    record.failures.append(
-        f"payload digest mismatch: WARC-Payload-Digest says {payload.label}:"
-        f"{digests.spell(payload, payload.digest)}, the payload hashes to "
-        f"{payload.label}:{digests.spell(payload, actual)}")
 
 
 def _lengths(stream: Stream, result: FileResult) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..check.record import Record
 from ..check.run import Checked
-from ..check.warcfile import Record
 
 
 def entries(checked: Checked, warc_path: str) -> tuple[list[dict[str, Any]], int]:
