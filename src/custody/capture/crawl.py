@@ -16,12 +16,11 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any
 
 from ..core.urls import check_link, referrer_header
-from .fetch import Exchange, Fetcher
+from .fetch import Exchange, Fetcher, retry_after
 from .links import Links
 from .robots import Robots
 from .rules import Rules
@@ -60,20 +59,6 @@ class Stats:
 
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def retry_after(value: str | None, attempt: int) -> float:
-    """Seconds to wait: the server's Retry-After when given, else exponential backoff."""
-    if value:
-        value = value.strip()
-        if value.isdigit():
-            return float(value)
-        try:
-            when = parsedate_to_datetime(value)
-            return max(0.0, when.timestamp() - time.time())
-        except (TypeError, ValueError):
-            pass
-    return min(0.5 * 2**attempt, 30.0)
 
 
 class Crawl:
@@ -210,9 +195,8 @@ class Crawl:
                 self._visiting += 1
                 work: Callable[[str], Any] = self.visitor.visit
             else:
-                referer = referrer_header(target.referrer, target.url)
-                work = partial(self.fetcher.fetch, referer=referer) if referer \
-                    else self.fetcher.fetch
+                work = partial(self.fetcher.fetch,
+                               referer=referrer_header(target.referrer, target.url))
             self._active[target.host] += 1
             self._last_start[target.host] = now
             pending[pool.submit(work, target.url)] = target

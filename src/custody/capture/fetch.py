@@ -19,6 +19,7 @@ import ssl
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import IO
 from urllib.parse import urlsplit
 
@@ -303,3 +304,17 @@ def classify(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, httpcore.UnsupportedProtocol | ValueError):
         return "invalid-url", f"invalid URL ({text})"
     return "error", f"{exc.__class__.__name__}: {text}"
+
+
+def retry_after(value: str | None, attempt: int) -> float:
+    """Seconds to wait: the server's Retry-After when given, else exponential backoff."""
+    if value:
+        value = value.strip()
+        if value.isdigit():
+            return float(value)
+        try:
+            when = parsedate_to_datetime(value)
+            return max(0.0, when.timestamp() - time.time())
+        except (TypeError, ValueError):
+            pass
+    return min(0.5 * 2**attempt, 30.0)
