@@ -12,6 +12,7 @@ from ..warc.payload import split_head
 from . import digests
 
 _HEAD_LIMIT = 256 * 1024  # an HTTP header block longer than this is not looked for
+_PROBE = 8 * 1024
 
 
 class Dechunker:
@@ -97,12 +98,20 @@ class BlockSink:
         if self.block_sha256 is not None:
             self.block_sha256.update(view)
         if self.head is not None:
-            self.head += view
-            end = self.head.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self.head) > _HEAD_LIMIT:
-                    self.head = None
-                return
+            rest: memoryview | None = None
+            if not self.head:  # most heads are in the first few KB: found without a copy
+                probe = bytes(view[:_PROBE])
+                end = probe.find(b"\r\n\r\n")
+                if end >= 0:
+                    self.head += probe[: end + 4]
+                    rest = view[end + 4 :]
+            if rest is None:
+                self.head += view
+                end = self.head.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(self.head) > _HEAD_LIMIT:
+                        self.head = None
+                    return
             parsed = split_head(bytes(self.head[: end + 4]))
             if parsed is not None:
                 self.status, self.headers, _ = parsed
@@ -111,7 +120,8 @@ class BlockSink:
                 self.head_found = False
                 self.head = None
                 return
-            rest = memoryview(bytes(self.head[end + 4 :]))
+            if rest is None:
+                rest = memoryview(bytes(self.head[end + 4 :]))
             self.head = None
             self.head_found = True
             self._start_payload()

@@ -18,6 +18,7 @@ from .record import Record
 
 _WINDOW = 8 * 1024 * 1024  # compressed bytes held at a time
 _TAKE = 16 * 1024 * 1024  # inflated bytes taken from one member at once
+_STEP = 16 * 1024  # compressed bytes given to the inflater at a time
 
 
 def read(fh: IO[bytes], begin: int, end: int,
@@ -37,18 +38,16 @@ def read(fh: IO[bytes], begin: int, end: int,
         piece = window[at - base :]
         if not piece:
             return records, at, True  # the end of the file
-        inflater = zlib.decompressobj(wbits=31)
-        try:
-            data = inflater.decompress(piece, _TAKE)
-        except zlib.error:
+        inflated = _inflate(piece)
+        if inflated is None:
             return records, at, False
-        if not inflater.eof:
+        data, length, whole = inflated
+        if not whole:
             if len(window) == _WINDOW and at != base:  # it may fit a window of its own
                 fh.seek(at)
                 window, base = memoryview(fh.read(_WINDOW)), at
                 continue
             return records, at, False  # larger than is taken at once, or truncated
-        length = len(piece) - len(inflater.unused_data)
         record = _record(data, at, length, start, keep_sha256)
         if record is None:
             return records, at, False
@@ -56,6 +55,27 @@ def read(fh: IO[bytes], begin: int, end: int,
         at += length
         start += len(data)
     return records, at, True
+
+
+def _inflate(piece: memoryview) -> tuple[bytes, int, bool] | None:
+    """The member at the start of ``piece``: its inflated bytes, its length, and whether it
+    ended within the piece; None when it cannot be inflated, or inflates to more than is
+    taken at once. Fed a slice at a time: what the inflater leaves unused when a member
+    ends is copied, and handed the whole window it would copy megabytes per record."""
+    inflater = zlib.decompressobj(wbits=31)
+    parts, size, used = [], 0, 0
+    try:
+        while not inflater.eof and used < len(piece):
+            chunk = piece[used : used + _STEP]
+            data = inflater.decompress(chunk)
+            used += len(chunk) - len(inflater.unused_data)
+            parts.append(data)
+            size += len(data)
+            if size > _TAKE:
+                return None
+    except zlib.error:
+        return None
+    return b"".join(parts), used, inflater.eof
 
 
 def _record(data: bytes, offset: int, length: int, start: int,

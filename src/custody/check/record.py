@@ -28,10 +28,14 @@ class Record:
     end: int | None = None  # uncompressed offset where its block ends
     lost: bool = False  # where the next record begins is not known from this one
 
-    def plain(self) -> tuple[Any, ...]:
-        """As plain values (a worker process sends it so)."""
-        header = None if self.header is None else (
-            self.header.version, self.header.fields, self.header.failures, self.header.notes)
+    def plain(self, whole: bool = True) -> tuple[Any, ...]:
+        """As plain values (a worker process sends it so); not ``whole``: of its header,
+        only what a report names (its id and type), all its findings being the record's."""
+        header = None
+        if self.header is not None:
+            fields = self.header.fields if whole else [
+                ("WARC-Record-ID", self.record_id), ("WARC-Type", self.header.type)]
+            header = (self.header.version, fields, self.header.failures, self.header.notes)
         return (self.start, self.offset, self.within, header, self.member, self.length,
                 self.failures, self.unchecked, self.notes, self.block_sha256,
                 self.payload_sha256, self.http_status, self.http_type, self.digested,
@@ -44,7 +48,7 @@ class Record:
 
     @property
     def place(self) -> str:
-        return f"{self.offset}" if not self.within else f"{self.offset}+{self.within}"
+        return str(self.offset) if not self.within else f"{self.offset}+{self.within}"
 
     @property
     def record_id(self) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import IO
 
 from ..core.errors import UsageError
-from ..verify.report import FAILED, PASSED, UNCHECKED, Report
+from ..verify.report import FAILED, PASSED, UNCHECKED, Check, Report
 from . import arcfile, wacz, warcfile
 from .record import FileResult, Record
 from .stream import GZIP_MAGIC
@@ -160,10 +160,16 @@ def add_rows(report: Report, subject: str, result: FileResult) -> None:
     detail = "; ".join([f"{result.layout}, {count} record{'' if count == 1 else 's'}",
                         *result.failures])
     report.add("warc-file", subject, FAILED if result.failures else PASSED, detail)
-    for record in result.records:
-        outcome = FAILED if record.failures else UNCHECKED if record.unchecked else PASSED
-        what = f"{subject}@{record.place} {record.record_id or '(no record id)'}"
-        report.add("record", what.strip(), outcome, "; ".join(
-            [*record.failures, *record.unchecked]))
-        report.notes += [f"{subject}@{record.place}: {n}" for n in record.notes]
-    report.notes += [f"{subject}: {n}" for n in result.notes]
+    rows, notes = report.checks, report.notes
+    for record in result.records:  # a row per record: kept lean, there may be millions
+        place = record.place
+        what = f"{subject}@{place} {record.record_id or '(no record id)'}"
+        if not record.failures and not record.unchecked:
+            rows.append(Check("record", what, PASSED, "", None))
+        else:
+            outcome = FAILED if record.failures else UNCHECKED
+            rows.append(Check("record", what, outcome,
+                              "; ".join(record.failures + record.unchecked), None))
+        if record.notes:
+            notes += [f"{subject}@{place}: {n}" for n in record.notes]
+    notes += [f"{subject}: {n}" for n in result.notes]

@@ -63,7 +63,7 @@ def check_range(path: Path, start: int, end: int,
             records += result.records
         last = records[-1] if records else None
         stopped = last.offset + last.length if last and last.length else begin
-        return begin, stopped, [r.plain() for r in records], well
+        return begin, stopped, [r.plain(keep_sha256) for r in records], well
 
 
 def _first_member(fh: IO[bytes], start: int, end: int) -> int | None:
