@@ -33,6 +33,7 @@ def timestamp(root: str | None, capture_ids: tuple[str, ...], tsa: tuple[str, ..
     from ..seal import manifest
     from ..seal import timestamp as tsp
     from ..seal.custody_log import CustodyLog
+    from ..seal.sealing import companion_digests
 
     arch = Archive.open(root)
     if capture_ids:
@@ -65,7 +66,8 @@ def timestamp(root: str | None, capture_ids: tuple[str, ...], tsa: tuple[str, ..
                     "timestamped", key=key_obj,
                     who=arch.principal_for(key_obj.public_key()) or "unknown",
                     details={"capture_id": sealed.capture_id,
-                             "tokens": [p.name for p in written]})
+                             "tokens": [p.name for p in written],
+                             "files": companion_digests(arch, sealed.capture_id, written)})
             else:
                 still_pending += 1
     if still_pending:

@@ -36,6 +36,19 @@ class Sealed:
     timestamp_errors: list[str] = field(default_factory=list)
 
 
+def companion_digests(archive: Archive, capture_id: str,
+                      tokens: list[Path] | None = None) -> dict[str, str]:
+    """The sha256 of each file that vouches for the manifest -- its signature, SHA256SUMS,
+    its RFC 3161 tokens (or the ``tokens`` named) -- by name, for the custody log: a
+    token's certificates and a signature's armour lie outside what their own signatures
+    cover, and the signed log event is what records their bytes."""
+    folder = archive.manifests_dir
+    path = manifest.manifest_path(folder, capture_id)
+    named = [path.with_name(path.name + ".sig"), folder / f"{capture_id}.SHA256SUMS",
+             *timestamp.token_paths(path)] if tokens is None else tokens
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in named if p.exists()}
+
+
 def file_leaf_hash(path: Path) -> bytes:
     """RFC 9162 leaf hash of a file's bytes, read in chunks."""
     digest = hashlib.sha256(b"\x00")
@@ -111,7 +124,8 @@ def publish(archive: Archive, capture_id: str, *, key: Ed25519PrivateKey,
         asked = bool(((sealed.content or {}).get("settings") or {}).get("tsa"))
         tokens = timestamp.token_paths(sealed.path)
         details = {"capture_id": capture_id, "manifest_sha256": sealed.sha256,
-                   "timestamps": len(tokens), "timestamp_pending": asked and not tokens}
+                   "timestamps": len(tokens), "timestamp_pending": asked and not tokens,
+                   "files": companion_digests(archive, capture_id)}
         log.append("captured", key=key, who=principal, details=details)
         faults.after("seal.log")
         done.append("its custody log event")

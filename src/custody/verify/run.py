@@ -138,6 +138,7 @@ def _seals_and_proofs(archive: Archive, sealed: list[manifest.Sealed],
     chosen manifests, the chain, the ledger and its checkpoints, the custody log; each
     key's admission to allowed_signers proven by the log (trust.py)."""
     from ..seal.trust import admission_of
+    from .coverage import check_coverage
     from .proofs import check_ledger, check_log
     from .report import Report
     from .seals import check_chain, check_seal, read_signers
@@ -152,6 +153,7 @@ def _seals_and_proofs(archive: Archive, sealed: list[manifest.Sealed],
     check_ledger(archive, sealed, selected, signers, admission, report, against, sealing)
     if whole:
         check_log(archive, signers, admission, report, len(sealed))
+    check_coverage(archive, [one for one in chosen if one.content is not None], report)
     return report.findings()
 
 

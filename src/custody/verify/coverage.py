@@ -1,0 +1,98 @@
+"""Every byte of the files that vouch for a manifest, held to the custody log.
+
+A manifest's signature covers the manifest, and the manifest the WARC files; but an
+RFC 3161 token's certificate set and status lie outside what the TSA signed, and an
+armoured SSH signature can be re-wrapped without changing what it signs. When a capture
+is sealed (and when `custody timestamp` adds a token) the signed custody log records
+the sha256 of its signature, its SHA256SUMS and each token; here each file is compared
+with that record, so a changed byte anywhere in them fails, named. A token the log does
+not record (a `custody timestamp` interrupted before its event) is noted, and judged by
+its own signature, as a token of an archive sealed before custody logged these digests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from ..core.archive import Archive
+from ..seal import manifest
+from ..seal.custody_log import CustodyLog
+from ..seal.timestamp import token_paths
+from .report import FAILED, PASSED, Report
+
+_EVENTS = ("captured", "timestamped")
+
+
+def logged_digests(archive: Archive) -> tuple[dict[str, dict[str, str]], set[str]]:
+    """The file digests the log records, by capture; the captures whose sealing recorded
+    them (older archives' events do not)."""
+    logged: dict[str, dict[str, str]] = {}
+    recorded: set[str] = set()
+    for line in CustodyLog(archive.manifests_dir).lines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # the log's own check reports it
+        details = entry.get("details") if isinstance(entry, dict) else None
+        if not isinstance(details, dict) or entry.get("event") not in _EVENTS:
+            continue
+        files, cid = details.get("files"), details.get("capture_id")
+        if isinstance(files, dict) and isinstance(cid, str):
+            logged.setdefault(cid, {}).update({str(k): str(v) for k, v in files.items()})
+            if entry.get("event") == "captured":
+                recorded.add(cid)
+    return logged, recorded
+
+
+def _kind(name: str) -> str:
+    if ".tsr" in name:
+        return "timestamp"
+    return "signature" if name.endswith(".sig") else "sha256sums"
+
+
+def check_coverage(archive: Archive, chosen: list[manifest.Sealed], report: Report) -> None:
+    logged, recorded = logged_digests(archive)
+    older = 0
+    for sealed in chosen:
+        cid = sealed.capture_id
+        if cid not in recorded:
+            older += 1
+            continue
+        files = logged[cid]
+        present = [p for p in (sealed.path.with_name(sealed.path.name + ".sig"),
+                               archive.manifests_dir / f"{cid}.SHA256SUMS",
+                               *token_paths(sealed.path)) if p.exists()]
+        failures = 0
+        for path in present:
+            want = files.get(path.name)
+            if want is None:
+                if _kind(path.name) == "timestamp":
+                    report.notes.append(f"manifests/{path.name}: a token the custody log does "
+                                        "not record (a `custody timestamp` interrupted before "
+                                        "it logged it?); it is judged by its own signature")
+                continue
+            actual = _sha256(path)
+            if actual != want:
+                failures += 1
+                report.add(_kind(path.name), path.name, FAILED,
+                           f"not the file the custody log recorded (sha256 {actual}, logged "
+                           f"{want}): changed since, where its own signature does not reach",
+                           cid)
+        names = {p.name for p in present}
+        for name in sorted(set(files) - names):
+            failures += 1
+            report.add(_kind(name), name, FAILED, "the custody log records it, and it is "
+                       "missing", cid)
+        if not failures:
+            report.add("coverage", cid, PASSED, f"{len(present)} files beside the manifest "
+                       "as the custody log recorded them", cid)
+    if older:
+        report.notes.append(f"{older} capture(s) sealed before custody logged the digests of "
+                            "their signature, SHA256SUMS and tokens: those files are checked "
+                            "by their own signatures only")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
