@@ -173,3 +173,79 @@ def test_a_wrong_passphrase_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     result = runner("archive", "http://127.0.0.1:9/")
     assert result.exit_code == 4
     assert "wrong passphrase" in one_line_error(result.output)
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Any:
+    """A real ssh-agent on a socket of its own, holding one new ssh-ed25519 key whose
+    private file is then deleted: custody can only sign through the agent."""
+    import os
+    import time
+
+    sock = tmp_path / "agent.sock"
+    proc = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        key = tmp_path / "agent_key"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "held by the agent",
+                        "-f", str(key)], check=True)
+        env = dict(os.environ, SSH_AUTH_SOCK=str(sock))
+        subprocess.run(["ssh-add", "-q", str(key)], env=env, check=True, capture_output=True)
+        key.unlink()  # the private key is in the agent only
+        listed = subprocess.run(["ssh-keygen", "-lf", str(key) + ".pub"], check=True,
+                                capture_output=True, text=True).stdout.split()[1]
+        yield sock, listed, (key.with_name("agent_key.pub")).read_text().strip()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_signing_with_a_key_held_by_ssh_agent(tmp_path: Path, site: SiteServer, agent: Any,
+                                              monkeypatch: pytest.MonkeyPatch, tsa: Any) -> None:
+    from click.testing import CliRunner
+
+    from custody.cli import main
+
+    sock, fingerprint, public_line = agent
+    monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    root = tmp_path / "evidence"
+    env = {"CUSTODY_ROOT": str(root), "CUSTODY_KEY": f"agent:{fingerprint}"}
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+    operator = "A. Investigator <ai@example.org>"
+    made = run("init", "--operator", operator)
+    assert made.exit_code == 0 and "in ssh-agent" in made.output, made.output
+    assert public_line.split()[1] in (root / "allowed_signers").read_text()
+    shown = run("key", "show").output
+    assert shown.startswith(" ".join(public_line.split()[:2])) and fingerprint in shown
+    archived = run("archive", "--json", "--no-requisites", site.url + "/en.html")
+    assert archived.exit_code == 0, archived.output
+    verified = run("verify", "--json")
+    assert verified.exit_code == 0, verified.output
+    cid = json.loads(archived.stdout)["capture_id"]
+    manifest = root / "manifests" / f"{cid}.json"
+    ok = subprocess.run(["ssh-keygen", "-Y", "verify", "-f", "allowed_signers", "-I", operator,
+                         "-n", "custody-manifest", "-s", str(manifest) + ".sig"],
+                        cwd=root, input=manifest.read_bytes(), capture_output=True)
+    assert ok.returncode == 0, ok.stderr
+    out = tmp_path / "bundle"
+    assert run("bundle", cid, "-o", str(out)).exit_code == 0
+    results = _run_verify_md(out, _clean_env_tools(tmp_path), tsa)
+    assert not [r for r in results if r[1]], results
+    assert not list((tmp_path / "config").rglob("id_ed25519*"))  # no key file was made
+
+    # a key the agent does not hold, and no agent at all: one line, exit 4
+    env["CUSTODY_KEY"] = "agent:SHA256:" + "A" * 43
+    missing = run("archive", site.url + "/en.html")
+    assert missing.exit_code == 4 and "ssh-agent holds no ssh-ed25519 key" in missing.output
+    env["CUSTODY_KEY"] = f"agent:{fingerprint}"
+    monkeypatch.delenv("SSH_AUTH_SOCK")
+    gone = run("archive", site.url + "/en.html")
+    assert gone.exit_code == 4 and "SSH_AUTH_SOCK" in gone.output, gone.output

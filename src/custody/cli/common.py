@@ -42,9 +42,13 @@ def signing_key(archive: Any = None) -> Any:
     """The archivist's key; KeyProblem when it lies inside the archive folder, which is
     handed to partners and courts: a key there would go with it."""
     from ..core import keyfile
+    from ..core.agent import agent_fingerprint, agent_key
     from ..core.archive import default_key_path
     from ..core.errors import KeyProblem
 
+    in_agent = agent_fingerprint()
+    if in_agent is not None:  # CUSTODY_KEY=agent:SHA256:...: the key never leaves ssh-agent
+        return agent_key(in_agent)
     path = default_key_path()
     if archive is not None and path.resolve().is_relative_to(archive.root):
         raise KeyProblem("the signing key lies inside the archive folder, and would be "
@@ -58,16 +62,18 @@ def log_event(archive: Any, event: str, details: dict[str, Any]) -> None:
     """Record an event in the custody log when the archivist's key is at hand; a third
     party verifying a copy has no key, and nothing is written then."""
     from ..core import keyfile
+    from ..core.agent import agent_fingerprint
     from ..core.archive import default_key_path
     from ..core.errors import CustodyError
     from ..seal.custody_log import CustodyLog
 
     path = default_key_path()
     try:
-        if not path.exists():
-            return
-        if keyfile.key_is_encrypted(path) and not os.environ.get("CUSTODY_KEY_PASSPHRASE"):
-            return
+        if agent_fingerprint() is None:
+            if not path.exists():
+                return
+            if keyfile.key_is_encrypted(path) and not os.environ.get("CUSTODY_KEY_PASSPHRASE"):
+                return
         key = signing_key()
         principal = archive.principal_for(key.public_key())
         if principal is None or not os.access(archive.manifests_dir, os.W_OK):

@@ -33,6 +33,7 @@ def init(root: str | None, operator: str | None, passphrase: bool) -> None:
     CUSTODY_KEY=~/keys/custody custody init --root ~/evidence
     """
     from ..core import keyfile
+    from ..core.agent import agent_fingerprint
     from ..core.archive import Archive, default_key_path, default_operator
     from ..index.db import connect
     from ..seal import archivists
@@ -41,9 +42,13 @@ def init(root: str | None, operator: str | None, passphrase: bool) -> None:
         _operator(operator)
     archive = Archive.create(root)
     key_path = default_key_path()
-    if key_path.resolve().is_relative_to(archive.root):
+    in_agent = agent_fingerprint()
+    if in_agent is None and key_path.resolve().is_relative_to(archive.root):
         signing_key(archive)  # refuses, saying why
-    if key_path.exists():
+    if in_agent is not None:  # the key stays in ssh-agent
+        key = signing_key(archive)
+        click.echo(f"using key {in_agent} in ssh-agent", err=True)
+    elif key_path.exists():
         key = signing_key(archive)
         click.echo(f"using key {key_path}", err=True)
     else:
@@ -72,14 +77,20 @@ def key_show() -> None:
     custody key show
     """
     from ..core import sshsig
+    from ..core.agent import agent_fingerprint
     from ..core.archive import default_key_path
 
     path = default_key_path()
     pub = path.with_name(path.name + ".pub")
-    public = (sshsig.parse_public_key_line(pub.read_text()) if pub.exists()
-              else signing_key().public_key())
+    if agent_fingerprint() is not None:
+        public = signing_key().public_key()
+        where = "ssh-agent"
+    else:
+        public = (sshsig.parse_public_key_line(pub.read_text()) if pub.exists()
+                  else signing_key().public_key())
+        where = str(path)
     click.echo(sshsig.public_key_line(public))
-    click.echo(f"256 {sshsig.fingerprint(public)} {path} (ED25519)")
+    click.echo(f"256 {sshsig.fingerprint(public)} {where} (ED25519)")
 
 
 @key.command("add")
@@ -128,9 +139,15 @@ def key_rotate(root: str | None, passphrase: bool) -> None:
     custody key rotate
     """
     from ..core import keyfile, sshsig
+    from ..core.agent import agent_fingerprint
     from ..core.archive import Archive, default_key_path
+    from ..core.errors import KeyProblem
     from ..seal import archivists
 
+    if agent_fingerprint() is not None:
+        raise KeyProblem("the key is held by ssh-agent: make the new one with ssh-keygen, "
+                         "`ssh-add` it, admit it with `custody key add`, and point "
+                         "CUSTODY_KEY at it")
     archive = Archive.open(root)
     path = default_key_path()
     old_secret = ask_passphrase(path.exists() and keyfile.key_is_encrypted(path))
