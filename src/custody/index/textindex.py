@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 _FOLD = str.maketrans(
@@ -96,15 +96,22 @@ def words(text: str) -> list[str]:
 
 
 def stem(word: str, language: str | None) -> str:
+    return _stem(word, (language or "").split("-")[0].lower())
+
+
+@lru_cache(maxsize=200_000)
+def _stem(word: str, lang: str) -> str:
+    """A word's stem: texts repeat their words, and each is stemmed once (per language)."""
     if word.isdigit() or _CJK.match(word):
         return word
-    names = _stemmers_for(_script(word), language)
+    names = _stemmers_for(_script(word), lang)
     return _stemmer(names[0]).stemWord(word) if names else word
 
 
 def index_text(text: str | None, language: str | None) -> str:
     """What goes into the full-text index for a document's title or text."""
-    return " ".join(stem(w, language) for w in words(text or ""))
+    lang = (language or "").split("-")[0].lower()
+    return " ".join([_stem(w, lang) for w in words(text or "")])
 
 
 def query_forms(word: str) -> list[str]:

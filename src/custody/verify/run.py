@@ -90,6 +90,8 @@ def _verify(archive: Archive, capture_ids: list[str] | None, against: str | None
                         progress.sealing))
     database = add(partial(_database, archive, chosen, set(by_id) if whole else None,
                            progress.sealing))
+    search = add(partial(_search_index, archive,
+                         None if whole else [one.capture_id for one in chosen]))
     size = verify_warc.part_size(_bytes_named(chosen), workers,
                                  *([part_bytes] if part_bytes else []))
     files: list[verify_warc.FilePlan | str] = []  # a capture id: its lists cannot be read
@@ -102,6 +104,7 @@ def _verify(archive: Archive, capture_ids: list[str] | None, against: str | None
     with Pool(queue, workers) as pool:
         proofs = pool.result(seals)
         in_db = pool.result(database)
+        in_index = pool.result(search)
         warcs = Report(report.root)
         for item in files:
             if isinstance(item, str):
@@ -116,6 +119,7 @@ def _verify(archive: Archive, capture_ids: list[str] | None, against: str | None
         check_timestamps(one, tokens, report)
     report.notes.extend(notes)
     report.merge(in_db)
+    report.merge(in_index)
     report.checks.extend(warcs.checks)
     if whole:
         _note_leftovers(archive, sealed, report, progress)
@@ -182,10 +186,18 @@ def _database(archive: Archive, chosen: list[manifest.Sealed],
             check_database_extras(conn, all_ids, report)
     finally:
         conn.close()
+    return report.findings()
+
+
+def _search_index(archive: Archive, capture_ids: list[str] | None) -> Findings:
+    """The search index against the documents (of the chosen captures, or all): a job of
+    its own, since it tokenizes and stems every text again."""
+    from .report import Report
     from .search_index import check_search_index
 
-    check_search_index(archive.db_path, report,
-                       None if all_ids is not None else [one.capture_id for one in chosen])
+    report = Report(str(archive.root))
+    if archive.db_path.exists():
+        check_search_index(archive.db_path, report, capture_ids)
     return report.findings()
 
 
