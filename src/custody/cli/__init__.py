@@ -18,7 +18,17 @@ import click
 
 from .. import __version__
 from ..core.errors import CustodyError, ExitCode
-from . import archiving, browsing, checking, exporting, importing, keys, proofs, replaying
+from . import (
+    archiving,
+    browsing,
+    checking,
+    exporting,
+    importing,
+    keys,
+    proofs,
+    replaying,
+    reporting,
+)
 
 
 def fail(message: str, code: int) -> None:
@@ -63,5 +73,6 @@ for command in (keys.init, keys.key, archiving.archive, archiving.reindex, check
                 checking.check,
                 proofs.timestamp, proofs.ledger, proofs.log_command, proofs.bundle,
                 browsing.query, browsing.search, browsing.show, browsing.history, browsing.diff,
-                browsing.serve, replaying.replay, exporting.export, importing.import_command):
+                browsing.serve, replaying.replay, exporting.export, importing.import_command,
+                reporting.report):
     main.add_command(command)

@@ -153,9 +153,12 @@ def bundle(root: str | None, capture_id: str, output: str) -> None:
     custody bundle 20261121T101500Z-1a2b3c4d -o evidence-for-court/
     """
     from ..core.archive import Archive
+    from ..report.court import gather
+    from ..report.html import render
     from ..seal.bundle import write_bundle
 
     arch = Archive.open(root)
-    files = write_bundle(arch, capture_id, Path(output))
+    report = render(gather(arch, capture_id)).encode("utf-8")  # a report for people, too
+    files = write_bundle(arch, capture_id, Path(output), extra={"report.html": report})
     log_event(arch, "bundled", {"capture_id": capture_id, "files": len(files)})
     click.echo(f"{output}: {len(files)} files; see {Path(output) / 'VERIFY.md'}")

@@ -24,8 +24,10 @@ from . import inclusion_script, manifest, timestamp
 from .ledger import Ledger
 
 
-def write_bundle(archive: Archive, capture_id: str, out: Path) -> list[str]:
-    """Write the bundle into ``out`` (new or empty); return the files written."""
+def write_bundle(archive: Archive, capture_id: str, out: Path,
+                 extra: dict[str, bytes] | None = None) -> list[str]:
+    """Write the bundle into ``out`` (new or empty); return the files written. ``extra``:
+    more files (the capture report), listed in SHA256SUMS with the rest."""
     sealed, content = manifest.read_capture(archive.manifests_dir, capture_id)
     path = sealed.path
     if out.exists() and any(out.iterdir()):
@@ -73,8 +75,10 @@ def write_bundle(archive: Archive, capture_id: str, out: Path) -> list[str]:
     put("checkpoint.sig", source=ledger.dir / "checkpoint.sig")
     put("inclusion-proof.json", (json.dumps(proof, indent=2) + "\n").encode())
     put("verify_inclusion.py", inclusion_script.script().encode())
-    put("VERIFY.md", _verify_md(content, checkpoint.size, tokens, bool(roots),
-                                bool(renders)).encode())
+    put("VERIFY.md", verify_instructions(content, checkpoint.size, tokens, bool(roots),
+                                         bool(renders)).encode())
+    for name, data in (extra or {}).items():
+        put(name, data)
     sums = "".join(f"{hashlib.sha256((out / f).read_bytes()).hexdigest()}  {f}\n"
                    for f in files)
     (out / "SHA256SUMS").write_text(sums)
@@ -127,8 +131,9 @@ def verify_commands(text: str) -> list[str]:
     return commands
 
 
-def _verify_md(content: dict, tree_size: int, tokens: list[Path], have_roots: bool,
-               have_renders: bool = False) -> str:
+def verify_instructions(content: dict, tree_size: int, tokens: list[Path], have_roots: bool,
+                        have_renders: bool = False) -> str:
+    """VERIFY.md: the commands that check a bundle of the capture with standard tools."""
     principal = shlex.quote(content["collector"]["operator"])  # a name with spaces, say
     fingerprint = content["collector"]["key_fingerprint"]
     started = datetime.fromisoformat(content["started_at"].replace("Z", "+00:00"))

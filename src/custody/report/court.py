@@ -1,0 +1,145 @@
+"""Everything a capture report states, gathered from the evidence itself: the manifest,
+the WARC records it seals (certificates, screenshots), the custody log, the ledger, the
+timestamp tokens, and a verification run made now. html.py lays it out for a person.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..core.archive import Archive
+from ..seal import manifest
+from ..seal.bundle import verify_instructions
+from ..seal.custody_log import CustodyLog
+from ..seal.ledger import Ledger
+from ..seal.timestamp import token_paths
+
+_EVENTS_FOR_ALL = ("verified",)  # events about the whole archive, not one capture
+
+
+@dataclass
+class Certificate:
+    subject: str
+    issuer: str
+    not_before: str
+    not_after: str
+    sha256: str
+
+
+@dataclass
+class Report:
+    content: dict[str, Any]
+    manifest_sha256: str
+    made_at: str
+    titles: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+    screenshot: bytes | None = None  # the first page's, with its band (URL and UTC time)
+    screenshot_of: str | None = None
+    timestamps: list[tuple[str, str, str]] = field(default_factory=list)  # name, outcome, detail
+    hosts: dict[str, set[str]] = field(default_factory=dict)  # host -> server IPs
+    certificates: dict[str, list[Certificate]] = field(default_factory=dict)  # host -> chain
+    events: list[dict[str, Any]] = field(default_factory=list)
+    inclusion: dict[str, Any] | None = None
+    verification: str = ""
+    verification_counts: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    commands: str = ""
+
+
+def gather(archive: Archive, capture_id: str) -> Report:
+    sealed, content = manifest.read_capture(archive.manifests_dir, capture_id)
+    report = Report(content, sealed.sha256,
+                    datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"))
+    for entry in content.get("documents") or []:
+        meta = entry.get("metadata") or {}
+        report.titles.append((entry["url"], meta.get("title"), meta.get("language")))
+    _records(archive, report)
+    _log(archive, report)
+    _verification(archive, report)
+    ledger = Ledger(archive.manifests_dir)
+    try:
+        report.inclusion = ledger.inclusion(capture_id)
+    except LookupError:
+        report.inclusion = None
+    checkpoint = ledger.latest()
+    tokens = token_paths(sealed.path)
+    from ..core.config import load
+
+    report.commands = verify_instructions(content, checkpoint.size if checkpoint else 0,
+                                          tokens, bool(load(archive.root).tsa_roots))
+    return report
+
+
+def _records(archive: Archive, report: Report) -> None:
+    """Server addresses, the certificates the servers presented, the first screenshot."""
+    for record in report.content.get("records") or []:
+        target = str(record.get("target_uri") or "")
+        host = urlsplit(target).hostname if "://" in target else None
+        if record.get("type") == "response" and host:
+            report.hosts.setdefault(host, set())
+            if record.get("ip"):
+                report.hosts[host].add(str(record["ip"]))
+        if record.get("type") == "metadata" and host and host not in report.certificates \
+                and record.get("content_type") == "application/pem-certificate-chain":
+            report.certificates[host] = _certificates(_block(archive, record))
+        if record.get("type") == "resource" and report.screenshot is None \
+                and target.startswith("urn:screenshot:"):
+            report.screenshot = _block(archive, record)
+            report.screenshot_of = target.removeprefix("urn:screenshot:")
+
+
+def _block(archive: Archive, record: dict[str, Any]) -> bytes:
+    from warcio.archiveiterator import ArchiveIterator
+
+    with open(archive.root / record["warc_path"], "rb") as fh:
+        fh.seek(record["offset"])
+        return bytes(next(iter(ArchiveIterator(fh))).content_stream().read())
+
+
+def _certificates(pem: bytes) -> list[Certificate]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    try:
+        certs = x509.load_pem_x509_certificates(pem)
+    except ValueError:
+        return []
+    return [Certificate(c.subject.rfc4514_string(), c.issuer.rfc4514_string(),
+                        c.not_valid_before_utc.isoformat(), c.not_valid_after_utc.isoformat(),
+                        c.fingerprint(hashes.SHA256()).hex(":").upper())
+            for c in certs]
+
+
+def _log(archive: Archive, report: Report) -> None:
+    """Every event of the custody log about this capture, and the archive-wide
+    verifications made since it was sealed."""
+    cid = report.content["capture_id"]
+    sealed_at = report.content.get("finished_at") or ""
+    for line in CustodyLog(archive.manifests_dir).lines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        details = entry.get("details") or {}
+        named = details.get("capture_ids")  # an export names all it holds
+        mine = details.get("capture_id") == cid or (isinstance(named, list) and cid in named)
+        later = entry.get("event") in _EVENTS_FOR_ALL and str(entry.get("at")) >= sealed_at
+        if mine or later:
+            report.events.append(entry)
+
+
+def _verification(archive: Archive, report: Report) -> None:
+    from ..verify.report import PASSED
+    from ..verify.run import verify
+
+    checked = verify(archive, [report.content["capture_id"]], jobs=0)
+    report.verification = checked.status
+    report.verification_counts = {o: checked.count(o) for o in ("passed", "failed",
+                                                                 "unchecked")}
+    report.problems = [f"{c.outcome}: {c.check} {c.subject}: {c.detail}"
+                       for c in checked.checks if c.outcome != PASSED]
+    report.timestamps = [(c.subject, c.outcome, c.detail) for c in checked.checks
+                         if c.check == "timestamp"]

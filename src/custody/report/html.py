@@ -1,0 +1,222 @@
+"""The capture report as one self-contained HTML file (no script, no outside resource:
+the screenshot is inlined), for a lawyer, a judge or a partner to read, and print.
+
+Titles and text keep their own script and direction: each is isolated (``<bdi
+dir="auto">``) and tagged with its language, so Persian and Arabic run right to left
+inside a left-to-right page. The fonts asked for are the Noto families, which
+``scripts/setup --browser`` installs (Noto Sans for Latin and Cyrillic, Noto Naskh
+Arabic for Arabic and Persian, Noto Sans CJK); a reader without them gets the system's.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from html import escape
+from typing import Any
+
+from .. import __version__
+from .court import Report
+
+FONTS = '"Noto Sans", "Noto Naskh Arabic", "Noto Sans Arabic", "Noto Sans CJK SC", ' \
+    '"DejaVu Sans", sans-serif'
+_STYLE = f"""
+body {{ font-family: {FONTS}; font-size: 11pt; margin: 2em auto; max-width: 60em;
+       color: #111; line-height: 1.4; }}
+h1 {{ font-size: 1.5em; }} h2 {{ font-size: 1.15em; border-bottom: 1px solid #999;
+       margin-top: 1.6em; }}
+table {{ border-collapse: collapse; width: 100%; margin: .5em 0; }}
+th, td {{ border: 1px solid #bbb; padding: .2em .4em; text-align: start;
+         vertical-align: top; font-size: .9em; }}
+th {{ background: #eee; }} code, .hash {{ font-family: "Noto Sans Mono", "DejaVu Sans Mono",
+       monospace; font-size: .85em; overflow-wrap: anywhere; }}
+.verdict-passed {{ color: #064; font-weight: bold; }}
+.verdict-failed {{ color: #a00; font-weight: bold; }}
+.verdict-incomplete {{ color: #a60; font-weight: bold; }}
+img.screenshot {{ max-width: 100%; border: 1px solid #999; }}
+pre {{ white-space: pre-wrap; font-size: .85em; background: #f6f6f6; padding: .5em; }}
+"""
+
+
+def _t(value: Any) -> str:
+    return escape("" if value is None else str(value))
+
+
+def _bidi(text: str | None, language: str | None = None) -> str:
+    lang = f' lang="{_t(language)}"' if language else ""
+    return f'<bdi dir="auto"{lang}>{_t(text) if text else "(no title)"}</bdi>'
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{h}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render(report: Report) -> str:
+    content = report.content
+    cid = content["capture_id"]
+    parts = [_what(report), _when(report), _where(report), _how(report), _came_back(report),
+             _derived(report), _custody(report), _ledger(report), _verified(report),
+             _commands(report)]
+    return (f'<!DOCTYPE html>\n<html lang="en" dir="ltr"><head><meta charset="utf-8">'
+            f"<title>Capture report {_t(cid)}</title><style>{_STYLE}</style></head><body>"
+            f"<h1>Capture report: {_t(cid)}</h1>"
+            f"<p>Made {_t(report.made_at)} (UTC) by custody {_t(__version__)} from the sealed "
+            "evidence of the capture. Arranged after the Berkeley Protocol on Digital Open "
+            "Source Investigations, paras. 153&ndash;155 and 167: what was collected, when, "
+            "from where, how and by whom, what came back, and how its integrity is preserved "
+            "and can be checked.</p>" + "".join(parts) +
+            f"<p><small>Fonts asked for: {_t(FONTS)}.</small></p></body></html>\n")
+
+
+def _what(report: Report) -> str:
+    content = report.content
+    finals = content.get("final_urls") or {}
+    rows = [[f"<code>{_t(seed)}</code>", f"<code>{_t(finals.get(seed, seed))}</code>"]
+            for seed in content.get("seed_urls") or [content.get("seed_url")]]
+    titles = [[f"<code>{_t(url)}</code>", _bidi(title, lang), _t(lang or "?")]
+              for url, title, lang in report.titles]
+    shot = ""
+    if report.screenshot:
+        data = base64.b64encode(report.screenshot).decode()
+        shot = (f"<p>Screenshot of <code>{_t(report.screenshot_of)}</code> as the browser "
+                "rendered it; the band above the page gives the URL and the UTC time it was "
+                f'recorded:</p><img class="screenshot" alt="screenshot" '
+                f'src="data:image/png;base64,{data}">')
+    kind = "imported from another tool" if content.get("kind") == "import" else \
+        ("captured in a browser" if (content.get("settings") or {}).get("browser")
+         else "captured")
+    return ("<h2>1. What was captured</h2>"
+            f"<p>Capture <code>{_t(content['capture_id'])}</code>, {kind}; status "
+            f"<b>{_t(content.get('status'))}</b>.</p>"
+            + _table(["Seed URL", "Final URL (after redirects)"], rows)
+            + (_table(["Page", "Title (in its own script)", "Language"], titles) if titles
+               else "<p>No page text was extracted.</p>") + shot)
+
+
+def _when(report: Report) -> str:
+    content = report.content
+    rows = [[_t(name), _t(outcome), _t(detail)] for name, outcome, detail in report.timestamps]
+    tokens = _table(["Token", "Check", "Time (genTime) and authority"], rows) if rows else \
+        "<p>No RFC 3161 timestamp token: the capture's time rests on the archivist's signature " \
+        "and the ledger.</p>"
+    dates = sorted(str(r["date"]) for r in content.get("records") or [] if r.get("date"))
+    span = f"<p>The records are dated {_t(dates[0])} to {_t(dates[-1])} (their WARC-Date" \
+        ", UTC).</p>" if dates else ""
+    what = "Imported" if content.get("kind") == "import" else "Started"
+    return ("<h2>2. When</h2>"
+            f"<p>{what} {_t(content.get('started_at'))}, finished "
+            f"{_t(content.get('finished_at'))} (UTC, the capturing machine's clock).</p>"
+            + span + tokens)
+
+
+def _where(report: Report) -> str:
+    settings = report.content.get("settings") or {}
+    rows = [[f"<code>{_t(host)}</code>", _t(", ".join(sorted(ips)) or "?")]
+            for host, ips in sorted(report.hosts.items())]
+    certs = []
+    for host, chain in sorted(report.certificates.items()):
+        certs.append(f"<h3>TLS certificates presented by <code>{_t(host)}</code></h3>")
+        certs.append(_table(["Subject", "Issuer", "Valid from", "Valid until",
+                             "SHA-256 fingerprint"],
+                            [[_t(c.subject), _t(c.issuer), _t(c.not_before), _t(c.not_after),
+                              f'<span class="hash">{_t(c.sha256)}</span>'] for c in chain]))
+    if settings.get("insecure"):
+        trust = "The capture was made with --insecure: certificates were recorded, not verified."
+    else:
+        store = settings.get("ca_bundle") or "the system's trust store"
+        trust = ("The TLS client verified each server's certificate chain against "
+                 f"{_t(store)} before any byte was recorded; a chain that did not verify "
+                 "would have been a recorded failure instead.")
+    return ("<h2>3. From where</h2>"
+            + _table(["Server", "IP address(es) connected to"], rows)
+            + (("<p>" + trust + "</p>" + "".join(certs)) if report.certificates else
+               "<p>No TLS connection (plain HTTP, or an imported file).</p>"))
+
+
+def _how(report: Report) -> str:
+    content = report.content
+    collector = content.get("collector") or {}
+    libs = ", ".join(f"{k} {v}" for k, v in (collector.get("libraries") or {}).items())
+    rows = [["Software", _t(f"{collector.get('software')} {collector.get('version')}")],
+            ["Python", _t(collector.get("python"))], ["Libraries", _t(libs)],
+            ["Operator", _bidi(collector.get("operator"))],
+            ["Signing key", f'<span class="hash">{_t(collector.get("key_fingerprint"))}</span>'],
+            ["Capturing host", _t(collector.get("host"))]]
+    imported = "".join(
+        f"<p>Imported file <code>{_t(i.get('source'))}</code>, sha256 "
+        f'<span class="hash">{_t(i.get("sha256"))}</span>, checked on import: '
+        f"<b>{_t((i.get('check') or {}).get('status'))}</b>.</p>"
+        for i in content.get("imported") or [])
+    settings = json.dumps(content.get("settings") or {}, indent=2, sort_keys=True)
+    return ("<h2>4. How, and by whom</h2>" + _table(["", ""], rows) + imported
+            + f"<p>Exact settings:</p><pre>{_t(settings)}</pre>")
+
+
+def _came_back(report: Report) -> str:
+    content = report.content
+    rows = [[_t(r.get("http_status")), f"<code>{_t(r.get('target_uri'))}</code>",
+             _t(r.get("payload_type")), _t(r.get("length")),
+             f'<span class="hash">{_t(r.get("payload_sha256"))}</span>',
+             _t(r.get("truncated") or "")]
+            for r in content.get("records") or [] if r.get("type") == "response"]
+    failures = [[f"<code>{_t(f.get('url'))}</code>", _t(f.get("kind")), _t(f.get("reason"))]
+                for f in content.get("failures") or []]
+    files = [[f"<code>{_t(f['path'])}</code>", _t(f["bytes"]),
+              f'<span class="hash">{_t(f["sha256"])}</span>']
+             for f in content.get("warc_files") or []]
+    return ("<h2>5. What came back</h2>"
+            + _table(["WARC file", "Bytes", "SHA-256"], files)
+            + _table(["Status", "URL", "Type", "Stored bytes", "Payload SHA-256",
+                      "Truncated"], rows)
+            + (_table(["URL", "Failure", "Reason"], failures) if failures
+               else "<p>No fetch failed.</p>"))
+
+
+def _derived(report: Report) -> str:
+    rows = [[f"<code>{_t(d['url'])}</code>", _t(d.get("extractor")),
+             f'<span class="hash">{_t(d.get("text_sha256"))}</span>']
+            for d in report.content.get("documents") or []]
+    return ("<h2>6. What was derived</h2><p>Transformations of the WARC bytes: <b>none</b>. "
+            "The records are kept exactly as the servers sent them; the text below was "
+            "extracted from copies, and its SHA-256 is sealed in the manifest.</p>"
+            + (_table(["Page", "Extractor", "Text SHA-256"], rows) if rows else ""))
+
+
+def _custody(report: Report) -> str:
+    rows = [[_t(e.get("at")), _t(e.get("event")), _bidi(e.get("who")),
+             f'<span class="hash">{_t(e.get("key"))}</span>',
+             f"<code>{_t(json.dumps(e.get('details'), ensure_ascii=False, sort_keys=True))}"
+             "</code>"] for e in report.events]
+    return ("<h2>7. Chain of custody</h2><p>Every event of the signed custody log about this "
+            "capture, and every verification of the archive since:</p>"
+            + _table(["Time (UTC)", "Event", "By", "Key", "Details"], rows))
+
+
+def _ledger(report: Report) -> str:
+    proof = report.inclusion
+    if proof is None:
+        return "<h2>8. Ledger</h2><p>The capture is not in the ledger's checkpoint.</p>"
+    hashes = "<br>".join(f'<span class="hash">{_t(h)}</span>' for h in proof.get("proof", []))
+    rows = [["Manifest SHA-256", f'<span class="hash">{_t(report.manifest_sha256)}</span>'],
+            ["Position (leaf index)", _t(proof.get("leaf_index"))],
+            ["Ledger size at the checkpoint", _t(proof.get("tree_size"))],
+            ["Root hash", f'<span class="hash">{_t(proof.get("root_hash"))}</span>'],
+            ["Inclusion proof", hashes or "(the only leaf)"]]
+    return "<h2>8. Ledger position and inclusion proof</h2>" + _table(["", ""], rows)
+
+
+def _verified(report: Report) -> str:
+    counts = ", ".join(f"{n} {o}" for o, n in report.verification_counts.items())
+    problems = "".join(f"<li>{_t(p)}</li>" for p in report.problems)
+    return (f"<h2>9. Verification when this report was made ({_t(report.made_at)})</h2>"
+            f'<p class="verdict-{_t(report.verification)}">{_t(report.verification).upper()}'
+            f"</p><p>{_t(counts)} checks.</p>" + (f"<ul>{problems}</ul>" if problems else ""))
+
+
+def _commands(report: Report) -> str:
+    return ("<h2>10. Checking it without custody</h2><p>`custody bundle "
+            f"{_t(report.content['capture_id'])} -o DIR` writes the files these commands "
+            "read; run them in that folder with sha256sum, ssh-keygen, openssl and python3 "
+            f"alone:</p><pre>{_t(report.commands)}</pre>")
