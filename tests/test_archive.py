@@ -336,3 +336,33 @@ def test_a_reader_glancing_at_the_lock_does_not_stop_a_capture(custody: Custody,
     assert refused.exit_code == 3, refused.output
     assert "another custody process is writing" in refused.output
     assert LOCK_WAIT - 0.1 <= waited < LOCK_WAIT + 2
+
+
+def test_https_capture_keeps_every_certificate_the_server_presented(
+        custody: Custody, pages: dict, tmp_path: Path) -> None:
+    """A server that sends its leaf and an intermediate: both are recorded, from the same
+    connection, in the order sent."""
+    import ssl
+
+    import trustme
+    from cryptography import x509
+
+    from custody.testing.site import SiteServer
+
+    root = trustme.CA()
+    intermediate = root.create_child_ca()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    intermediate.issue_cert("localhost").configure_cert(context)
+    bundle = tmp_path / "root.pem"
+    root.cert_pem.write_to_path(str(bundle))
+    with SiteServer(pages, tls=context) as site:
+        result = custody.archive(site.url + "/en.html", extra=("--ca-bundle", str(bundle),
+                                                               "--no-requisites"))
+    assert result["status"] == "success", result
+    records = warc_records(custody.root, custody.manifest(result["capture_id"]))
+    pem = next(raw for h, raw in records if h.get_header("WARC-Type") == "metadata")
+    chain = x509.load_pem_x509_certificates(pem)
+    assert len(chain) == 2
+    assert chain[0].issuer == chain[1].subject  # the leaf, then the intermediate
+    assert chain[1].subject == x509.load_pem_x509_certificate(
+        intermediate.cert_pem.bytes()).subject

@@ -190,14 +190,19 @@ class RecordingBackend(httpcore.NetworkBackend):
 
 
 def peer_chain(ssl_object: Any) -> list[bytes]:
-    """The certificates the server presented, leaf first, DER encoded."""
-    chain_of = getattr(ssl_object, "get_unverified_chain", None)
-    if chain_of is not None:
+    """Every certificate the server presented on this connection, leaf first, DER encoded,
+    as it sent them. Python 3.13 has ``SSLObject.get_unverified_chain()``; 3.11 and 3.12
+    have the same call on the object underneath (``_sslobj``, OpenSSL's
+    SSL_get_peer_cert_chain); only when neither answers is the leaf alone kept."""
+    for owner in (ssl_object, getattr(ssl_object, "_sslobj", None)):
+        chain_of = getattr(owner, "get_unverified_chain", None)
+        if chain_of is None:
+            continue
         try:
             chain = chain_of() or []
             return [c.public_bytes(ssl_object_der_encoding()) for c in chain]
         except (AttributeError, ValueError, ssl.SSLError):
-            pass
+            continue
     leaf = ssl_object.getpeercert(binary_form=True)
     return [leaf] if leaf else []
 
