@@ -122,6 +122,25 @@ def test_verify_against_an_older_checkpoint(stamped: Custody, site: SiteServer,
     report = json.loads(result.stdout)
     (consistency,) = checks(report, "consistency")
     assert consistency["outcome"] == "passed" and "extends" in consistency["detail"]
+    # both checkpoints have a trusted date: each was timestamped when it was signed
+    assert consistency["detail"].count("was timestamped: genTime") == 2, consistency
+    stamped_checkpoints = [c for c in report["checks"] if c["check"] == "checkpoint"
+                           and c["subject"].startswith("manifests/ledger/checkpoints/")]
+    assert len(stamped_checkpoints) >= 4 and all(c["outcome"] == "passed"
+                                                 for c in stamped_checkpoints)
+
+
+def test_a_changed_checkpoint_token_is_caught(stamped: Custody) -> None:
+    tokens = sorted((stamped.root / "manifests" / "ledger" / "checkpoints").glob("*.tsr"))
+    assert tokens  # each checkpoint was timestamped
+    data = bytearray(tokens[-1].read_bytes())
+    data[len(data) // 2] ^= 0x01
+    tokens[-1].write_bytes(bytes(data))
+    code, report = stamped.verify()
+    assert code == 1
+    failed = [c for c in report["checks"] if c["outcome"] == "failed"]
+    assert failed and all(c["check"] == "checkpoint" for c in failed), failed
+    assert any(tokens[-1].name in c["subject"] for c in failed)
 
 
 def test_removing_the_newest_capture_is_caught_by_an_older_checkpoint(

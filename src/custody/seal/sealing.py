@@ -36,6 +36,37 @@ class Sealed:
     timestamp_errors: list[str] = field(default_factory=list)
 
 
+def stamp_checkpoint(archive: Archive, ledger: Ledger, tsa: list[str] | None) -> list[Path]:
+    """RFC 3161 tokens over the newest checkpoint's text (``checkpoints/N.tsr``): the date
+    by which the ledger held those captures, and so before which none was removed. No
+    pending mark: the next checkpoint is asked again."""
+    from ..core.config import load
+
+    urls = load(archive.root).tsa if tsa is None else tsa
+    history = ledger.history()
+    if not urls or not history:
+        return []
+    path = history[max(history)]
+    if timestamp.token_paths(path):
+        return []
+    written = []
+    for url in urls:
+        try:
+            token = timestamp.request_token(url, path.read_bytes())
+        except timestamp.Unavailable:
+            continue
+        target = timestamp.next_token_path(path)
+        write_atomic(target, token)
+        written.append(target)
+    return written
+
+
+def checkpoint_tokens(archive: Archive) -> list[Path]:
+    """The newest checkpoint's tokens."""
+    history = Ledger(archive.manifests_dir).history()
+    return timestamp.token_paths(history[max(history)]) if history else []
+
+
 def companion_digests(archive: Archive, capture_id: str,
                       tokens: list[Path] | None = None) -> dict[str, str]:
     """The sha256 of each file that vouches for the manifest -- its signature, SHA256SUMS,
@@ -46,7 +77,12 @@ def companion_digests(archive: Archive, capture_id: str,
     path = manifest.manifest_path(folder, capture_id)
     named = [path.with_name(path.name + ".sig"), folder / f"{capture_id}.SHA256SUMS",
              *timestamp.token_paths(path)] if tokens is None else tokens
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in named if p.exists()}
+    digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in named if p.exists()}
+    if tokens is None:  # the checkpoint over it, and its tokens: by path in manifests/
+        for token in checkpoint_tokens(archive):
+            digests[token.relative_to(folder).as_posix()] = \
+                hashlib.sha256(token.read_bytes()).hexdigest()
+    return digests
 
 
 def file_leaf_hash(path: Path) -> bytes:
@@ -79,7 +115,7 @@ def seal(archive: Archive, capture_id: str, chunks: Iterable[bytes],
     faults.after("seal.sha256sums")
     manifest.commit(written, path)  # the capture exists from here on
     faults.after("seal.manifest")
-    publish(archive, capture_id, key=key, principal=principal)
+    publish(archive, capture_id, key=key, principal=principal, tsa=tsa)
     return Sealed(path, written.sha256, tokens, errors)
 
 
@@ -105,10 +141,11 @@ def discard_unsealed(archive: Archive, capture_id: str) -> list[Path]:
 
 
 def publish(archive: Archive, capture_id: str, *, key: Ed25519PrivateKey,
-            principal: str) -> list[str]:
+            principal: str, tsa: list[str] | None = None) -> list[str]:
     """The steps after a manifest's rename, each done only if it is not done already: its
-    leaf in the ledger, a checkpoint over every leaf, its `captured` event in the log.
-    What was completed, for a note."""
+    leaf in the ledger, a checkpoint over every leaf (timestamped by the ``tsa`` --
+    by default the archive's -- so that the ledger's state has a trusted date), its
+    `captured` event in the log. What was completed, for a note."""
     done = []
     ledger = Ledger(archive.manifests_dir)
     if capture_id not in {leaf.capture_id for leaf in ledger.leaves()}:
@@ -117,6 +154,7 @@ def publish(archive: Archive, capture_id: str, *, key: Ed25519PrivateKey,
         done.append("its ledger leaf")
     if not ledger.current():
         ledger.checkpoint_now(key=key, principal=principal)
+        stamp_checkpoint(archive, ledger, tsa)
         done.append("the checkpoint")
     log = CustodyLog(archive.manifests_dir)
     if not logged(log, capture_id):

@@ -80,8 +80,18 @@ def check_coverage(archive: Archive, chosen: list[manifest.Sealed], report: Repo
                            f"not the file the custody log recorded (sha256 {actual}, logged "
                            f"{want}): changed since, where its own signature does not reach",
                            cid)
+        for name in sorted(n for n in files if "/" in n):  # in the ledger: a checkpoint's token
+            path = archive.manifests_dir / name
+            if not path.exists():
+                failures += 1
+                report.add("checkpoint", name, FAILED, "the custody log records this "
+                           "checkpoint token, and it is missing", cid)
+            elif _sha256(path) != files[name]:
+                failures += 1
+                report.add("checkpoint", name, FAILED, "not the token the custody log "
+                           "recorded: changed since", cid)
         names = {p.name for p in present}
-        for name in sorted(set(files) - names):
+        for name in sorted(n for n in set(files) - names if "/" not in n):
             failures += 1
             report.add(_kind(name), name, FAILED, "the custody log records it, and it is "
                        "missing", cid)

@@ -122,6 +122,13 @@ def check_ledger(archive: Archive, sealed: list[manifest.Sealed], selected: set[
     if against is not None:  # needs only the leaves, whatever became of the checkpoint
         origin = ledger.read_origin() or checkpoint.origin
         _check_against(against, origin, hashes, keys, report, parse_checkpoint, note_signers)
+        from .tokens import checkpoint_date
+
+        dates = (f"older: {checkpoint_date(archive, against)}; newest: "
+                 f"{checkpoint_date(archive, checkpoint.text)}")
+        row = report.checks[-1]
+        if row.check == "consistency":  # the dates of both, beside the proof that relates them
+            report.checks[-1] = row._replace(detail=f"{row.detail}; {dates}")
     if cp_problems:
         return
     size = checkpoint.size

@@ -69,7 +69,7 @@ def _verify(archive: Archive, capture_ids: list[str] | None, against: str | None
     from ..seal import manifest
     from . import records as verify_warc
     from .report import UNCHECKED, Report
-    from .tokens import check_timestamps
+    from .tokens import check_checkpoint_timestamps, check_timestamps
 
     report = Report(str(archive.root))
     progress = progress_of(archive)
@@ -117,6 +117,8 @@ def _verify(archive: Archive, capture_ids: list[str] | None, against: str | None
     report.merge(proofs)
     for one in chosen:
         check_timestamps(one, tokens, report)
+    if whole:
+        check_checkpoint_timestamps(tokens, report)
     report.notes.extend(notes)
     report.merge(in_db)
     report.merge(in_index)

@@ -62,7 +62,47 @@ def check_tokens(archive: Archive, capture_ids: list[str] | None) -> tuple[Token
             gen_time = result.gen_time.isoformat() if result.gen_time else None
             checked.append((token.name, result.outcome, result.detail, gen_time))
         results[capture_id] = (digest.hexdigest(), checked)
+    if capture_ids is None:
+        _checkpoint_tokens(archive, results, roots)
     return results, notes
+
+
+CHECKPOINT = "checkpoint:"  # results' key for a checkpoint's tokens: checkpoint:<size>
+
+
+def _checkpoint_tokens(archive: Archive, results: TokenResults, roots: list[Any] | None) -> None:
+    """Each checkpoint's tokens (``ledger/checkpoints/N.tsr``), over its text."""
+    from ..core.config import load
+    from ..core.errors import UsageError
+    from ..seal.ledger import Ledger
+    from ..seal.timestamp import check_token, load_certificates, token_paths
+
+    for size, path in sorted(Ledger(archive.manifests_dir).history().items()):
+        tokens = token_paths(path)
+        if not tokens:
+            continue
+        if roots is None:
+            try:
+                roots = load_certificates(load(archive.root).tsa_roots)
+            except (OSError, ValueError, UsageError):
+                roots = []
+        digest = hashlib.sha256(path.read_bytes())
+        checked = []
+        for token in tokens:
+            result = check_token(token.read_bytes(), digest.digest(), roots)
+            gen_time = result.gen_time.isoformat() if result.gen_time else None
+            checked.append((token.name, result.outcome, result.detail, gen_time))
+        results[f"{CHECKPOINT}{size}"] = (digest.hexdigest(), checked)
+
+
+def check_checkpoint_timestamps(checked: TokenResults, report: Report) -> None:
+    for key, (_, tokens) in sorted(checked.items()):
+        if not key.startswith(CHECKPOINT):
+            continue
+        size = key.removeprefix(CHECKPOINT)
+        for name, outcome, detail, _ in tokens:
+            report.add("checkpoint", f"manifests/ledger/checkpoints/{name}", outcome,
+                       f"the ledger of {size} captures: {detail}")
 
 
 def check_timestamps(sealed: manifest.Sealed, checked: TokenResults, report: Report) -> None:
@@ -94,3 +134,28 @@ def check_timestamps(sealed: manifest.Sealed, checked: TokenResults, report: Rep
             detail = (f"genTime {gen_time.isoformat()} is before the capture started "
                       f"({content.get('started_at')})")
         report.add("timestamp", name, outcome, detail, cid)
+
+
+def checkpoint_date(archive: Archive, text: str) -> str:
+    """When a checkpoint (its exact text) was timestamped, as its token in the ledger's
+    history says; or why that is not known."""
+    from ..core.config import load
+    from ..seal.ledger import Ledger
+    from ..seal.timestamp import check_token, load_certificates, token_paths
+
+    data = text.encode()
+    for size, path in Ledger(archive.manifests_dir).history().items():
+        if path.read_bytes() != data:
+            continue
+        tokens = token_paths(path)
+        if not tokens:
+            return f"the checkpoint of {size} has no timestamp token"
+        try:
+            roots = load_certificates(load(archive.root).tsa_roots)
+        except (OSError, ValueError):
+            roots = []
+        result = check_token(tokens[0].read_bytes(), hashlib.sha256(data).digest(), roots)
+        if result.outcome == "passed":
+            return f"the checkpoint of {size} was timestamped: {result.detail}"
+        return f"the checkpoint of {size}'s token: {result.outcome}: {result.detail}"
+    return "this checkpoint is not in the ledger's history, so its date is not known here"
