@@ -51,6 +51,11 @@ def verify(archive: Archive, capture_ids: list[str] | None = None, *,
         if unknown:
             raise NotFound("no such capture", where=", ".join(unknown))
     workers = default_workers() if jobs is None else jobs
+    if jobs is None and not capture_ids:
+        from ..seal.manifest import paths
+
+        if not paths(archive.manifests_dir):  # nothing sealed: a fork would cost more
+            workers = 0
     # the tokens first, in a worker of their own, before anything else is read
     with archive.snapshot(on_wait), \
             Pool([partial(_tokens, archive, capture_ids)], min(workers, 1)) as early:
