@@ -19,6 +19,19 @@ from .report import FAILED, UNCHECKED, Report
 TokenResults = dict[str, tuple[str | None, list[tuple[str, str, str, str | None]]]]
 
 
+def trusted_roots(archive: Archive, notes: list[str]) -> list[Any]:
+    """The TSA roots the archive trusts; none (and a note) when they cannot be read."""
+    from ..core.config import load
+    from ..core.errors import UsageError
+    from ..seal.timestamp import load_certificates
+
+    try:
+        return load_certificates(load(archive.root).tsa_roots)
+    except (OSError, ValueError, UsageError) as exc:
+        notes.append(f"trusted TSA roots cannot be read: {exc}")
+        return []
+
+
 def check_tokens(archive: Archive, capture_ids: list[str] | None) -> tuple[TokenResults, list[str]]:
     """A job: every RFC 3161 token beside the manifests (or those of ``capture_ids``),
     checked against the manifest's bytes and the trusted roots; and notes.
@@ -26,9 +39,7 @@ def check_tokens(archive: Archive, capture_ids: list[str] | None) -> tuple[Token
     It reads the manifests' bytes itself and parses none of them, so that it can start
     before the manifests are read: its libraries take longest of all to load.
     """
-    from ..core.config import load
-    from ..core.errors import UsageError
-    from ..seal.timestamp import check_token, load_certificates, token_paths
+    from ..seal.timestamp import check_token, token_paths
 
     results: TokenResults = {}
     notes: list[str] = []
@@ -41,11 +52,7 @@ def check_tokens(archive: Archive, capture_ids: list[str] | None) -> tuple[Token
         if not tokens:
             continue
         if roots is None:
-            try:
-                roots = load_certificates(load(archive.root).tsa_roots)
-            except (OSError, ValueError, UsageError) as exc:
-                notes.append(f"trusted TSA roots cannot be read: {exc}")
-                roots = []
+            roots = trusted_roots(archive, notes)
         try:
             digest = hashlib.sha256(path.read_bytes())
         except OSError as exc:
@@ -72,20 +79,15 @@ CHECKPOINT = "checkpoint:"  # results' key for a checkpoint's tokens: checkpoint
 
 def _checkpoint_tokens(archive: Archive, results: TokenResults, roots: list[Any] | None) -> None:
     """Each checkpoint's tokens (``ledger/checkpoints/N.tsr``), over its text."""
-    from ..core.config import load
-    from ..core.errors import UsageError
     from ..seal.ledger import Ledger
-    from ..seal.timestamp import check_token, load_certificates, token_paths
+    from ..seal.timestamp import check_token, token_paths
 
     for size, path in sorted(Ledger(archive.manifests_dir).history().items()):
         tokens = token_paths(path)
         if not tokens:
             continue
         if roots is None:
-            try:
-                roots = load_certificates(load(archive.root).tsa_roots)
-            except (OSError, ValueError, UsageError):
-                roots = []
+            roots = trusted_roots(archive, [])
         digest = hashlib.sha256(path.read_bytes())
         checked = []
         for token in tokens:
@@ -139,9 +141,8 @@ def check_timestamps(sealed: manifest.Sealed, checked: TokenResults, report: Rep
 def checkpoint_date(archive: Archive, text: str) -> str:
     """When a checkpoint (its exact text) was timestamped, as its token in the ledger's
     history says; or why that is not known."""
-    from ..core.config import load
     from ..seal.ledger import Ledger
-    from ..seal.timestamp import check_token, load_certificates, token_paths
+    from ..seal.timestamp import check_token, token_paths
 
     data = text.encode()
     for size, path in Ledger(archive.manifests_dir).history().items():
@@ -150,10 +151,7 @@ def checkpoint_date(archive: Archive, text: str) -> str:
         tokens = token_paths(path)
         if not tokens:
             return f"the checkpoint of {size} has no timestamp token"
-        try:
-            roots = load_certificates(load(archive.root).tsa_roots)
-        except (OSError, ValueError):
-            roots = []
+        roots = trusted_roots(archive, [])
         result = check_token(tokens[0].read_bytes(), hashlib.sha256(data).digest(), roots)
         if result.outcome == "passed":
             return f"the checkpoint of {size} was timestamped: {result.detail}"
