@@ -20,10 +20,10 @@ TABS = 4  # pages loaded at once, at most: each is a renderer process
 CA_PREFIX = "custody-ca-"  # the capture's certificate keys, in a folder named with the pid
 
 
-def remove_stale_folders() -> None:
+def remove_stale_folders(prefix: str = CA_PREFIX) -> None:
     """Key folders left by a custody killed outright (its process is gone)."""
-    for folder in Path(tempfile.gettempdir()).glob(CA_PREFIX + "*"):
-        pid = folder.name[len(CA_PREFIX):].split("-")[0]
+    for folder in Path(tempfile.gettempdir()).glob(prefix + "*"):
+        pid = folder.name[len(prefix):].split("-")[0]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
 

@@ -233,10 +233,14 @@ def _seal(archive: Archive, state: CrawlState, key: Ed25519PrivateKey,
     }
     if settings.browser:  # what the browser did on each page: only browser captures say
         lists["visits"] = state.visits()
+    if settings.media:  # what yt-dlp found on each page
+        lists["media"] = state.media()
     sealed = seal(archive, capture_id, manifest.stream_bytes(head, lists),
                   [(f["path"], f["sha256"]) for f in files], key=key,
                   principal=collector["operator"], tsa=settings.tsa)
     notes = _document_notes(state)
+    if settings.media:
+        notes += _media_notes(state)
     notes += [f"{r['target_uri']}: response truncated ({r['truncated']}), stored as received"
               for r in state.records(("response",)) if r.get("truncated")]
     if settings.tsa and not sealed.tokens:
@@ -253,6 +257,29 @@ def _seal(archive: Archive, state: CrawlState, key: Ed25519PrivateKey,
         left=left if status == "interrupted" else 0, notes=notes,
     )
     return result, head, sealed.sha256
+
+
+def _media_notes(state: CrawlState) -> list[str]:
+    """What yt-dlp found, page by page, and (once) that ffmpeg was not there to merge."""
+    notes = []
+    unmerged = False
+    for media in state.media():
+        files = [f for f in media["files"] if f["role"] == "media"]
+        if media.get("error"):
+            notes.append(f"{media['page']}: yt-dlp failed: {media['error']}")
+        elif not media.get("found"):
+            notes.append(f"{media['page']}: yt-dlp found no media")
+        else:
+            title = f" \"{media['title']}\"" if media.get("title") else ""
+            notes.append(f"{media['page']}: {len(files)} media file(s){title} "
+                         f"({media.get('extractor') or 'yt-dlp'})")
+        notes += [f"{media['page']}: {f['name']}: cut off at the media {f['truncated']} "
+                  "limit, stored as fetched" for f in files if f.get("truncated")]
+        unmerged = unmerged or (not media.get("merged", True) and len(files) > 1)
+    if unmerged:
+        notes.append("ffmpeg is not installed: video and audio that come apart were stored "
+                     "as separate files, as fetched, and not merged")
+    return notes
 
 
 def _document_notes(state: CrawlState) -> list[str]:

@@ -22,6 +22,7 @@ from typing import Any
 from ..core.urls import check_link, referrer_header
 from .fetch import Exchange, Fetcher, retry_after
 from .links import Links
+from .media import keep_media, page_then_media
 from .robots import Robots
 from .rules import Rules
 from .sink import Sink
@@ -64,13 +65,16 @@ def _now_iso() -> str:
 class Crawl:
     def __init__(self, fetcher: Fetcher, sink: Sink, state: CrawlState, rules: Rules, *,
                  on_progress: Callable[[Stats, int], None] | None = None,
-                 visitor: Any = None) -> None:
+                 visitor: Any = None, media: Any = None) -> None:
         """``visitor``, when given, loads the pages (not their requisites) in a browser, as
         custody.browser's Chromium does: ``visit(url)``, ``tabs`` (pages at once),
         ``late()`` and ``fetching`` (its requests that outlived their page's visit), and
-        ``stop()`` (end the loading of every page now, and record what it shows)."""
+        ``stop()`` (end the loading of every page now, and record what it shows); ``media``
+        runs yt-dlp on each page (custody.media's collector: ``collect``, ``late``...)."""
         self.fetcher = fetcher
         self.visitor = visitor
+        self.media = media
+        self._recorders = [r for r in (visitor, media) if r is not None]
         self._visiting = 0
         self.sink = sink
         self.state = state
@@ -197,6 +201,8 @@ class Crawl:
             else:
                 work = partial(self.fetcher.fetch,
                                referer=referrer_header(target.referrer, target.url))
+            if self.media is not None and target.kind != "requisite":
+                work = partial(page_then_media, self.media, work, lambda: self._stopping)
             self._active[target.host] += 1
             self._last_start[target.host] = now
             pending[pool.submit(work, target.url)] = target
@@ -205,11 +211,21 @@ class Crawl:
     # -- one response ----------------------------------------------------------------------------
 
     def _handle(self, result: Any, target: Target) -> None:
+        result, media = result if isinstance(result, tuple) else (result, None)
         if isinstance(result, Exchange):
             self._handle_exchange(result, target)
         else:
             self._visiting -= 1
             self._handle_visit(result, target)
+        if media is not None:
+            self._handle_media(media, target)
+
+    def _handle_media(self, media: Any, target: Target) -> None:
+        """What yt-dlp fetched and made of a page: stored, tied to the page's response."""
+        fetched, size, failures = keep_media(self.sink, self.state, media, target)
+        self.stats.fetched, self.stats.bytes = self.stats.fetched + fetched, self.stats.bytes + size
+        for url, kind, reason in failures:
+            self._fail(url, kind, reason)
 
     def _handle_visit(self, visit: Any, target: Target) -> None:
         """A page the browser loaded: its exchanges and renders stored, its failures
@@ -243,24 +259,21 @@ class Crawl:
             self._follow_links(links, target)
 
     def _late_fetches(self) -> bool:
-        """Whether the browser's proxy is still fetching for visits that ended; what it
-        finished meanwhile is stored."""
-        if self.visitor is None:
+        """Whether the browser's (or yt-dlp's) proxy is still fetching for visits that
+        ended; what it finished meanwhile is stored."""
+        if not self._recorders:
             return False
         self.state.begin()
         self._store_late()
         self.state.commit()
-        if not self.visitor.fetching:
+        if not any(recorder.fetching for recorder in self._recorders):
             return False
         time.sleep(0.1)
         return True
 
     def _store_late(self) -> None:
-        """Requests the browser made whose fetch ended after its page's visit: stored as
-        the page's requisites, as the rest of its requests were."""
-        if self.visitor is None:
-            return
-        for seen in self.visitor.late():
+        """Fetches by the browser (or yt-dlp) that ended after their page's visit."""
+        for seen in (seen for recorder in self._recorders for seen in recorder.late()):
             seed, depth = self.state.seed_of(seen.page) or (seen.page, 0)
             target = Target(seen.exchange.url, seed, "requisite", depth)
             try:

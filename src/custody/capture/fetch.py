@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import IO
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import httpcore
@@ -110,6 +110,9 @@ class Fetcher:
         self.abort_at = float("inf")
         self.max_body = max_body
         self.user_agent = user_agent
+        self._config: dict[str, Any] = {
+            "user_agent": user_agent, "timeout": timeout, "ca_bundle": ca_bundle,
+            "insecure": insecure, "max_connections": max_connections, "guard": guard}
         context = ssl_context(ca_bundle=ca_bundle, insecure=insecure)
         self._pool = httpcore.ConnectionPool(
             ssl_context=context,
@@ -120,6 +123,11 @@ class Fetcher:
             retries=0,
             network_backend=recorder.RecordingBackend(guard),
         )
+
+    def sibling(self, *, max_body: int | None) -> Fetcher:
+        """A fetcher like this one (its trust, timeouts and address guard) with its own
+        connections and its own bound on a body."""
+        return Fetcher(**self._config, max_body=max_body)
 
     def close(self) -> None:
         self._pool.close()

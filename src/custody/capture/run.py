@@ -43,11 +43,15 @@ ABORT_GRACE = 2.0  # seconds in-flight fetches get to finish after Ctrl-C or SIG
 # yielding a visitor (custody.browser.session.open_visitor). capture does not import the
 # browser package, which builds on it.
 OpenVisitor = Callable[[Fetcher, Settings], AbstractContextManager[Any]]
+# Likewise for --media: yields the collector that runs yt-dlp on each page through a
+# recording proxy (custody.media.session.open_media).
+OpenMedia = OpenVisitor
 
 
 def start(archive: Archive, seeds: list[str], *, key: Ed25519PrivateKey, settings: Settings,
           on_progress: Callable[[Stats, int], None] | None = None,
-          open_visitor: OpenVisitor | None = None) -> Result:
+          open_visitor: OpenVisitor | None = None,
+          open_media: OpenMedia | None = None) -> Result:
     """Capture the seeds (and what the settings say to follow) as one sealed capture."""
     with archive.lock():
         collector = collector_of(archive, key)
@@ -69,14 +73,15 @@ def start(archive: Archive, seeds: list[str], *, key: Ed25519PrivateKey, setting
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)  # it never began: nothing to keep
             raise
-        result = _run(archive, state, key, collector, on_progress, open_visitor)
+        result = _run(archive, state, key, collector, on_progress, open_visitor, open_media)
         result.notes[:0] = [n for r in recovered for n in r.notes[:1]]
         return result
 
 
 def resume(archive: Archive, *, key: Ed25519PrivateKey,
            on_progress: Callable[[Stats, int], None] | None = None,
-           open_visitor: OpenVisitor | None = None) -> Result:
+           open_visitor: OpenVisitor | None = None,
+           open_media: OpenMedia | None = None) -> Result:
     """Continue the newest interrupted crawl without fetching again what it already has;
     a crawl whose sealing was interrupted is sealed."""
     with archive.lock():
@@ -98,7 +103,7 @@ def resume(archive: Archive, *, key: Ed25519PrivateKey,
             state.set_meta("sealed_as", None)
             state.set_meta("stopped", None)
         state.commit()
-        result = _run(archive, state, key, collector, on_progress, open_visitor)
+        result = _run(archive, state, key, collector, on_progress, open_visitor, open_media)
         result.notes[:0] = [n for r in recovered for n in r.notes[:1]]
         return result
 
@@ -123,7 +128,7 @@ def _resumable(archive: Archive) -> CrawlState | None:
 
 def _run(archive: Archive, state: CrawlState, key: Ed25519PrivateKey, collector: dict[str, Any],
          on_progress: Callable[[Stats, int], None] | None,
-         open_visitor: OpenVisitor | None) -> Result:
+         open_visitor: OpenVisitor | None, open_media: OpenMedia | None) -> Result:
     settings = Settings.from_json(state.meta("settings"))
     seeds: list[str] = state.meta("seeds")
     series = open_series(archive, state, collector)
@@ -133,9 +138,10 @@ def _run(archive: Archive, state: CrawlState, key: Ed25519PrivateKey, collector:
     with Fetcher(user_agent=settings.user_agent, timeout=settings.timeout,
                  max_body=settings.max_bytes, ca_bundle=settings.ca_bundle,
                  insecure=settings.insecure, max_connections=64, guard=guard) as fetcher, \
-            _visitor(open_visitor, fetcher, settings) as visitor:
+            _visitor(open_visitor, fetcher, settings) as visitor, \
+            _media(open_media, fetcher, settings) as media:
         crawl = Crawl(fetcher, WarcSink(series, state, extractor), state, settings.rules(),
-                      on_progress=on_progress, visitor=visitor)
+                      on_progress=on_progress, visitor=visitor, media=media)
         with _graceful_interrupt(crawl, fetcher):
             stats = crawl.run()
     state.begin()
@@ -154,6 +160,16 @@ def _visitor(open_visitor: OpenVisitor | None, fetcher: Fetcher,
         raise UsageError("this capture loads its pages in a browser, and no browser was given "
                          "(custody.browser.session.open_visitor)")
     return open_visitor(fetcher, settings)
+
+
+def _media(open_media: OpenMedia | None, fetcher: Fetcher,
+           settings: Settings) -> AbstractContextManager[Any]:
+    if not settings.media:
+        return nullcontext(None)
+    if open_media is None:
+        raise UsageError("this capture runs yt-dlp on its pages, and no media collector was "
+                         "given (custody.media.session.open_media)")
+    return open_media(fetcher, settings)
 
 
 class _graceful_interrupt:

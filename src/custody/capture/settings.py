@@ -32,6 +32,11 @@ class Settings:
     insecure: bool = False
     browser: bool = False  # load pages in Chromium, through the recording proxy
     page_timeout: float = 30.0  # seconds a page may take to load, go quiet and be rendered
+    media: bool = False  # run yt-dlp on each page, through a recording proxy
+    max_media_bytes: int | None = None  # a media file is cut off (kept, truncated) past this
+    media_time_limit: float | None = None  # seconds yt-dlp may spend on one page
+    cookies: str | None = None  # a Netscape cookies.txt sent by every fetcher
+    browser_profile: str | None = None  # a Chromium user-data dir whose cookies are sent
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

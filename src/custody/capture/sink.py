@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from ..core.archive import Archive
 from ..extract import content as extract
@@ -27,10 +27,15 @@ class Sink(Protocol):
 
     last_response: dict[str, Any] | None
 
-    def store(self, exchange: Exchange, target: Target) -> Links | None: ...
+    def store(self, exchange: Exchange, target: Target, *,
+              extract: bool = True) -> Links | None: ...
 
     def store_renders(self, url: str, renders: list[tuple[str, str, bytes]],
                       page: dict[str, Any] | None, date: str) -> dict[str, str]: ...
+
+    def store_resource(self, target_uri: str, media_type: str, block: IO[bytes] | bytes, *,
+                       date: str, headers: list[tuple[str, str]],
+                       payload_type: str | None = None) -> dict[str, Any]: ...
 
     def links_of(self, record: dict[str, Any]) -> Links | None: ...
 
@@ -102,10 +107,7 @@ class WarcSink:
         writer = self.series.writer()
         tied: list[tuple[str, str]] = []
         if page is not None:
-            tied = [("WARC-Concurrent-To", page["record_id"]),
-                    ("WARC-Refers-To", page["record_id"]),
-                    ("WARC-Refers-To-Target-URI", page["target_uri"]),
-                    ("WARC-Refers-To-Date", page["date"])]
+            tied = [("WARC-Concurrent-To", page["record_id"]), *refers_to(page)]
         ids = {}
         for name, media_type, data in renders:
             entry = self._write(writer, "resource", data, target_uri=f"urn:{name}:{url}",
@@ -116,6 +118,18 @@ class WarcSink:
                 self.extractor.submit(entry)
         return ids
 
+    def store_resource(self, target_uri: str, media_type: str, block: IO[bytes] | bytes, *,
+                       date: str, headers: list[tuple[str, str]],
+                       payload_type: str | None = None) -> dict[str, Any]:
+        """One resource record (a media file, yt-dlp's info JSON), streamed from ``block``
+        when it is a file; its entry. What custody extracts goes to extraction."""
+        entry = self._write(self.series.writer(), "resource", block, target_uri=target_uri,
+                            date=date, content_type=media_type, headers=headers,
+                            payload_type=payload_type or media_type)
+        if extractable(entry):
+            self.extractor.submit(entry)
+        return entry
+
     def poll(self) -> None:
         self.extractor.poll(self.state)
 
@@ -125,7 +139,8 @@ class WarcSink:
         self.state.add_record(entry)
         return entry
 
-    def store(self, exchange: Exchange, target: Target) -> Links | None:
+    def store(self, exchange: Exchange, target: Target, *,
+              extract: bool = True) -> Links | None:
         date = warc_date(exchange.started_at)
         writer = self.series.writer()  # an exchange's records stay together in one file
         if not exchange.ok or exchange.response is None:
@@ -165,7 +180,7 @@ class WarcSink:
                 headers=[*concurrent, ("WARC-TLS-Version", exchange.tls_version or ""),
                          ("WARC-TLS-Cipher", exchange.tls_cipher or "")],
             )
-        if extractable(response) or describable(response):
+        if extract and (extractable(response) or describable(response)):
             self.extractor.submit(response)
         return self._links(writer, response, exchange)
 
@@ -206,6 +221,14 @@ class WarcSink:
         if ctype == "text/css":
             return css_links(text, exchange.url)
         return html_links(text, exchange.url)
+
+
+def refers_to(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """The WARC fields that tie a record to another (a render or a media file to the
+    page's response)."""
+    return [("WARC-Refers-To", record["record_id"]),
+            ("WARC-Refers-To-Target-URI", record["target_uri"]),
+            ("WARC-Refers-To-Date", record["date"])]
 
 
 def _decoded_entity(exchange: Exchange) -> bytes | None:

@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS documents (
 CREATE TABLE IF NOT EXISTS failures (id INTEGER PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS images (record_id TEXT PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS visits (id INTEGER PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS media (id INTEGER PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS warc_files (
     path TEXT PRIMARY KEY, complete INTEGER NOT NULL DEFAULT 0, bytes INTEGER, sha256 TEXT
 );
@@ -195,6 +196,11 @@ class CrawlState:
     def mark(self, url: str, state: str) -> None:
         self.conn.execute("UPDATE urls SET state = ? WHERE url = ?", [state, url])
 
+    def settle(self, url: str) -> None:
+        """A queued URL fetched by other means (yt-dlp, say): done, not to be fetched."""
+        self.conn.execute("UPDATE urls SET state = 'done' WHERE url = ? AND state = 'queued'",
+                          [url])
+
     def retry_later(self, url: str, at: float) -> None:
         self.conn.execute(
             "UPDATE urls SET state = 'queued', attempts = attempts + 1, not_before = ? "
@@ -283,6 +289,15 @@ class CrawlState:
         for (text,) in self.conn.execute("SELECT json FROM visits ORDER BY id"):
             yield json.loads(text)
 
+    def add_media(self, summary: dict[str, Any]) -> None:
+        """What yt-dlp did on a page (--media): what the manifest says of it."""
+        self.conn.execute("INSERT INTO media (json) VALUES (?)",
+                          [json.dumps(summary, ensure_ascii=False)])
+
+    def media(self) -> Iterator[dict[str, Any]]:
+        for (text,) in self.conn.execute("SELECT json FROM media ORDER BY id"):
+            yield json.loads(text)
+
     def add_failure(self, failure: dict[str, Any]) -> None:
         self.conn.execute("INSERT INTO failures (json) VALUES (?)", [json.dumps(failure)])
 
@@ -292,7 +307,8 @@ class CrawlState:
 
     def forget_output(self) -> None:
         """After sealing part of a crawl: keep the frontier (what was seen), drop the rest."""
-        for table in ("records", "documents", "images", "failures", "warc_files", "visits"):
+        for table in ("records", "documents", "images", "failures", "warc_files", "visits",
+                      "media"):
             self.conn.execute(f"DELETE FROM {table}")
 
     # -- WARC files ------------------------------------------------------------------------------

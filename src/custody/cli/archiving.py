@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -151,6 +152,22 @@ def _numbered(name: str, data: bytes) -> list[tuple[str, str]]:
                    "keep a screenshot, a PDF and the rendered DOM of each.")
 @click.option("--page-timeout", type=click.FloatRange(min=1), default=30.0, show_default=True,
               help="With --browser: seconds a page may take to load, go quiet and be rendered.")
+@click.option("--media", is_flag=True,
+              help="Also run yt-dlp on each page, through custody's recording proxy: every "
+                   "byte it fetches goes into the WARC, and the video and audio files it "
+                   "makes are stored and sealed beside them.")
+@click.option("--max-media-bytes", type=SizeType(),
+              help="With --media: cut each media file at SIZE (kept, recorded as truncated).")
+@click.option("--media-time-limit", type=click.FloatRange(min=0.1),
+              help="With --media: seconds yt-dlp may spend on one page; what it has by "
+                   "then is kept, as truncated.")
+@click.option("--cookies", type=click.Path(exists=True, dir_okay=False),
+              help="Send the cookies in FILE (Netscape cookies.txt) with every request: "
+                   "the crawler's, the browser's and yt-dlp's. Their values are redacted "
+                   "in the WARC (see README).")
+@click.option("--browser-profile", type=click.Path(exists=True, file_okay=False),
+              help="Send the cookies of this Chromium user-data directory (a logged-in "
+                   "profile), as --cookies does.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @json_option
 def archive(root: str | None, urls: tuple[str, ...], from_file: str | None, resume: bool,
@@ -183,14 +200,15 @@ def archive(root: str | None, urls: tuple[str, ...], from_file: str | None, resu
     with _progress(show_progress) as on_progress:
         if resume:
             result = capture.resume(arch, key=key_obj, on_progress=on_progress,
-                                    open_visitor=_open_browser)
+                                    open_visitor=_open_browser, open_media=_open_media)
         else:
             from ..core.config import load as load_config
 
             settings = _settings(options)
             settings.tsa = list(options["tsa"]) or load_config(arch.root).tsa
             result = capture.start(arch, seeds, key=key_obj, settings=settings,
-                                   on_progress=on_progress, open_visitor=_open_browser)
+                                   on_progress=on_progress, open_visitor=_open_browser,
+                                   open_media=_open_media)
     _report_capture(arch, result, as_json)
 
 
@@ -199,6 +217,13 @@ def _open_browser(fetcher: Any, settings: Any) -> Any:
     from ..browser.session import open_visitor
 
     return open_visitor(fetcher, settings)
+
+
+def _open_media(fetcher: Any, settings: Any) -> Any:
+    """yt-dlp's collector for a capture with --media (loaded only then)."""
+    from ..media.session import open_media
+
+    return open_media(fetcher, settings)
 
 
 def _settings(options: dict[str, Any]) -> Any:
@@ -214,6 +239,11 @@ def _settings(options: dict[str, Any]) -> Any:
         allow_private=options["allow_private"], warc_size=options["warc_size"],
         ca_bundle=options["ca_bundle"], insecure=options["insecure"],
         browser=options["browser"], page_timeout=options["page_timeout"],
+        media=options["media"], max_media_bytes=options["max_media_bytes"],
+        media_time_limit=options["media_time_limit"],
+        cookies=str(Path(options["cookies"]).resolve()) if options["cookies"] else None,
+        browser_profile=(str(Path(options["browser_profile"]).resolve())
+                         if options["browser_profile"] else None),
     )
     if options["user_agent"]:
         settings.user_agent = options["user_agent"]

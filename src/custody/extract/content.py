@@ -21,7 +21,12 @@ HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 TEXT_TYPES = frozenset({"text/plain"})
 JSON_TYPES = frozenset({"application/json", "text/json", "application/ld+json"})
 PDF_TYPES = frozenset({"application/pdf"})
-EXTRACTABLE = HTML_TYPES | TEXT_TYPES | JSON_TYPES | PDF_TYPES
+# yt-dlp's info JSON for a video (custody's name: the record's Content-Type is JSON),
+# and the subtitles it fetched
+MEDIA_INFO_TYPE = "application/x-yt-dlp-info+json"
+SUBTITLE_TYPES = frozenset({"text/vtt"})
+EXTRACTABLE = HTML_TYPES | TEXT_TYPES | JSON_TYPES | PDF_TYPES | SUBTITLE_TYPES | {
+    MEDIA_INFO_TYPE}
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/tiff"})
 
 _META_CHARSET = re.compile(
@@ -132,6 +137,12 @@ def extract(
     if content_type in PDF_TYPES:
         return _from_pdf(url, body)
     text, charset, note = decode(body, header_charset(content_type_header))
+    if content_type == MEDIA_INFO_TYPE:
+        return _from_media_info(url, text, charset, note)
+    if content_type in SUBTITLE_TYPES:
+        clean = normalise_text(_subtitle_text(text))
+        return _document(url, clean, charset, note, None, extractor="webvtt",
+                         language=detect_language(clean))
     if content_type in JSON_TYPES:
         return _from_json(url, text, charset, note)
     if content_type in TEXT_TYPES:
@@ -199,6 +210,47 @@ def _from_json(url: str, text: str, charset: str, note: str | None) -> Document:
     return _document(url, clean, charset, note, {"title": title if isinstance(title, str)
                                                  else None},
                      extractor="json", language=detect_language(clean))
+
+
+def _from_media_info(url: str, text: str, charset: str, note: str | None) -> Document:
+    """A video as yt-dlp described it: its title, uploader, upload date, and the text a
+    person would search for (title, description, tags, chapter titles)."""
+    import json
+
+    try:
+        info = json.loads(text)
+    except ValueError:
+        info = None
+    if not isinstance(info, dict):
+        return _document(url, "", charset, "; ".join(filter(None, [note, "not yt-dlp's JSON"])),
+                         None, extractor="yt-dlp-info")
+    chapters = [c.get("title") for c in info.get("chapters") or [] if isinstance(c, dict)]
+    tags = " ".join(str(t) for t in info.get("tags") or [])
+    lines = [info.get("title"), info.get("description"), tags, *chapters]
+    clean = normalise_text("\n".join(str(line) for line in lines if line))
+    uploaded = str(info.get("upload_date") or "")
+    published = (f"{uploaded[:4]}-{uploaded[4:6]}-{uploaded[6:8]}"
+                 if len(uploaded) == 8 and uploaded.isdigit() else None)
+    meta = {"title": info.get("title"), "author": info.get("uploader") or info.get("channel"),
+            "date": published, "sitename": info.get("extractor_key")}
+    return _document(url, clean, charset, note, meta, extractor="yt-dlp-info",
+                     language=detect_language(clean))
+
+
+def _subtitle_text(text: str) -> str:
+    """The words of WebVTT cues: no header, cue numbers, timings or tags."""
+    lines = []
+    block: list[str] = []
+    for raw in [*text.splitlines(), ""]:
+        line = raw.strip()
+        if line:
+            block.append(line)
+            continue
+        if block and not block[0].startswith(("WEBVTT", "NOTE", "STYLE", "REGION")):
+            cue = block[1:] if "-->" not in block[0] and len(block) > 1 else block
+            lines += [re.sub(r"<[^>]+>", "", c) for c in cue if "-->" not in c]
+        block = []
+    return "\n".join(line for line in lines if line)
 
 
 def _from_pdf(url: str, body: bytes) -> Document:

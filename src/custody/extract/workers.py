@@ -32,6 +32,8 @@ MAX_PENDING = 1000  # jobs in flight before the crawl waits for extraction to ca
 
 
 RENDERED = "urn:dom:"  # the target URI of a page's DOM as the browser rendered it
+MEDIA_INFO = "urn:media-info:"  # yt-dlp's info JSON for a page (--media)
+MEDIA_FILE = "urn:media:"  # a file yt-dlp made of a page: video, audio, subtitles
 
 
 def open_shadow_roots(html: bytes) -> bytes:
@@ -47,8 +49,14 @@ def open_shadow_roots(html: bytes) -> bytes:
 
 def _payload_type(record: dict[str, Any]) -> str | None:
     """The media type of a 2xx response's payload, or of a rendered DOM; None otherwise."""
-    if record["type"] == "resource" and str(record.get("target_uri")).startswith(RENDERED):
+    target = str(record.get("target_uri"))
+    if record["type"] == "resource" and target.startswith(RENDERED):
         return "text/html"
+    if record["type"] == "resource" and target.startswith(MEDIA_INFO):
+        return extract.MEDIA_INFO_TYPE
+    if record["type"] == "resource" and target.startswith(MEDIA_FILE):
+        ctype = (record.get("payload_type") or "").split(";")[0].strip().lower()
+        return ctype if ctype in extract.SUBTITLE_TYPES else None
     status = record.get("http_status")
     if record["type"] != "response" or status is None or not 200 <= status < 300:
         return None
@@ -58,7 +66,9 @@ def _payload_type(record: dict[str, Any]) -> str | None:
 def page_url(record: dict[str, Any]) -> str:
     """The URL a record's text is the text of: the page's own, for a rendered DOM."""
     target = str(record["target_uri"])
-    return target.removeprefix(RENDERED)
+    if target.startswith(MEDIA_FILE):
+        return target.removeprefix(MEDIA_FILE).rpartition("#")[0]
+    return target.removeprefix(RENDERED).removeprefix(MEDIA_INFO)
 
 
 def extractable(record: dict[str, Any]) -> bool:
@@ -92,8 +102,9 @@ def read_stored_payload(root: Path, record: dict[str, Any]) -> Payload:
 def extract_record(root: Path, record: dict[str, Any]) -> extract.Document | None:
     """Extract one response, reading its payload back from the WARC."""
     rendered = str(record["target_uri"]).startswith(RENDERED)
+    media = str(record["target_uri"]).startswith((MEDIA_INFO, MEDIA_FILE))
     header = "text/html; charset=utf-8" if rendered else record.get("payload_type") or ""
-    ctype = header.split(";")[0].strip().lower()
+    ctype = _payload_type(record) or header.split(";")[0].strip().lower()
     payload = read_stored_payload(root, record)
     body = b"" if payload.exceeded else payload.body
     if rendered and b"shadowrootmode" in body:
@@ -102,7 +113,7 @@ def extract_record(root: Path, record: dict[str, Any]) -> extract.Document | Non
     if doc is None:
         return None
     doc.record_id = record["record_id"]
-    doc.source = "rendered" if rendered else "http"
+    doc.source = "rendered" if rendered else "media" if media else "http"
     notes = [doc.note, payload.error]
     if payload.exceeded:
         notes = [f"decoded body exceeds {DECODE_LIMIT} bytes (a gzip bomb?); not extracted"]

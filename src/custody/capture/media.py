@@ -1,0 +1,162 @@
+"""What yt-dlp did on a page (--media), into the WARC and the manifest.
+
+Every exchange yt-dlp made through the recording proxy is stored as any fetch is
+(request, response, TLS chain); the files it made of them -- the media, its subtitles --
+and its info JSON follow as ``resource`` records that refer to the page's response, each
+named ``urn:media:<page>#<file>`` (``urn:media-info:<page>`` for the JSON). The
+manifest's ``media`` list says, per page, what yt-dlp (which version, which extractor)
+found: title, uploader, upload date, duration, and each file's record, size and sha256.
+
+The result object comes from ``custody.media`` (a MediaResult); capture reads it by its
+fields alone, as it reads the browser's visits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..extract.content import MEDIA_INFO_TYPE
+from ..warc.records import warc_date
+from .fetch import Exchange
+from .sink import Sink, refers_to
+from .state import CrawlState, Target
+
+MEDIA_TYPES = ("video/", "audio/")
+MANIFEST_TYPES = frozenset({"application/vnd.apple.mpegurl", "application/x-mpegurl",
+                            "audio/mpegurl", "audio/x-mpegurl", "application/dash+xml"})
+MEDIA_EXTENSIONS = (".m3u8", ".mpd", ".mp4", ".webm", ".mkv", ".mov", ".m4a", ".mp3",
+                    ".ogg", ".oga", ".ogv", ".opus", ".flac", ".wav", ".aac")
+
+
+def page_then_media(collector: Any, work: Callable[[str], Any], stopping: Callable[[], bool],
+                    url: str) -> tuple[Any, Any]:
+    """The page (fetched or visited by ``work``), then, in the same worker, yt-dlp on it
+    when it came back whole."""
+    result = work(url)
+    if isinstance(result, Exchange):
+        whole = result.ok and not result.stopped and 200 <= (result.status or 0) < 300
+        page = url
+    else:
+        whole = not result.error
+        page = result.final_url or url
+    if not whole or stopping():
+        return result, None
+    return result, collector.collect(page, media_hints(result))
+
+
+def keep_media(sink: Sink, state: CrawlState, media: Any,
+               target: Target) -> tuple[int, int, list[tuple[str, str, str]]]:
+    """Store what yt-dlp did on a page, and list it for the manifest; how many of its
+    fetches came back, their bytes, and the failures (URL, kind, reason) to record."""
+    try:
+        page = state.response_record(media.page) or state.response_record(target.url)
+        where = Target(media.page, target.seed, target.kind, target.depth)
+        summary, fetched, failed = record_media(sink, media, where, page)
+        state.add_media(summary)
+        for url, ok in fetched:  # what yt-dlp fetched is not fetched again
+            state.push(Target(url, target.seed, "requisite", target.depth,
+                              target.requisite_depth + 1), state="done" if ok else "failed")
+            if ok:
+                state.settle(url)
+        failures = [(e.url, e.error_kind or "network", e.error or "") for e in failed]
+        if media.error:
+            failures.append((media.page, "media", f"yt-dlp: {media.error}"))
+        size = sum(seen.exchange.response_size for seen in media.seen)
+        return sum(1 for _, ok in fetched if ok), size, failures
+    finally:
+        media.close()
+
+
+def media_hints(result: Any) -> list[str]:
+    """The media URLs a browser visit fetched (its scripts may have made them): playlists
+    and manifests first, then direct files; not the segments of a playlist."""
+    seen = getattr(result, "seen", None) or []
+    manifests, files = [], []
+    for item in seen:
+        exchange = item.exchange
+        ctype = exchange.content_type
+        path = exchange.url.split("?")[0].lower()
+        if ctype in MANIFEST_TYPES or path.endswith((".m3u8", ".mpd")):
+            manifests.append(exchange.url)
+        elif (ctype.startswith(MEDIA_TYPES) or path.endswith(MEDIA_EXTENSIONS)) \
+                and not path.endswith((".ts", ".m4s")):
+            files.append(exchange.url)
+    ordered = []
+    for url in manifests + files:
+        if url not in ordered:
+            ordered.append(url)
+    return ordered
+
+
+def record_media(sink: Sink, media: Any, target: Target,
+                 page: dict[str, Any] | None
+                 ) -> tuple[dict[str, Any], list[tuple[str, bool]], list[Any]]:
+    """Write what yt-dlp fetched and made; the manifest's summary of it, the URLs fetched
+    (and whether each came back), and the exchanges that got no response (for the caller
+    to record as failures)."""
+    failed = []
+    fetched = []
+    for seen in media.seen:
+        try:
+            # the page as yt-dlp fetched it is kept, not extracted again
+            sink.store(seen.exchange, Target(seen.exchange.url, target.seed, "requisite",
+                                             target.depth), extract=False)
+            fetched.append((seen.exchange.url, seen.exchange.ok))
+            if not seen.exchange.ok:
+                failed.append(seen.exchange)
+        finally:
+            seen.exchange.close()
+    tied = refers_to(page) if page is not None else []
+    date = warc_date(media.finished or media.started)
+    from .. import __version__ as custody_version
+
+    about = [("Custody-Media-Tool", f"yt-dlp {media.tool_version}"),
+             ("Custody-Media-Extractor", media.extractor or "")]
+    files = []
+    for file in media.files:
+        extra = [("WARC-Truncated", file.truncated)] if file.truncated else []
+        with open(file.path, "rb") as stream:
+            entry = sink.store_resource(
+                f"urn:media:{target.url}#{file.name}", file.media_type, stream, date=date,
+                headers=[*tied, *about, ("Custody-Media-Role", file.role), *extra])
+        files.append({"name": file.name, "role": file.role, "media_type": file.media_type,
+                      "record_id": entry["record_id"], "bytes": file.path.stat().st_size,
+                      "sha256": entry["block_sha256"], "truncated": file.truncated})
+    info_record = None
+    info_json = media.info_json()
+    if info_json is not None:
+        entry = sink.store_resource(f"urn:media-info:{target.url}", "application/json",
+                                    info_json, date=date,
+                                    headers=[*tied, *about, ("Custody-Media-Role", "info")],
+                                    payload_type=MEDIA_INFO_TYPE)
+        info_record = entry["record_id"]
+    info = media.info or {}
+    summary = {
+        "page": target.url,
+        "started_at": warc_date(media.started),
+        "finished_at": date,
+        "tool": "yt-dlp", "tool_version": media.tool_version, "custody": custody_version,
+        "extractor": media.extractor,
+        "tried": media.tried,
+        "found": media.found,
+        "error": media.error,
+        "title": info.get("title"),
+        "uploader": info.get("uploader") or info.get("channel"),
+        "upload_date": _date(info.get("upload_date")),
+        "duration": info.get("duration"),
+        "webpage_url": info.get("webpage_url"),
+        "id": info.get("id"),
+        "merged": media.merged,
+        "info_record": info_record,
+        "files": files,
+        "notes": media.notes,
+        "page_record": page["record_id"] if page is not None else None,
+    }
+    return summary, fetched, failed
+
+
+def _date(value: Any) -> str | None:
+    """yt-dlp's YYYYMMDD as YYYY-MM-DD."""
+    text = str(value or "")
+    return f"{text[:4]}-{text[4:6]}-{text[6:8]}" if len(text) == 8 and text.isdigit() else None

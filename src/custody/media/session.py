@@ -1,0 +1,117 @@
+"""A capture's media collector (--media): a recording proxy of its own, on a fetcher like
+the capture's but bounded by the media limits, and yt-dlp run on each page through it.
+
+yt-dlp is given the page first, for its site extractors and its generic one (``<video>``,
+``<source>``, ``<audio>``, HLS and DASH manifests in the HTML). When it finds nothing
+there and the browser fetched media the page's scripts asked for, it is given those
+URLs, playlists first, until one yields media.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..browser.ca import CaptureCA
+from ..browser.proxy import RecordingProxy
+from ..browser.session import remove_stale_folders
+from ..capture.fetch import Fetcher
+from ..capture.settings import Settings
+from .ytdlp import MediaResult, download
+
+AT_ONCE = 2  # pages yt-dlp works on at the same time
+MAX_HINTS = 8  # media URLs from a browser visit tried, at most
+GRACE = 5.0  # seconds the proxy waits for yt-dlp's fetches still running when it is done
+PREFIX = "custody-media-"
+
+
+class MediaCollector:
+    def __init__(self, fetcher: Fetcher, ca: CaptureCA, settings: Settings,
+                 folder: Path) -> None:
+        self.settings = settings
+        limit = settings.max_media_bytes
+        # one response may run past the file's limit by what yt-dlp asks for in one go
+        self.fetcher = fetcher.sibling(max_body=None if limit is None else limit + 2**20)
+        self.proxy = RecordingProxy(self.fetcher, ca).start()
+        self.folder = folder
+        self._slots = threading.Semaphore(AT_ONCE)
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def collect(self, url: str, hints: list[str]) -> MediaResult:
+        """yt-dlp on the page (and, when it finds nothing there, on ``hints``: the media
+        URLs a browser saw it fetch); never raises for the page."""
+        with self._slots:
+            visit_id = self.proxy.open_visit(url)
+            folder = self._new_folder()
+            try:
+                result = self._download(url, visit_id, folder / "page")
+                for number, hint in enumerate(h for h in hints[:MAX_HINTS] if h != url):
+                    if result.files:
+                        break
+                    more = self._download(hint, visit_id, folder / f"hint{number}")
+                    result.tried.append(hint)
+                    result.notes += more.notes
+                    if more.files or more.info is not None:
+                        result.files, result.info, result.error = more.files, more.info, None
+                        result.found = True
+                    elif more.error and result.error is None:
+                        result.error = more.error
+            finally:
+                visit = self.proxy.close_visit(visit_id, grace=GRACE)
+            result.folder = folder
+            result.visit_id = visit_id
+            result.seen = visit.seen
+            result.refused = visit.refused
+            return result
+
+    def _download(self, url: str, visit_id: str, folder: Path) -> MediaResult:
+        settings = self.settings
+        proxy_url = f"http://{visit_id}:{self.proxy.secret}@127.0.0.1:{self.proxy.port}"
+        return download(url, proxy_url=proxy_url, folder=folder,
+                        max_bytes=settings.max_media_bytes,
+                        time_limit=settings.media_time_limit, timeout=settings.timeout,
+                        cookiefile=Path(settings.cookies) if settings.cookies else None)
+
+    def _new_folder(self) -> Path:
+        with self._lock:
+            self._count += 1
+            number = self._count
+        folder = self.folder / f"{number:06d}"
+        folder.mkdir(parents=True)
+        return folder
+
+    def late(self) -> list[Any]:
+        """yt-dlp's requests whose fetch ended after its page was done (each once)."""
+        return self.proxy.take_late()
+
+    @property
+    def fetching(self) -> int:
+        return self.proxy.fetching
+
+    def close(self) -> None:
+        self.proxy.close()
+        self.fetcher.close()
+
+
+@contextmanager
+def open_media(fetcher: Fetcher, settings: Settings) -> Iterator[MediaCollector]:
+    """The media collector a capture with --media uses (capture.run)."""
+    remove_stale_folders(PREFIX)
+    folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
+    folder.chmod(0o700)
+    collector = None
+    try:
+        collector = MediaCollector(fetcher, CaptureCA(folder), settings,
+                                   folder / "files")
+        yield collector
+    finally:
+        if collector is not None:
+            collector.close()
+        shutil.rmtree(folder, ignore_errors=True)

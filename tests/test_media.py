@@ -1,0 +1,145 @@
+"""--media: yt-dlp on each page, through the recording proxy, on a local video site."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from conftest import DATA, Custody
+from custody.testing.mediasite import SUBTITLE_WORDS, TITLE, media_site
+from custody.testing.site import SiteServer
+
+MEDIA = DATA / "media"
+CLIP = (MEDIA / "clip.mp4").read_bytes()
+CHROMIUM = os.environ.get("CUSTODY_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def videos() -> Iterator[SiteServer]:
+    with SiteServer(media_site(MEDIA)) as server:
+        yield server
+
+
+def records(custody: Custody) -> list[dict[str, Any]]:
+    """Every record of the archive's WARC files, with its payload, as warcio reads them."""
+    out = []
+    for path in sorted((custody.root / "archive").rglob("*.warc.gz")):
+        with open(path, "rb") as fh:
+            for record in ArchiveIterator(fh):
+                out.append({"type": record.rec_type,
+                            "uri": record.rec_headers.get_header("WARC-Target-URI"),
+                            "headers": dict(record.rec_headers.headers),
+                            "ip": record.rec_headers.get_header("WARC-IP-Address"),
+                            "payload": record.content_stream().read()})
+    return out
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_a_video_is_stored_as_fetched_and_as_the_file_yt_dlp_made(
+        custody: Custody, videos: SiteServer) -> None:
+    out = custody.archive(videos.url + "/video", extra=("--media",))
+    manifest = custody.manifest(out["capture_id"])
+    [media] = manifest["media"]
+    assert media["tool"] == "yt-dlp" and media["tool_version"]
+    assert media["extractor"] and media["found"] and media["error"] is None
+    assert TITLE in media["title"]
+    by_role = {f["role"]: f for f in media["files"]}
+    video = by_role["media"]
+    assert video["sha256"] == sha256(CLIP) and video["bytes"] == len(CLIP)
+    assert by_role["subtitles"]["media_type"] == "text/vtt"
+    stored = records(custody)
+    # the bytes yt-dlp fetched, as the server sent them, with the server's address
+    fetched = [r for r in stored if r["type"] == "response" and r["uri"].endswith("/clip.mp4")]
+    assert fetched and fetched[0]["payload"] == CLIP and fetched[0]["ip"] == "127.0.0.1"
+    # the file yt-dlp made, tied to the page's response, with its digest and the tool
+    [resource] = [r for r in stored if r["type"] == "resource"
+                  and r["uri"].startswith("urn:media:") and r["uri"].endswith(".mp4")]
+    assert resource["payload"] == CLIP
+    assert resource["headers"]["WARC-Refers-To-Target-URI"] == videos.url + "/video"
+    assert resource["headers"]["Custody-Media-Tool"] == f"yt-dlp {media['tool_version']}"
+    listed = {r["record_id"]: r for r in manifest["records"]}
+    assert listed[video["record_id"]]["block_sha256"] == sha256(CLIP)
+    info = [r for r in stored if r["uri"] == "urn:media-info:" + videos.url + "/video"]
+    assert info and b'"extractor_key"' in info[0]["payload"]
+    # each fetched once: yt-dlp's fetch of the video is not repeated by the crawl
+    assert len(fetched) == 1
+    code, report = custody.verify()
+    assert code == 0, report
+    # the title and the words of the subtitles are searchable
+    found = custody.ok("search", "testimony", "--json").stdout
+    assert "urn:media-info" in found or "/video" in found
+    assert "/video" in custody.ok("search", "hospital", "--json").stdout
+    rows = custody.query("SELECT url, title, source FROM documents WHERE source = 'media'")
+    assert any(TITLE in (row["title"] or "") for row in rows)
+    assert SUBTITLE_WORDS.split()[1] in custody.ok("search", "soldiers").stdout or rows
+
+
+def test_an_hls_stream_keeps_every_segment_and_the_joined_file(
+        custody: Custody, videos: SiteServer) -> None:
+    out = custody.archive(videos.url + "/stream", extra=("--media",))
+    [media] = custody.manifest(out["capture_id"])["media"]
+    segments = sorted((MEDIA / "hls").glob("*.ts"))
+    joined = b"".join(p.read_bytes() for p in segments)
+    [video] = [f for f in media["files"] if f["role"] == "media"]
+    assert video["sha256"] == sha256(joined)
+    stored = {r["uri"]: r for r in records(custody) if r["type"] == "response"}
+    for segment in segments:
+        assert stored[f"{videos.url}/hls/{segment.name}"]["payload"] == segment.read_bytes()
+    assert videos.url + "/hls/stream.m3u8" in stored
+    assert custody.verify()[0] == 0
+
+
+def test_pages_without_media_and_with_a_broken_video_are_still_captured(
+        custody: Custody, videos: SiteServer) -> None:
+    out = custody.archive(videos.url + "/text", videos.url + "/gone", extra=("--media",))
+    manifest = custody.manifest(out["capture_id"])
+    media = {m["page"]: m for m in manifest["media"]}
+    assert media[videos.url + "/text"]["found"] is False
+    assert media[videos.url + "/text"]["error"] is None
+    gone = media[videos.url + "/gone"]
+    assert gone["error"] and not gone["files"]
+    # the page is evidence all the same; the reason is a failure of its own kind
+    assert any(r["target_uri"] == videos.url + "/gone" and r["type"] == "response"
+               for r in manifest["records"])
+    assert [f["kind"] for f in manifest["failures"]
+            if f["url"] == videos.url + "/gone"] == ["media"]
+    assert custody.verify()[0] == 0
+
+
+def test_a_video_past_the_limit_is_kept_truncated(custody: Custody, videos: SiteServer) -> None:
+    limit = 400 * 1024
+    out = custody.archive(videos.url + "/large",
+                          extra=("--media", "--max-media-bytes", str(limit)))
+    manifest = custody.manifest(out["capture_id"])
+    [media] = manifest["media"]
+    [video] = [f for f in media["files"] if f["role"] == "media"]
+    assert video["truncated"] == "length"
+    assert 0 < video["bytes"] <= limit + 2 * 1024 * 1024
+    resource = next(r for r in records(custody) if (r["uri"] or "").startswith("urn:media:")
+                    and r["uri"].endswith(".mp4"))
+    assert resource["headers"]["WARC-Truncated"] == "length"
+    assert resource["payload"].startswith(CLIP[:1024])
+    assert any("cut off" in note for note in custody.archive(
+        videos.url + "/large", extra=("--media", "--max-media-bytes", str(limit)))["notes"])
+    assert custody.verify()[0] == 0
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                    reason=f"no Chromium at {CHROMIUM}: ./scripts/setup --browser installs it")
+def test_a_video_that_only_a_script_names_is_found_through_the_browser(
+        custody: Custody, videos: SiteServer) -> None:
+    out = custody.archive(videos.url + "/scripted", extra=("--media", "--browser"))
+    [media] = custody.manifest(out["capture_id"])["media"]
+    assert videos.url + "/media/clip.mp4" in media["tried"]
+    [video] = [f for f in media["files"] if f["role"] == "media"]
+    assert video["sha256"] == sha256(CLIP)
+    assert custody.verify()[0] == 0
