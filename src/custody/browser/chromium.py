@@ -60,12 +60,14 @@ class Chromium:
     """One browser for a capture; ``visit`` loads a page, from any thread."""
 
     def __init__(self, proxy: RecordingProxy, ca: CaptureCA, *, page_timeout: float,
-                 tabs: int = 4, profile: Path | None = None) -> None:
+                 tabs: int = 4, cookies: list[dict[str, Any]] | None = None) -> None:
+        """``cookies``: the archivist's session (core.cookies.for_playwright), set in
+        each page's browser context."""
         self.proxy = proxy
         self.tabs = tabs
         self.ca = ca
         self.page_timeout = page_timeout
-        self.profile = profile
+        self.cookies = cookies or []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
                                         name="custody-browser")
@@ -158,11 +160,14 @@ class Chromium:
             self._playwright = None
 
     async def new_context(self, visit_id: str) -> Any:
-        return await self._browser.new_context(
+        context = await self._browser.new_context(
             proxy={"server": self.proxy.url, "username": visit_id,
                    "password": self.proxy.secret},
             viewport={"width": 1280, "height": 900}, accept_downloads=False,
             service_workers="allow", java_script_enabled=True)
+        if self.cookies:
+            await context.add_cookies(self.cookies)
+        return context
 
     def _restart(self, generation: int) -> None:
         """Start the browser again, unless another page's visit already did since

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..capture.fetch import Fetcher
 from ..capture.settings import Settings
+from ..core.cookies import for_playwright
 from .ca import CaptureCA
 from .chromium import Chromium
 from .proxy import RecordingProxy
@@ -49,8 +50,10 @@ def open_visitor(fetcher: Fetcher, settings: Settings) -> Iterator[Chromium]:
     try:
         ca = CaptureCA(folder)
         proxy = RecordingProxy(fetcher, ca).start()
+        jar = fetcher.cookies
         chromium = Chromium(proxy, ca, page_timeout=settings.page_timeout,
-                            tabs=min(TABS, settings.concurrency)).start()
+                            tabs=min(TABS, settings.concurrency),
+                            cookies=for_playwright(jar) if jar is not None else []).start()
         yield chromium
     finally:
         if chromium is not None:

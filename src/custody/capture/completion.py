@@ -38,6 +38,7 @@ from ..index import db
 from ..seal import manifest
 from ..seal.sealing import seal
 from .crawl import Stats
+from .redact import write_credentials
 from .settings import Settings
 from .sink import WarcSeries
 from .state import CrawlState
@@ -226,6 +227,10 @@ def _seal(archive: Archive, state: CrawlState, key: Ed25519PrivateKey,
         "failures": failures,
         "chain": {"sequence": sequence + 1, "previous_sha256": previous},
     }
+    redactions = list(state.redactions())
+    if redactions:  # the archivist's credentials: replaced in the WARC, kept aside
+        head["redactions"] = write_credentials(archive.root, capture_id,
+                                               state.meta("redaction_key"), redactions)
     lists = {
         "records": state.records(),
         "documents": (entry for entry, _ in state.documents()),

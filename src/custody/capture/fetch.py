@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from ..core import cookies as cookie_jar
 from . import recorder
 from .guard import AddressGuard, Blocked
 
@@ -105,14 +106,19 @@ class Fetcher:
         insecure: bool = False,
         max_connections: int = 16,
         guard: AddressGuard | None = None,
+        cookies: Any = None,
     ) -> None:
+        """``cookies``: the archivist's cookie jar (core.cookies), sent with custody's own
+        requests (a browser's or yt-dlp's, passed on by the proxy, carry their own)."""
         self.timeout = timeout
         self.abort_at = float("inf")
         self.max_body = max_body
         self.user_agent = user_agent
         self._config: dict[str, Any] = {
             "user_agent": user_agent, "timeout": timeout, "ca_bundle": ca_bundle,
-            "insecure": insecure, "max_connections": max_connections, "guard": guard}
+            "insecure": insecure, "max_connections": max_connections, "guard": guard,
+            "cookies": cookies}
+        self.cookies = cookies
         context = ssl_context(ca_bundle=ca_bundle, insecure=insecure)
         self._pool = httpcore.ConnectionPool(
             ssl_context=context,
@@ -158,6 +164,9 @@ class Fetcher:
                        (b"Connection", b"keep-alive")]
             if referer:
                 headers.append((b"Referer", referer.encode("ascii", errors="replace")))
+            sent = cookie_jar.header_for(self.cookies, url) if self.cookies is not None else None
+            if sent:
+                headers.append((b"Cookie", sent.encode("latin-1", errors="replace")))
         else:
             headers = [host_field]
             for name, value in given:
@@ -188,6 +197,8 @@ class Fetcher:
                                    extensions={"timeout": timeouts}) as response:
                 exchange.status = response.status
                 exchange.headers = httpx.Headers(response.headers)
+                if self.cookies is not None and headers is None:
+                    cookie_jar.take_set_cookie(self.cookies, url, exchange.headers.multi_items())
                 received = 0
                 keep = exchange.content_type in LINKED_TYPES
                 entity: list[bytes] = []

@@ -19,6 +19,7 @@ from typing import Any
 from ..extract.content import MEDIA_INFO_TYPE
 from ..warc.records import warc_date
 from .fetch import Exchange
+from .redact import declared, scrub_info
 from .sink import Sink, refers_to
 from .state import CrawlState, Target
 
@@ -124,13 +125,17 @@ def record_media(sink: Sink, media: Any, target: Target,
                       "record_id": entry["record_id"], "bytes": file.path.stat().st_size,
                       "sha256": entry["block_sha256"], "truncated": file.truncated})
     info_record = None
+    redactor = getattr(sink, "redactor", None)
+    hidden = scrub_info(redactor, media.info) if redactor is not None and media.info else []
     info_json = media.info_json()
     if info_json is not None:
         entry = sink.store_resource(f"urn:media-info:{target.url}", "application/json",
                                     info_json, date=date,
-                                    headers=[*tied, *about, ("Custody-Media-Role", "info")],
+                                    headers=[*tied, *about, ("Custody-Media-Role", "info"),
+                                             *(declared(hidden) if hidden else [])],
                                     payload_type=MEDIA_INFO_TYPE)
         info_record = entry["record_id"]
+        sink.redacted(entry, hidden)
     info = media.info or {}
     summary = {
         "page": target.url,

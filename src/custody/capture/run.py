@@ -12,6 +12,7 @@ notes but never mistakes for evidence.
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import signal
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ..core import cookies as cookie_jar
 from ..core import journal
 from ..core.archive import Archive
 from ..core.capture_ids import new_capture_id
@@ -31,6 +33,7 @@ from .crawl import Crawl, Stats
 from .fetch import Fetcher
 from .guard import AddressGuard
 from .recovery import recover
+from .redact import Redactor
 from .settings import Settings
 from .sink import WarcSink
 from .state import CrawlState, Target
@@ -135,12 +138,22 @@ def _run(archive: Archive, state: CrawlState, key: Ed25519PrivateKey, collector:
     guard = AddressGuard({(Target(s, s, "seed").host) for s in seeds}, settings.allow_private)
     extractor = Extractor(archive.root)
     catch_up(extractor, state)
+    jar = cookie_jar.load(settings.cookies, settings.browser_profile)
+    redactor = None
+    if jar is not None:  # the archivist's session: its secrets are not put in the WARC
+        if not state.meta("redaction_key"):
+            state.begin()
+            state.set_meta("redaction_key", secrets.token_hex(32))
+            state.commit()
+        redactor = Redactor(bytes.fromhex(state.meta("redaction_key")))
     with Fetcher(user_agent=settings.user_agent, timeout=settings.timeout,
                  max_body=settings.max_bytes, ca_bundle=settings.ca_bundle,
-                 insecure=settings.insecure, max_connections=64, guard=guard) as fetcher, \
+                 insecure=settings.insecure, max_connections=64, guard=guard,
+                 cookies=jar) as fetcher, \
             _visitor(open_visitor, fetcher, settings) as visitor, \
             _media(open_media, fetcher, settings) as media:
-        crawl = Crawl(fetcher, WarcSink(series, state, extractor), state, settings.rules(),
+        sink = WarcSink(series, state, extractor, redactor)
+        crawl = Crawl(fetcher, sink, state, settings.rules(),
                       on_progress=on_progress, visitor=visitor, media=media)
         with _graceful_interrupt(crawl, fetcher):
             stats = crawl.run()

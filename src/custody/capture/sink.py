@@ -19,6 +19,7 @@ from ..warc.payload import decode, read_payload
 from ..warc.records import WarcWriter, partial_path, warc_date, warcinfo_block
 from .fetch import Exchange
 from .links import Links, css_links, html_links
+from .redact import Redactor, declared
 from .state import CrawlState, Target
 
 
@@ -38,6 +39,8 @@ class Sink(Protocol):
                        payload_type: str | None = None) -> dict[str, Any]: ...
 
     def links_of(self, record: dict[str, Any]) -> Links | None: ...
+
+    def redacted(self, record: dict[str, Any], items: list[dict[str, str]]) -> None: ...
 
     def poll(self) -> None: ...
 
@@ -95,8 +98,12 @@ class WarcSeries:
 class WarcSink:
     """Writes each exchange as request/response (and TLS metadata) records."""
 
-    def __init__(self, series: WarcSeries, state: CrawlState, extractor: Extractor) -> None:
+    def __init__(self, series: WarcSeries, state: CrawlState, extractor: Extractor,
+                 redactor: Redactor | None = None) -> None:
+        """``redactor``: in a capture with the archivist's session, what replaces its
+        credentials in the records (redact.py)."""
         self.series, self.state, self.extractor = series, state, extractor
+        self.redactor = redactor
         self.last_response: dict[str, Any] | None = None  # the latest response record
 
     def store_renders(self, url: str, renders: list[tuple[str, str, bytes]],
@@ -143,6 +150,14 @@ class WarcSink:
               extract: bool = True) -> Links | None:
         date = warc_date(exchange.started_at)
         writer = self.series.writer()  # an exchange's records stay together in one file
+        request_bytes = exchange.request_bytes
+        hidden: list[dict[str, str]] = []
+        shown: list[dict[str, str]] = []
+        if self.redactor is not None:
+            request_bytes, hidden = self.redactor.request(exchange.request_bytes)
+            if exchange.ok and exchange.response is not None:
+                exchange.response, exchange.response_size, shown = self.redactor.response(
+                    exchange.response, exchange.response_size)
         if not exchange.ok or exchange.response is None:
             block = warcinfo_block(
                 {"fetch-error": exchange.error_kind or "network", "reason": exchange.error or ""}
@@ -156,23 +171,30 @@ class WarcSink:
                                     target_uri=exchange.url, date=date,
                                     content_type="application/octet-stream", ip=exchange.ip)
                 tied = [("WARC-Concurrent-To", reply["record_id"])]
-                self._write(writer, "request", exchange.request_bytes, target_uri=exchange.url,
-                            date=date, content_type="application/http; msgtype=request",
-                            headers=tied, ip=exchange.ip)
+                request = self._write(writer, "request", request_bytes,
+                                      target_uri=exchange.url, date=date,
+                                      content_type="application/http; msgtype=request",
+                                      headers=tied + declared(hidden) if hidden else tied,
+                                      ip=exchange.ip)
+                self.redacted(request, hidden)
             self._write(writer, "metadata", block, target_uri=exchange.url, date=date,
                         content_type="application/warc-fields", headers=tied)
             return None
         extra = [("WARC-Truncated", exchange.truncated)] if exchange.truncated else []
+        extra += declared(shown) if shown else []
         response = self.last_response = self._write(
             writer, "response", exchange.response, target_uri=exchange.url, date=date,
             content_type="application/http; msgtype=response", headers=extra,
             http_status=exchange.status, ip=exchange.ip,
             payload_type=exchange.headers.get("content-type"),
         )
+        self.redacted(response, shown)
         concurrent = [("WARC-Concurrent-To", response["record_id"])]
-        self._write(writer, "request", exchange.request_bytes, target_uri=exchange.url,
-                    date=date, content_type="application/http; msgtype=request",
-                    headers=concurrent, ip=exchange.ip)
+        request = self._write(writer, "request", request_bytes, target_uri=exchange.url,
+                              date=date, content_type="application/http; msgtype=request",
+                              headers=concurrent + declared(hidden) if hidden else concurrent,
+                              ip=exchange.ip)
+        self.redacted(request, hidden)
         if exchange.tls_chain:
             self._write(
                 writer, "metadata", _pem_chain(exchange.tls_chain), target_uri=exchange.url,
@@ -183,6 +205,11 @@ class WarcSink:
         if extract and (extractable(response) or describable(response)):
             self.extractor.submit(response)
         return self._links(writer, response, exchange)
+
+    def redacted(self, record: dict[str, Any], items: list[dict[str, str]]) -> None:
+        """Credentials replaced in a record, for the manifest and the credentials file."""
+        if items:
+            self.state.add_redactions(record["record_id"], items)
 
     def links_of(self, record: dict[str, Any]) -> Links | None:
         """The links of a page stored earlier, read back from its WARC record."""

@@ -48,6 +48,9 @@ CREATE TABLE IF NOT EXISTS failures (id INTEGER PRIMARY KEY, json TEXT NOT NULL)
 CREATE TABLE IF NOT EXISTS images (record_id TEXT PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS visits (id INTEGER PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS media (id INTEGER PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS redactions (
+    id INTEGER PRIMARY KEY, record_id TEXT NOT NULL, json TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS warc_files (
     path TEXT PRIMARY KEY, complete INTEGER NOT NULL DEFAULT 0, bytes INTEGER, sha256 TEXT
 );
@@ -298,6 +301,17 @@ class CrawlState:
         for (text,) in self.conn.execute("SELECT json FROM media ORDER BY id"):
             yield json.loads(text)
 
+    def add_redactions(self, record_id: str, items: list[dict[str, str]]) -> None:
+        """Credentials replaced in a record (redact.py), with their values: kept here,
+        in the crawl's private state, until sealing writes them to the credentials file."""
+        self.conn.execute("INSERT INTO redactions (record_id, json) VALUES (?, ?)",
+                          [record_id, json.dumps(items)])
+
+    def redactions(self) -> Iterator[tuple[str, list[dict[str, str]]]]:
+        for record_id, text in self.conn.execute(
+                "SELECT record_id, json FROM redactions ORDER BY id"):
+            yield record_id, json.loads(text)
+
     def add_failure(self, failure: dict[str, Any]) -> None:
         self.conn.execute("INSERT INTO failures (json) VALUES (?)", [json.dumps(failure)])
 
@@ -308,7 +322,7 @@ class CrawlState:
     def forget_output(self) -> None:
         """After sealing part of a crawl: keep the frontier (what was seen), drop the rest."""
         for table in ("records", "documents", "images", "failures", "warc_files", "visits",
-                      "media"):
+                      "media", "redactions"):
             self.conn.execute(f"DELETE FROM {table}")
 
     # -- WARC files ------------------------------------------------------------------------------

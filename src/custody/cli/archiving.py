@@ -197,6 +197,10 @@ def archive(root: str | None, urls: tuple[str, ...], from_file: str | None, resu
         from ..browser.chromium import require_chromium
 
         require_chromium()  # before anything is fetched
+    if not resume and (options["cookies"] or options["browser_profile"]):
+        from ..core.cookies import load
+
+        load(options["cookies"], options["browser_profile"])  # readable, before anything
     with _progress(show_progress) as on_progress:
         if resume:
             result = capture.resume(arch, key=key_obj, on_progress=on_progress,

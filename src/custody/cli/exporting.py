@@ -14,7 +14,11 @@ from .common import log_event, root_option, signing_key
 @click.argument("capture_ids", nargs=-1, required=True, metavar="CAPTURE-ID...")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="The WACZ file to write (it must not exist).")
-def export(root: str | None, capture_ids: tuple[str, ...], output: str) -> None:
+@click.option("--include-credentials", is_flag=True,
+              help="Also put in the archivist's session secrets that the WARC holds only "
+                   "as keyed hashes (never without this flag).")
+def export(root: str | None, capture_ids: tuple[str, ...], output: str,
+           include_credentials: bool) -> None:
     """Export captures as one WACZ 1.1.1 file, signed, with their proof inside.
 
     ReplayWeb.page, pywb and py-wacz read it; custody/VERIFY.md inside says how to check
@@ -35,9 +39,10 @@ def export(root: str | None, capture_ids: tuple[str, ...], output: str) -> None:
     if principal is None:
         raise KeyProblem("this key is not one of the archive's archivists (custody key add, "
                          "or custody key rotate)")
-    summary = write_wacz(arch, ids, Path(output), key=key, principal=principal)
+    summary = write_wacz(arch, ids, Path(output), key=key, principal=principal,
+                         include_credentials=include_credentials)
     log_event(arch, "exported", {"capture_ids": ids, "file": Path(output).name,
-                                 "format": "wacz"})
+                                 "format": "wacz", "credentials": include_credentials})
     click.echo(f"{output}: {summary['captures']} capture"
                f"{'' if summary['captures'] == 1 else 's'}, {summary['pages']} pages, "
                f"{summary['warc_files']} WARC files, signed by {principal}")

@@ -146,7 +146,10 @@ def log_command(root: str | None, as_json: bool) -> None:
 @click.argument("capture_id")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
               help="The folder to write the bundle into (new or empty).")
-def bundle(root: str | None, capture_id: str, output: str) -> None:
+@click.option("--include-credentials", is_flag=True,
+              help="Also put in the archivist's session secrets that the WARC holds only "
+                   "as keyed hashes (never without this flag).")
+def bundle(root: str | None, capture_id: str, output: str, include_credentials: bool) -> None:
     """Write an evidence bundle for one capture, checkable with standard tools alone.
 
     \b
@@ -159,6 +162,8 @@ def bundle(root: str | None, capture_id: str, output: str) -> None:
 
     arch = Archive.open(root)
     report = render(gather(arch, capture_id)).encode("utf-8")  # a report for people, too
-    files = write_bundle(arch, capture_id, Path(output), extra={"report.html": report})
-    log_event(arch, "bundled", {"capture_id": capture_id, "files": len(files)})
+    files = write_bundle(arch, capture_id, Path(output), extra={"report.html": report},
+                         include_credentials=include_credentials)
+    log_event(arch, "bundled", {"capture_id": capture_id, "files": len(files),
+                                "credentials": include_credentials})
     click.echo(f"{output}: {len(files)} files; see {Path(output) / 'VERIFY.md'}")

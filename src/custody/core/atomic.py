@@ -19,9 +19,13 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path``, all or nothing."""
+def write_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Write ``data`` to ``path``, all or nothing (``mode``: created with these
+    permissions, never readable by others meanwhile)."""
     tmp = path.with_name(f".{path.name}.tmp")
+    if mode is not None:
+        tmp.unlink(missing_ok=True)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
     with open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()

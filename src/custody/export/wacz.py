@@ -49,8 +49,10 @@ _NAME = re.compile(r"[^a-z0-9._-]+")
 
 
 def write_wacz(archive: Archive, capture_ids: list[str], out: Path, *,
-               key: Ed25519PrivateKey, principal: str) -> dict[str, Any]:
-    """Write the WACZ file; what it holds (counts), for the command to say."""
+               key: Ed25519PrivateKey, principal: str,
+               include_credentials: bool = False) -> dict[str, Any]:
+    """Write the WACZ file; what it holds (counts), for the command to say. The archivist's
+    credentials (the values redacted in the WARC) go in only with ``include_credentials``."""
     if out.exists():
         raise UsageError("the file exists: name another (nothing was overwritten)",
                          where=str(out))
@@ -73,6 +75,10 @@ def write_wacz(archive: Archive, capture_ids: list[str], out: Path, *,
         records += content.get("records") or []
         pages += _pages(content)
         files += _proof(archive, ledger, item)
+        if include_credentials and content.get("redactions"):
+            held = manifest.credentials_file(archive.root, content, True)
+            assert held is not None
+            files.append((f"custody/{item.capture_id}.credentials.json", held))
     files.append(("indexes/index.cdx", "".join(
         line + "\n" for line in cdxj.lines(records, filenames)).encode()))
     files.append(("pages/pages.jsonl", _pages_jsonl(pages)))
@@ -90,6 +96,7 @@ def write_wacz(archive: Archive, capture_ids: list[str], out: Path, *,
                        "key": sshsig.public_key_line(key.public_key()),
                        "signature": sshsig.sign(key, package, sshsig.MANIFEST_NAMESPACE)}}
     partial = out.with_name(f".{out.name}.partial")
+    out.parent.mkdir(parents=True, exist_ok=True)
     try:
         with zipfile.ZipFile(partial, "w") as package_zip:
             for path, source in files:

@@ -23,6 +23,7 @@ from ..browser.proxy import RecordingProxy
 from ..browser.session import remove_stale_folders
 from ..capture.fetch import Fetcher
 from ..capture.settings import Settings
+from ..core.cookies import netscape_file
 from .ytdlp import MediaResult, download
 
 AT_ONCE = 2  # pages yt-dlp works on at the same time
@@ -40,6 +41,10 @@ class MediaCollector:
         self.fetcher = fetcher.sibling(max_body=None if limit is None else limit + 2**20)
         self.proxy = RecordingProxy(self.fetcher, ca).start()
         self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        # yt-dlp reads (and writes back) a cookies.txt: a copy of the capture's jar
+        self.cookiefile = (netscape_file(fetcher.cookies, folder)
+                           if fetcher.cookies is not None else None)
         self._slots = threading.Semaphore(AT_ONCE)
         self._count = 0
         self._lock = threading.Lock()
@@ -77,7 +82,7 @@ class MediaCollector:
         return download(url, proxy_url=proxy_url, folder=folder,
                         max_bytes=settings.max_media_bytes,
                         time_limit=settings.media_time_limit, timeout=settings.timeout,
-                        cookiefile=Path(settings.cookies) if settings.cookies else None)
+                        cookiefile=self.cookiefile)
 
     def _new_folder(self) -> Path:
         with self._lock:

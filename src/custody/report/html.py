@@ -171,15 +171,53 @@ def _came_back(report: Report) -> str:
             + _table(["Status", "URL", "Type", "Stored bytes", "Payload SHA-256",
                       "Truncated"], rows)
             + (_table(["URL", "Failure", "Reason"], failures) if failures
-               else "<p>No fetch failed.</p>"))
+               else "<p>No fetch failed.</p>") + _media(content))
+
+
+def _media(content: dict[str, Any]) -> str:
+    """What yt-dlp found on each page (--media), and the files it made, with hashes."""
+    listed = content.get("media")
+    if not listed:
+        return ""
+    rows = []
+    for media in listed:
+        about = (f"{_bidi(media.get('title'))}<br>{_t(media.get('extractor') or '')} "
+                 f"(yt-dlp {_t(media.get('tool_version'))})")
+        if media.get("error"):
+            about += f"<br>failed: {_t(media['error'])}"
+        elif not media.get("found"):
+            about += "<br>no media found"
+        for file in media.get("files") or [{}]:
+            rows.append([f"<code>{_t(media.get('page'))}</code>", about,
+                         _t(file.get("name", "")), _t(file.get("role", "")),
+                         _t(file.get("bytes", "")),
+                         f'<span class="hash">{_t(file.get("sha256", ""))}</span>',
+                         _t(file.get("truncated") or "")])
+    return ("<h3>Video and audio (yt-dlp, through custody's recording proxy)</h3>"
+            "<p>Every request yt-dlp made is among the records above, as the server sent "
+            "it; each file below is what it made of them, stored as a resource record.</p>"
+            + _table(["Page", "What", "File", "Role", "Bytes", "SHA-256", "Truncated"], rows))
 
 
 def _derived(report: Report) -> str:
     rows = [[f"<code>{_t(d['url'])}</code>", _t(d.get("extractor")),
              f'<span class="hash">{_t(d.get("text_sha256"))}</span>']
             for d in report.content.get("documents") or []]
-    return ("<h2>6. What was derived</h2><p>Transformations of the WARC bytes: <b>none</b>. "
-            "The records are kept exactly as the servers sent them; the text below was "
+    redactions = report.content.get("redactions")
+    if redactions:
+        values = redactions.get("values") or []
+        changed = (f"<p>Transformations of the WARC bytes: <b>{len(values)} credential "
+                   f"values redacted</b> ({_t(', '.join(redactions.get('fields') or []))}). "
+                   "The capture was made with the archivist's own session; each value of "
+                   "those fields was replaced, in the record, by its HMAC-SHA256 under a key "
+                   "kept with the values in the archivist's credentials file (sealed by its "
+                   "SHA-256, not part of this report). Each such record says so in its "
+                   "Custody-Redacted field. Nothing else was changed: every payload is as "
+                   "the server sent it.</p>")
+    else:
+        changed = ("<p>Transformations of the WARC bytes: <b>none</b>. The records are kept "
+                   "exactly as the servers sent them.</p>")
+    return ("<h2>6. What was derived</h2>" + changed + "<p>The text below was "
             "extracted from copies, and its SHA-256 is sealed in the manifest.</p>"
             + (_table(["Page", "Extractor", "Text SHA-256"], rows) if rows else ""))
 

@@ -25,10 +25,13 @@ from .ledger import Ledger
 
 
 def write_bundle(archive: Archive, capture_id: str, out: Path,
-                 extra: dict[str, bytes] | None = None) -> list[str]:
+                 extra: dict[str, bytes] | None = None, *,
+                 include_credentials: bool = False) -> list[str]:
     """Write the bundle into ``out`` (new or empty); return the files written. ``extra``:
-    more files (the capture report), listed in SHA256SUMS with the rest."""
+    more files (the capture report), listed in SHA256SUMS with the rest. The archivist's
+    credentials (the values redacted in the WARC) go in only with ``include_credentials``."""
     sealed, content = manifest.read_capture(archive.manifests_dir, capture_id)
+    credentials = manifest.credentials_file(archive.root, content, include_credentials)
     path = sealed.path
     if out.exists() and any(out.iterdir()):
         raise UsageError("the bundle folder exists and is not empty", where=str(out))
@@ -62,6 +65,8 @@ def write_bundle(archive: Archive, capture_id: str, out: Path,
     put("allowed_signers", source=archive.allowed_signers)
     for entry in content["warc_files"]:
         put(entry["path"], source=archive.root / entry["path"])
+    if credentials is not None:
+        put("credentials.json", source=credentials)
     renders = _renders(archive, content, out)
     files += [name for name, _ in renders]
     if renders:

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..core.atomic import replace_durably
 from ..core.capture_ids import check_capture_id
-from ..core.errors import ArchiveError, NotFound
+from ..core.errors import ArchiveError, NotFound, UsageError
 
 FORMAT = "custody-manifest/1"
 
@@ -236,3 +236,19 @@ def write_streamed(path: Path, chunks: Iterable[bytes]) -> Written:
 
 def commit(written: Written, path: Path) -> None:
     replace_durably(written.tmp_path, path)
+
+
+def credentials_file(root: Path, content: dict[str, Any], wanted: bool) -> Path | None:
+    """The capture's credentials file (the values redacted in its WARC) when ``wanted``;
+    UsageError when it is wanted and the capture has none, or it is gone."""
+    if not wanted:
+        return None
+    held = (content.get("redactions") or {}).get("credentials_file")
+    if not held:
+        raise UsageError("--include-credentials: this capture redacted no credentials",
+                         where=content.get("capture_id"))
+    path = root / held["path"]
+    if not path.is_file():
+        raise UsageError(f"--include-credentials: {held['path']} is gone",
+                         where=content.get("capture_id"))
+    return path

@@ -11,6 +11,7 @@ from ..core import allowed_signers, sshsig
 from ..core.archive import Archive
 from ..seal import manifest
 from ..seal.trust import Admission
+from .credentials import check_credentials
 from .report import FAILED, PASSED, UNCHECKED, Report
 
 
@@ -44,6 +45,7 @@ def check_seal(archive: Archive, sealed: manifest.Sealed,
         return
     _check_sums(archive, sealed, report)
     _check_documents_listed(cid, content, report)
+    check_credentials(archive, cid, content, report)
 
 
 def check_chain(sealed: list[manifest.Sealed], report: Report, selected: set[str]) -> None:

@@ -1,0 +1,77 @@
+"""A members-only site for the logged-in capture tests: ``/login`` sets a session cookie
+(and ``/token`` answers a bearer token), ``/members`` and what it needs answer only with the
+session, and each members' answer renews the cookie, as many sites do."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+MEMBERS_TEXT = "Minutes of the closed meeting: the evacuation starts on Thursday."
+
+
+class MembersSite:
+    def __init__(self, media: Path | None = None) -> None:
+        self.session = "sess-" + secrets.token_hex(16)
+        self.renewed = "renew-" + secrets.token_hex(16)
+        self.clip = (media / "clip.mp4").read_bytes() if media else b""
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                cookie = self.headers.get("Cookie") or ""
+                allowed = f"session={site.session}" in cookie or \
+                    f"session={site.renewed}" in cookie
+                path = self.path.split("?")[0]
+                if path == "/login":
+                    self._send(200, b"<html><body>welcome</body></html>", "text/html",
+                               [("Set-Cookie", f"session={site.session}; Path=/; HttpOnly")])
+                elif not allowed:
+                    self._send(403, b"<html><body>members only</body></html>", "text/html")
+                elif path == "/members":
+                    body = (f"<!doctype html><html lang=en><head><title>Members</title></head>"
+                            f"<body><article><h1>Closed group</h1><p>{MEMBERS_TEXT}</p>"
+                            '<img src="/members/badge.png"><video src="/members/clip.mp4">'
+                            "</video></article></body></html>").encode()
+                    self._send(200, body, "text/html",
+                               [("Set-Cookie", f"session={site.renewed}; Path=/; HttpOnly")])
+                elif path == "/members/clip.mp4":
+                    self._send(200, site.clip, "video/mp4")
+                else:
+                    self._send(404, b"not here", "text/plain")
+
+            def _send(self, status: int, body: bytes, ctype: str,
+                      extra: list[tuple[str, str]] | None = None) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                for name, value in extra or []:
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def cookies_txt(self, path: Path) -> Path:
+        """The session as a browser extension exports it (Netscape cookies.txt)."""
+        path.write_text("# Netscape HTTP Cookie File\n"
+                        f"#HttpOnly_127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\t{self.session}\n")
+        return path
+
+    def __enter__(self) -> MembersSite:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
