@@ -27,6 +27,9 @@ from typing import Any
 
 MAX_ENTRIES = 50  # videos taken from one playlist page, at most
 MAX_NOTES = 20  # of what yt-dlp warned, per page
+# segments of an HLS or DASH stream fetched at once: a stream is bound by latency, and
+# the crawler itself asks a host for up to 8 at a time
+FRAGMENTS_AT_ONCE = 4
 SUBTITLE_EXTS = frozenset({"vtt", "srt", "ass", "ssa", "ttml", "srv1", "srv2", "srv3",
                            "json3", "lrc"})
 NOTHING_FOUND = ("Unsupported URL", "No video formats found", "no suitable InfoExtractor")
@@ -168,6 +171,7 @@ def download(url: str, *, proxy_url: str, folder: Path, max_bytes: int | None,
         "retries": 2, "fragment_retries": 2, "extractor_retries": 1,
         "overwrites": True, "continuedl": False, "color": "no_color",
         "consoletitle": False, "check_formats": False,
+        "concurrent_fragment_downloads": FRAGMENTS_AT_ONCE,
     }
     if user_agent:
         options["http_headers"] = {"User-Agent": user_agent}
