@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from conftest import DATA, Custody
+from conftest import DATA, PYWB, Custody
 from custody.testing.mediasite import SUBTITLE_WORDS, TITLE, media_site
 from custody.testing.site import SiteServer
+from test_replay import replaying
 
 MEDIA = DATA / "media"
 CLIP = (MEDIA / "clip.mp4").read_bytes()
@@ -74,6 +75,10 @@ def test_a_video_is_stored_as_fetched_and_as_the_file_yt_dlp_made(
     assert len(fetched) == 1
     code, report = custody.verify()
     assert code == 0, report
+    # the capture report lists the video with its hash
+    custody.ok("report", out["capture_id"], "-o", str(custody.root.parent / "report.html"))
+    shown = (custody.root.parent / "report.html").read_text()
+    assert sha256(CLIP) in shown and "yt-dlp" in shown
     # the title and the words of the subtitles are searchable
     found = custody.ok("search", "testimony", "--json").stdout
     assert "urn:media-info" in found or "/video" in found
@@ -143,3 +148,31 @@ def test_a_video_that_only_a_script_names_is_found_through_the_browser(
     [video] = [f for f in media["files"] if f["role"] == "media"]
     assert video["sha256"] == sha256(CLIP)
     assert custody.verify()[0] == 0
+
+
+@pytest.mark.skipif(not (PYWB / "wayback").exists() or not Path(CHROMIUM).exists(),
+                    reason="replay needs pywb and Chromium: ./scripts/setup --test")
+def test_the_archived_video_plays_in_replay(custody: Custody) -> None:
+    with SiteServer(media_site(MEDIA)) as server:
+        url = server.url + "/video"
+        custody.archive(url, extra=("--media",))
+    # the site is gone: what plays comes from the archive
+    with replaying(custody, url) as (_, lines):
+        address = lines[1].split()[1]
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox"] if os.geteuid() == 0 else [])
+            try:
+                page = browser.new_page()
+                page.goto(address, wait_until="networkidle", timeout=30_000)
+                frame = next(f for f in page.frames if "/mp_/" in f.url)
+                frame.wait_for_function("document.querySelector('video').readyState >= 1",
+                                        timeout=20_000)
+                duration = frame.evaluate("document.querySelector('video').duration")
+                size = frame.evaluate("[document.querySelector('video').videoWidth,"
+                                      " document.querySelector('video').videoHeight]")
+            finally:
+                browser.close()
+    assert abs(duration - 3.0) < 0.5 and size == [96, 64]
