@@ -14,7 +14,15 @@ from typing import IO, Any, Protocol
 
 from ..core.archive import Archive
 from ..extract import content as extract
-from ..extract.workers import DECODE_LIMIT, Extractor, describable, extractable, read_stored_payload
+from ..extract import feeds
+from ..extract.workers import (
+    DECODE_LIMIT,
+    POST,
+    Extractor,
+    describable,
+    extractable,
+    read_stored_payload,
+)
 from ..warc.payload import decode, read_payload
 from ..warc.records import WarcWriter, partial_path, warc_date, warcinfo_block
 from .fetch import Exchange
@@ -104,6 +112,7 @@ class WarcSink:
         credentials in the records (redact.py)."""
         self.series, self.state, self.extractor = series, state, extractor
         self.redactor = redactor
+        self._posts: set[str] = set()  # feed posts stored already (pages overlap)
         self.last_response: dict[str, Any] | None = None  # the latest response record
 
     def store_renders(self, url: str, renders: list[tuple[str, str, bytes]],
@@ -247,7 +256,21 @@ class WarcSink:
             text = body.decode("utf-8", errors="replace")
         if ctype == "text/css":
             return css_links(text, exchange.url)
+        self._store_posts(response, text)
         return html_links(text, exchange.url)
+
+    def _store_posts(self, response: dict[str, Any], html: str) -> None:
+        """Each post of a feed page (a Telegram channel preview), as a record of its own
+        cut out of the page, for its own document: its URL, author and time."""
+        for post in feeds.posts(html, response["target_uri"]):
+            if post.url in self._posts:
+                continue
+            self._posts.add(post.url)
+            self.store_resource(f"{POST}{post.url}", "text/html", post.html,
+                                date=response["date"],
+                                headers=[*refers_to(response),
+                                         ("Custody-Derived-From", response["target_uri"])],
+                                payload_type=extract.POST_TYPE)
 
 
 def refers_to(record: dict[str, Any]) -> list[tuple[str, str]]:

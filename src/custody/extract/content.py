@@ -25,8 +25,9 @@ PDF_TYPES = frozenset({"application/pdf"})
 # and the subtitles it fetched
 MEDIA_INFO_TYPE = "application/x-yt-dlp-info+json"
 SUBTITLE_TYPES = frozenset({"text/vtt"})
+POST_TYPE = "application/x-custody-post+html"  # one post of a feed page (feeds.py)
 EXTRACTABLE = HTML_TYPES | TEXT_TYPES | JSON_TYPES | PDF_TYPES | SUBTITLE_TYPES | {
-    MEDIA_INFO_TYPE}
+    MEDIA_INFO_TYPE, POST_TYPE}
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/tiff"})
 
 _META_CHARSET = re.compile(
@@ -136,6 +137,13 @@ def extract(
         return None
     if content_type in PDF_TYPES:
         return _from_pdf(url, body)
+    if content_type == POST_TYPE:
+        from .feeds import document_fields
+
+        fields = document_fields(body)
+        clean = normalise_text(fields.pop("text"))
+        return _document(url, clean, "utf-8", None, fields, extractor="telegram-post",
+                         language=detect_language(clean))
     text, charset, note = decode(body, header_charset(content_type_header))
     if content_type == MEDIA_INFO_TYPE:
         return _from_media_info(url, text, charset, note)

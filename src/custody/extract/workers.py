@@ -34,6 +34,7 @@ MAX_PENDING = 1000  # jobs in flight before the crawl waits for extraction to ca
 RENDERED = "urn:dom:"  # the target URI of a page's DOM as the browser rendered it
 MEDIA_INFO = "urn:media-info:"  # yt-dlp's info JSON for a page (--media)
 MEDIA_FILE = "urn:media:"  # a file yt-dlp made of a page: video, audio, subtitles
+POST = "urn:post:"  # one post of a feed page, cut out of it (feeds.py)
 
 
 def open_shadow_roots(html: bytes) -> bytes:
@@ -54,6 +55,8 @@ def _payload_type(record: dict[str, Any]) -> str | None:
         return "text/html"
     if record["type"] == "resource" and target.startswith(MEDIA_INFO):
         return extract.MEDIA_INFO_TYPE
+    if record["type"] == "resource" and target.startswith(POST):
+        return extract.POST_TYPE
     if record["type"] == "resource" and target.startswith(MEDIA_FILE):
         ctype = (record.get("payload_type") or "").split(";")[0].strip().lower()
         return ctype if ctype in extract.SUBTITLE_TYPES else None
@@ -68,7 +71,7 @@ def page_url(record: dict[str, Any]) -> str:
     target = str(record["target_uri"])
     if target.startswith(MEDIA_FILE):
         return target.removeprefix(MEDIA_FILE).rpartition("#")[0]
-    return target.removeprefix(RENDERED).removeprefix(MEDIA_INFO)
+    return target.removeprefix(RENDERED).removeprefix(MEDIA_INFO).removeprefix(POST)
 
 
 def extractable(record: dict[str, Any]) -> bool:
@@ -103,6 +106,7 @@ def extract_record(root: Path, record: dict[str, Any]) -> extract.Document | Non
     """Extract one response, reading its payload back from the WARC."""
     rendered = str(record["target_uri"]).startswith(RENDERED)
     media = str(record["target_uri"]).startswith((MEDIA_INFO, MEDIA_FILE))
+    post = str(record["target_uri"]).startswith(POST)
     header = "text/html; charset=utf-8" if rendered else record.get("payload_type") or ""
     ctype = _payload_type(record) or header.split(";")[0].strip().lower()
     payload = read_stored_payload(root, record)
@@ -113,7 +117,8 @@ def extract_record(root: Path, record: dict[str, Any]) -> extract.Document | Non
     if doc is None:
         return None
     doc.record_id = record["record_id"]
-    doc.source = "rendered" if rendered else "media" if media else "http"
+    doc.source = ("rendered" if rendered else "media" if media else "post" if post
+                  else "http")
     notes = [doc.note, payload.error]
     if payload.exceeded:
         notes = [f"decoded body exceeds {DECODE_LIMIT} bytes (a gzip bomb?); not extracted"]

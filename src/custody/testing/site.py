@@ -212,7 +212,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.latency:
             time.sleep(self.server.latency)
         path = self.path.split("?")[0]
-        page = self.server.pages.get(path)
+        page = self.server.pages.get(self.path) or self.server.pages.get(path)  # query, or not
         if page is not None and self.server.requests.count(self.path) <= page.fail_first:
             headers = {"Retry-After": page.retry_after} if page.retry_after else {}
             page = Page(b"try later", "text/plain", status=page.fail_status, headers=headers)
