@@ -14,7 +14,6 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -33,25 +32,92 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@dataclass(frozen=True)
+# the lists of a manifest; the rest is its head, small, kept while the manifest is not
+LISTS = frozenset({"records", "documents", "images", "visits", "media", "failures"})
+CACHE_BYTES = 24 * 1024 * 1024  # manifest bytes a process keeps parsed, at most
+
+
 class Sealed:
-    """A manifest as found on disk."""
+    """A manifest as found on disk.
 
-    capture_id: str
-    path: Path
-    data: bytes
-    content: dict[str, Any] | None  # None when the bytes are not a readable manifest
-    problem: str | None = None
+    Read eagerly (``read``), it holds its bytes and content. Read lazily (``read_all``
+    with ``lazy``, for archives of any size), it holds its sha256 and head only; its
+    bytes and content are read again when asked for, kept in a cache of bounded size,
+    and taken only if they are still the bytes first read (their sha256)."""
 
-    @cached_property
-    def sha256(self) -> str:
-        return sha256_hex(self.data)
+    def __init__(self, capture_id: str, path: Path, data: bytes | None,
+                 content: dict[str, Any] | None, problem: str | None = None, *,
+                 lazy: bool = False) -> None:
+        self.capture_id = capture_id
+        self.path = path
+        self.problem = problem
+        self.lazy = lazy
+        self._data = None if lazy else data
+        self._content = None if lazy else content
+        self.sha256 = sha256_hex(data or b"")
+        self.size = len(data or b"")
+        self.readable = content is not None
+        self.head: dict[str, Any] = {k: v for k, v in (content or {}).items()
+                                     if k not in LISTS}
+        if lazy and data is not None:
+            _CACHE.put(self, data, content)
+
+    @property
+    def data(self) -> bytes:
+        if not self.lazy:
+            return self._data or b""
+        return _CACHE.get(self)[0]
+
+    @property
+    def content(self) -> dict[str, Any] | None:
+        if not self.lazy or not self.readable:
+            return self._content
+        return _CACHE.get(self)[1]
 
     @property
     def sequence(self) -> int | None:
-        chain = (self.content or {}).get("chain") or {}
-        value = chain.get("sequence")
+        chain = self.head.get("chain") or {}
+        value = chain.get("sequence") if isinstance(chain, dict) else None
         return value if isinstance(value, int) else None
+
+
+class _Cache:
+    """The manifests a process read lazily, parsed, newest used last, within a budget."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._held: dict[Path, tuple[str, bytes, dict[str, Any] | None]] = {}
+
+    def put(self, sealed: Sealed, data: bytes, content: dict[str, Any] | None) -> None:
+        self._held.pop(sealed.path, None)
+        self._held[sealed.path] = (sealed.sha256, data, content)
+        while len(self._held) > 1 and sum(len(d) for _, d, _ in self._held.values()) \
+                > self.budget:
+            del self._held[next(iter(self._held))]
+
+    def get(self, sealed: Sealed) -> tuple[bytes, dict[str, Any] | None]:
+        held = self._held.get(sealed.path)
+        if held is not None and held[0] == sealed.sha256:
+            self._held[sealed.path] = self._held.pop(sealed.path)  # used last
+            return held[1], held[2]
+        try:
+            data = sealed.path.read_bytes()
+        except OSError:
+            data = b""
+        if sha256_hex(data) != sealed.sha256:
+            # changed since it was first read: what was read then is what is judged
+            sealed.problem = "the manifest changed while it was being read"
+            sealed.readable = False
+            return b"", None
+        try:
+            content = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            content = None
+        self.put(sealed, data, content)
+        return data, content
+
+
+_CACHE = _Cache(CACHE_BYTES)
 
 
 def when(text: str | None) -> datetime | None:
@@ -68,16 +134,16 @@ def manifest_path(manifests_dir: Path, capture_id: str) -> Path:
     return manifests_dir / f"{check_capture_id(capture_id)}.json"
 
 
-def read(path: Path) -> Sealed:
+def read(path: Path, *, lazy: bool = False) -> Sealed:
     capture_id = path.name.removesuffix(".json")
     data = path.read_bytes()
     try:
         content = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
-        return Sealed(capture_id, path, data, None, f"not valid JSON: {exc}")
+        return Sealed(capture_id, path, data, None, f"not valid JSON: {exc}", lazy=lazy)
     if not isinstance(content, dict) or content.get("format") != FORMAT:
-        return Sealed(capture_id, path, data, None, f"not a {FORMAT} manifest")
-    return Sealed(capture_id, path, data, content)
+        return Sealed(capture_id, path, data, None, f"not a {FORMAT} manifest", lazy=lazy)
+    return Sealed(capture_id, path, data, content, lazy=lazy)
 
 
 def read_capture(manifests_dir: Path, capture_id: str) -> tuple[Sealed, dict[str, Any]]:
@@ -118,15 +184,17 @@ def paths(manifests_dir: Path) -> list[Path]:
     return sorted(p for p in manifests_dir.glob("*.json") if not p.name.startswith("."))
 
 
-def read_all(manifests_dir: Path) -> list[Sealed]:
-    """Every manifest, in chain order (sequence, then name for unreadable ones)."""
-    found = [read(p) for p in paths(manifests_dir)]
+def read_all(manifests_dir: Path, *, lazy: bool = False) -> list[Sealed]:
+    """Every manifest, in chain order (sequence, then name for unreadable ones);
+    ``lazy``: each holding only its head (see Sealed), so that memory stays bounded
+    however many there are."""
+    found = [read(p, lazy=lazy) for p in paths(manifests_dir)]
     return sorted(found, key=lambda m: (m.sequence is None, m.sequence or 0, m.capture_id))
 
 
 def chain_head(manifests_dir: Path) -> tuple[int, str | None]:
     """The sequence number and sha256 of the newest sealed manifest (0, None when none)."""
-    sealed = [m for m in read_all(manifests_dir) if m.sequence is not None]
+    sealed = [m for m in read_all(manifests_dir, lazy=True) if m.sequence is not None]
     if not sealed:
         return 0, None
     newest = max(sealed, key=lambda m: m.sequence or 0)

@@ -30,13 +30,33 @@ CheckRow = tuple[str, str, str, str, str | None]
 
 @dataclass
 class FilePlan:
-    """One WARC file of a capture, and the numbers of the jobs that read it."""
+    """One WARC file of a capture, and the numbers of the jobs that read it. Its records
+    are read from the manifest when asked for, not held: an archive's manifests need not
+    fit in memory together."""
 
-    capture_id: str
+    sealed: manifest.Sealed
     entry: dict[str, Any]  # the manifest's warc_files entry: path, bytes, sha256
-    records: list[dict[str, Any]]  # the manifest's records in the file, by offset
     sha256_job: int | None = None  # None: no sealed layout to cut, walked here
     part_jobs: list[int] = field(default_factory=list)
+
+    @property
+    def capture_id(self) -> str:
+        return self.sealed.capture_id
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """The manifest's records in the file, by offset."""
+        return records_of(self.sealed, self.entry["path"])
+
+
+_LAYOUT: list[Any] = [None, {}]  # the content last laid out, and its records by file
+
+
+def records_of(sealed: manifest.Sealed, relpath: str) -> list[dict[str, Any]]:
+    content = sealed.content
+    if _LAYOUT[0] is not content:
+        _LAYOUT[:] = [content, manifest.warc_layout(content)[1] if content else {}]
+    return list(_LAYOUT[1].get(relpath, []))
 
 
 def plan(archive: Archive, sealed: manifest.Sealed, add: Callable[[Any], int],
@@ -47,9 +67,10 @@ def plan(archive: Archive, sealed: manifest.Sealed, add: Callable[[Any], int],
     files, by_file = manifest.warc_layout(sealed.content)
     plans = []
     for relpath, entry in files.items():
-        one = FilePlan(sealed.capture_id, entry, by_file.get(relpath, []))
+        one = FilePlan(sealed, entry)
         plans.append(one)
-        layout = [(r["offset"], r["length"]) for r in one.records]
+        records = by_file.get(relpath, [])
+        layout = [(r["offset"], r["length"]) for r in records]
         path = archive.root / relpath
         if entry.get("imported") and path.is_file():  # another tool's file: its sha256
             one.sha256_job = add(partial(file_sha256, path))
@@ -60,8 +81,8 @@ def plan(archive: Archive, sealed: manifest.Sealed, add: Callable[[Any], int],
         start, cut = 0, 0
         for i, (offset, length) in enumerate(layout):
             if offset + length - cut >= part_size or i == len(layout) - 1:
-                rows = one.records[start : i + 1]
-                one.part_jobs.append(add(partial(check_part, path, one.capture_id, relpath, rows)))
+                one.part_jobs.append(add(partial(check_part, path, sealed, relpath, start,
+                                                 i + 1)))
                 start, cut = i + 1, offset + length
     return plans
 
@@ -74,12 +95,14 @@ def part_size(total_bytes: int, workers: int, smallest: int = _MIN_PART) -> int:
     return min(_MAX_PART, max(smallest, total_bytes // (workers * 16)))
 
 
-def check_part(path: Path, cid: str, relpath: str, records: list[dict[str, Any]]
+def check_part(path: Path, sealed: manifest.Sealed, relpath: str, start: int, stop: int
                ) -> tuple[list[CheckRow], list[tuple[int, str | None]]] | None:
-    """A job: the records at their sealed places, inflated and compared with the
-    manifest, taking the file to be as sealed (its sha256 is checked on its own); their
-    checks and the (offset, record id) found. None when a place does not hold one whole
-    gzip member."""
+    """A job: the file's records ``start`` to ``stop`` at their sealed places, inflated
+    and compared with the manifest, taking the file to be as sealed (its sha256 is
+    checked on its own); their checks and the (offset, record id) found. None when a
+    place does not hold one whole gzip member."""
+    cid = sealed.capture_id
+    records = records_of(sealed, relpath)[start:stop]
     members = read_members(path, [(r["offset"], r["length"]) for r in records])
     if members is None:
         return None
@@ -133,20 +156,21 @@ def _check_file(path: Path, one: FilePlan, result: Callable[[int], Any],
         return
     sealed_sha = str(entry["sha256"])
     parts: list[Any] = []
+    records = one.records
     if one.sha256_job is not None:
         size, digest = result(one.sha256_job)
-        if digest == sealed_sha and size == sum(r["length"] for r in one.records):
+        if digest == sealed_sha and size == sum(r["length"] for r in records):
             parts = [result(n) for n in one.part_jobs]
     if parts and all(p is not None for p in parts):
         present = [place for _, places in parts for place in places]
         rows = [row for checks, _ in parts for row in checks]
         error = None
     else:  # altered, or not cut: walk it to find what changed, and where
-        walked = scan(path, sealed_sha, [(r["offset"], r["length"]) for r in one.records])
+        walked = scan(path, sealed_sha, [(r["offset"], r["length"]) for r in records])
         size, digest, error = walked.size, walked.sha256, walked.error
         present = [(m.offset, m.headers.get("WARC-Record-ID")) for m in walked.members]
         at = {m.offset: m for m in walked.members}
-        rows = [record_check(at.get(r["offset"]), cid, relpath, r) for r in one.records]
+        rows = [record_check(at.get(r["offset"]), cid, relpath, r) for r in records]
 
     problems = []
     if size != entry["bytes"]:
@@ -155,7 +179,7 @@ def _check_file(path: Path, one: FilePlan, result: Callable[[int], Any],
         problems.append(f"sha256 {digest}, manifest says {sealed_sha}")
     report.add("warc-file", relpath, FAILED if problems else PASSED, "; ".join(problems), cid)
 
-    listed = [(r["offset"], r["record_id"]) for r in one.records]
+    listed = [(r["offset"], r["record_id"]) for r in records]
     if present == listed and error is None:
         report.add("warc-records", relpath, PASSED, f"{len(present)} records", cid)
     else:

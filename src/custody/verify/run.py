@@ -78,7 +78,7 @@ def _verify(archive: Archive, capture_ids: list[str] | None, against: str | None
 
     report = Report(str(archive.root))
     progress = progress_of(archive)
-    sealed = manifest.read_all(archive.manifests_dir)
+    sealed = manifest.read_all(archive.manifests_dir, lazy=True)  # memory bounded
     by_id = {m.capture_id: m for m in sealed}
     wanted = capture_ids or [m.capture_id for m in sealed]
     report.captures = [c for c in wanted if c in by_id]
@@ -214,7 +214,7 @@ def _search_index(archive: Archive, capture_ids: list[str] | None) -> Findings:
 def _bytes_named(chosen: list[manifest.Sealed]) -> int:
     total = 0
     for one in chosen:
-        for entry in (one.content or {}).get("warc_files") or []:
+        for entry in one.head.get("warc_files") or []:
             try:
                 total += int(entry["bytes"])
             except (KeyError, TypeError, ValueError):
@@ -229,8 +229,8 @@ def _note_leftovers(archive: Archive, sealed: list[manifest.Sealed], report: Rep
     crawls -- running, interrupted, or whose sealing did not finish."""
     from ..core import journal
 
-    referenced = {f.get("path") for m in sealed if m.content
-                  for f in m.content.get("warc_files") or [] if isinstance(f, dict)}
+    referenced = {f.get("path") for m in sealed
+                  for f in m.head.get("warc_files") or [] if isinstance(f, dict)}
     running = " (a capture is running now)" if progress.writing else ""
     for path in sorted(p for p in archive.archive_dir.rglob("*") if p.is_file()):
         rel = archive.relative(path)
