@@ -227,6 +227,8 @@ def _seal(archive: Archive, state: CrawlState, key: Ed25519PrivateKey,
         "failures": failures,
         "chain": {"sequence": sequence + 1, "previous_sha256": previous},
     }
+    if state.meta("job"):  # a queue job: which one, and the worker that captured it
+        head["job"] = state.meta("job")
     redactions = list(state.redactions())
     if redactions:  # the archivist's credentials: replaced in the WARC, kept aside
         head["redactions"] = write_credentials(archive.root, capture_id,

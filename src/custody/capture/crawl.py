@@ -62,18 +62,26 @@ def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def _through_gate(gate: Any, host: str, work: Callable[[str], Any], url: str) -> Any:
+    with gate.passage(host):
+        return work(url)
+
+
 class Crawl:
     def __init__(self, fetcher: Fetcher, sink: Sink, state: CrawlState, rules: Rules, *,
                  on_progress: Callable[[Stats, int], None] | None = None,
-                 visitor: Any = None, media: Any = None) -> None:
+                 visitor: Any = None, media: Any = None, gate: Any = None) -> None:
         """``visitor``, when given, loads the pages (not their requisites) in a browser, as
         custody.browser's Chromium does: ``visit(url)``, ``tabs`` (pages at once),
         ``late()`` and ``fetching`` (its requests that outlived their page's visit), and
         ``stop()`` (end the loading of every page now, and record what it shows); ``media``
-        runs yt-dlp on each page (custody.media's collector: ``collect``, ``late``...)."""
+        runs yt-dlp on each page (custody.media's collector: ``collect``, ``late``...);
+        ``gate`` keeps each host's politeness across processes (custody.queue's HostGate:
+        ``passage(host)``, a context manager each fetch of a URL runs inside)."""
         self.fetcher = fetcher
         self.visitor = visitor
         self.media = media
+        self.gate = gate
         self._recorders = [r for r in (visitor, media) if r is not None]
         self._visiting = 0
         self.sink = sink
@@ -203,6 +211,8 @@ class Crawl:
                                referer=referrer_header(target.referrer, target.url))
             if self.media is not None and target.kind != "requisite":
                 work = partial(page_then_media, self.media, work, lambda: self._stopping)
+            if self.gate is not None:
+                work = partial(_through_gate, self.gate, target.host, work)
             self._active[target.host] += 1
             self._last_start[target.host] = now
             pending[pool.submit(work, target.url)] = target

@@ -12,12 +12,14 @@ notes but never mistakes for evidence.
 
 from __future__ import annotations
 
+import json
 import secrets
 import shutil
 import signal
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -25,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ..core import cookies as cookie_jar
 from ..core import journal
 from ..core.archive import Archive
+from ..core.atomic import write_atomic
 from ..core.capture_ids import new_capture_id
 from ..core.errors import NotFound, UsageError
 from ..extract.workers import Extractor
@@ -54,18 +57,29 @@ OpenMedia = OpenVisitor
 def start(archive: Archive, seeds: list[str], *, key: Ed25519PrivateKey, settings: Settings,
           on_progress: Callable[[Stats, int], None] | None = None,
           open_visitor: OpenVisitor | None = None,
-          open_media: OpenMedia | None = None) -> Result:
-    """Capture the seeds (and what the settings say to follow) as one sealed capture."""
+          open_media: OpenMedia | None = None, job: str | None = None,
+          gate: Any = None) -> Result:
+    """Capture the seeds (and what the settings say to follow) as one sealed capture.
+
+    A queue worker gives its ``job`` (written to ``.custody/jobs/JOB.json`` with the
+    capture id before anything is fetched, and into the manifest) and the ``gate`` that
+    keeps each host's politeness across all workers; it completes interrupted seals
+    itself, job by job, so none is recovered here."""
     with archive.lock():
         collector = collector_of(archive, key)
-        recovered = recover(archive, key=key, collector=collector)
+        recovered = [] if archive.lane is not None else \
+            recover(archive, key=key, collector=collector)
         started = datetime.now(UTC)
         capture_id = new_capture_id(started)
         folder = crawls_dir(archive) / capture_id
         try:
             state = CrawlState(folder / "state.db")
+            if job is not None:
+                write_job_marker(archive, job, capture_id)
             state.begin()
             state.set_meta("capture_id", capture_id)
+            if job is not None:
+                state.set_meta("job", {"id": job, "worker": archive.lane})
             state.set_meta("started_at", iso(started))
             state.set_meta("seeds", seeds)
             state.set_meta("settings", settings.to_json())
@@ -76,9 +90,32 @@ def start(archive: Archive, seeds: list[str], *, key: Ed25519PrivateKey, setting
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)  # it never began: nothing to keep
             raise
-        result = _run(archive, state, key, collector, on_progress, open_visitor, open_media)
+        result = _run(archive, state, key, collector, on_progress, open_visitor, open_media,
+                      gate)
         result.notes[:0] = [n for r in recovered for n in r.notes[:1]]
         return result
+
+
+def jobs_dir(archive: Archive) -> Path:
+    return archive.root / ".custody" / "jobs"
+
+
+def write_job_marker(archive: Archive, job: str, capture_id: str) -> None:
+    """Which capture a queue job became, kept until the job is done: a worker that takes
+    the job over from one that died finds it, and so never seals the job twice."""
+    path = jobs_dir(archive) / f"{job}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, (json.dumps({"job": job, "capture_id": capture_id,
+                                    "worker": archive.lane}) + "\n").encode())
+
+
+def read_job_marker(archive: Archive, job: str) -> dict[str, Any] | None:
+    path = jobs_dir(archive) / f"{job}.json"
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) and found.get("capture_id") else None
 
 
 def resume(archive: Archive, *, key: Ed25519PrivateKey,
@@ -106,7 +143,8 @@ def resume(archive: Archive, *, key: Ed25519PrivateKey,
             state.set_meta("sealed_as", None)
             state.set_meta("stopped", None)
         state.commit()
-        result = _run(archive, state, key, collector, on_progress, open_visitor, open_media)
+        result = _run(archive, state, key, collector, on_progress, open_visitor, open_media,
+                      None)
         result.notes[:0] = [n for r in recovered for n in r.notes[:1]]
         return result
 
@@ -131,7 +169,8 @@ def _resumable(archive: Archive) -> CrawlState | None:
 
 def _run(archive: Archive, state: CrawlState, key: Ed25519PrivateKey, collector: dict[str, Any],
          on_progress: Callable[[Stats, int], None] | None,
-         open_visitor: OpenVisitor | None, open_media: OpenMedia | None) -> Result:
+         open_visitor: OpenVisitor | None, open_media: OpenMedia | None,
+         gate: Any) -> Result:
     settings = Settings.from_json(state.meta("settings"))
     seeds: list[str] = state.meta("seeds")
     series = open_series(archive, state, collector)
@@ -154,7 +193,7 @@ def _run(archive: Archive, state: CrawlState, key: Ed25519PrivateKey, collector:
             _media(open_media, fetcher, settings) as media:
         sink = WarcSink(series, state, extractor, redactor)
         crawl = Crawl(fetcher, sink, state, settings.rules(),
-                      on_progress=on_progress, visitor=visitor, media=media)
+                      on_progress=on_progress, visitor=visitor, media=media, gate=gate)
         with _graceful_interrupt(crawl, fetcher):
             stats = crawl.run()
     state.begin()

@@ -26,6 +26,7 @@ from . import (
     importing,
     keys,
     proofs,
+    queueing,
     replaying,
     reporting,
 )
@@ -74,5 +75,5 @@ for command in (keys.init, keys.key, archiving.archive, archiving.reindex, check
                 proofs.timestamp, proofs.ledger, proofs.log_command, proofs.bundle,
                 browsing.query, browsing.search, browsing.show, browsing.history, browsing.diff,
                 browsing.serve, replaying.replay, exporting.export, importing.import_command,
-                reporting.report):
+                reporting.report, queueing.worker, queueing.queue):
     main.add_command(command)

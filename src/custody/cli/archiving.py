@@ -168,10 +168,16 @@ def _numbered(name: str, data: bytes) -> list[tuple[str, str]]:
 @click.option("--browser-profile", type=click.Path(exists=True, file_okay=False),
               help="Send the cookies of this Chromium user-data directory (a logged-in "
                    "profile), as --cookies does.")
+@click.option("--queue", "queue_url", metavar="URL",
+              help="Put the URLs on this shared queue (redis://HOST:PORT/DB) for "
+                   "`custody worker`s to capture, instead of fetching them here.")
+@click.option("--batch", type=click.IntRange(1, 10000), default=50, show_default=True,
+              help="With --queue: URLs of one host per job (each job is one capture).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @json_option
 def archive(root: str | None, urls: tuple[str, ...], from_file: str | None, resume: bool,
-            quiet: bool, as_json: bool, **options: Any) -> None:
+            quiet: bool, as_json: bool, queue_url: str | None, batch: int,
+            **options: Any) -> None:
     """Capture URLs, with their page requisites, as one sealed capture.
 
     \b
@@ -179,6 +185,7 @@ def archive(root: str | None, urls: tuple[str, ...], from_file: str | None, resu
     custody archive --depth 2 --scope prefix https://example.org/reports/
     custody archive --from urls.txt --concurrency 4 --delay 1
     custody archive --resume
+    custody archive --queue redis://queue.example:6379/0 --from urls.txt
     """
     from ..capture import run as capture
     from ..core.archive import Archive
@@ -189,6 +196,9 @@ def archive(root: str | None, urls: tuple[str, ...], from_file: str | None, resu
         raise UsageError("--resume continues the last crawl; give no URLs with it")
     if not resume and not seeds:
         raise UsageError("no URLs to archive (give URLs, --from FILE, or - for stdin)")
+    if queue_url is not None:
+        _enqueue(root, queue_url, seeds, batch, resume, as_json, options)
+        return
     arch = Archive.open(root)
     key_obj = signing_key(arch)
     check_signing_key(arch, key_obj.public_key())
@@ -214,6 +224,38 @@ def archive(root: str | None, urls: tuple[str, ...], from_file: str | None, resu
                                    on_progress=on_progress, open_visitor=_open_browser,
                                    open_media=_open_media)
     _report_capture(arch, result, as_json)
+
+
+def _enqueue(root: str | None, queue_url: str, seeds: list[str], batch: int, resume: bool,
+             as_json: bool, options: dict[str, Any]) -> None:
+    from ..core.archive import Archive
+    from ..core.config import load as load_config
+    from ..queue.connection import check_url
+    from .queueing import enqueue
+
+    check_url(queue_url)
+    if resume:
+        raise UsageError("--resume continues a crawl of this machine; it cannot be queued")
+    if options["cookies"] or options["browser_profile"]:
+        raise UsageError("--cookies and --browser-profile name files on this machine, which "
+                         "the workers do not have: they cannot be queued")
+    settings = _settings(options)
+    tsa = list(options["tsa"])
+    if not tsa:  # the archive's own TSAs, when it is here
+        try:
+            tsa = load_config(Archive.open(root).root).tsa
+        except Exception:  # no archive here: the workers' settings have none
+            tsa = []
+    settings.tsa = tsa
+    jobs = enqueue(queue_url, seeds, settings, batch)
+    hosts = len({job.host for job in jobs})
+    if as_json:
+        click.echo(json.dumps({"format": "custody-enqueued/1", "urls": len(seeds),
+                               "jobs": [{"id": j.id, "host": j.host, "urls": j.urls}
+                                        for j in jobs]}, ensure_ascii=False, indent=2))
+    else:
+        click.echo(f"queued {len(seeds)} URLs as {len(jobs)} jobs for {hosts} "
+                   f"host{'' if hosts == 1 else 's'}")
 
 
 def _open_browser(fetcher: Any, settings: Any) -> Any:

@@ -3,6 +3,12 @@
 Every path custody records is relative to the root, so an archive folder that is
 copied or moved still verifies. Writers hold an exclusive lock on the root for
 the whole of a capture, so the hash chain has one writer at a time.
+
+A queue worker (custody.queue) is one of many writers sharing a root: it runs in a
+``lane`` of its own, holding the writer's lock shared (so no plain command writes
+meanwhile) and its lane's lock alone; what orders the seals of all lanes is the
+``shared`` sealing it is given, a lock every worker on every machine takes around the
+sealing lock, with a fence checked before each manifest and ledger leaf is written.
 """
 
 from __future__ import annotations
@@ -11,10 +17,10 @@ import fcntl
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .errors import ArchiveError, ArchiveLocked
 
@@ -28,6 +34,12 @@ LOCK_WAIT = 3.0  # seconds a writer waits for the lock before it says another on
 
 
 _sealing: dict[Path, bool] = {}  # roots whose sealing lock this process holds
+_lanes: set[tuple[Path, str]] = set()  # the lanes whose locks this process holds
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
 
 
 def default_key_path() -> Path:
@@ -54,9 +66,21 @@ def default_operator() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
+class SharedSealing(Protocol):
+    """The seal order of many writers (custody.queue.sealing): ``held()`` around every
+    change to sealed state; ``fence(point)`` just before a write that cannot be undone
+    (a manifest's rename, a ledger leaf), raising when this writer no longer holds it."""
+
+    def held(self) -> AbstractContextManager[None]: ...
+
+    def fence(self, point: str, capture_id: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class Archive:
     root: Path
+    lane: str | None = None  # a queue worker's name: its own lock, beside the others'
+    shared: SharedSealing | None = field(default=None, compare=False)
 
     @property
     def archive_dir(self) -> Path:
@@ -130,22 +154,50 @@ class Archive:
         Taken within LOCK_WAIT seconds or refused: a reader asking whether a capture runs
         (writer_active) holds it for an instant, and verify logging its event for a
         moment; only a writer still there after that is another command writing."""
-        path = self.root / WRITER_LOCK
+        if self.lane is not None:
+            if (self.root, self.lane) in _lanes:  # the worker holds it for its whole run
+                yield
+                return
+            with self._lane_lock():
+                _lanes.add((self.root, self.lane))
+                try:
+                    yield
+                finally:
+                    _lanes.discard((self.root, self.lane))
+            return
+        with self._flock(self.root / WRITER_LOCK, fcntl.LOCK_EX):
+            yield
+
+    @contextmanager
+    def _flock(self, path: Path, mode: int, wait: float = LOCK_WAIT,
+               held_by: str = "another custody process is writing to this archive"
+               ) -> Iterator[None]:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            deadline = time.monotonic() + LOCK_WAIT
+            deadline = time.monotonic() + wait
             while True:
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
                     break
                 except BlockingIOError as exc:
                     if time.monotonic() >= deadline:
-                        raise ArchiveLocked("another custody process is writing to this "
-                                            "archive", where=str(self.root)) from exc
+                        raise ArchiveLocked(held_by, where=str(self.root)) from exc
                     time.sleep(0.05)
             yield
         finally:
             os.close(fd)
+
+    @contextmanager
+    def _lane_lock(self) -> Iterator[None]:
+        """A worker's locks: the writer's lock shared with the other workers (a plain
+        command that writes waits for all of them), and its lane's alone."""
+        lanes = self.root / ".custody" / "lanes"
+        lanes.mkdir(parents=True, exist_ok=True)
+        with self._flock(self.root / WRITER_LOCK, fcntl.LOCK_SH,
+                         held_by="a custody command is writing to this archive"), \
+                self._flock(lanes / f"{self.lane}.lock", fcntl.LOCK_EX, wait=0.0,
+                            held_by=f"a worker named {self.lane} already runs here"):
+            yield
 
     @contextmanager
     def sealing(self) -> Iterator[None]:
@@ -155,14 +207,21 @@ class Archive:
         if _sealing.get(self.root):  # already held here: a lock taken twice would wait forever
             yield
             return
-        fd = os.open(self.root / SNAPSHOT_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            _sealing[self.root] = True
-            yield
-        finally:
-            _sealing.pop(self.root, None)
-            os.close(fd)
+        with self.shared.held() if self.shared is not None else _nothing():
+            fd = os.open(self.root / SNAPSHOT_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                _sealing[self.root] = True
+                yield
+            finally:
+                _sealing.pop(self.root, None)
+                os.close(fd)
+
+    def fence(self, point: str, capture_id: str) -> None:
+        """Before a write no one may undo: with many writers, check this one still holds
+        the seal order (custody.queue raises when it does not); alone, nothing to do."""
+        if self.shared is not None:
+            self.shared.fence(point, capture_id)
 
     @contextmanager
     def snapshot(self, on_wait: Callable[[], None] | None = None) -> Iterator[None]:

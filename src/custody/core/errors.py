@@ -9,7 +9,8 @@ The hierarchy::
     │   └── ArchiveLocked             another custody process holds the archive
     ├── KeyProblem                    the archivist's key is missing or locked -> 4
     ├── QueryError                    SQL refused or failed in `custody query` -> 7
-    └── NotFound                      a capture id or URL that is not there    -> 8
+    ├── NotFound                      a capture id or URL that is not there    -> 8
+    └── QueueError                    the shared queue (Redis) is unusable     -> 9
 
 Network failures while fetching are not exceptions at this level: they are
 evidence too, recorded in the manifest and the database (see ``fetch.py``), and
@@ -33,6 +34,7 @@ class ExitCode(IntEnum):
     UNCHECKED = 6  # verify: nothing failed, but something could not be checked
     QUERY = 7  # query/search: SQL error, or a write was refused
     NOT_FOUND = 8  # a capture id or URL that the archive does not hold
+    QUEUE = 9  # the shared crawl queue (Redis) cannot be reached, or its URL is wrong
     INTERRUPTED = 130  # archive: stopped by Ctrl-C; what was fetched is sealed
     PIPE_CLOSED = 141  # the reader of the output went away (as a process SIGPIPE ends)
 
@@ -77,3 +79,7 @@ class QueryError(CustodyError):
 
 class NotFound(CustodyError):
     exit_code = ExitCode.NOT_FOUND
+
+
+class QueueError(CustodyError):
+    exit_code = ExitCode.QUEUE

@@ -113,6 +113,7 @@ def seal(archive: Archive, capture_id: str, chunks: Iterable[bytes],
     write_atomic(archive.manifests_dir / f"{capture_id}.SHA256SUMS",
                           manifest.sha256sums(sums))
     faults.after("seal.sha256sums")
+    archive.fence("manifest", capture_id)
     manifest.commit(written, path)  # the capture exists from here on
     faults.after("seal.manifest")
     publish(archive, capture_id, key=key, principal=principal, tsa=tsa)
@@ -150,6 +151,7 @@ def publish(archive: Archive, capture_id: str, *, key: Ed25519PrivateKey,
     ledger = Ledger(archive.manifests_dir)
     if capture_id not in {leaf.capture_id for leaf in ledger.leaves()}:
         path = manifest.manifest_path(archive.manifests_dir, capture_id)
+        archive.fence("ledger", capture_id)
         ledger.append(capture_id, file_leaf_hash(path))
         done.append("its ledger leaf")
     if not ledger.current():

@@ -1,0 +1,126 @@
+"""The shared queue: `custody worker` takes jobs; `custody queue status` and
+`custody queue retry-failed` look after it (`custody archive --queue` enqueues)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from typing import Any
+
+import click
+
+from .common import json_option, root_option, signing_key
+
+queue_option = click.option(
+    "--queue", "queue_url", required=True, envvar="CUSTODY_QUEUE", metavar="URL",
+    help="The shared queue: redis://HOST:PORT/DB (env CUSTODY_QUEUE).")
+
+
+def enqueue(queue_url: str, seeds: list[str], settings: Any, batch: int) -> list[Any]:
+    """`custody archive --queue`: the URLs as jobs, for the workers."""
+    from ..queue.connection import connect
+    from ..queue.jobs import Queue
+
+    queue = Queue(connect(queue_url))
+    return queue.enqueue(seeds, settings.to_json(), batch)
+
+
+@click.command()
+@root_option
+@queue_option
+@click.option("--name", help="This worker's name: its lane in the archive, its consumer "
+                             "name in the queue (default: HOST-PID).")
+@click.option("--visibility", type=click.FloatRange(min=1), default=60.0, show_default=True,
+              help="Seconds a job's worker may be silent before another takes the job over.")
+@click.option("--exit-when-idle", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Stop once the queue has had no job for SECONDS (default: run until "
+                   "stopped).")
+@click.option("--max-jobs", type=click.IntRange(min=1), help="Stop after N jobs.")
+def worker(root: str | None, queue_url: str, name: str | None, visibility: float,
+           exit_when_idle: float | None, max_jobs: int | None) -> None:
+    """Take jobs from the shared queue and capture each as one sealed capture.
+
+    \b
+    custody worker --queue redis://queue.example:6379/0
+    custody worker --queue redis://127.0.0.1:6379/0 --root /mnt/archive --name w1
+    """
+    from ..core.archive import Archive
+    from ..queue.connection import check_url
+    from ..queue.worker import Worker
+    from ..seal.trust import check_signing_key
+    from .archiving import _open_browser, _open_media
+
+    check_url(queue_url)
+    arch = Archive.open(root)
+    key_obj = signing_key(arch)
+    check_signing_key(arch, key_obj.public_key())
+    label = name or f"{socket.gethostname()}-{os.getpid()}"
+    if not label.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        from ..core.errors import UsageError
+
+        raise UsageError("a worker's name is letters, digits, '-', '_' and '.'", where=label)
+    runner = Worker(arch.root, queue_url, name=label, key=key_obj, visibility=visibility,
+                    open_visitor=_open_browser, open_media=_open_media)
+    runner.say(f"worker {label} takes jobs from the queue")
+    runner.run(exit_when_idle=exit_when_idle, max_jobs=max_jobs)
+    stats = runner.stats
+    runner.say(f"worker {label}: {stats.jobs} jobs, {stats.done} done, {stats.failed} failed, "
+               f"{stats.taken_over} taken over, {stats.pages} responses")
+
+
+@click.group()
+def queue() -> None:
+    """The shared crawl queue: what is pending, in flight, done and failed."""
+
+
+@queue.command()
+@queue_option
+@json_option
+def status(queue_url: str, as_json: bool) -> None:
+    """URLs pending, in flight, done and failed, by host, and the live workers.
+
+    \b
+    custody queue status --queue redis://127.0.0.1:6379/0
+    """
+    from ..queue.connection import connect
+    from ..queue.jobs import Queue
+
+    found = Queue(connect(queue_url)).status()
+    if as_json:
+        click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+        return
+    totals = found["totals"]
+    whole = sum(totals.values())
+    finished = totals["done"] + totals["failed"]
+    width = 30
+    filled = int(width * finished / whole) if whole else 0
+    click.echo(f"[{'#' * filled}{'.' * (width - filled)}] {finished}/{whole} URLs finished "
+               f"({100 * finished / whole if whole else 0:.0f}%)")
+    click.echo(f"{'host':<40} {'pending':>8} {'in-flight':>9} {'done':>8} {'failed':>8}")
+    for host, counts in found["hosts"].items():
+        click.echo(f"{host:<40} {counts['pending']:>8} {counts['inflight']:>9} "
+                   f"{counts['done']:>8} {counts['failed']:>8}")
+    click.echo(f"{'total':<40} {totals['pending']:>8} {totals['inflight']:>9} "
+               f"{totals['done']:>8} {totals['failed']:>8}")
+    for label, info in sorted(found["workers"].items()):
+        doing = f"job {info['job']} ({info['host']})" if info.get("job") else "idle"
+        click.echo(f"worker {label}: {doing}")
+    for failed in found["failed_jobs"]:
+        click.echo(f"failed: job {failed['job']} ({failed['host']}, {len(failed['urls'])} "
+                   f"URLs): {failed['reason'] or 'no reason given'}")
+
+
+@queue.command("retry-failed")
+@queue_option
+def retry_failed(queue_url: str) -> None:
+    """Put every failed job back on the queue.
+
+    \b
+    custody queue retry-failed --queue redis://127.0.0.1:6379/0
+    """
+    from ..queue.connection import connect
+    from ..queue.jobs import Queue
+
+    count = Queue(connect(queue_url)).retry_failed()
+    click.echo(f"{count} failed job{'' if count == 1 else 's'} queued again")

@@ -1,0 +1,95 @@
+"""One Redis client for a queue URL, and patience across a Redis restart.
+
+A worker outlives Redis going away: each call is retried, with a note on standard
+error once per outage, until Redis answers again (its data survives when it keeps an
+append-only file, as the tests' Redis and a production one should). A command that
+only asks (``queue status``) or enqueues gives up at once, with one line saying why.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from ..core.errors import QueueError
+
+T = TypeVar("T")
+_WAIT_MAX = 2.0
+
+
+def check_url(url: str) -> str:
+    """A redis:// (or rediss://, unix://) URL, or UsageError naming what is wrong."""
+    from ..core.errors import UsageError
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise UsageError("a queue is a redis:// URL, like redis://HOST:6379/0", where=url)
+    if parts.scheme != "unix" and not parts.hostname:
+        raise UsageError("the queue URL names no host", where=url)
+    path = parts.path.strip("/")
+    if parts.scheme != "unix" and path and not path.isdigit():
+        raise UsageError("the queue URL's path is a database number, like /0", where=url)
+    return url
+
+
+def connect(url: str) -> Any:
+    """A client for the queue at ``url``; QueueError when Redis does not answer."""
+    import redis
+
+    client = redis.Redis.from_url(check_url(url), socket_timeout=30,
+                                  socket_connect_timeout=5, health_check_interval=15,
+                                  decode_responses=True)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise QueueError(f"the queue does not answer ({_reason(exc)})",
+                         where=_shown(url)) from exc
+    return client
+
+
+def _shown(url: str) -> str:
+    """The URL without a password."""
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
+    return url
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+class Patient:
+    """Runs Redis calls again until Redis answers (a worker's way); ``stop()`` ends the
+    waiting with QueueError."""
+
+    def __init__(self, url: str, say: Callable[[str], None] | None = None) -> None:
+        self.url = url
+        self.say = say or (lambda text: print(f"custody: {text}", file=sys.stderr,
+                                               flush=True))
+        self.stopped = False
+
+    def __call__(self, call: Callable[[], T]) -> T:
+        import redis
+
+        wait, told = 0.05, False
+        while True:
+            try:
+                result = call()
+            except (redis.ConnectionError, redis.TimeoutError,
+                    redis.exceptions.BusyLoadingError) as exc:
+                if self.stopped:
+                    raise QueueError(f"the queue went away ({_reason(exc)})",
+                                     where=_shown(self.url)) from exc
+                if not told:
+                    self.say(f"the queue does not answer ({_reason(exc)}); waiting for it")
+                    told = True
+                time.sleep(wait)
+                wait = min(wait * 2, _WAIT_MAX)
+                continue
+            if told:
+                self.say("the queue answers again")
+            return result

@@ -1,0 +1,266 @@
+"""Jobs on the queue: enqueued, taken, kept alive, finished, counted.
+
+A job is a hash (``custody:job:ID``): its URLs (all of one host), the settings to
+capture them with, its state (pending, inflight, done, failed), the token of the
+worker that holds it, the capture it became. A message on the stream delivers it. Each
+change of state is one Lua script, so that the counts by host (URLs in each state)
+and the job's own state never disagree, whoever dies when.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import names
+
+# KEYS: job, fence, count:pending, count:inflight.  ARGV: worker.
+# The job taken by this worker with a new token; "done" when it is over already (its
+# message was left unacknowledged by a worker that died after finishing it).
+_TAKE = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return {'gone', ''} end
+if state == 'done' or state == 'failed' then return {state, ''} end
+local token = redis.call('INCR', KEYS[2])
+local host = redis.call('HGET', KEYS[1], 'host')
+local urls = tonumber(redis.call('HGET', KEYS[1], 'urls'))
+if state == 'pending' then
+  redis.call('HINCRBY', KEYS[3], host, -urls)
+  redis.call('HINCRBY', KEYS[4], host, urls)
+end
+local before = redis.call('HGET', KEYS[1], 'worker') or ''
+redis.call('HSET', KEYS[1], 'state', 'inflight', 'token', token, 'worker', ARGV[1],
+           'taken_at', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+return {tostring(token), before}
+"""
+
+# KEYS: job, count:inflight, count:OUTCOME, failed, stream.  ARGV: token, outcome,
+# capture id, reason, message id, group, finished_at.
+_FINISH = """
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
+local host = redis.call('HGET', KEYS[1], 'host')
+local urls = tonumber(redis.call('HGET', KEYS[1], 'urls'))
+redis.call('HINCRBY', KEYS[2], host, -urls)
+redis.call('HINCRBY', KEYS[3], host, urls)
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'capture_id', ARGV[3], 'reason', ARGV[4],
+           'finished_at', ARGV[7])
+if ARGV[2] == 'failed' then redis.call('SADD', KEYS[4], redis.call('HGET', KEYS[1], 'id'))
+end
+redis.call('XACK', KEYS[5], ARGV[6], ARGV[5])
+redis.call('XDEL', KEYS[5], ARGV[5])
+return 1
+"""
+
+# KEYS: job, count:failed, count:pending, failed, stream.  ARGV: id.
+_RETRY = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'failed' then
+  redis.call('SREM', KEYS[4], ARGV[1]) return 0 end
+local host = redis.call('HGET', KEYS[1], 'host')
+local urls = tonumber(redis.call('HGET', KEYS[1], 'urls'))
+redis.call('HINCRBY', KEYS[2], host, -urls)
+redis.call('HINCRBY', KEYS[3], host, urls)
+redis.call('HSET', KEYS[1], 'state', 'pending', 'token', '', 'reason', '')
+redis.call('SREM', KEYS[4], ARGV[1])
+redis.call('XADD', KEYS[5], '*', 'job', ARGV[1])
+return 1
+"""
+
+
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    host: str
+    urls: list[str]
+    settings: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A job as one worker holds it: the message that delivered it, and its token."""
+    job: Job
+    message: str
+    token: str
+    taken_over_from: str  # the worker that held it before ('' when none)
+
+
+def batches(urls: Iterable[str], size: int) -> list[tuple[str, list[str]]]:
+    """The URLs as jobs of at most ``size``, each of one host, in their order."""
+    by_host: dict[str, list[str]] = {}
+    for url in urls:
+        by_host.setdefault(host_of(url), []).append(url)
+    out = []
+    for host, listed in by_host.items():
+        for i in range(0, len(listed), size):
+            out.append((host, listed[i : i + size]))
+    return out
+
+
+class Queue:
+    def __init__(self, client: Any, patient: Any = None) -> None:
+        self.client = client
+        self.patient = patient or (lambda call: call())
+        self._take = client.register_script(_TAKE)
+        self._finish = client.register_script(_FINISH)
+        self._retry = client.register_script(_RETRY)
+
+    def ensure_group(self) -> None:
+        import redis
+
+        try:
+            self.client.xgroup_create(names.STREAM, names.GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    # -- enqueue ---------------------------------------------------------------------------
+
+    def enqueue(self, urls: list[str], settings: dict[str, Any], batch: int) -> list[Job]:
+        """One job per batch of URLs of one host; each host's politeness set from the
+        settings (the last enqueued for a host is what all workers keep to)."""
+        self.ensure_group()
+        jobs = []
+        for host, listed in batches(urls, batch):
+            job = Job(uuid.uuid4().hex, host, listed, settings)
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hset(names.job(job.id), mapping={
+                "id": job.id, "host": host, "urls": len(listed), "seeds": json.dumps(listed),
+                "settings": json.dumps(settings), "state": "pending", "token": "",
+                "worker": "", "attempts": 0, "enqueued_at": _now()})
+            pipe.hincrby(names.count("pending"), host, len(listed))
+            pipe.sadd(names.HOSTS, host)
+            per_host = 1 if settings.get("delay") else int(settings.get("concurrency") or 8)
+            pipe.hset(names.politeness(host), mapping={
+                "concurrency": per_host, "delay": float(settings.get("delay") or 0.0)})
+            pipe.xadd(names.STREAM, {"job": job.id})
+            pipe.execute()
+            jobs.append(job)
+        return jobs
+
+    # -- a worker's side -------------------------------------------------------------------
+
+    def next(self, worker: str, *, visibility: float, block: float) -> Taken | None:
+        """The next job for this worker: first what it held before it last stopped (its
+        own pending messages), then a job whose worker stopped beating for longer than
+        ``visibility`` seconds, then a new one (waiting up to ``block`` seconds)."""
+        mine = self.patient(lambda: self.client.xreadgroup(
+            names.GROUP, worker, {names.STREAM: "0"}, count=1))
+        for message, fields in _messages(mine):
+            if fields:
+                return self._take_message(worker, message, fields)
+            self.patient(lambda m=message: self.client.xack(names.STREAM, names.GROUP, m))
+        claimed = self.patient(lambda: self.client.xautoclaim(
+            names.STREAM, names.GROUP, worker, int(visibility * 1000), "0-0", count=1))
+        for message, fields in claimed[1] if claimed else []:
+            if fields:
+                return self._take_message(worker, message, fields)
+        fresh = self.patient(lambda: self.client.xreadgroup(
+            names.GROUP, worker, {names.STREAM: ">"}, count=1, block=int(block * 1000)))
+        for message, fields in _messages(fresh):
+            return self._take_message(worker, message, fields)
+        return None
+
+    def _take_message(self, worker: str, message: str, fields: dict[str, str]) -> Taken | None:
+        job_id = fields.get("job", "")
+        key = names.job(job_id)
+        token, before = self.patient(lambda: self._take(
+            keys=[key, names.JOB_FENCE, names.count("pending"), names.count("inflight")],
+            args=[worker, _now()]))
+        if token in ("done", "failed", "gone"):  # over already: the message is spent
+            self.patient(lambda: self._ack(message))
+            return None
+        data = self.patient(lambda: self.client.hgetall(key))
+        job = Job(job_id, data["host"], json.loads(data["seeds"]), json.loads(data["settings"]))
+        return Taken(job, message, token, before if before != worker else "")
+
+    def _ack(self, message: str) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.xack(names.STREAM, names.GROUP, message)
+        pipe.xdel(names.STREAM, message)
+        pipe.execute()
+
+    def beat(self, worker: str, taken: Taken | None, ttl: float) -> bool:
+        """Keep the worker's job its own: claim its message again (its idle time starts
+        over) and say the worker is alive. False when another worker has the job now."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(names.worker(worker), json.dumps({
+            "job": taken.job.id if taken else None,
+            "host": taken.job.host if taken else None, "at": _now()}), px=int(ttl * 1000))
+        if taken is not None:
+            pipe.xclaim(names.STREAM, names.GROUP, worker, 0, [taken.message], justid=True)
+            pipe.hget(names.job(taken.job.id), "token")
+        answers = pipe.execute()
+        return taken is None or answers[-1] == taken.token
+
+    def holds(self, taken: Taken) -> bool:
+        return bool(self.patient(lambda: self.client.hget(names.job(taken.job.id), "token"))
+                    == taken.token)
+
+    def finish(self, taken: Taken, outcome: str, *, capture_id: str = "",
+               reason: str = "") -> bool:
+        """Done or failed, counted and acknowledged; False when the job was no longer
+        this worker's (another took it over), in which case nothing changes."""
+        keys = [names.job(taken.job.id), names.count("inflight"), names.count(outcome),
+                names.FAILED, names.STREAM]
+        args = [taken.token, outcome, capture_id, reason[:500], taken.message, names.GROUP,
+                _now()]
+        return bool(self.patient(lambda: self._finish(keys=keys, args=args)))
+
+    def leave(self, worker: str) -> None:
+        self.patient(lambda: self.client.delete(names.worker(worker)))
+
+    # -- what anyone may ask ---------------------------------------------------------------
+
+    def retry_failed(self) -> int:
+        count = 0
+        for job_id in sorted(self.client.smembers(names.FAILED)):
+            count += int(self._retry(keys=[names.job(job_id), names.count("failed"),
+                                           names.count("pending"), names.FAILED,
+                                           names.STREAM], args=[job_id]))
+        return count
+
+    def status(self) -> dict[str, Any]:
+        """URLs pending, in flight, done and failed, by host; the live workers; the failed
+        jobs' reasons."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.smembers(names.HOSTS)
+        for state in names.STATES:
+            pipe.hgetall(names.count(state))
+        pipe.smembers(names.FAILED)
+        answers = pipe.execute()
+        hosts, counts, failed = answers[0], answers[1:5], answers[5]
+        by_host = {host: {state: int(counts[i].get(host, 0) or 0)
+                          for i, state in enumerate(names.STATES)} for host in sorted(hosts)}
+        workers = {}
+        for key in self.client.scan_iter(match=names.worker("*"), count=1000):
+            value = self.client.get(key)
+            if value:
+                workers[key.split(":", 2)[2]] = json.loads(value)
+        reasons = []
+        for job_id in sorted(failed)[:1000]:
+            data = self.client.hmget(names.job(job_id), ["host", "seeds", "reason", "worker"])
+            reasons.append({"job": job_id, "host": data[0], "urls": json.loads(data[1] or "[]"),
+                            "reason": data[2], "worker": data[3]})
+        totals = {state: sum(h[state] for h in by_host.values()) for state in names.STATES}
+        return {"format": "custody-queue-status/1", "totals": totals, "hosts": by_host,
+                "workers": workers, "failed_jobs": reasons}
+
+
+def _messages(answer: Any) -> list[tuple[str, dict[str, str]]]:
+    out = []
+    for _stream, messages in answer or []:
+        out.extend(messages)
+    return out
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -1,0 +1,112 @@
+"""One seal at a time across every worker on every machine, with fencing.
+
+The hash chain (each manifest names the one before it) and the ledger (one Merkle log)
+need one writer order. Workers take a lock in Redis around each seal: ``SET NX PX``
+with a token from an always-increasing counter, renewed while the seal runs and
+released by a script that deletes it only if it is still that token. A lock in Redis
+alone is not enough: a worker paused (a long GC, a stopped VM) past its lease could
+wake up believing it still holds it. So the archive keeps a fence,
+``.custody/seal-fence``: the highest token that wrote there. Just before each write no
+one may undo -- a manifest's rename, a ledger leaf -- the worker checks that Redis still
+names its token and that the fence holds none newer, then writes its own token there;
+a worker that finds either otherwise stops its seal (what it wrote beside the
+manifest's temporary name is discarded) and the job is left to whoever holds it now.
+It also checks that it still holds the job, so a job taken over is never sealed by
+the worker that lost it.
+
+On one machine the archive's own sealing lock (flock) is taken inside this one, as
+for any writer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..core.atomic import write_atomic
+from ..core.errors import CustodyError
+from . import names
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class LostSeal(CustodyError):
+    """This worker no longer holds the seal order, or no longer holds the job."""
+
+
+class SharedSeal:
+    def __init__(self, client: Any, patient: Any, root: Path, *, lease: float = 30.0,
+                 holds_job: Callable[[], bool] | None = None) -> None:
+        self.client = client
+        self.patient = patient
+        self.fence_path = root / ".custody" / "seal-fence"
+        self.lease_ms = int(lease * 1000)
+        self.holds_job = holds_job
+        self.token: int | None = None
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+        self.waits = 0  # times the lock was found taken, for the benchmark
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        token = int(self.patient(lambda: self.client.incr(names.SEAL_FENCE)))
+        pause = 0.002
+        while not self.patient(lambda: self.client.set(names.SEAL_LOCK, token, nx=True,
+                                                       px=self.lease_ms)):
+            self.waits += 1
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+        self.token = token
+        stop = threading.Event()
+        renewer = threading.Thread(target=self._keep, args=(token, stop), daemon=True,
+                                   name="seal-lease")
+        renewer.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            renewer.join()
+            self.token = None
+            self.patient(lambda: self._release(keys=[names.SEAL_LOCK], args=[token]))
+
+    def _keep(self, token: int, stop: threading.Event) -> None:
+        import redis
+
+        while not stop.wait(self.lease_ms / 3000):
+            try:
+                self._renew(keys=[names.SEAL_LOCK], args=[token, self.lease_ms])
+            except redis.RedisError:
+                continue  # Redis away: the fence check before each write decides
+
+    def fence(self, point: str, capture_id: str) -> None:
+        token = self.token
+        if token is None:
+            raise LostSeal(f"{capture_id}: sealing outside the shared seal lock")
+        holder = self.patient(lambda: self.client.get(names.SEAL_LOCK))
+        if str(holder) != str(token):
+            raise LostSeal(f"{capture_id}: the seal lock's lease ran out before the {point} "
+                           "was written; another worker may be sealing")
+        try:
+            seen = int(self.fence_path.read_text().strip() or 0)
+        except (OSError, ValueError):
+            seen = 0
+        if seen > token:
+            raise LostSeal(f"{capture_id}: a newer seal (fence {seen} > {token}) was "
+                           f"written before this {point}")
+        if self.holds_job is not None and not self.holds_job():
+            raise LostSeal(f"{capture_id}: the job was taken over by another worker")
+        if seen != token:
+            self.fence_path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(self.fence_path, f"{token}\n".encode())

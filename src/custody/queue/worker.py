@@ -1,0 +1,238 @@
+"""`custody worker`: take jobs from the queue, capture each as one sealed capture.
+
+A worker runs in a lane of the shared archive (its name): its WARC files and captures
+are its own, signed with its own key; every seal goes through the shared seal lock, so
+the hash chain and the ledger have one order across all workers. Before a job is
+captured, the archive is asked what an earlier holder of the job left
+(``.custody/jobs/JOB.json``): a sealed capture is published (ledger, log, database) and
+the job is done without fetching anything; an unsealed one is set aside in
+``.custody/abandoned/`` and the job is captured afresh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..core import journal
+from ..core.archive import Archive
+from ..core.errors import CustodyError
+from . import connection
+from .gate import HostGate
+from .jobs import Queue, Taken
+from .sealing import LostSeal, SharedSeal
+
+
+@dataclass
+class WorkerStats:
+    jobs: int = 0
+    done: int = 0
+    failed: int = 0
+    taken_over: int = 0
+    lost: int = 0
+    pages: int = 0
+    captures: list[str] = field(default_factory=list)
+
+
+class Worker:
+    def __init__(self, root: Path, url: str, *, name: str, key: Any,
+                 visibility: float = 60.0, open_visitor: Any = None, open_media: Any = None,
+                 say: Callable[[str], None] | None = None) -> None:
+        self.url = url
+        self.name = name
+        self.key = key
+        self.visibility = visibility
+        self.open_visitor = open_visitor
+        self.open_media = open_media
+        self.client = connection.connect(url)
+        self.patient = connection.Patient(url, say)
+        self.say = self.patient.say
+        self.queue = Queue(self.client, self.patient)
+        self.patient(self.queue.ensure_group)
+        self.taken: Taken | None = None
+        self.seal = SharedSeal(self.client, self.patient, root, holds_job=self._holds_job)
+        self.archive = Archive(root, lane=name, shared=self.seal)
+        self.stats = WorkerStats()
+        self.gate_asks = 0
+        self._stop = threading.Event()
+
+    def _holds_job(self) -> bool:
+        taken = self.taken
+        return taken is None or self.queue.holds(taken)
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def run(self, *, exit_when_idle: float | None = None, max_jobs: int | None = None) -> None:
+        beating = threading.Thread(target=self._beat, daemon=True, name="heartbeat")
+        beating.start()
+        idle_since = time.monotonic()
+        try:
+            with self.archive.lock():
+                self._heal()
+                while not self._stop.is_set():
+                    if max_jobs is not None and self.stats.jobs >= max_jobs:
+                        break
+                    taken = self.queue.next(self.name, visibility=self.visibility, block=0.5)
+                    if taken is None:
+                        if exit_when_idle is not None and \
+                                time.monotonic() - idle_since >= exit_when_idle:
+                            break
+                        continue
+                    self.taken = taken
+                    try:
+                        self._work(taken)
+                    finally:
+                        self.taken = None
+                    idle_since = time.monotonic()
+        finally:
+            self._stop.set()
+            beating.join(timeout=5)
+            with contextlib.suppress(CustodyError):
+                self.queue.leave(self.name)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _beat(self) -> None:
+        import redis
+
+        while True:
+            try:
+                if not self.queue.beat(self.name, self.taken, ttl=self.visibility):
+                    self.say(f"job {self.taken.job.id if self.taken else '?'} was taken over "
+                             "by another worker; it will not be sealed here")
+            except redis.RedisError:
+                pass
+            if self._stop.wait(max(self.visibility / 4, 0.2)):
+                return
+
+    def _heal(self) -> None:
+        """What a worker that died mid-seal may have torn: a ledger line, a log line, the
+        database's rows of a sealed capture (under the seal lock: another worker's seal
+        is never half seen)."""
+        from ..index import db
+        from ..index.rebuild import heal_index
+        from ..seal.custody_log import CustodyLog
+
+        with self.archive.sealing():
+            from ..seal.ledger import Ledger
+
+            Ledger(self.archive.manifests_dir).repair()
+            CustodyLog(self.archive.manifests_dir).repair()
+            database = db.connect(self.archive.db_path)
+            try:
+                heal_index(self.archive, database)
+            finally:
+                database.conn.close()
+
+    # -- one job ---------------------------------------------------------------------------
+
+    def _work(self, taken: Taken) -> None:
+        from ..capture import run as capture
+        from ..capture.settings import Settings
+
+        self.stats.jobs += 1
+        job = taken.job
+        if taken.taken_over_from:
+            self.stats.taken_over += 1
+            self.say(f"took over job {job.id} ({job.host}) from {taken.taken_over_from}")
+        left = capture.read_job_marker(self.archive, job.id)
+        if left is not None:
+            sealed = self._what_was_left(left)
+            if sealed is not None:
+                self._finish(taken, "done", sealed, "")
+                return
+        settings = Settings.from_json(job.settings)
+        lease = max(settings.timeout, settings.page_timeout if settings.browser else 0) + 30
+        gate = HostGate(self.client, self.patient, lease=lease,
+                        concurrency=1 if settings.delay else settings.concurrency)
+        try:
+            result = capture.start(self.archive, job.urls, key=self.key, settings=settings,
+                                   job=job.id, gate=gate, open_visitor=self.open_visitor,
+                                   open_media=self.open_media)
+        except LostSeal as exc:
+            self.stats.lost += 1
+            self.say(f"job {job.id}: not sealed here: {exc}")
+            marker = capture.read_job_marker(self.archive, job.id)
+            if marker is not None:
+                self._set_aside(marker["capture_id"])
+            return
+        except CustodyError as exc:
+            self._finish(taken, "failed", "", str(exc))
+            return
+        finally:
+            self.gate_asks += gate.asks
+        self.stats.pages += result.resources
+        reason = "; ".join(f"{f['url']}: {f['reason']}" for f in result.failures[:5])
+        outcome = "failed" if result.status in ("failed", "interrupted") else "done"
+        if result.status == "interrupted":
+            reason = f"interrupted ({result.left} URLs left); sealed as {result.capture_id}"
+            self._stop.set()
+        self._finish(taken, outcome, result.capture_id, reason)
+
+    def _finish(self, taken: Taken, outcome: str, capture_id: str, reason: str) -> None:
+        from ..capture import run as capture
+
+        if self.queue.finish(taken, outcome, capture_id=capture_id, reason=reason):
+            if outcome == "done":
+                self.stats.done += 1
+            else:
+                self.stats.failed += 1
+            if capture_id:
+                self.stats.captures.append(capture_id)
+            (capture.jobs_dir(self.archive) / f"{taken.job.id}.json").unlink(missing_ok=True)
+        else:  # another worker holds it now, and finds the sealed capture it left
+            self.say(f"job {taken.job.id}: sealed as {capture_id}, but taken over meanwhile "
+                     "by another worker, which will find it sealed")
+
+    def _what_was_left(self, marker: dict[str, Any]) -> str | None:
+        """The capture an earlier holder of the job sealed (now published whole), or None
+        when it left nothing sealed (what it left is set aside)."""
+        from ..index import db
+        from ..index.rebuild import index_sealed
+        from ..seal import manifest
+        from ..seal.sealing import publish
+
+        capture_id = marker["capture_id"]
+        path = manifest.manifest_path(self.archive.manifests_dir, capture_id)
+        if not path.exists():
+            self._set_aside(capture_id)
+            return None
+        from ..capture.completion import collector_of
+
+        with self.archive.sealing():
+            principal = collector_of(self.archive, self.key)["operator"]
+            publish(self.archive, capture_id, key=self.key, principal=principal)
+            database = db.connect(self.archive.db_path)
+            try:
+                if capture_id not in db.capture_ids(database):
+                    index_sealed(self.archive, database, manifest.read(path))
+            finally:
+                database.conn.close()
+            journal.end(self.archive, capture_id)
+        self.say(f"job {marker['job']}: {marker.get('worker')} had sealed it as {capture_id}; "
+                 "published it, fetched nothing again")
+        return capture_id
+
+    def _set_aside(self, capture_id: str) -> None:
+        """An unsealed capture of a job that is captured again: its leftovers beside the
+        manifest's temporary name discarded, its crawl state kept aside (never sealed)."""
+        from ..capture.completion import crawls_dir
+        from ..seal.sealing import discard_unsealed
+
+        with self.archive.sealing():
+            discard_unsealed(self.archive, capture_id)
+            journal.end(self.archive, capture_id)
+            crawl = crawls_dir(self.archive) / capture_id
+            if crawl.exists():
+                aside = self.archive.root / ".custody" / "abandoned" / capture_id
+                aside.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(crawl), str(aside))
+        self.say(f"{capture_id}: an unsealed capture of a job taken over; set aside, the job "
+                 "is captured afresh")
