@@ -4,8 +4,9 @@ seconds between starts -- kept across all workers, not per worker.
 A fetch enters through the host's gate: a Lua script, timed by Redis's own clock (so
 the workers' clocks need not agree), lets it in when fewer than the host's limit are in
 flight and the host's next start time has come; it holds a lease in the host's sorted
-set of slots until it leaves. A worker killed mid-fetch never leaves: its lease expires
-after the fetch's timeout, and the slot is free again.
+set of slots until it leaves. A worker killed mid-fetch never leaves: its slot is freed
+once its heartbeat has expired (a waiting worker looks), or at the latest when its lease
+ends, after the fetch's timeout.
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ _POLL_MAX = 0.05
 class HostGate:
     """``passage(host)``: a context manager a fetch runs inside (custody.capture.Crawl)."""
 
-    def __init__(self, client: Any, patient: Any, *, lease: float, concurrency: int) -> None:
+    def __init__(self, client: Any, patient: Any, *, lease: float, concurrency: int,
+                 owner: str = "") -> None:
         self.client = client
+        self.owner = owner  # a slot is named owner|id: a dead owner's slots are freed
         self.patient = patient
         self.lease_ms = int(lease * 1000)
         self.concurrency = concurrency
@@ -54,9 +57,9 @@ class HostGate:
 
     @contextmanager
     def passage(self, host: str) -> Iterator[None]:
-        member = uuid.uuid4().hex
+        member = f"{self.owner}|{uuid.uuid4().hex}"
         keys = [names.slots(host), names.next_start(host), names.politeness(host)]
-        poll = _POLL
+        poll, looked = _POLL, time.monotonic()
         while True:
             wait = self.patient(lambda: self._enter(
                 keys=keys, args=[self.lease_ms, member, self.concurrency]))
@@ -66,6 +69,9 @@ class HostGate:
             if wait > 0:
                 time.sleep(wait / 1000)
                 continue
+            if time.monotonic() - looked > 1.0:
+                looked = time.monotonic()
+                self._free_slots_of_the_dead(host)
             time.sleep(poll)
             poll = min(poll * 2, _POLL_MAX)
         try:
@@ -73,6 +79,16 @@ class HostGate:
         finally:
             self.patient(lambda: self.client.zrem(names.slots(host), member))
             self._count()
+
+    def _free_slots_of_the_dead(self, host: str) -> None:
+        """Slots held by workers whose heartbeat has expired (killed mid-fetch)."""
+        members = self.patient(lambda: self.client.zrange(names.slots(host), 0, -1))
+        owners = {m.split("|", 1)[0] for m in members if "|" in m}
+        dead = {o for o in owners
+                if o and not self.patient(lambda o=o: self.client.exists(names.worker(o)))}
+        stale = [m for m in members if m.split("|", 1)[0] in dead]
+        if stale:
+            self.patient(lambda: self.client.zrem(names.slots(host), *stale))
 
     def _count(self) -> None:
         with self._lock:

@@ -3,7 +3,9 @@
 The hash chain (each manifest names the one before it) and the ledger (one Merkle log)
 need one writer order. Workers take a lock in Redis around each seal: ``SET NX PX``
 with a token from an always-increasing counter, renewed while the seal runs and
-released by a script that deletes it only if it is still that token. A lock in Redis
+released by a script that deletes it only if it is still that token; a worker that
+finds it held by a worker whose heartbeat has expired (killed mid-seal) takes it over
+without waiting out the lease. A lock in Redis
 alone is not enough: a worker paused (a long GC, a stopped VM) past its lease could
 wake up believing it still holds it. So the archive keeps a fence,
 ``.custody/seal-fence``: the highest token that wrote there. Just before each write no
@@ -40,6 +42,12 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# KEYS: lock.  ARGV: the value seen (a dead worker's), the new one, lease.
+_STEAL = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+return false
+"""
 
 
 class LostSeal(CustodyError):
@@ -48,8 +56,10 @@ class LostSeal(CustodyError):
 
 class SharedSeal:
     def __init__(self, client: Any, patient: Any, root: Path, *, lease: float = 30.0,
-                 holds_job: Callable[[], bool] | None = None) -> None:
+                 holds_job: Callable[[], bool] | None = None, owner: str = "") -> None:
         self.client = client
+        self.owner = owner  # the worker's name: a lock whose owner's heartbeat is gone is
+        # taken over at once rather than after its lease
         self.patient = patient
         self.fence_path = root / ".custody" / "seal-fence"
         self.lease_ms = int(lease * 1000)
@@ -57,15 +67,21 @@ class SharedSeal:
         self.token: int | None = None
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
+        self._steal = client.register_script(_STEAL)
         self.waits = 0  # times the lock was found taken, for the benchmark
 
     @contextmanager
     def held(self) -> Iterator[None]:
         token = int(self.patient(lambda: self.client.incr(names.SEAL_FENCE)))
-        pause = 0.002
-        while not self.patient(lambda: self.client.set(names.SEAL_LOCK, token, nx=True,
+        value = f"{token}:{self.owner}"
+        pause, looked = 0.002, time.monotonic()
+        while not self.patient(lambda: self.client.set(names.SEAL_LOCK, value, nx=True,
                                                        px=self.lease_ms)):
             self.waits += 1
+            if time.monotonic() - looked > 0.5:
+                looked = time.monotonic()
+                if self._steal_from_the_dead(value):
+                    break
             time.sleep(pause)
             pause = min(pause * 2, 0.1)
         self.token = token
@@ -79,14 +95,27 @@ class SharedSeal:
             stop.set()
             renewer.join()
             self.token = None
-            self.patient(lambda: self._release(keys=[names.SEAL_LOCK], args=[token]))
+            self.patient(lambda: self._release(keys=[names.SEAL_LOCK], args=[value]))
+
+    def _steal_from_the_dead(self, value: str) -> bool:
+        """Take the lock from a worker whose heartbeat has expired (killed mid-seal): it
+        writes nothing more, and if it was only paused its fence check stops it."""
+        held = self.patient(lambda: self.client.get(names.SEAL_LOCK))
+        if not held or ":" not in held:
+            return False
+        owner = held.split(":", 1)[1]
+        if not owner or self.patient(lambda: self.client.exists(names.worker(owner))):
+            return False
+        return bool(self.patient(lambda: self._steal(keys=[names.SEAL_LOCK],
+                                                     args=[held, value, self.lease_ms])))
 
     def _keep(self, token: int, stop: threading.Event) -> None:
         import redis
 
+        value = f"{token}:{self.owner}"
         while not stop.wait(self.lease_ms / 3000):
             try:
-                self._renew(keys=[names.SEAL_LOCK], args=[token, self.lease_ms])
+                self._renew(keys=[names.SEAL_LOCK], args=[value, self.lease_ms])
             except redis.RedisError:
                 continue  # Redis away: the fence check before each write decides
 
@@ -95,7 +124,7 @@ class SharedSeal:
         if token is None:
             raise LostSeal(f"{capture_id}: sealing outside the shared seal lock")
         holder = self.patient(lambda: self.client.get(names.SEAL_LOCK))
-        if str(holder) != str(token):
+        if str(holder).split(":", 1)[0] != str(token):
             raise LostSeal(f"{capture_id}: the seal lock's lease ran out before the {point} "
                            "was written; another worker may be sealing")
         try:

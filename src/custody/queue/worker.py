@@ -56,7 +56,8 @@ class Worker:
         self.queue = Queue(self.client, self.patient)
         self.patient(self.queue.ensure_group)
         self.taken: Taken | None = None
-        self.seal = SharedSeal(self.client, self.patient, root, holds_job=self._holds_job)
+        self.seal = SharedSeal(self.client, self.patient, root, holds_job=self._holds_job,
+                               owner=name)
         self.archive = Archive(root, lane=name, shared=self.seal)
         self.stats = WorkerStats()
         self.gate_asks = 0
@@ -150,7 +151,7 @@ class Worker:
                 return
         settings = Settings.from_json(job.settings)
         lease = max(settings.timeout, settings.page_timeout if settings.browser else 0) + 30
-        gate = HostGate(self.client, self.patient, lease=lease,
+        gate = HostGate(self.client, self.patient, lease=lease, owner=self.name,
                         concurrency=1 if settings.delay else settings.concurrency)
         try:
             result = capture.start(self.archive, job.urls, key=self.key, settings=settings,
