@@ -11,75 +11,19 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from custody.testing.hosts import Host
 from custody.testing.redis_server import RedisServer, redis_binary
 
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.skipif(redis_binary() is None and not os.environ.get("CI"),
                                 reason="redis-server is not installed (./scripts/setup --test)")
-
-
-class Host:
-    """A loopback site of numbered pages on its own address (127.0.0.N is a host of its
-    own), recording when each request began and ended."""
-
-    def __init__(self, address: str, *, latency: float = 0.0, pages: int = 50) -> None:
-        log: list[tuple[str, float, float]] = []
-        lock = threading.Lock()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                began = time.monotonic()
-                time.sleep(latency)
-                number = self.path.strip("/").removeprefix("p").removesuffix(".html")
-                if not number.isdigit() or int(number) >= pages:
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                body = (f"<html><head><title>Report {number} from {address}</title></head>"
-                        f"<body><h1>Report {number}</h1><p>Witnesses at {address} described "
-                        f"the events of day {number} in detail, and their statements were "
-                        "recorded by the documentation team.</p></body></html>").encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                with lock:
-                    log.append((self.path, began, time.monotonic()))
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((address, 0), Handler)
-        self.server.daemon_threads = True
-        self.log = log
-        self.base = f"http://{address}:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def urls(self, count: int, start: int = 0) -> list[str]:
-        return [f"{self.base}/p{i}.html" for i in range(start, start + count)]
-
-    def most_at_once(self) -> int:
-        events = sorted([(b, 1) for _, b, _ in self.log] + [(e, -1) for _, _, e in self.log])
-        now = peak = 0
-        for _, step in events:
-            now += step
-            peak = max(peak, now)
-        return peak
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -66,7 +66,9 @@ def worker(root: str | None, queue_url: str, name: str | None, visibility: float
     runner.run(exit_when_idle=exit_when_idle, max_jobs=max_jobs)
     stats = runner.stats
     runner.say(f"worker {label}: {stats.jobs} jobs, {stats.done} done, {stats.failed} failed, "
-               f"{stats.taken_over} taken over, {stats.pages} responses")
+               f"{stats.taken_over} taken over, {stats.pages} responses; the shared seal "
+               f"lock held {runner.seal.seals} times for {runner.seal.held_seconds:.2f} s, "
+               f"found taken {runner.seal.waits} times; {runner.gate_asks} host-gate calls")
 
 
 @click.group()

@@ -69,6 +69,8 @@ class SharedSeal:
         self._release = client.register_script(_RELEASE)
         self._steal = client.register_script(_STEAL)
         self.waits = 0  # times the lock was found taken, for the benchmark
+        self.seals = 0
+        self.held_seconds = 0.0  # in all, under the lock
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -85,6 +87,7 @@ class SharedSeal:
             time.sleep(pause)
             pause = min(pause * 2, 0.1)
         self.token = token
+        began = time.monotonic()
         stop = threading.Event()
         renewer = threading.Thread(target=self._keep, args=(token, stop), daemon=True,
                                    name="seal-lease")
@@ -95,6 +98,8 @@ class SharedSeal:
             stop.set()
             renewer.join()
             self.token = None
+            self.seals += 1
+            self.held_seconds += time.monotonic() - began
             self.patient(lambda: self._release(keys=[names.SEAL_LOCK], args=[value]))
 
     def _steal_from_the_dead(self, value: str) -> bool:
