@@ -27,6 +27,7 @@ class Host:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body in two writes: no 40 ms stall
 
             def do_GET(self) -> None:
                 began = time.monotonic()

@@ -80,7 +80,9 @@ def _serve(queue: int, out: int, jobs: Sequence[Job], parent: int) -> None:
     """
     code = 0
     try:
-        gc.disable()  # collections would touch, and so copy, every page shared with the parent
+        # the parent froze what it held before the fork, so collections here pass over the
+        # pages shared with it; they stay on, for what each job leaves in cycles (with
+        # them off, that garbage grew with every job, and so with the archive)
         while os.getppid() == parent and len(head := os.read(queue, _JOB.size)) == _JOB.size:
             number = _JOB.unpack(head)[0]
             faults.after("pool.worker-job")
