@@ -363,16 +363,24 @@ class _progress:
 
 @click.command()
 @root_option
-def reindex(root: str | None) -> None:
+@click.option("--db", "db_url", envvar="CUSTODY_DB", metavar="URL",
+              help="Then make the index in PostgreSQL (postgresql://HOST/DB) hold what "
+                   "custody.db holds, for teams that query it from many machines.")
+def reindex(root: str | None, db_url: str | None) -> None:
     """Rebuild custody.db from the manifests and WARC files alone.
 
     \b
     custody reindex
+    custody reindex --db postgresql://index.example/evidence
     """
     from ..capture.recovery import reindex as run_reindex
     from ..core import journal
     from ..core.archive import Archive
 
+    if db_url is not None:
+        from ..index.postgres import check_url
+
+        check_url(db_url)  # before the rebuild, not after it
     arch = Archive.open(root)
     # completing an interrupted seal signs its ledger checkpoint and log event
     key_obj = signing_key(arch) if journal.pending(arch) else None
@@ -381,3 +389,17 @@ def reindex(root: str | None) -> None:
         for note in result.notes[:1]:
             click.echo(f"custody: note: {note}", err=True)
     click.echo(f"indexed {count} capture{'' if count == 1 else 's'}")
+    if db_url is not None:
+        import sqlite3
+
+        from ..index import postgres
+
+        remote = postgres.connect(postgres.check_url(db_url))
+        local = sqlite3.connect(f"file:{arch.db_path}?mode=ro", uri=True)
+        try:
+            copied, removed = postgres.sync(remote, local)
+        finally:
+            local.close()
+            remote.close()
+        click.echo(f"PostgreSQL ({postgres.shown(db_url)}): {copied} captures copied, "
+                   f"{removed} removed; it holds what custody.db holds")

@@ -93,22 +93,37 @@ def serve(root: str | None, port: int, host: str) -> None:
                            host=host, port=port))
 
 
+db_option = click.option(
+    "--db", "db_url", envvar="CUSTODY_DB", metavar="URL",
+    help="Ask the index in PostgreSQL (postgresql://HOST/DB; `custody reindex --db` fills "
+         "it) instead of custody.db (env CUSTODY_DB).")
+
+
 @click.command()
 @root_option
 @click.argument("sql")
 @json_rows_option
 @csv_option
 @timeout_option
-def query(root: str | None, sql: str, fmt: str | None, timeout: float) -> None:
+@db_option
+def query(root: str | None, sql: str, fmt: str | None, timeout: float,
+          db_url: str | None) -> None:
     """Run read-only SQL against custody.db (anything but reading is refused).
 
     \b
     custody query "select url, status_code, ip from resources"
     custody query "select capture_id, url, title from documents" --json
+    custody query --db postgresql://index.example/evidence "select count(*) from documents"
     """
     from ..core.archive import Archive
     from ..index.query import open_for_query, run_query
 
+    if db_url is not None:
+        from ..index import postgres
+
+        columns, found = postgres.run_query(postgres.check_url(db_url), sql, timeout=timeout)
+        print_rows(columns, found, fmt or "table")
+        return
     conn = open_for_query(Archive.open(root).db_path)
     columns, rows = run_query(conn, sql, timeout=timeout)
     print_rows(columns, rows, fmt or "table")
@@ -124,10 +139,11 @@ def query(root: str | None, sql: str, fmt: str | None, timeout: float) -> None:
 @click.option("--until", help="Only captures up to this date (YYYY-MM-DD, UTC), inclusive.")
 @click.option("--capture", "capture_id", help="Only this capture.")
 @timeout_option
+@db_option
 @json_option
 def search(root: str | None, words: tuple[str, ...], limit: int, site: str | None,
            lang: str | None, since: str | None, until: str | None, capture_id: str | None,
-           timeout: float, as_json: bool) -> None:
+           timeout: float, db_url: str | None, as_json: bool) -> None:
     """Full-text search over titles and text, best matches first (bm25).
 
     Words match their other forms (massacre, massacres; Иран, Ирана) and are folded
@@ -143,9 +159,16 @@ def search(root: str | None, words: tuple[str, ...], limit: int, site: str | Non
     from ..index.search import Filters
     from ..index.search import search as run_search
 
-    conn = open_readonly(Archive.open(root).db_path)
     filters = Filters(site=site, lang=lang, since=since, until=until, capture=capture_id)
-    hits = run_search(conn, " ".join(words), limit=limit, filters=filters, timeout=timeout)
+    if db_url is not None:
+        from ..index import postgres
+
+        hits = postgres.search(postgres.check_url(db_url), " ".join(words), limit=limit,
+                               filters=filters, timeout=timeout)
+    else:
+        conn = open_readonly(Archive.open(root).db_path)
+        hits = run_search(conn, " ".join(words), limit=limit, filters=filters,
+                          timeout=timeout)
     if as_json:
         click.echo(json.dumps(hits, ensure_ascii=False, indent=2))
         return

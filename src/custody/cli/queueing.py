@@ -37,8 +37,11 @@ def enqueue(queue_url: str, seeds: list[str], settings: Any, batch: int) -> list
               help="Stop once the queue has had no job for SECONDS (default: run until "
                    "stopped).")
 @click.option("--max-jobs", type=click.IntRange(min=1), help="Stop after N jobs.")
+@click.option("--db", "db_url", envvar="CUSTODY_DB", metavar="URL",
+              help="Also copy each sealed capture into the index in PostgreSQL "
+                   "(postgresql://HOST/DB).")
 def worker(root: str | None, queue_url: str, name: str | None, visibility: float,
-           exit_when_idle: float | None, max_jobs: int | None) -> None:
+           exit_when_idle: float | None, max_jobs: int | None, db_url: str | None) -> None:
     """Take jobs from the shared queue and capture each as one sealed capture.
 
     \b
@@ -52,6 +55,10 @@ def worker(root: str | None, queue_url: str, name: str | None, visibility: float
     from .archiving import _open_browser, _open_media
 
     check_url(queue_url)
+    if db_url is not None:
+        from ..index.postgres import check_url as check_db_url
+
+        check_db_url(db_url)
     arch = Archive.open(root)
     key_obj = signing_key(arch)
     check_signing_key(arch, key_obj.public_key())
@@ -61,7 +68,7 @@ def worker(root: str | None, queue_url: str, name: str | None, visibility: float
 
         raise UsageError("a worker's name is letters, digits, '-', '_' and '.'", where=label)
     runner = Worker(arch.root, queue_url, name=label, key=key_obj, visibility=visibility,
-                    open_visitor=_open_browser, open_media=_open_media)
+                    open_visitor=_open_browser, open_media=_open_media, db_url=db_url)
     runner.say(f"worker {label} takes jobs from the queue")
     runner.run(exit_when_idle=exit_when_idle, max_jobs=max_jobs)
     stats = runner.stats
