@@ -225,30 +225,40 @@ def test_a_worker_killed_while_sealing_leaves_one_capture(tmp_path: Path,
                                                           redis_server: RedisServer,
                                                           fault: str) -> None:
     """Killed at each step of the seal: before the manifest's rename the job is captured
-    again; after it, the next worker publishes what was sealed and fetches nothing."""
-    host = Host("127.0.0.1")
+    again; after it, the next worker publishes what was sealed and fetches nothing. The
+    other worker, busy with a slower job meanwhile, seals it after the dead one's seal:
+    the dead one's leaf still comes first in the ledger."""
+    fast, slow = Host("127.0.0.1"), Host("127.0.0.2", latency=0.6)
     try:
         team = Team(tmp_path, redis_server.url)
         team.add_worker_key("w1")
         team.add_worker_key("w2")
-        jobs = team.enqueue(*host.urls(3), options=("--batch", "3"))["jobs"]
-        dying = team.worker("w1", "--visibility", "1", CUSTODY_TEST_FAULT=fault)
+        jobs = team.enqueue(*fast.urls(3), *slow.urls(3),
+                            options=("--batch", "3", "--concurrency", "1"))["jobs"]
+        dying = team.worker("w1", "--visibility", "3", CUSTODY_TEST_FAULT=fault)
+        wait_for(lambda: len(fast.log) >= 1, what="w1 to start the fast job")
+        other = team.worker("w2", "--visibility", "3", "--exit-when-idle", "5")
         dying.wait(timeout=60)
         assert dying.returncode == -signal.SIGKILL
-        fetched = len(host.log)
-        out = finish(team.worker("w2", "--visibility", "1", "--exit-when-idle", "3"))[0]
+        out = finish(other)[0]
         manifests = check_one_capture_per_job(team, jobs)
         sealed_before = fault in ("seal.manifest", "seal.log", "seal.database")
-        assert len(host.log) == fetched + (0 if sealed_before else 3), out
-        owner = manifests[0]["collector"]["operator"]
-        assert owner == ("w1@team.example" if sealed_before else "w2@team.example")
-        assert team.status()["totals"]["done"] == 3
+        assert len(fast.log) == (3 if sealed_before else 6), out
+        assert len(slow.log) == 3, out
+        by_host = {m["seed_urls"][0].split("/")[2].split(":")[0]: m for m in manifests}
+        assert by_host["127.0.0.2"]["collector"]["operator"] == "w2@team.example"
+        assert by_host["127.0.0.1"]["collector"]["operator"] == \
+            ("w1@team.example" if sealed_before else "w2@team.example")
+        if sealed_before:  # sealed first, by the worker that died: first in the ledger too
+            assert by_host["127.0.0.1"]["chain"]["sequence"] == 1
+        assert team.status()["totals"]["done"] == 6
         code, report = team.verify()
         assert code == 0, report
         rows = team.run("query", "select count(*) as n from captures", "--json").stdout
-        assert json.loads(rows)[0]["n"] == 1
+        assert json.loads(rows)[0]["n"] == 2
     finally:
-        host.close()
+        fast.close()
+        slow.close()
 
 
 def test_redis_restarts_mid_crawl(tmp_path: Path, redis_server: RedisServer) -> None:

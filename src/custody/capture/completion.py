@@ -36,7 +36,7 @@ from ..core.archive import Archive
 from ..extract.workers import Extractor, describable, extractable
 from ..index import db
 from ..seal import manifest
-from ..seal.sealing import seal
+from ..seal.sealing import publish_leftovers, seal
 from .crawl import Stats
 from .redact import write_credentials
 from .settings import Settings
@@ -153,6 +153,8 @@ def complete(archive: Archive, state: CrawlState, *, key: Ed25519PrivateKey,
     extractor.drain(state)  # before the WARC is renamed under the workers' feet
     state.commit()
     with archive.sealing():
+        if archive.shared is not None:  # another worker's seal a crash left unpublished
+            publish_leftovers(archive, key=key, principal=collector["operator"])
         state.begin()
         series.writer()  # a capture whose every fetch failed still has a WARC: its metadata
         series.close()

@@ -94,14 +94,18 @@ class Taken:
 
 
 def batches(urls: Iterable[str], size: int) -> list[tuple[str, list[str]]]:
-    """The URLs as jobs of at most ``size``, each of one host, in their order."""
-    by_host: dict[str, list[str]] = {}
+    """The URLs as jobs of at most ``size``, each of one host, the hosts taken in turn (a
+    job of each, then the second of each...): workers that take the next jobs work on
+    different hosts, rather than all wait on one host's politeness."""
+    by_host: dict[str, list[list[str]]] = {}
     for url in urls:
-        by_host.setdefault(host_of(url), []).append(url)
+        jobs = by_host.setdefault(host_of(url), [[]])
+        if len(jobs[-1]) == size:
+            jobs.append([])
+        jobs[-1].append(url)
     out = []
-    for host, listed in by_host.items():
-        for i in range(0, len(listed), size):
-            out.append((host, listed[i : i + size]))
+    for turn in range(max((len(j) for j in by_host.values()), default=0)):
+        out += [(host, jobs[turn]) for host, jobs in by_host.items() if turn < len(jobs)]
     return out
 
 

@@ -172,6 +172,22 @@ def publish(archive: Archive, capture_id: str, *, key: Ed25519PrivateKey,
     return done
 
 
+def publish_leftovers(archive: Archive, *, key: Ed25519PrivateKey, principal: str) -> list[str]:
+    """Publish, in chain order, sealed manifests the ledger lacks: a writer that died
+    between a manifest's rename and its ledger leaf. With many writers (custody.queue)
+    the next seal may be another's, which must not put its leaf before that one. The
+    capture ids published."""
+    ledger = Ledger(archive.manifests_dir)
+    ledger.repair()
+    known = {leaf.capture_id for leaf in ledger.leaves()}
+    done = []
+    for sealed in manifest.read_all(archive.manifests_dir, lazy=True):
+        if sealed.sequence is not None and sealed.capture_id not in known:
+            publish(archive, sealed.capture_id, key=key, principal=principal)
+            done.append(sealed.capture_id)
+    return done
+
+
 def logged(log: CustodyLog, capture_id: str) -> bool:
     """Whether the log holds the capture's `captured` event."""
     import json
