@@ -37,11 +37,11 @@ from ..extract.workers import Extractor, describable, extractable
 from ..index import db
 from ..seal import manifest
 from ..seal.sealing import publish_leftovers, seal
-from .crawl import Stats
 from .redact import write_credentials
 from .settings import Settings
 from .sink import WarcSeries
 from .state import CrawlState
+from .stats import Stats
 
 
 @dataclass

@@ -14,19 +14,20 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from ..core.urls import check_link, referrer_header
 from .fetch import Exchange, Fetcher, retry_after
+from .gate import through_gate
 from .links import Links
 from .media import keep_media, page_then_media
 from .robots import Robots
 from .rules import Rules
 from .sink import Sink
 from .state import CrawlState, Target
+from .stats import Stats
 from .visits import record_visit
 
 MAX_REDIRECTS = 20
@@ -38,33 +39,8 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_ERRORS = frozenset({"timeout", "network", "protocol"})
 
 
-@dataclass
-class Stats:
-    fetched: int = 0
-    failed: int = 0
-    retried: int = 0
-    bytes: int = 0
-    invalid_links: int = 0
-    robots_skipped: int = 0
-    started: float = field(default_factory=time.monotonic)
-    stop_reason: str | None = None  # time-limit, max-pages, interrupted
-
-    @property
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
-
-    @property
-    def rate(self) -> float:
-        return self.fetched / max(self.elapsed, 1e-6)
-
-
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _through_gate(gate: Any, host: str, work: Callable[[str], Any], url: str) -> Any:
-    with gate.passage(host):
-        return work(url)
 
 
 class Crawl:
@@ -76,8 +52,7 @@ class Crawl:
         ``late()`` and ``fetching`` (its requests that outlived their page's visit), and
         ``stop()`` (end the loading of every page now, and record what it shows); ``media``
         runs yt-dlp on each page (custody.media's collector: ``collect``, ``late``...);
-        ``gate`` keeps each host's politeness across processes (custody.queue's HostGate:
-        ``passage(host)``, a context manager each fetch of a URL runs inside)."""
+        ``gate``, each host's politeness across processes (see gate.py)."""
         self.fetcher = fetcher
         self.visitor = visitor
         self.media = media
@@ -212,7 +187,7 @@ class Crawl:
             if self.media is not None and target.kind != "requisite":
                 work = partial(page_then_media, self.media, work, lambda: self._stopping)
             if self.gate is not None:
-                work = partial(_through_gate, self.gate, target.host, work)
+                work = partial(through_gate, self.gate, target.host, work)
             self._active[target.host] += 1
             self._last_start[target.host] = now
             pending[pool.submit(work, target.url)] = target

@@ -32,7 +32,7 @@ from ..core.capture_ids import new_capture_id
 from ..core.errors import NotFound, UsageError
 from ..extract.workers import Extractor
 from .completion import Result, catch_up, collector_of, complete, crawls_dir, iso, open_series
-from .crawl import Crawl, Stats
+from .crawl import Crawl
 from .fetch import Fetcher
 from .guard import AddressGuard
 from .recovery import recover
@@ -40,6 +40,7 @@ from .redact import Redactor
 from .settings import Settings
 from .sink import WarcSink
 from .state import CrawlState, Target
+from .stats import Stats
 
 ABORT_GRACE = 2.0  # seconds in-flight fetches get to finish after Ctrl-C or SIGTERM
 

@@ -18,18 +18,20 @@ import click
 
 from .. import __version__
 from ..core.errors import CustodyError, ExitCode
-from . import (
-    archiving,
-    browsing,
-    checking,
-    exporting,
-    importing,
-    keys,
-    proofs,
-    queueing,
-    replaying,
-    reporting,
-)
+
+# Each command by its name, and where it is declared: a module is imported only when one
+# of its commands runs (or --help lists them), so that `custody verify` does not load
+# the declarations of every other command first.
+COMMANDS = {
+    "init": "keys:init", "key": "keys:key", "archive": "archiving:archive",
+    "reindex": "archiving:reindex", "verify": "checking:verify", "check": "checking:check",
+    "timestamp": "proofs:timestamp", "ledger": "proofs:ledger", "log": "proofs:log_command",
+    "bundle": "proofs:bundle", "query": "browsing:query", "search": "browsing:search",
+    "show": "browsing:show", "history": "browsing:history", "diff": "browsing:diff",
+    "serve": "browsing:serve", "replay": "replaying:replay", "export": "exporting:export",
+    "import": "importing:import_command", "report": "reporting:report",
+    "worker": "queueing:worker", "queue": "queueing:queue",
+}
 
 
 def fail(message: str, code: int) -> None:
@@ -38,7 +40,21 @@ def fail(message: str, code: int) -> None:
 
 
 class CustodyGroup(click.Group):
-    """A click group whose commands' errors end as one line and an exit code."""
+    """A click group whose commands' errors end as one line and an exit code, and whose
+    commands are loaded when asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = COMMANDS.get(cmd_name)
+        if where is None:
+            return None
+        import importlib
+
+        module, name = where.split(":")
+        command = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        return command if isinstance(command, click.Command) else None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -68,12 +84,3 @@ def main() -> None:
     custody query "select url, status_code from resources"
     custody search "massacre"
     """
-
-
-for command in (keys.init, keys.key, archiving.archive, archiving.reindex, checking.verify,
-                checking.check,
-                proofs.timestamp, proofs.ledger, proofs.log_command, proofs.bundle,
-                browsing.query, browsing.search, browsing.show, browsing.history, browsing.diff,
-                browsing.serve, replaying.replay, exporting.export, importing.import_command,
-                reporting.report, queueing.worker, queueing.queue):
-    main.add_command(command)

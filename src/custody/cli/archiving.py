@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from ..core.errors import ExitCode, UsageError
-from .common import json_option, root_option, signing_key
+from .common import json_option, open_browser, open_media, root_option, signing_key
 
 # -- archive -------------------------------------------------------------------------------------
 
@@ -214,15 +214,15 @@ def archive(root: str | None, urls: tuple[str, ...], from_file: str | None, resu
     with _progress(show_progress) as on_progress:
         if resume:
             result = capture.resume(arch, key=key_obj, on_progress=on_progress,
-                                    open_visitor=_open_browser, open_media=_open_media)
+                                    open_visitor=open_browser, open_media=open_media)
         else:
             from ..core.config import load as load_config
 
             settings = _settings(options)
             settings.tsa = list(options["tsa"]) or load_config(arch.root).tsa
             result = capture.start(arch, seeds, key=key_obj, settings=settings,
-                                   on_progress=on_progress, open_visitor=_open_browser,
-                                   open_media=_open_media)
+                                   on_progress=on_progress, open_visitor=open_browser,
+                                   open_media=open_media)
     _report_capture(arch, result, as_json)
 
 
@@ -230,8 +230,8 @@ def _enqueue(root: str | None, queue_url: str, seeds: list[str], batch: int, res
              as_json: bool, options: dict[str, Any]) -> None:
     from ..core.archive import Archive
     from ..core.config import load as load_config
-    from ..queue.connection import check_url
-    from .queueing import enqueue
+    from ..queue.connection import check_url, connect
+    from ..queue.jobs import Queue
 
     check_url(queue_url)
     if resume:
@@ -247,7 +247,7 @@ def _enqueue(root: str | None, queue_url: str, seeds: list[str], batch: int, res
         except Exception:  # no archive here: the workers' settings have none
             tsa = []
     settings.tsa = tsa
-    jobs = enqueue(queue_url, seeds, settings, batch)
+    jobs = Queue(connect(queue_url)).enqueue(seeds, settings.to_json(), batch)
     hosts = len({job.host for job in jobs})
     if as_json:
         click.echo(json.dumps({"format": "custody-enqueued/1", "urls": len(seeds),
@@ -256,20 +256,6 @@ def _enqueue(root: str | None, queue_url: str, seeds: list[str], batch: int, res
     else:
         click.echo(f"queued {len(seeds)} URLs as {len(jobs)} jobs for {hosts} "
                    f"host{'' if hosts == 1 else 's'}")
-
-
-def _open_browser(fetcher: Any, settings: Any) -> Any:
-    """The browser for a capture that asks for one (loaded only then: it is heavy)."""
-    from ..browser.session import open_visitor
-
-    return open_visitor(fetcher, settings)
-
-
-def _open_media(fetcher: Any, settings: Any) -> Any:
-    """yt-dlp's collector for a capture with --media (loaded only then)."""
-    from ..media.session import open_media
-
-    return open_media(fetcher, settings)
 
 
 def _settings(options: dict[str, Any]) -> Any:

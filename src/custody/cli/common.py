@@ -111,3 +111,17 @@ def plain_table(columns: list[str], rows: list[Any], width: int = 60) -> str:
              "  ".join("-" * w for w in widths)]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in body]
     return "\n".join(lines)
+
+
+def open_browser(fetcher: Any, settings: Any) -> Any:
+    """The browser for a capture that asks for one (loaded only then: it is heavy)."""
+    from ..browser.session import open_visitor
+
+    return open_visitor(fetcher, settings)
+
+
+def open_media(fetcher: Any, settings: Any) -> Any:
+    """yt-dlp's collector for a capture with --media (loaded only then)."""
+    from ..media.session import open_media as collector
+
+    return collector(fetcher, settings)

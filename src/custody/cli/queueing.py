@@ -6,24 +6,14 @@ from __future__ import annotations
 import json
 import os
 import socket
-from typing import Any
 
 import click
 
-from .common import json_option, root_option, signing_key
+from .common import json_option, open_browser, open_media, root_option, signing_key
 
 queue_option = click.option(
     "--queue", "queue_url", required=True, envvar="CUSTODY_QUEUE", metavar="URL",
     help="The shared queue: redis://HOST:PORT/DB (env CUSTODY_QUEUE).")
-
-
-def enqueue(queue_url: str, seeds: list[str], settings: Any, batch: int) -> list[Any]:
-    """`custody archive --queue`: the URLs as jobs, for the workers."""
-    from ..queue.connection import connect
-    from ..queue.jobs import Queue
-
-    queue = Queue(connect(queue_url))
-    return queue.enqueue(seeds, settings.to_json(), batch)
 
 
 @click.command()
@@ -52,7 +42,6 @@ def worker(root: str | None, queue_url: str, name: str | None, visibility: float
     from ..queue.connection import check_url
     from ..queue.worker import Worker
     from ..seal.trust import check_signing_key
-    from .archiving import _open_browser, _open_media
 
     check_url(queue_url)
     if db_url is not None:
@@ -68,7 +57,7 @@ def worker(root: str | None, queue_url: str, name: str | None, visibility: float
 
         raise UsageError("a worker's name is letters, digits, '-', '_' and '.'", where=label)
     runner = Worker(arch.root, queue_url, name=label, key=key_obj, visibility=visibility,
-                    open_visitor=_open_browser, open_media=_open_media, db_url=db_url)
+                    open_visitor=open_browser, open_media=open_media, db_url=db_url)
     runner.say(f"worker {label} takes jobs from the queue")
     runner.run(exit_when_idle=exit_when_idle, max_jobs=max_jobs)
     stats = runner.stats

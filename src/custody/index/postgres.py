@@ -253,7 +253,7 @@ def _lexeme(word: str) -> str:
 def search(url: str, words: str, *, limit: int, filters: Any,
            timeout: float) -> list[dict[str, Any]]:
     """custody search against PostgreSQL: the same query language, filters and snippets."""
-    from .search import _where, check_date, check_language
+    from .search import check_date, check_language, where_clause
     from .textindex import QuerySyntaxError, compile_query, snippet
 
     filters.lang = check_language(filters.lang)
@@ -263,7 +263,7 @@ def search(url: str, words: str, *, limit: int, filters: Any,
         expression = tsquery(compile_query(words))
     except QuerySyntaxError as exc:
         raise UsageError(f"search {words!r}: {exc}") from exc
-    where, params = _where(filters)
+    where, params = where_clause(filters)
     sql = ("SELECT d.url, d.title, d.capture_id, coalesce(r.fetched_at, c.started_at), d.text, "
            "d.language, c.status LIKE 'imported%%', "
            "ts_rank('{0.2, 0.2, 0.2, 1.0}', s.terms, q) AS rank "

@@ -25,7 +25,7 @@ class Filters:
     capture: str | None = None
 
 
-def _where(filters: Filters) -> tuple[str, list[Any]]:
+def where_clause(filters: Filters) -> tuple[str, list[Any]]:
     clauses, params = [], []
     if filters.site:
         host = filters.site.lower().strip("/").removeprefix("https://").removeprefix("http://")
@@ -101,7 +101,7 @@ def search(conn: sqlite3.Connection, words: str, *, limit: int = 20,
         expression = compile_query(words)
     except QuerySyntaxError as exc:
         raise UsageError(f"search {words!r}: {exc}") from exc
-    where, params = _where(filters)
+    where, params = where_clause(filters)
     # when the page was fetched: for an imported file, the time its record gives
     sql = ("SELECT d.url, d.title, d.capture_id, coalesce(r.fetched_at, c.started_at), d.text, "
            "d.language, c.status LIKE 'imported%' FROM search_index s "
