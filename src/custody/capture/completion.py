@@ -36,7 +36,7 @@ from ..core.archive import Archive
 from ..extract.workers import Extractor, describable, extractable
 from ..index import db
 from ..seal import manifest
-from ..seal.sealing import publish_leftovers, seal
+from ..seal.sealing import chain_head, publish_leftovers, seal
 from .redact import write_credentials
 from .settings import Settings
 from .sink import WarcSeries
@@ -207,7 +207,7 @@ def _seal(archive: Archive, state: CrawlState, key: Ed25519PrivateKey,
         status = "partial"
     else:
         status = "complete"
-    sequence, previous = manifest.chain_head(archive.manifests_dir)
+    sequence, previous = chain_head(archive)
     files = [{"path": f["path"], "bytes": f["bytes"], "sha256": f["sha256"]}
              for f in state.warc_files()]
     head = {

@@ -32,7 +32,7 @@ from ..core.errors import UsageError
 from ..extract.workers import Extractor, describable, extractable
 from ..index import db
 from ..seal import manifest
-from ..seal.sealing import seal
+from ..seal.sealing import chain_head, seal
 from ..verify.report import FAILED, PASSED
 from .records import entries
 
@@ -187,7 +187,7 @@ def _copy(source: Path, target: Path, sha256: str) -> None:
 def _head(archive: Archive, checked: Checked, capture_id: str, started: datetime,
           collector: dict[str, Any], relpath: str, sha256: str, source: Path,
           listed: list[dict[str, Any]], left_out: int, accept_damaged: bool) -> dict[str, Any]:
-    sequence, previous = manifest.chain_head(archive.manifests_dir)
+    sequence, previous = chain_head(archive)
     pages = [r for r in listed if r["type"] == "response" and r.get("http_status") and
              200 <= r["http_status"] < 300 and r.get("target_uri")]
     seed = pages[0]["target_uri"] if pages else source.resolve().as_uri()

@@ -172,6 +172,27 @@ def publish(archive: Archive, capture_id: str, *, key: Ed25519PrivateKey,
     return done
 
 
+def chain_head(archive: Archive) -> tuple[int, str | None]:
+    """The sequence number and sha256 of the newest sealed manifest (0, None when none).
+
+    Read from the ledger's last leaf when every manifest has its leaf (which recovery,
+    and with many writers each seal, makes so before anything new is sealed) and that
+    manifest is the very one the leaf hashes; otherwise from every manifest. So a seal
+    does not read every manifest before it, which made each seal slower than the last."""
+    folder = archive.manifests_dir
+    leaves = Ledger(folder).leaves()
+    if leaves and len(manifest.paths(folder)) == len(leaves):
+        path = manifest.manifest_path(folder, leaves[-1].capture_id)
+        try:
+            if file_leaf_hash(path) == leaves[-1].hash:
+                newest = manifest.read(path, lazy=True)
+                if newest.sequence == len(leaves):
+                    return newest.sequence, newest.sha256
+        except OSError:
+            pass
+    return manifest.chain_head(folder)
+
+
 def publish_leftovers(archive: Archive, *, key: Ed25519PrivateKey, principal: str) -> list[str]:
     """Publish, in chain order, sealed manifests the ledger lacks: a writer that died
     between a manifest's rename and its ledger leaf. With many writers (custody.queue)
@@ -179,7 +200,10 @@ def publish_leftovers(archive: Archive, *, key: Ed25519PrivateKey, principal: st
     capture ids published."""
     ledger = Ledger(archive.manifests_dir)
     ledger.repair()
-    known = {leaf.capture_id for leaf in ledger.leaves()}
+    leaves = ledger.leaves()
+    if len(manifest.paths(archive.manifests_dir)) == len(leaves):
+        return []  # every manifest has its leaf
+    known = {leaf.capture_id for leaf in leaves}
     done = []
     for sealed in manifest.read_all(archive.manifests_dir, lazy=True):
         if sealed.sequence is not None and sealed.capture_id not in known:
