@@ -34,7 +34,8 @@ def sha256_hex(data: bytes) -> str:
 
 # the lists of a manifest; the rest is its head, small, kept while the manifest is not
 LISTS = frozenset({"records", "documents", "images", "visits", "media", "failures"})
-CACHE_BYTES = 24 * 1024 * 1024  # manifest bytes a process keeps parsed, at most
+CACHE_BYTES = 12 * 1024 * 1024  # manifest bytes a process keeps parsed, at most (parsed,
+# they take about three times as much; a larger manifest is kept alone)
 
 
 class Sealed:
@@ -55,6 +56,9 @@ class Sealed:
         self._data = None if lazy else data
         self._content = None if lazy else content
         self.sha256 = sha256_hex(data or b"")
+        leaf = hashlib.sha256(b"\x00")
+        leaf.update(data or b"")
+        self.leaf_hash = leaf.digest()  # RFC 9162, as the ledger holds it
         self.size = len(data or b"")
         self.readable = content is not None
         self.head: dict[str, Any] = {k: v for k, v in (content or {}).items()

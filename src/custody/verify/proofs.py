@@ -35,7 +35,7 @@ def check_ledger(archive: Archive, sealed: list[manifest.Sealed], selected: set[
     from ..seal.ledger import Ledger, note_signers, parse_checkpoint
 
     ledger = Ledger(archive.manifests_dir)
-    readable = [m for m in sealed if m.content is not None]
+    readable = [m for m in sealed if m.readable]
     if not ledger.exists:
         if readable and not set(m.capture_id for m in readable) <= sealing:
             report.add("ledger", "manifests/ledger", FAILED, "the ledger is missing")
@@ -61,7 +61,7 @@ def check_ledger(archive: Archive, sealed: list[manifest.Sealed], selected: set[
         item = by_id.get(leaf.capture_id)
         if item is None:
             problems.append(f"leaf {leaf.index}: manifest of {leaf.capture_id} is gone")
-        elif merkle.leaf_hash(item.data) != leaf.hash:
+        elif item.leaf_hash != leaf.hash:
             problems.append(f"leaf {leaf.index}: manifest of {leaf.capture_id} changed "
                             "since it entered the ledger")
         elif item.sequence is not None and item.sequence != position + 1:

@@ -164,7 +164,7 @@ def _seals_and_proofs(archive: Archive, sealed: list[manifest.Sealed],
     check_ledger(archive, sealed, selected, signers, admission, report, against, sealing)
     if whole:
         check_log(archive, signers, admission, report, len(sealed))
-    check_coverage(archive, [one for one in chosen if one.content is not None], report)
+    check_coverage(archive, [one for one in chosen if one.readable], report)
     return report.findings()
 
 

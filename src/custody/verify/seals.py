@@ -53,9 +53,9 @@ def check_chain(sealed: list[manifest.Sealed], report: Report, selected: set[str
     previous: manifest.Sealed | None = None
     expected = 1
     for item in sealed:
-        if item.content is None:
+        if not item.readable:
             continue
-        chain = item.content.get("chain") or {}
+        chain = item.head.get("chain") or {}
         problems = []
         if item.sequence != expected:
             if item.sequence is not None and item.sequence > expected:
