@@ -70,7 +70,7 @@ class Sealed:
     def data(self) -> bytes:
         if not self.lazy:
             return self._data or b""
-        return _CACHE.get(self)[0]
+        return _CACHE.get(self, parse=False)[0]
 
     @property
     def content(self) -> dict[str, Any] | None:
@@ -85,40 +85,46 @@ class Sealed:
         return value if isinstance(value, int) else None
 
 
+_UNPARSED: Any = object()  # bytes held, not parsed yet
+
+
 class _Cache:
-    """The manifests a process read lazily, parsed, newest used last, within a budget."""
+    """The manifests a process read lazily, newest used last, within a budget; each
+    parsed only when its content is asked for, not when only its bytes are."""
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
-        self._held: dict[Path, tuple[str, bytes, dict[str, Any] | None]] = {}
+        self._held: dict[Path, tuple[str, bytes, Any]] = {}
 
-    def put(self, sealed: Sealed, data: bytes, content: dict[str, Any] | None) -> None:
+    def put(self, sealed: Sealed, data: bytes, content: Any) -> None:
         self._held.pop(sealed.path, None)
         self._held[sealed.path] = (sealed.sha256, data, content)
         while len(self._held) > 1 and sum(len(d) for _, d, _ in self._held.values()) \
                 > self.budget:
             del self._held[next(iter(self._held))]
 
-    def get(self, sealed: Sealed) -> tuple[bytes, dict[str, Any] | None]:
+    def get(self, sealed: Sealed, *, parse: bool = True) -> tuple[bytes, dict[str, Any] | None]:
         held = self._held.get(sealed.path)
         if held is not None and held[0] == sealed.sha256:
-            self._held[sealed.path] = self._held.pop(sealed.path)  # used last
-            return held[1], held[2]
-        try:
-            data = sealed.path.read_bytes()
-        except OSError:
-            data = b""
-        if sha256_hex(data) != sealed.sha256:
-            # changed since it was first read: what was read then is what is judged
-            sealed.problem = "the manifest changed while it was being read"
-            sealed.readable = False
-            return b"", None
-        try:
-            content = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
-            content = None
-        self.put(sealed, data, content)
-        return data, content
+            data, content = held[1], held[2]
+        else:
+            try:
+                data = sealed.path.read_bytes()
+            except OSError:
+                data = b""
+            if sha256_hex(data) != sealed.sha256:
+                # changed since it was first read: what was read then is what is judged
+                sealed.problem = "the manifest changed while it was being read"
+                sealed.readable = False
+                return b"", None
+            content = _UNPARSED
+        if parse and content is _UNPARSED:
+            try:
+                content = json.loads(data)
+            except (ValueError, UnicodeDecodeError):
+                content = None
+        self.put(sealed, data, content)  # used last
+        return data, None if content is _UNPARSED else content
 
 
 _CACHE = _Cache(CACHE_BYTES)

@@ -91,10 +91,19 @@ def _verify(archive: Archive, capture_ids: list[str] | None, against: str | None
         queue.append(job)
         return len(queue) - 1
 
+    # the keys, once, before the workers start: every capture's job judges by them
+    from ..seal.trust import admission_of
+    from .seals import read_signers
+
+    keys = Report(report.root)
+    signers = read_signers(archive, keys)
+    admission = admission_of(archive.manifests_dir, signers or [])
     seals = add(partial(_seals_and_proofs, archive, sealed, chosen, against, whole,
-                        progress.sealing))
-    database = add(partial(_database, archive, chosen, set(by_id) if whole else None,
-                           progress.sealing))
+                        progress.sealing, signers, admission))
+    # each capture's manifest read once, for its seal and its database rows alike
+    captures = [add(partial(_capture, archive, one, signers, admission, progress.sealing))
+                for one in chosen]
+    database = add(partial(_database, archive, set(by_id) if whole else None))
     search = add(partial(_search_index, archive,
                          None if whole else [one.capture_id for one in chosen]))
     size = verify_warc.part_size(_bytes_named(chosen), workers,
@@ -107,6 +116,7 @@ def _verify(archive: Archive, capture_ids: list[str] | None, against: str | None
             files.append(one.capture_id)
 
     with Pool(queue, workers) as pool:
+        per_capture = [pool.result(n) for n in captures]
         proofs = pool.result(seals)
         in_db = pool.result(database)
         in_index = pool.result(search)
@@ -119,6 +129,9 @@ def _verify(archive: Archive, capture_ids: list[str] | None, against: str | None
                 verify_warc.check_file(archive, item, pool.result, warcs)
     # asked for last, so that waiting for it never keeps the pool's results waiting
     tokens, notes = early.result(0)
+    report.merge(keys.findings())
+    for findings in per_capture:
+        report.merge(findings)
     report.merge(proofs)
     for one in chosen:
         check_timestamps(one, tokens, report)
@@ -144,21 +157,18 @@ def _tokens(archive: Archive, capture_ids: list[str] | None) -> Any:
 
 def _seals_and_proofs(archive: Archive, sealed: list[manifest.Sealed],
                       chosen: list[manifest.Sealed], against: str | None,
-                      whole: bool, sealing: frozenset[str]) -> Findings:
-    """Everything checked with the archivists' keys: the signatures and fields of the
-    chosen manifests, the chain, the ledger and its checkpoints, the custody log; each
-    key's admission to allowed_signers proven by the log (trust.py)."""
-    from ..seal.trust import admission_of
+                      whole: bool, sealing: frozenset[str], signers: Any,
+                      admission: Any) -> Findings:
+    """What spans the captures, checked with the archivists' keys (``signers``, and each
+    one's ``admission`` proven by the log, trust.py): the chain, the ledger and its
+    checkpoints, the custody log, the bytes the log records. It reads each manifest's
+    head only."""
     from .coverage import check_coverage
     from .proofs import check_ledger, check_log
     from .report import Report
-    from .seals import check_chain, check_seal, read_signers
+    from .seals import check_chain
 
     report = Report(str(archive.root))
-    signers = read_signers(archive, report)
-    admission = admission_of(archive.manifests_dir, signers or [])
-    for one in chosen:
-        check_seal(archive, one, signers, admission, report)
     selected = {one.capture_id for one in chosen}
     check_chain(sealed, report, selected)
     check_ledger(archive, sealed, selected, signers, admission, report, against, sealing)
@@ -168,27 +178,50 @@ def _seals_and_proofs(archive: Archive, sealed: list[manifest.Sealed],
     return report.findings()
 
 
-def _database(archive: Archive, chosen: list[manifest.Sealed],
-              all_ids: set[str] | None, sealing: frozenset[str]) -> Findings:
-    """The database against the chosen manifests; with ``all_ids`` (every sealed
-    capture), also that it holds no capture without a manifest."""
-    from .database import check_database, check_database_extras, open_db
+def _capture(archive: Archive, one: manifest.Sealed, signers: Any, admission: Any,
+             sealing: frozenset[str]) -> Findings:
+    """One capture's signature, fields, SHA256SUMS and listed documents, and its rows in
+    the database: a job of its own, reading its manifest once for all of them."""
+    import sqlite3
+
+    from .database import check_database
     from .report import UNCHECKED, Report
+    from .seals import check_seal
+
+    report = Report(str(archive.root))
+    check_seal(archive, one, signers, admission, report)
+    content = one.content
+    if content is None or not archive.db_path.exists():
+        return report.findings()  # reported by the seal checks; a missing database once
+    from ..index.query import open_readonly
+
+    try:
+        conn = open_readonly(archive.db_path)
+    except Exception:  # an unusable database is reported once, by _database
+        return report.findings()
+    try:
+        check_database(archive, conn, one.capture_id, content, one.sha256, report, sealing)
+    except (KeyError, TypeError, AttributeError) as exc:
+        report.add("database", f"captures/{one.capture_id}", UNCHECKED,
+                   f"the manifest lacks what to compare ({exc!r})", one.capture_id)
+    except sqlite3.Error:
+        pass  # an unreadable database: _database says so
+    finally:
+        conn.close()
+    return report.findings()
+
+
+def _database(archive: Archive, all_ids: set[str] | None) -> Findings:
+    """Whether the database can be read at all; with ``all_ids`` (every sealed capture),
+    also that it holds no capture without a manifest."""
+    from .database import check_database_extras, open_db
+    from .report import Report
 
     report = Report(str(archive.root))
     conn = open_db(archive, report)
     if conn is None:
         return report.findings()
     try:
-        for one in chosen:
-            if one.content is None:
-                continue  # reported by the seal checks
-            try:
-                check_database(archive, conn, one.capture_id, one.content, one.sha256, report,
-                               sealing)
-            except (KeyError, TypeError, AttributeError) as exc:
-                report.add("database", f"captures/{one.capture_id}", UNCHECKED,
-                           f"the manifest lacks what to compare ({exc!r})", one.capture_id)
         if all_ids is not None:
             check_database_extras(conn, all_ids, report)
     finally:
