@@ -202,8 +202,10 @@ def sync(conn: Any, local: Any) -> tuple[int, int]:
     return len(here - there), len(gone)
 
 
-def run_query(url: str, sql: str, *, timeout: float) -> tuple[list[str], list[Any]]:
-    """Read-only SQL in a read-only transaction, stopped after ``timeout`` seconds."""
+def run_query(url: str, sql: str, params: list[Any] | None = None, *,
+              timeout: float) -> tuple[list[str], list[Any]]:
+    """Columns and rows of SQL run in a read-only transaction, stopped after ``timeout``
+    seconds; QueryError for what PostgreSQL refuses."""
     import psycopg
 
     conn = connect(url)
@@ -211,7 +213,7 @@ def run_query(url: str, sql: str, *, timeout: float) -> tuple[list[str], list[An
         with conn.transaction():
             conn.execute("SET TRANSACTION READ ONLY")
             conn.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
-            cursor = conn.execute(sql)
+            cursor = conn.execute(sql, params)
             columns = [d.name for d in cursor.description or []]
             return columns, cursor.fetchall() if cursor.description else []
     except psycopg.errors.QueryCanceled as exc:
@@ -253,17 +255,9 @@ def _lexeme(word: str) -> str:
 def search(url: str, words: str, *, limit: int, filters: Any,
            timeout: float) -> list[dict[str, Any]]:
     """custody search against PostgreSQL: the same query language, filters and snippets."""
-    from .search import check_date, check_language, where_clause
-    from .textindex import QuerySyntaxError, compile_query, snippet
+    from .search import hits, prepare
 
-    filters.lang = check_language(filters.lang)
-    filters.since = check_date(filters.since, "--since")
-    filters.until = check_date(filters.until, "--until")
-    try:
-        expression = tsquery(compile_query(words))
-    except QuerySyntaxError as exc:
-        raise UsageError(f"search {words!r}: {exc}") from exc
-    where, params = where_clause(filters)
+    compiled, where, params = prepare(words, filters)
     sql = ("SELECT d.url, d.title, d.capture_id, coalesce(r.fetched_at, c.started_at), d.text, "
            "d.language, c.status LIKE 'imported%%', "
            "ts_rank('{0.2, 0.2, 0.2, 1.0}', s.terms, q) AS rank "
@@ -272,20 +266,5 @@ def search(url: str, words: str, *, limit: int, filters: Any,
            "LEFT JOIN resources r ON r.id = d.resource_id, "
            "CAST(%s AS tsquery) q WHERE s.terms @@ q"
            f"{where.replace('?', '%s')} ORDER BY rank DESC, d.id LIMIT %s")
-    import psycopg
-
-    conn = connect(url)
-    try:
-        with conn.transaction():
-            conn.execute("SET TRANSACTION READ ONLY")
-            conn.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
-            rows = conn.execute(sql, [expression, *params, limit]).fetchall()
-    except psycopg.Error as exc:
-        raise QueryError(_first_line(exc)) from exc
-    finally:
-        conn.close()
-    return [
-        {"url": u, "title": title, "capture_id": cid, "captured_at": at, "language": lang,
-         "snippet": snippet(text or "", words, lang), "imported": bool(imported)}
-        for u, title, cid, at, text, lang, imported, _rank in rows
-    ]
+    _, rows = run_query(url, sql, [tsquery(compiled), *params, limit], timeout=timeout)
+    return hits(rows, words)

@@ -91,9 +91,11 @@ def check_date(value: str | None, option: str) -> str | None:
     return moment.isoformat(timespec="microseconds") + "Z"
 
 
-def search(conn: sqlite3.Connection, words: str, *, limit: int = 20,
-           filters: Filters | None = None, timeout: float | None = None) -> list[dict[str, Any]]:
-    filters = filters or Filters()
+def prepare(words: str, filters: Filters) -> tuple[str, str, list[Any]]:
+    """The query compiled (FTS5's syntax), and the filters checked and made SQL: a tail
+    of ``AND`` clauses with ``?`` placeholders, and their values. UsageError for a query
+    or a filter that is not well formed. PostgreSQL's search (postgres.py) starts here
+    too."""
     filters.lang = check_language(filters.lang)
     filters.since = check_date(filters.since, "--since")
     filters.until = check_date(filters.until, "--until")
@@ -102,6 +104,23 @@ def search(conn: sqlite3.Connection, words: str, *, limit: int = 20,
     except QuerySyntaxError as exc:
         raise UsageError(f"search {words!r}: {exc}") from exc
     where, params = where_clause(filters)
+    return expression, where, params
+
+
+def hits(rows: list[Any], words: str) -> list[dict[str, Any]]:
+    """Rows of (url, title, capture id, when, text, language, imported) as search hits,
+    each with a snippet cut from its own text."""
+    return [
+        {"url": url, "title": title, "capture_id": capture_id, "captured_at": captured_at,
+         "language": language, "snippet": snippet(text or "", words, language),
+         "imported": bool(imported)}
+        for url, title, capture_id, captured_at, text, language, imported, *_ in rows
+    ]
+
+
+def search(conn: sqlite3.Connection, words: str, *, limit: int = 20,
+           filters: Filters | None = None, timeout: float | None = None) -> list[dict[str, Any]]:
+    expression, where, params = prepare(words, filters or Filters())
     # when the page was fetched: for an imported file, the time its record gives
     sql = ("SELECT d.url, d.title, d.capture_id, coalesce(r.fetched_at, c.started_at), d.text, "
            "d.language, c.status LIKE 'imported%' FROM search_index s "
@@ -109,9 +128,4 @@ def search(conn: sqlite3.Connection, words: str, *, limit: int = 20,
            "LEFT JOIN resources r ON r.id = d.resource_id WHERE search_index MATCH ?"
            f"{where} ORDER BY s.rank LIMIT ?")
     _, rows = run_query(conn, sql, [expression, *params, limit], timeout=timeout)
-    return [
-        {"url": url, "title": title, "capture_id": capture_id, "captured_at": captured_at,
-         "language": language, "snippet": snippet(text or "", words, language),
-         "imported": bool(imported)}
-        for url, title, capture_id, captured_at, text, language, imported in rows
-    ]
+    return hits(rows, words)
