@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ..core.errors import ExitCode, UsageError
+from ..core.errors import CustodyError, ExitCode, UsageError
 from .common import json_option, open_browser, open_media, root_option, signing_key
 
 # -- archive -------------------------------------------------------------------------------------
@@ -244,7 +244,7 @@ def _enqueue(root: str | None, queue_url: str, seeds: list[str], batch: int, res
     if not tsa:  # the archive's own TSAs, when it is here
         try:
             tsa = load_config(Archive.open(root).root).tsa
-        except Exception:  # no archive here: the workers' settings have none
+        except CustodyError:  # no archive here: the workers' settings have none
             tsa = []
     settings.tsa = tsa
     jobs = Queue(connect(queue_url)).enqueue(seeds, settings.to_json(), batch)
