@@ -2,7 +2,7 @@
 processes, and what it would take of Redis (and of the one seal lock) at 100 workers.
 
     .venv/bin/python scripts/bench_queue.py [--pages 10000] [--hosts 20] [--latency 0.03]
-                                            [--workers 1,2,4] [--batch 50]
+                                            [--workers 1,2,4] [--batch 50] [--store]
 
 Each run: a fresh redis-server (append-only, fsync always, as the tests run it), a fresh
 archive with a key per worker, ``pages`` URLs over ``hosts`` loopback hosts (each its
@@ -10,6 +10,9 @@ own process, each answering after ``latency`` seconds) queued with ``custody arc
 --queue``, then the workers started together; the time is from their start until the
 queue's status shows every URL finished. Redis's own count of commands gives the
 operations per page; the workers' summary lines give the time under the seal lock.
+With ``--store`` the archive is kept in an S3-compatible store (moto on loopback, from
+``./scripts/setup --test``): the first worker sends the archive there, the others start
+from empty folders, and the store's requests per seal are counted too.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 from custody.testing.bench import memory_kb
 from custody.testing.hosts import served_hosts
 from custody.testing.redis_server import RedisServer
+from custody.testing.s3_server import S3Server
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = REPO / ".venv" / "bin"
@@ -52,9 +56,17 @@ def one_run(workers: int, bases: list[str], args: argparse.Namespace) -> dict[st
 
     per_host = args.pages // len(bases)
     urls = [f"{base}/p{i}.html" for i in range(per_host) for base in bases]
-    with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp) / "redis") as redis:
+    with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp) / "redis") as redis, \
+            contextlib.ExitStack() as stack:
         env = dict(os.environ, CUSTODY_ROOT=f"{tmp}/archive", XDG_CONFIG_HOME=f"{tmp}/config",
-                   CUSTODY_KEY=f"{tmp}/keys/coord")
+                   CUSTODY_KEY=f"{tmp}/keys/coord", XDG_CACHE_HOME=f"{tmp}/cache")
+        store: list[str] = []
+        if args.store:
+            s3 = S3Server(Path(tmp) / "s3").start()
+            stack.callback(s3.stop)
+            s3.bucket("bench")
+            env.update(s3.env())
+            store = ["--store", "s3://bench/run"]
         env.pop("CUSTODY_KEY_PASSPHRASE", None)
         custody(env, "init", "--operator", "coordinator")
         names = [f"w{i}" for i in range(1, workers + 1)]
@@ -69,8 +81,13 @@ def one_run(workers: int, bases: list[str], args: argparse.Namespace) -> dict[st
         client = connect(redis.url)
         before = commands(client)
         start = time.perf_counter()
+
+        def root_of(name: str) -> list[str]:  # with a store, only w1 starts from the archive
+            return ["--root", f"{tmp}/{name}"] if store and name != "w1" else []
+
         procs = [subprocess.Popen([str(BIN / "custody"), "worker", "--queue", redis.url,
-                                   "--name", name, "--exit-when-idle", "2"],
+                                   "--name", name, "--exit-when-idle", "2", *store,
+                                   *root_of(name)],
                                   env={**env, "CUSTODY_KEY": f"{tmp}/keys/{name}"},
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                  for name in names]
@@ -102,12 +119,14 @@ def one_run(workers: int, bases: list[str], args: argparse.Namespace) -> dict[st
                    for m in re.finditer(r"held \d+ times for ([\d.]+) s", out))
         seals = sum(int(m.group(1)) for out in outputs
                     for m in re.finditer(r"held (\d+) times", out))
-        verify = subprocess.run([str(BIN / "custody"), "verify"], env=env,
+        calls = sum(int(m.group(1)) for out in outputs
+                    for m in re.finditer(r"(\d+) store requests", out))
+        verify = subprocess.run([str(BIN / "custody"), "verify", *store], env=env,
                                 capture_output=True, text=True)
         return {"workers": workers, "seconds": elapsed, "pages_s": len(urls) / elapsed,
                 "rss_mb": max(peaks) / 1024, "ops_page": ops / len(urls),
                 "seal_s": held / max(seals, 1), "seals": seals, "failed": status["failed"],
-                "verify": verify.returncode}
+                "verify": verify.returncode, "store_seal": calls / max(seals, 1)}
 
 
 def redis_capacity(seconds: float = 3.0, clients: int = 8) -> float:
@@ -139,13 +158,15 @@ def main() -> int:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--store", action="store_true",
+                        help="keep the archive in an S3-compatible store (moto on loopback)")
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
     print(f"{os.cpu_count()} cores; {args.pages} pages over {args.hosts} hosts at "
           f"{args.latency * 1000:.0f} ms, {args.batch} URLs a job, concurrency "
-          f"{args.concurrency} per host")
+          f"{args.concurrency} per host" + (", the archive in S3 (moto)" if args.store else ""))
     print(f"{'workers':>7} {'seconds':>8} {'pages/s':>8} {'vs 1':>5} {'RSS MB':>7} "
-          f"{'ops/page':>8} {'seal s':>7} {'verify':>6}")
+          f"{'ops/page':>8} {'seal s':>7} {'verify':>6}" + (" S3 req/seal" if args.store else ""))
     results = []
     with served_hosts(args.hosts, latency=args.latency, pages=args.pages) as bases:
         for count in counts:
@@ -154,7 +175,8 @@ def main() -> int:
             base = results[0]["pages_s"]
             print(f"{count:>7} {r['seconds']:>8.1f} {r['pages_s']:>8.1f} "
                   f"{r['pages_s'] / base:>5.2f} {r['rss_mb']:>7.0f} {r['ops_page']:>8.1f} "
-                  f"{r['seal_s']:>7.3f} {r['verify']:>6}", flush=True)
+                  f"{r['seal_s']:>7.3f} {r['verify']:>6}" +
+                  (f" {r['store_seal']:>11.1f}" if args.store else ""), flush=True)
     capacity = redis_capacity()
     best = max(results, key=lambda r: r["workers"])
     per_worker = best["pages_s"] / best["workers"]

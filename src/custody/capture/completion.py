@@ -153,7 +153,8 @@ def complete(archive: Archive, state: CrawlState, *, key: Ed25519PrivateKey,
     extractor.drain(state)  # before the WARC is renamed under the workers' feet
     state.commit()
     with archive.sealing():
-        if archive.shared is not None:  # another worker's seal a crash left unpublished
+        if archive.shared is not None and not archive.mirrored:
+            # another worker's seal a crash left unpublished (the store settles its own)
             publish_leftovers(archive, key=key, principal=collector["operator"])
         state.begin()
         series.writer()  # a capture whose every fetch failed still has a WARC: its metadata

@@ -30,7 +30,7 @@ COMMANDS = {
     "show": "browsing:show", "history": "browsing:history", "diff": "browsing:diff",
     "serve": "browsing:serve", "replay": "replaying:replay", "export": "exporting:export",
     "import": "importing:import_command", "report": "reporting:report",
-    "worker": "queueing:worker", "queue": "queueing:queue",
+    "worker": "queueing:worker", "queue": "queueing:queue", "pull": "queueing:pull",
 }
 
 

@@ -12,11 +12,12 @@ from typing import Any
 import click
 
 from ..core.errors import ExitCode
-from .common import json_option, log_event, root_option
+from .common import json_option, log_event, root_option, store_copy, store_option
 
 
 @click.command()
 @root_option
+@store_option
 @click.argument("capture_ids", nargs=-1)
 @json_option
 @click.option("-v", "--verbose", is_flag=True, help="List passed checks too.")
@@ -28,8 +29,9 @@ from .common import json_option, log_event, root_option
 @click.option("--part-size", "part_bytes", type=click.IntRange(min=1), default=None,
               metavar="BYTES", help="Cut WARC files into parts of at least BYTES for the "
                                     "workers [default: chosen from the archive's size].")
-def verify(root: str | None, capture_ids: tuple[str, ...], as_json: bool, verbose: bool,
-           against: str | None, jobs: int | None, part_bytes: int | None) -> None:
+def verify(root: str | None, store_url: str | None, capture_ids: tuple[str, ...],
+           as_json: bool, verbose: bool, against: str | None, jobs: int | None,
+           part_bytes: int | None) -> None:
     """Check signatures, the chain, every file and record, and the database.
 
     Exit 0: all passed; 1: something failed; 6: nothing failed but something could not
@@ -39,11 +41,12 @@ def verify(root: str | None, capture_ids: tuple[str, ...], as_json: bool, verbos
     custody verify
     custody verify 20261121T101500Z-1a2b3c4d --json
     custody verify --against checkpoint-from-march.txt
+    custody verify --store s3://evidence/team   # a copy fetched to --root, then checked
     """
     from ..core.archive import Archive
     from ..verify.run import verify as run_verify
 
-    arch = Archive.open(root)
+    arch = Archive.open(root) if store_url is None else store_copy(store_url, root)
     old = Path(against).read_text(encoding="utf-8", errors="replace") if against else None
 
     def waiting() -> None:
@@ -53,9 +56,10 @@ def verify(root: str | None, capture_ids: tuple[str, ...], as_json: bool, verbos
                         on_wait=waiting, part_bytes=part_bytes)
     from ..verify.report import FAILED  # here: verify forks its first worker before loading it
 
-    log_event(arch, "verified", {"status": report.status,
-                                  "captures": len(report.captures),
-                                  "failed": report.count(FAILED)})
+    if store_url is None:  # a store's log is written by workers, under the seal lock
+        log_event(arch, "verified", {"status": report.status,
+                                      "captures": len(report.captures),
+                                      "failed": report.count(FAILED)})
     count = len(report.captures)
     _print(report, as_json, verbose, f"{count} capture{'' if count == 1 else 's'}")
     _exit(report.status)

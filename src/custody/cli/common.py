@@ -18,6 +18,10 @@ root_option = click.option(
     help="The archive folder (default: the current directory; env CUSTODY_ROOT).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+store_option = click.option(
+    "--store", "store_url", envvar="CUSTODY_STORE", metavar="s3://BUCKET/PREFIX",
+    help="The archive kept in S3-compatible object storage (endpoint and credentials as "
+         "boto3 finds them: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID...; env CUSTODY_STORE).")
 json_rows_option = click.option(
     "--json", "fmt", flag_value="json", help="A JSON array of row objects."
 )
@@ -125,3 +129,40 @@ def open_media(fetcher: Any, settings: Any) -> Any:
     from ..media.session import open_media as collector
 
     return collector(fetcher, settings)
+
+
+def store_copy(store_url: str, root: str | None) -> Any:
+    """The archive an object store holds, fetched into ``root`` (default: a folder in the
+    user's cache), exact (what the store no longer holds is removed from the copy) and
+    indexed; the copy's Archive."""
+    from pathlib import Path
+
+    from ..core.archive import Archive
+    from ..store.mirror import fetch_all
+    from ..store.s3 import Store
+
+    store = Store(store_url, patience=float(os.environ.get("CUSTODY_S3_PATIENCE", "60")))
+    if root is None:
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        root = str(Path(cache) / "custody" / "store" / store.url.bucket /
+                   store.url.prefix.rstrip("/"))
+    store.check()
+    folder = Archive.resolve_root(root)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def say(text: str) -> None:
+        click.echo(f"custody: {text}", err=True)
+
+    counts = fetch_all(store, folder, say)
+    if counts["objects"] == 0:
+        from ..core.errors import StoreError
+
+        raise StoreError("the store holds no archive", where=str(store.url))
+    arch = Archive.open(folder)
+    from ..capture.recovery import reindex
+
+    reindex(arch, key=None)
+    say(f"{store.url}: {counts['objects']} objects, {counts['fetched']} fetched "
+        f"({counts['bytes'] / 1e6:.1f} MB), {counts['removed']} removed from the copy "
+        f"in {arch.root}")
+    return arch

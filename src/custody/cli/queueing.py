@@ -9,7 +9,15 @@ import socket
 
 import click
 
-from .common import json_option, open_browser, open_media, root_option, signing_key
+from .common import (
+    json_option,
+    open_browser,
+    open_media,
+    root_option,
+    signing_key,
+    store_copy,
+    store_option,
+)
 
 queue_option = click.option(
     "--queue", "queue_url", required=True, envvar="CUSTODY_QUEUE", metavar="URL",
@@ -30,13 +38,19 @@ queue_option = click.option(
 @click.option("--db", "db_url", envvar="CUSTODY_DB", metavar="URL",
               help="Also copy each sealed capture into the index in PostgreSQL "
                    "(postgresql://HOST/DB).")
+@store_option
 def worker(root: str | None, queue_url: str, name: str | None, visibility: float,
-           exit_when_idle: float | None, max_jobs: int | None, db_url: str | None) -> None:
+           exit_when_idle: float | None, max_jobs: int | None, db_url: str | None,
+           store_url: str | None) -> None:
     """Take jobs from the shared queue and capture each as one sealed capture.
+
+    With --store, the archive is kept in an S3-compatible store and --root is this
+    worker's working copy of it (made from the store, or sent to an empty store).
 
     \b
     custody worker --queue redis://queue.example:6379/0
     custody worker --queue redis://127.0.0.1:6379/0 --root /mnt/archive --name w1
+    custody worker --queue redis://q:6379/0 --store s3://evidence/team --root ./w1
     """
     from ..core.archive import Archive
     from ..queue.connection import check_url
@@ -48,23 +62,35 @@ def worker(root: str | None, queue_url: str, name: str | None, visibility: float
         from ..index.postgres import check_url as check_db_url
 
         check_db_url(db_url)
-    arch = Archive.open(root)
+    if store_url is not None:
+        from ..store.s3 import StoreURL
+
+        StoreURL.parse(store_url)
+        arch = Archive.create(root) if not (Archive.resolve_root(root) / "manifests").is_dir() \
+            else Archive.open(root)
+    else:
+        arch = Archive.open(root)
     key_obj = signing_key(arch)
-    check_signing_key(arch, key_obj.public_key())
     label = name or f"{socket.gethostname()}-{os.getpid()}"
     if not label.replace("-", "").replace("_", "").replace(".", "").isalnum():
         from ..core.errors import UsageError
 
         raise UsageError("a worker's name is letters, digits, '-', '_' and '.'", where=label)
     runner = Worker(arch.root, queue_url, name=label, key=key_obj, visibility=visibility,
-                    open_visitor=open_browser, open_media=open_media, db_url=db_url)
+                    open_visitor=open_browser, open_media=open_media, db_url=db_url,
+                    store_url=store_url)
+    if store_url is not None:
+        runner.mirror.store.check()
+        runner.join_store()
+    check_signing_key(arch, key_obj.public_key())
     runner.say(f"worker {label} takes jobs from the queue")
     runner.run(exit_when_idle=exit_when_idle, max_jobs=max_jobs)
     stats = runner.stats
     runner.say(f"worker {label}: {stats.jobs} jobs, {stats.done} done, {stats.failed} failed, "
                f"{stats.taken_over} taken over, {stats.pages} responses; the shared seal "
                f"lock held {runner.seal.seals} times for {runner.seal.held_seconds:.2f} s, "
-               f"found taken {runner.seal.waits} times; {runner.gate_asks} host-gate calls")
+               f"found taken {runner.seal.waits} times; {runner.gate_asks} host-gate calls" +
+               (f"; {runner.mirror.store.calls} store requests" if runner.mirror else ""))
 
 
 @click.group()
@@ -122,3 +148,21 @@ def retry_failed(queue_url: str) -> None:
 
     count = Queue(connect(queue_url)).retry_failed()
     click.echo(f"{count} failed job{'' if count == 1 else 's'} queued again")
+
+
+@click.command()
+@root_option
+@click.option("--store", "store_url", required=True, envvar="CUSTODY_STORE",
+              metavar="s3://BUCKET/PREFIX", help="The archive in S3-compatible storage "
+              "(env CUSTODY_STORE; endpoint and credentials as boto3 finds them).")
+def pull(root: str | None, store_url: str) -> None:
+    """Make --root an exact, indexed copy of the archive an object store holds.
+
+    Only objects that changed since the last pull are fetched; `custody verify`,
+    `query`, `search` and `report` then work on the copy.
+
+    \b
+    custody pull --store s3://evidence/team --root ./team
+    """
+    arch = store_copy(store_url, root)
+    click.echo(f"{arch.root}: a copy of {store_url}")

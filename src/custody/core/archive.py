@@ -81,6 +81,9 @@ class Archive:
     root: Path
     lane: str | None = None  # a queue worker's name: its own lock, beside the others'
     shared: SharedSealing | None = field(default=None, compare=False)
+    # the folder is a working copy of an archive in an object store (custody.store): its
+    # ledger and log are the store's, its manifests only those sealed here
+    mirrored: bool = False
 
     @property
     def archive_dir(self) -> Path:

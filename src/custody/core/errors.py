@@ -10,7 +10,8 @@ The hierarchy::
     ├── KeyProblem                    the archivist's key is missing or locked -> 4
     ├── QueryError                    SQL refused or failed in `custody query` -> 7
     ├── NotFound                      a capture id or URL that is not there    -> 8
-    └── QueueError                    the shared queue (Redis) is unusable     -> 9
+    ├── QueueError                    the shared queue (Redis) is unusable     -> 9
+    └── StoreError                    the object store (S3) is unusable        -> 10
 
 Network failures while fetching are not exceptions at this level: they are
 evidence too, recorded in the manifest and the database (see ``fetch.py``), and
@@ -35,6 +36,7 @@ class ExitCode(IntEnum):
     QUERY = 7  # query/search: SQL error, or a write was refused
     NOT_FOUND = 8  # a capture id or URL that the archive does not hold
     QUEUE = 9  # the shared crawl queue (Redis) cannot be reached, or its URL is wrong
+    STORE = 10  # the object store (S3) cannot be reached, refuses access, or its URL is wrong
     INTERRUPTED = 130  # archive: stopped by Ctrl-C; what was fetched is sealed
     PIPE_CLOSED = 141  # the reader of the output went away (as a process SIGPIPE ends)
 
@@ -83,3 +85,7 @@ class NotFound(CustodyError):
 
 class QueueError(CustodyError):
     exit_code = ExitCode.QUEUE
+
+
+class StoreError(CustodyError):
+    exit_code = ExitCode.STORE

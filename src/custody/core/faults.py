@@ -43,6 +43,9 @@ SEAL_STEPS = (
 OTHER_STEPS = (
     "warc.torn-record",  # a record half written to the WARC file, then death
     "pool.worker-job",  # a verify worker about to run a job
+    "store.capture",  # worker --store: a capture's files sent, its manifest last
+    "store.leaves",  # the ledger's leaves sent: the commit point in the store
+    "store.log.jsonl",  # the custody log sent (its checkpoint before it)
 )
 
 _ERRORS = {"eio": errno.EIO, "enospc": errno.ENOSPC, "eacces": errno.EACCES,

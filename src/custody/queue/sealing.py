@@ -17,7 +17,9 @@ It also checks that it still holds the job, so a job taken over is never sealed 
 the worker that lost it.
 
 On one machine the archive's own sealing lock (flock) is taken inside this one, as
-for any writer.
+for any writer. With an object store (custody.store), the lock also spans the store's
+side of each seal: the shared files fetched just after it is taken, the seal sent just
+before it is released, the ledger written only over the version fetched.
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ class LostSeal(CustodyError):
 
 class SharedSeal:
     def __init__(self, client: Any, patient: Any, root: Path, *, lease: float = 30.0,
-                 holds_job: Callable[[], bool] | None = None, owner: str = "") -> None:
+                 holds_job: Callable[[], bool] | None = None, owner: str = "",
+                 mirror: Any = None, adopt: Callable[[str], bool] | None = None) -> None:
         self.client = client
         self.owner = owner  # the worker's name: a lock whose owner's heartbeat is gone is
         # taken over at once rather than after its lease
@@ -64,6 +67,9 @@ class SharedSeal:
         self.fence_path = root / ".custody" / "seal-fence"
         self.lease_ms = int(lease * 1000)
         self.holds_job = holds_job
+        self.mirror = mirror  # a store.mirror.Mirror: the archive kept in an object store
+        self.adopt = adopt or (lambda capture_id: False)
+        self._seeded = False
         self.token: int | None = None
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
@@ -93,7 +99,11 @@ class SharedSeal:
                                    name="seal-lease")
         renewer.start()
         try:
-            yield
+            if self.mirror is None:
+                yield
+            else:
+                with self._mirrored():
+                    yield
         finally:
             stop.set()
             renewer.join()
@@ -101,6 +111,38 @@ class SharedSeal:
             self.seals += 1
             self.held_seconds += time.monotonic() - began
             self.patient(lambda: self._release(keys=[names.SEAL_LOCK], args=[value]))
+
+    @contextmanager
+    def _mirrored(self) -> Iterator[None]:
+        from ..store.s3 import Conflict
+
+        if not self._seeded:
+            self._seed()
+        self.mirror.begin(self.adopt)
+        yield
+        try:
+            self.mirror.commit()
+        except Conflict as exc:
+            raise LostSeal(f"the store's ledger changed while this worker sealed ({exc}); "
+                           "another worker holds the seal lock") from exc
+
+    def _seed(self) -> None:
+        """An empty store gets the archive this worker's folder holds (`custody init`, the
+        workers' keys admitted): the first worker to start sends it."""
+        from ..core.errors import StoreError
+
+        if not self.mirror.seeded():
+            signers = self.mirror.root / "allowed_signers"
+            if not signers.exists() or not signers.read_bytes().strip():
+                raise StoreError("the store holds no archive yet: run `custody init` in the "
+                                 "worker's --root and admit the workers' keys there; the "
+                                 "first worker sends it to the store",
+                                 where=str(self.mirror.store.url))
+            from ..seal.ledger import Ledger
+
+            Ledger(self.mirror.root / "manifests").origin()  # the ledger's name, sent too
+            self.mirror.seed()
+        self._seeded = True
 
     def _steal_from_the_dead(self, value: str) -> bool:
         """Take the lock from a worker whose heartbeat has expired (killed mid-seal): it

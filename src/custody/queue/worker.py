@@ -43,7 +43,8 @@ class WorkerStats:
 class Worker:
     def __init__(self, root: Path, url: str, *, name: str, key: Any,
                  visibility: float = 60.0, open_visitor: Any = None, open_media: Any = None,
-                 say: Callable[[str], None] | None = None, db_url: str | None = None) -> None:
+                 say: Callable[[str], None] | None = None, db_url: str | None = None,
+                 store_url: str | None = None) -> None:
         self.url = url
         self.db_url = db_url  # the index in PostgreSQL, copied to after each seal
         self._db: Any = None
@@ -59,12 +60,42 @@ class Worker:
         self.queue = Queue(self.client, self.patient)
         self.patient(self.queue.ensure_group)
         self.taken: Taken | None = None
+        self.mirror: Any = None  # the archive kept in an object store, this folder its copy
+        if store_url is not None:
+            from ..store.mirror import Mirror
+            from ..store.s3 import Store
+
+            self.mirror = Mirror(Store(store_url, say=self.say), root)
+            self.mirror.claim("worker")
         self.seal = SharedSeal(self.client, self.patient, root, holds_job=self._holds_job,
-                               owner=name)
-        self.archive = Archive(root, lane=name, shared=self.seal)
+                               owner=name, mirror=self.mirror, adopt=self._adopt)
+        self.archive = Archive(root, lane=name, shared=self.seal,
+                               mirrored=self.mirror is not None)
         self.stats = WorkerStats()
         self.gate_asks = 0
         self._stop = threading.Event()
+
+    def join_store(self) -> None:
+        """Make this folder a copy of the store's archive (sending it there first when the
+        store holds none), before the key is checked against its allowed_signers."""
+        if self.mirror is None:
+            return
+        import os
+
+        signers = self.archive.allowed_signers
+        wait = float(os.environ.get("CUSTODY_STORE_WAIT", "60"))
+        deadline, told = time.monotonic() + wait, False
+        while not (signers.exists() and signers.read_bytes().strip()) and \
+                not self.mirror.seeded():  # another worker may be sending the archive now
+            if time.monotonic() >= deadline:
+                break  # _seed says what to do
+            if not told:
+                self.say("the store holds no archive yet; waiting for the first worker to "
+                         "send one")
+                told = True
+            time.sleep(0.5)
+        with self.archive.sealing():
+            pass
 
     def _holds_job(self) -> bool:
         taken = self.taken
@@ -125,11 +156,22 @@ class Worker:
         from ..index.rebuild import heal_index
         from ..seal.custody_log import CustodyLog
 
+        if self.mirror is not None:  # first what the store holds, settled and sent
+            with self.archive.sealing():
+                pass
         with self.archive.sealing():
             from ..seal.ledger import Ledger
 
             Ledger(self.archive.manifests_dir).repair()
             CustodyLog(self.archive.manifests_dir).repair()
+            if self.mirror is not None:  # sealed here, never sent: not in the store's ledger
+                from ..seal import manifest
+
+                known = {leaf.capture_id for leaf in Ledger(self.archive.manifests_dir).leaves()}
+                for path in manifest.paths(self.archive.manifests_dir):
+                    capture_id = path.name.removesuffix(".json")
+                    if capture_id not in known:
+                        self._set_aside(capture_id)
             database = db.connect(self.archive.db_path)
             try:
                 heal_index(self.archive, database)
@@ -148,6 +190,8 @@ class Worker:
             self.stats.taken_over += 1
             self.say(f"took over job {job.id} ({job.host}) from {taken.taken_over_from}")
         left = capture.read_job_marker(self.archive, job.id)
+        if left is None and self.mirror is not None:  # left by a worker on another machine
+            left = self.mirror.job_marker(job.id)
         if left is not None:
             sealed = self._what_was_left(left)
             if sealed is not None:
@@ -193,6 +237,8 @@ class Worker:
                 self.stats.captures.append(capture_id)
                 self._index_remotely(capture_id)
             (capture.jobs_dir(self.archive) / f"{taken.job.id}.json").unlink(missing_ok=True)
+            if self.mirror is not None:
+                self.mirror.forget_job(taken.job.id)
         else:  # another worker holds it now, and finds the sealed capture it left
             self.say(f"job {taken.job.id}: sealed as {capture_id}, but taken over meanwhile "
                      "by another worker, which will find it sealed")
@@ -245,6 +291,16 @@ class Worker:
 
         capture_id = marker["capture_id"]
         path = manifest.manifest_path(self.archive.manifests_dir, capture_id)
+        if self.mirror is not None:
+            with self.archive.sealing():  # the store's ledger, with what was left settled
+                sealed_there = self.mirror.in_ledger(capture_id)
+            if not sealed_there:
+                self._set_aside(capture_id)
+                self.mirror.forget_job(marker["job"])
+                return None
+            self.say(f"job {marker['job']}: {marker.get('worker')} had sealed it as "
+                     f"{capture_id} in the store; fetched nothing again")
+            return capture_id
         if not path.exists():
             self._set_aside(capture_id)
             return None
@@ -264,13 +320,38 @@ class Worker:
                  "published it, fetched nothing again")
         return capture_id
 
+    def _adopt(self, capture_id: str) -> bool:
+        """Publish (ledger leaf, checkpoint, log event) a capture a worker that died had
+        sent to the store whole, when it is the next in the chain; whether it was."""
+        from ..capture.completion import collector_of
+        from ..seal import manifest
+        from ..seal.ledger import Ledger
+        from ..seal.sealing import chain_head, publish
+
+        path = manifest.manifest_path(self.archive.manifests_dir, capture_id)
+        if capture_id not in {leaf.capture_id for leaf in Ledger(path.parent).leaves()}:
+            sealed = manifest.read(path, lazy=True)
+            sequence, previous = chain_head(self.archive)
+            chain = sealed.head.get("chain") or {}
+            if sealed.sequence != sequence + 1 or chain.get("previous_sha256") != previous:
+                return False
+        principal = collector_of(self.archive, self.key)["operator"]
+        publish(self.archive, capture_id, key=self.key, principal=principal)
+        self.say(f"{capture_id}: sent whole to the store by a worker that stopped before its "
+                 "ledger leaf; published it")
+        return True
+
     def _set_aside(self, capture_id: str) -> None:
         """An unsealed capture of a job that is captured again: its leftovers beside the
-        manifest's temporary name discarded, its crawl state kept aside (never sealed)."""
+        manifest's temporary name discarded, its crawl state kept aside (never sealed).
+        In a copy of a stored archive, a capture sealed here that the store's ledger does
+        not hold is not sealed either: its files are kept aside too."""
         from ..capture.completion import crawls_dir
         from ..seal.sealing import discard_unsealed
 
         with self.archive.sealing():
+            if self.mirror is not None:
+                self._set_aside_sealed(capture_id)
             discard_unsealed(self.archive, capture_id)
             journal.end(self.archive, capture_id)
             crawl = crawls_dir(self.archive) / capture_id
@@ -280,3 +361,23 @@ class Worker:
                 shutil.move(str(crawl), str(aside))
         self.say(f"{capture_id}: an unsealed capture of a job taken over; set aside, the job "
                  "is captured afresh")
+
+    def _set_aside_sealed(self, capture_id: str) -> None:
+        from ..index import db
+        from ..seal import manifest
+        from ..store.mirror import capture_files
+
+        if not manifest.manifest_path(self.archive.manifests_dir, capture_id).exists() or \
+                self.mirror.in_ledger(capture_id):
+            return
+        aside = self.archive.root / ".custody" / "abandoned" / capture_id
+        for relative in capture_files(self.archive.root, capture_id):
+            source = self.archive.root / relative
+            if source.exists():
+                (aside / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(source), str(aside / relative))
+        database = db.connect(self.archive.db_path)
+        try:
+            db.delete_capture(database, capture_id)
+        finally:
+            database.conn.close()

@@ -23,9 +23,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ..core import faults, sshsig
 from ..core.archive import Archive
 from ..core.atomic import write_atomic
+from ..core.errors import ArchiveError
 from . import manifest, timestamp
 from .custody_log import CustodyLog
-from .ledger import Ledger
+from .ledger import Leaf, Ledger
 
 
 @dataclass
@@ -181,6 +182,8 @@ def chain_head(archive: Archive) -> tuple[int, str | None]:
     does not read every manifest before it, which made each seal slower than the last."""
     folder = archive.manifests_dir
     leaves = Ledger(folder).leaves()
+    if archive.mirrored:
+        return _head_from_log(archive, leaves)
     if leaves and len(manifest.paths(folder)) == len(leaves):
         path = manifest.manifest_path(folder, leaves[-1].capture_id)
         try:
@@ -191,6 +194,25 @@ def chain_head(archive: Archive) -> tuple[int, str | None]:
         except OSError:
             pass
     return manifest.chain_head(folder)
+
+
+def _head_from_log(archive: Archive, leaves: list[Leaf]) -> tuple[int, str | None]:
+    """A working copy of a stored archive holds others' manifests only as the ledger's
+    leaves and the log's `captured` events, which name each manifest's sha256."""
+    import json
+
+    if not leaves:
+        return 0, None
+    needle = leaves[-1].capture_id.encode()
+    for line in reversed(CustodyLog(archive.manifests_dir).lines()):
+        if needle in line:
+            entry = json.loads(line)
+            details = entry.get("details") or {}
+            if entry.get("event") == "captured" and \
+                    details.get("capture_id") == leaves[-1].capture_id:
+                return len(leaves), str(details["manifest_sha256"])
+    raise ArchiveError(f"the custody log has no `captured` event for the ledger's last "
+                       f"leaf, {leaves[-1].capture_id}", where=str(archive.root))
 
 
 def publish_leftovers(archive: Archive, *, key: Ed25519PrivateKey, principal: str) -> list[str]:

@@ -14,8 +14,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ORDER = ("core", "warc", "extract", "seal", "index", "capture", "browser", "media", "queue",
-         "verify", "check", "ingest", "report", "export", "replay", "cli", "testing")
+ORDER = ("core", "warc", "extract", "seal", "store", "index", "capture", "browser", "media",
+         "queue", "verify", "check", "ingest", "report", "export", "replay", "cli", "testing")
 
 
 @dataclass
