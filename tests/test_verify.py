@@ -281,3 +281,23 @@ def test_a_torn_last_leaf_is_a_note(sealed: Custody) -> None:
     code, report = sealed.verify()
     assert code == 0, report
     assert any(f"ends in {len(torn)} bytes of a leaf" in n for n in report["notes"]), report
+
+
+def test_plain_verify_counts_what_json_lists(sealed: Custody) -> None:
+    """Without -v or --json, the records that pass are counted, not kept (memory that does
+    not grow with the archive): the same counts as the full report, and a tampered record
+    still named."""
+    _, full = sealed.verify()
+    plain = sealed("verify")
+    assert plain.exit_code == 0
+    summary = full["summary"]
+    assert f"{summary['passed']} passed, 0 failed, 0 unchecked" in plain.stdout
+    assert sum(c["check"] == "record" for c in full["checks"]) > 5
+    _, record = response_record(sealed, "/en.html")
+    rewrite_member(sealed, record, b"monstrous scale", b"monstrous scalE")
+    tampered = sealed("verify")
+    assert tampered.exit_code == 1
+    assert record["record_id"] in tampered.stdout and "block sha256" in tampered.stdout
+    _, again = sealed.verify()
+    assert f"{again['summary']['passed']} passed, {again['summary']['failed']} failed" \
+        in tampered.stdout

@@ -53,7 +53,8 @@ def verify(root: str | None, store_url: str | None, capture_ids: tuple[str, ...]
         click.echo("custody: waiting for the capture being sealed now...", err=True)
 
     report = run_verify(arch, list(capture_ids) or None, against=old, jobs=jobs,
-                        on_wait=waiting, part_bytes=part_bytes)
+                        on_wait=waiting, part_bytes=part_bytes,
+                        summarize=not (as_json or verbose))
     from ..verify.report import FAILED  # here: verify forks its first worker before loading it
 
     if store_url is None:  # a store's log is written by workers, under the seal lock

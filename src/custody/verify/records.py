@@ -60,7 +60,7 @@ def records_of(sealed: manifest.Sealed, relpath: str) -> list[dict[str, Any]]:
 
 
 def plan(archive: Archive, sealed: manifest.Sealed, add: Callable[[Any], int],
-         part_size: int) -> list[FilePlan]:
+         part_size: int, summarize: bool = False) -> list[FilePlan]:
     """The capture's files, with jobs added (``add`` returns a job's number) for those
     there to read whose sealed places follow one another from the start. ValueError
     when the manifest's lists of files and records cannot be read."""
@@ -82,7 +82,7 @@ def plan(archive: Archive, sealed: manifest.Sealed, add: Callable[[Any], int],
         for i, (offset, length) in enumerate(layout):
             if offset + length - cut >= part_size or i == len(layout) - 1:
                 one.part_jobs.append(add(partial(check_part, path, sealed, relpath, start,
-                                                 i + 1)))
+                                                 i + 1, summarize)))
                 start, cut = i + 1, offset + length
     return plans
 
@@ -95,19 +95,27 @@ def part_size(total_bytes: int, workers: int, smallest: int = _MIN_PART) -> int:
     return min(_MAX_PART, max(smallest, total_bytes // (workers * 16)))
 
 
-def check_part(path: Path, sealed: manifest.Sealed, relpath: str, start: int, stop: int
-               ) -> tuple[list[CheckRow], list[tuple[int, str | None]]] | None:
+def check_part(path: Path, sealed: manifest.Sealed, relpath: str, start: int, stop: int,
+               summarize: bool = False
+               ) -> tuple[list[CheckRow], list[tuple[int, str | None]] | None, int] | None:
     """A job: the file's records ``start`` to ``stop`` at their sealed places, inflated
     and compared with the manifest, taking the file to be as sealed (its sha256 is
-    checked on its own); their checks and the (offset, record id) found. None when a
-    place does not hold one whole gzip member."""
+    checked on its own); their checks, the (offset, record id) found, and 0. None when a
+    place does not hold one whole gzip member. ``summarize``: the checks that passed are
+    counted (the third value), not sent, and the places found are None when they are the
+    sealed ones -- so that what the parent holds does not grow with the archive."""
     cid = sealed.capture_id
     records = records_of(sealed, relpath)[start:stop]
     members = read_members(path, [(r["offset"], r["length"]) for r in records])
     if members is None:
         return None
     checks = [record_check(m, cid, relpath, r) for m, r in zip(members, records, strict=True)]
-    return checks, [(m.offset, m.headers.get("WARC-Record-ID")) for m in members]
+    places = [(m.offset, m.headers.get("WARC-Record-ID")) for m in members]
+    if not summarize:
+        return checks, places, 0
+    kept = [c for c in checks if c[2] != PASSED]
+    sealed_places = [(r["offset"], r["record_id"]) for r in records]
+    return kept, None if places == sealed_places else places, len(checks) - len(kept)
 
 
 def check_file(archive: Archive, one: FilePlan, result: Callable[[int], Any],
@@ -161,9 +169,15 @@ def _check_file(path: Path, one: FilePlan, result: Callable[[int], Any],
         size, digest = result(one.sha256_job)
         if digest == sealed_sha and size == sum(r["length"] for r in records):
             parts = [result(n) for n in one.part_jobs]
-    if parts and all(p is not None for p in parts):
-        present = [place for _, places in parts for place in places]
-        rows = [row for checks, _ in parts for row in checks]
+    passed = 0
+    present: list[tuple[int, str | None]] | None
+    if parts and all(p is not None for p in parts) and \
+            len({p[1] is None for p in parts}) == 1:
+        # (None: each part's places are the sealed ones, which the parts did not send)
+        present = None if parts[0][1] is None else \
+            [place for _, places, _ in parts for place in places]
+        rows = [row for checks, _, _ in parts for row in checks]
+        passed = sum(n for _, _, n in parts)
         error = None
     else:  # altered, or not cut: walk it to find what changed, and where
         walked = scan(path, sealed_sha, [(r["offset"], r["length"]) for r in records])
@@ -180,6 +194,8 @@ def _check_file(path: Path, one: FilePlan, result: Callable[[int], Any],
     report.add("warc-file", relpath, FAILED if problems else PASSED, "; ".join(problems), cid)
 
     listed = [(r["offset"], r["record_id"]) for r in records]
+    if present is None:
+        present = listed
     if present == listed and error is None:
         report.add("warc-records", relpath, PASSED, f"{len(present)} records", cid)
     else:
@@ -194,6 +210,7 @@ def _check_file(path: Path, one: FilePlan, result: Callable[[int], Any],
             parts_text.append("not in the manifest: " + ", ".join(extra[:5]))
         report.add("warc-records", relpath, FAILED, "; ".join(parts_text) or "order differs", cid)
     report.merge((rows, []))
+    report.records_passed += passed
 
 
 def record_check(member: Member | None, cid: str, relpath: str,

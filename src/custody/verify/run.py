@@ -35,10 +35,12 @@ class Progress:
 
 def verify(archive: Archive, capture_ids: list[str] | None = None, *,
            against: str | None = None, jobs: int | None = None,
-           on_wait: Callable[[], None] | None = None, part_bytes: int | None = None) -> Report:
+           on_wait: Callable[[], None] | None = None, part_bytes: int | None = None,
+           summarize: bool = False) -> Report:
     """Check the archive (or the named captures); ``against`` is an older checkpoint's text;
     ``jobs`` worker processes run the checks (None: one per core; 0: all in this one);
-    ``part_bytes`` is the smallest part of a WARC file one job reads (None: chosen).
+    ``part_bytes`` is the smallest part of a WARC file one job reads (None: chosen);
+    ``summarize``: the records that pass are counted, not listed (see Report).
 
     The archive is read as one snapshot: a capture being sealed meanwhile is waited for
     (``on_wait`` is called first), never seen half sealed."""
@@ -59,7 +61,7 @@ def verify(archive: Archive, capture_ids: list[str] | None = None, *,
     # the tokens first, in a worker of their own, before anything else is read
     with archive.snapshot(on_wait), \
             Pool([partial(_tokens, archive, capture_ids)], min(workers, 1)) as early:
-        return _verify(archive, capture_ids, against, workers, early, part_bytes)
+        return _verify(archive, capture_ids, against, workers, early, part_bytes, summarize)
 
 
 def progress_of(archive: Archive) -> Progress:
@@ -70,7 +72,7 @@ def progress_of(archive: Archive) -> Progress:
 
 
 def _verify(archive: Archive, capture_ids: list[str] | None, against: str | None,
-            workers: int, early: Pool, part_bytes: int | None) -> Report:
+            workers: int, early: Pool, part_bytes: int | None, summarize: bool) -> Report:
     from ..seal import manifest
     from . import records as verify_warc
     from .report import UNCHECKED, Report
@@ -111,7 +113,7 @@ def _verify(archive: Archive, capture_ids: list[str] | None, against: str | None
     files: list[verify_warc.FilePlan | str] = []  # a capture id: its lists cannot be read
     for one in chosen:
         try:
-            files += verify_warc.plan(archive, one, add, size)
+            files += verify_warc.plan(archive, one, add, size, summarize)
         except ValueError:
             files.append(one.capture_id)
 
@@ -120,7 +122,7 @@ def _verify(archive: Archive, capture_ids: list[str] | None, against: str | None
         proofs = pool.result(seals)
         in_db = pool.result(database)
         in_index = pool.result(search)
-        warcs = Report(report.root)
+        warcs = Report(report.root, summarize=summarize)
         for item in files:
             if isinstance(item, str):
                 warcs.add("warc-records", item, UNCHECKED,
@@ -141,6 +143,7 @@ def _verify(archive: Archive, capture_ids: list[str] | None, against: str | None
     report.merge(in_db)
     report.merge(in_index)
     report.checks.extend(warcs.checks)
+    report.records_passed += warcs.records_passed
     if whole:
         _note_leftovers(archive, sealed, report, progress)
     return report
