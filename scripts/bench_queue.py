@@ -121,7 +121,8 @@ def one_run(workers: int, bases: list[str], args: argparse.Namespace) -> dict[st
                     for m in re.finditer(r"held (\d+) times", out))
         calls = sum(int(m.group(1)) for out in outputs
                     for m in re.finditer(r"(\d+) store requests", out))
-        verify = subprocess.run([str(BIN / "custody"), "verify", *store], env=env,
+        copy = ["--root", f"{tmp}/copy"] if store else []  # a fresh copy of the store
+        verify = subprocess.run([str(BIN / "custody"), "verify", *store, *copy], env=env,
                                 capture_output=True, text=True)
         return {"workers": workers, "seconds": elapsed, "pages_s": len(urls) / elapsed,
                 "rss_mb": max(peaks) / 1024, "ops_page": ops / len(urls),

@@ -188,14 +188,15 @@ def _insert(conn: Any, table: str, columns: list[str], rows: Iterable[Any]) -> N
                            [list(r) for r in rows])
 
 
-def sync(conn: Any, local: Any) -> tuple[int, int]:
+def sync(conn: Any, local: Any, *, remove: bool = True) -> tuple[int, int]:
     """Make PostgreSQL hold what custody.db holds: captures it lacks copied, captures
-    custody.db no longer has removed. (copied, removed)."""
+    custody.db no longer has removed (unless not ``remove``: a worker whose custody.db
+    holds only its own captures, beside other workers'). (copied, removed)."""
     here = {row[0] for row in local.execute("SELECT id FROM captures")}
     there = captured(conn)
     for capture_id in sorted(here - there):
         publish(conn, local, capture_id)
-    gone = sorted(there - here)
+    gone = sorted(there - here) if remove else []
     if gone:
         with conn.transaction():
             conn.execute("DELETE FROM captures WHERE id = ANY(%s)", [gone])

@@ -262,8 +262,9 @@ class Worker:
                                     timeout=30)
             try:
                 if capture_id is None or self._db_behind:
-                    postgres.sync(self._db, local)
-                else:
+                    # a folder of a stored archive holds its own captures only
+                    postgres.sync(self._db, local, remove=self.mirror is None)
+                elif self.mirror is None or self._indexed_here(local, capture_id):
                     postgres.publish(self._db, local, capture_id)
             finally:
                 local.close()
@@ -280,6 +281,13 @@ class Worker:
         if self._db_behind:
             self.say("the PostgreSQL index is reachable again, and up to date")
         self._db_behind = False
+
+    @staticmethod
+    def _indexed_here(local: Any, capture_id: str) -> bool:
+        """Whether this folder's custody.db has the capture (one adopted from the store
+        was indexed by the worker that sealed it, which copies it when it comes back)."""
+        return local.execute("SELECT 1 FROM captures WHERE id = ?", [capture_id]).fetchone() \
+            is not None
 
     def _what_was_left(self, marker: dict[str, Any]) -> str | None:
         """The capture an earlier holder of the job sealed (now published whole), or None
