@@ -11,7 +11,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,8 @@ import pytest
 from custody.testing.hosts import Host
 from custody.testing.redis_server import RedisServer, redis_binary
 from custody.testing.s3_server import S3Server, moto_python
+from test_queue import Team, finish
 
-BIN = Path(sys.executable).parent
 STORE = "s3://evidence/team"
 pytestmark = pytest.mark.skipif(
     (redis_binary() is None or moto_python() is None) and not os.environ.get("CI"),
@@ -45,68 +44,30 @@ def s3(tmp_path: Path) -> Iterator[S3Server]:
         server.stop()
 
 
-class StoreTeam:
-    """A coordinator's folder (custody init, the workers' keys admitted) that the first
-    worker sends to the store; every other worker starts from an empty folder."""
+class StoreTeam(Team):
+    """The queue tests' team, with its archive folder (``root``: custody init, the
+    workers' keys admitted) sent to the store by the first worker; every other worker
+    starts from an empty folder."""
 
     def __init__(self, tmp: Path, queue: str, s3: S3Server) -> None:
-        self.tmp = tmp
-        self.first = tmp / "team"
-        self.base = dict(os.environ, CUSTODY_QUEUE=queue, XDG_CONFIG_HOME=str(tmp / "config"),
-                         XDG_CACHE_HOME=str(tmp / "cache"), CUSTODY_S3_TIMEOUT="3",
+        super().__init__(tmp, queue)
+        self.base.update(XDG_CACHE_HOME=str(tmp / "cache"), CUSTODY_S3_TIMEOUT="3",
                          **s3.env())
-        for name in ("CUSTODY_KEY_PASSPHRASE", "CUSTODY_TEST_FAULT", "CUSTODY_ROOT"):
-            self.base.pop(name, None)
-        self.run("init", "--root", str(self.first), "--operator",
-                 "Coordinator <coord@example.org>")
 
-    def env(self, who: str, **extra: str) -> dict[str, str]:
-        return {**self.base, "CUSTODY_KEY": str(self.tmp / "keys" / who), **extra}
+    def store_worker(self, who: str, root: Path, *args: str,
+                     **extra: str) -> subprocess.Popen[str]:
+        return self.worker(who, "--root", str(root), "--store", STORE, *args, **extra)
 
-    def run(self, *args: str, who: str = "coord", check: bool = True,
-            **extra: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([str(BIN / "custody"), *args], env=self.env(who, **extra),
-                              capture_output=True, text=True, timeout=300)
-        if check:
-            assert done.returncode == 0, done.stdout + done.stderr
-        return done
-
-    def add_worker_key(self, who: str) -> None:
-        key = self.tmp / "keys" / who
-        key.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", who, "-f",
-                        str(key)], check=True)
-        self.run("key", "add", str(key) + ".pub", "--operator", f"{who}@team.example",
-                 "--root", str(self.first))
-
-    def worker(self, who: str, root: Path, *args: str, **extra: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([str(BIN / "custody"), "worker", "--name", who, "--root",
-                                 str(root), "--store", STORE, *args],
-                                env=self.env(who, **extra), stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
-
-    def enqueue(self, *urls: str, options: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-        done = self.run("archive", "--queue", self.base["CUSTODY_QUEUE"], "--json",
-                        "--allow-private", "--root", str(self.first), *options, *urls)
-        return list(json.loads(done.stdout)["jobs"])
+    def jobs(self, *urls: str, options: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        return list(self.enqueue(*urls, options=options)["jobs"])
 
     def totals(self) -> dict[str, int]:
-        done = self.run("queue", "status", "--json")
-        return dict(json.loads(done.stdout)["totals"])
+        return dict(self.status()["totals"])
 
-    def verify(self, copy: Path) -> tuple[int, dict[str, Any], str]:
+    def verify_store(self, copy: Path) -> tuple[int, dict[str, Any], str]:
         done = self.run("verify", "--store", STORE, "--root", str(copy), "--json", check=False)
         return done.returncode, json.loads(done.stdout) if done.stdout.strip() else {}, \
             done.stderr
-
-
-def finish(*workers: subprocess.Popen[str], timeout: float = 180) -> list[str]:
-    outputs = []
-    for worker in workers:
-        out, _ = worker.communicate(timeout=timeout)
-        assert worker.returncode == 0, out
-        outputs.append(out)
-    return outputs
 
 
 def one_capture_per_job(copy: Path, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -137,17 +98,17 @@ def test_workers_keep_the_archive_in_the_store(tmp_path: Path, redis_server: Red
         team = StoreTeam(tmp_path, redis_server.url, s3)
         team.add_worker_key("w1")
         team.add_worker_key("w2")
-        jobs = team.enqueue(*hosts[0].urls(6), *hosts[1].urls(6), options=("--batch", "2"))
+        jobs = team.jobs(*hosts[0].urls(6), *hosts[1].urls(6), options=("--batch", "2"))
         assert len(jobs) == 6
         # w1 sends the coordinator's folder to the empty store; w2 starts from nothing
-        w1 = team.worker("w1", team.first, "--exit-when-idle", "3")
-        w2 = team.worker("w2", tmp_path / "w2", "--exit-when-idle", "3")
+        w1 = team.store_worker("w1", team.root, "--exit-when-idle", "3")
+        w2 = team.store_worker("w2", tmp_path / "w2", "--exit-when-idle", "3")
         finish(w1, w2)
         assert team.totals() == {"pending": 0, "inflight": 0, "done": 12, "failed": 0}
         stored = objects(s3)
         assert not any(k.startswith(".custody/store/") for k in stored)  # no seal half sent
         assert not any(k.startswith(".custody/jobs/") for k in stored)  # every job finished
-        code, report, said = team.verify(tmp_path / "copy")
+        code, report, said = team.verify_store(tmp_path / "copy")
         assert code == 0, report
         assert report["status"] == "passed" and len(report["captures"]) == 6
         manifests = one_capture_per_job(tmp_path / "copy", jobs)
@@ -159,7 +120,7 @@ def test_workers_keep_the_archive_in_the_store(tmp_path: Path, redis_server: Red
                         str(tmp_path / "copy")).stdout
         assert json.loads(rows)[0]["n"] == 6
         # a second verify fetches nothing again
-        code, _, said = team.verify(tmp_path / "copy")
+        code, _, said = team.verify_store(tmp_path / "copy")
         assert code == 0 and " 0 fetched" in said, said
         # one byte flipped in a WARC in the store: caught, and named
         client: Any = s3.client()
@@ -167,7 +128,7 @@ def test_workers_keep_the_archive_in_the_store(tmp_path: Path, redis_server: Red
         data = bytearray(stored[warc])
         data[len(data) // 2] ^= 0x01
         client.put_object(Bucket="evidence", Key=f"team/{warc}", Body=bytes(data))
-        code, report, _ = team.verify(tmp_path / "copy")
+        code, report, _ = team.verify_store(tmp_path / "copy")
         assert code == 1
         assert any(c["outcome"] == "failed" and warc.rsplit("/", 1)[-1] in c["subject"]
                    for c in report["checks"]), report
@@ -176,7 +137,7 @@ def test_workers_keep_the_archive_in_the_store(tmp_path: Path, redis_server: Red
         gone = next(k for k in stored if k.startswith("manifests/") and k.endswith(".json")
                     and "/ledger/" not in k)
         client.delete_object(Bucket="evidence", Key=f"team/{gone}")
-        code, report, _ = team.verify(tmp_path / "copy")
+        code, report, _ = team.verify_store(tmp_path / "copy")
         assert code == 1
         assert not (tmp_path / "copy" / gone).exists()  # the copy follows the store
     finally:
@@ -195,14 +156,15 @@ def test_a_worker_killed_while_sending_leaves_one_capture(tmp_path: Path,
         team = StoreTeam(tmp_path, redis_server.url, s3)
         team.add_worker_key("w1")
         team.add_worker_key("w2")
-        jobs = team.enqueue(*host.urls(4), options=("--batch", "2", "--concurrency", "1"))
-        dying = team.worker("w1", team.first, "--visibility", "3", CUSTODY_TEST_FAULT=fault)
+        jobs = team.jobs(*host.urls(4), options=("--batch", "2", "--concurrency", "1"))
+        dying = team.store_worker("w1", team.root, "--visibility", "3", CUSTODY_TEST_FAULT=fault)
         dying.wait(timeout=120)
         assert dying.returncode == -signal.SIGKILL, dying.stdout.read() if dying.stdout else ""
-        other = team.worker("w2", tmp_path / "w2", "--visibility", "3", "--exit-when-idle", "5")
+        other = team.store_worker("w2", tmp_path / "w2", "--visibility", "3",
+                                  "--exit-when-idle", "5")
         out = finish(other)[0]
         assert team.totals()["done"] == 4, out
-        code, report, _ = team.verify(tmp_path / "copy")
+        code, report, _ = team.verify_store(tmp_path / "copy")
         assert code == 0, (report, out)
         manifests = one_capture_per_job(tmp_path / "copy", jobs)
         first = min(manifests, key=lambda m: m["chain"]["sequence"])
@@ -211,9 +173,9 @@ def test_a_worker_killed_while_sending_leaves_one_capture(tmp_path: Path,
         assert first["collector"]["operator"] == "w1@team.example"
         assert len(host.log) == 4  # nothing fetched twice: w1's capture was kept
         # w1 comes back with its folder: its copy is made the store's again, nothing lost
-        again = team.worker("w1", team.first, "--exit-when-idle", "1")
+        again = team.store_worker("w1", team.root, "--exit-when-idle", "1")
         finish(again)
-        code, report, _ = team.verify(tmp_path / "copy")
+        code, report, _ = team.verify_store(tmp_path / "copy")
         assert code == 0, report
         assert len(report["captures"]) == 2
     finally:
@@ -226,8 +188,8 @@ def test_the_store_stops_answering_mid_crawl(tmp_path: Path, redis_server: Redis
     try:
         team = StoreTeam(tmp_path, redis_server.url, s3)
         team.add_worker_key("w1")
-        jobs = team.enqueue(*host.urls(16), options=("--batch", "2"))
-        worker = team.worker("w1", team.first, "--visibility", "5", "--exit-when-idle", "3")
+        jobs = team.jobs(*host.urls(16), options=("--batch", "2"))
+        worker = team.store_worker("w1", team.root, "--visibility", "5", "--exit-when-idle", "3")
         import time
 
         deadline = time.monotonic() + 60
@@ -239,7 +201,7 @@ def test_the_store_stops_answering_mid_crawl(tmp_path: Path, redis_server: Redis
         out = finish(worker)[0]
         assert "the store does not answer" in out and "the store answers again" in out, out
         assert team.totals() == {"pending": 0, "inflight": 0, "done": 16, "failed": 0}
-        code, report, _ = team.verify(tmp_path / "copy")
+        code, report, _ = team.verify_store(tmp_path / "copy")
         assert code == 0, report
         one_capture_per_job(tmp_path / "copy", jobs)
     finally:
@@ -259,13 +221,13 @@ def test_bad_store_input_is_one_line(tmp_path: Path, redis_server: RedisServer,
     assert missing.returncode == 10 and "Traceback" not in missing.stderr, missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
     # a folder that is not a copy is never made one (that would remove what it holds)
-    before = sorted(p.relative_to(team.first) for p in team.first.rglob("*"))
-    into = team.run("verify", "--store", STORE, "--root", str(team.first), check=False)
+    before = sorted(p.relative_to(team.root) for p in team.root.rglob("*"))
+    into = team.run("verify", "--store", STORE, "--root", str(team.root), check=False)
     assert into.returncode == 2 and "empty folder" in into.stderr, into.stderr
-    assert sorted(p.relative_to(team.first) for p in team.first.rglob("*")) == before
+    assert sorted(p.relative_to(team.root) for p in team.root.rglob("*")) == before
     # a worker that finds an empty store and nothing to send says what to do
     team.add_worker_key("w1")
-    lone = team.worker("w1", tmp_path / "empty", "--exit-when-idle", "1",
+    lone = team.store_worker("w1", tmp_path / "empty", "--exit-when-idle", "1",
                        CUSTODY_STORE_WAIT="1")
     out, _ = lone.communicate(timeout=60)
     assert lone.returncode == 10 and "custody init" in out and "Traceback" not in out, out

@@ -90,7 +90,6 @@ class Mirror:
         self.adopted: list[str] = []
         self.borrowed: list[str] = []  # others' manifest files fetched to adopt them
         self._pool: Any = None
-        self.sent = 0  # objects written, for the benchmark
 
     # -- the record ----------------------------------------------------------------------
 
@@ -290,12 +289,10 @@ class Mirror:
         etag = self.pulled.get(relative)
         self._note(relative, self.store.put(relative, data, if_etag=etag,
                                             if_absent=etag is None))
-        self.sent += 1
         faults.after(f"store.{relative.rsplit('/', 1)[-1]}")
 
     def _send(self, relative: str) -> None:
         self._note(relative, self.store.upload(self.root / relative, relative))
-        self.sent += 1
 
     def _markers(self, captures: set[str]) -> dict[str, str]:
         folder = self.root / JOBS

@@ -17,18 +17,14 @@ import sys
 import time
 from pathlib import Path
 
+from .redis_server import free_port
+
 REPO = Path(__file__).resolve().parents[3]
 
 
 def moto_python() -> str | None:
     found = os.environ.get("CUSTODY_MOTO_PYTHON") or str(REPO / ".venv/tools/moto/bin/python")
     return found if Path(found).exists() else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class S3Server:
@@ -39,7 +35,7 @@ class S3Server:
         self.python = python
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
