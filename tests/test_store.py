@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -101,8 +102,8 @@ def test_workers_keep_the_archive_in_the_store(tmp_path: Path, redis_server: Red
         jobs = team.jobs(*hosts[0].urls(6), *hosts[1].urls(6), options=("--batch", "2"))
         assert len(jobs) == 6
         # w1 sends the coordinator's folder to the empty store; w2 starts from nothing
-        w1 = team.store_worker("w1", team.root, "--exit-when-idle", "3")
-        w2 = team.store_worker("w2", tmp_path / "w2", "--exit-when-idle", "3")
+        w1 = team.store_worker("w1", team.root, "--exit-when-idle", "2")
+        w2 = team.store_worker("w2", tmp_path / "w2", "--exit-when-idle", "2")
         finish(w1, w2)
         assert team.totals() == {"pending": 0, "inflight": 0, "done": 12, "failed": 0}
         stored = objects(s3)
@@ -157,11 +158,11 @@ def test_a_worker_killed_while_sending_leaves_one_capture(tmp_path: Path,
         team.add_worker_key("w1")
         team.add_worker_key("w2")
         jobs = team.jobs(*host.urls(4), options=("--batch", "2", "--concurrency", "1"))
-        dying = team.store_worker("w1", team.root, "--visibility", "3", CUSTODY_TEST_FAULT=fault)
+        dying = team.store_worker("w1", team.root, "--visibility", "2", CUSTODY_TEST_FAULT=fault)
         dying.wait(timeout=120)
         assert dying.returncode == -signal.SIGKILL, dying.stdout.read() if dying.stdout else ""
-        other = team.store_worker("w2", tmp_path / "w2", "--visibility", "3",
-                                  "--exit-when-idle", "5")
+        other = team.store_worker("w2", tmp_path / "w2", "--visibility", "2",
+                                  "--exit-when-idle", "3")
         out = finish(other)[0]
         assert team.totals()["done"] == 4, out
         code, report, _ = team.verify_store(tmp_path / "copy")
@@ -189,14 +190,13 @@ def test_the_store_stops_answering_mid_crawl(tmp_path: Path, redis_server: Redis
         team = StoreTeam(tmp_path, redis_server.url, s3)
         team.add_worker_key("w1")
         jobs = team.jobs(*host.urls(16), options=("--batch", "2"))
-        worker = team.store_worker("w1", team.root, "--visibility", "5", "--exit-when-idle", "3")
-        import time
-
+        worker = team.store_worker("w1", team.root, "--visibility", "5", "--exit-when-idle", "2",
+                                   CUSTODY_S3_TIMEOUT="1")
         deadline = time.monotonic() + 60
         while len(host.log) < 4 and time.monotonic() < deadline:
             time.sleep(0.02)
         s3.pause()  # the store stops answering: the worker waits, holding what it sealed
-        time.sleep(8)  # past the client's 3 s timeout
+        time.sleep(3.5)  # past the client's 1 s timeout, several times
         s3.resume()
         out = finish(worker)[0]
         assert "the store does not answer" in out and "the store answers again" in out, out
