@@ -15,9 +15,9 @@ from typing import IO, Any, Protocol
 from ..core.archive import Archive
 from ..extract import content as extract
 from ..extract import feeds
+from ..extract.sources import POST
 from ..extract.workers import (
     DECODE_LIMIT,
-    POST,
     Extractor,
     describable,
     extractable,

@@ -24,7 +24,8 @@ from .common import json_option, log_event, root_option, store_copy, store_optio
 @click.option("--against", type=click.Path(exists=True, dir_okay=False),
               help="A checkpoint kept from before: prove the ledger still extends it.")
 @click.option("--jobs", type=click.IntRange(min=0), default=None, metavar="N",
-              help="Worker processes running the checks [default: one per core; "
+              help="Worker processes running the checks, beside this one [default: one per "
+                   "core but one; "
                    "0: run them all in this process].")
 @click.option("--part-size", "part_bytes", type=click.IntRange(min=1), default=None,
               metavar="BYTES", help="Cut WARC files into parts of at least BYTES for the "

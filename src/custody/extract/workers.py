@@ -22,6 +22,7 @@ from ..warc.payload import Payload, read_payload
 from ..warc.records import partial_path
 from . import content as extract
 from .sealed import SEALED_METADATA
+from .sources import MEDIA_FILE, MEDIA_INFO, POST, RENDERED
 
 # Decoded (de-chunked, decompressed) bytes read back from a response for extraction or
 # links. A larger body -- a gzip bomb, or a huge page -- is stored as sent, never inflated
@@ -31,10 +32,6 @@ INLINE = 12  # documents extracted in-process before workers are started
 MAX_PENDING = 1000  # jobs in flight before the crawl waits for extraction to catch up
 
 
-RENDERED = "urn:dom:"  # the target URI of a page's DOM as the browser rendered it
-MEDIA_INFO = "urn:media-info:"  # yt-dlp's info JSON for a page (--media)
-MEDIA_FILE = "urn:media:"  # a file yt-dlp made of a page: video, audio, subtitles
-POST = "urn:post:"  # one post of a feed page, cut out of it (feeds.py)
 
 
 def open_shadow_roots(html: bytes) -> bytes:

@@ -20,6 +20,7 @@ from typing import Any
 from ..core.atomic import replace_durably
 from ..core.capture_ids import check_capture_id
 from ..core.errors import ArchiveError, NotFound, UsageError
+from .held import LISTS, Sealed, forget, make_room  # noqa: F401 (read from here too)
 
 FORMAT = "custody-manifest/1"
 
@@ -30,104 +31,6 @@ def to_bytes(manifest: dict[str, Any]) -> bytes:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-# the lists of a manifest; the rest is its head, small, kept while the manifest is not
-LISTS = frozenset({"records", "documents", "images", "visits", "media", "failures"})
-CACHE_BYTES = 12 * 1024 * 1024  # manifest bytes a process keeps parsed, at most (parsed,
-# they take about three times as much; a larger manifest is kept alone)
-
-
-class Sealed:
-    """A manifest as found on disk.
-
-    Read eagerly (``read``), it holds its bytes and content. Read lazily (``read_all``
-    with ``lazy``, for archives of any size), it holds its sha256 and head only; its
-    bytes and content are read again when asked for, kept in a cache of bounded size,
-    and taken only if they are still the bytes first read (their sha256)."""
-
-    def __init__(self, capture_id: str, path: Path, data: bytes | None,
-                 content: dict[str, Any] | None, problem: str | None = None, *,
-                 lazy: bool = False) -> None:
-        self.capture_id = capture_id
-        self.path = path
-        self.problem = problem
-        self.lazy = lazy
-        self._data = None if lazy else data
-        self._content = None if lazy else content
-        self.sha256 = sha256_hex(data or b"")
-        leaf = hashlib.sha256(b"\x00")
-        leaf.update(data or b"")
-        self.leaf_hash = leaf.digest()  # RFC 9162, as the ledger holds it
-        self.size = len(data or b"")
-        self.readable = content is not None
-        self.head: dict[str, Any] = {k: v for k, v in (content or {}).items()
-                                     if k not in LISTS}
-        if lazy and data is not None:
-            _CACHE.put(self, data, content)
-
-    @property
-    def data(self) -> bytes:
-        if not self.lazy:
-            return self._data or b""
-        return _CACHE.get(self, parse=False)[0]
-
-    @property
-    def content(self) -> dict[str, Any] | None:
-        if not self.lazy or not self.readable:
-            return self._content
-        return _CACHE.get(self)[1]
-
-    @property
-    def sequence(self) -> int | None:
-        chain = self.head.get("chain") or {}
-        value = chain.get("sequence") if isinstance(chain, dict) else None
-        return value if isinstance(value, int) else None
-
-
-_UNPARSED: Any = object()  # bytes held, not parsed yet
-
-
-class _Cache:
-    """The manifests a process read lazily, newest used last, within a budget; each
-    parsed only when its content is asked for, not when only its bytes are."""
-
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self._held: dict[Path, tuple[str, bytes, Any]] = {}
-
-    def put(self, sealed: Sealed, data: bytes, content: Any) -> None:
-        self._held.pop(sealed.path, None)
-        self._held[sealed.path] = (sealed.sha256, data, content)
-        while len(self._held) > 1 and sum(len(d) for _, d, _ in self._held.values()) \
-                > self.budget:
-            del self._held[next(iter(self._held))]
-
-    def get(self, sealed: Sealed, *, parse: bool = True) -> tuple[bytes, dict[str, Any] | None]:
-        held = self._held.get(sealed.path)
-        if held is not None and held[0] == sealed.sha256:
-            data, content = held[1], held[2]
-        else:
-            try:
-                data = sealed.path.read_bytes()
-            except OSError:
-                data = b""
-            if sha256_hex(data) != sealed.sha256:
-                # changed since it was first read: what was read then is what is judged
-                sealed.problem = "the manifest changed while it was being read"
-                sealed.readable = False
-                return b"", None
-            content = _UNPARSED
-        if parse and content is _UNPARSED:
-            try:
-                content = json.loads(data)
-            except (ValueError, UnicodeDecodeError):
-                content = None
-        self.put(sealed, data, content)  # used last
-        return data, None if content is _UNPARSED else content
-
-
-_CACHE = _Cache(CACHE_BYTES)
 
 
 def when(text: str | None) -> datetime | None:
@@ -147,6 +50,8 @@ def manifest_path(manifests_dir: Path, capture_id: str) -> Path:
 def read(path: Path, *, lazy: bool = False) -> Sealed:
     capture_id = path.name.removesuffix(".json")
     data = path.read_bytes()
+    if lazy:
+        make_room(len(data))
     try:
         content = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -50,13 +50,14 @@ def _close(fd: int) -> None:
 
 
 def default_workers() -> int:
-    """One worker per core this process may use; none on a single core, where a worker
-    would only take turns with the parent."""
+    """One worker per core this process may use but one, since the parent takes jobs
+    too while it waits: one process per core (a worker more only takes turns with the
+    others, and holds what it reads besides)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    return cores if cores > 1 else 0
+    return max(cores - 1, 0)
 
 
 def _threads_running() -> bool:

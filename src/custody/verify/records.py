@@ -12,7 +12,7 @@ is found and located.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -49,22 +49,43 @@ class FilePlan:
         return records_of(self.sealed, self.entry["path"])
 
 
-_LAYOUT: list[Any] = [None, {}]  # the content last laid out, and its records by file
-
-
 def records_of(sealed: manifest.Sealed, relpath: str) -> list[dict[str, Any]]:
-    content = sealed.content
-    if _LAYOUT[0] is not content:
-        _LAYOUT[:] = [content, manifest.warc_layout(content)[1] if content else {}]
-    return list(_LAYOUT[1].get(relpath, []))
+    """The manifest's records in the file, by offset (laid out once while the manifest
+    is held, see manifest.Sealed.derived)."""
+    try:
+        return list(warc_layout_of(sealed)[1].get(relpath, []))
+    except ValueError:  # unreadable since it was planned: nothing to compare with
+        return []
+
+
+Layout = tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]
+
+
+def warc_layout_of(sealed: manifest.Sealed) -> Layout:
+    """manifest.warc_layout of the manifest, made once while it is held; ValueError as
+    that raises it."""
+    made = sealed.derived("warc_layout", _layout)
+    if isinstance(made, ValueError):
+        raise ValueError(str(made))
+    return made
+
+
+def _layout(content: dict[str, Any] | None) -> Any:
+    try:
+        return manifest.warc_layout(content)
+    except ValueError as exc:
+        return exc
 
 
 def plan(archive: Archive, sealed: manifest.Sealed, add: Callable[[Any], int],
-         part_size: int, summarize: bool = False) -> list[FilePlan]:
+         part_size: int, summarize: bool = False,
+         hashed: Mapping[Path, int] | None = None) -> list[FilePlan]:
     """The capture's files, with jobs added (``add`` returns a job's number) for those
-    there to read whose sealed places follow one another from the start. ValueError
-    when the manifest's lists of files and records cannot be read."""
-    files, by_file = manifest.warc_layout(sealed.content)
+    there to read whose sealed places follow one another from the start; a file whose
+    sha256 is a job already (``hashed``: its number by path) is not hashed again.
+    ValueError when the manifest's lists of files and records cannot be read."""
+    hashed = hashed or {}
+    files, by_file = warc_layout_of(sealed)
     plans = []
     for relpath, entry in files.items():
         one = FilePlan(sealed, entry)
@@ -73,11 +94,15 @@ def plan(archive: Archive, sealed: manifest.Sealed, add: Callable[[Any], int],
         layout = [(r["offset"], r["length"]) for r in records]
         path = archive.root / relpath
         if entry.get("imported") and path.is_file():  # another tool's file: its sha256
-            one.sha256_job = add(partial(file_sha256, path))
+            one.sha256_job = hashed.get(path, None)
+            if one.sha256_job is None:
+                one.sha256_job = add(partial(file_sha256, path))
             continue
         if not contiguous(layout) or not path.is_file():
             continue
-        one.sha256_job = add(partial(file_sha256, path))
+        one.sha256_job = hashed.get(path, None)
+        if one.sha256_job is None:
+            one.sha256_job = add(partial(file_sha256, path))
         start, cut = 0, 0
         for i, (offset, length) in enumerate(layout):
             if offset + length - cut >= part_size or i == len(layout) - 1:

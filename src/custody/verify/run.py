@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .pool import Job, Pool, default_workers
@@ -58,10 +59,20 @@ def verify(archive: Archive, capture_ids: list[str] | None = None, *,
 
         if not paths(archive.manifests_dir):  # nothing sealed: a fork would cost more
             workers = 0
-    # the tokens first, in a worker of their own, before anything else is read
-    with archive.snapshot(on_wait), \
-            Pool([partial(_tokens, archive, capture_ids)], min(workers, 1)) as early:
-        return _verify(archive, capture_ids, against, workers, early, part_bytes, summarize)
+    # the tokens first, in a worker of their own, before anything else is read; then, in
+    # the whole archive, each WARC file's sha256, while the manifests are read
+    with archive.snapshot(on_wait):
+        early_jobs: list[Job] = [partial(_tokens, archive, capture_ids)]
+        hashed: dict[Path, int] = {}
+        if not capture_ids and workers:
+            from ..warc.scan import file_sha256
+
+            for path in _evidence_files(archive):
+                hashed[path] = -1 - len(early_jobs)  # early job numbers are negative
+                early_jobs.append(partial(file_sha256, path))
+        with Pool(early_jobs, min(workers, 1)) as early:
+            return _verify(archive, capture_ids, against, workers, early, hashed, part_bytes,
+                           summarize)
 
 
 def progress_of(archive: Archive) -> Progress:
@@ -71,8 +82,18 @@ def progress_of(archive: Archive) -> Progress:
                     archive.writer_active())
 
 
+def _evidence_files(archive: Archive) -> list[Path]:
+    """The WARC (and WACZ, ARC) files under archive/, as a manifest would name them."""
+    return sorted(p for p in archive.archive_dir.rglob("*")
+                  if p.name.endswith(_EVIDENCE) and p.is_file())
+
+
+_EVIDENCE = (".warc.gz", ".warc", ".arc.gz", ".arc", ".wacz")
+
+
 def _verify(archive: Archive, capture_ids: list[str] | None, against: str | None,
-            workers: int, early: Pool, part_bytes: int | None, summarize: bool) -> Report:
+            workers: int, early: Pool, hashed: dict[Path, int], part_bytes: int | None,
+            summarize: bool) -> Report:
     from ..seal import manifest
     from . import records as verify_warc
     from .report import UNCHECKED, Report
@@ -93,6 +114,16 @@ def _verify(archive: Archive, capture_ids: list[str] | None, against: str | None
         queue.append(job)
         return len(queue) - 1
 
+    # the WARC files first: a file's sha256 is the longest job, and cannot be cut
+    takers = workers + 1 if workers else 0  # the processes that take jobs: this one too
+    size = verify_warc.part_size(_bytes_named(chosen), takers,
+                                 *([part_bytes] if part_bytes else []))
+    files: list[verify_warc.FilePlan | str] = []  # a capture id: its lists cannot be read
+    for one in chosen:
+        try:
+            files += verify_warc.plan(archive, one, add, size, summarize, hashed)
+        except ValueError:
+            files.append(one.capture_id)
     # the keys, once, before the workers start: every capture's job judges by them
     from ..seal.trust import admission_of
     from .seals import read_signers
@@ -106,29 +137,30 @@ def _verify(archive: Archive, capture_ids: list[str] | None, against: str | None
     captures = [add(partial(_capture, archive, one, signers, admission, progress.sealing))
                 for one in chosen]
     database = add(partial(_database, archive, set(by_id) if whole else None))
-    search = add(partial(_search_index, archive,
-                         None if whole else [one.capture_id for one in chosen]))
-    size = verify_warc.part_size(_bytes_named(chosen), workers,
-                                 *([part_bytes] if part_bytes else []))
-    files: list[verify_warc.FilePlan | str] = []  # a capture id: its lists cannot be read
-    for one in chosen:
-        try:
-            files += verify_warc.plan(archive, one, add, size, summarize)
-        except ValueError:
-            files.append(one.capture_id)
+    from .search_index import ranges
 
+    scope = None if whole else [one.capture_id for one in chosen]
+    search = [add(partial(_search_index, archive, scope, between))
+              for between in (ranges(archive.db_path, scope, takers)
+                              if archive.db_path.exists() else [(None, None)])]
+
+    # the workers read the manifests they need themselves, but the first, if it is held
+    manifest.forget(keep=chosen[0] if chosen else None)
     with Pool(queue, workers) as pool:
+        def result(number: int) -> Any:  # a negative number: one of the early jobs
+            return early.result(-1 - number) if number < 0 else pool.result(number)
+
         per_capture = [pool.result(n) for n in captures]
         proofs = pool.result(seals)
         in_db = pool.result(database)
-        in_index = pool.result(search)
+        in_index = [pool.result(n) for n in search]
         warcs = Report(report.root, summarize=summarize)
         for item in files:
             if isinstance(item, str):
                 warcs.add("warc-records", item, UNCHECKED,
                           "the manifest's lists of files and records cannot be read", item)
             else:
-                verify_warc.check_file(archive, item, pool.result, warcs)
+                verify_warc.check_file(archive, item, result, warcs)
     # asked for last, so that waiting for it never keeps the pool's results waiting
     tokens, notes = early.result(0)
     report.merge(keys.findings())
@@ -141,7 +173,8 @@ def _verify(archive: Archive, capture_ids: list[str] | None, against: str | None
         check_checkpoint_timestamps(tokens, report)
     report.notes.extend(notes)
     report.merge(in_db)
-    report.merge(in_index)
+    for findings in in_index:
+        report.merge(findings)
     report.checks.extend(warcs.checks)
     report.records_passed += warcs.records_passed
     if whole:
@@ -232,15 +265,16 @@ def _database(archive: Archive, all_ids: set[str] | None) -> Findings:
     return report.findings()
 
 
-def _search_index(archive: Archive, capture_ids: list[str] | None) -> Findings:
-    """The search index against the documents (of the chosen captures, or all): a job of
-    its own, since it tokenizes and stems every text again."""
+def _search_index(archive: Archive, capture_ids: list[str] | None,
+                  between: tuple[int | None, int | None]) -> Findings:
+    """The search index against the documents (of the chosen captures, or all) whose ids
+    are ``between``: jobs of their own, since they tokenize and stem every text again."""
     from .report import Report
     from .search_index import check_search_index
 
     report = Report(str(archive.root))
     if archive.db_path.exists():
-        check_search_index(archive.db_path, report, capture_ids)
+        check_search_index(archive.db_path, report, capture_ids, between)
     return report.findings()
 
 

@@ -157,7 +157,7 @@ def _check_sums(archive: Archive, sealed: manifest.Sealed, report: Report) -> No
 def _check_documents_listed(cid: str, content: dict[str, Any], report: Report) -> None:
     # a document is the text of a response, of a page's DOM as the browser rendered it, or
     # of what yt-dlp made of a page (its info JSON, subtitles)
-    from ..extract.workers import MEDIA_FILE, MEDIA_INFO, POST, RENDERED
+    from ..extract.sources import MEDIA_FILE, MEDIA_INFO, POST, RENDERED
 
     sources = {r["record_id"] for r in content["records"] if r["type"] == "response"
                or (r["type"] == "resource" and str(r.get("target_uri")).startswith(
