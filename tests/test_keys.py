@@ -249,3 +249,73 @@ def test_signing_with_a_key_held_by_ssh_agent(tmp_path: Path, site: SiteServer, 
     monkeypatch.delenv("SSH_AUTH_SOCK")
     gone = run("archive", site.url + "/en.html")
     assert gone.exit_code == 4 and "SSH_AUTH_SOCK" in gone.output, gone.output
+
+
+def test_signing_with_a_security_key_that_an_agent_speaks_for(
+        tmp_path: Path, site: SiteServer, monkeypatch: pytest.MonkeyPatch, tsa: Any) -> None:
+    """An sk-ssh-ed25519 key (its token in software: no FIDO hardware here) signs every
+    manifest, log event and checkpoint through the agent; custody verify and the real
+    ssh-keygen -Y verify accept what it signed, and a changed counter or flag fails both."""
+    import base64
+    import struct
+
+    from click.testing import CliRunner
+
+    from custody.cli import main
+    from custody.testing.softtoken import SoftToken
+
+    with SoftToken(tmp_path) as token:
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(token.socket))
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+        root = tmp_path / "evidence"
+        env = {"CUSTODY_ROOT": str(root), "CUSTODY_KEY": f"agent:{token.fingerprint}"}
+
+        def run(*args: str) -> Any:
+            return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+        operator = "Rights Desk <desk@example.org>"
+        made = run("init", "--operator", operator)
+        assert made.exit_code == 0, made.output
+        assert token.line.split()[1] in (root / "allowed_signers").read_text()
+        archived = run("archive", "--json", "--no-requisites", site.url + "/en.html")
+        assert archived.exit_code == 0, archived.output
+        assert token.signatures >= 3  # the manifest, the log, the checkpoint
+        verified = run("verify", "--json")
+        assert verified.exit_code == 0, verified.output
+        cid = json.loads(archived.stdout)["capture_id"]
+        (signed,) = [c for c in json.loads(verified.stdout)["checks"]
+                     if c["check"] == "signature" and cid in c["subject"]]
+        assert "security key: touched" in signed["detail"], signed
+        manifest = root / "manifests" / f"{cid}.json"
+        sig = manifest.with_name(manifest.name + ".sig")
+        checkpoint = root / "manifests" / "ledger" / "checkpoint"
+
+        def keygen_verifies(path: Path, signature: Path, namespace: str) -> bool:
+            done = subprocess.run(["ssh-keygen", "-Y", "verify", "-f", "allowed_signers",
+                                   "-I", operator, "-n", namespace, "-s", str(signature)],
+                                  cwd=root, input=path.read_bytes(), capture_output=True)
+            return done.returncode == 0 and b"ED25519-SK" in done.stdout + done.stderr
+
+        assert keygen_verifies(manifest, sig, "custody-manifest")
+        assert keygen_verifies(checkpoint, checkpoint.with_name("checkpoint.sig"),
+                               "custody-checkpoint")
+        # the token's counter (the signature's last four bytes), one higher: both refuse it
+        armored = sig.read_text()
+        body = base64.b64decode("".join(armored.strip().splitlines()[1:-1]))
+        counter = struct.unpack(">I", body[-4:])[0]
+        forged = body[:-4] + struct.pack(">I", counter + 1)
+        text = base64.b64encode(forged).decode()
+        sig.write_text("-----BEGIN SSH SIGNATURE-----\n" + "\n".join(
+            text[i : i + 70] for i in range(0, len(text), 70)) + "\n-----END SSH SIGNATURE-----\n")
+        assert not keygen_verifies(manifest, sig, "custody-manifest")
+        refused = run("verify", "--json")
+        assert refused.exit_code == 1
+        failed = [c for c in json.loads(refused.stdout)["checks"] if c["outcome"] == "failed"]
+        assert any(c["check"] == "signature" and cid in c["subject"] for c in failed), failed
+        sig.write_text(armored)
+        assert run("verify").exit_code == 0
+        # the bundle checks with the standard tools alone, as VERIFYING.md says
+        out = tmp_path / "bundle"
+        assert run("bundle", cid, "-o", str(out)).exit_code == 0
+        results = _run_verify_md(out, _clean_env_tools(tmp_path), tsa)
+        assert not [r for r in results if r[1]], results

@@ -77,3 +77,26 @@ def test_allowed_signers_with_options_parse(tmp_path: Path) -> None:
     assert signer.principals == ("alice@x", "bob@x")
     assert signer.allows_namespace("file") and not signer.allows_namespace("git")
     assert signer.options["valid-after"] == "20260101"
+
+
+def test_a_security_key_reads_and_prints_as_ssh_keygen_does(tmp_path: Path) -> None:
+    from cryptography.exceptions import InvalidSignature
+
+    from custody.core.skkey import SkEd25519PublicKey
+    from custody.testing.softtoken import SoftToken
+
+    token = SoftToken(tmp_path, application=b"ssh:custody")
+    pub = tmp_path / "sk.pub"
+    pub.write_text(token.line + " desk\n")
+    printed = keygen("-lf", str(pub)).stdout.decode().split()
+    assert printed[1] == sshsig.fingerprint(token.public) and printed[-1] == "(ED25519-SK)"
+    read = sshsig.parse_public_key_line(pub.read_text())
+    assert isinstance(read, SkEd25519PublicKey) and read == token.public
+    assert read.application == b"ssh:custody"
+    # a signature over a message, as the token makes it, and one with its flags changed
+    signed = token.sign(b"message")
+    raw = signed[-(64 + 5 + 4):]
+    assert read.verify(raw[4:], b"message") is None
+    bad = raw[4:68] + bytes([raw[68] ^ 0x04]) + raw[69:]
+    with pytest.raises(InvalidSignature):
+        read.verify(bad, b"message")

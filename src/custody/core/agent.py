@@ -5,10 +5,10 @@ speaks for.
 The agent protocol (draft-miller-ssh-agent): each message is a uint32 length, a type
 byte and its fields; custody asks for the identities (11 -> 12) to find the key by its
 fingerprint, and for each signature (13 -> 14) over the exact bytes it would have signed
-with a key file. Only ``ssh-ed25519`` keys: the signatures custody writes (SSHSIG, the
-checkpoints, the custody log) are Ed25519's. A security-key ``sk-ssh-ed25519`` key signs
-a different structure (with flags and a counter), which custody's verification does not
-read; such a key is refused, saying so.
+with a key file. ``ssh-ed25519`` keys, and security keys (``sk-ssh-ed25519``, skkey),
+whose token signs each time: one signature for the manifest, one for each custody log
+event and two for the checkpoint, so a token that asks to be touched asks for each (a
+key made with ``ssh-keygen -O no-touch-required`` does not).
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ import socket
 import struct
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from .errors import KeyProblem
-from .sshsig import KEY_TYPE, fingerprint, public_key_blob, read_string
+from .sshsig import KEY_TYPES, SK_KEY_TYPE, fingerprint, key_type, public_key_blob, read_string
 
 PREFIX = "agent:"
 _REQUEST_IDENTITIES, _IDENTITIES_ANSWER = 11, 12
@@ -105,11 +106,18 @@ class AgentKey(Ed25519PrivateKey):
                              "(a confirmation declined, or the key was removed?)")
         signature, _ = read_string(body, 0)
         sig_type, pos = read_string(signature, 0)
-        raw, _ = read_string(signature, pos)
-        if sig_type != KEY_TYPE.encode() or len(raw) != 64:
+        raw, pos = read_string(signature, pos)
+        wanted = key_type(self._public)
+        if sig_type != wanted.encode() or len(raw) != 64:
             raise KeyProblem(f"ssh-agent answered with a {sig_type.decode(errors='replace')} "
-                             "signature, not an Ed25519 one")
-        self._public.verify(raw, message)  # an agent that signs wrongly is not trusted
+                             f"signature, not an {wanted} one")
+        if wanted == SK_KEY_TYPE:  # the token's flags and counter follow, and are signed
+            raw += signature[pos : pos + 5]
+        try:  # an agent that signs wrongly is not trusted
+            self._public.verify(raw, message)
+        except InvalidSignature:
+            raise KeyProblem(f"ssh-agent's signature with {fingerprint(self._public)} does "
+                             "not verify") from None
         return raw
 
     def private_bytes(self, *args: Any, **kwargs: Any) -> bytes:
@@ -126,30 +134,23 @@ class AgentKey(Ed25519PrivateKey):
 
 
 def agent_key(wanted: str) -> AgentKey:
-    """The agent's ssh-ed25519 key with this fingerprint (SHA256:...)."""
+    """The agent's ssh-ed25519 (or sk-ssh-ed25519) key with this fingerprint (SHA256:...)."""
+    import base64
+
     from .sshsig import parse_public_key_line
 
     agent = _Agent()
     held = agent.identities()
     for blob, _comment in held:
-        key_type, _ = read_string(blob, 0)
-        if key_type != KEY_TYPE.encode():
+        kind, _ = read_string(blob, 0)
+        if kind.decode(errors="replace") not in KEY_TYPES:
             continue
-        import base64
-
-        public = parse_public_key_line(f"{KEY_TYPE} {base64.b64encode(blob).decode()}")
+        try:
+            public = parse_public_key_line(f"{kind.decode()} {base64.b64encode(blob).decode()}")
+        except ValueError:
+            continue
         if fingerprint(public) == wanted:
             return AgentKey(agent, public)
-    for blob, _comment in held:
-        key_type, _ = read_string(blob, 0)
-        if key_type == b"sk-ssh-ed25519@openssh.com":
-            import base64
-            import hashlib
-
-            digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
-            if f"SHA256:{digest}" == wanted:
-                raise KeyProblem("that key is a security-key (sk-ssh-ed25519) key, whose "
-                                 "signatures custody cannot verify: use an ssh-ed25519 key")
     names = ", ".join(c or "(no comment)" for _, c in held) or "no keys"
     raise KeyProblem(f"ssh-agent holds no ssh-ed25519 key {wanted} (it holds: {names}); "
                      "`ssh-add` it, or `ssh-add -l` lists the fingerprints")

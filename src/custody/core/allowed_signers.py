@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .sshsig import KEY_TYPE, parse_public_key_line, public_key_line
+from .sshsig import KEY_TYPES, parse_public_key_line, public_key_line
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -41,7 +41,7 @@ def read_allowed_signers(path: Path) -> list[AllowedSigner]:
         if not principals or not rest:
             continue
         options: dict[str, str] = {}
-        if not rest.startswith(KEY_TYPE + " "):
+        if not rest.startswith(tuple(f"{kind} " for kind in KEY_TYPES)):
             option_text, rest = _options_field(rest)
             options = dict(_split_option(o) for o in _option_items(option_text))
         try:

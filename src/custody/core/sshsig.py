@@ -1,4 +1,5 @@
-"""SSH signatures (OpenSSH PROTOCOL.sshsig) with Ed25519 keys.
+"""SSH signatures (OpenSSH PROTOCOL.sshsig) with Ed25519 keys, held in a file, in
+ssh-agent, or on a security key (``sk-ssh-ed25519``, see skkey).
 
 custody signs the exact bytes of each manifest, and of each checkpoint, so that a third
 party can check them with ``ssh-keygen -Y verify`` alone. cryptography reads and writes
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,6 +31,8 @@ ARCHIVIST_NAMESPACES = f"{MANIFEST_NAMESPACE},{CHECKPOINT_NAMESPACE}"
 _MAGIC = b"SSHSIG"
 _HASH = "sha512"
 KEY_TYPE = "ssh-ed25519"
+SK_KEY_TYPE = "sk-ssh-ed25519@openssh.com"  # as skkey names it, which needs cryptography
+KEY_TYPES = (KEY_TYPE, SK_KEY_TYPE)
 
 
 def _string(data: bytes) -> bytes:
@@ -51,12 +55,20 @@ def public_key_blob(key: Ed25519PublicKey) -> bytes:
     here, as the others below, rather than with cryptography's serialization module,
     whose import costs a small verify a tenth of its time; the tests hold them to
     ssh-keygen."""
+    skkey = sys.modules.get(f"{__package__}.skkey")  # imported wherever such a key is
+    if skkey is not None and isinstance(key, skkey.SkEd25519PublicKey):
+        return bytes(key.blob())
     return _string(KEY_TYPE.encode()) + _string(key.public_bytes_raw())
+
+
+def key_type(key: Ed25519PublicKey) -> str:
+    """``ssh-ed25519``, or ``sk-ssh-ed25519@openssh.com`` for a security key."""
+    return read_string(public_key_blob(key), 0)[0].decode()
 
 
 def public_key_line(key: Ed25519PublicKey) -> str:
     """The key as ssh writes it: ``ssh-ed25519 AAAA...``."""
-    return f"{KEY_TYPE} {base64.b64encode(public_key_blob(key)).decode('ascii')}"
+    return f"{key_type(key)} {base64.b64encode(public_key_blob(key)).decode('ascii')}"
 
 
 def fingerprint(key: Ed25519PublicKey) -> str:
@@ -66,28 +78,41 @@ def fingerprint(key: Ed25519PublicKey) -> str:
 
 
 def parse_public_key_line(line: str) -> Ed25519PublicKey:
-    """An ``ssh-ed25519 AAAA... [comment]`` line; ValueError for anything else."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
+    """An ``ssh-ed25519 AAAA... [comment]`` line (or ``sk-ssh-ed25519@openssh.com``, a
+    security key's); ValueError for anything else."""
     parts = line.split()
-    if len(parts) < 2 or parts[0] != KEY_TYPE:
+    if len(parts) < 2 or parts[0] not in KEY_TYPES:
         raise ValueError("not an ssh-ed25519 public key")
     try:
         blob = base64.b64decode(parts[1], validate=True)
-        key_type, pos = read_string(blob, 0)
-        raw, end = read_string(blob, pos)
     except ValueError as exc:
         raise ValueError(f"not a readable ssh-ed25519 public key ({exc})") from exc
-    if key_type != KEY_TYPE.encode() or len(raw) != 32 or end != len(blob):
-        raise ValueError("not a readable ssh-ed25519 public key (not an Ed25519 key blob)")
-    return Ed25519PublicKey.from_public_bytes(raw)
+    key = _parse_key_blob(blob)
+    if key_type(key) != parts[0]:
+        raise ValueError("not a readable ssh-ed25519 public key (its type differs)")
+    return key
 
 
 def _parse_key_blob(blob: bytes) -> Ed25519PublicKey:
-    key_type, _ = read_string(blob, 0)
-    if key_type != KEY_TYPE.encode():
-        raise ValueError(f"unsupported key type {key_type.decode(errors='replace')}")
-    return parse_public_key_line(f"{KEY_TYPE} {base64.b64encode(blob).decode()}")
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        kind, pos = read_string(blob, 0)
+        raw, pos = read_string(blob, pos)
+        application = b""
+        if kind == SK_KEY_TYPE.encode():
+            application, pos = read_string(blob, pos)
+    except ValueError as exc:
+        raise ValueError(f"not a readable ssh-ed25519 public key ({exc})") from exc
+    if kind.decode(errors="replace") not in KEY_TYPES:
+        raise ValueError(f"unsupported key type {kind.decode(errors='replace')}")
+    if len(raw) != 32 or pos != len(blob):
+        raise ValueError("not a readable ssh-ed25519 public key (not an Ed25519 key blob)")
+    if kind == SK_KEY_TYPE.encode():
+        from .skkey import SkEd25519PublicKey
+
+        return SkEd25519PublicKey(raw, application)
+    return Ed25519PublicKey.from_public_bytes(raw)
 
 
 def _signed_data(sha512_digest: bytes, namespace: str) -> bytes:
@@ -108,18 +133,27 @@ def sign(private_key: Ed25519PrivateKey, message: bytes, namespace: str) -> str:
 def sign_digest(private_key: Ed25519PrivateKey, sha512_digest: bytes, namespace: str) -> str:
     """The same signature, from the sha512 of a message too large to hold."""
     signature = private_key.sign(_signed_data(sha512_digest, namespace))
+    public = private_key.public_key()
     blob = (
         _MAGIC
         + struct.pack(">I", 1)
-        + _string(public_key_blob(private_key.public_key()))
+        + _string(public_key_blob(public))
         + _string(namespace.encode())
         + _string(b"")
         + _string(_HASH.encode())
-        + _string(_string(KEY_TYPE.encode()) + _string(signature))
+        + _string(signature_blob(key_type(public), signature))
     )
     b64 = base64.b64encode(blob).decode()
     lines = [b64[i : i + 70] for i in range(0, len(b64), 70)]
     return "-----BEGIN SSH SIGNATURE-----\n" + "\n".join(lines) + "\n-----END SSH SIGNATURE-----\n"
+
+
+def signature_blob(kind: str, signature: bytes) -> bytes:
+    """A raw signature as SSH writes it: a security key's with its flags and counter
+    after the Ed25519 bytes (PROTOCOL.u2f), as custody keeps them (skkey)."""
+    if kind == SK_KEY_TYPE:
+        return _string(kind.encode()) + _string(signature[:64]) + signature[64:]
+    return _string(kind.encode()) + _string(signature)
 
 
 @dataclass(frozen=True)
@@ -174,9 +208,13 @@ def parse_signature(armored: str) -> Signature:
         raise ValueError(f"unsupported hash {hash_algorithm!r}")
     public_key = _parse_key_blob(key_blob)
     sig_type, spos = read_string(sig_blob, 0)
-    raw, _ = read_string(sig_blob, spos)
-    if sig_type != KEY_TYPE.encode():
+    raw, spos = read_string(sig_blob, spos)
+    if sig_type.decode(errors="replace") != key_type(public_key):
         raise ValueError(f"unsupported signature type {sig_type!r}")
+    if sig_type == SK_KEY_TYPE.encode():  # its flags and counter follow
+        if len(sig_blob) != spos + 5:
+            raise ValueError("a security key's signature without its flags and counter")
+        raw += sig_blob[spos:]
     return Signature(public_key, namespace.decode(), hash_algorithm.decode(), raw)
 
 

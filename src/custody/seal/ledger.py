@@ -60,8 +60,14 @@ def key_name(principal: str) -> str:
 
 
 def key_id(name: str, public: Ed25519PublicKey) -> bytes:
-    raw = public.public_bytes_raw()
-    return hashlib.sha256(name.encode() + b"\n" + b"\x01" + raw).digest()[:4]
+    """The note key ID (C2SP signed-note): an Ed25519 key's is of type 0x01; a security
+    key's, whose signatures are not plain Ed25519 ones, of type 0xff (signed-note's type
+    for others), over its SSH key blob."""
+    if sshsig.key_type(public) == sshsig.SK_KEY_TYPE:
+        kind, raw = b"\xff", sshsig.public_key_blob(public)
+    else:
+        kind, raw = b"\x01", public.public_bytes_raw()
+    return hashlib.sha256(name.encode() + b"\n" + kind + raw).digest()[:4]
 
 
 def sign_note(body: str, name: str, key: Ed25519PrivateKey) -> str:

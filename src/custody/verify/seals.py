@@ -134,7 +134,18 @@ def _check_signature(archive: Archive, sealed: manifest.Sealed,
         report.add("signature", name, outcome, f"valid signature, but {admission.why_not(fp)}",
                    cid)
         return
-    report.add("signature", name, PASSED, f"{signer.principals[0]} {fp}", cid)
+    report.add("signature", name, PASSED, f"{signer.principals[0]} {fp}{_token(signature)}",
+               cid)
+
+
+def _token(signature: sshsig.Signature) -> str:
+    """For a security key's signature, what its token said: touched, and its counter."""
+    if sshsig.key_type(signature.public_key) != sshsig.SK_KEY_TYPE:
+        return ""
+    from ..core.skkey import describe_flags, split
+
+    _, flags, counter = split(signature.raw)
+    return f" (security key: {describe_flags(flags)}, signature {counter} of its token)"
 
 
 def _check_sums(archive: Archive, sealed: manifest.Sealed, report: Report) -> None:
