@@ -19,14 +19,16 @@ from typing import Any
 import pytest
 
 from custody.testing.hosts import Host
+from custody.testing.postgres_server import PostgresServer, postgres_bin
 from custody.testing.redis_server import RedisServer, redis_binary
 from custody.testing.s3_server import S3Server, moto_python
 from test_queue import Team, finish
 
 STORE = "s3://evidence/team"
 pytestmark = pytest.mark.skipif(
-    (redis_binary() is None or moto_python() is None) and not os.environ.get("CI"),
-    reason="redis-server or moto is not installed (./scripts/setup --test)")
+    (redis_binary() is None or moto_python() is None or postgres_bin() is None)
+    and not os.environ.get("CI"),
+    reason="redis-server, moto or PostgreSQL is not installed (./scripts/setup --test)")
 
 
 @pytest.fixture
@@ -101,10 +103,19 @@ def test_workers_keep_the_archive_in_the_store(tmp_path: Path, redis_server: Red
         team.add_worker_key("w2")
         jobs = team.jobs(*hosts[0].urls(6), *hosts[1].urls(6), options=("--batch", "2"))
         assert len(jobs) == 6
-        # w1 sends the coordinator's folder to the empty store; w2 starts from nothing
-        w1 = team.store_worker("w1", team.root, "--exit-when-idle", "2")
-        w2 = team.store_worker("w2", tmp_path / "w2", "--exit-when-idle", "2")
-        finish(w1, w2)
+        # w1 sends the coordinator's folder to the empty store; w2 starts from nothing;
+        # both copy what they seal to one PostgreSQL index
+        with PostgresServer() as postgres:
+            w1 = team.store_worker("w1", team.root, "--exit-when-idle", "2", "--db",
+                                   postgres.url)
+            w2 = team.store_worker("w2", tmp_path / "w2", "--exit-when-idle", "2", "--db",
+                                   postgres.url)
+            outs = finish(w1, w2)
+            done = subprocess.run(["psql", postgres.url, "-tAc",
+                                   "select id from captures"],
+                                  capture_output=True, text=True)
+            assert done.returncode == 0, (done.stderr, outs)
+            listed = done.stdout.split()
         assert team.totals() == {"pending": 0, "inflight": 0, "done": 12, "failed": 0}
         stored = objects(s3)
         assert not any(k.startswith(".custody/store/") for k in stored)  # no seal half sent
@@ -113,6 +124,8 @@ def test_workers_keep_the_archive_in_the_store(tmp_path: Path, redis_server: Red
         assert code == 0, report
         assert report["status"] == "passed" and len(report["captures"]) == 6
         manifests = one_capture_per_job(tmp_path / "copy", jobs)
+        # each worker's folder holds its own captures; PostgreSQL holds every one, once
+        assert sorted(listed) == sorted(m["capture_id"] for m in manifests)
         operators = {m["collector"]["operator"] for m in manifests}
         assert operators <= {"w1@team.example", "w2@team.example"}
         assert "objects" in said
