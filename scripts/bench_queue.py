@@ -121,13 +121,16 @@ def one_run(workers: int, bases: list[str], args: argparse.Namespace) -> dict[st
                     for m in re.finditer(r"held (\d+) times", out))
         calls = sum(int(m.group(1)) for out in outputs
                     for m in re.finditer(r"(\d+) store requests", out))
+        read = sum(int(m.group(1)) for out in outputs
+                   for m in re.finditer(r"(\d+) KB read", out))
         copy = ["--root", f"{tmp}/copy"] if store else []  # a fresh copy of the store
         verify = subprocess.run([str(BIN / "custody"), "verify", *store, *copy], env=env,
                                 capture_output=True, text=True)
         return {"workers": workers, "seconds": elapsed, "pages_s": len(urls) / elapsed,
                 "rss_mb": max(peaks) / 1024, "ops_page": ops / len(urls),
                 "seal_s": held / max(seals, 1), "seals": seals, "failed": status["failed"],
-                "verify": verify.returncode, "store_seal": calls / max(seals, 1)}
+                "verify": verify.returncode, "store_seal": calls / max(seals, 1),
+                "store_kb": read / max(seals, 1)}
 
 
 def redis_capacity(seconds: float = 3.0, clients: int = 8) -> float:
@@ -167,7 +170,8 @@ def main() -> int:
           f"{args.latency * 1000:.0f} ms, {args.batch} URLs a job, concurrency "
           f"{args.concurrency} per host" + (", the archive in S3 (moto)" if args.store else ""))
     print(f"{'workers':>7} {'seconds':>8} {'pages/s':>8} {'vs 1':>5} {'RSS MB':>7} "
-          f"{'ops/page':>8} {'seal s':>7} {'verify':>6}" + (" S3 req/seal" if args.store else ""))
+          f"{'ops/page':>8} {'seal s':>7} {'verify':>6}" +
+          (" S3 req/seal KB read/seal" if args.store else ""))
     results = []
     with served_hosts(args.hosts, latency=args.latency, pages=args.pages) as bases:
         for count in counts:
@@ -177,7 +181,8 @@ def main() -> int:
             print(f"{count:>7} {r['seconds']:>8.1f} {r['pages_s']:>8.1f} "
                   f"{r['pages_s'] / base:>5.2f} {r['rss_mb']:>7.0f} {r['ops_page']:>8.1f} "
                   f"{r['seal_s']:>7.3f} {r['verify']:>6}" +
-                  (f" {r['store_seal']:>11.1f}" if args.store else ""), flush=True)
+                  (f" {r['store_seal']:>11.1f} {r['store_kb']:>12.1f}" if args.store else ""),
+                  flush=True)
     capacity = redis_capacity()
     best = max(results, key=lambda r: r["workers"])
     per_worker = best["pages_s"] / best["workers"]

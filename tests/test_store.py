@@ -245,3 +245,47 @@ def test_bad_store_input_is_one_line(tmp_path: Path, redis_server: RedisServer,
     out, _ = lone.communicate(timeout=60)
     assert lone.returncode == 10 and "custody init" in out and "Traceback" not in out, out
     shutil.rmtree(tmp_path / "empty", ignore_errors=True)
+
+
+def test_a_changed_log_is_fetched_from_where_the_folder_ends(
+        tmp_path: Path, s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The custody log only grows: a worker fetches what follows its own copy's end (and
+    the bytes before it, to see that the store's continues it), or the whole log when
+    the store's does not continue it."""
+    from custody.store.mirror import LOG, Mirror
+    from custody.store.s3 import Store
+
+    for name, value in s3.env().items():
+        monkeypatch.setenv(name, value)
+    store = Store(STORE, patience=10)
+    lines = [json.dumps({"seq": n, "pad": "x" * 600}).encode() + b"\n" for n in range(40)]
+    store.put(LOG, b"".join(lines[:30]))
+    root = tmp_path / "worker"
+    mirror = Mirror(store, root)
+    mirror.begin(lambda capture_id: False)
+    assert (root / LOG).read_bytes() == b"".join(lines[:30])
+    store.put(LOG, b"".join(lines))  # another worker sealed: ten events more
+    before = store.received
+    mirror.begin(lambda capture_id: False)
+    assert (root / LOG).read_bytes() == b"".join(lines)
+    assert store.received - before < len(b"".join(lines[30:])) + 4096 + 1
+    before = store.received
+    mirror.begin(lambda capture_id: False)  # unchanged: nothing fetched
+    assert store.received == before
+    # a store's log that does not continue the folder's (rewritten, or shorter) is taken
+    # whole: the folder follows the store, and verify judges it
+    rewritten = b"".join(lines[:20]) + b'{"seq": "other"}\n' + b"".join(lines[21:])
+    store.put(LOG, rewritten)
+    mirror.begin(lambda capture_id: False)
+    assert (root / LOG).read_bytes() == rewritten
+    store.put(LOG, b"".join(lines[:5]))
+    mirror.begin(lambda capture_id: False)
+    assert (root / LOG).read_bytes() == b"".join(lines[:5])
+    # one byte changed far before the folder's end, and grown: the bytes at the end match,
+    # the MD5 of the whole does not
+    store.put(LOG, b"".join(lines[:30]))
+    mirror.begin(lambda capture_id: False)
+    changed = lines[0].replace(b"x", b"y", 1) + b"".join(lines[1:35])
+    store.put(LOG, changed)
+    mirror.begin(lambda capture_id: False)
+    assert (root / LOG).read_bytes() == changed

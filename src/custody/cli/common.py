@@ -138,7 +138,7 @@ def store_copy(store_url: str, root: str | None) -> Any:
     from pathlib import Path
 
     from ..core.archive import Archive
-    from ..store.mirror import fetch_all
+    from ..store.copy import fetch_all
     from ..store.s3 import Store
 
     store = Store(store_url, patience=float(os.environ.get("CUSTODY_S3_PATIENCE", "60")))

@@ -28,8 +28,8 @@ the file's size and mtime, so an unchanged file is neither sent nor fetched agai
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import shutil
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -39,15 +39,16 @@ from typing import Any
 from ..core import faults
 from ..core.atomic import write_atomic
 from ..core.errors import UsageError
-from .s3 import UNCHANGED, Store
+from .s3 import UNCHANGED, ShortObject, Store
 
 SHARED = ("allowed_signers", "custody.toml", "manifests/ledger/origin",
           "manifests/ledger/leaves", "manifests/ledger/checkpoint",
           "manifests/ledger/checkpoint.sig", "manifests/ledger/log.jsonl")
 LEAVES = "manifests/ledger/leaves"
 ORIGIN = "manifests/ledger/origin"  # the ledger's name, made by the first seal
-EVERY_SEAL = (LEAVES, "manifests/ledger/checkpoint", "manifests/ledger/checkpoint.sig",
-              "manifests/ledger/log.jsonl")
+LOG = "manifests/ledger/log.jsonl"
+_LOG_OVERLAP = 4096  # bytes of the log's end fetched again, to see that it continues there
+EVERY_SEAL = (LEAVES, "manifests/ledger/checkpoint", "manifests/ledger/checkpoint.sig", LOG)
 INTENT = ".custody/store/sealing.json"
 JOBS = ".custody/jobs"
 CHECKPOINTS = "manifests/ledger/checkpoints"
@@ -93,7 +94,7 @@ class Mirror:
 
     # -- the record ----------------------------------------------------------------------
 
-    def _save(self) -> None:
+    def save(self) -> None:
         self.record_path.parent.mkdir(parents=True, exist_ok=True)
         saved = {"store": self.of, "role": self.role, "files": self.record}
         write_atomic(self.record_path, json.dumps(saved, sort_keys=True).encode())
@@ -121,7 +122,7 @@ class Mirror:
             return None
         return [st.st_size, st.st_mtime_ns]
 
-    def _note(self, relative: str, etag: str) -> None:
+    def note(self, relative: str, etag: str) -> None:
         stat = self._stat(relative)
         if stat is not None:
             self.record[relative] = [etag, *stat]
@@ -144,9 +145,9 @@ class Mirror:
             if not path.is_file() or relative.startswith(".") or "/." in relative or \
                     relative.startswith("custody.db"):
                 continue
-            self._note(relative, self.store.upload(path, relative))
+            self.note(relative, self.store.upload(path, relative))
             sent += 1
-        self._save()
+        self.save()
         return sent
 
     def begin(self, adopt: Callable[[str], bool]) -> None:
@@ -163,7 +164,7 @@ class Mirror:
         self.adopted = []
         if intent is not None:
             self._settle(json.loads(intent[0]), adopt)
-        self._save()
+        self.save()
 
     def _parallel(self, calls: list[Callable[[], Any]]) -> list[Any]:
         """The calls' results, the calls made at once (each a request to the store)."""
@@ -179,6 +180,10 @@ class Mirror:
         target = self.root / relative
         known = self.record.get(relative)
         current = known[0] if known is not None and self.unchanged(relative) else None
+        if relative == LOG and current is not None:
+            grown = self._fetch_log_tail(current)
+            if grown is not None:
+                return grown
         found = self.store.get(relative, unless_etag=current)
         if found is not None and current is not None and found == (UNCHANGED, current):
             return current  # as this folder last had it
@@ -190,7 +195,33 @@ class Mirror:
         data, etag = found
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(target, data)
-        self._note(relative, etag)
+        self.note(relative, etag)
+        return etag
+
+    def _fetch_log_tail(self, current: str) -> str | None:
+        """Of a custody log changed since this folder had it, only what follows this one's
+        end, fetched from a little before it (the bytes both hold must match, and the
+        whole must have the store's MD5); its ETag. None: the whole log is to be fetched
+        (the store's does not continue this one)."""
+        target = self.root / LOG
+        held = target.read_bytes()
+        overlap = min(len(held), _LOG_OVERLAP)
+        if not overlap:
+            return None
+        try:
+            found = self.store.get(LOG, unless_etag=current, start=len(held) - overlap)
+        except ShortObject:
+            found = None
+        if found is None:
+            return None
+        data, etag = found
+        if (data, etag) != (UNCHANGED, current):
+            grown = held + data[overlap:]
+            if data[:overlap] != held[len(held) - overlap :] or \
+                    etag.strip('"') != hashlib.md5(grown, usedforsecurity=False).hexdigest():
+                return None  # (the store's ETag of a log, sent whole, is its bytes' MD5)
+            write_atomic(target, grown)
+            self.note(LOG, etag)
         return etag
 
     def _leaves(self) -> list[str]:
@@ -213,7 +244,7 @@ class Mirror:
             if capture_id in in_ledger or self.store.head(manifest) is not None:
                 for relative in files:
                     if relative.startswith("manifests/") and not (self.root / relative).exists():
-                        self._note(relative, self.store.download(relative, self.root / relative))
+                        self.note(relative, self.store.download(relative, self.root / relative))
                         self.borrowed.append(relative)
                 if adopt(capture_id):  # (one in the ledger: whatever of its seal is missing)
                     self.adopted.append(capture_id)
@@ -271,14 +302,13 @@ class Mirror:
         if captures:
             self.store.delete(INTENT)
         self._return_borrowed()
-        self._save()
+        self.save()
         self.leaves_at_begin = self._leaves()
         self.adopted = []
         return captures
 
     def _return_borrowed(self) -> None:
-        """A folder holds the manifests sealed in it: another's, fetched to adopt it, goes
-        once it is published (its WARC files were never here)."""
+        """Another's manifest files, fetched to adopt its capture, go once it is published."""
         for relative in self.borrowed:
             (self.root / relative).unlink(missing_ok=True)
             self.record.pop(relative, None)
@@ -287,12 +317,12 @@ class Mirror:
     def _put_shared(self, relative: str) -> None:
         data = (self.root / relative).read_bytes()
         etag = self.pulled.get(relative)
-        self._note(relative, self.store.put(relative, data, if_etag=etag,
+        self.note(relative, self.store.put(relative, data, if_etag=etag,
                                             if_absent=etag is None))
         faults.after(f"store.{relative.rsplit('/', 1)[-1]}")
 
     def _send(self, relative: str) -> None:
-        self._note(relative, self.store.upload(self.root / relative, relative))
+        self.note(relative, self.store.upload(self.root / relative, relative))
 
     def _markers(self, captures: set[str]) -> dict[str, str]:
         folder = self.root / JOBS
@@ -332,44 +362,3 @@ class Mirror:
 
     def in_ledger(self, capture_id: str) -> bool:
         return capture_id in self._leaves()
-
-
-def fetch_all(store: Store, root: Path, say: Callable[[str], None]) -> dict[str, int]:
-    """Make ``root`` an exact copy of the archive in the store: objects fetched whose
-    ETag differs from the copy's, files the store no longer holds removed. Fetched again
-    when the ledger changed meanwhile (a worker sealing), so the copy is one state."""
-    mirror = Mirror(store, root)
-    mirror.claim("copy")
-    counts = {"objects": 0, "fetched": 0, "bytes": 0, "removed": 0, "rounds": 0}
-    for _ in range(5):
-        counts["rounds"] += 1
-        before = store.head(LEAVES)
-        listed = {rel: (etag, size) for rel, etag, size in store.list()
-                  if not rel.startswith(".")}
-        for relative, (etag, size) in sorted(listed.items()):
-            known = mirror.record.get(relative)
-            if known is not None and known[0] == etag and mirror.unchanged(relative):
-                continue
-            mirror._note(relative, store.download(relative, root / relative))
-            counts["fetched"] += 1
-            counts["bytes"] += size
-        for path in list(root.rglob("*")):
-            relative = path.relative_to(root).as_posix()
-            if path.is_file() and _kept(relative) and relative not in listed:
-                path.unlink()
-                mirror.record.pop(relative, None)
-                counts["removed"] += 1
-        counts["objects"] = len(listed)
-        mirror._save()
-        if store.head(LEAVES) == before and store.get(INTENT) is None:
-            break
-        say("the store's ledger changed while it was read (a worker sealing); reading "
-            "it again")
-    return counts
-
-
-def _kept(relative: str) -> bool:
-    """Files of a copy that mirror objects (not the copy's own database or locks)."""
-    return (relative.startswith(("archive/", "manifests/")) or
-            relative in ("allowed_signers", "custody.toml")) and \
-        not os.path.basename(relative).startswith(".")

@@ -59,6 +59,10 @@ class Conflict(StoreError):
     """A conditional write refused: the object is not what this writer last saw."""
 
 
+class ShortObject(Exception):
+    """A read from a byte on of an object that does not reach that byte."""
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc)
     return text.splitlines()[0] if text else type(exc).__name__
@@ -89,6 +93,7 @@ class Store:
             raise StoreError(f"cannot use the store: {_reason(exc)}", where=str(self.url)) \
                 from exc
         self.calls = 0
+        self.received = 0  # bytes of objects read, for the benchmark and the tests
 
     # -- patience ------------------------------------------------------------------------
 
@@ -150,16 +155,19 @@ class Store:
 
         return self._call(f"look up {relative}", ask)
 
-    def get(self, relative: str, *, unless_etag: str | None = None
+    def get(self, relative: str, *, unless_etag: str | None = None, start: int = 0
             ) -> tuple[bytes, str] | None:
-        """The object's bytes and ETag; None when there is none; (b"", ``unless_etag``)
-        when its ETag is still that one (nothing to fetch: see ``UNCHANGED``)."""
+        """The object's bytes (from byte ``start`` on) and ETag; None when there is none;
+        (b"", ``unless_etag``) when its ETag is still that one (nothing to fetch: see
+        ``UNCHANGED``). ShortObject when it holds no more than ``start`` bytes."""
         from botocore.exceptions import ClientError
 
         key = self.url.key(relative)
 
         def fetch() -> tuple[bytes, str] | None:
             extra = {"IfNoneMatch": unless_etag} if unless_etag else {}
+            if start:
+                extra["Range"] = f"bytes={start}-"
             try:
                 found = self.client.get_object(Bucket=self.url.bucket, Key=key, **extra)
             except ClientError as exc:
@@ -169,8 +177,12 @@ class Store:
                     return UNCHANGED, str(unless_etag)
                 if status == 404 or code == "NoSuchKey":
                     return None
+                if status == 416 or code == "InvalidRange":
+                    raise ShortObject(relative) from exc
                 raise
-            return found["Body"].read(), found["ETag"]
+            data = found["Body"].read()
+            self.received += len(data)
+            return data, found["ETag"]
 
         return self._call(f"read {relative}", fetch)
 
