@@ -204,13 +204,14 @@ def agent(tmp_path: Path) -> Any:
         proc.wait(timeout=10)
 
 
-def test_signing_with_a_key_held_by_ssh_agent(tmp_path: Path, site: SiteServer, agent: Any,
-                                              monkeypatch: pytest.MonkeyPatch, tsa: Any) -> None:
+def agent_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sock: Path,
+              fingerprint: str) -> tuple[Path, dict[str, str], Any]:
+    """The archive folder, the environment (CUSTODY_KEY names the agent's key) and a
+    function running custody's commands in it, with SSH_AUTH_SOCK at ``sock``."""
     from click.testing import CliRunner
 
     from custody.cli import main
 
-    sock, fingerprint, public_line = agent
     monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     root = tmp_path / "evidence"
@@ -219,6 +220,13 @@ def test_signing_with_a_key_held_by_ssh_agent(tmp_path: Path, site: SiteServer, 
     def run(*args: str) -> Any:
         return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
 
+    return root, env, run
+
+
+def test_signing_with_a_key_held_by_ssh_agent(tmp_path: Path, site: SiteServer, agent: Any,
+                                              monkeypatch: pytest.MonkeyPatch, tsa: Any) -> None:
+    sock, fingerprint, public_line = agent
+    root, env, run = agent_cli(tmp_path, monkeypatch, sock, fingerprint)
     operator = "A. Investigator <ai@example.org>"
     made = run("init", "--operator", operator)
     assert made.exit_code == 0 and "in ssh-agent" in made.output, made.output
@@ -259,20 +267,10 @@ def test_signing_with_a_security_key_that_an_agent_speaks_for(
     import base64
     import struct
 
-    from click.testing import CliRunner
-
-    from custody.cli import main
     from custody.testing.softtoken import SoftToken
 
     with SoftToken(tmp_path) as token:
-        monkeypatch.setenv("SSH_AUTH_SOCK", str(token.socket))
-        monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-        root = tmp_path / "evidence"
-        env = {"CUSTODY_ROOT": str(root), "CUSTODY_KEY": f"agent:{token.fingerprint}"}
-
-        def run(*args: str) -> Any:
-            return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-
+        root, _, run = agent_cli(tmp_path, monkeypatch, token.socket, token.fingerprint)
         operator = "Rights Desk <desk@example.org>"
         made = run("init", "--operator", operator)
         assert made.exit_code == 0, made.output

@@ -21,16 +21,11 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..core.skkey import SK_KEY_TYPE, USER_PRESENT, SkEd25519PublicKey
-from ..core.sshsig import fingerprint, public_key_line
+from ..core.sshsig import fingerprint, public_key_line, read_string
 
 
 def _string(data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + data
-
-
-def _read_string(buf: bytes, pos: int) -> tuple[bytes, int]:
-    (size,) = struct.unpack(">I", buf[pos : pos + 4])
-    return buf[pos + 4 : pos + 4 + size], pos + 4 + size
 
 
 class SoftToken:
@@ -70,8 +65,8 @@ class SoftToken:
             return bytes([12]) + struct.pack(">I", 1) + _string(self.public.blob()) + \
                 _string(b"soft security key")
         if kind == 13:  # sign
-            blob, pos = _read_string(body, 0)
-            data, _ = _read_string(body, pos)
+            blob, pos = read_string(body, 0)
+            data, _ = read_string(body, pos)
             if blob == self.public.blob():
                 return bytes([14]) + _string(self.sign(data))
         return bytes([5])  # failure

@@ -84,7 +84,12 @@ def plan(archive: Archive, sealed: manifest.Sealed, add: Callable[[Any], int],
     there to read whose sealed places follow one another from the start; a file whose
     sha256 is a job already (``hashed``: its number by path) is not hashed again.
     ValueError when the manifest's lists of files and records cannot be read."""
-    hashed = hashed or {}
+    known = hashed or {}
+
+    def sha256_job(path: Path) -> int:
+        number = known.get(path)
+        return add(partial(file_sha256, path)) if number is None else number
+
     files, by_file = warc_layout_of(sealed)
     plans = []
     for relpath, entry in files.items():
@@ -94,15 +99,11 @@ def plan(archive: Archive, sealed: manifest.Sealed, add: Callable[[Any], int],
         layout = [(r["offset"], r["length"]) for r in records]
         path = archive.root / relpath
         if entry.get("imported") and path.is_file():  # another tool's file: its sha256
-            one.sha256_job = hashed.get(path, None)
-            if one.sha256_job is None:
-                one.sha256_job = add(partial(file_sha256, path))
+            one.sha256_job = sha256_job(path)
             continue
         if not contiguous(layout) or not path.is_file():
             continue
-        one.sha256_job = hashed.get(path, None)
-        if one.sha256_job is None:
-            one.sha256_job = add(partial(file_sha256, path))
+        one.sha256_job = sha256_job(path)
         start, cut = 0, 0
         for i, (offset, length) in enumerate(layout):
             if offset + length - cut >= part_size or i == len(layout) - 1:

@@ -141,8 +141,7 @@ def _verify(archive: Archive, capture_ids: list[str] | None, against: str | None
 
     scope = None if whole else [one.capture_id for one in chosen]
     search = [add(partial(_search_index, archive, scope, between))
-              for between in (ranges(archive.db_path, scope, takers)
-                              if archive.db_path.exists() else [(None, None)])]
+              for between in ranges(archive.db_path, scope, takers)]
 
     # the workers read the manifests they need themselves, but the first, if it is held
     manifest.forget(keep=chosen[0] if chosen else None)

@@ -27,10 +27,10 @@ Range = tuple[int | None, int | None]  # document ids from, to (None: unbounded)
 _RANGE_DOCUMENTS = 4000  # at most, in one job
 
 
-def ranges(db_path: Path, capture_ids: list[str] | None, workers: int) -> list[Range]:
+def ranges(db_path: Path, capture_ids: list[str] | None, processes: int) -> list[Range]:
     """The ranges of document ids to compare, each in a job of its own: a few for each
-    worker, none larger than _RANGE_DOCUMENTS; one, unbounded, when the database cannot
-    be read (the job then says so)."""
+    of the ``processes`` taking jobs, none larger than _RANGE_DOCUMENTS; one, unbounded,
+    when the database is missing or cannot be read (the job then says so, or nothing)."""
     try:
         conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
         try:
@@ -40,7 +40,7 @@ def ranges(db_path: Path, capture_ids: list[str] | None, workers: int) -> list[R
             conn.close()
     except sqlite3.Error:
         return [(None, None)]
-    size = min(_RANGE_DOCUMENTS, max(500, -(-len(ids) // max(1, workers * 3))))
+    size = min(_RANGE_DOCUMENTS, max(500, -(-len(ids) // max(1, processes * 3))))
     starts = ids[size::size]
     lows: list[int | None] = [None, *starts]
     highs: list[int | None] = [start - 1 for start in starts]
