@@ -31,12 +31,15 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from .. import __version__
-from ..core import faults, journal
+from ..core import faults
 from ..core.archive import Archive
 from ..extract.workers import Extractor, describable, extractable
 from ..index import db
-from ..seal import manifest
-from ..seal.sealing import chain_head, publish_leftovers, seal
+from ..seal import journal, manifest
+from ..seal.collector import iso
+from ..seal.history import History
+from ..seal.recovery import publish_unfinished
+from ..seal.sealing import seal
 from .redact import write_credentials
 from .settings import Settings
 from .sink import WarcSeries
@@ -58,48 +61,6 @@ class Result:
     stopped: str | None = None
     left: int = 0  # URLs still queued: `custody archive --resume` fetches them
     notes: list[str] = field(default_factory=list)
-
-
-def collector_of(archive: Archive, key: Ed25519PrivateKey) -> dict[str, Any]:
-    """Who seals, with what, where: the manifest's collector."""
-    import platform
-    import socket
-
-    from ..core import sshsig
-
-    public = key.public_key()
-    return {
-        "software": "custody",
-        "version": __version__,
-        "python": platform.python_version(),
-        "libraries": libraries(),
-        "host": socket.gethostname(),
-        "operator": archive.principal_for(public) or "unknown",
-        "key_fingerprint": sshsig.fingerprint(public),
-    }
-
-
-def libraries() -> dict[str, str]:
-    """The version of each library custody depends on, as installed: what made the bytes."""
-    import re
-    from importlib.metadata import PackageNotFoundError, requires, version
-
-    found = {}
-    for requirement in requires("custody") or []:
-        if "extra ==" in requirement:
-            continue
-        name = re.match(r"[A-Za-z0-9._-]+", requirement)
-        if name is None:
-            continue
-        try:
-            found[name.group(0).lower()] = version(name.group(0))
-        except PackageNotFoundError:
-            continue
-    return dict(sorted(found.items()))
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def crawls_dir(archive: Archive) -> Path:
@@ -153,15 +114,16 @@ def complete(archive: Archive, state: CrawlState, *, key: Ed25519PrivateKey,
     extractor.drain(state)  # before the WARC is renamed under the workers' feet
     state.commit()
     with archive.sealing():
+        history = History.open(archive.root, write=True)
         if archive.shared is not None and not archive.mirrored:
             # another worker's seal a crash left unpublished (the store settles its own)
-            publish_leftovers(archive, key=key, principal=collector["operator"])
+            publish_unfinished(archive, history, key=key, principal=collector["operator"])
         state.begin()
         series.writer()  # a capture whose every fetch failed still has a WARC: its metadata
         series.close()
         state.commit()
         faults.after("seal.warc")
-        result, head, sha256 = _seal(archive, state, key, collector, stats)
+        result, head, sha256 = _seal(archive, history, state, key, collector, stats)
         database = db.connect(archive.db_path)
         try:
             db.index_capture(database, head, sha256, state.records(("response",)),
@@ -189,7 +151,7 @@ def finish_state(state: CrawlState, *, sealed_as: str, left: int) -> None:
     state.close()
 
 
-def _seal(archive: Archive, state: CrawlState, key: Ed25519PrivateKey,
+def _seal(archive: Archive, history: History, state: CrawlState, key: Ed25519PrivateKey,
           collector: dict[str, Any], stats: Stats | None) -> tuple[Result, dict[str, Any], str]:
     capture_id = state.meta("capture_id")
     seeds = state.meta("seeds")
@@ -208,7 +170,7 @@ def _seal(archive: Archive, state: CrawlState, key: Ed25519PrivateKey,
         status = "partial"
     else:
         status = "complete"
-    sequence, previous = chain_head(archive)
+    sequence, previous = history.head()
     files = [{"path": f["path"], "bytes": f["bytes"], "sha256": f["sha256"]}
              for f in state.warc_files()]
     head = {
@@ -245,7 +207,7 @@ def _seal(archive: Archive, state: CrawlState, key: Ed25519PrivateKey,
         lists["visits"] = state.visits()
     if settings.media:  # what yt-dlp found on each page
         lists["media"] = state.media()
-    sealed = seal(archive, capture_id, manifest.stream_bytes(head, lists),
+    sealed = seal(archive, history, capture_id, manifest.stream_bytes(head, lists),
                   [(f["path"], f["sha256"]) for f in files], key=key,
                   principal=collector["operator"], tsa=settings.tsa)
     notes = _document_notes(state)

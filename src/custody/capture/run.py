@@ -25,13 +25,14 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..core import cookies as cookie_jar
-from ..core import journal
 from ..core.archive import Archive
 from ..core.atomic import write_atomic
 from ..core.capture_ids import new_capture_id
 from ..core.errors import NotFound, UsageError
 from ..extract.workers import Extractor
-from .completion import Result, catch_up, collector_of, complete, crawls_dir, iso, open_series
+from ..seal import journal
+from ..seal.collector import collector_of, iso
+from .completion import Result, catch_up, complete, crawls_dir, open_series
 from .crawl import Crawl
 from .fetch import Fetcher
 from .guard import AddressGuard

@@ -360,8 +360,8 @@ def reindex(root: str | None, db_url: str | None) -> None:
     custody reindex --db postgresql://index.example/evidence
     """
     from ..capture.recovery import reindex as run_reindex
-    from ..core import journal
     from ..core.archive import Archive
+    from ..seal import journal
 
     if db_url is not None:
         from ..index.postgres import check_url

@@ -60,9 +60,9 @@ def verify(root: str | None, store_url: str | None, capture_ids: tuple[str, ...]
 
     if store_url is None:  # a store's log is written by workers, under the seal lock
         log_event(arch, "verified", {"status": report.status,
-                                      "captures": len(report.captures),
+                                      "captures": report.capture_count,
                                       "failed": report.count(FAILED)})
-    count = len(report.captures)
+    count = report.capture_count
     _print(report, as_json, verbose, f"{count} capture{'' if count == 1 else 's'}")
     _exit(report.status)
 

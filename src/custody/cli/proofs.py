@@ -109,10 +109,13 @@ def ledger_proof(root: str | None, capture_id: str) -> None:
     from ..core.archive import Archive
     from ..core.capture_ids import check_capture_id
     from ..core.errors import NotFound
+    from ..seal import manifest
     from ..seal.ledger import Ledger
 
+    arch = Archive.open(root)
+    sealed, _ = manifest.read_capture(arch.manifests_dir, check_capture_id(capture_id))
     try:
-        proof = Ledger(Archive.open(root).manifests_dir).inclusion(check_capture_id(capture_id))
+        proof = Ledger(arch.manifests_dir).prove(sealed)
     except LookupError as exc:
         raise NotFound(str(exc), where=capture_id) from exc
     click.echo(json.dumps(proof, indent=2))
@@ -121,24 +124,43 @@ def ledger_proof(root: str | None, capture_id: str) -> None:
 @click.command("log")
 @root_option
 @json_option
-def log_command(root: str | None, as_json: bool) -> None:
+@click.option("--tail", type=click.IntRange(min=1), metavar="N",
+              help="Only the last N events (read from the log's end).")
+@click.option("--capture", "capture_id", metavar="ID",
+              help="Only the events about this capture (found through custody.db's index "
+                   "of the log, each checked against the log itself).")
+def log_command(root: str | None, as_json: bool, tail: int | None,
+                capture_id: str | None) -> None:
     """Show the custody log: who captured, timestamped, verified, bundled, rotated keys.
 
     \b
     custody log
-    custody log --json
+    custody log --tail 20
+    custody log --capture 20261121T101500Z-1a2b3c4d --json
     """
     from ..core.archive import Archive
+    from ..core.capture_ids import check_capture_id
     from ..seal.custody_log import CustodyLog
+    from ..seal.log_events import of_capture
 
-    entries = CustodyLog(Archive.open(root).manifests_dir).entries()
+    arch = Archive.open(root)
+    log = CustodyLog(arch.manifests_dir)
+    if capture_id is not None:
+        found, _ = of_capture(arch.root, check_capture_id(capture_id))
+        entries = [event.entry for event in found]
+        if tail is not None:
+            entries = entries[-tail:]
+    elif tail is not None:
+        entries = [json.loads(line) for line in log.tail(tail)]
+    else:
+        entries = log.entries()
     if as_json:
         click.echo(json.dumps(entries, ensure_ascii=False, indent=2))
         return
     for entry in entries:
-        details = " ".join(f"{k}={v}" for k, v in entry["details"].items())
-        click.echo(f"{entry['seq']:4d}  {entry['at']}  {entry['event']:12} {entry['who']}  "
-                   f"{details}")
+        details = " ".join(f"{k}={v}" for k, v in (entry.get("details") or {}).items())
+        click.echo(f"{entry.get('seq', 0):4d}  {entry.get('at')}  {entry.get('event', ''):12} "
+                   f"{entry.get('who')}  {details}")
 
 
 @click.command()

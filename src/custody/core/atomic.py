@@ -19,9 +19,13 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
+def write_atomic(path: Path, data: bytes, *, mode: int | None = None,
+                 folder_synced: bool = True) -> None:
     """Write ``data`` to ``path``, all or nothing (``mode``: created with these
-    permissions, never readable by others meanwhile)."""
+    permissions, never readable by others meanwhile). ``folder_synced=False`` leaves the
+    rename to the file system's own time: for what is derived, and made again when a
+    crash loses it (the file's bytes are synced before the rename all the same, so it
+    is never seen half written)."""
     tmp = path.with_name(f".{path.name}.tmp")
     if mode is not None:
         tmp.unlink(missing_ok=True)
@@ -31,7 +35,8 @@ def write_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    fsync_dir(path.parent)
+    if folder_synced:
+        fsync_dir(path.parent)
 
 
 def replace_durably(source: Path, target: Path) -> None:

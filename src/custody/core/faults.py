@@ -36,7 +36,8 @@ SEAL_STEPS = (
     "seal.checkpoint-history",  # the new checkpoint in checkpoints/N
     "seal.checkpoint-sig",  # checkpoint.sig over it
     "seal.checkpoint",  # the checkpoint itself
-    "seal.log",  # the `captured` event in the custody log
+    "log.event",  # the `captured` event in the custody log, its signed head not yet
+    "seal.log",  # the log's head signed over it
     "seal.database",  # the capture's rows in custody.db
     "seal.crawl-state",  # the crawl's working state removed (or kept for --resume)
 )
@@ -46,6 +47,7 @@ OTHER_STEPS = (
     "store.capture",  # worker --store: a capture's files sent, its manifest last
     "store.leaves",  # the ledger's leaves sent: the commit point in the store
     "store.log.jsonl",  # the custody log sent (its checkpoint before it)
+    "log.head",  # any event's signed log head written
 )
 
 _ERRORS = {"eio": errno.EIO, "enospc": errno.ENOSPC, "eacces": errno.EACCES,

@@ -135,7 +135,7 @@ def _sealed(archive: Archive, capture_id: str) -> manifest.Sealed:
 def _proof(archive: Archive, ledger: Ledger, sealed: manifest.Sealed) -> list[tuple[str, Any]]:
     cid = sealed.capture_id
     try:
-        proof = ledger.inclusion(cid)
+        proof = ledger.prove(sealed)
     except LookupError as exc:
         raise UsageError(f"cannot prove inclusion: {exc}", where=cid) from exc
     files: list[tuple[str, Any]] = [

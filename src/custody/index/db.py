@@ -17,14 +17,17 @@ if TYPE_CHECKING:  # imported when a database is written, not for reading one
     import sqlite_utils
 
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _migrate(db: sqlite_utils.Database) -> None:
     """A database made by an earlier custody, brought to this schema in place (it is
     derived: `custody reindex` would rebuild it, but that takes the time of extraction).
     Version 3: captures.pages, which counted responses, is `responses`; `documents` added.
-    Version 4: documents.record_id (a rendered DOM is no resource's) and .source."""
+    Version 4: documents.record_id (a rendered DOM is no resource's) and .source.
+    Version 5: a record may be in two sealed captures (an import of files that hold
+    records the archive has): resources.record_id is indexed, not unique; and the
+    custody log's events are indexed (events.py)."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version and version < 3 and "captures" in db.table_names():
         with db.conn:
@@ -38,6 +41,10 @@ def _migrate(db: sqlite_utils.Database) -> None:
             db.execute("ALTER TABLE documents ADD COLUMN source TEXT")
             db.execute("UPDATE documents SET source = 'http', record_id = (SELECT r.record_id "
                        "FROM resources r WHERE r.id = documents.resource_id)")
+    if version and version < 5 and "resources" in db.table_names():
+        with db.conn:
+            db.execute("DROP INDEX IF EXISTS idx_resources_record_id")
+            db.execute("CREATE INDEX idx_resources_record_id ON resources (record_id)")
 
 
 def connect(path: Path) -> sqlite_utils.Database:
@@ -45,13 +52,20 @@ def connect(path: Path) -> sqlite_utils.Database:
 
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA foreign_keys = ON")
+    # derived, and rebuilt from the evidence: a power cut may cost its last transaction
+    # (recovery indexes that capture again), never the evidence
+    conn.execute("PRAGMA synchronous = NORMAL")
     db = sqlite_utils.Database(conn)
-    ensure_schema(db)
+    if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+        ensure_schema(db)
     return db
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:
+    from . import events
+
     _migrate(db)
+    events.ensure(db.conn)
     if "captures" not in db.table_names():
         db.table("captures").create(
             {
@@ -75,7 +89,7 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         )
         db.table("resources").create_index(["capture_id"])
         db.table("resources").create_index(["url"])
-        db.table("resources").create_index(["record_id"], unique=True)
+        db.table("resources").create_index(["record_id"])
     if "documents" not in db.table_names():
         db.table("documents").create(
             {

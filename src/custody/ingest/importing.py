@@ -23,7 +23,6 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ..capture.completion import collector_of, iso
 from ..check.run import Checked, check_file
 from ..core.archive import Archive
 from ..core.capture_ids import new_capture_id
@@ -31,8 +30,10 @@ from ..core.config import load as load_config
 from ..core.errors import UsageError
 from ..extract.workers import Extractor, describable, extractable
 from ..index import db
-from ..seal import manifest
-from ..seal.sealing import chain_head, seal
+from ..seal import journal, manifest
+from ..seal.collector import collector_of, iso
+from ..seal.history import History
+from ..seal.sealing import seal
 from ..verify.report import FAILED, PASSED
 from .records import entries
 
@@ -111,6 +112,7 @@ def import_file(archive: Archive, source: Path, *, key: Ed25519PrivateKey,
 
     started = datetime.now(UTC)
     capture_id = new_capture_id(started)
+    journal.begin(archive, capture_id, kind=journal.IMPORT, source=str(source))
     folder = archive.archive_dir / IMPORTED_DIR / capture_id
     target = folder / _safe_name(source.name)
     start = perf_counter()
@@ -130,12 +132,13 @@ def import_file(archive: Archive, source: Path, *, key: Ed25519PrivateKey,
 
     start = perf_counter()
     collector = collector_of(archive, key)
-    head = _head(archive, checked, capture_id, started, collector, relpath, sha256, source,
-                 listed, left_out, accept_damaged)
     lists = {"records": listed, "documents": [entry for entry, _ in store.documents],
              "images": store.images}
     with archive.sealing():
-        sealed = seal(archive, capture_id, manifest.stream_bytes(head, lists),
+        history = History.open(archive.root, write=True)
+        head = _head(archive, checked, capture_id, started, collector, relpath, sha256, source,
+                     listed, left_out, accept_damaged, history.head())
+        sealed = seal(archive, history, capture_id, manifest.stream_bytes(head, lists),
                       [(relpath, sha256)], key=key, principal=collector["operator"],
                       tsa=load_config(archive.root).tsa)
     timings["seal"] = perf_counter() - start
@@ -148,6 +151,7 @@ def import_file(archive: Archive, source: Path, *, key: Ed25519PrivateKey,
                              store.images)
         finally:
             database.conn.close()
+        journal.end(archive, capture_id)
     timings["index"] = perf_counter() - start
     note = f"; {left_out} records not reachable by offset are not indexed" if left_out else ""
     return Imported(source, "imported", capture_id, verdict,
@@ -186,8 +190,9 @@ def _copy(source: Path, target: Path, sha256: str) -> None:
 
 def _head(archive: Archive, checked: Checked, capture_id: str, started: datetime,
           collector: dict[str, Any], relpath: str, sha256: str, source: Path,
-          listed: list[dict[str, Any]], left_out: int, accept_damaged: bool) -> dict[str, Any]:
-    sequence, previous = chain_head(archive)
+          listed: list[dict[str, Any]], left_out: int, accept_damaged: bool,
+          chain: tuple[int, str | None]) -> dict[str, Any]:
+    sequence, previous = chain
     pages = [r for r in listed if r["type"] == "response" and r.get("http_status") and
              200 <= r["http_status"] < 300 and r.get("target_uri")]
     seed = pages[0]["target_uri"] if pages else source.resolve().as_uri()

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core import journal
 from ..core.archive import Archive
 from ..core.errors import CustodyError
+from ..seal import journal
 from . import connection
 from .gate import HostGate
 from .jobs import Queue, Taken
@@ -149,34 +149,30 @@ class Worker:
                 return
 
     def _heal(self) -> None:
-        """What a worker that died mid-seal may have torn: a ledger line, a log line, the
-        database's rows of a sealed capture (under the seal lock: another worker's seal
-        is never half seen)."""
-        from ..index import db
-        from ..index.rebuild import heal_index
-        from ..seal.custody_log import CustodyLog
+        """What a worker that died mid-seal may have torn: a ledger line, a log line, a
+        checkpoint or log head behind, the database's rows of a sealed capture (under the
+        seal lock: another worker's seal is never half seen)."""
+        from ..seal.collector import collector_of
+        from ..seal.history import History
+        from ..seal.recovery import heal
 
         if self.mirror is not None:  # first what the store holds, settled and sent
             with self.archive.sealing():
                 pass
+        principal = collector_of(self.archive, self.key)["operator"]
         with self.archive.sealing():
-            from ..seal.ledger import Ledger
-
-            Ledger(self.archive.manifests_dir).repair()
-            CustodyLog(self.archive.manifests_dir).repair()
+            history = History.open(self.archive.root, write=True)
             if self.mirror is not None:  # sealed here, never sent: not in the store's ledger
                 from ..seal import manifest
+                from ..seal.ledger import Ledger
 
-                known = {leaf.capture_id for leaf in Ledger(self.archive.manifests_dir).leaves()}
+                known = {leaf.capture_id
+                         for leaf in Ledger(self.archive.manifests_dir).iter_leaves()}
                 for path in manifest.paths(self.archive.manifests_dir):
                     capture_id = path.name.removesuffix(".json")
                     if capture_id not in known:
                         self._set_aside(capture_id)
-            database = db.connect(self.archive.db_path)
-            try:
-                heal_index(self.archive, database)
-            finally:
-                database.conn.close()
+            heal(self.archive, history, key=self.key, principal=principal)
 
     # -- one job ---------------------------------------------------------------------------
 
@@ -293,8 +289,8 @@ class Worker:
         """The capture an earlier holder of the job sealed (now published whole), or None
         when it left nothing sealed (what it left is set aside)."""
         from ..index import db
-        from ..index.rebuild import index_sealed
         from ..seal import manifest
+        from ..seal.reindex import index_sealed
         from ..seal.sealing import publish
 
         capture_id = marker["capture_id"]
@@ -312,11 +308,13 @@ class Worker:
         if not path.exists():
             self._set_aside(capture_id)
             return None
-        from ..capture.completion import collector_of
+        from ..seal.collector import collector_of
+        from ..seal.history import History
 
         with self.archive.sealing():
             principal = collector_of(self.archive, self.key)["operator"]
-            publish(self.archive, capture_id, key=self.key, principal=principal)
+            publish(self.archive, History.open(self.archive.root, write=True), capture_id,
+                    key=self.key, principal=principal)
             database = db.connect(self.archive.db_path)
             try:
                 if capture_id not in db.capture_ids(database):
@@ -331,20 +329,21 @@ class Worker:
     def _adopt(self, capture_id: str) -> bool:
         """Publish (ledger leaf, checkpoint, log event) a capture a worker that died had
         sent to the store whole, when it is the next in the chain; whether it was."""
-        from ..capture.completion import collector_of
         from ..seal import manifest
-        from ..seal.ledger import Ledger
-        from ..seal.sealing import chain_head, publish
+        from ..seal.collector import collector_of
+        from ..seal.history import History
+        from ..seal.sealing import in_ledger, publish
 
         path = manifest.manifest_path(self.archive.manifests_dir, capture_id)
-        if capture_id not in {leaf.capture_id for leaf in Ledger(path.parent).leaves()}:
-            sealed = manifest.read(path, lazy=True)
-            sequence, previous = chain_head(self.archive)
+        history = History.open(self.archive.root, write=True)
+        sealed = manifest.read(path, lazy=True)
+        if not in_ledger(self.archive, history, sealed):
+            sequence, previous = history.head()
             chain = sealed.head.get("chain") or {}
             if sealed.sequence != sequence + 1 or chain.get("previous_sha256") != previous:
                 return False
         principal = collector_of(self.archive, self.key)["operator"]
-        publish(self.archive, capture_id, key=self.key, principal=principal)
+        publish(self.archive, history, capture_id, key=self.key, principal=principal)
         self.say(f"{capture_id}: sent whole to the store by a worker that stopped before its "
                  "ledger leaf; published it")
         return True

@@ -61,7 +61,7 @@ def gather(archive: Archive, capture_id: str) -> Report:
     _verification(archive, report)
     ledger = Ledger(archive.manifests_dir)
     try:
-        report.inclusion = ledger.inclusion(capture_id)
+        report.inclusion = ledger.prove(sealed)
     except LookupError:
         report.inclusion = None
     checkpoint = ledger.latest()

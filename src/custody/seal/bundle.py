@@ -37,7 +37,7 @@ def write_bundle(archive: Archive, capture_id: str, out: Path,
         raise UsageError("the bundle folder exists and is not empty", where=str(out))
     ledger = Ledger(archive.manifests_dir)
     try:
-        proof = ledger.inclusion(capture_id)
+        proof = ledger.prove(sealed)
     except LookupError as exc:
         raise UsageError(f"cannot prove inclusion: {exc}", where=capture_id) from exc
     checkpoint = ledger.latest()

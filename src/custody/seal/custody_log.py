@@ -4,6 +4,12 @@ Each line is a JSON event -- captured, timestamped, verified, bundled, key-rotat
 with who, when and what, the sha256 of the line before it, and an Ed25519
 signature by the archivist's key over the rest, so that an edited, removed or
 reordered event shows.
+
+Its end is signed too: after each event, ``log.head`` -- a signed note naming the log,
+its length and its last line's sha256 -- so that cutting events off the end shows as
+well; the ledger's checkpoints also name the log's length when they were signed, so a
+removed head shows. An append reads nothing of the log: its number and the hash it
+chains to come from what history.py keeps.
 """
 
 from __future__ import annotations
@@ -12,15 +18,22 @@ import base64
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ..core import sshsig
+from ..core import faults, sshsig
+from ..core.atomic import write_atomic
+
+if TYPE_CHECKING:
+    from .history import History
+
+HEAD = "log.head"
 
 
 def canonical(entry: dict[str, Any]) -> bytes:
@@ -51,39 +64,116 @@ class CustodyLog:
 
     def torn(self) -> int:
         """Bytes of a last event cut short by an interrupted write (0: none)."""
-        return self._split()[1]
+        from .ledger import tail_torn
+
+        return tail_torn(self.path)
 
     def repair(self) -> None:
         """Cut a torn last event off (it was never written whole, so never signed whole)."""
-        torn = self.torn()
-        if torn:
-            with open(self.path, "r+b") as fh:
-                fh.truncate(self.path.stat().st_size - torn)
-                os.fsync(fh.fileno())
+        from .ledger import cut_torn
+
+        cut_torn(self.path)
 
     def entries(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.lines()]
 
+    def reversed_lines(self) -> Iterator[bytes]:
+        """The whole lines from the last to the first, read from the end in blocks (a
+        torn last line is left out): what the newest events need, at any length."""
+        from .ledger import tail_torn
+
+        try:
+            fh = open(self.path, "rb")  # noqa: SIM115 (closed below, as the reader stops)
+        except FileNotFoundError:
+            return
+        with fh:
+            position = fh.seek(0, 2) - tail_torn(self.path)
+            rest = b""  # the start of a line whose beginning lies in an earlier block
+            while position > 0:
+                step = min(65536, position)
+                position -= step
+                fh.seek(position)
+                lines = (fh.read(step) + rest).split(b"\n")
+                rest = lines.pop(0)
+                yield from (line for line in reversed(lines) if line)
+            if rest:
+                yield rest
+
+    def reversed_entries(self) -> Iterator[dict[str, Any]]:
+        for line in self.reversed_lines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                yield entry
+
+    def tail(self, count: int) -> list[bytes]:
+        """The last ``count`` whole lines, oldest first."""
+        found: list[bytes] = []
+        for line in self.reversed_lines():
+            if len(found) >= count:
+                break
+            found.append(line)
+        return found[::-1]
+
     def append(self, event: str, *, key: Ed25519PrivateKey, who: str,
-               details: dict[str, Any]) -> dict[str, Any]:
+               details: dict[str, Any], history: History | None = None) -> dict[str, Any]:
+        """Append a signed event and sign the log's new head; ``history`` is the archive's
+        kept state (opened here, and kept, when not given; the caller holds the sealing
+        lock)."""
+        from .history import History
+
+        kept = history if history is not None else \
+            History.open(self.path.parent.parent.parent, write=True)
         self.repair()
-        lines = self.lines()
         entry = {
-            "seq": len(lines) + 1,
+            "seq": kept.log.count + 1,
             "at": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
             "event": event,
             "who": who,
             "key": sshsig.fingerprint(key.public_key()),
             "details": details,
-            "prev": hashlib.sha256(lines[-1]).hexdigest() if lines else None,
+            "prev": kept.log.last_sha256,
         }
         entry["sig"] = base64.b64encode(key.sign(canonical(entry))).decode()
+        line = canonical(entry)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "ab") as fh:
-            fh.write(canonical(entry) + b"\n")
+            offset = fh.tell()
+            fh.write(line + b"\n")
             fh.flush()
             os.fsync(fh.fileno())
+        kept.event_appended(line, offset)
+        faults.after("log.event")
+        self.sign_head(kept, key=key, who=who)
+        if history is None:
+            kept.save()
+        from .log_events import index_after_append
+
+        index_after_append(self.path.parent.parent.parent)
         return entry
+
+    def sign_head(self, history: History, *, key: Ed25519PrivateKey, who: str) -> None:
+        """Write ``log.head``: the log's name, length and last line's sha256, signed."""
+        from .ledger import Ledger, key_name, sign_note
+
+        origin = Ledger(self.path.parent.parent).origin()
+        text = sign_note(history.log_head_body(origin), key_name(who), key)
+        write_atomic(self.path.with_name(HEAD), text.encode())
+        faults.after("log.head")
+
+    def head_is_current(self, history: History) -> bool:
+        """Whether ``log.head`` names the log's length as it is (False: an append whose
+        head was not signed, or no head yet)."""
+        from .ledger import Ledger
+
+        try:
+            text = self.path.with_name(HEAD).read_text()
+        except OSError:
+            return False
+        origin = Ledger(self.path.parent.parent).read_origin() or ""
+        return text.startswith(history.log_head_body(origin) + "\n")
 
     def check(self, keys: dict[str, Ed25519PublicKey]) -> list[LogProblem]:
         """Every line signed by a known key, numbered in order, chained to the one before."""

@@ -10,8 +10,12 @@ On disk, under ``manifests/ledger/``:
 
     origin            this log's name, made once
     leaves            one line per leaf: index, capture id, leaf hash (hex)
-    checkpoint        the newest signed checkpoint
+    tile/...          the tree's hashes as C2SP tlog-tiles (tiles.py), derived from the
+                      leaves, so that a proof reads O(log n) of them
+    checkpoint        the newest signed checkpoint; an extension line commits the custody
+                      log as it was then (``custody-log COUNT HASH``)
     checkpoints/N     every checkpoint, by tree size
+    log.jsonl         the custody log (custody_log.py), and log.head its signed head
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -29,6 +34,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from ..core import faults, sshsig
 from ..core.atomic import write_atomic
 from . import merkle
+from .tiles import Tiles
+
+if TYPE_CHECKING:
+    from .held import Sealed
+    from .history import History
 
 SIGNATURE_DASH = "\u2014"  # a signed note's signature lines start with an em dash
 
@@ -46,10 +56,28 @@ class Checkpoint:
     size: int
     root: bytes
     text: str  # the whole signed note
+    extensions: tuple[str, ...] = ()  # the lines after the root hash
 
     @property
     def body(self) -> str:
-        return f"{self.origin}\n{self.size}\n{base64.b64encode(self.root).decode()}\n"
+        lines = [self.origin, str(self.size), base64.b64encode(self.root).decode(),
+                 *self.extensions]
+        return "".join(line + "\n" for line in lines)
+
+    @property
+    def log(self) -> tuple[int, bytes] | None:
+        """The custody log the checkpoint commits: its length and last line's sha256
+        (None: a checkpoint of an earlier custody, which did not)."""
+        for line in self.extensions:
+            parts = line.split(" ")
+            if parts[0] == LOG_EXTENSION:
+                if len(parts) != 3 or not parts[1].isdigit():
+                    raise ValueError(f"unreadable {LOG_EXTENSION} line")
+                digest = base64.b64decode(parts[2], validate=True)
+                if len(digest) not in (0, 32):
+                    raise ValueError(f"{LOG_EXTENSION}: not a sha256")
+                return int(parts[1]), digest
+        return None
 
 
 def key_name(principal: str) -> str:
@@ -89,7 +117,7 @@ def parse_checkpoint(text: str) -> Checkpoint:
     root = base64.b64decode(root_text, validate=True)
     if len(root) != 32:
         raise ValueError("root hash is not 32 bytes")
-    return Checkpoint(origin, int(size_text), root, text)
+    return Checkpoint(origin, int(size_text), root, text, tuple(lines[3:]))
 
 
 def note_signers(text: str, keys: Iterable[tuple[str, Ed25519PublicKey]]) -> list[str]:
@@ -117,6 +145,39 @@ def note_signers(text: str, keys: Iterable[tuple[str, Ed25519PublicKey]]) -> lis
     return good
 
 
+def tail_torn(path: Path) -> int:
+    """Bytes after a file's last newline: a line an interrupted append left half written
+    (0: none). Read from the end, whatever the file's size."""
+    try:
+        with open(path, "rb") as fh:
+            end = fh.seek(0, 2)
+            position = end
+            while position > 0:
+                step = min(65536, position)
+                position -= step
+                fh.seek(position)
+                block = fh.read(step)
+                cut = block.rfind(b"\n")
+                if cut >= 0:
+                    return end - (position + cut + 1)
+            return end
+    except FileNotFoundError:
+        return 0
+
+
+def cut_torn(path: Path) -> int:
+    """Cut a torn last line off (it never held a whole line); the bytes cut."""
+    torn = tail_torn(path)
+    if torn:
+        with open(path, "r+b") as fh:
+            fh.truncate(fh.seek(0, 2) - torn)
+            os.fsync(fh.fileno())
+    return torn
+
+
+LOG_EXTENSION = "custody-log"  # the checkpoint's line that commits the custody log
+
+
 class Ledger:
     def __init__(self, manifests_dir: Path) -> None:
         self.dir = manifests_dir / "ledger"
@@ -124,6 +185,10 @@ class Ledger:
     @property
     def exists(self) -> bool:
         return (self.dir / "leaves").exists()
+
+    @property
+    def tiles(self) -> Tiles:
+        return Tiles(self.dir)
 
     def read_origin(self) -> str | None:
         path = self.dir / "origin"
@@ -150,49 +215,93 @@ class Ledger:
         return data[:cut].decode("ascii").splitlines(), len(data) - cut
 
     def leaves(self) -> list[Leaf]:
-        out = []
-        for line in self._lines()[0]:
-            index, capture_id, digest = line.split()
-            out.append(Leaf(int(index), capture_id, bytes.fromhex(digest)))
-        return out
+        """Every leaf (verify's whole reading; a seal reads none: history.py)."""
+        return list(self.iter_leaves())
+
+    def iter_leaves(self) -> Iterator[Leaf]:
+        path = self.dir / "leaves"
+        if not path.exists():
+            return
+        with open(path, "rb") as fh:
+            for raw in fh:
+                if not raw.endswith(b"\n"):
+                    return  # torn: never a whole leaf
+                index, capture_id, digest = raw.decode("ascii").split()
+                yield Leaf(int(index), capture_id, bytes.fromhex(digest))
+
+    def leaf_at(self, index: int) -> Leaf | None:
+        """The leaf numbered ``index``, found by halving the file (its lines are in order
+        of their numbers): O(log n) short reads. None when there is none, or the lines
+        around it are not in order."""
+        path = self.dir / "leaves"
+        try:
+            fh = open(path, "rb")  # noqa: SIM115
+        except FileNotFoundError:
+            return None
+        with fh:
+            low, high = 0, fh.seek(0, 2)
+            while low < high:
+                middle = (low + high) // 2
+                fh.seek(max(middle - 1, 0))
+                if middle:
+                    fh.readline()  # to the first line that starts at or after middle
+                start = fh.tell()
+                raw = fh.readline()
+                if not raw.endswith(b"\n"):
+                    high = middle
+                    continue
+                try:
+                    number, capture_id, digest = raw.decode("ascii").split()
+                    found = int(number)
+                except ValueError:
+                    return None
+                if found == index:
+                    return Leaf(found, capture_id, bytes.fromhex(digest))
+                if found < index:
+                    low = start + len(raw)
+                else:
+                    high = middle
+        return None
 
     def torn(self) -> int:
         """Bytes of a leaf line cut short by an interrupted append (0: none)."""
-        return self._lines()[1]
+        return tail_torn(self.dir / "leaves")
 
     def repair(self) -> None:
         """Cut a torn last line off the leaves file (it never held a whole leaf)."""
-        torn = self.torn()
-        if torn:
-            path = self.dir / "leaves"
-            with open(path, "r+b") as fh:
-                fh.truncate(path.stat().st_size - torn)
-                os.fsync(fh.fileno())
+        cut_torn(self.dir / "leaves")
 
-    def append(self, capture_id: str, leaf_hash: bytes) -> int:
-        """Add a manifest's leaf hash as the next leaf; its index. The caller then signs
-        a checkpoint over the new tree (``checkpoint_now``)."""
+    def append(self, history: History, capture_id: str, leaf_hash: bytes) -> int:
+        """Add a manifest's leaf hash as the next leaf, its tiles, and what the history
+        keeps of it; its index. The caller then signs a checkpoint (``checkpoint_now``)."""
         self.repair()
-        leaves = self.leaves()
         self.origin()
-        line = f"{len(leaves)} {capture_id} {leaf_hash.hex()}\n"
-        with open(self.dir / "leaves", "a", encoding="ascii") as fh:
-            fh.write(line)
+        index = history.ledger.size
+        line = f"{index} {capture_id} {leaf_hash.hex()}".encode("ascii")
+        with open(self.dir / "leaves", "ab") as fh:
+            fh.write(line + b"\n")
             fh.flush()
             os.fsync(fh.fileno())
+            end = fh.tell()
         faults.after("seal.ledger-leaf")
-        return len(leaves)
+        history.leaf_appended(capture_id, leaf_hash, line, end)
+        return index
 
-    def checkpoint_now(self, *, key: Ed25519PrivateKey, principal: str) -> Checkpoint:
-        """Sign a checkpoint of the whole ledger and write it: first into the history
-        (``checkpoints/N``), then its SSH signature, then the ``checkpoint`` copy, so that
-        a crash between any two leaves a state verify can tell from tampering."""
-        hashes = [leaf.hash for leaf in self.leaves()]
+    def checkpoint_now(self, history: History, *, key: Ed25519PrivateKey,
+                       principal: str) -> Checkpoint:
+        """Sign a checkpoint of the whole ledger (and of the custody log as far as it goes
+        now: its extension line) and write it: first into the history (``checkpoints/N``),
+        then its SSH signature, then the ``checkpoint`` copy, so that a crash between any
+        two leaves a state verify can tell from tampering."""
+        size = history.ledger.size
         origin = self.origin()
-        body = f"{origin}\n{len(hashes)}\n{base64.b64encode(merkle.root(hashes)).decode()}\n"
+        root = base64.b64encode(history.root_hash()).decode()
+        last = bytes.fromhex(history.log.last_sha256) if history.log.last_sha256 else b""
+        log = f"{LOG_EXTENSION} {history.log.count} {base64.b64encode(last).decode()}"
+        body = f"{origin}\n{size}\n{root}\n{log}\n"
         text = sign_note(body, key_name(principal), key)
         (self.dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        write_atomic(self.dir / "checkpoints" / str(len(hashes)), text.encode())
+        write_atomic(self.checkpoint_path(size), text.encode())
         faults.after("seal.checkpoint-history")
         ssh = sshsig.sign(key, text.encode(), sshsig.CHECKPOINT_NAMESPACE).encode()
         write_atomic(self.dir / "checkpoint.sig", ssh)
@@ -201,22 +310,26 @@ class Ledger:
         faults.after("seal.checkpoint")
         return parse_checkpoint(text)
 
+    def checkpoint_path(self, size: int) -> Path:
+        return self.dir / "checkpoints" / str(size)
+
     def history(self) -> dict[int, Path]:
-        """Every checkpoint written, by tree size."""
+        """Every checkpoint written, by tree size (verify's reading: it lists a folder
+        that grows with the archive)."""
         folder = self.dir / "checkpoints"
         return {int(p.name): p for p in folder.glob("*") if p.name.isdigit()} \
             if folder.is_dir() else {}
 
-    def current(self) -> bool:
-        """Whether the checkpoint and its SSH signature cover every leaf, as the newest
-        checkpoint of the history (False: an interrupted seal left them behind)."""
+    def current(self, size: int) -> bool:
+        """Whether the checkpoint and its SSH signature cover ``size`` leaves (all of them),
+        as the newest checkpoint of the history (False: an interrupted seal left them
+        behind)."""
         try:
             latest = self.latest()
-            history = self.history()
-            newest = history.get(max(history)) if history else None
-            if latest is None or newest is None or latest.size != len(self.leaves()):
+            if latest is None or latest.size != size:
                 return False
-            if newest.read_text() != latest.text:
+            newest = self.checkpoint_path(size)
+            if newest.read_text() != latest.text or self.checkpoint_path(size + 1).exists():
                 return False
             signature = sshsig.parse_signature((self.dir / "checkpoint.sig").read_text())
             return signature.verifies(latest.text.encode())
@@ -227,18 +340,34 @@ class Ledger:
         path = self.dir / "checkpoint"
         return parse_checkpoint(path.read_text()) if path.exists() else None
 
-    def inclusion(self, capture_id: str) -> dict[str, object]:
-        """The inclusion proof of a capture's manifest in the latest checkpoint's tree."""
+    def index_of(self, capture_id: str, leaf_hash: bytes, hint: int | None,
+                 size: int) -> int | None:
+        """The leaf index of a manifest whose leaf hash is given: ``hint`` (its sequence
+        less one) when the tiles hold that leaf there, else found in the leaves file."""
+        if hint is not None and 0 <= hint < size:
+            try:
+                if self.tiles.leaf(hint) == leaf_hash:
+                    return hint
+            except (LookupError, OSError):
+                pass
+        for leaf in self.iter_leaves():
+            if leaf.index >= size:
+                break
+            if leaf.capture_id == capture_id and leaf.hash == leaf_hash:
+                return leaf.index
+        return None
+
+    def inclusion(self, capture_id: str, leaf_hash: bytes,
+                  hint: int | None = None) -> dict[str, object]:
+        """The inclusion proof of a capture's manifest in the latest checkpoint's tree,
+        from the tiles (O(log n) of them); LookupError when it is not there."""
         checkpoint = self.latest()
-        leaves = self.leaves()
         if checkpoint is None:
             raise LookupError("the ledger has no checkpoint")
-        leaves = leaves[: checkpoint.size]
-        match = [leaf for leaf in leaves if leaf.capture_id == capture_id]
-        if not match:
+        index = self.index_of(capture_id, leaf_hash, hint, checkpoint.size)
+        if index is None:
             raise LookupError(f"{capture_id} is not in the ledger's checkpoint")
-        index = match[0].index
-        proof = merkle.inclusion_proof([leaf.hash for leaf in leaves], index)
+        proof = self._proof(index, checkpoint.size)
         return {
             "format": "custody-inclusion-proof/1",
             "hashing": "RFC 9162: leaf = SHA-256(0x00 || manifest bytes), "
@@ -247,7 +376,20 @@ class Ledger:
             "capture_id": capture_id,
             "leaf_index": index,
             "tree_size": checkpoint.size,
-            "leaf_hash": match[0].hash.hex(),
+            "leaf_hash": leaf_hash.hex(),
             "root_hash": checkpoint.root.hex(),
             "proof": [p.hex() for p in proof],
         }
+
+    def prove(self, sealed: Sealed) -> dict[str, object]:
+        """``inclusion`` of a sealed manifest, looked for first where its chain puts it."""
+        hint = sealed.sequence - 1 if sealed.sequence is not None else None
+        return self.inclusion(sealed.capture_id, sealed.leaf_hash, hint)
+
+    def _proof(self, index: int, size: int) -> list[bytes]:
+        """From the tiles; from the leaves when an archive made before them has none."""
+        try:
+            return self.tiles.inclusion(index, size)
+        except (LookupError, OSError):
+            hashes = [leaf.hash for leaf in self.iter_leaves()][:size]
+            return merkle.inclusion_proof(hashes, index)

@@ -8,7 +8,13 @@ their corrupted variants, through these functions.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+# the hash of a perfect subtree: its index among the subtrees of its height, its height
+# (leaves [index << height, (index + 1) << height)); tiles.py reads them from the ledger's
+# tiles, so that a proof costs the subtrees it names, not the whole tree
+Perfect = Callable[[int, int], bytes]
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -126,3 +132,93 @@ def verify_consistency(size1: int, size2: int, proof: Sequence[bytes], root1: by
         fn >>= 1
         sn >>= 1
     return sn == 0 and fr == root1 and sr == root2
+
+
+# -- over stored subtrees: what a proof of a large tree costs is O(log n) of them ----------
+
+
+def range_root(perfect: Perfect, start: int, end: int) -> bytes:
+    """MTH(D[start:end]) for a range RFC 9162's recursion gives (``start`` aligned to the
+    largest power of two below ``end - start``, as every range of a proof from 0 is)."""
+    n = end - start
+    if n <= 0:
+        return EMPTY_ROOT
+    if n & (n - 1) == 0 and start % n == 0:
+        return perfect(start // n, n.bit_length() - 1)
+    k = _split(n)
+    return node_hash(range_root(perfect, start, start + k), range_root(perfect, start + k, end))
+
+
+def tree_root(perfect: Perfect, size: int) -> bytes:
+    return range_root(perfect, 0, size)
+
+
+def tree_inclusion(perfect: Perfect, index: int, size: int) -> list[bytes]:
+    """PATH(index, D[size]), with the subtrees read through ``perfect``."""
+    if not 0 <= index < size:
+        raise ValueError("leaf index out of range")
+    proof: list[bytes] = []
+    start, end = 0, size
+    while end - start > 1:
+        k = _split(end - start)
+        if index < start + k:
+            proof.append(range_root(perfect, start + k, end))
+            end = start + k
+        else:
+            proof.append(range_root(perfect, start, start + k))
+            start += k
+    return proof[::-1]
+
+
+def tree_consistency(perfect: Perfect, size1: int, size2: int) -> list[bytes]:
+    """PROOF(size1, D[size2]), with the subtrees read through ``perfect``."""
+    if not 0 < size1 <= size2:
+        raise ValueError("size out of range")
+    proof: list[bytes] = []
+    start, end, m, complete = 0, size2, size1, True
+    while m != end - start:
+        k = _split(end - start)
+        if m <= k:
+            proof.append(range_root(perfect, start + k, end))
+            end = start + k
+        else:
+            proof.append(range_root(perfect, start, start + k))
+            start, m, complete = start + k, m - k, False
+    if not complete:
+        proof.append(range_root(perfect, start, end))
+    return proof[::-1]
+
+
+class CompactRange:
+    """The right edge of a tree: the roots of the perfect subtrees that make up its
+    leaves, left to right (largest first). Appending a leaf and taking the root each cost
+    O(log n): what a seal needs of the ledger, kept from one seal to the next."""
+
+    def __init__(self, size: int = 0, hashes: Sequence[bytes] = ()) -> None:
+        if len(hashes) != bin(size).count("1"):
+            raise ValueError(f"a tree of {size} leaves has {bin(size).count('1')} edge "
+                             f"hashes, not {len(hashes)}")
+        self.size = size
+        self.hashes = list(hashes)
+
+    def append(self, leaf: bytes) -> list[tuple[int, int, bytes]]:
+        """Add a leaf hash; the perfect subtrees it completed, as (index, height, hash),
+        the leaf itself first."""
+        made = [(self.size, 0, leaf)]
+        node, height, size = leaf, 0, self.size
+        while size & 1:
+            node = node_hash(self.hashes.pop(), node)
+            height += 1
+            size >>= 1
+            made.append((size, height, node))
+        self.hashes.append(node)
+        self.size += 1
+        return made
+
+    def root(self) -> bytes:
+        if not self.hashes:
+            return EMPTY_ROOT
+        acc = self.hashes[-1]
+        for left in reversed(self.hashes[:-1]):
+            acc = node_hash(left, acc)
+        return acc

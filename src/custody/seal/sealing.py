@@ -9,6 +9,9 @@ before the rename nothing is sealed, and what was written is discarded and seale
 afresh (``discard_unsealed``); after it, ``publish``'s steps each check whether they
 were done (the leaf in the ledger, a checkpoint over every leaf, the event in the
 log) and do only what is missing. A sealed manifest is never written again.
+
+Nothing here reads the archive's history: the chain's head, the ledger's edge and the
+log's end come from what history.py keeps, so a seal costs the same at any size.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from ..core.atomic import write_atomic
 from ..core.errors import ArchiveError
 from . import manifest, timestamp
 from .custody_log import CustodyLog
-from .ledger import Leaf, Ledger
+from .history import History
+from .ledger import Ledger
 
 
 @dataclass
@@ -37,18 +41,15 @@ class Sealed:
     timestamp_errors: list[str] = field(default_factory=list)
 
 
-def stamp_checkpoint(archive: Archive, ledger: Ledger, tsa: list[str] | None) -> list[Path]:
-    """RFC 3161 tokens over the newest checkpoint's text (``checkpoints/N.tsr``): the date
-    by which the ledger held those captures, and so before which none was removed. No
-    pending mark: the next checkpoint is asked again."""
+def stamp_checkpoint(archive: Archive, size: int, tsa: list[str] | None) -> list[Path]:
+    """RFC 3161 tokens over the checkpoint of ``size`` leaves (``checkpoints/N.tsr``): the
+    date by which the ledger held those captures, and so before which none was removed.
+    No pending mark: the next checkpoint is asked again."""
     from ..core.config import load
 
     urls = load(archive.root).tsa if tsa is None else tsa
-    history = ledger.history()
-    if not urls or not history:
-        return []
-    path = history[max(history)]
-    if timestamp.token_paths(path):
+    path = Ledger(archive.manifests_dir).checkpoint_path(size)
+    if not urls or not path.exists() or timestamp.token_paths(path):
         return []
     written = []
     for url in urls:
@@ -64,8 +65,12 @@ def stamp_checkpoint(archive: Archive, ledger: Ledger, tsa: list[str] | None) ->
 
 def checkpoint_tokens(archive: Archive) -> list[Path]:
     """The newest checkpoint's tokens."""
-    history = Ledger(archive.manifests_dir).history()
-    return timestamp.token_paths(history[max(history)]) if history else []
+    ledger = Ledger(archive.manifests_dir)
+    try:
+        latest = ledger.latest()
+    except (OSError, ValueError):
+        return []
+    return timestamp.token_paths(ledger.checkpoint_path(latest.size)) if latest else []
 
 
 def companion_digests(archive: Archive, capture_id: str,
@@ -95,9 +100,11 @@ def file_leaf_hash(path: Path) -> bytes:
     return digest.digest()
 
 
-def seal(archive: Archive, capture_id: str, chunks: Iterable[bytes],
+def seal(archive: Archive, history: History, capture_id: str, chunks: Iterable[bytes],
          files: list[tuple[str, str]], *, key: Ed25519PrivateKey, principal: str,
          tsa: list[str]) -> Sealed:
+    """Seal a manifest whose bytes are ``chunks`` (its chain names ``history.head()``);
+    the caller holds the sealing lock, with ``history`` opened under it."""
     path = manifest.manifest_path(archive.manifests_dir, capture_id)
     if path.exists():  # never: a sealed manifest is not written again
         raise FileExistsError(17, "a sealed manifest is never rewritten", str(path))
@@ -112,12 +119,12 @@ def seal(archive: Archive, capture_id: str, chunks: Iterable[bytes],
         tokens, errors = timestamp.stamp(path, written.tmp_path.read_bytes(), tsa)
     sums = [*files, (archive.relative(path), written.sha256)]
     write_atomic(archive.manifests_dir / f"{capture_id}.SHA256SUMS",
-                          manifest.sha256sums(sums))
+                 manifest.sha256sums(sums))
     faults.after("seal.sha256sums")
     archive.fence("manifest", capture_id)
     manifest.commit(written, path)  # the capture exists from here on
     faults.after("seal.manifest")
-    publish(archive, capture_id, key=key, principal=principal, tsa=tsa)
+    publish(archive, history, capture_id, key=key, principal=principal, tsa=tsa)
     return Sealed(path, written.sha256, tokens, errors)
 
 
@@ -142,7 +149,20 @@ def discard_unsealed(archive: Archive, capture_id: str) -> list[Path]:
     return removed
 
 
-def publish(archive: Archive, capture_id: str, *, key: Ed25519PrivateKey,
+def in_ledger(archive: Archive, history: History, sealed: manifest.Sealed) -> bool:
+    """Whether the manifest's leaf is in the ledger: at its sequence's place, as its chain
+    puts it there (read from the tiles: O(1))."""
+    sequence = sealed.sequence
+    if sequence is None or not 0 < sequence <= history.ledger.size:
+        return False
+    try:
+        return history.tiles.leaf(sequence - 1) == sealed.leaf_hash
+    except (LookupError, OSError):
+        return any(leaf.capture_id == sealed.capture_id
+                   for leaf in Ledger(archive.manifests_dir).iter_leaves())
+
+
+def publish(archive: Archive, history: History, capture_id: str, *, key: Ed25519PrivateKey,
             principal: str, tsa: list[str] | None = None) -> list[str]:
     """The steps after a manifest's rename, each done only if it is not done already: its
     leaf in the ledger, a checkpoint over every leaf (timestamped by the ``tsa`` --
@@ -150,119 +170,47 @@ def publish(archive: Archive, capture_id: str, *, key: Ed25519PrivateKey,
     `captured` event in the log. What was completed, for a note."""
     done = []
     ledger = Ledger(archive.manifests_dir)
-    if capture_id not in {leaf.capture_id for leaf in ledger.leaves()}:
-        path = manifest.manifest_path(archive.manifests_dir, capture_id)
+    sealed = manifest.read(manifest.manifest_path(archive.manifests_dir, capture_id), lazy=True)
+    if not in_ledger(archive, history, sealed):
+        head = history.head()
+        chain = sealed.head.get("chain") or {}
+        if sealed.sequence != head[0] + 1 or chain.get("previous_sha256") != head[1]:
+            raise ArchiveError(f"{capture_id} does not follow the chain's head (sequence "
+                               f"{head[0]}): it cannot enter the ledger", where=str(archive.root))
         archive.fence("ledger", capture_id)
-        ledger.append(capture_id, file_leaf_hash(path))
+        ledger.append(history, capture_id, sealed.leaf_hash)
+        history.sealed(capture_id, head[0] + 1, sealed.sha256)
         done.append("its ledger leaf")
-    if not ledger.current():
-        ledger.checkpoint_now(key=key, principal=principal)
-        stamp_checkpoint(archive, ledger, tsa)
+    if not ledger.current(history.ledger.size):
+        ledger.checkpoint_now(history, key=key, principal=principal)
+        stamp_checkpoint(archive, history.ledger.size, tsa)
         done.append("the checkpoint")
     log = CustodyLog(archive.manifests_dir)
-    if not logged(log, capture_id):
-        sealed = manifest.read(manifest.manifest_path(archive.manifests_dir, capture_id))
-        asked = bool(((sealed.content or {}).get("settings") or {}).get("tsa"))
+    if not logged(log, history, sealed):
+        asked = bool((sealed.head.get("settings") or {}).get("tsa"))
         tokens = timestamp.token_paths(sealed.path)
         details = {"capture_id": capture_id, "manifest_sha256": sealed.sha256,
                    "timestamps": len(tokens), "timestamp_pending": asked and not tokens,
                    "files": companion_digests(archive, capture_id)}
-        log.append("captured", key=key, who=principal, details=details)
+        log.append("captured", key=key, who=principal, details=details, history=history)
         faults.after("seal.log")
         done.append("its custody log event")
+    history.save()
     return done
 
 
-def chain_head(archive: Archive) -> tuple[int, str | None]:
-    """The sequence number and sha256 of the newest sealed manifest (0, None when none).
-
-    Read from the ledger's last leaf when every manifest has its leaf (which recovery,
-    and with many writers each seal, makes so before anything new is sealed) and that
-    manifest is the very one the leaf hashes; otherwise from every manifest. So a seal
-    does not read every manifest before it, which made each seal slower than the last."""
-    folder = archive.manifests_dir
-    leaves = Ledger(folder).leaves()
-    if archive.mirrored:
-        return _head_from_log(archive, leaves)
-    if leaves and len(manifest.paths(folder)) == len(leaves):
-        path = manifest.manifest_path(folder, leaves[-1].capture_id)
-        try:
-            if file_leaf_hash(path) == leaves[-1].hash:
-                newest = manifest.read(path, lazy=True)
-                if newest.sequence == len(leaves):
-                    return newest.sequence, newest.sha256
-        except OSError:
-            pass
-    return manifest.chain_head(folder)
-
-
-def _head_from_log(archive: Archive, leaves: list[Leaf]) -> tuple[int, str | None]:
-    """A working copy of a stored archive holds others' manifests only as the ledger's
-    leaves and the log's `captured` events, which name each manifest's sha256."""
-    import json
-
-    if not leaves:
-        return 0, None
-    needle = leaves[-1].capture_id.encode()
-    for line in reversed(CustodyLog(archive.manifests_dir).lines()):
-        if needle in line:
-            entry = json.loads(line)
-            details = entry.get("details") or {}
-            if entry.get("event") == "captured" and \
-                    details.get("capture_id") == leaves[-1].capture_id:
-                return len(leaves), str(details["manifest_sha256"])
-    raise ArchiveError(f"the custody log has no `captured` event for the ledger's last "
-                       f"leaf, {leaves[-1].capture_id}", where=str(archive.root))
-
-
-def publish_leftovers(archive: Archive, *, key: Ed25519PrivateKey, principal: str) -> list[str]:
-    """Publish, in chain order, sealed manifests the ledger lacks: a writer that died
-    between a manifest's rename and its ledger leaf. With many writers (custody.queue)
-    the next seal may be another's, which must not put its leaf before that one. The
-    capture ids published."""
-    ledger = Ledger(archive.manifests_dir)
-    ledger.repair()
-    leaves = ledger.leaves()
-    if len(manifest.paths(archive.manifests_dir)) == len(leaves):
-        return []  # every manifest has its leaf
-    known = {leaf.capture_id for leaf in leaves}
-    done = []
-    for sealed in manifest.read_all(archive.manifests_dir, lazy=True):
-        if sealed.sequence is not None and sealed.capture_id not in known:
-            publish(archive, sealed.capture_id, key=key, principal=principal)
-            done.append(sealed.capture_id)
-    return done
-
-
-def logged(log: CustodyLog, capture_id: str) -> bool:
-    """Whether the log holds the capture's `captured` event."""
-    import json
-
-    needle = capture_id.encode()
-    for line in log.lines():
-        if needle not in line:
+def logged(log: CustodyLog, history: History, sealed: manifest.Sealed) -> bool:
+    """Whether the log holds the manifest's `captured` event. Read from the log's end
+    back to the event of the manifest before it in the chain, which comes first."""
+    if history.log.captured is not None and history.log.captured[0] == sealed.capture_id:
+        return True
+    previous = (sealed.head.get("chain") or {}).get("previous_sha256")
+    for entry in log.reversed_entries():
+        if entry.get("event") != "captured":
             continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if entry.get("event") == "captured" and \
-                (entry.get("details") or {}).get("capture_id") == capture_id:
+        details = entry.get("details") or {}
+        if details.get("capture_id") == sealed.capture_id:
             return True
+        if previous is not None and details.get("manifest_sha256") == previous:
+            return False
     return False
-
-
-def heal_ledger(archive: Archive, *, key: Ed25519PrivateKey, principal: str) -> list[str]:
-    """Publish sealed manifests the ledger lacks (a crash after sealing, or an archive made
-    before the ledger existed), in chain order; sign a checkpoint when it lags behind."""
-    ledger = Ledger(archive.manifests_dir)
-    ledger.repair()
-    known = {leaf.capture_id for leaf in ledger.leaves()}
-    added = []
-    for sealed in manifest.read_all(archive.manifests_dir):
-        if sealed.content is not None and sealed.capture_id not in known:
-            ledger.append(sealed.capture_id, file_leaf_hash(sealed.path))
-            added.append(sealed.capture_id)
-    if (added or ledger.exists) and not ledger.current():
-        ledger.checkpoint_now(key=key, principal=principal)
-    return added

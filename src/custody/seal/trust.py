@@ -27,7 +27,10 @@ from typing import TYPE_CHECKING, Any
 from ..core import allowed_signers, sshsig
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import Path
+
+    from .history import History
 
 ADMITTING_EVENTS = {"key-added": "key", "key-rotated": "new"}
 
@@ -37,6 +40,7 @@ class Admission:
     """The keys the custody log admits, by fingerprint, with how each was admitted."""
 
     keys: dict[str, str] = field(default_factory=dict)  # fingerprint -> how it was admitted
+    since: dict[str, int] = field(default_factory=dict)  # fingerprint -> the line admitting it
     have_log: bool = False
     # log lines validly signed by a key that was not admitted when they were written
     unadmitted_lines: dict[int, str] = field(default_factory=dict)
@@ -55,13 +59,22 @@ class Admission:
 def admitted(log_lines: list[bytes], signers: list[allowed_signers.AllowedSigner]) -> Admission:
     """Walk the custody log in order: the signer of its first event is the root of trust;
     each admitting event signed (validly) by an admitted key admits the key it names."""
+    return admitted_by(enumerate(log_lines, start=1), signers)
+
+
+def admitted_by(numbered: Iterable[tuple[int, bytes]],
+                signers: list[allowed_signers.AllowedSigner]) -> Admission:
+    """``admitted`` over the log's lines given with their numbers: all of them (verify),
+    or only those that can admit a key (the first, key-added, key-rotated: what
+    history.py keeps for writers), which admit the same keys."""
     from cryptography.exceptions import InvalidSignature
 
     from .custody_log import canonical
 
     keys = {sshsig.fingerprint(s.public_key): s.public_key for s in signers}
-    result = Admission(have_log=bool(log_lines))
-    for number, line in enumerate(log_lines, start=1):
+    result = Admission()
+    for number, line in numbered:
+        result.have_log = True
         try:
             entry: dict[str, Any] = json.loads(line)
             signature = base64.b64decode(entry.pop("sig"))
@@ -77,6 +90,7 @@ def admitted(log_lines: list[bytes], signers: list[allowed_signers.AllowedSigner
             continue
         if number == 1:
             result.keys.setdefault(signer, "signed the custody log's first event")
+            result.since.setdefault(signer, 1)
         if not result.admits(signer):
             result.unadmitted_lines[number] = signer
             continue
@@ -85,13 +99,22 @@ def admitted(log_lines: list[bytes], signers: list[allowed_signers.AllowedSigner
             new = (entry.get("details") or {}).get(ADMITTING_EVENTS[event])
             if isinstance(new, str) and new not in result.keys:
                 result.keys[new] = f"{event} at log line {number}, signed by {signer}"
+                result.since[new] = number
     return result
 
 
 def admission_of(manifests_dir: Path, signers: list[allowed_signers.AllowedSigner]) -> Admission:
+    """From the whole log (verify's reading)."""
     from .custody_log import CustodyLog
 
     return admitted(CustodyLog(manifests_dir).lines(), signers)
+
+
+def admission_kept(history: History, signers: list[allowed_signers.AllowedSigner]) -> Admission:
+    """From the lines that can admit a key, where history.py found them (a writer's
+    reading: it costs the keys' events, not the log)."""
+    numbers = [number for number, _, _ in history.log.key_lines]
+    return admitted_by(zip(numbers, history.key_lines(), strict=True), signers)
 
 
 def check_signing_key(archive: Any, public: Any) -> str:
@@ -117,7 +140,9 @@ def check_signing_key(archive: Any, public: Any) -> str:
         raise KeyProblem(f"the signing key {fp} is outside its validity in allowed_signers "
                          "(retired by `custody key rotate`?): sign with the current key",
                          where=str(archive.root))
-    admission = admission_of(archive.manifests_dir, signers)
+    from .history import History
+
+    admission = admission_kept(History.open(archive.root), signers)
     if admission.have_log and not admission.admits(fp):
         raise KeyProblem(f"{admission.why_not(fp)}, so nothing it signs would verify: {how}",
                          where=str(archive.root))

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ORDER = ("core", "warc", "extract", "seal", "store", "index", "capture", "browser", "media",
+ORDER = ("core", "warc", "extract", "index", "seal", "store", "capture", "browser", "media",
          "queue", "verify", "check", "ingest", "report", "export", "replay", "cli", "testing")
 
 

@@ -46,6 +46,17 @@ def logged_digests(archive: Archive) -> tuple[dict[str, dict[str, str]], set[str
     return logged, recorded
 
 
+def check_capture_coverage(archive: Archive, sealed: manifest.Sealed,
+                           files: dict[str, str] | None, recorded: bool,
+                           report: Report) -> int:
+    """One capture's files against what the log recorded for it; 1 when the capture was
+    sealed before custody logged them (nothing to compare with), else 0."""
+    if not recorded or files is None:
+        return 1
+    _check_one(archive, sealed, files, report)
+    return 0
+
+
 def _kind(name: str) -> str:
     if ".tsr" in name:
         return "timestamp"
@@ -56,52 +67,54 @@ def check_coverage(archive: Archive, chosen: list[manifest.Sealed], report: Repo
     logged, recorded = logged_digests(archive)
     older = 0
     for sealed in chosen:
-        cid = sealed.capture_id
-        if cid not in recorded:
-            older += 1
-            continue
-        files = logged[cid]
-        present = [p for p in (sealed.path.with_name(sealed.path.name + ".sig"),
-                               archive.manifests_dir / f"{cid}.SHA256SUMS",
-                               *token_paths(sealed.path)) if p.exists()]
-        failures = 0
-        for path in present:
-            want = files.get(path.name)
-            if want is None:
-                if _kind(path.name) == "timestamp":
-                    report.notes.append(f"manifests/{path.name}: a token the custody log does "
-                                        "not record (a `custody timestamp` interrupted before "
-                                        "it logged it?); it is judged by its own signature")
-                continue
-            actual = _sha256(path)
-            if actual != want:
-                failures += 1
-                report.add(_kind(path.name), path.name, FAILED,
-                           f"not the file the custody log recorded (sha256 {actual}, logged "
-                           f"{want}): changed since, where its own signature does not reach",
-                           cid)
-        for name in sorted(n for n in files if "/" in n):  # in the ledger: a checkpoint's token
-            path = archive.manifests_dir / name
-            if not path.exists():
-                failures += 1
-                report.add("checkpoint", name, FAILED, "the custody log records this "
-                           "checkpoint token, and it is missing", cid)
-            elif _sha256(path) != files[name]:
-                failures += 1
-                report.add("checkpoint", name, FAILED, "not the token the custody log "
-                           "recorded: changed since", cid)
-        names = {p.name for p in present}
-        for name in sorted(n for n in set(files) - names if "/" not in n):
-            failures += 1
-            report.add(_kind(name), name, FAILED, "the custody log records it, and it is "
-                       "missing", cid)
-        if not failures:
-            report.add("coverage", cid, PASSED, f"{len(present)} files beside the manifest "
-                       "as the custody log recorded them", cid)
+        older += check_capture_coverage(archive, sealed, logged.get(sealed.capture_id),
+                                        sealed.capture_id in recorded, report)
     if older:
         report.notes.append(f"{older} capture(s) sealed before custody logged the digests of "
                             "their signature, SHA256SUMS and tokens: those files are checked "
                             "by their own signatures only")
+
+
+def _check_one(archive: Archive, sealed: manifest.Sealed, files: dict[str, str],
+               report: Report) -> None:
+    cid = sealed.capture_id
+    present = [p for p in (sealed.path.with_name(sealed.path.name + ".sig"),
+                           archive.manifests_dir / f"{cid}.SHA256SUMS",
+                           *token_paths(sealed.path)) if p.exists()]
+    failures = 0
+    for path in present:
+        want = files.get(path.name)
+        if want is None:
+            if _kind(path.name) == "timestamp":
+                report.notes.append(f"manifests/{path.name}: a token the custody log does "
+                                    "not record (a `custody timestamp` interrupted before "
+                                    "it logged it?); it is judged by its own signature")
+            continue
+        actual = _sha256(path)
+        if actual != want:
+            failures += 1
+            report.add(_kind(path.name), path.name, FAILED,
+                       f"not the file the custody log recorded (sha256 {actual}, logged "
+                       f"{want}): changed since, where its own signature does not reach",
+                       cid)
+    for name in sorted(n for n in files if "/" in n):  # in the ledger: a checkpoint's token
+        path = archive.manifests_dir / name
+        if not path.exists():
+            failures += 1
+            report.add("checkpoint", name, FAILED, "the custody log records this "
+                       "checkpoint token, and it is missing", cid)
+        elif _sha256(path) != files[name]:
+            failures += 1
+            report.add("checkpoint", name, FAILED, "not the token the custody log "
+                       "recorded: changed since", cid)
+    names = {p.name for p in present}
+    for name in sorted(n for n in set(files) - names if "/" not in n):
+        failures += 1
+        report.add(_kind(name), name, FAILED, "the custody log records it, and it is "
+                   "missing", cid)
+    if not failures:
+        report.add("coverage", cid, PASSED, f"{len(present)} files beside the manifest "
+                   "as the custody log recorded them", cid)
 
 
 def _sha256(path: Path) -> str:

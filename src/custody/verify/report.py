@@ -13,8 +13,10 @@ from typing import Any, NamedTuple
 from .. import __version__
 
 # A report's findings as plain values, as verification jobs send them to the parent:
-# checks as (check, subject, outcome, detail, capture id), and notes.
-Findings = tuple[list[tuple[str, str, str, str, str | None]], list[str]]
+# checks as (check, subject, outcome, detail, capture id), and notes (and, from a
+# report that counts what passes, how many passed).
+Findings = tuple[list[tuple[str, str, str, str, str | None]], list[str]] | \
+    tuple[list[tuple[str, str, str, str, str | None]], list[str], int]
 
 PASSED, FAILED, UNCHECKED = "passed", "failed", "unchecked"
 REPORT_FORMAT = "custody-verify/1"
@@ -34,27 +36,37 @@ class Report:
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     captures: list[str] = field(default_factory=list)
-    # a report that only counts the records that passed, keeping those that did not:
-    # the memory of verify then does not grow with the archive (`verify` unless -v/--json)
+    # a report that only counts the checks that passed, keeping those that did not: the
+    # memory of verify then does not grow with the archive (`verify` unless -v/--json)
     summarize: bool = False
-    records_passed: int = 0
+    records_passed: int = 0  # (every check that passed and was only counted)
+    captured: int = 0  # captures checked, when they are counted and not listed
 
     def add(self, check: str, subject: str, outcome: str, detail: str = "",
             capture_id: str | None = None) -> None:
+        if self.summarize and outcome == PASSED:
+            self.records_passed += 1
+            return
         self.checks.append(Check(check, subject, outcome, detail, capture_id))
 
     def findings(self) -> Findings:
-        return [tuple(c) for c in self.checks], list(self.notes)  # type: ignore[misc]
+        return ([tuple(c) for c in self.checks], list(self.notes),  # type: ignore[misc]
+                self.records_passed)
 
     def merge(self, findings: Findings) -> None:
         """Add another report's findings; a note already here is not repeated."""
-        checks, notes = findings
+        checks, notes = findings[0], findings[1]
+        self.records_passed += findings[2] if len(findings) > 2 else 0
         if self.summarize:
-            kept = [c for c in checks if c[0] != "record" or c[2] != PASSED]
+            kept = [c for c in checks if c[2] != PASSED]
             self.records_passed += len(checks) - len(kept)
             checks = kept
         self.checks.extend(map(Check._make, checks))
         self.notes.extend(n for n in notes if n not in self.notes)
+
+    @property
+    def capture_count(self) -> int:
+        return self.captured or len(self.captures)
 
     def count(self, outcome: str) -> int:
         counted = self.records_passed if outcome == PASSED else 0

@@ -74,15 +74,52 @@ def check_tokens(archive: Archive, capture_ids: list[str] | None) -> tuple[Token
     return results, notes
 
 
+def tokens_of(sealed: manifest.Sealed, roots: list[Any]) -> TokenResults:
+    """One capture's tokens checked against its manifest's bytes (as check_tokens does
+    for every capture)."""
+    from ..seal.timestamp import check_token, token_paths
+
+    tokens = token_paths(sealed.path)
+    if not tokens:
+        return {}
+    digest = hashlib.sha256(sealed.data)
+    checked: list[tuple[str, str, str, str | None]] = []
+    for token in tokens:
+        try:
+            result = check_token(token.read_bytes(), digest.digest(), roots)
+        except OSError as exc:
+            checked.append((token.name, UNCHECKED, f"cannot be read: {exc}", None))
+            continue
+        gen_time = result.gen_time.isoformat() if result.gen_time else None
+        checked.append((token.name, result.outcome, result.detail, gen_time))
+    return {sealed.capture_id: (digest.hexdigest(), checked)}
+
+
+def checkpoint_token_job(archive: Archive, sizes: list[int]) -> Any:
+    """A job: the tokens of the history's checkpoints of these sizes, as findings."""
+    from .report import Report
+
+    results: TokenResults = {}
+    _checkpoint_tokens(archive, results, None, sizes)
+    report = Report(str(archive.root))
+    check_checkpoint_timestamps(results, report)
+    return report.findings()
+
+
 CHECKPOINT = "checkpoint:"  # results' key for a checkpoint's tokens: checkpoint:<size>
 
 
-def _checkpoint_tokens(archive: Archive, results: TokenResults, roots: list[Any] | None) -> None:
-    """Each checkpoint's tokens (``ledger/checkpoints/N.tsr``), over its text."""
+def _checkpoint_tokens(archive: Archive, results: TokenResults, roots: list[Any] | None,
+                       sizes: list[int] | None = None) -> None:
+    """Each checkpoint's tokens (``ledger/checkpoints/N.tsr``), over its text (of the
+    checkpoints of ``sizes``, or all)."""
     from ..seal.ledger import Ledger
     from ..seal.timestamp import check_token, token_paths
 
-    for size, path in sorted(Ledger(archive.manifests_dir).history().items()):
+    ledger = Ledger(archive.manifests_dir)
+    chosen = sorted(ledger.history().items()) if sizes is None else \
+        [(size, ledger.checkpoint_path(size)) for size in sizes]
+    for size, path in chosen:
         tokens = token_paths(path)
         if not tokens:
             continue

@@ -1,0 +1,70 @@
+"""Everything in the archive that no manifest seals, each named in a note: files under
+archive/ of any kind, files beside the manifests that belong to none, and crawls --
+running, interrupted, or whose sealing did not finish."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..core.archive import Archive
+from .report import Report
+
+
+def note_leftovers(archive: Archive, referenced: set[str], evidence: dict[Path, int],
+                   progress: Any, report: Report) -> None:
+    from ..seal import journal
+
+    running = " (a capture is running now)" if progress.writing else ""
+    for path in evidence:
+        rel = archive.relative(path)
+        if rel in referenced:
+            continue
+        if path.name.endswith(".partial"):
+            why = "being written by a running capture" if progress.writing else \
+                "left by an interrupted capture"
+            report.notes.append(f"{rel}: not sealed by any manifest ({why})")
+        else:
+            report.notes.append(f"{rel}: not sealed by any manifest{running}")
+    with os.scandir(archive.manifests_dir) as entries:
+        names = sorted(e.name for e in entries if e.is_file())
+    sealed = {n for n in names if n.endswith(".json") and not n.startswith(".")}
+    for name in names:
+        if name in sealed:
+            continue
+        owner = _owner(name)
+        if owner is None or f"{owner}.json" in sealed:
+            continue
+        what = "a seal in progress" if progress.writing else "a seal that was interrupted"
+        report.notes.append(f"manifests/{name}: belongs to no sealed manifest ({what}; "
+                            "it is not evidence)")
+    pending = {e.crawl: e.capture_id for e in journal.pending(archive)}
+    crawls = archive.root / ".custody" / "crawls"
+    for crawl, capture_id in sorted(pending.items()):
+        if crawl and not (crawls / crawl / "state.db").exists() and not progress.writing:
+            report.notes.append(f"capture {capture_id}: its sealing journal is still there "
+                                "(interrupted at the end): the next `custody archive`, "
+                                "`--resume` or `reindex` clears it")
+    for state in sorted(crawls.glob("*/state.db")):
+        crawl = state.parent.name
+        if crawl in pending:
+            verb = "is being sealed" if progress.writing else \
+                "was interrupted while it was sealed: the next `custody archive`, " \
+                "`--resume` or `reindex` completes it"
+            report.notes.append(f"capture {pending[crawl]} {verb}")
+        elif progress.writing:
+            report.notes.append(f"crawl {crawl} is running")
+        else:
+            report.notes.append(f"crawl {crawl} was interrupted: "
+                                "`custody archive --resume` continues it")
+
+
+def _owner(name: str) -> str | None:
+    """The capture id a file beside the manifests belongs to (<id>.json.sig, .tsr,
+    .SHA256SUMS, .<id>.json.tmp); None for the ledger's and other files."""
+    base = name.lstrip(".")
+    for marker in (".json", ".SHA256SUMS"):
+        if marker in base:
+            return base.split(marker, 1)[0]
+    return None

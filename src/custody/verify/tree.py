@@ -1,0 +1,249 @@
+"""The ledger checked whole, in one pass over its leaves: their numbering, the root of
+every size a checkpoint names, the tiles (built again from the leaves and compared), the
+checkpoints (signature, SSH signature, the newest of the history, the custody log they
+commit), and, given an older checkpoint, that the ledger extends it.
+
+Each capture's own leaf is checked with the capture (captures.py); here is what spans
+them. What the pass holds does not grow with the ledger: the tree's right edge, one tile
+per level, and the roots of the sizes asked for. A leaf's inclusion is not proven leaf
+by leaf: the root of every leaf, equal to the signed checkpoint's, proves each of them
+in it, once its own leaf is the manifest's (captures.py checks that).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.archive import Archive
+from ..seal import merkle
+from ..seal.ledger import Checkpoint, Ledger, note_signers, parse_checkpoint
+from ..seal.tiles import HASH, expected
+from .report import FAILED, PASSED, UNCHECKED, Report
+
+
+def read_checkpoints(archive: Archive) -> tuple[Checkpoint | None, Checkpoint | None, str | None]:
+    """The latest checkpoint, the newest of the history, and why the latest cannot be
+    read (None: it can, or there is none)."""
+    ledger = Ledger(archive.manifests_dir)
+    try:
+        latest = ledger.latest()
+    except (ValueError, OSError) as exc:
+        return None, None, f"unreadable: {exc}"
+    history = ledger.history()
+    newest = None
+    if history:
+        try:
+            newest = parse_checkpoint(history[max(history)].read_text())
+        except (OSError, ValueError):
+            newest = None
+    return latest, newest, None
+
+
+def check_tree(archive: Archive, sizes: list[int], sealing: frozenset[str]) -> dict[str, Any]:
+    """A job: one pass over the leaves. The number of whole leaves, a torn line's bytes,
+    the problems of their numbering, the root at each of ``sizes`` (and of all), and the
+    tiles compared with those built from the leaves (or, behind the leaves by those of
+    interrupted seals, noted)."""
+    ledger = Ledger(archive.manifests_dir)
+    edge = merkle.CompactRange()
+    roots: dict[int, str] = {}
+    problems: list[str] = []
+    wanted = set(sizes)
+    sealing_at_end = [0]  # leaves at the end whose seals the journal names
+
+    def hashes(limit: int | None = None) -> Any:
+        for leaf in ledger.iter_leaves():
+            if limit is not None:
+                if leaf.index >= limit:
+                    return
+                yield leaf.hash
+                continue
+            if leaf.index != edge.size and len(problems) < 10:
+                problems.append(f"leaf {edge.size} is numbered {leaf.index}")
+            sealing_at_end[0] = sealing_at_end[0] + 1 if leaf.capture_id in sealing else 0
+            edge.append(leaf.hash)
+            if edge.size in wanted:
+                roots[edge.size] = edge.root().hex()
+            yield leaf.hash
+
+    try:
+        tiles = _compare_tiles(archive, expected(hashes()))
+        behind = 0
+        if tiles and tiles != ["none"] and sealing_at_end[0]:
+            behind = sealing_at_end[0]
+            if _compare_tiles(archive, expected(hashes(edge.size - behind))):
+                behind = 0
+            else:
+                tiles = []
+    except (ValueError, UnicodeDecodeError) as exc:
+        return {"error": f"unreadable: {exc}"}
+    roots[edge.size] = edge.root().hex()
+    return {"size": edge.size, "torn": ledger.torn(), "problems": problems, "roots": roots,
+            "tiles": tiles, "tiles_behind": behind}
+
+
+def _compare_tiles(archive: Archive, wanted: Any) -> list[str]:
+    """The stored tiles against those the leaves make: each missing or different one, and
+    any stored tile the leaves do not make (a partial one may be a prefix of its tile)."""
+    folder = archive.manifests_dir / "ledger"
+    problems: list[str] = []
+    made: dict[str, bytes] = {}
+    if not (folder / "tile").is_dir():
+        for _ in wanted:
+            pass
+        return ["none"]
+    for name, data in wanted:
+        made[name.split(".p/")[0]] = data
+        try:
+            held = (folder / name).read_bytes()
+        except FileNotFoundError:
+            problems.append(f"{name} is missing")
+            continue
+        if held != data:
+            problems.append(f"{name} differs from the tile its leaves make")
+        if len(made) > 64:  # keep the last few, to judge stray partial tiles by
+            made.pop(next(iter(made)))
+    for path in sorted((folder / "tile").rglob("*")):
+        if not path.is_file():
+            continue
+        name = path.relative_to(folder).as_posix()
+        base, _, width = name.partition(".p/")
+        full = made.get(base)
+        if width and full is not None and full[: int(width) * HASH] == path.read_bytes() \
+                and width.isdigit():
+            continue  # a narrower partial tile of this one, as a store keeps them
+        if name not in made and base not in made:
+            problems.append(f"{name} is no tile of these leaves")
+    return problems
+
+
+def judge(archive: Archive, tree: dict[str, Any], latest: Checkpoint | None,
+          newest: Checkpoint | None, read_error: str | None, keys: list[Any],
+          signers: Any, admission: Any, sealing: frozenset[str], extras: list[str],
+          log_hashes: dict[int, str], log_count: int, report: Report) -> None:
+    """What the pass over the leaves says of the ledger and its checkpoints."""
+    from .proofs import history_problems
+
+    leaves_name = "manifests/ledger/leaves"
+    if "error" in tree:
+        report.add("ledger", leaves_name, FAILED, tree["error"])
+        return
+    size = tree["size"]
+    if not (archive.manifests_dir / "ledger" / "leaves").exists():
+        if extras and not set(extras) <= sealing:
+            report.add("ledger", "manifests/ledger", FAILED, "the ledger is missing")
+        elif extras:
+            report.notes.append("the ledger is not written yet: the sealing of "
+                                f"{', '.join(sorted(extras))} was interrupted (the next "
+                                "`custody archive` or `reindex` completes it)")
+        return
+    if tree["torn"]:
+        report.notes.append(f"{leaves_name} ends in {tree['torn']} bytes of a leaf whose "
+                            "append was interrupted; the next `custody archive` cuts them off")
+    problems = list(tree["problems"])
+    for cid in extras:
+        if cid not in sealing:
+            problems.append(f"{cid} is sealed but not in the ledger")
+        else:
+            report.notes.append(f"{cid}: sealed, but its sealing was interrupted before its "
+                                "ledger leaf (the next `custody archive`, `--resume` or "
+                                "`reindex` appends it)")
+    report.add("ledger", leaves_name, FAILED if problems else PASSED,
+               "; ".join(problems) or f"{size} leaves")
+    _judge_tiles(tree["tiles"], report)
+    if tree.get("tiles_behind"):
+        report.notes.append(f"the ledger's tiles lack its last {tree['tiles_behind']} "
+                            "leaves, whose seals were interrupted (the next `custody archive` "
+                            "writes them)")
+    if read_error is not None:
+        report.add("checkpoint", "manifests/ledger/checkpoint", FAILED, read_error)
+        return
+    if latest is None:
+        if size == 0 or all(cid in sealing for cid in extras):
+            if size:
+                report.notes.append("the ledger has no checkpoint yet: an interrupted seal "
+                                    "(the next `custody archive` signs one)")
+        else:
+            report.add("checkpoint", "manifests/ledger/checkpoint", FAILED, "missing")
+        return
+    cp_problems = []
+    if not note_signers(latest.text, keys):
+        cp_problems.append("not signed by an admitted key in allowed_signers")
+    origin = Ledger(archive.manifests_dir).read_origin()
+    if origin is not None and origin != latest.origin:
+        cp_problems.append(f"manifests/ledger/origin names {origin!r}, the checkpoint "
+                           f"{latest.origin!r}")
+    cp_problems += history_problems(archive, latest, newest, keys, signers, admission,
+                                    tree["roots"], size, sealing, report)
+    roots = tree["roots"]
+    if latest.size > size:
+        cp_problems.append(f"covers {latest.size} leaves, the ledger holds {size}: captures "
+                           "were removed")
+    elif roots.get(latest.size) != latest.root.hex():
+        cp_problems.append("root hash is not the root of the ledger's leaves")
+    cp_problems += _log_problems(latest, log_hashes, log_count)
+    if latest.size < size:
+        report.add("checkpoint", "manifests/ledger/checkpoint", UNCHECKED,
+                   f"covers {latest.size} of {size} leaves") if not sealing else \
+            report.notes.append(f"the checkpoint covers {latest.size} of {size} leaves: an "
+                                "interrupted seal (the next `custody archive` signs one)")
+    report.add("checkpoint", "manifests/ledger/checkpoint", FAILED if cp_problems else PASSED,
+               "; ".join(cp_problems) or f"size {latest.size}, {latest.origin}")
+
+
+def _judge_tiles(problems: list[str], report: Report) -> None:
+    name = "manifests/ledger/tile"
+    if problems == ["none"]:
+        report.notes.append("the ledger has no tiles (an archive of an earlier custody): "
+                            "proofs are made from its leaves; the next command that seals "
+                            "writes them")
+        return
+    report.add("tiles", name, FAILED if problems else PASSED,
+               "; ".join(problems[:10]) or "as the leaves make them")
+
+
+def _log_problems(latest: Checkpoint, log_hashes: dict[int, str], log_count: int) -> list[str]:
+    """The custody log the checkpoint commits (an earlier custody's committed none)."""
+    try:
+        committed = latest.log
+    except ValueError as exc:
+        return [str(exc)]
+    if committed is None:
+        return []
+    count, digest = committed
+    if count > log_count:
+        return [f"commits a custody log of {count} events, the log holds {log_count}: "
+                "events were removed from its end"]
+    if count and log_hashes.get(count) != digest.hex():
+        return [f"the custody log's event {count} is not the one the checkpoint commits"]
+    return []
+
+
+def leaf_offsets(archive: Archive, every: int) -> tuple[list[tuple[int, int, int]], int]:
+    """Groups of ``every`` leaves: (first, byte offset, count); and the bytes of whole
+    lines. One read of the leaves file, counting lines."""
+    path = archive.manifests_dir / "ledger" / "leaves"
+    groups = []
+    offset = position = 0
+    start_offset, start = 0, 0
+    try:
+        fh = open(path, "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        return [], 0
+    with fh:
+        for raw in fh:
+            if not raw.endswith(b"\n"):
+                break
+            offset += len(raw)
+            position += 1
+            if position - start == every:
+                groups.append((start, start_offset, position - start))
+                start, start_offset = position, offset
+    if position > start:
+        groups.append((start, start_offset, position - start))
+    return groups, offset
+
+
+def leaf_ids(archive: Archive) -> set[str]:
+    return {leaf.capture_id for leaf in Ledger(archive.manifests_dir).iter_leaves()}
+
