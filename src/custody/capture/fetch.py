@@ -76,6 +76,25 @@ class Exchange:
             self.response = None
 
 
+class LazyContext:
+    """The TLS context, made when a connection first needs it: loading the trust store
+    takes 30-60 ms, which a capture of http pages never needs. httpcore only asks a
+    context's attributes, when it starts TLS, so this stands in for one until then."""
+
+    def __init__(self, ca_bundle: str | None, insecure: bool) -> None:
+        self._args = (ca_bundle, insecure)
+        self._real: ssl.SSLContext | None = None
+
+    @property
+    def real(self) -> ssl.SSLContext:
+        if self._real is None:
+            self._real = ssl_context(ca_bundle=self._args[0], insecure=self._args[1])
+        return self._real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
 def ssl_context(*, ca_bundle: str | None = None, insecure: bool = False) -> ssl.SSLContext:
     if insecure:
         ctx = ssl.create_default_context()
@@ -119,7 +138,7 @@ class Fetcher:
             "insecure": insecure, "max_connections": max_connections, "guard": guard,
             "cookies": cookies}
         self.cookies = cookies
-        context = ssl_context(ca_bundle=ca_bundle, insecure=insecure)
+        context: Any = LazyContext(ca_bundle, insecure)
         self._pool = httpcore.ConnectionPool(
             ssl_context=context,
             max_connections=max_connections,

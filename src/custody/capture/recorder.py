@@ -142,7 +142,8 @@ class RecordingStream(httpcore.NetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
-        return RecordingStream(self._inner.start_tls(ssl_context, server_hostname,
+        real = getattr(ssl_context, "real", ssl_context)  # (fetch.LazyContext's context)
+        return RecordingStream(self._inner.start_tls(real, server_hostname,
                                                      time_left(timeout)))
 
     def get_extra_info(self, info: str) -> Any:

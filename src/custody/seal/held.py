@@ -105,6 +105,8 @@ class _Cache:
     def __init__(self, budget: int) -> None:
         self.budget = budget
         self._held: dict[Path, _Held] = {}
+        self._costs: dict[Path, int] = {}  # each entry's cost when it was last counted
+        self._total = 0  # their sum: kept, so that making room costs what it lets go
 
     def put(self, sealed: Sealed, data: bytes, content: Any) -> None:
         held = _Held(sealed.sha256, len(data), data, content)
@@ -112,23 +114,32 @@ class _Cache:
             held.data = None
         self._use(sealed, held)
 
+    def _drop(self, path: Path) -> None:
+        del self._held[path]
+        self._total -= self._costs.pop(path)
+
     def clear(self, keep: Path | None = None) -> None:
         for path in [p for p in self._held if p != keep]:
-            del self._held[path]
+            self._drop(path)
 
     def make_room(self, size: int, keep: Path | None = None) -> None:
         """Let go of what would not fit beside a manifest of ``size`` bytes parsed, before
         it is parsed: what a process holds at its peak is then one parsed manifest."""
+        kept = self._costs.get(keep, 0) if keep is not None else 0
         for path in list(self._held):
-            if path != keep and sum(h.cost for p, h in self._held.items() if p != keep) \
-                    + size * _PARSED_COST > self.budget:
-                del self._held[path]
+            if self._total - kept + size * _PARSED_COST <= self.budget:
+                return
+            if path != keep:
+                self._drop(path)
 
     def _use(self, sealed: Sealed, held: _Held) -> None:
-        self._held.pop(sealed.path, None)
+        if sealed.path in self._held:
+            self._drop(sealed.path)
         self._held[sealed.path] = held  # used last
-        while len(self._held) > 1 and sum(h.cost for h in self._held.values()) > self.budget:
-            del self._held[next(iter(self._held))]
+        self._costs[sealed.path] = held.cost
+        self._total += held.cost
+        while len(self._held) > 1 and self._total > self.budget:
+            self._drop(next(iter(self._held)))
 
     def _read(self, sealed: Sealed) -> bytes | None:
         """The manifest's bytes from disk, if they are still the ones first read."""
