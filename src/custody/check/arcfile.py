@@ -6,15 +6,14 @@ ARC records carry no digests; what can be checked is the framing and the fields.
 
 from __future__ import annotations
 
-import re
 from typing import IO
 
+from ..core.fields import arc_date, byte_count
 from . import headers
 from .blocks import BlockSink
 from .record import FileResult, Record
 from .stream import Damaged, Stream
 
-_DATE = re.compile(r"\d{14}|\d{12}")
 _LINE_LIMIT = 64 * 1024
 
 
@@ -75,16 +74,18 @@ def _next(stream: Stream, keep_sha256: bool, fields: int,
     if first and not line.startswith(b"filedesc://"):
         record.failures.append(f"not an ARC file: begins {line[:40]!r}")
         return record, None
-    if len(parts) not in (5, 10) or not parts[-1].isdigit():
-        record.failures.append(f"not an ARC header line ({len(parts)} fields): {line[:80]!r}")
+    length = byte_count(parts[-1])
+    if len(parts) not in (5, 10) or length is None:
+        record.failures.append(f"not an ARC header line ({len(parts)} fields, the last not a "
+                               f"length): {line[:80]!r}")
         return record, None
     if not first and len(parts) != fields:
         record.failures.append(f"{len(parts)} fields where the version block declares {fields}")
     url, ip, date, content_type = parts[0], parts[1], parts[2], parts[3]
-    length = int(parts[-1])
-    if not _DATE.fullmatch(date):
-        record.failures.append(f"archive date {date!r} is not YYYYMMDDhhmmss")
-    iso = f"{date[:4]}-{date[4:6]}-{date[6:8]}T{date[8:10]}:{date[10:12]}:{date[12:14] or '00'}Z"
+    moment = arc_date(date)
+    if moment is None:
+        record.failures.append(f"archive date {date[:40]!r} is not YYYYMMDDhhmmss")
+    iso = moment.isoformat()[:19] + "Z" if moment else ""
     record.header = headers.Header("ARC", [
         ("WARC-Type", "warcinfo" if first else "response"), ("WARC-Target-URI", url),
         ("WARC-Date", iso), ("WARC-IP-Address", ip), ("Content-Type", content_type),

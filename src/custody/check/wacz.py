@@ -96,7 +96,7 @@ def _resources(package: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo],
                        "WACZ does not hold it")
             continue
         problems = []
-        if isinstance(size, int) and size != info.file_size:
+        if isinstance(size, int) and not isinstance(size, bool) and size != info.file_size:
             problems.append(f"{info.file_size} bytes, datapackage.json says {size}")
         if not claimed:
             unhashed += 1
