@@ -148,5 +148,10 @@ def test_import_needs_files_that_exist_and_are_archives(custody: Custody,
     text = tmp_path / "notes.txt"
     text.write_text("not a WARC at all")
     result = custody("import", str(text))
-    assert result.exit_code == 1 and "not a WARC, ARC or WACZ file" in result.output
-    assert chain_ids(custody) == []
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == f"custody: error: {text}: not a WARC, ARC or WACZ file: not " \
+                            "imported\n"
+    result = custody("import", "--json", str(text), str(WARC))  # the rest still imported
+    assert result.exit_code == 1 and result.stderr.startswith(f"custody: error: {text}: ")
+    assert [r["status"] for r in json.loads(result.stdout)] == ["refused", "imported"]
+    assert len(chain_ids(custody)) == 1
