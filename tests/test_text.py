@@ -141,3 +141,47 @@ def test_diff_shows_the_text_as_written(custody: Custody,
              and not line.startswith("+++")]
     assert [flat(line) for line in removed] == [flat(shown[3])]
     assert [flat(line) for line in added] == [flat(changed)]
+
+
+def test_the_text_is_the_evidence_s_not_the_live_body(custody: Custody) -> None:
+    """Extraction reads the payload back from the WARC, never the live response: with
+    --max-bytes the WARC holds the first bytes of the gzip stream the server sent, and the
+    text is what those bytes inflate to -- not the whole page, which the server did send
+    and httpx would have decoded. Fed the live body, the text would hold its last words
+    (or there would be no document)."""
+    import gzip
+    import random
+    import zlib
+
+    from custody.extract.content import extract
+    from test_archive import warc_records
+
+    rng = random.Random(27)
+
+    def words(count: int) -> str:
+        return " ".join("".join(rng.choice("abcdefghijklmnopqrstuvwxyz")
+                                for _ in range(rng.randint(3, 9))) for _ in range(count))
+
+    last = "final words the server sent past the cut"
+    markup = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>cut</title></head>"
+              f"<body><article><h1>cut</h1><p>Opening paragraph {words(80)}</p>"
+              f"<p>{words(900)}</p><p>{last}</p></article></body></html>").encode()
+    sent = gzip.compress(markup)
+    page = Page(sent, "text/html; charset=utf-8", headers={"Content-Encoding": "gzip"})
+    limit = len(sent) // 3
+    with SiteServer({"/cut.html": page}) as server:
+        url = server.url + "/cut.html"
+        result = custody.archive(url, extra=("--no-requisites", "--max-bytes", str(limit)))
+    manifest = custody.manifest(result["capture_id"])
+    (stored,) = [raw for headers, raw in warc_records(custody.root, manifest)
+                 if headers.get_header("WARC-Type") == "response"]
+    body = stored.split(b"\r\n\r\n", 1)[1]
+    assert body == sent[:limit]  # the WARC holds the first bytes of what was sent
+    inflated = zlib.decompressobj(wbits=31).decompress(body)
+    assert markup.startswith(inflated) and len(inflated) < len(markup)
+    evidence = extract(url, "text/html", "text/html; charset=utf-8", inflated)
+    whole = extract(url, "text/html", "text/html; charset=utf-8", markup)
+    assert evidence is not None and whole is not None and last in whole.text
+    (doc,) = custody.query(f"select text from documents where url = '{url}'")
+    assert doc["text"] == evidence.text and last not in doc["text"]
+    assert doc["text"].startswith("cut\nOpening paragraph")
