@@ -16,6 +16,7 @@ import pytest
 
 from conftest import Custody, capture_id_of
 from custody.check import run as check_run
+from custody.check.findings import CheckReport
 from custody.check.run import check_file
 
 CORPORA = Path(__file__).parent / "data" / "corpora"
@@ -39,8 +40,9 @@ ALL = sorted(p.relative_to(CORPORA).as_posix() for p in CORPORA.glob("*/*")
 
 
 def checks(path: Path) -> list[tuple[str, str, str, str]]:
-    report = check_file(path).report
-    return [(c.check, c.subject, c.outcome, c.detail) for c in report.checks]
+    """Every row, passed ones too, in the order they are printed."""
+    report = check_file(path, report=CheckReport(every=True)).report
+    return [(c.check, c.subject, c.outcome, c.detail) for c in report.rows()]
 
 
 def failures(path: Path) -> list[str]:
@@ -199,8 +201,8 @@ def test_every_layout_is_read_and_judged(tmp_path: Path) -> None:
     whole = failures(files["whole"])
     assert len(whole) == 4 and "not one record per gzip member" in whole[0], whole
     assert all("begins inside the gzip member at offset 0" in f for f in whole[1:]), whole
-    per_record = check_file(files["per-record"]).files[""]
-    assert [r.offset for r in per_record.records] == [0, *(
+    per_record = check_file(files["per-record"], listing=True).files[""]
+    assert [r.offset for r in per_record.listing or ()] == [0, *(
         sum(len(gzip.compress(record(HTTP, block=spelled("sha1", HTTP, "base32"),
                                      record_id=uid(n)))) for n in range(k)) for k in (1, 2, 3))]
 
@@ -208,7 +210,7 @@ def test_every_layout_is_read_and_judged(tmp_path: Path) -> None:
 def test_damage_is_placed_and_reading_goes_on(tmp_path: Path) -> None:
     files = layouts(tmp_path)
     data = bytearray(files["per-record"].read_bytes())
-    second = check_file(files["per-record"]).files[""].records[1]
+    second = list(check_file(files["per-record"], listing=True).files[""].listing or ())[1]
     data[second.offset + 30] ^= 0xFF  # inside the second member's deflate data
     damaged = tmp_path / "damaged.warc.gz"
     damaged.write_bytes(bytes(data))
@@ -226,6 +228,12 @@ def test_damage_is_placed_and_reading_goes_on(tmp_path: Path) -> None:
     assert any("truncated: the file ends" in f for f in failures(cut)), failures(cut)
 
 
+def in_parts(path: Path) -> object:
+    from custody.check.findings import FileFindings
+
+    return check_run._in_parts(path, False, FileFindings(CheckReport(), str(path), warc=True))
+
+
 def test_parts_read_in_parallel_say_what_one_pass_says(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     records = [record(HTTP + bytes(range(256)) * (n % 7), block=spelled(
@@ -235,12 +243,12 @@ def test_parts_read_in_parallel_say_what_one_pass_says(tmp_path: Path,
     path.write_bytes(b"".join(gzip.compress(r) for r in records))
     one_pass = checks(path)
     monkeypatch.setattr(check_run, "PARALLEL_BYTES", 0)
-    assert check_run._in_parts(path, False) is not None  # the parts were used
+    assert in_parts(path) is not None  # the parts were used
     assert checks(path) == one_pass
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x55
     path.write_bytes(bytes(data))
-    assert check_run._in_parts(path, False) is None  # damage: read in one pass instead
+    assert in_parts(path) is None  # damage: read in one pass instead
     monkeypatch.setattr(check_run, "PARALLEL_BYTES", 1 << 60)
     expected = checks(path)
     monkeypatch.setattr(check_run, "PARALLEL_BYTES", 0)

@@ -196,7 +196,8 @@ def _head(archive: Archive, checked: Checked, capture_id: str, started: datetime
                 if c.outcome != PASSED]
     verdict = {"status": report.status, "format": checked.kind,
                "summary": {o: report.count(o) for o in ("passed", "failed", "unchecked")},
-               "problems": problems[:_LISTED_PROBLEMS], "problems_total": len(problems),
+               "problems": problems[:_LISTED_PROBLEMS],
+               "problems_total": report.count(FAILED) + report.count("unchecked"),
                "notes": report.notes[:_LISTED_PROBLEMS]}
     size = (archive.root / relpath).stat().st_size
     return {
