@@ -113,8 +113,10 @@ class CheckReport(Report):
 def _lines(spool: IO[str]) -> Iterator[str]:
     spool.flush()
     spool.seek(0)
-    yield from spool
-    spool.seek(0, 2)  # more may be written after
+    try:
+        yield from spool
+    finally:
+        spool.seek(0, 2)  # more may be written after, even when reading stopped early
 
 
 class _Ids:

@@ -75,10 +75,13 @@ class Listing:
 
     def __iter__(self) -> Iterator[Record]:
         self._file.flush()
-        with open(self._file.fileno(), "rb", closefd=False) as reader:
-            reader.seek(0)
-            for _ in range(self.count):
-                yield Record.from_plain(pickle.load(reader))
+        try:
+            with open(self._file.fileno(), "rb", closefd=False) as reader:
+                reader.seek(0)
+                for _ in range(self.count):
+                    yield Record.from_plain(pickle.load(reader))
+        finally:
+            self._file.seek(0, 2)  # the reader moved the shared offset: records go at the end
 
     def close(self) -> None:
         self._file.close()
