@@ -134,3 +134,26 @@ def test_a_zip_that_claims_too_many_entries_is_refused_before_it_is_read(
         for n in range(3):
             few.writestr(f"x{n}", b"")
     assert wacz.entry_count(tmp_path / "few.wacz") == 3
+
+
+def test_a_file_of_damaged_members_lists_some_and_counts_the_rest(tmp_path: Path) -> None:
+    """One failure of the file per gzip member that cannot be inflated: the first 100
+    are said, the rest counted, and reading goes on to the end."""
+    import zlib
+
+    from custody.check.record import LISTED
+    from custody.testing.hostile import tiny_record
+
+    members = []
+    for number in range(LISTED + 51):
+        packer = zlib.compressobj(1, zlib.DEFLATED, 31)
+        member = bytearray(packer.compress(tiny_record(number)) + packer.flush())
+        if number:  # the first is whole: it says what the file is
+            member[20] ^= 0xFF  # inside the deflate data
+        members.append(bytes(member))
+    path = tmp_path / "damaged.warc.gz"
+    path.write_bytes(b"".join(members))
+    checked = check_file(path)
+    (row,) = [c for c in checked.report.checks if c.check == "warc-file"]
+    assert row.detail.count("cannot be inflated") == LISTED
+    assert row.detail.endswith("and 50 more failures of the file"), row.detail[-200:]
