@@ -280,6 +280,15 @@ def test_the_recording_proxy_serves_only_its_own_browser() -> None:
                              f"CONNECT 127.0.0.1:{server.port} HTTP/1.1\r\n{extra}\r\n"):
                     assert ask(head).startswith(b"HTTP/1.1 407 "), head
             assert server.requests == []  # nothing was fetched for them
+            # a request body whose length is no length: refused with a 400, and noted
+            for length in ("\u00b2", "9" * 5000, "-5", "+5", "1_0"):
+                answer = ask(f"POST {target} HTTP/1.1\r\nHost: x\r\n"
+                             f"{auth(visit, proxy.secret)}Content-Length: {length}\r\n"
+                             "Connection: close\r\n\r\nhello")
+                assert answer.startswith(b"HTTP/1.1 400 "), (length, answer)
+            assert server.requests == []
+            assert len(proxy.close_visit(visit).refused) == 5
+            visit = proxy.open_visit()
             answer = ask(f"GET {target} HTTP/1.1\r\nHost: x\r\n{auth(visit, proxy.secret)}"
                          "Connection: close\r\n\r\n")
             assert answer.startswith(b"HTTP/1.1 200 ")

@@ -16,6 +16,7 @@ import pytest
 
 from conftest import Custody, capture_id_of
 from custody.check import run as check_run
+from custody.check.findings import CheckReport
 from custody.check.run import check_file
 
 CORPORA = Path(__file__).parent / "data" / "corpora"
@@ -39,8 +40,9 @@ ALL = sorted(p.relative_to(CORPORA).as_posix() for p in CORPORA.glob("*/*")
 
 
 def checks(path: Path) -> list[tuple[str, str, str, str]]:
-    report = check_file(path).report
-    return [(c.check, c.subject, c.outcome, c.detail) for c in report.checks]
+    """Every row, passed ones too, in the order they are printed."""
+    report = check_file(path, report=CheckReport(every=True)).report
+    return [(c.check, c.subject, c.outcome, c.detail) for c in report.rows()]
 
 
 def failures(path: Path) -> list[str]:
@@ -199,8 +201,8 @@ def test_every_layout_is_read_and_judged(tmp_path: Path) -> None:
     whole = failures(files["whole"])
     assert len(whole) == 4 and "not one record per gzip member" in whole[0], whole
     assert all("begins inside the gzip member at offset 0" in f for f in whole[1:]), whole
-    per_record = check_file(files["per-record"]).files[""]
-    assert [r.offset for r in per_record.records] == [0, *(
+    per_record = check_file(files["per-record"], listing=True).files[""]
+    assert [r.offset for r in per_record.listing or ()] == [0, *(
         sum(len(gzip.compress(record(HTTP, block=spelled("sha1", HTTP, "base32"),
                                      record_id=uid(n)))) for n in range(k)) for k in (1, 2, 3))]
 
@@ -208,7 +210,7 @@ def test_every_layout_is_read_and_judged(tmp_path: Path) -> None:
 def test_damage_is_placed_and_reading_goes_on(tmp_path: Path) -> None:
     files = layouts(tmp_path)
     data = bytearray(files["per-record"].read_bytes())
-    second = check_file(files["per-record"]).files[""].records[1]
+    second = list(check_file(files["per-record"], listing=True).files[""].listing or ())[1]
     data[second.offset + 30] ^= 0xFF  # inside the second member's deflate data
     damaged = tmp_path / "damaged.warc.gz"
     damaged.write_bytes(bytes(data))
@@ -226,6 +228,12 @@ def test_damage_is_placed_and_reading_goes_on(tmp_path: Path) -> None:
     assert any("truncated: the file ends" in f for f in failures(cut)), failures(cut)
 
 
+def in_parts(path: Path) -> object:
+    from custody.check.findings import FileFindings
+
+    return check_run._in_parts(path, False, FileFindings(CheckReport(), str(path), warc=True))
+
+
 def test_parts_read_in_parallel_say_what_one_pass_says(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     records = [record(HTTP + bytes(range(256)) * (n % 7), block=spelled(
@@ -235,12 +243,12 @@ def test_parts_read_in_parallel_say_what_one_pass_says(tmp_path: Path,
     path.write_bytes(b"".join(gzip.compress(r) for r in records))
     one_pass = checks(path)
     monkeypatch.setattr(check_run, "PARALLEL_BYTES", 0)
-    assert check_run._in_parts(path, False) is not None  # the parts were used
+    assert in_parts(path) is not None  # the parts were used
     assert checks(path) == one_pass
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x55
     path.write_bytes(bytes(data))
-    assert check_run._in_parts(path, False) is None  # damage: read in one pass instead
+    assert in_parts(path) is None  # damage: read in one pass instead
     monkeypatch.setattr(check_run, "PARALLEL_BYTES", 1 << 60)
     expected = checks(path)
     monkeypatch.setattr(check_run, "PARALLEL_BYTES", 0)
@@ -295,3 +303,128 @@ def test_custody_export_checks_with_its_signature(sealed: Custody, tmp_path: Pat
     found = failures(altered)
     assert any("datapackage-digest.json" in f and "hashes to" in f for f in found), found
     assert any("does not match datapackage.json" in f for f in found), found
+
+
+# -- header values from other tools' files, gone wrong ---------------------------------
+
+
+def raw_record(fields: list[tuple[str, bytes]], block: bytes) -> bytes:
+    head = b"WARC/1.1\r\n" + b"".join(k.encode() + b": " + v + b"\r\n" for k, v in fields)
+    return head + b"\r\n" + block + b"\r\n\r\n"
+
+
+def warc_with(**changed: bytes) -> bytes:
+    """One response record, with the given fields (``_`` for ``-``) put in its header."""
+    fields = {"WARC-Type": b"response", "WARC-Record-ID": uid(1).encode(),
+              "WARC-Date": b"2026-11-21T10:15:00Z", "WARC-Target-URI": b"http://example.org/",
+              "Content-Type": b"application/http; msgtype=response",
+              "Content-Length": str(len(HTTP)).encode()}
+    block = changed.pop("block", HTTP)
+    fields.update({k.replace("_", "-"): v for k, v in changed.items()})
+    return raw_record(list(fields.items()), block)
+
+
+MALFORMED_FIELDS = {  # what the field says -> what the failure says
+    "length-digits": (warc_with(Content_Length=b"9" * 5000), "is not a number of bytes"),
+    "length-super": (warc_with(Content_Length="²".encode()), "is not a number of bytes"),
+    "length-latin1": (warc_with(Content_Length=b"\xb2"), "is not a number of bytes"),
+    "length-arabic": (warc_with(Content_Length="٤٢".encode()), "is not a number of bytes"),
+    "length-negative": (warc_with(Content_Length=b"-5"), "is not a number of bytes"),
+    "length-plus": (warc_with(Content_Length=b"+61"), "is not a number of bytes"),
+    "length-underscore": (warc_with(Content_Length=b"6_1"), "is not a number of bytes"),
+    "date-month": (warc_with(WARC_Date=b"2026-13-01T00:00:00Z"), "is not a W3C-ISO8601"),
+    "date-february": (warc_with(WARC_Date=b"2026-02-30T10:15:00Z"), "is not a W3C-ISO8601"),
+    "date-arabic": (warc_with(WARC_Date="٢٠٢٦-11-21T10:15:00Z".encode()),
+                    "is not a W3C-ISO8601"),
+    "date-junk": (warc_with(WARC_Date=b"\xff" * 5000), "is not a W3C-ISO8601"),
+    "digest-empty": (warc_with(WARC_Block_Digest=b"sha1:"), "WARC-Block-Digest is malformed"),
+    "digest-bare": (warc_with(WARC_Block_Digest=b"sha1"), "WARC-Block-Digest is malformed"),
+    "digest-long": (warc_with(WARC_Block_Digest=b"sha1:" + b"A" * 5000),
+                    "WARC-Block-Digest is malformed"),
+    "digest-super": (warc_with(WARC_Payload_Digest="sha256:²".encode()),
+                     "WARC-Payload-Digest is malformed"),
+    "digest-colon": (warc_with(WARC_Block_Digest=b":"), "WARC-Block-Digest is malformed"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED_FIELDS))
+def test_malformed_header_values_are_findings_never_tracebacks(tmp_path: Path, name: str,
+                                                              custody: Custody) -> None:
+    data, said = MALFORMED_FIELDS[name]
+    other = data.replace(uid(1).encode(), uid(2).encode())  # the same record twice, no
+    for layout, content in (("plain", data), ("gzip", gzip.compress(other))):  # import does
+        path = tmp_path / f"{name}-{layout}.warc{'.gz' if layout == 'gzip' else ''}"
+        path.write_bytes(content)
+        assert any(said in f for f in failures(path)), (layout, failures(path))
+        result = custody("check", str(path))
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        imported = custody("import", "--accept-damaged", str(path))
+        assert imported.exit_code == 0, imported.output
+    assert custody.verify()[0] == 0
+
+
+HTTP_JUNK = {  # the HTTP message inside a good WARC record, gone wrong
+    "status-super": b"HTTP/1.1 \xb200 OK\r\nContent-Type: text/html\r\n\r\n<p>x</p>",
+    "status-digits": b"HTTP/1.1 " + b"2" * 5000 + b" OK\r\n\r\n<p>x</p>",
+    "chunk-super": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\xb2\r\nab\r\n0\r\n\r\n",
+    "chunk-negative": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-2\r\nab\r\n0\r\n\r\n",
+    "chunk-digits": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"f" * 5000
+                    + b"\r\nab\r\n0\r\n\r\n",
+    "type-junk": b"HTTP/1.1 200 OK\r\nContent-Type: \x01;charset=\xff\xfe;;=\r\n\r\n<p>x</p>",
+    "encoding-junk": b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+                     b"Content-Encoding: gzip, \xb2\r\n\r\n<p>x</p>",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HTTP_JUNK))
+def test_junk_inside_a_good_record_checks_imports_and_verifies(tmp_path: Path, name: str,
+                                                              custody: Custody) -> None:
+    """The WARC record is well formed and its digests match: the junk is the server's,
+    kept as evidence; check passes it, import indexes it, verify passes."""
+    block = HTTP_JUNK[name]
+    data = warc_with(block=block, Content_Length=str(len(block)).encode(),
+                     WARC_Block_Digest=spelled("sha256", block, "hex").encode())
+    path = tmp_path / f"{name}.warc.gz"
+    path.write_bytes(gzip.compress(data))
+    assert check_file(path).status == "passed", failures(path)
+    result = custody("import", str(path))
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    assert custody.verify()[0] == 0
+
+
+_VERSION_BLOCK = b"1 0 custody\nURL IP-address Archive-date Content-type Archive-length\n"
+ARC_HEAD = (b"filedesc://x.arc 0.0.0.0 20261121101500 text/plain %d\n" % len(_VERSION_BLOCK)
+            + _VERSION_BLOCK + b"\n")
+
+
+@pytest.mark.parametrize("line, said", [
+    (b"http://example.org/ 1.2.3.4 20261121101500 text/html \xc2\xb2", "not an ARC header line"),
+    (b"http://example.org/ 1.2.3.4 20261121101500 text/html " + b"9" * 5000,
+     "not an ARC header line"),
+    (b"http://example.org/ 1.2.3.4 20261399101500 text/html 2", "is not YYYYMMDDhhmmss"),
+    ("http://example.org/ 1.2.3.4 ٢٠٢٦1121101500 text/html 2".encode(),
+     "is not YYYYMMDDhhmmss"),
+])
+def test_malformed_arc_fields_are_findings(tmp_path: Path, line: bytes, said: str) -> None:
+    path = tmp_path / "bad.arc"
+    path.write_bytes(ARC_HEAD + line + b"\nok\n")
+    assert any(said in f for f in failures(path)), failures(path)
+
+
+def test_urls_no_parser_takes_import_export_and_report(tmp_path: Path,
+                                                       custody: Custody) -> None:
+    """WARC-Target-URI is another tool's too: an imported record at ``http://[::1`` or a
+    port of 99999 is indexed, exported and reported, never a traceback."""
+    records = [warc_with(WARC_Record_ID=uid(n).encode(), WARC_Target_URI=url,
+                         WARC_Block_Digest=spelled("sha256", HTTP, "hex").encode())
+               for n, url in enumerate([b"http://[::1", b"http://example.org:99999/x",
+                                        b"https://[fe80::1%eth0]:x/"], start=10)]
+    path = tmp_path / "urls.warc.gz"
+    path.write_bytes(b"".join(gzip.compress(r) for r in records))
+    assert custody("import", str(path)).exit_code == 0
+    cid = capture_id_of(custody)
+    exported = custody("export", cid, "-o", str(tmp_path / "out.wacz"))
+    assert exported.exit_code == 0, exported.output
+    reported = custody("report", cid, "-o", str(tmp_path / "report.html"))
+    assert reported.exit_code == 0, reported.output
+    assert custody.verify()[0] == 0

@@ -372,6 +372,30 @@ def test_respect_robots_is_off_by_default_and_obeyed_when_asked(custody: Custody
     assert custody.verify()[0] == 0
 
 
+@pytest.mark.parametrize("junk", ["Crawl-delay: \u00b2", "Crawl-delay: " + "9" * 5000,
+                                  "Request-rate: \u00b2/5", "Crawl-delay: -1"])
+def test_robots_txt_with_numbers_that_are_not_is_still_obeyed(custody: Custody,
+                                                              junk: str) -> None:
+    """The standard library's parser takes "²" for a digit and fails on it: the line is
+    left out, the rest obeyed, and the robots.txt archived as it came."""
+    robots = f"User-agent: *\n{junk}\nDisallow: /private/\n".encode()
+    pages = {
+        "/robots.txt": Page(robots, "text/plain; charset=utf-8"),
+        "/": Page(b'<html><body><a href="/private/a.html">a</a><a href="/public.html">b</a>'
+                  b"</body></html>", "text/html"),
+        "/private/a.html": Page(b"<html><body><p>private</p></body></html>", "text/html"),
+        "/public.html": Page(b"<html><body><p>public</p></body></html>", "text/html"),
+    }
+    with SiteServer(pages) as server:
+        result = custody("archive", "--json", "--depth", "1", "--respect-robots",
+                         server.url + "/")
+        assert result.exit_code == 0, result.output
+        assert "/public.html" in server.requests and "/private/a.html" not in server.requests
+    (kept,) = custody.query("select url from resources where url like '%/robots.txt'")
+    assert kept["url"].endswith("/robots.txt")
+    assert custody.verify()[0] == 0
+
+
 def test_a_page_found_nearer_after_it_was_fetched_is_followed(custody: Custody) -> None:
     """S links to X (slow) and Y; Y -> W -> Z; X -> Z; Z -> Q. With --depth 3, Z is fetched
     at depth 3 through Y and W before slow X shows it is at depth 2: Q must still come."""

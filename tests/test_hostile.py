@@ -41,6 +41,7 @@ class RawServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.scripts: dict[str, bytes] = {}  # a path's whole answer, then the end
 
     def _serve(self) -> None:
         self.sock.settimeout(0.2)
@@ -62,7 +63,9 @@ class RawServer:
                     return
                 request += chunk
             path = request.split(b" ")[1].decode()
-            if path == "/http09":
+            if path in self.scripts:
+                conn.sendall(self.scripts[path])
+            elif path == "/http09":
                 conn.sendall(b"<html>hello from 1991</html>\n")
             elif path == "/garbage":
                 conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n\x00\x01\x02\xff binary")
@@ -208,3 +211,53 @@ def test_one_signal_stops_hung_fetches_and_seals(custody: Custody, raw: RawServe
     assert b"beginning of the body" in body
     assert headers.get_header("WARC-Truncated") == "unspecified"
     assert custody.verify()[0] == 0
+
+
+HTML = b"Content-Type: text/html\r\n"
+MALFORMED = {  # what servers may send: every header value custody reads, gone wrong
+    "/length-digits": b"HTTP/1.1 200 OK\r\n" + HTML + b"Content-Length: " + b"9" * 5000
+                      + b"\r\n\r\n<p>five thousand digits</p>",
+    "/length-super": b"HTTP/1.1 200 OK\r\n" + HTML + b"Content-Length: \xc2\xb2\r\n\r\nab",
+    "/length-latin1": b"HTTP/1.1 200 OK\r\n" + HTML + b"Content-Length: \xb2\r\n\r\nab",
+    "/length-negative": b"HTTP/1.1 200 OK\r\n" + HTML + b"Content-Length: -5\r\n\r\nab",
+    "/status-super": b"HTTP/1.1 \xb200 OK\r\n" + HTML + b"Content-Length: 5\r\n\r\nhello",
+    "/status-long": b"HTTP/1.1 " + b"2" * 5000 + b" OK\r\nContent-Length: 2\r\n\r\nok",
+    "/retry-super": b"HTTP/1.1 503 Busy\r\nRetry-After: \xb2\r\nContent-Length: 4\r\n\r\nbusy",
+    "/retry-digits": b"HTTP/1.1 503 Busy\r\nRetry-After: " + b"9" * 5000
+                     + b"\r\nContent-Length: 4\r\n\r\nbusy",
+    "/retry-date": b"HTTP/1.1 503 Busy\r\nRetry-After: Wed, 31 Feb 99999 25:61:61 GMT\r\n"
+                   b"Content-Length: 4\r\n\r\nbusy",
+    "/charset": b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=\xff\xfe-no-such\r\n"
+                b"Content-Length: 21\r\n\r\n<p>charset junk</p>\r\n",
+    "/type-junk": b"HTTP/1.1 200 OK\r\nContent-Type: \x01;;=;charset=;\xb2\r\n"
+                  b"Content-Length: 2\r\n\r\nok",
+    "/encoding": b"HTTP/1.1 200 OK\r\n" + HTML + b"Content-Encoding: gzip, \xb2\r\n"
+                 b"Content-Length: 18\r\n\r\n<p>not gzip</p>\r\n",
+    "/chunk-super": b"HTTP/1.1 200 OK\r\n" + HTML + b"Transfer-Encoding: chunked\r\n\r\n"
+                    b"\xb2\r\nab\r\n0\r\n\r\n",
+    "/chunk-digits": b"HTTP/1.1 200 OK\r\n" + HTML + b"Transfer-Encoding: chunked\r\n\r\n"
+                     + b"f" * 5000 + b"\r\nab\r\n0\r\n\r\n",
+    "/chunk-negative": b"HTTP/1.1 200 OK\r\n" + HTML + b"Transfer-Encoding: chunked\r\n\r\n"
+                       b"-5\r\nab\r\n0\r\n\r\n",
+}
+
+
+def test_malformed_header_values_from_servers_are_kept_and_never_crash(
+        custody: Custody, raw: RawServer) -> None:
+    """Every answer is kept as evidence (a response, or the bytes as a resource beside a
+    failure); the capture seals and verifies; its WARC files check, by custody and warcio."""
+    raw.scripts.update(MALFORMED)
+    result = custody("archive", "--json", "--retries", "1", "--timeout", "5",
+                     *(raw.url + path for path in MALFORMED))
+    assert result.exit_code in (0, 5), result.output
+    assert "Traceback" not in result.output
+    manifest = custody.manifest(json.loads(result.stdout)["capture_id"])
+    kept = {h.get_header("WARC-Target-URI") for h, _ in warc_records(custody.root, manifest)
+            if h.get_header("WARC-Type") in ("response", "resource")}
+    assert kept == {raw.url + path for path in MALFORMED}, kept
+    assert custody.verify()[0] == 0
+    for warc in manifest["warc_files"]:
+        path = str(custody.root / warc["path"])
+        checked = custody("check", path)
+        assert checked.exit_code == 0, checked.output
+        assert subprocess.run([WARCIO, "check", path]).returncode == 0

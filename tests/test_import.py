@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import stat
 from pathlib import Path
 
 from conftest import Custody, capture_id_of, chain_ids
@@ -102,6 +103,7 @@ def test_a_byte_changed_in_an_imported_file_fails_verify(custody: Custody) -> No
     path = custody.root / custody.manifest(done[0]["capture_id"])["imported"][0]["path"]
     data = bytearray(path.read_bytes())
     data[len(data) // 3] ^= 0x01
+    path.chmod(0o644)  # sealed copies are read-only: whoever changes one must change that
     path.write_bytes(bytes(data))
     code, report = custody.verify()
     assert code == 1
@@ -148,5 +150,22 @@ def test_import_needs_files_that_exist_and_are_archives(custody: Custody,
     text = tmp_path / "notes.txt"
     text.write_text("not a WARC at all")
     result = custody("import", str(text))
-    assert result.exit_code == 1 and "not a WARC, ARC or WACZ file" in result.output
-    assert chain_ids(custody) == []
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == f"custody: error: {text}: not a WARC, ARC or WACZ file: not " \
+                            "imported\n"
+    result = custody("import", "--json", str(text), str(WARC))  # the rest still imported
+    assert result.exit_code == 1 and result.stderr.startswith(f"custody: error: {text}: ")
+    assert [r["status"] for r in json.loads(result.stdout)] == ["refused", "imported"]
+    assert len(chain_ids(custody)) == 1
+
+
+def test_a_sealed_copy_has_a_fixed_read_only_mode(custody: Custody, tmp_path: Path) -> None:
+    """Not its source's: a set-id, world-writable file becomes a plain read-only one."""
+    source = tmp_path / "odd-mode.warc.gz"
+    source.write_bytes(WARC.read_bytes())
+    source.chmod(0o4777)
+    (done,) = imported(custody, source)
+    copy = custody.root / custody.manifest(done["capture_id"])["imported"][0]["path"]
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o444
+    assert stat.S_IMODE(source.stat().st_mode) == 0o4777  # the source is left as it was
+    assert custody.verify()[0] == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -152,3 +153,37 @@ def test_replay_says_what_it_cannot_do(custody: Custody) -> None:
     no_pywb = subprocess.run([CUSTODY, "replay"], env=env, capture_output=True, text=True)
     assert no_pywb.returncode == 2
     assert no_pywb.stderr.count("\n") == 1 and "./scripts/setup --replay" in no_pywb.stderr
+
+
+def test_a_folder_left_by_a_replay_killed_outright_goes_with_the_next(
+        custody: Custody) -> None:
+    """kill -9 leaves replay's folder (links, index, log); the next replay removes it, and
+    only folders whose owner is gone: a running owner's stays, and so does one named by
+    our own pid, but a pid whose process began at another time is a dead owner's."""
+    from custody.core import scratch
+
+    with SiteServer(PAGES) as server:
+        custody.archive(server.url + "/statement.html")
+    before = replay_folders()
+    with replaying(custody) as (proc, _):
+        (left,) = replay_folders() - before
+        folder = Path(tempfile.gettempdir()) / left
+        assert list((folder / "collections").glob("*/archive/*.warc.gz"))
+        proc.kill()  # SIGKILL: nothing of custody's own runs after it
+        proc.wait(20)
+    assert folder.is_dir() and (folder / "wayback.log").exists()  # left behind, as said
+    alive = Path(tempfile.mkdtemp(
+        prefix=f"custody-replay-{os.getpid()}.{scratch.started(os.getpid())}-"))
+    reused = Path(tempfile.mkdtemp(prefix=f"custody-replay-{os.getpid()}.1-"))
+    try:
+        with replaying(custody) as (proc, _):
+            assert not folder.exists()
+            assert not reused.exists()  # our pid, but not our start: its owner is gone
+            assert alive.is_dir()  # its owner (this test) runs
+            assert len(replay_folders() - before) == 2  # the new replay's, and ours
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(20) == 0
+    finally:
+        alive.rmdir()
+        shutil.rmtree(reused, ignore_errors=True)
+    assert replay_folders() == before

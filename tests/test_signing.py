@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,3 +101,158 @@ def test_a_security_key_reads_and_prints_as_ssh_keygen_does(tmp_path: Path) -> N
     bad = raw[4:68] + bytes([raw[68] ^ 0x04]) + raw[69:]
     with pytest.raises(InvalidSignature):
         read.verify(bad, b"message")
+
+
+# -- the SSH wire format, read from what anyone can edit -------------------------------
+
+
+def armored(blob: bytes) -> str:
+    import base64
+
+    return ("-----BEGIN SSH SIGNATURE-----\n" + base64.b64encode(blob).decode()
+            + "\n-----END SSH SIGNATURE-----\n")
+
+
+def sshsig_blob(tmp_path: Path, *, token: bool = False) -> tuple[bytes, bytes]:
+    """A real signature's bytes (by ssh-keygen, or by a security key through its agent),
+    and the message it signs."""
+    import base64
+
+    message = b"manifest bytes"
+    if token:
+        from custody.testing.softtoken import SoftToken
+
+        soft = SoftToken(tmp_path)
+        raw = soft.sign(sshsig._signed_data(__import__("hashlib").sha512(message).digest(),
+                                            "custody-manifest"))
+        from custody.core.sshwire import Reader, string, uint32
+
+        fields = Reader(raw)
+        fields.string()
+        ed25519, rest = fields.string(), fields.rest()
+        blob = (b"SSHSIG" + uint32(1) + string(soft.public.blob())
+                + string(b"custody-manifest") + string(b"") + string(b"sha512")
+                + string(sshsig.signature_blob(sshsig.SK_KEY_TYPE, ed25519 + rest)))
+        return blob, message
+    keyfile.create_key(tmp_path / "k")
+    (tmp_path / "m").write_bytes(message)
+    keygen("-Y", "sign", "-f", str(tmp_path / "k"), "-n", "custody-manifest", str(tmp_path / "m"))
+    text = (tmp_path / "m.sig").read_text()
+    body = "".join(text.strip().splitlines()[1:-1])
+    return base64.b64decode(body), message
+
+
+def length_fields(blob: bytes, start: int, end: int) -> list[int]:
+    """Where each SSH string's length is, in the strings from ``start`` to ``end`` and in
+    those a string holds wholly (a key blob, a signature blob)."""
+    found, at = [], start
+    while at + 4 <= end:
+        size = int.from_bytes(blob[at : at + 4], "big")
+        if at + 4 + size > end:
+            break
+        found.append(at)
+        inner = length_fields(blob, at + 4, at + 4 + size)
+        if inner and size > 8:
+            found += inner
+        at += 4 + size
+    return found
+
+
+@pytest.mark.parametrize("token", [False, True], ids=["ed25519", "security-key"])
+def test_every_cut_stretch_and_flip_of_a_signature_is_a_value_error(tmp_path: Path,
+                                                                    token: bool) -> None:
+    import random
+
+    from custody.core.sshwire import WireError
+
+    blob, message = sshsig_blob(tmp_path, token=token)
+    assert sshsig.parse_signature(armored(blob)).verifies(message)
+    for cut in range(len(blob)):  # every truncation, SSHSIG + fewer than 4 bytes among them
+        with pytest.raises(ValueError):
+            sshsig.parse_signature(armored(blob[:cut]))
+    with pytest.raises(WireError, match="unexpected bytes"):
+        sshsig.parse_signature(armored(blob + b"\0"))
+    # every length field claiming more than there is, or absurdly much
+    lengths = length_fields(blob, 10, len(blob))
+    assert len(lengths) == (5 + 3 + 2 if token else 5 + 2 + 2), lengths
+    for at in lengths:
+        for claim in (len(blob), 0xFFFFFFFF, 0x7FFFFFFF):
+            stretched = blob[:at] + claim.to_bytes(4, "big") + blob[at + 4 :]
+            with pytest.raises(WireError):
+                sshsig.parse_signature(armored(stretched))
+    rng = random.Random(27)
+    for _ in range(2000):  # random bytes changed: read, or refused, never a crash
+        changed = bytearray(blob)
+        for _ in range(rng.randint(1, 4)):
+            changed[rng.randrange(len(changed))] = rng.randrange(256)
+        try:
+            parsed = sshsig.parse_signature(armored(bytes(changed)))
+        except ValueError:
+            continue
+        parsed.verifies(message)
+
+
+def test_a_security_key_signature_of_the_wrong_size_is_a_wire_error() -> None:
+    from custody.core.skkey import split
+    from custody.core.sshwire import WireError
+
+    assert split(bytes(64) + b"\x01" + (7).to_bytes(4, "big")) == (bytes(64), 1, 7)
+    for size in (0, 64, 65, 68, 70):
+        with pytest.raises(WireError):
+            split(bytes(size))
+
+
+def test_a_truncated_signature_is_a_failed_row_in_verify(sealed: Any) -> None:
+    from conftest import capture_id_of
+
+    path = sealed.root / "manifests" / f"{capture_id_of(sealed)}.json.sig"
+    for blob in (b"SSHSIG", b"SSHSIG\0\0", b"SSHSIG\0\0\0\x01\xff\xff\xff\xff"):
+        path.write_text(armored(blob))
+        result = sealed("verify")
+        assert result.exit_code == 1, result.output
+        row = next(line for line in result.output.splitlines()
+                   if line.startswith("FAILED") and path.name in line)
+        assert "not a usable SSH signature" in row, row
+        assert "truncated" in row or "claims 4294967295 bytes" in row, row
+        assert "Traceback" not in result.output
+
+
+def test_an_agent_that_answers_garbage_is_a_key_problem(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Answers cut short, overlong or of the wrong shape, from a socket that speaks the
+    agent's framing: one KeyProblem each, never a struct.error or an IndexError."""
+    import socket
+    import threading
+
+    from custody.core.agent import agent_key
+    from custody.core.sshwire import string, uint32
+
+    answers = [
+        b"\x0c",  # the identities answer without its count
+        b"\x0c" + uint32(3) + string(b"\0\0\0\x0bssh-ed25519"),  # three keys, one half there
+        b"\x0c" + uint32(1) + uint32(0xFFFFFFF0),  # a key blob longer than the message
+        b"",  # an empty message
+    ]
+    sock_path = tmp_path / "agent.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(sock_path))
+    server.listen()
+
+    def serve() -> None:
+        for answer in [*answers, None]:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(1024)
+                if answer is None:
+                    conn.sendall(uint32(1 << 30))  # a gigabyte announced
+                else:
+                    conn.sendall(string(answer))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    monkeypatch.setenv("SSH_AUTH_SOCK", str(sock_path))
+    for _ in range(len(answers) + 1):
+        with pytest.raises(KeyProblem):
+            agent_key("SHA256:" + "A" * 43)
+    thread.join(5)
+    server.close()

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from ..capture.fetch import Exchange, Fetcher
+from ..core.fields import byte_count
 from ..core.urls import check_url
 from ..warc.payload import BodyDecoder, split_head
 from .ca import CaptureCA
@@ -206,8 +207,13 @@ class RecordingProxy:
              headers: list[tuple[str, str]], visit_id: str, origin: str | None) -> bool:
         """Fetch one request upstream and answer the browser; whether the connection
         can carry another."""
-        body = _read_body(rfile, headers)
         url = target if origin is None else origin + target
+        try:
+            body = _read_body(rfile, headers)
+        except ValueError as exc:  # a length that is no length: answered, and noted
+            self._refuse(visit_id, f"{url}: {exc}")
+            _reply(wfile, 400, f"not fetched: {exc}")
+            return False
         dest = _field(headers, "sec-fetch-dest") or ""
         navigation = _field(headers, "sec-fetch-mode") == "navigate"
         prefetch = "prefetch" in (_field(headers, "sec-purpose") or _field(headers, "purpose")
@@ -304,7 +310,10 @@ def _read_body(rfile: BinaryIO, headers: list[tuple[str, str]]) -> bytes:
                 break
             decoder.feed(line)
         return decoder.finish().body()
-    length = int(_field(headers, "content-length") or 0)
+    given = _field(headers, "content-length")
+    length = 0 if given is None else byte_count(given)
+    if length is None:
+        raise ValueError(f"Content-Length {str(given)[:40]!r} is not a number of bytes")
     if length > MAX_REQUEST_BODY:
         raise ValueError("request body too large")
     return rfile.read(length) if length else b""

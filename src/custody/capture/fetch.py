@@ -27,6 +27,7 @@ import httpcore
 import httpx
 
 from ..core import cookies as cookie_jar
+from ..core.fields import byte_count
 from . import recorder
 from .guard import AddressGuard, Blocked
 
@@ -347,12 +348,12 @@ def classify(exc: BaseException) -> tuple[str, str]:
 def retry_after(value: str | None, attempt: int) -> float:
     """Seconds to wait: the server's Retry-After when given, else exponential backoff."""
     if value:
-        value = value.strip()
-        if value.isdigit():
-            return float(value)
+        seconds = byte_count(value)
+        if seconds is not None:
+            return float(seconds)
         try:
-            when = parsedate_to_datetime(value)
+            when = parsedate_to_datetime(value.strip())
             return max(0.0, when.timestamp() - time.time())
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError, OverflowError):  # junk, or no real date
             pass
     return min(0.5 * 2**attempt, 30.0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 from urllib.robotparser import RobotFileParser
 
+from ..core.fields import byte_count
 from ..warc.payload import decode, split_head
 from .fetch import Fetcher
 from .sink import Sink
@@ -41,8 +42,24 @@ class Robots:
             head = split_head(raw)
             body = decode(head[2], head[1], 1 << 20).body() if head is not None else b""
             parser = RobotFileParser()
-            parser.parse(body.decode("utf-8", errors="replace").splitlines())
+            parser.parse(_parsable(body.decode("utf-8", errors="replace").splitlines()))
             parser.modified()  # parse() alone leaves it thinking nothing was read
             return parser
         finally:
             exchange.close()
+
+
+def _parsable(lines: list[str]) -> list[str]:
+    """The lines, less a Crawl-delay or Request-rate whose numbers are not ASCII digits:
+    the standard library takes "²" for a digit and then fails on it (custody uses
+    neither field; the robots.txt itself is archived as it came)."""
+    kept = []
+    for line in lines:
+        field, _, value = line.partition("#")[0].partition(":")
+        name = field.strip().lower()
+        if name == "crawl-delay" and byte_count(value) is None:
+            continue
+        if name == "request-rate" and any(byte_count(n) is None for n in value.split("/")):
+            continue
+        kept.append(line)
+    return kept

@@ -6,28 +6,33 @@ ARC records carry no digests; what can be checked is the framing and the fields.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from typing import IO
 
+from ..core.fields import arc_date, byte_count
 from . import headers
 from .blocks import BlockSink
 from .record import FileResult, Record
 from .stream import Damaged, Stream
 
-_DATE = re.compile(r"\d{14}|\d{12}")
 _LINE_LIMIT = 64 * 1024
 
 
-def check(fh: IO[bytes], *, gzipped: bool, keep_sha256: bool = False) -> FileResult:
+def check(fh: IO[bytes], *, gzipped: bool, sink: Callable[[Record], None],
+          keep_sha256: bool = False) -> FileResult:
+    """Every record, each handed to ``sink`` once its place is judged (its length, and
+    whether it shares a gzip member, need the record after it); then let go."""
     stream = Stream(fh, gzipped)
     result = FileResult("gzip" if gzipped else "plain")
     fields = 5
+    held: Record | None = None
+    before: int | None = None  # the gzip member of the record before the one held
     while True:
         try:
-            found = _next(stream, keep_sha256, fields, first=not result.records)
+            found = _next(stream, keep_sha256, fields, first=not result.count and held is None)
         except Damaged as exc:
-            result.failures.append(f"the gzip member at offset {exc.offset} cannot be "
-                                   f"inflated ({exc}); the record in it is lost")
+            result.fail(f"the gzip member at offset {exc.offset} cannot be inflated ({exc}); "
+                        "the record in it is lost")
             if stream.resync(exc.offset) is None:
                 break
             continue
@@ -36,25 +41,36 @@ def check(fh: IO[bytes], *, gzipped: bool, keep_sha256: bool = False) -> FileRes
         record, declared = found
         fields = declared or fields  # the version block says how many fields follow
         record.member = stream.member_of(record.start) if gzipped else None
-        result.records.append(record)
+        if held is not None:
+            _finish(stream, result, held, before, record, sink)
+            before = held.member
+        held = record
+        if record.member is not None:
+            stream.forget(record.member)
         if record.lost:
             break
+    if held is not None:
+        _finish(stream, result, held, before, None, sink)
     result.failures += stream.problems
     result.layout = "ARC, gzip per record" if gzipped else "ARC, plain"
-    members = [r.member for r in result.records]
-    for record, after in zip(result.records, [*result.records[1:], None], strict=True):
-        if gzipped:
-            end = stream.member_end(record.member) if record.member is not None else None
-            alone = members.count(record.member) == 1
-            record.length = end - record.offset if end is not None and alone else None
-            if not alone:
-                record.failures.append(f"shares the gzip member at offset {record.offset} with "
-                                       "another record: tools cannot seek to it")
-        else:
-            record.length = (after.start if after else stream.position) - record.start
     result.notes.append("ARC records carry no digests: their bytes are checked for framing "
                         "and fields only")
     return result
+
+
+def _finish(stream: Stream, result: FileResult, record: Record, before: int | None,
+            after: Record | None, sink: Callable[[Record], None]) -> None:
+    result.count += 1
+    if stream.gzipped:
+        end = stream.member_end(record.member) if record.member is not None else None
+        alone = before != record.member and (after is None or after.member != record.member)
+        record.length = end - record.offset if end is not None and alone else None
+        if not alone:
+            record.failures.append(f"shares the gzip member at offset {record.offset} with "
+                                   "another record: tools cannot seek to it")
+    else:
+        record.length = (after.start if after else stream.position) - record.start
+    sink(record)
 
 
 def _next(stream: Stream, keep_sha256: bool, fields: int,
@@ -75,16 +91,18 @@ def _next(stream: Stream, keep_sha256: bool, fields: int,
     if first and not line.startswith(b"filedesc://"):
         record.failures.append(f"not an ARC file: begins {line[:40]!r}")
         return record, None
-    if len(parts) not in (5, 10) or not parts[-1].isdigit():
-        record.failures.append(f"not an ARC header line ({len(parts)} fields): {line[:80]!r}")
+    length = byte_count(parts[-1])
+    if len(parts) not in (5, 10) or length is None:
+        record.failures.append(f"not an ARC header line ({len(parts)} fields, the last not a "
+                               f"length): {line[:80]!r}")
         return record, None
     if not first and len(parts) != fields:
         record.failures.append(f"{len(parts)} fields where the version block declares {fields}")
     url, ip, date, content_type = parts[0], parts[1], parts[2], parts[3]
-    length = int(parts[-1])
-    if not _DATE.fullmatch(date):
-        record.failures.append(f"archive date {date!r} is not YYYYMMDDhhmmss")
-    iso = f"{date[:4]}-{date[4:6]}-{date[6:8]}T{date[8:10]}:{date[10:12]}:{date[12:14] or '00'}Z"
+    moment = arc_date(date)
+    if moment is None:
+        record.failures.append(f"archive date {date[:40]!r} is not YYYYMMDDhhmmss")
+    iso = moment.isoformat()[:19] + "Z" if moment else ""
     record.header = headers.Header("ARC", [
         ("WARC-Type", "warcinfo" if first else "response"), ("WARC-Target-URI", url),
         ("WARC-Date", iso), ("WARC-IP-Address", ip), ("Content-Type", content_type),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from ..core.fields import hex_count
 from ..warc.payload import split_head
 from . import digests
 
@@ -51,11 +52,11 @@ class Dechunker:
                 self.broken = line != b""
                 self.state = "size"
                 continue
-            try:
-                self.left = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
+            size = hex_count(line.split(b";", 1)[0])
+            if size is None:
                 self.broken = True
                 return
+            self.left = size
             if not self.left:
                 self.state = "done"
                 return

@@ -11,10 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-VERSION = re.compile(rb"WARC/(\d+)\.(\d+)", re.IGNORECASE)
-# W3C-DTF, as WARC 1.1 allows (more or less precise than seconds); WARC 1.0 and 0.17 write
-# seconds. Letters in either case (jwat's upper/lower-case fixture is a valid file).
-_DATE = re.compile(r"\d{4}(-\d\d(-\d\d([Tt]\d\d:\d\d(:\d\d(\.\d+)?)?[Zz])?)?)?")
+from ..core.fields import MAX_DIGITS, byte_count, w3c_date
+
+VERSION = re.compile(rb"WARC/([0-9]{1,4})\.([0-9]{1,4})", re.IGNORECASE)
 TYPES = {"warcinfo", "response", "resource", "request", "metadata", "revisit", "conversion",
          "continuation"}
 _NEEDS_TARGET = {"response", "resource", "request", "revisit", "conversion", "continuation"}
@@ -58,8 +57,7 @@ class Header:
 
     @property
     def content_length(self) -> int | None:
-        value = (self.get("Content-Length") or "").strip()
-        return int(value) if value.isdigit() else None
+        return byte_count(self.get("Content-Length"))
 
 
 def parse(block: bytes) -> Header | None:
@@ -127,11 +125,14 @@ def _check(header: Header) -> None:
         elif not value.strip():
             header.failures.append(f"mandatory field {_title(name)} is empty")
     length = header.first.get("content-length", "").strip()
-    if length and not length.isdigit():
-        header.failures.append(f"Content-Length {length!r} is not a number of bytes")
+    if length and byte_count(length) is None:
+        header.failures.append(f"Content-Length {length[:40]!r} is not a number of bytes "
+                               f"(ASCII digits, at most {MAX_DIGITS})")
     date = (header.get("WARC-Date") or "").strip()
-    if date and not _DATE.fullmatch(date):
-        header.failures.append(f"WARC-Date {date!r} is not a W3C-ISO8601 UTC time")
+    # W3C-DTF, as WARC 1.1 allows (more or less precise than seconds); WARC 1.0 and 0.17
+    # write seconds. Letters in either case (jwat's upper/lower-case fixture is valid).
+    if date and w3c_date(date) is None:
+        header.failures.append(f"WARC-Date {date[:60]!r} is not a W3C-ISO8601 UTC time")
     record_type = header.type
     if record_type and record_type not in TYPES:
         header.notes.append(f"WARC-Type {record_type!r} is not one the spec defines "

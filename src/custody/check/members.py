@@ -10,6 +10,7 @@ caller reads that part of the file as a stream (warcfile), which places every pr
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from typing import IO
 
 from . import headers
@@ -21,12 +22,13 @@ _TAKE = 16 * 1024 * 1024  # inflated bytes taken from one member at once
 _STEP = 16 * 1024  # compressed bytes given to the inflater at a time
 
 
-def read(fh: IO[bytes], begin: int, end: int,
-         keep_sha256: bool) -> tuple[list[Record], int, bool]:
+def read(fh: IO[bytes], begin: int, end: int, keep_sha256: bool,
+         sink: Callable[[Record], None]) -> tuple[int, int, bool]:
     """The records of the members from offset ``begin`` (a member's start) up to the first
-    member at or after ``end``; where reading stopped; and whether it stopped there because
-    it was done (True) or because a member was not one whole well-formed record."""
-    records: list[Record] = []
+    member at or after ``end``, each handed to ``sink``: how many; where reading stopped;
+    and whether it stopped there because it was done (True) or because a member was not
+    one whole well-formed record."""
+    count = 0
     at, start = begin, 0
     fh.seek(at)
     window = memoryview(fh.read(_WINDOW))
@@ -37,24 +39,25 @@ def read(fh: IO[bytes], begin: int, end: int,
             window, base = memoryview(fh.read(_WINDOW)), at
         piece = window[at - base :]
         if not piece:
-            return records, at, True  # the end of the file
+            return count, at, True  # the end of the file
         inflated = _inflate(piece)
         if inflated is None:
-            return records, at, False
+            return count, at, False
         data, length, whole = inflated
         if not whole:
             if len(window) == _WINDOW and at != base:  # it may fit a window of its own
                 fh.seek(at)
                 window, base = memoryview(fh.read(_WINDOW)), at
                 continue
-            return records, at, False  # larger than is taken at once, or truncated
+            return count, at, False  # larger than is taken at once, or truncated
         record = _record(data, at, length, start, keep_sha256)
         if record is None:
-            return records, at, False
-        records.append(record)
+            return count, at, False
+        sink(record)
+        count += 1
         at += length
         start += len(data)
-    return records, at, True
+    return count, at, True
 
 
 def _inflate(piece: memoryview) -> tuple[bytes, int, bool] | None:

@@ -3,10 +3,15 @@ what is wrong with it; and the file as a whole."""
 
 from __future__ import annotations
 
+import pickle
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import headers
+
+LISTED = 100  # a file's own failures and notes kept; the rest are counted
 
 
 @dataclass
@@ -55,9 +60,61 @@ class Record:
         return ((self.header.get("WARC-Record-ID") if self.header else None) or "").strip()
 
 
+class Listing:
+    """Records kept for import, spooled as plain values to a temporary file that only
+    this process can open, and read back in order: what import lists grows with the
+    file, and is not held in memory while the file is read."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 -- closed by close()
+        self.count = 0
+
+    def add(self, record: Record) -> None:
+        pickle.dump(record.plain(), self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.count += 1
+
+    def __iter__(self) -> Iterator[Record]:
+        self._file.flush()
+        try:
+            with open(self._file.fileno(), "rb", closefd=False) as reader:
+                reader.seek(0)
+                for _ in range(self.count):
+                    yield Record.from_plain(pickle.load(reader))
+        finally:
+            self._file.seek(0, 2)  # the reader moved the shared offset: records go at the end
+
+    def close(self) -> None:
+        self._file.close()
+
+
 @dataclass
 class FileResult:
     layout: str
-    records: list[Record] = field(default_factory=list)
+    count: int = 0  # records read
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    listing: Listing | None = None  # the records, when they are kept (for import)
+    failures_left_out: int = 0
+    notes_left_out: int = 0
+
+    def fail(self, text: str) -> None:
+        """A failure of the file as a whole (one per damaged gzip member, say): the first
+        LISTED are kept, the rest counted."""
+        if len(self.failures) < LISTED:
+            self.failures.append(text)
+        else:
+            self.failures_left_out += 1
+
+    def say(self, text: str) -> None:
+        if len(self.notes) < LISTED:
+            self.notes.append(text)
+        else:
+            self.notes_left_out += 1
+
+    def all_failures(self) -> list[str]:
+        more = self.failures_left_out
+        return self.failures + ([f"and {more} more failures of the file"] if more else [])
+
+    def all_notes(self) -> list[str]:
+        more = self.notes_left_out
+        return self.notes + ([f"and {more} more notes on the file"] if more else [])

@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from ..core import scratch
 from ..core.errors import UsageError
-from ..verify.report import FAILED, PASSED, UNCHECKED, Check, Report
+from ..verify.report import FAILED
 from . import arcfile, wacz, warcfile
-from .record import FileResult, Record
+from .findings import CheckReport, FileFindings
+from .record import FileResult, Listing
 from .stream import GZIP_MAGIC
 
 WARC, ARC, WACZ = "warc", "arc", "wacz"
@@ -25,7 +27,7 @@ class Checked:
 
     path: Path
     kind: str
-    report: Report
+    report: CheckReport
     files: dict[str, FileResult] = field(default_factory=dict)  # "" or WACZ entry
     stored: dict[str, int] = field(default_factory=dict)  # WACZ entry -> offset in the file
 
@@ -59,41 +61,48 @@ def _first_bytes(fh: IO[bytes]) -> tuple[bytes, bytes]:
     return head, inflated
 
 
-def check_file(path: Path, *, name: str | None = None, keep_sha256: bool = False) -> Checked:
+def check_file(path: Path, *, name: str | None = None, keep_sha256: bool = False,
+               report: CheckReport | None = None, listing: bool | None = None) -> Checked:
+    """Check one file, adding to ``report`` (a new one when None). ``keep_sha256`` (for
+    import) keeps each record's block and payload sha256, and its records in a listing
+    on disk (``listing`` says otherwise when given)."""
     name = name or str(path)
     if not path.is_file():
         raise UsageError("no such file", where=name)
+    keep = keep_sha256 if listing is None else listing
     with open(path, "rb") as fh:
         head, inflated = _first_bytes(fh)
     kind = sniff(head, inflated)
-    report = Report(name)
+    report = report if report is not None else CheckReport(name)
     if kind is None:
         report.add("file", name, FAILED, f"not a WARC, ARC or WACZ file (begins {head[:16]!r})")
         return Checked(path, "unknown", report)
     checked = Checked(path, kind, report)
     if kind == WACZ:
-        _check_wacz(path, name, checked, keep_sha256)
+        _check_wacz(path, name, checked, keep_sha256, keep)
         return checked
     gzipped = head.startswith(GZIP_MAGIC)
     if gzipped and not path.name.endswith(".gz"):
-        report.notes.append(f"{name}: gzip-compressed, though its name does not end in .gz")
+        report.note(f"{name}: gzip-compressed, though its name does not end in .gz")
+    findings = FileFindings(report, name, warc=kind == WARC, listing=Listing() if keep else None)
     result = None
     if kind == WARC and gzipped:
-        result = _in_parts(path, keep_sha256)
+        result = _in_parts(path, keep_sha256, findings)
     if result is None:
         with open(path, "rb") as fh:
             reader = warcfile.check if kind == WARC else arcfile.check
-            result = reader(fh, gzipped=gzipped, keep_sha256=keep_sha256)
+            result = reader(fh, gzipped=gzipped, keep_sha256=keep_sha256, sink=findings)
+    findings.close(result)
     checked.files[""] = result
-    add_rows(report, name, result)
     return checked
 
 
-def _in_parts(path: Path, keep_sha256: bool) -> FileResult | None:
+def _in_parts(path: Path, keep_sha256: bool, findings: FileFindings) -> FileResult | None:
     """A large gzip WARC read in parts by worker processes, each from the first member
-    after its part's start. The parts stand for the file only when they meet end to end
-    from its first byte to its last and every member holds one whole record; otherwise
-    (None) the file is read through in one pass, which places every problem."""
+    after its part's start, its records spooled to disk. The parts stand for the file
+    only when they meet end to end from its first byte to its last and every member
+    holds one whole record: their records are then handed to ``findings`` in order.
+    Otherwise (None) the file is read through in one pass, which places every problem."""
     from functools import partial
 
     from ..verify.pool import Pool, default_workers
@@ -104,33 +113,37 @@ def _in_parts(path: Path, keep_sha256: bool) -> FileResult | None:
         return None
     count = workers * 16
     bounds = [size * i // count for i in range(count + 1)]
-    jobs = [partial(warcfile.check_range, path, bounds[i], bounds[i + 1], keep_sha256)
-            for i in range(count)]
-    with Pool(jobs, workers) as pool:
-        parts = [pool.result(i) for i in range(count)]
-    at, records = 0, []
-    for part in parts:
-        if part is None:
-            continue
-        begin, stopped, plain, well = part
-        if begin != at or not well:
+    with scratch.folder("custody-check-") as folder:  # a kill -9's goes with the next
+        jobs = [partial(warcfile.check_range, path, bounds[i], bounds[i + 1], keep_sha256,
+                        str(folder)) for i in range(count)]
+        with Pool(jobs, workers) as pool:
+            parts = [pool.result(i) for i in range(count)]
+        at, spools = 0, []
+        for part in parts:
+            if part is None:
+                continue
+            begin, stopped, spool, records, well = part
+            if begin != at or not well:
+                return None
+            spools.append((spool, records))
+            at = stopped
+        if at != size:
             return None
-        records += plain
-        at = stopped
-    if at != size:
-        return None
-    result = FileResult("gzip, one record per member",
-                                 [Record.from_plain(p) for p in records])
-    warcfile.finish(result)
+        result = FileResult("gzip, one record per member")
+        for spool, records in spools:
+            for record in warcfile.read_spool(spool, records):
+                result.count += 1
+                findings(record)
+            Path(spool).unlink()
     return result
 
 
-def _check_wacz(path: Path, name: str, checked: Checked, keep_sha256: bool) -> None:
-    package_result, package = wacz.check(path, name)
+def _check_wacz(path: Path, name: str, checked: Checked, keep_sha256: bool,
+                keep: bool) -> None:
     report = checked.report
-    for row in package_result.rows:
-        report.add(*row)
-    report.notes += package_result.notes
+    package_result, package = wacz.check(path, name, report)
+    for note in package_result.notes:
+        report.note(note)
     checked.stored = package_result.stored
     if package is None:
         return
@@ -144,32 +157,18 @@ def _check_wacz(path: Path, name: str, checked: Checked, keep_sha256: bool) -> N
                 if kind not in (WARC, ARC):
                     report.add("warc-file", subject, FAILED, "not a WARC or ARC file")
                     continue
+                findings = FileFindings(report, subject, warc=kind == WARC,
+                                        listing=Listing() if keep else None)
                 with package.open(entry) as fh:
                     reader = warcfile.check if kind == WARC else arcfile.check
-                    result = reader(fh, gzipped=head.startswith(GZIP_MAGIC),
-                                    keep_sha256=keep_sha256)
+                    try:
+                        result = reader(fh, gzipped=head.startswith(GZIP_MAGIC),
+                                        keep_sha256=keep_sha256, sink=findings)
+                    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                        result = FileResult("unreadable")
+                        result.fail(f"cannot be read from the ZIP ({exc})")
+                findings.close(result)
             except (zipfile.BadZipFile, OSError, EOFError) as exc:
                 report.add("warc-file", subject, FAILED, f"cannot be read from the ZIP ({exc})")
                 continue
             checked.files[entry] = result
-            add_rows(report, subject, result)
-
-
-def add_rows(report: Report, subject: str, result: FileResult) -> None:
-    count = len(result.records)
-    detail = "; ".join([f"{result.layout}, {count} record{'' if count == 1 else 's'}",
-                        *result.failures])
-    report.add("warc-file", subject, FAILED if result.failures else PASSED, detail)
-    rows, notes = report.checks, report.notes
-    for record in result.records:  # a row per record: kept lean, there may be millions
-        place = record.place
-        what = f"{subject}@{place} {record.record_id or '(no record id)'}"
-        if not record.failures and not record.unchecked:
-            rows.append(Check("record", what, PASSED, "", None))
-        else:
-            outcome = FAILED if record.failures else UNCHECKED
-            rows.append(Check("record", what, outcome,
-                              "; ".join(record.failures + record.unchecked), None))
-        if record.notes:
-            notes += [f"{subject}@{place}: {n}" for n in record.notes]
-    notes += [f"{subject}: {n}" for n in result.notes]

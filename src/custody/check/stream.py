@@ -34,8 +34,12 @@ class Stream:
         self.fh = fh
         self.gzipped = gzipped
         self.position = 0  # uncompressed offset of the next byte to be taken
-        self.starts: list[int] = []  # uncompressed offset where each member begins
-        self.offsets: list[int] = []  # its compressed offset in the file
+        # where each gzip member begins, uncompressed, and its compressed offset in the
+        # file: of the members from ``forgotten`` on (those before are let go: a file may
+        # hold millions)
+        self.starts: list[int] = []
+        self.offsets: list[int] = []
+        self.forgotten = 0
         self.problems: list[str] = []  # truncated members, and the like
         self._buf = bytearray()
         self._at = 0  # the next byte to be taken, in _buf
@@ -172,20 +176,37 @@ class Stream:
 
     # -- places ---------------------------------------------------------------------------
 
+    @property
+    def members(self) -> int:
+        """How many gzip members have begun."""
+        return self.forgotten + len(self.starts)
+
+    def forget(self, index: int) -> None:
+        """Let go of the members before member ``index``: nothing will ask for them."""
+        drop = index - self.forgotten
+        if drop > 0:
+            del self.starts[:drop], self.offsets[:drop]
+            self.forgotten = index
+
     def member_of(self, position: int) -> int:
         """The index of the gzip member holding the uncompressed byte at ``position``."""
-        return bisect.bisect_right(self.starts, position) - 1
+        return self.forgotten + bisect.bisect_right(self.starts, position) - 1
+
+    def offset_of(self, index: int) -> int:
+        """The compressed offset of member ``index`` (one not forgotten)."""
+        return self.offsets[index - self.forgotten]
 
     def place(self, position: int) -> tuple[int, int]:
         """(compressed offset of the member, uncompressed offset within it); for a plain
         file, (position, 0)."""
         if not self.gzipped or not self.starts:
             return position, 0
-        index = max(0, self.member_of(position))
+        index = max(0, self.member_of(position) - self.forgotten)
         return self.offsets[index], position - self.starts[index]
 
     def member_end(self, index: int) -> int | None:
         """The compressed offset where member ``index`` ends, when it is known."""
+        index -= self.forgotten
         if index + 1 < len(self.offsets):
             return self.offsets[index + 1]
         if self._inflater is not None and self._inflater.eof and index == len(self.offsets) - 1:

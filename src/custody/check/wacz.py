@@ -15,44 +15,71 @@ from typing import Any
 
 from ..verify.report import FAILED, PASSED, UNCHECKED
 from . import waczauth
+from .findings import CheckReport
 
 CUSTODY_SIGNATURE = "custody-signature"  # as export writes it
 _OWN = {"datapackage.json", "datapackage-digest.json"}
+# what is read whole, at most (a member that inflates past it is refused, not read: a ZIP
+# bomb's datapackage.json inflates to a gigabyte from a megabyte); a real WACZ's
+# datapackage.json is a few KB per WARC it lists, its digest file and signers a few KB
+MAX_PACKAGE = 4 * 1024 * 1024
+MAX_SMALL = 1024 * 1024
+MAX_ENTRIES = 100_000  # ZIP entries: zipfile holds each one's header in memory
 
 
 @dataclass
 class PackageResult:
-    rows: list[tuple[str, str, str, str]] = field(default_factory=list)  # check, subject, ...
+    report: CheckReport  # where its rows go, the package's own row first
+    failed: bool = False
     notes: list[str] = field(default_factory=list)
     warcs: list[str] = field(default_factory=list)  # the WARC entries, to be read as WARCs
     stored: dict[str, int] = field(default_factory=dict)  # entry -> offset of its bytes
 
     def add(self, check: str, subject: str, outcome: str, detail: str = "") -> None:
-        self.rows.append((check, subject, outcome, detail))
+        self.report.add(check, subject, outcome, detail)
+        self.failed = self.failed or outcome == FAILED
+
+    def end(self, check: str, subject: str, outcome: str, detail: str) -> None:
+        self.report.end(check, subject, outcome, detail)
 
 
-def check(path: Path, name: str) -> tuple[PackageResult, zipfile.ZipFile | None]:
-    result = PackageResult()
+def check(path: Path, name: str,
+          report: CheckReport) -> tuple[PackageResult, zipfile.ZipFile | None]:
+    """The package checked, its rows in ``report``; and the ZIP, open, to read its WARCs
+    (None when it cannot be read)."""
+    result = PackageResult(report)
+    report.begin()
+    entries_said = entry_count(path)
+    if entries_said is not None and entries_said > MAX_ENTRIES:
+        result.end("wacz", name, FAILED, f"the ZIP says it holds {entries_said} entries, more "
+                   f"than custody reads ({MAX_ENTRIES}): not read")
+        return result, None
     try:
         package = zipfile.ZipFile(path)
         infos = package.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        result.add("wacz", name, FAILED, f"not a readable ZIP file ({exc})")
+        result.end("wacz", name, FAILED, f"not a readable ZIP file ({exc})")
+        return result, None
+    if len(infos) > MAX_ENTRIES:
+        package.close()
+        result.end("wacz", name, FAILED, f"holds {len(infos)} entries, more than custody reads "
+                   f"({MAX_ENTRIES}): not read")
         return result, None
     entries = {i.filename: i for i in infos}
     if len(entries) != len(infos):
         result.add("wacz", name, FAILED, "the ZIP holds two entries of the same name")
     if "datapackage.json" not in entries:
-        result.add("wacz", name, FAILED, "no datapackage.json: not a WACZ package")
+        result.end("wacz", name, FAILED, "no datapackage.json: not a WACZ package")
         return result, package
-    raw = package.read("datapackage.json")
     try:
+        raw = read_bounded(package, entries["datapackage.json"], MAX_PACKAGE)
         data = json.loads(raw)
         resources = data["resources"]
         if not isinstance(resources, list):
             raise TypeError("resources is not a list")
-    except (ValueError, KeyError, TypeError) as exc:
-        result.add("wacz", f"{name}!datapackage.json", FAILED, f"cannot be read ({exc})")
+    except (ValueError, KeyError, TypeError, RecursionError, zipfile.BadZipFile, OSError,
+            EOFError) as exc:
+        result.end("wacz", f"{name}!datapackage.json", FAILED, f"cannot be read ({exc})")
         return result, package
     version = data.get("wacz_version")
     if version is None:
@@ -70,8 +97,7 @@ def check(path: Path, name: str) -> tuple[PackageResult, zipfile.ZipFile | None]
                                     "the WACZ spec stores WARCs as they are (replay tools "
                                     "cannot seek into it)")
     summary = f"WACZ {version or '(no version)'}, {len(resources)} files listed"
-    failed = any(r[2] == FAILED for r in result.rows)
-    result.rows.insert(0, ("wacz", name, FAILED if failed else PASSED, summary))
+    result.end("wacz", name, FAILED if result.failed else PASSED, summary)
     return result, package
 
 
@@ -96,7 +122,7 @@ def _resources(package: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo],
                        "WACZ does not hold it")
             continue
         problems = []
-        if isinstance(size, int) and size != info.file_size:
+        if isinstance(size, int) and not isinstance(size, bool) and size != info.file_size:
             problems.append(f"{info.file_size} bytes, datapackage.json says {size}")
         if not claimed:
             unhashed += 1
@@ -145,9 +171,11 @@ def _digest(package: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo], raw: 
                             "not hashed or signed")
         return
     try:
-        digest = json.loads(package.read("datapackage-digest.json"))
+        digest = json.loads(read_bounded(package, entries["datapackage-digest.json"],
+                                         MAX_SMALL))
         claimed = str(digest["hash"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError, zipfile.BadZipFile, OSError,
+            EOFError) as exc:
         result.add("wacz-digest", subject, FAILED, f"cannot be read ({exc})")
         return
     actual = "sha256:" + hashlib.sha256(raw).hexdigest()
@@ -187,8 +215,12 @@ def _custody_signature(signed: dict[str, Any], raw: bytes, package: zipfile.ZipF
         return UNCHECKED, f"valid signature by {fp}, but no custody/allowed_signers names it"
     import tempfile
 
+    try:
+        listed = read_bounded(package, entries["custody/allowed_signers"], MAX_SMALL)
+    except (ValueError, zipfile.BadZipFile, OSError, EOFError) as exc:
+        return FAILED, f"custody/allowed_signers cannot be read ({exc})"
     with tempfile.NamedTemporaryFile() as fh:
-        fh.write(package.read("custody/allowed_signers"))
+        fh.write(listed)
         fh.flush()
         signers = read_allowed_signers(Path(fh.name))
     blob = sshsig.public_key_blob(signature.public_key)
@@ -197,6 +229,38 @@ def _custody_signature(signed: dict[str, Any], raw: bytes, package: zipfile.ZipF
         return FAILED, f"signed by {fp}, which custody/allowed_signers does not give to " \
                        f"{principal!r}"
     return PASSED, f"signed by {principal} {fp} (custody)"
+
+
+def read_bounded(package: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+    """A member's bytes, read whole only when they inflate to at most ``limit`` bytes
+    (whatever the ZIP claims its size is); ValueError otherwise."""
+    with package.open(info) as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"it inflates to more than {limit} bytes ({info.file_size} said, "
+                         f"{info.compress_size} stored): not read")
+    return data
+
+
+def entry_count(path: Path) -> int | None:
+    """How many entries the ZIP's end of central directory says it holds (its ZIP64 record
+    when there is one), before zipfile reads them all; None when it cannot be found."""
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - 65_557))  # the record (22) and the longest comment after it
+        tail = fh.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) < at + 22:
+            return None
+        count = int.from_bytes(tail[at + 10 : at + 12], "little")
+        locator = tail.rfind(b"PK\x06\x07", 0, at)
+        if count == 0xFFFF and locator >= 0 and len(tail) >= locator + 20:
+            fh.seek(int.from_bytes(tail[locator + 8 : locator + 16], "little"))
+            record = fh.read(56)
+            if record[:4] == b"PK\x06\x06" and len(record) == 56:
+                return int.from_bytes(record[32:40], "little")
+        return count
 
 
 def _data_offset(path: Path, info: zipfile.ZipInfo) -> int:

@@ -38,10 +38,12 @@ _STAMP_WINDOW = timedelta(minutes=10)
 def check(signed: dict[str, Any], digest_hash: str) -> tuple[str, str]:
     """(outcome, detail) of a ``signedData`` object for the WACZ whose
     datapackage-digest.json gives ``digest_hash``."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+
     try:
         return _check(signed, digest_hash)
-    except (KeyError, TypeError, ValueError) as exc:
-        return FAILED, f"signedData cannot be read: {exc}"
+    except (KeyError, TypeError, ValueError, UnsupportedAlgorithm) as exc:
+        return FAILED, f"signedData cannot be read: {exc.__class__.__name__}: {exc}"
 
 
 def _check(signed: dict[str, Any], digest_hash: str) -> tuple[str, str]:

@@ -9,10 +9,13 @@ its framing and fields only, and the file says how many did so.
 
 from __future__ import annotations
 
+import os
+import pickle
+import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from . import headers, members
 from .claims import Claims
@@ -20,50 +23,64 @@ from .record import FileResult, Record
 from .stream import GZIP_MAGIC, Damaged, Stream
 
 _HEADER_LIMIT = 1024 * 1024
+Sink = Callable[[Record], None]  # where each record goes once it is judged whole
 
 
-def check(fh: IO[bytes], *, gzipped: bool, keep_sha256: bool = False) -> FileResult:
-    """Every record of the file, and what is wrong with the file as a whole."""
+def check(fh: IO[bytes], *, gzipped: bool, sink: Sink,
+          keep_sha256: bool = False) -> FileResult:
+    """Every record of the file, each handed to ``sink`` as soon as its place is judged
+    (and then let go), and what is wrong with the file as a whole."""
     stream = Stream(fh, gzipped)
     result = FileResult("gzip" if gzipped else "plain")
-    result.records = list(_records(stream, result, keep_sha256))
-    result.failures += stream.problems
-    if gzipped:
-        _lengths(stream, result)
-    _layout(stream, result)
-    finish(result)
+    layout = Layout(stream, result, sink)
+    for record in _records(stream, result, keep_sha256):
+        layout.add(record)
+    layout.close()
     return result
 
 
-def check_range(path: Path, start: int, end: int,
-                keep_sha256: bool) -> tuple[int, int, list[tuple[Any, ...]], bool] | None:
+def check_range(path: Path, start: int, end: int, keep_sha256: bool,
+                folder: str) -> tuple[int, int, str, int, bool] | None:
     """A job: the records of a gzip WARC file whose members begin from the first member
-    at or after ``start`` up to ``end``; (where reading began, where it stopped, the
-    records as plain values, whether all is well: the members one record each, no damage).
-    None when no member begins there. Read a whole member at a time (members.read) as
-    long as each holds one whole record; from one that does not, as a stream."""
+    at or after ``start`` up to ``end``, spooled as plain values to a file in ``folder``;
+    (where reading began, where it stopped, the spool, how many records, whether all is
+    well: the members one record each, no damage). None when no member begins there.
+    Read a whole member at a time (members.read) as long as each holds one whole record;
+    from one that does not, as a stream."""
     with open(path, "rb") as fh:
         begin = _first_member(fh, start, end)
         if begin is None:
             return None
-        records, at, done = members.read(fh, begin, end, keep_sha256)
-        well = True
-        if not done:
-            fh.seek(at)
-            stream = Stream(fh, True, base=at)
-            result = FileResult("gzip")
-            result.records = list(_records(stream, result, keep_sha256, stop=end))
-            result.failures += stream.problems
-            _lengths(stream, result)
-            well = not result.failures and all(
-                r.length is not None and not r.within and r.end is not None
-                and stream.member_of(r.end - 1) == r.member for r in result.records)
-            for record in result.records:
-                record.member = None
-            records += result.records
-        last = records[-1] if records else None
-        stopped = last.offset + last.length if last and last.length else begin
-        return begin, stopped, [r.plain(keep_sha256) for r in records], well
+        handle, name = tempfile.mkstemp(dir=folder, suffix=".records")
+        last: list[Record] = []
+        with os.fdopen(handle, "wb") as spool:
+
+            def keep(record: Record) -> None:
+                record.member = None  # an index into this part's members only
+                pickle.dump(record.plain(keep_sha256), spool, protocol=pickle.HIGHEST_PROTOCOL)
+                last[:] = [record]
+
+            count, at, done = members.read(fh, begin, end, keep_sha256, keep)
+            well = True
+            if not done:
+                fh.seek(at)
+                stream = Stream(fh, True, base=at)
+                result = FileResult("gzip")
+                layout = Layout(stream, result, keep)
+                for record in _records(stream, result, keep_sha256, stop=end):
+                    layout.add(record)
+                layout.close()
+                well = layout.whole and not result.failures
+                count += result.count
+        stopped = last[0].offset + last[0].length if last and last[0].length else begin
+        return begin, stopped, name, count, well
+
+
+def read_spool(name: str, count: int) -> Iterator[Record]:
+    """The records a part spooled (check_range), in order."""
+    with open(name, "rb") as spool:
+        for _ in range(count):
+            yield Record.from_plain(pickle.load(spool))
 
 
 def _first_member(fh: IO[bytes], start: int, end: int) -> int | None:
@@ -89,20 +106,74 @@ def _first_member(fh: IO[bytes], start: int, end: int) -> int | None:
     return None
 
 
-def finish(result: FileResult) -> None:
-    """What is found across the whole file: repeated record ids, records without digests."""
-    ids: dict[str, Record] = {}
-    for record in result.records:
-        rid = record.record_id
-        if rid and rid in ids:
-            record.notes.append(f"its WARC-Record-ID is also that of the record at "
-                                f"{ids[rid].place} (the spec wants each unique; a tool that "
-                                "looks records up by id finds one of them)")
-        ids.setdefault(rid, record)
-    silent = sum(1 for r in result.records if r.header and not r.digested)
-    if silent:
-        result.notes.append(f"{silent} of {len(result.records)} records claim no digest: "
-                            "their bytes are checked for framing and fields only")
+class Layout:
+    """Where each record lies, judged as the file is read. A record's length, and
+    whether it has a gzip member of its own, are known once the record after it is read
+    (or the file ends): each record is finished then, handed to the sink, and let go,
+    with the gzip members before it; only counts stay."""
+
+    def __init__(self, stream: Stream, result: FileResult, sink: Sink) -> None:
+        self.stream, self.result, self.sink = stream, result, sink
+        self.held: Record | None = None
+        self.inside = self.spanning = 0
+        self.whole = True  # every record whole in a gzip member of its own
+
+    def add(self, record: Record) -> None:
+        if self.held is not None:
+            self._finish(self.held, record)
+        self.held = record
+        if record.member is not None:
+            self.stream.forget(record.member)
+
+    def close(self) -> None:
+        if self.held is not None:
+            self._finish(self.held, None)
+            self.held = None
+        stream, result = self.stream, self.result
+        result.failures += stream.problems
+        if not stream.gzipped:
+            result.layout = "plain (uncompressed)"
+            return
+        if not self.inside and not self.spanning:
+            result.layout = "gzip, one record per member"
+            return
+        if stream.members == 1 and result.count > 1:
+            result.layout = "gzip over the whole file"
+        else:
+            result.layout = "gzip, members not aligned with records"
+        result.failures.append(f"not one record per gzip member: "
+                               f"{self.inside + self.spanning} records cannot be reached by "
+                               "their offset")
+
+    def _finish(self, record: Record, after: Record | None) -> None:
+        stream = self.stream
+        self.result.count += 1
+        if not stream.gzipped:
+            record.length = (after.start if after else stream.position) - record.start
+            self.sink(record)
+            return
+        member = record.member
+        if member is not None and not record.within and (after is None or after.member != member):
+            end = stream.member_end(member)  # alone in its member: the member's length
+            if end is not None:
+                record.length = end - record.offset
+        last = stream.member_of(record.end - 1) if record.end is not None else None
+        if record.within:
+            self.inside += 1
+            record.failures.append(
+                f"begins inside the gzip member at offset {record.offset}, {record.within} "
+                "bytes in: a gzipped WARC must hold each record in a gzip member of its own "
+                "(WARC 1.1, annex D), or tools cannot seek to it")
+        if member is not None and last is not None and last != member:
+            self.spanning += 1
+            record.length = None
+            record.failures.append(f"runs on from its gzip member at offset {record.offset} "
+                                   f"into the member at offset {stream.offset_of(last)}: a "
+                                   "gzipped WARC must hold each record in a gzip member of its "
+                                   "own (WARC 1.1, annex D)")
+        self.whole = self.whole and record.length is not None and not record.within \
+            and last == member
+        self.sink(record)
 
 
 def _records(stream: Stream, result: FileResult, keep_sha256: bool,
@@ -111,12 +182,12 @@ def _records(stream: Stream, result: FileResult, keep_sha256: bool,
         try:
             record = _next(stream, keep_sha256, stop)
         except Damaged as exc:
-            result.failures.append(f"the gzip member at offset {exc.offset} cannot be "
-                                   f"inflated ({exc}); the record in it is lost")
+            result.fail(f"the gzip member at offset {exc.offset} cannot be inflated ({exc}); "
+                        "the record in it is lost")
             again = stream.resync(exc.offset)
             if again is None:
                 return
-            result.notes.append(f"reading went on at the next gzip member, offset {again}")
+            result.say(f"reading went on at the next gzip member, offset {again}")
             continue
         if record is None:
             return
@@ -195,50 +266,3 @@ def _closing(tail: bytes) -> int:
     while count < len(tail) and tail[count] == b"\r\n\r\n"[count]:
         count += 1
     return count
-
-
-def _lengths(stream: Stream, result: FileResult) -> None:
-    """Each record alone in its gzip member gets that member's length."""
-    counts: dict[int, int] = {}
-    for record in result.records:
-        if record.member is not None:
-            counts[record.member] = counts.get(record.member, 0) + 1
-    for record in result.records:
-        if record.member is None or record.within or counts[record.member] != 1:
-            continue
-        end = stream.member_end(record.member)
-        if end is not None:
-            record.length = end - record.offset
-
-
-def _layout(stream: Stream, result: FileResult) -> None:
-    """gzip: one record per member is what lets a tool seek to a record by its offset."""
-    if not stream.gzipped:
-        result.layout = "plain (uncompressed)"
-        for record, after in zip(result.records, [*result.records[1:], None], strict=True):
-            record.length = (after.start if after else stream.position) - record.start
-        return
-    inside = [r for r in result.records if r.within]
-    spanning = [r for r in result.records if r.member is not None and r.end is not None
-                and stream.member_of(r.end - 1) != r.member]
-    if not inside and not spanning:
-        result.layout = "gzip, one record per member"
-        return
-    if len(stream.starts) == 1 and len(result.records) > 1:
-        result.layout = "gzip over the whole file"
-    else:
-        result.layout = "gzip, members not aligned with records"
-    result.failures.append(f"not one record per gzip member: {len(inside) + len(spanning)} "
-                           "records cannot be reached by their offset")
-    for record in spanning:
-        record.length = None
-    for record in inside:
-        record.failures.append(
-            f"begins inside the gzip member at offset {record.offset}, {record.within} "
-            "bytes in: a gzipped WARC must hold each record in a gzip member of its own "
-            "(WARC 1.1, annex D), or tools cannot seek to it")
-    for record in spanning:
-        last = stream.offsets[stream.member_of(record.end - 1)] if record.end else "?"
-        record.failures.append(f"runs on from its gzip member at offset {record.offset} into "
-                               f"the member at offset {last}: a gzipped WARC must hold each "
-                               "record in a gzip member of its own (WARC 1.1, annex D)")

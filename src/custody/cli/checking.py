@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,28 +110,78 @@ def check(files: tuple[str, ...], as_json: bool, verbose: bool) -> None:
     custody check crawl.warc.gz
     custody check partner-export.wacz --json
     """
+    from ..check.findings import CheckReport
     from ..check.run import check_file
-    from ..verify.report import Report
 
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
         from ..core.errors import UsageError
 
         raise UsageError("no such file", where=", ".join(missing))
-    report = Report("")
-    statuses = []
-    for name in files:
-        checked = check_file(Path(name), name=name)
-        statuses.append(checked.status)
-        report.checks += checked.report.checks
-        report.notes += checked.report.notes
-    report.captures = list(files)
-    if as_json:
-        data = report.to_json()
-        data["format"] = "custody-check/1"
-        data.pop("root")
-        data["files"] = data.pop("captures")
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-    else:
-        _print(report, False, verbose, f"{len(files)} file{'' if len(files) == 1 else 's'}")
+    # rows are spooled to disk and printed from there: a file of millions of records is
+    # checked and listed in the same memory as a small one
+    report = CheckReport("", every=verbose or as_json)
+    try:
+        for name in files:
+            check_file(Path(name), name=name, report=report)
+        what = f"{len(files)} file{'' if len(files) == 1 else 's'}"
+        if as_json:
+            _print_json(report, list(files))
+        else:
+            _print_rows(report, verbose, what)
+    finally:
+        report.close()
     _exit(report.status)
+
+
+def _lines(lines: Any) -> None:
+    """Print lines a thousand at a time: one write each is slow for millions of rows."""
+    batch: list[str] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) == 1000:
+            click.echo("\n".join(batch))
+            batch = []
+    if batch:
+        click.echo("\n".join(batch))
+
+
+def _print_rows(report: Any, verbose: bool, what: str) -> None:
+    from ..verify.report import FAILED, PASSED, UNCHECKED
+
+    _lines(f"{c.outcome.upper():9} {c.check:12} {c.subject}{': ' + c.detail if c.detail else ''}"
+           for c in report.rows() if c.outcome != PASSED or verbose)
+    _lines(f"NOTE      {note}" for note in report.all_notes())
+    summary = ", ".join(f"{report.count(o)} {o}" for o in (PASSED, FAILED, UNCHECKED))
+    click.echo(f"{report.status.upper()}: {what}; {summary}")
+
+
+def _print_json(report: Any, files: list[str]) -> None:
+    """The custody-check/1 envelope, written a row at a time."""
+    from .. import __version__
+    from ..verify.report import FAILED, PASSED, UNCHECKED
+
+    head = {"format": "custody-check/1", "custody_version": __version__,
+            "status": report.status,
+            "summary": {o: report.count(o) for o in (PASSED, FAILED, UNCHECKED)}}
+
+    def lines() -> Iterator[str]:
+        yield json.dumps(head, ensure_ascii=False, indent=2)[:-2] + ',\n  "checks": ['
+        yield from _items(row._asdict() for row in report.rows())
+        yield '  ],\n  "notes": ['
+        yield from _items(report.all_notes())
+        yield '  ],\n  "files": ' + json.dumps(files, ensure_ascii=False) + "\n}"
+
+    _lines(lines())
+
+
+def _items(values: Iterator[Any]) -> Iterator[str]:
+    """JSON values as the items of a list two levels in, a comma after each but the last."""
+    held = None
+    for value in values:
+        text = json.dumps(value, ensure_ascii=False, indent=2)
+        if held is not None:
+            yield held + ","
+        held = "\n".join("    " + line for line in text.splitlines())
+    if held is not None:
+        yield held

@@ -27,9 +27,11 @@ def import_command(root: str | None, files: tuple[str, ...], accept_damaged: boo
     where, its sha256, when, by whom and the check's verdict, added to the ledger, and
     its pages extracted and indexed (search, history and diff show them, marked
     imported). A file that fails the check is refused unless --accept-damaged; a file
-    imported before is left alone.
+    imported before is left alone. A refusal is said on stderr; the other files are
+    still imported.
 
-    Exit 0: every file imported (or imported before); 1: a file was refused.
+    Exit 0: every file imported (or imported before); 1: a file was refused (it fails
+    the check, or is no WARC, ARC or WACZ file).
 
     \b
     custody import partner-crawl.warc.gz
@@ -62,7 +64,9 @@ def import_command(root: str | None, files: tuple[str, ...], accept_damaged: boo
                                                           details={
                         "capture_id": result.capture_id, "source": str(Path(name).resolve()),
                         "verdict": result.verdict, "records": result.records})
-            if not as_json:
+            if result.status == "refused":  # a diagnostic, whatever the output's form
+                click.echo(f"custody: error: {name}: {result.message}", err=True)
+            elif not as_json:
                 click.echo(f"{name}: {result.message}")
     if as_json:
         click.echo(json.dumps([{"file": str(r.source), "status": r.status,

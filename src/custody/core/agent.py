@@ -15,30 +15,27 @@ from __future__ import annotations
 
 import os
 import socket
-import struct
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from .errors import KeyProblem
-from .sshsig import KEY_TYPES, SK_KEY_TYPE, fingerprint, key_type, public_key_blob, read_string
+from .sshsig import KEY_TYPES, SK_KEY_TYPE, fingerprint, key_type, public_key_blob
+from .sshwire import Reader, WireError, string, uint32
 
 PREFIX = "agent:"
 _REQUEST_IDENTITIES, _IDENTITIES_ANSWER = 11, 12
 _SIGN_REQUEST, _SIGN_RESPONSE = 13, 14
 _FAILURE = 5
 _TIMEOUT = 60.0  # a token may wait for a touch
+MAX_MESSAGE = 256 * 1024  # OpenSSH's own bound on an agent message (AGENT_MAX_LEN)
 
 
 def agent_fingerprint() -> str | None:
     """The fingerprint CUSTODY_KEY names when the key is in ssh-agent; None otherwise."""
     value = os.environ.get("CUSTODY_KEY", "")
     return value[len(PREFIX):].strip() if value.startswith(PREFIX) else None
-
-
-def _string(data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + data
 
 
 class _Agent:
@@ -49,29 +46,36 @@ class _Agent:
                              "set (is ssh-agent running?)")
         self.path = path
 
-    def ask(self, kind: int, body: bytes) -> tuple[int, bytes]:
+    def ask(self, kind: int, body: bytes) -> tuple[int, Reader]:
+        """The agent's answer: its type, and a reader of its fields."""
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.settimeout(_TIMEOUT)
                 sock.connect(self.path)
-                sock.sendall(_string(bytes([kind]) + body))
-                length = struct.unpack(">I", _read(sock, 4))[0]
-                answer = _read(sock, length)
+                sock.sendall(string(bytes([kind]) + body))
+                length = Reader(_read(sock, 4)).uint32()
+                if not 0 < length <= MAX_MESSAGE:
+                    raise KeyProblem(f"ssh-agent sent a message of {length} bytes (an agent "
+                                     f"sends 1 to {MAX_MESSAGE}): not an ssh-agent?",
+                                     where=self.path)
+                answer = Reader(_read(sock, length), "ssh-agent's answer")
         except OSError as exc:
             raise KeyProblem(f"ssh-agent cannot be reached ({exc.strerror or exc})",
                              where=self.path) from exc
-        return answer[0], answer[1:]
+        return answer.byte(), answer
 
     def identities(self) -> list[tuple[bytes, str]]:
         kind, body = self.ask(_REQUEST_IDENTITIES, b"")
         if kind != _IDENTITIES_ANSWER:
             raise KeyProblem("ssh-agent refused to list its keys", where=self.path)
-        count = struct.unpack(">I", body[:4])[0]
-        found, pos = [], 4
-        for _ in range(count):
-            blob, pos = read_string(body, pos)
-            comment, pos = read_string(body, pos)
-            found.append((blob, comment.decode("utf-8", errors="replace")))
+        found = []
+        try:
+            for _ in range(body.uint32()):
+                blob = body.string()
+                found.append((blob, body.string().decode("utf-8", errors="replace")))
+        except WireError as exc:
+            raise KeyProblem(f"ssh-agent's list of keys cannot be read ({exc})",
+                             where=self.path) from None
         return found
 
 
@@ -99,20 +103,24 @@ class AgentKey(Ed25519PrivateKey):
 
     def sign(self, data: bytes | bytearray | memoryview) -> bytes:
         message = bytes(data)
-        kind, body = self._agent.ask(_SIGN_REQUEST, _string(self._blob) + _string(message)
-                                     + struct.pack(">I", 0))
+        kind, body = self._agent.ask(_SIGN_REQUEST, string(self._blob) + string(message)
+                                     + uint32(0))
         if kind != _SIGN_RESPONSE:
             raise KeyProblem(f"ssh-agent refused to sign with {fingerprint(self._public)} "
                              "(a confirmation declined, or the key was removed?)")
-        signature, _ = read_string(body, 0)
-        sig_type, pos = read_string(signature, 0)
-        raw, pos = read_string(signature, pos)
         wanted = key_type(self._public)
-        if sig_type != wanted.encode() or len(raw) != 64:
-            raise KeyProblem(f"ssh-agent answered with a {sig_type.decode(errors='replace')} "
-                             f"signature, not an {wanted} one")
-        if wanted == SK_KEY_TYPE:  # the token's flags and counter follow, and are signed
-            raw += signature[pos : pos + 5]
+        try:
+            signature = Reader(body.string(), "ssh-agent's signature")
+            sig_type, raw = signature.string(), signature.string()
+            if sig_type != wanted.encode() or len(raw) != 64:
+                raise KeyProblem(f"ssh-agent answered with a "
+                                 f"{sig_type[:60].decode(errors='replace')} signature, not "
+                                 f"an {wanted} one")
+            if wanted == SK_KEY_TYPE:  # the token's flags and counter follow, and are signed
+                raw += signature.take(5)
+            signature.end()
+        except WireError as exc:
+            raise KeyProblem(f"ssh-agent's signature cannot be read ({exc})") from None
         try:  # an agent that signs wrongly is not trusted
             self._public.verify(raw, message)
         except InvalidSignature:
@@ -142,12 +150,12 @@ def agent_key(wanted: str) -> AgentKey:
     agent = _Agent()
     held = agent.identities()
     for blob, _comment in held:
-        kind, _ = read_string(blob, 0)
-        if kind.decode(errors="replace") not in KEY_TYPES:
-            continue
         try:
-            public = parse_public_key_line(f"{kind.decode()} {base64.b64encode(blob).decode()}")
-        except ValueError:
+            kind = Reader(blob, "a key blob").text()
+            if kind not in KEY_TYPES:
+                continue
+            public = parse_public_key_line(f"{kind} {base64.b64encode(blob).decode()}")
+        except ValueError:  # WireError among them: a key custody cannot use
             continue
         if fingerprint(public) == wanted:
             return AgentKey(agent, public)

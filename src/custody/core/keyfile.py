@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import KeyProblem
-from .sshsig import public_key_line, read_string
+from .sshsig import public_key_line
+from .sshwire import Reader
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -83,9 +84,10 @@ def _cipher_of(data: bytes) -> str | None:
         magic = b"openssh-key-v1\x00"
         if not raw.startswith(magic):
             return None
-        name, _ = read_string(raw, len(magic))
-        return name.decode("ascii")
-    except (ValueError, IndexError):
+        fields = Reader(raw, "the key file")
+        fields.take(len(magic))
+        return fields.text()
+    except ValueError:  # not base64, or a WireError: not a key file custody reads
         return None
 
 

@@ -14,21 +14,18 @@ flags say; the flags are signed, and verify reports them.
 from __future__ import annotations
 
 import hashlib
-import struct
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from .sshwire import Reader, string, uint32
+
 SK_KEY_TYPE = "sk-ssh-ed25519@openssh.com"
 USER_PRESENT = 0x01
 USER_VERIFIED = 0x04
 SIGNATURE_SIZE = 64 + 1 + 4  # Ed25519 signature, flags, counter
-
-
-def _string(data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + data
 
 
 class SkEd25519PublicKey(Ed25519PublicKey):
@@ -58,12 +55,12 @@ class SkEd25519PublicKey(Ed25519PublicKey):
 
     def blob(self) -> bytes:
         """The key in SSH wire format, as its line's base64 holds it."""
-        return _string(SK_KEY_TYPE.encode()) + _string(self._raw) + _string(self.application)
+        return string(SK_KEY_TYPE.encode()) + string(self._raw) + string(self.application)
 
     def signed_data(self, data: bytes, flags: int, counter: int) -> bytes:
         """What the token signs for ``data``."""
         return (hashlib.sha256(self.application).digest() + bytes([flags])
-                + struct.pack(">I", counter) + hashlib.sha256(data).digest())
+                + uint32(counter) + hashlib.sha256(data).digest())
 
     def verify(self, signature: bytes | bytearray | memoryview,
                data: bytes | bytearray | memoryview) -> None:
@@ -90,8 +87,12 @@ class SkEd25519PublicKey(Ed25519PublicKey):
 
 
 def split(signature: bytes) -> tuple[bytes, int, int]:
-    """A security key's signature as custody keeps it: its Ed25519 bytes, flags, counter."""
-    return signature[:64], signature[64], struct.unpack(">I", signature[65:69])[0]
+    """A security key's signature as custody keeps it: its Ed25519 bytes, flags, counter
+    (a WireError when it is not 69 bytes)."""
+    fields = Reader(signature, "a security key's signature")
+    ed25519, flags, counter = fields.take(64), fields.byte(), fields.uint32()
+    fields.end()
+    return ed25519, flags, counter
 
 
 def describe_flags(flags: int) -> str:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import struct
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from .sshwire import Reader, WireError, string, uint32
 
 if TYPE_CHECKING:  # cryptography is imported where keys are made, loaded or checked: it is
     # slow to import, and verify starts reading WARC files before it needs it
@@ -29,25 +30,11 @@ CHECKPOINT_NAMESPACE = "custody-checkpoint"
 # what an archivist's line in allowed_signers lets the key sign
 ARCHIVIST_NAMESPACES = f"{MANIFEST_NAMESPACE},{CHECKPOINT_NAMESPACE}"
 _MAGIC = b"SSHSIG"
+_VERSION = 1
 _HASH = "sha512"
 KEY_TYPE = "ssh-ed25519"
 SK_KEY_TYPE = "sk-ssh-ed25519@openssh.com"  # as skkey names it, which needs cryptography
 KEY_TYPES = (KEY_TYPE, SK_KEY_TYPE)
-
-
-def _string(data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + data
-
-
-def read_string(buf: bytes, pos: int) -> tuple[bytes, int]:
-    """An SSH wire-format string at ``pos``, and where the next field starts."""
-    if pos + 4 > len(buf):
-        raise ValueError("truncated SSH string")
-    (size,) = struct.unpack(">I", buf[pos : pos + 4])
-    end = pos + 4 + size
-    if end > len(buf):
-        raise ValueError("truncated SSH string")
-    return buf[pos + 4 : end], end
 
 
 def public_key_blob(key: Ed25519PublicKey) -> bytes:
@@ -58,12 +45,12 @@ def public_key_blob(key: Ed25519PublicKey) -> bytes:
     skkey = sys.modules.get(f"{__package__}.skkey")  # imported wherever such a key is
     if skkey is not None and isinstance(key, skkey.SkEd25519PublicKey):
         return bytes(key.blob())
-    return _string(KEY_TYPE.encode()) + _string(key.public_bytes_raw())
+    return string(KEY_TYPE.encode()) + string(key.public_bytes_raw())
 
 
 def key_type(key: Ed25519PublicKey) -> str:
     """``ssh-ed25519``, or ``sk-ssh-ed25519@openssh.com`` for a security key."""
-    return read_string(public_key_blob(key), 0)[0].decode()
+    return Reader(public_key_blob(key), "a key blob").text()
 
 
 def public_key_line(key: Ed25519PublicKey) -> str:
@@ -96,19 +83,19 @@ def parse_public_key_line(line: str) -> Ed25519PublicKey:
 def _parse_key_blob(blob: bytes) -> Ed25519PublicKey:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+    fields = Reader(blob, "the public key")
     try:
-        kind, pos = read_string(blob, 0)
-        raw, pos = read_string(blob, pos)
-        application = b""
-        if kind == SK_KEY_TYPE.encode():
-            application, pos = read_string(blob, pos)
-    except ValueError as exc:
-        raise ValueError(f"not a readable ssh-ed25519 public key ({exc})") from exc
-    if kind.decode(errors="replace") not in KEY_TYPES:
-        raise ValueError(f"unsupported key type {kind.decode(errors='replace')}")
-    if len(raw) != 32 or pos != len(blob):
-        raise ValueError("not a readable ssh-ed25519 public key (not an Ed25519 key blob)")
-    if kind == SK_KEY_TYPE.encode():
+        kind = fields.string().decode(errors="replace")
+        if kind not in KEY_TYPES:
+            raise WireError(f"unsupported key type {kind[:60]!r}")
+        raw = fields.string()
+        application = fields.string() if kind == SK_KEY_TYPE else b""
+        fields.end()
+    except WireError as exc:
+        raise WireError(f"not a readable ssh-ed25519 public key ({exc})") from None
+    if len(raw) != 32:
+        raise WireError("not a readable ssh-ed25519 public key (not an Ed25519 key blob)")
+    if kind == SK_KEY_TYPE:
         from .skkey import SkEd25519PublicKey
 
         return SkEd25519PublicKey(raw, application)
@@ -118,10 +105,10 @@ def _parse_key_blob(blob: bytes) -> Ed25519PublicKey:
 def _signed_data(sha512_digest: bytes, namespace: str) -> bytes:
     return (
         _MAGIC
-        + _string(namespace.encode())
-        + _string(b"")
-        + _string(_HASH.encode())
-        + _string(sha512_digest)
+        + string(namespace.encode())
+        + string(b"")
+        + string(_HASH.encode())
+        + string(sha512_digest)
     )
 
 
@@ -136,12 +123,12 @@ def sign_digest(private_key: Ed25519PrivateKey, sha512_digest: bytes, namespace:
     public = private_key.public_key()
     blob = (
         _MAGIC
-        + struct.pack(">I", 1)
-        + _string(public_key_blob(public))
-        + _string(namespace.encode())
-        + _string(b"")
-        + _string(_HASH.encode())
-        + _string(signature_blob(key_type(public), signature))
+        + uint32(_VERSION)
+        + string(public_key_blob(public))
+        + string(namespace.encode())
+        + string(b"")
+        + string(_HASH.encode())
+        + string(signature_blob(key_type(public), signature))
     )
     b64 = base64.b64encode(blob).decode()
     lines = [b64[i : i + 70] for i in range(0, len(b64), 70)]
@@ -152,8 +139,8 @@ def signature_blob(kind: str, signature: bytes) -> bytes:
     """A raw signature as SSH writes it: a security key's with its flags and counter
     after the Ed25519 bytes (PROTOCOL.u2f), as custody keeps them (skkey)."""
     if kind == SK_KEY_TYPE:
-        return _string(kind.encode()) + _string(signature[:64]) + signature[64:]
-    return _string(kind.encode()) + _string(signature)
+        return string(kind.encode()) + string(signature[:64]) + signature[64:]
+    return string(kind.encode()) + string(signature)
 
 
 @dataclass(frozen=True)
@@ -167,10 +154,10 @@ class Signature:
         digest = hashlib.new(self.hash_algorithm, message).digest()
         signed = (
             _MAGIC
-            + _string(self.namespace.encode())
-            + _string(b"")
-            + _string(self.hash_algorithm.encode())
-            + _string(digest)
+            + string(self.namespace.encode())
+            + string(b"")
+            + string(self.hash_algorithm.encode())
+            + string(digest)
         )
         from cryptography.exceptions import InvalidSignature
 
@@ -182,7 +169,9 @@ class Signature:
 
 
 def parse_signature(armored: str) -> Signature:
-    """Parse an armored SSHSIG; raise ValueError when it is not one we can check."""
+    """Parse an armored SSHSIG; raise ValueError (a WireError for bytes that are not
+    the SSHSIG layout: cut short, overlong, or with bytes left over) when it is not one
+    we can check."""
     text = armored.strip()
     head, tail = "-----BEGIN SSH SIGNATURE-----", "-----END SSH SIGNATURE-----"
     if not text.startswith(head) or not text.endswith(tail):
@@ -194,27 +183,28 @@ def parse_signature(armored: str) -> Signature:
         raise ValueError("signature is not valid base64") from exc
     if not blob.startswith(_MAGIC):
         raise ValueError("signature lacks the SSHSIG preamble")
-    pos = len(_MAGIC)
-    (version,) = struct.unpack(">I", blob[pos : pos + 4])
-    if version != 1:
-        raise ValueError(f"unsupported SSHSIG version {version}")
-    pos += 4
-    key_blob, pos = read_string(blob, pos)
-    namespace, pos = read_string(blob, pos)
-    _reserved, pos = read_string(blob, pos)
-    hash_algorithm, pos = read_string(blob, pos)
-    sig_blob, pos = read_string(blob, pos)
+    fields = Reader(blob, "the SSHSIG blob")
+    fields.take(len(_MAGIC))
+    version = fields.uint32()
+    if version != _VERSION:
+        raise WireError(f"unsupported SSHSIG version {version}")
+    key_blob = fields.string()
+    namespace = fields.text()
+    fields.string()  # reserved
+    hash_algorithm = fields.string()
+    sig_blob = fields.string()
+    fields.end()
     if hash_algorithm not in (b"sha256", b"sha512"):
-        raise ValueError(f"unsupported hash {hash_algorithm!r}")
+        raise WireError(f"unsupported hash {hash_algorithm[:40]!r}")
     public_key = _parse_key_blob(key_blob)
-    sig_type, spos = read_string(sig_blob, 0)
-    raw, spos = read_string(sig_blob, spos)
+    inner = Reader(sig_blob, "the SSHSIG signature")
+    sig_type = inner.string()
+    raw = inner.string()
     if sig_type.decode(errors="replace") != key_type(public_key):
-        raise ValueError(f"unsupported signature type {sig_type!r}")
+        raise WireError(f"unsupported signature type {sig_type[:60]!r}")
+    if len(raw) != 64:
+        raise WireError(f"an Ed25519 signature of {len(raw)} bytes, not 64")
     if sig_type == SK_KEY_TYPE.encode():  # its flags and counter follow
-        if len(sig_blob) != spos + 5:
-            raise ValueError("a security key's signature without its flags and counter")
-        raw += sig_blob[spos:]
-    return Signature(public_key, namespace.decode(), hash_algorithm.decode(), raw)
-
-
+        raw += inner.take(5)
+    inner.end()
+    return Signature(public_key, namespace, hash_algorithm.decode(), raw)

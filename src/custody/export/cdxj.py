@@ -19,21 +19,26 @@ _WWW = re.compile(r"^www\d*\.")
 
 def surt(url: str) -> str:
     """The SURT key of a URL (``com,example)/path?a=1&b=2``), as the surt library that
-    pywb and py-wacz use makes it; a URN as it is, lower-cased."""
-    parts = urlsplit(url)
+    pywb and py-wacz use makes it; a URN as it is, lower-cased, and so is a URL no parser
+    takes (an imported record's ``http://[::1``, or a port of 99999)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url.lower()
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return url.lower()
     host = parts.hostname.lower().rstrip(".")
     key = host if ":" in host else ",".join(reversed(_WWW.sub("", host).split(".")))
-    if parts.port and parts.port != {"http": 80, "https": 443}[parts.scheme]:
-        key += f":{parts.port}"
+    if port and port != {"http": 80, "https": 443}[parts.scheme]:
+        key += f":{port}"
     query = "?" + "&".join(sorted(parts.query.split("&"))) if parts.query else ""
     return (key + ")" + (parts.path or "/") + query).lower()
 
 
 def timestamp(date: str) -> str:
     """A WARC-Date (2026-12-02T05:19:23.095931Z) as 14 digits."""
-    return "".join(ch for ch in date if ch.isdigit())[:14]
+    return "".join(ch for ch in date if "0" <= ch <= "9")[:14]
 
 
 def lines(records: list[dict[str, Any]], filenames: dict[str, str]) -> list[str]:

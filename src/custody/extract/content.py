@@ -167,12 +167,18 @@ def normalise_text(text: str) -> str:
 
 def _from_html(url: str, html: str, charset: str, note: str | None) -> Document:
     import trafilatura
+    from trafilatura.utils import load_html
+
+    from .marks import Marks, protect
 
     metadata: dict[str, Any] = {}
     result = None
-    if html.strip():
+    tree = load_html(html) if html.strip() else None  # parsed as trafilatura parses it
+    # what trafilatura would drop or unescape again (ZWNJ, bidi marks, a shown "&lt;")
+    marks = protect(tree) if tree is not None else Marks()
+    if tree is not None:
         result = trafilatura.bare_extraction(
-            html,
+            tree,
             url=url,
             with_metadata=True,
             include_comments=False,
@@ -180,7 +186,8 @@ def _from_html(url: str, html: str, charset: str, note: str | None) -> Document:
             favor_precision=True,  # fallbacks stay on: without them F1 drops below 0.95
         )
     if result is not None:
-        metadata = result if isinstance(result, dict) else result.as_dict()
+        found = result if isinstance(result, dict) else result.as_dict()
+        metadata = {name: marks.restore(value) for name, value in found.items()}
     text = normalise_text(metadata.get("text") or "")
     if not text:
         note = "; ".join(filter(None, [note, "no text extracted"]))

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..core import scratch
 from ..core.errors import ArchiveError, UsageError
 from ..core.processes import serve_child
 
@@ -43,8 +43,8 @@ def serve(db_path: Path, *, title: str, host: str, port: int) -> int:
     if not db_path.exists():
         raise ArchiveError("no database (run `custody reindex` to rebuild it)",
                            where=str(db_path))
-    with tempfile.TemporaryDirectory(prefix="custody-serve-") as folder:
-        settings = Path(folder) / "metadata.json"
+    with scratch.folder("custody-serve-") as folder:  # a kill -9's is removed by the next
+        settings = folder / "metadata.json"
         settings.write_text(json.dumps(metadata(title)))
         return serve_child(
             [sys.executable, "-m", "datasette", "serve", "-i", str(db_path), "--metadata",

@@ -2,8 +2,11 @@
 documents and for queries.
 
 Folding: Unicode NFKC and case folding; Arabic yeh and kaf match Persian yeh and keheh,
-the alef forms match bare alef, teh marbuta matches heh, tatweel, harakat and ZWNJ go,
-Persian and Arabic-Indic digits become ASCII digits; Russian ё matches е.
+the alef forms match bare alef, teh marbuta matches heh, tatweel, harakat and the
+invisible marks go (ZWNJ, ZWJ, the bidi marks, the soft hyphen: a word matches with or
+without them, as typed or as written), Persian and Arabic-Indic digits become ASCII
+digits; Russian ё matches е. Folding is for matching only: the text kept, and the
+snippets cut from it, keep every mark.
 Stemming: Snowball (PyStemmer), chosen by each word's script and the document's
 language, so that `Иран` finds `Ирана` and `massacre` finds `massacres`.
 Chinese and Japanese are indexed character by character, so any substring is found.
@@ -16,6 +19,10 @@ import unicodedata
 from functools import cache, lru_cache
 from typing import Any
 
+# marks that change how a word is drawn, never which word it is: ZWNJ, ZWJ, LRM, RLM, ALM,
+# the bidi embeddings and isolates, the soft hyphen, the word joiner, ZWNBSP
+_INVISIBLE = ("\u200c\u200d\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e"
+              "\u2066\u2067\u2068\u2069\u00ad\u2060\ufeff")
 _FOLD = str.maketrans(
     {
         "\u064a": "\u06cc",  # Arabic yeh -> Persian yeh
@@ -24,14 +31,17 @@ _FOLD = str.maketrans(
         "\u0623": "\u0627", "\u0625": "\u0627", "\u0622": "\u0627", "\u0671": "\u0627",
         "\u0629": "\u0647",  # teh marbuta -> heh
         "\u0640": None,  # tatweel
-        "\u200c": None, "\u200d": None,  # ZWNJ, ZWJ
         "\u0451": "\u0435",  # ё -> е (after case folding)
     }
+    | dict.fromkeys(map(ord, _INVISIBLE))
     | {chr(0x06F0 + d): str(d) for d in range(10)}  # Persian digits
     | {chr(0x0660 + d): str(d) for d in range(10)}  # Arabic-Indic digits
 )
-_HARAKAT = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]")
+_HARAKAT_RANGES = "\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed"
+_HARAKAT = re.compile(f"[{_HARAKAT_RANGES}]")
 _WORD = re.compile(r"[^\W_]+")
+# a word of the unfolded text: what folding deletes joins, not splits, its letters
+_TEXT_WORD = re.compile(rf"[^\W_]+(?:[{_INVISIBLE}\u0640{_HARAKAT_RANGES}]+[^\W_]*)*")
 _CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 # Latin-script languages Snowball stems; any other Latin text is stemmed as English
@@ -229,7 +239,7 @@ def snippet(text: str, query: str, language: str | None, *, width: int = 24) -> 
         wanted.update(query_forms(word))
         wanted.add(stem(word, language))
     prefixes = [fold(t[:-1]) for t in query.split() if t.endswith("*") and len(t) > 1]
-    spans = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
+    spans = [(m.start(), m.end(), m.group()) for m in _TEXT_WORD.finditer(text)]
     if not spans:
         return ""
     hits = []

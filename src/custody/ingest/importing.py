@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -179,13 +178,13 @@ def _copy(source: Path, target: Path, sha256: str) -> None:
         partial.unlink()
         raise UsageError("the file changed while it was imported: nothing was imported",
                          where=str(source))
+    os.chmod(partial, 0o444)  # sealed: read-only, never the source's mode (set-id bits)
     os.replace(partial, target)
     fd = os.open(target.parent, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-    shutil.copystat(source, target, follow_symlinks=True)
 
 
 def _head(archive: Archive, checked: Checked, capture_id: str, started: datetime,
@@ -201,7 +200,8 @@ def _head(archive: Archive, checked: Checked, capture_id: str, started: datetime
                 if c.outcome != PASSED]
     verdict = {"status": report.status, "format": checked.kind,
                "summary": {o: report.count(o) for o in ("passed", "failed", "unchecked")},
-               "problems": problems[:_LISTED_PROBLEMS], "problems_total": len(problems),
+               "problems": problems[:_LISTED_PROBLEMS],
+               "problems_total": report.count(FAILED) + report.count("unchecked"),
                "notes": report.notes[:_LISTED_PROBLEMS]}
     size = (archive.root / relpath).stat().st_size
     return {

@@ -22,10 +22,13 @@ def entries(checked: Checked, warc_path: str) -> tuple[list[dict[str, Any]], int
         base = 0
         if entry:  # a WARC inside a WACZ: reachable when stored as it is
             if entry not in checked.stored:
-                left_out += len(result.records)
+                left_out += result.count
                 continue
             base = checked.stored[entry]
-        for record in result.records:
+        if result.listing is None:  # checked without keeping its records
+            left_out += result.count
+            continue
+        for record in result.listing:  # read back from disk, one at a time
             if record.header is None or record.length is None or record.within \
                     or record.block_sha256 is None:
                 left_out += 1

@@ -9,9 +9,7 @@ URLs, playlists first, until one yields media.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,9 +18,9 @@ from typing import Any
 
 from ..browser.ca import CaptureCA
 from ..browser.proxy import RecordingProxy
-from ..browser.session import remove_stale_folders
 from ..capture.fetch import Fetcher
 from ..capture.settings import Settings
+from ..core import scratch
 from ..core.cookies import netscape_file
 from .ytdlp import MediaResult, download
 
@@ -108,9 +106,7 @@ class MediaCollector:
 @contextmanager
 def open_media(fetcher: Fetcher, settings: Settings) -> Iterator[MediaCollector]:
     """The media collector a capture with --media uses (capture.run)."""
-    remove_stale_folders(PREFIX)
-    folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
-    folder.chmod(0o700)
+    folder = scratch.make(PREFIX)  # and those a custody killed outright left, removed
     collector = None
     try:
         collector = MediaCollector(fetcher, CaptureCA(folder), settings,

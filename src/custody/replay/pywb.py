@@ -19,10 +19,11 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core import scratch
 from ..core.archive import Archive
 from ..core.errors import UsageError
 from ..core.processes import serve_child
@@ -108,5 +109,7 @@ def serve(folder: Path, pywb: Path, host: str, port: int) -> int:
                            output=log)
 
 
-def temporary_folder() -> tempfile.TemporaryDirectory[str]:
-    return tempfile.TemporaryDirectory(prefix="custody-replay-")
+def temporary_folder() -> AbstractContextManager[Path]:
+    """The collections' folder, removed when replay ends -- or, when replay is killed
+    outright, by the next replay (core/scratch)."""
+    return scratch.folder("custody-replay-")

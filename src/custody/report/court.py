@@ -77,7 +77,10 @@ def _records(archive: Archive, report: Report) -> None:
     """Server addresses, the certificates the servers presented, the first screenshot."""
     for record in report.content.get("records") or []:
         target = str(record.get("target_uri") or "")
-        host = urlsplit(target).hostname if "://" in target else None
+        try:
+            host = urlsplit(target).hostname if "://" in target else None
+        except ValueError:  # an imported record's URL that no parser takes
+            host = None
         if record.get("type") == "response" and host:
             report.hosts.setdefault(host, set())
             if record.get("ip"):

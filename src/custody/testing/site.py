@@ -9,6 +9,7 @@ use, so that extraction is checked against text we know.
 from __future__ import annotations
 
 import html
+import re
 import ssl
 import threading
 import time
@@ -26,6 +27,39 @@ _LEGACY_FOLD = str.maketrans(
 def legacy_persian(text: str) -> str:
     """Persian as a windows-1256 site writes it: Arabic yeh and kaf, Western digits."""
     return text.translate(_LEGACY_FOLD)
+
+# The seed texts lost their zero-width non-joiners (U+200C) before they reached us; Persian
+# sites write them inside words, as below, and mark a Latin run in right-to-left text
+# with a right-to-left mark (U+200F). Extraction must keep both, character for character.
+_ZWNJ = "\u200c"
+_WHOLE = {w.replace(_ZWNJ, ""): w for w in (  # a word the rules below would split wrongly
+    "آیت‌الله", "خامنه‌ای", "رسانه‌ای", "فاجعه‌ای", "مسئله‌ای", "منطقه‌ای", "مرحله‌ای",
+    "مقدمه‌ای", "به‌گونه‌ای", "نه‌تنها", "پنهان‌سازی", "نگران‌کننده‌ای", "گمراه‌کننده‌ای",
+    "تعیین‌کننده‌ای", "شناخته‌شده‌ای")}
+_VERB = re.compile("^(ن?می)(توان|خواه|ده|شو|پرداز|کرد|کش|کن|کوش|گوی|گیر)")
+_AFTER_HEH = re.compile("(?<=..)ه(ها|های|هایی|اند|ایم)$")  # داشته‌اند, دهه‌ها
+_PLURAL = re.compile("(?<=.)([بپتثجچحخسشصضطظعغفقکگلمنی])(ها|های|هایی)$")  # سازمان‌ها
+_KEPT_WHOLE = {"تنها", "آنها"}
+_PERSIAN_WORD = re.compile("[\u0620-\u064a\u0671-\u06d3]+")  # letters, not ، or ؛
+_LATIN_RUN = re.compile("[A-Za-z][A-Za-z0-9&'.,-]*(?: [A-Za-z0-9&'.,-]+)*")
+
+
+def persian_orthography(text: str) -> str:
+    """Persian as a site writes it: ZWNJ after the verb prefix می, before plural and
+    personal endings, in the compounds above; RLM after each Latin run."""
+
+    def word(match: re.Match[str]) -> str:
+        found = match.group()
+        if found in _WHOLE:
+            return _WHOLE[found]
+        if found in _KEPT_WHOLE:
+            return found
+        found = _VERB.sub("\\1" + _ZWNJ + "\\2", found, count=1)
+        found = _AFTER_HEH.sub("ه" + _ZWNJ + "\\1", found, count=1)
+        return _PLURAL.sub("\\1" + _ZWNJ + "\\2", found, count=1)
+
+    text = _PERSIAN_WORD.sub(word, text)
+    return _LATIN_RUN.sub(lambda m: m.group() + "\u200f", text)
 
 # a 1x1 transparent PNG
 PNG = bytes.fromhex(
@@ -130,6 +164,9 @@ def build_site(seeds: Path) -> dict[str, Page]:
     def add(path: str, name: str, *, lang: str, codec: str, header_charset: str | None,
             meta_charset: str | None, rtl: bool = False) -> None:
         title, paragraphs = sections[name]
+        if lang == "fa":
+            title = persian_orthography(title)
+            paragraphs = [persian_orthography(p) for p in paragraphs]
         if codec != "utf-8":
             title = legacy_persian(title)
             paragraphs = [legacy_persian(p) for p in paragraphs]

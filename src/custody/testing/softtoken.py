@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import socket
 import socketserver
-import struct
 import threading
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ..core.agent import MAX_MESSAGE
 from ..core.skkey import SK_KEY_TYPE, USER_PRESENT, SkEd25519PublicKey
-from ..core.sshsig import fingerprint, public_key_line, read_string
-
-
-def _string(data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + data
+from ..core.sshsig import fingerprint, public_key_line
+from ..core.sshwire import Reader, WireError, string, uint32
 
 
 class SoftToken:
@@ -57,18 +54,24 @@ class SoftToken:
             self.signatures += 1
             counter, flags = self.signatures, self.flags
         raw = self._private.sign(self.public.signed_data(data, flags, counter))
-        return _string(SK_KEY_TYPE.encode()) + _string(raw) + bytes([flags]) + \
-            struct.pack(">I", counter)
+        return string(SK_KEY_TYPE.encode()) + string(raw) + bytes([flags]) + uint32(counter)
 
     def answer(self, kind: int, body: bytes) -> bytes:
+        """The reply to one request; a request it cannot read is refused, as an agent
+        refuses it (SSH_AGENT_FAILURE)."""
         if kind == 11:  # the identities
-            return bytes([12]) + struct.pack(">I", 1) + _string(self.public.blob()) + \
-                _string(b"soft security key")
+            return bytes([12]) + uint32(1) + string(self.public.blob()) + \
+                string(b"soft security key")
         if kind == 13:  # sign
-            blob, pos = read_string(body, 0)
-            data, _ = read_string(body, pos)
+            fields = Reader(body, "a sign request")
+            try:
+                blob, data = fields.string(), fields.string()
+                fields.uint32()  # flags
+                fields.end()
+            except WireError:
+                return bytes([5])
             if blob == self.public.blob():
-                return bytes([14]) + _string(self.sign(data))
+                return bytes([14]) + string(self.sign(data))
         return bytes([5])  # failure
 
     def __enter__(self) -> SoftToken:
@@ -81,11 +84,14 @@ class SoftToken:
                     head = _receive(conn, 4)
                     if head is None:
                         return
-                    message = _receive(conn, struct.unpack(">I", head)[0])
+                    length = Reader(head).uint32()
+                    if not 0 < length <= MAX_MESSAGE:
+                        return  # as ssh-agent does: the connection is dropped
+                    message = _receive(conn, length)
                     if not message:
                         return
                     reply = token.answer(message[0], message[1:])
-                    conn.sendall(_string(reply))
+                    conn.sendall(string(reply))
 
         self._server = socketserver.ThreadingUnixStreamServer(str(self.socket), Handler)
         self._server.daemon_threads = True

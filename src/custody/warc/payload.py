@@ -13,6 +13,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.fields import hex_count, status_code
+
 _READ = 1024 * 1024  # raw bytes read from the WARC at a time
 
 
@@ -99,10 +101,8 @@ class BodyDecoder:
                         return
                     self._pending = buf[at:]
                     return
-                line = buf[at:end].split(b";")[0].strip()
-                try:
-                    size = int(line, 16)
-                except ValueError:  # framing broken: keep the rest as it came
+                size = hex_count(buf[at:end].split(b";")[0])
+                if size is None:  # framing broken: keep the rest as it came
                     self._chunked = False
                     self._decode(buf[at:])
                     return
@@ -189,7 +189,7 @@ def split_head(raw: bytes) -> tuple[int | None, list[tuple[str, str]], bytes] | 
         return None
     lines = raw[:end].decode("iso-8859-1").split("\r\n")
     parts = lines[0].split(" ", 2)
-    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+    status = status_code(parts[1]) if len(parts) > 1 else None
     headers = []
     for line in lines[1:]:
         name, sep, value = line.partition(":")
@@ -207,7 +207,7 @@ def read_payload(path: Path, offset: int, limit: int) -> Payload:
         fh.seek(offset)
         record = next(iter(ArchiveIterator(fh)))
         http = record.http_headers
-        status = int(http.get_statuscode()) if http and http.get_statuscode().isdigit() else None
+        status = status_code(http.get_statuscode()) if http else None
         headers = list(http.headers) if http else []
         decoder = decoder_for(headers, limit)
         while not decoder.done and (piece := record.raw_stream.read(_READ)):

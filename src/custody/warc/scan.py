@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from ..core.fields import byte_count
+
 _CHUNK = 1024 * 1024
 _STEP = 16 * 1024
 _OUT = 4 * 1024 * 1024  # inflated bytes taken at a time from one member
@@ -41,10 +43,9 @@ def parse_headers(raw: bytes) -> dict[str, str]:
 
 
 def _int(value: str | None) -> int:
-    try:
-        return int(value or 0)
-    except ValueError:
-        return 0
+    """A Content-Length; 0 when it is not one (verify fails the field against its manifest
+    entry, and the block against its digest)."""
+    return byte_count(value) or 0
 
 
 @dataclass
