@@ -166,8 +166,9 @@ def normalise_text(text: str) -> str:
 
 
 def _from_html(url: str, html: str, charset: str, note: str | None) -> Document:
-    import trafilatura
+    from .prepared import trafilatura as prepared
 
+    trafilatura = prepared()
     metadata: dict[str, Any] = {}
     result = None
     if html.strip():
