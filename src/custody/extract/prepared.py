@@ -25,7 +25,6 @@ import hashlib
 import marshal
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from functools import cache
 from importlib.metadata import version
@@ -78,6 +77,8 @@ def read(name: str) -> bytes | None:
 
 def write(name: str, payload: bytes) -> None:
     """Keep a payload; a cache that cannot be written is no error."""
+    import tempfile
+
     folder = cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
