@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import DATA, SEEDS
 from custody.testing.site import crawl_site
 
@@ -130,3 +132,12 @@ def test_extraction_is_trafilatura_s_with_the_cache_cold_or_warm(tmp_path: Path)
     assert run(EXTRACT, cache, pages, "custody") == plain  # builds the cache
     assert len(cached_files(cache)) == 2  # justext ran on some of these pages
     assert run(EXTRACT, cache, pages, "custody") == plain  # reads it
+
+
+def test_a_relative_xdg_cache_home_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    from custody.extract.prepared import cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    assert cache_dir() == Path.home() / ".cache" / "custody" / "extract"
+    monkeypatch.setenv("XDG_CACHE_HOME", "/somewhere/cache")
+    assert cache_dir() == Path("/somewhere/cache/custody/extract")

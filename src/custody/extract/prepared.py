@@ -35,8 +35,14 @@ from typing import Any
 _FORMAT = b"custody-cache 1\n"
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+def cache_dir() -> Path | None:
+    """Where the cache lives; None when there is no home to keep it in."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # the XDG spec: a relative path is to be ignored
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:  # no HOME, and no password entry to find one
+            return None
     return Path(base) / "custody" / "extract"
 
 
@@ -64,8 +70,11 @@ def _versions(*packages: str) -> str:
 
 def read(name: str) -> bytes | None:
     """A cached payload, or None when it is missing, unreadable or damaged."""
+    folder = cache_dir()
+    if folder is None:
+        return None
     try:
-        data = (cache_dir() / name).read_bytes()
+        data = (folder / name).read_bytes()
     except OSError:
         return None
     head, _, rest = data.partition(b"\n")
@@ -80,6 +89,8 @@ def write(name: str, payload: bytes) -> None:
     import tempfile
 
     folder = cache_dir()
+    if folder is None:
+        return
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
@@ -125,7 +136,10 @@ def _prepare_stoplist(external: Any) -> None:
 def _stoplist(name: str, build: Callable[[], Any]) -> frozenset[str]:
     payload = read(name)
     if payload is not None:
-        return frozenset(payload.decode("utf-8").split("\n"))
+        try:
+            return frozenset(payload.decode("utf-8").split("\n"))
+        except UnicodeDecodeError:
+            pass
     words = frozenset(word.lower() for word in build())
     text = "\n".join(sorted(words))
     if frozenset(text.split("\n")) == words:  # no word holds a line break, or is empty
@@ -149,7 +163,7 @@ def _prepare_suffixes() -> None:
             trie._Trie__nodes = int(count)  # what len() of the trie tells
             update_tld_names_container(path, trie)
             return
-        except (ValueError, TypeError, EOFError, AttributeError):
+        except (ValueError, TypeError, EOFError, AttributeError, RecursionError):
             pass
     names = get_tld_names(fail_silently=True)
     built = None if names is None else names.get(path)
