@@ -83,3 +83,21 @@ def test_pdf_json_text_and_image(custody: Custody) -> None:
     custody.ok("reindex")
     assert custody.query("select url, text_sha256 from documents order by url") == before
     assert len(custody.query("select * from images")) == 1
+
+
+def test_a_crawl_s_documents_come_from_the_workers_once_each(custody: Custody) -> None:
+    """Past the first dozen, documents go to worker processes in batches: each comes back
+    once, the same as `reindex` extracts it again in one process."""
+    from conftest import SEEDS
+    from custody.testing.site import crawl_site
+
+    with SiteServer(crawl_site(SEEDS, 45)) as site:
+        custody.archive(site.url + "/", extra=("--depth", "1"))
+    rows = "select url, text_sha256, title, language from documents order by url"
+    documents = custody.query(rows)
+    pages = [d for d in documents if "/section/" in d["url"]]
+    assert len(pages) == 45 and len({d["url"] for d in documents}) == len(documents)
+    assert "en" in {d["language"] for d in pages}
+    custody.ok("reindex")
+    assert custody.query(rows) == documents
+    assert custody.verify()[0] == 0

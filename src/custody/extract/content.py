@@ -166,11 +166,11 @@ def normalise_text(text: str) -> str:
 
 
 def _from_html(url: str, html: str, charset: str, note: str | None) -> Document:
-    import trafilatura
-    from trafilatura.utils import load_html
-
     from .marks import Marks, protect
+    from .prepared import trafilatura as prepared
 
+    trafilatura = prepared()  # (before trafilatura's own modules are imported)
+    from trafilatura.utils import load_html
     metadata: dict[str, Any] = {}
     result = None
     tree = load_html(html) if html.strip() else None  # parsed as trafilatura parses it

@@ -4,14 +4,16 @@ Each job names a response record; the worker reads the payload back from the WAR
 file (never the live bytes) and returns the document. Small captures are
 extracted in-process, which is quicker than starting workers; past a handful of
 documents a process pool takes over, so that extraction keeps up with fetching
-without holding the crawl's loop.
+without holding the crawl's loop. Jobs go to the pool in batches while its workers
+are busy, one at a time when one may be idle, and the crawl collects only those done.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+import queue
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,7 +31,11 @@ from .sources import MEDIA_FILE, MEDIA_INFO, POST, RENDERED
 # beyond this, and not extracted.
 DECODE_LIMIT = 16 * 1024 * 1024
 INLINE = 12  # documents extracted in-process before workers are started
-MAX_PENDING = 1000  # jobs in flight before the crawl waits for extraction to catch up
+MAX_PENDING = 1000  # documents in flight before the crawl waits for extraction to catch up
+# documents sent to a worker at once while the workers are busy: one message each way
+# for several, where each took the crawl's process a pipe write and a pickling thread's
+# turn
+BATCH = 8
 
 
 
@@ -141,6 +147,10 @@ def _job(root: str, record: dict[str, Any]) -> Result:
     return None if doc is None else ("document", document_entry(doc), doc.to_json())
 
 
+def _jobs(root: str, records: list[dict[str, Any]]) -> list[Result]:
+    return [_job(root, record) for record in records]
+
+
 class DocumentStore(Protocol):
     def add_document(self, record_id: str, entry: dict[str, Any],
                      document: dict[str, Any]) -> None: ...
@@ -155,33 +165,57 @@ class Extractor:
         self.workers = workers or max(1, (os.cpu_count() or 1) - 1)
         self._pool: ProcessPoolExecutor | None = None
         self._inline: list[dict[str, Any]] = []
-        self._pending: set[Future[Any]] = set()
+        self._batch: list[dict[str, Any]] = []  # for the workers, not sent yet
+        # each batch sent, and how many records it holds; finished ones are put in _done
+        # by the pool's thread, so that poll() takes what is done without looking at
+        # what is not (concurrent.futures.wait locked every pending future, each time)
+        self._sent: dict[Future[list[Result]], int] = {}
+        self._done: queue.SimpleQueue[Future[list[Result]]] = queue.SimpleQueue()
+        self._waiting = 0  # records sent whose results are not stored yet
         self._submitted = 0
 
     def submit(self, record: dict[str, Any]) -> None:
         self._submitted += 1
-        self._inline.append(record)
-        if self._pool is None and self._submitted > INLINE:
+        if self._pool is None:
+            self._inline.append(record)
+            if self._submitted <= INLINE:
+                return
             # spawn, not fork: the crawl runs threads, and a forked copy of their locks hangs
             context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
                                              initializer=die_with_parent,
                                              initargs=(os.getpid(),))
-        if self._pool is not None:
-            for job in self._inline:
-                self._pending.add(self._pool.submit(_job, str(self.root), job))
-            self._inline.clear()
+            self._batch, self._inline = self._inline, []
+        else:
+            self._batch.append(record)
+        if len(self._batch) >= BATCH or self._idle():
+            self._send()
+
+    def _idle(self) -> bool:
+        """A worker may have nothing to do: batches out, less those finished, are fewer
+        than the workers."""
+        return len(self._sent) - self._done.qsize() < self.workers
+
+    def _send(self) -> None:
+        assert self._pool is not None
+        for start in range(0, len(self._batch), BATCH):
+            records = self._batch[start:start + BATCH]
+            future = self._pool.submit(_jobs, str(self.root), records)
+            self._sent[future] = len(records)
+            self._waiting += len(records)
+            future.add_done_callback(self._done.put)
+        self._batch = []
 
     def poll(self, store: DocumentStore) -> None:
         """Store what is done; wait only when too much is waiting."""
-        while self._pending:
-            timeout = None if len(self._pending) > MAX_PENDING else 0
-            done, self._pending = wait(self._pending, timeout=timeout,
-                                       return_when=FIRST_COMPLETED)
-            for future in done:
-                self._store(store, future.result())
-            if not done or len(self._pending) <= MAX_PENDING:
+        while self._sent:
+            try:
+                future = self._done.get(block=self._waiting > MAX_PENDING)
+            except queue.Empty:
                 break
+            self._take(store, future)
+        if self._batch and self._idle():
+            self._send()  # a crawl slower than extraction: do not keep a worker waiting
 
     def drain(self, store: DocumentStore) -> None:
         # a capture of a few documents is extracted here, at the end: starting workers
@@ -189,13 +223,18 @@ class Extractor:
         for record in self._inline:
             self._store(store, _job(str(self.root), record))
         self._inline.clear()
-        self.poll(store)
-        for future in list(self._pending):
-            self._store(store, future.result())
-        self._pending.clear()
+        if self._batch:
+            self._send()
+        while self._sent:
+            self._take(store, self._done.get())
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+
+    def _take(self, store: DocumentStore, future: Future[list[Result]]) -> None:
+        self._waiting -= self._sent.pop(future)
+        for result in future.result():
+            self._store(store, result)
 
     @staticmethod
     def _store(store: DocumentStore, result: Result) -> None:
