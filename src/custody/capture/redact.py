@@ -1,17 +1,18 @@
 """The archivist's credentials, kept out of the evidence that is handed over.
 
-In a capture made with the archivist's session (--cookies, --browser-profile), every
-``Cookie`` and ``Authorization`` value a request carried, and every ``Set-Cookie`` value a
-server answered with, is replaced in its WARC record by a keyed hash of it:
+In a capture made with the archivist's session (--cookies, --browser-profile, or a seed's
+``user:password@``), every value of a credential field -- ``Cookie``, ``Authorization``,
+``Proxy-Authorization`` in requests, ``Set-Cookie`` and ``Set-Cookie2`` in responses --
+is replaced in its WARC record by a keyed hash of it,
 ``custody-redacted:hmac-sha256:<hex>`` (cookie names, the authorization scheme and the
-cookies' attributes stay). The record says so in a ``Custody-Redacted`` field, the
-manifest lists each replaced value by record, field and hash, and the values themselves
-with the capture's random key go to ``.custody/credentials/<capture>.json`` (mode 0600),
+cookies' known attributes stay), in whatever form the field came: repeated, folded over
+several lines (obs-fold, joined into one line then), several cookies joined by commas in
+one ``Set-Cookie``, lines ended by a bare LF, and in bytes that are not a well-formed
+HTTP message, kept as they came. The record says so in a ``Custody-Redacted`` field,
+the manifest lists each replaced value by record, field and hash, and the values with
+the capture's random key go to ``.custody/credentials/<capture>.json`` (mode 0600),
 which the manifest seals by its sha256 and which no bundle or export contains unless
-asked (--include-credentials). The WARC is what is sealed and handed over, so it never
-holds the secret; with the credentials file, anyone can recompute each hash and see that
-the request carried exactly that value. Nothing else in a record changes: payloads and
-their digests are as they came.
+asked (--include-credentials).
 """
 
 from __future__ import annotations
@@ -26,12 +27,26 @@ from typing import IO, Any
 
 from ..core.atomic import write_atomic
 
-REQUEST_FIELDS = frozenset({"cookie", "authorization"})
-RESPONSE_FIELDS = frozenset({"set-cookie"})
+REQUEST_FIELDS = frozenset({"cookie", "authorization", "proxy-authorization"})
+RESPONSE_FIELDS = frozenset({"set-cookie", "set-cookie2"})
 MARK = "custody-redacted:hmac-sha256:"
 DECLARED = "values replaced by HMAC-SHA256 under the capture's redaction key (see manifest)"
 _SPOOL = 1024 * 1024
 _HEAD_LIMIT = 256 * 1024
+_HEAD_END = re.compile(rb"\n\r?\n")  # as h11 finds it: CRLF or a bare LF
+_LINE = re.compile(rb"(\r?\n)")
+_NEXT_COOKIE = re.compile(r",(?=\s*[^\s;,=]+\s*=)")  # a comma that starts another cookie
+# Set-Cookie attributes kept in clear, when their value looks as it should; any other
+# text in a Set-Cookie is replaced, so that nothing the server put there stays unread
+_ATTRIBUTE_FORMS = {
+    "expires": re.compile(r"[A-Za-z]{3,9},? ?\d{1,2}[ -][A-Za-z]{3}[ -]\d{2,4} "
+                          r"\d{1,2}:\d{2}:\d{2}( GMT)?"),
+    "max-age": re.compile(r"-?\d{1,12}"), "domain": re.compile(r"\.?[A-Za-z0-9.-]{1,255}"),
+    "path": re.compile(r"/[^\s,;]{0,1024}"), "samesite": re.compile(r"[A-Za-z]{1,10}"),
+    "priority": re.compile(r"[A-Za-z]{1,10}"), "version": re.compile(r"\d{1,3}"),
+    "secure": re.compile(""), "httponly": re.compile(""), "partitioned": re.compile(""),
+    "discard": re.compile(""),
+}
 
 
 class Redactor:
@@ -44,22 +59,21 @@ class Redactor:
 
     def request(self, raw: bytes) -> tuple[bytes, list[dict[str, str]]]:
         """A request's bytes with its credentials replaced; what was replaced."""
-        end = raw.find(b"\r\n\r\n")
-        if end < 0:
+        match = _HEAD_END.search(raw)
+        if match is None:
             return raw, []
-        head, items = self._head(raw[:end], REQUEST_FIELDS)
-        return (head + raw[end:], items) if items else (raw, [])
+        head, items = self._head(raw[:match.end()], REQUEST_FIELDS)
+        return (head + raw[match.end():], items) if items else (raw, [])
 
     def response(self, spool: IO[bytes], size: int) -> tuple[IO[bytes], int,
                                                               list[dict[str, str]]]:
         """A response's bytes (spooled) with the Set-Cookie values replaced: a new spool
-        and its size, or the same when there was nothing to replace."""
+        and its size, or the same when there was nothing to replace. Bytes that are not
+        a well-formed response are read as header lines as far as they go."""
         spool.seek(0)
         start = spool.read(min(size, _HEAD_LIMIT))
-        end = start.find(b"\r\n\r\n")
-        if end < 0:
-            spool.seek(0)
-            return spool, size, []
+        match = _HEAD_END.search(start)
+        end = match.end() if match else len(start)
         head, items = self._head(start[:end], RESPONSE_FIELDS)
         if not items:
             spool.seek(0)
@@ -75,37 +89,51 @@ class Redactor:
         return out, written, items
 
     def _head(self, head: bytes, names: frozenset[str]) -> tuple[bytes, list[dict[str, str]]]:
-        lines = head.split(b"\r\n")
+        pieces = _LINE.split(head)
+        lines = list(zip(pieces[0::2], [*pieces[1::2], b""], strict=True))
+        out: list[bytes] = []
         items: list[dict[str, str]] = []
-        for index, line in enumerate(lines[1:], start=1):
+        at = 0
+        while at < len(lines):
+            upto = at + 1
+            while upto < len(lines) and lines[upto][0][:1] in (b" ", b"\t"):
+                upto += 1  # obs-fold: the field goes on in this line
+            line, _ = lines[at]
             name, sep, value = line.partition(b":")
             field = name.decode("latin-1").strip()
-            if not sep or field.lower() not in names:
-                continue
-            text = value.decode("latin-1").strip()
-            replaced, found = self.value(field.lower(), text)
-            items += [{"field": field, "name": n, "value": v, "hmac": self.mark(v)}
-                      for n, v in found]
-            lines[index] = f"{field}: {replaced}".encode("latin-1")
-        return b"\r\n".join(lines), items
+            text = " ".join(piece.decode("latin-1").strip()
+                            for piece in [value, *(lines[k][0] for k in range(at + 1, upto))])
+            found: list[tuple[str, str]] = []
+            if sep and field.lower() in names:
+                replaced, found = self.value(field.lower(), text.strip())
+            if found:
+                items += [{"field": field, "name": n, "value": v, "hmac": self.mark(v)}
+                          for n, v in found]
+                space = value[:len(value) - len(value.lstrip())] or b" "
+                out += [name, b":", space, replaced.encode("latin-1"), lines[upto - 1][1]]
+            else:
+                out += [piece for k in range(at, upto) for piece in lines[k]]
+            at = upto
+        return b"".join(out), items
 
     def value(self, field: str, text: str) -> tuple[str, list[tuple[str, str]]]:
         """The field's value with each secret replaced, and the (name, secret) pairs."""
-        if field == "authorization":
+        if field in ("authorization", "proxy-authorization"):
             scheme, space, credentials = text.partition(" ")
-            if not space:
+            if not space or not credentials.strip():
                 return self.mark(text), [("", text)]
             return f"{scheme} {self.mark(credentials.strip())}", [(scheme,
                                                                    credentials.strip())]
-        if field == "set-cookie":
-            pair, semi, attributes = text.partition(";")
-            name, eq, value = pair.partition("=")
-            if not eq:
-                return self.mark(pair.strip()) + semi + attributes, [("", pair.strip())]
-            return (f"{name.strip()}={self.mark(value.strip())}{semi}{attributes}",
-                    [(name.strip(), value.strip())])
-        found = []
-        parts = []
+        if field in RESPONSE_FIELDS:
+            parts, found = [], []
+            for cookie in _NEXT_COOKIE.split(text):
+                if not cookie.strip():
+                    continue
+                replaced, secrets = self._set_cookie(cookie.strip())
+                parts.append(replaced)
+                found += secrets
+            return ", ".join(parts), found
+        found, parts = [], []
         for piece in re.split(r";\s*", text):
             name, eq, value = piece.partition("=")
             if not piece:
@@ -118,11 +146,32 @@ class Redactor:
                 parts.append(self.mark(piece))
         return "; ".join(parts), found
 
+    def _set_cookie(self, text: str) -> tuple[str, list[tuple[str, str]]]:
+        pair, *attributes = text.split(";")
+        name, eq, value = pair.partition("=")
+        if eq:
+            found = [(name.strip(), value.strip())]
+            parts = [f"{name.strip()}={self.mark(value.strip())}"]
+        else:
+            found = [("", pair.strip())]
+            parts = [self.mark(pair.strip())]
+        for attribute in attributes:
+            key, eq, value = attribute.strip().partition("=")
+            form = _ATTRIBUTE_FORMS.get(key.strip().lower())
+            if form is not None and form.fullmatch(value.strip()) and (eq or not value):
+                parts.append(attribute.strip())
+            elif attribute.strip():
+                found.append((key.strip() if eq else "", value.strip() if eq else
+                              attribute.strip()))
+                parts.append(f"{key.strip()}={self.mark(value.strip())}" if eq
+                             else self.mark(attribute.strip()))
+        return "; ".join(parts), found
+
 
 def declared(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """The WARC field a redacted record carries."""
     fields = sorted({item["field"].title() for item in items})
-    return [("Custody-Redacted", f"{', '.join(fields)}: {DECLARED}")]
+    return [("Custody-Redacted", f"{', '.join(fields)}: {DECLARED}")] if fields else []
 
 
 def credentials_path(root: Path, capture_id: str) -> Path:

@@ -164,7 +164,7 @@ class WarcSink:
         shown: list[dict[str, str]] = []
         if self.redactor is not None:
             request_bytes, hidden = self.redactor.request(exchange.request_bytes)
-            if exchange.ok and exchange.response is not None:
+            if exchange.response is not None:  # bytes that are not HTTP too: as they parse
                 exchange.response, exchange.response_size, shown = self.redactor.response(
                     exchange.response, exchange.response_size)
         if not exchange.ok or exchange.response is None:
@@ -178,19 +178,20 @@ class WarcSink:
                 # record is read as HTTP by every tool, and these bytes are not
                 reply = self._write(writer, "resource", exchange.response,
                                     target_uri=exchange.url, date=date,
-                                    content_type="application/octet-stream", ip=exchange.ip)
+                                    content_type="application/octet-stream", ip=exchange.ip,
+                                    headers=declared(shown))
+                self.redacted(reply, shown)
                 tied = [("WARC-Concurrent-To", reply["record_id"])]
                 request = self._write(writer, "request", request_bytes,
                                       target_uri=exchange.url, date=date,
                                       content_type="application/http; msgtype=request",
-                                      headers=tied + declared(hidden) if hidden else tied,
-                                      ip=exchange.ip)
+                                      headers=tied + declared(hidden), ip=exchange.ip)
                 self.redacted(request, hidden)
             self._write(writer, "metadata", block, target_uri=exchange.url, date=date,
                         content_type="application/warc-fields", headers=tied)
             return None
         extra = [("WARC-Truncated", exchange.truncated)] if exchange.truncated else []
-        extra += declared(shown) if shown else []
+        extra += declared(shown)
         response = self.last_response = self._write(
             writer, "response", exchange.response, target_uri=exchange.url, date=date,
             content_type="application/http; msgtype=response", headers=extra,
@@ -201,8 +202,7 @@ class WarcSink:
         concurrent = [("WARC-Concurrent-To", response["record_id"])]
         request = self._write(writer, "request", request_bytes, target_uri=exchange.url,
                               date=date, content_type="application/http; msgtype=request",
-                              headers=concurrent + declared(hidden) if hidden else concurrent,
-                              ip=exchange.ip)
+                              headers=concurrent + declared(hidden), ip=exchange.ip)
         self.redacted(request, hidden)
         if exchange.tls_chain:
             self._write(

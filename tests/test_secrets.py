@@ -1,0 +1,108 @@
+"""What is handed over never carries the archivist's secrets unless told to.
+
+Every form of a credential field is redacted in the WARC."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import socket
+import sys
+import threading
+import zipfile
+from pathlib import Path
+
+from conftest import Custody
+from custody.capture.redact import MARK, Redactor
+
+WARCIO = str(Path(sys.executable).with_name("warcio"))
+
+
+def holding(folder: Path, values: list[str]) -> dict[str, list[str]]:
+    """Which of the ``values`` each file under ``folder`` holds, gzip and ZIP opened."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        if path.suffix == ".gz":
+            data += gzip.decompress(data)
+        if path.suffix == ".wacz":
+            with zipfile.ZipFile(path) as package:
+                data += b"".join(gzip.decompress(package.read(n)) if n.endswith(".gz")
+                                 else package.read(n) for n in package.namelist())
+        held = [v for v in values if v.encode() in data]
+        if held:
+            found[str(path.relative_to(folder))] = held
+    return found
+
+
+def test_every_header_form_is_redacted() -> None:
+    """Folded, repeated and comma-joined Set-Cookie, Set-Cookie2, bare LF line ends,
+    Cookie, Authorization and Proxy-Authorization: no value stays, the body is as sent."""
+    redactor = Redactor(b"k" * 32)
+    secrets = ["TRACK0123456789", "FOLD0123456789", "SECOND0123456789", "LEAK0123456789",
+               "V2SECRET01234", "PLAIN0123456789"]
+    head = ("HTTP/1.1 302 Found\n"
+            f"Set-Cookie: pref=dark; Path=/, track={secrets[0]}; Path=/; HttpOnly; "
+            "Expires=Wed, 21 Oct 2026 07:28:00 GMT\n"
+            f"Set-Cookie:\n folded={secrets[1]};\n\tPath=/\n"
+            f"set-cookie: a=1; Path=/, c={secrets[2]}; Path=/, b=2; Path=/, {secrets[3]}\n"
+            f"Set-Cookie2: v2={secrets[4]}; Version=1\n"
+            f"Set-Cookie: {secrets[5]}\n"
+            "Content-Length: 30\n\n").encode()
+    body = b"Set-Cookie: body=NOT-A-HEADER1"
+    spool, size, items = redactor.response(io.BytesIO(head + body), len(head + body))
+    stored = spool.read()
+    assert size == len(stored) and stored.endswith(b"\n\n" + body)
+    assert not [s for s in secrets if s.encode() in stored[:-len(body)]], stored
+    assert all(any(secret in i["value"] for i in items) for secret in secrets), items
+    assert stored.count(MARK.encode()) >= 8
+    assert b"Expires=Wed, 21 Oct 2026 07:28:00 GMT" in stored  # attributes stay
+    request = (b"GET / HTTP/1.1\r\nHost: h\r\nCookie: a=COOKIEVALUE1; b=COOKIEVALUE2\r\n"
+               b"Cookie: c=COOKIEVALUE3\r\nProxy-Authorization: Basic UFJPWFk6U0VDUkVU\r\n"
+               b"Authorization: Bearer TOKEN0123 456\r\n\r\n")
+    sent, items = redactor.request(request)
+    assert not [v for v in (b"COOKIEVALUE", b"UFJPWFk6", b"TOKEN0123") if v in sent], sent
+    assert {i["field"] for i in items} == {"Cookie", "Proxy-Authorization", "Authorization"}
+
+
+class Replies:
+    """A loopback server whose answer is not well-formed HTTP, a Set-Cookie in it."""
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nSet-Cookie: s=" + self.secret.encode() +
+                             b"\r\nthis line is no header\r\n\r\nbody")
+
+
+def test_a_reply_that_is_not_http_is_redacted_too(custody: Custody, tmp_path: Path) -> None:
+    secret = "broken-" + "ab12" * 8
+    server = Replies(secret)
+    try:
+        cookies = tmp_path / "cookies.txt"
+        cookies.write_text("# Netscape HTTP Cookie File\n"
+                           "127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\tsess-0123456789\n")
+        result = custody("archive", "--json", "--retries", "0", "--cookies", str(cookies),
+                         server.url)
+        assert result.exit_code == 5, result.output
+    finally:
+        server.sock.close()
+    assert holding(custody.root, [secret, "sess-0123456789"]) == {
+        str(p.relative_to(custody.root)): [secret, "sess-0123456789"]
+        for p in (custody.root / ".custody" / "credentials").glob("*.json")}
+    assert custody.verify()[0] == 0
