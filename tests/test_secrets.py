@@ -1,21 +1,34 @@
 """What is handed over never carries the archivist's secrets unless told to.
 
-Every form of a credential field is redacted in the WARC."""
+Every form of a credential field is redacted in the WARC; a seed's user:password@ is sent
+as Basic authentication and written nowhere."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import socket
 import sys
 import threading
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
 
 from conftest import Custody
 from custody.capture.redact import MARK, Redactor
+from custody.testing.members import PRIVATE_TEXT, MembersSite
 
 WARCIO = str(Path(sys.executable).with_name("warcio"))
+
+
+@pytest.fixture
+def members() -> Iterator[MembersSite]:
+    with MembersSite() as site:
+        yield site
 
 
 def holding(folder: Path, values: list[str]) -> dict[str, list[str]]:
@@ -35,6 +48,20 @@ def holding(folder: Path, values: list[str]) -> dict[str, list[str]]:
         if held:
             found[str(path.relative_to(folder))] = held
     return found
+
+
+def http_heads(root: Path) -> list[tuple[str, str, bytes]]:
+    """(WARC-Type, target URI, HTTP head as stored) of every request and response."""
+    out = []
+    for warc in sorted((root / "archive").rglob("*.warc.gz")):
+        with open(warc, "rb") as fh:
+            for record in ArchiveIterator(fh, no_record_parse=True):
+                block = record.raw_stream.read()
+                if record.rec_type in ("request", "response"):
+                    out.append((record.rec_type,
+                                record.rec_headers.get_header("WARC-Target-URI"),
+                                block.split(b"\r\n\r\n")[0]))
+    return out
 
 
 def test_every_header_form_is_redacted() -> None:
@@ -106,3 +133,42 @@ def test_a_reply_that_is_not_http_is_redacted_too(custody: Custody, tmp_path: Pa
         str(p.relative_to(custody.root)): [secret, "sess-0123456789"]
         for p in (custody.root / ".custody" / "credentials").glob("*.json")}
     assert custody.verify()[0] == 0
+
+
+def test_a_seed_login_is_sent_as_basic_and_written_nowhere(
+        custody: Custody, members: MembersSite, tmp_path: Path) -> None:
+    port = members.url.rsplit(":", 1)[1]
+    seed = f"http://{members.user}:{members.password}@127.0.0.1:{port}/private/"
+    out = custody.archive(seed, extra=("--depth", "1", "--allow-private"))
+    cid = out["capture_id"]
+    manifest = custody.manifest(cid)
+    assert manifest["seed_url"] == f"http://127.0.0.1:{port}/private/"
+    docs = custody.query("SELECT url, text FROM documents")
+    assert any(PRIVATE_TEXT in (d["text"] or "") for d in docs), docs
+    basic = base64.b64encode(f"{members.user}:{members.password}".encode()).decode()
+    held = manifest["redactions"]["credentials_file"]["path"]
+    assert holding(custody.root, [members.password, basic]) == {held: [basic]}
+    statuses = {r["url"]: r["status_code"] for r in custody.query(
+        "SELECT url, status_code FROM resources")}
+    # a link's own user:password@ is dropped; the login goes to its origin, no other
+    assert statuses[f"http://127.0.0.1:{port}/private/linked"] == 200
+    assert statuses[f"http://localhost:{port}/private/elsewhere"] == 401
+    assert not [u for u in statuses if "@" in u]
+    heads = {(kind, uri): head for kind, uri, head in http_heads(custody.root)}
+    assert b"Authorization: Basic " + MARK.encode() in \
+        heads[("request", f"http://127.0.0.1:{port}/private/")]
+    assert b"Authorization" not in heads[("request",
+                                          f"http://localhost:{port}/private/elsewhere")]
+    assert custody.verify()[0] == 0
+    custody.ok("bundle", cid, "-o", str(tmp_path / "b"))
+    assert holding(tmp_path / "b", [members.password, basic]) == {}
+
+
+def test_a_login_is_refused_where_it_would_travel_in_clear(custody: Custody) -> None:
+    result = custody("archive", "--queue", "redis://127.0.0.1:1/0",
+                     "https://someone:secret-password@example.org/")
+    assert result.exit_code == 2 and "user:password" in result.stderr, result.output
+    assert result.stderr.count("\n") == 1
+    result = custody("archive", "https://a:one@example.org/", "https://a:two@example.org/x")
+    assert result.exit_code == 2 and "two logins for" in result.stderr
+    assert not list((custody.root / "manifests").glob("*.json"))

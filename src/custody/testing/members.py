@@ -1,21 +1,31 @@
-"""A members-only site for the logged-in capture tests: ``/login`` sets a session cookie
-(and ``/token`` answers a bearer token), ``/members`` and what it needs answer only with the
-session, and each members' answer renews the cookie, as many sites do."""
+"""A members-only site for the logged-in capture tests: ``/login`` sets a session cookie,
+``/members`` and what it needs answer only with the session, and each members' answer
+renews the cookie, as many sites do.
+
+``/private/`` answers only HTTP Basic authentication with ``user``/``password`` (a seed's
+``user:password@``), and links a URL with credentials of its own and a redirect to
+another origin.
+"""
 
 from __future__ import annotations
 
+import base64
 import secrets
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 MEMBERS_TEXT = "Minutes of the closed meeting: the evacuation starts on Thursday."
+PRIVATE_TEXT = "Private area: the list of witnesses is kept here."
 
 
 class MembersSite:
     def __init__(self, media: Path | None = None) -> None:
         self.session = "sess-" + secrets.token_hex(16)
         self.renewed = "renew-" + secrets.token_hex(16)
+        self.user, self.password = "archivist", "pw-" + secrets.token_hex(8)
+        self.link_password = "linkpw-" + secrets.token_hex(6)
         self.clip = (media / "clip.mp4").read_bytes() if media else b""
         site = self
 
@@ -26,10 +36,12 @@ class MembersSite:
                 cookie = self.headers.get("Cookie") or ""
                 allowed = f"session={site.session}" in cookie or \
                     f"session={site.renewed}" in cookie
-                path = self.path.split("?")[0]
+                path = urlsplit(self.path).path
                 if path == "/login":
                     self._send(200, b"<html><body>welcome</body></html>", "text/html",
                                [("Set-Cookie", f"session={site.session}; Path=/; HttpOnly")])
+                elif path.startswith("/private"):
+                    self._private(path)
                 elif not allowed:
                     self._send(403, b"<html><body>members only</body></html>", "text/html")
                 elif path == "/members":
@@ -43,6 +55,26 @@ class MembersSite:
                     self._send(200, site.clip, "video/mp4")
                 else:
                     self._send(404, b"not here", "text/plain")
+
+            def _private(self, path: str) -> None:
+                login = base64.b64encode(f"{site.user}:{site.password}".encode()).decode()
+                if self.headers.get("Authorization") != f"Basic {login}":
+                    self._send(401, b"who are you?", "text/plain",
+                               [("WWW-Authenticate", 'Basic realm="private"')])
+                elif path == "/private/":
+                    host = self.headers.get("Host") or ""
+                    body = (f"<!doctype html><html lang=en><head><title>Private</title></head>"
+                            f"<body><article><h1>Private</h1><p>{PRIVATE_TEXT}</p>"
+                            f'<a href="http://someone:{site.link_password}@{host}/private/'
+                            f'linked">linked</a> <a href="/private/away">away</a>'
+                            "</article></body></html>").encode()
+                    self._send(200, body, "text/html; charset=utf-8")
+                elif path == "/private/away":  # to another origin: no login goes there
+                    port = (self.headers.get("Host") or "").rpartition(":")[2]
+                    self._send(302, b"", "text/plain",
+                               [("Location", f"http://localhost:{port}/private/elsewhere")])
+                else:
+                    self._send(200, f"<html><body>{path}</body></html>".encode(), "text/html")
 
             def _send(self, status: int, body: bytes, ctype: str,
                       extra: list[tuple[str, str]] | None = None) -> None:
