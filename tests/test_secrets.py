@@ -1,14 +1,18 @@
 """What is handed over never carries the archivist's secrets unless told to.
 
 Every form of a credential field is redacted in the WARC; a seed's user:password@ is sent
-as Basic authentication and written nowhere."""
+as Basic authentication and written nowhere; a session id a server puts in a redirect URL
+is known, and kept with the session's values."""
 
 from __future__ import annotations
 
 import base64
 import gzip
 import io
+import json
 import socket
+import sqlite3
+import subprocess
 import sys
 import threading
 import zipfile
@@ -21,6 +25,7 @@ from warcio.archiveiterator import ArchiveIterator
 from conftest import Custody
 from custody.capture.redact import MARK, Redactor
 from custody.testing.members import PRIVATE_TEXT, MembersSite
+from test_crash import run_custody
 
 WARCIO = str(Path(sys.executable).with_name("warcio"))
 
@@ -135,6 +140,30 @@ def test_a_reply_that_is_not_http_is_redacted_too(custody: Custody, tmp_path: Pa
     assert custody.verify()[0] == 0
 
 
+def test_a_session_id_in_a_redirect_url_is_known(
+        custody: Custody, members: MembersSite, tmp_path: Path) -> None:
+    cookies = members.cookies_txt(tmp_path / "cookies.txt")
+    out = custody.archive(members.url + "/account",
+                          extra=("--cookies", str(cookies), "--depth", "1"))
+    cid = out["capture_id"]
+    assert out["final_urls"][members.url + "/account"].endswith(f"sid={members.sid}")
+    # the folded and comma-joined cookies are in no record; the session id stays in URLs
+    s = members.secrets()
+    held = custody.manifest(cid)["redactions"]
+    kept = json.loads((custody.root / held["credentials_file"]["path"]).read_text())
+    assert {s["track"], s["folded"]} <= {v["value"] for v in kept["values"]}
+    assert [(x["where"], x["name"], x["value"]) for x in kept["secrets"]] == \
+        [("url", "sid", members.sid)]
+    assert [x["name"] for x in held["secrets"]] == ["sid"]
+    for _, uri, head in http_heads(custody.root):
+        assert s["track"].encode() not in head and s["folded"].encode() not in head, uri
+    (warc,) = custody.manifest(cid)["warc_files"]
+    check = subprocess.run([WARCIO, "check", "-v", str(custody.root / warc["path"])],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+    assert custody.verify()[0] == 0
+
+
 def test_a_seed_login_is_sent_as_basic_and_written_nowhere(
         custody: Custody, members: MembersSite, tmp_path: Path) -> None:
     port = members.url.rsplit(":", 1)[1]
@@ -172,3 +201,36 @@ def test_a_login_is_refused_where_it_would_travel_in_clear(custody: Custody) -> 
     result = custody("archive", "https://a:one@example.org/", "https://a:two@example.org/x")
     assert result.exit_code == 2 and "two logins for" in result.stderr
     assert not list((custody.root / "manifests").glob("*.json"))
+
+
+@pytest.mark.parametrize("changed", ["value", "value and hash"])
+def test_credentials_that_do_not_give_the_records_hashes_fail_verify(
+        custody: Custody, members: MembersSite, tmp_path: Path, changed: str) -> None:
+    """A credentials file sealed as it is (its state changed before the seal), whose
+    value is not the one the records' keyed hash was made from: the HMAC comparison
+    tells; with a hash made anew from the other value, the records tell."""
+    cookies = members.cookies_txt(tmp_path / "cookies.txt")
+    killed = run_custody(custody, "archive", "--cookies", str(cookies), "--no-requisites",
+                         members.url + "/members", fault="seal.journal")
+    assert killed.returncode == -9, killed.stderr
+    (state,) = (custody.root / ".custody" / "crawls").glob("*/state.db")
+    conn = sqlite3.connect(state)
+    with conn:
+        (key,) = conn.execute("SELECT value FROM meta WHERE key = 'redaction_key'").fetchone()
+        redactor = Redactor(bytes.fromhex(json.loads(key)))
+        for row_id, text in conn.execute("SELECT id, json FROM redactions").fetchall():
+            items = json.loads(text)
+            for item in items:
+                item["value"] = item["value"].replace("sess-", "ssss-")
+                if changed == "value and hash":
+                    item["hmac"] = redactor.mark(item["value"])
+            conn.execute("UPDATE redactions SET json = ? WHERE id = ?",
+                         [json.dumps(items), row_id])
+    conn.close()
+    done = run_custody(custody, "reindex")
+    assert done.returncode == 0, done.stderr
+    code, report = custody.verify()
+    failed = [c for c in report["checks"] if c["outcome"] == "failed"]
+    assert code == 1 and [c["check"] for c in failed] == ["credentials"], failed
+    assert ("do not give the hashes" if changed == "value" else "does not hold the hash") \
+        in failed[0]["detail"]

@@ -13,6 +13,13 @@ the manifest lists each replaced value by record, field and hash, and the values
 the capture's random key go to ``.custody/credentials/<capture>.json`` (mode 0600),
 which the manifest seals by its sha256 and which no bundle or export contains unless
 asked (--include-credentials).
+
+A secret can also travel where custody cannot replace it without rewriting evidence: in
+a URL (a session id a server puts in a redirect's Location, ``/home?sid=...``), and in
+what a server echoes in a body. Such values are not changed; the session values custody
+sees in the URLs it fetches are kept in the credentials file too (``secrets``, each with
+its hash in the manifest), so that a bundle, export or report can be searched for every
+known value of the session before it is written (report/secrets.py).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import re
 import tempfile
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 from ..core.atomic import write_atomic
 
@@ -31,11 +39,19 @@ REQUEST_FIELDS = frozenset({"cookie", "authorization", "proxy-authorization"})
 RESPONSE_FIELDS = frozenset({"set-cookie", "set-cookie2"})
 MARK = "custody-redacted:hmac-sha256:"
 DECLARED = "values replaced by HMAC-SHA256 under the capture's redaction key (see manifest)"
+MIN_SECRET = 8  # shorter values cannot be told apart from ordinary text
+# query and path parameters that carry a session or a credential, by their usual names
+SESSION_PARAMS = frozenset({
+    "sid", "sess", "session", "sessid", "sessionid", "session_id", "phpsessid",
+    "jsessionid", "aspsessionid", "cfid", "cftoken", "token", "auth", "auth_token",
+    "authtoken", "access_token", "id_token", "refresh_token", "api_key", "apikey",
+    "x-amz-credential", "x-amz-security-token", "x-amz-signature", "signature", "sig"})
 _SPOOL = 1024 * 1024
 _HEAD_LIMIT = 256 * 1024
 _HEAD_END = re.compile(rb"\n\r?\n")  # as h11 finds it: CRLF or a bare LF
 _LINE = re.compile(rb"(\r?\n)")
 _NEXT_COOKIE = re.compile(r",(?=\s*[^\s;,=]+\s*=)")  # a comma that starts another cookie
+_PATH_PARAM = re.compile(r";([^;=/?#]+)=([^;/?#]*)")
 # Set-Cookie attributes kept in clear, when their value looks as it should; any other
 # text in a Set-Cookie is replaced, so that nothing the server put there stays unread
 _ATTRIBUTE_FORMS = {
@@ -52,6 +68,7 @@ _ATTRIBUTE_FORMS = {
 class Redactor:
     def __init__(self, key: bytes) -> None:
         self.key = key
+        self._seen: set[str] = set()  # session values recorded already
 
     def mark(self, value: str) -> str:
         digest = hmac.new(self.key, value.encode("latin-1", errors="replace"), hashlib.sha256)
@@ -109,6 +126,7 @@ class Redactor:
             if found:
                 items += [{"field": field, "name": n, "value": v, "hmac": self.mark(v)}
                           for n, v in found]
+                self._seen.update(v for _, v in found)  # known: not a URL's news
                 space = value[:len(value) - len(value.lstrip())] or b" "
                 out += [name, b":", space, replaced.encode("latin-1"), lines[upto - 1][1]]
             else:
@@ -167,10 +185,51 @@ class Redactor:
                              else self.mark(attribute.strip()))
         return "; ".join(parts), found
 
+    def url_secrets(self, url: str) -> list[dict[str, str]]:
+        """The session values a URL carries, not seen before: its query and path
+        parameters with a session's usual names. They stay in the URL, which is
+        evidence; they are known, so that what is handed over can be searched for them."""
+        return self._new([(n, v) for n, v in _parameters(url) if n.lower() in SESSION_PARAMS])
+
+    def location_secrets(self, url: str, location: str) -> list[dict[str, str]]:
+        """What a redirect's Location adds to the URL it answered that looks like a
+        token (letters and digits, no path): a session id the server put in the URL."""
+        try:
+            target = urljoin(url, location.strip())
+        except ValueError:
+            return []
+        before = set(_parameters(url))
+        return self._new([(n, v) for n, v in _parameters(target) if (n, v) not in before
+                          and (_token_like(v) or n.lower() in SESSION_PARAMS)])
+
+    def _new(self, found: list[tuple[str, str]]) -> list[dict[str, str]]:
+        items = []
+        for name, value in found:
+            if len(value) < MIN_SECRET or value in self._seen:
+                continue
+            self._seen.add(value)
+            items.append({"where": "url", "name": name, "value": value,
+                          "hmac": self.mark(value)})
+        return items
+
+
+def _parameters(url: str) -> list[tuple[str, str]]:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    found = [(m.group(1), m.group(2)) for m in _PATH_PARAM.finditer(parts.path)]
+    return found + parse_qsl(parts.query, keep_blank_values=True)
+
+
+def _token_like(value: str) -> bool:
+    return (len(value) >= MIN_SECRET and "/" not in value and ":" not in value
+            and any(c.isdigit() for c in value) and any(c.isalpha() for c in value))
+
 
 def declared(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """The WARC field a redacted record carries."""
-    fields = sorted({item["field"].title() for item in items})
+    fields = sorted({item["field"].title() for item in items if "field" in item})
     return [("Custody-Redacted", f"{', '.join(fields)}: {DECLARED}")] if fields else []
 
 
@@ -181,23 +240,36 @@ def credentials_path(root: Path, capture_id: str) -> Path:
 def write_credentials(root: Path, capture_id: str, key_hex: str,
                       redactions: list[tuple[str, list[dict[str, str]]]]) -> dict[str, Any]:
     """Write the credentials file (mode 0600) and give what the manifest says of the
-    redactions: each value's record, field, name and hash, and the file's digest."""
+    redactions: each replaced value's record, field, name and hash; each session value
+    seen in a URL (``secrets``) by record, name and hash; and the file's digest."""
     values = [{"record_id": record_id, **item} for record_id, items in redactions
-              for item in items]
-    body = json.dumps({"format": "custody-credentials/1", "capture_id": capture_id,
-                       "method": "hmac-sha256", "key": key_hex, "values": values},
-                      ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8") + b"\n"
+              for item in items if "field" in item]
+    secrets: list[dict[str, str]] = []
+    for record_id, items in redactions:
+        for item in items:
+            if "where" in item and all(s["value"] != item["value"] for s in secrets):
+                secrets.append({"record_id": record_id, **item})
+    kept: dict[str, Any] = {"format": "custody-credentials/1", "capture_id": capture_id,
+                            "method": "hmac-sha256", "key": key_hex, "values": values}
+    if secrets:
+        kept["secrets"] = secrets
+    body = json.dumps(kept, ensure_ascii=False, indent=1,
+                      sort_keys=True).encode("utf-8") + b"\n"
     path = credentials_path(root, capture_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.parent.chmod(0o700)
     write_atomic(path, body, mode=0o600)
-    return {
+    said: dict[str, Any] = {
         "method": "hmac-sha256", "declared_by": "Custody-Redacted",
         "fields": sorted({v["field"].title() for v in values}),
         "values": [{k: v[k] for k in ("record_id", "field", "name", "hmac")} for v in values],
-        "credentials_file": {"path": path.relative_to(root).as_posix(),
-                             "bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()},
     }
+    if secrets:
+        said["secrets"] = [{k: s[k] for k in ("record_id", "where", "name", "hmac")}
+                           for s in secrets]
+    said["credentials_file"] = {"path": path.relative_to(root).as_posix(),
+                                "bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+    return said
 
 
 def scrub_info(redactor: Redactor, info: Any) -> list[dict[str, str]]:

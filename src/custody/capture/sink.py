@@ -186,7 +186,7 @@ class WarcSink:
                                       target_uri=exchange.url, date=date,
                                       content_type="application/http; msgtype=request",
                                       headers=tied + declared(hidden), ip=exchange.ip)
-                self.redacted(request, hidden)
+                self.redacted(request, hidden + self._url_secrets(exchange))
             self._write(writer, "metadata", block, target_uri=exchange.url, date=date,
                         content_type="application/warc-fields", headers=tied)
             return None
@@ -198,12 +198,12 @@ class WarcSink:
             http_status=exchange.status, ip=exchange.ip,
             payload_type=exchange.headers.get("content-type"),
         )
-        self.redacted(response, shown)
+        self.redacted(response, shown + self._url_secrets(exchange, location=True))
         concurrent = [("WARC-Concurrent-To", response["record_id"])]
         request = self._write(writer, "request", request_bytes, target_uri=exchange.url,
                               date=date, content_type="application/http; msgtype=request",
                               headers=concurrent + declared(hidden), ip=exchange.ip)
-        self.redacted(request, hidden)
+        self.redacted(request, hidden + self._url_secrets(exchange))
         if exchange.tls_chain:
             self._write(
                 writer, "metadata", _pem_chain(exchange.tls_chain), target_uri=exchange.url,
@@ -216,9 +216,23 @@ class WarcSink:
         return self._links(writer, response, exchange)
 
     def redacted(self, record: dict[str, Any], items: list[dict[str, str]]) -> None:
-        """Credentials replaced in a record, for the manifest and the credentials file."""
+        """Credentials replaced in a record, and session values its URL carries, for the
+        manifest and the credentials file."""
         if items:
             self.state.add_redactions(record["record_id"], items)
+
+    def _url_secrets(self, exchange: Exchange, *, location: bool = False
+                     ) -> list[dict[str, str]]:
+        """In a capture with the archivist's session: the session values in the URL the
+        exchange fetched, or (``location``) that its redirect's Location adds."""
+        if self.redactor is None:
+            return []
+        if not location:
+            return self.redactor.url_secrets(exchange.url)
+        if exchange.status is None or not 300 <= exchange.status < 400:
+            return []
+        target = exchange.headers.get("location")
+        return self.redactor.location_secrets(exchange.url, target) if target else []
 
     def links_of(self, record: dict[str, Any]) -> Links | None:
         """The links of a page stored earlier, read back from its WARC record."""

@@ -2,19 +2,25 @@
 ``/members`` and what it needs answer only with the session, and each members' answer
 renews the cookie, as many sites do.
 
-``/private/`` answers only HTTP Basic authentication with ``user``/``password`` (a seed's
-``user:password@``), and links a URL with credentials of its own and a redirect to
-another origin.
+It also leaks its secrets the ways real sites do, for the tests of what is handed over:
+``/account`` sets cookies in a folded ``Set-Cookie`` and in one that joins two cookies
+with a comma, and redirects to ``/home?sid=...`` (a session id in the URL); ``/home``
+echoes that id in its HTML and links ``/data.json?sid=...``, which echoes the session
+cookie in JSON; a script on ``/home`` writes the session cookie into the DOM, from text
+the HTML holds only reversed. ``/private/`` answers only HTTP Basic authentication with
+``user``/``password`` (a seed's ``user:password@``), and links a URL with credentials of
+its own and a redirect to another origin.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 MEMBERS_TEXT = "Minutes of the closed meeting: the evacuation starts on Thursday."
 PRIVATE_TEXT = "Private area: the list of witnesses is kept here."
@@ -24,6 +30,9 @@ class MembersSite:
     def __init__(self, media: Path | None = None) -> None:
         self.session = "sess-" + secrets.token_hex(16)
         self.renewed = "renew-" + secrets.token_hex(16)
+        self.sid = "sid" + secrets.token_hex(12)
+        self.track = "track-" + secrets.token_hex(10)
+        self.folded = "fold-" + secrets.token_hex(10)
         self.user, self.password = "archivist", "pw-" + secrets.token_hex(8)
         self.link_password = "linkpw-" + secrets.token_hex(6)
         self.clip = (media / "clip.mp4").read_bytes() if media else b""
@@ -37,6 +46,7 @@ class MembersSite:
                 allowed = f"session={site.session}" in cookie or \
                     f"session={site.renewed}" in cookie
                 path = urlsplit(self.path).path
+                query = parse_qs(urlsplit(self.path).query)
                 if path == "/login":
                     self._send(200, b"<html><body>welcome</body></html>", "text/html",
                                [("Set-Cookie", f"session={site.session}; Path=/; HttpOnly")])
@@ -53,6 +63,17 @@ class MembersSite:
                                [("Set-Cookie", f"session={site.renewed}; Path=/; HttpOnly")])
                 elif path == "/members/clip.mp4":
                     self._send(200, site.clip, "video/mp4")
+                elif path == "/account":
+                    self._send(302, b"", "text/html", [
+                        ("Location", f"/home?sid={site.sid}"),
+                        ("Set-Cookie", f"pref=dark; Path=/, track={site.track}; Path=/; "
+                                       "Expires=Wed, 21 Oct 2026 07:28:00 GMT"),
+                        ("Set-Cookie", f"\r\n folded={site.folded};\r\n Path=/")])
+                elif path == "/home" and query.get("sid") == [site.sid]:
+                    self._send(200, site.home().encode(), "text/html; charset=utf-8")
+                elif path == "/data.json" and query.get("sid") == [site.sid]:
+                    self._send(200, json.dumps({"user": site.user, "session": site.session,
+                                                "sid": site.sid}).encode(), "application/json")
                 else:
                     self._send(404, b"not here", "text/plain")
 
@@ -93,6 +114,22 @@ class MembersSite:
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def home(self) -> str:
+        """The page the redirect leads to: the URL's session id in its text and links,
+        and the session cookie put into the DOM by a script, reversed in the HTML."""
+        hidden = self.session[::-1]
+        return ("<!doctype html><html lang=en><head><title>Home</title></head><body>"
+                f"<article><h1>Welcome back</h1><p>Your session number is {self.sid}.</p>"
+                f'<p><a href="/data.json?sid={self.sid}">your data</a></p>'
+                '<p id="key">loading</p></article><script>document.getElementById("key")'
+                f'.textContent = "Session key: " + "{hidden}".split("").reverse().join("");'
+                "</script></body></html>")
+
+    def secrets(self) -> dict[str, str]:
+        """Each secret the site hands out, by what it is."""
+        return {"session": self.session, "renewed": self.renewed, "sid": self.sid,
+                "track": self.track, "folded": self.folded, "password": self.password}
 
     def cookies_txt(self, path: Path) -> Path:
         """The session as a browser extension exports it (Netscape cookies.txt)."""
