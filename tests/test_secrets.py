@@ -1,8 +1,10 @@
 """What is handed over never carries the archivist's secrets unless told to.
 
 Every form of a credential field is redacted in the WARC; a seed's user:password@ is sent
-as Basic authentication and written nowhere; a session id a server puts in a redirect URL
-is known, and kept with the session's values."""
+as Basic authentication and written nowhere; and before a bundle, an export or a report
+is written, every known value of the session is searched for in what it would carry --
+a session id a server put in a redirect URL, or echoed in a page, a JSON body or the
+DOM -- and nothing is written where one appears, unless --allow-secrets."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import base64
 import gzip
 import io
 import json
+import os
 import socket
 import sqlite3
 import subprocess
@@ -140,7 +143,7 @@ def test_a_reply_that_is_not_http_is_redacted_too(custody: Custody, tmp_path: Pa
     assert custody.verify()[0] == 0
 
 
-def test_a_session_id_in_a_redirect_url_is_known(
+def test_a_redirect_session_id_and_echoes_stop_the_handover(
         custody: Custody, members: MembersSite, tmp_path: Path) -> None:
     cookies = members.cookies_txt(tmp_path / "cookies.txt")
     out = custody.archive(members.url + "/account",
@@ -162,6 +165,62 @@ def test_a_session_id_in_a_redirect_url_is_known(
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout
     assert custody.verify()[0] == 0
+    # what custody secrets finds, named without the value
+    listed = custody("secrets", "--json", cid)
+    assert listed.exit_code == 1, listed.output
+    found = json.loads(listed.stdout)["found"]
+    wheres = [f["where"] for f in found]
+    for part in ("HTTP field Location", "request line", "HTTP field Referer",
+                 "WARC field WARC-Target-URI", "its block", "documents.text",
+                 "final_urls", "records["):
+        assert any(part in w for w in wheres), (part, wheres)
+    assert {f["name"] for f in found} == {"sid", "session"}
+    assert not [w for w in wheres for v in s.values() if v in w]
+    # bundle, export and report refuse, write nothing, and say where
+    for args, made in ((("bundle", cid, "-o", str(tmp_path / "b")), tmp_path / "b"),
+                       (("export", cid, "-o", str(tmp_path / "e.wacz")), tmp_path / "e.wacz"),
+                       (("report", cid, "-o", str(tmp_path / "r.html")), tmp_path / "r.html")):
+        result = custody(*args)
+        assert result.exit_code == 11, result.output
+        assert not made.exists()
+        lines = result.stderr.splitlines()
+        assert lines[-1].startswith("custody: error: the session's secrets appear in")
+        assert any(line.startswith("custody: secret: URL sid (") for line in lines)
+        assert not [v for v in s.values() if v in result.stderr]
+    # unless told to: then the files hold them (the search was right), and the log says so
+    custody.ok("bundle", cid, "-o", str(tmp_path / "b"), "--allow-secrets")
+    custody.ok("export", cid, "-o", str(tmp_path / "e.wacz"), "--allow-secrets")
+    custody.ok("report", cid, "-o", str(tmp_path / "r.html"), "--allow-secrets")
+    assert "sid" in str(holding(tmp_path / "b", [members.sid]))
+    assert holding(tmp_path, [members.sid])["e.wacz"]
+    assert holding(tmp_path, [members.sid])["r.html"]
+    assert "1 session value the servers put in URLs" in (tmp_path / "r.html").read_text()
+    events = [e for e in json.loads(custody.ok("log", "--json").stdout)
+              if e["event"] in ("bundled", "exported", "reported")]
+    assert len(events) == 3
+    for event in events:
+        assert event["details"]["secrets"]["allowed"] is True
+        assert event["details"]["secrets"]["places"] > 0
+    # without the credentials file the values cannot be searched for: refused too
+    (custody.root / held["credentials_file"]["path"]).unlink()
+    assert custody("secrets", cid).exit_code == 6
+    result = custody("bundle", cid, "-o", str(tmp_path / "b2"))
+    assert result.exit_code == 11 and "is gone" in result.stderr, result.output
+    assert custody.verify()[0] == 0
+
+
+def test_a_session_that_nothing_echoes_is_handed_over(custody: Custody, members: MembersSite,
+                                                      tmp_path: Path) -> None:
+    cookies = members.cookies_txt(tmp_path / "cookies.txt")
+    cid = custody.archive(members.url + "/members", extra=("--cookies", str(cookies),
+                                                           "--no-requisites"))["capture_id"]
+    assert custody("secrets", cid).exit_code == 0
+    custody.ok("bundle", cid, "-o", str(tmp_path / "b"))
+    (event,) = [e for e in json.loads(custody.ok("log", "--json").stdout)
+                if e["event"] == "bundled"]
+    assert event["details"]["secrets"] == {"searched": 2, "too_short": 0, "places": 0,
+                                           "unsearchable": 0, "pictures": 0,
+                                           "allowed": False}
 
 
 def test_a_seed_login_is_sent_as_basic_and_written_nowhere(
@@ -189,6 +248,7 @@ def test_a_seed_login_is_sent_as_basic_and_written_nowhere(
     assert b"Authorization" not in heads[("request",
                                           f"http://localhost:{port}/private/elsewhere")]
     assert custody.verify()[0] == 0
+    assert custody("secrets", cid).exit_code == 0
     custody.ok("bundle", cid, "-o", str(tmp_path / "b"))
     assert holding(tmp_path / "b", [members.password, basic]) == {}
 
@@ -234,3 +294,35 @@ def test_credentials_that_do_not_give_the_records_hashes_fail_verify(
     assert code == 1 and [c["check"] for c in failed] == ["credentials"], failed
     assert ("do not give the hashes" if changed == "value" else "does not hold the hash") \
         in failed[0]["detail"]
+
+
+CHROMIUM = os.environ.get("CUSTODY_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                    reason=f"no Chromium at {CHROMIUM}: ./scripts/setup --browser installs it")
+def test_a_secret_a_script_writes_into_the_dom_is_found(custody: Custody, members: MembersSite,
+                                                        tmp_path: Path) -> None:
+    """The page's HTML holds the session cookie only reversed; the browser's DOM holds it
+    as it is: found in the DOM's record, in the rendered document's text, and the render
+    URNs carry the session id of the URL."""
+    cookies = members.cookies_txt(tmp_path / "cookies.txt")
+    out = custody.archive(members.url + "/account",
+                          extra=("--browser", "--cookies", str(cookies), "--no-requisites"))
+    cid = out["capture_id"]
+    result = custody("secrets", "--json", cid)
+    assert result.exit_code == 1, result.output
+    listed = json.loads(result.stdout)
+    session = [f["where"] for f in listed["found"] if f["name"] == "session"]
+    assert any("(resource urn:dom:" in w and w.endswith("its block") for w in session), session
+    assert any("documents.text" in w for w in session), session
+    assert not any("(response " in w for w in session), session  # the HTML holds it reversed
+    assert any("urn:screenshot:" in f["where"] and "WARC-Target-URI" in f["where"]
+               for f in listed["found"] if f["name"] == "sid")
+    assert listed["pictures"] >= 2
+    result = custody("bundle", cid, "-o", str(tmp_path / "b"))
+    assert result.exit_code == 11 and not (tmp_path / "b").exists(), result.output
+    custody.ok("bundle", cid, "-o", str(tmp_path / "b"), "--allow-secrets")
+    assert "screenshots and PDFs" in custody("bundle", cid, "-o", str(tmp_path / "c"),
+                                             "--allow-secrets").stderr
+    assert holding(tmp_path / "b", [members.session])
