@@ -27,6 +27,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from conftest import Custody
 from custody.capture.redact import MARK, Redactor
+from custody.report.secrets import Matcher, Secret
 from custody.testing.members import PRIVATE_TEXT, MembersSite
 from test_crash import run_custody
 
@@ -149,15 +150,16 @@ def test_a_redirect_session_id_and_echoes_stop_the_handover(
     out = custody.archive(members.url + "/account",
                           extra=("--cookies", str(cookies), "--depth", "1"))
     cid = out["capture_id"]
-    assert out["final_urls"][members.url + "/account"].endswith(f"sid={members.sid}")
+    assert out["final_urls"][members.url + "/account"].endswith(
+        f"sid={members.sid}&visit={members.visit}")
     # the folded and comma-joined cookies are in no record; the session id stays in URLs
     s = members.secrets()
     held = custody.manifest(cid)["redactions"]
     kept = json.loads((custody.root / held["credentials_file"]["path"]).read_text())
     assert {s["track"], s["folded"]} <= {v["value"] for v in kept["values"]}
     assert [(x["where"], x["name"], x["value"]) for x in kept["secrets"]] == \
-        [("url", "sid", members.sid)]
-    assert [x["name"] for x in held["secrets"]] == ["sid"]
+        [("url", "sid", members.sid), ("url", "visit", members.visit)]
+    assert [x["name"] for x in held["secrets"]] == ["sid", "visit"]
     for _, uri, head in http_heads(custody.root):
         assert s["track"].encode() not in head and s["folded"].encode() not in head, uri
     (warc,) = custody.manifest(cid)["warc_files"]
@@ -174,7 +176,10 @@ def test_a_redirect_session_id_and_echoes_stop_the_handover(
                  "WARC field WARC-Target-URI", "its block", "documents.text",
                  "final_urls", "records["):
         assert any(part in w for w in wheres), (part, wheres)
-    assert {f["name"] for f in found} == {"sid", "session"}
+    assert {f["name"] for f in found} == {"sid", "visit", "session"}
+    # a value cut across two reads of a block, and one only a gzipped body holds
+    assert any("/long.txt" in w and w.endswith("its block") for w in wheres), wheres
+    assert any("/packed.txt" in w and w.endswith("its body, decoded") for w in wheres)
     assert not [w for w in wheres for v in s.values() if v in w]
     # bundle, export and report refuse, write nothing, and say where
     for args, made in ((("bundle", cid, "-o", str(tmp_path / "b")), tmp_path / "b"),
@@ -194,7 +199,7 @@ def test_a_redirect_session_id_and_echoes_stop_the_handover(
     assert "sid" in str(holding(tmp_path / "b", [members.sid]))
     assert holding(tmp_path, [members.sid])["e.wacz"]
     assert holding(tmp_path, [members.sid])["r.html"]
-    assert "1 session value the servers put in URLs" in (tmp_path / "r.html").read_text()
+    assert "2 session values the servers put in URLs" in (tmp_path / "r.html").read_text()
     events = [e for e in json.loads(custody.ok("log", "--json").stdout)
               if e["event"] in ("bundled", "exported", "reported")]
     assert len(events) == 3
@@ -207,6 +212,16 @@ def test_a_redirect_session_id_and_echoes_stop_the_handover(
     result = custody("bundle", cid, "-o", str(tmp_path / "b2"))
     assert result.exit_code == 11 and "is gone" in result.stderr, result.output
     assert custody.verify()[0] == 0
+
+
+def test_each_form_of_a_value_is_found() -> None:
+    value = "ab+/cd==Z9yx"
+    matcher = Matcher([Secret("Cookie", "c", MARK + "0" * 64, value)])
+    for text in (b"?c=ab%2B%2Fcd%3D%3DZ9yx&", b"?c=ab%2b%2fcd%3d%3dZ9yx", b"ab%2B%2Fcd",
+                 b'{"c": "ab+\\/cd==Z9yx"}', b"AB+/CD==z9YX".lower(), b"ab+/cd==Z9yx"):
+        assert matcher.find(text) == ([] if text == b"ab%2B%2Fcd" else
+                                      [matcher.forms[value.encode()]]), text
+    assert matcher.mask("http://h/?c=ab%2B%2Fcd%3D%3DZ9yx") == "http://h/?c=[c]"
 
 
 def test_a_session_that_nothing_echoes_is_handed_over(custody: Custody, members: MembersSite,

@@ -4,17 +4,20 @@ renews the cookie, as many sites do.
 
 It also leaks its secrets the ways real sites do, for the tests of what is handed over:
 ``/account`` sets cookies in a folded ``Set-Cookie`` and in one that joins two cookies
-with a comma, and redirects to ``/home?sid=...`` (a session id in the URL); ``/home``
-echoes that id in its HTML and links ``/data.json?sid=...``, which echoes the session
-cookie in JSON; a script on ``/home`` writes the session cookie into the DOM, from text
-the HTML holds only reversed. ``/private/`` answers only HTTP Basic authentication with
-``user``/``password`` (a seed's ``user:password@``), and links a URL with credentials of
-its own and a redirect to another origin.
+with a comma, and redirects to ``/home?sid=...&visit=...`` (a session id in the URL,
+and a token under a name no list knows); ``/home`` echoes the id in its HTML and links
+``/data.json?sid=...``, which echoes the session cookie in JSON, and two bodies that
+hold the cookie where a reader cuts them: ``/long.txt`` across its first 64 KiB,
+``/packed.txt`` only gzipped; a script on ``/home`` writes the session cookie into the
+DOM, from text the HTML holds only reversed. ``/private/`` answers only HTTP Basic
+authentication with ``user``/``password`` (a seed's ``user:password@``), and links a URL
+with credentials of its own and a redirect to another origin.
 """
 
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import secrets
 import threading
@@ -31,6 +34,7 @@ class MembersSite:
         self.session = "sess-" + secrets.token_hex(16)
         self.renewed = "renew-" + secrets.token_hex(16)
         self.sid = "sid" + secrets.token_hex(12)
+        self.visit = "v" + secrets.token_hex(10)
         self.track = "track-" + secrets.token_hex(10)
         self.folded = "fold-" + secrets.token_hex(10)
         self.user, self.password = "archivist", "pw-" + secrets.token_hex(8)
@@ -65,12 +69,18 @@ class MembersSite:
                     self._send(200, site.clip, "video/mp4")
                 elif path == "/account":
                     self._send(302, b"", "text/html", [
-                        ("Location", f"/home?sid={site.sid}"),
+                        ("Location", f"/home?sid={site.sid}&visit={site.visit}"),
                         ("Set-Cookie", f"pref=dark; Path=/, track={site.track}; Path=/; "
                                        "Expires=Wed, 21 Oct 2026 07:28:00 GMT"),
                         ("Set-Cookie", f"\r\n folded={site.folded};\r\n Path=/")])
                 elif path == "/home" and query.get("sid") == [site.sid]:
                     self._send(200, site.home().encode(), "text/html; charset=utf-8")
+                elif path == "/long.txt":  # the cookie from byte 65530 to 65566
+                    self._send(200, b"x" * 65530 + site.session.encode() + b" end",
+                               "text/plain")
+                elif path == "/packed.txt":
+                    self._send(200, gzip.compress(f"session {site.session}".encode()),
+                               "text/plain", [("Content-Encoding", "gzip")])
                 elif path == "/data.json" and query.get("sid") == [site.sid]:
                     self._send(200, json.dumps({"user": site.user, "session": site.session,
                                                 "sid": site.sid}).encode(), "application/json")
@@ -121,7 +131,8 @@ class MembersSite:
         hidden = self.session[::-1]
         return ("<!doctype html><html lang=en><head><title>Home</title></head><body>"
                 f"<article><h1>Welcome back</h1><p>Your session number is {self.sid}.</p>"
-                f'<p><a href="/data.json?sid={self.sid}">your data</a></p>'
+                f'<p><a href="/data.json?sid={self.sid}">your data</a> '
+                '<a href="/long.txt">long</a> <a href="/packed.txt">packed</a></p>'
                 '<p id="key">loading</p></article><script>document.getElementById("key")'
                 f'.textContent = "Session key: " + "{hidden}".split("").reverse().join("");'
                 "</script></body></html>")
@@ -129,6 +140,7 @@ class MembersSite:
     def secrets(self) -> dict[str, str]:
         """Each secret the site hands out, by what it is."""
         return {"session": self.session, "renewed": self.renewed, "sid": self.sid,
+                "visit": self.visit,
                 "track": self.track, "folded": self.folded, "password": self.password}
 
     def cookies_txt(self, path: Path) -> Path:
