@@ -128,8 +128,9 @@ class Fetcher:
         guard: AddressGuard | None = None,
         cookies: Any = None,
     ) -> None:
-        """``cookies``: the archivist's cookie jar (core.cookies), sent with custody's own
-        requests (a browser's or yt-dlp's, passed on by the proxy, carry their own)."""
+        """``cookies``: the archivist's session (core.cookies.Session): its cookies sent
+        with custody's own requests (a browser's or yt-dlp's, passed on by the proxy,
+        carry their own), its logins with every request to their origins."""
         self.timeout = timeout
         self.abort_at = float("inf")
         self.max_body = max_body
@@ -195,6 +196,10 @@ class Fetcher:
                     continue
                 headers.append((name.encode("latin-1"), value.encode("latin-1")))
             headers.append((b"Accept-Encoding", ACCEPT_ENCODING.encode()))
+        # a seed's user:password@, for its origin: unless the request carries its own
+        login = self.cookies.authorization(url) if self.cookies is not None else None
+        if login and not any(name.lower() == b"authorization" for name, _ in headers):
+            headers.append((b"Authorization", login.encode("ascii")))
         return httpcore.URL(scheme=parts.scheme.encode("ascii"), host=host.encode("ascii"),
                             port=parts.port, target=target.encode("ascii")), headers
 

@@ -60,13 +60,14 @@ def start(archive: Archive, seeds: list[str], *, key: Ed25519PrivateKey, setting
           on_progress: Callable[[Stats, int], None] | None = None,
           open_visitor: OpenVisitor | None = None,
           open_media: OpenMedia | None = None, job: str | None = None,
-          gate: Any = None) -> Result:
+          gate: Any = None, logins: list[list[str]] | None = None) -> Result:
     """Capture the seeds (and what the settings say to follow) as one sealed capture.
 
     A queue worker gives its ``job`` (written to ``.custody/jobs/JOB.json`` with the
     capture id before anything is fetched, and into the manifest) and the ``gate`` that
     keeps each host's politeness across all workers; it completes interrupted seals
-    itself, job by job, so none is recovered here."""
+    itself, job by job, so none is recovered here. ``logins``: (origin, user, password)
+    that seeds carried, kept only in the crawl's private state (core.cookies)."""
     with archive.lock():
         collector = collector_of(archive, key)
         recovered = [] if archive.lane is not None else \
@@ -84,6 +85,7 @@ def start(archive: Archive, seeds: list[str], *, key: Ed25519PrivateKey, setting
                 state.set_meta("job", {"id": job, "worker": archive.lane})
             state.set_meta("started_at", iso(started))
             state.set_meta("seeds", seeds)
+            state.set_meta("logins", logins or [])
             state.set_meta("settings", settings.to_json())
             state.set_meta("final_urls", {s: s for s in seeds})
             for seed in seeds:
@@ -179,7 +181,7 @@ def _run(archive: Archive, state: CrawlState, key: Ed25519PrivateKey, collector:
     guard = AddressGuard({(Target(s, s, "seed").host) for s in seeds}, settings.allow_private)
     extractor = Extractor(archive.root)
     catch_up(extractor, state)
-    jar = cookie_jar.load(settings.cookies, settings.browser_profile)
+    jar = cookie_jar.load(settings.cookies, settings.browser_profile, state.meta("logins"))
     redactor = None
     if jar is not None:  # the archivist's session: its secrets are not put in the WARC
         if not state.meta("redaction_key"):

@@ -164,7 +164,7 @@ class WarcSink:
         shown: list[dict[str, str]] = []
         if self.redactor is not None:
             request_bytes, hidden = self.redactor.request(exchange.request_bytes)
-            if exchange.ok and exchange.response is not None:
+            if exchange.response is not None:  # bytes that are not HTTP too: as they parse
                 exchange.response, exchange.response_size, shown = self.redactor.response(
                     exchange.response, exchange.response_size)
         if not exchange.ok or exchange.response is None:
@@ -178,32 +178,32 @@ class WarcSink:
                 # record is read as HTTP by every tool, and these bytes are not
                 reply = self._write(writer, "resource", exchange.response,
                                     target_uri=exchange.url, date=date,
-                                    content_type="application/octet-stream", ip=exchange.ip)
+                                    content_type="application/octet-stream", ip=exchange.ip,
+                                    headers=declared(shown))
+                self.redacted(reply, shown)
                 tied = [("WARC-Concurrent-To", reply["record_id"])]
                 request = self._write(writer, "request", request_bytes,
                                       target_uri=exchange.url, date=date,
                                       content_type="application/http; msgtype=request",
-                                      headers=tied + declared(hidden) if hidden else tied,
-                                      ip=exchange.ip)
-                self.redacted(request, hidden)
+                                      headers=tied + declared(hidden), ip=exchange.ip)
+                self.redacted(request, hidden + self._url_secrets(exchange))
             self._write(writer, "metadata", block, target_uri=exchange.url, date=date,
                         content_type="application/warc-fields", headers=tied)
             return None
         extra = [("WARC-Truncated", exchange.truncated)] if exchange.truncated else []
-        extra += declared(shown) if shown else []
+        extra += declared(shown)
         response = self.last_response = self._write(
             writer, "response", exchange.response, target_uri=exchange.url, date=date,
             content_type="application/http; msgtype=response", headers=extra,
             http_status=exchange.status, ip=exchange.ip,
             payload_type=exchange.headers.get("content-type"),
         )
-        self.redacted(response, shown)
+        self.redacted(response, shown + self._url_secrets(exchange, location=True))
         concurrent = [("WARC-Concurrent-To", response["record_id"])]
         request = self._write(writer, "request", request_bytes, target_uri=exchange.url,
                               date=date, content_type="application/http; msgtype=request",
-                              headers=concurrent + declared(hidden) if hidden else concurrent,
-                              ip=exchange.ip)
-        self.redacted(request, hidden)
+                              headers=concurrent + declared(hidden), ip=exchange.ip)
+        self.redacted(request, hidden + self._url_secrets(exchange))
         if exchange.tls_chain:
             self._write(
                 writer, "metadata", _pem_chain(exchange.tls_chain), target_uri=exchange.url,
@@ -216,9 +216,23 @@ class WarcSink:
         return self._links(writer, response, exchange)
 
     def redacted(self, record: dict[str, Any], items: list[dict[str, str]]) -> None:
-        """Credentials replaced in a record, for the manifest and the credentials file."""
+        """Credentials replaced in a record, and session values its URL carries, for the
+        manifest and the credentials file."""
         if items:
             self.state.add_redactions(record["record_id"], items)
+
+    def _url_secrets(self, exchange: Exchange, *, location: bool = False
+                     ) -> list[dict[str, str]]:
+        """In a capture with the archivist's session: the session values in the URL the
+        exchange fetched, or (``location``) that its redirect's Location adds."""
+        if self.redactor is None:
+            return []
+        if not location:
+            return self.redactor.url_secrets(exchange.url)
+        if exchange.status is None or not 300 <= exchange.status < 400:
+            return []
+        target = exchange.headers.get("location")
+        return self.redactor.location_secrets(exchange.url, target) if target else []
 
     def links_of(self, record: dict[str, Any]) -> Links | None:
         """The links of a page stored earlier, read back from its WARC record."""

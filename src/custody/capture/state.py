@@ -79,7 +79,8 @@ class Target:
 class CrawlState:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # private: it holds the session's values (cookies, logins) until they are sealed
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = NORMAL")

@@ -31,6 +31,7 @@ COMMANDS = {
     "serve": "browsing:serve", "replay": "replaying:replay", "export": "exporting:export",
     "import": "importing:import_command", "report": "reporting:report",
     "worker": "queueing:worker", "queue": "queueing:queue", "pull": "queueing:pull",
+    "secrets": "handover:secrets_command",
 }
 
 

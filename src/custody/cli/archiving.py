@@ -54,11 +54,13 @@ class RegexType(click.ParamType):
         return str(value)
 
 
-def _read_seeds(urls: tuple[str, ...], from_file: str | None) -> list[str]:
+def _read_seeds(urls: tuple[str, ...], from_file: str | None
+                ) -> tuple[list[str], list[list[str]]]:
     """URLs from the arguments, from --from FILE and from stdin ('-'): # comments skipped;
-    each checked, a bad one named by its file and line."""
+    each checked, a bad one named by its file and line. A URL's user:password@ is taken
+    out of it before anything is written: the logins, (origin, user, password), apart."""
     from ..core.errors import InvalidURL
-    from ..core.urls import check_url
+    from ..core.urls import check_url, split_login
 
     lines: list[tuple[str, str]] = []  # (where, text)
     sources = list(urls)
@@ -76,15 +78,19 @@ def _read_seeds(urls: tuple[str, ...], from_file: str | None) -> list[str]:
             lines += _numbered(item[1:], data)
         else:
             lines.append(("", item))
-    seeds = []
+    seeds: list[str] = []
+    logins: dict[str, tuple[str, str, str]] = {}  # by origin
     for where, text in lines:
         if not text.strip() or text.lstrip().startswith("#"):
             continue
+        bare, login = split_login(text)
         try:
-            seeds.append(check_url(text))
+            seeds.append(check_url(bare))
         except InvalidURL as exc:
             raise UsageError(str(exc), where=where or None) from exc
-    return seeds
+        if login is not None and logins.setdefault(login[0], login) != login:
+            raise UsageError(f"two logins for {login[0]}: give one", where=where or None)
+    return list(dict.fromkeys(seeds)), [list(login) for login in logins.values()]
 
 
 def _numbered(name: str, data: bytes) -> list[tuple[str, str]]:
@@ -191,11 +197,13 @@ def archive(root: str | None, urls: tuple[str, ...], from_file: str | None, resu
     from ..core.archive import Archive
     from ..seal.trust import check_signing_key
 
-    seeds = list(dict.fromkeys(_read_seeds(urls, from_file)))
+    seeds, logins = _read_seeds(urls, from_file)
     if resume and seeds:
         raise UsageError("--resume continues the last crawl; give no URLs with it")
     if not resume and not seeds:
         raise UsageError("no URLs to archive (give URLs, --from FILE, or - for stdin)")
+    if queue_url is not None and logins:
+        raise UsageError("a URL's user:password@ cannot be queued: the queue would carry it")
     if queue_url is not None:
         _enqueue(root, queue_url, seeds, batch, resume, as_json, options)
         return
@@ -222,7 +230,7 @@ def archive(root: str | None, urls: tuple[str, ...], from_file: str | None, resu
             settings.tsa = list(options["tsa"]) or load_config(arch.root).tsa
             result = capture.start(arch, seeds, key=key_obj, settings=settings,
                                    on_progress=on_progress, open_visitor=open_browser,
-                                   open_media=open_media)
+                                   open_media=open_media, logins=logins)
     _report_capture(arch, result, as_json)
 
 

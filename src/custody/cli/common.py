@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -26,6 +27,10 @@ json_rows_option = click.option(
     "--json", "fmt", flag_value="json", help="A JSON array of row objects."
 )
 csv_option = click.option("--csv", "fmt", flag_value="csv", help="CSV with a header row.")
+allow_secrets_option = click.option(
+    "--allow-secrets", is_flag=True,
+    help="Write it even where the capture's session secrets appear in it (each place is "
+         "listed; the custody log records that it was allowed).")
 timeout_option = click.option(
     "--timeout", type=click.FloatRange(min=0.01), default=5.0, show_default=True,
     metavar="S", help="Stop a query that runs longer than S seconds (Ctrl-C stops it too).")
@@ -166,3 +171,58 @@ def store_copy(store_url: str, root: str | None) -> Any:
         f"({counts['bytes'] / 1e6:.1f} MB), {counts['removed']} removed from the copy "
         f"in {arch.root}")
     return arch
+
+
+T = TypeVar("T")
+SHOWN = 20  # places listed before a refusal; `custody secrets` lists them all
+
+def guarded(capture_ids: list[str], write: Callable[[], T]) -> T:
+    """``write()``; when it refuses for the session's secrets, say where first."""
+    from ..core.errors import SecretsFound
+
+    try:
+        return write()
+    except SecretsFound as exc:
+        for line in exc.lines[:SHOWN]:
+            click.echo(f"custody: secret: {line}", err=True)
+        if len(exc.lines) > SHOWN:
+            click.echo(f"custody: secret: ... and {len(exc.lines) - SHOWN} more (custody "
+                       f"secrets {' '.join(capture_ids)} lists them all)", err=True)
+        raise
+
+
+def searched(found: Any, *, allow: bool) -> dict[str, Any] | None:
+    """Refuse unless nothing was found or ``allow``; what the custody log records of the
+    search (None when the captures had no session), said on stderr too."""
+    found.refuse(allow=allow)
+    if not found.session:
+        return None
+    summary = {**found.summary(), "allowed": bool(allow and not found.clean)}
+    say_secrets(summary)
+    return summary
+
+
+def say_secrets(summary: dict[str, Any] | None) -> None:
+    """What a search for the session's secrets leaves for the archivist to know."""
+    if not summary:
+        return
+    if summary["allowed"]:
+        click.echo(f"custody: note: written with the session's secrets in "
+                   f"{summary['places']} places (--allow-secrets); the custody log says so",
+                   err=True)
+    if summary["pictures"]:
+        click.echo(f"custody: note: {summary['pictures']} screenshots and PDFs of pages "
+                   "are pictures of text, which custody cannot search: look at them "
+                   "before handing them over", err=True)
+    if summary["too_short"]:
+        click.echo(f"custody: note: {summary['too_short']} of the session's values are "
+                   "too short to tell apart from text, and were not searched for", err=True)
+
+
+def search_before(arch: Any, capture_ids: list[str], *, allow: bool,
+                  extra: dict[str, bytes] | None = None) -> dict[str, Any] | None:
+    """The search made before a bundle or a report is written (see report/secrets.py)."""
+    from ..report.secrets import search
+
+    found = search(arch, capture_ids, extra=extra)
+    return guarded(capture_ids, lambda: searched(found, allow=allow))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import log_event, root_option, signing_key
+from .common import allow_secrets_option, guarded, log_event, root_option, say_secrets, signing_key
 
 
 @click.command()
@@ -17,12 +17,14 @@ from .common import log_event, root_option, signing_key
 @click.option("--include-credentials", is_flag=True,
               help="Also put in the archivist's session secrets that the WARC holds only "
                    "as keyed hashes (never without this flag).")
+@allow_secrets_option
 def export(root: str | None, capture_ids: tuple[str, ...], output: str,
-           include_credentials: bool) -> None:
+           include_credentials: bool, allow_secrets: bool) -> None:
     """Export captures as one WACZ 1.1.1 file, signed, with their proof inside.
 
     ReplayWeb.page, pywb and py-wacz read it; custody/VERIFY.md inside says how to check
-    it with standard tools alone.
+    it with standard tools alone. Where the session's secrets of a capture made with it
+    appear in it, nothing is written without --allow-secrets (`custody secrets`).
 
     \b
     custody export 20261121T101500Z-1a2b3c4d -o statement.wacz
@@ -39,10 +41,16 @@ def export(root: str | None, capture_ids: tuple[str, ...], output: str,
     if principal is None:
         raise KeyProblem("this key is not one of the archive's archivists (custody key add, "
                          "or custody key rotate)")
-    summary = write_wacz(arch, ids, Path(output), key=key, principal=principal,
-                         include_credentials=include_credentials)
-    log_event(arch, "exported", {"capture_ids": ids, "file": Path(output).name,
-                                 "format": "wacz", "credentials": include_credentials})
+    summary = guarded(ids, lambda: write_wacz(arch, ids, Path(output), key=key,
+                                              principal=principal,
+                                              include_credentials=include_credentials,
+                                              allow_secrets=allow_secrets))
+    details: dict[str, object] = {"capture_ids": ids, "file": Path(output).name,
+                                  "format": "wacz", "credentials": include_credentials}
+    if summary.get("secrets") is not None:
+        details["secrets"] = summary["secrets"]
+        say_secrets(summary["secrets"])
+    log_event(arch, "exported", details)
     click.echo(f"{output}: {summary['captures']} capture"
                f"{'' if summary['captures'] == 1 else 's'}, {summary['pages']} pages, "
                f"{summary['warc_files']} WARC files, signed by {principal}")

@@ -10,7 +10,14 @@ from pathlib import Path
 import click
 
 from ..core.errors import ExitCode, UsageError
-from .common import json_option, log_event, root_option, signing_key
+from .common import (
+    allow_secrets_option,
+    json_option,
+    log_event,
+    root_option,
+    search_before,
+    signing_key,
+)
 
 # -- timestamps, the ledger, the log, bundles ----------------------------------------------------
 
@@ -171,8 +178,13 @@ def log_command(root: str | None, as_json: bool, tail: int | None,
 @click.option("--include-credentials", is_flag=True,
               help="Also put in the archivist's session secrets that the WARC holds only "
                    "as keyed hashes (never without this flag).")
-def bundle(root: str | None, capture_id: str, output: str, include_credentials: bool) -> None:
+@allow_secrets_option
+def bundle(root: str | None, capture_id: str, output: str, include_credentials: bool,
+           allow_secrets: bool) -> None:
     """Write an evidence bundle for one capture, checkable with standard tools alone.
+
+    A capture made with the archivist's session is searched first for its secrets
+    (`custody secrets`): where they appear, nothing is written without --allow-secrets.
 
     \b
     custody bundle 20261121T101500Z-1a2b3c4d -o evidence-for-court/
@@ -184,8 +196,13 @@ def bundle(root: str | None, capture_id: str, output: str, include_credentials: 
 
     arch = Archive.open(root)
     report = render(gather(arch, capture_id)).encode("utf-8")  # a report for people, too
+    secrets = search_before(arch, [capture_id], allow=allow_secrets,
+                            extra={"report.html": report})
     files = write_bundle(arch, capture_id, Path(output), extra={"report.html": report},
                          include_credentials=include_credentials)
-    log_event(arch, "bundled", {"capture_id": capture_id, "files": len(files),
-                                "credentials": include_credentials})
+    details: dict[str, object] = {"capture_id": capture_id, "files": len(files),
+                                  "credentials": include_credentials}
+    if secrets is not None:
+        details["secrets"] = secrets
+    log_event(arch, "bundled", details)
     click.echo(f"{output}: {len(files)} files; see {Path(output) / 'VERIFY.md'}")

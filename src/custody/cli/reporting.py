@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..core.errors import UsageError
-from .common import log_event, root_option
+from .common import allow_secrets_option, log_event, root_option, search_before
 
 
 @click.command()
@@ -16,10 +16,14 @@ from .common import log_event, root_option
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="The report file to write (HTML, or PDF with --pdf).")
 @click.option("--pdf", is_flag=True, help="Write PDF, printed by Chromium, instead of HTML.")
-def report(root: str | None, capture_id: str, output: str, pdf: bool) -> None:
+@allow_secrets_option
+def report(root: str | None, capture_id: str, output: str, pdf: bool,
+           allow_secrets: bool) -> None:
     """A self-contained report of one capture, for people: what, when, from where, how
     and by whom, what came back, what was derived, the chain of custody, the ledger, a
-    verification made now, and the commands that check it without custody.
+    verification made now, and the commands that check it without custody. Where the
+    session's secrets of a capture made with it appear in it, nothing is written
+    without --allow-secrets (`custody secrets`).
 
     \b
     custody report 20261121T101500Z-1a2b3c4d -o capture-report.html
@@ -36,6 +40,8 @@ def report(root: str | None, capture_id: str, output: str, pdf: bool) -> None:
                          where=output)
     arch = Archive.open(root)
     html = render(gather(arch, capture_id))
+    secrets = search_before(arch, [capture_id], allow=allow_secrets,
+                            extra={out.name: html.encode("utf-8")})
     if pdf:
         from ..report.pdf import print_pdf
 
@@ -47,5 +53,9 @@ def report(root: str | None, capture_id: str, output: str, pdf: bool) -> None:
             partial.unlink(missing_ok=True)
     else:
         write_atomic(out, html.encode("utf-8"))
-    log_event(arch, "reported", {"capture_id": capture_id, "format": "pdf" if pdf else "html"})
+    details: dict[str, object] = {"capture_id": capture_id,
+                                  "format": "pdf" if pdf else "html"}
+    if secrets is not None:
+        details["secrets"] = secrets
+    log_event(arch, "reported", details)
     click.echo(f"{output}: report of {capture_id}")

@@ -1,10 +1,16 @@
-"""The archivist's session cookies (--cookies, --browser-profile), for every fetcher.
+"""The archivist's session (--cookies, --browser-profile, a seed's user:password@), for
+every fetcher.
 
-Read with yt-dlp's cookie code, which yt-dlp itself then uses: a Netscape cookies.txt
-(as browser extensions, wget and yt-dlp write it; "#HttpOnly_" lines and session
-cookies with expiry 0 included), or the cookie store of a Chromium user-data
+Cookies are read with yt-dlp's cookie code, which yt-dlp itself then uses: a Netscape
+cookies.txt (as browser extensions, wget and yt-dlp write it; "#HttpOnly_" lines and
+session cookies with expiry 0 included), or the cookie store of a Chromium user-data
 directory, decrypted as Chromium's own "basic" store or the desktop keyring does.
 The jar is held in memory; custody never writes it back to the archivist's file.
+
+A login a seed carried (``https://user:password@host/``) is sent as HTTP Basic
+authentication with every request to that seed's origin (scheme, host and port) --
+custody's own, the browser's and yt-dlp's, as curl sends it, without waiting for a
+challenge -- and to no other origin, a redirect's included.
 """
 
 from __future__ import annotations
@@ -20,14 +26,43 @@ from typing import Any
 from .errors import UsageError
 
 
-def load(cookies: str | None, profile: str | None) -> Any | None:
-    """A cookie jar (yt_dlp.cookies.YoutubeDLCookieJar) from the file and/or the profile;
-    None when neither is given. UsageError, in one line, when one cannot be read."""
-    if not cookies and not profile:
+class Session:
+    """The archivist's session: a cookie jar (yt_dlp.cookies.YoutubeDLCookieJar, empty
+    when no cookies were given) and the logins by origin."""
+
+    def __init__(self, jar: Any, logins: dict[str, tuple[str, str]]) -> None:
+        self.jar = jar
+        self.logins = logins
+
+    def authorization(self, url: str) -> str | None:
+        """The Authorization field for ``url``: Basic, when a seed's login is for its
+        origin."""
+        import base64
+
+        from .urls import origin_of
+
+        try:
+            login = self.logins.get(origin_of(url))
+        except ValueError:
+            return None
+        if login is None:
+            return None
+        user, password = login
+        return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+def load(cookies: str | None, profile: str | None,
+         logins: list[list[str]] | None = None) -> Session | None:
+    """The session: a cookie jar from the file and/or the profile, and the seeds' logins
+    (origin, user, password); None when none is given. UsageError, in one line, when a
+    file or profile cannot be read."""
+    if not cookies and not profile and not logins:
         return None
     from yt_dlp.cookies import YoutubeDLCookieJar
 
     jar = YoutubeDLCookieJar()
+    session = Session(jar, {origin: (user, password) for origin, user, password in
+                            logins or []})
     if cookies:
         skipped = io.StringIO()  # yt-dlp prints the lines it skips: said once, below
         try:
@@ -43,7 +78,7 @@ def load(cookies: str | None, profile: str | None) -> Any | None:
     if profile:
         for cookie in _profile_cookies(profile):
             jar.set_cookie(cookie)
-    return jar
+    return session
 
 
 def _profile_cookies(profile: str) -> list[Cookie]:
@@ -68,12 +103,12 @@ def _profile_cookies(profile: str) -> list[Cookie]:
     return cookies
 
 
-def header_for(jar: Any, url: str) -> str | None:
+def header_for(session: Session, url: str) -> str | None:
     """The Cookie field a browser would send to ``url``."""
-    return jar.get_cookie_header(url) or None
+    return session.jar.get_cookie_header(url) or None
 
 
-def take_set_cookie(jar: Any, url: str, fields: list[tuple[str, str]]) -> None:
+def take_set_cookie(session: Session, url: str, fields: list[tuple[str, str]]) -> None:
     """Keep what a response's Set-Cookie fields set (a server renewing the session), as a
     browser would; only in memory."""
     if not any(name.lower() == "set-cookie" for name, _ in fields):
@@ -89,13 +124,13 @@ def take_set_cookie(jar: Any, url: str, fields: list[tuple[str, str]]) -> None:
             return message
 
     with contextlib.suppress(Exception):  # a malformed Set-Cookie is the server's, kept
-        jar.extract_cookies(Response(), urllib.request.Request(url))
+        session.jar.extract_cookies(Response(), urllib.request.Request(url))
 
 
-def for_playwright(jar: Any) -> list[dict[str, Any]]:
+def for_playwright(session: Session) -> list[dict[str, Any]]:
     """The jar as Playwright's BrowserContext.add_cookies takes it."""
     out = []
-    for cookie in jar:
+    for cookie in session.jar:
         item: dict[str, Any] = {"name": cookie.name, "value": cookie.value or "",
                                 "domain": cookie.domain, "path": cookie.path or "/",
                                 "secure": bool(cookie.secure),
@@ -106,7 +141,7 @@ def for_playwright(jar: Any) -> list[dict[str, Any]]:
     return out
 
 
-def netscape_file(jar: Any, folder: Path) -> Path:
+def netscape_file(session: Session, folder: Path) -> Path:
     """The jar as a cookies.txt in ``folder`` (a private temporary one), for yt-dlp."""
     handle = tempfile.NamedTemporaryFile("w", dir=folder, suffix=".cookies.txt",  # noqa: SIM115
                                          delete=False)
@@ -115,7 +150,7 @@ def netscape_file(jar: Any, folder: Path) -> Path:
     path.chmod(0o600)
     # written here: the jar's own save() marks its session cookies expired as it goes
     lines = ["# Netscape HTTP Cookie File"]
-    for cookie in jar:
+    for cookie in session.jar:
         prefix = "#HttpOnly_" if cookie.has_nonstandard_attr("HttpOnly") else ""
         lines.append("\t".join([
             prefix + cookie.domain, "TRUE" if cookie.domain.startswith(".") else "FALSE",

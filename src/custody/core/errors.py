@@ -11,7 +11,8 @@ The hierarchy::
     ├── QueryError                    SQL refused or failed in `custody query` -> 7
     ├── NotFound                      a capture id or URL that is not there    -> 8
     ├── QueueError                    the shared queue (Redis) is unusable     -> 9
-    └── StoreError                    the object store (S3) is unusable        -> 10
+    ├── StoreError                    the object store (S3) is unusable        -> 10
+    └── SecretsFound                  the session's secrets would be handed over -> 11
 
 Network failures while fetching are not exceptions at this level: they are
 evidence too, recorded in the manifest and the database (see ``fetch.py``), and
@@ -37,6 +38,7 @@ class ExitCode(IntEnum):
     NOT_FOUND = 8  # a capture id or URL that the archive does not hold
     QUEUE = 9  # the shared crawl queue (Redis) cannot be reached, or its URL is wrong
     STORE = 10  # the object store (S3) cannot be reached, refuses access, or its URL is wrong
+    SECRETS = 11  # bundle, export, report: the session's secrets are in what would go out
     INTERRUPTED = 130  # archive: stopped by Ctrl-C; what was fetched is sealed
     PIPE_CLOSED = 141  # the reader of the output went away (as a process SIGPIPE ends)
 
@@ -89,3 +91,14 @@ class QueueError(CustodyError):
 
 class StoreError(CustodyError):
     exit_code = ExitCode.STORE
+
+
+class SecretsFound(CustodyError):
+    """A capture's session secrets are in what a bundle, export or report would carry, or
+    could not be searched for; ``lines`` says where, each without the value."""
+
+    exit_code = ExitCode.SECRETS
+
+    def __init__(self, message: str, *, lines: list[str]) -> None:
+        super().__init__(message)
+        self.lines = lines

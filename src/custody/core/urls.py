@@ -64,15 +64,41 @@ def normalise(url: str) -> str:
         host = f"[{host}]"
     port = parts.port
     default = port is None or (scheme, port) in (("http", 80), ("https", 443))
+    # no user:password@: a URL custody writes (a record's target, the manifest, the
+    # database) never carries credentials; a seed's are taken out first (split_login)
     netloc = host if default else f"{host}:{port}"
-    if parts.username or parts.password:
-        userinfo = parts.username or ""
-        if parts.password:
-            userinfo += ":" + parts.password
-        netloc = f"{userinfo}@{netloc}"
     path = remove_dot_segments(_escape(parts.path or "/", safe="/%:@!$&'()*+,;=")) or "/"
     query = _escape(parts.query, safe="/%:@!$&'()*+,;=?")
     return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def split_login(url: str) -> tuple[str, tuple[str, str, str] | None]:
+    """The URL without its ``user:password@``, and the login it carried: (origin, user,
+    password), percent-escapes decoded, the origin as normalise spells it; None without
+    one. ``user@`` alone is a user with an empty password (a token as the user name)."""
+    from urllib.parse import unquote
+
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        user, password = parts.username, parts.password
+    except ValueError:
+        return url, None  # check_url says why
+    if user is None and password is None:
+        return url, None
+    netloc = parts.netloc.rpartition("@")[2]
+    bare = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    try:
+        origin = origin_of(normalise(bare))
+    except ValueError:
+        return bare, None
+    return bare, (origin, unquote(user or ""), unquote(password or ""))
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of a normalised URL: what a login is sent to."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def remove_dot_segments(path: str) -> str:

@@ -37,6 +37,7 @@ from ..core import sshsig
 from ..core.archive import Archive
 from ..core.config import load as load_config
 from ..core.errors import UsageError
+from ..report.secrets import search
 from ..seal import inclusion_script, manifest, timestamp
 from ..seal.bundle import COMMAND_INDENT
 from ..seal.ledger import Ledger
@@ -49,10 +50,13 @@ _NAME = re.compile(r"[^a-z0-9._-]+")
 
 
 def write_wacz(archive: Archive, capture_ids: list[str], out: Path, *,
-               key: Ed25519PrivateKey, principal: str,
-               include_credentials: bool = False) -> dict[str, Any]:
+               key: Ed25519PrivateKey, principal: str, include_credentials: bool = False,
+               allow_secrets: bool = False) -> dict[str, Any]:
     """Write the WACZ file; what it holds (counts), for the command to say. The archivist's
-    credentials (the values redacted in the WARC) go in only with ``include_credentials``."""
+    credentials (the values redacted in the WARC) go in only with ``include_credentials``.
+    Every file that would go in is searched for the captures' session secrets first
+    (report/secrets.py): SecretsFound, and nothing written, where they appear, unless
+    ``allow_secrets`` (the summary's ``secrets`` says what was found)."""
     if out.exists():
         raise UsageError("the file exists: name another (nothing was overwritten)",
                          where=str(out))
@@ -91,6 +95,10 @@ def write_wacz(archive: Archive, capture_ids: list[str], out: Path, *,
         files.append(("custody/tsa-roots.pem", b"".join(r.read_bytes() for r in roots)))
     files.append(("custody/VERIFY.md", _verify_md(principal, sealed, bool(roots)).encode()))
     package = _datapackage(files, sealed, pages)
+    found = search(archive, [s.capture_id for s in sealed], extra={
+        **{path: source for path, source in files if isinstance(source, bytes)},
+        "datapackage.json": package})
+    found.refuse(allow=allow_secrets)
     digest = {"path": "datapackage.json", "hash": "sha256:" + hashlib.sha256(package).hexdigest(),
               SIGNED: {"namespace": sshsig.MANIFEST_NAMESPACE, "principal": principal,
                        "key": sshsig.public_key_line(key.public_key()),
@@ -115,7 +123,9 @@ def write_wacz(archive: Archive, capture_ids: list[str], out: Path, *,
     finally:
         partial.unlink(missing_ok=True)
     return {"captures": len(sealed), "files": len(files) + 2, "pages": len(pages),
-            "warc_files": sum(1 for p, _ in files if p.startswith("archive/"))}
+            "warc_files": sum(1 for p, _ in files if p.startswith("archive/")),
+            "secrets": ({**found.summary(), "allowed": allow_secrets and not found.clean}
+                        if found.session else None)}
 
 
 def _sealed(archive: Archive, capture_id: str) -> manifest.Sealed:

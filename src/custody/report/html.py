@@ -214,6 +214,12 @@ def _derived(report: Report) -> str:
                    "SHA-256, not part of this report). Each such record says so in its "
                    "Custody-Redacted field. Nothing else was changed: every payload is as "
                    "the server sent it.</p>")
+        urls = redactions.get("secrets") or []
+        if urls:
+            changed += (f"<p>{len(urls)} session value{'' if len(urls) == 1 else 's'} the "
+                        "servers put in URLs (a session id in a redirect, say) "
+                        f"{'is' if len(urls) == 1 else 'are'} kept as sent, as evidence; "
+                        "their keyed hashes are in the manifest.</p>")
     else:
         changed = ("<p>Transformations of the WARC bytes: <b>none</b>. The records are kept "
                    "exactly as the servers sent them.</p>")
