@@ -26,6 +26,7 @@ from ..core.errors import CustodyError
 from . import connection
 from .gate import HostGate
 from .jobs import Queue, Taken
+from .remote_index import RemoteIndex
 from .sealing import LostSeal, SharedSeal
 
 
@@ -46,9 +47,6 @@ class Worker:
                  say: Callable[[str], None] | None = None, db_url: str | None = None,
                  store_url: str | None = None) -> None:
         self.url = url
-        self.db_url = db_url  # the index in PostgreSQL, copied to after each seal
-        self._db: Any = None
-        self._db_behind = False
         self.name = name
         self.key = key
         self.visibility = visibility
@@ -71,6 +69,9 @@ class Worker:
                                owner=name, mirror=self.mirror, adopt=self._adopt)
         self.archive = Archive(root, lane=name, shared=self.seal,
                                mirrored=self.mirror is not None)
+        # the index in PostgreSQL, copied to after each seal
+        self.remote = None if db_url is None else \
+            RemoteIndex(db_url, self.archive, mirrored=self.mirror is not None, say=self.say)
         self.stats = WorkerStats()
         self.gate_asks = 0
         self._stop = threading.Event()
@@ -110,7 +111,8 @@ class Worker:
         try:
             with self.archive.lock():
                 self._heal()
-                self._index_remotely(None)
+                if self.remote is not None:
+                    self.remote.copy(None)
                 while not self._stop.is_set():
                     if max_jobs is not None and self.stats.jobs >= max_jobs:
                         break
@@ -235,59 +237,14 @@ class Worker:
                 self.stats.failed += 1
             if capture_id:
                 self.stats.captures.append(capture_id)
-                self._index_remotely(capture_id)
+                if self.remote is not None:
+                    self.remote.copy(capture_id)
             (capture.jobs_dir(self.archive) / f"{taken.job.id}.json").unlink(missing_ok=True)
             if self.mirror is not None:
                 self.mirror.forget_job(taken.job.id)
         else:  # another worker holds it now, and finds the sealed capture it left
             self.say(f"job {taken.job.id}: sealed as {capture_id}, but taken over meanwhile "
                      "by another worker, which will find it sealed")
-
-    def _index_remotely(self, capture_id: str | None) -> None:
-        """Copy a sealed capture (None: whatever custody.db has that PostgreSQL lacks) into
-        the PostgreSQL index. Sealing never waits for it: when PostgreSQL is away, the
-        copy is made after the next job that finds it back (or by `reindex --db`)."""
-        if self.db_url is None:
-            return
-        import sqlite3
-
-        import psycopg
-
-        from ..index import postgres
-
-        try:
-            if self._db is None or self._db.closed:
-                self._db = postgres.connect(self.db_url)
-            local = sqlite3.connect(f"file:{self.archive.db_path}?mode=ro", uri=True,
-                                    timeout=30)
-            try:
-                if capture_id is None or self._db_behind:
-                    # a folder of a stored archive holds its own captures only
-                    postgres.sync(self._db, local, remove=self.mirror is None)
-                elif self.mirror is None or self._indexed_here(local, capture_id):
-                    postgres.publish(self._db, local, capture_id)
-            finally:
-                local.close()
-        except (psycopg.Error, CustodyError, sqlite3.Error) as exc:
-            if not self._db_behind:
-                self.say(f"the PostgreSQL index is not reachable ({exc}); captures are "
-                         "sealed and kept in custody.db, and copied there once it is back")
-            self._db_behind = True
-            if self._db is not None:
-                with contextlib.suppress(Exception):
-                    self._db.close()
-            self._db = None
-            return
-        if self._db_behind:
-            self.say("the PostgreSQL index is reachable again, and up to date")
-        self._db_behind = False
-
-    @staticmethod
-    def _indexed_here(local: Any, capture_id: str) -> bool:
-        """Whether this folder's custody.db has the capture (one adopted from the store
-        was indexed by the worker that sealed it, which copies it when it comes back)."""
-        return local.execute("SELECT 1 FROM captures WHERE id = ?", [capture_id]).fetchone() \
-            is not None
 
     def _what_was_left(self, marker: dict[str, Any]) -> str | None:
         """The capture an earlier holder of the job sealed (now published whole), or None
