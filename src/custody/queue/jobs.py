@@ -71,6 +71,16 @@ redis.call('XADD', KEYS[5], '*', 'job', ARGV[1])
 return 1
 """
 
+# A worker's claim on its job's message, renewed only while the job's token is still its
+# own: a worker that lost the job (paused past the visibility timeout) must not claim the
+# message back from the one that took the job over, and take the job from it in turn.
+# KEYS: job, stream.  ARGV: token, group, worker, message id.
+_KEEP = """
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
+redis.call('XCLAIM', KEYS[2], ARGV[2], ARGV[3], 0, ARGV[4], 'JUSTID')
+return 1
+"""
+
 
 def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
@@ -116,6 +126,7 @@ class Queue:
         self._take = client.register_script(_TAKE)
         self._finish = client.register_script(_FINISH)
         self._retry = client.register_script(_RETRY)
+        self._keep = client.register_script(_KEEP)
 
     def ensure_group(self) -> None:
         import redis
@@ -200,10 +211,10 @@ class Queue:
             "job": taken.job.id if taken else None,
             "host": taken.job.host if taken else None, "at": _now()}), px=int(ttl * 1000))
         if taken is not None:
-            pipe.xclaim(names.STREAM, names.GROUP, worker, 0, [taken.message], justid=True)
-            pipe.hget(names.job(taken.job.id), "token")
+            self._keep(keys=[names.job(taken.job.id), names.STREAM],
+                       args=[taken.token, names.GROUP, worker, taken.message], client=pipe)
         answers = pipe.execute()
-        return taken is None or answers[-1] == taken.token
+        return taken is None or answers[-1] == 1
 
     def holds(self, taken: Taken) -> bool:
         return bool(self.patient(lambda: self.client.hget(names.job(taken.job.id), "token"))

@@ -140,11 +140,15 @@ class Worker:
     def _beat(self) -> None:
         import redis
 
+        told = ""  # the job whose loss was said: once is enough
         while True:
+            taken = self.taken
             try:
-                if not self.queue.beat(self.name, self.taken, ttl=self.visibility):
-                    self.say(f"job {self.taken.job.id if self.taken else '?'} was taken over "
-                             "by another worker; it will not be sealed here")
+                if not self.queue.beat(self.name, taken, ttl=self.visibility) and \
+                        taken is not None and told != taken.job.id:
+                    told = taken.job.id
+                    self.say(f"job {taken.job.id} was taken over by another worker; it "
+                             "will not be sealed here")
             except redis.RedisError:
                 pass
             if self._stop.wait(max(self.visibility / 4, 0.2)):
@@ -185,6 +189,7 @@ class Worker:
     def _work(self, taken: Taken) -> None:
         from ..capture import run as capture
         from ..capture.settings import Settings
+        from ..seal.manifest import manifest_path
 
         self.stats.jobs += 1
         job = taken.job
@@ -210,9 +215,11 @@ class Worker:
         except LostSeal as exc:
             self.stats.lost += 1
             self.say(f"job {job.id}: not sealed here: {exc}")
-            marker = capture.read_job_marker(self.archive, job.id)
-            if marker is not None:
-                self._set_aside(marker["capture_id"])
+            # this worker's own capture, never the job marker's: that may name the
+            # capture the job's new holder is making now
+            if exc.capture_id is not None and (self.mirror is not None or not manifest_path(
+                    self.archive.manifests_dir, exc.capture_id).exists()):
+                self._set_aside(exc.capture_id)  # (a sealed one is the job's new holder's)
             return
         except CustodyError as exc:
             self._finish(taken, "failed", "", str(exc))
