@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from custody.core.archive import Archive
 from custody.queue import names
+from custody.queue.acceptance import Gatekeeper, Permits
 from custody.queue.connection import Patient, connect
 from custody.queue.jobs import Queue
 from custody.testing.hosts import Host
@@ -97,16 +99,17 @@ def test_a_worker_that_lost_its_job_does_not_claim_it_back(tmp_path: Path,
     team = Team(tmp_path, redis_server.url)
     client = connect(redis_server.url)
     queue = Queue(client, Patient(redis_server.url))
+    accept = Gatekeeper(Archive.open(team.root), Permits()).accept
     team.enqueue("http://127.0.0.1:9/a.html")
-    first = queue.next("w1", visibility=60, block=1)
+    first = queue.next("w1", accept, visibility=60, block=1)
     assert first is not None and queue.beat("w1", first, ttl=60)
     time.sleep(0.2)
-    second = queue.next("w2", visibility=0.1, block=0.1)  # w1 silent: "paused"
+    second = queue.next("w2", accept, visibility=0.1, block=0.1)  # w1 silent: "paused"
     assert second is not None and second.job.id == first.job.id
     assert second.taken_over_from == "w1"
     assert not queue.beat("w1", first, ttl=60)  # w1 wakes: it no longer holds the job
     (pending,) = client.xpending_range(names.STREAM, names.GROUP, "-", "+", 10)
     assert pending["consumer"] == "w2"
-    assert queue.next("w1", visibility=60, block=0.1) is None
+    assert queue.next("w1", accept, visibility=60, block=0.1) is None
     assert queue.beat("w2", second, ttl=60)
     assert not queue.finish(first, "done") and queue.finish(second, "done")

@@ -13,6 +13,7 @@ import click
 
 from ..capture.rules import SCOPES
 from ..core.errors import CustodyError, ExitCode, UsageError
+from ..queue.envelope import MAX_URLS
 from .common import (
     RegexType,
     SizeType,
@@ -146,7 +147,7 @@ def _numbered(name: str, data: bytes) -> list[tuple[str, str]]:
 @click.option("--queue", "queue_url", metavar="URL",
               help="Put the URLs on this shared queue (redis://HOST:PORT/DB) for "
                    "`custody worker`s to capture, instead of fetching them here.")
-@click.option("--batch", type=click.IntRange(1, 10000), default=50, show_default=True,
+@click.option("--batch", type=click.IntRange(1, MAX_URLS), default=50, show_default=True,
               help="With --queue: URLs of one host per job (each job is one capture).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @json_option
@@ -203,25 +204,38 @@ def archive(root: str | None, urls: tuple[str, ...], from_file: str | None, resu
 
 def _enqueue(root: str | None, queue_url: str, seeds: list[str], batch: int, resume: bool,
              as_json: bool, options: dict[str, Any]) -> None:
+    from click.core import ParameterSource
+
     from ..core.archive import Archive
     from ..core.config import load as load_config
+    from ..core.sshsig import fingerprint
+    from ..queue.acceptance import check_queuer
     from ..queue.connection import check_url, connect
     from ..queue.jobs import Queue
 
     check_url(queue_url)
     if resume:
         raise UsageError("--resume continues a crawl of this machine; it cannot be queued")
-    if options["cookies"] or options["browser_profile"]:
-        raise UsageError("--cookies and --browser-profile name files on this machine, which "
-                         "the workers do not have: they cannot be queued")
-    tsa = list(options["tsa"])
-    if not tsa:  # the archive's own TSAs, when it is here
-        try:
-            tsa = load_config(Archive.open(root).root).tsa
-        except CustodyError:  # no archive here: the workers' settings have none
-            tsa = []
-    settings = _settings(options, tsa)
-    jobs = Queue(connect(queue_url)).enqueue(seeds, settings.to_json(), batch)
+    source = click.get_current_context().get_parameter_source("ca_bundle")
+    local = [f"--{name.replace('_', '-')}" for name in ("cookies", "browser_profile",
+                                                       "ca_bundle") if options[name]
+             and not (name == "ca_bundle" and source is ParameterSource.ENVIRONMENT)]
+    if local:
+        raise UsageError(f"{local[0]} names a file on this machine, and a job never carries "
+                         f"one: give it to each worker instead (custody worker {local[0]} "
+                         "...)")
+    try:
+        arch: Any = Archive.open(root)
+    except CustodyError:  # no archive here: the workers judge the key
+        arch = None
+    # a CUSTODY_CA_BUNDLE of this machine's is its own; the workers trust what theirs say
+    settings = _settings({**options, "ca_bundle": None},
+                         list(options["tsa"]) or (load_config(arch.root).tsa if arch else []))
+    client = connect(queue_url)
+    key_obj = signing_key(arch)
+    if arch is not None:  # refused here, rather than by every worker
+        check_queuer(arch, key_obj.public_key())
+    jobs = Queue(client).enqueue(seeds, settings.to_json(), batch, key=key_obj)
     hosts = len({job.host for job in jobs})
     if as_json:
         click.echo(json.dumps({"format": "custody-enqueued/1", "urls": len(seeds),
@@ -229,7 +243,8 @@ def _enqueue(root: str | None, queue_url: str, seeds: list[str], batch: int, res
                                         for j in jobs]}, ensure_ascii=False, indent=2))
     else:
         click.echo(f"queued {len(seeds)} URLs as {len(jobs)} jobs for {hosts} "
-                   f"host{'' if hosts == 1 else 's'}")
+                   f"host{'' if hosts == 1 else 's'}, signed by "
+                   f"{fingerprint(key_obj.public_key())}")
 
 
 def _settings(options: dict[str, Any], tsa: list[str]) -> Any:

@@ -39,9 +39,11 @@ def connect(url: str) -> Any:
     """A client for the queue at ``url``; QueueError when Redis does not answer."""
     import redis
 
+    # bytes that are not UTF-8 (anyone may write them) are kept, as surrogates, rather
+    # than fail the read that meets them: a job's signature is over its exact bytes
     client = redis.Redis.from_url(check_url(url), socket_timeout=30,
                                   socket_connect_timeout=5, health_check_interval=15,
-                                  decode_responses=True)
+                                  decode_responses=True, encoding_errors="surrogateescape")
     try:
         client.ping()
     except redis.RedisError as exc:

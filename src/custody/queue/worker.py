@@ -22,12 +22,14 @@ from typing import Any
 
 from ..core import journal
 from ..core.archive import Archive
-from ..core.errors import CustodyError
+from ..core.errors import CustodyError, JobRefused
 from . import connection
+from .acceptance import Accepted, Gatekeeper, Permits
 from .gate import HostGate
 from .jobs import Queue, Taken
 from .remote_index import RemoteIndex
 from .sealing import LostSeal, SharedSeal
+from .status import printable
 
 
 @dataclass
@@ -37,6 +39,7 @@ class WorkerStats:
     failed: int = 0
     taken_over: int = 0
     lost: int = 0
+    refused: int = 0
     pages: int = 0
     captures: list[str] = field(default_factory=list)
 
@@ -45,7 +48,7 @@ class Worker:
     def __init__(self, root: Path, url: str, *, name: str, key: Any,
                  visibility: float = 60.0, open_visitor: Any = None, open_media: Any = None,
                  say: Callable[[str], None] | None = None, db_url: str | None = None,
-                 store_url: str | None = None) -> None:
+                 store_url: str | None = None, permits: Permits | None = None) -> None:
         self.url = url
         self.name = name
         self.key = key
@@ -69,6 +72,8 @@ class Worker:
                                owner=name, mirror=self.mirror, adopt=self._adopt)
         self.archive = Archive(root, lane=name, shared=self.seal,
                                mirrored=self.mirror is not None)
+        self.gatekeeper = Gatekeeper(self.archive, permits or Permits(),
+                                     refresh=self._refresh if self.mirror else None)
         # the index in PostgreSQL, copied to after each seal
         self.remote = None if db_url is None else \
             RemoteIndex(db_url, self.archive, mirrored=self.mirror is not None, say=self.say)
@@ -98,6 +103,19 @@ class Worker:
         with self.archive.sealing():
             pass
 
+    def _refresh(self) -> None:
+        """This copy's allowed_signers and custody log as the store holds them now."""
+        with self.archive.sealing():
+            pass
+
+    def _accept(self, job_id: str, fields: dict[str, Any]) -> Accepted:
+        try:
+            return self.gatekeeper.accept(job_id, fields)
+        except JobRefused as exc:
+            self.stats.refused += 1
+            self.say(f"job {job_id[:40]!r} refused: {printable(str(exc))}")
+            raise
+
     def _holds_job(self) -> bool:
         taken = self.taken
         return taken is None or self.queue.holds(taken)
@@ -116,7 +134,8 @@ class Worker:
                 while not self._stop.is_set():
                     if max_jobs is not None and self.stats.jobs >= max_jobs:
                         break
-                    taken = self.queue.next(self.name, visibility=self.visibility, block=0.5)
+                    taken = self.queue.next(self.name, self._accept,
+                                            visibility=self.visibility, block=0.5)
                     if taken is None:
                         if exit_when_idle is not None and \
                                 time.monotonic() - idle_since >= exit_when_idle:
@@ -188,7 +207,6 @@ class Worker:
 
     def _work(self, taken: Taken) -> None:
         from ..capture import run as capture
-        from ..capture.settings import Settings
         from ..seal.manifest import manifest_path
 
         self.stats.jobs += 1
@@ -204,10 +222,11 @@ class Worker:
             if sealed is not None:
                 self._finish(taken, "done", sealed, "")
                 return
-        settings = Settings.from_json(job.settings)
+        settings = job.settings  # checked, with this worker's own files (acceptance)
         lease = max(settings.timeout, settings.page_timeout if settings.browser else 0) + 30
         gate = HostGate(self.client, self.patient, lease=lease, owner=self.name,
-                        concurrency=1 if settings.delay else settings.concurrency)
+                        concurrency=1 if settings.delay else settings.concurrency,
+                        delay=settings.delay)
         try:
             result = capture.start(self.archive, job.urls, key=self.key, settings=settings,
                                    job=job.id, gate=gate, open_visitor=self.open_visitor,
