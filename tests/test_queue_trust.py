@@ -195,6 +195,7 @@ def test_hostile_entries_are_refused_and_the_worker_goes_on(tmp_path: Path,
         out = finish(team.worker("w1", "--exit-when-idle", "3"))[0]
         assert "Traceback" not in out
         assert f"{len(expected)} refused" in out, out
+        assert out.count("dropped: ") == 4, out
         status = team.status()
         reasons = {f["job"]: f["reason"] for f in status["failed_jobs"] if f["job"] != forged}
         for job_id, reason in expected.items():

@@ -279,6 +279,9 @@ class Queue:
         pipe.xack(names.STREAM, names.GROUP, message)
         pipe.xdel(names.STREAM, message)
         self.patient(pipe.execute)
+        say = getattr(self.patient, "say", None)  # a worker's voice (connection.Patient)
+        if say is not None:
+            say(f"message {message} dropped: {printable(reason)}")
 
     def _ack(self, message: str) -> None:
         pipe = self.client.pipeline(transaction=True)
