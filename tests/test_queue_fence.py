@@ -48,7 +48,11 @@ def test_a_worker_paused_past_its_lease_seals_nothing(tmp_path: Path,
         team.add_worker_key("w2")
         jobs = team.enqueue(*host.urls(8), options=("--batch", "8", "--concurrency", "1"))
         extra = {"CUSTODY_TEST_FAULT": "seal.journal:stop"} if pause == "before-seal" else {}
-        first = team.worker("w1", "--visibility", "2", "--exit-when-idle", "2", **extra)
+        # w1's --visibility is how long its heartbeat outlives it, and how long it lets
+        # another be silent before it takes a job from it: longer than w2's, so that w2
+        # takes the job soon after w1 stops, and a busy machine delaying w2's heartbeat
+        # does not hand the job back to w1 (that would be a takeover, not a lost fence)
+        first = team.worker("w1", "--visibility", "6", "--exit-when-idle", "2", **extra)
         if pause == "before-seal":
             wait_for(lambda: stopped(first.pid), what="w1 to stop itself at its seal")
         else:
@@ -56,7 +60,7 @@ def test_a_worker_paused_past_its_lease_seals_nothing(tmp_path: Path,
             first.send_signal(signal.SIGSTOP)
         fetched_by_first = len(host.log)
         assert fetched_by_first == 8 if pause == "before-seal" else fetched_by_first < 8
-        second = team.worker("w2", "--visibility", "2", "--exit-when-idle", "3")
+        second = team.worker("w2", "--visibility", "3", "--exit-when-idle", "3")
         if pause == "back-early":
             client = connect(redis_server.url)
             job = names.job(jobs["jobs"][0]["id"])
