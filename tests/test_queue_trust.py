@@ -306,3 +306,22 @@ def test_a_key_must_be_admitted_and_current(tmp_path: Path, redis_server: RedisS
 
     with pytest.raises(JobRefused, match=says):
         Gatekeeper(Archive.open(team.root), Permits()).accept(job_id, fields)
+
+
+def test_a_queue_whose_own_keys_were_overwritten_is_one_line(tmp_path: Path,
+                                                             redis_server: RedisServer) -> None:
+    """Not a job but the queue's own bookkeeping written over (a count that is no longer
+    a hash): the worker cannot keep the queue's books, and says so in one line (exit 9)
+    rather than with a traceback."""
+    team = Team(tmp_path, redis_server.url)
+    team.add_worker_key("w1")
+    team.enqueue("http://127.0.0.1:9/a.html")
+    attacker = Attacker(redis_server.url, team)
+    attacker.raw.delete(names.count("pending"))
+    attacker.raw.set(names.count("pending"), "not a hash")
+    worker = team.worker("w1", "--exit-when-idle", "2")
+    out, _ = worker.communicate(timeout=60)
+    assert worker.returncode == 9, out
+    assert "Traceback" not in out
+    (line,) = [line for line in out.splitlines() if "error" in line]
+    assert line.startswith("custody: error: redis://127.0.0.1:") and "WRONGTYPE" in line

@@ -48,11 +48,11 @@ def connect(url: str) -> Any:
         client.ping()
     except redis.RedisError as exc:
         raise QueueError(f"the queue does not answer ({_reason(exc)})",
-                         where=_shown(url)) from exc
+                         where=shown(url)) from exc
     return client
 
 
-def _shown(url: str) -> str:
+def shown(url: str) -> str:
     """The URL without a password."""
     parts = urlsplit(url)
     if parts.password:
@@ -85,7 +85,7 @@ class Patient:
                     redis.exceptions.BusyLoadingError) as exc:
                 if self.stopped:
                     raise QueueError(f"the queue went away ({_reason(exc)})",
-                                     where=_shown(self.url)) from exc
+                                     where=shown(self.url)) from exc
                 if not told:
                     self.say(f"the queue does not answer ({_reason(exc)}); waiting for it")
                     told = True

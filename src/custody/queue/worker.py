@@ -22,7 +22,7 @@ from typing import Any
 
 from ..core import journal
 from ..core.archive import Archive
-from ..core.errors import CustodyError, JobRefused
+from ..core.errors import CustodyError, JobRefused, QueueError
 from . import connection
 from .acceptance import Accepted, Gatekeeper, Permits
 from .gate import HostGate
@@ -123,35 +123,44 @@ class Worker:
     # -- the loop --------------------------------------------------------------------------
 
     def run(self, *, exit_when_idle: float | None = None, max_jobs: int | None = None) -> None:
+        import redis
+
         beating = threading.Thread(target=self._beat, daemon=True, name="heartbeat")
         beating.start()
-        idle_since = time.monotonic()
         try:
-            with self.archive.lock():
-                self._heal()
-                if self.remote is not None:
-                    self.remote.copy(None)
-                while not self._stop.is_set():
-                    if max_jobs is not None and self.stats.jobs >= max_jobs:
-                        break
-                    taken = self.queue.next(self.name, self._accept,
-                                            visibility=self.visibility, block=0.5)
-                    if taken is None:
-                        if exit_when_idle is not None and \
-                                time.monotonic() - idle_since >= exit_when_idle:
-                            break
-                        continue
-                    self.taken = taken
-                    try:
-                        self._work(taken)
-                    finally:
-                        self.taken = None
-                    idle_since = time.monotonic()
+            self._loop(exit_when_idle, max_jobs)
+        except redis.ResponseError as exc:  # a job's own keys are checked; these are not
+            raise QueueError(f"the queue's Redis refused a command ({exc}); its keys were "
+                             "written by something other than custody",
+                             where=connection.shown(self.url)) from None
         finally:
             self._stop.set()
             beating.join(timeout=5)
-            with contextlib.suppress(CustodyError):
+            with contextlib.suppress(CustodyError, redis.RedisError):
                 self.queue.leave(self.name)
+
+    def _loop(self, exit_when_idle: float | None, max_jobs: int | None) -> None:
+        idle_since = time.monotonic()
+        with self.archive.lock():
+            self._heal()
+            if self.remote is not None:
+                self.remote.copy(None)
+            while not self._stop.is_set():
+                if max_jobs is not None and self.stats.jobs >= max_jobs:
+                    break
+                taken = self.queue.next(self.name, self._accept,
+                                        visibility=self.visibility, block=0.5)
+                if taken is None:
+                    if exit_when_idle is not None and \
+                            time.monotonic() - idle_since >= exit_when_idle:
+                        break
+                    continue
+                self.taken = taken
+                try:
+                    self._work(taken)
+                finally:
+                    self.taken = None
+                idle_since = time.monotonic()
 
     def stop(self) -> None:
         self._stop.set()
