@@ -76,7 +76,7 @@ def one_run(workers: int, bases: list[str], args: argparse.Namespace) -> dict[st
             custody(env, "key", "add", f"{tmp}/keys/{name}.pub", "--operator", name)
         Path(tmp, "urls.txt").write_text("\n".join(urls) + "\n")
         custody(env, "archive", "--queue", redis.url, "--from", f"{tmp}/urls.txt",
-                "--batch", str(args.batch), "--allow-private", "--no-requisites",
+                "--batch", str(args.batch), "--no-requisites",
                 "--concurrency", str(args.concurrency))
         client = connect(redis.url)
         before = commands(client)

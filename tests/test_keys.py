@@ -109,7 +109,7 @@ def test_a_retired_key_signs_nothing_new(stamped: Custody, site: SiteServer) -> 
 
 def test_a_key_whose_namespaces_leave_out_manifests_signs_none(sealed: Custody) -> None:
     path = sealed.root / "allowed_signers"
-    path.write_text(path.read_text().replace('namespaces="custody-manifest,custody-checkpoint"',
+    path.write_text(path.read_text().replace(f'namespaces="{sshsig.ARCHIVIST_NAMESPACES}"',
                                              'namespaces="custody-checkpoint"'))
     code, report = sealed.verify()
     assert code == 1

@@ -70,8 +70,7 @@ class Team:
                                 stderr=subprocess.STDOUT, text=True)
 
     def enqueue(self, *urls: str, options: tuple[str, ...] = ()) -> dict[str, Any]:
-        done = self.run("archive", "--queue", self.queue, "--json", "--allow-private",
-                        *options, *urls)
+        done = self.run("archive", "--queue", self.queue, "--json", *options, *urls)
         return json.loads(done.stdout)
 
     def status(self) -> dict[str, Any]:

@@ -11,47 +11,22 @@ from typing import Any
 
 import click
 
+from ..capture.rules import SCOPES
 from ..core.errors import CustodyError, ExitCode, UsageError
-from .common import json_option, open_browser, open_media, root_option, signing_key
+from ..queue.envelope import MAX_URLS
+from .common import (
+    RegexType,
+    SizeType,
+    float_range,
+    int_range,
+    json_option,
+    open_browser,
+    open_media,
+    root_option,
+    signing_key,
+)
 
 # -- archive -------------------------------------------------------------------------------------
-
-
-def _size(text: str) -> int:
-    """'10M', '1G', '500k' or plain bytes."""
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    text = text.strip().lower().removesuffix("b")
-    if text and text[-1] in units:
-        return int(float(text[:-1]) * units[text[-1]])
-    return int(text)
-
-
-class SizeType(click.ParamType):
-    name = "SIZE"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> int:
-        if isinstance(value, int):
-            return value
-        try:
-            size = _size(value)
-        except ValueError:
-            self.fail(f"{value!r} is not a size like 10M or 1G", param, ctx)
-        if size <= 0:
-            self.fail("must be more than 0", param, ctx)
-        return size
-
-
-class RegexType(click.ParamType):
-    name = "REGEX"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> str:
-        import re
-
-        try:
-            re.compile(value)
-        except re.error as exc:
-            self.fail(f"{value!r} is not a regular expression ({exc})", param, ctx)
-        return str(value)
 
 
 def _read_seeds(urls: tuple[str, ...], from_file: str | None
@@ -118,27 +93,27 @@ def _numbered(name: str, data: bytes) -> list[tuple[str, str]]:
 @click.option("--from", "from_file", type=click.Path(dir_okay=False),
               help="Read URLs from FILE, one per line ('#' comments and blank lines ignored).")
 @click.option("--resume", is_flag=True, help="Continue the last interrupted crawl.")
-@click.option("--depth", type=click.IntRange(0, 100), default=0, show_default=True,
+@click.option("--depth", type=int_range("depth"), default=0, show_default=True,
               help="Follow links this many steps from the seeds.")
-@click.option("--scope", type=click.Choice(["page", "prefix", "host", "domain", "any"]),
+@click.option("--scope", type=click.Choice(SCOPES),
               default="host", show_default=True, help="Which followed links are in scope.")
 @click.option("--include", multiple=True, type=RegexType(),
               help="Also follow links matching REGEX (repeatable).")
 @click.option("--exclude", multiple=True, type=RegexType(),
               help="Never fetch URLs matching REGEX (repeatable).")
 @click.option("--no-requisites", is_flag=True, help="Fetch only the pages, not their requisites.")
-@click.option("--max-pages", type=click.IntRange(min=1), help="Stop starting pages after N.")
+@click.option("--max-pages", type=int_range("max_pages"), help="Stop starting pages after N.")
 @click.option("--max-bytes", type=SizeType(),
               help="Cut each response body at SIZE (recorded as WARC-Truncated: length).")
-@click.option("--time-limit", type=click.FloatRange(min=0.1),
+@click.option("--time-limit", type=float_range("time_limit"),
               help="Stop starting fetches after SECONDS, and seal.")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+@click.option("--timeout", type=float_range("timeout"), default=30.0, show_default=True,
               help="Seconds one response may take in all, headers and body.")
-@click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True,
+@click.option("--concurrency", type=int_range("concurrency"), default=8, show_default=True,
               help="Requests in flight at once, per host.")
-@click.option("--delay", type=click.FloatRange(min=0), default=0.0, show_default=True,
+@click.option("--delay", type=float_range("delay"), default=0.0, show_default=True,
               help="Seconds between requests to the same host (then one at a time).")
-@click.option("--retries", type=click.IntRange(0, 10), default=2, show_default=True,
+@click.option("--retries", type=int_range("retries"), default=2, show_default=True,
               help="Retries for timeouts, dropped connections, 429, 502, 503, 504.")
 @click.option("--user-agent", help="User-Agent header (default names custody and its version).")
 @click.option("--respect-robots", is_flag=True,
@@ -156,7 +131,8 @@ def _numbered(name: str, data: bytes) -> list[tuple[str, str]]:
 @click.option("--browser", is_flag=True,
               help="Load each page in headless Chromium, through custody's recording proxy; "
                    "keep a screenshot, a PDF and the rendered DOM of each.")
-@click.option("--page-timeout", type=click.FloatRange(min=1), default=30.0, show_default=True,
+@click.option("--page-timeout", type=float_range("page_timeout"), default=30.0,
+              show_default=True,
               help="With --browser: seconds a page may take to load, go quiet and be rendered.")
 @click.option("--media", is_flag=True,
               help="Also run yt-dlp on each page, through custody's recording proxy: every "
@@ -164,7 +140,7 @@ def _numbered(name: str, data: bytes) -> list[tuple[str, str]]:
                    "makes are stored and sealed beside them.")
 @click.option("--max-media-bytes", type=SizeType(),
               help="With --media: cut each media file at SIZE (kept, recorded as truncated).")
-@click.option("--media-time-limit", type=click.FloatRange(min=0.1),
+@click.option("--media-time-limit", type=float_range("media_time_limit"),
               help="With --media: seconds yt-dlp may spend on one page; what it has by "
                    "then is kept, as truncated.")
 @click.option("--cookies", type=click.Path(exists=True, dir_okay=False),
@@ -177,7 +153,7 @@ def _numbered(name: str, data: bytes) -> list[tuple[str, str]]:
 @click.option("--queue", "queue_url", metavar="URL",
               help="Put the URLs on this shared queue (redis://HOST:PORT/DB) for "
                    "`custody worker`s to capture, instead of fetching them here.")
-@click.option("--batch", type=click.IntRange(1, 10000), default=50, show_default=True,
+@click.option("--batch", type=click.IntRange(1, MAX_URLS), default=50, show_default=True,
               help="With --queue: URLs of one host per job (each job is one capture).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @json_option
@@ -219,15 +195,15 @@ def archive(root: str | None, urls: tuple[str, ...], from_file: str | None, resu
         from ..core.cookies import load
 
         load(options["cookies"], options["browser_profile"])  # readable, before anything
+    from ..core.config import load as load_config
+
+    settings = None if resume else \
+        _settings(options, list(options["tsa"]) or load_config(arch.root).tsa)
     with _progress(show_progress) as on_progress:
-        if resume:
+        if settings is None:
             result = capture.resume(arch, key=key_obj, on_progress=on_progress,
                                     open_visitor=open_browser, open_media=open_media)
         else:
-            from ..core.config import load as load_config
-
-            settings = _settings(options)
-            settings.tsa = list(options["tsa"]) or load_config(arch.root).tsa
             result = capture.start(arch, seeds, key=key_obj, settings=settings,
                                    on_progress=on_progress, open_visitor=open_browser,
                                    open_media=open_media, logins=logins)
@@ -236,26 +212,38 @@ def archive(root: str | None, urls: tuple[str, ...], from_file: str | None, resu
 
 def _enqueue(root: str | None, queue_url: str, seeds: list[str], batch: int, resume: bool,
              as_json: bool, options: dict[str, Any]) -> None:
+    from click.core import ParameterSource
+
     from ..core.archive import Archive
     from ..core.config import load as load_config
+    from ..core.sshsig import fingerprint
+    from ..queue.acceptance import check_queuer
     from ..queue.connection import check_url, connect
     from ..queue.jobs import Queue
 
     check_url(queue_url)
     if resume:
         raise UsageError("--resume continues a crawl of this machine; it cannot be queued")
-    if options["cookies"] or options["browser_profile"]:
-        raise UsageError("--cookies and --browser-profile name files on this machine, which "
-                         "the workers do not have: they cannot be queued")
-    settings = _settings(options)
-    tsa = list(options["tsa"])
-    if not tsa:  # the archive's own TSAs, when it is here
-        try:
-            tsa = load_config(Archive.open(root).root).tsa
-        except CustodyError:  # no archive here: the workers' settings have none
-            tsa = []
-    settings.tsa = tsa
-    jobs = Queue(connect(queue_url)).enqueue(seeds, settings.to_json(), batch)
+    source = click.get_current_context().get_parameter_source("ca_bundle")
+    local = [f"--{name.replace('_', '-')}" for name in ("cookies", "browser_profile",
+                                                       "ca_bundle") if options[name]
+             and not (name == "ca_bundle" and source is ParameterSource.ENVIRONMENT)]
+    if local:
+        raise UsageError(f"{local[0]} names a file on this machine, and a job never carries "
+                         f"one: give it to each worker instead (custody worker {local[0]} "
+                         "...)")
+    try:
+        arch: Any = Archive.open(root)
+    except CustodyError:  # no archive here: the workers judge the key
+        arch = None
+    # a CUSTODY_CA_BUNDLE of this machine's is its own; the workers trust what theirs say
+    settings = _settings({**options, "ca_bundle": None},
+                         list(options["tsa"]) or (load_config(arch.root).tsa if arch else []))
+    client = connect(queue_url)
+    key_obj = signing_key(arch)
+    if arch is not None:  # refused here, rather than by every worker
+        check_queuer(arch, key_obj.public_key())
+    jobs = Queue(client).enqueue(seeds, settings.to_json(), batch, key=key_obj)
     hosts = len({job.host for job in jobs})
     if as_json:
         click.echo(json.dumps({"format": "custody-enqueued/1", "urls": len(seeds),
@@ -263,10 +251,11 @@ def _enqueue(root: str | None, queue_url: str, seeds: list[str], batch: int, res
                                         for j in jobs]}, ensure_ascii=False, indent=2))
     else:
         click.echo(f"queued {len(seeds)} URLs as {len(jobs)} jobs for {hosts} "
-                   f"host{'' if hosts == 1 else 's'}")
+                   f"host{'' if hosts == 1 else 's'}, signed by "
+                   f"{fingerprint(key_obj.public_key())}")
 
 
-def _settings(options: dict[str, Any]) -> Any:
+def _settings(options: dict[str, Any], tsa: list[str]) -> Any:
     from ..capture.settings import Settings
 
     settings = Settings(
@@ -287,7 +276,16 @@ def _settings(options: dict[str, Any]) -> Any:
     )
     if options["user_agent"]:
         settings.user_agent = options["user_agent"]
-    return settings
+    settings.tsa = tsa
+    import re
+
+    from ..capture.validation import check_settings
+
+    try:
+        return check_settings(settings.to_json())  # the rules a queued job is held to, too
+    except UsageError as exc:  # named as the option that set it
+        raise UsageError(re.sub(r"setting '(\w+)'", lambda m: "--" + m[1].replace("_", "-"),
+                                str(exc))) from None
 
 
 def _report_capture(arch: Any, result: Any, as_json: bool) -> None:

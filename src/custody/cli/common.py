@@ -36,6 +36,58 @@ timeout_option = click.option(
     metavar="S", help="Stop a query that runs longer than S seconds (Ctrl-C stops it too).")
 
 
+def _size(text: str) -> int:
+    """'10M', '1G', '500k' or plain bytes."""
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    text = text.strip().lower().removesuffix("b")
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text)
+
+
+class SizeType(click.ParamType):
+    name = "SIZE"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            size = _size(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a size like 10M or 1G", param, ctx)
+        if size <= 0:
+            self.fail("must be more than 0", param, ctx)
+        return size
+
+
+class RegexType(click.ParamType):
+    name = "REGEX"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        from ..capture.validation import check_pattern
+        from ..core.errors import UsageError
+
+        try:
+            return check_pattern(str(value), "")
+        except UsageError as exc:
+            self.fail(str(exc).removeprefix(": "), param, ctx)
+
+
+def int_range(name: str) -> click.IntRange:
+    """An option's range, as custody.capture.validation's rules (a job's too) give it."""
+    from ..capture.validation import LIMITS
+
+    low, high = LIMITS[name]
+    return click.IntRange(None if low is None else int(low), None if high is None else int(high))
+
+
+def float_range(name: str) -> click.FloatRange:
+    from ..capture.validation import LIMITS
+
+    low, high = LIMITS[name]
+    return click.FloatRange(low, high)
+
+
 def ask_passphrase(prompt: bool, *, confirm: bool = False) -> bytes | None:
     """The key's passphrase: CUSTODY_KEY_PASSPHRASE, or asked for on a terminal."""
     env = os.environ.get("CUSTODY_KEY_PASSPHRASE")

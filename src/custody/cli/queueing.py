@@ -39,10 +39,25 @@ queue_option = click.option(
               help="Also copy each sealed capture into the index in PostgreSQL "
                    "(postgresql://HOST/DB).")
 @store_option
+@click.option("--allow-private", is_flag=True,
+              help="Run jobs that ask --allow-private (refused otherwise).")
+@click.option("--cookies", type=click.Path(exists=True, dir_okay=False),
+              help="Send the cookies in FILE with every job's requests (a job never names "
+                   "a file of this machine).")
+@click.option("--browser-profile", type=click.Path(exists=True, file_okay=False),
+              help="Send the cookies of this Chromium user-data directory, as --cookies.")
+@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False),
+              envvar="CUSTODY_CA_BUNDLE", help="Trust these CA certificates for HTTPS.")
 def worker(root: str | None, queue_url: str, name: str | None, visibility: float,
            exit_when_idle: float | None, max_jobs: int | None, db_url: str | None,
-           store_url: str | None) -> None:
+           store_url: str | None, allow_private: bool, cookies: str | None,
+           browser_profile: str | None, ca_bundle: str | None) -> None:
     """Take jobs from the shared queue and capture each as one sealed capture.
+
+    Each job must be signed by a key this archive admits, and its settings pass the
+    checks `custody archive` makes; a job that does not is marked failed with its
+    reason, and the worker goes on. Files a capture reads (--cookies,
+    --browser-profile, --ca-bundle) come from the worker's options, never from a job.
 
     With --store, the archive is kept in an S3-compatible store and --root is this
     worker's working copy of it (made from the store, or sent to an empty store).
@@ -52,12 +67,24 @@ def worker(root: str | None, queue_url: str, name: str | None, visibility: float
     custody worker --queue redis://127.0.0.1:6379/0 --root /mnt/archive --name w1
     custody worker --queue redis://q:6379/0 --store s3://evidence/team --root ./w1
     """
+    from pathlib import Path
+
     from ..core.archive import Archive
+    from ..queue.acceptance import Permits
     from ..queue.connection import check_url
     from ..queue.worker import Worker
     from ..seal.trust import check_signing_key
 
     check_url(queue_url)
+    if cookies or browser_profile:
+        from ..core.cookies import load
+
+        load(cookies, browser_profile)  # readable, before any job is taken
+    permits = Permits(allow_private=allow_private,
+                      cookies=str(Path(cookies).resolve()) if cookies else None,
+                      ca_bundle=str(Path(ca_bundle).resolve()) if ca_bundle else None,
+                      browser_profile=(str(Path(browser_profile).resolve())
+                                       if browser_profile else None))
     if db_url is not None:
         from ..index.postgres import check_url as check_db_url
 
@@ -78,7 +105,7 @@ def worker(root: str | None, queue_url: str, name: str | None, visibility: float
         raise UsageError("a worker's name is letters, digits, '-', '_' and '.'", where=label)
     runner = Worker(arch.root, queue_url, name=label, key=key_obj, visibility=visibility,
                     open_visitor=open_browser, open_media=open_media, db_url=db_url,
-                    store_url=store_url)
+                    store_url=store_url, permits=permits)
     if store_url is not None:
         runner.mirror.store.check()
         runner.join_store()
@@ -87,7 +114,8 @@ def worker(root: str | None, queue_url: str, name: str | None, visibility: float
     runner.run(exit_when_idle=exit_when_idle, max_jobs=max_jobs)
     stats = runner.stats
     runner.say(f"worker {label}: {stats.jobs} jobs, {stats.done} done, {stats.failed} failed, "
-               f"{stats.taken_over} taken over, {stats.pages} responses; the shared seal "
+               f"{stats.refused} refused, {stats.taken_over} taken over, {stats.pages} "
+               "responses; the shared seal "
                f"lock held {runner.seal.seals} times for {runner.seal.held_seconds:.2f} s, "
                f"found taken {runner.seal.waits} times; {runner.gate_asks} host-gate calls" +
                (f"; {runner.mirror.store.calls} store requests, "
@@ -109,9 +137,9 @@ def status(queue_url: str, as_json: bool) -> None:
     custody queue status --queue redis://127.0.0.1:6379/0
     """
     from ..queue.connection import connect
-    from ..queue.jobs import Queue
+    from ..queue.status import status as queue_status
 
-    found = Queue(connect(queue_url)).status()
+    found = queue_status(connect(queue_url))
     if as_json:
         click.echo(json.dumps(found, ensure_ascii=False, indent=2))
         return
@@ -134,6 +162,10 @@ def status(queue_url: str, as_json: bool) -> None:
     for failed in found["failed_jobs"]:
         click.echo(f"failed: job {failed['job']} ({failed['host']}, {len(failed['urls'])} "
                    f"URLs): {failed['reason'] or 'no reason given'}")
+    for dropped in found["dropped_messages"]:
+        click.echo(f"dropped: message {dropped.get('message')} (job "
+                   f"{dropped.get('job') or '?'}), by {dropped.get('worker')}: "
+                   f"{dropped.get('reason')}")
 
 
 @queue.command("retry-failed")

@@ -11,6 +11,8 @@ The hierarchy::
     ├── QueryError                    SQL refused or failed in `custody query` -> 7
     ├── NotFound                      a capture id or URL that is not there    -> 8
     ├── QueueError                    the shared queue (Redis) is unusable     -> 9
+    │   └── JobRefused                a job a worker will not run (its reason is kept
+    │                                 on the queue; the worker goes on)
     ├── StoreError                    the object store (S3) is unusable        -> 10
     └── SecretsFound                  the session's secrets would be handed over -> 11
 
@@ -87,6 +89,12 @@ class NotFound(CustodyError):
 
 class QueueError(CustodyError):
     exit_code = ExitCode.QUEUE
+
+
+class JobRefused(QueueError):
+    """A job on the queue that fails a worker's checks: unsigned, signed by a key the
+    archive does not admit, unreadable, or asking for what the worker does not permit.
+    Never the worker's end: the job is marked failed with this reason."""
 
 
 class StoreError(CustodyError):

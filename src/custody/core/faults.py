@@ -9,6 +9,8 @@ the process to be killed (SIGKILL, as a power cut would) right after one of them
     CUSTODY_TEST_FAULT=seal.token@2             kill after the second token is written
     CUSTODY_TEST_FAULT=seal.log:eio             the step raises OSError(EIO) instead
     CUSTODY_TEST_FAULT=pool.worker-job@*:slow   every verify job in a worker takes 0.3 s
+    CUSTODY_TEST_FAULT=seal.journal:stop        the process stops itself (SIGSTOP) there,
+                                                as a frozen VM would, until a SIGCONT
 
 Without the variable every point is a dictionary lookup and nothing else.
 """
@@ -76,11 +78,14 @@ def armed(name: str) -> bool:
 
 
 def after(name: str) -> None:
-    """A durable write named ``name`` is done: die here, fail, or (``:slow``) take a
-    while, when a test asks."""
+    """A durable write named ``name`` is done: die here, fail, (``:slow``) take a while,
+    or (``:stop``) stop until continued, when a test asks."""
     if not armed(name):
         return
     action = _wanted()[2]  # type: ignore[index]
+    if action == "stop":
+        os.kill(os.getpid(), signal.SIGSTOP)
+        return
     if action == "slow":
         import time
 

@@ -27,8 +27,11 @@ if TYPE_CHECKING:  # cryptography is imported where keys are made, loaded or che
 
 MANIFEST_NAMESPACE = "custody-manifest"
 CHECKPOINT_NAMESPACE = "custody-checkpoint"
+# a job put on the shared queue (custody.queue.envelope): its own namespace, so that no
+# job signature can ever pass for a manifest's or a checkpoint's, nor one of theirs for it
+JOB_NAMESPACE = "custody-job"
 # what an archivist's line in allowed_signers lets the key sign
-ARCHIVIST_NAMESPACES = f"{MANIFEST_NAMESPACE},{CHECKPOINT_NAMESPACE}"
+ARCHIVIST_NAMESPACES = f"{MANIFEST_NAMESPACE},{CHECKPOINT_NAMESPACE},{JOB_NAMESPACE}"
 _MAGIC = b"SSHSIG"
 _VERSION = 1
 _HASH = "sha512"

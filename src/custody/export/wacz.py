@@ -12,10 +12,11 @@ script and VERIFY.md. ``datapackage.json`` lists every file with its sha256 and 
 
 Why that signature and not the wacz-auth ``signedData`` form: wacz-auth signs with an
 ECDSA P-256 key (or a domain's TLS certificate), while custody's archivists hold Ed25519
-SSH keys, and an archive's allowed_signers admits them for the namespaces
-``custody-manifest`` and ``custody-checkpoint`` only. The package is signed in the
-manifest namespace -- what the archivist attests -- and cannot pass for a capture's
-manifest, which must carry custody's manifest format. ``ssh-keygen -Y verify`` checks it.
+SSH keys, and an archive's allowed_signers admits them for custody's own namespaces
+only (``custody-manifest``, ``custody-checkpoint``, ``custody-job``). The package is
+signed in the manifest namespace -- what the archivist attests -- and cannot pass for a
+capture's manifest, which must carry custody's manifest format. ``ssh-keygen -Y verify``
+checks it.
 """
 
 from __future__ import annotations

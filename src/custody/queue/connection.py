@@ -39,18 +39,20 @@ def connect(url: str) -> Any:
     """A client for the queue at ``url``; QueueError when Redis does not answer."""
     import redis
 
+    # bytes that are not UTF-8 (anyone may write them) are kept, as surrogates, rather
+    # than fail the read that meets them: a job's signature is over its exact bytes
     client = redis.Redis.from_url(check_url(url), socket_timeout=30,
                                   socket_connect_timeout=5, health_check_interval=15,
-                                  decode_responses=True)
+                                  decode_responses=True, encoding_errors="surrogateescape")
     try:
         client.ping()
     except redis.RedisError as exc:
         raise QueueError(f"the queue does not answer ({_reason(exc)})",
-                         where=_shown(url)) from exc
+                         where=shown(url)) from exc
     return client
 
 
-def _shown(url: str) -> str:
+def shown(url: str) -> str:
     """The URL without a password."""
     parts = urlsplit(url)
     if parts.password:
@@ -83,7 +85,7 @@ class Patient:
                     redis.exceptions.BusyLoadingError) as exc:
                 if self.stopped:
                     raise QueueError(f"the queue went away ({_reason(exc)})",
-                                     where=_shown(self.url)) from exc
+                                     where=shown(self.url)) from exc
                 if not told:
                     self.say(f"the queue does not answer ({_reason(exc)}); waiting for it")
                     told = True

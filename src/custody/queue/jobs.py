@@ -1,10 +1,16 @@
 """Jobs on the queue: enqueued, taken, kept alive, finished, counted.
 
-A job is a hash (``custody:job:ID``): its URLs (all of one host), the settings to
-capture them with, its state (pending, inflight, done, failed), the token of the
-worker that holds it, the capture it became. A message on the stream delivers it. Each
-change of state is one Lua script, so that the counts by host (URLs in each state)
-and the job's own state never disagree, whoever dies when.
+A job is a hash (``custody:job:ID``): its signed envelope (its URLs, all of one host,
+and the settings to capture them with; custody.queue.envelope), its state (pending,
+inflight, done, failed), the token of the worker that holds it, the capture it became.
+A message on the stream delivers it. Each change of state is one Lua script, so that
+the counts by host (URLs in each state) and the job's own state never disagree,
+whoever dies when.
+
+Everything read back from Redis is taken as anyone may have written it: a message is
+checked (``accept``, custody.queue.acceptance) before the job is taken, and one that
+fails is marked failed with its reason and acknowledged, so that no worker takes it
+again; the scripts read a count that is not a number as none.
 """
 
 from __future__ import annotations
@@ -12,25 +18,38 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-from . import names
+from ..core.errors import JobRefused
+from . import envelope, names
+from .acceptance import Accepted, host_of
+from .status import REFUSED_KEPT, printable
+
+# A job's count of URLs and its host, as the scripts below read them from its hash: a
+# value that is not a sane count is read as none, rather than fail the script. (A count
+# is taken away as `0 - urls`: Lua's `-urls` of none is "-0", which HINCRBY refuses.)
+_SANE = """
+local function count(value)
+  local n = tonumber(value)
+  if not n or n ~= n or n < 0 or n > 1000000 then return 0 end
+  return math.floor(n)
+end
+local host = redis.call('HGET', KEYS[1], 'host') or ''
+local urls = count(redis.call('HGET', KEYS[1], 'urls'))
+"""
 
 # KEYS: job, fence, count:pending, count:inflight.  ARGV: worker.
 # The job taken by this worker with a new token; "done" when it is over already (its
 # message was left unacknowledged by a worker that died after finishing it).
-_TAKE = """
+_TAKE = _SANE + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {'gone', ''} end
 if state == 'done' or state == 'failed' then return {state, ''} end
 local token = redis.call('INCR', KEYS[2])
-local host = redis.call('HGET', KEYS[1], 'host')
-local urls = tonumber(redis.call('HGET', KEYS[1], 'urls'))
 if state == 'pending' then
-  redis.call('HINCRBY', KEYS[3], host, -urls)
+  redis.call('HINCRBY', KEYS[3], host, 0 - urls)
   redis.call('HINCRBY', KEYS[4], host, urls)
 end
 local before = redis.call('HGET', KEYS[1], 'worker') or ''
@@ -42,11 +61,9 @@ return {tostring(token), before}
 
 # KEYS: job, count:inflight, count:OUTCOME, failed, stream.  ARGV: token, outcome,
 # capture id, reason, message id, group, finished_at.
-_FINISH = """
+_FINISH = _SANE + """
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
-local host = redis.call('HGET', KEYS[1], 'host')
-local urls = tonumber(redis.call('HGET', KEYS[1], 'urls'))
-redis.call('HINCRBY', KEYS[2], host, -urls)
+redis.call('HINCRBY', KEYS[2], host, 0 - urls)
 redis.call('HINCRBY', KEYS[3], host, urls)
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'capture_id', ARGV[3], 'reason', ARGV[4],
            'finished_at', ARGV[7])
@@ -58,12 +75,10 @@ return 1
 """
 
 # KEYS: job, count:failed, count:pending, failed, stream.  ARGV: id.
-_RETRY = """
+_RETRY = _SANE + """
 if redis.call('HGET', KEYS[1], 'state') ~= 'failed' then
   redis.call('SREM', KEYS[4], ARGV[1]) return 0 end
-local host = redis.call('HGET', KEYS[1], 'host')
-local urls = tonumber(redis.call('HGET', KEYS[1], 'urls'))
-redis.call('HINCRBY', KEYS[2], host, -urls)
+redis.call('HINCRBY', KEYS[2], host, 0 - urls)
 redis.call('HINCRBY', KEYS[3], host, urls)
 redis.call('HSET', KEYS[1], 'state', 'pending', 'token', '', 'reason', '')
 redis.call('SREM', KEYS[4], ARGV[1])
@@ -71,9 +86,35 @@ redis.call('XADD', KEYS[5], '*', 'job', ARGV[1])
 return 1
 """
 
+# A worker's claim on its job's message, renewed only while the job's token is still its
+# own: a worker that lost the job (paused past the visibility timeout) must not claim the
+# message back from the one that took the job over, and take the job from it in turn.
+# KEYS: job, stream.  ARGV: token, group, worker, message id.
+_KEEP = """
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
+redis.call('XCLAIM', KEYS[2], ARGV[2], ARGV[3], 0, ARGV[4], 'JUSTID')
+return 1
+"""
 
-def host_of(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
+# A job a worker refused: failed, with its reason, its message acknowledged and removed.
+# KEYS: job, count:pending, count:inflight, count:failed, failed, stream.  ARGV: reason,
+# message id, group, finished_at, worker, id.
+_REFUSE = _SANE + """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'pending' or state == 'inflight' then
+  redis.call('HINCRBY', state == 'pending' and KEYS[2] or KEYS[3], host, 0 - urls)
+  redis.call('HINCRBY', KEYS[4], host, urls)
+end
+if state ~= 'done' then
+  redis.call('HSET', KEYS[1], 'state', 'failed', 'token', '', 'reason', ARGV[1],
+             'worker', ARGV[5], 'finished_at', ARGV[4])
+  redis.call('SADD', KEYS[5], ARGV[6])
+end
+redis.call('XACK', KEYS[6], ARGV[3], ARGV[2])
+redis.call('XDEL', KEYS[6], ARGV[2])
+return 1
+"""
+_SHOWN = 500  # characters of a reason kept
 
 
 @dataclass(frozen=True)
@@ -84,10 +125,13 @@ class Job:
     settings: dict[str, Any]
 
 
+Accept = Callable[[str, dict[str, Any]], Accepted]
+
+
 @dataclass(frozen=True)
 class Taken:
-    """A job as one worker holds it: the message that delivered it, and its token."""
-    job: Job
+    """A job as one worker holds it, checked: the message that delivered it, its token."""
+    job: Accepted
     message: str
     token: str
     taken_over_from: str  # the worker that held it before ('' when none)
@@ -116,6 +160,8 @@ class Queue:
         self._take = client.register_script(_TAKE)
         self._finish = client.register_script(_FINISH)
         self._retry = client.register_script(_RETRY)
+        self._refuse = client.register_script(_REFUSE)
+        self._keep = client.register_script(_KEEP)
 
     def ensure_group(self) -> None:
         import redis
@@ -128,23 +174,23 @@ class Queue:
 
     # -- enqueue ---------------------------------------------------------------------------
 
-    def enqueue(self, urls: list[str], settings: dict[str, Any], batch: int) -> list[Job]:
-        """One job per batch of URLs of one host; each host's politeness set from the
-        settings (the last enqueued for a host is what all workers keep to)."""
+    def enqueue(self, urls: list[str], settings: dict[str, Any], batch: int, *,
+                key: Any) -> list[Job]:
+        """One job per batch of URLs of one host, each signed with ``key`` (the
+        archivist's); each host's politeness is what its jobs' settings say."""
         self.ensure_group()
         jobs = []
         for host, listed in batches(urls, batch):
             job = Job(uuid.uuid4().hex, host, listed, settings)
+            signed = envelope.signed(job.id, listed, settings, key)
             pipe = self.client.pipeline(transaction=True)
             pipe.hset(names.job(job.id), mapping={
-                "id": job.id, "host": host, "urls": len(listed), "seeds": json.dumps(listed),
-                "settings": json.dumps(settings), "state": "pending", "token": "",
-                "worker": "", "attempts": 0, "enqueued_at": _now()})
+                "id": job.id, "host": host, "urls": len(listed),
+                "envelope": signed.data.decode("utf-8"), "signature": signed.signature,
+                "state": "pending", "token": "", "worker": "", "attempts": 0,
+                "enqueued_at": _now()})
             pipe.hincrby(names.count("pending"), host, len(listed))
             pipe.sadd(names.HOSTS, host)
-            per_host = 1 if settings.get("delay") else int(settings.get("concurrency") or 8)
-            pipe.hset(names.politeness(host), mapping={
-                "concurrency": per_host, "delay": float(settings.get("delay") or 0.0)})
             pipe.xadd(names.STREAM, {"job": job.id})
             pipe.execute()
             jobs.append(job)
@@ -152,39 +198,90 @@ class Queue:
 
     # -- a worker's side -------------------------------------------------------------------
 
-    def next(self, worker: str, *, visibility: float, block: float) -> Taken | None:
-        """The next job for this worker: first what it held before it last stopped (its
-        own pending messages), then a job whose worker stopped beating for longer than
-        ``visibility`` seconds, then a new one (waiting up to ``block`` seconds)."""
+    def next(self, worker: str, accept: Accept, *, visibility: float,
+             block: float) -> Taken | None:
+        """The next job for this worker, checked by ``accept`` before it is taken: first
+        what it held before it last stopped (its own pending messages), then a job whose
+        worker stopped beating for longer than ``visibility`` seconds, then a new one
+        (waiting up to ``block`` seconds). None when there was none, or when the one
+        there was is refused (marked failed, with the reason ``accept`` raised)."""
         mine = self.patient(lambda: self.client.xreadgroup(
             names.GROUP, worker, {names.STREAM: "0"}, count=1))
         for message, fields in _messages(mine):
             if fields:
-                return self._take_message(worker, message, fields)
+                return self._take_message(worker, message, fields, accept)
             self.patient(lambda m=message: self.client.xack(names.STREAM, names.GROUP, m))
         claimed = self.patient(lambda: self.client.xautoclaim(
             names.STREAM, names.GROUP, worker, int(visibility * 1000), "0-0", count=1))
         for message, fields in claimed[1] if claimed else []:
             if fields:
-                return self._take_message(worker, message, fields)
+                return self._take_message(worker, message, fields, accept)
         fresh = self.patient(lambda: self.client.xreadgroup(
             names.GROUP, worker, {names.STREAM: ">"}, count=1, block=int(block * 1000)))
         for message, fields in _messages(fresh):
-            return self._take_message(worker, message, fields)
+            return self._take_message(worker, message, fields, accept)
         return None
 
-    def _take_message(self, worker: str, message: str, fields: dict[str, str]) -> Taken | None:
+    def _take_message(self, worker: str, message: str, fields: dict[str, str],
+                      accept: Accept) -> Taken | None:
+        import redis
+
         job_id = fields.get("job", "")
+        if not envelope.is_job_id(job_id):
+            self._drop(worker, message, job_id, "the message names no job custody made")
+            return None
         key = names.job(job_id)
+        try:
+            data = self.patient(lambda: self.client.hgetall(key))
+        except redis.ResponseError as exc:  # a key of another type, written by hand
+            self._drop(worker, message, job_id, f"its entry is not a job ({exc})")
+            return None
+        if not data:
+            self._drop(worker, message, job_id, "it names a job the queue does not hold")
+            return None
+        if data.get("state") in ("done", "failed"):  # over already: the message is spent
+            self.patient(lambda: self._ack(message))
+            return None
+        try:
+            job = accept(job_id, data)
+        except JobRefused as exc:
+            self.refuse(worker, message, job_id, str(exc))
+            return None
+        except Exception as exc:  # nothing in a job may end the worker: a flaw is its reason
+            self.refuse(worker, message, job_id,
+                        f"could not be checked ({type(exc).__name__}: {exc})")
+            return None
         token, before = self.patient(lambda: self._take(
             keys=[key, names.JOB_FENCE, names.count("pending"), names.count("inflight")],
             args=[worker, _now()]))
-        if token in ("done", "failed", "gone"):  # over already: the message is spent
+        if token in ("done", "failed", "gone"):  # finished meanwhile by another worker
             self.patient(lambda: self._ack(message))
             return None
-        data = self.patient(lambda: self.client.hgetall(key))
-        job = Job(job_id, data["host"], json.loads(data["seeds"]), json.loads(data["settings"]))
         return Taken(job, message, token, before if before != worker else "")
+
+    def refuse(self, worker: str, message: str, job_id: str, reason: str) -> None:
+        """The job failed with ``reason``, and its message gone: no worker takes it again
+        (`custody queue retry-failed` queues it again)."""
+        keys = [names.job(job_id), names.count("pending"), names.count("inflight"),
+                names.count("failed"), names.FAILED, names.STREAM]
+        args = [printable(f"refused: {reason}")[:_SHOWN], message, names.GROUP, _now(),
+                worker, job_id]
+        self.patient(lambda: self._refuse(keys=keys, args=args))
+
+    def _drop(self, worker: str, message: str, job_id: object, reason: str) -> None:
+        """A message that names no job the queue holds: removed, and why kept for
+        `custody queue status`."""
+        note = json.dumps({"message": message, "job": str(job_id)[:100], "worker": worker,
+                           "reason": printable(reason)[:_SHOWN], "at": _now()})
+        pipe = self.client.pipeline(transaction=True)
+        pipe.lpush(names.REFUSED, note)
+        pipe.ltrim(names.REFUSED, 0, REFUSED_KEPT - 1)
+        pipe.xack(names.STREAM, names.GROUP, message)
+        pipe.xdel(names.STREAM, message)
+        self.patient(pipe.execute)
+        say = getattr(self.patient, "say", None)  # a worker's voice (connection.Patient)
+        if say is not None:
+            say(f"message {message} dropped: {printable(reason)}")
 
     def _ack(self, message: str) -> None:
         pipe = self.client.pipeline(transaction=True)
@@ -200,10 +297,10 @@ class Queue:
             "job": taken.job.id if taken else None,
             "host": taken.job.host if taken else None, "at": _now()}), px=int(ttl * 1000))
         if taken is not None:
-            pipe.xclaim(names.STREAM, names.GROUP, worker, 0, [taken.message], justid=True)
-            pipe.hget(names.job(taken.job.id), "token")
+            self._keep(keys=[names.job(taken.job.id), names.STREAM],
+                       args=[taken.token, names.GROUP, worker, taken.message], client=pipe)
         answers = pipe.execute()
-        return taken is None or answers[-1] == taken.token
+        return taken is None or answers[-1] == 1
 
     def holds(self, taken: Taken) -> bool:
         return bool(self.patient(lambda: self.client.hget(names.job(taken.job.id), "token"))
@@ -231,32 +328,6 @@ class Queue:
                                            names.count("pending"), names.FAILED,
                                            names.STREAM], args=[job_id]))
         return count
-
-    def status(self) -> dict[str, Any]:
-        """URLs pending, in flight, done and failed, by host; the live workers; the failed
-        jobs' reasons."""
-        pipe = self.client.pipeline(transaction=True)
-        pipe.smembers(names.HOSTS)
-        for state in names.STATES:
-            pipe.hgetall(names.count(state))
-        pipe.smembers(names.FAILED)
-        answers = pipe.execute()
-        hosts, counts, failed = answers[0], answers[1:5], answers[5]
-        by_host = {host: {state: int(counts[i].get(host, 0) or 0)
-                          for i, state in enumerate(names.STATES)} for host in sorted(hosts)}
-        workers = {}
-        for key in self.client.scan_iter(match=names.worker("*"), count=1000):
-            value = self.client.get(key)
-            if value:
-                workers[key.split(":", 2)[2]] = json.loads(value)
-        reasons = []
-        for job_id in sorted(failed)[:1000]:
-            data = self.client.hmget(names.job(job_id), ["host", "seeds", "reason", "worker"])
-            reasons.append({"job": job_id, "host": data[0], "urls": json.loads(data[1] or "[]"),
-                            "reason": data[2], "worker": data[3]})
-        totals = {state: sum(h[state] for h in by_host.values()) for state in names.STATES}
-        return {"format": "custody-queue-status/1", "totals": totals, "hosts": by_host,
-                "workers": workers, "failed_jobs": reasons}
 
 
 def _messages(answer: Any) -> list[tuple[str, dict[str, str]]]:

@@ -8,6 +8,7 @@ STREAM = f"{PREFIX}:jobs"  # one message per delivery of a job: {"job": id}
 GROUP = "workers"
 HOSTS = f"{PREFIX}:hosts"  # every host a job was enqueued for
 FAILED = f"{PREFIX}:failed"  # ids of the jobs that failed
+REFUSED = f"{PREFIX}:refused"  # messages naming no job custody made: why each was dropped
 JOB_FENCE = f"{PREFIX}:job-fence"  # tokens of job takings, always increasing
 SEAL_LOCK = f"{PREFIX}:seal:lock"  # held by the one worker sealing now: its token
 SEAL_FENCE = f"{PREFIX}:seal:fence"  # tokens of the seal lock, always increasing
@@ -36,8 +37,3 @@ def slots(host: str) -> str:
 def next_start(host: str) -> str:
     """When the next fetch from that host may start, in Redis's milliseconds (--delay)."""
     return f"{PREFIX}:gate:{host}:next"
-
-
-def politeness(host: str) -> str:
-    """The concurrency and delay the job's settings ask of that host."""
-    return f"{PREFIX}:gate:{host}:rules"

@@ -53,7 +53,12 @@ return false
 
 
 class LostSeal(CustodyError):
-    """This worker no longer holds the seal order, or no longer holds the job."""
+    """This worker no longer holds the seal order, or no longer holds the job; the
+    capture it was sealing, when it was sealing one."""
+
+    def __init__(self, message: str, *, capture_id: str | None = None) -> None:
+        super().__init__(message)
+        self.capture_id = capture_id
 
 
 class SharedSeal:
@@ -169,20 +174,22 @@ class SharedSeal:
     def fence(self, point: str, capture_id: str) -> None:
         token = self.token
         if token is None:
-            raise LostSeal(f"{capture_id}: sealing outside the shared seal lock")
+            raise LostSeal(f"{capture_id}: sealing outside the shared seal lock",
+                           capture_id=capture_id)
         holder = self.patient(lambda: self.client.get(names.SEAL_LOCK))
         if str(holder).split(":", 1)[0] != str(token):
             raise LostSeal(f"{capture_id}: the seal lock's lease ran out before the {point} "
-                           "was written; another worker may be sealing")
+                           "was written; another worker may be sealing", capture_id=capture_id)
         try:
             seen = int(self.fence_path.read_text().strip() or 0)
         except (OSError, ValueError):
             seen = 0
         if seen > token:
             raise LostSeal(f"{capture_id}: a newer seal (fence {seen} > {token}) was "
-                           f"written before this {point}")
+                           f"written before this {point}", capture_id=capture_id)
         if self.holds_job is not None and not self.holds_job():
-            raise LostSeal(f"{capture_id}: the job was taken over by another worker")
+            raise LostSeal(f"{capture_id}: the job was taken over by another worker",
+                           capture_id=capture_id)
         if seen != token:
             self.fence_path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(self.fence_path, f"{token}\n".encode())

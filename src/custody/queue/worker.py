@@ -21,12 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from ..core.archive import Archive
-from ..core.errors import CustodyError
+from ..core.errors import CustodyError, JobRefused, QueueError
 from ..seal import journal
 from . import connection
+from .acceptance import Accepted, Gatekeeper, Permits
 from .gate import HostGate
 from .jobs import Queue, Taken
+from .remote_index import RemoteIndex
 from .sealing import LostSeal, SharedSeal
+from .status import printable
 
 
 @dataclass
@@ -36,6 +39,7 @@ class WorkerStats:
     failed: int = 0
     taken_over: int = 0
     lost: int = 0
+    refused: int = 0
     pages: int = 0
     captures: list[str] = field(default_factory=list)
 
@@ -44,11 +48,8 @@ class Worker:
     def __init__(self, root: Path, url: str, *, name: str, key: Any,
                  visibility: float = 60.0, open_visitor: Any = None, open_media: Any = None,
                  say: Callable[[str], None] | None = None, db_url: str | None = None,
-                 store_url: str | None = None) -> None:
+                 store_url: str | None = None, permits: Permits | None = None) -> None:
         self.url = url
-        self.db_url = db_url  # the index in PostgreSQL, copied to after each seal
-        self._db: Any = None
-        self._db_behind = False
         self.name = name
         self.key = key
         self.visibility = visibility
@@ -71,6 +72,11 @@ class Worker:
                                owner=name, mirror=self.mirror, adopt=self._adopt)
         self.archive = Archive(root, lane=name, shared=self.seal,
                                mirrored=self.mirror is not None)
+        self.gatekeeper = Gatekeeper(self.archive, permits or Permits(),
+                                     refresh=self._refresh if self.mirror else None)
+        # the index in PostgreSQL, copied to after each seal
+        self.remote = None if db_url is None else \
+            RemoteIndex(db_url, self.archive, mirrored=self.mirror is not None, say=self.say)
         self.stats = WorkerStats()
         self.gate_asks = 0
         self._stop = threading.Event()
@@ -97,6 +103,19 @@ class Worker:
         with self.archive.sealing():
             pass
 
+    def _refresh(self) -> None:
+        """This copy's allowed_signers and custody log as the store holds them now."""
+        with self.archive.sealing():
+            pass
+
+    def _accept(self, job_id: str, fields: dict[str, Any]) -> Accepted:
+        try:
+            return self.gatekeeper.accept(job_id, fields)
+        except JobRefused as exc:
+            self.stats.refused += 1
+            self.say(f"job {job_id[:40]!r} refused: {printable(str(exc))}")
+            raise
+
     def _holds_job(self) -> bool:
         taken = self.taken
         return taken is None or self.queue.holds(taken)
@@ -104,33 +123,44 @@ class Worker:
     # -- the loop --------------------------------------------------------------------------
 
     def run(self, *, exit_when_idle: float | None = None, max_jobs: int | None = None) -> None:
+        import redis
+
         beating = threading.Thread(target=self._beat, daemon=True, name="heartbeat")
         beating.start()
-        idle_since = time.monotonic()
         try:
-            with self.archive.lock():
-                self._heal()
-                self._index_remotely(None)
-                while not self._stop.is_set():
-                    if max_jobs is not None and self.stats.jobs >= max_jobs:
-                        break
-                    taken = self.queue.next(self.name, visibility=self.visibility, block=0.5)
-                    if taken is None:
-                        if exit_when_idle is not None and \
-                                time.monotonic() - idle_since >= exit_when_idle:
-                            break
-                        continue
-                    self.taken = taken
-                    try:
-                        self._work(taken)
-                    finally:
-                        self.taken = None
-                    idle_since = time.monotonic()
+            self._loop(exit_when_idle, max_jobs)
+        except redis.ResponseError as exc:  # a job's own keys are checked; these are not
+            raise QueueError(f"the queue's Redis refused a command ({exc}); its keys were "
+                             "written by something other than custody",
+                             where=connection.shown(self.url)) from None
         finally:
             self._stop.set()
             beating.join(timeout=5)
-            with contextlib.suppress(CustodyError):
+            with contextlib.suppress(CustodyError, redis.RedisError):
                 self.queue.leave(self.name)
+
+    def _loop(self, exit_when_idle: float | None, max_jobs: int | None) -> None:
+        idle_since = time.monotonic()
+        with self.archive.lock():
+            self._heal()
+            if self.remote is not None:
+                self.remote.copy(None)
+            while not self._stop.is_set():
+                if max_jobs is not None and self.stats.jobs >= max_jobs:
+                    break
+                taken = self.queue.next(self.name, self._accept,
+                                        visibility=self.visibility, block=0.5)
+                if taken is None:
+                    if exit_when_idle is not None and \
+                            time.monotonic() - idle_since >= exit_when_idle:
+                        break
+                    continue
+                self.taken = taken
+                try:
+                    self._work(taken)
+                finally:
+                    self.taken = None
+                idle_since = time.monotonic()
 
     def stop(self) -> None:
         self._stop.set()
@@ -138,11 +168,15 @@ class Worker:
     def _beat(self) -> None:
         import redis
 
+        told = ""  # the job whose loss was said: once is enough
         while True:
+            taken = self.taken
             try:
-                if not self.queue.beat(self.name, self.taken, ttl=self.visibility):
-                    self.say(f"job {self.taken.job.id if self.taken else '?'} was taken over "
-                             "by another worker; it will not be sealed here")
+                if not self.queue.beat(self.name, taken, ttl=self.visibility) and \
+                        taken is not None and told != taken.job.id:
+                    told = taken.job.id
+                    self.say(f"job {taken.job.id} was taken over by another worker; it "
+                             "will not be sealed here")
             except redis.RedisError:
                 pass
             if self._stop.wait(max(self.visibility / 4, 0.2)):
@@ -178,7 +212,7 @@ class Worker:
 
     def _work(self, taken: Taken) -> None:
         from ..capture import run as capture
-        from ..capture.settings import Settings
+        from ..seal.manifest import manifest_path
 
         self.stats.jobs += 1
         job = taken.job
@@ -193,10 +227,11 @@ class Worker:
             if sealed is not None:
                 self._finish(taken, "done", sealed, "")
                 return
-        settings = Settings.from_json(job.settings)
+        settings = job.settings  # checked, with this worker's own files (acceptance)
         lease = max(settings.timeout, settings.page_timeout if settings.browser else 0) + 30
         gate = HostGate(self.client, self.patient, lease=lease, owner=self.name,
-                        concurrency=1 if settings.delay else settings.concurrency)
+                        concurrency=1 if settings.delay else settings.concurrency,
+                        delay=settings.delay)
         try:
             result = capture.start(self.archive, job.urls, key=self.key, settings=settings,
                                    job=job.id, gate=gate, open_visitor=self.open_visitor,
@@ -204,9 +239,11 @@ class Worker:
         except LostSeal as exc:
             self.stats.lost += 1
             self.say(f"job {job.id}: not sealed here: {exc}")
-            marker = capture.read_job_marker(self.archive, job.id)
-            if marker is not None:
-                self._set_aside(marker["capture_id"])
+            # this worker's own capture, never the job marker's: that may name the
+            # capture the job's new holder is making now
+            if exc.capture_id is not None and (self.mirror is not None or not manifest_path(
+                    self.archive.manifests_dir, exc.capture_id).exists()):
+                self._set_aside(exc.capture_id)  # (a sealed one is the job's new holder's)
             return
         except CustodyError as exc:
             self._finish(taken, "failed", "", str(exc))
@@ -231,59 +268,14 @@ class Worker:
                 self.stats.failed += 1
             if capture_id:
                 self.stats.captures.append(capture_id)
-                self._index_remotely(capture_id)
+                if self.remote is not None:
+                    self.remote.copy(capture_id)
             (capture.jobs_dir(self.archive) / f"{taken.job.id}.json").unlink(missing_ok=True)
             if self.mirror is not None:
                 self.mirror.forget_job(taken.job.id)
         else:  # another worker holds it now, and finds the sealed capture it left
             self.say(f"job {taken.job.id}: sealed as {capture_id}, but taken over meanwhile "
                      "by another worker, which will find it sealed")
-
-    def _index_remotely(self, capture_id: str | None) -> None:
-        """Copy a sealed capture (None: whatever custody.db has that PostgreSQL lacks) into
-        the PostgreSQL index. Sealing never waits for it: when PostgreSQL is away, the
-        copy is made after the next job that finds it back (or by `reindex --db`)."""
-        if self.db_url is None:
-            return
-        import sqlite3
-
-        import psycopg
-
-        from ..index import postgres
-
-        try:
-            if self._db is None or self._db.closed:
-                self._db = postgres.connect(self.db_url)
-            local = sqlite3.connect(f"file:{self.archive.db_path}?mode=ro", uri=True,
-                                    timeout=30)
-            try:
-                if capture_id is None or self._db_behind:
-                    # a folder of a stored archive holds its own captures only
-                    postgres.sync(self._db, local, remove=self.mirror is None)
-                elif self.mirror is None or self._indexed_here(local, capture_id):
-                    postgres.publish(self._db, local, capture_id)
-            finally:
-                local.close()
-        except (psycopg.Error, CustodyError, sqlite3.Error) as exc:
-            if not self._db_behind:
-                self.say(f"the PostgreSQL index is not reachable ({exc}); captures are "
-                         "sealed and kept in custody.db, and copied there once it is back")
-            self._db_behind = True
-            if self._db is not None:
-                with contextlib.suppress(Exception):
-                    self._db.close()
-            self._db = None
-            return
-        if self._db_behind:
-            self.say("the PostgreSQL index is reachable again, and up to date")
-        self._db_behind = False
-
-    @staticmethod
-    def _indexed_here(local: Any, capture_id: str) -> bool:
-        """Whether this folder's custody.db has the capture (one adopted from the store
-        was indexed by the worker that sealed it, which copies it when it comes back)."""
-        return local.execute("SELECT 1 FROM captures WHERE id = ?", [capture_id]).fetchone() \
-            is not None
 
     def _what_was_left(self, marker: dict[str, Any]) -> str | None:
         """The capture an earlier holder of the job sealed (now published whole), or None
