@@ -326,7 +326,7 @@ def test_a_seal_after_its_lease_ran_out_is_refused(tmp_path: Path,
             newer.fence("manifest", "c2")
         with pytest.raises(LostSeal, match="lease ran out"):
             paused.fence("ledger", "c1")
-        client.set(SEAL_LOCK, str(paused.token))  # even if Redis were wrong, the fence holds
+        client.set(SEAL_LOCK, paused.lock_value)  # even if Redis were wrong, the fence holds
         with pytest.raises(LostSeal, match="newer seal"):
             paused.fence("ledger", "c1")
 

@@ -2,15 +2,17 @@
 
 The hash chain (each manifest names the one before it) and the ledger (one Merkle log)
 need one writer order. Workers take a lock in Redis around each seal: ``SET NX PX``
-with a token from an always-increasing counter, renewed while the seal runs and
-released by a script that deletes it only if it is still that token; a worker that
+under a name of the attempt's own, renewed while the seal runs and released by a script
+that deletes it only if it is still that name; once it holds the lock, the worker takes
+a token from an always-increasing counter (so tokens follow the order the lock is had);
+a worker that
 finds it held by a worker whose heartbeat has expired (killed mid-seal) takes it over
 without waiting out the lease. A lock in Redis
 alone is not enough: a worker paused (a long GC, a stopped VM) past its lease could
 wake up believing it still holds it. So the archive keeps a fence,
 ``.custody/seal-fence``: the highest token that wrote there. Just before each write no
 one may undo -- a manifest's rename, a ledger leaf -- the worker checks that Redis still
-names its token and that the fence holds none newer, then writes its own token there;
+names its lock and that the fence holds no newer token, then writes its own token there;
 a worker that finds either otherwise stops its seal (what it wrote beside the
 manifest's temporary name is discarded) and the job is left to whoever holds it now.
 It also checks that it still holds the job, so a job taken over is never sealed by
@@ -76,6 +78,7 @@ class SharedSeal:
         self.adopt = adopt or (lambda capture_id: False)
         self._seeded = False
         self.token: int | None = None
+        self.lock_value = ""  # the lock's value while this worker holds it
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
         self._steal = client.register_script(_STEAL)
@@ -85,8 +88,12 @@ class SharedSeal:
 
     @contextmanager
     def held(self) -> Iterator[None]:
-        token = int(self.patient(lambda: self.client.incr(names.SEAL_FENCE)))
-        value = f"{token}:{self.owner}"
+        import secrets
+
+        # the lock is held under a name of this attempt's own; the fence token is taken
+        # once it is held, so tokens increase in the order the lock is had (taken before,
+        # a worker that waited longer would hold an older token than the one before it)
+        value = f"{secrets.token_hex(8)}:{self.owner}"
         pause, looked = 0.002, time.monotonic()
         while not self.patient(lambda: self.client.set(names.SEAL_LOCK, value, nx=True,
                                                        px=self.lease_ms)):
@@ -97,10 +104,11 @@ class SharedSeal:
                     break
             time.sleep(pause)
             pause = min(pause * 2, 0.1)
-        self.token = token
+        token = int(self.patient(lambda: self.client.incr(names.SEAL_FENCE)))
+        self.token, self.lock_value = token, value
         began = time.monotonic()
         stop = threading.Event()
-        renewer = threading.Thread(target=self._keep, args=(token, stop), daemon=True,
+        renewer = threading.Thread(target=self._keep, args=(value, stop), daemon=True,
                                    name="seal-lease")
         renewer.start()
         try:
@@ -161,10 +169,9 @@ class SharedSeal:
         return bool(self.patient(lambda: self._steal(keys=[names.SEAL_LOCK],
                                                      args=[held, value, self.lease_ms])))
 
-    def _keep(self, token: int, stop: threading.Event) -> None:
+    def _keep(self, value: str, stop: threading.Event) -> None:
         import redis
 
-        value = f"{token}:{self.owner}"
         while not stop.wait(self.lease_ms / 3000):
             try:
                 self._renew(keys=[names.SEAL_LOCK], args=[value, self.lease_ms])
@@ -177,7 +184,7 @@ class SharedSeal:
             raise LostSeal(f"{capture_id}: sealing outside the shared seal lock",
                            capture_id=capture_id)
         holder = self.patient(lambda: self.client.get(names.SEAL_LOCK))
-        if str(holder).split(":", 1)[0] != str(token):
+        if holder != self.lock_value:
             raise LostSeal(f"{capture_id}: the seal lock's lease ran out before the {point} "
                            "was written; another worker may be sealing", capture_id=capture_id)
         try:
