@@ -15,6 +15,7 @@ from conftest import Custody, chain_ids
 from custody.index.db import connect, index_documents
 from custody.index.textindex import index_text
 from custody.testing.site import Page, SiteServer
+from custody.verify.postings import words
 from custody.verify.report import FAILED, PASSED, Report
 from custody.verify.search_index import check_search_index, ranges
 from test_keys import failed
@@ -219,3 +220,15 @@ def test_ten_documents_are_named_and_the_others_counted(many_documents: Path,
     assert outcome == FAILED
     assert [f"document {doc} " in detail for doc in range(101, 116)] == [True] * 10 + [False] * 5
     assert detail.endswith("; and 5 more documents")
+
+
+def test_a_group_of_entries_is_one_term_at_each_position_from_zero() -> None:
+    assert words(None) == []
+    assert words((3, "2 0 1", "c a b")) == ["a", "b", "c"]  # read in term order
+    assert words((2, "0 1", "a b c")) is None  # a term with a space in it
+    assert words((2, "0 0", "a b")) is None  # two terms at one position
+    assert words((2, "0 2", "a b")) is None  # a position missing
+    long = 250_000  # past the positions kept as text
+    order = list(range(long))[::-1]
+    assert words((long, " ".join(map(str, order)), " ".join(f"w{i}" for i in order))) \
+        == [f"w{i}" for i in range(long)]

@@ -26,7 +26,8 @@ Texts = tuple[int, str, str]  # a document's id, and index_text of its title and
 
 COLUMNS = ("title", "body")  # the index's columns, as fts5vocab names them
 _BLOCK = 1024  # code points asked of the tokenizer at once
-_POSITIONS: list[str] = []
+_POSITIONS: list[str] = []  # "0", "1"...: the positions of the longest text seen, as text
+_POSITIONS_HELD = 100_000
 
 
 def words(group: Group | None) -> list[str] | None:
@@ -36,14 +37,18 @@ def words(group: Group | None) -> list[str] | None:
     count, positions, terms = group
     at_positions, found = positions.split(" "), terms.split(" ")
     if len(at_positions) != count or len(found) != count:
-        return None  # a term with a space in it, or an empty one
+        return None  # a term with a space in it
     at = dict(zip(at_positions, found, strict=True))
     if len(at) != count:
         return None  # two terms at one position
-    while len(_POSITIONS) < count:
-        _POSITIONS.append(str(len(_POSITIONS)))
+    if count <= _POSITIONS_HELD:
+        while len(_POSITIONS) < count:
+            _POSITIONS.append(str(len(_POSITIONS)))
+        in_order = _POSITIONS[:count]
+    else:
+        in_order = list(map(str, range(count)))
     try:
-        return list(map(at.__getitem__, _POSITIONS[:count]))
+        return list(map(at.__getitem__, in_order))
     except KeyError:  # a position missing
         return None
 
