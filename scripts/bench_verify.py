@@ -1,6 +1,7 @@
 """Verification speed: `custody verify` against `warcio check` on the same WARC files.
 
     .venv/bin/python scripts/bench_verify.py [--pages 600] [--runs 9] [--image-kb 20]
+        [--text seed|varied] [--baseline SRC]
 
 Crawls a local site of ``pages`` pages (each with a stylesheet and an image of
 ``image-kb`` incompressible bytes, as photos are) into two fresh archives: one whose
@@ -17,8 +18,15 @@ and one without a TSA. Then, in one run, interleaved, it times as whole commands
   at least the file's sha256 and each record block's, so their sum over the cores is the
   least it can take.
 
-Prints the medians, custody's ratio to warcio on the same files (goal from the issue:
-<= 0.2 at 3000 pages with 64 KB photos), and MB/s.
+``--text varied`` gives the pages varied text (custody.testing.varied: eight languages,
+a Zipf vocabulary of 300,000 words) instead of the seed paragraphs repeated, for what
+reads the text: the search index's comparison above all. ``--baseline SRC`` times the
+`custody verify` of another source tree too (SRC holds its ``custody`` package, as
+``git archive COMMIT src | tar -x`` gives it), interleaved with this one's.
+
+Prints the medians, custody's ratio to warcio on the same files (goal from the issues:
+<= 0.3 on any text), MB/s, the CPU time of each command (all its processes), and that
+of the search index's comparison alone, in this process, over the ranges verify uses.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import argparse
 import contextlib
 import hashlib
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -37,6 +46,7 @@ from pathlib import Path
 
 from custody.testing.site import SiteServer, crawl_site
 from custody.testing.tsa import LocalTSA
+from custody.testing.varied import varied_site
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "tests" / "data" / "seeds"
@@ -44,13 +54,39 @@ SEEDS = REPO / "tests" / "data" / "seeds"
 BIN = REPO / ".venv" / "bin"
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user and system, of the command's every process)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[0]} failed: {proc.stdout[-1500:]} {proc.stderr[-1500:]}")
-    return elapsed
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return elapsed, cpu
+
+
+def search_index_cpu(root: Path) -> float:
+    """The search index's comparison alone: CPU seconds over the ranges verify uses, all
+    in one fresh process (whose caches start empty, as verify's do)."""
+    out = subprocess.run([sys.executable, __file__, "--index-cpu", str(root)],
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout)
+
+
+def print_index_cpu(root: Path) -> None:
+    from custody.verify.pool import default_workers
+    from custody.verify.report import PASSED, Report
+    from custody.verify.search_index import check_search_index, ranges
+
+    db = root / "custody.db"
+    start = time.process_time()
+    report = Report(str(root))
+    for between in ranges(db, None, default_workers() + 1):
+        check_search_index(db, report, None, between)
+    assert all(c.outcome == PASSED for c in report.checks), report.checks
+    print(time.process_time() - start)
 
 
 def sha256_of(paths: list[str]) -> float:
@@ -108,7 +144,16 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--image-kb", type=int, default=20,
                         help="incompressible bytes per page image, as photos are")
+    parser.add_argument("--text", choices=("seed", "varied"), default="seed",
+                        help="the seed paragraphs repeated, or varied text (see above)")
+    parser.add_argument("--baseline", type=Path,
+                        help="a source tree whose custody verify is timed alongside")
+    parser.add_argument("--index-cpu", type=Path, help=argparse.SUPPRESS)  # see above
     args = parser.parse_args()
+    if args.index_cpu:
+        print_index_cpu(args.index_cpu)
+        return 0
+    make_site = crawl_site if args.text == "seed" else varied_site
     with tempfile.TemporaryDirectory() as tmp:
         base = dict(os.environ, CUSTODY_KEY=str(Path(tmp) / "key"))
         base.pop("CUSTODY_KEY_PASSPHRASE", None)
@@ -117,13 +162,14 @@ def main() -> int:
         with contextlib.ExitStack() as stack:
             authority = stack.enter_context(LocalTSA(Path(tmp) / "tsa"))
             site = stack.enter_context(
-                SiteServer(crawl_site(SEEDS, args.pages, image_bytes=args.image_kb * 1024)))
+                SiteServer(make_site(SEEDS, args.pages, image_bytes=args.image_kb * 1024)))
             for name, tsa in (("with a timestamp token", authority), ("without a TSA", None)):
                 root = Path(tmp) / name.replace(" ", "-")
                 env = dict(base, CUSTODY_ROOT=str(root))
                 archives[name] = env, make_archive(root, env, site.url, tsa)
         # with the key at hand verify would log a "verified" event: time it without
         times: dict[tuple[str, str], list[float]] = {}
+        cpus: dict[tuple[str, str], list[float]] = {}
         for env, warcs in archives.values():  # warm the caches for every tool
             bare = {k: v for k, v in env.items() if k != "CUSTODY_KEY"}
             timed([str(BIN / "custody"), "verify"], bare)
@@ -131,24 +177,33 @@ def main() -> int:
         for _ in range(args.runs):
             for name, (env, warcs) in archives.items():
                 bare = {k: v for k, v in env.items() if k != "CUSTODY_KEY"}
-                for tool, cmd in (("custody", [str(BIN / "custody"), "verify"]),
-                                  ("jobs0", [str(BIN / "custody"), "verify", "--jobs", "0"]),
-                                  ("warcio", [str(BIN / "warcio"), "check", *warcs])):
-                    times.setdefault((name, tool), []).append(timed(cmd, bare))
+                runs = [("custody", [str(BIN / "custody"), "verify"], bare),
+                        ("jobs0", [str(BIN / "custody"), "verify", "--jobs", "0"], bare),
+                        ("warcio", [str(BIN / "warcio"), "check", *warcs], bare)]
+                if args.baseline:
+                    runs.append(("baseline", [str(BIN / "custody"), "verify"],
+                                 dict(bare, PYTHONPATH=str(args.baseline.resolve()))))
+                for tool, cmd, tool_env in runs:
+                    wall, cpu = timed(cmd, tool_env)
+                    times.setdefault((name, tool), []).append(wall)
+                    cpus.setdefault((name, tool), []).append(cpu)
                 times.setdefault((name, "sha256"), []).append(sha256_of(warcs))
                 times.setdefault((name, "inflate"), []).append(inflate_of(warcs))
                 times.setdefault((name, "blocks"), []).append(inflate_of(warcs, digest=True))
+        index_cpu = {name: statistics.median(search_index_cpu(Path(env["CUSTODY_ROOT"]))
+                                             for _ in range(3))
+                     for name, (env, _) in archives.items()}
         empty = Path(tmp) / "empty"
         empty_env = dict(base, CUSTODY_ROOT=str(empty))
         subprocess.run([BIN / "custody", "init"], env=empty_env, check=True,
                        capture_output=True)
         bare_empty = {k: v for k, v in empty_env.items() if k != "CUSTODY_KEY"}
-        empty_times = [timed([str(BIN / "custody"), "verify"], bare_empty)
+        empty_times = [timed([str(BIN / "custody"), "verify"], bare_empty)[0]
                        for _ in range(args.runs)]
 
         cores = len(os.sched_getaffinity(0))
-        print(f"{args.pages + 1} pages, {args.image_kb} KB images; medians of {args.runs} "
-              f"interleaved runs; {cores} cores")
+        print(f"{args.pages + 1} pages, {args.image_kb} KB images, {args.text} text; medians "
+              f"of {args.runs} interleaved runs; {cores} cores")
         for name, (_, warcs) in archives.items():
             mb = sum(os.path.getsize(w) for w in warcs) / 1e6
             c, a, w, s = (statistics.median(times[(name, t)])
@@ -167,6 +222,14 @@ def main() -> int:
             print(f"  the least the file and block digests cost on {cores} cores: "
                   f"{floor:.3f} s ({floor / w:.2f} of warcio)")
             print(f"  ratio custody / warcio       {c / w:6.2f}")
+            if args.baseline:
+                b = statistics.median(times[(name, "baseline")])
+                print(f"  baseline custody verify      {b:6.3f} s  (ratio {b / w:.2f})")
+            used = {tool: statistics.median(cpus[(name, tool)]) for tool in
+                    ("custody", "warcio", *(["baseline"] if args.baseline else []))}
+            print("  CPU s: " + ", ".join(f"{tool} {v:.2f}" for tool, v in used.items())
+                  + f"; the search index's comparison alone {index_cpu[name]:.2f} "
+                  f"({index_cpu[name] / used['custody']:.0%} of verify's)")
         print(f"\ncustody verify of an empty archive: {statistics.median(empty_times):.3f} s "
               "(goal < 0.1 s)")
     return 0

@@ -69,6 +69,38 @@ def test_folding_rules() -> None:
     assert textindex.fold("ＦＵＬＬ") == "full"
 
 
+# words of every script and form index_text meets, with the characters folding changes
+MIXED_TEXT = ("Massacres observers BLOCKADE running Straße İstanbul ǅemal ﬁnance ＦＵＬＬ "
+              "snake_case Ирана Ещё ёлка правозащитники كشتار ايـــران مَردم "
+              "می‌کنیم مدرسة أحمد إيران آب ٱلله "
+              "١٢ ۱۲ 2025 中国人民 日本語のテキスト abc中def 한국어 ᦎᦱᦺ 𞤢𞤣𞤤 हिन्दी")
+MIXED = MIXED_TEXT.split(" ")
+
+
+def test_folding_replaces_what_its_table_says_in_any_text() -> None:
+    import random
+    import unicodedata
+
+    rng = random.Random(26)
+    alphabet = [*map(chr, textindex._FOLD), "a", "Z", " ", "\u064b", "ß", "İ", "中", "١"]
+    for _ in range(2000):
+        text = "".join(rng.choices(alphabet + MIXED, k=rng.randint(0, 12)))
+        by_table = unicodedata.normalize("NFKC", text).casefold().translate(textindex._FOLD)
+        assert textindex.fold(text) == textindex._HARAKAT.sub("", by_table), repr(text)
+
+
+def test_index_text_is_each_word_stemmed_in_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    rng = random.Random(26)
+    monkeypatch.setattr(textindex, "_STEMS_HELD", 30)  # its tables of stems start again often
+    for _ in range(1000):
+        text = " ".join(rng.choices(MIXED, k=rng.randint(0, 30)))
+        language = rng.choice([None, "en", "fa", "ar", "ru", "sr-Latn", "tr", "de", "zh", "xx"])
+        expected = " ".join(textindex.stem(w, language) for w in textindex.words(text))
+        assert textindex.index_text(text, language) == expected, (text, language)
+
+
 def test_arabic_keyboard_finds_persian_text_and_back(archive: Custody) -> None:
     assert "fa.html" in hits(archive, "ايران")  # typed with Arabic yeh
     assert "ar-letters.html" in hits(archive, "کشتار")  # typed with Persian keheh

@@ -1,50 +1,61 @@
-"""Verification of the search index against the documents: rebuilt and compared.
+"""Verification of the search index against the documents: every entry compared.
 
 The index (FTS5, contentless) holds folded and stemmed words by document; an edited or
 injected entry would make ``custody search`` return a page for a word its text lacks,
-or hide one. The index of the documents as they are is built again here, in a
-temporary table with the same tokenizer, and the two are compared term by term,
-position by position (fts5vocab), so that any difference is found and named.
+or hide one. Each document's text is folded and stemmed again (index_text) and its
+entries -- word, column, position -- compared with the index's, so that any entry the
+texts do not give, and any they give that is missing, is found and named.
 
-The documents are compared in ranges of their ids (``ranges``), each a job of its own:
-the work is shared among the workers, and what one job holds does not grow with the
-archive. The ranges cover every id, so that an entry for no document falls in one.
+FTS5 keeps the index by term, and fts5vocab narrows a read by term alone: reading one
+document's entries means reading them all. So a job makes one pass over the index,
+grouped by document and column in SQLite's sorter (on disk past a bound, like the
+temporary tables), and walks those groups in step with the documents, each text
+tokenized once: the work is linear in the entries, and what a job holds is one
+document's. The jobs (``ranges``) share the documents by id, one for each process that
+takes jobs: each pass reads every entry, sorting only its own.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..index.textindex import index_text
+from .postings import COLUMNS, Group, Texts, Tokenizer, words
 from .report import FAILED, PASSED, UNCHECKED, Report
 
 _TOKENIZE = "unicode61 remove_diacritics 0"  # as db.ensure_schema makes the index
 
-
 Range = tuple[int | None, int | None]  # document ids from, to (None: unbounded)
-_RANGE_DOCUMENTS = 4000  # at most, in one job
+_RANGE_DOCUMENTS = 500  # at least, for a job of their own: each job reads every entry
+_SORTER_KIB = 32 * 1024  # memory for the sorter (cache_size); past it, temporary files
+_PENDING_CHARS = 4_000_000  # of texts FTS5 tokenizes at once
+_NAMED = 10  # documents named in a report, with their entries that differ
 
 
 def ranges(db_path: Path, capture_ids: list[str] | None, processes: int) -> list[Range]:
-    """The ranges of document ids to compare, each in a job of its own: a few for each
-    of the ``processes`` taking jobs, none larger than _RANGE_DOCUMENTS; one, unbounded,
-    when the database is missing or cannot be read (the job then says so, or nothing)."""
+    """The ranges of document ids to compare, each in a job of its own: one for each of
+    the ``processes`` taking jobs (fewer for few documents), the ids shared evenly; one,
+    unbounded, when the database is missing or cannot be read (the job then says so).
+    The first and last are open, so that an entry for no document falls in one."""
     try:
         conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
         try:
-            sql, params = _documents(capture_ids, "id")
-            ids = [row[0] for row in conn.execute(sql + " ORDER BY id", params)]
+            where, params = _chosen(conn, capture_ids)
+            count, low, high = conn.execute(
+                f"SELECT count(*), min(id), max(id) FROM documents {where}", params).fetchone()
         finally:
             conn.close()
     except sqlite3.Error:
         return [(None, None)]
-    size = min(_RANGE_DOCUMENTS, max(500, -(-len(ids) // max(1, processes * 3))))
-    starts = ids[size::size]
-    lows: list[int | None] = [None, *starts]
-    highs: list[int | None] = [start - 1 for start in starts]
-    return list(zip(lows, [*highs, None], strict=True))
+    parts = max(1, min(processes, count // _RANGE_DOCUMENTS))
+    if parts == 1:
+        return [(None, None)]
+    starts = [low + (high - low + 1) * i // parts for i in range(1, parts)]
+    return list(zip([None, *starts], [*(start - 1 for start in starts), None], strict=True))
 
 
 def check_search_index(db_path: Path, report: Report,
@@ -58,72 +69,160 @@ def check_search_index(db_path: Path, report: Report,
         report.add("search-index", "search_index", UNCHECKED, f"cannot be read ({exc})")
         return
     try:
+        conn.execute("PRAGMA temp_store = FILE")
+        conn.execute(f"PRAGMA cache_size = -{_SORTER_KIB}")
         _compare(conn, report, capture_ids, between)
     except sqlite3.Error as exc:
-        report.add("search-index", "search_index", UNCHECKED, f"cannot be compared ({exc})")
+        report.add("search-index", _subject(between), UNCHECKED,
+                   f"cannot be compared ({exc})")
     finally:
         conn.close()
 
 
-def _documents(capture_ids: list[str] | None, columns: str,
-               between: Range = (None, None)) -> tuple[str, list[Any]]:
+def _chosen(conn: sqlite3.Connection, capture_ids: list[str] | None,
+            between: Range = (None, None), column: str = "id") -> tuple[str, list[Any]]:
+    """A WHERE clause for the documents in range (of the chosen captures), naming their
+    ids as ``column``; the captures go in a temporary table, however many."""
     where: list[str] = []
     params: list[Any] = []
     if capture_ids is not None:
-        where.append(f"capture_id IN ({','.join('?' * len(capture_ids))})")
-        params += capture_ids
-    where += _bounds("id", between, params)
-    return f"SELECT {columns} FROM documents" + \
-        (" WHERE " + " AND ".join(where) if where else ""), params
-
-
-def _bounds(column: str, between: Range, params: list[Any]) -> list[str]:
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS chosen (id TEXT PRIMARY KEY)")
+        conn.executemany("INSERT OR IGNORE INTO temp.chosen VALUES (?)",
+                         ((c,) for c in capture_ids))
+        where.append(f"{column} IN (SELECT id FROM documents WHERE capture_id IN "
+                     "(SELECT id FROM temp.chosen))" if column != "id" else
+                     "capture_id IN (SELECT id FROM temp.chosen)")
     lo, hi = between
-    found = []
     if lo is not None:
-        found.append(f"{column} >= ?")
+        where.append(f"{column} >= ?")
         params.append(lo)
     if hi is not None:
-        found.append(f"{column} <= ?")
+        where.append(f"{column} <= ?")
         params.append(hi)
-    return found
+    return ("WHERE " + " AND ".join(where) if where else ""), params
+
+
+class _Differences:
+    """The documents whose entries differ: counted, the first few kept to be named."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.named: dict[int, str | None] = {}  # document id -> its url (None: no document)
+
+    def add(self, doc: int, url: str | None) -> None:
+        self.count += 1
+        if len(self.named) < _NAMED:
+            self.named[doc] = url
 
 
 def _compare(conn: sqlite3.Connection, report: Report, capture_ids: list[str] | None,
              between: Range) -> None:
-    sql, params = _documents(capture_ids, "id, url, title, text, language", between)
-    docs = conn.execute(sql, params).fetchall()
-    conn.execute(f"CREATE VIRTUAL TABLE temp.expected USING fts5(title, body, content='', "
-                 f"tokenize = '{_TOKENIZE}')")
-    conn.executemany("INSERT INTO temp.expected (rowid, title, body) VALUES (?, ?, ?)",
-                     ((i, index_text(title, lang), index_text(text, lang))
-                      for i, _, title, text, lang in docs))
-    conn.execute("CREATE VIRTUAL TABLE temp.have USING fts5vocab(main, search_index, instance)")
-    conn.execute("CREATE VIRTUAL TABLE temp.want USING fts5vocab(temp, expected, instance)")
-    urls = {i: url for i, url, *_ in docs}
-    have_params: list[Any] = []
-    scope = _bounds("doc", between, have_params)
-    if capture_ids is not None:
-        conn.execute("CREATE TEMP TABLE chosen (id INTEGER PRIMARY KEY)")
-        conn.executemany("INSERT INTO temp.chosen VALUES (?)", ((i,) for i in urls))
-        scope.append("doc IN (SELECT id FROM temp.chosen)")
-    have = "SELECT term, doc, col, offset FROM temp.have" + \
-        (" WHERE " + " AND ".join(scope) if scope else "")
-    want = "SELECT term, doc, col, offset FROM temp.want"
-    extra = conn.execute(f"SELECT doc, term FROM ({have} EXCEPT {want}) ORDER BY doc LIMIT 50",
-                         have_params).fetchall()
-    missing = conn.execute(f"SELECT doc, term FROM ({want} EXCEPT {have}) ORDER BY doc "
-                           "LIMIT 50", have_params).fetchall()
+    conn.execute("CREATE VIRTUAL TABLE temp.held USING fts5vocab(main, search_index, instance)")
+    tokenizer = Tokenizer(conn, _TOKENIZE)  # its tables made before any read is under way
+    in_range, params = _chosen(conn, capture_ids, between, "doc")
+    groups = conn.execute(
+        "SELECT doc, col, count(*), group_concat(offset, ' '), group_concat(term, ' ') "
+        f"FROM temp.held {in_range} GROUP BY doc, col ORDER BY doc, col", params)
+    documents_in, params = _chosen(conn, capture_ids, between)
+    documents = conn.execute(f"SELECT id, url, title, text, language FROM documents "
+                             f"{documents_in} ORDER BY id", params)
+    differ = _Differences()
+    pending: list[tuple[Texts, str, dict[str, Group]]] = []  # for FTS5 to tokenize
+    checked = waiting = 0
+    for doc, document, held in _in_step(documents, groups):
+        if document is None:
+            differ.add(doc, None)
+            continue
+        checked += 1
+        _, url, title, text, language = document
+        texts = (doc, index_text(title, language), index_text(text, language))
+        given = [tokenizer.split(t) for t in texts[1:]]
+        if any(g is None for g in given):
+            pending.append((texts, url, held))
+            waiting += len(texts[1]) + len(texts[2])
+            if waiting > _PENDING_CHARS:
+                _settle(tokenizer, pending, differ)
+                waiting = 0
+        elif set(held) - set(COLUMNS) or any(
+                words(held.get(col)) != g for col, g in zip(COLUMNS, given, strict=True)):
+            differ.add(doc, url)
+    _settle(tokenizer, pending, differ)
+    if not differ.count:
+        report.add("search-index", _subject(between), PASSED, f"{checked} documents")
+        return
+    problems = _name(conn, tokenizer, differ)
+    more = differ.count - len(differ.named)
+    if not problems and not more:  # read in full, the entries were those the texts give
+        report.add("search-index", _subject(between), PASSED, f"{checked} documents")
+        return
+    said = [f"and {more} more documents" if problems else f"{more} documents"] if more else []
+    report.add("search-index", _subject(between), FAILED, "; ".join(problems + said))
+
+
+def _in_step(documents: Iterator[tuple[Any, ...]], groups: Iterator[tuple[Any, ...]]
+             ) -> Iterator[tuple[int, tuple[Any, ...] | None, dict[str, Group]]]:
+    """Each document id that either the documents or the index's groups (both in order
+    of it) have: its document row (None if it is no document's) and its groups."""
+    document, group = next(documents, None), next(groups, None)
+    while document is not None or group is not None:
+        doc = min(row[0] for row in (document, group) if row is not None)
+        held: dict[str, Group] = {}
+        while group is not None and group[0] == doc:
+            held[group[1]] = group[2:]
+            group = next(groups, None)
+        row = None
+        if document is not None and document[0] == doc:
+            row, document = document, next(documents, None)
+        yield doc, row, held
+
+
+def _settle(tokenizer: Tokenizer, pending: list[tuple[Texts, str, dict[str, Group]]],
+            differ: _Differences) -> None:
+    """Compare the documents whose words FTS5 had to make itself, and forget them."""
+    given = tokenizer.groups(texts for texts, _, _ in pending)
+    for (doc, *_), url, held in pending:
+        if set(held) - set(COLUMNS) or any(
+                words(held.get(col)) != words(given.get((doc, col))) for col in COLUMNS):
+            differ.add(doc, url)
+    pending.clear()
+
+
+def _name(conn: sqlite3.Connection, tokenizer: Tokenizer, differ: _Differences) -> list[str]:
+    """What differs in the first documents found: their entries in the index and those
+    their texts give, read in full (one more pass over the index)."""
+    ids = list(differ.named)
+    marks = ",".join("?" * len(ids))
+    held = Counter(conn.execute(f"SELECT doc, col, offset, term FROM temp.held "
+                                f"WHERE doc IN ({marks})", ids))
+    texts = [(doc, index_text(title, language), index_text(text, language))
+             for doc, title, text, language in conn.execute(
+                 f"SELECT id, title, text, language FROM documents WHERE id IN ({marks})", ids)]
+    given = Counter(tokenizer.entries(texts))
+    extras, absent = held - given, given - held
     problems = []
-    for doc, terms in _by_doc(extra).items():
-        where = urls.get(doc)
-        what = f"document {doc} ({where})" if where else f"row {doc}, which is no document,"
-        problems.append(f"{what} is indexed under words its text lacks: {', '.join(terms)}")
-    for doc, terms in _by_doc(missing).items():
-        problems.append(f"document {doc} ({urls.get(doc)}) is not indexed under words its "
-                        f"text holds: {', '.join(terms)}")
-    detail = "; ".join(problems[:10]) or f"{len(docs)} documents"
-    report.add("search-index", _subject(between), FAILED if problems else PASSED, detail)
+    for doc, url in differ.named.items():
+        extra = _listed(e for e in extras if e[0] == doc)
+        missing = _listed(e for e in absent if e[0] == doc)
+        if url is None:
+            problems.append(f"row {doc}, which is no document, is indexed under {extra}")
+            continue
+        said = [f"is indexed under {extra}, which its text does not give"] if extra else []
+        said += [f"is not indexed under {missing}, which its text gives"] if missing else []
+        if said:
+            problems.append(f"document {doc} ({url}) " + " and ".join(said))
+    return problems
+
+
+def _listed(entries: Iterator[tuple[int, str, int, str]], most: int = 5) -> str:
+    found = sorted(entries, key=lambda e: (e[1] != "title", e[2]))
+    shown = ", ".join(f"{_short(term)} ({col} word {offset})"
+                      for _, col, offset, term in found[:most])
+    return shown + (f" and {len(found) - most} more" if len(found) > most else "")
+
+
+def _short(term: str, most: int = 40) -> str:
+    """A term as a report shows it: an index made otherwise may hold a whole text as one."""
+    return term if len(term) <= most else term[:most] + "…"
 
 
 def _subject(between: Range) -> str:
@@ -131,12 +230,3 @@ def _subject(between: Range) -> str:
     if lo is None and hi is None:
         return "search_index"
     return f"search_index documents {'' if lo is None else lo}..{'' if hi is None else hi}"
-
-
-def _by_doc(rows: list[tuple[int, str]]) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = {}
-    for doc, term in rows:
-        terms = out.setdefault(doc, [])
-        if term not in terms and len(terms) < 5:
-            terms.append(term)
-    return out
