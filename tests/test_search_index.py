@@ -146,6 +146,11 @@ def test_verifying_one_capture_compares_its_documents_only(sealed: Custody,
     code, report = sealed.verify(second)
     assert code == 0, failed(report)
     code, report = sealed.verify(first)
+    # verify ID reads no other entry of the index: the word added shows as one word more
+    # than the text gives, in the document and column named (the whole pass names it)
+    assert code == 1
+    assert "en.html" in index_failure(report) and "body" in index_failure(report)
+    code, report = sealed.verify()
     assert code == 1 and "fabric" in index_failure(report)
 
 

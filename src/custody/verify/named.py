@@ -45,12 +45,8 @@ def verify_named(archive: Archive, ids: list[str], against: str | None, workers:
     head = _head_count(archive)
     jobs: list[Job] = [partial(_one, ctx, cid, latest, checkpoint_ok, since, head)
                        for cid in ids]
-    from .search_index import ranges
-
-    takers = workers + 1 if workers else 1
     searches = len(jobs)
-    jobs += [partial(_search_index, archive, ids, between)
-             for between in ranges(archive.db_path, ids, takers)]
+    jobs.append(partial(_search_index, archive, ids))
     with Pool(jobs, min(workers, len(jobs))) as pool:
         for number in range(len(ids)):
             out = pool.result(number)
@@ -229,12 +225,12 @@ def _checkpoint(archive: Archive, latest: Any, newest: Any, read_error: str | No
     return not problems
 
 
-def _search_index(archive: Archive, ids: list[str], between: Any) -> Any:
-    from .search_index import check_search_index
+def _search_index(archive: Archive, ids: list[str]) -> Any:
+    from .search_named import check_named
 
     report = Report(str(archive.root))
     if archive.db_path.exists():
-        check_search_index(archive.db_path, report, ids, between)
+        check_named(archive.db_path, report, ids)
     return report.findings()
 
 
