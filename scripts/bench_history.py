@@ -200,6 +200,9 @@ def main() -> int:
                         help="sizes at which reindex is timed (it extracts every page)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--root", help="grow the archive here (default: a new temp folder)")
+    parser.add_argument("--snapshots", help="copy the grown archive (and its key) into "
+                        "SNAPSHOTS/SIZE at each size, to time again later with "
+                        "--root SNAPSHOTS/SIZE --sizes SIZE")
     parser.add_argument("--tsa", action="store_true",
                         help="timestamp every capture with a local TSA (openssl ts)")
     args = parser.parse_args()
@@ -248,6 +251,12 @@ def main() -> int:
         grow(root, key, url, 0, 1)  # page 0 again: a URL with two captures, to diff
         have = max(have, size)
         grown = disk(root)
+        if args.snapshots:
+            import shutil
+
+            target = Path(args.snapshots) / str(size)
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(work, target, symlinks=True)
         print(f"{size} captures: timing the commands", file=sys.stderr, flush=True)
         times = command_times(root, env, url, size, args.runs, size in reindex_at)
         extra += args.runs

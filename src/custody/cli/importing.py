@@ -17,9 +17,12 @@ from .common import json_option, root_option, signing_key
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--accept-damaged", is_flag=True,
               help="Import a file that fails `custody check`, its verdict recorded.")
+@click.option("--allow-overlap", is_flag=True,
+              help="Import a file whose records the archive holds already (in another "
+                   "container), the overlap recorded in its manifest.")
 @json_option
 def import_command(root: str | None, files: tuple[str, ...], accept_damaged: bool,
-                   as_json: bool) -> None:
+                   allow_overlap: bool, as_json: bool) -> None:
     """Bring WARC, ARC and WACZ files from other tools under custody.
 
     Each file is checked (as `custody check` does), copied byte for byte into
@@ -27,8 +30,10 @@ def import_command(root: str | None, files: tuple[str, ...], accept_damaged: boo
     where, its sha256, when, by whom and the check's verdict, added to the ledger, and
     its pages extracted and indexed (search, history and diff show them, marked
     imported). A file that fails the check is refused unless --accept-damaged; a file
-    imported before is left alone. A refusal is said on stderr; the other files are
-    still imported.
+    imported before is left alone; a file whose response records are all in the archive
+    already (the same WARC in another container, an export brought back) is refused
+    unless --allow-overlap, and one that holds some is imported with them listed. A
+    refusal is said on stderr; the other files are still imported.
 
     Exit 0: every file imported (or imported before); 1: a file was refused (it fails
     the check, or is no WARC, ARC or WACZ file).
@@ -40,7 +45,7 @@ def import_command(root: str | None, files: tuple[str, ...], accept_damaged: boo
     """
     from ..core.archive import Archive
     from ..ingest.importing import import_file
-    from ..seal.custody_log import CustodyLog
+    from ..seal.recovery import recover
 
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
@@ -55,15 +60,12 @@ def import_command(root: str | None, files: tuple[str, ...], accept_damaged: boo
                          "(`custody init` adds it)")
     results = []
     with arch.lock():
+        for found in recover(arch, key=key, principal=principal, crawls=None):
+            click.echo(f"custody: note: {found.note}", err=True)
         for name in dict.fromkeys(files):
-            result = import_file(arch, Path(name), key=key, accept_damaged=accept_damaged)
+            result = import_file(arch, Path(name), key=key, accept_damaged=accept_damaged,
+                                 allow_overlap=allow_overlap)
             results.append(result)
-            if result.status == "imported":
-                with arch.sealing():
-                    CustodyLog(arch.manifests_dir).append("imported", key=key, who=principal,
-                                                          details={
-                        "capture_id": result.capture_id, "source": str(Path(name).resolve()),
-                        "verdict": result.verdict, "records": result.records})
             if result.status == "refused":  # a diagnostic, whatever the output's form
                 click.echo(f"custody: error: {name}: {result.message}", err=True)
             elif not as_json:

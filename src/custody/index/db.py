@@ -45,6 +45,8 @@ def _migrate(db: sqlite_utils.Database) -> None:
         with db.conn:
             db.execute("DROP INDEX IF EXISTS idx_resources_record_id")
             db.execute("CREATE INDEX idx_resources_record_id ON resources (record_id)")
+            # (its files are found by their sha256 from now on; reindex fills the rows of
+            # the captures before: ingest/held.py looks in their manifests until then)
 
 
 def connect(path: Path) -> sqlite_utils.Database:
@@ -112,6 +114,15 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
             foreign_keys=[("capture_id", "captures", "id"), ("resource_id", "resources", "id")],
         )
         db.table("images").create_index(["capture_id"])
+    if "files" not in db.table_names():
+        # each capture's WARC (or imported) files, by sha256: an import asks whether the
+        # archive holds a file already
+        db.table("files").create(
+            {"capture_id": str, "path": str, "bytes": int, "sha256": str, "imported": int},
+            pk=("capture_id", "path"),
+            foreign_keys=[("capture_id", "captures", "id")],
+        )
+        db.table("files").create_index(["sha256"])
     if "failures" not in db.table_names():
         db.table("failures").create(
             {"id": int, "capture_id": str, "url": str, "kind": str, "reason": str, "at": str},
@@ -189,6 +200,10 @@ def index_capture(
                    "documents WHERE capture_id = ?) WHERE id = ?",
                    [len(ids), capture_id, capture_id])
         db.table("failures").insert_all({"capture_id": capture_id, **f} for f in failures)
+        db.table("files").insert_all(
+            {"capture_id": capture_id, "path": f["path"], "bytes": f["bytes"],
+             "sha256": f["sha256"], "imported": 1 if f.get("imported") else 0}
+            for f in head.get("warc_files") or [])
         db.table("images").insert_all(
             {"capture_id": capture_id, "resource_id": ids.get(image["record_id"]),
              "url": image["url"], "format": image["format"], "width": image["width"],
@@ -247,7 +262,7 @@ def delete_capture(db: sqlite_utils.Database, capture_id: str) -> None:
         "INSERT INTO search_index (search_index, rowid, title, body) VALUES ('delete', ?, ?, ?)",
         ((doc_id, index_text(title, lang), index_text(text, lang))
          for doc_id, title, text, lang in rows))
-    for table in ("documents", "images", "failures", "resources", "captures"):
+    for table in ("documents", "images", "failures", "files", "resources", "captures"):
         column = "id" if table == "captures" else "capture_id"
         db.execute(f"DELETE FROM {table} WHERE {column} = ?", [capture_id])
 

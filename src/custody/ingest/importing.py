@@ -3,17 +3,22 @@
 from where, its sha256, when, by whom, and the verdict of `custody check`), appended to
 the ledger, and its pages extracted and indexed beside custody's own captures.
 
-The order is the one a capture keeps: the copy is written and made durable under a
-temporary name, then renamed; the manifest's seal is the moment the import exists (a
-crash before it leaves a copy that `verify` names as sealed by no manifest, and the
-import is run again); the database follows, and is healed from the manifest if a crash
-comes first.
+Everything is decided before anything is written: the file's bytes are not held already
+(the same sha256), it passes `check` (or --accept-damaged), and its records are not all
+held already in other containers (a WACZ that packs a WARC imported before, the same
+WARC gzipped otherwise, custody's own export brought back: refused unless
+--allow-overlap, and a partial overlap is imported with the overlap listed). Then the
+seal goes through the sealing journal (kind ``import``), as a capture's does: the copy,
+the manifest and what vouches for it, the ledger, the log (`captured`, then `imported`),
+the database; a crash anywhere is completed by the next command that writes (or, before
+the manifest, undone: the copy is removed, and the import runs again when asked).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +28,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..check.run import Checked, check_file
+from ..core import faults
 from ..core.archive import Archive
 from ..core.capture_ids import new_capture_id
 from ..core.config import load as load_config
@@ -32,9 +38,12 @@ from ..index import db
 from ..seal import journal, manifest
 from ..seal.collector import collector_of, iso
 from ..seal.history import History
+from ..seal.recovery import log_imported
 from ..seal.sealing import seal
 from ..verify.report import FAILED, PASSED
+from .held import Overlap, overlap, same_file
 from .records import entries
+from .spool import Spool
 
 IMPORTED_DIR = "imported"
 _LISTED_PROBLEMS = 200  # the verdict's problems the manifest lists (all are counted)
@@ -53,13 +62,16 @@ class Imported:
 
 
 class _Store:
-    def __init__(self) -> None:
-        self.documents: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    """Extraction's results: the documents to a spool on disk, the images (a line each)
+    held."""
+
+    def __init__(self, documents: Spool) -> None:
+        self.documents = documents
         self.images: list[dict[str, Any]] = []
 
     def add_document(self, record_id: str, entry: dict[str, Any],
                      document: dict[str, Any]) -> None:
-        self.documents.append((entry, document))
+        self.documents.add([entry, document])
 
     def add_image(self, image: dict[str, Any]) -> None:
         self.images.append(image)
@@ -73,23 +85,13 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def imported_before(archive: Archive) -> dict[str, str]:
-    """The sha256 of every file imported so far, to the capture that holds it."""
-    found = {}
-    for sealed in manifest.read_all(archive.manifests_dir):
-        for item in (sealed.content or {}).get("imported") or []:
-            if isinstance(item, dict) and isinstance(item.get("sha256"), str):
-                found[item["sha256"]] = sealed.capture_id
-    return found
-
-
 def import_file(archive: Archive, source: Path, *, key: Ed25519PrivateKey,
-                accept_damaged: bool = False) -> Imported:
-    """Import one file (the caller holds the writer's lock)."""
+                accept_damaged: bool = False, allow_overlap: bool = False) -> Imported:
+    """Import one file (the caller holds the writer's lock, and has recovered)."""
     timings: dict[str, float] = {}
     start = perf_counter()
     sha256 = file_sha256(source)
-    earlier = imported_before(archive).get(sha256)
+    earlier = same_file(archive, sha256)
     if earlier is not None:
         return Imported(source, "already", earlier, message=f"already imported as {earlier} "
                         "(the same bytes): nothing done")
@@ -108,54 +110,67 @@ def import_file(archive: Archive, source: Path, *, key: Ed25519PrivateKey,
             f"fails check ({checked.report.count(FAILED)} problems; first: {first.subject}: "
             f"{first.detail}): not imported (`custody check` lists them; --accept-damaged "
             "imports it with its verdict recorded)"))
-
     started = datetime.now(UTC)
     capture_id = new_capture_id(started)
-    journal.begin(archive, capture_id, kind=journal.IMPORT, source=str(source))
     folder = archive.archive_dir / IMPORTED_DIR / capture_id
     target = folder / _safe_name(source.name)
-    start = perf_counter()
-    _copy(source, target, sha256)
-    timings["copy"] = perf_counter() - start
     relpath = archive.relative(target)
-
-    start = perf_counter()
-    listed, left_out = entries(checked, relpath)
-    store = _Store()
-    extractor = Extractor(archive.root, workers=os.cpu_count() or 1)
-    for record in listed:
-        if extractable(record) or describable(record):
-            extractor.submit(record)
-    extractor.drain(store)
-    timings["extract"] = perf_counter() - start
-
-    start = perf_counter()
-    collector = collector_of(archive, key)
-    lists = {"records": listed, "documents": [entry for entry, _ in store.documents],
-             "images": store.images}
-    with archive.sealing():
-        history = History.open(archive.root, write=True)
-        head = _head(archive, checked, capture_id, started, collector, relpath, sha256, source,
-                     listed, left_out, accept_damaged, history.head())
-        sealed = seal(archive, history, capture_id, manifest.stream_bytes(head, lists),
-                      [(relpath, sha256)], key=key, principal=collector["operator"],
-                      tsa=load_config(archive.root).tsa)
-    timings["seal"] = perf_counter() - start
-
-    start = perf_counter()
-    with archive.sealing():
-        database = db.connect(archive.db_path)
-        try:
-            db.index_capture(database, head, sealed.sha256, listed, store.documents,
-                             store.images)
-        finally:
-            database.conn.close()
-        journal.end(archive, capture_id)
-    timings["index"] = perf_counter() - start
-    note = f"; {left_out} records not reachable by offset are not indexed" if left_out else ""
+    work = archive.root / ".custody" / "imports"
+    with Spool(work) as records, Spool(work) as documents:
+        left_out = entries(checked, relpath, records)
+        held = overlap(archive, (r["record_id"] for r in records if r["type"] == "response"))
+        if held.count and held.count >= held.checked and not allow_overlap:
+            return Imported(source, "refused", verdict=verdict, message=(
+                f"all {held.checked} of its response records are in the archive already, in "
+                f"{held.describe()}: not imported (--allow-overlap imports it, the overlap "
+                "recorded in its manifest)"))
+        journal.begin(archive, capture_id, kind=journal.IMPORT, source=str(source))
+        start = perf_counter()
+        _copy(source, target, sha256)
+        faults.after("import.copy")
+        timings["copy"] = perf_counter() - start
+        start = perf_counter()
+        store = _Store(documents)
+        extractor = Extractor(archive.root, workers=os.cpu_count() or 1)
+        for record in records:
+            if extractable(record) or describable(record):
+                extractor.submit(record)
+        extractor.drain(store)
+        timings["extract"] = perf_counter() - start
+        start = perf_counter()
+        collector = collector_of(archive, key)
+        lists: dict[str, Iterable[dict[str, Any]]] = {
+            "records": records, "documents": (entry for entry, _ in documents),
+            "images": store.images}
+        with archive.sealing():
+            history = History.open(archive.root, write=True)
+            head = _head(archive, checked, capture_id, started, collector, relpath, sha256,
+                         source, records, left_out, accept_damaged, history.head(), held)
+            sealed = seal(archive, history, capture_id, manifest.stream_bytes(head, lists),
+                          [(relpath, sha256)], key=key, principal=collector["operator"],
+                          tsa=load_config(archive.root).tsa)
+            log_imported(archive, history, sealed.path, key=key,
+                         principal=collector["operator"])
+        timings["seal"] = perf_counter() - start
+        start = perf_counter()
+        with archive.sealing():
+            database = db.connect(archive.db_path)
+            try:
+                db.index_capture(database, head, sealed.sha256, records,
+                                 (tuple(pair) for pair in documents), store.images)
+            finally:
+                database.conn.close()
+            faults.after("seal.database")
+            journal.end(archive, capture_id)
+        timings["index"] = perf_counter() - start
+        listed, found = records.count, documents.count
+    notes = [f"{left_out} records not reachable by offset are not indexed"] if left_out else []
+    if held.count:
+        notes.append(f"{held.count} of its {held.checked} response records are in the "
+                     f"archive already ({held.describe()}): recorded in its manifest")
     return Imported(source, "imported", capture_id, verdict,
-                    f"imported as {capture_id} ({verdict} check){note}", timings,
-                    len(store.documents), len(listed))
+                    f"imported as {capture_id} ({verdict} check)" +
+                    "".join(f"; {n}" for n in notes), timings, found, listed)
 
 
 def _safe_name(name: str) -> str:
@@ -189,12 +204,12 @@ def _copy(source: Path, target: Path, sha256: str) -> None:
 
 def _head(archive: Archive, checked: Checked, capture_id: str, started: datetime,
           collector: dict[str, Any], relpath: str, sha256: str, source: Path,
-          listed: list[dict[str, Any]], left_out: int, accept_damaged: bool,
-          chain: tuple[int, str | None]) -> dict[str, Any]:
+          listed: Spool, left_out: int, accept_damaged: bool,
+          chain: tuple[int, str | None], held: Overlap) -> dict[str, Any]:
     sequence, previous = chain
-    pages = [r for r in listed if r["type"] == "response" and r.get("http_status") and
-             200 <= r["http_status"] < 300 and r.get("target_uri")]
-    seed = pages[0]["target_uri"] if pages else source.resolve().as_uri()
+    page = next((r for r in listed if r["type"] == "response" and r.get("http_status") and
+                 200 <= r["http_status"] < 300 and r.get("target_uri")), None)
+    seed = page["target_uri"] if page else source.resolve().as_uri()
     report = checked.report
     problems = [f"{c.outcome}: {c.check} {c.subject}: {c.detail}" for c in report.checks
                 if c.outcome != PASSED]
@@ -225,7 +240,8 @@ def _head(archive: Archive, checked: Checked, capture_id: str, started: datetime
                             "key_fingerprint": collector["key_fingerprint"],
                             "host": collector["host"]},
             "check": verdict,
-            "records_listed": len(listed), "records_not_listed": left_out,
+            "records_listed": listed.count, "records_not_listed": left_out,
+            **({"overlap": held.to_json()} if held.count else {}),
         }],
         "failures": [],
         "chain": {"sequence": sequence + 1, "previous_sha256": previous},

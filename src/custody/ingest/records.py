@@ -14,9 +14,9 @@ from ..check.record import Record
 from ..check.run import Checked
 
 
-def entries(checked: Checked, warc_path: str) -> tuple[list[dict[str, Any]], int]:
-    """The listed records, and how many records could not be listed."""
-    listed: list[dict[str, Any]] = []
+def entries(checked: Checked, warc_path: str, listed: Any) -> int:
+    """The records listed, added to ``listed`` (a Spool) one at a time; how many records
+    could not be listed."""
     left_out = 0
     for entry, result in checked.files.items():
         base = 0
@@ -33,8 +33,8 @@ def entries(checked: Checked, warc_path: str) -> tuple[list[dict[str, Any]], int
                     or record.block_sha256 is None:
                 left_out += 1
                 continue
-            listed.append(_entry(record, warc_path, base))
-    return listed, left_out
+            listed.add(_entry(record, warc_path, base))
+    return left_out
 
 
 def _entry(record: Record, warc_path: str, base: int) -> dict[str, Any]:

@@ -86,6 +86,9 @@ def _complete(archive: Archive, entry: journal.Entry, key: Ed25519PrivateKey, pr
         with archive.sealing():
             history = History.open(archive.root, write=True)
             steps = publish(archive, history, capture_id, key=key, principal=principal)
+            if entry.kind == journal.IMPORT and log_imported(archive, history, path, key=key,
+                                                             principal=principal):
+                steps.append("its `imported` event")
             if index_rows(archive, path):
                 steps.append("its database rows")
             if entry.kind == journal.CAPTURE and crawls is not None:
@@ -112,6 +115,33 @@ def _complete(archive: Archive, entry: journal.Entry, key: Ed25519PrivateKey, pr
     return Recovered(capture_id, None, f"the {what} {capture_id} was interrupted before its "
                      "manifest was written: nothing of it was sealed, and what it left is "
                      "removed")
+
+
+def log_imported(archive: Archive, history: History, path: Path, *, key: Ed25519PrivateKey,
+                 principal: str) -> bool:
+    """An import's `imported` event (what was imported, from where, the check's verdict,
+    the records), after its `captured` one, unless the log holds it; whether it was
+    written. Its details are the manifest's, so recovery writes what the import would."""
+    sealed = manifest.read(path)
+    content = sealed.content or {}
+    item = (content.get("imported") or [{}])[0]
+    log = CustodyLog(archive.manifests_dir)
+    for entry in log.reversed_entries():
+        details = entry.get("details") or {}
+        if details.get("capture_id") != sealed.capture_id:
+            continue
+        if entry.get("event") == "imported":
+            return False
+        if entry.get("event") == "captured":
+            break  # the imported event comes after it: not there
+    details = {"capture_id": sealed.capture_id, "source": item.get("source"),
+               "verdict": (item.get("check") or {}).get("status"),
+               "records": item.get("records_listed")}
+    if item.get("overlap"):
+        details["overlap"] = item["overlap"]
+    log.append("imported", key=key, who=principal, details=details, history=history)
+    history.save()
+    return True
 
 
 def publish_unfinished(archive: Archive, history: History, *, key: Ed25519PrivateKey,

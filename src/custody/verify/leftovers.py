@@ -39,7 +39,14 @@ def note_leftovers(archive: Archive, referenced: set[str], evidence: dict[Path, 
         what = "a seal in progress" if progress.writing else "a seal that was interrupted"
         report.notes.append(f"manifests/{name}: belongs to no sealed manifest ({what}; "
                             "it is not evidence)")
-    pending = {e.crawl: e.capture_id for e in journal.pending(archive)}
+    unfinished = journal.pending(archive)
+    for entry in unfinished:
+        if entry.kind == journal.IMPORT:
+            verb = "is being sealed" if progress.writing else \
+                "was interrupted while it was sealed: the next custody command that writes " \
+                "completes it (or, if its manifest was not written, undoes it)"
+            report.notes.append(f"the import {entry.capture_id} {verb}")
+    pending = {e.crawl: e.capture_id for e in unfinished if e.crawl}
     crawls = archive.root / ".custody" / "crawls"
     for crawl, capture_id in sorted(pending.items()):
         if crawl and not (crawls / crawl / "state.db").exists() and not progress.writing:

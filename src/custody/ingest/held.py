@@ -1,0 +1,107 @@
+"""What the archive holds already, asked before anything is imported: the same file
+(its sha256), and the same records (their WARC-Record-IDs) in other containers.
+
+Both are asked of custody.db, which indexes every sealed capture's files and response
+records: a lookup per batch, whatever the archive's size. A database made by an
+earlier custody lacks the files table's rows of the captures before it; the file is then
+looked for in the manifests (once: `custody reindex` fills the table).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ..core.archive import Archive
+from ..seal import manifest
+
+_BATCH = 500
+
+
+@dataclass
+class Overlap:
+    """The records of a file the archive holds already, by the capture holding them."""
+
+    checked: int = 0  # response records looked for
+    count: int = 0  # of them, those held somewhere
+    held: Counter[str] = field(default_factory=Counter)  # capture id -> records held there
+
+    def describe(self) -> str:
+        where = ", ".join(f"{cid} ({n})" for cid, n in self.held.most_common(5))
+        more = len(self.held) - 5
+        return where + (f" and {more} more captures" if more > 0 else "")
+
+    def to_json(self) -> dict[str, object]:
+        return {"records_checked": self.checked, "records_held": self.count,
+                "captures": dict(self.held.most_common())}
+
+
+def _open(archive: Archive) -> sqlite3.Connection | None:
+    if not archive.db_path.exists():
+        return None
+    try:
+        return sqlite3.connect(f"file:{archive.db_path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+
+
+def same_file(archive: Archive, sha256: str) -> str | None:
+    """The capture that holds a file of these bytes, imported or captured."""
+    conn = _open(archive)
+    if conn is not None:
+        try:
+            row = conn.execute("SELECT capture_id FROM files WHERE sha256 = ? LIMIT 1",
+                               [sha256]).fetchone()
+            if row is not None:
+                return str(row[0])
+            whole = conn.execute("SELECT (SELECT count(DISTINCT capture_id) FROM files) >= "
+                                 "(SELECT count(*) FROM captures)").fetchone()[0]
+            if whole:
+                return None
+        except sqlite3.Error:
+            pass
+        finally:
+            conn.close()
+    for path in manifest.paths(archive.manifests_dir):  # an earlier custody's database
+        content = manifest.read(path).content or {}
+        for item in content.get("warc_files") or []:
+            if isinstance(item, dict) and item.get("sha256") == sha256:
+                return path.stem
+    return None
+
+
+def overlap(archive: Archive, record_ids: Iterable[str]) -> Overlap:
+    """Which of these response records the archive holds, and where."""
+    found = Overlap()
+    conn = _open(archive)
+    batch: list[str] = []
+
+    def ask() -> None:
+        found.checked += len(batch)
+        if conn is None or not batch:
+            batch.clear()
+            return
+        marks = ",".join("?" * len(batch))
+        try:
+            found.count += conn.execute(f"SELECT count(DISTINCT record_id) FROM resources "
+                                        f"WHERE record_id IN ({marks})", batch).fetchone()[0]
+            for cid, n in conn.execute(f"SELECT capture_id, count(DISTINCT record_id) FROM "
+                                       f"resources WHERE record_id IN ({marks}) GROUP BY "
+                                       "capture_id", batch):
+                found.held[str(cid)] += int(n)
+        except sqlite3.Error:
+            pass
+        batch.clear()
+
+    try:
+        for record_id in record_ids:
+            batch.append(record_id)
+            if len(batch) >= _BATCH:
+                ask()
+        ask()
+    finally:
+        if conn is not None:
+            conn.close()
+    return found

@@ -1,0 +1,142 @@
+"""An import decides before it seals: records the archive holds already, in another
+container, are refused unless asked for, and a partial overlap is imported with the
+overlap recorded; the database holds the same record in two sealed captures; and an
+import killed at any step leaves an archive that verifies and is completed (or undone)
+by the next command that writes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+
+from conftest import Custody, capture_id_of
+from test_export import tool
+from test_import import WARC, WARCPROX, imported
+
+CUSTODY = str(Path(sys.executable).with_name("custody"))
+
+
+def members(path: Path) -> list[bytes]:
+    """The inflated gzip members of a file, one record each."""
+    data, out = path.read_bytes(), []
+    while data:
+        inflater = zlib.decompressobj(31)
+        out.append(inflater.decompress(data))
+        data = inflater.unused_data
+    return out
+
+
+def regzipped(source: Path, target: Path, keep: slice = slice(None)) -> Path:
+    """The same records (or some of them) in another container: gzipped again, at
+    another level, so that no byte of the file is the same where it matters."""
+    target.write_bytes(b"".join(gzip.compress(m, compresslevel=1, mtime=1)
+                                for m in members(source)[keep]))
+    return target
+
+
+def responses(custody: Custody, cid: str) -> list[str]:
+    return [r["record_id"] for r in custody.manifest(cid)["records"] if r["type"] == "response"]
+
+
+def test_the_same_records_in_another_container_are_refused_unless_asked(
+        custody: Custody, tmp_path: Path) -> None:
+    first = imported(custody, WARC)[0]
+    assert first["status"] == "imported"
+    again = regzipped(WARC, tmp_path / "again.warc.gz")
+    assert again.read_bytes() != WARC.read_bytes()
+    manifests = sorted(p.name for p in (custody.root / "manifests").iterdir())
+    refused = custody("import", str(again))
+    assert refused.exit_code == 1 and "in the archive already" in refused.stderr
+    assert first["capture_id"] in refused.stderr and "--allow-overlap" in refused.stderr
+    assert sorted(p.name for p in (custody.root / "manifests").iterdir()) == manifests
+    assert custody.verify()[0] == 0  # nothing was sealed: nothing is half sealed
+    done = imported(custody, again, extra=("--allow-overlap",))[0]
+    assert done["status"] == "imported" and "in the archive already" in done["message"]
+    overlap = custody.manifest(done["capture_id"])["imported"][0]["overlap"]
+    assert overlap["records_held"] == overlap["records_checked"] > 0
+    assert overlap["captures"] == {first["capture_id"]: overlap["records_held"]}
+    # one record, two sealed containers: both in the database, and all of it verifies
+    shared = responses(custody, first["capture_id"])[0]
+    rows = custody.query(f"select capture_id from resources where record_id = '{shared}'")
+    assert {r["capture_id"] for r in rows} == {first["capture_id"], done["capture_id"]}
+    code, report = custody.verify()
+    assert code == 0, [c for c in report["checks"] if c["outcome"] != "passed"]
+    custody.ok("reindex")
+    assert custody.verify()[0] == 0
+    events = [json.loads(line) for line in
+              (custody.root / "manifests/ledger/log.jsonl").read_text().splitlines()]
+    imported_events = [e for e in events if e["event"] == "imported"]
+    assert imported_events[-1]["details"]["overlap"]["records_held"] > 0
+
+
+def test_a_wacz_packing_a_warc_imported_before_is_an_overlap(custody: Custody,
+                                                             tmp_path: Path) -> None:
+    imported(custody, WARC)
+    package = tmp_path / "packed.wacz"
+    made = subprocess.run([tool("wacz"), "create", "-o", str(package), str(WARC)],
+                          capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    refused = custody("import", str(package))
+    assert refused.exit_code == 1 and "in the archive already" in refused.stderr
+
+
+def test_an_export_brought_back_is_an_overlap(sealed: Custody, tmp_path: Path) -> None:
+    out = tmp_path / "back.wacz"
+    sealed.ok("export", capture_id_of(sealed), "-o", str(out))
+    refused = sealed("import", str(out))
+    assert refused.exit_code == 1 and capture_id_of(sealed) in refused.stderr
+    done = imported(sealed, out, extra=("--allow-overlap",))[0]
+    assert done["status"] == "imported"
+    assert sealed.verify()[0] == 0
+
+
+def test_a_partial_overlap_is_imported_with_it_listed(custody: Custody,
+                                                      tmp_path: Path) -> None:
+    records = members(WARCPROX)  # many responses, each with its request
+    half = regzipped(WARCPROX, tmp_path / "half.warc.gz", slice(0, len(records) // 2))
+    first = imported(custody, half)[0]
+    done = imported(custody, regzipped(WARCPROX, tmp_path / "all.warc.gz"))[0]
+    assert done["status"] == "imported", done
+    overlap = custody.manifest(done["capture_id"])["imported"][0]["overlap"]
+    assert 0 < overlap["records_held"] < overlap["records_checked"]
+    assert list(overlap["captures"]) == [first["capture_id"]]
+    assert custody.verify()[0] == 0
+
+
+def run_killed(custody: Custody, fault: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, CUSTODY_ROOT=str(custody.root), CUSTODY_KEY=str(custody.key),
+               CUSTODY_TEST_FAULT=fault)
+    return subprocess.run([CUSTODY, *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("fault", ["import.copy", "seal.signature", "seal.manifest",
+                                   "seal.ledger-leaf", "seal.checkpoint", "log.event",
+                                   "seal.log", "log.head@2", "seal.database"])
+def test_an_import_killed_at_each_step(custody: Custody, fault: str) -> None:
+    killed = run_killed(custody, fault, "import", str(WARC))
+    assert killed.returncode == -signal.SIGKILL, (killed.stdout, killed.stderr)
+    code, report = custody.verify()
+    assert code == 0, [c for c in report["checks"] if c["outcome"] != "passed"]
+    assert report["notes"], "an interrupted import leaves something to say"
+    done = custody("import", "--json", str(WARC))
+    assert done.exit_code == 0, done.output
+    (result,) = json.loads(done.stdout)
+    assert result["status"] in ("imported", "already")
+    code, report = custody.verify()
+    assert code == 0 and not report["notes"], report
+    events = [json.loads(line) for line in
+              (custody.root / "manifests/ledger/log.jsonl").read_text().splitlines()]
+    cid = result["capture_id"]
+    named = [e["event"] for e in events if (e.get("details") or {}).get("capture_id") == cid]
+    assert named.count("captured") == 1 and named.count("imported") == 1, named
+    assert len(list((custody.root / "archive" / "imported").iterdir())) == 1
+    assert not list((custody.root / ".custody" / "sealing").glob("*.json"))
