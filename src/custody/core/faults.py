@@ -50,6 +50,8 @@ OTHER_STEPS = (
     "store.leaves",  # the ledger's leaves sent: the commit point in the store
     "store.log.jsonl",  # the custody log sent (its checkpoint before it)
     "log.head",  # any event's signed log head written
+    "import.copy",  # an imported file's copy renamed into place
+    "extract.worker-batch",  # an extraction worker about to extract a batch of records
 )
 
 _ERRORS = {"eio": errno.EIO, "enospc": errno.ENOSPC, "eacces": errno.EACCES,

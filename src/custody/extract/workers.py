@@ -14,11 +14,13 @@ import multiprocessing
 import os
 import queue
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Protocol
 
 import lxml.html
 
+from ..core import faults
 from ..core.processes import die_with_parent
 from ..warc.payload import Payload, read_payload
 from ..warc.records import partial_path
@@ -148,6 +150,7 @@ def _job(root: str, record: dict[str, Any]) -> Result:
 
 
 def _jobs(root: str, records: list[dict[str, Any]]) -> list[Result]:
+    faults.after("extract.worker-batch")  # (a test's stand-in for the OOM killer)
     return [_job(root, record) for record in records]
 
 
@@ -169,7 +172,8 @@ class Extractor:
         # each batch sent, and how many records it holds; finished ones are put in _done
         # by the pool's thread, so that poll() takes what is done without looking at
         # what is not (concurrent.futures.wait locked every pending future, each time)
-        self._sent: dict[Future[list[Result]], int] = {}
+        self._sent: dict[Future[list[Result]], list[dict[str, Any]]] = {}
+        self._broken = False  # a worker died: the pool is started again before it is used
         self._done: queue.SimpleQueue[Future[list[Result]]] = queue.SimpleQueue()
         self._waiting = 0  # records sent whose results are not stored yet
         self._submitted = 0
@@ -180,16 +184,26 @@ class Extractor:
             self._inline.append(record)
             if self._submitted <= INLINE:
                 return
-            # spawn, not fork: the crawl runs threads, and a forked copy of their locks hangs
-            context = multiprocessing.get_context("spawn")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
-                                             initializer=die_with_parent,
-                                             initargs=(os.getpid(),))
+            self._pool = self._start()
             self._batch, self._inline = self._inline, []
         else:
             self._batch.append(record)
         if len(self._batch) >= BATCH or self._idle():
             self._send()
+
+    def _start(self) -> ProcessPoolExecutor:
+        # spawn, not fork: the crawl runs threads, and a forked copy of their locks hangs
+        context = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(self.workers, mp_context=context,
+                                   initializer=die_with_parent, initargs=(os.getpid(),))
+
+    def _pool_now(self) -> ProcessPoolExecutor:
+        """The pool, started again if a worker died (one dead worker breaks the pool)."""
+        if self._pool is None or self._broken:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool, self._broken = self._start(), False
+        return self._pool
 
     def _idle(self) -> bool:
         """A worker may have nothing to do: batches out, less those finished, are fewer
@@ -197,11 +211,10 @@ class Extractor:
         return len(self._sent) - self._done.qsize() < self.workers
 
     def _send(self) -> None:
-        assert self._pool is not None
         for start in range(0, len(self._batch), BATCH):
             records = self._batch[start:start + BATCH]
-            future = self._pool.submit(_jobs, str(self.root), records)
-            self._sent[future] = len(records)
+            future = self._pool_now().submit(_jobs, str(self.root), records)
+            self._sent[future] = records
             self._waiting += len(records)
             future.add_done_callback(self._done.put)
         self._batch = []
@@ -232,9 +245,29 @@ class Extractor:
             self._pool = None
 
     def _take(self, store: DocumentStore, future: Future[list[Result]]) -> None:
-        self._waiting -= self._sent.pop(future)
-        for result in future.result():
+        records = self._sent.pop(future)
+        self._waiting -= len(records)
+        try:
+            results = future.result()
+        except BrokenProcessPool:
+            results = self._again(records)
+        for result in results:
             self._store(store, result)
+
+    def _again(self, records: list[dict[str, Any]]) -> list[Result]:
+        """A worker died under these records (the OOM killer, say), and broke the pool:
+        each is extracted again alone, in a pool started again; one whose worker dies
+        too is extracted here, so that its document is what extraction gives, whatever
+        killed a worker."""
+        self._broken = True
+        results: list[Result] = []
+        for record in records:
+            try:
+                results += self._pool_now().submit(_jobs, str(self.root), [record]).result()
+            except BrokenProcessPool:
+                self._broken = True
+                results.append(_job(str(self.root), record))
+        return results
 
     @staticmethod
     def _store(store: DocumentStore, result: Result) -> None:
