@@ -178,3 +178,33 @@ def test_verify_while_a_capture_runs_and_seals_never_reports_tampering(
         assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
     assert verifies >= 2 and seen_running >= 1, (verifies, seen_running)
     passes(custody)
+
+
+def test_killed_in_the_middle_of_a_database_write(custody: Custody, site: SiteServer) -> None:
+    """kill -9 inside custody.db's transaction: verify rolls the half write back (as SQLite
+    does), passes with notes, and the next run indexes the capture."""
+    import sqlite3
+
+    env = dict(os.environ, CUSTODY_ROOT=str(custody.root), CUSTODY_KEY=str(custody.key),
+               CUSTODY_TEST_FAULT="index.mid-write")
+    crashed = subprocess.run([CUSTODY, "archive", site.url + "/en.html"], env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    # and a transaction of many rows, killed before its commit, as a crash mid-write is
+    kill = ("import os, signal, sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\n"
+            "c.execute('PRAGMA cache_size = 1')\nc.execute('BEGIN')\n"
+            "for i in range(3000):\n"
+            "    c.execute('INSERT INTO failures (capture_id, url, kind, reason, at) VALUES "
+            "(?, ?, ?, ?, ?)', ('x', str(i) * 40, 'k', 'r', 'a'))\n"
+            "os.kill(os.getpid(), signal.SIGKILL)\n")
+    subprocess.run([sys.executable, "-c", kill, str(custody.root / "custody.db")])
+    assert (custody.root / "custody.db-journal").stat().st_size > 0
+    code, report = custody.verify()
+    assert code == 0, [c for c in report["checks"] if c["outcome"] != "passed"]
+    assert any("rolled back" in n for n in report["notes"]), report["notes"]
+    with sqlite3.connect(custody.root / "custody.db") as conn:
+        assert conn.execute("SELECT count(*) FROM failures WHERE capture_id = 'x'"
+                            ).fetchone()[0] == 0
+    custody.archive(site.url + "/ru.html")
+    code, report = custody.verify()
+    assert code == 0 and not report["notes"], report

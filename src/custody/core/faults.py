@@ -51,6 +51,7 @@ OTHER_STEPS = (
     "store.log.jsonl",  # the custody log sent (its checkpoint before it)
     "log.head",  # any event's signed log head written
     "import.copy",  # an imported file's copy renamed into place
+    "index.mid-write",  # a capture's rows half written to custody.db, not committed
     "extract.worker-batch",  # an extraction worker about to extract a batch of records
 )
 

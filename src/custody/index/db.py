@@ -189,6 +189,9 @@ def index_capture(
         )
         resources = (resource_row(capture_id, r) for r in records if r["type"] == "response")
         db.table("resources").insert_all(resources, batch_size=500)
+        from ..core import faults
+
+        faults.after("index.mid-write")  # (a test's kill -9 inside the transaction)
         ids = dict(db.execute(
             "SELECT record_id, id FROM resources WHERE capture_id = ?", [capture_id]).fetchall())
         db.table("documents").insert_all(

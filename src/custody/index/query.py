@@ -11,10 +11,37 @@ from typing import Any
 from ..core.errors import ArchiveError, QueryError
 
 
+def settle(path: Path) -> str | None:
+    """Roll back a write a crash left half done (a hot rollback journal), as SQLite does
+    when it next opens the database for writing: a read-only connection cannot, and
+    refuses to read ("attempt to write a readonly database"). The database is derived;
+    what a crash interrupted was never committed. A note saying so, or None."""
+    journal = path.with_name(path.name + "-journal")
+    try:
+        if journal.stat().st_size == 0:
+            return None
+    except OSError:
+        return None
+    try:
+        conn = sqlite3.connect(path, timeout=10)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return (f"custody.db: a write a crash interrupted (its journal) could not be rolled "
+                f"back ({exc}): copy the archive where it can be written, or reindex")
+    if journal.exists() and journal.stat().st_size:
+        return None  # not hot: a writer holds it (SQLite rolls back only what none holds)
+    return ("custody.db: a write a crash interrupted was rolled back (its journal), as "
+            "SQLite does when it next opens it; nothing sealed depends on it")
+
+
 def open_readonly(path: Path) -> sqlite3.Connection:
     """A connection that cannot write: read-only URI plus query_only."""
     if not path.exists():
         raise ArchiveError("no database (run `custody reindex` to rebuild it)", where=str(path))
+    settle(path)
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     conn.execute("PRAGMA query_only = ON")
     return conn

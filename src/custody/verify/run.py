@@ -52,15 +52,23 @@ def verify(archive: Archive, capture_ids: list[str] | None = None, *,
     if jobs is None and not capture_ids and not _anything_sealed(archive):
         workers = 0  # nothing sealed: a fork would cost more
     with archive.snapshot(on_wait):
+        from ..index.query import settle
+
         progress = progress_of(archive)
+        settled = settle(archive.db_path)  # before any job reads it (no writer can be now)
         if capture_ids:
             from .named import verify_named
 
-            return verify_named(archive, list(dict.fromkeys(capture_ids)), against,
-                                workers, progress, part_bytes, summarize)
-        from .whole import verify_whole
+            report = verify_named(archive, list(dict.fromkeys(capture_ids)), against,
+                                  workers, progress, part_bytes, summarize)
+        else:
+            from .whole import verify_whole
 
-        return verify_whole(archive, against, workers, progress, part_bytes, summarize)
+            report = verify_whole(archive, against, workers, progress, part_bytes,
+                                  summarize)
+        if settled:
+            report.notes.insert(0, settled)
+        return report
 
 
 def _anything_sealed(archive: Archive) -> bool:
