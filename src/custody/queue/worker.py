@@ -200,8 +200,7 @@ class Worker:
                 from ..seal import manifest
                 from ..seal.ledger import Ledger
 
-                known = {leaf.capture_id
-                         for leaf in Ledger(self.archive.manifests_dir).iter_leaves()}
+                known = Ledger(self.archive.manifests_dir).leaf_ids()
                 for path in manifest.paths(self.archive.manifests_dir):
                     capture_id = path.name.removesuffix(".json")
                     if capture_id not in known:

@@ -120,6 +120,24 @@ def parse_checkpoint(text: str) -> Checkpoint:
     return Checkpoint(origin, int(size_text), root, text, tuple(lines[3:]))
 
 
+def well_formed(text: str) -> bool:
+    """Whether a signed note is exactly as C2SP (and custody) writes one: its body, a blank
+    line, and signature lines of an em dash, a name and base64, each ending in a newline;
+    a byte changed around the signatures, where they do not reach, is not."""
+    body, sep, signatures = text.partition("\n\n")
+    if not sep or not body or not signatures.endswith("\n"):
+        return False
+    for line in signatures[:-1].split("\n"):
+        parts = line.split(" ")
+        if len(parts) != 3 or parts[0] != SIGNATURE_DASH or not parts[1]:
+            return False
+        try:
+            base64.b64decode(parts[2], validate=True)
+        except ValueError:
+            return False
+    return True
+
+
 def note_signers(text: str, keys: Iterable[tuple[str, Ed25519PublicKey]]) -> list[str]:
     """The names of the given keys that validly signed the note."""
     body, sep, signatures = text.partition("\n\n")
@@ -217,6 +235,22 @@ class Ledger:
     def leaves(self) -> list[Leaf]:
         """Every leaf (verify's whole reading; a seal reads none: history.py)."""
         return list(self.iter_leaves())
+
+    def leaf_ids(self) -> set[str]:
+        """The capture ids the leaves name, read however damaged a line's other fields
+        (what the ledger holds, for a membership test; verify says what is damaged)."""
+        path = self.dir / "leaves"
+        found: set[str] = set()
+        try:
+            fh = open(path, "rb")  # noqa: SIM115
+        except FileNotFoundError:
+            return found
+        with fh:
+            for raw in fh:
+                parts = raw.split()
+                if raw.endswith(b"\n") and len(parts) > 1:
+                    found.add(parts[1].decode("ascii", "replace"))
+        return found
 
     def iter_leaves(self) -> Iterator[Leaf]:
         path = self.dir / "leaves"
@@ -350,11 +384,14 @@ class Ledger:
                     return hint
             except (LookupError, OSError):
                 pass
-        for leaf in self.iter_leaves():
-            if leaf.index >= size:
-                break
-            if leaf.capture_id == capture_id and leaf.hash == leaf_hash:
-                return leaf.index
+        try:
+            for leaf in self.iter_leaves():
+                if leaf.index >= size:
+                    break
+                if leaf.capture_id == capture_id and leaf.hash == leaf_hash:
+                    return leaf.index
+        except ValueError:  # a damaged line: verify names it
+            return None
         return None
 
     def inclusion(self, capture_id: str, leaf_hash: bytes,

@@ -238,7 +238,7 @@ def _ledger_lacks(archive: Archive, history: History, *, key: Ed25519PrivateKey,
     manifests = manifest.paths(archive.manifests_dir)
     if len(manifests) <= history.ledger.size:
         return []
-    known = {leaf.capture_id for leaf in Ledger(archive.manifests_dir).iter_leaves()}
+    known = Ledger(archive.manifests_dir).leaf_ids()
     lacking = [m for m in manifest.read_all(archive.manifests_dir, lazy=True)
                if m.readable and m.capture_id not in known]
     ledger = Ledger(archive.manifests_dir)

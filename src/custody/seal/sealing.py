@@ -158,8 +158,7 @@ def in_ledger(archive: Archive, history: History, sealed: manifest.Sealed) -> bo
     try:
         return history.tiles.leaf(sequence - 1) == sealed.leaf_hash
     except (LookupError, OSError):
-        return any(leaf.capture_id == sealed.capture_id
-                   for leaf in Ledger(archive.manifests_dir).iter_leaves())
+        return sealed.capture_id in Ledger(archive.manifests_dir).leaf_ids()
 
 
 def publish(archive: Archive, history: History, capture_id: str, *, key: Ed25519PrivateKey,

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # cryptography's x509 takes a while to import: only where certificates are
     from cryptography import x509
@@ -100,13 +100,23 @@ def check_token(token: bytes, message_sha256: bytes, roots: list[x509.Certificat
     """Imprint, signature and chain (at genTime) of one token over the message whose
     sha256 digest is given. ``given``: certificates that came beside the token (the
     TSA's, for a token made without them)."""
-    from cryptography import x509
-    from rfc3161_client import VerificationError, VerifierBuilder, decode_timestamp_response
+    from rfc3161_client import VerificationError, decode_timestamp_response
 
     try:
         response = decode_timestamp_response(der_sorted(token))
     except (ValueError, VerificationError) as exc:
         return TokenCheck("failed", f"not a timestamp response ({exc})")
+    try:  # its parts are parsed as they are read: a damaged one raises there
+        return _judge_token(response, message_sha256, roots, given)
+    except (ValueError, TypeError, StopIteration) as exc:
+        return TokenCheck("failed", f"a damaged timestamp response ({exc})")
+
+
+def _judge_token(response: Any, message_sha256: bytes, roots: list[x509.Certificate],
+                 given: list[x509.Certificate] | None) -> TokenCheck:
+    from cryptography import x509
+    from rfc3161_client import VerificationError, VerifierBuilder
+
     info = response.tst_info
     gen_time = info.gen_time.replace(tzinfo=UTC) if info.gen_time.tzinfo is None \
         else info.gen_time

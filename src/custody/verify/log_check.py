@@ -173,7 +173,7 @@ def check_head(archive: Archive, plan: LogPlan, hashes: dict[int, str], keys: li
                commits_log: bool, report: Report) -> None:
     """log.head: signed by an admitted key, of this archive's log, naming an event the log
     holds there; events after it are an append whose head was not signed (a note)."""
-    from ..seal.ledger import Ledger, note_signers
+    from ..seal.ledger import Ledger, note_signers, well_formed
 
     name = f"manifests/ledger/{HEAD}"
     path = archive.manifests_dir / "ledger" / HEAD
@@ -194,6 +194,9 @@ def check_head(archive: Archive, plan: LogPlan, hashes: dict[int, str], keys: li
     problems = []
     body, _, _ = text.partition("\n\n")
     lines = body.split("\n")
+    if not well_formed(text):
+        problems.append("not a signed note as custody writes it (bytes around the "
+                        "signature changed)")
     origin = Ledger(archive.manifests_dir).read_origin() or ""
     count, digest = -1, b""
     try:

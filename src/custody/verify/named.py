@@ -25,7 +25,7 @@ from .log_check import admitted_since, log_keys
 from .pool import Job, Pool
 from .proofs import admitted_keys, check_against, check_inclusion, history_problems
 from .report import FAILED, PASSED, UNCHECKED, Report
-from .tree import read_checkpoints
+from .tree import origin_problems, read_checkpoints
 
 
 def verify_named(archive: Archive, ids: list[str], against: str | None, workers: int,
@@ -214,10 +214,7 @@ def _checkpoint(archive: Archive, latest: Any, newest: Any, read_error: str | No
     problems = []
     if not note_signers(latest.text, keys):
         problems.append("not signed by an admitted key in allowed_signers")
-    origin = Ledger(archive.manifests_dir).read_origin()
-    if origin is not None and origin != latest.origin:
-        problems.append(f"manifests/ledger/origin names {origin!r}, the checkpoint "
-                        f"{latest.origin!r}")
+    problems += origin_problems(archive, latest.origin)
     problems += history_problems(archive, latest, newest, keys, signers, admission, {},
                                  latest.size, sealing, report)
     report.add("checkpoint", name, FAILED if problems else PASSED,

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..core.archive import Archive
 from ..seal import merkle
-from ..seal.ledger import Checkpoint, Ledger, note_signers, parse_checkpoint
+from ..seal.ledger import Checkpoint, Ledger, note_signers, parse_checkpoint, well_formed
 from ..seal.tiles import HASH, expected
 from .report import FAILED, PASSED, UNCHECKED, Report
 
@@ -169,10 +169,9 @@ def judge(archive: Archive, tree: dict[str, Any], latest: Checkpoint | None,
     cp_problems = []
     if not note_signers(latest.text, keys):
         cp_problems.append("not signed by an admitted key in allowed_signers")
-    origin = Ledger(archive.manifests_dir).read_origin()
-    if origin is not None and origin != latest.origin:
-        cp_problems.append(f"manifests/ledger/origin names {origin!r}, the checkpoint "
-                           f"{latest.origin!r}")
+    if not well_formed(latest.text):
+        cp_problems.append("not a signed note as custody writes it")
+    cp_problems += origin_problems(archive, latest.origin)
     cp_problems += history_problems(archive, latest, newest, keys, signers, admission,
                                     tree["roots"], size, sealing, report)
     roots = tree["roots"]
@@ -245,5 +244,56 @@ def leaf_offsets(archive: Archive, every: int) -> tuple[list[tuple[int, int, int
 
 
 def leaf_ids(archive: Archive) -> set[str]:
-    return {leaf.capture_id for leaf in Ledger(archive.manifests_dir).iter_leaves()}
+    return Ledger(archive.manifests_dir).leaf_ids()
 
+
+
+def origin_problems(archive: Archive, origin: str) -> list[str]:
+    """manifests/ledger/origin must be exactly the checkpoint's origin line."""
+    try:
+        held = (archive.manifests_dir / "ledger" / "origin").read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        return [f"manifests/ledger/origin cannot be read ({exc})"]
+    if held != (origin + "\n").encode():
+        return [f"manifests/ledger/origin is not {origin!r}, the checkpoint's name for it"]
+    return []
+
+
+def history_job(archive: Archive, sizes: list[int], keys: list[Any],
+                summarize: bool) -> Any:
+    """A job: the history's checkpoints of these sizes, each held to what it claims --
+    signed by an admitted key, of this ledger, its root that of as many leaves (from the
+    tiles, which the pass over the leaves holds to them) -- and their tokens."""
+    from .tokens import checkpoint_token_job
+
+    report = Report(str(archive.root), summarize=summarize)
+    ledger = Ledger(archive.manifests_dir)
+    origin = ledger.read_origin()
+    for size in sizes:
+        path = ledger.checkpoint_path(size)
+        name = f"manifests/ledger/checkpoints/{size}"
+        problems = []
+        try:
+            checkpoint = parse_checkpoint(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            report.add("checkpoint", name, FAILED, f"unreadable: {exc}")
+            continue
+        if checkpoint.size != size:
+            problems.append(f"is of {checkpoint.size} leaves, not {size}")
+        if not note_signers(checkpoint.text, keys):
+            problems.append("not signed by an admitted key in allowed_signers")
+        if not well_formed(checkpoint.text):
+            problems.append("not a signed note as custody writes it")
+        if origin is not None and checkpoint.origin != origin:
+            problems.append(f"is of log {checkpoint.origin!r}")
+        try:
+            root = ledger.tiles.root(checkpoint.size)
+        except (LookupError, OSError):
+            root = None  # no tiles (an earlier custody's archive): the newest is checked
+        if root is not None and root != checkpoint.root:
+            problems.append("its root is not that of the ledger's first leaves")
+        report.add("checkpoint", name, FAILED if problems else PASSED, "; ".join(problems))
+    report.merge(checkpoint_token_job(archive, sizes))
+    return report.findings()

@@ -36,8 +36,7 @@ from .log_check import (
 from .pool import Job, Pool
 from .proofs import admitted_keys, check_against
 from .report import UNCHECKED, Report
-from .tokens import checkpoint_token_job
-from .tree import check_tree, judge, leaf_offsets, read_checkpoints
+from .tree import check_tree, history_job, judge, leaf_offsets, read_checkpoints
 
 GROUP = 64  # captures a job checks
 BIG_MANIFEST = 1 << 20  # a manifest larger than this is of a capture whose files are cut
@@ -88,7 +87,7 @@ def verify_whole(archive: Archive, against: str | None, workers: int, progress: 
                          wanted) for start, end, first in log.ranges]
         log_end = len(jobs)
         history = sorted(Ledger(archive.manifests_dir).history())
-        jobs += [partial(checkpoint_token_job, archive, history[i:i + 256])
+        jobs += [partial(history_job, archive, history[i:i + 256], keys, summarize)
                  for i in range(0, len(history), 256)]
         from .search_index import ranges
 
@@ -186,7 +185,7 @@ def _not_in_ledger(archive: Archive, on_disk: dict[str, int]) -> list[str]:
     """Manifests the ledger does not name, in chain order (sequence, then name)."""
     from ..seal.ledger import Ledger
 
-    named = {leaf.capture_id for leaf in Ledger(archive.manifests_dir).iter_leaves()}
+    named = Ledger(archive.manifests_dir).leaf_ids()
     extra = [cid for cid in on_disk if cid not in named]
     del named
     found = []
