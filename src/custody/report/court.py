@@ -5,7 +5,6 @@ timestamp tokens, and a verification run made now. html.py lays it out for a per
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -14,11 +13,8 @@ from urllib.parse import urlsplit
 from ..core.archive import Archive
 from ..seal import manifest
 from ..seal.bundle import verify_instructions
-from ..seal.custody_log import CustodyLog
 from ..seal.ledger import Ledger
 from ..seal.timestamp import token_paths
-
-_EVENTS_FOR_ALL = ("verified",)  # events about the whole archive, not one capture
 
 
 @dataclass
@@ -118,20 +114,14 @@ def _certificates(pem: bytes) -> list[Certificate]:
 
 def _log(archive: Archive, report: Report) -> None:
     """Every event of the custody log about this capture, and the archive-wide
-    verifications made since it was sealed."""
+    verifications made since it was sealed: found through custody.db's index of the log,
+    each read from the log itself (the whole log only when there is no index)."""
+    from ..seal.log_events import of_capture
+
     cid = report.content["capture_id"]
     sealed_at = report.content.get("finished_at") or ""
-    for line in CustodyLog(archive.manifests_dir).lines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        details = entry.get("details") or {}
-        named = details.get("capture_ids")  # an export names all it holds
-        mine = details.get("capture_id") == cid or (isinstance(named, list) and cid in named)
-        later = entry.get("event") in _EVENTS_FOR_ALL and str(entry.get("at")) >= sealed_at
-        if mine or later:
-            report.events.append(entry)
+    events, _ = of_capture(archive.root, cid, archive_wide_since=sealed_at)
+    report.events.extend(event.entry for event in events)
 
 
 def _verification(archive: Archive, report: Report) -> None:
