@@ -124,12 +124,12 @@ def complete(archive: Archive, state: CrawlState, *, key: Ed25519PrivateKey,
         state.commit()
         faults.after("seal.warc")
         result, head, sha256 = _seal(archive, history, state, key, collector, stats)
-        database = db.connect(archive.db_path)
+        database = db.open_writer(archive.db_path)
         try:
             db.index_capture(database, head, sha256, state.records(("response",)),
                              state.documents(), state.images())
         finally:
-            database.conn.close()
+            database.close()
         faults.after("seal.database")
         finish_state(state, sealed_as=capture_id, left=result.left)
         faults.after("seal.crawl-state")
