@@ -21,7 +21,7 @@ from ..core.archive import Archive
 from ..seal.custody_log import HEAD, canonical
 from .report import FAILED, PASSED, UNCHECKED, Report
 
-RANGE_BYTES = 16 * 1024 * 1024
+RANGE_BYTES = 4 * 1024 * 1024  # a job holds one range: its memory, whatever the log
 
 
 @dataclass
