@@ -19,7 +19,8 @@ from typing import Any
 
 from ..core.archive import Archive
 from ..seal import manifest
-from ..seal.ledger import Ledger, note_signers
+from ..seal.ledger import Ledger
+from ..seal.note import note_signers
 from . import captures as groups_of
 from .log_check import admitted_since, log_keys
 from .pool import Job, Pool

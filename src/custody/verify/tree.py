@@ -16,7 +16,8 @@ from typing import Any
 
 from ..core.archive import Archive
 from ..seal import merkle
-from ..seal.ledger import Checkpoint, Ledger, note_signers, parse_checkpoint, well_formed
+from ..seal.ledger import Checkpoint, Ledger, parse_checkpoint
+from ..seal.note import note_signers, well_formed
 from ..seal.tiles import HASH, expected
 from .report import FAILED, PASSED, UNCHECKED, Report
 
