@@ -232,13 +232,12 @@ def index_capture(
         from ..core import faults
 
         faults.after("index.mid-write")  # (a test's kill -9 inside the transaction)
-        ids = dict(conn.execute(
-            "SELECT record_id, id FROM resources WHERE capture_id = ?", [capture_id]).fetchall())
+        ids = _ResourceIds(conn, capture_id)  # looked up, not held: an import lists 300,000
         _insert(conn, "documents", (document_row(capture_id, ids.get(entry["record_id"]), entry,
                                                  doc) for entry, doc in documents))
-        conn.execute("UPDATE captures SET responses = ?, documents = (SELECT count(*) FROM "
-                     "documents WHERE capture_id = ?) WHERE id = ?",
-                     [len(ids), capture_id, capture_id])
+        conn.execute("UPDATE captures SET responses = (SELECT count(*) FROM resources WHERE "
+                     "capture_id = ?), documents = (SELECT count(*) FROM documents WHERE "
+                     "capture_id = ?) WHERE id = ?", [capture_id, capture_id, capture_id])
         _insert(conn, "failures", ({"capture_id": capture_id, **f} for f in failures))
         _insert(conn, "files", (
             {"capture_id": capture_id, "path": f["path"], "bytes": f["bytes"],
@@ -251,6 +250,19 @@ def index_capture(
             for image in images))
         index_documents(conn, "SELECT id, title, text, language FROM documents "
                               "WHERE capture_id = ?", [capture_id])
+
+
+class _ResourceIds:
+    """A capture's resource row ids by record id (the last row, when one repeats), each
+    looked up in the index on record_id."""
+
+    def __init__(self, conn: sqlite3.Connection, capture_id: str) -> None:
+        self.conn, self.capture_id = conn, capture_id
+
+    def get(self, record_id: str) -> int | None:
+        row = self.conn.execute("SELECT id FROM resources WHERE record_id = ? AND capture_id = ? "
+                                "ORDER BY id DESC LIMIT 1", [record_id, self.capture_id]).fetchone()
+        return row[0] if row else None
 
 
 def document_row(capture_id: str, resource_id: int | None, entry: dict[str, Any],
