@@ -77,7 +77,7 @@ def _stream(mirror: WorkingCopy, name: str) -> Synced:
 
 def take_over(mirror: WorkingCopy) -> None:
     """A store of the layout before the head: its whole objects, read whole."""
-    found = mirror.fetch_many(LEGACY)
+    found = mirror.fetch_many([(name, 0) for name in LEGACY])
     streams: dict[str, Stream] = {}
     for relative, got in zip(LEGACY, found, strict=True):
         path = mirror.root / relative

@@ -40,7 +40,8 @@ LEDGER = "manifests/ledger"
 PATH = {"leaves": f"{LEDGER}/leaves", "log": f"{LEDGER}/log.jsonl"}
 PER = {"leaves": 256, "log": 64}
 BATCH = 32  # full pieces fetched at once by a folder far behind
-Fetch = Callable[[Sequence[str]], list[tuple[bytes, str] | None]]
+# objects read at once, each from a byte on: (bytes, ETag), None when there is none
+Fetch = Callable[[Sequence[tuple[str, int]]], list[tuple[bytes, str] | None]]
 
 
 def piece_name(stream: str, index: int) -> str:
@@ -115,28 +116,29 @@ def catch_up(store: Store, root: Path, stream: str, want: Stream, synced: Synced
         raise Mismatch("the folder's file is not what it was")
     have, chain, offset = synced.lines, synced.chain, synced.offset
     with open(path, "ab") as out:
-        # the full pieces: those the folder lacks a line of, fetched BATCH at once
+        # the full pieces the folder lacks a line of, BATCH at once, each from the byte
+        # the folder's copy of it ends at (the chain then checks the whole of it)
+        def held(k: int) -> bytes:
+            return b"".join(local[(k - synced.full) * per:(k - synced.full + 1) * per])
+
         needed = [k for k in range(synced.full, want.full) if (k + 1) * per > have]
         fetched: dict[int, tuple[bytes, str] | None] = {}
         for k in range(synced.full, want.full):
-            held = local[(k - synced.full) * per:(k - synced.full + 1) * per]
-            if len(held) == per:
-                piece = b"".join(held)
-            else:
+            piece = held(k)
+            if (k + 1) * per > have:
                 if k not in fetched:
                     fetched.clear()  # (what a batch holds is bounded, at any size)
                     batch = needed[needed.index(k):][:BATCH]
-                    fetched.update(zip(batch, fetch([piece_name(stream, n) for n in batch]),
-                                       strict=True))
+                    fetched.update(zip(batch, fetch([(piece_name(stream, n), len(held(n)))
+                                                     for n in batch]), strict=True))
                 found = fetched[k]
                 if found is None:
-                    raise Mismatch(f"{piece_name(stream, k)} is missing")
-                piece = found[0]
-                lines = lines_of(piece)
-                if len(lines) != per or len(b"".join(lines)) != len(piece) or \
-                        lines[:len(held)] != held:
-                    raise Mismatch(f"{piece_name(stream, k)} does not continue the folder's")
-                out.write(b"".join(lines[len(held):]))
+                    raise Mismatch(f"{piece_name(stream, k)} is missing, or shorter than "
+                                   "the folder's copy of it")
+                piece += found[0]
+                if len(lines_of(piece)) != per or not piece.endswith(b"\n"):
+                    raise Mismatch(f"{piece_name(stream, k)} does not hold {per} lines")
+                out.write(found[0])
                 have = (k + 1) * per
             chain = link(chain, piece)
             offset += len(piece)

@@ -21,7 +21,7 @@ from ..core.atomic import write_atomic
 from ..core.errors import UsageError
 from .head import HEAD, Head
 from .pieces import PATH, Synced
-from .s3 import Conflict, Store
+from .s3 import Conflict, ShortObject, Store
 
 ADMIN = ("allowed_signers", "custody.toml", "manifests/ledger/origin")
 ORIGIN = "manifests/ledger/origin"
@@ -148,8 +148,16 @@ class WorkingCopy:
         wait(futures)  # all of them ended before any failure is raised: none still writes
         return [future.result() for future in futures]
 
-    def fetch_many(self, names: Sequence[str]) -> list[tuple[bytes, str] | None]:
-        return self.parallel([partial(self.store.get, name) for name in names])
+    def fetch_many(self, wanted: Sequence[tuple[str, int]]) -> list[tuple[bytes, str] | None]:
+        """Objects read at once, each from a byte on; None for one that is not there, or
+        not as long."""
+        def get(name: str, start: int) -> tuple[bytes, str] | None:
+            try:
+                return self.store.get(name, start=start)
+            except ShortObject:
+                return None
+
+        return self.parallel([partial(get, name, start) for name, start in wanted])
 
     def send_file(self, relative: str) -> None:
         self.note(relative, self.store.upload(self.root / relative, relative))
