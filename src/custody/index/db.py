@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # imported when a database is written, not for reading one
     import sqlite_utils
 
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def _migrate(db: sqlite_utils.Database) -> None:
@@ -138,6 +138,10 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         db.execute("INSERT INTO search_index (search_index, rank) "
                    "VALUES ('rank', 'bm25(5.0, 1.0)')")
         index_documents(db, "SELECT id, title, text, language FROM documents")
+    from . import listing, selectors
+
+    listing.ensure(db.conn)
+    selectors.ensure(db.conn)
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
@@ -214,6 +218,10 @@ def index_capture(
             for image in images)
         index_documents(db, "SELECT id, title, text, language FROM documents "
                             "WHERE capture_id = ?", [capture_id])
+        from . import listing, selectors
+
+        selectors.index_capture(db.conn, capture_id)
+        listing.index_capture(db.conn, capture_id)
 
 
 def document_row(capture_id: str, resource_id: int | None, entry: dict[str, Any],
@@ -265,7 +273,8 @@ def delete_capture(db: sqlite_utils.Database, capture_id: str) -> None:
         "INSERT INTO search_index (search_index, rowid, title, body) VALUES ('delete', ?, ?, ?)",
         ((doc_id, index_text(title, lang), index_text(text, lang))
          for doc_id, title, text, lang in rows))
-    for table in ("documents", "images", "failures", "files", "resources", "captures"):
+    for table in ("selectors", "capture_facets", "documents", "images", "failures", "files",
+                  "resources", "captures"):
         column = "id" if table == "captures" else "capture_id"
         db.execute(f"DELETE FROM {table} WHERE {column} = ?", [capture_id])
 
