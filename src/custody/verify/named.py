@@ -21,6 +21,7 @@ from ..core.archive import Archive
 from ..seal import manifest
 from ..seal.ledger import Ledger, note_signers
 from . import captures as groups_of
+from .annotations import check_selectors
 from .log_check import admitted_since, log_keys
 from .pool import Job, Pool
 from .proofs import admitted_keys, check_against, check_inclusion, history_problems
@@ -47,6 +48,7 @@ def verify_named(archive: Archive, ids: list[str], against: str | None, workers:
                        for cid in ids]
     searches = len(jobs)
     jobs.append(partial(_search_index, archive, ids))
+    jobs.append(partial(check_selectors, archive, (None, None), ids))
     with Pool(jobs, min(workers, len(jobs))) as pool:
         for number in range(len(ids)):
             out = pool.result(number)
