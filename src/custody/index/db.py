@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # imported when a database is written, not for reading one
     import sqlite_utils
 
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def _migrate(db: sqlite_utils.Database) -> None:
@@ -70,7 +70,9 @@ def open_writer(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path)
     if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
         conn.close()
-        connect(path).conn.close()
+        made = connect(path).conn
+        made.commit()  # (filling a new table opened a transaction: closing would undo it)
+        made.close()
         conn = sqlite3.connect(path)
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA synchronous = NORMAL")  # (derived: see connect)
@@ -178,7 +180,12 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         db.execute("INSERT INTO search_index (search_index, rank) "
                    "VALUES ('rank', 'bm25(5.0, 1.0)')")
         index_documents(db, "SELECT id, title, text, language FROM documents")
+    from . import listing, selectors
+
+    listing.ensure(db.conn)
+    selectors.ensure(db.conn)
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    db.conn.commit()
 
 
 def index_documents(db: Any, sql: str, params: Iterable[Any] = ()) -> None:
@@ -250,6 +257,10 @@ def index_capture(
             for image in images))
         index_documents(conn, "SELECT id, title, text, language FROM documents "
                               "WHERE capture_id = ?", [capture_id])
+        from . import listing, selectors
+
+        selectors.index_capture(conn, capture_id)
+        listing.index_capture(conn, capture_id)
 
 
 class _ResourceIds:
@@ -315,7 +326,8 @@ def delete_capture(db: Any, capture_id: str) -> None:
         "INSERT INTO search_index (search_index, rowid, title, body) VALUES ('delete', ?, ?, ?)",
         ((doc_id, index_text(title, lang), index_text(text, lang))
          for doc_id, title, text, lang in rows))
-    for table in ("documents", "images", "failures", "files", "resources", "captures"):
+    for table in ("selectors", "capture_facets", "documents", "images", "failures", "files",
+                  "resources", "captures"):
         column = "id" if table == "captures" else "capture_id"
         conn.execute(f"DELETE FROM {table} WHERE {column} = ?", [capture_id])
 

@@ -22,6 +22,7 @@ from ..seal import manifest
 from ..seal.ledger import Ledger
 from ..seal.note import note_signers
 from . import captures as groups_of
+from .annotations import check_selectors
 from .log_check import admitted_since, log_keys
 from .pool import Job, Pool
 from .proofs import admitted_keys, check_against, check_inclusion, history_problems
@@ -48,6 +49,7 @@ def verify_named(archive: Archive, ids: list[str], against: str | None, workers:
                        for cid in ids]
     searches = len(jobs)
     jobs.append(partial(_search_index, archive, ids))
+    jobs.append(partial(check_selectors, archive, (None, None), ids))
     # a capture or two: a worker costs more to start than it takes over
     with Pool(jobs, min(workers, len(jobs)) if len(ids) > 2 else 0) as pool:
         for number in range(len(ids)):
