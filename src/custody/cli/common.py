@@ -115,6 +115,10 @@ def signing_key(archive: Any = None) -> Any:
         raise KeyProblem("the signing key lies inside the archive folder, and would be "
                          "handed over with every copy of it: move it out (and set "
                          "CUSTODY_KEY to its new place)", where=str(path))
+    if archive is not None and (archive.root / ".custody" / "rotating.json").exists():
+        # (until it is, the old key would sign past the time allowed_signers retires it at)
+        raise KeyProblem("a key rotation was interrupted: run `custody key rotate` again to "
+                         "complete it; nothing is signed until then", where=str(path))
     needs = path.exists() and keyfile.key_is_encrypted(path)
     return keyfile.load_key(path, ask_passphrase(needs))
 
@@ -164,7 +168,7 @@ def log_event(archive: Any, event: str, details: dict[str, Any]) -> None:
                 return
             if keyfile.key_is_encrypted(path) and not os.environ.get("CUSTODY_KEY_PASSPHRASE"):
                 return
-        key = signing_key()
+        key = signing_key(archive)
         principal = archive.principal_for(key.public_key())
         if principal is None or not os.access(archive.manifests_dir, os.W_OK):
             return

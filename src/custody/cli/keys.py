@@ -142,7 +142,7 @@ def key_rotate(root: str | None, passphrase: bool) -> None:
     from ..core.agent import agent_fingerprint
     from ..core.archive import Archive, default_key_path
     from ..core.errors import KeyProblem
-    from ..seal import archivists
+    from ..seal import rotation
 
     if agent_fingerprint() is not None:
         raise KeyProblem("the key is held by ssh-agent: make the new one with ssh-keygen, "
@@ -152,7 +152,6 @@ def key_rotate(root: str | None, passphrase: bool) -> None:
     path = default_key_path()
     old_secret = ask_passphrase(path.exists() and keyfile.key_is_encrypted(path))
     new_secret = ask_passphrase(True, confirm=True) if passphrase else None
-    old, new, _ = archivists.rotate(archive, path, passphrase=new_secret,
-                                    old_passphrase=old_secret)
-    click.echo(f"new key {sshsig.fingerprint(new.public_key())}; "
-               f"{sshsig.fingerprint(old.public_key())} retired")
+    done = rotation.rotate(archive, path, passphrase=new_secret, old_passphrase=old_secret)
+    click.echo(("completed an interrupted rotation: " if done.completed else "") +
+               f"new key {sshsig.fingerprint(done.new)}; {done.old} retired")

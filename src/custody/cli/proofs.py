@@ -68,7 +68,7 @@ def timestamp(root: str | None, capture_ids: tuple[str, ...], tsa: tuple[str, ..
                 click.echo(f"custody: failed: {error}", err=True)
             if written:
                 click.echo(f"{sealed.capture_id}  {len(written)} timestamp(s)")
-                key_obj = key_obj or signing_key()
+                key_obj = key_obj or signing_key(arch)
                 CustodyLog(arch.manifests_dir).append(
                     "timestamped", key=key_obj,
                     who=arch.principal_for(key_obj.public_key()) or "unknown",

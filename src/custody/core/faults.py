@@ -55,6 +55,9 @@ OTHER_STEPS = (
     "import.copy",  # an imported file's copy renamed into place
     "index.mid-write",  # a capture's rows half written to custody.db, not committed
     "extract.worker-batch",  # an extraction worker about to extract a batch of records
+    "key.signer-line",  # key add: the new key's line in allowed_signers, its event not yet
+    "key.new", "key.journal", "key.event", "key.signers", "key.retired", "key.swap",
+    # key rotate's steps (seal/rotation.py)
 )
 
 _ERRORS = {"eio": errno.EIO, "enospc": errno.ENOSPC, "eacces": errno.EACCES,

@@ -133,12 +133,15 @@ def check_signing_key(archive: Any, public: Any) -> str:
     how = ("if the archive is yours, `custody init --operator NAME` adds the first key; "
            "otherwise an archivist of this archive adds yours with `custody key add`, or, "
            "if it replaces theirs, `custody key rotate` with the old key")
+    if (archive.root / ".custody" / "rotating.json").exists():  # (rotation.JOURNAL)
+        how = "a key rotation was interrupted: run `custody key rotate` again to complete it"
     if not lines:
         raise KeyProblem(f"the signing key {fp} is not in allowed_signers, so nothing it "
                          f"signs would verify: {how}", where=str(archive.root))
     if not any(allowed_signers.valid_at(s, datetime.now(UTC)) for s in lines):
         raise KeyProblem(f"the signing key {fp} is outside its validity in allowed_signers "
-                         "(retired by `custody key rotate`?): sign with the current key",
+                         "(retired by `custody key rotate`?): " + (
+                             how if "interrupted" in how else "sign with the current key"),
                          where=str(archive.root))
     from .history import History
 

@@ -1,0 +1,81 @@
+"""`custody key add` and `custody key rotate` killed after each of their writes: the
+archive still verifies, nothing signs with a key no event admits, and running the
+command again completes it (one event, the files where a finished one leaves them)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+
+from conftest import Custody
+from custody.core import keyfile, sshsig
+from custody.testing.site import SiteServer
+from test_crash import passes, run_custody
+
+ROTATION_STEPS = ["key.new", "key.journal", "key.event", "key.signers", "key.retired",
+                  "key.swap"]
+
+
+@pytest.fixture
+def mine(sealed: Custody, tmp_path: Path) -> Custody:
+    """The sample archive with a copy of its key, which the test may rotate."""
+    key = tmp_path / "key" / "id_ed25519"
+    key.parent.mkdir()
+    shutil.copy2(sealed.key, key)
+    shutil.copy2(sealed.key.with_name("id_ed25519.pub"), key.with_name("id_ed25519.pub"))
+    return Custody(sealed.root, key)
+
+
+def events(custody: Custody, kind: str) -> list[dict]:
+    log = custody.root / "manifests" / "ledger" / "log.jsonl"
+    return [e for e in map(json.loads, log.read_text().splitlines()) if e["event"] == kind]
+
+
+@pytest.mark.parametrize("step", ROTATION_STEPS)
+def test_a_rotation_killed_at_each_step_is_completed(mine: Custody, site: SiteServer,
+                                                     step: str) -> None:
+    sealed = mine
+    old = sshsig.fingerprint(keyfile.load_key(sealed.key).public_key())
+    killed = run_custody(sealed, "key", "rotate", fault=step)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    passes(sealed)  # an interrupted rotation breaks nothing sealed
+    if step != "key.new":  # the journal is written: the archive says what to do
+        archive = run_custody(sealed, "archive", site.url + "/en.html")
+        assert archive.returncode == 4, archive.stderr
+        assert "run `custody key rotate` again" in archive.stderr
+    again = run_custody(sealed, "key", "rotate")
+    assert again.returncode == 0, again.stderr
+    assert ("completed an interrupted rotation" in again.stdout) == (step != "key.new")
+    new = sshsig.fingerprint(keyfile.load_key(sealed.key).public_key())
+    assert new != old
+    rotated = events(sealed, "key-rotated")
+    assert [(e["details"]["old"], e["details"]["new"]) for e in rotated] == [(old, new)]
+    retired = list(sealed.key.parent.glob("id_ed25519.retired-*"))
+    assert sorted(p.name.endswith(".pub") for p in retired) == [False, True]
+    assert not (sealed.root / ".custody" / "rotating.json").exists()
+    assert not list(sealed.key.parent.glob("*.new*"))
+    sealed.archive(site.url + "/en.html")  # the new key signs, and verifies
+    passes(sealed)
+
+
+def test_an_admission_killed_before_its_event_is_completed(sealed: Custody,
+                                                          tmp_path: Path) -> None:
+    other = tmp_path / "other" / "id_ed25519"
+    public = keyfile.create_key(other).public_key()
+    pub = other.with_name("id_ed25519.pub")
+    args = ("key", "add", str(pub), "--operator", "B. Researcher <br@example.org>")
+    killed = run_custody(sealed, *args, fault="key.signer-line")
+    assert killed.returncode == -signal.SIGKILL
+    passes(sealed)
+    again = run_custody(sealed, *args)
+    assert again.returncode == 0, again.stderr
+    added = [e for e in events(sealed, "key-added")
+             if e["details"]["key"] == sshsig.fingerprint(public)]
+    assert len(added) == 1
+    twice = run_custody(sealed, *args)
+    assert twice.returncode == 2 and "already" in twice.stderr
+    passes(sealed)
