@@ -159,14 +159,22 @@ def test_show(sealed: Custody, site: SiteServer) -> None:
 
 
 def test_every_command_has_help_with_an_example() -> None:
+    context = click.Context(main)
+
     def walk(group: click.Group, prefix: str = ""):
-        for name, command in group.commands.items():
+        # through list_commands/get_command: the top level's commands are loaded lazily,
+        # and group.commands holds none of them
+        for name in group.list_commands(context):
+            command = group.get_command(context, name)
+            assert command is not None, prefix + name
             if isinstance(command, click.Group):
                 yield from walk(command, prefix + name + " ")
             else:
                 yield prefix + name, command
 
-    for name, command in walk(main):
+    found = dict(walk(main))
+    assert {"archive", "verify", "import", "key rotate", "search"} <= set(found), sorted(found)
+    for name, command in found.items():
         assert command.help and "custody " + name in command.help, name
 
 
