@@ -79,3 +79,31 @@ def test_an_admission_killed_before_its_event_is_completed(sealed: Custody,
     twice = run_custody(sealed, *args)
     assert twice.returncode == 2 and "already" in twice.stderr
     passes(sealed)
+
+
+@pytest.mark.parametrize("command", ["bundle", "report", "export"])
+@pytest.mark.parametrize("fault", ["log.event", "log.head"])
+def test_a_handover_killed_while_logging_it_is_whole_after(sealed: Custody, tmp_path: Path,
+                                                          command: str, fault: str) -> None:
+    """bundle, report and export log what they hand over: killed after the event, before
+    or after its signed head, the archive verifies (the event past the head a note), and
+    the next command that writes signs the head over it."""
+    from conftest import capture_id_of
+
+    cid = capture_id_of(sealed)
+    def args(name: str) -> tuple[str, ...]:
+        target = tmp_path / name
+        return {"bundle": ("bundle", cid, "-o", str(target)),
+                "report": ("report", cid, "-o", f"{target}.html"),
+                "export": ("export", cid, "-o", f"{target}.wacz")}[command]
+
+    killed = run_custody(sealed, *args("first"), fault=fault)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    code, report = sealed.verify()
+    assert code == 0, [c for c in report["checks"] if c["outcome"] != "passed"]
+    handed = {"bundle": "bundled", "report": "reported", "export": "exported"}[command]
+    assert len(events(sealed, handed)) == 1
+    again = run_custody(sealed, *args("again"))
+    assert again.returncode == 0, again.stderr
+    passes(sealed)
+    assert len(events(sealed, handed)) == 2

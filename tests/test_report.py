@@ -113,3 +113,12 @@ def test_report_of_an_unknown_capture(custody: Custody, tmp_path: Path) -> None:
     result = custody("report", "20260101T000000Z-00000000", "-o", str(tmp_path / "r.html"))
     assert result.exit_code == 8 and "no such capture" in result.output
     assert not (tmp_path / "r.html").exists()
+
+
+def test_a_report_into_a_missing_folder_is_one_line(sealed: Custody, tmp_path: Path) -> None:
+    from test_cli import one_line_error
+
+    result = sealed("report", capture_id_of(sealed), "-o", str(tmp_path / "nowhere" / "r.html"))
+    assert result.exit_code == 2
+    assert "no such folder" in one_line_error(result.output)
+    assert not (tmp_path / "nowhere").exists()

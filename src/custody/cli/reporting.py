@@ -38,6 +38,8 @@ def report(root: str | None, capture_id: str, output: str, pdf: bool,
     if out.exists():
         raise UsageError("the file exists: name another (nothing was overwritten)",
                          where=output)
+    if not out.parent.is_dir():
+        raise UsageError("no such folder for the report (make it first)", where=output)
     arch = Archive.open(root)
     html = render(gather(arch, capture_id))
     secrets = search_before(arch, [capture_id], allow=allow_secrets,
