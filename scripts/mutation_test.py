@@ -61,9 +61,20 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
                   "tests/test_crash.py::test_killed_after_each_step_of_sealing"]),
     "tokens": (["verify/tokens.py", "seal/timestamp.py"],
                ["tests/test_evidence.py", "tests/test_tamper_matrix.py", "tests/test_pool.py"]),
-    "sealing": (["seal/sealing.py", "capture/completion.py", "capture/recovery.py",
-                 "core/journal.py"],
-                ["tests/test_crash.py", "tests/test_resources.py"]),
+    "sealing": (["seal/sealing.py", "seal/journal.py", "seal/recovery.py",
+                 "capture/completion.py"],
+                ["tests/test_crash.py", "tests/test_guards_alone.py",
+                 "tests/test_import_overlap.py", "tests/test_resources.py"]),
+    "verify": (["verify/captures.py", "verify/named.py", "verify/log_check.py",
+                "verify/tree.py"],
+               ["tests/test_guards_alone.py", "tests/test_every_byte.py",
+                "tests/test_tamper_matrix.py", "tests/test_verify.py"]),
+    "fencing": (["queue/sealing.py"],
+                ["tests/test_queue_fence.py",
+                 "tests/test_queue.py::test_a_killed_workers_job_is_taken_over_and_sealed_once",
+                 "tests/test_queue.py::test_many_workers_sealing_at_once_keep_one_chain"]),
+    "redaction": (["capture/redact.py", "report/secrets.py"],
+                  ["tests/test_login.py", "tests/test_secrets.py"]),
 }
 
 
