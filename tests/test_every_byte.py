@@ -81,3 +81,10 @@ def test_the_signed_log_head_removed_fails(stamped: Custody) -> None:
     assert code == 1
     assert any("log.head" in c["subject"] and c["outcome"] == "failed"
                for c in report["checks"])
+
+
+def test_a_file_dropped_beside_the_manifests_is_named(sealed: Custody) -> None:
+    (sealed.root / "manifests" / "README.md").write_text("these captures are genuine\n")
+    code, report = sealed.verify()
+    assert code == 0
+    assert any(n.startswith("manifests/README.md: no manifest seals it") for n in report["notes"])

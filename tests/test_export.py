@@ -177,3 +177,32 @@ def test_request_records_name_the_page_so_peers_find_pages(sealed: Custody,
     # the pages their requisites name (which page asked first for a shared stylesheet
     # depends on which was fetched first)
     assert detected and detected <= set(needed.values()), (detected, needed)
+
+
+def test_index_keys_are_the_ones_pywb_makes(custody: Custody, tmp_path: Path) -> None:
+    """The WACZ's CDXJ keys, for URLs whose SURT form takes canonicalising (escapes,
+    dot segments, a doubled slash, a query's order, a trailing slash), are those pywb's
+    own indexer makes from the same WARC files: a key that differed would break
+    lookups in the tools that read the WACZ."""
+    from custody.testing.site import Page, SiteServer
+
+    paths = ["/%7Euser/", "/caf%C3%A9?b=2&a=1", "/a/./b/../c", "//double", "/Upper/Case?Z=1",
+             "/sp%20ace", "/q?x=%41&y"]
+    pages = {"/": Page(("<html><body>" + "".join(f'<a href="{p}">{p}</a>' for p in paths) +
+                        "</body></html>").encode(), "text/html; charset=utf-8")}
+    for path in paths:
+        pages[path] = Page(b"<html><body>page</body></html>", "text/html; charset=utf-8")
+    with SiteServer(pages) as site:
+        custody.archive(site.url + "/", *(site.url + p for p in paths))
+    out = tmp_path / "out.wacz"
+    assert export(custody, out, capture_id_of(custody)).exit_code == 0
+    with zipfile.ZipFile(out) as wacz:
+        index = next(n for n in wacz.namelist() if n.startswith("indexes/"))
+        ours = {tuple(line.split(" ", 2)[:2]) for line in
+                wacz.read(index).decode().splitlines() if line}
+    warcs = [str(p) for p in (custody.root / "archive").rglob("*.warc.gz")]
+    theirs_text = subprocess.run([tool("cdxj-indexer"), *warcs], capture_output=True,
+                                 text=True, check=True).stdout
+    theirs = {tuple(line.split(" ", 2)[:2]) for line in theirs_text.splitlines()
+              if line and not line.startswith("!")}
+    assert ours and ours <= theirs, sorted(ours - theirs)

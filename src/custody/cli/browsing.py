@@ -133,7 +133,8 @@ def query(root: str | None, sql: str, fmt: str | None, timeout: float,
 @click.command()
 @root_option
 @click.argument("words", nargs=-1, required=True)
-@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True,
+              help="At most this many hits, best first.")
 @click.option("--site", help="Only pages of this host (and its subdomains).")
 @click.option("--lang", help="Only documents in this language (ISO 639-1: en, fa, ru, ar...).")
 @click.option("--since", help="Only captures from this date (YYYY-MM-DD, UTC) on.")

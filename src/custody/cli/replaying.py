@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 @click.argument("target", required=False, metavar="[CAPTURE-ID | URL]")
 @click.option("--port", type=click.IntRange(0, 65535), default=0,
               help="Port to serve on (default: a free one).")
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to serve on: loopback unless you mean to share the replay.")
 def replay(root: str | None, target: str | None, port: int, host: str) -> None:
     """Replay the archive's captures in a browser, as they were archived (pywb).
 

@@ -9,31 +9,23 @@ digest, and the record's place in its WARC file (gzip member offset and length).
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
-from urllib.parse import urlsplit
 
 INDEXED = ("response", "resource", "revisit")
-_WWW = re.compile(r"^www\d*\.")
 
 
 def surt(url: str) -> str:
-    """The SURT key of a URL (``com,example)/path?a=1&b=2``), as the surt library that
-    pywb and py-wacz use makes it; a URN as it is, lower-cased, and so is a URL no parser
-    takes (an imported record's ``http://[::1``, or a port of 99999)."""
+    """The SURT key of a URL (``com,example)/path?a=1&b=2``), made by the surt library
+    that pywb and py-wacz key their indexes with: a key that differed in any way (a
+    percent-escape decoded, a host in IDNA, a path's dot segments) would break lookups in
+    the tools that read custody's WACZ. A URL the library refuses (a port of 99999 in an
+    imported record) is its own key, lower-cased."""
+    from surt import surt as library_surt
+
     try:
-        parts = urlsplit(url)
-        port = parts.port
+        return str(library_surt(url))
     except ValueError:
         return url.lower()
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return url.lower()
-    host = parts.hostname.lower().rstrip(".")
-    key = host if ":" in host else ",".join(reversed(_WWW.sub("", host).split(".")))
-    if port and port != {"http": 80, "https": 443}[parts.scheme]:
-        key += f":{port}"
-    query = "?" + "&".join(sorted(parts.query.split("&"))) if parts.query else ""
-    return (key + ")" + (parts.path or "/") + query).lower()
 
 
 def timestamp(date: str) -> str:

@@ -9,15 +9,14 @@ only asks (``queue status``) or enqueues gives up at once, with one line saying 
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..core.errors import QueueError
+from ..core.patience import reason
 
 T = TypeVar("T")
-_WAIT_MAX = 2.0
 
 
 def check_url(url: str) -> str:
@@ -47,7 +46,7 @@ def connect(url: str) -> Any:
     try:
         client.ping()
     except redis.RedisError as exc:
-        raise QueueError(f"the queue does not answer ({_reason(exc)})",
+        raise QueueError(f"the queue does not answer ({reason(exc)})",
                          where=shown(url)) from exc
     return client
 
@@ -59,9 +58,6 @@ def shown(url: str) -> str:
         return url.replace(f":{parts.password}@", ":***@", 1)
     return url
 
-
-def _reason(exc: Exception) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 class Patient:
@@ -77,21 +73,13 @@ class Patient:
     def __call__(self, call: Callable[[], T]) -> T:
         import redis
 
-        wait, told = 0.05, False
-        while True:
-            try:
-                result = call()
-            except (redis.ConnectionError, redis.TimeoutError,
-                    redis.exceptions.BusyLoadingError) as exc:
-                if self.stopped:
-                    raise QueueError(f"the queue went away ({_reason(exc)})",
-                                     where=shown(self.url)) from exc
-                if not told:
-                    self.say(f"the queue does not answer ({_reason(exc)}); waiting for it")
-                    told = True
-                time.sleep(wait)
-                wait = min(wait * 2, _WAIT_MAX)
-                continue
-            if told:
-                self.say("the queue answers again")
-            return result
+        from ..core.patience import patiently
+
+        transient = (redis.ConnectionError, redis.TimeoutError,
+                     redis.exceptions.BusyLoadingError)
+        return patiently(
+            call, name="the queue", say=self.say,
+            transient=lambda exc: isinstance(exc, transient),
+            give_up=lambda exc: QueueError(f"the queue went away ({reason(exc)})",
+                                           where=shown(self.url)),
+            stopped=lambda: self.stopped)

@@ -1,6 +1,12 @@
 """Manifests as found on disk, read eagerly or lazily: a lazily read one holds its head,
 and its bytes and content are kept in a cache of bounded size, so that what a process
-holds does not grow with the archive (verify reads every manifest of it)."""
+holds does not grow with the archive (verify reads every manifest of it).
+
+The cache is a size-bounded LRU of its own rather than cachetools' LRUCache, which
+evicts only when an item is inserted, at the size it had then: here room is made
+*before* a manifest is parsed (``make_room``), so that a process's peak is one parsed
+manifest, and an entry's cost changes in place when its bytes are parsed (about twice
+their size), taking with it what was derived from its content."""
 
 from __future__ import annotations
 

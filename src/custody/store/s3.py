@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +24,9 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..core.errors import StoreError, UsageError
+from ..core.patience import reason
 
 T = TypeVar("T")
-_WAIT_MAX = 2.0
 
 
 @dataclass(frozen=True)
@@ -63,11 +62,6 @@ class ShortObject(Exception):
     """A read from a byte on of an object that does not reach that byte."""
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc)
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def md5_etag(data: bytes) -> str:
     return '"' + hashlib.md5(data, usedforsecurity=False).hexdigest() + '"'
 
@@ -90,7 +84,7 @@ class Store:
         try:
             self.client: Any = boto3.client("s3", config=config)
         except Exception as exc:
-            raise StoreError(f"cannot use the store: {_reason(exc)}", where=str(self.url)) \
+            raise StoreError(f"cannot use the store: {reason(exc)}", where=str(self.url)) \
                 from exc
         # for the benchmark and the tests: requests, bytes of objects read and written,
         # objects read (their bodies; a GET that says "unchanged" reads none)
@@ -104,12 +98,10 @@ class Store:
     def _call(self, what: str, call: Callable[[], T]) -> T:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        wait, told, started = 0.05, False, time.monotonic()
-        while True:
-            self.calls += 1
-            try:
-                result = call()
-            except ClientError as exc:
+        from ..core.patience import patiently
+
+        def transient(exc: BaseException) -> bool:
+            if isinstance(exc, ClientError):
                 status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code in ("PreconditionFailed", "ConditionalRequestConflict") or \
@@ -120,21 +112,18 @@ class Store:
                     message = exc.response.get("Error", {}).get("Message", "")
                     raise StoreError(f"{what}: {code or status}: {message}".rstrip(": "),
                                      where=str(self.url)) from exc
-                problem: BaseException = exc
-            except BotoCoreError as exc:
-                problem = exc
-            else:
-                if told:
-                    self.say("the store answers again")
-                return result
-            if self.patience is not None and time.monotonic() - started > self.patience:
-                raise StoreError(f"the store does not answer ({_reason(problem)})",
-                                 where=str(self.url)) from problem
-            if not told:
-                self.say(f"the store does not answer ({_reason(problem)}); waiting for it")
-                told = True
-            time.sleep(wait)
-            wait = min(wait * 2, _WAIT_MAX)
+                return True
+            return isinstance(exc, BotoCoreError)
+
+        def counted() -> T:
+            self.calls += 1
+            return call()
+
+        return patiently(
+            counted, name="the store", say=self.say, transient=transient,
+            give_up=lambda exc: StoreError(f"the store does not answer ({reason(exc)})",
+                                           where=str(self.url)),
+            patience=self.patience)
 
     # -- calls ---------------------------------------------------------------------------
 

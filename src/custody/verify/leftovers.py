@@ -34,7 +34,11 @@ def note_leftovers(archive: Archive, referenced: set[str], evidence: dict[Path, 
         if name in sealed:
             continue
         owner = _owner(name)
-        if owner is None or f"{owner}.json" in sealed:
+        if owner is None:  # no capture's: the ledger's are in ledger/, nothing else is here
+            report.notes.append(f"manifests/{name}: no manifest seals it, and it is no part "
+                                "of the ledger (it is not evidence)")
+            continue
+        if f"{owner}.json" in sealed:
             continue
         what = "a seal in progress" if progress.writing else "a seal that was interrupted"
         report.notes.append(f"manifests/{name}: belongs to no sealed manifest ({what}; "
@@ -69,7 +73,7 @@ def note_leftovers(archive: Archive, referenced: set[str], evidence: dict[Path, 
 
 def _owner(name: str) -> str | None:
     """The capture id a file beside the manifests belongs to (<id>.json.sig, .tsr,
-    .SHA256SUMS, .<id>.json.tmp); None for the ledger's and other files."""
+    .SHA256SUMS, .<id>.json.tmp); None for any other file."""
     base = name.lstrip(".")
     for marker in (".json", ".SHA256SUMS"):
         if marker in base:
