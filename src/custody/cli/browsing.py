@@ -78,8 +78,10 @@ def diff(root: str | None, first: str, second: str, url: str | None) -> None:
 
 @click.command()
 @root_option
-@click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True)
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True,
+              help="Port to serve on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to serve on: loopback unless you mean to share it.")
 def serve(root: str | None, port: int, host: str) -> None:
     """Browse the database in Datasette, read-only (pip install 'custody[serve]').
 
