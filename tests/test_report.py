@@ -87,6 +87,20 @@ def test_report_reads_as_a_lawyer_needs(custody: Custody, tls_site: SiteServer, 
     for record in content["records"]:
         if record["type"] == "response":
             assert record["payload_sha256"] in text
+        if record["type"] == "resource" and (record["target_uri"] or "").startswith("urn:"):
+            assert (record.get("payload_sha256") or record["block_sha256"]) in text
+    # every page's screenshot (two pages, two), each named in its caption
+    shots = [r for r in content["records"]
+             if (r["target_uri"] or "").startswith("urn:screenshot:")]
+    assert len(shots) == 2 and len(seen["screenshots"]) >= 2
+    for shot in shots:
+        assert shot["target_uri"].removeprefix("urn:screenshot:") in \
+            text.split("Screenshots")[-1]
+    # which text of a page a row is: as served, or as the browser rendered it
+    assert "as the server sent it" in text and "as the browser rendered it" in text
+    custody_section = text.split("7. Chain of custody")[1].split("8. Ledger")[0]
+    assert '{"' not in custody_section and '{"' not in text.split("4. How")[1].split("5. ")[0]
+    assert "Fonts asked for" not in text
     again = custody("report", cid, "-o", str(out))
     assert again.exit_code == 2 and "exists" in again.output  # never overwritten
 
@@ -99,6 +113,10 @@ def test_report_reads_as_a_lawyer_needs(custody: Custody, tls_site: SiteServer, 
                              check=True).stdout
     for section in ("Chain of custody", "What came back", "Checking it without custody"):
         assert section in printed
+    pages = [p for p in printed.split("\f") if p.strip()]
+    assert len(pages) > 2
+    for number, page in enumerate(pages, 1):  # each printed page says what it belongs to
+        assert cid in page and f"page {number} of {len(pages)}" in page, page[:300]
     assert russian in printed
 
     bundle = tmp_path / "bundle"

@@ -34,6 +34,8 @@ class Report:
     titles: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     screenshot: bytes | None = None  # the first page's, with its band (URL and UTC time)
     screenshot_of: str | None = None
+    screenshots: list[tuple[str, bytes]] = field(default_factory=list)  # every page's: URL, PNG
+    renders: list[dict[str, Any]] = field(default_factory=list)  # resource records: kind, page
     timestamps: list[tuple[str, str, str]] = field(default_factory=list)  # name, outcome, detail
     hosts: dict[str, set[str]] = field(default_factory=dict)  # host -> server IPs
     certificates: dict[str, list[Certificate]] = field(default_factory=dict)  # host -> chain
@@ -70,7 +72,8 @@ def gather(archive: Archive, capture_id: str) -> Report:
 
 
 def _records(archive: Archive, report: Report) -> None:
-    """Server addresses, the certificates the servers presented, the first screenshot."""
+    """Server addresses, the certificates the servers presented, the renders and media
+    (resource records named by URN), and every page's screenshot."""
     for record in report.content.get("records") or []:
         target = str(record.get("target_uri") or "")
         try:
@@ -84,10 +87,16 @@ def _records(archive: Archive, report: Report) -> None:
         if record.get("type") == "metadata" and host and host not in report.certificates \
                 and record.get("content_type") == "application/pem-certificate-chain":
             report.certificates[host] = _certificates(_block(archive, record))
-        if record.get("type") == "resource" and report.screenshot is None \
-                and target.startswith("urn:screenshot:"):
-            report.screenshot = _block(archive, record)
-            report.screenshot_of = target.removeprefix("urn:screenshot:")
+        if record.get("type") == "resource" and target.startswith("urn:"):
+            kind, _, page = target.removeprefix("urn:").partition(":")
+            report.renders.append({"kind": kind, "page": page, "date": record.get("date"),
+                                   "type": record.get("payload_type"),
+                                   "sha256": record.get("payload_sha256")
+                                   or record.get("block_sha256")})
+            if kind == "screenshot":
+                report.screenshots.append((page, _block(archive, record)))
+    if report.screenshots:
+        report.screenshot_of, report.screenshot = report.screenshots[0]
 
 
 def _block(archive: Archive, record: dict[str, Any]) -> bytes:

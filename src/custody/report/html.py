@@ -10,42 +10,44 @@ Arabic for Arabic and Persian, Noto Sans CJK); a reader without them gets the sy
 
 from __future__ import annotations
 
-import base64
 import json
-from html import escape
 from typing import Any
 
 from .. import __version__
 from .court import Report
+from .markup import bidi as _bidi
+from .markup import text as _t
+from .markup import url as _url
+from .shots import screenshots
 
 FONTS = '"Noto Sans", "Noto Naskh Arabic", "Noto Sans Arabic", "Noto Sans CJK SC", ' \
     '"DejaVu Sans", sans-serif'
 _STYLE = f"""
+@page {{ size: A4; margin: 16mm 12mm 16mm 12mm; }}
 body {{ font-family: {FONTS}; font-size: 11pt; margin: 2em auto; max-width: 60em;
        color: #111; line-height: 1.4; }}
+@media print {{ body {{ margin: 0; max-width: none; font-size: 10pt; }} }}
 h1 {{ font-size: 1.5em; }} h2 {{ font-size: 1.15em; border-bottom: 1px solid #999;
-       margin-top: 1.6em; }}
+       margin-top: 1.6em; break-after: avoid; }}
+h3 {{ break-after: avoid; }}
 table {{ border-collapse: collapse; width: 100%; margin: .5em 0; }}
+tr {{ break-inside: avoid; }}
 th, td {{ border: 1px solid #bbb; padding: .2em .4em; text-align: start;
          vertical-align: top; font-size: .9em; }}
-th {{ background: #eee; }} code, .hash {{ font-family: "Noto Sans Mono", "DejaVu Sans Mono",
-       monospace; font-size: .85em; overflow-wrap: anywhere; }}
+th {{ background: #eee; }} table.pairs th {{ width: 13em; font-weight: normal; }}
+code, .hash {{ font-family: "Noto Sans Mono", "DejaVu Sans Mono", monospace; font-size: .85em; }}
+code {{ overflow-wrap: break-word; }}
+.hash {{ word-break: break-all; }}
 .verdict-passed {{ color: #064; font-weight: bold; }}
 .verdict-failed {{ color: #a00; font-weight: bold; }}
 .verdict-incomplete {{ color: #a60; font-weight: bold; }}
-img.screenshot {{ max-width: 100%; border: 1px solid #999; }}
+figure.shot {{ margin: 1em 0; break-inside: avoid; }}
+h2.shots {{ break-before: page; }}
+figure.shot img {{ width: 100%; border: 1px solid #999; display: block; }}
+figcaption {{ font-size: .9em; margin-bottom: .3em; }}
 pre {{ white-space: pre-wrap; font-size: .85em; background: #f6f6f6; padding: .5em; }}
+ul.details {{ list-style: none; margin: 0; padding: 0; }}
 """
-
-
-def _t(value: Any) -> str:
-    return escape("" if value is None else str(value))
-
-
-def _bidi(text: str | None, language: str | None = None) -> str:
-    lang = f' lang="{_t(language)}"' if language else ""
-    return f'<bdi dir="auto"{lang}>{_t(text) if text else "(no title)"}</bdi>'
-
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{h}</th>" for h in headers)
@@ -53,37 +55,70 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _pairs(rows: list[list[str]]) -> str:
+    """A table of names and values: the names are its headers, down its first column."""
+    body = "".join(f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in rows)
+    return f'<table class="pairs"><tbody>{body}</tbody></table>'
+
+
+SOURCES = {"dom": "as the browser rendered it", "post": "one post of a feed page",
+           "media-info": "yt-dlp's information on its media"}
+
+
+def _text_of(content: dict[str, Any]) -> dict[str, str]:
+    """For each record id, which text of a page a document extracted from it is: as the
+    server sent it, as the browser rendered it, a post cut out of a feed page."""
+    found = {}
+    for record in content.get("records") or []:
+        target = str(record.get("target_uri") or "")
+        kind = target.removeprefix("urn:").partition(":")[0] if target.startswith("urn:") \
+            else ""
+        found[str(record.get("record_id"))] = SOURCES.get(kind, "as the server sent it")
+    return found
+
+
 def render(report: Report) -> str:
     content = report.content
     cid = content["capture_id"]
     parts = [_what(report), _when(report), _where(report), _how(report), _came_back(report),
              _derived(report), _custody(report), _ledger(report), _verified(report),
-             _commands(report)]
+             _commands(report), screenshots(report)]
     return (f'<!DOCTYPE html>\n<html lang="en" dir="ltr"><head><meta charset="utf-8">'
-            f"<title>Capture report {_t(cid)}</title><style>{_STYLE}</style></head><body>"
+            f"<title>Capture report {_t(cid)}</title>"
+            f'<meta name="custody-capture" content="{_t(cid)}">'
+            f'<meta name="custody-manifest-sha256" content="{_t(report.manifest_sha256)}">'
+            f"<style>{_STYLE}</style></head><body>"
             f"<h1>Capture report: {_t(cid)}</h1>"
             f"<p>Made {_t(report.made_at)} (UTC) by custody {_t(__version__)} from the sealed "
             "evidence of the capture. Arranged after the Berkeley Protocol on Digital Open "
             "Source Investigations, paras. 153&ndash;155 and 167: what was collected, when, "
             "from where, how and by whom, what came back, and how its integrity is preserved "
-            "and can be checked.</p>" + "".join(parts) +
-            f"<p><small>Fonts asked for: {_t(FONTS)}.</small></p></body></html>\n")
+            "and can be checked.</p>" + _pairs([
+                ["Capture", f"<code>{_t(cid)}</code>"],
+                ["Manifest SHA-256", f'<span class="hash">{_t(report.manifest_sha256)}</span>'],
+                ["Operator", _bidi((content.get("collector") or {}).get("operator"))]])
+            + "".join(parts) + "</body></html>\n")
 
 
 def _what(report: Report) -> str:
     content = report.content
     finals = content.get("final_urls") or {}
-    rows = [[f"<code>{_t(seed)}</code>", f"<code>{_t(finals.get(seed, seed))}</code>"]
+    rows = [[_url(seed), _url(finals.get(seed, seed))]
             for seed in content.get("seed_urls") or [content.get("seed_url")]]
-    titles = [[f"<code>{_t(url)}</code>", _bidi(title, lang), _t(lang or "?")]
-              for url, title, lang in report.titles]
-    shot = ""
-    if report.screenshot:
-        data = base64.b64encode(report.screenshot).decode()
-        shot = (f"<p>Screenshot of <code>{_t(report.screenshot_of)}</code> as the browser "
-                "rendered it; the band above the page gives the URL and the UTC time it was "
-                f'recorded:</p><img class="screenshot" alt="screenshot" '
-                f'src="data:image/png;base64,{data}">')
+    text_of = _text_of(content)
+    documents = content.get("documents") or []
+    titles = []
+    for number, (url, title, lang) in enumerate(report.titles):
+        record = documents[number].get("record_id") if number < len(documents) else None
+        titles.append([_url(url), _t(text_of.get(str(record), "as the server sent it")),
+                       _bidi(title, lang), _t(lang or "?")])
+    shots = ""
+    if report.screenshots:
+        count = len(report.screenshots)
+        shots = (f"<p>{count} screenshot{'' if count == 1 else 's'}, one for each page the "
+                 "browser recorded, follow at the end of this report (Screenshots), each "
+                 "with the band the browser drew above the page at capture time: its URL "
+                 "and the UTC time it was recorded.</p>")
     kind = "imported from another tool" if content.get("kind") == "import" else \
         ("captured in a browser" if (content.get("settings") or {}).get("browser")
          else "captured")
@@ -91,8 +126,8 @@ def _what(report: Report) -> str:
             f"<p>Capture <code>{_t(content['capture_id'])}</code>, {kind}; status "
             f"<b>{_t(content.get('status'))}</b>.</p>"
             + _table(["Seed URL", "Final URL (after redirects)"], rows)
-            + (_table(["Page", "Title (in its own script)", "Language"], titles) if titles
-               else "<p>No page text was extracted.</p>") + shot)
+            + (_table(["Page", "Text", "Title (in its own script)", "Language"], titles)
+               if titles else "<p>No page text was extracted.</p>") + shots)
 
 
 def _when(report: Report) -> str:
@@ -149,19 +184,22 @@ def _how(report: Report) -> str:
         f'<span class="hash">{_t(i.get("sha256"))}</span>, checked on import: '
         f"<b>{_t((i.get('check') or {}).get('status'))}</b>.</p>"
         for i in content.get("imported") or [])
-    settings = json.dumps(content.get("settings") or {}, indent=2, sort_keys=True)
-    return ("<h2>4. How, and by whom</h2>" + _table(["", ""], rows) + imported
-            + f"<p>Exact settings:</p><pre>{_t(settings)}</pre>")
+    settings = [[_t(name.replace("_", " ")),
+                 _value(value) if value not in (None, "", [], {}) else "(not set)"]
+                for name, value in sorted((content.get("settings") or {}).items())]
+    return ("<h2>4. How, and by whom</h2>" + _pairs(rows) + imported
+            + "<p>Every setting of the capture, as its manifest records it:</p>"
+            + _pairs(settings))
 
 
 def _came_back(report: Report) -> str:
     content = report.content
-    rows = [[_t(r.get("http_status")), f"<code>{_t(r.get('target_uri'))}</code>",
+    rows = [[_t(r.get("http_status")), _url(r.get('target_uri')),
              _t(r.get("payload_type")), _t(r.get("length")),
              f'<span class="hash">{_t(r.get("payload_sha256"))}</span>',
              _t(r.get("truncated") or "")]
             for r in content.get("records") or [] if r.get("type") == "response"]
-    failures = [[f"<code>{_t(f.get('url'))}</code>", _t(f.get("kind")), _t(f.get("reason"))]
+    failures = [[_url(f.get("url")), _t(f.get("kind")), _t(f.get("reason"))]
                 for f in content.get("failures") or []]
     files = [[f"<code>{_t(f['path'])}</code>", _t(f["bytes"]),
               f'<span class="hash">{_t(f["sha256"])}</span>']
@@ -203,9 +241,12 @@ def _media(content: dict[str, Any]) -> str:
 
 
 def _derived(report: Report) -> str:
-    rows = [[f"<code>{_t(d['url'])}</code>", _t(d.get("extractor")),
-             f'<span class="hash">{_t(d.get("text_sha256"))}</span>']
+    text_of = _text_of(report.content)
+    rows = [[_url(d["url"]), _t(text_of.get(str(d.get("record_id")), "as the server sent it")),
+             _t(d.get("extractor")), f'<span class="hash">{_t(d.get("text_sha256"))}</span>']
             for d in report.content.get("documents") or []]
+    renders = [[_t(r["kind"]), _url(r["page"]), _t(r.get("type")),
+                f'<span class="hash">{_t(r.get("sha256"))}</span>'] for r in report.renders]
     redactions = report.content.get("redactions")
     if redactions:
         values = redactions.get("values") or []
@@ -228,17 +269,48 @@ def _derived(report: Report) -> str:
                    "exactly as the servers sent them.</p>")
     return ("<h2>6. What was derived</h2>" + changed + "<p>The text below was "
             "extracted from copies, and its SHA-256 is sealed in the manifest.</p>"
-            + (_table(["Page", "Extractor", "Text SHA-256"], rows) if rows else ""))
+            + (_table(["Page", "Text", "Extractor", "Text SHA-256"], rows) if rows else "")
+            + (("<h3>Renders and media</h3><p>What the browser and yt-dlp made of the pages "
+                "(screenshots, the rendered DOM, PDF prints, media files), each a resource "
+                "record of the WARC files, with the SHA-256 of its bytes:</p>"
+                + _table(["Kind", "Page", "Media type", "SHA-256"], renders)) if renders
+               else ""))
 
 
 def _custody(report: Report) -> str:
-    rows = [[_t(e.get("at")), _t(e.get("event")), _bidi(e.get("who")),
-             f'<span class="hash">{_t(e.get("key"))}</span>',
-             f"<code>{_t(json.dumps(e.get('details'), ensure_ascii=False, sort_keys=True))}"
-             "</code>"] for e in report.events]
+    rows = [[_t(e.get("at")), _t(e.get("event")),
+             f'{_bidi(e.get("who"))}<br><span class="hash">{_t(e.get("key"))}</span>',
+             _details(e.get("details"))] for e in report.events]
     return ("<h2>7. Chain of custody</h2><p>Every event of the signed custody log about this "
             "capture, and every verification of the archive since:</p>"
-            + _table(["Time (UTC)", "Event", "By", "Key", "Details"], rows))
+            + _table(["Time (UTC)", "Event", "By (and the key that signed)", "Details"], rows))
+
+
+def _details(details: Any) -> str:
+    """An event's details as lines of a name and its value, not as JSON."""
+    if not isinstance(details, dict):
+        return _t(details)
+    lines = []
+    for name, value in sorted(details.items()):
+        if isinstance(value, dict):
+            shown = "; ".join(f"{_t(k)}: {_value(v)}" for k, v in sorted(value.items()))
+        elif isinstance(value, list):
+            shown = ", ".join(_value(v) for v in value) or "none"
+        else:
+            shown = _value(value)
+        lines.append(f"<li>{_t(name.replace('_', ' '))}: {shown}</li>")
+    return f'<ul class="details">{"".join(lines)}</ul>'
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (dict, list)):
+        return _t(json.dumps(value, ensure_ascii=False, sort_keys=True))
+    text = str(value)
+    if len(text) >= 40 and all(c in "0123456789abcdef" for c in text):
+        return f'<span class="hash">{_t(text)}</span>'
+    return _t(text)
 
 
 def _ledger(report: Report) -> str:
@@ -251,7 +323,7 @@ def _ledger(report: Report) -> str:
             ["Ledger size at the checkpoint", _t(proof.get("tree_size"))],
             ["Root hash", f'<span class="hash">{_t(proof.get("root_hash"))}</span>'],
             ["Inclusion proof", hashes or "(the only leaf)"]]
-    return "<h2>8. Ledger position and inclusion proof</h2>" + _table(["", ""], rows)
+    return "<h2>8. Ledger position and inclusion proof</h2>" + _pairs(rows)
 
 
 def _verified(report: Report) -> str:
