@@ -101,6 +101,7 @@ def records(runner: Custody, capture_id: str) -> list[dict[str, Any]]:
                 out.append({"type": record.rec_type, "headers": headers,
                             "uri": headers.get("WARC-Target-URI", ""),
                             "status": http.get_statuscode() if http else None,
+                            "http": dict(http.headers) if http else {},
                             "body": record.content_stream().read()})
     return out
 
@@ -231,6 +232,12 @@ def test_https_pages_through_the_capture_certificate(
     assert {r["uri"] for r in responses} >= {url, js_tls_server.url + "/app.js",
                                              js_tls_server.url + "/api/statement.json"}
     assert all(r["headers"].get("WARC-IP-Address") == "127.0.0.1" for r in responses)
+    # one agent for the capture: the browser's requests and custody's own say the same,
+    # the installed Chromium's, without "Headless"
+    agent = custody.manifest(result["capture_id"])["settings"]["user_agent"]
+    requests = [r for r in records(custody, result["capture_id"]) if r["type"] == "request"]
+    assert len(requests) >= 3 and "Headless" not in agent
+    assert {r["http"].get("User-Agent") for r in requests} == {agent}
     code, report = custody.verify(result["capture_id"])
     assert code == 0, report
 

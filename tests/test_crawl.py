@@ -343,15 +343,24 @@ def test_delay_spaces_requests_to_a_host(custody: Custody) -> None:
     assert took >= 1.2  # four requests, 0.4 s apart
 
 
-def test_user_agent_names_custody_and_can_be_changed(custody: Custody) -> None:
+def test_the_user_agent_is_the_browser_s_own_and_can_be_changed(custody: Custody) -> None:
+    """By default the installed Chromium's agent, as it sends it to a person's pages (no
+    "Headless", nothing that names an archiver), recorded in the manifest."""
+    from custody.core.user_agent import chromium_major
+
     pages = {"/ua": Page(b"ok", "text/plain")}
     with SiteServer(pages) as server:
         first = custody.archive(server.url + "/ua")
         second = custody.archive(server.url + "/ua", extra=("--user-agent", "Mozilla/5.0 test"))
-    for result, want in ((first, "custody/"), (second, "Mozilla/5.0 test")):
+    default = custody.manifest(first["capture_id"])["settings"]["user_agent"]
+    assert default.startswith("Mozilla/5.0 (X11; Linux x86_64)") and "Headless" not in default
+    assert "custody" not in default.lower()
+    major = chromium_major()
+    assert major is None or f"Chrome/{major}.0.0.0" in default
+    for result, want in ((first, default), (second, "Mozilla/5.0 test")):
         records = warc_records(custody.root, custody.manifest(result["capture_id"]))
         (request,) = [raw for h, raw in records if h.get_header("WARC-Type") == "request"]
-        assert f"User-Agent: {want}".encode() in request
+        assert f"User-Agent: {want}\r\n".encode() in request
 
 
 def test_respect_robots_is_off_by_default_and_obeyed_when_asked(custody: Custody) -> None:

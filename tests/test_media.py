@@ -37,6 +37,8 @@ def records(custody: Custody) -> list[dict[str, Any]]:
                             "uri": record.rec_headers.get_header("WARC-Target-URI"),
                             "headers": dict(record.rec_headers.headers),
                             "ip": record.rec_headers.get_header("WARC-IP-Address"),
+                            "http": dict(record.http_headers.headers)
+                            if record.http_headers else {},
                             "payload": record.content_stream().read()})
     return out
 
@@ -73,6 +75,11 @@ def test_a_video_is_stored_as_fetched_and_as_the_file_yt_dlp_made(
     assert info and b'"extractor_key"' in info[0]["payload"]
     # each fetched once: yt-dlp's fetch of the video is not repeated by the crawl
     assert len(fetched) == 1
+    # yt-dlp's requests carry the capture's one agent, as the crawler's do
+    agent = manifest["settings"]["user_agent"]
+    asked = [r for r in stored if r["type"] == "request"]
+    assert any(r["uri"].endswith("/clip.mp4") for r in asked)
+    assert {r["http"].get("User-Agent") for r in asked} == {agent}
     code, report = custody.verify()
     assert code == 0, report
     # the capture report lists the video with its hash

@@ -60,7 +60,8 @@ class Chromium:
     """One browser for a capture; ``visit`` loads a page, from any thread."""
 
     def __init__(self, proxy: RecordingProxy, ca: CaptureCA, *, page_timeout: float,
-                 tabs: int = 4, cookies: list[dict[str, Any]] | None = None) -> None:
+                 tabs: int = 4, cookies: list[dict[str, Any]] | None = None,
+                 user_agent: str | None = None) -> None:
         """``cookies``: the archivist's session (core.cookies.for_playwright), set in
         each page's browser context."""
         self.proxy = proxy
@@ -68,6 +69,7 @@ class Chromium:
         self.ca = ca
         self.page_timeout = page_timeout
         self.cookies = cookies or []
+        self.user_agent = user_agent  # the capture's (else Chromium's, which says Headless)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
                                         name="custody-browser")
@@ -147,6 +149,8 @@ class Chromium:
                 f"{MARK}={os.getpid()}"]
         if os.geteuid() == 0:
             args.append("--no-sandbox")  # Chromium's sandbox refuses to run as root
+        if self.user_agent:  # (the contexts' own reaches pages, not what the browser asks)
+            args.append(f"--user-agent={self.user_agent}")
         self._browser = await self._playwright.chromium.launch(
             executable_path=self._executable, args=args, proxy={"server": "per-context"},
             handle_sigint=False, handle_sigterm=False, handle_sighup=False)
@@ -164,7 +168,7 @@ class Chromium:
             proxy={"server": self.proxy.url, "username": visit_id,
                    "password": self.proxy.secret},
             viewport={"width": 1280, "height": 900}, accept_downloads=False,
-            service_workers="allow", java_script_enabled=True)
+            service_workers="allow", java_script_enabled=True, user_agent=self.user_agent)
         if self.cookies:
             await context.add_cookies(self.cookies)
         return context

@@ -31,6 +31,7 @@ def open_visitor(fetcher: Fetcher, settings: Settings) -> Iterator[Chromium]:
         jar = fetcher.cookies
         chromium = Chromium(proxy, ca, page_timeout=settings.page_timeout,
                             tabs=min(TABS, settings.concurrency),
+                            user_agent=settings.user_agent or None,
                             cookies=for_playwright(jar) if jar is not None else []).start()
         yield chromium
     finally:

@@ -68,6 +68,10 @@ def start(archive: Archive, seeds: list[str], *, key: Ed25519PrivateKey, setting
     keeps each host's politeness across all workers; it completes interrupted seals
     itself, job by job, so none is recovered here. ``logins``: (origin, user, password)
     that seeds carried, kept only in the crawl's private state (core.cookies)."""
+    if not settings.user_agent:  # one agent for the crawler, the browser and yt-dlp
+        from ..core.user_agent import browser_user_agent
+
+        settings.user_agent = browser_user_agent()
     with archive.lock():
         collector = collector_of(archive, key)
         recovered = [] if archive.lane is not None else \

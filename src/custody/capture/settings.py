@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .. import __version__
 from .rules import Rules
 
 
@@ -26,7 +25,7 @@ class Settings:
     respect_robots: bool = False
     allow_private: bool = False
     warc_size: int = 1_000_000_000
-    user_agent: str = f"custody/{__version__} (+evidence archiver)"
+    user_agent: str = ""  # "": the installed Chromium's own (core/user_agent.py)
     tsa: list[str] = field(default_factory=list)
     ca_bundle: str | None = None
     insecure: bool = False

@@ -148,8 +148,12 @@ def check_pattern(pattern: str, name: str = "pattern") -> str:
 
 
 def _user_agent(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
         raise UsageError(f"setting 'user_agent' is text, not {_kind(value)}")
+    if not value:
+        return value  # the default: the worker's Chromium's own
+    if not value.strip():
+        raise UsageError("setting 'user_agent' is blank")
     if len(value) > MAX_USER_AGENT or _CONTROL.search(value):
         # a line break in a header would let the value write headers of its own
         raise UsageError("setting 'user_agent' is one line of at most "

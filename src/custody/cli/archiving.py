@@ -115,7 +115,8 @@ def _numbered(name: str, data: bytes) -> list[tuple[str, str]]:
               help="Seconds between requests to the same host (then one at a time).")
 @click.option("--retries", type=int_range("retries"), default=2, show_default=True,
               help="Retries for timeouts, dropped connections, 429, 502, 503, 504.")
-@click.option("--user-agent", help="User-Agent header (default names custody and its version).")
+@click.option("--user-agent", help="User-Agent header (default: the installed Chromium's own, "
+              "without \"Headless\", for every fetch of the capture).")
 @click.option("--respect-robots", is_flag=True,
               help="Skip followed links that robots.txt disallows (default: off; see README).")
 @click.option("--allow-private", is_flag=True,

@@ -80,7 +80,7 @@ class MediaCollector:
         return download(url, proxy_url=proxy_url, folder=folder,
                         max_bytes=settings.max_media_bytes,
                         time_limit=settings.media_time_limit, timeout=settings.timeout,
-                        cookiefile=self.cookiefile)
+                        cookiefile=self.cookiefile, user_agent=settings.user_agent or None)
 
     def _new_folder(self) -> Path:
         with self._lock:
