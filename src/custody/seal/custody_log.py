@@ -159,10 +159,40 @@ class CustodyLog:
         from .ledger import Ledger
         from .note import key_name, sign_note
 
+        self.refuse_if_cut(history)
         origin = Ledger(self.path.parent.parent).origin()
         text = sign_note(history.log_head_body(origin), key_name(who), key)
         write_atomic(self.path.with_name(HEAD), text.encode())
         faults.after("log.head")
+
+    def refuse_if_cut(self, history: History) -> None:
+        """ArchiveError when ``log.head`` names more of the log than it holds, or another
+        last line at its length: events were removed or changed, and a head signed now
+        would hide it (none yet, an archive of an earlier custody, is no refusal)."""
+        from ..core.errors import ArchiveError
+
+        try:
+            text = self.path.with_name(HEAD).read_text()
+        except FileNotFoundError:
+            return
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ArchiveError(f"log.head cannot be read ({exc}): nothing is signed over it; "
+                               "`custody verify` says what is wrong", where=str(self.path)) from exc
+        lines = text.split("\n")
+        try:
+            count, last = int(lines[1]), base64.b64decode(lines[2], validate=True).hex()
+        except (IndexError, ValueError) as exc:
+            raise ArchiveError("log.head is not a signed head: nothing is signed over it; "
+                               "`custody verify` says what is wrong",
+                               where=str(self.path)) from exc
+        held = history.log.count
+        at_head = history.log.last_sha256 if count == held else None
+        if count > held or (count == held and (at_head or "") != last):
+            raise ArchiveError(
+                f"the custody log's signed head names {count} events, and the log holds "
+                f"{held}{'' if count > held else ' with another last event'}: events were "
+                "removed or changed. Nothing is written over it (`custody verify` names what "
+                "changed)", where=str(self.path))
 
     def head_is_current(self, history: History) -> bool:
         """Whether ``log.head`` names the log's length as it is (False: an append whose

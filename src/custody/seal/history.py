@@ -103,11 +103,15 @@ class History:
         history.writing = write
         if not _fits(history.leaves_path, history.ledger.bytes, history.ledger.last_length,
                      history.ledger.last_line_sha256):
+            if write:
+                _refuse("manifests/ledger/leaves", history.ledger.size, "leaves")
             history.ledger = LedgerState()
             history.chain = None
             history.changed = history.rebuilt = True
         if not _fits(history.log_path, history.log.bytes, history.log.last_length,
                      history.log.last_sha256):
+            if write:
+                _refuse("manifests/ledger/log.jsonl", history.log.count, "events")
             history.log = LogState()
             history.changed = history.rebuilt = True
         history._catch_up_ledger()
@@ -299,6 +303,22 @@ class History:
         """The signed log head's note body: the log's name, its length, its last line."""
         last = bytes.fromhex(self.log.last_sha256) if self.log.last_sha256 else b""
         return f"{origin}/log\n{self.log.count}\n{base64.b64encode(last).decode()}\n"
+
+
+def forget(root: Path) -> None:
+    """Drop the kept state (what a store's folder does when it takes the store's files in
+    place of what it held past them, which was never committed)."""
+    (root / STATE).unlink(missing_ok=True)
+
+
+def _refuse(name: str, count: int, what: str) -> None:
+    from ..core.errors import ArchiveError
+
+    raise ArchiveError(
+        f"{name} no longer begins with what custody last saw of it ({count} {what}): lines "
+        "were removed or changed. Nothing is written over it (`custody verify` names what "
+        "changed; if the archive was restored from a backup on purpose, remove "
+        ".custody/history.json and run again)", where=name)
 
 
 def _fits(path: Path, read: int, length: int, sha256: str | None) -> bool:

@@ -229,6 +229,7 @@ class Ledger:
         then its SSH signature, then the ``checkpoint`` copy, so that a crash between any
         two leaves a state verify can tell from tampering."""
         size = history.ledger.size
+        self._refuse_if_cut(history)
         origin = self.origin()
         root = base64.b64encode(history.root_hash()).decode()
         last = bytes.fromhex(history.log.last_sha256) if history.log.last_sha256 else b""
@@ -244,6 +245,33 @@ class Ledger:
         write_atomic(self.dir / "checkpoint", text.encode())
         faults.after("seal.checkpoint")
         return parse_checkpoint(text)
+
+    def _refuse_if_cut(self, history: History) -> None:
+        """ArchiveError when the signed checkpoint names more leaves than the ledger holds,
+        another root at its size, or more of the custody log than it holds: a checkpoint
+        signed now would hide what was removed."""
+        from ..core.errors import ArchiveError
+
+        try:
+            latest = self.latest()
+        except (OSError, ValueError):
+            return  # a damaged checkpoint: verify says so; a new one replaces nothing kept
+        if latest is None:
+            return
+        logged = latest.log
+        problem = None
+        if latest.size > history.ledger.size:
+            problem = (f"the signed checkpoint names {latest.size} leaves, and the ledger "
+                       f"holds {history.ledger.size}")
+        elif latest.size == history.ledger.size and latest.root != history.root_hash():
+            problem = "the ledger's root is not the one its signed checkpoint names"
+        elif logged is not None and logged[0] > history.log.count:
+            problem = (f"the signed checkpoint names {logged[0]} custody log events, and the "
+                       f"log holds {history.log.count}")
+        if problem:
+            raise ArchiveError(f"{problem}: captures or events were removed or changed. "
+                               "Nothing is signed over it (`custody verify` names what "
+                               "changed)", where=str(self.dir))
 
     def checkpoint_path(self, size: int) -> Path:
         return self.dir / "checkpoints" / str(size)

@@ -109,6 +109,10 @@ def catch_up(store: Store, root: Path, stream: str, want: Stream, synced: Synced
     if size < synced.bytes or want.lines < synced.lines or want.full < synced.full:
         raise Mismatch("the store's does not continue the folder's")
     path.parent.mkdir(parents=True, exist_ok=True)
+    if size > synced.bytes:  # past the store's: never committed, and goes
+        from ..seal.history import forget
+
+        forget(root)  # (what was kept of it describes lines no longer there)
     with open(path, "ab") as fh:
         fh.truncate(synced.bytes)
     local = lines_of(_read_from(path, synced.offset, synced.bytes))
