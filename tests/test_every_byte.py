@@ -10,6 +10,7 @@ import json
 import random
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,3 +89,75 @@ def test_a_file_dropped_beside_the_manifests_is_named(sealed: Custody) -> None:
     code, report = sealed.verify()
     assert code == 0
     assert any(n.startswith("manifests/README.md: no manifest seals it") for n in report["notes"])
+
+
+@pytest.mark.parametrize("cut", ["log", "leaves"])
+def test_nothing_is_signed_over_a_cut(sealed: Custody, site: Any, cut: str) -> None:
+    """Events cut off the custody log's end, or leaves off the ledger's: verify fails, and
+    goes on failing -- neither it (its `verified` event) nor the next capture signs a new
+    head or checkpoint over what is left."""
+    name = {"log": "log.jsonl", "leaves": "leaves"}[cut]
+    path = sealed.root / "manifests" / "ledger" / name
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:-1]))
+    for _ in range(2):
+        code, _report = sealed.verify()
+        assert code == 1
+    refused = sealed("archive", site.url + "/en.html")
+    assert refused.exit_code == 3, refused.output
+    assert "Nothing is" in refused.output and "Traceback" not in refused.output
+    assert sealed.verify()[0] == 1
+
+
+def _leaf_lines(custody: Custody) -> tuple[Path, list[bytes]]:
+    path = custody.root / "manifests" / "ledger" / "leaves"
+    return path, path.read_bytes().splitlines(keepends=True)
+
+
+@pytest.mark.parametrize("change", ["leaf hash", "leaves swapped", "its checkpoint"])
+def test_verify_id_sees_its_own_ledger_entries_changed(stamped: Custody, change: str) -> None:
+    """What verify without ids fails about a capture's place in the ledger, verify ID of
+    that capture fails too: its leaves line, and the checkpoint signed as it entered."""
+    path, lines = _leaf_lines(stamped)
+    number, cid, digest = lines[1].decode().split()
+    if change == "leaf hash":
+        flipped = ("0" if digest[10] != "0" else "1")
+        lines[1] = f"{number} {cid} {digest[:10]}{flipped}{digest[11:]}\n".encode()
+        path.write_bytes(b"".join(lines))
+    elif change == "leaves swapped":
+        lines[0], lines[1] = lines[1], lines[0]
+        path.write_bytes(b"".join(lines))
+    else:
+        own = stamped.root / "manifests" / "ledger" / "checkpoints" / "2"
+        data = bytearray(own.read_bytes())
+        data[len(data) // 3] ^= 0x01
+        own.write_bytes(bytes(data))
+    assert stamped.verify()[0] == 1
+    code, report = stamped.verify(cid)
+    assert code == 1, [c for c in report["checks"] if c["outcome"] != "passed"]
+
+
+def test_verify_id_of_a_removed_capture_fails(stamped: Custody) -> None:
+    """A capture the ledger names, its files deleted, is a failure (exit 1), not a capture
+    that never was (exit 8)."""
+    _, lines = _leaf_lines(stamped)
+    cid = lines[1].decode().split()[1]
+    for path in stamped.root.rglob(f"{cid}*"):
+        path.unlink()
+    code, report = stamped.verify(cid)
+    assert code == 1
+    assert any("the ledger names this capture" in c["detail"] for c in report["checks"])
+    assert stamped("verify", "20200101T000000Z-00000000").exit_code == 8
+
+
+def test_a_capture_whose_event_was_removed_is_named(stamped: Custody) -> None:
+    log = stamped.root / "manifests" / "ledger" / "log.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    captured = [i for i, line in enumerate(lines) if b'"event":"captured"' in line]
+    cid = json.loads(lines[captured[1]])["details"]["capture_id"]
+    del lines[captured[1]]
+    log.write_bytes(b"".join(lines))
+    code, report = stamped.verify()
+    assert code == 1
+    assert any(c["capture_id"] == cid and "no `captured` event" in c["detail"]
+               for c in report["checks"] if c["outcome"] == "failed"), report["checks"]

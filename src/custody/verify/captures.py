@@ -45,6 +45,8 @@ class Context:
     # only their places in the chain and the ledger
     large: frozenset[str] = frozenset()
     roots: list[Any] | None = None  # the trusted TSA roots, loaded once a process
+    log_began: str | None = None  # the custody log's first event's time: a capture sealed
+    # after it has its `captured` event, or one was removed
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,10 @@ def check_capture(ctx: Context, sealed: manifest.Sealed, logged: Logged,
 
     check_timestamps(sealed, tokens_of(sealed, roots), report)
     recorded = cid in logged[1] or cid in ctx.recorded_beyond_index
+    finished = str(sealed.head.get("finished_at") or "")
+    if not recorded and ctx.log_began and finished > ctx.log_began and cid not in ctx.sealing:
+        report.add("custody log", cid, FAILED, "the custody log, begun before it was sealed, "
+                   "has no `captured` event for it (removed?)", cid)
     older = check_capture_coverage(archive, sealed, logged[0].get(cid), recorded, report)
     out["older"] += older
     content = sealed.content

@@ -25,14 +25,20 @@ from . import captures as groups_of
 from .annotations import check_selectors
 from .log_check import admitted_since, log_keys
 from .pool import Job, Pool
-from .proofs import admitted_keys, check_against, check_inclusion, history_problems
+from .proofs import (
+    admitted_keys,
+    check_against,
+    check_inclusion,
+    check_own_checkpoint,
+    history_problems,
+)
 from .report import FAILED, PASSED, UNCHECKED, Report
 from .tree import origin_problems, read_checkpoints
 
 
 def verify_named(archive: Archive, ids: list[str], against: str | None, workers: int,
                  progress: Any, part_bytes: int | None, summarize: bool) -> Report:
-    from .seals import read_signers
+    from .seals import note_unadmitted, read_signers
 
     report = Report(str(archive.root), summarize=summarize)
     report.captures = list(ids)
@@ -40,12 +46,13 @@ def verify_named(archive: Archive, ids: list[str], against: str | None, workers:
     key_lines = _key_lines(archive)
     admission, since = admitted_since(key_lines, signers)
     keys = admitted_keys(signers, admission)
+    note_unadmitted(archive, signers, admission, report)
     latest, newest, read_error = read_checkpoints(archive, listed=False)
     checkpoint_ok = _checkpoint(archive, latest, newest, read_error, keys, signers, admission,
                                 progress.sealing, report)
     ctx = groups_of.Context(archive, signers, admission, progress.sealing, summarize)
     head = _head_count(archive)
-    jobs: list[Job] = [partial(_one, ctx, cid, latest, checkpoint_ok, since, head)
+    jobs: list[Job] = [partial(_one, ctx, cid, latest, checkpoint_ok, since, head, keys)
                        for cid in ids]
     searches = len(jobs)
     jobs.append(partial(_search_index, archive, ids))
@@ -65,7 +72,7 @@ def verify_named(archive: Archive, ids: list[str], against: str | None, workers:
 
 
 def _one(ctx: groups_of.Context, cid: str, latest: Any, checkpoint_ok: bool,
-         since: dict[str, int], head: int | None) -> dict[str, Any]:
+         since: dict[str, int], head: int | None, keys: list[Any]) -> dict[str, Any]:
     """A job: one capture, proven alone."""
     archive = ctx.archive
     report = Report(str(archive.root), summarize=ctx.summarize)
@@ -73,6 +80,8 @@ def _one(ctx: groups_of.Context, cid: str, latest: Any, checkpoint_ok: bool,
     sealed = manifest.read(manifest.manifest_path(archive.manifests_dir, cid))
     index = check_inclusion(archive, cid, sealed.leaf_hash, sealed.sequence, latest,
                             checkpoint_ok, ctx.sealing, report)
+    if index is not None:
+        check_own_checkpoint(archive, cid, index, keys, report)
     if sealed.readable:
         _link(archive, sealed, index, report)
         _events(ctx, sealed, since, head, report)

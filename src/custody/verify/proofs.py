@@ -138,6 +138,13 @@ def check_inclusion(archive: Archive, cid: str, leaf_hash: bytes, sequence: int 
         else:
             report.add("inclusion", cid, FAILED, "its manifest is not in the ledger", cid)
         return None
+    line = ledger.leaf_at(index)
+    if line is None or line.capture_id != cid or line.hash != leaf_hash:
+        what = "is missing or out of order" if line is None else (
+            f"names {line.capture_id}" if line.capture_id != cid else "holds another hash")
+        report.add("inclusion", cid, FAILED, f"leaf {index} in manifests/ledger/leaves "
+                   f"{what}: the leaves are not the tiles' (the ledger changed)", cid)
+        return index
     if latest is None or index >= latest.size:
         if cid in sealing:
             report.notes.append(f"{cid}: in the ledger, not yet under a checkpoint (an "
@@ -177,3 +184,41 @@ def _armoured(text: str) -> str:
         return ""
     lines = [body[i:i + 70] for i in range(0, len(body), 70)]
     return head + "\n" + "\n".join(lines) + "\n" + tail + "\n"
+
+
+def check_own_checkpoint(archive: Archive, cid: str, index: int, keys: list[Any],
+                         report: Report) -> None:
+    """The checkpoint signed when the capture's leaf entered the ledger (``checkpoints/N``,
+    N its leaf's number plus one): signed by an admitted key, of that size, and its root
+    that of the ledger's first N leaves, from the tiles. (One a later seal's recovery
+    wrote over several leaves may be missing: then nothing is said.)"""
+    from ..seal.note import note_signers
+
+    size = index + 1
+    path = archive.manifests_dir / "ledger" / "checkpoints" / str(size)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return
+    except (OSError, UnicodeDecodeError) as exc:
+        report.add("checkpoint", f"checkpoints/{size}", FAILED, f"unreadable ({exc})", cid)
+        return
+    problems = []
+    try:
+        checkpoint = parse_checkpoint(text)
+    except ValueError as exc:
+        problems.append(f"not a checkpoint ({exc})")
+    else:
+        if checkpoint.size != size:
+            problems.append(f"names {checkpoint.size} leaves")
+        try:
+            if checkpoint.root != Ledger(archive.manifests_dir).tiles.root(size):
+                problems.append(f"its root is not that of the ledger's first {size} leaves")
+        except (LookupError, OSError):
+            problems.append("the tiles cannot give the root it names")
+        if not note_signers(text, keys):
+            problems.append("not signed by an admitted key")
+    report.add("checkpoint", f"manifests/ledger/checkpoints/{size}",
+               FAILED if problems else PASSED,
+               "; ".join(problems) or f"the ledger as {cid} entered it", cid)
+

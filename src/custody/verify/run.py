@@ -40,6 +40,7 @@ def verify(archive: Archive, capture_ids: list[str] | None = None, *,
 
     The archive is read as one snapshot: a capture being sealed meanwhile is waited for
     (``on_wait`` is called first), never seen half sealed."""
+    gone: list[str] = []  # named captures the ledger holds, their files removed
     if capture_ids:
         from ..core.errors import NotFound
         from ..seal.manifest import manifest_path
@@ -47,7 +48,14 @@ def verify(archive: Archive, capture_ids: list[str] | None = None, *,
         unknown = [c for c in capture_ids if not manifest_path(archive.manifests_dir,
                                                                  c).is_file()]
         if unknown:
-            raise NotFound("no such capture", where=", ".join(unknown))
+            from ..seal.ledger import Ledger
+
+            named = Ledger(archive.manifests_dir).leaf_ids()  # (read only on this path)
+            gone = [c for c in unknown if c in named]
+            if len(gone) < len(unknown):
+                raise NotFound("no such capture",
+                               where=", ".join(c for c in unknown if c not in named))
+            capture_ids = [c for c in capture_ids if c not in gone]
     workers = default_workers() if jobs is None else jobs
     if jobs is None and not capture_ids and not _anything_sealed(archive):
         workers = 0  # nothing sealed: a fork would cost more
@@ -56,11 +64,17 @@ def verify(archive: Archive, capture_ids: list[str] | None = None, *,
 
         progress = progress_of(archive)
         settled = settle(archive.db_path)  # before any job reads it (no writer can be now)
-        if capture_ids:
+        if capture_ids or gone:
             from .named import verify_named
+            from .report import FAILED, Report
 
             report = verify_named(archive, list(dict.fromkeys(capture_ids)), against,
-                                  workers, progress, part_bytes, summarize)
+                                  workers, progress, part_bytes, summarize) if capture_ids \
+                else Report(str(archive.root), summarize=summarize)
+            report.captures = [*report.captures, *gone]
+            for cid in gone:  # a capture the ledger names, removed: not one never made
+                report.add("manifest", f"manifests/{cid}.json", FAILED,
+                           "the ledger names this capture, and its manifest is gone", cid)
         else:
             from .whole import verify_whole
 

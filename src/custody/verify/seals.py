@@ -178,3 +178,20 @@ def _check_documents_listed(cid: str, content: dict[str, Any], report: Report) -
     if dangling:
         report.add("documents", cid, FAILED,
                    "documents name records the capture lacks: " + ", ".join(dangling), cid)
+
+
+def note_unadmitted(archive: Archive, signers: list[allowed_signers.AllowedSigner] | None,
+                    admission: Admission, report: Report) -> None:
+    """A key allowed_signers lists that no event admits signs nothing that verifies: a
+    note, naming it (a line added by hand, or a rotation or admission a crash cut short),
+    as is a rotation's journal left behind."""
+    for signer in signers or []:
+        fp = sshsig.fingerprint(signer.public_key)
+        if not admission.admits(fp):
+            who = ", ".join(signer.principals)
+            report.notes.append(f"allowed_signers lists {fp} ({who}), which no key-added or "
+                                "key-rotated event admits: nothing it signs verifies")
+    if (archive.root / ".custody" / "rotating.json").exists():
+        report.notes.append("a key rotation was interrupted: `custody key rotate` again "
+                            "completes it (nothing is signed until then)")
+

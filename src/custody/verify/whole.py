@@ -47,7 +47,7 @@ PARSED_BUDGET = 96 << 20  # the large manifests the parent holds parsed at once,
 def verify_whole(archive: Archive, against: str | None, workers: int, progress: Any,
                  part_bytes: int | None, summarize: bool) -> Report:
     from .leftovers import note_leftovers
-    from .seals import read_signers
+    from .seals import note_unadmitted, read_signers
 
     report = Report(str(archive.root), summarize=summarize)
     evidence = _evidence_files(archive)
@@ -65,6 +65,7 @@ def verify_whole(archive: Archive, against: str | None, workers: int, progress: 
         log = plan_log(archive)
         admission, since = admitted_since(log.key_lines, signers)
         keys = admitted_keys(signers, admission)
+        note_unadmitted(archive, signers, admission, report)
         groups, leaves_bytes = leaf_offsets(archive, GROUP)
         size = sum(g[2] for g in groups)
         on_disk = _manifests_on_disk(archive)
@@ -77,7 +78,7 @@ def verify_whole(archive: Archive, against: str | None, workers: int, progress: 
         if old is not None:
             sizes.append(old)
         ctx = groups_of.Context(archive, signers, admission, progress.sealing, summarize,
-                                large=frozenset(big))
+                                large=frozenset(big), log_began=_began(log.key_lines))
         _logged_without_index(archive, ctx)
         wanted = _log_lines_wanted(archive, latest)
         jobs: list[Job] = [partial(check_tree, archive, sizes, progress.sealing),
@@ -365,3 +366,17 @@ def _dates(archive: Archive, against: str, latest: Any, report: Report) -> None:
     dates = (f"older: {checkpoint_date(archive, against)}; newest: "
              f"{checkpoint_date(archive, latest.text)}")
     report.checks[-1] = row._replace(detail=f"{row.detail}; {dates}")
+
+
+def _began(key_lines: list[tuple[int, bytes]]) -> str | None:
+    """The time of the custody log's first event (None: no log, or an unreadable line)."""
+    import json
+
+    if not key_lines or key_lines[0][0] != 1:
+        return None
+    try:
+        at = json.loads(key_lines[0][1]).get("at")
+    except (ValueError, AttributeError):
+        return None
+    return at if isinstance(at, str) else None
+
