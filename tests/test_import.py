@@ -75,7 +75,7 @@ def test_the_same_file_twice_is_imported_once(custody: Custody) -> None:
     before = sorted(p.name for p in (custody.root / "manifests").iterdir())
     again = imported(custody, WARC)[0]
     assert again["status"] == "already" and again["capture_id"] == first["capture_id"]
-    assert "already imported" in custody.ok("import", str(WARC)).output
+    assert "already in the archive" in custody.ok("import", str(WARC)).output
     assert sorted(p.name for p in (custody.root / "manifests").iterdir()) == before
 
 

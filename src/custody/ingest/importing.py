@@ -93,8 +93,8 @@ def import_file(archive: Archive, source: Path, *, key: Ed25519PrivateKey,
     sha256 = file_sha256(source)
     earlier = same_file(archive, sha256)
     if earlier is not None:
-        return Imported(source, "already", earlier, message=f"already imported as {earlier} "
-                        "(the same bytes): nothing done")
+        return Imported(source, "already", earlier, message=f"already in the archive, a file "
+                        f"of capture {earlier} (the same bytes): nothing done")
     timings["hash"] = perf_counter() - start
 
     start = perf_counter()
