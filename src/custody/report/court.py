@@ -5,7 +5,6 @@ timestamp tokens, and a verification run made now. html.py lays it out for a per
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -14,11 +13,8 @@ from urllib.parse import urlsplit
 from ..core.archive import Archive
 from ..seal import manifest
 from ..seal.bundle import verify_instructions
-from ..seal.custody_log import CustodyLog
 from ..seal.ledger import Ledger
 from ..seal.timestamp import token_paths
-
-_EVENTS_FOR_ALL = ("verified",)  # events about the whole archive, not one capture
 
 
 @dataclass
@@ -49,7 +45,9 @@ class Report:
     commands: str = ""
 
 
-def gather(archive: Archive, capture_id: str) -> Report:
+def gather(archive: Archive, capture_id: str, *, check: bool = True) -> Report:
+    """The report's facts; ``check``: with a verification of the capture made now (the
+    workbench shows a capture without one, and verifies it when asked)."""
     sealed, content = manifest.read_capture(archive.manifests_dir, capture_id)
     report = Report(content, sealed.sha256,
                     datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"))
@@ -58,7 +56,10 @@ def gather(archive: Archive, capture_id: str) -> Report:
         report.titles.append((entry["url"], meta.get("title"), meta.get("language")))
     _records(archive, report)
     _log(archive, report)
-    _verification(archive, report)
+    if check:
+        _verification(archive, report)
+    else:
+        report.timestamps = _tokens(archive, sealed)
     ledger = Ledger(archive.manifests_dir)
     try:
         report.inclusion = ledger.prove(sealed)
@@ -118,20 +119,37 @@ def _certificates(pem: bytes) -> list[Certificate]:
 
 def _log(archive: Archive, report: Report) -> None:
     """Every event of the custody log about this capture, and the archive-wide
-    verifications made since it was sealed."""
-    cid = report.content["capture_id"]
+    verifications made since it was sealed: read where custody.db's index places them
+    (the whole log only when there is no usable index)."""
+    from ..seal.log_events import of_capture
+
     sealed_at = report.content.get("finished_at") or ""
-    for line in CustodyLog(archive.manifests_dir).lines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        details = entry.get("details") or {}
-        named = details.get("capture_ids")  # an export names all it holds
-        mine = details.get("capture_id") == cid or (isinstance(named, list) and cid in named)
-        later = entry.get("event") in _EVENTS_FOR_ALL and str(entry.get("at")) >= sealed_at
-        if mine or later:
-            report.events.append(entry)
+    found, _ = of_capture(archive.root, report.content["capture_id"],
+                          archive_wide_since=sealed_at)
+    report.events = [event.entry for event in found if event.entry]
+
+
+def _tokens(archive: Archive, sealed: manifest.Sealed) -> list[tuple[str, str, str]]:
+    """Each timestamp token's check (imprint, signature, chain at its genTime), without
+    the rest of a verification."""
+    import hashlib
+
+    from ..core.config import load
+    from ..seal.timestamp import check_token, load_certificates
+
+    try:
+        roots = load_certificates(load(archive.root).tsa_roots)
+    except (OSError, ValueError):
+        roots = []
+    digest = hashlib.sha256(sealed.data).digest()
+    out = []
+    for path in token_paths(sealed.path):
+        checked = check_token(path.read_bytes(), digest, roots)
+        when = checked.gen_time.isoformat() if checked.gen_time else ""
+        out.append((path.name, checked.outcome,
+                    checked.detail if checked.outcome == "passed" or not when
+                    else f"genTime {when}: {checked.detail}"))
+    return out
 
 
 def _verification(archive: Archive, report: Report) -> None:
