@@ -1,0 +1,189 @@
+"""The captures list: newest first, filtered, a page at a time, at any size of archive.
+
+Paging is by key, never by offset: a page is "the next N captures older than the last
+one shown" (``after``) or "newer than the first" (``before``), found by the captures'
+primary key, whose ids begin with the capture's UTC start time -- so the first page and
+the thousandth cost the same, and a date range is a range of keys. The other filters
+are sets of capture ids read from an index (documents by language, resources by URL),
+asked of each capture in key order until a page is full. A site is a host name, with
+or without its ``www.``; its subdomains are other sites.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from ..core.errors import UsageError
+from ..index.search import check_date, check_language
+
+PAGE = 50
+STATUSES = ("complete", "partial", "interrupted", "imported", "imported-damaged")
+_ID_PREFIX = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
+
+
+@dataclass
+class Filters:
+    site: str | None = None
+    lang: str | None = None
+    since: str | None = None  # YYYY-MM-DD or an ISO time, UTC
+    until: str | None = None
+    status: str | None = None
+    imported: str | None = None  # "yes", "no" or None
+    capture_ids: list[str] | None = None  # (a case's captures, when filtered by case)
+
+    @classmethod
+    def from_query(cls, query: Any) -> Filters:
+        def value(name: str) -> str | None:
+            found = (query.get(name) or "").strip()
+            return found or None
+
+        return cls(site=value("site"), lang=value("lang"), since=value("since"),
+                   until=value("until"), status=value("status"), imported=value("imported"))
+
+    def checked(self) -> Filters:
+        """The filters made canonical; UsageError naming the one that is not well formed."""
+        self.lang = check_language(self.lang)
+        self.since = check_date(self.since, "since")
+        self.until = check_date(self.until, "until")
+        if self.status is not None and self.status not in STATUSES:
+            raise UsageError(f"status {self.status!r}: one of {', '.join(STATUSES)}")
+        if self.imported not in (None, "yes", "no"):
+            raise UsageError("imported: yes or no")
+        if self.site is not None:
+            host = self.site.lower().strip().strip("/")
+            host = host.removeprefix("https://").removeprefix("http://").split("/")[0]
+            if not host or any(c in host for c in " %_\\\"'"):
+                raise UsageError(f"site {self.site!r}: give a host name, as example.org")
+            self.site = host
+        return self
+
+    def as_query(self) -> dict[str, str]:
+        return {k: v for k, v in (("site", self.site), ("lang", self.lang),
+                                  ("since", self.since), ("until", self.until),
+                                  ("status", self.status), ("imported", self.imported))
+                if v}
+
+
+@dataclass
+class Row:
+    id: str
+    seed_url: str
+    final_url: str
+    started_at: str
+    status: str
+    responses: int
+    documents: int
+    failures: int
+    title: str | None
+    language: str | None
+    operator: str
+
+
+@dataclass
+class Page:
+    rows: list[Row]
+    newer: str | None = None  # the first id shown, when there are newer captures
+    older: str | None = None  # the last id shown, when there are older ones
+    filters: Filters = field(default_factory=Filters)
+
+
+def _key(value: str) -> str:
+    """A date or time (as check_date gives it) as the start of a capture id."""
+    digits = re.sub(r"[^0-9]", "", value)
+    if len(digits) == 8:
+        return digits
+    return f"{digits[:8]}T{digits[8:14]}Z"
+
+
+def where(filters: Filters) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if filters.since:
+        clauses.append("c.id >= ?")
+        params.append(_key(filters.since))
+    if filters.until:
+        end = filters.until
+        if len(end) == 10:  # a whole day: up to its end
+            end = (date.fromisoformat(end) + timedelta(days=1)).isoformat()
+            clauses.append("c.id < ?")
+        else:
+            clauses.append("c.id <= ?")
+            end = _key(end) + "\uffff"
+        params.append(_key(end) if len(end) == 10 else end)
+    if filters.status:
+        clauses.append("c.status = ?")
+        params.append(filters.status)
+    if filters.imported == "yes":
+        clauses.append("c.status LIKE 'imported%'")
+    elif filters.imported == "no":
+        clauses.append("c.status NOT LIKE 'imported%'")
+    # each a set built once from its own index, which the scan of captures in key order
+    # asks (the unary + keeps SQLite from walking the set and sorting it instead)
+    if filters.lang:
+        clauses.append("+c.id IN (SELECT capture_id FROM documents WHERE language = ?)")
+        params.append(filters.lang)
+    if filters.site:
+        ranges = []
+        for scheme in ("http", "https"):
+            for host in dict.fromkeys([filters.site, filters.site.removeprefix("www."),
+                                       "www." + filters.site.removeprefix("www.")]):
+                base = f"{scheme}://{host}"
+                ranges += [base + "/", base + "0", base + ":", base + ";"]  # path or :port
+        clauses.append("+c.id IN (SELECT capture_id FROM resources WHERE "
+                       + " OR ".join("(url >= ? AND url < ?)" for _ in range(len(ranges) // 2))
+                       + ")")
+        params += ranges
+    if filters.capture_ids is not None:
+        marks = ",".join("?" * len(filters.capture_ids)) or "NULL"
+        clauses.append(f"c.id IN ({marks})")
+        params += filters.capture_ids
+    return clauses, params
+
+
+_COLUMNS = ("c.id, c.seed_url, c.final_url, c.started_at, c.status, c.responses, "
+            "c.documents, c.failures, "
+            "(SELECT d.title FROM documents d WHERE d.capture_id = c.id AND d.title <> '' "
+            "ORDER BY d.id LIMIT 1), "
+            "(SELECT d.language FROM documents d WHERE d.capture_id = c.id AND d.title <> '' "
+            "ORDER BY d.id LIMIT 1), c.operator")
+
+
+def captures(conn: sqlite3.Connection, filters: Filters, *, after: str | None = None,
+             before: str | None = None, size: int = PAGE) -> Page:
+    """A page of captures, newest first: those older than ``after``, or newer than
+    ``before``, or the newest."""
+    for key in (after, before):
+        if key is not None and not _ID_PREFIX.match(key):
+            raise UsageError(f"{key!r} is not a capture id")
+    clauses, params = where(filters)
+    if before is not None:
+        clauses.append("c.id > ?")
+        params.append(before)
+        order = "ASC"
+    else:
+        if after is not None:
+            clauses.append("c.id < ?")
+            params.append(after)
+        order = "DESC"
+    sql = (f"SELECT {_COLUMNS} FROM captures c"
+           + (" WHERE " + " AND ".join(clauses) if clauses else "")
+           + f" ORDER BY c.id {order} LIMIT ?")
+    found = [Row(*row) for row in conn.execute(sql, [*params, size + 1]).fetchall()]
+    more = len(found) > size
+    found = found[:size]
+    if before is not None:
+        found.reverse()
+        page = Page(found, newer=found[0].id if more and found else None,
+                    older=found[-1].id if found else None, filters=filters)
+    else:
+        page = Page(found, newer=found[0].id if after is not None and found else None,
+                    older=found[-1].id if more and found else None, filters=filters)
+    return page
+
+
+def count(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT count(*) FROM captures").fetchone()[0])

@@ -1,0 +1,372 @@
+"""custody serve over HTTP, as a browser and as an attacker would talk to it: the per-run
+secret, the Host check, cross-site requests and CSRF, the pages and what they show
+(hostile titles as text), verify now, downloads logged with the account, and a team's
+accounts and roles. One server per module, on a real sealed archive."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import SEEDS, Custody
+from custody.testing.payloads import TITLE, hostile_page
+from custody.testing.serving import Served, serving
+from custody.testing.site import Page, SiteServer, build_site
+
+CUSTODY = str(Path(sys.executable).with_name("custody"))
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Custody]:
+    base = tmp_path_factory.mktemp("serve")
+    os.environ.pop("CUSTODY_KEY_PASSPHRASE", None)
+    runner = Custody(base / "evidence", base / "keys" / "id_ed25519")
+    runner.ok("init", "--operator", "tester@example.org")
+    pages = build_site(SEEDS)
+    pages["/hostile.html"] = Page(hostile_page(), "text/html; charset=utf-8")
+    with SiteServer(pages) as site:
+        for path in ("/en.html", "/fa.html", "/ru.html", "/hostile.html"):
+            runner.archive(site.url + path)
+        runner.archive(site.url + "/fa.html")  # a second capture of one URL
+    yield runner
+
+
+@pytest.fixture(scope="module")
+def served(archive: Custody) -> Iterator[Served]:
+    with serving(archive.root, "--no-replay", env={"CUSTODY_KEY": str(archive.key)}) as found:
+        yield found
+
+
+def ids(archive: Custody) -> list[str]:
+    rows = archive.query("select id, seed_url from captures order by id")
+    return [r["id"] for r in rows]
+
+
+def capture_of(archive: Custody, path: str) -> str:
+    rows = archive.query(f"select id from captures where seed_url like '%{path}' order by id")
+    return str(rows[0]["id"])
+
+
+def log_entries(archive: Custody) -> list[dict[str, Any]]:
+    text = (archive.root / "manifests" / "ledger" / "log.jsonl").read_text()
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "no CSRF token in the page"
+    return found.group(1)
+
+
+def test_the_secret_opens_a_session_and_leaves_the_address(served: Served) -> None:
+    with httpx.Client(base_url=served.base) as client:
+        assert client.get("/captures").status_code == 401  # no session
+        wrong = client.get("/?token=not-the-secret")
+        assert wrong.status_code == 403 and "custody_session" not in wrong.headers.get(
+            "set-cookie", "")
+        opened = client.get(f"/captures?token={served.token}&site=x")
+        assert opened.status_code == 303
+        assert opened.headers["location"] == "/captures?site=x"  # the secret taken out
+        cookie = opened.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        assert client.get("/captures").status_code == 200
+
+
+def test_a_rebinding_host_is_refused(served: Served) -> None:
+    client = served.signed_in()
+    answer = client.get("/captures", headers={"Host": f"attacker.example:{served.port}"})
+    assert answer.status_code == 421
+    assert client.get("/captures", headers={"Host": f"localhost:{served.port}"}) \
+        .status_code == 200
+
+
+def test_cross_site_requests_and_changes_without_the_token_are_refused(
+        served: Served, archive: Custody) -> None:
+    client = served.signed_in()
+    cid = ids(archive)[0]
+    page = client.get(f"/captures/{cid}").text
+    token = csrf_of(page)
+    before = len(log_entries(archive))
+    # a form another site posts, with the session's cookie (and even its token)
+    for headers in ({"Origin": "http://attacker.example"},
+                    {"Origin": f"http://localhost:{served.port + 1}"},
+                    {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"}):
+        refused = client.post(f"/captures/{cid}/verify", data={"csrf": token},
+                              headers=headers)
+        assert refused.status_code == 403, headers
+    # the workbench's own origin, without the token
+    assert client.post(f"/captures/{cid}/verify", data={}).status_code == 403
+    assert client.post(f"/captures/{cid}/verify", data={"csrf": "x" * 43}).status_code == 403
+    # another site's script or image asking in the background: refused, even a GET
+    sneaky = client.get("/captures", headers={"Sec-Fetch-Site": "cross-site",
+                                              "Sec-Fetch-Mode": "no-cors",
+                                              "Sec-Fetch-Dest": "image"})
+    assert sneaky.status_code == 403
+    # a person following a link from elsewhere: shown
+    assert client.get("/captures", headers={"Sec-Fetch-Site": "cross-site",
+                                            "Sec-Fetch-Mode": "navigate",
+                                            "Sec-Fetch-Dest": "document"}).status_code == 200
+    assert len(log_entries(archive)) == before  # nothing was done
+
+
+def test_every_change_needs_the_token() -> None:
+    """Each route that changes anything is a POST whose handler checks the CSRF token
+    (security.form_of) -- or the login form, which has no session yet."""
+    import inspect
+
+    from custody.web.app import ROUTES
+
+    posts = [r for r in ROUTES if "POST" in (getattr(r, "methods", None) or ())]
+    assert len(posts) >= 6
+    for route in posts:
+        source = inspect.getsource(route.endpoint)
+        assert "form_of(request" in source or route.path == "/login", route.path
+
+
+def test_headers_forbid_framing_inline_script_and_referrers(served: Served) -> None:
+    answer = served.signed_in().get("/captures")
+    policy = answer.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy
+    assert "frame-ancestors 'none'" in policy and "default-src 'none'" in policy
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert answer.headers["referrer-policy"] == "no-referrer"
+    assert answer.headers["cache-control"] == "no-store"
+    assert "<script>" not in answer.text.replace('<script src="/static/app.js" defer>', "")
+
+
+def test_the_captures_list_newest_first_with_filters(served: Served, archive: Custody) -> None:
+    client = served.signed_in()
+    page = client.get("/captures").text
+    shown = re.findall(r'<code>(\d{8}T\d{6}Z-[0-9a-f]{8})</code>', page)
+    assert shown == sorted(ids(archive), reverse=True)
+    persian = client.get("/captures", params={"lang": "fa"}).text
+    fa_ids = {r["capture_id"] for r in archive.query(
+        "select distinct capture_id from documents where language = 'fa'")}
+    assert set(re.findall(r'<code>(\d{8}T\d{6}Z-[0-9a-f]{8})</code>', persian)) == fa_ids
+    assert 'dir="auto" lang="fa"' in persian
+    bad = client.get("/captures", params={"lang": "xx"})
+    assert bad.status_code == 200 and "is not a language" in bad.text
+
+
+def test_paging_by_key(archive: Custody) -> None:
+    import sqlite3
+
+    from custody.web.listing import Filters, captures
+
+    conn = sqlite3.connect(archive.root / "custody.db")
+    first = captures(conn, Filters(), size=2)
+    second = captures(conn, Filters(), after=first.older, size=2)
+    third = captures(conn, Filters(), after=second.older, size=2)
+    seen = [r.id for p in (first, second, third) for r in p.rows]
+    assert seen == sorted(ids(archive), reverse=True)
+    assert third.older is None and first.newer is None
+    back = captures(conn, Filters(), before=second.rows[0].id, size=2)
+    assert [r.id for r in back.rows] == [r.id for r in first.rows]
+
+
+def test_a_hostile_title_is_text_everywhere(served: Served, archive: Custody) -> None:
+    from markupsafe import escape
+
+    client = served.signed_in()
+    cid = capture_of(archive, "/hostile.html")
+    for path in ("/captures", f"/captures/{cid}", "/search?q=statement+title"):
+        page = client.get(path).text
+        assert str(escape(TITLE)) in page, path  # the whole title, as text
+        assert "<img src=x" not in page and "<svg onload" not in page, path
+        assert "<script>window.__custody_pwned" not in page, path
+        assert "{{ 7*7 }}" in page, path  # template syntax shown, not evaluated
+
+
+def test_a_capture_shows_what_a_court_asks(served: Served, archive: Custody) -> None:
+    client = served.signed_in()
+    cid = capture_of(archive, "/fa.html")
+    content = archive.manifest(cid)
+    page = client.get(f"/captures/{cid}").text
+    import hashlib
+
+    sealed = (archive.root / "manifests" / f"{cid}.json").read_bytes()
+    assert hashlib.sha256(sealed).hexdigest() in page
+    assert content["collector"]["key_fingerprint"] in page
+    assert content["collector"]["operator"] in page
+    assert "127.0.0.1" in page  # the server's address
+    for record in content["records"]:
+        if record["type"] == "response":
+            assert record["payload_sha256"] in page
+    assert '"event": "captured"' in page or "captured</td>" in page
+    later = capture_of(archive, "/fa.html") != ids(archive)[-1]
+    assert later  # the second capture of fa.html is the newest
+    newest = ids(archive)[-1]
+    other = client.get(f"/captures/{newest}").text
+    assert cid in other and "text diff" in other  # the URL's other capture
+    diff = client.get(f"/captures/{newest}/diff", params={"other": cid}).text
+    assert "The text is the same in both captures" in diff
+    assert client.get("/captures/20260101T000000Z-00000000").status_code == 404
+    assert client.get("/captures/../../etc/passwd").status_code == 404
+
+
+def test_search_finds_persian_and_russian_word_forms(served: Served) -> None:
+    client = served.signed_in()
+    russian = client.get("/search", params={"q": "Ирана"}).text  # the text has Иран too
+    assert "<mark>" in russian and "/ru.html" in russian
+    persian = client.get("/search", params={"q": "مسئولیت", "lang": "fa"}).text
+    assert "/fa.html" in persian and "<mark>" in persian
+    assert 'dir="auto" lang="fa"' in persian
+    bad = client.get("/search", params={"q": '"unclosed'})
+    assert bad.status_code == 200 and 'class="error"' in bad.text
+
+
+def test_verify_now_runs_in_the_background_and_is_logged(served: Served,
+                                                         archive: Custody) -> None:
+    client = served.signed_in()
+    cid = capture_of(archive, "/en.html")
+    token = csrf_of(client.get(f"/captures/{cid}").text)
+    started = client.post(f"/captures/{cid}/verify", data={"csrf": token},
+                          headers={"Accept": "application/json", "Origin": served.base})
+    assert started.status_code == 200, started.text
+    check = started.json()["check"]
+    deadline = time.monotonic() + 60
+    while True:
+        state = client.get(f"/checks/{check}").json()
+        if state["state"] != "running":
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert state["state"] == "done" and state["status"] == "passed", state
+    event = log_entries(archive)[-1]
+    assert event["event"] == "verified" and event["details"]["capture_ids"] == [cid]
+    assert event["details"]["account"] == "tester@example.org"
+    listed = client.get("/captures").text
+    row = listed.split(f"<code>{cid}</code>")[0].rsplit('<li class="capture">', 1)[1]
+    assert "badge-passed" in row
+
+
+def test_downloads_are_what_the_cli_writes_and_are_logged(served: Served, archive: Custody,
+                                                          tmp_path: Path) -> None:
+    client = served.signed_in()
+    cid = capture_of(archive, "/ru.html")
+    token = csrf_of(client.get(f"/captures/{cid}").text)
+    report = client.post(f"/captures/{cid}/download/report", data={"csrf": token})
+    assert report.status_code == 200
+    assert "attachment" in report.headers["content-disposition"]
+    assert "7. Chain of custody" in report.text
+    assert log_entries(archive)[-1]["event"] == "reported"
+    assert log_entries(archive)[-1]["details"]["account"] == "tester@example.org"
+    wacz = client.post(f"/captures/{cid}/download/wacz", data={"csrf": token})
+    assert wacz.status_code == 200
+    path = tmp_path / "c.wacz"
+    path.write_bytes(wacz.content)
+    checked = subprocess.run([CUSTODY, "check", str(path)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert log_entries(archive)[-1]["event"] == "exported"
+    bundle = client.post(f"/captures/{cid}/download/bundle", data={"csrf": token})
+    assert bundle.status_code == 200 and bundle.content[:2] == b"PK"
+    import zipfile
+
+    zipped = tmp_path / "b.zip"
+    zipped.write_bytes(bundle.content)
+    with zipfile.ZipFile(zipped) as package:
+        package.extractall(tmp_path / "bundle")
+    sums = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=tmp_path / "bundle" / cid,
+                          capture_output=True, text=True)
+    assert sums.returncode == 0, sums.stdout + sums.stderr
+    assert log_entries(archive)[-1]["event"] == "bundled"
+    assert client.post(f"/captures/{cid}/download/nothing", data={"csrf": token}) \
+        .status_code == 404
+
+
+def test_a_screenshot_less_capture_has_a_placeholder_thumbnail(served: Served,
+                                                               archive: Custody) -> None:
+    answer = served.signed_in().get(f"/captures/{ids(archive)[0]}/thumbnail")
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/svg+xml"
+
+
+# -- a team's workbench ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def team(archive: Custody, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    accounts = tmp_path_factory.mktemp("accounts") / "accounts.json"
+    env = {**os.environ, "CUSTODY_ACCOUNTS": str(accounts), "CUSTODY_KEY": str(archive.key)}
+    for name, role in (("ada", "admin"), ("ivan", "investigator"), ("vera", "viewer")):
+        made = subprocess.run([CUSTODY, "account", "add", name, "--role", role],
+                              env={**env, "CUSTODY_PASSWORD": f"{name}-password-long"},
+                              capture_output=True, text=True)
+        assert made.returncode == 0, made.stderr
+    assert oct(accounts.stat().st_mode & 0o777) == "0o600"
+    assert "$2b$" in accounts.read_text() and "vera-password-long" not in accounts.read_text()
+    with serving(archive.root, "--no-replay", "--host", "127.0.0.2",
+                 env={"CUSTODY_ACCOUNTS": str(accounts),
+                      "CUSTODY_KEY": str(archive.key)}) as found:
+        yield found
+
+
+def sign_in(team: Served, name: str, password: str | None = None) -> httpx.Client:
+    client = httpx.Client(base_url=team.base, timeout=60)
+    answer = client.post("/login", data={"name": name,
+                                         "password": password or f"{name}-password-long"})
+    assert answer.status_code == 303, answer.text
+    return client
+
+
+def test_team_sign_in_and_roles(team: Served, archive: Custody) -> None:
+    with httpx.Client(base_url=team.base) as anonymous:
+        first = anonymous.get("/captures")
+        assert first.status_code == 303 and first.headers["location"].startswith("/login")
+        assert anonymous.get(f"/?token={team.token}").status_code in (303, 401)
+    viewer = sign_in(team, "vera")
+    cid = capture_of(archive, "/en.html")
+    page = viewer.get(f"/captures/{cid}")
+    assert page.status_code == 200 and "Verify now" in page.text
+    token = csrf_of(page.text)
+    refused = viewer.post("/capture", data={"csrf": token, "urls": "http://127.0.0.1:9/"})
+    assert refused.status_code == 403
+    assert viewer.get("/capture").status_code == 403
+    assert viewer.post("/accounts", data={"csrf": token, "action": "add", "name": "x",
+                                          "role": "admin", "password": "p" * 20}) \
+        .status_code == 403
+    allowed = viewer.post(f"/captures/{cid}/download/report", data={"csrf": token})
+    assert allowed.status_code == 200
+    assert log_entries(archive)[-1]["details"]["account"] == "vera"
+    investigator = sign_in(team, "ivan")
+    assert investigator.get("/capture").status_code == 200
+    admin = sign_in(team, "ada")
+    accounts = admin.get("/accounts")
+    assert accounts.status_code == 200 and "vera" in accounts.text
+    token = csrf_of(accounts.text)
+    changed = admin.post("/accounts", data={"csrf": token, "action": "role", "name": "vera",
+                                            "role": "investigator"})
+    assert changed.status_code == 303
+    event = log_entries(archive)[-1]
+    assert event["event"] == "account-role-changed" and event["details"]["account"] == "ada"
+    assert viewer.get("/captures").status_code == 303  # her session ended with the change
+
+
+def test_team_logins_are_limited(team: Served) -> None:
+    with httpx.Client(base_url=team.base) as client:
+        for _ in range(5):
+            assert client.post("/login", data={"name": "ada", "password": "wrong-guess-xx"}) \
+                .status_code == 401
+        blocked = client.post("/login", data={"name": "ada",
+                                              "password": "ada-password-long"})
+        assert blocked.status_code == 429 and "try again" in blocked.text
+
+
+def test_a_team_server_needs_an_admin(archive: Custody, tmp_path: Path) -> None:
+    result = subprocess.run([CUSTODY, "serve", "--root", str(archive.root), "--host",
+                             "127.0.0.2", "--port", "0", "--no-replay"],
+                            env={**os.environ, "CUSTODY_ACCOUNTS": str(tmp_path / "none.json"),
+                                 "CUSTODY_KEY": str(archive.key)},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.startswith("custody: error: ") and "admin" in result.stderr
+    assert "Traceback" not in result.stderr
