@@ -51,7 +51,9 @@ class CaptureView:
 
     @property
     def title(self) -> tuple[str | None, str | None]:
-        for _, title, language in self.pages:
+        """The title of the page the capture's URL led to, else of its first page."""
+        final = self.report.content.get("final_url")
+        for _, title, language in sorted(self.pages, key=lambda p: p[0] != final):
             if title:
                 return title, language
         return None, None
@@ -76,7 +78,11 @@ def view(archive: Archive, conn: sqlite3.Connection | None, capture_id: str) -> 
     report = gather(archive, check_capture_id(capture_id), check=False)
     content = report.content
     responses = [r for r in content.get("records") or [] if r.get("type") == "response"]
-    shown = CaptureView(report, list(report.titles), responses, renders_of(content))
+    pages: dict[str, tuple[str, str | None, str | None]] = {}
+    for url, title, language in report.titles:  # a browser capture's page is there twice:
+        if url not in pages or (title and not pages[url][1]):  # as served, and as rendered
+            pages[url] = (url, title, language)
+    shown = CaptureView(report, list(pages.values()), responses, renders_of(content))
     if conn is not None:
         from ..index.versions import history
 

@@ -1,4 +1,5 @@
-"""The captures list: newest first, filtered, a page at a time, at any size of archive.
+"""The captures list: newest first (to the second a capture began: its id's order),
+filtered, a page at a time, at any size of archive.
 
 Paging is by key, never by offset: a page is "the next N captures older than the last
 one shown" (``after``) or "newer than the first" (``before``), found by the captures'
@@ -144,12 +145,13 @@ def where(filters: Filters) -> tuple[list[str], list[Any]]:
     return clauses, params
 
 
+_FIRST = ("coalesce((SELECT d.{0} FROM documents d WHERE d.capture_id = c.id AND "
+          "d.url = c.final_url AND d.title <> '' LIMIT 1), (SELECT d.{0} FROM documents d "
+          "WHERE d.capture_id = c.id AND d.title <> '' ORDER BY d.id LIMIT 1))")
 _COLUMNS = ("c.id, c.seed_url, c.final_url, c.started_at, c.status, c.responses, "
             "c.documents, c.failures, "
-            "(SELECT d.title FROM documents d WHERE d.capture_id = c.id AND d.title <> '' "
-            "ORDER BY d.id LIMIT 1), "
-            "(SELECT d.language FROM documents d WHERE d.capture_id = c.id AND d.title <> '' "
-            "ORDER BY d.id LIMIT 1), c.operator")
+            # the title of the page the capture's URL led to, else of its first page
+            f"{_FIRST.format('title')}, {_FIRST.format('language')}, c.operator")
 
 
 def captures(conn: sqlite3.Connection, filters: Filters, *, after: str | None = None,

@@ -15,7 +15,7 @@ A local web application is attacked through the pages its user visits, so:
   ``--host``, accounts sign in with their passwords (routes in auth.py).
 - **Headers**: a strict Content-Security-Policy (scripts and styles from the
   workbench's own files only, no inline code; frames only from the replay's origin),
-  no framing of the workbench, no Referer, no sniffing, nothing cached.
+  no framing of the workbench, no Referer to other origins, no sniffing, nothing cached.
 """
 
 from __future__ import annotations
@@ -185,7 +185,8 @@ def _headers(policy: str, extra: dict[str, str]) -> list[tuple[bytes, bytes]]:
         "content-security-policy": policy,
         "x-content-type-options": "nosniff",
         "x-frame-options": "DENY",
-        "referrer-policy": "no-referrer",
+        # (no-referrer would make the browser send "Origin: null" with our own forms)
+        "referrer-policy": "same-origin",
         "cross-origin-opener-policy": "same-origin",
         "cross-origin-resource-policy": "same-origin",
         "cache-control": "no-store",
