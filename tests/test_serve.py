@@ -222,6 +222,9 @@ def test_search_finds_persian_and_russian_word_forms(served: Served) -> None:
     persian = client.get("/search", params={"q": "مسئولیت", "lang": "fa"}).text
     assert "/fa.html" in persian and "<mark>" in persian
     assert 'dir="auto" lang="fa"' in persian
+    first = client.get("/search", params={"q": "statement"}).text
+    second = client.get("/search", params={"q": "statement", "start": "1"}).text
+    assert "Matches 1 to" in first and "Matches 2 to" in second  # pages of hits
     bad = client.get("/search", params={"q": '"unclosed'})
     assert bad.status_code == 200 and 'class="error"' in bad.text
 

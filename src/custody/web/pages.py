@@ -172,18 +172,29 @@ def search(request: Request) -> Response:
                       capture=query.get("capture") or None)
     found: list[dict[str, Any]] = []
     error = None
+    try:
+        start = max(0, min(int(query.get("start") or 0), 10_000))
+    except ValueError:
+        start = 0
     if words:
         with wb.db() as conn:
             if conn is None:
                 error = "no database yet (custody reindex builds it)"
             else:
-                try:
-                    found = run_search(conn, words, limit=50, filters=filters, timeout=5.0,
-                                       marked=True)
+                try:  # one more than shown: whether there are more
+                    found = run_search(conn, words, limit=HITS + 1, filters=filters,
+                                       timeout=5.0, marked=True, offset=start)
                 except CustodyError as exc:
                     error = str(exc)
-    return wb.page(request, "search.html", words=words, hits=found, error=error,
-                   filters=filters)
+    more = len(found) > HITS
+    shown = {k: v for k, v in (("q", words), ("site", filters.site), ("lang", filters.lang),
+                               ("since", filters.since), ("until", filters.until),
+                               ("capture", filters.capture)) if v}
+    return wb.page(request, "search.html", words=words, hits=found[:HITS], error=error,
+                   filters=filters, start=start, more=more, shown=shown, size=HITS)
+
+
+HITS = 25  # a page of hits (each snippet is cut from its whole text)
 
 
 def capture_id_of(request: Request) -> str:

@@ -20,6 +20,7 @@ A local web application is attacked through the pages its user visits, so:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
@@ -97,11 +98,15 @@ class Guard:
         headers = _headers(csp(replay), self.settings.extra_headers)
         scope.setdefault("state", {})["replay_origin"] = replay
 
+        began = time.perf_counter()
+
         async def send_guarded(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {k.lower() for k, _ in message.get("headers", [])}
+                took = f"app;dur={(time.perf_counter() - began) * 1000:.1f}".encode()
                 message["headers"] = [*message.get("headers", []),
-                                      *(h for h in headers if h[0] not in present)]
+                                      *(h for h in headers if h[0] not in present),
+                                      (b"server-timing", took)]  # (scripts/bench_serve.py)
             await send(message)
 
         session = self.settings.sessions.get(_cookie(scope))

@@ -44,6 +44,11 @@ function watchJob(box) {
       text(link, job.capture_id);
       field("done").hidden = false;
     }
+    if (job.state === "done" && job.capture_id && box.dataset.open !== "no") {
+      // the sealed capture opens when done (a moment to see that it was)
+      setTimeout(() => location.assign("/captures/" + encodeURIComponent(job.capture_id)), 1200);
+      return;
+    }
     if (job.state !== "done" && job.state !== "failed") setTimeout(tick, 700);
   };
   tick();
