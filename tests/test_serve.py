@@ -355,6 +355,16 @@ def test_team_sign_in_and_roles(team: Served, archive: Custody) -> None:
     assert viewer.get("/captures").status_code == 303  # her session ended with the change
 
 
+def test_signing_out_ends_the_session(team: Served) -> None:
+    client = sign_in(team, "ivan")
+    page = client.get("/captures")
+    assert page.status_code == 200
+    assert client.post("/logout", data={}).status_code == 403  # a change: the token too
+    out = client.post("/logout", data={"csrf": csrf_of(page.text)})
+    assert out.status_code == 303
+    assert client.get("/captures").status_code == 303  # to the sign-in page
+
+
 def test_team_logins_are_limited(team: Served) -> None:
     with httpx.Client(base_url=team.base) as client:
         for _ in range(5):
