@@ -384,3 +384,39 @@ def test_a_team_server_needs_an_admin(archive: Custody, tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("custody: error: ") and "admin" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# -- on the shared queue --------------------------------------------------------------------
+
+
+def test_captures_go_on_the_queue_when_given_one(tmp_path: Path, site: SiteServer) -> None:
+    from custody.testing.redis_server import RedisServer, redis_binary
+
+    if redis_binary() is None:
+        pytest.skip("no redis-server: ./scripts/setup --test installs it")
+    runner = Custody(tmp_path / "evidence", tmp_path / "keys" / "id_ed25519")
+    runner.ok("init", "--operator", "tester@example.org")
+    env = {"CUSTODY_KEY": str(runner.key)}
+    with RedisServer(tmp_path / "redis") as redis, \
+            serving(runner.root, "--no-replay", "--queue", redis.url, env=env) as found:
+        client = found.signed_in()
+        form = client.get("/capture")
+        assert "shared queue" in form.text
+        asked = client.post("/capture", data={"csrf": csrf_of(form.text),
+                                              "urls": f"{site.url}/en.html"})
+        assert asked.status_code == 303, asked.text
+        job = asked.headers["location"]
+        state = client.get(job + "/state").json()
+        assert state["state"] == "queued" and len(state["queued_jobs"]) == 1
+        assert [q["state"] for q in state["queue"].values()] == ["pending"]
+        assert log_entries(runner)[-1]["event"] == "capture-asked"
+        worker = subprocess.run([CUSTODY, "worker", "--name", "w1", "--queue", redis.url,
+                                 "--root", str(runner.root), "--exit-when-idle", "1"],
+                                env={**os.environ, **env}, capture_output=True, text=True,
+                                timeout=120)
+        assert worker.returncode == 0, worker.stdout + worker.stderr
+        done = client.get(job + "/state").json()
+        (value,) = done["queue"].values()
+        assert value["state"] == "done" and value["capture_id"] in ids(runner)
+        assert done["state"] == "done" and done["capture_id"] == value["capture_id"]
+        assert f'href="/captures/{value["capture_id"]}"' in client.get(job).text

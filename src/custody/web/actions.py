@@ -167,7 +167,8 @@ def job_page(request: Request) -> Response:
     job = wb.captures.get(request.path_params["job_id"])
     if job is None:
         raise HTTPException(404, "no such capture job (jobs are kept while the server runs)")
-    return wb.page(request, "job.html", job=job, queued=wb.captures.queue_states(job))
+    queued = wb.captures.queue_states(job)
+    return wb.page(request, "job.html", job=job, queued=queued)
 
 
 def job_state(request: Request) -> Response:
@@ -175,4 +176,5 @@ def job_state(request: Request) -> Response:
     job = wb.captures.get(request.path_params["job_id"])
     if job is None:
         raise HTTPException(404, "no such capture job")
-    return JSONResponse({**job.to_json(), "queue": wb.captures.queue_states(job)})
+    queue = wb.captures.queue_states(job)  # (first: the job follows its queued jobs)
+    return JSONResponse({**job.to_json(), "queue": queue})

@@ -225,8 +225,9 @@ class Captures:
                 "capture_id": job.capture_id, "seeds": job.seeds[:100],
                 "seed_count": len(job.seeds), "asked_at": job.asked_at})
 
-    def queue_states(self, job: Job) -> dict[str, str]:
-        """The Redis jobs' states (pending, inflight, done, failed) and captures."""
+    def queue_states(self, job: Job) -> dict[str, dict[str, str]]:
+        """The Redis jobs' states (pending, inflight, done, failed, gone) and captures;
+        the job follows them: done when each is over, its capture when there is one."""
         if not job.queued_jobs or self.queue_url is None:
             return {}
         from ..queue import names
@@ -235,8 +236,18 @@ class Captures:
         client = connect(self.queue_url)
         out = {}
         for queued in job.queued_jobs:
-            state, capture = client.hmget(names.job(queued), ["state", "capture_id"])
-            out[queued] = f"{state or 'gone'}{(' ' + capture) if capture else ''}"
+            state, capture, reason = client.hmget(names.job(queued),
+                                                  ["state", "capture_id", "reason"])
+            out[queued] = {"state": state or "gone", "capture_id": capture or "",
+                           "reason": reason or ""}
+        states = {v["state"] for v in out.values()}
+        if states <= {"done", "failed", "gone"}:
+            captures = [v["capture_id"] for v in out.values() if v["capture_id"]]
+            job.state = "done" if "done" in states else "failed"
+            job.capture_id = captures[0] if len(captures) == 1 else ""
+            job.error = "; ".join(v["reason"] for v in out.values() if v["reason"])
+        elif "inflight" in states:
+            job.state = "fetching"
         return out
 
     def close(self) -> None:
