@@ -121,18 +121,25 @@ def test_cross_site_requests_and_changes_without_the_token_are_refused(
     assert len(log_entries(archive)) == before  # nothing was done
 
 
-def test_every_change_needs_the_token() -> None:
-    """Each route that changes anything is a POST whose handler checks the CSRF token
-    (security.form_of) -- or the login form, which has no session yet."""
-    import inspect
-
+def test_every_change_needs_the_token(served: Served, archive: Custody) -> None:
+    """Every route that takes a POST refuses one without the session's CSRF token, and
+    changes nothing (the sign-in form, which has no session yet, aside)."""
     from custody.web.app import ROUTES
 
-    posts = [r for r in ROUTES if "POST" in (getattr(r, "methods", None) or ())]
+    client = served.signed_in()
+    cid = ids(archive)[0]
+    before = len(log_entries(archive))
+    posts = [r.path for r in ROUTES if "POST" in (getattr(r, "methods", None) or ())]
     assert len(posts) >= 6
-    for route in posts:
-        source = inspect.getsource(route.endpoint)
-        assert "form_of(request" in source or route.path == "/login", route.path
+    for path in posts:
+        if path == "/login":
+            continue
+        concrete = path.replace("{capture_id:str}", cid).replace("{kind:str}", "report")
+        answer = client.post(concrete, data={"urls": "http://127.0.0.1:9/", "name": "x",
+                                             "action": "add"})
+        assert answer.status_code == 403, (path, answer.status_code)
+    assert len(log_entries(archive)) == before
+    assert client.get("/captures").status_code == 200  # still signed in: logout refused
 
 
 def test_headers_forbid_framing_inline_script_and_referrers(served: Served) -> None:
@@ -265,6 +272,10 @@ def test_downloads_are_what_the_cli_writes_and_are_logged(served: Served, archiv
     assert "7. Chain of custody" in report.text
     assert log_entries(archive)[-1]["event"] == "reported"
     assert log_entries(archive)[-1]["details"]["account"] == "tester@example.org"
+    if os.access(os.environ.get("CUSTODY_CHROMIUM", "/usr/bin/chromium"), os.X_OK):
+        pdf = client.post(f"/captures/{cid}/download/report-pdf", data={"csrf": token})
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+        assert log_entries(archive)[-1]["details"]["format"] == "pdf"
     wacz = client.post(f"/captures/{cid}/download/wacz", data={"csrf": token})
     assert wacz.status_code == 200
     path = tmp_path / "c.wacz"

@@ -220,10 +220,14 @@ class Captures:
             process.join(30)
             receive.close()
             self._current = None
-        if job.state == "done" and self.recorder.can_sign:
-            self.recorder.record("capture-asked", job.account, {
-                "capture_id": job.capture_id, "seeds": job.seeds[:100],
-                "seed_count": len(job.seeds), "asked_at": job.asked_at})
+        if self.recorder.can_sign:  # who asked, sealed or not (then: why not)
+            details: dict[str, Any] = {"seeds": job.seeds[:100], "seed_count": len(job.seeds),
+                                       "asked_at": job.asked_at}
+            if job.state == "done":
+                details["capture_id"] = job.capture_id
+            else:
+                details["error"] = job.error[:500]
+            self.recorder.record("capture-asked", job.account, details)
 
     def queue_states(self, job: Job) -> dict[str, dict[str, str]]:
         """The Redis jobs' states (pending, inflight, done, failed, gone) and captures;
