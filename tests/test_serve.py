@@ -319,7 +319,7 @@ def team(archive: Custody, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         assert made.returncode == 0, made.stderr
     assert oct(accounts.stat().st_mode & 0o777) == "0o600"
     assert "$2b$" in accounts.read_text() and "vera-password-long" not in accounts.read_text()
-    with serving(archive.root, "--no-replay", "--host", "127.0.0.2",
+    with serving(archive.root, "--no-replay", "--host", "127.0.0.2", "--name", "127.0.0.2",
                  env={"CUSTODY_ACCOUNTS": str(accounts),
                       "CUSTODY_KEY": str(archive.key)}) as found:
         yield found

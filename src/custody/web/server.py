@@ -77,8 +77,12 @@ def serve(archive: Archive, options: Options, *, key: Any, principal: str | None
                          "account add NAME --role admin")
     port = options.port or free_port(options.host)
     replay_port = options.replay_port or free_port(options.host)
-    names = [*LOOPBACK, *options.public_names] if not team else \
-        [options.host, *options.public_names]
+    public = list(options.public_names)
+    if team and not public:  # the names this machine goes by, as a browser would use them
+        public = list(dict.fromkeys([socket.getfqdn(), socket.gethostname()]))
+        if options.host not in ("0.0.0.0", "::"):
+            public.append(options.host)
+    names = [*LOOPBACK, *public] if not team else public
     if team and options.replay_host:
         names.append(options.replay_host)
     recorder = Recorder(archive, key, principal)
@@ -125,13 +129,14 @@ def serve(archive: Archive, options: Options, *, key: Any, principal: str | None
                 replay, host=options.host, port=replay_port, log_level="warning",
                 access_log=False, server_header=False, **tls)))
         scheme = "https" if options.certfile else "http"
-        shown_host = options.public_names[0] if options.public_names else \
-            ("127.0.0.1" if not team else options.host)
+        shown_host = public[0] if public else "127.0.0.1"
         address = f"{scheme}://{shown_host}:{port}/"
         try:
             if wayback is not None:
                 wayback.wait_ready()
             say(f"custody serve: {archive.root}")
+            if team:
+                say(f"custody: note: answering to Host {', '.join(public)} only (--name)")
             say(f"open {address}?token={token}" if token else f"open {address} and sign in")
             say("(Ctrl-C stops)")
             asyncio.run(_run_all(servers))
