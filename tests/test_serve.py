@@ -431,3 +431,23 @@ def test_captures_go_on_the_queue_when_given_one(tmp_path: Path, site: SiteServe
         assert value["state"] == "done" and value["capture_id"] in ids(runner)
         assert done["state"] == "done" and done["capture_id"] == value["capture_id"]
         assert f'href="/captures/{value["capture_id"]}"' in client.get(job).text
+
+
+def test_bad_input_is_one_line_and_an_exit_code(tmp_path: Path) -> None:
+    env = {**os.environ, "CUSTODY_ACCOUNTS": str(tmp_path / "accounts.json")}
+
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([CUSTODY, *args], env={**env, **extra}, capture_output=True,
+                              text=True, timeout=60)
+
+    short = run("account", "add", "ana", "--role", "admin", CUSTODY_PASSWORD="short")
+    weird = run("account", "add", "a b", "--role", "admin", CUSTODY_PASSWORD="x" * 20)
+    nowhere = run("serve", "--root", str(tmp_path / "nothing"), "--port", "0")
+    half = run("serve", "--root", str(tmp_path), "--certfile", __file__)
+    for done, code, words in ((short, 2, "12 characters"), (weird, 2, "account name"),
+                              (nowhere, 3, "not a custody archive"),
+                              (half, 2, "go together")):
+        assert done.returncode == code, done.stderr
+        assert done.stderr.startswith("custody: error: ") and words in done.stderr
+        assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert not (tmp_path / "accounts.json").exists()  # nothing was written
