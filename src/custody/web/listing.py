@@ -100,7 +100,16 @@ def _key(value: str) -> str:
     return f"{digits[:8]}T{digits[8:14]}Z"
 
 
-def where(filters: Filters) -> tuple[list[str], list[Any]]:
+COMMON = 2000  # rows of a value past which a page of its captures is found by asking each
+
+
+def common(conn: sqlite3.Connection, rows: str, params: list[Any]) -> bool:
+    """Whether more than COMMON rows have the value (counted no further, in the index)."""
+    return conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM {rows} LIMIT ?)",
+                        [*params, COMMON + 1]).fetchone()[0] > COMMON
+
+
+def where(conn: sqlite3.Connection, filters: Filters) -> tuple[list[str], list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     if filters.since:
@@ -122,10 +131,16 @@ def where(filters: Filters) -> tuple[list[str], list[Any]]:
         clauses.append("c.status LIKE 'imported%'")
     elif filters.imported == "no":
         clauses.append("c.status NOT LIKE 'imported%'")
-    # each a set built once from its own index, which the scan of captures in key order
-    # asks (the unary + keeps SQLite from walking the set and sorting it instead)
+    # a language or a site is asked of each capture in key order, through its rows'
+    # index, when many captures have it (a page fills after a few); when few do, the few
+    # are read from the value's own index once, and each capture is asked of that set
+    # (the unary + keeps SQLite from walking the set and sorting it instead)
     if filters.lang:
-        clauses.append("+c.id IN (SELECT capture_id FROM documents WHERE language = ?)")
+        if common(conn, "documents WHERE language = ?", [filters.lang]):
+            clauses.append("EXISTS (SELECT 1 FROM documents d WHERE d.capture_id = c.id "
+                           "AND +d.language = ?)")
+        else:
+            clauses.append("+c.id IN (SELECT capture_id FROM documents WHERE language = ?)")
         params.append(filters.lang)
     if filters.site:
         ranges = []
@@ -134,9 +149,12 @@ def where(filters: Filters) -> tuple[list[str], list[Any]]:
                                        "www." + filters.site.removeprefix("www.")]):
                 base = f"{scheme}://{host}"
                 ranges += [base + "/", base + "0", base + ":", base + ";"]  # path or :port
-        clauses.append("+c.id IN (SELECT capture_id FROM resources WHERE "
-                       + " OR ".join("(url >= ? AND url < ?)" for _ in range(len(ranges) // 2))
-                       + ")")
+        urls = " OR ".join("(url >= ? AND url < ?)" for _ in range(len(ranges) // 2))
+        if common(conn, f"resources WHERE {urls}", ranges):
+            clauses.append("EXISTS (SELECT 1 FROM resources r WHERE r.capture_id = c.id AND ("
+                           + urls.replace("url", "+r.url") + "))")
+        else:
+            clauses.append(f"+c.id IN (SELECT capture_id FROM resources WHERE {urls})")
         params += ranges
     if filters.capture_ids is not None:
         marks = ",".join("?" * len(filters.capture_ids)) or "NULL"
@@ -161,7 +179,7 @@ def captures(conn: sqlite3.Connection, filters: Filters, *, after: str | None = 
     for key in (after, before):
         if key is not None and not _ID_PREFIX.match(key):
             raise UsageError(f"{key!r} is not a capture id")
-    clauses, params = where(filters)
+    clauses, params = where(conn, filters)
     if before is not None:
         clauses.append("c.id > ?")
         params.append(before)
