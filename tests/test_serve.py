@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import SEEDS, Custody, chain_ids
+from conftest import SEEDS, Custody, chain_ids, trust_tsa
 from custody.testing.payloads import TITLE, hostile_page
 from custody.testing.serving import Served, serving
 from custody.testing.site import Page, SiteServer, build_site
@@ -27,11 +27,12 @@ CUSTODY = str(Path(sys.executable).with_name("custody"))
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Custody]:
+def archive(tmp_path_factory: pytest.TempPathFactory, tsa: Any) -> Iterator[Custody]:
     base = tmp_path_factory.mktemp("serve")
     os.environ.pop("CUSTODY_KEY_PASSPHRASE", None)
     runner = Custody(base / "evidence", base / "keys" / "id_ed25519")
     runner.ok("init", "--operator", "tester@example.org")
+    trust_tsa(runner, tsa)  # each capture timestamped by the local TSA
     pages = build_site(SEEDS)
     pages["/hostile.html"] = Page(hostile_page(), "text/html; charset=utf-8")
     with SiteServer(pages) as site:
@@ -208,6 +209,7 @@ def test_a_capture_shows_what_a_court_asks(served: Served, archive: Custody) -> 
     assert content["collector"]["key_fingerprint"] in page
     assert content["collector"]["operator"] in page
     assert "127.0.0.1" in page  # the server's address
+    assert re.search(r"outcome-passed\">passed</span>: genTime 20\d\d-", page)  # the TSA's time
     for record in content["records"]:
         if record["type"] == "response":
             assert record["payload_sha256"] in page
