@@ -144,8 +144,9 @@ def thumbnail(path: Path, width: int = 320) -> bytes:
 
 
 def first_screenshot(archive: Archive, capture_id: str) -> dict[str, Any] | None:
+    """The screenshot of the page the capture's URL led to, else its first one."""
     _, content = manifest.read_capture(archive.manifests_dir, check_capture_id(capture_id))
-    for render in renders_of(content):
-        if render.kind == "screenshot" and render.content_type in SHOWN_INLINE:
-            return dict((content.get("records") or [])[render.index])
-    return None
+    shots = [r for r in renders_of(content)
+             if r.kind == "screenshot" and r.content_type in SHOWN_INLINE]
+    shots.sort(key=lambda r: r.page != content.get("final_url"))
+    return dict((content.get("records") or [])[shots[0].index]) if shots else None
