@@ -3,6 +3,7 @@ processes, and what it would take of Redis (and of the one seal lock) at 100 wor
 
     .venv/bin/python scripts/bench_queue.py [--pages 10000] [--hosts 20] [--latency 0.03]
                                             [--workers 1,2,4] [--batch 50] [--store]
+    .venv/bin/python scripts/bench_queue.py --store --grow 200,2000 [--window 50]
 
 Each run: a fresh redis-server (append-only, fsync always, as the tests run it), a fresh
 archive with a key per worker, ``pages`` URLs over ``hosts`` loopback hosts (each its
@@ -133,6 +134,71 @@ def one_run(workers: int, bases: list[str], args: argparse.Namespace) -> dict[st
                 "store_kb": read / max(seals, 1)}
 
 
+def grow_run(bases: list[str], args: argparse.Namespace) -> None:
+    from custody.store.s3 import Store
+
+    sizes = [int(n) for n in args.grow.split(",")]
+    urls = iter(f"{base}/p{i}.html" for i in range(args.pages // len(bases)) for base in bases)
+    with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp) / "redis") as redis, \
+            contextlib.ExitStack() as stack:
+        env = dict(os.environ, CUSTODY_ROOT=f"{tmp}/archive", XDG_CONFIG_HOME=f"{tmp}/config",
+                   CUSTODY_KEY=f"{tmp}/keys/coord", XDG_CACHE_HOME=f"{tmp}/cache")
+        env.pop("CUSTODY_KEY_PASSPHRASE", None)
+        s3 = S3Server(Path(tmp) / "s3").start()
+        stack.callback(s3.stop)
+        s3.bucket("bench")
+        env.update(s3.env())
+        os.environ.update(s3.env())
+        store = Store("s3://bench/run", patience=30)
+        custody(env, "init", "--operator", "coordinator")
+        for name in ("w1", "w2"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                            f"{tmp}/keys/{name}"], check=True)
+            custody(env, "key", "add", f"{tmp}/keys/{name}.pub", "--operator", name)
+
+        def jobs(count: int) -> list[str]:
+            """Run ``count`` one-page jobs through both workers; their summary lines."""
+            Path(tmp, "urls.txt").write_text("".join(next(urls) + "\n" for _ in range(count)))
+            custody(env, "archive", "--queue", redis.url, "--from", f"{tmp}/urls.txt",
+                    "--batch", "1", "--no-requisites")
+            procs = [subprocess.Popen(
+                [str(BIN / "custody"), "worker", "--queue", redis.url, "--name", name,
+                 "--exit-when-idle", "2", "--store", "s3://bench/run",
+                 *(["--root", f"{tmp}/{name}"] if name != "w1" else [])],
+                env={**env, "CUSTODY_KEY": f"{tmp}/keys/{name}"}, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, text=True) for name in ("w1", "w2")]
+            outs = [p.communicate()[0] for p in procs]
+            if any(p.returncode for p in procs):
+                raise SystemExit("a worker failed: " + "\n".join(o[-2000:] for o in outs))
+            return outs
+
+        def captured_bytes() -> int:  # the captures' own files in the store
+            return sum(size for name, _, size in store.list()
+                       if name.startswith(("archive/", "manifests/")) and
+                       not name.startswith("manifests/ledger/"))
+
+        print(f"{'captures':>8} {'seals':>6} {'KB sent/seal':>12} {'of it captures':>14} "
+              f"{'KB read/seal':>12} {'S3 req/seal':>11} {'seal s':>7}")
+        held = 0
+        for size in sizes:
+            if size > held:
+                jobs(size - held)
+            before = captured_bytes()
+            outs = jobs(args.window)
+            held = size + args.window
+
+            def total(pattern: str, outs: list[str] = outs) -> float:
+                return sum(float(m.group(1)) for out in outs for m in re.finditer(pattern, out))
+
+            per = args.window
+            sent, read = total(r"(\d+) KB sent") / per, total(r"(\d+) KB read") / per
+            requests = total(r"(\d+) store requests") / per
+            seal_s = total(r"held \d+ times for ([\d.]+) s") / total(r"held (\d+) times")
+            own = (captured_bytes() - before) / 1024 / per
+            print(f"{size:>8} {per:>6} {sent:>12.1f} {own:>14.1f} {read:>12.1f} "
+                  f"{requests:>11.1f} {seal_s:>7.3f}", flush=True)
+
+
 def redis_capacity(seconds: float = 3.0, clients: int = 8) -> float:
     """Commands per second this machine's redis-server answers for the queue's costliest
     call, the host gate's script, from several processes at once."""
@@ -164,7 +230,18 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--store", action="store_true",
                         help="keep the archive in an S3-compatible store (moto on loopback)")
+    parser.add_argument("--grow", help="with --store: sizes to grow one store to, e.g. "
+                        "200,2000, a window of jobs timed at each")
+    parser.add_argument("--window", type=int, default=50)
     args = parser.parse_args()
+    if args.grow:
+        sizes = [int(n) for n in args.grow.split(",")]
+        print(f"{os.cpu_count()} cores; one store grown by 2 workers, one page a job, to "
+              f"{', '.join(map(str, sizes))} captures; {args.window} jobs timed at each")
+        need = max(sizes) + len(sizes) * args.window
+        with served_hosts(args.hosts, latency=args.latency, pages=need) as bases:
+            grow_run(bases, args)
+        return 0
     counts = [int(n) for n in args.workers.split(",")]
     print(f"{os.cpu_count()} cores; {args.pages} pages over {args.hosts} hosts at "
           f"{args.latency * 1000:.0f} ms, {args.batch} URLs a job, concurrency "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
 from collections import Counter
@@ -366,3 +367,22 @@ def test_https_capture_keeps_every_certificate_the_server_presented(
     assert chain[0].issuer == chain[1].subject  # the leaf, then the intermediate
     assert chain[1].subject == x509.load_pem_x509_certificate(
         intermediate.cert_pem.bytes()).subject
+
+
+def test_a_seed_that_answers_an_http_error_shows(custody: Custody, site: SiteServer) -> None:
+    """A seed answering 404 or 5xx is sealed as sent, and said: status partial, a note
+    naming the seed and the code, exit 5; a seed that answers well beside it changes
+    nothing of that."""
+    for path, code in (("/missing.html", 404), ("/error.html", 500)):
+        result = custody("archive", "--json", site.url + path)
+        assert result.exit_code == 5, result.output
+        report = json.loads(result.stdout)
+        assert report["capture_status"] == "partial" and report["status"] == "partial"
+        assert any(site.url + path in n and f"HTTP {code}" in n for n in report["notes"])
+        assert not report["failures"]  # an answer, kept as evidence: no failed fetch
+    both = custody("archive", "--json", site.url + "/en.html", site.url + "/missing.html")
+    assert both.exit_code == 5
+    assert json.loads(both.stdout)["capture_status"] == "partial"
+    fine = custody("archive", "--json", site.url + "/en.html")
+    assert fine.exit_code == 0 and json.loads(fine.stdout)["capture_status"] == "complete"
+    assert custody.verify()[0] == 0

@@ -41,7 +41,9 @@ def test_timestamps_verify_with_custody_and_openssl(stamped: Custody, tsa: Local
     ok = subprocess.run(args, cwd=manifests, capture_output=True, text=True)
     assert ok.returncode == 0 and "Verification: OK" in ok.stdout, ok.stderr
     path = manifests / f"{cid}.json"
-    path.write_bytes(path.read_bytes().replace(b'"complete"', b'"completE"'))
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"127.0.0.1", b"127.0.0.2", 1))
+    assert path.read_bytes() != data
     bad = subprocess.run(args, cwd=manifests, capture_output=True, text=True)
     assert bad.returncode != 0
 

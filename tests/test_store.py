@@ -42,6 +42,9 @@ def s3(tmp_path: Path) -> Iterator[S3Server]:
     server = S3Server(tmp_path / "s3").start()
     try:
         server.bucket("evidence")
+        # every version of every object kept: what was written more than once shows
+        server.client().put_bucket_versioning(  # type: ignore[attr-defined]
+            Bucket="evidence", VersioningConfiguration={"Status": "Enabled"})
         yield server
     finally:
         server.stop()
@@ -94,6 +97,39 @@ def objects(s3: S3Server) -> dict[str, bytes]:
             for o in listed}
 
 
+def strays(stored: dict[str, bytes], manifests: list[dict[str, Any]]) -> list[str]:
+    """Objects that neither the head nor a sealed capture names: pieces and tiles of a
+    seal never committed, or replaced; files of a capture never sealed; notes."""
+    head = json.loads(stored["manifests/ledger/head.json"])
+    named = {c["name"] for s in ("leaves", "log") for c in head[s]["tail"]} | \
+        {t["name"] for t in head["tiles"]["tail"]}
+    sealed = {m["capture_id"] for m in manifests}
+    def stray(key: str) -> bool:
+        if key.startswith(".custody/store/"):
+            return True
+        if "/pieces/" in key and ".p/" in key:
+            return key not in named
+        if key.startswith("archive/"):
+            return not any(key.rsplit("/", 1)[1].startswith(cid) for cid in sealed)
+        if key.startswith("manifests/") and "/ledger/" not in key:
+            return key.split("/")[1].split(".")[0] not in sealed
+        return False
+
+    found = [key for key in stored if stray(key)]
+    return sorted(found)
+
+
+def writes(s3: S3Server) -> dict[str, int]:
+    """How many times each object was written (deleted ones too)."""
+    client: Any = s3.client()
+    counts: dict[str, int] = {}
+    for page in client.get_paginator("list_object_versions").paginate(Bucket="evidence",
+                                                                      Prefix="team/"):
+        for version in page.get("Versions", []):
+            counts[version["Key"][5:]] = counts.get(version["Key"][5:], 0) + 1
+    return counts
+
+
 def test_workers_keep_the_archive_in_the_store(tmp_path: Path, redis_server: RedisServer,
                                                s3: S3Server) -> None:
     hosts = [Host("127.0.0.1"), Host("127.0.0.2")]
@@ -120,10 +156,18 @@ def test_workers_keep_the_archive_in_the_store(tmp_path: Path, redis_server: Red
         stored = objects(s3)
         assert not any(k.startswith(".custody/store/") for k in stored)  # no seal half sent
         assert not any(k.startswith(".custody/jobs/") for k in stored)  # every job finished
+        # the leaves and the log as pieces, the head the one object written again
+        assert "manifests/ledger/head.json" in stored
+        assert not {"manifests/ledger/leaves", "manifests/ledger/log.jsonl",
+                    "manifests/ledger/checkpoint", "manifests/ledger/log.head"} & set(stored)
+        assert any(k.startswith("manifests/ledger/pieces/log/") for k in stored), sorted(stored)
+        again = {k: n for k, n in writes(s3).items() if n > 1}
+        assert set(again) == {"manifests/ledger/head.json"}, again
         code, report, said = team.verify_store(tmp_path / "copy")
         assert code == 0, report
         assert report["status"] == "passed" and len(report["captures"]) == 6
         manifests = one_capture_per_job(tmp_path / "copy", jobs)
+        assert strays(stored, manifests) == []
         # each worker's folder holds its own captures; PostgreSQL holds every one, once
         assert sorted(listed) == sorted(m["capture_id"] for m in manifests)
         operators = {m["collector"]["operator"] for m in manifests}
@@ -147,6 +191,20 @@ def test_workers_keep_the_archive_in_the_store(tmp_path: Path, redis_server: Red
         assert any(c["outcome"] == "failed" and warc.rsplit("/", 1)[-1] in c["subject"]
                    for c in report["checks"]), report
         client.put_object(Bucket="evidence", Key=f"team/{warc}", Body=stored[warc])
+        # one byte changed in a piece of the leaves the copy holds already: the copy sees
+        # the object changed, fetches it again, and refuses the store, in one line
+        piece = next(k for k in stored if k.startswith("manifests/ledger/pieces/leaves/"))
+        changed = bytearray(stored[piece])
+        at = changed.index(b"\n") - 1  # the first leaf hash's last digit
+        changed[at] = ord("0") if changed[at] != ord("0") else ord("1")
+        client.put_object(Bucket="evidence", Key=f"team/{piece}", Body=bytes(changed))
+        code, report, said = team.verify_store(tmp_path / "copy")
+        assert code == 1 and report == {}, report
+        assert said.count("custody: error:") == 1 and "Traceback" not in said, said
+        assert "manifests/ledger/leaves" in said and "head" in said, said
+        client.put_object(Bucket="evidence", Key=f"team/{piece}", Body=stored[piece])
+        code, _, said = team.verify_store(tmp_path / "copy")
+        assert code == 0, said
         # a capture's manifest removed from the store: the ledger shows it
         gone = next(k for k in stored if k.startswith("manifests/") and k.endswith(".json")
                     and "/ledger/" not in k)
@@ -159,12 +217,15 @@ def test_workers_keep_the_archive_in_the_store(tmp_path: Path, redis_server: Red
             host.close()
 
 
-@pytest.mark.parametrize("fault", ["store.capture", "store.leaves", "store.log.jsonl"])
+@pytest.mark.parametrize("fault", ["store.pieces", "store.capture", "store.head",
+                                   "store.superseded"])
 def test_a_worker_killed_while_sending_leaves_one_capture(tmp_path: Path,
                                                           redis_server: RedisServer,
                                                           s3: S3Server, fault: str) -> None:
     """Killed after each step of a send: the next worker settles what it left (a capture
-    sent whole is published, once), and no job is sealed twice."""
+    sent whole is published, once; one whose manifest was not sent is removed and its
+    job captured again), no job is sealed twice, and nothing the dead worker sent is
+    left in the store that the head does not name."""
     host = Host("127.0.0.1")
     try:
         team = StoreTeam(tmp_path, redis_server.url, s3)
@@ -184,14 +245,60 @@ def test_a_worker_killed_while_sending_leaves_one_capture(tmp_path: Path,
         first = min(manifests, key=lambda m: m["chain"]["sequence"])
         if fault == "store.capture":  # sent whole but not in the ledger: published by w2
             assert "published it" in out
-        assert first["collector"]["operator"] == "w1@team.example"
-        assert len(host.log) == 4  # nothing fetched twice: w1's capture was kept
+        if fault == "store.pieces":  # its manifest never sent: not sealed, captured again
+            assert first["collector"]["operator"] == "w2@team.example"
+            assert len(host.log) == 6
+        else:
+            assert first["collector"]["operator"] == "w1@team.example"
+            assert len(host.log) == 4  # nothing fetched twice: w1's capture was kept
+        assert strays(objects(s3), manifests) == []
         # w1 comes back with its folder: its copy is made the store's again, nothing lost
         again = team.store_worker("w1", team.root, "--exit-when-idle", "1")
         finish(again)
         code, report, _ = team.verify_store(tmp_path / "copy")
         assert code == 0, report
         assert len(report["captures"]) == 2
+    finally:
+        host.close()
+
+
+def test_a_store_of_the_layout_before_the_head_is_taken_over(
+        tmp_path: Path, redis_server: RedisServer, s3: S3Server) -> None:
+    """A store holding an archive object for file, its leaves and custody log as whole
+    objects (as custody kept it before the head): the first worker to hold the seal lock
+    writes its pieces and the head, and removes the whole objects only after; the chain
+    goes on from the captures it held, and the copy verifies."""
+    host = Host("127.0.0.1")
+    try:
+        team = StoreTeam(tmp_path, redis_server.url, s3)
+        team.add_worker_key("w1")
+        for url in host.urls(2):
+            team.run("archive", "--no-requisites", url)
+        client: Any = s3.client()
+        for path in sorted(team.root.rglob("*")):
+            relative = path.relative_to(team.root).as_posix()
+            if path.is_file() and not relative.startswith((".", "custody.db")):
+                client.put_object(Bucket="evidence", Key=f"team/{relative}",
+                                  Body=path.read_bytes())
+        before = objects(s3)
+        assert "manifests/ledger/leaves" in before and "manifests/ledger/head.json" not in before
+        jobs = team.jobs(*host.urls(4, start=10), options=("--batch", "2"))
+        out = finish(team.store_worker("w1", tmp_path / "w1", "--exit-when-idle", "2"))[0]
+        stored = objects(s3)
+        assert not {"manifests/ledger/leaves", "manifests/ledger/log.jsonl",
+                    "manifests/ledger/checkpoint", "manifests/ledger/checkpoint.sig",
+                    "manifests/ledger/log.head"} & set(stored), out
+        assert not [k for k in stored if k.startswith("manifests/ledger/tile/") and ".p/" in k]
+        code, report, _ = team.verify_store(tmp_path / "copy")
+        assert code == 0, (report, out)
+        manifests = [json.loads(p.read_text())
+                     for p in sorted((tmp_path / "copy" / "manifests").glob("*.json"))]
+        assert sorted(m["chain"]["sequence"] for m in manifests) == [1, 2, 3, 4]
+        assert sorted(m["job"]["id"] for m in manifests if m.get("job")) == \
+            sorted(j["id"] for j in jobs)
+        assert strays(stored, manifests) == []
+        copied = (tmp_path / "copy" / "manifests" / "ledger" / "log.jsonl").read_bytes()
+        assert copied.startswith(before["manifests/ledger/log.jsonl"])  # the log went on
     finally:
         host.close()
 
@@ -245,47 +352,3 @@ def test_bad_store_input_is_one_line(tmp_path: Path, redis_server: RedisServer,
     out, _ = lone.communicate(timeout=60)
     assert lone.returncode == 10 and "custody init" in out and "Traceback" not in out, out
     shutil.rmtree(tmp_path / "empty", ignore_errors=True)
-
-
-def test_a_changed_log_is_fetched_from_where_the_folder_ends(
-        tmp_path: Path, s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The custody log only grows: a worker fetches what follows its own copy's end (and
-    the bytes before it, to see that the store's continues it), or the whole log when
-    the store's does not continue it."""
-    from custody.store.mirror import LOG, Mirror
-    from custody.store.s3 import Store
-
-    for name, value in s3.env().items():
-        monkeypatch.setenv(name, value)
-    store = Store(STORE, patience=10)
-    lines = [json.dumps({"seq": n, "pad": "x" * 600}).encode() + b"\n" for n in range(40)]
-    store.put(LOG, b"".join(lines[:30]))
-    root = tmp_path / "worker"
-    mirror = Mirror(store, root)
-    mirror.begin(lambda capture_id: False)
-    assert (root / LOG).read_bytes() == b"".join(lines[:30])
-    store.put(LOG, b"".join(lines))  # another worker sealed: ten events more
-    before = store.received
-    mirror.begin(lambda capture_id: False)
-    assert (root / LOG).read_bytes() == b"".join(lines)
-    assert store.received - before < len(b"".join(lines[30:])) + 4096 + 1
-    before = store.received
-    mirror.begin(lambda capture_id: False)  # unchanged: nothing fetched
-    assert store.received == before
-    # a store's log that does not continue the folder's (rewritten, or shorter) is taken
-    # whole: the folder follows the store, and verify judges it
-    rewritten = b"".join(lines[:20]) + b'{"seq": "other"}\n' + b"".join(lines[21:])
-    store.put(LOG, rewritten)
-    mirror.begin(lambda capture_id: False)
-    assert (root / LOG).read_bytes() == rewritten
-    store.put(LOG, b"".join(lines[:5]))
-    mirror.begin(lambda capture_id: False)
-    assert (root / LOG).read_bytes() == b"".join(lines[:5])
-    # one byte changed far before the folder's end, and grown: the bytes at the end match,
-    # the MD5 of the whole does not
-    store.put(LOG, b"".join(lines[:30]))
-    mirror.begin(lambda capture_id: False)
-    changed = lines[0].replace(b"x", b"y", 1) + b"".join(lines[1:35])
-    store.put(LOG, changed)
-    mirror.begin(lambda capture_id: False)
-    assert (root / LOG).read_bytes() == changed

@@ -40,6 +40,14 @@ def ssh_keygen_verify(runner: Custody) -> subprocess.CompletedProcess:
                stdin=runner.root / "manifests" / f"{cid}.json")
 
 
+def edit_manifest(path: Path) -> None:
+    """Point the manifest's seed at another host: one byte, always present."""
+    data = path.read_bytes()
+    edited = data.replace(b"127.0.0.1", b"127.0.0.2", 1)
+    assert edited != data
+    path.write_bytes(edited)
+
+
 @pytest.mark.parametrize("tool", [sha256sum, warcio_check, ssh_keygen_verify])
 def test_standard_tools_pass_on_a_fresh_capture(sealed: Custody, tool) -> None:
     result = tool(sealed)
@@ -62,14 +70,14 @@ def test_warcio_check_fails_on_a_changed_body(sealed: Custody) -> None:
 
 def test_ssh_keygen_fails_on_an_edited_manifest(sealed: Custody) -> None:
     path = sealed.root / "manifests" / f"{capture_id_of(sealed)}.json"
-    path.write_bytes(path.read_bytes().replace(b'"complete"', b'"completE"'))
+    edit_manifest(path)
     result = ssh_keygen_verify(sealed)
     assert result.returncode != 0, result.stdout
 
 
 def test_sha256sum_fails_on_an_edited_manifest(sealed: Custody) -> None:
     path = sealed.root / "manifests" / f"{capture_id_of(sealed)}.json"
-    path.write_bytes(path.read_bytes().replace(b'"complete"', b'"completE"'))
+    edit_manifest(path)
     assert sha256sum(sealed).returncode != 0
 
 

@@ -86,7 +86,9 @@ def test_byte_flipped_in_a_warc_header(sealed: Custody) -> None:
 def test_manifest_field_edited(sealed: Custody) -> None:
     cid = capture_id_of(sealed)
     path = sealed.root / "manifests" / f"{cid}.json"
-    path.write_bytes(path.read_bytes().replace(b'"status": "complete"', b'"status": "completE"'))
+    data = path.read_bytes()
+    assert b'\n  "status": "' in data
+    path.write_bytes(data.replace(b'\n  "status": "', b'\n  "status": "X', 1))
     found = assert_caught(sealed, "signature", cid)
     assert any("does not match" in c["detail"] for c in found)
 

@@ -36,3 +36,19 @@ def test_history_and_diff_of_an_edited_statement(custody: Custody) -> None:
     assert "+Several people were reported injured." in changed.stdout
     assert custody("history", server.url + "/never.html").exit_code == 8
     assert custody("diff", first, "20990101T000000Z-00000000").exit_code == 8
+
+
+def test_diff_without_a_url_compares_every_page_both_hold(custody: Custody,
+                                                          site: SiteServer) -> None:
+    first = custody.archive(site.url + "/en.html", site.url + "/ru.html",
+                            extra=("--no-requisites",))["capture_id"]
+    second = custody.archive(site.url + "/ru.html", site.url + "/en.html",
+                             extra=("--no-requisites",))["capture_id"]
+    result = custody("diff", first, second)
+    assert result.exit_code == 0, result.output  # the same texts, page by page
+    assert "the text is the same" in result.stderr
+    other = custody.archive(site.url + "/fa.html", extra=("--no-requisites",))["capture_id"]
+    refused = custody("diff", first, other)
+    assert refused.exit_code == 8
+    assert "share no page" in refused.stderr and "/fa.html" in refused.stderr
+    assert "/en.html" in refused.stderr and "Traceback" not in refused.output

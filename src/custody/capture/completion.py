@@ -124,12 +124,12 @@ def complete(archive: Archive, state: CrawlState, *, key: Ed25519PrivateKey,
         state.commit()
         faults.after("seal.warc")
         result, head, sha256 = _seal(archive, history, state, key, collector, stats)
-        database = db.connect(archive.db_path)
+        database = db.open_writer(archive.db_path)
         try:
             db.index_capture(database, head, sha256, state.records(("response",)),
                              state.documents(), state.images())
         finally:
-            database.conn.close()
+            database.close()
         faults.after("seal.database")
         finish_state(state, sealed_as=capture_id, left=result.left)
         faults.after("seal.crawl-state")
@@ -170,6 +170,9 @@ def _seal(archive: Archive, history: History, state: CrawlState, key: Ed25519Pri
         status = "partial"
     else:
         status = "complete"
+    answered = seed_errors(state, seeds, final_urls)
+    if answered and status == "complete":  # sealed as sent, but not the page asked for
+        status = "partial"
     sequence, previous = history.head()
     files = [{"path": f["path"], "bytes": f["bytes"], "sha256": f["sha256"]}
              for f in state.warc_files()]
@@ -210,7 +213,9 @@ def _seal(archive: Archive, history: History, state: CrawlState, key: Ed25519Pri
     sealed = seal(archive, history, capture_id, manifest.stream_bytes(head, lists),
                   [(f["path"], f["sha256"]) for f in files], key=key,
                   principal=collector["operator"], tsa=settings.tsa)
-    notes = _document_notes(state)
+    notes = [f"{seed}: the server answered HTTP {code} (sealed as it was sent; the page "
+             "itself was not there)" for seed, code in answered]
+    notes += _document_notes(state)
     if settings.media:
         notes += _media_notes(state)
     notes += [f"{r['target_uri']}: response truncated ({r['truncated']}), stored as received"
@@ -229,6 +234,19 @@ def _seal(archive: Archive, history: History, state: CrawlState, key: Ed25519Pri
         left=left if status == "interrupted" else 0, notes=notes,
     )
     return result, head, sealed.sha256
+
+
+def seed_errors(state: CrawlState, seeds: list[str],
+                final_urls: dict[str, str]) -> list[tuple[str, int]]:
+    """The seeds whose last answer (after their redirects) was an HTTP error: 4xx, 5xx."""
+    wanted = {final_urls.get(seed, seed): seed for seed in seeds}
+    found: dict[str, int] = {}
+    for record in state.records(("response",)):
+        seed = wanted.get(str(record.get("target_uri")))
+        code = record.get("http_status")
+        if seed is not None and isinstance(code, int):
+            found[seed] = code  # (the last answer to it, as retried)
+    return [(seed, found[seed]) for seed in seeds if found.get(seed, 0) >= 400]
 
 
 def _media_notes(state: CrawlState) -> list[str]:

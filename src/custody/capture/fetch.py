@@ -14,6 +14,7 @@ thread (a thread-local), never looked up on the shared connection afterwards.
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import time
@@ -24,12 +25,12 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 import httpcore
-import httpx
 
 from ..core import cookies as cookie_jar
 from ..core.fields import byte_count
 from . import recorder
 from .guard import AddressGuard, Blocked
+from .headers import Headers
 
 ENTITY_LIMIT = 4 * 1024 * 1024  # HTML and CSS bodies kept in memory for their links
 LINKED_TYPES = ("text/html", "application/xhtml+xml", "text/css")
@@ -49,7 +50,7 @@ class Exchange:
     response: IO[bytes] | None = None  # raw response bytes as received, spooled
     response_size: int = 0
     status: int | None = None
-    headers: httpx.Headers = field(default_factory=httpx.Headers)
+    headers: Headers = field(default_factory=Headers)
     ip: str | None = None
     port: int | None = None
     tls_chain: list[bytes] = field(default_factory=list)  # DER, as the server sent it
@@ -104,7 +105,15 @@ def ssl_context(*, ca_bundle: str | None = None, insecure: bool = False) -> ssl.
         return ctx
     if ca_bundle:
         return ssl.create_default_context(cafile=ca_bundle)
-    return httpx.create_ssl_context()
+    # as httpx would make it (its create_ssl_context): SSL_CERT_FILE or SSL_CERT_DIR
+    # when set, else certifi's roots
+    import certifi
+
+    if os.environ.get("SSL_CERT_FILE"):
+        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    if os.environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 class Fetcher:
@@ -221,7 +230,7 @@ class Fetcher:
             with self._pool.stream(method, target, headers=fields, content=body or None,
                                    extensions={"timeout": timeouts}) as response:
                 exchange.status = response.status
-                exchange.headers = httpx.Headers(response.headers)
+                exchange.headers = Headers(response.headers)
                 if self.cookies is not None and headers is None:
                     cookie_jar.take_set_cookie(self.cookies, url, exchange.headers.multi_items())
                 received = 0

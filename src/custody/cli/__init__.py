@@ -32,7 +32,9 @@ COMMANDS = {
     "export": "exporting:export",
     "import": "importing:import_command", "report": "reporting:report",
     "worker": "queueing:worker", "queue": "queueing:queue", "pull": "queueing:pull",
-    "secrets": "handover:secrets_command",
+    "secrets": "handover:secrets_command", "case": "cases:case", "tag": "notes:tag",
+    "untag": "notes:untag", "tags": "notes:tags", "note": "notes:note", "notes": "notes:notes",
+    "retract": "notes:retract", "list": "listing:list_command", "selectors": "listing:selectors",
 }
 
 

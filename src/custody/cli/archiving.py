@@ -320,7 +320,7 @@ def _report_capture(arch: Any, result: Any, as_json: bool) -> None:
                    f"{result.documents} documents, {len(result.failures)} failures{extra}")
     if result.status == "interrupted":
         sys.exit(ExitCode.INTERRUPTED)
-    if result.failures:
+    if result.failures or result.status == "partial":
         sys.exit(ExitCode.FETCH)
 
 

@@ -57,7 +57,8 @@ def history(root: str | None, url: str, as_json: bool) -> None:
 def diff(root: str | None, first: str, second: str, url: str | None) -> None:
     """Line diff of a page's extracted text in two captures (exit 0 same, 1 different).
 
-    URL defaults to the first capture's final URL.
+    Without URL, every page the two captures share is compared (and when they share
+    none, each one's pages are named, to pick one).
 
     \b
     custody diff 20261101T090000Z-1a2b3c4d 20261121T101500Z-5e6f7a8b
@@ -222,7 +223,7 @@ def show(root: str | None, capture_id: str, no_check: bool, as_json: bool) -> No
         for problem in summary.problems:
             click.echo(f"          {problem}")
     for f in content["warc_files"]:
-        click.echo(f"warc      {f['path']}  {f['bytes']} bytes  sha256 {f['sha256']}")
+        click.echo(f"warc      {f['path']}  {f['bytes']} bytes (the file)  sha256 {f['sha256']}")
     for r in content["records"]:
         if r["type"] != "response":
             continue
@@ -238,8 +239,8 @@ def show(root: str | None, capture_id: str, no_check: bool, as_json: bool) -> No
     for r in content["records"]:
         kind, _, page = (r.get("target_uri") or "").removeprefix("urn:").partition(":")
         if r["type"] == "resource" and page and (r.get("target_uri") or "").startswith("urn:"):
-            click.echo(f"render    {kind}  {page}  {r['length']} bytes  "
-                       f"sha256 {r['block_sha256']}")
+            click.echo(f"render    {kind}  {page}  {r['length']} bytes (its record in the "
+                       f"WARC, gzip)  sha256 {r['block_sha256']} (of the file)")
     for d in content["documents"]:
         meta = d.get("metadata")  # sealed with the document; older manifests: the database
         title = meta.get("title") if meta else summary.titles.get(d["url"])

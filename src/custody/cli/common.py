@@ -119,6 +119,35 @@ def signing_key(archive: Any = None) -> Any:
     return keyfile.load_key(path, ask_passphrase(needs))
 
 
+def archivist(archive: Any) -> tuple[Any, str]:
+    """The archivist's key and its principal in allowed_signers; KeyProblem when the key is
+    not one of the archive's archivists."""
+    from ..core.errors import KeyProblem
+
+    key = signing_key(archive)
+    principal = archive.principal_for(key.public_key())
+    if principal is None:
+        raise KeyProblem("this key is not one of the archive's archivists (custody key add, "
+                         "or custody key rotate)")
+    return key, principal
+
+
+account_option = click.option(
+    "--account", metavar="NAME", envvar="CUSTODY_ACCOUNT",
+    help="Who asked for it, when that is not the archivist whose key signs (recorded in the "
+         "event beside the key's principal; env CUSTODY_ACCOUNT).")
+
+
+def annotator(root: str | None, account: str | None) -> tuple[Any, Any]:
+    """The archive, and the Signer of an annotation made there (custody.annotate)."""
+    from ..annotate import Signer
+    from ..core.archive import Archive
+
+    arch = Archive.open(root)
+    key, who = archivist(arch)
+    return arch, Signer(key, who, account)
+
+
 def log_event(archive: Any, event: str, details: dict[str, Any]) -> None:
     """Record an event in the custody log when the archivist's key is at hand; a third
     party verifying a copy has no key, and nothing is written then."""
@@ -144,6 +173,23 @@ def log_event(archive: Any, event: str, details: dict[str, Any]) -> None:
                                                      details=details)
     except (CustodyError, OSError):
         return
+
+
+def echo_json(kind: str, payload: dict[str, Any]) -> None:
+    """One versioned JSON envelope (``custody-KIND/1``); dataclasses become objects."""
+    import dataclasses
+
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {k: plain(v) for k, v in dataclasses.asdict(value).items()}
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return value
+
+    click.echo(json.dumps({"format": f"custody-{kind}/1", **plain(payload)},
+                          ensure_ascii=False, indent=2))
 
 
 def print_rows(columns: list[str], rows: list[Any], fmt: str) -> None:

@@ -119,6 +119,7 @@ def worker(root: str | None, queue_url: str, name: str | None, visibility: float
                f"lock held {runner.seal.seals} times for {runner.seal.held_seconds:.2f} s, "
                f"found taken {runner.seal.waits} times; {runner.gate_asks} host-gate calls" +
                (f"; {runner.mirror.store.calls} store requests, "
+                f"{runner.mirror.store.sent // 1024} KB sent, "
                 f"{runner.mirror.store.received // 1024} KB read" if runner.mirror else ""))
 
 

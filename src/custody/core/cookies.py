@@ -18,12 +18,14 @@ from __future__ import annotations
 import contextlib
 import io
 import tempfile
-from email.message import Message
-from http.cookiejar import Cookie
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
+
+if TYPE_CHECKING:  # a capture without a session never loads them
+    from email.message import Message
+    from http.cookiejar import Cookie
 
 
 class Session:
@@ -114,6 +116,7 @@ def take_set_cookie(session: Session, url: str, fields: list[tuple[str, str]]) -
     if not any(name.lower() == "set-cookie" for name, _ in fields):
         return
     import urllib.request
+    from email.message import Message
 
     message = Message()
     for name, value in fields:

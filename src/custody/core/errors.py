@@ -14,6 +14,7 @@ The hierarchy::
     │   └── JobRefused                a job a worker will not run (its reason is kept
     │                                 on the queue; the worker goes on)
     ├── StoreError                    the object store (S3) is unusable        -> 10
+    │   └── StoreDamaged              its pieces are not those its head commits -> 1
     └── SecretsFound                  the session's secrets would be handed over -> 11
 
 Network failures while fetching are not exceptions at this level: they are
@@ -99,6 +100,15 @@ class JobRefused(QueueError):
 
 class StoreError(CustodyError):
     exit_code = ExitCode.STORE
+
+
+class StoreDamaged(StoreError):
+    """The store answers, but what it holds is not what its head commits (a piece or tile
+    whose bytes differ, one missing, a head that does not continue the folder's copy):
+    evidence that fails a check, so `verify --store` and `pull` refuse it, and a worker
+    seals nothing on top of it."""
+
+    exit_code = ExitCode.FAILED
 
 
 class SecretsFound(CustodyError):

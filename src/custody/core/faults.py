@@ -46,9 +46,11 @@ SEAL_STEPS = (
 OTHER_STEPS = (
     "warc.torn-record",  # a record half written to the WARC file, then death
     "pool.worker-job",  # a verify worker about to run a job
-    "store.capture",  # worker --store: a capture's files sent, its manifest last
-    "store.leaves",  # the ledger's leaves sent: the commit point in the store
-    "store.log.jsonl",  # the custody log sent (its checkpoint before it)
+    "store.pieces",  # worker --store: the new pieces and tiles sent, a capture's files
+    # but its manifest
+    "store.capture",  # the captures' manifests sent, last of their files
+    "store.head",  # the store's head written: the commit point in the store
+    "store.superseded",  # the pieces the new head no longer names removed
     "log.head",  # any event's signed log head written
     "import.copy",  # an imported file's copy renamed into place
     "index.mid-write",  # a capture's rows half written to custody.db, not committed

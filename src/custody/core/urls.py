@@ -17,8 +17,10 @@ _SKIP = ("#", "data:", "javascript:", "mailto:", "tel:", "about:", "blob:")
 def check_url(url: str) -> str:
     """The URL, normalised, or InvalidURL saying why it cannot be archived.
 
-    A URL passes only if both Python's parser and httpx's (which fetches it) take it, so
-    a URL is refused here, with its reason, rather than failing later in the fetch.
+    A URL passes only if Python's parser takes it and its host is one the fetcher can
+    ask for (an IP literal that is one, an ASCII name, or a name IDNA 2008 encodes, as
+    httpx's parser asks of it), so a URL is refused here, with its reason, rather than
+    failing later in the fetch.
     """
     text = url.strip()
     if not text:
@@ -41,15 +43,52 @@ def check_url(url: str) -> str:
         raise InvalidURL(f"unsupported scheme {scheme}: (only http and https)", url=url)
     if not host:
         raise InvalidURL("URL has no host", url=url)
-    import httpx
-
     try:
-        httpx.URL(text).host  # noqa: B018 - the host is decoded (IDNA) when asked for
+        _check_host(host)
+        _check_port(parts.netloc)
         normalised = normalise(text)
-        httpx.URL(normalised).host  # noqa: B018
-    except (ValueError, httpx.InvalidURL) as exc:  # UnicodeError (IDNA) is a ValueError
+        _check_host(urlsplit(normalised).hostname or "")
+    except ValueError as exc:  # UnicodeError (IDNA) is a ValueError
         raise InvalidURL(f"invalid URL ({exc})", url=url) from exc
     return normalised
+
+
+_IPV4 = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$")
+
+
+def _check_host(host: str) -> None:
+    """ValueError for a host no request can be made to: what httpx's URL parser refuses
+    (an IPv4- or IPv6-looking host that is no address, a name IDNA 2008 cannot encode)."""
+    import ipaddress
+
+    if _IPV4.match(host):
+        ipaddress.IPv4Address(host)
+    elif ":" in host:
+        ipaddress.IPv6Address(host.strip("[]"))
+    elif not host.isascii():
+        import idna
+
+        try:
+            idna.encode(host.lower())
+        except idna.IDNAError as exc:
+            raise ValueError(f"Invalid IDNA hostname: {host!r} ({exc})") from exc
+    elif any(label.startswith("xn--") for label in host.lower().split(".")):
+        import idna  # a Punycode label must decode, as httpx decodes the host it asks for
+
+        try:
+            idna.decode(host.lower())
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise ValueError(f"Invalid IDNA hostname: {host!r} ({exc})") from exc
+
+
+def _check_port(netloc: str) -> None:
+    """After an IPv6 literal's ']' comes nothing or ':' and a port (Python's parser reads
+    '[::1]x' as the host ::1 with no port; httpx refuses it)."""
+    at = netloc.rpartition("@")[2]
+    if "]" in at:
+        rest = at.rsplit("]", 1)[1]
+        if rest and not (rest.startswith(":") and (rest[1:].isdigit() or rest == ":")):
+            raise ValueError(f"Invalid port: {rest!r}")
 
 
 def normalise(url: str) -> str:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # imported when a database is written, not for reading one
     import sqlite_utils
 
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def _migrate(db: sqlite_utils.Database) -> None:
@@ -61,6 +61,48 @@ def connect(path: Path) -> sqlite_utils.Database:
     if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
         ensure_schema(db)
     return db
+
+
+def open_writer(path: Path) -> sqlite3.Connection:
+    """A plain connection for writing a capture's rows (index_capture, delete_capture):
+    sqlite-utils, whose import costs a one-page capture 40 ms, only makes the schema,
+    the first time (through ``connect``)."""
+    conn = sqlite3.connect(path)
+    if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+        conn.close()
+        made = connect(path).conn
+        made.commit()  # (filling a new table opened a transaction: closing would undo it)
+        made.close()
+        conn = sqlite3.connect(path)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA synchronous = NORMAL")  # (derived: see connect)
+    return conn
+
+
+def _insert(conn: sqlite3.Connection, table: str, rows: Iterable[dict[str, Any]]) -> None:
+    """Rows that share their keys, inserted in one statement each batch."""
+    batch: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if batch:
+            names = list(batch[0])
+            marks = ", ".join("?" * len(names))
+            conn.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})",
+                             [[row[n] for n in names] for row in batch])
+            batch.clear()
+
+    for row in rows:
+        if batch and list(row) != list(batch[0]):
+            flush()
+        batch.append(row)
+        if len(batch) >= 500:
+            flush()
+    flush()
+
+
+def _conn(db: Any) -> sqlite3.Connection:
+    """A sqlite-utils Database's connection, or the connection itself."""
+    return db.conn if hasattr(db, "conn") else db
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:
@@ -138,15 +180,21 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         db.execute("INSERT INTO search_index (search_index, rank) "
                    "VALUES ('rank', 'bm25(5.0, 1.0)')")
         index_documents(db, "SELECT id, title, text, language FROM documents")
+    from . import listing, selectors
+
+    listing.ensure(db.conn)
+    selectors.ensure(db.conn)
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    db.conn.commit()
 
 
-def index_documents(db: sqlite_utils.Database, sql: str, params: Iterable[Any] = ()) -> None:
+def index_documents(db: Any, sql: str, params: Iterable[Any] = ()) -> None:
     """Add the documents the query selects (id, title, text, language) to the search index."""
     from .textindex import index_text
 
-    rows = db.execute(sql, list(params)).fetchall()
-    db.conn.executemany(
+    conn = _conn(db)
+    rows = conn.execute(sql, list(params)).fetchall()
+    conn.executemany(
         "INSERT INTO search_index (rowid, title, body) VALUES (?, ?, ?)",
         ((doc_id, index_text(title, lang), index_text(text, lang))
          for doc_id, title, text, lang in rows),
@@ -154,7 +202,7 @@ def index_documents(db: sqlite_utils.Database, sql: str, params: Iterable[Any] =
 
 
 def index_capture(
-    db: sqlite_utils.Database,
+    db: Any,
     head: dict[str, Any],
     manifest_sha256: str,
     records: Iterable[dict[str, Any]],
@@ -168,52 +216,64 @@ def index_capture(
     """
     capture_id = head["capture_id"]
     failures = head.get("failures", [])
-    with db.conn:
-        delete_capture(db, capture_id)
-        db.table("captures").insert(
-            {
-                "id": capture_id,
-                "sequence": head["chain"]["sequence"],
-                "seed_url": head["seed_url"],
-                "final_url": head["final_url"],
-                "started_at": head["started_at"],
-                "finished_at": head["finished_at"],
-                "status": head["status"],
-                "operator": head["collector"]["operator"],
-                "key_fingerprint": head["collector"]["key_fingerprint"],
-                "manifest_sha256": manifest_sha256,
-                "responses": 0,
-                "documents": 0,
-                "failures": len(failures),
-            }
-        )
-        resources = (resource_row(capture_id, r) for r in records if r["type"] == "response")
-        db.table("resources").insert_all(resources, batch_size=500)
+    conn = _conn(db)
+    with conn:
+        delete_capture(conn, capture_id)
+        _insert(conn, "captures", [{
+            "id": capture_id,
+            "sequence": head["chain"]["sequence"],
+            "seed_url": head["seed_url"],
+            "final_url": head["final_url"],
+            "started_at": head["started_at"],
+            "finished_at": head["finished_at"],
+            "status": head["status"],
+            "operator": head["collector"]["operator"],
+            "key_fingerprint": head["collector"]["key_fingerprint"],
+            "manifest_sha256": manifest_sha256,
+            "responses": 0,
+            "documents": 0,
+            "failures": len(failures),
+        }])
+        _insert(conn, "resources",
+                (resource_row(capture_id, r) for r in records if r["type"] == "response"))
         from ..core import faults
 
         faults.after("index.mid-write")  # (a test's kill -9 inside the transaction)
-        ids = dict(db.execute(
-            "SELECT record_id, id FROM resources WHERE capture_id = ?", [capture_id]).fetchall())
-        db.table("documents").insert_all(
-            (document_row(capture_id, ids.get(entry["record_id"]), entry, doc)
-             for entry, doc in documents),
-            batch_size=200,
-        )
-        db.execute("UPDATE captures SET responses = ?, documents = (SELECT count(*) FROM "
-                   "documents WHERE capture_id = ?) WHERE id = ?",
-                   [len(ids), capture_id, capture_id])
-        db.table("failures").insert_all({"capture_id": capture_id, **f} for f in failures)
-        db.table("files").insert_all(
+        ids = _ResourceIds(conn, capture_id)  # looked up, not held: an import lists 300,000
+        _insert(conn, "documents", (document_row(capture_id, ids.get(entry["record_id"]), entry,
+                                                 doc) for entry, doc in documents))
+        conn.execute("UPDATE captures SET responses = (SELECT count(*) FROM resources WHERE "
+                     "capture_id = ?), documents = (SELECT count(*) FROM documents WHERE "
+                     "capture_id = ?) WHERE id = ?", [capture_id, capture_id, capture_id])
+        _insert(conn, "failures", ({"capture_id": capture_id, **f} for f in failures))
+        _insert(conn, "files", (
             {"capture_id": capture_id, "path": f["path"], "bytes": f["bytes"],
              "sha256": f["sha256"], "imported": 1 if f.get("imported") else 0}
-            for f in head.get("warc_files") or [])
-        db.table("images").insert_all(
+            for f in head.get("warc_files") or []))
+        _insert(conn, "images", (
             {"capture_id": capture_id, "resource_id": ids.get(image["record_id"]),
              "url": image["url"], "format": image["format"], "width": image["width"],
              "height": image["height"], "exif_datetime": image["exif_datetime"]}
-            for image in images)
-        index_documents(db, "SELECT id, title, text, language FROM documents "
-                            "WHERE capture_id = ?", [capture_id])
+            for image in images))
+        index_documents(conn, "SELECT id, title, text, language FROM documents "
+                              "WHERE capture_id = ?", [capture_id])
+        from . import listing, selectors
+
+        selectors.index_capture(conn, capture_id)
+        listing.index_capture(conn, capture_id)
+
+
+class _ResourceIds:
+    """A capture's resource row ids by record id (the last row, when one repeats), each
+    looked up in the index on record_id."""
+
+    def __init__(self, conn: sqlite3.Connection, capture_id: str) -> None:
+        self.conn, self.capture_id = conn, capture_id
+
+    def get(self, record_id: str) -> int | None:
+        row = self.conn.execute("SELECT id FROM resources WHERE record_id = ? AND capture_id = ? "
+                                "ORDER BY id DESC LIMIT 1", [record_id, self.capture_id]).fetchone()
+        return row[0] if row else None
 
 
 def document_row(capture_id: str, resource_id: int | None, entry: dict[str, Any],
@@ -255,19 +315,21 @@ def resource_row(capture_id: str, record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def delete_capture(db: sqlite_utils.Database, capture_id: str) -> None:
+def delete_capture(db: Any, capture_id: str) -> None:
     from .textindex import index_text
 
+    conn = _conn(db)
     # a contentless index forgets a row only when told the very tokens it was given
-    rows = db.execute("SELECT id, title, text, language FROM documents WHERE capture_id = ?",
-                      [capture_id]).fetchall()
-    db.conn.executemany(
+    rows = conn.execute("SELECT id, title, text, language FROM documents WHERE capture_id = ?",
+                        [capture_id]).fetchall()
+    conn.executemany(
         "INSERT INTO search_index (search_index, rowid, title, body) VALUES ('delete', ?, ?, ?)",
         ((doc_id, index_text(title, lang), index_text(text, lang))
          for doc_id, title, text, lang in rows))
-    for table in ("documents", "images", "failures", "files", "resources", "captures"):
+    for table in ("selectors", "capture_facets", "documents", "images", "failures", "files",
+                  "resources", "captures"):
         column = "id" if table == "captures" else "capture_id"
-        db.execute(f"DELETE FROM {table} WHERE {column} = ?", [capture_id])
+        conn.execute(f"DELETE FROM {table} WHERE {column} = ?", [capture_id])
 
 
 def capture_ids(db: sqlite_utils.Database) -> set[str]:

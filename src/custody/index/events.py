@@ -5,7 +5,9 @@ A command that shows a capture's history (``show``, ``report``, ``bundle``, ``lo
 --capture``, ``verify ID``) reads that capture's events from the log at the offsets
 kept here, and checks each against the log itself (its sha256): it never reads the
 whole log. Derived, like every table: the log is the evidence, ``custody reindex``
-rebuilds these rows from it, and ``custody verify`` compares them with it.
+rebuilds these rows from it, and ``custody verify`` compares them with it. The cases,
+tags and notes the events make (annotation.py) are applied as each event is indexed, so
+that they are as current as this index.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from . import annotation
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS log_events (seq INTEGER PRIMARY KEY, at TEXT, event TEXT, "
@@ -39,6 +43,18 @@ class Placed:
 def ensure(conn: sqlite3.Connection) -> None:
     for statement in SCHEMA:
         conn.execute(statement)
+    marks = ", ".join("?" * len(annotation.EVENTS))
+    if annotation.ensure(conn) and conn.execute(
+            f"SELECT 1 FROM log_events WHERE event IN ({marks}) LIMIT 1",
+            annotation.EVENTS).fetchone():
+        reset(conn)  # tables made after their events were indexed: index the log again
+
+
+def reset(conn: sqlite3.Connection) -> None:
+    """Forget every indexed event, and what the annotation events made."""
+    conn.execute("DELETE FROM log_events")
+    conn.execute("DELETE FROM log_event_captures")
+    annotation.reset(conn)
 
 
 def has_table(conn: sqlite3.Connection) -> bool:
@@ -77,6 +93,7 @@ def add(conn: sqlite3.Connection, rows: Iterable[tuple[int, int, bytes, str]]) -
                       sha256))
         conn.executemany("INSERT OR IGNORE INTO log_event_captures (capture_id, seq) "
                          "VALUES (?, ?)", ((c, seq) for c in captures_named(entry)))
+        annotation.apply(conn, seq, entry)
         count += 1
     return count
 

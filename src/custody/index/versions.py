@@ -56,8 +56,39 @@ def default_url(conn: sqlite3.Connection, capture_id: str) -> str:
 
 def diff(conn: sqlite3.Connection, first: str, second: str,
          url: str | None = None) -> tuple[bool, list[str]]:
-    """Whether the page's text is the same in both captures, and a unified line diff."""
-    target = normalise(url) if url else default_url(conn, first)
+    """Whether the page's text is the same in both captures, and a unified line diff;
+    without a URL, of every page the two captures share (NotFound when they share none,
+    naming what each holds, so that a URL can be given)."""
+    if url is not None:
+        return _diff_one(conn, first, second, normalise(url))
+    shared = _shared(conn, first, second)
+    if not shared:
+        def some(capture_id: str) -> str:
+            rows = conn.execute("SELECT DISTINCT url FROM documents WHERE capture_id = ? "
+                                "ORDER BY url LIMIT 3", [capture_id]).fetchall()
+            return ", ".join(r[0] for r in rows) or "no page with text"
+        for capture_id in (first, second):
+            default_url(conn, capture_id)  # NotFound for a capture that is not there
+        raise NotFound(f"the two captures share no page: name the page to compare "
+                       f"(`custody diff A B URL`); {first} holds {some(first)}; {second} holds "
+                       f"{some(second)}")
+    same, lines = True, []
+    for target in shared:
+        one_same, one = _diff_one(conn, first, second, target)
+        same = same and one_same
+        lines += one
+    return same, lines
+
+
+def _shared(conn: sqlite3.Connection, first: str, second: str) -> list[str]:
+    rows = conn.execute("SELECT DISTINCT a.url FROM documents a JOIN documents b "
+                        "ON b.url = a.url AND b.capture_id = ? WHERE a.capture_id = ? "
+                        "ORDER BY a.url", [second, first]).fetchall()
+    return [r[0] for r in rows]
+
+
+def _diff_one(conn: sqlite3.Connection, first: str, second: str,
+              target: str) -> tuple[bool, list[str]]:
     old, old_time = _text(conn, first, target)
     new, new_time = _text(conn, second, target)
     lines = list(difflib.unified_diff(

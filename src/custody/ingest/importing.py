@@ -154,12 +154,12 @@ def import_file(archive: Archive, source: Path, *, key: Ed25519PrivateKey,
         timings["seal"] = perf_counter() - start
         start = perf_counter()
         with archive.sealing():
-            database = db.connect(archive.db_path)
+            database = db.open_writer(archive.db_path)
             try:
                 db.index_capture(database, head, sealed.sha256, records,
                                  (tuple(pair) for pair in documents), store.images)
             finally:
-                database.conn.close()
+                database.close()
             faults.after("seal.database")
             journal.end(archive, capture_id)
         timings["index"] = perf_counter() - start

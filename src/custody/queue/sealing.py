@@ -20,8 +20,9 @@ the worker that lost it.
 
 On one machine the archive's own sealing lock (flock) is taken inside this one, as
 for any writer. With an object store (custody.store), the lock also spans the store's
-side of each seal: the shared files fetched just after it is taken, the seal sent just
-before it is released, the ledger written only over the version fetched.
+side of each seal: the store's head read (and what it adds fetched) just after it is
+taken, the seal sent just before it is released, the head written only over the
+version read.
 """
 
 from __future__ import annotations
@@ -131,13 +132,19 @@ class SharedSeal:
 
         if not self._seeded:
             self._seed()
-        self.mirror.begin(self.adopt)
+        try:
+            self.mirror.begin(self.adopt, token=self.token)
+        except Conflict as exc:
+            raise LostSeal(f"the store's head changed while this worker settled what "
+                           f"another left ({exc}); another worker holds the seal lock") \
+                from exc
         yield
         try:
             self.mirror.commit()
         except Conflict as exc:
-            raise LostSeal(f"the store's ledger changed while this worker sealed ({exc}); "
-                           "another worker holds the seal lock") from exc
+            sent = getattr(exc, "captures", None) or [None]
+            raise LostSeal(f"the store's head changed while this worker sealed ({exc}); "
+                           "another worker holds the seal lock", capture_id=sent[-1]) from exc
 
     def _seed(self) -> None:
         """An empty store gets the archive this worker's folder holds (`custody init`, the
@@ -154,7 +161,7 @@ class SharedSeal:
             from ..seal.ledger import Ledger
 
             Ledger(self.mirror.root / "manifests").origin()  # the ledger's name, sent too
-            self.mirror.seed()
+            self.mirror.seed(token=self.token)
         self._seeded = True
 
     def _steal_from_the_dead(self, value: str) -> bool:

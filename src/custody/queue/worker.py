@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.archive import Archive
-from ..core.errors import CustodyError, JobRefused, QueueError
+from ..core.errors import CustodyError, JobRefused, QueueError, StoreError
 from ..seal import journal
 from . import connection
 from .acceptance import Accepted, Gatekeeper, Permits
@@ -244,6 +244,8 @@ class Worker:
                     self.archive.manifests_dir, exc.capture_id).exists()):
                 self._set_aside(exc.capture_id)  # (a sealed one is the job's new holder's)
             return
+        except StoreError:
+            raise  # the store's, not the job's: the worker stops, the job goes to another
         except CustodyError as exc:
             self._finish(taken, "failed", "", str(exc))
             return

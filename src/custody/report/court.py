@@ -119,14 +119,14 @@ def _certificates(pem: bytes) -> list[Certificate]:
 
 def _log(archive: Archive, report: Report) -> None:
     """Every event of the custody log about this capture, and the archive-wide
-    verifications made since it was sealed: read where custody.db's index places them
-    (the whole log only when there is no usable index)."""
+    verifications made since it was sealed: found through custody.db's index of the log,
+    each read from the log itself (the whole log only when there is no index)."""
     from ..seal.log_events import of_capture
 
+    cid = report.content["capture_id"]
     sealed_at = report.content.get("finished_at") or ""
-    found, _ = of_capture(archive.root, report.content["capture_id"],
-                          archive_wide_since=sealed_at)
-    report.events = [event.entry for event in found if event.entry]
+    events, _ = of_capture(archive.root, cid, archive_wide_since=sealed_at)
+    report.events.extend(event.entry for event in events)
 
 
 def _tokens(archive: Archive, sealed: manifest.Sealed) -> list[tuple[str, str, str]]:

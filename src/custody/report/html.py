@@ -167,9 +167,12 @@ def _came_back(report: Report) -> str:
               f'<span class="hash">{_t(f["sha256"])}</span>']
              for f in content.get("warc_files") or []]
     return ("<h2>5. What came back</h2>"
-            + _table(["WARC file", "Bytes", "SHA-256"], files)
-            + _table(["Status", "URL", "Type", "Stored bytes", "Payload SHA-256",
-                      "Truncated"], rows)
+            + _table(["WARC file", "File size (bytes)", "SHA-256"], files)
+            + "<p>Each response below is one record of those files: its size there is its "
+              "gzip member's (its WARC and HTTP headers and body, compressed), not the "
+              "page's size; the payload's SHA-256 is of the body as it was sent.</p>"
+            + _table(["Status", "URL", "Type", "Record in the WARC (bytes, gzip)",
+                      "Payload SHA-256", "Truncated"], rows)
             + (_table(["URL", "Failure", "Reason"], failures) if failures
                else "<p>No fetch failed.</p>") + _media(content))
 

@@ -64,13 +64,13 @@ class CustodyLog:
 
     def torn(self) -> int:
         """Bytes of a last event cut short by an interrupted write (0: none)."""
-        from .ledger import tail_torn
+        from ..core.torn import tail_torn
 
         return tail_torn(self.path)
 
     def repair(self) -> None:
         """Cut a torn last event off (it was never written whole, so never signed whole)."""
-        from .ledger import cut_torn
+        from ..core.torn import cut_torn
 
         cut_torn(self.path)
 
@@ -80,7 +80,7 @@ class CustodyLog:
     def reversed_lines(self) -> Iterator[bytes]:
         """The whole lines from the last to the first, read from the end in blocks (a
         torn last line is left out): what the newest events need, at any length."""
-        from .ledger import tail_torn
+        from ..core.torn import tail_torn
 
         try:
             fh = open(self.path, "rb")  # noqa: SIM115 (closed below, as the reader stops)
@@ -156,7 +156,8 @@ class CustodyLog:
 
     def sign_head(self, history: History, *, key: Ed25519PrivateKey, who: str) -> None:
         """Write ``log.head``: the log's name, length and last line's sha256, signed."""
-        from .ledger import Ledger, key_name, sign_note
+        from .ledger import Ledger
+        from .note import key_name, sign_note
 
         origin = Ledger(self.path.parent.parent).origin()
         text = sign_note(history.log_head_body(origin), key_name(who), key)

@@ -21,27 +21,24 @@ On disk, under ``manifests/ledger/``:
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..core import faults, sshsig
 from ..core.atomic import write_atomic
+from ..core.torn import cut_torn, tail_torn
 from . import merkle
+from .note import key_name, sign_note
 from .tiles import Tiles
 
 if TYPE_CHECKING:
     from .held import Sealed
     from .history import History
-
-SIGNATURE_DASH = "\u2014"  # a signed note's signature lines start with an em dash
-
 
 @dataclass(frozen=True)
 class Leaf:
@@ -80,29 +77,6 @@ class Checkpoint:
         return None
 
 
-def key_name(principal: str) -> str:
-    """A signed note's key name: no spaces, no '+'."""
-    cleaned = "".join(ch if ch.isprintable() and not ch.isspace() and ch != "+" else "_"
-                      for ch in principal)
-    return cleaned or "custody"
-
-
-def key_id(name: str, public: Ed25519PublicKey) -> bytes:
-    """The note key ID (C2SP signed-note): an Ed25519 key's is of type 0x01; a security
-    key's, whose signatures are not plain Ed25519 ones, of type 0xff (signed-note's type
-    for others), over its SSH key blob."""
-    if sshsig.key_type(public) == sshsig.SK_KEY_TYPE:
-        kind, raw = b"\xff", sshsig.public_key_blob(public)
-    else:
-        kind, raw = b"\x01", public.public_bytes_raw()
-    return hashlib.sha256(name.encode() + b"\n" + kind + raw).digest()[:4]
-
-
-def sign_note(body: str, name: str, key: Ed25519PrivateKey) -> str:
-    signature = key_id(name, key.public_key()) + key.sign(body.encode())
-    return f"{body}\n{SIGNATURE_DASH} {name} {base64.b64encode(signature).decode()}\n"
-
-
 def parse_checkpoint(text: str) -> Checkpoint:
     """Read a signed checkpoint; ValueError when it is not one."""
     body, sep, _ = text.partition("\n\n")
@@ -118,79 +92,6 @@ def parse_checkpoint(text: str) -> Checkpoint:
     if len(root) != 32:
         raise ValueError("root hash is not 32 bytes")
     return Checkpoint(origin, int(size_text), root, text, tuple(lines[3:]))
-
-
-def well_formed(text: str) -> bool:
-    """Whether a signed note is exactly as C2SP (and custody) writes one: its body, a blank
-    line, and signature lines of an em dash, a name and base64, each ending in a newline;
-    a byte changed around the signatures, where they do not reach, is not."""
-    body, sep, signatures = text.partition("\n\n")
-    if not sep or not body or not signatures.endswith("\n"):
-        return False
-    for line in signatures[:-1].split("\n"):
-        parts = line.split(" ")
-        if len(parts) != 3 or parts[0] != SIGNATURE_DASH or not parts[1]:
-            return False
-        try:
-            base64.b64decode(parts[2], validate=True)
-        except ValueError:
-            return False
-    return True
-
-
-def note_signers(text: str, keys: Iterable[tuple[str, Ed25519PublicKey]]) -> list[str]:
-    """The names of the given keys that validly signed the note."""
-    body, sep, signatures = text.partition("\n\n")
-    if not sep:
-        return []
-    message = (body + "\n").encode()
-    good = []
-    for line in signatures.splitlines():
-        parts = line.split(" ")
-        if len(parts) != 3 or parts[0] != SIGNATURE_DASH:
-            continue
-        try:
-            blob = base64.b64decode(parts[2], validate=True)
-        except ValueError:
-            continue
-        for name, public in keys:
-            if name == parts[1] and blob[:4] == key_id(name, public):
-                try:
-                    public.verify(blob[4:], message)
-                except InvalidSignature:
-                    continue
-                good.append(name)
-    return good
-
-
-def tail_torn(path: Path) -> int:
-    """Bytes after a file's last newline: a line an interrupted append left half written
-    (0: none). Read from the end, whatever the file's size."""
-    try:
-        with open(path, "rb") as fh:
-            end = fh.seek(0, 2)
-            position = end
-            while position > 0:
-                step = min(65536, position)
-                position -= step
-                fh.seek(position)
-                block = fh.read(step)
-                cut = block.rfind(b"\n")
-                if cut >= 0:
-                    return end - (position + cut + 1)
-            return end
-    except FileNotFoundError:
-        return 0
-
-
-def cut_torn(path: Path) -> int:
-    """Cut a torn last line off (it never held a whole line); the bytes cut."""
-    torn = tail_torn(path)
-    if torn:
-        with open(path, "r+b") as fh:
-            fh.truncate(fh.seek(0, 2) - torn)
-            os.fsync(fh.fileno())
-    return torn
 
 
 LOG_EXTENSION = "custody-log"  # the checkpoint's line that commits the custody log

@@ -48,8 +48,7 @@ def catch_up(root: Path, conn: sqlite3.Connection) -> int:
     index.ensure(conn)
     start, seq = _resume_point(root, conn)
     if start is None:
-        conn.execute("DELETE FROM log_events")
-        conn.execute("DELETE FROM log_event_captures")
+        index.reset(conn)
         start, seq = 0, 0
     lines, _ = read_lines(log_path(root), start)
     rows = []

@@ -61,6 +61,24 @@ def read(path: Path, *, lazy: bool = False) -> Sealed:
     return Sealed(capture_id, path, data, content, lazy=lazy)
 
 
+def read_head(path: Path) -> Sealed:
+    """A manifest read lazily, its head scanned from the file without parsing its lists
+    (head_scan): what sealing reads of a manifest of any size. Its content, if asked for,
+    is read again and parsed whole."""
+    from .head_scan import scan
+
+    found = scan(path)
+    sealed = Sealed(path.name.removesuffix(".json"), path, None, None, lazy=True)
+    sealed.sha256, sealed.leaf_hash, sealed.size = found.sha256, found.leaf_hash, found.size
+    head = found.head
+    if head is None or head.get("format") != FORMAT:
+        sealed.problem = found.problem or f"not a {FORMAT} manifest"
+        return sealed
+    sealed.readable = True
+    sealed.head = {k: v for k, v in head.items() if k not in LISTS}
+    return sealed
+
+
 def read_capture(manifests_dir: Path, capture_id: str) -> tuple[Sealed, dict[str, Any]]:
     """The capture's manifest and its content; NotFound, or ArchiveError saying what is
     wrong with it."""

@@ -122,9 +122,8 @@ def log_imported(archive: Archive, history: History, path: Path, *, key: Ed25519
     """An import's `imported` event (what was imported, from where, the check's verdict,
     the records), after its `captured` one, unless the log holds it; whether it was
     written. Its details are the manifest's, so recovery writes what the import would."""
-    sealed = manifest.read(path)
-    content = sealed.content or {}
-    item = (content.get("imported") or [{}])[0]
+    sealed = manifest.read_head(path)  # its head: the records are not read
+    item = (sealed.head.get("imported") or [{}])[0]
     log = CustodyLog(archive.manifests_dir)
     for entry in log.reversed_entries():
         details = entry.get("details") or {}
@@ -157,7 +156,7 @@ def publish_unfinished(archive: Archive, history: History, *, key: Ed25519Privat
     for entry in journal.pending(archive):
         path = manifest.manifest_path(archive.manifests_dir, entry.capture_id)
         if path.exists():
-            sealed = manifest.read(path, lazy=True)
+            sealed = manifest.read_head(path)
             if not in_ledger(archive, history, sealed):
                 found.append((sealed.sequence or 0, entry.capture_id))
     for _, capture_id in sorted(found):

@@ -169,7 +169,7 @@ def publish(archive: Archive, history: History, capture_id: str, *, key: Ed25519
     `captured` event in the log. What was completed, for a note."""
     done = []
     ledger = Ledger(archive.manifests_dir)
-    sealed = manifest.read(manifest.manifest_path(archive.manifests_dir, capture_id), lazy=True)
+    sealed = manifest.read_head(manifest.manifest_path(archive.manifests_dir, capture_id))
     if not in_ledger(archive, history, sealed):
         head = history.head()
         chain = sealed.head.get("chain") or {}

@@ -92,8 +92,12 @@ class Store:
         except Exception as exc:
             raise StoreError(f"cannot use the store: {_reason(exc)}", where=str(self.url)) \
                 from exc
+        # for the benchmark and the tests: requests, bytes of objects read and written,
+        # objects read (their bodies; a GET that says "unchanged" reads none)
         self.calls = 0
-        self.received = 0  # bytes of objects read, for the benchmark and the tests
+        self.received = 0
+        self.sent = 0
+        self.reads = 0
 
     # -- patience ------------------------------------------------------------------------
 
@@ -182,6 +186,7 @@ class Store:
                 raise
             data = found["Body"].read()
             self.received += len(data)
+            self.reads += 1
             return data, found["ETag"]
 
         return self._call(f"read {relative}", fetch)
@@ -195,14 +200,18 @@ class Store:
         def fetch() -> str:
             found = self.client.get_object(Bucket=self.url.bucket, Key=key)
             digest = hashlib.md5(usedforsecurity=False)
+            size = 0
             with open(tmp, "wb") as out:
                 for chunk in found["Body"].iter_chunks(1 << 20):
                     digest.update(chunk)
                     out.write(chunk)
+                    size += len(chunk)
             etag = str(found["ETag"])
             if "-" not in etag and etag.strip('"') != digest.hexdigest():
                 raise StoreError(f"{relative}: the bytes read do not match the store's "
                                  "MD5 of them", where=str(self.url))
+            self.received += size
+            self.reads += 1
             return etag
 
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -225,6 +234,7 @@ class Store:
 
         def send() -> str:
             attempts[0] += 1
+            self.sent += len(data)
             try:
                 put = self.client.put_object(Bucket=self.url.bucket, Key=key, Body=data,
                                              ContentMD5=_content_md5(data), **conditions)

@@ -105,9 +105,12 @@ def check_capture(ctx: Context, sealed: manifest.Sealed, logged: Logged,
 
     archive, cid = ctx.archive, sealed.capture_id
     check_seal(archive, sealed, ctx.signers, ctx.admission, report)
-    if ctx.roots is None:
-        ctx.roots = trusted_roots(archive, report.notes)
-    check_timestamps(sealed, tokens_of(sealed, ctx.roots), report)
+    def roots() -> list[Any]:  # loaded once a process, and only for a capture with tokens
+        if ctx.roots is None:
+            ctx.roots = trusted_roots(archive, report.notes)
+        return ctx.roots
+
+    check_timestamps(sealed, tokens_of(sealed, roots), report)
     recorded = cid in logged[1] or cid in ctx.recorded_beyond_index
     older = check_capture_coverage(archive, sealed, logged[0].get(cid), recorded, report)
     out["older"] += older

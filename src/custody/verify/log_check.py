@@ -21,7 +21,7 @@ from ..core.archive import Archive
 from ..seal.custody_log import HEAD, canonical
 from .report import FAILED, PASSED, UNCHECKED, Report
 
-RANGE_BYTES = 16 * 1024 * 1024
+RANGE_BYTES = 4 * 1024 * 1024  # a job holds one range: its memory, whatever the log
 
 
 @dataclass
@@ -173,7 +173,8 @@ def check_head(archive: Archive, plan: LogPlan, hashes: dict[int, str], keys: li
                commits_log: bool, report: Report) -> None:
     """log.head: signed by an admitted key, of this archive's log, naming an event the log
     holds there; events after it are an append whose head was not signed (a note)."""
-    from ..seal.ledger import Ledger, note_signers, well_formed
+    from ..seal.ledger import Ledger
+    from ..seal.note import note_signers, well_formed
 
     name = f"manifests/ledger/{HEAD}"
     path = archive.manifests_dir / "ledger" / HEAD

@@ -19,8 +19,10 @@ from typing import Any
 
 from ..core.archive import Archive
 from ..seal import manifest
-from ..seal.ledger import Ledger, note_signers
+from ..seal.ledger import Ledger
+from ..seal.note import note_signers
 from . import captures as groups_of
+from .annotations import check_selectors
 from .log_check import admitted_since, log_keys
 from .pool import Job, Pool
 from .proofs import admitted_keys, check_against, check_inclusion, history_problems
@@ -38,7 +40,7 @@ def verify_named(archive: Archive, ids: list[str], against: str | None, workers:
     key_lines = _key_lines(archive)
     admission, since = admitted_since(key_lines, signers)
     keys = admitted_keys(signers, admission)
-    latest, newest, read_error = read_checkpoints(archive)
+    latest, newest, read_error = read_checkpoints(archive, listed=False)
     checkpoint_ok = _checkpoint(archive, latest, newest, read_error, keys, signers, admission,
                                 progress.sealing, report)
     ctx = groups_of.Context(archive, signers, admission, progress.sealing, summarize)
@@ -47,7 +49,9 @@ def verify_named(archive: Archive, ids: list[str], against: str | None, workers:
                        for cid in ids]
     searches = len(jobs)
     jobs.append(partial(_search_index, archive, ids))
-    with Pool(jobs, min(workers, len(jobs))) as pool:
+    jobs.append(partial(check_selectors, archive, (None, None), ids))
+    # a capture or two: a worker costs more to start than it takes over
+    with Pool(jobs, min(workers, len(jobs)) if len(ids) > 2 else 0) as pool:
         for number in range(len(ids)):
             out = pool.result(number)
             report.merge(out["findings"])

@@ -15,7 +15,8 @@ from typing import Any
 from ..core import allowed_signers, sshsig
 from ..core.archive import Archive
 from ..seal import merkle
-from ..seal.ledger import Checkpoint, Ledger, note_signers, parse_checkpoint
+from ..seal.ledger import Checkpoint, Ledger, parse_checkpoint
+from ..seal.note import note_signers
 from ..seal.trust import Admission
 from .report import FAILED, PASSED, UNCHECKED, Report
 
@@ -23,7 +24,7 @@ from .report import FAILED, PASSED, UNCHECKED, Report
 def admitted_keys(signers: list[allowed_signers.AllowedSigner] | None,
                   admission: Admission) -> list[tuple[str, Any]]:
     """(signed-note key name, public key) of every admitted signer."""
-    from ..seal.ledger import key_name
+    from ..seal.note import key_name
 
     return [(key_name(p), s.public_key) for s in signers or []
             if admission.admits(sshsig.fingerprint(s.public_key)) for p in s.principals]

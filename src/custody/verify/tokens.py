@@ -7,6 +7,7 @@ that a capture which asked a TSA has a token or a pending mark.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -74,14 +75,18 @@ def check_tokens(archive: Archive, capture_ids: list[str] | None) -> tuple[Token
     return results, notes
 
 
-def tokens_of(sealed: manifest.Sealed, roots: list[Any]) -> TokenResults:
+def tokens_of(sealed: manifest.Sealed, trusted: Callable[[], list[Any]]) -> TokenResults:
     """One capture's tokens checked against its manifest's bytes (as check_tokens does
-    for every capture)."""
-    from ..seal.timestamp import check_token, token_paths
+    for every capture); ``trusted`` gives the TSA roots, asked only when there are
+    tokens (their certificate libraries are slow to load)."""
+    from ..seal.timestamp import token_paths
 
     tokens = token_paths(sealed.path)
     if not tokens:
         return {}
+    from ..seal.timestamp import check_token
+
+    roots = trusted()
     digest = hashlib.sha256(sealed.data)
     checked: list[tuple[str, str, str, str | None]] = []
     for token in tokens:

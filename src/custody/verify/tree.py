@@ -16,24 +16,35 @@ from typing import Any
 
 from ..core.archive import Archive
 from ..seal import merkle
-from ..seal.ledger import Checkpoint, Ledger, note_signers, parse_checkpoint, well_formed
+from ..seal.ledger import Checkpoint, Ledger, parse_checkpoint
+from ..seal.note import note_signers, well_formed
 from ..seal.tiles import HASH, expected
 from .report import FAILED, PASSED, UNCHECKED, Report
 
 
-def read_checkpoints(archive: Archive) -> tuple[Checkpoint | None, Checkpoint | None, str | None]:
+def read_checkpoints(archive: Archive, *, listed: bool = True
+                     ) -> tuple[Checkpoint | None, Checkpoint | None, str | None]:
     """The latest checkpoint, the newest of the history, and why the latest cannot be
-    read (None: it can, or there is none)."""
+    read (None: it can, or there is none). Without ``listed`` the history's folder is not
+    listed (it holds a checkpoint for every size): the newest is looked for from the
+    latest's size on, a seal writing one for each size in turn."""
     ledger = Ledger(archive.manifests_dir)
     try:
         latest = ledger.latest()
     except (ValueError, OSError) as exc:
         return None, None, f"unreadable: {exc}"
-    history = ledger.history()
+    if listed:
+        history = ledger.history()
+        newest_size = max(history) if history else None
+    else:
+        newest_size = None
+        size = latest.size if latest is not None else 0
+        while ledger.checkpoint_path(size).exists():
+            newest_size, size = size, size + 1
     newest = None
-    if history:
+    if newest_size is not None:
         try:
-            newest = parse_checkpoint(history[max(history)].read_text())
+            newest = parse_checkpoint(ledger.checkpoint_path(newest_size).read_text())
         except (OSError, ValueError):
             newest = None
     return latest, newest, None

@@ -23,6 +23,7 @@ from ..core.archive import Archive
 from ..seal import manifest
 from ..seal.ledger import Ledger
 from . import captures as groups_of
+from .annotations import check_annotations, check_selectors
 from .log_check import (
     LogPlan,
     admitted_since,
@@ -81,7 +82,8 @@ def verify_whole(archive: Archive, against: str | None, workers: int, progress: 
         wanted = _log_lines_wanted(archive, latest)
         jobs: list[Job] = [partial(check_tree, archive, sizes, progress.sealing),
                            partial(check_events_index, archive),
-                           partial(_database, archive, size, progress)]
+                           partial(_database, archive, size, progress),
+                           partial(check_annotations, archive)]
         fixed = len(jobs)
         jobs += [partial(check_range, log.path, start, end, first, log_keys(signers), since,
                          wanted) for start, end, first in log.ranges]
@@ -92,8 +94,9 @@ def verify_whole(archive: Archive, against: str | None, workers: int, progress: 
         from .search_index import ranges
 
         takers = workers + 1 if workers else 1
-        jobs += [partial(_search_index, archive, between)
-                 for between in ranges(archive.db_path, None, takers)]
+        between_ids = ranges(archive.db_path, None, takers)
+        jobs += [partial(_search_index, archive, between) for between in between_ids]
+        jobs += [partial(check_selectors, archive, between) for between in between_ids]
         big_start = len(jobs)
         batch, rest = _parse_big(archive, big)
         known = {path: -1 - number for path, number in hashed.items()}
@@ -123,6 +126,7 @@ def verify_whole(archive: Archive, against: str | None, workers: int, progress: 
             tree = pool.result(0)
             report.merge(pool.result(1))
             report.merge(pool.result(2))
+            report.merge(pool.result(3))
             log_results = [pool.result(n) for n in range(fixed, log_end)]
             for number in range(log_end, big_start):
                 report.merge(pool.result(number))
