@@ -22,6 +22,7 @@ from conftest import SEEDS, Custody, chain_ids, trust_tsa
 from custody.testing.payloads import TITLE, hostile_page
 from custody.testing.serving import Served, serving
 from custody.testing.site import Page, SiteServer, build_site
+from test_annotation_index import CONTACTS
 
 CUSTODY = str(Path(sys.executable).with_name("custody"))
 
@@ -35,8 +36,9 @@ def archive(tmp_path_factory: pytest.TempPathFactory, tsa: Any) -> Iterator[Cust
     trust_tsa(runner, tsa)  # each capture timestamped by the local TSA
     pages = build_site(SEEDS)
     pages["/hostile.html"] = Page(hostile_page(), "text/html; charset=utf-8")
+    pages["/contacts.html"] = Page(CONTACTS.encode(), "text/html; charset=utf-8")
     with SiteServer(pages) as site:
-        for path in ("/en.html", "/fa.html", "/ru.html", "/hostile.html"):
+        for path in ("/en.html", "/fa.html", "/ru.html", "/hostile.html", "/contacts.html"):
             runner.archive(site.url + path)
         runner.archive(site.url + "/fa.html")  # a second capture of one URL
     yield runner
@@ -310,11 +312,85 @@ def test_a_screenshot_less_capture_has_a_placeholder_thumbnail(served: Served,
 # -- a team's workbench ----------------------------------------------------------------------
 
 
+def shown_ids(html: str) -> set[str]:
+    return set(re.findall(r'<code>(\d{8}T\d{6}Z-[0-9a-f]{8})</code>', html))
+
+
+def test_cases_tags_and_notes_are_the_library_s_signed_events(served: Served,
+                                                               archive: Custody) -> None:
+    client = served.signed_in()
+    en, contacts = capture_of(archive, "/en.html"), capture_of(archive, "/contacts.html")
+    token = csrf_of(client.get("/cases").text)
+    assert client.post("/cases", data={"name": "Zahedan"}).status_code == 403  # no token
+    made = client.post("/cases", data={"csrf": token, "name": "Zahedan",
+                                       "description": "Statements"})
+    assert made.status_code == 303 and made.headers["location"].startswith("/cases/case-")
+    case_id = made.headers["location"].rsplit("/", 1)[1]
+    event = log_entries(archive)[-1]
+    assert event["event"] == "case-created" and event["details"]["case_id"] == case_id
+    assert event["details"]["account"] == "tester@example.org"
+    assert client.post("/cases", data={"csrf": token, "name": " zahedan"}).status_code == 400
+    # from the captures list: the ticked captures, back to the list
+    added = client.post("/cases/add", data={"csrf": token, "case": case_id,
+                                            "capture": [en, contacts], "next": "/captures"})
+    assert added.status_code == 303 and added.headers["location"] == "/captures"
+    assert sorted(log_entries(archive)[-1]["details"]["capture_ids"]) == sorted([en, contacts])
+    again = client.post("/cases/add", data={"csrf": token, "case": case_id, "capture": en})
+    assert again.status_code == 400 and "already in the case" in again.text
+    away = client.post("/cases/add", data={"csrf": token, "case": case_id, "capture": en,
+                                           "next": "//attacker.test/"})
+    assert away.status_code == 400  # (already in it; a redirect elsewhere is never made)
+    assert shown_ids(client.get("/captures", params={"case": case_id}).text) == {en, contacts}
+    assert shown_ids(client.get("/captures", params={"case": "zahedan"}).text) == {en, contacts}
+    assert "no such case" in client.get("/captures", params={"case": "nowhere"}).text
+    # tags
+    tagged = client.post(f"/captures/{en}/tags", data={"csrf": token, "tag": "Weapons"})
+    assert tagged.status_code == 303 and log_entries(archive)[-1]["event"] == "tagged"
+    assert client.post(f"/captures/{en}/tags", data={"csrf": token, "tag": "weapons"}) \
+        .status_code == 400
+    assert shown_ids(client.get("/captures", params={"tag": "WEAPONS"}).text) == {en}
+    assert client.post(f"/captures/{contacts}/tags", data={"csrf": token, "tag": "gone"}) \
+        .status_code == 303
+    untagged = client.post(f"/captures/{contacts}/tags",
+                           data={"csrf": token, "tag": "Gone", "action": "remove"})
+    assert untagged.status_code == 303 and log_entries(archive)[-1]["event"] == "untagged"
+    assert shown_ids(client.get("/captures", params={"tag": "gone"}).text) == set()
+    # notes: a quoted passage the sealed text holds, and one it does not (refused)
+    noted = client.post(f"/captures/{en}/notes", data={
+        "csrf": token, "text": "Names the scale.", "quote": "monstrous   scale of\nthe massacre",
+        "case": case_id})
+    assert noted.status_code == 303, noted.text
+    event = log_entries(archive)[-1]
+    assert event["event"] == "note-added" and event["details"]["case_id"] == case_id
+    quote = event["details"]["quote"]
+    assert quote["text"] == "monstrous   scale of\nthe massacre" and quote["end"] > quote["start"]
+    count = len(log_entries(archive))
+    refused = client.post(f"/captures/{en}/notes", data={
+        "csrf": token, "text": "Made up.", "quote": "a passage the page never held"})
+    assert refused.status_code == 400 and "not in" in refused.text
+    assert len(log_entries(archive)) == count
+    # what the pages show
+    capture_page = client.get(f"/captures/{en}").text
+    assert "Weapons" in capture_page and "Names the scale." in capture_page
+    assert "monstrous   scale of" in capture_page and "Zahedan" in capture_page
+    case_page = client.get(f"/cases/{case_id}")
+    assert case_page.status_code == 200
+    text = case_page.text
+    assert "Statements" in text and "Names the scale." in text and "Weapons" in text
+    assert "press@example.org" in text and "+989121234567" in text  # selectors found
+    assert f"/captures/{contacts}?page=" in text  # with the page that holds them
+    assert client.get("/cases/case-000000000000").status_code == 404
+    listed = client.get("/cases").text
+    assert f'href="/cases/{case_id}"' in listed
+    assert "Zahedan" in client.get("/captures").text  # each row's cases and tags
+
+
 @pytest.fixture(scope="module")
 def team(archive: Custody, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     accounts = tmp_path_factory.mktemp("accounts") / "accounts.json"
     env = {**os.environ, "CUSTODY_ACCOUNTS": str(accounts), "CUSTODY_KEY": str(archive.key)}
-    for name, role in (("ada", "admin"), ("ivan", "investigator"), ("vera", "viewer")):
+    for name, role in (("ada", "admin"), ("ivan", "investigator"), ("vera", "viewer"),
+                       ("wes", "viewer")):
         made = subprocess.run([CUSTODY, "account", "add", name, "--role", role],
                               env={**env, "CUSTODY_PASSWORD": f"{name}-password-long"},
                               capture_output=True, text=True)
@@ -376,6 +452,30 @@ def test_signing_out_ends_the_session(team: Served) -> None:
     out = client.post("/logout", data={"csrf": csrf_of(page.text)})
     assert out.status_code == 303
     assert client.get("/captures").status_code == 303  # to the sign-in page
+
+
+def test_a_viewer_reads_cases_but_cannot_annotate(team: Served, archive: Custody) -> None:
+    cid = capture_of(archive, "/en.html")
+    viewer = sign_in(team, "wes")
+    page = viewer.get(f"/captures/{cid}")
+    assert page.status_code == 200 and "Cases, tags and notes" in page.text
+    assert "Add the note" not in page.text and 'action="/cases/add"' not in page.text
+    assert viewer.get("/cases").status_code == 200
+    token = csrf_of(page.text)
+    before = len(log_entries(archive))
+    for path, data in (("/cases", {"name": "Viewer's own"}),
+                       ("/cases/add", {"case": "x", "capture": cid}),
+                       (f"/captures/{cid}/tags", {"tag": "mine"}),
+                       (f"/captures/{cid}/notes", {"text": "mine"})):
+        refused = viewer.post(path, data={"csrf": token, **data})
+        assert refused.status_code == 403, (path, refused.text)
+    assert len(log_entries(archive)) == before  # nothing written
+    investigator = sign_in(team, "ivan")
+    token = csrf_of(investigator.get("/cases").text)
+    made = investigator.post("/cases", data={"csrf": token, "name": "Team case"})
+    assert made.status_code == 303
+    assert log_entries(archive)[-1]["event"] == "case-created"
+    assert log_entries(archive)[-1]["details"]["account"] == "ivan"
 
 
 def test_team_logins_are_limited(team: Served) -> None:

@@ -11,7 +11,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import actions, auth, pages
+from . import actions, annotating, auth, pages
 from .security import Guard, GuardSettings
 from .workbench import HERE, Workbench
 
@@ -28,6 +28,13 @@ ROUTES = [
     Route(f"/captures/{ID}/verify", actions.verify, methods=["POST"]),
     Route(f"/captures/{ID}/download/{{kind:str}}", actions.download, methods=["POST"]),
     Route("/checks/{check_id:str}", actions.check_state),
+    Route(f"/captures/{ID}/tags", annotating.tag, methods=["POST"]),
+    Route(f"/captures/{ID}/notes", annotating.note, methods=["POST"]),
+    Route("/cases", annotating.cases_page),
+    Route("/cases", annotating.create, methods=["POST"]),
+    Route("/cases/add", annotating.add_to_case, methods=["POST"]),
+    Route("/cases/{case:str}", annotating.case_page),
+    Route("/cases/{case:str}/export", annotating.export, methods=["POST"]),
     Route("/search", pages.search),
     Route("/capture", actions.new_capture),
     Route("/capture", actions.start_capture, methods=["POST"]),

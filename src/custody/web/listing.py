@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from ..core.errors import UsageError
+from ..core.errors import NotFound, UsageError
 from ..index.search import check_date, check_language
 
 PAGE = 50
@@ -34,7 +34,8 @@ class Filters:
     until: str | None = None
     status: str | None = None
     imported: str | None = None  # "yes", "no" or None
-    capture_ids: list[str] | None = None  # (a case's captures, when filtered by case)
+    case: str | None = None  # a case's id (or its name, made its id by checked())
+    tag: str | None = None
 
     @classmethod
     def from_query(cls, query: Any) -> Filters:
@@ -43,10 +44,12 @@ class Filters:
             return found or None
 
         return cls(site=value("site"), lang=value("lang"), since=value("since"),
-                   until=value("until"), status=value("status"), imported=value("imported"))
+                   until=value("until"), status=value("status"), imported=value("imported"),
+                   case=value("case"), tag=value("tag"))
 
-    def checked(self) -> Filters:
-        """The filters made canonical; UsageError naming the one that is not well formed."""
+    def checked(self, conn: sqlite3.Connection | None = None) -> Filters:
+        """The filters made canonical; UsageError naming the one that is not well formed
+        (or, given the database, a case there is not)."""
         self.lang = check_language(self.lang)
         self.since = check_date(self.since, "since")
         self.until = check_date(self.until, "until")
@@ -60,12 +63,22 @@ class Filters:
             if not host or any(c in host for c in " %_\\\"'"):
                 raise UsageError(f"site {self.site!r}: give a host name, as example.org")
             self.site = host
+        if self.tag is not None and len(self.tag) > 200:
+            raise UsageError("tag: at most 200 characters")
+        if self.case is not None and conn is not None:
+            from ..annotate.cases import find_case
+
+            try:
+                self.case = find_case(conn, self.case).id
+            except NotFound as exc:
+                raise UsageError(f"case {self.case!r}: there is no such case") from exc
         return self
 
     def as_query(self) -> dict[str, str]:
         return {k: v for k, v in (("site", self.site), ("lang", self.lang),
                                   ("since", self.since), ("until", self.until),
-                                  ("status", self.status), ("imported", self.imported))
+                                  ("status", self.status), ("imported", self.imported),
+                                  ("case", self.case), ("tag", self.tag))
                 if v}
 
 
@@ -156,10 +169,26 @@ def where(conn: sqlite3.Connection, filters: Filters) -> tuple[list[str], list[A
         else:
             clauses.append(f"+c.id IN (SELECT capture_id FROM resources WHERE {urls})")
         params += ranges
-    if filters.capture_ids is not None:
-        marks = ",".join("?" * len(filters.capture_ids)) or "NULL"
-        clauses.append(f"c.id IN ({marks})")
-        params += filters.capture_ids
+    # a tag's or a case's captures: from its own index (tags_tag; the primary key of
+    # case_captures), read once when few, asked of each capture in key order when many
+    if filters.tag:
+        from ..index.annotation import fold
+
+        key = fold(filters.tag)
+        if common(conn, "tags WHERE tag_key = ?", [key]):
+            clauses.append("EXISTS (SELECT 1 FROM tags t WHERE t.capture_id = c.id AND "
+                           "t.tag_key = ?)")
+        else:
+            clauses.append("+c.id IN (SELECT capture_id FROM tags WHERE tag_key = ?)")
+        params.append(key)
+    if filters.case:
+        if common(conn, "case_captures WHERE case_id = ?", [filters.case]):
+            clauses.append("EXISTS (SELECT 1 FROM case_captures k WHERE k.case_id = ? AND "
+                           "k.capture_id = c.id)")
+        else:
+            clauses.append("+c.id IN (SELECT capture_id FROM case_captures WHERE "
+                           "case_id = ?)")
+        params.append(filters.case)
     return clauses, params
 
 
@@ -203,6 +232,28 @@ def captures(conn: sqlite3.Connection, filters: Filters, *, after: str | None = 
         page = Page(found, newer=found[0].id if after is not None and found else None,
                     older=found[-1].id if more and found else None, filters=filters)
     return page
+
+
+@dataclass
+class Labels:
+    cases: list[tuple[str, str]] = field(default_factory=list)  # (id, name)
+    tags: list[str] = field(default_factory=list)
+
+
+def labels(conn: sqlite3.Connection, ids: list[str]) -> dict[str, Labels]:
+    """The cases and tags of the captures shown: two lookups by index for a page."""
+    out = {cid: Labels() for cid in ids}
+    if not ids:
+        return out
+    marks = ",".join("?" * len(ids))
+    for cid, case_id, name in conn.execute(
+            f"SELECT cc.capture_id, k.id, k.name FROM case_captures cc JOIN cases k ON "
+            f"k.id = cc.case_id WHERE cc.capture_id IN ({marks}) ORDER BY k.name_key", ids):
+        out[cid].cases.append((case_id, name))
+    for cid, tag in conn.execute(f"SELECT capture_id, tag FROM tags WHERE capture_id IN "
+                                 f"({marks}) ORDER BY tag_key", ids):
+        out[cid].tags.append(tag)
+    return out
 
 
 def count(conn: sqlite3.Connection) -> int:

@@ -37,24 +37,38 @@ def captures(request: Request) -> Response:
     query = request.query_params
     filters = listing.Filters.from_query(query)
     error = None
-    try:
-        filters.checked()
-    except UsageError as exc:
-        error, filters = str(exc), listing.Filters()
     with wb.db() as conn:
         if conn is None:
             return wb.page(request, "captures.html", page=listing.Page([]), badges={},
                            error="no database yet (custody reindex builds it)", total=0,
-                           filters=filters, statuses=listing.STATUSES)
+                           filters=filters, statuses=listing.STATUSES, labels={}, cases=[])
+        try:
+            filters.checked(conn)
+        except UsageError as exc:
+            error, filters = str(exc), listing.Filters()
         try:
             page = listing.captures(conn, filters, after=query.get("after") or None,
                                     before=query.get("before") or None)
         except UsageError as exc:
             error, page = str(exc), listing.captures(conn, filters)
+        ids = [r.id for r in page.rows]
         shown = badges(wb.archive, conn, [(r.id, r.started_at) for r in page.rows])
+        labels = listing.labels(conn, ids)
         total = listing.count(conn)
     return wb.page(request, "captures.html", page=page, badges=shown, error=error,
-                   total=total, filters=filters, statuses=listing.STATUSES)
+                   total=total, filters=filters, statuses=listing.STATUSES, labels=labels,
+                   cases=cases_of(wb))
+
+
+def cases_of(wb: Workbench) -> list[Any]:
+    """The archive's cases, for a filter's or an "add to case" choice (none when custody.db
+    is older than cases: the pages still show)."""
+    from ..annotate import list_cases
+
+    try:
+        return list_cases(wb.archive)
+    except CustodyError:
+        return []
 
 
 def capture(request: Request) -> Response:
@@ -67,6 +81,7 @@ def capture(request: Request) -> Response:
             raise HTTPException(404, str(exc)) from exc
         badge = badges(wb.archive, conn, [(cid, shown.content.get("finished_at") or "")])[cid] \
             if conn is not None else None
+        held = listing.labels(conn, [cid])[cid] if conn is not None else listing.Labels()
     pages = [url for url, _, _ in shown.pages] or \
         list((shown.content.get("final_urls") or {}).values()) or [shown.content["final_url"]]
     chosen = request.query_params.get("page") or pages[0]
@@ -76,7 +91,17 @@ def capture(request: Request) -> Response:
     return wb.page(request, "capture.html", view=shown, badge=badge, pages=pages,
                    chosen=chosen, replay=wb.replay_address(request, cid, chosen),
                    check=check if check and check.capture_id == cid else None,
-                   downloads=DOWNLOADS)
+                   downloads=DOWNLOADS, held=held, notes=notes_on(wb, cid),
+                   cases=cases_of(wb))
+
+
+def notes_on(wb: Workbench, capture_id: str) -> list[Any]:
+    from ..annotate import notes_of
+
+    try:
+        return notes_of(wb.archive, capture_id)
+    except CustodyError:
+        return []
 
 
 DOWNLOADS = {"report": "Report (HTML)", "report-pdf": "Report (PDF)",
@@ -191,7 +216,8 @@ def search(request: Request) -> Response:
                                ("since", filters.since), ("until", filters.until),
                                ("capture", filters.capture)) if v}
     return wb.page(request, "search.html", words=words, hits=found[:HITS], error=error,
-                   filters=filters, start=start, more=more, shown=shown, size=HITS)
+                   filters=filters, start=start, more=more, shown=shown, size=HITS,
+                   cases=cases_of(wb) if found else [])
 
 
 HITS = 25  # a page of hits (each snippet is cut from its whole text)
