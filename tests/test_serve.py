@@ -385,6 +385,36 @@ def test_cases_tags_and_notes_are_the_library_s_signed_events(served: Served,
     assert "Zahedan" in client.get("/captures").text  # each row's cases and tags
 
 
+def test_a_capture_from_the_form_goes_into_the_case_chosen(served: Served, archive: Custody,
+                                                          site: SiteServer) -> None:
+    client = served.signed_in()
+    token = csrf_of(client.get("/cases").text)
+    made = client.post("/cases", data={"csrf": token, "name": "From the form"})
+    case_id = made.headers["location"].rsplit("/", 1)[1]
+    form = client.get("/capture").text
+    assert f'<option value="{case_id}">From the form</option>' in form
+    unknown = client.post("/capture", data={"csrf": token, "urls": f"{site.url}/en.html",
+                                            "case": "no such case"})
+    assert unknown.status_code == 400 and "there is no case" in unknown.text
+    big = client.post("/capture", data={"csrf": token, "urls": f"{site.url}/en.html"},
+                      files={"cookies": ("cookies.txt", b"#" * (1024 * 1024 + 1))})
+    assert big.status_code == 400 and "cookies file is over" in big.text
+    asked = client.post("/capture", data={"csrf": token, "urls": f"{site.url}/en.html",
+                                          "case": case_id})
+    assert asked.status_code == 303, asked.text
+    job = asked.headers["location"]
+    deadline = time.monotonic() + 120
+    while (state := client.get(job + "/state").json())["state"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, state
+        time.sleep(0.1)  # (the capture runs in the server's worker process)
+    assert state["state"] == "done" and state["filed"] == "added to the case", state
+    event = log_entries(archive)[-1]
+    assert event["event"] == "case-added" and event["details"]["capture_ids"] == \
+        [state["capture_id"]] and event["details"]["account"] == "tester@example.org"
+    assert shown_ids(client.get("/captures", params={"case": case_id}).text) == \
+        {state["capture_id"]}
+
+
 @pytest.fixture(scope="module")
 def team(archive: Custody, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     accounts = tmp_path_factory.mktemp("accounts") / "accounts.json"
@@ -515,8 +545,11 @@ def test_captures_go_on_the_queue_when_given_one(tmp_path: Path, site: SiteServe
         client = found.signed_in()
         form = client.get("/capture")
         assert "shared queue" in form.text
-        asked = client.post("/capture", data={"csrf": csrf_of(form.text),
-                                              "urls": f"{site.url}/en.html"})
+        token = csrf_of(form.text)
+        made = client.post("/cases", data={"csrf": token, "name": "Queued"})
+        case_id = made.headers["location"].rsplit("/", 1)[1]
+        asked = client.post("/capture", data={"csrf": token, "urls": f"{site.url}/en.html",
+                                              "case": case_id})
         assert asked.status_code == 303, asked.text
         job = asked.headers["location"]
         state = client.get(job + "/state").json()
@@ -533,6 +566,10 @@ def test_captures_go_on_the_queue_when_given_one(tmp_path: Path, site: SiteServe
         assert value["state"] == "done" and value["capture_id"] in ids(runner)
         assert done["state"] == "done" and done["capture_id"] == value["capture_id"]
         assert f'href="/captures/{value["capture_id"]}"' in client.get(job).text
+        assert done["filed"] == "added to the case"  # once, as it was done
+        assert client.get(job + "/state").json()["filed"] == "added to the case"
+        added = [e for e in log_entries(runner) if e["event"] == "case-added"]
+        assert [e["details"]["capture_ids"] for e in added] == [[value["capture_id"]]]
 
 
 def test_bad_input_is_one_line_and_an_exit_code(tmp_path: Path) -> None:

@@ -17,8 +17,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
-from ..core.errors import CustodyError, SecretsFound
-from .pages import DOWNLOADS, bench, capture_id_of
+from ..core.errors import CustodyError, NotFound, SecretsFound, UsageError
+from .pages import DOWNLOADS, bench, capture_id_of, cases_of
 from .security import form_of, require
 
 # -- verify now -----------------------------------------------------------------------------
@@ -128,7 +128,7 @@ def new_capture(request: Request) -> Response:
     wb = bench(request)
     require(request, "capture")
     return wb.page(request, "new_capture.html", error=None, values={}, queue=wb.captures
-                   .queue_url, jobs=wb.captures.recent()[:20])
+                   .queue_url, jobs=wb.captures.recent()[:20], cases=cases_of(wb))
 
 
 async def start_capture(request: Request) -> Response:
@@ -144,22 +144,49 @@ async def start_capture(request: Request) -> Response:
     try:
         upload = form.get("cookies")
         if upload is not None and not isinstance(upload, str) and upload.filename:
-            data = await upload.read()
+            data = await upload.read(COOKIES_MAX + 1)
+            if len(data) > COOKIES_MAX:
+                raise UsageError(f"the cookies file is over {COOKIES_MAX // 1024} KiB: a "
+                                 "cookies.txt of the sites captured is far smaller")
             handle, cookies_path = tempfile.mkstemp(prefix="custody-cookies-", suffix=".txt")
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
         seeds, logins, settings = await asyncio.to_thread(
             settings_from, wb.archive, values, cookies_path,
             allow_profile=wb.local_only_paths)
+        case = await asyncio.to_thread(_case_for, wb, values.get("case") or None,
+                                       session.role)
         job = wb.captures.submit(seeds, settings, logins, session.account,
-                                 cookies_file=cookies_path)
+                                 cookies_file=cookies_path, case=case)
     except CustodyError as exc:
         if cookies_path:
             Path(cookies_path).unlink(missing_ok=True)
         return wb.page(request, "new_capture.html", status=400, error=str(exc),
                        values=values, queue=wb.captures.queue_url,
-                       jobs=wb.captures.recent()[:20])
+                       jobs=wb.captures.recent()[:20], cases=cases_of(wb))
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+COOKIES_MAX = 1024 * 1024
+
+
+def _case_for(wb: Any, ref: str | None, role: str) -> str | None:
+    """The open case a capture asked for goes into once sealed: its id (UsageError for a
+    case there is not, or one closed; 403 for a role that may not annotate)."""
+    from ..annotate import get_case
+    from .accounts import allowed
+
+    if ref is None:
+        return None
+    if not allowed(role, "annotate"):
+        raise UsageError("this account may not add captures to a case")
+    try:
+        case = get_case(wb.archive, ref)
+    except NotFound as exc:
+        raise UsageError(f"there is no case {ref!r}") from exc
+    if case.status != "open":
+        raise UsageError(f"the case {case.name!r} is closed: reopen it first")
+    return case.id
 
 
 def job_page(request: Request) -> Response:

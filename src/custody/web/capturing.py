@@ -24,7 +24,7 @@ from queue import Queue
 from typing import Any
 
 from ..core.archive import Archive
-from ..core.errors import UsageError
+from ..core.errors import CustodyError, UsageError
 from .events import Recorder
 
 log = logging.getLogger("custody.serve")
@@ -45,12 +45,14 @@ class Job:
     error: str = ""
     queued_jobs: list[str] = field(default_factory=list)  # on the Redis queue
     cookies_file: str | None = None  # an uploaded cookies.txt, removed when done
+    case: str | None = None  # the case its capture goes into once sealed
+    filed: str = ""  # how adding it to the case went
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "state": self.state, "seeds": self.seeds,
                 "progress": self.progress, "capture_id": self.capture_id,
                 "result": self.result, "error": self.error,
-                "queued_jobs": self.queued_jobs}
+                "queued_jobs": self.queued_jobs, "case": self.case, "filed": self.filed}
 
 
 def _child(root: str, seeds: list[str], settings: dict[str, Any],
@@ -130,12 +132,13 @@ class Captures:
         self._current: Any = None
 
     def submit(self, seeds: list[str], settings: dict[str, Any], logins: list[list[str]],
-               account: str, cookies_file: str | None = None) -> Job:
+               account: str, cookies_file: str | None = None,
+               case: str | None = None) -> Job:
         from datetime import UTC, datetime
 
         job = Job(uuid.uuid4().hex, seeds, settings, account,
                   datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-                  cookies_file=cookies_file)
+                  cookies_file=cookies_file, case=case)
         job.progress["logins"] = len(logins)
         with self._lock:
             self.jobs[job.id] = job
@@ -192,6 +195,7 @@ class Captures:
             target=_child, args=(str(self.archive.root), job.seeds, job.settings, logins,
                                  self.key_bytes, send), name="custody-capture", daemon=True)
         job.state = "fetching"
+        sealed = False
         process.start()
         send.close()
         self._current = process
@@ -205,8 +209,9 @@ class Captures:
                     if kind == "progress":
                         job.progress.update(body)
                         continue
-                    if kind == "done":
-                        job.result, job.capture_id, job.state = body, body["capture_id"], "done"
+                    if kind == "done":  # shown done once it is logged (and in its case)
+                        job.result, job.capture_id, sealed = body, body["capture_id"], True
+                        job.state = "sealing"
                     else:
                         job.state, job.error = "failed", str(body)
                     break
@@ -223,11 +228,35 @@ class Captures:
         if self.recorder.can_sign:  # who asked, sealed or not (then: why not)
             details: dict[str, Any] = {"seeds": job.seeds[:100], "seed_count": len(job.seeds),
                                        "asked_at": job.asked_at}
-            if job.state == "done":
+            if sealed:
                 details["capture_id"] = job.capture_id
             else:
                 details["error"] = job.error[:500]
             self.recorder.record("capture-asked", job.account, details)
+        if sealed:
+            self._file(job, [job.capture_id])
+            job.state = "done"
+
+    def _file(self, job: Job, capture_ids: list[str]) -> None:
+        """Add the job's sealed captures to the case it asked for, as `custody case add`
+        does (a signed event naming the account); why not, when it could not be."""
+        with self._lock:  # (the queue's jobs are followed by each request for the page)
+            if job.case is None or job.filed or not capture_ids:
+                return
+            job.filed = "being added to the case"
+        from ..annotate import Signer, add_to_case
+
+        if self.recorder.key is None or self.recorder.principal is None:
+            job.filed = "not added to the case: no archivist's key"
+            return
+        try:
+            add_to_case(self.archive, job.case, capture_ids,
+                        signer=Signer(self.recorder.key, self.recorder.principal,
+                                      account=job.account))
+            job.filed = "added to the case"
+        except CustodyError as exc:
+            job.filed = f"not added to the case: {exc}"
+            log.warning("capture job %s: %s", job.id, job.filed)
 
     def queue_states(self, job: Job) -> dict[str, dict[str, str]]:
         """The Redis jobs' states (pending, inflight, done, failed, gone) and captures;
@@ -250,6 +279,7 @@ class Captures:
             job.state = "done" if "done" in states else "failed"
             job.capture_id = captures[0] if len(captures) == 1 else ""
             job.error = "; ".join(v["reason"] for v in out.values() if v["reason"])
+            self._file(job, captures)
         elif "inflight" in states:
             job.state = "fetching"
         return out

@@ -234,11 +234,17 @@ def require(request: Request, action: str) -> Session:
     return session
 
 
+FORM_FILES, FORM_FIELDS, FORM_PART = 1, 1_100, 1024 * 1024
+
+
 async def form_of(request: Request, action: str) -> tuple[Session, FormData]:
     """A change's form, when it carries the session's CSRF token and the session's role
     may do ``action``; 403 otherwise (nothing is done)."""
     session = require(request, action)
-    form = await request.form()
+    # one file at most (a cookies.txt), a field of at most 1 MiB, and as many fields as
+    # the longest form has (a page of captures ticked for a case): past them, a 400
+    form = await request.form(max_files=FORM_FILES, max_fields=FORM_FIELDS,
+                              max_part_size=FORM_PART)
     given = form.get("csrf")
     if not isinstance(given, str):
         given = request.headers.get("x-csrf-token")
