@@ -6,9 +6,12 @@ are refused. One server and one browser for the module."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -197,15 +200,102 @@ def test_another_sites_form_and_a_rebinding_host_are_refused(
     assert "DNS rebinding" in page.inner_text("body")
 
 
+def test_a_case_made_tagged_noted_exported_and_checked(
+        page: Any, served: Served, archive: Custody, tmp_path: Path) -> None:
+    """An investigator's case from end to end in the browser: made, a capture added from
+    the list, tagged and noted with a passage of its sealed text; the package downloaded
+    checks with ssh-keygen and custody check; a note's event changed fails verify."""
+    from test_case_export import run_verify_md
+    from test_evidence import _clean_env_tools
+
+    # a page's sealed text (Persian when the form's capture is in this archive)
+    (doc,) = archive.query("select capture_id, url, text from documents where length(text) "
+                           "> 80 order by url like '%/fa.html' desc, id desc limit 1")
+    cid, url = doc["capture_id"], doc["url"]
+    passage = " ".join(doc["text"].split()[3:9])
+    page.goto(f"{served.base}/cases")
+    page.get_by_label("Name").fill("Zahedan, 2026")
+    page.get_by_label("Description").fill("Statements on the killings")
+    page.get_by_role("button", name="Create the case").click()
+    page.wait_for_url(re.compile(r"/cases/case-[0-9a-f]{12}$"))
+    case_id = page.url.rsplit("/", 1)[1]
+    page.goto(f"{served.base}/captures")
+    page.get_by_label(f"Choose {cid}").check()
+    page.locator("form#add-to-case select[name=case]").select_option(case_id)
+    page.locator("form#add-to-case").get_by_role("button", name="Add").click()
+    page.wait_for_url(re.compile(r"/captures$"))
+    row = page.locator("li.capture", has=page.locator(f"code:text-is('{cid}')"))
+    assert row.locator("a.case-label").inner_text() == "Zahedan, 2026"
+    page.goto(f"{served.base}/captures/{cid}")
+    page.get_by_label("New tag").fill("weapons")
+    page.get_by_role("button", name="Tag", exact=True).click()
+    page.wait_for_url(re.compile(r"#annotations$"))
+    page.get_by_label("Note", exact=True).fill("Names the unit responsible.")
+    page.get_by_label("Quoted passage", exact=False).fill(passage)
+    page.get_by_label("On the page").select_option(url)
+    page.get_by_role("button", name="Add the note").click()
+    page.wait_for_url(re.compile(r"#annotations$"))
+    note = page.locator("article.note").last
+    assert note.locator("blockquote").inner_text().startswith(passage)
+    assert "Names the unit responsible." in note.inner_text()
+    kinds = [e["event"] for e in log(archive)]
+    assert kinds[-4:] == ["case-created", "case-added", "tagged", "note-added"]
+    page.goto(f"{served.base}/cases/{case_id}")
+    assert "weapons" in page.locator("p.labels").inner_text()
+    assert passage in page.inner_text("main")
+    with page.expect_download() as asked:
+        page.get_by_role("button", name="Download the case package").click()
+    zipped = tmp_path / "case.zip"
+    asked.value.save_as(zipped)
+    exported = log(archive)[-1]
+    assert exported["event"] == "case-exported" and exported["details"]["case_id"] == case_id
+    assert exported["details"]["account"] == "tester@example.org"
+    shutil.unpack_archive(zipped, tmp_path / "out")
+    package = tmp_path / "out" / case_id
+    assert hashlib.sha256((package / "manifest.json").read_bytes()).hexdigest() == \
+        exported["details"]["manifest_sha256"]
+    results = run_verify_md(package, _clean_env_tools(tmp_path))
+    assert not [r for r in results if r[1]], [r for r in results if r[1]]
+    said = "\n".join(r[2] for r in results)
+    assert 'Good "custody-manifest" signature for tester@example.org' in said
+    signed = subprocess.run(
+        ["ssh-keygen", "-Y", "verify", "-f", "allowed_signers", "-I", "tester@example.org",
+         "-n", "custody-manifest", "-s", "manifest.json.sig"],
+        input=(package / "manifest.json").read_bytes(), cwd=package, capture_output=True)
+    assert signed.returncode == 0, signed.stderr
+    warcs = list(package.glob("captures/*/archive/**/*.warc.gz"))
+    assert warcs
+    for warc in warcs:
+        archive.ok("check", str(warc))
+    # a note's event changed in (a copy of) the archive: verify fails, naming the log
+    copy = tmp_path / "copy"
+    shutil.copytree(archive.root, copy)
+    log_file = copy / "manifests" / "ledger" / "log.jsonl"
+    text = log_file.read_bytes()
+    assert text.count(b"Names the unit responsible.") == 1
+    log_file.write_bytes(text.replace(b"Names the unit responsible.", b"Names nobody at all."))
+    code, report = Custody(copy, archive.key).verify()
+    assert code != 0 and report["status"] == "failed"
+    failed = [c for c in report["checks"] if c["outcome"] == "failed"]
+    assert failed and any("log" in c["check"] for c in failed), failed
+
+
 def test_screens_of_the_main_pages(page: Any, served: Served, archive: Custody) -> None:
     """The main pages laid out at desktop and phone width, saved when SCREENS names a
     folder (for people to look at); here only checked to lay out without overflow."""
     cid = archive.query("select id from captures order by id desc")[0]["id"]
+    cases = archive.query("select id from cases order by created_seq")
+    if not cases:  # (the case test ran on another worker)
+        archive.ok("case", "create", "Screens")
+        archive.ok("case", "add", "Screens", cid)
+        cases = archive.query("select id from cases order by created_seq")
+    case_id = cases[0]["id"]
     folder = os.environ.get("SCREENS")
     for width, name in ((1280, "desktop"), (390, "narrow")):
         page.set_viewport_size({"width": width, "height": 900})
         for path, what in (("/captures", "captures"), (f"/captures/{cid}", "capture"),
-                           ("/search?q=Ирана", "search")):
+                           ("/search?q=Ирана OR مسئولیت", "search"),
+                           (f"/cases/{case_id}", "case")):
             page.goto(served.base + path)
             if what == "capture":  # the replay, loaded
                 page.locator("iframe.replay").scroll_into_view_if_needed()
