@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -583,9 +584,17 @@ def test_bad_input_is_one_line_and_an_exit_code(tmp_path: Path) -> None:
     weird = run("account", "add", "a b", "--role", "admin", CUSTODY_PASSWORD="x" * 20)
     nowhere = run("serve", "--root", str(tmp_path / "nothing"), "--port", "0")
     half = run("serve", "--root", str(tmp_path), "--certfile", __file__)
+    evidence = Custody(tmp_path / "evidence", tmp_path / "key")
+    evidence.ok("init", "--operator", "tester@example.org")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = run("serve", "--root", str(evidence.root), "--no-replay", "--port",
+                   str(taken.getsockname()[1]), CUSTODY_KEY=str(evidence.key))
+    assert "open http" not in busy.stdout  # no address that would not answer
     for done, code, words in ((short, 2, "12 characters"), (weird, 2, "account name"),
                               (nowhere, 3, "not a custody archive"),
-                              (half, 2, "go together")):
+                              (half, 2, "go together"), (busy, 2, "cannot listen")):
         assert done.returncode == code, done.stderr
         assert done.stderr.startswith("custody: error: ") and words in done.stderr
         assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr

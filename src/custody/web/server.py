@@ -48,6 +48,21 @@ def free_port(host: str) -> int:
         return int(probe.getsockname()[1])
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything is said (UsageError when the port is
+    taken or the address not this machine's), so that a URL printed is one that answers."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host} port {port}: {exc.strerror or exc} "
+                         "(another --port, or --host)") from exc
+    return sock
+
+
 def hosts_for(names: list[str], port: int) -> frozenset[str]:
     out = set()
     for name in names:
@@ -123,11 +138,12 @@ def serve(archive: Archive, options: Options, *, key: Any, principal: str | None
         main = _make_server(uvicorn.Config(app, host=options.host, port=port,
                                              log_level="warning", access_log=False,
                                              server_header=False, **tls))
-        servers = [main]
+        servers = [(main, listen(options.host, port))]
         if replay is not None:
-            servers.append(_make_server(uvicorn.Config(
+            servers.append((_make_server(uvicorn.Config(
                 replay, host=options.host, port=replay_port, log_level="warning",
-                access_log=False, server_header=False, **tls)))
+                access_log=False, server_header=False, **tls)),
+                listen(options.host, replay_port)))
         scheme = "https" if options.certfile else "http"
         shown_host = public[0] if public else "127.0.0.1"
         address = f"{scheme}://{shown_host}:{port}/"
@@ -141,6 +157,8 @@ def serve(archive: Archive, options: Options, *, key: Any, principal: str | None
             say("(Ctrl-C stops)")
             asyncio.run(_run_all(servers))
         finally:
+            for _, sock in servers:
+                sock.close()
             captures.close()
             verifier.close()
             if wayback is not None:
@@ -167,11 +185,13 @@ def _make_server(config: Any) -> Any:
     return _server_class()(config)
 
 
-async def _run_all(servers: list[Any]) -> None:
-    """Both servers until Ctrl-C or SIGTERM, or until either stops; then both."""
+async def _run_all(listening: list[tuple[Any, socket.socket]]) -> None:
+    """Both servers, each on its socket, until Ctrl-C or SIGTERM, or until either stops;
+    then both."""
     import signal
 
     loop = asyncio.get_running_loop()
+    servers = [server for server, _ in listening]
 
     def stop() -> None:
         for server in servers:
@@ -182,7 +202,7 @@ async def _run_all(servers: list[Any]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
     try:
-        tasks = [asyncio.create_task(s.serve()) for s in servers]
+        tasks = [asyncio.create_task(s.serve(sockets=[sock])) for s, sock in listening]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for server in servers:
             server.should_exit = True
