@@ -14,15 +14,16 @@ to. A page that works without script, and a few dozen lines of our own where scr
 helps, need no build chain, no npm package to vendor and audit, and a CSP of
 ``script-src 'self'`` with nothing inline.
 
-The workbench holds no capture, seal or verify logic: it calls the library the CLI
-calls -- capture.run, verify.run, report, seal.bundle, export.wacz, index -- and records
-what its accounts do as events in the custody log.
+The workbench holds no capture, seal, verify or annotation logic: it calls the library
+the CLI calls -- capture.run, verify.run, report, seal.bundle, export.wacz, export.case,
+annotate, index -- and records what its accounts do as events in the custody log.
 
 Modules: ``server`` (the servers and workers), ``app`` (routes), ``security`` (the
 guard), ``sessions`` and ``accounts`` (who is asking), ``pages`` (reading), ``actions``
-(capturing, verifying, downloading), ``auth`` (sign-in, accounts), ``listing``,
-``capture_view``, ``verification``, ``capturing``, ``capture_form``, ``events``,
-``replay_proxy`` and ``workbench`` (what the routes share).
+(capturing, verifying, downloading), ``annotating`` (cases, tags and notes, through
+custody.annotate), ``auth`` (sign-in, accounts), ``listing``, ``capture_view``,
+``verification``, ``capturing``, ``capture_form``, ``events``, ``replay_proxy`` and
+``workbench`` (what the routes share).
 """
 
 from __future__ import annotations

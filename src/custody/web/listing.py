@@ -243,7 +243,8 @@ class Labels:
 def labels(conn: sqlite3.Connection, ids: list[str]) -> dict[str, Labels]:
     """The cases and tags of the captures shown: two lookups by index for a page."""
     out = {cid: Labels() for cid in ids}
-    if not ids:
+    if not ids or not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'tags'") \
+            .fetchone():  # (a custody.db older than cases: custody reindex adds them)
         return out
     marks = ",".join("?" * len(ids))
     for cid, case_id, name in conn.execute(
