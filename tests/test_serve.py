@@ -384,6 +384,29 @@ def test_cases_tags_and_notes_are_the_library_s_signed_events(served: Served,
     listed = client.get("/cases").text
     assert f'href="/cases/{case_id}"' in listed
     assert "Zahedan" in client.get("/captures").text  # each row's cases and tags
+    # closed, a case takes nothing in; reopened, a capture taken out; a note retracted
+    closed = client.post(f"/cases/{case_id}/change", data={"csrf": token, "action": "close",
+                                                           "reason": "handed over"})
+    assert closed.status_code == 303 and log_entries(archive)[-1]["event"] == "case-closed"
+    ru = capture_of(archive, "/ru.html")
+    shut = client.post("/cases/add", data={"csrf": token, "case": case_id, "capture": ru})
+    assert shut.status_code == 400 and "closed" in shut.text
+    assert client.post(f"/cases/{case_id}/change", data={"csrf": token, "action": "reopen"}) \
+        .status_code == 303
+    out = client.post(f"/cases/{case_id}/change", data={
+        "csrf": token, "action": "remove", "capture": contacts, "reason": "off topic"})
+    assert out.status_code == 303 and log_entries(archive)[-1]["event"] == "case-removed"
+    assert shown_ids(client.get("/captures", params={"case": case_id}).text) == {en}
+    note_id = next(e["details"]["note_id"] for e in reversed(log_entries(archive))
+                   if e["event"] == "note-added")
+    elsewhere = client.post(f"/captures/{contacts}/notes/retract",
+                            data={"csrf": token, "note": note_id, "reason": "misread"})
+    assert elsewhere.status_code == 404
+    withdrawn = client.post(f"/captures/{en}/notes/retract",
+                            data={"csrf": token, "note": note_id, "reason": "misread"})
+    assert withdrawn.status_code == 303
+    assert log_entries(archive)[-1]["event"] == "note-retracted"
+    assert "retracted" in client.get(f"/captures/{en}").text
 
 
 def test_a_capture_from_the_form_goes_into_the_case_chosen(served: Served, archive: Custody,
@@ -497,7 +520,9 @@ def test_a_viewer_reads_cases_but_cannot_annotate(team: Served, archive: Custody
     for path, data in (("/cases", {"name": "Viewer's own"}),
                        ("/cases/add", {"case": "x", "capture": cid}),
                        (f"/captures/{cid}/tags", {"tag": "mine"}),
-                       (f"/captures/{cid}/notes", {"text": "mine"})):
+                       (f"/captures/{cid}/notes", {"text": "mine"}),
+                       (f"/captures/{cid}/notes/retract", {"note": "x", "reason": "y"}),
+                       ("/cases/x/change", {"action": "close"})):
         refused = viewer.post(path, data={"csrf": token, **data})
         assert refused.status_code == 403, (path, refused.text)
     assert len(log_entries(archive)) == before  # nothing written

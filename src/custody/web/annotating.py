@@ -105,15 +105,24 @@ def case_page(request: Request) -> Response:
         raise HTTPException(404, str(exc)) from exc
     except CustodyError as exc:
         raise HTTPException(409, str(exc)) from exc
+    try:
+        start = max(0, int(request.query_params.get("start") or 0))
+    except ValueError:
+        start = 0
+    page = detail.captures[start:start + CASE_PAGE]
     with wb.db() as conn:
         from .listing import labels
 
-        shown = labels(conn, [c.capture_id for c in detail.captures]) if conn else {}
+        shown = labels(conn, [c.capture_id for c in page]) if conn else {}
     by_capture: dict[str, list[Any]] = {}
     for note in notes:
         by_capture.setdefault(note.capture_id, []).append(note)
     return wb.page(request, "case.html", detail=detail, case=detail.case, notes=by_capture,
-                   note_count=len(notes), selectors=selectors, labels=shown)
+                   note_count=len(notes), selectors=selectors, labels=shown, page=page,
+                   start=start, size=CASE_PAGE)
+
+
+CASE_PAGE = 100  # a case's captures shown at a time (its selectors and counts: all)
 
 
 # -- the changes ------------------------------------------------------------------------------
@@ -153,6 +162,51 @@ async def add_to_case(request: Request) -> Response:
 
     case = await change(get_case, wb.archive, ref)
     return RedirectResponse(back_to(form, f"/cases/{case.id}"), status_code=303)
+
+
+async def case_change(request: Request) -> Response:
+    """Close or reopen the case, or take captures out of it (``action``: close, reopen,
+    remove), with the reason given, as `custody case close/reopen/remove` do."""
+    from ..annotate import close_case, remove_from_case, reopen_case
+
+    wb = bench(request)
+    ref = request.path_params["case"]
+    session, form = await form_of(request, "annotate")
+    signer = signer_of(wb, session.account)
+    reason = text_of(form, "reason", 2000)
+    action = form.get("action")
+    if action == "close":
+        await change(close_case, wb.archive, ref, signer=signer, reason=reason)
+    elif action == "reopen":
+        await change(reopen_case, wb.archive, ref, signer=signer, reason=reason)
+    elif action == "remove":
+        ids = [v.strip() for v in form.getlist("capture") if isinstance(v, str) and v.strip()]
+        if not ids:
+            raise HTTPException(400, "name the captures to take out of the case")
+        await change(remove_from_case, wb.archive, ref, ids[:MAX_IDS], signer=signer,
+                     reason=reason)
+    else:
+        raise HTTPException(400, "close, reopen or remove")
+    return RedirectResponse(back_to(form, f"/cases/{ref}"), status_code=303)
+
+
+async def retract(request: Request) -> Response:
+    """Withdraw a note, saying why (it stays in the log and the pages, marked)."""
+    from ..annotate import get_note, retract_note
+
+    wb = bench(request)
+    cid = capture_id_of(request)
+    session, form = await form_of(request, "annotate")
+    note_id = text_of(form, "note", 100)
+    reason = text_of(form, "reason", 2000)
+    if note_id is None or reason is None:
+        raise HTTPException(400, "a note is retracted with a reason")
+    found = await change(get_note, wb.archive, note_id)
+    if found.capture_id != cid:
+        raise HTTPException(404, "no such note on this capture")
+    await change(retract_note, wb.archive, note_id, reason=reason,
+                 signer=signer_of(wb, session.account))
+    return RedirectResponse(back_to(form, f"/captures/{cid}#{note_id}"), status_code=303)
 
 
 async def tag(request: Request) -> Response:
