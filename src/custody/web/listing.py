@@ -137,8 +137,13 @@ def where(conn: sqlite3.Connection, filters: Filters) -> tuple[list[str], list[A
             clauses.append("c.id <= ?")
             end = _key(end) + "\uffff"
         params.append(_key(end) if len(end) == 10 else end)
-    if filters.status:
-        clauses.append("c.status = ?")
+    if filters.status:  # a rare status read from its index once (captures_status)
+        if common(conn, "captures WHERE status = ?", [filters.status]):
+            clauses.append("c.status = ?")
+        else:  # (the statistics of a status most captures share would choose a scan)
+            indexed = " INDEXED BY captures_status" if conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'captures_status'").fetchone() else ""
+            clauses.append(f"+c.id IN (SELECT id FROM captures{indexed} WHERE status = ?)")
         params.append(filters.status)
     if filters.imported == "yes":
         clauses.append("c.status LIKE 'imported%'")
