@@ -598,6 +598,22 @@ def test_captures_go_on_the_queue_when_given_one(tmp_path: Path, site: SiteServe
         assert [e["details"]["capture_ids"] for e in added] == [[value["capture_id"]]]
 
 
+def test_answers_are_not_held_back_by_delayed_acks(served: Served) -> None:
+    """The sockets are custody's (bound before the address is shown): each connection
+    sends at once (TCP_NODELAY), or a kept-alive one waits 40 ms an answer."""
+    from custody.web.server import listen
+
+    with listen("127.0.0.1", 0) as sock:
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    client = served.signed_in()
+    took = []
+    for _ in range(15):
+        start = time.perf_counter()
+        assert client.get("/cases").status_code == 200
+        took.append(time.perf_counter() - start)
+    assert sorted(took)[2] < 0.035, took  # (held back, every one takes 40 ms or more)
+
+
 def test_bad_input_is_one_line_and_an_exit_code(tmp_path: Path) -> None:
     env = {**os.environ, "CUSTODY_ACCOUNTS": str(tmp_path / "accounts.json")}
 
