@@ -194,7 +194,7 @@ def test_help_is_fast() -> None:
     assert time.perf_counter() - start < 0.5 or os.environ.get("CI_SLOW")
 
 
-def test_serve_shows_the_database_and_sigterm_ends_datasette_too(sealed: Custody,
+def test_query_serve_shows_the_database_and_sigterm_ends_datasette_too(sealed: Custody,
                                                                   tmp_path: Path) -> None:
     import signal
     import socket
@@ -206,8 +206,8 @@ def test_serve_shows_the_database_and_sigterm_ends_datasette_too(sealed: Custody
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env = dict(os.environ, CUSTODY_ROOT=str(sealed.root), TMPDIR=str(scratch))
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("custody")), "serve",
-                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("custody")), "query",
+                             "--serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
         body = ""

@@ -218,6 +218,11 @@ def test_log_records_events(stamped: Custody) -> None:
     stamped.ok("verify")
     events = json.loads(stamped.ok("log", "--json").stdout)
     assert events[-1]["event"] == "verified" and events[-1]["who"] == "tester@example.org"
+    assert "capture_ids" not in events[-1]["details"]  # the whole archive
+    named = ids_of(stamped)[0]
+    stamped.ok("verify", named)
+    events = json.loads(stamped.ok("log", "--json").stdout)
+    assert events[-1]["details"]["capture_ids"] == [named]  # indexed as this capture's
     assert all(e["key"].startswith("SHA256:") for e in events)
 
 

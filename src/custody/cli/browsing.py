@@ -1,5 +1,5 @@
-"""Looking at an archive: read-only SQL, full-text search, what a capture holds, a page's
-history, a diff between captures, and Datasette."""
+"""Looking at an archive: read-only SQL (or Datasette over it), full-text search, what a
+capture holds, a page's history, and a diff between captures."""
 
 from __future__ import annotations
 
@@ -76,26 +76,6 @@ def diff(root: str | None, first: str, second: str, url: str | None) -> None:
     click.echo("the text is the same in both captures", err=True)
 
 
-@click.command()
-@root_option
-@click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True,
-              help="Port to serve on.")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to serve on: loopback unless you mean to share it.")
-def serve(root: str | None, port: int, host: str) -> None:
-    """Browse the database in Datasette, read-only (pip install 'custody[serve]').
-
-    \b
-    custody serve --port 8001
-    """
-    from ..core.archive import Archive
-    from ..index.datasette import serve as run_datasette
-
-    archive = Archive.open(root)
-    sys.exit(run_datasette(archive.db_path, title=f"custody archive {archive.root.name}",
-                           host=host, port=port))
-
-
 db_option = click.option(
     "--db", "db_url", envvar="CUSTODY_DB", metavar="URL",
     help="Ask the index in PostgreSQL (postgresql://HOST/DB; `custody reindex --db` fills "
@@ -104,22 +84,40 @@ db_option = click.option(
 
 @click.command()
 @root_option
-@click.argument("sql")
+@click.argument("sql", required=False)
 @json_rows_option
 @csv_option
 @timeout_option
 @db_option
-def query(root: str | None, sql: str, fmt: str | None, timeout: float,
-          db_url: str | None) -> None:
+@click.option("--serve", "datasette", is_flag=True,
+              help="Browse custody.db in Datasette, read-only, instead (pip install "
+                   "'custody[datasette]'); --port sets its port.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True,
+              help="With --serve: Datasette's port.")
+def query(root: str | None, sql: str | None, fmt: str | None, timeout: float,
+          db_url: str | None, datasette: bool, port: int) -> None:
     """Run read-only SQL against custody.db (anything but reading is refused).
 
     \b
     custody query "select url, status_code, ip from resources"
     custody query "select capture_id, url, title from documents" --json
     custody query --db postgresql://index.example/evidence "select count(*) from documents"
+    custody query --serve --port 8001
     """
     from ..core.archive import Archive
+    from ..core.errors import UsageError
     from ..index.query import open_for_query, run_query
+
+    if datasette:
+        from ..index.datasette import serve as run_datasette
+
+        if sql is not None:
+            raise UsageError("--serve browses the whole database: give no SQL with it")
+        archive = Archive.open(root)
+        sys.exit(run_datasette(archive.db_path, title=f"custody archive {archive.root.name}",
+                               host="127.0.0.1", port=port))
+    if sql is None:
+        raise UsageError("give the SQL to run (or --serve)")
 
     if db_url is not None:
         from ..index import postgres

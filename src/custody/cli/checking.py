@@ -60,9 +60,11 @@ def verify(root: str | None, store_url: str | None, capture_ids: tuple[str, ...]
     from ..verify.report import FAILED  # here: verify forks its first worker before loading it
 
     if store_url is None:  # a store's log is written by workers, under the seal lock
-        log_event(arch, "verified", {"status": report.status,
-                                      "captures": report.capture_count,
-                                      "failed": report.count(FAILED)})
+        details: dict[str, Any] = {"status": report.status, "captures": report.capture_count,
+                                   "failed": report.count(FAILED)}
+        if capture_ids:  # named: the log's index ties the outcome to each (serve's badge)
+            details["capture_ids"] = list(dict.fromkeys(capture_ids))
+        log_event(arch, "verified", details)
     count = report.capture_count
     _print(report, as_json, verbose, f"{count} capture{'' if count == 1 else 's'}")
     _exit(report.status)

@@ -38,7 +38,7 @@ def serve(db_path: Path, *, title: str, host: str, port: int) -> int:
     import importlib.util
 
     if importlib.util.find_spec("datasette") is None:
-        raise UsageError("Datasette is not installed: pip install 'custody[serve]' "
+        raise UsageError("Datasette is not installed: pip install 'custody[datasette]' "
                          "(or open custody.db with any Datasette: datasette -i custody.db)")
     if not db_path.exists():
         raise ArchiveError("no database (run `custody reindex` to rebuild it)",

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..core.errors import UsageError
 from .query import run_query
-from .textindex import QuerySyntaxError, compile_query, snippet
+from .textindex import QuerySyntaxError, compile_query, snippet_parts
 
 
 @dataclass
@@ -107,25 +107,33 @@ def prepare(words: str, filters: Filters) -> tuple[str, str, list[Any]]:
     return expression, where, params
 
 
-def hits(rows: list[Any], words: str) -> list[dict[str, Any]]:
+def hits(rows: list[Any], words: str, *, marked: bool = False) -> list[dict[str, Any]]:
     """Rows of (url, title, capture id, when, text, language, imported) as search hits,
-    each with a snippet cut from its own text."""
-    return [
-        {"url": url, "title": title, "capture_id": capture_id, "captured_at": captured_at,
-         "language": language, "snippet": snippet(text or "", words, language),
-         "imported": bool(imported)}
-        for url, title, capture_id, captured_at, text, language, imported, *_ in rows
-    ]
+    each with a snippet cut from its own text (``marked``: also as pieces, each with
+    whether it matched, for a page to mark up)."""
+    out = []
+    for url, title, capture_id, captured_at, text, language, imported, *_ in rows:
+        parts = snippet_parts(text or "", words, language)
+        hit = {"url": url, "title": title, "capture_id": capture_id,
+               "captured_at": captured_at, "language": language,
+               "snippet": "".join(f"[{p}]" if matched else p for p, matched in parts),
+               "imported": bool(imported)}
+        if marked:
+            hit["marked"] = parts
+        out.append(hit)
+    return out
 
 
 def search(conn: sqlite3.Connection, words: str, *, limit: int = 20,
-           filters: Filters | None = None, timeout: float | None = None) -> list[dict[str, Any]]:
+           filters: Filters | None = None, timeout: float | None = None,
+           marked: bool = False, offset: int = 0) -> list[dict[str, Any]]:
     expression, where, params = prepare(words, filters or Filters())
     # when the page was fetched: for an imported file, the time its record gives
     sql = ("SELECT d.url, d.title, d.capture_id, coalesce(r.fetched_at, c.started_at), d.text, "
            "d.language, c.status LIKE 'imported%' FROM search_index s "
            "JOIN documents d ON d.id = s.rowid JOIN captures c ON c.id = d.capture_id "
            "LEFT JOIN resources r ON r.id = d.resource_id WHERE search_index MATCH ?"
-           f"{where} ORDER BY s.rank LIMIT ?")
-    _, rows = run_query(conn, sql, [expression, *params, limit], timeout=timeout)
-    return hits(rows, words)
+           f"{where} ORDER BY s.rank LIMIT ? OFFSET ?")
+    _, rows = run_query(conn, sql, [expression, *params, limit, max(0, offset)],
+                        timeout=timeout)
+    return hits(rows, words, marked=marked)

@@ -283,6 +283,14 @@ def _guess_language(word: str) -> str | None:
 
 def snippet(text: str, query: str, language: str | None, *, width: int = 24) -> str:
     """A window of the original text around the best cluster of matches, marked [like so]."""
+    return "".join(f"[{piece}]" if hit else piece
+                   for piece, hit in snippet_parts(text, query, language, width=width))
+
+
+def snippet_parts(text: str, query: str, language: str | None, *,
+                  width: int = 24) -> list[tuple[str, bool]]:
+    """The snippet as pieces of the original text, each with whether it is a match (for
+    a page that marks them up itself, whatever brackets the text holds)."""
     wanted: set[str] = set()
     for word in words(query.replace("*", " ")):
         wanted.update(query_forms(word))
@@ -290,7 +298,7 @@ def snippet(text: str, query: str, language: str | None, *, width: int = 24) -> 
     prefixes = [fold(t[:-1]) for t in query.split() if t.endswith("*") and len(t) > 1]
     spans = [(m.start(), m.end(), m.group()) for m in _TEXT_WORD.finditer(text)]
     if not spans:
-        return ""
+        return []
     hits = []
     for i, (_, _, original) in enumerate(spans):
         folded = fold(original)
@@ -299,16 +307,19 @@ def snippet(text: str, query: str, language: str | None, *, width: int = 24) -> 
             hits.append(i)
     if not hits:
         first = spans[: width]
-        return text[first[0][0] : first[-1][1]] + ("…" if len(spans) > width else "")
+        return [(text[first[0][0] : first[-1][1]].replace("\n", " ")
+                 + ("…" if len(spans) > width else ""), False)]
     best = max(hits, key=lambda i: sum(1 for h in hits if i <= h < i + width))
     start = max(0, best - width // 3)
     stop = min(len(spans), start + width)
-    pieces, cursor = [], spans[start][0]
+    pieces: list[tuple[str, bool]] = [("…", False)] if start > 0 else []
+    cursor = spans[start][0]
     marked = set(hits)
     for i in range(start, stop):
         s, e, _ = spans[i]
-        pieces.append(text[cursor:s])
-        pieces.append(f"[{text[s:e]}]" if i in marked else text[s:e])
+        pieces.append((text[cursor:s].replace("\n", " "), False))
+        pieces.append((text[s:e].replace("\n", " "), i in marked))
         cursor = e
-    out = "".join(pieces).replace("\n", " ")
-    return ("…" if start > 0 else "") + out + ("…" if stop < len(spans) else "")
+    if stop < len(spans):
+        pieces.append(("…", False))
+    return [(piece, hit) for piece, hit in pieces if piece]

@@ -18,7 +18,8 @@ def history(conn: sqlite3.Connection, url: str) -> list[dict[str, Any]]:
         "SELECT c.id, coalesce(r.fetched_at, c.started_at) AS at, r.status_code, "
         "d.text_sha256, r.payload_sha256, c.status LIKE 'imported%' "
         "FROM resources r JOIN captures c ON c.id = r.capture_id "
-        "LEFT JOIN documents d ON d.resource_id = r.id "
+        # (by its capture first: documents.capture_id is indexed, resource_id is not)
+        "LEFT JOIN documents d ON d.capture_id = r.capture_id AND d.resource_id = r.id "
         "WHERE r.url = ? ORDER BY at, c.started_at",
         [normalise(url)],
     ).fetchall()

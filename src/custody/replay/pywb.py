@@ -113,3 +113,94 @@ def temporary_folder() -> AbstractContextManager[Path]:
     """The collections' folder, removed when replay ends -- or, when replay is killed
     outright, by the next replay (core/scratch)."""
     return scratch.folder("custody-replay-")
+
+
+def add_collection(folder: Path, name: str, archive: Archive, capture_id: str) -> Replayed:
+    """One capture as a pywb collection ``name`` in ``folder`` (for a pywb already
+    running there, which finds new collections as they appear): links to its WARC files,
+    each hashed first (UsageError when one is not the sealed file), and the CDXJ index
+    made from its manifest, as an export makes it -- no pywb process is run for it."""
+    from ..core.atomic import write_atomic
+    from ..export import cdxj
+
+    _, content = manifest.read_capture(archive.manifests_dir, capture_id)
+    problem = manifest.unsealed_file(archive.root, content)
+    if problem:
+        raise UsageError(f"not replayed: {problem} (custody verify says more)",
+                         where=capture_id)
+    packages = manifest.imported_packages(content)
+    if packages:
+        raise UsageError(f"an imported WACZ ({packages[0]}): replay it as a package "
+                         "(ReplayWeb.page, or pywb's `wb-manager add --unpack-wacz`)",
+                         where=capture_id)
+    collection = folder / "collections" / name
+    staging = folder / "collections" / f".{name}.partial"
+    (staging / "archive").mkdir(parents=True, exist_ok=True)
+    (staging / "indexes").mkdir(exist_ok=True)
+    names: dict[str, str] = {}
+    for entry in content.get("warc_files") or []:
+        source = (archive.root / str(entry["path"])).resolve()
+        names[str(entry["path"])] = source.name
+        link = staging / "archive" / source.name
+        if not link.is_symlink():
+            link.symlink_to(source)
+    records = [r for r in content.get("records") or [] if isinstance(r, dict)]
+    write_atomic(staging / "indexes" / "index.cdxj",
+                 "".join(line + "\n" for line in cdxj.lines(records, names)).encode())
+    if not collection.exists():
+        staging.rename(collection)  # whole, or not there: pywb never sees half of it
+    urls = {str(r["target_uri"]) for r in records
+            if r.get("type") in INDEXED and r.get("target_uri")}
+    return Replayed(capture_id, str(content.get("seed_url") or ""),
+                    str(content.get("started_at") or ""), urls)
+
+
+# pywb's home page and collection list would name every collection: replaced by a page
+# that names none (the workbench links to each capture's replay itself)
+HOME = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>custody replay</title>
+</head><body><p>custody replay: open a capture from the workbench.</p></body></html>
+"""
+
+
+class Wayback:
+    """pywb's wayback, a child of this process on loopback, over ``folder``'s collections
+    (added while it runs); ends with us, even when we are killed outright."""
+
+    def __init__(self, folder: Path, pywb: Path, port: int) -> None:
+        from ..core.processes import die_with_parent
+
+        (folder / "collections").mkdir(parents=True, exist_ok=True)
+        (folder / "templates").mkdir(exist_ok=True)
+        (folder / "templates" / "index.html").write_text(HOME)
+        (folder / "config.yaml").write_text("enable_auto_colls: true\n"
+                                            "framed_replay: true\n")
+        parent = os.getpid()
+        self.port = port
+        self.log = open(folder / "wayback.log", "wb")  # noqa: SIM115 (closed in stop)
+        self.process = subprocess.Popen(
+            [str(pywb / "wayback"), "-b", "127.0.0.1", "-p", str(port)], cwd=folder,
+            stdout=self.log, stderr=self.log, preexec_fn=lambda: die_with_parent(parent))
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise UsageError(f"pywb ended at start (exit code {self.process.returncode})")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise UsageError("pywb did not start in time")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()

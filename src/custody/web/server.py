@@ -1,0 +1,215 @@
+"""`custody serve`: the workbench and its replay, two servers on two ports in one process
+(uvicorn), with pywb as a child on a third, loopback-only port, and the capture and
+verify workers beside them. Ends cleanly on Ctrl-C or SIGTERM: a capture running then
+is told to stop and seal what it has, as `custody archive` does on Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..core.archive import Archive
+from ..core.errors import UsageError
+from .accounts import Accounts
+from .capturing import Captures
+from .events import Recorder
+from .security import GuardSettings
+from .sessions import Sessions
+from .verification import Verifier
+from .workbench import Workbench
+
+log = logging.getLogger("custody.serve")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass
+class Options:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    replay_port: int = 0  # 0: a free one
+    replay_host: str | None = None
+    public_names: tuple[str, ...] = ()  # --host: the names the team's browsers use
+    accounts: Path | None = None  # --host: the accounts file
+    queue_url: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+    replay: bool = True
+
+
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything is said (UsageError when the port is
+    taken or the address not this machine's), so that a URL printed is one that answers."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # each connection takes it from here: without it, an answer's last segment waits
+    # for the browser's delayed ACK, 40 ms a request on a kept-alive connection
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host} port {port}: {exc.strerror or exc} "
+                         "(another --port, or --host)") from exc
+    return sock
+
+
+def hosts_for(names: list[str], port: int) -> frozenset[str]:
+    out = set()
+    for name in names:
+        shown = f"[{name}]" if ":" in name and not name.startswith("[") else name
+        out.add(f"{shown}:{port}".lower())
+        if port in (80, 443):
+            out.add(shown.lower())
+    return frozenset(out)
+
+
+def serve(archive: Archive, options: Options, *, key: Any, principal: str | None,
+          say: Callable[[str], None]) -> None:
+    """Run until stopped. ``key``: the archivist's (None: a workbench that reads only)."""
+    import uvicorn
+
+    from ..core import scratch
+    from .app import make_app
+
+    team = options.host not in LOOPBACK
+    if team and options.accounts is None:
+        raise UsageError("--host for a team needs accounts (custody account add NAME "
+                         "--role ROLE), kept in --accounts FILE")
+    accounts = Accounts(options.accounts) if team and options.accounts else None
+    if accounts is not None and not any(a.role == "admin" and not a.disabled
+                                        for a in accounts.accounts.values()):
+        raise UsageError("a team's workbench needs an admin account first: custody "
+                         "account add NAME --role admin")
+    port = options.port or free_port(options.host)
+    replay_port = options.replay_port or free_port(options.host)
+    public = list(options.public_names)
+    if team and not public:  # the names this machine goes by, as a browser would use them
+        public = list(dict.fromkeys([socket.getfqdn(), socket.gethostname()]))
+        if options.host not in ("0.0.0.0", "::"):
+            public.append(options.host)
+    names = [*LOOPBACK, *public] if not team else public
+    if team and options.replay_host:
+        names.append(options.replay_host)
+    recorder = Recorder(archive, key, principal)
+    key_bytes = None
+    if key is not None:
+        from ..core.agent import AgentKey
+
+        if not isinstance(key, AgentKey):
+            key_bytes = key.private_bytes_raw()
+    sessions = Sessions()
+    token = None if team else secrets.token_urlsafe(24)
+    with scratch.folder("custody-serve-") as folder:
+        replay = wayback = None
+        if options.replay:
+            from ..replay import pywb
+            from .replay_proxy import ReplayProxy
+
+            try:
+                engine = pywb.pywb_bin()
+            except UsageError as exc:
+                say(f"custody: note: no replay in the workbench: {exc}")
+            else:
+                wayback = pywb.Wayback(folder / "pywb", engine, free_port("127.0.0.1"))
+                replay = ReplayProxy(archive, folder / "pywb", secrets.token_urlsafe(18),
+                                     wayback.port, hosts_for(names, replay_port))
+        captures = Captures(archive, recorder, key_bytes=key_bytes, queue_url=options.queue_url)
+        verifier = Verifier(archive, recorder)
+        bench = Workbench(archive, recorder, sessions, captures, verifier, accounts=accounts,
+                          replay=replay, replay_port=replay_port if replay else None,
+                          replay_host=options.replay_host, local_only_paths=not team)
+        guard = GuardSettings(hosts_for(names, port), sessions,
+                              replay_port if replay else None, options.replay_host, token,
+                              (principal or "archivist", "admin"),
+                              secure_cookie=options.certfile is not None)
+        app = make_app(bench, guard)
+        tls: dict[str, Any] = {"ssl_certfile": options.certfile, "ssl_keyfile": options.keyfile} \
+            if options.certfile else {}
+        main = _make_server(uvicorn.Config(app, host=options.host, port=port,
+                                             log_level="warning", access_log=False,
+                                             server_header=False, **tls))
+        servers = [(main, listen(options.host, port))]
+        if replay is not None:
+            servers.append((_make_server(uvicorn.Config(
+                replay, host=options.host, port=replay_port, log_level="warning",
+                access_log=False, server_header=False, **tls)),
+                listen(options.host, replay_port)))
+        scheme = "https" if options.certfile else "http"
+        shown_host = public[0] if public else "127.0.0.1"
+        address = f"{scheme}://{shown_host}:{port}/"
+        try:
+            if wayback is not None:
+                wayback.wait_ready()
+            say(f"custody serve: {archive.root}")
+            if team:
+                say(f"custody: note: answering to Host {', '.join(public)} only (--name)")
+            say(f"open {address}?token={token}" if token else f"open {address} and sign in")
+            say("(Ctrl-C stops)")
+            asyncio.run(_run_all(servers))
+        finally:
+            for _, sock in servers:
+                sock.close()
+            captures.close()
+            verifier.close()
+            if wayback is not None:
+                wayback.stop()
+
+
+def _server_class() -> Any:
+    import contextlib
+
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """A uvicorn server that leaves signals to _run_all: two servers each taking
+        them would undo each other's handlers."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            yield
+
+    return Server
+
+
+def _make_server(config: Any) -> Any:
+    return _server_class()(config)
+
+
+async def _run_all(listening: list[tuple[Any, socket.socket]]) -> None:
+    """Both servers, each on its socket, until Ctrl-C or SIGTERM, or until either stops;
+    then both."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    servers = [server for server, _ in listening]
+
+    def stop() -> None:
+        for server in servers:
+            if server.should_exit:
+                server.force_exit = True  # a second Ctrl-C: no waiting for connections
+            server.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    try:
+        tasks = [asyncio.create_task(s.serve(sockets=[sock])) for s, sock in listening]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for server in servers:
+            server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
