@@ -309,3 +309,9 @@ def test_unknown_capture_ids_exit_8_everywhere(sealed: Custody, tmp_path: Path) 
                     ("verify", unknown), ("ledger", "proof", unknown), ("timestamp", unknown)):
         result = sealed(*command)
         assert result.exit_code == 8, (command, result.output)
+
+
+def test_log_of_an_unknown_capture_says_so(sealed: Custody) -> None:
+    result = sealed("log", "--capture", "20200101T000000Z-00000000")
+    assert result.exit_code == 8 and "no such capture" in one_line_error(result.output)
+    assert sealed("log", "--capture", capture_id_of(sealed)).exit_code == 0

@@ -154,6 +154,10 @@ def log_command(root: str | None, as_json: bool, tail: int | None,
     log = CustodyLog(arch.manifests_dir)
     if capture_id is not None:
         found, _ = of_capture(arch.root, check_capture_id(capture_id))
+        if not found and not (arch.manifests_dir / f"{capture_id}.json").exists():
+            from ..core.errors import NotFound
+
+            raise NotFound("no such capture", where=capture_id)
         entries = [event.entry for event in found]
         if tail is not None:
             entries = entries[-tail:]
