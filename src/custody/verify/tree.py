@@ -98,13 +98,19 @@ def _compare_tiles(archive: Archive, wanted: Any) -> list[str]:
     any stored tile the leaves do not make (a partial one may be a prefix of its tile)."""
     folder = archive.manifests_dir / "ledger"
     problems: list[str] = []
-    made: dict[str, bytes] = {}
+    names: set[str] = set()  # every tile the leaves make (names only: memory stays flat)
+    bases: set[str] = set()  # and the full tiles they are, or will be
+    partial: dict[str, bytes] = {}
     if not (folder / "tile").is_dir():
         for _ in wanted:
             pass
         return ["none"]
     for name, data in wanted:
-        made[name.split(".p/")[0]] = data
+        base = name.split(".p/")[0]
+        names.add(name)
+        bases.add(base)
+        if base != name:  # a partial tile (one a level at most): kept, to judge narrower ones
+            partial[base] = data
         try:
             held = (folder / name).read_bytes()
         except FileNotFoundError:
@@ -112,19 +118,23 @@ def _compare_tiles(archive: Archive, wanted: Any) -> list[str]:
             continue
         if held != data:
             problems.append(f"{name} differs from the tile its leaves make")
-        if len(made) > 64:  # keep the last few, to judge stray partial tiles by
-            made.pop(next(iter(made)))
     for path in sorted((folder / "tile").rglob("*")):
         if not path.is_file():
             continue
         name = path.relative_to(folder).as_posix()
+        if name in names:
+            continue
         base, _, width = name.partition(".p/")
-        full = made.get(base)
-        if width and full is not None and full[: int(width) * HASH] == path.read_bytes() \
-                and width.isdigit():
-            continue  # a narrower partial tile of this one, as a store keeps them
-        if name not in made and base not in made:
-            problems.append(f"{name} is no tile of these leaves")
+        if width.isdigit() and base in bases:  # a narrower partial tile, as a store keeps
+            full = partial.get(base)
+            if full is None:
+                try:
+                    full = (folder / base).read_bytes()  # (checked above against the leaves)
+                except OSError:
+                    full = None
+            if full is not None and full[: int(width) * HASH] == path.read_bytes():
+                continue
+        problems.append(f"{name} is no tile of these leaves")
     return problems
 
 
