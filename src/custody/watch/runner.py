@@ -125,7 +125,10 @@ class Runner:
         watches = self.sync()
         for watch_id in self.state.claimed():
             if watch_id in watches:
-                done.outcomes.append(self.resolve(watches[watch_id]))
+                finished = self.resolve(watches[watch_id])
+                if finished is not None:
+                    done.outcomes.append(finished)
+        self._clear_markers()
         now = self.clock()
         due = [w for w in self.state.due(now) if w in watches]
         for watch_id in due:
@@ -262,8 +265,16 @@ class Runner:
                           change.details(watch.id, watch.url))
         return recorded.seq
 
-    def resolve(self, watch: Watch) -> Outcome:
-        """A run a death cut short: finished from what the archive holds."""
+    def _clear_markers(self) -> None:
+        """The job markers of runs whose end was recorded (a death came between the two)."""
+        claimed = {slot.claim_job for slot in self.state.slots().values() if slot.claim_job}
+        for marker in capture.jobs_dir(self.archive).glob("watch-*.json"):
+            if marker.stem not in claimed:
+                marker.unlink(missing_ok=True)
+
+    def resolve(self, watch: Watch) -> Outcome | None:
+        """A run a death cut short: finished from what the archive holds (None: it sealed
+        nothing, and its interval's run is due again)."""
         slot = self.state.slot(watch.id)
         assert slot is not None and slot.claim_job is not None and slot.claim_slot is not None
         marker = capture.read_job_marker(self.archive, slot.claim_job)
@@ -286,8 +297,8 @@ class Runner:
         if marker is not None:
             capture.jobs_dir(self.archive).joinpath(f"{slot.claim_job}.json").unlink(
                 missing_ok=True)
-        return Outcome(watch.id, watch.url, None, "failed", error="interrupted before it "
-                       "was sealed: run again")
+        log.info("watch %s: a run a stop cut short sealed nothing; it is made again", watch.id)
+        return None
 
     def _sealed(self, capture_id: str) -> bool:
         from ..seal.manifest import manifest_path
