@@ -24,8 +24,8 @@ from custody.testing.receivers import SmtpReceiver, WebhookReceiver
 INTERVAL = 1.0  # the watch's interval: a run is due again after it (and its jitter)
 
 
-def run_once(custody: Custody) -> list[dict[str, Any]]:
-    result = custody.ok("watch", "run", "--once", "--json")
+def run_once(custody: Custody, *extra: str) -> list[dict[str, Any]]:
+    result = custody.ok("watch", "run", "--once", "--json", *extra)
     return list(json.loads(result.stdout)["outcomes"])
 
 
@@ -50,7 +50,7 @@ def watched(custody: Custody) -> Any:
                             f"hmac://127.0.0.1:{hook.port}/custody").stdout.split()[1]
         added = json.loads(custody.ok("watch", "add", site.url + "/statement", "--every", "1s",
                                       "--notify", "desk", "--notify", "hook",
-                                      "--json").stdout)
+                                      "--ignore", ".live-feed", "--json").stdout)
         yield site, smtp, hook, secret, added["watches"][0]
 
 

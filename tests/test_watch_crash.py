@@ -55,7 +55,8 @@ def test_killed_run_is_finished_once(custody: Custody, fault: str,
     monkeypatch.setenv("XDG_CONFIG_HOME", str(custody.root.parent / "config"))
     with ChangingSite() as site, WebhookReceiver() as hook:
         custody.ok("watch", "target", "add", "hook", f"hmac://127.0.0.1:{hook.port}/in")
-        custody.ok("watch", "add", site.url + "/statement", "--every", "1s", "--notify", "hook")
+        custody.ok("watch", "add", site.url + "/statement", "--every", "1s", "--notify", "hook",
+                   "--ignore", ".live-feed")
         run_once(custody)
         site.phase = "edited"
         next_interval()

@@ -2,10 +2,13 @@
 
 ``/statement`` goes through phases a test sets (``site.phase = ...``): ``original``;
 ``edited`` (one sentence of its second paragraph reworded); ``trimmed`` (its third
-paragraph removed); ``gone`` (410); ``login`` (a redirect to a login form). Whatever the
-phase, every answer carries noise that must raise nothing: the time of the request in
-three forms, a view counter that counts, a rotating ad (text and banner image), a fresh
-CSRF token and nonce. ``/w/N`` are plain pages for the benchmark.
+paragraph removed); ``gone`` (410); ``login`` (a redirect to a login form); ``busy``
+(503); ``media`` (its photo taken out); ``unavailable`` (a short page saying the
+statement is not available). Whatever the phase, every answer carries noise that must
+raise nothing: the time of the request in three forms, a view counter that counts, a
+rotating ad (text and banner image), a fresh CSRF token and nonce; and a live feed no
+default rule knows (a watch ignores it with ``--ignore .live-feed``). ``/w/N`` are plain
+pages for the benchmark.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ ADS = ["Cheap flights to Lisbon!", "Buy two watches, get one free.", "Learn Pyth
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
        b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x03\x00\x08\xfc\x02\xfe\xa7"
        b"\x9a\xa0\xa0\x00\x00\x00\x00IEND\xaeB`\x82")
-PHASES = ("original", "edited", "trimmed", "gone", "login")
+PHASES = ("original", "edited", "trimmed", "gone", "login", "busy", "media", "unavailable")
+UNAVAILABLE = (b"<!doctype html><html><head><title>Not available</title></head><body><h1>"
+               b"Sorry</h1><p>This statement is no longer available.</p></body></html>")
 
 
 def statement(phase: str, visit: int, now: datetime) -> bytes:
@@ -51,7 +56,10 @@ def statement(phase: str, visit: int, now: datetime) -> bytes:
         f"{1000 + visit * 7:,} views</p></header>"
         f'<div class="ad-banner"><p>{ad}</p><img src="/ads/banner-{visit % 4}.png"></div>'
         f"<article><h1>Statement on the convoy</h1>{body}"
-        f'<img src="/media/convoy.png?v={visit}" alt="the convoy"></article>'
+        + ("" if phase == "media" else
+           f'<img src="/media/convoy.png?v={visit}" alt="the convoy">')
+        + f'</article><div class="live-feed"><p>Live: reader {visit} joined the '
+        f"discussion.</p></div>"
         f'<form action="/subscribe" method="post"><input type="hidden" name="csrf" '
         f'value="{secrets.token_urlsafe(24)}"><input name="email"></form>'
         f"<footer><p>Page generated in 0.0{visit % 10}{visit % 7} seconds. "
@@ -79,6 +87,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(410, b"<html><body><h1>Gone</h1></body></html>")
             elif site.phase == "login":
                 self._send(302, b"", location="/login?next=/statement")
+            elif site.phase == "busy":
+                self._send(503, b"<html><body>try again later</body></html>")
+            elif site.phase == "unavailable":
+                self._send(200, UNAVAILABLE)
             else:
                 self._send(200, statement(site.phase, visit, datetime.now(UTC)))
         elif path == "/login":

@@ -27,10 +27,11 @@ GONE_STATUS = {404: "404 Not Found", 410: "410 Gone", 451: "451 Unavailable For 
 # answers that say the site is unwell rather than that the page went: no change, and the
 # next run looks again
 TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
+# failures to connect that say the page went (a name that no longer resolves, a
+# certificate that no longer verifies); others (refused, timeout) say the server is down
+# for now, like a 503
 FAILURE_REASONS = {"dns": "the name no longer resolves (DNS)",
-                   "refused": "the server refuses connections",
-                   "timeout": "the server does not answer (timeout)",
-                   "tls": "the TLS handshake fails (certificate)"}
+                   "tls": "the TLS handshake fails (the certificate no longer verifies)"}
 _LOGIN_PATH = re.compile(r"(?i)/(log-?in|sign-?in|sign_in|auth|sso|session/new|accounts?/"
                          r"(login|signin)|users?/sign_in|wp-login\.php)")
 _LOGIN_TITLE = re.compile(r"(?i)\b(log ?in|sign ?in|anmelden|connexion|iniciar sesi[oó]n)\b")
@@ -73,7 +74,7 @@ class Observation:
         """Why the page is gone, as this capture shows it (None: it is there, or the site
         only answered with a passing error)."""
         if self.status is None:
-            return FAILURE_REASONS.get(self.failure or "", f"no answer ({self.failure})")
+            return FAILURE_REASONS.get(self.failure or "")
         if self.status in GONE_STATUS:
             return f"answers {GONE_STATUS[self.status]}"
         moved = normalise(self.final_url) != normalise(self.url)
@@ -94,6 +95,8 @@ class Observation:
         return bool(said) and words < 120
 
     def transient(self) -> bool:
+        if self.status is None:
+            return self.failure not in FAILURE_REASONS
         return self.status in TRANSIENT_STATUS
 
 
@@ -144,6 +147,11 @@ def _read_html(seen: Observation, body: bytes, ignore: list[str]) -> None:
         _drop(element)
     for selector in (*volatile.AD_SELECTORS, *ignore):
         for element in tree.cssselect(selector):
+            _drop(element)
+    for element in list(tree.iter("div", "aside", "section", "figure", "li")):
+        first = next((t.strip() for t in element.itertext() if t.strip()), "")
+        if " ".join(first.lower().split()) in volatile.AD_LABELS and \
+                len(element.text_content()) <= volatile.AD_BOX_CHARS:
             _drop(element)
     seen.media = _media(tree, seen.final_url)
     for element in list(tree.iter(*volatile.DROPPED_TAGS)):

@@ -42,7 +42,7 @@ from ..capture.settings import Settings
 from ..core.archive import Archive
 from ..core.errors import ArchiveLocked, CustodyError, UsageError
 from ..seal.log_events import catch_up
-from .compare import Change, compare
+from .compare import Change, compare, state_of
 from .observe import Observation, observe
 from .state import WatchState, folder
 from .watches import Watch, list_watches
@@ -222,9 +222,12 @@ class Runner:
                 if text_capture and text_capture != previous else None
         change = compare(before, after, text_before) if before is not None else None
         seq = self._record(watch, change) if change is not None else None
-        shows_page = after.gone() is None and not after.transient()
+        shows_page = state_of(after) is None and not after.transient()
         # a passing error: the next run is compared with the capture before it
-        capture_id_kept = previous if after.transient() and previous else capture_id
+        kept = previous if after.transient() else capture_id
+        status = "changed" if change else ("baseline" if before is None else "same")
+        if after.transient():  # (compared with nothing: the next run looks again)
+            status = "site-error"
         now = self.clock()
         with self.state.step("watch.done") as conn:
             if seq is not None:
@@ -235,11 +238,9 @@ class Runner:
                 "UPDATE schedule SET done_slot = ?, claim_slot = NULL, claim_job = NULL, "
                 "claim_at = NULL, last_capture = ?, text_capture = ?, last_finished = ?, "
                 "last_outcome = ?, next_due = ?, failures = 0 WHERE watch_id = ?",
-                [number, capture_id_kept, capture_id if shows_page else text_capture, now,
-                 "changed" if change else ("baseline" if before is None else "same"),
-                 due_time(watch.id, watch.every, number + 1), watch.id])
+                [number, kept, capture_id if shows_page else text_capture, now,
+                 status, due_time(watch.id, watch.every, number + 1), watch.id])
         capture.jobs_dir(self.archive).joinpath(f"{job}.json").unlink(missing_ok=True)
-        status = "changed" if change else ("baseline" if before is None else "same")
         if change is not None:
             log.info("watch %s: %s (%s)", watch.id, ", ".join(change.kinds),
                      change.reason or f"{change.counts}")

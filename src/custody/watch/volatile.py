@@ -27,10 +27,20 @@ AD_SELECTORS = (
     "[class*=-ad-]", "[class$=-ad]", "[class*=banner-ad]", "[class*=ad-slot]",
     "[class*=adslot]", "[data-ad]", "[data-ad-slot]", "[data-ad-client]",
     "[aria-label=Advertisement]", "[aria-label=advertisement]", "[role=banner] [class*=ad]",
-    "[class*=promoted]", "[class*=outbrain]", "[class*=taboola]",
+    "[class*=promoted]", "[class*=outbrain]", "[class*=taboola]", "[rel~=sponsored]",
+    "[class*=promo]", "[id*=promo]",
+    # widgets that change by themselves: clocks, tickers, visitor counters, "trending"
+    "[class~=clock]", "[id~=clock]", "[class*=ticker]", "[class*=visitor-count]",
+    "[class~=counter]", "[id~=counter]", "[class*=view-count]", "[class*=hit-counter]",
+    "[class*=trending]", "[id*=trending]",
 )
+# a box whose first words are only a label saying it is an ad, this short at most
+AD_LABELS = frozenset({"advertisement", "advertisement:", "advertising", "sponsored",
+                       "sponsored:", "sponsored content", "anzeige", "publicité", "publicidad",
+                       "реклама", "ad", "ad:", "ads"})
+AD_BOX_CHARS = 600
 # media whose address says it is an ad (a rotating banner's URL changes on every visit)
-AD_MEDIA = re.compile(r"(?i)(/ads?/|/adverts?/|/banners?/|doubleclick|adserver|adsystem|"
+AD_MEDIA = re.compile(r"(?i)(/ads?/|/adverts?/|/[^/?]*banner|doubleclick|adserver|adsystem|"
                       r"/sponsor|googlesyndication|[?&](ad|adid|banner)=)")
 # query parameters that bust caches rather than name a different file
 CACHE_BUSTERS = frozenset({"t", "ts", "v", "ver", "cb", "cache", "rand", "r", "nonce", "_",

@@ -1,0 +1,47 @@
+"""The other kinds of change, each from real captures of the changing site: a passing
+error (503) is none; media taken out; a page that says it is not available; the page
+back again; a part the watch ignores by CSS selector, and the same part raising a change
+for a watch that does not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import Custody
+from custody.testing.changing import ChangingSite
+from test_watch import changes, next_interval, run_once
+
+
+def by_url(outcomes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {o["url"].rsplit("/", 1)[1]: o for o in outcomes}
+
+
+def test_media_unavailable_returned_and_ignored_parts(custody: Custody) -> None:
+    with ChangingSite() as site:
+        custody.ok("watch", "add", site.url + "/statement", "--every", "1s",
+                   "--ignore", ".live-feed", "--ignore", "footer")
+        custody.ok("watch", "add", site.url + "/statement?feed=1", "--every", "1s")
+        first = by_url(run_once(custody, "--host-gap", "0.1"))
+        assert {o["status"] for o in first.values()} == {"baseline"}
+        seen = []
+        for phase in ("busy", "media", "unavailable", "original"):
+            site.phase = phase
+            next_interval()
+            seen.append(by_url(run_once(custody, "--host-gap", "0.1")))
+        watched = [s["statement"] for s in seen]
+        assert [o["status"] for o in watched] == ["site-error", "changed", "changed", "changed"]
+        assert [o["kinds"] for o in watched] == [[], ["media-removed"], ["gone"], ["returned"]]
+        # the watch that does not ignore the live feed sees it change every time it answers
+        assert [s["statement?feed=1"]["kinds"] for s in seen] == \
+            [[], ["text", "media-removed"], ["gone"], ["returned", "text"]]
+
+    found = [c for c in changes(custody) if c["url"].endswith("/statement")]
+    returned, unavailable, media = found
+    assert media["counts"] == {"added": 0, "removed": 0, "edited": 0, "media_removed": 1}
+    assert "- media " in media["diff"] and "/media/convoy.png" in media["diff"]
+    assert "banner" not in media["diff"]  # the rotating ad's banner is no media of the page
+    assert unavailable["reason"] == "says it is not available"
+    assert "+ This statement is no longer available." in unavailable["diff"]
+    assert returned["reason"].startswith("there again (it says it is not available in ")
+    # the 503's capture is sealed, and compared with nothing: media's is with the first
+    assert media["before_capture"] == first["statement"]["capture_id"]
