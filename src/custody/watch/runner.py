@@ -100,6 +100,7 @@ class Runner:
                  open_visitor: capture.OpenVisitor | None = None,
                  open_media: capture.OpenMedia | None = None, tsa: list[str] | None = None,
                  host_gap: float = 2.0, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep,
                  settings: Settings | None = None) -> None:
         self.archive = archive
         self.signer = Signer(key, who)
@@ -108,10 +109,13 @@ class Runner:
         self.open_media = open_media
         self.tsa = tsa or []
         self.host_gap = host_gap
-        self.clock = clock
+        self.clock = clock  # (a benchmark runs the schedule on a faster clock, and sleeps
+        self.sleep = sleep  # by it: both in the clock's seconds)
         self.base_settings = settings
         self.state = WatchState(archive)
         self.last_hit: dict[str, float] = {}
+        self._synced: tuple[int, int] | None = None
+        self._watches: dict[str, Watch] = {}
 
     def close(self) -> None:
         self.state.close()
@@ -134,20 +138,28 @@ class Runner:
         for watch_id in due:
             watch = watches[watch_id]
             host = urlsplit(watch.url).hostname or ""
-            wait = self.last_hit.get(host, -math.inf) + self.host_gap - time.monotonic()
+            wait = self.last_hit.get(host, -math.inf) + self.host_gap - self.clock()
             if wait > 0:
                 if not wait_for_hosts:
                     continue  # the scheduler's loop comes back to it
-                time.sleep(wait)
+                self.sleep(wait)
             done.outcomes.append(self.run_watch(watch))
-            self.last_hit[host] = time.monotonic()
+            self.last_hit[host] = self.clock()
         from .notify import deliver
 
         done.notified = deliver(self.archive, self.state)
         return done
 
     def sync(self) -> dict[str, Watch]:
-        """The active watches; each new one scheduled at once, the removed ones dropped."""
+        """The active watches; each new one scheduled at once, the removed ones dropped.
+        Read again only when the custody log has grown (their events are in it)."""
+        try:
+            seen = self.archive.manifests_dir.joinpath("ledger", "log.jsonl").stat()
+            key: tuple[int, int] | None = (seen.st_size, seen.st_mtime_ns)
+        except OSError:
+            key = None
+        if key is not None and key == self._synced:
+            return self._watches
         watches = {w.id: w for w in list_watches(self.archive, status="active")}
         removed = {w.id for w in list_watches(self.archive, status="removed")}
         slots = self.state.slots()
@@ -157,6 +169,7 @@ class Runner:
                              [(w, now) for w in watches if w not in slots])
             conn.executemany("DELETE FROM schedule WHERE watch_id = ? AND claim_job IS NULL",
                              [(w,) for w in removed if w in slots])
+        self._synced, self._watches = key, watches
         return watches
 
     def run_watch(self, watch: Watch) -> Outcome:
@@ -173,6 +186,11 @@ class Runner:
             conn.execute("UPDATE schedule SET claim_slot = ?, claim_job = ?, claim_at = ?, "
                          "last_started = ? WHERE watch_id = ?",
                          [number, job, now, now, watch.id])
+        return self.perform(watch, number, job)
+
+    def perform(self, watch: Watch, number: int, job: str) -> Outcome:
+        """The claimed run: its capture, sealed, then compared and recorded (finish)."""
+        now = self.clock()
         log.info("watch %s: capturing %s (interval %d)", watch.id, watch.url, number)
         try:
             result = capture.start(self.archive, [watch.url], key=self.key,
@@ -228,23 +246,29 @@ class Runner:
         status = "changed" if change else ("baseline" if before is None else "same")
         if after.transient():  # (compared with nothing: the next run looks again)
             status = "site-error"
-        now = self.clock()
-        with self.state.step("watch.done") as conn:
-            if seq is not None:
-                conn.executemany("INSERT OR IGNORE INTO deliveries (change_seq, target, "
-                                 "state) VALUES (?, ?, 'pending')",
-                                 [(seq, target) for target in watch.notify])
-            conn.execute(
-                "UPDATE schedule SET done_slot = ?, claim_slot = NULL, claim_job = NULL, "
-                "claim_at = NULL, last_capture = ?, text_capture = ?, last_finished = ?, "
-                "last_outcome = ?, next_due = ?, failures = 0 WHERE watch_id = ?",
-                [number, kept, capture_id if shows_page else text_capture, now,
-                 status, due_time(watch.id, watch.every, number + 1), watch.id])
-        capture.jobs_dir(self.archive).joinpath(f"{job}.json").unlink(missing_ok=True)
+        self.mark_done(watch, number, job, status=status, last_capture=kept,
+                       text_capture=capture_id if shows_page else text_capture, change_seq=seq)
         if change is not None:
             log.info("watch %s: %s (%s)", watch.id, ", ".join(change.kinds),
                      change.reason or f"{change.counts}")
         return Outcome(watch.id, watch.url, capture_id, status, change, seq)
+
+    def mark_done(self, watch: Watch, number: int, job: str, *, status: str,
+                  last_capture: str | None, text_capture: str | None,
+                  change_seq: int | None) -> None:
+        """The interval's run done, in one transaction with its change's deliveries."""
+        with self.state.step("watch.done") as conn:
+            if change_seq is not None:
+                conn.executemany("INSERT OR IGNORE INTO deliveries (change_seq, target, "
+                                 "state) VALUES (?, ?, 'pending')",
+                                 [(change_seq, target) for target in watch.notify])
+            conn.execute(
+                "UPDATE schedule SET done_slot = ?, claim_slot = NULL, claim_job = NULL, "
+                "claim_at = NULL, last_capture = ?, text_capture = ?, last_finished = ?, "
+                "last_outcome = ?, next_due = ?, failures = 0 WHERE watch_id = ?",
+                [number, last_capture, text_capture, self.clock(), status,
+                 due_time(watch.id, watch.every, number + 1), watch.id])
+        capture.jobs_dir(self.archive).joinpath(f"{job}.json").unlink(missing_ok=True)
 
     def _record(self, watch: Watch, change: Change) -> int:
         """The change's event (found, when a run that died logged it already)."""
@@ -325,7 +349,7 @@ class Runner:
             waited = 0.0
             while waited < pause and not should_stop():
                 step = min(0.5, pause - waited)
-                time.sleep(step)
+                self.sleep(step)
                 waited += step
 
 
