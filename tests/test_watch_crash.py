@@ -86,3 +86,31 @@ def test_no_watch_is_lost_when_killed_while_claiming_the_first_run(custody: Cust
         assert [o["status"] for o in outcomes] == ["baseline"]
         assert run_once(custody) == []
         assert site.requests.count("/statement") == 1
+
+
+def test_the_scheduler_runs_until_sigterm(custody: Custody) -> None:
+    """`custody watch run`: the loop captures each interval, and SIGTERM ends it cleanly
+    with no run left claimed."""
+    with ChangingSite() as site:
+        custody.ok("watch", "add", site.url + "/statement", "--every", "1s", "--ignore",
+                   ".live-feed")
+        env = {**os.environ, "CUSTODY_ROOT": str(custody.root),
+               "CUSTODY_KEY": str(custody.key)}
+        proc = subprocess.Popen([CUSTODY, "watch", "run", "--host-gap", "0"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 60
+            while site.requests.count("/statement") < 3 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            site.phase = "edited"
+            while not changes(custody) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err.decode()
+        assert b"scheduler started" in err and b"text" in err
+        assert [c["kinds"] for c in changes(custody)] == [["text"]]
+        listed = json.loads(custody.ok("watch", "list", "--json").stdout)["watches"]
+        assert listed[0]["last_outcome"] in ("same", "changed")
+        assert not list((custody.root / ".custody" / "jobs").glob("*.json"))

@@ -114,6 +114,7 @@ class Runner:
         self.base_settings = settings
         self.state = WatchState(archive)
         self.last_hit: dict[str, float] = {}
+        self.interrupted = False  # a capture was stopped by Ctrl-C or SIGTERM: stop after it
         self._synced: tuple[int, int] | None = None
         self._watches: dict[str, Watch] = {}
 
@@ -136,6 +137,8 @@ class Runner:
         now = self.clock()
         due = [w for w in self.state.due(now) if w in watches]
         for watch_id in due:
+            if self.interrupted:
+                break
             watch = watches[watch_id]
             host = urlsplit(watch.url).hostname or ""
             wait = self.last_hit.get(host, -math.inf) + self.host_gap - self.clock()
@@ -202,6 +205,8 @@ class Runner:
         except CustodyError as exc:
             log.error("watch %s: the capture failed: %s", watch.id, exc)
             return self._release(watch, due_time(watch.id, watch.every, number + 1), str(exc))
+        if result.status == "interrupted":  # sealed as far as it got; the signal was for us
+            self.interrupted = True
         return self.finish(watch, number, job, result.capture_id)
 
     def _settings(self, watch: Watch) -> Settings:
@@ -339,7 +344,7 @@ class Runner:
     def loop(self, should_stop: Callable[[], bool], *, poll: float = 5.0) -> None:
         """Run what is due until ``should_stop``; sleep until the next run is due, looking
         at the watches again at least every ``poll`` seconds."""
-        while not should_stop():
+        while not should_stop() and not self.interrupted:
             try:
                 self.run_due(wait_for_hosts=False)
             except CustodyError as exc:  # a moment the archive is busy: the next pass
@@ -347,7 +352,7 @@ class Runner:
             upcoming = self.state.next_due()
             pause = poll if upcoming is None else max(0.05, min(poll, upcoming - self.clock()))
             waited = 0.0
-            while waited < pause and not should_stop():
+            while waited < pause and not should_stop() and not self.interrupted:
                 step = min(0.5, pause - waited)
                 self.sleep(step)
                 waited += step
