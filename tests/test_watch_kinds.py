@@ -45,3 +45,22 @@ def test_media_unavailable_returned_and_ignored_parts(custody: Custody) -> None:
     assert returned["reason"].startswith("there again (it says it is not available in ")
     # the 503's capture is sealed, and compared with nothing: media's is with the first
     assert media["before_capture"] == first["statement"]["capture_id"]
+
+
+def test_a_new_certificate_is_a_change(custody: Custody, ca: Any, ca_file: str) -> None:
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    with ChangingSite(tls=context) as site:
+        custody.ok("watch", "add", site.url + "/statement", "--every", "1s", "--ignore",
+                   ".live-feed")
+        assert [o["status"] for o in run_once(custody, "--ca-bundle", ca_file)] == ["baseline"]
+        next_interval()
+        assert [o["status"] for o in run_once(custody, "--ca-bundle", ca_file)] == ["same"]
+        ca.issue_cert("127.0.0.1").configure_cert(context)  # renewed: another key and serial
+        next_interval()
+        assert [o["kinds"] for o in run_once(custody, "--ca-bundle", ca_file)] == [["tls"]]
+    (change,) = changes(custody)
+    assert change["reason"].startswith("the server's certificate changed (sha256 ")
+    assert "- certificate sha256 " in change["diff"] and "+ certificate sha256 " in change["diff"]

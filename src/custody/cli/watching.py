@@ -10,6 +10,7 @@ import logging
 import signal
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -145,10 +146,12 @@ _change_command("resume", "Resume a paused watch: it runs once at once if it mis
               help="Seconds at least between two captures of one host.")
 @click.option("--tsa", multiple=True, metavar="URL",
               help="RFC 3161 time-stamping authority (repeatable; default: custody.toml).")
+@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False),
+              envvar="CUSTODY_CA_BUNDLE", help="Trust these CA certificates for HTTPS.")
 @click.option("-v", "--verbose", is_flag=True, help="Log each run (to stderr).")
 @json_option
 def watch_run(root: str | None, once: bool, host_gap: float, tsa: tuple[str, ...],
-              verbose: bool, as_json: bool) -> None:
+              ca_bundle: str | None, verbose: bool, as_json: bool) -> None:
     """Run the watches: each due URL becomes a sealed capture, compared with the last.
 
     Without --once, the scheduler: it runs until SIGTERM or Ctrl-C (a capture under way
@@ -170,7 +173,8 @@ def watch_run(root: str | None, once: bool, host_gap: float, tsa: tuple[str, ...
     with scheduler_lock(arch):
         runner = Runner(arch, key=key, who=who, open_visitor=open_browser,
                         open_media=open_media, host_gap=host_gap,
-                        tsa=list(tsa) or load_config(arch.root).tsa)
+                        tsa=list(tsa) or load_config(arch.root).tsa,
+                        ca_bundle=str(Path(ca_bundle).resolve()) if ca_bundle else None)
         try:
             if once:
                 _say_pass(runner.run_due(), as_json)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+import ssl
 import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -120,15 +121,19 @@ class _Server(ThreadingHTTPServer):
 
 
 class ChangingSite:
-    """The site on 127.0.0.1 in a thread; ``phase`` is one of PHASES."""
+    """The site on 127.0.0.1 in a thread (HTTPS with ``tls``); ``phase`` is one of
+    PHASES."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls: ssl.SSLContext | None = None) -> None:
         self.phase = "original"
         self.visits = itertools.count()
         self.requests: list[str] = []
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.site = self
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        if tls is not None:  # (a test swaps the certificate in the context it gave)
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def __enter__(self) -> ChangingSite:

@@ -6,7 +6,8 @@ edited, once the volatile spans are masked), ``gone`` (an answer that says the p
 a redirect to a login, a page that says it is not available, no answer at all; and a
 gone page gone another way), ``returned`` (there again after it was gone),
 ``redirected`` (it now ends at another address), ``media-removed`` (images, video,
-audio the page showed and shows no more). A passing error (429, 5xx) is no change: the
+audio the page showed and shows no more), ``tls`` (the server presents another
+certificate). A passing error (429, 5xx) is no change: the
 next run looks again, and is compared with the last page that answered.
 """
 
@@ -100,6 +101,12 @@ def compare(before: Observation, after: Observation,
     counts, body = _sentences(base, after)
     if any(counts.values()):
         kinds.append("text")
+    if base.certificate and after.certificate and base.certificate != after.certificate:
+        kinds.append("tls")
+        reason = reason or (f"the server's certificate changed (sha256 {base.certificate[:16]}"
+                            f" to {after.certificate[:16]})")
+        body += [f"- certificate sha256 {base.certificate}: {base.certificate_about}",
+                 f"+ certificate sha256 {after.certificate}: {after.certificate_about}"]
     removed = sorted(set(base.media) - set(after.media))
     if removed:
         kinds.append("media-removed")

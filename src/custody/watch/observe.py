@@ -62,6 +62,8 @@ class Observation:
     media: dict[str, str] = field(default_factory=dict)  # key (address, cache-busting
     # parameters left out) -> the address as the page wrote it
     login: bool = False  # the page asks for a password
+    certificate: str | None = None  # the server's certificate (HTTPS): sha256 of its DER
+    certificate_about: str = ""  # its subject, issuer and expiry, for people
 
     @property
     def moment(self) -> datetime:
@@ -111,7 +113,7 @@ def observe(conn: sqlite3.Connection, root: Path, capture_id: str, url: str,
     final_url = row[0] or url
     seen = Observation(capture_id, row[1] or "", row[2] or "", url, final_url, None)
     page = conn.execute(
-        "SELECT status_code, warc_path, warc_offset, content_type FROM resources WHERE "
+        "SELECT status_code, warc_path, warc_offset, content_type, record_id FROM resources WHERE "
         "capture_id = ? AND url = ? ORDER BY id DESC LIMIT 1",
         [capture_id, normalise(final_url)]).fetchone()
     if page is None:
@@ -121,6 +123,9 @@ def observe(conn: sqlite3.Connection, root: Path, capture_id: str, url: str,
         seen.failure = failed[0] if failed else "nothing recorded"
         return seen
     seen.status = page[0]
+    if page[1] and urlsplit(final_url).scheme == "https":
+        seen.certificate, seen.certificate_about = _certificate(root / page[1], int(page[2]),
+                                                                page[4] or "")
     if page[1] and "html" in (page[3] or "html").lower():
         payload = read_payload(root / page[1], int(page[2]), PAGE_LIMIT)
         _read_html(seen, payload.body, ignore)
@@ -167,6 +172,43 @@ def _read_html(seen: Observation, body: bytes, ignore: list[str]) -> None:
         line = " ".join(line.split())
         if line:
             seen.sentences += [s for s in _SENTENCE_END.split(line) if s]
+
+
+def _certificate(path: Path, offset: int, record_id: str) -> tuple[str | None, str]:
+    """The leaf of the TLS chain recorded beside the response at ``offset`` (its metadata
+    record follows the response and its request), as sha256 and a description."""
+    import hashlib
+    import ssl
+
+    from warcio.archiveiterator import ArchiveIterator
+
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        for number, record in enumerate(ArchiveIterator(fh)):
+            if number > 3:
+                break
+            headers = record.rec_headers
+            if record.rec_type == "metadata" and \
+                    headers.get_header("WARC-Concurrent-To") == record_id and \
+                    "pem-certificate-chain" in (headers.get_header("Content-Type") or ""):
+                pem = record.content_stream().read().decode("ascii", "replace")
+                end = pem.find("-----END CERTIFICATE-----")
+                if end < 0:
+                    return None, ""
+                der = ssl.PEM_cert_to_DER_cert(pem[: end + len("-----END CERTIFICATE-----")])
+                return hashlib.sha256(der).hexdigest(), _about(der)
+    return None, ""
+
+
+def _about(der: bytes) -> str:
+    from cryptography import x509
+
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return "unreadable"
+    return (f"subject {cert.subject.rfc4514_string()}, issuer {cert.issuer.rfc4514_string()}, "
+            f"valid until {cert.not_valid_after_utc:%Y-%m-%d}")
 
 
 def _drop(element: Any) -> None:

@@ -101,7 +101,7 @@ class Runner:
                  open_media: capture.OpenMedia | None = None, tsa: list[str] | None = None,
                  host_gap: float = 2.0, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep,
-                 settings: Settings | None = None) -> None:
+                 ca_bundle: str | None = None, settings: Settings | None = None) -> None:
         self.archive = archive
         self.signer = Signer(key, who)
         self.key = key
@@ -112,6 +112,7 @@ class Runner:
         self.clock = clock  # (a benchmark runs the schedule on a faster clock, and sleeps
         self.sleep = sleep  # by it: both in the clock's seconds)
         self.base_settings = settings
+        self.ca_bundle = ca_bundle
         self.state = WatchState(archive)
         self.last_hit: dict[str, float] = {}
         self.interrupted = False  # a capture was stopped by Ctrl-C or SIGTERM: stop after it
@@ -215,7 +216,7 @@ class Runner:
         base = self.base_settings or Settings(timeout=CAPTURE_TIMEOUT,
                                               time_limit=CAPTURE_TIME_LIMIT, retries=1)
         return replace(base, browser=watch.browser, media=watch.media,
-                       tsa=list(self.tsa or base.tsa))
+                       tsa=list(self.tsa or base.tsa), ca_bundle=self.ca_bundle or base.ca_bundle)
 
     def _release(self, watch: Watch, next_due: float, error: str) -> Outcome:
         with self.state.step() as conn:
