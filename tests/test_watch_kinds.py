@@ -64,3 +64,37 @@ def test_a_new_certificate_is_a_change(custody: Custody, ca: Any, ca_file: str) 
     (change,) = changes(custody)
     assert change["reason"].startswith("the server's certificate changed (sha256 ")
     assert "- certificate sha256 " in change["diff"] and "+ certificate sha256 " in change["diff"]
+
+
+def test_a_browser_watch_compares_what_the_browser_rendered(custody: Custody) -> None:
+    """The page's text is written by a script: its HTML never changes where a reader
+    looks, the rendered DOM does."""
+    with ChangingSite() as site:
+        custody.ok("watch", "add", site.url + "/scripted", "--every", "1s", "--browser")
+        assert [o["status"] for o in run_once(custody)] == ["baseline"]
+        site.phase = "edited"
+        next_interval()
+        assert [o["kinds"] for o in run_once(custody)] == [["text"]]
+    (change,) = changes(custody)
+    assert "- Officials said the crossing would stay open for three days." in change["diff"]
+    assert "+ Officials said the crossing would stay open for one day only." in change["diff"]
+
+
+def test_redirects_to_another_host(custody: Custody) -> None:
+    """A redirect the capture does not follow (another host) still says where it goes:
+    to a login page, the page is gone; elsewhere, it was redirected."""
+    with ChangingSite() as site:
+        custody.ok("watch", "add", site.url + "/statement", "--every", "1s", "--ignore",
+                   ".live-feed")
+        run_once(custody, "--host-gap", "0")
+        kinds = []
+        for phase in ("moved", "elsewhere", "elsewhere", "original"):
+            site.phase = phase
+            next_interval()
+            kinds += [o["kinds"] for o in run_once(custody, "--host-gap", "0")]
+    assert kinds == [["redirected"], ["gone"], [], ["returned"]]
+    returned, login, moved = changes(custody)
+    assert returned["counts"] == {"added": 0, "removed": 0, "edited": 0}
+    assert moved["reason"] == f"now redirects to http://localhost:{site.url.rsplit(':', 1)[1]}" \
+        "/w/1 (another site: not followed)"
+    assert login["reason"].startswith("redirects to a login page (http://localhost:")

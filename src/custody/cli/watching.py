@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from ..core.errors import ExitCode
 from .common import (
     account_option,
     annotator,
@@ -177,7 +178,10 @@ def watch_run(root: str | None, once: bool, host_gap: float, tsa: tuple[str, ...
                         ca_bundle=str(Path(ca_bundle).resolve()) if ca_bundle else None)
         try:
             if once:
-                _say_pass(runner.run_due(), as_json)
+                done = runner.run_due()
+                _say_pass(done, as_json)
+                if any(o.status == "failed" for o in done.outcomes):
+                    sys.exit(ExitCode.FETCH)
                 return
             stop: list[int] = []
 

@@ -2,13 +2,15 @@
 
 ``/statement`` goes through phases a test sets (``site.phase = ...``): ``original``;
 ``edited`` (one sentence of its second paragraph reworded); ``trimmed`` (its third
-paragraph removed); ``gone`` (410); ``login`` (a redirect to a login form); ``busy``
-(503); ``media`` (its photo taken out); ``unavailable`` (a short page saying the
+paragraph removed); ``gone`` (410); ``login`` (a redirect to a login form);
+``elsewhere`` (to a login page of another host); ``moved`` (to a page of another host);
+``busy`` (503); ``media`` (its photo taken out); ``unavailable`` (a short page saying the
 statement is not available). Whatever the phase, every answer carries noise that must
 raise nothing: the time of the request in three forms, a view counter that counts, a
 rotating ad (text and banner image), a fresh CSRF token and nonce; and a live feed no
-default rule knows (a watch ignores it with ``--ignore .live-feed``). ``/w/N`` are plain
-pages for the benchmark.
+default rule knows (a watch ignores it with ``--ignore .live-feed``). ``/scripted`` has
+its text written by a script (``edited`` rewords it too). ``/w/N`` are plain pages for
+the benchmark.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ ADS = ["Cheap flights to Lisbon!", "Buy two watches, get one free.", "Learn Pyth
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
        b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x03\x00\x08\xfc\x02\xfe\xa7"
        b"\x9a\xa0\xa0\x00\x00\x00\x00IEND\xaeB`\x82")
-PHASES = ("original", "edited", "trimmed", "gone", "login", "busy", "media", "unavailable")
+PHASES = ("original", "edited", "trimmed", "gone", "login", "busy", "media", "unavailable",
+          "elsewhere", "moved")
 UNAVAILABLE = (b"<!doctype html><html><head><title>Not available</title></head><body><h1>"
                b"Sorry</h1><p>This statement is no longer available.</p></body></html>")
 
@@ -88,12 +91,24 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(410, b"<html><body><h1>Gone</h1></body></html>")
             elif site.phase == "login":
                 self._send(302, b"", location="/login?next=/statement")
+            elif site.phase == "elsewhere":  # a login on another host (name)
+                port = self.server.server_address[1]
+                self._send(302, b"", location=f"http://localhost:{port}/sign-in?next=/statement")
+            elif site.phase == "moved":  # another page of another host (name)
+                port = self.server.server_address[1]
+                self._send(301, b"", location=f"http://localhost:{port}/w/1")
             elif site.phase == "busy":
                 self._send(503, b"<html><body>try again later</body></html>")
             elif site.phase == "unavailable":
                 self._send(200, UNAVAILABLE)
             else:
                 self._send(200, statement(site.phase, visit, datetime.now(UTC)))
+        elif path == "/scripted":  # its text written by a script: only a browser sees it
+            said = EDITED if site.phase == "edited" else PARAGRAPHS[1]
+            self._send(200, (f"<!doctype html><html><head><title>Scripted</title></head>"
+                             f'<body><article id="out"></article><script>document.'
+                             f'getElementById("out").innerHTML = "<p>{said}</p>";</script>'
+                             f"</body></html>").encode())
         elif path == "/login":
             self._send(200, LOGIN)
         elif path.startswith(("/ads/", "/media/")):

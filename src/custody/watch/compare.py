@@ -89,13 +89,23 @@ def compare(before: Observation, after: Observation,
         return Change(["gone"], before, after, {},
                       now if was is None else f"{now} (it {was} before)",
                       "\n".join(header + lines))
-    base = text_before if was is not None and text_before is not None else before
+    if after.unfollowed:  # where it points is all this capture holds of it
+        if before.unfollowed and normalise(before.final_url) == normalise(after.final_url):
+            return None
+        lines = [f"- {s}" for s in _status_lines(before)] + \
+            [f"+ {s}" for s in _status_lines(after)]
+        return Change(["redirected"], before, after, {},
+                      f"now redirects to {after.final_url} (another site: not followed)",
+                      "\n".join(_header(before, after) + lines))
+    away = was if was is not None else (
+        f"redirected to {before.final_url}" if before.unfollowed else None)
+    base = text_before if away is not None and text_before is not None else before
     kinds: list[str] = []
     reason: str | None = None
-    if was is not None:
+    if away is not None:
         kinds.append("returned")
-        reason = f"there again (it {was} in {before.capture_id})"
-    if normalise(after.final_url) != normalise(base.final_url) and was is None:
+        reason = f"there again (it {away} in {before.capture_id})"
+    elif normalise(after.final_url) != normalise(base.final_url):
         kinds.append("redirected")
         reason = f"now ends at {after.final_url} (was {base.final_url})"
     counts, body = _sentences(base, after)
@@ -126,6 +136,8 @@ def _header(before: Observation, after: Observation) -> list[str]:
 def _status_lines(seen: Observation) -> list[str]:
     if seen.status is None:
         return [f"no answer: {seen.failure}"]
+    if seen.unfollowed:
+        return [f"HTTP {seen.status}: a redirect to {seen.final_url}"]
     lines = [f"HTTP {seen.status} at {seen.final_url}"]
     if seen.title:
         lines.append(f"title: {seen.title}")

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from ..core.urls import normalise
-from ..warc.payload import read_payload
+from ..warc.payload import header, read_payload
 from . import volatile
 
 PAGE_LIMIT = 8 * 1024 * 1024  # bytes of a page's body read for comparing
@@ -64,6 +64,8 @@ class Observation:
     login: bool = False  # the page asks for a password
     certificate: str | None = None  # the server's certificate (HTTPS): sha256 of its DER
     certificate_about: str = ""  # its subject, issuer and expiry, for people
+    unfollowed: bool = False  # it ends at a redirect the capture did not follow (another
+    # host, out of its scope): final_url is where it points
 
     @property
     def moment(self) -> datetime:
@@ -116,6 +118,17 @@ def observe(conn: sqlite3.Connection, root: Path, capture_id: str, url: str,
         "SELECT status_code, warc_path, warc_offset, content_type, record_id FROM resources WHERE "
         "capture_id = ? AND url = ? ORDER BY id DESC LIMIT 1",
         [capture_id, normalise(final_url)]).fetchone()
+    if page is None and normalise(final_url) != normalise(url):
+        # the redirect was not followed to its end (a hop refused by the address guard,
+        # or one that failed): the last answer recorded is the watched URL's own
+        page = conn.execute(
+            "SELECT status_code, warc_path, warc_offset, content_type, record_id FROM "
+            "resources WHERE capture_id = ? AND url = ? ORDER BY id DESC LIMIT 1",
+            [capture_id, normalise(url)]).fetchone()
+        if page is not None and page[0] and 300 <= page[0] < 400:
+            seen.status, seen.unfollowed = page[0], True  # final_url: where it led
+            return seen
+        page = None
     if page is None:
         failed = conn.execute("SELECT kind FROM failures WHERE capture_id = ? ORDER BY "
                               "(url = ?) DESC, id LIMIT 1",
@@ -126,10 +139,40 @@ def observe(conn: sqlite3.Connection, root: Path, capture_id: str, url: str,
     if page[1] and urlsplit(final_url).scheme == "https":
         seen.certificate, seen.certificate_about = _certificate(root / page[1], int(page[2]),
                                                                 page[4] or "")
+    if page[1] and page[0] is not None and 300 <= page[0] < 400:
+        location = header(read_payload(root / page[1], int(page[2]), 0).headers, "location")
+        if location:
+            seen.final_url, seen.unfollowed = urljoin(final_url, location), True
+            return seen
     if page[1] and "html" in (page[3] or "html").lower():
-        payload = read_payload(root / page[1], int(page[2]), PAGE_LIMIT)
-        _read_html(seen, payload.body, ignore)
+        body = _rendered(conn, root, capture_id, final_url)
+        if body is None:
+            body = read_payload(root / page[1], int(page[2]), PAGE_LIMIT).body
+        _read_html(seen, body, ignore)
     return seen
+
+
+def _rendered(conn: sqlite3.Connection, root: Path, capture_id: str,
+              final_url: str) -> bytes | None:
+    """The page's DOM as the browser rendered it, when the capture loaded it in one
+    (--browser): what a reader saw, scripts run. None without one."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    from ..extract.workers import open_shadow_roots
+
+    row = conn.execute("SELECT record_id FROM documents WHERE capture_id = ? AND source = "
+                       "'rendered' AND url IN (?, ?) ORDER BY id DESC LIMIT 1",
+                       [capture_id, normalise(final_url), final_url]).fetchone()
+    if row is None or not row[0]:
+        return None
+    for (path,) in conn.execute("SELECT path FROM files WHERE capture_id = ? AND path LIKE "
+                                "'%.warc.gz' ORDER BY path", [capture_id]):
+        with open(root / path, "rb") as fh:
+            for record in ArchiveIterator(fh):
+                if record.rec_headers.get_header("WARC-Record-ID") == row[0]:
+                    body = record.content_stream().read(PAGE_LIMIT)
+                    return open_shadow_roots(body) if b"shadowrootmode" in body else body
+    return None
 
 
 def _read_html(seen: Observation, body: bytes, ignore: list[str]) -> None:
@@ -153,9 +196,9 @@ def _read_html(seen: Observation, body: bytes, ignore: list[str]) -> None:
     for selector in (*volatile.AD_SELECTORS, *ignore):
         for element in tree.cssselect(selector):
             _drop(element)
-    for element in list(tree.iter("div", "aside", "section", "figure", "li")):
+    for element in list(tree.iter("div", "aside", "section", "figure", "li", "p", "span")):
         first = next((t.strip() for t in element.itertext() if t.strip()), "")
-        if " ".join(first.lower().split()) in volatile.AD_LABELS and \
+        if volatile.AD_LABEL.match(first) and \
                 len(element.text_content()) <= volatile.AD_BOX_CHARS:
             _drop(element)
     seen.media = _media(tree, seen.final_url)

@@ -23,14 +23,12 @@ sealed twice.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import math
-import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,8 +41,8 @@ from ..core.archive import Archive
 from ..core.errors import ArchiveLocked, CustodyError, UsageError
 from ..seal.log_events import catch_up
 from .compare import Change, compare, state_of
-from .observe import Observation, observe
-from .state import WatchState, folder
+from .observe import observe
+from .state import WatchState
 from .watches import Watch, list_watches
 
 log = logging.getLogger("custody.watch")
@@ -131,7 +129,7 @@ class Runner:
         watches = self.sync()
         for watch_id in self.state.claimed():
             if watch_id in watches:
-                finished = self.resolve(watches[watch_id])
+                finished = self._guarded(self.resolve, watches[watch_id])
                 if finished is not None:
                     done.outcomes.append(finished)
         self._clear_markers()
@@ -147,12 +145,25 @@ class Runner:
                 if not wait_for_hosts:
                     continue  # the scheduler's loop comes back to it
                 self.sleep(wait)
-            done.outcomes.append(self.run_watch(watch))
+            done.outcomes.append(self._guarded(self.run_watch, watch) or
+                                 Outcome(watch.id, watch.url, None, "failed"))
             self.last_hit[host] = self.clock()
         from .notify import deliver
 
         done.notified = deliver(self.archive, self.state)
         return done
+
+    def _guarded(self, step: Callable[[Watch], Outcome | None],
+                 watch: Watch) -> Outcome | None:
+        """One watch's step; what it raises is logged and makes its outcome failed, and
+        the other watches go on (its claim, if any, is finished by a later pass)."""
+        try:
+            return step(watch)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # a scheduler must not stop for one watch's fault
+            log.exception("watch %s: %s", watch.id, exc)
+            return Outcome(watch.id, watch.url, None, "failed", error=f"{exc}")
 
     def sync(self) -> dict[str, Watch]:
         """The active watches; each new one scheduled at once, the removed ones dropped.
@@ -166,13 +177,17 @@ class Runner:
             return self._watches
         watches = {w.id: w for w in list_watches(self.archive, status="active")}
         removed = {w.id for w in list_watches(self.archive, status="removed")}
-        slots = self.state.slots()
+        known = dict(self.state.conn.execute("SELECT watch_id, active FROM schedule"))
         now = self.clock()
         with self.state.step() as conn:
             conn.executemany("INSERT INTO schedule (watch_id, next_due) VALUES (?, ?)",
-                             [(w, now) for w in watches if w not in slots])
+                             [(w, now) for w in watches if w not in known])
             conn.executemany("DELETE FROM schedule WHERE watch_id = ? AND claim_job IS NULL",
-                             [(w,) for w in removed if w in slots])
+                             [(w,) for w in removed if w in known])
+            # a paused watch keeps its place (and the interval it last ran in), not due
+            conn.executemany("UPDATE schedule SET active = ? WHERE watch_id = ?",
+                             [(int(w in watches), w) for w, active in known.items()
+                              if bool(active) != (w in watches)])
         self._synced, self._watches = key, watches
         return watches
 
@@ -246,7 +261,8 @@ class Runner:
                 if text_capture and text_capture != previous else None
         change = compare(before, after, text_before) if before is not None else None
         seq = self._record(watch, change) if change is not None else None
-        shows_page = state_of(after) is None and not after.transient()
+        shows_page = state_of(after) is None and not after.transient() and \
+            not after.unfollowed
         # a passing error: the next run is compared with the capture before it
         kept = previous if after.transient() else capture_id
         status = "changed" if change else ("baseline" if before is None else "same")
@@ -298,7 +314,7 @@ class Runner:
 
     def _clear_markers(self) -> None:
         """The job markers of runs whose end was recorded (a death came between the two)."""
-        claimed = {slot.claim_job for slot in self.state.slots().values() if slot.claim_job}
+        claimed = set(self.state.claimed().values())
         for marker in capture.jobs_dir(self.archive).glob("watch-*.json"):
             if marker.stem not in claimed:
                 marker.unlink(missing_ok=True)
@@ -357,27 +373,3 @@ class Runner:
                 step = min(0.5, pause - waited)
                 self.sleep(step)
                 waited += step
-
-
-@contextmanager
-def scheduler_lock(archive: Archive) -> Iterator[None]:
-    """One scheduler per archive (``watch run`` and ``watch run --once`` alike)."""
-    where = folder(archive)
-    where.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(where / "scheduler.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise ArchiveLocked("a watch scheduler runs on this archive already",
-                                where=str(archive.root)) from exc
-        yield
-    finally:
-        os.close(fd)
-
-
-def observation(archive: Archive, capture_id: str, url: str,
-                ignore: list[str]) -> Observation:
-    """One capture of a watched page, as the comparison sees it (for `watch show`)."""
-    with reading(archive) as conn:
-        return observe(conn, archive.root, capture_id, url, ignore)

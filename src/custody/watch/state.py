@@ -13,6 +13,7 @@ readable by its owner alone.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -22,13 +23,16 @@ from pathlib import Path
 
 from ..core import faults
 from ..core.archive import Archive
+from ..core.errors import ArchiveLocked
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS schedule (watch_id TEXT PRIMARY KEY, next_due REAL NOT NULL, "
     "done_slot INTEGER, claim_slot INTEGER, claim_job TEXT, claim_at REAL, last_capture "
     "TEXT, text_capture TEXT, last_started REAL, last_finished REAL, last_outcome TEXT, "
-    "failures INTEGER NOT NULL DEFAULT 0)",
-    "CREATE INDEX IF NOT EXISTS schedule_due ON schedule (next_due)",
+    "failures INTEGER NOT NULL DEFAULT 0, active INTEGER NOT NULL DEFAULT 1)",
+    "CREATE INDEX IF NOT EXISTS schedule_due ON schedule (active, next_due)",
+    "CREATE INDEX IF NOT EXISTS schedule_claimed ON schedule (claim_job) WHERE claim_job IS "
+    "NOT NULL",
     "CREATE TABLE IF NOT EXISTS targets (name TEXT PRIMARY KEY, url TEXT NOT NULL, secret "
     "TEXT, added_at REAL NOT NULL)",
     "CREATE TABLE IF NOT EXISTS deliveries (change_seq INTEGER NOT NULL, target TEXT NOT "
@@ -104,16 +108,19 @@ class WatchState:
 
     def due(self, now: float, limit: int = 1000) -> list[str]:
         return [r[0] for r in self.conn.execute(
-            "SELECT watch_id FROM schedule WHERE next_due <= ? ORDER BY next_due LIMIT ?",
+            "SELECT watch_id FROM schedule WHERE active = 1 AND next_due <= ? ORDER BY "
+            "next_due LIMIT ?",
             [now, limit])]
 
     def next_due(self) -> float | None:
-        row = self.conn.execute("SELECT min(next_due) FROM schedule").fetchone()
+        row = self.conn.execute("SELECT min(next_due) FROM schedule WHERE active = 1"
+                                ).fetchone()
         return row[0]
 
-    def claimed(self) -> list[str]:
-        return [r[0] for r in self.conn.execute(
-            "SELECT watch_id FROM schedule WHERE claim_job IS NOT NULL")]
+    def claimed(self) -> dict[str, str]:
+        """The runs under way (or cut short): each watch's claimed job."""
+        return dict(self.conn.execute(
+            "SELECT watch_id, claim_job FROM schedule WHERE claim_job IS NOT NULL"))
 
     # -- targets ---------------------------------------------------------------------------
 
@@ -127,7 +134,24 @@ class WatchState:
         """The changes each target has not had yet, by target, oldest first."""
         found: dict[str, list[int]] = {}
         for seq, target in self.conn.execute(
-                "SELECT change_seq, target FROM deliveries WHERE state != 'sent' "
-                "ORDER BY target, change_seq"):
+                "SELECT change_seq, target FROM deliveries WHERE state IN ('pending', "
+                "'sending') ORDER BY target, change_seq"):
             found.setdefault(target, []).append(seq)
         return found
+
+
+@contextmanager
+def scheduler_lock(archive: Archive) -> Iterator[None]:
+    """One scheduler per archive (``watch run`` and ``watch run --once`` alike)."""
+    where = folder(archive)
+    where.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(where / "scheduler.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise ArchiveLocked("a watch scheduler runs on this archive already",
+                                where=str(archive.root)) from exc
+        yield
+    finally:
+        os.close(fd)

@@ -32,12 +32,13 @@ AD_SELECTORS = (
     # widgets that change by themselves: clocks, tickers, visitor counters, "trending"
     "[class~=clock]", "[id~=clock]", "[class*=ticker]", "[class*=visitor-count]",
     "[class~=counter]", "[id~=counter]", "[class*=view-count]", "[class*=hit-counter]",
-    "[class*=trending]", "[id*=trending]",
+    "[class*=trending]", "[id*=trending]", "[class*=weather]",
+    # lists of other pages, often shuffled on every visit
+    "[class*=related]", "[id*=related]", "[class*=recommend]", "[id*=recommend]",
 )
-# a box whose first words are only a label saying it is an ad, this short at most
-AD_LABELS = frozenset({"advertisement", "advertisement:", "advertising", "sponsored",
-                       "sponsored:", "sponsored content", "anzeige", "publicité", "publicidad",
-                       "реклама", "ad", "ad:", "ads"})
+# a box whose first words are a label saying it is an ad, this short at most
+AD_LABEL = re.compile(r"(?i)^(advertisement|advertising|sponsored( content| post)?|anzeige|"
+                      r"publicit[ée]|publicidad|реклама|ads?|promoted)(\s*[:|\-–—]|$)")
 AD_BOX_CHARS = 600
 # media whose address says it is an ad (a rotating banner's URL changes on every visit)
 AD_MEDIA = re.compile(r"(?i)(/ads?/|/adverts?/|/[^/?]*banner|doubleclick|adserver|adsystem|"
@@ -68,7 +69,7 @@ _COUNTER_WORDS = (r"views?|viewers?|page ?views|likes?|shares?|comments?|followe
                   r"impressions?|plays?|listens?")
 _NUMBER = r"\d[\d,.\u202f\u00a0 ]*[km]?\+?"
 _COUNTER = re.compile(rf"(?i)\b{_NUMBER}\s?(?:{_COUNTER_WORDS})\b|"
-                      rf"\b(?:{_COUNTER_WORDS})\s?[:=]\s?{_NUMBER}")
+                      rf"\b(?:{_COUNTER_WORDS})\s?[:=(#]\s?#?{_NUMBER}\)?")
 _ELAPSED = re.compile(r"(?i)\b(?:in|took|generated in|rendered in|served in)\s\d+(?:\.\d+)?"
                       r"\s?(?:ms|milliseconds|s|sec|seconds)\b")
 _TOKEN = re.compile(r"\b(?=[A-Za-z0-9_\-+/=]*\d)(?=[A-Za-z0-9_\-+/=]*[A-Za-z])"
