@@ -27,6 +27,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -87,6 +88,7 @@ def scheduler_only(root: str, scale: float, hours: float) -> None:
 
     late: list[tuple[float, float]] = []  # (simulated seconds since start, lateness)
     fetch_cpu = [0.0]
+    marks: dict[str, float] = {}  # CPU and fetch CPU when the first simulated hour ended
     client = httpx.Client(timeout=10)
 
     class LoopbackRunner(Runner):
@@ -95,6 +97,8 @@ def scheduler_only(root: str, scale: float, hours: float) -> None:
             now = self.clock()
             if slot is not None:
                 late.append((now - start_wall, now - slot.next_due))
+            if now - start_wall >= 3600 and not marks:
+                marks.update(cpu=time.process_time(), fetch=fetch_cpu[0])
             before = time.thread_time()
             client.get(watch.url)
             fetch_cpu[0] += time.thread_time() - before
@@ -121,12 +125,17 @@ def scheduler_only(root: str, scale: float, hours: float) -> None:
     end = hours * 3600
     runner.loop(lambda: clock() - start_wall >= end, poll=5.0)
     cpu = time.process_time() - cpu0
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     stop.set()
     runner.close()
     first = [v for t, v in late if t < 3600]
     after = [v for t, v in late if t >= 3600]
+    later_cpu = (time.process_time() - marks["cpu"]) - (fetch_cpu[0] - marks["fetch"]) \
+        if marks else 0.0
     print(json.dumps({
         "runs": len(late), "cpu_s": cpu, "fetch_cpu_s": fetch_cpu[0], "peak_rss_mb": peak[0] / 1024,
+        "user_s": usage.ru_utime, "system_s": usage.ru_stime,
+        "later_own_cpu_s": later_cpu, "later_hours": max(0.0, hours - 1),
         "first_hour": {"runs": len(first), "p50": _percentile(first, 50),
                        "p99": _percentile(first, 99), "max": max(first, default=0)},
         "later": {"runs": len(after), "p50": _percentile(after, 50),
@@ -176,8 +185,13 @@ def main() -> None:
             print(f"2. scaled run ({args.scale:g}x, {args.hours:g} simulated hours, "
                   f"{found['runs']} runs): scheduler CPU {per_hour:.1f} s per simulated hour "
                   f"= {per_hour / 3600 * 100:.2f}% of a core (loopback GETs "
-                  f"{found['fetch_cpu_s']:.1f} s CPU, left out); peak RSS "
+                  f"{found['fetch_cpu_s']:.1f} s CPU, left out; the process's user "
+                  f"{found['user_s']:.1f} s, system {found['system_s']:.1f} s); peak RSS "
                   f"{found['peak_rss_mb']:.0f} MB")
+            if found["later_hours"]:
+                steady = found["later_own_cpu_s"] / found["later_hours"]
+                print(f"   after the first hour (each watch once an hour): {steady:.1f} s "
+                      f"per simulated hour = {steady / 3600 * 100:.2f}% of a core")
             for name in ("first_hour", "later"):
                 one = found[name]
                 print(f"   {name.replace('_', ' ')}: {one['runs']} runs; start lateness "

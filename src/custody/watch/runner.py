@@ -115,6 +115,7 @@ class Runner:
         self.last_hit: dict[str, float] = {}
         self.interrupted = False  # a capture was stopped by Ctrl-C or SIGTERM: stop after it
         self._synced: tuple[int, int] | None = None
+        self._markers_cleared = False
         self._watches: dict[str, Watch] = {}
 
     def close(self) -> None:
@@ -132,7 +133,9 @@ class Runner:
                 finished = self._guarded(self.resolve, watches[watch_id])
                 if finished is not None:
                     done.outcomes.append(finished)
-        self._clear_markers()
+        if not self._markers_cleared:  # (only a death leaves one: look once a start)
+            self._clear_markers()
+            self._markers_cleared = True
         now = self.clock()
         due = [w for w in self.state.due(now) if w in watches]
         for watch_id in due:
@@ -194,17 +197,17 @@ class Runner:
     def run_watch(self, watch: Watch) -> Outcome:
         now = self.clock()
         number = interval_of(watch.id, watch.every, now)
-        slot = self.state.slot(watch.id)
-        if slot is not None and slot.done_slot is not None and number <= slot.done_slot:
-            with self.state.step() as conn:  # this interval's run was made
-                conn.execute("UPDATE schedule SET next_due = ? WHERE watch_id = ?",
-                             [due_time(watch.id, watch.every, slot.done_slot + 1), watch.id])
-            return Outcome(watch.id, watch.url, None, "skipped")
         job = f"watch-{watch.id}-{number}"
         with self.state.step("watch.claim") as conn:
-            conn.execute("UPDATE schedule SET claim_slot = ?, claim_job = ?, claim_at = ?, "
-                         "last_started = ? WHERE watch_id = ?",
-                         [number, job, now, now, watch.id])
+            claimed = conn.execute(
+                "UPDATE schedule SET claim_slot = ?, claim_job = ?, claim_at = ?, last_started "
+                "= ? WHERE watch_id = ? AND (done_slot IS NULL OR done_slot < ?)",
+                [number, job, now, now, watch.id, number]).rowcount
+            if not claimed:  # this interval's run was made
+                conn.execute("UPDATE schedule SET next_due = ? WHERE watch_id = ?",
+                             [due_time(watch.id, watch.every, number + 1), watch.id])
+        if not claimed:
+            return Outcome(watch.id, watch.url, None, "skipped")
         return self.perform(watch, number, job)
 
     def perform(self, watch: Watch, number: int, job: str) -> Outcome:
