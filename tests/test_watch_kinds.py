@@ -5,6 +5,7 @@ for a watch that does not."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from conftest import Custody
@@ -98,3 +99,23 @@ def test_redirects_to_another_host(custody: Custody) -> None:
     assert moved["reason"] == f"now redirects to http://localhost:{site.url.rsplit(':', 1)[1]}" \
         "/w/1 (another site: not followed)"
     assert login["reason"].startswith("redirects to a login page (http://localhost:")
+
+
+def test_a_site_that_hangs_holds_back_no_other_watch_for_long(custody: Custody) -> None:
+    """Its capture is bounded (--timeout, --time-limit), sealed as it failed, and no
+    change; next time it waits behind the watches whose sites answer."""
+    with ChangingSite() as site:
+        custody.ok("watch", "add", site.url + "/hang", "--every", "1s")
+        custody.ok("watch", "add", site.url + "/statement", "--every", "1s", "--ignore",
+                   ".live-feed")
+        options = ("--host-gap", "0", "--timeout", "0.5", "--time-limit", "1")
+        started = time.monotonic()
+        first = run_once(custody, *options)
+        assert time.monotonic() - started < 10
+        assert {o["url"].rsplit("/", 1)[1]: o["status"] for o in first} == \
+            {"hang": "site-error", "statement": "baseline"}
+        next_interval()
+        second = run_once(custody, *options)
+        assert [o["url"].rsplit("/", 1)[1] for o in second] == ["statement", "hang"]
+        assert [o["status"] for o in second] == ["same", "site-error"]
+    assert changes(custody) == []

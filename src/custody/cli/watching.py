@@ -149,10 +149,15 @@ _change_command("resume", "Resume a paused watch: it runs once at once if it mis
               help="RFC 3161 time-stamping authority (repeatable; default: custody.toml).")
 @click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False),
               envvar="CUSTODY_CA_BUNDLE", help="Trust these CA certificates for HTTPS.")
+@click.option("--timeout", type=click.FloatRange(0.1), default=30.0, show_default=True,
+              help="Seconds one response of a watched page may take.")
+@click.option("--time-limit", type=click.FloatRange(1), default=120.0, show_default=True,
+              help="Seconds one watch's capture may take in all (then it is sealed).")
 @click.option("-v", "--verbose", is_flag=True, help="Log each run (to stderr).")
 @json_option
 def watch_run(root: str | None, once: bool, host_gap: float, tsa: tuple[str, ...],
-              ca_bundle: str | None, verbose: bool, as_json: bool) -> None:
+              ca_bundle: str | None, timeout: float, time_limit: float, verbose: bool,
+              as_json: bool) -> None:
     """Run the watches: each due URL becomes a sealed capture, compared with the last.
 
     Without --once, the scheduler: it runs until SIGTERM or Ctrl-C (a capture under way
@@ -175,7 +180,8 @@ def watch_run(root: str | None, once: bool, host_gap: float, tsa: tuple[str, ...
         runner = Runner(arch, key=key, who=who, open_visitor=open_browser,
                         open_media=open_media, host_gap=host_gap,
                         tsa=list(tsa) or load_config(arch.root).tsa,
-                        ca_bundle=str(Path(ca_bundle).resolve()) if ca_bundle else None)
+                        ca_bundle=str(Path(ca_bundle).resolve()) if ca_bundle else None,
+                        timeout=timeout, time_limit=time_limit)
         try:
             if once:
                 done = runner.run_due()

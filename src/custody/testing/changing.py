@@ -8,9 +8,9 @@ paragraph removed); ``gone`` (410); ``login`` (a redirect to a login form);
 statement is not available). Whatever the phase, every answer carries noise that must
 raise nothing: the time of the request in three forms, a view counter that counts, a
 rotating ad (text and banner image), a fresh CSRF token and nonce; and a live feed no
-default rule knows (a watch ignores it with ``--ignore .live-feed``). ``/scripted`` has
-its text written by a script (``edited`` rewords it too). ``/w/N`` are plain pages for
-the benchmark.
+default rule knows (a watch ignores it with ``--ignore .live-feed``). ``/hang`` never
+answers. ``/scripted`` has its text written by a script (``edited`` rewords it too).
+``/w/N`` are plain pages for the benchmark.
 """
 
 from __future__ import annotations
@@ -111,6 +111,8 @@ class _Handler(BaseHTTPRequestHandler):
                              f"</body></html>").encode())
         elif path == "/login":
             self._send(200, LOGIN)
+        elif path == "/hang":  # a site that never answers
+            site.hung.wait(60)
         elif path.startswith(("/ads/", "/media/")):
             self._send(200, PNG, "image/png")
         elif path.startswith("/w/"):
@@ -143,6 +145,7 @@ class ChangingSite:
         self.phase = "original"
         self.visits = itertools.count()
         self.requests: list[str] = []
+        self.hung = threading.Event()  # set: /hang lets go of its requests
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.site = self
         if tls is not None:  # (a test swaps the certificate in the context it gave)
@@ -156,5 +159,6 @@ class ChangingSite:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.hung.set()
         self._server.shutdown()
         self._server.server_close()

@@ -50,7 +50,9 @@ log = logging.getLogger("custody.watch")
 JITTER = 0.1  # of an interval, at most MAX_JITTER seconds: when in its interval a run starts
 MAX_JITTER = 300.0
 RETRY = 60.0  # seconds before a run the archive refused (another writer) is tried again
-CAPTURE_TIMEOUT = 30.0  # a hanging site slows its own watch, not the others
+# a capture's bounds: with one writer per archive, captures run one at a time, so a site
+# that hangs holds the others back this long at most (and then waits behind them)
+CAPTURE_TIMEOUT = 30.0
 CAPTURE_TIME_LIMIT = 120.0
 
 
@@ -99,7 +101,9 @@ class Runner:
                  open_media: capture.OpenMedia | None = None, tsa: list[str] | None = None,
                  host_gap: float = 2.0, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep,
-                 ca_bundle: str | None = None, settings: Settings | None = None) -> None:
+                 ca_bundle: str | None = None, timeout: float = CAPTURE_TIMEOUT,
+                 time_limit: float = CAPTURE_TIME_LIMIT,
+                 settings: Settings | None = None) -> None:
         self.archive = archive
         self.signer = Signer(key, who)
         self.key = key
@@ -111,6 +115,7 @@ class Runner:
         self.sleep = sleep  # by it: both in the clock's seconds)
         self.base_settings = settings
         self.ca_bundle = ca_bundle
+        self.timeout, self.time_limit = timeout, time_limit
         self.state = WatchState(archive)
         self.last_hit: dict[str, float] = {}
         self.interrupted = False  # a capture was stopped by Ctrl-C or SIGTERM: stop after it
@@ -231,8 +236,8 @@ class Runner:
     def _settings(self, watch: Watch) -> Settings:
         from dataclasses import replace
 
-        base = self.base_settings or Settings(timeout=CAPTURE_TIMEOUT,
-                                              time_limit=CAPTURE_TIME_LIMIT, retries=1)
+        base = self.base_settings or Settings(timeout=self.timeout, time_limit=self.time_limit,
+                                              retries=1)
         return replace(base, browser=watch.browser, media=watch.media,
                        tsa=list(self.tsa or base.tsa), ca_bundle=self.ca_bundle or base.ca_bundle)
 
@@ -290,9 +295,11 @@ class Runner:
             conn.execute(
                 "UPDATE schedule SET done_slot = ?, claim_slot = NULL, claim_job = NULL, "
                 "claim_at = NULL, last_capture = ?, text_capture = ?, last_finished = ?, "
-                "last_outcome = ?, next_due = ?, failures = 0 WHERE watch_id = ?",
+                "last_outcome = ?, next_due = ?, failures = CASE WHEN ? THEN failures + 1 "
+                "ELSE 0 END WHERE watch_id = ?",
                 [number, last_capture, text_capture, self.clock(), status,
-                 due_time(watch.id, watch.every, number + 1), watch.id])
+                 due_time(watch.id, watch.every, number + 1), status == "site-error",
+                 watch.id])
         capture.jobs_dir(self.archive).joinpath(f"{job}.json").unlink(missing_ok=True)
 
     def _record(self, watch: Watch, change: Change) -> int:

@@ -107,10 +107,12 @@ class WatchState:
         return Slot(*row) if row else None
 
     def due(self, now: float, limit: int = 1000) -> list[str]:
+        """The watches due, those whose last run answered first: a site that hangs or
+        fails waits behind the others."""
         return [r[0] for r in self.conn.execute(
-            "SELECT watch_id FROM schedule WHERE active = 1 AND next_due <= ? ORDER BY "
-            "next_due LIMIT ?",
-            [now, limit])]
+            "SELECT watch_id FROM (SELECT watch_id, next_due, failures FROM schedule WHERE "
+            "active = 1 AND next_due <= ? ORDER BY next_due LIMIT ?) ORDER BY failures > 0, "
+            "next_due", [now, limit])]
 
     def next_due(self) -> float | None:
         row = self.conn.execute("SELECT min(next_due) FROM schedule WHERE active = 1"
