@@ -67,3 +67,20 @@ def test_pause_resume_remove(custody: Custody) -> None:
         if e["event"].startswith("watch-")]
     assert kinds == ["watch-added", "watch-paused", "watch-resumed", "watch-removed",
                      "watch-added"]
+
+
+def test_a_database_from_before_the_watches(custody: Custody) -> None:
+    """custody.db made before the watches' tables still serves cases; watch commands
+    say what to do; the next command that writes adds the tables."""
+    import sqlite3
+
+    custody.ok("case", "create", "Before")
+    with sqlite3.connect(custody.root / "custody.db") as conn:
+        conn.execute("DROP TABLE watches")
+        conn.execute("DROP TABLE watch_changes")
+    assert "Before" in custody.ok("case", "list").stdout
+    result = custody("watch", "list")
+    assert result.exit_code == 3 and "run `custody reindex`" in result.stderr
+    custody.ok("watch", "add", "http://127.0.0.1:9/x", "--every", "1h")
+    assert "http://127.0.0.1:9/x" in custody.ok("watch", "list").stdout
+    assert custody.verify()[0] == 0

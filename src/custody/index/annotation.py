@@ -82,17 +82,20 @@ TABLES = {
 def ensure(conn: sqlite3.Connection) -> bool:
     """Make the tables; True when they were not there (and so hold none of the events
     indexed before: the caller indexes the log again)."""
-    new = not has_tables(conn)
+    new = not has_tables(conn, TABLES)
     for statement in SCHEMA:
         conn.execute(statement)
     return new
 
 
-def has_tables(conn: sqlite3.Connection) -> bool:
+def has_tables(conn: sqlite3.Connection, tables: Any = None) -> bool:
+    """Whether custody.db has the tables (by default the cases', tags' and notes': one
+    made before the watches' tables still serves them, until a write adds those)."""
+    wanted = [t for t in (tables or TABLES) if tables or t not in watching.TABLES]
     found = {row[0] for row in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN "
-        f"({', '.join('?' * len(TABLES))})", list(TABLES))}
-    return found == set(TABLES)
+        f"({', '.join('?' * len(wanted))})", wanted)}
+    return found == set(wanted)
 
 
 def reset(conn: sqlite3.Connection) -> None:

@@ -53,6 +53,13 @@ TABLES = {
 }
 
 
+def has_tables(conn: sqlite3.Connection) -> bool:
+    found = {row[0] for row in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)",
+        list(TABLES))}
+    return found == set(TABLES)
+
+
 def _strings(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
 

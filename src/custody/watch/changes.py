@@ -7,10 +7,10 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ..annotate.recording import reading
 from ..core.archive import Archive
 from ..core.errors import UsageError
 from .intervals import UNITS
+from .watches import watch_reading
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def since_moment(text: str, now: datetime | None = None) -> str:
 def list_changes(archive: Archive, *, since: str | None = None, watch_id: str | None = None,
                  limit: int | None = None) -> list[FoundChange]:
     """Changes newest first (``since``: an ISO time, as since_moment gives it)."""
-    with reading(archive) as conn:
+    with watch_reading(archive) as conn:
         rows = conn.execute(
             "SELECT seq, at, watch_id, url, kinds, reason, before_capture, "
             "before_manifest_sha256, after_capture, after_manifest_sha256, counts, "

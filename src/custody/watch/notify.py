@@ -29,10 +29,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..annotate.recording import reading
 from ..core.archive import Archive
 from ..core.errors import NotFound, UsageError
 from .state import WatchState
+from .watches import watch_reading
 
 log = logging.getLogger("custody.watch")
 
@@ -140,7 +140,7 @@ def deliver(archive: Archive, state: WatchState) -> list[dict[str, Any]]:
 
 
 def _changes(archive: Archive, seqs: list[int]) -> list[dict[str, Any]]:
-    with reading(archive) as conn:
+    with watch_reading(archive) as conn:
         rows = conn.execute(
             "SELECT seq, at, watch_id, url, kinds, before_capture, before_manifest_sha256, "
             "after_capture, after_manifest_sha256, counts, diff_sha256, diff, reason FROM "

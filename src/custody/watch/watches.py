@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from ..annotate import Recorded, Signer, get_case
 from ..annotate.recording import reading, record
 from ..core.archive import Archive
-from ..core.errors import InvalidURL, NotFound, UsageError
+from ..core.errors import ArchiveError, InvalidURL, NotFound, UsageError
 from ..core.urls import check_url
+from ..index import watching
 from .intervals import parse_interval
 from .state import WatchState
 
@@ -33,6 +37,18 @@ class Watch:
     added_at: str | None
     added_by: str | None
     reason: str | None = None
+
+
+@contextmanager
+def watch_reading(archive: Archive) -> Iterator[sqlite3.Connection]:
+    """custody.db read-only, with the watches' tables (ArchiveError when it was made
+    before them: any command that writes adds them, `custody reindex` too)."""
+    with reading(archive) as conn:
+        if not watching.has_tables(conn):
+            raise ArchiveError("custody.db was made by an earlier custody and lacks the "
+                               "watches' tables: run `custody reindex` (or any command that "
+                               "writes) to add them", where=str(archive.db_path))
+        yield conn
 
 
 _COLUMNS = ("id, url, every, browser, media, case_id, notify, ignore, status, added_at, "
@@ -89,19 +105,31 @@ def add_watches(archive: Archive, urls: list[str], *, every: str, signer: Signer
         if found.status != "open":
             raise UsageError("the case is closed", where=found.name)
         case_id = found.id
-    standing = {(w.url, w.status) for w in list_watches(archive)}
+    with reading(archive) as conn:  # (a database from before the watches has none)
+        standing = {r[0] for r in conn.execute(
+            "SELECT url FROM watches WHERE status != 'removed'")} \
+            if watching.has_tables(conn) else set()
     made = []
     for url in checked:
-        if (url, "active") in standing or (url, "paused") in standing:
+        if url in standing:
             raise UsageError("this URL is watched already (remove that watch first)",
                              where=url)
+
+    def unwatched(url: str) -> Any:
+        def check(conn: sqlite3.Connection) -> dict[str, Any]:
+            if conn.execute("SELECT 1 FROM watches WHERE url = ? AND status != 'removed'",
+                            [url]).fetchone():
+                raise UsageError("this URL is watched already", where=url)
+            return {}
+        return check
+
     for url in checked:
         details: dict[str, Any] = {"watch_id": "w-" + secrets.token_hex(6), "url": url,
                                    "every": seconds, "browser": browser, "media": media,
                                    "notify": targets, "ignore": selectors}
         if case_id is not None:
             details["case_id"] = case_id
-        recorded = record(archive, signer, "watch-added", details)
+        recorded = record(archive, signer, "watch-added", details, unwatched(url))
         made.append(get_watch(archive, str(recorded.details["watch_id"])))
     return made
 
@@ -133,7 +161,7 @@ def list_watches(archive: Archive, *, status: str | None = None,
                  case: str | None = None) -> list[Watch]:
     """The watches, oldest first (``status``: only those; ``case``: of that case)."""
     case_id = get_case(archive, case).id if case is not None else None
-    with reading(archive) as conn:
+    with watch_reading(archive) as conn:
         rows = conn.execute(
             f"SELECT {_COLUMNS} FROM watches WHERE (? IS NULL OR status = ?) AND "
             "(? IS NULL OR case_id = ?) ORDER BY added_seq",
@@ -143,7 +171,7 @@ def list_watches(archive: Archive, *, status: str | None = None,
 
 def get_watch(archive: Archive, ref: str) -> Watch:
     """A watch by its id, or by its URL while it stands (NotFound)."""
-    with reading(archive) as conn:
+    with watch_reading(archive) as conn:
         row = conn.execute(f"SELECT {_COLUMNS} FROM watches WHERE id = ?", [ref]).fetchone()
         if row is None:
             try:
