@@ -157,3 +157,13 @@ def test_never_twice_in_an_interval(custody: Custody) -> None:
         assert [o["status"] for o in run_once(custody)] == ["baseline"]
         assert run_once(custody) == []
         assert site.requests.count("/statement") == 1
+
+
+def test_missed_runs_are_caught_up_once(custody: Custody) -> None:
+    with ChangingSite() as site:
+        custody.ok("watch", "add", site.url + "/statement", "--every", "1s", "--ignore",
+                   ".live-feed")
+        run_once(custody)
+        time.sleep(3.5)  # three intervals and more, missed
+        assert [o["status"] for o in run_once(custody)] == ["same"]
+        assert site.requests.count("/statement") == 2
