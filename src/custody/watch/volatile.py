@@ -65,11 +65,16 @@ _RELATIVE = re.compile(r"(?i)\b(?:\d+|an?|one|few)\s(?:seconds?|secs?|minutes?|m
 _EPOCH = re.compile(r"\b1\d{9}(?:\d{3})?\b")
 _COUNTER_WORDS = (r"views?|viewers?|page ?views|likes?|shares?|comments?|followers?|"
                   r"visitors?|visits?|reads?|retweets?|reposts?|replies|reactions?|"
-                  r"subscribers?|watching|online|hits?|downloads?|votes?|upvotes?|clicks?|"
+                  r"subscribers?|watching|online|hits?|downloads?|upvotes?|clicks?|"
                   r"impressions?|plays?|listens?")
+# a label before a number: only words no statement uses so ("Shares: 1,200,000" may be one)
+_COUNTER_LABELS = (r"views?|page ?views|visitors?|visits?|likes?|followers?|subscribers?|"
+                   r"comments?|online|watching|hits?|downloads?|retweets?|reposts?|"
+                   r"reactions?|upvotes?")
 _NUMBER = r"\d[\d,.\u202f\u00a0 ]*[km]?\+?"
-_COUNTER = re.compile(rf"(?i)\b{_NUMBER}\s?(?:{_COUNTER_WORDS})\b|"
-                      rf"\b(?:{_COUNTER_WORDS})\s?[:=(#]\s?#?{_NUMBER}\)?")
+# "1,204 views", "37 users online"; "Views: 1204", "Visitors today: 37", "Comments (12)"
+_COUNTER = re.compile(rf"(?i)\b{_NUMBER}\s?(?:[a-z]+\s)?(?:{_COUNTER_WORDS})\b|"
+                      rf"\b(?:{_COUNTER_LABELS})(?:\s[a-z]+){{0,2}}\s?[:=(#]\s?#?{_NUMBER}\)?")
 _ELAPSED = re.compile(r"(?i)\b(?:in|took|generated in|rendered in|served in)\s\d+(?:\.\d+)?"
                       r"\s?(?:ms|milliseconds|s|sec|seconds)\b")
 _TOKEN = re.compile(r"\b(?=[A-Za-z0-9_\-+/=]*\d)(?=[A-Za-z0-9_\-+/=]*[A-Za-z])"
