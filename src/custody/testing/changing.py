@@ -7,10 +7,10 @@ paragraph removed); ``gone`` (410); ``login`` (a redirect to a login form);
 ``busy`` (503); ``media`` (its photo taken out); ``unavailable`` (a short page saying the
 statement is not available). Whatever the phase, every answer carries noise that must
 raise nothing: the time of the request in three forms, a view counter that counts, a
-rotating ad (text and banner image), a fresh CSRF token and nonce; and a live feed no
-default rule knows (a watch ignores it with ``--ignore .live-feed``). ``/hang`` never
-answers. ``/scripted`` has its text written by a script (``edited`` rewords it too).
-``/w/N`` are plain pages for the benchmark.
+rotating ad (text and banner image), a "picture of the day" that rotates, a fresh CSRF
+token and nonce; and a live feed no default rule knows (a watch ignores it with
+``--ignore .live-feed``). ``/hang`` never answers. ``/scripted`` has its text written by
+a script (``edited`` rewords it too). ``/w/N`` are plain pages for the benchmark.
 """
 
 from __future__ import annotations
@@ -62,8 +62,9 @@ def statement(phase: str, visit: int, now: datetime) -> bytes:
         f"<article><h1>Statement on the convoy</h1>{body}"
         + ("" if phase == "media" else
            f'<img src="/media/convoy.png?v={visit}" alt="the convoy">')
-        + f'</article><div class="live-feed"><p>Live: reader {visit} joined the '
-        f"discussion.</p></div>"
+        + f'</article><aside class="daily"><img src="/media/daily-{visit % 5}.png" '
+        f'alt="picture of the day"></aside><div class="live-feed"><p>Live: reader {visit} '
+        f"joined the discussion.</p></div>"
         f'<form action="/subscribe" method="post"><input type="hidden" name="csrf" '
         f'value="{secrets.token_urlsafe(24)}"><input name="email"></form>'
         f"<footer><p>Page generated in 0.0{visit % 10}{visit % 7} seconds. "

@@ -117,11 +117,15 @@ def compare(before: Observation, after: Observation,
                             f" to {after.certificate[:16]})")
         body += [f"- certificate sha256 {base.certificate}: {base.certificate_about}",
                  f"+ certificate sha256 {after.certificate}: {after.certificate_about}"]
+    # one file in place of another, on every visit, is a rotation (a banner, a "photo of
+    # the day"), not a removal: removed is what the page shows fewer of
     removed = sorted(set(base.media) - set(after.media))
-    if removed:
+    added = sorted(set(after.media) - set(base.media))
+    if len(removed) > len(added):
         kinds.append("media-removed")
-        counts["media_removed"] = len(removed)
+        counts["media_removed"] = len(removed) - len(added)
         body += [f"- media {base.media[k]}" for k in removed]
+        body += [f"+ media {after.media[k]}" for k in added]
     if not kinds:
         return None
     return Change(kinds, base, after, counts, reason,

@@ -292,9 +292,10 @@ def _media(tree: Any, base: str) -> dict[str, str]:
 
 
 def media_key(address: str) -> str:
-    """A media address without the query parameters that only bust caches."""
+    """A media address without the query parameters that only bust caches or sign the
+    request (a CDN's signature changes on every visit; the file does not)."""
     parts = urlsplit(address)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-             if k.lower() not in volatile.CACHE_BUSTERS]
+             if k.lower() not in volatile.CACHE_BUSTERS and not volatile.token_like(v)]
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path,
                        urlencode(sorted(query)), ""))

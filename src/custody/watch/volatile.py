@@ -84,6 +84,11 @@ _SPACE = re.compile(r"\s+")
 _NUMERIC_PARTS = re.compile(r"\d+")
 
 
+def token_like(value: str) -> bool:
+    """A value that reads as a token, a signature or a nonce, not a name."""
+    return bool(_TOKEN.fullmatch(value) or _HEX.fullmatch(value))
+
+
 def _near(text: str, moment: datetime) -> bool:
     """Whether a date's text names a day within one of ``moment``'s (so a rotating "as
     of" date, not a date the page reports)."""
