@@ -82,19 +82,20 @@ def test_a_browser_watch_compares_what_the_browser_rendered(custody: Custody) ->
 
 
 def test_redirects_to_another_host(custody: Custody) -> None:
-    """A redirect the capture does not follow (another host) still says where it goes:
-    to a login page, the page is gone; elsewhere, it was redirected."""
+    """A redirect the capture does not follow (another host, a meta refresh) still says
+    where it goes: to a login page, the page is gone; elsewhere, it was redirected."""
     with ChangingSite() as site:
         custody.ok("watch", "add", site.url + "/statement", "--every", "1s", "--ignore",
                    ".live-feed")
         run_once(custody, "--host-gap", "0")
         kinds = []
-        for phase in ("moved", "elsewhere", "elsewhere", "original"):
+        for phase in ("moved", "elsewhere", "elsewhere", "original", "refresh"):
             site.phase = phase
             next_interval()
             kinds += [o["kinds"] for o in run_once(custody, "--host-gap", "0")]
-    assert kinds == [["redirected"], ["gone"], [], ["returned"]]
-    returned, login, moved = changes(custody)
+    assert kinds == [["redirected"], ["gone"], [], ["returned"], ["gone"]]
+    refresh, returned, login, moved = changes(custody)
+    assert refresh["reason"].startswith("redirects to a login page (http://127.0.0.1:")
     assert returned["counts"] == {"added": 0, "removed": 0, "edited": 0}
     assert moved["reason"] == f"now redirects to http://localhost:{site.url.rsplit(':', 1)[1]}" \
         "/w/1 (another site: not followed)"

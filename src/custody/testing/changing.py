@@ -4,6 +4,7 @@
 ``edited`` (one sentence of its second paragraph reworded); ``trimmed`` (its third
 paragraph removed); ``gone`` (410); ``login`` (a redirect to a login form);
 ``elsewhere`` (to a login page of another host); ``moved`` (to a page of another host);
+``refresh`` (a page whose meta refresh sends its reader to the login);
 ``busy`` (503); ``media`` (its photo taken out); ``unavailable`` (a short page saying the
 statement is not available). Whatever the phase, every answer carries noise that must
 raise nothing: the time of the request in three forms, a view counter that counts, a
@@ -38,7 +39,7 @@ PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08
        b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x03\x00\x08\xfc\x02\xfe\xa7"
        b"\x9a\xa0\xa0\x00\x00\x00\x00IEND\xaeB`\x82")
 PHASES = ("original", "edited", "trimmed", "gone", "login", "busy", "media", "unavailable",
-          "elsewhere", "moved")
+          "elsewhere", "moved", "refresh")
 UNAVAILABLE = (b"<!doctype html><html><head><title>Not available</title></head><body><h1>"
                b"Sorry</h1><p>This statement is no longer available.</p></body></html>")
 
@@ -98,6 +99,10 @@ class _Handler(BaseHTTPRequestHandler):
             elif site.phase == "moved":  # another page of another host (name)
                 port = self.server.server_address[1]
                 self._send(301, b"", location=f"http://localhost:{port}/w/1")
+            elif site.phase == "refresh":  # sent to a login by the page itself
+                self._send(200, b'<html><head><meta http-equiv="refresh" content="0; '
+                           b'url=/login?next=/statement"></head><body>Redirecting...'
+                           b"</body></html>")
             elif site.phase == "busy":
                 self._send(503, b"<html><body>try again later</body></html>")
             elif site.phase == "unavailable":

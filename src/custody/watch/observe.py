@@ -40,6 +40,8 @@ _UNAVAILABLE = re.compile(
     r"available|unavailable|has been (removed|deleted|taken down)|(was|were) (removed|"
     r"deleted)|does ?n[o']t exist|account (is |has been )?suspended|content (was )?"
     r"removed|withheld in your country|sorry, this page)")
+_REFRESH = re.compile(r"(?i)\s*(\d+(?:\.\d+)?)\s*[;,]\s*url\s*=\s*(.+)")
+REFRESH_AT_ONCE = 10.0  # seconds: a refresh later than this is a page reloading itself
 _SENTENCE_END = re.compile(r"(?<=[.!?\u3002\u061f])\s+")
 _BLOCKS = ("p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "td", "th", "blockquote",
            "article", "section", "pre", "dd", "dt", "figcaption", "caption", "tr", "header",
@@ -191,6 +193,7 @@ def _read_html(seen: Observation, body: bytes, ignore: list[str]) -> None:
                                  " = 'password']"))
     if not seen.login and _LOGIN_TITLE.search(seen.title):
         seen.login = bool(tree.xpath("//form"))
+    _refresh(seen, tree)
     for element in list(tree.iter(etree.Comment, etree.ProcessingInstruction)):
         _drop(element)
     for selector in (*volatile.AD_SELECTORS, *ignore):
@@ -252,6 +255,21 @@ def _about(der: bytes) -> str:
         return "unreadable"
     return (f"subject {cert.subject.rfc4514_string()}, issuer {cert.issuer.rfc4514_string()}, "
             f"valid until {cert.not_valid_after_utc:%Y-%m-%d}")
+
+
+def _refresh(seen: Observation, tree: Any) -> None:
+    """A page that sends its reader elsewhere at once (``<meta http-equiv=refresh>``, which
+    a capture records but does not follow) ends where it sends them."""
+    for meta in tree.iter("meta"):
+        if (meta.get("http-equiv") or "").lower() != "refresh":
+            continue
+        match = _REFRESH.match(meta.get("content") or "")
+        if match is None or float(match[1]) > REFRESH_AT_ONCE:
+            continue
+        target = urljoin(seen.final_url, match[2].strip().strip("'\""))
+        if normalise(target) != normalise(seen.final_url):
+            seen.final_url, seen.unfollowed = target, True
+        return
 
 
 def _drop(element: Any) -> None:
