@@ -49,6 +49,7 @@ log = logging.getLogger("custody.watch")
 
 JITTER = 0.1  # of an interval, at most MAX_JITTER seconds: when in its interval a run starts
 MAX_JITTER = 300.0
+JITTERED_FROM = 60  # seconds of interval
 RETRY = 60.0  # seconds before a run the archive refused (another writer) is tried again
 # a capture's bounds: with one writer per archive, captures run one at a time, so a site
 # that hangs holds the others back this long at most (and then waits behind them)
@@ -71,8 +72,10 @@ def interval_of(watch_id: str, every: int, moment: float) -> int:
 
 
 def due_time(watch_id: str, every: int, number: int) -> float:
-    """When the run of interval ``number`` is due: its start, and a jitter."""
-    jitter = _fraction("jitter", watch_id, number) * min(every * JITTER, MAX_JITTER)
+    """When the run of interval ``number`` is due: its start, and a jitter (for intervals
+    of a minute and more: a shorter one is due again at most ``every`` after a run)."""
+    spread = min(every * JITTER, MAX_JITTER) if every >= JITTERED_FROM else 0.0
+    jitter = _fraction("jitter", watch_id, number) * spread
     return phase(watch_id, every) + number * every + jitter
 
 
