@@ -3,9 +3,10 @@ for a case package to carry as evidence.
 
 They are the case's own events (created, renamed, closed, captures added and removed),
 and, for each capture it holds, the events about that capture a court needs: its seal
-(``captured`` or ``imported``), its later timestamps, its tags, and its notes, less those
-written for another case. Found through custody.db's index of the log, and each line
-read from the log and held to the sha256 the index kept for it.
+(``captured`` or ``imported``), its later timestamps, its tags, its notes, less those
+written for another case, and the changes a watch found between it and another capture.
+Found through custody.db's index of the log, and each line read from the log and held to
+the sha256 the index kept for it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..seal.log_events import placed_events
 from .recording import reading
 
 CAPTURE_EVENTS = ("captured", "imported", "timestamped", "tagged", "untagged", "note-added",
-                  "note-retracted")
+                  "note-retracted", "watch-changed")
 
 
 @dataclass(frozen=True)

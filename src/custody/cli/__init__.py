@@ -35,6 +35,7 @@ COMMANDS = {
     "secrets": "handover:secrets_command", "case": "cases:case", "tag": "notes:tag",
     "untag": "notes:untag", "tags": "notes:tags", "note": "notes:note", "notes": "notes:notes",
     "retract": "notes:retract", "list": "listing:list_command", "selectors": "listing:selectors",
+    "watch": "watching:watch",
 }
 
 

@@ -58,6 +58,10 @@ OTHER_STEPS = (
     "key.signer-line",  # key add: the new key's line in allowed_signers, its event not yet
     "key.new", "key.journal", "key.event", "key.signers", "key.retired", "key.swap",
     # key rotate's steps (seal/rotation.py)
+    "watch.claim",  # a watch's run claimed for its interval, its capture not begun
+    "watch.done",  # a run's result (and its change's deliveries) recorded
+    "watch.sending",  # a notification marked as being sent, not sent yet
+    "watch.delivered",  # a notification sent and recorded as sent
 )
 
 _ERRORS = {"eio": errno.EIO, "enospc": errno.ENOSPC, "eacces": errno.EACCES,

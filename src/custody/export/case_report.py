@@ -137,6 +137,10 @@ def summary(entry: dict[str, Any]) -> str:
             said += f", correcting {details['supersedes']}"
     elif event == "note-retracted":
         said = f"{details.get('note_id')}: {details.get('reason')}"
+    elif event == "watch-changed":
+        before, after = details.get("before") or {}, details.get("after") or {}
+        said = (f"{details.get('url')}: {', '.join(details.get('kinds') or [])}, from "
+                f"{before.get('capture_id')} to {after.get('capture_id')}")
     elif event in ("case-created", "case-renamed"):
         said = str(details.get("name"))
     elif details.get("capture_id"):

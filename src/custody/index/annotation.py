@@ -20,7 +20,8 @@ The events and their ``details``:
 - ``note-retracted`` note_id, capture_id, reason
 
 each with an optional ``account`` (the workbench's user who asked for it; the event's
-``who`` is the archivist whose key signed it).
+``who`` is the archivist whose key signed it). The watches' events and tables (watching.py)
+are applied here too, so that the index, reindex and verify treat them alike.
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ import sqlite3
 import unicodedata
 from typing import Any
 
+from . import watching
+
 CASE_EVENTS = ("case-created", "case-renamed", "case-closed", "case-reopened", "case-added",
                "case-removed")
-EVENTS = (*CASE_EVENTS, "tagged", "untagged", "note-added", "note-retracted")
+EVENTS = (*CASE_EVENTS, "tagged", "untagged", "note-added", "note-retracted",
+          *watching.EVENTS)
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS cases (id TEXT PRIMARY KEY, name TEXT NOT NULL, name_key "
@@ -56,6 +60,7 @@ SCHEMA = (
     "retracted_seq INTEGER, retracted_at TEXT, retracted_by TEXT, retracted_reason TEXT)",
     "CREATE INDEX IF NOT EXISTS notes_capture ON notes (capture_id, seq)",
     "CREATE INDEX IF NOT EXISTS notes_case ON notes (case_id, seq)",
+    *watching.SCHEMA,
 )
 # each table in a fixed order of rows and columns, for comparing two databases
 TABLES = {
@@ -70,23 +75,27 @@ TABLES = {
                     "quote, quote_url, quote_record_id, quote_text_sha256, quote_start, "
                     "quote_end, supersedes, superseded_by, retracted_seq, retracted_at, "
                     "retracted_by, retracted_reason FROM {} ORDER BY id"),
+    **watching.TABLES,
 }
 
 
 def ensure(conn: sqlite3.Connection) -> bool:
     """Make the tables; True when they were not there (and so hold none of the events
     indexed before: the caller indexes the log again)."""
-    new = not has_tables(conn)
+    new = not has_tables(conn, TABLES)
     for statement in SCHEMA:
         conn.execute(statement)
     return new
 
 
-def has_tables(conn: sqlite3.Connection) -> bool:
+def has_tables(conn: sqlite3.Connection, tables: Any = None) -> bool:
+    """Whether custody.db has the tables (by default the cases', tags' and notes': one
+    made before the watches' tables still serves them, until a write adds those)."""
+    wanted = [t for t in (tables or TABLES) if tables or t not in watching.TABLES]
     found = {row[0] for row in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN "
-        f"({', '.join('?' * len(TABLES))})", list(TABLES))}
-    return found == set(TABLES)
+        f"({', '.join('?' * len(wanted))})", wanted)}
+    return found == set(wanted)
 
 
 def reset(conn: sqlite3.Connection) -> None:
@@ -109,6 +118,8 @@ def refusal(conn: sqlite3.Connection, event: str, details: Any) -> str | None:
     shape = _shape(event, details)
     if shape is not None:
         return shape
+    if event in watching.EVENTS:
+        return watching.refusal(conn, event, details)
     if event in CASE_EVENTS:
         return _case_refusal(conn, event, details)
     if event == "note-added":
@@ -213,7 +224,9 @@ def apply(conn: sqlite3.Connection, seq: int, entry: dict[str, Any]) -> str | No
     assert isinstance(details, dict)
     at, who = _text(entry.get("at")), _text(entry.get("who"))
     account = details.get("account")
-    if event in CASE_EVENTS:
+    if event in watching.EVENTS:
+        watching.apply(conn, seq, at, who, str(event), details)
+    elif event in CASE_EVENTS:
         _apply_case(conn, str(event), seq, at, who, account, details)
     elif event == "tagged":
         conn.execute("INSERT OR IGNORE INTO tags (capture_id, tag_key, tag, seq, at, who, "

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ORDER = ("core", "warc", "extract", "index", "seal", "store", "capture", "browser", "media",
-         "queue", "verify", "check", "ingest", "annotate", "report", "export", "replay", "web",
-         "cli", "testing")
+         "queue", "verify", "check", "ingest", "annotate", "watch", "report", "export", "replay",
+         "web", "cli", "testing")
 
 
 @dataclass

@@ -1,0 +1,328 @@
+"""Watches: `custody watch add|list|remove|pause|resume|run|changes|target`. Each watch
+added, removed, paused or resumed, and each change found, is a signed event in the
+custody log (custody.watch); the scheduler captures what is due as `custody archive`
+would, and notifies through Apprise."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..core.errors import ExitCode
+from .common import (
+    account_option,
+    annotator,
+    archivist,
+    echo_json,
+    json_option,
+    open_browser,
+    open_media,
+    plain_table,
+    root_option,
+)
+
+
+@click.group()
+def watch() -> None:
+    """Capture pages again on a schedule; prove what changed or vanished; notify.
+
+    \b
+    custody watch add https://example.org/statement --every 6h --notify team
+    custody watch run
+    custody watch changes --since 7d
+    """
+
+
+@watch.command("add")
+@root_option
+@click.argument("urls", nargs=-1, required=True)
+@click.option("--every", default="1d", show_default=True, metavar="INTERVAL",
+              help="How often: 30s, 15m, 6h, 1d.")
+@click.option("--browser", is_flag=True, help="Capture each time in headless Chromium.")
+@click.option("--media", is_flag=True, help="Run yt-dlp on the page each time.")
+@click.option("--case", metavar="NAME", help="Add each capture to this case.")
+@click.option("--notify", multiple=True, metavar="TARGET",
+              help="Tell this target (`watch target add`) of each change (repeatable).")
+@click.option("--ignore", multiple=True, metavar="SELECTOR",
+              help="A CSS selector of a part of the page to ignore (repeatable).")
+@account_option
+@json_option
+def watch_add(root: str | None, urls: tuple[str, ...], every: str, browser: bool, media: bool,
+              case: str | None, notify: tuple[str, ...], ignore: tuple[str, ...],
+              account: str | None, as_json: bool) -> None:
+    """Watch URLs: each added as a signed event, captured at once and then every INTERVAL.
+
+    \b
+    custody watch add https://example.org/statement --every 6h
+    custody watch add https://example.org/a https://example.org/b --every 1d \\
+        --case "Protests, Zahedan, 2026" --notify team --ignore ".live-ticker"
+    """
+    from ..watch import add_watches, shown
+
+    arch, signer = annotator(root, account)
+    made = add_watches(arch, list(urls), every=every, signer=signer, browser=browser,
+                       media=media, case=case, notify=list(notify), ignore=list(ignore))
+    if as_json:
+        echo_json("watches", {"watches": made})
+        return
+    for one in made:
+        click.echo(f"{one.id}  every {shown(one.every)}  {one.url}")
+
+
+@watch.command("list")
+@root_option
+@click.option("--case", metavar="NAME", help="Only the watches of this case.")
+@click.option("--all", "show_all", is_flag=True, help="Removed watches too.")
+@json_option
+def watch_list(root: str | None, case: str | None, show_all: bool, as_json: bool) -> None:
+    """The watches, with when each is next due and how its last run went.
+
+    \b
+    custody watch list
+    custody watch list --case "Protests, Zahedan, 2026" --json
+    """
+    from ..core.archive import Archive
+    from ..watch import list_watches, schedule_of, shown
+
+    arch = Archive.open(root)
+    found = [w for w in list_watches(arch, case=case) if show_all or w.status != "removed"]
+    slots = schedule_of(arch)
+
+    def due(watch_id: str) -> str | None:
+        slot = slots.get(watch_id)
+        return None if slot is None else datetime.fromtimestamp(slot.next_due, UTC).isoformat(
+            timespec="seconds").replace("+00:00", "Z")
+
+    if as_json:
+        echo_json("watches", {"watches": [
+            {**vars(w), "next_due": due(w.id),
+             "last_capture": getattr(slots.get(w.id), "last_capture", None),
+             "last_outcome": getattr(slots.get(w.id), "last_outcome", None)} for w in found]})
+        return
+    rows = [(w.id, w.status, shown(w.every), due(w.id) or "-",
+             getattr(slots.get(w.id), "last_outcome", None) or "-", w.url) for w in found]
+    click.echo(plain_table(["watch", "status", "every", "next due", "last run", "url"], rows,
+                           width=80))
+
+
+def _change_command(name: str, doc: str, with_reason: bool) -> None:
+    @watch.command(name, help=doc)
+    @root_option
+    @click.argument("ref")
+    @click.option("--reason", metavar="TEXT", help="Why (kept in the event).",
+                  hidden=not with_reason)
+    @account_option
+    def command(root: str | None, ref: str, reason: str | None, account: str | None) -> None:
+        from .. import watch as library
+
+        arch, signer = annotator(root, account)
+        if name == "resume":
+            recorded = library.resume_watch(arch, ref, signer=signer)
+        else:
+            act = library.remove_watch if name == "remove" else library.pause_watch
+            recorded = act(arch, ref, signer=signer, reason=reason)
+        click.echo(f"{recorded.details['watch_id']}  {recorded.event.removeprefix('watch-')}"
+                   f"  {recorded.details['url']}  (custody log event {recorded.seq})")
+
+
+_change_command("remove", "Stop watching (a signed event; its captures and changes stay).\n\n"
+                "\b\ncustody watch remove w-1a2b3c4d5e6f --reason \"case closed\"", True)
+_change_command("pause", "Pause a watch until `watch resume` (a signed event).\n\n"
+                "\b\ncustody watch pause https://example.org/statement", True)
+_change_command("resume", "Resume a paused watch: it runs once at once if it missed runs.\n\n"
+                "\b\ncustody watch resume w-1a2b3c4d5e6f", False)
+
+
+@watch.command("run")
+@root_option
+@click.option("--once", is_flag=True, help="Run what is due now, notify, and exit.")
+@click.option("--host-gap", type=click.FloatRange(0), default=2.0, show_default=True,
+              help="Seconds at least between two captures of one host.")
+@click.option("--tsa", multiple=True, metavar="URL",
+              help="RFC 3161 time-stamping authority (repeatable; default: custody.toml).")
+@click.option("--ca-bundle", type=click.Path(exists=True, dir_okay=False),
+              envvar="CUSTODY_CA_BUNDLE", help="Trust these CA certificates for HTTPS.")
+@click.option("--timeout", type=click.FloatRange(0.1), default=30.0, show_default=True,
+              help="Seconds one response of a watched page may take.")
+@click.option("--time-limit", type=click.FloatRange(1), default=120.0, show_default=True,
+              help="Seconds one watch's capture may take in all (then it is sealed).")
+@click.option("-v", "--verbose", is_flag=True, help="Log each run (to stderr).")
+@json_option
+def watch_run(root: str | None, once: bool, host_gap: float, tsa: tuple[str, ...],
+              ca_bundle: str | None, timeout: float, time_limit: float, verbose: bool,
+              as_json: bool) -> None:
+    """Run the watches: each due URL becomes a sealed capture, compared with the last.
+
+    Without --once, the scheduler: it runs until SIGTERM or Ctrl-C (a capture under way
+    is sealed first). One scheduler per archive.
+
+    \b
+    custody watch run --once          # from cron, or a systemd timer
+    custody watch run -v              # as a service (README: a systemd unit)
+    """
+    from ..core.archive import Archive
+    from ..core.config import load as load_config
+    from ..watch import Runner, scheduler_lock
+
+    logging.basicConfig(level=logging.INFO if verbose or not once else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    arch = Archive.open(root)
+    key, who = archivist(arch)
+    with scheduler_lock(arch):
+        runner = Runner(arch, key=key, who=who, open_visitor=open_browser,
+                        open_media=open_media, host_gap=host_gap,
+                        tsa=list(tsa) or load_config(arch.root).tsa,
+                        ca_bundle=str(Path(ca_bundle).resolve()) if ca_bundle else None,
+                        timeout=timeout, time_limit=time_limit)
+        try:
+            if once:
+                done = runner.run_due()
+                _say_pass(done, as_json)
+                if any(o.status == "failed" for o in done.outcomes):
+                    sys.exit(ExitCode.FETCH)
+                return
+            stop: list[int] = []
+
+            def stopping(signum: int, frame: Any) -> None:
+                stop.append(signum)
+
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, stopping)
+            logging.getLogger("custody.watch").info("watch: scheduler started on %s",
+                                                    arch.root)
+            runner.loop(lambda: bool(stop))
+        finally:
+            runner.close()
+
+
+def _say_pass(done: Any, as_json: bool) -> None:
+    if as_json:
+        echo_json("watch-run", {"outcomes": [
+            {"watch_id": o.watch_id, "url": o.url, "capture_id": o.capture_id,
+             "status": o.status, "change_seq": o.change_seq, "error": o.error,
+             "kinds": o.change.kinds if o.change else []} for o in done.outcomes],
+            "notified": done.notified})
+        return
+    for o in done.outcomes:
+        what = ", ".join(o.change.kinds) if o.change else o.status
+        click.echo(f"{o.watch_id}  {o.capture_id or '-'}  {what}  {o.url}"
+                   + (f"  ({o.error})" if o.error else ""))
+    for sent in done.notified:
+        click.echo(f"notified {sent['target']}: {len(sent['changes'])} change(s)"
+                   + ("" if sent["sent"] else f", NOT SENT: {sent['error']}"))
+    if not done.outcomes:
+        click.echo("nothing due", err=True)
+
+
+@watch.command("changes")
+@root_option
+@click.option("--since", metavar="WHEN", help="Only since then: 2026-11-20, or an age: 7d.")
+@click.option("--watch", "watch_ref", metavar="WATCH", help="Only this watch's (id or URL).")
+@click.option("--full", is_flag=True, help="The whole diff kept in each event.")
+@json_option
+def watch_changes(root: str | None, since: str | None, watch_ref: str | None, full: bool,
+                  as_json: bool) -> None:
+    """The changes found, newest first: URL, kind, both captures, a short diff.
+
+    \b
+    custody watch changes --since 7d
+    custody watch changes --watch https://example.org/statement --json
+    """
+    from ..core.archive import Archive
+    from ..watch import get_watch, list_changes, since_moment
+
+    arch = Archive.open(root)
+    watch_id = get_watch(arch, watch_ref).id if watch_ref else None
+    found = list_changes(arch, since=since_moment(since) if since else None, watch_id=watch_id)
+    if as_json:
+        echo_json("watch-changes", {"changes": found})
+        return
+    for change in found:
+        click.echo(f"{change.at}  {', '.join(change.kinds)}  {change.url}")
+        if change.reason:
+            click.echo(f"  {change.reason}")
+        click.echo(f"  before {change.before_capture}  after {change.after_capture}  "
+                   f"(event {change.seq}, diff sha256 {change.diff_sha256[:16]})")
+        lines = change.diff.splitlines()[2:]  # its header names the captures already
+        for line in lines if full else lines[:8]:
+            click.echo(f"    {line}")
+        if not full and len(lines) > 8:
+            click.echo(f"    ... {len(lines) - 8} more lines (--full)")
+    if not found:
+        click.echo("no changes", err=True)
+
+
+@watch.group("target")
+def target() -> None:
+    """Where notifications go: any Apprise URL, or hmac://HOST/PATH (a signed webhook).
+
+    \b
+    custody watch target add team "mailtos://user:pass@mail.example.org?to=team@example.org"
+    custody watch target add hook hmacs://hooks.example.org/custody
+    """
+
+
+@target.command("add")
+@root_option
+@click.argument("name")
+@click.argument("url")
+def target_add(root: str | None, name: str, url: str) -> None:
+    """Add a target; for hmac:// and hmacs:// prints its HMAC secret (once: keep it).
+
+    \b
+    custody watch target add hook hmacs://hooks.example.org/custody
+    """
+    from ..core.archive import Archive
+    from ..watch import add_target
+
+    secret = add_target(Archive.open(root), name, url)
+    if secret is not None:
+        click.echo(f"secret {secret}")
+        click.echo("the receiver checks X-Custody-Signature: sha256=HMAC-SHA256(secret, body)",
+                   err=True)
+    else:
+        click.echo(f"added {name}", err=True)
+
+
+@target.command("list")
+@root_option
+@json_option
+def target_list(root: str | None, as_json: bool) -> None:
+    """The targets: name, kind, whether signed (never their URLs' secrets).
+
+    \b
+    custody watch target list
+    """
+    from ..core.archive import Archive
+    from ..watch import list_targets
+
+    found = list_targets(Archive.open(root))
+    if as_json:
+        click.echo(json.dumps({"format": "custody-watch-targets/1", "targets": found}))
+        return
+    click.echo(plain_table(["name", "scheme", "signed"],
+                           [(t["name"], t["scheme"], t["signed"]) for t in found]))
+
+
+@target.command("remove")
+@root_option
+@click.argument("name")
+def target_remove(root: str | None, name: str) -> None:
+    """Remove a target (what it was not sent yet is dropped).
+
+    \b
+    custody watch target remove hook
+    """
+    from ..core.archive import Archive
+    from ..watch import remove_target
+
+    remove_target(Archive.open(root), name)
+    click.echo(f"removed {name}", err=True)

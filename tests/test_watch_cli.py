@@ -1,0 +1,86 @@
+"""Bad input to `custody watch` gets one line on stderr and a documented exit code, and
+writes nothing; pause, resume and remove are signed events the scheduler obeys."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import Custody
+from custody.core.archive import Archive
+from custody.testing.changing import ChangingSite
+from custody.watch import scheduler_lock
+from test_watch import log_events, run_once
+
+
+@pytest.mark.parametrize(("args", "code", "says"), [
+    (("add", "http://127.0.0.1:9/x", "--every", "6x"), 2, "not an interval"),
+    (("add", "http://127.0.0.1:9/x", "--every", "0s"), 2, "an interval from"),
+    (("add", "ftp://example.org/x"), 2, "ftp://example.org/x"),
+    (("add", "http://127.0.0.1:9/x", "--notify", "nobody"), 2, "no notification target"),
+    (("add", "http://127.0.0.1:9/x", "--ignore", "div[["), 2, "not a CSS selector"),
+    (("add", "http://127.0.0.1:9/x", "--case", "No such case"), 8, "no such case"),
+    (("remove", "w-000000000000"), 8, "no such watch"),
+    (("pause", "http://127.0.0.1:9/never-watched"), 8, "no such watch"),
+    (("changes", "--since", "last tuesday"), 2, "--since takes"),
+    (("target", "add", "bad name", "json://127.0.0.1/x"), 2, "a target's name"),
+    (("target", "add", "x", "nonsense://x"), 2, "not a notification URL"),
+    (("target", "remove", "x"), 8, "no such notification target"),
+])
+def test_bad_input(custody: Custody, args: tuple[str, ...], code: int, says: str) -> None:
+    result = custody("watch", *args)
+    assert result.exit_code == code, result.output
+    assert result.stderr.startswith("custody: error: ") and says in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert log_events(custody.root, "watch-added") == []
+
+
+def test_one_scheduler_at_a_time(custody: Custody) -> None:
+    with scheduler_lock(Archive.open(custody.root)):
+        result = custody("watch", "run", "--once")
+    assert result.exit_code == 3
+    assert "a watch scheduler runs on this archive already" in result.stderr
+
+
+def test_pause_resume_remove(custody: Custody) -> None:
+    with ChangingSite() as site:
+        url = site.url + "/statement"
+        watch = json.loads(custody.ok("watch", "add", url, "--every", "1s",
+                                      "--json").stdout)["watches"][0]
+        custody.ok("watch", "pause", url, "--reason", "holiday")
+        assert run_once(custody) == []
+        assert custody("watch", "pause", watch["id"]).exit_code == 2  # paused already
+        custody.ok("watch", "resume", watch["id"])
+        assert [o["status"] for o in run_once(custody)] == ["baseline"]
+        custody.ok("watch", "remove", watch["id"], "--reason", "done")
+        assert custody("watch", "resume", watch["id"]).exit_code == 2
+        listed = json.loads(custody.ok("watch", "list", "--all", "--json").stdout)["watches"]
+        assert [(w["id"], w["status"], w["reason"]) for w in listed] == \
+            [(watch["id"], "removed", "done")]
+        assert run_once(custody) == []
+        # a URL may be watched again once its watch is removed
+        custody.ok("watch", "add", url, "--every", "1h")
+    kinds = [e["event"] for e in json.loads(
+        "[" + ",".join(line for line in (custody.root / "manifests" / "ledger" /
+                                         "log.jsonl").read_text().splitlines()) + "]")
+        if e["event"].startswith("watch-")]
+    assert kinds == ["watch-added", "watch-paused", "watch-resumed", "watch-removed",
+                     "watch-added"]
+
+
+def test_a_database_from_before_the_watches(custody: Custody) -> None:
+    """custody.db made before the watches' tables still serves cases; watch commands
+    say what to do; the next command that writes adds the tables."""
+    import sqlite3
+
+    custody.ok("case", "create", "Before")
+    with sqlite3.connect(custody.root / "custody.db") as conn:
+        conn.execute("DROP TABLE watches")
+        conn.execute("DROP TABLE watch_changes")
+    assert "Before" in custody.ok("case", "list").stdout
+    result = custody("watch", "list")
+    assert result.exit_code == 3 and "run `custody reindex`" in result.stderr
+    custody.ok("watch", "add", "http://127.0.0.1:9/x", "--every", "1h")
+    assert "http://127.0.0.1:9/x" in custody.ok("watch", "list").stdout
+    assert custody.verify()[0] == 0

@@ -1,0 +1,122 @@
+"""The other kinds of change, each from real captures of the changing site: a passing
+error (503) is none; media taken out; a page that says it is not available; the page
+back again; a part the watch ignores by CSS selector, and the same part raising a change
+for a watch that does not."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from conftest import Custody
+from custody.testing.changing import ChangingSite
+from test_watch import changes, next_interval, run_once
+
+
+def by_url(outcomes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {o["url"].rsplit("/", 1)[1]: o for o in outcomes}
+
+
+def test_media_unavailable_returned_and_ignored_parts(custody: Custody) -> None:
+    with ChangingSite() as site:
+        custody.ok("watch", "add", site.url + "/statement", "--every", "1s",
+                   "--ignore", ".live-feed", "--ignore", "footer")
+        custody.ok("watch", "add", site.url + "/statement?feed=1", "--every", "1s")
+        first = by_url(run_once(custody, "--host-gap", "0.1"))
+        assert {o["status"] for o in first.values()} == {"baseline"}
+        seen = []
+        for phase in ("busy", "media", "unavailable", "original"):
+            site.phase = phase
+            next_interval()
+            seen.append(by_url(run_once(custody, "--host-gap", "0.1")))
+        watched = [s["statement"] for s in seen]
+        assert [o["status"] for o in watched] == ["site-error", "changed", "changed", "changed"]
+        assert [o["kinds"] for o in watched] == [[], ["media-removed"], ["gone"], ["returned"]]
+        # the watch that does not ignore the live feed sees it change every time it answers
+        assert [s["statement?feed=1"]["kinds"] for s in seen] == \
+            [[], ["text", "media-removed"], ["gone"], ["returned", "text"]]
+
+    found = [c for c in changes(custody) if c["url"].endswith("/statement")]
+    returned, unavailable, media = found
+    assert media["counts"] == {"added": 0, "removed": 0, "edited": 0, "media_removed": 1}
+    assert "- media " in media["diff"] and "/media/convoy.png" in media["diff"]
+    assert "banner" not in media["diff"]  # the rotating ad's banner is no media of the page
+    assert unavailable["reason"] == "says it is not available"
+    assert "+ This statement is no longer available." in unavailable["diff"]
+    assert returned["reason"].startswith("there again (it says it is not available in ")
+    # the 503's capture is sealed, and compared with nothing: media's is with the first
+    assert media["before_capture"] == first["statement"]["capture_id"]
+
+
+def test_a_new_certificate_is_a_change(custody: Custody, ca: Any, ca_file: str) -> None:
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    with ChangingSite(tls=context) as site:
+        custody.ok("watch", "add", site.url + "/statement", "--every", "1s", "--ignore",
+                   ".live-feed")
+        assert [o["status"] for o in run_once(custody, "--ca-bundle", ca_file)] == ["baseline"]
+        next_interval()
+        assert [o["status"] for o in run_once(custody, "--ca-bundle", ca_file)] == ["same"]
+        ca.issue_cert("127.0.0.1").configure_cert(context)  # renewed: another key and serial
+        next_interval()
+        assert [o["kinds"] for o in run_once(custody, "--ca-bundle", ca_file)] == [["tls"]]
+    (change,) = changes(custody)
+    assert change["reason"].startswith("the server's certificate changed (sha256 ")
+    assert "- certificate sha256 " in change["diff"] and "+ certificate sha256 " in change["diff"]
+
+
+def test_a_browser_watch_compares_what_the_browser_rendered(custody: Custody) -> None:
+    """The page's text is written by a script: its HTML never changes where a reader
+    looks, the rendered DOM does."""
+    with ChangingSite() as site:
+        custody.ok("watch", "add", site.url + "/scripted", "--every", "1s", "--browser")
+        assert [o["status"] for o in run_once(custody)] == ["baseline"]
+        site.phase = "edited"
+        next_interval()
+        assert [o["kinds"] for o in run_once(custody)] == [["text"]]
+    (change,) = changes(custody)
+    assert "- Officials said the crossing would stay open for three days." in change["diff"]
+    assert "+ Officials said the crossing would stay open for one day only." in change["diff"]
+
+
+def test_redirects_to_another_host(custody: Custody) -> None:
+    """A redirect the capture does not follow (another host, a meta refresh) still says
+    where it goes: to a login page, the page is gone; elsewhere, it was redirected."""
+    with ChangingSite() as site:
+        custody.ok("watch", "add", site.url + "/statement", "--every", "1s", "--ignore",
+                   ".live-feed")
+        run_once(custody, "--host-gap", "0")
+        kinds = []
+        for phase in ("moved", "elsewhere", "elsewhere", "original", "refresh"):
+            site.phase = phase
+            next_interval()
+            kinds += [o["kinds"] for o in run_once(custody, "--host-gap", "0")]
+    assert kinds == [["redirected"], ["gone"], [], ["returned"], ["gone"]]
+    refresh, returned, login, moved = changes(custody)
+    assert refresh["reason"].startswith("redirects to a login page (http://127.0.0.1:")
+    assert returned["counts"] == {"added": 0, "removed": 0, "edited": 0}
+    assert moved["reason"] == f"now redirects to http://localhost:{site.url.rsplit(':', 1)[1]}" \
+        "/w/1 (another site: not followed)"
+    assert login["reason"].startswith("redirects to a login page (http://localhost:")
+
+
+def test_a_site_that_hangs_holds_back_no_other_watch_for_long(custody: Custody) -> None:
+    """Its capture is bounded (--timeout, --time-limit), sealed as it failed, and no
+    change; next time it waits behind the watches whose sites answer."""
+    with ChangingSite() as site:
+        custody.ok("watch", "add", site.url + "/hang", "--every", "1s")
+        custody.ok("watch", "add", site.url + "/statement", "--every", "1s", "--ignore",
+                   ".live-feed")
+        options = ("--host-gap", "0", "--timeout", "0.5", "--time-limit", "1")
+        started = time.monotonic()
+        first = run_once(custody, *options)
+        assert time.monotonic() - started < 10
+        assert {o["url"].rsplit("/", 1)[1]: o["status"] for o in first} == \
+            {"hang": "site-error", "statement": "baseline"}
+        next_interval()
+        second = run_once(custody, *options)
+        assert [o["url"].rsplit("/", 1)[1] for o in second] == ["statement", "hang"]
+        assert [o["status"] for o in second] == ["same", "site-error"]
+    assert changes(custody) == []
