@@ -356,6 +356,10 @@ def test_cases_tags_and_notes_are_the_library_s_signed_events(served: Served,
                            data={"csrf": token, "tag": "Gone", "action": "remove"})
     assert untagged.status_code == 303 and log_entries(archive)[-1]["event"] == "untagged"
     assert shown_ids(client.get("/captures", params={"tag": "gone"}).text) == set()
+    before = len(log_entries(archive))
+    assert client.post(f"/captures/{contacts}/tags", data={
+        "csrf": token, "tag": "other", "action": "zzz"}).status_code == 400
+    assert len(log_entries(archive)) == before  # an unknown action writes nothing
     # notes: a quoted passage the sealed text holds, and one it does not (refused)
     noted = client.post(f"/captures/{en}/notes", data={
         "csrf": token, "text": "Names the scale.", "quote": "monstrous   scale of\nthe massacre",
@@ -432,6 +436,8 @@ def test_a_capture_from_the_form_goes_into_the_case_chosen(served: Served, archi
         assert time.monotonic() < deadline, state
         time.sleep(0.1)  # (the capture runs in the server's worker process)
     assert state["state"] == "done" and state["filed"] == "added to the case", state
+    # the counts shown are the capture's last, not the first the page was told of
+    assert state["progress"]["fetched"] >= 1 and state["progress"]["bytes"] > 0, state
     event = log_entries(archive)[-1]
     assert event["event"] == "case-added" and event["details"]["capture_ids"] == \
         [state["capture_id"]] and event["details"]["account"] == "tester@example.org"

@@ -219,7 +219,10 @@ async def tag(request: Request) -> Response:
     text = text_of(form, "tag", 500)
     if text is None:
         raise HTTPException(400, "a tag needs a name")
-    call = untag_capture if form.get("action") == "remove" else tag_capture
+    action = form.get("action") or "add"
+    if action not in ("add", "remove"):
+        raise HTTPException(400, "a tag is added or removed: nothing else")
+    call = untag_capture if action == "remove" else tag_capture
     await change(call, wb.archive, cid, text,
                  signer=signer_of(wb, session.account))
     return RedirectResponse(back_to(form, f"/captures/{cid}#annotations"), status_code=303)

@@ -78,9 +78,12 @@ def _child(root: str, seeds: list[str], settings: dict[str, Any],
         chosen = Settings.from_json(settings)
         last = [0.0]
 
-        def progress(stats: Any, queued: int) -> None:
+        seen: list[Any] = [None, 0]
+
+        def progress(stats: Any, queued: int, force: bool = False) -> None:
+            seen[0], seen[1] = stats, queued
             now = time.monotonic()
-            if now - last[0] >= 0.25:
+            if force or now - last[0] >= 0.25:
                 last[0] = now
                 conn.send(("progress", {"fetched": stats.fetched, "queued": queued,
                                         "failed": stats.failed, "bytes": stats.bytes,
@@ -99,6 +102,8 @@ def _child(root: str, seeds: list[str], settings: dict[str, Any],
         result = run.start(Archive.open(root), seeds, key=signing, settings=chosen,
                            on_progress=progress, open_visitor=visitor, open_media=media,
                            logins=logins)
+        if seen[0] is not None:  # the last counts, which the quarter-second limit held back
+            progress(seen[0], 0, force=True)
         conn.send(("done", {"capture_id": result.capture_id, "status": result.status,
                             "resources": result.resources, "documents": result.documents,
                             "failures": result.failures, "notes": result.notes,
