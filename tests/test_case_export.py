@@ -136,6 +136,9 @@ def test_hostile_text_stays_text_in_the_case_report(stamped: Custody, tmp_path: 
     assert "<script>" not in report and "<img" not in report
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in report
     assert "&lt;img src=x onerror=&#34;alert(2)&#34;&gt;" in report
+    # VERIFY.md shows the name as a code span, which no Markdown viewer reads as HTML
+    verify_md = (out / "VERIFY.md").read_text()
+    assert "Case: ` <script>alert(1)</script> & co `" in verify_md
 
 
 def test_an_empty_case_or_a_used_folder_is_refused(stamped: Custody, tmp_path: Path) -> None:

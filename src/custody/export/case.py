@@ -240,8 +240,8 @@ def _verify_md(archive: Archive, case: Any, principal: str, ids: list[str],
     lines = [
         f"# Verifying the package of case {case.id}",
         "",
-        f"Case: {case.name}  ",
-        f"Exported by: {principal}",
+        f"Case: {_code(case.name)}  ",
+        f"Exported by: {_code(principal)}",
         "",
         "Run these in this folder. Each must succeed; none needs custody. You need coreutils,",
         "OpenSSH 8.2 or later, OpenSSL 3, Python 3 and `pip install warcio`.",
@@ -289,3 +289,14 @@ def _verify_md(archive: Archive, case: Any, principal: str, ids: list[str],
     lines += ["", "report.html is the case report, for people; each capture's report is "
               "captures/ID/report.html.", ""]
     return "\n".join(lines)
+
+
+def _code(text: str) -> str:
+    """Text as a Markdown code span, which no viewer reads as HTML or markup (a name is
+    anyone's words: `<script>` in a case's name must stay text)."""
+    import re
+
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {text} {fence}"
+
