@@ -124,9 +124,17 @@ def test_capture_from_the_form_then_open_it_and_see_its_screenshots(
                                arg=shots.nth(i).element_handle())
         assert shots.nth(i).evaluate("img => img.naturalWidth") > 300
     cid = page.url.rsplit("/", 1)[1]
-    asked = [e for e in log(archive) if e["event"] == "capture-asked"]
-    assert asked and asked[-1]["details"]["capture_id"] == cid
-    assert asked[-1]["details"]["account"] == "tester@example.org"
+    # in the log's order: asked (before anything was fetched), captured, delivered
+    events = log(archive)
+    delivered = [e for e in events if e["event"] == "capture-delivered"]
+    assert delivered and delivered[-1]["details"]["capture_id"] == cid
+    request = delivered[-1]["details"]["request"]
+    asked = [e for e in events if e["event"] == "capture-asked"
+             and e["details"].get("request") == request]
+    captured = [e for e in events if e["event"] == "captured"
+                and e["details"]["capture_id"] == cid]
+    assert asked and captured and asked[0]["seq"] < captured[0]["seq"] < delivered[-1]["seq"]
+    assert asked[0]["details"]["account"] == "tester@example.org"
 
 
 def test_a_page_replays_in_the_capture_page_from_another_origin(

@@ -195,6 +195,10 @@ class Captures:
         from ..seal import journal
 
         logins = job.progress.pop("_logins", [])
+        asked = {"seeds": job.seeds[:100], "seed_count": len(job.seeds),
+                 "asked_at": job.asked_at, "request": job.id}
+        if self.recorder.can_sign:  # who asked, before anything is fetched
+            self.recorder.record("capture-asked", job.account, asked)
         receive, send = self._context.Pipe(duplex=False)
         process = self._context.Process(
             target=_child, args=(str(self.archive.root), job.seeds, job.settings, logins,
@@ -230,14 +234,13 @@ class Captures:
             process.join(30)
             receive.close()
             self._current = None
-        if self.recorder.can_sign:  # who asked, sealed or not (then: why not)
-            details: dict[str, Any] = {"seeds": job.seeds[:100], "seed_count": len(job.seeds),
-                                       "asked_at": job.asked_at}
+        if self.recorder.can_sign:  # what the request became: its capture, or why none
             if sealed:
-                details["capture_id"] = job.capture_id
+                self.recorder.record("capture-delivered", job.account,
+                                     {"request": job.id, "capture_id": job.capture_id})
             else:
-                details["error"] = job.error[:500]
-            self.recorder.record("capture-asked", job.account, details)
+                self.recorder.record("capture-failed", job.account,
+                                     {"request": job.id, "error": job.error[:500]})
         if sealed:
             self._file(job, [job.capture_id])
             job.state = "done"
