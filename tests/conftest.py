@@ -213,3 +213,16 @@ def wayback(tmp_path: Path) -> Iterator[Any]:
     finally:
         server.terminate()
         server.wait(10)
+
+
+# the test files that take longest, started first, so that two workers end together
+# rather than one finishing them alone at the end
+SLOW_FIRST = ("test_store_pieces", "test_store", "test_queue", "test_queue_fence",
+              "test_watch", "test_browser", "test_crash", "test_serve_browser",
+              "test_every_byte", "test_import", "test_postgres", "test_extract_crash",
+              "test_prepared", "test_queue_trust", "test_media")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))

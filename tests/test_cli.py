@@ -189,9 +189,12 @@ def test_the_documentation_gives_every_exit_code() -> None:
 def test_help_is_fast() -> None:
     exe = str(Path(sys.executable).with_name("custody"))
     subprocess.run([exe, "--help"], capture_output=True, check=True)  # warm the disk cache
-    start = time.perf_counter()
-    subprocess.run([exe, "--help"], capture_output=True, check=True)
-    assert time.perf_counter() - start < 0.5 or os.environ.get("CI_SLOW")
+    best = 10.0
+    for _ in range(3):  # the best of three: other tests run beside this one
+        start = time.perf_counter()
+        subprocess.run([exe, "--help"], capture_output=True, check=True)
+        best = min(best, time.perf_counter() - start)
+    assert best < 0.5 or os.environ.get("CI_SLOW")
 
 
 def test_query_serve_shows_the_database_and_sigterm_ends_datasette_too(sealed: Custody,

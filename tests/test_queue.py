@@ -218,8 +218,10 @@ def test_a_killed_workers_job_is_taken_over_and_sealed_once(tmp_path: Path,
         host.close()
 
 
-@pytest.mark.parametrize("fault", ["seal.signature", "seal.manifest", "seal.log",
-                                   "seal.database"])
+# (test_crash kills a local capture after every step; here the queue's part: before the
+# manifest's rename, at it, after it; CUSTODY_ALL_FAULTS=1 adds seal.database)
+@pytest.mark.parametrize("fault", ["seal.signature", "seal.manifest", "seal.log"] + (
+    ["seal.database"] if os.environ.get("CUSTODY_ALL_FAULTS") else []))
 def test_a_worker_killed_while_sealing_leaves_one_capture(tmp_path: Path,
                                                           redis_server: RedisServer,
                                                           fault: str) -> None:

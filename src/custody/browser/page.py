@@ -77,14 +77,15 @@ class PageVisit:
         now = datetime.now(UTC)
         return cls(url, url, now, now, error=reason)
 
-    def banded_screenshot(self) -> bytes:
-        """The screenshot with the URL and the capture's UTC time in a band above it."""
+    def banded_screenshot(self, who: str = "") -> bytes:
+        """The screenshot with the URL, the capture's UTC time and ``who`` (the capture
+        and its operator) in a band above it."""
         from .screenshot import with_band
 
         assert self.screenshot is not None
         cut = next((n for n in self.notes if "screenshot shows the top" in n), "")
         return with_band(self.screenshot, url=self.final_url, when=self.frozen or self.started,
-                         note="cut: the page is taller" if cut else "")
+                         note="cut: the page is taller" if cut else "", who=who)
 
     def summary(self) -> dict[str, Any]:
         """What the manifest says of the visit (the records it made are added there)."""

@@ -17,8 +17,9 @@ FONTS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
 BAND = 56  # pixels
 
 
-def with_band(png: bytes, *, url: str, when: datetime, note: str = "") -> bytes:
-    """The screenshot with a band on top: the URL, and when it was captured (UTC)."""
+def with_band(png: bytes, *, url: str, when: datetime, note: str = "", who: str = "") -> bytes:
+    """The screenshot with a band on top: the URL, when it was captured (UTC), and
+    ``who``: the capture and its operator, so that a printed page says whose it is."""
     from PIL import Image, ImageDraw
 
     page = Image.open(io.BytesIO(png))
@@ -31,8 +32,8 @@ def with_band(png: bytes, *, url: str, when: datetime, note: str = "") -> bytes:
     small = _font(13)
     stamp = when.strftime("%Y-%m-%d %H:%M:%S UTC")
     draw.text((10, 6), _fit(draw, url, font, out.width - 20), fill=(0, 0, 0), font=font)
-    draw.text((10, 32), f"captured {stamp} by custody{'  ·  ' + note if note else ''}",
-              fill=(60, 60, 60), font=small)
+    line = f"captured {stamp} by custody" + "".join(f"  ·  {part}" for part in (who, note) if part)
+    draw.text((10, 32), _fit(draw, line, small, out.width - 20), fill=(60, 60, 60), font=small)
     out.paste(page.convert("RGB"), (0, BAND))
     buffer = io.BytesIO()
     out.save(buffer, "PNG", optimize=False)

@@ -200,6 +200,7 @@ def _run(archive: Archive, state: CrawlState, key: Ed25519PrivateKey, collector:
             _visitor(open_visitor, fetcher, settings) as visitor, \
             _media(open_media, fetcher, settings) as media:
         sink = WarcSink(series, state, extractor, redactor)
+        sink.band = f"capture {state.meta('capture_id')}  ·  {collector.get('operator', '')}"
         crawl = Crawl(fetcher, sink, state, settings.rules(),
                       on_progress=on_progress, visitor=visitor, media=media, gate=gate)
         with _graceful_interrupt(crawl, fetcher):

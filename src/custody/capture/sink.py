@@ -114,6 +114,7 @@ class WarcSink:
         self.redactor = redactor
         self._posts: set[str] = set()  # feed posts stored already (pages overlap)
         self.last_response: dict[str, Any] | None = None  # the latest response record
+        self.band = ""  # what a screenshot's band says besides its URL and time
 
     def store_renders(self, url: str, renders: list[tuple[str, str, bytes]],
                       page: dict[str, Any] | None, date: str) -> dict[str, str]:

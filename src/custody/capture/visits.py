@@ -48,7 +48,8 @@ def record_visit(sink: Sink, visit: Any,
         return summary, None, failed
     renders = []
     if visit.screenshot:
-        renders.append(("screenshot", "image/png", visit.banded_screenshot()))
+        renders.append(("screenshot", "image/png",
+                        visit.banded_screenshot(getattr(sink, "band", ""))))
         renders.append(("screenshot-unmarked", "image/png", visit.screenshot))
     if visit.pdf:
         renders.append(("pdf", "application/pdf", visit.pdf))
