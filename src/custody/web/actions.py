@@ -56,19 +56,10 @@ async def download(request: Request) -> Response:
     if not wb.recorder.can_sign:
         raise HTTPException(409, "downloads are logged in the custody log, and this "
                                  "workbench has no archivist's key to sign it with")
-    folder = Path(tempfile.mkdtemp(prefix="custody-serve-"))
-    try:
-        path, name, details = await asyncio.to_thread(_make, wb, cid, kind, folder)
-    except SecretsFound as exc:
-        shutil.rmtree(folder, ignore_errors=True)
-        return wb.page(request, "refused.html", status=409, capture_id=cid,
-                       message=str(exc), lines=exc.lines[:50])
-    except CustodyError as exc:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise HTTPException(409, str(exc)) from exc
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
+    made = await in_scratch(request, lambda folder: _make(wb, cid, kind, folder), cid)
+    if isinstance(made, Response):
+        return made
+    (path, name, details), folder = made
     await asyncio.to_thread(wb.recorder.record, details.pop("event"), session.account,
                             details)
     return FileResponse(path, filename=name, media_type="application/octet-stream",
@@ -205,3 +196,24 @@ def job_state(request: Request) -> Response:
         raise HTTPException(404, "no such capture job")
     queue = wb.captures.queue_states(job)  # (first: the job follows its queued jobs)
     return JSONResponse({**job.to_json(), "queue": queue})
+
+
+async def in_scratch(request: Request, make: Any, capture_id: str | None,
+                     not_found: int = 409) -> Any:
+    """``make(folder)`` run off the event loop in a scratch folder: what it made, and the
+    folder (the caller's to remove once the file is sent); or the page that says why
+    nothing was (secrets found), the folder gone either way."""
+    folder = Path(tempfile.mkdtemp(prefix="custody-serve-"))
+    try:
+        return await asyncio.to_thread(make, folder), folder
+    except SecretsFound as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        return bench(request).page(request, "refused.html", status=409, capture_id=capture_id,
+                                   message=str(exc), lines=exc.lines[:50])
+    except CustodyError as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise HTTPException(not_found if isinstance(exc, NotFound) else 409, str(exc)) from exc
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+

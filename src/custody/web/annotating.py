@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 
-from ..core.errors import CustodyError, NotFound, SecretsFound, UsageError
+from ..core.errors import CustodyError, NotFound, UsageError
+from .actions import in_scratch
 from .pages import bench, capture_id_of
 from .security import form_of
 from .workbench import Workbench
@@ -253,23 +253,12 @@ async def export(request: Request) -> Response:
     if not wb.recorder.can_sign:
         raise HTTPException(409, "a package is signed with the archivist's key, and this "
                                  "workbench has none")
-    folder = Path(tempfile.mkdtemp(prefix="custody-serve-"))
-    try:
-        path, details = await asyncio.to_thread(_package, wb, request.path_params["case"],
-                                                folder)
-    except SecretsFound as exc:
-        shutil.rmtree(folder, ignore_errors=True)
-        return wb.page(request, "refused.html", status=409, capture_id=None,
-                       message=str(exc), lines=exc.lines[:50])
-    except NotFound as exc:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise HTTPException(404, str(exc)) from exc
-    except CustodyError as exc:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise HTTPException(409, str(exc)) from exc
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
+    case = request.path_params["case"]
+    made = await in_scratch(request, lambda folder: _package(wb, case, folder), None,
+                            not_found=404)
+    if isinstance(made, Response):
+        return made
+    (path, details), folder = made
     await asyncio.to_thread(wb.recorder.record, "case-exported", session.account, details)
     return FileResponse(path, filename=path.name, media_type="application/zip",
                         background=BackgroundTask(shutil.rmtree, folder, True))
