@@ -18,6 +18,12 @@ mutmut 2, not 3: custody's tests run custody as a subprocess (kill -9, signals,
 third-party tools on what it writes), and mutmut 3's in-process trampolines do not reach
 into a subprocess, while a mutation written to disk does.
 
+With --sample N, N mutants of each group are drawn at random (seeded: --seed) from
+every mutant mutmut would make, and each is applied (mutmut apply), tested and
+undone here: a group whose tests take minutes has thousands of mutants, more than an
+afternoon holds, and a random sample's score estimates the whole's (the margin is
+printed beside it).
+
 At the end it prints, per module, mutants killed, survived and timed out, and the score;
 and the surviving mutants, for a person to judge (a survivor is either a test to write or
 a change that makes no difference, such as a message's wording).
@@ -28,7 +34,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
+import random
 import shutil
 import signal
 import sqlite3
@@ -163,6 +171,72 @@ def run_group(python: Path, work: Path, name: str, timeout: float,
             "untested": untested, "modules": per_module, "survivors": shown}
 
 
+def sample_group(python: Path, work: Path, name: str, timeout: float, strings: bool,
+                 sample: int, seed: int) -> dict[str, object]:
+    """``sample`` of the group's mutants, drawn at random, each applied, tested, undone."""
+    modules, tests = GROUPS[name]
+    sources = [f"src/custody/{m}" for m in modules]
+    (work / "mutmut_exit.py").write_text(EXIT_PLUGIN)
+    cache = work / ".mutmut-cache"
+    cache.unlink(missing_ok=True)
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    skip = [] if strings else ["--disable-mutation-types", "string,fstring"]
+    # every mutant listed (the runner `true` passes at once, so each is "survived")
+    subprocess.run([str(python), "-m", "mutmut", "run", "--paths-to-mutate", ",".join(sources),
+                    "--runner", "true", "--no-progress", "--simple-output", *skip],
+                   cwd=work, env=env, capture_output=True, check=False)
+    restore(work, sources)
+    everything = _mutants(cache)
+    chosen = sorted(random.Random(seed).sample(everything, min(sample, len(everything))))
+    command = [str(python), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+               "-p", "mutmut_exit", "-o", "addopts=", f"--basetemp={work}/.pytest-tmp", *tests]
+    started = time.monotonic()
+    baseline = subprocess.run(command, cwd=work, env=env, capture_output=True, check=False)
+    base_seconds = time.monotonic() - started
+    if baseline.returncode != 0:
+        raise SystemExit(f"{name}: the tests fail without a mutant:\n"
+                         + baseline.stdout.decode()[-2000:])
+    per_module: dict[str, dict[str, int]] = {}
+    shown = []
+    finished = True
+    for pk, _status, filename, line in chosen:
+        if time.monotonic() - started > timeout:
+            finished = False
+            break
+        module = Path(filename).name
+        counts = per_module.setdefault(module, {"killed": 0, "survived": 0, "other": 0})
+        diff = subprocess.run([str(python), "-m", "mutmut", "show", str(pk)], cwd=work,
+                              capture_output=True, text=True, env=env).stdout
+        subprocess.run([str(python), "-m", "mutmut", "apply", str(pk)], cwd=work, env=env,
+                       check=True, capture_output=True)
+        try:
+            test = subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, start_new_session=True)
+            try:  # a mutant that makes the tests hang is one they notice
+                code = test.wait(base_seconds * 3 + 60)
+            except subprocess.TimeoutExpired:
+                os.killpg(test.pid, signal.SIGKILL)
+                test.wait()
+                code = None
+        finally:
+            restore(work, sources)
+        changed = [d for d in diff.splitlines() if d[:2] in ("- ", "+ ")]
+        if code is None:
+            counts["other"] += 1
+            shown.append(f"{pk} ({module}:{line}): timed out")
+        elif code == 0:
+            counts["survived"] += 1
+            shown.append(f"{pk} ({module}:{line})\n" + "\n".join(changed))
+        else:
+            counts["killed"] += 1
+        print(f"{name} {pk} {module}:{line} "
+              f"{'timeout' if code is None else 'survived' if code == 0 else 'killed'}",
+              flush=True)
+    return {"group": name, "seconds": round(time.monotonic() - started), "finished": finished,
+            "untested": len(everything) - sum(sum(c.values()) for c in per_module.values()),
+            "of": len(everything), "modules": per_module, "survivors": shown}
+
+
 def _mutants(cache: Path) -> list[tuple[int, str, str, int]]:
     """Each mutant: its id, status, file and line (mutmut's cache, read directly: its
     junitxml report fails on a run that was stopped)."""
@@ -187,6 +261,9 @@ def main() -> int:
                         help="seconds a group may take in all; then the mutants tested "
                              "so far are counted, and the rest said to be untested")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--sample", type=int,
+                        help="test this many mutants of each group, drawn at random")
+    parser.add_argument("--seed", type=int, default=27, help="the draw's seed (--sample)")
     parser.add_argument("--strings", action="store_true",
                         help="mutate string literals too (messages, mostly: off by default)")
     args = parser.parse_args()
@@ -201,10 +278,15 @@ def main() -> int:
     python = prepare(args.work)
     outcomes = []
     for name in names:
-        outcome = run_group(python, args.work, name, args.timeout, args.strings)
+        if args.sample:
+            outcome = sample_group(python, args.work, name, args.timeout, args.strings,
+                                   args.sample, args.seed)
+        else:
+            outcome = run_group(python, args.work, name, args.timeout, args.strings)
         outcomes.append(outcome)
-        print(json.dumps({k: outcome[k] for k in ("group", "seconds", "finished", "untested",
-                                                  "modules")}), flush=True)
+        print(json.dumps({k: outcome.get(k) for k in ("group", "seconds", "finished",
+                                                      "untested", "of", "modules")}),
+              flush=True)
     killed = sum(c["killed"] for o in outcomes for c in o["modules"].values())  # type: ignore[attr-defined]
     survived = sum(c["survived"] for o in outcomes for c in o["modules"].values())  # type: ignore[attr-defined]
     print("\nmodule                 killed  survived  score")
@@ -215,6 +297,10 @@ def main() -> int:
                   f"{c['killed'] / total:6.1%}" if total else f"{module:22} (none)")
     total = killed + survived
     print(f"{'all':22} {killed:6}  {survived:8}  {killed / total:6.1%}" if total else "none")
+    if args.sample and total:  # a sample's score, with its 95% margin (normal approximation)
+        share = killed / total
+        print(f"sampled: {total} mutants tested; the whole's score is {share:.1%} "
+              f"+/- {1.96 * math.sqrt(share * (1 - share) / total):.1%} (95%)")
     print("\nsurvivors:")
     for outcome in outcomes:
         for diff in outcome["survivors"]:  # type: ignore[attr-defined]
