@@ -124,7 +124,7 @@ def test_export_refuses_what_it_cannot_stand_behind(sealed: Custody, tmp_path: P
     data[-10] ^= 1
     warc.write_bytes(bytes(data))
     tampered = export(sealed, tmp_path / "tampered.wacz", cid)
-    assert tampered.exit_code == 2 and "not the file its manifest seals" in tampered.output
+    assert tampered.exit_code == 1 and "not the file its manifest seals" in tampered.output
     assert not list(tmp_path.glob("*tampered*"))  # no file, no partial one
     assert sorted(p.name for p in tmp_path.glob("*.wacz*")) == ["evidence.wacz"]
 

@@ -199,10 +199,12 @@ def bundle(root: str | None, capture_id: str, output: str, include_credentials: 
     from ..seal.bundle import write_bundle
 
     arch = Archive.open(root)
-    report = render(gather(arch, capture_id)).encode("utf-8")  # a report for people, too
+    facts = gather(arch, capture_id)  # with a verification made now
+    report = render(facts).encode("utf-8")  # a report for people, too
     secrets = search_before(arch, [capture_id], allow=allow_secrets,
                             extra={"report.html": report})
     files = write_bundle(arch, capture_id, Path(output), extra={"report.html": report},
+                         verification=facts.verification,
                          include_credentials=include_credentials)
     details: dict[str, object] = {"capture_id": capture_id, "files": len(files),
                                   "credentials": include_credentials}

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..core.errors import UsageError
+from ..verify.handover import refuse_failed
 from .common import allow_secrets_option, log_event, root_option, search_before
 
 
@@ -41,7 +42,8 @@ def report(root: str | None, capture_id: str, output: str, pdf: bool,
     if not out.parent.is_dir():
         raise UsageError("no such folder for the report (make it first)", where=output)
     arch = Archive.open(root)
-    html = render(gather(arch, capture_id))
+    facts = gather(arch, capture_id)
+    html = render(facts)
     secrets = search_before(arch, [capture_id], allow=allow_secrets,
                             extra={out.name: html.encode("utf-8")})
     if pdf:
@@ -61,3 +63,5 @@ def report(root: str | None, capture_id: str, output: str, pdf: bool,
         details["secrets"] = secrets
     log_event(arch, "reported", details)
     click.echo(f"{output}: report of {capture_id}")
+    # written all the same: a report of what fails, and where, is what a person needs
+    refuse_failed(facts.verification, capture_id, f"the report says where: {output}")

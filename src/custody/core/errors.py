@@ -111,6 +111,14 @@ class StoreDamaged(StoreError):
     exit_code = ExitCode.FAILED
 
 
+class EvidenceFails(CustodyError):
+    """What would be handed over (a bundle, an export) or proved fails a check now: a
+    changed manifest, a capture the ledger does not hold. Nothing goes out on it; `custody
+    verify ID` says where it fails."""
+
+    exit_code = ExitCode.FAILED
+
+
 class SecretsFound(CustodyError):
     """A capture's session secrets are in what a bundle, export or report would carry, or
     could not be searched for; ``lines`` says where, each without the value."""

@@ -124,6 +124,7 @@ def _write(archive: Archive, state: dict[str, Any], folder: Path, key: Any, prin
         _merge(found, one)
         written = write_bundle(archive, cid, folder / "captures" / cid,
                                extra={"report.html": report},
+                               verification=checked.verification,
                                include_credentials=include_credentials)
         bundles[cid] = [f"captures/{cid}/{name}" for name in written]
         rows.append({**capture.__dict__, "tags": state["tags"][cid],

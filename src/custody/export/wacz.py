@@ -37,11 +37,12 @@ from .. import __version__
 from ..core import sshsig
 from ..core.archive import Archive
 from ..core.config import load as load_config
-from ..core.errors import UsageError
+from ..core.errors import EvidenceFails, UsageError
 from ..report.secrets import search
 from ..seal import inclusion_script, manifest, timestamp
 from ..seal.bundle import COMMAND_INDENT
 from ..seal.ledger import Ledger
+from ..verify.handover import require_verified
 from ..warc.scan import file_sha256
 from . import cdxj
 
@@ -62,6 +63,7 @@ def write_wacz(archive: Archive, capture_ids: list[str], out: Path, *,
         raise UsageError("the file exists: name another (nothing was overwritten)",
                          where=str(out))
     sealed = [_sealed(archive, cid) for cid in dict.fromkeys(capture_ids)]
+    require_verified(archive, [s.capture_id for s in sealed], "nothing was exported")
     ledger = Ledger(archive.manifests_dir)
     checkpoint = ledger.latest()
     if checkpoint is None:
@@ -138,7 +140,7 @@ def _sealed(archive: Archive, capture_id: str) -> manifest.Sealed:
                          "bundle` for its proof; nothing was exported", where=capture_id)
     problem = manifest.unsealed_file(archive.root, content)
     if problem:
-        raise UsageError(f"{problem} (custody verify says more); nothing was exported",
+        raise EvidenceFails(f"{problem} (custody verify says more); nothing was exported",
                          where=capture_id)
     return sealed
 
@@ -148,7 +150,7 @@ def _proof(archive: Archive, ledger: Ledger, sealed: manifest.Sealed) -> list[tu
     try:
         proof = ledger.prove(sealed)
     except LookupError as exc:
-        raise UsageError(f"cannot prove inclusion: {exc}", where=cid) from exc
+        raise EvidenceFails(f"cannot prove inclusion: {exc}", where=cid) from exc
     files: list[tuple[str, Any]] = [
         (f"custody/{cid}.manifest.json", sealed.path),
         (f"custody/{cid}.manifest.json.sig", sealed.path.with_name(sealed.path.name + ".sig")),

@@ -18,18 +18,23 @@ from pathlib import Path
 
 from ..core.archive import Archive
 from ..core.config import load as load_config
-from ..core.errors import UsageError
+from ..core.errors import EvidenceFails, UsageError
 from ..warc.payload import copy_block
 from . import inclusion_script, manifest, timestamp
 from .ledger import Ledger
 
 
 def write_bundle(archive: Archive, capture_id: str, out: Path,
-                 extra: dict[str, bytes] | None = None, *,
+                 extra: dict[str, bytes] | None = None, *, verification: str,
                  include_credentials: bool = False) -> list[str]:
     """Write the bundle into ``out`` (new or empty); return the files written. ``extra``:
-    more files (the capture report), listed in SHA256SUMS with the rest. The archivist's
-    credentials (the values redacted in the WARC) go in only with ``include_credentials``."""
+    more files (the capture report), listed in SHA256SUMS with the rest. ``verification``:
+    the status of the capture's verification made now (report/court.gather makes one):
+    one that failed writes nothing (EvidenceFails). The archivist's credentials (the
+    values redacted in the WARC) go in only with ``include_credentials``."""
+    from ..verify.handover import refuse_failed
+
+    refuse_failed(verification, capture_id, "no bundle was written")
     sealed, content = manifest.read_capture(archive.manifests_dir, capture_id)
     credentials = manifest.credentials_file(archive.root, content, include_credentials)
     path = sealed.path
@@ -39,7 +44,7 @@ def write_bundle(archive: Archive, capture_id: str, out: Path,
     try:
         proof = ledger.prove(sealed)
     except LookupError as exc:
-        raise UsageError(f"cannot prove inclusion: {exc}", where=capture_id) from exc
+        raise EvidenceFails(f"cannot prove inclusion: {exc}", where=capture_id) from exc
     checkpoint = ledger.latest()
     assert checkpoint is not None
     out.mkdir(parents=True, exist_ok=True)

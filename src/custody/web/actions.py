@@ -74,7 +74,8 @@ def _make(wb: Any, cid: str, kind: str, folder: Path) -> tuple[Path, str, dict[s
 
     arch = wb.archive
     if kind in ("report", "report-pdf", "bundle"):
-        html = render(gather(arch, cid))
+        facts = gather(arch, cid)
+        html = render(facts)
         extra = {"report.html": html.encode("utf-8")}
         found = search(arch, [cid], extra=extra)
         found.refuse(allow=False)
@@ -93,7 +94,8 @@ def _make(wb: Any, cid: str, kind: str, folder: Path) -> tuple[Path, str, dict[s
         else:
             from ..seal.bundle import write_bundle
 
-            files = write_bundle(arch, cid, folder / cid, extra=extra)
+            files = write_bundle(arch, cid, folder / cid, extra=extra,
+                                 verification=facts.verification)
             out = Path(shutil.make_archive(str(folder / f"{cid}-bundle"), "zip", folder, cid))
             details = {"event": "bundled", "capture_id": cid, "files": len(files),
                        "credentials": False}

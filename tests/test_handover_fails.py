@@ -1,0 +1,70 @@
+"""Nothing that fails a check is handed over: bundle and export of a capture that fails
+verification now write nothing and exit 1; report writes the report (it says where the
+capture fails) and exits 1; a capture that passes is handed over as before."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import Custody, capture_id_of
+
+
+def _flip(path: Path, old: bytes, new: bytes) -> None:
+    data = path.read_bytes()
+    assert old in data, path
+    path.chmod(0o644)
+    path.write_bytes(data.replace(old, new, 1))
+
+
+def _manifest_edit(runner: Custody, cid: str) -> None:
+    # who archived it, one letter changed
+    _flip(runner.root / "manifests" / f"{cid}.json", b"tester@example.org",
+          b"tester@example.orh")
+
+
+def _warc_edit(runner: Custody, cid: str) -> None:
+    entry = runner.manifest(cid)["warc_files"][0]
+    path = runner.root / entry["path"]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.chmod(0o644)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("tamper", [_manifest_edit, _warc_edit], ids=["manifest", "warc"])
+def test_what_fails_is_not_handed_over(sealed: Custody, tmp_path: Path, tamper: object) -> None:
+    cid = capture_id_of(sealed)
+    tamper(sealed, cid)  # type: ignore[operator]
+    code, verified = sealed.verify(cid)
+    assert code == 1 and verified["status"] == "failed"
+    events = (sealed.root / "manifests" / "ledger" / "log.jsonl").read_bytes()
+
+    bundle = sealed("bundle", cid, "-o", str(tmp_path / "bundle"))
+    assert bundle.exit_code == 1, bundle.output
+    assert "fails verification" in bundle.stderr and "no bundle was written" in bundle.stderr
+    assert not (tmp_path / "bundle").exists()
+
+    export = sealed("export", cid, "-o", str(tmp_path / "out.wacz"))
+    assert export.exit_code == 1, export.output
+    assert "nothing was exported" in export.stderr
+    assert not (tmp_path / "out.wacz").exists()
+
+    report = sealed("report", cid, "-o", str(tmp_path / "report.html"))
+    assert report.exit_code == 1, report.output
+    assert report.stderr.count("\n") == 1 and "the report says where" in report.stderr
+    assert "failed" in (tmp_path / "report.html").read_text().lower()
+    # the refusals wrote no event; the report, written, did
+    after = (sealed.root / "manifests" / "ledger" / "log.jsonl").read_bytes()
+    added = [json.loads(line)["event"] for line in after[len(events):].splitlines()]
+    assert added == ["reported"]
+
+
+def test_what_passes_is_handed_over(sealed: Custody, tmp_path: Path) -> None:
+    cid = capture_id_of(sealed)
+    sealed.ok("bundle", cid, "-o", str(tmp_path / "bundle"))
+    sealed.ok("export", cid, "-o", str(tmp_path / "out.wacz"))
+    sealed.ok("report", cid, "-o", str(tmp_path / "report.html"))
+    assert (tmp_path / "bundle" / "VERIFY.md").is_file() and (tmp_path / "out.wacz").is_file()
