@@ -82,7 +82,7 @@ def check_group(ctx: Context, group: Group) -> dict[str, Any]:
             if sealed is None:
                 previous = Missing(cid)
                 continue
-            _in_ledger(sealed, position, leaf, report)
+            _in_ledger(ctx.archive, sealed, position, leaf, report)
             _chain(sealed.capture_id, sealed.sequence, sealed.head.get("chain"), position,
                    previous, report)
             previous = sealed.sha256
@@ -182,7 +182,7 @@ def _place_of_large(ctx: Context, cid: str, position: int, leaf: bytes | None,
         sequence = int(found.group(2))
     digest = hashlib.sha256(data).hexdigest()
     leaf_hash = hashlib.sha256(b"\x00" + data).digest()
-    _leaf_row(cid, leaf_hash, sequence, position, leaf, report)
+    _leaf_row(ctx.archive, cid, leaf_hash, sequence, position, leaf, report)
     _chain(cid, sequence, chain, position, previous, report)
     return digest
 
@@ -234,13 +234,14 @@ def _previous_sha256(archive: Archive, group: Group) -> str | None:
     return hashlib.sha256(data).hexdigest()
 
 
-def _in_ledger(sealed: manifest.Sealed, position: int, leaf: bytes | None,
+def _in_ledger(archive: Archive, sealed: manifest.Sealed, position: int, leaf: bytes | None,
                report: Report) -> None:
-    _leaf_row(sealed.capture_id, sealed.leaf_hash, sealed.sequence, position, leaf, report)
+    _leaf_row(archive, sealed.capture_id, sealed.leaf_hash, sealed.sequence, position, leaf,
+              report)
 
 
-def _leaf_row(cid: str, leaf_hash: bytes, sequence: int | None, position: int,
-              leaf: bytes | None, report: Report) -> None:
+def _leaf_row(archive: Archive, cid: str, leaf_hash: bytes, sequence: int | None,
+              position: int, leaf: bytes | None, report: Report) -> None:
     """The capture's leaf, at its place; ``leaf`` b"": sealed but not in the ledger (the
     ledger's check says what that is)."""
     if leaf == b"":
@@ -249,12 +250,31 @@ def _leaf_row(cid: str, leaf_hash: bytes, sequence: int | None, position: int,
     if leaf is None:
         problems.append(f"leaf {position} is not a leaf line")
     elif leaf != leaf_hash:
-        problems.append(f"leaf {position}: manifest of {cid} changed since it entered the "
-                        "ledger")
+        which = _which_changed(archive, cid, leaf_hash, leaf, position)
+        problems.append(f"leaf {position}: {which}")
     if sequence is not None and sequence != position + 1:
         problems.append(f"leaf {position} holds sequence {sequence}: reordered")
     report.add("ledger", cid, FAILED if problems else PASSED,
                "; ".join(problems) or f"leaf {position}", cid)
+
+
+def _which_changed(archive: Archive, cid: str, leaf_hash: bytes, line: bytes,
+                   position: int) -> str:
+    """A leaves line and a manifest that differ: which of them changed, as the tiles (which
+    the signed checkpoints commit) say: the one that differs from them."""
+    from ..seal.tiles import Tiles
+
+    try:
+        stored = Tiles(archive.manifests_dir / "ledger").leaf(position)
+    except (LookupError, OSError):
+        stored = None
+    if stored == leaf_hash:
+        return (f"the leaves line of {cid} changed (its manifest is the one the tiles "
+                "hold)")
+    if stored == line:
+        return f"manifest of {cid} changed since it entered the ledger"
+    return (f"the manifest of {cid}, its leaves line and the tiles differ: the manifest "
+            "changed since it entered the ledger, or the ledger did")
 
 
 class Missing(str):
