@@ -189,11 +189,16 @@ def test_the_documentation_gives_every_exit_code() -> None:
 def test_help_is_fast() -> None:
     exe = str(Path(sys.executable).with_name("custody"))
     subprocess.run([exe, "--help"], capture_output=True, check=True)  # warm the disk cache
+    import resource
+
     best = 10.0
-    for _ in range(3):  # the best of three: other tests run beside this one
-        start = time.perf_counter()
+    for _ in range(3):  # the best of three
+        # the processor time it takes, not the wall time: other tests' workers run beside
+        # this one, on as many cores as there are, or fewer
+        start = resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run([exe, "--help"], capture_output=True, check=True)
-        best = min(best, time.perf_counter() - start)
+        end = resource.getrusage(resource.RUSAGE_CHILDREN)
+        best = min(best, end.ru_utime - start.ru_utime + end.ru_stime - start.ru_stime)
     assert best < 0.5 or os.environ.get("CI_SLOW")
 
 

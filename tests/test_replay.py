@@ -43,6 +43,19 @@ def tree_digest(folder: Path) -> str:
     return digest.hexdigest()
 
 
+@pytest.fixture(autouse=True)
+def own_temporary_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test's replays make their folders in a temporary folder of the test's own
+    (TMPDIR): what the tests count there is not disturbed by other workers' replays. A
+    short path, under the system's: Chromium's socket path must fit in 108 bytes (tmp_path
+    first: pytest makes its own folders under the system's before this changes it)."""
+    folder = tempfile.mkdtemp(prefix="t-")
+    monkeypatch.setenv("TMPDIR", folder)
+    monkeypatch.setattr(tempfile, "tempdir", folder)
+    yield
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def replay_folders() -> set[str]:
     return {p.name for p in Path(tempfile.gettempdir()).glob("custody-replay-*")}
 
