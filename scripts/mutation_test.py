@@ -22,7 +22,10 @@ With --sample N, N mutants of each group are drawn at random (seeded: --seed) fr
 every mutant mutmut would make, and each is applied (mutmut apply), tested and
 undone here: a group whose tests take minutes has thousands of mutants, more than an
 afternoon holds, and a random sample's score estimates the whole's (the margin is
-printed beside it).
+printed beside it). Each sampled mutant runs only the group's tests that execute its
+line: one run of them all under coverage (subprocesses too, a process killed at a
+fault point saving its data first) records which test reached which line. A mutant
+on a line no test reaches is counted survived without a run.
 
 At the end it prints, per module, mutants killed, survived and timed out, and the score;
 and the surviving mutants, for a person to judge (a survivor is either a test to write or
@@ -171,9 +174,90 @@ def run_group(python: Path, work: Path, name: str, timeout: float,
             "untested": untested, "modules": per_module, "survivors": shown}
 
 
+COVERAGE_PLUGIN = """import os
+
+
+def pytest_runtest_setup(item):
+    os.environ["CUSTODY_MUT_TEST"] = item.nodeid  # what subprocesses record as context
+"""
+
+# in the work folder's venv only: a process custody kills at a fault point (SIGKILL, to
+# itself) saves what coverage saw first; else the lines it ran would seem reached by none
+KILL_HOOK = """import os, signal
+_kill = os.kill
+def _saving_kill(pid, sig):
+    if pid == os.getpid() and sig == signal.SIGKILL:
+        try:
+            import coverage
+            current = coverage.Coverage.current()
+            if current is not None:
+                current.stop()
+                current.save()
+        except Exception:
+            pass
+    _kill(pid, sig)
+os.kill = _saving_kill
+"""
+
+
+def map_coverage(python: Path, work: Path, names: list[str]) -> dict[str, dict[int, set[str]]]:
+    """Which tests reach which line of the groups' modules: {module path: {line: test ids}}."""
+    tests = sorted({t for n in names for t in GROUPS[n][1]})
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "coverage>=7.10"], check=True)
+    (work / "mut_context.py").write_text(COVERAGE_PLUGIN)
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path("
+                           "'purelib'))"], capture_output=True, text=True, check=True)
+    (Path(site.stdout.strip()) / "mut_kill_hook.pth").write_text(
+        "import mut_kill_hook\n")
+    (Path(site.stdout.strip()) / "mut_kill_hook.py").write_text(KILL_HOOK)
+    data = work / ".cov"
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir()
+    (work / ".coveragerc-mut").write_text(
+        f"[run]\nparallel = True\ndata_file = {data}/cov\nsource = custody\n"
+        "context = ${CUSTODY_MUT_TEST}\ndynamic_context = test_function\n"
+        "patch = subprocess\n")
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", CUSTODY_MUT_TEST="")
+    subprocess.run([str(python), "-m", "coverage", "run", "--rcfile", ".coveragerc-mut", "-m",
+                    "pytest", "-q", "-p", "no:cacheprovider", "-p", "mut_context", "-o",
+                    "addopts=", "-n", "2", f"--basetemp={work}/.pytest-tmp", *tests],
+                   cwd=work, env=env, check=False, stdout=subprocess.DEVNULL)
+    subprocess.run([str(python), "-m", "coverage", "combine", "--rcfile", ".coveragerc-mut",
+                    "-q"], cwd=work, env=env, check=False)
+    code = ("import json, sys, coverage\n"
+            "d = coverage.CoverageData(sys.argv[1]); d.read()\n"
+            "out = {}\n"
+            "for f in d.measured_files():\n"
+            "    if '/custody/' in f:\n"
+            "        out[f.split('/src/')[-1]] = {n: sorted(c) for n, c in "
+            "d.contexts_by_lineno(f).items()}\n"
+            "print(json.dumps(out))")
+    found = subprocess.run([str(python), "-c", code, str(data / "cov")], capture_output=True,
+                           text=True, check=True, cwd=work)
+    reached: dict[str, dict[int, set[str]]] = {}
+    for module, lines in json.loads(found.stdout).items():
+        reached[module] = {int(n): {t for c in contexts if (t := _test_of(c))}
+                           for n, contexts in lines.items()}
+    return reached
+
+
+def _test_of(context: str) -> str | None:
+    """A coverage context as a test to run: a subprocess's records its test's node id; the
+    test process's, its function (test_module.test_name: every parameter of it)."""
+    static, _, dynamic = context.partition("|")
+    if static:
+        return static
+    if dynamic:
+        module, _, function = dynamic.partition(".")
+        return f"tests/{module}.py::{function.split('[')[0]}"
+    return None
+
+
 def sample_group(python: Path, work: Path, name: str, timeout: float, strings: bool,
-                 sample: int, seed: int) -> dict[str, object]:
-    """``sample`` of the group's mutants, drawn at random, each applied, tested, undone."""
+                 sample: int, seed: int,
+                 reached: dict[str, dict[int, set[str]]]) -> dict[str, object]:
+    """``sample`` of the group's mutants, drawn at random, each applied, tested (by the
+    group's tests that reach its line), undone."""
     modules, tests = GROUPS[name]
     sources = [f"src/custody/{m}" for m in modules]
     (work / "mutmut_exit.py").write_text(EXIT_PLUGIN)
@@ -189,13 +273,9 @@ def sample_group(python: Path, work: Path, name: str, timeout: float, strings: b
     everything = _mutants(cache)
     chosen = sorted(random.Random(seed).sample(everything, min(sample, len(everything))))
     command = [str(python), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-               "-p", "mutmut_exit", "-o", "addopts=", f"--basetemp={work}/.pytest-tmp", *tests]
+               "-p", "mutmut_exit", "-o", "addopts=", f"--basetemp={work}/.pytest-tmp"]
     started = time.monotonic()
-    baseline = subprocess.run(command, cwd=work, env=env, capture_output=True, check=False)
-    base_seconds = time.monotonic() - started
-    if baseline.returncode != 0:
-        raise SystemExit(f"{name}: the tests fail without a mutant:\n"
-                         + baseline.stdout.decode()[-2000:])
+    in_group = tuple(t.split("::")[0] for t in tests)
     per_module: dict[str, dict[str, int]] = {}
     shown = []
     finished = True
@@ -205,15 +285,27 @@ def sample_group(python: Path, work: Path, name: str, timeout: float, strings: b
             break
         module = Path(filename).name
         counts = per_module.setdefault(module, {"killed": 0, "survived": 0, "other": 0})
+        at = _statement_line(work / filename, line)
+        chosen_tests = sorted(t for t in reached.get(filename.split("src/")[-1], {}).get(at, ())
+                              if t.startswith(in_group) and _in(t, tests))
+        if not chosen_tests:  # no test reaches the line: nothing can notice the change
+            counts["survived"] += 1
+            diff = subprocess.run([str(python), "-m", "mutmut", "show", str(pk)], cwd=work,
+                                  capture_output=True, text=True, env=env).stdout
+            changed = [d for d in diff.splitlines() if d[:2] in ("- ", "+ ")]
+            shown.append(f"{pk} ({module}:{line}): no test reaches it\n" + "\n".join(changed))
+            print(f"{name} {pk} {module}:{line} unreached", flush=True)
+            continue
         diff = subprocess.run([str(python), "-m", "mutmut", "show", str(pk)], cwd=work,
                               capture_output=True, text=True, env=env).stdout
         subprocess.run([str(python), "-m", "mutmut", "apply", str(pk)], cwd=work, env=env,
                        check=True, capture_output=True)
         try:
-            test = subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.DEVNULL,
+            test = subprocess.Popen([*command, *chosen_tests], cwd=work, env=env,
+                                    stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL, start_new_session=True)
             try:  # a mutant that makes the tests hang is one they notice
-                code = test.wait(base_seconds * 3 + 60)
+                code = test.wait(600)
             except subprocess.TimeoutExpired:
                 os.killpg(test.pid, signal.SIGKILL)
                 test.wait()
@@ -235,6 +327,27 @@ def sample_group(python: Path, work: Path, name: str, timeout: float, strings: b
     return {"group": name, "seconds": round(time.monotonic() - started), "finished": finished,
             "untested": len(everything) - sum(sum(c.values()) for c in per_module.values()),
             "of": len(everything), "modules": per_module, "survivors": shown}
+
+
+def _statement_line(path: Path, line: int) -> int:
+    """The first line of the innermost statement holding ``line``: where coverage records
+    a statement written over several lines."""
+    import ast
+
+    best = line
+    deepest = -1
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.stmt) and node.lineno <= line <= (node.end_lineno or 0) \
+                and node.lineno > deepest:
+            # a compound statement's body holds statements of its own, nearer the line
+            deepest, best = node.lineno, node.lineno
+    return best
+
+
+def _in(test: str, group_tests: list[str]) -> bool:
+    """A test id is one of the group's (a file of it, or a test named in it)."""
+    return any(test == g or test.startswith(g + "::") or test.startswith(g + "[")
+               or (("::" not in g) and test.startswith(g)) for g in group_tests)
 
 
 def _mutants(cache: Path) -> list[tuple[int, str, str, int]]:
@@ -276,11 +389,12 @@ def main() -> int:
     if unknown:
         parser.error(f"no such group: {', '.join(unknown)}")
     python = prepare(args.work)
+    reached = map_coverage(python, args.work, names) if args.sample else {}
     outcomes = []
     for name in names:
         if args.sample:
             outcome = sample_group(python, args.work, name, args.timeout, args.strings,
-                                   args.sample, args.seed)
+                                   args.sample, args.seed, reached)
         else:
             outcome = run_group(python, args.work, name, args.timeout, args.strings)
         outcomes.append(outcome)
