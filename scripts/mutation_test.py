@@ -181,22 +181,28 @@ def pytest_runtest_setup(item):
     os.environ["CUSTODY_MUT_TEST"] = item.nodeid  # what subprocesses record as context
 """
 
-# in the work folder's venv only: a process custody kills at a fault point (SIGKILL, to
-# itself) saves what coverage saw first; else the lines it ran would seem reached by none
+# in the work folder's venv only, loaded by every Python process it starts: with
+# MUT_COV_RC set, coverage starts, its static context the test that started the process
+# (CUSTODY_MUT_TEST, set by the plugin above); and a process custody kills at a fault
+# point (SIGKILL, to itself) saves what coverage saw first, else the lines it ran would
+# seem reached by none
 KILL_HOOK = """import os, signal
-_kill = os.kill
-def _saving_kill(pid, sig):
-    if pid == os.getpid() and sig == signal.SIGKILL:
-        try:
-            import coverage
-            current = coverage.Coverage.current()
-            if current is not None:
-                current.stop()
-                current.save()
-        except Exception:
-            pass
-    _kill(pid, sig)
-os.kill = _saving_kill
+if os.environ.get("MUT_COV_RC"):
+    import coverage
+    _cov = coverage.Coverage(config_file=os.environ["MUT_COV_RC"], data_suffix=True,
+                             auto_data=True,
+                             context=os.environ.get("CUSTODY_MUT_TEST") or None)
+    _cov.start()
+    _kill = os.kill
+    def _saving_kill(pid, sig):
+        if pid == os.getpid() and sig == signal.SIGKILL:
+            try:
+                _cov.stop()
+                _cov.save()
+            except Exception:
+                pass
+        _kill(pid, sig)
+    os.kill = _saving_kill
 """
 
 
@@ -215,13 +221,14 @@ def map_coverage(python: Path, work: Path, names: list[str]) -> dict[str, dict[i
     data.mkdir()
     (work / ".coveragerc-mut").write_text(
         f"[run]\nparallel = True\ndata_file = {data}/cov\nsource = custody\n"
-        "context = ${CUSTODY_MUT_TEST}\ndynamic_context = test_function\n"
-        "patch = subprocess\n")
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", CUSTODY_MUT_TEST="")
-    subprocess.run([str(python), "-m", "coverage", "run", "--rcfile", ".coveragerc-mut", "-m",
+        "dynamic_context = test_function\n")
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", CUSTODY_MUT_TEST="",
+               MUT_COV_RC=str(work / ".coveragerc-mut"))
+    subprocess.run([str(python), "-m",
                     "pytest", "-q", "-p", "no:cacheprovider", "-p", "mut_context", "-o",
                     "addopts=", "-n", "2", f"--basetemp={work}/.pytest-tmp", *tests],
                    cwd=work, env=env, check=False, stdout=subprocess.DEVNULL)
+    env.pop("MUT_COV_RC")
     subprocess.run([str(python), "-m", "coverage", "combine", "--rcfile", ".coveragerc-mut",
                     "-q"], cwd=work, env=env, check=False)
     code = ("import json, sys, coverage\n"
@@ -244,13 +251,14 @@ def map_coverage(python: Path, work: Path, names: list[str]) -> dict[str, dict[i
 def _test_of(context: str) -> str | None:
     """A coverage context as a test to run: a subprocess's records its test's node id; the
     test process's, its function (test_module.test_name: every parameter of it)."""
-    static, _, dynamic = context.partition("|")
-    if static:
+    static = context.split("|")[0]
+    if "::" in static:
         return static
-    if dynamic:
-        module, _, function = dynamic.partition(".")
-        return f"tests/{module}.py::{function.split('[')[0]}"
-    return None
+    dynamic = context.split("|")[-1]
+    if not dynamic:
+        return None
+    module, _, function = dynamic.partition(".")
+    return f"tests/{module}.py::{function.replace('.', '::')}"
 
 
 def sample_group(python: Path, work: Path, name: str, timeout: float, strings: bool,

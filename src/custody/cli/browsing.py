@@ -140,16 +140,21 @@ def query(root: str | None, sql: str | None, fmt: str | None, timeout: float,
 @click.option("--since", help="Only captures from this date (YYYY-MM-DD, UTC) on.")
 @click.option("--until", help="Only captures up to this date (YYYY-MM-DD, UTC), inclusive.")
 @click.option("--capture", "capture_id", help="Only this capture.")
+@click.option("--rank-all", is_flag=True,
+              help="Rank every matching document, however many (by default the newest "
+                   "5,000 that match are ranked; slower in a large archive).")
 @timeout_option
 @db_option
 @json_option
 def search(root: str | None, words: tuple[str, ...], limit: int, site: str | None,
            lang: str | None, since: str | None, until: str | None, capture_id: str | None,
-           timeout: float, db_url: str | None, as_json: bool) -> None:
+           rank_all: bool, timeout: float, db_url: str | None, as_json: bool) -> None:
     """Full-text search over titles and text, best matches first (bm25).
 
     Words match their other forms (massacre, massacres; Иран, Ирана) and are folded
     (ي/ی, ك/ک, ё/е, digits); "exact phrases", AND, OR, NOT, (groups) and prefix* work.
+    A page is listed once per capture. When more than 5,000 documents match, the newest
+    5,000 are ranked, and a note on stderr says so: add words or a filter, or --rank-all.
 
     \b
     custody search massacre
@@ -158,7 +163,7 @@ def search(root: str | None, words: tuple[str, ...], limit: int, site: str | Non
     """
     from ..core.archive import Archive
     from ..index.query import open_readonly
-    from ..index.search import Filters
+    from ..index.search import WINDOW, Filters
     from ..index.search import search as run_search
 
     filters = Filters(site=site, lang=lang, since=since, until=until, capture=capture_id)
@@ -170,7 +175,11 @@ def search(root: str | None, words: tuple[str, ...], limit: int, site: str | Non
     else:
         conn = open_readonly(Archive.open(root).db_path)
         hits = run_search(conn, " ".join(words), limit=limit, filters=filters,
-                          timeout=timeout)
+                          timeout=timeout, window=None if rank_all else WINDOW)
+        if getattr(hits, "windowed", False):
+            click.echo(f"custody: note: more than {WINDOW:,} documents match; the newest "
+                       f"{WINDOW:,} were ranked (add words or a filter, or --rank-all)",
+                       err=True)
     if as_json:
         click.echo(json.dumps(hits, ensure_ascii=False, indent=2))
         return

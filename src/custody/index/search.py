@@ -3,6 +3,14 @@
 The query is folded and stemmed as the documents were (textindex.py); FTS5 finds and
 ranks the documents, and the snippet is cut from the document's own text, so it shows
 the words as they were written, not as they were indexed.
+
+Ranking costs a bm25 score for every document that matches: a common word in a large
+archive matches hundreds of thousands. So the documents ranked are the newest WINDOW
+that match (all of them when fewer do): FTS5 finds those in rowid order, which is the
+order they were indexed, without scoring any, and only they are scored. A search that
+reached the window says so (``Found.windowed``), and ``window=None`` ranks every match.
+A page that is two documents of one capture (the text its server sent, and the DOM its
+browser rendered) is one hit: the better ranked.
 """
 
 from __future__ import annotations
@@ -124,16 +132,48 @@ def hits(rows: list[Any], words: str, *, marked: bool = False) -> list[dict[str,
     return out
 
 
+WINDOW = 5000  # the newest matches ranked (see the docstring above)
+
+
+class Found(list[dict[str, Any]]):
+    """The hits; ``windowed``: more documents matched than were ranked (the newest
+    WINDOW were)."""
+
+    windowed: bool = False
+
+
+_MATCHES = ("FROM search_index s JOIN documents d ON d.id = s.rowid "
+            "JOIN captures c ON c.id = d.capture_id "
+            "LEFT JOIN resources r ON r.id = d.resource_id WHERE search_index MATCH ?")
+
+
 def search(conn: sqlite3.Connection, words: str, *, limit: int = 20,
            filters: Filters | None = None, timeout: float | None = None,
-           marked: bool = False, offset: int = 0) -> list[dict[str, Any]]:
+           marked: bool = False, offset: int = 0, window: int | None = WINDOW) -> Found:
     expression, where, params = prepare(words, filters or Filters())
-    # when the page was fetched: for an imported file, the time its record gives
-    sql = ("SELECT d.url, d.title, d.capture_id, coalesce(r.fetched_at, c.started_at), d.text, "
-           "d.language, c.status LIKE 'imported%' FROM search_index s "
-           "JOIN documents d ON d.id = s.rowid JOIN captures c ON c.id = d.capture_id "
-           "LEFT JOIN resources r ON r.id = d.resource_id WHERE search_index MATCH ?"
-           f"{where} ORDER BY s.rank LIMIT ? OFFSET ?")
-    _, rows = run_query(conn, sql, [expression, *params, limit, max(0, offset)],
+    offset = max(0, offset)
+    since = None
+    if window is not None and offset + limit <= window:
+        # the window's oldest document: found in rowid order, no document scored
+        _, rows = run_query(conn, f"SELECT min(id), count(*) FROM (SELECT s.rowid AS id "
+                            f"{_MATCHES}{where} ORDER BY s.rowid DESC LIMIT ?)",
+                            [expression, *params, window], timeout=timeout)
+        if rows[0][1] >= window:
+            since = rows[0][0]
+    within = " AND s.rowid >= ?" if since is not None else ""
+    # each page of a capture once: the better ranked of its documents; the text is read
+    # for the hits shown only. When: for an imported file, the time its record gives
+    sql = (f"WITH ranked AS (SELECT d.id AS id, s.rank AS score, row_number() OVER "
+           f"(PARTITION BY d.capture_id, d.url ORDER BY s.rank, d.id) AS n "
+           f"{_MATCHES}{where}{within}) "
+           "SELECT d.url, d.title, d.capture_id, coalesce(r.fetched_at, c.started_at), d.text, "
+           "d.language, c.status LIKE 'imported%' FROM ranked k "
+           "JOIN documents d ON d.id = k.id JOIN captures c ON c.id = d.capture_id "
+           "LEFT JOIN resources r ON r.id = d.resource_id "
+           "WHERE k.n = 1 ORDER BY k.score, k.id LIMIT ? OFFSET ?")
+    _, rows = run_query(conn, sql, [expression, *params,
+                                    *([since] if since is not None else []), limit, offset],
                         timeout=timeout)
-    return hits(rows, words, marked=marked)
+    found = Found(hits(rows, words, marked=marked))
+    found.windowed = since is not None
+    return found

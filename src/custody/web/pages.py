@@ -186,7 +186,7 @@ def diff(request: Request) -> Response:
 
 
 def search(request: Request) -> Response:
-    from ..index.search import Filters
+    from ..index.search import WINDOW, Filters
     from ..index.search import search as run_search
 
     wb = bench(request)
@@ -196,6 +196,7 @@ def search(request: Request) -> Response:
                       since=query.get("since") or None, until=query.get("until") or None,
                       capture=query.get("capture") or None)
     found: list[dict[str, Any]] = []
+    windowed = False
     error = None
     try:
         start = max(0, min(int(query.get("start") or 0), 10_000))
@@ -209,6 +210,7 @@ def search(request: Request) -> Response:
                 try:  # one more than shown: whether there are more
                     found = run_search(conn, words, limit=HITS + 1, filters=filters,
                                        timeout=5.0, marked=True, offset=start)
+                    windowed = getattr(found, "windowed", False)
                 except CustodyError as exc:
                     error = str(exc)
     more = len(found) > HITS
@@ -217,6 +219,7 @@ def search(request: Request) -> Response:
                                ("capture", filters.capture)) if v}
     return wb.page(request, "search.html", words=words, hits=found[:HITS], error=error,
                    filters=filters, start=start, more=more, shown=shown, size=HITS,
+                   windowed=windowed, window=WINDOW,
                    cases=cases_of(wb) if found else [])
 
 
