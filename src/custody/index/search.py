@@ -153,12 +153,13 @@ def search(conn: sqlite3.Connection, words: str, *, limit: int = 20,
     expression, where, params = prepare(words, filters or Filters())
     offset = max(0, offset)
     since = None
-    if window is not None and offset + limit <= window:
-        # the window's oldest document: found in rowid order, no document scored
-        _, rows = run_query(conn, f"SELECT min(id), count(*) FROM (SELECT s.rowid AS id "
-                            f"{_MATCHES}{where} ORDER BY s.rowid DESC LIMIT ?)",
-                            [expression, *params, window], timeout=timeout)
-        if rows[0][1] >= window:
+    if window is not None and 0 < window and offset + limit <= window:
+        # the window's oldest document, and whether one more matches: found in rowid
+        # order, no document scored
+        _, rows = run_query(conn, f"SELECT s.rowid {_MATCHES}{where} ORDER BY s.rowid DESC "
+                            "LIMIT 2 OFFSET ?", [expression, *params, window - 1],
+                            timeout=timeout)
+        if len(rows) == 2:
             since = rows[0][0]
     within = " AND s.rowid >= ?" if since is not None else ""
     # each page of a capture once: the better ranked of its documents; the text is read
