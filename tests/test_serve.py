@@ -646,3 +646,59 @@ def test_bad_input_is_one_line_and_an_exit_code(tmp_path: Path) -> None:
         assert done.stderr.startswith("custody: error: ") and words in done.stderr
         assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert not (tmp_path / "accounts.json").exists()  # nothing was written
+
+
+def _listening_ports(pid: int) -> set[int]:
+    """The TCP ports a process and its descendants listen on (from /proc: their sockets'
+    inodes, matched against the machine's listening sockets)."""
+    family, queue = set(), [pid]
+    while queue:
+        current = queue.pop()
+        family.add(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            children = (task / "children").read_text().split() if (task / "children").exists() \
+                else []
+            queue += [int(c) for c in children if int(c) not in family]
+    inodes = set()
+    for member in family:
+        for fd in Path(f"/proc/{member}/fd").glob("*"):
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+@pytest.mark.skipif(not (Path(sys.prefix) / "tools" / "pywb" / "bin" / "wayback").exists(),
+                    reason="pywb is not installed (./scripts/setup --replay installs it)")
+def test_pywb_listens_on_no_port_of_its_own(archive: Custody) -> None:
+    """Only the workbench's port and the replay front's: pywb, behind the front's
+    per-run secret, is on a Unix socket in the run's own folder (mode 700), so no other
+    program of the machine reaches the collections (whose names hold the secret)."""
+    with serving(archive.root, env={"CUSTODY_KEY": str(archive.key)}) as found:
+        client = found.signed_in()
+        cid = chain_ids(archive)[0]
+        page = client.get(f"/captures/{cid}").text
+        framed = re.search(r'src="(http://[^"]+/[A-Za-z0-9_-]{16,}-' + cid + r'/[^"]+)"', page)
+        assert framed, "the capture's page frames its replay"
+        replay_port = int(framed.group(1).split("/")[2].rsplit(":", 1)[1])
+        answer = httpx.get(framed.group(1).replace("&amp;", "&"), timeout=60)
+        assert answer.status_code == 200  # replayed, through the front
+        assert _listening_ports(found.process.pid) == {found.port, replay_port}
+        sockets = [p for p in Path(tempfile_root()).glob("custody-serve-*/pywb/wayback.sock")]
+        assert sockets and all((s.parent.parent.stat().st_mode & 0o077) == 0 for s in sockets)
+        client.close()
+
+
+def tempfile_root() -> str:
+    import tempfile
+
+    return tempfile.gettempdir()

@@ -153,7 +153,7 @@ def search(conn: sqlite3.Connection, words: str, *, limit: int = 20,
     expression, where, params = prepare(words, filters or Filters())
     offset = max(0, offset)
     since = None
-    if window is not None and 0 < window and offset + limit <= window:
+    if window is not None and window > 0 and offset + limit <= window:
         # the window's oldest document, and whether one more matches: found in rowid
         # order, no document scored
         _, rows = run_query(conn, f"SELECT s.rowid {_MATCHES}{where} ORDER BY s.rowid DESC "

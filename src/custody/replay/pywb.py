@@ -163,10 +163,13 @@ HOME = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>custody replay
 
 
 class Wayback:
-    """pywb's wayback, a child of this process on loopback, over ``folder``'s collections
-    (added while it runs); ends with us, even when we are killed outright."""
+    """pywb's wayback, a child of this process, over ``folder``'s collections (added while
+    it runs), on Unix sockets in ``folder`` (pywb_socket.py), its warcserver too: no
+    port, so no other user or program of this machine reaches the collections past the
+    replay front's secret (the folder is the run's own, mode 700). Ends with us, even
+    when we are killed outright."""
 
-    def __init__(self, folder: Path, pywb: Path, port: int) -> None:
+    def __init__(self, folder: Path, pywb: Path) -> None:
         from ..core.processes import die_with_parent
 
         (folder / "collections").mkdir(parents=True, exist_ok=True)
@@ -175,10 +178,15 @@ class Wayback:
         (folder / "config.yaml").write_text("enable_auto_colls: true\n"
                                             "framed_replay: true\n")
         parent = os.getpid()
-        self.port = port
+        self.socket = folder / "wayback.sock"
+        if len(os.fsencode(self.socket)) > 100:  # sun_path holds 108 bytes
+            raise UsageError("the temporary folder's path is too long for pywb's socket: "
+                             "set TMPDIR to a shorter one", where=str(folder))
         self.log = open(folder / "wayback.log", "wb")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
-            [str(pywb / "wayback"), "-b", "127.0.0.1", "-p", str(port)], cwd=folder,
+            # -P: this folder (which has a pywb.py) is not put first on its sys.path
+            [str(pywb / "python"), "-P", str(Path(__file__).with_name("pywb_socket.py")),
+             str(self.socket)], cwd=folder,
             stdout=self.log, stderr=self.log, preexec_fn=lambda: die_with_parent(parent))
 
     def wait_ready(self, timeout: float = 60.0) -> None:
@@ -189,7 +197,9 @@ class Wayback:
             if self.process.poll() is not None:
                 raise UsageError(f"pywb ended at start (exit code {self.process.returncode})")
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                    probe.settimeout(1)
+                    probe.connect(str(self.socket))
                 return
             except OSError:
                 time.sleep(0.2)

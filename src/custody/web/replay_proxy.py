@@ -38,14 +38,16 @@ _HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b
 
 
 class ReplayProxy:
-    def __init__(self, archive: Archive, folder: Path, secret: str, pywb_port: int,
+    def __init__(self, archive: Archive, folder: Path, secret: str, pywb_socket: Path,
                  hosts: frozenset[str]) -> None:
         self.archive = archive
         self.folder = folder
         self.secret = secret
         self.hosts = hosts
-        self.upstream = f"http://127.0.0.1:{pywb_port}"
-        self.client = httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=10.0))
+        self.upstream = "http://pywb"  # on its Unix socket: the Host is passed on as asked
+        self.client = httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(uds=str(pywb_socket)),
+            timeout=httpx.Timeout(120.0, connect=10.0))
         self.ready: dict[str, str | None] = {}  # capture id -> why not replayed (None: ok)
         self._lock = threading.Lock()
 

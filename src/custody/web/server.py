@@ -1,6 +1,6 @@
 """`custody serve`: the workbench and its replay, two servers on two ports in one process
-(uvicorn), with pywb as a child on a third, loopback-only port, and the capture and
-verify workers beside them. Ends cleanly on Ctrl-C or SIGTERM: a capture running then
+(uvicorn), with pywb as a child on a Unix socket in the run's own folder, and the capture
+and verify workers beside them. Ends cleanly on Ctrl-C or SIGTERM: a capture running then
 is told to stop and seal what it has, as `custody archive` does on Ctrl-C."""
 
 from __future__ import annotations
@@ -123,9 +123,9 @@ def serve(archive: Archive, options: Options, *, key: Any, principal: str | None
             except UsageError as exc:
                 say(f"custody: note: no replay in the workbench: {exc}")
             else:
-                wayback = pywb.Wayback(folder / "pywb", engine, free_port("127.0.0.1"))
+                wayback = pywb.Wayback(folder / "pywb", engine)
                 replay = ReplayProxy(archive, folder / "pywb", secrets.token_urlsafe(18),
-                                     wayback.port, hosts_for(names, replay_port))
+                                     wayback.socket, hosts_for(names, replay_port))
         captures = Captures(archive, recorder, key_bytes=key_bytes, queue_url=options.queue_url)
         verifier = Verifier(archive, recorder)
         bench = Workbench(archive, recorder, sessions, captures, verifier, accounts=accounts,
