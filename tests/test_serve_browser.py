@@ -145,6 +145,9 @@ def test_a_page_replays_in_the_capture_page_from_another_origin(
     frame_element = page.locator("iframe.replay")
     src = frame_element.get_attribute("src")
     assert src and src.startswith("http://localhost:") and f":{served.port}/" not in src
+    # the replayed page itself: pywb's banner, around it, would keep its state in storage
+    # that Chromium refuses to a frame of another site, and say "Loading..." for ever
+    assert "/mp_/" in src
     frame_element.scroll_into_view_if_needed()
     expected = build_site(SEEDS)["/ru.html"].expected_text or ""
     words = expected.split("\n")[0][:40]
@@ -160,6 +163,7 @@ def test_a_page_replays_in_the_capture_page_from_another_origin(
     else:
         pytest.fail("the replayed page's text never showed")
     assert all(not f.url.startswith(served.base) for f in page.frames[1:])  # not our origin
+    assert all("Loading..." not in f.inner_text("body") for f in page.frames[1:])
 
 
 def test_search_a_persian_word_and_a_russian_word_form(page: Any, served: Served) -> None:

@@ -90,6 +90,7 @@ def capture(request: Request) -> Response:
     check = wb.verifier.get(request.query_params.get("check", ""))
     return wb.page(request, "capture.html", view=shown, badge=badge, pages=pages,
                    chosen=chosen, replay=wb.replay_address(request, cid, chosen),
+                   embedded=wb.replay_address(request, cid, chosen, embedded=True),
                    check=check if check and check.capture_id == cid else None,
                    downloads=DOWNLOADS, held=held, notes=notes_on(wb, cid),
                    cases=cases_of(wb))

@@ -67,11 +67,12 @@ class Workbench:
         finally:
             conn.close()
 
-    def replay_address(self, request: Request, capture_id: str, url: str) -> str | None:
+    def replay_address(self, request: Request, capture_id: str, url: str, *,
+                       embedded: bool = False) -> str | None:
         if self.replay is None or self.replay_port is None:
             return None
         host = self.replay_host or other_site(request.url.hostname or "127.0.0.1")
-        return self.replay.address(host, self.replay_port, capture_id, url)
+        return self.replay.address(host, self.replay_port, capture_id, url, embedded=embedded)
 
     def page(self, request: Request, template: str, status: int = 200,
              **values: Any) -> HTMLResponse:
