@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..core.errors import UsageError
-from ..verify.handover import refuse_failed
+from ..core.errors import UsageError, refuse_failed
 from .common import allow_secrets_option, log_event, root_option, search_before
 
 

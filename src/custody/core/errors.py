@@ -119,6 +119,14 @@ class EvidenceFails(CustodyError):
     exit_code = ExitCode.FAILED
 
 
+def refuse_failed(status: str, capture_id: str, consequence: str) -> None:
+    """EvidenceFails (exit 1) when ``status``, that of a verification of ``capture_id``
+    made now, is a failure: evidence that fails a check is not handed over as if it held."""
+    if status == "failed":  # verify/report.py's FAILED
+        raise EvidenceFails(f"the capture fails verification (custody verify {capture_id} "
+                            f"says where); {consequence}", where=capture_id)
+
+
 class SecretsFound(CustodyError):
     """A capture's session secrets are in what a bundle, export or report would carry, or
     could not be searched for; ``lines`` says where, each without the value."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..core.archive import Archive
 from ..core.config import load as load_config
-from ..core.errors import EvidenceFails, UsageError
+from ..core.errors import EvidenceFails, UsageError, refuse_failed
 from ..warc.payload import copy_block
 from . import inclusion_script, manifest, timestamp
 from .ledger import Ledger
@@ -32,8 +32,6 @@ def write_bundle(archive: Archive, capture_id: str, out: Path,
     the status of the capture's verification made now (report/court.gather makes one):
     one that failed writes nothing (EvidenceFails). The archivist's credentials (the
     values redacted in the WARC) go in only with ``include_credentials``."""
-    from ..verify.handover import refuse_failed
-
     refuse_failed(verification, capture_id, "no bundle was written")
     sealed, content = manifest.read_capture(archive.manifests_dir, capture_id)
     credentials = manifest.credentials_file(archive.root, content, include_credentials)

@@ -22,6 +22,7 @@ from typing import Any
 from ..core.archive import Archive
 from ..seal import manifest
 from ..seal.trust import Admission
+from .proofs import which_changed
 from .report import FAILED, PASSED, UNCHECKED, Report
 
 SMALL = 4 * 1024 * 1024  # a capture whose WARC files are no larger is read in its job
@@ -250,31 +251,12 @@ def _leaf_row(archive: Archive, cid: str, leaf_hash: bytes, sequence: int | None
     if leaf is None:
         problems.append(f"leaf {position} is not a leaf line")
     elif leaf != leaf_hash:
-        which = _which_changed(archive, cid, leaf_hash, leaf, position)
+        which = which_changed(archive, cid, leaf_hash, leaf, position)
         problems.append(f"leaf {position}: {which}")
     if sequence is not None and sequence != position + 1:
         problems.append(f"leaf {position} holds sequence {sequence}: reordered")
     report.add("ledger", cid, FAILED if problems else PASSED,
                "; ".join(problems) or f"leaf {position}", cid)
-
-
-def _which_changed(archive: Archive, cid: str, leaf_hash: bytes, line: bytes,
-                   position: int) -> str:
-    """A leaves line and a manifest that differ: which of them changed, as the tiles (which
-    the signed checkpoints commit) say: the one that differs from them."""
-    from ..seal.tiles import Tiles
-
-    try:
-        stored = Tiles(archive.manifests_dir / "ledger").leaf(position)
-    except (LookupError, OSError):
-        stored = None
-    if stored == leaf_hash:
-        return (f"the leaves line of {cid} changed (its manifest is the one the tiles "
-                "hold)")
-    if stored == line:
-        return f"manifest of {cid} changed since it entered the ledger"
-    return (f"the manifest of {cid}, its leaves line and the tiles differ: the manifest "
-            "changed since it entered the ledger, or the ledger did")
 
 
 class Missing(str):

@@ -5,16 +5,8 @@ since it says where they fail, and its command ends with exit 1)."""
 from __future__ import annotations
 
 from ..core.archive import Archive
-from ..core.errors import EvidenceFails
+from ..core.errors import refuse_failed
 from .report import FAILED
-
-
-def refuse_failed(status: str, capture_id: str, consequence: str) -> None:
-    """EvidenceFails (exit 1) when ``status``, a verification's of ``capture_id`` made
-    now, failed."""
-    if status == FAILED:
-        raise EvidenceFails(f"the capture fails verification (custody verify {capture_id} "
-                            f"says where); {consequence}", where=capture_id)
 
 
 def require_verified(archive: Archive, capture_ids: list[str], consequence: str) -> None:

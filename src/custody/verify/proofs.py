@@ -222,3 +222,21 @@ def check_own_checkpoint(archive: Archive, cid: str, index: int, keys: list[Any]
                FAILED if problems else PASSED,
                "; ".join(problems) or f"the ledger as {cid} entered it", cid)
 
+
+def which_changed(archive: Archive, cid: str, leaf_hash: bytes, line: bytes,
+                   position: int) -> str:
+    """A leaves line and a manifest that differ: which of them changed, as the tiles (which
+    the signed checkpoints commit) say: the one that differs from them."""
+    from ..seal.tiles import Tiles
+
+    try:
+        stored = Tiles(archive.manifests_dir / "ledger").leaf(position)
+    except (LookupError, OSError):
+        stored = None
+    if stored == leaf_hash:
+        return (f"the leaves line of {cid} changed (its manifest is the one the tiles "
+                "hold)")
+    if stored == line:
+        return f"manifest of {cid} changed since it entered the ledger"
+    return (f"the manifest of {cid}, its leaves line and the tiles differ: the manifest "
+            "changed since it entered the ledger, or the ledger did")
