@@ -12,13 +12,16 @@ from .common import allow_secrets_option, log_event, root_option, search_before
 
 @click.command()
 @root_option
-@click.argument("capture_id")
+@click.argument("capture_id", required=False)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="The report file to write (HTML, or PDF with --pdf).")
+@click.option("--change", "change_seq", type=click.IntRange(min=1), metavar="N",
+              help="Report the change a watch found (its number in `custody watch "
+                   "changes`): its two captures, the diff, their screenshots side by side.")
 @click.option("--pdf", is_flag=True, help="Write PDF, printed by Chromium, instead of HTML.")
 @allow_secrets_option
-def report(root: str | None, capture_id: str, output: str, pdf: bool,
-           allow_secrets: bool) -> None:
+def report(root: str | None, capture_id: str | None, output: str, change_seq: int | None,
+           pdf: bool, allow_secrets: bool) -> None:
     """A self-contained report of one capture, for people: what, when, from where, how
     and by whom, what came back, what was derived, the chain of custody, the ledger, a
     verification made now, and the commands that check it without custody. Where the
@@ -28,6 +31,7 @@ def report(root: str | None, capture_id: str, output: str, pdf: bool,
     \b
     custody report 20261121T101500Z-1a2b3c4d -o capture-report.html
     custody report 20261121T101500Z-1a2b3c4d -o capture-report.pdf --pdf
+    custody report --change 1234 -o change-report.html
     """
     from ..core.archive import Archive
     from ..core.atomic import write_atomic
@@ -40,10 +44,20 @@ def report(root: str | None, capture_id: str, output: str, pdf: bool,
                          where=output)
     if not out.parent.is_dir():
         raise UsageError("no such folder for the report (make it first)", where=output)
+    if (capture_id is None) == (change_seq is None):
+        raise UsageError("name a capture, or a change with --change N (not both)")
     arch = Archive.open(root)
-    facts = gather(arch, capture_id)
-    html = render(facts)
-    secrets = search_before(arch, [capture_id], allow=allow_secrets,
+    if change_seq is not None:
+        from ..report.change import render_change
+        from ..watch.changes import change_of
+
+        html, sides = render_change(arch, change_of(arch, change_seq))
+        ids = [side.content["capture_id"] for side in sides]
+    else:
+        assert capture_id is not None
+        sides = [gather(arch, capture_id)]
+        html, ids = render(sides[0]), [capture_id]
+    secrets = search_before(arch, ids, allow=allow_secrets,
                             extra={out.name: html.encode("utf-8")})
     if pdf:
         from ..report.pdf import print_pdf
@@ -56,11 +70,17 @@ def report(root: str | None, capture_id: str, output: str, pdf: bool,
             partial.unlink(missing_ok=True)
     else:
         write_atomic(out, html.encode("utf-8"))
-    details: dict[str, object] = {"capture_id": capture_id,
-                                  "format": "pdf" if pdf else "html"}
+    details: dict[str, object] = {"format": "pdf" if pdf else "html"}
+    if change_seq is not None:
+        details.update(change_seq=change_seq, capture_ids=ids)
+    else:
+        details["capture_id"] = capture_id
     if secrets is not None:
         details["secrets"] = secrets
     log_event(arch, "reported", details)
-    click.echo(f"{output}: report of {capture_id}")
+    click.echo(f"{output}: report of " + (f"change {change_seq} ({ids[0]} to {ids[1]})"
+                                          if change_seq is not None else f"{capture_id}"))
     # written all the same: a report of what fails, and where, is what a person needs
-    refuse_failed(facts.verification, capture_id, f"the report says where: {output}")
+    for side in sides:
+        refuse_failed(side.verification, side.content["capture_id"],
+                      f"the report says where: {output}")

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ..core.archive import Archive
-from ..core.errors import UsageError
+from ..core.errors import NotFound, UsageError
 from .intervals import UNITS
 from .watches import watch_reading
 
@@ -49,15 +50,32 @@ def since_moment(text: str, now: datetime | None = None) -> str:
     return found.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+_SELECT = ("SELECT seq, at, watch_id, url, kinds, reason, before_capture, "
+           "before_manifest_sha256, after_capture, after_manifest_sha256, counts, "
+           "diff_sha256, diff FROM watch_changes ")
+
+
 def list_changes(archive: Archive, *, since: str | None = None, watch_id: str | None = None,
                  limit: int | None = None) -> list[FoundChange]:
     """Changes newest first (``since``: an ISO time, as since_moment gives it)."""
     with watch_reading(archive) as conn:
         rows = conn.execute(
-            "SELECT seq, at, watch_id, url, kinds, reason, before_capture, "
-            "before_manifest_sha256, after_capture, after_manifest_sha256, counts, "
-            "diff_sha256, diff FROM watch_changes WHERE (? IS NULL OR at >= ?) AND "
-            "(? IS NULL OR watch_id = ?) ORDER BY seq DESC LIMIT ?",
+            _SELECT + "WHERE (? IS NULL OR at >= ?) AND (? IS NULL OR watch_id = ?) "
+            "ORDER BY seq DESC LIMIT ?",
             [since, since, watch_id, watch_id, -1 if limit is None else limit]).fetchall()
-    return [FoundChange(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7], r[8], r[9],
-                        json.loads(r[10]), r[11], r[12]) for r in rows]
+    return [_change(r) for r in rows]
+
+
+def change_of(archive: Archive, seq: int) -> FoundChange:
+    """The change the custody log's event ``seq`` records; NotFound when it records none."""
+    with watch_reading(archive) as conn:
+        row = conn.execute(_SELECT + "WHERE seq = ?", [seq]).fetchone()
+    if row is None:
+        raise NotFound("no such change (custody watch changes lists them, each with its "
+                       "number)", where=str(seq))
+    return _change(row)
+
+
+def _change(r: tuple[Any, ...]) -> FoundChange:
+    return FoundChange(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7], r[8], r[9],
+                       json.loads(r[10]), r[11], r[12])

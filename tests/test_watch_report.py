@@ -1,0 +1,68 @@
+"""custody report of a change a watch found: both captures (each verified now, with its
+manifest's SHA-256), the diff, the page's two screenshots side by side, the custody log
+event that recorded it; logged as a report; a capture that fails makes it exit 1."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import Custody
+from custody.testing.changing import ChangingSite
+from test_watch import changes, log_events, next_interval, run_once
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"),
+                    reason="Debian's chromium is not installed (./scripts/setup installs it)")
+def test_a_change_is_reported_for_a_court(custody: Custody, tmp_path: Path) -> None:
+    with ChangingSite() as site:
+        url = site.url + "/scripted"
+        custody.ok("watch", "add", url, "--every", "1s", "--browser")
+        assert [o["status"] for o in run_once(custody)] == ["baseline"]
+        site.phase = "edited"
+        next_interval()
+        assert [o["kinds"] for o in run_once(custody)] == [["text"]]
+    (change,) = changes(custody)
+    seq = change["seq"]
+    out = tmp_path / "change.html"
+    said = custody.ok("report", "--change", str(seq), "-o", str(out)).stdout
+    assert f"change {seq}" in said
+    html = out.read_text(encoding="utf-8")
+    before, after = change["before_capture"], change["after_capture"]
+    for needed in (before, after, change["before_manifest_sha256"],
+                   change["after_manifest_sha256"], f"custody log event {seq}",
+                   change["diff_sha256"], f"custody verify {before} {after}"):
+        assert needed in html, needed
+    assert html.count('class="verdict-passed"') == 2  # each capture verified now
+    assert '<span class="removed">' in html and '<span class="added">' in html
+    assert "crossing would stay open for three days" in html
+    # the page as the browser showed it in each capture, side by side
+    assert html.count("data:image/png;base64,") == 2 and 'class="sides"' in html
+    (reported,) = log_events(custody.root, "reported")
+    assert reported["details"]["change_seq"] == seq
+    assert reported["details"]["capture_ids"] == [before, after]
+
+    # a capture that fails now: the report is written, says so, and the command exits 1
+    warc = custody.root / custody.manifest(after)["warc_files"][0]["path"]
+    data = bytearray(warc.read_bytes())
+    data[len(data) // 2] ^= 1
+    warc.chmod(0o644)
+    warc.write_bytes(bytes(data))
+    failed = custody("report", "--change", str(seq), "-o", str(tmp_path / "again.html"))
+    assert failed.exit_code == 1 and after in failed.stderr
+    assert 'class="verdict-failed"' in (tmp_path / "again.html").read_text(encoding="utf-8")
+
+
+def test_what_cannot_be_reported(custody: Custody, tmp_path: Path) -> None:
+    out = str(tmp_path / "r.html")
+    custody.ok("watch", "list")  # the watches' tables exist
+    unknown = custody("report", "--change", "99", "-o", out)
+    assert unknown.exit_code == 8 and "no such change" in unknown.stderr
+    both = custody("report", "20261121T101500Z-1a2b3c4d", "--change", "1", "-o", out)
+    assert both.exit_code == 2 and both.stderr.count("\n") == 1
+    neither = custody("report", "-o", out)
+    assert neither.exit_code == 2 and not Path(out).exists()
+    assert json.loads(custody.ok("watch", "changes", "--json").stdout)["changes"] == []
