@@ -208,3 +208,23 @@ def test_killed_in_the_middle_of_a_database_write(custody: Custody, site: SiteSe
     custody.archive(site.url + "/ru.html")
     code, report = custody.verify()
     assert code == 0 and not report["notes"], report
+
+
+def test_a_stray_file_in_the_sealing_journal_holds_back_no_seal(custody: Custody,
+                                                                  small_site: SiteServer) -> None:
+    """A file custody did not write in .custody/sealing/ (named so that it is read first)
+    is passed over, and left as it is: the interrupted seal after it is still completed."""
+    custody.archive(small_site.url + "/n0.txt")
+    crashed = run_custody(custody, "archive", small_site.url + "/page.txt",
+                          fault="seal.signature")
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    stray = custody.root / ".custody" / "sealing" / "0 notes.json"
+    stray.write_text('{"capture_id": "0 notes", "crawl": ""}')
+    done = run_custody(custody, "archive", "--json", small_site.url + "/n1.txt")
+    assert done.returncode == 0, done.stderr
+    assert "completed the sealing" in done.stderr
+    assert len(sealed_manifests(custody.root)) == 3
+    assert stray.exists()
+    stray.unlink()
+    passes(custody)
+    assert_whole(custody)
