@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Custody, capture_id_of
+from custody.testing.site import SiteServer
 
 
 def _flip(path: Path, old: bytes, new: bytes) -> None:
@@ -68,3 +69,48 @@ def test_what_passes_is_handed_over(sealed: Custody, tmp_path: Path) -> None:
     sealed.ok("export", cid, "-o", str(tmp_path / "out.wacz"))
     sealed.ok("report", cid, "-o", str(tmp_path / "report.html"))
     assert (tmp_path / "bundle" / "VERIFY.md").is_file() and (tmp_path / "out.wacz").is_file()
+
+
+def test_without_custody_db_a_capture_still_verifies_and_goes_out(sealed: Custody,
+                                                                  tmp_path: Path) -> None:
+    """custody.db is derived: without it, verify ID reads the custody log itself (each
+    event held to the line before it in the log, not to the capture's event before it),
+    says it could not check the rows, and fails nothing; the bundle is written."""
+    cid = capture_id_of(sealed)
+    sealed.ok("report", cid, "-o", str(tmp_path / "first.html"))  # one more event about it
+    (sealed.root / "custody.db").unlink()
+    code, report = sealed.verify(cid)
+    assert code == 6 and report["status"] == "incomplete", report
+    assert not [c for c in report["checks"] if c["outcome"] == "failed"]
+    sealed.ok("bundle", cid, "-o", str(tmp_path / "bundle"))
+
+
+def test_a_case_with_a_failing_capture_is_not_exported(sealed: Custody, site: SiteServer,
+                                                       tmp_path: Path) -> None:
+    """Every failing capture of the case named (not the first the export met), and no
+    package, not even a partial one."""
+    first = capture_id_of(sealed)
+    second = sealed.archive(site.url + "/en.html")["capture_id"]
+    sealed.ok("case", "create", "Case A")
+    sealed.ok("case", "add", "Case A", first, second)
+    _manifest_edit(sealed, first)
+    out = tmp_path / "package"
+    refused = sealed("case", "export", "Case A", "-o", str(out))
+    assert refused.exit_code == 1, refused.output
+    assert first in refused.stderr and "no package was written" in refused.stderr
+    assert refused.stderr.count("\n") == 1
+    assert not out.exists() and not list(tmp_path.glob(".package*"))
+
+
+def test_an_unreadable_checkpoint_is_a_failure_not_a_traceback(sealed: Custody,
+                                                               tmp_path: Path) -> None:
+    cid = capture_id_of(sealed)
+    checkpoint = sealed.root / "manifests" / "ledger" / "checkpoint"
+    checkpoint.chmod(0o644)
+    checkpoint.write_text("x\n")
+    bundle = sealed("bundle", cid, "-o", str(tmp_path / "bundle"))
+    assert bundle.exit_code == 1 and bundle.stderr.startswith("custody: error:")
+    assert bundle.stderr.count("\n") == 1 and not (tmp_path / "bundle").exists()
+    report = sealed("report", cid, "-o", str(tmp_path / "report.html"))
+    assert report.exit_code == 1 and report.stderr.count("\n") == 1
+    assert (tmp_path / "report.html").exists()

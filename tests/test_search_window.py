@@ -81,3 +81,9 @@ def test_a_page_served_and_rendered_is_one_hit(custody: Custody, site: SiteServe
     assert len(documents) == 2, documents  # the text the server sent, and the DOM rendered
     found = json.loads(custody.ok("search", "--json", "siege").stdout)
     assert [(h["capture_id"], h["url"]) for h in found] == [(cid, url)]
+
+
+def test_a_capture_filter_names_a_capture(five: Custody) -> None:
+    unknown = five("search", "observers", "--capture", "20261121T101500Z-1a2b3c4d")
+    assert unknown.exit_code == 8 and "no such capture" in unknown.stderr
+    assert five("search", "observers", "--capture", "../x").exit_code == 2

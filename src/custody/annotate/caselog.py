@@ -59,7 +59,7 @@ def case_log(archive: Archive, case_id: str) -> list[LoggedEvent]:
             others |= {seq, retracted}
     wanted = sorted(seqs - others)
     found = placed_events(archive.root, wanted) if wanted else {}
-    if found is None or len(found) != len(wanted):
+    if len(found) != len(wanted):
         raise ArchiveError("the custody log does not hold the events custody.db indexed "
                            "for this case (run custody verify)", where=case_id)
     return [LoggedEvent(e.seq, e.offset, e.line) for e in (found[s] for s in wanted)]

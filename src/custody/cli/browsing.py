@@ -166,6 +166,10 @@ def search(root: str | None, words: tuple[str, ...], limit: int, site: str | Non
     from ..index.search import WINDOW, Filters
     from ..index.search import search as run_search
 
+    if capture_id is not None:
+        from ..core.capture_ids import check_capture_id
+
+        capture_id = check_capture_id(capture_id)  # (exit 2: not a capture id at all)
     filters = Filters(site=site, lang=lang, since=since, until=until, capture=capture_id)
     if db_url is not None:
         from ..index import postgres
@@ -174,6 +178,11 @@ def search(root: str | None, words: tuple[str, ...], limit: int, site: str | Non
                                filters=filters, timeout=timeout)
     else:
         conn = open_readonly(Archive.open(root).db_path)
+        if capture_id is not None and conn.execute("SELECT 1 FROM captures WHERE id = ?",
+                                                   [capture_id]).fetchone() is None:
+            from ..core.errors import NotFound
+
+            raise NotFound("no such capture", where=capture_id)
         hits = run_search(conn, " ".join(words), limit=limit, filters=filters,
                           timeout=timeout, window=None if rank_all else WINDOW)
         if getattr(hits, "windowed", False):

@@ -42,7 +42,7 @@ from ..annotate.caselog import case_log, log_head
 from ..core import sshsig
 from ..core.allowed_signers import read_allowed_signers
 from ..core.archive import Archive
-from ..core.errors import UsageError
+from ..core.errors import EvidenceFails, UsageError
 from ..report.court import gather
 from ..report.html import render as render_capture
 from ..report.secrets import Matcher, Search, known, search
@@ -115,9 +115,13 @@ def _write(archive: Archive, state: dict[str, Any], folder: Path, key: Any, prin
     found = Search()
     rows = []
     bundles: dict[str, list[str]] = {}
+    failing = []
     for capture in detail.captures:
         cid = capture.capture_id
         checked = gather(archive, cid)
+        if checked.verification == "failed":  # each one named, then nothing written
+            failing.append(cid)
+            continue
         report = render_capture(checked).encode("utf-8")
         one = search(archive, [cid], extra={f"captures/{cid}/report.html": report})
         one.refuse(allow=allow_secrets)
@@ -130,6 +134,10 @@ def _write(archive: Archive, state: dict[str, Any], folder: Path, key: Any, prin
         rows.append({**capture.__dict__, "tags": state["tags"][cid],
                      "manifest_sha256": checked.manifest_sha256,
                      "verification": checked.verification})
+    if failing:
+        raise EvidenceFails(f"{len(failing)} of the case's {len(detail.captures)} captures "
+                            f"fail verification (custody verify {' '.join(failing)} says "
+                            "where); no package was written", where=detail.case.name)
     keys = {sshsig.fingerprint(s.public_key): s.public_key
             for s in read_allowed_signers(archive.allowed_signers)}
     files = [name for names in bundles.values() for name in names]

@@ -65,9 +65,12 @@ def gather(archive: Archive, capture_id: str, *, check: bool = True) -> Report:
     ledger = Ledger(archive.manifests_dir)
     try:
         report.inclusion = ledger.prove(sealed)
-    except LookupError:
+    except (LookupError, ValueError):  # none, or an unreadable checkpoint: verify says
         report.inclusion = None
-    checkpoint = ledger.latest()
+    try:
+        checkpoint = ledger.latest()
+    except (OSError, ValueError):
+        checkpoint = None
     tokens = token_paths(sealed.path)
     from ..core.config import load
 

@@ -164,20 +164,32 @@ def _scan(root: Path, capture_id: str, since: str | None, start: int,
         offset += len(line) + 1
 
 
-def placed_events(root: Path, seqs: list[int]) -> dict[int, Event] | None:
-    """Events by number, through the index (None: no usable index)."""
+def placed_events(root: Path, seqs: list[int]) -> dict[int, Event]:
+    """Events by number: through the index, and those it cannot place (no custody.db, an
+    index behind the log or not its lines) read from the log itself, in one pass."""
+    found: dict[int, Event] = {}
     conn = _open(root)
-    if conn is None:
-        return None
-    try:
-        placed = index.placed(conn, seqs)
-    finally:
-        conn.close()
-    found = {}
-    for one in placed:
-        line = read_placed(root, one)
-        if line is not None:
-            found[one.seq] = Event(one.seq, one.offset, line)
+    if conn is not None:
+        try:
+            placed = index.placed(conn, seqs)
+        finally:
+            conn.close()
+        for one in placed:
+            line = read_placed(root, one)
+            if line is not None:
+                found[one.seq] = Event(one.seq, one.offset, line)
+    wanted = set(seqs) - set(found)
+    if wanted:
+        lines, _ = read_lines(log_path(root), 0)
+        seq = offset = 0
+        for line in lines:
+            if line:
+                seq += 1
+                if seq in wanted:
+                    found[seq] = Event(seq, offset, line)
+                    if len(found) == len(set(seqs)):
+                        break
+            offset += len(line) + 1
     return found
 
 

@@ -66,6 +66,9 @@ def verify_named(archive: Archive, ids: list[str], against: str | None, workers:
                 _large(archive, cid, workers, part_bytes, summarize, report)
         for number in range(searches, len(jobs)):
             report.merge(pool.result(number))
+    if not archive.db_path.exists():  # (whole verify's database job says the same)
+        report.add("database", "custody.db", UNCHECKED, "there is no custody.db: the "
+                   "captures' rows were not checked (custody reindex rebuilds it)")
     if against is not None and latest is not None:
         _against(archive, against, latest, keys, report)
     return report
@@ -150,7 +153,7 @@ def _events(ctx: groups_of.Context, sealed: manifest.Sealed, since: dict[str, in
     if not indexed:
         report.notes.append("custody.db has no usable index of the custody log: the whole "
                             "log was read (`custody reindex` makes one)")
-    before = placed_events(archive.root, [e.seq - 1 for e in events if e.seq > 1]) or {}
+    before = placed_events(archive.root, [e.seq - 1 for e in events if e.seq > 1])
     keys = log_keys(ctx.signers)
     problems = []
     captured = False
