@@ -145,7 +145,7 @@ def test_filters(archive: Custody, search_site: SiteServer) -> None:
     assert hits(archive, "massacre", "--until", "2000-01-01") == []
     (capture,) = archive.query("select id from captures")
     assert hits(archive, "massacre", "--capture", capture["id"]) == ["en.html"]
-    assert hits(archive, "massacre", "--capture", "nope") == []
+    assert archive("search", "massacre", "--capture", "nope").exit_code == 8  # no such
 
 
 def test_languages_are_detected(archive: Custody) -> None:
