@@ -114,3 +114,19 @@ def test_an_unreadable_checkpoint_is_a_failure_not_a_traceback(sealed: Custody,
     report = sealed("report", cid, "-o", str(tmp_path / "report.html"))
     assert report.exit_code == 1 and report.stderr.count("\n") == 1
     assert (tmp_path / "report.html").exists()
+
+
+def test_a_manifest_that_is_no_longer_json_is_a_failed_check(sealed: Custody,
+                                                             tmp_path: Path) -> None:
+    cid = capture_id_of(sealed)
+    path = sealed.root / "manifests" / f"{cid}.json"
+    path.chmod(0o644)
+    path.write_bytes(path.read_bytes()[:100])
+    for args in (("bundle", cid, "-o", str(tmp_path / "b")),
+                 ("export", cid, "-o", str(tmp_path / "e.wacz")),
+                 ("report", cid, "-o", str(tmp_path / "r.html")), ("show", cid)):
+        result = sealed(*args)
+        assert result.exit_code == 1, (args, result.output)
+        assert "changed since it was sealed" in result.stderr
+        assert result.stderr.count("\n") == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["copy"]  # (the archive) nothing else

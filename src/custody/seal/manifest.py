@@ -80,14 +80,22 @@ def read_head(path: Path) -> Sealed:
 
 
 def read_capture(manifests_dir: Path, capture_id: str) -> tuple[Sealed, dict[str, Any]]:
-    """The capture's manifest and its content; NotFound, or ArchiveError saying what is
-    wrong with it."""
+    """The capture's manifest and its content; NotFound, ArchiveError when it cannot be
+    read, or EvidenceFails (exit 1) when what it holds is no manifest: a sealed manifest
+    is never rewritten, so it was changed since."""
+    from ..core.errors import EvidenceFails
+
     path = manifest_path(manifests_dir, capture_id)
     if not path.exists():
         raise NotFound("no such capture", where=capture_id)
-    sealed = read(path)
+    try:
+        sealed = read(path)
+    except OSError as exc:
+        raise ArchiveError(f"the manifest cannot be read ({exc.strerror or exc})",
+                           where=str(path)) from exc
     if sealed.content is None:
-        raise ArchiveError(sealed.problem or "unreadable manifest", where=str(path))
+        raise EvidenceFails(f"{sealed.problem or 'not a manifest'}: changed since it was "
+                            "sealed (custody verify says more)", where=str(path))
     return sealed, sealed.content
 
 
