@@ -62,3 +62,7 @@ def test_one_changed_tile_byte_fails_the_tiles_not_every_checkpoint(three: Custo
     tile.write_bytes(bytes(data))
     failed = _failed(three)
     assert [c["check"] for c in failed] == ["tiles"], failed
+    for cid in chain_ids(three):  # each capture alone: its proofs from the leaves hold
+        code, report = three.verify(cid)
+        failed = [c for c in report["checks"] if c["outcome"] == "failed"]
+        assert code == 1 and {c["check"] for c in failed} == {"tiles"}, failed

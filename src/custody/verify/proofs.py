@@ -164,10 +164,39 @@ def check_inclusion(archive: Archive, cid: str, leaf_hash: bytes, sequence: int 
         except ValueError:  # damaged leaves
             proof = []
     ok = merkle.verify_inclusion(index, latest.size, leaf_hash, proof, latest.root)
+    detail = f"leaf {index} of {latest.size}"
+    if not ok:  # the tiles may be what changed: the proof from the leaves themselves
+        try:
+            hashes = [leaf.hash for leaf in ledger.iter_leaves()][: latest.size]
+            ok = merkle.verify_inclusion(index, latest.size, leaf_hash,
+                                         merkle.inclusion_proof(hashes, index), latest.root)
+        except ValueError:
+            ok = False
+        if ok:
+            _tiles_differ(report, cid)
+            detail += " (proved from the leaves)"
     report.add("inclusion", cid, PASSED if ok else FAILED,
-               f"leaf {index} of {latest.size}" if ok else
+               detail if ok else
                f"leaf {index} is not in the checkpoint's tree of {latest.size}", cid)
     return index
+
+
+def _tiles_differ(report: Report, cid: str) -> None:
+    report.add("tiles", "manifests/ledger/tile", FAILED, "the tiles are not those the "
+               "ledger's leaves make (the leaves' tree is the one the checkpoints sign)", cid)
+
+
+def _leaves_root(ledger: Ledger, size: int) -> bytes | None:
+    """The root of the first ``size`` lines of the leaves file (None: it has fewer)."""
+    edge = merkle.CompactRange()
+    try:
+        for leaf in ledger.iter_leaves():
+            if edge.size == size:
+                break
+            edge.append(leaf.hash)
+    except (OSError, ValueError):
+        return None
+    return edge.root() if edge.size == size else None
 
 
 def _armoured(text: str) -> str:
@@ -211,11 +240,16 @@ def check_own_checkpoint(archive: Archive, cid: str, index: int, keys: list[Any]
     else:
         if checkpoint.size != size:
             problems.append(f"names {checkpoint.size} leaves")
+        ledger = Ledger(archive.manifests_dir)
         try:
-            if checkpoint.root != Ledger(archive.manifests_dir).tiles.root(size):
-                problems.append(f"its root is not that of the ledger's first {size} leaves")
+            from_tiles: bytes | None = ledger.tiles.root(size)
         except (LookupError, OSError):
-            problems.append("the tiles cannot give the root it names")
+            from_tiles = None
+        if checkpoint.root != from_tiles:  # the tiles may be what changed: the leaves say
+            if checkpoint.root != _leaves_root(ledger, size):
+                problems.append(f"its root is not that of the ledger's first {size} leaves")
+            else:
+                _tiles_differ(report, cid)
         if not note_signers(text, keys):
             problems.append("not signed by an admitted key")
     report.add("checkpoint", f"manifests/ledger/checkpoints/{size}",
