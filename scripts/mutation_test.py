@@ -221,7 +221,8 @@ def map_coverage(python: Path, work: Path, names: list[str]) -> dict[str, dict[i
     data.mkdir()
     (work / ".coveragerc-mut").write_text(
         f"[run]\nparallel = True\ndata_file = {data}/cov\nsource = custody\n"
-        "dynamic_context = test_function\n")
+        # verify's workers are forked and end with os._exit: their lines count too
+        "dynamic_context = test_function\npatch =\n    fork\n    _exit\n")
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", CUSTODY_MUT_TEST="",
                MUT_COV_RC=str(work / ".coveragerc-mut"))
     subprocess.run([str(python), "-m",
@@ -262,8 +263,8 @@ def _test_of(context: str) -> str | None:
 
 
 def sample_group(python: Path, work: Path, name: str, timeout: float, strings: bool,
-                 sample: int, seed: int,
-                 reached: dict[str, dict[int, set[str]]]) -> dict[str, object]:
+                 sample: int, seed: int, reached: dict[str, dict[int, set[str]]],
+                 only: set[int] | None = None) -> dict[str, object]:
     """``sample`` of the group's mutants, drawn at random, each applied, tested (by the
     group's tests that reach its line), undone."""
     modules, tests = GROUPS[name]
@@ -280,6 +281,8 @@ def sample_group(python: Path, work: Path, name: str, timeout: float, strings: b
     restore(work, sources)
     everything = _mutants(cache)
     chosen = sorted(random.Random(seed).sample(everything, min(sample, len(everything))))
+    if only:  # these of the draw only (the same seed draws the same mutants)
+        chosen = [m for m in chosen if m[0] in only]
     command = [str(python), "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
                "-p", "mutmut_exit", "-o", "addopts=", f"--basetemp={work}/.pytest-tmp"]
     started = time.monotonic()
@@ -385,6 +388,8 @@ def main() -> int:
     parser.add_argument("--sample", type=int,
                         help="test this many mutants of each group, drawn at random")
     parser.add_argument("--seed", type=int, default=27, help="the draw's seed (--sample)")
+    parser.add_argument("--only", help="with --sample: test only these mutants of the draw "
+                                       "(their numbers, comma-separated)")
     parser.add_argument("--strings", action="store_true",
                         help="mutate string literals too (messages, mostly: off by default)")
     args = parser.parse_args()
@@ -402,7 +407,9 @@ def main() -> int:
     for name in names:
         if args.sample:
             outcome = sample_group(python, args.work, name, args.timeout, args.strings,
-                                   args.sample, args.seed, reached)
+                                   args.sample, args.seed, reached,
+                                   {int(n) for n in args.only.split(",")} if args.only
+                                   else None)
         else:
             outcome = run_group(python, args.work, name, args.timeout, args.strings)
         outcomes.append(outcome)
