@@ -251,13 +251,14 @@ def map_coverage(python: Path, work: Path, names: list[str]) -> dict[str, dict[i
 
 def _test_of(context: str) -> str | None:
     """A coverage context as a test to run: a subprocess's records its test's node id; the
-    test process's, its function (test_module.test_name: every parameter of it)."""
+    test process's, its function (test_module.test_name: every parameter of it); "*" for
+    what ran outside any test (a module's own lines, when it is imported)."""
     static = context.split("|")[0]
     if "::" in static:
         return static
     dynamic = context.split("|")[-1]
-    if not dynamic:
-        return None
+    if not dynamic:  # run while no test ran: a module's own lines, run when it is imported
+        return "*"
     module, _, function = dynamic.partition(".")
     return f"tests/{module}.py::{function.replace('.', '::')}"
 
@@ -297,8 +298,10 @@ def sample_group(python: Path, work: Path, name: str, timeout: float, strings: b
         module = Path(filename).name
         counts = per_module.setdefault(module, {"killed": 0, "survived": 0, "other": 0})
         at = _statement_line(work / filename, line)
-        chosen_tests = sorted(t for t in reached.get(filename.split("src/")[-1], {}).get(at, ())
-                              if t.startswith(in_group) and _in(t, tests))
+        reaching = reached.get(filename.split("src/")[-1], {}).get(at, set())
+        chosen_tests = sorted(t for t in reaching if t.startswith(in_group) and _in(t, tests))
+        if not chosen_tests and "*" in reaching:  # imported, then used by any of them
+            chosen_tests = list(tests)
         if not chosen_tests:  # no test reaches the line: nothing can notice the change
             counts["survived"] += 1
             diff = subprocess.run([str(python), "-m", "mutmut", "show", str(pk)], cwd=work,
@@ -312,7 +315,8 @@ def sample_group(python: Path, work: Path, name: str, timeout: float, strings: b
         subprocess.run([str(python), "-m", "mutmut", "apply", str(pk)], cwd=work, env=env,
                        check=True, capture_output=True)
         try:
-            test = subprocess.Popen([*command, *chosen_tests], cwd=work, env=env,
+            wide = ["-n", "2"] if chosen_tests == list(tests) else []  # the whole list
+            test = subprocess.Popen([*command, *wide, *chosen_tests], cwd=work, env=env,
                                     stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL, start_new_session=True)
             try:  # a mutant that makes the tests hang is one they notice
