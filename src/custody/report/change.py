@@ -12,7 +12,7 @@ from typing import Any
 from .. import __version__
 from ..core.archive import Archive
 from .court import Report, gather
-from .html import _STYLE as STYLE
+from .html import STYLE
 from .markup import bidi, text, url
 
 _SIDE_BY_SIDE = """

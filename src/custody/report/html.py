@@ -22,7 +22,7 @@ from .shots import screenshots
 
 FONTS = '"Noto Sans", "Noto Naskh Arabic", "Noto Sans Arabic", "Noto Sans CJK SC", ' \
     '"DejaVu Sans", sans-serif'
-_STYLE = f"""
+STYLE = f"""
 @page {{ size: A4; margin: 16mm 12mm 16mm 12mm; }}
 body {{ font-family: {FONTS}; font-size: 11pt; margin: 2em auto; max-width: 60em;
        color: #111; line-height: 1.4; }}
@@ -87,7 +87,7 @@ def render(report: Report) -> str:
             f"<title>Capture report {_t(cid)}</title>"
             f'<meta name="custody-capture" content="{_t(cid)}">'
             f'<meta name="custody-manifest-sha256" content="{_t(report.manifest_sha256)}">'
-            f"<style>{_STYLE}</style></head><body>"
+            f"<style>{STYLE}</style></head><body>"
             f"<h1>Capture report: {_t(cid)}</h1>"
             f"<p>Made {_t(report.made_at)} (UTC) by custody {_t(__version__)} from the sealed "
             "evidence of the capture. Arranged after the Berkeley Protocol on Digital Open "
