@@ -89,12 +89,12 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
 }
 
 
-def prepare(work: Path) -> Path:
-    """A copy of HEAD in ``work`` with its own venv; its python."""
+def prepare(work: Path, rev: str = "HEAD") -> Path:
+    """A copy of ``rev`` in ``work`` with its own venv; its python."""
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    archive = subprocess.run(["git", "archive", "HEAD"], cwd=REPO, capture_output=True,
+    archive = subprocess.run(["git", "archive", rev], cwd=REPO, capture_output=True,
                              check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
     subprocess.run([sys.executable, "-m", "venv", str(work / ".venv")], check=True)
@@ -114,9 +114,12 @@ def pytest_sessionfinish(session, exitstatus):
 """
 
 
+REV = "HEAD"  # the revision tested (--rev)
+
+
 def restore(work: Path, paths: list[str]) -> None:
-    """The files as HEAD has them: mutmut, stopped, leaves its current mutant in place."""
-    archive = subprocess.run(["git", "archive", "HEAD", *paths], cwd=REPO,
+    """The files as the revision has them: mutmut, stopped, leaves its mutant in place."""
+    archive = subprocess.run(["git", "archive", REV, *paths], cwd=REPO,
                              capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
 
@@ -392,6 +395,9 @@ def main() -> int:
     parser.add_argument("--sample", type=int,
                         help="test this many mutants of each group, drawn at random")
     parser.add_argument("--seed", type=int, default=27, help="the draw's seed (--sample)")
+    parser.add_argument("--rev", default="HEAD",
+                        help="the commit to test (default HEAD; another run's, to test its "
+                             "draw again)")
     parser.add_argument("--only", help="with --sample: test only these mutants of the draw "
                                        "(their numbers, comma-separated)")
     parser.add_argument("--strings", action="store_true",
@@ -405,7 +411,9 @@ def main() -> int:
     unknown = [n for n in names if n not in GROUPS]
     if unknown:
         parser.error(f"no such group: {', '.join(unknown)}")
-    python = prepare(args.work)
+    global REV
+    REV = args.rev
+    python = prepare(args.work, args.rev)
     reached = map_coverage(python, args.work, names) if args.sample else {}
     outcomes = []
     for name in names:
