@@ -42,6 +42,7 @@ class RawServer:
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.scripts: dict[str, bytes] = {}  # a path's whole answer, then the end
+        self.seen: list[str] = []  # the paths asked for, in order
 
     def _serve(self) -> None:
         self.sock.settimeout(0.2)
@@ -63,6 +64,7 @@ class RawServer:
                     return
                 request += chunk
             path = request.split(b" ")[1].decode()
+            self.seen.append(path)
             if path in self.scripts:
                 conn.sendall(self.scripts[path])
             elif path == "/http09":
@@ -195,7 +197,11 @@ def test_one_signal_stops_hung_fetches_and_seals(custody: Custody, raw: RawServe
                                  site.url + "/ok.txt", raw.url + "/hang", raw.url + "/slow-body"],
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
-        time.sleep(1.5)
+        deadline = time.monotonic() + 60  # (a busy machine starts custody slowly)
+        while not {"/hang", "/slow-body"} <= set(raw.seen):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.poll()
+            time.sleep(0.1)
+        time.sleep(0.5)  # the slow body's first bytes read
         started = time.monotonic()
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
