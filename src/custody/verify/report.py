@@ -61,7 +61,11 @@ class Report:
             kept = [c for c in checks if c[2] != PASSED]
             self.records_passed += len(checks) - len(kept)
             checks = kept
-        self.checks.extend(map(Check._make, checks))
+        # a finding about the archive as a whole (no capture named) that another job made
+        # too is said once
+        whole = {tuple(c) for c in self.checks if c.capture_id is None}
+        self.checks.extend(Check._make(c) for c in checks
+                           if c[4] is not None or tuple(c) not in whole)
         self.notes.extend(n for n in notes if n not in self.notes)
 
     @property
