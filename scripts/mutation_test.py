@@ -74,12 +74,19 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
                ["tests/test_evidence.py", "tests/test_tamper_matrix.py", "tests/test_pool.py"]),
     "sealing": (["seal/sealing.py", "seal/journal.py", "seal/recovery.py",
                  "capture/completion.py"],
+                # (a sampled run found mutants these catch and the four before them do not:
+                # checkpoint tokens, sealing over a cut log, a 404 seed, media notes, a dead
+                # queue worker's seal)
                 ["tests/test_crash.py", "tests/test_guards_alone.py",
-                 "tests/test_import_overlap.py", "tests/test_resources.py"]),
+                 "tests/test_import_overlap.py", "tests/test_resources.py",
+                 "tests/test_evidence.py", "tests/test_every_byte.py", "tests/test_archive.py",
+                 "tests/test_media.py",
+                 "tests/test_queue.py::test_a_worker_killed_while_sealing_leaves_one_capture"]),
     "verify": (["verify/captures.py", "verify/named.py", "verify/log_check.py",
                 "verify/tree.py"],
                ["tests/test_guards_alone.py", "tests/test_every_byte.py",
-                "tests/test_tamper_matrix.py", "tests/test_verify.py"]),
+                "tests/test_tamper_matrix.py", "tests/test_verify.py",
+                "tests/test_verify_blame.py", "tests/test_handover_fails.py"]),
     "fencing": (["queue/sealing.py"],
                 ["tests/test_queue_fence.py",
                  "tests/test_queue.py::test_a_killed_workers_job_is_taken_over_and_sealed_once",
