@@ -130,3 +130,18 @@ def test_a_manifest_that_is_no_longer_json_is_a_failed_check(sealed: Custody,
         assert "changed since it was sealed" in result.stderr
         assert result.stderr.count("\n") == 1
     assert [p.name for p in tmp_path.iterdir()] == ["copy"]  # (the archive) nothing else
+
+
+def test_a_removed_manifest_the_ledger_names_is_a_failed_check(sealed: Custody,
+                                                               tmp_path: Path) -> None:
+    cid = capture_id_of(sealed)
+    (sealed.root / "manifests" / f"{cid}.json").unlink()
+    for args in (("bundle", cid, "-o", str(tmp_path / "b")),
+                 ("export", cid, "-o", str(tmp_path / "e.wacz")),
+                 ("report", cid, "-o", str(tmp_path / "r.html")), ("show", cid)):
+        result = sealed(*args)
+        assert result.exit_code == 1, (args, result.output)
+        assert "the ledger names this capture, and its manifest is gone" in result.stderr
+    assert sealed.verify(cid)[0] == 1  # as verify says
+    unknown = sealed("show", "20261121T101500Z-1a2b3c4d")  # never sealed: still "no such"
+    assert unknown.exit_code == 8

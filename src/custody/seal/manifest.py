@@ -81,12 +81,17 @@ def read_head(path: Path) -> Sealed:
 
 def read_capture(manifests_dir: Path, capture_id: str) -> tuple[Sealed, dict[str, Any]]:
     """The capture's manifest and its content; NotFound, ArchiveError when it cannot be
-    read, or EvidenceFails (exit 1) when what it holds is no manifest: a sealed manifest
-    is never rewritten, so it was changed since."""
+    read, or EvidenceFails (exit 1) when what it holds is no manifest, or it is gone and
+    the ledger names it: a sealed manifest is never rewritten nor removed."""
     from ..core.errors import EvidenceFails
 
     path = manifest_path(manifests_dir, capture_id)
     if not path.exists():
+        from .ledger import Ledger
+
+        if capture_id in Ledger(manifests_dir).leaf_ids():  # sealed once: removed since
+            raise EvidenceFails("the ledger names this capture, and its manifest is gone "
+                                "(custody verify says more)", where=capture_id)
         raise NotFound("no such capture", where=capture_id)
     try:
         sealed = read(path)
