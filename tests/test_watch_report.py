@@ -45,15 +45,20 @@ def test_a_change_is_reported_for_a_court(custody: Custody, tmp_path: Path) -> N
     assert reported["details"]["change_seq"] == seq
     assert reported["details"]["capture_ids"] == [before, after]
 
-    # a capture that fails now: the report is written, says so, and the command exits 1
-    warc = custody.root / custody.manifest(after)["warc_files"][0]["path"]
+    # a capture that fails now, its screenshot's record unreadable (a byte of its gzip
+    # member changed): the report is written, says so, and the command exits 1
+    (shot,) = [r for r in custody.manifest(after)["records"]
+               if str(r.get("target_uri")).startswith("urn:screenshot:")]
+    warc = custody.root / shot["warc_path"]
     data = bytearray(warc.read_bytes())
-    data[len(data) // 2] ^= 1
+    data[shot["offset"] + 12] ^= 0xFF
     warc.chmod(0o644)
     warc.write_bytes(bytes(data))
     failed = custody("report", "--change", str(seq), "-o", str(tmp_path / "again.html"))
     assert failed.exit_code == 1 and after in failed.stderr
-    assert 'class="verdict-failed"' in (tmp_path / "again.html").read_text(encoding="utf-8")
+    again = (tmp_path / "again.html").read_text(encoding="utf-8")
+    assert 'class="verdict-failed"' in again and "not shown" in again
+    assert again.count("data:image/png;base64,") == 1  # only the capture that holds
 
 
 def test_what_cannot_be_reported(custody: Custody, tmp_path: Path) -> None:

@@ -76,7 +76,11 @@ def _captures(sides: list[tuple[Report, str]]) -> str:
             f"{text(report.verification)}</td></tr>")
     head = ("<tr><th></th><th>Capture</th><th>Started (UTC)</th><th>Manifest SHA-256</th>"
             "<th>Verified now</th></tr>")
-    return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
+    found = "".join(
+        f"<p>What does not hold in capture <code>{text(report.content['capture_id'])}"
+        "</code>:</p><ul>" + "".join(f"<li>{text(p)}</li>" for p in report.problems)
+        + "</ul>" for report, _ in sides if report.problems)
+    return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>{found}"
 
 
 def _diff(diff: str) -> str:

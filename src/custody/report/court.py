@@ -94,25 +94,43 @@ def _records(archive: Archive, report: Report) -> None:
                 report.hosts[host].add(str(record["ip"]))
         if record.get("type") == "metadata" and host and host not in report.certificates \
                 and record.get("content_type") == "application/pem-certificate-chain":
-            report.certificates[host] = _certificates(_block(archive, record))
+            pem = _block(archive, record, report)
+            if pem is not None:
+                report.certificates[host] = _certificates(pem)
         if record.get("type") == "resource" and target.startswith("urn:"):
             kind, _, page = target.removeprefix("urn:").partition(":")
             report.renders.append({"kind": kind, "page": page, "date": record.get("date"),
                                    "type": record.get("payload_type"),
                                    "sha256": record.get("payload_sha256")
                                    or record.get("block_sha256")})
-            if kind == "screenshot":
-                report.screenshots.append((page, _block(archive, record)))
+            png = _block(archive, record, report) if kind == "screenshot" else None
+            if png is not None:
+                report.screenshots.append((page, png))
     if report.screenshots:
         report.screenshot_of, report.screenshot = report.screenshots[0]
 
 
-def _block(archive: Archive, record: dict[str, Any]) -> bytes:
+def _block(archive: Archive, record: dict[str, Any], report: Report) -> bytes | None:
+    """The record's block as sealed; None, and a problem said, when it cannot be read or
+    is not what was sealed (a changed WARC file: the verification says the rest)."""
+    import hashlib
+
     from warcio.archiveiterator import ArchiveIterator
 
-    with open(archive.root / record["warc_path"], "rb") as fh:
-        fh.seek(record["offset"])
-        return bytes(next(iter(ArchiveIterator(fh))).content_stream().read())
+    where = f"{record.get('warc_path')} at {record.get('offset')}"
+    try:
+        with open(archive.root / record["warc_path"], "rb") as fh:
+            fh.seek(record["offset"])
+            data = bytes(next(iter(ArchiveIterator(fh))).content_stream().read())
+    except Exception as exc:  # warcio, zlib, a cut file: all the same here
+        report.problems.append(f"{where}: the record cannot be read ({type(exc).__name__}); "
+                               "not shown")
+        return None
+    sealed = record.get("block_sha256")
+    if sealed and hashlib.sha256(data).hexdigest() != sealed:
+        report.problems.append(f"{where}: the record is not the one sealed; not shown")
+        return None
+    return data
 
 
 def _certificates(pem: bytes) -> list[Certificate]:
@@ -172,7 +190,7 @@ def _verification(archive: Archive, report: Report) -> None:
     report.verification = checked.status
     report.verification_counts = {o: checked.count(o) for o in ("passed", "failed",
                                                                  "unchecked")}
-    report.problems = [f"{c.outcome}: {c.check} {c.subject}: {c.detail}"
+    report.problems += [f"{c.outcome}: {c.check} {c.subject}: {c.detail}"
                        for c in checked.checks if c.outcome != PASSED]
     report.timestamps = [(c.subject, c.outcome, c.detail) for c in checked.checks
                          if c.check == "timestamp"]
