@@ -41,6 +41,7 @@ class Report:
     summarize: bool = False
     records_passed: int = 0  # (every check that passed and was only counted)
     captured: int = 0  # captures checked, when they are counted and not listed
+    _whole: set[tuple[Any, ...]] = field(default_factory=set, repr=False)  # (merge)
 
     def add(self, check: str, subject: str, outcome: str, detail: str = "",
             capture_id: str | None = None) -> None:
@@ -48,6 +49,8 @@ class Report:
             self.records_passed += 1
             return
         self.checks.append(Check(check, subject, outcome, detail, capture_id))
+        if capture_id is None:
+            self._whole.add((check, subject, outcome, detail, None))
 
     def findings(self) -> Findings:
         return ([tuple(c) for c in self.checks], list(self.notes),  # type: ignore[misc]
@@ -62,10 +65,13 @@ class Report:
             self.records_passed += len(checks) - len(kept)
             checks = kept
         # a finding about the archive as a whole (no capture named) that another job made
-        # too is said once
-        whole = {tuple(c) for c in self.checks if c.capture_id is None}
-        self.checks.extend(Check._make(c) for c in checks
-                           if c[4] is not None or tuple(c) not in whole)
+        # too is said once (those merged are remembered: a few, however large the report)
+        for c in checks:
+            if c[4] is None:
+                if tuple(c) in self._whole:
+                    continue
+                self._whole.add(tuple(c))
+            self.checks.append(Check._make(c))
         self.notes.extend(n for n in notes if n not in self.notes)
 
     @property
