@@ -116,19 +116,23 @@ def test_an_unreadable_checkpoint_is_a_failure_not_a_traceback(sealed: Custody,
     assert (tmp_path / "report.html").exists()
 
 
+def _every_reader_fails(runner: Custody, cid: str, tmp_path: Path, says: str) -> None:
+    """bundle, export, report and show of the capture: exit 1, one line saying ``says``."""
+    for args in (("bundle", cid, "-o", str(tmp_path / "b")),
+                 ("export", cid, "-o", str(tmp_path / "e.wacz")),
+                 ("report", cid, "-o", str(tmp_path / "r.html")), ("show", cid)):
+        result = runner(*args)
+        assert result.exit_code == 1, (args, result.output)
+        assert says in result.stderr and result.stderr.count("\n") == 1, result.stderr
+
+
 def test_a_manifest_that_is_no_longer_json_is_a_failed_check(sealed: Custody,
                                                              tmp_path: Path) -> None:
     cid = capture_id_of(sealed)
     path = sealed.root / "manifests" / f"{cid}.json"
     path.chmod(0o644)
     path.write_bytes(path.read_bytes()[:100])
-    for args in (("bundle", cid, "-o", str(tmp_path / "b")),
-                 ("export", cid, "-o", str(tmp_path / "e.wacz")),
-                 ("report", cid, "-o", str(tmp_path / "r.html")), ("show", cid)):
-        result = sealed(*args)
-        assert result.exit_code == 1, (args, result.output)
-        assert "changed since it was sealed" in result.stderr
-        assert result.stderr.count("\n") == 1
+    _every_reader_fails(sealed, cid, tmp_path, "changed since it was sealed")
     assert [p.name for p in tmp_path.iterdir()] == ["copy"]  # (the archive) nothing else
 
 
@@ -136,12 +140,8 @@ def test_a_removed_manifest_the_ledger_names_is_a_failed_check(sealed: Custody,
                                                                tmp_path: Path) -> None:
     cid = capture_id_of(sealed)
     (sealed.root / "manifests" / f"{cid}.json").unlink()
-    for args in (("bundle", cid, "-o", str(tmp_path / "b")),
-                 ("export", cid, "-o", str(tmp_path / "e.wacz")),
-                 ("report", cid, "-o", str(tmp_path / "r.html")), ("show", cid)):
-        result = sealed(*args)
-        assert result.exit_code == 1, (args, result.output)
-        assert "the ledger names this capture, and its manifest is gone" in result.stderr
+    _every_reader_fails(sealed, cid, tmp_path,
+                        "the ledger names this capture, and its manifest is gone")
     assert sealed.verify(cid)[0] == 1  # as verify says
     unknown = sealed("show", "20261121T101500Z-1a2b3c4d")  # never sealed: still "no such"
     assert unknown.exit_code == 8
