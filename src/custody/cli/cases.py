@@ -16,6 +16,7 @@ from .common import (
     allow_secrets_option,
     annotator,
     archivist,
+    complete_seals,
     echo_json,
     guarded,
     json_option,
@@ -271,6 +272,7 @@ def case_export(root: str | None, ref: str, output: str, include_credentials: bo
 
     arch = Archive.open(root)
     key, principal = archivist(arch)
+    complete_seals(arch, key, principal)
     package = guarded([], lambda: write_case_package(
         arch, ref, Path(output), key=key, principal=principal,
         include_credentials=include_credentials, allow_secrets=allow_secrets))

@@ -152,31 +152,64 @@ def annotator(root: str | None, account: str | None) -> tuple[Any, Any]:
     return arch, Signer(key, who, account)
 
 
-def log_event(archive: Any, event: str, details: dict[str, Any]) -> None:
-    """Record an event in the custody log when the archivist's key is at hand; a third
-    party verifying a copy has no key, and nothing is written then."""
+def key_at_hand(archive: Any) -> tuple[Any, str] | None:
+    """The archivist's key and principal when they are at hand and the archive can be
+    written; None otherwise (a third party checking a copy has no key)."""
     from ..core import keyfile
     from ..core.agent import agent_fingerprint
     from ..core.archive import default_key_path
     from ..core.errors import CustodyError
-    from ..seal.custody_log import CustodyLog
 
     path = default_key_path()
     try:
         if agent_fingerprint() is None:
             if not path.exists():
-                return
+                return None
             if keyfile.key_is_encrypted(path) and not os.environ.get("CUSTODY_KEY_PASSPHRASE"):
-                return
+                return None
         key = signing_key(archive)
         principal = archive.principal_for(key.public_key())
-        if principal is None or not os.access(archive.manifests_dir, os.W_OK):
-            return
+    except (CustodyError, OSError):
+        return None
+    if principal is None or not os.access(archive.manifests_dir, os.W_OK):
+        return None
+    return key, principal
+
+
+def log_event(archive: Any, event: str, details: dict[str, Any]) -> None:
+    """Record an event in the custody log when the archivist's key is at hand; a third
+    party verifying a copy has no key, and nothing is written then."""
+    from ..core.errors import CustodyError
+    from ..seal.custody_log import CustodyLog
+
+    held = key_at_hand(archive)
+    if held is None:
+        return
+    key, principal = held
+    try:
         with archive.lock(), archive.sealing():
             CustodyLog(archive.manifests_dir).append(event, key=key, who=principal,
                                                      details=details)
     except (CustodyError, OSError):
         return
+
+
+def complete_seals(archive: Any, key: Any, principal: str) -> None:
+    """Complete what an interrupted seal left (its checkpoint, the log's signed head, a
+    journal entry), as `archive` does first, before anything is handed over: a command
+    that hands over evidence proves it against the ledger's signed checkpoint. A
+    checkpoint that is there and cannot be read is damage, not an interruption: it is
+    left for the handover's verification to refuse."""
+    from ..seal.ledger import Ledger
+    from ..seal.recovery import recover
+
+    try:
+        Ledger(archive.manifests_dir).latest()
+    except (OSError, ValueError):
+        return
+    with archive.lock():
+        for found in recover(archive, key=key, principal=principal, crawls=None):
+            click.echo(f"custody: note: {found.note}", err=True)
 
 
 def echo_json(kind: str, payload: dict[str, Any]) -> None:

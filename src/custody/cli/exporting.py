@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from .common import allow_secrets_option, guarded, log_event, root_option, say_secrets, signing_key
+from .common import (
+    allow_secrets_option,
+    complete_seals,
+    guarded,
+    log_event,
+    root_option,
+    say_secrets,
+    signing_key,
+)
 
 
 @click.command()
@@ -41,6 +49,7 @@ def export(root: str | None, capture_ids: tuple[str, ...], output: str,
     if principal is None:
         raise KeyProblem("this key is not one of the archive's archivists (custody key add, "
                          "or custody key rotate)")
+    complete_seals(arch, key, principal)
     summary = guarded(ids, lambda: write_wacz(arch, ids, Path(output), key=key,
                                               principal=principal,
                                               include_credentials=include_credentials,

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..core.errors import ExitCode, UsageError
-from .common import json_option, root_option, signing_key
+from .common import complete_seals, json_option, root_option, signing_key
 
 
 @click.command("import")
@@ -45,7 +45,6 @@ def import_command(root: str | None, files: tuple[str, ...], accept_damaged: boo
     """
     from ..core.archive import Archive
     from ..ingest.importing import import_file
-    from ..seal.recovery import recover
 
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
@@ -59,9 +58,8 @@ def import_command(root: str | None, files: tuple[str, ...], accept_damaged: boo
         raise KeyProblem("this key is not in the archive's allowed_signers "
                          "(`custody init` adds it)")
     results = []
+    complete_seals(arch, key, principal)
     with arch.lock():
-        for found in recover(arch, key=key, principal=principal, crawls=None):
-            click.echo(f"custody: note: {found.note}", err=True)
         for name in dict.fromkeys(files):
             result = import_file(arch, Path(name), key=key, accept_damaged=accept_damaged,
                                  allow_overlap=allow_overlap)

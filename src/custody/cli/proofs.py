@@ -12,7 +12,9 @@ import click
 from ..core.errors import ExitCode, UsageError
 from .common import (
     allow_secrets_option,
+    complete_seals,
     json_option,
+    key_at_hand,
     log_event,
     root_option,
     search_before,
@@ -199,6 +201,9 @@ def bundle(root: str | None, capture_id: str, output: str, include_credentials: 
     from ..seal.bundle import write_bundle
 
     arch = Archive.open(root)
+    held = key_at_hand(arch)
+    if held is not None:
+        complete_seals(arch, *held)
     facts = gather(arch, capture_id)  # with a verification made now
     report = render(facts).encode("utf-8")  # a report for people, too
     secrets = search_before(arch, [capture_id], allow=allow_secrets,

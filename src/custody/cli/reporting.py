@@ -7,7 +7,14 @@ from pathlib import Path
 import click
 
 from ..core.errors import UsageError, refuse_failed
-from .common import allow_secrets_option, log_event, root_option, search_before
+from .common import (
+    allow_secrets_option,
+    complete_seals,
+    key_at_hand,
+    log_event,
+    root_option,
+    search_before,
+)
 
 
 @click.command()
@@ -47,6 +54,9 @@ def report(root: str | None, capture_id: str | None, output: str, change_seq: in
     if (capture_id is None) == (change_seq is None):
         raise UsageError("name a capture, or a change with --change N (not both)")
     arch = Archive.open(root)
+    held = key_at_hand(arch)
+    if held is not None:
+        complete_seals(arch, *held)
     if change_seq is not None:
         from ..report.change import render_change
         from ..watch.changes import change_of

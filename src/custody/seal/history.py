@@ -75,6 +75,7 @@ class History:
     changed: bool = False
     writing: bool = False
     rebuilt: bool = False  # read from the whole files: no state, or not the files it read
+    damage: str | None = None  # (a reader's) the leaves line it stopped at, and why
 
     # -- files ------------------------------------------------------------------------
 
@@ -152,6 +153,7 @@ class History:
         edge = self.compact_range()
         whole = edge.size == 0
         tiles = self.tiles
+        good = 0
         for line in lines:
             try:
                 index, capture_id, digest = line.decode("ascii").split()
@@ -159,21 +161,30 @@ class History:
                 if int(index) != edge.size or len(leaf) != 32:
                     raise ValueError(f"leaf {edge.size} is numbered {index}")
             except ValueError as exc:
+                damage = f"line {edge.size + 1}: {exc}"
+                if not self.writing:  # a reader reads what comes before; verify says more
+                    self.damage = damage
+                    break
                 from ..core.errors import ArchiveError
 
-                raise ArchiveError(f"manifests/ledger/leaves is damaged ({exc}): nothing can "
-                                   "be sealed after it; `custody verify` says more",
+                raise ArchiveError(f"manifests/ledger/leaves is damaged ({damage}): nothing "
+                                   "can be sealed after it; `custody verify` says more",
                                    where=str(self.root)) from exc
             made = edge.append(leaf)
             if self.writing and not whole:
                 whole = not self._add_tiles(tiles, made)  # (tiles a crash left behind)
             self.ledger.last = [capture_id, digest]
+            good += 1
+        if not good:
+            return
         if self.writing and whole:
             self._rebuild_tiles(tiles)
         self._set_edge(edge)
+        if good < len(lines):
+            end = self.ledger.bytes + sum(len(line) + 1 for line in lines[:good])
         self.ledger.bytes = end
-        self.ledger.last_line_sha256 = line_hash(lines[-1])
-        self.ledger.last_length = len(lines[-1])
+        self.ledger.last_line_sha256 = line_hash(lines[good - 1])
+        self.ledger.last_length = len(lines[good - 1])
         self.changed = True
 
     def _set_edge(self, edge: merkle.CompactRange) -> None:

@@ -63,20 +63,24 @@ def stamp_checkpoint(archive: Archive, size: int, tsa: list[str] | None) -> list
     return written
 
 
-def checkpoint_tokens(archive: Archive) -> list[Path]:
-    """The newest checkpoint's tokens."""
+def newest_checkpoint(archive: Archive) -> list[Path]:
+    """The newest checkpoint of the history (``checkpoints/N``) and its tokens."""
     ledger = Ledger(archive.manifests_dir)
     try:
         latest = ledger.latest()
     except (OSError, ValueError):
         return []
-    return timestamp.token_paths(ledger.checkpoint_path(latest.size)) if latest else []
+    if latest is None:
+        return []
+    path = ledger.checkpoint_path(latest.size)
+    return [path, *timestamp.token_paths(path)] if path.exists() else []
 
 
 def companion_digests(archive: Archive, capture_id: str,
                       tokens: list[Path] | None = None) -> dict[str, str]:
     """The sha256 of each file that vouches for the manifest -- its signature, SHA256SUMS,
-    its RFC 3161 tokens (or the ``tokens`` named) -- by name, for the custody log: a
+    its RFC 3161 tokens (or the ``tokens`` named), the checkpoint signed over its leaf and
+    that checkpoint's tokens -- by name, for the custody log: a
     token's certificates and a signature's armour lie outside what their own signatures
     cover, and the signed log event is what records their bytes."""
     folder = archive.manifests_dir
@@ -85,9 +89,9 @@ def companion_digests(archive: Archive, capture_id: str,
              *timestamp.token_paths(path)] if tokens is None else tokens
     digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in named if p.exists()}
     if tokens is None:  # the checkpoint over it, and its tokens: by path in manifests/
-        for token in checkpoint_tokens(archive):
-            digests[token.relative_to(folder).as_posix()] = \
-                hashlib.sha256(token.read_bytes()).hexdigest()
+        for vouching in newest_checkpoint(archive):  # (so that neither can go unseen)
+            digests[vouching.relative_to(folder).as_posix()] = \
+                hashlib.sha256(vouching.read_bytes()).hexdigest()
     return digests
 
 

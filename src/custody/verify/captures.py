@@ -22,6 +22,7 @@ from typing import Any
 from ..core.archive import Archive
 from ..seal import manifest
 from ..seal.trust import Admission
+from .leaf_lines import leaves_of
 from .proofs import which_changed
 from .report import FAILED, PASSED, UNCHECKED, Report
 
@@ -66,12 +67,17 @@ def check_group(ctx: Context, group: Group) -> dict[str, Any]:
     WARC files its captures seal, and the captures with large files (their layout)."""
     report = Report(str(ctx.archive.root), summarize=ctx.summarize)
     out: dict[str, Any] = {"paths": [], "big": [], "ids": [], "older": 0}
-    places = _leaves(ctx.archive, group) if group.count else [(None, c, None) for c in group.ids]
+    places = leaves_of(ctx.archive, group.first, group.offset, group.count) \
+        if group.count else [(None, c, None) for c in group.ids]
     previous = _previous_sha256(ctx.archive, group)
     logged = logged_of(ctx, [cid for _, cid, _ in places])
     conn = database_of(ctx.archive)
     try:
         for at, (position, cid, leaf) in enumerate(places):
+            if not cid:  # a line that is no capture's leaf
+                report.add("ledger", "manifests/ledger/leaves", FAILED,
+                           (leaf or b"").decode())
+                continue
             if position is None:  # sealed, not in the ledger: its place would be this
                 position = group.first + at
                 leaf = b""
@@ -197,23 +203,6 @@ def _read(archive: Archive, cid: str, report: Report) -> manifest.Sealed | None:
     except (OSError, ValueError) as exc:
         report.add("manifest", f"{cid}.json", UNCHECKED, f"cannot be read: {exc}", cid)
     return None
-
-
-def _leaves(archive: Archive, group: Group) -> list[tuple[int | None, str, bytes | None]]:
-    """The group's leaves: position, capture id, leaf hash (None: a line not a leaf)."""
-    found: list[tuple[int | None, str, bytes | None]] = []
-    path = archive.manifests_dir / "ledger" / "leaves"
-    with open(path, "rb") as fh:
-        fh.seek(group.offset)
-        for position in range(group.first, group.first + group.count):
-            raw = fh.readline()
-            parts = raw.decode("ascii", "replace").split()
-            try:
-                found.append((position, parts[1], bytes.fromhex(parts[2])))
-            except (IndexError, ValueError):
-                found.append((position, parts[1] if len(parts) > 1 else f"leaf-{position}",
-                              None))
-    return found
 
 
 def _previous_sha256(archive: Archive, group: Group) -> str | None:

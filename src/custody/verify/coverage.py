@@ -4,7 +4,9 @@ A manifest's signature covers the manifest, and the manifest the WARC files; but
 RFC 3161 token's certificate set and status lie outside what the TSA signed, and an
 armoured SSH signature can be re-wrapped without changing what it signs. When a capture
 is sealed (and when `custody timestamp` adds a token) the signed custody log records
-the sha256 of its signature, its SHA256SUMS and each token; here each file is compared
+the sha256 of its signature, its SHA256SUMS and each token, and of the checkpoint signed
+over its leaf and that checkpoint's tokens (without which a removed checkpoint, and the
+trusted date its tokens give, would go unseen); here each file is compared
 with that record, so a changed byte anywhere in them fails, named. A token the log does
 not record (a `custody timestamp` interrupted before its event) is noted, and judged by
 its own signature, as a token of an archive sealed before custody logged these digests.
@@ -97,16 +99,17 @@ def _check_one(archive: Archive, sealed: manifest.Sealed, files: dict[str, str],
                        f"not the file the custody log recorded (sha256 {actual}, logged "
                        f"{want}): changed since, where its own signature does not reach",
                        cid)
-    for name in sorted(n for n in files if "/" in n):  # in the ledger: a checkpoint's token
-        path = archive.manifests_dir / name
+    for name in sorted(n for n in files if "/" in n):  # in the ledger: the checkpoint
+        path = archive.manifests_dir / name            # signed over it, and its tokens
+        what = "checkpoint token" if ".tsr" in name else "checkpoint"
         if not path.exists():
             failures += 1
-            report.add("checkpoint", name, FAILED, "the custody log records this "
-                       "checkpoint token, and it is missing", cid)
+            report.add("checkpoint", f"manifests/{name}", FAILED, f"the custody log "
+                       f"records this {what} (of the seal of {cid}), and it is missing", cid)
         elif _sha256(path) != files[name]:
             failures += 1
-            report.add("checkpoint", name, FAILED, "not the token the custody log "
-                       "recorded: changed since", cid)
+            report.add("checkpoint", f"manifests/{name}", FAILED, f"not the {what} the "
+                       "custody log recorded: changed since", cid)
     names = {p.name for p in present}
     for name in sorted(n for n in set(files) - names if "/" not in n):
         failures += 1

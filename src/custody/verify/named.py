@@ -43,7 +43,7 @@ def verify_named(archive: Archive, ids: list[str], against: str | None, workers:
     report = Report(str(archive.root), summarize=summarize)
     report.captures = list(ids)
     signers = read_signers(archive, report)
-    key_lines = _key_lines(archive)
+    key_lines = _key_lines(archive, report)
     admission, since = admitted_since(key_lines, signers)
     keys = admitted_keys(signers, admission)
     note_unadmitted(archive, signers, admission, report)
@@ -200,12 +200,15 @@ def _events(ctx: groups_of.Context, sealed: manifest.Sealed, since: dict[str, in
                "; ".join(problems[:5]) or f"{len(events)} events", cid)
 
 
-def _key_lines(archive: Archive) -> list[tuple[int, bytes]]:
+def _key_lines(archive: Archive, report: Report) -> list[tuple[int, bytes]]:
     """The log's lines that can admit a key, where the writers' kept state found them; read
     whole when there is none (an archive handed over without .custody/)."""
     from ..seal.history import History
 
     history = History.open(archive.root)
+    if history.damage is not None:  # (not this capture's; the whole verify says more)
+        report.add("ledger", "manifests/ledger/leaves", FAILED,
+                   f"damaged at {history.damage}; the leaves before it are read")
     numbers = [number for number, _, _ in history.log.key_lines]
     return list(zip(numbers, history.key_lines(), strict=True))
 

@@ -1,0 +1,106 @@
+"""What the ledger's files hold is accounted for: a checkpoint a seal signed cannot go
+unseen (the custody log records it), a checkpoint an interrupted seal left is completed,
+not re-signed, before anything is handed over, and a leaves line that is no capture's
+leaf (a copy, or not a leaf line) is named as such, not blamed on a capture."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import Custody, chain_ids
+from custody.testing.site import SiteServer
+
+
+@pytest.fixture
+def three(sealed: Custody, site: SiteServer) -> Custody:
+    sealed.archive(site.url + "/en.html")
+    sealed.archive(site.url + "/fa.html")
+    assert len(chain_ids(sealed)) == 3
+    return sealed
+
+
+def _failed(report: dict) -> list[dict[str, str]]:
+    return [c for c in report["checks"] if c["outcome"] == "failed"]
+
+
+def _append(path: Path, line: bytes) -> None:
+    path.chmod(0o644)
+    with open(path, "ab") as fh:
+        fh.write(line)
+
+
+def test_removed_checkpoints_fail_verify_whole_and_named(three: Custody) -> None:
+    shutil.rmtree(three.root / "manifests" / "ledger" / "checkpoints")
+    code, report = three.verify()
+    missing = [c for c in _failed(report) if c["check"] == "checkpoint"]
+    assert code == 1
+    assert {c["subject"] for c in missing} >= {"manifests/ledger/checkpoints/2",
+                                            "manifests/ledger/checkpoints/3"}
+    assert all("custody log records this checkpoint" in c["detail"] for c in missing)
+    code, report = three.verify(chain_ids(three)[-1])
+    assert code == 1
+    assert [c["subject"] for c in _failed(report)] == ["manifests/ledger/checkpoints/3"]
+
+
+def test_a_changed_checkpoint_of_the_history_fails(three: Custody) -> None:
+    path = three.root / "manifests" / "ledger" / "checkpoints" / "2"
+    path.chmod(0o644)
+    path.write_text(path.read_text() + "\n")
+    code, report = three.verify()
+    assert code == 1
+    assert any(c["subject"] == "manifests/ledger/checkpoints/2" and "changed since" in c["detail"]
+               for c in _failed(report))
+
+
+def test_an_interrupted_checkpoint_is_completed_before_a_handover(three: Custody,
+                                                                  tmp_path: Path) -> None:
+    ledger = three.root / "manifests" / "ledger"
+    signed = (ledger / "checkpoint").read_bytes()
+    (ledger / "checkpoint").unlink()
+    (ledger / "checkpoint.sig").unlink()
+    code, report = three.verify()
+    assert code == 0 and any("interrupted seal" in n for n in report["notes"])
+    cid = chain_ids(three)[-1]
+    three.ok("bundle", cid, "-o", str(tmp_path / "bundle"))
+    # the checkpoint the seal signed (the log recorded its bytes) is kept, not re-signed
+    assert (ledger / "checkpoint").read_bytes() == signed
+    assert (ledger / "checkpoints" / "3").read_bytes() == signed
+    assert (ledger / "checkpoint.sig").exists()
+    (ledger / "checkpoint").unlink()
+    (ledger / "checkpoint.sig").unlink()
+    three.ok("export", cid, "-o", str(tmp_path / "one.wacz"))
+    assert (ledger / "checkpoint").read_bytes() == signed
+    assert three.verify()[0] == 0
+
+
+def test_a_repeated_leaves_line_is_named_and_no_capture_blamed(three: Custody) -> None:
+    leaves = three.root / "manifests" / "ledger" / "leaves"
+    _append(leaves, leaves.read_bytes().splitlines(keepends=True)[-1])
+    code, report = three.verify()
+    failed = _failed(report)
+    assert code == 1
+    assert len(report["captures"]) == 3 if isinstance(report["captures"], list) else \
+        report["captures"] == 3
+    assert any("line 4 repeats leaf 2" in c["detail"] for c in failed), failed
+    assert not [c for c in failed if c["check"] in ("chain", "manifest")], failed
+    assert not [c for c in failed if "reordered" in c["detail"]], failed
+    for cid in chain_ids(three):  # each capture alone: the ledger's damage, exit 1
+        code, report = three.verify(cid)
+        assert code == 1
+        assert [c["check"] for c in _failed(report)] == ["ledger"], report
+
+
+def test_a_line_that_is_no_leaf_is_named_not_taken_for_a_capture(three: Custody) -> None:
+    leaves = three.root / "manifests" / "ledger" / "leaves"
+    _append(leaves, b"garbage line here\n")
+    code, report = three.verify()
+    failed = _failed(report)
+    assert code == 1
+    assert any("line 4 is not a leaf line" in c["detail"] for c in failed), failed
+    assert not [c for c in failed if c["check"] == "manifest"], failed
+    result = three("verify", chain_ids(three)[0])
+    assert result.exit_code == 1, result.output
+    assert "damaged at line 4" in result.output and "sealed" not in result.output
