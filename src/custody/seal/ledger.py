@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Iterator
+from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -140,18 +141,19 @@ class Ledger:
     def leaf_ids(self) -> set[str]:
         """The capture ids the leaves name, read however damaged a line's other fields
         (what the ledger holds, for a membership test; verify says what is damaged)."""
+        return set(self.iter_leaf_ids())
+
+    def iter_leaf_ids(self) -> Iterator[str]:
         path = self.dir / "leaves"
-        found: set[str] = set()
         try:
             fh = open(path, "rb")  # noqa: SIM115
         except FileNotFoundError:
-            return found
+            return
         with fh:
             for raw in fh:
                 parts = raw.split()
                 if raw.endswith(b"\n") and len(parts) > 1:
-                    found.add(parts[1].decode("ascii", "replace"))
-        return found
+                    yield parts[1].decode("ascii", "replace")
 
     def iter_leaves(self) -> Iterator[Leaf]:
         path = self.dir / "leaves"
@@ -306,6 +308,17 @@ class Ledger:
         folder = self.dir / "checkpoints"
         return {int(p.name): p for p in folder.glob("*") if p.name.isdigit()} \
             if folder.is_dir() else {}
+
+    def history_sizes(self) -> Sequence[int]:
+        """The sizes of every checkpoint written, in order: one for each size, kept as
+        machine integers, not as paths (verify lists a folder that grows with the
+        archive)."""
+        try:
+            with os.scandir(self.dir / "checkpoints") as entries:
+                found = array("q", (int(e.name) for e in entries if e.name.isdigit()))
+        except FileNotFoundError:
+            return array("q")
+        return array("q", sorted(found))
 
     def current(self, size: int) -> bool:
         """Whether the checkpoint and its SSH signature cover ``size`` leaves (all of them),

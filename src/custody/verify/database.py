@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from ..core.archive import Archive
@@ -251,10 +252,11 @@ def _compare_rows(report: Report, cid: str, table: str, in_db: dict[Any, Any],
                cid)
 
 
-def check_database_extras(conn: sqlite3.Connection, sealed_ids: set[str],
+def check_database_extras(conn: sqlite3.Connection, manifests_dir: Path,
                           report: Report) -> None:
+    """Rows of captures with no sealed manifest, and rows of no capture."""
     extra = [r[0] for r in conn.execute("SELECT id FROM captures")
-             if r[0] not in sealed_ids]
+             if "/" in r[0] or not (manifests_dir / f"{r[0]}.json").is_file()]
     orphans = [f"{table} {n}" for table, n in (
         (t, conn.execute(f"SELECT count(*) FROM {t} WHERE capture_id NOT IN "
                          "(SELECT id FROM captures)").fetchone()[0])

@@ -10,35 +10,42 @@ from typing import Any
 
 from ..core.archive import Archive
 from .report import Report
+from .scratch import Scratch
 
 
-def note_leftovers(archive: Archive, referenced: set[str], evidence: dict[Path, int],
-                   progress: Any, report: Report) -> None:
+def note_leftovers(archive: Archive, names: Scratch, progress: Any, report: Report) -> None:
+    """``names``: the files the manifests seal ("sealed_files", relative paths) and the
+    sealed manifests ("manifests", capture ids), as verify gathered them."""
     from ..seal import journal
 
     running = " (a capture is running now)" if progress.writing else ""
-    for path in evidence:
-        rel = archive.relative(path)
-        if rel in referenced:
-            continue
-        if path.name.endswith(".partial"):
+    found = []
+    for folder, _, files in os.walk(archive.archive_dir):
+        for name in files:
+            path = Path(folder) / name
+            rel = archive.relative(path)
+            if not names.has("sealed_files", rel):
+                found.append((rel, path.name))
+    for rel, name in sorted(found):
+        if name.endswith(".partial"):
             why = "being written by a running capture" if progress.writing else \
                 "left by an interrupted capture"
             report.notes.append(f"{rel}: not sealed by any manifest ({why})")
         else:
             report.notes.append(f"{rel}: not sealed by any manifest{running}")
+    beside = []
     with os.scandir(archive.manifests_dir) as entries:
-        names = sorted(e.name for e in entries if e.is_file())
-    sealed = {n for n in names if n.endswith(".json") and not n.startswith(".")}
-    for name in names:
-        if name in sealed:
-            continue
-        owner = _owner(name)
+        for item in entries:
+            name = item.name
+            if not item.is_file() or (name.endswith(".json") and not name.startswith(".")):
+                continue
+            owner = _owner(name)
+            if owner is None or not names.has("manifests", owner):
+                beside.append((name, owner))
+    for name, owner in sorted(beside):
         if owner is None:  # no capture's: the ledger's are in ledger/, nothing else is here
             report.notes.append(f"manifests/{name}: no manifest seals it, and it is no part "
                                 "of the ledger (it is not evidence)")
-            continue
-        if f"{owner}.json" in sealed:
             continue
         what = "a seal in progress" if progress.writing else "a seal that was interrupted"
         report.notes.append(f"manifests/{name}: belongs to no sealed manifest ({what}; "

@@ -31,7 +31,7 @@ _TOKENIZE = "unicode61 remove_diacritics 0"  # as db.ensure_schema makes the ind
 
 Range = tuple[int | None, int | None]  # document ids from, to (None: unbounded)
 _RANGE_DOCUMENTS = 500  # at least, for a job of their own: each job reads every entry
-_SORTER_KIB = 32 * 1024  # memory for the sorter (cache_size); past it, temporary files
+_SORTER_KIB = 4 * 1024  # memory for the sorter (cache_size); past it, temporary files
 _PENDING_CHARS = 4_000_000  # of texts FTS5 tokenizes at once
 _NAMED = 10  # documents named in a report, with their entries that differ
 

@@ -7,8 +7,10 @@ that a capture which asked a TSA has a token or a pending mark.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from ..core.archive import Archive
@@ -33,6 +35,18 @@ def trusted_roots(archive: Archive, notes: list[str]) -> list[Any]:
         return []
 
 
+def _manifests(archive: Archive, capture_ids: list[str] | None) -> Iterator[Path]:
+    """The sealed manifests (of ``capture_ids``, or all, listed as they come: the folder
+    grows with the archive)."""
+    if capture_ids is not None:
+        yield from (archive.manifests_dir / f"{cid}.json" for cid in capture_ids)
+        return
+    with os.scandir(archive.manifests_dir) as entries:
+        for entry in entries:
+            if entry.name.endswith(".json") and not entry.name.startswith("."):
+                yield archive.manifests_dir / entry.name
+
+
 def check_tokens(archive: Archive, capture_ids: list[str] | None) -> tuple[TokenResults, list[str]]:
     """A job: every RFC 3161 token beside the manifests (or those of ``capture_ids``),
     checked against the manifest's bytes and the trusted roots; and notes.
@@ -45,10 +59,8 @@ def check_tokens(archive: Archive, capture_ids: list[str] | None) -> tuple[Token
     results: TokenResults = {}
     notes: list[str] = []
     roots: list[Any] | None = None
-    for path in manifest.paths(archive.manifests_dir):
+    for path in _manifests(archive, capture_ids):
         capture_id = path.name.removesuffix(".json")
-        if capture_ids is not None and capture_id not in capture_ids:
-            continue
         tokens = token_paths(path)
         if not tokens:
             continue
@@ -100,7 +112,7 @@ def tokens_of(sealed: manifest.Sealed, trusted: Callable[[], list[Any]]) -> Toke
     return {sealed.capture_id: (digest.hexdigest(), checked)}
 
 
-def checkpoint_token_job(archive: Archive, sizes: list[int]) -> Any:
+def checkpoint_token_job(archive: Archive, sizes: Sequence[int]) -> Any:
     """A job: the tokens of the history's checkpoints of these sizes, as findings."""
     from .report import Report
 
@@ -115,16 +127,15 @@ CHECKPOINT = "checkpoint:"  # results' key for a checkpoint's tokens: checkpoint
 
 
 def _checkpoint_tokens(archive: Archive, results: TokenResults, roots: list[Any] | None,
-                       sizes: list[int] | None = None) -> None:
+                       sizes: Sequence[int] | None = None) -> None:
     """Each checkpoint's tokens (``ledger/checkpoints/N.tsr``), over its text (of the
     checkpoints of ``sizes``, or all)."""
     from ..seal.ledger import Ledger
     from ..seal.timestamp import check_token, token_paths
 
     ledger = Ledger(archive.manifests_dir)
-    chosen = sorted(ledger.history().items()) if sizes is None else \
-        [(size, ledger.checkpoint_path(size)) for size in sizes]
-    for size, path in chosen:
+    for size in ledger.history_sizes() if sizes is None else sizes:
+        path = ledger.checkpoint_path(size)
         tokens = token_paths(path)
         if not tokens:
             continue

@@ -12,6 +12,7 @@ in it, once its own leaf is the manifest's (captures.py checks that).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..core.archive import Archive
@@ -34,8 +35,8 @@ def read_checkpoints(archive: Archive, *, listed: bool = True
     except (ValueError, OSError) as exc:
         return None, None, f"unreadable: {exc}"
     if listed:
-        history = ledger.history()
-        newest_size = max(history) if history else None
+        history = ledger.history_sizes()
+        newest_size = history[-1] if history else None
     else:
         newest_size = None
         size = latest.size if latest is not None else 0
@@ -282,7 +283,7 @@ def origin_problems(archive: Archive, origin: str) -> list[str]:
     return []
 
 
-def history_job(archive: Archive, sizes: list[int], keys: list[Any],
+def history_job(archive: Archive, sizes: Sequence[int], keys: list[Any],
                 summarize: bool) -> Any:
     """A job: the history's checkpoints of these sizes, each held to what it claims --
     signed by an admitted key, of this ledger, its root that of as many leaves (from the

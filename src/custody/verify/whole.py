@@ -15,6 +15,7 @@ leaves (captures.py), each group's results taken in order and let go.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from .log_check import (
 from .pool import Job, Pool
 from .proofs import admitted_keys, check_against
 from .report import UNCHECKED, Report
+from .scratch import Scratch
 from .tree import check_tree, history_job, judge, leaf_offsets, read_checkpoints
 
 GROUP = 64  # captures a job checks
@@ -50,17 +52,15 @@ def verify_whole(archive: Archive, against: str | None, workers: int, progress: 
     from .seals import note_unadmitted, read_signers
 
     report = Report(str(archive.root), summarize=summarize)
-    evidence = _evidence_files(archive)
     early_jobs: list[Job] = []
     hashed: dict[Path, int] = {}
     if workers:
         from ..warc.scan import file_sha256
 
-        for path, size in evidence.items():
-            if size > groups_of.SMALL:
-                hashed[path] = len(early_jobs)
-                early_jobs.append(partial(file_sha256, path))
-    with Pool(early_jobs, min(workers, 1)) as early:
+        for path in _large_evidence(archive):
+            hashed[path] = len(early_jobs)
+            early_jobs.append(partial(file_sha256, path))
+    with Scratch() as names, Pool(early_jobs, min(workers, 1)) as early:
         signers = read_signers(archive, report)
         log = plan_log(archive)
         admission, since = admitted_since(log.key_lines, signers)
@@ -68,10 +68,9 @@ def verify_whole(archive: Archive, against: str | None, workers: int, progress: 
         note_unadmitted(archive, signers, admission, report)
         groups, leaves_bytes = leaf_offsets(archive, GROUP)
         size = sum(g[2] for g in groups)
-        on_disk = _manifests_on_disk(archive)
-        extras = _not_in_ledger(archive, on_disk)
-        big = sorted(cid for cid, bytes_ in on_disk.items() if bytes_ > BIG_MANIFEST)
-        del on_disk
+        big = _manifests_on_disk(archive, names)
+        names.add("leaves", Ledger(archive.manifests_dir).iter_leaf_ids())
+        extras = _not_in_ledger(archive, names.only_in("manifests", "leaves"))
         latest, newest, read_error = read_checkpoints(archive)
         sizes = [c.size for c in (latest, newest) if c is not None]
         old = _old_size(against)
@@ -89,7 +88,7 @@ def verify_whole(archive: Archive, against: str | None, workers: int, progress: 
         jobs += [partial(check_range, log.path, start, end, first, log_keys(signers), since,
                          wanted) for start, end, first in log.ranges]
         log_end = len(jobs)
-        history = sorted(Ledger(archive.manifests_dir).history())
+        history = Ledger(archive.manifests_dir).history_sizes()
         jobs += [partial(history_job, archive, history[i:i + 256], keys, summarize)
                  for i in range(0, len(history), 256)]
         from .search_index import ranges
@@ -108,14 +107,13 @@ def verify_whole(archive: Archive, against: str | None, workers: int, progress: 
         if extras:
             jobs.append(partial(groups_of.check_group, ctx,
                                 groups_of.Group(size, leaves_bytes, 0, tuple(extras))))
-        referenced: set[str] = set()
         files_left: list[str] = []  # captures whose WARC files are large, manifests not
         with Pool(jobs, workers) as pool:
             older = 0
             for number in range(group_start, len(jobs)):
                 out = pool.result(number)
                 report.merge(out["findings"])
-                referenced.update(out["paths"])
+                names.add("sealed_files", out["paths"])
                 older += out["older"]
                 files_left += out["big"]
                 _count(report, out["ids"], summarize)
@@ -123,7 +121,7 @@ def verify_whole(archive: Archive, against: str | None, workers: int, progress: 
                 return early.result(-1 - number) if number < 0 else pool.result(number)
 
             for one in plans:
-                _finish_big(archive, one, pool, result, report, referenced)
+                _finish_big(archive, one, pool, result, report, names)
             tree = pool.result(0)
             report.merge(pool.result(1))
             report.merge(pool.result(2))
@@ -132,7 +130,7 @@ def verify_whole(archive: Archive, against: str | None, workers: int, progress: 
             for number in range(log_end, big_start):
                 report.merge(pool.result(number))
         for cid in rest:  # more large captures than the parent holds parsed at once
-            _one_big(archive, ctx, cid, workers, part_bytes, report, referenced)
+            _one_big(archive, ctx, cid, workers, part_bytes, report, names)
         for cid in files_left:
             sealed = manifest.read(archive.manifests_dir / f"{cid}.json")
             groups_of.large_files(archive, sealed, workers, part_bytes, summarize, report)
@@ -149,7 +147,7 @@ def verify_whole(archive: Archive, against: str | None, workers: int, progress: 
                 (latest.origin if latest else "")
             check_against(archive, against, origin, tree["size"], tree["roots"], keys, report)
             _dates(archive, against, latest, report)
-        note_leftovers(archive, referenced, evidence, progress, report)
+        note_leftovers(archive, names, progress, report)
     return report
 
 
@@ -160,39 +158,43 @@ def _count(report: Report, ids: list[str], summarize: bool) -> None:
         report.captures += ids
 
 
-def _evidence_files(archive: Archive) -> dict[Path, int]:
-    """Every file under archive/, and its size."""
-    found = {}
-    for folder, _, names in os.walk(archive.archive_dir):
-        for name in names:
+def _large_evidence(archive: Archive) -> list[Path]:
+    """The files under archive/ larger than a group's job reads itself (their sha256 is
+    taken early, while the rest is planned)."""
+    found = []
+    for folder, _, files in os.walk(archive.archive_dir):
+        for name in files:
             path = Path(folder) / name
             try:
-                found[path] = path.stat().st_size
+                if path.stat().st_size > groups_of.SMALL:
+                    found.append(path)
             except OSError:
                 continue
-    return dict(sorted(found.items()))
+    return sorted(found)
 
 
-def _manifests_on_disk(archive: Archive) -> dict[str, int]:
-    """Every sealed manifest's capture id and size (a dot file is one being written)."""
-    found = {}
-    with os.scandir(archive.manifests_dir) as entries:
-        for entry in entries:
-            if entry.name.endswith(".json") and not entry.name.startswith("."):
-                try:
-                    found[entry.name[:-5]] = entry.stat().st_size
-                except OSError:
-                    found[entry.name[:-5]] = 0
-    return found
+def _manifests_on_disk(archive: Archive, names: Scratch) -> list[str]:
+    """Every sealed manifest's capture id, into ``names`` (a dot file is one being
+    written); those of large manifests, sorted."""
+    big = []
+
+    def walk() -> Any:
+        with os.scandir(archive.manifests_dir) as entries:
+            for entry in entries:
+                if entry.name.endswith(".json") and not entry.name.startswith("."):
+                    try:
+                        if entry.stat().st_size > BIG_MANIFEST:
+                            big.append(entry.name[:-5])
+                    except OSError:
+                        pass
+                    yield entry.name[:-5]
+
+    names.add("manifests", walk())
+    return sorted(big)
 
 
-def _not_in_ledger(archive: Archive, on_disk: dict[str, int]) -> list[str]:
+def _not_in_ledger(archive: Archive, extra: Iterable[str]) -> list[str]:
     """Manifests the ledger does not name, in chain order (sequence, then name)."""
-    from ..seal.ledger import Ledger
-
-    named = Ledger(archive.manifests_dir).leaf_ids()
-    extra = [cid for cid in on_disk if cid not in named]
-    del named
     found = []
     for cid in extra:
         sealed = manifest.read(archive.manifests_dir / f"{cid}.json", lazy=True)
@@ -265,14 +267,10 @@ def _database(archive: Archive, size: int, progress: Any) -> Any:
     if conn is None:
         return report.findings()
     try:
-        check_database_extras(conn, _sealed_ids(archive), report)
+        check_database_extras(conn, archive.manifests_dir, report)
     finally:
         conn.close()
     return report.findings()
-
-
-def _sealed_ids(archive: Archive) -> set[str]:
-    return {p.stem for p in manifest.paths(archive.manifests_dir)}
 
 
 def _search_index(archive: Archive, between: Any) -> Any:
@@ -328,13 +326,13 @@ def _plan_big(archive: Archive, ctx: groups_of.Context, batch: list[manifest.Sea
 
 
 def _finish_big(archive: Archive, planned: Any, pool: Pool, result: Any, report: Report,
-                referenced: set[str]) -> None:
+                names: Scratch) -> None:
     from .records import check_file
 
     one, seal_job, files = planned
     out = pool.result(seal_job)
     report.merge(out["findings"])
-    referenced.update(out["paths"])
+    names.add("sealed_files", out["paths"])
     _count(report, out["ids"], report.summarize)
     if files is None:
         report.add("warc-records", one.capture_id, UNCHECKED,
@@ -345,13 +343,13 @@ def _finish_big(archive: Archive, planned: Any, pool: Pool, result: Any, report:
 
 
 def _one_big(archive: Archive, ctx: groups_of.Context, cid: str, workers: int,
-             part_bytes: int | None, report: Report, referenced: set[str]) -> None:
+             part_bytes: int | None, report: Report, names: Scratch) -> None:
     """A large capture beyond what the parent holds at once: alone, its seal here and its
     files' parts in a pool of their own."""
     sealed = manifest.read(archive.manifests_dir / f"{cid}.json")
     out = groups_of.check_big_seal(ctx, sealed)
     report.merge(out["findings"])
-    referenced.update(out["paths"])
+    names.add("sealed_files", out["paths"])
     _count(report, out["ids"], report.summarize)
     groups_of.large_files(archive, sealed, workers, part_bytes, report.summarize, report)
 

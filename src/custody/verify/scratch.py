@@ -1,0 +1,59 @@
+"""Sets of names as many as the captures, kept on disk while verify runs, so that its
+memory does not grow with the archive: the WARC files the manifests seal, the captures
+the ledger names and those with a manifest. A temporary SQLite file with a small page
+cache holds them; what is asked of it is membership and difference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+
+CACHE_KIB = 2048  # SQLite's page cache for the sets: the whole of their memory
+_TABLES = ("sealed_files", "leaves", "manifests")
+
+
+class Scratch:
+    def __init__(self) -> None:
+        handle, self.path = tempfile.mkstemp(prefix="custody-verify-", suffix=".db")
+        os.close(handle)
+        self.conn = sqlite3.connect(self.path)
+        self.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        self.conn.execute("PRAGMA journal_mode = OFF")
+        self.conn.execute("PRAGMA synchronous = OFF")
+        for table in _TABLES:
+            self.conn.execute(f"CREATE TABLE {table} (name TEXT PRIMARY KEY) WITHOUT ROWID")
+
+    def __enter__(self) -> Scratch:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.conn.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    def add(self, table: str, names: Iterable[str]) -> None:
+        assert table in _TABLES
+        self.conn.executemany(f"INSERT OR IGNORE INTO {table} VALUES (?)",
+                              ((name,) for name in names))
+
+    def has(self, table: str, name: str) -> bool:
+        assert table in _TABLES
+        return self.conn.execute(f"SELECT 1 FROM {table} WHERE name = ?",
+                                 (name,)).fetchone() is not None
+
+    def only_in(self, table: str, other: str) -> Iterator[str]:
+        """The names of ``table`` that ``other`` lacks, in order."""
+        assert table in _TABLES and other in _TABLES
+        for (name,) in self.conn.execute(
+                f"SELECT name FROM {table} WHERE name NOT IN (SELECT name FROM {other}) "
+                "ORDER BY name"):
+            yield name
