@@ -104,3 +104,30 @@ def test_a_line_that_is_no_leaf_is_named_not_taken_for_a_capture(three: Custody)
     result = three("verify", chain_ids(three)[0])
     assert result.exit_code == 1, result.output
     assert "damaged at line 4" in result.output and "sealed" not in result.output
+
+
+def test_verify_id_fails_when_the_leaf_before_it_is_damaged(three: Custody) -> None:
+    leaves = three.root / "manifests" / "ledger" / "leaves"
+    leaves.chmod(0o644)
+    lines = leaves.read_bytes().splitlines(keepends=True)
+    lines[1] = b"x" + lines[1][1:]  # leaf 1's number
+    leaves.write_bytes(b"".join(lines))
+    code, report = three.verify(chain_ids(three)[2])
+    assert code == 1
+    assert any(c["check"] == "chain" and "leaf 1, the one before it" in c["detail"]
+               for c in _failed(report)), report
+
+
+def test_a_narrower_partial_tile_is_kept_and_a_forged_one_fails(three: Custody) -> None:
+    """A store keeps the partial tiles of earlier sizes beside the newest (000.p/2 beside
+    000.p/3): each is the prefix of the newest, and verify holds it to that."""
+    folder = three.root / "manifests" / "ledger" / "tile" / "0" / "000.p"
+    newest = folder / "3"
+    narrower = folder / "2"
+    narrower.write_bytes(newest.read_bytes()[:64])
+    assert three.verify()[0] == 0
+    narrower.write_bytes(bytes([newest.read_bytes()[0] ^ 1]) + newest.read_bytes()[1:64])
+    code, report = three.verify()
+    assert code == 1
+    assert [c["detail"] for c in _failed(report)] == \
+        ["tile/0/000.p/2 is no tile of these leaves"]

@@ -115,8 +115,9 @@ def _link(archive: Archive, sealed: manifest.Sealed, index: int | None,
             problems.append("the first capture names a manifest before it")
     else:
         before = Ledger(archive.manifests_dir).leaf_at(position - 1)
-        if before is None:
-            report.add("chain", cid, UNCHECKED, f"the ledger has no leaf {position - 1}", cid)
+        if before is None:  # (the leaf before a sealed one was written before it)
+            report.add("chain", cid, FAILED, f"the ledger's leaf {position - 1}, the one "
+                       "before it, is missing or not a leaf line", cid)
             return
         try:
             data = (archive.manifests_dir / f"{before.capture_id}.json").read_bytes()
