@@ -131,3 +131,33 @@ def test_a_narrower_partial_tile_is_kept_and_a_forged_one_fails(three: Custody) 
     assert code == 1
     assert [c["detail"] for c in _failed(report)] == \
         ["tile/0/000.p/2 is no tile of these leaves"]
+
+
+def test_the_custody_log_read_in_many_ranges(three: Custody,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A log too long for one job is read in ranges, each job beginning mid-file with the
+    line before it: the same verdicts as one range, a changed line in a middle range
+    named by its number, and a line cut from the middle found where it was cut."""
+    from functools import partial
+
+    from custody.verify import log_check, whole
+
+    monkeypatch.setattr(whole, "plan_log", partial(log_check.plan_log, range_bytes=600))
+    log = three.root / "manifests" / "ledger" / "log.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    assert len(lines) >= 4
+    from custody.core.archive import Archive
+
+    assert len(whole.plan_log(Archive.open(three.root)).ranges) >= 3
+    assert three.verify()[0] == 0
+    log.chmod(0o644)
+    changed = lines.copy()
+    changed[2] = changed[2].replace(b'"seq":3', b'"seq":33')
+    log.write_bytes(b"".join(changed))
+    code, report = three.verify()
+    assert code == 1
+    assert any("line 3: numbered 33, is 3" in c["detail"] for c in _failed(report)), report
+    log.write_bytes(b"".join(lines[:2] + lines[3:]))
+    code, report = three.verify()
+    assert code == 1
+    assert any("line 3: numbered 4, is 3" in c["detail"] for c in _failed(report)), report
