@@ -333,6 +333,35 @@ def test_a_seal_after_its_lease_ran_out_is_refused(tmp_path: Path,
             paused.fence("ledger", "c1")
 
 
+def test_a_dead_workers_seal_lock_is_taken_at_once_a_live_ones_is_not(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    """A seal lock whose owner's heartbeat is gone (killed mid-seal) is taken over within
+    a second, not after its 30 s lease; one whose owner still beats, or that names no
+    owner, is waited for until its lease runs out."""
+    from custody.queue.connection import Patient, connect
+    from custody.queue.names import SEAL_LOCK, worker
+    from custody.queue.sealing import SharedSeal
+
+    client = connect(redis_server.url)
+    patient = Patient(redis_server.url)
+    taker = SharedSeal(client, patient, tmp_path, owner="w2")
+    for held, beating, lease_ms in (("a1:w1", False, 30_000), ("a2:w3", True, 2_500),
+                                    ("no-owner", False, 2_500), ("a3:", False, 2_500)):
+        client.set(SEAL_LOCK, held, px=lease_ms)
+        if beating:
+            client.set(worker("w3"), "1", px=60_000)
+        began = time.monotonic()
+        with taker.held():
+            waited = time.monotonic() - began
+            assert client.get(SEAL_LOCK) == taker.lock_value
+        if held == "a1:w1":
+            assert waited < 3, waited  # the dead's lock: taken at once
+        else:
+            assert waited > 2, (held, waited)  # left to its lease
+        assert client.get(SEAL_LOCK) is None  # released
+        client.delete(worker("w3"))
+
+
 def test_failed_jobs_are_shown_and_retried(tmp_path: Path, redis_server: RedisServer) -> None:
     import socket
 
