@@ -246,3 +246,26 @@ def test_tokens_are_checked_with_their_captures(stamped: Custody) -> None:
     assert [outcome for _, outcome in forked] == ["passed"] * 3
     assert len({cid for cid, _ in forked}) == 3
     assert in_fresh_python(code, str(stamped.root), "0") == forked
+
+
+LARGE = ("import custody.verify.whole as whole, custody.verify.captures as captures\n"
+         "whole.BIG_MANIFEST = 1\ncaptures.SMALL = 1\n")  # every capture taken as large
+
+
+@pytest.mark.parametrize("name", ["database: title changed", "database: resource removed",
+                                  "manifest: field edited", "ledger: leaf hash changed",
+                                  "manifest: removed from the chain"])
+def test_large_captures_are_judged_as_small_ones(stamped: Custody, name: str) -> None:
+    """A capture with a large manifest or large WARC files is checked by the parent and
+    in parts (its place in the chain read from its bytes, its seal and rows in a job of
+    their own): the same verdicts as when it is small, untouched and changed."""
+    assert run_verify(stamped, 2, LARGE)[0] == 0
+    MATRIX[name][0](stamped)
+    small, report_small = run_verify(stamped, 0)
+    for jobs in (0, 2):
+        large, report_large = run_verify(stamped, jobs, LARGE)
+        assert small == large == 1, (name, jobs)
+        failed = sorted((c["check"], c["subject"]) for c in report_large["checks"]
+                        if c["outcome"] == "failed")
+        assert failed == sorted((c["check"], c["subject"]) for c in report_small["checks"]
+                                if c["outcome"] == "failed"), (name, jobs)
