@@ -87,11 +87,14 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
                ["tests/test_guards_alone.py", "tests/test_every_byte.py",
                 "tests/test_tamper_matrix.py", "tests/test_verify.py",
                 "tests/test_verify_blame.py", "tests/test_handover_fails.py",
-                "tests/test_ledger_lines.py"]),
+                "tests/test_ledger_lines.py",
+                "tests/test_pool.py::test_large_captures_are_judged_as_small_ones"]),
     "fencing": (["queue/sealing.py"],
                 ["tests/test_queue_fence.py",
                  "tests/test_queue.py::test_a_killed_workers_job_is_taken_over_and_sealed_once",
-                 "tests/test_queue.py::test_many_workers_sealing_at_once_keep_one_chain"]),
+                 "tests/test_queue.py::test_many_workers_sealing_at_once_keep_one_chain",
+                 "tests/test_queue.py::"
+                 "test_a_dead_workers_seal_lock_is_taken_at_once_a_live_ones_is_not"]),
     "redaction": (["capture/redact.py", "report/secrets.py"],
                   ["tests/test_login.py", "tests/test_secrets.py"]),
 }
