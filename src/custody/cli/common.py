@@ -197,15 +197,16 @@ def log_event(archive: Any, event: str, details: dict[str, Any]) -> None:
 def complete_seals(archive: Any, key: Any, principal: str) -> None:
     """Complete what an interrupted seal left (its checkpoint, the log's signed head, a
     journal entry), as `archive` does first, before anything is handed over: a command
-    that hands over evidence proves it against the ledger's signed checkpoint. A
-    checkpoint that is there and cannot be read is damage, not an interruption: it is
-    left for the handover's verification to refuse."""
-    from ..seal.ledger import Ledger
+    that hands over evidence proves it against the ledger's signed checkpoint. Only
+    what verify itself calls an interrupted seal is completed -- a seal the journal
+    names, or no checkpoint at all yet -- never a checkpoint that is there, whether it
+    cannot be read, is older or does not verify: that is damage, left for the handover's
+    verification to refuse."""
+    from ..seal import journal
     from ..seal.recovery import recover
 
-    try:
-        Ledger(archive.manifests_dir).latest()
-    except (OSError, ValueError):
+    checkpoint = archive.manifests_dir / "ledger" / "checkpoint"
+    if checkpoint.exists() and not journal.pending(archive):
         return
     with archive.lock():
         for found in recover(archive, key=key, principal=principal, crawls=None):

@@ -155,7 +155,9 @@ class Ledger:
                 if raw.endswith(b"\n") and len(parts) > 1:
                     yield parts[1].decode("ascii", "replace")
 
-    def iter_leaves(self) -> Iterator[Leaf]:
+    def iter_leaves(self, *, exact: bool = False) -> Iterator[Leaf]:
+        """The whole leaf lines, in the file's order; ValueError at a line that is not
+        one (with ``exact``, at one not written byte for byte as custody writes it)."""
         path = self.dir / "leaves"
         if not path.exists():
             return
@@ -167,7 +169,12 @@ class Ledger:
                     index, capture_id, digest = raw.decode("ascii").split()
                     leaf = Leaf(int(index), capture_id, bytes.fromhex(digest))
                 except ValueError as exc:
-                    raise ValueError(f"line {number} is not a leaf line ({exc})") from exc
+                    raise ValueError(f"line {number} is not a leaf line") from exc
+                if exact and (raw != f"{index} {capture_id} {digest}\n".encode()
+                              or str(leaf.index) != index or digest != leaf.hash.hex()
+                              or len(leaf.hash) != 32):
+                    raise ValueError(f"line {number} is not written as custody writes a "
+                                     "leaf line (its bytes differ from its fields')")
                 yield leaf
 
     def leaf_at(self, index: int) -> Leaf | None:

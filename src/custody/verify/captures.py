@@ -22,7 +22,7 @@ from typing import Any
 from ..core.archive import Archive
 from ..seal import manifest
 from ..seal.trust import Admission
-from .leaf_lines import leaves_of
+from .leaf_lines import Place, leaves_of, line_at
 from .proofs import which_changed
 from .report import FAILED, PASSED, UNCHECKED, Report
 
@@ -47,6 +47,7 @@ class Context:
     # only their places in the chain and the ledger
     large: frozenset[str] = frozenset()
     roots: list[Any] | None = None  # the trusted TSA roots, loaded once a process
+    line_starts: list[int] = field(default_factory=list)  # where each group's lines start
     log_began: str | None = None  # the custody log's first event's time: a capture sealed
     # after it has its `captured` event, or one was removed
 
@@ -68,31 +69,41 @@ def check_group(ctx: Context, group: Group) -> dict[str, Any]:
     report = Report(str(ctx.archive.root), summarize=ctx.summarize)
     out: dict[str, Any] = {"paths": [], "big": [], "ids": [], "older": 0}
     places = leaves_of(ctx.archive, group.first, group.offset, group.count) \
-        if group.count else [(None, c, None) for c in group.ids]
+        if group.count else [Place(None, c, None) for c in group.ids]
     previous = _previous_sha256(ctx.archive, group)
-    logged = logged_of(ctx, [cid for _, cid, _ in places])
+    before = group.first - 1  # the place of the capture checked last (its sha256: previous)
+    logged = logged_of(ctx, [p.capture_id for p in places])
     conn = database_of(ctx.archive)
     try:
-        for at, (position, cid, leaf) in enumerate(places):
+        for at, (position, cid, leaf, number, raw) in enumerate(places):
             if not cid:  # a line that is no capture's leaf
                 report.add("ledger", "manifests/ledger/leaves", FAILED,
                            (leaf or b"").decode())
+                continue
+            if number is not None and number != position and \
+                    line_at(ctx.archive, ctx.line_starts, number) == raw:
+                report.add("ledger", "manifests/ledger/leaves", FAILED,
+                           f"line {(position or 0) + 1} is a copy of line {number + 1} "
+                           f"(the leaf of {cid}): no capture's leaf")
                 continue
             if position is None:  # sealed, not in the ledger: its place would be this
                 position = group.first + at
                 leaf = b""
             if cid in ctx.large:
                 previous = _place_of_large(ctx, cid, position, leaf, previous, report)
+                before = position
                 continue
             sealed = _read(ctx.archive, cid, report)
             out["ids"].append(cid)
             if sealed is None:
-                previous = Missing(cid)
+                previous, before = Missing(cid), position
                 continue
+            if number is not None and number != position and sealed.sequence == number + 1:
+                position = number  # its line, displaced in the file, and its manifest agree
             _in_ledger(ctx.archive, sealed, position, leaf, report)
             _chain(sealed.capture_id, sealed.sequence, sealed.head.get("chain"), position,
-                   previous, report)
-            previous = sealed.sha256
+                   previous if before == position - 1 else Displaced(), report)
+            previous, before = sealed.sha256, position
             check_capture(ctx, sealed, logged, conn, report, out)
     finally:
         if conn is not None:
@@ -248,6 +259,11 @@ def _leaf_row(archive: Archive, cid: str, leaf_hash: bytes, sequence: int | None
                "; ".join(problems) or f"leaf {position}", cid)
 
 
+class Displaced(str):
+    """In place of the sha256 of the manifest before another: the line before its leaf's
+    in the file is not the leaf before it (lines inserted, removed or swapped)."""
+
+
 class Missing(str):
     """In place of the sha256 of a manifest before another: the capture id of one gone."""
 
@@ -260,6 +276,11 @@ def _chain(cid: str, sequence: int | None, chain: Any, position: int, previous: 
     problems = []
     if sequence != position + 1:
         problems.append(f"sequence {sequence} where {position + 1} was expected")
+    if isinstance(previous, Displaced):
+        report.add("chain", cid, UNCHECKED, f"the line before its leaf's in the leaves file "
+                   f"is not leaf {position - 1}'s: its link is not followed (the ledger "
+                   "check names the lines out of place)", cid)
+        return
     if isinstance(previous, Missing):
         problems.append(f"the manifest before it, {previous}, is missing: its link cannot "
                         "be followed")

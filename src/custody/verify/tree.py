@@ -64,7 +64,7 @@ def check_tree(archive: Archive, sizes: list[int], sealing: frozenset[str]) -> d
     sealing_at_end = [0]  # leaves at the end whose seals the journal names
 
     def hashes(limit: int | None = None) -> Any:
-        for leaf in ledger.iter_leaves():
+        for leaf in ledger.iter_leaves(exact=True):
             if limit is not None:
                 if leaf.index >= limit:
                     return

@@ -24,6 +24,7 @@ from ..core.archive import Archive
 from ..seal import manifest
 from ..seal.ledger import Ledger
 from . import captures as groups_of
+from . import leaf_lines
 from .annotations import check_annotations, check_selectors
 from .log_check import (
     LogPlan,
@@ -41,7 +42,7 @@ from .report import UNCHECKED, Report
 from .scratch import Scratch
 from .tree import check_tree, history_job, judge, leaf_offsets, read_checkpoints
 
-GROUP = 64  # captures a job checks
+GROUP = leaf_lines.GROUP  # captures a job checks
 BIG_MANIFEST = 1 << 20  # a manifest larger than this is of a capture whose files are cut
 PARSED_BUDGET = 96 << 20  # the large manifests the parent holds parsed at once, at most
 
@@ -78,6 +79,7 @@ def verify_whole(archive: Archive, against: str | None, workers: int, progress: 
             sizes.append(old)
         ctx = groups_of.Context(archive, signers, admission, progress.sealing, summarize,
                                 large=frozenset(big), log_began=_began(log.key_lines))
+        ctx.line_starts = [offset for _, offset, _ in groups]
         _logged_without_index(archive, ctx)
         wanted = _log_lines_wanted(archive, latest)
         jobs: list[Job] = [partial(check_tree, archive, sizes, progress.sealing),
