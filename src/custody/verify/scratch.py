@@ -1,15 +1,12 @@
 """Sets of names as many as the captures, kept on disk while verify runs, so that its
 memory does not grow with the archive: the WARC files the manifests seal, the captures
-the ledger names and those with a manifest. A temporary SQLite file with a small page
-cache holds them; what is asked of it is membership and difference.
+the ledger names and those with a manifest. SQLite's private temporary database, with a
+small page cache, holds them; what is asked of it is membership and difference.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sqlite3
-import tempfile
 from collections.abc import Iterable, Iterator
 from types import TracebackType
 
@@ -19,9 +16,9 @@ _TABLES = ("sealed_files", "leaves", "manifests")
 
 class Scratch:
     def __init__(self) -> None:
-        handle, self.path = tempfile.mkstemp(prefix="custody-verify-", suffix=".db")
-        os.close(handle)
-        self.conn = sqlite3.connect(self.path)
+        # "": SQLite's private temporary database, a file it unlinks as soon as it opens
+        # it (in TMPDIR), so that nothing is left behind however verify ends
+        self.conn = sqlite3.connect("")
         self.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         self.conn.execute("PRAGMA journal_mode = OFF")
         self.conn.execute("PRAGMA synchronous = OFF")
@@ -37,8 +34,6 @@ class Scratch:
 
     def close(self) -> None:
         self.conn.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
 
     def add(self, table: str, names: Iterable[str]) -> None:
         assert table in _TABLES
