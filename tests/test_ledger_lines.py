@@ -240,3 +240,18 @@ def test_a_checkpoint_verify_fails_is_not_repaired_by_a_handover(three: Custody,
     after = {p.name: p.read_bytes() for p in ledger.iterdir() if p.is_file()}
     assert {n: after[n] for n in ("checkpoint",)} == {n: found[n] for n in ("checkpoint",)}
     assert ("checkpoint.sig" in after) == ("checkpoint.sig" in found)
+
+
+def test_files_that_are_no_part_of_the_ledger_are_noted(three: Custody) -> None:
+    ledger = three.root / "manifests" / "ledger"
+    (ledger / "stray").write_text("x")
+    (ledger / "checkpoints" / "junk").write_text("x")
+    (ledger / "checkpoints" / ".9.tmp").write_text("x")
+    (three.root / "manifests" / "sub").mkdir()
+    code, report = three.verify()
+    assert code == 0
+    notes = "\n".join(report["notes"])
+    assert "manifests/ledger/stray: no part of the ledger" in notes
+    assert "manifests/ledger/checkpoints/junk: no part of the ledger" in notes
+    assert "manifests/ledger/checkpoints/.9.tmp: left by an interrupted write" in notes
+    assert "manifests/sub/: a folder that is no part of the evidence" in notes

@@ -5,6 +5,7 @@ running, interrupted, or whose sealing did not finish."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,10 @@ def note_leftovers(archive: Archive, names: Scratch, progress: Any, report: Repo
     with os.scandir(archive.manifests_dir) as entries:
         for item in entries:
             name = item.name
+            if item.is_dir(follow_symlinks=False) and name != "ledger":
+                report.notes.append(f"manifests/{name}/: a folder that is no part of the "
+                                    "evidence (nothing in it is checked)")
+                continue
             if not item.is_file() or (name.endswith(".json") and not name.startswith(".")):
                 continue
             owner = _owner(name)
@@ -50,6 +55,7 @@ def note_leftovers(archive: Archive, names: Scratch, progress: Any, report: Repo
         what = "a seal in progress" if progress.writing else "a seal that was interrupted"
         report.notes.append(f"manifests/{name}: belongs to no sealed manifest ({what}; "
                             "it is not evidence)")
+    _ledger_strays(archive, report)
     unfinished = journal.pending(archive)
     for entry in unfinished:
         if entry.kind == journal.IMPORT:
@@ -86,3 +92,29 @@ def _owner(name: str) -> str | None:
         if marker in base:
             return base.split(marker, 1)[0]
     return None
+
+
+_LEDGER = {"leaves", "log.jsonl", "log.head", "checkpoint", "checkpoint.sig", "origin",
+           "tile", "checkpoints"}
+_HISTORY = re.compile(r"[0-9]+(\.tsr|\.[0-9]+\.tsr)?")
+
+
+def _ledger_strays(archive: Archive, report: Report) -> None:
+    """Files in the ledger's folder, and in its checkpoints' history, that are none of
+    its own (a file an interrupted write left, ``.NAME.tmp``, is said as such)."""
+    folder = archive.manifests_dir / "ledger"
+    found = []
+    for where, allowed in ((folder, _LEDGER.__contains__),
+                           (folder / "checkpoints", _HISTORY.fullmatch)):
+        try:
+            entries = os.scandir(where)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        with entries:
+            for item in entries:
+                if not allowed(item.name):
+                    found.append(archive.relative(Path(item.path)))
+    for rel in sorted(found):
+        why = "left by an interrupted write" if rel.endswith(".tmp") and \
+            Path(rel).name.startswith(".") else "no part of the ledger"
+        report.notes.append(f"{rel}: {why} (it is not evidence, and nothing checks it)")
