@@ -225,8 +225,9 @@ def check_own_checkpoint(archive: Archive, cid: str, index: int, keys: list[Any]
     """The checkpoint signed when the capture's leaf entered the ledger (``checkpoints/N``,
     N its leaf's number plus one): signed by an admitted key, of that size, and its root
     that of the ledger's first N leaves, from the tiles. (One a later seal's recovery
-    wrote over several leaves may be missing: then nothing is said.)"""
-    from ..seal.note import note_signers
+    wrote over several leaves may be missing: then nothing is said here, and the custody
+    log's record of the checkpoint each seal signed says whether one is gone.)"""
+    from ..seal.note import note_signers, well_formed
 
     size = index + 1
     path = archive.manifests_dir / "ledger" / "checkpoints" / str(size)
@@ -257,6 +258,8 @@ def check_own_checkpoint(archive: Archive, cid: str, index: int, keys: list[Any]
                 _tiles_differ(report, cid)
         if not note_signers(text, keys):
             problems.append("not signed by an admitted key")
+        if not well_formed(text):
+            problems.append("not a signed note as custody writes it")
     report.add("checkpoint", f"manifests/ledger/checkpoints/{size}",
                FAILED if problems else PASSED,
                "; ".join(problems) or f"the ledger as {cid} entered it", cid)
