@@ -277,9 +277,12 @@ def _chain(cid: str, sequence: int | None, chain: Any, position: int, previous: 
     if sequence != position + 1:
         problems.append(f"sequence {sequence} where {position + 1} was expected")
     if isinstance(previous, Displaced):
-        report.add("chain", cid, UNCHECKED, f"the line before its leaf's in the leaves file "
-                   f"is not leaf {position - 1}'s: its link is not followed (the ledger "
-                   "check names the lines out of place)", cid)
+        if problems:
+            report.add("chain", cid, FAILED, "; ".join(problems), cid)
+        else:
+            report.add("chain", cid, UNCHECKED, f"the line before its leaf's in the leaves "
+                       f"file is not leaf {position - 1}'s: its link is not followed (the "
+                       "ledger check names the lines out of place)", cid)
         return
     if isinstance(previous, Missing):
         problems.append(f"the manifest before it, {previous}, is missing: its link cannot "
