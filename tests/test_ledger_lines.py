@@ -255,3 +255,36 @@ def test_files_that_are_no_part_of_the_ledger_are_noted(three: Custody) -> None:
     assert "manifests/ledger/checkpoints/junk: no part of the ledger" in notes
     assert "manifests/ledger/checkpoints/.9.tmp: left by an interrupted write" in notes
     assert "manifests/sub/: a folder that is no part of the evidence" in notes
+
+
+def test_a_leaf_line_for_no_capture_fails_verify_id_with_exit_1(three: Custody) -> None:
+    _append(three.root / "manifests" / "ledger" / "leaves",
+            b"3 20261205T000000Z-deadbeef " + b"a" * 64 + b"\n")
+    for cid in chain_ids(three):
+        result = three("verify", cid)
+        assert result.exit_code == 1, result.output
+        assert "20261205T000000Z-deadbeef" in result.output
+
+
+def test_a_capture_named_twice_is_counted_once(three: Custody) -> None:
+    leaves = three.root / "manifests" / "ledger" / "leaves"
+    first = leaves.read_bytes().splitlines()[0].split()
+    _append(leaves, b" ".join([b"3", *first[1:]]) + b"\n")  # renumbered: not a plain copy
+    code, report = three.verify()
+    assert code == 1
+    assert sorted(report["captures"]) == sorted(chain_ids(three))
+    assert "FAILED: 3 captures" in three("verify").output
+
+
+def test_a_checkpoint_gone_from_the_history_too_is_not_signed_again(three: Custody,
+                                                                    tmp_path: Path) -> None:
+    """No checkpoint copy and none in the history for the ledger's size: not a seal
+    interrupted (the history's is written first), so a handover does not sign one over
+    the removal."""
+    ledger = three.root / "manifests" / "ledger"
+    for name in ("checkpoint", "checkpoint.sig", "checkpoints/3"):
+        (ledger / name).unlink()
+    result = three("bundle", chain_ids(three)[-1], "-o", str(tmp_path / "b"))
+    assert result.exit_code == 1, result.output
+    assert not (ledger / "checkpoint").exists()
+    assert not (ledger / "checkpoints" / "3").exists()

@@ -199,15 +199,21 @@ def complete_seals(archive: Any, key: Any, principal: str) -> None:
     journal entry), as `archive` does first, before anything is handed over: a command
     that hands over evidence proves it against the ledger's signed checkpoint. Only
     what verify itself calls an interrupted seal is completed -- a seal the journal
-    names, or no checkpoint at all yet -- never a checkpoint that is there, whether it
-    cannot be read, is older or does not verify: that is damage, left for the handover's
-    verification to refuse."""
+    names, or a checkpoint written into the history (``checkpoints/N``, the first
+    step) whose copy was not yet -- never a checkpoint that is there, whether it cannot
+    be read, is older or does not verify, nor one missing from the history: that is
+    damage, left for the handover's verification to refuse."""
     from ..seal import journal
+    from ..seal.history import History
     from ..seal.recovery import recover
 
-    checkpoint = archive.manifests_dir / "ledger" / "checkpoint"
-    if checkpoint.exists() and not journal.pending(archive):
-        return
+    ledger = archive.manifests_dir / "ledger"
+    if not journal.pending(archive):
+        if (ledger / "checkpoint").exists():
+            return
+        size = History.open(archive.root).ledger.size
+        if not size or not (ledger / "checkpoints" / str(size)).is_file():
+            return
     with archive.lock():
         for found in recover(archive, key=key, principal=principal, crawls=None):
             click.echo(f"custody: note: {found.note}", err=True)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.atomic import write_atomic
+from ..core.errors import ArchiveError
 from . import merkle
 from .tiles import Tiles
 
@@ -117,7 +118,13 @@ class History:
             history.changed = history.rebuilt = True
         history._catch_up_ledger()
         history._catch_up_log()
-        history._catch_up_chain()
+        try:
+            history._catch_up_chain()
+        except ArchiveError as exc:
+            if write:
+                raise
+            history.damage = history.damage or exc.args[0]  # a reader goes on without it
+            history.chain = None
         return history
 
     @classmethod
@@ -165,8 +172,6 @@ class History:
                 if not self.writing:  # a reader reads what comes before; verify says more
                     self.damage = damage
                     break
-                from ..core.errors import ArchiveError
-
                 raise ArchiveError(f"manifests/ledger/leaves is damaged ({damage}): nothing "
                                    "can be sealed after it; `custody verify` says more",
                                    where=str(self.root)) from exc
@@ -248,8 +253,6 @@ class History:
             return [self.ledger.size, hashlib.sha256(data).hexdigest(), capture_id]
         if self.log.captured is not None and self.log.captured[0] == capture_id:
             return [self.ledger.size, self.log.captured[1], capture_id]
-        from ..core.errors import ArchiveError
-
         raise ArchiveError(f"the ledger's last leaf, {capture_id}, has neither its manifest "
                            "nor a `captured` event in the custody log", where=str(self.root))
 
@@ -323,8 +326,6 @@ def forget(root: Path) -> None:
 
 
 def _refuse(name: str, count: int, what: str) -> None:
-    from ..core.errors import ArchiveError
-
     raise ArchiveError(
         f"{name} no longer begins with what custody last saw of it ({count} {what}): lines "
         "were removed or changed. Nothing is written over it (`custody verify` names what "

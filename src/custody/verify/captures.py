@@ -101,8 +101,9 @@ def check_group(ctx: Context, group: Group) -> dict[str, Any]:
             if number is not None and number != position and sealed.sequence == number + 1:
                 position = number  # its line, displaced in the file, and its manifest agree
             _in_ledger(ctx.archive, sealed, position, leaf, report)
+            link = previous if before == position - 1 or position == 0 else Displaced()
             _chain(sealed.capture_id, sealed.sequence, sealed.head.get("chain"), position,
-                   previous if before == position - 1 else Displaced(), report)
+                   None if position == 0 else link, report)
             previous, before = sealed.sha256, position
             check_capture(ctx, sealed, logged, conn, report, out)
     finally:

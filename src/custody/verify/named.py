@@ -208,8 +208,10 @@ def _key_lines(archive: Archive, report: Report) -> list[tuple[int, bytes]]:
 
     history = History.open(archive.root)
     if history.damage is not None:  # (not this capture's; the whole verify says more)
+        damage = history.damage
         report.add("ledger", "manifests/ledger/leaves", FAILED,
-                   f"damaged at {history.damage}; the leaves before it are read")
+                   f"damaged at {damage}; the leaves before it are read"
+                   if damage.startswith("line ") else damage)
     numbers = [number for number, _, _ in history.log.key_lines]
     return list(zip(numbers, history.key_lines(), strict=True))
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from types import TracebackType
 
 CACHE_KIB = 2048  # SQLite's page cache for the sets: the whole of their memory
-_TABLES = ("sealed_files", "leaves", "manifests")
+_TABLES = ("sealed_files", "leaves", "manifests", "checked")
 
 
 class Scratch:
@@ -52,3 +52,7 @@ class Scratch:
                 f"SELECT name FROM {table} WHERE name NOT IN (SELECT name FROM {other}) "
                 "ORDER BY name"):
             yield name
+
+    def count(self, table: str) -> int:
+        assert table in _TABLES
+        return int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])

@@ -118,7 +118,7 @@ def verify_whole(archive: Archive, against: str | None, workers: int, progress: 
                 names.add("sealed_files", out["paths"])
                 older += out["older"]
                 files_left += out["big"]
-                _count(report, out["ids"], summarize)
+                _count(report, out["ids"], names)
             def result(number: int) -> Any:  # a negative number: one of the early jobs
                 return early.result(-1 - number) if number < 0 else pool.result(number)
 
@@ -150,13 +150,18 @@ def verify_whole(archive: Archive, against: str | None, workers: int, progress: 
             check_against(archive, against, origin, tree["size"], tree["roots"], keys, report)
             _dates(archive, against, latest, report)
         note_leftovers(archive, names, progress, report)
+        if report.summarize:
+            report.captured = names.count("checked")
+        else:
+            report.captures = list(dict.fromkeys(report.captures))
     return report
 
 
-def _count(report: Report, ids: list[str], summarize: bool) -> None:
-    if summarize:
-        report.captured += len(ids)
-    else:
+def _count(report: Report, ids: list[str], names: Scratch) -> None:
+    """The captures checked, each once (a leaves line copied or edited names one twice);
+    the list of them, unless the report is summarized."""
+    names.add("checked", ids)
+    if not report.summarize:
         report.captures += ids
 
 
@@ -335,7 +340,7 @@ def _finish_big(archive: Archive, planned: Any, pool: Pool, result: Any, report:
     out = pool.result(seal_job)
     report.merge(out["findings"])
     names.add("sealed_files", out["paths"])
-    _count(report, out["ids"], report.summarize)
+    _count(report, out["ids"], names)
     if files is None:
         report.add("warc-records", one.capture_id, UNCHECKED,
                    "the manifest's lists of files and records cannot be read", one.capture_id)
@@ -352,7 +357,7 @@ def _one_big(archive: Archive, ctx: groups_of.Context, cid: str, workers: int,
     out = groups_of.check_big_seal(ctx, sealed)
     report.merge(out["findings"])
     names.add("sealed_files", out["paths"])
-    _count(report, out["ids"], report.summarize)
+    _count(report, out["ids"], names)
     groups_of.large_files(archive, sealed, workers, part_bytes, report.summarize, report)
 
 
