@@ -284,14 +284,15 @@ def test_a_runaway_query_ends_at_its_time_limit(sealed: Custody) -> None:
     assert "--timeout" in one_line_error(result.output)
 
 
-def test_ctrl_c_ends_a_runaway_query(sealed: Custody) -> None:
+@pytest.mark.parametrize("signum", [2, 15])  # Ctrl-C, and SIGTERM as a service manager sends it
+def test_ctrl_c_ends_a_runaway_query(sealed: Custody, signum: int) -> None:
     env = dict(os.environ, CUSTODY_ROOT=str(sealed.root))
     proc = subprocess.Popen([str(Path(sys.executable).with_name("custody")), "query",
                              "--timeout", "300", RUNAWAY], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     time.sleep(1.0)
     sent = time.monotonic()
-    proc.send_signal(2)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=20)
     assert time.monotonic() - sent < 3
     assert proc.returncode == 130 and "interrupted" in one_line_error(err)

@@ -62,6 +62,7 @@ class CustodyGroup(click.Group):
         return command if isinstance(command, click.Command) else None
 
     def invoke(self, ctx: click.Context) -> Any:
+        _terminate_as_interrupt()
         try:
             return super().invoke(ctx)
         except CustodyError as exc:
@@ -75,6 +76,21 @@ class CustodyGroup(click.Group):
             fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), ExitCode.ARCHIVE)
         except sqlite3.Error as exc:  # the same, as SQLite says it; or a locked database
             fail(f"database: {exc}", ExitCode.ARCHIVE)
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM ends a command as Ctrl-C does (exit 130, "interrupted", what it holds
+    released and removed), where the command sets no handler of its own (`archive`,
+    `serve` and `watch run` do)."""
+    import signal
+    import threading
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 @click.group(cls=CustodyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -85,16 +85,17 @@ def open_for_query(path: Path) -> sqlite3.Connection:
 def run_query(conn: sqlite3.Connection, sql: str, params: Iterable[Any] = (), *,
               timeout: float | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Columns and rows; QueryError for what SQLite refuses, and when the query runs past
-    ``timeout`` seconds; KeyboardInterrupt when Ctrl-C ends it (it is checked as it runs,
+    ``timeout`` seconds; KeyboardInterrupt when Ctrl-C or SIGTERM ends it (it is checked as it runs,
     so a runaway recursive query ends too)."""
     import signal
     import threading
     import time
 
     interrupted = []
-    previous = None
+    previous = {}
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: interrupted.append(True))
     deadline = time.monotonic() + timeout if timeout is not None else None
 
     def stop() -> int:
@@ -119,5 +120,5 @@ def run_query(conn: sqlite3.Connection, sql: str, params: Iterable[Any] = (), *,
         raise QueryError(message) from exc
     finally:
         conn.set_progress_handler(None, 0)
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
