@@ -82,7 +82,7 @@ def _check_one(archive: Archive, sealed: manifest.Sealed, files: dict[str, str],
     cid = sealed.capture_id
     present = [p for p in (sealed.path.with_name(sealed.path.name + ".sig"),
                            archive.manifests_dir / f"{cid}.SHA256SUMS",
-                           *token_paths(sealed.path)) if p.exists()]
+                           *token_paths(sealed.path)) if p.is_file()]
     failures = 0
     for path in present:
         want = files.get(path.name)
@@ -102,7 +102,7 @@ def _check_one(archive: Archive, sealed: manifest.Sealed, files: dict[str, str],
     for name in sorted(n for n in files if "/" in n):  # in the ledger: the checkpoint
         path = archive.manifests_dir / name            # signed over it, and its tokens
         what = "checkpoint token" if ".tsr" in name else "checkpoint"
-        if not path.exists():
+        if not path.is_file():
             failures += 1
             report.add("checkpoint", f"manifests/{name}", FAILED, f"the custody log "
                        f"records this {what} (of the seal of {cid}), and it is missing", cid)
@@ -121,4 +121,8 @@ def _check_one(archive: Archive, sealed: manifest.Sealed, files: dict[str, str],
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """The file's sha256; for one that cannot be read, why (it matches no recorded one)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"

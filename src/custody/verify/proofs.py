@@ -236,7 +236,8 @@ def check_own_checkpoint(archive: Archive, cid: str, index: int, keys: list[Any]
     except FileNotFoundError:
         return
     except (OSError, UnicodeDecodeError) as exc:
-        report.add("checkpoint", f"checkpoints/{size}", FAILED, f"unreadable ({exc})", cid)
+        report.add("checkpoint", f"manifests/ledger/checkpoints/{size}", FAILED,
+                   f"unreadable ({getattr(exc, 'strerror', None) or exc})", cid)
         return
     problems = []
     try:
