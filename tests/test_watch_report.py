@@ -40,7 +40,8 @@ def test_a_change_is_reported_for_a_court(custody: Custody, tmp_path: Path) -> N
     assert '<span class="removed">' in html and '<span class="added">' in html
     assert "crossing would stay open for three days" in html
     # the page as the browser showed it in each capture, side by side
-    assert html.count("data:image/png;base64,") == 2 and 'class="sides"' in html
+    assert html.count("data:image/png;base64,") == 3 and 'class="sides"' in html
+    assert "Where the screenshots differ" in html  # outlined on the later one
     (reported,) = log_events(custody.root, "reported")
     assert reported["details"]["change_seq"] == seq
     assert reported["details"]["capture_ids"] == [before, after]
@@ -71,3 +72,29 @@ def test_what_cannot_be_reported(custody: Custody, tmp_path: Path) -> None:
     neither = custody("report", "-o", out)
     assert neither.exit_code == 2 and not Path(out).exists()
     assert json.loads(custody.ok("watch", "changes", "--json").stdout)["changes"] == []
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"),
+                    reason="Debian's chromium is not installed (./scripts/setup installs it)")
+def test_a_repainted_page_is_a_screenshot_change_with_its_regions(custody: Custody,
+                                                                  tmp_path: Path) -> None:
+    """The same words, a large panel repainted: a browser watch finds a ``screenshot``
+    change (the share of pixels and the regions in its diff), while a small square that
+    changes colour on every run raises nothing; its report outlines where the screenshots
+    differ."""
+    with ChangingSite() as site:
+        custody.ok("watch", "add", site.url + "/painted", "--every", "1s", "--browser")
+        assert [o["status"] for o in run_once(custody)] == ["baseline"]
+        next_interval()
+        assert [o["status"] for o in run_once(custody)] == ["same"]  # the square changed
+        site.phase = "repainted"
+        next_interval()
+        assert [o["kinds"] for o in run_once(custody)] == [["screenshot"]]
+    (change,) = changes(custody)
+    assert change["counts"]["screenshot_permille"] >= 100
+    assert "of its pixels differ" in change["diff"] and "regions:" in change["diff"]
+    out = tmp_path / "change.html"
+    custody.ok("report", "--change", str(change["seq"]), "-o", str(out))
+    html = out.read_text(encoding="utf-8")
+    assert "Where the screenshots differ" in html
+    assert html.count("data:image/png;base64,") == 3

@@ -27,7 +27,8 @@ import sqlite3
 from typing import Any
 
 EVENTS = ("watch-added", "watch-removed", "watch-paused", "watch-resumed", "watch-changed")
-CHANGE_KINDS = ("text", "gone", "returned", "redirected", "media-removed", "tls")
+CHANGE_KINDS = ("text", "gone", "returned", "redirected", "media-removed", "tls",
+                "screenshot")
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS watches (id TEXT PRIMARY KEY, url TEXT NOT NULL, every "

@@ -21,6 +21,8 @@ table.sides td { width: 50%; }
 table.sides figure { margin: 0; }
 table.sides img { width: 100%; border: 1px solid #999; display: block; }
 pre.diff .added { background: #e6f4ea; } pre.diff .removed { background: #fce8e6; }
+figure.difference { margin: 0; } figure.difference img { max-width: 100%;
+  border: 1px solid #999; }
 """
 
 
@@ -114,7 +116,27 @@ def _screenshots(page: str, before: Report, after: Report) -> str:
                      f'src="data:image/png;base64,{base64.b64encode(png).decode()}">'
                      "</figure></td>")
     return ('<h2>The page, before and after</h2><table class="sides"><tbody><tr>'
-            + "".join(cells) + "</tr></tbody></table>")
+            + "".join(cells) + "</tr></tbody></table>" + _difference(page, shots))
+
+
+def _difference(page: str, shots: list[bytes | None]) -> str:
+    """Where the two screenshots differ, outlined on the later one (watch/pixels.py)."""
+    from ..watch.pixels import CHANNEL_STEP, difference, marked
+
+    if shots[0] is None or shots[1] is None:
+        return ""
+    try:
+        found = difference(shots[0], shots[1])
+        image = marked(shots[1], found.regions)
+    except (ValueError, OSError):
+        return ""
+    return (f"<h2>Where the screenshots differ</h2><p>{found.share:.1%} of the pixels "
+            f"differ (a channel by more than {CHANNEL_STEP} of 255, or covered by one "
+            f"screenshot only), in {len(found.regions) + found.more_regions} regions, "
+            "outlined in red on the later screenshot. Computed now from the two sealed "
+            "screenshots; the change's diff records the same figure.</p>"
+            f'<figure class="difference"><img alt="the differences on {text(page)}" '
+            f'src="data:image/png;base64,{base64.b64encode(image).decode()}"></figure>')
 
 
 def _commands(change: Any) -> str:

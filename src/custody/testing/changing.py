@@ -11,7 +11,10 @@ raise nothing: the time of the request in three forms, a view counter that count
 rotating ad (text and banner image), a "picture of the day" that rotates, a fresh CSRF
 token and nonce; and a live feed no default rule knows (a watch ignores it with
 ``--ignore .live-feed``). ``/hang`` never answers. ``/scripted`` has its text written by
-a script (``edited`` rewords it too). ``/w/N`` are plain pages for the benchmark.
+a script (``edited`` rewords it too). ``/painted`` says the same words every time,
+above a large panel that ``repainted`` turns from blue to red, and below it a small
+square of another colour on every visit (a badge, an ad). ``/w/N`` are plain pages
+for the benchmark.
 """
 
 from __future__ import annotations
@@ -115,6 +118,15 @@ class _Handler(BaseHTTPRequestHandler):
                              f'<body><article id="out"></article><script>document.'
                              f'getElementById("out").innerHTML = "<p>{said}</p>";</script>'
                              f"</body></html>").encode())
+        elif path == "/painted":  # the same words; its large panel repainted (``repainted``)
+            visit = next(site.visits)
+            colour = "#b00020" if site.phase == "repainted" else "#1d4f91"
+            self._send(200, (f"<!doctype html><html><head><title>Painted</title><style>"
+                             f"body{{margin:0}} #panel{{width:100%;height:900px;"
+                             f"background:{colour}}}</style></head><body><p>{PARAGRAPHS[0]}"
+                             f'</p><div id="panel"></div><div style="width:48px;height:48px;'
+                             f'background:hsl({visit * 67 % 360},70%,50%)"></div>'
+                             "</body></html>").encode())
         elif path == "/login":
             self._send(200, LOGIN)
         elif path == "/hang":  # a site that never answers

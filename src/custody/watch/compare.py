@@ -7,7 +7,9 @@ a redirect to a login, a page that says it is not available, no answer at all; a
 gone page gone another way), ``returned`` (there again after it was gone),
 ``redirected`` (it now ends at another address), ``media-removed`` (images, video,
 audio the page showed and shows no more), ``tls`` (the server presents another
-certificate). A passing error (429, 5xx) is no change: the
+certificate), ``screenshot`` (a browser watch's screenshot: a share of its pixels past
+watch/pixels.py's THRESHOLD differ, the regions named). A passing error (429, 5xx) is no
+change: the
 next run looks again, and is compared with the last page that answered.
 """
 
@@ -171,3 +173,34 @@ def _sentences(before: Observation, after: Observation) -> tuple[dict[str, int],
         lines += [f"- {s}" for s in before.sentences[i1:i2]]
         lines += [f"+ {s}" for s in after.sentences[j1:j2]]
     return counts, lines
+
+
+def with_screenshots(root: Any, change: Change | None, before: Observation,
+                     after: Observation) -> Change | None:
+    """A browser watch's change, with its screenshots compared (watch/pixels.py): a
+    ``screenshot`` change when the share of pixels that differ reaches the threshold,
+    and the figure and regions in the diff beside any other change. Nothing when either
+    capture does not show the page (gone, a passing error) or has no screenshot."""
+    from .pixels import THRESHOLD, difference, screenshot
+
+    base = change.before if change is not None else before
+    if state_of(after) is not None or after.transient() or after.unfollowed or \
+            state_of(base) is not None or base.unfollowed:
+        return change
+    shots = [screenshot(root, seen.capture_id, seen.final_url) for seen in (base, after)]
+    if shots[0] is None or shots[1] is None:
+        return change
+    try:
+        found = difference(shots[0], shots[1])
+    except ValueError:
+        return change
+    if change is None and found.share < THRESHOLD:
+        return None
+    if change is None:
+        change = Change([], base, after, {}, None, "\n".join(_header(base, after)))
+    if found.share >= THRESHOLD:
+        change.kinds.append("screenshot")
+        change.reason = change.reason or f"{found.share:.0%} of the screenshot's pixels differ"
+    change.counts["screenshot_permille"] = round(found.share * 1000)
+    change.diff += "\n" + found.line()
+    return change

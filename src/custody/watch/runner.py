@@ -40,7 +40,7 @@ from ..capture.settings import Settings
 from ..core.archive import Archive
 from ..core.errors import ArchiveLocked, CustodyError, UsageError
 from ..seal.log_events import catch_up
-from .compare import Change, compare, state_of
+from .compare import Change, compare, state_of, with_screenshots
 from .observe import observe
 from .state import WatchState
 from .watches import Watch, list_watches
@@ -271,6 +271,8 @@ class Runner:
                                   watch.ignore) \
                 if text_capture and text_capture != previous else None
         change = compare(before, after, text_before) if before is not None else None
+        if watch.browser and before is not None:
+            change = with_screenshots(self.archive.root, change, before, after)
         seq = self._record(watch, change) if change is not None else None
         shows_page = state_of(after) is None and not after.transient() and \
             not after.unfollowed
