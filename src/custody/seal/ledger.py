@@ -34,7 +34,7 @@ from ..core import faults, sshsig
 from ..core.atomic import write_atomic
 from ..core.torn import cut_torn, tail_torn
 from . import merkle
-from .note import key_name, sign_note
+from .note import key_name, sign_note, signed_before
 from .tiles import Tiles
 
 if TYPE_CHECKING:
@@ -245,7 +245,8 @@ class Ledger:
         self._refuse_if_cut(history)
         origin = self.origin()
         root = base64.b64encode(history.root_hash()).decode()
-        text = self._written(size, origin, root, key, principal)
+        text = signed_before(self.checkpoint_path(size), [origin, str(size), root],
+                             key_name(principal), key)
         if text is None:
             last = bytes.fromhex(history.log.last_sha256) if history.log.last_sha256 else b""
             log = f"{LOG_EXTENSION} {history.log.count} {base64.b64encode(last).decode()}"
@@ -260,24 +261,6 @@ class Ledger:
         write_atomic(self.dir / "checkpoint", text.encode())
         faults.after("seal.checkpoint")
         return parse_checkpoint(text)
-
-    def _written(self, size: int, origin: str, root: str, key: Ed25519PrivateKey,
-                 principal: str) -> str | None:
-        """The checkpoint of this size the history already holds, when it is this ledger's
-        (its origin, size and root) and signed by this key: an interrupted seal's, kept
-        as it is, since the custody log and RFC 3161 tokens may vouch for its bytes."""
-        from .note import note_signers
-
-        try:
-            text = self.checkpoint_path(size).read_text()
-        except (OSError, UnicodeDecodeError):
-            return None
-        lines = text.split("\n")
-        if lines[:3] != [origin, str(size), root]:
-            return None
-        if not note_signers(text, [(key_name(principal), key.public_key())]):
-            return None
-        return text
 
     def _refuse_if_cut(self, history: History) -> None:
         """ArchiveError when the signed checkpoint names more leaves than the ledger holds,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterable
+from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -82,3 +83,17 @@ def note_signers(text: str, keys: Iterable[tuple[str, Ed25519PublicKey]]) -> lis
                     continue
                 good.append(name)
     return good
+
+
+def signed_before(path: Path, head: list[str], name: str,
+                  key: Ed25519PrivateKey) -> str | None:
+    """The note at ``path`` when its first lines are ``head`` and ``key`` (as ``name``)
+    signed it: a checkpoint an interrupted seal wrote into the history, kept as it is
+    (the custody log and RFC 3161 tokens may vouch for its bytes); None otherwise."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if text.split("\n")[:len(head)] != head:
+        return None
+    return text if note_signers(text, [(name, key.public_key())]) else None

@@ -11,7 +11,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import actions, annotating, auth, pages
+from . import actions, annotating, auth, pages, watching
 from .security import Guard, GuardSettings
 from .workbench import HERE, Workbench
 
@@ -38,6 +38,8 @@ ROUTES = [
     Route("/cases/{case:str}/export", annotating.export, methods=["POST"]),
     Route("/cases/{case:str}/change", annotating.case_change, methods=["POST"]),
     Route("/search", pages.search),
+    Route("/watches", watching.watches_page),
+    Route("/watches/{watch_id:str}", watching.watch_page),
     Route("/capture", actions.new_capture),
     Route("/capture", actions.start_capture, methods=["POST"]),
     Route("/jobs/{job_id:str}", actions.job_page),

@@ -1,0 +1,50 @@
+"""The workbench's watch pages: the watches, all or a case's, each with its schedule and
+last run; and a watch's timeline, the URL's captures newest first with the change found
+between two of them, its diff, and the command that reports it for a court."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from conftest import Custody
+from custody.testing.changing import ChangingSite
+from custody.testing.serving import serving
+from test_watch import changes, next_interval, run_once
+
+
+def test_the_watches_and_a_watch_s_timeline(custody: Custody) -> None:
+    custody.ok("case", "create", "Convoy")
+    with ChangingSite() as site:
+        url = site.url + "/statement"
+        custody.ok("watch", "add", url, "--every", "1s", "--case", "Convoy")
+        custody.ok("watch", "add", site.url + "/w/1", "--every", "6h")
+        run_once(custody)
+        site.phase = "edited"
+        next_interval()
+        run_once(custody)
+    (change,) = changes(custody)
+    with serving(custody.root, "--no-replay", env={"CUSTODY_KEY": str(custody.key)}) as served:
+        client = served.signed_in()
+        listed = client.get("/watches")
+        assert listed.status_code == 200
+        page = html.unescape(listed.text)
+        assert url in page and site.url + "/w/1" in page
+        assert page.count('href="/watches/') == 2
+        case_id = re.search(r'href="/cases/([^"]+)"', listed.text)
+        assert case_id is not None
+        only = html.unescape(client.get(f"/watches?case={case_id.group(1)}").text)
+        assert url in only and site.url + "/w/1" not in only
+        watch_id = re.search(r'href="/watches/([^"]+)">[^<]*<bdi dir="ltr" class="url">'
+                             + re.escape(html.escape(url)), listed.text)
+        assert watch_id is not None, listed.text
+        timeline = client.get(f"/watches/{watch_id.group(1)}")
+        assert timeline.status_code == 200
+        shown = html.unescape(timeline.text)
+        assert "Changed: text" in shown
+        assert change["before_capture"] in shown and change["after_capture"] in shown
+        assert f"custody report --change {change['seq']}" in shown
+        assert f"/captures/{change['after_capture']}/diff?other={change['before_capture']}" \
+            in shown
+        assert shown.index(change["after_capture"]) < shown.index(change["before_capture"])
+        assert client.get("/watches/no-such-watch").status_code == 404
