@@ -5,6 +5,7 @@ between two of them, its diff, and the command that reports it for a court."""
 from __future__ import annotations
 
 import html
+import json
 import re
 
 from conftest import Custody
@@ -48,3 +49,39 @@ def test_the_watches_and_a_watch_s_timeline(custody: Custody) -> None:
             in shown
         assert shown.index(change["after_capture"]) < shown.index(change["before_capture"])
         assert client.get("/watches/no-such-watch").status_code == 404
+
+
+def test_watches_are_added_paused_and_removed_as_signed_events(custody: Custody) -> None:
+    custody.ok("case", "create", "Convoy")
+    with serving(custody.root, "--no-replay", env={"CUSTODY_KEY": str(custody.key)}) as served:
+        client = served.signed_in()
+        form = client.get("/watches").text
+        token = re.search(r'name="csrf" value="([^"]+)"', form)
+        assert token is not None
+        case = re.search(r'<option value="([^"]+)">Convoy</option>', form)
+        assert case is not None
+        added = client.post("/watches", data={
+            "csrf": token.group(1), "urls": "https://example.org/statement\n",
+            "every": "6h", "browser": "on", "case": case.group(1), "ignore": ".ticker"})
+        assert added.status_code == 303, added.text
+        watch_id = added.headers["location"].rsplit("/", 1)[1]
+        refused = client.post("/watches", data={"csrf": token.group(1), "urls": "x",
+                                                "every": "6 hours"})
+        assert refused.status_code == 400
+        assert client.post("/watches", data={"urls": "https://example.org/a",
+                                              "every": "1h"}).status_code == 403  # no token
+        paused = client.post(f"/watches/{watch_id}/change",
+                             data={"csrf": token.group(1), "action": "pause",
+                                   "reason": "the site is down for a week"})
+        assert paused.status_code == 303
+        assert "paused" in client.get(f"/watches/{watch_id}").text
+        client.post(f"/watches/{watch_id}/change",
+                    data={"csrf": token.group(1), "action": "remove"})
+    listed = json.loads(custody.ok("watch", "list", "--json", "--all").stdout)
+    events = [json.loads(line) for line in
+              (custody.root / "manifests" / "ledger" / "log.jsonl").read_text().splitlines()]
+    mine = [e for e in events if e["event"].startswith("watch-")]
+    assert [e["event"] for e in mine] == ["watch-added", "watch-paused", "watch-removed"]
+    assert all(e["details"].get("account") for e in mine)
+    assert mine[0]["details"]["browser"] is True and mine[0]["details"]["ignore"] == [".ticker"]
+    assert listed
