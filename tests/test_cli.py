@@ -154,6 +154,8 @@ def test_show(sealed: Custody, site: SiteServer) -> None:
     assert "->  /older" in out  # a redirect's target, from its record
     assert "Statement on the situation in Iran" in out and "Заявление" in out  # titles
     assert "127.0.0.1" in out and "verifies  passed" in out
+    # no TSA configured: show says the capture has no trusted time, and how to get one
+    assert "timestamp none: no RFC 3161 token" in out and "no TSA was configured" in out
     result = sealed("show", "nope")
     assert result.exit_code == 8
 

@@ -40,7 +40,20 @@ def summarise(archive: Archive, capture_id: str, *, check: bool = True) -> Summa
                             for c in report.checks if c.outcome != PASSED]
         summary.timestamps = [f"{c.subject}: {c.detail}" for c in report.checks
                               if c.check == "timestamp"]
+    if not summary.timestamps and not _stamped(archive, sealed.path):
+        asked = (content.get("settings") or {}).get("tsa")
+        summary.timestamps = [
+            "none: no RFC 3161 token; the capture's time rests on the archivist's signature "
+            "alone (" + ("no TSA answered: `custody timestamp` asks again" if asked else
+                         "no TSA was configured: custody.toml [timestamp] tsa, then "
+                         f"`custody timestamp {capture_id} --tsa URL`") + ")"]
     return summary
+
+
+def _stamped(archive: Archive, path: Any) -> bool:
+    from ..seal.timestamp import pending_path, token_paths
+
+    return bool(token_paths(path)) or pending_path(path).exists()
 
 
 def _titles(archive: Archive, summary: Summary) -> None:
