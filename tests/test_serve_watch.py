@@ -32,6 +32,10 @@ def test_the_watches_and_a_watch_s_timeline(custody: Custody) -> None:
         page = html.unescape(listed.text)
         assert url in page and site.url + "/w/1" in page
         assert page.count('href="/watches/') == 2
+        title = re.search(r"<title>(.*?)</title>", listed.text, re.S)
+        assert title is not None and "<" not in html.unescape(title.group(1)) \
+            and "form" not in title.group(1)
+        assert ">Convoy</bdi></a></td>" in listed.text  # the case by its name
         case_id = re.search(r'href="/cases/([^"]+)"', listed.text)
         assert case_id is not None
         only = html.unescape(client.get(f"/watches?case={case_id.group(1)}").text)

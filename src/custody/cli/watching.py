@@ -57,7 +57,8 @@ def watch() -> None:
 def watch_add(root: str | None, urls: tuple[str, ...], every: str, browser: bool, media: bool,
               case: str | None, notify: tuple[str, ...], ignore: tuple[str, ...],
               account: str | None, as_json: bool) -> None:
-    """Watch URLs: each added as a signed event, captured at once and then every INTERVAL.
+    """Watch URLs: each added as a signed event; the scheduler (`custody watch run`)
+    captures it at its first run, and then every INTERVAL.
 
     \b
     custody watch add https://example.org/statement --every 6h

@@ -48,7 +48,7 @@ def render_change(archive: Archive, change: Any) -> tuple[str, list[Report]]:
                     ["Diff SHA-256", f'<span class="hash">{text(change.diff_sha256)}</span>']]),
             "<h2>The two captures</h2>", _captures(sides),
             "<h2>What changed</h2>", _diff(change.diff),
-            _screenshots(change.url, before, after),
+            _screenshots(archive, change.url, before, after),
             "<h2>How to check it</h2>", _commands(change)]
     html = ('<!DOCTYPE html>\n<html lang="en" dir="ltr"><head><meta charset="utf-8">'
             f"<title>{text(title)}</title>"
@@ -99,7 +99,7 @@ def _diff(diff: str) -> str:
     return f'<pre class="diff">{chr(10).join(lines)}</pre>'
 
 
-def _screenshots(page: str, before: Report, after: Report) -> str:
+def _screenshots(archive: Archive, page: str, before: Report, after: Report) -> str:
     shots = [dict(r.screenshots).get(page) for r in (before, after)]
     if not any(shots):
         return ""
@@ -116,13 +116,18 @@ def _screenshots(page: str, before: Report, after: Report) -> str:
                      f'src="data:image/png;base64,{base64.b64encode(png).decode()}">'
                      "</figure></td>")
     return ('<h2>The page, before and after</h2><table class="sides"><tbody><tr>'
-            + "".join(cells) + "</tr></tbody></table>" + _difference(page, shots))
+            + "".join(cells) + "</tr></tbody></table>"
+            + _difference(archive, page, before, after))
 
 
-def _difference(page: str, shots: list[bytes | None]) -> str:
-    """Where the two screenshots differ, outlined on the later one (watch/pixels.py)."""
-    from ..watch.pixels import CHANNEL_STEP, difference, marked
+def _difference(archive: Archive, page: str, before: Report, after: Report) -> str:
+    """Where the two screenshots differ, outlined on the later one (watch/pixels.py): the
+    unmarked ones, the page alone, as the watch compared them."""
+    from ..watch.pixels import CHANNEL_STEP, difference, marked, screenshot
 
+    if "failed" in (before.verification, after.verification):
+        return ""  # (a capture that fails: its screenshots are not compared as evidence)
+    shots = [screenshot(archive.root, r.content["capture_id"], page) for r in (before, after)]
     if shots[0] is None or shots[1] is None:
         return ""
     try:
@@ -134,7 +139,8 @@ def _difference(page: str, shots: list[bytes | None]) -> str:
             f"differ (a channel by more than {CHANNEL_STEP} of 255, or covered by one "
             f"screenshot only), in {len(found.regions) + found.more_regions} regions, "
             "outlined in red on the later screenshot. Computed now from the two sealed "
-            "screenshots; the change's diff records the same figure.</p>"
+            "screenshots of the page alone (without the band that dates them); the "
+            "change's diff records the same figure.</p>"
             f'<figure class="difference"><img alt="the differences on {text(page)}" '
             f'src="data:image/png;base64,{base64.b64encode(image).decode()}"></figure>')
 

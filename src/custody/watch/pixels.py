@@ -130,7 +130,9 @@ def marked(png: bytes, regions: list[tuple[int, int, int, int]]) -> bytes:
 
 def screenshot(root: Any, capture_id: str, page: str) -> bytes | None:
     """The capture's sealed screenshot of ``page`` (its final URL), else of the page it
-    shot first; None without one, or when its bytes are not the sealed ones (verify says
+    shot first: the unmarked one (the page alone, without the band custody draws over
+    it with the capture's time and id, which differs in every capture), else the marked
+    one; None without one, or when its bytes are not the sealed ones (verify says
     more)."""
     import hashlib
 
@@ -143,10 +145,14 @@ def screenshot(root: Any, capture_id: str, page: str) -> bytes | None:
         _, content = manifest.read_capture(root / "manifests", capture_id)
     except Exception:  # a capture that cannot be read: no screenshot to compare
         return None
+    def kind_and_page(record: dict[str, Any]) -> tuple[str, str]:
+        kind, _, shot = str(record.get("target_uri") or "").removeprefix("urn:").partition(":")
+        return kind, shot
+
     shots = [r for r in content.get("records") or [] if r.get("type") == "resource"
-             and str(r.get("target_uri") or "").startswith("urn:screenshot:")]
-    shots.sort(key=lambda r: normalise(str(r["target_uri"])[len("urn:screenshot:"):])
-               != normalise(page))
+             and kind_and_page(r)[0] in ("screenshot", "screenshot-unmarked")]
+    shots.sort(key=lambda r: (kind_and_page(r)[0] != "screenshot-unmarked",
+                              normalise(kind_and_page(r)[1]) != normalise(page)))
     for record in shots[:1]:
         try:
             with open(root / record["warc_path"], "rb") as fh:

@@ -38,8 +38,9 @@ def watches_page(request: Request) -> Response:
         found, slots, error = [], {}, str(exc)
     rows = [{"watch": w, "every": shown(w.every), "slot": slots.get(w.id),
              "next_due": _when(getattr(slots.get(w.id), "next_due", None))} for w in found]
-    return wb.page(request, "watches.html", rows=rows, case=case, cases=cases_of(wb),
-                   error=error)
+    cases = cases_of(wb)
+    return wb.page(request, "watches.html", rows=rows, case=case, cases=cases,
+                   case_names={c.id: c.name for c in cases}, error=error)
 
 
 def watch_page(request: Request) -> Response:
