@@ -81,6 +81,8 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
                  "tests/test_import_overlap.py", "tests/test_resources.py",
                  "tests/test_evidence.py", "tests/test_every_byte.py", "tests/test_archive.py",
                  "tests/test_media.py", "tests/test_ledger_lines.py",
+                 "tests/test_crawl.py::test_include_exclude_and_max_pages",
+                 "tests/test_crawl.py::test_ctrl_c_seals_what_was_fetched_and_resume_finishes",
                  "tests/test_queue.py::test_a_worker_killed_while_sealing_leaves_one_capture"]),
     "verify": (["verify/captures.py", "verify/named.py", "verify/log_check.py",
                 "verify/tree.py", "verify/leaf_lines.py"],
