@@ -354,6 +354,7 @@ def test_a_dead_workers_seal_lock_is_taken_at_once_a_live_ones_is_not(
         with taker.held():
             waited = time.monotonic() - began
             assert client.get(SEAL_LOCK) == taker.lock_value
+            assert taker.lock_value.endswith(":w2")  # its owner named: no one takes it
         if held == "a1:w1":
             assert waited < 3, waited  # the dead's lock: taken at once
         else:
