@@ -181,7 +181,11 @@ def test_politeness_holds_across_workers(tmp_path: Path, redis_server: RedisServ
         if "--delay" in options:
             starts = sorted(b for _, b, _ in host.log)
             gaps = [b - a for a, b in itertools.pairwise(starts)]
-            assert min(gaps) >= 0.25 - 0.02, gaps
+            # the shared schedule spaces the moments the workers start their fetches; one
+            # started late by a busy machine reaches the server nearer the next by as much
+            # (a full suite on two cores: up to 24 ms seen)
+            assert min(gaps) >= 0.25 - 0.05, gaps
+            assert sum(gaps) / len(gaps) >= 0.25 - 0.01, gaps
         assert {m["collector"]["operator"] for m in team.manifests()} == \
             {"w1@team.example", "w2@team.example"}
     finally:
