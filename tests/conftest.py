@@ -118,6 +118,15 @@ def sealed(sealed_template: Custody, tmp_path: Path) -> Custody:
     return Custody(root, sealed_template.key)
 
 
+@pytest.fixture
+def three(sealed: Custody, site: SiteServer) -> Custody:
+    """The sealed sample and two captures more: three leaves, three checkpoints."""
+    sealed.archive(site.url + "/en.html")
+    sealed.archive(site.url + "/fa.html")
+    assert len(chain_ids(sealed)) == 3
+    return sealed
+
+
 def chain_ids(runner: Custody) -> list[str]:
     """Capture ids in chain order (ids made in the same second do not sort by time)."""
     paths = (runner.root / "manifests").glob("*.json")

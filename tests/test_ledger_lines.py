@@ -14,14 +14,6 @@ from conftest import Custody, chain_ids
 from custody.testing.site import SiteServer
 
 
-@pytest.fixture
-def three(sealed: Custody, site: SiteServer) -> Custody:
-    sealed.archive(site.url + "/en.html")
-    sealed.archive(site.url + "/fa.html")
-    assert len(chain_ids(sealed)) == 3
-    return sealed
-
-
 def _failed(report: dict) -> list[dict[str, str]]:
     return [c for c in report["checks"] if c["outcome"] == "failed"]
 

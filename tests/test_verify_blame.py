@@ -6,19 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from conftest import Custody, chain_ids
-from custody.testing.site import SiteServer
-
-
-@pytest.fixture
-def three(sealed: Custody, site: SiteServer) -> Custody:
-    """The sealed sample and two captures more: three leaves, three checkpoints."""
-    sealed.archive(site.url + "/en.html")
-    sealed.archive(site.url + "/fa.html")
-    assert len(chain_ids(sealed)) == 3
-    return sealed
 
 
 def _failed(runner: Custody) -> list[dict[str, str]]:
