@@ -113,23 +113,12 @@ def _records(archive: Archive, report: Report) -> None:
 def _block(archive: Archive, record: dict[str, Any], report: Report) -> bytes | None:
     """The record's block as sealed; None, and a problem said, when it cannot be read or
     is not what was sealed (a changed WARC file: the verification says the rest)."""
-    import hashlib
+    from ..warc.payload import sealed_block
 
-    from warcio.archiveiterator import ArchiveIterator
-
-    where = f"{record.get('warc_path')} at {record.get('offset')}"
-    try:
-        with open(archive.root / record["warc_path"], "rb") as fh:
-            fh.seek(record["offset"])
-            data = bytes(next(iter(ArchiveIterator(fh))).content_stream().read())
-    except Exception as exc:  # warcio, zlib, a cut file: all the same here
-        report.problems.append(f"{where}: the record cannot be read ({type(exc).__name__}); "
-                               "not shown")
-        return None
-    sealed = record.get("block_sha256")
-    if sealed and hashlib.sha256(data).hexdigest() != sealed:
-        report.problems.append(f"{where}: the record is not the one sealed; not shown")
-        return None
+    data, why = sealed_block(archive.root, record)
+    if data is None:
+        report.problems.append(f"{record.get('warc_path')} at {record.get('offset')}: "
+                               f"{why}; not shown")
     return data
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..core.fields import hex_count, status_code
 
@@ -231,3 +232,22 @@ def copy_block(path: Path, offset: int, out: Path) -> str:
             digest.update(piece)
             target.write(piece)
     return digest.hexdigest()
+
+
+def sealed_block(root: Path, record: dict[str, Any]) -> tuple[bytes | None, str]:
+    """The block of a record a manifest lists, when its sha256 is the sealed one; else
+    None and why not (a changed WARC file: verify says the rest)."""
+    import hashlib
+
+    from warcio.archiveiterator import ArchiveIterator
+
+    try:
+        with open(root / record["warc_path"], "rb") as fh:
+            fh.seek(int(record["offset"]))
+            data = bytes(next(iter(ArchiveIterator(fh))).content_stream().read())
+    except Exception as exc:  # warcio, zlib, a cut file: all the same here
+        return None, f"the record cannot be read ({type(exc).__name__})"
+    sealed = record.get("block_sha256")
+    if sealed and hashlib.sha256(data).hexdigest() != sealed:
+        return None, "the record is not the one sealed"
+    return data, ""

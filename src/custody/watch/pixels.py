@@ -134,12 +134,9 @@ def screenshot(root: Any, capture_id: str, page: str) -> bytes | None:
     it with the capture's time and id, which differs in every capture), else the marked
     one; None without one, or when its bytes are not the sealed ones (verify says
     more)."""
-    import hashlib
-
-    from warcio.archiveiterator import ArchiveIterator
-
     from ..core.urls import normalise
     from ..seal import manifest
+    from ..warc.payload import sealed_block
 
     try:
         _, content = manifest.read_capture(root / "manifests", capture_id)
@@ -153,13 +150,4 @@ def screenshot(root: Any, capture_id: str, page: str) -> bytes | None:
              and kind_and_page(r)[0] in ("screenshot", "screenshot-unmarked")]
     shots.sort(key=lambda r: (kind_and_page(r)[0] != "screenshot-unmarked",
                               normalise(kind_and_page(r)[1]) != normalise(page)))
-    for record in shots[:1]:
-        try:
-            with open(root / record["warc_path"], "rb") as fh:
-                fh.seek(int(record["offset"]))
-                data = bytes(next(iter(ArchiveIterator(fh))).content_stream().read())
-        except Exception:  # warcio, zlib, a cut file: all the same here
-            return None
-        if hashlib.sha256(data).hexdigest() == record.get("block_sha256"):
-            return data
-    return None
+    return sealed_block(root, shots[0])[0] if shots else None
