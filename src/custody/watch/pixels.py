@@ -113,16 +113,16 @@ def _regions(mask: Any) -> list[tuple[int, int, int, int]]:
 
 
 def marked(png: bytes, regions: list[tuple[int, int, int, int]]) -> bytes:
-    """The screenshot with each region outlined in red, as PNG."""
+    """The screenshot with each region outlined in red (lined with white), as PNG."""
     from PIL import Image, ImageDraw
 
     with Image.open(io.BytesIO(png)) as image:
         shown = image.convert("RGB")
     draw = ImageDraw.Draw(shown)
-    for x, y, w, h in regions:
-        for inset in range(3):
+    for x, y, w, h in regions:  # red, lined with white: seen on a red page too
+        for inset in range(5):
             draw.rectangle((x + inset, y + inset, x + w - 1 - inset, y + h - 1 - inset),
-                           outline=(220, 0, 0))
+                           outline=(220, 0, 0) if inset < 3 else (255, 255, 255))
     out = io.BytesIO()
     shown.save(out, "PNG", optimize=True)
     return out.getvalue()
