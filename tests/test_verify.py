@@ -278,7 +278,8 @@ def test_a_torn_last_leaf_is_a_note(sealed: Custody) -> None:
     the next archive cuts it off."""
     leaves = sealed.root / "manifests" / "ledger" / "leaves"
     whole = leaves.read_bytes()
-    torn = whole.splitlines(keepends=True)[-1][:20]
+    lines = whole.splitlines()
+    torn = (str(len(lines)).encode() + b" " + lines[-1].split(b" ", 1)[1])[:20]
     leaves.write_bytes(whole + torn)
     code, report = sealed.verify()
     assert code == 0, report

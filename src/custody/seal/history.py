@@ -116,15 +116,16 @@ class History:
                 _refuse("manifests/ledger/log.jsonl", history.log.count, "events")
             history.log = LogState()
             history.changed = history.rebuilt = True
-        history._catch_up_ledger()
-        history._catch_up_log()
-        try:
-            history._catch_up_chain()
-        except ArchiveError as exc:
-            if write:
-                raise
-            history.damage = history.damage or exc.args[0]  # a reader goes on without it
-            history.chain = None
+        for step in (history._catch_up_ledger, history._catch_up_log,
+                     history._catch_up_chain):
+            try:
+                step()
+            except ArchiveError as exc:
+                if write:
+                    raise
+                history.damage = history.damage or exc.args[0]  # a reader goes on without
+                if step == history._catch_up_chain:
+                    history.chain = None
         return history
 
     @classmethod
@@ -307,10 +308,13 @@ class History:
         """The log's lines that can admit a key, read where they lie: the first line,
         and every key-added or key-rotated event."""
         found = []
-        with open(self.log_path, "rb") as fh:
-            for _number, offset, length in self.log.key_lines:
-                fh.seek(offset)
-                found.append(fh.read(length))
+        try:
+            with open(self.log_path, "rb") as fh:
+                for _number, offset, length in self.log.key_lines:
+                    fh.seek(offset)
+                    found.append(fh.read(length))
+        except OSError:  # none to read (verify's check of the log says why)
+            return []
         return found
 
     def log_head_body(self, origin: str) -> str:
@@ -364,5 +368,8 @@ def read_lines(path: Path, offset: int) -> tuple[list[bytes], int]:
             data = fh.read()
     except FileNotFoundError:
         return [], offset
+    except OSError as exc:  # a folder in its place, a file no one may read
+        raise ArchiveError(f"manifests/{path.parent.name}/{path.name} is unreadable: "
+                           f"{exc.strerror or exc}") from exc
     cut = data.rfind(b"\n") + 1
     return data[:cut].split(b"\n")[:-1], offset + cut

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -32,10 +33,23 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..core import faults, sshsig
 from ..core.atomic import write_atomic
+from ..core.errors import ArchiveError
 from ..core.torn import cut_torn, tail_torn
 from . import merkle
 from .note import key_name, sign_note, signed_before
 from .tiles import Tiles
+
+_LONGEST_LEAF = 20 + 1 + 128 + 1 + 64  # a leaf line's number, capture id and hash
+_LEAF_REST = re.compile(rb"[0-9A-Za-z._-]{1,128}(?: [0-9a-f]{0,64})?")
+
+
+def could_begin_leaf(tail: bytes, index: int) -> bool:
+    """Whether ``tail`` is the start of leaf ``index``'s line (``N ID HASH``), as an
+    append cut short leaves it."""
+    head = f"{index} ".encode()
+    if len(tail) <= len(head):
+        return head.startswith(tail)
+    return tail.startswith(head) and _LEAF_REST.fullmatch(tail[len(head):]) is not None
 
 if TYPE_CHECKING:
     from .held import Sealed
@@ -149,6 +163,8 @@ class Ledger:
             fh = open(path, "rb")  # noqa: SIM115
         except FileNotFoundError:
             return
+        except OSError:  # no file (verify's pass over the leaves says so)
+            return
         with fh:
             for raw in fh:
                 parts = raw.split()
@@ -184,7 +200,7 @@ class Ledger:
         path = self.dir / "leaves"
         try:
             fh = open(path, "rb")  # noqa: SIM115
-        except FileNotFoundError:
+        except OSError:  # missing, or no file in its place
             return None
         with fh:
             low, high = 0, fh.seek(0, 2)
@@ -212,17 +228,38 @@ class Ledger:
         return None
 
     def torn(self) -> int:
-        """Bytes of a leaf line cut short by an interrupted append (0: none)."""
+        """Bytes after the leaves file's last newline (0: none): a leaf line cut short by
+        an interrupted append, if ``torn_problem`` finds none."""
         return tail_torn(self.dir / "leaves")
 
-    def repair(self) -> None:
-        """Cut a torn last line off the leaves file (it never held a whole leaf)."""
+    def torn_problem(self, size: int) -> str | None:
+        """None when the bytes after the last newline could be the start of leaf
+        ``size``'s line, as an append interrupted there leaves them; else what they are
+        (lines joined by another end of line, bytes written there): not to be cut."""
+        torn = self.torn()
+        if not torn:
+            return None
+        if torn <= _LONGEST_LEAF:
+            with open(self.dir / "leaves", "rb") as fh:
+                fh.seek(-torn, 2)
+                if could_begin_leaf(fh.read(), size):
+                    return None
+        return f"line {size + 1} is no leaf line: {torn} bytes without an end of line, " \
+            "not the start of the leaf an interrupted append would have written"
+
+    def repair(self, size: int) -> None:
+        """Cut a torn last line off the leaves file (it never held a whole leaf), when it
+        is the start of leaf ``size``'s line; ArchiveError when it is anything else."""
+        problem = self.torn_problem(size)
+        if problem is not None:
+            raise ArchiveError(f"manifests/ledger/leaves: {problem}. Nothing is written "
+                               "over it (`custody verify` says more)")
         cut_torn(self.dir / "leaves")
 
     def append(self, history: History, capture_id: str, leaf_hash: bytes) -> int:
         """Add a manifest's leaf hash as the next leaf, its tiles, and what the history
         keeps of it; its index. The caller then signs a checkpoint (``checkpoint_now``)."""
-        self.repair()
+        self.repair(history.ledger.size)
         self.origin()
         index = history.ledger.size
         line = f"{index} {capture_id} {leaf_hash.hex()}".encode("ascii")

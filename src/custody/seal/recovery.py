@@ -197,7 +197,7 @@ def heal(archive: Archive, history: History, *, key: Ed25519PrivateKey,
     ledger = Ledger(archive.manifests_dir)
     log = CustodyLog(archive.manifests_dir)
     if ledger.torn():
-        ledger.repair()
+        ledger.repair(history.ledger.size)
         done.append("cut a torn leaf line")
     if log.torn():
         log.repair()

@@ -41,6 +41,9 @@ def check_annotations(archive: Archive) -> Any:
         _facets(conn, report)
     except sqlite3.Error as exc:
         report.add("database", "annotations", UNCHECKED, f"cannot be compared ({exc})")
+    except OSError as exc:  # the log cannot be read (its own check fails)
+        report.add("database", "annotations", UNCHECKED,
+                   f"cannot be compared with the custody log ({exc.strerror or exc})")
     finally:
         conn.close()
     return report.findings()

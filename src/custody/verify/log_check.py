@@ -18,7 +18,7 @@ from typing import Any
 
 from ..core import sshsig
 from ..core.archive import Archive
-from ..seal.custody_log import HEAD, canonical
+from ..seal.custody_log import HEAD, canonical, torn_event_problem
 from .report import FAILED, PASSED, UNCHECKED, Report
 
 RANGE_BYTES = 4 * 1024 * 1024  # a job holds one range: its memory, whatever the log
@@ -31,6 +31,8 @@ class LogPlan:
     path: Path
     count: int = 0  # whole lines
     torn: int = 0
+    torn_problem: str | None = None  # what a torn line is, when no event cut short
+    unreadable: str | None = None
     ranges: list[tuple[int, int, int]] = field(default_factory=list)  # start, end, first line
     key_lines: list[tuple[int, bytes]] = field(default_factory=list)
 
@@ -43,12 +45,16 @@ def plan_log(archive: Archive, range_bytes: int = RANGE_BYTES) -> LogPlan:
         fh = open(plan.path, "rb")  # noqa: SIM115
     except FileNotFoundError:
         return plan
+    except OSError as exc:  # a folder in its place, a file no one may read
+        plan.unreadable = f"unreadable: {exc.strerror or exc}"
+        return plan
     with fh:
         start = offset = 0
         first = 1
         for raw in fh:
             if not raw.endswith(b"\n"):
                 plan.torn = len(raw)
+                plan.torn_problem = torn_event_problem(raw)
                 break
             line = raw[:-1]
             offset += len(raw)
@@ -148,7 +154,14 @@ def judge_log(plan: LogPlan, results: list[dict[str, Any]], report: Report,
             report.add("log", name, FAILED, "the custody log is missing, though captures "
                        "are sealed")
         return {}
-    if plan.torn:
+    if plan.unreadable is not None:
+        report.add("log", name, FAILED, plan.unreadable)
+        return {}
+    if plan.torn_problem is not None:
+        report.add("log", name, FAILED, f"line {plan.count + 1} is no event: {plan.torn} "
+                   f"bytes without an end of line ({plan.torn_problem}), not an event cut "
+                   "short")
+    elif plan.torn:
         report.notes.append(f"{name} ends in {plan.torn} bytes of an event whose write was "
                             "interrupted; the next custody command that writes to the log "
                             "cuts them off")
@@ -272,6 +285,8 @@ def _index_problems(path: Path, rows: Any) -> list[str]:
         fh = open(path, "rb")  # noqa: SIM115
     except FileNotFoundError:
         return ["the custody log is missing"]
+    except OSError as exc:
+        return [f"the custody log is unreadable ({exc.strerror or exc})"]
     with fh:
         offset, number = 0, 0
         for raw in fh:

@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any
 
 from ..core.archive import Archive
+from ..core.errors import ArchiveError
 from ..seal import manifest
 from ..seal.ledger import Ledger
 from ..seal.note import note_signers
@@ -152,7 +153,11 @@ def _events(ctx: groups_of.Context, sealed: manifest.Sealed, since: dict[str, in
     from ..seal.log_events import of_capture, placed_events
 
     archive, cid = ctx.archive, sealed.capture_id
-    events, indexed = of_capture(archive.root, cid)
+    try:
+        events, indexed = of_capture(archive.root, cid)
+    except ArchiveError as exc:  # the log cannot be read at all
+        report.add("log", cid, FAILED, str(exc.args[0]), cid)
+        return
     if not indexed:
         report.notes.append("custody.db has no usable index of the custody log: the whole "
                             "log was read (`custody reindex` makes one)")

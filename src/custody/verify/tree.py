@@ -89,8 +89,14 @@ def check_tree(archive: Archive, sizes: list[int], sealing: frozenset[str]) -> d
                 tiles = []
     except (ValueError, UnicodeDecodeError) as exc:
         return {"error": f"unreadable: {exc}"}
+    except OSError as exc:  # a folder, or a file no one may read, in its place
+        return {"error": f"unreadable: {exc.strerror or exc}"}
     roots[edge.size] = edge.root().hex()
-    return {"size": edge.size, "torn": ledger.torn(), "problems": problems, "roots": roots,
+    torn = ledger.torn()
+    if torn and (problem := ledger.torn_problem(edge.size)) is not None:
+        problems.append(problem)
+        torn = 0
+    return {"size": edge.size, "torn": torn, "problems": problems, "roots": roots,
             "tiles": tiles, "tiles_behind": behind}
 
 
@@ -170,8 +176,9 @@ def judge(archive: Archive, tree: dict[str, Any], latest: Checkpoint | None,
             report.notes.append(f"{cid}: sealed, but its sealing was interrupted before its "
                                 "ledger leaf (the next `custody archive`, `--resume` or "
                                 "`reindex` appends it)")
+    shown = problems[:10] + ([f"and {len(problems) - 10} more"] if len(problems) > 10 else [])
     report.add("ledger", leaves_name, FAILED if problems else PASSED,
-               "; ".join(problems) or f"{size} leaves")
+               "; ".join(shown) or f"{size} leaves")
     _judge_tiles(tree["tiles"], report)
     if tree.get("tiles_behind"):
         report.notes.append(f"the ledger's tiles lack its last {tree['tiles_behind']} "
@@ -249,7 +256,7 @@ def leaf_offsets(archive: Archive, every: int) -> tuple[list[tuple[int, int, int
     start_offset, start = 0, 0
     try:
         fh = open(path, "rb")  # noqa: SIM115
-    except FileNotFoundError:
+    except OSError:  # missing, or no file (the tree pass says so)
         return [], 0
     with fh:
         for raw in fh:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.archive import Archive
+from ..core.errors import ArchiveError
 from ..seal import manifest
 from ..seal.ledger import Ledger
 from . import captures as groups_of
@@ -38,7 +39,7 @@ from .log_check import (
 )
 from .pool import Job, Pool
 from .proofs import admitted_keys, check_against
-from .report import UNCHECKED, Report
+from .report import FAILED, UNCHECKED, Report
 from .scratch import Scratch
 from .tree import check_tree, history_job, judge, leaf_offsets, read_checkpoints
 
@@ -71,7 +72,7 @@ def verify_whole(archive: Archive, against: str | None, workers: int, progress: 
         size = sum(g[2] for g in groups)
         big = _manifests_on_disk(archive, names)
         names.add("leaves", Ledger(archive.manifests_dir).iter_leaf_ids())
-        extras = _not_in_ledger(archive, names.only_in("manifests", "leaves"))
+        extras = _not_in_ledger(archive, names.only_in("manifests", "leaves"), report)
         latest, newest, read_error = read_checkpoints(archive)
         sizes = [c.size for c in (latest, newest) if c is not None]
         old = _old_size(against)
@@ -200,11 +201,25 @@ def _manifests_on_disk(archive: Archive, names: Scratch) -> list[str]:
     return sorted(big)
 
 
-def _not_in_ledger(archive: Archive, extra: Iterable[str]) -> list[str]:
-    """Manifests the ledger does not name, in chain order (sequence, then name)."""
+def _not_in_ledger(archive: Archive, extra: Iterable[str], report: Report) -> list[str]:
+    """Manifests the ledger does not name, in chain order (sequence, then name). A file
+    there that is no manifest at all (not JSON, not custody's format) is no capture: it
+    fails as what it is, and is not checked as a capture the ledger lost."""
     found = []
     for cid in extra:
-        sealed = manifest.read(archive.manifests_dir / f"{cid}.json", lazy=True)
+        path = archive.manifests_dir / f"{cid}.json"
+        try:
+            sealed = manifest.read(path, lazy=True)
+        except OSError as exc:
+            report.add("manifest", f"manifests/{cid}.json", FAILED,
+                       f"unreadable ({exc.strerror or exc}), and the ledger names no such "
+                       "capture")
+            continue
+        if not sealed.readable:
+            report.add("manifest", f"manifests/{cid}.json", FAILED,
+                       f"no manifest ({sealed.problem}), and the ledger names no such "
+                       "capture: a file put among the manifests?")
+            continue
         found.append((sealed.sequence is None, sealed.sequence or 0, cid))
     return [cid for _, _, cid in sorted(found)]
 
@@ -255,7 +270,10 @@ def _logged_without_index(archive: Archive, ctx: groups_of.Context) -> None:
     its last one; with no index at all, every event (and groups are told not to look)."""
     from ..seal.log_events import beyond_index
 
-    found = beyond_index(archive.root)
+    try:
+        found = beyond_index(archive.root)
+    except ArchiveError:  # a log that cannot be read: the log's own check says so
+        return
     if found is None:
         return
     logged, recorded, whole = found
