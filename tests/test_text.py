@@ -185,3 +185,27 @@ def test_the_text_is_the_evidence_s_not_the_live_body(custody: Custody) -> None:
     (doc,) = custody.query(f"select text from documents where url = '{url}'")
     assert doc["text"] == evidence.text and last not in doc["text"]
     assert doc["text"].startswith("cut\nOpening paragraph")
+
+
+def test_the_title_is_the_pages_own(custody: Custody) -> None:
+    """The page's <title>, whole (a site's name after " | " kept), white space made one
+    space: not og:title, not the first heading, not an SVG icon's title. A page without
+    one takes the heading. Reindex gives the same, and verify passes."""
+    own = "بیانیه‌ی   دیده‌بان\n درباره‌ی بازداشت‌ها | Rights Watch"
+    body = (f'<html><head><meta property="og:title" content="Shared title">'
+            f"<title>{html.escape(own)}</title></head><body>"
+            '<svg><title>icon</title></svg><h1>A heading</h1>'
+            + "<p>" + "متن بیانیه درباره‌ی بازداشت‌ها. " * 20 + "</p></body></html>")
+    bare = ("<html><body><h1>Only a heading</h1><p>" + "Some words of the page. " * 20
+            + "</p></body></html>")
+    pages = {"/titled.html": Page(body.encode(), "text/html; charset=utf-8"),
+             "/bare.html": Page(bare.encode(), "text/html; charset=utf-8")}
+    with SiteServer(pages) as server:
+        custody.archive(server.url + "/titled.html", server.url + "/bare.html",
+                        extra=("--no-requisites",))
+    want = {"titled.html": " ".join(own.split()), "bare.html": "Only a heading"}
+    assert {k: v["title"] for k, v in documents(custody).items()} == want
+    assert ZWNJ in want["titled.html"]
+    custody.ok("reindex")
+    assert {k: v["title"] for k, v in documents(custody).items()} == want
+    assert custody.verify()[0] == 0

@@ -176,6 +176,7 @@ def _from_html(url: str, html: str, charset: str, note: str | None) -> Document:
     tree = load_html(html) if html.strip() else None  # parsed as trafilatura parses it
     # what trafilatura would drop or unescape again (ZWNJ, bidi marks, a shown "&lt;")
     marks = protect(tree) if tree is not None else Marks()
+    own_title = _title_element(tree) if tree is not None else None
     if tree is not None:
         result = trafilatura.bare_extraction(
             tree,
@@ -188,12 +189,28 @@ def _from_html(url: str, html: str, charset: str, note: str | None) -> Document:
     if result is not None:
         found = result if isinstance(result, dict) else result.as_dict()
         metadata = {name: marks.restore(value) for name, value in found.items()}
+    if own_title:  # what the page calls itself, as a browser's tab shows it
+        metadata["title"] = marks.restore(own_title)
     text = normalise_text(metadata.get("text") or "")
     if not text:
         note = "; ".join(filter(None, [note, "no text extracted"]))
     declared = metadata.get("language") or _html_lang(html)
     return _document(url, text, charset, note, metadata,
                      language=detect_language(text) or declared)
+
+
+def _title_element(tree: Any) -> str | None:
+    """The text of the page's own ``<title>`` (the first outside an SVG image), its runs
+    of white space made one space; None when there is none or it is empty. trafilatura's
+    title prefers og:title or the first heading, and cuts a site's name off after " | "
+    or " - ": not what the page says it is."""
+    for element in tree.iter("title"):
+        parent = element.getparent()
+        if parent is not None and parent.tag in ("svg", "{http://www.w3.org/2000/svg}svg"):
+            continue
+        text = " ".join("".join(element.itertext()).split())
+        return unicodedata.normalize("NFC", text) or None
+    return None
 
 
 def _from_json(url: str, text: str, charset: str, note: str | None) -> Document:

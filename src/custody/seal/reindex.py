@@ -13,18 +13,32 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..core.archive import Archive
+from ..extract.sealed import SEALED_METADATA
 from ..extract.workers import describable, document_entry, extract_record, extractable, image_of
 from ..index import db
 from . import manifest
 
 
 def _documents_of(archive: Archive, records: list[dict[str, Any]],
+                  sealed: list[dict[str, Any]],
                   ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each document extracted again from its WARC record. When its text is the one the
+    manifest sealed, the metadata the manifest sealed with it (title, author, language...)
+    and the extractor named there are kept: the database holds what was sealed, though a
+    later custody would choose a title or name a language otherwise."""
+    kept = {d.get("record_id"): d for d in sealed if isinstance(d.get("metadata"), dict)}
     for record in records:
         if extractable(record):
             doc = extract_record(archive.root, record)
-            if doc is not None:
-                yield document_entry(doc), doc.to_json()
+            if doc is None:
+                continue
+            entry = kept.get(doc.record_id)
+            if entry is not None and entry.get("text_sha256") == doc.text_sha256:
+                for name in SEALED_METADATA:
+                    if name in entry["metadata"]:
+                        setattr(doc, name, entry["metadata"][name])
+                doc.extractor = str(entry.get("extractor") or doc.extractor)
+            yield document_entry(doc), doc.to_json()
 
 
 def index_sealed(archive: Archive, database: Any, sealed: manifest.Sealed) -> None:
@@ -34,7 +48,7 @@ def index_sealed(archive: Archive, database: Any, sealed: manifest.Sealed) -> No
     head = {k: v for k, v in content.items() if k not in ("records", "documents", "images")}
     images = (image_of(archive.root, r) for r in content["records"] if describable(r))
     db.index_capture(database, head, sealed.sha256, content["records"],
-                     _documents_of(archive, content["records"]),
+                     _documents_of(archive, content["records"], content.get("documents") or []),
                      (image for image in images if image is not None))
 
 
