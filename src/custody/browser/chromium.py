@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from ..core.errors import UsageError
 from .ca import CaptureCA
-from .page import CLOSE, OPEN, RECORD, PageVisit, load
+from .page import BEHAVE, CLOSE, OPEN, RECORD, PageVisit, load
 from .proxy import RecordingProxy
 
 T = TypeVar("T")
@@ -61,13 +61,16 @@ class Chromium:
 
     def __init__(self, proxy: RecordingProxy, ca: CaptureCA, *, page_timeout: float,
                  tabs: int = 4, cookies: list[dict[str, Any]] | None = None,
-                 user_agent: str | None = None) -> None:
+                 user_agent: str | None = None, behaviors: list[str] | None = None,
+                 behavior_timeout: float = 20.0) -> None:
         """``cookies``: the archivist's session (core.cookies.for_playwright), set in
         each page's browser context."""
         self.proxy = proxy
         self.tabs = tabs
         self.ca = ca
         self.page_timeout = page_timeout
+        self.behaviors = behaviors or []  # run in each page (behaviors.py)
+        self.behavior_timeout = behavior_timeout
         self.cookies = cookies or []
         self.user_agent = user_agent  # the capture's (else Chromium's, which says Headless)
         self._loop = asyncio.new_event_loop()
@@ -92,8 +95,11 @@ class Chromium:
         generation = self._generation
         try:
             visit = self._run(load(url, new_context=self.new_context, proxy=self.proxy,
-                                   page_timeout=self.page_timeout, stopped=self._stopped),
-                              self.page_timeout + OPEN + RECORD + CLOSE + 15)
+                                   page_timeout=self.page_timeout, stopped=self._stopped,
+                                   behaviors=self.behaviors,
+                                   behavior_timeout=self.behavior_timeout),
+                              self.page_timeout + OPEN + RECORD + CLOSE + 15
+                              + (self.behavior_timeout + BEHAVE if self.behaviors else 0))
         except Exception as exc:  # the browser itself went wrong: restart it for the next
             visit = PageVisit.failed(url, f"the browser failed: {exc.__class__.__name__}: "
                                           f"{str(exc).splitlines()[0] if str(exc) else ''}")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from . import behaviors
 from .quiet import NetworkWatch
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ NO_POPUPS = """(() => {
 OPEN = 20.0  # seconds to open a context and a page, at most
 RECORD = 30.0  # seconds after --page-timeout to photograph, serialise and print the page
 CLOSE = 10.0  # seconds to close the page's context
+BEHAVE = 10.0  # seconds past --behavior-timeout for the behaviours to answer, at most
 
 
 @dataclass
@@ -71,6 +73,7 @@ class PageVisit:
     notes: list[str] = field(default_factory=list)  # what was cut short, and why
     error: str | None = None  # the page could not be loaded at all
     frozen: datetime | None = None  # when its scripts were stopped, and it was recorded
+    behaved: behaviors.Behaved | None = None  # what the page behaviours did (None: none asked)
 
     @classmethod
     def failed(cls, url: str, reason: str) -> PageVisit:
@@ -95,7 +98,8 @@ class PageVisit:
                 "requests": len(self.seen), "console_errors": self.console,
                 "failed_requests": self.failed_requests, "dialogs": self.dialogs,
                 "popups_blocked": self.popups, "downloads_refused": self.downloads,
-                "not_fetched": self.refused, "notes": self.notes, "error": self.error}
+                "not_fetched": self.refused, "notes": self.notes, "error": self.error,
+                **({"behaviors": self.behaved.summary()} if self.behaved else {})}
 
 
 def _iso(moment: datetime) -> str:
@@ -104,18 +108,22 @@ def _iso(moment: datetime) -> str:
 
 async def load(url: str, *, new_context: Callable[[str], Awaitable[Any]],
                proxy: RecordingProxy, page_timeout: float,
-               stopped: asyncio.Event | None = None) -> PageVisit:
+               stopped: asyncio.Event | None = None, behaviors: list[str] | None = None,
+               behavior_timeout: float = 20.0) -> PageVisit:
     """Visit ``url`` in a context of its own (``new_context`` makes one whose proxy
     credentials name the visit); always returns, whatever the page does, within
-    ``page_timeout`` + OPEN + RECORD + CLOSE seconds. When ``stopped`` is set (the
-    capture was interrupted), loading ends there and the page is recorded as it is."""
+    ``page_timeout`` + OPEN + RECORD + CLOSE seconds (and ``behavior_timeout`` + BEHAVE
+    more when ``behaviors`` run). When ``stopped`` is set (the capture was interrupted),
+    loading ends there and the page is recorded as it is."""
     visit_id = proxy.open_visit(url)
     visit = PageVisit(url, url, datetime.now(UTC), datetime.now(UTC))
     opened: list[Any] = []  # the context, once there is one
+    acts = Acts(behaviors or [], behavior_timeout)
     try:
         await asyncio.wait_for(_visit(url, visit_id, new_context, page_timeout, visit, opened,
-                                      stopped or asyncio.Event()),
-                               page_timeout + OPEN + RECORD)
+                                      stopped or asyncio.Event(), acts),
+                               page_timeout + OPEN + RECORD
+                               + (behavior_timeout + BEHAVE if acts.kinds else 0))
     except TimeoutError:
         visit.notes.append("the visit ran past its time and was cut short")
     finally:
@@ -128,9 +136,17 @@ async def load(url: str, *, new_context: Callable[[str], Awaitable[Any]],
     return visit
 
 
+@dataclass
+class Acts:
+    """The page behaviours to run (behaviors.KINDS), and for how long at most."""
+
+    kinds: list[str]
+    timeout: float
+
+
 async def _visit(url: str, visit_id: str, new_context: Callable[[str], Awaitable[Any]],
                  page_timeout: float, visit: PageVisit, opened: list[Any],
-                 stopped: asyncio.Event) -> None:
+                 stopped: asyncio.Event, acts: Acts) -> None:
     if stopped.is_set():
         visit.error = "not loaded: the capture was interrupted"
         return
@@ -141,6 +157,9 @@ async def _visit(url: str, visit_id: str, new_context: Callable[[str], Awaitable
         return
     opened.append(context)
     await _bounded(context.add_init_script(NO_POPUPS), OPEN / 4, visit, "block pop-ups")
+    if acts.kinds:
+        await _bounded(context.add_init_script(behaviors.init_script(acts.kinds, acts.timeout)),
+                       OPEN / 4, visit, "set up the page behaviours")
     page = await _bounded(context.new_page(), OPEN / 4, visit, "open a page")
     if page is None:
         visit.error = visit.error or "the browser would not open a page"
@@ -150,7 +169,7 @@ async def _visit(url: str, visit_id: str, new_context: Callable[[str], Awaitable
                              "attach to the page")
     _watch(context, page, visit)
     network = NetworkWatch().attach(context)
-    if not await _until_stopped(_open(page, url, deadline, visit, network), stopped):
+    if not await _until_stopped(_open(page, url, deadline, visit, network, acts), stopped):
         visit.notes.append("loading was stopped: the capture was interrupted")
     if visit.error:
         return
@@ -173,11 +192,36 @@ async def _visit(url: str, visit_id: str, new_context: Callable[[str], Awaitable
     visit.pdf = pdf if isinstance(pdf, bytes) else None
 
 
+async def _behave(page: Any, acts: Acts, visit: PageVisit, network: NetworkWatch) -> None:
+    """The page behaviours, then the network quiet again (what they asked for fetched),
+    then the page scrolled back to its top for the screenshot."""
+    visit.behaved = behaviors.Behaved(ran=list(acts.kinds))  # (what is known if cut short)
+    before = page.url
+    visit.behaved = await behaviors.run(page, acts.kinds, acts.timeout)
+    if visit.behaved.error:
+        visit.notes.append(f"page behaviours: {visit.behaved.error}")
+    elif not visit.behaved.finished:
+        visit.notes.append(f"the page behaviours were still at work after "
+                           f"--behavior-timeout ({acts.timeout:g} s): the page may hold more")
+    if page.url != before:
+        visit.notes.append(f"the page behaviours left the page on {page.url[:500]}")
+    await network.quiet(QUIET_CAP)
+
+
 async def _open(page: Any, url: str, deadline: float, visit: PageVisit,
-                network: NetworkWatch) -> None:
+                network: NetworkWatch, acts: Acts) -> None:
+    """Loaded, quiet; the behaviours run (their time their own, not the page's); then
+    scrolled to the bottom and back for what loads lazily."""
     await _go(page, url, deadline, visit)
+    if visit.error:
+        return
+    await _quiet(deadline, visit, network)
+    if acts.kinds:
+        started = time.monotonic()
+        await _behave(page, acts, visit, network)
+        deadline += time.monotonic() - started
     if not visit.error:
-        await _settle(page, deadline, visit, network)
+        await _scroll(page, deadline, visit, network)
 
 
 async def _until_stopped(work: Awaitable[None], stopped: asyncio.Event) -> bool:
@@ -297,12 +341,15 @@ async def _go(page: Any, url: str, deadline: float, visit: PageVisit) -> None:
             visit.error = f"the browser could not load the page: {message}"
 
 
-async def _settle(page: Any, deadline: float, visit: PageVisit, network: NetworkWatch) -> None:
-    """Network quiet, then the page scrolled to its bottom step by step, quiet again after
-    each step (its lazy content loaded), until its height stays as it was."""
+async def _quiet(deadline: float, visit: PageVisit, network: NetworkWatch) -> None:
     if not await network.quiet(_left(deadline, QUIET_CAP)):
         visit.notes.append(f"the network was not quiet {QUIET_CAP:.0f} s after load "
                            f"({network.under_way} requests under way)")
+
+
+async def _scroll(page: Any, deadline: float, visit: PageVisit, network: NetworkWatch) -> None:
+    """The page scrolled to its bottom step by step, the network quiet again after each
+    step (its lazy content loaded), until its height stays as it was; then to its top."""
     previous: float = -1
     for _ in range(SCROLL_STEPS):
         if time.monotonic() > deadline:

@@ -11,6 +11,7 @@ from ..capture.fetch import Fetcher
 from ..capture.settings import Settings
 from ..core import scratch
 from ..core.cookies import for_playwright
+from . import behaviors
 from .ca import CaptureCA
 from .chromium import Chromium
 from .proxy import RecordingProxy
@@ -29,7 +30,11 @@ def open_visitor(fetcher: Fetcher, settings: Settings) -> Iterator[Chromium]:
         ca = CaptureCA(folder)
         proxy = RecordingProxy(fetcher, ca).start()
         jar = fetcher.cookies
+        if settings.behaviors:
+            behaviors.script()  # installed, or the capture stops here, saying so
         chromium = Chromium(proxy, ca, page_timeout=settings.page_timeout,
+                            behaviors=settings.behaviors,
+                            behavior_timeout=settings.behavior_timeout,
                             tabs=min(TABS, settings.concurrency),
                             user_agent=settings.user_agent or None,
                             cookies=for_playwright(jar) if jar is not None else []).start()

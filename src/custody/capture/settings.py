@@ -7,6 +7,9 @@ from typing import Any
 
 from .rules import Rules
 
+BEHAVIORS = ("autoscroll", "autoplay", "autofetch", "autoclick", "site")  # behaviors.KINDS
+DEFAULT_BEHAVIORS = ("autoscroll", "autoplay", "autofetch", "site")  # autoclick when asked
+
 
 @dataclass
 class Settings:
@@ -31,6 +34,9 @@ class Settings:
     insecure: bool = False
     browser: bool = False  # load pages in Chromium, through the recording proxy
     page_timeout: float = 30.0  # seconds a page may take to load, go quiet and be rendered
+    # page behaviours run in each page (browser/behaviors.py), and for how long at most
+    behaviors: list[str] = field(default_factory=lambda: list(DEFAULT_BEHAVIORS))
+    behavior_timeout: float = 20.0
     media: bool = False  # run yt-dlp on each page, through a recording proxy
     max_media_bytes: int | None = None  # a media file is cut off (kept, truncated) past this
     media_time_limit: float | None = None  # seconds yt-dlp may spend on one page

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..core.errors import InvalidURL, UsageError
 from .rules import SCOPES
-from .settings import Settings
+from .settings import BEHAVIORS, Settings
 
 # (least, most) of each number; None: no bound. `custody archive`'s options use them too.
 LIMITS: dict[str, tuple[float | None, float | None]] = {
@@ -32,6 +32,7 @@ LIMITS: dict[str, tuple[float | None, float | None]] = {
     "timeout": (0.1, 3600),  # one response: an hour is past any server's patience
     "delay": (0, 3600),  # between two requests to a host; more would hold a worker for days
     "page_timeout": (1, 3600),
+    "behavior_timeout": (1, 3600),
     "time_limit": (0.1, None),
     "media_time_limit": (0.1, None),
     "max_pages": (1, None),
@@ -98,6 +99,8 @@ def _checked(name: str, value: object) -> Any:
         return _user_agent(value)
     if name == "tsa":
         return _tsa(value)
+    if name == "behaviors":
+        return _behaviors(value)
     if name in LOCAL_PATHS:
         if value is None:
             return None
@@ -105,6 +108,16 @@ def _checked(name: str, value: object) -> Any:
             raise UsageError(f"setting {name!r} is the path of a file, not {_kind(value)}")
         return value
     raise UsageError(f"setting {name!r} has no rule")  # a field added without one
+
+
+def _behaviors(value: object) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UsageError(f"setting 'behaviors' is a list of names, not {_kind(value)}")
+    unknown = [v for v in value if v not in BEHAVIORS]
+    if unknown:
+        raise UsageError(f"setting 'behaviors': {_shown(unknown[0])} is none of "
+                         f"{', '.join(BEHAVIORS)}")
+    return [kind for kind in BEHAVIORS if kind in value]
 
 
 def _number(name: str, value: object) -> int | float:

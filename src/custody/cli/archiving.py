@@ -135,6 +135,15 @@ def _numbered(name: str, data: bytes) -> list[tuple[str, str]]:
 @click.option("--page-timeout", type=float_range("page_timeout"), default=30.0,
               show_default=True,
               help="With --browser: seconds a page may take to load, go quiet and be rendered.")
+@click.option("--behaviors", "behaviors", default="default", show_default=True,
+              metavar="LIST",
+              help="With --browser: the page behaviours run in each page once it has "
+                   "loaded (browsertrix-behaviors): default (all but autoclick), all, "
+                   "none, or some of autoscroll, autoplay, autofetch, autoclick, site "
+                   "joined by commas.")
+@click.option("--behavior-timeout", type=float_range("behavior_timeout"), default=20.0,
+              show_default=True,
+              help="With --browser: seconds the page behaviours may run in one page.")
 @click.option("--media", is_flag=True,
               help="Also run yt-dlp on each page, through custody's recording proxy: every "
                    "byte it fetches goes into the WARC, and the video and audio files it "
@@ -257,6 +266,7 @@ def _enqueue(root: str | None, queue_url: str, seeds: list[str], batch: int, res
 
 
 def _settings(options: dict[str, Any], tsa: list[str]) -> Any:
+    from ..browser.behaviors import parse as parse_behaviors
     from ..capture.settings import Settings
 
     settings = Settings(
@@ -269,6 +279,8 @@ def _settings(options: dict[str, Any], tsa: list[str]) -> Any:
         allow_private=options["allow_private"], warc_size=options["warc_size"],
         ca_bundle=options["ca_bundle"], insecure=options["insecure"],
         browser=options["browser"], page_timeout=options["page_timeout"],
+        behaviors=parse_behaviors(options["behaviors"]),
+        behavior_timeout=options["behavior_timeout"],
         media=options["media"], max_media_bytes=options["max_media_bytes"],
         media_time_limit=options["media_time_limit"],
         cookies=str(Path(options["cookies"]).resolve()) if options["cookies"] else None,

@@ -1,0 +1,173 @@
+"""Page behaviours (browsertrix-behaviors, as ./scripts/setup fetches it) in custody's
+browser capture, on loopback pages that imitate what social media do: a feed that grows
+as it is scrolled and ends in a "Show more" button, images with srcset candidates, a
+video that loads nothing until it plays, and a feed that never ends. Every request the
+behaviours cause is in the WARC; what they did is in the manifest's visit."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from conftest import Custody
+from custody.browser import behaviors
+from custody.capture.validation import check_settings
+from custody.core.errors import UsageError
+from custody.testing.site import Page, SiteServer
+
+CHROMIUM = os.environ.get("CUSTODY_CHROMIUM", "/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(
+    not os.access(CHROMIUM, os.X_OK),
+    reason=f"no Chromium at {CHROMIUM}: ./scripts/setup --test installs it (as root)")
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c63f8cfc0f01f0005000201a5d6d1e90000000049454e44ae426082")
+
+FEED = """<!doctype html><html><head><title>A feed</title></head><body>
+<div id="feed"><p style="height:1200px">post 0</p></div>
+<button id="more" style="display:none">Show more</button>
+<img src="/small.png" srcset="/small.png 1x, /large.png 2x" alt="">
+<video preload="none" src="/clip.webm" width="160" height="90"></video>
+<script>
+const feed = document.getElementById('feed'), more = document.getElementById('more');
+let batch = 0, busy = false;
+function add(text) { const p = document.createElement('p'); p.style.height = '900px';
+                     p.textContent = text; feed.appendChild(p); }
+window.addEventListener('scroll', () => {
+  if (busy || innerHeight + scrollY < document.body.scrollHeight - 50) return;
+  if (batch >= 2) { more.style.display = 'block'; return; }
+  busy = true; batch++;
+  fetch('/batch' + batch + '.json').then(r => r.json()).then(d => { add(d.text); busy = false; });
+});
+more.addEventListener('click', () => {
+  fetch('/more.json').then(r => r.json()).then(d => { add(d.text); more.remove(); });
+});
+</script></body></html>"""
+
+ENDLESS = """<!doctype html><html><head><title>Endless</title></head><body>
+<div id="feed"><p style="height:1500px">post 0</p></div>
+<script>
+let n = 0, busy = false;
+window.addEventListener('scroll', () => {
+  if (busy || innerHeight + scrollY < document.body.scrollHeight - 50) return;
+  busy = true; n++;
+  fetch('/next.json?n=' + n).then(r => r.json()).then(d => {
+    const p = document.createElement('p'); p.style.height = '1500px';
+    p.textContent = d.text + ' ' + n; document.getElementById('feed').appendChild(p);
+    busy = false; });
+});
+</script></body></html>"""
+
+
+def _json(text: str) -> Page:
+    return Page(json.dumps({"text": text}).encode(), "application/json")
+
+
+def site() -> dict[str, Page]:
+    return {"/feed.html": Page(FEED.encode(), "text/html; charset=utf-8"),
+            "/batch1.json": _json("first batch"), "/batch2.json": _json("second batch"),
+            "/more.json": _json("shown after Show more"),
+            "/small.png": Page(PNG, "image/png"), "/large.png": Page(PNG, "image/png"),
+            "/clip.webm": Page(b"\x1aE\xdf\xa3" + bytes(64), "video/webm"),
+            "/endless.html": Page(ENDLESS.encode(), "text/html; charset=utf-8"),
+            "/next.json": _json("more of the endless feed")}
+
+
+def recorded(runner: Custody, capture_id: str) -> set[str]:
+    """The URLs of the capture's response records."""
+    found = set()
+    for entry in runner.manifest(capture_id)["warc_files"]:
+        with open(runner.root / entry["path"], "rb") as fh:
+            for record in ArchiveIterator(fh):
+                if record.rec_type == "response":
+                    found.add(record.rec_headers.get_header("WARC-Target-URI"))
+    return found
+
+
+def visit_of(runner: Custody, capture_id: str) -> dict[str, Any]:
+    visits = runner.manifest(capture_id)["visits"]
+    assert len(visits) == 1, visits
+    return dict(visits[0])
+
+
+def test_behaviours_show_more_fetch_srcsets_and_play_video(custody: Custody) -> None:
+    with SiteServer(site()) as server:
+        url = server.url + "/feed.html"
+        # the browser's own requests only: custody's crawler would fetch every srcset
+        # candidate and the video from the HTML itself
+        done = custody.archive(url, extra=("--browser", "--no-requisites", "--page-timeout",
+                                           "15", "--behavior-timeout", "8"))
+        plain = custody.archive(url, extra=("--browser", "--no-requisites", "--page-timeout",
+                                            "15", "--behaviors", "none"))
+    caused = {server.url + p for p in ("/more.json", "/large.png", "/clip.webm")}
+    with_them = recorded(custody, done["capture_id"])
+    assert caused <= with_them, with_them
+    assert {server.url + "/batch1.json", server.url + "/batch2.json"} <= with_them
+    assert not caused & recorded(custody, plain["capture_id"])
+    behaved = visit_of(custody, done["capture_id"])["behaviors"]
+    assert behaved["script"] == f"browsertrix-behaviors {behaviors.VERSION}"
+    assert behaved["ran"] == ["autoscroll", "autoplay", "autofetch", "site"]
+    assert any("Show More" in m for m in behaved["messages"]), behaved["messages"]
+    assert "behaviors" not in visit_of(custody, plain["capture_id"])
+    # what "Show more" brought is in the page as it was recorded
+    rows = custody.query("SELECT text FROM documents WHERE source = 'rendered'")
+    assert any("shown after Show more" in row["text"] for row in rows)
+    assert custody.verify()[0] == 0
+
+
+def test_an_endless_feed_ends_at_the_behaviour_timeout(custody: Custody) -> None:
+    with SiteServer(site()) as server:
+        started = time.monotonic()
+        done = custody.archive(server.url + "/endless.html",
+                               extra=("--browser", "--page-timeout", "10",
+                                      "--behaviors", "autoscroll", "--behavior-timeout", "4"))
+        seconds = time.monotonic() - started
+    visit = visit_of(custody, done["capture_id"])
+    assert visit["behaviors"]["ran"] == ["autoscroll"]
+    assert visit["behaviors"]["finished"] is False
+    assert 3.5 <= visit["behaviors"]["seconds"] < 10, visit["behaviors"]
+    assert any("--behavior-timeout (4 s)" in n for n in visit["notes"]), visit["notes"]
+    assert seconds < 10 + 4 + 30 + 30, seconds  # page, behaviours, recording, start and seal
+    grown = [u for u in recorded(custody, done["capture_id"]) if "/next.json" in u]
+    assert len(grown) >= 2, grown
+
+
+def test_behaviour_settings_are_checked(custody: Custody, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    result = custody("archive", "--browser", "--behaviors", "autoscroll,dance",
+                     "http://127.0.0.1:9/")
+    assert result.exit_code == 2 and "'dance'" in result.output, result.output
+    result = custody("archive", "--browser", "--behavior-timeout", "0", "http://127.0.0.1:9/")
+    assert result.exit_code == 2, result.output
+    good = check_settings_json()
+    for bad in ("autoscroll", ["autoscroll", 3], ["dance"]):
+        with pytest.raises(UsageError, match="behaviors"):
+            check_settings({**good, "behaviors": bad})
+    assert check_settings({**good, "behaviors": ["site", "autoscroll"]}).behaviors == \
+        ["autoscroll", "site"]
+    # not installed: the capture says how to install it, or to capture without them
+    monkeypatch.setenv("CUSTODY_BEHAVIORS", str(tmp_path / "absent.js"))
+    behaviors.script.cache_clear()
+    try:
+        with SiteServer(site()) as server:
+            result = custody("archive", "--browser", server.url + "/feed.html")
+            assert result.exit_code == 2, result.output
+            assert "./scripts/setup --browser" in result.output
+            assert "Traceback" not in result.output
+            custody.archive(server.url + "/feed.html",
+                            extra=("--browser", "--behaviors", "none"))
+    finally:
+        behaviors.script.cache_clear()
+
+
+def check_settings_json() -> dict[str, Any]:
+    from custody.capture.settings import Settings
+
+    return Settings().to_json()
