@@ -41,21 +41,6 @@ def canonical(entry: dict[str, Any]) -> bytes:
     return json.dumps(entry, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
 
-_LONGEST_TORN = 64 << 20
-
-
-def torn_event_problem(tail: bytes) -> str | None:
-    """None when ``tail`` (bytes after the log's last newline) is the start of one event
-    as custody writes it (canonical JSON on one line); else why it is not."""
-    if not b'{"'.startswith(tail[:2]):
-        return "not the start of an event"
-    if b"\r" in tail:
-        return "lines ended by carriage returns"
-    if b'}{"' in tail:  # never inside one canonical event: two events run together
-        return "events run together"
-    return None
-
-
 @dataclass
 class LogProblem:
     line: int
@@ -87,18 +72,9 @@ class CustodyLog:
     def torn_problem(self) -> str | None:
         """None when the bytes after the last newline could be the start of one event, as
         a write interrupted there leaves them; else what they are: not to be cut."""
-        torn = self.torn()
-        if not torn:
-            return None
-        if torn <= _LONGEST_TORN:
-            with open(self.path, "rb") as fh:
-                fh.seek(-torn, 2)
-                problem = torn_event_problem(fh.read())
-        else:
-            problem = "more than one event's bytes"
-        return None if problem is None else \
-            f"ends in {torn} bytes without an end of line that are no event cut short " \
-            f"({problem})"
+        from .torn_lines import log_tail_problem
+
+        return log_tail_problem(self.path)
 
     def repair(self) -> None:
         """Cut a torn last event off (it was never written whole, so never signed whole);

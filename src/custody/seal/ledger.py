@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -38,22 +37,12 @@ from ..core.torn import cut_torn, tail_torn
 from . import merkle
 from .note import key_name, sign_note, signed_before
 from .tiles import Tiles
-
-_LONGEST_LEAF = 20 + 1 + 128 + 1 + 64  # a leaf line's number, capture id and hash
-_LEAF_REST = re.compile(rb"[0-9A-Za-z._-]{1,128}(?: [0-9a-f]{0,64})?")
-
-
-def could_begin_leaf(tail: bytes, index: int) -> bool:
-    """Whether ``tail`` is the start of leaf ``index``'s line (``N ID HASH``), as an
-    append cut short leaves it."""
-    head = f"{index} ".encode()
-    if len(tail) <= len(head):
-        return head.startswith(tail)
-    return tail.startswith(head) and _LEAF_REST.fullmatch(tail[len(head):]) is not None
+from .torn_lines import leaf_tail_problem
 
 if TYPE_CHECKING:
     from .held import Sealed
     from .history import History
+
 
 @dataclass(frozen=True)
 class Leaf:
@@ -137,16 +126,6 @@ class Ledger:
         origin = f"custody.archive/{os.urandom(8).hex()}"
         write_atomic(path, (origin + "\n").encode())
         return origin
-
-    def _lines(self) -> tuple[list[str], int]:
-        """The complete lines of the leaves file, and the bytes of a torn last line (one
-        an interrupted append left without its newline)."""
-        path = self.dir / "leaves"
-        if not path.exists():
-            return [], 0
-        data = path.read_bytes()
-        cut = data.rfind(b"\n") + 1
-        return data[:cut].decode("ascii").splitlines(), len(data) - cut
 
     def leaves(self) -> list[Leaf]:
         """Every leaf (verify's whole reading; a seal reads none: history.py)."""
@@ -236,16 +215,7 @@ class Ledger:
         """None when the bytes after the last newline could be the start of leaf
         ``size``'s line, as an append interrupted there leaves them; else what they are
         (lines joined by another end of line, bytes written there): not to be cut."""
-        torn = self.torn()
-        if not torn:
-            return None
-        if torn <= _LONGEST_LEAF:
-            with open(self.dir / "leaves", "rb") as fh:
-                fh.seek(-torn, 2)
-                if could_begin_leaf(fh.read(), size):
-                    return None
-        return f"line {size + 1} is no leaf line: {torn} bytes without an end of line, " \
-            "not the start of the leaf an interrupted append would have written"
+        return leaf_tail_problem(self.dir / "leaves", size)
 
     def repair(self, size: int) -> None:
         """Cut a torn last line off the leaves file (it never held a whole leaf), when it

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ..core.archive import Archive
-from .report import Report
+from ..seal import manifest
+from .report import FAILED, Report
 from .scratch import Scratch
 
 
@@ -118,3 +120,26 @@ def _ledger_strays(archive: Archive, report: Report) -> None:
         why = "left by an interrupted write" if rel.endswith(".tmp") and \
             Path(rel).name.startswith(".") else "no part of the ledger"
         report.notes.append(f"{rel}: {why} (it is not evidence, and nothing checks it)")
+
+
+def not_in_ledger(archive: Archive, extra: Iterable[str], report: Report) -> list[str]:
+    """Manifests the ledger does not name, in chain order (sequence, then name). A file
+    there that is no manifest at all (not JSON, not custody's format) is no capture: it
+    fails as what it is, and is not checked as a capture the ledger lost."""
+    found = []
+    for cid in extra:
+        path = archive.manifests_dir / f"{cid}.json"
+        try:
+            sealed = manifest.read(path, lazy=True)
+        except OSError as exc:
+            report.add("manifest", f"manifests/{cid}.json", FAILED,
+                       f"unreadable ({exc.strerror or exc}), and the ledger names no such "
+                       "capture")
+            continue
+        if not sealed.readable:
+            report.add("manifest", f"manifests/{cid}.json", FAILED,
+                       f"no manifest ({sealed.problem}), and the ledger names no such "
+                       "capture: a file put among the manifests?")
+            continue
+        found.append((sealed.sequence is None, sealed.sequence or 0, cid))
+    return [cid for _, _, cid in sorted(found)]

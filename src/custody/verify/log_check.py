@@ -18,7 +18,8 @@ from typing import Any
 
 from ..core import sshsig
 from ..core.archive import Archive
-from ..seal.custody_log import HEAD, canonical, torn_event_problem
+from ..seal.custody_log import HEAD, canonical
+from ..seal.torn_lines import torn_event_problem
 from .report import FAILED, PASSED, UNCHECKED, Report
 
 RANGE_BYTES = 4 * 1024 * 1024  # a job holds one range: its memory, whatever the log

@@ -15,7 +15,6 @@ leaves (captures.py), each group's results taken in order and let go.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from ..seal.ledger import Ledger
 from . import captures as groups_of
 from . import leaf_lines
 from .annotations import check_annotations, check_selectors
+from .leftovers import not_in_ledger
 from .log_check import (
     LogPlan,
     admitted_since,
@@ -39,7 +39,7 @@ from .log_check import (
 )
 from .pool import Job, Pool
 from .proofs import admitted_keys, check_against
-from .report import FAILED, UNCHECKED, Report
+from .report import UNCHECKED, Report
 from .scratch import Scratch
 from .tree import check_tree, history_job, judge, leaf_offsets, read_checkpoints
 
@@ -72,7 +72,7 @@ def verify_whole(archive: Archive, against: str | None, workers: int, progress: 
         size = sum(g[2] for g in groups)
         big = _manifests_on_disk(archive, names)
         names.add("leaves", Ledger(archive.manifests_dir).iter_leaf_ids())
-        extras = _not_in_ledger(archive, names.only_in("manifests", "leaves"), report)
+        extras = not_in_ledger(archive, names.only_in("manifests", "leaves"), report)
         latest, newest, read_error = read_checkpoints(archive)
         sizes = [c.size for c in (latest, newest) if c is not None]
         old = _old_size(against)
@@ -199,29 +199,6 @@ def _manifests_on_disk(archive: Archive, names: Scratch) -> list[str]:
 
     names.add("manifests", walk())
     return sorted(big)
-
-
-def _not_in_ledger(archive: Archive, extra: Iterable[str], report: Report) -> list[str]:
-    """Manifests the ledger does not name, in chain order (sequence, then name). A file
-    there that is no manifest at all (not JSON, not custody's format) is no capture: it
-    fails as what it is, and is not checked as a capture the ledger lost."""
-    found = []
-    for cid in extra:
-        path = archive.manifests_dir / f"{cid}.json"
-        try:
-            sealed = manifest.read(path, lazy=True)
-        except OSError as exc:
-            report.add("manifest", f"manifests/{cid}.json", FAILED,
-                       f"unreadable ({exc.strerror or exc}), and the ledger names no such "
-                       "capture")
-            continue
-        if not sealed.readable:
-            report.add("manifest", f"manifests/{cid}.json", FAILED,
-                       f"no manifest ({sealed.problem}), and the ledger names no such "
-                       "capture: a file put among the manifests?")
-            continue
-        found.append((sealed.sequence is None, sealed.sequence or 0, cid))
-    return [cid for _, _, cid in sorted(found)]
 
 
 def _old_size(against: str | None) -> int | None:
