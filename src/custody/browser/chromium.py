@@ -23,10 +23,12 @@ from typing import Any, TypeVar
 
 from ..core.errors import UsageError
 from .ca import CaptureCA
-from .page import BEHAVE, CLOSE, OPEN, RECORD, PageVisit, load
+from .page import BEHAVE, CLOSE, OPEN, RECORD, PageVisit, iso, load
 from .proxy import RecordingProxy
+from .replay_check import Keeper, Replaying, check_pages, verdict
 
 T = TypeVar("T")
+VIEWPORT = {"width": 1280, "height": 900}
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's; CUSTODY_CHROMIUM names another
 MARK = "--custody-capture-pid"  # on the browser's command line: which custody started it
@@ -62,7 +64,7 @@ class Chromium:
     def __init__(self, proxy: RecordingProxy, ca: CaptureCA, *, page_timeout: float,
                  tabs: int = 4, cookies: list[dict[str, Any]] | None = None,
                  user_agent: str | None = None, behaviors: list[str] | None = None,
-                 behavior_timeout: float = 20.0) -> None:
+                 behavior_timeout: float = 20.0, replay_check: bool = False) -> None:
         """``cookies``: the archivist's session (core.cookies.for_playwright), set in
         each page's browser context."""
         self.proxy = proxy
@@ -71,6 +73,7 @@ class Chromium:
         self.page_timeout = page_timeout
         self.behaviors = behaviors or []  # run in each page (behaviors.py)
         self.behavior_timeout = behavior_timeout
+        self.keeper = Keeper() if replay_check else None  # what the replay check compares
         self.cookies = cookies or []
         self.user_agent = user_agent  # the capture's (else Chromium's, which says Headless)
         self._loop = asyncio.new_event_loop()
@@ -112,7 +115,55 @@ class Chromium:
             visit.screenshot = visit.pdf = visit.dom = None  # nothing it showed is whole
             visit.frames = []
             self._restart(generation)
+        if self.keeper is not None and visit.screenshot and not visit.error:
+            self.keeper.keep(visit.url, iso(visit.started), visit.screenshot, visit.text or "")
         return visit
+
+    def check_replay(self, files: list[tuple[str, Path]], records: list[dict[str, Any]],
+                     started_at: str) -> dict[tuple[str, str], tuple[dict[str, Any],
+                                                                 str | None]]:
+        """Each page kept, replayed from ``files`` (the capture's WARC files, indexed by
+        ``records``) and compared (replay_check.py): by (url, started_at), what was found
+        and the note it gives. Every page says so when pywb is not there."""
+        from ..core import scratch
+        from ..export import cdxj
+        from ..replay.pywb import Wayback, pywb_bin
+
+        kept = self.keeper.kept if self.keeper is not None else []
+        if not kept:
+            return {}
+        try:
+            pywb = pywb_bin()
+        except UsageError:
+            missing = {"error": "pywb is not installed (./scripts/setup --replay)"}
+            return {(k.url, k.started_at): (missing, verdict(missing)) for k in kept}
+        recorded = {str(r["target_uri"]) for r in records
+                    if r.get("type") in ("response", "resource", "revisit")
+                    and r.get("target_uri")}
+        with scratch.folder("custody-check-replay-") as folder:
+            collection = folder / "collections" / "capture"
+            (collection / "archive").mkdir(parents=True)
+            (collection / "indexes").mkdir()
+            names = {}
+            for relpath, path in files:
+                names[relpath] = Path(relpath).name
+                (collection / "archive" / names[relpath]).symlink_to(path.resolve())
+            (collection / "indexes" / "index.cdxj").write_text(
+                "".join(line + "\n" for line in cdxj.lines(records, names)))
+            wayback = Wayback(folder, pywb, framed=False)
+            try:
+                wayback.wait_ready()
+                replaying = Replaying(wayback.socket, "capture", cdxj.timestamp(started_at),
+                                      recorded, VIEWPORT, self.behaviors,
+                                      self.behavior_timeout)
+                found = self._run(check_pages(self._browser, kept, replaying),
+                                  len(kept) * (70 + self.behavior_timeout) + 30)
+            except Exception as exc:  # pywb would not start, the browser went away
+                failed = {"error": f"the replay failed: {str(exc).splitlines()[0][:300]}"}
+                return {(k.url, k.started_at): (failed, verdict(failed)) for k in kept}
+            finally:
+                wayback.stop()
+        return {key: (result, verdict(result)) for key, result in found.items()}
 
     def _connected(self) -> bool:
         browser = self._browser
@@ -133,6 +184,8 @@ class Chromium:
         return self.proxy.fetching
 
     def close(self) -> None:
+        if self.keeper is not None:
+            self.keeper.close()
         try:
             if self._thread.is_alive():
                 self._run(self._shutdown(), 20)
@@ -173,7 +226,7 @@ class Chromium:
         context = await self._browser.new_context(
             proxy={"server": self.proxy.url, "username": visit_id,
                    "password": self.proxy.secret},
-            viewport={"width": 1280, "height": 900}, accept_downloads=False,
+            viewport=VIEWPORT, accept_downloads=False,
             service_workers="allow", java_script_enabled=True, user_agent=self.user_agent)
         if self.cookies:
             await context.add_cookies(self.cookies)

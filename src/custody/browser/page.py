@@ -73,6 +73,7 @@ class PageVisit:
     notes: list[str] = field(default_factory=list)  # what was cut short, and why
     error: str | None = None  # the page could not be loaded at all
     frozen: datetime | None = None  # when its scripts were stopped, and it was recorded
+    text: str | None = None  # its visible text then (what the replay check compares)
     behaved: behaviors.Behaved | None = None  # what the page behaviours did (None: none asked)
 
     @classmethod
@@ -93,8 +94,8 @@ class PageVisit:
     def summary(self) -> dict[str, Any]:
         """What the manifest says of the visit (the records it made are added there)."""
         return {"url": self.url, "final_url": self.final_url, "title": self.title,
-                "started_at": _iso(self.started), "finished_at": _iso(self.finished),
-                "recorded_at": _iso(self.frozen) if self.frozen else None,
+                "started_at": iso(self.started), "finished_at": iso(self.finished),
+                "recorded_at": iso(self.frozen) if self.frozen else None,
                 "requests": len(self.seen), "console_errors": self.console,
                 "failed_requests": self.failed_requests, "dialogs": self.dialogs,
                 "popups_blocked": self.popups, "downloads_refused": self.downloads,
@@ -102,7 +103,7 @@ class PageVisit:
                 **({"behaviors": self.behaved.summary()} if self.behaved else {})}
 
 
-def _iso(moment: datetime) -> str:
+def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
@@ -178,6 +179,9 @@ async def _visit(url: str, visit_id: str, new_context: Callable[[str], Awaitable
     visit.final_url = page.url or url
     visit.title = await _bounded(page.title(), _budget(record_by, 3), visit, "read the title")
     await _photograph(page, record_by, visit)
+    text = await _bounded(page.inner_text("body", timeout=3000), _budget(record_by, 4), visit,
+                          "read the visible text")
+    visit.text = text if isinstance(text, str) else None
     dom = await _bounded(_serialise(session, page), _budget(record_by, 8), visit,
                          "read the DOM")
     visit.dom = dom if isinstance(dom, str) else None

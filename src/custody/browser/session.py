@@ -35,6 +35,7 @@ def open_visitor(fetcher: Fetcher, settings: Settings) -> Iterator[Chromium]:
         chromium = Chromium(proxy, ca, page_timeout=settings.page_timeout,
                             behaviors=settings.behaviors,
                             behavior_timeout=settings.behavior_timeout,
+                            replay_check=settings.replay_check,
                             tabs=min(TABS, settings.concurrency),
                             user_agent=settings.user_agent or None,
                             cookies=for_playwright(jar) if jar is not None else []).start()

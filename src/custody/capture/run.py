@@ -205,12 +205,25 @@ def _run(archive: Archive, state: CrawlState, key: Ed25519PrivateKey, collector:
                       on_progress=on_progress, visitor=visitor, media=media, gate=gate)
         with _graceful_interrupt(crawl, fetcher):
             stats = crawl.run()
+            if visitor is not None and settings.replay_check and \
+                    stats.stop_reason != "interrupted":
+                _check_replay(state, series, visitor)
     state.begin()
     state.set_meta("final_urls", crawl.final_urls)
     state.set_meta("stopped", stats.stop_reason)
     state.commit()
     return complete(archive, state, key=key, collector=collector, series=series,
                     extractor=extractor, stats=stats)
+
+
+def _check_replay(state: CrawlState, series: Any, visitor: Any) -> None:
+    """Each page the browser recorded, replayed from the WARC files as they are now and
+    compared with what it showed (custody.browser.replay_check); what was found goes
+    into the visits, so it is sealed with them."""
+    found = visitor.check_replay(series.readable(), list(state.records()),
+                                 state.meta("started_at"))
+    if found:
+        state.add_to_visits(found)
 
 
 def _visitor(open_visitor: OpenVisitor | None, fetcher: Fetcher,

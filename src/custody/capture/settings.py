@@ -37,6 +37,7 @@ class Settings:
     # page behaviours run in each page (browser/behaviors.py), and for how long at most
     behaviors: list[str] = field(default_factory=lambda: list(DEFAULT_BEHAVIORS))
     behavior_timeout: float = 20.0
+    replay_check: bool = True  # each page replayed from the WARC and compared, before sealing
     media: bool = False  # run yt-dlp on each page, through a recording proxy
     max_media_bytes: int | None = None  # a media file is cut off (kept, truncated) past this
     media_time_limit: float | None = None  # seconds yt-dlp may spend on one page

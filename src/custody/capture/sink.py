@@ -96,6 +96,16 @@ class WarcSeries:
             self.state.add_record(entry.to_json())
         return self.current
 
+    def readable(self) -> list[tuple[str, Path]]:
+        """The capture's WARC files as a reader finds them now, each (its path in the
+        archive, where it lies: the one being written under its partial name), what is
+        written flushed."""
+        if self.current is not None:
+            self.current.flush()
+        return [(entry["path"], self.archive.root / entry["path"] if entry["complete"]
+                 else partial_path(self.archive.root / entry["path"]))
+                for entry in self.state.warc_files()]
+
     def close(self) -> None:
         if self.current is not None:
             done = self.current.close()

@@ -284,6 +284,23 @@ class CrawlState:
                 "ORDER BY r.seq"):
             yield json.loads(text)
 
+    def add_to_visits(self, found: dict[tuple[str, str], tuple[dict[str, Any], str | None]],
+                      ) -> None:
+        """Each visit's replay check (``found`` by the visit's url and started_at: what
+        was found, and a note for the visit), in the visits' summaries; one transaction."""
+        self.begin()
+        for row_id, text in self.conn.execute("SELECT id, json FROM visits").fetchall():
+            summary = json.loads(text)
+            result = found.get((summary.get("url"), summary.get("started_at")))
+            if result is None:
+                continue
+            summary["replay"], note = result
+            if note:
+                summary["notes"] = [*summary.get("notes", []), note]
+            self.conn.execute("UPDATE visits SET json = ? WHERE id = ?",
+                              [json.dumps(summary, ensure_ascii=False), row_id])
+        self.commit()
+
     def add_visit(self, summary: dict[str, Any]) -> None:
         """A page the browser loaded: what the manifest says of it."""
         self.conn.execute("INSERT INTO visits (json) VALUES (?)",

@@ -87,6 +87,9 @@ from .seeds import read_seeds
 @click.option("--behavior-timeout", type=float_range("behavior_timeout"), default=20.0,
               show_default=True,
               help="With --browser: seconds the page behaviours may run in one page.")
+@click.option("--no-replay-check", is_flag=True,
+              help="With --browser: do not replay each page from the WARC before sealing "
+                   "to compare it with what was recorded (needs pywb).")
 @click.option("--media", is_flag=True,
               help="Also run yt-dlp on each page, through custody's recording proxy: every "
                    "byte it fetches goes into the WARC, and the video and audio files it "
@@ -224,6 +227,7 @@ def _settings(options: dict[str, Any], tsa: list[str]) -> Any:
         browser=options["browser"], page_timeout=options["page_timeout"],
         behaviors=parse_behaviors(options["behaviors"]),
         behavior_timeout=options["behavior_timeout"],
+        replay_check=not options["no_replay_check"],
         media=options["media"], max_media_bytes=options["max_media_bytes"],
         media_time_limit=options["media_time_limit"],
         cookies=str(Path(options["cookies"]).resolve()) if options["cookies"] else None,

@@ -249,10 +249,14 @@ def show(root: str | None, capture_id: str, no_check: bool, as_json: bool) -> No
         where = summary.locations.get(r["record_id"])
         click.echo(f"  {r['http_status']}  {r['target_uri']}  {r.get('ip') or ''}  "
                    f"({r.get('payload_type') or ''})" + (f"  ->  {where}" if where else ""))
+    from ..browser.replay_check import said
+
     for visit in content.get("visits") or []:
         outcome = f"failed: {visit['error']}" if visit.get("error") else \
             f"{visit['requests']} requests, recorded at {visit.get('recorded_at')}"
         click.echo(f"browser   {visit['final_url']}  ({outcome})")
+        if checked := said(visit.get("replay")):
+            click.echo(f"          {checked}")
         for note in visit.get("notes") or []:
             click.echo(f"          {note}")
     for r in content["records"]:

@@ -169,14 +169,14 @@ class Wayback:
     replay front's secret (the folder is the run's own, mode 700). Ends with us, even
     when we are killed outright."""
 
-    def __init__(self, folder: Path, pywb: Path) -> None:
+    def __init__(self, folder: Path, pywb: Path, *, framed: bool = True) -> None:
         from ..core.processes import die_with_parent
 
         (folder / "collections").mkdir(parents=True, exist_ok=True)
         (folder / "templates").mkdir(exist_ok=True)
         (folder / "templates" / "index.html").write_text(HOME)
         (folder / "config.yaml").write_text("enable_auto_colls: true\n"
-                                            "framed_replay: true\n")
+                                            f"framed_replay: {str(framed).lower()}\n")
         parent = os.getpid()
         self.socket = folder / "wayback.sock"
         if len(os.fsencode(self.socket)) > 100:  # sun_path holds 108 bytes

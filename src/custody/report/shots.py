@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 
+from ..browser.replay_check import said_by_page
 from .court import Report
 from .markup import bidi, text, url
 
@@ -22,6 +23,7 @@ def screenshots(report: Report) -> str:
     operator = (report.content.get("collector") or {}).get("operator")
     dates = {r["page"]: r.get("date") for r in report.renders if r["kind"] == "screenshot"}
     digests = {r["page"]: r.get("sha256") for r in report.renders if r["kind"] == "screenshot"}
+    replays = said_by_page(report.content)
     figures = []
     for number, (page, png) in enumerate(report.screenshots, 1):
         parts = _slices(png)
@@ -30,7 +32,9 @@ def screenshots(report: Report) -> str:
                        + (f", part {part} of {len(parts)}" if len(parts) > 1 else "")
                        + f": {url(page)}, recorded {text(dates.get(page))} (UTC); capture "
                        f"<code>{text(cid)}</code>, operator {bidi(operator)}; the PNG's "
-                       f'SHA-256 <span class="hash">{text(digests.get(page))}</span>')
+                       f'SHA-256 <span class="hash">{text(digests.get(page))}</span>'
+                       + (f"; checked before sealing, replayed from the WARC: "
+                          f"{text(replays[page])}" if page in replays else ""))
             figures.append(f'<figure class="shot"><figcaption>{caption}</figcaption>'
                            f'<img class="screenshot" alt="screenshot of {text(page)}" '
                            f'src="data:image/png;base64,{base64.b64encode(data).decode()}">'

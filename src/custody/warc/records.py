@@ -255,6 +255,10 @@ class WarcWriter:
         self.count += 1
         return entry
 
+    def flush(self) -> None:
+        """What is written so far, on disk for a reader (not synced: no promise)."""
+        self._fh.flush()
+
     def close(self) -> FileEntry:
         """fsync and rename into place; the file is complete only after this."""
         self._fh.flush()

@@ -31,6 +31,7 @@ class Render:
     content_type: str
     length: int
     sha256: str
+    replay: str | None = None  # a screenshot's page's replay check (browser/replay_check)
 
 
 @dataclass
@@ -61,7 +62,10 @@ class CaptureView:
 
 def renders_of(content: dict[str, Any]) -> list[Render]:
     """The resource records a capture made of its pages (urn:KIND:PAGE)."""
+    from ..browser.replay_check import said_by_page
+
     out = []
+    replays = said_by_page(content)
     for index, record in enumerate(content.get("records") or []):
         target = str(record.get("target_uri") or "")
         if record.get("type") != "resource" or not target.startswith("urn:"):
@@ -70,7 +74,8 @@ def renders_of(content: dict[str, Any]) -> list[Render]:
         if not page:
             continue
         out.append(Render(index, kind, page, str(record.get("content_type") or ""),
-                          int(record.get("length") or 0), str(record.get("block_sha256") or "")))
+                          int(record.get("length") or 0), str(record.get("block_sha256") or ""),
+                          replays.get(page) if kind == "screenshot" else None))
     return out
 
 

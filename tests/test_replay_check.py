@@ -1,0 +1,99 @@
+"""Every browser capture is replayed from its own WARC files before it is sealed, in pywb
+and the capture's Chromium, and compared with what was recorded: a page that replays as
+it was says so in figures; one that replays otherwise (its script draws at random, so
+the replay's seeded random draws something else), or that asks in replay for what the
+WARC lacks (a URL its script makes of the time), is noted for the archivist."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from conftest import Custody
+from custody.testing.site import Page, SiteServer
+
+CHROMIUM = os.environ.get("CUSTODY_CHROMIUM", "/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(
+    not os.access(CHROMIUM, os.X_OK),
+    reason=f"no Chromium at {CHROMIUM}: ./scripts/setup --test installs it (as root)")
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c63f8cfc0f01f0005000201a5d6d1e90000000049454e44ae426082")
+
+STEADY = """<!doctype html><html><head><title>A statement</title></head><body>
+<h1>A statement</h1><p id="p">Loading</p><img src="/seal.png" width="80" height="80" alt="">
+<script>fetch('/statement.json').then(r => r.json())
+  .then(d => { document.getElementById('p').textContent = d.text; });</script>
+</body></html>"""
+
+RANDOM = """<!doctype html><html><head><title>Drawn</title></head><body>
+<div id="x" style="height:700px"></div>
+<script>const n = Math.floor(Math.random() * 1e9), x = document.getElementById('x');
+x.textContent = 'Drawn ' + n + ' ' + 'word '.repeat(n % 9) + n.toString(36);
+x.style.background = 'hsl(' + (n % 360) + ', 90%, 45%)';</script></body></html>"""
+
+LACKING = """<!doctype html><html><head><title>Lacking</title></head><body>
+<p>A page whose script asks for a URL made of the time: another one in replay.</p>
+<script>fetch('/stamp/' + Date.now() + '.json');</script></body></html>"""
+
+
+def site() -> dict[str, Page]:
+    return {"/steady.html": Page(STEADY.encode(), "text/html; charset=utf-8"),
+            "/statement.json": Page(b'{"text": "The statement as it was published."}',
+                                    "application/json"),
+            "/seal.png": Page(PNG, "image/png"),
+            "/random.html": Page(RANDOM.encode(), "text/html; charset=utf-8"),
+            "/lacking.html": Page(LACKING.encode(), "text/html; charset=utf-8")}
+
+
+def visits(runner: Custody, capture_id: str) -> dict[str, dict[str, Any]]:
+    return {v["url"].rsplit("/", 1)[1]: v for v in runner.manifest(capture_id)["visits"]}
+
+
+def test_each_page_is_replayed_and_compared_before_sealing(custody: Custody) -> None:
+    with SiteServer(site()) as server:
+        done = custody.archive(*(server.url + p for p in ("/steady.html", "/random.html",
+                                                          "/lacking.html")),
+                               extra=("--browser", "--page-timeout", "15",
+                                      "--behaviors", "none"))
+    seen = visits(custody, done["capture_id"])
+    steady = seen["steady.html"]
+    assert steady["replay"]["engine"] == "pywb"
+    assert steady["replay"]["pixels"] >= 0.99 and steady["replay"]["text"] == 1.0, steady
+    assert steady["replay"]["missing"] == [] and steady["replay"]["escaped"] == []
+    assert not any("replayed" in n for n in steady["notes"])
+    drawn = seen["random.html"]
+    assert drawn["replay"]["pixels"] < 0.95 or drawn["replay"]["text"] < 0.95, drawn
+    assert any("differs from what was recorded" in n for n in drawn["notes"])
+    lacking = seen["lacking.html"]
+    missing = lacking["replay"]["missing"]
+    assert len(missing) == 1 and missing[0].startswith(server.url + "/stamp/"), lacking
+    recorded = custody.query("SELECT url FROM resources WHERE url LIKE '%/stamp/%'")
+    assert [row["url"] for row in recorded] != missing  # the capture asked for another
+    assert any("not in the WARC" in n for n in lacking["notes"])
+    # sealed with the capture: verify passes, and the figures cannot be changed unseen
+    assert custody.verify()[0] == 0
+    shown = custody.ok("show", done["capture_id"]).output
+    assert "replays as recorded: 100.0% of the pixels the same, text 100.0% alike, " \
+        "0 missing" in shown or "replays as recorded: 99." in shown, shown
+    assert "replays otherwise than recorded" in shown
+    page = custody.root.parent / "report.html"
+    custody.ok("report", done["capture_id"], "-o", str(page))
+    assert "checked before sealing, replayed from the WARC: replays" in page.read_text()
+
+
+def test_no_replay_check_and_no_pywb(custody: Custody,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    with SiteServer(site()) as server:
+        url = server.url + "/steady.html"
+        off = custody.archive(url, extra=("--browser", "--behaviors", "none",
+                                          "--no-replay-check"))
+        assert "replay" not in visits(custody, off["capture_id"])["steady.html"]
+        monkeypatch.setenv("CUSTODY_PYWB", str(custody.root / "no-pywb-here"))
+        without = custody.archive(url, extra=("--browser", "--behaviors", "none"))
+    visit = visits(custody, without["capture_id"])["steady.html"]
+    assert "pywb is not installed" in visit["replay"]["error"]
+    assert any("not replay-checked" in n for n in visit["notes"])
