@@ -103,9 +103,10 @@ def test_behaviours_show_more_fetch_srcsets_and_play_video(custody: Custody) -> 
         # the browser's own requests only: custody's crawler would fetch every srcset
         # candidate and the video from the HTML itself
         done = custody.archive(url, extra=("--browser", "--no-requisites", "--page-timeout",
-                                           "15", "--behavior-timeout", "8"))
+                                           "15", "--behavior-timeout", "8",
+                                           "--no-replay-check"))
         plain = custody.archive(url, extra=("--browser", "--no-requisites", "--page-timeout",
-                                            "15", "--behaviors", "none"))
+                                            "15", "--behaviors", "none", "--no-replay-check"))
     caused = {server.url + p for p in ("/more.json", "/large.png", "/clip.webm")}
     with_them = recorded(custody, done["capture_id"])
     assert caused <= with_them, with_them
@@ -127,7 +128,8 @@ def test_an_endless_feed_ends_at_the_behaviour_timeout(custody: Custody) -> None
         started = time.monotonic()
         done = custody.archive(server.url + "/endless.html",
                                extra=("--browser", "--page-timeout", "10",
-                                      "--behaviors", "autoscroll", "--behavior-timeout", "4"))
+                                      "--behaviors", "autoscroll", "--behavior-timeout", "4",
+                                      "--no-replay-check"))
         seconds = time.monotonic() - started
     visit = visit_of(custody, done["capture_id"])
     assert visit["behaviors"]["ran"] == ["autoscroll"]

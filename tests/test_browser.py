@@ -323,8 +323,11 @@ def test_pages_that_fight_the_browser_end_within_their_time(custody: Custody) ->
     with SiteServer(hostile_site()) as server:
         urls = [server.url + path for path in hostile_site() if path.endswith(".html")]
         started = time.monotonic()
+        # the page's own bounds: behaviours and the replay check are bounded in
+        # test_behaviors.py and test_replay_check.py
         result = custody.archive(*urls, extra=("--browser", "--page-timeout", "6",
-                                               "--depth", "0", "--timeout", "5"))
+                                               "--depth", "0", "--timeout", "5",
+                                               "--behaviors", "none", "--no-replay-check"))
         took = time.monotonic() - started
     assert took < 90, took  # seven pages, four at a time: two rounds of 6 s and a margin
     cid = result["capture_id"]
@@ -370,8 +373,10 @@ def browsers_of(pid: int) -> list[int]:
 
 def start_capture(custody: Custody, url: str) -> subprocess.Popen[str]:
     env = {**os.environ, "CUSTODY_ROOT": str(custody.root), "CUSTODY_KEY": str(custody.key)}
+    # (behaviours and the replay check, whose bounds have tests of their own, left out)
     return subprocess.Popen([CUSTODY, "archive", "--browser", "--page-timeout", "60",
-                             "--timeout", "8", url],
+                             "--timeout", "8", "--behaviors", "none", "--no-replay-check",
+                             url],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -7,6 +7,7 @@ WARC lacks (a URL its script makes of the time), is noted for the archivist."""
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import pytest
@@ -40,13 +41,19 @@ LACKING = """<!doctype html><html><head><title>Lacking</title></head><body>
 <script>fetch('/stamp/' + Date.now() + '.json');</script></body></html>"""
 
 
+SPIN = """<!doctype html><html><head><title>Spin</title></head><body><p>A page whose
+script never yields once it has loaded.</p>
+<script>setTimeout(() => { for (;;) {} }, 300);</script></body></html>"""
+
+
 def site() -> dict[str, Page]:
     return {"/steady.html": Page(STEADY.encode(), "text/html; charset=utf-8"),
             "/statement.json": Page(b'{"text": "The statement as it was published."}',
                                     "application/json"),
             "/seal.png": Page(PNG, "image/png"),
             "/random.html": Page(RANDOM.encode(), "text/html; charset=utf-8"),
-            "/lacking.html": Page(LACKING.encode(), "text/html; charset=utf-8")}
+            "/lacking.html": Page(LACKING.encode(), "text/html; charset=utf-8"),
+            "/spin.html": Page(SPIN.encode(), "text/html; charset=utf-8")}
 
 
 def visits(runner: Custody, capture_id: str) -> dict[str, dict[str, Any]]:
@@ -55,10 +62,14 @@ def visits(runner: Custody, capture_id: str) -> dict[str, dict[str, Any]]:
 
 def test_each_page_is_replayed_and_compared_before_sealing(custody: Custody) -> None:
     with SiteServer(site()) as server:
+        started = time.monotonic()
         done = custody.archive(*(server.url + p for p in ("/steady.html", "/random.html",
-                                                          "/lacking.html")),
-                               extra=("--browser", "--page-timeout", "15",
+                                                          "/lacking.html", "/spin.html")),
+                               extra=("--browser", "--page-timeout", "8",
                                       "--behaviors", "none"))
+        took = time.monotonic() - started
+    # four pages at once: the page's 8 s and recording, then the check's 8 s and 20 s
+    assert took < 90, took
     seen = visits(custody, done["capture_id"])
     steady = seen["steady.html"]
     assert steady["replay"]["engine"] == "pywb"
@@ -73,6 +84,9 @@ def test_each_page_is_replayed_and_compared_before_sealing(custody: Custody) -> 
     assert len(missing) == 1 and missing[0].startswith(server.url + "/stamp/"), lacking
     recorded = custody.query("SELECT url FROM resources WHERE url LIKE '%/stamp/%'")
     assert [row["url"] for row in recorded] != missing  # the capture asked for another
+    spin = seen["spin.html"]["replay"]  # checked, or said why not, within its time
+    assert spin.get("error") or "pixels" in spin, spin
+    assert spin["seconds"] < 8 + 20 + 5, spin
     assert any("not in the WARC" in n for n in lacking["notes"])
     # sealed with the capture: verify passes, and the figures cannot be changed unseen
     assert custody.verify()[0] == 0

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,7 +25,7 @@ from ..core.errors import UsageError
 from .ca import CaptureCA
 from .page import BEHAVE, CLOSE, OPEN, RECORD, PageVisit, iso, load
 from .proxy import RecordingProxy
-from .replay_check import Keeper, Replaying, check_pages, verdict
+from .replay_check import Keeper, verdict
 
 T = TypeVar("T")
 VIEWPORT = {"width": 1280, "height": 900}
@@ -64,7 +64,8 @@ class Chromium:
     def __init__(self, proxy: RecordingProxy, ca: CaptureCA, *, page_timeout: float,
                  tabs: int = 4, cookies: list[dict[str, Any]] | None = None,
                  user_agent: str | None = None, behaviors: list[str] | None = None,
-                 behavior_timeout: float = 20.0, replay_check: bool = False) -> None:
+                 behavior_timeout: float = 20.0, replay_check: bool = False,
+                 replay_checker: Callable[..., Any] | None = None) -> None:
         """``cookies``: the archivist's session (core.cookies.for_playwright), set in
         each page's browser context."""
         self.proxy = proxy
@@ -74,6 +75,8 @@ class Chromium:
         self.behaviors = behaviors or []  # run in each page (behaviors.py)
         self.behavior_timeout = behavior_timeout
         self.keeper = Keeper() if replay_check else None  # what the replay check compares
+        self.replay_checker = replay_checker  # replay/check.py's check_capture, when given
+        self.viewport = dict(VIEWPORT)
         self.cookies = cookies or []
         self.user_agent = user_agent  # the capture's (else Chromium's, which says Headless)
         self._loop = asyncio.new_event_loop()
@@ -123,47 +126,27 @@ class Chromium:
                      started_at: str) -> dict[tuple[str, str], tuple[dict[str, Any],
                                                                  str | None]]:
         """Each page kept, replayed from ``files`` (the capture's WARC files, indexed by
-        ``records``) and compared (replay_check.py): by (url, started_at), what was found
-        and the note it gives. Every page says so when pywb is not there."""
-        from ..core import scratch
-        from ..export import cdxj
-        from ..replay.pywb import Wayback, pywb_bin
-
+        ``records``) and compared by the replay checker the browser was given (the
+        replay engine's, replay/check.py): by (url, started_at), what was found and the
+        note it gives."""
         kept = self.keeper.kept if self.keeper is not None else []
         if not kept:
             return {}
-        try:
-            pywb = pywb_bin()
-        except UsageError:
-            missing = {"error": "pywb is not installed (./scripts/setup --replay)"}
-            return {(k.url, k.started_at): (missing, verdict(missing)) for k in kept}
-        recorded = {str(r["target_uri"]) for r in records
-                    if r.get("type") in ("response", "resource", "revisit")
-                    and r.get("target_uri")}
-        with scratch.folder("custody-check-replay-") as folder:
-            collection = folder / "collections" / "capture"
-            (collection / "archive").mkdir(parents=True)
-            (collection / "indexes").mkdir()
-            names = {}
-            for relpath, path in files:
-                names[relpath] = Path(relpath).name
-                (collection / "archive" / names[relpath]).symlink_to(path.resolve())
-            (collection / "indexes" / "index.cdxj").write_text(
-                "".join(line + "\n" for line in cdxj.lines(records, names)))
-            wayback = Wayback(folder, pywb, framed=False)
-            try:
-                wayback.wait_ready()
-                replaying = Replaying(wayback.socket, "capture", cdxj.timestamp(started_at),
-                                      recorded, VIEWPORT, self.behaviors,
-                                      self.behavior_timeout)
-                found = self._run(check_pages(self._browser, kept, replaying),
-                                  len(kept) * (70 + self.behavior_timeout) + 30)
-            except Exception as exc:  # pywb would not start, the browser went away
-                failed = {"error": f"the replay failed: {str(exc).splitlines()[0][:300]}"}
-                return {(k.url, k.started_at): (failed, verdict(failed)) for k in kept}
-            finally:
-                wayback.stop()
-        return {key: (result, verdict(result)) for key, result in found.items()}
+        if self.replay_checker is None:
+            result = {"error": "no replay engine was given to this capture's browser"}
+            return {(k.url, k.started_at): (result, verdict(result)) for k in kept}
+        found: dict[tuple[str, str], tuple[dict[str, Any], str | None]] = \
+            self.replay_checker(self, kept, files, records, started_at)
+        return found
+
+    @property
+    def browser(self) -> Any:
+        """Playwright's browser, for what runs in the browser's thread (run_in_browser)."""
+        return self._browser
+
+    def run_in_browser(self, coroutine: Coroutine[Any, Any, T], timeout: float) -> T:
+        """A coroutine run in the browser's thread, its result within ``timeout``."""
+        return self._run(coroutine, timeout)
 
     def _connected(self) -> bool:
         browser = self._browser

@@ -21,24 +21,16 @@ checked.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import shutil
-import time
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 from ..core import scratch
-from . import behaviors
 
 PIXELS = 0.95
 TEXT = 0.95
-ORIGIN = "http://replay.custody.invalid"  # answered by the route below, never resolved
-PAGE_SECONDS = 30.0
-MAX_LISTED = 50
 MAX_WORDS = 20_000
 
 
@@ -95,19 +87,6 @@ def verdict(result: dict[str, Any]) -> str | None:
         "; ".join(said) + " (capture it again?)"
 
 
-@dataclass
-class Replaying:
-    """Where the replay is and what it is compared with."""
-
-    socket: Path  # pywb's
-    collection: str
-    timestamp: str  # the capture's start, 14 digits
-    recorded: set[str]  # the URLs the WARC holds
-    viewport: dict[str, int]
-    behaviors: list[str]  # run again in the replayed page, as in the recorded one
-    behavior_timeout: float
-
-
 def said(replay: Any) -> str | None:
     """A page's replay check in one line, as show, the report and the workbench give it:
     "replays as recorded: 99.6% of the pixels, text 100.0% alike, 0 missing"."""
@@ -136,131 +115,3 @@ def said_by_page(content: dict[str, Any]) -> dict[str, str]:
                 if isinstance(key, str):
                     out[key] = line
     return out
-
-
-async def check_pages(browser: Any, kept: list[Kept],
-                      replaying: Replaying) -> dict[tuple[str, str], dict[str, Any]]:
-    """Each kept page replayed and compared; by (url, started_at)."""
-    import httpx
-
-    client = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(replaying.socket)),
-                               timeout=httpx.Timeout(PAGE_SECONDS, connect=10.0))
-    results = {}
-    try:
-        for page in kept:
-            started = time.monotonic()
-            try:
-                result = await asyncio.wait_for(_check(browser, client, page, replaying),
-                                                PAGE_SECONDS * 2 + replaying.behavior_timeout)
-            except Exception as exc:  # the page hung, crashed or closed: said, not fatal
-                result = {"error": _first_line(exc) or "the replay did not answer"}
-            result["seconds"] = round(time.monotonic() - started, 3)
-            results[(page.url, page.started_at)] = result
-    finally:
-        await client.aclose()
-    return results
-
-
-async def _check(browser: Any, client: Any, page: Kept,
-                 replaying: Replaying) -> dict[str, Any]:
-    from ..watch.pixels import difference
-
-    prefix = f"{ORIGIN}/{replaying.collection}/"
-    recorded = replaying.recorded
-    missing: list[str] = []
-    escaped: list[str] = []
-
-    async def answer(route: Any) -> None:
-        url = route.request.url
-        if not url.startswith(ORIGIN + "/"):  # the collection, and pywb's own scripts
-            if len(escaped) < MAX_LISTED and url not in escaped:
-                escaped.append(url)
-            await route.abort("blockedbyclient")
-            return
-        try:
-            response = await client.request(route.request.method, "http://pywb" +
-                                            url[len(ORIGIN):],
-                                            headers=_forwarded(route.request.headers),
-                                            content=route.request.post_data_buffer)
-        except Exception:
-            await route.abort("failed")
-            return
-        original = _original(url[len(prefix):]) if url.startswith(prefix) else None
-        if response.status_code == 404 and original and original not in recorded and \
-                len(missing) < MAX_LISTED and original not in missing:
-            missing.append(original)
-        await route.fulfill(status=response.status_code, body=response.content,
-                            headers={k: v for k, v in response.headers.items()
-                                     if k.lower() not in _HOP})
-
-    context = await browser.new_context(viewport=replaying.viewport, accept_downloads=False,
-                                        service_workers="block")
-    try:
-        await context.route("**/*", answer)
-        if replaying.behaviors:
-            await context.add_init_script(behaviors.init_script(replaying.behaviors,
-                                                                replaying.behavior_timeout))
-        tab = await context.new_page()
-        target = f"{prefix}{replaying.timestamp}mp_/{page.url}"
-        try:
-            await tab.goto(target, wait_until="load", timeout=PAGE_SECONDS * 1000)
-        except Exception as exc:
-            if "Timeout" not in type(exc).__name__:
-                raise
-        await _quiet(tab)
-        if replaying.behaviors:  # what the recorded page was shown, shown again
-            await behaviors.run(tab, replaying.behaviors, replaying.behavior_timeout)
-            await _quiet(tab)
-        await _scroll(tab)
-        shot = await tab.screenshot(full_page=True, timeout=PAGE_SECONDS * 1000)
-        text = await tab.inner_text("body", timeout=5000)
-    finally:
-        await context.close()
-    found = difference(page.screenshot.read_bytes(), shot)
-    return {"engine": "pywb", "pixels": round(1 - found.share, 4),
-            "text": round(text_alike(page.text, text), 4), "missing": missing,
-            "escaped": escaped}
-
-
-async def _scroll(tab: Any) -> None:
-    """Down to the bottom step by step until the height stays, then back to the top, as
-    the recorded page was (browser/page.py)."""
-    previous = -1
-    for _ in range(30):
-        height = await tab.evaluate("() => { window.scrollTo(0, document.documentElement"
-                                    ".scrollHeight); return document.documentElement"
-                                    ".scrollHeight; }")
-        if height == previous:
-            break
-        previous = height
-        await _quiet(tab)
-    await tab.evaluate("() => window.scrollTo(0, 0)")
-
-
-async def _quiet(tab: Any) -> None:
-    with contextlib.suppress(Exception):  # a page never quiet is photographed as it is
-        await tab.wait_for_load_state("networkidle", timeout=5000)
-
-
-_HOP = {"connection", "keep-alive", "transfer-encoding", "content-encoding",
-        "content-length"}
-
-
-def _forwarded(headers: dict[str, str]) -> dict[str, str]:
-    """The request's headers for pywb, its Host the replay's (pywb's redirects name it)."""
-    kept = {k: v for k, v in headers.items() if k.lower() not in _HOP and k.lower() != "host"}
-    return {**kept, "host": ORIGIN.split("//", 1)[1]}
-
-
-def _original(rest: str) -> str | None:
-    """The archived URL in the part of a replay URL after the collection
-    (``20261205101500mp_/https://example.org/a``)."""
-    stamp, _, url = rest.partition("/")
-    if not stamp or not stamp[:14].isdigit() or not url:
-        return None
-    return unquote(url) if url.startswith(("http%3A", "https%3A")) else url
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__

@@ -4,8 +4,9 @@ on the capture's Fetcher, and Chromium behind it; all gone when the capture ends
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from ..capture.fetch import Fetcher
 from ..capture.settings import Settings
@@ -21,8 +22,10 @@ CA_PREFIX = "custody-ca-"  # the capture's certificate keys, in a folder of its 
 
 
 @contextmanager
-def open_visitor(fetcher: Fetcher, settings: Settings) -> Iterator[Chromium]:
-    """The visitor a capture with --browser loads its pages with (capture.run)."""
+def open_visitor(fetcher: Fetcher, settings: Settings,
+                 replay_checker: Callable[..., Any] | None = None) -> Iterator[Chromium]:
+    """The visitor a capture with --browser loads its pages with (capture.run);
+    ``replay_checker`` replays its pages before sealing (replay/check.py's)."""
     folder = scratch.make(CA_PREFIX)  # and those a custody killed outright left, removed
     proxy = None
     chromium = None
@@ -36,6 +39,7 @@ def open_visitor(fetcher: Fetcher, settings: Settings) -> Iterator[Chromium]:
                             behaviors=settings.behaviors,
                             behavior_timeout=settings.behavior_timeout,
                             replay_check=settings.replay_check,
+                            replay_checker=replay_checker,
                             tabs=min(TABS, settings.concurrency),
                             user_agent=settings.user_agent or None,
                             cookies=for_playwright(jar) if jar is not None else []).start()

@@ -267,8 +267,9 @@ def plain_table(columns: list[str], rows: list[Any], width: int = 60) -> str:
 def open_browser(fetcher: Any, settings: Any) -> Any:
     """The browser for a capture that asks for one (loaded only then: it is heavy)."""
     from ..browser.session import open_visitor
+    from ..replay.check import check_capture
 
-    return open_visitor(fetcher, settings)
+    return open_visitor(fetcher, settings, check_capture)
 
 
 def open_media(fetcher: Any, settings: Any) -> Any:

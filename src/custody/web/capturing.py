@@ -91,8 +91,9 @@ def _child(root: str, seeds: list[str], settings: dict[str, Any],
 
         def visitor(fetcher: Any, given: Any) -> Any:
             from ..browser.session import open_visitor
+            from ..replay.check import check_capture
 
-            return open_visitor(fetcher, given)
+            return open_visitor(fetcher, given, check_capture)
 
         def media(fetcher: Any, given: Any) -> Any:
             from ..media.session import open_media
