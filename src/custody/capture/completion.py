@@ -220,7 +220,12 @@ def _seal(archive: Archive, history: History, state: CrawlState, key: Ed25519Pri
         notes += _media_notes(state)
     notes += [f"{r['target_uri']}: response truncated ({r['truncated']}), stored as received"
               for r in state.records(("response",)) if r.get("truncated")]
-    if settings.tsa and not sealed.tokens:
+    if not settings.tsa:
+        notes.append("no RFC 3161 timestamp: no time-stamping authority is configured "
+                     "(--tsa URL, or tsa in custody.toml), so the capture's time rests on "
+                     "this machine's clock and the signature; `custody timestamp --tsa URL` "
+                     "adds one later")
+    elif not sealed.tokens:
         notes.append("no TSA answered (" + "; ".join(sealed.timestamp_errors)
                      + "): timestamp pending; `custody timestamp` asks again")
     if left:
