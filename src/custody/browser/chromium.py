@@ -65,7 +65,8 @@ class Chromium:
                  tabs: int = 4, cookies: list[dict[str, Any]] | None = None,
                  user_agent: str | None = None, behaviors: list[str] | None = None,
                  behavior_timeout: float = 20.0, replay_check: bool = False,
-                 replay_checker: Callable[..., Any] | None = None) -> None:
+                 replay_checker: Callable[..., Any] | None = None,
+                 volatile: list[str] | None = None) -> None:
         """``cookies``: the archivist's session (core.cookies.for_playwright), set in
         each page's browser context."""
         self.proxy = proxy
@@ -77,6 +78,7 @@ class Chromium:
         self.keeper = Keeper() if replay_check else None  # what the replay check compares
         self.replay_checker = replay_checker  # replay/check.py's check_capture, when given
         self.viewport = dict(VIEWPORT)
+        self.volatile = volatile or []  # selectors whose boxes each visit records
         self.cookies = cookies or []
         self.user_agent = user_agent  # the capture's (else Chromium's, which says Headless)
         self._loop = asyncio.new_event_loop()
@@ -103,7 +105,8 @@ class Chromium:
             visit = self._run(load(url, new_context=self.new_context, proxy=self.proxy,
                                    page_timeout=self.page_timeout, stopped=self._stopped,
                                    behaviors=self.behaviors,
-                                   behavior_timeout=self.behavior_timeout),
+                                   behavior_timeout=self.behavior_timeout,
+                                   volatile=self.volatile),
                               self.page_timeout + OPEN + RECORD + CLOSE + 15
                               + (self.behavior_timeout + BEHAVE if self.behaviors else 0))
         except Exception as exc:  # the browser itself went wrong: restart it for the next

@@ -74,6 +74,7 @@ class PageVisit:
     error: str | None = None  # the page could not be loaded at all
     frozen: datetime | None = None  # when its scripts were stopped, and it was recorded
     text: str | None = None  # its visible text then (what the replay check compares)
+    volatile: list[list[int]] | None = None  # boxes (x, y, w, h) of the parts named so
     behaved: behaviors.Behaved | None = None  # what the page behaviours did (None: none asked)
 
     @classmethod
@@ -100,7 +101,8 @@ class PageVisit:
                 "failed_requests": self.failed_requests, "dialogs": self.dialogs,
                 "popups_blocked": self.popups, "downloads_refused": self.downloads,
                 "not_fetched": self.refused, "notes": self.notes, "error": self.error,
-                **({"behaviors": self.behaved.summary()} if self.behaved else {})}
+                **({"behaviors": self.behaved.summary()} if self.behaved else {}),
+                **({"volatile_boxes": self.volatile} if self.volatile is not None else {})}
 
 
 def iso(moment: datetime) -> str:
@@ -110,7 +112,7 @@ def iso(moment: datetime) -> str:
 async def load(url: str, *, new_context: Callable[[str], Awaitable[Any]],
                proxy: RecordingProxy, page_timeout: float,
                stopped: asyncio.Event | None = None, behaviors: list[str] | None = None,
-               behavior_timeout: float = 20.0) -> PageVisit:
+               behavior_timeout: float = 20.0, volatile: list[str] | None = None) -> PageVisit:
     """Visit ``url`` in a context of its own (``new_context`` makes one whose proxy
     credentials name the visit); always returns, whatever the page does, within
     ``page_timeout`` + OPEN + RECORD + CLOSE seconds (and ``behavior_timeout`` + BEHAVE
@@ -119,7 +121,7 @@ async def load(url: str, *, new_context: Callable[[str], Awaitable[Any]],
     visit_id = proxy.open_visit(url)
     visit = PageVisit(url, url, datetime.now(UTC), datetime.now(UTC))
     opened: list[Any] = []  # the context, once there is one
-    acts = Acts(behaviors or [], behavior_timeout)
+    acts = Acts(behaviors or [], behavior_timeout, volatile or [])
     try:
         await asyncio.wait_for(_visit(url, visit_id, new_context, page_timeout, visit, opened,
                                       stopped or asyncio.Event(), acts),
@@ -139,10 +141,31 @@ async def load(url: str, *, new_context: Callable[[str], Awaitable[Any]],
 
 @dataclass
 class Acts:
-    """The page behaviours to run (behaviors.KINDS), and for how long at most."""
+    """The page behaviours to run (behaviors.KINDS), and for how long at most; the CSS
+    selectors of the parts whose boxes the visit records."""
 
     kinds: list[str]
     timeout: float
+    volatile: list[str] = field(default_factory=list)
+
+
+# where the parts a selector names lie on the full-page screenshot: (x, y, width, height)
+# in its pixels, at most 500 boxes; a selector the browser does not take is skipped
+BOXES = """(selectors) => {
+  const boxes = [];
+  for (const selector of selectors) {
+    let found = [];
+    try { found = document.querySelectorAll(selector); } catch (e) { continue; }
+    for (const element of found) {
+      const r = element.getBoundingClientRect();
+      if (r.width < 1 || r.height < 1) continue;
+      boxes.push([Math.floor(r.left + scrollX), Math.floor(r.top + scrollY),
+                  Math.ceil(r.width), Math.ceil(r.height)]);
+      if (boxes.length >= 500) return boxes;
+    }
+  }
+  return boxes;
+}"""
 
 
 async def _visit(url: str, visit_id: str, new_context: Callable[[str], Awaitable[Any]],
@@ -179,6 +202,10 @@ async def _visit(url: str, visit_id: str, new_context: Callable[[str], Awaitable
     visit.final_url = page.url or url
     visit.title = await _bounded(page.title(), _budget(record_by, 3), visit, "read the title")
     await _photograph(page, record_by, visit)
+    if acts.volatile:
+        boxes = await _bounded(page.evaluate(BOXES, acts.volatile), _budget(record_by, 3), visit,
+                               "find the volatile parts")
+        visit.volatile = boxes if isinstance(boxes, list) else []
     text = await _bounded(page.inner_text("body", timeout=3000), _budget(record_by, 4), visit,
                           "read the visible text")
     visit.text = text if isinstance(text, str) else None

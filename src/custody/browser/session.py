@@ -40,6 +40,7 @@ def open_visitor(fetcher: Fetcher, settings: Settings,
                             behavior_timeout=settings.behavior_timeout,
                             replay_check=settings.replay_check,
                             replay_checker=replay_checker,
+                            volatile=settings.volatile,
                             tabs=min(TABS, settings.concurrency),
                             user_agent=settings.user_agent or None,
                             cookies=for_playwright(jar) if jar is not None else []).start()

@@ -38,6 +38,9 @@ class Settings:
     behaviors: list[str] = field(default_factory=lambda: list(DEFAULT_BEHAVIORS))
     behavior_timeout: float = 20.0
     replay_check: bool = True  # each page replayed from the WARC and compared, before sealing
+    # CSS selectors of parts that change on every visit (a watch's ignored parts, ads):
+    # each browser visit records where they lie on its screenshot, for comparisons
+    volatile: list[str] = field(default_factory=list)
     media: bool = False  # run yt-dlp on each page, through a recording proxy
     max_media_bytes: int | None = None  # a media file is cut off (kept, truncated) past this
     media_time_limit: float | None = None  # seconds yt-dlp may spend on one page

@@ -102,6 +102,13 @@ def _checked(name: str, value: object) -> Any:
         return _tsa(value)
     if name == "behaviors":
         return _behaviors(value)
+    if name == "volatile":
+        if not isinstance(value, list) or len(value) > MAX_PATTERNS or not all(
+                isinstance(v, str) and v and len(v) <= MAX_PATTERN_LENGTH
+                and not _CONTROL.search(v) for v in value):
+            raise UsageError(f"setting 'volatile' is a list of at most {MAX_PATTERNS} CSS "
+                             f"selectors, not {_shown(value)}")
+        return list(value)
     if name in LOCAL_PATHS:
         if value is None:
             return None

@@ -13,7 +13,9 @@ token and nonce; and a live feed no default rule knows (a watch ignores it with
 ``--ignore .live-feed``). ``/hang`` never answers. ``/scripted`` has its text written by
 a script (``edited`` rewords it too). ``/painted`` says the same words every time,
 above a large panel that ``repainted`` turns from blue to red, and below it a small
-square of another colour on every visit (a badge, an ad). ``/w/N`` are plain pages
+square of another colour on every visit (a badge), a large ad and a large ticker repainted
+on every visit (ignored by the default rules and by ``--ignore "#ticker"``, where each
+capture's browser found them). ``/w/N`` are plain pages
 for the benchmark.
 """
 
@@ -126,7 +128,13 @@ class _Handler(BaseHTTPRequestHandler):
                              f"background:{colour}}}</style></head><body><p>{PARAGRAPHS[0]}"
                              f'</p><div id="panel"></div><div style="width:48px;height:48px;'
                              f'background:hsl({visit * 67 % 360},70%,50%)"></div>'
-                             "</body></html>").encode())
+                             # a large ad and a ticker, repainted on every visit: left out
+                             # of the comparison (an ad by the default rules, the ticker
+                             # by the watch's --ignore "#ticker")
+                             f'<div class="ad" style="height:300px;background:hsl('
+                             f'{visit * 53 % 360},80%,45%)"></div><div id="ticker" '
+                             f'style="height:250px;background:hsl({visit * 97 % 360},80%,'
+                             f'45%)"></div></body></html>').encode())
         elif path == "/login":
             self._send(200, LOGIN)
         elif path == "/hang":  # a site that never answers

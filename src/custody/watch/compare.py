@@ -181,7 +181,7 @@ def with_screenshots(root: Any, change: Change | None, before: Observation,
     ``screenshot`` change when the share of pixels that differ reaches the threshold,
     and the figure and regions in the diff beside any other change. Nothing when either
     capture does not show the page (gone, a passing error) or has no screenshot."""
-    from .pixels import THRESHOLD, difference, screenshot
+    from .pixels import THRESHOLD, difference, screenshot, volatile_boxes
 
     base = change.before if change is not None else before
     if state_of(after) is not None or after.transient() or after.unfollowed or \
@@ -190,8 +190,10 @@ def with_screenshots(root: Any, change: Change | None, before: Observation,
     shots = [screenshot(root, seen.capture_id, seen.final_url) for seen in (base, after)]
     if shots[0] is None or shots[1] is None:
         return change
+    leave_out = [box for seen in (base, after)
+                 for box in volatile_boxes(root, seen.capture_id, seen.final_url)]
     try:
-        found = difference(shots[0], shots[1])
+        found = difference(shots[0], shots[1], leave_out)
     except ValueError:
         return change
     if change is None and found.share < THRESHOLD:

@@ -7,7 +7,9 @@ or shrank) differs too. The differing pixels are gathered into regions: the page
 into CELL-pixel squares, the squares holding a differing pixel are joined to their
 neighbours, and each group is one rectangle. A watch raises a ``screenshot`` change when
 the differing share reaches THRESHOLD: a rotating banner or a clock moves a few percent
-of a page; a page rewritten, defaced or replaced moves far more.
+of a page; a page rewritten, defaced or replaced moves far more. The parts a watch
+leaves out (its ignored selectors and the ads volatile.py names) are blanked in both
+screenshots first, where each capture's browser found them (``volatile_boxes``).
 """
 
 from __future__ import annotations
@@ -42,9 +44,13 @@ class Difference:
                 f"{len(self.regions) + self.more_regions} regions: {listed}{more}")
 
 
-def difference(before: bytes, after: bytes) -> Difference:
-    """Compare two screenshots (ValueError: not images Pillow reads)."""
-    from PIL import Image, ImageChops
+Box = tuple[int, int, int, int]  # x, y, width, height, in the screenshot's pixels
+
+
+def difference(before: bytes, after: bytes, leave_out: list[Box] | None = None) -> Difference:
+    """Compare two screenshots (ValueError: not images Pillow reads), the boxes
+    ``leave_out`` blanked in both."""
+    from PIL import Image, ImageChops, ImageDraw
 
     try:
         first: Image.Image = Image.open(io.BytesIO(before))
@@ -66,6 +72,10 @@ def difference(before: bytes, after: bytes) -> Difference:
     for image in (first, second):  # on one canvas: what one lacks is black in it, and
         pad = Image.new("RGB", (width, height), (0, 0, 0))  # marked as differing below
         pad.paste(image.convert("RGB"), (0, 0))
+        draw = ImageDraw.Draw(pad)
+        for x, y, w, h in leave_out or []:
+            draw.rectangle((x // scale, y // scale, (x + w) // scale, (y + h) // scale),
+                           fill=(0, 0, 0))
         canvas.append(pad)
     channels = ImageChops.difference(canvas[0], canvas[1]).split()
     strongest = channels[0]
@@ -126,6 +136,27 @@ def marked(png: bytes, regions: list[tuple[int, int, int, int]]) -> bytes:
     out = io.BytesIO()
     shown.save(out, "PNG", optimize=True)
     return out.getvalue()
+
+
+def volatile_boxes(root: Any, capture_id: str, page: str) -> list[Box]:
+    """Where the capture's browser found the parts its watch leaves out on ``page`` (its
+    visit's ``volatile_boxes``; none for a capture that recorded none)."""
+    from ..core.urls import normalise
+    from ..seal import manifest
+
+    try:
+        _, content = manifest.read_capture(root / "manifests", capture_id)
+    except Exception:  # a capture that cannot be read: nothing to leave out
+        return []
+    for visit in content.get("visits") or []:
+        if not isinstance(visit, dict) or normalise(str(visit.get("final_url") or "")) != \
+                normalise(page):
+            continue
+        return [(int(b[0]), int(b[1]), int(b[2]), int(b[3]))
+                for b in visit.get("volatile_boxes") or []
+                if isinstance(b, list) and len(b) == 4
+                and all(isinstance(v, int) and 0 <= v < 1_000_000 for v in b)]
+    return []
 
 
 def screenshot(root: Any, capture_id: str, page: str) -> bytes | None:

@@ -241,8 +241,11 @@ class Runner:
 
         base = self.base_settings or Settings(timeout=self.timeout, time_limit=self.time_limit,
                                               retries=1)
+        from .volatile import AD_SELECTORS
+
         return replace(base, browser=watch.browser, media=watch.media,
-                       tsa=list(self.tsa or base.tsa), ca_bundle=self.ca_bundle or base.ca_bundle)
+                       tsa=list(self.tsa or base.tsa), ca_bundle=self.ca_bundle or base.ca_bundle,
+                       volatile=[*AD_SELECTORS, *watch.ignore] if watch.browser else [])
 
     def _release(self, watch: Watch, next_due: float, error: str) -> Outcome:
         with self.state.step() as conn:
