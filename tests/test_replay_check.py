@@ -111,3 +111,17 @@ def test_no_replay_check_and_no_pywb(custody: Custody,
     visit = visits(custody, without["capture_id"])["steady.html"]
     assert "pywb is not installed" in visit["replay"]["error"]
     assert any("not replay-checked" in n for n in visit["notes"])
+
+
+def test_the_line_of_a_replay_check_reads_whatever_a_manifest_holds() -> None:
+    from custody.browser.replay_check import said
+
+    assert said(None) is None and said([1]) is None
+    assert said({"pixels": "all", "text": 1.0, "missing": [], "escaped": []}) is None
+    assert said({"pixels": 1.0, "text": 1.0}) is None
+    assert said({"error": "pywb is not installed"}) == \
+        "not replay-checked: pywb is not installed"
+    assert said({"pixels": 0.999, "text": 1.0, "missing": [], "escaped": []}) == \
+        "replays as recorded: 99.9% of the pixels the same, text 100.0% alike, 0 missing"
+    assert said({"pixels": 1.0, "text": 1.0, "missing": ["http://a/"],
+                 "escaped": ["http://b/"]}).startswith("replays otherwise than recorded")

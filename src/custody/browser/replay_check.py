@@ -97,11 +97,11 @@ def said(replay: Any) -> str | None:
     try:
         line = (f"{replay['pixels']:.1%} of the pixels the same, text {replay['text']:.1%} "
                 f"alike, {len(replay['missing'])} missing")
-    except (KeyError, TypeError, ValueError):
+        escaped = len(replay.get("escaped") or [])
+        good = verdict({**replay, "error": None}) is None
+    except (KeyError, TypeError, ValueError):  # not as custody writes it: verify says so
         return None
-    escaped = len(replay.get("escaped") or [])
     line += f", {escaped} left the replay" if escaped else ""
-    good = verdict({**replay, "error": None}) is None
     return ("replays as recorded: " if good else "replays otherwise than recorded: ") + line
 
 
