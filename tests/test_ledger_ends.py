@@ -101,3 +101,24 @@ def test_a_file_among_the_manifests_that_is_no_manifest(three: Custody,
     assert [c["subject"] for c in failed] == ["manifests/notes.json"], failed
     assert "no manifest" in failed[0]["detail"]
     assert sorted(report["captures"]) == sorted(ids)
+
+
+@pytest.mark.parametrize("name", ["leaves", "log.jsonl"])
+def test_a_whole_last_line_without_its_newline_is_kept(three: Custody, site: SiteServer,
+                                                       name: str) -> None:
+    """Its newline taken away, a whole signed line is not an append cut short: verify
+    fails (and logs nothing over it), and no writer cuts it -- even with the kept state
+    gone, as in a copy of the archive."""
+    path = three.root / "manifests" / "ledger" / name
+    path.chmod(0o644)
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-1])
+    shutil.rmtree(three.root / ".custody")
+    code, report = three.verify()
+    assert code == 1
+    assert any("without its end of line" in c["detail"] for c in _failed(report)), report
+    assert path.read_bytes() == whole[:-1]  # verify's own event was not written over it
+    before = _files(three.root)
+    result = three("archive", site.url + "/ru.html")
+    assert result.exit_code == 3, result.output
+    assert _files(three.root) == before
