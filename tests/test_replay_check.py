@@ -7,6 +7,7 @@ WARC lacks (a URL its script makes of the time), is noted for the archivist."""
 from __future__ import annotations
 
 import os
+import socket
 import time
 from typing import Any
 
@@ -46,14 +47,25 @@ script never yields once it has loaded.</p>
 <script>setTimeout(() => { for (;;) {} }, 300);</script></body></html>"""
 
 
-def site() -> dict[str, Page]:
+TURN = """<!doctype html><html><head><title>Turn</title></head><body><p>A page that
+reaches out only when it sees it is replayed.</p><script>
+if (location.href.indexOf('mp_/') >= 0 || self._WB_wombat_location || self.WB_wombat_location) {
+  try { const pc = new RTCPeerConnection({iceServers: [{urls: 'turn:127.0.0.1:PORT?transport=tcp',
+    username: 'u', credential: 'p'}]}); pc.createDataChannel('x');
+    pc.createOffer().then(o => pc.setLocalDescription(o)); } catch (e) {}
+}</script></body></html>"""
+
+
+def site(port: int = 9) -> dict[str, Page]:
     return {"/steady.html": Page(STEADY.encode(), "text/html; charset=utf-8"),
             "/statement.json": Page(b'{"text": "The statement as it was published."}',
                                     "application/json"),
             "/seal.png": Page(PNG, "image/png"),
             "/random.html": Page(RANDOM.encode(), "text/html; charset=utf-8"),
             "/lacking.html": Page(LACKING.encode(), "text/html; charset=utf-8"),
-            "/spin.html": Page(SPIN.encode(), "text/html; charset=utf-8")}
+            "/spin.html": Page(SPIN.encode(), "text/html; charset=utf-8"),
+            "/turn.html": Page(TURN.replace("PORT", str(port)).encode(),
+                               "text/html; charset=utf-8")}
 
 
 def visits(runner: Custody, capture_id: str) -> dict[str, dict[str, Any]]:
@@ -61,10 +73,15 @@ def visits(runner: Custody, capture_id: str) -> dict[str, dict[str, Any]]:
 
 
 def test_each_page_is_replayed_and_compared_before_sealing(custody: Custody) -> None:
-    with SiteServer(site()) as server:
+    listener = socket.socket()  # what a replayed page must never reach
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.1)
+    with SiteServer(site(listener.getsockname()[1])) as server:
         started = time.monotonic()
         done = custody.archive(*(server.url + p for p in ("/steady.html", "/random.html",
-                                                          "/lacking.html", "/spin.html")),
+                                                          "/lacking.html", "/spin.html",
+                                                          "/turn.html")),
                                extra=("--browser", "--page-timeout", "8",
                                       "--behaviors", "none"))
         took = time.monotonic() - started
@@ -84,6 +101,11 @@ def test_each_page_is_replayed_and_compared_before_sealing(custody: Custody) -> 
     assert len(missing) == 1 and missing[0].startswith(server.url + "/stamp/"), lacking
     recorded = custody.query("SELECT url FROM resources WHERE url LIKE '%/stamp/%'")
     assert [row["url"] for row in recorded] != missing  # the capture asked for another
+    turn = seen["turn.html"]["replay"]  # WebRTC refused in the replay, and listed
+    assert any(e.startswith("webrtc: RTCPeerConnection") for e in turn["escaped"]), turn
+    with pytest.raises(TimeoutError):
+        listener.accept()[0].close()
+    listener.close()
     spin = seen["spin.html"]["replay"]  # checked, or said why not, within its time
     assert spin.get("error") or "pixels" in spin, spin
     assert spin["seconds"] < 8 + 20 + 5, spin

@@ -25,6 +25,24 @@ from ..core.errors import UsageError
 ORIGIN = "http://replay.custody.invalid"  # answered by the route below, never resolved
 MAX_LISTED = 50
 RECORD = 20.0  # seconds past the page's own to screenshot and read it, at most
+RTC_KEPT = "__custody_webrtc"
+# WebRTC reaches the network beside the page's requests: refused in the replayed page (a
+# page that opens a peer connection only when it sees it is replayed), each attempt kept
+NO_WEBRTC = """(() => {
+  const tried = [];
+  Object.defineProperty(self, KEPT, {value: tried});
+  for (const name of ['RTCPeerConnection', 'webkitRTCPeerConnection', 'RTCDataChannel',
+                      'RTCIceTransport', 'RTCRtpSender', 'RTCRtpReceiver']) {
+    if (!(name in self)) continue;
+    const refused = function (config) {
+      let servers = '';
+      try { servers = JSON.stringify((config && config.iceServers) || []); } catch (e) {}
+      if (tried.length < 50) tried.push('webrtc: ' + name + ' ' + servers.slice(0, 400));
+      throw new DOMException('WebRTC is refused in a replay check', 'NotAllowedError');
+    };
+    Object.defineProperty(self, name, {value: refused, writable: false, configurable: false});
+  }
+})();""".replace("KEPT", repr(RTC_KEPT))
 FREEZE = ("Runtime.terminateExecution", "Emulation.setScriptExecutionDisabled",
           "Page.stopLoading")
 
@@ -153,10 +171,14 @@ async def _check(browser: Any, client: Any, page: Kept,
                             headers={k: v for k, v in response.headers.items()
                                      if k.lower() not in _HOP})
 
+    # what the route below does not see (WebRTC's TURN over TCP, a WebSocket) goes to a
+    # proxy that is not there, and WebRTC is refused in the page, each attempt listed
     context = await browser.new_context(viewport=replaying.viewport, accept_downloads=False,
-                                        service_workers="block")
+                                        service_workers="block",
+                                        proxy={"server": "http://127.0.0.1:9"})
     try:
         await context.route("**/*", answer)
+        await context.add_init_script(NO_WEBRTC)
         if replaying.behaviors:
             await context.add_init_script(behaviors.init_script(replaying.behaviors,
                                                                 replaying.behavior_timeout))
@@ -182,6 +204,9 @@ async def _check(browser: Any, client: Any, page: Kept,
                 await asyncio.wait_for(session.send(method, params), 3)
         shot = await tab.screenshot(full_page=True, timeout=RECORD / 2 * 1000)
         text = await tab.inner_text("body", timeout=5000)
+        with contextlib.suppress(Exception):
+            tried = await asyncio.wait_for(tab.evaluate(f"() => self[{RTC_KEPT!r}] || []"), 3)
+            escaped += [str(t)[:500] for t in tried][:MAX_LISTED - len(escaped)]
     finally:
         await context.close()
     found = difference(page.screenshot.read_bytes(), shot)
