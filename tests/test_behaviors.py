@@ -148,6 +148,9 @@ def test_behaviour_settings_are_checked(custody: Custody, tmp_path: Path,
     assert result.exit_code == 2 and "'dance'" in result.output, result.output
     result = custody("archive", "--browser", "--behavior-timeout", "0", "http://127.0.0.1:9/")
     assert result.exit_code == 2, result.output
+    for empty in ("", ","):  # nothing named is no choice: none is said as none
+        result = custody("archive", "--browser", "--behaviors", empty, "http://127.0.0.1:9/")
+        assert result.exit_code == 2 and "--behaviors" in result.output, result.output
     good = check_settings_json()
     for bad in ("autoscroll", ["autoscroll", 3], ["dance"]):
         with pytest.raises(UsageError, match="behaviors"):

@@ -209,3 +209,20 @@ def test_the_title_is_the_pages_own(custody: Custody) -> None:
     custody.ok("reindex")
     assert {k: v["title"] for k, v in documents(custody).items()} == want
     assert custody.verify()[0] == 0
+
+
+@pytest.mark.parametrize(("head", "body", "title"), [
+    ("<template><title>Spam casino</title></template><title>Ministry</title>", "", "Ministry"),
+    ("", "<svg><title>icon</title></svg><math><title>x</title></math><title>Later</title>",
+     "Later"),
+    ("<noscript><title>Enable scripts</title></noscript><title>Real</title>", "", "Real"),
+    (f"<title>{'long ' * 1000}</title>", "", ("long " * 399) + "long…"),
+])
+def test_the_title_is_the_one_a_browser_shows(head: str, body: str, title: str) -> None:
+    from custody.extract.content import extract
+
+    page = (f"<html><head>{head}</head><body>{body}<h1>Heading</h1><p>"
+            + "Words of the page itself. " * 20 + "</p></body></html>")
+    doc = extract("http://127.0.0.1/p.html", "text/html", "text/html; charset=utf-8",
+                  page.encode())
+    assert doc is not None and doc.title == title

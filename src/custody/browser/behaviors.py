@@ -82,10 +82,13 @@ def parse(value: str) -> list[str]:
     """``--behaviors``: "default", "all", "none", or some of KINDS joined by commas; in
     KINDS' order."""
     words = [w.strip().lower() for w in value.split(",") if w.strip()]
+    if not words:
+        raise UsageError("--behaviors: default, all, none, or some of "
+                         f"{', '.join(KINDS)} joined by commas")
     if words == ["default"]:
         return list(DEFAULT)
-    if words in (["all"], []):
-        return list(KINDS) if words else []
+    if words == ["all"]:
+        return list(KINDS)
     if words == ["none"]:
         return []
     unknown = [w for w in words if w not in KINDS]

@@ -236,6 +236,11 @@ async def _behave(page: Any, acts: Acts, visit: PageVisit, network: NetworkWatch
                            f"--behavior-timeout ({acts.timeout:g} s): the page may hold more")
     if page.url != before:
         visit.notes.append(f"the page behaviours left the page on {page.url[:500]}")
+    clicked = sum(1 for m in visit.behaved.messages if m.startswith("Clicking on link"))
+    if clicked:  # a script's route changed in place may not come back with the address
+        visit.notes.append(f"autoclick clicked {clicked} link(s) and went back after each; "
+                           "what the page shows is the state the clicks left it in, which "
+                           "may not be the page as it first loaded")
     await network.quiet(QUIET_CAP)
 
 

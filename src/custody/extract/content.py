@@ -199,17 +199,22 @@ def _from_html(url: str, html: str, charset: str, note: str | None) -> Document:
                      language=detect_language(text) or declared)
 
 
+_NOT_THE_PAGES = {"svg", "math", "template", "noscript"}  # a <title> there is not the page's
+MAX_TITLE = 2000  # characters: a longer title is cut here, and ends in "…"
+
+
 def _title_element(tree: Any) -> str | None:
-    """The text of the page's own ``<title>`` (the first outside an SVG image), its runs
-    of white space made one space; None when there is none or it is empty. trafilatura's
-    title prefers og:title or the first heading, and cuts a site's name off after " | "
-    or " - ": not what the page says it is."""
+    """The text of the page's own ``<title>`` as a browser's tab shows it -- the first
+    not inside an SVG image, MathML, a template or noscript -- its runs of white space
+    made one space, at most MAX_TITLE characters; None when there is none or it is empty.
+    trafilatura's title prefers og:title or the first heading, and cuts a site's name off
+    after " | " or " - ": not what the page says it is."""
     for element in tree.iter("title"):
-        parent = element.getparent()
-        if parent is not None and parent.tag in ("svg", "{http://www.w3.org/2000/svg}svg"):
+        if any(str(a.tag).rpartition("}")[2].lower() in _NOT_THE_PAGES
+               for a in element.iterancestors()):
             continue
-        text = " ".join("".join(element.itertext()).split())
-        return unicodedata.normalize("NFC", text) or None
+        text = unicodedata.normalize("NFC", " ".join("".join(element.itertext()).split()))
+        return (text[:MAX_TITLE - 1] + "…" if len(text) > MAX_TITLE else text) or None
     return None
 
 
