@@ -176,3 +176,41 @@ def check_settings_json() -> dict[str, Any]:
     from custody.capture.settings import Settings
 
     return Settings().to_json()
+
+
+def test_ctrl_c_keeps_what_the_behaviours_did(custody: Custody) -> None:
+    """Interrupted while its behaviours scroll an endless feed, the page is recorded as
+    it is and sealed; its visit says how long they ran and what they said, and that it
+    was not replay-checked."""
+    import signal
+    import subprocess
+    import sys
+
+    server = SiteServer(site())
+    with server:
+        env = {**os.environ, "CUSTODY_ROOT": str(custody.root), "CUSTODY_KEY": str(custody.key)}
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("custody")), "archive", "--browser",
+             "--behaviors", "autoscroll", "--behavior-timeout", "600",
+             server.url + "/endless.html"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while sum("/next.json" in p for p in server.requests) < 3 and \
+                    time.monotonic() < deadline:
+                time.sleep(0.2)
+            time.sleep(1)
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=90)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode in (0, 5), err
+    (path,) = (custody.root / "manifests").glob("*.json")
+    visit = json.loads(path.read_text())["visits"][0]
+    behaved = visit["behaviors"]
+    assert behaved["seconds"] > 1 and behaved["error"] == "stopped: the capture was interrupted"
+    assert behaved["messages"], behaved
+    assert visit["replay"] == {"error": "the capture was interrupted"}
+    assert "not replay-checked: the capture was interrupted" in visit["notes"]
+    assert custody.verify()[0] == 0

@@ -26,6 +26,7 @@ kept with the page's visit in the manifest.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -149,17 +150,20 @@ async def run(page: Any, kinds: list[str], timeout: float) -> Behaved:
     except TimeoutError:
         behaved.error = f"still running after {timeout:g} s (--behavior-timeout)"
     behaved.seconds = time.monotonic() - started
-    try:
-        kept = await asyncio.wait_for(page.evaluate(f"() => self[{json.dumps(LOG + '_kept')}]"
-                                                    " || []"), 3)
-        if isinstance(kept, list):
-            lines = [str(m) for m in kept]
-            half = MAX_MESSAGES // 2
-            behaved.messages = lines if len(lines) <= MAX_MESSAGES else \
-                [*lines[:half], f"({len(lines) - MAX_MESSAGES} more)", *lines[-half:]]
-    except Exception:  # the page navigated, crashed or closed: its messages are gone
-        pass
+    with contextlib.suppress(Exception):  # a page navigated, crashed or closed: none
+        behaved.messages = await asyncio.wait_for(messages(page), 3)
     return behaved
+
+
+async def messages(page: Any) -> list[str]:
+    """What the behaviours said in the page, the first and last MAX_MESSAGES / 2."""
+    kept = await page.evaluate(f"() => self[{json.dumps(LOG + '_kept')}] || []")
+    if not isinstance(kept, list):
+        return []
+    lines = [str(m) for m in kept]
+    half = MAX_MESSAGES // 2
+    return lines if len(lines) <= MAX_MESSAGES else \
+        [*lines[:half], f"({len(lines) - MAX_MESSAGES} more)", *lines[-half:]]
 
 
 def _first_line(exc: BaseException) -> str:

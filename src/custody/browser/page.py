@@ -195,6 +195,10 @@ async def _visit(url: str, visit_id: str, new_context: Callable[[str], Awaitable
     network = NetworkWatch().attach(context)
     if not await _until_stopped(_open(page, url, deadline, visit, network, acts), stopped):
         visit.notes.append("loading was stopped: the capture was interrupted")
+        if visit.behaved is not None and not visit.behaved.messages:
+            kept = await _bounded(behaviors.messages(page), 3, visit,
+                                  "read what the behaviours said")
+            visit.behaved.messages = kept if isinstance(kept, list) else []
     if visit.error:
         return
     await _freeze(session, visit)
@@ -228,7 +232,13 @@ async def _behave(page: Any, acts: Acts, visit: PageVisit, network: NetworkWatch
     then the page scrolled back to its top for the screenshot."""
     visit.behaved = behaviors.Behaved(ran=list(acts.kinds))  # (what is known if cut short)
     before = page.url
-    visit.behaved = await behaviors.run(page, acts.kinds, acts.timeout)
+    started = time.monotonic()
+    try:
+        visit.behaved = await behaviors.run(page, acts.kinds, acts.timeout)
+    except asyncio.CancelledError:  # the capture was interrupted: how long they ran
+        visit.behaved.seconds = time.monotonic() - started
+        visit.behaved.error = "stopped: the capture was interrupted"
+        raise
     if visit.behaved.error:
         visit.notes.append(f"page behaviours: {visit.behaved.error}")
     elif not visit.behaved.finished:

@@ -205,9 +205,11 @@ def _run(archive: Archive, state: CrawlState, key: Ed25519PrivateKey, collector:
                       on_progress=on_progress, visitor=visitor, media=media, gate=gate)
         with _graceful_interrupt(crawl, fetcher):
             stats = crawl.run()
-            if visitor is not None and settings.replay_check and \
-                    stats.stop_reason != "interrupted":
-                _check_replay(state, series, visitor)
+            if visitor is not None and settings.replay_check:
+                if stats.stop_reason == "interrupted":
+                    _not_checked(state, "the capture was interrupted")
+                else:
+                    _check_replay(state, series, visitor)
     state.begin()
     state.set_meta("final_urls", crawl.final_urls)
     state.set_meta("stopped", stats.stop_reason)
@@ -224,6 +226,14 @@ def _check_replay(state: CrawlState, series: Any, visitor: Any) -> None:
                                  state.meta("started_at"))
     if found:
         state.add_to_visits(found)
+
+
+def _not_checked(state: CrawlState, why: str) -> None:
+    """Each visit says it was not replay-checked, and why."""
+    result = {"error": why}
+    state.add_to_visits({(str(v.get("url")), str(v.get("started_at"))):
+                         (result, f"not replay-checked: {why}")
+                         for v in state.visits() if not v.get("error")})
 
 
 def _visitor(open_visitor: OpenVisitor | None, fetcher: Fetcher,
