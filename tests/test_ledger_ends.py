@@ -122,3 +122,29 @@ def test_a_whole_last_line_without_its_newline_is_kept(three: Custody, site: Sit
     result = three("archive", site.url + "/ru.html")
     assert result.exit_code == 3, result.output
     assert _files(three.root) == before
+
+
+@pytest.mark.parametrize("name", ["manifests/ledger/leaves", "manifests/ledger/log.jsonl",
+                                  "warc"])
+def test_a_symbolic_link_is_no_file_of_the_archive(three: Custody, site: SiteServer,
+                                                   tmp_path: Path, name: str) -> None:
+    """A file moved out of the archive and linked back: the same bytes, but evidence that
+    can change or vanish without the archive changing. verify fails naming it; no writer
+    writes through it."""
+    if name == "warc":
+        name = three.manifest(chain_ids(three)[0])["warc_files"][0]["path"]
+    path = three.root / name
+    outside = tmp_path / "outside" / path.name
+    outside.parent.mkdir()
+    shutil.copy2(path, outside)
+    path.unlink()
+    path.symlink_to(outside)
+    code, report = three.verify()
+    assert code == 1
+    assert any("symbolic link" in c["detail"] and name in c["detail"]
+               for c in _failed(report)), _failed(report)
+    if "ledger" in name:
+        before = outside.read_bytes()
+        result = three("archive", site.url + "/ru.html")
+        assert result.exit_code == 3 and "symbolic link" in result.output, result.output
+        assert outside.read_bytes() == before

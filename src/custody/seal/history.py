@@ -103,6 +103,12 @@ class History:
         (``write``, holding the sealing lock) also brings the tiles up to the leaves."""
         history = cls._load(root)
         history.writing = write
+        if write:
+            for path in (history.leaves_path, history.log_path):
+                if path.is_symlink():
+                    raise ArchiveError(f"manifests/ledger/{path.name} is a symbolic link, not "
+                                       "a file of the archive: nothing is written through it "
+                                       "(`custody verify` says more)")
         if not _fits(history.leaves_path, history.ledger.bytes, history.ledger.last_length,
                      history.ledger.last_line_sha256):
             if write:

@@ -27,6 +27,7 @@ from . import captures as groups_of
 from . import leaf_lines
 from .annotations import check_annotations, check_selectors
 from .leftovers import not_in_ledger
+from .links import check_links
 from .log_check import (
     LogPlan,
     admitted_since,
@@ -151,6 +152,7 @@ def verify_whole(archive: Archive, against: str | None, workers: int, progress: 
             check_against(archive, against, origin, tree["size"], tree["roots"], keys, report)
             _dates(archive, against, latest, report)
         note_leftovers(archive, names, progress, report)
+        check_links(archive, report)
         if report.summarize:
             report.captured = names.count("checked")
         else:
