@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from . import behaviors
-from .quiet import NetworkWatch
+from .acting import BOXES, Acts, behave
+from .quiet import QUIET_CAP, NetworkWatch
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
 SCROLL_STEPS = 30  # an infinite feed stops here
 MAX_HEIGHT = 20_000  # pixels of a full-page screenshot; taller pages are cut, and say so
-QUIET_CAP = 10.0  # seconds waited for the network to go quiet after load, at most
 SCROLL_QUIET_CAP = 3.0  # and after each step of scrolling
 POPUP_MARK = "custody: window.open blocked: "
 # A page's window.open gets null, as from a popup blocker, before any of its scripts run:
@@ -139,35 +139,6 @@ async def load(url: str, *, new_context: Callable[[str], Awaitable[Any]],
     return visit
 
 
-@dataclass
-class Acts:
-    """The page behaviours to run (behaviors.KINDS), and for how long at most; the CSS
-    selectors of the parts whose boxes the visit records."""
-
-    kinds: list[str]
-    timeout: float
-    volatile: list[str] = field(default_factory=list)
-
-
-# where the parts a selector names lie on the full-page screenshot: (x, y, width, height)
-# in its pixels, at most 500 boxes; a selector the browser does not take is skipped
-BOXES = """(selectors) => {
-  const boxes = [];
-  for (const selector of selectors) {
-    let found = [];
-    try { found = document.querySelectorAll(selector); } catch (e) { continue; }
-    for (const element of found) {
-      const r = element.getBoundingClientRect();
-      if (r.width < 1 || r.height < 1) continue;
-      boxes.push([Math.floor(r.left + scrollX), Math.floor(r.top + scrollY),
-                  Math.ceil(r.width), Math.ceil(r.height)]);
-      if (boxes.length >= 500) return boxes;
-    }
-  }
-  return boxes;
-}"""
-
-
 async def _visit(url: str, visit_id: str, new_context: Callable[[str], Awaitable[Any]],
                  page_timeout: float, visit: PageVisit, opened: list[Any],
                  stopped: asyncio.Event, acts: Acts) -> None:
@@ -227,33 +198,6 @@ async def _visit(url: str, visit_id: str, new_context: Callable[[str], Awaitable
     visit.pdf = pdf if isinstance(pdf, bytes) else None
 
 
-async def _behave(page: Any, acts: Acts, visit: PageVisit, network: NetworkWatch) -> None:
-    """The page behaviours, then the network quiet again (what they asked for fetched),
-    then the page scrolled back to its top for the screenshot."""
-    visit.behaved = behaviors.Behaved(ran=list(acts.kinds))  # (what is known if cut short)
-    before = page.url
-    started = time.monotonic()
-    try:
-        visit.behaved = await behaviors.run(page, acts.kinds, acts.timeout)
-    except asyncio.CancelledError:  # the capture was interrupted: how long they ran
-        visit.behaved.seconds = time.monotonic() - started
-        visit.behaved.error = "stopped: the capture was interrupted"
-        raise
-    if visit.behaved.error:
-        visit.notes.append(f"page behaviours: {visit.behaved.error}")
-    elif not visit.behaved.finished:
-        visit.notes.append(f"the page behaviours were still at work after "
-                           f"--behavior-timeout ({acts.timeout:g} s): the page may hold more")
-    if page.url != before:
-        visit.notes.append(f"the page behaviours left the page on {page.url[:500]}")
-    clicked = sum(1 for m in visit.behaved.messages if m.startswith("Clicking on link"))
-    if clicked:  # a script's route changed in place may not come back with the address
-        visit.notes.append(f"autoclick clicked {clicked} link(s) and went back after each; "
-                           "what the page shows is the state the clicks left it in, which "
-                           "may not be the page as it first loaded")
-    await network.quiet(QUIET_CAP)
-
-
 async def _open(page: Any, url: str, deadline: float, visit: PageVisit,
                 network: NetworkWatch, acts: Acts) -> None:
     """Loaded, quiet; the behaviours run (their time their own, not the page's); then
@@ -264,7 +208,7 @@ async def _open(page: Any, url: str, deadline: float, visit: PageVisit,
     await _quiet(deadline, visit, network)
     if acts.kinds:
         started = time.monotonic()
-        await _behave(page, acts, visit, network)
+        await behave(page, acts, visit, network)
         deadline += time.monotonic() - started
     if not visit.error:
         await _scroll(page, deadline, visit, network)

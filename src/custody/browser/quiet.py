@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 QUIET = 0.5  # seconds without a request under way, begun or ended (as networkidle)
+QUIET_CAP = 10.0  # seconds waited for the network to go quiet after load, at most
 POLL = 0.05
 
 
