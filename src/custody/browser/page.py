@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ..core.errors import first_line
 from . import behaviors
 from .acting import BOXES, Acts, behave
 from .quiet import QUIET_CAP, NetworkWatch
@@ -167,7 +168,7 @@ async def _visit(url: str, visit_id: str, new_context: Callable[[str], Awaitable
     if not await _until_stopped(_open(page, url, deadline, visit, network, acts), stopped):
         visit.notes.append("loading was stopped: the capture was interrupted")
         if visit.behaved is not None and not visit.behaved.messages:
-            kept = await _bounded(behaviors.messages(page), 3, visit,
+            kept = await _bounded(behaviors.messages(page), 10, visit,
                                   "read what the behaviours said")
             visit.behaved.messages = kept if isinstance(kept, list) else []
     if visit.error:
@@ -264,13 +265,9 @@ async def _bounded(awaitable: Any, seconds: float, visit: PageVisit, what: str) 
     except TimeoutError:
         visit.notes.append(f"could not {what} within {seconds:.0f} s")
     except Exception as exc:  # playwright's errors: the page closed, crashed, navigated
-        visit.notes.append(f"could not {what}: {_first_line(exc)}")
+        visit.notes.append(f"could not {what}: {first_line(exc)}")
     return None
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else exc.__class__.__name__
 
 
 def _watch(context: Any, page: Any, visit: PageVisit) -> None:
@@ -324,7 +321,7 @@ async def _go(page: Any, url: str, deadline: float, visit: PageVisit) -> None:
     except PlaywrightTimeout:
         visit.notes.append("the page did not finish loading within --page-timeout")
     except Error as exc:
-        message = _first_line(exc)
+        message = first_line(exc)
         if "net::ERR_ABORTED" in message or "interrupted by another navigation" in message:
             visit.notes.append(f"the page navigated away while loading ({message})")
         else:
