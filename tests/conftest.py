@@ -20,6 +20,11 @@ from custody.testing.site import Page, SiteServer, build_site
 
 DATA = Path(__file__).parent / "data"
 SEEDS = DATA / "seeds"  # the seed texts the sample site is built from
+CHROMIUM = os.environ.get("CUSTODY_CHROMIUM", "/usr/bin/chromium")
+# the mark of tests that drive Debian's Chromium (CI installs it: a skip there is a fault)
+needs_chromium = pytest.mark.skipif(
+    not os.access(CHROMIUM, os.X_OK),
+    reason=f"no Chromium at {CHROMIUM}: ./scripts/setup --test installs it (as root)")
 
 
 @pytest.fixture(scope="session")

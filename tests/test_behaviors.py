@@ -15,20 +15,13 @@ from typing import Any
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from conftest import Custody
+from conftest import Custody, needs_chromium
 from custody.browser import behaviors
 from custody.capture.validation import check_settings
 from custody.core.errors import UsageError
-from custody.testing.site import Page, SiteServer
+from custody.testing.site import PNG, Page, SiteServer
 
-CHROMIUM = os.environ.get("CUSTODY_CHROMIUM", "/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    not os.access(CHROMIUM, os.X_OK),
-    reason=f"no Chromium at {CHROMIUM}: ./scripts/setup --test installs it (as root)")
-
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c63f8cfc0f01f0005000201a5d6d1e90000000049454e44ae426082")
+pytestmark = needs_chromium
 
 FEED = """<!doctype html><html><head><title>A feed</title></head><body>
 <div id="feed"><p style="height:1200px">post 0</p></div>

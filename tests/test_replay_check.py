@@ -6,24 +6,16 @@ WARC lacks (a URL its script makes of the time), is noted for the archivist."""
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from typing import Any
 
 import pytest
 
-from conftest import Custody
-from custody.testing.site import Page, SiteServer
+from conftest import Custody, needs_chromium
+from custody.testing.site import PNG, Page, SiteServer
 
-CHROMIUM = os.environ.get("CUSTODY_CHROMIUM", "/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    not os.access(CHROMIUM, os.X_OK),
-    reason=f"no Chromium at {CHROMIUM}: ./scripts/setup --test installs it (as root)")
-
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c63f8cfc0f01f0005000201a5d6d1e90000000049454e44ae426082")
+pytestmark = needs_chromium
 
 STEADY = """<!doctype html><html><head><title>A statement</title></head><body>
 <h1>A statement</h1><p id="p">Loading</p><img src="/seal.png" width="80" height="80" alt="">

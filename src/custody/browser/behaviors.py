@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..capture.settings import BEHAVIORS, DEFAULT_BEHAVIORS
-from ..core.errors import UsageError
+from ..core.errors import UsageError, first_line
 
 VERSION = "0.8.4"  # as scripts/setup pins it
 KINDS = BEHAVIORS
@@ -142,7 +142,7 @@ async def run(page: Any, kinds: list[str], timeout: float) -> Behaved:
                                          timeout + 5)
         main = results[0]
         if isinstance(main, BaseException):
-            behaved.error = _first_line(main)
+            behaved.error = first_line(main, 300)
         elif main is False:
             behaved.error = "the behaviours' script did not load in the page"
         else:
@@ -165,7 +165,3 @@ async def messages(page: Any) -> list[str]:
     return lines if len(lines) <= MAX_MESSAGES else \
         [*lines[:half], f"({len(lines) - MAX_MESSAGES} more)", *lines[-half:]]
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else exc.__class__.__name__

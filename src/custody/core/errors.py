@@ -136,3 +136,10 @@ class SecretsFound(CustodyError):
     def __init__(self, message: str, *, lines: list[str]) -> None:
         super().__init__(message)
         self.lines = lines
+
+
+def first_line(exc: BaseException, most: int | None = None) -> str:
+    """An exception said in one line (its first; at most ``most`` characters), or its
+    type's name when it says nothing."""
+    text = str(exc).strip().splitlines()
+    return text[0][:most] if text else type(exc).__name__

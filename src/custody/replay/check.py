@@ -20,7 +20,7 @@ from urllib.parse import unquote
 from ..browser import behaviors
 from ..browser.replay_check import Kept, text_alike, verdict
 from ..core import scratch
-from ..core.errors import UsageError
+from ..core.errors import UsageError, first_line
 
 ORIGIN = "http://replay.custody.invalid"  # answered by the route below, never resolved
 MAX_LISTED = 50
@@ -83,7 +83,7 @@ def check_capture(chromium: Any, kept: list[Kept], files: list[tuple[str, Path]]
                 check_pages(chromium.browser, kept, replaying),
                 page_seconds * (len(kept) // max(1, chromium.tabs) + 1) + 30)
         except Exception as exc:  # pywb would not start, the browser went away
-            return _all(kept, {"error": f"the replay failed: {_first_line(exc)}"})
+            return _all(kept, {"error": f"the replay failed: {first_line(exc, 300)}"})
         finally:
             wayback.stop()
     return {key: (result, verdict(result)) for key, result in found.items()}
@@ -128,7 +128,7 @@ async def check_pages(browser: Any, kept: list[Kept],
             except TimeoutError:
                 result = {"error": f"the replay ran past {replaying.page_seconds:g} s"}
             except Exception as exc:  # the page crashed or closed: said, not fatal
-                result = {"error": _first_line(exc) or "the replay did not answer"}
+                result = {"error": first_line(exc, 300) or "the replay did not answer"}
             result["seconds"] = round(time.monotonic() - started, 3)
             results[(page.url, page.started_at)] = result
 
@@ -253,7 +253,3 @@ def _original(rest: str) -> str | None:
         return None
     return unquote(url) if url.startswith(("http%3A", "https%3A")) else url
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
