@@ -66,9 +66,11 @@ def test_watches_are_added_paused_and_removed_as_signed_events(custody: Custody)
         assert case is not None
         added = client.post("/watches", data={
             "csrf": token.group(1), "urls": "https://example.org/statement\n",
-            "every": "6h", "browser": "on", "case": case.group(1), "ignore": ".ticker"})
+            "every": "6h", "browser": "on", "case": case.group(1), "ignore": ".ticker",
+            "threshold": "2.5%"})
         assert added.status_code == 303, added.text
         watch_id = added.headers["location"].rsplit("/", 1)[1]
+        assert "a screenshot change from 2.5%" in client.get(f"/watches/{watch_id}").text
         refused = client.post("/watches", data={"csrf": token.group(1), "urls": "x",
                                                 "every": "6 hours"})
         assert refused.status_code == 400
@@ -88,4 +90,5 @@ def test_watches_are_added_paused_and_removed_as_signed_events(custody: Custody)
     assert [e["event"] for e in mine] == ["watch-added", "watch-paused", "watch-removed"]
     assert all(e["details"].get("account") for e in mine)
     assert mine[0]["details"]["browser"] is True and mine[0]["details"]["ignore"] == [".ticker"]
+    assert mine[0]["details"]["screenshot_permille"] == 25
     assert listed

@@ -84,3 +84,23 @@ def test_a_database_from_before_the_watches(custody: Custody) -> None:
     custody.ok("watch", "add", "http://127.0.0.1:9/x", "--every", "1h")
     assert "http://127.0.0.1:9/x" in custody.ok("watch", "list").stdout
     assert custody.verify()[0] == 0
+
+
+def test_a_database_from_before_screenshot_thresholds(custody: Custody) -> None:
+    """A watches table made before the column: verify still holds it to the log (it
+    holds no threshold, as no event before gave one); a command that writes adds it."""
+    import sqlite3
+
+    custody.ok("watch", "add", "http://127.0.0.1:9/x", "--every", "1h")
+    with sqlite3.connect(custody.root / "custody.db") as conn:
+        conn.execute("ALTER TABLE watches DROP COLUMN screenshot_permille")
+    assert custody("watch", "list").exit_code == 3
+    assert custody.verify()[0] == 0
+    custody.ok("watch", "add", "http://127.0.0.1:9/y", "--every", "1h", "--browser",
+               "--screenshot-threshold", "3%")
+    listed = json.loads(custody.ok("watch", "list", "--json").stdout)["watches"]
+    assert [w["screenshot_permille"] for w in listed] == [None, 30]
+    with sqlite3.connect(custody.root / "custody.db") as conn:
+        conn.execute("UPDATE watches SET screenshot_permille = 300 WHERE url LIKE '%/y'")
+    code, report = custody.verify()
+    assert code == 1 and "(edited)" in json.dumps(report)

@@ -5,10 +5,14 @@ for a watch that does not."""
 
 from __future__ import annotations
 
+import json
+import socket
 import time
 from typing import Any
 
-from conftest import Custody
+import pytest
+
+from conftest import Custody, needs_chromium
 from custody.testing.changing import ChangingSite
 from test_watch import changes, next_interval, run_once
 
@@ -120,3 +124,80 @@ def test_a_site_that_hangs_holds_back_no_other_watch_for_long(custody: Custody) 
         assert [o["url"].rsplit("/", 1)[1] for o in second] == ["statement", "hang"]
         assert [o["status"] for o in second] == ["same", "site-error"]
     assert changes(custody) == []
+
+
+def test_a_name_that_no_longer_resolves_is_gone(custody: Custody,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The site's name stops resolving (its domain lapsed, or was taken down): the page
+    is gone, said so, and there again once the name resolves. The name is served by a
+    resolver of the test's own (the system's, for every other name), so that it can be
+    taken away between two runs."""
+    real = socket.getaddrinfo
+    names = {"statement.watch.test": "127.0.0.1"}
+
+    def resolver(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(host, str) and host.endswith(".watch.test"):
+            if host not in names:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+            host = names[host]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    with ChangingSite() as site:
+        url = site.url.replace("127.0.0.1", "statement.watch.test") + "/statement"
+        custody.ok("watch", "add", url, "--every", "1s", "--ignore", ".live-feed")
+        assert [o["status"] for o in run_once(custody)] == ["baseline"]
+        del names["statement.watch.test"]
+        next_interval()
+        assert [o["kinds"] for o in run_once(custody)] == [["gone"]]
+        next_interval()
+        assert [o["status"] for o in run_once(custody)] == ["same"]  # still gone: no news
+        names["statement.watch.test"] = "127.0.0.1"
+        next_interval()
+        assert [o["kinds"] for o in run_once(custody)] == [["returned"]]
+    returned, gone = changes(custody)
+    assert gone["reason"] == "has a name that no longer resolves (DNS)"
+    assert "+ no answer: host name does not resolve" in gone["diff"]
+    assert returned["reason"].startswith(
+        "there again (it has a name that no longer resolves (DNS) in ")
+
+
+@needs_chromium
+def test_each_browser_watch_keeps_its_own_screenshot_threshold(custody: Custody) -> None:
+    """A badge of 200 pixels a side changes colour on every visit (about 2% of the
+    page): no change at the default 10%, one for a watch that asks for 1%. The large
+    panel repainted (about half the page) is none for a watch that asks for 90%."""
+    with ChangingSite() as site:
+        strict, lax, default = (site.url + "/painted?badge=200",
+                                site.url + "/painted?flip=1",
+                                site.url + "/painted?badge=200&default=1")
+        custody.ok("watch", "add", strict, "--browser", "--every", "1s", "--ignore", "#ticker",
+                   "--screenshot-threshold", "1%")
+        custody.ok("watch", "add", lax, "--browser", "--every", "1s", "--ignore", "#ticker",
+                   "--screenshot-threshold", "90")
+        custody.ok("watch", "add", default, "--browser", "--every", "1s", "--ignore",
+                   "#ticker")
+        listed = json.loads(custody.ok("watch", "list", "--json").stdout)["watches"]
+        assert [w["screenshot_permille"] for w in listed] == [10, 900, None]
+        assert {o["status"] for o in run_once(custody, "--host-gap", "0")} == {"baseline"}
+        site.phase = "flipped"
+        next_interval()
+        seen = {o["url"]: o for o in run_once(custody, "--host-gap", "0")}
+    assert seen[strict]["kinds"] == ["screenshot"]
+    assert seen[lax]["status"] == "same" and seen[default]["status"] == "same"
+    (change,) = changes(custody)
+    assert "(a change from 1.0%)" in change["diff"]
+    assert 10 <= change["counts"]["screenshot_permille"] < 100
+
+
+@pytest.mark.parametrize("args", [("--screenshot-threshold", "5%"),
+                                  ("--browser", "--screenshot-threshold", "0"),
+                                  ("--browser", "--screenshot-threshold", "101%"),
+                                  ("--browser", "--screenshot-threshold", "2.55"),
+                                  ("--browser", "--screenshot-threshold", "nan")])
+def test_a_threshold_that_cannot_be_used_is_refused(custody: Custody,
+                                                    args: tuple[str, ...]) -> None:
+    result = custody("watch", "add", "https://example.org/", *args)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+    assert "threshold" in result.stderr
+    assert custody.ok("watch", "list", "--json").stdout.count('"id"') == 0

@@ -52,11 +52,14 @@ def watch() -> None:
               help="Tell this target (`watch target add`) of each change (repeatable).")
 @click.option("--ignore", multiple=True, metavar="SELECTOR",
               help="A CSS selector of a part of the page to ignore (repeatable).")
+@click.option("--screenshot-threshold", metavar="PERCENT",
+              help="With --browser: the share of the screenshot's pixels that must differ "
+                   "for a change (0.1-100; default 10%).")
 @account_option
 @json_option
 def watch_add(root: str | None, urls: tuple[str, ...], every: str, browser: bool, media: bool,
               case: str | None, notify: tuple[str, ...], ignore: tuple[str, ...],
-              account: str | None, as_json: bool) -> None:
+              screenshot_threshold: str | None, account: str | None, as_json: bool) -> None:
     """Watch URLs: each added as a signed event; the scheduler (`custody watch run`)
     captures it at its first run, and then every INTERVAL.
 
@@ -64,12 +67,14 @@ def watch_add(root: str | None, urls: tuple[str, ...], every: str, browser: bool
     custody watch add https://example.org/statement --every 6h
     custody watch add https://example.org/a https://example.org/b --every 1d \\
         --case "Protests, Zahedan, 2026" --notify team --ignore ".live-ticker"
+    custody watch add https://example.org/front --browser --screenshot-threshold 2.5%
     """
     from ..watch import add_watches, shown
 
     arch, signer = annotator(root, account)
     made = add_watches(arch, list(urls), every=every, signer=signer, browser=browser,
-                       media=media, case=case, notify=list(notify), ignore=list(ignore))
+                       media=media, case=case, notify=list(notify), ignore=list(ignore),
+                       screenshot_threshold=screenshot_threshold)
     if as_json:
         echo_json("watches", {"watches": made})
         return

@@ -83,6 +83,7 @@ def ensure(conn: sqlite3.Connection) -> bool:
     """Make the tables; True when they were not there (and so hold none of the events
     indexed before: the caller indexes the log again)."""
     new = not has_tables(conn, TABLES)
+    watching.migrate(conn)
     for statement in SCHEMA:
         conn.execute(statement)
     return new

@@ -11,7 +11,9 @@ due is not evidence: that is the scheduler's working state (custody.watch.state)
 The events and their ``details``:
 
 - ``watch-added`` watch_id, url, every (seconds), [browser], [media], [case_id],
-  [notify: target names], [ignore: CSS selectors]
+  [notify: target names], [ignore: CSS selectors], [screenshot_permille: the
+  share of a browser watch's screenshot, in thousandths (1-1000), whose change is a
+  ``screenshot`` change; none: watch/pixels.py's default]
 - ``watch-removed`` / ``watch-paused`` / ``watch-resumed`` watch_id, url, [reason]
 - ``watch-changed`` watch_id, url, kinds, before and after (each capture_id and
   manifest_sha256), capture_ids (the two), counts, diff_sha256 (of the whole diff),
@@ -35,7 +37,7 @@ SCHEMA = (
     "INTEGER NOT NULL, browser INTEGER NOT NULL, media INTEGER NOT NULL, case_id TEXT, "
     "notify TEXT NOT NULL, ignore TEXT NOT NULL, status TEXT NOT NULL, added_seq INTEGER "
     "NOT NULL, added_at TEXT, added_by TEXT, account TEXT, changed_seq INTEGER NOT NULL, "
-    "changed_at TEXT, reason TEXT)",
+    "changed_at TEXT, reason TEXT, screenshot_permille INTEGER)",
     "CREATE INDEX IF NOT EXISTS watches_url ON watches (url)",
     "CREATE TABLE IF NOT EXISTS watch_changes (seq INTEGER PRIMARY KEY, at TEXT, watch_id "
     "TEXT NOT NULL, url TEXT NOT NULL, kinds TEXT NOT NULL, before_capture TEXT NOT NULL, "
@@ -46,8 +48,8 @@ SCHEMA = (
 )
 TABLES = {
     "watches": ("id", "SELECT id, url, every, browser, media, case_id, notify, ignore, status, "
-                      "added_seq, added_at, added_by, account, changed_seq, changed_at, reason "
-                      "FROM {} ORDER BY id"),
+                      "added_seq, added_at, added_by, account, changed_seq, changed_at, reason, "
+                      "screenshot_permille FROM {} ORDER BY id"),
     "watch_changes": ("seq", "SELECT seq, at, watch_id, url, kinds, before_capture, "
                              "before_manifest_sha256, after_capture, after_manifest_sha256, "
                              "counts, diff_sha256, diff, reason FROM {} ORDER BY seq"),
@@ -58,7 +60,23 @@ def has_tables(conn: sqlite3.Connection) -> bool:
     found = {row[0] for row in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)",
         list(TABLES))}
-    return found == set(TABLES)
+    return found == set(TABLES) and any(
+        row[1] == "screenshot_permille" for row in conn.execute("PRAGMA table_info(watches)"))
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """A ``watches`` table made before per-watch thresholds gets its column: the watches
+    it holds were added without one (none: the default), so nothing else changes."""
+    columns = {row[1] for row in conn.execute("PRAGMA main.table_info(watches)")}
+    if columns and "screenshot_permille" not in columns:
+        conn.execute("ALTER TABLE main.watches ADD COLUMN screenshot_permille INTEGER")
+
+
+def older_columns(query: str, columns: set[str]) -> str:
+    """A TABLES query of ``watches`` for a table made before per-watch thresholds (which
+    it holds none of: NULL in their place)."""
+    return query if "screenshot_permille" in columns else \
+        query.replace("screenshot_permille", "NULL")
 
 
 def _strings(value: Any) -> bool:
@@ -79,6 +97,10 @@ def _shape(event: str, details: dict[str, Any]) -> str | None:
         for name in ("notify", "ignore"):
             if details.get(name) is not None and not _strings(details[name]):
                 return f"{name} is not a list of text"
+        permille = details.get("screenshot_permille")
+        if permille is not None and (isinstance(permille, bool) or not isinstance(
+                permille, int) or not 1 <= permille <= 1000):
+            return "screenshot_permille is not a whole number from 1 to 1000"
     if event == "watch-changed":
         if not _strings(details.get("kinds")) or not details["kinds"]:
             return "no kinds"
@@ -125,12 +147,13 @@ def apply(conn: sqlite3.Connection, seq: int, at: str | None, who: str | None,
     if event == "watch-added":
         conn.execute(
             "INSERT INTO watches (id, url, every, browser, media, case_id, notify, ignore, "
-            "status, added_seq, added_at, added_by, account, changed_seq, changed_at) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?)",
+            "status, added_seq, added_at, added_by, account, changed_seq, changed_at, "
+            "screenshot_permille) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?)",
             [details["watch_id"], details["url"], details["every"],
              int(bool(details.get("browser"))), int(bool(details.get("media"))),
              details.get("case_id"), json.dumps(details.get("notify") or []),
-             json.dumps(details.get("ignore") or []), seq, at, who, account, seq, at])
+             json.dumps(details.get("ignore") or []), seq, at, who, account, seq, at,
+             details.get("screenshot_permille")])
     elif event == "watch-changed":
         before, after = details["before"], details["after"]
         conn.execute(

@@ -17,7 +17,7 @@ from itertools import groupby
 from typing import Any
 
 from ..core.archive import Archive
-from ..index import annotation, selectors
+from ..index import annotation, selectors, watching
 from ..index.listing import facets_of
 from ..seal.log_events import log_path
 from .report import FAILED, PASSED, UNCHECKED, Report
@@ -82,6 +82,9 @@ def _annotations(archive: Archive, conn: sqlite3.Connection, report: Report) -> 
     for table, (key, query) in annotation.TABLES.items():
         made = query.format(f"main.{table}")
         kept = query.format(f"kept.{table}")
+        if table == "watches":  # (a table made before a column was added: none in it)
+            kept = watching.older_columns(kept, {row[1] for row in conn.execute(
+                "PRAGMA kept.table_info(watches)")})
         rows += conn.execute(f"SELECT count(*) FROM kept.{table}").fetchone()[0]
         extra = conn.execute(f"SELECT * FROM ({kept}) EXCEPT SELECT * FROM ({made})").fetchall()
         lost = conn.execute(f"SELECT * FROM ({made}) EXCEPT SELECT * FROM ({kept})").fetchall()

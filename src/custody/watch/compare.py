@@ -141,7 +141,7 @@ def _header(before: Observation, after: Observation) -> list[str]:
 
 def _status_lines(seen: Observation) -> list[str]:
     if seen.status is None:
-        return [f"no answer: {seen.failure}"]
+        return [f"no answer: {seen.failure_reason or seen.failure}"]
     if seen.unfollowed:
         return [f"HTTP {seen.status}: a redirect to {seen.final_url}"]
     lines = [f"HTTP {seen.status} at {seen.final_url}"]
@@ -176,13 +176,15 @@ def _sentences(before: Observation, after: Observation) -> tuple[dict[str, int],
 
 
 def with_screenshots(root: Any, change: Change | None, before: Observation,
-                     after: Observation) -> Change | None:
+                     after: Observation, permille: int | None = None) -> Change | None:
     """A browser watch's change, with its screenshots compared (watch/pixels.py): a
-    ``screenshot`` change when the share of pixels that differ reaches the threshold,
-    and the figure and regions in the diff beside any other change. Nothing when either
-    capture does not show the page (gone, a passing error) or has no screenshot."""
+    ``screenshot`` change when the share of pixels that differ reaches the threshold
+    (the watch's own, ``permille`` thousandths, or pixels.THRESHOLD), and the figure and
+    regions in the diff beside any other change. Nothing when either capture does not
+    show the page (gone, a passing error) or has no screenshot."""
     from .pixels import THRESHOLD, difference, screenshot, volatile_boxes
 
+    threshold = THRESHOLD if permille is None else permille / 1000
     base = change.before if change is not None else before
     if state_of(after) is not None or after.transient() or after.unfollowed or \
             state_of(base) is not None or base.unfollowed:
@@ -196,13 +198,13 @@ def with_screenshots(root: Any, change: Change | None, before: Observation,
         found = difference(shots[0], shots[1], leave_out)
     except ValueError:
         return change
-    if change is None and found.share < THRESHOLD:
+    if change is None and found.share < threshold:
         return None
     if change is None:
         change = Change([], base, after, {}, None, "\n".join(_header(base, after)))
-    if found.share >= THRESHOLD:
+    if found.share >= threshold:
         change.kinds.append("screenshot")
         change.reason = change.reason or f"{found.share:.0%} of the screenshot's pixels differ"
     change.counts["screenshot_permille"] = round(found.share * 1000)
-    change.diff += "\n" + found.line()
+    change.diff += f"\n{found.line()} (a change from {threshold:.1%})"
     return change

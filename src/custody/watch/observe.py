@@ -30,8 +30,8 @@ TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 
 # failures to connect that say the page went (a name that no longer resolves, a
 # certificate that no longer verifies); others (refused, timeout) say the server is down
 # for now, like a 503
-FAILURE_REASONS = {"dns": "the name no longer resolves (DNS)",
-                   "tls": "the TLS handshake fails (the certificate no longer verifies)"}
+FAILURE_REASONS = {"dns": "has a name that no longer resolves (DNS)",
+                   "tls": "fails its TLS handshake (the certificate no longer verifies)"}
 _LOGIN_PATH = re.compile(r"(?i)/(log-?in|sign-?in|sign_in|auth|sso|session/new|accounts?/"
                          r"(login|signin)|users?/sign_in|wp-login\.php)")
 _LOGIN_TITLE = re.compile(r"(?i)\b(log ?in|sign ?in|anmelden|connexion|iniciar sesi[oó]n)\b")
@@ -58,7 +58,8 @@ class Observation:
     url: str  # the watched URL
     final_url: str
     status: int | None  # of the final page's response; None: no response
-    failure: str | None = None  # why there was no response, when there was none
+    failure: str | None = None  # why there was no response, when there was none: its kind
+    failure_reason: str = ""  # and in words, as the capture recorded it
     title: str = ""
     sentences: list[str] = field(default_factory=list)
     media: dict[str, str] = field(default_factory=dict)  # key (address, cache-busting
@@ -132,10 +133,11 @@ def observe(conn: sqlite3.Connection, root: Path, capture_id: str, url: str,
             return seen
         page = None
     if page is None:
-        failed = conn.execute("SELECT kind FROM failures WHERE capture_id = ? ORDER BY "
-                              "(url = ?) DESC, id LIMIT 1",
+        failed = conn.execute("SELECT kind, reason FROM failures WHERE capture_id = ? ORDER "
+                              "BY (url = ?) DESC, id LIMIT 1",
                               [capture_id, normalise(url)]).fetchone()
         seen.failure = failed[0] if failed else "nothing recorded"
+        seen.failure_reason = str(failed[1] or failed[0]) if failed else seen.failure
         return seen
     seen.status = page[0]
     if page[1] and urlsplit(final_url).scheme == "https":

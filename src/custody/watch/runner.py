@@ -275,7 +275,8 @@ class Runner:
                 if text_capture and text_capture != previous else None
         change = compare(before, after, text_before) if before is not None else None
         if watch.browser and before is not None:
-            change = with_screenshots(self.archive.root, change, before, after)
+            change = with_screenshots(self.archive.root, change, before, after,
+                                      watch.screenshot_permille)
         seq = self._record(watch, change) if change is not None else None
         shows_page = state_of(after) is None and not after.transient() and \
             not after.unfollowed

@@ -37,6 +37,7 @@ class Watch:
     added_at: str | None
     added_by: str | None
     reason: str | None = None
+    screenshot_permille: int | None = None  # its own screenshot threshold (None: default)
 
 
 @contextmanager
@@ -52,12 +53,30 @@ def watch_reading(archive: Archive) -> Iterator[sqlite3.Connection]:
 
 
 _COLUMNS = ("id, url, every, browser, media, case_id, notify, ignore, status, added_at, "
-            "added_by, reason")
+            "added_by, reason, screenshot_permille")
 
 
 def _watch(row: tuple[Any, ...]) -> Watch:
     return Watch(row[0], row[1], row[2], bool(row[3]), bool(row[4]), row[5],
-                 json.loads(row[6]), json.loads(row[7]), row[8], row[9], row[10], row[11])
+                 json.loads(row[6]), json.loads(row[7]), row[8], row[9], row[10], row[11],
+                 row[12])
+
+
+def parse_threshold(text: str) -> int:
+    """A screenshot threshold as people write it (``5%``, ``2.5``: percent of the page's
+    pixels, 0.1 to 100) in thousandths; UsageError for anything else."""
+    import math
+
+    shown = text.strip().removesuffix("%").strip()
+    try:
+        percent = float(shown)
+    except ValueError:
+        percent = math.nan
+    if not math.isfinite(percent) or not 0.1 <= percent <= 100 or \
+            abs(percent * 10 - round(percent * 10)) > 1e-9:
+        raise UsageError("a screenshot threshold is a percent of the page's pixels from 0.1 "
+                         "to 100, to one decimal (5%, 2.5)", where=text)
+    return round(percent * 10)
 
 
 def check_selectors(selectors: list[str]) -> list[str]:
@@ -75,11 +94,19 @@ def check_selectors(selectors: list[str]) -> list[str]:
 
 def add_watches(archive: Archive, urls: list[str], *, every: str, signer: Signer,
                 browser: bool = False, media: bool = False, case: str | None = None,
-                notify: list[str] | None = None,
-                ignore: list[str] | None = None) -> list[Watch]:
+                notify: list[str] | None = None, ignore: list[str] | None = None,
+                screenshot_threshold: str | None = None) -> list[Watch]:
     """Watch each URL (one ``watch-added`` event each); UsageError, nothing written, for a
-    URL, interval, selector or target that is refused; NotFound for a case not there."""
+    URL, interval, selector, threshold or target that is refused; NotFound for a case not
+    there. ``screenshot_threshold``: the share of a browser watch's screenshot (``5%``)
+    whose change is a change, in place of the default."""
     seconds = parse_interval(every)
+    permille = None
+    if screenshot_threshold is not None:
+        permille = parse_threshold(screenshot_threshold)
+        if not browser:
+            raise UsageError("a screenshot threshold is for a browser watch (--browser): "
+                             "a watch without the browser takes no screenshot")
     checked = []
     for url in dict.fromkeys(urls):
         try:
@@ -129,6 +156,8 @@ def add_watches(archive: Archive, urls: list[str], *, every: str, signer: Signer
                                    "notify": targets, "ignore": selectors}
         if case_id is not None:
             details["case_id"] = case_id
+        if permille is not None:
+            details["screenshot_permille"] = permille
         recorded = record(archive, signer, "watch-added", details, unwatched(url))
         made.append(get_watch(archive, str(recorded.details["watch_id"])))
     return made

@@ -88,7 +88,8 @@ async def add(request: Request) -> Response:
     made = await change(add_watches, wb.archive, urls, every=text_of(form, "every", 20) or "",
                         signer=signer_of(wb, session.account),
                         browser=form.get("browser") == "on", media=form.get("media") == "on",
-                        case=text_of(form, "case", 500), ignore=ignore)
+                        case=text_of(form, "case", 500), ignore=ignore,
+                        screenshot_threshold=text_of(form, "threshold", 20))
     return RedirectResponse(f"/watches/{made[0].id}" if len(made) == 1 else "/watches",
                             status_code=303)
 
