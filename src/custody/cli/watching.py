@@ -159,19 +159,27 @@ _change_command("resume", "Resume a paused watch: it runs once at once if it mis
               help="Seconds one response of a watched page may take.")
 @click.option("--time-limit", type=click.FloatRange(1), default=120.0, show_default=True,
               help="Seconds one watch's capture may take in all (then it is sealed).")
+@click.option("--queue", "queue_url", metavar="URL",
+              help="Put each due run on this Redis queue for `custody worker`s; one "
+                   "scheduler leads across machines, the others stand by.")
+@click.option("--name", help="With --queue: this scheduler's name (default: watch-HOST-PID).")
+@click.option("--leader-lease", type=click.FloatRange(1, 600), default=15.0,
+              show_default=True, help="With --queue: seconds a silent leader is waited for.")
 @click.option("-v", "--verbose", is_flag=True, help="Log each run (to stderr).")
 @json_option
 def watch_run(root: str | None, once: bool, host_gap: float, tsa: tuple[str, ...],
-              ca_bundle: str | None, timeout: float, time_limit: float, verbose: bool,
-              as_json: bool) -> None:
+              ca_bundle: str | None, timeout: float, time_limit: float, queue_url: str | None,
+              name: str | None, leader_lease: float, verbose: bool, as_json: bool) -> None:
     """Run the watches: each due URL becomes a sealed capture, compared with the last.
 
     Without --once, the scheduler: it runs until SIGTERM or Ctrl-C (a capture under way
-    is sealed first). One scheduler per archive.
+    is sealed first). One scheduler per archive. With --queue, each run is a signed job
+    that workers capture; a pass compares the runs whose jobs are done.
 
     \b
     custody watch run --once          # from cron, or a systemd timer
     custody watch run -v              # as a service (README: a systemd unit)
+    custody watch run --queue redis://q.example:6379/0 --root /mnt/evidence
     """
     from ..core.archive import Archive
     from ..core.config import load as load_config
@@ -182,6 +190,11 @@ def watch_run(root: str | None, once: bool, host_gap: float, tsa: tuple[str, ...
                         stream=sys.stderr)
     arch = Archive.open(root)
     key, who = archivist(arch)
+    if queue_url is not None:
+        _run_queued(arch, queue_url, name, leader_lease, once, as_json, key, who, tsa,
+                    host_gap=host_gap, timeout=timeout, time_limit=time_limit,
+                    ca_bundle=ca_bundle)
+        return
     with scheduler_lock(arch):
         runner = Runner(arch, key=key, who=who, open_visitor=open_browser,
                         open_media=open_media, host_gap=host_gap,
@@ -207,6 +220,50 @@ def watch_run(root: str | None, once: bool, host_gap: float, tsa: tuple[str, ...
             runner.loop(lambda: bool(stop))
         finally:
             runner.close()
+
+
+def _run_queued(arch: Any, queue_url: str, name: str | None, lease: float, once: bool,
+                as_json: bool, key: Any, who: str, tsa: tuple[str, ...],
+                **options: Any) -> None:
+    import os
+    import socket
+
+    from ..core.config import load as load_config
+    from ..core.errors import UsageError
+    from ..queue.acceptance import check_queuer
+    from ..queue.connection import check_url
+    from ..watch import Runner
+    from ..watch.leading import Scheduler
+
+    check_url(queue_url)
+    if options.pop("ca_bundle") is not None and \
+            click.get_current_context().get_parameter_source("ca_bundle") \
+            is not click.core.ParameterSource.ENVIRONMENT:
+        raise UsageError("--ca-bundle names a file on this machine, and a job never carries "
+                         "one: give it to each worker instead (custody worker --ca-bundle)")
+    label = name or f"watch-{socket.gethostname()}-{os.getpid()}"
+    if not label.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise UsageError("a scheduler's name is letters, digits, '-', '_' and '.'",
+                         where=label)
+    check_queuer(arch, key.public_key())  # refused here, rather than by every worker
+    options["host_gap"] = 0.0  # the workers keep each host's politeness (the gate)
+    scheduler = Scheduler(arch.root, queue_url, name=label, key=key, lease=lease,
+                          make_runner=lambda archive, queued: Runner(
+                              archive, key=key, who=who, queued=queued,
+                              tsa=list(tsa) or load_config(arch.root).tsa, **options))
+    try:
+        if once:
+            done = scheduler.once()
+            _say_pass(done, as_json)
+            if any(o.status == "failed" for o in done.outcomes):
+                sys.exit(ExitCode.FETCH)
+            return
+        stop: list[int] = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda signum, frame: stop.append(signum))
+        scheduler.serve(lambda: bool(stop))
+    finally:
+        scheduler.close()
 
 
 def _say_pass(done: Any, as_json: bool) -> None:

@@ -114,6 +114,18 @@ redis.call('XACK', KEYS[6], ARGV[3], ARGV[2])
 redis.call('XDEL', KEYS[6], ARGV[2])
 return 1
 """
+# KEYS: job, count:pending, hosts, stream.  ARGV: id, host, urls, envelope, signature,
+# enqueued_at.  A job put once: nothing when its id is taken.
+_PUT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'host', ARGV[2], 'urls', ARGV[3], 'envelope',
+           ARGV[4], 'signature', ARGV[5], 'state', 'pending', 'token', '', 'worker', '',
+           'attempts', 0, 'enqueued_at', ARGV[6])
+redis.call('HINCRBY', KEYS[2], ARGV[2], tonumber(ARGV[3]))
+redis.call('SADD', KEYS[3], ARGV[2])
+redis.call('XADD', KEYS[4], '*', 'job', ARGV[1])
+return 1
+"""
 _SHOWN = 500  # characters of a reason kept
 
 
@@ -162,6 +174,7 @@ class Queue:
         self._retry = client.register_script(_RETRY)
         self._refuse = client.register_script(_REFUSE)
         self._keep = client.register_script(_KEEP)
+        self._put = client.register_script(_PUT)
 
     def ensure_group(self) -> None:
         import redis
@@ -182,19 +195,30 @@ class Queue:
         jobs = []
         for host, listed in batches(urls, batch):
             job = Job(uuid.uuid4().hex, host, listed, settings)
-            signed = envelope.signed(job.id, listed, settings, key)
-            pipe = self.client.pipeline(transaction=True)
-            pipe.hset(names.job(job.id), mapping={
-                "id": job.id, "host": host, "urls": len(listed),
-                "envelope": signed.data.decode("utf-8"), "signature": signed.signature,
-                "state": "pending", "token": "", "worker": "", "attempts": 0,
-                "enqueued_at": _now()})
-            pipe.hincrby(names.count("pending"), host, len(listed))
-            pipe.sadd(names.HOSTS, host)
-            pipe.xadd(names.STREAM, {"job": job.id})
-            pipe.execute()
+            self.put(job, key=key)
             jobs.append(job)
         return jobs
+
+    def put(self, job: Job, *, key: Any) -> bool:
+        """The job signed and queued, unless the queue holds a job of its id already
+        (False): whoever chose the id may put it again after a crash, and it runs once."""
+        self.ensure_group()
+        signed = envelope.signed(job.id, job.urls, job.settings, key)
+        return bool(self.patient(lambda: self._put(
+            keys=[names.job(job.id), names.count("pending"), names.HOSTS, names.STREAM],
+            args=[job.id, job.host, len(job.urls), signed.data.decode("utf-8"),
+                  signed.signature, _now()])))
+
+    def look(self, job_id: str) -> dict[str, str]:
+        """A job's state, the capture it became and why it failed, as Redis holds them
+        (anyone may have written them: the caller checks them against the archive); {}
+        when the queue holds no such job."""
+        values = self.patient(lambda: self.client.hmget(
+            names.job(job_id), ["state", "capture_id", "reason", "worker"]))
+        if values[0] is None:
+            return {}
+        return {k: str(v or "") for k, v in zip(("state", "capture_id", "reason", "worker"),
+                                                 values, strict=True)}
 
     # -- a worker's side -------------------------------------------------------------------
 

@@ -3,13 +3,10 @@ the path `custody archive` takes, under the archive's writer lock as it takes it
 compared with the URL's previous capture; a change becomes a signed ``watch-changed``
 event, and the run's changes one notification per target.
 
-The schedule. Each watch's intervals are numbered from the epoch, shifted by a phase of
-its own (from its id), so that watches of one interval are spread over it rather than
-all due at once; each run starts within a small jitter after its interval's start. A
-watch runs at most once in an interval: the interval's number is claimed before its
-capture and marked done with its result. After a stop, a watch whose runs were missed
-runs once, then keeps to its schedule. Watches of one host are at least ``host_gap``
-seconds apart (the politeness a capture keeps within itself, kept between captures).
+A watch runs at most once in an interval (schedule.py): the interval's number is
+claimed before its capture and marked done with its result. After a stop, a watch whose
+runs were missed runs once. Watches of one host are ``host_gap`` seconds apart. With a
+queue (queued.py), a claimed run is a job for the workers, followed until it is done.
 
 kill -9, at any moment. Before the capture, the claim (interval, job name) is committed;
 the capture writes its job marker (``.custody/jobs/<job>.json``, its capture id) before
@@ -23,13 +20,12 @@ sealed twice.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,14 +38,14 @@ from ..core.errors import ArchiveLocked, CustodyError, UsageError
 from ..seal.log_events import catch_up
 from .compare import Change, compare, state_of, with_screenshots
 from .observe import observe
+from .queued import QueuedRuns, job_id
+from .schedule import due_time, interval_of
 from .state import WatchState
+from .volatile import AD_SELECTORS
 from .watches import Watch, list_watches
 
 log = logging.getLogger("custody.watch")
 
-JITTER = 0.1  # of an interval, at most MAX_JITTER seconds: when in its interval a run starts
-MAX_JITTER = 300.0
-JITTERED_FROM = 60  # seconds of interval
 RETRY = 60.0  # seconds before a run the archive refused (another writer) is tried again
 # a capture's bounds: with one writer per archive, captures run one at a time, so a site
 # that hangs holds the others back this long at most (and then waits behind them)
@@ -57,26 +53,6 @@ CAPTURE_TIMEOUT = 30.0
 CAPTURE_TIME_LIMIT = 120.0
 
 
-def _fraction(*parts: object) -> float:
-    digest = hashlib.sha256("/".join(str(p) for p in parts).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def phase(watch_id: str, every: int) -> float:
-    return _fraction("phase", watch_id) * every
-
-
-def interval_of(watch_id: str, every: int, moment: float) -> int:
-    """The number of the watch's interval that ``moment`` falls in."""
-    return math.floor((moment - phase(watch_id, every)) / every)
-
-
-def due_time(watch_id: str, every: int, number: int) -> float:
-    """When the run of interval ``number`` is due: its start, and a jitter (for intervals
-    of a minute and more: a shorter one is due again at most ``every`` after a run)."""
-    spread = min(every * JITTER, MAX_JITTER) if every >= JITTERED_FROM else 0.0
-    jitter = _fraction("jitter", watch_id, number) * spread
-    return phase(watch_id, every) + number * every + jitter
 
 
 @dataclass
@@ -106,7 +82,8 @@ class Runner:
                  sleep: Callable[[float], None] = time.sleep,
                  ca_bundle: str | None = None, timeout: float = CAPTURE_TIMEOUT,
                  time_limit: float = CAPTURE_TIME_LIMIT,
-                 settings: Settings | None = None) -> None:
+                 settings: Settings | None = None,
+                 queued: QueuedRuns | None = None) -> None:
         self.archive = archive
         self.signer = Signer(key, who)
         self.key = key
@@ -125,6 +102,7 @@ class Runner:
         self._synced: tuple[int, int] | None = None
         self._markers_cleared = False
         self._watches: dict[str, Watch] = {}
+        self.queued = queued  # runs put on the Redis queue, for workers to capture
 
     def close(self) -> None:
         self.state.close()
@@ -138,7 +116,8 @@ class Runner:
         watches = self.sync()
         for watch_id in self.state.claimed():
             if watch_id in watches:
-                finished = self._guarded(self.resolve, watches[watch_id])
+                finished = self._guarded(self.follow if self.queued else self.resolve,
+                                         watches[watch_id])
                 if finished is not None:
                     done.outcomes.append(finished)
         if not self._markers_cleared:  # (only a death leaves one: look once a start)
@@ -205,7 +184,7 @@ class Runner:
     def run_watch(self, watch: Watch) -> Outcome:
         now = self.clock()
         number = interval_of(watch.id, watch.every, now)
-        job = f"watch-{watch.id}-{number}"
+        job = job_id(watch.id, number) if self.queued else f"watch-{watch.id}-{number}"
         with self.state.step("watch.claim") as conn:
             claimed = conn.execute(
                 "UPDATE schedule SET claim_slot = ?, claim_job = ?, claim_at = ?, last_started "
@@ -221,6 +200,8 @@ class Runner:
     def perform(self, watch: Watch, number: int, job: str) -> Outcome:
         """The claimed run: its capture, sealed, then compared and recorded (finish)."""
         now = self.clock()
+        if self.queued is not None:
+            return self.send(watch, number, job)
         log.info("watch %s: capturing %s (interval %d)", watch.id, watch.url, number)
         try:
             result = capture.start(self.archive, [watch.url], key=self.key,
@@ -236,13 +217,38 @@ class Runner:
             self.interrupted = True
         return self.finish(watch, number, job, result.capture_id)
 
-    def _settings(self, watch: Watch) -> Settings:
-        from dataclasses import replace
+    def send(self, watch: Watch, number: int, job: str) -> Outcome:
+        """The claimed run put on the queue (once: its job's id is the run's own); the
+        workers' own files serve it (a CA bundle), never the job's."""
+        assert self.queued is not None
+        self.queued.send(job, watch.url, replace(self._settings(watch), ca_bundle=None))
+        log.info("watch %s: queued as job %s (interval %d)", watch.id, job, number)
+        with self.state.step() as conn:
+            conn.execute("UPDATE schedule SET last_outcome = 'queued' WHERE watch_id = ?",
+                         [watch.id])
+        return Outcome(watch.id, watch.url, None, "queued")
 
+    def follow(self, watch: Watch) -> Outcome | None:
+        """A queued run: compared once done, made again next interval if failed, put
+        again when the queue lost it or never had it; None while it waits."""
+        assert self.queued is not None
+        slot = self.state.slot(watch.id)
+        assert slot is not None and slot.claim_job is not None and slot.claim_slot is not None
+        seen = self.queued.look(slot.claim_job)
+        if seen.state == "absent":
+            self.send(watch, slot.claim_slot, slot.claim_job)
+            return None
+        if seen.state == "failed":
+            log.error("watch %s: %s", watch.id, seen.reason)
+            return self._release(watch, due_time(watch.id, watch.every, slot.claim_slot + 1),
+                                 seen.reason)
+        if seen.state == "done" and seen.capture_id and self._sealed(seen.capture_id):
+            return self.finish(watch, slot.claim_slot, slot.claim_job, seen.capture_id)
+        return None  # waiting (or sealed, and not yet in custody.db: the next pass)
+
+    def _settings(self, watch: Watch) -> Settings:
         base = self.base_settings or Settings(timeout=self.timeout, time_limit=self.time_limit,
                                               retries=1)
-        from .volatile import AD_SELECTORS
-
         return replace(base, browser=watch.browser, media=watch.media,
                        tsa=list(self.tsa or base.tsa), ca_bundle=self.ca_bundle or base.ca_bundle,
                        volatile=[*AD_SELECTORS, *watch.ignore] if watch.browser else [])

@@ -108,15 +108,16 @@ class WatchState:
 
     def due(self, now: float, limit: int = 1000) -> list[str]:
         """The watches due, those whose last run answered first: a site that hangs or
-        fails waits behind the others."""
+        fails waits behind the others. A watch whose run is under way is not due."""
         return [r[0] for r in self.conn.execute(
             "SELECT watch_id FROM (SELECT watch_id, next_due, failures FROM schedule WHERE "
-            "active = 1 AND next_due <= ? ORDER BY next_due LIMIT ?) ORDER BY failures > 0, "
+            "active = 1 AND next_due <= ? AND claim_job IS NULL ORDER BY next_due LIMIT ?) "
+            "ORDER BY failures > 0, "
             "next_due", [now, limit])]
 
     def next_due(self) -> float | None:
-        row = self.conn.execute("SELECT min(next_due) FROM schedule WHERE active = 1"
-                                ).fetchone()
+        row = self.conn.execute("SELECT min(next_due) FROM schedule WHERE active = 1 AND "
+                                "claim_job IS NULL").fetchone()
         return row[0]
 
     def claimed(self) -> dict[str, str]:

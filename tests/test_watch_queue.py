@@ -1,0 +1,170 @@
+"""Watches on the Redis queue: the scheduler puts each due run on the queue as a signed
+job, workers in their own processes capture and seal it, and the scheduler compares
+what they sealed; of several schedulers on the queue one leads and the others stand by,
+and one killed with SIGKILL is replaced within its lease, with no run lost or made
+twice in an interval and nothing sealed twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from custody.testing.changing import ChangingSite
+from custody.testing.redis_server import RedisServer, redis_binary
+from custody.watch.leader import KEY
+from custody.watch.queued import job_id
+from custody.watch.schedule import interval_of
+from test_queue import BIN, Team, finish, wait_for
+from test_watch import next_interval
+
+pytestmark = pytest.mark.skipif(redis_binary() is None and not os.environ.get("CI"),
+                                reason="redis-server is not installed (./scripts/setup --test)")
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    with RedisServer(tmp_path / "redis") as server:
+        yield server
+
+
+def passed(team: Team, *extra: str) -> list[dict[str, Any]]:
+    done = team.run("watch", "run", "--once", "--queue", team.queue, "--json", *extra,
+                    check=False)
+    assert done.returncode in (0, 5), done.stdout + done.stderr
+    return list(json.loads(done.stdout)["outcomes"])
+
+
+def work(team: Team) -> None:
+    finish(team.worker("w1", "--exit-when-idle", "0.5"))
+
+
+def by_job(team: Team) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for manifest in team.manifests():
+        assert manifest["job"]["id"] not in found  # nothing sealed twice
+        found[manifest["job"]["id"]] = manifest
+    return found
+
+
+def runs_of(watch_id: str, every: int, manifest: dict[str, Any]) -> int:
+    """The interval whose run the capture was (its job's id names it), near its start."""
+    started = datetime.fromisoformat(manifest["started_at"].replace("Z", "+00:00"))
+    near = interval_of(watch_id, every, started.timestamp())
+    return next(n for n in range(near - 5, near + 1) if job_id(watch_id, n) ==
+                manifest["job"]["id"])
+
+
+def test_watch_runs_are_jobs_for_the_workers(tmp_path: Path, redis_server: RedisServer) -> None:
+    team = Team(tmp_path, redis_server.url)
+    team.add_worker_key("w1")
+    with ChangingSite() as site:
+        url = site.url + "/statement"
+        added = json.loads(team.run("watch", "add", url, "--every", "1s", "--ignore",
+                                    ".live-feed", "--json").stdout)["watches"][0]
+        assert [o["status"] for o in passed(team)] == ["queued"]
+        assert team.manifests() == []  # the scheduler fetches nothing
+        listed = json.loads(team.run("watch", "list", "--json").stdout)["watches"]
+        assert listed[0]["last_outcome"] == "queued"
+        work(team)
+        next_interval()
+        assert [o["status"] for o in passed(team)] == ["baseline", "queued"]
+        site.phase = "edited"
+        work(team)
+        next_interval()
+        outcomes = passed(team)
+        assert [(o["status"], o["kinds"]) for o in outcomes] == \
+            [("changed", ["text"]), ("queued", [])]
+        # a second pass while the job waits puts nothing more on the queue
+        assert passed(team) == []
+        assert team.status()["totals"]["pending"] == 1
+    captures = by_job(team)
+    assert len(captures) == 2
+    for manifest in captures.values():
+        assert manifest["job"]["worker"] == "w1" and manifest["seed_urls"] == [url]
+        runs_of(added["id"], 1, manifest)
+    (change,) = json.loads(team.run("watch", "changes", "--json").stdout)["changes"]
+    assert change["after_capture"] == outcomes[0]["capture_id"]
+    assert "+ Officials said the crossing would stay open for one day only." in \
+        change["diff"]
+    code, report = team.verify()
+    assert code == 0, report
+
+
+def test_one_scheduler_leads_and_another_takes_over(tmp_path: Path,
+                                                    redis_server: RedisServer) -> None:
+    import redis
+
+    team = Team(tmp_path, redis_server.url)
+    team.add_worker_key("w1")
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+
+    def scheduler(name: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([str(BIN / "custody"), "watch", "run", "--queue", team.queue,
+                                 "--name", name, "--leader-lease", "2", "-v"],
+                                env=team.env("coord"), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+
+    with ChangingSite() as site:
+        added = json.loads(team.run("watch", "add", site.url + "/statement", "--every", "1s",
+                                    "--ignore", ".live-feed", "--json").stdout)
+        watch_id = added["watches"][0]["id"]
+        worker = team.worker("w1")
+        first = scheduler("s1")
+        try:
+            wait_for(lambda: str(client.get(KEY) or "").endswith(":s1"), 30, "s1 to lead")
+            second = scheduler("s2")
+            wait_for(lambda: len(team.manifests()) >= 3, 60, "three runs")
+            held = team.run("watch", "run", "--once", "--queue", team.queue, check=False)
+            assert held.returncode == 3 and "'s1' leads on this queue" in held.stderr
+            assert held.stderr.count("\n") == 1
+            first.send_signal(signal.SIGKILL)
+            first.wait(10)
+            killed_at = time.monotonic()
+            wait_for(lambda: str(client.get(KEY) or "").endswith(":s2"), 10, "s2 to lead")
+            assert time.monotonic() - killed_at < 5  # within the lease, and a beat
+            seen = len(team.manifests())
+            wait_for(lambda: len(team.manifests()) >= seen + 3, 60, "s2's runs")
+            second.send_signal(signal.SIGTERM)
+            out, _ = second.communicate(timeout=30)
+            assert second.returncode == 0, out
+            assert "standing by; s1 leads" in out and "s2 leads the watch schedule" in out
+        finally:
+            for process in (first, worker):
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            worker.communicate(timeout=60)
+            if first.poll() is None:
+                first.kill()
+    captures = by_job(team)
+    intervals = [runs_of(watch_id, 1, m) for m in captures.values()]
+    assert len(set(intervals)) == len(intervals)  # no interval's run made twice
+    assert len(captures) >= 6
+    code, report = team.verify()
+    assert code == 0, report
+    assert not any(key.startswith("custody:worker:s") for key in client.scan_iter())
+
+
+def test_queue_options_that_cannot_be_used(tmp_path: Path, redis_server: RedisServer) -> None:
+    team = Team(tmp_path, redis_server.url)
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    cases = [(("--ca-bundle", str(bundle)), 2, "give it to each worker"),
+             (("--name", "a/b"), 2, "a scheduler's name"),
+             (("--leader-lease", "0"), 2, "--leader-lease")]
+    for extra, code, says in cases:
+        done = team.run("watch", "run", "--once", "--queue", team.queue, *extra, check=False)
+        assert done.returncode == code and says in done.stderr, done.stderr
+        assert done.stderr.count("\n") == 1 or code == 2
+    gone = team.run("watch", "run", "--once", "--queue", "redis://127.0.0.1:9/0", check=False)
+    assert gone.returncode == 9 and gone.stderr.count("\n") == 1, gone.stderr
+    assert os.listdir(team.root / "manifests") == ["ledger"] or \
+        not list((team.root / "manifests").glob("*.json"))
