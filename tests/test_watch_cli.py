@@ -104,3 +104,33 @@ def test_a_database_from_before_screenshot_thresholds(custody: Custody) -> None:
         conn.execute("UPDATE watches SET screenshot_permille = 300 WHERE url LIKE '%/y'")
     code, report = custody.verify()
     assert code == 1 and "(edited)" in json.dumps(report)
+
+
+def test_the_scheduler_runs_a_watch_as_its_signed_event_says(custody: Custody) -> None:
+    """custody.db is derived, and anyone may edit it: what a watch captures, how often
+    and what it ignores come from its signed watch-added event; a row that names an
+    event not its own is not run, and said."""
+    import sqlite3
+
+    from custody.testing.changing import ChangingSite
+    from test_watch import next_interval, run_once
+
+    with ChangingSite() as site:
+        url = site.url + "/statement"
+        custody.ok("watch", "add", url, "--every", "1s", "--ignore", ".live-feed")
+        with sqlite3.connect(custody.root / "custody.db") as conn:
+            conn.execute("UPDATE watches SET url = 'http://127.0.0.1:9/elsewhere', "
+                         "every = 86400, ignore = '[]'")
+        (first,) = run_once(custody)
+        assert first["url"] == url and first["status"] == "baseline"
+        next_interval()
+        (second,) = run_once(custody)  # due again after 1 s: the signed interval
+        assert second["status"] == "same"  # .live-feed still ignored
+        with sqlite3.connect(custody.root / "custody.db") as conn:
+            conn.execute("UPDATE watches SET added_seq = 1")
+        next_interval()
+        result = custody("watch", "run", "--once", "--json")
+    assert result.exit_code == 5
+    (astray,) = json.loads(result.stdout)["outcomes"]
+    assert astray["status"] == "failed" and "not run" in astray["error"]
+    assert custody.verify()[0] == 1

@@ -41,7 +41,7 @@ def test_a_repainted_block_is_found_where_it_is() -> None:
     ((x, y, w, h),) = found.regions
     assert x <= 100 < x + CELL and y <= 300 < y + CELL
     assert 400 <= w <= 400 + 2 * CELL and 300 <= h <= 300 + 2 * CELL
-    assert "1 regions" in found.line()
+    assert "1 region:" in found.line()
 
 
 def test_two_blocks_are_two_regions_largest_first() -> None:

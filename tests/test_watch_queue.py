@@ -168,3 +168,105 @@ def test_queue_options_that_cannot_be_used(tmp_path: Path, redis_server: RedisSe
     assert gone.returncode == 9 and gone.stderr.count("\n") == 1, gone.stderr
     assert os.listdir(team.root / "manifests") == ["ledger"] or \
         not list((team.root / "manifests").glob("*.json"))
+
+
+def test_a_job_redis_lost_is_found_sealed_and_a_site_that_is_down_is_no_change(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    """Redis restarts empty after the workers sealed the runs: the scheduler finds each
+    capture in the archive by its job's id and captures nothing again. A site that stops
+    answering (its worker's job fails, with a capture sealed) is compared as without
+    the queue: a passing error, no change."""
+    import redis
+
+    team = Team(tmp_path, redis_server.url)
+    team.add_worker_key("w1")
+    with ChangingSite() as site:
+        url = site.url + "/statement"
+        team.run("watch", "add", url, "--every", "1s", "--ignore", ".live-feed")
+        assert [o["status"] for o in passed(team)] == ["queued"]
+        work(team)
+    redis.Redis.from_url(redis_server.url).flushall()  # the queue forgot every job
+    next_interval()
+    assert [o["status"] for o in passed(team)] == ["baseline", "queued"]
+    assert len(team.manifests()) == 1  # found sealed, not captured again
+    work(team)  # the site is gone: connection refused
+    next_interval()
+    outcomes = passed(team)
+    assert [o["status"] for o in outcomes] == ["site-error", "queued"], outcomes
+    assert len(by_job(team)) == 2
+    assert json.loads(team.run("watch", "changes", "--json").stdout)["changes"] == []
+
+
+def test_a_run_the_queue_keeps_waiting_fails_and_the_next_is_queued(
+        tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No worker takes the job (or its message is lost): after an hour the run fails,
+    saying so, and the next interval's run is queued; a watch is never stuck."""
+    from custody.cli.common import archivist
+    from custody.core.archive import Archive
+    from custody.watch import Runner
+    from custody.watch.leading import Scheduler
+
+    team = Team(tmp_path, redis_server.url)
+    team.run("watch", "add", "http://127.0.0.1:9/x", "--every", "1m")
+    monkeypatch.setenv("CUSTODY_KEY", str(tmp_path / "keys" / "coord"))
+    key, who = archivist(Archive.open(team.root))
+    now = [time.time()]
+    scheduler = Scheduler(team.root, redis_server.url, name="s1", key=key, lease=15,
+                          make_runner=lambda archive, queued: Runner(
+                              archive, key=key, who=who, queued=queued, host_gap=0,
+                              clock=lambda: now[0]))
+    try:
+        assert [o.status for o in scheduler.once().outcomes] == ["queued"]
+        now[0] += 1800
+        assert scheduler.once().outcomes == []  # waiting: within the hour
+        now[0] += 1900
+        stale, again = scheduler.once().outcomes
+    finally:
+        scheduler.close()
+    assert stale.status == "failed" and "waited on the queue for more than 3600 s" in \
+        str(stale.error)
+    assert again.status == "queued"
+    assert team.status()["totals"]["pending"] == 2
+
+
+def test_a_scheduler_stands_by_while_another_holds_the_archive(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    """A scheduler without --queue (or a leader that was paused, and still holds the
+    archive's scheduler lock) keeps a queued one standing by; it leads once that one is
+    gone. A name a worker goes by is refused."""
+    import redis
+
+    from custody.core.archive import Archive
+    from custody.watch import scheduler_lock
+
+    team = Team(tmp_path, redis_server.url)
+    team.run("watch", "add", "http://127.0.0.1:9/x", "--every", "1h")
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    client.set("custody:worker:w1", json.dumps({"job": None, "host": None}), ex=60)
+    clash = team.run("watch", "run", "--once", "--queue", team.queue, "--name", "w1",
+                     check=False)
+    assert clash.returncode == 2 and "a worker of that name is live" in clash.stderr
+    with scheduler_lock(Archive.open(team.root)):
+        waiting = subprocess.Popen([str(BIN / "custody"), "watch", "run", "--queue",
+                                    team.queue, "--name", "s1", "--leader-lease", "2", "-v"],
+                                   env=team.env("coord"), stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        time.sleep(4)
+        assert waiting.poll() is None  # standing by, not gone
+    try:
+        wait_for(lambda: team.status()["totals"]["pending"] == 1, 30, "the run to be queued")
+    finally:
+        waiting.send_signal(signal.SIGTERM)
+        out, _ = waiting.communicate(timeout=30)
+    assert "holds this archive's scheduler lock" in out and "s1 leads" in out
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:99999/0", "redis://[::1:6399/0"])
+def test_a_queue_url_that_is_no_url_is_one_line(tmp_path: Path, url: str) -> None:
+    team = Team(tmp_path, "redis://127.0.0.1:9/0")
+    for args in (("watch", "run", "--once", "--queue", url), ("worker", "--queue", url)):
+        done = team.run(*args, check=False)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert "not a queue URL" in done.stderr
+    alone = team.run("watch", "run", "--once", "--name", "s1", check=False)
+    assert alone.returncode == 2 and "--name is for a scheduler on a queue" in alone.stderr

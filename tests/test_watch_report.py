@@ -95,7 +95,7 @@ def test_a_repainted_page_is_a_screenshot_change_with_its_regions(custody: Custo
     assert change["counts"]["screenshot_permille"] >= 100
     assert "of its pixels differ" in change["diff"]
     # the panel alone: not the band custody draws on its screenshots (time, capture id)
-    assert "; 1 regions: 0," in change["diff"], change["diff"]
+    assert "; 1 region: 0," in change["diff"], change["diff"]
     out = tmp_path / "change.html"
     custody.ok("report", "--change", str(change["seq"]), "-o", str(out))
     html = out.read_text(encoding="utf-8")

@@ -158,6 +158,9 @@ def status(queue_url: str, as_json: bool) -> None:
     click.echo(f"{'total':<40} {totals['pending']:>8} {totals['inflight']:>9} "
                f"{totals['done']:>8} {totals['failed']:>8}")
     for label, info in sorted(found["workers"].items()):
+        if info.get("role") == "watch scheduler":
+            click.echo(f"watch scheduler {label}: leads")
+            continue
         doing = f"job {info['job']} ({info['host']})" if info.get("job") else "idle"
         click.echo(f"worker {label}: {doing}")
     for failed in found["failed_jobs"]:

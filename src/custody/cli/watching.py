@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from ..core.errors import ExitCode
+from ..core.errors import ExitCode, UsageError
 from .common import (
     account_option,
     annotator,
@@ -185,9 +185,15 @@ def watch_run(root: str | None, once: bool, host_gap: float, tsa: tuple[str, ...
     from ..core.config import load as load_config
     from ..watch import Runner, scheduler_lock
 
-    logging.basicConfig(level=logging.INFO if verbose or not once else logging.WARNING,
+    # (--once says each run's outcome, with its error: the log only with -v)
+    logging.basicConfig(level=logging.INFO if verbose or not once else logging.CRITICAL,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
+    context = click.get_current_context()
+    given = [f"--{n.replace('_', '-')}" for n in ("name", "leader_lease")
+             if context.get_parameter_source(n) is not click.core.ParameterSource.DEFAULT]
+    if queue_url is None and given:
+        raise UsageError(f"{given[0]} is for a scheduler on a queue (--queue)")
     arch = Archive.open(root)
     key, who = archivist(arch)
     if queue_url is not None:
@@ -229,7 +235,6 @@ def _run_queued(arch: Any, queue_url: str, name: str | None, lease: float, once:
     import socket
 
     from ..core.config import load as load_config
-    from ..core.errors import UsageError
     from ..queue.acceptance import check_queuer
     from ..queue.connection import check_url
     from ..watch import Runner
@@ -241,7 +246,7 @@ def _run_queued(arch: Any, queue_url: str, name: str | None, lease: float, once:
             is not click.core.ParameterSource.ENVIRONMENT:
         raise UsageError("--ca-bundle names a file on this machine, and a job never carries "
                          "one: give it to each worker instead (custody worker --ca-bundle)")
-    label = name or f"watch-{socket.gethostname()}-{os.getpid()}"
+    label = f"watch-{socket.gethostname()}-{os.getpid()}" if name is None else name
     if not label.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise UsageError("a scheduler's name is letters, digits, '-', '_' and '.'",
                          where=label)

@@ -23,7 +23,11 @@ def check_url(url: str) -> str:
     """A redis:// (or rediss://, unix://) URL, or UsageError naming what is wrong."""
     from ..core.errors import UsageError
 
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (read to check it: a port past 65535 raises)
+    except ValueError as exc:
+        raise UsageError(f"not a queue URL ({exc})", where=url) from None
     if parts.scheme not in ("redis", "rediss", "unix"):
         raise UsageError("a queue is a redis:// URL, like redis://HOST:6379/0", where=url)
     if parts.scheme != "unix" and not parts.hostname:

@@ -135,9 +135,10 @@ def _difference(archive: Archive, page: str, before: Report, after: Report) -> s
         image = marked(shots[1], found.regions)
     except (ValueError, OSError):
         return ""
+    regions = len(found.regions) + found.more_regions
     return (f"<h2>Where the screenshots differ</h2><p>{found.share:.1%} of the pixels "
             f"differ (a channel by more than {CHANNEL_STEP} of 255, or covered by one "
-            f"screenshot only), in {len(found.regions) + found.more_regions} regions, "
+            f"screenshot only), in {regions} region{'' if regions == 1 else 's'}, "
             "outlined in red on the later screenshot. Computed now from the two sealed "
             "screenshots of the page alone (without the band that dates them); the "
             "change's diff records the same figure.</p>"

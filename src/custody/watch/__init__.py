@@ -34,7 +34,8 @@ from ..core.archive import Archive
 from .changes import FoundChange, list_changes, since_moment
 from .intervals import parse_interval, shown
 from .notify import add_target, list_targets, remove_target
-from .runner import Outcome, Pass, Runner
+from .outcome import Outcome, Pass
+from .runner import Runner
 from .state import Slot, WatchState, scheduler_lock
 from .watches import (
     Watch,

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from ..core.archive import Archive
-from ..core.errors import ArchiveLocked
-from ..queue import connection
+from ..core.errors import ArchiveLocked, UsageError
+from ..queue import connection, names
 from ..queue.sealing import SharedSeal
 from .leader import Leadership, holder
 from .queued import QueuedRuns
@@ -40,6 +40,10 @@ class Scheduler:
         self.url = url
         self.client = connection.connect(url)
         self.patient = connection.Patient(url, say)
+        beating = self.patient(lambda: self.client.get(names.worker(name)))
+        if beating and '"role": "watch scheduler"' not in beating:
+            raise UsageError("a worker of that name is live on this queue: give the "
+                             "scheduler a name of its own (--name)", where=name)
         self.leadership = Leadership(self.client, name, lease=lease)
         seal = SharedSeal(self.client, self.patient, root, owner=name,
                           holds_job=self.leadership.still)
@@ -82,6 +86,13 @@ class Scheduler:
                 with scheduler_lock(self.archive):
                     self.runner.loop(lambda: should_stop() or not self.leadership.leads,
                                      poll=poll)
+            except ArchiveLocked:  # a scheduler without --queue, or a leader that was paused
+                log.warning("watch: another scheduler holds this archive's scheduler lock "
+                            "(one without --queue, or a leader that was paused and has not "
+                            "stopped yet); standing by")
+                self.leadership.release()
+                time.sleep(min(5.0, self.lease))
+                continue
             finally:
                 lost = not self.leadership.leads
                 self.leadership.release()

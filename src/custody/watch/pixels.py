@@ -40,8 +40,9 @@ class Difference:
         sizes = "" if self.size_before == self.size_after else \
             (f", {self.size_before[0]}x{self.size_before[1]} then "
              f"{self.size_after[0]}x{self.size_after[1]}")
+        count = len(self.regions) + self.more_regions
         return (f"~ screenshot: {self.share:.1%} of its pixels differ{sizes}; "
-                f"{len(self.regions) + self.more_regions} regions: {listed}{more}")
+                f"{count} region{'' if count == 1 else 's'}: {listed}{more}")
 
 
 Box = tuple[int, int, int, int]  # x, y, width, height, in the screenshot's pixels

@@ -25,7 +25,7 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,11 +38,12 @@ from ..core.errors import ArchiveLocked, CustodyError, UsageError
 from ..seal.log_events import catch_up
 from .compare import Change, compare, state_of, with_screenshots
 from .observe import observe
-from .queued import QueuedRuns, job_id
+from .outcome import Outcome, Pass
+from .queued import Follower, QueuedRuns, job_id
 from .schedule import due_time, interval_of
 from .state import WatchState
 from .volatile import AD_SELECTORS
-from .watches import Watch, list_watches
+from .watches import Watch, as_signed, list_watches
 
 log = logging.getLogger("custody.watch")
 
@@ -53,25 +54,6 @@ CAPTURE_TIMEOUT = 30.0
 CAPTURE_TIME_LIMIT = 120.0
 
 
-
-
-@dataclass
-class Outcome:
-    watch_id: str
-    url: str
-    capture_id: str | None
-    status: str  # baseline, same, changed, failed, skipped
-    change: Change | None = None
-    change_seq: int | None = None
-    error: str | None = None
-
-
-@dataclass
-class Pass:
-    """What one pass over the due watches did."""
-
-    outcomes: list[Outcome] = field(default_factory=list)
-    notified: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Runner:
@@ -102,7 +84,12 @@ class Runner:
         self._synced: tuple[int, int] | None = None
         self._markers_cleared = False
         self._watches: dict[str, Watch] = {}
-        self.queued = queued  # runs put on the Redis queue, for workers to capture
+        self.astray: list[Outcome] = []  # watches found not run, for the next pass to say
+        # runs put on the Redis queue, for workers to capture (queued.py)
+        self.follower = None if queued is None else Follower(
+            queued, self.state, finish=self.finish, release=self._release,
+            sealed=self._sealed, settings=lambda w: replace(self._settings(w), ca_bundle=None),
+            clock=self.clock)
 
     def close(self) -> None:
         self.state.close()
@@ -114,10 +101,12 @@ class Runner:
         then notify; what it did."""
         done = Pass()
         watches = self.sync()
+        done.outcomes += self.astray
+        self.astray = []
         for watch_id in self.state.claimed():
             if watch_id in watches:
-                finished = self._guarded(self.follow if self.queued else self.resolve,
-                                         watches[watch_id])
+                finished = self._guarded(self.follower.follow if self.follower else
+                                         self.resolve, watches[watch_id])
                 if finished is not None:
                     done.outcomes.append(finished)
         if not self._markers_cleared:  # (only a death leaves one: look once a start)
@@ -165,7 +154,17 @@ class Runner:
             key = None
         if key is not None and key == self._synced:
             return self._watches
-        watches = {w.id: w for w in list_watches(self.archive, status="active")}
+        active = list_watches(self.archive, status="active")
+        fresh = [w for w in active if self._watches.get(w.id, w).added_seq != w.added_seq or
+                 w.id not in self._watches]
+        signed, astray = as_signed(self.archive, fresh)  # (a signed event never changes)
+        for watch in (w for w in fresh if w.id in astray):
+            self.astray.append(Outcome(watch.id, watch.url, None, "failed", error=(
+                "custody.db's row names no watch-added event of the custody log that is "
+                "its own: not run (`custody verify`, then `custody reindex`)")))
+            log.error("watch %s: %s", watch.id, self.astray[-1].error)
+        kept = {w.id for w in active} - set(astray)
+        watches = {w.id: w for w in [*self._watches.values(), *signed] if w.id in kept}
         removed = {w.id for w in list_watches(self.archive, status="removed")}
         known = dict(self.state.conn.execute("SELECT watch_id, active FROM schedule"))
         now = self.clock()
@@ -184,7 +183,7 @@ class Runner:
     def run_watch(self, watch: Watch) -> Outcome:
         now = self.clock()
         number = interval_of(watch.id, watch.every, now)
-        job = job_id(watch.id, number) if self.queued else f"watch-{watch.id}-{number}"
+        job = job_id(watch.id, number) if self.follower else f"watch-{watch.id}-{number}"
         with self.state.step("watch.claim") as conn:
             claimed = conn.execute(
                 "UPDATE schedule SET claim_slot = ?, claim_job = ?, claim_at = ?, last_started "
@@ -200,8 +199,8 @@ class Runner:
     def perform(self, watch: Watch, number: int, job: str) -> Outcome:
         """The claimed run: its capture, sealed, then compared and recorded (finish)."""
         now = self.clock()
-        if self.queued is not None:
-            return self.send(watch, number, job)
+        if self.follower is not None:
+            return self.follower.send(watch, number, job)
         log.info("watch %s: capturing %s (interval %d)", watch.id, watch.url, number)
         try:
             result = capture.start(self.archive, [watch.url], key=self.key,
@@ -216,35 +215,6 @@ class Runner:
         if result.status == "interrupted":  # sealed as far as it got; the signal was for us
             self.interrupted = True
         return self.finish(watch, number, job, result.capture_id)
-
-    def send(self, watch: Watch, number: int, job: str) -> Outcome:
-        """The claimed run put on the queue (once: its job's id is the run's own); the
-        workers' own files serve it (a CA bundle), never the job's."""
-        assert self.queued is not None
-        self.queued.send(job, watch.url, replace(self._settings(watch), ca_bundle=None))
-        log.info("watch %s: queued as job %s (interval %d)", watch.id, job, number)
-        with self.state.step() as conn:
-            conn.execute("UPDATE schedule SET last_outcome = 'queued' WHERE watch_id = ?",
-                         [watch.id])
-        return Outcome(watch.id, watch.url, None, "queued")
-
-    def follow(self, watch: Watch) -> Outcome | None:
-        """A queued run: compared once done, made again next interval if failed, put
-        again when the queue lost it or never had it; None while it waits."""
-        assert self.queued is not None
-        slot = self.state.slot(watch.id)
-        assert slot is not None and slot.claim_job is not None and slot.claim_slot is not None
-        seen = self.queued.look(slot.claim_job)
-        if seen.state == "absent":
-            self.send(watch, slot.claim_slot, slot.claim_job)
-            return None
-        if seen.state == "failed":
-            log.error("watch %s: %s", watch.id, seen.reason)
-            return self._release(watch, due_time(watch.id, watch.every, slot.claim_slot + 1),
-                                 seen.reason)
-        if seen.state == "done" and seen.capture_id and self._sealed(seen.capture_id):
-            return self.finish(watch, slot.claim_slot, slot.claim_job, seen.capture_id)
-        return None  # waiting (or sealed, and not yet in custody.db: the next pass)
 
     def _settings(self, watch: Watch) -> Settings:
         base = self.base_settings or Settings(timeout=self.timeout, time_limit=self.time_limit,

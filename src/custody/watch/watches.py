@@ -38,6 +38,7 @@ class Watch:
     added_by: str | None
     reason: str | None = None
     screenshot_permille: int | None = None  # its own screenshot threshold (None: default)
+    added_seq: int | None = None  # its watch-added event in the custody log
 
 
 @contextmanager
@@ -53,30 +54,52 @@ def watch_reading(archive: Archive) -> Iterator[sqlite3.Connection]:
 
 
 _COLUMNS = ("id, url, every, browser, media, case_id, notify, ignore, status, added_at, "
-            "added_by, reason, screenshot_permille")
+            "added_by, reason, screenshot_permille, added_seq")
 
 
 def _watch(row: tuple[Any, ...]) -> Watch:
     return Watch(row[0], row[1], row[2], bool(row[3]), bool(row[4]), row[5],
                  json.loads(row[6]), json.loads(row[7]), row[8], row[9], row[10], row[11],
-                 row[12])
+                 row[12], row[13])
+
+
+def as_signed(archive: Archive, watches: list[Watch]) -> tuple[list[Watch], list[str]]:
+    """Each watch as its signed ``watch-added`` event says it (what to capture, how
+    often, how, into which case, who to tell, what to ignore, the threshold), read from
+    the custody log at the place custody.db's index gives and checked against the line
+    there, rather than as custody.db's row says (derived, and anyone may edit it); and
+    the ids of the watches whose event is not there, or not theirs (verify fails them)."""
+    from ..seal.log_events import placed_events
+
+    found = placed_events(archive.root, [w.added_seq for w in watches if w.added_seq])
+    signed, astray = [], []
+    for watch in watches:
+        entry = found[watch.added_seq].entry if watch.added_seq in found else {}
+        details = entry.get("details")
+        if entry.get("event") != "watch-added" or not isinstance(details, dict) or \
+                details.get("watch_id") != watch.id or entry.get("seq") != watch.added_seq:
+            astray.append(watch.id)
+            continue
+        signed.append(Watch(
+            watch.id, str(details["url"]), int(details["every"]), bool(details.get("browser")),
+            bool(details.get("media")), details.get("case_id"),
+            list(details.get("notify") or []), list(details.get("ignore") or []),
+            watch.status, str(entry.get("at") or ""), watch.added_by, watch.reason,
+            details.get("screenshot_permille"), watch.added_seq))
+    return signed, astray
 
 
 def parse_threshold(text: str) -> int:
     """A screenshot threshold as people write it (``5%``, ``2.5``: percent of the page's
     pixels, 0.1 to 100) in thousandths; UsageError for anything else."""
-    import math
+    import re
 
-    shown = text.strip().removesuffix("%").strip()
-    try:
-        percent = float(shown)
-    except ValueError:
-        percent = math.nan
-    if not math.isfinite(percent) or not 0.1 <= percent <= 100 or \
-            abs(percent * 10 - round(percent * 10)) > 1e-9:
+    written = re.fullmatch(r"\s*([0-9]{1,3})(?:\.([0-9]))?\s*%?\s*", text, flags=re.ASCII)
+    permille = int(written[1]) * 10 + int(written[2] or 0) if written else 0
+    if not 1 <= permille <= 1000:
         raise UsageError("a screenshot threshold is a percent of the page's pixels from 0.1 "
                          "to 100, to one decimal (5%, 2.5)", where=text)
-    return round(percent * 10)
+    return permille
 
 
 def check_selectors(selectors: list[str]) -> list[str]:
