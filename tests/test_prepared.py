@@ -116,14 +116,16 @@ def test_no_cache_folder_is_no_error(tmp_path: Path) -> None:
 
 def test_extraction_is_trafilatura_s_with_the_cache_cold_or_warm(tmp_path: Path) -> None:
     folder = tmp_path / "pages"
-    shutil.copytree(DATA / "groundtruth" / "html", folder)
+    folder.mkdir()
+    for page in sorted((DATA / "groundtruth" / "html").iterdir())[:16]:  # (time: 3 runs)
+        shutil.copy(page, folder / page.name)
     # pages of one short paragraph among links: trafilatura asks justext about them
     for path, page in crawl_site(SEEDS, 12).items():
         if path.startswith("/section/"):
             (folder / f"crawl-{Path(path).stem}.html.gz").write_bytes(gzip.compress(page.body))
     pages = str(folder)
     plain = run(EXTRACT, tmp_path / "unused", pages, "plain")
-    assert len(plain) == 52
+    assert len(plain) == 16 + 12
     cache = tmp_path / "cache"
     assert run(EXTRACT, cache, pages, "custody") == plain  # builds the cache
     assert len(cached_files(cache)) == 2  # justext ran on some of these pages

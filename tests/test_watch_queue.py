@@ -122,7 +122,7 @@ def test_one_scheduler_leads_and_another_takes_over(tmp_path: Path,
         try:
             wait_for(lambda: str(client.get(KEY) or "").endswith(":s1"), 30, "s1 to lead")
             second = scheduler("s2")
-            wait_for(lambda: len(team.manifests()) >= 3, 60, "three runs")
+            wait_for(lambda: len(team.manifests()) >= 2, 60, "two runs")
             held = team.run("watch", "run", "--once", "--queue", team.queue, check=False)
             assert held.returncode == 3 and "'s1' leads on this queue" in held.stderr
             assert held.stderr.count("\n") == 1
@@ -132,7 +132,7 @@ def test_one_scheduler_leads_and_another_takes_over(tmp_path: Path,
             wait_for(lambda: str(client.get(KEY) or "").endswith(":s2"), 10, "s2 to lead")
             assert time.monotonic() - killed_at < 5  # within the lease, and a beat
             seen = len(team.manifests())
-            wait_for(lambda: len(team.manifests()) >= seen + 3, 60, "s2's runs")
+            wait_for(lambda: len(team.manifests()) >= seen + 2, 60, "s2's runs")
             second.send_signal(signal.SIGTERM)
             out, _ = second.communicate(timeout=30)
             assert second.returncode == 0, out
@@ -147,7 +147,7 @@ def test_one_scheduler_leads_and_another_takes_over(tmp_path: Path,
     captures = by_job(team)
     intervals = [runs_of(watch_id, 1, m) for m in captures.values()]
     assert len(set(intervals)) == len(intervals)  # no interval's run made twice
-    assert len(captures) >= 6
+    assert len(captures) >= 4
     code, report = team.verify()
     assert code == 0, report
     assert not any(key.startswith("custody:worker:s") for key in client.scan_iter())

@@ -78,13 +78,14 @@ def test_what_cannot_be_reported(custody: Custody, tmp_path: Path) -> None:
                     reason="Debian's chromium is not installed (./scripts/setup installs it)")
 def test_a_repainted_page_is_a_screenshot_change_with_its_regions(custody: Custody,
                                                                   tmp_path: Path) -> None:
-    """The same words, a large panel repainted: a browser watch finds a ``screenshot``
-    change (the share of pixels and the regions in its diff), while a small square, a
-    large ad and a large ticker the watch ignores, all repainted on every run, raise
-    nothing; its report outlines where the screenshots differ."""
+    """The same words, a large panel repainted: a browser watch (asking for 20% rather
+    than the default 10%) finds a ``screenshot`` change (the share of pixels and the
+    regions in its diff), while a small square, a large ad and a large ticker the watch
+    ignores, all repainted on every run, raise nothing; its report outlines where the
+    screenshots differ."""
     with ChangingSite() as site:
         custody.ok("watch", "add", site.url + "/painted", "--every", "1s", "--browser",
-                   "--ignore", "#ticker")
+                   "--ignore", "#ticker", "--screenshot-threshold", "20%")
         assert [o["status"] for o in run_once(custody)] == ["baseline"]
         next_interval()
         assert [o["status"] for o in run_once(custody)] == ["same"]  # the square changed
@@ -94,6 +95,7 @@ def test_a_repainted_page_is_a_screenshot_change_with_its_regions(custody: Custo
     (change,) = changes(custody)
     assert change["counts"]["screenshot_permille"] >= 100
     assert "of its pixels differ" in change["diff"]
+    assert "(a change from 20.0%)" in change["diff"]  # the watch's own threshold
     # the panel alone: not the band custody draws on its screenshots (time, capture id)
     assert "; 1 region: 0," in change["diff"], change["diff"]
     out = tmp_path / "change.html"

@@ -12,9 +12,8 @@ rotating ad (text and banner image), a "picture of the day" that rotates, a fres
 token and nonce; and a live feed no default rule knows (a watch ignores it with
 ``--ignore .live-feed``). ``/hang`` never answers. ``/scripted`` has its text written by
 a script (``edited`` rewords it too). ``/painted`` says the same words every time,
-above a large panel that ``repainted`` turns from blue to red (``flipped`` too, for
-``/painted?flip=1``), and below it a small square of another colour on every visit (a
-badge, 48 pixels a side, or ``?badge=N``), a large ad and a large ticker repainted
+above a large panel that ``repainted`` turns from blue to red, and below it a small
+square of another colour on every visit (a badge), a large ad and a large ticker repainted
 on every visit (ignored by the default rules and by ``--ignore "#ticker"``, where each
 capture's browser found them). ``/w/N`` are plain pages
 for the benchmark.
@@ -28,7 +27,6 @@ import ssl
 import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 PARAGRAPHS = [
     "The ministry confirms that the convoy reached the northern crossing on Tuesday. "
@@ -124,18 +122,12 @@ class _Handler(BaseHTTPRequestHandler):
                              f"</body></html>").encode())
         elif path == "/painted":  # the same words; its large panel repainted (``repainted``)
             visit = next(site.visits)
-            asked = parse_qs(urlsplit(self.path).query)
-            # ?flip=1: the panel repainted in phase ``flipped`` too; ?badge=N: the badge's
-            # side in pixels
-            flip = asked.get("flip") == ["1"] and site.phase == "flipped"
-            badge = min(int((asked.get("badge") or ["48"])[0]), 600)
-            colour = "#b00020" if site.phase == "repainted" or flip else "#1d4f91"
+            colour = "#b00020" if site.phase == "repainted" else "#1d4f91"
             self._send(200, (f"<!doctype html><html><head><title>Painted</title><style>"
                              f"body{{margin:0}} #panel{{width:100%;height:900px;"
                              f"background:{colour}}}</style></head><body><p>{PARAGRAPHS[0]}"
-                             f'</p><div id="panel"></div><div style="width:{badge}px;'
-                             f'height:{badge}px;background:hsl({visit * 67 % 360},70%,50%)">'
-                             f'</div>'
+                             f'</p><div id="panel"></div><div style="width:48px;height:48px;'
+                             f'background:hsl({visit * 67 % 360},70%,50%)"></div>'
                              # a large ad and a ticker, repainted on every visit: left out
                              # of the comparison (an ad by the default rules, the ticker
                              # by the watch's --ignore "#ticker")
