@@ -18,6 +18,7 @@ import secrets
 import unicodedata
 
 from ..core.errors import UsageError
+from ..core.terminal import BIDI_CONTROLS
 
 CASE_NAME_MAX = 200
 DESCRIPTION_MAX = 4_000
@@ -28,7 +29,6 @@ REASON_MAX = 2_000
 ACCOUNT_MAX = 200
 CAPTURES_PER_EVENT = 1_000  # a case-added or case-removed event names at most this many
 
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 CASE_ID = re.compile(r"case-[0-9a-f]{12}")
 NOTE_ID = re.compile(r"note-[0-9a-f]{12}")
 
@@ -54,7 +54,7 @@ def _clean(text: str, what: str, limit: int, *, lines: bool, bidi: bool = False)
     for ch in text:
         allowed_break = lines and ch in "\n\t"
         if (unicodedata.category(ch) == "Cc" and not allowed_break) or (
-                ch in _BIDI_CONTROLS and not bidi):
+                ch in BIDI_CONTROLS and not bidi):
             raise UsageError(f"{what} holds the control character U+{ord(ch):04X}: "
                              "write it without")
         refused = ("Cs",) if bidi else ("Zl", "Zp", "Cs", "Co", "Cn")

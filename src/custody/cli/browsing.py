@@ -9,6 +9,7 @@ import sys
 import click
 
 from ..core.errors import ExitCode
+from ..core.terminal import for_terminal
 from .common import (
     csv_option,
     json_option,
@@ -193,10 +194,10 @@ def search(root: str | None, words: tuple[str, ...], limit: int, site: str | Non
         click.echo(json.dumps(hits, ensure_ascii=False, indent=2))
         return
     for hit in hits:
-        click.echo(f"{hit['captured_at']}  {hit['capture_id']}  {hit['url']}"
+        click.echo(f"{hit['captured_at']}  {hit['capture_id']}  {for_terminal(hit['url'])}"
                    + ("  (imported)" if hit["imported"] else ""))
-        click.echo(f"    {hit['title'] or ''}")
-        click.echo(f"    {hit['snippet']}")
+        click.echo(f"    {for_terminal(hit['title'] or '')}")
+        click.echo(f"    {for_terminal(hit['snippet'])}")
     if not hits:
         click.echo("no matches", err=True)
 
@@ -254,11 +255,11 @@ def show(root: str | None, capture_id: str, no_check: bool, as_json: bool) -> No
     for visit in content.get("visits") or []:
         outcome = f"failed: {visit['error']}" if visit.get("error") else \
             f"{visit['requests']} requests, recorded at {visit.get('recorded_at')}"
-        click.echo(f"browser   {visit['final_url']}  ({outcome})")
+        click.echo(f"browser   {visit['final_url']}  ({for_terminal(outcome)})")
         if checked := said(visit.get("replay")):
-            click.echo(f"          {checked}")
+            click.echo(f"          {for_terminal(checked)}")
         for note in visit.get("notes") or []:
-            click.echo(f"          {note}")
+            click.echo(f"          {for_terminal(str(note))}")
     for r in content["records"]:
         kind, _, page = (r.get("target_uri") or "").removeprefix("urn:").partition(":")
         if r["type"] == "resource" and page and (r.get("target_uri") or "").startswith("urn:"):
@@ -269,8 +270,9 @@ def show(root: str | None, capture_id: str, no_check: bool, as_json: bool) -> No
         title = meta.get("title") if meta else summary.titles.get(d["url"])
         language = meta.get("language") if meta else summary.languages.get(d["url"])
         source = "  (as rendered)" if meta and meta.get("source") == "rendered" else ""
-        click.echo(f"document  {d['url']}{source}  [{language or '?'}]  "
-                   f"{title or '(no title)'}")
+        click.echo(f"document  {for_terminal(d['url'])}{source}  [{language or '?'}]  "
+                   f"{for_terminal(title or '(no title)')}")
     for fail in content["failures"]:
-        click.echo(f"failed    {fail['url']}: {fail['kind']}: {fail['reason']}")
+        click.echo(f"failed    {for_terminal(fail['url'])}: {fail['kind']}: "
+                   f"{for_terminal(fail['reason'])}")
 

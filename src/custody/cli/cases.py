@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from ..core.errors import UsageError
+from ..core.terminal import for_terminal
 from .common import (
     account_option,
     allow_secrets_option,
@@ -137,8 +138,8 @@ def case_show(root: str | None, ref: str, as_json: bool) -> None:
         click.echo(f"about     {c.description}")
     for one in detail.captures:
         click.echo(f"capture   {one.capture_id}  {one.started_at}  {one.status}  "
-                   f"{one.final_url or one.seed_url}")
-        click.echo(f"          {one.title or '(no title)'}"
+                   f"{for_terminal(one.final_url or one.seed_url or '')}")
+        click.echo(f"          {for_terminal(one.title or '(no title)')}"
                    + (f"  [{', '.join(tags[one.capture_id])}]" if tags[one.capture_id] else ""))
     for note in notes:
         state = "retracted" if note.retracted_at else \

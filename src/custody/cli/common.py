@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 
 import click
 
+from ..core.terminal import for_terminal
+
 root_option = click.option(
     "--root", type=click.Path(file_okay=False), envvar="CUSTODY_ROOT",
     help="The archive folder (default: the current directory; env CUSTODY_ROOT).",
@@ -253,7 +255,7 @@ def print_rows(columns: list[str], rows: list[Any], fmt: str) -> None:
 def plain_table(columns: list[str], rows: list[Any], width: int = 60) -> str:
     def cell(value: Any) -> str:
         text = "" if value is None else str(value)
-        text = text.replace("\r", " ").replace("\n", " ⏎ ")
+        text = for_terminal(text.replace("\r", " ").replace("\n", " ⏎ "))
         return text if len(text) <= width else text[: width - 1] + "…"
 
     body = [[cell(v) for v in row] for row in rows]
