@@ -285,6 +285,33 @@ def test_redis_restarts_mid_crawl(tmp_path: Path, redis_server: RedisServer) -> 
         host.close()
 
 
+def test_a_redis_that_lost_its_data_raises_its_fence_counter(tmp_path: Path,
+                                                             redis_server: RedisServer) -> None:
+    """Redis restarted empty counts seal tokens from 1 again, below the archive's fence:
+    the first seal raises the counter past it, rather than have every seal refused and
+    its capture set aside."""
+    import redis
+
+    host = Host("127.0.0.1")
+    try:
+        team = Team(tmp_path, redis_server.url)
+        team.add_worker_key("w1")
+        first = team.enqueue(*host.urls(3), options=("--batch", "1"))["jobs"]
+        finish(team.worker("w1", "--exit-when-idle", "0.5"))
+        fence = int((team.root / ".custody" / "seal-fence").read_text())
+        redis.Redis.from_url(redis_server.url).flushall()
+        second = team.enqueue(*host.urls(5)[3:], options=("--batch", "1"))["jobs"]
+        out = finish(team.worker("w1", "--exit-when-idle", "0.5"))[0]
+        assert "not sealed here" not in out, out
+        assert len(host.log) == 5  # nothing fetched twice
+        check_one_capture_per_job(team, first + second)
+        assert int((team.root / ".custody" / "seal-fence").read_text()) > fence
+        assert not (team.root / ".custody" / "abandoned").exists() or \
+            not any((team.root / ".custody" / "abandoned").iterdir())
+    finally:
+        host.close()
+
+
 def test_many_workers_sealing_at_once_keep_one_chain(tmp_path: Path,
                                                      redis_server: RedisServer) -> None:
     hosts = [Host(f"127.0.0.{n}") for n in range(1, 5)]

@@ -108,8 +108,9 @@ def test_a_database_from_before_screenshot_thresholds(custody: Custody) -> None:
 
 def test_the_scheduler_runs_a_watch_as_its_signed_event_says(custody: Custody) -> None:
     """custody.db is derived, and anyone may edit it: what a watch captures, how often
-    and what it ignores come from its signed watch-added event; a row that names an
-    event not its own is not run, and said."""
+    and what it ignores come from its signed watch-added event, and whether it runs from
+    the signed event that last set its status; a row that names an event not its own is
+    not run, and said."""
     import sqlite3
 
     from custody.testing.changing import ChangingSite
@@ -126,6 +127,18 @@ def test_the_scheduler_runs_a_watch_as_its_signed_event_says(custody: Custody) -
         next_interval()
         (second,) = run_once(custody)  # due again after 1 s: the signed interval
         assert second["status"] == "same"  # .live-feed still ignored
+        with sqlite3.connect(custody.root / "custody.db") as conn:  # paused, in the row
+            conn.execute("UPDATE watches SET status = 'paused'")
+        next_interval()
+        assert [o["status"] for o in run_once(custody)] == ["same"]  # runs: as signed
+        custody.ok("reindex")
+        custody.ok("watch", "pause", first["watch_id"])
+        with sqlite3.connect(custody.root / "custody.db") as conn:  # active, in the row
+            conn.execute("UPDATE watches SET status = 'active'")
+        next_interval()
+        assert run_once(custody) == []  # paused, as signed
+        custody.ok("reindex")
+        custody.ok("watch", "resume", first["watch_id"])
         with sqlite3.connect(custody.root / "custody.db") as conn:
             conn.execute("UPDATE watches SET added_seq = 1")
         next_interval()

@@ -6,6 +6,7 @@ twice in an interval and nothing sealed twice."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -270,3 +271,79 @@ def test_a_queue_url_that_is_no_url_is_one_line(tmp_path: Path, url: str) -> Non
         assert "not a queue URL" in done.stderr
     alone = team.run("watch", "run", "--once", "--name", "s1", check=False)
     assert alone.returncode == 2 and "--name is for a scheduler on a queue" in alone.stderr
+
+
+def test_each_mode_leaves_the_others_runs_alone_and_forged_keys_are_one_line(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    """A run on the queue is not made again by a scheduler without --queue (it says so);
+    a worker does not take a live scheduler's name; keys of the wrong type and a queue
+    URL whose query would choose another database are one line."""
+    import redis
+
+    team = Team(tmp_path, redis_server.url)
+    team.add_worker_key("w1")
+    team.run("watch", "add", "http://127.0.0.1:9/x", "--every", "1h")
+    assert [o["status"] for o in passed(team, "--name", "s1")] == ["queued"]
+    local = team.run("watch", "run", "--once", "--json", check=False)
+    assert local.returncode == 5
+    (said,) = json.loads(local.stdout)["outcomes"]
+    assert "run this archive's scheduler with --queue" in said["error"]
+    assert team.manifests() == [] and team.status()["totals"]["pending"] == 1
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    client.set("custody:worker:s1", json.dumps({"job": None, "role": "watch scheduler"}),
+               ex=60)
+    clash = team.run("worker", "--queue", team.queue, "--name", "s1", "--exit-when-idle", "0",
+                     who="w1", check=False)
+    assert clash.returncode == 2 and "a watch scheduler of that name" in clash.stderr
+    client.hset("custody:worker:s7", "a", "b")
+    forged = team.run("watch", "run", "--once", "--queue", team.queue, "--name", "s7",
+                      check=False)
+    assert forged.returncode == 9 and forged.stderr.count("\n") == 1, forged.stderr
+    other = team.run("watch", "run", "--once", "--queue", team.queue + "?db=3", check=False)
+    assert other.returncode == 2 and "no query" in other.stderr
+
+
+def test_a_last_capture_of_another_page_is_compared_with_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The working state is no evidence: a previous capture it names that is of another
+    URL raises no change; and verify fails a change the log records between captures
+    that are not of the watch's URL."""
+    import sqlite3
+
+    from custody.annotate import Signer
+    from custody.annotate.recording import record
+    from custody.cli.common import archivist
+    from custody.core.archive import Archive
+
+    team = Team(tmp_path, "redis://127.0.0.1:9/0")
+    with ChangingSite() as site:
+        one, two = site.url + "/statement", site.url + "/w/1"
+        team.run("watch", "add", one, two, "--every", "1s", "--ignore", ".live-feed")
+        team.run("watch", "run", "--once", "--host-gap", "0")
+        state = sqlite3.connect(team.root / ".custody" / "watch" / "state.db")
+        with state:
+            first = dict(state.execute("SELECT watch_id, last_capture FROM schedule"))
+            ids = list(first)
+            state.execute("UPDATE schedule SET last_capture = ?, text_capture = ? WHERE "
+                          "watch_id = ?", [first[ids[0]], first[ids[0]], ids[1]])
+        state.close()
+        next_interval()
+        done = team.run("watch", "run", "--once", "--json", "--host-gap", "0")
+    outcomes = {o["watch_id"]: o for o in json.loads(done.stdout)["outcomes"]}
+    assert outcomes[ids[1]]["status"] == "baseline" and outcomes[ids[0]]["status"] == "same"
+    assert json.loads(team.run("watch", "changes", "--json").stdout)["changes"] == []
+    # a false change signed into the log anyway (an archivist's key, a hand-made event)
+    monkeypatch.setenv("CUSTODY_KEY", str(tmp_path / "keys" / "coord"))
+    archive = Archive.open(team.root)
+    key, who = archivist(archive)
+    before, after = first[ids[0]], outcomes[ids[1]]["capture_id"]
+    sha = {cid: hashlib.sha256((team.root / "manifests" / f"{cid}.json").read_bytes())
+           .hexdigest() for cid in (before, after)}
+    record(archive, Signer(key, who), "watch-changed", {
+        "watch_id": ids[1], "url": two, "kinds": ["text"],
+        "before": {"capture_id": before, "manifest_sha256": sha[before]},
+        "after": {"capture_id": after, "manifest_sha256": sha[after]},
+        "capture_ids": [before, after], "counts": {}, "diff_sha256": "0" * 64, "diff": ""})
+    code, report = team.verify()
+    assert code == 1
+    assert f"is of {one}, not of the watched {two}" in json.dumps(report)

@@ -27,6 +27,7 @@ from .common import (
     plain_table,
     root_option,
 )
+from .watch_queued import say_pass
 
 
 @click.group()
@@ -197,9 +198,11 @@ def watch_run(root: str | None, once: bool, host_gap: float, tsa: tuple[str, ...
     arch = Archive.open(root)
     key, who = archivist(arch)
     if queue_url is not None:
-        _run_queued(arch, queue_url, name, leader_lease, once, as_json, key, who, tsa,
-                    host_gap=host_gap, timeout=timeout, time_limit=time_limit,
-                    ca_bundle=ca_bundle)
+        from .watch_queued import run_queued
+
+        run_queued(arch, queue_url, name, leader_lease, once, as_json, key, who, tsa,
+                   host_gap=host_gap, timeout=timeout, time_limit=time_limit,
+                   ca_bundle=ca_bundle)
         return
     with scheduler_lock(arch):
         runner = Runner(arch, key=key, who=who, open_visitor=open_browser,
@@ -210,7 +213,7 @@ def watch_run(root: str | None, once: bool, host_gap: float, tsa: tuple[str, ...
         try:
             if once:
                 done = runner.run_due()
-                _say_pass(done, as_json)
+                say_pass(done, as_json)
                 if any(o.status == "failed" for o in done.outcomes):
                     sys.exit(ExitCode.FETCH)
                 return
@@ -226,68 +229,6 @@ def watch_run(root: str | None, once: bool, host_gap: float, tsa: tuple[str, ...
             runner.loop(lambda: bool(stop))
         finally:
             runner.close()
-
-
-def _run_queued(arch: Any, queue_url: str, name: str | None, lease: float, once: bool,
-                as_json: bool, key: Any, who: str, tsa: tuple[str, ...],
-                **options: Any) -> None:
-    import os
-    import socket
-
-    from ..core.config import load as load_config
-    from ..queue.acceptance import check_queuer
-    from ..queue.connection import check_url
-    from ..watch import Runner
-    from ..watch.leading import Scheduler
-
-    check_url(queue_url)
-    if options.pop("ca_bundle") is not None and \
-            click.get_current_context().get_parameter_source("ca_bundle") \
-            is not click.core.ParameterSource.ENVIRONMENT:
-        raise UsageError("--ca-bundle names a file on this machine, and a job never carries "
-                         "one: give it to each worker instead (custody worker --ca-bundle)")
-    label = f"watch-{socket.gethostname()}-{os.getpid()}" if name is None else name
-    if not label.replace("-", "").replace("_", "").replace(".", "").isalnum():
-        raise UsageError("a scheduler's name is letters, digits, '-', '_' and '.'",
-                         where=label)
-    check_queuer(arch, key.public_key())  # refused here, rather than by every worker
-    options["host_gap"] = 0.0  # the workers keep each host's politeness (the gate)
-    scheduler = Scheduler(arch.root, queue_url, name=label, key=key, lease=lease,
-                          make_runner=lambda archive, queued: Runner(
-                              archive, key=key, who=who, queued=queued,
-                              tsa=list(tsa) or load_config(arch.root).tsa, **options))
-    try:
-        if once:
-            done = scheduler.once()
-            _say_pass(done, as_json)
-            if any(o.status == "failed" for o in done.outcomes):
-                sys.exit(ExitCode.FETCH)
-            return
-        stop: list[int] = []
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda signum, frame: stop.append(signum))
-        scheduler.serve(lambda: bool(stop))
-    finally:
-        scheduler.close()
-
-
-def _say_pass(done: Any, as_json: bool) -> None:
-    if as_json:
-        echo_json("watch-run", {"outcomes": [
-            {"watch_id": o.watch_id, "url": o.url, "capture_id": o.capture_id,
-             "status": o.status, "change_seq": o.change_seq, "error": o.error,
-             "kinds": o.change.kinds if o.change else []} for o in done.outcomes],
-            "notified": done.notified})
-        return
-    for o in done.outcomes:
-        what = ", ".join(o.change.kinds) if o.change else o.status
-        click.echo(f"{o.watch_id}  {o.capture_id or '-'}  {what}  {o.url}"
-                   + (f"  ({o.error})" if o.error else ""))
-    for sent in done.notified:
-        click.echo(f"notified {sent['target']}: {len(sent['changes'])} change(s)"
-                   + ("" if sent["sent"] else f", NOT SENT: {sent['error']}"))
-    if not done.outcomes:
-        click.echo("nothing due", err=True)
 
 
 @watch.command("changes")

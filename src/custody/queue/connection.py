@@ -30,6 +30,10 @@ def check_url(url: str) -> str:
         raise UsageError(f"not a queue URL ({exc})", where=url) from None
     if parts.scheme not in ("redis", "rediss", "unix"):
         raise UsageError("a queue is a redis:// URL, like redis://HOST:6379/0", where=url)
+    if parts.scheme != "unix" and (parts.query or parts.fragment):  # (redis-py would take
+        # ?db= over the path's number)
+        raise UsageError("a queue URL has no query or fragment: the database is its path, "
+                         "like redis://HOST:6379/0", where=url)
     if parts.scheme != "unix" and not parts.hostname:
         raise UsageError("the queue URL names no host", where=url)
     path = parts.path.strip("/")

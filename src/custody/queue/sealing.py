@@ -55,6 +55,15 @@ return false
 """
 
 
+# KEYS: the fence counter.  ARGV: the archive's fence.  (Run by the seal lock's holder.)
+_RAISE = """
+local past = tonumber(ARGV[1]) + 1
+if (tonumber(redis.call('GET', KEYS[1]) or '0') or 0) < past then
+  redis.call('SET', KEYS[1], past) return past end
+return redis.call('INCR', KEYS[1])
+"""
+
+
 class LostSeal(CustodyError):
     """This worker no longer holds the seal order, or no longer holds the job; the
     capture it was sealing, when it was sealing one."""
@@ -83,6 +92,7 @@ class SharedSeal:
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
         self._steal = client.register_script(_STEAL)
+        self._raise = client.register_script(_RAISE)
         self.waits = 0  # times the lock was found taken, for the benchmark
         self.seals = 0
         self.held_seconds = 0.0  # in all, under the lock
@@ -106,6 +116,11 @@ class SharedSeal:
             time.sleep(pause)
             pause = min(pause * 2, 0.1)
         token = int(self.patient(lambda: self.client.incr(names.SEAL_FENCE)))
+        seen = self._fence_seen()
+        if token <= seen:  # a Redis that restarted without its data counts from 1 again:
+            # its counter is raised past the archive's fence, or no seal would pass it
+            token = int(self.patient(lambda: self._raise(keys=[names.SEAL_FENCE],
+                                                         args=[seen])))
         self.token, self.lock_value = token, value
         began = time.monotonic()
         stop = threading.Event()
@@ -185,6 +200,13 @@ class SharedSeal:
             except redis.RedisError:
                 continue  # Redis away: the fence check before each write decides
 
+    def _fence_seen(self) -> int:
+        """The highest token that wrote in the archive (.custody/seal-fence)."""
+        try:
+            return int(self.fence_path.read_text().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
     def fence(self, point: str, capture_id: str) -> None:
         token = self.token
         if token is None:
@@ -194,10 +216,7 @@ class SharedSeal:
         if holder != self.lock_value:
             raise LostSeal(f"{capture_id}: the seal lock's lease ran out before the {point} "
                            "was written; another worker may be sealing", capture_id=capture_id)
-        try:
-            seen = int(self.fence_path.read_text().strip() or 0)
-        except (OSError, ValueError):
-            seen = 0
+        seen = self._fence_seen()
         if seen > token:
             raise LostSeal(f"{capture_id}: a newer seal (fence {seen} > {token}) was "
                            f"written before this {point}", capture_id=capture_id)

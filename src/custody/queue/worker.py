@@ -23,7 +23,7 @@ from typing import Any
 from ..core.archive import Archive
 from ..core.errors import CustodyError, JobRefused, QueueError, StoreError
 from ..seal import journal
-from . import connection
+from . import connection, names
 from .acceptance import Accepted, Gatekeeper, Permits
 from .gate import HostGate
 from .jobs import Queue, Taken
@@ -59,6 +59,12 @@ class Worker:
         self.patient = connection.Patient(url, say)
         self.say = self.patient.say
         self.queue = Queue(self.client, self.patient)
+        beating = self.patient(lambda: self.client.get(names.worker(name)))
+        if isinstance(beating, str) and '"role": "watch scheduler"' in beating:
+            from ..core.errors import UsageError
+
+            raise UsageError("a watch scheduler of that name is live on this queue: give "
+                             "the worker a name of its own (--name)", where=name)
         self.patient(self.queue.ensure_group)
         self.taken: Taken | None = None
         self.mirror: Any = None  # the archive kept in an object store, this folder its copy

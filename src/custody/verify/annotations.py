@@ -39,6 +39,7 @@ def check_annotations(archive: Archive) -> Any:
     try:
         _annotations(archive, conn, report)
         _facets(conn, report)
+        _watch_changes(conn, report)
     except sqlite3.Error as exc:
         report.add("database", "annotations", UNCHECKED, f"cannot be compared ({exc})")
     except OSError as exc:  # the log cannot be read (its own check fails)
@@ -165,6 +166,37 @@ def _facets(conn: sqlite3.Connection, report: Report) -> None:
     report.add("database", "capture_facets", FAILED if problems else PASSED,
                "; ".join(problems[:10]) or f"{rows} rows, as the captures' URLs and "
                "languages give them")
+
+
+def _watch_changes(conn: sqlite3.Connection, report: Report) -> None:
+    """Each change the log records compares two captures of its watch's URL, sealed as
+    the event says (its manifests' sha256): a change between captures of other pages, or
+    of captures that are not there, is no evidence of what the watched page did."""
+    if not _has(conn, "captures") or not _has(conn, "watch_changes"):
+        return
+    problems = []
+    rows = conn.execute(
+        "SELECT c.seq, w.url, c.before_capture, c.before_manifest_sha256, b.seed_url, "
+        "b.manifest_sha256, c.after_capture, c.after_manifest_sha256, a.seed_url, "
+        "a.manifest_sha256 FROM main.watch_changes c JOIN main.watches w ON w.id = "
+        "c.watch_id LEFT JOIN kept.captures b ON b.id = c.before_capture LEFT JOIN "
+        "kept.captures a ON a.id = c.after_capture ORDER BY c.seq").fetchall()
+    if not rows:
+        return
+    for seq, url, *sides in rows:
+        for capture_id, said, seed, sealed in (sides[:4], sides[4:]):
+            if seed is None:
+                problems.append(f"change {seq}: capture {capture_id} is not in the archive")
+            elif seed != url:
+                problems.append(f"change {seq}: capture {capture_id} is of {seed}, not of the "
+                                f"watched {url}")
+            elif sealed != said:
+                problems.append(f"change {seq}: capture {capture_id}'s manifest is not the "
+                                "one the change names (sha256)")
+    report.add("database", "watch changes", FAILED if problems else PASSED,
+               "; ".join(problems[:10]) + (f" ({len(problems)} in all)"
+                                           if len(problems) > 10 else "")
+               or f"{len(rows)} changes, each between two sealed captures of its watch's URL")
 
 
 def check_selectors(archive: Archive, between: tuple[int | None, int | None] = (None, None),

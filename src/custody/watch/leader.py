@@ -41,9 +41,19 @@ return 0
 
 
 def holder(client: Any) -> str | None:
-    """The name of the scheduler that leads now (None: none does)."""
-    value = client.get(KEY)
-    return value.split(":", 1)[1] if isinstance(value, str) and ":" in value else None
+    """The name of the scheduler that leads now, escaped (None: none does)."""
+    import redis
+
+    from ..queue.status import printable
+
+    try:
+        value = client.get(KEY)
+    except redis.ResponseError:  # a key of another type: not custody's
+        return "(a key custody did not write)"
+    if value is None:
+        return None
+    return printable(value.split(":", 1)[1][:100]) if isinstance(value, str) and \
+        ":" in value else "(a value custody did not write)"
 
 
 class Leadership:

@@ -319,3 +319,17 @@ def media_key(address: str) -> str:
              if k.lower() not in volatile.CACHE_BUSTERS and not volatile.token_like(v)]
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path,
                        urlencode(sorted(query)), ""))
+
+
+def captured_at(manifests_dir: Path, capture_id: str, url: str) -> bool:
+    """Whether the sealed capture is one of ``url`` alone (its manifest's seeds)."""
+    import json
+
+    from ..core.errors import CustodyError
+    from ..seal.manifest import manifest_path
+
+    try:
+        head = json.loads(manifest_path(manifests_dir, capture_id).read_bytes())
+    except (CustodyError, OSError, ValueError):
+        return False
+    return isinstance(head, dict) and (head.get("seed_urls") or [head.get("seed_url")]) == [url]

@@ -85,7 +85,13 @@ class QueuedRuns:
         return self.queue.put(Job(job, host_of(url), [url], data), key=self.key)
 
     def look(self, job: str) -> Seen:
-        found = self.queue.look(job)
+        import redis
+
+        try:
+            found = self.queue.look(job)
+        except redis.ResponseError as exc:  # a key of another type put under the job's id
+            return Seen("failed", reason=f"the queue's key for the job is not custody's "
+                                         f"({str(exc)[:100]})")
         if not found:
             return Seen("absent")
         state = found["state"]
@@ -121,9 +127,9 @@ class QueuedRuns:
         moment = datetime.fromtimestamp(since - SKEW, UTC).strftime("%Y-%m-%dT%H:%M:%S")
         try:
             with reading(self.archive) as conn:
-                ids = [r[0] for r in conn.execute(
-                    "SELECT id FROM captures WHERE started_at >= ? AND seed_url = ? ORDER BY "
-                    "started_at", [moment, url])]
+                ids = [r[0] for r in conn.execute(  # (any URL: the manifests say)
+                    "SELECT id FROM captures WHERE started_at >= ? ORDER BY seed_url = ? "
+                    "DESC, started_at", [moment, url])]
         except (CustodyError, sqlite3.Error):
             return None
         return next((i for i in ids if self.sealed_for(i, job)), None)
@@ -153,6 +159,25 @@ class Follower:
             conn.execute("UPDATE schedule SET last_outcome = 'queued' WHERE watch_id = ?",
                          [watch.id])
         return Outcome(watch.id, watch.url, None, "queued")
+
+    def take_over(self, watch: Watch) -> Outcome | None:
+        """A run a scheduler without --queue claimed and did not finish (it was stopped):
+        its capture compared when it sealed one, else the run put on the queue."""
+        from ..capture.run import read_job_marker
+
+        row = self.state.conn.execute("SELECT claim_slot, claim_job FROM schedule WHERE "
+                                      "watch_id = ?", [watch.id]).fetchone()
+        marker = read_job_marker(self.runs.archive, str(row[1]))
+        capture_id = str(marker["capture_id"]) if marker else None
+        if capture_id is not None and self.sealed(capture_id):
+            return self.finish(watch, int(row[0]), str(row[1]), capture_id)
+        log.warning("watch %s: a run a scheduler without --queue began sealed nothing "
+                    "(`custody archive` settles what it left); it is queued", watch.id)
+        with self.state.step() as conn:
+            conn.execute("UPDATE schedule SET claim_slot = NULL, claim_job = NULL, claim_at = "
+                         "NULL, next_due = min(next_due, ?) WHERE watch_id = ?",
+                         [self.clock(), watch.id])
+        return None
 
     def follow(self, watch: Watch) -> Outcome | None:
         """A queued run: compared once over, failed when it failed with nothing sealed or

@@ -37,7 +37,7 @@ from ..core.archive import Archive
 from ..core.errors import ArchiveLocked, CustodyError, UsageError
 from ..seal.log_events import catch_up
 from .compare import Change, compare, state_of, with_screenshots
-from .observe import observe
+from .observe import captured_at, observe
 from .outcome import Outcome, Pass
 from .queued import Follower, QueuedRuns, job_id
 from .schedule import due_time, interval_of
@@ -85,6 +85,8 @@ class Runner:
         self._markers_cleared = False
         self._watches: dict[str, Watch] = {}
         self.astray: list[Outcome] = []  # watches found not run, for the next pass to say
+        self._signed: dict[str, Watch] = {}  # every watch, as its signed events say it
+        self._seqs: dict[str, tuple[int | None, int | None]] = {}  # the events read
         # runs put on the Redis queue, for workers to capture (queued.py)
         self.follower = None if queued is None else Follower(
             queued, self.state, finish=self.finish, release=self._release,
@@ -103,10 +105,13 @@ class Runner:
         watches = self.sync()
         done.outcomes += self.astray
         self.astray = []
-        for watch_id in self.state.claimed():
-            if watch_id in watches:
-                finished = self._guarded(self.follower.follow if self.follower else
-                                         self.resolve, watches[watch_id])
+        for watch_id, job in self.state.claimed().items():
+            if watch_id in watches:  # (a run claimed by a scheduler with or without --queue)
+                local = job.startswith("watch-")
+                step = (self.resolve if local else self._queued_elsewhere) \
+                    if self.follower is None else \
+                    (self.follower.take_over if local else self.follower.follow)
+                finished = self._guarded(step, watches[watch_id])
                 if finished is not None:
                     done.outcomes.append(finished)
         if not self._markers_cleared:  # (only a death leaves one: look once a start)
@@ -154,18 +159,21 @@ class Runner:
             key = None
         if key is not None and key == self._synced:
             return self._watches
-        active = list_watches(self.archive, status="active")
-        fresh = [w for w in active if self._watches.get(w.id, w).added_seq != w.added_seq or
-                 w.id not in self._watches]
+        every = list_watches(self.archive)
+        fresh = [w for w in every if self._seqs.get(w.id) != (w.added_seq, w.changed_seq)]
         signed, astray = as_signed(self.archive, fresh)  # (a signed event never changes)
-        for watch in (w for w in fresh if w.id in astray):
-            self.astray.append(Outcome(watch.id, watch.url, None, "failed", error=(
-                "custody.db's row names no watch-added event of the custody log that is "
-                "its own: not run (`custody verify`, then `custody reindex`)")))
-            log.error("watch %s: %s", watch.id, self.astray[-1].error)
-        kept = {w.id for w in active} - set(astray)
-        watches = {w.id: w for w in [*self._watches.values(), *signed] if w.id in kept}
-        removed = {w.id for w in list_watches(self.archive, status="removed")}
+        for watch in fresh:
+            self._seqs[watch.id] = (watch.added_seq, watch.changed_seq)
+            self._signed.pop(watch.id, None)
+            if watch.id in astray:
+                self.astray.append(Outcome(watch.id, watch.url, None, "failed", error=(
+                    "custody.db's row names no events of the custody log that are its own: "
+                    "not run (`custody verify`, then `custody reindex`)")))
+                log.error("watch %s: %s", watch.id, self.astray[-1].error)
+        self._signed.update((w.id, w) for w in signed)
+        present = {w.id for w in every}
+        watches = {i: w for i, w in self._signed.items() if w.status == "active" and i in present}
+        removed = {i for i, w in self._signed.items() if w.status == "removed"}
         known = dict(self.state.conn.execute("SELECT watch_id, active FROM schedule"))
         now = self.clock()
         with self.state.step() as conn:
@@ -236,8 +244,11 @@ class Runner:
         """Compare the sealed capture with the previous one, record a change, and mark the
         interval's run done; each step safe to repeat after a death."""
         slot = self.state.slot(watch.id)
-        previous = slot.last_capture if slot else None
-        text_capture = slot.text_capture if slot else None
+        # (the working state is no evidence: a capture of another page is compared with
+        # nothing, rather than raise a change the watched page never made)
+        previous, text_capture = (capture if capture and self._of(capture, watch) else None
+                                  for capture in ((slot.last_capture, slot.text_capture)
+                                                  if slot else (None, None)))
         if watch.case_id is not None:
             # UsageError: in the case already (a run finished after a death)
             with suppress(UsageError):
@@ -341,6 +352,19 @@ class Runner:
                 missing_ok=True)
         log.info("watch %s: a run a stop cut short sealed nothing; it is made again", watch.id)
         return None
+
+    def _of(self, capture_id: str, watch: Watch) -> bool:
+        if captured_at(self.archive.manifests_dir, capture_id, watch.url):
+            return True
+        log.error("watch %s: the working state names %s as its last capture, which is no "
+                  "capture of %s; compared with nothing", watch.id, capture_id, watch.url)
+        return False
+
+    def _queued_elsewhere(self, watch: Watch) -> Outcome:
+        slot = self.state.slot(watch.id)
+        return Outcome(watch.id, watch.url, None, "failed", error=(
+            f"its run is a job on the Redis queue ({slot.claim_job if slot else '?'}): run "
+            "this archive's scheduler with --queue"))
 
     def _sealed(self, capture_id: str) -> bool:
         from ..seal.manifest import manifest_path

@@ -39,6 +39,7 @@ class Watch:
     reason: str | None = None
     screenshot_permille: int | None = None  # its own screenshot threshold (None: default)
     added_seq: int | None = None  # its watch-added event in the custody log
+    changed_seq: int | None = None  # the event that gave it its status (added, paused...)
 
 
 @contextmanager
@@ -54,38 +55,53 @@ def watch_reading(archive: Archive) -> Iterator[sqlite3.Connection]:
 
 
 _COLUMNS = ("id, url, every, browser, media, case_id, notify, ignore, status, added_at, "
-            "added_by, reason, screenshot_permille, added_seq")
+            "added_by, reason, screenshot_permille, added_seq, changed_seq")
 
 
 def _watch(row: tuple[Any, ...]) -> Watch:
     return Watch(row[0], row[1], row[2], bool(row[3]), bool(row[4]), row[5],
                  json.loads(row[6]), json.loads(row[7]), row[8], row[9], row[10], row[11],
-                 row[12], row[13])
+                 row[12], row[13], row[14])
+
+
+_STATUS = {"watch-added": "active", "watch-paused": "paused", "watch-resumed": "active",
+           "watch-removed": "removed"}
 
 
 def as_signed(archive: Archive, watches: list[Watch]) -> tuple[list[Watch], list[str]]:
-    """Each watch as its signed ``watch-added`` event says it (what to capture, how
-    often, how, into which case, who to tell, what to ignore, the threshold), read from
-    the custody log at the place custody.db's index gives and checked against the line
+    """Each watch as its signed events say it: what to capture, how often, how, into
+    which case, who to tell, what to ignore and the threshold as its ``watch-added``
+    says, whether it runs as the event that last set its status says -- read from the
+    custody log at the places custody.db's index gives and checked against the lines
     there, rather than as custody.db's row says (derived, and anyone may edit it); and
-    the ids of the watches whose event is not there, or not theirs (verify fails them)."""
+    the ids of the watches whose events are not there, or not theirs (verify fails
+    them)."""
     from ..seal.log_events import placed_events
 
-    found = placed_events(archive.root, [w.added_seq for w in watches if w.added_seq])
+    found = placed_events(archive.root, [seq for w in watches
+                                         for seq in (w.added_seq, w.changed_seq) if seq])
+
+    def event(seq: int | None, watch_id: str) -> dict[str, Any]:
+        entry = found[seq].entry if seq in found else {}
+        details = entry.get("details")
+        mine = isinstance(details, dict) and details.get("watch_id") == watch_id and \
+            entry.get("seq") == seq and entry.get("event") in _STATUS
+        return entry if mine else {}
+
     signed, astray = [], []
     for watch in watches:
-        entry = found[watch.added_seq].entry if watch.added_seq in found else {}
+        entry, last = event(watch.added_seq, watch.id), event(watch.changed_seq, watch.id)
         details = entry.get("details")
-        if entry.get("event") != "watch-added" or not isinstance(details, dict) or \
-                details.get("watch_id") != watch.id or entry.get("seq") != watch.added_seq:
+        if entry.get("event") != "watch-added" or not last or not isinstance(details, dict):
             astray.append(watch.id)
             continue
         signed.append(Watch(
             watch.id, str(details["url"]), int(details["every"]), bool(details.get("browser")),
             bool(details.get("media")), details.get("case_id"),
             list(details.get("notify") or []), list(details.get("ignore") or []),
-            watch.status, str(entry.get("at") or ""), watch.added_by, watch.reason,
-            details.get("screenshot_permille"), watch.added_seq))
+            _STATUS[str(last["event"])], str(entry.get("at") or ""), watch.added_by,
+            watch.reason, details.get("screenshot_permille"), watch.added_seq,
+            watch.changed_seq))
     return signed, astray
 
 
