@@ -147,3 +147,49 @@ def test_the_scheduler_runs_a_watch_as_its_signed_event_says(custody: Custody) -
     (astray,) = json.loads(result.stdout)["outcomes"]
     assert astray["status"] == "failed" and "not run" in astray["error"]
     assert custody.verify()[0] == 1
+
+
+def test_a_working_state_wound_back_records_no_change_again(
+        custody: Custody, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The working state names the capture a run is compared with; wound back to before
+    the watch's last change, the run is compared with that change's capture instead
+    (no change recorded twice); and verify fails a change the log records between a
+    capture older than the one before it and a later one."""
+    import hashlib
+    import sqlite3
+
+    from custody.annotate import Signer
+    from custody.annotate.recording import record
+    from custody.cli.common import archivist
+    from custody.core.archive import Archive
+    from custody.testing.changing import ChangingSite
+    from test_watch import next_interval, run_once
+
+    with ChangingSite() as site:
+        url = site.url + "/statement"
+        custody.ok("watch", "add", url, "--every", "1s", "--ignore", ".live-feed")
+        (first,) = run_once(custody)
+        site.phase = "edited"
+        next_interval()
+        (second,) = run_once(custody)
+        assert second["status"] == "changed"
+        with sqlite3.connect(custody.root / ".custody" / "watch" / "state.db") as state:
+            state.execute("UPDATE schedule SET last_capture = ?, text_capture = ?",
+                          [first["capture_id"], first["capture_id"]])
+        next_interval()
+        (third,) = run_once(custody)
+    assert third["status"] == "same"
+    assert len(json.loads(custody.ok("watch", "changes", "--json").stdout)["changes"]) == 1
+    monkeypatch.setenv("CUSTODY_KEY", str(custody.key))
+    archive = Archive.open(custody.root)
+    key, who = archivist(archive)
+    old, new = first["capture_id"], third["capture_id"]
+    sha = {c: hashlib.sha256((custody.root / "manifests" / f"{c}.json").read_bytes())
+           .hexdigest() for c in (old, new)}
+    record(archive, Signer(key, who), "watch-changed", {
+        "watch_id": first["watch_id"], "url": url, "kinds": ["text"],
+        "before": {"capture_id": old, "manifest_sha256": sha[old]},
+        "after": {"capture_id": new, "manifest_sha256": sha[new]},
+        "capture_ids": [old, new], "counts": {}, "diff_sha256": "0" * 64, "diff": ""})
+    code, report = custody.verify()
+    assert code == 1 and f"compares {old}, sealed before" in json.dumps(report)

@@ -299,6 +299,12 @@ def test_each_mode_leaves_the_others_runs_alone_and_forged_keys_are_one_line(
     forged = team.run("watch", "run", "--once", "--queue", team.queue, "--name", "s7",
                       check=False)
     assert forged.returncode == 9 and forged.stderr.count("\n") == 1, forged.stderr
+    worker = team.run("worker", "--queue", team.queue, "--name", "s7", "--exit-when-idle", "0",
+                      who="w1", check=False)
+    assert worker.returncode == 9 and worker.stderr.count("\n") == 1, worker.stderr
+    client.rpush("custody:watch:leader", "x")
+    leader = team.run("watch", "run", "--once", "--queue", team.queue, check=False)
+    assert leader.returncode == 9 and "custody:watch:leader was written" in leader.stderr
     other = team.run("watch", "run", "--once", "--queue", team.queue + "?db=3", check=False)
     assert other.returncode == 2 and "no query" in other.stderr
 

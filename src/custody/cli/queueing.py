@@ -103,9 +103,19 @@ def worker(root: str | None, queue_url: str, name: str | None, visibility: float
         from ..core.errors import UsageError
 
         raise UsageError("a worker's name is letters, digits, '-', '_' and '.'", where=label)
-    runner = Worker(arch.root, queue_url, name=label, key=key_obj, visibility=visibility,
-                    open_visitor=open_browser, open_media=open_media, db_url=db_url,
-                    store_url=store_url, permits=permits)
+    import redis
+
+    from ..core.errors import QueueError
+    from ..queue.connection import shown
+
+    try:
+        runner = Worker(arch.root, queue_url, name=label, key=key_obj, visibility=visibility,
+                        open_visitor=open_browser, open_media=open_media, db_url=db_url,
+                        store_url=store_url, permits=permits)
+    except redis.ResponseError as exc:  # the queue's own keys, written over
+        raise QueueError(f"the queue's Redis refused a command ({exc}); its keys were "
+                         "written by something other than custody", where=shown(queue_url)
+                         ) from None
     if store_url is not None:
         runner.mirror.store.check()
         runner.join_store()

@@ -12,6 +12,7 @@ event the rules refuse, which custody never writes, is noted.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from itertools import groupby
 from typing import Any
@@ -183,7 +184,21 @@ def _watch_changes(conn: sqlite3.Connection, report: Report) -> None:
         "kept.captures a ON a.id = c.after_capture ORDER BY c.seq").fetchall()
     if not rows:
         return
-    for seq, url, *sides in rows:
+    after_of: dict[str, tuple[str, int]] = {}  # each watch's last change: its after capture
+    sequence = dict(conn.execute("SELECT id, sequence FROM kept.captures WHERE id IN (SELECT "
+                                 "before_capture FROM main.watch_changes UNION SELECT "
+                                 "after_capture FROM main.watch_changes)"))
+    for (seq, url, *sides), (watch_id, kinds) in zip(rows, conn.execute(
+            "SELECT watch_id, kinds FROM main.watch_changes ORDER BY seq").fetchall(),
+            strict=True):
+        before, last = sides[0], after_of.get(watch_id)
+        # (a page there again is compared with the last capture that showed it, before
+        # it went: that one is older)
+        if last is not None and (sequence.get(before) or 0) < last[1] and \
+                "returned" not in json.loads(kinds):
+            problems.append(f"change {seq}: compares {before}, sealed before {last[0]}, "
+                            "the capture of the watch's change before it")
+        after_of[watch_id] = (sides[4], sequence.get(sides[4]) or 0)
         for capture_id, said, seed, sealed in (sides[:4], sides[4:]):
             if seed is None:
                 problems.append(f"change {seq}: capture {capture_id} is not in the archive")

@@ -79,3 +79,22 @@ def change_of(archive: Archive, seq: int) -> FoundChange:
 def _change(r: tuple[Any, ...]) -> FoundChange:
     return FoundChange(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7], r[8], r[9],
                        json.loads(r[10]), r[11], r[12])
+
+
+def not_before_last_change(conn: Any, watch_id: str, capture_id: str) -> str:
+    """The capture a run is compared with: ``capture_id`` (the working state's), unless
+    it was sealed before the after-capture of the watch's last recorded change (a state
+    wound back would record that change again): then that capture."""
+    last = conn.execute(
+        "SELECT c.after_capture, a.sequence FROM watch_changes c JOIN captures a ON a.id = "
+        "c.after_capture WHERE c.watch_id = ? ORDER BY c.seq DESC LIMIT 1",
+        [watch_id]).fetchone()
+    mine = conn.execute("SELECT sequence FROM captures WHERE id = ?", [capture_id]).fetchone()
+    if last is None or mine is None or (mine[0] or 0) >= (last[1] or 0):
+        return capture_id
+    import logging
+
+    logging.getLogger("custody.watch").error(
+        "watch %s: the working state names %s as its last capture, sealed before the "
+        "capture of its last change, %s: compared with that", watch_id, capture_id, last[0])
+    return str(last[0])

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from ..core.archive import Archive
-from ..core.errors import ArchiveLocked, UsageError
+from ..core.errors import ArchiveLocked, QueueError, UsageError
 from ..queue import connection, names
 from ..queue.sealing import SharedSeal
-from .leader import Leadership, holder
+from .leader import KEY, Leadership, holder
 from .queued import QueuedRuns
 from .runner import Pass, Runner
 from .state import scheduler_lock
@@ -59,9 +59,12 @@ class Scheduler:
     def once(self) -> Pass:
         """One pass, when no other scheduler leads (ArchiveLocked when one does)."""
         if not self.patient(self.leadership.take):
-            raise ArchiveLocked(f"the watch scheduler {holder(self.client)!r} leads on this "
-                                "queue; its runs are its own",
-                                where=connection.shown(self.url))
+            leader = holder(self.client)
+            if leader is not None and leader.startswith("("):
+                raise QueueError(f"the queue's key {KEY} was written by something other "
+                                 "than custody: delete it", where=connection.shown(self.url))
+            raise ArchiveLocked(f"the watch scheduler {leader!r} leads on this queue; its "
+                                "runs are its own", where=connection.shown(self.url))
         try:
             with scheduler_lock(self.archive):
                 return self.runner.run_due()

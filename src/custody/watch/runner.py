@@ -36,6 +36,7 @@ from ..capture.settings import Settings
 from ..core.archive import Archive
 from ..core.errors import ArchiveLocked, CustodyError, UsageError
 from ..seal.log_events import catch_up
+from .changes import not_before_last_change
 from .compare import Change, compare, state_of, with_screenshots
 from .observe import captured_at, observe
 from .outcome import Outcome, Pass
@@ -254,6 +255,8 @@ class Runner:
             with suppress(UsageError):
                 add_to_case(self.archive, watch.case_id, [capture_id], signer=self.signer)
         with reading(self.archive) as conn:
+            if previous is not None:
+                previous = not_before_last_change(conn, watch.id, previous)
             after = observe(conn, self.archive.root, capture_id, watch.url, watch.ignore)
             before = observe(conn, self.archive.root, previous, watch.url, watch.ignore) \
                 if previous else None
