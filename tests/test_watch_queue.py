@@ -57,10 +57,11 @@ def by_job(team: Team) -> dict[str, dict[str, Any]]:
 
 
 def runs_of(watch_id: str, every: int, manifest: dict[str, Any]) -> int:
-    """The interval whose run the capture was (its job's id names it), near its start."""
+    """The interval whose run the capture was (its job's id names it): one before the
+    capture started (within the five minutes a busy machine may keep a job waiting)."""
     started = datetime.fromisoformat(manifest["started_at"].replace("Z", "+00:00"))
     near = interval_of(watch_id, every, started.timestamp())
-    return next(n for n in range(near - 5, near + 1) if job_id(watch_id, n) ==
+    return next(n for n in range(near - 300 // every, near + 1) if job_id(watch_id, n) ==
                 manifest["job"]["id"])
 
 
