@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,21 +19,14 @@ from typing import Any
 import pytest
 
 from custody.testing.changing import ChangingSite
-from custody.testing.redis_server import RedisServer, redis_binary
+from custody.testing.redis_server import RedisServer
 from custody.watch.leader import KEY
 from custody.watch.queued import job_id
 from custody.watch.schedule import interval_of
-from test_queue import BIN, Team, finish, wait_for
+from test_queue import BIN, Team, finish, pytestmark, redis_server, wait_for
 from test_watch import next_interval
 
-pytestmark = pytest.mark.skipif(redis_binary() is None and not os.environ.get("CI"),
-                                reason="redis-server is not installed (./scripts/setup --test)")
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path / "redis") as server:
-        yield server
+__all__ = ["pytestmark", "redis_server"]  # the skip and the fixture, shared with test_queue
 
 
 def passed(team: Team, *extra: str) -> list[dict[str, Any]]:

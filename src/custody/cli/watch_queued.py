@@ -60,10 +60,7 @@ def _lead(arch: Any, queue_url: str, label: str, lease: float, once: bool, as_js
                               tsa=list(tsa) or load_config(arch.root).tsa, **options))
     try:
         if once:
-            done = scheduler.once()
-            say_pass(done, as_json)
-            if any(o.status == "failed" for o in done.outcomes):
-                sys.exit(ExitCode.FETCH)
+            end_pass(scheduler.once(), as_json)
             return
         stop: list[int] = []
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -71,6 +68,13 @@ def _lead(arch: Any, queue_url: str, label: str, lease: float, once: bool, as_js
         scheduler.serve(lambda: bool(stop))
     finally:
         scheduler.close()
+
+
+def end_pass(done: Any, as_json: bool) -> None:
+    """What a `watch run --once` pass did, said; exit 5 when a run failed."""
+    say_pass(done, as_json)
+    if any(o.status == "failed" for o in done.outcomes):
+        sys.exit(ExitCode.FETCH)
 
 
 def say_pass(done: Any, as_json: bool) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from ..core.errors import ExitCode, UsageError
+from ..core.errors import UsageError
 from .common import (
     account_option,
     annotator,
@@ -27,7 +27,7 @@ from .common import (
     plain_table,
     root_option,
 )
-from .watch_queued import say_pass
+from .watch_queued import end_pass
 
 
 @click.group()
@@ -212,10 +212,7 @@ def watch_run(root: str | None, once: bool, host_gap: float, tsa: tuple[str, ...
                         timeout=timeout, time_limit=time_limit)
         try:
             if once:
-                done = runner.run_due()
-                say_pass(done, as_json)
-                if any(o.status == "failed" for o in done.outcomes):
-                    sys.exit(ExitCode.FETCH)
+                end_pass(runner.run_due(), as_json)
                 return
             stop: list[int] = []
 
