@@ -35,6 +35,10 @@ from .common import root_option, signing_key
 @click.option("--queue", "queue_url", metavar="URL",
               help="Put captures on this shared queue (redis://HOST:PORT/DB) for `custody "
                    "worker`s, instead of capturing here.")
+@click.option("--db", "db_url", envvar="CUSTODY_DB", metavar="URL",
+              help="List and search the team's shared index in PostgreSQL "
+                   "(postgresql://HOST/DB), which `custody worker --db` fills: what every "
+                   "worker sealed. Captures made here are copied there too. Env CUSTODY_DB.")
 @click.option("--certfile", type=click.Path(exists=True, dir_okay=False),
               help="Serve HTTPS with this certificate (PEM), for a team.")
 @click.option("--keyfile", type=click.Path(exists=True, dir_okay=False),
@@ -42,7 +46,8 @@ from .common import root_option, signing_key
 @click.option("--no-replay", is_flag=True, help="Serve no replay (pywb is not started).")
 def serve(root: str | None, port: int, replay_port: int, host: str, names: tuple[str, ...],
           replay_host: str | None, accounts: str | None, queue_url: str | None,
-          certfile: str | None, keyfile: str | None, no_replay: bool) -> None:
+          db_url: str | None, certfile: str | None, keyfile: str | None,
+          no_replay: bool) -> None:
     """The investigator's workbench in a browser: capture, look, verify, search, replay
     and download reports, bundles and WACZ packages.
 
@@ -54,6 +59,7 @@ def serve(root: str | None, port: int, replay_port: int, host: str, names: tuple
     custody serve
     custody serve --port 8080
     custody serve --host 0.0.0.0 --name evidence.team.example --certfile c.pem --keyfile k.pem
+    custody serve --queue redis://queue.example:6379/0 --db postgresql://index.example/evidence
     """
     from ..core.archive import Archive
     from ..core.errors import CustodyError, UsageError
@@ -67,6 +73,10 @@ def serve(root: str | None, port: int, replay_port: int, host: str, names: tuple
         from ..queue.connection import check_url
 
         check_url(queue_url)
+    if db_url is not None:
+        from ..index.postgres import check_url as check_db_url
+
+        check_db_url(db_url)
     logging.basicConfig(level=logging.INFO, format="custody serve: %(levelname)s %(message)s",
                         stream=sys.stderr)
     arch = Archive.open(root)
@@ -84,7 +94,7 @@ def serve(root: str | None, port: int, replay_port: int, host: str, names: tuple
     options = Options(host=host, port=port, replay_port=replay_port, replay_host=replay_host,
                       public_names=names,
                       accounts=Path(accounts) if accounts else default_path(),
-                      queue_url=queue_url, certfile=certfile, keyfile=keyfile,
+                      queue_url=queue_url, db_url=db_url, certfile=certfile, keyfile=keyfile,
                       replay=not no_replay)
 
     def say(line: str) -> None:

@@ -63,6 +63,9 @@ CREATE TABLE IF NOT EXISTS search_index (
   document_id BIGINT PRIMARY KEY REFERENCES documents(id) ON DELETE CASCADE,
   terms TSVECTOR NOT NULL);
 CREATE INDEX IF NOT EXISTS search_index_terms ON search_index USING GIN (terms);
+CREATE INDEX IF NOT EXISTS captures_key ON captures (id COLLATE "C");
+CREATE INDEX IF NOT EXISTS captures_status ON captures (status);
+CREATE INDEX IF NOT EXISTS resources_url_key ON resources (url COLLATE "C");
 """
 
 _TABLES = {  # the columns copied from custody.db, in its order (ids are PostgreSQL's own)
@@ -78,6 +81,7 @@ _TABLES = {  # the columns copied from custody.db, in its order (ids are Postgre
     "images": ["capture_id", "url", "format", "width", "height", "exif_datetime"],
     "failures": ["capture_id", "url", "kind", "reason", "at"],
 }
+CAPTURE_COLUMNS = _TABLES["captures"]
 
 
 def check_url(url: str) -> str:
@@ -253,19 +257,34 @@ def _lexeme(word: str) -> str:
     return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def search(url: str, words: str, *, limit: int, filters: Any,
-           timeout: float) -> list[dict[str, Any]]:
-    """custody search against PostgreSQL: the same query language, filters and snippets."""
-    from .search import hits, prepare
+def search_sql(words: str, filters: Any) -> tuple[str, list[Any]]:
+    """custody search as PostgreSQL SQL: the same query language and filters, each page
+    of a capture once (the better ranked of its documents, as in custody.db); its
+    parameters, to which a LIMIT and an OFFSET are added. UsageError for a query or a
+    filter that is not well formed."""
+    from .search import prepare
 
     compiled, where, params = prepare(words, filters)
-    sql = ("SELECT d.url, d.title, d.capture_id, coalesce(r.fetched_at, c.started_at), d.text, "
-           "d.language, c.status LIKE 'imported%%', "
-           "ts_rank('{0.2, 0.2, 0.2, 1.0}', s.terms, q) AS rank "
+    rank = "ts_rank('{0.2, 0.2, 0.2, 1.0}', s.terms, q)"
+    sql = (f"WITH ranked AS (SELECT d.id AS id, {rank} AS score, row_number() OVER "
+           f"(PARTITION BY d.capture_id, d.url ORDER BY {rank} DESC, d.id) AS n "
            "FROM search_index s JOIN documents d ON d.id = s.document_id "
            "JOIN captures c ON c.id = d.capture_id "
            "LEFT JOIN resources r ON r.id = d.resource_id, "
-           "CAST(%s AS tsquery) q WHERE s.terms @@ q"
-           f"{where.replace('?', '%s')} ORDER BY rank DESC, d.id LIMIT %s")
-    _, rows = run_query(url, sql, [tsquery(compiled), *params, limit], timeout=timeout)
+           f"CAST(%s AS tsquery) q WHERE s.terms @@ q{where.replace('?', '%s')}) "
+           "SELECT d.url, d.title, d.capture_id, coalesce(r.fetched_at, c.started_at), d.text, "
+           "d.language, c.status LIKE 'imported%%' FROM ranked k "
+           "JOIN documents d ON d.id = k.id JOIN captures c ON c.id = d.capture_id "
+           "LEFT JOIN resources r ON r.id = d.resource_id "
+           "WHERE k.n = 1 ORDER BY k.score DESC, k.id LIMIT %s OFFSET %s")
+    return sql, [tsquery(compiled), *params]
+
+
+def search(url: str, words: str, *, limit: int, filters: Any,
+           timeout: float) -> list[dict[str, Any]]:
+    """custody search against PostgreSQL: the same query language, filters and snippets."""
+    from .search import hits
+
+    sql, params = search_sql(words, filters)
+    _, rows = run_query(url, sql, [*params, limit, 0], timeout=timeout)
     return hits(rows, words)

@@ -123,11 +123,16 @@ class Captures:
     kept for its page."""
 
     def __init__(self, archive: Archive, recorder: Recorder, *, key_bytes: bytes | None,
-                 queue_url: str | None = None) -> None:
+                 queue_url: str | None = None, db_url: str | None = None) -> None:
         self.archive = archive
         self.recorder = recorder
         self.key_bytes = key_bytes
         self.queue_url = queue_url
+        self.remote: Any = None  # --db: each capture sealed here copied into the shared index
+        if db_url is not None:
+            from ..queue.remote_index import RemoteIndex
+
+            self.remote = RemoteIndex(db_url, archive, mirrored=False, say=log.warning)
         self.jobs: dict[str, Job] = {}
         self._waiting: Queue[Job | None] = Queue()
         self._lock = threading.Lock()
@@ -244,6 +249,8 @@ class Captures:
                                      {"request": job.id, "error": job.error[:500]})
         if sealed:
             self._file(job, [job.capture_id])
+            if self.remote is not None:  # listed with the team's (a PostgreSQL away: later)
+                self.remote.copy(job.capture_id)
             job.state = "done"
 
     def _file(self, job: Job, capture_ids: list[str]) -> None:

@@ -105,7 +105,19 @@ class Page:
     filters: Filters = field(default_factory=Filters)
 
 
-def _key(value: str) -> str:
+def site_ranges(site: str) -> list[str]:
+    """The URL ranges of a site's pages, as (from, before) pairs in one list: http and
+    https, with or without its ``www.``, a path or a port after the host."""
+    ranges = []
+    for scheme in ("http", "https"):
+        for host in dict.fromkeys([site, site.removeprefix("www."),
+                                   "www." + site.removeprefix("www.")]):
+            base = f"{scheme}://{host}"
+            ranges += [base + "/", base + "0", base + ":", base + ";"]  # path or :port
+    return ranges
+
+
+def id_key(value: str) -> str:
     """A date or time (as check_date gives it) as the start of a capture id."""
     digits = re.sub(r"[^0-9]", "", value)
     if len(digits) == 8:
@@ -122,21 +134,28 @@ def common(conn: sqlite3.Connection, rows: str, params: list[Any]) -> bool:
                         [*params, COMMON + 1]).fetchone()[0] > COMMON
 
 
-def where(conn: sqlite3.Connection, filters: Filters) -> tuple[list[str], list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
+def time_bounds(filters: Filters) -> list[tuple[str, str]]:
+    """The date filters as bounds on the capture ids, (operator, key): ids begin with
+    the capture's UTC start time."""
+    bounds = []
     if filters.since:
-        clauses.append("c.id >= ?")
-        params.append(_key(filters.since))
+        bounds.append((">=", id_key(filters.since)))
     if filters.until:
         end = filters.until
         if len(end) == 10:  # a whole day: up to its end
-            end = (date.fromisoformat(end) + timedelta(days=1)).isoformat()
-            clauses.append("c.id < ?")
+            next_day = (date.fromisoformat(end) + timedelta(days=1)).isoformat()
+            bounds.append(("<", id_key(next_day)))
         else:
-            clauses.append("c.id <= ?")
-            end = _key(end) + "\uffff"
-        params.append(_key(end) if len(end) == 10 else end)
+            bounds.append(("<=", id_key(end) + "\uffff"))
+    return bounds
+
+
+def where(conn: sqlite3.Connection, filters: Filters) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for operator, key in time_bounds(filters):
+        clauses.append(f"c.id {operator} ?")
+        params.append(key)
     if filters.status:  # a rare status read from its index once (captures_status)
         if common(conn, "captures WHERE status = ?", [filters.status]):
             clauses.append("c.status = ?")
@@ -161,12 +180,7 @@ def where(conn: sqlite3.Connection, filters: Filters) -> tuple[list[str], list[A
             clauses.append("+c.id IN (SELECT capture_id FROM documents WHERE language = ?)")
         params.append(filters.lang)
     if filters.site:
-        ranges = []
-        for scheme in ("http", "https"):
-            for host in dict.fromkeys([filters.site, filters.site.removeprefix("www."),
-                                       "www." + filters.site.removeprefix("www.")]):
-                base = f"{scheme}://{host}"
-                ranges += [base + "/", base + "0", base + ":", base + ";"]  # path or :port
+        ranges = site_ranges(filters.site)
         urls = " OR ".join("(url >= ? AND url < ?)" for _ in range(len(ranges) // 2))
         if common(conn, f"resources WHERE {urls}", ranges):
             clauses.append("EXISTS (SELECT 1 FROM resources r WHERE r.capture_id = c.id AND ("
@@ -200,7 +214,7 @@ def where(conn: sqlite3.Connection, filters: Filters) -> tuple[list[str], list[A
 _FIRST = ("coalesce((SELECT d.{0} FROM documents d WHERE d.capture_id = c.id AND "
           "d.url = c.final_url AND d.title <> '' LIMIT 1), (SELECT d.{0} FROM documents d "
           "WHERE d.capture_id = c.id AND d.title <> '' ORDER BY d.id LIMIT 1))")
-_COLUMNS = ("c.id, c.seed_url, c.final_url, c.started_at, c.status, c.responses, "
+COLUMNS = ("c.id, c.seed_url, c.final_url, c.started_at, c.status, c.responses, "
             "c.documents, c.failures, "
             # the title of the page the capture's URL led to, else of its first page
             f"{_FIRST.format('title')}, {_FIRST.format('language')}, c.operator")
@@ -210,9 +224,7 @@ def captures(conn: sqlite3.Connection, filters: Filters, *, after: str | None = 
              before: str | None = None, size: int = PAGE) -> Page:
     """A page of captures, newest first: those older than ``after``, or newer than
     ``before``, or the newest."""
-    for key in (after, before):
-        if key is not None and not _ID_PREFIX.match(key):
-            raise UsageError(f"{key!r} is not a capture id")
+    check_keys(after, before)
     clauses, params = where(conn, filters)
     if before is not None:
         clauses.append("c.id > ?")
@@ -223,20 +235,31 @@ def captures(conn: sqlite3.Connection, filters: Filters, *, after: str | None = 
             clauses.append("c.id < ?")
             params.append(after)
         order = "DESC"
-    sql = (f"SELECT {_COLUMNS} FROM captures c"
+    sql = (f"SELECT {COLUMNS} FROM captures c"
            + (" WHERE " + " AND ".join(clauses) if clauses else "")
            + f" ORDER BY c.id {order} LIMIT ?")
     found = [Row(*row) for row in conn.execute(sql, [*params, size + 1]).fetchall()]
+    return paged(found, filters, after=after, before=before, size=size)
+
+
+def check_keys(*keys: str | None) -> None:
+    for key in keys:
+        if key is not None and not _ID_PREFIX.match(key):
+            raise UsageError(f"{key!r} is not a capture id")
+
+
+def paged(found: list[Row], filters: Filters, *, after: str | None, before: str | None,
+          size: int) -> Page:
+    """A page from up to ``size`` + 1 rows read in key order (ascending when paging
+    ``before``): whether there are newer and older captures, by the one more."""
     more = len(found) > size
     found = found[:size]
     if before is not None:
         found.reverse()
-        page = Page(found, newer=found[0].id if more and found else None,
+        return Page(found, newer=found[0].id if more and found else None,
                     older=found[-1].id if found else None, filters=filters)
-    else:
-        page = Page(found, newer=found[0].id if after is not None and found else None,
-                    older=found[-1].id if more and found else None, filters=filters)
-    return page
+    return Page(found, newer=found[0].id if after is not None and found else None,
+                older=found[-1].id if more and found else None, filters=filters)
 
 
 @dataclass

@@ -38,6 +38,10 @@ def captures(request: Request) -> Response:
     filters = listing.Filters.from_query(query)
     error = None
     with wb.db() as conn:
+        if wb.index is not None:  # the team's shared index (--db)
+            from . import shared_pages
+
+            return shared_pages.captures(request, wb, wb.index, conn, cases_of(wb))
         if conn is None:
             return wb.page(request, "captures.html", page=listing.Page([]), badges={},
                            error="no database yet (custody reindex builds it)", total=0,
@@ -78,6 +82,10 @@ def capture(request: Request) -> Response:
         try:
             shown = capture_view.view(wb.archive, conn, cid)
         except NotFound as exc:
+            if wb.index is not None:  # sealed on another machine, in the shared index
+                from . import shared_pages
+
+                return shared_pages.elsewhere(request, wb, wb.index, cid, str(exc))
             raise HTTPException(404, str(exc)) from exc
         badge = badges(wb.archive, conn, [(cid, shown.content.get("finished_at") or "")])[cid] \
             if conn is not None else None
@@ -115,6 +123,8 @@ def thumbnail(request: Request) -> Response:
     try:
         record = capture_view.first_screenshot(wb.archive, cid)
     except NotFound as exc:
+        if wb.index is not None:  # a capture of the shared index this folder lacks
+            return Response(PLACEHOLDER, media_type="image/svg+xml")
         raise HTTPException(404, str(exc)) from exc
     if record is None:
         return Response(PLACEHOLDER, media_type="image/svg+xml",
@@ -203,7 +213,12 @@ def search(request: Request) -> Response:
         start = max(0, min(int(query.get("start") or 0), 10_000))
     except ValueError:
         start = 0
-    if words:
+    if words and wb.index is not None:  # the team's shared index (--db)
+        try:
+            found = wb.index.search(words, filters, limit=HITS + 1, offset=start)
+        except CustodyError as exc:
+            error = str(exc)
+    elif words:
         with wb.db() as conn:
             if conn is None:
                 error = "no database yet (custody reindex builds it)"

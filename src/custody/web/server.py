@@ -21,6 +21,7 @@ from .capturing import Captures
 from .events import Recorder
 from .security import GuardSettings
 from .sessions import Sessions
+from .shared_index import SharedIndex
 from .verification import Verifier
 from .workbench import Workbench
 
@@ -37,6 +38,7 @@ class Options:
     public_names: tuple[str, ...] = ()  # --host: the names the team's browsers use
     accounts: Path | None = None  # --host: the accounts file
     queue_url: str | None = None
+    db_url: str | None = None  # the team's shared index in PostgreSQL
     certfile: str | None = None
     keyfile: str | None = None
     replay: bool = True
@@ -126,11 +128,17 @@ def serve(archive: Archive, options: Options, *, key: Any, principal: str | None
                 wayback = pywb.Wayback(folder / "pywb", engine)
                 replay = ReplayProxy(archive, folder / "pywb", secrets.token_urlsafe(18),
                                      wayback.socket, hosts_for(names, replay_port))
-        captures = Captures(archive, recorder, key_bytes=key_bytes, queue_url=options.queue_url)
+        index = None
+        if options.db_url is not None:  # before anything starts: one line if it is away
+            index = SharedIndex(options.db_url)
+            index.open()
+        captures = Captures(archive, recorder, key_bytes=key_bytes, queue_url=options.queue_url,
+                            db_url=options.db_url)
         verifier = Verifier(archive, recorder)
         bench = Workbench(archive, recorder, sessions, captures, verifier, accounts=accounts,
                           replay=replay, replay_port=replay_port if replay else None,
-                          replay_host=options.replay_host, local_only_paths=not team)
+                          replay_host=options.replay_host, local_only_paths=not team,
+                          index=index)
         guard = GuardSettings(hosts_for(names, port), sessions,
                               replay_port if replay else None, options.replay_host, token,
                               (principal or "archivist", "admin"),
@@ -154,6 +162,8 @@ def serve(archive: Archive, options: Options, *, key: Any, principal: str | None
             if wayback is not None:
                 wayback.wait_ready()
             say(f"custody serve: {archive.root}")
+            if index is not None:
+                say(f"custody: note: lists and search from the shared index {index.shown}")
             if team:
                 say(f"custody: note: answering to Host {', '.join(public)} only (--name)")
             say(f"open {address}?token={token}" if token else f"open {address} and sign in")
@@ -164,6 +174,8 @@ def serve(archive: Archive, options: Options, *, key: Any, principal: str | None
                 sock.close()
             captures.close()
             verifier.close()
+            if index is not None:
+                index.close()
             if wayback is not None:
                 wayback.stop()
 

@@ -23,6 +23,7 @@ from .events import Recorder
 from .replay_proxy import ReplayProxy
 from .security import other_site
 from .sessions import LoginLimit, Sessions
+from .shared_index import SharedIndex
 from .verification import Verifier
 
 HERE = Path(__file__).parent
@@ -52,6 +53,7 @@ class Workbench:
     limits: LoginLimit = field(default_factory=LoginLimit)
     env: jinja2.Environment = field(default_factory=environment)
     local_only_paths: bool = True  # a profile folder may be named (loopback, one user)
+    index: SharedIndex | None = None  # --db: lists and search from the team's index
 
     @contextmanager
     def db(self) -> Iterator[sqlite3.Connection | None]:

@@ -1,0 +1,197 @@
+"""`custody serve --db postgresql://...`: the workbench over a team's shared index in a
+real PostgreSQL (Debian's, on loopback). Its list, filters and search show what every
+worker sealed -- here, captures of this archive and of another machine's -- while cases
+and tags stay this archive's; a capture sealed elsewhere has a page that says so; one
+made in the workbench is copied there; and PostgreSQL away is a one-line answer, never a
+traceback, and the workbench carries on when it is back."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import Custody
+from custody.index import postgres
+from custody.testing.postgres_server import PostgresServer, postgres_bin
+from custody.testing.serving import CUSTODY, Served, serving
+from custody.testing.site import SiteServer
+from custody.web import listing
+from custody.web.shared_index import SharedIndex
+from test_search import PAGES
+from test_serve import csrf_of, shown_ids
+
+pytestmark = pytest.mark.skipif(postgres_bin() is None and not os.environ.get("CI"),
+                                reason="PostgreSQL is not installed (./scripts/setup --test)")
+
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A PostgreSQL index holding two archives' captures: this one's (copied by
+    `custody reindex --db`) and another machine's (copied as its worker copies them)."""
+    base = tmp_path_factory.mktemp("shared")
+    os.environ.pop("CUSTODY_KEY_PASSPHRASE", None)
+    here = Custody(base / "here", base / "keys" / "here")
+    there = Custody(base / "there", base / "keys" / "there")
+    with PostgresServer() as server, SiteServer(PAGES) as site:
+        for runner in (here, there):
+            runner.ok("init", "--operator", f"{runner.root.name}@example.org")
+        for page in ("/en.html", "/fa.html", "/ar-letters.html"):
+            here.archive(site.url + page, extra=("--no-requisites",))
+        there.archive(site.url + "/ru.html", extra=("--no-requisites",))
+        assert "3 captures copied" in here.ok("reindex", "--db", server.url).stdout
+        remote = postgres.connect(server.url)
+        local = sqlite3.connect(there.root / "custody.db")
+        assert postgres.sync(remote, local, remove=False) == (1, 0)
+        local.close()
+        remote.close()
+        ids = {name: [r["id"] for r in runner.query("select id from captures order by id")]
+               for name, runner in (("here", here), ("there", there))}
+        yield {"here": here, "there": there, "server": server, "site": site, "ids": ids}
+
+
+@pytest.fixture(scope="module")
+def served(team: dict[str, Any]) -> Iterator[Served]:
+    here = team["here"]
+    with serving(here.root, "--no-replay", "--db", team["server"].url,
+                 env={"CUSTODY_KEY": str(here.key)}) as found:
+        yield found
+
+
+def capture_of(runner: Custody, page: str) -> str:
+    return str(runner.query(f"select id from captures where seed_url like '%{page}'")[0]["id"])
+
+
+def test_the_list_and_search_show_every_machine_s_captures(team: dict[str, Any],
+                                                          served: Served) -> None:
+    here, there = team["here"], team["there"]
+    everyone = set(team["ids"]["here"]) | set(team["ids"]["there"])
+    elsewhere = team["ids"]["there"][0]
+    client = served.signed_in()
+    page = client.get("/captures").text
+    assert shown_ids(page) == everyone and "4 in the shared index" in page
+    end = page.index(f"<code>{elsewhere}</code>")
+    row = page[page.rindex('<li class="capture">', 0, end):end]
+    assert "sealed elsewhere" in row and f'value="{elsewhere}"' not in row  # no case for it
+    # filters read the shared index: language, status, dates, a site
+    assert shown_ids(client.get("/captures", params={"lang": "ru"}).text) == {elsewhere}
+    assert shown_ids(client.get("/captures", params={"lang": "fa"}).text) == \
+        {capture_of(here, "/fa.html"), capture_of(here, "/ar-letters.html")}
+    assert shown_ids(client.get("/captures", params={"status": "complete"}).text) == everyone
+    assert shown_ids(client.get("/captures", params={"until": "2000-01-01"}).text) == set()
+    assert shown_ids(client.get("/captures", params={"since": "2000-01-01"}).text) == everyone
+    assert shown_ids(client.get("/captures", params={"site": "127.0.0.1"}).text) == everyone
+    assert shown_ids(client.get("/captures", params={"site": "example.org"}).text) == set()
+    bad = client.get("/captures", params={"lang": "xx"})
+    assert bad.status_code == 200 and "is not a language" in bad.text
+    # cases and tags are this archive's signed events, and filter the shared list
+    en = capture_of(here, "/en.html")
+    here.ok("case", "create", "Iran statements")
+    here.ok("case", "add", "Iran statements", en)
+    here.ok("tag", capture_of(here, "/fa.html"), "persian")
+    assert shown_ids(client.get("/captures", params={"case": "Iran statements"}).text) == {en}
+    assert shown_ids(client.get("/captures", params={"tag": "Persian"}).text) == \
+        {capture_of(here, "/fa.html")}
+    # search: the same query language, folding and stemming, in PostgreSQL
+    found = client.get("/search", params={"q": "правозащитник"}).text  # a word form
+    assert shown_ids(found) == {elsewhere} and "<mark>" in found
+    found = client.get("/search", params={"q": "ايران"}).text  # Arabic yeh: Persian pages
+    assert shown_ids(found) == {capture_of(here, "/fa.html"), capture_of(here, "/ar-letters.html")}
+    assert shown_ids(client.get("/search", params={"q": "ايران", "lang": "fa"}).text) == \
+        {capture_of(here, "/fa.html"), capture_of(here, "/ar-letters.html")}
+    wrong = client.get("/search", params={"q": '"unclosed'})
+    assert wrong.status_code == 200 and 'class="error"' in wrong.text
+    # a capture sealed elsewhere: its page from the index, saying so; this folder's: its own
+    shown = client.get(f"/captures/{elsewhere}")
+    manifest = there.manifest(elsewhere)
+    assert shown.status_code == 200 and "Not in this archive folder" in shown.text
+    assert postgres_sha(team, elsewhere) in shown.text and "custody pull" in shown.text
+    assert "Заявление" in shown.text and manifest["capture_id"] == elsewhere
+    own = client.get(f"/captures/{en}")
+    assert own.status_code == 200 and "Verify now" in own.text
+    assert client.get("/captures/20000101T000000Z-00000000").status_code == 404
+    thumb = client.get(f"/captures/{elsewhere}/thumbnail")
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/svg+xml"
+
+
+def postgres_sha(team: dict[str, Any], capture_id: str) -> str:
+    out = team["here"].ok("query", "--db", team["server"].url, "--json",
+                          f"select manifest_sha256 from captures where id = '{capture_id}'")
+    return str(json.loads(out.stdout)[0]["manifest_sha256"])
+
+
+def test_paging_through_the_shared_index_by_key(team: dict[str, Any]) -> None:
+    index = SharedIndex(team["server"].url)
+    everyone = sorted(set(team["ids"]["here"]) | set(team["ids"]["there"]), reverse=True)
+    try:
+        seen, after = [], None
+        while True:
+            page = index.captures(listing.Filters(), None, after=after, size=1)
+            seen += [r.id for r in page.rows]
+            if page.older is None:
+                break
+            after = page.older
+        assert seen == everyone  # newest first, each once
+        back = index.captures(listing.Filters(), None, before=everyone[-1], size=2)
+        assert [r.id for r in back.rows] == everyone[-3:-1] and back.newer == everyone[-3]
+        assert index.count() == len(everyone)
+    finally:
+        index.close()
+
+
+def test_a_capture_made_here_is_copied_to_the_shared_index(team: dict[str, Any],
+                                                           served: Served) -> None:
+    client = served.signed_in()
+    token = csrf_of(client.get("/cases").text)
+    asked = client.post("/capture", data={"csrf": token,
+                                          "urls": team["site"].url + "/zh.html"})
+    assert asked.status_code == 303, asked.text
+    deadline = time.monotonic() + 120
+    while (state := client.get(asked.headers["location"] + "/state").json())["state"] \
+            not in ("done", "failed"):
+        assert time.monotonic() < deadline, state
+        time.sleep(0.1)
+    assert state["state"] == "done", state
+    new = state["capture_id"]
+    out = team["here"].ok("query", "--db", team["server"].url, "--json",
+                          f"select count(*) as n from documents where capture_id = '{new}'")
+    assert json.loads(out.stdout)[0]["n"] >= 1
+    assert new in shown_ids(client.get("/captures", params={"lang": "zh"}).text)
+
+
+def test_postgresql_away_is_one_line_and_the_workbench_goes_on(tmp_path: Path) -> None:
+    runner = Custody(tmp_path / "evidence", tmp_path / "keys" / "id_ed25519")
+    runner.ok("init", "--operator", "tester@example.org")
+    env = {**os.environ, "CUSTODY_KEY": str(runner.key)}
+    closed = subprocess.run([CUSTODY, "serve", "--root", str(runner.root), "--port", "0",
+                             "--no-replay", "--db", "postgresql://custody:pw@127.0.0.1:1/x"],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert closed.returncode == 3, closed.stderr
+    lines = closed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "PostgreSQL" in lines[0] and "pw@" not in lines[0], lines
+    wrong = subprocess.run([CUSTODY, "serve", "--root", str(runner.root), "--db",
+                            "mysql://127.0.0.1/x"], env=env, capture_output=True, text=True)
+    assert wrong.returncode == 2 and "postgresql://" in wrong.stderr
+    with PostgresServer() as server, \
+            serving(runner.root, "--no-replay", "--db", server.url,
+                    env={"CUSTODY_KEY": str(runner.key)}) as found:
+        client = found.signed_in()
+        assert "0 in the shared index" in client.get("/captures").text
+        server.stop()
+        away = client.get("/captures")
+        assert away.status_code == 503 and "the shared index (PostgreSQL) did not answer" \
+            in away.text and "Traceback" not in away.text
+        searched = client.get("/search", params={"q": "anything"})
+        assert searched.status_code == 200 and "did not answer" in searched.text
+        server.start()
+        assert client.get("/captures").status_code == 200
+        assert re.search(r"0 in the shared index", client.get("/captures").text)
