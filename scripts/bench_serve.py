@@ -25,11 +25,17 @@ case), a capture's page, search (words and other word forms in English, Persian 
 Russian, with and without a filter), and a case of 1,000 captures when the archive has
 one. The archive is only read (the server runs without the archivist's key: it signs
 nothing). Goal: p95 under 200 ms each.
+
+``--postgres`` measures `custody serve --db` instead: a PostgreSQL of the tests' kind
+(Debian's, on loopback, in a temporary folder) is started and given the archive's
+custody.db as workers give it theirs (index/postgres.py's sync, capture by capture; the
+time it takes is printed), and the list and search are read from it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import sqlite3
@@ -186,8 +192,9 @@ def build(root: Path, captures: int, pages: int) -> tuple[float, float]:
                 doc_id += 1
                 resource_id += 1
                 url = f"https://{host}/" if p == 0 else f"https://{host}/page/{p}"
-                resources.append((resource_id, cid, url, 200, "text/html", "urn:uuid:x",
-                                  "bench.warc.gz", 0, 0, "0" * 64, "192.0.2.1", started, 0))
+                resources.append((resource_id, cid, url, 200, "text/html",
+                                  f"urn:bench:{resource_id}", "bench.warc.gz", 0, 0, "0" * 64,
+                                  "192.0.2.1", started, 0))
                 pick = said[language]
                 text = " ".join(rng.choice(pick) for _ in range(3))
                 documents.append((doc_id, cid, resource_id, url, pick[p % len(pick)][:80],
@@ -243,6 +250,27 @@ def build(root: Path, captures: int, pages: int) -> tuple[float, float]:
     return made, time.perf_counter() - start
 
 
+def filled_postgres(stack: contextlib.ExitStack, root: Path) -> str:
+    """A PostgreSQL started for the run and given custody.db's captures; its URL."""
+    from custody.index import postgres
+    from custody.testing.postgres_server import PostgresServer
+
+    server = stack.enter_context(PostgresServer())
+    started = time.monotonic()
+    remote = postgres.connect(server.url)
+    local = sqlite3.connect(root / "custody.db")
+    with local:  # an archive built before each record had an id of its own (a copy)
+        local.execute("UPDATE resources SET record_id = 'urn:bench:' || id WHERE record_id = "
+                      "'urn:uuid:x'")
+    copied, _ = postgres.sync(remote, local, remove=False)
+    remote.execute("ANALYZE")
+    local.close()
+    remote.close()
+    print(f"PostgreSQL filled: {copied:,} captures in {time.monotonic() - started:.0f} s",
+          flush=True)
+    return server.url
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", help="the archive (a copy: it is served)")
@@ -255,6 +283,9 @@ def main() -> None:
                         help="first repeat custody.db's captures until it holds N (a copy's "
                              "custody.db is changed: the list and search at N rows; a "
                              "capture's page is asked of the sealed ones)")
+    parser.add_argument("--postgres", action="store_true",
+                        help="serve with --db: the list and search from a PostgreSQL "
+                             "started here and filled from custody.db")
     args = parser.parse_args()
     if (args.root is None) == (args.build is None):
         parser.error("give --root or --build")
@@ -296,7 +327,11 @@ def main() -> None:
 
     env = {"CUSTODY_KEY": str(root / ".no-key-here")}  # read-only: nothing is signed
     rows: list[tuple[str, float, float, float, int]] = []
-    with serving(root, "--no-replay", env=env) as served:
+    with contextlib.ExitStack() as stack:
+        extra = []
+        if args.postgres:
+            extra = ["--db", filled_postgres(stack, root)]
+        served = stack.enter_context(serving(root, "--no-replay", *extra, env=env))
         client = served.signed_in()
         client.get("/captures")  # warm: the first request loads the templates
 
@@ -328,6 +363,7 @@ def main() -> None:
         for name, paths in kinds:
             measure(name, paths, client, args.n, rows)
     grown = f" (custody.db grown from {len(sealed):,} sealed)" if grown_db else ""
+    grown += ", read from PostgreSQL (--db)" if args.postgres else ""
     print(f"\n{len(ids):,} captures{grown}, {documents:,} documents; server time "
           f"(Server-Timing), {args.n} requests each\n")
     print("| page | p50 | p95 | p50 over HTTP |")
