@@ -161,3 +161,16 @@ def test_a_capture_whose_event_was_removed_is_named(stamped: Custody) -> None:
     assert code == 1
     assert any(c["capture_id"] == cid and "no `captured` event" in c["detail"]
                for c in report["checks"] if c["outcome"] == "failed"), report["checks"]
+
+
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+def test_an_empty_line_put_into_the_log_fails(stamped: Custody, where: str) -> None:
+    """custody writes no empty line: one put anywhere into the custody log is named."""
+    lines = log_lines(stamped)
+    at = {"first": 0, "middle": len(lines) // 2, "last": len(lines)}[where]
+    (stamped.root / "manifests/ledger/log.jsonl").write_text(
+        "".join([*lines[:at], "\n", *lines[at:]]))
+    code, report = stamped.verify()
+    assert code == 1, report["checks"]
+    assert any(c["check"] == "log" and c["outcome"] == "failed" and "empty line" in c["detail"]
+               for c in report["checks"]), report["checks"]
