@@ -325,3 +325,40 @@ def test_a_queue_whose_own_keys_were_overwritten_is_one_line(tmp_path: Path,
     assert "Traceback" not in out
     (line,) = [line for line in out.splitlines() if "error" in line]
     assert line.startswith("custody: error: redis://127.0.0.1:") and "WRONGTYPE" in line
+
+
+def test_a_done_job_set_back_to_pending_is_not_captured_again(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    """Someone with the Redis password sets a done job back to pending and puts it on the
+    stream again: its envelope is still validly signed, but the worker finds the job
+    done in this archive and fetches nothing; a second manifest of one job, however it
+    came about, is named by verify."""
+    host = Host("127.0.0.1")
+    try:
+        team = Team(tmp_path, redis_server.url)
+        team.add_worker_key("w1")
+        (job,) = team.enqueue(*host.urls(2))["jobs"]
+        finish(team.worker("w1", "--exit-when-idle", "2"))
+        (sealed,) = team.manifests()
+        fetched = len(host.log)
+        attacker = Attacker(redis_server.url, team)
+        attacker.raw.hset(names.job(job["id"]), "state", "pending")
+        attacker.message({"job": job["id"]})
+        (out,) = finish(team.worker("w1", "--exit-when-idle", "2"))
+        assert "was done already" in out and len(team.manifests()) == 1, out
+        assert len(host.log) == fetched  # nothing fetched again
+        code, report = team.verify()
+        assert code == 0 and not any("sealed more than once" in n for n in report["notes"])
+        # the same job sealed twice (as a worker without this guard would): named
+        from custody.capture import run as capture
+        from custody.capture.settings import Settings
+
+        again = capture.start(Archive.open(team.root), job["urls"],
+                              key=keyfile.load_key(tmp_path / "keys" / "w1"),
+                              settings=Settings(), job=job["id"])
+        code, report = team.verify()
+        assert code == 0, report
+        (note,) = [n for n in report["notes"] if "sealed more than once" in n]
+        assert job["id"] in note and sealed["capture_id"] in note and again.capture_id in note
+    finally:
+        host.close()

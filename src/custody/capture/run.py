@@ -117,8 +117,22 @@ def write_job_marker(archive: Archive, job: str, capture_id: str) -> None:
                                     "worker": archive.lane}) + "\n").encode())
 
 
-def read_job_marker(archive: Archive, job: str) -> dict[str, Any] | None:
+def job_done(archive: Archive, job: str, capture_id: str) -> None:
+    """The job's marker kept among those done (``jobs/done/``), naming its capture: a
+    job put back on the queue after it was done (its state in Redis written by something
+    other than a worker) is then found sealed here, and never captured twice."""
     path = jobs_dir(archive) / f"{job}.json"
+    done = jobs_dir(archive) / "done" / f"{job}.json"
+    if capture_id:
+        done.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(done, (json.dumps({"job": job, "capture_id": capture_id,
+                                        "worker": archive.lane}) + "\n").encode())
+    path.unlink(missing_ok=True)
+
+
+def read_job_marker(archive: Archive, job: str, *, done: bool = False) -> dict[str, Any] | None:
+    """The capture a job became, while it runs (or ``done``: once it was done)."""
+    path = jobs_dir(archive) / ("done" if done else "") / f"{job}.json"
     try:
         found = json.loads(path.read_text())
     except (OSError, ValueError):

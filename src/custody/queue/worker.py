@@ -224,6 +224,14 @@ class Worker:
         if taken.taken_over_from:
             self.stats.taken_over += 1
             self.say(f"took over job {job.id} ({job.host}) from {taken.taken_over_from}")
+        done = capture.read_job_marker(self.archive, job.id, done=True)
+        if done is not None and manifest_path(self.archive.manifests_dir,
+                                              done["capture_id"]).exists():
+            self.say(f"job {job.id} was done already, sealed as {done['capture_id']}: its "
+                     "state in the queue was set back by something other than a worker; "
+                     "nothing fetched again")
+            self._finish(taken, "done", done["capture_id"], "")
+            return
         left = capture.read_job_marker(self.archive, job.id)
         if left is None and self.mirror is not None:  # left by a worker on another machine
             left = self.mirror.job_marker(job.id)
@@ -277,7 +285,7 @@ class Worker:
                 self.stats.captures.append(capture_id)
                 if self.remote is not None:
                     self.remote.copy(capture_id)
-            (capture.jobs_dir(self.archive) / f"{taken.job.id}.json").unlink(missing_ok=True)
+            capture.job_done(self.archive, taken.job.id, capture_id)
             if self.mirror is not None:
                 self.mirror.forget_job(taken.job.id)
         else:  # another worker holds it now, and finds the sealed capture it left

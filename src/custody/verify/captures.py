@@ -24,6 +24,7 @@ from ..seal import manifest
 from ..seal.trust import Admission
 from .leaf_lines import Place, leaves_of, line_at
 from .proofs import which_changed
+from .queue_jobs import job_of
 from .report import FAILED, PASSED, UNCHECKED, Report
 
 SMALL = 4 * 1024 * 1024  # a capture whose WARC files are no larger is read in its job
@@ -139,6 +140,7 @@ def check_capture(ctx: Context, sealed: manifest.Sealed, logged: Logged,
                    "has no `captured` event for it (removed?)", cid)
     older = check_capture_coverage(archive, sealed, logged[0].get(cid), recorded, report)
     out["older"] += older
+    out.setdefault("jobs", []).extend(job_of(sealed))
     content = sealed.content
     if content is None:
         return

@@ -1,7 +1,8 @@
 """Sets of names as many as the captures, kept on disk while verify runs, so that its
 memory does not grow with the archive: the WARC files the manifests seal, the captures
-the ledger names and those with a manifest. SQLite's private temporary database, with a
-small page cache, holds them; what is asked of it is membership and difference.
+the ledger names and those with a manifest, the queue jobs captures were made for.
+SQLite's private temporary database, with a small page cache, holds them; what is asked
+of it is membership and difference.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class Scratch:
         self.conn.execute("PRAGMA synchronous = OFF")
         for table in _TABLES:
             self.conn.execute(f"CREATE TABLE {table} (name TEXT PRIMARY KEY) WITHOUT ROWID")
+        self.conn.execute("CREATE TABLE jobs (job TEXT, capture TEXT, PRIMARY KEY (job, "
+                          "capture)) WITHOUT ROWID")  # (queue_jobs.py)
 
     def __enter__(self) -> Scratch:
         return self

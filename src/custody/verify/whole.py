@@ -40,6 +40,7 @@ from .log_check import (
 )
 from .pool import Job, Pool
 from .proofs import admitted_keys, check_against
+from .queue_jobs import keep, note_twice
 from .report import UNCHECKED, Report
 from .scratch import Scratch
 from .tree import check_tree, history_job, judge, leaf_offsets, read_checkpoints
@@ -120,7 +121,7 @@ def verify_whole(archive: Archive, against: str | None, workers: int, progress: 
                 names.add("sealed_files", out["paths"])
                 older += out["older"]
                 files_left += out["big"]
-                _count(report, out["ids"], names)
+                _count(report, out, names)
             def result(number: int) -> Any:  # a negative number: one of the early jobs
                 return early.result(-1 - number) if number < 0 else pool.result(number)
 
@@ -152,6 +153,7 @@ def verify_whole(archive: Archive, against: str | None, workers: int, progress: 
             check_against(archive, against, origin, tree["size"], tree["roots"], keys, report)
             _dates(archive, against, latest, report)
         note_leftovers(archive, names, progress, report)
+        note_twice(names, report)
         check_links(archive, report)
         if report.summarize:
             report.captured = names.count("checked")
@@ -160,12 +162,13 @@ def verify_whole(archive: Archive, against: str | None, workers: int, progress: 
     return report
 
 
-def _count(report: Report, ids: list[str], names: Scratch) -> None:
-    """The captures checked, each once (a leaves line copied or edited names one twice);
-    the list of them, unless the report is summarized."""
-    names.add("checked", ids)
+def _count(report: Report, out: dict[str, Any], names: Scratch) -> None:
+    """The captures a job checked, each once (a leaves line copied or edited names one
+    twice); the list of them, unless the report is summarized; their queue jobs."""
+    names.add("checked", out["ids"])
+    keep(names, out.get("jobs", []))
     if not report.summarize:
-        report.captures += ids
+        report.captures += out["ids"]
 
 
 def _large_evidence(archive: Archive) -> list[Path]:
@@ -337,7 +340,7 @@ def _finish_big(archive: Archive, planned: Any, pool: Pool, result: Any, report:
     out = pool.result(seal_job)
     report.merge(out["findings"])
     names.add("sealed_files", out["paths"])
-    _count(report, out["ids"], names)
+    _count(report, out, names)
     if files is None:
         report.add("warc-records", one.capture_id, UNCHECKED,
                    "the manifest's lists of files and records cannot be read", one.capture_id)
@@ -354,7 +357,7 @@ def _one_big(archive: Archive, ctx: groups_of.Context, cid: str, workers: int,
     out = groups_of.check_big_seal(ctx, sealed)
     report.merge(out["findings"])
     names.add("sealed_files", out["paths"])
-    _count(report, out["ids"], names)
+    _count(report, out, names)
     groups_of.large_files(archive, sealed, workers, part_bytes, report.summarize, report)
 
 
