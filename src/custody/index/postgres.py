@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..core.errors import ArchiveError, QueryError, UsageError
+from ..core.errors import ArchiveError, QueryError, UsageError, first_line
 from .textindex import index_text
 
 SCHEMA = """
@@ -105,12 +105,8 @@ def connect(url: str) -> Any:
             conn.execute("SELECT pg_advisory_xact_lock(7306157)")  # one schema maker
             conn.execute(SCHEMA)
     except psycopg.Error as exc:
-        raise ArchiveError(f"PostgreSQL: {_first_line(exc)}", where=shown(url)) from exc
+        raise ArchiveError(f"PostgreSQL: {first_line(exc)}", where=shown(url)) from exc
     return conn
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def captured(conn: Any) -> set[str]:
@@ -227,7 +223,7 @@ def run_query(url: str, sql: str, params: list[Any] | None = None, *,
     except psycopg.errors.ReadOnlySqlTransaction as exc:
         raise QueryError("refused: custody query only reads") from exc
     except psycopg.Error as exc:
-        raise QueryError(_first_line(exc)) from exc
+        raise QueryError(first_line(exc)) from exc
     finally:
         conn.close()
 

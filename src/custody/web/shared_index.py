@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.errors import ArchiveError
+from ..core.errors import ArchiveError, first_line
 from ..index import postgres
 from . import listing
 
@@ -69,8 +69,8 @@ class SharedIndex:
                 yield conn
         except psycopg.Error as exc:
             self._drop(conn)
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise IndexAway(f"the shared index (PostgreSQL) did not answer: {first}",
+            raise IndexAway("the shared index (PostgreSQL) did not answer: "
+                            f"{first_line(exc, 300)}",
                             where=self.shown) from exc
         except BaseException:
             self._drop(conn)
