@@ -283,6 +283,9 @@ def main() -> None:
                         help="first repeat custody.db's captures until it holds N (a copy's "
                              "custody.db is changed: the list and search at N rows; a "
                              "capture's page is asked of the sealed ones)")
+    parser.add_argument("--db", metavar="URL",
+                        help="serve with --db URL: an index in PostgreSQL already filled "
+                             "with this archive's captures")
     parser.add_argument("--postgres", action="store_true",
                         help="serve with --db: the list and search from a PostgreSQL "
                              "started here and filled from custody.db")
@@ -328,7 +331,7 @@ def main() -> None:
     env = {"CUSTODY_KEY": str(root / ".no-key-here")}  # read-only: nothing is signed
     rows: list[tuple[str, float, float, float, int]] = []
     with contextlib.ExitStack() as stack:
-        extra = []
+        extra = ["--db", args.db] if args.db else []
         if args.postgres:
             extra = ["--db", filled_postgres(stack, root)]
         served = stack.enter_context(serving(root, "--no-replay", *extra, env=env))
@@ -363,7 +366,7 @@ def main() -> None:
         for name, paths in kinds:
             measure(name, paths, client, args.n, rows)
     grown = f" (custody.db grown from {len(sealed):,} sealed)" if grown_db else ""
-    grown += ", read from PostgreSQL (--db)" if args.postgres else ""
+    grown += ", read from PostgreSQL (--db)" if args.postgres or args.db else ""
     print(f"\n{len(ids):,} captures{grown}, {documents:,} documents; server time "
           f"(Server-Timing), {args.n} requests each\n")
     print("| page | p50 | p95 | p50 over HTTP |")

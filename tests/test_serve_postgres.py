@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
+import signal
 import sqlite3
 import subprocess
 import time
@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from conftest import Custody
@@ -168,30 +169,136 @@ def test_a_capture_made_here_is_copied_to_the_shared_index(team: dict[str, Any],
     assert new in shown_ids(client.get("/captures", params={"lang": "zh"}).text)
 
 
-def test_postgresql_away_is_one_line_and_the_workbench_goes_on(tmp_path: Path) -> None:
+def test_rows_written_into_the_index_never_pass_for_this_archive_s(
+        team: dict[str, Any], served: Served) -> None:
+    """Anyone who can write to the index can write any row: a title beside a capture
+    held and verified here is this archive's own, a search hit of one is made again from
+    its own text (or left out), NULLs and megabytes do not break a page, and rows whose
+    id custody never makes are not listed."""
+    here = team["here"]
+    en = capture_of(here, "/en.html")
+    index = psycopg.connect(team["server"].url, autocommit=True)
+    forged = "20200101T000000Z-0badf00d"
+    try:
+        index.execute("UPDATE captures SET seed_url = 'https://gov.example/confession', "
+                      "final_url = 'https://gov.example/confession' WHERE id = %s", [en])
+        index.execute("UPDATE documents SET title = 'FORGED confession' WHERE "
+                      "capture_id = %s", [en])
+        index.execute("UPDATE search_index SET terms = 'forgedword:1A'::tsvector WHERE "
+                      "document_id IN (SELECT id FROM documents WHERE capture_id = %s)", [en])
+        index.execute("INSERT INTO captures (id, seed_url, started_at, status, operator) "
+                      "VALUES (%s, NULL, NULL, NULL, NULL), ('<script>x</script>', "
+                      "'http://x/', '2030-01-01', 'complete', 'x')", [forged])
+        index.execute("INSERT INTO documents (capture_id, url, title, language) VALUES "
+                      "(%s, 'http://x/', %s, 'en')", [forged, "T" * 300_000])
+        client = served.signed_in()
+        page = client.get("/captures")
+        assert page.status_code == 200, page.text[:500]
+        assert "FORGED" not in page.text and "gov.example" not in page.text
+        assert en in shown_ids(page.text) and forged in shown_ids(page.text)
+        assert "&lt;script&gt;x" not in page.text and "T" * 2001 not in page.text
+        hits = client.get("/search", params={"q": "forgedword"}).text
+        assert en not in shown_ids(hits)  # the index's claim: this archive has no such text
+        shown = client.get(f"/captures/{forged}")
+        assert shown.status_code == 200 and "T" * 2001 not in shown.text
+    finally:
+        index.execute("DELETE FROM captures WHERE id IN (%s, '<script>x</script>')", [forged])
+        index.execute("DELETE FROM captures WHERE id = %s", [en])
+        index.close()
+        remote = postgres.connect(team["server"].url)
+        local = sqlite3.connect(here.root / "custody.db")
+        postgres.publish(remote, local, en)
+        local.close()
+        remote.close()
+
+
+def test_reindex_and_workers_never_remove_another_machine_s_captures(
+        team: dict[str, Any]) -> None:
+    here, url = team["here"], team["server"].url
+    out = here.ok("reindex", "--db", url).stdout
+    assert "captures copied, 0 removed" in out
+    there = team["ids"]["there"][0]
+    count = f"select count(*) as n from captures where id = '{there}'"
+    assert json.loads(here.ok("query", "--db", url, "--json", count).stdout)[0]["n"] == 1
+    assert here("reindex", "--prune").exit_code == 2  # (--prune goes with --db)
+
+
+def postgres_processes(server: PostgresServer) -> list[int]:
+    """The server's processes: its postmaster and every backend under it."""
+    assert server.process is not None
+    found, todo = [], [server.process.pid]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        children = Path(f"/proc/{pid}/task/{pid}/children")
+        if children.exists():
+            todo += [int(c) for c in children.read_text().split()]
+    return found
+
+
+def test_postgresql_away_is_one_line_and_the_workbench_goes_on(tmp_path: Path,
+                                                               site: SiteServer) -> None:
     runner = Custody(tmp_path / "evidence", tmp_path / "keys" / "id_ed25519")
     runner.ok("init", "--operator", "tester@example.org")
     env = {**os.environ, "CUSTODY_KEY": str(runner.key)}
     closed = subprocess.run([CUSTODY, "serve", "--root", str(runner.root), "--port", "0",
-                             "--no-replay", "--db", "postgresql://custody:pw@127.0.0.1:1/x"],
+                             "--no-replay", "--db",
+                             "postgresql://custody:pw1@127.0.0.1:1/x?password=pw2"],
                             env=env, capture_output=True, text=True, timeout=60)
     assert closed.returncode == 3, closed.stderr
     lines = closed.stderr.strip().splitlines()
-    assert len(lines) == 1 and "PostgreSQL" in lines[0] and "pw@" not in lines[0], lines
+    assert len(lines) == 1 and "PostgreSQL" in lines[0], lines
+    assert "pw1" not in lines[0] and "pw2" not in lines[0], lines
     wrong = subprocess.run([CUSTODY, "serve", "--root", str(runner.root), "--db",
-                            "mysql://127.0.0.1/x"], env=env, capture_output=True, text=True)
+                            "mysql://u:pw3@127.0.0.1/x"], env=env, capture_output=True,
+                           text=True)
     assert wrong.returncode == 2 and "postgresql://" in wrong.stderr
+    assert "pw3" not in wrong.stderr
     with PostgresServer() as server, \
             serving(runner.root, "--no-replay", "--db", server.url,
-                    env={"CUSTODY_KEY": str(runner.key)}) as found:
+                    env={"CUSTODY_KEY": str(runner.key), "CUSTODY_TEST_INDEX_TIMEOUT": "2",
+                         "CUSTODY_TEST_INDEX_RETRY": "1"}) as found:
         client = found.signed_in()
         assert "0 in the shared index" in client.get("/captures").text
+        index = psycopg.connect(server.url, autocommit=True)
+        index.execute("INSERT INTO captures (id, status) VALUES "
+                      "('20200101T000000Z-0e15e0e1', 'complete')")  # another machine's
+        index.close()
         server.stop()
         away = client.get("/captures")
         assert away.status_code == 503 and "the shared index (PostgreSQL) did not answer" \
             in away.text and "Traceback" not in away.text
+        assert "the shared index is unavailable" in away.text and "No captures" not in away.text
         searched = client.get("/search", params={"q": "anything"})
         assert searched.status_code == 200 and "did not answer" in searched.text
+        # a capture made while it is away reaches it once it is back, with nothing removed
+        token = csrf_of(client.get("/cases").text)
+        asked = client.post("/capture", data={"csrf": token, "urls": site.url + "/en.html"})
+        new = done(client, asked.headers["location"])
         server.start()
+        deadline = time.monotonic() + 30
+        while new not in shown_ids(client.get("/captures").text):
+            assert time.monotonic() < deadline, "never copied once PostgreSQL was back"
+            time.sleep(0.5)
+        assert "20200101T000000Z-0e15e0e1" in shown_ids(client.get("/captures").text)
+        # a server that stops answering at all (frozen): an answer within the timeout
+        frozen = postgres_processes(server)
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            stuck = client.get("/captures")
+            assert stuck.status_code == 503 and time.monotonic() - started < 15
+        finally:
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
         assert client.get("/captures").status_code == 200
-        assert re.search(r"0 in the shared index", client.get("/captures").text)
+
+
+def done(client: Any, job: str) -> str:
+    deadline = time.monotonic() + 120
+    while (state := client.get(job + "/state").json())["state"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, state
+        time.sleep(0.1)
+    assert state["state"] == "done", state
+    return str(state["capture_id"])

@@ -316,9 +316,14 @@ class _progress:
 @click.command()
 @root_option
 @click.option("--db", "db_url", envvar="CUSTODY_DB", metavar="URL",
-              help="Then make the index in PostgreSQL (postgresql://HOST/DB) hold what "
-                   "custody.db holds, for teams that query it from many machines.")
-def reindex(root: str | None, db_url: str | None) -> None:
+              help="Then copy into the index in PostgreSQL (postgresql://HOST/DB) the "
+                   "captures of custody.db it lacks, for teams that query it from many "
+                   "machines.")
+@click.option("--prune", is_flag=True,
+              help="With --db: also remove from PostgreSQL the captures custody.db does not "
+                   "hold. Only from a folder that holds the team's whole archive: other "
+                   "machines' captures are removed too.")
+def reindex(root: str | None, db_url: str | None, prune: bool) -> None:
     """Rebuild custody.db from the manifests and WARC files alone.
 
     \b
@@ -329,6 +334,10 @@ def reindex(root: str | None, db_url: str | None) -> None:
     from ..core.archive import Archive
     from ..seal import journal
 
+    if prune and db_url is None:
+        from ..core.errors import UsageError
+
+        raise UsageError("--prune goes with --db")
     if db_url is not None:
         from ..index.postgres import check_url
 
@@ -349,9 +358,10 @@ def reindex(root: str | None, db_url: str | None) -> None:
         remote = postgres.connect(postgres.check_url(db_url))
         local = sqlite3.connect(f"file:{arch.db_path}?mode=ro", uri=True)
         try:
-            copied, removed = postgres.sync(remote, local)
+            copied, removed = postgres.sync(remote, local, remove=prune)
         finally:
             local.close()
             remote.close()
         click.echo(f"PostgreSQL ({postgres.shown(db_url)}): {copied} captures copied, "
-                   f"{removed} removed; it holds what custody.db holds")
+                   f"{removed} removed" + ("; it holds what custody.db holds" if prune
+                                          else "; it holds every capture custody.db holds"))

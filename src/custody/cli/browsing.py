@@ -176,7 +176,8 @@ def search(root: str | None, words: tuple[str, ...], limit: int, site: str | Non
         from ..index import postgres
 
         hits = postgres.search(postgres.check_url(db_url), " ".join(words), limit=limit,
-                               filters=filters, timeout=timeout)
+                               filters=filters, timeout=timeout,
+                               window=None if rank_all else WINDOW)
     else:
         conn = open_readonly(Archive.open(root).db_path)
         if capture_id is not None and conn.execute("SELECT 1 FROM captures WHERE id = ?",
@@ -186,10 +187,9 @@ def search(root: str | None, words: tuple[str, ...], limit: int, site: str | Non
             raise NotFound("no such capture", where=capture_id)
         hits = run_search(conn, " ".join(words), limit=limit, filters=filters,
                           timeout=timeout, window=None if rank_all else WINDOW)
-        if getattr(hits, "windowed", False):
-            click.echo(f"custody: note: more than {WINDOW:,} documents match; the newest "
-                       f"{WINDOW:,} were ranked (add words or a filter, or --rank-all)",
-                       err=True)
+    if getattr(hits, "windowed", False):
+        click.echo(f"custody: note: more than {WINDOW:,} documents match; the newest "
+                   f"{WINDOW:,} were ranked (add words or a filter, or --rank-all)", err=True)
     if as_json:
         click.echo(json.dumps(hits, ensure_ascii=False, indent=2))
         return

@@ -86,13 +86,24 @@ CAPTURE_COLUMNS = _TABLES["captures"]
 
 def check_url(url: str) -> str:
     if urlsplit(url).scheme not in ("postgresql", "postgres"):
-        raise UsageError("--db is a postgresql:// URL, like postgresql://HOST/DBNAME", where=url)
+        raise UsageError("--db is a postgresql:// URL, like postgresql://HOST/DBNAME",
+                         where=shown(url))
     return url
 
 
+_SECRET = re.compile(r"((?:^|[?&\s])(?:ssl)?password=)('[^']*'|[^&\s]*)", re.IGNORECASE)
+
+
 def shown(url: str) -> str:
-    parts = urlsplit(url)
-    return url.replace(f":{parts.password}@", ":***@", 1) if parts.password else url
+    """The URL as it may be printed and shown: a password in it (user:PASSWORD@, or a
+    password= or sslpassword= parameter, or a keyword DSN's) as ***."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    if password:
+        url = url.replace(f":{password}@", ":***@", 1)
+    return _SECRET.sub(r"\1***", url)
 
 
 def connect(url: str) -> Any:
@@ -188,10 +199,11 @@ def _insert(conn: Any, table: str, columns: list[str], rows: Iterable[Any]) -> N
                            [list(r) for r in rows])
 
 
-def sync(conn: Any, local: Any, *, remove: bool = True) -> tuple[int, int]:
-    """Make PostgreSQL hold what custody.db holds: captures it lacks copied, captures
-    custody.db no longer has removed (unless not ``remove``: a worker whose custody.db
-    holds only its own captures, beside other workers'). (copied, removed)."""
+def sync(conn: Any, local: Any, *, remove: bool = False) -> tuple[int, int]:
+    """Copy into PostgreSQL the captures of custody.db it lacks; with ``remove``, also
+    remove those custody.db does not hold (only right from a folder that holds the
+    team's whole archive: the index is shared, and other machines' captures are in it).
+    (copied, removed)."""
     here = {row[0] for row in local.execute("SELECT id FROM captures")}
     there = captured(conn)
     for capture_id in sorted(here - there):
@@ -253,34 +265,45 @@ def _lexeme(word: str) -> str:
     return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def search_sql(words: str, filters: Any) -> tuple[str, list[Any]]:
+def search_sql(words: str, filters: Any, window: int | None) -> tuple[str, list[Any]]:
     """custody search as PostgreSQL SQL: the same query language and filters, each page
-    of a capture once (the better ranked of its documents, as in custody.db); its
-    parameters, to which a LIMIT and an OFFSET are added. UsageError for a query or a
-    filter that is not well formed."""
+    of a capture once (the better ranked of its documents), and -- as in custody.db --
+    only the newest ``window`` matching documents ranked (None: every one). Its
+    parameters, to which a LIMIT and an OFFSET are added; each row ends with how many
+    documents matched, up to ``window`` + 1. UsageError for a query or a filter that is
+    not well formed."""
     from .search import prepare
 
     compiled, where, params = prepare(words, filters)
-    rank = "ts_rank('{0.2, 0.2, 0.2, 1.0}', s.terms, q)"
-    sql = (f"WITH ranked AS (SELECT d.id AS id, {rank} AS score, row_number() OVER "
-           f"(PARTITION BY d.capture_id, d.url ORDER BY {rank} DESC, d.id) AS n "
+    query = tsquery(compiled)
+    # the newest matches found by the documents' key, each scored as it is found; only
+    # the page's hits are then joined to their rows
+    sql = ("WITH matched AS (SELECT d.id AS id, d.capture_id AS capture_id, d.url AS url, "
+           "ts_rank('{0.2, 0.2, 0.2, 1.0}', s.terms, CAST(%s AS tsquery)) AS score "
            "FROM search_index s JOIN documents d ON d.id = s.document_id "
            "JOIN captures c ON c.id = d.capture_id "
-           "LEFT JOIN resources r ON r.id = d.resource_id, "
-           f"CAST(%s AS tsquery) q WHERE s.terms @@ q{where.replace('?', '%s')}) "
-           "SELECT d.url, d.title, d.capture_id, coalesce(r.fetched_at, c.started_at), d.text, "
-           "d.language, c.status LIKE 'imported%%' FROM ranked k "
-           "JOIN documents d ON d.id = k.id JOIN captures c ON c.id = d.capture_id "
            "LEFT JOIN resources r ON r.id = d.resource_id "
-           "WHERE k.n = 1 ORDER BY k.score DESC, k.id LIMIT %s OFFSET %s")
-    return sql, [tsquery(compiled), *params]
+           f"WHERE s.terms @@ CAST(%s AS tsquery){where.replace('?', '%s')} "
+           "ORDER BY s.document_id DESC LIMIT %s), "
+           "ranked AS (SELECT id, score, row_number() OVER (PARTITION BY capture_id, url "
+           "ORDER BY score DESC, id) AS n FROM (SELECT * FROM matched ORDER BY id DESC "
+           "LIMIT %s) m), "
+           "top AS (SELECT id, score FROM ranked WHERE n = 1 ORDER BY score DESC, id "
+           "LIMIT %s OFFSET %s) "
+           "SELECT d.url, d.title, d.capture_id, coalesce(r.fetched_at, c.started_at), d.text, "
+           "d.language, c.status LIKE 'imported%%', (SELECT count(*) FROM matched) "
+           "FROM top k JOIN documents d ON d.id = k.id JOIN captures c ON c.id = d.capture_id "
+           "LEFT JOIN resources r ON r.id = d.resource_id ORDER BY k.score DESC, k.id")
+    return sql, [query, query, *params, None if window is None else window + 1, window]
 
 
-def search(url: str, words: str, *, limit: int, filters: Any,
-           timeout: float) -> list[dict[str, Any]]:
-    """custody search against PostgreSQL: the same query language, filters and snippets."""
-    from .search import hits
+def search(url: str, words: str, *, limit: int, filters: Any, timeout: float,
+           window: int | None) -> Any:
+    """custody search against PostgreSQL: the same query language, filters, snippets and
+    window as against custody.db (a ``search.Found``)."""
+    from .search import found_in
 
-    sql, params = search_sql(words, filters)
+    sql, params = search_sql(words, filters, window)
     _, rows = run_query(url, sql, [*params, limit, 0], timeout=timeout)
-    return hits(rows, words)
+    return found_in(rows, words, window)
+

@@ -142,6 +142,15 @@ class Found(list[dict[str, Any]]):
     windowed: bool = False
 
 
+def found_in(rows: list[Any], words: str, window: int | None, *,
+             marked: bool = False) -> Found:
+    """Found from rows as hits() takes them, each ending with how many documents matched
+    (counted up to ``window`` + 1): windowed when more than ``window`` did."""
+    found = Found(hits(rows, words, marked=marked))
+    found.windowed = window is not None and bool(rows) and int(rows[0][-1]) > window
+    return found
+
+
 _MATCHES = ("FROM search_index s JOIN documents d ON d.id = s.rowid "
             "JOIN captures c ON c.id = d.capture_id "
             "LEFT JOIN resources r ON r.id = d.resource_id WHERE search_index MATCH ?")

@@ -82,7 +82,7 @@ class Worker:
                                      refresh=self._refresh if self.mirror else None)
         # the index in PostgreSQL, copied to after each seal
         self.remote = None if db_url is None else \
-            RemoteIndex(db_url, self.archive, mirrored=self.mirror is not None, say=self.say)
+            RemoteIndex(db_url, self.archive, say=self.say)
         self.stats = WorkerStats()
         self.gate_asks = 0
         self._stop = threading.Event()

@@ -132,7 +132,7 @@ class Captures:
         if db_url is not None:
             from ..queue.remote_index import RemoteIndex
 
-            self.remote = RemoteIndex(db_url, archive, mirrored=False, say=log.warning)
+            self.remote = RemoteIndex(db_url, archive, say=log.warning)
         self.jobs: dict[str, Job] = {}
         self._waiting: Queue[Job | None] = Queue()
         self._lock = threading.Lock()
@@ -251,6 +251,7 @@ class Captures:
             self._file(job, [job.capture_id])
             if self.remote is not None:  # listed with the team's (a PostgreSQL away: later)
                 self.remote.copy(job.capture_id)
+                self.remote.catch_up(float(os.environ.get("CUSTODY_TEST_INDEX_RETRY") or 30))
             job.state = "done"
 
     def _file(self, job: Job, capture_ids: list[str]) -> None:

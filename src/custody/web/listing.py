@@ -262,6 +262,15 @@ def paged(found: list[Row], filters: Filters, *, after: str | None, before: str 
                 older=found[-1].id if more and found else None, filters=filters)
 
 
+def rows_of(conn: sqlite3.Connection, ids: list[str]) -> dict[str, Row]:
+    """The rows custody.db gives these captures (those it holds)."""
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    return {row[0]: Row(*row) for row in conn.execute(
+        f"SELECT {COLUMNS} FROM captures c WHERE c.id IN ({marks})", ids)}
+
+
 @dataclass
 class Labels:
     cases: list[tuple[str, str]] = field(default_factory=list)  # (id, name)

@@ -216,6 +216,11 @@ def search(request: Request) -> Response:
     if words and wb.index is not None:  # the team's shared index (--db)
         try:
             found = wb.index.search(words, filters, limit=HITS + 1, offset=start)
+            windowed = getattr(found, "windowed", False)
+            with wb.db() as conn:
+                from .shared_pages import own_hits
+
+                found = own_hits(conn, found, words)
         except CustodyError as exc:
             error = str(exc)
     elif words:

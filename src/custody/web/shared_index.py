@@ -16,6 +16,7 @@ kept between requests."""
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from ..core.errors import ArchiveError, first_line
 from ..index import postgres
 from . import listing
 
-TIMEOUT = 10.0  # seconds a page's statements may take
+TIMEOUT = 10.0  # seconds a page's statements may take (CUSTODY_TEST_INDEX_TIMEOUT: tests)
 KEPT = 4  # idle connections kept
 
 
@@ -40,6 +41,7 @@ class SharedIndex:
         self.shown = postgres.shown(url)
         self._idle: list[Any] = []
         self._lock = threading.Lock()
+        self.timeout = float(os.environ.get("CUSTODY_TEST_INDEX_TIMEOUT") or TIMEOUT)
 
     def open(self) -> None:
         """Connect once (the tables are made when the index is new): ArchiveError when
@@ -61,11 +63,12 @@ class SharedIndex:
         import psycopg
 
         conn = None
+        watchdog = Watchdog(self.timeout + 5)  # a server that stops answering at all
         try:
-            conn = self._ready()
+            conn = self._ready(watchdog)
             with conn.transaction():
                 conn.execute("SET TRANSACTION READ ONLY")
-                conn.execute(f"SET LOCAL statement_timeout = {int(TIMEOUT * 1000)}")
+                conn.execute(f"SET LOCAL statement_timeout = {int(self.timeout * 1000)}")
                 yield conn
         except psycopg.Error as exc:
             self._drop(conn)
@@ -75,13 +78,15 @@ class SharedIndex:
         except BaseException:
             self._drop(conn)
             raise
+        finally:
+            watchdog.stop()
         with self._lock:
             if len(self._idle) < KEPT:
                 self._idle.append(conn)
                 return
         conn.close()
 
-    def _ready(self) -> Any:
+    def _ready(self, watchdog: Watchdog) -> Any:
         """A kept connection that still answers, else a new one (a PostgreSQL that was
         restarted leaves every kept connection dead: they all go)."""
         import psycopg
@@ -89,13 +94,16 @@ class SharedIndex:
         with self._lock:
             conn = self._idle.pop() if self._idle else None
         if conn is not None:
+            watchdog.watch(conn)
             try:
                 conn.execute("SELECT 1")
                 return conn
             except psycopg.Error:
                 self._drop(conn)
                 self.close()
-        return psycopg.connect(self.url, connect_timeout=5, autocommit=True)
+        conn = psycopg.connect(self.url, connect_timeout=5, autocommit=True)
+        watchdog.watch(conn)
+        return conn
 
     def _drop(self, conn: Any) -> None:
         if conn is not None:
@@ -122,22 +130,24 @@ class SharedIndex:
                + f' ORDER BY c.id COLLATE "C" {order} LIMIT %s')
         with self.reading() as conn:
             rows = conn.execute(sql, [*params, size + 1]).fetchall()
-        found = [listing.Row(*row) for row in rows]
+        found = [_row(*row) for row in rows]
         return listing.paged(found, filters, after=after, before=before, size=size)
 
     def count(self) -> int:
         with self.reading() as conn:
-            return int(conn.execute("SELECT count(*) FROM captures").fetchone()[0])
+            return int(conn.execute('SELECT count(*) FROM captures c WHERE c.id COLLATE "C" '
+                                    "~ %s", [CAPTURE_ID]).fetchone()[0])
 
-    def search(self, words: str, filters: Any, *, limit: int,
-               offset: int) -> list[dict[str, Any]]:
-        """custody search in the shared index: hits with marked snippets."""
-        from ..index.search import hits
+    def search(self, words: str, filters: Any, *, limit: int, offset: int) -> Any:
+        """custody search in the shared index: hits with marked snippets, the newest
+        WINDOW matches ranked as in custody.db (all of them for a page past it)."""
+        from ..index.search import WINDOW, found_in
 
-        sql, params = postgres.search_sql(words, filters)
+        window = WINDOW if offset + limit <= WINDOW else None
+        sql, params = postgres.search_sql(words, filters, window)
         with self.reading() as conn:
             rows = conn.execute(sql, [*params, limit, offset]).fetchall()
-        return hits(rows, words, marked=True)
+        return found_in(rows, words, window, marked=True)
 
     def capture(self, capture_id: str) -> Held | None:
         """What the shared index holds of a capture; None when it holds nothing."""
@@ -147,7 +157,8 @@ class SharedIndex:
                 [capture_id]).fetchone()
             if row is None:
                 return None
-            held = Held(dict(zip(postgres.CAPTURE_COLUMNS, row, strict=True)))
+            held = Held({k: "" if v is None else v
+                         for k, v in zip(postgres.CAPTURE_COLUMNS, row, strict=True)})
             held.pages = [dict(zip(("url", "title", "language", "source", "text_sha256",
                                     "fetched_at"), r, strict=True)) for r in conn.execute(
                 "SELECT d.url, d.title, d.language, d.source, d.text_sha256, r.fetched_at "
@@ -157,7 +168,30 @@ class SharedIndex:
                              for r in conn.execute(
                 "SELECT url, kind, reason FROM failures WHERE capture_id = %s ORDER BY id",
                 [capture_id])]
+        for page in held.pages:
+            page["title"] = (page["title"] or "")[:TITLE_MOST]
+        final = held.row.get("final_url")  # as the list titles it: the page it led to
+        titled = [p for p in held.pages if p["title"]]
+        chosen = next((p for p in titled if p["url"] == final), titled[0] if titled else None)
+        if chosen is not None:
+            held.title, held.language = chosen["title"], chosen["language"]
         return held
+
+
+CAPTURE_ID = r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$"
+TITLE_MOST = 2000  # characters of a title the index gives (custody cuts <title> there)
+
+
+def _row(cid: str, seed: str | None, final: str | None, started: str | None,
+         status: str | None, responses: int | None, documents: int | None,
+         failures: int | None, title: str | None, language: str | None,
+         operator: str | None) -> listing.Row:
+    """A list row from the index's columns, whatever it holds: anyone who can write to
+    the index can write NULLs and megabytes there."""
+    return listing.Row(cid, seed or "", final or seed or "", started or "", status or "",
+                       responses or 0, documents or 0, failures or 0,
+                       title[:TITLE_MOST] if title else None,
+                       language[:20] if language else None, (operator or "")[:500])
 
 
 @dataclass
@@ -168,12 +202,47 @@ class Held:
     row: dict[str, Any]
     pages: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    title: str | None = None  # of the page its URL led to, else of its first page
+    language: str | None = None
+
+
+class Watchdog:
+    """Cuts a connection's socket when a page's reads outlast ``seconds``: the statement
+    timeout is PostgreSQL's own, and a server that stopped (a frozen machine, a network
+    partition) never sends it, so the request would wait for ever."""
+
+    def __init__(self, seconds: float) -> None:
+        self._timer: threading.Timer | None = None
+        self.seconds = seconds
+
+    def watch(self, conn: Any) -> None:
+        self.stop()
+        self._timer = threading.Timer(self.seconds, _cut, [conn])
+        self._timer.daemon = True
+        self._timer.start()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def _cut(conn: Any) -> None:
+    """Shut the connection's socket down: the read waiting on it ends with an error."""
+    import socket
+
+    with contextlib.suppress(Exception):
+        held = socket.socket(fileno=conn.pgconn.socket)
+        try:
+            held.shutdown(socket.SHUT_RDWR)
+        finally:
+            held.detach()  # (the connection still owns the descriptor)
 
 
 def where(filters: listing.Filters, chosen: list[str] | None) -> tuple[list[str], list[Any]]:
     """listing.where's filters in PostgreSQL's SQL, ids and URLs compared by code point."""
-    clauses: list[str] = []
-    params: list[Any] = []
+    clauses: list[str] = ['c.id COLLATE "C" ~ %s']  # rows of no capture custody made: out
+    params: list[Any] = [CAPTURE_ID]
     for operator, key in listing.time_bounds(filters):
         clauses.append(f'c.id COLLATE "C" {operator} %s')
         params.append(key)

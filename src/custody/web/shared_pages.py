@@ -38,11 +38,16 @@ def captures(request: Request, wb: Workbench, index: SharedIndex,
         total = index.count()
     except IndexAway as exc:
         return wb.page(request, "captures.html", status=503, page=listing.Page([]),
-                       badges={}, error=str(exc), total=0, filters=filters,
+                       badges={}, error=str(exc), total=None, filters=filters,
                        statuses=listing.STATUSES, labels={}, cases=[], shared=index.shown,
                        elsewhere=set())
     ids = [r.id for r in page.rows]
-    here = held_here(conn, ids)
+    # a capture held here is shown as this archive's custody.db has it, never as the
+    # index says (anyone who can write to the index could write any title beside the
+    # capture's verification badge)
+    own = listing.rows_of(conn, ids) if conn is not None else {}
+    here = set(own)
+    page.rows = [own.get(r.id, r) for r in page.rows]
     shown = badges(wb.archive, conn, [(r.id, r.started_at) for r in page.rows
                                       if r.id in here]) if conn is not None else {}
     labels = listing.labels(conn, ids) if conn is not None else {}
@@ -51,12 +56,33 @@ def captures(request: Request, wb: Workbench, index: SharedIndex,
                    cases=cases, shared=index.shown, elsewhere=set(ids) - here)
 
 
-def held_here(conn: sqlite3.Connection | None, ids: list[str]) -> set[str]:
-    """Which of the captures this archive's custody.db holds."""
-    if conn is None or not ids:
-        return set()
-    marks = ",".join("?" * len(ids))
-    return {r[0] for r in conn.execute(f"SELECT id FROM captures WHERE id IN ({marks})", ids)}
+def own_hits(conn: sqlite3.Connection | None, found: list[dict[str, Any]],
+             words: str) -> list[dict[str, Any]]:
+    """Search hits from the index, each of a capture held here made again from this
+    archive's own document (title, URL, time, snippet) when this archive's own index
+    finds the words in it, and left out when it does not; the others marked as sealed
+    elsewhere."""
+    from ..index.search import hits
+    from ..index.textindex import compile_query
+
+    expression = compile_query(words)  # (the index's search took it: well formed)
+    out = []
+    for hit in found:
+        if conn is None or conn.execute("SELECT 1 FROM captures WHERE id = ?",
+                                        [hit["capture_id"]]).fetchone() is None:
+            out.append({**hit, "elsewhere": True})
+            continue
+        for doc_id, *row in conn.execute(  # the page's documents here (one or two)
+                "SELECT d.id, d.url, d.title, d.capture_id, coalesce(r.fetched_at, "
+                "c.started_at), d.text, d.language, c.status LIKE 'imported%' FROM documents "
+                "d JOIN captures c ON c.id = d.capture_id LEFT JOIN resources r ON r.id = "
+                "d.resource_id WHERE d.capture_id = ? AND d.url = ? ORDER BY d.id",
+                [hit["capture_id"], hit["url"]]).fetchall():
+            if conn.execute("SELECT 1 FROM search_index WHERE search_index MATCH ? AND "
+                            "rowid = ?", [expression, doc_id]).fetchone():
+                out += hits([row], words, marked=True)
+                break
+    return out
 
 
 def elsewhere(request: Request, wb: Workbench, index: SharedIndex, capture_id: str,
