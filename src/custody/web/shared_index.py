@@ -134,9 +134,10 @@ class SharedIndex:
         return listing.paged(found, filters, after=after, before=before, size=size)
 
     def count(self) -> int:
+        """The index's rows (those of ids custody never makes too: a count by the id
+        pattern reads every row, 0.3 s at 100,000)."""
         with self.reading() as conn:
-            return int(conn.execute('SELECT count(*) FROM captures c WHERE c.id COLLATE "C" '
-                                    "~ %s", [CAPTURE_ID]).fetchone()[0])
+            return int(conn.execute("SELECT count(*) FROM captures").fetchone()[0])
 
     def search(self, words: str, filters: Any, *, limit: int, offset: int) -> Any:
         """custody search in the shared index: hits with marked snippets, the newest

@@ -78,9 +78,12 @@ def own_hits(conn: sqlite3.Connection | None, found: list[dict[str, Any]],
                 "d JOIN captures c ON c.id = d.capture_id LEFT JOIN resources r ON r.id = "
                 "d.resource_id WHERE d.capture_id = ? AND d.url = ? ORDER BY d.id",
                 [hit["capture_id"], hit["url"]]).fetchall():
-            if conn.execute("SELECT 1 FROM search_index WHERE search_index MATCH ? AND "
-                            "rowid = ?", [expression, doc_id]).fetchone():
-                out += hits([row], words, marked=True)
+            (own,) = hits([row], words, marked=True)
+            # its text shows the words (marked), or its own index finds them (a title)
+            if any(matched for _, matched in own["marked"]) or conn.execute(
+                    "SELECT 1 FROM search_index WHERE search_index MATCH ? AND rowid = ?",
+                    [expression, doc_id]).fetchone():
+                out.append(own)
                 break
     return out
 
