@@ -190,11 +190,16 @@ def test_paging_by_key(archive: Custody) -> None:
 def test_a_hostile_title_is_text_everywhere(served: Served, archive: Custody) -> None:
     from markupsafe import escape
 
+    from custody.core.terminal import for_terminal
+
     client = served.signed_in()
     cid = capture_of(archive, "/hostile.html")
+    assert "\u202e" in TITLE
     for path in ("/captures", f"/captures/{cid}", "/search?q=statement+title"):
         page = client.get(path).text
-        assert str(escape(TITLE)) in page, path  # the whole title, as text
+        # the whole title, as text, its bidi override shown as \u202e, never acting
+        assert str(escape(for_terminal(TITLE))) in page, path
+        assert "\u202e" not in page, path
         assert "<img src=x" not in page and "<svg onload" not in page, path
         assert "<script>window.__custody_pwned" not in page, path
         assert "{{ 7*7 }}" in page, path  # template syntax shown, not evaluated

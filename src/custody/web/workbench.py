@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse
 
 from .. import __version__
 from ..core.archive import Archive
+from ..core.terminal import for_terminal
 from .accounts import Accounts, allowed
 from .capturing import Captures
 from .events import Recorder
@@ -36,6 +37,7 @@ def environment() -> jinja2.Environment:
                              autoescape=True,
                              trim_blocks=True, lstrip_blocks=True)
     env.globals["version"] = __version__
+    env.filters["plain"] = for_terminal  # a title's or URL's bidi overrides shown escaped
     return env
 
 
