@@ -132,7 +132,10 @@ def postgres_sha(team: dict[str, Any], capture_id: str) -> str:
 
 def test_paging_through_the_shared_index_by_key(team: dict[str, Any]) -> None:
     index = SharedIndex(team["server"].url)
-    everyone = sorted(set(team["ids"]["here"]) | set(team["ids"]["there"]), reverse=True)
+    out = team["here"].ok("query", "--db", team["server"].url, "--json",
+                          "select id from captures").stdout  # (other tests may add some)
+    everyone = sorted((row["id"] for row in json.loads(out)), reverse=True)
+    assert len(everyone) >= 4
     try:
         seen, after = [], None
         while True:
@@ -223,13 +226,14 @@ def test_reindex_and_workers_never_remove_another_machine_s_captures(
     assert here("reindex", "--prune").exit_code == 2  # (--prune goes with --db)
 
 
-def postgres_processes(server: PostgresServer) -> list[int]:
-    """The server's processes: its postmaster and every backend under it."""
+def client_backends(server: PostgresServer) -> list[int]:
+    """The server's processes that serve a client's connection."""
     assert server.process is not None
     found, todo = [], [server.process.pid]
     while todo:
         pid = todo.pop()
-        found.append(pid)
+        if "127.0.0.1(" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+            found.append(pid)
         children = Path(f"/proc/{pid}/task/{pid}/children")
         if children.exists():
             todo += [int(c) for c in children.read_text().split()]
@@ -281,18 +285,19 @@ def test_postgresql_away_is_one_line_and_the_workbench_goes_on(tmp_path: Path,
             assert time.monotonic() < deadline, "never copied once PostgreSQL was back"
             time.sleep(0.5)
         assert "20200101T000000Z-0e15e0e1" in shown_ids(client.get("/captures").text)
-        # a server that stops answering at all (frozen): an answer within the timeout
-        frozen = postgres_processes(server)
+        # the connections the workbench keeps stop answering at all (their server
+        # processes frozen): it gives up on them within the timeout and connects anew
+        frozen = client_backends(server)
+        assert frozen
         for pid in frozen:
             os.kill(pid, signal.SIGSTOP)
         try:
             started = time.monotonic()
-            stuck = client.get("/captures")
-            assert stuck.status_code == 503 and time.monotonic() - started < 15
+            assert client.get("/captures").status_code == 200
+            assert time.monotonic() - started < 15
         finally:
             for pid in frozen:
                 os.kill(pid, signal.SIGCONT)
-        assert client.get("/captures").status_code == 200
 
 
 def done(client: Any, job: str) -> str:

@@ -173,11 +173,11 @@ def search(root: str | None, words: tuple[str, ...], limit: int, site: str | Non
         capture_id = check_capture_id(capture_id)  # (exit 2: not a capture id at all)
     filters = Filters(site=site, lang=lang, since=since, until=until, capture=capture_id)
     if db_url is not None:
-        from ..index import postgres
+        from ..index import postgres, postgres_search
 
-        hits = postgres.search(postgres.check_url(db_url), " ".join(words), limit=limit,
-                               filters=filters, timeout=timeout,
-                               window=None if rank_all else WINDOW)
+        hits = postgres_search.search(postgres.check_url(db_url), " ".join(words),
+                                      limit=limit, filters=filters, timeout=timeout,
+                                      window=None if rank_all else WINDOW)
     else:
         conn = open_readonly(Archive.open(root).db_path)
         if capture_id is not None and conn.execute("SELECT 1 FROM captures WHERE id = ?",

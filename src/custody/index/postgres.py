@@ -3,9 +3,11 @@ machines: the same tables as custody.db, and the same search.
 
 custody.db stays the index custody writes and verifies: it is derived from the sealed
 captures, and so is this one, copied from it capture by capture (``publish``) -- by each
-queue worker after it seals a job, and in full by ``custody reindex --db``, which also
-removes what custody.db no longer holds (``sync``). PostgreSQL being away never holds a
-seal up: the copy waits for the next job or the next reindex.
+queue worker after it seals a job, by the workbench after each capture it makes, and in
+full by ``custody reindex --db`` (``sync``). It is the team's: nothing removes another
+machine's captures from it but ``reindex --db --prune``. PostgreSQL being away never
+holds a seal up: the copy waits for the next job or the next reindex. Search in it is
+postgres_search.py.
 
 Search in PostgreSQL folds and stems exactly as custody.db's does, because custody does
 it, not PostgreSQL: each document's title and text go in as custody's own index terms
@@ -21,8 +23,9 @@ position past it).
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -189,7 +192,7 @@ def terms(title: str, body: str) -> str:
             if size > _MAX_BYTES:
                 break
         position += _TITLE_GAP
-    return " ".join(f"{_lexeme(word)}:{','.join(at)}" for word, at in positions.items())
+    return " ".join(f"{lexeme(word)}:{','.join(at)}" for word, at in positions.items())
 
 
 def _insert(conn: Any, table: str, columns: list[str], rows: Iterable[Any]) -> None:
@@ -219,6 +222,16 @@ def run_query(url: str, sql: str, params: list[Any] | None = None, *,
               timeout: float) -> tuple[list[str], list[Any]]:
     """Columns and rows of SQL run in a read-only transaction, stopped after ``timeout``
     seconds; QueryError for what PostgreSQL refuses."""
+    with reading(url, timeout) as conn:
+        cursor = conn.execute(sql, params)
+        columns = [d.name for d in cursor.description or []]
+        return columns, cursor.fetchall() if cursor.description else []
+
+
+@contextlib.contextmanager
+def reading(url: str, timeout: float) -> Iterator[Any]:
+    """A connection in a read-only transaction whose statements stop after ``timeout``
+    seconds; QueryError for what PostgreSQL refuses."""
     import psycopg
 
     conn = connect(url)
@@ -226,9 +239,7 @@ def run_query(url: str, sql: str, params: list[Any] | None = None, *,
         with conn.transaction():
             conn.execute("SET TRANSACTION READ ONLY")
             conn.execute(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
-            cursor = conn.execute(sql, params)
-            columns = [d.name for d in cursor.description or []]
-            return columns, cursor.fetchall() if cursor.description else []
+            yield conn
     except psycopg.errors.QueryCanceled as exc:
         raise QueryError(f"the query ran longer than {timeout:g} s (--timeout S gives it "
                          "longer)") from exc
@@ -240,70 +251,6 @@ def run_query(url: str, sql: str, params: list[Any] | None = None, *,
         conn.close()
 
 
-_FTS_TOKEN = re.compile(r'"((?:[^"]|"")*)"(\*?)|\(|\)|AND|OR|NOT')
-
-
-def tsquery(expression: str) -> str:
-    """textindex.compile_query's FTS5 expression as a PostgreSQL tsquery: a phrase's words
-    joined by <->, prefix* as :*, AND &, OR |, a NOT b as a & !b."""
-    out = []
-    for match in _FTS_TOKEN.finditer(expression):
-        token = match.group(0)
-        if match.group(1) is not None:
-            words = match.group(1).replace('""', '"').split()
-            star = ":*" if match.group(2) else ""
-            quoted = [_lexeme(w) for w in words]
-            if quoted:
-                quoted[-1] += star
-            out.append("(" + " <-> ".join(quoted) + ")" if len(quoted) > 1 else quoted[0])
-        else:
-            out.append({"AND": "&", "OR": "|", "NOT": "& !"}.get(token, token))
-    return " ".join(out)
-
-
-def _lexeme(word: str) -> str:
+def lexeme(word: str) -> str:
+    """A word as a quoted lexeme of a tsvector or tsquery literal."""
     return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-def search_sql(words: str, filters: Any, window: int | None) -> tuple[str, list[Any]]:
-    """custody search as PostgreSQL SQL: the same query language and filters, each page
-    of a capture once (the better ranked of its documents), and -- as in custody.db --
-    only the newest ``window`` matching documents ranked (None: every one). Its
-    parameters, to which a LIMIT and an OFFSET are added; each row ends with how many
-    documents matched, up to ``window`` + 1. UsageError for a query or a filter that is
-    not well formed."""
-    from .search import prepare
-
-    compiled, where, params = prepare(words, filters)
-    query = tsquery(compiled)
-    # the newest matches found by the documents' key, each scored as it is found; only
-    # the page's hits are then joined to their rows
-    sql = ("WITH matched AS (SELECT d.id AS id, d.capture_id AS capture_id, d.url AS url, "
-           "ts_rank('{0.2, 0.2, 0.2, 1.0}', s.terms, CAST(%s AS tsquery)) AS score "
-           "FROM search_index s JOIN documents d ON d.id = s.document_id "
-           "JOIN captures c ON c.id = d.capture_id "
-           "LEFT JOIN resources r ON r.id = d.resource_id "
-           f"WHERE s.terms @@ CAST(%s AS tsquery){where.replace('?', '%s')} "
-           "ORDER BY s.document_id DESC LIMIT %s), "
-           "ranked AS (SELECT id, score, row_number() OVER (PARTITION BY capture_id, url "
-           "ORDER BY score DESC, id) AS n FROM (SELECT * FROM matched ORDER BY id DESC "
-           "LIMIT %s) m), "
-           "top AS (SELECT id, score FROM ranked WHERE n = 1 ORDER BY score DESC, id "
-           "LIMIT %s OFFSET %s) "
-           "SELECT d.url, d.title, d.capture_id, coalesce(r.fetched_at, c.started_at), d.text, "
-           "d.language, c.status LIKE 'imported%%', (SELECT count(*) FROM matched) "
-           "FROM top k JOIN documents d ON d.id = k.id JOIN captures c ON c.id = d.capture_id "
-           "LEFT JOIN resources r ON r.id = d.resource_id ORDER BY k.score DESC, k.id")
-    return sql, [query, query, *params, None if window is None else window + 1, window]
-
-
-def search(url: str, words: str, *, limit: int, filters: Any, timeout: float,
-           window: int | None) -> Any:
-    """custody search against PostgreSQL: the same query language, filters, snippets and
-    window as against custody.db (a ``search.Found``)."""
-    from .search import found_in
-
-    sql, params = search_sql(words, filters, window)
-    _, rows = run_query(url, sql, [*params, limit, 0], timeout=timeout)
-    return found_in(rows, words, window)
-

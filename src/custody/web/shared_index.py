@@ -142,12 +142,13 @@ class SharedIndex:
     def search(self, words: str, filters: Any, *, limit: int, offset: int) -> Any:
         """custody search in the shared index: hits with marked snippets, the newest
         WINDOW matches ranked as in custody.db (all of them for a page past it)."""
+        from ..index.postgres_search import search_rows
         from ..index.search import WINDOW, found_in
 
         window = WINDOW if offset + limit <= WINDOW else None
-        sql, params = postgres.search_sql(words, filters, window)
         with self.reading() as conn:
-            rows = conn.execute(sql, [*params, limit, offset]).fetchall()
+            rows = search_rows(conn, words, filters, window=window, limit=limit,
+                               offset=offset)
         return found_in(rows, words, window, marked=True)
 
     def capture(self, capture_id: str) -> Held | None:
