@@ -10,15 +10,10 @@ are busy, one at a time when one may be idle, and the crawl collects only those 
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import queue
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, Protocol
-
-import lxml.html
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core import faults
 from ..core.processes import die_with_parent
@@ -27,6 +22,9 @@ from ..warc.records import partial_path
 from . import content as extract
 from .sealed import SEALED_METADATA
 from .sources import MEDIA_FILE, MEDIA_INFO, POST, RENDERED
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 # Decoded (de-chunked, decompressed) bytes read back from a response for extraction or
 # links. A larger body -- a gzip bomb, or a huge page -- is stored as sent, never inflated
@@ -46,6 +44,8 @@ def open_shadow_roots(html: bytes) -> bytes:
     """What a shadow root shows is the page's text too: the DOM's ``<template
     shadowrootmode>`` elements, which extraction would skip as inert, become plain
     elements. Only the copy given to extraction changes; the record stays as rendered."""
+    import lxml.html
+
     tree = lxml.html.fromstring(html)
     for template in tree.iter("template"):
         if template.get("shadowrootmode") is not None:
@@ -192,6 +192,10 @@ class Extractor:
             self._send()
 
     def _start(self) -> ProcessPoolExecutor:
+        # imported here: a capture of a few pages, extracted in-process, needs none of it
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         # spawn, not fork: the crawl runs threads, and a forked copy of their locks hangs
         context = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(self.workers, mp_context=context,
@@ -211,9 +215,15 @@ class Extractor:
         return len(self._sent) - self._done.qsize() < self.workers
 
     def _send(self) -> None:
+        from concurrent.futures.process import BrokenProcessPool
+
         for start in range(0, len(self._batch), BATCH):
             records = self._batch[start:start + BATCH]
-            future = self._pool_now().submit(_jobs, str(self.root), records)
+            try:
+                future = self._pool_now().submit(_jobs, str(self.root), records)
+            except BrokenProcessPool:  # a worker died since the last look: a new pool
+                self._broken = True
+                future = self._pool_now().submit(_jobs, str(self.root), records)
             self._sent[future] = records
             self._waiting += len(records)
             future.add_done_callback(self._done.put)
@@ -245,6 +255,8 @@ class Extractor:
             self._pool = None
 
     def _take(self, store: DocumentStore, future: Future[list[Result]]) -> None:
+        from concurrent.futures.process import BrokenProcessPool
+
         records = self._sent.pop(future)
         self._waiting -= len(records)
         try:
@@ -259,6 +271,8 @@ class Extractor:
         each is extracted again alone, in a pool started again; one whose worker dies
         too is extracted here, so that its document is what extraction gives, whatever
         killed a worker."""
+        from concurrent.futures.process import BrokenProcessPool
+
         self._broken = True
         results: list[Result] = []
         for record in records:
