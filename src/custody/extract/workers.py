@@ -149,7 +149,8 @@ def _job(root: str, record: dict[str, Any]) -> Result:
     return None if doc is None else ("document", document_entry(doc), doc.to_json())
 
 
-def _jobs(root: str, records: list[dict[str, Any]]) -> list[Result]:
+def extract_batch(root: str, records: list[dict[str, Any]]) -> list[Result]:
+    """Records extracted one after another: a pool worker's and the warm worker's job."""
     faults.after("extract.worker-batch")  # (a test's stand-in for the OOM killer)
     return [_job(root, record) for record in records]
 
@@ -161,9 +162,25 @@ class DocumentStore(Protocol):
     def add_image(self, image: dict[str, Any]) -> None: ...
 
 
+class Warm(Protocol):
+    """What the extractor asks of a worker made ready beside the crawl (warm.py)."""
+
+    def accepts(self) -> bool: ...
+
+    def put(self, root: str, record: dict[str, Any]) -> None: ...
+
+    def take(self) -> tuple[list[Result], list[tuple[str, dict[str, Any]]]]: ...
+
+    def close(self) -> None: ...
+
+
 class Extractor:
-    def __init__(self, root: Path, workers: int | None = None) -> None:
+    def __init__(self, root: Path, workers: int | None = None,
+                 warm: Warm | None = None) -> None:
+        """``warm``: a worker made ready beside the crawl (warm.py), which extracts the
+        first documents as they are stored, where they would be extracted here."""
         self.root = root
+        self.warm = warm
         # one core stays with the crawl itself (fetching, writing the WARC, the frontier)
         self.workers = workers or max(1, (os.cpu_count() or 1) - 1)
         self._pool: ProcessPoolExecutor | None = None
@@ -180,6 +197,10 @@ class Extractor:
 
     def submit(self, record: dict[str, Any]) -> None:
         self._submitted += 1
+        if self._pool is None and self.warm is not None and self._submitted <= INLINE \
+                and self.warm.accepts():
+            self.warm.put(str(self.root), record)
+            return
         if self._pool is None:
             self._inline.append(record)
             if self._submitted <= INLINE:
@@ -220,10 +241,10 @@ class Extractor:
         for start in range(0, len(self._batch), BATCH):
             records = self._batch[start:start + BATCH]
             try:
-                future = self._pool_now().submit(_jobs, str(self.root), records)
+                future = self._pool_now().submit(extract_batch, str(self.root), records)
             except BrokenProcessPool:  # a worker died since the last look: a new pool
                 self._broken = True
-                future = self._pool_now().submit(_jobs, str(self.root), records)
+                future = self._pool_now().submit(extract_batch, str(self.root), records)
             self._sent[future] = records
             self._waiting += len(records)
             future.add_done_callback(self._done.put)
@@ -231,6 +252,8 @@ class Extractor:
 
     def poll(self, store: DocumentStore) -> None:
         """Store what is done; wait only when too much is waiting."""
+        if self._pool is not None:  # a crawl: the pool has taken over from the warm worker
+            self._settle_warm(store)
         while self._sent:
             try:
                 future = self._done.get(block=self._waiting > MAX_PENDING)
@@ -241,6 +264,7 @@ class Extractor:
             self._send()  # a crawl slower than extraction: do not keep a worker waiting
 
     def drain(self, store: DocumentStore) -> None:
+        self._settle_warm(store)
         # a capture of a few documents is extracted here, at the end: starting workers
         # would take longer than the extraction itself
         for record in self._inline:
@@ -253,6 +277,19 @@ class Extractor:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+
+    def _settle_warm(self, store: DocumentStore) -> None:
+        """What the warm worker extracted, stored; then it is ended (its models would
+        stay in memory beside the pool's for the rest of a crawl)."""
+        if self.warm is None:
+            return
+        done, left = self.warm.take()
+        self.warm.close()
+        self.warm = None
+        for result in done:
+            self._store(store, result)
+        for root, record in left:  # the warm worker died: here, as it would have been
+            self._store(store, _job(root, record))
 
     def _take(self, store: DocumentStore, future: Future[list[Result]]) -> None:
         from concurrent.futures.process import BrokenProcessPool
@@ -277,7 +314,8 @@ class Extractor:
         results: list[Result] = []
         for record in records:
             try:
-                results += self._pool_now().submit(_jobs, str(self.root), [record]).result()
+                results += self._pool_now().submit(extract_batch, str(self.root),
+                                                   [record]).result()
             except BrokenProcessPool:
                 self._broken = True
                 results.append(_job(str(self.root), record))
