@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..capture.rules import SCOPES
+from ..capture.settings import MAX_URLS
 from ..core.errors import CustodyError, ExitCode, UsageError
-from ..queue.envelope import MAX_URLS
 from .common import (
     RegexType,
     SizeType,
@@ -228,8 +228,7 @@ def _enqueue(root: str | None, queue_url: str, seeds: list[str], batch: int, res
 
 
 def _settings(options: dict[str, Any], tsa: list[str]) -> Any:
-    from ..browser.behaviors import parse as parse_behaviors
-    from ..capture.settings import Settings
+    from ..capture.settings import Settings, parse_behaviors
 
     settings = Settings(
         requisites=not options["no_requisites"], timeout=options["timeout"],
