@@ -112,8 +112,12 @@ def main() -> int:
         by_language = {lang: statistics.median(
             [t for t, p in zip(samples, pages, strict=True)
              if PAGE_LANGUAGE[p % len(PAGE_LANGUAGE)] == lang]) for lang in languages}
+        # each run against the first version's run beside it: steadier while others'
+        # work comes and goes
+        paired = statistics.median(t / f for t, f in zip(samples, times[0], strict=True))
         print(f"{source}: median {middle * 1000:.0f} ms  (min {min(samples) * 1000:.0f}, "
-              f"max {max(samples) * 1000:.0f})  ratio {middle / first:.2f}  by language: "
+              f"max {max(samples) * 1000:.0f})  ratio {middle / first:.2f}  paired ratio "
+              f"{paired:.2f}  by language: "
               + ", ".join(f"{lang} {t * 1000:.0f}" for lang, t in by_language.items()))
     return 0
 

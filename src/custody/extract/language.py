@@ -89,14 +89,14 @@ def load_models(script: str, *, unless: Callable[[], bool] | None = None) -> Non
     is unchanged; only when they are read is. Models a text of the script turns out not
     to need (lingua's rules may leave fewer candidates) are read for nothing.
 
-    ``unless``: asked between groups of a few models; when it says so, the rest are left
+    ``unless``: asked between pairs of models; when it says so, the rest are left
     to be read when needed (a warm worker stops reading ahead when a job comes)."""
     if script in _loaded:
         return
     from lingua import LanguageDetectorBuilder
 
     codes = _MODELS_BY_SCRIPT.get(script, ())
-    step = max(1, len(codes)) if unless is None else 4
+    step = max(1, len(codes)) if unless is None else 2
     for start in range(0, len(codes), step):
         if unless is not None and unless():
             return

@@ -47,6 +47,10 @@ class WarmWorker:
             return None
         import socket
 
+        import lxml.html  # noqa: F401  (the command parses its pages' links with it too)
+
+        from . import workers  # noqa: F401  (imported once for both: the command needs it)
+
         here, there = (_Channel(end) for end in socket.socketpair())
         parent = os.getpid()
         try:
