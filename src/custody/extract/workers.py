@@ -2,9 +2,10 @@
 
 Each job names a response record; the worker reads the payload back from the WARC
 file (never the live bytes) and returns the document. Small captures are
-extracted in-process, which is quicker than starting workers; past a handful of
-documents a process pool takes over, so that extraction keeps up with fetching
-without holding the crawl's loop. Jobs go to the pool in batches while its workers
+extracted in-process, which is quicker than starting workers, or by the warm worker
+that `custody archive` forks as it starts (warm.py); past a handful of documents a
+process pool takes over, so that extraction keeps up with fetching without holding
+the crawl's loop. Jobs go to the pool in batches while its workers
 are busy, one at a time when one may be idle, and the crawl collects only those done.
 """
 
