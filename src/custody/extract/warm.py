@@ -9,9 +9,9 @@ imports, fetching and WARC writing, and then extracts the documents it is sent.
 
 What it returns is what extraction in the capture's process gives: it runs the same job
 (workers.extract_batch: the payload read back from the WARC file, the same trafilatura,
-the same lingua detector), and it reads the WARC and writes nothing. Whatever goes wrong with it
-(it dies, it is killed, it cannot be forked), the documents it did not return are
-extracted in the capture's process, as before.
+the same lingua detector), and it reads the WARC and writes nothing. Whatever goes
+wrong with it (it dies, it is killed, it cannot be forked), the documents it did not
+return are extracted in the capture's process, as before.
 
 It is forked, not spawned, so that it starts at once with what the command has imported,
 and so only from a process running a single thread that has not loaded lingua (whose
