@@ -29,7 +29,6 @@ written again with the patterns that import used.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import marshal
 import os
@@ -203,14 +202,8 @@ def _node(flat: tuple[Any, ...], kind: type) -> Any:
 @contextmanager
 def _compiled_patterns() -> Iterator[None]:
     """While the block runs, re.compile's programs come from the cache (see above)."""
-    import re
-
-    try:
-        import _sre  # type: ignore[import-not-found]  # (no stubs: the regex engine itself)
-        from re import _compiler, _parser  # type: ignore[attr-defined]
-    except ImportError:  # a Python laid out otherwise: patterns compiled as usual
-        yield
-        return
+    import _sre  # type: ignore[import-not-found]  # (no stubs: the regex engine itself)
+    from re import _compiler, _parser  # type: ignore[attr-defined]
 
     name = f"regex-{sys.hexversion:x}-{_sre.MAGIC}-{_sre.CODESIZE}.marshal"
     known: dict[Any, Any] = {}
@@ -239,26 +232,15 @@ def _compiled_patterns() -> Iterator[None]:
             except (TypeError, ValueError, RuntimeError, OverflowError):
                 pass  # not a program this Python takes: compiled as usual
         missed[0] += 1
-        try:
-            program = _program(pattern, flags)
-            made = _sre.compile(pattern, *program)
-        except re.error:
-            raise
-        except Exception:  # another Python's compiler inside: compiled as re does it
-            return compile_(pattern, flags)
-        used[key] = program
-        return made
-
-    def _program(pattern: Any, flags: int) -> tuple[Any, ...]:
-        """What re's compiler hands _sre for a pattern (re/_compiler.py, compile())."""
         parsed = _parser.parse(pattern, flags)
         groupindex = {str(k): int(v) for k, v in parsed.state.groupdict.items()}
         indexgroup: list[str | None] = [None] * parsed.state.groups
         for group, index in groupindex.items():
             indexgroup[index] = group
-        return (int(flags | parsed.state.flags),
-                [int(c) for c in _compiler._code(parsed, flags)],
-                int(parsed.state.groups - 1), groupindex, tuple(indexgroup))
+        used[key] = program = (int(flags | parsed.state.flags),
+                               [int(c) for c in _compiler._code(parsed, flags)],
+                               int(parsed.state.groups - 1), groupindex, tuple(indexgroup))
+        return _sre.compile(pattern, *program)
 
     _compiler.compile = compiled
     try:
@@ -268,5 +250,4 @@ def _compiled_patterns() -> Iterator[None]:
     # written again when many were missing (the libraries changed); not for the few a
     # library makes anew in each process (babel joins a set's words into one)
     if missed[0] > len(used) // 10:
-        with contextlib.suppress(ValueError):  # (a value marshal cannot keep: no cache)
-            write(name, marshal.dumps(used))
+        write(name, marshal.dumps(used))
