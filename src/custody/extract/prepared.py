@@ -17,14 +17,6 @@ need themselves, as before.
 
 trafilatura imports py3langid (and numpy with it) when it is installed, only to filter
 pages by a target language, which custody never asks for; it is kept out of that import.
-
-Its import compiles some 240 regular expressions (its own, courlan's, htmldate's): 40 ms
-of its 110. While it imports, the compiler's output for each (the program ``re`` hands
-to ``_sre``, which depends on the pattern, its flags and the Python that compiled it
-alone) is read from a cache named for that Python, and the patterns are made by
-``_sre.compile`` from it as ``re`` makes them: equal Pattern objects (same pattern,
-flags and program). A pattern not in the cache is compiled as usual, and the cache is
-written again with the patterns that import used.
 """
 
 from __future__ import annotations
@@ -33,8 +25,7 @@ import hashlib
 import marshal
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import cache
 from importlib.metadata import version
 from pathlib import Path
@@ -62,9 +53,8 @@ def trafilatura() -> ModuleType:
     if blocked:
         sys.modules["py3langid"] = None  # type: ignore[assignment]  # import raises
     try:
-        with _compiled_patterns():
-            import trafilatura as module
-            import trafilatura.external
+        import trafilatura as module
+        import trafilatura.external
     finally:
         if blocked:
             del sys.modules["py3langid"]
@@ -197,57 +187,3 @@ def _node(flat: tuple[Any, ...], kind: type) -> Any:
     if children is not None:
         node.children = {str(part): _node(child, kind) for part, child in children.items()}
     return node
-
-
-@contextmanager
-def _compiled_patterns() -> Iterator[None]:
-    """While the block runs, re.compile's programs come from the cache (see above)."""
-    import _sre  # type: ignore[import-not-found]  # (no stubs: the regex engine itself)
-    from re import _compiler, _parser  # type: ignore[attr-defined]
-
-    name = f"regex-{sys.hexversion:x}-{_sre.MAGIC}-{_sre.CODESIZE}.marshal"
-    known: dict[Any, Any] = {}
-    payload = read(name)
-    if payload is not None:
-        try:
-            known = marshal.loads(payload)
-        except (ValueError, TypeError, EOFError):
-            known = {}
-        if not isinstance(known, dict):
-            known = {}
-    used: dict[Any, Any] = {}
-    missed = [0]
-    compile_ = _compiler.compile
-
-    def compiled(pattern: Any, flags: int = 0) -> Any:
-        if not isinstance(pattern, str | bytes) or flags & _compiler.SRE_FLAG_DEBUG:
-            return compile_(pattern, flags)
-        key = (pattern, int(flags))
-        program = known.get(key)
-        if program is not None:
-            try:
-                made = _sre.compile(pattern, *program)
-                used[key] = program
-                return made
-            except (TypeError, ValueError, RuntimeError, OverflowError):
-                pass  # not a program this Python takes: compiled as usual
-        missed[0] += 1
-        parsed = _parser.parse(pattern, flags)
-        groupindex = {str(k): int(v) for k, v in parsed.state.groupdict.items()}
-        indexgroup: list[str | None] = [None] * parsed.state.groups
-        for group, index in groupindex.items():
-            indexgroup[index] = group
-        used[key] = program = (int(flags | parsed.state.flags),
-                               [int(c) for c in _compiler._code(parsed, flags)],
-                               int(parsed.state.groups - 1), groupindex, tuple(indexgroup))
-        return _sre.compile(pattern, *program)
-
-    _compiler.compile = compiled
-    try:
-        yield
-    finally:
-        _compiler.compile = compile_
-    # written again when many were missing (the libraries changed); not for the few a
-    # library makes anew in each process (babel joins a set's words into one)
-    if missed[0] > len(used) // 10:
-        write(name, marshal.dumps(used))
