@@ -289,6 +289,25 @@ def test_the_manifest_names_the_library_versions_that_made_it(custody: Custody,
         assert libraries[name] == version(name), name
 
 
+def test_the_library_list_is_what_importlib_metadata_gives() -> None:
+    """collector.libraries reads custody's requirements and the installed versions from
+    the path's dist-info folders itself; importlib.metadata gives the same."""
+    import re
+    from importlib.metadata import PackageNotFoundError, requires, version
+
+    from custody.seal.collector import libraries
+
+    expected = {}
+    for requirement in requires("custody") or []:
+        name = re.match(r"[A-Za-z0-9._-]+", requirement)
+        if name is not None and "extra ==" not in requirement:
+            try:
+                expected[name.group(0).lower()] = version(name.group(0))
+            except PackageNotFoundError:
+                continue
+    assert libraries() == dict(sorted(expected.items()))
+
+
 def test_every_stemmer_search_names_is_installed() -> None:
     import Stemmer
 

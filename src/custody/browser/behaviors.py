@@ -79,26 +79,6 @@ class Behaved:
                 "messages": self.messages, "error": self.error}
 
 
-def parse(value: str) -> list[str]:
-    """``--behaviors``: "default", "all", "none", or some of KINDS joined by commas; in
-    KINDS' order."""
-    words = [w.strip().lower() for w in value.split(",") if w.strip()]
-    if not words:
-        raise UsageError("--behaviors: default, all, none, or some of "
-                         f"{', '.join(KINDS)} joined by commas")
-    if words == ["default"]:
-        return list(DEFAULT)
-    if words == ["all"]:
-        return list(KINDS)
-    if words == ["none"]:
-        return []
-    unknown = [w for w in words if w not in KINDS]
-    if unknown:
-        raise UsageError(f"--behaviors {unknown[0]!r}: all, none, or some of "
-                         f"{', '.join(KINDS)} joined by commas")
-    return [kind for kind in KINDS if kind in words]
-
-
 def script_path() -> Path:
     named = os.environ.get("CUSTODY_BEHAVIORS")
     return Path(named) if named else Path(sys.prefix) / "tools" / "behaviors" / "behaviors.js"

@@ -3,14 +3,17 @@ archived like any response, and asked before each followed link."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-from urllib.robotparser import RobotFileParser
 
 from ..core.fields import byte_count
 from ..warc.payload import decode, split_head
 from .fetch import Fetcher
 from .sink import Sink
 from .state import Target
+
+if TYPE_CHECKING:  # imported when robots.txt is read (urllib.request with it: 8 ms)
+    from urllib.robotparser import RobotFileParser
 
 
 class Robots:
@@ -41,6 +44,8 @@ class Robots:
                 return None
             head = split_head(raw)
             body = decode(head[2], head[1], 1 << 20).body() if head is not None else b""
+            from urllib.robotparser import RobotFileParser
+
             parser = RobotFileParser()
             parser.parse(_parsable(body.decode("utf-8", errors="replace").splitlines()))
             parser.modified()  # parse() alone leaves it thinking nothing was read

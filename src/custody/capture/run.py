@@ -29,7 +29,7 @@ from ..core.archive import Archive
 from ..core.atomic import write_atomic
 from ..core.capture_ids import new_capture_id
 from ..core.errors import NotFound, UsageError
-from ..extract.workers import Extractor
+from ..extract.workers import Extractor, Warm
 from ..seal import journal
 from ..seal.collector import collector_of, iso
 from .completion import Result, catch_up, complete, crawls_dir, open_series
@@ -60,14 +60,16 @@ def start(archive: Archive, seeds: list[str], *, key: Ed25519PrivateKey, setting
           on_progress: Callable[[Stats, int], None] | None = None,
           open_visitor: OpenVisitor | None = None,
           open_media: OpenMedia | None = None, job: str | None = None,
-          gate: Any = None, logins: list[list[str]] | None = None) -> Result:
+          gate: Any = None, logins: list[list[str]] | None = None,
+          warm: Warm | None = None) -> Result:
     """Capture the seeds (and what the settings say to follow) as one sealed capture.
 
     A queue worker gives its ``job`` (written to ``.custody/jobs/JOB.json`` with the
     capture id before anything is fetched, and into the manifest) and the ``gate`` that
     keeps each host's politeness across all workers; it completes interrupted seals
     itself, job by job, so none is recovered here. ``logins``: (origin, user, password)
-    that seeds carried, kept only in the crawl's private state (core.cookies)."""
+    that seeds carried, kept only in the crawl's private state (core.cookies). ``warm``:
+    a worker that readied extraction beside the start (extract.warm)."""
     if not settings.user_agent:  # one agent for the crawler, the browser and yt-dlp
         from ..core.user_agent import browser_user_agent
 
@@ -99,7 +101,7 @@ def start(archive: Archive, seeds: list[str], *, key: Ed25519PrivateKey, setting
             shutil.rmtree(folder, ignore_errors=True)  # it never began: nothing to keep
             raise
         result = _run(archive, state, key, collector, on_progress, open_visitor, open_media,
-                      gate)
+                      gate, warm)
         result.notes[:0] = [n for r in recovered for n in r.notes[:1]]
         return result
 
@@ -143,7 +145,7 @@ def read_job_marker(archive: Archive, job: str, *, done: bool = False) -> dict[s
 def resume(archive: Archive, *, key: Ed25519PrivateKey,
            on_progress: Callable[[Stats, int], None] | None = None,
            open_visitor: OpenVisitor | None = None,
-           open_media: OpenMedia | None = None) -> Result:
+           open_media: OpenMedia | None = None, warm: Warm | None = None) -> Result:
     """Continue the newest interrupted crawl without fetching again what it already has;
     a crawl whose sealing was interrupted is sealed."""
     with archive.lock():
@@ -166,7 +168,7 @@ def resume(archive: Archive, *, key: Ed25519PrivateKey,
             state.set_meta("stopped", None)
         state.commit()
         result = _run(archive, state, key, collector, on_progress, open_visitor, open_media,
-                      None)
+                      None, warm)
         result.notes[:0] = [n for r in recovered for n in r.notes[:1]]
         return result
 
@@ -192,12 +194,12 @@ def _resumable(archive: Archive) -> CrawlState | None:
 def _run(archive: Archive, state: CrawlState, key: Ed25519PrivateKey, collector: dict[str, Any],
          on_progress: Callable[[Stats, int], None] | None,
          open_visitor: OpenVisitor | None, open_media: OpenMedia | None,
-         gate: Any) -> Result:
+         gate: Any, warm: Warm | None = None) -> Result:
     settings = Settings.from_json(state.meta("settings"))
     seeds: list[str] = state.meta("seeds")
     series = open_series(archive, state, collector)
     guard = AddressGuard({(Target(s, s, "seed").host) for s in seeds}, settings.allow_private)
-    extractor = Extractor(archive.root)
+    extractor = Extractor(archive.root, warm=warm)
     catch_up(extractor, state)
     jar = cookie_jar.load(settings.cookies, settings.browser_profile, state.meta("logins"))
     redactor = None

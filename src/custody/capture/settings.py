@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..core.errors import UsageError
 from .rules import Rules
 
 BEHAVIORS = ("autoscroll", "autoplay", "autofetch", "autoclick", "site")  # behaviors.KINDS
 DEFAULT_BEHAVIORS = ("autoscroll", "autoplay", "autofetch", "site")  # autoclick when asked
+MAX_URLS = 10_000  # URLs a queued job may hold (`--batch`'s most; queue/envelope.py)
 
 
 @dataclass
@@ -68,3 +70,24 @@ class Settings:
             concurrency=self.concurrency, delay=self.delay, retries=self.retries,
             respect_robots=self.respect_robots,
         )
+
+
+def parse_behaviors(value: str) -> list[str]:
+    """``--behaviors``: "default", "all", "none", or some of BEHAVIORS joined by commas; in
+    their order. Here, not in browser/, so that a capture without a browser imports none
+    of it."""
+    words = [w.strip().lower() for w in value.split(",") if w.strip()]
+    if not words:
+        raise UsageError("--behaviors: default, all, none, or some of "
+                         f"{', '.join(BEHAVIORS)} joined by commas")
+    if words == ["default"]:
+        return list(DEFAULT_BEHAVIORS)
+    if words == ["all"]:
+        return list(BEHAVIORS)
+    if words == ["none"]:
+        return []
+    unknown = [w for w in words if w not in BEHAVIORS]
+    if unknown:
+        raise UsageError(f"--behaviors {unknown[0]!r}: all, none, or some of "
+                         f"{', '.join(BEHAVIORS)} joined by commas")
+    return [kind for kind in BEHAVIORS if kind in words]

@@ -61,6 +61,18 @@ class CustodyGroup(click.Group):
         command = getattr(importlib.import_module(f"{__name__}.{module}"), name)
         return command if isinstance(command, click.Command) else None
 
+    def main(self, args: Any = None, *rest: Any, **options: Any) -> Any:
+        if args is None:  # the command line of a process of its own (not a test's call)
+            import atexit
+            import gc
+
+            # At exit the interpreter's collector walks every object the process holds
+            # (its modules' among them): some 35 ms of a one-page `archive`. Frozen,
+            # they are still freed as their references go, only not searched for
+            # cycles; what a command writes is closed and synced before it returns.
+            atexit.register(gc.freeze)
+        return super().main(args, *rest, **options)
+
     def invoke(self, ctx: click.Context) -> Any:
         _terminate_as_interrupt()
         try:

@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..capture.rules import SCOPES
+from ..capture.settings import MAX_URLS
 from ..core.errors import CustodyError, ExitCode, UsageError
-from ..queue.envelope import MAX_URLS
 from .common import (
     RegexType,
     SizeType,
@@ -26,6 +27,9 @@ from .common import (
     signing_key,
 )
 from .seeds import read_seeds
+
+if TYPE_CHECKING:
+    from ..extract.warm import WarmWorker
 
 # -- archive -------------------------------------------------------------------------------------
 
@@ -125,10 +129,6 @@ def archive(root: str | None, urls: tuple[str, ...], from_file: str | None, resu
     custody archive --resume
     custody archive --queue redis://queue.example:6379/0 --from urls.txt
     """
-    from ..capture import run as capture
-    from ..core.archive import Archive
-    from ..seal.trust import check_signing_key
-
     seeds, logins = read_seeds(urls, from_file)
     if resume and seeds:
         raise UsageError("--resume continues the last crawl; give no URLs with it")
@@ -139,6 +139,21 @@ def archive(root: str | None, urls: tuple[str, ...], from_file: str | None, resu
     if queue_url is not None:
         _enqueue(root, queue_url, seeds, batch, resume, as_json, options)
         return
+    from ..extract.warm import WarmWorker
+
+    # extraction made ready on another core while the capture is set up and fetches
+    warm = WarmWorker.fork()
+    with warm or nullcontext():
+        _capture(root, seeds, logins, resume, quiet, as_json, options, warm)
+
+
+def _capture(root: str | None, seeds: list[str], logins: list[list[str]], resume: bool,
+             quiet: bool, as_json: bool, options: dict[str, Any],
+             warm: WarmWorker | None) -> None:
+    from ..capture import run as capture
+    from ..core.archive import Archive
+    from ..seal.trust import check_signing_key
+
     arch = Archive.open(root)
     key_obj = signing_key(arch)
     check_signing_key(arch, key_obj.public_key())
@@ -158,11 +173,12 @@ def archive(root: str | None, urls: tuple[str, ...], from_file: str | None, resu
     with _progress(show_progress) as on_progress:
         if settings is None:
             result = capture.resume(arch, key=key_obj, on_progress=on_progress,
-                                    open_visitor=open_browser, open_media=open_media)
+                                    open_visitor=open_browser, open_media=open_media,
+                                    warm=warm)
         else:
             result = capture.start(arch, seeds, key=key_obj, settings=settings,
                                    on_progress=on_progress, open_visitor=open_browser,
-                                   open_media=open_media, logins=logins)
+                                   open_media=open_media, logins=logins, warm=warm)
     _report_capture(arch, result, as_json)
 
 
@@ -212,8 +228,7 @@ def _enqueue(root: str | None, queue_url: str, seeds: list[str], batch: int, res
 
 
 def _settings(options: dict[str, Any], tsa: list[str]) -> Any:
-    from ..browser.behaviors import parse as parse_behaviors
-    from ..capture.settings import Settings
+    from ..capture.settings import Settings, parse_behaviors
 
     settings = Settings(
         requisites=not options["no_requisites"], timeout=options["timeout"],

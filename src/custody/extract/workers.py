@@ -2,23 +2,19 @@
 
 Each job names a response record; the worker reads the payload back from the WARC
 file (never the live bytes) and returns the document. Small captures are
-extracted in-process, which is quicker than starting workers; past a handful of
-documents a process pool takes over, so that extraction keeps up with fetching
-without holding the crawl's loop. Jobs go to the pool in batches while its workers
+extracted in-process, which is quicker than starting workers, or by the warm worker
+that `custody archive` forks as it starts (warm.py); past a handful of documents a
+process pool takes over, so that extraction keeps up with fetching without holding
+the crawl's loop. Jobs go to the pool in batches while its workers
 are busy, one at a time when one may be idle, and the crawl collects only those done.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import queue
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, Protocol
-
-import lxml.html
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..core import faults
 from ..core.processes import die_with_parent
@@ -27,6 +23,9 @@ from ..warc.records import partial_path
 from . import content as extract
 from .sealed import SEALED_METADATA
 from .sources import MEDIA_FILE, MEDIA_INFO, POST, RENDERED
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
 
 # Decoded (de-chunked, decompressed) bytes read back from a response for extraction or
 # links. A larger body -- a gzip bomb, or a huge page -- is stored as sent, never inflated
@@ -46,6 +45,8 @@ def open_shadow_roots(html: bytes) -> bytes:
     """What a shadow root shows is the page's text too: the DOM's ``<template
     shadowrootmode>`` elements, which extraction would skip as inert, become plain
     elements. Only the copy given to extraction changes; the record stays as rendered."""
+    import lxml.html
+
     tree = lxml.html.fromstring(html)
     for template in tree.iter("template"):
         if template.get("shadowrootmode") is not None:
@@ -149,7 +150,8 @@ def _job(root: str, record: dict[str, Any]) -> Result:
     return None if doc is None else ("document", document_entry(doc), doc.to_json())
 
 
-def _jobs(root: str, records: list[dict[str, Any]]) -> list[Result]:
+def extract_batch(root: str, records: list[dict[str, Any]]) -> list[Result]:
+    """Records extracted one after another: a pool worker's and the warm worker's job."""
     faults.after("extract.worker-batch")  # (a test's stand-in for the OOM killer)
     return [_job(root, record) for record in records]
 
@@ -161,9 +163,25 @@ class DocumentStore(Protocol):
     def add_image(self, image: dict[str, Any]) -> None: ...
 
 
+class Warm(Protocol):
+    """What the extractor asks of a worker made ready beside the crawl (warm.py)."""
+
+    def accepts(self) -> bool: ...
+
+    def put(self, root: str, record: dict[str, Any]) -> None: ...
+
+    def take(self) -> tuple[list[Result], list[tuple[str, dict[str, Any]]]]: ...
+
+    def close(self) -> None: ...
+
+
 class Extractor:
-    def __init__(self, root: Path, workers: int | None = None) -> None:
+    def __init__(self, root: Path, workers: int | None = None,
+                 warm: Warm | None = None) -> None:
+        """``warm``: a worker made ready beside the crawl (warm.py), which extracts the
+        first documents as they are stored, where they would be extracted here."""
         self.root = root
+        self.warm = warm
         # one core stays with the crawl itself (fetching, writing the WARC, the frontier)
         self.workers = workers or max(1, (os.cpu_count() or 1) - 1)
         self._pool: ProcessPoolExecutor | None = None
@@ -180,6 +198,10 @@ class Extractor:
 
     def submit(self, record: dict[str, Any]) -> None:
         self._submitted += 1
+        if self._pool is None and self.warm is not None and self._submitted <= INLINE \
+                and self.warm.accepts():
+            self.warm.put(str(self.root), record)
+            return
         if self._pool is None:
             self._inline.append(record)
             if self._submitted <= INLINE:
@@ -192,6 +214,10 @@ class Extractor:
             self._send()
 
     def _start(self) -> ProcessPoolExecutor:
+        # imported here: a capture of a few pages, extracted in-process, needs none of it
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         # spawn, not fork: the crawl runs threads, and a forked copy of their locks hangs
         context = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(self.workers, mp_context=context,
@@ -211,9 +237,15 @@ class Extractor:
         return len(self._sent) - self._done.qsize() < self.workers
 
     def _send(self) -> None:
+        from concurrent.futures.process import BrokenProcessPool
+
         for start in range(0, len(self._batch), BATCH):
             records = self._batch[start:start + BATCH]
-            future = self._pool_now().submit(_jobs, str(self.root), records)
+            try:
+                future = self._pool_now().submit(extract_batch, str(self.root), records)
+            except BrokenProcessPool:  # a worker died since the last look: a new pool
+                self._broken = True
+                future = self._pool_now().submit(extract_batch, str(self.root), records)
             self._sent[future] = records
             self._waiting += len(records)
             future.add_done_callback(self._done.put)
@@ -221,6 +253,8 @@ class Extractor:
 
     def poll(self, store: DocumentStore) -> None:
         """Store what is done; wait only when too much is waiting."""
+        if self._pool is not None:  # a crawl: the pool has taken over from the warm worker
+            self._settle_warm(store)
         while self._sent:
             try:
                 future = self._done.get(block=self._waiting > MAX_PENDING)
@@ -231,6 +265,7 @@ class Extractor:
             self._send()  # a crawl slower than extraction: do not keep a worker waiting
 
     def drain(self, store: DocumentStore) -> None:
+        self._settle_warm(store)
         # a capture of a few documents is extracted here, at the end: starting workers
         # would take longer than the extraction itself
         for record in self._inline:
@@ -244,7 +279,22 @@ class Extractor:
             self._pool.shutdown()
             self._pool = None
 
+    def _settle_warm(self, store: DocumentStore) -> None:
+        """What the warm worker extracted, stored; then it is ended (its models would
+        stay in memory beside the pool's for the rest of a crawl)."""
+        if self.warm is None:
+            return
+        done, left = self.warm.take()
+        self.warm.close()
+        self.warm = None
+        for result in done:
+            self._store(store, result)
+        for root, record in left:  # the warm worker died: here, as it would have been
+            self._store(store, _job(root, record))
+
     def _take(self, store: DocumentStore, future: Future[list[Result]]) -> None:
+        from concurrent.futures.process import BrokenProcessPool
+
         records = self._sent.pop(future)
         self._waiting -= len(records)
         try:
@@ -259,11 +309,14 @@ class Extractor:
         each is extracted again alone, in a pool started again; one whose worker dies
         too is extracted here, so that its document is what extraction gives, whatever
         killed a worker."""
+        from concurrent.futures.process import BrokenProcessPool
+
         self._broken = True
         results: list[Result] = []
         for record in records:
             try:
-                results += self._pool_now().submit(_jobs, str(self.root), [record]).result()
+                results += self._pool_now().submit(extract_batch, str(self.root),
+                                                   [record]).result()
             except BrokenProcessPool:
                 self._broken = True
                 results.append(_job(str(self.root), record))

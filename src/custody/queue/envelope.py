@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ..capture.settings import MAX_URLS
 from ..core import sshsig
 from ..core.errors import JobRefused
 
 FORMAT = "custody-job/1"
 NAMESPACE = sshsig.JOB_NAMESPACE
-MAX_URLS = 10_000  # `--batch`'s most
 MAX_BYTES = 4 << 20  # a job of 10,000 long URLs is well under it
 _ID = re.compile(r"[0-9a-f]{32}")
 _TIME = "%Y-%m-%dT%H:%M:%SZ"

@@ -1,0 +1,106 @@
+"""The warm worker (extract/warm.py): `custody archive` extracts its first documents in a
+worker forked at its start, and what it seals is what extraction in its own process
+gives, whether the worker lives or dies."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from conftest import Custody
+from custody.extract.workers import document_entry, extract_record, extractable
+from custody.testing.site import SiteServer
+
+CUSTODY = str(Path(sys.executable).with_name("custody"))
+PAGES = ("/en.html", "/fa.html", "/ru.html", "/letter.html", "/signatories.html")
+
+# run in a process of its own, as `custody archive` is: one thread, lingua not loaded
+WARM = """
+import json, os, signal, sys
+from custody.extract.warm import WarmWorker
+from custody.extract.workers import Extractor
+root, records, kill = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3] == "kill"
+warm = WarmWorker.fork()
+assert warm is not None
+stored = []
+class Store:
+    def add_document(self, record_id, entry, document):
+        stored.append(entry)
+    def add_image(self, image):
+        stored.append(image)
+from pathlib import Path
+extractor = Extractor(Path(root), warm=warm)
+for i, record in enumerate(records):
+    extractor.submit(record)
+    if kill and i == 1:  # the worker dies with some done, some sent, some not
+        os.kill(warm.pid, signal.SIGKILL)
+extractor.drain(Store())
+assert extractor.warm is None and warm.pid is None  # ended, and waited for
+print(json.dumps(stored))
+"""
+
+
+def archived(custody: Custody, site: SiteServer) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A capture made by the `custody` command (with its warm worker), and its records
+    that were extracted."""
+    env = dict(os.environ, CUSTODY_ROOT=str(custody.root), CUSTODY_KEY=str(custody.key))
+    done = subprocess.run([CUSTODY, "archive", "--json", "--no-requisites",
+                           *(site.url + p for p in PAGES)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    manifest = custody.manifest(json.loads(done.stdout)["capture_id"])
+    return manifest, [r for r in manifest["records"] if extractable(r)]
+
+
+def in_process(root: Path, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for record in records:
+        doc = extract_record(root, record)
+        assert doc is not None
+        out.append(document_entry(doc))
+    return out
+
+
+def test_what_the_command_seals_is_what_extraction_here_gives(custody: Custody,
+                                                               site: SiteServer) -> None:
+    manifest, records = archived(custody, site)
+    assert len(records) == len(PAGES)
+    assert {d["metadata"]["language"] for d in manifest["documents"]} == {"en", "fa", "ru"}
+    by_record = {d["record_id"]: d for d in manifest["documents"]}
+    assert [by_record[r["record_id"]] for r in records] == in_process(custody.root, records)
+
+
+def run_warm(root: Path, records: list[dict[str, Any]], kill: bool) -> list[dict[str, Any]]:
+    done = subprocess.run([sys.executable, "-c", WARM, str(root), json.dumps(records),
+                           "kill" if kill else "live"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return list(json.loads(done.stdout))
+
+
+def test_the_worker_gives_what_extraction_here_gives_alive_or_killed(
+        custody: Custody, site: SiteServer) -> None:
+    _, records = archived(custody, site)
+    expected = in_process(custody.root, records)
+    assert run_warm(custody.root, records, kill=False) == expected
+    assert run_warm(custody.root, records, kill=True) == expected
+
+
+def test_no_worker_is_forked_beside_threads_or_a_loaded_lingua() -> None:
+    script = """
+import sys, threading
+from custody.extract.warm import WarmWorker
+if sys.argv[1] == "thread":
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
+else:
+    import lingua
+print(WarmWorker.fork() is None)
+"""
+    for case in ("thread", "lingua"):
+        done = subprocess.run([sys.executable, "-c", script, case], capture_output=True,
+                              text=True, timeout=60)
+        assert done.stdout.strip() == "True", done.stderr
