@@ -79,7 +79,16 @@ def main() -> int:
     server = context.Process(target=bench_history._serve, args=(there,), daemon=True)
     server.start()
     url = here.recv()
-    work = Path(tempfile.mkdtemp(prefix="bench-archive-one-"))
+    with tempfile.TemporaryDirectory(prefix="bench-archive-one-") as folder:
+        try:
+            return _measure(Path(folder), sources, languages, url, args)
+        finally:
+            here.close()
+            server.terminate()
+
+
+def _measure(work: Path, sources: list[str], languages: list[str], url: str,
+             args: argparse.Namespace) -> int:
     envs, roots = [], []
     for i, source in enumerate(sources):
         root, key_path = work / f"evidence{i}", work / f"key{i}"
@@ -101,8 +110,6 @@ def main() -> int:
             times[i].append(time.perf_counter() - began)
             if done.returncode != 0:
                 raise SystemExit(f"{source}: exit {done.returncode}: {done.stderr[-2000:]}")
-    here.close()
-    server.terminate()
 
     print(f"`custody archive --no-requisites URL`, one small loopback page ({args.lang}), "
           f"into an archive of {args.captures}+ captures; {args.runs} runs each, interleaved")
