@@ -75,11 +75,12 @@ def capture_of(runner: Custody, page: str) -> str:
 def test_the_list_and_search_show_every_machine_s_captures(team: dict[str, Any],
                                                           served: Served) -> None:
     here, there = team["here"], team["there"]
-    everyone = set(team["ids"]["here"]) | set(team["ids"]["there"])
+    everyone = in_index(team)  # (the fixture's four, and any another test made here)
+    assert set(team["ids"]["here"]) | set(team["ids"]["there"]) <= everyone
     elsewhere = team["ids"]["there"][0]
     client = served.signed_in()
     page = client.get("/captures").text
-    assert shown_ids(page) == everyone and "4 in the shared index" in page
+    assert shown_ids(page) == everyone and f"{len(everyone)} in the shared index" in page
     end = page.index(f"<code>{elsewhere}</code>")
     row = page[page.rindex('<li class="capture">', 0, end):end]
     assert "sealed elsewhere" in row and f'value="{elsewhere}"' not in row  # no case for it
@@ -130,11 +131,15 @@ def postgres_sha(team: dict[str, Any], capture_id: str) -> str:
     return str(json.loads(out.stdout)[0]["manifest_sha256"])
 
 
+def in_index(team: dict[str, Any]) -> set[str]:
+    out = team["here"].ok("query", "--db", team["server"].url, "--json",
+                          "select id from captures").stdout
+    return {row["id"] for row in json.loads(out)}
+
+
 def test_paging_through_the_shared_index_by_key(team: dict[str, Any]) -> None:
     index = SharedIndex(team["server"].url)
-    out = team["here"].ok("query", "--db", team["server"].url, "--json",
-                          "select id from captures").stdout  # (other tests may add some)
-    everyone = sorted((row["id"] for row in json.loads(out)), reverse=True)
+    everyone = sorted(in_index(team), reverse=True)  # (other tests may add some)
     assert len(everyone) >= 4
     try:
         seen, after = [], None
@@ -194,6 +199,12 @@ def test_rows_written_into_the_index_never_pass_for_this_archive_s(
                       "'http://x/', '2030-01-01', 'complete', 'x')", [forged])
         index.execute("INSERT INTO documents (capture_id, url, title, language) VALUES "
                       "(%s, 'http://x/', %s, 'en')", [forged, "T" * 300_000])
+        index.execute("INSERT INTO documents (id, capture_id, url, text) VALUES (900001, %s, "
+                      "NULL, NULL), (900002, %s, 'http://x/2', %s)",
+                      [forged, forged, "quokka \u202eexe.fdp\u202c"])
+        index.execute("INSERT INTO search_index VALUES (900001, 'quokka:1'), "
+                      "(900002, 'quokka:1')")
+        index.execute("INSERT INTO failures (capture_id) VALUES (%s)", [forged])
         client = served.signed_in()
         page = client.get("/captures")
         assert page.status_code == 200, page.text[:500]
@@ -202,6 +213,12 @@ def test_rows_written_into_the_index_never_pass_for_this_archive_s(
         assert "&lt;script&gt;x" not in page.text and "T" * 2001 not in page.text
         hits = client.get("/search", params={"q": "forgedword"}).text
         assert en not in shown_ids(hits)  # the index's claim: this archive has no such text
+        cli = json.loads(here.ok("search", "--db", team["server"].url, "--json",
+                                 "forgedword").stdout)
+        assert en not in {h["capture_id"] for h in cli}  # the command line's search too
+        quokka = client.get("/search", params={"q": "quokka"})  # a NULL URL; an override
+        assert quokka.status_code == 200 and forged in shown_ids(quokka.text)
+        assert "\u202e" not in quokka.text and "\\u202eexe.fdp" in quokka.text
         shown = client.get(f"/captures/{forged}")
         assert shown.status_code == 200 and "T" * 2001 not in shown.text
     finally:
@@ -258,6 +275,11 @@ def test_postgresql_away_is_one_line_and_the_workbench_goes_on(tmp_path: Path,
                            text=True)
     assert wrong.returncode == 2 and "postgresql://" in wrong.stderr
     assert "pw3" not in wrong.stderr
+    torn = subprocess.run([CUSTODY, "serve", "--root", str(runner.root), "--db",
+                           "postgresql://u:pw4@[::1:bad/db"], env=env, capture_output=True,
+                          text=True)
+    assert torn.returncode == 2 and len(torn.stderr.strip().splitlines()) == 1, torn.stderr
+    assert "pw4" not in torn.stderr
     with PostgresServer() as server, \
             serving(runner.root, "--no-replay", "--db", server.url,
                     env={"CUSTODY_KEY": str(runner.key), "CUSTODY_TEST_INDEX_TIMEOUT": "2",

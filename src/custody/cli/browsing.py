@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import click
 
@@ -178,6 +179,13 @@ def search(root: str | None, words: tuple[str, ...], limit: int, site: str | Non
         hits = postgres_search.search(postgres.check_url(db_url), " ".join(words),
                                       limit=limit, filters=filters, timeout=timeout,
                                       window=None if rank_all else WINDOW)
+        windowed = getattr(hits, "windowed", False)
+        here = _archive_db(root)  # what the index says of this archive's captures: its own
+        if here is not None:
+            try:
+                hits = postgres_search.own_hits(here, hits, " ".join(words))
+            finally:
+                here.close()
     else:
         conn = open_readonly(Archive.open(root).db_path)
         if capture_id is not None and conn.execute("SELECT 1 FROM captures WHERE id = ?",
@@ -187,15 +195,19 @@ def search(root: str | None, words: tuple[str, ...], limit: int, site: str | Non
             raise NotFound("no such capture", where=capture_id)
         hits = run_search(conn, " ".join(words), limit=limit, filters=filters,
                           timeout=timeout, window=None if rank_all else WINDOW)
-    if getattr(hits, "windowed", False):
+        windowed = getattr(hits, "windowed", False)
+    if windowed:
         click.echo(f"custody: note: more than {WINDOW:,} documents match; the newest "
                    f"{WINDOW:,} were ranked (add words or a filter, or --rank-all)", err=True)
     if as_json:
-        click.echo(json.dumps(hits, ensure_ascii=False, indent=2))
+        click.echo(json.dumps([{k: v for k, v in h.items() if k != "marked"} for h in hits],
+                              ensure_ascii=False, indent=2))
         return
     for hit in hits:
         click.echo(f"{hit['captured_at']}  {hit['capture_id']}  {for_terminal(hit['url'])}"
-                   + ("  (imported)" if hit["imported"] else ""))
+                   + ("  (imported)" if hit["imported"] else "")
+                   + ("  (sealed elsewhere: only the index says so)" if hit.get("elsewhere")
+                      else ""))
         click.echo(f"    {for_terminal(hit['title'] or '')}")
         click.echo(f"    {for_terminal(hit['snippet'])}")
     if not hits:
@@ -276,3 +288,16 @@ def show(root: str | None, capture_id: str, no_check: bool, as_json: bool) -> No
         click.echo(f"failed    {for_terminal(fail['url'])}: {fail['kind']}: "
                    f"{for_terminal(fail['reason'])}")
 
+
+
+def _archive_db(root: str | None) -> Any:
+    """This archive's custody.db, read-only; None where there is no archive or no index."""
+    from ..core.archive import Archive
+    from ..core.errors import CustodyError
+    from ..index.query import open_readonly
+
+    try:
+        archive = Archive.open(root)
+    except CustodyError:
+        return None
+    return open_readonly(archive.db_path) if archive.db_path.exists() else None

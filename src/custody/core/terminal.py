@@ -24,3 +24,11 @@ def for_terminal(text: str) -> str:
         return text
     return "".join(ascii(ch)[1:-1] if unicodedata.category(ch) in _ESCAPED or
                    ch in BIDI_CONTROLS else ch for ch in text)
+
+
+def bidi_escaped(text: str) -> str:
+    """Only the bidirectional overrides, embeddings and isolates escaped (``\\u202e``):
+    for running text shown in a page, whose line breaks are its own."""
+    if not any(ch in BIDI_CONTROLS for ch in text):
+        return text
+    return "".join(ascii(ch)[1:-1] if ch in BIDI_CONTROLS else ch for ch in text)

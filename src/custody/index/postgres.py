@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -88,7 +90,11 @@ CAPTURE_COLUMNS = _TABLES["captures"]
 
 
 def check_url(url: str) -> str:
-    if urlsplit(url).scheme not in ("postgresql", "postgres"):
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:  # (an IPv6 address not closed, and the like)
+        scheme = ""
+    if scheme not in ("postgresql", "postgres"):
         raise UsageError("--db is a postgresql:// URL, like postgresql://HOST/DBNAME",
                          where=shown(url))
     return url
@@ -99,14 +105,12 @@ _SECRET = re.compile(r"((?:^|[?&\s])(?:ssl)?password=)('[^']*'|[^&\s]*)", re.IGN
 
 def shown(url: str) -> str:
     """The URL as it may be printed and shown: a password in it (user:PASSWORD@, or a
-    password= or sslpassword= parameter, or a keyword DSN's) as ***."""
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    if password:
-        url = url.replace(f":{password}@", ":***@", 1)
-    return _SECRET.sub(r"\1***", url)
+    password= or sslpassword= parameter, or a keyword DSN's) as ***, whether or not the
+    rest of it parses."""
+    return _SECRET.sub(r"\1***", _USERINFO.sub(r"\1***@", url))
+
+
+_USERINFO = re.compile(r"(://[^/@\s:]*:)[^@\s]*@")
 
 
 def connect(url: str) -> Any:
@@ -202,7 +206,8 @@ def _insert(conn: Any, table: str, columns: list[str], rows: Iterable[Any]) -> N
                            [list(r) for r in rows])
 
 
-def sync(conn: Any, local: Any, *, remove: bool = False) -> tuple[int, int]:
+def sync(conn: Any, local: Any, *, remove: bool = False,
+         watchdog: Watchdog | None = None) -> tuple[int, int]:
     """Copy into PostgreSQL the captures of custody.db it lacks; with ``remove``, also
     remove those custody.db does not hold (only right from a folder that holds the
     team's whole archive: the index is shared, and other machines' captures are in it).
@@ -210,6 +215,8 @@ def sync(conn: Any, local: Any, *, remove: bool = False) -> tuple[int, int]:
     here = {row[0] for row in local.execute("SELECT id FROM captures")}
     there = captured(conn)
     for capture_id in sorted(here - there):
+        if watchdog is not None:
+            watchdog.renew(conn)
         publish(conn, local, capture_id)
     gone = sorted(there - here) if remove else []
     if gone:
@@ -254,3 +261,46 @@ def reading(url: str, timeout: float) -> Iterator[Any]:
 def lexeme(word: str) -> str:
     """A word as a quoted lexeme of a tsvector or tsquery literal."""
     return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+class Watchdog:
+    """Cuts a connection's socket once ``seconds`` have passed since it was made (unless
+    stopped before): a statement timeout is PostgreSQL's own, and a server that stopped
+    answering altogether (a frozen machine, a network partition) never sends it, so a
+    read would wait for ever."""
+
+    def __init__(self, seconds: float) -> None:
+        self._timer: threading.Timer | None = None
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+
+    def renew(self, conn: Any) -> None:
+        """``seconds`` more, from now (a long job that goes on answering)."""
+        self.deadline = time.monotonic() + self.seconds
+        self.watch(conn)
+
+    def watch(self, conn: Any, most: float | None = None) -> None:
+        """Watch this connection, until the deadline (or for ``most`` seconds at most)."""
+        self.stop()
+        left = max(0.5, self.deadline - time.monotonic())
+        self._timer = threading.Timer(min(left, most) if most is not None else left,
+                                      _cut, [conn])
+        self._timer.daemon = True
+        self._timer.start()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def _cut(conn: Any) -> None:
+    """Shut the connection's socket down: the read waiting on it ends with an error."""
+    import socket
+
+    with contextlib.suppress(Exception):
+        held = socket.socket(fileno=conn.pgconn.socket)
+        try:
+            held.shutdown(socket.SHUT_RDWR)
+        finally:
+            held.detach()  # (the connection still owns the descriptor)

@@ -16,6 +16,7 @@ slower: the planner walks each span rather than asking the GIN index.)
 from __future__ import annotations
 
 import re
+import sqlite3
 from typing import Any
 
 from .postgres import lexeme, reading
@@ -84,3 +85,37 @@ def search(url: str, words: str, *, limit: int, filters: Any, timeout: float,
     with reading(url, timeout) as conn:
         rows = search_rows(conn, words, filters, window=window, limit=limit, offset=0)
     return found_in(rows, words, window)
+
+
+def own_hits(conn: sqlite3.Connection | None, found: list[dict[str, Any]],
+             words: str) -> list[dict[str, Any]]:
+    """Search hits from the index, each of a capture held here made again from this
+    archive's own document (title, URL, time, snippet) when this archive's own index
+    finds the words in it, and left out when it does not; the others marked as sealed
+    elsewhere."""
+    from .search import hits
+    from .textindex import compile_query
+
+    expression = compile_query(words)  # (the index's search took it: well formed)
+    out = []
+    for hit in found:
+        if conn is None or conn.execute("SELECT 1 FROM captures WHERE id = ?",
+                                        [hit["capture_id"]]).fetchone() is None:
+            if hit["url"] and hit["capture_id"]:  # (a row of the index's without: out)
+                out.append({**hit, "elsewhere": True, "url": hit["url"][:4000],
+                            "title": (hit["title"] or "")[:2000] or None})
+            continue
+        for doc_id, *row in conn.execute(  # the page's documents here (one or two)
+                "SELECT d.id, d.url, d.title, d.capture_id, coalesce(r.fetched_at, "
+                "c.started_at), d.text, d.language, c.status LIKE 'imported%' FROM documents "
+                "d JOIN captures c ON c.id = d.capture_id LEFT JOIN resources r ON r.id = "
+                "d.resource_id WHERE d.capture_id = ? AND d.url = ? ORDER BY d.id",
+                [hit["capture_id"], hit["url"]]).fetchall():
+            (own,) = hits([row], words, marked=True)
+            # its text shows the words (marked), or its own index finds them (a title)
+            if any(matched for _, matched in own["marked"]) or conn.execute(
+                    "SELECT 1 FROM search_index WHERE search_index MATCH ? AND rowid = ?",
+                    [expression, doc_id]).fetchone():
+                out.append(own)
+                break
+    return out

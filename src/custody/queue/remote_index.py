@@ -14,6 +14,8 @@ from typing import Any
 from ..core.archive import Archive
 from ..core.errors import CustodyError
 
+STALLED = 60.0  # seconds a capture's copy may take before PostgreSQL is taken for away
+
 
 class RemoteIndex:
     def __init__(self, url: str, archive: Archive, *, say: Callable[[str], None]) -> None:
@@ -59,18 +61,22 @@ class RemoteIndex:
 
         from ..index import postgres
 
+        # a server that stops answering altogether must not hold the worker up
+        watchdog = postgres.Watchdog(STALLED)
         try:
             if self._db is None or self._db.closed:
                 self._db = postgres.connect(self.url)
+            watchdog.watch(self._db)
             local = sqlite3.connect(f"file:{self.archive.db_path}?mode=ro", uri=True,
                                     timeout=30)
             try:
                 if capture_id is None or self.behind:  # what it lacks; never removing
-                    postgres.sync(self._db, local)  # (other machines' captures are there)
+                    postgres.sync(self._db, local, watchdog=watchdog)  # (others' are there)
                 elif _indexed_here(local, capture_id):
                     postgres.publish(self._db, local, capture_id)
             finally:
                 local.close()
+                watchdog.stop()
         except (psycopg.Error, CustodyError, sqlite3.Error) as exc:
             if not self.behind:
                 self.say(f"the PostgreSQL index is not reachable ({exc}); captures are "

@@ -133,6 +133,9 @@ class Captures:
             from ..queue.remote_index import RemoteIndex
 
             self.remote = RemoteIndex(db_url, archive, say=log.warning)
+            # what an earlier run sealed here while PostgreSQL was away, copied now
+            threading.Thread(target=self._catch_up, name="custody-index-start",
+                             daemon=True).start()
         self.jobs: dict[str, Job] = {}
         self._waiting: Queue[Job | None] = Queue()
         self._lock = threading.Lock()
@@ -251,8 +254,15 @@ class Captures:
             self._file(job, [job.capture_id])
             if self.remote is not None:  # listed with the team's (a PostgreSQL away: later)
                 self.remote.copy(job.capture_id)
-                self.remote.catch_up(float(os.environ.get("CUSTODY_TEST_INDEX_RETRY") or 30))
+                self._catch_up(copy=False)
             job.state = "done"
+
+    def _catch_up(self, copy: bool = True) -> None:
+        """Copy into the shared index what custody.db holds and it lacks (``copy``), and
+        while it is away, try again every 30 s."""
+        if copy:
+            self.remote.copy(None)
+        self.remote.catch_up(float(os.environ.get("CUSTODY_TEST_INDEX_RETRY") or 30))
 
     def _file(self, job: Job, capture_ids: list[str]) -> None:
         """Add the job's sealed captures to the case it asked for, as `custody case add`

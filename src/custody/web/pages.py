@@ -218,7 +218,7 @@ def search(request: Request) -> Response:
             found = wb.index.search(words, filters, limit=HITS + 1, offset=start)
             windowed = getattr(found, "windowed", False)
             with wb.db() as conn:
-                from .shared_pages import own_hits
+                from ..index.postgres_search import own_hits
 
                 found = own_hits(conn, found, words)
         except CustodyError as exc:

@@ -63,7 +63,7 @@ class SharedIndex:
         import psycopg
 
         conn = None
-        watchdog = Watchdog(self.timeout + 5)  # a server that stops answering at all
+        watchdog = postgres.Watchdog(self.timeout + 5)  # a server that stops answering
         try:
             conn = self._ready(watchdog)
             with conn.transaction():
@@ -86,7 +86,7 @@ class SharedIndex:
                 return
         conn.close()
 
-    def _ready(self, watchdog: Watchdog) -> Any:
+    def _ready(self, watchdog: postgres.Watchdog) -> Any:
         """A kept connection that still answers, else a new one (a PostgreSQL that was
         restarted leaves every kept connection dead: they all go)."""
         import psycopg
@@ -94,7 +94,7 @@ class SharedIndex:
         with self._lock:
             conn = self._idle.pop() if self._idle else None
         if conn is not None:
-            watchdog.watch(conn)
+            watchdog.watch(conn, most=5.0)  # (a kept connection's check is quick or dead)
             try:
                 conn.execute("SELECT 1")
                 return conn
@@ -159,7 +159,7 @@ class SharedIndex:
                 [capture_id]).fetchone()
             if row is None:
                 return None
-            held = Held({k: "" if v is None else v
+            held = Held({k: "" if v is None else v[:URL_MOST] if isinstance(v, str) else v
                          for k, v in zip(postgres.CAPTURE_COLUMNS, row, strict=True)})
             held.pages = [dict(zip(("url", "title", "language", "source", "text_sha256",
                                     "fetched_at"), r, strict=True)) for r in conn.execute(
@@ -170,8 +170,9 @@ class SharedIndex:
                              for r in conn.execute(
                 "SELECT url, kind, reason FROM failures WHERE capture_id = %s ORDER BY id",
                 [capture_id])]
-        for page in held.pages:
-            page["title"] = (page["title"] or "")[:TITLE_MOST]
+        for row_of in (*held.pages, *held.failures):  # whatever the index holds, shown
+            for name, value in row_of.items():
+                row_of[name] = (value or "")[:TITLE_MOST if name == "title" else URL_MOST]
         final = held.row.get("final_url")  # as the list titles it: the page it led to
         titled = [p for p in held.pages if p["title"]]
         chosen = next((p for p in titled if p["url"] == final), titled[0] if titled else None)
@@ -182,6 +183,7 @@ class SharedIndex:
 
 CAPTURE_ID = r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$"
 TITLE_MOST = 2000  # characters of a title the index gives (custody cuts <title> there)
+URL_MOST = 4000  # characters of a URL the index gives, shown
 
 
 def _row(cid: str, seed: str | None, final: str | None, started: str | None,
@@ -190,7 +192,8 @@ def _row(cid: str, seed: str | None, final: str | None, started: str | None,
          operator: str | None) -> listing.Row:
     """A list row from the index's columns, whatever it holds: anyone who can write to
     the index can write NULLs and megabytes there."""
-    return listing.Row(cid, seed or "", final or seed or "", started or "", status or "",
+    seed, final = (seed or "")[:URL_MOST], (final or seed or "")[:URL_MOST]
+    return listing.Row(cid, seed, final, (started or "")[:40], (status or "")[:40],
                        responses or 0, documents or 0, failures or 0,
                        title[:TITLE_MOST] if title else None,
                        language[:20] if language else None, (operator or "")[:500])
@@ -206,39 +209,6 @@ class Held:
     failures: list[dict[str, Any]] = field(default_factory=list)
     title: str | None = None  # of the page its URL led to, else of its first page
     language: str | None = None
-
-
-class Watchdog:
-    """Cuts a connection's socket when a page's reads outlast ``seconds``: the statement
-    timeout is PostgreSQL's own, and a server that stopped (a frozen machine, a network
-    partition) never sends it, so the request would wait for ever."""
-
-    def __init__(self, seconds: float) -> None:
-        self._timer: threading.Timer | None = None
-        self.seconds = seconds
-
-    def watch(self, conn: Any) -> None:
-        self.stop()
-        self._timer = threading.Timer(self.seconds, _cut, [conn])
-        self._timer.daemon = True
-        self._timer.start()
-
-    def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-
-def _cut(conn: Any) -> None:
-    """Shut the connection's socket down: the read waiting on it ends with an error."""
-    import socket
-
-    with contextlib.suppress(Exception):
-        held = socket.socket(fileno=conn.pgconn.socket)
-        try:
-            held.shutdown(socket.SHUT_RDWR)
-        finally:
-            held.detach()  # (the connection still owns the descriptor)
 
 
 def where(filters: listing.Filters, chosen: list[str] | None) -> tuple[list[str], list[Any]]:

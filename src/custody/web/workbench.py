@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse
 
 from .. import __version__
 from ..core.archive import Archive
-from ..core.terminal import for_terminal
+from ..core.terminal import bidi_escaped, for_terminal
 from .accounts import Accounts, allowed
 from .capturing import Captures
 from .events import Recorder
@@ -37,7 +37,9 @@ def environment() -> jinja2.Environment:
                              autoescape=True,
                              trim_blocks=True, lstrip_blocks=True)
     env.globals["version"] = __version__
-    env.filters["plain"] = for_terminal  # a title's or URL's bidi overrides shown escaped
+    # a title's or URL's controls and bidi overrides shown escaped; a text's overrides
+    env.filters["plain"] = lambda text: "" if text is None else for_terminal(str(text))
+    env.filters["unbidi"] = lambda text: "" if text is None else bidi_escaped(str(text))
     return env
 
 
