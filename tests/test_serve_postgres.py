@@ -280,46 +280,63 @@ def test_postgresql_away_is_one_line_and_the_workbench_goes_on(tmp_path: Path,
                           text=True)
     assert torn.returncode == 2 and len(torn.stderr.strip().splitlines()) == 1, torn.stderr
     assert "pw4" not in torn.stderr
-    with PostgresServer() as server, \
-            serving(runner.root, "--no-replay", "--db", server.url,
-                    env={"CUSTODY_KEY": str(runner.key), "CUSTODY_TEST_INDEX_TIMEOUT": "2",
-                         "CUSTODY_TEST_INDEX_RETRY": "1"}) as found:
-        client = found.signed_in()
-        assert "0 in the shared index" in client.get("/captures").text
-        index = psycopg.connect(server.url, autocommit=True)
-        index.execute("INSERT INTO captures (id, status) VALUES "
-                      "('20200101T000000Z-0e15e0e1', 'complete')")  # another machine's
-        index.close()
-        server.stop()
-        away = client.get("/captures")
-        assert away.status_code == 503 and "the shared index (PostgreSQL) did not answer" \
-            in away.text and "Traceback" not in away.text
-        assert "the shared index is unavailable" in away.text and "No captures" not in away.text
-        searched = client.get("/search", params={"q": "anything"})
-        assert searched.status_code == 200 and "did not answer" in searched.text
-        # a capture made while it is away reaches it once it is back, with nothing removed
-        token = csrf_of(client.get("/cases").text)
-        asked = client.post("/capture", data={"csrf": token, "urls": site.url + "/en.html"})
-        new = done(client, asked.headers["location"])
-        server.start()
-        deadline = time.monotonic() + 30
-        while new not in shown_ids(client.get("/captures").text):
-            assert time.monotonic() < deadline, "never copied once PostgreSQL was back"
-            time.sleep(0.5)
-        assert "20200101T000000Z-0e15e0e1" in shown_ids(client.get("/captures").text)
-        # the connections the workbench keeps stop answering at all (their server
-        # processes frozen): it gives up on them within the timeout and connects anew
-        frozen = client_backends(server)
-        assert frozen
+    settings = {"CUSTODY_KEY": str(runner.key), "CUSTODY_TEST_INDEX_TIMEOUT": "2",
+                "CUSTODY_TEST_INDEX_RETRY": "1"}
+    with PostgresServer() as server:
+        with serving(runner.root, "--no-replay", "--db", server.url, env=settings) as found:
+            later = away_and_back(server, found, site)
+        server.start()  # a new run copies, as it starts, what was sealed while it was away
+        with serving(runner.root, "--no-replay", "--db", server.url, env=settings) as found:
+            client = found.signed_in()
+            deadline = time.monotonic() + 30
+            while later not in shown_ids(client.get("/captures").text):
+                assert time.monotonic() < deadline, "never copied by the next run"
+                time.sleep(0.5)
+
+
+def away_and_back(server: PostgresServer, found: Served, site: SiteServer) -> str:
+    """PostgreSQL stopped, started and frozen under a workbench; then stopped again and
+    a capture made: its id (the workbench is stopped before PostgreSQL is back)."""
+    client = found.signed_in()
+    assert "0 in the shared index" in client.get("/captures").text
+    index = psycopg.connect(server.url, autocommit=True)
+    index.execute("INSERT INTO captures (id, status) VALUES "
+                  "('20200101T000000Z-0e15e0e1', 'complete')")  # another machine's
+    index.close()
+    server.stop()
+    away = client.get("/captures")
+    assert away.status_code == 503 and "the shared index (PostgreSQL) did not answer" \
+        in away.text and "Traceback" not in away.text
+    assert "the shared index is unavailable" in away.text and "No captures" not in away.text
+    searched = client.get("/search", params={"q": "anything"})
+    assert searched.status_code == 200 and "did not answer" in searched.text
+    # a capture made while it is away reaches it once it is back, with nothing removed
+    token = csrf_of(client.get("/cases").text)
+    asked = client.post("/capture", data={"csrf": token, "urls": site.url + "/en.html"})
+    new = done(client, asked.headers["location"])
+    server.start()
+    deadline = time.monotonic() + 30
+    while new not in shown_ids(client.get("/captures").text):
+        assert time.monotonic() < deadline, "never copied once PostgreSQL was back"
+        time.sleep(0.5)
+    assert "20200101T000000Z-0e15e0e1" in shown_ids(client.get("/captures").text)
+    # the connections the workbench keeps stop answering at all (their server
+    # processes frozen): it gives up on them within the timeout and connects anew
+    frozen = client_backends(server)
+    assert frozen
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        assert client.get("/captures").status_code == 200
+        assert time.monotonic() - started < 15
+    finally:
         for pid in frozen:
-            os.kill(pid, signal.SIGSTOP)
-        try:
-            started = time.monotonic()
-            assert client.get("/captures").status_code == 200
-            assert time.monotonic() - started < 15
-        finally:
-            for pid in frozen:
-                os.kill(pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGCONT)
+    server.stop()
+    token = csrf_of(client.get("/cases").text)
+    asked = client.post("/capture", data={"csrf": token, "urls": site.url + "/ru.html"})
+    return done(client, asked.headers["location"])
 
 
 def done(client: Any, job: str) -> str:
