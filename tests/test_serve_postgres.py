@@ -189,7 +189,8 @@ def test_rows_written_into_the_index_never_pass_for_this_archive_s(
     forged = "20200101T000000Z-0badf00d"
     try:
         index.execute("UPDATE captures SET seed_url = 'https://gov.example/confession', "
-                      "final_url = 'https://gov.example/confession' WHERE id = %s", [en])
+                      "final_url = 'https://gov.example/confession', status = 'partial' "
+                      "WHERE id = %s", [en])
         index.execute("UPDATE documents SET title = 'FORGED confession' WHERE "
                       "capture_id = %s", [en])
         index.execute("UPDATE search_index SET terms = 'forgedword:1A'::tsvector WHERE "
@@ -211,6 +212,7 @@ def test_rows_written_into_the_index_never_pass_for_this_archive_s(
         assert "FORGED" not in page.text and "gov.example" not in page.text
         assert en in shown_ids(page.text) and forged in shown_ids(page.text)
         assert "&lt;script&gt;x" not in page.text and "T" * 2001 not in page.text
+        assert en not in shown_ids(client.get("/captures", params={"status": "partial"}).text)
         hits = client.get("/search", params={"q": "forgedword"}).text
         assert en not in shown_ids(hits)  # the index's claim: this archive has no such text
         cli = json.loads(here.ok("search", "--db", team["server"].url, "--json",

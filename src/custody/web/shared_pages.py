@@ -47,13 +47,22 @@ def captures(request: Request, wb: Workbench, index: SharedIndex,
     # capture's verification badge)
     own = listing.rows_of(conn, ids) if conn is not None else {}
     here = set(own)
-    page.rows = [own.get(r.id, r) for r in page.rows]
+    page.rows = [own.get(r.id, r) for r in page.rows if r.id not in own or
+                 _status_fits(own[r.id].status, filters)]
     shown = badges(wb.archive, conn, [(r.id, r.started_at) for r in page.rows
                                       if r.id in here]) if conn is not None else {}
     labels = listing.labels(conn, ids) if conn is not None else {}
     return wb.page(request, "captures.html", page=page, badges=shown, error=error,
                    total=total, filters=filters, statuses=listing.STATUSES, labels=labels,
                    cases=cases, shared=index.shown, elsewhere=set(ids) - here)
+
+
+def _status_fits(status: str, filters: listing.Filters) -> bool:
+    """Whether a capture held here has, in its own custody.db, the status the filters ask
+    for (the index's row may say otherwise)."""
+    imported = status.startswith("imported")
+    return (not filters.status or status == filters.status) and \
+        (filters.imported != "yes" or imported) and (filters.imported != "no" or not imported)
 
 
 def elsewhere(request: Request, wb: Workbench, index: SharedIndex, capture_id: str,
