@@ -167,6 +167,9 @@ def test_the_captures_list_newest_first_with_filters(served: Served, archive: Cu
         "select distinct capture_id from documents where language = 'fa'")}
     assert set(re.findall(r'<code>(\d{8}T\d{6}Z-[0-9a-f]{8})</code>', persian)) == fa_ids
     assert 'dir="auto" lang="fa"' in persian
+    for imported, wanted in (("no", set(shown)), ("yes", set())):
+        chosen = client.get("/captures", params={"imported": imported}).text
+        assert set(re.findall(r'<code>(\d{8}T\d{6}Z-[0-9a-f]{8})</code>', chosen)) == wanted
     bad = client.get("/captures", params={"lang": "xx"})
     assert bad.status_code == 200 and "is not a language" in bad.text
 

@@ -89,6 +89,8 @@ def test_the_list_and_search_show_every_machine_s_captures(team: dict[str, Any],
     assert shown_ids(client.get("/captures", params={"lang": "fa"}).text) == \
         {capture_of(here, "/fa.html"), capture_of(here, "/ar-letters.html")}
     assert shown_ids(client.get("/captures", params={"status": "complete"}).text) == everyone
+    assert shown_ids(client.get("/captures", params={"imported": "no"}).text) == everyone
+    assert shown_ids(client.get("/captures", params={"imported": "yes"}).text) == set()
     assert shown_ids(client.get("/captures", params={"until": "2000-01-01"}).text) == set()
     assert shown_ids(client.get("/captures", params={"since": "2000-01-01"}).text) == everyone
     assert shown_ids(client.get("/captures", params={"site": "127.0.0.1"}).text) == everyone

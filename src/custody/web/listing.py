@@ -134,6 +134,10 @@ def common(conn: sqlite3.Connection, rows: str, params: list[Any]) -> bool:
                         [*params, COMMON + 1]).fetchone()[0] > COMMON
 
 
+IMPORTED = {"yes": "c.status LIKE 'imported%'",  # the imported filter, as SQL
+            "no": "c.status NOT LIKE 'imported%'"}
+
+
 def time_bounds(filters: Filters) -> list[tuple[str, str]]:
     """The date filters as bounds on the capture ids, (operator, key): ids begin with
     the capture's UTC start time."""
@@ -164,10 +168,8 @@ def where(conn: sqlite3.Connection, filters: Filters) -> tuple[list[str], list[A
                 "SELECT 1 FROM sqlite_master WHERE name = 'captures_status'").fetchone() else ""
             clauses.append(f"+c.id IN (SELECT id FROM captures{indexed} WHERE status = ?)")
         params.append(filters.status)
-    if filters.imported == "yes":
-        clauses.append("c.status LIKE 'imported%'")
-    elif filters.imported == "no":
-        clauses.append("c.status NOT LIKE 'imported%'")
+    if filters.imported:
+        clauses.append(IMPORTED[filters.imported])
     # a language or a site is asked of each capture in key order, through its rows'
     # index, when many captures have it (a page fills after a few); when few do, the few
     # are read from the value's own index once, and each capture is asked of that set

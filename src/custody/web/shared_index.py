@@ -221,10 +221,8 @@ def where(filters: listing.Filters, chosen: list[str] | None) -> tuple[list[str]
     if filters.status:
         clauses.append("c.status = %s")
         params.append(filters.status)
-    if filters.imported == "yes":
-        clauses.append("c.status LIKE 'imported%%'")
-    elif filters.imported == "no":
-        clauses.append("c.status NOT LIKE 'imported%%'")
+    if filters.imported:
+        clauses.append(listing.IMPORTED[filters.imported].replace("%", "%%"))
     if filters.lang:
         clauses.append("EXISTS (SELECT 1 FROM documents d WHERE d.capture_id = c.id AND "
                        "d.language = %s)")
