@@ -289,7 +289,6 @@ def show(root: str | None, capture_id: str, no_check: bool, as_json: bool) -> No
                    f"{for_terminal(fail['reason'])}")
 
 
-
 def _archive_db(root: str | None) -> Any:
     """This archive's custody.db, read-only; None where there is no archive or no index."""
     from ..core.archive import Archive

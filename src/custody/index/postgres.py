@@ -133,13 +133,14 @@ def captured(conn: Any) -> set[str]:
 
 def publish(conn: Any, local: Any, capture_id: str) -> None:
     """Copy one capture's rows from custody.db (``local``, sqlite3) into PostgreSQL, in one
-    transaction, replacing any rows it had there."""
+    transaction, replacing any rows it had there; nothing when custody.db does not hold
+    it (the index may hold it from another machine)."""
+    row = local.execute(f"SELECT {', '.join(_TABLES['captures'])} FROM captures "
+                        "WHERE id = ?", [capture_id]).fetchone()
+    if row is None:
+        return
     with conn.transaction():
         conn.execute("DELETE FROM captures WHERE id = %s", [capture_id])
-        row = local.execute(f"SELECT {', '.join(_TABLES['captures'])} FROM captures "
-                            "WHERE id = ?", [capture_id]).fetchone()
-        if row is None:
-            return
         _insert(conn, "captures", _TABLES["captures"], [row])
         ids: dict[int, int] = {}
         for local_id, *values in local.execute(

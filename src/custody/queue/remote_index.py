@@ -72,7 +72,7 @@ class RemoteIndex:
             try:
                 if capture_id is None or self.behind:  # what it lacks; never removing
                     postgres.sync(self._db, local, watchdog=watchdog)  # (others' are there)
-                elif _indexed_here(local, capture_id):
+                else:  # (one this custody.db lacks is left as the index has it)
                     postgres.publish(self._db, local, capture_id)
             finally:
                 local.close()
@@ -91,9 +91,3 @@ class RemoteIndex:
             self.say("the PostgreSQL index is reachable again, and up to date")
         self.behind = False
 
-
-def _indexed_here(local: Any, capture_id: str) -> bool:
-    """Whether this folder's custody.db has the capture (one adopted from the store was
-    indexed by the worker that sealed it, which copies it when it comes back)."""
-    return local.execute("SELECT 1 FROM captures WHERE id = ?", [capture_id]).fetchone() \
-        is not None
