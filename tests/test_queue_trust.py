@@ -174,6 +174,8 @@ def test_hostile_entries_are_refused_and_the_worker_goes_on(tmp_path: Path,
                 "URLs of 2 hosts",
             attacker.signed("tsa", urls, settings, tsa=["gopher://127.0.0.1/"]):
                 "setting 'tsa'",
+            attacker.signed("interactive", urls, settings, interactive=True):
+                "no worker makes one",
         }
         future = uuid.uuid4().hex
         from datetime import UTC, datetime, timedelta

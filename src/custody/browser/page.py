@@ -77,6 +77,7 @@ class PageVisit:
     text: str | None = None  # its visible text then (what the replay check compares)
     volatile: list[list[int]] | None = None  # boxes (x, y, w, h) of the parts named so
     behaved: behaviors.Behaved | None = None  # what the page behaviours did (None: none asked)
+    marks: list[Any] | None = None  # an interactive visit's marks (browser/marking.py's)
 
     @classmethod
     def failed(cls, url: str, reason: str) -> PageVisit:
@@ -185,7 +186,7 @@ async def _visit(url: str, visit_id: str, new_context: Callable[[str], Awaitable
     text = await _bounded(page.inner_text("body", timeout=3000), _budget(record_by, 4), visit,
                           "read the visible text")
     visit.text = text if isinstance(text, str) else None
-    dom = await _bounded(_serialise(session, page), _budget(record_by, 8), visit,
+    dom = await _bounded(serialise(session, page), _budget(record_by, 8), visit,
                          "read the DOM")
     visit.dom = dom if isinstance(dom, str) else None
     for frame in page.frames[1:]:  # each frame's own DOM, as scripts left it
@@ -354,7 +355,7 @@ async def _scroll(page: Any, deadline: float, visit: PageVisit, network: Network
     await _bounded(page.evaluate("() => window.scrollTo(0, 0)"), 3, visit, "scroll back")
 
 
-async def _serialise(session: Any, page: Any) -> str:
+async def serialise(session: Any, page: Any) -> str:
     """The page's DOM as it is now, shadow roots (open and closed) included, as Chrome's
     DevTools serialise it; ``page.content()`` would leave out what a widget shows."""
     if session is None:

@@ -43,6 +43,7 @@ class Seen:
     frame: str  # Sec-Fetch-Dest: document, iframe, script, image...
     prefetch: bool = False  # fetched ahead (Sec-Purpose: prefetch), not used by the page
     page: str = ""  # the page whose visit made the request
+    own: bool = False  # the browser's own request, no page's (an interactive session's)
 
 
 @dataclass
@@ -113,6 +114,17 @@ class RecordingProxy:
             del self._visits[visit_id]
             visit.inflight = list(visit.inflight)
         return visit
+
+    def take_seen(self, visit_id: str) -> tuple[list[Seen], list[str]]:
+        """The requests of a visit still open that ended since the last call, and those
+        refused: a session that lasts (archive --interactive) hands them on as it goes."""
+        with self._lock:
+            visit = self._visits.get(visit_id)
+            if visit is None:  # closed: close_visit gave the rest
+                return [], []
+            seen, visit.seen = visit.seen, []
+            refused, visit.refused = visit.refused, []
+        return seen, refused
 
     def take_late(self) -> list[Seen]:
         """Fetches that ended after their visit was closed, each once."""

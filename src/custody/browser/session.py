@@ -23,16 +23,26 @@ CA_PREFIX = "custody-ca-"  # the capture's certificate keys, in a folder of its 
 
 @contextmanager
 def open_visitor(fetcher: Fetcher, settings: Settings,
-                 replay_checker: Callable[..., Any] | None = None) -> Iterator[Chromium]:
-    """The visitor a capture with --browser loads its pages with (capture.run);
-    ``replay_checker`` replays its pages before sealing (replay/check.py's)."""
+                 replay_checker: Callable[..., Any] | None = None,
+                 say: Callable[[str], None] | None = None) -> Iterator[Any]:
+    """The visitor a capture with --browser loads its pages with (capture.run), a
+    Chromium; with --interactive, the person's session (interactive.py), which ``say``s
+    what it did. ``replay_checker`` replays its pages before sealing (replay/check.py's)."""
     folder = scratch.make(CA_PREFIX)  # and those a custody killed outright left, removed
     proxy = None
-    chromium = None
+    chromium: Any = None
     try:
         ca = CaptureCA(folder)
         proxy = RecordingProxy(fetcher, ca).start()
         jar = fetcher.cookies
+        if settings.interactive:
+            from .interactive import InteractiveSession
+
+            chromium = InteractiveSession(proxy, ca, folder=folder, say=say or _said,
+                                          user_agent=settings.user_agent or None,
+                                          cookies=for_playwright(jar) if jar is not None else [])
+            yield chromium.start()
+            return
         if settings.behaviors:
             behaviors.script()  # installed, or the capture stops here, saying so
         chromium = Chromium(proxy, ca, page_timeout=settings.page_timeout,
@@ -51,3 +61,9 @@ def open_visitor(fetcher: Fetcher, settings: Settings,
         if proxy is not None:
             proxy.close()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _said(line: str) -> None:
+    import sys
+
+    print(f"custody: {line}", file=sys.stderr, flush=True)

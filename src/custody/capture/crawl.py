@@ -108,7 +108,7 @@ class Crawl:
                     target = pending.pop(future)
                     self._active[target.host] -= 1
                     self._handle(future.result(), target)
-                self._store_late()
+                self.store_late()
                 self.sink.poll()
                 self.state.set_meta("final_urls", self.final_urls)
                 self.state.commit()
@@ -201,7 +201,7 @@ class Crawl:
             self._handle_exchange(result, target)
         else:
             self._visiting -= 1
-            self._handle_visit(result, target)
+            self.handle_visit(result, target)
         if media is not None:
             self._handle_media(media, target)
 
@@ -210,9 +210,9 @@ class Crawl:
         fetched, size, failures = keep_media(self.sink, self.state, media, target)
         self.stats.fetched, self.stats.bytes = self.stats.fetched + fetched, self.stats.bytes + size
         for url, kind, reason in failures:
-            self._fail(url, kind, reason)
+            self.fail(url, kind, reason)
 
-    def _handle_visit(self, visit: Any, target: Target) -> None:
+    def handle_visit(self, visit: Any, target: Target) -> None:
         """A page the browser loaded: its exchanges and renders stored, its failures
         recorded, its seed's final URL, and the links of the DOM its scripts made."""
         summary, links, failed = record_visit(self.sink, visit, target)
@@ -226,10 +226,10 @@ class Crawl:
         self.stats.fetched += sum(1 for seen in visit.seen if seen.exchange.ok)
         self.stats.bytes += sum(seen.exchange.response_size for seen in visit.seen)
         for exchange in failed:
-            self._fail(exchange.url, exchange.error_kind or "network", exchange.error or "")
+            self.fail(exchange.url, exchange.error_kind or "network", exchange.error or "")
         if summary["error"]:
             if not any(exchange.url == target.url for exchange in failed):
-                self._fail(target.url, "browser", summary["error"])
+                self.fail(target.url, "browser", summary["error"])
             self.state.mark(target.url, "failed")
             return
         self.state.mark(target.url, "done")
@@ -249,14 +249,14 @@ class Crawl:
         if not self._recorders:
             return False
         self.state.begin()
-        self._store_late()
+        self.store_late()
         self.state.commit()
         if not any(recorder.fetching for recorder in self._recorders):
             return False
         time.sleep(0.1)
         return True
 
-    def _store_late(self) -> None:
+    def store_late(self) -> None:
         """Fetches by the browser (or yt-dlp) that ended after their page's visit."""
         for seen in (seen for recorder in self._recorders for seen in recorder.late()):
             seed, depth = self.state.seed_of(seen.page) or (seen.page, 0)
@@ -267,7 +267,7 @@ class Crawl:
                 if seen.exchange.ok:
                     self.stats.fetched += 1
                 else:
-                    self._fail(seen.exchange.url, seen.exchange.error_kind or "network",
+                    self.fail(seen.exchange.url, seen.exchange.error_kind or "network",
                                seen.exchange.error or "")
             finally:
                 seen.exchange.close()
@@ -284,7 +284,7 @@ class Crawl:
                     self._retry(target, retry_after(None, target.attempts))
                     return
                 self.sink.store(exchange, target)
-                self._fail(target.url, exchange.error_kind or "network", exchange.error or "")
+                self.fail(target.url, exchange.error_kind or "network", exchange.error or "")
                 self.state.mark(target.url, "failed")
                 return
             self.stats.fetched += 1
@@ -310,9 +310,9 @@ class Crawl:
     def _unusable(self, text: str, reason: str, target: Target) -> None:
         """A link custody would have fetched, but that no parser takes: a failure, once."""
         if self.state.push(Target(text, target.seed, "requisite"), state="failed") == "new":
-            self._fail(text, "invalid-url", f"linked from {target.url}: {reason}")
+            self.fail(text, "invalid-url", f"linked from {target.url}: {reason}")
 
-    def _fail(self, url: str, kind: str, reason: str) -> None:
+    def fail(self, url: str, kind: str, reason: str) -> None:
         self.stats.failed += 1
         self.state.add_failure({"url": url, "kind": kind, "reason": reason, "at": _now_iso()})
 
@@ -322,12 +322,12 @@ class Crawl:
         next_url, reason = check_link(target.url, location)
         if next_url is None:
             why = f": {reason}" if reason else " (not an http or https URL)"
-            self._fail(target.url, "redirect",
+            self.fail(target.url, "redirect",
                        f"redirect to an unusable location {location!r}{why}")
         elif next_url in chain:
-            self._fail(target.url, "redirect-loop", f"redirect loop back to {next_url}")
+            self.fail(target.url, "redirect-loop", f"redirect loop back to {next_url}")
         elif len(chain) >= MAX_REDIRECTS:
-            self._fail(target.url, "redirect-limit", f"more than {MAX_REDIRECTS} redirects")
+            self.fail(target.url, "redirect-limit", f"more than {MAX_REDIRECTS} redirects")
         else:
             self._redirect_to(next_url, target)
 

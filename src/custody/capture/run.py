@@ -32,6 +32,7 @@ from ..core.errors import NotFound, UsageError
 from ..extract.workers import Extractor, Warm
 from ..seal import journal
 from ..seal.collector import collector_of, iso
+from .browsing import browse
 from .completion import Result, catch_up, complete, crawls_dir, open_series
 from .crawl import Crawl
 from .fetch import Fetcher
@@ -203,7 +204,8 @@ def _run(archive: Archive, state: CrawlState, key: Ed25519PrivateKey, collector:
     catch_up(extractor, state)
     jar = cookie_jar.load(settings.cookies, settings.browser_profile, state.meta("logins"))
     redactor = None
-    if jar is not None:  # the archivist's session: its secrets are not put in the WARC
+    if jar is not None or settings.interactive:  # the archivist's session (or one that a
+        # person signs in to in the window): its secrets are not put in the WARC
         if not state.meta("redaction_key"):
             state.begin()
             state.set_meta("redaction_key", secrets.token_hex(32))
@@ -220,7 +222,7 @@ def _run(archive: Archive, state: CrawlState, key: Ed25519PrivateKey, collector:
         crawl = Crawl(fetcher, sink, state, settings.rules(),
                       on_progress=on_progress, visitor=visitor, media=media, gate=gate)
         with _graceful_interrupt(crawl, fetcher):
-            stats = crawl.run()
+            stats = browse(crawl, visitor) if settings.interactive else crawl.run()
             if visitor is not None and settings.replay_check:
                 if stats.stop_reason == "interrupted":
                     _not_checked(state, "the capture was interrupted")

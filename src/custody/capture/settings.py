@@ -35,6 +35,7 @@ class Settings:
     ca_bundle: str | None = None
     insecure: bool = False
     browser: bool = False  # load pages in Chromium, through the recording proxy
+    interactive: bool = False  # a person browses in a headed Chromium (browser/interactive.py)
     page_timeout: float = 30.0  # seconds a page may take to load, go quiet and be rendered
     # page behaviours run in each page (browser/behaviors.py), and for how long at most
     behaviors: list[str] = field(default_factory=lambda: list(DEFAULT_BEHAVIORS))

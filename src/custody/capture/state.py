@@ -150,6 +150,10 @@ class CrawlState:
         row = self.conn.execute("SELECT depth FROM urls WHERE url = ?", [url]).fetchone()
         return row[0] if row else default
 
+    def state_of(self, url: str) -> str | None:
+        row = self.conn.execute("SELECT state FROM urls WHERE url = ?", [url]).fetchone()
+        return row[0] if row else None
+
     def seen(self, url: str) -> bool:
         return self.conn.execute("SELECT 1 FROM urls WHERE url = ?", [url]).fetchone() is not None
 

@@ -44,7 +44,7 @@ INTEGERS = ("depth", "concurrency", "retries", "max_pages", "max_bytes", "max_me
             "warc_size")
 OPTIONAL = ("time_limit", "media_time_limit", "max_pages", "max_bytes", "max_media_bytes")
 FLAGS = ("requisites", "respect_robots", "allow_private", "insecure", "browser", "media",
-         "replay_check")
+         "replay_check", "interactive")
 LOCAL_PATHS = ("cookies", "ca_bundle", "browser_profile")  # files of the reading machine
 PATTERNS = ("include", "exclude")
 MAX_PATTERNS = 100

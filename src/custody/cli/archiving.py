@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ from .common import (
     root_option,
     signing_key,
 )
+from .progress import Progress
 from .seeds import read_seeds
 
 if TYPE_CHECKING:
@@ -79,6 +79,11 @@ if TYPE_CHECKING:
 @click.option("--browser", is_flag=True,
               help="Load each page in headless Chromium, through custody's recording proxy; "
                    "keep a screenshot, a PDF and the rendered DOM of each.")
+@click.option("--interactive", is_flag=True,
+              help="Open a Chromium window on this display to browse in (log in, scroll, "
+                   "open comments): every request is recorded and each page shown is a "
+                   "visit; Ctrl+Shift+S marks what a page shows. Closing the window, or "
+                   "Ctrl-C here, seals. URL is where it starts (else an empty window).")
 @click.option("--page-timeout", type=float_range("page_timeout"), default=30.0,
               show_default=True,
               help="With --browser: seconds a page may take to load, go quiet and be rendered.")
@@ -132,8 +137,10 @@ def archive(root: str | None, urls: tuple[str, ...], from_file: str | None, resu
     seeds, logins = read_seeds(urls, from_file)
     if resume and seeds:
         raise UsageError("--resume continues the last crawl; give no URLs with it")
-    if not resume and not seeds:
+    if not resume and not seeds and not options["interactive"]:
         raise UsageError("no URLs to archive (give URLs, --from FILE, or - for stdin)")
+    if options["interactive"]:
+        _interactive_fits(queue_url, options)
     if queue_url is not None and logins:
         raise UsageError("a URL's user:password@ cannot be queued: the queue would carry it")
     if queue_url is not None:
@@ -157,11 +164,20 @@ def _capture(root: str | None, seeds: list[str], logins: list[list[str]], resume
     arch = Archive.open(root)
     key_obj = signing_key(arch)
     check_signing_key(arch, key_obj.public_key())
-    show_progress = not quiet and not as_json and sys.stderr.isatty()
-    if options["browser"]:
+    show_progress = not quiet and not as_json and sys.stderr.isatty() and \
+        not options["interactive"]
+    if options["browser"] or options["interactive"]:
         from ..browser.chromium import require_chromium
 
         require_chromium()  # before anything is fetched
+    if options["interactive"]:
+        from ..browser.headed import require_display
+        from ..browser.marking import SHORTCUT
+
+        require_display()
+        click.echo(f"custody: browse in the window that opens; {SHORTCUT} (or the toolbar) "
+                   "marks what a page shows; close the window, or press Ctrl-C here, to "
+                   "seal", err=True)
     if not resume and (options["cookies"] or options["browser_profile"]):
         from ..core.cookies import load
 
@@ -170,7 +186,7 @@ def _capture(root: str | None, seeds: list[str], logins: list[list[str]], resume
 
     settings = None if resume else \
         _settings(options, list(options["tsa"]) or load_config(arch.root).tsa)
-    with _progress(show_progress) as on_progress:
+    with Progress(show_progress) as on_progress:
         if settings is None:
             result = capture.resume(arch, key=key_obj, on_progress=on_progress,
                                     open_visitor=open_browser, open_media=open_media,
@@ -227,6 +243,15 @@ def _enqueue(root: str | None, queue_url: str, seeds: list[str], batch: int, res
                    f"{fingerprint(key_obj.public_key())}")
 
 
+def _interactive_fits(queue_url: str | None, options: dict[str, Any]) -> None:
+    """--interactive is a person browsing here: no queue, no crawl of links, no yt-dlp."""
+    clash = ("--queue" if queue_url else "--media" if options["media"] else
+             "--depth" if options["depth"] else None)
+    if clash:
+        raise UsageError(f"--interactive records what a person browses here, so it does "
+                         f"not go with {clash}")
+
+
 def _settings(options: dict[str, Any], tsa: list[str]) -> Any:
     from ..capture.settings import Settings, parse_behaviors
 
@@ -239,10 +264,11 @@ def _settings(options: dict[str, Any], tsa: list[str]) -> Any:
         retries=options["retries"], respect_robots=options["respect_robots"],
         allow_private=options["allow_private"], warc_size=options["warc_size"],
         ca_bundle=options["ca_bundle"], insecure=options["insecure"],
-        browser=options["browser"], page_timeout=options["page_timeout"],
-        behaviors=parse_behaviors(options["behaviors"]),
+        browser=options["browser"] or options["interactive"],
+        interactive=options["interactive"], page_timeout=options["page_timeout"],
+        behaviors=[] if options["interactive"] else parse_behaviors(options["behaviors"]),
         behavior_timeout=options["behavior_timeout"],
-        replay_check=not options["no_replay_check"],
+        replay_check=not options["no_replay_check"] and not options["interactive"],
         media=options["media"], max_media_bytes=options["max_media_bytes"],
         media_time_limit=options["media_time_limit"],
         cookies=str(Path(options["cookies"]).resolve()) if options["cookies"] else None,
@@ -297,35 +323,6 @@ def _report_capture(arch: Any, result: Any, as_json: bool) -> None:
         sys.exit(ExitCode.INTERRUPTED)
     if result.failures or result.status == "partial":
         sys.exit(ExitCode.FETCH)
-
-
-class _progress:
-    """A rich progress line on a terminal; nothing otherwise."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._progress: Any = None
-
-    def __enter__(self) -> Callable[[Any, int], None] | None:
-        if not self.enabled:
-            return None
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                                  TimeElapsedColumn(), transient=True)
-        self._progress.start()
-        task = self._progress.add_task("starting")
-
-        def update(stats: Any, queued: int) -> None:
-            self._progress.update(task, description=(
-                f"{stats.fetched} fetched, {queued} queued, {stats.failed} failed, "
-                f"{stats.bytes / 1e6:.1f} MB, {stats.rate:.1f}/s"))
-
-        return update
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
 
 
 @click.command()

@@ -265,9 +265,15 @@ def show(root: str | None, capture_id: str, no_check: bool, as_json: bool) -> No
     from ..browser.replay_check import said
 
     for visit in content.get("visits") or []:
+        when = (f"recorded at {visit['recorded_at']}" if visit.get("recorded_at") else
+                f"shown {visit.get('started_at')} .. {visit.get('finished_at')}")
         outcome = f"failed: {visit['error']}" if visit.get("error") else \
-            f"{visit['requests']} requests, recorded at {visit.get('recorded_at')}"
+            f"{visit['requests']} requests, {when}"
         click.echo(f"browser   {visit['final_url']}  ({for_terminal(outcome)})")
+        for mark in visit.get("marks") or []:  # an interactive capture's (--interactive)
+            click.echo(f"          {mark['why']} at {mark['at']}: {for_terminal(mark['url'])}"
+                       f"  {for_terminal(mark.get('title') or '(no title)')}"
+                       + ("" if mark.get("records") else "  (no picture)"))
         if checked := said(visit.get("replay")):
             click.echo(f"          {for_terminal(checked)}")
         for note in visit.get("notes") or []:

@@ -98,6 +98,9 @@ class Gatekeeper:
             settings = check_settings(sealed.settings)
         except UsageError as exc:
             raise JobRefused(f"invalid settings: {exc}") from None
+        if settings.interactive:
+            raise JobRefused("an interactive capture is made by a person at a display; no "
+                             "worker makes one")
         return Accepted(job_id, host, sealed.urls, self._local(settings), principal,
                         sshsig.fingerprint(signature.public_key), sealed.queued_at)
 

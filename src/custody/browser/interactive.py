@@ -1,0 +1,398 @@
+"""Capture while browsing (``archive --interactive``): a Chromium window on the
+archivist's display, through the capture's recording proxy, where a person logs in,
+scrolls, opens comments and solves a challenge. Every request is recorded; every page
+shown (each document a tab loaded) is a visit of the capture, handed on as soon as its
+tab leaves it, so that a long session is written to the WARC as it goes.
+
+Each page is photographed as it loads (the window's view) and whenever the person marks
+it (marking.py); the session ends when the last window of pages is closed, with the
+toolbar's "Finish and seal", or with Ctrl-C in the terminal (``stop``).
+
+The browser is Chromium with custody's own profile folder, made for the session and
+removed after it (the archivist's cookies are put in it, as for --browser), without
+Chromium's "controlled by automated software" bar and flag. Requests are told to their
+page by the browser's own request events, matched to the proxy's exchanges by URL; an
+exchange no event names (a service worker's) goes to the page that began last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..core.errors import first_line
+from .asked import Asked
+from .ca import CaptureCA
+from .chromium import require_chromium
+from .headed import launch, require_display
+from .marking import Mark, listen, open_toolbar, photograph, show
+from .page import PageVisit, iso
+from .proxy import RecordingProxy, Seen
+
+T = TypeVar("T")
+SETTLE = 0.2  # seconds after a page's load before it is photographed
+SHOT = 12.0  # seconds to photograph a page and read its DOM, at most
+
+
+@dataclass
+class _Tab:
+    page: Any
+    current: PageVisit | None = None  # the page it shows (or is loading)
+    front: float = 0.0  # when the person last had it in front
+    session: Any = None  # its DevTools session (the shortcut's binding, the DOM)
+
+
+@dataclass
+class _Shown:
+    """A visit as the session keeps it until its tab leaves it."""
+
+    committed: bool = False  # a document came, and the tab shows it
+    shooting: int = 0  # photographs under way
+    moved: list[str] = field(default_factory=list)
+
+
+class InteractiveSession:
+    """The capture's visitor when a person browses: ``open`` the seeds, then ``take``
+    the pages left, until ``over``."""
+
+    tabs = 1
+
+    def __init__(self, proxy: RecordingProxy, ca: CaptureCA, *, folder: Path,
+                 cookies: list[dict[str, Any]], user_agent: str | None,
+                 say: Callable[[str], None]) -> None:
+        self.proxy = proxy
+        self.ca = ca
+        self.folder = folder  # the profile folder lives in it
+        self.cookies = cookies
+        self.user_agent = user_agent
+        self.say = say  # a line for the person, on the terminal
+        self.capture = ""
+        self.visit_id = proxy.open_visit()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                        name="custody-interactive")
+        self._playwright: Any = None
+        self._context: Any = None
+        self._toolbar: Any = None
+        self._toolbar_coming = False  # the next page opened is the toolbar (marking.py)
+        self._tabs: dict[Any, _Tab] = {}
+        self._state: dict[int, _Shown] = {}  # by id() of the PageVisit
+        self._asked = Asked()
+        self._latest: PageVisit | None = None
+        self._leaving: list[PageVisit] = []  # left, waiting for their photographs
+        self._done: queue.Queue[PageVisit] = queue.Queue()
+        self._late: queue.Queue[Seen] = queue.Queue()
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._ending = False
+        self._over = threading.Event()
+
+    def start(self) -> InteractiveSession:
+        require_display()
+        self._executable = require_chromium()
+        self._thread.start()
+        self._run(self._launch(), 60)
+        return self
+
+    def open(self, seeds: list[str], capture: str) -> None:
+        """The toolbar, then each seed in a tab (the first in the window's own)."""
+        self.capture = capture
+        self._run(self._open(seeds), 60)
+
+    def take(self, timeout: float) -> list[PageVisit]:
+        """The pages the person left since the last call (waiting up to ``timeout``)."""
+        taken = []
+        with contextlib.suppress(queue.Empty):
+            taken.append(self._done.get(timeout=timeout))
+            while True:
+                taken.append(self._done.get_nowait())
+        return taken
+
+    @property
+    def over(self) -> bool:
+        return self._over.is_set()
+
+    def stop(self) -> None:
+        """End the session (Ctrl-C): the page in front photographed, every page handed on."""
+        self._loop.call_soon_threadsafe(self._later, self._end("ended from the terminal"))
+
+    def late(self) -> list[Seen]:
+        for seen in self.proxy.take_late():  # ended after the session's end
+            owner = self._asked.owner(seen.exchange.url)
+            seen.page = owner.url if owner is not None else seen.page
+            self._late.put(seen)
+        taken = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                taken.append(self._late.get_nowait())
+        return taken
+
+    fetching = property(lambda self: self.proxy.fetching)
+
+    def close(self) -> None:
+        if self._thread.ident is None:  # never started
+            return
+        try:
+            if self._thread.is_alive():
+                self._run(self._shutdown(), 20)
+        except Exception:
+            pass
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+
+    def _run(self, coroutine: Coroutine[Any, Any, T], timeout: float) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    # -- in the session's thread --------------------------------------------------------
+
+    def _later(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _launch(self) -> None:
+        from playwright.async_api import async_playwright
+
+        self._playwright = await async_playwright().start()
+        self._context = await launch(self._playwright, self._executable, self.folder,
+                                     self.proxy, self.visit_id, self.ca, self.user_agent)
+        if self.cookies:
+            await self._context.add_cookies(self.cookies)
+        self._context.on("request", self._request)
+        self._context.on("close", lambda _: self._later(self._end("the browser closed")))
+        for page in self._context.pages:
+            await self._adopt(page)
+        self._context.on("page", lambda page: self._later(self._adopt(page)))
+        self._later(self._pump())
+
+    async def _open(self, seeds: list[str]) -> None:
+        first = self._context.pages[0] if self._context.pages else None
+        if first is not None:  # a window of its own, which no page can reach
+            try:
+                self._toolbar = await open_toolbar(self._context, first, self.capture,
+                                                   self._toolbar_said, self._toolbar_next)
+                self._tabs.pop(self._toolbar, None)
+            except Exception as exc:  # the shortcut still marks
+                self.say(f"the toolbar window could not be opened: {first_line(exc)}")
+        for n, url in enumerate(seeds):
+            page = first if n == 0 and first is not None else await self._context.new_page()
+            await self._adopt(page)
+            try:
+                await page.goto(url, wait_until="commit", timeout=30_000)
+            except Exception as exc:  # the page says so in its window; its visit too
+                self.say(f"{url}: {first_line(exc)}")
+
+    def _toolbar_next(self, coming: bool) -> None:
+        self._toolbar_coming = coming
+
+    async def _adopt(self, page: Any) -> None:
+        if self._toolbar_coming and self._toolbar is None:
+            self._toolbar = page
+        if page in self._tabs or page is self._toolbar:
+            return
+        tab = self._tabs[page] = _Tab(page, front=time.monotonic())
+        page.on("framenavigated", lambda frame: self._navigated(tab, frame))
+        page.on("load", lambda _: self._later(self._settled_shot(tab)))
+        page.on("close", lambda _: self._closed(tab))
+        page.on("dialog", lambda d: self._note(tab, f"{d.type}: {d.message[:200]}"))
+        page.on("download", lambda d: self._note(tab, f"download refused: {d.url}"))
+        page.on("crash", lambda _: self._note(tab, "the page crashed"))
+        try:
+            tab.session = await listen(self._context, page, lambda e: self._called(tab, e))
+        except Exception as exc:  # closed already; or a page the browser keeps to itself
+            self._note(tab, f"the mark shortcut could not be set in this tab: "
+                            f"{first_line(exc)}")
+
+    def _request(self, request: Any) -> None:
+        try:
+            page = request.frame.page
+        except Exception:  # a service worker's: no page; the page that began last's
+            page = None
+        tab = self._tabs.get(page)
+        if tab is None:
+            if self._latest is not None:
+                self._asked.add(request.url, self._latest)
+            return
+        if request.is_navigation_request() and request.frame.parent_frame is None:
+            shown = tab.current is not None and self._state[id(tab.current)].committed
+            if tab.current is None or shown:  # a new page; else a redirect of the same
+                self._leave(tab)
+                self._begin(tab, request.url)
+        if tab.current is not None:
+            self._asked.add(request.url, tab.current)
+
+    def _begin(self, tab: _Tab, url: str) -> None:
+        visit = PageVisit(url, url, datetime.now(UTC), datetime.now(UTC), marks=[])
+        self._state[id(visit)] = _Shown()
+        tab.current = self._latest = visit
+
+    def _navigated(self, tab: _Tab, frame: Any) -> None:
+        if frame.parent_frame is not None or tab.current is None:
+            return
+        state = self._state[id(tab.current)]
+        if not frame.url.startswith(("http://", "https://")):
+            return
+        if not state.committed:
+            state.committed = True
+            tab.current.final_url = frame.url
+        elif frame.url != (state.moved[-1] if state.moved else tab.current.final_url):
+            state.moved.append(frame.url)  # within the page (history.pushState, a #)
+            tab.current.notes.append(f"the address changed to {frame.url} in the page "
+                                     f"at {iso(datetime.now(UTC))}")
+
+    def _note(self, tab: _Tab, line: str) -> None:
+        if tab.current is not None and len(tab.current.notes) < 500:
+            tab.current.notes.append(line)
+
+    def _called(self, tab: _Tab, event: dict[str, Any]) -> None:
+        tab.front = time.monotonic()
+        if event.get("payload") == "mark":
+            self._later(self._shot(tab, "marked"))
+
+    def _toolbar_said(self, action: str) -> None:
+        if action == "finish":
+            self._later(self._end("finished from the toolbar"))
+        elif action == "mark":
+            front = self._front()
+            if front is not None:
+                self._later(self._shot(front, "marked"))
+            else:
+                self._later(self._show("no page to mark"))
+
+    def _front(self) -> _Tab | None:
+        open_tabs = [t for t in self._tabs.values() if not t.page.is_closed()]
+        return max(open_tabs, key=lambda t: t.front, default=None)
+
+    async def _settled_shot(self, tab: _Tab) -> None:
+        visit = tab.current
+        await asyncio.sleep(SETTLE)
+        if visit is not None and visit is tab.current and not visit.marks:
+            await self._shot(tab, "loaded")
+
+    async def _shot(self, tab: _Tab, why: str) -> None:
+        """The page as the person sees it now: the window's view, the DOM, the time."""
+        visit = tab.current
+        if visit is None or not self._state[id(visit)].committed or tab.page.is_closed():
+            if why == "marked":
+                await self._show("nothing to mark: the page in front is no web page yet")
+            return
+        state = self._state[id(visit)]
+        state.shooting += 1
+        try:
+            at = datetime.now(UTC)
+            page = tab.page
+            url = page.url
+            picture, dom, title, scroll = await photograph(page, tab.session, SHOT)
+            if tab.current is not visit or page.url != url:  # it went on meanwhile
+                if why == "marked":
+                    self.say(f"{url}: the page changed while it was marked; mark it again")
+                return
+            if picture is None and why != "marked":
+                visit.notes.append(f"could not be photographed {why} ({iso(at)})")
+                return
+            assert visit.marks is not None
+            visit.marks.append(Mark(at, why, url, title, picture, dom, scroll))
+            if why == "marked":
+                line = (f"marked {url} at {at:%H:%M:%S} UTC" if picture is not None else
+                        f"{url}: the mark at {at:%H:%M:%S} UTC has no picture (the "
+                        "browser would not take one)")
+                self.say(line)
+                await self._show(line)
+        finally:
+            state.shooting -= 1
+
+    async def _show(self, line: str) -> None:
+        if self._toolbar is not None:
+            await show(self._toolbar, line)
+
+    def _closed(self, tab: _Tab) -> None:
+        self._leave(tab)
+        self._tabs.pop(tab.page, None)
+        if not self._tabs and not self._ending:
+            self._later(self._end("its last window was closed"))
+
+    def _leave(self, tab: _Tab) -> None:
+        visit, tab.current = tab.current, None
+        if visit is not None:
+            self._leaving.append(visit)
+
+    async def _pump(self) -> None:
+        while not self._over.is_set():
+            try:
+                self._hand_on()
+            except Exception as exc:  # a bug here must not stop the session's recording
+                self.say(f"could not hand on what was recorded: {first_line(exc)}")
+            await asyncio.sleep(0.25)
+
+    def _hand_on(self, *, closing: bool = False) -> None:
+        """The proxy's exchanges so far, each to its page; pages left, once photographed,
+        handed on with theirs (and what their page asks for after that, as late)."""
+        seen, refused = self.proxy.take_seen(self.visit_id)
+        self._assign(seen)
+        if refused and self._latest is not None:
+            self._latest.refused.extend(refused)
+        for visit in list(self._leaving):
+            if self._state[id(visit)].shooting and not closing:
+                continue
+            self._leaving.remove(visit)
+            self._state[id(visit)].shooting = -1  # handed on: what comes later is late
+            visit.finished = datetime.now(UTC)
+            self._done.put(visit)
+
+    def _assign(self, seen: list[Seen]) -> None:
+        for one in seen:
+            owner = self._asked.owner(one.exchange.url)
+            if owner is None:  # no page nor worker asked: Chromium's own (a favicon, too)
+                one.own = True
+                owner = self._latest
+            if owner is None:
+                self._late.put(one)
+            elif self._state[id(owner)].shooting < 0:
+                one.page = owner.url
+                self._late.put(one)
+            else:
+                one.page = owner.url
+                owner.seen.append(one)
+
+    async def _end(self, why: str) -> None:
+        if self._ending:
+            return
+        self._ending = True
+        try:
+            await self._ending_steps(why)
+        finally:  # the capture seals what it has, whatever went wrong here
+            self._over.set()
+
+    async def _ending_steps(self, why: str) -> None:
+        self.say(f"the session ended ({why}): sealing")
+        front = self._front()
+        if front is not None and "closed" not in why:
+            await self._shot(front, "at the end")
+        for tab in list(self._tabs.values()):
+            self._leave(tab)
+        await asyncio.sleep(0)
+        gathered = await asyncio.to_thread(self.proxy.close_visit, self.visit_id, grace=2.0)
+        self._assign(gathered.seen)
+        if gathered.refused and self._latest is not None:
+            self._latest.refused.extend(gathered.refused)
+        self._hand_on(closing=True)
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        context, self._context = self._context, None
+        if context is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(context.close(), 15)
+        playwright, self._playwright = self._playwright, None
+        if playwright is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(playwright.stop(), 10)
+

@@ -1,0 +1,35 @@
+"""The progress line `custody archive` shows on a terminal while it captures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+class Progress:
+    """A rich progress line on a terminal; nothing otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._progress: Any = None
+
+    def __enter__(self) -> Callable[[Any, int], None] | None:
+        if not self.enabled:
+            return None
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                  TimeElapsedColumn(), transient=True)
+        self._progress.start()
+        task = self._progress.add_task("starting")
+
+        def update(stats: Any, queued: int) -> None:
+            self._progress.update(task, description=(
+                f"{stats.fetched} fetched, {queued} queued, {stats.failed} failed, "
+                f"{stats.bytes / 1e6:.1f} MB, {stats.rate:.1f}/s"))
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()

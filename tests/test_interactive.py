@@ -1,0 +1,218 @@
+"""Capture while browsing (archive --interactive): a headed Chromium on a virtual display
+(Xvfb), with Playwright standing in for the person -- it signs in, loads more, scrolls,
+marks with the shortcut and the toolbar, follows a link, closes the window (or presses
+Ctrl-C in the terminal) -- and custody, a real process, records and seals it all."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from conftest import Custody, needs_chromium
+from custody.core.errors import ExitCode
+from custody.testing import xvfb
+from custody.testing.receivers import free_port
+from custody.testing.site import Page, SiteServer
+
+pytestmark = [needs_chromium, pytest.mark.skipif(
+    not xvfb.available(), reason="no Xvfb: ./scripts/setup --test installs it (as root)")]
+
+CUSTODY = str(Path(sys.executable).with_name("custody"))
+PORT = "CUSTODY_TEST_INTERACTIVE_PORT"
+
+LOGIN = """<!doctype html><html><head><title>Sign in</title></head><body>
+<form method="post" action="/session"><input name="user" id="user">
+<input name="password" id="password" type="password"><button id="go">Sign in</button></form>
+</body></html>"""
+# the page tries what a hostile one would: find custody's binding, and fake the shortcut
+FEED = """<!doctype html><html><head><title>The feed</title></head><body>
+<h1>Statements</h1><div id="feed"><p>The first statement of the feed.</p></div>
+<button id="more">Load more</button>
+<div style="height:2400px"></div><a id="next" href="/second">The second page</a>
+<script>
+document.getElementById('more').onclick = () => fetch('/more.json').then(r => r.json())
+  .then(d => { const p = document.createElement('p'); p.textContent = d.text;
+               document.getElementById('feed').appendChild(p); });
+fetch('/probe?binding=' + typeof window.custodyMark + '&listening='
+      + typeof window.__custodyListening);
+document.dispatchEvent(new KeyboardEvent('keydown', {key: 'S', code: 'KeyS', ctrlKey: true,
+                                                     shiftKey: true, bubbles: true}));
+</script></body></html>"""
+SECOND = "<!doctype html><title>Second</title><p>The second page, reached by a link.</p>"
+
+
+@pytest.fixture(scope="module")
+def display() -> Iterator[str]:
+    with xvfb.Display() as shown:
+        yield shown.name
+
+
+@pytest.fixture(scope="module")
+def social() -> Iterator[SiteServer]:
+    pages = {"/login": Page(LOGIN.encode(), "text/html"),
+             "/session": Page(b"", "text/html", status=303,
+                              headers={"Location": "/feed", "Set-Cookie": "sid=abc; Path=/"}),
+             "/feed": Page(FEED.encode(), "text/html"),
+             "/more.json": Page(b'{"text": "A later statement, loaded on demand."}',
+                                "application/json"),
+             "/probe": Page(b"ok", "text/plain"),
+             "/second": Page(SECOND.encode(), "text/html")}
+    with SiteServer(pages) as server:
+        yield server
+
+
+def start(custody: Custody, display: str, port: int, *urls: str) -> subprocess.Popen[str]:
+    env = dict(os.environ, CUSTODY_ROOT=str(custody.root), CUSTODY_KEY=str(custody.key),
+               DISPLAY=display, **{PORT: str(port)})
+    return subprocess.Popen([CUSTODY, "archive", "--interactive", "--json", *urls], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def person(playwright: Any, port: int, proc: subprocess.Popen[str]) -> Any:
+    """The browser custody opened, as the person sees it (its one context)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return playwright.chromium.connect_over_cdp(f"http://127.0.0.1:{port}").contexts[0]
+        except Exception:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"no browser to browse in: {proc.communicate()}") from None
+            time.sleep(0.2)
+
+
+def tab(context: Any, part: str) -> Any:
+    """The page whose address has ``part``, once there is one (events pumped meanwhile)."""
+    for _ in range(300):
+        for page in context.pages:
+            if part in page.url:
+                return page
+        context.pages[0].wait_for_timeout(100)
+    raise AssertionError(f"no page {part}: {[p.url for p in context.pages]}")
+
+
+def sealed(custody: Custody, proc: subprocess.Popen[str]) -> tuple[dict[str, Any], str]:
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 0, err
+    capture_id = json.loads(out)["capture_id"]
+    return custody.manifest(capture_id), err
+
+
+def records(custody: Custody, manifest: dict[str, Any]) -> dict[str, Any]:
+    found = {}
+    for entry in manifest["warc_files"]:
+        with open(custody.root / entry["path"], "rb") as fh:
+            for record in ArchiveIterator(fh):
+                head = record.http_headers.to_str().encode() if record.http_headers else b""
+                found[record.rec_headers.get_header("WARC-Record-ID")] = (
+                    record.rec_type, record.rec_headers.get_header("WARC-Target-URI"),
+                    record.content_stream().read(), head)
+    return found
+
+
+def test_a_person_signs_in_loads_more_marks_and_closes(custody: Custody, display: str,
+                                                      social: SiteServer) -> None:
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    proc = start(custody, display, port, social.url + "/login")
+    try:
+        with sync_playwright() as playwright:
+            context = person(playwright, port, proc)
+            page = tab(context, "/login")
+            page.wait_for_load_state()
+            page.fill("#user", "alice")
+            page.fill("#password", "correct horse")
+            page.click("#go")
+            page.wait_for_url("**/feed")
+            page.wait_for_load_state()
+            page.click("#more")
+            page.wait_for_selector("text=loaded on demand")
+            page.mouse.wheel(0, 600)
+            page.wait_for_timeout(500)
+            page.keyboard.press("Control+Shift+S")  # marked with the shortcut
+            page.wait_for_timeout(1500)
+            toolbar = next(p for p in context.pages if p.title() == "custody: recording")
+            toolbar.click("#mark")  # and with the toolbar's button
+            toolbar.wait_for_function("document.querySelectorAll('#marks li').length == 2")
+            page.click("#next")
+            page.wait_for_url("**/second")
+            page.wait_for_load_state()
+            page.wait_for_timeout(800)
+            page.close()  # the last window of pages: the session ends
+        manifest, err = sealed(custody, proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert manifest["status"] == "complete" and manifest["settings"]["interactive"]
+    assert "marked " + social.url + "/feed" in err
+    visits = {v["final_url"]: v for v in manifest["visits"]}
+    assert set(visits) == {social.url + u for u in ("/login", "/feed", "/second")}
+    feed = visits[social.url + "/feed"]
+    assert feed["url"] == social.url + "/session" and feed["response_record"]
+    marked = [m for m in feed["marks"] if m["why"] == "marked"]
+    assert len(marked) == 2  # the page's own fake shortcut made none
+    assert marked[-1]["scroll"][1] > 0 and marked[-1]["title"] == "The feed"
+    assert feed["records"] == marked[-1]["records"]  # its screenshot is the last mark's
+    held = records(custody, manifest)
+    for mark in marked:
+        kind, uri, png, _ = held[mark["records"]["screenshot-unmarked"]]
+        assert kind == "resource" and uri == "urn:screenshot-unmarked:" + social.url + "/feed"
+        assert png.startswith(b"\x89PNG")
+        assert b"loaded on demand" in held[mark["records"]["dom"]][2]
+    uris = {(kind, uri) for kind, uri, *_ in held.values()}
+    assert ("request", social.url + "/session") in uris  # the sign-in's POST
+    # the session the sign-in opened is redacted, as an archivist's own cookies are
+    raw = b"".join(v[3] + v[2] for v in held.values() if v[0] in ("request", "response"))
+    assert b"sid=abc" not in raw and manifest["redactions"]
+    assert ("response", social.url + "/more.json") in uris  # what "Load more" fetched
+    # the page could neither see the shortcut's binding nor its listener's flag
+    assert ("response", social.url + "/probe?binding=undefined&listening=undefined") in uris
+    assert custody.verify()[0] == 0
+    shown = custody.ok("show", manifest["capture_id"]).output
+    assert f"marked at {marked[0]['at']}: {social.url}/feed  The feed" in shown
+
+
+def test_ctrl_c_in_the_terminal_seals_what_was_browsed(custody: Custody, display: str,
+                                                      social: SiteServer) -> None:
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    proc = start(custody, display, port, social.url + "/second")
+    try:
+        with sync_playwright() as playwright:
+            context = person(playwright, port, proc)
+            page = tab(context, "/second")
+            page.wait_for_load_state()
+            page.wait_for_timeout(800)
+            proc.send_signal(signal.SIGINT)
+            manifest, err = sealed(custody, proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert manifest["status"] == "complete", err
+    (visit,) = manifest["visits"]
+    assert [m["why"] for m in visit["marks"]] == ["loaded", "at the end"]
+    assert custody.verify()[0] == 0
+
+
+def test_interactive_needs_a_display_and_no_crawl(custody: Custody, social: SiteServer,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    result = custody("archive", "--interactive", social.url + "/login")
+    assert result.exit_code == ExitCode.USAGE
+    assert "no display" in result.output and "Traceback" not in result.output
+    for extra in (("--depth", "1"), ("--media",), ("--queue", "redis://127.0.0.1:1/0")):
+        result = custody("archive", "--interactive", *extra, social.url + "/login")
+        assert result.exit_code == ExitCode.USAGE and "--interactive" in result.output
+    assert not list((custody.root / "manifests").glob("*.json"))
