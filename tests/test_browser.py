@@ -306,6 +306,55 @@ def test_the_recording_proxy_serves_only_its_own_browser() -> None:
             fetcher.close()
 
 
+def test_the_recording_proxy_passes_an_answer_on_as_it_comes() -> None:
+    """A slow body reaches the browser piece by piece while the fetch records it; the
+    bytes passed on are the server's, framing and all; --max-bytes bounds both."""
+    import base64
+    import tempfile
+
+    from custody.browser.ca import CaptureCA
+    from custody.browser.proxy import RecordingProxy
+    from custody.capture.fetch import Fetcher
+    from custody.capture.guard import AddressGuard
+
+    body = bytes(range(256)) * 400  # 102,400 bytes, in ten slices 0.3 s apart
+    pages = {"/slow.bin": Page(body, "application/octet-stream", dribble=0.3)}
+    with tempfile.TemporaryDirectory() as folder, SiteServer(pages) as server:
+        for most in (None, 5000):
+            fetcher = Fetcher(user_agent="custody-test", guard=AddressGuard({"127.0.0.1"}),
+                              max_body=most)
+            proxy = RecordingProxy(fetcher, CaptureCA(Path(folder))).start()
+            visit = proxy.open_visit()
+            token = base64.b64encode(f"{visit}:{proxy.secret}".encode()).decode()
+            try:
+                with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as conn:
+                    started = time.monotonic()
+                    conn.sendall(f"GET {server.url}/slow.bin HTTP/1.1\r\nHost: x\r\n"
+                                 f"Proxy-Authorization: Basic {token}\r\n"
+                                 "Connection: close\r\n\r\n".encode())
+                    got, first = b"", None
+                    expected = len(body if most is None else body[:most])
+                    while len(got.partition(b"\r\n\r\n")[2]) < expected and \
+                            (chunk := conn.recv(65536)):
+                        got += chunk
+                        if first is None and got.partition(b"\r\n\r\n")[2]:
+                            first = time.monotonic() - started
+                    total = time.monotonic() - started
+                seen = proxy.close_visit(visit).seen
+            finally:
+                proxy.close()
+                fetcher.close()
+            head, _, sent = got.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 ")
+            if most is None:  # the first slice came at once, the last 2.7 s later
+                assert first is not None and first < 1.0 < total, (first, total)
+            assert sent == (body if most is None else body[:most])
+            (one,) = seen
+            one.exchange.response.seek(0)
+            recorded = one.exchange.response.read()
+            assert recorded.partition(b"\r\n\r\n")[2] == sent  # what the WARC gets
+
+
 def test_without_chromium_archive_says_how_to_install_it(
         custody: Custody, js_server: SiteServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUSTODY_CHROMIUM", "/nonexistent/chromium")

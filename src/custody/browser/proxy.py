@@ -22,16 +22,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from ..capture import recorder
 from ..capture.fetch import Exchange, Fetcher
 from ..core.fields import byte_count
 from ..core.urls import check_url
-from ..warc.payload import BodyDecoder, split_head
+from ..warc.payload import BodyDecoder
 from .ca import CaptureCA
+from .relay import Relay, reply
 
 MAX_HEAD = 64 * 1024  # a request head longer than this is refused
 MAX_REQUEST_BODY = 64 * 1024 * 1024
 _COPY = 256 * 1024
-_NO_BODY = frozenset({204, 304})
 
 
 @dataclass
@@ -161,7 +162,7 @@ class RecordingProxy:
             method, target, headers = request
             visit_id = self._visit_of(_field(headers, "proxy-authorization"))
             if visit_id is None:
-                _reply(wfile, 407, "custody's recording proxy serves only its own browser",
+                reply(wfile, 407, "custody's recording proxy serves only its own browser",
                        [("Proxy-Authenticate", 'Basic realm="custody"')])
                 return
             if method == "CONNECT":
@@ -224,7 +225,7 @@ class RecordingProxy:
             body = _read_body(rfile, headers)
         except ValueError as exc:  # a length that is no length: answered, and noted
             self._refuse(visit_id, f"{url}: {exc}")
-            _reply(wfile, 400, f"not fetched: {exc}")
+            reply(wfile, 400, f"not fetched: {exc}")
             return False
         dest = _field(headers, "sec-fetch-dest") or ""
         navigation = _field(headers, "sec-fetch-mode") == "navigate"
@@ -233,23 +234,28 @@ class RecordingProxy:
         if _field(headers, "upgrade"):
             self._refuse(visit_id, f"{url}: a WebSocket or other upgrade, which custody does "
                                    "not record")
-            _reply(wfile, 501, "custody does not record WebSockets")
+            reply(wfile, 501, "custody does not record WebSockets")
             return False
         try:
             url = check_url(url)
         except ValueError as exc:
             self._refuse(visit_id, f"{url}: {exc}")
-            _reply(wfile, 400, f"not fetched: {exc}")
+            reply(wfile, 400, f"not fetched: {exc}")
             return False
         visit = self._begin(visit_id, url)
         if visit is None:
-            _reply(wfile, 503, "the page's visit is over")
+            reply(wfile, 503, "the page's visit is over")
             return False
         seen = None
+        relay = Relay(wfile, head_only=method == "HEAD", most=self.fetcher.max_body)
         try:
-            exchange = self.fetcher.fetch(url, method=method, headers=headers, body=body)
+            recorder.tap(relay)  # passed on as it comes, while it is recorded
+            try:
+                exchange = self.fetcher.fetch(url, method=method, headers=headers, body=body)
+            finally:
+                recorder.tap(None)
             seen = Seen(exchange, navigation, dest, prefetch, visit.page)
-            return _relay(wfile, exchange, head_only=method == "HEAD")
+            return relay.finish(exchange)
         finally:
             self._end(visit, url, seen)
 
@@ -329,51 +335,3 @@ def _read_body(rfile: BinaryIO, headers: list[tuple[str, str]]) -> bytes:
     if length > MAX_REQUEST_BODY:
         raise ValueError("request body too large")
     return rfile.read(length) if length else b""
-
-
-def _reply(wfile: BinaryIO, status: int, text: str,
-           headers: list[tuple[str, str]] | None = None) -> None:
-    body = (text + "\n").encode("utf-8")
-    head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}",
-            "Content-Type: text/plain; charset=utf-8", f"Content-Length: {len(body)}",
-            "Connection: close", *(f"{k}: {v}" for k, v in headers or [])]
-    wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
-    wfile.flush()
-
-
-_REASONS = {400: "Bad Request", 407: "Proxy Authentication Required", 501: "Not Implemented",
-            502: "Bad Gateway", 503: "Service Unavailable"}
-
-
-def _relay(wfile: BinaryIO, exchange: Exchange, *, head_only: bool) -> bool:
-    """Pass what the server sent on to the browser, its framing as it was; whether the
-    browser's connection can carry another request."""
-    spool = exchange.response
-    if not exchange.ok or spool is None or exchange.not_http:
-        _reply(wfile, 502, f"custody could not fetch this: {exchange.error or 'no response'}")
-        return False
-    spool.seek(0)
-    start = spool.read(min(exchange.response_size, MAX_HEAD))
-    parsed = split_head(start)
-    if parsed is None:
-        _reply(wfile, 502, "the server's answer has no readable HTTP head")
-        return False
-    status, headers, _ = parsed
-    end = start.find(b"\r\n\r\n") + 4
-    framed = any(k.lower() == "content-length" for k, _ in headers) or \
-        "chunked" in (_field(headers, "transfer-encoding") or "").lower()
-    no_body = head_only or status in _NO_BODY or (status or 0) < 200
-    keep = (framed or no_body) and not exchange.truncated
-    lines = start[:end].split(b"\r\n")
-    kept = [lines[0]] + [line for line in lines[1:-2] if line.split(b":", 1)[0].strip().lower()
-                         not in (b"connection", b"keep-alive", b"proxy-connection")]
-    kept.append(b"Connection: keep-alive" if keep else b"Connection: close")
-    wfile.write(b"\r\n".join(kept) + b"\r\n\r\n")
-    if not no_body:
-        spool.seek(end)
-        while chunk := spool.read(_COPY):
-            wfile.write(chunk)
-    wfile.flush()
-    spool.seek(0)
-    return keep
-

@@ -58,6 +58,12 @@ def end() -> None:
     _this_thread.deadline = None
 
 
+def tap(receiver: Callable[[bytes], None] | None) -> None:
+    """What this thread's exchanges read from the server is also handed to ``receiver``
+    as it comes (the recording proxy passes it on); None: no more."""
+    _this_thread.tap = receiver
+
+
 def take() -> Recording | None:
     """What this thread's exchange wrote and read, handed over once."""
     recording: Recording | None = getattr(_this_thread, "recording", None)
@@ -86,6 +92,7 @@ class Recording:
         # closed by Exchange.close(), once the response is in the WARC
         self.rx: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
         self.rx_size = 0
+        self.tap: Callable[[bytes], None] | None = getattr(_this_thread, "tap", None)
 
 
 class RecordingStream(httpcore.NetworkStream):
@@ -131,6 +138,8 @@ class RecordingStream(httpcore.NetworkStream):
         if current is not None and data and current.owner == threading.get_ident():
             current.rx.write(data)
             current.rx_size += len(data)
+            if current.tap is not None:
+                current.tap(data)
         return data
 
     def close(self) -> None:

@@ -1,0 +1,147 @@
+"""What the server sends, passed on to the browser (or yt-dlp) by the recording proxy
+as it comes: the head once it is whole, then each piece of the body as the fetch reads
+it from the server, its framing as it was (chunks, Content-Length, compression). The
+browser starts on a page, and yt-dlp on a video, while the rest is still arriving, as
+through any proxy; the fetch records the same bytes into the WARC meanwhile.
+
+Only the connection fields of the head are custody's own (``Connection: keep-alive``
+or ``close``). When the head cannot be passed on as it comes (an interim 1xx answer, a
+head that is no HTTP), the answer is passed on whole once fetched, as before; when the
+fetch failed before any answer, the browser gets custody's 502. A browser that goes away
+meanwhile does not stop the fetch: the server's answer is still recorded whole.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+from ..capture.fetch import Exchange
+from ..warc.payload import split_head
+
+MAX_HEAD = 64 * 1024  # an answer's head longer than this is passed on once fetched
+_COPY = 256 * 1024
+_NO_BODY = frozenset({204, 304})
+
+
+class Relay:
+    """Given each piece the server sends (``__call__``, from the fetch's thread); then
+    ``finish`` with the exchange: whether the browser's connection can carry another."""
+
+    def __init__(self, wfile: BinaryIO, *, head_only: bool, most: int | None) -> None:
+        self.wfile = wfile
+        self.head_only = head_only
+        self.most = most  # body bytes passed on at most (--max-bytes: what is recorded)
+        self.head = bytearray()
+        self.sent = False  # the head was passed on: the body follows as it comes
+        self.whole = False  # passed on once fetched, whole
+        self.gone = False  # the browser's side closed
+        self.keep = False
+        self.no_body = False
+        self.body = 0
+
+    def __call__(self, data: bytes) -> None:
+        if self.whole or self.gone:
+            return
+        try:
+            if self.sent:
+                self._body(data)
+                return
+            self.head += data
+            end = self.head.find(b"\r\n\r\n")
+            if end < 0:
+                self.whole = len(self.head) > MAX_HEAD
+                return
+            parsed = split_head(bytes(self.head[:end + 4]))
+            if parsed is None or (parsed[0] or 0) < 200:
+                self.whole = True
+                return
+            status, headers, _ = parsed
+            framed = any(k.lower() == "content-length" for k, _ in headers) or \
+                "chunked" in (_field(headers, "transfer-encoding") or "").lower()
+            self.no_body = self.head_only or status in _NO_BODY
+            self.keep = framed or self.no_body
+            self.wfile.write(_with_connection(bytes(self.head[:end + 4]), self.keep))
+            self.sent = True
+            self._body(bytes(self.head[end + 4:]))
+            self.head = bytearray()
+        except OSError:
+            self.gone = True
+
+    def _body(self, data: bytes) -> None:
+        if self.no_body or not data:
+            self.wfile.flush()
+            return
+        if self.most is not None:
+            data = data[:max(0, self.most - self.body)]
+        self.body += len(data)
+        if data:
+            self.wfile.write(data)
+        self.wfile.flush()
+
+    def finish(self, exchange: Exchange) -> bool:
+        if not self.sent:
+            return whole(self.wfile, exchange, head_only=self.head_only)
+        if self.gone:
+            return False
+        try:
+            self.wfile.flush()
+        except OSError:
+            return False
+        return self.keep and exchange.ok and not exchange.truncated
+
+
+def whole(wfile: BinaryIO, exchange: Exchange, *, head_only: bool) -> bool:
+    """Pass what the server sent on to the browser once fetched, its framing as it was;
+    whether the browser's connection can carry another request."""
+    spool = exchange.response
+    if not exchange.ok or spool is None or exchange.not_http:
+        reply(wfile, 502, f"custody could not fetch this: {exchange.error or 'no response'}")
+        return False
+    spool.seek(0)
+    start = spool.read(min(exchange.response_size, MAX_HEAD))
+    parsed = split_head(start)
+    if parsed is None:
+        reply(wfile, 502, "the server's answer has no readable HTTP head")
+        return False
+    status, headers, _ = parsed
+    end = start.find(b"\r\n\r\n") + 4
+    framed = any(k.lower() == "content-length" for k, _ in headers) or \
+        "chunked" in (_field(headers, "transfer-encoding") or "").lower()
+    no_body = head_only or status in _NO_BODY or (status or 0) < 200
+    keep = (framed or no_body) and not exchange.truncated
+    wfile.write(_with_connection(start[:end], keep))
+    if not no_body:
+        spool.seek(end)
+        while chunk := spool.read(_COPY):
+            wfile.write(chunk)
+    wfile.flush()
+    spool.seek(0)
+    return keep
+
+
+def _with_connection(head: bytes, keep: bool) -> bytes:
+    """The head with its connection fields custody's own."""
+    lines = head.split(b"\r\n")
+    kept = [lines[0]] + [line for line in lines[1:-2] if line.split(b":", 1)[0].strip().lower()
+                         not in (b"connection", b"keep-alive", b"proxy-connection")]
+    kept.append(b"Connection: keep-alive" if keep else b"Connection: close")
+    return b"\r\n".join(kept) + b"\r\n\r\n"
+
+
+def reply(wfile: BinaryIO, status: int, text: str,
+          headers: list[tuple[str, str]] | None = None) -> None:
+    """custody's own answer to the browser: ``text``, and the connection closed."""
+    body = (text + "\n").encode("utf-8")
+    head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}",
+            "Content-Type: text/plain; charset=utf-8", f"Content-Length: {len(body)}",
+            "Connection: close", *(f"{k}: {v}" for k, v in headers or [])]
+    wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+    wfile.flush()
+
+
+_REASONS = {400: "Bad Request", 407: "Proxy Authentication Required", 501: "Not Implemented",
+            502: "Bad Gateway", 503: "Service Unavailable"}
+
+
+def _field(headers: list[tuple[str, str]], name: str) -> str | None:
+    return next((v for k, v in headers if k.lower() == name), None)
