@@ -215,4 +215,10 @@ def test_interactive_needs_a_display_and_no_crawl(custody: Custody, social: Site
     for extra in (("--depth", "1"), ("--media",), ("--queue", "redis://127.0.0.1:1/0")):
         result = custody("archive", "--interactive", *extra, social.url + "/login")
         assert result.exit_code == ExitCode.USAGE and "--interactive" in result.output
+    monkeypatch.setenv("DISPLAY", ":5999")  # no X server answers there
+    result = custody("archive", "--interactive", social.url + "/login")
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "could not be opened: Missing X server" in result.output
+    assert "Traceback" not in result.output
     assert not list((custody.root / "manifests").glob("*.json"))
+    assert not list((custody.root / ".custody" / "crawls").glob("*"))  # nothing to resume

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..core.errors import first_line
+from ..core.errors import UsageError, first_line
 from .asked import Asked
 from .ca import CaptureCA
 from .chromium import require_chromium
@@ -98,7 +98,13 @@ class InteractiveSession:
         require_display()
         self._executable = require_chromium()
         self._thread.start()
-        self._run(self._launch(), 60)
+        try:
+            self._run(self._launch(), 60)
+        except Exception as exc:  # no X server there, a browser that would not start
+            lines = str(exc).splitlines()
+            why = next((line.rsplit("] ", 1)[-1].strip() for line in lines
+                        if "X server" in line or "display" in line.lower()), first_line(exc))
+            raise UsageError(f"the browser window could not be opened: {why}") from None
         return self
 
     def open(self, seeds: list[str], capture: str) -> None:

@@ -101,8 +101,14 @@ def start(archive: Archive, seeds: list[str], *, key: Ed25519PrivateKey, setting
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)  # it never began: nothing to keep
             raise
-        result = _run(archive, state, key, collector, on_progress, open_visitor, open_media,
-                      gate, warm)
+        try:
+            result = _run(archive, state, key, collector, on_progress, open_visitor,
+                          open_media, gate, warm)
+        except BaseException:
+            if job is None and not state.warc_files():  # stopped before it wrote a thing
+                state.close()  # (the browser would not start): nothing to resume
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
         result.notes[:0] = [n for r in recovered for n in r.notes[:1]]
         return result
 
