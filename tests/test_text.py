@@ -226,3 +226,19 @@ def test_the_title_is_the_one_a_browser_shows(head: str, body: str, title: str) 
     doc = extract("http://127.0.0.1/p.html", "text/html", "text/html; charset=utf-8",
                   page.encode())
     assert doc is not None and doc.title == title
+
+
+def test_a_title_that_is_no_title_element_says_where_it_came_from() -> None:
+    """A page without <title> gets trafilatura's choice (og:title, else its first
+    heading) as its title, and its document's note says the page has none."""
+    from custody.extract.content import extract
+
+    text = "<p>" + "The statement was published on the site this morning. " * 4 + "</p>"
+    for head, title in (("", "The heading"),
+                        ('<meta property="og:title" content="Shared as">', "Shared as")):
+        page = f"<html><head>{head}</head><body><h1>The heading</h1>{text}</body></html>"
+        found = extract("http://x/", "text/html", "text/html; charset=utf-8", page.encode())
+        assert found is not None and found.title == title
+        assert found.note and "has no <title>" in found.note
+    own = extract("http://x/", "text/html", "text/html", f"<title>Own</title>{text}".encode())
+    assert own is not None and own.title == "Own" and not own.note

@@ -191,6 +191,9 @@ def _from_html(url: str, html: str, charset: str, note: str | None) -> Document:
         metadata = {name: marks.restore(value) for name, value in found.items()}
     if own_title:  # what the page calls itself, as a browser's tab shows it
         metadata["title"] = marks.restore(own_title)
+    elif metadata.get("title"):  # none: trafilatura's choice stands, and says so
+        note = "; ".join(filter(None, [note, "the page has no <title>: its title here is "
+                                       "its og:title or first heading"]))
     text = normalise_text(metadata.get("text") or "")
     if not text:
         note = "; ".join(filter(None, [note, "no text extracted"]))
