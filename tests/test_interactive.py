@@ -37,7 +37,8 @@ LOGIN = """<!doctype html><html><head><title>Sign in</title></head><body>
 # the page tries what a hostile one would: find custody's binding, and fake the shortcut
 FEED = """<!doctype html><html><head><title>The feed</title></head><body>
 <h1>Statements</h1><div id="feed"><p>The first statement of the feed.</p></div>
-<button id="more">Load more</button>
+<button id="more">Load more</button> <a id="newtab" href="/third" target="_blank">A new tab</a>
+<a id="dl" href="/file.bin">A file</a>
 <div style="height:2400px"></div><a id="next" href="/second">The second page</a>
 <script>
 document.getElementById('more').onclick = () => fetch('/more.json').then(r => r.json())
@@ -47,6 +48,10 @@ fetch('/probe?binding=' + typeof window.custodyMark + '&listening='
       + typeof window.__custodyListening);
 document.dispatchEvent(new KeyboardEvent('keydown', {key: 'S', code: 'KeyS', ctrlKey: true,
                                                      shiftKey: true, bubbles: true}));
+for (const kind of ['keydown', 'keyup']) {  // the shortcut's own key is never the page's
+  window.addEventListener(kind, (e) => { if (e.code === 'KeyS') fetch('/keyspy?' + kind); },
+                          true);
+}
 </script></body></html>"""
 SECOND = "<!doctype html><title>Second</title><p>The second page, reached by a link.</p>"
 
@@ -66,7 +71,12 @@ def social() -> Iterator[SiteServer]:
              "/more.json": Page(b'{"text": "A later statement, loaded on demand."}',
                                 "application/json"),
              "/probe": Page(b"ok", "text/plain"),
-             "/second": Page(SECOND.encode(), "text/html")}
+             "/second": Page(SECOND.encode(), "text/html"),
+             "/third": Page(b"<!doctype html><title>Third</title><p>Opened in a tab.</p>",
+                            "text/html"),
+             "/file.bin": Page(b"\x00" * 2000, "application/octet-stream",
+                               headers={"Content-Disposition": "attachment; filename=f.bin"}),
+             "/keyspy": Page(b"seen", "text/plain")}
     with SiteServer(pages) as server:
         yield server
 
@@ -144,6 +154,17 @@ def test_a_person_signs_in_loads_more_marks_and_closes(custody: Custody, display
             toolbar = next(p for p in context.pages if p.title() == "custody: recording")
             toolbar.click("#mark")  # and with the toolbar's button
             toolbar.wait_for_function("document.querySelectorAll('#marks li').length == 2")
+            page.click("#newtab")  # a tab the page opens is a visit of its own
+            third = tab(context, "/third")
+            third.wait_for_load_state()
+            third.wait_for_timeout(500)
+            third.keyboard.press("Control+Shift+S")
+            toolbar.wait_for_function("document.querySelectorAll('#marks li').length == 3")
+            third.close()
+            page.click("#dl")  # a download shows no page: the feed is still the page shown
+            page.wait_for_timeout(1000)
+            page.keyboard.press("Control+Shift+S")
+            toolbar.wait_for_function("document.querySelectorAll('#marks li').length == 4")
             page.click("#next")
             page.wait_for_url("**/second")
             page.wait_for_load_state()
@@ -156,12 +177,14 @@ def test_a_person_signs_in_loads_more_marks_and_closes(custody: Custody, display
     assert manifest["status"] == "complete" and manifest["settings"]["interactive"]
     assert "marked " + social.url + "/feed" in err
     visits = {v["final_url"]: v for v in manifest["visits"]}
-    assert set(visits) == {social.url + u for u in ("/login", "/feed", "/second")}
+    assert set(visits) == {social.url + u for u in ("/login", "/feed", "/third", "/second")}
+    assert [m["why"] for m in visits[social.url + "/third"]["marks"]] == ["loaded", "marked"]
     feed = visits[social.url + "/feed"]
     assert feed["url"] == social.url + "/session" and feed["response_record"]
     marked = [m for m in feed["marks"] if m["why"] == "marked"]
-    assert len(marked) == 2  # the page's own fake shortcut made none
-    assert marked[-1]["scroll"][1] > 0 and marked[-1]["title"] == "The feed"
+    assert len(marked) == 3  # the page's own fake shortcut made none
+    assert any("download refused: " + social.url + "/file.bin" in n for n in feed["notes"])
+    assert marked[0]["scroll"][1] > 0 and marked[-1]["title"] == "The feed"  # (scrolled)
     assert feed["records"] == marked[-1]["records"]  # its screenshot is the last mark's
     held = records(custody, manifest)
     for mark in marked:
@@ -175,6 +198,8 @@ def test_a_person_signs_in_loads_more_marks_and_closes(custody: Custody, display
     raw = b"".join(v[3] + v[2] for v in held.values() if v[0] in ("request", "response"))
     assert b"sid=abc" not in raw and manifest["redactions"]
     assert ("response", social.url + "/more.json") in uris  # what "Load more" fetched
+    assert ("response", social.url + "/file.bin") in uris  # the download, as fetched
+    assert not any("/keyspy" in (uri or "") for _, uri in uris)
     # the page could neither see the shortcut's binding nor its listener's flag
     assert ("response", social.url + "/probe?binding=undefined&listening=undefined") in uris
     assert custody.verify()[0] == 0
@@ -222,3 +247,44 @@ def test_interactive_needs_a_display_and_no_crawl(custody: Custody, social: Site
     assert "Traceback" not in result.output
     assert not list((custody.root / "manifests").glob("*.json"))
     assert not list((custody.root / ".custody" / "crawls").glob("*"))  # nothing to resume
+
+
+def test_kill_9_keeps_what_was_fetched_and_marked_and_resume_seals_it(
+        custody: Custody, display: str, social: SiteServer) -> None:
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    proc = start(custody, display, port, social.url + "/second")
+    try:
+        with sync_playwright() as playwright:
+            page = tab(person(playwright, port, proc), "/second")
+            page.wait_for_load_state()
+            page.wait_for_timeout(500)
+            page.keyboard.press("Control+Shift+S")
+            page.wait_for_timeout(1500)  # written and committed within a quarter second
+            proc.kill()
+            proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    port = free_port()
+    env = dict(os.environ, CUSTODY_ROOT=str(custody.root), CUSTODY_KEY=str(custody.key),
+               DISPLAY=display, **{PORT: str(port)})
+    again = subprocess.Popen([CUSTODY, "archive", "--resume", "--json"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with sync_playwright() as playwright:
+            context = person(playwright, port, again)
+            page = tab(context, "/second")  # the session opens again where it began
+            page.wait_for_load_state()
+            page.wait_for_timeout(800)
+            page.close()
+            manifest, err = sealed(custody, again)
+    finally:
+        if again.poll() is None:
+            again.kill()
+    shots = [r for r in manifest["records"] if r["type"] == "resource" and
+             r["target_uri"] == "urn:screenshot-unmarked:" + social.url + "/second"]
+    assert len(shots) >= 3, err  # loaded and marked before the kill, loaded again after
+    assert manifest["status"] == "complete"
+    assert custody.verify()[0] == 0

@@ -17,10 +17,13 @@ class Asked:
         self._count = 0
         self._lock = threading.Lock()  # the session's thread adds; the capture's takes
 
-    def add(self, url: str, page: Any) -> None:
+    def add(self, url: str, page: Any, *, first: bool = False) -> None:
+        """``page`` asked for ``url`` (``first``: before any other that did, as far as is
+        known: a guess made earlier is not as good)."""
         with self._lock:
             if self._count < MOST:
-                self._by_url.setdefault(url, deque()).append(page)
+                asked = self._by_url.setdefault(url, deque())
+                (asked.appendleft if first else asked.append)(page)
                 self._count += 1
 
     def owner(self, url: str) -> Any:

@@ -23,40 +23,23 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..core.errors import UsageError, first_line
-from .asked import Asked
 from .ca import CaptureCA
 from .chromium import require_chromium
 from .headed import launch, require_display
 from .marking import Mark, listen, open_toolbar, photograph, show
 from .page import PageVisit, iso
 from .proxy import RecordingProxy, Seen
+from .tabs import Pages, Tab, note
 
 T = TypeVar("T")
+Event = tuple[str, Any, PageVisit | None]  # what ``take`` hands on
 SETTLE = 0.2  # seconds after a page's load before it is photographed
 SHOT = 12.0  # seconds to photograph a page and read its DOM, at most
-
-
-@dataclass
-class _Tab:
-    page: Any
-    current: PageVisit | None = None  # the page it shows (or is loading)
-    front: float = 0.0  # when the person last had it in front
-    session: Any = None  # its DevTools session (the shortcut's binding, the DOM)
-
-
-@dataclass
-class _Shown:
-    """A visit as the session keeps it until its tab leaves it."""
-
-    committed: bool = False  # a document came, and the tab shows it
-    shooting: int = 0  # photographs under way
-    moved: list[str] = field(default_factory=list)
 
 
 class InteractiveSession:
@@ -73,7 +56,7 @@ class InteractiveSession:
         self.folder = folder  # the profile folder lives in it
         self.cookies = cookies
         self.user_agent = user_agent
-        self.say = say  # a line for the person, on the terminal
+        self.say = _never_failing(say)  # a line for the person, on the terminal
         self.capture = ""
         self.visit_id = proxy.open_visit()
         self._loop = asyncio.new_event_loop()
@@ -83,13 +66,9 @@ class InteractiveSession:
         self._context: Any = None
         self._toolbar: Any = None
         self._toolbar_coming = False  # the next page opened is the toolbar (marking.py)
-        self._tabs: dict[Any, _Tab] = {}
-        self._state: dict[int, _Shown] = {}  # by id() of the PageVisit
-        self._asked = Asked()
-        self._latest: PageVisit | None = None
-        self._leaving: list[PageVisit] = []  # left, waiting for their photographs
-        self._done: queue.Queue[PageVisit] = queue.Queue()
-        self._late: queue.Queue[Seen] = queue.Queue()
+        self._tabs: dict[Any, Tab] = {}
+        self._pages = Pages()
+        self._events: queue.Queue[Event] = queue.Queue()
         self._tasks: set[asyncio.Future[Any]] = set()
         self._ending = False
         self._over = threading.Event()
@@ -112,13 +91,16 @@ class InteractiveSession:
         self.capture = capture
         self._run(self._open(seeds), 60)
 
-    def take(self, timeout: float) -> list[PageVisit]:
-        """The pages the person left since the last call (waiting up to ``timeout``)."""
+    def take(self, timeout: float) -> list[Event]:
+        """What happened since the last call (waiting up to ``timeout``), in order:
+        ("exchange", a Seen, its page's visit or None), ("mark", a Mark, its visit),
+        ("left", None, a visit its tab left, whole)."""
+        self._assign(self.proxy.take_late())  # ended after the session did
         taken = []
         with contextlib.suppress(queue.Empty):
-            taken.append(self._done.get(timeout=timeout))
+            taken.append(self._events.get(timeout=timeout))
             while True:
-                taken.append(self._done.get_nowait())
+                taken.append(self._events.get_nowait())
         return taken
 
     @property
@@ -130,15 +112,7 @@ class InteractiveSession:
         self._loop.call_soon_threadsafe(self._later, self._end("ended from the terminal"))
 
     def late(self) -> list[Seen]:
-        for seen in self.proxy.take_late():  # ended after the session's end
-            owner = self._asked.owner(seen.exchange.url)
-            seen.page = owner.url if owner is not None else seen.page
-            self._late.put(seen)
-        taken = []
-        with contextlib.suppress(queue.Empty):
-            while True:
-                taken.append(self._late.get_nowait())
-        return taken
+        return []  # every exchange is an event of ``take``
 
     fetching = property(lambda self: self.proxy.fetching)
 
@@ -175,8 +149,8 @@ class InteractiveSession:
         self._context.on("request", self._request)
         self._context.on("close", lambda _: self._later(self._end("the browser closed")))
         for page in self._context.pages:
-            await self._adopt(page)
-        self._context.on("page", lambda page: self._later(self._adopt(page)))
+            await self._listen(self._adopt(page))
+        self._context.on("page", lambda page: self._later(self._listen(self._adopt(page))))
         self._later(self._pump())
 
     async def _open(self, seeds: list[str]) -> None:
@@ -190,7 +164,7 @@ class InteractiveSession:
                 self.say(f"the toolbar window could not be opened: {first_line(exc)}")
         for n, url in enumerate(seeds):
             page = first if n == 0 and first is not None else await self._context.new_page()
-            await self._adopt(page)
+            await self._listen(self._adopt(page))
             try:
                 await page.goto(url, wait_until="commit", timeout=30_000)
             except Exception as exc:  # the page says so in its window; its visit too
@@ -199,66 +173,56 @@ class InteractiveSession:
     def _toolbar_next(self, coming: bool) -> None:
         self._toolbar_coming = coming
 
-    async def _adopt(self, page: Any) -> None:
+    def _adopt(self, page: Any) -> Tab | None:
+        """A tab of the person's, known from its first request on (a tab a page opens may
+        ask for its page before the context says it is there)."""
         if self._toolbar_coming and self._toolbar is None:
             self._toolbar = page
-        if page in self._tabs or page is self._toolbar:
-            return
-        tab = self._tabs[page] = _Tab(page, front=time.monotonic())
-        page.on("framenavigated", lambda frame: self._navigated(tab, frame))
+        if page is self._toolbar:
+            return None
+        if page in self._tabs:
+            return self._tabs[page]
+        tab = self._tabs[page] = Tab(page, front=time.monotonic())
+        page.on("framenavigated", lambda frame: None if frame.parent_frame is not None else
+                self._pages.navigated(tab, frame.url))
         page.on("load", lambda _: self._later(self._settled_shot(tab)))
         page.on("close", lambda _: self._closed(tab))
-        page.on("dialog", lambda d: self._note(tab, f"{d.type}: {d.message[:200]}"))
-        page.on("download", lambda d: self._note(tab, f"download refused: {d.url}"))
-        page.on("crash", lambda _: self._note(tab, "the page crashed"))
+        page.on("dialog", lambda d: note(tab, f"{d.type}: {d.message[:200]}"))
+        page.on("download", lambda d: self._downloaded(tab, d.url))
+        page.on("crash", lambda _: note(tab, "the page crashed"))
+        if self._pages.opened(tab, page.url):  # (its load may be over too)
+            self._later(self._settled_shot(tab))
+        return tab
+
+    async def _listen(self, tab: Tab | None) -> None:
+        if tab is None or tab.session is not None:
+            return
+        tab.session = True  # being set up
         try:
-            tab.session = await listen(self._context, page, lambda e: self._called(tab, e))
+            tab.session = await listen(self._context, tab.page, lambda e: self._called(tab, e))
         except Exception as exc:  # closed already; or a page the browser keeps to itself
-            self._note(tab, f"the mark shortcut could not be set in this tab: "
+            tab.session = None
+            note(tab, f"the mark shortcut could not be set in this tab: "
                             f"{first_line(exc)}")
+
+    def _downloaded(self, tab: Tab, url: str) -> None:
+        """A download the browser refused: a navigation that showed no page (the tab still
+        shows the page it was on), noted there."""
+        self._pages.drop(tab)
+        note(tab, f"download refused: {url}")
 
     def _request(self, request: Any) -> None:
         try:
             page = request.frame.page
         except Exception:  # a service worker's: no page; the page that began last's
             page = None
-        tab = self._tabs.get(page)
-        if tab is None:
-            if self._latest is not None:
-                self._asked.add(request.url, self._latest)
-            return
-        if request.is_navigation_request() and request.frame.parent_frame is None:
-            shown = tab.current is not None and self._state[id(tab.current)].committed
-            if tab.current is None or shown:  # a new page; else a redirect of the same
-                self._leave(tab)
-                self._begin(tab, request.url)
-        if tab.current is not None:
-            self._asked.add(request.url, tab.current)
+        tab = self._tabs.get(page) or (self._adopt(page) if page is not None and not
+                                       self._ending else None)
+        if tab is not None:
+            self._later(self._listen(tab))
+        self._pages.requested(tab, request)
 
-    def _begin(self, tab: _Tab, url: str) -> None:
-        visit = PageVisit(url, url, datetime.now(UTC), datetime.now(UTC), marks=[])
-        self._state[id(visit)] = _Shown()
-        tab.current = self._latest = visit
-
-    def _navigated(self, tab: _Tab, frame: Any) -> None:
-        if frame.parent_frame is not None or tab.current is None:
-            return
-        state = self._state[id(tab.current)]
-        if not frame.url.startswith(("http://", "https://")):
-            return
-        if not state.committed:
-            state.committed = True
-            tab.current.final_url = frame.url
-        elif frame.url != (state.moved[-1] if state.moved else tab.current.final_url):
-            state.moved.append(frame.url)  # within the page (history.pushState, a #)
-            tab.current.notes.append(f"the address changed to {frame.url} in the page "
-                                     f"at {iso(datetime.now(UTC))}")
-
-    def _note(self, tab: _Tab, line: str) -> None:
-        if tab.current is not None and len(tab.current.notes) < 500:
-            tab.current.notes.append(line)
-
-    def _called(self, tab: _Tab, event: dict[str, Any]) -> None:
+    def _called(self, tab: Tab, event: dict[str, Any]) -> None:
         tab.front = time.monotonic()
         if event.get("payload") == "mark":
             self._later(self._shot(tab, "marked"))
@@ -273,24 +237,26 @@ class InteractiveSession:
             else:
                 self._later(self._show("no page to mark"))
 
-    def _front(self) -> _Tab | None:
+    def _front(self) -> Tab | None:
         open_tabs = [t for t in self._tabs.values() if not t.page.is_closed()]
         return max(open_tabs, key=lambda t: t.front, default=None)
 
-    async def _settled_shot(self, tab: _Tab) -> None:
+    async def _settled_shot(self, tab: Tab) -> None:
         visit = tab.current
         await asyncio.sleep(SETTLE)
-        if visit is not None and visit is tab.current and not visit.marks:
+        if visit is not None and visit is tab.current and not self._pages.state(visit).loaded:
+            self._pages.state(visit).loaded = True
             await self._shot(tab, "loaded")
 
-    async def _shot(self, tab: _Tab, why: str) -> None:
+    async def _shot(self, tab: Tab, why: str) -> None:
         """The page as the person sees it now: the window's view, the DOM, the time."""
         visit = tab.current
-        if visit is None or not self._state[id(visit)].committed or tab.page.is_closed():
+        if visit is None or not self._pages.state(visit).committed or tab.page.is_closed():
             if why == "marked":
-                await self._show("nothing to mark: the page in front is no web page yet")
+                self.say("nothing to mark: the page in front is no web page (yet)")
+                await self._show("nothing to mark: the page in front is no web page (yet)")
             return
-        state = self._state[id(visit)]
+        state = self._pages.state(visit)
         state.shooting += 1
         try:
             at = datetime.now(UTC)
@@ -305,7 +271,10 @@ class InteractiveSession:
                 visit.notes.append(f"could not be photographed {why} ({iso(at)})")
                 return
             assert visit.marks is not None
-            visit.marks.append(Mark(at, why, url, title, picture, dom, scroll))
+            mark = Mark(at, why, url, title, picture, dom, scroll)
+            visit.marks.append(mark)
+            self._hand_on()  # the page's own answer goes first: the mark is tied to it
+            self._events.put(("mark", mark, visit))
             if why == "marked":
                 line = (f"marked {url} at {at:%H:%M:%S} UTC" if picture is not None else
                         f"{url}: the mark at {at:%H:%M:%S} UTC has no picture (the "
@@ -319,16 +288,12 @@ class InteractiveSession:
         if self._toolbar is not None:
             await show(self._toolbar, line)
 
-    def _closed(self, tab: _Tab) -> None:
-        self._leave(tab)
+    def _closed(self, tab: Tab) -> None:
+        self._pages.drop(tab)
+        self._pages.leave(tab)
         self._tabs.pop(tab.page, None)
         if not self._tabs and not self._ending:
             self._later(self._end("its last window was closed"))
-
-    def _leave(self, tab: _Tab) -> None:
-        visit, tab.current = tab.current, None
-        if visit is not None:
-            self._leaving.append(visit)
 
     async def _pump(self) -> None:
         while not self._over.is_set():
@@ -339,34 +304,27 @@ class InteractiveSession:
             await asyncio.sleep(0.25)
 
     def _hand_on(self, *, closing: bool = False) -> None:
-        """The proxy's exchanges so far, each to its page; pages left, once photographed,
-        handed on with theirs (and what their page asks for after that, as late)."""
+        """The proxy's exchanges so far, each handed on at once with its page (so that
+        what was fetched is written as it comes); then the pages left, once photographed."""
         seen, refused = self.proxy.take_seen(self.visit_id)
         self._assign(seen)
-        if refused and self._latest is not None:
-            self._latest.refused.extend(refused)
-        for visit in list(self._leaving):
-            if self._state[id(visit)].shooting and not closing:
+        if refused and self._pages.latest is not None:
+            self._pages.latest.refused.extend(refused)
+        for visit in list(self._pages.leaving):
+            if self._pages.state(visit).shooting and not closing:
                 continue
-            self._leaving.remove(visit)
-            self._state[id(visit)].shooting = -1  # handed on: what comes later is late
+            self._pages.leaving.remove(visit)
             visit.finished = datetime.now(UTC)
-            self._done.put(visit)
+            self._events.put(("left", None, visit))
 
     def _assign(self, seen: list[Seen]) -> None:
         for one in seen:
-            owner = self._asked.owner(one.exchange.url)
+            owner = self._pages.owner(one.exchange.url)
             if owner is None:  # no page nor worker asked: Chromium's own (a favicon, too)
                 one.own = True
-                owner = self._latest
-            if owner is None:
-                self._late.put(one)
-            elif self._state[id(owner)].shooting < 0:
-                one.page = owner.url
-                self._late.put(one)
-            else:
-                one.page = owner.url
-                owner.seen.append(one)
+                owner = self._pages.latest
+            one.page = owner.url if owner is not None else one.page
+            self._events.put(("exchange", one, owner))
 
     async def _end(self, why: str) -> None:
         if self._ending:
@@ -383,12 +341,13 @@ class InteractiveSession:
         if front is not None and "closed" not in why:
             await self._shot(front, "at the end")
         for tab in list(self._tabs.values()):
-            self._leave(tab)
+            self._pages.drop(tab)
+            self._pages.leave(tab)
         await asyncio.sleep(0)
         gathered = await asyncio.to_thread(self.proxy.close_visit, self.visit_id, grace=2.0)
         self._assign(gathered.seen)
-        if gathered.refused and self._latest is not None:
-            self._latest.refused.extend(gathered.refused)
+        if gathered.refused and self._pages.latest is not None:
+            self._pages.latest.refused.extend(gathered.refused)
         self._hand_on(closing=True)
         await self._shutdown()
 
@@ -402,3 +361,10 @@ class InteractiveSession:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(playwright.stop(), 10)
 
+
+def _never_failing(say: Callable[[str], None]) -> Callable[[str], None]:
+    """``say``, whose failure (a terminal gone: a closed pipe) stops nothing."""
+    def said(line: str) -> None:
+        with contextlib.suppress(Exception):
+            say(line)
+    return said

@@ -27,14 +27,16 @@ KEYS = """(() => {
   if (window.__custodyListening) return;
   window.__custodyListening = true;
   const call = BINDING;
-  window.addEventListener('keydown', (e) => {
-    if (e.isTrusted && e.ctrlKey && e.shiftKey && !e.altKey && !e.metaKey
-        && e.code === 'KeyS') {
-      e.preventDefault();
+  const ours = (e) => e.isTrusted && e.ctrlKey && e.shiftKey && !e.altKey && !e.metaKey
+                      && e.code === 'KeyS';
+  for (const kind of ['keydown', 'keypress', 'keyup']) {
+    window.addEventListener(kind, (e) => {
+      if (!ours(e)) return;
+      e.preventDefault();  // nor the page, nor the browser, gets the key
       e.stopImmediatePropagation();
-      if (!e.repeat) call('mark');
-    }
-  }, true);
+      if (kind === 'keydown' && !e.repeat) call('mark');
+    }, true);
+  }
   const front = () => { if (document.visibilityState === 'visible') call('front'); };
   window.addEventListener('focus', front, true);
   window.addEventListener('pointerdown', front, true);

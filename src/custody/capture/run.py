@@ -104,9 +104,9 @@ def start(archive: Archive, seeds: list[str], *, key: Ed25519PrivateKey, setting
         try:
             result = _run(archive, state, key, collector, on_progress, open_visitor,
                           open_media, gate, warm)
-        except BaseException:
-            if job is None and not state.warc_files():  # stopped before it wrote a thing
-                state.close()  # (the browser would not start): nothing to resume
+        except UsageError:  # refused before a thing was fetched (a browser window that
+            if job is None and not state.warc_files():  # would not open): nothing to resume
+                state.close()
                 shutil.rmtree(folder, ignore_errors=True)
             raise
         result.notes[:0] = [n for r in recovered for n in r.notes[:1]]

@@ -31,26 +31,16 @@ def record_visit(sink: Sink, visit: Any,
     main = main_exchange(visit)
     page_entry = None
     failed = []
-    own_failed: list[str] = []  # Chromium's own traffic in a person's session
     for seen in visit.seen:
         kind = target.kind if seen is main else "requisite"
         sink.store(seen.exchange, Target(seen.exchange.url, target.seed, kind, target.depth))
         if seen is main and seen.exchange.ok:
             page_entry = sink.last_response
-        if not seen.exchange.ok and getattr(seen, "own", False):
-            own_failed.append(f"the browser's own request (no page's) to {seen.exchange.url} "
-                              f"failed: {seen.exchange.error}")
-        elif not seen.exchange.ok:
+        if not seen.exchange.ok:
             failed.append(seen.exchange)
         seen.exchange.close()
     summary = visit.summary()
-    summary["notes"] = [*summary["notes"], *own_failed[:50]]
-    marks = getattr(visit, "marks", None)  # a person's session (archive --interactive)
-    if page_entry is None and marks is not None:
-        summary["response_record"] = None
-        summary["notes"] = [*summary["notes"], "its document was not fetched in this visit "
-                            "(the browser showed it from its cache, or it never came)"]
-    elif page_entry is None:  # the browser showed custody's own error page: not evidence
+    if page_entry is None:  # the browser showed custody's own error page: not evidence
         why = (main.exchange.error if main is not None else None) or "no response"
         summary["error"] = visit.error or f"the page itself was not fetched: {why}"
         summary["response_record"] = None
@@ -71,24 +61,7 @@ def record_visit(sink: Sink, visit: Any,
         frame_ids = sink.store_renders(url, [("dom", "text/html", html.encode("utf-8"))],
                                        page_entry, warc_date(visit.finished))
         frames[url] = frame_ids["dom"]
-    if marks is not None:
-        summary["marks"] = [_store_mark(sink, mark, page_entry) for mark in marks]
-        ids = next((m["records"] for m in reversed(summary["marks"]) if m["records"]), ids)
-    summary["response_record"] = page_entry["record_id"] if page_entry is not None else None
+    summary["response_record"] = page_entry["record_id"]
     summary["records"] = {**ids, "frames": frames} if frames else ids
     links = html_links(visit.dom, visit.final_url) if visit.dom else None
     return summary, links, failed
-
-
-def _store_mark(sink: Sink, mark: Any, page_entry: dict[str, Any] | None) -> dict[str, Any]:
-    """A page as it showed at one moment of a person's session (browser/marking.py's
-    Mark): its view with its band, the view as it was, the DOM; what the visit says of it."""
-    renders = []
-    if mark.screenshot:
-        renders.append(("screenshot", "image/png", mark.banded(getattr(sink, "band", ""))))
-        renders.append(("screenshot-unmarked", "image/png", mark.screenshot))
-    if mark.dom is not None:
-        renders.append(("dom", "text/html", mark.dom.encode("utf-8")))
-    ids = sink.store_renders(mark.url, renders, page_entry, warc_date(mark.at)) \
-        if renders else {}
-    return {**mark.summary(), "records": ids}
