@@ -209,7 +209,8 @@ class InteractiveSession:
         """A download the browser refused: a navigation that showed no page (the tab still
         shows the page it was on), noted there."""
         self._pages.drop(tab)
-        note(tab, f"download refused: {url}")
+        if tab.current is not None:
+            tab.current.downloads.append(url)
 
     def _request(self, request: Any) -> None:
         try:
@@ -263,9 +264,11 @@ class InteractiveSession:
             page = tab.page
             url = page.url
             picture, dom, title, scroll = await photograph(page, tab.session, SHOT)
-            if tab.current is not visit or page.url != url:  # it went on meanwhile
+            if tab.current is not visit:  # another page came meanwhile
                 if why == "marked":
                     self.say(f"{url}: the page changed while it was marked; mark it again")
+                else:
+                    visit.notes.append(f"not photographed {why}: another page came first")
                 return
             if picture is None and why != "marked":
                 visit.notes.append(f"could not be photographed {why} ({iso(at)})")

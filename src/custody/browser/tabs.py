@@ -23,6 +23,7 @@ class Tab:
     page: Any  # Playwright's
     current: PageVisit | None = None  # the page it shows
     loading: PageVisit | None = None  # the page it is loading, until it shows it
+    chain: set[str] = field(default_factory=set)  # the addresses it asked, redirects too
     front: float = 0.0  # when the person last had it in front
     session: Any = None  # its DevTools session (the shortcut's binding, the DOM)
 
@@ -61,6 +62,7 @@ class Pages:
                 tab.loading = self.latest = PageVisit(request.url, request.url, now, now,
                                                       marks=[])
                 self._state[id(tab.loading)] = Shown()
+            tab.chain.add(_bare(request.url))
             self.asked.add(request.url, tab.loading)
             return
         owner = tab.current or tab.loading
@@ -77,6 +79,7 @@ class Pages:
             tab.loading = self.latest = PageVisit(url, url, now, now, marks=[])
             self._state[id(tab.loading)] = Shown()
             self.asked.add(url, tab.loading, first=True)  # its answer, taken for another's
+        tab.chain.add(_bare(url))
         self.navigated(tab, url)
         return True
 
@@ -87,6 +90,7 @@ class Pages:
 
     def drop(self, tab: Tab) -> None:
         visit, tab.loading = tab.loading, None
+        tab.chain = set()
         if visit is not None:
             self._alias[id(visit)] = (visit, tab.current)
 
@@ -99,15 +103,16 @@ class Pages:
         """The tab's main frame shows ``url``: the page it was loading, or the page it
         shows at another address (its own script's doing)."""
         shows = url.startswith(("http://", "https://"))
-        if tab.loading is not None:
+        if tab.loading is not None and (not shows or _bare(url) in tab.chain):
             if not shows:  # a browser's own page: the tab shows no web page now
                 self.drop(tab)
             self.leave(tab)
-            if shows and tab.loading is not None:
-                tab.current, tab.loading = tab.loading, None
+            if shows and tab.loading is not None:  # the page it asked for: shown now
+                tab.current, tab.loading, tab.chain = tab.loading, None, set()
                 self.state(tab.current).committed = True
                 tab.current.final_url = url
             return
+        # else the page shown changed its own address (while another may be loading)
         current = tab.current
         if current is None or not shows:
             return
@@ -125,3 +130,8 @@ class Pages:
 def note(tab: Tab, line: str) -> None:
     if tab.current is not None and len(tab.current.notes) < NOTES:
         tab.current.notes.append(line)
+
+
+def _bare(url: str) -> str:
+    """An address without its fragment, which no request carries."""
+    return url.partition("#")[0]

@@ -29,7 +29,6 @@ class _Page:
 
     target: Target
     visit: Any  # the session's PageVisit (kept: its id names the page)
-    entry: dict[str, Any] | None = None  # its answer's record, once written
     marks: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     requests: int = 0
@@ -39,6 +38,7 @@ def browse(crawl: Crawl, session: Any) -> Stats:
     state = crawl.state
     seeds: list[str] = list(state.meta("seeds"))
     pages: dict[int, _Page] = {}
+    documents: dict[str, dict[str, Any]] = {}  # each page's answer written, by its address
     session.open(seeds, state.meta("capture_id"))
     while True:
         over = session.over  # read first: what is taken after it ended is the last
@@ -54,11 +54,11 @@ def browse(crawl: Crawl, session: Any) -> Stats:
                 page = pages[id(visit)] = _Page(_target(visit.url, seeds), visit)
                 state.push(page.target)
             if kind == "exchange":
-                _exchange(crawl, item, page, seeds)
+                _exchange(crawl, item, page, seeds, documents)
             elif kind == "mark" and page is not None:
-                page.marks.append(_mark(crawl, item, page.entry))
+                page.marks.append(_mark(crawl, item, _answer(page, documents)))
             elif kind == "left" and page is not None:
-                _left(crawl, page)
+                _left(crawl, page, _answer(page, documents))
         crawl.sink.poll()
         state.set_meta("final_urls", crawl.final_urls)
         state.commit()
@@ -67,6 +67,9 @@ def browse(crawl: Crawl, session: Any) -> Stats:
         if over and not events and not session.fetching:
             break
     state.begin()
+    for page in pages.values():  # begun, never shown (a download), or open at a kill
+        if state.state_of(page.target.url) == "queued" and page.target.kind != "seed":
+            state.mark(page.target.url, "done")
     for seed in seeds:  # a seed the browser never showed (closed before it came)
         if state.state_of(seed) == "queued":
             state.mark(seed, "failed")
@@ -83,20 +86,23 @@ def _target(url: str, seeds: list[str]) -> Target:
     return Target(url, seeds[0] if seeds else url, "page", 1)
 
 
-def _exchange(crawl: Crawl, seen: Any, page: _Page | None, seeds: list[str]) -> None:
-    """One exchange, written: a page's own answer (each hop of its redirects) as the
-    page, the rest as what it needed; one that failed is a failure, but a failed request
-    of the browser's own (no page asked) is noted on the page instead."""
+def _exchange(crawl: Crawl, seen: Any, page: _Page | None, seeds: list[str],
+              documents: dict[str, dict[str, Any]]) -> None:
+    """One exchange, written: a tab's page (each hop of its redirects) as a page, the
+    rest as what a page needed; one that failed is a failure, but a failed request of
+    the browser's own (no page asked) is noted on the page instead. Which visit a page's
+    answer is the answer of is told by its address, when the page is marked or left: a
+    tab a page opens may ask for its page before the browser says whose tab it is."""
     exchange = seen.exchange
     if page is not None:
         page.requests += 1
-    main = page is not None and seen.navigation and seen.frame == "document"
+    main = seen.navigation and seen.frame == "document"
     owner = page.target if page is not None else _target(seen.page or exchange.url, seeds)
-    kind = owner.kind if main else "requisite"
+    kind = ("seed" if exchange.url in seeds else "page") if main else "requisite"
     try:
         crawl.sink.store(exchange, Target(exchange.url, owner.seed, kind, owner.depth))
-        if main and exchange.ok and page is not None:
-            page.entry = crawl.sink.last_response
+        if main and exchange.ok and crawl.sink.last_response is not None:
+            documents[exchange.url] = crawl.sink.last_response
         crawl.stats.bytes += exchange.response_size
         if exchange.ok:
             crawl.stats.fetched += 1
@@ -123,15 +129,22 @@ def _mark(crawl: Crawl, mark: Any, entry: dict[str, Any] | None) -> dict[str, An
     return {**mark.summary(), "records": ids}
 
 
-def _left(crawl: Crawl, page: _Page) -> None:
+def _answer(page: _Page, documents: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The record of the answer the page's tab showed: the last one written of its
+    final address (or of the one it asked, had the final one not come)."""
+    visit = page.visit
+    return documents.get(visit.final_url) or documents.get(visit.url)
+
+
+def _left(crawl: Crawl, page: _Page, entry: dict[str, Any] | None) -> None:
     """The visit of a page its tab left, as the manifest says it."""
     summary = page.visit.summary()
     summary["requests"] = page.requests
     summary["notes"] = [*summary["notes"], *page.notes[:50]]
-    if page.entry is None:
+    if entry is None:
         summary["notes"].append("its answer had not come when the page was left (the "
                                 "browser showed it from its cache, or it is recorded later)")
-    summary["response_record"] = page.entry["record_id"] if page.entry else None
+    summary["response_record"] = entry["record_id"] if entry else None
     summary["marks"] = page.marks
     summary["records"] = next((m["records"] for m in reversed(page.marks) if m["records"]), {})
     crawl.state.add_visit(summary)
