@@ -96,7 +96,11 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
                  "tests/test_queue.py::test_a_killed_workers_job_is_taken_over_and_sealed_once",
                  "tests/test_queue.py::test_many_workers_sealing_at_once_keep_one_chain",
                  "tests/test_queue.py::"
-                 "test_a_dead_workers_seal_lock_is_taken_at_once_a_live_ones_is_not"]),
+                 "test_a_dead_workers_seal_lock_is_taken_at_once_a_live_ones_is_not",
+                 "tests/test_queue.py::test_a_redis_that_lost_its_data_raises_its_fence_counter",
+                 "tests/test_queue.py::"
+                 "test_a_seal_leaves_its_fence_and_an_older_token_writes_nothing",
+                 "tests/test_store.py::test_workers_keep_the_archive_in_the_store"]),
     "redaction": (["capture/redact.py", "report/secrets.py"],
                   ["tests/test_login.py", "tests/test_secrets.py"]),
 }

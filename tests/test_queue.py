@@ -425,3 +425,26 @@ def test_bad_queue_input_is_one_line(tmp_path: Path) -> None:
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == code, (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_a_seal_leaves_its_fence_and_an_older_token_writes_nothing(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    """The archive's fence holds the token of the last seal; a worker whose token is
+    older (paused while another sealed) is refused, even with the lock in its hands."""
+    from custody.queue.connection import connect
+    from custody.queue.sealing import LostSeal, SharedSeal
+
+    client = connect(redis_server.url)
+    fence = tmp_path / ".custody" / "seal-fence"
+    first = SharedSeal(client, lambda call: call(), tmp_path, owner="w1")
+    with first.held():
+        first.fence("manifest", "C1")
+        token = first.token
+    assert token is not None and int(fence.read_text()) == token
+    later = SharedSeal(client, lambda call: call(), tmp_path, owner="w2")
+    with later.held():
+        assert later.token is not None and later.token > token
+        later.token = token - 1  # as a worker paused since an older seal holds it
+        with pytest.raises(LostSeal, match="a newer seal"):
+            later.fence("manifest", "C2")
+    assert int(fence.read_text()) == token  # nothing written

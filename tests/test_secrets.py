@@ -340,3 +340,15 @@ def test_a_secret_a_script_writes_into_the_dom_is_found(custody: Custody, member
     assert "screenshots and PDFs" in custody("bundle", cid, "-o", str(tmp_path / "c"),
                                              "--allow-secrets").stderr
     assert holding(tmp_path / "b", [members.session])
+
+
+def test_a_session_in_a_path_parameter_is_a_secret_of_the_url() -> None:
+    """`;jsessionid=...` in a URL's path, as Java servers write it, is a session value
+    as much as `?sid=...` is: each is named with its value, the rest are not."""
+    from custody.capture.redact import Redactor
+
+    redactor = Redactor(b"k" * 32)
+    found = redactor.url_secrets("https://h.example/shop;jsessionid=A1B2C3D4E5F6/cart"
+                                 "?session=Z9Y8X7W6V5&page=2")
+    assert [(f["name"], f["value"]) for f in found] == [
+        ("jsessionid", "A1B2C3D4E5F6"), ("session", "Z9Y8X7W6V5")]
