@@ -67,9 +67,10 @@ class Tokenizer:
         self._probed: set[int] = set()  # blocks of code points asked of it
         self._other = re.compile("[^ ]")  # a character not (yet) known to be kept
 
-    def split(self, text: str) -> list[str] | None:
-        """The words FTS5 makes of ``text``, if they are its pieces between single spaces;
-        None when FTS5 must be asked (``groups``)."""
+    def split(self, text: str, pieces: list[str] | None = None) -> list[str] | None:
+        """The words FTS5 makes of ``text``, if they are its pieces between single spaces
+        (``pieces``, when the caller joined them); None when FTS5 must be asked
+        (``groups``)."""
         if not text:
             return []
         if text.startswith(" ") or text.endswith(" ") or "  " in text:
@@ -79,6 +80,8 @@ class Tokenizer:
             if block in self._probed:
                 return None  # a character unicode61 splits at, or changes
             self._probe(block)
+        if pieces is not None and text.count(" ") == len(pieces) - 1:
+            return pieces  # no piece with a space in it: they are text.split(" ")
         return text.split(" ")
 
     def _probe(self, block: int) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..index.textindex import index_text
+from ..index.textindex import index_text, index_words
 from .postings import COLUMNS, Group, Texts, Tokenizer, words
 from .report import FAILED, PASSED, UNCHECKED, Report
 
@@ -135,8 +135,9 @@ def _compare(conn: sqlite3.Connection, report: Report, capture_ids: list[str] | 
             continue
         checked += 1
         _, url, title, text, language = document
-        texts = (doc, index_text(title, language), index_text(text, language))
-        given = [tokenizer.split(t) for t in texts[1:]]
+        found = (index_words(title, language), index_words(text, language))
+        texts = (doc, " ".join(found[0]), " ".join(found[1]))
+        given = [tokenizer.split(t, f) for t, f in zip(texts[1:], found, strict=True)]
         if any(g is None for g in given):
             pending.append((texts, url, held))
             waiting += len(texts[1]) + len(texts[2])
