@@ -237,3 +237,47 @@ def test_a_group_of_entries_is_one_term_at_each_position_from_zero() -> None:
     order = list(range(long))[::-1]
     assert words((long, " ".join(map(str, order)), " ".join(f"w{i}" for i in order))) \
         == [f"w{i}" for i in range(long)]
+
+
+def test_an_entry_moved_anywhere_is_caught(many_documents: Path, tmp_path: Path) -> None:
+    """One entry moved, and nothing else -- to another document that has the same term,
+    or to another position of its own, both leaving every term's count and every
+    document's count of entries as they were -- or one term of a column given to the
+    other too."""
+    def moved(change: dict[int, tuple[str, str]]) -> str:
+        tampered = tmp_path / f"moved-{len(list(tmp_path.iterdir()))}.db"
+        tampered.write_bytes(many_documents.read_bytes())
+        with sqlite3.connect(tampered) as conn:
+            for doc, now in change.items():
+                title, text = conn.execute("SELECT title, text FROM documents WHERE id = ?",
+                                           [doc]).fetchone()
+                reindex(conn, doc, (index_text(title, "en"), index_text(text, "en")), now)
+        ((outcome, detail),) = compared(tampered, [(None, None)])
+        assert outcome == FAILED
+        return detail
+
+    def given(doc: int) -> tuple[str, list[str]]:
+        with sqlite3.connect(many_documents) as conn:
+            title, text = conn.execute("SELECT title, text FROM documents WHERE id = ?",
+                                       [doc]).fetchone()
+        return index_text(title, "en"), index_text(text, "en").split(" ")
+
+    (title_a, body_a), (title_b, body_b) = given(30), given(31)
+    last = body_a[-1]
+    assert last in body_b, "the two documents must share the term"
+    # the last word of document 30 moved to the end of document 31
+    detail = moved({30: (title_a, " ".join(body_a[:-1])),
+                    31: (title_b, " ".join([*body_b, last]))})
+    assert f"document 30 (http://example.org/29) is not indexed under {last} " \
+        f"(body word {len(body_a) - 1})" in detail
+    assert f"document 31 (http://example.org/30) is indexed under {last} " \
+        f"(body word {len(body_b)})" in detail
+    # a word of document 30 moved one place on, where the same word already is once
+    k = body_a.index(last)
+    shifted = [*body_a[:k], body_a[k + 1], last, *body_a[k + 2:]]
+    assert sorted(shifted) == sorted(body_a) and shifted != body_a
+    detail = moved({30: (title_a, " ".join(shifted))})
+    assert f"{last} (body word {k + 1})" in detail and f"{last} (body word {k})" in detail
+    # a term of the text given to the title too, at a position past the title's end
+    detail = moved({30: (f"{title_a} {last}", " ".join(body_a))})
+    assert f"is indexed under {last} (title word {len(title_a.split(' '))})" in detail
