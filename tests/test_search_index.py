@@ -15,7 +15,7 @@ from conftest import Custody, chain_ids
 from custody.index.db import connect, index_documents
 from custody.index.textindex import index_text
 from custody.testing.site import Page, SiteServer
-from custody.verify.postings import words
+from custody.verify.postings import HELD_POSITION, columns, words
 from custody.verify.report import FAILED, PASSED, Report
 from custody.verify.search_index import check_search_index, ranges
 from test_keys import failed
@@ -281,3 +281,25 @@ def test_an_entry_moved_anywhere_is_caught(many_documents: Path, tmp_path: Path)
     # a term of the text given to the title too, at a position past the title's end
     detail = moved({30: (f"{title_a} {last}", " ".join(body_a))})
     assert f"is indexed under {last} (title word {len(title_a.split(' '))})" in detail
+
+
+def test_a_documents_group_is_one_term_at_each_position_of_each_column() -> None:
+    assert columns(None) == ([], [])
+    # read in term order; the title's word n at -1 - n
+    assert columns((4, "1 -1 0 -2", "d a c b")) == (["a", "b"], ["c", "d"])
+    assert columns((2, "0 1", "a b")) == ([], ["a", "b"])
+    assert columns((1, "-1", "a")) == (["a"], [])
+    assert columns((2, "-1 0", "a b c")) is None  # a term with a space in it
+    assert columns((2, "-1 -1", "a b")) is None  # two terms at one position of the title
+    assert columns((2, "-1 -3", "a b")) is None  # a position of the title missing
+    assert columns((2, "0 -2", "a b")) is None  # the title's word 1 without its word 0
+    assert columns((2, "0", "a b")) is None  # an entry of another column (no position)
+    assert columns((1, None, "a")) is None  # entries of other columns alone
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE VIRTUAL TABLE t USING fts5(title, body, other)")
+    conn.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, instance)")
+    conn.execute("INSERT INTO t (rowid, title, body, other) VALUES "
+                 "(1, 'a b', 'c d e', ''), (2, '', 'f', 'g')")
+    groups = conn.execute(f"SELECT count(*), group_concat({HELD_POSITION}, ' '), "
+                          "group_concat(term, ' ') FROM v GROUP BY doc ORDER BY doc").fetchall()
+    assert [columns(g) for g in groups] == [(["a", "b"], ["c", "d", "e"]), None]
