@@ -8,11 +8,12 @@ texts do not give, and any they give that is missing, is found and named.
 
 FTS5 keeps the index by term, and fts5vocab narrows a read by term alone: reading one
 document's entries means reading them all. So a job makes one pass over the index,
-grouped by document and column in SQLite's sorter (on disk past a bound, like the
-temporary tables), and walks those groups in step with the documents, each text
-tokenized once: the work is linear in the entries, and what a job holds is one
-document's. The jobs (``ranges``) share the documents by id, one for each process that
-takes jobs: each pass reads every entry, sorting only its own.
+grouped by document in SQLite's sorter (on disk past a bound, like the temporary
+tables; a column's positions told apart by their sign, postings.HELD_POSITION), and
+walks those groups in step with the documents, each text tokenized once: the work is
+linear in the entries, and what a job holds is one document's. The jobs (``ranges``)
+share the documents by id, one for each process that takes jobs: each pass reads every
+entry, sorting only its own.
 """
 
 from __future__ import annotations
