@@ -101,6 +101,20 @@ def test_index_text_is_each_word_stemmed_in_turn(monkeypatch: pytest.MonkeyPatch
         assert textindex.index_text(text, language) == expected, (text, language)
 
 
+def test_words_are_the_runs_of_alphanumerics_whatever_separates_them() -> None:
+    import random
+
+    rng = random.Random(26)
+    # the separators split at before the scan, others (underscore, marks, symbols, white
+    # space of every kind) that only the scan finds, and letters and digits of any script
+    alphabet = [*textindex._SEPARATORS, "_", "\u0301", "\u064b", "+", "\u00a0", "\u2028",
+                "\t", " ", "\u3000", "a", "Z", "7", "\u00b2", "\u0661", "\u4e2d", "\u0436",
+                "\u06cc", "\u1a0e", *MIXED]
+    for _ in range(3000):
+        text = "".join(rng.choices(alphabet, k=rng.randint(0, 40)))
+        assert textindex._split(text) == textindex._WORD.findall(text), repr(text)
+
+
 def test_arabic_keyboard_finds_persian_text_and_back(archive: Custody) -> None:
     assert "fa.html" in hits(archive, "ايران")  # typed with Arabic yeh
     assert "ar-letters.html" in hits(archive, "کشتار")  # typed with Persian keheh

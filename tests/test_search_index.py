@@ -15,7 +15,7 @@ from conftest import Custody, chain_ids
 from custody.index.db import connect, index_documents
 from custody.index.textindex import index_text
 from custody.testing.site import Page, SiteServer
-from custody.verify.postings import words
+from custody.verify.postings import HELD_POSITION, columns, words
 from custody.verify.report import FAILED, PASSED, Report
 from custody.verify.search_index import check_search_index, ranges
 from test_keys import failed
@@ -237,3 +237,69 @@ def test_a_group_of_entries_is_one_term_at_each_position_from_zero() -> None:
     order = list(range(long))[::-1]
     assert words((long, " ".join(map(str, order)), " ".join(f"w{i}" for i in order))) \
         == [f"w{i}" for i in range(long)]
+
+
+def test_an_entry_moved_anywhere_is_caught(many_documents: Path, tmp_path: Path) -> None:
+    """One entry moved, and nothing else -- to another document that has the same term,
+    or to another position of its own, both leaving every term's count and every
+    document's count of entries as they were -- or one term of a column given to the
+    other too."""
+    def moved(change: dict[int, tuple[str, str]]) -> str:
+        tampered = tmp_path / f"moved-{len(list(tmp_path.iterdir()))}.db"
+        tampered.write_bytes(many_documents.read_bytes())
+        with sqlite3.connect(tampered) as conn:
+            for doc, now in change.items():
+                title, text = conn.execute("SELECT title, text FROM documents WHERE id = ?",
+                                           [doc]).fetchone()
+                reindex(conn, doc, (index_text(title, "en"), index_text(text, "en")), now)
+        ((outcome, detail),) = compared(tampered, [(None, None)])
+        assert outcome == FAILED
+        return detail
+
+    def given(doc: int) -> tuple[str, list[str]]:
+        with sqlite3.connect(many_documents) as conn:
+            title, text = conn.execute("SELECT title, text FROM documents WHERE id = ?",
+                                       [doc]).fetchone()
+        return index_text(title, "en"), index_text(text, "en").split(" ")
+
+    (title_a, body_a), (title_b, body_b) = given(30), given(31)
+    last = body_a[-1]
+    assert last in body_b, "the two documents must share the term"
+    # the last word of document 30 moved to the end of document 31
+    detail = moved({30: (title_a, " ".join(body_a[:-1])),
+                    31: (title_b, " ".join([*body_b, last]))})
+    assert f"document 30 (http://example.org/29) is not indexed under {last} " \
+        f"(body word {len(body_a) - 1})" in detail
+    assert f"document 31 (http://example.org/30) is indexed under {last} " \
+        f"(body word {len(body_b)})" in detail
+    # a word of document 30 moved one place on, where the same word already is once
+    k = body_a.index(last)
+    shifted = [*body_a[:k], body_a[k + 1], last, *body_a[k + 2:]]
+    assert sorted(shifted) == sorted(body_a) and shifted != body_a
+    detail = moved({30: (title_a, " ".join(shifted))})
+    assert f"{last} (body word {k + 1})" in detail and f"{last} (body word {k})" in detail
+    # a term of the text given to the title too, at a position past the title's end
+    detail = moved({30: (f"{title_a} {last}", " ".join(body_a))})
+    assert f"is indexed under {last} (title word {len(title_a.split(' '))})" in detail
+
+
+def test_a_documents_group_is_one_term_at_each_position_of_each_column() -> None:
+    assert columns(None) == ([], [])
+    # read in term order; the title's word n at -1 - n
+    assert columns((4, "1 -1 0 -2", "d a c b")) == (["a", "b"], ["c", "d"])
+    assert columns((2, "0 1", "a b")) == ([], ["a", "b"])
+    assert columns((1, "-1", "a")) == (["a"], [])
+    assert columns((2, "-1 0", "a b c")) is None  # a term with a space in it
+    assert columns((2, "-1 -1", "a b")) is None  # two terms at one position of the title
+    assert columns((2, "-1 -3", "a b")) is None  # a position of the title missing
+    assert columns((2, "0 -2", "a b")) is None  # the title's word 1 without its word 0
+    assert columns((2, "0", "a b")) is None  # an entry of another column (no position)
+    assert columns((1, None, "a")) is None  # entries of other columns alone
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE VIRTUAL TABLE t USING fts5(title, body, other)")
+    conn.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, instance)")
+    conn.execute("INSERT INTO t (rowid, title, body, other) VALUES "
+                 "(1, 'a b', 'c d e', ''), (2, '', 'f', 'g')")
+    groups = conn.execute(f"SELECT count(*), group_concat({HELD_POSITION}, ' '), "
+                          "group_concat(term, ' ') FROM v GROUP BY doc ORDER BY doc").fetchall()
+    assert [columns(g) for g in groups] == [(["a", "b"], ["c", "d", "e"]), None]

@@ -107,13 +107,31 @@ def _stemmers_for(script: str, language: str | None) -> list[str]:
     return []
 
 
+# common separators: where a text's only others are white space, a split at them finds
+# its words in a third of the time _WORD's scan takes
+_SEPARATORS = ".,:;!?\"'()[]/-\u2014\u2019\u201c\u201d\u00ab\u00bb\u060c\u061b"
+assert not any(map(str.isalnum, _SEPARATORS))
+
+
+def _split(folded: str) -> list[str]:
+    """_WORD.findall(folded): the maximal runs of characters that are alphanumeric (as
+    str.isalnum says, which is what _WORD's class means), found faster where it can."""
+    for separator in _SEPARATORS:
+        if separator in folded:
+            folded = folded.replace(separator, " ")
+    found = folded.split()
+    if all(map(str.isalnum, found)):
+        return found
+    return _WORD.findall(folded)
+
+
 def words(text: str) -> list[str]:
     """Folded words; Chinese and Japanese characters each a word of their own."""
     folded = fold(text)
     if not _CJK.search(folded):
-        return _WORD.findall(folded)
+        return _split(folded)
     out: list[str] = []
-    for word in _WORD.findall(folded):
+    for word in _split(folded):
         if _CJK.search(word):
             out += [piece for piece in re.split(f"({_CJK.pattern})", word) if piece]
         else:
@@ -152,9 +170,22 @@ class _Stems(dict[str, str]):
     def __init__(self, lang: str) -> None:
         super().__init__()
         self.lang = lang
+        # by a word's first character, which alone decides (as in _stem_once) whether
+        # a word that is not all digits is stemmed, and by which stemmer: a third of
+        # the cost of a word not seen
+        self._stemmers: dict[str, Any] = {}
 
     def __missing__(self, word: str) -> str:
-        stem = self[word] = _stem_once(word, self.lang)
+        if word.isdigit():
+            stem = word
+        else:
+            first = word[0]
+            stemmer = self._stemmers.get(first, False)
+            if stemmer is False:
+                stemmer = self._stemmers[first] = (
+                    None if _CJK.match(first) else _indexing_stemmer(_script(first), self.lang))
+            stem = word if stemmer is None else stemmer.stemWord(word)
+        self[word] = stem
         return stem
 
 
@@ -162,15 +193,20 @@ _STEMS: dict[str, _Stems] = {}
 _STEMS_HELD = 200_000  # words, over all languages, before the tables start again
 
 
-def index_text(text: str | None, language: str | None) -> str:
-    """What goes into the full-text index for a document's title or text."""
+def index_words(text: str | None, language: str | None) -> list[str]:
+    """The words of a document's title or text as the full-text index has them."""
     lang = (language or "").split("-")[0].lower()
     if sum(map(len, _STEMS.values())) > _STEMS_HELD:
         _STEMS.clear()
     stems = _STEMS.get(lang)
     if stems is None:
         stems = _STEMS[lang] = _Stems(lang)
-    return " ".join(map(stems.__getitem__, words(text or "")))
+    return list(map(stems.__getitem__, words(text or "")))
+
+
+def index_text(text: str | None, language: str | None) -> str:
+    """What goes into the full-text index for a document's title or text."""
+    return " ".join(index_words(text, language))
 
 
 def query_forms(word: str) -> list[str]:

@@ -2,10 +2,12 @@
 them, and as its text gives them.
 
 fts5vocab reads an FTS5 index term by term, and narrows a read by term alone, so a
-document's entries come from one pass over the index grouped by document and column:
-the positions and the terms of a group as two lists joined by spaces (``Group``), which
-``words`` puts in order of position. No tokenizer puts two words at one position, leaves
-one empty or makes a word with a space in it; a group that does gives None.
+document's entries come from one pass over the index grouped by document: the positions
+and the terms of a group as two lists joined by spaces (``Group``), the title's positions
+below zero (HELD_POSITION), which ``columns`` puts in order of position, column by column
+(``words`` does the same for one column's group). No tokenizer puts two words at one
+position, leaves one empty or makes a word with a space in it; a group that does gives
+None.
 
 What a text gives is index_text's output as FTS5's tokenizer (unicode61) splits it.
 ``Tokenizer.split`` answers that without FTS5 when it is simply the output's split at
@@ -21,10 +23,16 @@ import re
 import sqlite3
 from collections.abc import Iterable
 
-Group = tuple[int, str, str]  # entries of a document's column: count, positions, terms
+Group = tuple[int, str, str]  # entries of a document (or a column): count, positions, terms
 Texts = tuple[int, str, str]  # a document's id, and index_text of its title and text
 
 COLUMNS = ("title", "body")  # the index's columns, as fts5vocab names them
+# a held entry's position in a document's group, its column told by its sign: the title's
+# word n at -1 - n, the body's at n; an entry of any other column at none (NULL, which
+# group_concat leaves out, so that the group's count and its positions disagree)
+HELD_POSITION = (f"CASE col WHEN '{COLUMNS[0]}' THEN -1 - offset "
+                 f"WHEN '{COLUMNS[1]}' THEN offset END")
+_TITLE_POSITIONS: list[str] = []  # "-1", "-2"...: the title's positions in a group
 _BLOCK = 1024  # code points asked of the tokenizer at once
 _POSITIONS: list[str] = []  # "0", "1"...: the positions of the longest text seen, as text
 _POSITIONS_HELD = 100_000
@@ -41,16 +49,42 @@ def words(group: Group | None) -> list[str] | None:
     at = dict(zip(at_positions, found, strict=True))
     if len(at) != count:
         return None  # two terms at one position
-    if count <= _POSITIONS_HELD:
-        while len(_POSITIONS) < count:
-            _POSITIONS.append(str(len(_POSITIONS)))
-        in_order = _POSITIONS[:count]
-    else:
-        in_order = list(map(str, range(count)))
     try:
-        return list(map(at.__getitem__, in_order))
+        return list(map(at.__getitem__, _in_order(count, _POSITIONS, 0)))
     except KeyError:  # a position missing
         return None
+
+
+def columns(group: Group | None) -> tuple[list[str], list[str]] | None:
+    """A document's group's terms (positions as HELD_POSITION gives them) in order of
+    position, the title's and the body's: one at each position from 0 in each, else None."""
+    if group is None:
+        return [], []
+    count, positions, terms = group
+    if positions is None or terms is None:
+        return None  # entries of other columns alone
+    at_positions, found = positions.split(" "), terms.split(" ")
+    if len(at_positions) != count or len(found) != count:
+        return None  # a term with a space in it, or an entry of another column
+    at = dict(zip(at_positions, found, strict=True))
+    if len(at) != count:
+        return None  # two terms at one position
+    in_title = positions.count("-")
+    try:
+        return (list(map(at.__getitem__, _in_order(in_title, _TITLE_POSITIONS, -1))),
+                list(map(at.__getitem__, _in_order(count - in_title, _POSITIONS, 0))))
+    except KeyError:  # a position missing
+        return None
+
+
+def _in_order(count: int, held: list[str], first: int) -> list[str]:
+    """Positions ``first``, ``first`` + 1 (or - 1)... ``count`` of them, as text."""
+    step = -1 if first < 0 else 1
+    if count > _POSITIONS_HELD:
+        return [str(first + step * i) for i in range(count)]
+    while len(held) < count:
+        held.append(str(first + step * len(held)))
+    return held[:count]
 
 
 class Tokenizer:
@@ -67,9 +101,10 @@ class Tokenizer:
         self._probed: set[int] = set()  # blocks of code points asked of it
         self._other = re.compile("[^ ]")  # a character not (yet) known to be kept
 
-    def split(self, text: str) -> list[str] | None:
-        """The words FTS5 makes of ``text``, if they are its pieces between single spaces;
-        None when FTS5 must be asked (``groups``)."""
+    def split(self, text: str, pieces: list[str] | None = None) -> list[str] | None:
+        """The words FTS5 makes of ``text``, if they are its pieces between single spaces
+        (``pieces``, when the caller joined them); None when FTS5 must be asked
+        (``groups``)."""
         if not text:
             return []
         if text.startswith(" ") or text.endswith(" ") or "  " in text:
@@ -79,6 +114,8 @@ class Tokenizer:
             if block in self._probed:
                 return None  # a character unicode61 splits at, or changes
             self._probe(block)
+        if pieces is not None and text.count(" ") == len(pieces) - 1:
+            return pieces  # no piece with a space in it: they are text.split(" ")
         return text.split(" ")
 
     def _probe(self, block: int) -> None:

@@ -8,11 +8,12 @@ texts do not give, and any they give that is missing, is found and named.
 
 FTS5 keeps the index by term, and fts5vocab narrows a read by term alone: reading one
 document's entries means reading them all. So a job makes one pass over the index,
-grouped by document and column in SQLite's sorter (on disk past a bound, like the
-temporary tables), and walks those groups in step with the documents, each text
-tokenized once: the work is linear in the entries, and what a job holds is one
-document's. The jobs (``ranges``) share the documents by id, one for each process that
-takes jobs: each pass reads every entry, sorting only its own.
+grouped by document in SQLite's sorter (on disk past a bound, like the temporary
+tables; a column's positions told apart by their sign, postings.HELD_POSITION), and
+walks those groups in step with the documents, each text tokenized once: the work is
+linear in the entries, and what a job holds is one document's. The jobs (``ranges``)
+share the documents by id, one for each process that takes jobs: each pass reads every
+entry, sorting only its own.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..index.textindex import index_text
-from .postings import COLUMNS, Group, Texts, Tokenizer, words
+from ..index.textindex import index_text, index_words
+from .postings import COLUMNS, HELD_POSITION, Group, Texts, Tokenizer, columns, words
 from .report import FAILED, PASSED, UNCHECKED, Report
 
 _TOKENIZE = "unicode61 remove_diacritics 0"  # as db.ensure_schema makes the index
@@ -120,14 +121,16 @@ def _compare(conn: sqlite3.Connection, report: Report, capture_ids: list[str] | 
     conn.execute("CREATE VIRTUAL TABLE temp.held USING fts5vocab(main, search_index, instance)")
     tokenizer = Tokenizer(conn, _TOKENIZE)  # its tables made before any read is under way
     in_range, params = _chosen(conn, capture_ids, between, "doc")
+    # one group a document, its columns told apart by their positions (HELD_POSITION):
+    # the sorter's key an integer alone, and half as many groups
     groups = conn.execute(
-        "SELECT doc, col, count(*), group_concat(offset, ' '), group_concat(term, ' ') "
-        f"FROM temp.held {in_range} GROUP BY doc, col ORDER BY doc, col", params)
+        f"SELECT doc, count(*), group_concat({HELD_POSITION}, ' '), group_concat(term, ' ') "
+        f"FROM temp.held {in_range} GROUP BY doc ORDER BY doc", params)
     documents_in, params = _chosen(conn, capture_ids, between)
     documents = conn.execute(f"SELECT id, url, title, text, language FROM documents "
                              f"{documents_in} ORDER BY id", params)
     differ = _Differences()
-    pending: list[tuple[Texts, str, dict[str, Group]]] = []  # for FTS5 to tokenize
+    pending: list[tuple[Texts, str, Group | None]] = []  # for FTS5 to tokenize
     checked = waiting = 0
     for doc, document, held in _in_step(documents, groups):
         if document is None:
@@ -135,16 +138,16 @@ def _compare(conn: sqlite3.Connection, report: Report, capture_ids: list[str] | 
             continue
         checked += 1
         _, url, title, text, language = document
-        texts = (doc, index_text(title, language), index_text(text, language))
-        given = [tokenizer.split(t) for t in texts[1:]]
+        found = (index_words(title, language), index_words(text, language))
+        texts = (doc, " ".join(found[0]), " ".join(found[1]))
+        given = [tokenizer.split(t, f) for t, f in zip(texts[1:], found, strict=True)]
         if any(g is None for g in given):
             pending.append((texts, url, held))
             waiting += len(texts[1]) + len(texts[2])
             if waiting > _PENDING_CHARS:
                 _settle(tokenizer, pending, differ)
                 waiting = 0
-        elif set(held) - set(COLUMNS) or any(
-                words(held.get(col)) != g for col, g in zip(COLUMNS, given, strict=True)):
+        elif columns(held) != tuple(given):
             differ.add(doc, url)
     _settle(tokenizer, pending, differ)
     if not differ.count:
@@ -160,15 +163,15 @@ def _compare(conn: sqlite3.Connection, report: Report, capture_ids: list[str] | 
 
 
 def _in_step(documents: Iterator[tuple[Any, ...]], groups: Iterator[tuple[Any, ...]]
-             ) -> Iterator[tuple[int, tuple[Any, ...] | None, dict[str, Group]]]:
+             ) -> Iterator[tuple[int, tuple[Any, ...] | None, Group | None]]:
     """Each document id that either the documents or the index's groups (both in order
-    of it) have: its document row (None if it is no document's) and its groups."""
+    of it) have: its document row (None if it is no document's) and its group."""
     document, group = next(documents, None), next(groups, None)
     while document is not None or group is not None:
         doc = min(row[0] for row in (document, group) if row is not None)
-        held: dict[str, Group] = {}
-        while group is not None and group[0] == doc:
-            held[group[1]] = group[2:]
+        held: Group | None = None
+        if group is not None and group[0] == doc:
+            held = group[1:]
             group = next(groups, None)
         row = None
         if document is not None and document[0] == doc:
@@ -176,13 +179,12 @@ def _in_step(documents: Iterator[tuple[Any, ...]], groups: Iterator[tuple[Any, .
         yield doc, row, held
 
 
-def _settle(tokenizer: Tokenizer, pending: list[tuple[Texts, str, dict[str, Group]]],
+def _settle(tokenizer: Tokenizer, pending: list[tuple[Texts, str, Group | None]],
             differ: _Differences) -> None:
     """Compare the documents whose words FTS5 had to make itself, and forget them."""
     given = tokenizer.groups(texts for texts, _, _ in pending)
     for (doc, *_), url, held in pending:
-        if set(held) - set(COLUMNS) or any(
-                words(held.get(col)) != words(given.get((doc, col))) for col in COLUMNS):
+        if columns(held) != tuple(words(given.get((doc, col))) for col in COLUMNS):
             differ.add(doc, url)
     pending.clear()
 
