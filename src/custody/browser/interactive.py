@@ -183,8 +183,10 @@ class InteractiveSession:
         if page in self._tabs:
             return self._tabs[page]
         tab = self._tabs[page] = Tab(page, front=time.monotonic())
-        page.on("framenavigated", lambda frame: None if frame.parent_frame is not None else
-                self._pages.navigated(tab, frame.url))
+        # what the page shows, from Playwright until the tab's own DevTools session (which
+        # says it as it happens, not as it is when read) is listening
+        page.on("framenavigated", lambda frame: None if frame.parent_frame is not None or
+                tab.session not in (None, True) else self._pages.navigated(tab, frame.url))
         page.on("load", lambda _: self._later(self._settled_shot(tab)))
         page.on("close", lambda _: self._closed(tab))
         page.on("dialog", lambda d: note(tab, f"{d.type}: {d.message[:200]}"))
@@ -199,7 +201,8 @@ class InteractiveSession:
             return
         tab.session = True  # being set up
         try:
-            tab.session = await listen(self._context, tab.page, lambda e: self._called(tab, e))
+            tab.session = await listen(self._context, tab.page, lambda e: self._called(tab, e),
+                                       lambda url, new: self._pages.shown(tab, url, new))
         except Exception as exc:  # closed already; or a page the browser keeps to itself
             tab.session = None
             note(tab, f"the mark shortcut could not be set in this tab: "
@@ -264,7 +267,8 @@ class InteractiveSession:
             page = tab.page
             url = page.url
             picture, dom, title, scroll = await photograph(page, tab.session, SHOT)
-            if tab.current is not visit:  # another page came meanwhile
+            if tab.current is not None and tab.current is not visit:  # another page came (a tab
+                # closed meanwhile, or the session ending, keeps the mark: it shows this page)
                 if why == "marked":
                     self.say(f"{url}: the page changed while it was marked; mark it again")
                 else:
@@ -346,7 +350,10 @@ class InteractiveSession:
         for tab in list(self._tabs.values()):
             self._pages.drop(tab)
             self._pages.leave(tab)
-        await asyncio.sleep(0)
+        waited = time.monotonic() + SHOT + 3  # marks being taken are kept
+        while time.monotonic() < waited and any(
+                self._pages.state(v).shooting > 0 for v in self._pages.leaving):
+            await asyncio.sleep(0.05)
         gathered = await asyncio.to_thread(self.proxy.close_visit, self.visit_id, grace=2.0)
         self._assign(gathered.seen)
         if gathered.refused and self._pages.latest is not None:

@@ -127,14 +127,30 @@ async def open_toolbar(context: Any, opener: Any, capture: str, said: Callable[[
         coming(False)
 
 
-async def listen(context: Any, page: Any, called: Callable[[dict[str, Any]], None]) -> Any:
+async def listen(context: Any, page: Any, called: Callable[[dict[str, Any]], None],
+                 shown: Callable[[str, bool], None] | None = None) -> Any:
     """The shortcut's listener in ``page`` (its documents now and later), in its own
-    world; ``called`` with each call of its binding. The page's DevTools session."""
+    world; ``called`` with each call of its binding. ``shown(url, new)``: the page's main
+    frame shows a new document at ``url``, or (``new`` false) the same one at another
+    address, as the browser says it when it happens. The page's DevTools session."""
     session = await context.new_cdp_session(page)
     session.on("Runtime.bindingCalled",
                lambda event: called(event) if event.get("name") == BINDING else None)
+    main: list[str] = []  # the main frame's id
+    if shown is not None:
+        def navigated(event: dict[str, Any]) -> None:
+            frame = event.get("frame") or {}
+            if not frame.get("parentId"):
+                main[:] = [str(frame.get("id"))]
+                shown(str(frame.get("url") or "") + str(frame.get("urlFragment") or ""), True)
+
+        session.on("Page.frameNavigated", navigated)
+        session.on("Page.navigatedWithinDocument", lambda event: shown(
+            str(event.get("url") or ""), False) if [event.get("frameId")] == main else None)
     await session.send("Runtime.enable")  # else no binding is called on this session
     await session.send("Page.enable")  # else no script is run in new documents
+    tree = await session.send("Page.getFrameTree")
+    main[:] = main or [str(tree["frameTree"]["frame"]["id"])]
     await session.send("Runtime.addBinding", {"name": BINDING, "executionContextName": WORLD})
     await session.send("Page.addScriptToEvaluateOnNewDocument",
                        {"source": KEYS, "worldName": WORLD, "runImmediately": True})
@@ -146,13 +162,25 @@ async def photograph(page: Any, session: Any, seconds: float
     """The window's view (PNG), the DOM, the title and where the view is, now."""
     from .page import serialise
 
-    picture = await _bounded(page.screenshot(timeout=seconds * 1000), seconds)
+    picture = await _bounded(_view(page, session, seconds), seconds)
     dom = await _bounded(serialise(session, page), seconds)
     title = await _bounded(page.title(), 3)
     scroll = await _bounded(page.evaluate("() => [Math.round(scrollX), Math.round(scrollY)]"), 3)
     return (picture if isinstance(picture, bytes) else None,
             dom if isinstance(dom, str) else None, title if isinstance(title, str) else None,
             scroll if isinstance(scroll, list) else None)
+
+
+async def _view(page: Any, session: Any, seconds: float) -> bytes:
+    """The window's view as it is now, through the page's DevTools session: Playwright's
+    screenshot waits for the page's navigations to settle, which a page that changes its
+    own address all the time never lets happen."""
+    if session is None or session is True:
+        return bytes(await page.screenshot(timeout=seconds * 1000))
+    import base64
+
+    shot = await session.send("Page.captureScreenshot", {"format": "png"})
+    return base64.b64decode(shot["data"])
 
 
 async def show(toolbar: Any, line: str) -> None:

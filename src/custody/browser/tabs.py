@@ -99,6 +99,27 @@ class Pages:
         if visit is not None:
             self.leaving.append(visit)
 
+    def shown(self, tab: Tab, url: str, new: bool) -> None:
+        """The browser says the tab's main frame shows a new document at ``url`` (its
+        commit), or (``new`` false) the same one at another address."""
+        if not new:
+            loading, tab.loading = tab.loading, None
+            self.navigated(tab, url)
+            tab.loading = loading
+            return
+        if not url.startswith(("http://", "https://")):
+            self.drop(tab)
+            self.leave(tab)
+            return
+        if tab.loading is None:  # a document no request of this tab's was seen for
+            now = datetime.now(UTC)
+            tab.loading = self.latest = PageVisit(url, url, now, now, marks=[])
+            self._state[id(tab.loading)] = Shown()
+        self.leave(tab)
+        tab.current, tab.loading, tab.chain = tab.loading, None, set()
+        self.state(tab.current).committed = True
+        tab.current.final_url = url
+
     def navigated(self, tab: Tab, url: str) -> None:
         """The tab's main frame shows ``url``: the page it was loading, or the page it
         shows at another address (its own script's doing)."""
