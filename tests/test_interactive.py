@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -92,11 +93,24 @@ def social() -> Iterator[SiteServer]:
         yield server
 
 
-def start(custody: Custody, display: str, port: int, *urls: str) -> subprocess.Popen[str]:
+@contextmanager
+def browsing(custody: Custody, display: str, *args: str
+             ) -> Iterator[tuple[Any, subprocess.Popen[str]]]:
+    """``custody archive --json ARGS`` on the display, and its browser as the person sees
+    it (its one context), through Playwright; custody is killed if it outlives the block."""
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
     env = dict(os.environ, CUSTODY_ROOT=str(custody.root), CUSTODY_KEY=str(custody.key),
                DISPLAY=display, **{PORT: str(port)})
-    return subprocess.Popen([CUSTODY, "archive", "--interactive", "--json", *urls], env=env,
+    proc = subprocess.Popen([CUSTODY, "archive", "--json", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        with sync_playwright() as playwright:
+            yield person(playwright, port, proc), proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def person(playwright: Any, port: int, proc: subprocess.Popen[str]) -> Any:
@@ -142,49 +156,40 @@ def records(custody: Custody, manifest: dict[str, Any]) -> dict[str, Any]:
 
 def test_a_person_signs_in_loads_more_marks_and_closes(custody: Custody, display: str,
                                                       social: SiteServer) -> None:
-    from playwright.sync_api import sync_playwright
-
-    port = free_port()
-    proc = start(custody, display, port, social.url + "/login")
-    try:
-        with sync_playwright() as playwright:
-            context = person(playwright, port, proc)
-            page = tab(context, "/login")
-            page.wait_for_load_state()
-            page.fill("#user", "alice")
-            page.fill("#password", "correct horse")
-            page.click("#go")
-            page.wait_for_url("**/feed")
-            page.wait_for_load_state()
-            page.click("#more")
-            page.wait_for_selector("text=loaded on demand")
-            page.mouse.wheel(0, 600)
-            page.wait_for_timeout(500)
-            page.keyboard.press("Control+Shift+S")  # marked with the shortcut
-            page.wait_for_timeout(1500)
-            toolbar = next(p for p in context.pages if p.title() == "custody: recording")
-            toolbar.click("#mark")  # and with the toolbar's button
-            toolbar.wait_for_function("document.querySelectorAll('#marks li').length == 2")
-            page.click("#newtab")  # a tab the page opens is a visit of its own
-            third = tab(context, "/third")
-            third.wait_for_load_state()
-            third.wait_for_timeout(500)
-            third.keyboard.press("Control+Shift+S")
-            toolbar.wait_for_function("document.querySelectorAll('#marks li').length == 3")
-            third.close()
-            page.click("#dl")  # a download shows no page: the feed is still the page shown
-            page.wait_for_timeout(1000)
-            page.keyboard.press("Control+Shift+S")
-            toolbar.wait_for_function("document.querySelectorAll('#marks li').length == 4")
-            page.click("#next")
-            page.wait_for_url("**/second")
-            page.wait_for_load_state()
-            page.wait_for_timeout(800)
-            page.close()  # the last window of pages: the session ends
+    with browsing(custody, display, "--interactive", social.url + "/login") as (context, proc):
+        page = tab(context, "/login")
+        page.wait_for_load_state()
+        page.fill("#user", "alice")
+        page.fill("#password", "correct horse")
+        page.click("#go")
+        page.wait_for_url("**/feed")
+        page.wait_for_load_state()
+        page.click("#more")
+        page.wait_for_selector("text=loaded on demand")
+        page.mouse.wheel(0, 600)
+        page.wait_for_timeout(500)
+        page.keyboard.press("Control+Shift+S")  # marked with the shortcut
+        page.wait_for_timeout(1500)
+        toolbar = next(p for p in context.pages if p.title() == "custody: recording")
+        toolbar.click("#mark")  # and with the toolbar's button
+        toolbar.wait_for_function("document.querySelectorAll('#marks li').length == 2")
+        page.click("#newtab")  # a tab the page opens is a visit of its own
+        third = tab(context, "/third")
+        third.wait_for_load_state()
+        third.wait_for_timeout(500)
+        third.keyboard.press("Control+Shift+S")
+        toolbar.wait_for_function("document.querySelectorAll('#marks li').length == 3")
+        third.close()
+        page.click("#dl")  # a download shows no page: the feed is still the page shown
+        page.wait_for_timeout(1000)
+        page.keyboard.press("Control+Shift+S")
+        toolbar.wait_for_function("document.querySelectorAll('#marks li').length == 4")
+        page.click("#next")
+        page.wait_for_url("**/second")
+        page.wait_for_load_state()
+        page.wait_for_timeout(800)
+        page.close()  # the last window of pages: the session ends
         manifest, err = sealed(custody, proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert manifest["status"] == "complete" and manifest["settings"]["interactive"]
     assert "marked " + social.url + "/feed" in err
     visits = {v["final_url"]: v for v in manifest["visits"]}
@@ -220,21 +225,12 @@ def test_a_person_signs_in_loads_more_marks_and_closes(custody: Custody, display
 
 def test_ctrl_c_in_the_terminal_seals_what_was_browsed(custody: Custody, display: str,
                                                       social: SiteServer) -> None:
-    from playwright.sync_api import sync_playwright
-
-    port = free_port()
-    proc = start(custody, display, port, social.url + "/second")
-    try:
-        with sync_playwright() as playwright:
-            context = person(playwright, port, proc)
-            page = tab(context, "/second")
-            page.wait_for_load_state()
-            page.wait_for_timeout(800)
-            proc.send_signal(signal.SIGINT)
-            manifest, err = sealed(custody, proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    with browsing(custody, display, "--interactive", social.url + "/second") as (context, proc):
+        page = tab(context, "/second")
+        page.wait_for_load_state()
+        page.wait_for_timeout(800)
+        proc.send_signal(signal.SIGINT)
+        manifest, err = sealed(custody, proc)
     assert manifest["status"] == "complete", err
     (visit,) = manifest["visits"]
     assert [m["why"] for m in visit["marks"]] == ["loaded", "at the end"]
@@ -262,38 +258,20 @@ def test_interactive_needs_a_display_and_no_crawl(custody: Custody, social: Site
 
 def test_kill_9_keeps_what_was_fetched_and_marked_and_resume_seals_it(
         custody: Custody, display: str, social: SiteServer) -> None:
-    from playwright.sync_api import sync_playwright
-
-    port = free_port()
-    proc = start(custody, display, port, social.url + "/second")
-    try:
-        with sync_playwright() as playwright:
-            page = tab(person(playwright, port, proc), "/second")
-            page.wait_for_load_state()
-            page.wait_for_timeout(500)
-            page.keyboard.press("Control+Shift+S")
-            page.wait_for_timeout(1500)  # written and committed within a quarter second
-            proc.kill()
-            proc.wait()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    port = free_port()
-    env = dict(os.environ, CUSTODY_ROOT=str(custody.root), CUSTODY_KEY=str(custody.key),
-               DISPLAY=display, **{PORT: str(port)})
-    again = subprocess.Popen([CUSTODY, "archive", "--resume", "--json"], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        with sync_playwright() as playwright:
-            context = person(playwright, port, again)
-            page = tab(context, "/second")  # the session opens again where it began
-            page.wait_for_load_state()
-            page.wait_for_timeout(800)
-            page.close()
-            manifest, err = sealed(custody, again)
-    finally:
-        if again.poll() is None:
-            again.kill()
+    with browsing(custody, display, "--interactive", social.url + "/second") as (context, proc):
+        page = tab(context, "/second")
+        page.wait_for_load_state()
+        page.wait_for_timeout(500)
+        page.keyboard.press("Control+Shift+S")
+        page.wait_for_timeout(1500)  # written and committed within a quarter second
+        proc.kill()
+        proc.wait()
+    with browsing(custody, display, "--resume") as (context, again):
+        page = tab(context, "/second")  # the session opens again where it began
+        page.wait_for_load_state()
+        page.wait_for_timeout(800)
+        page.close()
+        manifest, err = sealed(custody, again)
     shots = [r for r in manifest["records"] if r["type"] == "resource" and
              r["target_uri"] == "urn:screenshot-unmarked:" + social.url + "/second"]
     assert len(shots) >= 3, err  # loaded and marked before the kill, loaded again after
@@ -306,28 +284,19 @@ def test_pop_ups_opened_while_loading_and_a_restless_address(
     """Each page's visit is tied to its own answer, however its tab was opened; a page
     whose script keeps changing its address is still the same page: photographed and
     marked."""
-    from playwright.sync_api import sync_playwright
-
-    port = free_port()
-    proc = start(custody, display, port, social.url + "/opener")
-    try:
-        with sync_playwright() as playwright:
-            context = person(playwright, port, proc)
-            for n in (1, 2, 3):
-                tab(context, f"/pop?n={n}").wait_for_load_state()
-            opener = tab(context, "/opener")
-            opener.wait_for_timeout(800)
-            opener.goto(social.url + "/restless")
-            opener.wait_for_timeout(800)
-            opener.keyboard.press("Control+Shift+S")
-            opener.wait_for_timeout(1500)
-            for page in list(context.pages):
-                if page.title() != "custody: recording":
-                    page.close()
-            manifest, err = sealed(custody, proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    with browsing(custody, display, "--interactive", social.url + "/opener") as (context, proc):
+        for n in (1, 2, 3):
+            tab(context, f"/pop?n={n}").wait_for_load_state()
+        opener = tab(context, "/opener")
+        opener.wait_for_timeout(800)
+        opener.goto(social.url + "/restless")
+        opener.wait_for_timeout(800)
+        opener.keyboard.press("Control+Shift+S")
+        opener.wait_for_timeout(1500)
+        for page in list(context.pages):
+            if page.title() != "custody: recording":
+                page.close()
+        manifest, err = sealed(custody, proc)
     answers = {r["record_id"]: r["target_uri"] for r in manifest["records"]
                if r["type"] == "response"}
     visits = manifest["visits"]

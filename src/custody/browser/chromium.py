@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from ..core.errors import UsageError
 from .ca import CaptureCA
+from .loop import BrowserLoop
 from .page import BEHAVE, CLOSE, OPEN, RECORD, PageVisit, iso, load
 from .proxy import RecordingProxy
 from .replay_check import Keeper, verdict
@@ -81,9 +82,8 @@ class Chromium:
         self.volatile = volatile or []  # selectors whose boxes each visit records
         self.cookies = cookies or []
         self.user_agent = user_agent  # the capture's (else Chromium's, which says Headless)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
-                                        name="custody-browser")
+        self._browser_loop = BrowserLoop("custody-browser")
+        self._loop = self._browser_loop.loop
         self._playwright: Any = None
         self._browser: Any = None
         self._lock = threading.Lock()
@@ -93,7 +93,7 @@ class Chromium:
 
     def start(self) -> Chromium:
         self._executable = require_chromium()
-        self._thread.start()
+        self._browser_loop.start()
         self._run(self._launch(), 60)
         return self
 
@@ -172,19 +172,12 @@ class Chromium:
     def close(self) -> None:
         if self.keeper is not None:
             self.keeper.close()
-        try:
-            if self._thread.is_alive():
-                self._run(self._shutdown(), 20)
-        except Exception:
-            pass
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5)
+        self._browser_loop.close(self._shutdown)
 
     # -- in the browser's thread ------------------------------------------------------------
 
     def _run(self, coroutine: Coroutine[Any, Any, T], timeout: float) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+        return self._browser_loop.run(coroutine, timeout)
 
     async def _launch(self) -> None:
         from playwright.async_api import async_playwright

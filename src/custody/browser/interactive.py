@@ -31,6 +31,7 @@ from ..core.errors import UsageError, first_line
 from .ca import CaptureCA
 from .chromium import require_chromium
 from .headed import launch, require_display
+from .loop import BrowserLoop
 from .marking import Mark, listen, open_toolbar, photograph, show
 from .page import PageVisit, iso
 from .proxy import RecordingProxy, Seen
@@ -59,9 +60,8 @@ class InteractiveSession:
         self.say = _never_failing(say)  # a line for the person, on the terminal
         self.capture = ""
         self.visit_id = proxy.open_visit()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
-                                        name="custody-interactive")
+        self._browser_loop = BrowserLoop("custody-interactive")
+        self._loop = self._browser_loop.loop
         self._playwright: Any = None
         self._context: Any = None
         self._toolbar: Any = None
@@ -76,7 +76,7 @@ class InteractiveSession:
     def start(self) -> InteractiveSession:
         require_display()
         self._executable = require_chromium()
-        self._thread.start()
+        self._browser_loop.start()
         try:
             self._run(self._launch(), 60)
         except Exception as exc:  # no X server there, a browser that would not start
@@ -117,19 +117,10 @@ class InteractiveSession:
     fetching = property(lambda self: self.proxy.fetching)
 
     def close(self) -> None:
-        if self._thread.ident is None:  # never started
-            return
-        try:
-            if self._thread.is_alive():
-                self._run(self._shutdown(), 20)
-        except Exception:
-            pass
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5)
+        self._browser_loop.close(self._shutdown)
 
     def _run(self, coroutine: Coroutine[Any, Any, T], timeout: float) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+        return self._browser_loop.run(coroutine, timeout)
 
     # -- in the session's thread --------------------------------------------------------
 

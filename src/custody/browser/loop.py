@@ -1,0 +1,38 @@
+"""The thread Playwright runs in for a capture's browser: an asyncio loop of its own,
+which the capture's threads hand coroutines to and wait for."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class BrowserLoop:
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True, name=name)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float) -> T:
+        """The coroutine run in the loop's thread, its result within ``timeout``."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def close(self, shutdown: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """``shutdown()`` run (its failure ignored: the browser was broken already), then
+        the loop and its thread ended."""
+        if self._thread.ident is None:  # never started
+            return
+        try:
+            if self._thread.is_alive():
+                self.run(shutdown(), 20)
+        except Exception:
+            pass
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=5)
