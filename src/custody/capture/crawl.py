@@ -108,7 +108,7 @@ class Crawl:
                     target = pending.pop(future)
                     self._active[target.host] -= 1
                     self._handle(future.result(), target)
-                self.store_late()
+                self._store_late()
                 self.sink.poll()
                 self.state.set_meta("final_urls", self.final_urls)
                 self.state.commit()
@@ -201,7 +201,7 @@ class Crawl:
             self._handle_exchange(result, target)
         else:
             self._visiting -= 1
-            self.handle_visit(result, target)
+            self._handle_visit(result, target)
         if media is not None:
             self._handle_media(media, target)
 
@@ -212,7 +212,7 @@ class Crawl:
         for url, kind, reason in failures:
             self.fail(url, kind, reason)
 
-    def handle_visit(self, visit: Any, target: Target) -> None:
+    def _handle_visit(self, visit: Any, target: Target) -> None:
         """A page the browser loaded: its exchanges and renders stored, its failures
         recorded, its seed's final URL, and the links of the DOM its scripts made."""
         summary, links, failed = record_visit(self.sink, visit, target)
@@ -249,14 +249,14 @@ class Crawl:
         if not self._recorders:
             return False
         self.state.begin()
-        self.store_late()
+        self._store_late()
         self.state.commit()
         if not any(recorder.fetching for recorder in self._recorders):
             return False
         time.sleep(0.1)
         return True
 
-    def store_late(self) -> None:
+    def _store_late(self) -> None:
         """Fetches by the browser (or yt-dlp) that ended after their page's visit."""
         for seen in (seen for recorder in self._recorders for seen in recorder.late()):
             seed, depth = self.state.seed_of(seen.page) or (seen.page, 0)
