@@ -1,8 +1,10 @@
 """Capture while browsing (``archive --interactive``): a Chromium window on the
 archivist's display, through the capture's recording proxy, where a person logs in,
 scrolls, opens comments and solves a challenge. Every request is recorded; every page
-shown (each document a tab loaded) is a visit of the capture, handed on as soon as its
-tab leaves it, so that a long session is written to the WARC as it goes.
+shown (each document a tab showed, tabs.py) is a visit of the capture. What happens is
+handed on as events (``take``) as it happens -- each exchange when it ends, each mark
+when it is taken, each page when its tab leaves it -- so that a long session is written
+to the WARC as it goes (capture/browsing.py).
 
 Each page is photographed as it loads (the window's view) and whenever the person marks
 it (marking.py); the session ends when the last window of pages is closed, with the
@@ -11,8 +13,9 @@ toolbar's "Finish and seal", or with Ctrl-C in the terminal (``stop``).
 The browser is Chromium with custody's own profile folder, made for the session and
 removed after it (the archivist's cookies are put in it, as for --browser), without
 Chromium's "controlled by automated software" bar and flag. Requests are told to their
-page by the browser's own request events, matched to the proxy's exchanges by URL; an
-exchange no event names (a service worker's) goes to the page that began last.
+page by the browser's own request events, matched to the proxy's exchanges by URL
+(asked.py); a service worker's goes to the page that began last, and one no page or
+worker asked for is Chromium's own.
 """
 
 from __future__ import annotations
