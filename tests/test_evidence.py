@@ -348,3 +348,24 @@ def test_tampered_bundle_fails_standard_tools(stamped: Custody, tsa: LocalTSA, t
     if target == "warc":
         assert any(c.startswith("warcio check") for c in failed)
 
+
+
+def test_a_token_whose_certificate_version_is_changed_fails_and_says_so(tsa: Any) -> None:
+    """One byte of an embedded certificate's version (v3 made "v4") is a damaged token:
+    verify fails it, with no traceback (a byte-flip run found cryptography raising
+    InvalidVersion, which is no ValueError)."""
+    import hashlib
+
+    from cryptography import x509
+
+    from custody.seal.timestamp import check_token, request_token
+
+    message = b"a manifest"
+    token = request_token(tsa.url, message)
+    version = b"\xa0\x03\x02\x01\x02"  # [0] EXPLICIT INTEGER 2: X.509 v3
+    assert version in token
+    damaged = token.replace(version, b"\xa0\x03\x02\x01\x03", 1)
+    root = x509.load_pem_x509_certificate(tsa.root_pem.read_bytes())
+    found = check_token(damaged, hashlib.sha256(message).digest(), [root])
+    assert found.outcome == "failed" and "damaged" in found.detail, found
+    assert check_token(token, hashlib.sha256(message).digest(), [root]).outcome == "passed"

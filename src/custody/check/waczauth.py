@@ -38,11 +38,13 @@ _STAMP_WINDOW = timedelta(minutes=10)
 def check(signed: dict[str, Any], digest_hash: str) -> tuple[str, str]:
     """(outcome, detail) of a ``signedData`` object for the WACZ whose
     datapackage-digest.json gives ``digest_hash``."""
+    from cryptography import x509
     from cryptography.exceptions import UnsupportedAlgorithm
 
     try:
         return _check(signed, digest_hash)
-    except (KeyError, TypeError, ValueError, UnsupportedAlgorithm) as exc:
+    except (KeyError, TypeError, ValueError, UnsupportedAlgorithm,
+            x509.InvalidVersion) as exc:  # a certificate's version byte changed
         return FAILED, f"signedData cannot be read: {exc.__class__.__name__}: {exc}"
 
 

@@ -128,7 +128,7 @@ def _certificates(pem: bytes) -> list[Certificate]:
 
     try:
         certs = x509.load_pem_x509_certificates(pem)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         return []
     return [Certificate(c.subject.rfc4514_string(), c.issuer.rfc4514_string(),
                         c.not_valid_before_utc.isoformat(), c.not_valid_after_utc.isoformat(),

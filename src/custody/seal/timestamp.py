@@ -106,9 +106,12 @@ def check_token(token: bytes, message_sha256: bytes, roots: list[x509.Certificat
         response = decode_timestamp_response(der_sorted(token))
     except (ValueError, VerificationError) as exc:
         return TokenCheck("failed", f"not a timestamp response ({exc})")
-    try:  # its parts are parsed as they are read: a damaged one raises there
+    from cryptography.x509 import InvalidVersion
+
+    try:  # its parts are parsed as they are read: a damaged one raises there (an
+        # embedded certificate's version changed raises InvalidVersion, no ValueError)
         return _judge_token(response, message_sha256, roots, given)
-    except (ValueError, TypeError, StopIteration) as exc:
+    except (ValueError, TypeError, StopIteration, InvalidVersion) as exc:
         return TokenCheck("failed", f"a damaged timestamp response ({exc})")
 
 

@@ -253,7 +253,7 @@ def _about(der: bytes) -> str:
 
     try:
         cert = x509.load_der_x509_certificate(der)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         return "unreadable"
     return (f"subject {cert.subject.rfc4514_string()}, issuer {cert.issuer.rfc4514_string()}, "
             f"valid until {cert.not_valid_after_utc:%Y-%m-%d}")
