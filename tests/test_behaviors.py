@@ -47,14 +47,16 @@ more.addEventListener('click', () => {
 ENDLESS = """<!doctype html><html><head><title>Endless</title></head><body>
 <div id="feed"><p style="height:1500px">post 0</p></div>
 <script>
-let n = 0, busy = false;
+// a post is added at once for every scroll near the end, and its text fetched: the
+// behaviours' autoscroll gives up on a page that has not grown 500 ms after its first
+// scroll, which a fetch answered late on a loaded machine would make it do
+let n = 0;
 window.addEventListener('scroll', () => {
-  if (busy || innerHeight + scrollY < document.body.scrollHeight - 50) return;
-  busy = true; n++;
-  fetch('/next.json?n=' + n).then(r => r.json()).then(d => {
-    const p = document.createElement('p'); p.style.height = '1500px';
-    p.textContent = d.text + ' ' + n; document.getElementById('feed').appendChild(p);
-    busy = false; });
+  if (innerHeight + scrollY < document.body.scrollHeight - 3000) return;
+  n++;
+  const p = document.createElement('p'); p.style.height = '1500px';
+  p.textContent = 'post ' + n; document.getElementById('feed').appendChild(p);
+  fetch('/next.json?n=' + n).then(r => r.json()).then(d => { p.textContent = d.text; });
 });
 </script></body></html>"""
 
