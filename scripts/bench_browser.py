@@ -57,7 +57,7 @@ TABS = 4  # custody.browser.session.TABS
 def custody_run(url: str, workdir: Path, env: dict[str, str], *args: str) -> Timed:
     root = workdir / "evidence"
     shutil.rmtree(root, ignore_errors=True)
-    subprocess.run([CUSTODY, "init", "--root", str(root)], env=env, check=True,
+    subprocess.run([CUSTODY, "init", "--no-tsa", "--root", str(root)], env=env, check=True,
                    capture_output=True)
     measured = timed([CUSTODY, "archive", "--root", str(root), "--quiet", "--depth", "1",
                       *args, url], env)
@@ -132,7 +132,7 @@ def hostile(runs: int) -> int:
         for _ in range(runs):
             root = workdir / "evidence"
             shutil.rmtree(root, ignore_errors=True)
-            subprocess.run([CUSTODY, "init", "--root", str(root)], env=env, check=True,
+            subprocess.run([CUSTODY, "init", "--no-tsa", "--root", str(root)], env=env, check=True,
                            capture_output=True)
             measured.append(timed([CUSTODY, "archive", "--root", str(root), "--quiet",
                                    "--browser", "--page-timeout", "10", "--timeout", "5",

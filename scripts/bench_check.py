@@ -101,7 +101,7 @@ def main() -> int:
         warcs = [str(p) for p in corpus_files() if p.suffix != ".wacz"]
         compare("The corpora's WARC and ARC files", warcs, env, args.runs)
 
-        subprocess.run([str(BIN / "custody"), "init"], env=env, check=True,
+        subprocess.run([str(BIN / "custody"), "init", "--no-tsa"], env=env, check=True,
                        capture_output=True)
         with SiteServer(crawl_site(SEEDS, args.pages,
                                    image_bytes=args.image_kb * 1024)) as site:
@@ -113,7 +113,7 @@ def main() -> int:
                 env, args.runs)
 
         fresh = dict(env, CUSTODY_ROOT=str(Path(tmp) / "imports"))
-        subprocess.run([str(BIN / "custody"), "init"], env=fresh, check=True,
+        subprocess.run([str(BIN / "custody"), "init", "--no-tsa"], env=fresh, check=True,
                        capture_output=True)
         start = time.perf_counter()
         proc = subprocess.run([str(BIN / "custody"), "import", "--json", *crawl], env=fresh,

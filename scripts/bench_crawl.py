@@ -38,7 +38,7 @@ CUSTODY = str(REPO / ".venv" / "bin" / "custody")
 def custody_crawl(url: str, workdir: Path, env: dict[str, str], *args: str) -> tuple[float, int]:
     root = workdir / "evidence"
     shutil.rmtree(root, ignore_errors=True)
-    subprocess.run([CUSTODY, "init", "--root", str(root)], env=env, check=True,
+    subprocess.run([CUSTODY, "init", "--no-tsa", "--root", str(root)], env=env, check=True,
                    capture_output=True)
     run = timed([CUSTODY, "archive", "--root", str(root), "--quiet", "--depth", "1", *args,
                  url], env)

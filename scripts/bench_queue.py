@@ -69,7 +69,7 @@ def one_run(workers: int, bases: list[str], args: argparse.Namespace) -> dict[st
             env.update(s3.env())
             store = ["--store", "s3://bench/run"]
         env.pop("CUSTODY_KEY_PASSPHRASE", None)
-        custody(env, "init", "--operator", "coordinator")
+        custody(env, "init", "--no-tsa", "--operator", "coordinator")
         names = [f"w{i}" for i in range(1, workers + 1)]
         for name in names:
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
@@ -150,7 +150,7 @@ def grow_run(bases: list[str], args: argparse.Namespace) -> None:
         env.update(s3.env())
         os.environ.update(s3.env())
         store = Store("s3://bench/run", patience=30)
-        custody(env, "init", "--operator", "coordinator")
+        custody(env, "init", "--no-tsa", "--operator", "coordinator")
         for name in ("w1", "w2"):
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
                             f"{tmp}/keys/{name}"], check=True)

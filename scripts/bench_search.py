@@ -130,7 +130,8 @@ def main() -> int:
         root = Path(tmp) / "evidence"
         bin_dir = REPO / ".venv" / "bin"
         env = dict(os.environ, CUSTODY_KEY=str(Path(tmp) / "key"), CUSTODY_ROOT=str(root))
-        subprocess.run([bin_dir / "custody", "init"], env=env, check=True, capture_output=True)
+        subprocess.run([bin_dir / "custody", "init", "--no-tsa"], env=env, check=True,
+                       capture_output=True)
         with SiteServer(crawl_site(SEEDS, args.reindex_pages)) as site:
             subprocess.run([bin_dir / "custody", "archive", "--quiet", "--depth", "1",
                             "--concurrency", "16", site.url + "/"], env=env, check=True,

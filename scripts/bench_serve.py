@@ -152,7 +152,8 @@ def build(root: Path, captures: int, pages: int) -> tuple[float, float]:
     key = root.parent / f"{root.name}.key"
     env = {"CUSTODY_ROOT": str(root), "CUSTODY_KEY": str(key)}
     runner = CliRunner()
-    initialised = runner.invoke(cli, ["init", "--operator", "bench@example.org"], env=env)
+    initialised = runner.invoke(cli, ["init", "--no-tsa", "--operator", "bench@example.org"],
+                                env=env)
     if initialised.exit_code:
         raise SystemExit(initialised.output)
     seeds = Path(__file__).resolve().parents[1] / "tests" / "data" / "seeds"

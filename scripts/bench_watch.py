@@ -56,7 +56,7 @@ def _archive(base: Path) -> tuple[Any, Any, str]:
     from custody.cli.common import archivist
     from custody.core.archive import Archive
 
-    result = CliRunner().invoke(main, ["init", "--operator", "bench@example.org"])
+    result = CliRunner().invoke(main, ["init", "--no-tsa", "--operator", "bench@example.org"])
     assert result.exit_code == 0, result.output
     arch = Archive.open(base / "evidence")
     key, who = archivist(arch)

@@ -58,9 +58,9 @@ def demo(urls: list[str]) -> int:
             print(f"# the sample site is served at {site.url}")
         print(f"# a local time-stamping authority at {authority.url}; its root certificate is "
               "the archive's tsa-roots.pem\n")
-        run("init", "--operator", "demo@custody.invalid", env=env)
-        shutil.copy(authority.root_pem, scratch / "evidence" / "tsa-roots.pem")
-        archived = run("archive", "--tsa", authority.url, *targets, env=env)
+        run("init", "--operator", "demo@custody.invalid", "--tsa", authority.url,
+            "--tsa-roots", str(authority.root_pem), env=env)
+        archived = run("archive", *targets, env=env)
     verified = run("verify", env=env)
     run("query", "select status_code, content_type, url from resources order by url", env=env)
     run("query", "select language, charset, title from documents order by url", env=env)
@@ -116,7 +116,7 @@ def rebuild_sample() -> int:
         env = dict(os.environ, CUSTODY_KEY=str(key), CUSTODY_ROOT=str(REPO))
         env.pop("CUSTODY_KEY_PASSPHRASE", None)
         with SiteServer(build_site(SEEDS)) as site:
-            run("init", "--operator", "demo@custody.invalid", env=env)
+            run("init", "--operator", "demo@custody.invalid", "--no-tsa", env=env)
             run("archive", *[site.url + p for p in SAMPLE_PAGES], env=env)
         code = run("verify", env=env)
     (REPO / "custody.db").unlink(missing_ok=True)

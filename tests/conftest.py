@@ -95,7 +95,7 @@ def custody(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Custody:
     monkeypatch.delenv("CUSTODY_KEY_PASSPHRASE", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     runner = Custody(tmp_path / "evidence", tmp_path / "keys" / "id_ed25519")
-    runner.ok("init", "--operator", "tester@example.org")
+    runner.ok("init", "--no-tsa", "--operator", "tester@example.org")
     return runner
 
 
@@ -106,7 +106,7 @@ def sealed_template(tmp_path_factory: pytest.TempPathFactory, site: SiteServer) 
     saved = {k: os.environ.get(k) for k in ("CUSTODY_KEY_PASSPHRASE",)}
     os.environ.pop("CUSTODY_KEY_PASSPHRASE", None)
     runner = Custody(base / "evidence", base / "keys" / "id_ed25519")
-    runner.ok("init", "--operator", "tester@example.org")
+    runner.ok("init", "--no-tsa", "--operator", "tester@example.org")
     runner.archive(*(site.url + p for p in ("/", "/en.html", "/fa.html", "/ru.html", "/old",
                                              "/missing.html", "/error.html")))
     for k, v in saved.items():
@@ -166,7 +166,7 @@ def stamped_template(tmp_path_factory: pytest.TempPathFactory, site: SiteServer,
     base = tmp_path_factory.mktemp("stamped")
     os.environ.pop("CUSTODY_KEY_PASSPHRASE", None)
     runner = Custody(base / "evidence", base / "keys" / "id_ed25519")
-    runner.ok("init", "--operator", "tester@example.org")
+    runner.ok("init", "--no-tsa", "--operator", "tester@example.org")
     trust_tsa(runner, tsa)
     for path in ("/en.html", "/fa.html", "/ru.html"):
         runner.archive(site.url + path)

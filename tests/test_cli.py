@@ -103,7 +103,7 @@ def test_missing_key(custody: Custody, site: SiteServer) -> None:
 def test_passphrase_key(tmp_path: Path, site: SiteServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUSTODY_KEY_PASSPHRASE", "s3cret")
     runner = Custody(tmp_path / "ev", tmp_path / "k")
-    runner.ok("init", "--passphrase")
+    runner.ok("init", "--no-tsa", "--passphrase")
     runner.ok("archive", "--no-requisites", site.url + "/en.html")
     monkeypatch.delenv("CUSTODY_KEY_PASSPHRASE")
     result = runner("archive", site.url + "/en.html")

@@ -27,7 +27,7 @@ def db_template(tmp_path_factory: pytest.TempPathFactory, site: SiteServer) -> I
     base = tmp_path_factory.mktemp("db")
     os.environ.pop("CUSTODY_KEY_PASSPHRASE", None)
     runner = Custody(base / "evidence", base / "keys" / "id_ed25519")
-    runner.ok("init", "--operator", "tester@example.org")
+    runner.ok("init", "--no-tsa", "--operator", "tester@example.org")
     with SiteServer({"/photo.jpg": Page(photo.getvalue(), "image/jpeg")}) as photos:
         runner.archive(site.url + "/en.html", site.url + "/fa.html", site.url + "/missing.html",
                        photos.url + "/photo.jpg", "http://127.0.0.1:9/")

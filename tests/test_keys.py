@@ -125,7 +125,7 @@ def test_operator_names_that_ssh_keygen_reads_back(tmp_path: Path, site: SiteSer
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     runner = Custody(tmp_path / "evidence", tmp_path / "keys" / "id_ed25519")
-    runner.ok("init", "--operator", operator)
+    runner.ok("init", "--no-tsa", "--operator", operator)
     (signer,) = allowed_signers.read_allowed_signers(runner.root / "allowed_signers")
     assert signer.principals == (operator,)
     runner.archive(site.url + "/en.html", extra=("--no-requisites",))
@@ -149,7 +149,7 @@ def test_operator_names_ssh_keygen_cannot_carry_are_refused(tmp_path: Path, oper
                                                             ) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     runner = Custody(tmp_path / "evidence", tmp_path / "keys" / "id_ed25519")
-    result = runner("init", "--operator", operator)
+    result = runner("init", "--no-tsa", "--operator", operator)
     assert result.exit_code == 2
     assert "ssh-keygen" in one_line_error(result.output)
 
@@ -158,7 +158,7 @@ def test_a_key_inside_the_archive_folder_is_refused(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     runner = Custody(tmp_path / "evidence", tmp_path / "evidence" / "keys" / "id_ed25519")
-    result = runner("init", "--operator", "t@example.org")
+    result = runner("init", "--no-tsa", "--operator", "t@example.org")
     assert result.exit_code == 4
     assert "inside the archive folder" in one_line_error(result.output)
     assert not (tmp_path / "evidence" / "keys" / "id_ed25519").exists()
@@ -168,7 +168,7 @@ def test_a_wrong_passphrase_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("CUSTODY_KEY_PASSPHRASE", "right horse battery")
     runner = Custody(tmp_path / "evidence", tmp_path / "keys" / "id_ed25519")
-    runner.ok("init", "--operator", "t@example.org", "--passphrase")
+    runner.ok("init", "--no-tsa", "--operator", "t@example.org", "--passphrase")
     monkeypatch.setenv("CUSTODY_KEY_PASSPHRASE", "wrong horse")
     result = runner("archive", "http://127.0.0.1:9/")
     assert result.exit_code == 4
@@ -228,7 +228,7 @@ def test_signing_with_a_key_held_by_ssh_agent(tmp_path: Path, site: SiteServer, 
     sock, fingerprint, public_line = agent
     root, env, run = agent_cli(tmp_path, monkeypatch, sock, fingerprint)
     operator = "A. Investigator <ai@example.org>"
-    made = run("init", "--operator", operator)
+    made = run("init", "--no-tsa", "--operator", operator)
     assert made.exit_code == 0 and "in ssh-agent" in made.output, made.output
     assert public_line.split()[1] in (root / "allowed_signers").read_text()
     shown = run("key", "show").output
@@ -272,7 +272,7 @@ def test_signing_with_a_security_key_that_an_agent_speaks_for(
     with SoftToken(tmp_path) as token:
         root, _, run = agent_cli(tmp_path, monkeypatch, token.socket, token.fingerprint)
         operator = "Rights Desk <desk@example.org>"
-        made = run("init", "--operator", operator)
+        made = run("init", "--no-tsa", "--operator", operator)
         assert made.exit_code == 0, made.output
         assert token.line.split()[1] in (root / "allowed_signers").read_text()
         archived = run("archive", "--json", "--no-requisites", site.url + "/en.html")

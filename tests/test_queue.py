@@ -43,7 +43,7 @@ class Team:
                          XDG_CONFIG_HOME=str(tmp / "config"))
         self.base.pop("CUSTODY_KEY_PASSPHRASE", None)
         self.base.pop("CUSTODY_TEST_FAULT", None)
-        self.run("init", "--operator", "Coordinator <coord@example.org>", who="coord")
+        self.run("init", "--no-tsa", "--operator", "Coordinator <coord@example.org>", who="coord")
 
     def env(self, who: str, **extra: str) -> dict[str, str]:
         return {**self.base, "CUSTODY_KEY": str(self.tmp / "keys" / who), **extra}

@@ -54,7 +54,7 @@ def big_site() -> Iterator[SiteServer]:
 
 def on_disk(small_fs: Path, tmp_path: Path) -> Custody:
     runner = Custody(small_fs / "evidence", tmp_path / "keys" / "id_ed25519")
-    runner.ok("init", "--operator", "tester@example.org")
+    runner.ok("init", "--no-tsa", "--operator", "tester@example.org")
     return runner
 
 

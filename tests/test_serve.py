@@ -33,7 +33,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory, tsa: Any) -> Iterator[Cust
     base = tmp_path_factory.mktemp("serve")
     os.environ.pop("CUSTODY_KEY_PASSPHRASE", None)
     runner = Custody(base / "evidence", base / "keys" / "id_ed25519")
-    runner.ok("init", "--operator", "tester@example.org")
+    runner.ok("init", "--no-tsa", "--operator", "tester@example.org")
     trust_tsa(runner, tsa)  # each capture timestamped by the local TSA
     pages = build_site(SEEDS)
     pages["/hostile.html"] = Page(hostile_page(), "text/html; charset=utf-8")
@@ -578,7 +578,7 @@ def test_captures_go_on_the_queue_when_given_one(tmp_path: Path, site: SiteServe
     if redis_binary() is None:
         pytest.skip("no redis-server: ./scripts/setup --test installs it")
     runner = Custody(tmp_path / "evidence", tmp_path / "keys" / "id_ed25519")
-    runner.ok("init", "--operator", "tester@example.org")
+    runner.ok("init", "--no-tsa", "--operator", "tester@example.org")
     env = {"CUSTODY_KEY": str(runner.key)}
     with RedisServer(tmp_path / "redis") as redis, \
             serving(runner.root, "--no-replay", "--queue", redis.url, env=env) as found:
@@ -640,7 +640,7 @@ def test_bad_input_is_one_line_and_an_exit_code(tmp_path: Path) -> None:
     nowhere = run("serve", "--root", str(tmp_path / "nothing"), "--port", "0")
     half = run("serve", "--root", str(tmp_path), "--certfile", __file__)
     evidence = Custody(tmp_path / "evidence", tmp_path / "key")
-    evidence.ok("init", "--operator", "tester@example.org")
+    evidence.ok("init", "--no-tsa", "--operator", "tester@example.org")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -45,7 +45,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory, site: SiteServer) -> Custo
     base = tmp_path_factory.mktemp("workbench")
     os.environ.pop("CUSTODY_KEY_PASSPHRASE", None)
     runner = Custody(base / "evidence", base / "keys" / "id_ed25519")
-    runner.ok("init", "--operator", "tester@example.org")
+    runner.ok("init", "--no-tsa", "--operator", "tester@example.org")
     runner.archive(site.url + "/hostile.html")
     # Persian and Russian text to search and quote whichever worker runs which test
     # (the form's capture, in a browser, is only one of them)

@@ -45,7 +45,7 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     there = Custody(base / "there", base / "keys" / "there")
     with PostgresServer() as server, SiteServer(PAGES) as site:
         for runner in (here, there):
-            runner.ok("init", "--operator", f"{runner.root.name}@example.org")
+            runner.ok("init", "--no-tsa", "--operator", f"{runner.root.name}@example.org")
         for page in ("/en.html", "/fa.html", "/ar-letters.html"):
             here.archive(site.url + page, extra=("--no-requisites",))
         there.archive(site.url + "/ru.html", extra=("--no-requisites",))
@@ -264,7 +264,7 @@ def client_backends(server: PostgresServer) -> list[int]:
 def test_postgresql_away_is_one_line_and_the_workbench_goes_on(tmp_path: Path,
                                                                site: SiteServer) -> None:
     runner = Custody(tmp_path / "evidence", tmp_path / "keys" / "id_ed25519")
-    runner.ok("init", "--operator", "tester@example.org")
+    runner.ok("init", "--no-tsa", "--operator", "tester@example.org")
     env = {**os.environ, "CUSTODY_KEY": str(runner.key)}
     closed = subprocess.run([CUSTODY, "serve", "--root", str(runner.root), "--port", "0",
                              "--no-replay", "--db",

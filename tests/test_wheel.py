@@ -60,7 +60,7 @@ def test_the_wheel_installs_and_archives(tmp_path: Path) -> None:
                               timeout=120)
 
     assert run("--help").returncode == 0
-    assert run("init", "--operator", "wheel@example.org").returncode == 0
+    assert run("init", "--no-tsa", "--operator", "wheel@example.org").returncode == 0
     page = Page("<html><head><title>Статья</title></head><body><p>Текст заявления, "
                 "который мы сохраняем.</p></body></html>".encode(), "text/html; charset=utf-8")
     with SiteServer({"/": page}) as site_server:

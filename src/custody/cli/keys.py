@@ -7,8 +7,17 @@ from pathlib import Path
 
 import click
 
+from ..core.config import FILENAME
 from ..core.errors import UsageError
 from .common import ask_passphrase, root_option, signing_key
+
+
+def _tsa_url(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--tsa: not an http(s) URL: {url!r}")
 
 
 def _operator(name: str) -> str:
@@ -25,22 +34,49 @@ def _operator(name: str) -> str:
 @click.option("--operator", help="Who archives: name or e-mail, as it will appear in manifests.")
 @click.option("--passphrase", is_flag=True,
               help="Protect a new key with a passphrase (asked for, or CUSTODY_KEY_PASSPHRASE).")
-def init(root: str | None, operator: str | None, passphrase: bool) -> None:
+@click.option("--tsa", "tsas", multiple=True, metavar="URL",
+              help="A new archive asks this RFC 3161 authority after each seal (repeatable), "
+                   "instead of the three public ones it asks by default.")
+@click.option("--tsa-roots", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="With --tsa: the PEM roots its tokens are checked against (default: "
+                   "Mozilla's CA bundle, as certifi ships it).")
+@click.option("--no-tsa", is_flag=True,
+              help="A new archive asks no time-stamping authority (`custody timestamp` can "
+                   "add tokens later).")
+def init(root: str | None, operator: str | None, passphrase: bool, tsas: tuple[str, ...],
+         tsa_roots: Path | None, no_tsa: bool) -> None:
     """Make an archive folder, and the archivist's key if there is none yet.
+
+    A new archive's custody.toml asks three public time-stamping authorities
+    (DigiCert, Sectigo, GlobalSign) to timestamp every seal, their tokens checked
+    against Mozilla's roots copied into tsa-roots.pem; --tsa and --no-tsa choose
+    otherwise. An archive that has a custody.toml, or captures, keeps its settings.
 
     \b
     custody init --operator "A. Investigator <ai@example.org>"
     CUSTODY_KEY=~/keys/custody custody init --root ~/evidence
+    custody init --tsa https://tsa.example/tsr --tsa-roots example-root.pem
     """
     from ..core import keyfile
     from ..core.agent import agent_fingerprint
     from ..core.archive import Archive, default_key_path, default_operator
     from ..index.db import connect
-    from ..seal import archivists
+    from ..seal import archivists, authorities
 
     if operator is not None:
         _operator(operator)
+    if no_tsa and (tsas or tsa_roots):
+        raise UsageError("--no-tsa asks no authority: give it without --tsa or --tsa-roots")
+    if tsa_roots is not None and not tsas:
+        raise UsageError("--tsa-roots is for the authorities --tsa names")
+    for url in tsas:
+        _tsa_url(url)
+    fresh = not (Archive.resolve_root(root) / "manifests").is_dir()
     archive = Archive.create(root)
+    if fresh and not (archive.root / FILENAME).exists():
+        said = authorities.write_settings(archive.root, [] if no_tsa else list(tsas) or None,
+                                          tsa_roots)
+        click.echo(said, err=True)
     key_path = default_key_path()
     in_agent = agent_fingerprint()
     if in_agent is None and key_path.resolve().is_relative_to(archive.root):

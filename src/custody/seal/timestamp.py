@@ -131,7 +131,10 @@ def _judge_token(response: Any, message_sha256: bytes, roots: list[x509.Certific
     embedded = [x509.load_der_x509_certificate(c) for c in response.signed_data.certificates]
     leaf = next((c for c in given or [] if _is_leaf_for(c, response)), None)
     last_error = "no configured root issued it"
-    for root in roots:
+    # only a root that issued a certificate of the chain can end it: tried alone, the
+    # others would cost a failed verification each (an archive may trust a whole bundle)
+    issuers = {c.issuer for c in [*embedded, *(given or [])]}
+    for root in (r for r in roots if r.subject in issuers):
         builder = VerifierBuilder(roots=[root], tsa_certificate=leaf, intermediates=[
             c for c in [*embedded, *(given or [])] if c != root and not _is_leaf_for(c, response)])
         try:
