@@ -13,11 +13,39 @@ from .common import ask_passphrase, root_option, signing_key
 
 
 def _tsa_url(url: str) -> None:
+    """A URL custody.toml can hold and httpx can ask: http(s), a host, a port that is
+    one, no credentials (they would sit in clear in custody.toml), printable UTF-8."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url)
+    try:
+        url.encode("utf-8")
+        parts = urlsplit(url)
+        _ = parts.port  # a port past 65535 raises here
+    except (ValueError, UnicodeError):
+        raise UsageError(f"--tsa: not a URL: {url!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"--tsa: not an http(s) URL: {url!r}")
+    if parts.username is not None or parts.password is not None:
+        raise UsageError("--tsa: a URL with credentials would be kept in clear in custody.toml")
+    if not url.isprintable() or any(c.isspace() for c in url):
+        raise UsageError(f"--tsa: not a URL: {url!r}")
+
+
+def _roots_given(path: Path) -> bytes:
+    """The PEM file --tsa-roots names, read now: at least one certificate, or one line."""
+    from cryptography import x509
+
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"--tsa-roots: cannot be read ({exc.strerror or exc})",
+                         where=str(path)) from None
+    try:
+        if x509.load_pem_x509_certificates(pem):
+            return pem
+    except ValueError:
+        pass
+    raise UsageError("--tsa-roots: no PEM certificate in it", where=str(path))
 
 
 def _operator(name: str) -> str:
@@ -37,7 +65,7 @@ def _operator(name: str) -> str:
 @click.option("--tsa", "tsas", multiple=True, metavar="URL",
               help="A new archive asks this RFC 3161 authority after each seal (repeatable), "
                    "instead of the three public ones it asks by default.")
-@click.option("--tsa-roots", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--tsa-roots", type=click.Path(path_type=Path),
               help="With --tsa: the PEM roots its tokens are checked against (default: "
                    "Mozilla's CA bundle, as certifi ships it).")
 @click.option("--no-tsa", is_flag=True,
@@ -71,12 +99,17 @@ def init(root: str | None, operator: str | None, passphrase: bool, tsas: tuple[s
         raise UsageError("--tsa-roots is for the authorities --tsa names")
     for url in tsas:
         _tsa_url(url)
-    fresh = not (Archive.resolve_root(root) / "manifests").is_dir()
+    roots_pem = _roots_given(tsa_roots) if tsa_roots is not None else None
+    folder = Archive.resolve_root(root)
+    # a new archive's settings: no custody.toml yet, and nothing sealed that asked otherwise
+    fresh = not (folder / FILENAME).exists() and not any((folder / "manifests").glob("*.json"))
+    if not fresh and (tsas or no_tsa):
+        raise UsageError("this archive has its time-stamping settings already (custody.toml, "
+                         "or captures sealed without one): edit custody.toml to change them",
+                         where=str(folder))
     archive = Archive.create(root)
-    if fresh and not (archive.root / FILENAME).exists():
-        said = authorities.write_settings(archive.root, [] if no_tsa else list(tsas) or None,
-                                          tsa_roots)
-        click.echo(said, err=True)
+    said = authorities.write_settings(archive.root, [] if no_tsa else list(tsas) or None,
+                                      roots_pem) if fresh else None
     key_path = default_key_path()
     in_agent = agent_fingerprint()
     if in_agent is None and key_path.resolve().is_relative_to(archive.root):
@@ -97,6 +130,8 @@ def init(root: str | None, operator: str | None, passphrase: bool, tsas: tuple[s
     if archivists.found(archive, key, principal):
         click.echo(f"added {principal} to {archive.allowed_signers}", err=True)
     connect(archive.db_path).conn.close()
+    if said:
+        click.echo(said, err=True)
     click.echo(str(archive.root))
 
 

@@ -39,7 +39,7 @@ def load(root: Path) -> Config:
         raise UsageError(f"cannot read settings: {exc}", where=str(path)) from exc
     section = data.get("timestamp", {})
     if not isinstance(section, dict):
-        raise UsageError("[timestamp] is a table", where=str(path))
+        raise UsageError("[timestamp] must be a table of settings", where=str(path))
     tsa = section.get("tsa", [])
     roots = section.get("roots")
     if not isinstance(tsa, list) or not isinstance(roots, list | None):

@@ -42,9 +42,11 @@ class Sealed:
 
 
 def stamp_checkpoint(archive: Archive, size: int, tsa: list[str] | None) -> list[Path]:
-    """RFC 3161 tokens over the checkpoint of ``size`` leaves (``checkpoints/N.tsr``): the
-    date by which the ledger held those captures, and so before which none was removed.
-    No pending mark: the next checkpoint is asked again."""
+    """An RFC 3161 token over the checkpoint of ``size`` leaves (``checkpoints/N.tsr``):
+    the date by which the ledger held those captures, and so before which none was
+    removed. One token, from the first authority that answers, is enough for that date
+    (the manifest has one from each), and each authority is asked once per capture,
+    not twice in a row. No pending mark: the next checkpoint is asked again."""
     from ..core.config import load
 
     urls = load(archive.root).tsa if tsa is None else tsa
@@ -60,6 +62,7 @@ def stamp_checkpoint(archive: Archive, size: int, tsa: list[str] | None) -> list
         target = timestamp.next_token_path(path)
         write_atomic(target, token)
         written.append(target)
+        break
     return written
 
 

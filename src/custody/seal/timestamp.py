@@ -48,9 +48,25 @@ def pending_path(manifest_path: Path) -> Path:
     return manifest_path.with_name(manifest_path.name + PENDING_SUFFIX)
 
 
-def request_token(tsa_url: str, message: bytes, *, timeout: float = 20.0) -> bytes:
+# TSAs that did not answer (refused, unresolved, timed out), by URL: when, by the
+# monotonic clock. One that did not answer is not asked again by the same process for
+# SILENT_FOR seconds, so that a capture made offline, or behind a firewall that drops
+# what it sends, waits for each authority once, not once for the manifest and again for
+# the checkpoint.
+_SILENT: dict[str, float] = {}
+SILENT_FOR = 120.0
+
+
+def request_token(tsa_url: str, message: bytes, *, timeout: float = 10.0) -> bytes:
     """Ask one TSA for a token over sha256(message); the DER TimeStampResp it sent."""
+    import time
+
     import httpx
+
+    since = _SILENT.get(tsa_url)
+    if since is not None and time.monotonic() - since < SILENT_FOR:
+        raise Unavailable(f"{tsa_url}: did not answer {time.monotonic() - since:.0f} s ago "
+                          "(not asked again yet)")
     from rfc3161_client import (
         HashAlgorithm,
         PKIStatus,
@@ -65,6 +81,8 @@ def request_token(tsa_url: str, message: bytes, *, timeout: float = 20.0) -> byt
         answer = httpx.post(tsa_url, content=request.as_bytes(), timeout=timeout,
                             headers={"Content-Type": "application/timestamp-query"})
     except httpx.HTTPError as exc:
+        if isinstance(exc, httpx.TransportError):
+            _SILENT[tsa_url] = time.monotonic()
         raise Unavailable(f"{tsa_url}: {exc.__class__.__name__}: {exc}") from exc
     if answer.status_code != 200:
         raise Unavailable(f"{tsa_url}: HTTP {answer.status_code}")
@@ -130,13 +148,20 @@ def _judge_token(response: Any, message_sha256: bytes, roots: list[x509.Certific
                           "configured (custody.toml [timestamp] roots)", gen_time)
     embedded = [x509.load_der_x509_certificate(c) for c in response.signed_data.certificates]
     leaf = next((c for c in given or [] if _is_leaf_for(c, response)), None)
+    # Only a configured root is a trust anchor. The token's own certificates are not
+    # given to the verifier, which puts every certificate it is given among its anchors
+    # (a self-signed one in a forged token would be one); it finds them in the token
+    # itself as untrusted links of the chain. Certificates that came beside the token
+    # may be links too, never anchors: a self-issued one is left out.
+    links = [c for c in given or [] if not _is_leaf_for(c, response) and c.issuer != c.subject]
+    named = {_folded(c.issuer) for c in [*embedded, *(given or [])]}
+    # a root that issued a certificate of the chain, by name (as RFC 5280 compares names:
+    # case and runs of spaces aside) is tried first; the others only if none did
+    candidates = [r for r in roots if _folded(r.subject) in named] or roots
     last_error = "no configured root issued it"
-    # only a root that issued a certificate of the chain can end it: tried alone, the
-    # others would cost a failed verification each (an archive may trust a whole bundle)
-    issuers = {c.issuer for c in [*embedded, *(given or [])]}
-    for root in (r for r in roots if r.subject in issuers):
-        builder = VerifierBuilder(roots=[root], tsa_certificate=leaf, intermediates=[
-            c for c in [*embedded, *(given or [])] if c != root and not _is_leaf_for(c, response)])
+    for root in candidates:
+        builder = VerifierBuilder(roots=[root], tsa_certificate=leaf,
+                                  intermediates=[c for c in links if c != root])
         try:
             builder.build().verify(response, message_sha256)
         except VerificationError as exc:
@@ -144,7 +169,41 @@ def _judge_token(response: Any, message_sha256: bytes, roots: list[x509.Certific
             continue
         return TokenCheck("passed", f"genTime {gen_time.isoformat()} by "
                           f"{_tsa_name(embedded, response)}", gen_time)
+    own = _own_anchor(response, message_sha256, embedded, leaf, links)
+    if own is not None:
+        return TokenCheck("unchecked", f"a sound token by {_tsa_name(embedded, response)}, "
+                          f"but its chain ends at {own.subject.rfc4514_string()} (sha256 "
+                          f"{_fingerprint(own)[:16]}), which is not among the archive's "
+                          "trusted TSA roots (custody.toml [timestamp] roots)", gen_time)
     return TokenCheck("failed", f"token does not verify: {last_error}", gen_time)
+
+
+def _own_anchor(response: Any, message_sha256: bytes, embedded: list[x509.Certificate],
+                leaf: x509.Certificate | None,
+                links: list[x509.Certificate]) -> x509.Certificate | None:
+    """The self-signed certificate the token carries (or came with) that its chain ends
+    at, when it is sound but for that root not being trusted: a token of a TSA the
+    archive does not trust is unchecked, not false."""
+    from rfc3161_client import VerificationError, VerifierBuilder
+
+    for anchor in (c for c in embedded if c.issuer == c.subject):
+        try:
+            VerifierBuilder(roots=[anchor], tsa_certificate=leaf,
+                            intermediates=links).build().verify(response, message_sha256)
+        except VerificationError:
+            continue
+        return anchor
+    return None
+
+
+def _fingerprint(cert: x509.Certificate) -> str:
+    from cryptography.hazmat.primitives import hashes
+
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def _folded(name: x509.Name) -> str:
+    return " ".join(name.rfc4514_string().casefold().split())
 
 
 def _is_leaf_for(cert: x509.Certificate, response: object) -> bool:
