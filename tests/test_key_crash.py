@@ -99,6 +99,12 @@ def test_a_handover_killed_while_logging_it_is_whole_after(sealed: Custody, tmp_
 
     killed = run_custody(sealed, *args("first"), fault=fault)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
+    # the capture alone, first (a verify with the key at hand logs, and signs the head
+    # over what is before): its event past the head is said
+    code, named = sealed.verify(cid)
+    assert code == 0, [c for c in named["checks"] if c["outcome"] != "passed"]
+    past = [n for n in named["notes"] if "is after the log's signed head" in n]
+    assert len(past) == (fault == "log.event"), named["notes"]
     code, report = sealed.verify()
     assert code == 0, [c for c in report["checks"] if c["outcome"] != "passed"]
     handed = {"bundle": "bundled", "report": "reported", "export": "exported"}[command]
