@@ -240,3 +240,40 @@ SLOW_FIRST = ("test_store_pieces", "test_store", "test_queue", "test_queue_fence
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(SLOW_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))
+
+
+def _custody_children() -> list[int]:
+    """The custody processes this test process started that are still running: what a
+    test stopped by a failed assertion leaves (a queue worker it meant to stop later)."""
+    found = []
+    me = str(os.getpid())
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        parent = stat.rsplit(")", 1)[1].split()[1]
+        if parent == me and any(part.endswith(b"/custody") for part in cmdline[:2]):
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _no_custody_left_running() -> Iterator[None]:
+    """Each test ends with none of the custody commands it started still running, passed
+    or failed: a worker left over would take the next test's jobs. (Those a module's
+    fixture started before, a `custody serve`, run on for the module's next tests.)"""
+    before = set(_custody_children())
+    yield
+    import signal
+
+    for pid in set(_custody_children()) - before:
+        try:
+            os.kill(pid, signal.SIGCONT)  # one a test paused
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
