@@ -79,8 +79,10 @@ class RecordingProxy:
 
         self._server = Server(("127.0.0.1", 0), Handler)
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="custody-proxy")
+        # serve_forever looks for shutdown() every poll_interval: at its default (0.5 s)
+        # closing the proxy kept each capture waiting up to half a second for nothing
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
+                                        daemon=True, name="custody-proxy")
 
     @property
     def url(self) -> str:
