@@ -113,3 +113,37 @@ def test_a_handover_killed_while_logging_it_is_whole_after(sealed: Custody, tmp_
     assert again.returncode == 0, again.stderr
     passes(sealed)
     assert len(events(sealed, handed)) == 2
+
+
+@pytest.mark.parametrize("command", ["bundle", "report", "export"])
+def test_a_handover_killed_before_its_event_leaves_no_copy(sealed: Custody, tmp_path: Path,
+                                                         command: str) -> None:
+    """Killed once its copy is written and before the custody log records it, a hand-over
+    leaves no copy under the name asked for (only a hidden partial one, which the next
+    attempt removes): no finished copy goes out unrecorded. Run again, it hands over
+    once, and its event names the copy's sha256."""
+    import hashlib
+
+    from conftest import capture_id_of
+
+    cid = capture_id_of(sealed)
+    target = tmp_path / {"bundle": "b", "report": "r.html", "export": "e.wacz"}[command]
+    args = {"bundle": ("bundle", cid, "-o", str(target)),
+            "report": ("report", cid, "-o", str(target)),
+            "export": ("export", cid, "-o", str(target))}[command]
+    handed = {"bundle": "bundled", "report": "reported", "export": "exported"}[command]
+    before = len(events(sealed, handed))
+    killed = run_custody(sealed, *args, fault="handover.written")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not target.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == \
+        [f".{target.name}.custody-partial"]
+    assert len(events(sealed, handed)) == before
+    passes(sealed)
+    again = run_custody(sealed, *args)
+    assert again.returncode == 0, again.stderr
+    assert target.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    (event,) = events(sealed, handed)[before:]
+    sums = target / "SHA256SUMS" if command == "bundle" else target
+    assert event["details"]["sha256sums" if command == "bundle" else "sha256"] == \
+        hashlib.sha256(sums.read_bytes()).hexdigest()

@@ -21,7 +21,6 @@ from .common import (
     echo_json,
     guarded,
     json_option,
-    log_event,
     plain_table,
     root_option,
     say_secrets,
@@ -270,22 +269,24 @@ def case_export(root: str | None, ref: str, output: str, include_credentials: bo
     """
     from ..core.archive import Archive
     from ..export.case import write_case_package
+    from .handing_over import handed_over, logged
 
     arch = Archive.open(root)
     key, principal = archivist(arch)
     complete_seals(arch, key, principal)
-    package = guarded([], lambda: write_case_package(
-        arch, ref, Path(output), key=key, principal=principal,
-        include_credentials=include_credentials, allow_secrets=allow_secrets))
-    details: dict[str, object] = {"case_id": package.case_id, "name": package.name,
-                                  "capture_ids": package.capture_ids,
-                                  "folder": Path(output).name,
-                                  "manifest_sha256": package.manifest_sha256,
-                                  "credentials": include_credentials}
-    if package.secrets is not None:
-        details["secrets"] = package.secrets
-        say_secrets(package.secrets)
-    log_event(arch, "case-exported", details)
+    with handed_over(Path(output), folder="the package folder") as partial:
+        package = guarded([], lambda: write_case_package(
+            arch, ref, partial, key=key, principal=principal,
+            include_credentials=include_credentials, allow_secrets=allow_secrets))
+        details: dict[str, object] = {"case_id": package.case_id, "name": package.name,
+                                      "capture_ids": package.capture_ids,
+                                      "folder": Path(output).name,
+                                      "manifest_sha256": package.manifest_sha256,
+                                      "credentials": include_credentials}
+        if package.secrets is not None:
+            details["secrets"] = package.secrets
+            say_secrets(package.secrets)
+        logged(arch, "case-exported", details)
     click.echo(f"{output}: {len(package.capture_ids)} captures, {package.events} events, "
                f"{package.files} files, signed by {principal}; see "
                f"{Path(output) / 'VERIFY.md'}")

@@ -10,7 +10,6 @@ from .common import (
     allow_secrets_option,
     complete_seals,
     guarded,
-    log_event,
     root_option,
     say_secrets,
     signing_key,
@@ -41,6 +40,7 @@ def export(root: str | None, capture_ids: tuple[str, ...], output: str,
     from ..core.capture_ids import check_capture_id
     from ..core.errors import KeyProblem
     from ..export.wacz import write_wacz
+    from .handing_over import digest, handed_over, logged
 
     arch = Archive.open(root)
     ids = [check_capture_id(cid) for cid in capture_ids]
@@ -50,16 +50,18 @@ def export(root: str | None, capture_ids: tuple[str, ...], output: str,
         raise KeyProblem("this key is not one of the archive's archivists (custody key add, "
                          "or custody key rotate)")
     complete_seals(arch, key, principal)
-    summary = guarded(ids, lambda: write_wacz(arch, ids, Path(output), key=key,
-                                              principal=principal,
-                                              include_credentials=include_credentials,
-                                              allow_secrets=allow_secrets))
-    details: dict[str, object] = {"capture_ids": ids, "file": Path(output).name,
-                                  "format": "wacz", "credentials": include_credentials}
-    if summary.get("secrets") is not None:
-        details["secrets"] = summary["secrets"]
-        say_secrets(summary["secrets"])
-    log_event(arch, "exported", details)
+    with handed_over(Path(output)) as partial:
+        summary = guarded(ids, lambda: write_wacz(arch, ids, partial, key=key,
+                                                  principal=principal,
+                                                  include_credentials=include_credentials,
+                                                  allow_secrets=allow_secrets))
+        details: dict[str, object] = {"capture_ids": ids, "file": Path(output).name,
+                                      "sha256": digest(partial), "format": "wacz",
+                                      "credentials": include_credentials}
+        if summary.get("secrets") is not None:
+            details["secrets"] = summary["secrets"]
+            say_secrets(summary["secrets"])
+        logged(arch, "exported", details)
     click.echo(f"{output}: {summary['captures']} capture"
                f"{'' if summary['captures'] == 1 else 's'}, {summary['pages']} pages, "
                f"{summary['warc_files']} WARC files, signed by {principal}")

@@ -15,7 +15,6 @@ from .common import (
     complete_seals,
     json_option,
     key_at_hand,
-    log_event,
     root_option,
     search_before,
     signing_key,
@@ -208,12 +207,16 @@ def bundle(root: str | None, capture_id: str, output: str, include_credentials: 
     report = render(facts).encode("utf-8")  # a report for people, too
     secrets = search_before(arch, [capture_id], allow=allow_secrets,
                             extra={"report.html": report})
-    files = write_bundle(arch, capture_id, Path(output), extra={"report.html": report},
-                         verification=facts.verification,
-                         include_credentials=include_credentials)
-    details: dict[str, object] = {"capture_id": capture_id, "files": len(files),
-                                  "credentials": include_credentials}
-    if secrets is not None:
-        details["secrets"] = secrets
-    log_event(arch, "bundled", details)
+    from .handing_over import digest, handed_over, logged
+
+    with handed_over(Path(output), folder="the bundle folder") as partial:
+        files = write_bundle(arch, capture_id, partial, extra={"report.html": report},
+                             verification=facts.verification,
+                             include_credentials=include_credentials)
+        details: dict[str, object] = {"capture_id": capture_id, "files": len(files),
+                                      "sha256sums": digest(partial),
+                                      "credentials": include_credentials}
+        if secrets is not None:
+            details["secrets"] = secrets
+        logged(arch, "bundled", details)
     click.echo(f"{output}: {len(files)} files; see {Path(output) / 'VERIFY.md'}")

@@ -11,7 +11,6 @@ from .common import (
     allow_secrets_option,
     complete_seals,
     key_at_hand,
-    log_event,
     root_option,
     search_before,
 )
@@ -69,25 +68,24 @@ def report(root: str | None, capture_id: str | None, output: str, change_seq: in
         html, ids = render(sides[0]), [capture_id]
     secrets = search_before(arch, ids, allow=allow_secrets,
                             extra={out.name: html.encode("utf-8")})
-    if pdf:
-        from ..report.pdf import print_pdf
+    from .handing_over import digest, handed_over, logged
 
-        partial = out.with_name(f".{out.name}.partial")
-        try:
+    with handed_over(out) as partial:
+        if pdf:
+            from ..report.pdf import print_pdf
+
             print_pdf(html, partial)
-            partial.replace(out)
-        finally:
-            partial.unlink(missing_ok=True)
-    else:
-        write_atomic(out, html.encode("utf-8"))
-    details: dict[str, object] = {"format": "pdf" if pdf else "html"}
-    if change_seq is not None:
-        details.update(change_seq=change_seq, capture_ids=ids)
-    else:
-        details["capture_id"] = capture_id
-    if secrets is not None:
-        details["secrets"] = secrets
-    log_event(arch, "reported", details)
+        else:
+            write_atomic(partial, html.encode("utf-8"))
+        details: dict[str, object] = {"format": "pdf" if pdf else "html",
+                                      "sha256": digest(partial)}
+        if change_seq is not None:
+            details.update(change_seq=change_seq, capture_ids=ids)
+        else:
+            details["capture_id"] = capture_id
+        if secrets is not None:
+            details["secrets"] = secrets
+        logged(arch, "reported", details)
     click.echo(f"{output}: report of " + (f"change {change_seq} ({ids[0]} to {ids[1]})"
                                           if change_seq is not None else f"{capture_id}"))
     # written all the same: a report of what fails, and where, is what a person needs
