@@ -7,6 +7,7 @@ by the next command that writes."""
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import signal
@@ -140,3 +141,46 @@ def test_an_import_killed_at_each_step(custody: Custody, fault: str) -> None:
     assert named.count("captured") == 1 and named.count("imported") == 1, named
     assert len(list((custody.root / "archive" / "imported").iterdir())) == 1
     assert not list((custody.root / ".custody" / "sealing").glob("*.json"))
+
+
+def test_a_whole_file_gzip_of_records_held_is_refused_and_ids_alone_prove_nothing(
+        custody: Custody, tmp_path: Path) -> None:
+    """The records are the same whatever holds them: a WARC gzipped whole (its records
+    not reachable by offset) of records the archive holds is refused as a copy of them.
+    And a record is held only with its payload: a file that reuses the archive's
+    WARC-Record-IDs over other payloads is no copy -- it is imported, the collision said
+    and sealed in its manifest, never claimed as an overlap."""
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.warcwriter import WARCWriter
+
+    first = imported(custody, WARC)[0]
+    whole = tmp_path / "whole.warc.gz"
+    whole.write_bytes(gzip.compress(b"".join(members(WARC)), compresslevel=9))
+    refused = custody("import", "--accept-damaged", str(whole))
+    assert refused.exit_code == 1 and "in the archive already" in refused.stderr, \
+        refused.stderr
+    assert first["capture_id"] in refused.stderr
+
+    forged = tmp_path / "forged.warc.gz"
+    with open(WARC, "rb") as source, open(forged, "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        for record in ArchiveIterator(source):
+            if record.rec_type != "response":
+                continue
+            http = record.http_headers
+            body = b"FORGED " + record.content_stream().read()
+            copy = writer.create_warc_record(
+                record.rec_headers.get_header("WARC-Target-URI"), "response",
+                payload=io.BytesIO(body), http_headers=http,
+                warc_headers_dict={"WARC-Record-ID":
+                                   record.rec_headers.get_header("WARC-Record-ID")})
+            copy.http_headers.replace_header("Content-Length", str(len(body)))
+            writer.write_record(copy)
+    done = custody("import", "--json", str(forged))
+    assert done.exit_code == 0, done.output
+    (result,) = json.loads(done.stdout)
+    manifest = custody.manifest(result["capture_id"])
+    overlap = manifest["imported"][0]["overlap"]
+    assert overlap["records_held"] == 0 and overlap["records_same_id_other_payload"] > 0
+    assert "with another payload: not copies of them" in result["message"]
+    assert custody.verify()[0] == 0

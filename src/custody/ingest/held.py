@@ -22,11 +22,14 @@ _BATCH = 500
 
 @dataclass
 class Overlap:
-    """The records of a file the archive holds already, by the capture holding them."""
+    """The records of a file the archive holds already, by the capture holding them: a
+    record is held when the archive has one of its WARC-Record-ID with the same payload
+    digest; one of its id with another payload is no copy of it, and is counted apart."""
 
     checked: int = 0  # response records looked for
     count: int = 0  # of them, those held somewhere
     held: Counter[str] = field(default_factory=Counter)  # capture id -> records held there
+    differing: int = 0  # of them, those whose id the archive holds with another payload
 
     def describe(self) -> str:
         where = ", ".join(f"{cid} ({n})" for cid, n in self.held.most_common(5))
@@ -35,7 +38,8 @@ class Overlap:
 
     def to_json(self) -> dict[str, object]:
         return {"records_checked": self.checked, "records_held": self.count,
-                "captures": dict(self.held.most_common())}
+                "captures": dict(self.held.most_common()),
+                "records_same_id_other_payload": self.differing}
 
 
 def _open(archive: Archive) -> sqlite3.Connection | None:
@@ -72,33 +76,47 @@ def same_file(archive: Archive, sha256: str) -> str | None:
     return None
 
 
-def overlap(archive: Archive, record_ids: Iterable[str]) -> Overlap:
-    """Which of these response records the archive holds, and where."""
+def overlap(archive: Archive, records: Iterable[tuple[str, str | None]]) -> Overlap:
+    """Which of these response records -- (WARC-Record-ID, payload sha256) -- the archive
+    holds, and where."""
     found = Overlap()
     conn = _open(archive)
-    batch: list[str] = []
+    batch: dict[str, set[str | None]] = {}
+    asked = 0
 
     def ask() -> None:
-        found.checked += len(batch)
+        nonlocal asked
+        found.checked += asked
+        asked = 0
         if conn is None or not batch:
             batch.clear()
             return
         marks = ",".join("?" * len(batch))
         try:
-            found.count += conn.execute(f"SELECT count(DISTINCT record_id) FROM resources "
-                                        f"WHERE record_id IN ({marks})", batch).fetchone()[0]
-            for cid, n in conn.execute(f"SELECT capture_id, count(DISTINCT record_id) FROM "
-                                       f"resources WHERE record_id IN ({marks}) GROUP BY "
-                                       "capture_id", batch):
-                found.held[str(cid)] += int(n)
+            where: dict[tuple[str, str | None], set[str]] = {}
+            for record_id, payload, cid in conn.execute(
+                    f"SELECT record_id, payload_sha256, capture_id FROM resources "
+                    f"WHERE record_id IN ({marks})", list(batch)):
+                where.setdefault((str(record_id), payload), set()).add(str(cid))
+            held_ids = {rid for rid, _ in where}
+            for record_id, payloads in batch.items():
+                for payload in payloads:
+                    captures = where.get((record_id, payload))
+                    if captures:
+                        found.count += 1
+                        for cid in captures:
+                            found.held[cid] += 1
+                    elif record_id in held_ids:
+                        found.differing += 1
         except sqlite3.Error:
             pass
         batch.clear()
 
     try:
-        for record_id in record_ids:
-            batch.append(record_id)
-            if len(batch) >= _BATCH:
+        for record_id, payload in records:
+            batch.setdefault(record_id, set()).add(payload)
+            asked += 1
+            if asked >= _BATCH:
                 ask()
         ask()
     finally:

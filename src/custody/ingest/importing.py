@@ -42,7 +42,7 @@ from ..seal.recovery import log_imported
 from ..seal.sealing import seal
 from ..verify.report import FAILED, PASSED
 from .held import Overlap, overlap, same_file
-from .records import entries
+from .records import entries, responses
 from .spool import Spool
 
 IMPORTED_DIR = "imported"
@@ -118,7 +118,7 @@ def import_file(archive: Archive, source: Path, *, key: Ed25519PrivateKey,
     work = archive.root / ".custody" / "imports"
     with Spool(work) as records, Spool(work) as documents:
         left_out = entries(checked, relpath, records)
-        held = overlap(archive, (r["record_id"] for r in records if r["type"] == "response"))
+        held = overlap(archive, responses(checked))
         if held.count and held.count >= held.checked and not allow_overlap:
             return Imported(source, "refused", verdict=verdict, message=(
                 f"all {held.checked} of its response records are in the archive already, in "
@@ -168,6 +168,10 @@ def import_file(archive: Archive, source: Path, *, key: Ed25519PrivateKey,
     if held.count:
         notes.append(f"{held.count} of its {held.checked} response records are in the "
                      f"archive already ({held.describe()}): recorded in its manifest")
+    if held.differing:
+        notes.append(f"{held.differing} of its response records have the WARC-Record-ID of "
+                     "a record the archive holds, with another payload: not copies of them "
+                     "(recorded in its manifest)")
     return Imported(source, "imported", capture_id, verdict,
                     f"imported as {capture_id} ({verdict} check)" +
                     "".join(f"; {n}" for n in notes), timings, found, listed)
@@ -241,7 +245,7 @@ def _head(archive: Archive, checked: Checked, capture_id: str, started: datetime
                             "host": collector["host"]},
             "check": verdict,
             "records_listed": listed.count, "records_not_listed": left_out,
-            **({"overlap": held.to_json()} if held.count else {}),
+            **({"overlap": held.to_json()} if held.count or held.differing else {}),
         }],
         "failures": [],
         "chain": {"sequence": sequence + 1, "previous_sha256": previous},

@@ -8,6 +8,7 @@ the file's sha256 still seals every byte of them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ..check.record import Record
@@ -35,6 +36,17 @@ def entries(checked: Checked, warc_path: str, listed: Any) -> int:
                 continue
             listed.add(_entry(record, warc_path, base))
     return left_out
+
+
+def responses(checked: Checked) -> Iterator[tuple[str, str | None]]:
+    """Every response record the file holds, listed or not (one inside a gzip member of
+    many, a WACZ entry compressed in its zip): its WARC-Record-ID and payload sha256,
+    for the overlap with what the archive holds."""
+    for result in checked.files.values():
+        for record in result.listing or ():
+            header = record.header
+            if header is not None and header.type == "response" and record.record_id:
+                yield record.record_id, record.payload_sha256 or record.block_sha256
 
 
 def _entry(record: Record, warc_path: str, base: int) -> dict[str, Any]:
