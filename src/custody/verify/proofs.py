@@ -55,7 +55,9 @@ def history_problems(archive: Archive, latest: Checkpoint, newest: Checkpoint | 
         raw = sig_path.read_text(encoding="ascii")
         signature = sshsig.parse_signature(raw)
     except (OSError, ValueError, UnicodeDecodeError) as exc:
-        problems.append(f"checkpoint.sig missing or unreadable ({exc.__class__.__name__})")
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else \
+            str(exc) or exc.__class__.__name__
+        problems.append(f"checkpoint.sig missing or unreadable ({why})")
         return problems
     if raw != _armoured(raw):
         problems.append("checkpoint.sig is not the armoured signature it holds (bytes "
