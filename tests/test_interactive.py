@@ -135,6 +135,14 @@ def tab(context: Any, part: str) -> Any:
     raise AssertionError(f"no page {part}: {[p.url for p in context.pages]}")
 
 
+def loaded(page: Any) -> Any:
+    """A tab a page opened, once its document has loaded: asked of the document itself,
+    since Playwright, attached to a tab it found already open, may have missed its load
+    event (and would wait for it for ever)."""
+    page.wait_for_function("document.readyState === 'complete'", timeout=30000)
+    return page
+
+
 def sealed(custody: Custody, proc: subprocess.Popen[str]) -> tuple[dict[str, Any], str]:
     out, err = proc.communicate(timeout=90)
     assert proc.returncode == 0, err
@@ -174,8 +182,7 @@ def test_a_person_signs_in_loads_more_marks_and_closes(custody: Custody, display
         toolbar.click("#mark")  # and with the toolbar's button
         toolbar.wait_for_function("document.querySelectorAll('#marks li').length == 2")
         page.click("#newtab")  # a tab the page opens is a visit of its own
-        third = tab(context, "/third")
-        third.wait_for_load_state()
+        third = loaded(tab(context, "/third"))
         third.wait_for_timeout(500)
         third.keyboard.press("Control+Shift+S")
         toolbar.wait_for_function("document.querySelectorAll('#marks li').length == 3")
@@ -286,7 +293,7 @@ def test_pop_ups_opened_while_loading_and_a_restless_address(
     marked."""
     with browsing(custody, display, "--interactive", social.url + "/opener") as (context, proc):
         for n in (1, 2, 3):
-            tab(context, f"/pop?n={n}").wait_for_load_state()
+            loaded(tab(context, f"/pop?n={n}"))
         opener = tab(context, "/opener")
         opener.wait_for_timeout(800)
         opener.goto(social.url + "/restless")
