@@ -184,3 +184,20 @@ def test_a_whole_file_gzip_of_records_held_is_refused_and_ids_alone_prove_nothin
     assert overlap["records_held"] == 0 and overlap["records_same_id_other_payload"] > 0
     assert "with another payload: not copies of them" in result["message"]
     assert custody.verify()[0] == 0
+
+
+def test_records_twice_in_a_file_are_each_counted(custody: Custody, tmp_path: Path) -> None:
+    """A file holding each of the archive's records twice holds nothing else: refused as
+    a copy, every record counted."""
+    first = imported(custody, WARC)[0]
+    twice = tmp_path / "twice.warc.gz"
+    twice.write_bytes(WARC.read_bytes() * 2)
+    refused = custody("import", str(twice))
+    assert refused.exit_code == 1 and "in the archive already" in refused.stderr, \
+        refused.output
+    assert first["capture_id"] in refused.stderr
+    done = custody("import", "--json", "--allow-overlap", str(twice))
+    (result,) = json.loads(done.stdout)
+    overlap = custody.manifest(result["capture_id"])["imported"][0]["overlap"]
+    assert overlap["records_held"] == overlap["records_checked"] == 2 * len(
+        responses(custody, first["capture_id"]))

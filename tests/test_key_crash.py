@@ -147,3 +147,30 @@ def test_a_handover_killed_before_its_event_leaves_no_copy(sealed: Custody, tmp_
     sums = target / "SHA256SUMS" if command == "bundle" else target
     assert event["details"]["sha256sums" if command == "bundle" else "sha256"] == \
         hashlib.sha256(sums.read_bytes()).hexdigest()
+
+
+def test_a_handover_to_a_link_or_to_here_is_said_before_anything_is_logged(
+        sealed: Custody, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bundle into a symbolic link to a folder is refused before anything is written
+    or logged (a copy logged and then lost would be worse than none); `-o .` in an empty
+    folder is that folder."""
+    from conftest import capture_id_of
+
+    cid = capture_id_of(sealed)
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    before = len(events(sealed, "bundled"))
+    for name in ("link", "dangling"):
+        refused = run_custody(sealed, "bundle", cid, "-o", str(tmp_path / name))
+        assert refused.returncode == 2 and "symbolic link" in refused.stderr, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+    assert len(events(sealed, "bundled")) == before
+    assert not list((tmp_path / "real").iterdir())
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    done = run_custody(sealed, "bundle", cid, "-o", ".")
+    assert done.returncode == 0, done.stderr
+    assert (here / "SHA256SUMS").exists() and len(events(sealed, "bundled")) == before + 1
+    passes(sealed)

@@ -36,34 +36,48 @@ def _remove(path: Path) -> None:
 def handed_over(target: Path, *, folder: str = "") -> Iterator[Path]:
     """The hidden path to write to; when the block ends without an error (its event
     logged inside it), the copy takes ``target``'s name, never over anything there.
-    ``folder``: what the copy is called when it is a folder ("the bundle folder")."""
+    ``folder``: what the copy is called when it is a folder ("the bundle folder").
+    Should the copy not take its name once its event is logged, it is kept where it
+    is, and the error says where: the log never names a copy that was deleted."""
+    target = Path(os.path.abspath(target))  # "." and "" name the folder they stand for
+    if target.is_symlink():
+        raise UsageError("is a symbolic link: name the place itself", where=str(target))
     if folder:
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
             raise UsageError(f"{folder} exists and is not empty", where=str(target))
-    elif target.exists() or target.is_symlink():
+    elif target.is_dir():
+        raise UsageError("is a folder: name a file in it", where=str(target))
+    elif target.exists():
         raise UsageError("the file exists: name another (nothing was overwritten)",
                          where=str(target))
     partial = partial_of(target)
     _remove(partial)  # what an attempt killed before its event left
     try:
         yield partial
+    except BaseException:
+        _remove(partial)
+        raise
+    try:
         if folder:
-            if target.is_dir():
+            if target.is_dir() and not target.is_symlink():
                 target.rmdir()  # empty: checked above, and again here by rmdir
             os.rename(partial, target)
         else:
             try:
                 os.link(partial, target)  # fails, rather than replace, if one appeared
             except FileExistsError:
-                raise UsageError("the file exists: name another (nothing was overwritten)",
-                                 where=str(target)) from None
+                raise
             except OSError:  # a file system without hard links
-                if target.exists():
-                    raise UsageError("the file exists: name another (nothing was "
-                                     "overwritten)", where=str(target)) from None
+                if target.exists() or target.is_symlink():
+                    raise FileExistsError(target) from None
                 os.rename(partial, target)
-    finally:
-        _remove(partial)
+            else:
+                partial.unlink()
+    except OSError as exc:
+        why = "something else took its name meanwhile" if isinstance(
+            exc, FileExistsError) else (exc.strerror or str(exc))
+        raise UsageError(f"the copy, its hand-over logged, is kept at {partial}: it could "
+                         f"not take its name ({why})", where=str(target)) from None
 
 
 def digest(path: Path) -> str:

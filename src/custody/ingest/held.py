@@ -81,7 +81,7 @@ def overlap(archive: Archive, records: Iterable[tuple[str, str | None]]) -> Over
     holds, and where."""
     found = Overlap()
     conn = _open(archive)
-    batch: dict[str, set[str | None]] = {}
+    batch: dict[str, Counter[str | None]] = {}  # record id -> its payloads, each how often
     asked = 0
 
     def ask() -> None:
@@ -100,21 +100,21 @@ def overlap(archive: Archive, records: Iterable[tuple[str, str | None]]) -> Over
                 where.setdefault((str(record_id), payload), set()).add(str(cid))
             held_ids = {rid for rid, _ in where}
             for record_id, payloads in batch.items():
-                for payload in payloads:
+                for payload, times in payloads.items():  # a record twice in the file: both
                     captures = where.get((record_id, payload))
                     if captures:
-                        found.count += 1
+                        found.count += times
                         for cid in captures:
-                            found.held[cid] += 1
+                            found.held[cid] += times
                     elif record_id in held_ids:
-                        found.differing += 1
+                        found.differing += times
         except sqlite3.Error:
             pass
         batch.clear()
 
     try:
         for record_id, payload in records:
-            batch.setdefault(record_id, set()).add(payload)
+            batch.setdefault(record_id, Counter())[payload] += 1
             asked += 1
             if asked >= _BATCH:
                 ask()
