@@ -10,7 +10,6 @@ bytes were handed over.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -82,13 +81,9 @@ def handed_over(target: Path, *, folder: str = "") -> Iterator[Path]:
 
 def digest(path: Path) -> str:
     """sha256 of a file (a bundle: of its SHA256SUMS)."""
-    if path.is_dir():
-        path = path / "SHA256SUMS"
-    sha = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            sha.update(chunk)
-    return sha.hexdigest()
+    from ..warc.scan import file_sha256
+
+    return file_sha256(path / "SHA256SUMS" if path.is_dir() else path)[1]
 
 
 def logged(archive: object, event: str, details: dict[str, object]) -> None:
