@@ -57,3 +57,37 @@ def test_compressibility_is_judged_on_a_sample() -> None:
     assert not compresses(os.urandom(8192))
     assert compresses(b"abc " * 2048)
     assert compresses(bytes(8192))
+
+
+def test_every_digest_is_sha256_and_right_for_large_and_odd_blocks(tmp_path: Path) -> None:
+    """Blocks larger than the pieces digested two at a time, a resource, a metadata
+    record and an HTTP block whose head never ended: each record's digests are sha256,
+    as hashlib gives them, and `warcio check -v` passes every one."""
+    import hashlib
+    import io
+
+    video = os.urandom(3 * 1024 * 1024 + 17)
+    blocks = [("response", response(video, "video/mp4"), "application/http; msgtype=response"),
+              ("resource", video, "video/mp4"),
+              ("metadata", b"via: yt-dlp\r\n", "application/warc-fields"),
+              ("response", b"HTTP/1.1 200 OK\r\nContent-Ty", "application/http; msgtype=response")]
+    writer = WarcWriter(tmp_path, "a.warc.gz")
+    entries = [writer.write(kind, io.BytesIO(block) if i % 2 else block, target_uri="http://x/",
+                            content_type=ctype) for i, (kind, block, ctype) in enumerate(blocks)]
+    sealed = writer.close()
+    data = (tmp_path / "a.warc.gz").read_bytes()
+    assert sealed.sha256 == hashlib.sha256(data).hexdigest()
+    for entry, (_, block, _) in zip(entries, blocks, strict=True):
+        member = data[entry.offset : entry.offset + entry.length]
+        assert entry.member_sha256 == hashlib.sha256(member).hexdigest()
+        assert entry.block_sha256 == hashlib.sha256(block).hexdigest()
+    assert entries[0].payload_sha256 == hashlib.sha256(video).hexdigest()
+    with open(tmp_path / "a.warc.gz", "rb") as fh:
+        said = [r.rec_headers.get_header("WARC-Payload-Digest") for r in ArchiveIterator(fh)]
+    payload = hashlib.sha256(video).hexdigest()
+    assert said == [f"sha256:{payload}", f"sha256:{payload}",
+                    f"sha256:{entries[2].block_sha256}", None]
+    warcio = Path(sys.executable).with_name("warcio")
+    checked = subprocess.run([str(warcio), "check", "-v", str(tmp_path / "a.warc.gz")],
+                             capture_output=True, text=True, check=True).stdout
+    assert checked.count("digest pass") == 4, checked
