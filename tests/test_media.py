@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,11 +17,12 @@ from warcio.archiveiterator import ArchiveIterator
 
 from conftest import DATA, PYWB, Custody
 from custody.testing.mediasite import SUBTITLE_WORDS, TITLE, media_site
-from custody.testing.site import SiteServer
+from custody.testing.site import Page, SiteServer
 from test_replay import replaying
 
 MEDIA = DATA / "media"
 CLIP = (MEDIA / "clip.mp4").read_bytes()
+CUSTODY = str(Path(sys.executable).with_name("custody"))
 CHROMIUM = os.environ.get("CUSTODY_CHROMIUM", "/usr/bin/chromium")
 
 
@@ -107,6 +112,58 @@ def test_an_hls_stream_keeps_every_segment_and_the_joined_file(
     for segment in segments:
         assert stored[f"{videos.url}/hls/{segment.name}"]["payload"] == segment.read_bytes()
     assert videos.url + "/hls/stream.m3u8" in stored
+    assert custody.verify()[0] == 0
+
+
+def _stored_segments(custody: Custody) -> set[str]:
+    """The segment responses a capture under way has written to its WARC file."""
+    found: set[str] = set()
+    for state in (custody.root / ".custody" / "crawls").glob("*/state.db"):
+        try:
+            with sqlite3.connect(state) as conn:
+                rows = conn.execute("SELECT target_uri FROM records "
+                                    "WHERE type = 'response'").fetchall()
+        except sqlite3.OperationalError:  # being made
+            continue
+        found |= {uri for (uri,) in rows if uri.endswith(".ts")}
+    return found
+
+
+def test_a_long_download_is_stored_as_it_goes_and_survives_kill_9(custody: Custody) -> None:
+    """The segments yt-dlp has fetched are written to the WARC while it fetches the rest,
+    not all at its end: a capture killed outright mid-download keeps them."""
+    count = 40
+    playlist = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:2",
+                "#EXT-X-MEDIA-SEQUENCE:0"]
+    pages = {"/watch": Page(b"<!doctype html><title>A long stream</title><video>"
+                            b'<source src="/hls/s.m3u8" type="application/x-mpegURL">'
+                            b"</video>", "text/html")}
+    for number in range(count):
+        playlist += ["#EXTINF:2.000,", f"seg{number:03d}.ts"]
+        pages[f"/hls/seg{number:03d}.ts"] = Page(os.urandom(16 * 1024), "video/mp2t")
+    pages["/hls/s.m3u8"] = Page(("\n".join([*playlist, "#EXT-X-ENDLIST"]) + "\n").encode(),
+                                "application/vnd.apple.mpegurl")
+    with SiteServer(pages, latency=0.15) as site:
+        env = dict(os.environ, CUSTODY_ROOT=str(custody.root), CUSTODY_KEY=str(custody.key))
+        proc = subprocess.Popen([CUSTODY, "archive", "--quiet", "--media", site.url + "/watch"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 60
+            while len(stored := _stored_segments(custody)) < 8:
+                assert proc.poll() is None and time.monotonic() < deadline, "no segment stored"
+                time.sleep(0.05)
+            last = f"/hls/seg{count - 1:03d}.ts"
+            assert last not in site.requests  # yt-dlp is still at work
+        finally:
+            proc.kill()
+            proc.wait()
+    code, report = custody.verify()
+    assert code in (0, 6) and report["summary"]["failed"] == 0, report
+    result = custody("archive", "--resume")  # the site is gone: what it had is sealed
+    assert result.exit_code in (0, 5), result.output
+    kept = {r["uri"]: r["payload"] for r in records(custody) if r["type"] == "response"}
+    for uri in stored:
+        assert kept[uri] == pages[uri.removeprefix(site.url)].body
     assert custody.verify()[0] == 0
 
 

@@ -118,16 +118,20 @@ class RecordingProxy:
             visit.inflight = list(visit.inflight)
         return visit
 
-    def take_seen(self, visit_id: str) -> tuple[list[Seen], list[str]]:
+    def take_seen(self, visit_id: str, *, refused: bool = True
+                  ) -> tuple[list[Seen], list[str]]:
         """The requests of a visit still open that ended since the last call, and those
-        refused: a session that lasts (archive --interactive) hands them on as it goes."""
+        refused (left for close_visit when ``refused`` is false): a session that lasts
+        (archive --interactive), or a download (--media), hands them on as it goes."""
         with self._lock:
             visit = self._visits.get(visit_id)
             if visit is None:  # closed: close_visit gave the rest
                 return [], []
             seen, visit.seen = visit.seen, []
-            refused, visit.refused = visit.refused, []
-        return seen, refused
+            said: list[str] = []
+            if refused:
+                said, visit.refused = visit.refused, []
+        return seen, said
 
     def take_late(self) -> list[Seen]:
         """Fetches that ended after their visit was closed, each once."""

@@ -22,7 +22,7 @@ from ..core.urls import check_link, referrer_header
 from .fetch import Exchange, Fetcher, retry_after
 from .gate import through_gate
 from .links import Links
-from .media import keep_media, page_then_media
+from .media import keep_media, page_then_media, store_ended
 from .robots import Robots
 from .rules import Rules
 from .sink import Sink
@@ -56,6 +56,7 @@ class Crawl:
         self.fetcher = fetcher
         self.visitor = visitor
         self.media = media
+        self._media_early: dict[str, list[Any]] = {}  # by visit: yt-dlp's, stored already
         self.gate = gate
         self._recorders = [r for r in (visitor, media) if r is not None]
         self._visiting = 0
@@ -102,6 +103,8 @@ class Crawl:
                     continue
                 done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
                 self.state.begin()
+                if self.media is not None:
+                    store_ended(self.sink, self.media, self._media_early)
                 if self._stopping and time.monotonic() > self.fetcher.abort_at + STRAGGLERS:
                     self._leave_stragglers(pending, done)
                 for future in done:
@@ -185,7 +188,8 @@ class Crawl:
                 work = partial(self.fetcher.fetch,
                                referer=referrer_header(target.referrer, target.url))
             if self.media is not None and target.kind != "requisite":
-                work = partial(page_then_media, self.media, work, lambda: self._stopping)
+                work = partial(page_then_media, self.media, work, lambda: self._stopping,
+                               target=target)
             if self.gate is not None:
                 work = partial(through_gate, self.gate, target.host, work)
             self._active[target.host] += 1
@@ -207,7 +211,8 @@ class Crawl:
 
     def _handle_media(self, media: Any, target: Target) -> None:
         """What yt-dlp fetched and made of a page: stored, tied to the page's response."""
-        fetched, size, failures = keep_media(self.sink, self.state, media, target)
+        fetched, size, failures = keep_media(self.sink, self.state, media, target,
+                                             self._media_early.pop(media.visit_id, None))
         self.stats.fetched, self.stats.bytes = self.stats.fetched + fetched, self.stats.bytes + size
         for url, kind, reason in failures:
             self.fail(url, kind, reason)

@@ -31,9 +31,9 @@ MEDIA_EXTENSIONS = (".m3u8", ".mpd", ".mp4", ".webm", ".mkv", ".mov", ".m4a", ".
 
 
 def page_then_media(collector: Any, work: Callable[[str], Any], stopping: Callable[[], bool],
-                    url: str) -> tuple[Any, Any]:
+                    url: str, *, target: Target | None = None) -> tuple[Any, Any]:
     """The page (fetched or visited by ``work``), then, in the same worker, yt-dlp on it
-    when it came back whole."""
+    when it came back whole (its fetches tagged with the page's ``target``)."""
     result = work(url)
     if isinstance(result, Exchange):
         whole = result.ok and not result.stopped and 200 <= (result.status or 0) < 300
@@ -43,17 +43,28 @@ def page_then_media(collector: Any, work: Callable[[str], Any], stopping: Callab
         page = result.final_url or url
     if not whole or stopping():
         return result, None
-    return result, collector.collect(page, media_hints(result))
+    return result, collector.collect(page, media_hints(result), target)
 
 
-def keep_media(sink: Sink, state: CrawlState, media: Any,
-               target: Target) -> tuple[int, int, list[tuple[str, str, str]]]:
+def store_ended(sink: Sink, collector: Any, early: dict[str, list[Any]]) -> None:
+    """yt-dlp's fetches that ended while it still works, stored now rather than all
+    at its end (a stream's segments, while the next ones download), and kept in
+    ``early`` by visit for keep_media to count with the rest."""
+    for visit_id, target, seen in collector.ended():
+        _store_seen(sink, seen, target)
+        early.setdefault(visit_id, []).append(seen)
+
+
+def keep_media(sink: Sink, state: CrawlState, media: Any, target: Target,
+               early: list[Any] | None = None) -> tuple[int, int, list[tuple[str, str, str]]]:
     """Store what yt-dlp did on a page, and list it for the manifest; how many of its
-    fetches came back, their bytes, and the failures (URL, kind, reason) to record."""
+    fetches came back, their bytes, and the failures (URL, kind, reason) to record.
+    ``early``: its fetches store_ended stored already."""
+    early = early or []
     try:
         page = state.response_record(media.page) or state.response_record(target.url)
         where = Target(media.page, target.seed, target.kind, target.depth)
-        summary, fetched, failed = record_media(sink, media, where, page)
+        summary, fetched, failed = record_media(sink, media, where, page, early)
         state.add_media(summary)
         for url, ok in fetched:  # what yt-dlp fetched is not fetched again
             state.push(Target(url, target.seed, "requisite", target.depth,
@@ -63,7 +74,7 @@ def keep_media(sink: Sink, state: CrawlState, media: Any,
         failures = [(e.url, e.error_kind or "network", e.error or "") for e in failed]
         if media.error:
             failures.append((media.page, "media", f"yt-dlp: {media.error}"))
-        size = sum(seen.exchange.response_size for seen in media.seen)
+        size = sum(seen.exchange.response_size for seen in [*early, *media.seen])
         return sum(1 for _, ok in fetched if ok), size, failures
     finally:
         media.close()
@@ -91,23 +102,16 @@ def media_hints(result: Any) -> list[str]:
 
 
 def record_media(sink: Sink, media: Any, target: Target,
-                 page: dict[str, Any] | None
+                 page: dict[str, Any] | None, early: list[Any] | None = None,
                  ) -> tuple[dict[str, Any], list[tuple[str, bool]], list[Any]]:
-    """Write what yt-dlp fetched and made; the manifest's summary of it, the URLs fetched
-    (and whether each came back), and the exchanges that got no response (for the caller
-    to record as failures)."""
-    failed = []
-    fetched = []
+    """Write what yt-dlp fetched (but the ``early`` fetches, stored already) and made;
+    the manifest's summary of it, the URLs fetched (and whether each came back), and
+    the exchanges that got no response (for the caller to record as failures)."""
     for seen in media.seen:
-        try:
-            # the page as yt-dlp fetched it is kept, not extracted again
-            sink.store(seen.exchange, Target(seen.exchange.url, target.seed, "requisite",
-                                             target.depth), extract=False)
-            fetched.append((seen.exchange.url, seen.exchange.ok))
-            if not seen.exchange.ok:
-                failed.append(seen.exchange)
-        finally:
-            seen.exchange.close()
+        _store_seen(sink, seen, target)
+    every = [*(early or []), *media.seen]
+    fetched = [(seen.exchange.url, seen.exchange.ok) for seen in every]
+    failed = [seen.exchange for seen in every if not seen.exchange.ok]
     tied = refers_to(page) if page is not None else []
     date = warc_date(media.finished or media.started)
     from .. import __version__ as custody_version
@@ -159,6 +163,16 @@ def record_media(sink: Sink, media: Any, target: Target,
         "page_record": page["record_id"] if page is not None else None,
     }
     return summary, fetched, failed
+
+
+def _store_seen(sink: Sink, seen: Any, page: Target) -> None:
+    """One of yt-dlp's fetches, stored (not extracted: the page as yt-dlp fetched it is
+    kept, not extracted again), and its spool let go."""
+    try:
+        sink.store(seen.exchange, Target(seen.exchange.url, page.seed, "requisite",
+                                         page.depth), extract=False)
+    finally:
+        seen.exchange.close()
 
 
 def _date(value: Any) -> str | None:

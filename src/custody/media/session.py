@@ -46,12 +46,17 @@ class MediaCollector:
         self._slots = threading.Semaphore(AT_ONCE)
         self._count = 0
         self._lock = threading.Lock()
+        self._open: dict[str, Any] = {}  # visit id -> its tag, while yt-dlp works
 
-    def collect(self, url: str, hints: list[str]) -> MediaResult:
+    def collect(self, url: str, hints: list[str], tag: Any = None) -> MediaResult:
         """yt-dlp on the page (and, when it finds nothing there, on ``hints``: the media
-        URLs a browser saw it fetch); never raises for the page."""
+        URLs a browser saw it fetch); never raises for the page. Its fetches that end
+        while it works are handed out by ``ended`` with ``tag``; the rest are the
+        result's ``seen``."""
         with self._slots:
             visit_id = self.proxy.open_visit(url)
+            with self._lock:
+                self._open[visit_id] = tag
             folder = self._new_folder()
             try:
                 result = self._download(url, visit_id, folder / "page")
@@ -68,6 +73,8 @@ class MediaCollector:
                         result.error = more.error
             finally:
                 visit = self.proxy.close_visit(visit_id, grace=GRACE)
+                with self._lock:
+                    del self._open[visit_id]
             result.folder = folder
             result.visit_id = visit_id
             result.seen = visit.seen
@@ -89,6 +96,14 @@ class MediaCollector:
         folder = self.folder / f"{number:06d}"
         folder.mkdir(parents=True)
         return folder
+
+    def ended(self) -> list[tuple[str, Any, Any]]:
+        """The fetches of downloads under way that ended since the last call, as (visit,
+        tag, proxy.Seen): stored while yt-dlp goes on, not all at its end."""
+        with self._lock:
+            open_now = list(self._open.items())
+        return [(visit_id, tag, seen) for visit_id, tag in open_now
+                for seen in self.proxy.take_seen(visit_id, refused=False)[0]]
 
     def late(self) -> list[Any]:
         """yt-dlp's requests whose fetch ended after its page was done (each once)."""
