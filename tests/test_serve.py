@@ -685,6 +685,17 @@ def _listening_ports(pid: int) -> set[int]:
     return ports
 
 
+def test_the_address_printed_answers_at_once(archive: Custody) -> None:
+    """The workbench's socket listens before its address is printed: a browser (or a
+    script) that opens it at once is answered once the server is up, never refused."""
+    with serving(archive.root, "--no-replay", env={"CUSTODY_KEY": str(archive.key)}) as found:
+        host, port = found.base.removeprefix("http://").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=30) as early:
+            early.sendall(b"GET /healthz HTTP/1.1\r\nHost: " + found.base[7:].encode() +
+                          b"\r\nConnection: close\r\n\r\n")
+            assert early.recv(64).startswith(b"HTTP/1.1 ")
+
+
 @pytest.mark.skipif(not (Path(sys.prefix) / "tools" / "pywb" / "bin" / "wayback").exists(),
                     reason="pywb is not installed (./scripts/setup --replay installs it)")
 def test_pywb_listens_on_no_port_of_its_own(archive: Custody) -> None:

@@ -51,8 +51,10 @@ def free_port(host: str) -> int:
 
 
 def listen(host: str, port: int) -> socket.socket:
-    """The server's socket, bound before anything is said (UsageError when the port is
-    taken or the address not this machine's), so that a URL printed is one that answers."""
+    """The server's socket, bound and listening before anything is said (UsageError when
+    the port is taken or the address not this machine's), so that a URL printed is one
+    that answers: a browser that connects before the server has started waits in the
+    socket's backlog, where a socket bound but not yet listening refuses it."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -61,6 +63,7 @@ def listen(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
+        sock.listen(2048)  # uvicorn's backlog; it listens on it again when it starts
     except OSError as exc:
         sock.close()
         raise UsageError(f"cannot listen on {host} port {port}: {exc.strerror or exc} "
