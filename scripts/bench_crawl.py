@@ -11,8 +11,10 @@ wait on this script's memory sampling. custody crawls it with `--depth 1 --concu
 Prints the median pages/s of each over ``runs``, their ratio, custody's peak RSS (the
 whole process tree, extraction workers included), pages/s at custody's default
 settings, and the peak RSS of crawls of the sizes in ``--scale`` (no latency).
-Goals from the issue: >= 8x wget's pages/s; peak RSS < 300 MB; the 10,000-page crawl's
-peak RSS within 1.5x of the 1,000-page crawl's.
+Also the same requests by a bare httpx client at the same concurrency, storing
+nothing: the ceiling on this machine. Goals from the issues: >= 15x wget's pages/s;
+peak RSS < 300 MB; the 10,000-page crawl's peak RSS within 1.5x of the 1,000-page
+crawl's.
 """
 
 from __future__ import annotations
@@ -58,6 +60,28 @@ def wget_crawl(url: str, workdir: Path) -> float:
                   "-P", str(out), url], ok=(0, 8)).seconds
 
 
+def bare_fetch(url: str, threads: int = 16) -> float:
+    """The ceiling: the same requests by httpx from ``threads`` threads in a fresh
+    process, the index, then its pages, then what they link to on the site, storing and
+    extracting nothing. What no crawler at that concurrency can beat on this machine."""
+    script = f"""
+import re, sys
+from concurrent.futures import ThreadPoolExecutor
+import httpx
+client = httpx.Client(limits=httpx.Limits(max_connections={threads * 2}))
+base = {url!r}
+def links(path):
+    response = client.get(base + path.lstrip("/"))
+    html = "html" in response.headers.get("content-type", "")
+    return re.findall(r'(?:src|href)="/?([^":#?]+)"', response.text) if html else []
+pages = sorted(set(links("/")))
+with ThreadPoolExecutor({threads}) as pool:
+    found = {{link for more in pool.map(links, pages) for link in more}} - set(pages)
+    list(pool.map(links, sorted(found)))
+"""
+    return timed([sys.executable, "-c", script]).seconds
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pages", type=int, default=400)
@@ -73,13 +97,14 @@ def main() -> int:
         env.pop("CUSTODY_KEY_PASSPHRASE", None)
         with served(crawl_site, SEEDS, args.pages, latency=args.latency) as base:
             url = base + "/"
-            custody_times, wget_times, rss, default_times = [], [], [], []
+            custody_times, wget_times, rss, default_times, bare_times = [], [], [], [], []
             for _ in range(args.runs):
                 t, peak = custody_crawl(url, workdir, env, "--concurrency", "16")
                 custody_times.append(t)
                 rss.append(peak)
                 wget_times.append(wget_crawl(url, workdir))
                 default_times.append(custody_crawl(url, workdir, env)[0])
+                bare_times.append(bare_fetch(url))
         c_rate = pages / statistics.median(custody_times)
         w_rate = pages / statistics.median(wget_times)
         d_rate = pages / statistics.median(default_times)
@@ -89,8 +114,11 @@ def main() -> int:
               f"({statistics.median(custody_times):.2f} s, peak RSS {max(rss)} MB)")
         print(f"wget -r -l 1 -p --warc-file         {w_rate:7.1f} pages/s  "
               f"({statistics.median(wget_times):.2f} s)")
-        print(f"ratio custody / wget                {c_rate / w_rate:7.1f} x  (goal >= 8)")
+        print(f"ratio custody / wget                {c_rate / w_rate:7.1f} x  (goal >= 15)")
         print(f"custody --depth 1 (defaults)        {d_rate:7.1f} pages/s")
+        b_rate = pages / statistics.median(bare_times)
+        print(f"bare httpx, 16 threads, no storage  {b_rate:7.1f} pages/s  "
+              f"({statistics.median(bare_times):.2f} s; {b_rate / w_rate:.1f} x wget: the ceiling)")
 
         sizes = [int(s) for s in args.scale.split(",") if s.strip()]
         peaks = {}
