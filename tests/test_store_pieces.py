@@ -148,17 +148,17 @@ def test_what_a_seal_sends_and_reads_does_not_grow_with_the_archive(
 
 def test_a_folder_far_behind_fetches_only_what_it_lacks(tmp_path: Path, store: Store,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(pieces.PER, "leaves", 64)  # (smaller pieces: fewer seals cross them)
-    monkeypatch.setitem(pieces.PER, "log", 16)
+    monkeypatch.setitem(pieces.PER, "leaves", 16)  # (smaller pieces: fewer seals cross them)
+    monkeypatch.setitem(pieces.PER, "log", 8)
     a = started(store, tmp_path / "a")
-    for number in range(1, 40):
+    for number in range(1, 20):
         one_seal(a, number)
     c = Mirror(Store(STORE, patience=10), tmp_path / "c")
     c.begin(no_adoption)
     log = tmp_path / "c" / "manifests/ledger/log.jsonl"
     leaves = tmp_path / "c" / "manifests/ledger/leaves"
     before = log.stat().st_size + leaves.stat().st_size
-    for number in range(40, 170):
+    for number in range(20, 68):  # three pieces of leaves and six of the log further
         one_seal(a, number)
     c.store.received = 0
     c.begin(no_adoption)
@@ -166,6 +166,7 @@ def test_a_folder_far_behind_fetches_only_what_it_lacks(tmp_path: Path, store: S
     assert leaves.read_bytes() == (tmp_path / "a" / "manifests/ledger/leaves").read_bytes()
     new = log.stat().st_size + leaves.stat().st_size - before
     # what it lacked, from where its copy ended (and the head), never a byte it held
+    assert before > 8_000  # so that fetching what it held again could not pass below
     assert new < c.store.received < new + 8_000, (c.store.received, new)
     # a copy made from the store is the folder's, and a second one reads nothing again
     copy = tmp_path / "copy"
