@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -15,7 +17,7 @@ from typing import Any
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from conftest import DATA, PYWB, Custody
+from conftest import DATA, PYWB, Custody, chain_ids
 from custody.testing.mediasite import SUBTITLE_WORDS, TITLE, media_site
 from custody.testing.site import Page, SiteServer
 from test_replay import replaying
@@ -129,10 +131,8 @@ def _stored_segments(custody: Custody) -> set[str]:
     return found
 
 
-def test_a_long_download_is_stored_as_it_goes_and_survives_kill_9(custody: Custody) -> None:
-    """The segments yt-dlp has fetched are written to the WARC while it fetches the rest,
-    not all at its end: a capture killed outright mid-download keeps them."""
-    count = 40
+def _stream(count: int) -> dict[str, Page]:
+    """A page with an HLS stream of ``count`` small segments."""
     playlist = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:2",
                 "#EXT-X-MEDIA-SEQUENCE:0"]
     pages = {"/watch": Page(b"<!doctype html><title>A long stream</title><video>"
@@ -143,27 +143,75 @@ def test_a_long_download_is_stored_as_it_goes_and_survives_kill_9(custody: Custo
         pages[f"/hls/seg{number:03d}.ts"] = Page(os.urandom(16 * 1024), "video/mp2t")
     pages["/hls/s.m3u8"] = Page(("\n".join([*playlist, "#EXT-X-ENDLIST"]) + "\n").encode(),
                                 "application/vnd.apple.mpegurl")
+    return pages
+
+
+def _archive_until_stored(custody: Custody, url: str, segments: int) -> subprocess.Popen:
+    """`custody archive --media URL` under way, once it has stored ``segments``."""
+    env = dict(os.environ, CUSTODY_ROOT=str(custody.root), CUSTODY_KEY=str(custody.key))
+    proc = subprocess.Popen([CUSTODY, "archive", "--json", "--media", url], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(_stored_segments(custody)) < segments:
+        assert proc.poll() is None and time.monotonic() < deadline, "no segment stored"
+        time.sleep(0.05)
+    return proc
+
+
+def test_a_long_download_is_stored_as_it_goes_and_survives_kill_9(custody: Custody) -> None:
+    """The segments yt-dlp has fetched are written to the WARC while it fetches the rest,
+    not all at its end: a capture killed outright mid-download keeps them; resumed, it
+    runs yt-dlp again, and what it had is not stored a second time."""
+    count = 40
+    pages = _stream(count)
     with SiteServer(pages, latency=0.15) as site:
-        env = dict(os.environ, CUSTODY_ROOT=str(custody.root), CUSTODY_KEY=str(custody.key))
-        proc = subprocess.Popen([CUSTODY, "archive", "--quiet", "--media", site.url + "/watch"],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = _archive_until_stored(custody, site.url + "/watch", 8)
         try:
-            deadline = time.monotonic() + 60
-            while len(stored := _stored_segments(custody)) < 8:
-                assert proc.poll() is None and time.monotonic() < deadline, "no segment stored"
-                time.sleep(0.05)
-            last = f"/hls/seg{count - 1:03d}.ts"
-            assert last not in site.requests  # yt-dlp is still at work
+            stored = _stored_segments(custody)
+            assert f"/hls/seg{count - 1:03d}.ts" not in site.requests  # still at work
         finally:
             proc.kill()
             proc.wait()
-    code, report = custody.verify()
-    assert code in (0, 6) and report["summary"]["failed"] == 0, report
-    result = custody("archive", "--resume")  # the site is gone: what it had is sealed
-    assert result.exit_code in (0, 5), result.output
-    kept = {r["uri"]: r["payload"] for r in records(custody) if r["type"] == "response"}
+        code, report = custody.verify()
+        assert code in (0, 6) and report["summary"]["failed"] == 0, report
+        result = custody("archive", "--resume", "--json")
+        assert result.exit_code == 0, result.output
+    responses = [r for r in records(custody) if r["type"] == "response"]
+    segments = [r["uri"] for r in responses if r["uri"].endswith(".ts")]
+    assert sorted(segments) == sorted(set(segments)) and len(segments) == count
+    kept = {r["uri"]: r["payload"] for r in responses}
     for uri in stored:
         assert kept[uri] == pages[uri.removeprefix(site.url)].body
+    [manifest] = [custody.manifest(c) for c in chain_ids(custody)]
+    [media] = manifest["media"]
+    assert media["found"] and media["error"] is None
+    assert [f["role"] for f in media["files"]] == ["media"]
+    assert custody.verify()[0] == 0
+
+
+def test_ctrl_c_in_a_download_ends_it_and_says_it_is_incomplete(custody: Custody) -> None:
+    """Ctrl-C stops yt-dlp at its next segment, rather than waiting for the whole stream:
+    what it fetched is sealed with the capture, and the manifest says the download is
+    incomplete."""
+    with SiteServer(_stream(200), latency=0.15) as site:
+        proc = _archive_until_stored(custody, site.url + "/watch", 8)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+        asked = len(site.requests)
+    # the page is done but for its download, which failed: a partial capture (exit 5)
+    assert proc.returncode == 5, err
+    assert asked < 120, asked  # four segments at once, 0.15 s each: 200 take 7.5 s
+    result = json.loads(out)
+    assert result["stopped"] == "interrupted"
+    assert "cut off when the capture was stopped" in err
+    manifest = custody.manifest(result["capture_id"])
+    [media] = manifest["media"]
+    assert media["error"] == "stopped with the capture: the download is incomplete"
+    [video] = media["files"]
+    assert video["truncated"] == "unspecified"
+    assert [f["kind"] for f in manifest["failures"]] == ["media"]
+    listed = {r["target_uri"] for r in manifest["records"] if r["type"] == "response"}
+    assert len([u for u in listed if u.endswith(".ts")]) >= 8
     assert custody.verify()[0] == 0
 
 

@@ -91,3 +91,14 @@ def test_every_digest_is_sha256_and_right_for_large_and_odd_blocks(tmp_path: Pat
     checked = subprocess.run([str(warcio), "check", "-v", str(tmp_path / "a.warc.gz")],
                              capture_output=True, text=True, check=True).stdout
     assert checked.count("digest pass") == 4, checked
+
+
+def test_a_payload_digest_the_caller_gives_is_the_only_one(tmp_path: Path) -> None:
+    writer = WarcWriter(tmp_path, "a.warc.gz")
+    writer.write("resource", b"payload", target_uri="urn:x", content_type="text/plain",
+                 headers=[("WARC-Payload-Digest", "sha1:FKXGYNOJJ7H3IFO35FPUBC445EPOQRXN")])
+    writer.close()
+    with open(tmp_path / "a.warc.gz", "rb") as fh:
+        [record] = list(ArchiveIterator(fh))
+    said = [v for k, v in record.rec_headers.headers if k == "WARC-Payload-Digest"]
+    assert said == ["sha1:FKXGYNOJJ7H3IFO35FPUBC445EPOQRXN"]

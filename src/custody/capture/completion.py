@@ -268,8 +268,10 @@ def _media_notes(state: CrawlState) -> list[str]:
             title = f" \"{media['title']}\"" if media.get("title") else ""
             notes.append(f"{media['page']}: {len(files)} media file(s){title} "
                          f"({media.get('extractor') or 'yt-dlp'})")
-        notes += [f"{media['page']}: {f['name']}: cut off at the media {f['truncated']} "
-                  "limit, stored as fetched" for f in files if f.get("truncated")]
+        notes += [f"{media['page']}: {f['name']}: cut off "
+                  + ("when the capture was stopped" if f["truncated"] == "unspecified"
+                     else f"at the media {f['truncated']} limit") + ", stored as fetched"
+                  for f in files if f.get("truncated")]
         unmerged = unmerged or (not media.get("merged", True) and len(files) > 1)
     if unmerged:
         notes.append("ffmpeg is not installed: video and audio that come apart were stored "

@@ -57,6 +57,8 @@ class Crawl:
         self.visitor = visitor
         self.media = media
         self._media_early: dict[str, list[Any]] = {}  # by visit: yt-dlp's, stored already
+        # what earlier runs of a resumed capture stored, that yt-dlp fetches again
+        self._held = partial(state.held_payloads, through=state.last_seq())
         self.gate = gate
         self._recorders = [r for r in (visitor, media) if r is not None]
         self._visiting = 0
@@ -82,6 +84,8 @@ class Crawl:
         self.stats.stop_reason = self.stats.stop_reason or reason
         if self.visitor is not None:
             self.visitor.stop()  # pages loading now stop, and what they show is recorded
+        if self.media is not None:
+            self.media.stop()  # downloads end, what they fetched kept and said incomplete
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -104,7 +108,7 @@ class Crawl:
                 done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
                 self.state.begin()
                 if self.media is not None:
-                    store_ended(self.sink, self.media, self._media_early)
+                    store_ended(self.sink, self.media, self._media_early, self._held)
                 if self._stopping and time.monotonic() > self.fetcher.abort_at + STRAGGLERS:
                     self._leave_stragglers(pending, done)
                 for future in done:
@@ -212,7 +216,8 @@ class Crawl:
     def _handle_media(self, media: Any, target: Target) -> None:
         """What yt-dlp fetched and made of a page: stored, tied to the page's response."""
         fetched, size, failures = keep_media(self.sink, self.state, media, target,
-                                             self._media_early.pop(media.visit_id, None))
+                                             self._media_early.pop(media.visit_id, None),
+                                             self._held)
         self.stats.fetched, self.stats.bytes = self.stats.fetched + fetched, self.stats.bytes + size
         for url, kind, reason in failures:
             self.fail(url, kind, reason)

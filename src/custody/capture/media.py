@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..extract.content import MEDIA_INFO_TYPE
-from ..warc.records import warc_date
+from ..warc.records import payload_sha256, warc_date
 from .fetch import Exchange
 from .redact import declared, scrub_info
 from .sink import Sink, refers_to
@@ -46,17 +46,22 @@ def page_then_media(collector: Any, work: Callable[[str], Any], stopping: Callab
     return result, collector.collect(page, media_hints(result), target)
 
 
-def store_ended(sink: Sink, collector: Any, early: dict[str, list[Any]]) -> None:
+Held = Callable[[str], set[str]]  # the payload digests a resumed capture holds for a URL
+
+
+def store_ended(sink: Sink, collector: Any, early: dict[str, list[Any]],
+                held: Held | None = None) -> None:
     """yt-dlp's fetches that ended while it still works, stored now rather than all
     at its end (a stream's segments, while the next ones download), and kept in
     ``early`` by visit for keep_media to count with the rest."""
     for visit_id, target, seen in collector.ended():
-        _store_seen(sink, seen, target)
+        _store_seen(sink, seen, target, held)
         early.setdefault(visit_id, []).append(seen)
 
 
 def keep_media(sink: Sink, state: CrawlState, media: Any, target: Target,
-               early: list[Any] | None = None) -> tuple[int, int, list[tuple[str, str, str]]]:
+               early: list[Any] | None = None, held: Held | None = None,
+               ) -> tuple[int, int, list[tuple[str, str, str]]]:
     """Store what yt-dlp did on a page, and list it for the manifest; how many of its
     fetches came back, their bytes, and the failures (URL, kind, reason) to record.
     ``early``: its fetches store_ended stored already."""
@@ -64,7 +69,7 @@ def keep_media(sink: Sink, state: CrawlState, media: Any, target: Target,
     try:
         page = state.response_record(media.page) or state.response_record(target.url)
         where = Target(media.page, target.seed, target.kind, target.depth)
-        summary, fetched, failed = record_media(sink, media, where, page, early)
+        summary, fetched, failed = record_media(sink, media, where, page, early, held)
         state.add_media(summary)
         for url, ok in fetched:  # what yt-dlp fetched is not fetched again
             state.push(Target(url, target.seed, "requisite", target.depth,
@@ -103,12 +108,13 @@ def media_hints(result: Any) -> list[str]:
 
 def record_media(sink: Sink, media: Any, target: Target,
                  page: dict[str, Any] | None, early: list[Any] | None = None,
+                 held: Held | None = None,
                  ) -> tuple[dict[str, Any], list[tuple[str, bool]], list[Any]]:
     """Write what yt-dlp fetched (but the ``early`` fetches, stored already) and made;
     the manifest's summary of it, the URLs fetched (and whether each came back), and
     the exchanges that got no response (for the caller to record as failures)."""
     for seen in media.seen:
-        _store_seen(sink, seen, target)
+        _store_seen(sink, seen, target, held)
     every = [*(early or []), *media.seen]
     fetched = [(seen.exchange.url, seen.exchange.ok) for seen in every]
     failed = [seen.exchange for seen in every if not seen.exchange.ok]
@@ -165,14 +171,21 @@ def record_media(sink: Sink, media: Any, target: Target,
     return summary, fetched, failed
 
 
-def _store_seen(sink: Sink, seen: Any, page: Target) -> None:
+def _store_seen(sink: Sink, seen: Any, page: Target, held: Held | None) -> None:
     """One of yt-dlp's fetches, stored (not extracted: the page as yt-dlp fetched it is
-    kept, not extracted again), and its spool let go."""
+    kept, not extracted again), and its spool let go. A capture resumed after it was
+    killed in a download runs yt-dlp again, which fetches the whole stream again: what
+    an earlier run stored already (the same URL, the same payload) is not stored twice."""
+    exchange = seen.exchange
     try:
-        sink.store(seen.exchange, Target(seen.exchange.url, page.seed, "requisite",
-                                         page.depth), extract=False)
+        if held is not None and exchange.ok and exchange.response is not None:
+            payloads = held(exchange.url)
+            if payloads and payload_sha256(exchange.response) in payloads:
+                return
+        sink.store(exchange, Target(exchange.url, page.seed, "requisite", page.depth),
+                   extract=False)
     finally:
-        seen.exchange.close()
+        exchange.close()
 
 
 def _date(value: Any) -> str | None:

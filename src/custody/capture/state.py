@@ -249,6 +249,18 @@ class CrawlState:
         for (text,) in self.conn.execute(sql + " ORDER BY seq", params):
             yield json.loads(text)
 
+    def last_seq(self) -> int:
+        """The number of the last record stored: on a --resume, what earlier runs stored."""
+        return self.conn.execute("SELECT coalesce(max(seq), 0) FROM records").fetchone()[0]
+
+    def held_payloads(self, url: str, through: int) -> set[str]:
+        """The payload digests of the responses for ``url`` stored as records up to
+        number ``through``."""
+        rows = self.conn.execute("SELECT json FROM records WHERE type = 'response' AND "
+                                 "target_uri = ? AND seq <= ?", [url, through])
+        return {payload for (entry,) in rows
+                if (payload := json.loads(entry).get("payload_sha256")) is not None}
+
     def record_count(self, rec_type: str | None = None) -> int:
         if rec_type is None:
             return self.conn.execute("SELECT count(*) FROM records").fetchone()[0]

@@ -47,6 +47,7 @@ class MediaCollector:
         self._count = 0
         self._lock = threading.Lock()
         self._open: dict[str, Any] = {}  # visit id -> its tag, while yt-dlp works
+        self._stop = threading.Event()
 
     def collect(self, url: str, hints: list[str], tag: Any = None) -> MediaResult:
         """yt-dlp on the page (and, when it finds nothing there, on ``hints``: the media
@@ -61,7 +62,7 @@ class MediaCollector:
             try:
                 result = self._download(url, visit_id, folder / "page")
                 for number, hint in enumerate(h for h in hints[:MAX_HINTS] if h != url):
-                    if result.files:
+                    if result.files or self._stop.is_set():
                         break
                     more = self._download(hint, visit_id, folder / f"hint{number}")
                     result.tried.append(hint)
@@ -87,7 +88,8 @@ class MediaCollector:
         return download(url, proxy_url=proxy_url, folder=folder,
                         max_bytes=settings.max_media_bytes,
                         time_limit=settings.media_time_limit, timeout=settings.timeout,
-                        cookiefile=self.cookiefile, user_agent=settings.user_agent or None)
+                        cookiefile=self.cookiefile, user_agent=settings.user_agent or None,
+                        stop=self._stop)
 
     def _new_folder(self) -> Path:
         with self._lock:
@@ -96,6 +98,11 @@ class MediaCollector:
         folder = self.folder / f"{number:06d}"
         folder.mkdir(parents=True)
         return folder
+
+    def stop(self) -> None:
+        """The capture is stopping: each download ends at its next piece, kept as far as
+        it went, and no other URL is tried."""
+        self._stop.set()
 
     def ended(self) -> list[tuple[str, Any, Any]]:
         """The fetches of downloads under way that ended since the last call, as (visit,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import mimetypes
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -89,7 +90,8 @@ class _Stop(Exception):
     """Raised from yt-dlp's progress hook: a limit was reached."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(f"custody stopped the download: media {reason} limit reached")
+        super().__init__("custody stopped the download: " + (
+            "the capture was stopped" if reason == "stop" else f"media {reason} limit reached"))
         self.reason = reason
 
 
@@ -134,9 +136,12 @@ def yt_dlp_version() -> str:
 
 def download(url: str, *, proxy_url: str, folder: Path, max_bytes: int | None,
              time_limit: float | None, timeout: float, cookiefile: Path | None,
-             user_agent: str | None = None) -> MediaResult:
+             user_agent: str | None = None, stop: threading.Event | None = None,
+             ) -> MediaResult:
     """Run yt-dlp on ``url`` through the proxy at ``proxy_url`` (its credentials name the
-    visit); never raises for the page: a failure is the result's error."""
+    visit); never raises for the page: a failure is the result's error. Once ``stop`` is
+    set (the capture is stopped), the download ends at its next piece, what it had kept
+    and said to be incomplete."""
     import yt_dlp
 
     result = MediaResult(page=url, folder=folder, tried=[url], tool_version=yt_dlp_version())
@@ -149,6 +154,9 @@ def download(url: str, *, proxy_url: str, folder: Path, max_bytes: int | None,
         if progress.get("status") != "downloading":
             return
         name = str(progress.get("tmpfilename") or progress.get("filename") or "")
+        if stop is not None and stop.is_set():
+            stopped[name] = "unspecified"  # (WARC-Truncated: the capture was stopped)
+            raise _Stop("stop")
         if max_bytes is not None and (progress.get("downloaded_bytes") or 0) > max_bytes:
             stopped[name] = "length"
             raise _Stop("length")
@@ -200,8 +208,13 @@ def download(url: str, *, proxy_url: str, folder: Path, max_bytes: int | None,
         nothing = all(any(mark in e for mark in NOTHING_FOUND) for e in errors)
         result.error = None if nothing else errors[0]
     result.notes = log.warnings + [e for e in errors if e != result.error]
+    if stop is not None and stop.is_set() and result.error is None:
+        result.error = "stopped with the capture: the download is incomplete"
     for file in result.files:
-        if file.truncated:
+        if file.truncated == "unspecified":
+            result.notes.append(f"{file.name}: cut off when the capture was stopped, kept "
+                                "as it was")
+        elif file.truncated:
             result.notes.append(f"{file.name}: cut off at the media {file.truncated} limit, "
                                 "kept as it was")
     result.finished = datetime.now(UTC)

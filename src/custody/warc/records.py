@@ -159,6 +159,12 @@ def _digests(block: IO[bytes], http: bool) -> tuple[str, str | None, int, bool]:
     return block_hash.hexdigest(), payload, length, worth
 
 
+def payload_sha256(block: IO[bytes]) -> str | None:
+    """sha256 of an HTTP block's payload, as a record of it would say (None: no payload,
+    the head never ended)."""
+    return _digests(block, True)[1]
+
+
 class WarcWriter:
     """One WARC file, written under a temporary name and renamed into place when complete."""
 
@@ -219,7 +225,8 @@ class WarcWriter:
         fields.append(("WARC-Block-Digest", f"sha256:{block_sha}"))
         if payload_sha is not None and rec_type in ("response", "request", "resource"):
             fields.append(("WARC-Payload-Digest", f"sha256:{payload_sha}"))
-        elif not is_http and rec_type not in ("warcinfo", "revisit"):
+        elif not is_http and rec_type not in ("warcinfo", "revisit") and not any(
+                name.lower() == "warc-payload-digest" for name, _ in headers or []):
             # no HTTP head: the payload is the whole block, as warcio (which once wrote
             # these records, with a sha1 of its own) and `warcio check` take it; an
             # HTTP block whose head never ended has no payload, and no payload digest
