@@ -100,6 +100,11 @@ def test_a_video_is_stored_as_fetched_and_as_the_file_yt_dlp_made(
     rows = custody.query("SELECT url, title, source FROM documents WHERE source = 'media'")
     assert any(TITLE in (row["title"] or "") for row in rows)
     assert SUBTITLE_WORDS.split()[1] in custody.ok("search", "soldiers").stdout or rows
+    # rebuilt, the database holds the documents the capture made, not one per record that
+    # could be extracted (yt-dlp's own fetch of the page, the subtitles as fetched)
+    custody.ok("reindex")
+    code, report = custody.verify()
+    assert code == 0, [c for c in report["checks"] if c["outcome"] != "passed"]
 
 
 def test_an_hls_stream_keeps_every_segment_and_the_joined_file(

@@ -20,15 +20,19 @@ from . import manifest
 
 
 def _documents_of(archive: Archive, records: list[dict[str, Any]],
-                  sealed: list[dict[str, Any]],
+                  sealed: list[dict[str, Any]] | None,
                   ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    """Each document extracted again from its WARC record. When its text is the one the
-    manifest sealed, the metadata the manifest sealed with it (title, author, language...)
-    and the extractor named there are kept: the database holds what was sealed, though a
-    later custody would choose a title or name a language otherwise."""
-    kept = {d.get("record_id"): d for d in sealed if isinstance(d.get("metadata"), dict)}
+    """Each document extracted again from its WARC record: those the manifest lists (a
+    capture does not extract every record it could: the page as yt-dlp fetched it again,
+    its subtitles as fetched), or every extractable record of a manifest that lists
+    none. When its text is the one the manifest sealed, the metadata the manifest sealed
+    with it (title, author, language...) and the extractor named there are kept: the
+    database holds what was sealed, though a later custody would choose a title or name a
+    language otherwise."""
+    listed = None if sealed is None else {d.get("record_id") for d in sealed}
+    kept = {d.get("record_id"): d for d in sealed or [] if isinstance(d.get("metadata"), dict)}
     for record in records:
-        if extractable(record):
+        if (listed is None or record["record_id"] in listed) and extractable(record):
             doc = extract_record(archive.root, record)
             if doc is None:
                 continue
@@ -46,9 +50,12 @@ def index_sealed(archive: Archive, database: Any, sealed: manifest.Sealed) -> No
     if content is None:
         return
     head = {k: v for k, v in content.items() if k not in ("records", "documents", "images")}
-    images = (image_of(archive.root, r) for r in content["records"] if describable(r))
+    pictured = content.get("images")  # as for documents: those listed, when they are
+    shown = None if pictured is None else {i.get("record_id") for i in pictured}
+    images = (image_of(archive.root, r) for r in content["records"]
+              if (shown is None or r["record_id"] in shown) and describable(r))
     db.index_capture(database, head, sealed.sha256, content["records"],
-                     _documents_of(archive, content["records"], content.get("documents") or []),
+                     _documents_of(archive, content["records"], content.get("documents")),
                      (image for image in images if image is not None))
 
 
