@@ -44,6 +44,8 @@ def records(custody: Custody) -> list[dict[str, Any]]:
                             "uri": record.rec_headers.get_header("WARC-Target-URI"),
                             "headers": dict(record.rec_headers.headers),
                             "ip": record.rec_headers.get_header("WARC-IP-Address"),
+                            "status": int(record.http_headers.get_statuscode())
+                            if record.http_headers and record.rec_type == "response" else None,
                             "http": dict(record.http_headers.headers)
                             if record.http_headers else {},
                             "payload": record.content_stream().read()})
@@ -191,6 +193,56 @@ def test_a_long_download_is_stored_as_it_goes_and_survives_kill_9(custody: Custo
     [media] = manifest["media"]
     assert media["found"] and media["error"] is None
     assert [f["role"] for f in media["files"]] == ["media"]
+    # yt-dlp's own fetch of the page is kept, not extracted: one document of the page, as
+    # a capture never killed has, though catching up after the kill went over the records
+    pages = [d["url"] for d in manifest["documents"] if d["url"] == site.url + "/watch"]
+    assert len(pages) == len([d for d in manifest["documents"]
+                              if d.get("metadata", {}).get("source") == "media"]) + 1
+    assert custody.verify()[0] == 0
+
+
+def test_a_resumed_download_keeps_what_answers_otherwise_now(custody: Custody) -> None:
+    """What a resumed capture fetches again is left out only when it is the same answer:
+    a segment the server now refuses (same body, another status) is new evidence."""
+    pages = _stream(30)
+    with SiteServer(pages, latency=0.15) as site:
+        proc = _archive_until_stored(custody, site.url + "/watch", 8)
+        proc.kill()
+        proc.wait()
+        gone = sorted(u.removeprefix(site.url) for u in _stored_segments(custody))
+        for path in gone:
+            pages[path] = Page(pages[path].body, "video/mp2t", status=410)
+        assert custody("archive", "--resume").exit_code in (0, 5)
+    answers = [(r["uri"].removeprefix(site.url), r["status"])
+               for r in records(custody) if r["type"] == "response"]
+    for path in gone:
+        assert (path, 410) in answers and (path, 200) in answers, path
+    assert custody.verify()[0] == 0
+
+
+def test_ctrl_c_while_yt_dlp_reads_the_playlist_fetches_nothing_more(
+        custody: Custody) -> None:
+    """Stopped before its first segment (the playlist slow to come), yt-dlp is refused
+    every request after Ctrl-C: nothing is fetched off the record, and the page's media
+    entry says the download is incomplete."""
+    pages = _stream(20)
+    pages["/hls/s.m3u8"] = Page(pages["/hls/s.m3u8"].body, "application/vnd.apple.mpegurl",
+                                delay=2.0)
+    with SiteServer(pages) as site:
+        env = dict(os.environ, CUSTODY_ROOT=str(custody.root), CUSTODY_KEY=str(custody.key))
+        proc = subprocess.Popen([CUSTODY, "archive", "--json", "--media",
+                                 site.url + "/watch"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while "/hls/s.m3u8" not in site.requests:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert not [r for r in site.requests if r.endswith(".ts")]
+    assert proc.returncode == 5, err  # the page is done; its download failed
+    [media] = custody.manifest(json.loads(out)["capture_id"])["media"]
+    assert media["error"] == "stopped with the capture: the download is incomplete"
     assert custody.verify()[0] == 0
 
 

@@ -66,6 +66,7 @@ class RecordingProxy:
         self._visits: dict[str, Visit] = {}
         self._late: list[Seen] = []  # fetches that ended after their visit was closed
         self._active = 0  # fetches under way, of all visits
+        self._stopping = False  # stop_new: nothing more is fetched
         self._lock = threading.Condition()
         proxy = self
 
@@ -250,7 +251,8 @@ class RecordingProxy:
             return False
         visit = self._begin(visit_id, url)
         if visit is None:
-            reply(wfile, 503, "the page's visit is over")
+            reply(wfile, 503, "the capture is stopping" if self._stopping
+                  else "the page's visit is over")
             return False
         seen = None
         relay = Relay(wfile, head_only=method == "HEAD", most=self.fetcher.max_body)
@@ -265,10 +267,15 @@ class RecordingProxy:
         finally:
             self._end(visit, url, seen)
 
+    def stop_new(self) -> None:
+        """Fetch nothing more for anyone: the capture is stopping."""
+        with self._lock:
+            self._stopping = True
+
     def _begin(self, visit_id: str, url: str) -> Visit | None:
         with self._lock:
             visit = self._visits.get(visit_id)
-            if visit is None or visit.closed:
+            if visit is None or visit.closed or self._stopping:
                 return None
             visit.inflight.append(url)
             self._active += 1

@@ -92,6 +92,8 @@ def catch_up(extractor: Extractor, state: CrawlState) -> None:
     """Hand extraction the stored responses it has not given a result for (lost when a
     process was killed): it does them again, from the WARC."""
     for record in state.records(("response",)):
+        if state.kept_unextracted(record["record_id"]):
+            continue  # stored to be kept, not extracted (yt-dlp's own fetches)
         if (extractable(record) and not state.has_document(record["record_id"])) \
                 or describable(record):
             extractor.submit(record)

@@ -46,7 +46,8 @@ def page_then_media(collector: Any, work: Callable[[str], Any], stopping: Callab
     return result, collector.collect(page, media_hints(result), target)
 
 
-Held = Callable[[str], set[str]]  # the payload digests a resumed capture holds for a URL
+# the (status, payload digest) of each response a resumed capture holds for a URL
+Held = Callable[[str], set[tuple[int | None, str]]]
 
 
 def store_ended(sink: Sink, collector: Any, early: dict[str, list[Any]],
@@ -175,12 +176,13 @@ def _store_seen(sink: Sink, seen: Any, page: Target, held: Held | None) -> None:
     """One of yt-dlp's fetches, stored (not extracted: the page as yt-dlp fetched it is
     kept, not extracted again), and its spool let go. A capture resumed after it was
     killed in a download runs yt-dlp again, which fetches the whole stream again: what
-    an earlier run stored already (the same URL, the same payload) is not stored twice."""
+    an earlier run stored already (the same URL, status and payload) is not stored
+    twice; a response that differs is new evidence, and stored."""
     exchange = seen.exchange
     try:
         if held is not None and exchange.ok and exchange.response is not None:
-            payloads = held(exchange.url)
-            if payloads and payload_sha256(exchange.response) in payloads:
+            answers = held(exchange.url)
+            if answers and (exchange.status, payload_sha256(exchange.response)) in answers:
                 return
         sink.store(exchange, Target(exchange.url, page.seed, "requisite", page.depth),
                    extract=False)

@@ -224,6 +224,8 @@ class WarcSink:
             )
         if extract and (extractable(response) or describable(response)):
             self.extractor.submit(response)
+        elif not extract:
+            self.state.not_extracted(response["record_id"])
         return self._links(writer, response, exchange)
 
     def redacted(self, record: dict[str, Any], items: list[dict[str, str]]) -> None:

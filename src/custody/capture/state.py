@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS documents (
     record_id TEXT PRIMARY KEY, entry TEXT NOT NULL, document TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS failures (id INTEGER PRIMARY KEY, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS unextracted (record_id TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS images (record_id TEXT PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS visits (id INTEGER PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS media (id INTEGER PRIMARY KEY, json TEXT NOT NULL);
@@ -253,13 +254,17 @@ class CrawlState:
         """The number of the last record stored: on a --resume, what earlier runs stored."""
         return self.conn.execute("SELECT coalesce(max(seq), 0) FROM records").fetchone()[0]
 
-    def held_payloads(self, url: str, through: int) -> set[str]:
-        """The payload digests of the responses for ``url`` stored as records up to
-        number ``through``."""
+    def held_payloads(self, url: str, through: int) -> set[tuple[int | None, str]]:
+        """The status and payload digest of each response for ``url`` stored as records
+        up to number ``through``."""
         rows = self.conn.execute("SELECT json FROM records WHERE type = 'response' AND "
                                  "target_uri = ? AND seq <= ?", [url, through])
-        return {payload for (entry,) in rows
-                if (payload := json.loads(entry).get("payload_sha256")) is not None}
+        held = set()
+        for (entry,) in rows:
+            record = json.loads(entry)
+            if record.get("payload_sha256") is not None:
+                held.add((record.get("http_status"), record["payload_sha256"]))
+        return held
 
     def record_count(self, rec_type: str | None = None) -> int:
         if rec_type is None:
@@ -282,6 +287,15 @@ class CrawlState:
     def has_document(self, record_id: str) -> bool:
         return self.conn.execute(
             "SELECT 1 FROM documents WHERE record_id = ?", [record_id]).fetchone() is not None
+
+    def not_extracted(self, record_id: str) -> None:
+        """A record stored to be kept, not extracted (yt-dlp's own fetch of a page):
+        catching up after a kill leaves it so."""
+        self.conn.execute("INSERT OR IGNORE INTO unextracted VALUES (?)", [record_id])
+
+    def kept_unextracted(self, record_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM unextracted WHERE record_id = ?",
+                                 [record_id]).fetchone() is not None
 
     def documents(self) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
         for entry, document in self.conn.execute(

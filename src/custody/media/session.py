@@ -103,6 +103,7 @@ class MediaCollector:
         """The capture is stopping: each download ends at its next piece, kept as far as
         it went, and no other URL is tried."""
         self._stop.set()
+        self.proxy.stop_new()  # one still finding its media (no segment yet) ends too
 
     def ended(self) -> list[tuple[str, Any, Any]]:
         """The fetches of downloads under way that ended since the last call, as (visit,

@@ -208,7 +208,9 @@ def download(url: str, *, proxy_url: str, folder: Path, max_bytes: int | None,
         nothing = all(any(mark in e for mark in NOTHING_FOUND) for e in errors)
         result.error = None if nothing else errors[0]
     result.notes = log.warnings + [e for e in errors if e != result.error]
-    if stop is not None and stop.is_set() and result.error is None:
+    if stop is not None and stop.is_set():
+        if result.error is not None:  # (what yt-dlp said of the refused requests)
+            result.notes.append(f"yt-dlp: {result.error}")
         result.error = "stopped with the capture: the download is incomplete"
     for file in result.files:
         if file.truncated == "unspecified":
