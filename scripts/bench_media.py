@@ -26,25 +26,10 @@ import tempfile
 from pathlib import Path
 
 from custody.testing.bench import timed
-from custody.testing.site import Page, SiteServer
+from custody.testing.mediasite import stream_site
+from custody.testing.site import SiteServer
 
 BIN = Path(sys.executable).parent
-
-
-def stream_site(megabytes: int, segment_kb: int) -> dict[str, Page]:
-    count = max(1, megabytes * 1024 // segment_kb)
-    playlist = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:2",
-                "#EXT-X-MEDIA-SEQUENCE:0"]
-    pages = {"/watch": Page(b"<!doctype html><title>A long stream</title><video controls>"
-                            b'<source src="/hls/stream.m3u8" type="application/x-mpegURL">'
-                            b"</video>", "text/html")}
-    for number in range(count):
-        playlist += ["#EXTINF:2.000,", f"seg{number:05d}.ts"]
-        pages[f"/hls/seg{number:05d}.ts"] = Page(os.urandom(segment_kb * 1024), "video/mp2t")
-    playlist.append("#EXT-X-ENDLIST")
-    pages["/hls/stream.m3u8"] = Page(("\n".join(playlist) + "\n").encode(),
-                                     "application/vnd.apple.mpegurl")
-    return pages
 
 
 def main() -> int:
@@ -54,7 +39,7 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=0.03)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    pages = stream_site(args.mb, args.segment_kb)
+    pages = stream_site(max(1, args.mb * 1024 // args.segment_kb), args.segment_kb * 1024)
     size = sum(len(p.body) for p in pages.values()) / 1e6
     results: dict[str, list] = {"custody": [], "yt-dlp": [], "yt-dlp -N 4": []}
     with tempfile.TemporaryDirectory() as tmp, SiteServer(pages, latency=args.latency) as site:

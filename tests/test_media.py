@@ -18,7 +18,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from conftest import DATA, PYWB, Custody, chain_ids
-from custody.testing.mediasite import SUBTITLE_WORDS, TITLE, media_site
+from custody.testing.mediasite import SUBTITLE_WORDS, TITLE, media_site, stream_site
 from custody.testing.site import Page, SiteServer
 from test_replay import replaying
 
@@ -140,17 +140,7 @@ def _stored_segments(custody: Custody) -> set[str]:
 
 def _stream(count: int) -> dict[str, Page]:
     """A page with an HLS stream of ``count`` small segments."""
-    playlist = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:2",
-                "#EXT-X-MEDIA-SEQUENCE:0"]
-    pages = {"/watch": Page(b"<!doctype html><title>A long stream</title><video>"
-                            b'<source src="/hls/s.m3u8" type="application/x-mpegURL">'
-                            b"</video>", "text/html")}
-    for number in range(count):
-        playlist += ["#EXTINF:2.000,", f"seg{number:03d}.ts"]
-        pages[f"/hls/seg{number:03d}.ts"] = Page(os.urandom(16 * 1024), "video/mp2t")
-    pages["/hls/s.m3u8"] = Page(("\n".join([*playlist, "#EXT-X-ENDLIST"]) + "\n").encode(),
-                                "application/vnd.apple.mpegurl")
-    return pages
+    return stream_site(count, 16 * 1024)
 
 
 def _archive_until_stored(custody: Custody, url: str, segments: int) -> subprocess.Popen:
@@ -175,7 +165,7 @@ def test_a_long_download_is_stored_as_it_goes_and_survives_kill_9(custody: Custo
         proc = _archive_until_stored(custody, site.url + "/watch", 8)
         try:
             stored = _stored_segments(custody)
-            assert f"/hls/seg{count - 1:03d}.ts" not in site.requests  # still at work
+            assert f"/hls/seg{count - 1:05d}.ts" not in site.requests  # still at work
         finally:
             proc.kill()
             proc.wait()
@@ -226,15 +216,15 @@ def test_ctrl_c_while_yt_dlp_reads_the_playlist_fetches_nothing_more(
     every request after Ctrl-C: nothing is fetched off the record, and the page's media
     entry says the download is incomplete."""
     pages = _stream(20)
-    pages["/hls/s.m3u8"] = Page(pages["/hls/s.m3u8"].body, "application/vnd.apple.mpegurl",
-                                delay=2.0)
+    playlist = pages["/hls/stream.m3u8"]
+    pages["/hls/stream.m3u8"] = Page(playlist.body, playlist.content_type, delay=2.0)
     with SiteServer(pages) as site:
         env = dict(os.environ, CUSTODY_ROOT=str(custody.root), CUSTODY_KEY=str(custody.key))
         proc = subprocess.Popen([CUSTODY, "archive", "--json", "--media",
                                  site.url + "/watch"],
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 30
-        while "/hls/s.m3u8" not in site.requests:
+        while "/hls/stream.m3u8" not in site.requests:
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.02)
         proc.send_signal(signal.SIGINT)

@@ -60,3 +60,22 @@ def media_site(media: Path, *, big_bytes: int = 3 * 1024 * 1024) -> dict[str, Pa
     for segment in sorted((media / "hls").glob("*.ts")):
         pages[f"/hls/{segment.name}"] = Page(segment.read_bytes(), "video/mp2t")
     return pages
+
+
+def stream_site(count: int, segment_bytes: int) -> dict[str, Page]:
+    """A page (/watch) whose <video> plays an HLS playlist (/hls/stream.m3u8) of ``count``
+    segments of ``segment_bytes`` incompressible bytes each: what yt-dlp's HLS downloader
+    fetches and joins is the same work whatever the segments encode."""
+    playlist = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:2",
+                "#EXT-X-MEDIA-SEQUENCE:0"]
+    pages = {"/watch": Page(b"<!doctype html><title>A long stream</title><video controls>"
+                            b'<source src="/hls/stream.m3u8" type="application/x-mpegURL">'
+                            b"</video>", "text/html")}
+    for number in range(count):
+        playlist += ["#EXTINF:2.000,", f"seg{number:05d}.ts"]
+        pages[f"/hls/seg{number:05d}.ts"] = Page(os.urandom(segment_bytes), "video/mp2t")
+    playlist.append("#EXT-X-ENDLIST")
+    pages["/hls/stream.m3u8"] = Page(("\n".join(playlist) + "\n").encode(),
+                                     "application/vnd.apple.mpegurl")
+    return pages
+
