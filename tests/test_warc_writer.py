@@ -102,3 +102,33 @@ def test_a_payload_digest_the_caller_gives_is_the_only_one(tmp_path: Path) -> No
         [record] = list(ArchiveIterator(fh))
     said = [v for k, v in record.rec_headers.headers if k == "WARC-Payload-Digest"]
     assert said == ["sha1:FKXGYNOJJ7H3IFO35FPUBC445EPOQRXN"]
+
+
+def test_stored_members_read_back_whole_at_every_block_edge(tmp_path: Path) -> None:
+    """A block that does not compress is written as stored deflate blocks of at most
+    65,535 bytes: sizes at and around that edge, and a record larger than a piece, read
+    back byte for byte with zlib, Python's gzip, the gzip tool and warcio."""
+    import gzip
+    import shutil
+
+    sizes = [0, 1, 65_534, 65_535, 65_536, 2 * 65_535, 1024 * 1024 + 3]
+    writer = WarcWriter(tmp_path, "a.warc.gz")
+    blocks = [os.urandom(20_000) + os.urandom(size) for size in sizes]
+    entries = [writer.write("resource", block, target_uri=f"urn:x:{i}",
+                            content_type="application/octet-stream")
+               for i, block in enumerate(blocks)]
+    writer.close()
+    data = (tmp_path / "a.warc.gz").read_bytes()
+    for entry, block in zip(entries, blocks, strict=True):
+        member = data[entry.offset : entry.offset + entry.length]
+        assert first_block_type(member) == 0
+        whole = zlib.decompress(member, wbits=31)
+        assert whole == gzip.decompress(member)
+        assert block in whole and whole.endswith(block + b"\r\n\r\n")
+    tool = shutil.which("gzip")
+    assert tool, "gzip, part of every Debian system, is missing"
+    subprocess.run([tool, "-t", str(tmp_path / "a.warc.gz")], check=True)
+    warcio = Path(sys.executable).with_name("warcio")
+    checked = subprocess.run([str(warcio), "check", "-v", str(tmp_path / "a.warc.gz")],
+                             capture_output=True, text=True, check=True).stdout
+    assert checked.count("digest pass") == len(sizes) and "fail" not in checked, checked
