@@ -267,6 +267,83 @@ def test_ctrl_c_in_a_download_ends_it_and_says_it_is_incomplete(custody: Custody
     assert custody.verify()[0] == 0
 
 
+def _yt_dlp_processes(parent: int | None = None) -> list[int]:
+    """The pids of yt-dlp's worker processes (custody.media.apart), of ``parent`` only
+    when one is given."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if b"custody.media.apart" in command and parent in (None, ppid):
+            found.append(int(entry.name))
+    return found
+
+
+def test_yt_dlp_works_in_a_process_of_its_own_that_ends_with_the_capture(
+        custody: Custody) -> None:
+    """yt-dlp downloads in a worker process beside the capture (two cores, not one),
+    and the worker does not outlive a capture killed outright."""
+    with SiteServer(_stream(60), latency=0.15) as site:
+        proc = _archive_until_stored(custody, site.url + "/watch", 4)
+        try:
+            workers = _yt_dlp_processes(proc.pid)
+            assert len(workers) == 1, workers
+        finally:
+            proc.kill()
+            proc.wait()
+        deadline = time.monotonic() + 5
+        while any(Path(f"/proc/{pid}").exists() and
+                  "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1][:3]
+                  for pid in workers):
+            assert time.monotonic() < deadline, "yt-dlp's worker outlived the capture"
+            time.sleep(0.05)
+
+
+def test_a_yt_dlp_worker_that_dies_leaves_a_sealed_partial_capture(custody: Custody) -> None:
+    """The worker killed mid-download: the segments it had fetched are sealed with the
+    capture, whose media entry says the download did not end (exit 5, not a crash)."""
+    with SiteServer(_stream(60), latency=0.15) as site:
+        proc = _archive_until_stored(custody, site.url + "/watch", 6)
+        [worker] = _yt_dlp_processes(proc.pid)
+        os.kill(worker, signal.SIGKILL)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 5, err
+    assert "Traceback" not in err
+    manifest = custody.manifest(json.loads(out)["capture_id"])
+    [media] = manifest["media"]
+    assert media["error"].startswith("yt-dlp's process ended before its download did "
+                                     "(killed by signal 9"), media["error"]
+    listed = {r["target_uri"] for r in manifest["records"] if r["type"] == "response"}
+    assert len([u for u in listed if u.endswith(".ts")]) >= 6
+    assert custody.verify()[0] == 0
+
+
+def test_ctrl_c_at_the_terminal_reaches_the_worker_only_through_the_capture(
+        custody: Custody) -> None:
+    """A terminal's Ctrl-C goes to every process of the foreground group: yt-dlp's worker
+    ignores it, and the capture stops the download as it stops everything else."""
+    env = dict(os.environ, CUSTODY_ROOT=str(custody.root), CUSTODY_KEY=str(custody.key))
+    with SiteServer(_stream(200), latency=0.15) as site:
+        proc = subprocess.Popen([CUSTODY, "archive", "--json", "--media", site.url + "/watch"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while len(_stored_segments(custody)) < 6:
+            assert proc.poll() is None and time.monotonic() < deadline, "no segment stored"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 5, err
+    manifest = custody.manifest(json.loads(out)["capture_id"])
+    [media] = manifest["media"]
+    assert media["error"] == "stopped with the capture: the download is incomplete"
+    assert [f["truncated"] for f in media["files"]] == ["unspecified"]
+    assert custody.verify()[0] == 0
+
+
 def test_pages_without_media_and_with_a_broken_video_are_still_captured(
         custody: Custody, videos: SiteServer) -> None:
     out = custody.archive(videos.url + "/text", videos.url + "/gone", extra=("--media",))

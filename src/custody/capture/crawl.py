@@ -33,6 +33,7 @@ from .visits import record_visit
 MAX_REDIRECTS = 20
 MAX_REQUISITE_DEPTH = 3  # a frame's stylesheet's image is three hops from the page
 STRAGGLERS = 1.0  # seconds past a stop's abort time that a fetch in flight is waited for
+STORING = 0.05  # seconds between stores of what a download fetched (less left at its end)
 MAX_RETRY_WAIT = 120.0  # a Retry-After longer than this is recorded as a failure instead
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -105,7 +106,9 @@ class Crawl:
                         break
                     time.sleep(min(max(wake - time.time(), 0.01), 0.25))
                     continue
-                done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                downloading = self.media is not None and self.media.downloading
+                done, _ = wait(pending, timeout=STORING if downloading else 0.25,
+                               return_when=FIRST_COMPLETED)
                 self.state.begin()
                 if self.media is not None:
                     store_ended(self.sink, self.media, self._media_early, self._held)

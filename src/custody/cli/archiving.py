@@ -150,6 +150,10 @@ def archive(root: str | None, urls: tuple[str, ...], from_file: str | None, resu
 
     # extraction made ready on another core while the capture is set up and fetches
     warm = WarmWorker.fork()
+    if options["media"]:
+        from ..media.apart import prestart
+
+        prestart()  # and yt-dlp loaded, in a process of its own (after the fork)
     with warm or nullcontext():
         _capture(root, seeds, logins, resume, quiet, as_json, options, warm)
 

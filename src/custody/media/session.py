@@ -22,7 +22,9 @@ from ..capture.fetch import Fetcher
 from ..capture.settings import Settings
 from ..core import scratch
 from ..core.cookies import netscape_file
-from .ytdlp import MediaResult, download
+from . import apart
+from .apart import Worker
+from .ytdlp import MediaResult
 
 AT_ONCE = 2  # pages yt-dlp works on at the same time
 MAX_HINTS = 8  # media URLs from a browser visit tried, at most
@@ -48,6 +50,10 @@ class MediaCollector:
         self._lock = threading.Lock()
         self._open: dict[str, Any] = {}  # visit id -> its tag, while yt-dlp works
         self._stop = threading.Event()
+        # yt-dlp's processes (media.apart): one started now, loading while the page is
+        # fetched; more when pages are downloaded at once (AT_ONCE)
+        self._idle = [apart.worker()]
+        self._busy: list[Worker] = []
 
     def collect(self, url: str, hints: list[str], tag: Any = None) -> MediaResult:
         """yt-dlp on the page (and, when it finds nothing there, on ``hints``: the media
@@ -85,11 +91,28 @@ class MediaCollector:
     def _download(self, url: str, visit_id: str, folder: Path) -> MediaResult:
         settings = self.settings
         proxy_url = f"http://{visit_id}:{self.proxy.secret}@127.0.0.1:{self.proxy.port}"
-        return download(url, proxy_url=proxy_url, folder=folder,
-                        max_bytes=settings.max_media_bytes,
-                        time_limit=settings.media_time_limit, timeout=settings.timeout,
-                        cookiefile=self.cookiefile, user_agent=settings.user_agent or None,
-                        stop=self._stop)
+        request = dict(url=url, proxy_url=proxy_url, folder=folder,
+                       max_bytes=settings.max_media_bytes,
+                       time_limit=settings.media_time_limit, timeout=settings.timeout,
+                       cookiefile=self.cookiefile, user_agent=settings.user_agent or None)
+        worker = self._take_worker()
+        try:
+            return worker.download(request, self._stop)
+        finally:
+            with self._lock:
+                self._busy.remove(worker)
+                if worker.alive:
+                    self._idle.append(worker)
+            if not worker.alive:
+                worker.close()
+
+    def _take_worker(self) -> Worker:
+        with self._lock:
+            while self._idle and not self._idle[-1].alive:
+                self._idle.pop().close()
+            worker = self._idle.pop() if self._idle else Worker()
+            self._busy.append(worker)
+            return worker
 
     def _new_folder(self) -> Path:
         with self._lock:
@@ -103,6 +126,10 @@ class MediaCollector:
         """The capture is stopping: each download ends at its next piece, kept as far as
         it went, and no other URL is tried."""
         self._stop.set()
+        with self._lock:
+            busy = list(self._busy)
+        for worker in busy:
+            worker.stop()
         self.proxy.stop_new()  # one still finding its media (no segment yet) ends too
 
     def ended(self) -> list[tuple[str, Any, Any]]:
@@ -113,6 +140,12 @@ class MediaCollector:
         return [(visit_id, tag, seen) for visit_id, tag in open_now
                 for seen in self.proxy.take_seen(visit_id, refused=False)[0]]
 
+    @property
+    def downloading(self) -> bool:
+        """Whether yt-dlp is at work on a page (its fetches are stored as they end)."""
+        with self._lock:
+            return bool(self._open)
+
     def late(self) -> list[Any]:
         """yt-dlp's requests whose fetch ended after its page was done (each once)."""
         return self.proxy.take_late()
@@ -122,6 +155,10 @@ class MediaCollector:
         return self.proxy.fetching
 
     def close(self) -> None:
+        with self._lock:
+            workers, self._idle = self._idle + self._busy, []
+        for worker in workers:
+            worker.close()
         self.proxy.close()
         self.fetcher.close()
 

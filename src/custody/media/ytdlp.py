@@ -201,7 +201,7 @@ def download(url: str, *, proxy_url: str, folder: Path, max_bytes: int | None,
     finally:
         if cookiefile is not None:
             (folder.parent / f"{folder.name}.cookies.txt").unlink(missing_ok=True)
-    result.files = _files(folder, stopped)
+    result.files = media_files(folder, stopped)
     result.found = result.info is not None or bool(result.files)
     errors = [e for e in log.errors if "custody stopped the download" not in e]
     if result.error is None and errors and not result.files:
@@ -223,7 +223,7 @@ def download(url: str, *, proxy_url: str, folder: Path, max_bytes: int | None,
     return result
 
 
-def _files(folder: Path, stopped: dict[str, str]) -> list[MediaFile]:
+def media_files(folder: Path, stopped: dict[str, str]) -> list[MediaFile]:
     """What yt-dlp wrote: its finished files and, for a download stopped at a limit or cut
     by a failure, the part it had (truncated); not its own bookkeeping files."""
     files = []
