@@ -132,3 +132,44 @@ def test_stored_members_read_back_whole_at_every_block_edge(tmp_path: Path) -> N
     checked = subprocess.run([str(warcio), "check", "-v", str(tmp_path / "a.warc.gz")],
                              capture_output=True, text=True, check=True).stdout
     assert checked.count("digest pass") == len(sizes) and "fail" not in checked, checked
+
+
+def test_a_block_that_fails_midway_leaves_no_trace_in_the_file(tmp_path: Path) -> None:
+    """A block whose reading fails partway (a spool gone bad) is not left half-written:
+    the file goes back to where its record began, and the next record, and the file's
+    digest, are as if it had never been tried."""
+    import hashlib
+    import io
+
+    class Failing(io.BytesIO):
+        def __init__(self, data: bytes) -> None:
+            super().__init__(data)
+            self.reads = 0
+
+        def read(self, size: int | None = -1) -> bytes:
+            self.reads += 1
+            if self.reads > 4:  # past the digests' pass: during the writing
+                raise OSError("the spool went bad")
+            return super().read(size)
+
+    photo = os.urandom(3 * 1024 * 1024)
+    for level_block in (photo, b"<p>words</p>" * 300_000):
+        writer = WarcWriter(tmp_path, "a.warc.gz")
+        first = writer.write("resource", b"first", target_uri="urn:1", content_type="text/plain")
+        try:
+            writer.write("resource", Failing(level_block), target_uri="urn:x",
+                         content_type="application/octet-stream")
+        except OSError:
+            pass
+        else:
+            raise AssertionError("the failing block was written")
+        second = writer.write("resource", b"second", target_uri="urn:2",
+                              content_type="text/plain")
+        sealed = writer.close()
+        data = (tmp_path / "a.warc.gz").read_bytes()
+        assert second.offset == first.offset + first.length
+        assert len(data) == second.offset + second.length == sealed.bytes
+        assert sealed.sha256 == hashlib.sha256(data).hexdigest()
+        tool = subprocess.run(["gzip", "-t", str(tmp_path / "a.warc.gz")])
+        assert tool.returncode == 0
+        (tmp_path / "a.warc.gz").unlink()

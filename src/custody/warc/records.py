@@ -137,6 +137,10 @@ class _GzipMember:
         self._crc = zlib.crc32(data, self._crc)
         self._size += len(data)
 
+    def reset(self) -> None:
+        """Forget a member left unfinished (its record could not be written whole)."""
+        self._packer, self._crc, self._size = None, None, 0
+
     def flush(self) -> None:
         if self._packer is not None:
             self._out.write(self._packer.flush())
@@ -271,13 +275,23 @@ class WarcWriter:
         warc_headers.replace_header("Content-Type", content_type)
         warc_headers.replace_header("Content-Length", str(length))
         offset = self._out.position
+        file_hash = self._out.file_hash.copy()  # as it was before this record
         self._out.member_hash = hashlib.sha256()
         self._gzip.level = 6 if worth else 0
-        self._gzip.write(warc_headers.to_bytes(encoding="utf-8"))
-        while chunk := stream.read(_CHUNK):
-            self._gzip.write(chunk)
-        self._gzip.write(b"\r\n\r\n")
-        self._gzip.flush()
+        try:
+            self._gzip.write(warc_headers.to_bytes(encoding="utf-8"))
+            while chunk := stream.read(_CHUNK):
+                self._gzip.write(chunk)
+            self._gzip.write(b"\r\n\r\n")
+            self._gzip.flush()
+        except BaseException:
+            # the block could not be read to its end: the file goes back to where the
+            # record began, the next one starts a member of its own there
+            self._gzip.reset()
+            self._fh.seek(offset)
+            self._fh.truncate()
+            self._out.position, self._out.file_hash = offset, file_hash
+            raise
         if faults.armed("warc.torn-record"):  # a test: die with this record half on disk
             self._fh.flush()
             self._fh.truncate(offset + (self._out.position - offset) // 2)
