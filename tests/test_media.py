@@ -321,6 +321,44 @@ def test_a_yt_dlp_worker_that_dies_leaves_a_sealed_partial_capture(custody: Cust
     assert custody.verify()[0] == 0
 
 
+def test_the_worker_imports_nothing_from_the_folder_custody_runs_in(
+        custody: Custody, videos: SiteServer, tmp_path: Path) -> None:
+    """A yt_dlp.py (or queue.py, pickle.py) lying in the folder the archivist runs
+    custody from is not what the worker imports."""
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    marker = tmp_path / "ran"
+    for name in ("yt_dlp", "queue", "pickle"):
+        (folder / f"{name}.py").write_text(
+            f"open({str(marker)!r}, 'a').write({name!r})\nraise ImportError('not this')\n")
+    env = dict(os.environ, CUSTODY_ROOT=str(custody.root), CUSTODY_KEY=str(custody.key))
+    done = subprocess.run([CUSTODY, "archive", "--json", "--media", videos.url + "/video"],
+                          env=env, cwd=folder, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert not marker.exists(), marker.read_text()
+    [media] = custody.manifest(json.loads(done.stdout)["capture_id"])["media"]
+    assert media["found"] and media["error"] is None
+
+
+def test_a_worker_that_cannot_start_says_why(custody: Custody, videos: SiteServer,
+                                            tmp_path: Path) -> None:
+    """yt-dlp broken where the worker looks for it: the page is kept, and its media
+    failure gives the worker's own last word, not a crash's."""
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "yt_dlp.py").write_text("raise ImportError('yt-dlp is not installed whole')\n")
+    env = dict(os.environ, CUSTODY_ROOT=str(custody.root), CUSTODY_KEY=str(custody.key),
+               PYTHONPATH=str(broken))
+    done = subprocess.run([CUSTODY, "archive", "--json", "--media", videos.url + "/video"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 5, done.stderr
+    assert "Traceback" not in done.stderr
+    [media] = custody.manifest(json.loads(done.stdout)["capture_id"])["media"]
+    assert media["error"] == ("yt-dlp's process ended before its download did (exit code 1: "
+                              "ImportError: yt-dlp is not installed whole)"), media["error"]
+    assert custody.verify()[0] == 0
+
+
 def test_ctrl_c_at_the_terminal_reaches_the_worker_only_through_the_capture(
         custody: Custody) -> None:
     """A terminal's Ctrl-C goes to every process of the foreground group: yt-dlp's worker

@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from pathlib import Path
 from typing import IO, Any
 
@@ -66,7 +67,8 @@ class Worker:
         # what it says (a failure's last line); closed in close()
         self._log = tempfile.TemporaryFile()  # noqa: SIM115
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "custody.media.apart", str(os.getpid())],
+            # -P: nothing imported from the folder custody runs in (a stray yt_dlp.py)
+            [sys.executable, "-P", "-m", "custody.media.apart", str(os.getpid())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, env=env)
         self._telling = threading.Lock()  # a download's request and a stop, told apart
 
@@ -174,7 +176,21 @@ def _listen(source: IO[bytes], requests: queue.SimpleQueue[Any],
     requests.put(None)
 
 
-def main(parent: int) -> int:
+def main(parent: int) -> None:
+    """Serve the capture, then leave at once (the thread reading stdin may still be
+    reading: an ordinary exit would wait for it); a failure's last line is in the log."""
+    code = 1
+    try:
+        _serve(parent)
+        code = 0
+    except BaseException:
+        traceback.print_exc()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)
+
+
+def _serve(parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the capture's to handle
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     stop = threading.Event()
@@ -192,8 +208,7 @@ def main(parent: int) -> int:
             result = MediaResult(page=request["url"], folder=Path(request["folder"]),
                                  error=f"yt-dlp failed: {exc.__class__.__name__}: {exc}")
         _send(results, result)
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1])))
+    main(int(sys.argv[1]))
