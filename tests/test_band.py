@@ -116,3 +116,42 @@ def test_images_that_cannot_be_joined_are_drawn_again_whole() -> None:
         page = Image.open(io.BytesIO(out.getvalue())).convert("RGB")
         below = banded.convert("RGB").crop((0, BAND, image.width, image.height + BAND))
         assert below.tobytes() == page.tobytes(), name
+
+
+def test_a_stream_that_a_decoder_forgives_is_drawn_again_not_joined() -> None:
+    """Bytes after the zlib stream, fewer rows than the header says, or a wrong
+    Adler-32: joining would give a broken image, so the band is drawn with the image
+    decoded (or decoding fails, as it did before) -- never an unreadable screenshot."""
+    import os
+    import struct
+    import zlib
+
+    when = datetime(2026, 12, 5, 14, 0, tzinfo=UTC)
+    width = 700
+    good = _png(width, [os.urandom(width * 3) for _ in range(40)], [0] * 40)
+    at = good.index(b"IDAT")
+    (length,) = struct.unpack(">I", good[at - 4 : at])
+    stream = good[at + 4 : at + 4 + length]
+    raw = zlib.decompress(stream)
+
+    def with_stream(data: bytes, height: int = 40) -> bytes:
+        head = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+
+        def chunk(kind: bytes, body: bytes) -> bytes:
+            return (struct.pack(">I", len(body)) + kind + body
+                    + struct.pack(">I", zlib.crc32(kind + body)))
+
+        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", head) + chunk(b"IDAT", data)
+                + chunk(b"IEND", b""))
+
+    cases = {"trailing bytes": with_stream(stream + b"\0\0\0\0"),
+             "rows missing": with_stream(zlib.compress(raw[: len(raw) // 2]), 40),
+             "wrong adler": with_stream(stream[:-4] + bytes(4))}
+    for name, png in cases.items():
+        try:
+            out = with_band(png, url="https://example.org/", when=when)
+        except OSError:
+            continue  # the image does not decode: as before, the caller says so
+        banded = Image.open(io.BytesIO(out))
+        banded.load()  # readable whole
+        assert banded.size == (width, 40 + BAND), name

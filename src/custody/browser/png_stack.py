@@ -9,8 +9,9 @@ across the join is the filters of the image's first row (Up, Average, Paeth), wh
 read the row above it as zeros: so the last new row must be all zero bytes (black, or
 transparent black), and then every pixel of the image decodes as it did.
 
-Only what can be joined so is: 8-bit RGB or RGBA, not interlaced, a well-formed zlib
-stream; anything else gives None, for the caller to draw the whole image again.
+Only what can be joined so is: 8-bit RGB or RGBA, not interlaced, a zlib stream that
+inflates to exactly the image's rows and ends with its IDAT data (checked, by inflating
+it once); anything else gives None, for the caller to draw the whole image again.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHANNELS = {2: 3, 6: 4}  # PNG colour type (at 8 bits): RGB, RGBA
 _ADLER_BASE = 65521
 _IDAT_SIZE = 1 << 20  # bytes per IDAT chunk written
+_INFLATE_PIECE = 4 << 20  # bytes inflated at a time, in checking a stream
 _IHDR = struct.Struct(">IIBBBBB")
 
 
@@ -50,6 +52,8 @@ def stack_rows(png: bytes, rows: bytes, count: int) -> bytes | None:
     if len(stream) < 7 or stream[0] & 0x0F != 8 or stream[0] >> 4 > 7 \
             or (stream[0] << 8 | stream[1]) % 31 or stream[1] & 0x20:
         return None  # not deflate in a zlib wrapper, or with a preset dictionary
+    if not _whole(stream, height * (stride + 1)):
+        return None
     filtered = b"".join(b"\x00" + rows[at : at + stride] for at in range(0, len(rows), stride))
     packer = zlib.compressobj(6, zlib.DEFLATED, 15)
     joined = packer.compress(filtered) + packer.flush(zlib.Z_SYNC_FLUSH) + stream[2:-4]
@@ -63,6 +67,24 @@ def stack_rows(png: bytes, rows: bytes, count: int) -> bytes | None:
             for at in range(0, len(joined), _IDAT_SIZE)]
     out += [_chunk(kind, data) for kind, data in chunks[last + 1 :]]
     return b"".join(out)
+
+
+def _whole(stream: bytes, length: int) -> bool:
+    """Whether the zlib stream inflates to exactly ``length`` bytes, its Adler-32 right,
+    nothing after its end: what joining relies on (a decoder may forgive the rest).
+    Inflating is a fraction of what decoding the image and encoding it again took."""
+    inflater = zlib.decompressobj()
+    total = 0
+    try:
+        pending = stream
+        while pending and not inflater.eof:
+            total += len(inflater.decompress(pending, _INFLATE_PIECE))
+            if total > length:
+                return False
+            pending = inflater.unconsumed_tail
+    except zlib.error:
+        return False
+    return inflater.eof and not inflater.unused_data and total == length
 
 
 def _chunks(png: bytes) -> list[tuple[bytes, bytes]] | None:
