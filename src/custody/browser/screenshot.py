@@ -48,22 +48,23 @@ def with_band(png: bytes, *, url: str, when: datetime, note: str = "", who: str 
 
 def _band(width: int, mode: str, url: str, when: datetime, note: str, who: str,
           below: int = 0) -> Any:
-    """The band, ``width`` wide, in ``mode`` (and ``below`` rows of white under it)."""
+    """The band, ``width`` wide, in ``mode`` (RGB or RGBA; and ``below`` rows of white
+    under it). Its last row, the rule, is all zero bytes: black, transparent in RGBA."""
     from PIL import Image, ImageDraw
 
-    white = (255, 255, 255, 255)[: len(mode)]
-    out = Image.new(mode, (width, BAND + below), white)
+    def colour(grey: int, alpha: int = 255) -> tuple[int, ...]:
+        return (grey, grey, grey, alpha)[: len(mode)]
+
+    out = Image.new(mode, (width, BAND + below), colour(255))
     draw = ImageDraw.Draw(out)
-    draw.rectangle([0, 0, width, BAND - 2], fill=(242, 242, 242, 255)[: len(mode)])
-    draw.line([0, BAND - 1, width, BAND - 1], fill=(0, 0, 0, 0)[: len(mode)], width=1)
+    draw.rectangle([0, 0, width, BAND - 2], fill=colour(242))
+    draw.line([0, BAND - 1, width, BAND - 1], fill=colour(0, 0), width=1)
     font = _font(16)
     small = _font(13)
     stamp = when.strftime("%Y-%m-%d %H:%M:%S UTC")
-    ink = (0, 0, 0, 255)[: len(mode)]
-    draw.text((10, 6), _fit(draw, url, font, width - 20), fill=ink, font=font)
+    draw.text((10, 6), _fit(draw, url, font, width - 20), fill=colour(0), font=font)
     line = f"captured {stamp} by custody" + "".join(f"  ·  {part}" for part in (who, note) if part)
-    draw.text((10, 32), _fit(draw, line, small, width - 20), fill=(60, 60, 60, 255)[: len(mode)],
-              font=small)
+    draw.text((10, 32), _fit(draw, line, small, width - 20), fill=colour(60), font=small)
     return out
 
 

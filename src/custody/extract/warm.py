@@ -29,6 +29,8 @@ import os
 import sys
 from typing import Any
 
+from ..core.framed import frame, unframe
+
 
 class WarmWorker:
     def __init__(self, pid: int, conn: _Channel) -> None:
@@ -130,23 +132,17 @@ class _Channel:
         self._sock = sock
 
     def send(self, message: Any) -> None:
-        import pickle
-
-        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        self._sock.sendall(len(data).to_bytes(8, "big") + data)
+        self._sock.sendall(frame(message))
 
     def recv(self) -> Any:
-        import pickle
-
-        size = int.from_bytes(self._exactly(8), "big")
-        return pickle.loads(self._exactly(size))
+        return unframe(self._exactly)
 
     def _exactly(self, size: int) -> bytes:
         parts, left = [], size
         while left:
             part = self._sock.recv(min(left, 1 << 20))
             if not part:
-                raise EOFError("the other end closed")
+                break
             parts.append(part)
             left -= len(part)
         return b"".join(parts)

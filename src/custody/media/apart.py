@@ -22,10 +22,8 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import pickle
 import queue
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -35,26 +33,23 @@ import traceback
 from pathlib import Path
 from typing import IO, Any
 
+from ..core.framed import frame, unframe
 from .ytdlp import MediaResult, download, media_files
 
-_LENGTH = struct.Struct(">Q")
 _WATCH = 0.25  # seconds between looks at whether the parent still lives
 
 
 def _send(out: IO[bytes], value: Any) -> None:
-    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    out.write(_LENGTH.pack(len(data)) + data)
+    out.write(frame(value))
     out.flush()
 
 
 def _receive(source: IO[bytes]) -> Any:
     """The next value, or None at the end of the stream (or a cut one)."""
-    head = source.read(_LENGTH.size)
-    if len(head) < _LENGTH.size:
+    try:
+        return unframe(source.read)
+    except EOFError:
         return None
-    (length,) = _LENGTH.unpack(head)
-    data = source.read(length)
-    return pickle.loads(data) if len(data) == length else None
 
 
 class Worker:
