@@ -25,8 +25,10 @@ served from a process of its own. Three ways through it, interleaved, ``runs`` t
   is not seen).
 
 Prints the median pages/s of each, custody's time against bare's and bare + renders',
-and the peak memory of each process tree (custody, Playwright's driver and Chromium):
-RSS summed over the processes, and PSS, which counts memory they share once.
+the peak memory of each process tree (custody, Playwright's driver and Chromium): RSS
+summed over the processes, and PSS, which counts memory they share once; and the CPU
+time of each tree by kind of process, which shows when the cores, not the pages, are
+what everything waits for.
 Goals from the issue: custody at most 1.2x bare's time, behaviours and the replay check
 counted apart (what each costs is printed); custody + Chromium under 1.5 GB.
 """
@@ -204,6 +206,10 @@ def main() -> int:
     print(f"replay check cost              {median('checked') - median('behaviors'):+6.2f} s "
           f"({(median('checked') - median('behaviors')) / pages:+.3f} s a page)")
     print(f"custody / bare + renders time  {median('custody') / median('renders'):5.2f} x")
+    print(f"CPU time of each run whose time is the median ({os.cpu_count()} cores; by process):")
+    for name, label in labels.items():
+        middle = sorted(results[name], key=lambda r: r.seconds)[len(results[name]) // 2]
+        print(f"  {label.strip():40s} {middle.cpu_line()}")
     return 0
 
 

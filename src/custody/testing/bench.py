@@ -1,5 +1,5 @@
 """What the benchmarks in scripts/ share: a site served from a process of its own, and a
-command timed with the peak memory of its whole process tree."""
+command timed with the peak memory and the CPU time of its whole process tree."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .site import Page, SiteServer
@@ -44,28 +45,54 @@ def memory_kb(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
+def cpu_seconds(pid: int) -> tuple[str, float] | None:
+    """A process's kind (chromium, python, node...: its executable's name) and the CPU
+    time it has used so far, user and system; None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            stat = fh.read()
+        kind = Path(os.readlink(f"/proc/{pid}/exe")).name
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return kind, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Timed:
     seconds: float
     rss_mb: int  # peak, summed over the process tree
     pss_mb: int  # peak, shared memory counted once
     stderr: str
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds by process kind
+
+    def cpu_line(self) -> str:
+        """Its CPU time, in all and by kind of process (largest first)."""
+        kinds = sorted(self.cpu.items(), key=lambda item: -item[1])
+        return (f"CPU {sum(self.cpu.values()):.1f} s: "
+                + ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in kinds))
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None,
           ok: tuple[int, ...] = (0,)) -> Timed:
-    """Run the command; its wall time and the peak memory of its process tree, sampled
-    every 50 ms. SystemExit when its exit code is not one of ``ok``."""
+    """Run the command; its wall time, and the peak memory and CPU time of its process
+    tree, sampled every 50 ms (a process's CPU as last seen: what one that lived under
+    50 ms used is missed). SystemExit when its exit code is not one of ``ok``."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
     peak = [0, 0]
+    used: dict[int, tuple[str, float]] = {}  # by process: its kind and CPU time, last seen
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
             rss, pss = memory_kb(proc.pid)
             peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
+            for member in tree(proc.pid):
+                seen = cpu_seconds(member)
+                if seen is not None:  # (the kind as last seen: a wrapper script execs)
+                    used[member] = seen
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -76,7 +103,10 @@ def timed(cmd: list[str], env: dict[str, str] | None = None,
     sampler.join()
     if proc.returncode not in ok:
         raise SystemExit(f"{' '.join(cmd[:3])} failed ({proc.returncode}): {err[-2000:]}")
-    return Timed(elapsed, peak[0] // 1024, peak[1] // 1024, err)
+    cpu: dict[str, float] = {}
+    for kind, seconds in used.values():
+        cpu[kind] = cpu.get(kind, 0.0) + seconds
+    return Timed(elapsed, peak[0] // 1024, peak[1] // 1024, err, cpu)
 
 
 def _serve(site: Callable[..., dict[str, Page]], args: tuple[Any, ...], latency: float,
