@@ -51,12 +51,13 @@ class ReplayProxy:
         self.ready: dict[str, str | None] = {}  # capture id -> why not replayed (None: ok)
         self._lock = threading.Lock()
 
-    def address(self, host: str, port: int, capture_id: str, url: str, *,
+    def address(self, scheme: str, host: str, port: int, capture_id: str, url: str, *,
                 embedded: bool = False) -> str:
-        """The page's replay; ``embedded``: the replayed page alone (pywb's mp_), for a
-        frame of the workbench's page, without pywb's own banner around it (which keeps
-        its state in the browser's storage, refused to a frame of another site)."""
-        return f"http://{host}:{port}/{self.secret}-{capture_id}/" \
+        """The page's replay, on the workbench's ``scheme`` (both servers have its TLS or
+        neither has); ``embedded``: the replayed page alone (pywb's mp_), for a frame of
+        the workbench's page, without pywb's own banner around it (which keeps its state
+        in the browser's storage, refused to a frame of another site)."""
+        return f"{scheme}://{host}:{port}/{self.secret}-{capture_id}/" \
             f"{'mp_/' if embedded else ''}{url}"
 
     def prepare(self, capture_id: str) -> str | None:

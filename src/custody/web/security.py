@@ -143,12 +143,20 @@ class Guard:
 
 
 def other_site(hostname: str) -> str:
-    """The replay's host: another site than the workbench's, where loopback has one."""
-    if hostname == "127.0.0.1":
+    """The replay's host, as a URL names it: another site than the workbench's, where
+    loopback has one (``localhost`` reaches ::1 as well)."""
+    bare = hostname.strip("[]")
+    if bare in ("127.0.0.1", "::1"):
         return "localhost"
-    if hostname == "localhost":
+    if bare == "localhost":
         return "127.0.0.1"
-    return hostname
+    return url_host(bare)
+
+
+def url_host(hostname: str) -> str:
+    """A host name or address as a URL writes it: an IPv6 address in brackets."""
+    bare = hostname.strip("[]")
+    return f"[{bare}]" if ":" in bare else bare
 
 
 def _isolation(scope: Scope) -> str | None:

@@ -19,7 +19,7 @@ from ..core.errors import UsageError
 from .accounts import Accounts
 from .capturing import Captures
 from .events import Recorder
-from .security import GuardSettings
+from .security import GuardSettings, url_host
 from .sessions import Sessions
 from .shared_index import SharedIndex
 from .verification import Verifier
@@ -44,10 +44,24 @@ class Options:
     replay: bool = True
 
 
-def free_port(host: str) -> int:
+def free_port(host: str, *also: str) -> int:
+    """A port free on ``host`` (and on the ``also`` addresses, if it can be found)."""
+    for _ in range(20):
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, 0))
+            port = int(probe.getsockname()[1])
+        if all(_free(other, port) for other in also):
+            break
+    return port
+
+
+def _free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -99,7 +113,11 @@ def serve(archive: Archive, options: Options, *, key: Any, principal: str | None
         raise UsageError("a team's workbench needs an admin account first: custody "
                          "account add NAME --role admin")
     port = options.port or free_port(options.host)
-    replay_port = options.replay_port or free_port(options.host)
+    # on IPv6's loopback, the replay's other site is localhost, which most resolvers
+    # (but browsers) take for 127.0.0.1 alone: it listens there too
+    replay_also = ["127.0.0.1"] if url_host(options.host) == "[::1]" \
+        and not options.replay_host else []
+    replay_port = options.replay_port or free_port(options.host, *replay_also)
     public = list(options.public_names)
     if team and not public:  # the names this machine goes by, as a browser would use them
         public = list(dict.fromkeys([socket.getfqdn(), socket.gethostname()]))
@@ -152,14 +170,14 @@ def serve(archive: Archive, options: Options, *, key: Any, principal: str | None
         main = _make_server(uvicorn.Config(app, host=options.host, port=port,
                                              log_level="warning", access_log=False,
                                              server_header=False, **tls))
-        servers = [(main, listen(options.host, port))]
+        servers = [(main, [listen(options.host, port)])]
         if replay is not None:
             servers.append((_make_server(uvicorn.Config(
                 replay, host=options.host, port=replay_port, log_level="warning",
                 access_log=False, server_header=False, **tls)),
-                listen(options.host, replay_port)))
+                [listen(host, replay_port) for host in [options.host, *replay_also]]))
         scheme = "https" if options.certfile else "http"
-        shown_host = public[0] if public else "127.0.0.1"
+        shown_host = url_host(public[0] if public else options.host)
         address = f"{scheme}://{shown_host}:{port}/"
         try:
             if wayback is not None:
@@ -173,8 +191,9 @@ def serve(archive: Archive, options: Options, *, key: Any, principal: str | None
             say("(Ctrl-C stops)")
             asyncio.run(_run_all(servers))
         finally:
-            for _, sock in servers:
-                sock.close()
+            for _, socks in servers:
+                for sock in socks:
+                    sock.close()
             captures.close()
             verifier.close()
             if index is not None:
@@ -203,8 +222,8 @@ def _make_server(config: Any) -> Any:
     return _server_class()(config)
 
 
-async def _run_all(listening: list[tuple[Any, socket.socket]]) -> None:
-    """Both servers, each on its socket, until Ctrl-C or SIGTERM, or until either stops;
+async def _run_all(listening: list[tuple[Any, list[socket.socket]]]) -> None:
+    """Both servers, each on its sockets, until Ctrl-C or SIGTERM, or until either stops;
     then both."""
     import signal
 
@@ -220,7 +239,7 @@ async def _run_all(listening: list[tuple[Any, socket.socket]]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
     try:
-        tasks = [asyncio.create_task(s.serve(sockets=[sock])) for s, sock in listening]
+        tasks = [asyncio.create_task(s.serve(sockets=socks)) for s, socks in listening]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for server in servers:
             server.should_exit = True

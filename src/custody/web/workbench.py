@@ -78,7 +78,8 @@ class Workbench:
         if self.replay is None or self.replay_port is None:
             return None
         host = self.replay_host or other_site(request.url.hostname or "127.0.0.1")
-        return self.replay.address(host, self.replay_port, capture_id, url, embedded=embedded)
+        return self.replay.address(request.url.scheme, host, self.replay_port, capture_id,
+                                   url, embedded=embedded)
 
     def page(self, request: Request, template: str, status: int = 200,
              **values: Any) -> HTMLResponse:
