@@ -261,6 +261,8 @@ def test_ctrl_c_in_a_download_ends_it_and_says_it_is_incomplete(custody: Custody
     assert media["error"] == "stopped with the capture: the download is incomplete"
     [video] = media["files"]
     assert video["truncated"] == "unspecified"
+    # what yt-dlp knew of the video when it was cut off is kept: its title, its record
+    assert media["title"] and media["info_record"], media
     assert [f["kind"] for f in manifest["failures"]] == ["media"]
     listed = {r["target_uri"] for r in manifest["records"] if r["type"] == "response"}
     assert len([u for u in listed if u.endswith(".ts")]) >= 8
@@ -408,6 +410,7 @@ def test_a_video_past_the_limit_is_kept_truncated(custody: Custody, videos: Site
     [video] = [f for f in media["files"] if f["role"] == "media"]
     assert video["truncated"] == "length"
     assert 0 < video["bytes"] <= limit + 2 * 1024 * 1024
+    assert media["info_record"] and media["extractor"], media  # what yt-dlp knew, kept
     resource = next(r for r in records(custody) if (r["uri"] or "").startswith("urn:media:")
                     and r["uri"].endswith(".mp4"))
     assert resource["headers"]["WARC-Truncated"] == "length"

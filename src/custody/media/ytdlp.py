@@ -149,10 +149,13 @@ def download(url: str, *, proxy_url: str, folder: Path, max_bytes: int | None,
     folder.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     stopped: dict[str, str] = {}
+    known: list[dict[str, Any]] = []  # what yt-dlp knew of the video, as its download began
 
     def hook(progress: dict[str, Any]) -> None:
         if progress.get("status") != "downloading":
             return
+        if not known and isinstance(progress.get("info_dict"), dict):
+            known.append(progress["info_dict"])
         name = str(progress.get("tmpfilename") or progress.get("filename") or "")
         if stop is not None and stop.is_set():
             stopped[name] = "unspecified"  # (WARC-Truncated: the capture was stopped)
@@ -201,6 +204,8 @@ def download(url: str, *, proxy_url: str, folder: Path, max_bytes: int | None,
     finally:
         if cookiefile is not None:
             (folder.parent / f"{folder.name}.cookies.txt").unlink(missing_ok=True)
+    if result.info is None and known:  # a download cut off (a limit, a stop, a failure)
+        result.info = yt_dlp.YoutubeDL.sanitize_info(known[0])  # its title, uploader...
     result.files = media_files(folder, stopped)
     result.found = result.info is not None or bool(result.files)
     errors = [e for e in log.errors if "custody stopped the download" not in e]
