@@ -5,6 +5,7 @@ IPv6's loopback (the address in brackets, the replay on localhost, another site)
 from __future__ import annotations
 
 import html
+import os
 import re
 import ssl
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import httpx
 import pytest
 import trustme
 
-from conftest import Custody
+from conftest import CHROMIUM, Custody, needs_chromium
 from custody.testing.serving import serving
 from custody.testing.site import Page, SiteServer
 
@@ -33,20 +34,27 @@ def captured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Custody
 
 
 def _replayed(client: httpx.Client, capture_id: str, verify: ssl.SSLContext | bool = True
-              ) -> str:
-    """The capture's page's replay link, fetched: what it answers."""
+              ) -> tuple[str, str]:
+    """The capture's page's replay link, fetched, and its replayed page alone (the
+    workbench's frame): the link, and what the frame's address answers."""
     page = client.get(f"/captures/{capture_id}")
     assert page.status_code == 200, page.text
     link = re.search(r'<a href="([^"]+)" target="_blank"[^>]*>Open it alone', page.text)
-    assert link, "no replay link on the capture's page"
+    frame = re.search(r'<iframe class="replay" src="([^"]+)"', page.text)
+    assert link and frame, "no replay on the capture's page"
     address = html.unescape(link.group(1))
-    answer = httpx.get(address, verify=verify, timeout=60, follow_redirects=True)
-    assert answer.status_code == 200, (address, answer.status_code)
-    return address
+    answers = [httpx.get(html.unescape(found), verify=verify, timeout=60,
+                         follow_redirects=True, headers={"X-Forwarded-Proto": "http"})
+               for found in (address, frame.group(1))]
+    assert [a.status_code for a in answers] == [200, 200], address
+    return address, answers[1].text
 
 
-def test_over_tls_the_replay_is_linked_on_https(captured: tuple[Custody, str, str],
-                                               tmp_path: Path) -> None:
+@needs_chromium
+def test_over_tls_the_replay_is_on_https_and_pywb_says_so(
+        captured: tuple[Custody, str, str], tmp_path: Path) -> None:
+    """pywb writes the replay's own URLs (wombat's script, its prefix) on https, even
+    for a client that claims http (X-Forwarded-Proto is the replay's to say)."""
     runner, capture_id, url = captured
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
@@ -59,18 +67,50 @@ def test_over_tls_the_replay_is_linked_on_https(captured: tuple[Custody, str, st
         trusted = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
         with httpx.Client(base_url=served.base, verify=trusted, timeout=60) as client:
             assert client.get(f"/?token={served.token}").status_code == 303
-            address = _replayed(client, capture_id, trusted)
+            address, replayed = _replayed(client, capture_id, trusted)
+        shown = _in_chromium(served.base, served.token, capture_id)
+    origin = address.split("/")[2]
     assert address.startswith("https://localhost:") and address.endswith(url)
+    assert TEXT in replayed
+    assert f"https://{origin}/static/wombat.js" in replayed, replayed[:3000]
+    assert f"http://{origin}" not in replayed
+    assert shown == (TEXT, True)  # the frame replays, wombat in it
 
 
-def test_on_ipv6_loopback_the_printed_address_answers(captured: tuple[Custody, str, str]
-                                                       ) -> None:
+def _in_chromium(base: str, token: str | None, capture_id: str) -> tuple[str, bool]:
+    """The capture's page in Chromium (its certificate's errors ignored): the text of the
+    replay's frame, and whether pywb's wombat runs in it."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox"] if os.geteuid() == 0 else [])
+        try:
+            page = browser.new_context(ignore_https_errors=True).new_page()
+            page.goto(f"{base}/?token={token}")
+            page.goto(f"{base}/captures/{capture_id}", wait_until="networkidle")
+            frame = next(f for f in page.frames if "/mp_/" in f.url)
+            frame.wait_for_selector("#t", timeout=30_000)
+            return frame.inner_text("#t"), frame.evaluate(
+                "() => !!(self._WB_wombat_location || self.WB_wombat_location)")
+        finally:
+            browser.close()
+
+
+@pytest.mark.parametrize("args, replay", [
+    (("--host", "::1"), "http://localhost:"),
+    (("--host", "[::1]", "--replay-host", "127.0.0.1"), "http://127.0.0.1:"),
+    (("--host", "::1", "--replay-host", "::1"), "http://[::1]:"),
+], ids=["localhost", "replay-host-v4", "replay-host-v6"])
+def test_on_ipv6_loopback_the_printed_address_and_the_replay_answer(
+        captured: tuple[Custody, str, str], args: tuple[str, ...], replay: str) -> None:
     runner, capture_id, url = captured
-    with serving(runner.root, "--host", "::1") as served:
+    with serving(runner.root, *args) as served:
         assert re.fullmatch(r"http://\[::1\]:\d+", served.base), served.base
         client = served.signed_in()
         try:
-            address = _replayed(client, capture_id)
+            address, replayed = _replayed(client, capture_id)
         finally:
             client.close()
-    assert address.startswith("http://localhost:") and address.endswith(url)
+    assert address.startswith(replay) and address.endswith(url)
+    assert TEXT in replayed

@@ -79,6 +79,8 @@ def serve(root: str | None, port: int, replay_port: int, host: str, names: tuple
         check_db_url(db_url)
     logging.basicConfig(level=logging.INFO, format="custody serve: %(levelname)s %(message)s",
                         stream=sys.stderr)
+    # httpx would say each request the replay passes on to pywb, the replay's secret in it
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     arch = Archive.open(root)
     key = principal = None
     try:

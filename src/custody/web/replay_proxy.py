@@ -33,14 +33,18 @@ from .security import Receive, Scope, Send, host_of, plain
 
 log = logging.getLogger("custody.serve")
 _COLLECTION = re.compile(r"^/([A-Za-z0-9_-]{16,})-(\d{8}T\d{6}Z-[0-9a-f]{8})(/.*)?$")
+_NOT_PASSED = {b"cookie", b"connection", b"content-length", b"x-forwarded-proto",
+               b"x-forwarded-host", b"x-forwarded-for", b"forwarded"}
 _HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b"upgrade",
         b"proxy-authorization", b"proxy-authenticate", b"content-length", b"set-cookie"}
 
 
 class ReplayProxy:
     def __init__(self, archive: Archive, folder: Path, secret: str, pywb_socket: Path,
-                 hosts: frozenset[str]) -> None:
+                 hosts: frozenset[str], scheme: str = "http") -> None:
+        """``scheme``: https when the replay (as the workbench) is served with TLS."""
         self.archive = archive
+        self.scheme = scheme
         self.folder = folder
         self.secret = secret
         self.hosts = hosts
@@ -51,13 +55,13 @@ class ReplayProxy:
         self.ready: dict[str, str | None] = {}  # capture id -> why not replayed (None: ok)
         self._lock = threading.Lock()
 
-    def address(self, scheme: str, host: str, port: int, capture_id: str, url: str, *,
+    def address(self, host: str, port: int, capture_id: str, url: str, *,
                 embedded: bool = False) -> str:
-        """The page's replay, on the workbench's ``scheme`` (both servers have its TLS or
-        neither has); ``embedded``: the replayed page alone (pywb's mp_), for a frame of
-        the workbench's page, without pywb's own banner around it (which keeps its state
-        in the browser's storage, refused to a frame of another site)."""
-        return f"{scheme}://{host}:{port}/{self.secret}-{capture_id}/" \
+        """The page's replay (``host`` as a URL writes it); ``embedded``: the replayed
+        page alone (pywb's mp_), for a frame of the workbench's page, without pywb's own
+        banner around it (which keeps its state in the browser's storage, refused to a
+        frame of another site)."""
+        return f"{self.scheme}://{host}:{port}/{self.secret}-{capture_id}/" \
             f"{'mp_/' if embedded else ''}{url}"
 
     def prepare(self, capture_id: str) -> str | None:
@@ -100,7 +104,10 @@ class ReplayProxy:
             if not message.get("more_body"):
                 break
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
-                   if k not in (b"cookie", b"connection", b"content-length")]
+                   if k not in _NOT_PASSED]
+        # pywb writes the replay's own URLs (its scripts, its prefix) on the scheme it is
+        # told, not on the one a client would claim
+        headers.append(("X-Forwarded-Proto", self.scheme))
         query = scope.get("query_string", b"").decode("latin-1")
         url = self.upstream + scope.get("raw_path", scope["path"].encode()).decode("latin-1") \
             + (f"?{query}" if query else "")

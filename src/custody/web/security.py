@@ -92,7 +92,8 @@ class Guard:
             return
         scheme = "https" if self.settings.secure_cookie else "http"
         hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        replay_host = self.settings.replay_host or other_site(hostname)
+        replay_host = url_host(self.settings.replay_host) if self.settings.replay_host \
+            else other_site(hostname)
         replay = f"{scheme}://{replay_host}:{self.settings.replay_port}" \
             if self.settings.replay_port else None
         headers = _headers(csp(replay), self.settings.extra_headers)

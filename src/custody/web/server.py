@@ -10,7 +10,7 @@ import logging
 import secrets
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ def _free(host: str, port: int) -> bool:
     return True
 
 
-def listen(host: str, port: int) -> socket.socket:
+def listen(host: str, port: int, option: str = "--port") -> socket.socket:
     """The server's socket, bound and listening before anything is said (UsageError when
     the port is taken or the address not this machine's), so that a URL printed is one
     that answers: a browser that connects before the server has started waits in the
@@ -81,7 +81,7 @@ def listen(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise UsageError(f"cannot listen on {host} port {port}: {exc.strerror or exc} "
-                         "(another --port, or --host)") from exc
+                         f"(another {option}, or --host)") from exc
     return sock
 
 
@@ -103,6 +103,7 @@ def serve(archive: Archive, options: Options, *, key: Any, principal: str | None
     from ..core import scratch
     from .app import make_app
 
+    options = replace(options, host=options.host.strip("[]"))  # [::1] as a URL writes it
     team = options.host not in LOOPBACK
     if team and options.accounts is None:
         raise UsageError("--host for a team needs accounts (custody account add NAME "
@@ -113,10 +114,13 @@ def serve(archive: Archive, options: Options, *, key: Any, principal: str | None
         raise UsageError("a team's workbench needs an admin account first: custody "
                          "account add NAME --role admin")
     port = options.port or free_port(options.host)
-    # on IPv6's loopback, the replay's other site is localhost, which most resolvers
-    # (but browsers) take for 127.0.0.1 alone: it listens there too
-    replay_also = ["127.0.0.1"] if url_host(options.host) == "[::1]" \
-        and not options.replay_host else []
+    # on loopback, the replay's other site is a loopback name (localhost, 127.0.0.1, or
+    # --replay-host's), which resolvers take for 127.0.0.1, ::1 or both: it listens on
+    # each loopback this machine has
+    replay_also = [] if team else [
+        other for other in ("127.0.0.1", "::1")
+        if other != {"localhost": "127.0.0.1"}.get(options.host, options.host)
+        and _free(other, 0)]
     replay_port = options.replay_port or free_port(options.host, *replay_also)
     public = list(options.public_names)
     if team and not public:  # the names this machine goes by, as a browser would use them
@@ -124,7 +128,7 @@ def serve(archive: Archive, options: Options, *, key: Any, principal: str | None
         if options.host not in ("0.0.0.0", "::"):
             public.append(options.host)
     names = [*LOOPBACK, *public] if not team else public
-    if team and options.replay_host:
+    if options.replay_host:
         names.append(options.replay_host)
     recorder = Recorder(archive, key, principal)
     key_bytes = None
@@ -148,7 +152,8 @@ def serve(archive: Archive, options: Options, *, key: Any, principal: str | None
             else:
                 wayback = pywb.Wayback(folder / "pywb", engine)
                 replay = ReplayProxy(archive, folder / "pywb", secrets.token_urlsafe(18),
-                                     wayback.socket, hosts_for(names, replay_port))
+                                     wayback.socket, hosts_for(names, replay_port),
+                                     "https" if options.certfile else "http")
         index = None
         if options.db_url is not None:  # before anything starts: one line if it is away
             index = SharedIndex(options.db_url)
@@ -175,7 +180,8 @@ def serve(archive: Archive, options: Options, *, key: Any, principal: str | None
             servers.append((_make_server(uvicorn.Config(
                 replay, host=options.host, port=replay_port, log_level="warning",
                 access_log=False, server_header=False, **tls)),
-                [listen(host, replay_port) for host in [options.host, *replay_also]]))
+                [listen(host, replay_port, "--replay-port")
+                 for host in [options.host, *replay_also]]))
         scheme = "https" if options.certfile else "http"
         shown_host = url_host(public[0] if public else options.host)
         address = f"{scheme}://{shown_host}:{port}/"

@@ -22,7 +22,7 @@ from .accounts import Accounts, allowed
 from .capturing import Captures
 from .events import Recorder
 from .replay_proxy import ReplayProxy
-from .security import other_site
+from .security import other_site, url_host
 from .sessions import LoginLimit, Sessions
 from .shared_index import SharedIndex
 from .verification import Verifier
@@ -77,9 +77,9 @@ class Workbench:
                        embedded: bool = False) -> str | None:
         if self.replay is None or self.replay_port is None:
             return None
-        host = self.replay_host or other_site(request.url.hostname or "127.0.0.1")
-        return self.replay.address(request.url.scheme, host, self.replay_port, capture_id,
-                                   url, embedded=embedded)
+        host = url_host(self.replay_host) if self.replay_host else \
+            other_site(request.url.hostname or "127.0.0.1")
+        return self.replay.address(host, self.replay_port, capture_id, url, embedded=embedded)
 
     def page(self, request: Request, template: str, status: int = 200,
              **values: Any) -> HTMLResponse:
