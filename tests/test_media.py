@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -82,6 +83,7 @@ def test_a_video_is_stored_as_fetched_and_as_the_file_yt_dlp_made(
     assert listed[video["record_id"]]["block_sha256"] == sha256(CLIP)
     info = [r for r in stored if r["uri"] == "urn:media-info:" + videos.url + "/video"]
     assert info and b'"extractor_key"' in info[0]["payload"]
+    assert not re.search(rb'"(_?filename|filepath|__\w+)"|custody-media-', info[0]["payload"])
     # each fetched once: yt-dlp's fetch of the video is not repeated by the crawl
     assert len(fetched) == 1
     # yt-dlp's requests carry the capture's one agent, as the crawler's do
@@ -411,6 +413,8 @@ def test_a_video_past_the_limit_is_kept_truncated(custody: Custody, videos: Site
     assert video["truncated"] == "length"
     assert 0 < video["bytes"] <= limit + 2 * 1024 * 1024
     assert media["info_record"] and media["extractor"], media  # what yt-dlp knew, kept
+    [info] = [r for r in records(custody) if (r["uri"] or "").startswith("urn:media-info:")]
+    assert not re.search(rb'"(_?filename|filepath|__\w+)"|custody-media-', info["payload"])
     resource = next(r for r in records(custody) if (r["uri"] or "").startswith("urn:media:")
                     and r["uri"].endswith(".mp4"))
     assert resource["headers"]["WARC-Truncated"] == "length"

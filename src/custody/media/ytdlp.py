@@ -196,7 +196,7 @@ def download(url: str, *, proxy_url: str, folder: Path, max_bytes: int | None,
         with yt_dlp.YoutubeDL(options) as ydl:
             info = ydl.extract_info(url, download=True)
             if info is not None:
-                result.info = ydl.sanitize_info(info)
+                result.info = _without_paths(ydl.sanitize_info(info))
     except _Stop:
         pass
     except Exception as exc:  # yt-dlp's own failure on this page: recorded, never raised
@@ -205,7 +205,7 @@ def download(url: str, *, proxy_url: str, folder: Path, max_bytes: int | None,
         if cookiefile is not None:
             (folder.parent / f"{folder.name}.cookies.txt").unlink(missing_ok=True)
     if result.info is None and known:  # a download cut off (a limit, a stop, a failure)
-        result.info = yt_dlp.YoutubeDL.sanitize_info(known[0])  # its title, uploader...
+        result.info = _without_paths(yt_dlp.YoutubeDL.sanitize_info(known[0]))  # its title...
     result.files = media_files(folder, stopped)
     result.found = result.info is not None or bool(result.files)
     errors = [e for e in log.errors if "custody stopped the download" not in e]
@@ -226,6 +226,21 @@ def download(url: str, *, proxy_url: str, folder: Path, max_bytes: int | None,
                                 "kept as it was")
     result.finished = datetime.now(UTC)
     return result
+
+
+_LOCAL = {"filepath", "filename", "_filename", "infojson_filename"}  # where yt-dlp wrote
+
+
+def _without_paths(value: Any) -> Any:
+    """yt-dlp's info without where on this machine it wrote (a scratch folder named by
+    the process, perhaps under the archivist's home): those keys, and its own ``__``
+    bookkeeping, at any depth. The files themselves are named in the manifest."""
+    if isinstance(value, dict):
+        return {k: _without_paths(v) for k, v in value.items()
+                if not (k in _LOCAL or str(k).startswith("__"))}
+    if isinstance(value, list):
+        return [_without_paths(v) for v in value]
+    return value
 
 
 def media_files(folder: Path, stopped: dict[str, str]) -> list[MediaFile]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import resource
 import subprocess
 import threading
 import time
@@ -65,12 +66,16 @@ class Timed:
     pss_mb: int  # peak, shared memory counted once
     stderr: str
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds by process kind
+    cpu_total: float = 0.0  # of the whole tree, as the kernel counted it once it ended
 
     def cpu_line(self) -> str:
-        """Its CPU time, in all and by kind of process (largest first)."""
+        """Its CPU time, in all and by kind of process (largest first); what sampling
+        missed (processes that lived under its 50 ms) is the rest."""
         kinds = sorted(self.cpu.items(), key=lambda item: -item[1])
-        return (f"CPU {sum(self.cpu.values()):.1f} s: "
-                + ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in kinds))
+        rest = self.cpu_total - sum(self.cpu.values())
+        return (f"CPU {self.cpu_total:.1f} s: "
+                + ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in kinds)
+                + (f", short-lived {rest:.1f}" if rest >= 0.05 else ""))
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None,
@@ -79,6 +84,7 @@ def timed(cmd: list[str], env: dict[str, str] | None = None,
     tree, sampled every 50 ms (a process's CPU as last seen: what one that lived under
     50 ms used is missed). SystemExit when its exit code is not one of ``ok``."""
     start = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
     peak = [0, 0]
@@ -103,10 +109,12 @@ def timed(cmd: list[str], env: dict[str, str] | None = None,
     sampler.join()
     if proc.returncode not in ok:
         raise SystemExit(f"{' '.join(cmd[:3])} failed ({proc.returncode}): {err[-2000:]}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu: dict[str, float] = {}
     for kind, seconds in used.values():
         cpu[kind] = cpu.get(kind, 0.0) + seconds
-    return Timed(elapsed, peak[0] // 1024, peak[1] // 1024, err, cpu)
+    total = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Timed(elapsed, peak[0] // 1024, peak[1] // 1024, err, cpu, total)
 
 
 def _serve(site: Callable[..., dict[str, Page]], args: tuple[Any, ...], latency: float,
