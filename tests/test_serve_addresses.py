@@ -8,6 +8,8 @@ import html
 import os
 import re
 import ssl
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from conftest import CHROMIUM, Custody, needs_chromium
 from custody.testing.serving import serving
 from custody.testing.site import Page, SiteServer
 
+CUSTODY = str(Path(sys.executable).with_name("custody"))
 TEXT = "A statement the replay must show, from the sealed WARC."
 
 
@@ -97,6 +100,7 @@ def _in_chromium(base: str, token: str | None, capture_id: str) -> tuple[str, bo
             browser.close()
 
 
+@needs_chromium
 @pytest.mark.parametrize("args, replay", [
     (("--host", "::1"), "http://localhost:"),
     (("--host", "[::1]", "--replay-host", "127.0.0.1"), "http://127.0.0.1:"),
@@ -104,6 +108,8 @@ def _in_chromium(base: str, token: str | None, capture_id: str) -> tuple[str, bo
 ], ids=["localhost", "replay-host-v4", "replay-host-v6"])
 def test_on_ipv6_loopback_the_printed_address_and_the_replay_answer(
         captured: tuple[Custody, str, str], args: tuple[str, ...], replay: str) -> None:
+    """In httpx, and in Chromium: a policy cannot name an IPv6 replay, so the frame's
+    is named by its port alone, and the frame replays."""
     runner, capture_id, url = captured
     with serving(runner.root, *args) as served:
         assert re.fullmatch(r"http://\[::1\]:\d+", served.base), served.base
@@ -112,5 +118,16 @@ def test_on_ipv6_loopback_the_printed_address_and_the_replay_answer(
             address, replayed = _replayed(client, capture_id)
         finally:
             client.close()
+        shown = _in_chromium(served.base, served.token, capture_id)
     assert address.startswith(replay) and address.endswith(url)
     assert TEXT in replayed
+    assert shown == (TEXT, True)
+
+
+def test_one_port_for_both_servers_is_refused(captured: tuple[Custody, str, str]) -> None:
+    runner = captured[0]
+    done = subprocess.run([CUSTODY, "serve", "--root", str(runner.root), "--port", "48123",
+                           "--replay-port", "48123"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and not done.stdout
+    assert done.stderr.splitlines() == ["custody: error: --port and --replay-port are both "
+                                        "48123: the replay needs a port of its own"]

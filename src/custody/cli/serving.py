@@ -69,6 +69,9 @@ def serve(root: str | None, port: int, replay_port: int, host: str, names: tuple
 
     if (certfile is None) != (keyfile is None):
         raise UsageError("--certfile and --keyfile go together")
+    if port and port == replay_port:
+        raise UsageError(f"--port and --replay-port are both {port}: the replay needs a "
+                         "port of its own")
     if queue_url is not None:
         from ..queue.connection import check_url
 

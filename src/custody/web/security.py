@@ -56,6 +56,11 @@ class GuardSettings:
 
 def csp(replay_origin: str | None) -> str:
     frames = replay_origin or "'none'"
+    if replay_origin is not None and "[" in replay_origin:
+        # a policy's source cannot name an IPv6 address (browsers drop it, and frame
+        # nothing): the replay's scheme and port, on any host
+        scheme, _, rest = replay_origin.partition("://")
+        frames = f"{scheme}://*:{rest.rsplit(':', 1)[1]}"
     return ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             f"connect-src 'self'; font-src 'self'; frame-src {frames}; form-action 'self'; "
             "frame-ancestors 'none'; base-uri 'none'")

@@ -128,8 +128,7 @@ def serve(archive: Archive, options: Options, *, key: Any, principal: str | None
         if options.host not in ("0.0.0.0", "::"):
             public.append(options.host)
     names = [*LOOPBACK, *public] if not team else public
-    if options.replay_host:
-        names.append(options.replay_host)
+    replay_names = [*names, *([options.replay_host] if options.replay_host else [])]
     recorder = Recorder(archive, key, principal)
     key_bytes = None
     if key is not None:
@@ -152,7 +151,7 @@ def serve(archive: Archive, options: Options, *, key: Any, principal: str | None
             else:
                 wayback = pywb.Wayback(folder / "pywb", engine)
                 replay = ReplayProxy(archive, folder / "pywb", secrets.token_urlsafe(18),
-                                     wayback.socket, hosts_for(names, replay_port),
+                                     wayback.socket, hosts_for(replay_names, replay_port),
                                      "https" if options.certfile else "http")
         index = None
         if options.db_url is not None:  # before anything starts: one line if it is away
