@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import signal
 import ssl
 import subprocess
 import sys
@@ -131,3 +132,27 @@ def test_one_port_for_both_servers_is_refused(captured: tuple[Custody, str, str]
     assert done.returncode == 2 and not done.stdout
     assert done.stderr.splitlines() == ["custody: error: --port and --replay-port are both "
                                         "48123: the replay needs a port of its own"]
+
+
+def test_a_pywb_that_died_is_said_once_on_the_terminal(captured: tuple[Custody, str, str]
+                                                       ) -> None:
+    from custody.testing.bench import tree
+
+    runner, capture_id, _ = captured
+    with serving(runner.root) as served:
+        (pywb,) = [pid for pid in tree(served.process.pid)[1:]
+                   if b"wayback" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        os.kill(pywb, signal.SIGKILL)
+        client = served.signed_in()
+        try:
+            page = client.get(f"/captures/{capture_id}").text
+            frame = re.search(r'<iframe class="replay" src="([^"]+)"', page)
+            assert frame
+            for _ in range(2):
+                answer = httpx.get(html.unescape(frame.group(1)), timeout=60)
+                assert answer.status_code == 502, answer.text
+        finally:
+            client.close()
+    assert served.process.stderr is not None
+    said = served.process.stderr.read()
+    assert said.count("replay: pywb did not answer") == 1, said

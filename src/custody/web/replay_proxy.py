@@ -53,6 +53,7 @@ class ReplayProxy:
             transport=httpx.AsyncHTTPTransport(uds=str(pywb_socket)),
             timeout=httpx.Timeout(120.0, connect=10.0))
         self.ready: dict[str, str | None] = {}  # capture id -> why not replayed (None: ok)
+        self.failing = False  # pywb did not answer the last request passed on
         self._lock = threading.Lock()
 
     def address(self, host: str, port: int, capture_id: str, url: str, *,
@@ -116,8 +117,13 @@ class ReplayProxy:
         try:
             answer = await self.client.send(request, stream=True)
         except httpx.HTTPError as exc:
+            if not self.failing:  # said once (on the terminal), until pywb answers again
+                log.warning("replay: pywb did not answer (%s): pages are not replayed",
+                            exc.__class__.__name__)
+            self.failing = True
             await plain(send, 502, f"custody replay: pywb did not answer ({exc})")
             return
+        self.failing = False
         try:
             out: list[tuple[bytes, bytes]] = [
                 (k.lower(), v) for k, v in answer.headers.raw if k.lower() not in _HOP]
