@@ -109,8 +109,8 @@ def _in_chromium(base: str, token: str | None, capture_id: str) -> tuple[str, bo
 ], ids=["localhost", "replay-host-v4", "replay-host-v6"])
 def test_on_ipv6_loopback_the_printed_address_and_the_replay_answer(
         captured: tuple[Custody, str, str], args: tuple[str, ...], replay: str) -> None:
-    """In httpx, and in Chromium: a policy cannot name an IPv6 replay, so the frame's
-    is named by its port alone, and the frame replays."""
+    """In httpx; and in Chromium for an IPv6 replay, which a policy cannot name (the
+    frame's is named by its port alone), and for localhost, which it resolves itself."""
     runner, capture_id, url = captured
     with serving(runner.root, *args) as served:
         assert re.fullmatch(r"http://\[::1\]:\d+", served.base), served.base
@@ -119,10 +119,10 @@ def test_on_ipv6_loopback_the_printed_address_and_the_replay_answer(
             address, replayed = _replayed(client, capture_id)
         finally:
             client.close()
-        shown = _in_chromium(served.base, served.token, capture_id)
+        if "127.0.0.1" not in replay:  # (a name httpx resolves as Chromium does)
+            assert _in_chromium(served.base, served.token, capture_id) == (TEXT, True)
     assert address.startswith(replay) and address.endswith(url)
     assert TEXT in replayed
-    assert shown == (TEXT, True)
 
 
 def test_one_port_for_both_servers_is_refused(captured: tuple[Custody, str, str]) -> None:
