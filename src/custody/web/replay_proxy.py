@@ -56,13 +56,13 @@ class ReplayProxy:
         self.failing = False  # pywb did not answer the last request passed on
         self._lock = threading.Lock()
 
-    def address(self, host: str, port: int, capture_id: str, url: str, *,
+    def address(self, origin: str, capture_id: str, url: str, *,
                 embedded: bool = False) -> str:
-        """The page's replay (``host`` as a URL writes it); ``embedded``: the replayed
-        page alone (pywb's mp_), for a frame of the workbench's page, without pywb's own
-        banner around it (which keeps its state in the browser's storage, refused to a
-        frame of another site)."""
-        return f"{self.scheme}://{host}:{port}/{self.secret}-{capture_id}/" \
+        """The page's replay at ``origin`` (scheme://host:port); ``embedded``: the
+        replayed page alone (pywb's mp_), for a frame of the workbench's page, without
+        pywb's own banner around it (which keeps its state in the browser's storage,
+        refused to a frame of another site)."""
+        return f"{origin}/{self.secret}-{capture_id}/" \
             f"{'mp_/' if embedded else ''}{url}"
 
     def prepare(self, capture_id: str) -> str | None:

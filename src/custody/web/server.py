@@ -88,7 +88,7 @@ def listen(host: str, port: int, option: str = "--port") -> socket.socket:
 def hosts_for(names: list[str], port: int) -> frozenset[str]:
     out = set()
     for name in names:
-        shown = f"[{name}]" if ":" in name and not name.startswith("[") else name
+        shown = url_host(name)
         out.add(f"{shown}:{port}".lower())
         if port in (80, 443):
             out.add(shown.lower())
@@ -161,9 +161,7 @@ def serve(archive: Archive, options: Options, *, key: Any, principal: str | None
                             db_url=options.db_url)
         verifier = Verifier(archive, recorder)
         bench = Workbench(archive, recorder, sessions, captures, verifier, accounts=accounts,
-                          replay=replay, replay_port=replay_port if replay else None,
-                          replay_host=options.replay_host, local_only_paths=not team,
-                          index=index)
+                          replay=replay, local_only_paths=not team, index=index)
         guard = GuardSettings(hosts_for(names, port), sessions,
                               replay_port if replay else None, options.replay_host, token,
                               (principal or "archivist", "admin"),

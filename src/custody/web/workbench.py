@@ -22,7 +22,6 @@ from .accounts import Accounts, allowed
 from .capturing import Captures
 from .events import Recorder
 from .replay_proxy import ReplayProxy
-from .security import other_site, url_host
 from .sessions import LoginLimit, Sessions
 from .shared_index import SharedIndex
 from .verification import Verifier
@@ -52,8 +51,6 @@ class Workbench:
     verifier: Verifier
     accounts: Accounts | None = None  # with --host: the team's accounts
     replay: ReplayProxy | None = None
-    replay_port: int | None = None
-    replay_host: str | None = None  # --replay-host (None: chosen from the request's host)
     limits: LoginLimit = field(default_factory=LoginLimit)
     env: jinja2.Environment = field(default_factory=environment)
     local_only_paths: bool = True  # a profile folder may be named (loopback, one user)
@@ -75,11 +72,12 @@ class Workbench:
 
     def replay_address(self, request: Request, capture_id: str, url: str, *,
                        embedded: bool = False) -> str | None:
-        if self.replay is None or self.replay_port is None:
+        """The page's replay, at the origin the guard frames (security.Guard: one origin
+        for the link and the policy); None without a replay."""
+        origin = request.scope.get("state", {}).get("replay_origin")
+        if self.replay is None or origin is None:
             return None
-        host = url_host(self.replay_host) if self.replay_host else \
-            other_site(request.url.hostname or "127.0.0.1")
-        return self.replay.address(host, self.replay_port, capture_id, url, embedded=embedded)
+        return self.replay.address(origin, capture_id, url, embedded=embedded)
 
     def page(self, request: Request, template: str, status: int = 200,
              **values: Any) -> HTMLResponse:
