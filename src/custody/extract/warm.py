@@ -1,5 +1,5 @@
 """A worker forked when `custody archive` starts, that makes extraction ready while the
-capture fetches, and extracts the capture's first documents.
+capture fetches, and then extracts the capture's documents as one of its workers.
 
 A one-page capture spent more than half its time getting extraction ready: trafilatura's
 import (with courlan's and htmldate's regexes, compiled anew in every process) and
@@ -12,6 +12,11 @@ What it returns is what extraction in the capture's process gives: it runs the s
 the same lingua detector), and it reads the WARC and writes nothing. Whatever goes
 wrong with it (it dies, it is killed, it cannot be forked), the documents it did not
 return are extracted in the capture's process, as before.
+
+It takes batches as a process pool does (``submit`` gives a future, which a thread
+fulfils as its answers come, in order), so that a crawl's extraction goes on in it
+rather than waiting for a new process to import and read the same again: on two cores,
+it is the crawl's only worker.
 
 It is forked, not spawned, so that it starts at once with what the command has imported,
 and so only from a process running a single thread that has not loaded lingua (whose
@@ -27,23 +32,28 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import Any
+import threading
+from collections import deque
+from typing import TYPE_CHECKING, Any
 
 from ..core.framed import frame, unframe
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 
 class WarmWorker:
     def __init__(self, pid: int, conn: _Channel) -> None:
         self.pid: int | None = pid  # None once ended
         self._conn = conn
-        self._sent: list[tuple[str, dict[str, Any]]] = []  # (root, record), in order
+        self._lock = threading.Lock()
+        self._asked: deque[Future[list[Any]]] = deque()  # sent, in order, not answered
+        self._reader: threading.Thread | None = None
         self._alive = True
 
     @classmethod
     def fork(cls) -> WarmWorker | None:
         """A worker, or None where one cannot be forked safely."""
-        import threading
-
         if sys.platform != "linux" or not hasattr(os, "fork") or "lingua" in sys.modules \
                 or threading.active_count() != 1:
             return None
@@ -76,46 +86,74 @@ class WarmWorker:
         """Whether it may be sent more: not when it has died."""
         return self._alive
 
-    def put(self, root: str, record: dict[str, Any]) -> None:
-        """Extract a record now, beside the crawl."""
-        self._sent.append((root, record))
-        if self._alive:
-            try:
-                self._conn.send((root, [record]))
-            except (OSError, ValueError):
-                self._alive = False
+    def submit(self, root: str, records: list[dict[str, Any]]) -> Future[list[Any]]:
+        """Records to extract, one after another; the future fails with
+        BrokenProcessPool if the worker dies before it answers. One thread submits."""
+        from concurrent.futures import Future
 
-    def take(self) -> tuple[list[Any], list[tuple[str, dict[str, Any]]]]:
-        """What the worker extracted of the records put, in their order, and the records
-        it did not (it died): those are the caller's to extract."""
-        done: list[Any] = []
-        for index in range(len(self._sent)):
-            if self._alive:
-                try:
-                    done += self._conn.recv()
-                    continue
-                except (OSError, EOFError, ValueError, TypeError, AttributeError,
-                        ImportError, IndexError):  # what unpickling a cut message raises
-                    self._alive = False
-            left = self._sent[index:]
-            self._sent = []
-            return done, left
-        self._sent = []
-        return done, []
+        future: Future[list[Any]] = Future()
+        message = frame((root, records))
+        with self._lock:
+            if not self._alive:
+                future.set_exception(_broken())
+                return future
+            self._asked.append(future)
+            if self._reader is None:
+                self._reader = threading.Thread(target=self._read, name="warm-worker",
+                                                daemon=True)
+                self._reader.start()
+        try:  # not under the lock: the reader takes answers while this waits to send
+            self._conn.send_framed(message)
+        except OSError:  # perhaps cut midway: the worker is ended, and what it was
+            self._end()  # asked fails, to be extracted in the caller's process
+        return future
+
+    @property
+    def asked(self) -> int:
+        """Batches sent that it has not answered."""
+        return len(self._asked)
+
+    def _read(self) -> None:
+        """The answers, in the order asked; once none can come, every future still
+        waiting fails."""
+        while True:
+            with self._lock:
+                if not self._asked and not self._alive:
+                    return
+            try:
+                answer = self._conn.recv()
+            except (OSError, EOFError, ValueError, TypeError, AttributeError,
+                    ImportError, IndexError):  # what unpickling a cut message raises
+                break
+            with self._lock:
+                future = self._asked.popleft()
+            future.set_result(answer)
+        with self._lock:
+            self._alive = False
+            failed, self._asked = list(self._asked), deque()
+        for future in failed:
+            future.set_exception(_broken())
 
     def close(self) -> None:
         """End the worker: it keeps nothing, so it is killed, not asked."""
-        import signal
-
         if self.pid is None:
             return
-        self._alive = False
-        self._conn.close()
-        with contextlib.suppress(OSError):
-            os.kill(self.pid, signal.SIGKILL)
+        self._end()
         with contextlib.suppress(ChildProcessError):
             os.waitpid(self.pid, 0)
         self.pid = None
+        if self._reader is not None:
+            self._reader.join()  # it sees the socket end, and fails what was not answered
+        self._conn.close()
+
+    def _end(self) -> None:
+        import signal
+
+        with self._lock:
+            self._alive = False
+        if self.pid is not None:
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
 
     def __enter__(self) -> WarmWorker:
         return self
@@ -133,6 +171,9 @@ class _Channel:
 
     def send(self, message: Any) -> None:
         self._sock.sendall(frame(message))
+
+    def send_framed(self, message: bytes) -> None:
+        self._sock.sendall(message)
 
     def recv(self) -> Any:
         return unframe(self._exactly)
@@ -185,3 +226,9 @@ def _serve(conn: _Channel, parent: int) -> None:
         except EOFError:
             return
         conn.send(workers.extract_batch(root, records))
+
+
+def _broken() -> Exception:
+    from concurrent.futures.process import BrokenProcessPool
+
+    return BrokenProcessPool("the warm worker ended")

@@ -1,12 +1,13 @@
 """Documents from stored responses, extracted beside the crawl on every core.
 
 Each job names a response record; the worker reads the payload back from the WARC
-file (never the live bytes) and returns the document. Small captures are
-extracted in-process, which is quicker than starting workers, or by the warm worker
-that `custody archive` forks as it starts (warm.py); past a handful of documents a
-process pool takes over, so that extraction keeps up with fetching without holding
-the crawl's loop. Jobs go to the pool in batches while its workers
-are busy, one at a time when one may be idle, and the crawl collects only those done.
+file (never the live bytes) and returns the document. Where `custody archive` forked
+its warm worker as it started (warm.py), that worker is the first of the workers;
+otherwise small captures are extracted in-process, which is quicker than starting
+workers, and past a handful of documents a process pool takes over. Either way
+extraction keeps up with fetching without holding the crawl's loop. Jobs go to the
+workers in batches while they are busy, one at a time when one may be idle, and the
+crawl collects only those done.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 # links. A larger body -- a gzip bomb, or a huge page -- is stored as sent, never inflated
 # beyond this, and not extracted.
 DECODE_LIMIT = 16 * 1024 * 1024
-INLINE = 12  # documents extracted in-process before workers are started
+INLINE = 12  # documents extracted in-process before workers are started (no warm worker)
 MAX_PENDING = 1000  # documents in flight before the crawl waits for extraction to catch up
 # documents sent to a worker at once while the workers are busy: one message each way
 # for several, where each took the crawl's process a pipe write and a pickling thread's
@@ -168,9 +169,10 @@ class Warm(Protocol):
 
     def accepts(self) -> bool: ...
 
-    def put(self, root: str, record: dict[str, Any]) -> None: ...
+    def submit(self, root: str, records: list[dict[str, Any]]) -> Future[list[Result]]: ...
 
-    def take(self) -> tuple[list[Result], list[tuple[str, dict[str, Any]]]]: ...
+    @property
+    def asked(self) -> int: ...
 
     def close(self) -> None: ...
 
@@ -178,8 +180,8 @@ class Warm(Protocol):
 class Extractor:
     def __init__(self, root: Path, workers: int | None = None,
                  warm: Warm | None = None) -> None:
-        """``warm``: a worker made ready beside the crawl (warm.py), which extracts the
-        first documents as they are stored, where they would be extracted here."""
+        """``warm``: a worker made ready beside the crawl (warm.py): the first of the
+        ``workers``, sent the first documents as they are stored."""
         self.root = root
         self.warm = warm
         # one core stays with the crawl itself (fetching, writing the WARC, the frontier)
@@ -187,10 +189,11 @@ class Extractor:
         self._pool: ProcessPoolExecutor | None = None
         self._inline: list[dict[str, Any]] = []
         self._batch: list[dict[str, Any]] = []  # for the workers, not sent yet
-        # each batch sent, and how many records it holds; finished ones are put in _done
-        # by the pool's thread, so that poll() takes what is done without looking at
-        # what is not (concurrent.futures.wait locked every pending future, each time)
-        self._sent: dict[Future[list[Result]], list[dict[str, Any]]] = {}
+        # each batch sent: its records, and whether the warm worker has it; finished ones
+        # are put in _done by the pool's or the warm worker's thread, so that poll() takes
+        # what is done without looking at what is not (concurrent.futures.wait locked
+        # every pending future, each time)
+        self._sent: dict[Future[list[Result]], tuple[list[dict[str, Any]], bool]] = {}
         self._broken = False  # a worker died: the pool is started again before it is used
         self._done: queue.SimpleQueue[Future[list[Result]]] = queue.SimpleQueue()
         self._waiting = 0  # records sent whose results are not stored yet
@@ -198,20 +201,17 @@ class Extractor:
 
     def submit(self, record: dict[str, Any]) -> None:
         self._submitted += 1
-        if self._pool is None and self.warm is not None and self._submitted <= INLINE \
-                and self.warm.accepts():
-            self.warm.put(str(self.root), record)
+        if self._submitted <= INLINE and not self._warm():
+            self._inline.append(record)  # extracted here, unless the capture goes on
             return
-        if self._pool is None:
-            self._inline.append(record)
-            if self._submitted <= INLINE:
-                return
-            self._pool = self._start()
-            self._batch, self._inline = self._inline, []
-        else:
-            self._batch.append(record)
+        self._batch.append(record)
+        if self._inline:  # more than a handful: the workers take over
+            self._batch, self._inline = self._inline + self._batch, []
         if len(self._batch) >= BATCH or self._idle():
             self._send()
+
+    def _warm(self) -> bool:
+        return self.warm is not None and self.warm.accepts()
 
     def _start(self) -> ProcessPoolExecutor:
         # imported here: a capture of a few pages, extracted in-process, needs none of it
@@ -220,7 +220,8 @@ class Extractor:
 
         # spawn, not fork: the crawl runs threads, and a forked copy of their locks hangs
         context = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(self.workers, mp_context=context,
+        size = max(1, self.workers - self._warm())  # the warm worker is one of them
+        return ProcessPoolExecutor(size, mp_context=context,
                                    initializer=die_with_parent, initargs=(os.getpid(),))
 
     def _pool_now(self) -> ProcessPoolExecutor:
@@ -241,20 +242,24 @@ class Extractor:
 
         for start in range(0, len(self._batch), BATCH):
             records = self._batch[start:start + BATCH]
-            try:
-                future = self._pool_now().submit(extract_batch, str(self.root), records)
-            except BrokenProcessPool:  # a worker died since the last look: a new pool
-                self._broken = True
-                future = self._pool_now().submit(extract_batch, str(self.root), records)
-            self._sent[future] = records
+            # the warm worker while it is alive, unless it has work and others are free
+            warm = self.warm if self._warm() else None
+            to_warm = warm is not None and (self.workers == 1 or warm.asked < 2)
+            if warm is not None and to_warm:
+                future = warm.submit(str(self.root), records)
+            else:
+                try:
+                    future = self._pool_now().submit(extract_batch, str(self.root), records)
+                except BrokenProcessPool:  # a worker died since the last look: a new pool
+                    self._broken = True
+                    future = self._pool_now().submit(extract_batch, str(self.root), records)
+            self._sent[future] = records, to_warm
             self._waiting += len(records)
             future.add_done_callback(self._done.put)
         self._batch = []
 
     def poll(self, store: DocumentStore) -> None:
         """Store what is done; wait only when too much is waiting."""
-        if self._pool is not None:  # a crawl: the pool has taken over from the warm worker
-            self._settle_warm(store)
         while self._sent:
             try:
                 future = self._done.get(block=self._waiting > MAX_PENDING)
@@ -265,7 +270,6 @@ class Extractor:
             self._send()  # a crawl slower than extraction: do not keep a worker waiting
 
     def drain(self, store: DocumentStore) -> None:
-        self._settle_warm(store)
         # a capture of a few documents is extracted here, at the end: starting workers
         # would take longer than the extraction itself
         for record in self._inline:
@@ -278,29 +282,20 @@ class Extractor:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
-
-    def _settle_warm(self, store: DocumentStore) -> None:
-        """What the warm worker extracted, stored; then it is ended (its models would
-        stay in memory beside the pool's for the rest of a crawl)."""
-        if self.warm is None:
-            return
-        done, left = self.warm.take()
-        self.warm.close()
-        self.warm = None
-        for result in done:
-            self._store(store, result)
-        for root, record in left:  # the warm worker died: here, as it would have been
-            self._store(store, _job(root, record))
+        if self.warm is not None:  # its models would stay in memory for nothing
+            self.warm.close()
+            self.warm = None
 
     def _take(self, store: DocumentStore, future: Future[list[Result]]) -> None:
         from concurrent.futures.process import BrokenProcessPool
 
-        records = self._sent.pop(future)
+        records, warm = self._sent.pop(future)
         self._waiting -= len(records)
         try:
             results = future.result()
-        except BrokenProcessPool:
-            results = self._again(records)
+        except BrokenProcessPool:  # the warm worker's, here, as they would have been
+            results = [_job(str(self.root), r) for r in records] if warm else \
+                self._again(records)
         for result in results:
             self._store(store, result)
 
