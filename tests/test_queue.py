@@ -183,8 +183,10 @@ def test_politeness_holds_across_workers(tmp_path: Path, redis_server: RedisServ
             gaps = [b - a for a, b in itertools.pairwise(starts)]
             # the shared schedule spaces the moments the workers start their fetches; one
             # started late by a busy machine reaches the server nearer the next by as much
-            # (a full suite on two cores: up to 24 ms seen)
-            assert min(gaps) >= 0.25 - 0.05, gaps
+            # (a full suite on two cores: up to 120 ms seen). Two workers each keeping its
+            # own delay would fetch together, half the gaps near 0; on average the gaps
+            # are the delay
+            assert min(gaps) >= 0.25 / 2, gaps
             assert sum(gaps) / len(gaps) >= 0.25 - 0.01, gaps
         assert {m["collector"]["operator"] for m in team.manifests()} == \
             {"w1@team.example", "w2@team.example"}
