@@ -108,6 +108,25 @@ def test_what_only_looks_like_a_selector_is_not_one() -> None:
     assert found(text) == set()
 
 
+def test_what_touches_a_number_or_address_before_it_decides() -> None:
+    btc, phone = "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", "+12025550143"
+    persian = "\u06f0\u06f0\u06f9\u06f8\u06f9\u06f1\u06f2\u06f1\u06f2\u06f3\u06f4\u06f5"
+    for text in (btc, phone, "00 1 202 555 0143", persian):  # the text's start
+        assert len(find(text)) == 1, text
+        assert find(text)[0].start == 0
+    for before in (" ", "(", "\n", "-", "/", "\u00e9"):  # not a letter or digit of its kind
+        assert found(before + btc) == {("btc", btc)}, before
+    for before in ("a", "Z", "0", "9"):
+        assert found(before + btc) == set(), before
+    for before in (" ", "(", "\n", "-"):
+        assert found(before + phone) == {("phone", phone)}, before
+        assert {k for k, _ in found(before + "0012025550143")} == {"phone"}, before
+    for before in ("a", "_", "7", "+", "\u06f5"):  # a word's letter or digit, or a second +
+        assert found(before + phone) == set(), before
+        assert found(before + "0012025550143") == set(), before
+        assert found(before + persian) == set(), before
+
+
 def test_a_page_counts_each_once_and_is_bounded() -> None:
     text = "a@example.org, then again a@example.org and A@Example.org"
     (only,) = find(text)

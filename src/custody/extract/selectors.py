@@ -46,9 +46,13 @@ _EMAIL_DOMAIN = re.compile(rf"{_DOMAIN}(?![\w-]|\.[A-Za-z0-9])")
 _FEDIVERSE = re.compile(rf"([A-Za-z0-9_]{{1,30}})@({_DOMAIN})(?![\w-])")
 _HANDLE = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,30}[A-Za-z0-9_])?(?![\w@]|\.[A-Za-z0-9])")
 _LOCAL_CHARS = frozenset("_.%+-")
-_PHONE = re.compile(r"(?<![\w+])(?:\+|00|\u06f0\u06f0|\u0660\u0660)"  # 00 in any digits
+# Each expression begins with what its match begins with, and looks behind from there
+# (``(?<![...].)``: the character before the match): re then leaps to where that first
+# character is, where a look-behind first is tried at every place of the text, three
+# times slower. A phone number begins with + or 00, in any digits
+_PHONE = re.compile(r"(?:\+(?<![\w+].)|(?:00|\u06f0\u06f0|\u0660\u0660)(?<![\w+]..))"
                     r"[ \u00a0]?\(?\d(?:[ \u00a0.\-()/]{0,2}\d){5,18}(?![\w])")
-_BTC_BASE58 = re.compile(r"(?<![A-Za-z0-9])[13][1-9A-HJ-NP-Za-km-z]{25,34}(?![A-Za-z0-9])")
+_BTC_BASE58 = re.compile(r"[13](?<![A-Za-z0-9].)[1-9A-HJ-NP-Za-km-z]{25,34}(?![A-Za-z0-9])")
 _BTC_BECH32 = re.compile(r"(?<![A-Za-z0-9])(?:bc1[02-9ac-hj-np-z]{8,87}|BC1[02-9AC-HJ-NP-Z]{8,87})"
                          r"(?![A-Za-z0-9])")
 _ETH = re.compile(r"(?<![A-Za-z0-9])0x[0-9a-fA-F]{40}(?![0-9a-zA-Z])")
