@@ -74,13 +74,14 @@ def test_what_the_command_seals_is_what_extraction_here_gives(custody: Custody,
     assert [by_record[r["record_id"]] for r in records] == in_process(custody.root, records)
 
 
-def run_warm(root: Path, records: list[dict[str, Any]], kill: int = -1
-             ) -> list[dict[str, Any]]:
+def run_warm(root: Path, records: list[dict[str, Any]], kill: int = -1,
+             fault: str | None = None) -> list[dict[str, Any]]:
     """What the extractor stores, its warm worker killed as the record ``kill`` is
     submitted (-1: never)."""
+    env = dict(os.environ, **({"CUSTODY_TEST_FAULT": fault} if fault else {}))
     done = subprocess.run([sys.executable, "-c", WARM, str(root), json.dumps(records),
                            str(kill)],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     return list(json.loads(done.stdout))
 
@@ -97,6 +98,50 @@ def test_the_worker_gives_what_extraction_here_gives_alive_or_killed(
     for kill in (-1, 2, 20):
         got = run_warm(custody.root, many, kill)
         assert sorted(json.dumps(e) for e in got) == in_any_order, kill
+
+
+def test_an_answer_that_cannot_be_read_is_extracted_here(custody: Custody,
+                                                          site: SiteServer) -> None:
+    """Whatever reading the worker's answers raises (here MemoryError, as a huge answer
+    might), the worker is ended and what it had not answered is extracted in the
+    capture's process: nothing waits for an answer that will not come."""
+    _, records = archived(custody, site)
+    expected = sorted(json.dumps(e) for e in in_process(custody.root, records) * 6)
+    got = run_warm(custody.root, records * 6, fault="extract.warm-answer@2:nomem")
+    assert sorted(json.dumps(e) for e in got) == expected
+
+
+# the worker stopped, as one far behind the crawl is busy: batches of a record padded to
+# 20 kB each, 4 MB in all, far more than a socket holds
+STOPPED = """
+import json, os, signal, sys, time
+from custody.extract.warm import WarmWorker
+root, record = sys.argv[1], json.loads(sys.argv[2])
+warm = WarmWorker.fork()
+assert warm is not None
+os.kill(warm.pid, signal.SIGSTOP)
+began = time.monotonic()
+futures = [warm.submit(root, [dict(record, padding="x" * 20_000)]) for _ in range(200)]
+took = time.monotonic() - began
+os.kill(warm.pid, signal.SIGCONT)
+answers = [json.dumps(f.result(timeout=100)) for f in futures]
+warm.close()
+print(json.dumps({"took": took, "answers": len(answers), "alike": len(set(answers))}))
+"""
+
+
+def test_a_busy_worker_never_holds_the_crawl(custody: Custody, site: SiteServer) -> None:
+    """Sending to a worker that does not read (busy far behind, here stopped) returns at
+    once: the crawl is never held in the middle of storing a response, where a second
+    Ctrl-C would leave it stored and not marked done, to be sealed twice by --resume."""
+    _, records = archived(custody, site)
+    done = subprocess.run([sys.executable, "-c", STOPPED, str(custody.root),
+                           json.dumps(records[0])],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["took"] < 5, result
+    assert (result["answers"], result["alike"]) == (200, 1)
 
 
 def test_no_worker_is_forked_beside_threads_or_a_loaded_lingua() -> None:

@@ -9,6 +9,7 @@ the process to be killed (SIGKILL, as a power cut would) right after one of them
     CUSTODY_TEST_FAULT=seal.token@2             kill after the second token is written
     CUSTODY_TEST_FAULT=seal.log:eio             the step raises OSError(EIO) instead
     CUSTODY_TEST_FAULT=pool.worker-job@*:slow   every verify job in a worker takes 0.3 s
+    CUSTODY_TEST_FAULT=extract.warm-answer:nomem  MemoryError there (what else may fail)
     CUSTODY_TEST_FAULT=seal.journal:stop        the process stops itself (SIGSTOP) there,
                                                 as a frozen VM would, until a SIGCONT
 
@@ -55,6 +56,7 @@ OTHER_STEPS = (
     "import.copy",  # an imported file's copy renamed into place
     "index.mid-write",  # a capture's rows half written to custody.db, not committed
     "extract.worker-batch",  # an extraction worker about to extract a batch of records
+    "extract.warm-answer",  # the warm worker's answer read by the capture's process
     "key.signer-line",  # key add: the new key's line in allowed_signers, its event not yet
     "key.new", "key.journal", "key.event", "key.signers", "key.retired", "key.swap",
     # key rotate's steps (seal/rotation.py)
@@ -103,6 +105,8 @@ def after(name: str) -> None:
 
         time.sleep(0.3)
         return
+    if action == "nomem":
+        raise MemoryError(f"(test fault after {name})")
     if action in _ERRORS:
         code = _ERRORS[action]
         raise OSError(code, os.strerror(code), f"(test fault after {name})")

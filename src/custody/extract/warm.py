@@ -31,11 +31,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import sys
 import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from ..core import faults
 from ..core.framed import frame, unframe
 
 if TYPE_CHECKING:
@@ -48,7 +50,8 @@ class WarmWorker:
         self._conn = conn
         self._lock = threading.Lock()
         self._asked: deque[Future[list[Any]]] = deque()  # sent, in order, not answered
-        self._reader: threading.Thread | None = None
+        self._outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []  # the reader and the writer
         self._alive = True
 
     @classmethod
@@ -88,7 +91,12 @@ class WarmWorker:
 
     def submit(self, root: str, records: list[dict[str, Any]]) -> Future[list[Any]]:
         """Records to extract, one after another; the future fails with
-        BrokenProcessPool if the worker dies before it answers. One thread submits."""
+        BrokenProcessPool if the worker dies before it answers. One thread submits.
+
+        A thread of its own sends them, as a process pool's does: a worker behind the
+        crawl fills the socket's buffer, and a send there would hold the crawl in the
+        middle of storing a response, where a second Ctrl-C would leave it stored and
+        not marked done (fetched again, and sealed twice, by --resume)."""
         from concurrent.futures import Future
 
         future: Future[list[Any]] = Future()
@@ -98,15 +106,23 @@ class WarmWorker:
                 future.set_exception(_broken())
                 return future
             self._asked.append(future)
-            if self._reader is None:
-                self._reader = threading.Thread(target=self._read, name="warm-worker",
-                                                daemon=True)
-                self._reader.start()
-        try:  # not under the lock: the reader takes answers while this waits to send
-            self._conn.send_framed(message)
-        except OSError:  # perhaps cut midway: the worker is ended, and what it was
-            self._end()  # asked fails, to be extracted in the caller's process
+            if not self._threads:
+                self._threads = [threading.Thread(target=work, name=f"warm-worker-{name}",
+                                                  daemon=True)
+                                 for name, work in (("reader", self._read),
+                                                    ("writer", self._write))]
+                for thread in self._threads:
+                    thread.start()
+        self._outbox.put(message)
         return future
+
+    def _write(self) -> None:
+        while (message := self._outbox.get()) is not None:
+            try:
+                self._conn.send_framed(message)
+            except Exception:  # perhaps cut midway: the worker is ended, and what it was
+                self._end()  # asked fails, to be extracted in the caller's process
+                return
 
     @property
     def asked(self) -> int:
@@ -114,46 +130,53 @@ class WarmWorker:
         return len(self._asked)
 
     def _read(self) -> None:
-        """The answers, in the order asked; once none can come, every future still
-        waiting fails."""
-        while True:
-            with self._lock:
-                if not self._asked and not self._alive:
-                    return
-            try:
+        """The answers, in the order asked; once none can come (the worker ended, or an
+        answer could not be read), the worker is ended and every future still waiting
+        fails: none is left unanswered."""
+        try:
+            while True:
+                with self._lock:
+                    if not self._asked and not self._alive:
+                        return
                 answer = self._conn.recv()
-            except (OSError, EOFError, ValueError, TypeError, AttributeError,
-                    ImportError, IndexError):  # what unpickling a cut message raises
-                break
+                faults.after("extract.warm-answer")
+                with self._lock:
+                    future = self._asked.popleft()
+                future.set_result(answer)
+        except Exception:  # an answer cut short, or one that cannot be unpickled
+            pass
+        finally:
+            self._end()
             with self._lock:
-                future = self._asked.popleft()
-            future.set_result(answer)
-        with self._lock:
-            self._alive = False
-            failed, self._asked = list(self._asked), deque()
-        for future in failed:
-            future.set_exception(_broken())
+                failed, self._asked = list(self._asked), deque()
+            for future in failed:
+                future.set_exception(_broken())
 
     def close(self) -> None:
         """End the worker: it keeps nothing, so it is killed, not asked."""
-        if self.pid is None:
+        import signal
+
+        with self._lock:  # once taken here, no other thread signals the pid
+            pid, self.pid, self._alive = self.pid, None, False
+        if pid is None:
             return
-        self._end()
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.pid, 0)
-        self.pid = None
-        if self._reader is not None:
-            self._reader.join()  # it sees the socket end, and fails what was not answered
+            os.waitpid(pid, 0)
+        self._outbox.put(None)
+        for thread in self._threads:  # the reader sees the socket end, and fails what
+            thread.join()  # was not answered
         self._conn.close()
 
     def _end(self) -> None:
         import signal
 
-        with self._lock:
+        with self._lock:  # under it: close() cannot have reaped the pid, to be reused
             self._alive = False
-        if self.pid is not None:
-            with contextlib.suppress(OSError):
-                os.kill(self.pid, signal.SIGKILL)
+            if self.pid is not None:
+                with contextlib.suppress(OSError):
+                    os.kill(self.pid, signal.SIGKILL)
 
     def __enter__(self) -> WarmWorker:
         return self
