@@ -72,8 +72,11 @@ class Timed:
         """Its CPU time, in all and by kind of process (largest first); what sampling
         missed (processes that lived under its 50 ms) is the rest."""
         kinds = sorted(self.cpu.items(), key=lambda item: -item[1])
-        rest = self.cpu_total - sum(self.cpu.values())
-        return (f"CPU {self.cpu_total:.1f} s: "
+        # the kernel counts a process for the tree only when its parent waited for it:
+        # Chromium's, ended after their parent, were never counted, and sampling saw them
+        total = max(self.cpu_total, sum(self.cpu.values()))
+        rest = total - sum(self.cpu.values())
+        return (f"CPU {total:.1f} s: "
                 + ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in kinds)
                 + (f", short-lived {rest:.1f}" if rest >= 0.05 else ""))
 
