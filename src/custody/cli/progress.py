@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+# after a first Ctrl-C (or SIGTERM) the capture finishes what is under way and seals,
+# which may take a while: said first, so that a narrow terminal cuts the counts instead
+STOPPING = "stopping: sealing what was captured (Ctrl-C again: stop now, resume later)"
+
 
 class Progress:
     """A rich progress line on a terminal; nothing otherwise."""
@@ -24,9 +28,11 @@ class Progress:
         task = self._progress.add_task("starting")
 
         def update(stats: Any, queued: int) -> None:
-            self._progress.update(task, description=(
-                f"{stats.fetched} fetched, {queued} queued, {stats.failed} failed, "
-                f"{stats.bytes / 1e6:.1f} MB, {stats.rate:.1f}/s"))
+            counts = (f"{stats.fetched} fetched, {queued} queued, {stats.failed} failed, "
+                      f"{stats.bytes / 1e6:.1f} MB, {stats.rate:.1f}/s")
+            stopping = stats.stop_reason == "interrupted"
+            self._progress.update(task, description=f"{STOPPING}; {counts}" if stopping
+                                  else counts)
 
         return update
 
