@@ -25,7 +25,7 @@ from ..seal.trust import Admission
 from .leaf_lines import Place, leaves_of, line_at
 from .proofs import which_changed
 from .queue_jobs import job_of
-from .report import FAILED, PASSED, UNCHECKED, Report
+from .report import FAILED, PASSED, UNCHECKED, Report, malformed
 
 SMALL = 4 * 1024 * 1024  # a capture whose WARC files are no larger is read in its job
 
@@ -126,29 +126,29 @@ def check_capture(ctx: Context, sealed: manifest.Sealed, logged: Logged,
     from .tokens import check_timestamps, tokens_of, trusted_roots
 
     archive, cid = ctx.archive, sealed.capture_id
-    check_seal(archive, sealed, ctx.signers, ctx.admission, report)
     def roots() -> list[Any]:  # loaded once a process, and only for a capture with tokens
         if ctx.roots is None:
             ctx.roots = trusted_roots(archive, report.notes)
         return ctx.roots
 
-    check_timestamps(sealed, tokens_of(sealed, roots), report)
-    recorded = cid in logged[1] or cid in ctx.recorded_beyond_index
-    finished = str(sealed.head.get("finished_at") or "")
-    if not recorded and ctx.log_began and finished > ctx.log_began and cid not in ctx.sealing:
-        report.add("custody log", cid, FAILED, "the custody log, begun before it was sealed, "
-                   "has no `captured` event for it (removed?)", cid)
-    older = check_capture_coverage(archive, sealed, logged[0].get(cid), recorded, report)
-    out["older"] += older
-    out.setdefault("jobs", []).extend(job_of(sealed))
-    content = sealed.content
-    if content is None:
-        return
-    _database_rows(ctx, sealed, content, conn, report)
-    if files:
-        _warc_files(ctx, sealed, report, out)
-    else:
-        out["paths"] += _paths(content)
+    with malformed(report, cid):
+        check_seal(archive, sealed, ctx.signers, ctx.admission, report)
+        check_timestamps(sealed, tokens_of(sealed, roots), report)
+        recorded = cid in logged[1] or cid in ctx.recorded_beyond_index
+        finished = str(sealed.head.get("finished_at") or "")
+        if not recorded and ctx.log_began and finished > ctx.log_began and cid not in ctx.sealing:
+            report.add("custody log", cid, FAILED, "the custody log, begun before it was "
+                       "sealed, has no `captured` event for it (removed?)", cid)
+        out["older"] += check_capture_coverage(archive, sealed, logged[0].get(cid), recorded,
+                                               report)
+        out.setdefault("jobs", []).extend(job_of(sealed))
+        if (content := sealed.content) is None:
+            return
+        _database_rows(ctx, sealed, content, conn, report)
+        if files:
+            _warc_files(ctx, sealed, report, out)
+        else:
+            out["paths"] += _paths(content)
 
 
 def check_big_seal(ctx: Context, sealed: manifest.Sealed) -> dict[str, Any]:

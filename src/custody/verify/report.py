@@ -7,6 +7,8 @@ counted as passed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -99,3 +101,15 @@ class Report:
             "checks": [c._asdict() for c in self.checks],
             "notes": self.notes,
         }
+
+
+@contextmanager
+def malformed(report: Report, capture_id: str) -> Iterator[None]:
+    """A manifest not shaped as custody writes them (a byte flipped in a name, a list
+    where a record was) fails, after what was checked of it before: never a traceback."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        report.add("manifest", capture_id, FAILED,
+                   f"not as custody writes a manifest ({type(exc).__name__}: {exc}); what "
+                   "follows from it was not checked", capture_id)
