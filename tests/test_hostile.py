@@ -3,6 +3,7 @@ lists; servers that trickle, hang, or do not speak HTTP; a stop in the middle of
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -56,6 +57,11 @@ class RawServer:
             threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
 
     def _answer(self, conn: socket.socket) -> None:
+        # the client giving up mid-answer is what these scripts are for
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self._script(conn)
+
+    def _script(self, conn: socket.socket) -> None:
         with conn:
             request = b""
             while b"\r\n\r\n" not in request:
