@@ -5,7 +5,8 @@ resolve is refused (``--host-resolver-rules``), loopback addresses are not exemp
 the proxy (``--proxy-bypass-list=<-loopback>``), QUIC, WebRTC's direct UDP, DNS
 prefetching and Chrome's own background traffic are off, and it trusts only the
 capture's certificate key. Each page is loaded in a browser context of its own, whose
-proxy credentials name the visit, so its requests are told apart from other pages'.
+proxy credentials (given by the page, proxy_login.py) name the visit, so its requests
+are told apart from other pages'.
 
 Playwright's driver (a Node process) is custody's child and Chromium the driver's: if
 custody is killed outright, the driver's pipe closes and it ends the browser.
@@ -201,10 +202,11 @@ class Chromium:
             await self._playwright.stop()
             self._playwright = None
 
-    async def new_context(self, visit_id: str) -> Any:
+    async def new_context(self) -> Any:
+        """A context through the recording proxy; its page answers the proxy's challenge
+        itself (proxy_login), not Playwright, which would pause every request."""
         context = await self._browser.new_context(
-            proxy={"server": self.proxy.url, "username": visit_id,
-                   "password": self.proxy.secret},
+            proxy={"server": self.proxy.url},
             viewport=VIEWPORT, accept_downloads=False,
             service_workers="allow", java_script_enabled=True, user_agent=self.user_agent)
         if self.cookies:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.errors import first_line
 from . import behaviors
 from .acting import BOXES, Acts, behave
+from .proxy_login import ProxyLogin
 from .quiet import QUIET_CAP, NetworkWatch
 
 if TYPE_CHECKING:
@@ -111,22 +112,23 @@ def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-async def load(url: str, *, new_context: Callable[[str], Awaitable[Any]],
+async def load(url: str, *, new_context: Callable[[], Awaitable[Any]],
                proxy: RecordingProxy, page_timeout: float,
                stopped: asyncio.Event | None = None, behaviors: list[str] | None = None,
                behavior_timeout: float = 20.0, volatile: list[str] | None = None) -> PageVisit:
-    """Visit ``url`` in a context of its own (``new_context`` makes one whose proxy
-    credentials name the visit); always returns, whatever the page does, within
-    ``page_timeout`` + OPEN + RECORD + CLOSE seconds (and ``behavior_timeout`` + BEHAVE
-    more when ``behaviors`` run). When ``stopped`` is set (the capture was interrupted),
-    loading ends there and the page is recorded as it is."""
+    """Visit ``url`` in a context of its own (``new_context`` makes one through the
+    recording proxy; the page gives the proxy credentials that name the visit); always
+    returns, whatever the page does, within ``page_timeout`` + OPEN + RECORD + CLOSE
+    seconds (and ``behavior_timeout`` + BEHAVE more when ``behaviors`` run). When
+    ``stopped`` is set (the capture was interrupted), loading ends there and the page is
+    recorded as it is."""
     visit_id = proxy.open_visit(url)
     visit = PageVisit(url, url, datetime.now(UTC), datetime.now(UTC))
     opened: list[Any] = []  # the context, once there is one
     acts = Acts(behaviors or [], behavior_timeout, volatile or [])
     try:
-        await asyncio.wait_for(_visit(url, visit_id, new_context, page_timeout, visit, opened,
-                                      stopped or asyncio.Event(), acts),
+        await asyncio.wait_for(_visit(url, (visit_id, proxy.secret), new_context, page_timeout,
+                                      visit, opened, stopped or asyncio.Event(), acts),
                                page_timeout + OPEN + RECORD
                                + (behavior_timeout + BEHAVE if acts.kinds else 0))
     except TimeoutError:
@@ -141,14 +143,14 @@ async def load(url: str, *, new_context: Callable[[str], Awaitable[Any]],
     return visit
 
 
-async def _visit(url: str, visit_id: str, new_context: Callable[[str], Awaitable[Any]],
+async def _visit(url: str, login: tuple[str, str], new_context: Callable[[], Awaitable[Any]],
                  page_timeout: float, visit: PageVisit, opened: list[Any],
                  stopped: asyncio.Event, acts: Acts) -> None:
     if stopped.is_set():
         visit.error = "not loaded: the capture was interrupted"
         return
     deadline = time.monotonic() + page_timeout
-    context = await _bounded(new_context(visit_id), OPEN / 2, visit, "open a context")
+    context = await _bounded(new_context(), OPEN / 2, visit, "open a context")
     if context is None:
         visit.error = visit.error or "the browser would not open a context"
         return
@@ -164,6 +166,10 @@ async def _visit(url: str, visit_id: str, new_context: Callable[[str], Awaitable
     # attached before the page runs anything: a page stuck in a script still answers it
     session = await _bounded(context.new_cdp_session(page), OPEN / 4, visit,
                              "attach to the page")
+    if session is None or not await _bounded(ProxyLogin(session, *login).start(), OPEN / 4,
+                                             visit, "answer the recording proxy"):
+        visit.error = visit.error or "the browser would not let custody attach to the page"
+        return
     _watch(context, page, visit)
     network = NetworkWatch().attach(context)
     if not await _until_stopped(_open(page, url, deadline, visit, network, acts), stopped):
