@@ -9,8 +9,12 @@ the credentials its context's proxy accepted and sends them with each later requ
 unasked, so here the page's own session pauses its requests only until the first
 challenge is answered, then stops pausing them.
 
-The browser's cache stays off, as it was with Playwright's credentials: each request a
-page makes reaches the proxy, and is recorded and counted in its visit.
+The browser's cache works as a person's browser has it, in the page and in its frames
+and workers alike: each page's context begins with an empty cache, so whatever a page
+takes from it, it fetched through the proxy (and into the WARC) earlier in its own
+visit. (With Playwright's credentials the cache was off in every frame and worker, as a
+side effect of its holding each request; turned off here, it would be off in the page
+alone.)
 """
 
 from __future__ import annotations
@@ -39,8 +43,6 @@ class ProxyLogin:
         """Ready before the page asks for anything (True, once it is)."""
         self._session.on("Fetch.requestPaused", self._paused)
         self._session.on("Fetch.authRequired", self._challenged)
-        await self._session.send("Network.enable")
-        await self._session.send("Network.setCacheDisabled", {"cacheDisabled": True})
         await self._session.send("Fetch.enable", {"handleAuthRequests": True,
                                                   "patterns": EVERY_REQUEST})
         return True
