@@ -13,6 +13,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from conftest import Custody
+from custody.testing.raw import RawServer
 from custody.testing.site import Page, SiteServer
 
 TEXT_PAGES = ["/en.html", "/fa.html", "/ru.html", "/letter.html", "/labour.html",
@@ -182,42 +183,6 @@ def test_wire_bytes_are_kept_exactly(custody: Custody, encoding: str) -> None:
     assert raw == wire
     (doc,) = custody.query("select text from documents")
     assert doc["text"] == "exact bytes"
-
-
-class RawServer:
-    """Answers every connection with the same bytes, exactly."""
-
-    def __init__(self, wire: bytes) -> None:
-        import socket
-        import threading
-
-        self.wire = wire
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                conn.sendall(self.wire)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/raw"
-
-    def __exit__(self, *exc: object) -> None:
-        self.sock.close()
 
 
 def test_gzip_bomb_is_stored_as_sent_and_not_inflated(custody: Custody) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from ..capture.fetch import Exchange
+from ..warc.http_head import head_end
 from ..warc.payload import split_head
 
 MAX_HEAD = 64 * 1024  # an answer's head longer than this is passed on once fetched
@@ -47,11 +48,11 @@ class Relay:
                 self._body(data)
                 return
             self.head += data
-            end = self.head.find(b"\r\n\r\n")
-            if end < 0:
+            end = head_end(bytes(self.head))
+            if end is None:
                 self.whole = len(self.head) > MAX_HEAD
                 return
-            parsed = split_head(bytes(self.head[:end + 4]))
+            parsed = split_head(bytes(self.head[:end]))
             if parsed is None or (parsed[0] or 0) < 200:
                 self.whole = True
                 return
@@ -60,9 +61,9 @@ class Relay:
                 "chunked" in (_field(headers, "transfer-encoding") or "").lower()
             self.no_body = self.head_only or status in _NO_BODY
             self.keep = framed or self.no_body
-            self.wfile.write(_with_connection(bytes(self.head[:end + 4]), self.keep))
+            self.wfile.write(_with_connection(bytes(self.head[:end]), self.keep))
             self.sent = True
-            self._body(bytes(self.head[end + 4:]))
+            self._body(bytes(self.head[end:]))
             self.head = bytearray()
         except OSError:
             self.gone = True
@@ -103,8 +104,8 @@ def whole(wfile: BinaryIO, exchange: Exchange, *, head_only: bool) -> bool:
     if parsed is None:
         reply(wfile, 502, "the server's answer has no readable HTTP head")
         return False
-    status, headers, _ = parsed
-    end = start.find(b"\r\n\r\n") + 4
+    status, headers, rest = parsed
+    end = len(start) - len(rest)
     framed = any(k.lower() == "content-length" for k, _ in headers) or \
         "chunked" in (_field(headers, "transfer-encoding") or "").lower()
     no_body = head_only or status in _NO_BODY or (status or 0) < 200
@@ -120,9 +121,10 @@ def whole(wfile: BinaryIO, exchange: Exchange, *, head_only: bool) -> bool:
 
 
 def _with_connection(head: bytes, keep: bool) -> bytes:
-    """The head with its connection fields custody's own."""
-    lines = head.split(b"\r\n")
-    kept = [lines[0]] + [line for line in lines[1:-2] if line.split(b":", 1)[0].strip().lower()
+    """The head (its lines ended by CRLF or LF, and a blank line) with its connection
+    fields custody's own, its lines ended by CRLF."""
+    lines = [line.rstrip(b"\r") for line in head.split(b"\n")[:-2]]
+    kept = [lines[0]] + [line for line in lines[1:] if line.split(b":", 1)[0].strip().lower()
                          not in (b"connection", b"keep-alive", b"proxy-connection")]
     kept.append(b"Connection: keep-alive" if keep else b"Connection: close")
     return b"\r\n".join(kept) + b"\r\n\r\n"

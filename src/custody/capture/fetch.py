@@ -28,6 +28,7 @@ import httpcore
 
 from ..core import cookies as cookie_jar
 from ..core.fields import byte_count
+from ..warc.http_head import head_end
 from . import recorder
 from .guard import AddressGuard, Blocked
 from .headers import Headers
@@ -311,10 +312,10 @@ def _cut_body(exchange: Exchange, max_body: int) -> None:
         return
     stream.seek(0)
     head = stream.read(min(exchange.response_size, 256 * 1024))
-    end = head.find(b"\r\n\r\n")
-    if end < 0:
+    end = head_end(head)
+    if end is None:
         return
-    keep = min(exchange.response_size, end + 4 + max_body)
+    keep = min(exchange.response_size, end + max_body)
     stream.seek(keep)
     stream.truncate()
     stream.seek(0)

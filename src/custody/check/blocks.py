@@ -9,11 +9,11 @@ import hashlib
 from typing import Any
 
 from ..core.fields import hex_count
+from ..warc.http_head import LEGACY, HeadEnd, LegacyEnd
 from ..warc.payload import split_head
 from . import digests
 
 _HEAD_LIMIT = 256 * 1024  # an HTTP header block longer than this is not looked for
-_PROBE = 8 * 1024
 
 
 class Dechunker:
@@ -82,6 +82,9 @@ class BlockSink:
         self.payload: Any = None
         self.payload_sha256: Any = None
         self.dechunked: Dechunker | None = None
+        self.finder = HeadEnd()
+        self.legacy_at: LegacyEnd | None = None  # looking for the old rule's payload
+        self.legacy: Any = None  # the payload digest as custody took it before 2026-12-07
         self.size = 0
         if not http:
             self._start_payload()
@@ -99,41 +102,56 @@ class BlockSink:
         if self.block_sha256 is not None:
             self.block_sha256.update(view)
         if self.head is not None:
-            rest: memoryview | None = None
-            if not self.head:  # most heads are in the first few KB: found without a copy
-                probe = bytes(view[:_PROBE])
-                end = probe.find(b"\r\n\r\n")
-                if end >= 0:
-                    self.head += probe[: end + 4]
-                    rest = view[end + 4 :]
-            if rest is None:
-                self.head += view
-                end = self.head.find(b"\r\n\r\n")
-                if end < 0:
-                    if len(self.head) > _HEAD_LIMIT:
-                        self.head = None
-                    return
-            parsed = split_head(bytes(self.head[: end + 4]))
-            if parsed is not None:
-                self.status, self.headers, _ = parsed
-            elif not self.head.startswith((b"GET", b"POST", b"HEAD", b"PUT", b"OPTIONS",
-                                            b"DELETE", b"PATCH")):
-                self.head_found = False
-                self.head = None
-                return
-            if rest is None:
-                rest = memoryview(bytes(self.head[end + 4 :]))
-            self.head = None
-            self.head_found = True
-            self._start_payload()
-            chunked = "chunked" in ",".join(v.lower() for k, v in self.headers
-                                            if k.lower() == "transfer-encoding")
-            if chunked and self.payload_digest is not None:
-                self.dechunked = Dechunker(self.payload_digest.new())
-            self._payload(rest)
+            self._look(view)
             return
+        if self.legacy is not None:
+            self.legacy.update(view)
+        elif self.legacy_at is not None:
+            self._legacy(view)
         if self.head_found:
             self._payload(view)
+
+    def _look(self, view: memoryview) -> None:
+        """Look for the head's end in this piece; past it, the payload begins."""
+        assert self.head is not None
+        at = self.finder.feed(view)
+        if at is None:
+            self.head += view
+            if len(self.head) > _HEAD_LIMIT:
+                self.head = None
+            return
+        head = bytes(self.head) + bytes(view[:at])
+        parsed = split_head(head)
+        if parsed is not None:
+            self.status, self.headers, _ = parsed
+        elif not head.startswith((b"GET", b"POST", b"HEAD", b"PUT", b"OPTIONS", b"DELETE",
+                                  b"PATCH")):
+            self.head_found = False
+            self.head = None
+            return
+        self.head = None
+        self.head_found = True
+        self._start_payload()
+        if self.payload_digest is not None and not head.endswith(LEGACY):
+            self.legacy_at = LegacyEnd(head)  # the old rule's payload starts later
+        chunked = "chunked" in ",".join(v.lower() for k, v in self.headers
+                                        if k.lower() == "transfer-encoding")
+        if chunked and self.payload_digest is not None:
+            self.dechunked = Dechunker(self.payload_digest.new())
+        rest = view[at:]
+        if self.legacy_at is not None:
+            self._legacy(rest)
+        self._payload(rest)
+
+    def _legacy(self, view: memoryview) -> None:
+        """Look for the first CRLF CRLF, where custody ended a head before; hash what
+        follows it too."""
+        assert self.legacy_at is not None and self.payload_digest is not None
+        at = self.legacy_at.feed(view)
+        if at is not None:
+            self.legacy_at = None
+            self.legacy = self.payload_digest.new()
+            self.legacy.update(view[at:])
 
     def _payload(self, view: memoryview) -> None:
         if self.payload is not None:

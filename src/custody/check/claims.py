@@ -81,6 +81,11 @@ def compare(record: Record, header: headers.Header, sink: BlockSink,
         record.notes.append("WARC-Payload-Digest is of the de-chunked entity body (as "
                             "warcprox writes it), not of the chunked message body")
         return
+    if sink.legacy is not None and sink.legacy.digest() == payload.digest:
+        record.notes.append("WARC-Payload-Digest is of what follows the first CRLF CRLF (as "
+                            "custody wrote it before 2026-12-07), not of what follows the "
+                            "head's first blank line, where warcio ends the head")
+        return
     truncated = header.get("WARC-Truncated")
     if truncated:
         record.unchecked.append(f"WARC-Payload-Digest: the record is marked truncated "

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.fields import hex_count, status_code
+from .http_head import head_end
 
 _READ = 1024 * 1024  # raw bytes read from the WARC at a time
 
@@ -184,19 +185,20 @@ def decode(body: bytes, headers: list[tuple[str, str]], limit: int, *,
 
 def split_head(raw: bytes) -> tuple[int | None, list[tuple[str, str]], bytes] | None:
     """Status, header fields and the rest, of bytes that begin with an HTTP response's
-    status line and header block; None when they do not."""
-    end = raw.find(b"\r\n\r\n")
-    if end < 0 or not raw.startswith(b"HTTP/"):
+    status line and head (lines ended by CRLF or LF, the head's end found as warcio
+    finds it); None when they do not."""
+    end = head_end(raw) if raw.startswith(b"HTTP/") else None
+    if end is None:
         return None
-    lines = raw[:end].decode("iso-8859-1").split("\r\n")
+    lines = raw[:end].decode("iso-8859-1").split("\n")
     parts = lines[0].split(" ", 2)
-    status = status_code(parts[1]) if len(parts) > 1 else None
+    status = status_code(parts[1].strip()) if len(parts) > 1 else None
     headers = []
     for line in lines[1:]:
         name, sep, value = line.partition(":")
         if sep:
             headers.append((name.strip(), value.strip()))
-    return status, headers, raw[end + 4 :]
+    return status, headers, raw[end:]
 
 
 def read_payload(path: Path, offset: int, limit: int) -> Payload:

@@ -6,7 +6,7 @@ warcio's StatusAndHeaders, with Content-Type and Content-Length last, as warcio'
 writer puts them; its block follows in pieces of a megabyte (warcio's writer copies 16
 KB at a time, a Python call each). The digests are custody's own, sha256 in hex: the
 block digest over the whole block, the payload digest over what follows the HTTP
-header block, as ``warcio check`` computes it; digests of the same bytes are taken two
+head, where ``warcio check`` finds its end (http_head); digests of the same bytes are taken two
 at a time (hashing.update_both).
 """
 
@@ -26,6 +26,7 @@ from typing import IO, Any, BinaryIO
 from ..core import faults
 from ..core.atomic import replace_durably
 from .hashing import update_both
+from .http_head import HeadEnd
 
 # warcio is imported where records are written or parsed: `custody verify` reads
 # the files with zlib and hashlib alone, and starts faster without it
@@ -165,13 +166,14 @@ def compresses(sample: bytes) -> bool:
 
 
 def _digests(block: IO[bytes], http: bool) -> tuple[str, str | None, int, bool]:
-    """sha256 of the block, of its HTTP payload (after the header block), its length, and
-    whether it is worth compressing (judged on a sample past the first 4 KB)."""
+    """sha256 of the block, of its HTTP payload (after the head, where http_head finds
+    its end), its length, and whether it is worth compressing (judged on a sample past
+    the first 4 KB)."""
     block.seek(0)
     block_hash = hashlib.sha256()
     payload_hash = hashlib.sha256() if http else None
     length = 0
-    tail = b""
+    head = HeadEnd()
     in_payload = not http
     worth = True
     while chunk := block.read(_CHUNK):
@@ -185,13 +187,10 @@ def _digests(block: IO[bytes], http: bool) -> tuple[str, str | None, int, bool]:
             update_both(block_hash, payload_hash, chunk)
             continue
         block_hash.update(chunk)
-        window = tail + chunk
-        end = window.find(b"\r\n\r\n")
-        if end >= 0:
+        end = head.feed(chunk)
+        if end is not None:
             in_payload = True
-            payload_hash.update(window[end + 4 :])
-        else:
-            tail = window[-3:]
+            payload_hash.update(chunk[end:])
     block.seek(0)
     payload = payload_hash.hexdigest() if payload_hash is not None and in_payload else None
     return block_hash.hexdigest(), payload, length, worth

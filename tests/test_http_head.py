@@ -1,0 +1,145 @@
+"""Where an HTTP head ends: custody's payload digest is the one warcio computes, for heads
+with bare LF line ends, lines of white space and text in any encoding; `custody check`
+still accepts a digest taken the way custody took it before (after the first CRLF CRLF)."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+from warcio.archiveiterator import ArchiveIterator
+
+from conftest import Custody, needs_chromium
+from custody.check.run import check_file
+from custody.testing.raw import RawServer
+from custody.warc.http_head import HeadEnd, head_end
+from custody.warc.records import WarcWriter
+
+WARCIO = str(Path(sys.executable).with_name("warcio"))
+ENDS = [b"\r\n", b"\n"]
+# lines that are blank to warcio, or look it: white space in ASCII, Latin-1 and UTF-8,
+# a bare CR, Persian text, bytes that are not UTF-8
+LINES = [b"\r\n", b"\n", b" \r\n", b"\t\n", b"\xc2\xa0\n", b"\xa0\n", b"\xe3\x80\x80\r\n",
+         b"\x85\n", b"\xd8\xb3\xd9\x84\xd8\xa7\xd9\x85\n", b"\x1c\n", b"\x0c\r\n", b"\r\r\n",
+         b"\xff\xfe\n", b"  \xc2\x85\n", b"\r", b"\xe2\x80\xa8\n", b"\xe2\x80\x8b\n"]
+
+
+def generated(rng: random.Random) -> bytes:
+    block = b"HTTP/1.1 200 OK" + rng.choice(ENDS)
+    for _ in range(rng.randint(0, 5)):
+        pick = rng.random()
+        if pick < 0.5:
+            block += b"Content-Type: text/html" + rng.choice(ENDS)
+        elif pick < 0.8:
+            block += rng.choice(LINES)
+        else:
+            block += b"X-Odd: " + bytes(rng.randrange(256) for _ in range(6)) + rng.choice(ENDS)
+    return block + b"".join(rng.choice([*LINES, b"<p>body</p>", b"\r\n\r\n", b"x" * 40])
+                            for _ in range(rng.randint(0, 12)))
+
+
+def warcio_payloads(path: Path) -> list[str]:
+    with open(path, "rb") as fh:
+        return [hashlib.sha256(r.raw_stream.read()).hexdigest() for r in ArchiveIterator(fh)
+                if r.rec_type == "response"]
+
+
+def test_payload_digest_is_warcios_on_every_kind_of_head(tmp_path: Path) -> None:
+    rng = random.Random(20261207)
+    blocks = [generated(rng) for _ in range(600)]
+    writer = WarcWriter(tmp_path, "heads.warc.gz")
+    entries = [writer.write("response", block, target_uri="http://example.org/",
+                            content_type="application/http; msgtype=response")
+               for block in blocks]
+    writer.close()
+    path = tmp_path / "heads.warc.gz"
+    peer = warcio_payloads(path)
+    empty = hashlib.sha256(b"").hexdigest()
+    for block, entry, theirs in zip(blocks, entries, peer, strict=True):
+        # a head that never ends gets no payload digest; warcio then reads no payload
+        assert entry.payload_sha256 in (theirs, None), block
+        assert entry.payload_sha256 is not None or theirs == empty, block
+        end = head_end(block)
+        finder, fed, found = HeadEnd(), 0, None  # the same end, fed in any pieces
+        while found is None and fed < len(block):
+            step = rng.randint(1, 9)
+            at = finder.feed(memoryview(block)[fed : fed + step])
+            found = None if at is None else fed + at
+            fed += step
+        assert found == end, block
+    assert sum(e.payload_sha256 is None for e in entries) < 60  # most heads end
+    assert len({block[: head_end(block)] for block in blocks if head_end(block)}) > 300
+    ok = subprocess.run([WARCIO, "check", "-v", str(path)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout
+    assert "payload digest failed" not in ok.stdout
+    assert check_file(path).status == "passed"
+
+
+def record(block: bytes, payload: bytes) -> bytes:
+    fields = [("WARC-Type", "response"),
+              ("WARC-Record-ID", "<urn:uuid:00000000-0000-4000-8000-000000000001>"),
+              ("WARC-Date", "2026-11-21T10:15:00Z"), ("WARC-Target-URI", "http://example.org/"),
+              ("WARC-Block-Digest", "sha256:" + hashlib.sha256(block).hexdigest()),
+              ("WARC-Payload-Digest", "sha256:" + hashlib.sha256(payload).hexdigest()),
+              ("Content-Type", "application/http; msgtype=response"),
+              ("Content-Length", str(len(block)))]
+    head = "WARC/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields) + "\r\n"
+    return head.encode() + block + b"\r\n\r\n"
+
+
+def test_check_accepts_the_old_digest_with_a_note_and_nothing_else(tmp_path: Path) -> None:
+    head = b"HTTP/1.1 200 OK\nContent-Type: text/html\n\n"
+    body = b"<html>\r\n\r\n<p>\xd8\xa8\xdb\x8c\xd8\xa7\xd9\x86\xdb\x8c\xd9\x87</p>"
+    block = head + body
+    path = tmp_path / "one.warc"
+    outcomes = {}
+    for name, payload in (("warcio", body), ("old", body[len(b"<html>\r\n\r\n"):]),
+                          ("neither", body[1:]), ("whole", block)):
+        path.write_bytes(record(block, payload))
+        checked = check_file(path)
+        notes = [n for n in checked.report.notes if "first CRLF CRLF" in n]
+        outcomes[name] = (checked.status, len(notes))
+    assert outcomes == {"warcio": ("passed", 0), "old": ("passed", 1),
+                        "neither": ("failed", 0), "whole": ("failed", 0)}
+    path.write_bytes(record(block, body))
+    assert subprocess.run([WARCIO, "check", str(path)]).returncode == 0
+
+
+def test_a_bare_lf_server_is_archived_as_sent_and_checks_everywhere(custody: Custody) -> None:
+    body = (b"<html><head><title>LF</title></head>\r\n\r\n<body><p>Bayanieh: "
+            b"\xd8\xa8\xdb\x8c\xd8\xa7\xd9\x86\xdb\x8c\xd9\x87</p></body></html>")
+    wire = (b"HTTP/1.1 200 OK\nContent-Type: text/html; charset=utf-8\n"
+            b"Content-Length: %d\n\n" % len(body)) + body
+    with RawServer(wire) as url:
+        result = custody.archive(url, extra=("--no-requisites",))
+    manifest = custody.manifest(result["capture_id"])
+    (response,) = [r for r in manifest["records"] if r["type"] == "response"]
+    assert response["payload_sha256"] == hashlib.sha256(body).hexdigest()
+    (row,) = custody.query("select payload_sha256 from resources")
+    assert row["payload_sha256"] == response["payload_sha256"]
+    (doc,) = custody.query("select text from documents")
+    assert "بیانیه" in doc["text"]
+    files = [str(custody.root / f["path"]) for f in manifest["warc_files"]]
+    ok = subprocess.run([WARCIO, "check", "-v", *files], capture_output=True, text=True)
+    assert ok.returncode == 0 and "payload digest failed" not in ok.stdout, ok.stdout
+    assert custody.verify()[0] == 0
+    assert custody("check", *files).exit_code == 0
+
+
+@needs_chromium
+def test_the_browser_is_given_a_bare_lf_head_as_its_head(custody: Custody) -> None:
+    """The recording proxy passes such a head on as a head (once 502, or body text)."""
+    body = (b"<html><head><title>LF</title></head>\r\n\r\n<body><p>Bayanieh: "
+            b"\xd8\xa8\xdb\x8c\xd8\xa7\xd9\x86\xdb\x8c\xd9\x87</p></body></html>")
+    wire = (b"HTTP/1.1 200 OK\nContent-Type: text/html; charset=utf-8\n"
+            b"Content-Length: %d\n\n" % len(body)) + body
+    with RawServer(wire) as url:
+        result = custody.archive(url, extra=("--browser", "--page-timeout", "10",
+                                             "--no-requisites"))
+    assert result["status"] == "success", result
+    texts = [row["text"] for row in custody.query("select text from documents")]
+    assert texts and all(text == "Bayanieh: بیانیه" for text in texts), texts
+    assert custody.verify()[0] == 0
