@@ -59,9 +59,10 @@ class Visit:
 
 
 class RecordingProxy:
-    def __init__(self, fetcher: Fetcher, ca: CaptureCA) -> None:
+    def __init__(self, fetcher: Fetcher, ca: CaptureCA, *, challenges: bool = False) -> None:
         self.fetcher = fetcher
         self.ca = ca
+        self.challenges = challenges  # a site's challenges to log in passed on (relay.py)
         self.secret = secrets.token_urlsafe(24)
         self._visits: dict[str, Visit] = {}
         self._late: list[Seen] = []  # fetches that ended after their visit was closed
@@ -255,7 +256,8 @@ class RecordingProxy:
                   else "the page's visit is over")
             return False
         seen = None
-        relay = Relay(wfile, head_only=method == "HEAD", most=self.fetcher.max_body)
+        relay = Relay(wfile, head_only=method == "HEAD", most=self.fetcher.max_body,
+                      challenges=self.challenges)
         try:
             recorder.tap(relay)  # passed on as it comes, while it is recorded
             try:

@@ -5,10 +5,12 @@ browser starts on a page, and yt-dlp on a video, while the rest is still arrivin
 through any proxy; the fetch records the same bytes into the WARC meanwhile.
 
 Only the connection fields of the head are custody's own (``Connection: keep-alive``
-or ``close``). When the head cannot be passed on as it comes (an interim 1xx answer, a
-head that is no HTTP), the answer is passed on whole once fetched, as before; when the
-fetch failed before any answer, the browser gets custody's 502. A browser that goes away
-meanwhile does not stop the fetch: the server's answer is still recorded whole.
+or ``close``), and, headless, a site's challenge to log in is not passed on (a login the
+archivist gave custody goes with each request to its site already). When the head
+cannot be passed on as it comes (an interim 1xx answer, a head that is no HTTP), the
+answer is passed on whole once fetched, as before; when the fetch failed before any
+answer, the browser gets custody's 502. A browser that goes away meanwhile does not stop
+the fetch: the server's answer is still recorded whole.
 """
 
 from __future__ import annotations
@@ -22,15 +24,19 @@ from ..warc.payload import split_head
 MAX_HEAD = 64 * 1024  # an answer's head longer than this is passed on once fetched
 _COPY = 256 * 1024
 _NO_BODY = frozenset({204, 304})
+_CONNECTION = frozenset({b"connection", b"keep-alive", b"proxy-connection"})
+_CHALLENGES = frozenset({b"www-authenticate", b"proxy-authenticate"})
 
 
 class Relay:
     """Given each piece the server sends (``__call__``, from the fetch's thread); then
     ``finish`` with the exchange: whether the browser's connection can carry another."""
 
-    def __init__(self, wfile: BinaryIO, *, head_only: bool, most: int | None) -> None:
+    def __init__(self, wfile: BinaryIO, *, head_only: bool, most: int | None,
+                 challenges: bool = False) -> None:
         self.wfile = wfile
         self.head_only = head_only
+        self.challenges = challenges  # passed on: a person is there to answer them
         self.most = most  # body bytes passed on at most (--max-bytes: what is recorded)
         self.head = bytearray()
         self.sent = False  # the head was passed on: the body follows as it comes
@@ -61,7 +67,7 @@ class Relay:
                 "chunked" in (_field(headers, "transfer-encoding") or "").lower()
             self.no_body = self.head_only or status in _NO_BODY
             self.keep = framed or self.no_body
-            self.wfile.write(_with_connection(bytes(self.head[:end]), self.keep))
+            self.wfile.write(_for_browser(bytes(self.head[:end]), self.keep, self.challenges))
             self.sent = True
             self._body(bytes(self.head[end:]))
             self.head = bytearray()
@@ -81,7 +87,8 @@ class Relay:
 
     def finish(self, exchange: Exchange) -> bool:
         if not self.sent:
-            return whole(self.wfile, exchange, head_only=self.head_only)
+            return whole(self.wfile, exchange, head_only=self.head_only,
+                         challenges=self.challenges)
         if self.gone:
             return False
         try:
@@ -91,7 +98,8 @@ class Relay:
         return self.keep and exchange.ok and not exchange.truncated
 
 
-def whole(wfile: BinaryIO, exchange: Exchange, *, head_only: bool) -> bool:
+def whole(wfile: BinaryIO, exchange: Exchange, *, head_only: bool,
+          challenges: bool = False) -> bool:
     """Pass what the server sent on to the browser once fetched, its framing as it was;
     whether the browser's connection can carry another request."""
     spool = exchange.response
@@ -110,7 +118,7 @@ def whole(wfile: BinaryIO, exchange: Exchange, *, head_only: bool) -> bool:
         "chunked" in (_field(headers, "transfer-encoding") or "").lower()
     no_body = head_only or status in _NO_BODY or (status or 0) < 200
     keep = (framed or no_body) and not exchange.truncated
-    wfile.write(_with_connection(start[:end], keep))
+    wfile.write(_for_browser(start[:end], keep, challenges))
     if not no_body:
         spool.seek(end)
         while chunk := spool.read(_COPY):
@@ -120,12 +128,16 @@ def whole(wfile: BinaryIO, exchange: Exchange, *, head_only: bool) -> bool:
     return keep
 
 
-def _with_connection(head: bytes, keep: bool) -> bytes:
-    """The head (its lines ended by CRLF or LF, and a blank line) with its connection
-    fields custody's own, its lines ended by CRLF."""
+def _for_browser(head: bytes, keep: bool, challenges: bool) -> bytes:
+    """The head (its lines ended by CRLF or LF, and a blank line) for the browser, its
+    lines ended by CRLF: its connection fields custody's own, and, unless ``challenges``,
+    no challenge to log in. Headless, nobody can answer one: the browser would wait on a
+    prompt nobody sees until the page's time ran out, then show what a person sees who
+    cancels it, the answer as sent, which it now shows at once."""
+    dropped = _CONNECTION if challenges else _CONNECTION | _CHALLENGES
     lines = [line.rstrip(b"\r") for line in head.split(b"\n")[:-2]]
-    kept = [lines[0]] + [line for line in lines[1:] if line.split(b":", 1)[0].strip().lower()
-                         not in (b"connection", b"keep-alive", b"proxy-connection")]
+    kept = [lines[0]] + [line for line in lines[1:]
+                         if line.split(b":", 1)[0].strip().lower() not in dropped]
     kept.append(b"Connection: keep-alive" if keep else b"Connection: close")
     return b"\r\n".join(kept) + b"\r\n\r\n"
 

@@ -33,7 +33,9 @@ def open_visitor(fetcher: Fetcher, settings: Settings,
     chromium: Any = None
     try:
         ca = CaptureCA(folder)
-        proxy = RecordingProxy(fetcher, ca).start()
+        # a person at the browser can answer a site's challenge to log in; headless, a
+        # challenge would hold the page until its time ran out (relay.py)
+        proxy = RecordingProxy(fetcher, ca, challenges=settings.interactive).start()
         jar = fetcher.cookies
         if settings.interactive:
             from .interactive import InteractiveSession
