@@ -185,6 +185,28 @@ def test_wire_bytes_are_kept_exactly(custody: Custody, encoding: str) -> None:
     assert doc["text"] == "exact bytes"
 
 
+def test_a_server_that_closes_after_each_answer_loses_no_page(custody: Custody) -> None:
+    """It closes every connection after one answer without saying so: a request sent on a
+    kept-alive connection as it closes goes unanswered, and is sent again, on another
+    connection, as a browser sends it again (about a third of them failed before)."""
+    body = b"<html><body><p>one answer a connection</p></body></html>"
+    wire = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s" % (
+        len(body), body)
+    with RawServer(wire) as url:
+        urls = [f"{url}?page={i}" for i in range(120)]
+        result = custody("archive", "--json", "--retries", "0", "--no-requisites", *urls)
+    assert result.exit_code == 0, result.output
+    manifest = custody.manifest(json.loads(result.stdout)["capture_id"])
+    assert not manifest["failures"], manifest["failures"][:3]
+    answered = [h.get_header("WARC-Target-URI") for h, raw in
+                warc_records(custody.root, manifest)
+                if h.get_header("WARC-Type") == "response" and raw.endswith(body)]
+    assert sorted(answered) == sorted(urls)
+    requests = [h for h, _ in warc_records(custody.root, manifest)
+                if h.get_header("WARC-Type") == "request"]
+    assert len(requests) == len(urls)  # an unanswered request is no evidence
+
+
 def test_gzip_bomb_is_stored_as_sent_and_not_inflated(custody: Custody) -> None:
     import resource
 

@@ -39,6 +39,7 @@ ACCEPT_ENCODING = "gzip, deflate"  # only what extraction can decode again
 # header fields of one connection, not passed on from a browser's request (RFC 9110 7.6.1)
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authorization", "proxy-connection",
                         "te", "trailer", "transfer-encoding", "upgrade", "proxy-authenticate"})
+RESENDS = 8  # times a request is sent at most, while kept-alive connections fail it unanswered
 
 @dataclass
 class Exchange:
@@ -64,6 +65,7 @@ class Exchange:
     not_http: bool = False  # the bytes in ``response`` are not an HTTP response
     stopped: bool = False  # cut short because the capture was stopped (Ctrl-C, SIGTERM)
     elapsed: float = 0.0
+    unanswered_on_reused: bool = False  # failed on a kept-alive connection before an answer
 
     @property
     def ok(self) -> bool:
@@ -219,10 +221,25 @@ class Fetcher:
         """One exchange; it never raises: what went wrong is the exchange's error, and
         whatever bytes came back are kept, HTTP or not. ``headers`` and ``body`` are a
         browser's request, passed on by the recording proxy; ``referer``, the page a
-        crawled URL was found on (as a browser sends it)."""
+        crawled URL was found on (as a browser sends it).
+
+        A request sent on a kept-alive connection that the server had closed meanwhile
+        (it closes after each answer without saying so, or its idle time ran out as the
+        request left) fails before any byte of an answer: it is sent again, on another
+        connection, as a browser sends it again. The server never answered it, so
+        nothing of it is evidence; the exchange is the one that was answered."""
+        start = time.monotonic()
+        for _ in range(RESENDS):
+            exchange = self._once(url, method, headers, body, referer)
+            if not exchange.unanswered_on_reused:
+                break
+        exchange.elapsed = time.monotonic() - start
+        return exchange
+
+    def _once(self, url: str, method: str, headers: list[tuple[str, str]] | None,
+              body: bytes, referer: str | None) -> Exchange:
         exchange = Exchange(url=url, method=method)
         recorder.begin(recorder.Deadline(self.timeout, lambda: self.abort_at))
-        start = time.monotonic()
         response: httpcore.Response | None = None
         timeouts = {"connect": self.timeout, "read": self.timeout, "write": self.timeout,
                     "pool": self.timeout}
@@ -266,7 +283,6 @@ class Fetcher:
         if exchange.truncated == "unspecified" or (
                 exchange.error_kind == "timeout" and self.abort_at <= time.monotonic()):
             exchange.stopped = True
-        exchange.elapsed = time.monotonic() - start
         if exchange.truncated == "length" and self.max_body is not None:
             _cut_body(exchange, self.max_body)
         return exchange
@@ -279,6 +295,8 @@ class Fetcher:
         if recording is None:
             return
         exchange.request_bytes = bytes(recording.tx)
+        exchange.unanswered_on_reused = recording.reused and not recording.rx_size \
+            and exchange.error_kind in ("protocol", "network")
         if recording.rx_size:
             recording.rx.seek(0)
             exchange.response = recording.rx

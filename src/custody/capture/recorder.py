@@ -93,6 +93,7 @@ class Recording:
         self.rx: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
         self.rx_size = 0
         self.tap: Callable[[bytes], None] | None = getattr(_this_thread, "tap", None)
+        self.reused = False  # its connection carried an exchange before it
 
 
 class RecordingStream(httpcore.NetworkStream):
@@ -101,6 +102,7 @@ class RecordingStream(httpcore.NetworkStream):
     def __init__(self, inner: httpcore.NetworkStream) -> None:
         self._inner = inner
         self._current: Recording | None = None
+        self._carried = 0  # exchanges begun on this connection
         # read now: once the server closes the connection the socket can no longer tell
         addr = inner.get_extra_info("server_addr")
         self.server_addr: tuple[str, int] | None = (addr[0], addr[1]) if addr else None
@@ -115,6 +117,8 @@ class RecordingStream(httpcore.NetworkStream):
         if current is None or current.owner != threading.get_ident() or current.rx_size:
             # a new exchange on this connection: a new request begins with a write
             current = self._current = Recording()
+            current.reused = self._carried > 0
+            self._carried += 1
             _this_thread.recording = current
         self._inner.write(buffer, time_left(timeout, httpcore.WriteTimeout))
         current.tx += buffer
