@@ -4,15 +4,21 @@ still accepts a digest taken the way custody took it before (after the first CRL
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import random
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
 
 from conftest import Custody, needs_chromium
+from custody.browser.relay import Relay
+from custody.capture.fetch import Exchange
 from custody.check.run import check_file
 from custody.testing.raw import RawServer
 from custody.warc.http_head import HeadEnd, head_end
@@ -143,3 +149,85 @@ def test_the_browser_is_given_a_bare_lf_head_as_its_head(custody: Custody) -> No
     texts = [row["text"] for row in custody.query("select text from documents")]
     assert texts and all(text == "Bayanieh: بیانیه" for text in texts), texts
     assert custody.verify()[0] == 0
+
+
+def test_the_browser_gets_the_head_an_http_client_reads() -> None:
+    """A line of white space alone continues the field before it, to h11 and browsers;
+    the head passed on is framed so (warcio's end is for the payload digest alone), and
+    found in linear time however the head is split."""
+    body = b"<p>first</p>\r\n\r\n<p>second</p>"
+    wire = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-A: a\r\n \r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)) + body
+    out = io.BytesIO()
+    relay = Relay(out, head_only=False, most=None)
+    for i in range(len(wire)):
+        relay(wire[i : i + 1])
+    sent = out.getvalue()
+    assert sent.endswith(b"\r\n\r\n" + body), sent
+    assert b"Content-Length: %d\r\n" % len(body) in sent and b"X-A: a\r\n \r\n" in sent
+    hostile = Relay(io.BytesIO(), head_only=False, most=None)
+    hostile(b"HTTP/1.1 200 OK\n")
+    began = time.process_time()
+    for _ in range(20_000):  # lines that may be blank, a byte at a time
+        hostile(b"\x80")
+        hostile(b"\n")
+    assert time.process_time() - began < 5
+
+
+def test_interim_answers_are_not_passed_on_and_a_sites_407_is_a_failed_load() -> None:
+    body = b"<p>final</p>"
+    final = b"HTTP/1.1 200 OK\nContent-Length: %d\n\n" % len(body) + body
+    for interim in (b"HTTP/1.1 100 Continue\r\n\r\n", b"HTTP/1.1 103 Early Hints\n"
+                    b"Link: </s.css>; rel=preload\n\nHTTP/1.1 102 Processing\r\n\r\n"):
+        sent = whole_answer(interim + final)
+        assert sent.startswith(b"HTTP/1.1 200 OK\r\n") and sent.endswith(b"\r\n\r\n" + body)
+    sent = whole_answer(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                        b"Proxy-Authenticate: Basic realm=\"x\"\r\nContent-Length: 4\r\n\r\nnope")
+    assert sent.startswith(b"HTTP/1.1 502 ") and sent.endswith(b"\r\n\r\n"), sent
+
+
+def whole_answer(raw: bytes) -> bytes:
+    exchange = Exchange(url="http://example.org/", status=200, response=io.BytesIO(raw),
+                        response_size=len(raw))
+    out = io.BytesIO()
+    relay = Relay(out, head_only=False, most=None)
+    relay(raw)
+    relay.finish(exchange)
+    return out.getvalue()
+
+
+def test_a_digest_taken_the_old_way_needs_the_block_digest_to_hold(tmp_path: Path) -> None:
+    block = b"HTTP/1.1 200 OK\nContent-Type: text/html\n\nA\r\n\r\nshared tail"
+    path = tmp_path / "old.warc"
+    path.write_bytes(record(block, b"shared tail"))
+    assert check_file(path).status == "passed"
+    unpinned = record(block, b"shared tail").replace(
+        b"WARC-Block-Digest: sha256:" + hashlib.sha256(block).hexdigest().encode() + b"\r\n",
+        b"")
+    path.write_bytes(unpinned)
+    assert check_file(path).status == "failed"
+
+
+def test_an_archives_own_records_digested_the_old_way_are_found_held(
+        custody: Custody, tmp_path: Path) -> None:
+    """A WARC file the archive holds, written before 2026-12-07 with the old digest,
+    imported again: its records are the archive's own, not records of another payload."""
+    body = b"<html><body><p>held already</p>\r\n\r\n<p>tail</p></body></html>"
+    wire = (b"HTTP/1.1 200 OK\nContent-Type: text/html\nContent-Length: %d\n\n" % len(body)
+            + body)
+    with RawServer(wire) as url:
+        result = custody.archive(url, extra=("--no-requisites",))
+    manifest = custody.manifest(result["capture_id"])
+    (entry,) = manifest["warc_files"]
+    old = hashlib.sha256(body[body.index(b"\r\n\r\n") + 4 :]).hexdigest()
+    conn = sqlite3.connect(custody.root / "custody.db")  # as an archive made then holds it
+    with conn:
+        conn.execute("UPDATE resources SET payload_sha256 = ?", [old])
+    conn.close()
+    copy = tmp_path / "again.warc"
+    with gzip.open(custody.root / entry["path"]) as fh:
+        copy.write_bytes(fh.read().replace(
+            b"WARC-Payload-Digest: sha256:" + hashlib.sha256(body).hexdigest().encode(),
+            b"WARC-Payload-Digest: sha256:" + old.encode()))
+    again = custody("import", str(copy))
+    assert again.exit_code != 0 and "in the archive already" in again.stderr, again.output

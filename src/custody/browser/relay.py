@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import BinaryIO
 
 from ..capture.fetch import Exchange
-from ..warc.http_head import head_end
+from ..warc.http_head import wire_end
 from ..warc.payload import split_head
 
 MAX_HEAD = 64 * 1024  # an answer's head longer than this is passed on once fetched
@@ -26,6 +26,11 @@ _COPY = 256 * 1024
 _NO_BODY = frozenset({204, 304})
 _CONNECTION = frozenset({b"connection", b"keep-alive", b"proxy-connection"})
 _CHALLENGES = frozenset({b"www-authenticate", b"proxy-authenticate"})
+# a site's 407 reaches a browser through a proxy as the proxy's own challenge, and a
+# browser failing it then fails the page's other requests too: it gets an empty 502, a
+# failed load, as a browser without a proxy fails a site's 407 (the WARC keeps the
+# site's answer)
+_SITES_407 = 407
 
 
 class Relay:
@@ -53,13 +58,14 @@ class Relay:
             if self.sent:
                 self._body(data)
                 return
+            searched = max(0, len(self.head) - 2)  # an end may begin in the last piece
             self.head += data
-            end = head_end(bytes(self.head))
+            end = wire_end(self.head, searched)
             if end is None:
                 self.whole = len(self.head) > MAX_HEAD
                 return
-            parsed = split_head(bytes(self.head[:end]))
-            if parsed is None or (parsed[0] or 0) < 200:
+            parsed = split_head(bytes(self.head[:end]), wire=True)
+            if parsed is None or (parsed[0] or 0) < 200 or parsed[0] == _SITES_407:
                 self.whole = True
                 return
             status, headers, _ = parsed
@@ -100,7 +106,8 @@ class Relay:
 
 def whole(wfile: BinaryIO, exchange: Exchange, *, head_only: bool,
           challenges: bool = False) -> bool:
-    """Pass what the server sent on to the browser once fetched, its framing as it was;
+    """Pass what the server sent on to the browser once fetched, its framing as it was,
+    less any interim (1xx) answers before it (a browser waits for the final one);
     whether the browser's connection can carry another request."""
     spool = exchange.response
     if not exchange.ok or spool is None or exchange.not_http:
@@ -108,17 +115,25 @@ def whole(wfile: BinaryIO, exchange: Exchange, *, head_only: bool,
         return False
     spool.seek(0)
     start = spool.read(min(exchange.response_size, MAX_HEAD))
-    parsed = split_head(start)
+    at = 0
+    while (parsed := split_head(start[at:], wire=True)) is not None and \
+            100 <= (parsed[0] or 0) < 200 and parsed[0] != 101:
+        at = len(start) - len(parsed[2])  # an interim answer: the final one follows
     if parsed is None:
         reply(wfile, 502, "the server's answer has no readable HTTP head")
         return False
     status, headers, rest = parsed
+    if status == _SITES_407:  # a failed load, with nothing of custody's in the page
+        wfile.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n"
+                    b"Connection: close\r\n\r\n")
+        wfile.flush()
+        return False
     end = len(start) - len(rest)
     framed = any(k.lower() == "content-length" for k, _ in headers) or \
         "chunked" in (_field(headers, "transfer-encoding") or "").lower()
     no_body = head_only or status in _NO_BODY or (status or 0) < 200
     keep = (framed or no_body) and not exchange.truncated
-    wfile.write(_for_browser(start[:end], keep, challenges))
+    wfile.write(_for_browser(start[at:end], keep, challenges))
     if not no_body:
         spool.seek(end)
         while chunk := spool.read(_COPY):
@@ -129,15 +144,21 @@ def whole(wfile: BinaryIO, exchange: Exchange, *, head_only: bool,
 
 
 def _for_browser(head: bytes, keep: bool, challenges: bool) -> bytes:
-    """The head (its lines ended by CRLF or LF, and a blank line) for the browser, its
+    """The head (its lines ended by CRLF or LF, and an empty line) for the browser, its
     lines ended by CRLF: its connection fields custody's own, and, unless ``challenges``,
     no challenge to log in. Headless, nobody can answer one: the browser would wait on a
     prompt nobody sees until the page's time ran out, then show what a person sees who
-    cancels it, the answer as sent, which it now shows at once."""
+    cancels it, the answer as sent, which it now shows at once. A field's continuation
+    lines (which begin with white space) go or stay with it."""
     dropped = _CONNECTION if challenges else _CONNECTION | _CHALLENGES
     lines = [line.rstrip(b"\r") for line in head.split(b"\n")[:-2]]
-    kept = [lines[0]] + [line for line in lines[1:]
-                         if line.split(b":", 1)[0].strip().lower() not in dropped]
+    kept = [lines[0]]
+    dropping = False
+    for line in lines[1:]:
+        if line[:1] not in (b" ", b"\t"):
+            dropping = line.split(b":", 1)[0].strip().lower() in dropped
+        if not dropping:
+            kept.append(line)
     kept.append(b"Connection: keep-alive" if keep else b"Connection: close")
     return b"\r\n".join(kept) + b"\r\n\r\n"
 

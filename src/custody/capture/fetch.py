@@ -28,7 +28,7 @@ import httpcore
 
 from ..core import cookies as cookie_jar
 from ..core.fields import byte_count
-from ..warc.http_head import head_end
+from ..warc.http_head import wire_end
 from . import recorder
 from .guard import AddressGuard, Blocked
 from .headers import Headers
@@ -330,7 +330,7 @@ def _cut_body(exchange: Exchange, max_body: int) -> None:
         return
     stream.seek(0)
     head = stream.read(min(exchange.response_size, 256 * 1024))
-    end = head_end(head)
+    end = wire_end(head)  # the body as it was read
     if end is None:
         return
     keep = min(exchange.response_size, end + max_body)

@@ -42,7 +42,7 @@ class Robots:
             self.sink.store(exchange, Target(url, url, "requisite"))
             if exchange.status != 200:
                 return None
-            head = split_head(raw)
+            head = split_head(raw, wire=True)
             body = decode(head[2], head[1], 1 << 20).body() if head is not None else b""
             from urllib.robotparser import RobotFileParser
 

@@ -85,6 +85,7 @@ class BlockSink:
         self.finder = HeadEnd()
         self.legacy_at: LegacyEnd | None = None  # looking for the old rule's payload
         self.legacy: Any = None  # the payload digest as custody took it before 2026-12-07
+        self.legacy_sha256: Any = None  # and its sha256, to find a record held already
         self.size = 0
         if not http:
             self._start_payload()
@@ -104,10 +105,10 @@ class BlockSink:
         if self.head is not None:
             self._look(view)
             return
-        if self.legacy is not None:
-            self.legacy.update(view)
-        elif self.legacy_at is not None:
+        if self.legacy_at is not None:
             self._legacy(view)
+        else:
+            self._legacy_update(view)
         if self.head_found:
             self._payload(view)
 
@@ -132,7 +133,8 @@ class BlockSink:
         self.head = None
         self.head_found = True
         self._start_payload()
-        if self.payload_digest is not None and not head.endswith(LEGACY):
+        if (self.payload_digest is not None or self.keep_sha256) and \
+                not head.endswith(LEGACY):
             self.legacy_at = LegacyEnd(head)  # the old rule's payload starts later
         chunked = "chunked" in ",".join(v.lower() for k, v in self.headers
                                         if k.lower() == "transfer-encoding")
@@ -146,12 +148,21 @@ class BlockSink:
     def _legacy(self, view: memoryview) -> None:
         """Look for the first CRLF CRLF, where custody ended a head before; hash what
         follows it too."""
-        assert self.legacy_at is not None and self.payload_digest is not None
+        assert self.legacy_at is not None
         at = self.legacy_at.feed(view)
         if at is not None:
             self.legacy_at = None
-            self.legacy = self.payload_digest.new()
-            self.legacy.update(view[at:])
+            if self.payload_digest is not None:
+                self.legacy = self.payload_digest.new()
+            if self.keep_sha256:
+                self.legacy_sha256 = hashlib.sha256()
+            self._legacy_update(view[at:])
+
+    def _legacy_update(self, view: memoryview) -> None:
+        if self.legacy is not None:
+            self.legacy.update(view)
+        if self.legacy_sha256 is not None:
+            self.legacy_sha256.update(view)
 
     def _payload(self, view: memoryview) -> None:
         if self.payload is not None:

@@ -32,6 +32,9 @@ class Record:
     digested: bool = False  # it claims a block or payload digest
     end: int | None = None  # uncompressed offset where its block ends
     lost: bool = False  # where the next record begins is not known from this one
+    # sha256 of what follows the first CRLF CRLF, where that is not where the head ends
+    # (http_head): as custody took a payload's digest before 2026-12-07
+    legacy_payload_sha256: str | None = None
 
     def plain(self, whole: bool = True) -> tuple[Any, ...]:
         """As plain values (a worker process sends it so); not ``whole``: of its header,
@@ -44,7 +47,7 @@ class Record:
         return (self.start, self.offset, self.within, header, self.member, self.length,
                 self.failures, self.unchecked, self.notes, self.block_sha256,
                 self.payload_sha256, self.http_status, self.http_type, self.digested,
-                self.end, self.lost)
+                self.end, self.lost, self.legacy_payload_sha256)
 
     @classmethod
     def from_plain(cls, values: tuple[Any, ...]) -> Record:

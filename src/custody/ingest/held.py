@@ -76,12 +76,14 @@ def same_file(archive: Archive, sha256: str) -> str | None:
     return None
 
 
-def overlap(archive: Archive, records: Iterable[tuple[str, str | None]]) -> Overlap:
-    """Which of these response records -- (WARC-Record-ID, payload sha256) -- the archive
-    holds, and where."""
+def overlap(archive: Archive, records: Iterable[tuple[str, tuple[str | None, ...]]]
+            ) -> Overlap:
+    """Which of these response records -- (WARC-Record-ID, its payload's sha256 as taken
+    now and, where different, as taken before) -- the archive holds, and where."""
     found = Overlap()
     conn = _open(archive)
-    batch: dict[str, Counter[str | None]] = {}  # record id -> its payloads, each how often
+    # record id -> its payloads (each as its sha256s), each how often
+    batch: dict[str, Counter[tuple[str | None, ...]]] = {}
     asked = 0
 
     def ask() -> None:
@@ -100,8 +102,9 @@ def overlap(archive: Archive, records: Iterable[tuple[str, str | None]]) -> Over
                 where.setdefault((str(record_id), payload), set()).add(str(cid))
             held_ids = {rid for rid, _ in where}
             for record_id, payloads in batch.items():
-                for payload, times in payloads.items():  # a record twice in the file: both
-                    captures = where.get((record_id, payload))
+                for sha256s, times in payloads.items():  # a record twice in the file: both
+                    captures = next((where[(record_id, sha256)] for sha256 in sha256s
+                                     if (record_id, sha256) in where), None)
                     if captures:
                         found.count += times
                         for cid in captures:

@@ -38,15 +38,19 @@ def entries(checked: Checked, warc_path: str, listed: Any) -> int:
     return left_out
 
 
-def responses(checked: Checked) -> Iterator[tuple[str, str | None]]:
+def responses(checked: Checked) -> Iterator[tuple[str, tuple[str | None, ...]]]:
     """Every response record the file holds, listed or not (one inside a gzip member of
-    many, a WACZ entry compressed in its zip): its WARC-Record-ID and payload sha256,
-    for the overlap with what the archive holds."""
+    many, a WACZ entry compressed in its zip): its WARC-Record-ID and payload sha256 --
+    with, where it differs, the one custody took before 2026-12-07 (after the first CRLF
+    CRLF), which an archive made then holds -- for the overlap with what the archive
+    holds."""
     for result in checked.files.values():
         for record in result.listing or ():
             header = record.header
             if header is not None and header.type == "response" and record.record_id:
-                yield record.record_id, record.payload_sha256 or record.block_sha256
+                payload = record.payload_sha256 or record.block_sha256
+                legacy = record.legacy_payload_sha256
+                yield record.record_id, (payload,) if legacy is None else (payload, legacy)
 
 
 def _entry(record: Record, warc_path: str, base: int) -> dict[str, Any]:

@@ -6,7 +6,10 @@ pywb and the tools built on them -- reads a block a line at a time, each line en
 LF, decodes each line as UTF-8 (or, where that fails, ISO-8859-1), and ends the head at
 the first line that is empty or white space once decoded, the status line included.
 The payload digest custody writes is of what follows that line, so that a peer checking
-custody's WARC files finds the digest it computes.
+custody's WARC files finds the digest it computes. An HTTP client frames the body
+otherwise: it takes a line of white space for part of the field before it, and ends the
+head at the first empty line (``wire_end``); what custody passes on to a browser, and
+cuts at --max-bytes, is framed that way, as it was fetched.
 
 custody before 2026-12-07 ended the head at the first CRLF CRLF instead. The two rules
 agree on every head whose lines end in CRLF and hold no line of white space; where they
@@ -22,6 +25,7 @@ import re
 # decode to white space, U+00A0 or U+3000 say), ended by LF; ``_blank`` decides
 _MAYBE_BLANK = re.compile(rb"^[\t\x0b\x0c\r\x1c-\x20\x80-\xff]*\n", re.MULTILINE)
 _NOT_BLANK = re.compile(rb"[^\t\n\x0b\x0c\r\x1c-\x20\x80-\xff]")
+_WIRE_END = re.compile(rb"\n\r?\n")
 LEGACY = b"\r\n\r\n"
 _PROBE = 8 * 1024
 
@@ -44,6 +48,15 @@ def head_end(data: bytes, start: int = 0) -> int | None:
             return line.end()
         at = line.end()
     return None
+
+
+def wire_end(data: bytes | bytearray, start: int = 0) -> int | None:
+    """The offset just past the empty line (LF or CRLF) that ends the head in ``data``,
+    searched from ``start``: where an HTTP client (h11, which fetched it, and a browser)
+    ends it, to frame the body. A line of white space alone is, to them, the
+    continuation of the field before it; to warcio, the head's end (``head_end``)."""
+    found = _WIRE_END.search(data, start)
+    return None if found is None else found.end()
 
 
 def legacy_end(data: bytes) -> int | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.fields import hex_count, status_code
-from .http_head import head_end
+from .http_head import head_end, wire_end
 
 _READ = 1024 * 1024  # raw bytes read from the WARC at a time
 
@@ -183,11 +183,14 @@ def decode(body: bytes, headers: list[tuple[str, str]], limit: int, *,
     return decoder.finish()
 
 
-def split_head(raw: bytes) -> tuple[int | None, list[tuple[str, str]], bytes] | None:
+def split_head(raw: bytes, *, wire: bool = False
+               ) -> tuple[int | None, list[tuple[str, str]], bytes] | None:
     """Status, header fields and the rest, of bytes that begin with an HTTP response's
     status line and head (lines ended by CRLF or LF, the head's end found as warcio
-    finds it); None when they do not."""
-    end = head_end(raw) if raw.startswith(b"HTTP/") else None
+    finds it, or, with ``wire``, as an HTTP client does); None when they do not."""
+    if not raw.startswith(b"HTTP/"):
+        return None
+    end = wire_end(raw) if wire else head_end(raw)
     if end is None:
         return None
     lines = raw[:end].decode("iso-8859-1").split("\n")
