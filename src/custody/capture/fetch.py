@@ -39,7 +39,7 @@ ACCEPT_ENCODING = "gzip, deflate"  # only what extraction can decode again
 # header fields of one connection, not passed on from a browser's request (RFC 9110 7.6.1)
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authorization", "proxy-connection",
                         "te", "trailer", "transfer-encoding", "upgrade", "proxy-authenticate"})
-RESENDS = 8  # times a request is sent at most, while kept-alive connections fail it unanswered
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})  # RFC 9110 9.2.2
 
 @dataclass
 class Exchange:
@@ -152,15 +152,19 @@ class Fetcher:
             "insecure": insecure, "max_connections": max_connections, "guard": guard,
             "cookies": cookies}
         self.cookies = cookies
-        context: Any = LazyContext(ca_bundle, insecure)
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=context,
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
+        self._context: Any = LazyContext(ca_bundle, insecure)
+        self._backend = recorder.RecordingBackend(guard)
+        self._pool = self._new_pool(max_connections)
+
+    def _new_pool(self, connections: int) -> httpcore.ConnectionPool:
+        return httpcore.ConnectionPool(
+            ssl_context=self._context,
+            max_connections=connections,
+            max_keepalive_connections=connections,
             http1=True,
             http2=False,
             retries=0,
-            network_backend=recorder.RecordingBackend(guard),
+            network_backend=self._backend,
         )
 
     def sibling(self, *, max_body: int | None) -> Fetcher:
@@ -223,29 +227,33 @@ class Fetcher:
         browser's request, passed on by the recording proxy; ``referer``, the page a
         crawled URL was found on (as a browser sends it).
 
-        A request sent on a kept-alive connection that the server had closed meanwhile
-        (it closes after each answer without saying so, or its idle time ran out as the
-        request left) fails before any byte of an answer: it is sent again, on another
-        connection, as a browser sends it again. The server never answered it, so
-        nothing of it is evidence; the exchange is the one that was answered."""
+        A request of an idempotent method (RFC 9110 9.2.2: GET, HEAD...) sent on a
+        kept-alive connection that the server had closed meanwhile (it closes after each
+        answer without saying so, or its idle time ran out as the request left) fails
+        before any byte of an answer: it is sent again, once, on a new connection of its
+        own, within the same time. The server never answered it, so nothing of it is
+        evidence; the exchange is the one that was answered. A POST is not sent again:
+        the server may have acted on it."""
         start = time.monotonic()
-        for _ in range(RESENDS):
-            exchange = self._once(url, method, headers, body, referer)
-            if not exchange.unanswered_on_reused:
-                break
+        deadline = recorder.Deadline(self.timeout, lambda: self.abort_at)
+        exchange = self._once(self._pool, deadline, url, method, headers, body, referer)
+        if exchange.unanswered_on_reused and method.upper() in IDEMPOTENT:
+            with self._new_pool(1) as fresh:
+                exchange = self._once(fresh, deadline, url, method, headers, body, referer)
         exchange.elapsed = time.monotonic() - start
         return exchange
 
-    def _once(self, url: str, method: str, headers: list[tuple[str, str]] | None,
-              body: bytes, referer: str | None) -> Exchange:
+    def _once(self, pool: httpcore.ConnectionPool, deadline: recorder.Deadline, url: str,
+              method: str, headers: list[tuple[str, str]] | None, body: bytes,
+              referer: str | None) -> Exchange:
         exchange = Exchange(url=url, method=method)
-        recorder.begin(recorder.Deadline(self.timeout, lambda: self.abort_at))
+        recorder.begin(deadline)
         response: httpcore.Response | None = None
         timeouts = {"connect": self.timeout, "read": self.timeout, "write": self.timeout,
                     "pool": self.timeout}
         try:
             target, fields = self._request(url, headers, referer)
-            with self._pool.stream(method, target, headers=fields, content=body or None,
+            with pool.stream(method, target, headers=fields, content=body or None,
                                    extensions={"timeout": timeouts}) as response:
                 exchange.status = response.status
                 exchange.headers = Headers(response.headers)
