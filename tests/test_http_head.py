@@ -22,6 +22,7 @@ from custody.capture.fetch import Exchange
 from custody.check.run import check_file
 from custody.testing.raw import RawServer
 from custody.warc.http_head import HeadEnd, head_end
+from custody.warc.payload import split_head
 from custody.warc.records import WarcWriter
 
 WARCIO = str(Path(sys.executable).with_name("warcio"))
@@ -231,3 +232,40 @@ def test_an_archives_own_records_digested_the_old_way_are_found_held(
             b"WARC-Payload-Digest: sha256:" + old.encode()))
     again = custody("import", str(copy))
     assert again.exit_code != 0 and "in the archive already" in again.stderr, again.output
+
+
+def test_a_record_matching_only_by_the_old_digest_is_no_copy(custody: Custody,
+                                                              tmp_path: Path) -> None:
+    """The old rule leaves the bytes between the two ends of a head out: a record of a
+    held record's id, its payload after the first CRLF CRLF the same but other bytes
+    before it, is imported as another payload, not refused as a copy."""
+    body = b"<html><body><p>The original statement.</p></body></html>"
+    wire = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n"
+            % len(body) + body)
+    with RawServer(wire) as url:
+        result = custody.archive(url, extra=("--no-requisites",))
+    (held,) = [r for r in custody.manifest(result["capture_id"])["records"]
+               if r["type"] == "response"]
+    forged = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n \r\n<h1>FORGED</h1>\r\n\r\n"
+              + body)
+    raw = record(forged, body).replace(b"<urn:uuid:00000000-0000-4000-8000-000000000001>",
+                                        held["record_id"].encode())
+    path = tmp_path / "forged.warc"
+    path.write_bytes(raw.replace(b"http://example.org/", url.encode()))
+    assert check_file(path).status == "passed"  # every digest holds, one the old way
+    imported = custody("import", str(path))
+    assert imported.exit_code == 0, imported.output
+    assert "another payload" in imported.stderr + imported.stdout, imported.output
+
+
+def test_a_folded_line_continues_its_field() -> None:
+    """obs-fold (RFC 9112 5.2): " Transfer-Encoding: chunked" under X-A is X-A's value, as
+    a browser reads it; taken for a field of its own, the browser was told the body is
+    framed and waited on the connection until the page's time ran out."""
+    head = b"HTTP/1.1 200 OK\r\nX-A: 1\r\n Transfer-Encoding: chunked\r\nContent-Type: t\r\n\r\n"
+    parsed = split_head(head + b"body", wire=True)
+    assert parsed == (200, [("X-A", "1 Transfer-Encoding: chunked"), ("Content-Type", "t")],
+                      b"body")
+    out = io.BytesIO()
+    Relay(out, head_only=False, most=None)(head + b"body")
+    assert out.getvalue().endswith(b"Connection: close\r\n\r\nbody")

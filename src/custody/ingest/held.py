@@ -76,14 +76,25 @@ def same_file(archive: Archive, sha256: str) -> str | None:
     return None
 
 
-def overlap(archive: Archive, records: Iterable[tuple[str, tuple[str | None, ...]]]
-            ) -> Overlap:
-    """Which of these response records -- (WARC-Record-ID, its payload's sha256 as taken
-    now and, where different, as taken before) -- the archive holds, and where."""
+Found = tuple[str, str | None, str | None, str | None]  # id, payload, block, old payload
+
+
+def overlap(archive: Archive, records: Iterable[Found]) -> Overlap:
+    """Which of these response records -- (WARC-Record-ID, payload sha256, block sha256,
+    payload sha256 as custody took it before 2026-12-07, where different) -- the archive
+    holds, and where. A record found by its old payload sha256 alone is held where the
+    sealed record's block is the same too: the old rule leaves the bytes between the two
+    ends of a head out, and a record made otherwise there is no copy."""
     found = Overlap()
     conn = _open(archive)
-    # record id -> its payloads (each as its sha256s), each how often
-    batch: dict[str, Counter[tuple[str | None, ...]]] = {}
+    # record id -> its (payload, block, old payload) sha256s, each how often
+    batch: dict[str, Counter[tuple[str | None, str | None, str | None]]] = {}
+    blocks: dict[str, dict[str, str]] = {}  # capture id -> its records' block sha256s
+
+    def sealed_blocks(capture_id: str) -> dict[str, str]:
+        if capture_id not in blocks:
+            blocks[capture_id] = _sealed_blocks(archive, capture_id)
+        return blocks[capture_id]
     asked = 0
 
     def ask() -> None:
@@ -102,9 +113,11 @@ def overlap(archive: Archive, records: Iterable[tuple[str, tuple[str | None, ...
                 where.setdefault((str(record_id), payload), set()).add(str(cid))
             held_ids = {rid for rid, _ in where}
             for record_id, payloads in batch.items():
-                for sha256s, times in payloads.items():  # a record twice in the file: both
-                    captures = next((where[(record_id, sha256)] for sha256 in sha256s
-                                     if (record_id, sha256) in where), None)
+                for (payload, block, old), times in payloads.items():  # twice: both
+                    captures = where.get((record_id, payload))
+                    if not captures and old is not None:
+                        captures = {cid for cid in where.get((record_id, old), ())
+                                    if sealed_blocks(cid).get(record_id) == block}
                     if captures:
                         found.count += times
                         for cid in captures:
@@ -116,8 +129,8 @@ def overlap(archive: Archive, records: Iterable[tuple[str, tuple[str | None, ...
         batch.clear()
 
     try:
-        for record_id, payload in records:
-            batch.setdefault(record_id, Counter())[payload] += 1
+        for record_id, payload, block, old in records:
+            batch.setdefault(record_id, Counter())[(payload, block, old)] += 1
             asked += 1
             if asked >= _BATCH:
                 ask()
@@ -126,3 +139,14 @@ def overlap(archive: Archive, records: Iterable[tuple[str, tuple[str | None, ...
         if conn is not None:
             conn.close()
     return found
+
+
+def _sealed_blocks(archive: Archive, capture_id: str) -> dict[str, str]:
+    """The block sha256 of each record the capture's manifest seals, by record id."""
+    try:
+        content = manifest.read(manifest.manifest_path(archive.manifests_dir,
+                                                       capture_id)).content or {}
+    except (OSError, ValueError):  # unreadable or gone: verify says so; no copy found
+        return {}
+    return {str(r.get("record_id")): str(r.get("block_sha256"))
+            for r in content.get("records") or [] if isinstance(r, dict)}

@@ -38,19 +38,18 @@ def entries(checked: Checked, warc_path: str, listed: Any) -> int:
     return left_out
 
 
-def responses(checked: Checked) -> Iterator[tuple[str, tuple[str | None, ...]]]:
+def responses(checked: Checked) -> Iterator[tuple[str, str | None, str | None, str | None]]:
     """Every response record the file holds, listed or not (one inside a gzip member of
-    many, a WACZ entry compressed in its zip): its WARC-Record-ID and payload sha256 --
-    with, where it differs, the one custody took before 2026-12-07 (after the first CRLF
-    CRLF), which an archive made then holds -- for the overlap with what the archive
-    holds."""
+    many, a WACZ entry compressed in its zip), for the overlap with what the archive
+    holds: its WARC-Record-ID, payload sha256, block sha256, and, where it differs, its
+    payload sha256 as custody took it before 2026-12-07 (after the first CRLF CRLF),
+    which an archive made then holds."""
     for result in checked.files.values():
         for record in result.listing or ():
             header = record.header
             if header is not None and header.type == "response" and record.record_id:
-                payload = record.payload_sha256 or record.block_sha256
-                legacy = record.legacy_payload_sha256
-                yield record.record_id, (payload,) if legacy is None else (payload, legacy)
+                yield (record.record_id, record.payload_sha256 or record.block_sha256,
+                       record.block_sha256, record.legacy_payload_sha256)
 
 
 def _entry(record: Record, warc_path: str, base: int) -> dict[str, Any]:

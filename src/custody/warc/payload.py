@@ -196,8 +196,11 @@ def split_head(raw: bytes, *, wire: bool = False
     lines = raw[:end].decode("iso-8859-1").split("\n")
     parts = lines[0].split(" ", 2)
     status = status_code(parts[1].strip()) if len(parts) > 1 else None
-    headers = []
+    headers: list[tuple[str, str]] = []
     for line in lines[1:]:
+        if line[:1] in (" ", "\t") and line.strip() and headers:  # obs-fold: continued
+            headers[-1] = (headers[-1][0], f"{headers[-1][1]} {line.strip()}".strip())
+            continue
         name, sep, value = line.partition(":")
         if sep:
             headers.append((name.strip(), value.strip()))
