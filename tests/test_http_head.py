@@ -115,11 +115,15 @@ def test_check_accepts_the_old_digest_with_a_note_and_nothing_else(tmp_path: Pat
     assert subprocess.run([WARCIO, "check", str(path)]).returncode == 0
 
 
+# a page whose server ends its head's lines with a bare LF, a blank CRLF line in its body
+BARE_LF_BODY = (b"<html><head><title>LF</title></head>\r\n\r\n<body><p>Bayanieh: "
+                b"\xd8\xa8\xdb\x8c\xd8\xa7\xd9\x86\xdb\x8c\xd9\x87</p></body></html>")
+BARE_LF_WIRE = (b"HTTP/1.1 200 OK\nContent-Type: text/html; charset=utf-8\n"
+                b"Content-Length: %d\n\n" % len(BARE_LF_BODY)) + BARE_LF_BODY
+
+
 def test_a_bare_lf_server_is_archived_as_sent_and_checks_everywhere(custody: Custody) -> None:
-    body = (b"<html><head><title>LF</title></head>\r\n\r\n<body><p>Bayanieh: "
-            b"\xd8\xa8\xdb\x8c\xd8\xa7\xd9\x86\xdb\x8c\xd9\x87</p></body></html>")
-    wire = (b"HTTP/1.1 200 OK\nContent-Type: text/html; charset=utf-8\n"
-            b"Content-Length: %d\n\n" % len(body)) + body
+    body, wire = BARE_LF_BODY, BARE_LF_WIRE
     with RawServer(wire) as url:
         result = custody.archive(url, extra=("--no-requisites",))
     manifest = custody.manifest(result["capture_id"])
@@ -139,11 +143,7 @@ def test_a_bare_lf_server_is_archived_as_sent_and_checks_everywhere(custody: Cus
 @needs_chromium
 def test_the_browser_is_given_a_bare_lf_head_as_its_head(custody: Custody) -> None:
     """The recording proxy passes such a head on as a head (once 502, or body text)."""
-    body = (b"<html><head><title>LF</title></head>\r\n\r\n<body><p>Bayanieh: "
-            b"\xd8\xa8\xdb\x8c\xd8\xa7\xd9\x86\xdb\x8c\xd9\x87</p></body></html>")
-    wire = (b"HTTP/1.1 200 OK\nContent-Type: text/html; charset=utf-8\n"
-            b"Content-Length: %d\n\n" % len(body)) + body
-    with RawServer(wire) as url:
+    with RawServer(BARE_LF_WIRE) as url:
         result = custody.archive(url, extra=("--browser", "--page-timeout", "10",
                                              "--no-requisites"))
     assert result["status"] == "success", result

@@ -4,63 +4,48 @@ connection, within the same time, and only where its method lets it be (RFC 9110
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from custody.capture.fetch import Fetcher
+from custody.testing.raw import Loopback, read_request
 
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 
 
-class Dropping:
+class Dropping(Loopback):
     """Answers the first request on each connection (after ``first_wait`` seconds); reads
     the next, waits ``drop_wait`` seconds, and closes without answering it."""
 
     def __init__(self, first_wait: float = 0.0, drop_wait: float = 0.0) -> None:
+        super().__init__()
         self.first_wait, self.drop_wait = first_wait, drop_wait
         self.seen: list[str] = []  # "METHOD /path" of each request read
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
+        self.url = self.base
+        self.start()
 
     def _read(self, conn: socket.socket) -> bool:
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = conn.recv(4096)
-            if not chunk:
-                return False
-            data += chunk
-        self.seen.append(b" ".join(data.split(b" ")[:2]).decode())
-        return True
+        request = read_request(conn)
+        if request is not None:
+            self.seen.append(b" ".join(request.split(b" ")[:2]).decode())
+        return request is not None
 
-    def _connection(self, conn: socket.socket) -> None:
-        with conn:
-            if not self._read(conn):
-                return
-            time.sleep(self.first_wait)
-            conn.sendall(ANSWER)
-            if self._read(conn):
-                time.sleep(self.drop_wait)
+    def answer(self, conn: socket.socket) -> None:
+        if not self._read(conn):
+            return
+        time.sleep(self.first_wait)
+        conn.sendall(ANSWER)
+        if self._read(conn):
+            time.sleep(self.drop_wait)
 
 
 @pytest.fixture
 def dropping() -> Iterator[Dropping]:
     server = Dropping()
     yield server
-    server.sock.close()
+    server.close()
 
 
 def test_a_get_is_sent_again_and_a_post_is_not(dropping: Dropping) -> None:
@@ -87,7 +72,7 @@ def test_the_request_is_sent_again_within_its_time() -> None:
             late = fetcher.fetch(server.url + "/b")
             took = time.monotonic() - began
     finally:
-        server.sock.close()
+        server.close()
     assert not late.ok and late.error_kind == "timeout", (late.status, late.error)
     assert took < 2.6, took
     assert server.seen.count("GET /b") == 2

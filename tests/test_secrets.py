@@ -17,7 +17,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +28,7 @@ from conftest import Custody
 from custody.capture.redact import MARK, Redactor
 from custody.report.secrets import Matcher, Secret
 from custody.testing.members import PRIVATE_TEXT, MembersSite
+from custody.testing.raw import Loopback
 from test_crash import run_custody
 
 WARCIO = str(Path(sys.executable).with_name("warcio"))
@@ -103,27 +103,19 @@ def test_every_header_form_is_redacted() -> None:
     assert {i["field"] for i in items} == {"Cookie", "Proxy-Authorization", "Authorization"}
 
 
-class Replies:
+class Replies(Loopback):
     """A loopback server whose answer is not well-formed HTTP, a Set-Cookie in it."""
 
     def __init__(self, secret: str) -> None:
+        super().__init__(backlog=8)
         self.secret = secret
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/"
-        threading.Thread(target=self._serve, daemon=True).start()
+        self.url = self.base + "/"
+        self.start()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nSet-Cookie: s=" + self.secret.encode() +
-                             b"\r\nthis line is no header\r\n\r\nbody")
+    def answer(self, conn: socket.socket) -> None:
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nSet-Cookie: s=" + self.secret.encode() +
+                     b"\r\nthis line is no header\r\n\r\nbody")
 
 
 def test_a_reply_that_is_not_http_is_redacted_too(custody: Custody, tmp_path: Path) -> None:
@@ -137,7 +129,7 @@ def test_a_reply_that_is_not_http_is_redacted_too(custody: Custody, tmp_path: Pa
                          server.url)
         assert result.exit_code == 5, result.output
     finally:
-        server.sock.close()
+        server.close()
     assert holding(custody.root, [secret, "sess-0123456789"]) == {
         str(p.relative_to(custody.root)): [secret, "sess-0123456789"]
         for p in (custody.root / ".custody" / "credentials").glob("*.json")}
