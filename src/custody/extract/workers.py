@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 # links. A larger body -- a gzip bomb, or a huge page -- is stored as sent, never inflated
 # beyond this, and not extracted.
 DECODE_LIMIT = 16 * 1024 * 1024
+# what an extractor's name says when the body began after an interim answer or a line of
+# white space in the head (warc.payload.final_head): there, custody before 2026-12-07
+# extracted the rest of the head with the body, and a database rebuilt from its
+# captures holds another text, honestly
+REFRAMED = "body after the final answer's head"
 INLINE = 12  # documents extracted in-process before workers are started (no warm worker)
 MAX_PENDING = 1000  # documents in flight before the crawl waits for extraction to catch up
 # documents sent to a worker at once while the workers are busy: one message each way
@@ -126,6 +131,9 @@ def extract_record(root: Path, record: dict[str, Any]) -> extract.Document | Non
     doc.record_id = record["record_id"]
     doc.source = ("rendered" if rendered else "media" if media else "post" if post
                   else "http")
+    if payload.reframed:  # another text than custody before 2026-12-07 extracted: say so
+        made, sep, named = doc.extractor.partition(";")
+        doc.extractor = f"{made.rstrip()}, {REFRAMED}{sep}{named}"
     notes = [doc.note, payload.error]
     if payload.exceeded:
         notes = [f"decoded body exceeds {DECODE_LIMIT} bytes (a gzip bomb?); not extracted"]

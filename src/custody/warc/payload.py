@@ -18,6 +18,7 @@ from ..core.fields import hex_count, status_code
 from .http_head import head_end, wire_end
 
 _READ = 1024 * 1024  # raw bytes read from the WARC at a time
+_HEADS_MOST = 1024 * 1024  # bytes of a response's heads read before its body, at most
 
 
 @dataclass
@@ -27,6 +28,10 @@ class Payload:
     body: bytes  # transfer- and content-decoded, at most the bound
     exceeded: bool  # decoding stopped at the bound (a gzip bomb, or just large)
     error: str | None = None
+    # the body begins elsewhere than where warcio's parse of the record puts it (after an
+    # interim answer, or a line of white space in the head), where custody before
+    # 2026-12-07 took it to begin
+    reframed: bool = False
 
 
 class BodyDecoder:
@@ -209,20 +214,70 @@ def split_head(raw: bytes, *, wire: bool = False
 
 def read_payload(path: Path, offset: int, limit: int) -> Payload:
     """The decoded entity body of the response record at ``offset``, never more than
-    ``limit`` bytes of it, read a part at a time."""
+    ``limit`` bytes of it, read a part at a time: the body of the final answer, as an
+    HTTP client reads it (final_head)."""
     from warcio.archiveiterator import ArchiveIterator
 
     with open(path, "rb") as fh:
         fh.seek(offset)
-        record = next(iter(ArchiveIterator(fh)))
-        http = record.http_headers
-        status = status_code(http.get_statuscode()) if http else None
-        headers = list(http.headers) if http else []
+        record = next(iter(ArchiveIterator(fh, no_record_parse=True)))
+        final = final_head(record.raw_stream) if _is_http_response(record) else None
+        if final is None:  # no head a client would read: as warcio parses the record
+            fh.seek(offset)
+            record = next(iter(ArchiveIterator(fh)))
+            http = record.http_headers
+            status = status_code(http.get_statuscode()) if http else None
+            headers = list(http.headers) if http else []
+            first, reframed = b"", False
+        else:
+            status, headers, first, reframed = final
         decoder = decoder_for(headers, limit)
+        decoder.feed(first)
         while not decoder.done and (piece := record.raw_stream.read(_READ)):
             decoder.feed(piece)
         decoder.finish()
-        return Payload(status, headers, decoder.body(), decoder.exceeded, decoder.error)
+        return Payload(status, headers, decoder.body(), decoder.exceeded, decoder.error,
+                       reframed)
+
+
+def _is_http_response(record: Any) -> bool:
+    """A record whose block warcio reads as an HTTP response (a WARC response record,
+    or an ARC record, of an http: or https: URI)."""
+    uri = record.rec_headers.get_header("WARC-Target-URI") or \
+        record.rec_headers.get_header("uri") or ""
+    return record.rec_type == "response" and uri.strip("<>").startswith(("http:", "https:"))
+
+
+def final_head(stream: Any) -> tuple[int | None, list[tuple[str, str]], bytes, bool] | None:
+    """The final answer's status and fields, the bytes read after its head, and whether
+    its body begins elsewhere than where warcio's parse puts it; read from a response
+    block's first byte. Interim answers (1xx, 101 aside: a protocol switch is final) are
+    passed over, each head ended where an HTTP client ends it (wire_end, folded lines
+    continuing the field before them): what a browser shows is the final answer's body.
+    None when the block does not begin with a head a client would read."""
+    buf = bytearray()
+    at = searched = 0
+    found: tuple[int | None, list[tuple[str, str]], int] | None = None
+    while True:
+        end = wire_end(buf, max(at, searched - 2))
+        if end is None:
+            piece = b"" if len(buf) - at > _HEADS_MOST else stream.read(_READ)
+            if not piece:
+                break
+            searched = len(buf)
+            buf += piece
+            continue
+        parsed = split_head(bytes(buf[at:end]), wire=True)
+        if parsed is None:  # not a head: the body of the answer before it
+            break
+        found = parsed[0], parsed[1], end
+        at = searched = end
+        if parsed[0] is None or not 100 <= parsed[0] < 200 or parsed[0] == 101:
+            break
+    if found is None:
+        return None
+    status, headers, body_at = found
+    return status, headers, bytes(buf[body_at:]), body_at != head_end(bytes(buf))
 
 
 def copy_block(path: Path, offset: int, out: Path) -> str:
