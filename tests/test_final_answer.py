@@ -1,18 +1,21 @@
 """A page's text is that of its final answer: interim answers (103 Early Hints, 100
 Continue) before it are kept in the record as sent but passed over, as a browser passes
-them, and a head is read as an HTTP client reads it (a line of white space continues a
-field, where warcio ends the head), so that no header line becomes page text and a
-compressed body is decompressed."""
+them, a head is read as an HTTP client reads it (a line of white space continues a
+field, where warcio ends the head), and the body ends where its Content-Length says, so
+that no header line, and nothing sent after the answer, becomes page text. A server that
+sends more than its answer on a kept-alive connection does not make those bytes the next
+request's answer."""
 
 from __future__ import annotations
 
 import gzip
+import socket
 import zlib
 from pathlib import Path
 
 from conftest import Custody
 from custody.extract.workers import REFRAMED
-from custody.testing.raw import RawServer
+from custody.testing.raw import Loopback, RawServer, read_request
 from custody.warc.payload import read_payload
 
 PAGE = (b"<html><head><title>Statement of the ministry</title></head><body><article>"
@@ -81,5 +84,45 @@ def test_the_payload_read_back_is_the_final_answers(tmp_path: Path) -> None:
     assert (cut.status, cut.body, cut.reframed) == (103, b"", False)
     after = read_payload(stored(tmp_path, EARLY_HINTS + b"not a head"), 0, 1 << 20)
     assert (after.status, after.body) == (103, b"not a head")
+    short = read_payload(stored(tmp_path, b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n"
+                                           b"<p>shown</p>and what no browser shows"), 0, 1 << 20)
+    assert (short.body, short.past_end, short.reframed) == (b"<p>shown</p>", 25, True)
     bare = read_payload(stored(tmp_path, b"no head at all"), 0, 1 << 20)  # as warcio reads it
     assert bare.status is None and not bare.reframed
+
+
+STOWAWAY = b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nstowaway!"
+
+
+class TooMuch(Loopback):
+    """Keeps each connection alive; after its answer to ``/`` sends a second answer
+    nobody asked for, in the same packet."""
+
+    def answer(self, conn: socket.socket) -> None:
+        while (request := read_request(conn)) is not None:
+            path = request.split(b" ")[1].decode()
+            body = (f"<html><head><title>page {path}</title></head><body><p>The answer "
+                    f"for {path} alone.</p><a href='/a'>a</a></body></html>").encode()
+            extra = STOWAWAY if path == "/" else b""
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+                         b"Content-Length: %d\r\n\r\n" % len(body) + body + extra)
+
+
+def test_an_answer_nobody_asked_for_is_not_the_next_pages(custody: Custody) -> None:
+    server = TooMuch()
+    server.start()
+    try:
+        result = custody.archive(server.base + "/", extra=("--depth", "1", "--concurrency", "1",
+                                                            "--no-requisites"))
+    finally:
+        server.close()
+    assert result["status"] == "success", result
+    docs = {d["url"].removeprefix(server.base): d for d in custody.query(
+        "select url, title, text, note from documents")}
+    assert docs["/a"]["title"] == "page /a" and "The answer for /a alone." in docs["/a"]["text"]
+    assert "stowaway" not in docs["/"]["text"] and "stowaway" not in docs["/a"]["text"]
+    assert f"{len(STOWAWAY)} bytes after the body's end" in docs["/"]["note"]
+    records = {r["target_uri"].removeprefix(server.base): r for r in custody.manifest(
+        result["capture_id"])["records"] if r["type"] == "response"}
+    assert records["/a"]["length"] > 200  # its own answer, not an empty block
+    assert custody.verify()[0] == 0

@@ -3,13 +3,9 @@
 httpx decodes and normalises what it hands back, so custody records one layer
 below it: a httpcore network backend whose streams keep a copy of every byte
 written and read. After TLS is set up the copy is of the plaintext HTTP bytes,
-which is what a WARC ``request``/``response`` record holds.
-
-A keep-alive connection serves many exchanges, one at a time, and may pass from
-one worker thread to another the moment a response has been read. With the sync
-backend the thread that writes a request is the thread that reads its response,
-so each exchange's recording starts at its first write and is handed to that
-thread (a thread-local), never looked up on the shared connection afterwards.
+which is what a WARC ``request``/``response`` record holds; recorder.py says how each
+exchange on a kept-alive connection gets its own bytes, and why a connection on which a
+server sent more than its answer is not used again.
 """
 
 from __future__ import annotations
@@ -323,6 +319,7 @@ class Fetcher:
         exchange.tls_chain = stream.tls_chain
         exchange.tls_version = stream.tls_version
         exchange.tls_cipher = stream.tls_cipher
+        stream.spoilt = stream.spoilt or recorder.sent_past_answer(response) > 0
         if recording is None:
             return
         exchange.request_bytes = bytes(recording.tx)

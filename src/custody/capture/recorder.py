@@ -11,6 +11,11 @@ worker thread to another the moment a response has been read. With the sync back
 thread that writes a request is the thread that reads its response, so each exchange's
 recording starts at its first write and is handed to that thread (a thread-local), never
 looked up on the shared connection afterwards.
+
+A server may send more than its answer: bytes past the end its Content-Length or last
+chunk gives it (a second answer nobody asked for, say), read with the answer and kept in
+its record. The HTTP client would read them as the answer to the next request on the
+connection, whose own answer would never be read: that connection is not used again.
 """
 
 from __future__ import annotations
@@ -85,6 +90,15 @@ def time_left(timeout: float | None,
     return left if timeout is None else min(timeout, left)
 
 
+def sent_past_answer(response: httpcore.Response) -> int:
+    """How many bytes the server sent past the end of this answer, read already and held
+    by the connection's HTTP parser (h11's ``trailing_data``) for the next request; 0
+    where that cannot be told (not a connection of httpcore's own HTTP/1.1 client)."""
+    connection = getattr(getattr(response.stream, "_stream", None), "_connection", None)
+    trailing = getattr(getattr(connection, "_h11_state", None), "trailing_data", None)
+    return len(trailing[0]) if trailing else 0
+
+
 class Recording:
     def __init__(self) -> None:
         self.owner = threading.get_ident()
@@ -103,6 +117,7 @@ class RecordingStream(httpcore.NetworkStream):
         self._inner = inner
         self._current: Recording | None = None
         self._carried = 0  # exchanges begun on this connection
+        self.spoilt = False  # the server sent more than its answer: not to be used again
         # read now: once the server closes the connection the socket can no longer tell
         addr = inner.get_extra_info("server_addr")
         self.server_addr: tuple[str, int] | None = (addr[0], addr[1]) if addr else None
@@ -160,6 +175,8 @@ class RecordingStream(httpcore.NetworkStream):
                                                      time_left(timeout)))
 
     def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable" and self.spoilt:  # httpcore closes an idle connection
+            return True  # that is readable: the server's closing, to it, as here
         return self._inner.get_extra_info(info)
 
 

@@ -33,10 +33,10 @@ if TYPE_CHECKING:
 # beyond this, and not extracted.
 DECODE_LIMIT = 16 * 1024 * 1024
 # what an extractor's name says when the body began after an interim answer or a line of
-# white space in the head (warc.payload.final_head): there, custody before 2026-12-07
-# extracted the rest of the head with the body, and a database rebuilt from its
-# captures holds another text, honestly
-REFRAMED = "body after the final answer's head"
+# white space in the head (warc.payload.final_head), or ended before the record did:
+# there, custody before 2026-12-07 extracted the rest of the head, or what followed the
+# body, with it, and a database rebuilt from its captures holds another text, honestly
+REFRAMED = "body framed as an HTTP client frames it"
 INLINE = 12  # documents extracted in-process before workers are started (no warm worker)
 MAX_PENDING = 1000  # documents in flight before the crawl waits for extraction to catch up
 # documents sent to a worker at once while the workers are busy: one message each way
@@ -135,6 +135,9 @@ def extract_record(root: Path, record: dict[str, Any]) -> extract.Document | Non
         made, sep, named = doc.extractor.partition(";")
         doc.extractor = f"{made.rstrip()}, {REFRAMED}{sep}{named}"
     notes = [doc.note, payload.error]
+    if payload.past_end:
+        notes.append(f"{payload.past_end} bytes after the body's end (its Content-Length) "
+                     "are kept in the record, not extracted")
     if payload.exceeded:
         notes = [f"decoded body exceeds {DECODE_LIMIT} bytes (a gzip bomb?); not extracted"]
     doc.note = "; ".join(n for n in notes if n) or None

@@ -29,9 +29,10 @@ class Payload:
     exceeded: bool  # decoding stopped at the bound (a gzip bomb, or just large)
     error: str | None = None
     # the body begins elsewhere than where warcio's parse of the record puts it (after an
-    # interim answer, or a line of white space in the head), where custody before
-    # 2026-12-07 took it to begin
+    # interim answer, or a line of white space in the head), or ends before the record
+    # does: where custody before 2026-12-07 took it to begin and end
     reframed: bool = False
+    past_end: int = 0  # bytes after the end the body's Content-Length gives it
 
 
 class BodyDecoder:
@@ -232,12 +233,27 @@ def read_payload(path: Path, offset: int, limit: int) -> Payload:
         else:
             status, headers, first, reframed = final
         decoder = decoder_for(headers, limit)
-        decoder.feed(first)
-        while not decoder.done and (piece := record.raw_stream.read(_READ)):
+        left = None if final is None else framed_length(headers)
+        past = 0
+        piece = first
+        while True:
+            if left is not None:  # what follows the body is kept, but no part of it
+                past += max(0, len(piece) - left)
+                piece, left = piece[:left], max(0, left - len(piece))
             decoder.feed(piece)
+            if (decoder.done and not past) or not (piece := record.raw_stream.read(_READ)):
+                break
         decoder.finish()
         return Payload(status, headers, decoder.body(), decoder.exceeded, decoder.error,
-                       reframed)
+                       reframed or past > 0, past)
+
+
+def framed_length(headers: list[tuple[str, str]]) -> int | None:
+    """The body's length by its Content-Length, where that frames it (not chunked)."""
+    if "chunked" in header(headers, "transfer-encoding").lower():
+        return None
+    value = header(headers, "content-length").strip()
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _is_http_response(record: Any) -> bool:
