@@ -217,7 +217,9 @@ def verify_instructions(content: dict, tree_size: int, tokens: list[Path], have_
         "   capture removed or reordered after today shows.",
         "",
         "The WARC files are in the paths the manifest names; any WARC tool (pywb,",
-        "ReplayWeb.page, warcio) reads them.",
+        "ReplayWeb.page, warcio) reads them. Each record holds what the server sent, as",
+        "sent: where it sent an interim answer (103 Early Hints, 100 Continue) before the",
+        "final one, those tools take the interim answer's status for the record's.",
         "",
     ]
     return "\n".join(lines)
