@@ -31,6 +31,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from conftest import SEEDS, Custody
 from custody.browser.screenshot import BAND
+from custody.seal.bundle import SEALED_RENDERS
 from custody.testing.jssite import hostile_site, js_site, js_texts
 from custody.testing.site import Page, SiteServer
 
@@ -200,14 +201,19 @@ def test_a_script_built_page_is_captured_as_a_person_saw_it(
     assert any(line.startswith(f"browser   {url}") for line in shown_lines)
     bundle = custody.root.parent / "bundle"
     custody.ok("bundle", cid, "-o", str(bundle))
-    sums = subprocess.run(["sha256sum", "-c", "renders.sha256"], cwd=bundle,
+    told = (bundle / "VERIFY.md").read_text()
+    assert SEALED_RENDERS in told
+    sums = subprocess.run(f"{SEALED_RENDERS} | sha256sum -c", shell=True, cwd=bundle,
                           capture_output=True, text=True)
-    assert sums.returncode == 0, sums.stdout + sums.stderr
+    assert sums.returncode == 0 and ": OK" in sums.stdout, sums.stdout + sums.stderr
     index = json.loads((bundle / "renders" / "index.json").read_text())
     by_record = {entry["record_id"]: entry["file"] for entry in index}
-    assert (bundle / by_record[visit["records"]["screenshot"]]).read_bytes() == \
-        renders["screenshot"]["body"]
-    assert "sha256sum -c renders.sha256" in (bundle / "VERIFY.md").read_text()
+    shot = bundle / by_record[visit["records"]["screenshot"]]
+    assert shot.read_bytes() == renders["screenshot"]["body"]
+    shot.write_bytes(renders["screenshot-unmarked"]["body"])  # another screenshot, swapped in
+    swapped = subprocess.run(f"{SEALED_RENDERS} | sha256sum -c", shell=True, cwd=bundle,
+                             capture_output=True, text=True)
+    assert swapped.returncode != 0 and "FAILED" in swapped.stdout
 
 
 def test_a_plain_crawl_does_not_see_what_the_browser_shows(

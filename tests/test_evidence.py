@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import io
 import json
 import shutil
 import subprocess
@@ -15,7 +17,7 @@ import pytest
 
 from conftest import Custody, capture_id_of, chain_ids, trust_tsa
 from custody.seal import ledger, merkle
-from custody.seal.bundle import verify_commands
+from custody.seal.bundle import SEALED_WARCS, verify_commands
 from custody.testing.site import SiteServer
 from custody.testing.tsa import LocalTSA
 
@@ -348,6 +350,28 @@ def test_tampered_bundle_fails_standard_tools(stamped: Custody, tsa: LocalTSA, t
     if target == "warc":
         assert any(c.startswith("warcio check") for c in failed)
 
+
+
+def test_a_forged_warc_with_its_sums_made_again_fails_the_sealed_digests(
+        stamped: Custody, tsa: LocalTSA, tmp_path: Path) -> None:
+    """A record added to a WARC file with valid digests, and SHA256SUMS written again to
+    match: every unsigned check passes; the step that takes the files' digests from the
+    signed manifest fails it."""
+    from warcio.warcwriter import WARCWriter
+
+    out = tmp_path / "bundle"
+    stamped.ok("bundle", ids_of(stamped)[0], "-o", str(out))
+    path = next(out.rglob("*.warc.gz"))
+    with open(path, "ab") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        writer.write_record(writer.create_warc_record(
+            "http://example.org/statement", "resource", payload=io.BytesIO(b"we confirm it"),
+            warc_content_type="text/plain"))
+    (out / "SHA256SUMS").write_text("".join(
+        f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(out).as_posix()}\n"
+        for p in sorted(out.rglob("*")) if p.is_file() and p.name != "SHA256SUMS"))
+    failed = [c for c, code in _run_verify_md(out, _clean_env_tools(tmp_path), tsa) if code]
+    assert failed == [f"{SEALED_WARCS} | sha256sum -c"], failed
 
 
 def test_a_token_whose_certificate_version_is_changed_fails_and_says_so(tsa: Any) -> None:

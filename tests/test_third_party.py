@@ -28,6 +28,15 @@ def sha256sum(runner: Custody) -> subprocess.CompletedProcess:
     return run(["sha256sum", "-c", f"manifests/{cid}.SHA256SUMS"], runner.root)
 
 
+def sealed_sums(runner: Custody) -> subprocess.CompletedProcess:
+    """VERIFYING.md's step 1, as written there: the files against the signed manifest."""
+    text = (Path(__file__).parent.parent / "VERIFYING.md").read_text()
+    step = text.split("## 1.", 1)[1].split("```sh\n", 1)[1].split("\n```", 1)[0]
+    command = step.replace("ID", capture_id_of(runner))
+    return subprocess.run(["/bin/sh", "-c", command], cwd=runner.root, capture_output=True,
+                          text=True)
+
+
 def warcio_check(runner: Custody) -> subprocess.CompletedProcess:
     m = runner.manifest(capture_id_of(runner))
     return run([WARCIO, "check", *(f["path"] for f in m["warc_files"])], runner.root)
@@ -48,7 +57,7 @@ def edit_manifest(path: Path) -> None:
     path.write_bytes(edited)
 
 
-@pytest.mark.parametrize("tool", [sha256sum, warcio_check, ssh_keygen_verify])
+@pytest.mark.parametrize("tool", [sha256sum, sealed_sums, warcio_check, ssh_keygen_verify])
 def test_standard_tools_pass_on_a_fresh_capture(sealed: Custody, tool) -> None:
     result = tool(sealed)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -58,6 +67,20 @@ def test_sha256sum_fails_on_a_changed_warc(sealed: Custody) -> None:
     _, record = response_record(sealed, "/en.html")
     rewrite_member(sealed, record, b"monstrous", b"Monstrous")
     result = sha256sum(sealed)
+    assert result.returncode != 0 and "FAILED" in result.stdout
+
+
+def test_a_changed_warc_with_its_sums_made_again_fails_step_1(sealed: Custody) -> None:
+    _, record = response_record(sealed, "/en.html")
+    rewrite_member(sealed, record, b"monstrous", b"Monstrous")
+    cid = capture_id_of(sealed)
+    listed = sealed.root / "manifests" / f"{cid}.SHA256SUMS"
+    made = subprocess.run(["sha256sum", *(line.split("  ", 1)[1] for line in
+                                          listed.read_text().splitlines())],
+                          cwd=sealed.root, capture_output=True, text=True, check=True)
+    listed.write_text(made.stdout)  # the unsigned list, made again to match
+    assert sha256sum(sealed).returncode == 0
+    result = sealed_sums(sealed)
     assert result.returncode != 0 and "FAILED" in result.stdout
 
 

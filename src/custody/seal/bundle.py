@@ -73,8 +73,6 @@ def write_bundle(archive: Archive, capture_id: str, out: Path,
     renders = _renders(archive, content, out)
     files += [name for name, _ in renders]
     if renders:
-        put("renders.sha256", "".join(f"{entry['block_sha256']}  {name}\n"
-                                      for name, entry in renders).encode())
         put("renders/index.json", (json.dumps(
             [{"file": name, "record_id": e["record_id"], "target_uri": e["target_uri"],
               "warc_path": e["warc_path"], "block_sha256": e["block_sha256"]}
@@ -123,6 +121,14 @@ def _renders(archive: Archive, content: dict, out: Path) -> list[tuple[str, dict
 
 
 COMMAND_INDENT = " " * 7  # VERIFY.md's commands stand indented so, as code in its list
+# lines for sha256sum -c, made from the signed manifest alone: what it seals, not what an
+# unsigned list beside it (SHA256SUMS, renders.sha256) says, which a forger rewrites too
+SEALED_WARCS = ("python3 -c 'import json; m = json.load(open(\"manifest.json\")); "
+                "[print(f[\"sha256\"] + \"  \" + f[\"path\"]) for f in m[\"warc_files\"]]'")
+SEALED_RENDERS = ("python3 -c 'import json; m = json.load(open(\"manifest.json\")); "
+                  "b = {r[\"record_id\"]: r[\"block_sha256\"] for r in m[\"records\"]}; "
+                  "[print(b[e[\"record_id\"]] + \"  \" + e[\"file\"]) "
+                  "for e in json.load(open(\"renders/index.json\"))]'")
 
 
 def verify_commands(text: str) -> list[str]:
@@ -157,7 +163,8 @@ def verify_instructions(content: dict, tree_size: int, tokens: list[Path], have_
         "Run these in this folder. Each must succeed; none needs custody. You need coreutils,",
         "OpenSSH 8.2 or later, OpenSSL, Python 3 and `pip install warcio`.",
         "",
-        "1. Every file is the one that was bundled:",
+        "1. Every file is the one that was bundled (SHA256SUMS is not signed: this finds",
+        "   damage in transit, not a change made with care; steps 2 and 3 find that):",
         "",
         "       sha256sum -c SHA256SUMS",
         "",
@@ -170,9 +177,10 @@ def verify_instructions(content: dict, tree_size: int, tokens: list[Path], have_
         "   (`-Overify-time` checks the key was valid when the capture was made, which",
         "   matters once the archivist has rotated keys.)",
         "",
-        "3. The WARC files are intact, record by record, and the manifest lists their",
-        "   sha256 (`warc_files` in manifest.json, also checked by step 1's SHA256SUMS):",
+        "3. The WARC files are the ones the signed manifest seals (their sha256 are its",
+        "   `warc_files`), and intact, record by record:",
         "",
+        f"       {SEALED_WARCS} | sha256sum -c",
         f"       warcio check -v {warcs}",
         "",
     ]
@@ -180,10 +188,10 @@ def verify_instructions(content: dict, tree_size: int, tokens: list[Path], have_
         lines += [
             "   The page as the browser showed it -- screenshots (one with a band giving the",
             "   URL and the UTC time, one as rendered), PDF and DOM -- is in renders/, copied",
-            "   from its WARC resource records; each file's sha256 is the block_sha256 the",
-            "   manifest seals for that record (renders/index.json names the records):",
+            "   from its WARC resource records (renders/index.json names them); each file's",
+            "   sha256 is the block_sha256 the signed manifest seals for its record:",
             "",
-            "       sha256sum -c renders.sha256",
+            f"       {SEALED_RENDERS} | sha256sum -c",
             "",
         ]
     if tokens:
