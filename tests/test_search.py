@@ -34,6 +34,12 @@ PAGES = {
                      "en"),
     "/en-other.html": page("Weather", "Sunny with light winds over the coast. Observers of the "
                            "weather expect rain by the weekend in most of the country.", "en"),
+    "/ar.html": page("بيان", "نفت الوزارة احتجاز المتظاهرين قرب الجسر يوم الثلاثاء، وقال "
+                     "شهود إن قوات الأمن أطلقت النار على الحشد. وطالبت منظمات حقوق الإنسان "
+                     "بتحقيق مستقل في الأحداث.", "ar"),
+    "/fr.html": page("Communiqué", "Les manifestants ont été arrêtés près du pont mardi "
+                     "soir. Des témoins affirment que les forces de sécurité ont tiré sur la "
+                     "foule, et les organisations demandent une enquête indépendante.", "fr"),
     "/zh.html": page("声明", "我们要求立即停止对抗议者的暴力镇压，恢复互联网连接，"
                      "并释放所有政治犯。国际社会必须采取行动。", "zh"),
 }
@@ -142,6 +148,19 @@ def test_phrases_operators_and_prefix(archive: Custody) -> None:
     assert set(hits(archive, "massacre", "OR", "weather")) == {"en.html", "en-other.html"}
     assert "en.html" in hits(archive, "blockad*")
     assert "ru.html" in hits(archive, "правозащ*")
+
+
+def test_a_phrase_is_found_in_the_language_its_page_is_written_in(archive: Custody) -> None:
+    """A phrase's words are stemmed as its page's language stems them, whichever that is
+    of those that share a script: Arabic beside Persian, French beside English."""
+    rows = {r["url"].rsplit("/", 1)[1]: r["language"]
+            for r in archive.query("select url, language from documents")}
+    assert rows["ar.html"] == "ar" and rows["fr.html"] == "fr"
+    assert hits(archive, '"قرب الجسر"') == ["ar.html"]
+    assert hits(archive, '"احتجاز المتظاهرين"') == ["ar.html"]
+    assert hits(archive, '"les manifestants"') == ["fr.html"]
+    assert hits(archive, '"forces de sécurité"') == ["fr.html"]
+    assert hits(archive, '"الجسر قرب"') == []
 
 
 def test_chinese_substrings(archive: Custody) -> None:

@@ -249,22 +249,21 @@ def compile_query(query: str) -> str:
                 raise QuerySyntaxError(f"the phrase {token} is not closed with a \"")
             inner = words(token.strip('"'))
             if inner:
-                parts.append(_quote(" ".join(stem(w, _guess_language(w)) for w in inner)))
+                parts.append(_any(phrase_forms(inner)))
         elif token.endswith("*") and len(token.rstrip("*")) > 0:
             inner = words(token.rstrip("*"))
             if inner:
                 *head, last = inner
-                lead = " ".join(stem(w, _guess_language(w)) for w in head)
-                # the word as typed, and its stems: `evidence*` is indexed as `evidenc`
-                forms = [f"{lead} {form}".strip() for form in query_forms(last)]
-                parts.append("(" + " OR ".join(_quote(f) + "*" for f in forms) + ")")
+                # the last word as typed, and stemmed: `evidence*` is indexed as `evidenc`
+                forms = [" ".join([*(stem(w, language) for w in head), end])
+                         for language in _LANGUAGES for end in (last, stem(last, language))]
+                parts.append(_any(forms, "*"))
         else:
             inner = words(token)
             if len(inner) == 1:
-                forms = query_forms(inner[0])
-                parts.append("(" + " OR ".join(_quote(f) for f in forms) + ")")
+                parts.append(_any(query_forms(inner[0])))
             elif inner:  # e-mail, 中国: the pieces as a phrase
-                parts.append(_quote(" ".join(stem(w, _guess_language(w)) for w in inner)))
+                parts.append(_any(phrase_forms(inner)))
     _check_structure(parts)
     return _with_ands(parts)
 
@@ -312,9 +311,23 @@ def _with_ands(parts: list[str]) -> str:
     return " ".join(out)
 
 
-def _guess_language(word: str) -> str | None:
-    """For phrases, which need one form per word: the script's main language."""
-    return {"latin": "en", "cyrillic": "ru", "arabic": "fa"}.get(_script(word))
+# every language whose stemmers a document's words may be indexed with (None: a language
+# of none of them: Latin words stemmed as English, Cyrillic as Russian, others not)
+_LANGUAGES: tuple[str | None, ...] = (*_LATIN, *_CYRILLIC, "ar", "fa", None)
+
+
+def phrase_forms(phrase: list[str]) -> list[str]:
+    """A phrase's words as the index may hold them: each stemmed as a document in one
+    language stems it (a phrase's words are one document's), for every language -- an
+    Arabic phrase is found in Arabic pages, a French one in French pages."""
+    return list(dict.fromkeys(" ".join(stem(w, language) for w in phrase)
+                              for language in _LANGUAGES))
+
+
+def _any(forms: list[str], suffix: str = "") -> str:
+    """One of the forms, as FTS5 says it (each a phrase, ``suffix`` "*" for a prefix)."""
+    unique = list(dict.fromkeys(forms))
+    return "(" + " OR ".join(_quote(f) + suffix for f in unique) + ")"
 
 
 def snippet(text: str, query: str, language: str | None, *, width: int = 24) -> str:
