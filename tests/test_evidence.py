@@ -201,6 +201,18 @@ def test_an_older_checkpoint_catches_a_ledger_reordered_or_changed(
         "extends" not in consistency["detail"]
 
 
+def test_a_file_that_is_no_checkpoint_is_a_usage_error_not_a_failed_verify(
+        stamped: Custody, tmp_path: Path) -> None:
+    logged = len(json.loads(stamped.ok("log", "--json").stdout))
+    for text in ("<html>a report</html>\n", "", "origin\n12\nnot base64!\n\n— sig\n"):
+        wrong = tmp_path / "wrong.txt"
+        wrong.write_text(text)
+        result = stamped("verify", "--against", str(wrong))
+        assert result.exit_code == 2 and "not a checkpoint" in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1
+    assert len(json.loads(stamped.ok("log", "--json").stdout)) == logged  # nothing logged
+
+
 def test_reordered_ledger_is_caught(stamped: Custody) -> None:
     leaves = stamped.root / "manifests" / "ledger" / "leaves"
     lines = leaves.read_text().splitlines(keepends=True)

@@ -48,8 +48,17 @@ def verify(root: str | None, store_url: str | None, capture_ids: tuple[str, ...]
     from ..core.archive import Archive
     from ..verify.run import verify as run_verify
 
-    arch = Archive.open(root) if store_url is None else store_copy(store_url, root)
     old = Path(against).read_text(encoding="utf-8", errors="replace") if against else None
+    if old is not None:  # a wrong file named is no failed verification: nothing is logged
+        from ..core.errors import UsageError
+        from ..seal.ledger import parse_checkpoint
+
+        try:
+            parse_checkpoint(old)
+        except ValueError as exc:
+            raise UsageError(f"{against}: not a checkpoint ({exc}); `custody ledger "
+                             "checkpoint` prints one to keep") from None
+    arch = Archive.open(root) if store_url is None else store_copy(store_url, root)
 
     def waiting() -> None:
         click.echo("custody: waiting for the capture being sealed now...", err=True)
