@@ -217,6 +217,29 @@ def test_killed_in_the_middle_of_a_database_write(custody: Custody, site: SiteSe
     assert code == 0 and not report["notes"], report
 
 
+def test_a_damaged_database_is_made_again_by_reindex(custody: Custody, site: SiteServer,
+                                                      tmp_path: Path) -> None:
+    """custody.db cut short, then a capture whose seal stops at indexing: reindex sets the
+    damaged file aside, completes the seal and rebuilds; every error on the way says that
+    reindex is the way back."""
+    for page in ("/en.html", "/fa.html", "/ru.html"):
+        custody.archive(site.url + page)
+    db = custody.root / "custody.db"
+    with open(db, "r+b") as fh:
+        fh.truncate(db.stat().st_size // 2)
+    searched = custody("search", "Iran")
+    assert searched.exit_code == 7 and "custody reindex" in searched.output, searched.output
+    archived = run_custody(custody, "archive", site.url + "/en.html")
+    assert archived.returncode == 3 and "custody reindex" in archived.stderr, archived.stderr
+    assert len(archived.stderr.strip().splitlines()) == 1
+    rebuilt = run_custody(custody, "reindex")
+    assert rebuilt.returncode == 0 and "kept as custody.db.damaged" in rebuilt.stderr
+    assert (custody.root / "custody.db.damaged").exists()
+    code, report = custody.verify()
+    assert code == 0 and len(custody.query("select id from captures")) == 4, report
+    assert custody.ok("search", "Iran").output.strip()
+
+
 def test_a_stray_file_in_the_sealing_journal_holds_back_no_seal(custody: Custody,
                                                                   small_site: SiteServer) -> None:
     """A file custody did not write in .custody/sealing/ (named so that it is read first)

@@ -74,15 +74,18 @@ def recover(archive: Archive, *, key: Ed25519PrivateKey,
     return results
 
 
-def reindex(archive: Archive, *, key: Ed25519PrivateKey | None) -> tuple[int, list[Result]]:
+def reindex(archive: Archive, *, key: Ed25519PrivateKey | None
+            ) -> tuple[int, list[Result], list[str]]:
     """Complete interrupted seals (with the archivist's key at hand), then rebuild custody.db
-    from the manifests and WARC files alone; the captures indexed, and those completed."""
+    from the manifests and WARC files alone; the captures indexed, those completed, and
+    notes (a database that could not be read, set aside)."""
     from ..core.errors import KeyProblem
     from ..seal.collector import collector_of
     from ..seal.reindex import rebuild
 
     with archive.lock():
         recovered: list[Result] = []
+        damaged = _set_aside_if_damaged(archive)
         if key is not None:
             recovered = recover(archive, key=key, collector=collector_of(archive, key))
         elif journal.pending(archive):
@@ -93,4 +96,28 @@ def reindex(archive: Archive, *, key: Ed25519PrivateKey | None) -> tuple[int, li
         count = rebuild(archive, tmp)
         with archive.sealing():
             os.replace(tmp, archive.db_path)
-        return count, recovered
+        return count, recovered, [damaged] if damaged else []
+
+
+def _set_aside_if_damaged(archive: Archive) -> str | None:
+    """custody.db renamed custody.db.damaged when SQLite cannot read it (cut short,
+    overwritten): the rebuild makes a new one, and completing a seal first has a database
+    to index it in. What was done, for a note; None when the database reads well."""
+    import sqlite3
+
+    path = archive.db_path
+    if not path.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            verdict = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        verdict = str(exc)
+    if verdict == "ok":
+        return None
+    aside = path.with_name(path.name + ".damaged")
+    os.replace(path, aside)
+    return f"custody.db could not be read ({verdict}): kept as {aside.name}, and made again"

@@ -86,8 +86,17 @@ class CustodyGroup(click.Group):
             sys.exit(ExitCode.PIPE_CLOSED)
         except OSError as exc:  # a full disk, a read-only file system, an I/O error
             fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), ExitCode.ARCHIVE)
+        except sqlite3.DatabaseError as exc:  # custody.db cut short, or overwritten
+            fail(f"database: {exc}" + ("; `custody reindex` makes custody.db again from the "
+                                       "manifests and WARC files" if _damaged(exc) else ""),
+                 ExitCode.ARCHIVE)
         except sqlite3.Error as exc:  # the same, as SQLite says it; or a locked database
             fail(f"database: {exc}", ExitCode.ARCHIVE)
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    text = str(exc)
+    return "malformed" in text or "not a database" in text
 
 
 def _terminate_as_interrupt() -> None:

@@ -361,10 +361,9 @@ def reindex(root: str | None, db_url: str | None, prune: bool) -> None:
     arch = Archive.open(root)
     # completing an interrupted seal signs its ledger checkpoint and log event
     key_obj = signing_key(arch) if journal.pending(arch) else None
-    count, recovered = run_reindex(arch, key=key_obj)
-    for result in recovered:
-        for note in result.notes[:1]:
-            click.echo(f"custody: note: {note}", err=True)
+    count, recovered, notes = run_reindex(arch, key=key_obj)
+    for note in [*notes, *(n for result in recovered for n in result.notes[:1])]:
+        click.echo(f"custody: note: {note}", err=True)
     click.echo(f"indexed {count} capture{'' if count == 1 else 's'}")
     if db_url is not None:
         import sqlite3

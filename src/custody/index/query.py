@@ -117,6 +117,9 @@ def run_query(conn: sqlite3.Connection, sql: str, params: Iterable[Any] = (), *,
                        "temporary tables or pragmas that set things)")
         elif "readonly" in message or "read-only" in message or "query_only" in message:
             message = "the database is opened read-only; custody query does not write"
+        elif "malformed" in message or "not a database" in message:
+            message = (f"custody.db is damaged ({message}): `custody reindex` makes it "
+                       "again from the manifests and WARC files")
         raise QueryError(message) from exc
     finally:
         conn.set_progress_handler(None, 0)
