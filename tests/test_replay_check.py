@@ -6,6 +6,7 @@ WARC lacks (a URL its script makes of the time), is noted for the archivist."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from typing import Any
@@ -47,6 +48,26 @@ if (location.href.indexOf('mp_/') >= 0 || self._WB_wombat_location || self.WB_wo
     pc.createOffer().then(o => pc.setLocalDescription(o)); } catch (e) {}
 }</script></body></html>"""
 
+# a feed of five batches, each fetched when the end of the page comes into view: its
+# replay must be scrolled as the recording was, each batch waited for
+FEED = """<!doctype html><html><head><title>Feed</title><style>.post{height:300px}</style>
+</head><body><h1>A feed of statements</h1><div id="feed"></div><p id="end">loading</p>
+<script>let n = 0, busy = false; const end = document.getElementById('end');
+async function more() { if (busy) return; busy = true;
+  const items = await (await fetch('/feed/' + n + '.json')).json(); n++;
+  if (!items.length) { end.textContent = 'end of the feed'; return; }
+  for (const t of items) { const d = document.createElement('div'); d.className = 'post';
+    d.textContent = t; document.getElementById('feed').appendChild(d); }
+  busy = false; }
+new IntersectionObserver(e => { if (e[0].isIntersecting) more(); }).observe(end);
+</script></body></html>"""
+
+
+def feed_batches() -> dict[str, Page]:
+    return {f"/feed/{n}.json": Page(json.dumps(
+        [f"Statement {n}.{i}: the ministry said so on day {n * 6 + i}." for i in range(6)]
+        if n < 5 else []).encode(), "application/json") for n in range(6)}
+
 
 def site(port: int = 9) -> dict[str, Page]:
     return {"/steady.html": Page(STEADY.encode(), "text/html; charset=utf-8"),
@@ -57,7 +78,9 @@ def site(port: int = 9) -> dict[str, Page]:
             "/lacking.html": Page(LACKING.encode(), "text/html; charset=utf-8"),
             "/spin.html": Page(SPIN.encode(), "text/html; charset=utf-8"),
             "/turn.html": Page(TURN.replace("PORT", str(port)).encode(),
-                               "text/html; charset=utf-8")}
+                               "text/html; charset=utf-8"),
+            "/feed.html": Page(FEED.encode(), "text/html; charset=utf-8"),
+            **feed_batches()}
 
 
 def visits(runner: Custody, capture_id: str) -> dict[str, dict[str, Any]]:
@@ -73,7 +96,7 @@ def test_each_page_is_replayed_and_compared_before_sealing(custody: Custody) -> 
         started = time.monotonic()
         done = custody.archive(*(server.url + p for p in ("/steady.html", "/random.html",
                                                           "/lacking.html", "/spin.html",
-                                                          "/turn.html")),
+                                                          "/turn.html", "/feed.html")),
                                extra=("--browser", "--page-timeout", "8",
                                       "--behaviors", "none"))
         took = time.monotonic() - started
@@ -85,6 +108,9 @@ def test_each_page_is_replayed_and_compared_before_sealing(custody: Custody) -> 
     assert steady["replay"]["pixels"] >= 0.99 and steady["replay"]["text"] == 1.0, steady
     assert steady["replay"]["missing"] == [] and steady["replay"]["escaped"] == []
     assert not any("replayed" in n for n in steady["notes"])
+    feed = seen["feed.html"]  # every batch loaded, in the recording and in its replay
+    assert feed["replay"]["pixels"] >= 0.99 and feed["replay"]["text"] == 1.0, feed
+    assert len(custody.query("SELECT url FROM resources WHERE url LIKE '%/feed/%'")) == 6
     drawn = seen["random.html"]
     assert drawn["replay"]["pixels"] < 0.95 or drawn["replay"]["text"] < 0.95, drawn
     assert any("differs from what was recorded" in n for n in drawn["notes"])

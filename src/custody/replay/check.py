@@ -18,6 +18,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from ..browser import behaviors
+from ..browser.page import MAX_HEIGHT, SCROLL_QUIET_CAP, SCROLL_STEPS
+from ..browser.quiet import QUIET_CAP, NetworkWatch
 from ..browser.replay_check import Kept, text_alike, verdict
 from ..core import scratch
 from ..core.errors import UsageError, first_line
@@ -182,6 +184,7 @@ async def _check(browser: Any, client: Any, page: Kept,
         if replaying.behaviors:
             await context.add_init_script(behaviors.init_script(replaying.behaviors,
                                                                 replaying.behavior_timeout))
+        network = NetworkWatch().attach(context)  # quiet as the recording counted it
         tab = await context.new_page()
         target = f"{prefix}{replaying.timestamp}mp_/{page.url}"
         session = await context.new_cdp_session(tab)
@@ -189,15 +192,16 @@ async def _check(browser: Any, client: Any, page: Kept,
         with contextlib.suppress(Exception):  # a page that does not load is shown as it is
             await asyncio.wait_for(tab.goto(target, wait_until="load"),
                                    max(1.0, deadline - time.monotonic()))
-        await _quiet(tab)
+        await network.quiet(QUIET_CAP)
         if replaying.behaviors:  # what the recorded page was shown, shown again
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(behaviors.run(tab, replaying.behaviors,
                                                      replaying.behavior_timeout),
                                        replaying.behavior_timeout + 5)
-            await _quiet(tab)
+            await network.quiet(QUIET_CAP)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(_scroll(tab), max(1.0, deadline - time.monotonic()))
+            await asyncio.wait_for(_scroll(tab, network),
+                                   max(1.0, deadline - time.monotonic()))
         for method in FREEZE:  # stopped where it is, as the recording stopped it
             params = {"value": True} if method.startswith("Emulation") else {}
             with contextlib.suppress(Exception):
@@ -215,24 +219,20 @@ async def _check(browser: Any, client: Any, page: Kept,
             "escaped": escaped}
 
 
-async def _scroll(tab: Any) -> None:
-    """Down to the bottom step by step until the height stays, then back to the top, as
-    the recorded page was (browser/page.py)."""
+async def _scroll(tab: Any, network: NetworkWatch) -> None:
+    """Down to the bottom step by step until the height stays (or passes what a
+    screenshot shows), the network quiet after each step as the recording waited for it,
+    then back to the top: as the recorded page was (browser/page.py)."""
     previous = -1
-    for _ in range(30):
+    for _ in range(SCROLL_STEPS):
         height = await tab.evaluate("() => { window.scrollTo(0, document.documentElement"
                                     ".scrollHeight); return document.documentElement"
                                     ".scrollHeight; }")
-        if height == previous:
+        if height == previous or height > MAX_HEIGHT:
             break
         previous = height
-        await _quiet(tab)
+        await network.quiet(SCROLL_QUIET_CAP)
     await tab.evaluate("() => window.scrollTo(0, 0)")
-
-
-async def _quiet(tab: Any) -> None:
-    with contextlib.suppress(Exception):  # a page never quiet is photographed as it is
-        await tab.wait_for_load_state("networkidle", timeout=5000)
 
 
 _HOP = {"connection", "keep-alive", "transfer-encoding", "content-encoding",
