@@ -73,12 +73,22 @@ class CustodyGroup(click.Group):
             atexit.register(gc.freeze)
         return super().main(args, *rest, **options)
 
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:  # custody's own options (`custody --bogus`)
+            _usage(exc)
+            raise  # (not reached: _usage exits)
+
     def invoke(self, ctx: click.Context) -> Any:
         _terminate_as_interrupt()
         try:
             return super().invoke(ctx)
         except CustodyError as exc:
             fail(str(exc), int(exc.exit_code))
+        except click.UsageError as exc:  # an option or argument not as the command takes it
+            _usage(exc)
         except KeyboardInterrupt:
             fail("interrupted", ExitCode.INTERRUPTED)
         except BrokenPipeError:  # the reader went away (`custody verify | head`): say nothing
@@ -92,6 +102,12 @@ class CustodyGroup(click.Group):
                  ExitCode.ARCHIVE)
         except sqlite3.Error as exc:  # the same, as SQLite says it; or a locked database
             fail(f"database: {exc}", ExitCode.ARCHIVE)
+
+
+def _usage(exc: click.UsageError) -> None:
+    """One line, as every error of custody's is, not click's usage block."""
+    where = exc.ctx.command_path if exc.ctx is not None else "custody"
+    fail(f"{exc.format_message()} (`{where} -h` lists what it takes)", ExitCode.USAGE)
 
 
 def _damaged(exc: sqlite3.DatabaseError) -> bool:
