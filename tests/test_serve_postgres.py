@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from conftest import Custody
-from custody.index import postgres
+from custody.index import postgres, textindex
 from custody.testing.postgres_server import PostgresServer, postgres_bin
 from custody.testing.serving import CUSTODY, Served, serving
 from custody.testing.site import SiteServer
@@ -125,6 +125,35 @@ def test_the_list_and_search_show_every_machine_s_captures(team: dict[str, Any],
     assert client.get("/captures/20000101T000000Z-00000000").status_code == 404
     thumb = client.get(f"/captures/{elsewhere}/thumbnail")
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/svg+xml"
+
+
+def test_terms_made_before_index_rules_7_are_made_again_for_arabic(
+        team: dict[str, Any]) -> None:
+    """An index filled by an earlier custody (no index_rules, Arabic terms stemmed as
+    schema 6 stemmed them): the next connection makes the Arabic documents' terms again,
+    and only theirs."""
+    here, url = team["here"], team["server"].url
+    here.archive(team["site"].url + "/ar.html", extra=("--no-requisites",))
+    here.ok("reindex", "--db", url)
+    old = textindex.ARABIC_BEFORE_7
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT d.id, d.title, d.text, d.language, s.terms::text FROM "
+                            "documents d JOIN search_index s ON s.document_id = d.id").fetchall()
+        made = {doc_id: now for doc_id, *_, now in rows}
+        arabic = [(doc_id, title, text) for doc_id, title, text, lang, _ in rows if lang == "ar"]
+        assert arabic
+        for doc_id, title, text in arabic:
+            conn.execute("UPDATE search_index SET terms = %s::tsvector WHERE document_id = %s",
+                         [postgres.terms(textindex.index_text(title, old),
+                                         textindex.index_text(text, old)), doc_id])
+        conn.execute("DROP TABLE index_rules")
+        assert conn.execute("SELECT count(*) FROM search_index s JOIN documents d ON "
+                            "d.id = s.document_id WHERE d.language = 'ar' AND s.terms @@ "
+                            "'متظاهر'::tsquery").fetchone()[0] == 0
+        postgres.connect(url).close()
+        again = dict(conn.execute("SELECT document_id, terms::text FROM search_index"))
+        assert again == made
+        assert conn.execute("SELECT rules FROM index_rules").fetchall() == [(postgres.RULES,)]
 
 
 def postgres_sha(team: dict[str, Any], capture_id: str) -> str:

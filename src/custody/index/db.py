@@ -17,7 +17,8 @@ if TYPE_CHECKING:  # imported when a database is written, not for reading one
     import sqlite_utils
 
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
+ARABIC = "lower(language) = 'ar' OR lower(language) LIKE 'ar-%'"  # documents in Arabic
 
 
 def _migrate(db: sqlite_utils.Database) -> None:
@@ -27,7 +28,9 @@ def _migrate(db: sqlite_utils.Database) -> None:
     Version 4: documents.record_id (a rendered DOM is no resource's) and .source.
     Version 5: a record may be in two sealed captures (an import of files that hold
     records the archive has): resources.record_id is indexed, not unique; and the
-    custody log's events are indexed (events.py)."""
+    custody log's events are indexed (events.py).
+    Version 7: Arabic documents' index entries stemmed as textindex stems Arabic now
+    (the rest of the index is as it was)."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version and version < 3 and "captures" in db.table_names():
         with db.conn:
@@ -47,6 +50,21 @@ def _migrate(db: sqlite_utils.Database) -> None:
             db.execute("CREATE INDEX idx_resources_record_id ON resources (record_id)")
             # (its files are found by their sha256 from now on; reindex fills the rows of
             # the captures before: ingest/held.py looks in their manifests until then)
+
+
+def _stem_arabic_again(db: sqlite_utils.Database) -> None:
+    """Version 7's change, in the transaction that then says the database is of version
+    7 (done once: a contentless index forgets an entry given what it was made of, and
+    given anything else it is damaged)."""
+    from .textindex import ARABIC_BEFORE_7, index_text
+
+    for doc_id, title, text in db.execute(
+            f"SELECT id, title, text FROM documents WHERE {ARABIC}").fetchall():
+        db.conn.execute("INSERT INTO search_index (search_index, rowid, title, body) "
+                        "VALUES ('delete', ?, ?, ?)", [doc_id, index_text(
+                            title, ARABIC_BEFORE_7), index_text(text, ARABIC_BEFORE_7)])
+        db.conn.execute("INSERT INTO search_index (rowid, title, body) VALUES (?, ?, ?)",
+                        [doc_id, index_text(title, "ar"), index_text(text, "ar")])
 
 
 def connect(path: Path) -> sqlite_utils.Database:
@@ -108,6 +126,7 @@ def _conn(db: Any) -> sqlite3.Connection:
 def ensure_schema(db: sqlite_utils.Database) -> None:
     from . import events
 
+    version = db.execute("PRAGMA user_version").fetchone()[0]
     _migrate(db)
     events.ensure(db.conn)
     if "captures" not in db.table_names():
@@ -184,7 +203,10 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
 
     listing.ensure(db.conn)
     selectors.ensure(db.conn)
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    db.conn.commit()
+    if version and version < 7:
+        _stem_arabic_again(db)
+    db.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     db.conn.commit()
 
 

@@ -8,7 +8,10 @@ without them, as typed or as written), Persian and Arabic-Indic digits become AS
 digits; Russian ё matches е. Folding is for matching only: the text kept, and the
 snippets cut from it, keep every mark.
 Stemming: Snowball (PyStemmer), chosen by each word's script and the document's
-language, so that `Иран` finds `Ирана` and `massacre` finds `massacres`.
+language, so that `Иран` finds `Ирана` and `massacre` finds `massacres`. Arabic is
+stemmed with the letters its stemmer knows (Arabic yeh and kaf, folded to Persian ones
+before), so that `المتظاهر` finds `المتظاهرين`; custody.db before schema 7 stemmed the
+folded word (``ARABIC_BEFORE_7`` names that language).
 Chinese and Japanese are indexed character by character, so any substring is found.
 """
 
@@ -72,12 +75,28 @@ def fold(text: str) -> str:
     return _HARAKAT.sub("", text)
 
 
+ARABIC_BEFORE_7 = "ar@6"  # Arabic as custody.db before schema 7 stemmed it
+_TO_ARABIC = str.maketrans("\u06cc\u06a9", "\u064a\u0643")  # folding's yeh and kaf, undone
+
+
+class _Arabic:
+    """Snowball's Arabic stemmer given the letters its suffixes are spelled with, its
+    stem folded again."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def stemWord(self, word: str) -> str:  # (PyStemmer's name)
+        return fold(self.inner.stemWord(word.translate(_TO_ARABIC)))
+
+
 @cache
 def _stemmer(name: str) -> Any:
     import Stemmer
 
     # no cache of its own (it triples the cost of a word not seen): ours hold the stems
-    return Stemmer.Stemmer(name, 0)
+    made = Stemmer.Stemmer(name.removesuffix("@6"), 0)
+    return _Arabic(made) if name == "arabic" else made
 
 
 def _script(word: str) -> str:
@@ -99,8 +118,8 @@ def _stemmers_for(script: str, language: str | None) -> list[str]:
     if script == "cyrillic":
         return list(dict.fromkeys([_CYRILLIC.get(lang, "russian"), "russian"]))
     if script == "arabic":
-        if lang == "ar":
-            return ["arabic"]
+        if lang in ("ar", ARABIC_BEFORE_7):
+            return ["arabic" if lang == "ar" else "arabic@6"]
         if lang == "fa":
             return ["persian"]
         return []
@@ -216,7 +235,7 @@ def query_forms(word: str) -> list[str]:
         script = _script(word)
         candidates = {"latin": sorted(set(_LATIN.values())),
                       "cyrillic": sorted(set(_CYRILLIC.values())),
-                      "arabic": ["persian", "arabic"]}.get(script, [])
+                      "arabic": ["persian", "arabic", "arabic@6"]}.get(script, [])
         forms += [_stemmer(name).stemWord(word) for name in candidates]
     return list(dict.fromkeys(forms))
 
@@ -313,7 +332,7 @@ def _with_ands(parts: list[str]) -> str:
 
 # every language whose stemmers a document's words may be indexed with (None: a language
 # of none of them: Latin words stemmed as English, Cyrillic as Russian, others not)
-_LANGUAGES: tuple[str | None, ...] = (*_LATIN, *_CYRILLIC, "ar", "fa", None)
+_LANGUAGES: tuple[str | None, ...] = (*_LATIN, *_CYRILLIC, "ar", ARABIC_BEFORE_7, "fa", None)
 
 
 def phrase_forms(phrase: list[str]) -> list[str]:

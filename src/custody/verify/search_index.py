@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..index.textindex import index_text, index_words
+from ..index.textindex import ARABIC_BEFORE_7, index_text, index_words
 from .postings import COLUMNS, HELD_POSITION, Group, Texts, Tokenizer, columns, words
 from .report import FAILED, PASSED, UNCHECKED, Report
 
@@ -127,6 +127,7 @@ def _compare(conn: sqlite3.Connection, report: Report, capture_ids: list[str] | 
         f"SELECT doc, count(*), group_concat({HELD_POSITION}, ' '), group_concat(term, ' ') "
         f"FROM temp.held {in_range} GROUP BY doc ORDER BY doc", params)
     documents_in, params = _chosen(conn, capture_ids, between)
+    indexed_as = _indexed_as(conn)
     documents = conn.execute(f"SELECT id, url, title, text, language FROM documents "
                              f"{documents_in} ORDER BY id", params)
     differ = _Differences()
@@ -138,6 +139,7 @@ def _compare(conn: sqlite3.Connection, report: Report, capture_ids: list[str] | 
             continue
         checked += 1
         _, url, title, text, language = document
+        language = indexed_as(language)
         found = (index_words(title, language), index_words(text, language))
         texts = (doc, " ".join(found[0]), " ".join(found[1]))
         given = [tokenizer.split(t, f) for t, f in zip(texts[1:], found, strict=True)]
@@ -160,6 +162,16 @@ def _compare(conn: sqlite3.Connection, report: Report, capture_ids: list[str] | 
         return
     said = [f"and {more} more documents" if problems else f"{more} documents"] if more else []
     report.add("search-index", _subject(between), FAILED, "; ".join(problems + said))
+
+
+def _indexed_as(conn: sqlite3.Connection) -> Callable[[str | None], str | None]:
+    """A document's language as the index was made for it: Arabic as the database's
+    schema stemmed it (textindex.ARABIC_BEFORE_7, before schema 7: a database opened
+    only for reading since keeps the entries it was made with)."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] >= 7:
+        return lambda language: language
+    return lambda language: ARABIC_BEFORE_7 if (language or "").split("-")[0].lower() == "ar" \
+        else language
 
 
 def _in_step(documents: Iterator[tuple[Any, ...]], groups: Iterator[tuple[Any, ...]]
@@ -196,7 +208,8 @@ def _name(conn: sqlite3.Connection, tokenizer: Tokenizer, differ: _Differences) 
     marks = ",".join("?" * len(ids))
     held = Counter(conn.execute(f"SELECT doc, col, offset, term FROM temp.held "
                                 f"WHERE doc IN ({marks})", ids))
-    texts = [(doc, index_text(title, language), index_text(text, language))
+    indexed_as = _indexed_as(conn)
+    texts = [(doc, index_text(title, indexed_as(language)), index_text(text, indexed_as(language)))
              for doc, title, text, language in conn.execute(
                  f"SELECT id, title, text, language FROM documents WHERE id IN ({marks})", ids)]
     given = Counter(tokenizer.entries(texts))
