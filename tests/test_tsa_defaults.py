@@ -114,6 +114,13 @@ def test_init_names_its_own_authority_or_none_and_timestamp_catches_up(
     assert "custody: note: no RFC 3161 timestamp" in result.stderr
     capture_id = json.loads(result.stdout)["capture_id"]
     assert "timestamp none: no RFC 3161 token" in none.ok("show", capture_id).output
+    # a wrong address, or an authority that does not answer: said, and nothing owed after
+    wrong = none("timestamp", capture_id, "--tsa", "notaurl")
+    assert wrong.exit_code == 2 and "http:// or https://" in wrong.output, wrong.output
+    failed = none("timestamp", capture_id, "--tsa", "http://127.0.0.1:9/tsr")
+    assert failed.exit_code == 5 and "custody: failed:" in failed.output, failed.output
+    assert not list((none.root / "manifests").glob("*.pending"))
+    assert none.verify()[0] == 0 and "timestamp none" in none.ok("show", capture_id).output
     (none.root / "tsa-roots.pem").write_bytes(tsa.root_pem.read_bytes())  # unnamed: used
     none.ok("timestamp", capture_id, "--tsa", tsa.url)
     assert "genTime" in none.ok("show", capture_id).output

@@ -43,6 +43,9 @@ def timestamp(root: str | None, capture_ids: tuple[str, ...], tsa: tuple[str, ..
     from ..seal.custody_log import CustodyLog
     from ..seal.sealing import companion_digests
 
+    for url in tsa:
+        if not url.lower().startswith(("http://", "https://")):
+            raise UsageError(f"--tsa {url}: a TSA is an http:// or https:// URL")
     arch = Archive.open(root)
     if capture_ids:
         targets = [manifest.manifest_path(arch.manifests_dir, c) for c in capture_ids]
@@ -64,7 +67,10 @@ def timestamp(root: str | None, capture_ids: tuple[str, ...], tsa: tuple[str, ..
             urls = list(tsa) or asked or load_config(arch.root).tsa
             if not urls:
                 raise UsageError("no TSA to ask (--tsa URL, or custody.toml)", where=path.stem)
-            written, errors = tsp.stamp(path, sealed.data, urls)
+            # a capture with no token owed (none asked for, or tokens already) stays so
+            # when this attempt fails: no pending mark that every verify would then note
+            owed = tsp.pending_path(path).exists()
+            written, errors = tsp.stamp(path, sealed.data, urls, owed=owed)
             for error in errors:
                 click.echo(f"custody: failed: {error}", err=True)
             if written:

@@ -226,9 +226,10 @@ def write_pending(manifest_path: Path, tsa_urls: list[str], errors: list[str]) -
     write_atomic(pending_path(manifest_path), (json.dumps(record, indent=2) + "\n").encode())
 
 
-def stamp(manifest_path: Path, message: bytes,
-          tsa_urls: list[str]) -> tuple[list[Path], list[str]]:
-    """Ask every TSA in turn; write each token; mark pending when none answered."""
+def stamp(manifest_path: Path, message: bytes, tsa_urls: list[str], *,
+          owed: bool = True) -> tuple[list[Path], list[str]]:
+    """Ask every TSA in turn; write each token; mark pending when none answered and a
+    token is ``owed`` (a capture's own seal; or a later attempt for one marked so)."""
     from ..core import faults
     from ..core.atomic import write_atomic
 
@@ -243,7 +244,7 @@ def stamp(manifest_path: Path, message: bytes,
         write_atomic(path, token)
         faults.after("seal.token")
         written.append(path)
-    if tsa_urls and not written:
+    if tsa_urls and not written and owed:
         write_pending(manifest_path, tsa_urls, errors)
         faults.after("seal.token")
     elif written:
