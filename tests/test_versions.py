@@ -36,6 +36,14 @@ def test_history_and_diff_of_an_edited_statement(custody: Custody) -> None:
     assert "+Several people were reported injured." in changed.stdout
     assert custody("history", server.url + "/never.html").exit_code == 8
     assert custody("diff", first, "20990101T000000Z-00000000").exit_code == 8
+    # a manifest gone: what the database says of its capture rests on nothing sealed
+    (custody.root / "manifests" / f"{second}.json").unlink()
+    gone = custody("diff", first, second)
+    assert gone.exit_code == 1 and f"the manifest of {second} is gone" in gone.output
+    listed = custody("history", url)
+    assert listed.exit_code == 1 and "MANIFEST GONE" in listed.stdout
+    rows = json.loads(custody("history", "--json", url).stdout)
+    assert [r["manifest_gone"] for r in rows] == [False, True, False]
 
 
 def test_diff_without_a_url_compares_every_page_both_hold(custody: Custody,

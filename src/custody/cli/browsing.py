@@ -37,18 +37,40 @@ def history(root: str | None, url: str, as_json: bool) -> None:
     from ..index.query import open_readonly
     from ..index.versions import history as run_history
 
-    rows = run_history(open_readonly(Archive.open(root).db_path), url)
+    arch = Archive.open(root)
+    rows = run_history(open_readonly(arch.db_path), url)
+    gone = _manifests_gone(arch, [row["capture_id"] for row in rows])
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    if not rows:
+        click.echo(json.dumps([{**row, "manifest_gone": row["capture_id"] in gone}
+                               for row in rows], indent=2))
+    elif not rows:
         click.echo("never captured", err=True)
         sys.exit(ExitCode.NOT_FOUND)
     changed = {None: "first", True: "CHANGED", False: "same"}
-    for row in rows:
+    for row in [] if as_json else rows:
         text = (row["text_sha256"] or "-")[:16]
         click.echo(f"{row['captured_at']}  {row['capture_id']}  {row['status']}  text {text}  "
-                   f"{changed[row['text_changed']]}" + ("  imported" if row["imported"] else ""))
+                   f"{changed[row['text_changed']]}" + ("  imported" if row["imported"] else "")
+                   + ("  MANIFEST GONE" if row["capture_id"] in gone else ""))
+    _fail_if_gone(gone)
+
+
+def _manifests_gone(arch: Any, capture_ids: list[str]) -> list[str]:
+    """The captures custody.db names whose sealed manifest is no longer in the archive:
+    what the database says of them rests on nothing sealed."""
+    from ..core.capture_ids import is_capture_id
+    from ..seal.manifest import manifest_path
+
+    return [c for c in dict.fromkeys(capture_ids)
+            if not is_capture_id(c) or not manifest_path(arch.manifests_dir, c).exists()]
+
+
+def _fail_if_gone(gone: list[str]) -> None:
+    if gone:
+        click.echo(f"custody: error: the manifest of {', '.join(gone)} is gone from the "
+                   "archive: what the database says of it rests on nothing sealed "
+                   "(`custody verify` says what changed)", err=True)
+        sys.exit(ExitCode.FAILED)
 
 
 @click.command()
@@ -70,7 +92,9 @@ def diff(root: str | None, first: str, second: str, url: str | None) -> None:
     from ..index.query import open_readonly
     from ..index.versions import diff as run_diff
 
-    same, lines = run_diff(open_readonly(Archive.open(root).db_path), first, second, url)
+    arch = Archive.open(root)
+    same, lines = run_diff(open_readonly(arch.db_path), first, second, url)
+    _fail_if_gone(_manifests_gone(arch, [first, second]))
     for line in lines:
         click.echo(line)
     if not same:

@@ -19,10 +19,14 @@ def new_capture_id(moment: datetime) -> str:
     return moment.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(4)
 
 
+def is_capture_id(capture_id: str) -> bool:
+    return bool(_CAPTURE_ID.fullmatch(capture_id)) and ".." not in capture_id
+
+
 def check_capture_id(capture_id: str) -> str:
     """The id, or UsageError: a capture id names a file in manifests/, and nothing else
     (no folder, no '..'), so that no command reads a manifest from outside the archive."""
-    if not _CAPTURE_ID.fullmatch(capture_id) or ".." in capture_id:
+    if not is_capture_id(capture_id):
         raise UsageError("not a capture id (like 20261121T101500Z-1a2b3c4d)",
                          where=repr(capture_id))
     return capture_id
