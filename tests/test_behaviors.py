@@ -61,6 +61,34 @@ window.addEventListener('scroll', () => {
 </script></body></html>"""
 
 
+# a short page that does not grow as it is scrolled, under a "Load more" button that
+# fetches three batches; a thread whose replies are behind a button and a <details>;
+# and a link that says "Show more" but leads to another page, and a form's button
+BUTTONS = """<!doctype html><html><head><title>Statements</title></head><body>
+<h1>Statements</h1><div id="list"><p>The first statement.</p></div>
+<button id="more" type="button">Load more</button>
+<div class="thread"><p>A post about the arrests.</p>
+  <button class="replies">نمایش پاسخ‌ها</button><div id="replies"></div>
+  <details><summary>3 earlier replies</summary><p>A reply kept folded.</p></details></div>
+<a href="/elsewhere.html">Show more elsewhere</a>
+<form action="/post" method="post"><button>Show all comments</button></form>
+<script>
+let batch = 0;
+document.getElementById('more').addEventListener('click', () => {
+  fetch('/batch' + batch + '.json').then(r => r.json()).then(d => {
+    const p = document.createElement('p'); p.textContent = d.text;
+    document.getElementById('list').appendChild(p);
+    if (++batch === 3) document.getElementById('more').remove();
+  });
+});
+document.querySelector('.replies').addEventListener('click', (e) => {
+  fetch('/replies.json').then(r => r.json()).then(d => {
+    const p = document.createElement('p'); p.textContent = d.text;
+    document.getElementById('replies').appendChild(p); e.target.remove(); });
+});
+</script></body></html>"""
+
+
 def _json(text: str) -> Page:
     return Page(json.dumps({"text": text}).encode(), "application/json")
 
@@ -72,7 +100,12 @@ def site() -> dict[str, Page]:
             "/small.png": Page(PNG, "image/png"), "/large.png": Page(PNG, "image/png"),
             "/clip.webm": Page(b"\x1aE\xdf\xa3" + bytes(64), "video/webm"),
             "/endless.html": Page(ENDLESS.encode(), "text/html; charset=utf-8"),
-            "/next.json": _json("more of the endless feed")}
+            "/next.json": _json("more of the endless feed"),
+            "/buttons.html": Page(BUTTONS.encode(), "text/html; charset=utf-8"),
+            "/batch0.json": _json("loaded batch zero"),
+            "/replies.json": _json("A witness replied that she saw the arrests at the bridge."),
+            "/elsewhere.html": Page(b"<p>another page</p>", "text/html"),
+            "/post": _json("posted")}
 
 
 def recorded(runner: Custody, capture_id: str) -> set[str]:
@@ -92,6 +125,32 @@ def visit_of(runner: Custody, capture_id: str) -> dict[str, Any]:
     return dict(visits[0])
 
 
+def test_load_more_and_folded_replies_are_opened_and_replay_as_recorded(
+        custody: Custody) -> None:
+    """custody's expand, after the behaviours: the buttons that ask for more are clicked
+    until they are gone, the folded parts opened; a link to another page and a form's
+    button are not; the replay check does the same and finds the page as recorded."""
+    with SiteServer(site()) as server:
+        done = custody.archive(server.url + "/buttons.html",
+                               extra=("--browser", "--no-requisites", "--page-timeout", "15",
+                                      "--behavior-timeout", "6"))
+    got = recorded(custody, done["capture_id"])
+    assert {server.url + p for p in ("/batch0.json", "/batch1.json", "/batch2.json",
+                                     "/replies.json")} <= got, got
+    assert not {server.url + "/elsewhere.html", server.url + "/post"} & got
+    visit = visit_of(custody, done["capture_id"])
+    said = [m for m in visit["behaviors"]["messages"] if m.startswith("expand: ")]
+    assert said.count('expand: clicked "Load more"') == 3, said
+    assert 'expand: opened "3 earlier replies"' in said
+    (text,) = [r["text"] for r in custody.query(
+        "SELECT text FROM documents WHERE source = 'rendered'")]
+    for shown in ("loaded batch zero", "second batch", "saw the arrests at the bridge",
+                  "A reply kept folded."):
+        assert shown in text, text
+    assert visit["replay"]["text"] == 1.0 and visit["replay"]["pixels"] >= 0.99, visit
+    assert custody.verify()[0] == 0
+
+
 def test_behaviours_show_more_fetch_srcsets_and_play_video(custody: Custody) -> None:
     with SiteServer(site()) as server:
         url = server.url + "/feed.html"
@@ -109,7 +168,7 @@ def test_behaviours_show_more_fetch_srcsets_and_play_video(custody: Custody) -> 
     assert not caused & recorded(custody, plain["capture_id"])
     behaved = visit_of(custody, done["capture_id"])["behaviors"]
     assert behaved["script"] == f"browsertrix-behaviors {behaviors.VERSION}"
-    assert behaved["ran"] == ["autoscroll", "autoplay", "autofetch", "site"]
+    assert behaved["ran"] == ["autoscroll", "autoplay", "autofetch", "site", "expand"]
     assert any("Show More" in m for m in behaved["messages"]), behaved["messages"]
     assert "behaviors" not in visit_of(custody, plain["capture_id"])
     # what "Show more" brought is in the page as it was recorded

@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import behaviors
+from .expand import expand
 from .quiet import QUIET_CAP, NetworkWatch
+
+EXPAND_LEAST = 5.0  # seconds expand has, however long the behaviours before it took
 
 
 @dataclass
@@ -59,6 +62,13 @@ async def behave(page: Any, acts: Acts, visit: Any, network: NetworkWatch) -> No
     elif not visit.behaved.finished:
         visit.notes.append(f"the page behaviours were still at work after "
                            f"--behavior-timeout ({acts.timeout:g} s): the page may hold more")
+    if "expand" in acts.kinds and page.url == before:
+        left = max(EXPAND_LEAST, acts.timeout - visit.behaved.seconds)
+        said, ended = await expand(page, network, left)
+        visit.behaved.messages += said
+        if not ended:
+            visit.notes.append(f"expand was still finding more to open after {left:g} s: "
+                               "the page may hold more")
     if page.url != before:
         visit.notes.append(f"the page behaviours left the page on {page.url[:500]}")
     clicked = sum(1 for m in visit.behaved.messages if m.startswith("Clicking on link"))

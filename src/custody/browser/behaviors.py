@@ -15,7 +15,10 @@ joined by commas):
   the links scripts handle from the others, so it clicks them all and goes back from
   each page they open; a page it leaves on another is noted;
 - ``site``: the site's own behaviour where there is one (X, Instagram, Facebook, TikTok,
-  Telegram...), in autoscroll's place.
+  Telegram...), in autoscroll's place;
+- ``expand``, custody's own (expand.py), after the others: "Load more", "Show replies"
+  and collapsed ``<details>``, which autoscroll leaves shut on a page that does not grow
+  as it is scrolled.
 
 The background ones (autoplay, autofetch) start with the page; the others run once it
 has loaded and gone quiet, until they are done or ``--behavior-timeout`` has passed.

@@ -8,8 +8,9 @@ from typing import Any
 from ..core.errors import UsageError
 from .rules import Rules
 
-BEHAVIORS = ("autoscroll", "autoplay", "autofetch", "autoclick", "site")  # behaviors.KINDS
-DEFAULT_BEHAVIORS = ("autoscroll", "autoplay", "autofetch", "site")  # autoclick when asked
+BEHAVIORS = ("autoscroll", "autoplay", "autofetch", "autoclick", "site",  # behaviors.KINDS
+             "expand")  # custody's own (browser/expand.py)
+DEFAULT_BEHAVIORS = ("autoscroll", "autoplay", "autofetch", "site", "expand")
 MAX_URLS = 10_000  # URLs a queued job may hold (`--batch`'s most; queue/envelope.py)
 
 

@@ -90,9 +90,10 @@ if TYPE_CHECKING:
 @click.option("--behaviors", "behaviors", default="default", show_default=True,
               metavar="LIST",
               help="With --browser: the page behaviours run in each page once it has "
-                   "loaded (browsertrix-behaviors): default (all but autoclick), all, "
-                   "none, or some of autoscroll, autoplay, autofetch, autoclick, site "
-                   "joined by commas.")
+                   "loaded (browsertrix-behaviors, then custody's expand: 'Load more', "
+                   "'Show replies', collapsed sections): default (all but autoclick), all, "
+                   "none, or some of autoscroll, autoplay, autofetch, autoclick, site, "
+                   "expand joined by commas.")
 @click.option("--behavior-timeout", type=float_range("behavior_timeout"), default=20.0,
               show_default=True,
               help="With --browser: seconds the page behaviours may run in one page.")

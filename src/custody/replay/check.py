@@ -18,6 +18,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from ..browser import behaviors
+from ..browser.acting import EXPAND_LEAST
+from ..browser.expand import expand
 from ..browser.page import MAX_HEIGHT, SCROLL_QUIET_CAP, SCROLL_STEPS
 from ..browser.quiet import QUIET_CAP, NetworkWatch
 from ..browser.replay_check import Kept, text_alike, verdict
@@ -198,6 +200,8 @@ async def _check(browser: Any, client: Any, page: Kept,
                 await asyncio.wait_for(behaviors.run(tab, replaying.behaviors,
                                                      replaying.behavior_timeout),
                                        replaying.behavior_timeout + 5)
+            if "expand" in replaying.behaviors:  # what it opened, opened again
+                await expand(tab, network, max(EXPAND_LEAST, replaying.behavior_timeout))
             await network.quiet(QUIET_CAP)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(_scroll(tab, network),
