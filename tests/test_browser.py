@@ -393,6 +393,7 @@ def test_pages_that_fight_the_browser_end_within_their_time(custody: Custody) ->
     assert visits["/hostile/download.html"]["downloads_refused"]
     feed = visits["/hostile/feed.html"]
     assert feed["records"].get("screenshot")  # photographed, though it never ends
+    assert any("stopped scrolling" in note for note in feed["notes"]), feed["notes"]
     canvas = visits["/hostile/canvas.html"]
     shots = {r["headers"]["WARC-Record-ID"]: r for r in records(custody, cid)
              if r["type"] == "resource"}

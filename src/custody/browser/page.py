@@ -352,7 +352,11 @@ async def _scroll(page: Any, deadline: float, visit: PageVisit, network: Network
         height = await _bounded(page.evaluate(
             "() => { window.scrollTo(0, document.documentElement.scrollHeight);"
             " return document.documentElement.scrollHeight; }"), 3, visit, "scroll")
-        if not isinstance(height, int | float) or height == previous or height > MAX_HEIGHT:
+        if isinstance(height, int | float) and height > MAX_HEIGHT:
+            visit.notes.append(f"stopped scrolling past {MAX_HEIGHT} px: what the page "
+                               "loads further down is not in the capture")
+            break
+        if not isinstance(height, int | float) or height == previous:
             break
         previous = height
         await network.quiet(_left(deadline, SCROLL_QUIET_CAP))
