@@ -162,15 +162,15 @@ class Layout:
             self.inside += 1
             record.failures.append(
                 f"begins inside the gzip member at offset {record.offset}, {record.within} "
-                "bytes in: a gzipped WARC must hold each record in a gzip member of its own "
-                "(WARC 1.1, annex D), or tools cannot seek to it")
+                "bytes in: no index can name where it begins (WARC 1.1, annex D: each record "
+                "in a gzip member of its own, so that tools can seek to it)")
         if member is not None and last is not None and last != member:
             self.spanning += 1
             record.length = None
             record.failures.append(f"runs on from its gzip member at offset {record.offset} "
-                                   f"into the member at offset {stream.offset_of(last)}: a "
-                                   "gzipped WARC must hold each record in a gzip member of its "
-                                   "own (WARC 1.1, annex D)")
+                                   f"into the member at offset {stream.offset_of(last)}: no "
+                                   "index can name where it begins (WARC 1.1, annex D: each "
+                                   "record in a gzip member of its own)")
         self.whole = self.whole and record.length is not None and not record.within \
             and last == member
         self.sink(record)
