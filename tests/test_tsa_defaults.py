@@ -117,7 +117,7 @@ def test_init_names_its_own_authority_or_none_and_timestamp_catches_up(
     # a wrong address, or an authority that does not answer: said, and nothing owed after
     wrong = none("timestamp", capture_id, "--tsa", "notaurl")
     assert wrong.exit_code == 2 and "http:// or https://" in wrong.output, wrong.output
-    failed = none("timestamp", capture_id, "--tsa", "http://127.0.0.1:9/tsr")
+    failed = none("timestamp", capture_id, "--tsa", "http://127.0.0.1:1/no-tsa")
     assert failed.exit_code == 5 and "custody: failed:" in failed.output, failed.output
     assert not list((none.root / "manifests").glob("*.pending"))
     assert none.verify()[0] == 0 and "timestamp none" in none.ok("show", capture_id).output
