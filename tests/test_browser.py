@@ -216,6 +216,24 @@ def test_a_script_built_page_is_captured_as_a_person_saw_it(
     assert swapped.returncode != 0 and "FAILED" in swapped.stdout
 
 
+FORM = b"""<html><head><title>Contact</title></head><body><h1>Write to us</h1>
+<form action="/send" method="post"><input name="name" autocomplete="name">
+<input name="email" type="email"><textarea name="message"></textarea>
+<button>Send</button></form></body></html>"""
+
+
+def test_a_page_with_a_form_asks_nothing_of_the_browser_s_vendor(custody: Custody) -> None:
+    """Chromium asked Google's autofill servers about every page with a form: requests of
+    the browser's own, recorded as the capture's failures (online, as its responses)."""
+    with SiteServer({"/form.html": Page(FORM, "text/html; charset=utf-8")}) as server:
+        done = custody.archive(server.url + "/form.html",
+                               extra=("--browser", "--no-requisites", "--behaviors", "none",
+                                      "--no-replay-check"))
+    assert done["status"] == "success" and custody.query("select url from failures") == []
+    assert {r["url"] for r in custody.query("select url from resources")} <= \
+        {server.url + "/form.html", server.url + "/favicon.ico"}
+
+
 def test_a_plain_crawl_does_not_see_what_the_browser_shows(
         custody: Custody, js_server: SiteServer) -> None:
     """The page's text is made by its scripts: without the browser, it is not there."""

@@ -43,6 +43,10 @@ FLAGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
     "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+    # a page with a form made Chromium ask Google's autofill servers about it: a request
+    # of the browser's own, not the page's (a failure offline; online, the form's
+    # signature sent to Google and its answer recorded as the page's)
+    "--autofill-server-url=about:invalid",
 ]
 
 
