@@ -89,6 +89,21 @@ document.querySelector('.replies').addEventListener('click', (e) => {
 </script></body></html>"""
 
 
+# controls whose words ask for more, that would change the site or leave the page; one
+# whose words name an act; and one whose click never comes back
+HARM = """<!doctype html><html><head><title>Harm</title></head><body><p>the page</p>
+<form action="/submitted" method="post"><input name="x" value="1">
+  <button type="button" onclick="this.form.submit()">Show more</button></form>
+<div role="button" onclick="fetch('/api/delete', {method: 'POST'})">Show all comments</div>
+<button onclick="location.href = '/elsewhere.html'">Load more replies</button>
+<button onclick="fetch('/api/charge')">Expand my plan to Premium ($99)</button>
+<button onclick="navigator.sendBeacon('/api/beacon', 'x')">See more</button>
+</body></html>"""
+HANG = """<!doctype html><html><head><title>Hang</title></head><body><p>Hang on.</p>
+<button onclick="const t = Date.now(); while (Date.now() - t < 120000) {}">Show more</button>
+</body></html>"""
+
+
 def _json(text: str) -> Page:
     return Page(json.dumps({"text": text}).encode(), "application/json")
 
@@ -105,7 +120,9 @@ def site() -> dict[str, Page]:
             "/batch0.json": _json("loaded batch zero"),
             "/replies.json": _json("A witness replied that she saw the arrests at the bridge."),
             "/elsewhere.html": Page(b"<p>another page</p>", "text/html"),
-            "/post": _json("posted")}
+            "/post": _json("posted"),
+            "/harm.html": Page(HARM.encode(), "text/html; charset=utf-8"),
+            "/hang.html": Page(HANG.encode(), "text/html; charset=utf-8")}
 
 
 def recorded(runner: Custody, capture_id: str) -> set[str]:
@@ -148,6 +165,35 @@ def test_load_more_and_folded_replies_are_opened_and_replay_as_recorded(
                   "A reply kept folded."):
         assert shown in text, text
     assert visit["replay"]["text"] == 1.0 and visit["replay"]["pixels"] >= 0.99, visit
+    assert custody.verify()[0] == 0
+
+
+def test_expand_changes_nothing_on_the_site_and_ends_in_its_time(custody: Custody) -> None:
+    """While expand clicks, the page may send nothing but GET, HEAD and OPTIONS and may
+    not leave; a control that names an act is not clicked; a click that never comes back
+    ends expand within --behavior-timeout, and the page is still recorded."""
+    with SiteServer(site()) as server:
+        started = time.monotonic()
+        done = custody.archive(server.url + "/harm.html", server.url + "/hang.html",
+                               extra=("--browser", "--no-requisites", "--page-timeout", "20",
+                                      "--behavior-timeout", "4", "--no-replay-check"))
+        took = time.monotonic() - started
+    assert took < 60, took
+    asked = {r["url"].removeprefix(server.url) for r in custody.query("SELECT url FROM resources")}
+    assert not asked & {"/submitted", "/api/delete", "/elsewhere.html", "/api/charge",
+                        "/api/beacon"}, asked
+    visits = {v["url"].removeprefix(server.url): v
+              for v in custody.manifest(done["capture_id"])["visits"]}
+    harm = visits["/harm.html"]
+    said = harm["behaviors"]["messages"]
+    assert harm["final_url"] == server.url + "/harm.html"
+    for refused in ("refused a form", "refused POST", "refused leaving for",
+                    "refused a beacon"):
+        assert any(refused in line for line in said), said
+    assert not any("Premium" in line for line in said)
+    hang = visits["/hang.html"]
+    assert any("did not come back" in note for note in hang["notes"]), hang["notes"]
+    assert hang["records"].get("screenshot") and hang["records"].get("dom")
     assert custody.verify()[0] == 0
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import behaviors
-from .expand import expand
+from .expand import STUCK, expand
 from .quiet import QUIET_CAP, NetworkWatch
 
 EXPAND_LEAST = 5.0  # seconds expand has, however long the behaviours before it took
@@ -66,8 +66,11 @@ async def behave(page: Any, acts: Acts, visit: Any, network: NetworkWatch) -> No
         left = max(EXPAND_LEAST, acts.timeout - visit.behaved.seconds)
         said, ended = await expand(page, network, left)
         visit.behaved.messages += said
-        if not ended:
-            visit.notes.append(f"expand was still finding more to open after {left:g} s: "
+        if STUCK in said:
+            visit.notes.append(f"a click of expand did not come back within {left:.0f} s "
+                               "(a script that never yields?)")
+        elif not ended:
+            visit.notes.append(f"expand was still finding more to open after {left:.0f} s: "
                                "the page may hold more")
     if page.url != before:
         visit.notes.append(f"the page behaviours left the page on {page.url[:500]}")
