@@ -203,7 +203,7 @@ def test_a_script_built_page_is_captured_as_a_person_saw_it(
     custody.ok("bundle", cid, "-o", str(bundle))
     told = (bundle / "VERIFY.md").read_text()
     assert SEALED_RENDERS in told
-    sums = subprocess.run(f"{SEALED_RENDERS} | sha256sum -c", shell=True, cwd=bundle,
+    sums = subprocess.run(SEALED_RENDERS, shell=True, cwd=bundle,
                           capture_output=True, text=True)
     assert sums.returncode == 0 and ": OK" in sums.stdout, sums.stdout + sums.stderr
     index = json.loads((bundle / "renders" / "index.json").read_text())
@@ -211,9 +211,19 @@ def test_a_script_built_page_is_captured_as_a_person_saw_it(
     shot = bundle / by_record[visit["records"]["screenshot"]]
     assert shot.read_bytes() == renders["screenshot"]["body"]
     shot.write_bytes(renders["screenshot-unmarked"]["body"])  # another screenshot, swapped in
-    swapped = subprocess.run(f"{SEALED_RENDERS} | sha256sum -c", shell=True, cwd=bundle,
+    swapped = subprocess.run(SEALED_RENDERS, shell=True, cwd=bundle,
                              capture_output=True, text=True)
     assert swapped.returncode != 0 and "FAILED" in swapped.stdout
+    # and its entry taken out of the (unsigned) index too: the manifest still names it
+    listed = bundle / "renders" / "index.json"
+    listed.write_text(json.dumps([e for e in index if e["file"] != shot.relative_to(
+        bundle).as_posix()]))
+    unlisted = subprocess.run(SEALED_RENDERS, shell=True, cwd=bundle,
+                              capture_output=True, text=True)
+    assert unlisted.returncode != 0, unlisted.stdout
+    listed.write_text("not json")  # the list cannot be made: the step fails
+    assert subprocess.run(SEALED_RENDERS, shell=True, cwd=bundle,
+                          capture_output=True).returncode != 0
 
 
 FORM = b"""<html><head><title>Contact</title></head><body><h1>Write to us</h1>

@@ -383,7 +383,7 @@ def test_a_forged_warc_with_its_sums_made_again_fails_the_sealed_digests(
         f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(out).as_posix()}\n"
         for p in sorted(out.rglob("*")) if p.is_file() and p.name != "SHA256SUMS"))
     failed = [c for c, code in _run_verify_md(out, _clean_env_tools(tmp_path), tsa) if code]
-    assert failed == [f"{SEALED_WARCS} | sha256sum -c"], failed
+    assert failed == [SEALED_WARCS], failed
 
 
 def test_a_token_whose_certificate_version_is_changed_fails_and_says_so(tsa: Any) -> None:

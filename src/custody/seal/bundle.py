@@ -121,14 +121,23 @@ def _renders(archive: Archive, content: dict, out: Path) -> list[tuple[str, dict
 
 
 COMMAND_INDENT = " " * 7  # VERIFY.md's commands stand indented so, as code in its list
-# lines for sha256sum -c, made from the signed manifest alone: what it seals, not what an
-# unsigned list beside it (SHA256SUMS, renders.sha256) says, which a forger rewrites too
+# the files' sha256 taken from the signed manifest alone, not from a list beside it
+# (SHA256SUMS, renders/index.json), which a forger writes again too; written to a file
+# first, so that a list that cannot be made fails the step
 SEALED_WARCS = ("python3 -c 'import json; m = json.load(open(\"manifest.json\")); "
-                "[print(f[\"sha256\"] + \"  \" + f[\"path\"]) for f in m[\"warc_files\"]]'")
+                "[print(f[\"sha256\"] + \"  \" + f[\"path\"]) for f in m[\"warc_files\"]]'"
+                " > sealed-warcs.sha256 && sha256sum -c sealed-warcs.sha256")
+# every render record the manifest seals, each with the file renders/index.json names for
+# it (a record it names none for is a file that is not there)
 SEALED_RENDERS = ("python3 -c 'import json; m = json.load(open(\"manifest.json\")); "
-                  "b = {r[\"record_id\"]: r[\"block_sha256\"] for r in m[\"records\"]}; "
-                  "[print(b[e[\"record_id\"]] + \"  \" + e[\"file\"]) "
-                  "for e in json.load(open(\"renders/index.json\"))]'")
+                  "f = {e[\"record_id\"]: e[\"file\"] for e in "
+                  "json.load(open(\"renders/index.json\"))}; "
+                  "k = tuple(\"urn:\" + n + \":\" for n in " + repr(tuple(RENDER_KINDS)).replace(
+                      "'", "\"") + "); "
+                  "[print(r[\"block_sha256\"] + \"  \" + f.get(r[\"record_id\"], "
+                  "\"missing-\" + r[\"record_id\"])) for r in m[\"records\"] "
+                  "if r[\"type\"] == \"resource\" and (r[\"target_uri\"] or \"\")"
+                  ".startswith(k)]' > sealed-renders.sha256 && sha256sum -c sealed-renders.sha256")
 
 
 def verify_commands(text: str) -> list[str]:
@@ -180,7 +189,7 @@ def verify_instructions(content: dict, tree_size: int, tokens: list[Path], have_
         "3. The WARC files are the ones the signed manifest seals (their sha256 are its",
         "   `warc_files`), and intact, record by record:",
         "",
-        f"       {SEALED_WARCS} | sha256sum -c",
+        f"       {SEALED_WARCS}",
         f"       warcio check -v {warcs}",
         "",
     ]
@@ -191,7 +200,7 @@ def verify_instructions(content: dict, tree_size: int, tokens: list[Path], have_
             "   from its WARC resource records (renders/index.json names them); each file's",
             "   sha256 is the block_sha256 the signed manifest seals for its record:",
             "",
-            f"       {SEALED_RENDERS} | sha256sum -c",
+            f"       {SEALED_RENDERS}",
             "",
         ]
     if tokens:
@@ -228,6 +237,10 @@ def verify_instructions(content: dict, tree_size: int, tokens: list[Path], have_
         "ReplayWeb.page, warcio) reads them. Each record holds what the server sent, as",
         "sent: where it sent an interim answer (103 Early Hints, 100 Continue) before the",
         "final one, those tools take the interim answer's status for the record's.",
+        "",
+        "Files beside these (report.html, when the bundle has one) are made from them for",
+        "reading, and signed by nobody: what they show is evidence as far as the files",
+        "the steps above check are.",
         "",
     ]
     return "\n".join(lines)
