@@ -91,13 +91,16 @@ def test_odd_bodies_are_archived_with_a_note(custody: Custody, site: SiteServer,
 @pytest.mark.parametrize("args", [("archive", "--depth", "-1", "http://example.org/"),
                                   ("archive", "--max-bytes", "12QB", "http://example.org/"),
                                   ("log", "--tail", "abc"), ("verify", "--against", "/nope"),
-                                  ("ledger", "proof", "--bogus"), ("frobnicate",), ("--bogus",)])
+                                  ("ledger", "proof", "--bogus"), ("frobnicate",), ("--bogus",),
+                                  ("verify", "--against")])
 def test_an_option_not_as_a_command_takes_it_is_one_line_and_exit_2(
         custody: Custody, args: tuple[str, ...]) -> None:
     result = custody(*args)
     assert result.exit_code == 2, result.output
     (line,) = result.output.strip().splitlines()
     assert line.startswith("custody: error: ") and "-h` lists what it takes" in line, line
+    if args[0] in ("archive", "log", "verify", "ledger"):
+        assert f"`custody {args[0]}" in line, line
 
 
 def test_not_an_archive(tmp_path: Path) -> None:

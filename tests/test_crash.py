@@ -238,6 +238,10 @@ def test_a_damaged_database_is_made_again_by_reindex(custody: Custody, site: Sit
     code, report = custody.verify()
     assert code == 0 and len(custody.query("select id from captures")) == 4, report
     assert custody.ok("search", "Iran").output.strip()
+    db.write_bytes(b"overwritten")  # damaged again: the first damaged copy is kept too
+    assert run_custody(custody, "reindex").returncode == 0
+    assert (custody.root / "custody.db.damaged").exists()
+    assert (custody.root / "custody.db.damaged-2").read_bytes() == b"overwritten"
 
 
 def test_a_stray_file_in_the_sealing_journal_holds_back_no_seal(custody: Custody,

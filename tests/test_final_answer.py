@@ -83,10 +83,15 @@ def test_the_payload_read_back_is_the_final_answers(tmp_path: Path) -> None:
     cut = read_payload(stored(tmp_path, EARLY_HINTS), 0, 1 << 20)
     assert (cut.status, cut.body, cut.reframed) == (103, b"", False)
     after = read_payload(stored(tmp_path, EARLY_HINTS + b"not a head"), 0, 1 << 20)
-    assert (after.status, after.body) == (103, b"not a head")
+    assert (after.status, after.body, after.past_end) == (103, b"", 10)  # no answer
     short = read_payload(stored(tmp_path, b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n"
                                            b"<p>shown</p>and what no browser shows"), 0, 1 << 20)
     assert (short.body, short.past_end, short.reframed) == (b"<p>shown</p>", 25, True)
+    for head in (b"HTTP/1.1 204 No Content\r\n\r\n", b"HTTP/1.1 304 Not Modified\r\n"
+                 b"Content-Length: 40\r\n\r\n", b"HTTP/1.1 101 Switching Protocols\r\n"
+                 b"Upgrade: websocket\r\n\r\n"):  # no body, as a client frames it
+        none = read_payload(stored(tmp_path, head + b"<p>no browser shows this</p>"), 0, 1 << 20)
+        assert (none.body, none.past_end) == (b"", 28), head
     bare = read_payload(stored(tmp_path, b"no head at all"), 0, 1 << 20)  # as warcio reads it
     assert bare.status is None and not bare.reframed
 

@@ -119,5 +119,9 @@ def _set_aside_if_damaged(archive: Archive) -> str | None:
     if verdict == "ok":
         return None
     aside = path.with_name(path.name + ".damaged")
+    for number in range(2, 1000):  # an earlier damaged copy is kept too
+        if not aside.exists():
+            break
+        aside = path.with_name(f"{path.name}.damaged-{number}")
     os.replace(path, aside)
     return f"custody.db could not be read ({verdict}): kept as {aside.name}, and made again"

@@ -88,7 +88,7 @@ class CustodyGroup(click.Group):
         except CustodyError as exc:
             fail(str(exc), int(exc.exit_code))
         except click.UsageError as exc:  # an option or argument not as the command takes it
-            _usage(exc)
+            _usage(exc, f"custody {ctx.invoked_subcommand or ''}".strip())
         except KeyboardInterrupt:
             fail("interrupted", ExitCode.INTERRUPTED)
         except BrokenPipeError:  # the reader went away (`custody verify | head`): say nothing
@@ -104,9 +104,14 @@ class CustodyGroup(click.Group):
             fail(f"database: {exc}", ExitCode.ARCHIVE)
 
 
-def _usage(exc: click.UsageError) -> None:
-    """One line, as every error of custody's is, not click's usage block."""
-    where = exc.ctx.command_path if exc.ctx is not None else "custody"
+def _usage(exc: click.UsageError, command: str = "custody") -> None:
+    """One line, as every error of custody's is, not click's usage block; a group given
+    no command (`custody key`) shows its help, as click does."""
+    if type(exc).__name__ == "NoArgsIsHelpError" and exc.ctx is not None:
+        click.echo(exc.ctx.get_help(), err=True)
+        sys.exit(ExitCode.USAGE)
+    where = command if exc.ctx is None else \
+        " ".join(["custody", *exc.ctx.command_path.split()[1:]])  # (a test's runner: "main")
     fail(f"{exc.format_message()} (`{where} -h` lists what it takes)", ExitCode.USAGE)
 
 

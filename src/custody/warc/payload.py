@@ -233,7 +233,7 @@ def read_payload(path: Path, offset: int, limit: int) -> Payload:
         else:
             status, headers, first, reframed = final
         decoder = decoder_for(headers, limit)
-        left = None if final is None else framed_length(headers)
+        left = None if final is None else framed_length(status, headers)
         past = 0
         piece = first
         while True:
@@ -248,8 +248,12 @@ def read_payload(path: Path, offset: int, limit: int) -> Payload:
                        reframed or past > 0, past)
 
 
-def framed_length(headers: list[tuple[str, str]]) -> int | None:
-    """The body's length by its Content-Length, where that frames it (not chunked)."""
+def framed_length(status: int | None, headers: list[tuple[str, str]]) -> int | None:
+    """The body's length as an HTTP client frames it: none after a 1xx (101 included:
+    another protocol follows), 204 or 304 (RFC 9112 6.3), else its Content-Length where
+    that frames it (not chunked)."""
+    if status is not None and (100 <= status < 200 or status in (204, 304)):
+        return 0
     if "chunked" in header(headers, "transfer-encoding").lower():
         return None
     value = header(headers, "content-length").strip()
