@@ -62,6 +62,15 @@ async function more() { if (busy) return; busy = true;
 new IntersectionObserver(e => { if (e[0].isIntersecting) more(); }).observe(end);
 </script></body></html>"""
 
+# a button whose handler calls a page-wide async function: pywb wraps each script in a
+# block, where an async function is the block's own, and the replayed click fails
+ASYNC = """<!doctype html><html><head><title>Async</title></head><body><div id="list"></div>
+<button id="more" onclick="more()">Load more</button>
+<script>async function more() { const d = await (await fetch('/async.json')).json();
+  for (const t of d) { const p = document.createElement('p'); p.textContent = t;
+    document.getElementById('list').appendChild(p); }
+  document.getElementById('more').remove(); }</script></body></html>"""
+
 
 def feed_batches() -> dict[str, Page]:
     return {f"/feed/{n}.json": Page(json.dumps(
@@ -80,6 +89,8 @@ def site(port: int = 9) -> dict[str, Page]:
             "/turn.html": Page(TURN.replace("PORT", str(port)).encode(),
                                "text/html; charset=utf-8"),
             "/feed.html": Page(FEED.encode(), "text/html; charset=utf-8"),
+            "/async.html": Page(ASYNC.encode(), "text/html; charset=utf-8"),
+            "/async.json": Page(b'["A statement loaded by the button."]', "application/json"),
             **feed_batches()}
 
 
@@ -137,6 +148,18 @@ def test_each_page_is_replayed_and_compared_before_sealing(custody: Custody) -> 
     page = custody.root.parent / "report.html"
     custody.ok("report", done["capture_id"], "-o", str(page))
     assert "checked before sealing, replayed from the WARC: replays" in page.read_text()
+
+
+def test_a_replay_whose_scripts_fail_says_the_difference_may_be_the_replay_s(
+        custody: Custody) -> None:
+    with SiteServer(site()) as server:
+        done = custody.archive(server.url + "/async.html",
+                               extra=("--browser", "--page-timeout", "8", "--behaviors",
+                                      "expand", "--behavior-timeout", "4"))
+    rewritten = visits(custody, done["capture_id"])["async.html"]
+    assert any('clicked "Load more"' in m for m in rewritten["behaviors"]["messages"])
+    assert rewritten["replay"]["script_errors"], rewritten["replay"]
+    assert any("scripts failed in the replay" in n for n in rewritten["notes"]), rewritten
 
 
 def test_no_replay_check_and_no_pywb(custody: Custody,

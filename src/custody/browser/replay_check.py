@@ -83,6 +83,11 @@ def verdict(result: dict[str, Any]) -> str | None:
         said.append(f"{len(result['escaped'])} request(s) left the replay (refused)")
     if not said:
         return None
+    failed = result.get("script_errors") or []
+    if failed and not result["missing"]:  # the engine's rewriting, more likely than the WARC
+        return ("replayed from its WARC, the page differs from what was recorded: " +
+                "; ".join(said) + f"; its scripts failed in the replay ({failed[0][:200]}), "
+                "as pywb rewrites them: the difference may be the replay's, not the capture's")
     return "replayed from its WARC, the page differs from what was recorded: " + \
         "; ".join(said) + " (capture it again?)"
 

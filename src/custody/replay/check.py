@@ -151,6 +151,7 @@ async def _check(browser: Any, client: Any, page: Kept,
     recorded = replaying.recorded
     missing: list[str] = []
     escaped: list[str] = []
+    failed: list[str] = []  # errors the replayed page's scripts threw
 
     async def answer(route: Any) -> None:
         url = route.request.url
@@ -188,6 +189,8 @@ async def _check(browser: Any, client: Any, page: Kept,
                                                                 replaying.behavior_timeout))
         network = NetworkWatch().attach(context)  # quiet as the recording counted it
         tab = await context.new_page()
+        tab.on("pageerror", lambda exc: failed.append(str(exc)[:300]) if len(failed) < 10
+               else None)
         target = f"{prefix}{replaying.timestamp}mp_/{page.url}"
         session = await context.new_cdp_session(tab)
         deadline = time.monotonic() + replaying.page_seconds - RECORD
@@ -220,7 +223,7 @@ async def _check(browser: Any, client: Any, page: Kept,
     found = difference(page.screenshot.read_bytes(), shot)
     return {"engine": "pywb", "pixels": round(1 - found.share, 4),
             "text": round(text_alike(page.text, text), 4), "missing": missing,
-            "escaped": escaped}
+            "escaped": escaped, **({"script_errors": failed} if failed else {})}
 
 
 async def _scroll(tab: Any, network: NetworkWatch) -> None:
