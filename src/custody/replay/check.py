@@ -21,13 +21,17 @@ from ..browser import behaviors
 from ..browser.acting import EXPAND_LEAST
 from ..browser.expand import expand
 from ..browser.page import MAX_HEIGHT, SCROLL_QUIET_CAP, SCROLL_STEPS
-from ..browser.quiet import QUIET_CAP, NetworkWatch
+from ..browser.quiet import NetworkWatch
 from ..browser.replay_check import Kept, text_alike, verdict
 from ..core import scratch
 from ..core.errors import UsageError, first_line
 
 ORIGIN = "http://replay.custody.invalid"  # answered by the route below, never resolved
 MAX_LISTED = 50
+# seconds waited for the replayed page's network to go quiet after its load and its
+# behaviours, at most: it is answered from files on this machine, and a page that is
+# never quiet (a feed that keeps asking) is replayed as it is by then
+REPLAY_QUIET_CAP = 5.0
 RECORD = 20.0  # seconds past the page's own to screenshot and read it, at most
 RTC_KEPT = "__custody_webrtc"
 # WebRTC reaches the network beside the page's requests: refused in the replayed page (a
@@ -197,7 +201,7 @@ async def _check(browser: Any, client: Any, page: Kept,
         with contextlib.suppress(Exception):  # a page that does not load is shown as it is
             await asyncio.wait_for(tab.goto(target, wait_until="load"),
                                    max(1.0, deadline - time.monotonic()))
-        await network.quiet(QUIET_CAP)
+        await network.quiet(REPLAY_QUIET_CAP)
         if replaying.behaviors:  # what the recorded page was shown, shown again
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(behaviors.run(tab, replaying.behaviors,
@@ -205,7 +209,7 @@ async def _check(browser: Any, client: Any, page: Kept,
                                        replaying.behavior_timeout + 5)
             if "expand" in replaying.behaviors:  # what it opened, opened again
                 await expand(tab, network, max(EXPAND_LEAST, replaying.behavior_timeout))
-            await network.quiet(QUIET_CAP)
+            await network.quiet(REPLAY_QUIET_CAP)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(_scroll(tab, network),
                                    max(1.0, deadline - time.monotonic()))
