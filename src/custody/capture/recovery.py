@@ -105,15 +105,13 @@ def _set_aside_if_damaged(archive: Archive) -> str | None:
     to index it in. What was done, for a note; None when the database reads well."""
     import sqlite3
 
+    from ..index.query import read_value
+
     path = archive.db_path
     if not path.exists():
         return None
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            verdict = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
-        finally:
-            conn.close()
+        verdict = read_value(path, "PRAGMA quick_check(1)")
     except sqlite3.DatabaseError as exc:
         verdict = str(exc)
     if verdict == "ok":

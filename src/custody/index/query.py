@@ -47,6 +47,16 @@ def open_readonly(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def read_value(path: Path, sql: str) -> Any:
+    """The first value of the first row a query gives, read without writing anything
+    (not even a rollback); sqlite3.Error when the database cannot be read."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql).fetchone()[0]
+    finally:
+        conn.close()
+
+
 # What `custody query` may do: read. Everything else -- ATTACH (which VACUUM INTO does
 # too), writes, temporary tables, transactions, pragmas that set things -- is refused.
 _READ_PRAGMAS = frozenset({

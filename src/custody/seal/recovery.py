@@ -251,16 +251,14 @@ def _database_lacks(archive: Archive, history: History) -> bool:
     """Whether custody.db holds fewer captures than the ledger (one query)."""
     import sqlite3
 
+    from ..index.query import read_value
+
     if not history.ledger.size:
         return False
     if not archive.db_path.exists():
         return True
     try:
-        conn = sqlite3.connect(f"file:{archive.db_path}?mode=ro", uri=True)
-        try:
-            count = conn.execute("SELECT count(*) FROM captures").fetchone()[0]
-        finally:
-            conn.close()
+        count = read_value(archive.db_path, "SELECT count(*) FROM captures")
     except sqlite3.Error:
         return False  # unreadable: verify says so; reindex rebuilds it
     return bool(count < history.ledger.size)
