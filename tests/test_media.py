@@ -271,6 +271,21 @@ def test_ctrl_c_in_a_download_ends_it_and_says_it_is_incomplete(custody: Custody
     assert custody.verify()[0] == 0
 
 
+def test_a_stream_piece_yt_dlp_skips_is_said_to_leave_a_gap(custody: Custody) -> None:
+    """yt-dlp leaves out a segment it cannot fetch and finishes the file without it; the
+    capture says the file has a gap, where before nothing did."""
+    pages = _stream(6)
+    del pages["/hls/seg00003.ts"]
+    with SiteServer(pages) as site:
+        out = custody.archive(site.url + "/watch", extra=("--media",))
+    [media] = custody.manifest(out["capture_id"])["media"]
+    [video] = [f for f in media["files"] if f["role"] == "media"]
+    assert video["bytes"] == 5 * 16 * 1024  # five of the six segments
+    assert any("skipped 1 piece(s)" in note and "gaps" in note for note in media["notes"]), \
+        media["notes"]
+    assert custody.verify()[0] == 0
+
+
 def _yt_dlp_processes(parent: int | None = None) -> list[int]:
     """The pids of yt-dlp's worker processes (custody.media.apart), of ``parent`` only
     when one is given."""

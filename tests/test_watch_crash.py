@@ -32,6 +32,25 @@ def killed_run(custody: Custody, fault: str) -> None:
     assert done.returncode == -signal.SIGKILL, done.stderr.decode()
 
 
+def ended(proc: subprocess.Popen[bytes], timeout: float) -> bytes:
+    """What the process wrote to stderr once it has ended; one that has not ended after
+    ``timeout`` seconds fails the test with its threads' stacks (faulthandler, on SIGABRT),
+    or, if it ended and something it started still holds its pipes, says so."""
+    try:
+        return proc.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        exited = proc.poll() is not None
+        if not exited:
+            proc.send_signal(signal.SIGABRT)
+        try:
+            err = proc.communicate(timeout=10)[1]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            err = proc.communicate()[1]
+        what = "ended, but a process it started holds its stderr" if exited else "hung"
+        pytest.fail(f"not done {timeout:.0f} s after SIGTERM ({what}):\n{err.decode()}")
+
+
 def jobs(root: Path) -> Counter[str]:
     found: Counter[str] = Counter()
     for path in (root / "manifests").glob("*.json"):
@@ -93,7 +112,7 @@ def test_the_scheduler_runs_until_sigterm(custody: Custody) -> None:
         custody.ok("watch", "add", site.url + "/statement", "--every", "1s", "--ignore",
                    ".live-feed")
         env = {**os.environ, "CUSTODY_ROOT": str(custody.root),
-               "CUSTODY_KEY": str(custody.key)}
+               "CUSTODY_KEY": str(custody.key), "PYTHONFAULTHANDLER": "1"}
         proc = subprocess.Popen([CUSTODY, "watch", "run", "--host-gap", "0"], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
@@ -105,7 +124,7 @@ def test_the_scheduler_runs_until_sigterm(custody: Custody) -> None:
                 time.sleep(0.2)
         finally:
             proc.send_signal(signal.SIGTERM)
-            _, err = proc.communicate(timeout=60)
+            err = ended(proc, 60)
         assert proc.returncode == 0, err.decode()
         assert b"scheduler started" in err and b"text" in err
         assert [c["kinds"] for c in changes(custody)] == [["text"]]

@@ -101,9 +101,11 @@ class _Log:
     def __init__(self) -> None:
         self.warnings: list[str] = []
         self.errors: list[str] = []
+        self.skipped = 0  # pieces of a stream it gave up on, and left out of the file
 
     def debug(self, message: str) -> None:
-        pass
+        if "Skipping fragment" in message:  # (said as yt-dlp's screen output, not a warning)
+            self.skipped += 1
 
     def info(self, message: str) -> None:
         pass
@@ -151,7 +153,11 @@ def download(url: str, *, proxy_url: str, folder: Path, max_bytes: int | None,
     stopped: dict[str, str] = {}
     known: list[dict[str, Any]] = []  # what yt-dlp knew of the video, as its download began
 
+    finished: set[str] = set()  # the files whose download ended before the capture's stop
+
     def hook(progress: dict[str, Any]) -> None:
+        if progress.get("status") == "finished" and not (stop is not None and stop.is_set()):
+            finished.add(Path(str(progress.get("filename") or "")).name)
         if progress.get("status") != "downloading":
             return
         if not known and isinstance(progress.get("info_dict"), dict):
@@ -207,12 +213,22 @@ def download(url: str, *, proxy_url: str, folder: Path, max_bytes: int | None,
     if result.info is None and known:  # a download cut off (a limit, a stop, a failure)
         result.info = _without_paths(yt_dlp.YoutubeDL.sanitize_info(known[0]))  # its title...
     result.files = media_files(folder, stopped)
+    if stop is not None and stop.is_set():
+        # once the capture is stopped, the proxy refuses the download's requests: a file
+        # whose download had not ended by then was cut off by the stop, whether yt-dlp
+        # left its part or skipped the refused pieces and finished it with gaps
+        for file in result.files:
+            if file.truncated in (None, "disconnect") and file.name not in finished:
+                file.truncated = "unspecified"
     result.found = result.info is not None or bool(result.files)
     errors = [e for e in log.errors if "custody stopped the download" not in e]
     if result.error is None and errors and not result.files:
         nothing = all(any(mark in e for mark in NOTHING_FOUND) for e in errors)
         result.error = None if nothing else errors[0]
     result.notes = log.warnings + [e for e in errors if e != result.error]
+    if log.skipped:
+        result.notes.append(f"yt-dlp skipped {log.skipped} piece(s) of the stream that it "
+                            "could not fetch: the file has gaps where they were")
     if stop is not None and stop.is_set():
         if result.error is not None:  # (what yt-dlp said of the refused requests)
             result.notes.append(f"yt-dlp: {result.error}")
@@ -221,6 +237,9 @@ def download(url: str, *, proxy_url: str, folder: Path, max_bytes: int | None,
         if file.truncated == "unspecified":
             result.notes.append(f"{file.name}: cut off when the capture was stopped, kept "
                                 "as it was")
+        elif file.truncated == "disconnect":
+            result.notes.append(f"{file.name}: cut off when its download failed, kept as it "
+                                "was")
         elif file.truncated:
             result.notes.append(f"{file.name}: cut off at the media {file.truncated} limit, "
                                 "kept as it was")
@@ -243,9 +262,11 @@ def _without_paths(value: Any) -> Any:
     return value
 
 
-def media_files(folder: Path, stopped: dict[str, str]) -> list[MediaFile]:
+def media_files(folder: Path, stopped: dict[str, str], cut: str = "disconnect"
+                ) -> list[MediaFile]:
     """What yt-dlp wrote: its finished files and, for a download stopped at a limit or cut
-    by a failure, the part it had (truncated); not its own bookkeeping files."""
+    by a failure, the part it had (truncated: why, from ``stopped`` by its name, else
+    ``cut``); not its own bookkeeping files."""
     files = []
     for path in sorted(p for p in folder.iterdir() if p.is_file()):
         name = path.name
@@ -254,7 +275,7 @@ def media_files(folder: Path, stopped: dict[str, str]) -> list[MediaFile]:
         truncated = None
         if name.endswith(".part"):
             truncated = next((why for tmp, why in stopped.items() if Path(tmp).name == name),
-                             "disconnect")
+                             cut)
             shown = name.removesuffix(".part")
         else:
             shown = name
