@@ -50,6 +50,9 @@ class Tiles:
     def __init__(self, ledger_dir: Path) -> None:
         self.dir = ledger_dir
         self._cache: dict[tuple[int, int], bytes] = {}
+        # roots of perfect subtrees that take 8 or more of a tile's nodes to hash: a
+        # complete subtree never changes, and the roots at every size share them
+        self._roots: dict[tuple[int, int], bytes] = {}
 
     # -- reading ------------------------------------------------------------------------
 
@@ -87,6 +90,14 @@ class Tiles:
     def perfect(self, index: int, height: int) -> bytes:
         """The root of the perfect subtree ``index`` of ``height`` (merkle.Perfect)."""
         level, rest = divmod(height, HEIGHT)
+        if rest >= 3:
+            held = self._roots.get((index, height))
+            if held is None:
+                held = self._roots[(index, height)] = self._hashed(index, level, rest)
+            return held
+        return self._hashed(index, level, rest)
+
+    def _hashed(self, index: int, level: int, rest: int) -> bytes:
         count = 1 << rest  # its nodes on the stored level below it
         first = index << rest
         tile, offset = divmod(first, WIDTH)
@@ -153,6 +164,7 @@ class Tiles:
             if path.is_file() and path.relative_to(self.dir).as_posix() not in wanted:
                 path.unlink()
         self._cache.clear()
+        self._roots.clear()
 
     def written(self, level: int, tile: int) -> list[Path]:
         """Every file that holds the tile, full or partial (for the store and verify)."""

@@ -301,6 +301,7 @@ def history_job(archive: Archive, sizes: Sequence[int], keys: list[Any],
     ledger = Ledger(archive.manifests_dir)
     origin = ledger.read_origin()
     differ: dict[int, tuple[str, bytes, list[str]]] = {}  # roots not those of the tiles
+    tiles = ledger.tiles  # one for the job: what it reads serves every size's root
     for size in sizes:
         path = ledger.checkpoint_path(size)
         name = f"manifests/ledger/checkpoints/{size}"
@@ -319,7 +320,7 @@ def history_job(archive: Archive, sizes: Sequence[int], keys: list[Any],
         if origin is not None and checkpoint.origin != origin:
             problems.append(f"is of log {checkpoint.origin!r}")
         try:
-            root = ledger.tiles.root(checkpoint.size)
+            root = tiles.root(checkpoint.size)
         except (LookupError, OSError):
             root = None  # no tiles (an earlier custody's archive): the newest is checked
         if root is not None and root != checkpoint.root:
