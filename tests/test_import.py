@@ -169,3 +169,41 @@ def test_a_sealed_copy_has_a_fixed_read_only_mode(custody: Custody, tmp_path: Pa
     assert stat.S_IMODE(copy.stat().st_mode) == 0o444
     assert stat.S_IMODE(source.stat().st_mode) == 0o4777  # the source is left as it was
     assert custody.verify()[0] == 0
+
+
+def test_a_file_name_that_is_not_utf8_or_holds_a_line_break_is_shown_escaped(
+        custody: Custody, tmp_path: Path) -> None:
+    """A name made on another system (bytes that are not UTF-8) and a name with line
+    breaks: check and import say what they did in one line each, the name escaped, never
+    a traceback and never a forged line of output; the manifest keeps the name as text."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    custody_bin = str(Path(sys.executable).with_name("custody"))
+    env = {**os.environ, "CUSTODY_ROOT": str(custody.root), "CUSTODY_KEY": str(custody.key)}
+    latin = tmp_path / os.fsdecode(b"d\xe9claration.warc.gz")  # Latin-1, from Windows
+    forged = tmp_path / "a\ncustody: error: forged line\nb.warc.gz"
+    shutil.copyfile(WARC, latin)
+    shutil.copyfile(DAMAGED, forged)
+    for name in (latin, forged):
+        checked = subprocess.run([custody_bin, "check", str(name)], env=env,
+                                 capture_output=True, text=True)
+        assert "Traceback" not in checked.stderr and checked.returncode in (0, 1), \
+            checked.stderr
+        assert not any(line.startswith("custody: error: forged")
+                       for line in checked.stdout.splitlines())
+    done = subprocess.run([custody_bin, "import", "--json", str(latin)], env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    [item] = json.loads(done.stdout)
+    assert item["file"].endswith("d\\xe9claration.warc.gz")
+    [entry] = custody.manifest(item["capture_id"])["imported"]
+    assert entry["source_name"] == "d\\xe9claration.warc.gz"
+    refused = subprocess.run([custody_bin, "import", str(forged)], env=env,
+                             capture_output=True, text=True)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert refused.stderr.count("\n") == 1, refused.stderr
+    assert "a\\ncustody: error: forged line\\nb.warc.gz" in refused.stderr
+    assert custody.verify()[0] == 0

@@ -11,6 +11,7 @@ from typing import IO
 
 from ..core import scratch
 from ..core.errors import UsageError
+from ..core.terminal import shown_path
 from ..verify.report import FAILED
 from . import arcfile, wacz, warcfile
 from .findings import CheckReport, FileFindings
@@ -66,7 +67,7 @@ def check_file(path: Path, *, name: str | None = None, keep_sha256: bool = False
     """Check one file, adding to ``report`` (a new one when None). ``keep_sha256`` (for
     import) keeps each record's block and payload sha256, and its records in a listing
     on disk (``listing`` says otherwise when given)."""
-    name = name or str(path)
+    name = name or shown_path(path)
     if not path.is_file():
         raise UsageError("no such file", where=name)
     keep = keep_sha256 if listing is None else listing

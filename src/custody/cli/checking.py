@@ -123,21 +123,22 @@ def check(files: tuple[str, ...], as_json: bool, verbose: bool) -> None:
     """
     from ..check.findings import CheckReport
     from ..check.run import check_file
+    from ..core.terminal import shown_path
 
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
         from ..core.errors import UsageError
 
-        raise UsageError("no such file", where=", ".join(missing))
+        raise UsageError("no such file", where=", ".join(shown_path(f) for f in missing))
     # rows are spooled to disk and printed from there: a file of millions of records is
     # checked and listed in the same memory as a small one
     report = CheckReport("", every=verbose or as_json)
     try:
         for name in files:
-            check_file(Path(name), name=name, report=report)
+            check_file(Path(name), name=shown_path(name), report=report)
         what = f"{len(files)} file{'' if len(files) == 1 else 's'}"
         if as_json:
-            _print_json(report, list(files))
+            _print_json(report, [shown_path(f) for f in files])
         else:
             _print_rows(report, verbose, what)
     finally:

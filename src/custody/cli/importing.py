@@ -44,11 +44,12 @@ def import_command(root: str | None, files: tuple[str, ...], accept_damaged: boo
     custody import --accept-damaged truncated.warc
     """
     from ..core.archive import Archive
+    from ..core.terminal import path_text, shown_path
     from ..ingest.importing import import_file
 
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
-        raise UsageError("no such file", where=", ".join(missing))
+        raise UsageError("no such file", where=", ".join(shown_path(f) for f in missing))
     arch = Archive.open(root)
     key = signing_key(arch)
     principal = arch.principal_for(key.public_key())
@@ -65,11 +66,11 @@ def import_command(root: str | None, files: tuple[str, ...], accept_damaged: boo
                                  allow_overlap=allow_overlap)
             results.append(result)
             if result.status == "refused":  # a diagnostic, whatever the output's form
-                click.echo(f"custody: error: {name}: {result.message}", err=True)
+                click.echo(f"custody: error: {shown_path(name)}: {result.message}", err=True)
             elif not as_json:
-                click.echo(f"{name}: {result.message}")
+                click.echo(f"{shown_path(name)}: {result.message}")
     if as_json:
-        click.echo(json.dumps([{"file": str(r.source), "status": r.status,
+        click.echo(json.dumps([{"file": path_text(r.source), "status": r.status,
                                 "capture_id": r.capture_id, "verdict": r.verdict,
                                 "message": r.message, "records": r.records,
                                 "documents": r.documents,

@@ -10,6 +10,7 @@ ZWJ, LRM, RLM, ALM) are kept, as is every other character.
 
 from __future__ import annotations
 
+import os
 import unicodedata
 
 # the overrides and embeddings (LRE, RLE, PDF, LRO, RLO) and the isolates (LRI, RLI, FSI,
@@ -32,3 +33,14 @@ def bidi_escaped(text: str) -> str:
     if not any(ch in BIDI_CONTROLS for ch in text):
         return text
     return "".join(ascii(ch)[1:-1] if ch in BIDI_CONTROLS else ch for ch in text)
+
+
+def path_text(path: str | os.PathLike[str]) -> str:
+    """A file's path as text: its bytes that are not UTF-8 (a name made on another
+    system) written ``\\xff``, where they would stop any UTF-8 output or file."""
+    return os.fsencode(path).decode("utf-8", errors="backslashreplace")
+
+
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """A file's path fit to print: ``path_text``, with line breaks and escapes escaped."""
+    return for_terminal(path_text(path))

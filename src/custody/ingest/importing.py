@@ -33,6 +33,7 @@ from ..core.archive import Archive
 from ..core.capture_ids import new_capture_id
 from ..core.config import load as load_config
 from ..core.errors import UsageError
+from ..core.terminal import path_text, shown_path
 from ..extract.workers import Extractor, describable, extractable
 from ..index import db
 from ..seal import journal, manifest
@@ -124,7 +125,7 @@ def import_file(archive: Archive, source: Path, *, key: Ed25519PrivateKey,
                 f"all {held.checked} of its response records are in the archive already, in "
                 f"{held.describe()}: not imported (--allow-overlap imports it, the overlap "
                 "recorded in its manifest)"))
-        journal.begin(archive, capture_id, kind=journal.IMPORT, source=str(source))
+        journal.begin(archive, capture_id, kind=journal.IMPORT, source=path_text(source))
         start = perf_counter()
         _copy(source, target, sha256)
         faults.after("import.copy")
@@ -196,7 +197,7 @@ def _copy(source: Path, target: Path, sha256: str) -> None:
     if digest.hexdigest() != sha256:
         partial.unlink()
         raise UsageError("the file changed while it was imported: nothing was imported",
-                         where=str(source))
+                         where=shown_path(source))
     os.chmod(partial, 0o444)  # sealed: read-only, never the source's mode (set-id bits)
     os.replace(partial, target)
     fd = os.open(target.parent, os.O_RDONLY)
@@ -238,7 +239,8 @@ def _head(archive: Archive, checked: Checked, capture_id: str, started: datetime
         "settings": {"import": True, "accept_damaged": accept_damaged},
         "warc_files": [{"path": relpath, "bytes": size, "sha256": sha256, "imported": True}],
         "imported": [{
-            "path": relpath, "source": str(source.resolve()), "source_name": source.name,
+            "path": relpath, "source": path_text(source.resolve()),
+            "source_name": path_text(source.name),
             "sha256": sha256, "bytes": size, "imported_at": iso(started),
             "imported_by": {"operator": collector["operator"],
                             "key_fingerprint": collector["key_fingerprint"],
