@@ -207,3 +207,42 @@ def test_a_file_name_that_is_not_utf8_or_holds_a_line_break_is_shown_escaped(
     assert refused.stderr.count("\n") == 1, refused.stderr
     assert "a\\ncustody: error: forged line\\nb.warc.gz" in refused.stderr
     assert custody.verify()[0] == 0
+
+
+def test_a_file_that_changes_while_it_is_imported_is_refused_and_the_others_imported(
+        custody: Custody, tmp_path: Path) -> None:
+    """The file is hashed and checked, then changed before its copy: it is refused (exit 1,
+    one line), nothing of it is left (no journal entry, no folder), and the next file of
+    the same command is imported."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    custody_bin = str(Path(sys.executable).with_name("custody"))
+    changing, other = tmp_path / "changing.warc.gz", tmp_path / "other.warc.gz"
+    shutil.copyfile(WARC, changing)
+    shutil.copyfile(WARCPROX, other)
+    env = {**os.environ, "CUSTODY_ROOT": str(custody.root), "CUSTODY_KEY": str(custody.key),
+           "CUSTODY_TEST_FAULT": "import.checked:stop"}
+    proc = subprocess.Popen([custody_bin, "import", str(changing), str(other)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
+        assert proc.poll() is None and time.monotonic() < deadline, "it did not stop"
+        time.sleep(0.05)
+    data = bytearray(changing.read_bytes())
+    data[1000] ^= 0xFF
+    changing.write_bytes(bytes(data))
+    proc.send_signal(signal.SIGCONT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert err.count("\n") == 1 and "changed while it was imported" in err, err
+    assert "other.warc.gz: imported as" in out
+    assert not list((custody.root / ".custody" / "sealing").glob("*.json"))
+    assert [p.name for p in (custody.root / "archive" / "imported").iterdir()] == \
+        [custody.query("select id from captures")[0]["id"]]
+    code, report = custody.verify()
+    assert code == 0 and not report.get("notes"), report.get("notes")

@@ -16,6 +16,7 @@ the manifest, undone: the copy is removed, and the import runs again when asked)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Iterable
@@ -32,8 +33,7 @@ from ..core import faults
 from ..core.archive import Archive
 from ..core.capture_ids import new_capture_id
 from ..core.config import load as load_config
-from ..core.errors import UsageError
-from ..core.terminal import path_text, shown_path
+from ..core.terminal import path_text
 from ..extract.workers import Extractor, describable, extractable
 from ..index import db
 from ..seal import journal, manifest
@@ -125,9 +125,16 @@ def import_file(archive: Archive, source: Path, *, key: Ed25519PrivateKey,
                 f"all {held.checked} of its response records are in the archive already, in "
                 f"{held.describe()}: not imported (--allow-overlap imports it, the overlap "
                 "recorded in its manifest)"))
+        faults.after("import.checked")
         journal.begin(archive, capture_id, kind=journal.IMPORT, source=path_text(source))
         start = perf_counter()
-        _copy(source, target, sha256)
+        if not _copy(source, target, sha256):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # (empty: its copy is taken away)
+            journal.end(archive, capture_id)
+            return Imported(source, "refused", verdict=verdict, message=(
+                "the file changed while it was imported (its bytes are no longer those "
+                "hashed and checked): not imported; import it again once nothing writes it"))
         faults.after("import.copy")
         timings["copy"] = perf_counter() - start
         start = perf_counter()
@@ -183,8 +190,9 @@ def _safe_name(name: str) -> str:
     return cleaned or "imported"
 
 
-def _copy(source: Path, target: Path, sha256: str) -> None:
-    """Byte for byte, durably, and checked: the copy must hash to what was checked."""
+def _copy(source: Path, target: Path, sha256: str) -> bool:
+    """Byte for byte, durably, and checked: the copy must hash to what was checked (False,
+    and no copy, where it does not: the file changed)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     digest = hashlib.sha256()
@@ -196,8 +204,7 @@ def _copy(source: Path, target: Path, sha256: str) -> None:
         os.fsync(out.fileno())
     if digest.hexdigest() != sha256:
         partial.unlink()
-        raise UsageError("the file changed while it was imported: nothing was imported",
-                         where=shown_path(source))
+        return False
     os.chmod(partial, 0o444)  # sealed: read-only, never the source's mode (set-id bits)
     os.replace(partial, target)
     fd = os.open(target.parent, os.O_RDONLY)
@@ -205,6 +212,7 @@ def _copy(source: Path, target: Path, sha256: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+    return True
 
 
 def _head(archive: Archive, checked: Checked, capture_id: str, started: datetime,
