@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SEEDS, Custody
-from custody.capture.rules import Rules
+from custody.capture.rules import Rules, compile_pattern
 from custody.core.urls import normalise
 from custody.testing.site import Page, SiteServer, crawl_site
 from test_archive import warc_records
@@ -85,8 +85,8 @@ def test_scope_rules() -> None:
     for scope, want in cases.items():
         rules = Rules(scope=scope)
         assert sorted(u for u in urls if rules.in_scope(u, seed)) == sorted(want), scope
-    rules = Rules(scope="host", include=[re.compile(r"other\.org")],
-                  exclude=[re.compile(r"/x$")])
+    rules = Rules(scope="host", include=[compile_pattern(r"other\.org")],
+                  exclude=[compile_pattern(r"/x$")])
     assert rules.in_scope("https://other.org/", seed)
     assert not rules.in_scope("https://www.example.org/x", seed)
 
@@ -466,3 +466,24 @@ def test_referer_is_what_a_browser_sends_by_default() -> None:
     assert referrer_header("http://example.org/", "https://example.org/x") == \
         "http://example.org/"
     assert referrer_header("", "https://example.org/") is None
+
+
+def test_a_pattern_that_backtracks_without_end_does_not_hold_the_crawl(
+        custody: Custody) -> None:
+    """``(a|aa)+b`` takes exponential time on a long run of a's: matched with Python's re
+    it held the crawl (and the signals that stop it, and a worker's heartbeat) for
+    minutes. Each match is now bounded: the URL it could not decide on is not followed,
+    the others are, and the capture ends in seconds."""
+    slow = "/" + "a" * 48 + "!"
+    pages = {
+        "/": Page(f'<html><body><a href="{slow}">slow</a> <a href="/fine.html">fine</a>'
+                  "</body></html>".encode(), "text/html"),
+        slow: Page(b"<html><body>never fetched</body></html>", "text/html"),
+        "/fine.html": Page(b"<html><body>fetched</body></html>", "text/html"),
+    }
+    started = time.monotonic()
+    with SiteServer(pages) as site:
+        custody.archive(site.url + "/", extra=("--depth", "1", "--exclude", "(a|aa)+b"))
+        asked = list(site.requests)
+    assert time.monotonic() - started < 30
+    assert "/fine.html" in asked and slow not in asked

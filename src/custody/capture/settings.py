@@ -62,12 +62,12 @@ class Settings:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def rules(self) -> Rules:
-        import re
+        from .rules import compile_pattern
 
         return Rules(
             depth=self.depth, scope=self.scope,
-            include=[re.compile(p) for p in self.include],
-            exclude=[re.compile(p) for p in self.exclude],
+            include=[compile_pattern(p) for p in self.include],
+            exclude=[compile_pattern(p) for p in self.exclude],
             requisites=self.requisites, max_pages=self.max_pages, time_limit=self.time_limit,
             concurrency=self.concurrency, delay=self.delay, retries=self.retries,
             respect_robots=self.respect_robots,
