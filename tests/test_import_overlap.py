@@ -201,3 +201,29 @@ def test_records_twice_in_a_file_are_each_counted(custody: Custody, tmp_path: Pa
     overlap = custody.manifest(result["capture_id"])["imported"][0]["overlap"]
     assert overlap["records_held"] == overlap["records_checked"] == 2 * len(
         responses(custody, first["capture_id"]))
+
+
+ARC = Path(__file__).parent / "data" / "corpora" / "webrecorder-warcio" / "example.arc.gz"
+
+
+def test_an_arc_file_of_another_crawl_is_no_copy_of_one_imported(
+        custody: Custody, tmp_path: Path) -> None:
+    """An ARC record has no WARC-Record-ID: check names it by its offset, which names it
+    in its own file only. Another crawl's ARC file (another date, the records at the same
+    offsets) was refused as a copy of the first; a re-compressed copy of the first is
+    still found to be one."""
+    raw = gzip.decompress(ARC.read_bytes())
+    later = tmp_path / "later.arc"
+    later.write_bytes(raw.replace(b"20140216050221", b"20190101000000")
+                      .replace(b"live-web-example.arc.gz", b"other-crawl-2019.arc.gz"))
+    copy = tmp_path / "copy.arc"
+    copy.write_bytes(raw)
+    first = imported(custody, ARC)[0]
+    assert first["status"] == "imported", first
+    done = imported(custody, later)[0]
+    assert done["status"] == "imported", done
+    assert "in the archive already" not in done["message"]
+    assert "another payload" not in done["message"]
+    again = custody("import", str(copy))
+    assert again.exit_code == 1 and "in the archive already" in again.stderr, again.stderr
+    assert first["capture_id"] in again.stderr

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ..core.archive import Archive
 from ..seal import manifest
+from .records import ARC_KEY, arc_key
 
 _BATCH = 500
 
@@ -104,14 +105,22 @@ def overlap(archive: Archive, records: Iterable[Found]) -> Overlap:
         if conn is None or not batch:
             batch.clear()
             return
-        marks = ",".join("?" * len(batch))
+        ids = [key for key in batch if not key.startswith(ARC_KEY)]
+        arcs = [key.removeprefix(ARC_KEY).split("\x00", 1) for key in batch
+                if key.startswith(ARC_KEY)]
         try:
             where: dict[tuple[str, str | None], set[str]] = {}
             for record_id, payload, cid in conn.execute(
                     f"SELECT record_id, payload_sha256, capture_id FROM resources "
-                    f"WHERE record_id IN ({marks})", list(batch)):
+                    f"WHERE record_id IN ({','.join('?' * len(ids))})", ids):
                 where.setdefault((str(record_id), payload), set()).add(str(cid))
             held_ids = {rid for rid, _ in where}
+            for url, date in arcs:  # an ARC record: held where the same URL, fetched at
+                # the same moment, has the same payload (its id names it in no other file)
+                for payload, cid in conn.execute(
+                        "SELECT payload_sha256, capture_id FROM resources WHERE url = ? "
+                        "AND fetched_at = ?", [url, date]):
+                    where.setdefault((arc_key(url, date), payload), set()).add(str(cid))
             for record_id, payloads in batch.items():
                 for (payload, block, old), times in payloads.items():  # twice: both
                     captures = where.get((record_id, payload))

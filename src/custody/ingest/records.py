@@ -38,6 +38,16 @@ def entries(checked: Checked, warc_path: str, listed: Any) -> int:
     return left_out
 
 
+ARC_ID = "<arc:"  # check/arcfile.py's stand-in for the WARC-Record-ID an ARC record lacks
+ARC_KEY = "arc\x00"
+
+
+def arc_key(url: str, date: str) -> str:
+    """What stands for an ARC record's id when the archive is asked whether it holds it:
+    its URL and date (held.py asks for them, not for the id)."""
+    return f"{ARC_KEY}{url}\x00{date}"
+
+
 def responses(checked: Checked) -> Iterator[tuple[str, str | None, str | None, str | None]]:
     """Every response record the file holds, listed or not (one inside a gzip member of
     many, a WACZ entry compressed in its zip), for the overlap with what the archive
@@ -48,7 +58,12 @@ def responses(checked: Checked) -> Iterator[tuple[str, str | None, str | None, s
         for record in result.listing or ():
             header = record.header
             if header is not None and header.type == "response" and record.record_id:
-                yield (record.record_id, record.payload_sha256 or record.block_sha256,
+                record_id = record.record_id
+                if record_id.startswith(ARC_ID):  # (an ARC record's id is its offset: it
+                    # names no record but in its own file, so its URL and date do)
+                    record_id = arc_key(header.get("WARC-Target-URI") or "",
+                                        (header.get("WARC-Date") or "").strip())
+                yield (record_id, record.payload_sha256 or record.block_sha256,
                        record.block_sha256, record.legacy_payload_sha256)
 
 
