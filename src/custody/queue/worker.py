@@ -12,7 +12,6 @@ the job is done without fetching anything; an unsealed one is set aside in
 from __future__ import annotations
 
 import contextlib
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -67,6 +66,7 @@ class Worker:
                              "the worker a name of its own (--name)", where=name)
         self.patient(self.queue.ensure_group)
         self.taken: Taken | None = None
+        self._warcs_aside: list[str] = []  # captures set aside whose WARCs are to follow
         self.mirror: Any = None  # the archive kept in an object store, this folder its copy
         if store_url is not None:
             from ..store.mirror import Mirror
@@ -166,10 +166,17 @@ class Worker:
                     self._work(taken)
                 finally:
                     self.taken = None
+                    self._set_warcs_aside()
                 idle_since = time.monotonic()
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _set_warcs_aside(self) -> None:
+        from .aside import set_aside_warcs
+
+        while self._warcs_aside:
+            set_aside_warcs(self.archive, self._warcs_aside.pop())
 
     def _beat(self) -> None:
         import redis
@@ -256,7 +263,8 @@ class Worker:
             # capture the job's new holder is making now
             if exc.capture_id is not None and (self.mirror is not None or not manifest_path(
                     self.archive.manifests_dir, exc.capture_id).exists()):
-                self._set_aside(exc.capture_id)  # (a sealed one is the job's new holder's)
+                # (a sealed one is the job's new holder's)
+                self._set_aside(exc.capture_id, warcs="later")
             return
         except StoreError:
             raise  # the store's, not the job's: the worker stops, the job goes to another
@@ -306,14 +314,14 @@ class Worker:
             with self.archive.sealing():  # the store's ledger, with what was left settled
                 sealed_there = self.mirror.in_ledger(capture_id)
             if not sealed_there:
-                self._set_aside(capture_id)
+                self._set_aside(capture_id, warcs="never")
                 self.mirror.forget_job(marker["job"])
                 return None
             self.say(f"job {marker['job']}: {marker.get('worker')} had sealed it as "
                      f"{capture_id} in the store; fetched nothing again")
             return capture_id
         if not path.exists():
-            self._set_aside(capture_id)
+            self._set_aside(capture_id, warcs="never")
             return None
         from ..seal.collector import collector_of
         from ..seal.history import History
@@ -355,43 +363,15 @@ class Worker:
                  "ledger leaf; published it")
         return True
 
-    def _set_aside(self, capture_id: str) -> None:
-        """An unsealed capture of a job that is captured again: its leftovers beside the
-        manifest's temporary name discarded, its crawl state kept aside (never sealed).
-        In a copy of a stored archive, a capture sealed here that the store's ledger does
-        not hold is not sealed either: its files are kept aside too."""
-        from ..capture.completion import crawls_dir
-        from ..seal.sealing import discard_unsealed
+    def _set_aside(self, capture_id: str, *, warcs: str = "now") -> None:
+        """``warcs``: its WARC files too "now"; "later", once the job's work is over (this
+        worker's own capture, whose extraction may read them until then); or "never" (an
+        earlier holder's, which may still be alive and writing them: verify notes them as
+        left by an interrupted capture)."""
+        from .aside import set_aside
 
-        with self.archive.sealing():
-            if self.mirror is not None:
-                self._set_aside_sealed(capture_id)
-            discard_unsealed(self.archive, capture_id)
-            journal.end(self.archive, capture_id)
-            crawl = crawls_dir(self.archive) / capture_id
-            if crawl.exists():
-                aside = self.archive.root / ".custody" / "abandoned" / capture_id
-                aside.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(crawl), str(aside))
+        set_aside(self.archive, capture_id, self.mirror, warcs=warcs == "now")
+        if warcs == "later":
+            self._warcs_aside.append(capture_id)
         self.say(f"{capture_id}: an unsealed capture of a job taken over; set aside, the job "
                  "is captured afresh")
-
-    def _set_aside_sealed(self, capture_id: str) -> None:
-        from ..index import db
-        from ..seal import manifest
-        from ..store.mirror import capture_files
-
-        if not manifest.manifest_path(self.archive.manifests_dir, capture_id).exists() or \
-                self.mirror.in_ledger(capture_id):
-            return
-        aside = self.archive.root / ".custody" / "abandoned" / capture_id
-        for relative in capture_files(self.archive.root, capture_id):
-            source = self.archive.root / relative
-            if source.exists():
-                (aside / relative).parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(source), str(aside / relative))
-        database = db.connect(self.archive.db_path)
-        try:
-            db.delete_capture(database, capture_id)
-        finally:
-            database.conn.close()
