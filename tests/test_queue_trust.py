@@ -22,7 +22,7 @@ from custody.queue.acceptance import Gatekeeper, Permits
 from custody.queue.connection import connect
 from custody.testing.hosts import Host
 from custody.testing.redis_server import RedisServer
-from custody.testing.site import SiteServer
+from custody.testing.site import Page, SiteServer
 from test_queue import Team, finish, redis_server
 
 __all__ = ["redis_server"]  # the fixture, shared with test_queue
@@ -327,6 +327,47 @@ def test_a_queue_whose_own_keys_were_overwritten_is_one_line(tmp_path: Path,
     assert "Traceback" not in out
     (line,) = [line for line in out.splitlines() if "error" in line]
     assert line.startswith("custody: error: redis://127.0.0.1:") and "WRONGTYPE" in line
+
+
+def test_a_seal_lock_no_worker_wrote_is_one_line_not_a_wait_for_ever(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    """custody's seal lock always names its holder and expires; one set by hand (no
+    holder, no expiry) was waited for silently, for ever. The worker says what it is, and
+    how to remove it, in one line (exit 9)."""
+    pages = {"/a.html": Page(b"<html><body>a</body></html>", "text/html")}
+    with SiteServer(pages) as site:
+        team = Team(tmp_path, redis_server.url)
+        team.add_worker_key("w1")
+        team.enqueue(site.url + "/a.html")
+        attacker = Attacker(redis_server.url, team)
+        attacker.raw.set(names.SEAL_LOCK, "garbage-forever")
+        worker = team.worker("w1", "--exit-when-idle", "2")
+        out, _ = worker.communicate(timeout=120)
+    assert worker.returncode == 9, out
+    assert "Traceback" not in out
+    (line,) = [line for line in out.splitlines() if "error" in line]
+    assert names.SEAL_LOCK in line and "DEL" in line, line
+    code, report = team.verify()
+    assert code == 0, report
+
+
+def test_a_redis_that_lost_its_data_is_said_to_have_lost_it(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    """A Redis restarted without its data (no appendonly): the worker's next read finds
+    no consumer group. It says the queue is gone, not that something else wrote its keys."""
+    import time
+
+    team = Team(tmp_path, redis_server.url)
+    team.add_worker_key("w1")
+    team.enqueue("http://127.0.0.1:9/a.html")
+    worker = team.worker("w1", "--exit-when-idle", "30")
+    time.sleep(3)
+    Attacker(redis_server.url, team).raw.flushall()
+    out, _ = worker.communicate(timeout=120)
+    assert worker.returncode == 9, out
+    (line,) = [line for line in out.splitlines() if "error" in line]
+    assert "no longer holds the queue" in line and "appendonly" in line, line
+    assert "something other than custody" not in line
 
 
 def test_a_done_job_set_back_to_pending_is_not_captured_again(

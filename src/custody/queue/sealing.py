@@ -183,6 +183,16 @@ class SharedSeal:
         """Take the lock from a worker whose heartbeat has expired (killed mid-seal): it
         writes nothing more, and if it was only paused its fence check stops it."""
         held = self.patient(lambda: self.client.get(names.SEAL_LOCK))
+        if held and (":" not in held or not held.split(":", 1)[1]) and \
+                self.patient(lambda: self.client.pttl(names.SEAL_LOCK)) == -1:
+            # custody always sets its lock with an expiry, and names its holder: this one
+            # would be waited for for ever
+            from ..core.errors import QueueError
+
+            raise QueueError(f"{names.SEAL_LOCK} holds {held[:40]!r}, which no custody "
+                             "worker wrote (no holder named, no expiry): no capture can be "
+                             "sealed until it is removed (redis-cli DEL "
+                             f"{names.SEAL_LOCK}, once no worker is sealing)")
         if not held or ":" not in held:
             return False
         owner = held.split(":", 1)[1]

@@ -136,6 +136,11 @@ class Worker:
         try:
             self._loop(exit_when_idle, max_jobs)
         except redis.ResponseError as exc:  # a job's own keys are checked; these are not
+            if "NOGROUP" in str(exc) or "no longer exists" in str(exc):
+                raise QueueError("the queue's Redis no longer holds the queue (its stream "
+                                 "or consumer group is gone: restarted without its data? "
+                                 "run it with appendonly yes); the jobs it held must be "
+                                 "queued again", where=connection.shown(self.url)) from None
             raise QueueError(f"the queue's Redis refused a command ({exc}); its keys were "
                              "written by something other than custody",
                              where=connection.shown(self.url)) from None
