@@ -246,3 +246,21 @@ def test_a_file_that_changes_while_it_is_imported_is_refused_and_the_others_impo
         [custody.query("select id from captures")[0]["id"]]
     code, report = custody.verify()
     assert code == 0 and not report.get("notes"), report.get("notes")
+
+
+def test_a_file_that_only_begins_as_a_zip_is_no_wacz_even_damaged(
+        custody: Custody, tmp_path: Path) -> None:
+    """--accept-damaged imports a damaged WARC, ARC or WACZ; a file that begins with
+    "PK" and a ZIP with no datapackage.json are neither, and are refused as such."""
+    import zipfile
+
+    pk = tmp_path / "pk.bin"
+    pk.write_bytes(b"PK\x03\x04this is not a zip at all")
+    plain = tmp_path / "photos.zip"
+    with zipfile.ZipFile(plain, "w") as package:
+        package.writestr("a.txt", "not an archive")
+    for path in (pk, plain):
+        result = custody("import", "--accept-damaged", str(path))
+        assert result.exit_code == 1, result.output
+        assert "not a WARC, ARC or WACZ file" in result.stderr
+    assert not (custody.root / "archive" / "imported").exists()

@@ -102,7 +102,8 @@ def import_file(archive: Archive, source: Path, *, key: Ed25519PrivateKey,
     checked = check_file(source, keep_sha256=True)
     timings["check"] = perf_counter() - start
     verdict = checked.status
-    if checked.kind not in ("warc", "arc", "wacz"):
+    if checked.kind not in ("warc", "arc", "wacz") or \
+            (checked.kind == "wacz" and not _is_package(source)):
         return Imported(source, "refused", verdict=verdict,
                         message="not a WARC, ARC or WACZ file: not imported")
     if verdict == FAILED and not accept_damaged:
@@ -183,6 +184,18 @@ def import_file(archive: Archive, source: Path, *, key: Ed25519PrivateKey,
     return Imported(source, "imported", capture_id, verdict,
                     f"imported as {capture_id} ({verdict} check)" +
                     "".join(f"; {n}" for n in notes), timings, found, listed)
+
+
+def _is_package(source: Path) -> bool:
+    """A ZIP that says it is a WACZ (it has a datapackage.json), however damaged else: a
+    file that only begins as a ZIP does ("PK"), or a ZIP of anything, is no WACZ."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(source) as package:
+            return any(i.filename == "datapackage.json" for i in package.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
 
 
 def _safe_name(name: str) -> str:
