@@ -238,6 +238,9 @@ def test_slow_response_is_cut_by_the_total_timeout(custody: Custody) -> None:
     (row,) = custody.query("select truncated from resources")
     assert row["truncated"] == "time"
     assert custody.verify()[0] == 0
+    shown = custody.ok("show", "--no-check", json.loads(
+        custody.ok("list", "--json").stdout)["captures"][0]["id"]).stdout
+    assert "[truncated: time, kept as received]" in shown  # show says so too
 
 
 def test_concurrent_exchanges_never_mix_their_bytes(custody: Custody) -> None:

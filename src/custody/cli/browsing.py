@@ -284,8 +284,10 @@ def show(root: str | None, capture_id: str, no_check: bool, as_json: bool) -> No
         if r["type"] != "response":
             continue
         where = summary.locations.get(r["record_id"])
+        cut = f"  [truncated: {r['truncated']}, kept as received]" if r.get("truncated") \
+            else ""
         click.echo(f"  {r['http_status']}  {r['target_uri']}  {r.get('ip') or ''}  "
-                   f"({r.get('payload_type') or ''})" + (f"  ->  {where}" if where else ""))
+                   f"({r.get('payload_type') or ''}){cut}" + (f"  ->  {where}" if where else ""))
     from ..browser.replay_check import said
 
     for visit in content.get("visits") or []:
