@@ -173,7 +173,9 @@ class Archive:
 
     @contextmanager
     def _flock(self, path: Path, mode: int, wait: float = LOCK_WAIT,
-               held_by: str = "another custody process is writing to this archive"
+               held_by: str = "another custody process is writing to this archive (a "
+                              "capture, an import, or queue workers, which hold it while "
+                              "they run)"
                ) -> Iterator[None]:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
