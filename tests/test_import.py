@@ -4,10 +4,13 @@ own captures; refused when damaged unless asked; never imported twice."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import stat
 from pathlib import Path
+
+import pytest
 
 from conftest import Custody, capture_id_of, chain_ids
 
@@ -209,11 +212,13 @@ def test_a_file_name_that_is_not_utf8_or_holds_a_line_break_is_shown_escaped(
     assert custody.verify()[0] == 0
 
 
+@pytest.mark.parametrize("moment", ["import.hashed", "import.checked"])
 def test_a_file_that_changes_while_it_is_imported_is_refused_and_the_others_imported(
-        custody: Custody, tmp_path: Path) -> None:
-    """The file is hashed and checked, then changed before its copy: it is refused (exit 1,
-    one line), nothing of it is left (no journal entry, no folder), and the next file of
-    the same command is imported."""
+        custody: Custody, tmp_path: Path, moment: str) -> None:
+    """Changed after it was hashed, before its copy: the file is refused (exit 1, one
+    line), nothing of it is left (no journal entry, no folder), and the next file of the
+    same command is imported. Changed after its copy was checked: what is sealed is the
+    copy, the bytes hashed and checked, whatever the source holds now."""
     import os
     import shutil
     import signal
@@ -226,7 +231,7 @@ def test_a_file_that_changes_while_it_is_imported_is_refused_and_the_others_impo
     shutil.copyfile(WARC, changing)
     shutil.copyfile(WARCPROX, other)
     env = {**os.environ, "CUSTODY_ROOT": str(custody.root), "CUSTODY_KEY": str(custody.key),
-           "CUSTODY_TEST_FAULT": "import.checked:stop"}
+           "CUSTODY_TEST_FAULT": f"{moment}:stop"}
     proc = subprocess.Popen([custody_bin, "import", str(changing), str(other)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
@@ -238,6 +243,13 @@ def test_a_file_that_changes_while_it_is_imported_is_refused_and_the_others_impo
     changing.write_bytes(bytes(data))
     proc.send_signal(signal.SIGCONT)
     out, err = proc.communicate(timeout=120)
+    if moment == "import.checked":
+        assert proc.returncode == 0, err
+        sealed = sorted((custody.root / "archive" / "imported").glob("*/changing.warc.gz"))
+        assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in sealed] == \
+            [hashlib.sha256(WARC.read_bytes()).hexdigest()]
+        assert custody.verify()[0] == 0
+        return
     assert proc.returncode == 1, err
     assert err.count("\n") == 1 and "changed while it was imported" in err, err
     assert "other.warc.gz: imported as" in out
@@ -264,3 +276,18 @@ def test_a_file_that_only_begins_as_a_zip_is_no_wacz_even_damaged(
         assert result.exit_code == 1, result.output
         assert "not a WARC, ARC or WACZ file" in result.stderr
     assert not (custody.root / "archive" / "imported").exists()
+
+
+def test_a_wacz_cut_short_is_still_imported_as_damaged(custody: Custody,
+                                                       tmp_path: Path) -> None:
+    """A download of a WACZ cut off has no central directory: it is still a WACZ (its
+    entries' own headers say so), refused as failing check, and imported with
+    --accept-damaged."""
+    source = CORPORA / "webrecorder-py-wacz" / "valid_example_1.wacz"
+    cut = tmp_path / "cut.wacz"
+    cut.write_bytes(source.read_bytes()[: int(source.stat().st_size * 0.8)])
+    refused = custody("import", str(cut))
+    assert refused.exit_code == 1 and "fails check" in refused.stderr, refused.stderr
+    done = imported(custody, cut, extra=("--accept-damaged",))[0]
+    assert done["status"] == "imported" and done["verdict"] == "failed", done
+    assert custody.verify()[0] == 0

@@ -53,7 +53,8 @@ OTHER_STEPS = (
     "store.head",  # the store's head written: the commit point in the store
     "store.superseded",  # the pieces the new head no longer names removed
     "log.head",  # any event's signed log head written
-    "import.checked",  # a file to import hashed and checked, not yet copied
+    "import.hashed",  # a file to import hashed, not yet copied
+    "import.checked",  # its copy checked, not yet placed in archive/
     "import.copy",  # an imported file's copy renamed into place
     "index.mid-write",  # a capture's rows half written to custody.db, not committed
     "extract.worker-batch",  # an extraction worker about to extract a batch of records

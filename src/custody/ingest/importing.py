@@ -16,7 +16,6 @@ the manifest, undone: the copy is removed, and the import runs again when asked)
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 from collections.abc import Iterable
@@ -33,7 +32,7 @@ from ..core import faults
 from ..core.archive import Archive
 from ..core.capture_ids import new_capture_id
 from ..core.config import load as load_config
-from ..core.terminal import path_text
+from ..core.terminal import path_text, shown_path
 from ..extract.workers import Extractor, describable, extractable
 from ..index import db
 from ..seal import journal, manifest
@@ -88,7 +87,12 @@ def file_sha256(path: Path) -> str:
 
 def import_file(archive: Archive, source: Path, *, key: Ed25519PrivateKey,
                 accept_damaged: bool = False, allow_overlap: bool = False) -> Imported:
-    """Import one file (the caller holds the writer's lock, and has recovered)."""
+    """Import one file (the caller holds the writer's lock, and has recovered).
+
+    The file is copied first, into the archive's working folder, and everything after
+    reads that copy: its check, its records, and the file sealed are the same bytes,
+    whatever is done to the source meanwhile (read three times, a source swapped between
+    the check and the copy was sealed with another file's verdict and records)."""
     timings: dict[str, float] = {}
     start = perf_counter()
     sha256 = file_sha256(source)
@@ -97,13 +101,34 @@ def import_file(archive: Archive, source: Path, *, key: Ed25519PrivateKey,
         return Imported(source, "already", earlier, message=f"already in the archive, a file "
                         f"of capture {earlier} (the same bytes): nothing done")
     timings["hash"] = perf_counter() - start
+    faults.after("import.hashed")
+    work = archive.root / ".custody" / "imports"
+    work.mkdir(parents=True, exist_ok=True)
+    for stale in work.glob("*.copy"):  # an import killed before its copy was placed
+        stale.unlink(missing_ok=True)
+    copy = work / f"{os.urandom(8).hex()}.copy"
+    try:
+        start = perf_counter()
+        if not _copy(source, copy, sha256):
+            return Imported(source, "refused", message=(
+                "the file changed while it was imported (its bytes are no longer those "
+                "hashed): not imported; import it again once nothing writes it"))
+        timings["copy"] = perf_counter() - start
+        return _import_copy(archive, source, copy, sha256, timings, key=key,
+                            accept_damaged=accept_damaged, allow_overlap=allow_overlap)
+    finally:
+        copy.unlink(missing_ok=True)
 
+
+def _import_copy(archive: Archive, source: Path, copy: Path, sha256: str,
+                 timings: dict[str, float], *, key: Ed25519PrivateKey, accept_damaged: bool,
+                 allow_overlap: bool) -> Imported:
     start = perf_counter()
-    checked = check_file(source, keep_sha256=True)
+    checked = check_file(copy, name=shown_path(source), keep_sha256=True)
     timings["check"] = perf_counter() - start
     verdict = checked.status
     if checked.kind not in ("warc", "arc", "wacz") or \
-            (checked.kind == "wacz" and not _is_package(source)):
+            (checked.kind == "wacz" and not is_package(copy)):
         return Imported(source, "refused", verdict=verdict,
                         message="not a WARC, ARC or WACZ file: not imported")
     if verdict == FAILED and not accept_damaged:
@@ -128,16 +153,8 @@ def import_file(archive: Archive, source: Path, *, key: Ed25519PrivateKey,
                 "recorded in its manifest)"))
         faults.after("import.checked")
         journal.begin(archive, capture_id, kind=journal.IMPORT, source=path_text(source))
-        start = perf_counter()
-        if not _copy(source, target, sha256):
-            with contextlib.suppress(OSError):
-                folder.rmdir()  # (empty: its copy is taken away)
-            journal.end(archive, capture_id)
-            return Imported(source, "refused", verdict=verdict, message=(
-                "the file changed while it was imported (its bytes are no longer those "
-                "hashed and checked): not imported; import it again once nothing writes it"))
+        _place(copy, target)
         faults.after("import.copy")
-        timings["copy"] = perf_counter() - start
         start = perf_counter()
         store = _Store(documents)
         extractor = Extractor(archive.root, workers=os.cpu_count() or 1)
@@ -186,16 +203,42 @@ def import_file(archive: Archive, source: Path, *, key: Ed25519PrivateKey,
                     "".join(f"; {n}" for n in notes), timings, found, listed)
 
 
-def _is_package(source: Path) -> bool:
-    """A ZIP that says it is a WACZ (it has a datapackage.json), however damaged else: a
-    file that only begins as a ZIP does ("PK"), or a ZIP of anything, is no WACZ."""
+def is_package(source: Path) -> bool:
+    """Whether a file that begins as a ZIP is a WACZ, however damaged else: its entries
+    (from its central directory, or, in one cut short, from the entries' own headers, in
+    order) include datapackage.json or a file under archive/. A file that only begins
+    with "PK", or a ZIP of anything else, is no WACZ."""
+    import struct
     import zipfile
 
     try:
         with zipfile.ZipFile(source) as package:
-            return any(i.filename == "datapackage.json" for i in package.infolist())
+            return any(_in_package(i.filename) for i in package.infolist())
     except (zipfile.BadZipFile, OSError, ValueError):
+        pass
+    try:  # cut short: no central directory; walk the local headers from the start
+        with open(source, "rb") as fh:
+            for _ in range(10_000):
+                head = fh.read(30)
+                if len(head) < 30 or head[:4] != b"PK\x03\x04":
+                    return False
+                flags, size, name_length, extra_length = (
+                    struct.unpack("<H", head[6:8])[0], struct.unpack("<I", head[18:22])[0],
+                    *struct.unpack("<HH", head[26:30]))
+                name = fh.read(name_length).decode("utf-8", errors="replace")
+                if _in_package(name):
+                    return True
+                if flags & 0x08:  # sizes after the data: the next header cannot be found
+                    return False
+                fh.seek(extra_length + size, os.SEEK_CUR)
+    except OSError:
         return False
+    return False
+
+
+def _in_package(name: str) -> bool:
+    return name == "datapackage.json" or (name.startswith("archive/") and
+                                          not name.endswith("/"))
 
 
 def _safe_name(name: str) -> str:
@@ -203,29 +246,32 @@ def _safe_name(name: str) -> str:
     return cleaned or "imported"
 
 
-def _copy(source: Path, target: Path, sha256: str) -> bool:
-    """Byte for byte, durably, and checked: the copy must hash to what was checked (False,
-    and no copy, where it does not: the file changed)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
+def _copy(source: Path, copy: Path, sha256: str) -> bool:
+    """Byte for byte, durably: the copy must hash to what was hashed (False, and no copy,
+    where it does not: the file changed)."""
     digest = hashlib.sha256()
-    with open(source, "rb") as src, open(partial, "wb") as out:
+    with open(source, "rb") as src, open(copy, "wb") as out:
         while chunk := src.read(1 << 20):
             digest.update(chunk)
             out.write(chunk)
         out.flush()
         os.fsync(out.fileno())
     if digest.hexdigest() != sha256:
-        partial.unlink()
+        copy.unlink()
         return False
-    os.chmod(partial, 0o444)  # sealed: read-only, never the source's mode (set-id bits)
-    os.replace(partial, target)
+    os.chmod(copy, 0o444)  # sealed: read-only, never the source's mode (set-id bits)
+    return True
+
+
+def _place(copy: Path, target: Path) -> None:
+    """The checked copy moved to its place in archive/ (the same file system), durably."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(copy, target)
     fd = os.open(target.parent, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-    return True
 
 
 def _head(archive: Archive, checked: Checked, capture_id: str, started: datetime,

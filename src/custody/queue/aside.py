@@ -1,13 +1,13 @@
-"""An unsealed capture of a queued job that is captured again, set aside: nothing of it
-is left where the evidence is, and nothing of it is lost.
+"""An unsealed capture of a queued job that is captured again, set aside: nothing of it is
+left where the evidence is, and nothing of it is lost.
 
 Its leftovers beside the manifest's temporary name are discarded (none was sealed), and
 its crawl state goes to ``.custody/abandoned/<capture id>/``. So do the WARC files it
 wrote (whole or ``.partial``: no manifest will seal them), where verify does not note
 them on every run, when the worker that wrote them sets its own capture aside; an
-earlier holder's are left in place, as it may be paused, not dead, and still writing. In a copy of a stored archive, a capture sealed here that the store's ledger
-does not hold is not sealed either: its files are kept aside too, and its rows leave
-custody.db.
+earlier holder's are left in place, as it may be paused, not dead, and still writing. In
+a copy of a stored archive, a capture sealed here that the store's ledger does not hold
+is not sealed either: its files are kept aside too, and its rows leave custody.db.
 """
 
 from __future__ import annotations
