@@ -126,11 +126,16 @@ def _pages(site: str, http_port: int, udp_port: int) -> dict[str, Page]:
       <img src="{leak}/img-raw">
       <script>fetch('{leak}/fetch-raw', {{mode: 'no-cors'}});
       try {{ new WebSocket('ws://127.0.0.1:{http_port}/ws-raw'); }} catch (e) {{}}</script>"""
+    svg = f"""<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">
+      <script>fetch('{leak}/svg-fetch', {{mode: 'no-cors'}});</script></svg>"""
     return {
         "/hostile.html": Page(b"""<!doctype html><html><head><title>hostile</title></head>
             <body><p id="t">An ordinary statement.</p>
             <iframe src="/raw.html" width="10" height="10"></iframe>
-            <script src="/escape.js"></script></body></html>""", "text/html"),
+            <iframe src="/evil.svg" width="10" height="10"></iframe>
+            <script src="/escape.js"></script></body></html>""", "text/html",
+                              headers={"Refresh": f"2; url={leak}/refresh"}),
+        "/evil.svg": Page(svg.encode(), "image/svg+xml"),
         "/escape.js": Page(escape.encode(), "text/javascript"),
         "/raw.html": Page(raw.encode(), "text/html"),
     }
@@ -163,3 +168,33 @@ def test_a_hostile_page_replayed_reaches_no_live_server(
                 browser.close()
     assert seen == [], seen
     assert packets == [], f"{len(packets)} UDP packets reached the STUN server"
+
+
+def test_the_guard_refuses_raw_documents_listings_and_what_a_page_may_not_say(
+        custody: Custody) -> None:
+    """Asked as a replayed page's script would ask: a document under a modifier that
+    serves it raw (id_, oe_, im_, with a leading //), pywb's listings of the captures,
+    and the home page fetched by a script are refused; a captured Refresh header is not
+    passed on, and an SVG document may run no script."""
+    import httpx
+
+    pages: dict[str, Page] = {}
+    with SiteServer(pages) as site:
+        pages.update(_pages(site.url, 9, 9))
+        url = site.url + "/hostile.html"
+        cid = custody.archive(url)["capture_id"]
+    with replaying(custody, url) as (_proc, lines):
+        base = lines[0].split(" at ")[1].split()[0].rstrip("/")
+        page = httpx.get(f"{base}/{cid}/mp_/{url}", timeout=60)
+        assert page.status_code == 200 and "refresh" not in page.headers
+        svg = httpx.get(f"{base}/{cid}/mp_/{site.url}/evil.svg", timeout=60)
+        assert "script-src 'none'" in svg.headers["content-security-policy"]
+        for path in (f"/{cid}/id_/{url}", f"/{cid}/oe_/{url}", f"/{cid}/im_/{url}",
+                     f"//{cid}/id_/{url}", f"/{cid}/2026im_/{url}"):
+            assert httpx.get(base + path, timeout=60).status_code == 403, path
+        for path in ("/collinfo.json", f"/{cid}/cdx?url={url}", f"/{cid}/timemap/link/{url}"):
+            assert httpx.get(base + path, timeout=60).status_code == 404, path
+        assert httpx.get(base + "/", headers={"Sec-Fetch-Dest": "empty"},
+                         timeout=60).status_code == 404
+        assert httpx.get(base + "/", headers={"Sec-Fetch-Dest": "document"},
+                         timeout=60).status_code == 200  # the list, for a person

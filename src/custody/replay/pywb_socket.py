@@ -21,11 +21,23 @@ scripts do (pywb alone lets them out):
   browser makes for a service worker's script, and ``Service-Worker-Allowed`` is taken
   off: a service worker registered by one capture would answer for every capture of
   the origin, in this run and later ones;
+- a document (HTML, XML) pywb would serve raw, under a modifier that does not rewrite
+  it as a page (``im_``, ``oe_``...), is refused; repeated slashes are read as pywb
+  reads them (one);
 - every answer carries a Content-Security-Policy that keeps the page to this origin,
   WebSockets included (pywb's own allows ``ws:`` and ``wss:`` to any host, and only on
-  its replay pages);
+  its replay pages), with no ``data:`` frames; an SVG document may run no script (it
+  gets neither wombat nor custody's script);
+- what a captured answer's headers would tell the browser to do elsewhere is taken off
+  (``Refresh``, ``Report-To``, ``Reporting-Endpoints``, ``NEL``);
+- pywb's listings of the collections (``collinfo.json``, ``cdx``, ``timemap``), and
+  the home page asked for by a script rather than opened, are refused: a replayed page
+  does not learn the other captures' names;
 - every replayed page gets a script that takes WebRTC away (no Content-Security-Policy
-  governs it, and wombat does not rewrite it), in its frames too where it can.
+  governs it, and wombat does not rewrite it), in its frames too where it can. Where it
+  cannot (a frame made by ``setHTMLUnsafe`` or ``execCommand``, a ``srcdoc`` frame's
+  own scripts) WebRTC remains: no page-level guard can close it in every browser, and
+  the guide says to replay hostile captures in a browser whose WebRTC is off.
 
 This file imports nothing of custody's.
 """
@@ -56,8 +68,23 @@ WARCSERVER = os.path.abspath("warcserver.sock") if TCP else \
 PORT = 1  # the port pywb writes in its warcserver's URLs; nothing listens on it
 
 CSP = ("default-src 'self' 'unsafe-inline' 'unsafe-eval' data: blob: mediastream:; "
-       "form-action 'self'; base-uri 'self'")
+       "frame-src 'self' blob:; form-action 'self'; base-uri 'self'")
+# an SVG document's scripts get no wombat and no custody script: none run
+CSP_SVG = CSP + "; script-src 'none'"
 REFUSED_MODIFIER = re.compile(r"\d*(id_|sw_)")
+MODIFIER = re.compile(r"\d*([a-z]+_)")
+# modifiers under which pywb rewrites a document as a page (its head insert: wombat and
+# custody's script); a document pywb serves under another (im_, oe_: an image's, an
+# object's) is its raw bytes, refused
+PAGE_MODIFIERS = frozenset({"", "mp_", "if_", "fr_", "bn_", "js_", "cs_"})
+DOCUMENTS = ("text/html", "application/xhtml+xml", "text/xml", "application/xml",
+             "multipart/x-mixed-replace")  # (an SVG, an image too, runs no script: CSP_SVG)
+# what a captured answer may not tell the replaying browser: to go elsewhere, to report
+# elsewhere
+STRIPPED = frozenset({"service-worker-allowed", "content-security-policy", "refresh",
+                      "report-to", "reporting-endpoints", "nel"})
+# pywb's listings, which would tell a replayed page every other capture's name
+LISTINGS = re.compile(r"/(collinfo\.json|[^/]+/(cdx|timemap)(/.*)?)")
 NO_WEBRTC = "custody-no-webrtc.js"
 NO_WEBRTC_SCRIPT = b"""(function () {
   var names = ["RTCPeerConnection", "webkitRTCPeerConnection", "RTCDataChannel",
@@ -142,23 +169,54 @@ def guard(app):
         if environ.get("HTTP_SERVICE_WORKER", "").lower() == "script":
             return _refused("403 Forbidden", "no service worker in a replay",
                             start_response)
-        parts = raw.split("/", 3)  # "", the collection, its timestamp and modifier, ...
-        if len(parts) > 2 and parts[1] != "static" and REFUSED_MODIFIER.fullmatch(parts[2]):
-            return _refused("403 Forbidden", "this replay serves records rewritten only",
+        # as pywb reads it: repeated slashes are one
+        parts = re.sub(r"/{2,}", "/", raw).split("/", 3)  # "", collection, modifier, ...
+        if LISTINGS.fullmatch("/".join(parts)) or (
+                parts[1:] == [""] and environ.get("HTTP_SEC_FETCH_DEST", "document") !=
+                "document"):
+            return _refused("404 Not Found", "no listing for a replayed page",
                             start_response)
+        modifier = ""
+        if len(parts) > 2 and parts[1] != "static":
+            if REFUSED_MODIFIER.fullmatch(parts[2]):
+                return _refused("403 Forbidden", "this replay serves records rewritten only",
+                                start_response)
+            found = MODIFIER.fullmatch(parts[2])
+            modifier = found.group(1) if found else ""
         if parts[1:3] == ["static", NO_WEBRTC]:
             start_response("200 OK", [("Content-Type", "text/javascript"),
                                       ("Content-Length", str(len(NO_WEBRTC_SCRIPT))),
                                       ("Content-Security-Policy", CSP)])
             return [NO_WEBRTC_SCRIPT]
+        refused: list[bool] = []
 
         def start(status, headers, exc_info=None):
-            kept = [(k, v) for k, v in headers if k.lower() not in
-                    ("service-worker-allowed", "content-security-policy")]
-            return start_response(status, [*kept, ("Content-Security-Policy", CSP)],
+            kind = next((v for k, v in headers if k.lower() == "content-type"), "")
+            kind = kind.split(";")[0].strip().lower()
+            if kind in DOCUMENTS and modifier not in PAGE_MODIFIERS:
+                refused.append(True)
+                return start_response("403 Forbidden", [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Security-Policy", CSP)], exc_info)
+            kept = [(k, v) for k, v in headers if k.lower() not in STRIPPED]
+            policy = CSP_SVG if kind == "image/svg+xml" else CSP
+            return start_response(status, [*kept, ("Content-Security-Policy", policy)],
                                   exc_info)
 
-        return app(environ, start)
+        answer = app(environ, start)
+
+        def body():  # (start may be called as the answer is read: the refusal is seen then)
+            try:
+                for chunk in answer:
+                    if refused:
+                        yield b"custody replay: a document is replayed as a page only\n"
+                        return
+                    yield chunk
+            finally:
+                if hasattr(answer, "close"):
+                    answer.close()
+
+        return body()
 
     return guarded
 
