@@ -1,57 +1,30 @@
 """What a crawl follows: depth, scope, include and exclude patterns, limits, politeness.
 
-The include and exclude patterns are the archivist's, or a queued job's: a pattern that
-backtracks without end (``(a|aa)+b`` on a long URL) would hold the crawl, and with it the
-signals that stop it and a queue worker's heartbeat, for minutes or for ever. They are
-matched with the ``regex`` module (the same syntax as ``re``), each match bounded by
-PATTERN_TIMEOUT and run without holding the interpreter's lock; one that takes longer is
-taken as not matching an include and as matching an exclude (the URL is not followed),
-and said once on the log.
+The include and exclude patterns are matched as patterns.py says: never able to hold the
+crawl, whatever URLs the site gives them.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit
 
-import regex
+from .patterns import Pattern, matches
 
 SCOPES = ("page", "prefix", "host", "domain", "any")
-PATTERN_TIMEOUT = 0.25  # seconds one pattern may take on one URL
-
-log = logging.getLogger("custody.capture")
 
 
-def compile_pattern(pattern: str) -> Any:
-    """A crawl's include or exclude pattern, compiled (``regex.error`` where it is not
-    one)."""
-    return regex.compile(pattern)
-
-
-def matches(patterns: list[Any], text: str, *, slow: bool) -> bool:
-    """Whether any pattern is found in ``text``; ``slow``: what a pattern that runs past
-    PATTERN_TIMEOUT counts as (True for an exclude: the URL is not followed)."""
-    for pattern in patterns:
-        try:
-            if pattern.search(text, timeout=PATTERN_TIMEOUT, concurrent=True):
-                return True
-        except TimeoutError:
-            log.warning("the pattern %r took more than %.2f s on %s: taken as %s",
-                        pattern.pattern[:80], PATTERN_TIMEOUT, text[:200],
-                        "matching it (not followed)" if slow else "not matching it")
-            if slow:
-                return True
-    return False
+def compile_pattern(pattern: str) -> Pattern:
+    """A crawl's include or exclude pattern (re.error where it is not one)."""
+    return Pattern(pattern)
 
 
 @dataclass
 class Rules:
     depth: int = 0
     scope: str = "host"
-    include: list[Any] = field(default_factory=list)  # compile_pattern's
-    exclude: list[Any] = field(default_factory=list)
+    include: list[Pattern] = field(default_factory=list)
+    exclude: list[Pattern] = field(default_factory=list)
     requisites: bool = True
     max_pages: int | None = None
     time_limit: float | None = None

@@ -160,12 +160,9 @@ def check_pattern(pattern: str, name: str = "pattern") -> str:
     if len(pattern) > MAX_PATTERN_LENGTH:
         raise UsageError(f"{name}: a regular expression of {len(pattern)} characters; at "
                          f"most {MAX_PATTERN_LENGTH}")
-    import regex
-
     try:
         re.compile(pattern)
-        regex.compile(pattern)  # (what the crawl matches with: rules.py)
-    except (re.error, regex.error, RecursionError, OverflowError, ValueError) as exc:
+    except (re.error, RecursionError, OverflowError, ValueError) as exc:
         raise UsageError(f"{name}: {pattern[:80]!r} is not a regular expression "
                          f"({exc})") from None
     return pattern
