@@ -37,8 +37,10 @@ def bidi_escaped(text: str) -> str:
 
 def path_text(path: str | os.PathLike[str]) -> str:
     """A file's path as text: its bytes that are not UTF-8 (a name made on another
-    system) written ``\\xff``, where they would stop any UTF-8 output or file."""
-    return os.fsencode(path).decode("utf-8", errors="backslashreplace")
+    system) written ``\\xff``, where they would stop any UTF-8 output or file, and a
+    backslash of its own doubled, so that no two names are written alike."""
+    return os.fsencode(path).replace(b"\\", b"\\\\").decode("utf-8",
+                                                            errors="backslashreplace")
 
 
 def shown_path(path: str | os.PathLike[str]) -> str:

@@ -173,10 +173,17 @@ def download(url: str, *, proxy_url: str, folder: Path, max_bytes: int | None,
             stopped[name] = "time"
             raise _Stop("time")
 
+    def made(step: dict[str, Any]) -> None:  # a file ffmpeg made of finished downloads
+        info = step.get("info_dict") if step.get("status") == "finished" and \
+            step.get("postprocessor") == "Merger" else None
+        if isinstance(info, dict) and info.get("filepath"):
+            finished.add(Path(str(info["filepath"])).name)
+
     log = _Log()
     options: dict[str, Any] = {
         "proxy": proxy_url, "nocheckcertificate": True, "logger": log, "quiet": True,
         "no_warnings": False, "noprogress": True, "progress_hooks": [hook],
+        "postprocessor_hooks": [made],
         "paths": {"home": str(folder), "temp": str(folder)},
         "outtmpl": {"default": "%(id).80B-%(format_id).40B.%(ext)s"},
         "restrictfilenames": True, "windowsfilenames": True, "cachedir": False,
