@@ -25,8 +25,6 @@ from re import _constants as sre  # type: ignore[attr-defined]
 from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any
 
-import regex
-
 TIMEOUT = 0.25  # seconds one search may take, until a pattern has overrun three times
 TIMEOUT_AFTER = 0.01  # and then
 OVERRUNS = 3
@@ -41,6 +39,8 @@ class Pattern:
         self._bounded: Any = None
         self.overruns = 0
         if _may_backtrack(self._plain):
+            import regex  # (only then: its import costs a capture 10-15 ms)
+
             try:
                 self._bounded = regex.compile(source)
             except regex.error:
