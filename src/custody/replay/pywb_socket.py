@@ -188,7 +188,7 @@ def guard(app):
                                       ("Content-Length", str(len(NO_WEBRTC_SCRIPT))),
                                       ("Content-Security-Policy", CSP)])
             return [NO_WEBRTC_SCRIPT]
-        refused: list[bool] = []
+        refused = []
 
         def start(status, headers, exc_info=None):
             kind = next((v for k, v in headers if k.lower() == "content-type"), "")
