@@ -75,50 +75,39 @@ def _pages(site: str, http_port: int, udp_port: int) -> dict[str, Page]:
     leak = f"http://127.0.0.1:{http_port}"
     escape = f"""
       function attempt(f) {{ try {{ f(); }} catch (e) {{}} }}
+      function call(Peer, label) {{  // a peer connection that asks the STUN server
+        var rtc = new Peer({{iceServers: [{{urls: 'stun:127.0.0.1:{udp_port}'}}]}});
+        rtc.createDataChannel(label);
+        rtc.createOffer().then(function (o) {{ return rtc.setLocalDescription(o); }});
+      }}
+      function lastFrame() {{ return window.frames[window.frames.length - 1]; }}
       attempt(function () {{
         var frame = document.createElement('iframe');
         frame.src = window.wbinfo.prefix + 'id_/{site}/raw.html';
         document.body.appendChild(frame);
       }});
       attempt(function () {{ new WebSocket('ws://127.0.0.1:{http_port}/ws-page'); }});
-      attempt(function () {{
-        var rtc = new RTCPeerConnection({{iceServers: [{{urls: 'stun:127.0.0.1:{udp_port}'}}]}});
-        rtc.createDataChannel('x');
-        rtc.createOffer().then(function (o) {{ return rtc.setLocalDescription(o); }});
-      }});
+      attempt(function () {{ call(RTCPeerConnection, 'x'); }});
       attempt(function () {{
         var frame = document.createElement('iframe');
         document.body.appendChild(frame);
-        var Peer = frame.contentWindow.RTCPeerConnection;
-        var rtc = new Peer({{iceServers: [{{urls: 'stun:127.0.0.1:{udp_port}'}}]}});
-        rtc.createDataChannel('y');
-        rtc.createOffer().then(function (o) {{ return rtc.setLocalDescription(o); }});
+        call(frame.contentWindow.RTCPeerConnection, 'y');
       }});
       attempt(function () {{
-        var frame = document.createElement('iframe');
-        document.body.appendChild(frame);
-        var Peer = window.frames[window.frames.length - 1].RTCPeerConnection;
-        var rtc = new Peer({{iceServers: [{{urls: 'stun:127.0.0.1:{udp_port}'}}]}});
-        rtc.createDataChannel('z');
-        rtc.createOffer().then(function (o) {{ return rtc.setLocalDescription(o); }});
+        document.body.appendChild(document.createElement('iframe'));
+        call(lastFrame().RTCPeerConnection, 'z');
       }});
       attempt(function () {{
         var holder = document.createElement('div');
         holder.innerHTML = '<iframe></iframe>';
         document.body.appendChild(holder);
-        var Peer = window.frames[window.frames.length - 1].RTCPeerConnection;
-        var rtc = new Peer({{iceServers: [{{urls: 'stun:127.0.0.1:{udp_port}'}}]}});
-        rtc.createDataChannel('w');
-        rtc.createOffer().then(function (o) {{ return rtc.setLocalDescription(o); }});
+        call(lastFrame().RTCPeerConnection, 'w');
       }});
       attempt(function () {{
         var holder = document.createElement('div');
         document.body.appendChild(holder);
         holder.innerHTML = '<iframe></iframe>';
-        var Peer = window.frames[window.frames.length - 1].RTCPeerConnection;
-        var rtc = new Peer({{iceServers: [{{urls: 'stun:127.0.0.1:{udp_port}'}}]}});
-        rtc.createDataChannel('v');
-        rtc.createOffer().then(function (o) {{ return rtc.setLocalDescription(o); }});
+        call(lastFrame().RTCPeerConnection, 'v');
       }});
       document.title = 'ran';
     """

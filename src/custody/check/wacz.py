@@ -161,6 +161,42 @@ def _resources(package: zipfile.ZipFile, entries: dict[str, zipfile.ZipInfo],
                             + (f" and {len(extra) - 10} more" if len(extra) > 10 else ""))
 
 
+def is_package(path: Path) -> bool:
+    """Whether a file that begins as a ZIP is a WACZ, however damaged else: its entries
+    (from its central directory, or, in one cut short, from the entries' own headers, in
+    order) include datapackage.json or a file under archive/. A file that only begins
+    with "PK", or a ZIP of anything else, is no WACZ (import refuses it, damaged or not)."""
+    import os
+    import struct
+
+    try:
+        with zipfile.ZipFile(path) as package:
+            return any(_in_package(i.filename) for i in package.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        pass
+    try:  # cut short: no central directory; walk the local headers from the start
+        with open(path, "rb") as fh:
+            for _ in range(10_000):
+                head = fh.read(30)
+                if len(head) < 30 or head[:4] != b"PK\x03\x04":
+                    return False
+                (_, _, flags, _, _, _, _, size, _, name_length,
+                 extra_length) = struct.unpack("<4sHHHHHIIIHH", head)
+                if _in_package(fh.read(name_length).decode("utf-8", errors="replace")):
+                    return True
+                if flags & 0x08:  # sizes after the data: the next header cannot be found
+                    return False
+                fh.seek(extra_length + size, os.SEEK_CUR)
+    except OSError:
+        pass
+    return False
+
+
+def _in_package(name: str) -> bool:
+    return name == "datapackage.json" or (name.startswith("archive/") and
+                                          not name.endswith("/"))
+
+
 def _escapes(filename: str) -> bool:
     """Whether a ZIP entry's name would put it outside the folder it is unpacked in."""
     parts = filename.replace("\\", "/").split("/")

@@ -28,6 +28,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..check.run import Checked, check_file
+from ..check.wacz import is_package
 from ..core import faults
 from ..core.archive import Archive
 from ..core.capture_ids import new_capture_id
@@ -201,44 +202,6 @@ def _import_copy(archive: Archive, source: Path, copy: Path, sha256: str,
     return Imported(source, "imported", capture_id, verdict,
                     f"imported as {capture_id} ({verdict} check)" +
                     "".join(f"; {n}" for n in notes), timings, found, listed)
-
-
-def is_package(source: Path) -> bool:
-    """Whether a file that begins as a ZIP is a WACZ, however damaged else: its entries
-    (from its central directory, or, in one cut short, from the entries' own headers, in
-    order) include datapackage.json or a file under archive/. A file that only begins
-    with "PK", or a ZIP of anything else, is no WACZ."""
-    import struct
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(source) as package:
-            return any(_in_package(i.filename) for i in package.infolist())
-    except (zipfile.BadZipFile, OSError, ValueError):
-        pass
-    try:  # cut short: no central directory; walk the local headers from the start
-        with open(source, "rb") as fh:
-            for _ in range(10_000):
-                head = fh.read(30)
-                if len(head) < 30 or head[:4] != b"PK\x03\x04":
-                    return False
-                flags, size, name_length, extra_length = (
-                    struct.unpack("<H", head[6:8])[0], struct.unpack("<I", head[18:22])[0],
-                    *struct.unpack("<HH", head[26:30]))
-                name = fh.read(name_length).decode("utf-8", errors="replace")
-                if _in_package(name):
-                    return True
-                if flags & 0x08:  # sizes after the data: the next header cannot be found
-                    return False
-                fh.seek(extra_length + size, os.SEEK_CUR)
-    except OSError:
-        return False
-    return False
-
-
-def _in_package(name: str) -> bool:
-    return name == "datapackage.json" or (name.startswith("archive/") and
-                                          not name.endswith("/"))
 
 
 def _safe_name(name: str) -> str:
