@@ -442,7 +442,7 @@ def chromium_processes() -> dict[int, str]:
         if not entry.name.isdigit():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
         if ("chromium" in cmdline and "--type=" not in cmdline) or "custody-capture-pid" in cmdline:
