@@ -69,8 +69,13 @@ def test_a_worker_paused_past_its_lease_seals_nothing(tmp_path: Path,
             taken_at = len(host.log)
             wait_for(lambda: len(host.log) > taken_at, what="w2 to fetch")
         else:
-            wait_for(lambda: team.status()["totals"]["done"] == 8, timeout=120,
-                     what="w2 to take the job over and seal it")
+            try:
+                wait_for(lambda: team.status()["totals"]["done"] == 8, timeout=120,
+                         what="w2 to take the job over and seal it")
+            except AssertionError:
+                second.kill()
+                raise AssertionError(f"w2 did not seal the job: {team.status()}\n"
+                                     f"{second.communicate()[0]}") from None
         assert stopped(first.pid)  # w1 slept through all of it
         first.send_signal(signal.SIGCONT)
         out1, out2 = finish(first, second)

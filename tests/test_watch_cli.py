@@ -27,6 +27,8 @@ from test_watch import log_events, run_once
     (("target", "add", "bad name", "json://127.0.0.1/x"), 2, "a target's name"),
     (("target", "add", "x", "nonsense://x"), 2, "not a notification URL"),
     (("target", "remove", "x"), 8, "no such notification target"),
+    (("run", "--once", "--behaviors", "autoscroll,dance"), 2, "--behaviors 'dance'"),
+    (("run", "--once", "--behavior-timeout", "-1"), 2, "--behavior-timeout"),
 ])
 def test_bad_input(custody: Custody, args: tuple[str, ...], code: int, says: str) -> None:
     result = custody("watch", *args)

@@ -72,16 +72,24 @@ def test_a_new_certificate_is_a_change(custody: Custody, ca: Any, ca_file: str) 
 
 def test_a_browser_watch_compares_what_the_browser_rendered(custody: Custody) -> None:
     """The page's text is written by a script: its HTML never changes where a reader
-    looks, the rendered DOM does."""
+    looks, the rendered DOM does. A run captures as `custody archive --browser` does, its
+    page behaviours run and its page replayed before sealing, unless `watch run` is told
+    otherwise."""
     with ChangingSite() as site:
         custody.ok("watch", "add", site.url + "/scripted", "--every", "1s", "--browser")
-        assert [o["status"] for o in run_once(custody)] == ["baseline"]
+        (first,) = run_once(custody)
+        assert first["status"] == "baseline"
         site.phase = "edited"
         next_interval()
-        assert [o["kinds"] for o in run_once(custody)] == [["text"]]
+        (second,) = run_once(custody, "--behaviors", "none", "--no-replay-check")
+        assert second["kinds"] == ["text"]
     (change,) = changes(custody)
     assert "- Officials said the crossing would stay open for three days." in change["diff"]
     assert "+ Officials said the crossing would stay open for one day only." in change["diff"]
+    (full,) = custody.manifest(first["capture_id"])["visits"]
+    assert full["behaviors"]["ran"] and full["replay"]["engine"] == "pywb", full
+    (bare,) = custody.manifest(second["capture_id"])["visits"]
+    assert "behaviors" not in bare and "replay" not in bare, bare
 
 
 def test_redirects_to_another_host(custody: Custody) -> None:

@@ -14,6 +14,9 @@ from conftest import Custody
 from custody.testing.changing import ChangingSite
 from test_watch import changes, log_events, next_interval, run_once
 
+# what these tests do not look at: a watch's runs without page behaviours or replay check
+PLAIN = ("--behaviors", "none", "--no-replay-check")
+
 
 @pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"),
                     reason="Debian's chromium is not installed (./scripts/setup installs it)")
@@ -21,10 +24,10 @@ def test_a_change_is_reported_for_a_court(custody: Custody, tmp_path: Path) -> N
     with ChangingSite() as site:
         url = site.url + "/scripted"
         custody.ok("watch", "add", url, "--every", "1s", "--browser")
-        assert [o["status"] for o in run_once(custody)] == ["baseline"]
+        assert [o["status"] for o in run_once(custody, *PLAIN)] == ["baseline"]
         site.phase = "edited"
         next_interval()
-        assert [o["kinds"] for o in run_once(custody)] == [["text"]]
+        assert [o["kinds"] for o in run_once(custody, *PLAIN)] == [["text"]]
     (change,) = changes(custody)
     seq = change["seq"]
     out = tmp_path / "change.html"
@@ -86,12 +89,12 @@ def test_a_repainted_page_is_a_screenshot_change_with_its_regions(custody: Custo
     with ChangingSite() as site:
         custody.ok("watch", "add", site.url + "/painted", "--every", "1s", "--browser",
                    "--ignore", "#ticker", "--screenshot-threshold", "20%")
-        assert [o["status"] for o in run_once(custody)] == ["baseline"]
+        assert [o["status"] for o in run_once(custody, *PLAIN)] == ["baseline"]
         next_interval()
-        assert [o["status"] for o in run_once(custody)] == ["same"]  # the square changed
+        assert [o["status"] for o in run_once(custody, *PLAIN)] == ["same"]  # the square changed
         site.phase = "repainted"
         next_interval()
-        assert [o["kinds"] for o in run_once(custody)] == [["screenshot"]]
+        assert [o["kinds"] for o in run_once(custody, *PLAIN)] == [["screenshot"]]
     (change,) = changes(custody)
     assert change["counts"]["screenshot_permille"] >= 100
     assert "of its pixels differ" in change["diff"]

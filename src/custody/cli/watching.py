@@ -21,6 +21,7 @@ from .common import (
     annotator,
     archivist,
     echo_json,
+    float_range,
     json_option,
     open_browser,
     open_media,
@@ -160,6 +161,17 @@ _change_command("resume", "Resume a paused watch: it runs once at once if it mis
               help="Seconds one response of a watched page may take.")
 @click.option("--time-limit", type=click.FloatRange(1), default=120.0, show_default=True,
               help="Seconds one watch's capture may take in all (then it is sealed).")
+@click.option("--behaviors", "behaviors", default="default", show_default=True,
+              metavar="LIST",
+              help="In a browser watch's page: the page behaviours run once it has loaded, "
+                   "as `custody archive --behaviors` (default, all, none, or some of "
+                   "autoscroll, autoplay, autofetch, autoclick, site, expand).")
+@click.option("--behavior-timeout", type=float_range("behavior_timeout"), default=20.0,
+              show_default=True,
+              help="Seconds the page behaviours may run in a browser watch's page.")
+@click.option("--no-replay-check", is_flag=True,
+              help="Do not replay a browser watch's page from its WARC before sealing to "
+                   "compare it with what was recorded.")
 @click.option("--queue", "queue_url", metavar="URL",
               help="Put each due run on this Redis queue for `custody worker`s; one "
                    "scheduler leads across machines, the others stand by.")
@@ -169,7 +181,8 @@ _change_command("resume", "Resume a paused watch: it runs once at once if it mis
 @click.option("-v", "--verbose", is_flag=True, help="Log each run (to stderr).")
 @json_option
 def watch_run(root: str | None, once: bool, host_gap: float, tsa: tuple[str, ...],
-              ca_bundle: str | None, timeout: float, time_limit: float, queue_url: str | None,
+              ca_bundle: str | None, timeout: float, time_limit: float, behaviors: str,
+              behavior_timeout: float, no_replay_check: bool, queue_url: str | None,
               name: str | None, leader_lease: float, verbose: bool, as_json: bool) -> None:
     """Run the watches: each due URL becomes a sealed capture, compared with the last.
 
@@ -182,6 +195,7 @@ def watch_run(root: str | None, once: bool, host_gap: float, tsa: tuple[str, ...
     custody watch run -v              # as a service (README: a systemd unit)
     custody watch run --queue redis://q.example:6379/0 --root /mnt/evidence
     """
+    from ..capture.settings import Settings, parse_behaviors
     from ..core.archive import Archive
     from ..core.config import load as load_config
     from ..watch import Runner, scheduler_lock
@@ -195,21 +209,24 @@ def watch_run(root: str | None, once: bool, host_gap: float, tsa: tuple[str, ...
              if context.get_parameter_source(n) is not click.core.ParameterSource.DEFAULT]
     if queue_url is None and given:
         raise UsageError(f"{given[0]} is for a scheduler on a queue (--queue)")
+    # how each run captures (a watch says whether with the browser, and with media)
+    settings = Settings(timeout=timeout, time_limit=time_limit, retries=1,
+                        behaviors=parse_behaviors(behaviors),
+                        behavior_timeout=behavior_timeout, replay_check=not no_replay_check)
     arch = Archive.open(root)
     key, who = archivist(arch)
     if queue_url is not None:
         from .watch_queued import run_queued
 
         run_queued(arch, queue_url, name, leader_lease, once, as_json, key, who, tsa,
-                   host_gap=host_gap, timeout=timeout, time_limit=time_limit,
-                   ca_bundle=ca_bundle)
+                   host_gap=host_gap, settings=settings, ca_bundle=ca_bundle)
         return
     with scheduler_lock(arch):
         runner = Runner(arch, key=key, who=who, open_visitor=open_browser,
                         open_media=open_media, host_gap=host_gap,
                         tsa=list(tsa) or load_config(arch.root).tsa,
                         ca_bundle=str(Path(ca_bundle).resolve()) if ca_bundle else None,
-                        timeout=timeout, time_limit=time_limit)
+                        settings=settings)
         try:
             if once:
                 end_pass(runner.run_due(), as_json)
