@@ -14,8 +14,7 @@ key made with ``ssh-keygen -O no-touch-required`` does not).
 from __future__ import annotations
 
 import os
-import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -23,6 +22,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from .errors import KeyProblem
 from .sshsig import KEY_TYPES, SK_KEY_TYPE, fingerprint, key_type, public_key_blob
 from .sshwire import Reader, WireError, string, uint32
+
+if TYPE_CHECKING:
+    import socket
 
 PREFIX = "agent:"
 _REQUEST_IDENTITIES, _IDENTITIES_ANSWER = 11, 12
@@ -49,6 +51,8 @@ class _Agent:
     def ask(self, kind: int, body: bytes) -> tuple[int, Reader]:
         """The agent's answer: its type, and a reader of its fields."""
         try:
+            import socket  # (only when an agent is there to ask)
+
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.settimeout(_TIMEOUT)
                 sock.connect(self.path)

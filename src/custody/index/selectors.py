@@ -13,8 +13,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator
 
-from ..extract.selectors import find
-
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS selectors (document_id INTEGER NOT NULL, capture_id TEXT NOT "
     "NULL, kind TEXT NOT NULL, value TEXT NOT NULL, shown TEXT NOT NULL, position INTEGER NOT "
@@ -49,6 +47,8 @@ def _has_documents(conn: sqlite3.Connection) -> bool:
 
 def rows_of(document_id: int, capture_id: str, text: str | None) -> Iterator[Row]:
     """The rows one document's text gives."""
+    from ..extract.selectors import find  # (its patterns compiled only when used)
+
     for found in find(text or ""):
         yield (document_id, capture_id, found.kind, found.value, found.shown, found.start,
                found.count)

@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..index.textindex import ARABIC_BEFORE_7, index_text, index_words
 from .postings import COLUMNS, HELD_POSITION, Group, Texts, Tokenizer, columns, words
 from .report import FAILED, PASSED, UNCHECKED, Report
 
@@ -138,6 +137,9 @@ def _compare(conn: sqlite3.Connection, report: Report, capture_ids: list[str] | 
             differ.add(doc, None)
             continue
         checked += 1
+        # (its tables and patterns made only where there is a document to compare)
+        from ..index.textindex import index_words
+
         _, url, title, text, language = document
         language = indexed_as(language)
         found = (index_words(title, language), index_words(text, language))
@@ -168,6 +170,8 @@ def _indexed_as(conn: sqlite3.Connection) -> Callable[[str | None], str | None]:
     """A document's language as the index was made for it: Arabic as the database's
     schema stemmed it (textindex.ARABIC_BEFORE_7, before schema 7: a database opened
     only for reading since keeps the entries it was made with)."""
+    from ..index.textindex import ARABIC_BEFORE_7
+
     if conn.execute("PRAGMA user_version").fetchone()[0] >= 7:
         return lambda language: language
     return lambda language: ARABIC_BEFORE_7 if (language or "").split("-")[0].lower() == "ar" \
@@ -204,6 +208,8 @@ def _settle(tokenizer: Tokenizer, pending: list[tuple[Texts, str, Group | None]]
 def _name(conn: sqlite3.Connection, tokenizer: Tokenizer, differ: _Differences) -> list[str]:
     """What differs in the first documents found: their entries in the index and those
     their texts give, read in full (one more pass over the index)."""
+    from ..index.textindex import index_text
+
     ids = list(differ.named)
     marks = ",".join("?" * len(ids))
     held = Counter(conn.execute(f"SELECT doc, col, offset, term FROM temp.held "
