@@ -1,13 +1,14 @@
 """Crawl speed and memory: custody against wget on the same local site, in one run.
 
     .venv/bin/python scripts/bench_crawl.py [--pages 400] [--latency 0.03] [--runs 3]
-                                            [--scale 1000,10000]
+                                            [--scale 1000,10000] [--concurrency 16]
 
 The site (tests/sampleweb.crawl_site) has an index linking every page; each page has
 a stylesheet, its own image and text from the seed documents; every request waits
 ``latency`` seconds; it is served from a process of its own, so that its threads do not
 wait on this script's memory sampling. custody crawls it with `--depth 1 --concurrency
-16`, extraction and sealing included, and wget with `wget -r -l 1 -p --warc-file`.
+16` (``--concurrency``), extraction and sealing included, and wget with `wget -r -l 1 -p
+--warc-file`.
 Prints the median pages/s of each over ``runs``, their ratio, custody's peak RSS (the
 whole process tree, extraction workers included), pages/s at custody's default
 settings, and the peak RSS of crawls of the sizes in ``--scale`` (no latency).
@@ -88,8 +89,11 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=0.03)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--scale", default="1000,10000")
+    parser.add_argument("--concurrency", type=int, default=16,
+                        help="custody's --concurrency, and the bare client's threads")
     args = parser.parse_args()
     pages = args.pages + 1  # the index is a page too
+    conc = args.concurrency
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -99,32 +103,32 @@ def main() -> int:
             url = base + "/"
             custody_times, wget_times, rss, default_times, bare_times = [], [], [], [], []
             for _ in range(args.runs):
-                t, peak = custody_crawl(url, workdir, env, "--concurrency", "16")
+                t, peak = custody_crawl(url, workdir, env, "--concurrency", str(conc))
                 custody_times.append(t)
                 rss.append(peak)
                 wget_times.append(wget_crawl(url, workdir))
                 default_times.append(custody_crawl(url, workdir, env)[0])
-                bare_times.append(bare_fetch(url))
+                bare_times.append(bare_fetch(url, conc))
         c_rate = pages / statistics.median(custody_times)
         w_rate = pages / statistics.median(wget_times)
         d_rate = pages / statistics.median(default_times)
         print(f"site: {pages} pages (+{args.pages + 1} requisites), latency "
               f"{args.latency * 1000:.0f} ms, {args.runs} runs, medians")
-        print(f"custody --depth 1 --concurrency 16  {c_rate:7.1f} pages/s  "
+        print(f"custody --depth 1 --concurrency {conc:<3d} {c_rate:7.1f} pages/s  "
               f"({statistics.median(custody_times):.2f} s, peak RSS {max(rss)} MB)")
         print(f"wget -r -l 1 -p --warc-file         {w_rate:7.1f} pages/s  "
               f"({statistics.median(wget_times):.2f} s)")
         print(f"ratio custody / wget                {c_rate / w_rate:7.1f} x  (goal >= 15)")
         print(f"custody --depth 1 (defaults)        {d_rate:7.1f} pages/s")
         b_rate = pages / statistics.median(bare_times)
-        print(f"bare httpx, 16 threads, no storage  {b_rate:7.1f} pages/s  "
+        print(f"bare httpx, {conc:3d} threads, no storage {b_rate:7.1f} pages/s  "
               f"({statistics.median(bare_times):.2f} s; {b_rate / w_rate:.1f} x wget: the ceiling)")
 
         sizes = [int(s) for s in args.scale.split(",") if s.strip()]
         peaks = {}
         for size in sizes:
             with served(crawl_site, SEEDS, size) as base:
-                t, peak = custody_crawl(base + "/", workdir, env, "--concurrency", "16")
+                t, peak = custody_crawl(base + "/", workdir, env, "--concurrency", str(conc))
             peaks[size] = peak
             print(f"{size:6d}-page crawl: {t:6.1f} s, {(size + 1) / t:6.1f} pages/s, "
                   f"peak RSS {peak} MB")
