@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,16 +103,60 @@ def _chosen(conn: sqlite3.Connection, capture_ids: list[str] | None,
 
 
 class _Differences:
-    """The documents whose entries differ: counted, the first few kept to be named."""
+    """The documents whose entries differ: counted, the first few kept to be named; and
+    those whose size (the words of each column, which a search ranks by) differs."""
 
     def __init__(self) -> None:
         self.count = 0
         self.named: dict[int, str | None] = {}  # document id -> its url (None: no document)
+        self.sizes = 0
+        self.sized: list[str] = []
 
     def add(self, doc: int, url: str | None) -> None:
         self.count += 1
         if len(self.named) < _NAMED:
             self.named[doc] = url
+
+    def size(self, doc: int, url: str, kept: bytes | None, given: Sequence[list[str] | None]
+             ) -> None:
+        """Compare the size the index keeps for a document with the words its text gives."""
+        counts = tuple(len(g or ()) for g in given)
+        held = _varints(kept)
+        if held == counts:
+            return
+        self.sizes += 1
+        if len(self.sized) < _NAMED:
+            said = "keeps no size for it (a search that finds it fails)" if held is None \
+                else f"keeps its size as {' and '.join(map(str, held))} words"
+            self.sized.append(f"document {doc} ({url}): the index {said}, where its text "
+                              f"gives {counts[0]} and {counts[1]} (title, body)")
+
+    def problems(self, named: list[str]) -> list[str]:
+        """What differs, said: the entries named, then the sizes."""
+        more = self.count - len(self.named)
+        said = named + ([f"and {more} more documents" if named else f"{more} documents"]
+                        if more else [])
+        more_sized = self.sizes - len(self.sized)
+        return said + self.sized + ([f"and {more_sized} more documents' sizes"]
+                                    if more_sized else [])
+
+
+def _varints(blob: bytes | None) -> tuple[int, ...] | None:
+    """FTS5's sizes of a document (search_index_docsize): SQLite varints, one a column."""
+    if not isinstance(blob, bytes):
+        return None
+    values, value, length = [], 0, 0
+    for byte in blob:
+        length += 1
+        if length == 9:
+            values.append(value << 8 | byte)
+            value, length = 0, 0
+        elif byte & 0x80:
+            value = value << 7 | byte & 0x7F
+        else:
+            values.append(value << 7 | byte)
+            value, length = 0, 0
+    return tuple(values) if not length else None
 
 
 def _compare(conn: sqlite3.Connection, report: Report, capture_ids: list[str] | None,
@@ -127,10 +171,11 @@ def _compare(conn: sqlite3.Connection, report: Report, capture_ids: list[str] | 
         f"FROM temp.held {in_range} GROUP BY doc ORDER BY doc", params)
     documents_in, params = _chosen(conn, capture_ids, between)
     indexed_as = _indexed_as(conn)
-    documents = conn.execute(f"SELECT id, url, title, text, language FROM documents "
-                             f"{documents_in} ORDER BY id", params)
+    documents = conn.execute(f"SELECT id, url, title, text, language, (SELECT sz FROM "
+                             f"search_index_docsize AS s WHERE s.id = documents.id) FROM "
+                             f"documents {documents_in} ORDER BY id", params)
     differ = _Differences()
-    pending: list[tuple[Texts, str, Group | None]] = []  # for FTS5 to tokenize
+    pending: list[tuple[Texts, str, Group | None, bytes | None]] = []  # for FTS5 to split
     checked = waiting = 0
     for doc, document, held in _in_step(documents, groups):
         if document is None:
@@ -140,30 +185,29 @@ def _compare(conn: sqlite3.Connection, report: Report, capture_ids: list[str] | 
         # (its tables and patterns made only where there is a document to compare)
         from ..index.textindex import index_words
 
-        _, url, title, text, language = document
+        _, url, title, text, language, size = document
         language = indexed_as(language)
         found = (index_words(title, language), index_words(text, language))
         texts = (doc, " ".join(found[0]), " ".join(found[1]))
         given = [tokenizer.split(t, f) for t, f in zip(texts[1:], found, strict=True)]
         if any(g is None for g in given):
-            pending.append((texts, url, held))
+            pending.append((texts, url, held, size))
             waiting += len(texts[1]) + len(texts[2])
             if waiting > _PENDING_CHARS:
                 _settle(tokenizer, pending, differ)
                 waiting = 0
-        elif columns(held) != tuple(given):
-            differ.add(doc, url)
+            continue
+        if columns(held) != tuple(given):
+            differ.add(doc, url)  # (its size too, most likely: the entries say more)
+        else:
+            differ.size(doc, url, size, given)
     _settle(tokenizer, pending, differ)
-    if not differ.count:
+    # a difference the entries' groups showed is read again in full, and named
+    problems = differ.problems(_name(conn, tokenizer, differ) if differ.count else [])
+    if not problems:  # (read in full, the entries were those the texts give)
         report.add("search-index", _subject(between), PASSED, f"{checked} documents")
         return
-    problems = _name(conn, tokenizer, differ)
-    more = differ.count - len(differ.named)
-    if not problems and not more:  # read in full, the entries were those the texts give
-        report.add("search-index", _subject(between), PASSED, f"{checked} documents")
-        return
-    said = [f"and {more} more documents" if problems else f"{more} documents"] if more else []
-    report.add("search-index", _subject(between), FAILED, "; ".join(problems + said))
+    report.add("search-index", _subject(between), FAILED, "; ".join(problems))
 
 
 def _indexed_as(conn: sqlite3.Connection) -> Callable[[str | None], str | None]:
@@ -195,13 +239,17 @@ def _in_step(documents: Iterator[tuple[Any, ...]], groups: Iterator[tuple[Any, .
         yield doc, row, held
 
 
-def _settle(tokenizer: Tokenizer, pending: list[tuple[Texts, str, Group | None]],
+def _settle(tokenizer: Tokenizer,
+            pending: list[tuple[Texts, str, Group | None, bytes | None]],
             differ: _Differences) -> None:
     """Compare the documents whose words FTS5 had to make itself, and forget them."""
-    given = tokenizer.groups(texts for texts, _, _ in pending)
-    for (doc, *_), url, held in pending:
-        if columns(held) != tuple(words(given.get((doc, col))) for col in COLUMNS):
+    given = tokenizer.groups(texts for texts, _, _, _ in pending)
+    for (doc, *_), url, held, size in pending:
+        made = tuple(words(given.get((doc, col))) for col in COLUMNS)
+        if columns(held) != made:
             differ.add(doc, url)
+        else:
+            differ.size(doc, url, size, made)
     pending.clear()
 
 

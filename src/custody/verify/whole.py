@@ -101,6 +101,7 @@ def verify_whole(archive: Archive, against: str | None, workers: int, progress: 
         takers = workers + 1 if workers else 1
         between_ids = ranges(archive.db_path, None, takers)
         jobs += [partial(_search_index, archive, between) for between in between_ids]
+        jobs.append(partial(_index_structure, archive))
         jobs += [partial(check_selectors, archive, between) for between in between_ids]
         big_start = len(jobs)
         batch, rest = _parse_big(archive, big)
@@ -286,6 +287,15 @@ def _search_index(archive: Archive, between: Any) -> Any:
     report = Report(str(archive.root))
     if archive.db_path.exists():
         check_search_index(archive.db_path, report, None, between)
+    return report.findings()
+
+
+def _index_structure(archive: Archive) -> Any:
+    from .index_structure import check_index_structure
+
+    report = Report(str(archive.root))
+    if archive.db_path.exists():
+        check_index_structure(archive.db_path, report)
     return report.findings()
 
 
