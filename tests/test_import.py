@@ -82,6 +82,26 @@ def test_the_same_file_twice_is_imported_once(custody: Custody) -> None:
     assert sorted(p.name for p in (custody.root / "manifests").iterdir()) == before
 
 
+def test_a_files_row_made_up_in_the_database_turns_nothing_away(custody: Custody) -> None:
+    """custody.db's files table tells an import which files the archive holds; it is
+    derived, and anyone may edit it: verify holds it to the manifests, and an import
+    believes it only where the capture's manifest says so too."""
+    first = imported(custody, WARCPROX)[0]["capture_id"]
+    digest = hashlib.sha256(WARC.read_bytes()).hexdigest()
+    with sqlite3.connect(custody.root / "custody.db") as conn:
+        conn.execute("INSERT INTO files VALUES (?, 'archive/2026/12/fake.warc.gz', 5, ?, 1)",
+                     [first, digest])
+        conn.execute("UPDATE files SET bytes = 7 WHERE path LIKE '%lil-projects%'")
+    code, report = custody.verify()
+    assert code == 1
+    (bad,) = [c for c in report["checks"] if c["outcome"] == "failed"]
+    assert bad["subject"] == f"files/{first}"
+    assert "archive/2026/12/fake.warc.gz in the database but not in the manifest" in \
+        bad["detail"] and "bytes is 7 in the database" in bad["detail"], bad
+    done = imported(custody, WARC)[0]
+    assert done["status"] == "imported" and done["capture_id"] != first
+
+
 def test_a_damaged_file_is_refused_unless_accepted(custody: Custody) -> None:
     before = sorted(p.name for p in (custody.root / "manifests").iterdir())
     result = custody("import", str(DAMAGED))

@@ -13,6 +13,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..core.archive import Archive
 from ..seal import manifest
@@ -53,28 +54,39 @@ def _open(archive: Archive) -> sqlite3.Connection | None:
 
 
 def same_file(archive: Archive, sha256: str) -> str | None:
-    """The capture that holds a file of these bytes, imported or captured."""
+    """The capture that holds a file of these bytes, imported or captured: as custody.db
+    says, where the capture's sealed manifest says so too (the database is derived, and
+    anyone may edit it: a row made up there must not turn new evidence away)."""
     conn = _open(archive)
     if conn is not None:
         try:
-            row = conn.execute("SELECT capture_id FROM files WHERE sha256 = ? LIMIT 1",
-                               [sha256]).fetchone()
-            if row is not None:
-                return str(row[0])
+            named = [str(cid) for cid, in conn.execute(
+                "SELECT DISTINCT capture_id FROM files WHERE sha256 = ? LIMIT 20", [sha256])]
             whole = conn.execute("SELECT (SELECT count(DISTINCT capture_id) FROM files) >= "
                                  "(SELECT count(*) FROM captures)").fetchone()[0]
-            if whole:
-                return None
         except sqlite3.Error:
-            pass
+            named, whole = [], False
         finally:
             conn.close()
-    for path in manifest.paths(archive.manifests_dir):  # an earlier custody's database
-        content = manifest.read(path).content or {}
-        for item in content.get("warc_files") or []:
-            if isinstance(item, dict) and item.get("sha256") == sha256:
-                return path.stem
+        for cid in named:
+            if _seals(archive.manifests_dir / f"{cid}.json", sha256):
+                return cid
+        if whole and not named:
+            return None
+    for path in manifest.paths(archive.manifests_dir):  # an earlier custody's database,
+        if _seals(path, sha256):  # or one that says what no manifest does
+            return path.stem
     return None
+
+
+def _seals(path: Path, sha256: str) -> bool:
+    """Whether the manifest at ``path`` seals a file of these bytes."""
+    try:
+        content = manifest.read(path).content or {}
+    except (OSError, ValueError):
+        return False
+    return any(isinstance(item, dict) and item.get("sha256") == sha256
+               for item in content.get("warc_files") or [])
 
 
 Found = tuple[str, str | None, str | None, str | None]  # id, payload, block, old payload

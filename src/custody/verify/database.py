@@ -86,6 +86,7 @@ def check_database(archive: Archive, conn: sqlite3.Connection, cid: str,
     _check_documents(archive, conn, cid, content, report)
     _check_failures(conn, cid, content, report)
     _check_images(archive, conn, cid, content, report)
+    _check_files(conn, cid, content, report)
 
 
 def _check_documents(archive: Archive, conn: sqlite3.Connection, cid: str,
@@ -233,6 +234,24 @@ def _check_images(archive: Archive, conn: sqlite3.Connection, cid: str,
         _compare_rows(report, cid, "images", db_images, sealed, _IMAGE_COLUMNS)
 
 
+def _check_files(conn: sqlite3.Connection, cid: str, content: dict[str, Any],
+                 report: Report) -> None:
+    """The capture's files as the manifest seals them: what an import asks, to tell a
+    file the archive holds already (a row made up there would refuse new evidence)."""
+    if not _has_files(conn):
+        return  # a database of an earlier custody: any command that writes adds the table
+    in_db = {r[0]: r[1:] for r in conn.execute(
+        "SELECT path, bytes, sha256, imported FROM files WHERE capture_id = ?", [cid])}
+    sealed = {f.get("path"): (f.get("bytes"), f.get("sha256"), 1 if f.get("imported") else 0)
+              for f in content.get("warc_files") or [] if isinstance(f, dict)}
+    _compare_rows(report, cid, "files", in_db, sealed, ("bytes", "sha256", "imported"))
+
+
+def _has_files(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'files'"
+                        ).fetchone() is not None
+
+
 def _compare_rows(report: Report, cid: str, table: str, in_db: dict[Any, Any],
                   sealed: dict[Any, Any], columns: tuple[str, ...]) -> None:
     problems = []
@@ -260,7 +279,8 @@ def check_database_extras(conn: sqlite3.Connection, manifests_dir: Path,
     orphans = [f"{table} {n}" for table, n in (
         (t, conn.execute(f"SELECT count(*) FROM {t} WHERE capture_id NOT IN "
                          "(SELECT id FROM captures)").fetchone()[0])
-        for t in ("resources", "documents", "failures", "images")) if n]
+        for t in ("resources", "documents", "failures", "images",
+                  *(("files",) if _has_files(conn) else ()))) if n]
     outcome = FAILED if extra or orphans else PASSED
     parts = []
     if extra:
