@@ -66,3 +66,34 @@ def test_the_ledger_gone_with_captures_sealed_fails(sealed: Custody) -> None:
     code, report = sealed.verify()
     assert code == 1
     assert any(c["detail"] == "the ledger is missing" for c in failed(report)), failed(report)
+
+
+def test_what_the_index_keeps_of_an_event_is_held_to_the_log(sealed: Custody,
+                                                             tmp_path: Path) -> None:
+    """A report finds the verifications since a capture, and a capture's events, through
+    these rows: a failed verification's time moved before the capture, or a capture's
+    event unlinked from it, would hide it from the report while the log is intact."""
+    keyless = Custody(sealed.root, tmp_path / "no-key")
+    cid = capture_id_of(sealed)
+    with sqlite3.connect(sealed.root / "custody.db") as conn:
+        seq, at = conn.execute("SELECT seq, at FROM log_events ORDER BY seq DESC LIMIT 1"
+                               ).fetchone()
+        linked = conn.execute("SELECT seq FROM log_event_captures WHERE capture_id = ? "
+                              "ORDER BY seq LIMIT 1", [cid]).fetchone()[0]
+        conn.execute("UPDATE log_events SET at = '2000-01-01T00:00:00Z' WHERE seq = ?", [seq])
+        conn.execute("DELETE FROM log_event_captures WHERE seq = ? AND capture_id = ?",
+                     [linked, cid])
+        conn.execute("INSERT INTO log_event_captures VALUES ('20000101T000000Z-00000000', ?)",
+                     [seq])
+    code, report = keyless.verify()
+    assert code == 1
+    # (the capture's own check misses its `captured` event, which it finds by these rows)
+    assert [c["subject"] for c in failed(report)] == [cid, "log_events"], failed(report)
+    bad = failed(report)[1]
+    assert f"event {seq}'s at is '2000-01-01T00:00:00Z' in custody.db, the log says " \
+        f"'{at}'" in bad["detail"], bad
+    assert f"event {linked} is linked to the captures without {cid}" in bad["detail"], bad
+    assert "with 20000101T000000Z-00000000, which it does not name" in bad["detail"], bad
+    sealed.ok("reindex")
+    code, report = keyless.verify()
+    assert code == 0, failed(report)

@@ -76,21 +76,28 @@ def captures_named(entry: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def entry_of(line: bytes) -> dict[str, Any]:
+    """A log line's event, as the index reads it ({} for a line that is none)."""
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return {}
+    return entry if isinstance(entry, dict) else {}
+
+
+def fields_of(entry: dict[str, Any]) -> tuple[str | None, ...]:
+    """What log_events keeps of an event besides its place: at, event, who, key."""
+    return tuple(_text(entry.get(name)) for name in ("at", "event", "who", "key"))
+
+
 def add(conn: sqlite3.Connection, rows: Iterable[tuple[int, int, bytes, str]]) -> int:
     """Index events given as (seq, offset, line, sha256 of the line); how many."""
     count = 0
     for seq, offset, line, sha256 in rows:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            entry = {}
-        if not isinstance(entry, dict):
-            entry = {}
+        entry = entry_of(line)
         conn.execute("INSERT OR REPLACE INTO log_events (seq, at, event, who, key, offset, "
                      "length, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                     (seq, _text(entry.get("at")), _text(entry.get("event")),
-                      _text(entry.get("who")), _text(entry.get("key")), offset, len(line),
-                      sha256))
+                     (seq, *fields_of(entry), offset, len(line), sha256))
         conn.executemany("INSERT OR IGNORE INTO log_event_captures (capture_id, seq) "
                          "VALUES (?, ?)", ((c, seq) for c in captures_named(entry)))
         annotation.apply(conn, seq, entry)

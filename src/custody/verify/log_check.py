@@ -20,7 +20,7 @@ from ..core import sshsig
 from ..core.archive import Archive
 from ..seal.custody_log import HEAD, canonical
 from ..seal.torn_lines import torn_event_problem
-from .report import FAILED, PASSED, UNCHECKED, Report
+from .report import FAILED, PASSED, Report
 
 RANGE_BYTES = 4 * 1024 * 1024  # a job holds one range: its memory, whatever the log
 
@@ -251,64 +251,3 @@ def admitted_since(numbered: list[tuple[int, bytes]], signers: Any) -> tuple[Any
 
 def log_keys(signers: Any) -> dict[str, Any]:
     return {sshsig.fingerprint(s.public_key): s.public_key for s in signers or []}
-
-
-def check_events_index(archive: Archive) -> Any:
-    """A job: custody.db's index of the log's events against the log itself."""
-    import sqlite3
-
-    from ..index import events
-    from ..seal.log_events import log_path
-
-    report = Report(str(archive.root))
-    if not archive.db_path.exists():
-        return report.findings()
-    try:
-        conn = sqlite3.connect(f"file:{archive.db_path}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return report.findings()
-    try:
-        if not events.has_table(conn):
-            report.notes.append("custody.db has no index of the custody log (made by an "
-                                "earlier custody): `custody reindex` makes one")
-            return report.findings()
-        rows = conn.execute("SELECT seq, offset, length, sha256 FROM log_events ORDER BY seq")
-        problems = _index_problems(log_path(archive.root), rows)
-    except sqlite3.Error as exc:
-        report.add("database", "log_events", UNCHECKED, f"cannot be read ({exc})")
-        return report.findings()
-    finally:
-        conn.close()
-    report.add("database", "log_events", FAILED if problems else PASSED,
-               "; ".join(problems[:5]) or "as the custody log holds them")
-    return report.findings()
-
-
-def _index_problems(path: Path, rows: Any) -> list[str]:
-    problems: list[str] = []
-    try:
-        fh = open(path, "rb")  # noqa: SIM115
-    except FileNotFoundError:
-        return ["the custody log is missing"]
-    except OSError as exc:
-        return [f"the custody log is unreadable ({exc.strerror or exc})"]
-    with fh:
-        offset, number = 0, 0
-        for raw in fh:
-            if not raw.endswith(b"\n"):
-                break
-            line = raw[:-1]
-            if line:
-                number += 1
-                row = next(rows, None)
-                if row is None:
-                    break  # the index may lag the log: what follows is read from the log
-                want = (number, offset, len(line), hashlib.sha256(line).hexdigest())
-                if tuple(row) != want and len(problems) < 5:
-                    problems.append(f"event {row[0]} is indexed at {row[1]}, not where the log "
-                                    f"holds event {number}")
-            offset += len(raw)
-        extra = next(rows, None)
-        if extra is not None:
-            problems.append(f"event {extra[0]} is indexed, and the log has no such event")
-    return problems

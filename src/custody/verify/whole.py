@@ -26,12 +26,12 @@ from ..seal.ledger import Ledger
 from . import captures as groups_of
 from . import leaf_lines
 from .annotations import check_annotations, check_selectors
+from .events_index import check_events_index
 from .leftovers import not_in_ledger
 from .links import check_links
 from .log_check import (
     LogPlan,
     admitted_since,
-    check_events_index,
     check_head,
     check_range,
     judge_log,
