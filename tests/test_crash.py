@@ -158,6 +158,34 @@ def test_a_record_torn_by_a_crash_is_cut_off_by_resume(custody: Custody,
     assert_whole(custody)
 
 
+def test_what_verify_says_of_a_crawl_killed_as_it_began_and_mid_crawl(
+        custody: Custody, small_site: SiteServer) -> None:
+    """Killed before its seeds were committed, a crawl holds nothing: verify says there
+    is nothing to resume, and `--resume` removes it. Killed later, verify names what it
+    was a crawl of, and `--resume` continues it."""
+    url = small_site.url + "/n0.txt"
+    crashed = run_custody(custody, "archive", url, fault="crawl.begin")
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    code, report = custody.verify()
+    assert code == 0, report
+    (note,) = [n for n in report["notes"] if n.startswith("crawl ")]
+    assert "interrupted as it began, before its seeds were written: nothing was fetched " \
+        "and there is nothing to resume" in note, note
+    gone = run_custody(custody, "archive", "--resume")
+    assert gone.returncode == 8 and "no interrupted crawl to resume" in gone.stderr
+    assert not list((custody.root / ".custody" / "crawls").glob("*/state.db"))
+    urls = [small_site.url + f"/n{i}.txt" for i in range(4)]
+    crashed = run_custody(custody, "archive", "--concurrency", "1", *urls,
+                          fault="warc.torn-record@2")
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    code, report = custody.verify()
+    assert code == 0, report
+    (note,) = [n for n in report["notes"] if n.startswith("crawl ")]
+    assert f" of {urls[0]} and 3 more was interrupted: `custody archive --resume` " \
+        "continues it" in note, note
+    assert run_custody(custody, "archive", "--resume").returncode == 0
+
+
 def test_verify_while_a_capture_runs_and_seals_never_reports_tampering(
         custody: Custody, tsa: Any) -> None:
     """verify, run again and again while a crawl fetches and seals (its sealing slowed at

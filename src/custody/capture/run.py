@@ -25,6 +25,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ..core import cookies as cookie_jar
+from ..core import faults
 from ..core.archive import Archive
 from ..core.atomic import write_atomic
 from ..core.capture_ids import new_capture_id
@@ -97,6 +98,7 @@ def start(archive: Archive, seeds: list[str], *, key: Ed25519PrivateKey, setting
             state.set_meta("final_urls", {s: s for s in seeds})
             for seed in seeds:
                 state.push(Target(seed, seed, "seed"))
+            faults.after("crawl.begin")  # (a test's kill -9 before its seeds are committed)
             state.commit()
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)  # it never began: nothing to keep

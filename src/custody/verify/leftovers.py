@@ -82,8 +82,43 @@ def note_leftovers(archive: Archive, names: Scratch, progress: Any, report: Repo
         elif progress.writing:
             report.notes.append(f"crawl {crawl} is running")
         else:
-            report.notes.append(f"crawl {crawl} was interrupted: "
-                                "`custody archive --resume` continues it")
+            report.notes.append(_interrupted(crawl, _seeds_of(state)))
+
+
+def _interrupted(crawl: str, seeds: list[str] | None) -> str:
+    """What is left of a crawl that was stopped, and what to do with it."""
+    if seeds is None:  # killed as it began: its settings and seeds were never written
+        return (f"crawl {crawl} was interrupted as it began, before its seeds were "
+                "written: nothing was fetched and there is nothing to resume (the next "
+                "`custody archive --resume` removes it)")
+    named = f" of {seeds[0]}" + (f" and {len(seeds) - 1} more" if len(seeds) > 1 else "") \
+        if seeds else ""
+    return f"crawl {crawl}{named} was interrupted: `custody archive --resume` continues it"
+
+
+def _seeds_of(state: Path) -> list[str] | None:
+    """A crawl's seeds, as its state holds them once it has begun; None for a state
+    written without them (its start was killed before it committed them)."""
+    import json
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"file:{state}?mode=ro", uri=True)
+        try:
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone() \
+                    is None:
+                return None  # (killed before even its tables were made)
+            kept = dict(conn.execute("SELECT key, value FROM meta WHERE key IN "
+                                     "('capture_id', 'settings', 'seeds')"))
+        finally:
+            conn.close()
+        seeds = json.loads(kept["seeds"]) if {"capture_id", "settings", "seeds"} <= set(kept) \
+            else None
+    except (sqlite3.Error, ValueError):
+        return []  # unreadable here: said as a crawl that was interrupted
+    if seeds is None:
+        return None
+    return [str(s) for s in seeds] if isinstance(seeds, list) else []
 
 
 def _owner(name: str) -> str | None:
