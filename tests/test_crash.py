@@ -122,12 +122,30 @@ def _recovered(custody: Custody, small_site: SiteServer, after_crash: dict[str, 
     now = sealed_manifests(custody.root)
     assert {k: now[k] for k in after_crash} == after_crash, f"{recovery} rewrote a manifest"
     assert len(now) == expected, recovery
+    # each a page's capture in one WARC file: a recovery adds no file of a warcinfo alone
+    assert [len(custody.manifest(name[:-5])["warc_files"]) for name in now] == [1] * expected
     report = passes(custody)
     assert not [n for n in report["notes"] if "interrupted" in n or "sealing" in n], report
     assert_whole(custody)
     page = [r for r in custody.query("select url from resources")
             if r["url"].endswith("/page.txt")]
     assert len(page) == 1  # sealed once
+
+
+def test_a_recovery_killed_in_turn_adds_no_warc_file(custody: Custody,
+                                                    small_site: SiteServer) -> None:
+    crashed = run_custody(custody, "archive", small_site.url + "/page.txt", fault="seal.warc")
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    for step in ("seal.warc", "seal.signature"):  # each recovery killed in its own seal
+        again = run_custody(custody, "archive", "--resume", fault=step)
+        assert again.returncode == -signal.SIGKILL, again.stderr
+    done = run_custody(custody, "archive", "--json", "--resume")
+    assert done.returncode == 0, done.stderr
+    (files,) = [custody.manifest(name[:-5])["warc_files"]
+                for name in sealed_manifests(custody.root)]
+    assert len(files) == 1, files
+    assert len(list((custody.root / "archive").rglob("*.warc.gz*"))) == 1
+    passes(custody)
 
 
 def test_a_record_torn_by_a_crash_is_cut_off_by_resume(custody: Custody,

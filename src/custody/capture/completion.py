@@ -121,8 +121,9 @@ def complete(archive: Archive, state: CrawlState, *, key: Ed25519PrivateKey,
             # another worker's seal a crash left unpublished (the store settles its own)
             publish_unfinished(archive, history, key=key, principal=collector["operator"])
         state.begin()
-        series.writer()  # a capture whose every fetch failed still has a WARC: its metadata
-        series.close()
+        if series.current is None and not state.warc_files():
+            series.writer()  # a capture whose every fetch failed still has a WARC: its warcinfo
+        series.close()  # (one interrupted after its files were whole gets no empty one more)
         state.commit()
         faults.after("seal.warc")
         result, head, sha256 = _seal(archive, history, state, key, collector, stats)
