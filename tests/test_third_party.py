@@ -108,3 +108,20 @@ def test_verifying_md_names_these_commands() -> None:
     text = (Path(__file__).parent.parent / "VERIFYING.md").read_text()
     for command in ("sha256sum -c", "warcio check", "ssh-keygen -Y verify"):
         assert command in text
+
+
+def test_verifying_md_step_7_runs_as_written(sealed: Custody, tmp_path: Path) -> None:
+    """The ledger's step, in the archive folder as a third party runs it: the checkpoint's
+    signature, then the capture's inclusion proof by the script a bundle holds."""
+    text = (Path(__file__).parent.parent / "VERIFYING.md").read_text()
+    step = text.split("## 7.", 1)[1].split("```sh\n", 1)[1].split("\n```", 1)[0]
+    custody = str(Path(sys.executable).with_name("custody"))
+    command = (step.replace("ID", capture_id_of(sealed))
+               .replace("PRINCIPAL", "tester@example.org")
+               .replace("/tmp/", f"{tmp_path}/").replace("custody bundle", f"{custody} bundle"))
+    env = dict(os.environ, CUSTODY_ROOT=str(sealed.root), CUSTODY_KEY=str(sealed.key))
+    done = subprocess.run(["/bin/sh", "-ec", command], cwd=sealed.root, capture_output=True,
+                          text=True, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Good \"custody-checkpoint\" signature" in done.stdout + done.stderr
+    assert "OK: the manifest is leaf" in done.stdout, done.stdout
