@@ -305,7 +305,7 @@ def test_ctrl_c_keeps_what_the_behaviours_did(custody: Custody) -> None:
         finally:
             if proc.poll() is None:
                 proc.kill()
-    assert proc.returncode in (0, 5), err
+    assert proc.returncode == 130, err  # the page cut short: --resume loads it again
     (path,) = (custody.root / "manifests").glob("*.json")
     visit = json.loads(path.read_text())["visits"][0]
     behaved = visit["behaviors"]

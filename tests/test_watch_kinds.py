@@ -180,3 +180,81 @@ def test_a_threshold_that_cannot_be_used_is_refused(custody: Custody,
     assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
     assert "threshold" in result.stderr
     assert custody.ok("watch", "list", "--json").stdout.count('"id"') == 0
+
+
+def test_a_run_cut_short_by_ctrl_c_is_compared_with_nothing(custody: Custody) -> None:
+    """Ctrl-C while the page still comes in: its capture is sealed as far as it got, as
+    interrupted, and compared with nothing (what it holds is not the page: half of it
+    would read as paragraphs removed); the next run is compared with the last whole one,
+    and finds nothing changed. `watch run --once` exits 130, as `archive` does."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from custody.testing.site import Page, SiteServer
+
+    words = "".join(f"<p>Paragraph {i} of the statement, as the ministry published it.</p>"
+                    for i in range(16))
+    html = f"<html><head><title>Statement</title></head><body>{words}</body></html>".encode()
+    pages = {"/s": Page(html, "text/html; charset=utf-8")}
+    with SiteServer(pages) as site:
+        custody.ok("watch", "add", site.url + "/s", "--every", "1s")
+        assert [o["status"] for o in run_once(custody)] == ["baseline"]
+        next_interval()
+        pages["/s"] = Page(html, "text/html; charset=utf-8", dribble=1.0)  # ten slow slices
+        asked = len(site.requests)
+        env = dict(os.environ, CUSTODY_ROOT=str(custody.root), CUSTODY_KEY=str(custody.key))
+        proc = subprocess.Popen([str(Path(sys.executable).with_name("custody")), "watch",
+                                 "run", "--once", "--json"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while len(site.requests) == asked and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(2.5)  # a few slices in
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 130, err
+        import json
+
+        (cut,) = json.loads(out)["outcomes"]
+        assert cut["status"] == "interrupted" and not cut.get("change"), cut
+        assert custody.manifest(cut["capture_id"])["status"] == "interrupted"
+        pages["/s"] = Page(html, "text/html; charset=utf-8")
+        next_interval()
+        assert [o["status"] for o in run_once(custody)] == ["same"]
+    assert changes(custody) == []
+
+
+@pytest.mark.parametrize(("charset", "words"), [
+    ("utf-8", ("این نسخه", "بیانیه وزارت است.", "یک", "دو")),
+    ("windows-1256", ("هذه هي النسخة", "من بيان الوزارة.", "الأولى", "الثانية")),
+    ("koi8-r", ("Это", "версия заявления министерства.", "первая", "вторая"))])
+def test_a_page_whose_charset_only_its_response_names_is_read_in_it(
+        custody: Custody, charset: str, words: tuple[str, str, str, str]) -> None:
+    """No meta tag: the response's Content-Type alone says how its bytes are text. The
+    diff (signed into the log, sent to the targets) shows the words, not mojibake."""
+    from custody.testing.site import Page, SiteServer
+
+    head, tail, before, after = words
+
+    def page(word: str) -> Page:
+        html = (f"<html><head><title>{tail}</title></head><body><p>{head} {word} {tail}"
+                "</p></body></html>")
+        return Page(html.encode(charset), f"text/html; charset={charset}")
+
+    pages = {"/page": page(before)}
+    with SiteServer(pages) as site:
+        custody.ok("watch", "add", site.url + "/page", "--every", "1s")
+        assert [o["status"] for o in run_once(custody)] == ["baseline"]
+        pages["/page"] = page(after)
+        next_interval()
+        assert [o["kinds"] for o in run_once(custody)] == [["text"]]
+    (change,) = changes(custody)
+    assert f"- {head} {before} {tail}" in change["diff"], change["diff"]
+    assert f"+ {head} {after} {tail}" in change["diff"], change["diff"]

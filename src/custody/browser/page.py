@@ -79,6 +79,7 @@ class PageVisit:
     volatile: list[list[int]] | None = None  # boxes (x, y, w, h) of the parts named so
     behaved: behaviors.Behaved | None = None  # what the page behaviours did (None: none asked)
     marks: list[Any] | None = None  # an interactive visit's marks (browser/marking.py's)
+    interrupted: bool = False  # cut short by Ctrl-C or SIGTERM: --resume loads it again
 
     @classmethod
     def failed(cls, url: str, reason: str) -> PageVisit:
@@ -147,7 +148,7 @@ async def _visit(url: str, login: tuple[str, str], new_context: Callable[[], Awa
                  page_timeout: float, visit: PageVisit, opened: list[Any],
                  stopped: asyncio.Event, acts: Acts) -> None:
     if stopped.is_set():
-        visit.error = "not loaded: the capture was interrupted"
+        visit.error, visit.interrupted = "not loaded: the capture was interrupted", True
         return
     deadline = time.monotonic() + page_timeout
     context = await _bounded(new_context(), OPEN / 2, visit, "open a context")
@@ -174,6 +175,7 @@ async def _visit(url: str, login: tuple[str, str], new_context: Callable[[], Awa
     network = NetworkWatch().attach(context)
     if not await _until_stopped(_open(page, url, deadline, visit, network, acts), stopped):
         visit.notes.append("loading was stopped: the capture was interrupted")
+        visit.interrupted = True
         if visit.behaved is not None and not visit.behaved.messages:
             kept = await _bounded(behaviors.messages(page), 10, visit,
                                   "read what the behaviours said")

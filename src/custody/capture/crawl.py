@@ -240,6 +240,8 @@ class Crawl:
         self.stats.bytes += sum(seen.exchange.response_size for seen in visit.seen)
         for exchange in failed:
             self.fail(exchange.url, exchange.error_kind or "network", exchange.error or "")
+        if visit.interrupted:  # what it showed is kept; --resume loads the page again
+            return self.state.mark(target.url, "queued")
         if summary["error"]:
             if not any(exchange.url == target.url for exchange in failed):
                 self.fail(target.url, "browser", summary["error"])

@@ -18,10 +18,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from ..core.urls import normalise
+from ..extract.content import header_charset
 from ..warc.payload import header, read_payload
 from . import volatile
 
 PAGE_LIMIT = 8 * 1024 * 1024  # bytes of a page's body read for comparing
+_XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*\?>")
 GONE_STATUS = {404: "404 Not Found", 410: "410 Gone", 451: "451 Unavailable For Legal Reasons",
                401: "401 Unauthorized (a login is asked for)", 403: "403 Forbidden"}
 # answers that say the site is unwell rather than that the page went: no change, and the
@@ -149,10 +151,14 @@ def observe(conn: sqlite3.Connection, root: Path, capture_id: str, url: str,
             seen.final_url, seen.unfollowed = urljoin(final_url, location), True
             return seen
     if page[1] and "html" in (page[3] or "html").lower():
+        # custody keeps the rendered DOM in UTF-8, whatever charset its meta tag names
+        charset: str | None = "utf-8"
         body = _rendered(conn, root, capture_id, final_url)
         if body is None:
-            body = read_payload(root / page[1], int(page[2]), PAGE_LIMIT).body
-        _read_html(seen, body, ignore)
+            payload = read_payload(root / page[1], int(page[2]), PAGE_LIMIT)
+            body, charset = payload.body, header_charset(
+                header(payload.headers, "content-type") or page[3] or "")
+        _read_html(seen, body, ignore, charset)
     return seen
 
 
@@ -179,14 +185,20 @@ def _rendered(conn: sqlite3.Connection, root: Path, capture_id: str,
     return None
 
 
-def _read_html(seen: Observation, body: bytes, ignore: list[str]) -> None:
+def _read_html(seen: Observation, body: bytes, ignore: list[str],
+               charset: str | None) -> None:
+    """The page's words, its body decoded as extraction decodes it (the charset its
+    response declared, else its meta tag, else what its bytes fit)."""
     import lxml.html
     from lxml import etree
 
+    from ..extract.content import decode
+
     if not body.strip():
         return
-    try:
-        tree = lxml.html.document_fromstring(body)
+    text = _XML_DECLARATION.sub("", decode(body, charset)[0], count=1)  # (lxml takes no
+    try:  # declaration of an encoding in a text already decoded)
+        tree = lxml.html.document_fromstring(text)
     except (etree.ParserError, ValueError):
         return
     title = tree.find(".//title")

@@ -55,8 +55,6 @@ CAPTURE_TIMEOUT = 30.0
 CAPTURE_TIME_LIMIT = 120.0
 
 
-
-
 class Runner:
     def __init__(self, archive: Archive, *, key: Any, who: str,
                  open_visitor: capture.OpenVisitor | None = None,
@@ -255,6 +253,11 @@ class Runner:
             with suppress(UsageError):
                 add_to_case(self.archive, watch.case_id, [capture_id], signer=self.signer)
         with reading(self.archive) as conn:
+            if conn.execute("SELECT status FROM captures WHERE id = ?", [capture_id]
+                            ).fetchone() == ("interrupted",):  # cut by Ctrl-C: compared with
+                self.mark_done(watch, number, job, status="interrupted",  # nothing
+                               last_capture=previous, text_capture=text_capture, change_seq=None)
+                return Outcome(watch.id, watch.url, capture_id, "interrupted")
             if previous is not None:
                 previous = not_before_last_change(conn, watch.id, previous)
             after = observe(conn, self.archive.root, capture_id, watch.url, watch.ignore)
