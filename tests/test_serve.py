@@ -379,7 +379,12 @@ def test_cases_tags_and_notes_are_the_library_s_signed_events(served: Served,
     event = log_entries(archive)[-1]
     assert event["event"] == "note-added" and event["details"]["case_id"] == case_id
     quote = event["details"]["quote"]
-    assert quote["text"] == "monstrous   scale of\nthe massacre" and quote["end"] > quote["start"]
+    # quoted as the sealed text has it, not as typed
+    assert " ".join(quote["text"].split()) == "monstrous scale of the massacre", quote
+    assert quote["text"] != "monstrous   scale of\nthe massacre" and quote["end"] > quote["start"]
+    sealed_text = archive.query(f"select text from documents where record_id = "
+                                f"'{quote['record_id']}'")[0]["text"]
+    assert sealed_text[quote["start"]:quote["end"]] == quote["text"]
     count = len(log_entries(archive))
     refused = client.post(f"/captures/{en}/notes", data={
         "csrf": token, "text": "Made up.", "quote": "a passage the page never held"})
@@ -388,7 +393,7 @@ def test_cases_tags_and_notes_are_the_library_s_signed_events(served: Served,
     # what the pages show
     capture_page = client.get(f"/captures/{en}").text
     assert "Weapons" in capture_page and "Names the scale." in capture_page
-    assert "monstrous   scale of" in capture_page and "Zahedan" in capture_page
+    assert quote["text"] in capture_page and "Zahedan" in capture_page
     case_page = client.get(f"/cases/{case_id}")
     assert case_page.status_code == 200
     text = case_page.text

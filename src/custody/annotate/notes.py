@@ -181,8 +181,8 @@ def _find_quote(conn: sqlite3.Connection, content: dict[str, Any], passage: str,
             raise ArchiveError("custody.db's text of this page is not the sealed text (run "
                                "custody verify, then custody reindex)", where=url)
         place = locate(passage, text or "")
-        if place is not None:
-            return {"text": passage, "url": url, "record_id": record_id,
+        if place is not None:  # quoted as the page has it, whatever spaces were typed
+            return {"text": (text or "")[place[0]:place[1]], "url": url, "record_id": record_id,
                     "text_sha256": digest, "start": place[0], "end": place[1]}
     where = f"the sealed text of {page_url}" if page_url else "any page's sealed text"
     raise UsageError(f"the quoted passage is not in {where}", where=content["capture_id"])

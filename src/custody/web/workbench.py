@@ -4,6 +4,7 @@ the templates -- with the few helpers the routes use to read and to answer."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +40,9 @@ def environment() -> jinja2.Environment:
     # a title's or URL's controls and bidi overrides shown escaped; a text's overrides
     env.filters["plain"] = lambda text: "" if text is None else for_terminal(str(text))
     env.filters["unbidi"] = lambda text: "" if text is None else bidi_escaped(str(text))
+    # an event's details as JSON a person reads: its Persian or Russian as letters, not
+    # \u escapes (the page escapes what HTML must; the overrides are shown escaped)
+    env.filters["details"] = lambda value: bidi_escaped(json.dumps(value, ensure_ascii=False))
     return env
 
 
