@@ -294,6 +294,24 @@ def test_ctrl_c_seals_what_was_fetched_and_resume_finishes(custody: Custody,
     assert custody.verify()[0] == 0
 
 
+def test_a_second_ctrl_c_says_how_to_seal_what_was_fetched(custody: Custody,
+                                                           slow_site: SiteServer) -> None:
+    proc = _start(custody, "--depth", "1", "--concurrency", "2", slow_site.url + "/")
+    _wait_for_records(custody, 10)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)  # impatient: the seal is not waited for
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    if "custody: error:" in err:  # (the first may have sealed already)
+        assert err.strip().splitlines()[-1] == (
+            "custody: error: interrupted before the capture was sealed: what was fetched "
+            "is kept, and `custody archive --resume` seals it and goes on"), err
+    assert "Traceback" not in err
+    done = custody.archive(extra=("--resume",))
+    assert done["capture_status"] == "complete"
+    assert custody.verify()[0] == 0
+
+
 def test_kill_9_loses_only_in_flight_pages_and_resume_finishes(custody: Custody,
                                                                slow_site: SiteServer) -> None:
     proc = _start(custody, "--depth", "1", "--concurrency", "2", slow_site.url + "/")

@@ -538,7 +538,7 @@ def test_a_viewer_reads_cases_but_cannot_annotate(team: Served, archive: Custody
     assert "Add the note" not in page.text and 'action="/cases/add"' not in page.text
     assert viewer.get("/cases").status_code == 200
     token = csrf_of(page.text)
-    before = len(log_entries(archive))
+    before = len(log_entries(archive))  # (an earlier test's verify may still log its own)
     for path, data in (("/cases", {"name": "Viewer's own"}),
                        ("/cases/add", {"case": "x", "capture": cid}),
                        (f"/captures/{cid}/tags", {"tag": "mine"}),
@@ -547,7 +547,8 @@ def test_a_viewer_reads_cases_but_cannot_annotate(team: Served, archive: Custody
                        ("/cases/x/change", {"action": "close"})):
         refused = viewer.post(path, data={"csrf": token, **data})
         assert refused.status_code == 403, (path, refused.text)
-    assert len(log_entries(archive)) == before  # nothing written
+    assert not [e for e in log_entries(archive)[before:]
+                if (e.get("details") or {}).get("account") == "wes"]  # nothing written
     investigator = sign_in(team, "ivan")
     token = csrf_of(investigator.get("/cases").text)
     made = investigator.post("/cases", data={"csrf": token, "name": "Team case"})

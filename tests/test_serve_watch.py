@@ -52,6 +52,9 @@ def test_the_watches_and_a_watch_s_timeline(custody: Custody) -> None:
         assert f"/captures/{change['after_capture']}/diff?other={change['before_capture']}" \
             in shown
         assert shown.index(change["after_capture"]) < shown.index(change["before_capture"])
+        # each line's marker on its left, its words in a direction of their own
+        assert '<pre class="diff" dir="ltr">' in timeline.text
+        assert '<span class="add">+<bdi dir="auto">' in timeline.text
         assert client.get("/watches/no-such-watch").status_code == 404
 
 

@@ -34,7 +34,9 @@ def test_history_and_diff_of_an_edited_statement(custody: Custody) -> None:
     assert changed.exit_code == 1
     assert "-At least 12,000 people were killed." in changed.stdout
     assert "+Several people were reported injured." in changed.stdout
-    assert custody("history", server.url + "/never.html").exit_code == 8
+    never = custody("history", server.url + "/never.html")
+    assert never.exit_code == 8 and never.stderr == \
+        f"custody: error: {server.url}/never.html: never captured\n"
     assert custody("diff", first, "20990101T000000Z-00000000").exit_code == 8
     # a manifest gone: what the database says of its capture rests on nothing sealed
     (custody.root / "manifests" / f"{second}.json").unlink()

@@ -89,8 +89,11 @@ class CustodyGroup(click.Group):
             fail(str(exc), int(exc.exit_code))
         except click.UsageError as exc:  # an option or argument not as the command takes it
             _usage(exc, f"custody {ctx.invoked_subcommand or ''}".strip())
-        except KeyboardInterrupt:
-            fail("interrupted", ExitCode.INTERRUPTED)
+        except KeyboardInterrupt:  # (a capture's first Ctrl-C seals; a second ends it here)
+            fail("interrupted" + (" before the capture was sealed: what was fetched is kept, "
+                                  "and `custody archive --resume` seals it and goes on"
+                                  if ctx.invoked_subcommand == "archive" else ""),
+                 ExitCode.INTERRUPTED)
         except BrokenPipeError:  # the reader went away (`custody verify | head`): say nothing
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(ExitCode.PIPE_CLOSED)

@@ -44,8 +44,9 @@ def history(root: str | None, url: str, as_json: bool) -> None:
         click.echo(json.dumps([{**row, "manifest_gone": row["capture_id"] in gone}
                                for row in rows], indent=2))
     elif not rows:
-        click.echo("never captured", err=True)
-        sys.exit(ExitCode.NOT_FOUND)
+        from ..core.errors import NotFound
+
+        raise NotFound("never captured", where=url)
     changed = {None: "first", True: "CHANGED", False: "same"}
     for row in [] if as_json else rows:
         text = (row["text_sha256"] or "-")[:16]
