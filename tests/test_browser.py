@@ -554,6 +554,34 @@ def test_a_browser_that_crashes_fails_its_page_and_the_capture_goes_on(
     assert code == 0, report
 
 
+def test_a_frame_that_could_not_be_fetched_is_no_page(custody: Custody) -> None:
+    """The browser shows custody's own error page where a frame could not be fetched:
+    not evidence of the site, it is neither kept as the frame's DOM nor indexed (a search
+    for its words found it, in the report's pages too). The page's DOM is kept in UTF-8,
+    and says so, whatever charset its meta tag names."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now: refused
+    html = ("<html><head><meta charset='windows-1256'><title>بيان</title></head><body>"
+            "<p>بيان الوزارة عن القافلة.</p>"
+            f"<iframe src='http://127.0.0.1:{port}/widget.html'></iframe></body></html>")
+    with SiteServer({"/page.html": Page(html.encode("windows-1256"),
+                                        "text/html; charset=windows-1256")}) as server:
+        result = browser_archive(custody, server.url + "/page.html",
+                                 extra=("--behaviors", "none", "--no-replay-check"))
+    (visit,) = custody.manifest(result["capture_id"])["visits"]
+    assert f"the frame http://127.0.0.1:{port}/widget.html is not kept: it could not be " \
+        "fetched" in visit["notes"], visit["notes"]
+    assert "frames" not in visit["records"]
+    assert not custody.query("SELECT url FROM documents WHERE text LIKE '%could not fetch%'")
+    assert "بيان الوزارة عن القافلة." in rendered_text(custody, server.url + "/page.html")
+    (dom,) = [r for r in custody.manifest(result["capture_id"])["records"]
+              if str(r.get("target_uri")).startswith("urn:dom:")]
+    assert dom["payload_type"] == "text/html; charset=utf-8", dom
+    assert custody.verify()[0] == 0
+
+
 def test_ctrl_c_seals_what_the_browser_had(custody: Custody) -> None:
     with SiteServer(hostile_site()) as server:
         proc = start_capture(custody, server.url + "/hostile/hang.html")

@@ -22,6 +22,9 @@ def main_exchange(visit: Any) -> Any:
     return navigations[-1] if navigations else None
 
 
+DOM_TYPE = "text/html; charset=utf-8"  # a rendered DOM's record
+
+
 def record_visit(sink: Sink, visit: Any,
                  target: Target) -> tuple[dict[str, Any], Links | None, list[Any]]:
     """Write the visit; its summary (with its records' ids), the links of its rendered DOM,
@@ -53,12 +56,16 @@ def record_visit(sink: Sink, visit: Any,
         renders.append(("screenshot-unmarked", "image/png", visit.screenshot))
     if visit.pdf:
         renders.append(("pdf", "application/pdf", visit.pdf))
-    if visit.dom is not None:
-        renders.append(("dom", "text/html", visit.dom.encode("utf-8")))
+    if visit.dom is not None:  # (in UTF-8, whatever charset its meta tag still names)
+        renders.append(("dom", DOM_TYPE, visit.dom.encode("utf-8")))
     ids = sink.store_renders(visit.final_url, renders, page_entry, warc_date(visit.finished))
     frames = {}
+    unfetched = {exchange.url for exchange in failed}
     for url, html in visit.frames:  # a frame's DOM, under the frame's own URL
-        frame_ids = sink.store_renders(url, [("dom", "text/html", html.encode("utf-8"))],
+        if url in unfetched:  # it showed custody's own error page: not evidence
+            summary["notes"].append(f"the frame {url} is not kept: it could not be fetched")
+            continue
+        frame_ids = sink.store_renders(url, [("dom", DOM_TYPE, html.encode("utf-8"))],
                                        page_entry, warc_date(visit.finished))
         frames[url] = frame_ids["dom"]
     summary["response_record"] = page_entry["record_id"]
