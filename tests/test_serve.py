@@ -277,6 +277,29 @@ def test_verify_now_runs_in_the_background_and_is_logged(served: Served,
     assert "badge-passed" in row
 
 
+def test_a_whole_verify_that_could_not_check_all_shows_each_capture_incomplete(
+        custody: Custody, site: SiteServer) -> None:
+    """Offline, a capture's timestamp is pending and the whole verify is incomplete, with
+    nothing failed: each capture shows "incomplete", not "not verified"."""
+    import sqlite3
+
+    from custody.core.archive import Archive
+    from custody.web.verification import badges
+
+    done = custody("archive", "--json", "--tsa", "http://127.0.0.1:9/tsr", site.url + "/en.html")
+    assert done.exit_code == 0, done.output
+    cid = json.loads(done.stdout)["capture_id"]
+    code, report = custody.verify()
+    assert code == 6 and report["status"] == "incomplete", report
+    conn = sqlite3.connect(custody.root / "custody.db")
+    try:
+        shown = badges(Archive.open(custody.root), conn,
+                       [(cid, custody.manifest(cid)["finished_at"])])
+    finally:
+        conn.close()
+    assert shown[cid].status == "incomplete", shown
+
+
 def test_downloads_are_what_the_cli_writes_and_are_logged(served: Served, archive: Custody,
                                                           tmp_path: Path) -> None:
     client = served.signed_in()

@@ -3,8 +3,9 @@
 
 A capture's badge is the outcome of the newest ``verified`` event that names it (the
 workbench's "verify now", and ``custody verify ID``), or of a verification of the whole
-archive made since it was sealed, when that passed (a failed one does not say which
-capture failed). The events are found through custody.db's index of the log and each
+archive made since it was sealed, when nothing failed in it (a failed one does not say
+which capture failed; an incomplete one, which could not be checked, so each is shown
+incomplete). The events are found through custody.db's index of the log and each
 read from the log itself, held to the sha256 the index kept (seal/log_events.py).
 """
 
@@ -65,7 +66,9 @@ def badges(archive: Archive, conn: sqlite3.Connection,
             out[cid] = Badge(str(details["status"]), str(entry.get("at") or ""),
                              str(details.get("account") or entry.get("who") or ""))
     whole = _last_whole(archive, conn)
-    if whole is not None and whole.status == "passed":
+    # (incomplete: nothing failed, and what could not be checked -- a timestamp still
+    # pending offline -- is not said capture by capture: each is shown incomplete)
+    if whole is not None and whole.status in ("passed", "incomplete"):
         for cid, sealed_at in captures:
             if whole.at >= (sealed_at or "") and whole.at > out[cid].at:
                 out[cid] = whole

@@ -66,6 +66,12 @@ function showCheck(box, check) {
     p.className = "verdict verdict-" + check.status;
     p.textContent = check.status.toUpperCase() + ": " + (check.counts.passed || 0) + " passed, " +
       (check.counts.failed || 0) + " failed, " + (check.counts.unchecked || 0) + " unchecked";
+    const badge = document.querySelector("[data-badge] .badge");  // the capture's, now
+    if (badge) {
+      badge.className = "badge badge-" + check.status;
+      badge.textContent = check.status;
+      badge.title = "verified just now";
+    }
   }
   box.appendChild(p);
   if (check.problems && check.problems.length) {
