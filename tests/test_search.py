@@ -261,3 +261,38 @@ def test_bad_dates_are_refused(archive: Custody, option: str, value: str) -> Non
 def test_unknown_languages_are_refused(archive: Custody, code: str) -> None:
     result = archive("search", "--lang", code, "massacre")
     assert result.exit_code == 2 and "ISO 639-1" in result.output
+
+
+def test_persian_words_are_found_spaced_joined_or_with_a_joiner(tmp_path) -> None:
+    """Persian writes a word's parts apart, joined, or with a zero-width non-joiner: a
+    search finds the page whichever way the page and the query wrote them, where the
+    query spaces the parts, or where a part is a verbal prefix or a plural suffix."""
+    from custody.index.db import connect, index_documents
+    from custody.index.search import search
+
+    zwnj = "\u200c"
+    written = {
+        "joiner": f"قانون بین{zwnj}المللی اجرا می{zwnj}شود و کتاب{zwnj}ها چاپ شد.",
+        "joined": "قانون بینالمللی اجرا میشود و کتابها چاپ شد.",
+        "spaced": "قانون بین المللی اجرا می شود و کتاب ها چاپ شد.",
+    }
+    path = tmp_path / "custody.db"
+    db = connect(path)
+    db.table("captures").insert({"id": "c1", "sequence": 1})
+    db.table("documents").insert_all(
+        {"capture_id": "c1", "url": f"http://example.org/{name}", "title": "قانون",
+         "text": text, "language": "fa"} for name, text in written.items())
+    index_documents(db, "SELECT id, title, text, language FROM documents")
+    db.conn.commit()
+
+    def found(query: str) -> set[str]:
+        return {hit["url"].rsplit("/", 1)[1] for hit in search(db.conn, query)}
+
+    every = set(written)
+    for query in ("می شود", "میشود", f"می{zwnj}شود", "کتاب ها", "کتابها", f"کتاب{zwnj}ها",
+                  "بین المللی"):
+        assert found(query) == every, query
+    # joined, a compound of two words is found joined (the index cannot tell its parts)
+    assert found("بینالمللی") == found(f"بین{zwnj}المللی") == {"joiner", "joined"}
+    assert found('"اجرا می شود"') == {"spaced"}  # a phrase is as typed
+    db.conn.close()

@@ -53,7 +53,7 @@ def structure(path: Path) -> tuple[str, str]:
 def found(path: Path, word: str) -> list[str]:
     conn = sqlite3.connect(path)
     try:
-        return [hit.url for hit in search(conn, word)]
+        return [hit["url"] for hit in search(conn, word)]
     finally:
         conn.close()
 
@@ -71,6 +71,7 @@ def test_a_page_hidden_from_search_by_the_terms_b_tree_is_caught(large_index: Pa
             "BLOB) ORDER BY term LIMIT 1 OFFSET 1").fetchone()
         first = next(w for w in (f"marker{i}" for i in range(1500))
                      if f"0{w}".encode() >= term and f"0{w}".encode() < term + b"\xff")
+        assert found(path, first)  # found, before
         conn.execute("UPDATE search_index_idx SET term = CAST(? AS BLOB) WHERE segid = ? "
                      "AND term = ?", [term + b"\xff", segid, term])
     assert page > 1 and found(path, first) == []  # the page is hidden from search

@@ -93,8 +93,8 @@ def own_hits(conn: sqlite3.Connection | None, found: list[dict[str, Any]],
     archive's own document (title, URL, time, snippet) when this archive's own index
     finds the words in it, and left out when it does not; the others marked as sealed
     elsewhere."""
+    from .query_syntax import compile_query
     from .search import hits
-    from .textindex import compile_query
 
     expression = compile_query(words)  # (the index's search took it: well formed)
     out = []

@@ -21,7 +21,8 @@ from typing import Any
 
 from ..core.errors import UsageError
 from .query import run_query
-from .textindex import QuerySyntaxError, compile_query, snippet_parts
+from .query_syntax import QuerySyntaxError, compile_query
+from .textindex import snippet_parts
 
 
 @dataclass

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import cache, lru_cache
+from itertools import pairwise
 from typing import Any
 
 # marks that change how a word is drawn, never which word it is: ZWNJ, ZWJ, LRM, RLM, ALM,
@@ -240,99 +241,9 @@ def query_forms(word: str) -> list[str]:
     return list(dict.fromkeys(forms))
 
 
-def _quote(token: str) -> str:
-    return '"' + token.replace('"', '""') + '"'
-
-
-_QUERY_TOKEN = re.compile(r'"[^"]*"?|\(|\)|[^\s()"]+')
-_OPERATORS = {"AND", "OR", "NOT"}
-
-
-class QuerySyntaxError(ValueError):
-    """A search the user typed that is not a well-formed query; the message says why."""
-
-
-def compile_query(query: str) -> str:
-    """The user's query -- words, "phrases", AND/OR/NOT, (groups), prefix* -- as FTS5.
-
-    QuerySyntaxError when it is not well formed: an unclosed phrase or bracket, an
-    operator with nothing on one side of it (a query cannot start with NOT: it names
-    what to leave out of something), or nothing to search for at all.
-    """
-    parts: list[str] = []
-    for token in _QUERY_TOKEN.findall(query):
-        if token in _OPERATORS or token in ("(", ")"):
-            parts.append(token)
-        elif token.startswith('"'):
-            if len(token) < 2 or not token.endswith('"'):
-                raise QuerySyntaxError(f"the phrase {token} is not closed with a \"")
-            inner = words(token.strip('"'))
-            if inner:
-                parts.append(_any(phrase_forms(inner)))
-        elif token.endswith("*") and len(token.rstrip("*")) > 0:
-            inner = words(token.rstrip("*"))
-            if inner:
-                *head, last = inner
-                # the last word as typed, and stemmed: `evidence*` is indexed as `evidenc`
-                forms = [" ".join([*(stem(w, language) for w in head), end])
-                         for language in _LANGUAGES for end in (last, stem(last, language))]
-                parts.append(_any(forms, "*"))
-        else:
-            inner = words(token)
-            if len(inner) == 1:
-                parts.append(_any(query_forms(inner[0])))
-            elif inner:  # e-mail, 中国: the pieces as a phrase
-                parts.append(_any(phrase_forms(inner)))
-    _check_structure(parts)
-    return _with_ands(parts)
-
-
-def _check_structure(parts: list[str]) -> None:
-    depth = 0
-    previous = None  # None (the start), "(", an operator, or "term"
-    for part in parts:
-        if part == "(":
-            depth += 1
-            previous = "("
-        elif part == ")":
-            if previous in (None, "("):
-                raise QuerySyntaxError("a bracket holds nothing to search for")
-            if previous in _OPERATORS:
-                raise QuerySyntaxError(f"{previous} needs something after it")
-            depth -= 1
-            if depth < 0:
-                raise QuerySyntaxError("a closing bracket has no opening one")
-            previous = "term"
-        elif part in _OPERATORS:
-            if previous in (None, "(") or previous in _OPERATORS:
-                if part == "NOT":
-                    raise QuerySyntaxError("NOT needs something before it: say what to find, "
-                                           "then what to leave out ('iran NOT massacre')")
-                raise QuerySyntaxError(f"{part} needs something before it")
-            previous = part
-        else:
-            previous = "term"
-    if depth:
-        raise QuerySyntaxError("an opening bracket is not closed")
-    if previous in _OPERATORS:
-        raise QuerySyntaxError(f"{previous} needs something after it")
-    if previous is None:
-        raise QuerySyntaxError("nothing to search for (no words in the query)")
-
-
-def _with_ands(parts: list[str]) -> str:
-    """FTS5 does not AND two bracketed groups side by side: say it."""
-    out: list[str] = []
-    for part in parts:
-        if out and out[-1] not in (*_OPERATORS, "(") and part not in (*_OPERATORS, ")"):
-            out.append("AND")
-        out.append(part)
-    return " ".join(out)
-
-
 # every language whose stemmers a document's words may be indexed with (None: a language
 # of none of them: Latin words stemmed as English, Cyrillic as Russian, others not)
-_LANGUAGES: tuple[str | None, ...] = (*_LATIN, *_CYRILLIC, "ar", ARABIC_BEFORE_7, "fa", None)
+LANGUAGES: tuple[str | None, ...] = (*_LATIN, *_CYRILLIC, "ar", ARABIC_BEFORE_7, "fa", None)
 
 
 def phrase_forms(phrase: list[str]) -> list[str]:
@@ -340,13 +251,7 @@ def phrase_forms(phrase: list[str]) -> list[str]:
     language stems it (a phrase's words are one document's), for every language -- an
     Arabic phrase is found in Arabic pages, a French one in French pages."""
     return list(dict.fromkeys(" ".join(stem(w, language) for w in phrase)
-                              for language in _LANGUAGES))
-
-
-def _any(forms: list[str], suffix: str = "") -> str:
-    """One of the forms, as FTS5 says it (each a phrase, ``suffix`` "*" for a prefix)."""
-    unique = list(dict.fromkeys(forms))
-    return "(" + " OR ".join(_quote(f) + suffix for f in unique) + ")"
+                              for language in LANGUAGES))
 
 
 def snippet(text: str, query: str, language: str | None, *, width: int = 24) -> str:
@@ -360,9 +265,12 @@ def snippet_parts(text: str, query: str, language: str | None, *,
     """The snippet as pieces of the original text, each with whether it is a match (for
     a page that marks them up itself, whatever brackets the text holds)."""
     wanted: set[str] = set()
-    for word in words(query.replace("*", " ")):
+    typed = words(query.replace("*", " "))
+    for word in typed:
         wanted.update(query_forms(word))
         wanted.add(stem(word, language))
+    for one, other in pairwise(typed):  # Persian parts typed apart, joined in the text
+        wanted.update(query_forms(one + other))  # (parts.py)
     prefixes = [fold(t[:-1]) for t in query.split() if t.endswith("*") and len(t) > 1]
     spans = [(m.start(), m.end(), m.group()) for m in _TEXT_WORD.finditer(text)]
     if not spans:
