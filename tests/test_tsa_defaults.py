@@ -135,6 +135,21 @@ def test_an_authority_that_does_not_answer_is_asked_once(tmp_path: Path) -> None
         timestamp.request_token(url, b"its checkpoint")
 
 
+def test_timestamp_offline_says_each_authority_once_and_what_is_left(
+        tmp_path: Path, site: SiteServer) -> None:
+    runner = _init(tmp_path / "a", tmp_path / "key", "--tsa", "http://127.0.0.1:9/tsr")
+    for page in ("/en.html", "/fa.html", "/ru.html"):
+        done = runner("archive", "--no-requisites", site.url + page)
+        assert done.exit_code == 0, done.output
+    again = runner("timestamp")  # every pending capture, the authority still away
+    assert again.exit_code == 5
+    lines = again.stderr.strip().splitlines()
+    assert len(lines) == 2, lines  # the authority's failure once, then what is left
+    assert lines[0].startswith("custody: failed: http://127.0.0.1:9/tsr")
+    assert lines[1] == ("custody: 3 of 3 capture(s) still without a token: `custody "
+                        "timestamp` asks again")
+
+
 def test_settings_an_archive_has_are_kept_and_bad_choices_refused(
         tmp_path: Path, site: SiteServer, tsa: Any) -> None:
     key = tmp_path / "key"

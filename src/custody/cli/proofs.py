@@ -60,6 +60,7 @@ def timestamp(root: str | None, capture_ids: tuple[str, ...], tsa: tuple[str, ..
         return
     key_obj = None
     still_pending = 0
+    said: set[str] = set()  # the authorities whose failure was said
     with arch.lock(), arch.sealing():
         for path in targets:
             sealed = manifest.read(path)
@@ -71,8 +72,11 @@ def timestamp(root: str | None, capture_ids: tuple[str, ...], tsa: tuple[str, ..
             # when this attempt fails: no pending mark that every verify would then note
             owed = tsp.pending_path(path).exists()
             written, errors = tsp.stamp(path, sealed.data, urls, owed=owed)
-            for error in errors:
-                click.echo(f"custody: failed: {error}", err=True)
+            for error in errors:  # each authority's failure once, not once a capture
+                url = next((u for u in urls if error.startswith(f"{u}: ")), error)
+                if url not in said:
+                    said.add(url)
+                    click.echo(f"custody: failed: {error}", err=True)
             if written:
                 click.echo(f"{sealed.capture_id}  {len(written)} timestamp(s)")
                 key_obj = key_obj or signing_key(arch)
@@ -85,6 +89,8 @@ def timestamp(root: str | None, capture_ids: tuple[str, ...], tsa: tuple[str, ..
             else:
                 still_pending += 1
     if still_pending:
+        click.echo(f"custody: {still_pending} of {len(targets)} capture(s) still without a "
+                   "token: `custody timestamp` asks again", err=True)
         sys.exit(ExitCode.FETCH)
 
 
