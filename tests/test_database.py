@@ -114,8 +114,13 @@ def test_a_row_injected_into_the_search_index_is_caught(sealed: Custody) -> None
                         "where search_index match 'fabric'")[0]["n"] == 1
     code, report = sealed.verify()
     assert code == 1
-    (bad,) = [c for c in failed(report) if c["check"] == "search-index"]
+    bad, sized = sorted((c for c in failed(report) if c["check"] == "search-index"),
+                        key=lambda c: c["subject"])
     assert "which is no document" in bad["detail"] and "fabric" in bad["detail"]
+    # and FTS5 keeps its size, which the index's structure is checked for
+    assert sized["subject"] == "search_index structure"
+    assert f"sizes of 1 rows that are no document (the first {doc_id + 1000})" in \
+        sized["detail"], sized
 
 
 def test_a_word_removed_from_the_search_index_is_caught(sealed: Custody) -> None:
