@@ -565,7 +565,8 @@ def test_a_frame_that_could_not_be_fetched_is_no_page(custody: Custody) -> None:
     closed.close()  # nothing listens there now: refused
     html = ("<html><head><meta charset='windows-1256'><title>بيان</title></head><body>"
             "<p>بيان الوزارة عن القافلة.</p>"
-            f"<iframe src='http://127.0.0.1:{port}/widget.html'></iframe></body></html>")
+            f"<iframe src='http://127.0.0.1:{port}/widget.html'></iframe>"
+            f"<iframe src='HTTP://127.0.0.1:{port}/part.html?#top'></iframe></body></html>")
     with SiteServer({"/page.html": Page(html.encode("windows-1256"),
                                         "text/html; charset=windows-1256")}) as server:
         result = browser_archive(custody, server.url + "/page.html",
@@ -573,6 +574,8 @@ def test_a_frame_that_could_not_be_fetched_is_no_page(custody: Custody) -> None:
     (visit,) = custody.manifest(result["capture_id"])["visits"]
     assert f"the frame http://127.0.0.1:{port}/widget.html is not kept: it could not be " \
         "fetched" in visit["notes"], visit["notes"]
+    assert f"the frame http://127.0.0.1:{port}/part.html?#top is not kept: it could not be " \
+        "fetched" in visit["notes"], visit["notes"]  # (as the frame names itself)
     assert "frames" not in visit["records"]
     assert not custody.query("SELECT url FROM documents WHERE text LIKE '%could not fetch%'")
     assert "بيان الوزارة عن القافلة." in rendered_text(custody, server.url + "/page.html")

@@ -158,3 +158,18 @@ def test_a_database_from_an_earlier_custody_is_migrated(sealed: Custody, site: S
     assert code == 0, failed(report)
     columns = {r["name"] for r in sealed.query("select name from pragma_table_info('captures')")}
     assert {"responses", "documents"} <= columns and "pages" not in columns
+
+
+def test_an_index_that_disagrees_with_its_table_is_caught(sealed: Custody) -> None:
+    """A report finds the verifications since a capture through log_events_event; an
+    index that says other than its table shows a person what verify never read."""
+    with sqlite3.connect(sealed.root / "custody.db") as conn:
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("UPDATE sqlite_master SET sql = 'CREATE INDEX log_events_event ON "
+                     "log_events (event, who)' WHERE name = 'log_events_event'")
+    code, report = sealed.verify()
+    assert code == 1
+    (bad,) = failed(report)
+    assert bad["subject"] == "custody.db integrity", bad
+    assert "missing from index log_events_event" in bad["detail"], bad
+    assert "`custody reindex` makes custody.db again" in bad["detail"]

@@ -100,6 +100,13 @@ def test_a_files_row_made_up_in_the_database_turns_nothing_away(custody: Custody
         bad["detail"] and "bytes is 7 in the database" in bad["detail"], bad
     done = imported(custody, WARC)[0]
     assert done["status"] == "imported" and done["capture_id"] != first
+    # a capture's rows taken out, rows of a capture there is not put in their place: the
+    # manifests are read, and the copy is known
+    with sqlite3.connect(custody.root / "custody.db") as conn:
+        conn.execute("DELETE FROM files WHERE capture_id = ?", [first])
+        conn.execute("INSERT INTO files VALUES ('bogus', 'archive/x.warc.gz', 1, '00', 1)")
+    again = imported(custody, WARCPROX)[0]
+    assert again["status"] == "already" and again["capture_id"] == first, again
 
 
 def test_a_damaged_file_is_refused_unless_accepted(custody: Custody) -> None:

@@ -294,5 +294,8 @@ def test_persian_words_are_found_spaced_joined_or_with_a_joiner(tmp_path) -> Non
         assert found(query) == every, query
     # joined, a compound of two words is found joined (the index cannot tell its parts)
     assert found("بینالمللی") == found(f"بین{zwnj}المللی") == {"joiner", "joined"}
-    assert found('"اجرا می شود"') == {"spaced"}  # a phrase is as typed
+    # a phrase too, each of its words spaced, joined or with its joiner (one at a time)
+    for phrase in ('"اجرا می شود"', '"اجرا میشود"', f'"اجرا می{zwnj}شود"', '"قانون بین المللی"',
+                   "بین-المللی"):
+        assert found(phrase) == every, phrase
     db.conn.close()

@@ -114,3 +114,23 @@ def test_the_whole_verify_checks_the_definition_and_the_ranking(sealed: Custody)
     (bad,) = failed(report)
     assert bad["subject"] == "search_index structure"
     assert "rank is 'bm25(0.0, 1.0)', not 'bm25(5.0, 1.0)'" in bad["detail"]
+
+
+def test_the_totals_a_search_ranks_by_are_held_to_the_sizes(large_index: Path,
+                                                             tmp_path: Path) -> None:
+    """FTS5's check of a contentless index leaves its totals (the averages record)
+    alone; every ranked search reads them: removed, a search fails; changed, it ranks
+    otherwise."""
+    for block in (None, b"\x01\x01\x01"):
+        path = tmp_path / f"{block!r}.db"
+        shutil.copy(large_index, path)
+        with sqlite3.connect(path) as conn:
+            if block is None:
+                conn.execute("DELETE FROM search_index_data WHERE id = 1")
+            else:
+                conn.execute("UPDATE search_index_data SET block = ? WHERE id = 1", [block])
+        outcome, detail = structure(path)
+        assert outcome == FAILED, detail
+        said = "none that can be read" if block is None else "1 documents and 1, 1 words"
+        assert f"its totals (what a search ranks by) say {said}, where the sizes it keeps " \
+            "give 1500 documents" in detail, detail

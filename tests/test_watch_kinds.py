@@ -258,3 +258,32 @@ def test_a_page_whose_charset_only_its_response_names_is_read_in_it(
     (change,) = changes(custody)
     assert f"- {head} {before} {tail}" in change["diff"], change["diff"]
     assert f"+ {head} {after} {tail}" in change["diff"], change["diff"]
+
+
+def test_a_page_cut_at_the_timeout_is_compared_with_nothing(custody: Custody) -> None:
+    """A page that comes in slower than the watch's --timeout is sealed as far as it
+    came, its response marked truncated: compared with nothing (half of it would read as
+    paragraphs removed), exit 5; the next whole capture is compared with the last whole
+    one."""
+    import json
+
+    from custody.testing.site import Page, SiteServer
+
+    words = "".join(f"<p>Paragraph {i} of the statement, as the ministry published it.</p>"
+                    for i in range(16))
+    html = f"<html><head><title>Statement</title></head><body>{words}</body></html>".encode()
+    pages = {"/s": Page(html, "text/html; charset=utf-8")}
+    with SiteServer(pages) as site:
+        custody.ok("watch", "add", site.url + "/s", "--every", "1s")
+        assert [o["status"] for o in run_once(custody)] == ["baseline"]
+        next_interval()
+        pages["/s"] = Page(html, "text/html; charset=utf-8", dribble=1.0)  # ten slow slices
+        cut = custody("watch", "run", "--once", "--json", "--timeout", "3")
+        assert cut.exit_code == 5, cut.output
+        (outcome,) = json.loads(cut.stdout)["outcomes"]
+        assert outcome["status"] == "truncated" and not outcome.get("change"), outcome
+        assert "its response was cut short" in outcome["error"], outcome
+        pages["/s"] = Page(html, "text/html; charset=utf-8")
+        next_interval()
+        assert [o["status"] for o in run_once(custody)] == ["same"]
+    assert changes(custody) == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.urls import normalise
 from ..warc.records import warc_date
 from .links import Links, html_links
 from .sink import Sink
@@ -60,9 +61,9 @@ def record_visit(sink: Sink, visit: Any,
         renders.append(("dom", DOM_TYPE, visit.dom.encode("utf-8")))
     ids = sink.store_renders(visit.final_url, renders, page_entry, warc_date(visit.finished))
     frames = {}
-    unfetched = {exchange.url for exchange in failed}
-    for url, html in visit.frames:  # a frame's DOM, under the frame's own URL
-        if url in unfetched:  # it showed custody's own error page: not evidence
+    unfetched = {normalise(exchange.url) for exchange in failed}  # (a frame's URL keeps
+    for url, html in visit.frames:  # its #fragment) a frame's DOM, under its own URL
+        if normalise(url) in unfetched:  # it showed custody's own error page: not evidence
             summary["notes"].append(f"the frame {url} is not kept: it could not be fetched")
             continue
         frame_ids = sink.store_renders(url, [("dom", DOM_TYPE, html.encode("utf-8"))],

@@ -72,11 +72,12 @@ def _lead(arch: Any, queue_url: str, label: str, lease: float, once: bool, as_js
 
 def end_pass(done: Any, as_json: bool) -> None:
     """What a `watch run --once` pass did, said; exit 130 when a run was interrupted (its
-    capture sealed as far as it got, compared with nothing), 5 when one failed."""
+    capture sealed as far as it got, compared with nothing), 5 when one failed or its
+    page was cut short (by --timeout, --time-limit: compared with nothing too)."""
     say_pass(done, as_json)
     if any(o.status == "interrupted" for o in done.outcomes):
         sys.exit(ExitCode.INTERRUPTED)
-    if any(o.status == "failed" for o in done.outcomes):
+    if any(o.status in ("failed", "truncated") for o in done.outcomes):
         sys.exit(ExitCode.FETCH)
 
 

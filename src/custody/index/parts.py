@@ -30,12 +30,32 @@ def parts_of(word: str, before: str | None, after: str | None) -> list[str]:
         forms += query_forms(before + word)
     if after is not None and arabic_script(after):
         forms += query_forms(word + after)
-    for prefix in PREFIXES:
-        if word.startswith(prefix) and len(word) - len(prefix) >= _LEAST:
-            forms += phrase_forms([prefix, word[len(prefix):]])
-            break
-    for suffix in SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= _LEAST:
-            forms += phrase_forms([word[:-len(suffix)], suffix])
-            break
+    for apart in _apart(word):
+        forms += phrase_forms(apart)
     return forms
+
+
+def phrase_parts(phrase: list[str]) -> list[str]:
+    """A phrase's forms as the index may hold them (textindex.phrase_forms), and those of
+    the phrase with two Persian words side by side joined, or a word apart at its prefix
+    or suffix: one change at a time."""
+    variants = [phrase]
+    for i in range(len(phrase) - 1):
+        if arabic_script(phrase[i]) and arabic_script(phrase[i + 1]):
+            variants.append([*phrase[:i], phrase[i] + phrase[i + 1], *phrase[i + 2:]])
+    for i, word in enumerate(phrase):
+        if arabic_script(word):
+            variants += [[*phrase[:i], *apart, *phrase[i + 1:]] for apart in _apart(word)]
+    return [form for variant in variants for form in phrase_forms(variant)]
+
+
+def _apart(word: str) -> list[list[str]]:
+    """The word written apart at its prefix, and at its suffix, where it has them."""
+    found = []
+    prefix = next((p for p in PREFIXES if word.startswith(p)), None)
+    if prefix is not None and len(word) - len(prefix) >= _LEAST:
+        found.append([prefix, word[len(prefix):]])
+    suffix = next((s for s in SUFFIXES if word.endswith(s)), None)
+    if suffix is not None and len(word) - len(suffix) >= _LEAST:
+        found.append([word[:-len(suffix)], suffix])
+    return found

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 
-from .parts import parts_of
-from .textindex import LANGUAGES, phrase_forms, query_forms, stem, words
+from .parts import parts_of, phrase_parts
+from .textindex import LANGUAGES, query_forms, stem, words
 
 
 def _quote(token: str) -> str:
@@ -39,7 +39,7 @@ def compile_query(query: str) -> str:
                 raise QuerySyntaxError(f"the phrase {token} is not closed with a \"")
             inner = words(token.strip('"'))
             if inner:
-                parts.append(_any(phrase_forms(inner)))
+                parts.append(_any(phrase_parts(inner)))
         elif token.endswith("*") and len(token.rstrip("*")) > 0:
             inner = words(token.rstrip("*"))
             if inner:
@@ -55,8 +55,8 @@ def compile_query(query: str) -> str:
                 before = _word(tokens[i - 1]) if i else None
                 after = _word(tokens[i + 1]) if i + 1 < len(tokens) else None
                 parts.append(_any(query_forms(inner[0]) + parts_of(inner[0], before, after)))
-            elif inner:  # e-mail, 中国: the pieces as a phrase
-                parts.append(_any(phrase_forms(inner)))
+            elif inner:  # e-mail, 中国, بین-المللی: the pieces as a phrase
+                parts.append(_any(phrase_parts(inner)))
     _check_structure(parts)
     return _with_ands(parts)
 

@@ -62,7 +62,9 @@ def same_file(archive: Archive, sha256: str) -> str | None:
         try:
             named = [str(cid) for cid, in conn.execute(
                 "SELECT DISTINCT capture_id FROM files WHERE sha256 = ? LIMIT 20", [sha256])]
-            whole = conn.execute("SELECT (SELECT count(DISTINCT capture_id) FROM files) >= "
+            # every capture has its rows (not rows of captures there are not: made up)
+            whole = conn.execute("SELECT (SELECT count(DISTINCT f.capture_id) FROM files f "
+                                 "JOIN captures c ON c.id = f.capture_id) >= "
                                  "(SELECT count(*) FROM captures)").fetchone()[0]
         except sqlite3.Error:
             named, whole = [], False

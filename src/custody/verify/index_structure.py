@@ -20,6 +20,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from .postings import COLUMNS, varints
 from .report import FAILED, PASSED, UNCHECKED, Report
 
 # as index/db.py makes the index, and what it keeps in its settings
@@ -73,11 +74,36 @@ def _problems(conn: sqlite3.Connection) -> list[str]:
     if strays[0]:
         problems.append(f"it keeps the sizes of {strays[0]} rows that are no document "
                         f"(the first {strays[1]})")
+    problems += _totals(conn)
     failed = _integrity(conn)
     if failed:
         problems.append(f"FTS5's integrity-check fails ({failed}): a search may miss "
                         "words its documents hold, or fail")
     return problems
+
+
+def _totals(conn: sqlite3.Connection) -> list[str]:
+    """The index's totals (its averages record, search_index_data 1: how many documents,
+    and the words of each column in all), which FTS5's check of a contentless index
+    does not read and every ranked search does: held to the sizes kept for each document
+    (each held to its text in search_index.py)."""
+    row = conn.execute("SELECT block FROM search_index_data WHERE id = 1").fetchone()
+    kept = varints(row[0]) if row is not None else None
+    count, sums = 0, [0] * len(COLUMNS)
+    for (blob,) in conn.execute("SELECT sz FROM search_index_docsize"):
+        count += 1
+        for i, size in enumerate((varints(blob) or ())[:len(COLUMNS)]):
+            sums[i] += size
+    given = (count, *sums)
+    if kept is None and not count:
+        return []  # (an index with nothing in it yet has no totals)
+    if kept != given:
+        said = "none that can be read" if kept is None else \
+            f"{kept[0]} documents and {', '.join(map(str, kept[1:]))} words"
+        return [f"its totals (what a search ranks by) say {said}, where the sizes it keeps "
+                f"give {count} documents and {', '.join(map(str, sums))} words (title, "
+                "body)"]
+    return []
 
 
 def _integrity(conn: sqlite3.Connection) -> str | None:

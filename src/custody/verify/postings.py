@@ -162,3 +162,22 @@ def _ranges(chars: set[str]) -> str:
             out.append(f"\\U{first:08x}" + (f"-\\U{last:08x}" if last > first else ""))
             start = i
     return "".join(out)
+
+
+def varints(blob: bytes | None) -> tuple[int, ...] | None:
+    """FTS5's varints (SQLite's): a document's sizes, one a column (search_index_docsize);
+    the index's totals (its averages record); None for what is not one."""
+    if not isinstance(blob, bytes):
+        return None
+    values, value, length = [], 0, 0
+    for byte in blob:
+        length += 1
+        if length == 9:
+            values.append(value << 8 | byte)
+            value, length = 0, 0
+        elif byte & 0x80:
+            value = value << 7 | byte & 0x7F
+        else:
+            values.append(value << 7 | byte)
+            value, length = 0, 0
+    return tuple(values) if not length else None

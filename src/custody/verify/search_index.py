@@ -24,7 +24,16 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .postings import COLUMNS, HELD_POSITION, Group, Texts, Tokenizer, columns, words
+from .postings import (
+    COLUMNS,
+    HELD_POSITION,
+    Group,
+    Texts,
+    Tokenizer,
+    columns,
+    varints,
+    words,
+)
 from .report import FAILED, PASSED, UNCHECKED, Report
 
 _TOKENIZE = "unicode61 remove_diacritics 0"  # as db.ensure_schema makes the index
@@ -121,7 +130,7 @@ class _Differences:
              ) -> None:
         """Compare the size the index keeps for a document with the words its text gives."""
         counts = tuple(len(g or ()) for g in given)
-        held = _varints(kept)
+        held = varints(kept)
         if held == counts:
             return
         self.sizes += 1
@@ -139,24 +148,6 @@ class _Differences:
         more_sized = self.sizes - len(self.sized)
         return said + self.sized + ([f"and {more_sized} more documents' sizes"]
                                     if more_sized else [])
-
-
-def _varints(blob: bytes | None) -> tuple[int, ...] | None:
-    """FTS5's sizes of a document (search_index_docsize): SQLite varints, one a column."""
-    if not isinstance(blob, bytes):
-        return None
-    values, value, length = [], 0, 0
-    for byte in blob:
-        length += 1
-        if length == 9:
-            values.append(value << 8 | byte)
-            value, length = 0, 0
-        elif byte & 0x80:
-            value = value << 7 | byte & 0x7F
-        else:
-            values.append(value << 7 | byte)
-            value, length = 0, 0
-    return tuple(values) if not length else None
 
 
 def _compare(conn: sqlite3.Connection, report: Report, capture_ids: list[str] | None,

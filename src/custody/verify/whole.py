@@ -268,7 +268,7 @@ def _logged_without_index(archive: Archive, ctx: groups_of.Context) -> None:
 def _database(archive: Archive, size: int, progress: Any) -> Any:
     """Whether the database can be read at all, and that it holds no capture without a
     manifest."""
-    from .database import check_database_extras, open_db
+    from .database import check_database_extras, check_integrity, open_db
 
     report = Report(str(archive.root))
     conn = open_db(archive, report)
@@ -276,6 +276,7 @@ def _database(archive: Archive, size: int, progress: Any) -> Any:
         return report.findings()
     try:
         check_database_extras(conn, archive.manifests_dir, report)
+        check_integrity(conn, report)
     finally:
         conn.close()
     return report.findings()

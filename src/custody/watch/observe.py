@@ -345,3 +345,19 @@ def captured_at(manifests_dir: Path, capture_id: str, url: str) -> bool:
     except (CustodyError, OSError, ValueError):
         return False
     return isinstance(head, dict) and (head.get("seed_urls") or [head.get("seed_url")]) == [url]
+
+
+def cut_short(conn: sqlite3.Connection, capture_id: str, url: str) -> str | None:
+    """Why the capture does not hold the whole page, when it does not: stopped by Ctrl-C
+    or SIGTERM (its status), or the page's response cut at --timeout, --time-limit or a
+    size (the record says truncated). Half a page compared would read as text removed."""
+    row = conn.execute("SELECT status, final_url FROM captures WHERE id = ?",
+                       [capture_id]).fetchone()
+    if row is None:
+        return None
+    if row[0] == "interrupted":
+        return "interrupted"
+    cut = conn.execute("SELECT truncated FROM resources WHERE capture_id = ? AND url IN (?, ?) "
+                       "AND truncated IS NOT NULL AND truncated != '' LIMIT 1",
+                       [capture_id, normalise(row[1] or url), normalise(url)]).fetchone()
+    return f"its response was cut short ({cut[0]})" if cut else None

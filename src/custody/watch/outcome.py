@@ -13,7 +13,7 @@ class Outcome:
     watch_id: str
     url: str
     capture_id: str | None
-    status: str  # baseline, same, changed, interrupted, site-error, failed, skipped
+    status: str  # baseline, same, changed, interrupted, truncated, site-error, failed, skipped
     change: Change | None = None
     change_seq: int | None = None
     error: str | None = None

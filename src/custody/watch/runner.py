@@ -38,7 +38,7 @@ from ..core.errors import ArchiveLocked, CustodyError, UsageError
 from ..seal.log_events import catch_up
 from .changes import not_before_last_change
 from .compare import Change, compare, state_of, with_screenshots
-from .observe import captured_at, observe
+from .observe import captured_at, cut_short, observe
 from .outcome import Outcome, Pass
 from .queued import Follower, QueuedRuns, job_id
 from .schedule import due_time, interval_of
@@ -253,11 +253,11 @@ class Runner:
             with suppress(UsageError):
                 add_to_case(self.archive, watch.case_id, [capture_id], signer=self.signer)
         with reading(self.archive) as conn:
-            if conn.execute("SELECT status FROM captures WHERE id = ?", [capture_id]
-                            ).fetchone() == ("interrupted",):  # cut by Ctrl-C: compared with
-                self.mark_done(watch, number, job, status="interrupted",  # nothing
-                               last_capture=previous, text_capture=text_capture, change_seq=None)
-                return Outcome(watch.id, watch.url, capture_id, "interrupted")
+            if cut := cut_short(conn, capture_id, watch.url):  # not the page: compared with
+                status = "interrupted" if cut == "interrupted" else "truncated"  # nothing
+                self.mark_done(watch, number, job, status=status, last_capture=previous,
+                               text_capture=text_capture, change_seq=None)
+                return Outcome(watch.id, watch.url, capture_id, status, error=cut)
             if previous is not None:
                 previous = not_before_last_change(conn, watch.id, previous)
             after = observe(conn, self.archive.root, capture_id, watch.url, watch.ignore)
