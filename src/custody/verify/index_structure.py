@@ -95,10 +95,10 @@ def _totals(conn: sqlite3.Connection) -> list[str]:
         for i, size in enumerate((varints(blob) or ())[:len(COLUMNS)]):
             sums[i] += size
     given = (count, *sums)
-    if kept is None and not count:
-        return []  # (an index with nothing in it yet has no totals)
+    if not kept and not count:
+        return []  # (an index with nothing in it yet has no totals, or empty ones)
     if kept != given:
-        said = "none that can be read" if kept is None else \
+        said = "none that can be read" if not kept else \
             f"{kept[0]} documents and {', '.join(map(str, kept[1:]))} words"
         return [f"its totals (what a search ranks by) say {said}, where the sizes it keeps "
                 f"give {count} documents and {', '.join(map(str, sums))} words (title, "
