@@ -55,6 +55,8 @@ def test_the_watches_and_a_watch_s_timeline(custody: Custody) -> None:
         # each line's marker on its left, its words in a direction of their own
         assert '<pre class="diff" dir="ltr">' in timeline.text
         assert '<span class="add">+<bdi dir="auto">' in timeline.text
+        diff = timeline.text.split('<pre class="diff" dir="ltr">', 1)[1].split("</pre>", 1)[0]
+        assert diff.count("</span>\n") == diff.count("<span") >= 4  # a line each
         assert client.get("/watches/no-such-watch").status_code == 404
 
 
