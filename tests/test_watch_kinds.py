@@ -7,13 +7,20 @@ from __future__ import annotations
 
 import socket
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from conftest import Custody
 from custody.testing.changing import ChangingSite
+from custody.testing.site import Page, SiteServer
 from test_watch import changes, next_interval, run_once
+
+# a page of sixteen paragraphs, for a watch's run to cut short
+STATEMENT = Page("<html><head><title>Statement</title></head><body>{}</body></html>".format(
+    "".join(f"<p>Paragraph {i} of the statement, as the ministry published it.</p>"
+            for i in range(16))).encode(), "text/html; charset=utf-8")
 
 
 def by_url(outcomes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -193,17 +200,12 @@ def test_a_run_cut_short_by_ctrl_c_is_compared_with_nothing(custody: Custody) ->
     import sys
     from pathlib import Path
 
-    from custody.testing.site import Page, SiteServer
-
-    words = "".join(f"<p>Paragraph {i} of the statement, as the ministry published it.</p>"
-                    for i in range(16))
-    html = f"<html><head><title>Statement</title></head><body>{words}</body></html>".encode()
-    pages = {"/s": Page(html, "text/html; charset=utf-8")}
+    pages = {"/s": STATEMENT}
     with SiteServer(pages) as site:
         custody.ok("watch", "add", site.url + "/s", "--every", "1s")
         assert [o["status"] for o in run_once(custody)] == ["baseline"]
         next_interval()
-        pages["/s"] = Page(html, "text/html; charset=utf-8", dribble=1.0)  # ten slow slices
+        pages["/s"] = replace(STATEMENT, dribble=1.0)  # ten slow slices
         asked = len(site.requests)
         env = dict(os.environ, CUSTODY_ROOT=str(custody.root), CUSTODY_KEY=str(custody.key))
         proc = subprocess.Popen([str(Path(sys.executable).with_name("custody")), "watch",
@@ -225,7 +227,7 @@ def test_a_run_cut_short_by_ctrl_c_is_compared_with_nothing(custody: Custody) ->
         (cut,) = json.loads(out)["outcomes"]
         assert cut["status"] == "interrupted" and not cut.get("change"), cut
         assert custody.manifest(cut["capture_id"])["status"] == "interrupted"
-        pages["/s"] = Page(html, "text/html; charset=utf-8")
+        pages["/s"] = STATEMENT
         next_interval()
         assert [o["status"] for o in run_once(custody)] == ["same"]
     assert changes(custody) == []
@@ -239,8 +241,6 @@ def test_a_page_whose_charset_only_its_response_names_is_read_in_it(
         custody: Custody, charset: str, words: tuple[str, str, str, str]) -> None:
     """No meta tag: the response's Content-Type alone says how its bytes are text. The
     diff (signed into the log, sent to the targets) shows the words, not mojibake."""
-    from custody.testing.site import Page, SiteServer
-
     head, tail, before, after = words
 
     def page(word: str) -> Page:
@@ -267,23 +267,18 @@ def test_a_page_cut_at_the_timeout_is_compared_with_nothing(custody: Custody) ->
     one."""
     import json
 
-    from custody.testing.site import Page, SiteServer
-
-    words = "".join(f"<p>Paragraph {i} of the statement, as the ministry published it.</p>"
-                    for i in range(16))
-    html = f"<html><head><title>Statement</title></head><body>{words}</body></html>".encode()
-    pages = {"/s": Page(html, "text/html; charset=utf-8")}
+    pages = {"/s": STATEMENT}
     with SiteServer(pages) as site:
         custody.ok("watch", "add", site.url + "/s", "--every", "1s")
         assert [o["status"] for o in run_once(custody)] == ["baseline"]
         next_interval()
-        pages["/s"] = Page(html, "text/html; charset=utf-8", dribble=1.0)  # ten slow slices
+        pages["/s"] = replace(STATEMENT, dribble=1.0)  # ten slow slices
         cut = custody("watch", "run", "--once", "--json", "--timeout", "3")
         assert cut.exit_code == 5, cut.output
         (outcome,) = json.loads(cut.stdout)["outcomes"]
         assert outcome["status"] == "truncated" and not outcome.get("change"), outcome
         assert "its response was cut short" in outcome["error"], outcome
-        pages["/s"] = Page(html, "text/html; charset=utf-8")
+        pages["/s"] = STATEMENT
         next_interval()
         assert [o["status"] for o in run_once(custody)] == ["same"]
     assert changes(custody) == []

@@ -22,6 +22,7 @@ from .common import (
     json_option,
     open_browser,
     open_media,
+    page_options,
     root_option,
     signing_key,
 )
@@ -87,19 +88,7 @@ if TYPE_CHECKING:
 @click.option("--page-timeout", type=float_range("page_timeout"), default=30.0,
               show_default=True,
               help="With --browser: seconds a page may take to load, go quiet and be rendered.")
-@click.option("--behaviors", "behaviors", default="default", show_default=True,
-              metavar="LIST",
-              help="With --browser: the page behaviours run in each page once it has "
-                   "loaded (browsertrix-behaviors, then custody's expand: 'Load more', "
-                   "'Show replies', collapsed sections): default (all but autoclick), all, "
-                   "none, or some of autoscroll, autoplay, autofetch, autoclick, site, "
-                   "expand joined by commas.")
-@click.option("--behavior-timeout", type=float_range("behavior_timeout"), default=20.0,
-              show_default=True,
-              help="With --browser: seconds the page behaviours may run in one page.")
-@click.option("--no-replay-check", is_flag=True,
-              help="With --browser: do not replay each page from the WARC before sealing "
-                   "to compare it with what was recorded (needs pywb).")
+@page_options("With --browser")
 @click.option("--media", is_flag=True,
               help="Also run yt-dlp on each page, through custody's recording proxy: every "
                    "byte it fetches goes into the WARC, and the video and audio files it "

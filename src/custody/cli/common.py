@@ -90,6 +90,30 @@ def float_range(name: str) -> click.FloatRange:
     return click.FloatRange(low, high)
 
 
+def page_options(scope: str) -> Callable[[Any], Any]:
+    """``--behaviors``, ``--behavior-timeout`` and ``--no-replay-check``: how a browser
+    treats each page it loads (``scope`` opens each help: "With --browser")."""
+    from functools import reduce
+
+    options = [
+        click.option("--behaviors", "behaviors", default="default", show_default=True,
+                     metavar="LIST",
+                     help=f"{scope}: the page behaviours run in each page once it has loaded "
+                          "(browsertrix-behaviors, then custody's expand: 'Load more', 'Show "
+                          "replies', collapsed sections): default (all but autoclick), all, "
+                          "none, or some of autoscroll, autoplay, autofetch, autoclick, site, "
+                          "expand joined by commas."),
+        click.option("--behavior-timeout", type=float_range("behavior_timeout"),
+                     default=20.0, show_default=True,
+                     help=f"{scope}: seconds the page behaviours may run in one page."),
+        click.option("--no-replay-check", is_flag=True,
+                     help=f"{scope}: do not replay each page from the WARC before sealing to "
+                          "compare it with what was recorded (needs pywb)."),
+    ]
+    return lambda command: reduce(lambda made, option: option(made), reversed(options),
+                                  command)
+
+
 def ask_passphrase(prompt: bool, *, confirm: bool = False) -> bytes | None:
     """The key's passphrase: CUSTODY_KEY_PASSPHRASE, or asked for on a terminal."""
     env = os.environ.get("CUSTODY_KEY_PASSPHRASE")

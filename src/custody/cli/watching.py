@@ -21,10 +21,10 @@ from .common import (
     annotator,
     archivist,
     echo_json,
-    float_range,
     json_option,
     open_browser,
     open_media,
+    page_options,
     plain_table,
     root_option,
 )
@@ -161,17 +161,7 @@ _change_command("resume", "Resume a paused watch: it runs once at once if it mis
               help="Seconds one response of a watched page may take.")
 @click.option("--time-limit", type=click.FloatRange(1), default=120.0, show_default=True,
               help="Seconds one watch's capture may take in all (then it is sealed).")
-@click.option("--behaviors", "behaviors", default="default", show_default=True,
-              metavar="LIST",
-              help="In a browser watch's page: the page behaviours run once it has loaded, "
-                   "as `custody archive --behaviors` (default, all, none, or some of "
-                   "autoscroll, autoplay, autofetch, autoclick, site, expand).")
-@click.option("--behavior-timeout", type=float_range("behavior_timeout"), default=20.0,
-              show_default=True,
-              help="Seconds the page behaviours may run in a browser watch's page.")
-@click.option("--no-replay-check", is_flag=True,
-              help="Do not replay a browser watch's page from its WARC before sealing to "
-                   "compare it with what was recorded.")
+@page_options("In a --browser watch")
 @click.option("--queue", "queue_url", metavar="URL",
               help="Put each due run on this Redis queue for `custody worker`s; one "
                    "scheduler leads across machines, the others stand by.")
