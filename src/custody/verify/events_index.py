@@ -83,13 +83,16 @@ def _problems(path: Path, rows: Any, named: Iterator[tuple[int, set[str]]]) -> l
                 if row is None:
                     break  # the index may lag the log: what follows is read from the log
                 while linked is not None and linked[0] < number:  # an event out of place
-                    problems.append(f"event {linked[0]} is linked to captures, and is not "
-                                    "indexed where the log holds it")
+                    if len(problems) < _SAID:
+                        problems.append(f"event {linked[0]} is linked to captures, and is "
+                                        "not indexed where the log holds it")
                     linked = next(named, None)
                 captures: set[str] = set()
                 if linked is not None and linked[0] == number:
                     captures, linked = linked[1], next(named, None)
-                problems += _differs(number, offset, line, tuple(row), captures)
+                if len(problems) < _SAID:  # (the few said: an index shifted by one
+                    problems += _differs(number, offset, line, tuple(row), captures)
+                    # differs at every event after)
             offset += len(raw)
         extra = next(rows, None)
         if extra is not None:
